@@ -1,0 +1,58 @@
+// Expanding one layer's routing into per-rank work: which tokens each rank sends to each other rank
+// (the dispatch all-to-all; combine sends them back, the transpose), and how many tokens each local
+// expert then processes (the grouped-GEMM shapes). Both executors call this, so they agree.
+//
+// Counting rule (Megatron-Core's all-to-all dispatcher): a token is sent once per selected expert, so a
+// token whose two experts live on the same rank is sent twice. A token whose expert is on its own rank
+// stays: it is counted on the diagonal and crosses no link.
+//
+//   LayerWork w = ExpandLayer(routing, plan, placement);
+//   w.dispatch_tokens.at(0, 1);    // tokens rank 0 sends to rank 1
+//   w.expert_tokens[1][0];         // tokens rank 1's first local expert processes
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "models/plan.h"
+#include "models/routing.h"
+
+namespace moesim::models {
+
+// A square matrix of counts between ranks. Row = source rank, column = destination rank.
+class TrafficMatrix {
+ public:
+  TrafficMatrix() = default;
+  explicit TrafficMatrix(uint32_t ranks) : n_(ranks), cells_(uint64_t{ranks} * ranks, 0) {}
+
+  uint32_t ranks() const { return n_; }
+  uint64_t& at(uint32_t src, uint32_t dst) { return cells_.at(uint64_t{src} * n_ + dst); }
+  uint64_t at(uint32_t src, uint32_t dst) const { return cells_.at(uint64_t{src} * n_ + dst); }
+
+  TrafficMatrix Transposed() const;
+  // What `rank` sends to other ranks (its row without the diagonal).
+  uint64_t SentOffRank(uint32_t rank) const;
+  // What `rank` receives from other ranks (its column without the diagonal).
+  uint64_t ReceivedOffRank(uint32_t rank) const;
+  uint64_t Total() const;
+
+  bool operator==(const TrafficMatrix&) const = default;
+
+ private:
+  uint32_t n_ = 0;
+  std::vector<uint64_t> cells_;
+};
+
+struct LayerWork {
+  uint32_t layer = 0;
+  // Tokens per (source, destination) in dispatch; combine is dispatch_tokens.Transposed().
+  TrafficMatrix dispatch_tokens;
+  // expert_tokens[rank][i]: tokens the i-th local expert of `rank` processes.
+  std::vector<std::vector<uint64_t>> expert_tokens;
+  // Tokens each rank holds before dispatch (routed by its router).
+  std::vector<uint64_t> tokens_in;
+};
+
+LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan, const ExpertPlacement& placement);
+
+}  // namespace moesim::models

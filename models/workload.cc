@@ -1,0 +1,52 @@
+#include "models/workload.h"
+
+#include "models/model_spec.h"
+
+namespace moesim::models {
+
+StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile& file,
+                                   uint32_t world) {
+  Workload w;
+  w.name = scenario.name().empty() ? file.path() : scenario.name();
+
+  switch (scenario.model_source_case()) {
+    case pb::Scenario::kModel: {
+      MOESIM_ASSIGN_OR_RETURN(
+          w.model, LoadCatalogModel(scenario.model(), file.Locate("model"), CatalogDir()));
+      break;
+    }
+    case pb::Scenario::kModelSpec:
+      MOESIM_RETURN_IF_ERROR(ValidateModelSpec(scenario.model_spec(), &file, "model_spec"));
+      w.model = scenario.model_spec();
+      break;
+    case pb::Scenario::MODEL_SOURCE_NOT_SET:
+      return InputError(Location{file.path()}, "model", "", "missing",
+                        "model: \"NAME\" (see `moesim model list`) or model_spec { ... }");
+  }
+
+  MOESIM_ASSIGN_OR_RETURN(w.plan, ResolvePlan(scenario.plan(), world, w.model, &file));
+  w.placement = ExpertPlacement::Contiguous(w.model.num_experts(), w.plan.sizes().ep);
+
+  const pb::Workload& load = scenario.workload();
+  if (load.tokens_per_gpu() == 0) {
+    return InputError(file.Locate("workload.tokens_per_gpu"), "workload.tokens_per_gpu", "0",
+                      "missing or zero", "an integer >= 1");
+  }
+  w.tokens_per_gpu = load.tokens_per_gpu();
+  const uint32_t moe_layers = load.has_moe_layers() ? load.moe_layers() : 1;
+  if (moe_layers < 1 || moe_layers > w.model.num_layers()) {
+    return InputError(file.Locate("workload.moe_layers"), "workload.moe_layers",
+                      std::to_string(moe_layers), "outside the model's layers",
+                      "1 to " + std::to_string(w.model.num_layers()));
+  }
+
+  const RoutingShape shape{world, moe_layers, w.tokens_per_gpu, w.model.num_experts(),
+                           w.model.top_k()};
+  MOESIM_ASSIGN_OR_RETURN(w.routing, ResolveRouting(scenario.routing(), shape, &file));
+  for (const LayerRouting& layer : w.routing) {
+    w.layers.push_back(ExpandLayer(layer, w.plan, w.placement));
+  }
+  return w;
+}
+
+}  // namespace moesim::models

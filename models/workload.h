@@ -1,0 +1,36 @@
+// A scenario resolved into the work both executors run: the model, the plan, the routing of each
+// simulated MoE layer, and each layer expanded into per-rank traffic and expert loads.
+//
+//   MOESIM_ASSIGN_OR_RETURN(Workload w, ResolveWorkload(scenario, file, /*world=*/cluster.gpus()));
+//   w.layers[0].dispatch_tokens      // the seed example's [1, 2, 0, 1] row for rank 0
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/dispatch.h"
+#include "models/plan.h"
+#include "models/routing.h"
+#include "proto/model.pb.h"
+#include "proto/scenario.pb.h"
+#include "proto/status.h"
+#include "proto/text_file.h"
+
+namespace moesim::models {
+
+struct Workload {
+  std::string name;
+  pb::ModelSpec model;
+  Plan plan;
+  ExpertPlacement placement;
+  uint64_t tokens_per_gpu = 0;
+  std::vector<LayerRouting> routing;  // index = layer
+  std::vector<LayerWork> layers;      // index = layer
+};
+
+// Resolves the model (catalog or inline), the plan for `world` GPUs, and the routing, then expands each
+// layer. Every error names `file`'s path and the offending field's line:column.
+StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile& file, uint32_t world);
+
+}  // namespace moesim::models

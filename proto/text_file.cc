@@ -1,0 +1,166 @@
+#include "proto/text_file.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/tokenizer.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace moesim {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::DescriptorPool;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::TextFormat;
+
+// Keeps the first error protobuf's parser reports; adds the valid field names to "no field named".
+class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit FirstErrorCollector(std::string file) : file_(std::move(file)) {}
+
+  void AddError(int line, int column, const std::string& message) override {
+    if (error_) return;
+    // protobuf counts lines and columns from 0; editors count from 1.
+    Location where{file_, line + 1, column + 1};
+    std::string text = message;
+    const std::string marker = "Message type \"";
+    if (message.find("has no field named") != std::string::npos &&
+        message.rfind(marker, 0) == 0) {
+      const size_t end = message.find('"', marker.size());
+      const std::string type = message.substr(marker.size(), end - marker.size());
+      if (const Descriptor* d = DescriptorPool::generated_pool()->FindMessageTypeByName(type)) {
+        text += " Valid fields: " + FieldNames(d) + ".";
+      }
+    }
+    error_ = Error(where.ToString() + ": " + text);
+  }
+  void AddWarning(int, int, const std::string&) override {}
+
+  const std::optional<Error>& error() const { return error_; }
+
+ private:
+  std::string file_;
+  std::optional<Error> error_;
+};
+
+}  // namespace
+
+std::string FieldNames(const Descriptor* descriptor) {
+  std::string out;
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    if (i > 0) out += ", ";
+    out += descriptor->field(i)->name();
+  }
+  return out;
+}
+
+StatusOr<TextFile> TextFile::Parse(const std::string& path, google::protobuf::Message* message) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Error(path + ": cannot open file: " + std::strerror(errno));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Error(path + ": cannot read file: " + std::strerror(errno));
+  return ParseString(text.str(), path, message);
+}
+
+StatusOr<TextFile> TextFile::ParseString(std::string_view text, const std::string& name,
+                                         google::protobuf::Message* message) {
+  TextFile file(name, message->GetDescriptor());
+  file.text_ = std::make_shared<const std::string>(text);
+  file.tree_ = std::make_shared<TextFormat::ParseInfoTree>();
+  FirstErrorCollector errors(name);
+  TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(file.tree_.get());
+  message->Clear();
+  const bool ok = parser.ParseFromString(*file.text_, message);
+  if (errors.error()) return *errors.error();
+  if (!ok) return Error(name + ": cannot parse as text format of " + message->GetTypeName());
+  return file;
+}
+
+Location TextFile::Locate(std::string_view field_path) const {
+  Location best{path_, 0, 0};
+  const TextFormat::ParseInfoTree* tree = tree_.get();
+  const Descriptor* type = root_;
+  while (!field_path.empty() && tree != nullptr && type != nullptr) {
+    const size_t dot = field_path.find('.');
+    std::string_view part = field_path.substr(0, dot);
+    field_path = dot == std::string_view::npos ? std::string_view{} : field_path.substr(dot + 1);
+
+    int index = -1;
+    if (const size_t bracket = part.find('['); bracket != std::string_view::npos) {
+      index = std::stoi(std::string(part.substr(bracket + 1)));
+      part = part.substr(0, bracket);
+    }
+    const FieldDescriptor* field = type->FindFieldByName(std::string(part));
+    if (field == nullptr) break;
+    const bool element_asked = index >= 0;
+    if (field->is_repeated() && index < 0) index = 0;  // the first occurrence stands for the list
+    if (element_asked && field->is_repeated() && field->type() != FieldDescriptor::TYPE_MESSAGE) {
+      const Location element = LocateElement(*tree, field, index);
+      if (element.line > 0) best = element;
+      break;
+    }
+    const auto where = tree->GetLocation(field, field->is_repeated() ? index : -1);
+    if (where.line < 0) break;
+    best = Location{path_, where.line + 1, where.column + 1};
+    if (field->type() != FieldDescriptor::TYPE_MESSAGE) break;
+    tree = tree->GetTreeForNested(field, field->is_repeated() ? index : -1);
+    type = field->message_type();
+  }
+  return best;
+}
+
+Location TextFile::LocateElement(const TextFormat::ParseInfoTree& tree, const FieldDescriptor* field,
+                                 int element) const {
+  using google::protobuf::io::Tokenizer;
+  // Byte offset where each line starts, to restart tokenizing at a recorded (line, column).
+  std::vector<size_t> line_start = {0};
+  for (size_t i = 0; i < text_->size(); ++i) {
+    if ((*text_)[i] == '\n') line_start.push_back(i + 1);
+  }
+  Location first;
+  int seen = 0;
+  for (int occurrence = 0;; ++occurrence) {
+    const auto at = tree.GetLocation(field, occurrence);
+    if (at.line < 0 || static_cast<size_t>(at.line) >= line_start.size()) break;
+    if (occurrence == 0) first = Location{path_, at.line + 1, at.column + 1};
+    // Columns expand tabs to multiples of 8, as protobuf's tokenizer counts them.
+    size_t offset = line_start[at.line];
+    for (int column = 0; column < at.column && offset < text_->size(); ++offset) {
+      column = (*text_)[offset] == '\t' ? (column / 8 + 1) * 8 : column + 1;
+    }
+    google::protobuf::io::ArrayInputStream input(text_->data() + offset,
+                                                 static_cast<int>(text_->size() - offset));
+    struct Quiet : google::protobuf::io::ErrorCollector {
+      void AddError(int, int, const std::string&) override {}
+    } quiet;
+    Tokenizer tokens(&input, &quiet);
+    tokens.set_comment_style(Tokenizer::SH_COMMENT_STYLE);
+    auto here = [&](const Tokenizer::Token& t) {
+      // The tokenizer restarted mid-line: its line 0 is `at.line`, its columns are offset by it.
+      return Location{path_, at.line + t.line + 1, (t.line == 0 ? at.column : 0) + t.column + 1};
+    };
+    tokens.Next();  // the field name
+    tokens.Next();  // ':'
+    if (tokens.current().text == ":") tokens.Next();
+    if (tokens.current().text != "[") {  // a single value
+      if (seen++ == element) return here(tokens.current());
+      continue;
+    }
+    while (tokens.Next() && tokens.current().text != "]") {
+      if (tokens.current().text == ",") continue;
+      if (tokens.current().text == "-") tokens.Next();  // a negative number is two tokens
+      if (seen++ == element) return here(tokens.current());
+    }
+  }
+  return first;
+}
+
+}  // namespace moesim

@@ -1,0 +1,59 @@
+// Reading protobuf text format (.pbtxt) files with positions kept, so that errors found after parsing
+// (a plan that does not fit the cluster, an expert id out of range) still point at file:line:column.
+//
+//   moesim::pb::Scenario scenario;
+//   MOESIM_ASSIGN_OR_RETURN(moesim::TextFile file, moesim::TextFile::Parse("s.pbtxt", &scenario));
+//   file.Locate("plan.ep")                         -> {"s.pbtxt", 7, 3}
+//   file.Locate("routing.explicit.rank[1].experts[2]")
+//
+// Syntax errors and unknown fields are reported as "file:line:column: what" and, for an unknown
+// field, the fields that are valid there. A TextFile is immutable after Parse; it may be read from
+// several threads.
+#pragma once
+
+#include <google/protobuf/message.h>
+#include <google/protobuf/text_format.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "proto/status.h"
+
+namespace moesim {
+
+class TextFile {
+ public:
+  // Parses the file at `path` into `message` (cleared first).
+  static StatusOr<TextFile> Parse(const std::string& path, google::protobuf::Message* message);
+  // Parses `text` as if it were a file named `name` (tests, embedded defaults).
+  static StatusOr<TextFile> ParseString(std::string_view text, const std::string& name,
+                                        google::protobuf::Message* message);
+
+  const std::string& path() const { return path_; }
+
+  // Where the field at `field_path` was written: dot-separated field names, each optionally
+  // followed by [index] for repeated fields. A field that was not written is located at the
+  // nearest enclosing field that was; failing that, the location names the file only.
+  Location Locate(std::string_view field_path) const;
+
+ private:
+  TextFile(std::string path, const google::protobuf::Descriptor* root)
+      : path_(std::move(path)), root_(root) {}
+
+  // Location of the element-th value of a repeated scalar field, counting over every occurrence of
+  // the field in its block; protobuf records one location per occurrence of the field's name, so
+  // the values of a list (`experts: [3, 4]`) are found by tokenizing from there.
+  Location LocateElement(const google::protobuf::TextFormat::ParseInfoTree& tree,
+                         const google::protobuf::FieldDescriptor* field, int element) const;
+
+  std::string path_;
+  std::shared_ptr<const std::string> text_;
+  const google::protobuf::Descriptor* root_ = nullptr;
+  std::shared_ptr<google::protobuf::TextFormat::ParseInfoTree> tree_;
+};
+
+// Names of the fields of `descriptor`, comma-separated ("tp, cp, dp").
+std::string FieldNames(const google::protobuf::Descriptor* descriptor);
+
+}  // namespace moesim

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages moesim builds with, only those that are missing, so running it
+# again costs a second. Run as root (or with sudo available). Nothing is downloaded at build time.
+set -euo pipefail
+
+packages=(
+  build-essential     # g++ 12, make
+  cmake               # 3.25
+  protobuf-compiler   # protoc: proto/*.proto -> C++
+  libprotobuf-dev     # text format, binary and JSON for every file moesim reads and writes
+  libboost-graph-dev  # the cluster topology graph
+  libeigen3-dev       # least-squares fits (calibration)
+  libcli11-dev        # the command line
+  catch2              # tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then sudo="sudo"; else
+    echo "install-deps: not root and no sudo; as root run: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

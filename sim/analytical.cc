@@ -1,0 +1,161 @@
+#include "sim/analytical.h"
+
+#include <google/protobuf/struct.pb.h>
+
+#include <algorithm>
+
+#include "models/model_spec.h"
+
+namespace moesim::sim {
+namespace {
+
+using models::TrafficMatrix;
+
+// One rank's share of a phase.
+struct RankCost {
+  Duration time;
+  Bytes bytes;
+  uint64_t flops = 0;
+  const char* bound = "none";
+};
+
+Rate PeakFlops(const topology::GpuSpec& gpu, pb::DType dtype) {
+  switch (dtype) {
+    case pb::FP8: return gpu.fp8_flops;
+    case pb::FP32: return gpu.fp32_flops;
+    default: return gpu.bf16_flops;  // BF16 and FP16 run at the same tensor-core rate
+  }
+}
+
+RankCost ComputeCost(const models::OpCost& cost, Rate peak, Rate memory) {
+  if (cost.flops == 0 && cost.bytes.value == 0) return {};
+  const Duration flops_time = TimeFor(cost.flops, peak);
+  const Duration memory_time = TransferTime(cost.bytes, memory);
+  const bool flops_bound = flops_time >= memory_time;
+  return RankCost{std::max(flops_time, memory_time), cost.bytes, cost.flops,
+                  flops_bound ? "flops" : "memory"};
+}
+
+// An all-to-all on one rank: the larger of its outgoing and incoming off-rank bytes over its link
+// bandwidth, plus the longest route latency to a GPU it exchanges bytes with.
+RankCost AllToAllCost(const topology::Cluster& cluster, const TrafficMatrix& tokens, Bytes token_bytes,
+                      uint32_t rank) {
+  const Bytes sent{tokens.SentOffRank(rank) * token_bytes.value};
+  const Bytes received{tokens.ReceivedOffRank(rank) * token_bytes.value};
+  if (sent.value == 0 && received.value == 0) return {};
+  const topology::Graph& g = cluster.graph();
+  const topology::Vertex v = cluster.gpu_vertex(rank);
+  const Duration send_time = TransferTime(sent, topology::InjectionBandwidth(g, v));
+  const Duration receive_time = TransferTime(received, topology::EjectionBandwidth(g, v));
+  Duration latency;
+  for (uint32_t peer = 0; peer < tokens.ranks(); ++peer) {
+    if (peer == rank) continue;
+    if (tokens.at(rank, peer) > 0) latency = std::max(latency, cluster.RouteLatency(rank, peer));
+    if (tokens.at(peer, rank) > 0) latency = std::max(latency, cluster.RouteLatency(peer, rank));
+  }
+  return RankCost{std::max(send_time, receive_time) + latency, std::max(sent, received), 0, "link"};
+}
+
+// Appends the phase made of `costs` (one per rank) to `result`; returns its time.
+Duration AddPhase(pb::Result& result, const char* name, uint32_t layer,
+                  const std::vector<RankCost>& costs, Bytes link_bytes_total, bool communication) {
+  pb::Phase* phase = result.add_phases();
+  phase->set_name(name);
+  phase->set_layer(layer);
+  uint32_t critical = 0;
+  for (uint32_t r = 0; r < costs.size(); ++r) {
+    phase->add_rank_time_ns(costs[r].time.nanoseconds_ceil());
+    if (costs[r].time > costs[critical].time) critical = r;
+  }
+  const RankCost& worst = costs[critical];
+  phase->set_time_ns(worst.time.nanoseconds_ceil());
+  phase->set_critical_rank(critical);
+  phase->set_bound(worst.bound);
+  phase->set_bytes(communication ? link_bytes_total.value : worst.bytes.value);
+  phase->set_flops(worst.flops);
+  return worst.time;
+}
+
+void AddMatrix(pb::Result& result, const char* phase, uint32_t layer, const TrafficMatrix& tokens,
+               Bytes token_bytes) {
+  pb::SendMatrix* m = result.add_send_matrices();
+  m->set_phase(phase);
+  m->set_layer(layer);
+  for (uint32_t i = 0; i < tokens.ranks(); ++i) {
+    google::protobuf::ListValue* token_row = m->add_tokens();
+    google::protobuf::ListValue* byte_row = m->add_bytes();
+    for (uint32_t j = 0; j < tokens.ranks(); ++j) {
+      // Counts below 2^53 are exact as JSON numbers (doubles).
+      token_row->add_values()->set_number_value(static_cast<double>(tokens.at(i, j)));
+      byte_row->add_values()->set_number_value(
+          static_cast<double>(tokens.at(i, j) * token_bytes.value));
+    }
+  }
+}
+
+Bytes OffDiagonalBytes(const TrafficMatrix& tokens, Bytes token_bytes) {
+  uint64_t off = 0;
+  for (uint32_t r = 0; r < tokens.ranks(); ++r) off += tokens.SentOffRank(r);
+  return Bytes{off * token_bytes.value};
+}
+
+}  // namespace
+
+Status CheckAnalyticalSupport(const models::Workload& workload, const TextFile& file) {
+  const models::ParallelSizes& s = workload.plan.sizes();
+  if (s.etp > 1) {
+    return InputError(file.Locate("plan.etp"), "plan.etp", std::to_string(s.etp),
+                      "expert tensor parallelism is not simulated yet", "1");
+  }
+  if (s.pp > 1) {
+    return InputError(file.Locate("plan.pp"), "plan.pp", std::to_string(s.pp),
+                      "pipeline stages are not simulated yet (this version runs one MoE layer "
+                      "forward on every GPU)",
+                      "1");
+  }
+  return Status::Ok();
+}
+
+pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Workload& workload) {
+  const pb::ModelSpec& model = workload.model;
+  const Rate peak = PeakFlops(cluster.gpu_spec(), model.dtype());
+  const Rate hbm = cluster.gpu_spec().hbm_bandwidth;
+  const Bytes token_bytes = models::TokenBytes(model);
+  const uint32_t world = workload.plan.world();
+
+  pb::Result result;
+  result.set_scenario(workload.name);
+  result.set_executor("analytical");
+  result.set_gpus(world);
+  result.set_model(model.name());
+
+  Duration total;
+  for (const models::LayerWork& layer : workload.layers) {
+    const TrafficMatrix& dispatch = layer.dispatch_tokens;
+    const TrafficMatrix combine = dispatch.Transposed();
+    std::vector<RankCost> router(world), dispatch_cost(world), expert(world), combine_cost(world);
+    for (uint32_t r = 0; r < world; ++r) {
+      router[r] = ComputeCost(models::RouterCost(model, layer.tokens_in[r]), peak, hbm);
+      dispatch_cost[r] = AllToAllCost(cluster, dispatch, token_bytes, r);
+      models::OpCost experts;
+      for (uint64_t n : layer.expert_tokens[r]) {
+        const models::OpCost one = models::ExpertFfnCost(model, n);
+        experts.flops += one.flops;
+        experts.bytes += one.bytes;
+      }
+      expert[r] = ComputeCost(experts, peak, hbm);
+      combine_cost[r] = AllToAllCost(cluster, combine, token_bytes, r);
+    }
+    const Bytes moved = OffDiagonalBytes(dispatch, token_bytes);
+    total += AddPhase(result, "router", layer.layer, router, {}, false);
+    total += AddPhase(result, "dispatch", layer.layer, dispatch_cost, moved, true);
+    total += AddPhase(result, "expert", layer.layer, expert, {}, false);
+    total += AddPhase(result, "combine", layer.layer, combine_cost, moved, true);
+    AddMatrix(result, "dispatch", layer.layer, dispatch, token_bytes);
+    AddMatrix(result, "combine", layer.layer, combine, token_bytes);
+  }
+  result.set_total_ns(total.nanoseconds_ceil());
+  return result;
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,27 @@
+// The analytical (closed-form) model of one MoE layer's forward pass, phase by phase:
+//
+//   router    each rank: max(FLOPs / peak, bytes / HBM bandwidth)
+//   dispatch  each rank: max(bytes sent to other GPUs / its injection bandwidth,
+//                            bytes received from other GPUs / its ejection bandwidth)
+//                        + the longest route latency among the GPUs it exchanges bytes with
+//   expert    each rank: max(FLOPs of its experts' SwiGLU / peak, their bytes / HBM bandwidth)
+//   combine   as dispatch, with the transposed matrix
+//
+// A phase takes its slowest rank's time (the all-to-alls synchronise the ranks); the layer is the sum
+// of its phases, and the run the sum of its layers. Tokens a rank keeps cost no link time. Peaks are
+// datasheet figures (topology/gpu_specs.cc) until calibration replaces them.
+#pragma once
+
+#include "models/workload.h"
+#include "proto/result.pb.h"
+#include "topology/cluster.h"
+
+namespace moesim::sim {
+
+// Requires a plan the analytical model covers; CheckAnalyticalSupport says why not otherwise.
+pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Workload& workload);
+
+// Parts of a plan this version does not simulate yet (etp > 1, pp > 1), as a located error.
+Status CheckAnalyticalSupport(const models::Workload& workload, const TextFile& file);
+
+}  // namespace moesim::sim

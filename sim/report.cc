@@ -1,0 +1,132 @@
+#include "sim/report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "models/model_spec.h"
+
+namespace moesim::sim {
+namespace {
+
+// Matrices wider than this are summarised per rank instead of printed cell by cell.
+constexpr int kMaxMatrixRanks = 16;
+
+std::string Printf(const char* format, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
+}
+
+uint64_t Cell(const google::protobuf::ListValue& row, int j) {
+  return static_cast<uint64_t>(row.values(j).number_value());
+}
+
+void PrintMatrix(const pb::SendMatrix& m, uint64_t token_bytes, std::ostream& out) {
+  const int n = m.tokens_size();
+  out << "Layer " << m.layer() << " " << m.phase() << " all-to-all"
+      << (m.phase() == "combine" ? " (expert outputs return: the dispatch matrix transposed)"
+                                 : " (tokens travel to the GPUs holding their experts)")
+      << "\n  tokens, row = source GPU, column = destination GPU, diagonal = kept on the GPU;"
+      << " one token = " << token_bytes << " B\n";
+  std::vector<uint64_t> sent(n, 0), received(n, 0);
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < n; ++j) {
+      if (i == j) continue;
+      sent[i] += Cell(m.tokens(i), j);
+      received[j] += Cell(m.tokens(i), j);
+    }
+  }
+  char line[64];
+  if (n <= kMaxMatrixRanks) {
+    out << "  " << std::string(8, ' ');
+    for (int j = 0; j < n; ++j) {
+      std::snprintf(line, sizeof line, "%7s", ("gpu" + std::to_string(j)).c_str());
+      out << line;
+    }
+    out << "  |    sent  received  (tokens to / from other GPUs)\n";
+    for (int i = 0; i < n; ++i) {
+      std::snprintf(line, sizeof line, "  %-8s", ("gpu" + std::to_string(i)).c_str());
+      out << line;
+      for (int j = 0; j < n; ++j) {
+        std::snprintf(line, sizeof line, "%7llu", static_cast<unsigned long long>(Cell(m.tokens(i), j)));
+        out << line;
+      }
+      std::snprintf(line, sizeof line, "  | %7llu %9llu\n", static_cast<unsigned long long>(sent[i]),
+                    static_cast<unsigned long long>(received[i]));
+      out << line;
+    }
+  } else {
+    const auto [lo, hi] = std::minmax_element(sent.begin(), sent.end());
+    const auto [rlo, rhi] = std::minmax_element(received.begin(), received.end());
+    out << "  " << n << " GPUs (too wide to print; see --json): tokens sent to other GPUs "
+        << *lo << " to " << *hi << " (gpu" << (hi - sent.begin()) << "), received " << *rlo
+        << " to " << *rhi << " (gpu" << (rhi - received.begin()) << ")\n";
+  }
+  out << "\n";
+}
+
+}  // namespace
+
+std::string FormatNs(int64_t ns) {
+  if (ns < 1000) return std::to_string(ns) + " ns";
+  if (ns < 1000000) return Printf("%.2f us", ns / 1e3);
+  if (ns < 1000000000) return Printf("%.3f ms", ns / 1e6);
+  return Printf("%.3f s", ns / 1e9);
+}
+
+std::string FormatFlops(uint64_t flops) {
+  if (flops == 0) return "-";
+  if (flops < 1000000000) return Printf("%.1f MFLOP", flops / 1e6);
+  if (flops < 1000000000000) return Printf("%.1f GFLOP", flops / 1e9);
+  return Printf("%.2f TFLOP", flops / 1e12);
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  if (bytes < 1000) return std::to_string(bytes) + " B";
+  if (bytes < 1000000) return Printf("%.1f kB", bytes / 1e3);
+  if (bytes < 1000000000) return Printf("%.1f MB", bytes / 1e6);
+  return Printf("%.2f GB", bytes / 1e9);
+}
+
+void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::ostream& out) {
+  const models::Workload& w = scenario.workload;
+  const pb::ModelSpec& model = w.model;
+  const topology::Cluster& cluster = scenario.cluster;
+  const models::ParallelSizes& s = w.plan.sizes();
+  const uint64_t token_bytes = models::TokenBytes(model).value;
+
+  out << "moesim simulate: " << result.scenario() << "  (" << result.executor() << " model)\n"
+      << "  cluster  " << cluster.gpus() << " GPUs of " << cluster.nodes() << " x "
+      << cluster.node().name << " (" << cluster.gpu_spec().name << ", NVLink "
+      << Printf("%.0f", cluster.node().nvlink_bandwidth.giga()) << " GB/s per direction per GPU)\n"
+      << "  model    " << model.name() << ": " << model.num_experts() << " experts, top-"
+      << model.top_k() << ", hidden " << model.hidden_size() << ", expert FFN "
+      << model.expert_ffn_size() << ", " << pb::DType_Name(model.dtype()) << "\n"
+      << "  plan     ep " << s.ep << " (experts per GPU: " << w.placement.experts_per_rank()
+      << ", contiguous), edp " << s.edp << ", tp " << s.tp << ", dp " << s.dp
+      << "\n"
+      << "  workload " << w.tokens_per_gpu << " tokens per GPU, " << w.layers.size()
+      << " MoE layer(s), forward\n\n";
+
+  for (const pb::SendMatrix& m : result.send_matrices()) PrintMatrix(m, token_bytes, out);
+
+  out << "Phases (each takes its slowest GPU's time; bytes: over links for all-to-alls, to and from\n"
+         "memory on the slowest GPU for compute)\n";
+  char line[160];
+  std::snprintf(line, sizeof line, "  %-5s  %-9s %12s %12s %12s  %-7s %s\n", "layer", "phase", "time",
+                "bytes", "work", "bound", "slowest");
+  out << line;
+  for (const pb::Phase& p : result.phases()) {
+    std::snprintf(line, sizeof line, "  %-5u  %-9s %12s %12s %12s  %-7s gpu%u\n", p.layer(),
+                  p.name().c_str(), FormatNs(p.time_ns()).c_str(), FormatBytes(p.bytes()).c_str(),
+                  FormatFlops(p.flops()).c_str(), p.bound().c_str(),
+                  p.critical_rank());
+    out << line;
+  }
+  std::snprintf(line, sizeof line, "  %-5s  %-9s %12s\n", "", "total",
+                FormatNs(result.total_ns()).c_str());
+  out << line;
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,128 @@
+#include "sim/cli.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <catch2/catch.hpp>
+#include <sstream>
+
+#include "proto/result.pb.h"
+#include "test_paths.h"
+
+namespace moesim::sim {
+namespace {
+
+struct Run {
+  int status;
+  std::string out;
+  std::string err;
+};
+
+Run Moesim(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  const int status = RunMoesim(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+}  // namespace
+
+TEST_CASE("moesim with no arguments simulates the default scenario") {
+  const Run r = Moesim({});
+  CHECK(r.status == 0);
+  CHECK(r.err.empty());
+  CHECK_THAT(r.out, Catch::Contains("mixtral-8x7b"));
+  CHECK_THAT(r.out, Catch::Contains("Layer 0 dispatch all-to-all"));
+  CHECK_THAT(r.out, Catch::Contains("Layer 0 combine all-to-all"));
+  CHECK_THAT(r.out, Catch::Contains("total"));
+  // `moesim simulate` without a scenario is the same run.
+  CHECK(Moesim({"simulate"}).out == r.out);
+}
+
+TEST_CASE("moesim simulate prints the seed example's send matrices") {
+  const Run r = Moesim({"simulate", testing::SourcePath("scenarios/seed_example.pbtxt")});
+  REQUIRE(r.status == 0);
+  // GPU 0's dispatch row: 1 kept, 2 to GPU 1, 0 to GPU 2, 1 to GPU 3; 3 sent and 3 received.
+  CHECK_THAT(r.out, Catch::Contains("  gpu0          1      2      0      1  |       3         3\n"));
+}
+
+TEST_CASE("moesim simulate --json keeps the JSON contract") {
+  const Run r = Moesim({"simulate", testing::SourcePath("scenarios/seed_example.pbtxt"), "--json"});
+  REQUIRE(r.status == 0);
+  // The contract's names, spelled as later tools read them.
+  for (const char* key : {"\"totalNs\"", "\"phases\"", "\"sendMatrices\"", "\"timeNs\"",
+                          "\"bytes\"", "\"layer\": 0", "\"tokens\""}) {
+    CHECK_THAT(r.out, Catch::Contains(key));
+  }
+  // Rows are JSON arrays: the dispatch matrix's first row.
+  CHECK_THAT(r.out, Catch::Contains("[\n     1,\n     2,\n     0,\n     1\n    ]"));
+  pb::Result parsed;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(r.out, &parsed).ok());
+  CHECK(parsed.total_ns() == 212'905);
+  CHECK(parsed.send_matrices(0).phase() == "dispatch");
+  CHECK(parsed.send_matrices(0).tokens(0).values(1).number_value() == 2);
+}
+
+TEST_CASE("--help works on every level and bad options exit 2") {
+  const Run top = Moesim({"--help"});
+  CHECK(top.status == 0);
+  CHECK_THAT(top.out, Catch::Contains("simulate"));
+  const Run sub = Moesim({"simulate", "--help"});
+  CHECK(sub.status == 0);
+  CHECK_THAT(sub.out, Catch::Contains("--json"));
+  const Run bad = Moesim({"simulate", "--no-such-flag"});
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.err, Catch::Contains("--no-such-flag"));
+  CHECK(Moesim({"simulate", "--fidelity", "flow"}).status == 2);
+}
+
+// Every bad input: exit status 1 and one line naming file:line:column, the field and what is valid.
+TEST_CASE("Bad input: one clear line and never a crash") {
+  struct Case {
+    std::string file;
+    std::string expected;  // the whole message after "moesim: error: <path>"
+  };
+  const std::vector<Case> cases = {
+      {"syntax_error.pbtxt", ":6:20: Need space between number and identifier."},
+      {"unknown_field.pbtxt",
+       ":5:18: Message type \"moesim.pb.ParallelPlan\" has no field named \"expert_parallel\". "
+       "Valid fields: tp, cp, dp, pp, ep, etp, order."},
+      {"ep_not_dividing_experts.pbtxt",
+       ":5:3: plan.ep = 3: does not divide the model's 8 experts; valid: 1, 2"},
+      {"plan_product.pbtxt",
+       ":6:3: plan = tp 2 x cp 1 x dp 2 x pp 1 = 4: the parallel sizes do not multiply to the 8 GPUs "
+       "of the cluster; valid: sizes whose product is 8 (leave dp out to get gpus / (tp*cp*pp))"},
+      {"expert_out_of_range.pbtxt",
+       ":12:36: routing.explicit.rank[1].experts[2] = 9: expert id out of range; valid: 0 to 7 (the "
+       "model has 8 experts)"},
+      {"token_count_mismatch.pbtxt",
+       ":12:20: routing.explicit.rank[1].experts = 3 expert ids: does not match "
+       "workload.tokens_per_gpu = 4 tokens x top_k = 1; valid: 4 expert ids"},
+      {"unknown_preset.pbtxt",
+       ":2:11: cluster.node_preset = \"dgx-h900\": unknown node preset; valid: dgx-h100, dgx-h200"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.file);
+    const std::string path = testing::BadFixture(c.file);
+    const Run r = Moesim({"simulate", path});
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err == "moesim: error: " + path + c.expected + "\n");
+  }
+}
+
+TEST_CASE("Bad input: unknown model lists the catalog") {
+  const std::string path = testing::BadFixture("unknown_model.pbtxt");
+  const Run r = Moesim({"simulate", path});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::StartsWith("moesim: error: " + path +
+                                      ":3:1: model = \"mixtral-9x9b\": unknown model"));
+  CHECK_THAT(r.err, Catch::EndsWith("valid: mixtral-8x7b\n"));
+}
+
+TEST_CASE("Bad input: a missing file") {
+  const Run r = Moesim({"simulate", "/no/such/scenario.pbtxt"});
+  CHECK(r.status == 1);
+  CHECK(r.err ==
+        "moesim: error: /no/such/scenario.pbtxt: cannot open file: No such file or directory\n");
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,97 @@
+#include "models/dispatch.h"
+
+#include <catch2/catch.hpp>
+
+#include "models/workload.h"
+#include "sim/scenario_loader.h"
+#include "test_paths.h"
+
+namespace moesim::models {
+namespace {
+
+std::vector<uint64_t> Row(const TrafficMatrix& m, uint32_t i) {
+  std::vector<uint64_t> row;
+  for (uint32_t j = 0; j < m.ranks(); ++j) row.push_back(m.at(i, j));
+  return row;
+}
+
+}  // namespace
+
+TEST_CASE("Seed example: the dispatch matrix follows each token to its expert's GPU") {
+  auto s = sim::LoadScenario(testing::SourcePath("scenarios/seed_example.pbtxt"));
+  REQUIRE(s.ok());
+  const LayerWork& w = s->workload.layers.at(0);
+  // GPU 0: t0->E2 (GPU 1), t1->E7 (GPU 3), t2->E0 (kept), t3->E3 (GPU 1).
+  CHECK(Row(w.dispatch_tokens, 0) == std::vector<uint64_t>{1, 2, 0, 1});
+  CHECK(Row(w.dispatch_tokens, 1) == std::vector<uint64_t>{1, 1, 1, 1});
+  CHECK(Row(w.dispatch_tokens, 2) == std::vector<uint64_t>{1, 1, 1, 1});
+  CHECK(Row(w.dispatch_tokens, 3) == std::vector<uint64_t>{1, 2, 0, 1});
+  // Combine returns every token: the transpose. GPU 0 receives its 4 tokens back from GPUs 0,1,1,3.
+  const TrafficMatrix combine = w.dispatch_tokens.Transposed();
+  CHECK(Row(combine, 1) == std::vector<uint64_t>{2, 1, 1, 2});
+  CHECK(combine.Transposed() == w.dispatch_tokens);
+  // Every GPU both sends and receives across links.
+  for (uint32_t r = 0; r < 4; ++r) {
+    CHECK(w.dispatch_tokens.SentOffRank(r) > 0);
+    CHECK(w.dispatch_tokens.ReceivedOffRank(r) > 0);
+  }
+  // GPU 1 holds E2 (tokens GPU0 t0, GPU2 t3, GPU3 t2) and E3 (GPU0 t3, GPU1 t2, GPU3 t1).
+  CHECK(w.expert_tokens[1] == std::vector<uint64_t>{3, 3});
+  // GPU 2 holds E4 (GPU2 t1) and E5 (GPU1 t1).
+  CHECK(w.expert_tokens[2] == std::vector<uint64_t>{1, 1});
+}
+
+TEST_CASE("Conservation: each routed token-expert pair is sent once and comes back") {
+  auto s = sim::LoadScenario(testing::SourcePath("scenarios/default.pbtxt"));
+  REQUIRE(s.ok());
+  const Workload& wl = s->workload;
+  const LayerWork& w = wl.layers.at(0);
+  const uint32_t n = w.dispatch_tokens.ranks();
+  REQUIRE(n == 8);
+  const uint64_t k = wl.model.top_k();
+  // Row sums: each GPU sends tokens_per_gpu * top_k = 4096 * 2 token copies (kept ones included).
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t row = 0;
+    for (uint32_t j = 0; j < n; ++j) row += w.dispatch_tokens.at(i, j);
+    CHECK(row == wl.tokens_per_gpu * k);
+  }
+  // Column sums: what a GPU receives is exactly what its experts process.
+  for (uint32_t j = 0; j < n; ++j) {
+    uint64_t column = 0, processed = 0;
+    for (uint32_t i = 0; i < n; ++i) column += w.dispatch_tokens.at(i, j);
+    for (uint64_t t : w.expert_tokens[j]) processed += t;
+    CHECK(column == processed);
+  }
+  // And combine returns to each GPU exactly what it sent.
+  const TrafficMatrix combine = w.dispatch_tokens.Transposed();
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t back = 0;
+    for (uint32_t j = 0; j < n; ++j) back += combine.at(j, i);
+    CHECK(back == wl.tokens_per_gpu * k);
+  }
+  CHECK(w.dispatch_tokens.Total() == n * wl.tokens_per_gpu * k);
+}
+
+TEST_CASE("A token whose two experts share a GPU is sent twice and EP groups do not mix") {
+  // 4 ranks, ep = 2: groups {0,1} and {2,3}; 4 experts, 2 per EP rank.
+  pb::ModelSpec model;
+  model.set_num_experts(4);
+  pb::ParallelPlan spec;
+  spec.set_ep(2);
+  auto plan = ResolvePlan(spec, 4, model, nullptr);
+  REQUIRE(plan.ok());
+  const ExpertPlacement placement = ExpertPlacement::Contiguous(4, 2);
+  LayerRouting routing;
+  routing.top_k = 2;
+  // One token per rank. Rank 0 and rank 2: experts 2 and 3, both on EP rank 1 of their group.
+  routing.experts = {{2, 3}, {0, 1}, {2, 3}, {0, 2}};
+  const LayerWork w = ExpandLayer(routing, *plan, placement);
+  CHECK(Row(w.dispatch_tokens, 0) == std::vector<uint64_t>{0, 2, 0, 0});
+  // Rank 1: experts 0 and 1 live on EP rank 0 of group {0, 1}, i.e. global rank 0.
+  CHECK(Row(w.dispatch_tokens, 1) == std::vector<uint64_t>{2, 0, 0, 0});
+  CHECK(Row(w.dispatch_tokens, 2) == std::vector<uint64_t>{0, 0, 0, 2});
+  // Rank 3 (group {2, 3}): expert 0 on global rank 2, expert 2 kept.
+  CHECK(Row(w.dispatch_tokens, 3) == std::vector<uint64_t>{0, 0, 1, 1});
+}
+
+}  // namespace moesim::models

@@ -1,0 +1,16 @@
+// Paths of the repository's files, from CMake (tests never depend on the working directory).
+#pragma once
+
+#include <string>
+
+namespace moesim::testing {
+
+inline std::string SourcePath(const std::string& relative) {
+  return std::string(MOESIM_SOURCE_DIR) + "/" + relative;
+}
+
+inline std::string BadFixture(const std::string& name) {
+  return SourcePath("tests/fixtures/bad/" + name);
+}
+
+}  // namespace moesim::testing

@@ -1,0 +1,28 @@
+// Datasheet figures of the GPUs moesim knows. These are peaks; what a kernel achieves comes later from
+// calibration (HardwareProfile). Dense (no sparsity) tensor-core rates.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "proto/status.h"
+#include "proto/units.h"
+
+namespace moesim::topology {
+
+struct GpuSpec {
+  std::string name;       // "h100-sxm"
+  Rate bf16_flops;        // dense BF16/FP16 tensor-core FLOP/s
+  Rate fp8_flops;         // dense FP8 tensor-core FLOP/s
+  Rate fp32_flops;        // FP32 (non-tensor) FLOP/s
+  Rate hbm_bandwidth;     // bytes per second
+  double hbm_gb = 0;      // memory capacity, GB (1e9 bytes) as the datasheet states it
+  std::string source;     // where the figures come from
+};
+
+std::span<const GpuSpec> KnownGpus();
+// The spec named `name`, or an error at `where` listing the known names.
+StatusOr<GpuSpec> FindGpu(std::string_view name, const Location& where = {});
+
+}  // namespace moesim::topology
