@@ -1,0 +1,31 @@
+// How `moesim` subcommands plug into the command line: each command file registers its subcommand
+// on the CLI11 app and, when the user picks it, stores what to run. RunMoesim (cli.cc) parses, then
+// runs the chosen action. Keeping one file per command keeps cli.cc small.
+//
+//   void AddTopoCommand(CLI::App& app, CommandAction* chosen) {
+//     auto options = std::make_shared<TopoOptions>();
+//     CLI::App* cmd = app.add_subcommand("topo", "...");
+//     cmd->add_option(...);
+//     cmd->callback([options, chosen] { *chosen = [options](CommandIo& io) { return ...; }; });
+//   }
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <ostream>
+
+namespace moesim::sim {
+
+struct CommandIo {
+  std::ostream& out;
+  std::ostream& err;
+};
+
+// Returns the exit status: 0 success, 1 bad input (one line on io.err, "moesim: error: ...").
+using CommandAction = std::function<int(CommandIo&)>;
+
+// `moesim simulate`; also what `moesim` alone runs (RunDefaultSimulate).
+void AddSimulateCommand(CLI::App& app, CommandAction* chosen);
+int RunDefaultSimulate(CommandIo& io);
+
+}  // namespace moesim::sim

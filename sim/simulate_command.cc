@@ -1,0 +1,69 @@
+// `moesim simulate [SCENARIO] [--json] [--fidelity analytical]`.
+#include <google/protobuf/util/json_util.h>
+
+#include <memory>
+
+#include "sim/analytical.h"
+#include "sim/cli.h"
+#include "sim/command.h"
+#include "sim/report.h"
+#include "sim/scenario_loader.h"
+
+namespace moesim::sim {
+namespace {
+
+struct SimulateOptions {
+  std::string scenario;
+  bool json = false;
+  std::string fidelity = "analytical";
+};
+
+int Simulate(const SimulateOptions& options, CommandIo& io) {
+  const std::string path = options.scenario.empty() ? DefaultScenarioPath() : options.scenario;
+  auto scenario = LoadScenario(path);
+  if (!scenario.ok()) {
+    io.err << "moesim: error: " << scenario.error().message() << "\n";
+    return 1;
+  }
+  if (Status s = CheckAnalyticalSupport(scenario->workload, scenario->file); !s.ok()) {
+    io.err << "moesim: error: " << s.error().message() << "\n";
+    return 1;
+  }
+  const pb::Result result = SimulateAnalytical(scenario->cluster, scenario->workload);
+  if (!options.json) {
+    PrintReport(*scenario, result, io.out);
+    return 0;
+  }
+  google::protobuf::util::JsonPrintOptions json;
+  json.add_whitespace = true;
+  json.always_print_primitive_fields = true;  // layer 0 and zero counts are data, not defaults
+  std::string text;
+  const auto status = google::protobuf::util::MessageToJsonString(result, &text, json);
+  if (!status.ok()) {
+    io.err << "moesim: error: cannot print the result as JSON: " << status.ToString() << "\n";
+    return 1;
+  }
+  io.out << text;
+  return 0;
+}
+
+}  // namespace
+
+void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
+  auto options = std::make_shared<SimulateOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "simulate", "Predict one scenario: send matrices of dispatch and combine, time of each phase");
+  cmd->add_option("scenario", options->scenario,
+                  "Scenario file (.pbtxt); default " + DefaultScenarioPath());
+  cmd->add_flag("--json", options->json, "Print the Result as protobuf JSON instead of a table");
+  cmd->add_option("--fidelity", options->fidelity, "Network model")
+      ->check(CLI::IsMember({"analytical"}))
+      ->capture_default_str();
+  cmd->callback([options, chosen] {
+    *chosen = [options](CommandIo& io) { return Simulate(*options, io); };
+  });
+}
+
+int RunDefaultSimulate(CommandIo& io) { return Simulate(SimulateOptions{}, io); }
+
+}  // namespace moesim::sim
