@@ -21,8 +21,11 @@ namespace moesim::models {
 // ValidateModelSpec, so callers never see it.
 uint32_t BytesPerElement(pb::DType dtype);
 
-// Checks that every size is positive and consistent (top_k <= num_experts, dtype given). Errors name
-// the field as `prefix.field` and, when `file` is given, its line:column.
+// Checks that every size is positive and consistent: top_k <= num_experts, dtype given, at least one
+// MoE layer (first_k_dense_layers < num_layers, a moe_layer_frequency that hits a layer) and a
+// dense_ffn_size when some layer is dense, attention heads that divide (num_kv_heads divides
+// num_heads; MLA widths given), published counts >= 0. Errors name the field as `prefix.field` and,
+// when `file` is given, its line:column.
 Status ValidateModelSpec(const pb::ModelSpec& spec, const TextFile* file, std::string_view prefix);
 
 // The catalog folder: $MOESIM_CATALOG_DIR if set, else the source tree's models/catalog.
@@ -54,6 +57,8 @@ OpCost RouterCost(const pb::ModelSpec& spec, uint64_t tokens);
 //         + elementwise: read G and U, write A (3*n*f)
 //         + down: read A (n*f), write Y (n*h)
 //         = 3*h*f + 3*n*h + 6*n*f elements.
+// An UNGATED expert (ReLU/GELU MLP: Switch Transformer) has no gate: up U = X.Wu, A = act(U),
+// Y = A.Wd: 4*n*h*f FLOPs; 2*h*f + 2*n*h + 4*n*f elements.
 OpCost ExpertFfnCost(const pb::ModelSpec& spec, uint64_t tokens);
 
 }  // namespace moesim::models

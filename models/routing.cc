@@ -3,33 +3,9 @@
 #include <algorithm>
 #include <string>
 
-#include "models/rng.h"
+#include "models/synthetic_spec.h"
 
 namespace moesim::models {
-
-LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t layer) {
-  LayerRouting out;
-  out.layer = layer;
-  out.top_k = shape.top_k;
-  out.experts.resize(shape.ranks);
-  const uint32_t e = shape.num_experts;
-  const uint32_t k = shape.top_k;
-  for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
-    Rng rng(Rng::Mix(seed, layer, rank));
-    std::vector<uint32_t>& ids = out.experts[rank];
-    ids.reserve(shape.tokens_per_rank * k);
-    for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
-      // Floyd's algorithm: a uniformly random k-subset of [0, e) with exactly k draws.
-      const size_t first = ids.size();
-      for (uint32_t j = e - k; j < e; ++j) {
-        const uint32_t pick = static_cast<uint32_t>(rng.Below(uint64_t{j} + 1));
-        const bool taken = std::find(ids.begin() + first, ids.end(), pick) != ids.end();
-        ids.push_back(taken ? j : pick);
-      }
-    }
-  }
-  return out;
-}
 
 namespace {
 
@@ -115,20 +91,8 @@ StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec, cons
   switch (spec.source_case()) {
     case pb::Routing::kExplicit:
       return ResolveExplicit(spec.explicit_(), shape, file);
-    case pb::Routing::kSynthetic: {
-      const pb::SyntheticRouting& synthetic = spec.synthetic();
-      if (synthetic.distribution() != pb::SyntheticRouting::UNIFORM) {
-        return InputError(Where(file, "routing.synthetic.distribution"),
-                          "routing.synthetic.distribution",
-                          pb::SyntheticRouting::Distribution_Name(synthetic.distribution()),
-                          "missing or unsupported", "UNIFORM");
-      }
-      std::vector<LayerRouting> layers;
-      for (uint32_t l = 0; l < shape.layers; ++l) {
-        layers.push_back(UniformRouting(shape, synthetic.seed(), l));
-      }
-      return layers;
-    }
+    case pb::Routing::kSynthetic:
+      return ResolveSynthetic(spec.synthetic(), shape, file);
     case pb::Routing::SOURCE_NOT_SET:
       break;
   }

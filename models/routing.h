@@ -1,12 +1,13 @@
 // Which experts each token goes to, per rank and per layer: given explicitly in the scenario, or drawn
-// from a seeded synthetic distribution.
+// from a seeded synthetic distribution (the generators are in models/synthetic.h).
 //
-//   LayerRouting r = UniformRouting({.ranks = 4, .tokens_per_rank = 4, .num_experts = 8, .top_k = 1},
-//                                   /*seed=*/7, /*layer=*/0);
-//   r.experts[rank][t * r.top_k + j]   // the j-th expert of token t on `rank`
+//   MOESIM_ASSIGN_OR_RETURN(std::vector<LayerRouting> layers,
+//                           ResolveRouting(scenario.routing(), shape, &file));
+//   layers[l].experts[rank][t * layers[l].top_k + j]   // the j-th expert of token t on `rank`
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "proto/scenario.pb.h"
@@ -29,17 +30,20 @@ struct LayerRouting {
   uint32_t top_k = 0;
   // experts[rank] holds tokens * top_k expert ids, token-major.
   std::vector<std::vector<uint32_t>> experts;
+  // Where the routing came from when a reader should know (e.g. measured counts scaled to this
+  // scenario's token count); empty otherwise.
+  std::string note = {};
 
   uint64_t tokens(uint32_t rank) const { return experts.at(rank).size() / top_k; }
 };
 
-// Each token picks top_k distinct experts, every set equally likely (Floyd's sampling). The stream of
-// (rank, layer) depends only on (seed, layer, rank): adding ranks does not change existing ones.
-LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t layer);
-
 // The routing of every layer (index = layer), from the scenario's `routing` block. Checks explicit
 // routing against `shape`: every (rank, layer) given once, tokens_per_rank * top_k ids each, ids in
-// range, no expert twice for one token.
+// range, no expert twice for one token. Checks synthetic routing's parameters (each only where its
+// distribution uses it, each in range) and, for MEASURED, the counts file: readable, holding the
+// model, domain and layers asked for, with the model's number of experts, and no expert with more
+// selections than the layer has tokens. A relative counts_file is resolved against the folder of
+// `file` (the working directory when `file` is null).
 StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec, const RoutingShape& shape,
                                                    const TextFile* file);
 

@@ -86,6 +86,10 @@ StatusOr<TextFile> TextFile::ParseString(std::string_view text, const std::strin
 
 Location TextFile::Locate(std::string_view field_path) const {
   Location best{path_, 0, 0};
+  if (!root_field_.empty() && field_path.substr(0, root_field_.size()) == root_field_) {
+    field_path.remove_prefix(root_field_.size());
+    if (!field_path.empty() && field_path.front() == '.') field_path.remove_prefix(1);
+  }
   const TextFormat::ParseInfoTree* tree = tree_.get();
   const Descriptor* type = root_;
   while (!field_path.empty() && tree != nullptr && type != nullptr) {

@@ -32,6 +32,10 @@ class TextFile {
 
   const std::string& path() const { return path_; }
 
+  // For a file whose top-level message is what other files nest under `field` (a cluster file is
+  // what a scenario writes in `cluster { ... }`): Locate then accepts paths that start with it.
+  void set_root_field(std::string field) { root_field_ = std::move(field); }
+
   // Where the field at `field_path` was written: dot-separated field names, each optionally
   // followed by [index] for repeated fields. A field that was not written is located at the
   // nearest enclosing field that was; failing that, the location names the file only.
@@ -48,6 +52,7 @@ class TextFile {
                          const google::protobuf::FieldDescriptor* field, int element) const;
 
   std::string path_;
+  std::string root_field_;
   std::shared_ptr<const std::string> text_;
   const google::protobuf::Descriptor* root_ = nullptr;
   std::shared_ptr<google::protobuf::TextFormat::ParseInfoTree> tree_;

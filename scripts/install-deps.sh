@@ -11,6 +11,7 @@ packages=(
   libboost-graph-dev  # the cluster topology graph
   libeigen3-dev       # least-squares fits (calibration)
   libcli11-dev        # the command line
+  libtinyxml2-dev     # NCCL topology XML import
   catch2              # tests
 )
 

@@ -3,6 +3,7 @@
 #include <google/protobuf/struct.pb.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "models/model_spec.h"
 
@@ -36,30 +37,71 @@ RankCost ComputeCost(const models::OpCost& cost, Rate peak, Rate memory) {
                   flops_bound ? "flops" : "memory"};
 }
 
-// An all-to-all on one rank: the larger of its outgoing and incoming off-rank bytes over its link
-// bandwidth, plus the longest route latency to a GPU it exchanges bytes with.
-RankCost AllToAllCost(const topology::Cluster& cluster, const TrafficMatrix& tokens, Bytes token_bytes,
-                      uint32_t rank) {
-  const Bytes sent{tokens.SentOffRank(rank) * token_bytes.value};
-  const Bytes received{tokens.ReceivedOffRank(rank) * token_bytes.value};
-  if (sent.value == 0 && received.value == 0) return {};
+// An all-to-all, per rank. Every pair's bytes are laid on the links of its route (split as the route
+// splits them); each link takes its load over its bandwidth. A rank finishes when the busiest link any
+// of its transfers (sent or received) crosses is drained, plus the longest latency of those routes.
+// On one NVSwitch this is the larger of a GPU's sent and received bytes over its NVLink bandwidth.
+struct AllToAll {
+  std::vector<RankCost> ranks;
+  std::string bottleneck_link;  // empty when nothing crosses a link
+};
+
+AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& tokens,
+                       Bytes token_bytes) {
   const topology::Graph& g = cluster.graph();
-  const topology::Vertex v = cluster.gpu_vertex(rank);
-  const Duration send_time = TransferTime(sent, topology::InjectionBandwidth(g, v));
-  const Duration receive_time = TransferTime(received, topology::EjectionBandwidth(g, v));
-  Duration latency;
-  for (uint32_t peer = 0; peer < tokens.ranks(); ++peer) {
-    if (peer == rank) continue;
-    if (tokens.at(rank, peer) > 0) latency = std::max(latency, cluster.RouteLatency(rank, peer));
-    if (tokens.at(peer, rank) > 0) latency = std::max(latency, cluster.RouteLatency(peer, rank));
+  const topology::Router& router = cluster.router();
+  const uint32_t n = tokens.ranks();
+  std::vector<double> load(boost::num_edges(g), 0.0);
+  for (uint32_t i = 0; i < n; ++i) {
+    for (uint32_t j = 0; j < n; ++j) {
+      const double bytes = static_cast<double>(tokens.at(i, j) * token_bytes.value);
+      if (i == j || bytes == 0) continue;
+      router.ForEachShare(i, j, [&](topology::Edge e, double share) { load[g[e].id] += bytes * share; });
+    }
   }
-  return RankCost{std::max(send_time, receive_time) + latency, std::max(sent, received), 0, "link"};
+  std::vector<Duration> drain(load.size());
+  AllToAll result;
+  Duration slowest;
+  for (auto [it, end] = boost::edges(g); it != end; ++it) {
+    const double bytes = load[g[*it].id];
+    if (bytes <= 0) continue;
+    const Duration t = TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].bandwidth);
+    drain[g[*it].id] = t;
+    if (t > slowest) {  // the first edge (in graph order) among equals
+      slowest = t;
+      result.bottleneck_link = g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
+    }
+  }
+  std::vector<RankCost>& costs = result.ranks;
+  costs.resize(n);
+  for (uint32_t r = 0; r < n; ++r) {
+    const Bytes sent{tokens.SentOffRank(r) * token_bytes.value};
+    const Bytes received{tokens.ReceivedOffRank(r) * token_bytes.value};
+    if (sent.value == 0 && received.value == 0) continue;
+    Duration busiest, latency;
+    auto visit = [&](uint32_t src, uint32_t dst) {
+      router.ForEachShare(src, dst, [&](topology::Edge e, double) {
+        busiest = std::max(busiest, drain[g[e].id]);
+      });
+      latency = std::max(latency, router.Latency(src, dst));
+    };
+    for (uint32_t peer = 0; peer < n; ++peer) {
+      if (peer == r) continue;
+      if (tokens.at(r, peer) > 0) visit(r, peer);
+      if (tokens.at(peer, r) > 0) visit(peer, r);
+    }
+    costs[r] = RankCost{busiest + latency, std::max(sent, received), 0, "link"};
+  }
+  return result;
 }
 
-// Appends the phase made of `costs` (one per rank) to `result`; returns its time.
+// Appends the phase made of `costs` (one per rank) to `result`; returns its time. For communication
+// phases `link_bytes_total` is what crossed links and `bottleneck` the busiest link.
 Duration AddPhase(pb::Result& result, const char* name, uint32_t layer,
-                  const std::vector<RankCost>& costs, Bytes link_bytes_total, bool communication) {
+                  const std::vector<RankCost>& costs, Bytes link_bytes_total, bool communication,
+                  const std::string& bottleneck = {}) {
   pb::Phase* phase = result.add_phases();
+  phase->set_bottleneck_link(bottleneck);
   phase->set_name(name);
   phase->set_layer(layer);
   uint32_t critical = 0;
@@ -133,10 +175,11 @@ pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Wo
   for (const models::LayerWork& layer : workload.layers) {
     const TrafficMatrix& dispatch = layer.dispatch_tokens;
     const TrafficMatrix combine = dispatch.Transposed();
-    std::vector<RankCost> router(world), dispatch_cost(world), expert(world), combine_cost(world);
+    std::vector<RankCost> router(world), expert(world);
+    const AllToAll dispatch_cost = AllToAllCosts(cluster, dispatch, token_bytes);
+    const AllToAll combine_cost = AllToAllCosts(cluster, combine, token_bytes);
     for (uint32_t r = 0; r < world; ++r) {
       router[r] = ComputeCost(models::RouterCost(model, layer.tokens_in[r]), peak, hbm);
-      dispatch_cost[r] = AllToAllCost(cluster, dispatch, token_bytes, r);
       models::OpCost experts;
       for (uint64_t n : layer.expert_tokens[r]) {
         const models::OpCost one = models::ExpertFfnCost(model, n);
@@ -144,13 +187,14 @@ pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Wo
         experts.bytes += one.bytes;
       }
       expert[r] = ComputeCost(experts, peak, hbm);
-      combine_cost[r] = AllToAllCost(cluster, combine, token_bytes, r);
     }
     const Bytes moved = OffDiagonalBytes(dispatch, token_bytes);
     total += AddPhase(result, "router", layer.layer, router, {}, false);
-    total += AddPhase(result, "dispatch", layer.layer, dispatch_cost, moved, true);
+    total += AddPhase(result, "dispatch", layer.layer, dispatch_cost.ranks, moved, true,
+                      dispatch_cost.bottleneck_link);
     total += AddPhase(result, "expert", layer.layer, expert, {}, false);
-    total += AddPhase(result, "combine", layer.layer, combine_cost, moved, true);
+    total += AddPhase(result, "combine", layer.layer, combine_cost.ranks, moved, true,
+                      combine_cost.bottleneck_link);
     AddMatrix(result, "dispatch", layer.layer, dispatch, token_bytes);
     AddMatrix(result, "combine", layer.layer, combine, token_bytes);
   }

@@ -1,9 +1,10 @@
 // The analytical (closed-form) model of one MoE layer's forward pass, phase by phase:
 //
 //   router    each rank: max(FLOPs / peak, bytes / HBM bandwidth)
-//   dispatch  each rank: max(bytes sent to other GPUs / its injection bandwidth,
-//                            bytes received from other GPUs / its ejection bandwidth)
-//                        + the longest route latency among the GPUs it exchanges bytes with
+//   dispatch  every pair's bytes laid on the links of its route (topology/routes.h); each link drains
+//             its load over its bandwidth; each rank: the busiest link its transfers cross + the
+//             longest route latency among the GPUs it exchanges bytes with. (On one NVSwitch: the
+//             larger of a GPU's sent and received bytes over its NVLink bandwidth, + 2 hops.)
 //   expert    each rank: max(FLOPs of its experts' SwiGLU / peak, their bytes / HBM bandwidth)
 //   combine   as dispatch, with the transposed matrix
 //

@@ -29,6 +29,9 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
 
   CommandAction chosen;
   AddSimulateCommand(app, &chosen);
+  AddTopoCommand(app, &chosen);
+  AddCollectiveCommand(app, &chosen);
+  AddModelCommand(app, &chosen);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them back to front
   try {

@@ -26,6 +26,14 @@ using CommandAction = std::function<int(CommandIo&)>;
 
 // `moesim simulate`; also what `moesim` alone runs (RunDefaultSimulate).
 void AddSimulateCommand(CLI::App& app, CommandAction* chosen);
+// `moesim topo list|show|dot|route` (topo_command.cc).
+void AddTopoCommand(CLI::App& app, CommandAction* chosen);
+// `moesim collective` (collective_command.cc): nccl-tests, predicted.
+void AddCollectiveCommand(CLI::App& app, CommandAction* chosen);
 int RunDefaultSimulate(CommandIo& io);
+
+// `moesim model list | show NAME|FILE [--json] | compare A B`: the model catalog, parameters and
+// FLOPs per token (sim/model_command.cc).
+void AddModelCommand(CLI::App& app, CommandAction* chosen);
 
 }  // namespace moesim::sim

@@ -98,8 +98,8 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
 
   out << "moesim simulate: " << result.scenario() << "  (" << result.executor() << " model)\n"
       << "  cluster  " << cluster.gpus() << " GPUs of " << cluster.nodes() << " x "
-      << cluster.node().name << " (" << cluster.gpu_spec().name << ", NVLink "
-      << Printf("%.0f", cluster.node().nvlink_bandwidth.giga()) << " GB/s per direction per GPU)\n"
+      << cluster.description() << " (" << cluster.gpu_spec().name << ", NVLink "
+      << Printf("%.0f", cluster.gpu_spec().nvlink.giga()) << " GB/s per direction per GPU)\n"
       << "  model    " << model.name() << ": " << model.num_experts() << " experts, top-"
       << model.top_k() << ", hidden " << model.hidden_size() << ", expert FFN "
       << model.expert_ffn_size() << ", " << pb::DType_Name(model.dtype()) << "\n"
@@ -107,21 +107,25 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
       << ", contiguous), edp " << s.edp << ", tp " << s.tp << ", dp " << s.dp
       << "\n"
       << "  workload " << w.tokens_per_gpu << " tokens per GPU, " << w.layers.size()
-      << " MoE layer(s), forward\n\n";
+      << " MoE layer(s), forward\n";
+  for (const models::LayerRouting& layer : w.routing) {
+    if (!layer.note.empty()) out << "  routing  layer " << layer.layer << ": " << layer.note << "\n";
+  }
+  out << "\n";
 
   for (const pb::SendMatrix& m : result.send_matrices()) PrintMatrix(m, token_bytes, out);
 
   out << "Phases (each takes its slowest GPU's time; bytes: over links for all-to-alls, to and from\n"
          "memory on the slowest GPU for compute)\n";
   char line[160];
-  std::snprintf(line, sizeof line, "  %-5s  %-9s %12s %12s %12s  %-7s %s\n", "layer", "phase", "time",
-                "bytes", "work", "bound", "slowest");
+  std::snprintf(line, sizeof line, "  %-5s  %-9s %12s %12s %12s  %-7s %-8s %s\n", "layer", "phase",
+                "time", "bytes", "work", "bound", "slowest", "busiest link");
   out << line;
   for (const pb::Phase& p : result.phases()) {
-    std::snprintf(line, sizeof line, "  %-5u  %-9s %12s %12s %12s  %-7s gpu%u\n", p.layer(),
+    std::snprintf(line, sizeof line, "  %-5u  %-9s %12s %12s %12s  %-7s gpu%-5u %s\n", p.layer(),
                   p.name().c_str(), FormatNs(p.time_ns()).c_str(), FormatBytes(p.bytes()).c_str(),
-                  FormatFlops(p.flops()).c_str(), p.bound().c_str(),
-                  p.critical_rank());
+                  FormatFlops(p.flops()).c_str(), p.bound().c_str(), p.critical_rank(),
+                  p.bottleneck_link().c_str());
     out << line;
   }
   std::snprintf(line, sizeof line, "  %-5s  %-9s %12s\n", "", "total",

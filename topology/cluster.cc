@@ -1,8 +1,10 @@
 #include "topology/cluster.h"
 
-#include <boost/graph/breadth_first_search.hpp>
+#include <filesystem>
 
-#include <algorithm>
+#include "topology/fabric.h"
+#include "topology/nccl_xml.h"
+#include "topology/presets.h"
 
 namespace moesim::topology {
 namespace {
@@ -11,75 +13,124 @@ Location Where(const TextFile* file, std::string_view field) {
   return file ? file->Locate(field) : Location{};
 }
 
+StatusOr<NodeTemplate> ResolveNode(const pb::Cluster& spec, const TextFile* file,
+                                   std::string* description) {
+  const int given = !spec.node_preset().empty() + spec.has_node() + !spec.nccl_topology().empty();
+  if (given != 1) {
+    return InputError(Where(file, "cluster"), "cluster", "",
+                      given == 0 ? "no node given" : "more than one node given",
+                      "exactly one of node_preset: \"NAME\" (" + Join(NodePresetNames()) +
+                          "), node { ... }, nccl_topology: \"FILE.xml\"");
+  }
+  if (!spec.node_preset().empty()) {
+    MOESIM_ASSIGN_OR_RETURN(NodePreset preset,
+                            FindNodePreset(spec.node_preset(), Where(file, "cluster.node_preset")));
+    *description = preset.shape.name;
+    if (!spec.gpu().empty()) {
+      return InputError(Where(file, "cluster.gpu"), "cluster.gpu", "\"" + spec.gpu() + "\"",
+                        "a preset fixes its GPU model", "leave gpu out, or use node { gpu: ... }");
+    }
+    return NodeFromShape(preset.shape, Where(file, "cluster.node_preset"));
+  }
+  if (spec.has_node()) {
+    MOESIM_ASSIGN_OR_RETURN(NodeTemplate node, NodeFromSpec(spec.node(), file, "cluster.node"));
+    *description = node.name;
+    return node;
+  }
+  std::filesystem::path path = spec.nccl_topology();
+  if (path.is_relative() && file != nullptr) {
+    path = std::filesystem::path(file->path()).parent_path() / path;
+  }
+  *description = path.string();
+  if (!spec.gpu().empty()) {
+    if (auto gpu = FindGpu(spec.gpu(), Where(file, "cluster.gpu")); !gpu.ok()) return gpu.error();
+  }
+  return NodeFromNcclXml(path.string(), spec.gpu());
+}
+
 }  // namespace
 
 StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
-  // An absent node_preset is located at the enclosing `cluster` block (Locate falls back to it).
-  MOESIM_ASSIGN_OR_RETURN(NodePreset preset,
-                          FindNodePreset(spec.node_preset(), Where(file, "cluster.node_preset")));
-  MOESIM_ASSIGN_OR_RETURN(GpuSpec gpu, FindGpu(preset.gpu));
+  Cluster cluster;
+  MOESIM_ASSIGN_OR_RETURN(cluster.node_, ResolveNode(spec, file, &cluster.description_));
+  const NodeTemplate& node = cluster.node_;
 
   const uint32_t nodes = spec.has_nodes() ? spec.nodes() : 1;
-  if (nodes != 1) {
-    return InputError(Where(file, "cluster.nodes"), "cluster.nodes", std::to_string(nodes),
-                      "this version simulates one node (fabrics between nodes are not built yet)",
-                      "1");
+  if (nodes < 1) {
+    return InputError(Where(file, "cluster.nodes"), "cluster.nodes", "0", "a cluster has nodes",
+                      "an integer >= 1");
   }
-  const uint32_t total = nodes * preset.gpus_per_node;
+  cluster.nodes_ = nodes;
+  const uint32_t per_node = node.CountOf(DeviceKind::kGpu);
+  const uint32_t total = nodes * per_node;
   const uint32_t used = spec.has_gpus() ? spec.gpus() : total;
   if (used < 1 || used > total) {
     return InputError(Where(file, "cluster.gpus"), "cluster.gpus", std::to_string(used),
                       "more GPUs than the cluster has, or none",
                       "1 to " + std::to_string(total) + " (" + std::to_string(nodes) + " x " +
-                          preset.name + ")");
+                          std::to_string(per_node) + " GPUs of " + cluster.description_ + ")");
   }
+  cluster.used_gpus_ = used;
 
-  Cluster cluster;
-  cluster.node_ = preset;
-  cluster.gpu_spec_ = std::move(gpu);
-  cluster.nodes_ = nodes;
+  // Copy the node template `nodes` times. Devices are named "node<n>/<id>" and numbered per kind
+  // across the cluster; GPU i of node n is GPU n * per_node + i.
+  cluster.graph_ = std::make_unique<Graph>();
+  Graph& g = *cluster.graph_;
+  std::vector<uint32_t> next_index(kDeviceKinds, 0);
+  std::vector<std::vector<Edge>> node_edges(nodes);
+  cluster.node_vertices_.resize(nodes);
+  FabricInputs fabric;
+  fabric.nodes = nodes;
+  fabric.nic_bandwidth = node.nic_bandwidth;
+  fabric.nic_latency = node.nic_latency;
+  fabric.nics.resize(nodes);
   for (uint32_t n = 0; n < nodes; ++n) {
-    AddNode(cluster.graph_, preset, n, n * preset.gpus_per_node);
+    auto& vertices = cluster.node_vertices_[n];
+    for (const auto& d : node.devices) {
+      const uint32_t index = next_index[static_cast<int>(d.kind)]++;
+      vertices.push_back(AddDevice(g, Device{d.kind, "node" + std::to_string(n) + "/" + d.id,
+                                             index, n, 0}));
+      if (d.kind == DeviceKind::kGpu) cluster.gpu_vertices_.push_back(vertices.back());
+      if (d.kind == DeviceKind::kNic) fabric.nics[n].push_back(vertices.back());
+    }
+    for (const auto& l : node.links) {
+      node_edges[n].push_back(boost::add_edge(vertices[l.a], vertices[l.b], l.link, g).first);
+      node_edges[n].push_back(boost::add_edge(vertices[l.b], vertices[l.a], l.link, g).first);
+    }
   }
-  std::vector<Vertex> gpus(total);
-  for (auto [it, end] = boost::vertices(cluster.graph_); it != end; ++it) {
-    const Device& d = cluster.graph_[*it];
-    if (d.kind == DeviceKind::kGpu) gpus.at(d.index) = *it;
+  if (nodes > 1 || spec.has_fabric()) {
+    MOESIM_RETURN_IF_ERROR(AddFabric(g, spec.fabric(), fabric, file, "cluster.fabric"));
   }
-  gpus.resize(used);
-  cluster.gpu_vertices_ = std::move(gpus);
+  uint32_t edge_id = 0;
+  for (auto [it, end] = boost::edges(g); it != end; ++it) g[*it].id = edge_id++;
+  cluster.router_ =
+      std::make_unique<Router>(g, node, cluster.node_vertices_, std::move(node_edges));
+  if (auto pair = cluster.router_->FindUnreachable()) {
+    return InputError(Where(file, "cluster"), "cluster", cluster.description_,
+                      "gpu" + std::to_string(pair->first) + " cannot reach gpu" +
+                          std::to_string(pair->second),
+                      "a topology in which every GPU reaches every other");
+  }
   return cluster;
 }
 
-std::vector<Edge> Cluster::Route(uint32_t src, uint32_t dst) const {
-  const Vertex from = gpu_vertex(src);
-  const Vertex to = gpu_vertex(dst);
-  if (from == to) return {};
-  // Breadth-first search from `from`, recording the edge each vertex was reached by (the edge, not
-  // the predecessor vertex, so that parallel links stay distinguishable).
-  std::vector<std::optional<Edge>> reached_by(boost::num_vertices(graph_));
-  struct EdgeRecorder : boost::default_bfs_visitor {
-    std::vector<std::optional<Edge>>* by;
-    void tree_edge(Edge e, const Graph& g) const { (*by)[boost::target(e, g)] = e; }
-  } visitor;
-  visitor.by = &reached_by;
-  boost::breadth_first_search(graph_, from, boost::visitor(visitor));
-
-  std::vector<Edge> path;
-  for (Vertex v = to; v != from;) {
-    const std::optional<Edge>& e = reached_by[v];
-    if (!e) return {};  // unreachable; BuildCluster only makes connected graphs
-    path.push_back(*e);
-    v = boost::source(*e, graph_);
+StatusOr<Cluster> LoadClusterArgument(const std::string& preset_or_file, const std::string& gpu) {
+  pb::Cluster spec;
+  const std::filesystem::path path(preset_or_file);
+  if (path.extension() == ".xml") {
+    spec.set_nccl_topology(preset_or_file);
+    spec.set_gpu(gpu);
+    return BuildCluster(spec);
   }
-  std::reverse(path.begin(), path.end());
-  return path;
-}
-
-Duration Cluster::RouteLatency(uint32_t src, uint32_t dst) const {
-  Duration total;
-  for (const Edge& e : Route(src, dst)) total += graph_[e].latency;
-  return total;
+  if (path.extension() == ".pbtxt") {
+    MOESIM_ASSIGN_OR_RETURN(TextFile file, TextFile::Parse(preset_or_file, &spec));
+    // The file is a Cluster message: its fields are what a scenario writes under `cluster`.
+    file.set_root_field("cluster");
+    if (!gpu.empty()) spec.set_gpu(gpu);
+    return BuildCluster(spec, &file);
+  }
+  spec.set_node_preset(preset_or_file);
+  return BuildCluster(spec);
 }
 
 }  // namespace moesim::topology

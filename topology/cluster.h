@@ -1,14 +1,18 @@
-// A cluster ready to simulate on: the graph of every device and link, the GPU model, and the GPUs the
-// job uses (rank r runs on GPU r). Built from a scenario's `cluster { ... }` block.
+// A cluster ready to simulate on: the graph of every device and link, the node it is made of, the
+// GPUs the job uses (rank r runs on GPU r), and the routes between them. Built from a scenario's
+// `cluster { ... }` block (or a topology file, or a preset name).
 //
 //   MOESIM_ASSIGN_OR_RETURN(Cluster c, BuildCluster(scenario.cluster(), &file));
 //   c.gpus();                       // 8
-//   c.Route(0, 3);                  // gpu0 -> nvswitch -> gpu3
+//   c.router().Hops(0, 3);          // 2: gpu0 -> nvswitch -> gpu3
 //
-// Immutable once built; safe to read from several threads.
+// Immutable once built; safe to read from several threads. Move-only (the router points into the
+// graph).
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "proto/cluster.pb.h"
@@ -16,36 +20,55 @@
 #include "proto/text_file.h"
 #include "topology/gpu_specs.h"
 #include "topology/graph.h"
-#include "topology/presets.h"
+#include "topology/node.h"
+#include "topology/routes.h"
 
 namespace moesim::topology {
 
 class Cluster {
  public:
-  const Graph& graph() const { return graph_; }
-  const NodePreset& node() const { return node_; }
-  const GpuSpec& gpu_spec() const { return gpu_spec_; }
-  uint32_t nodes() const { return nodes_; }
-  // GPUs the job uses (ranks 0 .. gpus()-1).
-  uint32_t gpus() const { return static_cast<uint32_t>(gpu_vertices_.size()); }
-  uint32_t gpus_per_node() const { return node_.gpus_per_node; }
+  Cluster(Cluster&&) = default;
+  Cluster& operator=(Cluster&&) = default;
 
-  Vertex gpu_vertex(uint32_t rank) const { return gpu_vertices_.at(rank); }
-  // The links traffic from GPU `src` to GPU `dst` crosses, in order (fewest hops). Empty if src == dst.
-  std::vector<Edge> Route(uint32_t src, uint32_t dst) const;
-  // Sum of the latencies along Route(src, dst).
-  Duration RouteLatency(uint32_t src, uint32_t dst) const;
+  const Graph& graph() const { return *graph_; }
+  const NodeTemplate& node() const { return node_; }
+  const GpuSpec& gpu_spec() const { return node_.gpu; }
+  // What the cluster was built from: "dgx-h100", "custom", or the XML file's path.
+  const std::string& description() const { return description_; }
+  uint32_t nodes() const { return nodes_; }
+  uint32_t gpus_per_node() const { return node_.CountOf(DeviceKind::kGpu); }
+  // GPUs the job uses (ranks 0 .. gpus()-1) and GPUs the cluster has.
+  uint32_t gpus() const { return used_gpus_; }
+  uint32_t total_gpus() const { return nodes_ * gpus_per_node(); }
+  const Router& router() const { return *router_; }
+  // Assumptions an importer made, for the user to see.
+  const std::vector<std::string>& warnings() const { return node_.warnings; }
+
+  Vertex gpu_vertex(uint32_t gpu) const { return gpu_vertices_.at(gpu); }
+  // The vertices of node n's devices, in the node template's order.
+  const std::vector<Vertex>& node_vertices(uint32_t n) const { return node_vertices_.at(n); }
 
  private:
   friend StatusOr<Cluster> BuildCluster(const pb::Cluster&, const TextFile*);
-  Graph graph_;
-  NodePreset node_;
-  GpuSpec gpu_spec_;
+  Cluster() = default;
+
+  std::unique_ptr<Graph> graph_;  // on the heap so the router's reference survives moves
+  NodeTemplate node_;
+  std::string description_;
   uint32_t nodes_ = 1;
+  uint32_t used_gpus_ = 0;
   std::vector<Vertex> gpu_vertices_;
+  std::vector<std::vector<Vertex>> node_vertices_;
+  std::unique_ptr<Router> router_;
 };
 
-// Builds the cluster a scenario describes. `file`, when given, places errors at the field's line.
+// Builds the cluster a scenario describes. `file`, when given, places errors at the field's line and
+// resolves a relative `nccl_topology` path against the file's folder.
 StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file = nullptr);
+
+// `moesim topo` accepts a preset name, a cluster .pbtxt (a moesim.pb.Cluster message) or an NCCL
+// topology .xml (one node); this turns any of them into a Cluster. `gpu`, when not empty, names the
+// GPU model (for an XML that does not say).
+StatusOr<Cluster> LoadClusterArgument(const std::string& preset_or_file, const std::string& gpu);
 
 }  // namespace moesim::topology

@@ -18,6 +18,8 @@ struct GpuSpec {
   Rate fp32_flops;        // FP32 (non-tensor) FLOP/s
   Rate hbm_bandwidth;     // bytes per second
   double hbm_gb = 0;      // memory capacity, GB (1e9 bytes) as the datasheet states it
+  Rate nvlink;            // NVLink per GPU per direction, all links together; 0 = none (PCIe cards)
+  uint32_t nvlink_links = 0;  // physical NVLinks per GPU
   std::string source;     // where the figures come from
 };
 

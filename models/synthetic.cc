@@ -1,0 +1,370 @@
+// Compiled with -ffp-contract=off (models/CMakeLists.txt): a fused multiply-add rounds once where
+// the code says twice, and compilers fuse by default on some machines (GCC on aarch64), which would
+// make Zipf weights, and so routing, differ between machines.
+#include "models/synthetic.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "models/rng.h"
+
+namespace moesim::models {
+namespace {
+
+// Stream tags, so that different uses of one seed never share random numbers.
+constexpr uint64_t kOrderStream = 0x4f52444552;         // "ORDER"
+constexpr uint64_t kZipfStream = 0x5a495046;            // "ZIPF"
+constexpr uint64_t kCollapseStream = 0x434f4c4c41505345;  // "COLLAPSE"
+constexpr uint64_t kCountsStream = 0x434f554e5453;      // "COUNTS"
+constexpr uint64_t kCorrelationStream = 0x434f5252;     // "CORR"
+
+uint64_t Stream(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b, uint64_t c) {
+  return Rng::Mix(Rng::Mix(seed, tag, a), b, c);
+}
+
+// Probability 1 in units of 2^-32: inclusion probabilities become integers in [0, 2^32].
+constexpr uint64_t kUnit = uint64_t{1} << 32;
+
+// True with probability p in [0, 1]: a 53-bit uniform integer below floor(p * 2^53) (p * 2^53 is
+// exact, a power-of-two scaling).
+bool Bernoulli(Rng& rng, double p) {
+  const uint64_t threshold = static_cast<uint64_t>(p * 0x1p53);
+  return (rng.Next() >> 11) < threshold;
+}
+
+// Appends a uniformly random k-subset of [0, n) to `ids` (Floyd's algorithm: exactly k draws).
+void Floyd(Rng& rng, uint32_t n, uint32_t k, std::vector<uint32_t>& ids) {
+  const size_t first = ids.size();
+  for (uint32_t j = n - k; j < n; ++j) {
+    const uint32_t pick = static_cast<uint32_t>(rng.Below(uint64_t{j} + 1));
+    const bool taken = std::find(ids.begin() + first, ids.end(), pick) != ids.end();
+    ids.push_back(taken ? j : pick);
+  }
+}
+
+// Fisher-Yates: every permutation of `v` equally likely.
+template <typename T>
+void Shuffle(Rng& rng, std::vector<T>& v) {
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.Below(i)]);
+}
+
+// ln x for finite x > 0 with + - * / only. x = m 2^e (frexp, exact), m moved into [sqrt(1/2),
+// sqrt(2)); ln m = 2 atanh(z) = 2 (z + z^3/3 + z^5/5 + ...), z = (m - 1) / (m + 1), |z| <= 0.172,
+// so twelve terms leave an error below z^25 / 25 < 1e-20.
+double Ln(double x) {
+  constexpr double kLn2 = 0.69314718055994530942;
+  constexpr double kSqrtHalf = 0.70710678118654752440;
+  int e = 0;
+  double m = std::frexp(x, &e);
+  if (m < kSqrtHalf) {
+    m *= 2;
+    --e;
+  }
+  const double z = (m - 1) / (m + 1);
+  const double z2 = z * z;
+  double sum = 0;
+  for (int i = 23; i >= 1; i -= 2) sum = sum * z2 + 1.0 / i;
+  return e * kLn2 + 2 * z * sum;
+}
+
+// e^y for y <= 0 with + - * / only: y = n ln2 + r, |r| <= ln2 / 2, e^r by its Taylor series to r^20
+// (error below 0.35^21 / 21! < 1e-28), then 2^n exactly (ldexp).
+double ExpNonPositive(double y) {
+  constexpr double kLn2 = 0.69314718055994530942;
+  if (y < -746) return 0;  // below the smallest subnormal
+  const double n = std::floor(y / kLn2 + 0.5);
+  const double r = y - n * kLn2;
+  double sum = 1;
+  for (int i = 20; i >= 1; --i) sum = 1 + r * sum / i;
+  return std::ldexp(sum, static_cast<int>(n));
+}
+
+// Inclusion probabilities in units of 2^-32: floor(pi_e 2^32), then the units still missing from
+// k 2^32 (or in excess of it, from rounding in pi) given to (taken from) the largest (smallest)
+// remainders, lower expert first; never above one unit 2^32.
+std::vector<uint64_t> InclusionUnits(std::span<const double> pi, uint32_t k) {
+  const size_t n = pi.size();
+  std::vector<uint64_t> units(n);
+  std::vector<double> frac(n);
+  int64_t missing = static_cast<int64_t>(k * kUnit);
+  for (size_t e = 0; e < n; ++e) {
+    const double scaled = std::min(pi[e], 1.0) * static_cast<double>(kUnit);
+    units[e] = static_cast<uint64_t>(scaled);
+    frac[e] = scaled - static_cast<double>(units[e]);
+    missing -= static_cast<int64_t>(units[e]);
+  }
+  std::vector<uint32_t> ids(n);
+  for (uint32_t e = 0; e < n; ++e) ids[e] = e;
+  std::sort(ids.begin(), ids.end(), [&](uint32_t a, uint32_t b) {
+    return frac[a] != frac[b] ? frac[a] > frac[b] : a < b;
+  });
+  while (missing > 0) {
+    for (uint32_t e : ids) {
+      if (missing > 0 && units[e] < kUnit) {
+        ++units[e];
+        --missing;
+      }
+    }
+  }
+  while (missing < 0) {
+    for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+      if (missing < 0 && units[*it] > 0) {
+        --units[*it];
+        ++missing;
+      }
+    }
+  }
+  return units;
+}
+
+// One token's k distinct experts by randomized systematic sampling over `units` (see ZipfRouting).
+void Systematic(Rng& rng, std::span<const uint64_t> units, uint32_t k, std::vector<uint32_t>& order,
+                std::vector<uint32_t>& ids) {
+  Shuffle(rng, order);
+  uint64_t target = rng.Below(kUnit);
+  uint64_t start = 0;
+  uint32_t found = 0;
+  for (uint32_t e : order) {
+    const uint64_t end = start + units[e];
+    if (target < end) {
+      ids.push_back(e);
+      target += kUnit;  // >= end, since units[e] <= kUnit: e is not hit twice
+      if (++found == k) return;
+    }
+    start = end;
+  }
+}
+
+// The hot-expert order(s) a token may draw from at this step: one without drift; with drift, epoch
+// n's and n + 1's, and the probability (numerator over period) of using the second.
+struct DriftState {
+  std::vector<std::vector<uint32_t>> orders;
+  uint64_t numerator = 0;
+  uint64_t period = 1;
+
+  DriftState(uint32_t experts, uint64_t seed, uint32_t layer, bool shuffle, const Drift& drift) {
+    if (drift.period_steps == 0) {
+      orders.push_back(HotOrder(experts, seed, layer, 0, shuffle));
+      return;
+    }
+    period = drift.period_steps;
+    const uint64_t epoch = drift.step / period;
+    numerator = drift.step % period;
+    orders.push_back(HotOrder(experts, seed, layer, epoch, shuffle));
+    orders.push_back(HotOrder(experts, seed, layer, epoch + 1, shuffle));
+  }
+  // Which order this token uses: the second with probability numerator / period, exactly.
+  size_t Pick(Rng& rng) const {
+    if (orders.size() == 1) return 0;
+    return rng.Below(period) < numerator ? 1 : 0;
+  }
+};
+
+LayerRouting EmptyLayer(const RoutingShape& shape, uint32_t layer) {
+  LayerRouting out;
+  out.layer = layer;
+  out.top_k = shape.top_k;
+  out.experts.resize(shape.ranks);
+  for (auto& ids : out.experts) ids.reserve(shape.tokens_per_rank * shape.top_k);
+  return out;
+}
+
+}  // namespace
+
+LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t layer) {
+  LayerRouting out = EmptyLayer(shape, layer);
+  for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
+    Rng rng(Rng::Mix(seed, layer, rank));
+    for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
+      Floyd(rng, shape.num_experts, shape.top_k, out.experts[rank]);
+    }
+  }
+  return out;
+}
+
+std::vector<uint32_t> HotOrder(uint32_t experts, uint64_t seed, uint32_t layer, uint64_t epoch,
+                               bool shuffle) {
+  std::vector<uint32_t> order(experts);
+  for (uint32_t e = 0; e < experts; ++e) order[e] = e;
+  if (shuffle || epoch > 0) {
+    Rng rng(Stream(seed, kOrderStream, layer, epoch, 0));
+    Shuffle(rng, order);
+  }
+  return order;
+}
+
+std::vector<double> ZipfPopularity(uint32_t experts, double alpha) {
+  std::vector<double> p(experts);
+  double sum = 0;
+  for (uint32_t r = 1; r <= experts; ++r) sum += p[r - 1] = ExpNonPositive(-alpha * Ln(r));
+  for (double& v : p) v /= sum;
+  return p;
+}
+
+std::vector<double> InclusionProbabilities(std::span<const double> popularity, uint32_t k) {
+  const size_t n = popularity.size();
+  std::vector<uint32_t> ids(n);
+  for (uint32_t e = 0; e < n; ++e) ids[e] = e;
+  std::sort(ids.begin(), ids.end(), [&](uint32_t a, uint32_t b) {
+    return popularity[a] != popularity[b] ? popularity[a] > popularity[b] : a < b;
+  });
+  // Cap the most popular experts at 1, one at a time, while c p_e > 1 for the best uncapped one,
+  // where c = (k - capped) / (popularity of the uncapped).
+  std::vector<double> pi(n, 0.0);
+  size_t capped = 0;
+  while (capped < k && capped < n) {
+    double rest = 0;
+    for (size_t i = capped; i < n; ++i) rest += popularity[ids[i]];
+    const double c = (k - static_cast<double>(capped)) / rest;
+    if (rest > 0 && c * popularity[ids[capped]] <= 1) {
+      for (size_t i = capped; i < n; ++i) pi[ids[i]] = c * popularity[ids[i]];
+      break;
+    }
+    if (rest <= 0) {  // only experts of popularity 0 left: they share what remains equally
+      for (size_t i = capped; i < n; ++i)
+        pi[ids[i]] = (k - static_cast<double>(capped)) / (n - capped);
+      break;
+    }
+    pi[ids[capped++]] = 1;
+  }
+  return pi;
+}
+
+LayerRouting ZipfRouting(const RoutingShape& shape, const ZipfOptions& options, uint64_t seed,
+                         uint32_t layer) {
+  const uint32_t e = shape.num_experts;
+  const uint32_t k = shape.top_k;
+  const std::vector<double> pi = InclusionProbabilities(ZipfPopularity(e, options.alpha), k);
+  const std::vector<uint64_t> by_rank = InclusionUnits(pi, k);  // index = popularity rank
+  const DriftState drift(e, seed, layer, options.shuffle_experts, options.drift);
+  std::vector<std::vector<uint64_t>> units;  // per order, index = expert
+  for (const auto& order : drift.orders) {
+    std::vector<uint64_t>& u = units.emplace_back(e);
+    for (uint32_t r = 0; r < e; ++r) u[order[r]] = by_rank[r];
+  }
+
+  LayerRouting out = EmptyLayer(shape, layer);
+  std::vector<uint32_t> scratch(e);
+  for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
+    Rng rng(Stream(seed, kZipfStream, layer, rank, options.drift.step));
+    for (uint32_t i = 0; i < e; ++i) scratch[i] = i;
+    for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
+      Systematic(rng, units[drift.Pick(rng)], k, scratch, out.experts[rank]);
+    }
+  }
+  return out;
+}
+
+LayerRouting CollapseRouting(const RoutingShape& shape, const CollapseOptions& options,
+                             uint64_t seed, uint32_t layer) {
+  const uint32_t k = shape.top_k;
+  const uint32_t hot = options.hot_experts == 0 ? k : options.hot_experts;
+  const DriftState drift(shape.num_experts, seed, layer, options.shuffle_experts, options.drift);
+  LayerRouting out = EmptyLayer(shape, layer);
+  for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
+    Rng rng(Stream(seed, kCollapseStream, layer, rank, options.drift.step));
+    std::vector<uint32_t>& ids = out.experts[rank];
+    for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
+      const std::vector<uint32_t>& order = drift.orders[drift.Pick(rng)];
+      if (Bernoulli(rng, options.fraction)) {
+        const size_t first = ids.size();
+        Floyd(rng, hot, k, ids);  // popularity ranks 0..hot-1, then their experts
+        for (size_t j = first; j < ids.size(); ++j) ids[j] = order[ids[j]];
+      } else {
+        Floyd(rng, shape.num_experts, k, ids);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<uint64_t> ScaleCounts(std::span<const uint64_t> counts, uint64_t total) {
+  unsigned __int128 sum = 0;
+  for (uint64_t c : counts) sum += c;
+  std::vector<uint64_t> out(counts.size());
+  std::vector<unsigned __int128> remainder(counts.size());
+  uint64_t given = 0;
+  for (size_t e = 0; e < counts.size(); ++e) {
+    const unsigned __int128 scaled = static_cast<unsigned __int128>(counts[e]) * total;
+    out[e] = static_cast<uint64_t>(scaled / sum);
+    remainder[e] = scaled % sum;
+    given += out[e];
+  }
+  std::vector<size_t> ids(counts.size());
+  for (size_t e = 0; e < ids.size(); ++e) ids[e] = e;
+  std::sort(ids.begin(), ids.end(), [&](size_t a, size_t b) {
+    return remainder[a] != remainder[b] ? remainder[a] > remainder[b] : a < b;
+  });
+  // Fewer than counts.size() units are left (each floor lost less than one).
+  for (size_t i = 0; given < total; ++i, ++given) ++out[ids[i]];
+  return out;
+}
+
+StatusOr<LayerRouting> CountsRouting(const RoutingShape& shape, std::span<const uint64_t> counts,
+                                     uint64_t seed, uint32_t layer) {
+  const uint32_t k = shape.top_k;
+  const uint64_t tokens = uint64_t{shape.ranks} * shape.tokens_per_rank;
+  const uint64_t selections = tokens * k;
+  if (counts.size() != shape.num_experts) {
+    return InputError(Location{}, "counts", std::to_string(counts.size()) + " experts",
+                      "the model has " + std::to_string(shape.num_experts) + " experts",
+                      "one count per expert");
+  }
+  uint64_t sum = 0;
+  for (uint64_t c : counts) sum += c;
+  if (sum == 0 && selections > 0) {
+    return InputError(Location{}, "counts", "all 0", "no selections to scale",
+                      "at least one count > 0");
+  }
+  const std::vector<uint64_t> scaled =
+      sum == selections ? std::vector<uint64_t>(counts.begin(), counts.end())
+                        : ScaleCounts(counts, selections);
+  for (uint32_t e = 0; e < shape.num_experts; ++e) {
+    if (scaled[e] > tokens) {
+      return InputError(
+          Location{}, "counts[" + std::to_string(e) + "]",
+          std::to_string(counts[e]) +
+              (sum == selections ? "" : " (" + std::to_string(scaled[e]) + " scaled)"),
+          "more selections than tokens: a token can choose an expert only once",
+          "at most " + std::to_string(tokens) + " (the layer's tokens)");
+    }
+  }
+
+  // Expert ids sorted, dealt round-robin: selection i -> token i mod T, slot i / T. Token t's j-th
+  // id is sorted[j * T + t].
+  std::vector<uint32_t> sorted;
+  sorted.reserve(selections);
+  for (uint32_t e = 0; e < shape.num_experts; ++e) sorted.insert(sorted.end(), scaled[e], e);
+  std::vector<uint64_t> token_order(tokens);
+  for (uint64_t t = 0; t < tokens; ++t) token_order[t] = t;
+  Rng rng(Stream(seed, kCountsStream, layer, 0, 0));
+  Shuffle(rng, token_order);
+
+  LayerRouting out = EmptyLayer(shape, layer);
+  for (uint64_t g = 0; g < tokens; ++g) {
+    const uint64_t t = token_order[g];  // the dealt token that becomes global token g
+    std::vector<uint32_t>& ids = out.experts[g / shape.tokens_per_rank];
+    for (uint32_t j = 0; j < k; ++j) ids.push_back(sorted[j * tokens + t]);
+  }
+  return out;
+}
+
+void CorrelateLayers(std::vector<LayerRouting>& layers, double correlation, uint64_t seed) {
+  for (size_t l = 1; l < layers.size(); ++l) {
+    const LayerRouting& before = layers[l - 1];
+    LayerRouting& now = layers[l];
+    const uint32_t k = now.top_k;
+    for (size_t rank = 0; rank < now.experts.size(); ++rank) {
+      Rng rng(Stream(seed, kCorrelationStream, l, rank, 0));
+      std::vector<uint32_t>& ids = now.experts[rank];
+      for (uint64_t t = 0; t < now.tokens(static_cast<uint32_t>(rank)); ++t) {
+        if (Bernoulli(rng, correlation)) {
+          std::copy_n(before.experts[rank].begin() + t * k, k, ids.begin() + t * k);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace moesim::models

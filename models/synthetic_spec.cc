@@ -1,0 +1,289 @@
+#include "models/synthetic_spec.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <string>
+
+#include "models/expert_counts.h"
+#include "models/synthetic.h"
+
+namespace moesim::models {
+namespace {
+
+using Spec = pb::SyntheticRouting;
+
+// The shortest text that reads back as the same double ("1.25", "nan").
+std::string Num(double x) {
+  char buffer[32];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, x).ptr;
+  return std::string(buffer, end);
+}
+
+std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
+
+std::string DistributionName(Spec::Distribution d) {
+  const std::string name = Spec::Distribution_Name(d);
+  return name.empty() ? std::to_string(static_cast<int>(d)) : name;
+}
+
+// Errors about routing.synthetic.<field>, located in the scenario file when there is one.
+class Errors {
+ public:
+  explicit Errors(const TextFile* file) : file_(file) {}
+  Error At(const std::string& field, const std::string& value, const std::string& problem,
+           const std::string& valid = {}) const {
+    const std::string path = "routing.synthetic." + field;
+    return InputError(file_ ? file_->Locate(path) : Location{}, path, value, problem, valid);
+  }
+
+ private:
+  const TextFile* file_;
+};
+
+// Rejects each parameter given with a distribution that does not use it.
+Status CheckApplicable(const Spec& spec, const Errors& errors) {
+  using D = std::vector<Spec::Distribution>;
+  const D zipf = {Spec::ZIPF}, collapse = {Spec::COLLAPSE}, hot = {Spec::ZIPF, Spec::COLLAPSE},
+          drawn = {Spec::UNIFORM, Spec::ZIPF, Spec::COLLAPSE}, measured = {Spec::MEASURED};
+  const struct {
+    const char* field;
+    bool given;
+    std::string value;
+    const D& uses;
+  } fields[] = {
+      {"zipf_alpha", spec.has_zipf_alpha(), Num(spec.zipf_alpha()), zipf},
+      {"shuffle_experts", spec.has_shuffle_experts(), spec.shuffle_experts() ? "true" : "false",
+       hot},
+      {"collapse_fraction", spec.has_collapse_fraction(), Num(spec.collapse_fraction()), collapse},
+      {"collapse_hot_experts", spec.has_collapse_hot_experts(),
+       std::to_string(spec.collapse_hot_experts()), collapse},
+      {"drift_period_steps", spec.has_drift_period_steps(),
+       std::to_string(spec.drift_period_steps()), hot},
+      {"step", spec.has_step(), std::to_string(spec.step()), hot},
+      {"layer_correlation", spec.has_layer_correlation(), Num(spec.layer_correlation()), drawn},
+      {"counts_file", !spec.counts_file().empty(), Quoted(spec.counts_file()), measured},
+      {"counts_model", !spec.counts_model().empty(), Quoted(spec.counts_model()), measured},
+      {"counts_domain", !spec.counts_domain().empty(), Quoted(spec.counts_domain()), measured},
+      {"counts_layers", spec.counts_layers_size() > 0,
+       std::to_string(spec.counts_layers_size()) + " values", measured},
+  };
+  for (const auto& f : fields) {
+    if (!f.given) continue;
+    if (std::find(f.uses.begin(), f.uses.end(), spec.distribution()) != f.uses.end()) continue;
+    std::vector<std::string> names;
+    for (Spec::Distribution d : f.uses) names.push_back(DistributionName(d));
+    return errors.At(f.field, f.value,
+                     "does not apply to distribution " + DistributionName(spec.distribution()),
+                     "only with distribution " + Join(names, " or "));
+  }
+  return Status::Ok();
+}
+
+// x in [0, 1] (NaN is not).
+bool IsFraction(double x) { return x >= 0 && x <= 1; }
+
+// The measured counts of each simulated layer, checked against the model and the token count, and a
+// note saying where they come from and whether they were scaled.
+struct Measured {
+  std::vector<std::vector<uint64_t>> per_layer;  // index = simulated layer
+  std::vector<std::string> notes;
+};
+
+StatusOr<Measured> LoadMeasured(const Spec& spec, const RoutingShape& shape, const TextFile* file,
+                                const Errors& errors) {
+  const char* csv_valid = "a CSV with the header model,domain,layer,expert,count";
+  if (spec.counts_file().empty()) {
+    return errors.At("counts_file", "", "missing: MEASURED reads its counts from a file",
+                     csv_valid);
+  }
+  if (spec.counts_model().empty()) {
+    return errors.At("counts_model", "", "missing: which model's counts to use",
+                     "a model named in " + spec.counts_file());
+  }
+  if (spec.counts_domain().empty()) {
+    return errors.At("counts_domain", "", "missing: which domain's counts to use",
+                     "a domain named in " + spec.counts_file());
+  }
+  const int given = spec.counts_layers_size();
+  if (given > 1 && static_cast<uint32_t>(given) != shape.layers) {
+    return errors.At(
+        "counts_layers", std::to_string(given) + " values",
+        "neither one layer for all nor one per simulated layer (workload.moe_layers = " +
+            std::to_string(shape.layers) + ")",
+        "none, 1 or " + std::to_string(shape.layers) + " values");
+  }
+
+  std::filesystem::path path(spec.counts_file());
+  if (path.is_relative() && file != nullptr) {
+    path = std::filesystem::path(file->path()).parent_path() / path;
+  }
+  path = path.lexically_normal();  // "scenarios/../../shared/x" -> "../shared/x", for messages
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return errors.At("counts_file", Quoted(spec.counts_file()),
+                     "no such file: " + path.string() +
+                         (file ? " (relative paths start at the scenario's folder)" : ""),
+                     csv_valid);
+  }
+  MOESIM_ASSIGN_OR_RETURN(const ExpertCounts table, ExpertCounts::ReadCsv(path.string()));
+
+  const std::string& model = spec.counts_model();
+  const std::string& domain = spec.counts_domain();
+  const std::vector<std::string> models = table.Models();
+  if (std::find(models.begin(), models.end(), model) == models.end()) {
+    return errors.At("counts_model", Quoted(model), "not in " + path.string(), Join(models));
+  }
+  const std::vector<std::string> domains = table.Domains(model);
+  if (std::find(domains.begin(), domains.end(), domain) == domains.end()) {
+    return errors.At("counts_domain", Quoted(domain), "no counts of " + model + " for it",
+                     Join(domains));
+  }
+  const std::vector<uint32_t> layers = table.Layers(model, domain);
+  std::vector<std::string> layer_names;
+  for (uint32_t l : layers) layer_names.push_back(std::to_string(l));
+
+  const uint64_t tokens = uint64_t{shape.ranks} * shape.tokens_per_rank;
+  const uint64_t selections = tokens * shape.top_k;
+  Measured out;
+  for (uint32_t l = 0; l < shape.layers; ++l) {
+    const int index = given == 0 ? -1 : given == 1 ? 0 : static_cast<int>(l);
+    const uint32_t source = index < 0 ? 0 : spec.counts_layers(index);
+    const std::string field =
+        index < 0 ? "counts_layers" : "counts_layers[" + std::to_string(index) + "]";
+    const std::string value = index < 0 ? "absent (layer 0)" : std::to_string(source);
+    const std::string name = model + "/" + domain + "/" + std::to_string(source);
+    const std::vector<uint64_t>* counts = table.Find(model, domain, source);
+    if (counts == nullptr) {
+      return errors.At(field, value, "no counts of " + model + "/" + domain + " for this layer",
+                       Join(layer_names));
+    }
+    if (counts->size() != shape.num_experts) {
+      return errors.At("counts_model", Quoted(model),
+                       "the counts of " + name + " name " + std::to_string(counts->size()) +
+                           " experts; the model has " + std::to_string(shape.num_experts),
+                       "counts measured on a model with " + std::to_string(shape.num_experts) +
+                           " experts");
+    }
+    uint64_t sum = 0;
+    for (uint64_t c : *counts) sum += c;
+    if (sum == 0) {
+      return errors.At(field, value, "every count of " + name + " is 0", "a layer with selections");
+    }
+    const bool scaled = sum != selections;
+    const std::vector<uint64_t> target = scaled ? ScaleCounts(*counts, selections) : *counts;
+    for (uint32_t e = 0; e < shape.num_experts; ++e) {
+      if (target[e] > tokens) {
+        return errors.At(field, value,
+                         "expert " + std::to_string(e) + " of " + name + " has " +
+                             std::to_string((*counts)[e]) + " of " + std::to_string(sum) +
+                             " selections (" + std::to_string(target[e]) + " of " +
+                             std::to_string(selections) +
+                             " here), more than the layer's " + std::to_string(tokens) +
+                             " tokens, and a token chooses an expert at most once",
+                         "counts where no expert has more than 1 / top_k of all selections");
+      }
+    }
+    out.per_layer.push_back(*counts);
+    out.notes.push_back(
+        "measured expert counts " + name + " from " + path.string() + ": " + std::to_string(sum) +
+        " selections" +
+        (scaled ? ", scaled to this layer's " + std::to_string(selections) +
+                      " (tokens x top_k) by largest remainder"
+                : ", as measured"));
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting& spec,
+                                                     const RoutingShape& shape,
+                                                     const TextFile* file) {
+  const Errors errors(file);
+  switch (spec.distribution()) {
+    case Spec::UNIFORM:
+    case Spec::ZIPF:
+    case Spec::COLLAPSE:
+    case Spec::MEASURED:
+      break;
+    default:
+      return errors.At("distribution", DistributionName(spec.distribution()),
+                       "missing or unsupported", "UNIFORM, ZIPF, COLLAPSE, MEASURED");
+  }
+  MOESIM_RETURN_IF_ERROR(CheckApplicable(spec, errors));
+
+  const Spec::Distribution kind = spec.distribution();
+  if (kind == Spec::ZIPF &&
+      (!spec.has_zipf_alpha() || !std::isfinite(spec.zipf_alpha()) || spec.zipf_alpha() <= 0)) {
+    return errors.At("zipf_alpha", spec.has_zipf_alpha() ? Num(spec.zipf_alpha()) : "",
+                     spec.has_zipf_alpha() ? "not a finite number > 0" : "missing: ZIPF needs it",
+                     "a number > 0, e.g. 1.0 (classic Zipf)");
+  }
+  if (kind == Spec::COLLAPSE &&
+      (!spec.has_collapse_fraction() || !IsFraction(spec.collapse_fraction()))) {
+    return errors.At("collapse_fraction",
+                     spec.has_collapse_fraction() ? Num(spec.collapse_fraction()) : "",
+                     spec.has_collapse_fraction() ? "outside [0, 1]" : "missing: COLLAPSE needs it",
+                     "0 to 1, the fraction of tokens that collapse");
+  }
+  const uint32_t hot = spec.has_collapse_hot_experts() ? spec.collapse_hot_experts() : shape.top_k;
+  if (hot < shape.top_k || hot > shape.num_experts) {
+    return errors.At("collapse_hot_experts", std::to_string(hot),
+                     "must hold a token's top_k = " + std::to_string(shape.top_k) +
+                         " experts and be no more than the model's",
+                     std::to_string(shape.top_k) + " to " + std::to_string(shape.num_experts));
+  }
+  if (spec.has_drift_period_steps() && spec.drift_period_steps() == 0) {
+    return errors.At("drift_period_steps", "0", "a period of no steps",
+                     "an integer >= 1, or leave it out for no drift");
+  }
+  if (spec.has_step() && !spec.has_drift_period_steps()) {
+    return errors.At("step", std::to_string(spec.step()),
+                     "has no effect without drift_period_steps", "drift_period_steps >= 1 with it");
+  }
+  if (spec.has_layer_correlation() && !IsFraction(spec.layer_correlation())) {
+    return errors.At("layer_correlation", Num(spec.layer_correlation()), "outside [0, 1]",
+                     "0 (independent layers) to 1 (every layer routed like layer 0)");
+  }
+  Measured measured;
+  if (kind == Spec::MEASURED) {
+    MOESIM_ASSIGN_OR_RETURN(measured, LoadMeasured(spec, shape, file, errors));
+  }
+
+  const Drift drift{spec.step(), spec.drift_period_steps()};
+  std::vector<LayerRouting> layers;
+  for (uint32_t l = 0; l < shape.layers; ++l) {
+    switch (kind) {
+      case Spec::ZIPF:
+        layers.push_back(ZipfRouting(
+            shape,
+            {.alpha = spec.zipf_alpha(), .shuffle_experts = spec.shuffle_experts(), .drift = drift},
+            spec.seed(), l));
+        break;
+      case Spec::COLLAPSE:
+        layers.push_back(CollapseRouting(shape,
+                                         {.fraction = spec.collapse_fraction(),
+                                          .hot_experts = hot,
+                                          .shuffle_experts = spec.shuffle_experts(),
+                                          .drift = drift},
+                                         spec.seed(), l));
+        break;
+      case Spec::MEASURED: {
+        MOESIM_ASSIGN_OR_RETURN(LayerRouting layer,
+                                CountsRouting(shape, measured.per_layer[l], spec.seed(), l));
+        layer.note = measured.notes[l];
+        layers.push_back(std::move(layer));
+        break;
+      }
+      default:
+        layers.push_back(UniformRouting(shape, spec.seed(), l));
+        break;
+    }
+  }
+  if (spec.layer_correlation() > 0) CorrelateLayers(layers, spec.layer_correlation(), spec.seed());
+  return layers;
+}
+
+}  // namespace moesim::models

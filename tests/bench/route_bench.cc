@@ -1,0 +1,76 @@
+// Route-table benchmark (not a test): builds rail-optimized DGX H100 clusters of 1,024 and 8,192 GPUs
+// and times the build and route queries over GPU pairs. Prints a table; run a Release build:
+//
+//   cmake --build build --target moesim_bench_routes && build/tests/moesim_bench_routes
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "topology/cluster.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+double PeakRssMiB() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // Linux reports KiB
+}
+
+}  // namespace
+
+int main() {
+  using moesim::topology::Cluster;
+  std::printf("%-7s %-6s %-30s %9s %14s %14s %16s %10s\n", "GPUs", "nodes", "fabric", "build s",
+              "pairs", "hops s", "sample path s", "RSS MiB");
+  for (uint32_t nodes : {128u, 1024u}) {
+    moesim::pb::Cluster spec;
+    spec.set_node_preset("dgx-h100");
+    spec.set_nodes(nodes);
+    spec.mutable_fabric()->mutable_rail_optimized()->set_nodes_per_group(32);
+    const auto start = Clock::now();
+    auto cluster = moesim::topology::BuildCluster(spec);
+    const double build = Seconds(start);
+    if (!cluster.ok()) {
+      std::fprintf(stderr, "%s\n", cluster.error().message().c_str());
+      return 1;
+    }
+    const auto& router = cluster->router();
+    const uint32_t gpus = cluster->total_gpus();
+    uint64_t pairs = uint64_t{gpus} * gpus;
+    const auto hops_start = Clock::now();
+    uint64_t total_hops = 0;
+    for (uint32_t a = 0; a < gpus; ++a) {
+      for (uint32_t b = 0; b < gpus; ++b) total_hops += router.Hops(a, b);
+    }
+    const double hops = Seconds(hops_start);
+    // Concrete paths (what a flow-level simulation asks for): every pair at 1,024 GPUs; at 8,192,
+    // the pairs from the first 128 GPUs, scaled up.
+    const uint32_t sources = gpus <= 1024 ? gpus : 128;
+    std::vector<moesim::topology::Edge> path;
+    uint64_t edges = 0;
+    const auto path_start = Clock::now();
+    for (uint32_t a = 0; a < sources; ++a) {
+      for (uint32_t b = 0; b < gpus; ++b) {
+        router.SamplePath(a, b, 0, &path);
+        edges += path.size();
+      }
+    }
+    const double sample = Seconds(path_start) * gpus / sources;
+    std::printf("%-7u %-6u %-30s %9.3f %14llu %14.3f %16.3f %10.0f\n", gpus, nodes,
+                "rail-optimized, 32 nodes/group", build, static_cast<unsigned long long>(pairs), hops,
+                sample, PeakRssMiB());
+    std::fprintf(stderr, "(checksums: %llu hops, %llu path links%s)\n",
+                 static_cast<unsigned long long>(total_hops), static_cast<unsigned long long>(edges),
+                 sources < gpus ? ", paths timed on 128 sources and scaled" : "");
+  }
+  return 0;
+}

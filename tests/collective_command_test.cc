@@ -1,0 +1,54 @@
+// `moesim collective`, the predicted nccl-tests sweep, run in-process.
+#include <google/protobuf/util/json_util.h>
+
+#include <catch2/catch.hpp>
+
+#include "moesim_runner.h"
+#include "proto/result.pb.h"
+
+namespace moesim::sim {
+
+using testing::Moesim;
+
+TEST_CASE("moesim collective prints nccl-tests columns for every size of the sweep") {
+  const auto r = Moesim({"collective", "--op", "allreduce", "--cluster", "dgx-h100", "-b", "1K", "-e", "1M", "-f", "4"});
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("# moesim collective: allreduce, 8 GPUs of dgx-h100, algo ring"));
+  CHECK_THAT(r.out, Catch::Contains("(B)    (elements)"));
+  // 1K, 4K, 16K, 64K, 256K, 1M: 6 rows; 1024 B = 256 floats, summed.
+  CHECK_THAT(r.out, Catch::Contains("        1024           256     float     sum"));
+  CHECK_THAT(r.out, Catch::Contains("     1048576        262144     float     sum"));
+}
+
+TEST_CASE("moesim collective --json: algbw is size over time and busbw applies the nccl-tests factor") {
+  const auto r = Moesim({"collective", "--op", "alltoall", "-b", "64M", "-e", "64M", "--json"});
+  REQUIRE(r.status == 0);
+  pb::CollectiveSweep sweep;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(r.out, &sweep).ok());
+  REQUIRE(sweep.rows_size() == 1);
+  const pb::CollectiveRow& row = sweep.rows(0);
+  CHECK(row.size_bytes() == 64 << 20);
+  CHECK(row.algbw_gbps() == Approx(row.size_bytes() / (row.time_us() * 1e-6) / 1e9));
+  // alltoall busbw = algbw x (n-1)/n.
+  CHECK(row.busbw_gbps() == Approx(row.algbw_gbps() * 7 / 8));
+  // 7/8 of 64 MiB over 450 GB/s = 130.5 us + 11.8 us of NCCL latency: busbw just under 450 x 0.93.
+  CHECK(row.busbw_gbps() > 400);
+  CHECK(row.busbw_gbps() < 450);
+}
+
+TEST_CASE("moesim collective errors: unknown op, bad size, wrong algorithm") {
+  const auto op = Moesim({"collective", "--op", "broadcast"});
+  CHECK(op.status == 1);
+  CHECK_THAT(op.err, Catch::StartsWith("moesim: error: --op = broadcast: unknown collective"));
+  const auto size = Moesim({"collective", "-b", "12Q"});
+  CHECK(size.status == 1);
+  CHECK_THAT(size.err, Catch::Contains("-b = 12Q: not a size"));
+  const auto algo = Moesim({"collective", "--op", "allgather", "--algo", "pairwise"});
+  CHECK(algo.status == 1);
+  CHECK_THAT(algo.err, Catch::Contains("not an algorithm for allgather; valid: ring"));
+  const auto gpus = Moesim({"collective", "--gpus", "9"});
+  CHECK(gpus.status == 1);
+  CHECK_THAT(gpus.err, Catch::Contains("--gpus = 9: outside the cluster; valid: 2 to 8"));
+}
+
+}  // namespace moesim::sim

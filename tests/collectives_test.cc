@@ -1,0 +1,165 @@
+// Collective schedules and their analytical time, against hand-computed values.
+#include "sim/collectives.h"
+
+#include <catch2/catch.hpp>
+
+#include "sim/collective_time.h"
+#include "test_paths.h"
+#include "topology/cluster.h"
+
+namespace moesim::sim {
+namespace {
+
+topology::Cluster Load(const std::string& what) {
+  const std::string path = what.find('.') == std::string::npos
+                               ? what
+                               : testing::SourcePath("scenarios/clusters/" + what);
+  auto c = topology::LoadClusterArgument(path, "");
+  if (!c.ok()) FAIL(c.error().message());
+  return std::move(c).value();
+}
+
+Schedule Build(CollectiveOp op, CollectiveAlgo algo, uint32_t n, uint64_t size, uint32_t per_node = 8) {
+  auto s = BuildCollective(op, algo, n, size, per_node);
+  if (!s.ok()) FAIL(s.error().message());
+  return std::move(s).value();
+}
+
+// Bytes each rank sends and receives in a schedule.
+std::pair<std::vector<uint64_t>, std::vector<uint64_t>> Totals(const Schedule& s) {
+  std::vector<uint64_t> sent(s.ranks, 0), received(s.ranks, 0);
+  for (const Transfer& t : s.transfers) {
+    sent[t.src] += t.bytes;
+    received[t.dst] += t.bytes;
+  }
+  return {sent, received};
+}
+
+}  // namespace
+
+TEST_CASE("Schedules move the bytes each algorithm must move") {
+  const uint64_t S = 8 << 20;  // 8 MiB
+  // Direct all-to-all on 8 ranks: 56 transfers of S/8; each rank sends and receives 7/8 S.
+  const Schedule direct = Build(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 8, S);
+  CHECK(direct.transfers.size() == 56);
+  CHECK(direct.steps == 1);
+  for (uint64_t x : Totals(direct).first) CHECK(x == 7 * S / 8);
+  // Pairwise: the same transfers in 7 rounds, each after the sender's previous one.
+  const Schedule pairwise = Build(CollectiveOp::kAllToAll, CollectiveAlgo::kPairwise, 8, S);
+  CHECK(pairwise.transfers.size() == 56);
+  CHECK(pairwise.steps == 7);
+  CHECK(pairwise.transfers[8].after == std::vector<uint32_t>{0});  // round 2 of rank 0 after round 1
+  // Ring all-reduce: 2(n-1) = 14 steps of S/n per rank: each rank sends 14/8 S = 2(n-1)/n S.
+  const Schedule ring = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, S);
+  CHECK(ring.steps == 14);
+  CHECK(ring.transfers.size() == 14 * 8);
+  for (uint64_t x : Totals(ring).first) CHECK(x == 14 * S / 8);
+  CHECK(ring.latency_chain.size() == 14);
+  // All-gather and reduce-scatter: n-1 steps of S/n.
+  for (CollectiveOp op : {CollectiveOp::kAllGather, CollectiveOp::kReduceScatter}) {
+    const Schedule s = Build(op, CollectiveAlgo::kRing, 8, S);
+    CHECK(s.steps == 7);
+    for (uint64_t x : Totals(s).second) CHECK(x == 7 * S / 8);
+  }
+  // Tree all-reduce on 7 ranks (a full binary tree of height 2), 8 chunks: every edge carries S up
+  // and S down. Ranks 1 and 2 receive S from each of their 2 children and S from the root (3S);
+  // leaves 3-6 receive S; the root receives S from each of its 2 children.
+  const Schedule tree = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 7, S);
+  CHECK(tree.transfers.size() == 8 * 6 * 2);
+  CHECK(tree.latency_chain.size() == 4);  // up 2 levels, down 2
+  const auto received = Totals(tree).second;
+  CHECK(received == std::vector<uint64_t>{2 * S, 3 * S, 3 * S, S, S, S, S});
+}
+
+TEST_CASE("Hierarchical all-to-all: NVLink to the destination's rail, then across nodes on it") {
+  const uint64_t S = 32 << 20;
+  // 4 nodes x 8 GPUs, piece = S/32 per pair. Phase 1: (a,i) -> (a,j), j != i, carries 4 pieces (one
+  // per node); phase 2: (a,j) -> (b,j), b != a, carries 8 pieces (one per GPU of node a).
+  const Schedule s = Build(CollectiveOp::kAllToAll, CollectiveAlgo::kHierarchical, 32, S, 8);
+  CHECK(s.steps == 2);
+  uint64_t phase1 = 0, phase2 = 0;
+  for (const Transfer& t : s.transfers) {
+    if (t.step == 0) {
+      CHECK(t.src / 8 == t.dst / 8);
+      CHECK(t.bytes == 4 * S / 32);
+      ++phase1;
+    } else {
+      CHECK(t.src % 8 == t.dst % 8);
+      CHECK(t.bytes == 8 * S / 32);
+      CHECK(t.after.size() == 7);  // waits for what the 7 other local GPUs sent it
+      ++phase2;
+    }
+  }
+  CHECK(phase1 == 4 * 8 * 7);
+  CHECK(phase2 == 4 * 3 * 8);
+  CHECK_FALSE(BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kHierarchical, 12, S, 8).ok());
+}
+
+TEST_CASE("Uniform all-to-all on one non-blocking switch takes n-1 pieces over the GPU link") {
+  const topology::Cluster c = Load("dgx-h100");
+  const uint64_t S = 64 << 20;
+  const CollectiveTiming t = TimeCollective(c, Build(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 8, S));
+  // Each GPU's NVLink carries (n-1) x S/n = 7 x 8 MiB = 58,720,256 B at 450 GB/s.
+  CHECK(t.bandwidth == TransferTime(Bytes{7 * S / 8}, Rate::GigaPerSecond(450)));
+  // Large: the Simple protocol, NCCL's base 8.4 us + one NVLink step 3.4 us.
+  CHECK(t.protocol == NcclProtocol::kSimple);
+  CHECK(t.latency == Duration::Nanoseconds(8400 + 3400));
+  CHECK(t.total == t.bandwidth + t.latency);
+}
+
+TEST_CASE("Ring all-reduce: 2(n-1)/n S / B plus a step latency per hop") {
+  const topology::Cluster c = Load("dgx-h100");
+  const uint64_t S = 1ULL << 30;
+  const CollectiveTiming t = TimeCollective(c, Build(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, S));
+  // 14 steps, each S/8 = 134,217,728 B over a 450 GB/s NVLink: 298,261.6 ns -> rounded up per step.
+  CHECK(t.bandwidth.picoseconds() == 14 * TransferTime(Bytes{S / 8}, Rate::GigaPerSecond(450)).picoseconds());
+  // Simple: 8.4 us + 14 x 3.4 us.
+  CHECK(t.latency == Duration::Nanoseconds(8400 + 14 * 3400));
+  // Small messages pick LL: 6.6 + 14 x 0.6 us = 15.0 us of latency.
+  const CollectiveTiming small = TimeCollective(c, Build(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, 64));
+  CHECK(small.protocol == NcclProtocol::kLL);
+  CHECK(small.latency == Duration::Nanoseconds(6600 + 14 * 600));
+}
+
+TEST_CASE("Incast: n senders into one GPU are bound by its one link") {
+  const topology::Cluster c = Load("dgx-h100");
+  models::TrafficMatrix m(8);
+  const uint64_t s = 16 << 20;
+  for (uint32_t i = 1; i < 8; ++i) m.at(i, 0) = s;
+  auto schedule = BuildAllToAllV(m, CollectiveAlgo::kDirect);
+  REQUIRE(schedule.ok());
+  const CollectiveTiming t = TimeCollective(c, *schedule);
+  // 7 x 16 MiB into GPU 0's 450 GB/s NVLink.
+  CHECK(t.bandwidth == TransferTime(Bytes{7 * s}, Rate::GigaPerSecond(450)));
+  CHECK(t.bottleneck_link == "node0/nvswitch -> node0/gpu0");
+}
+
+TEST_CASE("All-to-all on a 2:1 fat tree is bound by the leaf uplinks") {
+  const topology::Cluster c = Load("dgx-h100-fat-tree-2to1.pbtxt");
+  const uint64_t S = 128ULL << 20;  // 1 MiB to each of 128 ranks
+  const CollectiveTiming t = TimeCollective(c, Build(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 128, S));
+  // A leaf holds 32 GPUs; each sends 96 of its 128 MiB off the leaf: 32 x 96 MiB = 3 GiB over 16
+  // uplinks (ECMP, even): 192 MiB = 201,326,592 B per 50 GB/s uplink. A GPU's NIC carries only
+  // 120 MiB, so the uplinks bound the step.
+  CHECK(t.bandwidth == TransferTime(Bytes{201'326'592}, Rate::GigaPerSecond(50)));
+  CHECK_THAT(t.bottleneck_link, Catch::Contains("leaf"));
+  CHECK_THAT(t.bottleneck_link, Catch::Contains("spine"));
+}
+
+TEST_CASE("Collective names and the nccl-tests bus bandwidth factors") {
+  CHECK(BusBandwidthFactor(CollectiveOp::kAllReduce, 8) == Approx(14.0 / 8));
+  CHECK(BusBandwidthFactor(CollectiveOp::kAllToAll, 8) == Approx(7.0 / 8));
+  CHECK(BusBandwidthFactor(CollectiveOp::kAllGather, 4) == Approx(3.0 / 4));
+  CHECK(BusBandwidthFactor(CollectiveOp::kSendRecv, 4) == 1.0);
+  CHECK(*ParseCollectiveOp("reducescatter") == CollectiveOp::kReduceScatter);
+  auto bad = ParseCollectiveOp("allreduc");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message() ==
+        "--op = allreduc: unknown collective; valid: alltoall, allreduce, allgather, reducescatter, sendrecv");
+  auto wrong = BuildCollective(CollectiveOp::kAllGather, CollectiveAlgo::kTree, 8, 1024, 8);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().message() == "--algo = tree: not an algorithm for allgather; valid: ring");
+  CHECK_FALSE(BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 1, 1024, 8).ok());
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,133 @@
+#include "topology/summary.h"
+
+#include <boost/graph/push_relabel_max_flow.hpp>
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+namespace moesim::topology {
+namespace {
+
+using FlowTraits = boost::adjacency_list_traits<boost::vecS, boost::vecS, boost::directedS>;
+using FlowGraph = boost::adjacency_list<
+    boost::vecS, boost::vecS, boost::directedS, boost::no_property,
+    boost::property<boost::edge_capacity_t, int64_t,
+                    boost::property<boost::edge_residual_capacity_t, int64_t,
+                                    boost::property<boost::edge_reverse_t, FlowTraits::edge_descriptor>>>>;
+
+void AddArc(FlowGraph& f, uint64_t a, uint64_t b, int64_t capacity) {
+  auto cap = boost::get(boost::edge_capacity, f);
+  auto rev = boost::get(boost::edge_reverse, f);
+  const auto e = boost::add_edge(a, b, f).first;
+  const auto r = boost::add_edge(b, a, f).first;
+  cap[e] = capacity;
+  cap[r] = 0;
+  rev[e] = r;
+  rev[r] = e;
+}
+
+}  // namespace
+
+Rate MaxFlowBetweenHalves(const Cluster& cluster, uint32_t half) {
+  const Graph& g = cluster.graph();
+  const uint64_t n = boost::num_vertices(g);
+  FlowGraph f(n + 2);
+  const uint64_t source = n, sink = n + 1;
+  int64_t total = 1;
+  for (auto [it, end] = boost::edges(g); it != end; ++it) {
+    const int64_t c = static_cast<int64_t>(g[*it].bandwidth.per_second());
+    AddArc(f, boost::source(*it, g), boost::target(*it, g), c);
+    total += c;
+  }
+  for (uint32_t i = 0; i < cluster.total_gpus(); ++i) {
+    if (i < half) AddArc(f, source, cluster.gpu_vertex(i), total);
+    else AddArc(f, cluster.gpu_vertex(i), sink, total);
+  }
+  return Rate::PerSecond(static_cast<uint64_t>(boost::push_relabel_max_flow(f, source, sink)));
+}
+
+pb::TopologySummary Summarize(const Cluster& cluster) {
+  const Graph& g = cluster.graph();
+  pb::TopologySummary s;
+  s.set_description(cluster.description());
+  s.set_gpu(cluster.gpu_spec().name);
+  s.set_nodes(cluster.nodes());
+  s.set_gpus(cluster.total_gpus());
+  s.set_gpus_per_node(cluster.gpus_per_node());
+  for (auto [it, end] = boost::vertices(g); it != end; ++it) {
+    ++(*s.mutable_devices())[std::string(ToString(g[*it].kind))];
+  }
+  std::map<std::string, uint32_t> directed;
+  for (auto [it, end] = boost::edges(g); it != end; ++it) ++directed[std::string(ToString(g[*it].link_class))];
+  for (const auto& [name, count] : directed) (*s.mutable_links())[name] = count / 2;
+
+  // Per GPU inside the node: its NVLink, else its links (PCIe).
+  const Vertex gpu0 = cluster.gpu_vertex(0);
+  Rate intra = InjectionBandwidth(g, gpu0, LinkClass::kNvLink);
+  if (intra.per_second() == 0) intra = InjectionBandwidth(g, gpu0);
+  s.set_intra_node_gbps(intra.giga());
+  uint32_t nvlinks = 0;
+  for (auto [it, end] = boost::out_edges(gpu0, g); it != end; ++it) {
+    if (g[*it].link_class == LinkClass::kNvLink) nvlinks += g[*it].count;
+  }
+  s.set_nvlinks_per_gpu(nvlinks);
+  // Per GPU out of the node: the node's NIC bandwidth shared by its GPUs, capped by the GPU's path.
+  const uint32_t nics = cluster.node().CountOf(DeviceKind::kNic);
+  double inter = cluster.node().nic_bandwidth.giga() * nics / cluster.gpus_per_node();
+  if (nics > 0) inter = std::min(inter, InjectionBandwidth(g, gpu0, LinkClass::kPcie).giga());
+  s.set_inter_node_gbps(inter);
+  s.set_bisection_gbps(MaxFlowBetweenHalves(cluster, cluster.total_gpus() / 2).giga());
+
+  const Router& router = cluster.router();
+  const uint32_t total = cluster.total_gpus();
+  const uint32_t sources = total <= 2048 ? total : cluster.gpus_per_node();
+  uint32_t diameter = 0;
+  for (uint32_t a = 0; a < sources; ++a) {
+    for (uint32_t b = 0; b < total; ++b) diameter = std::max(diameter, router.Hops(a, b));
+  }
+  s.set_diameter_hops(diameter);
+  for (const std::string& w : cluster.warnings()) s.add_warnings(w);
+  return s;
+}
+
+std::string ToDot(const Cluster& cluster) {
+  const Graph& g = cluster.graph();
+  std::ostringstream out;
+  out << "// moesim topo dot: " << cluster.description() << ", " << cluster.nodes() << " node(s)\n"
+      << "graph cluster {\n  graph [overlap=false, splines=true];\n  node [fontsize=10];\n";
+  auto shape = [](DeviceKind k) {
+    switch (k) {
+      case DeviceKind::kGpu: return "box";
+      case DeviceKind::kNvSwitch: return "hexagon";
+      case DeviceKind::kPcieSwitch: return "diamond";
+      case DeviceKind::kCpu: return "component";
+      case DeviceKind::kNic: return "cds";
+      case DeviceKind::kNetworkSwitch: return "doubleoctagon";
+    }
+    return "ellipse";
+  };
+  for (uint32_t n = 0; n < cluster.nodes(); ++n) {
+    out << "  subgraph cluster_node" << n << " {\n    label=\"node" << n << "\";\n";
+    for (Vertex v : cluster.node_vertices(n)) {
+      out << "    v" << v << " [label=\"" << g[v].name << "\", shape=" << shape(g[v].kind) << "];\n";
+    }
+    out << "  }\n";
+  }
+  for (auto [it, end] = boost::vertices(g); it != end; ++it) {
+    if (!g[*it].node) {
+      out << "  v" << *it << " [label=\"" << g[*it].name << "\", shape=" << shape(g[*it].kind) << "];\n";
+    }
+  }
+  // One line per duplex link: print a -> b when a < b (links are added in both directions).
+  for (auto [it, end] = boost::edges(g); it != end; ++it) {
+    const Vertex a = boost::source(*it, g), b = boost::target(*it, g);
+    if (a > b) continue;
+    out << "  v" << a << " -- v" << b << " [label=\"" << ToString(g[*it].link_class) << " "
+        << g[*it].bandwidth.giga() << " GB/s\"];\n";
+  }
+  out << "}\n";
+  return out.str();
+}
+
+}  // namespace moesim::topology
