@@ -3,9 +3,12 @@
 #include <google/protobuf/struct.pb.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 
 #include "models/model_spec.h"
+#include "sim/collectives.h"
+#include "sim/flow_model.h"
 
 namespace moesim::sim {
 namespace {
@@ -44,7 +47,17 @@ RankCost ComputeCost(const models::OpCost& cost, Rate peak, Rate memory) {
 struct AllToAll {
   std::vector<RankCost> ranks;
   std::string bottleneck_link;  // empty when nothing crosses a link
+  std::map<std::string, double> class_bytes;  // link class -> bytes over links of that class
 };
+
+// Sums per-edge bytes by link class.
+std::map<std::string, double> ByClass(const topology::Graph& g, const std::vector<double>& edge_bytes) {
+  std::map<std::string, double> out;
+  for (auto [it, end] = boost::edges(g); it != end; ++it) {
+    if (edge_bytes[g[*it].id] > 0) out[std::string(topology::ToString(g[*it].link_class))] += edge_bytes[g[*it].id];
+  }
+  return out;
+}
 
 AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& tokens,
                        Bytes token_bytes) {
@@ -61,6 +74,7 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
   }
   std::vector<Duration> drain(load.size());
   AllToAll result;
+  result.class_bytes = ByClass(g, load);
   Duration slowest;
   for (auto [it, end] = boost::edges(g); it != end; ++it) {
     const double bytes = load[g[*it].id];
@@ -99,9 +113,11 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
 // phases `link_bytes_total` is what crossed links and `bottleneck` the busiest link.
 Duration AddPhase(pb::Result& result, const char* name, uint32_t layer,
                   const std::vector<RankCost>& costs, Bytes link_bytes_total, bool communication,
-                  const std::string& bottleneck = {}) {
+                  const std::string& bottleneck = {},
+                  const std::map<std::string, double>& class_bytes = {}) {
   pb::Phase* phase = result.add_phases();
   phase->set_bottleneck_link(bottleneck);
+  for (const auto& [name, bytes] : class_bytes) (*phase->mutable_link_class_bytes())[name] = bytes;
   phase->set_name(name);
   phase->set_layer(layer);
   uint32_t critical = 0;
@@ -158,7 +174,36 @@ Status CheckAnalyticalSupport(const models::Workload& workload, const TextFile& 
   return Status::Ok();
 }
 
-pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Workload& workload) {
+// The same all-to-all on the flow model: each rank's time is when the last flow it sends or receives
+// is done.
+AllToAll AllToAllFlows(const topology::Cluster& cluster, const TrafficMatrix& tokens, Bytes token_bytes) {
+  const uint32_t n = tokens.ranks();
+  TrafficMatrix bytes(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    for (uint32_t j = 0; j < n; ++j) bytes.at(i, j) = tokens.at(i, j) * token_bytes.value;
+  }
+  AllToAll result;
+  result.ranks.resize(n);
+  const StatusOr<Schedule> schedule = BuildAllToAllV(bytes, CollectiveAlgo::kDirect);
+  const FlowRun run = RunFlows(cluster, *schedule, std::nullopt);
+  for (uint32_t t = 0; t < schedule->transfers.size(); ++t) {
+    const Transfer& x = schedule->transfers[t];
+    for (uint32_t r : {x.src, x.dst}) {
+      RankCost& c = result.ranks[r];
+      c.time = std::max(c.time, run.finish[t]);
+      c.bound = "link";
+    }
+  }
+  for (uint32_t r = 0; r < n; ++r) {
+    result.ranks[r].bytes = Bytes{std::max(tokens.SentOffRank(r), tokens.ReceivedOffRank(r)) * token_bytes.value};
+  }
+  result.bottleneck_link = run.bottleneck_link;
+  result.class_bytes = ByClass(cluster.graph(), run.link_bytes);
+  return result;
+}
+
+pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Workload& workload,
+                              Fidelity fidelity) {
   const pb::ModelSpec& model = workload.model;
   const Rate peak = PeakFlops(cluster.gpu_spec(), model.dtype());
   const Rate hbm = cluster.gpu_spec().hbm_bandwidth;
@@ -167,7 +212,7 @@ pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Wo
 
   pb::Result result;
   result.set_scenario(workload.name);
-  result.set_executor("analytical");
+  result.set_executor(fidelity == Fidelity::kFlow ? "flow" : "analytical");
   result.set_gpus(world);
   result.set_model(model.name());
 
@@ -176,8 +221,11 @@ pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Wo
     const TrafficMatrix& dispatch = layer.dispatch_tokens;
     const TrafficMatrix combine = dispatch.Transposed();
     std::vector<RankCost> router(world), expert(world);
-    const AllToAll dispatch_cost = AllToAllCosts(cluster, dispatch, token_bytes);
-    const AllToAll combine_cost = AllToAllCosts(cluster, combine, token_bytes);
+    const bool flow = fidelity == Fidelity::kFlow;
+    const AllToAll dispatch_cost = flow ? AllToAllFlows(cluster, dispatch, token_bytes)
+                                        : AllToAllCosts(cluster, dispatch, token_bytes);
+    const AllToAll combine_cost = flow ? AllToAllFlows(cluster, combine, token_bytes)
+                                       : AllToAllCosts(cluster, combine, token_bytes);
     for (uint32_t r = 0; r < world; ++r) {
       router[r] = ComputeCost(models::RouterCost(model, layer.tokens_in[r]), peak, hbm);
       models::OpCost experts;
@@ -191,10 +239,10 @@ pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Wo
     const Bytes moved = OffDiagonalBytes(dispatch, token_bytes);
     total += AddPhase(result, "router", layer.layer, router, {}, false);
     total += AddPhase(result, "dispatch", layer.layer, dispatch_cost.ranks, moved, true,
-                      dispatch_cost.bottleneck_link);
+                      dispatch_cost.bottleneck_link, dispatch_cost.class_bytes);
     total += AddPhase(result, "expert", layer.layer, expert, {}, false);
     total += AddPhase(result, "combine", layer.layer, combine_cost.ranks, moved, true,
-                      combine_cost.bottleneck_link);
+                      combine_cost.bottleneck_link, combine_cost.class_bytes);
     AddMatrix(result, "dispatch", layer.layer, dispatch, token_bytes);
     AddMatrix(result, "combine", layer.layer, combine, token_bytes);
   }

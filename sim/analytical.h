@@ -19,8 +19,14 @@
 
 namespace moesim::sim {
 
-// Requires a plan the analytical model covers; CheckAnalyticalSupport says why not otherwise.
-pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Workload& workload);
+// How the all-to-alls are timed: `kAnalytical` as above; `kFlow` runs every pair's transfer as a
+// flow sharing link bandwidth by max-min fairness (sim/flow_model.h), so a rank finishes when its own
+// flows are through, plus their route latency. Compute phases are the same in both.
+enum class Fidelity { kAnalytical, kFlow };
+
+// Requires a plan the model covers; CheckAnalyticalSupport says why not otherwise.
+pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Workload& workload,
+                              Fidelity fidelity = Fidelity::kAnalytical);
 
 // Parts of a plan this version does not simulate yet (etp > 1, pp > 1), as a located error.
 Status CheckAnalyticalSupport(const models::Workload& workload, const TextFile& file);

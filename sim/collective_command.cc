@@ -9,6 +9,7 @@
 #include "proto/result.pb.h"
 #include "sim/collective_time.h"
 #include "sim/command.h"
+#include "sim/flow_model.h"
 
 namespace moesim::sim {
 namespace {
@@ -81,7 +82,15 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
     auto schedule = BuildCollective(*op, *algo, ranks, bytes, cluster->gpus_per_node());
     if (!schedule.ok()) return Fail(io, schedule.error());
     const CollectiveTiming t = TimeCollective(*cluster, *schedule);
-    const double seconds = static_cast<double>(t.total.picoseconds()) / 1e12;
+    Duration total = t.total;
+    std::string bottleneck = t.bottleneck_link;
+    if (o.fidelity == "flow") {
+      // The flow model runs with the protocol the analytical model (NCCL's tuner) chose.
+      const FlowRun run = RunFlows(*cluster, *schedule, t.protocol);
+      total = run.total;
+      bottleneck = run.bottleneck_link;
+    }
+    const double seconds = static_cast<double>(total.picoseconds()) / 1e12;
     pb::CollectiveRow* row = sweep.add_rows();
     row->set_size_bytes(bytes);
     row->set_count(bytes / kTypeSize);
@@ -90,7 +99,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
     row->set_algbw_gbps(bytes / seconds / 1e9);
     row->set_busbw_gbps(row->algbw_gbps() * BusBandwidthFactor(*op, ranks));
     row->set_protocol(std::string(ToString(t.protocol)));
-    row->set_bottleneck_link(t.bottleneck_link);
+    row->set_bottleneck_link(bottleneck);
     if (size > UINT64_MAX / o.factor) break;
   }
 
@@ -134,7 +143,7 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("-e,--maxbytes", o->end, "Largest size")->capture_default_str();
   cmd->add_option("-f,--stepfactor", o->factor, "Size multiplier between rows")->capture_default_str();
   cmd->add_option("--algo", o->algo, "direct, pairwise, hierarchical (alltoall); ring, tree (allreduce); ring");
-  cmd->add_option("--fidelity", o->fidelity, "Network model")->check(CLI::IsMember({"analytical"}))->capture_default_str();
+  cmd->add_option("--fidelity", o->fidelity, "Network model")->check(CLI::IsMember({"analytical", "flow"}))->capture_default_str();
   cmd->add_option("--gpu", o->gpu, "GPU model for an NCCL XML that does not say");
   cmd->add_flag("--json", o->json, "Print the sweep as JSON");
   cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Run(*o, io); }; });

@@ -5,9 +5,7 @@
 #include <limits>
 
 namespace moesim::sim {
-namespace {
-
-StepLinkKind KindOf(const topology::Cluster& cluster, uint32_t src, uint32_t dst) {
+StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t dst) {
   const topology::Router& router = cluster.router();
   if (router.NodeOf(src) != router.NodeOf(dst)) return StepLinkKind::kNetwork;
   const topology::Graph& g = cluster.graph();
@@ -17,8 +15,6 @@ StepLinkKind KindOf(const topology::Cluster& cluster, uint32_t src, uint32_t dst
   });
   return nvlink ? StepLinkKind::kNvLink : StepLinkKind::kPcie;
 }
-
-}  // namespace
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {
   const topology::Graph& g = cluster.graph();
@@ -59,7 +55,7 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
   std::optional<Duration> best;
   for (NcclProtocol p : kNcclProtocols) {
     Duration latency = model.Base(p);
-    for (const auto& [src, dst] : schedule.latency_chain) latency += model.Step(KindOf(cluster, src, dst), p);
+    for (const auto& [src, dst] : schedule.latency_chain) latency += model.Step(HopKind(cluster, src, dst), p);
     const Duration bandwidth = Duration::Picoseconds(static_cast<int64_t>(
         std::ceil(static_cast<double>(timing.bandwidth.picoseconds()) / NcclLatencyModel::Efficiency(p))));
     const Duration total = latency + bandwidth;

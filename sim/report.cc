@@ -96,7 +96,7 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
   const models::ParallelSizes& s = w.plan.sizes();
   const uint64_t token_bytes = models::TokenBytes(model).value;
 
-  out << "moesim simulate: " << result.scenario() << "  (" << result.executor() << " model)\n"
+  out << "moesim simulate: " << result.scenario() << "  (" << result.executor() << " fidelity)\n"
       << "  cluster  " << cluster.gpus() << " GPUs of " << cluster.nodes() << " x "
       << cluster.description() << " (" << cluster.gpu_spec().name << ", NVLink "
       << Printf("%.0f", cluster.gpu_spec().nvlink.giga()) << " GB/s per direction per GPU)\n"

@@ -1,6 +1,7 @@
 // `moesim simulate [SCENARIO] [--json] [--fidelity analytical]`.
 #include <google/protobuf/util/json_util.h>
 
+#include <fstream>
 #include <memory>
 
 #include "sim/analytical.h"
@@ -8,6 +9,7 @@
 #include "sim/command.h"
 #include "sim/report.h"
 #include "sim/scenario_loader.h"
+#include "sim/timeline.h"
 
 namespace moesim::sim {
 namespace {
@@ -16,6 +18,7 @@ struct SimulateOptions {
   std::string scenario;
   bool json = false;
   std::string fidelity = "analytical";
+  std::string timeline;  // Chrome trace JSON path, or empty
 };
 
 int Simulate(const SimulateOptions& options, CommandIo& io) {
@@ -29,7 +32,17 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     io.err << "moesim: error: " << s.error().message() << "\n";
     return 1;
   }
-  const pb::Result result = SimulateAnalytical(scenario->cluster, scenario->workload);
+  const pb::Result result = SimulateAnalytical(
+      scenario->cluster, scenario->workload,
+      options.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical);
+  if (!options.timeline.empty()) {
+    std::ofstream file(options.timeline);
+    WriteTimeline(result, scenario->cluster, file);
+    if (!file) {
+      io.err << "moesim: error: " << options.timeline << ": cannot write the timeline\n";
+      return 1;
+    }
+  }
   if (!options.json) {
     PrintReport(*scenario, result, io.out);
     return 0;
@@ -57,8 +70,10 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
                   "Scenario file (.pbtxt); default " + DefaultScenarioPath());
   cmd->add_flag("--json", options->json, "Print the Result as protobuf JSON instead of a table");
   cmd->add_option("--fidelity", options->fidelity, "Network model")
-      ->check(CLI::IsMember({"analytical"}))
+      ->check(CLI::IsMember({"analytical", "flow"}))
       ->capture_default_str();
+  cmd->add_option("--timeline", options->timeline,
+                  "Write a Chrome trace JSON timeline (open in ui.perfetto.dev)");
   cmd->callback([options, chosen] {
     *chosen = [options](CommandIo& io) { return Simulate(*options, io); };
   });

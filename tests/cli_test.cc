@@ -63,7 +63,7 @@ TEST_CASE("--help works on every level and bad options exit 2") {
   const Run bad = Moesim({"simulate", "--no-such-flag"});
   CHECK(bad.status == 2);
   CHECK_THAT(bad.err, Catch::Contains("--no-such-flag"));
-  CHECK(Moesim({"simulate", "--fidelity", "flow"}).status == 2);
+  CHECK(Moesim({"simulate", "--fidelity", "packet"}).status == 2);
 }
 
 // Every bad input: exit status 1 and one line naming file:line:column, the field and what is valid.

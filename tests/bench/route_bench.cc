@@ -2,8 +2,6 @@
 // and times the build and route queries over GPU pairs. Prints a table; run a Release build:
 //
 //   cmake --build build --target moesim_bench_routes && build/tests/moesim_bench_routes
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -11,19 +9,13 @@
 
 #include "topology/cluster.h"
 
+#include "bench_util.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-double PeakRssMiB() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;  // Linux reports KiB
-}
+using moesim::bench::Clock;
+using moesim::bench::PeakRssMiB;
+using moesim::bench::Seconds;
 
 }  // namespace
 

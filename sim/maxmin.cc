@@ -1,0 +1,227 @@
+// MaxMinSolver bookkeeping: adding and removing resources and variables, tracking what changed, and
+// finding the components a Solve() must recompute. Progressive filling itself is maxmin_filling.cc.
+#include "sim/maxmin.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+
+namespace moesim::sim {
+
+ResourceId MaxMinSolver::AddResource(double capacity) {
+  assert(capacity > 0 && std::isfinite(capacity));
+  assert(resources_.size() < kNotInHeap);
+  Resource resource;
+  resource.capacity = capacity;
+  resource.heap_pos = kNotInHeap;
+  resources_.push_back(std::move(resource));
+  return ResourceId{static_cast<uint32_t>(resources_.size() - 1)};
+}
+
+void MaxMinSolver::SetCapacity(ResourceId resource, double capacity) {
+  assert(resource.value < resources_.size());
+  assert(capacity > 0 && std::isfinite(capacity));
+  Resource& r = resources_[resource.value];
+  if (r.capacity == capacity) return;
+  r.capacity = capacity;
+  MarkDirty(resource.value);
+}
+
+double MaxMinSolver::Capacity(ResourceId resource) const {
+  assert(resource.value < resources_.size());
+  return resources_[resource.value].capacity;
+}
+
+VariableId MaxMinSolver::AddVariable(std::span<const ResourceUse> uses, double weight,
+                                     std::optional<double> bound) {
+  assert(weight > 0);
+  assert(!bound.has_value() || *bound >= 0);
+  // One use per resource, in resource order: a path that crosses a link twice loads it twice.
+  merged_.assign(uses.begin(), uses.end());
+  std::sort(merged_.begin(), merged_.end(),
+            [](const ResourceUse& a, const ResourceUse& b) { return a.resource < b.resource; });
+  size_t count = 0;
+  for (const ResourceUse& use : merged_) {
+    assert(use.resource.value < resources_.size());
+    assert(use.coefficient > 0);
+    if (count > 0 && merged_[count - 1].resource == use.resource) {
+      merged_[count - 1].coefficient += use.coefficient;
+    } else {
+      merged_[count++] = use;
+    }
+  }
+
+  uint32_t id = 0;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    assert(variables_.size() < UINT32_MAX);
+    id = static_cast<uint32_t>(variables_.size());
+    variables_.emplace_back();
+    visited_.push_back(0);
+    frozen_.push_back(0);
+  }
+  if (variables_[id].reserved < count) {
+    // Its old block (if any) is too small: give it up and take a new one at the end.
+    garbage_uses_ += variables_[id].reserved;
+    variables_[id].reserved = 0;
+    variables_[id].count = 0;
+    if (garbage_uses_ > 4096 && 2 * garbage_uses_ > uses_.size()) CompactUses();
+    assert(uses_.size() + count <= UINT32_MAX);
+    variables_[id].first = static_cast<uint32_t>(uses_.size());
+    variables_[id].reserved = static_cast<uint32_t>(count);
+    uses_.resize(uses_.size() + count);
+  }
+  Variable& var = variables_[id];
+  var.count = static_cast<uint32_t>(count);
+  var.weight = weight;
+  var.bound = bound.value_or(std::numeric_limits<double>::infinity());
+  var.rate = 0;
+  var.live = true;
+  var.added = true;
+  for (uint32_t k = 0; k < count; ++k) {
+    const uint32_t r = merged_[k].resource.value;
+    std::vector<Entry>& entries = resources_[r].entries;
+    uses_[var.first + k] = Use{r, static_cast<uint32_t>(entries.size()), merged_[k].coefficient};
+    entries.push_back(Entry{id, k, merged_[k].coefficient * weight});
+    MarkDirty(r);
+  }
+  dirty_variables_.push_back(id);
+  return VariableId{id};
+}
+
+void MaxMinSolver::RemoveVariable(VariableId variable) {
+  assert(Contains(variable));
+  Variable& var = variables_[variable.value];
+  for (uint32_t k = 0; k < var.count; ++k) {
+    const Use& use = uses_[var.first + k];
+    std::vector<Entry>& entries = resources_[use.resource].entries;
+    // Swap-remove its entry and repoint the use of the entry moved into the hole.
+    const Entry moved = entries.back();
+    entries[use.slot] = moved;
+    uses_[variables_[moved.variable].first + moved.use].slot = use.slot;
+    entries.pop_back();
+    MarkDirty(use.resource);
+  }
+  var.count = 0;  // keeps `first` and `reserved` for the id's next variable
+  var.rate = 0;
+  var.live = false;
+  var.added = false;
+  free_ids_.push_back(variable.value);
+}
+
+bool MaxMinSolver::Contains(VariableId variable) const {
+  return variable.value < variables_.size() && variables_[variable.value].live;
+}
+
+double MaxMinSolver::Rate(VariableId variable) const {
+  assert(Contains(variable));
+  return variables_[variable.value].rate;
+}
+
+void MaxMinSolver::MarkDirty(uint32_t resource) {
+  if (resources_[resource].dirty) return;
+  resources_[resource].dirty = true;
+  dirty_resources_.push_back(resource);
+}
+
+// Rewrites uses_ with the blocks of live variables only, in id order; entries point at (variable,
+// use index), not at positions in uses_, so only `first` changes.
+void MaxMinSolver::CompactUses() {
+  std::vector<Use> compact;
+  compact.reserve(uses_.size() - garbage_uses_);
+  for (Variable& var : variables_) {
+    const uint32_t first = static_cast<uint32_t>(compact.size());
+    compact.insert(compact.end(), uses_.begin() + var.first, uses_.begin() + var.first + var.count);
+    var.first = first;
+    var.reserved = var.count;
+  }
+  uses_ = std::move(compact);
+  garbage_uses_ = 0;
+}
+
+const std::vector<VariableId>& MaxMinSolver::SolveFromScratch() {
+  for (uint32_t r = 0; r < resources_.size(); ++r) MarkDirty(r);
+  for (uint32_t v = 0; v < variables_.size(); ++v) {
+    if (variables_[v].live && variables_[v].count == 0) dirty_variables_.push_back(v);
+  }
+  return Solve();
+}
+
+const std::vector<VariableId>& MaxMinSolver::Solve() {
+  stats_ = SolveStats{};
+  changed_.clear();
+  component_resources_.clear();
+  component_variables_.clear();
+  for (const uint32_t r : dirty_resources_) {
+    resources_[r].dirty = false;
+    CollectFrom(r);
+  }
+  for (const uint32_t v : dirty_variables_) CollectFromVariable(v);
+  dirty_resources_.clear();
+  dirty_variables_.clear();
+  stats_.variables = component_variables_.size();
+  stats_.resources = component_resources_.size();
+
+  old_rates_.resize(component_variables_.size());
+  for (size_t i = 0; i < component_variables_.size(); ++i) {
+    old_rates_[i] = variables_[component_variables_[i]].rate;
+  }
+  Fill();
+  for (size_t i = 0; i < component_variables_.size(); ++i) {
+    Variable& var = variables_[component_variables_[i]];
+    if (var.added || var.rate != old_rates_[i]) {
+      changed_.push_back(VariableId{component_variables_[i]});
+    }
+    var.added = false;
+    visited_[component_variables_[i]] = 0;
+  }
+  for (const uint32_t r : component_resources_) resources_[r].visited = false;
+  std::sort(changed_.begin(), changed_.end());
+  stats_.changed = changed_.size();
+  return changed_;
+}
+
+// Breadth-first over the bipartite graph of resources and variables; component_resources_ doubles
+// as the queue of resources still to expand.
+void MaxMinSolver::CollectFrom(uint32_t resource_seed) {
+  if (resources_[resource_seed].visited) return;
+  const size_t next = component_resources_.size();
+  const size_t variables_before = component_variables_.size();
+  resources_[resource_seed].visited = true;
+  component_resources_.push_back(resource_seed);
+  DrainQueue(next, variables_before);
+}
+
+void MaxMinSolver::CollectFromVariable(uint32_t variable_seed) {
+  if (!variables_[variable_seed].live || visited_[variable_seed]) return;
+  const size_t next = component_resources_.size();
+  const size_t variables_before = component_variables_.size();
+  Visit(variable_seed);
+  DrainQueue(next, variables_before);
+}
+
+void MaxMinSolver::Visit(uint32_t variable) {
+  if (visited_[variable]) return;
+  visited_[variable] = 1;
+  component_variables_.push_back(variable);
+  const Variable& var = variables_[variable];
+  for (uint32_t k = 0; k < var.count; ++k) {
+    Resource& resource = resources_[uses_[var.first + k].resource];
+    if (resource.visited) continue;
+    resource.visited = true;
+    component_resources_.push_back(uses_[var.first + k].resource);
+  }
+}
+
+void MaxMinSolver::DrainQueue(size_t next_resource, size_t variables_before) {
+  while (next_resource < component_resources_.size()) {
+    const uint32_t r = component_resources_[next_resource++];
+    for (const Entry& entry : resources_[r].entries) Visit(entry.variable);
+  }
+  if (component_variables_.size() > variables_before) ++stats_.components;
+}
+
+}  // namespace moesim::sim

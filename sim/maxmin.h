@@ -1,0 +1,242 @@
+// Max-min fair sharing of resources among variables: the solver under the flow-level network model.
+// It knows nothing of networks. A resource is a capacity (the network model makes one per link
+// direction), a variable is a rate (one per flow), and a variable uses resources with coefficients.
+//
+// THE PROBLEM. Resources r have capacities c_r > 0 (bytes per second). A variable v has a weight
+// w_v > 0 (default 1), an optional bound b_v >= 0 (a rate cap), and uses a set of resources with
+// coefficients a_rv > 0: 1 for a plain path, 1/k on each of k paths when a flow is striped over k
+// paths (1/4 on each of 4 NVSwitch planes) or split evenly by ECMP. Rates x_v must satisfy
+//
+//     sum_v a_rv x_v <= c_r   for every resource r,        0 <= x_v <= b_v.
+//
+// Among the feasible rates the solver returns the weighted max-min fair one: no x_v / w_v can be
+// raised without lowering some x_u / w_u that is not larger. It exists and is unique, and
+// progressive filling finds it: raise a level t from 0, every unfrozen variable at x_v = w_v t,
+// until a variable reaches its bound (freeze it there) or a resource saturates (freeze every
+// unfrozen variable on it at w_v t); repeat until every variable is frozen. Resource r saturates at
+//
+//     t_r = (c_r - sum_{v frozen} a_rv x_v) / (sum_{v unfrozen} a_rv w_v),
+//
+// so each step takes the smallest t_r from a heap and, after freezing, updates t_r only for the
+// resources of the variables it froze: a solve costs O(1) per use of a variable plus O(log
+// resources) per heap update (one per resource touched in a step).
+// Equivalently (this is what the tests check), in the result every variable is at its bound or has
+// a bottleneck: a saturated resource on which no variable has a larger x_u / w_u.
+//
+// WORKED EXAMPLE. Link A carries 10 GB/s, link B 4 GB/s; flow 1 crosses A and B, flow 2 only A,
+// flow 3 only B:
+//
+//     A:  x1 + x2 <= 10        B:  x1 + x3 <= 4
+//
+//   t rises with x1 = x2 = x3 = t. A would saturate at t_A = 10/2 = 5, B at t_B = 4/2 = 2.
+//   B first: at t = 2 it freezes x1 = x3 = 2. A keeps 10 - 2 = 8 for x2 alone: t_A = 8/1 = 8.
+//   Result: x1 = 2, x2 = 8, x3 = 2; both links full.
+//
+//   Give flow 2 weight 3 and bound 7, so x2 = 3t: B still saturates first, at t_B = 2 (A would at
+//   10/4 = 2.5, the bound at 7/3): x1 = x3 = 2, and A holds 2 + 6 = 8. Then x2 alone rises: A would
+//   saturate at x2 = 8 (t = 8/3), but the bound comes first (t = 7/3).
+//   Result: x1 = 2, x2 = 7, x3 = 2; A carries 9 of 10.
+//
+//   Stripe flow 1 instead, half over A and half over B (a_A1 = a_B1 = 1/2), all weights 1:
+//   A: x1/2 + x2 <= 10, B: x1/2 + x3 <= 4. B saturates at t = 4/1.5 = 8/3: x1 = x3 = 8/3;
+//   A has 10 - 4/3 = 26/3 left for x2. Result: x1 = 8/3, x2 = 26/3, x3 = 8/3.
+//
+// USAGE.
+//
+//   MaxMinSolver solver;
+//   const ResourceId a = solver.AddResource(10e9), b = solver.AddResource(4e9);
+//   const VariableId f1 = solver.AddVariable({{a, 1.0}, {b, 1.0}});
+//   const VariableId f2 = solver.AddVariable({{a, 1.0}});
+//   const VariableId f3 = solver.AddVariable({{b, 1.0}});
+//   for (VariableId changed : solver.Solve()) Reschedule(changed, solver.Rate(changed));
+//   solver.Rate(f2) == 8e9;
+//   solver.RemoveVariable(f3);       // flow 3 ends
+//   solver.Solve();                  // only the component of a and b is re-solved
+//
+// INCREMENTAL SOLVING. Variables are linked through the resources they share; a connected component
+// of that graph is solved independently of the others. The solver remembers which resources and
+// variables changed since the last Solve() (added, removed, capacity set) and re-solves only the
+// components that contain a change; every other variable keeps its rate without being looked at.
+// Solve() returns the variables whose rate changed, so the caller reschedules only those.
+//
+// DETERMINISM. The same sequence of calls gives bit-identical rates: every loop runs in an order
+// fixed by ids and by the order of calls (no hashing). A component's rates do not depend on which
+// other components were solved in the same call, so an incremental Solve() gives bit for bit what
+// SolveFromScratch() gives. A fresh solver fed the same variables in another order may differ in
+// the last bits (floating-point sums in another order).
+//
+// IDS. Ids are dense indices. Resources are never removed. A removed variable's id is reused by a
+// later AddVariable (the most recently removed first), so memory stays bounded over a long
+// simulation; never use an id after removing its variable.
+//
+// PRECONDITIONS are programming errors, not user input (the network model validates links and
+// routes before it gets here), and are checked with assert: capacities > 0, coefficients > 0,
+// weights > 0, bounds >= 0, and ids that exist.
+//
+// THREAD SAFETY: none; one solver per simulation, used from one thread. Copyable.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace moesim::sim {
+
+// A resource: one direction of one link, to the network model.
+struct ResourceId {
+  uint32_t value = 0;
+  constexpr auto operator<=>(const ResourceId&) const = default;
+};
+
+// A variable: one flow's rate, to the network model.
+struct VariableId {
+  uint32_t value = 0;
+  constexpr auto operator<=>(const VariableId&) const = default;
+};
+
+// A resource a variable uses: the variable's rate times `coefficient` counts against the resource's
+// capacity. Requires coefficient > 0.
+struct ResourceUse {
+  ResourceId resource;
+  double coefficient = 1.0;
+};
+
+// What the last Solve() did, for tests and benchmarks.
+struct SolveStats {
+  uint64_t components = 0;  // connected components re-solved (those holding at least one variable)
+  uint64_t variables = 0;   // variables in them: every variable whose rate was recomputed
+  uint64_t resources = 0;   // resources in them
+  uint64_t steps = 0;       // progressive-filling steps: resources saturated plus bounds reached
+  uint64_t changed = 0;     // variables whose rate changed: the size of Solve()'s list
+};
+
+class MaxMinSolver {
+ public:
+  // A new resource of `capacity` units per second (> 0), with no variables yet.
+  ResourceId AddResource(double capacity);
+  // Takes effect at the next Solve(), which re-solves the resource's component.
+  void SetCapacity(ResourceId resource, double capacity);
+  double Capacity(ResourceId resource) const;
+
+  // A new variable using `uses` (a resource listed twice counts once, with the coefficients
+  // added), with `weight` (> 0) and an optional upper `bound` (>= 0). A variable with no uses gets
+  // its bound, or +infinity without one. Its rate is 0 until the next Solve().
+  VariableId AddVariable(std::span<const ResourceUse> uses, double weight = 1.0,
+                         std::optional<double> bound = std::nullopt);
+  VariableId AddVariable(std::initializer_list<ResourceUse> uses, double weight = 1.0,
+                         std::optional<double> bound = std::nullopt) {
+    return AddVariable(std::span<const ResourceUse>(uses.begin(), uses.size()), weight, bound);
+  }
+  // The variable's id becomes free for reuse; its resources are re-solved at the next Solve().
+  void RemoveVariable(VariableId variable);
+  // Whether `variable` names a variable that has not been removed.
+  bool Contains(VariableId variable) const;
+
+  // Recomputes the rates of the components changed since the last Solve() and returns the live
+  // variables whose rate changed (bitwise), in increasing id order, including every variable added
+  // since. The list stays valid until the next Solve().
+  const std::vector<VariableId>& Solve();
+  // Solve() with every component treated as changed: what an incremental Solve() must equal.
+  const std::vector<VariableId>& SolveFromScratch();
+
+  // Units per second, as of the last Solve() (0 for a variable added since).
+  double Rate(VariableId variable) const;
+  // The list the last Solve() returned, and what it did.
+  const std::vector<VariableId>& changed() const { return changed_; }
+  const SolveStats& last_solve() const { return stats_; }
+
+  size_t resource_count() const { return resources_.size(); }
+  size_t variable_count() const { return variables_.size() - free_ids_.size(); }
+
+ private:
+  // The i-th use of a variable; `slot` is the position of its Entry in the resource's entries.
+  struct Use {
+    uint32_t resource = 0;
+    uint32_t slot = 0;
+    double coefficient = 1.0;
+  };
+  // A variable on a resource; `use` is the index of the matching Use among the variable's uses.
+  struct Entry {
+    uint32_t variable = 0;
+    uint32_t use = 0;
+    double load = 0;  // a_rv w_v: what the variable adds per unit of level (kept here to sum fast)
+  };
+  struct Resource {
+    double capacity = 0;
+    std::vector<Entry> entries;  // the variables using it, unordered (swap-removed)
+    bool dirty = false;          // listed in dirty_resources_
+    // Scratch of one Solve(); meaningless between calls except where noted.
+    bool visited = false;       // collected into the components being solved (false between calls)
+    bool batched = false;       // listed in batch_ (false between calls)
+    uint32_t unfrozen = 0;      // variables on it not frozen yet
+    uint32_t heap_pos = 0;      // index in heap_, or kNotInHeap
+    double remaining = 0;       // c_r - sum over frozen variables of a_rv x_v
+    double pending_weight = 0;  // sum over unfrozen variables of a_rv w_v
+    double level = 0;           // t_r = remaining / pending_weight: the heap key
+  };
+  struct Variable {
+    uint32_t first = 0;  // its uses are uses_[first, first + count)
+    uint32_t count = 0;
+    uint32_t reserved = 0;  // slots of uses_ from `first` it owns (>= count), kept across reuse
+    double weight = 1.0;
+    double bound = 0;  // +infinity when unbounded
+    double rate = 0;
+    bool live = false;
+    bool added = false;  // added since the last Solve(): always reported as changed
+  };
+
+  static constexpr uint32_t kNotInHeap = UINT32_MAX;
+
+  void MarkDirty(uint32_t resource);
+  void CompactUses();
+  // Gathers the component of a seed into component_resources_ / component_variables_.
+  void CollectFrom(uint32_t resource_seed);
+  void CollectFromVariable(uint32_t variable_seed);
+  void Visit(uint32_t variable);
+  void DrainQueue(size_t next_resource, size_t variables_before);
+  // Progressive filling over the collected components (maxmin_filling.cc).
+  void Fill();
+  void Freeze(uint32_t variable, double rate);
+  void RekeyBatch();
+  double Level(uint32_t resource);
+  // The heap of resources by (level, id); see maxmin_filling.cc.
+  bool HeapLess(uint32_t a, uint32_t b) const;
+  void HeapPush(uint32_t resource);
+  uint32_t HeapPop();
+  void HeapRemove(uint32_t resource);
+  void HeapUpdate(uint32_t resource);
+  void SiftUp(size_t pos);
+  void SiftDown(size_t pos);
+  void HeapPlace(size_t pos, uint32_t resource);
+
+  std::vector<Resource> resources_;
+  std::vector<Variable> variables_;
+  // Per variable, apart from Variable so that the random probes of a solve stay in cache: whether
+  // it was collected into the components being solved (0 between calls), and whether progressive
+  // filling has frozen it (scratch).
+  std::vector<uint8_t> visited_;
+  std::vector<uint8_t> frozen_;
+  std::vector<Use> uses_;           // every variable's uses, in blocks (see Variable::first)
+  uint64_t garbage_uses_ = 0;       // slots of uses_ no variable owns; compacted when large
+  std::vector<uint32_t> free_ids_;  // removed variables, reused last-in first-out
+  std::vector<uint32_t> dirty_resources_;
+  std::vector<uint32_t> dirty_variables_;  // added since the last Solve() (may have been removed)
+
+  // Scratch of one Solve(), kept to reuse its memory.
+  std::vector<uint32_t> component_resources_;
+  std::vector<uint32_t> component_variables_;
+  std::vector<double> old_rates_;                         // parallel to component_variables_
+  std::vector<std::pair<double, uint32_t>> bound_order_;  // (b_v / w_v, v) of bounded variables
+  std::vector<uint32_t> heap_;
+  std::vector<uint32_t> batch_;  // resources whose level changed in one filling step
+  std::vector<ResourceUse> merged_;
+
+  std::vector<VariableId> changed_;
+  SolveStats stats_;
+};
+
+}  // namespace moesim::sim
