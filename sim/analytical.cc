@@ -48,7 +48,25 @@ struct AllToAll {
   std::vector<RankCost> ranks;
   std::string bottleneck_link;  // empty when nothing crosses a link
   std::map<std::string, double> class_bytes;  // link class -> bytes over links of that class
+  std::vector<std::pair<topology::Edge, double>> busiest;  // (link, bytes), most loaded first
 };
+
+// The `count` links that take longest to drain their bytes (ties: graph order).
+std::vector<std::pair<topology::Edge, double>> Busiest(const topology::Graph& g,
+                                                       const std::vector<double>& edge_bytes,
+                                                       size_t count) {
+  std::vector<std::pair<topology::Edge, double>> links;
+  for (auto [it, end] = boost::edges(g); it != end; ++it) {
+    if (edge_bytes[g[*it].id] > 0) links.emplace_back(*it, edge_bytes[g[*it].id]);
+  }
+  auto drain = [&](const std::pair<topology::Edge, double>& l) {
+    return l.second / static_cast<double>(g[l.first].bandwidth.per_second());
+  };
+  std::stable_sort(links.begin(), links.end(),
+                   [&](const auto& a, const auto& b) { return drain(a) > drain(b); });
+  if (links.size() > count) links.resize(count);
+  return links;
+}
 
 // Sums per-edge bytes by link class.
 std::map<std::string, double> ByClass(const topology::Graph& g, const std::vector<double>& edge_bytes) {
@@ -75,6 +93,7 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
   std::vector<Duration> drain(load.size());
   AllToAll result;
   result.class_bytes = ByClass(g, load);
+  result.busiest = Busiest(g, load, 5);
   Duration slowest;
   for (auto [it, end] = boost::edges(g); it != end; ++it) {
     const double bytes = load[g[*it].id];
@@ -111,13 +130,14 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
 
 // Appends the phase made of `costs` (one per rank) to `result`; returns its time. For communication
 // phases `link_bytes_total` is what crossed links and `bottleneck` the busiest link.
-Duration AddPhase(pb::Result& result, const char* name, uint32_t layer,
+Duration AddPhase(pb::Result& result, const topology::Graph* graph, const char* name, uint32_t layer,
                   const std::vector<RankCost>& costs, Bytes link_bytes_total, bool communication,
-                  const std::string& bottleneck = {},
-                  const std::map<std::string, double>& class_bytes = {}) {
+                  const AllToAll* comm = nullptr) {
   pb::Phase* phase = result.add_phases();
-  phase->set_bottleneck_link(bottleneck);
-  for (const auto& [name, bytes] : class_bytes) (*phase->mutable_link_class_bytes())[name] = bytes;
+  if (comm != nullptr) {
+    phase->set_bottleneck_link(comm->bottleneck_link);
+    for (const auto& [name, bytes] : comm->class_bytes) (*phase->mutable_link_class_bytes())[name] = bytes;
+  }
   phase->set_name(name);
   phase->set_layer(layer);
   uint32_t critical = 0;
@@ -131,6 +151,17 @@ Duration AddPhase(pb::Result& result, const char* name, uint32_t layer,
   phase->set_bound(worst.bound);
   phase->set_bytes(communication ? link_bytes_total.value : worst.bytes.value);
   phase->set_flops(worst.flops);
+  if (comm != nullptr && worst.time.picoseconds() > 0) {
+    const topology::Graph& g = *graph;
+    for (const auto& [edge, bytes] : comm->busiest) {
+      pb::LinkLoad* l = phase->add_busiest_links();
+      l->set_link(g[boost::source(edge, g)].name + " -> " + g[boost::target(edge, g)].name);
+      l->set_link_class(std::string(topology::ToString(g[edge].link_class)));
+      l->set_bytes(static_cast<uint64_t>(std::ceil(bytes)));
+      const double drain = bytes / static_cast<double>(g[edge].bandwidth.per_second());
+      l->set_utilization(drain / (static_cast<double>(worst.time.picoseconds()) / 1e12));
+    }
+  }
   return worst.time;
 }
 
@@ -199,6 +230,7 @@ AllToAll AllToAllFlows(const topology::Cluster& cluster, const TrafficMatrix& to
   }
   result.bottleneck_link = run.bottleneck_link;
   result.class_bytes = ByClass(cluster.graph(), run.link_bytes);
+  result.busiest = Busiest(cluster.graph(), run.link_bytes, 5);
   return result;
 }
 
@@ -237,12 +269,13 @@ pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Wo
       expert[r] = ComputeCost(experts, peak, hbm);
     }
     const Bytes moved = OffDiagonalBytes(dispatch, token_bytes);
-    total += AddPhase(result, "router", layer.layer, router, {}, false);
-    total += AddPhase(result, "dispatch", layer.layer, dispatch_cost.ranks, moved, true,
-                      dispatch_cost.bottleneck_link, dispatch_cost.class_bytes);
-    total += AddPhase(result, "expert", layer.layer, expert, {}, false);
-    total += AddPhase(result, "combine", layer.layer, combine_cost.ranks, moved, true,
-                      combine_cost.bottleneck_link, combine_cost.class_bytes);
+    const topology::Graph* g = &cluster.graph();
+    total += AddPhase(result, g, "router", layer.layer, router, {}, false);
+    total += AddPhase(result, g, "dispatch", layer.layer, dispatch_cost.ranks, moved, true,
+                      &dispatch_cost);
+    total += AddPhase(result, g, "expert", layer.layer, expert, {}, false);
+    total += AddPhase(result, g, "combine", layer.layer, combine_cost.ranks, moved, true,
+                      &combine_cost);
     AddMatrix(result, "dispatch", layer.layer, dispatch, token_bytes);
     AddMatrix(result, "combine", layer.layer, combine, token_bytes);
   }

@@ -131,6 +131,25 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
   std::snprintf(line, sizeof line, "  %-5s  %-9s %12s\n", "", "total",
                 FormatNs(result.total_ns()).c_str());
   out << line;
+
+  // Per-link load of each all-to-all: utilization is the link's bytes over its bandwidth, as a share
+  // of the phase; the rest of the phase is latency, or waiting for other links.
+  bool header = false;
+  for (const pb::Phase& p : result.phases()) {
+    if (p.busiest_links_size() == 0) continue;
+    if (!header) {
+      out << "\nBusiest links (bytes; share of the phase the link needs to move them)\n";
+      header = true;
+    }
+    for (int i = 0; i < p.busiest_links_size() && i < 3; ++i) {
+      const pb::LinkLoad& l = p.busiest_links(i);
+      std::snprintf(line, sizeof line, "  %-5s  %-9s %-44s %-11s %10s %5.1f%%\n",
+                    i == 0 ? std::to_string(p.layer()).c_str() : "", i == 0 ? p.name().c_str() : "",
+                    l.link().c_str(), l.link_class().c_str(), FormatBytes(l.bytes()).c_str(),
+                    100 * l.utilization());
+      out << line;
+    }
+  }
 }
 
 }  // namespace moesim::sim

@@ -45,6 +45,14 @@ TEST_CASE("Seed example: analytical times against hand-computed values") {
   // Combine is the transpose: GPU 1 now sends 5 tokens; same time, on GPU 1's outgoing link.
   CHECK(PhaseNamed(r, "combine").time_ns() == 1092);
   CHECK(PhaseNamed(r, "combine").bottleneck_link() == "node0/gpu1 -> node0/nvswitch");
+  // Per-link load: GPU 1's incoming NVLink carries 5 tokens = 40,960 B, which takes 91.0 ns of the
+  // 1,091,023 ps phase (8.3%; the rest is route latency). Its NVLink bytes count each token's two hops.
+  REQUIRE(dispatch.busiest_links_size() >= 1);
+  CHECK(dispatch.busiest_links(0).link() == "node0/nvswitch -> node0/gpu1");
+  CHECK(dispatch.busiest_links(0).link_class() == "nvlink");
+  CHECK(dispatch.busiest_links(0).bytes() == 40'960);
+  CHECK(dispatch.busiest_links(0).utilization() == Approx(91'022.2 / 1'091'023).epsilon(1e-5));
+  CHECK(dispatch.link_class_bytes().at("nvlink") == 2 * 98'304.0);
 
   // Expert FFN on GPU 1: E2 and E3 process 3 tokens each (h = 4096, f = 14336).
   // FLOPs = 2 experts x 6 x 3 x 4096 x 14336 = 2,113,929,216 -> 2.136 us at 989.5 TFLOP/s.

@@ -161,6 +161,22 @@ TEST_CASE("Torus 4 x 4: routers on a wrap-around grid") {
   CHECK(s.diameter_hops() == 10);
 }
 
+TEST_CASE("Torus 2 x 2 x 2: three dimensions, one link per neighbour pair") {
+  const Cluster c = Load("dgx-h100-torus-2x2x2.pbtxt");
+  const pb::TopologySummary s = Summarize(c);
+  CHECK(s.gpus() == 64);
+  CHECK(s.devices().at("network-switch") == 8);
+  // 3 dims x 8 routers / 2 (a dimension of 2 links each pair once) = 12 router links + 64 NIC links.
+  CHECK(s.links().at("infiniband") == 12 + 64);
+  // Nodes 0-3 (z = 0) to nodes 4-7 (z = 1): 4 links of 400 / 6 = 66.7 GB/s = 266.7 GB/s.
+  CHECK(s.bisection_gbps() == Approx(4 * 400.0 / 6));
+  const Router& r = c.router();
+  // Node 7 = (1, 1, 1): 3 router hops, + 3 links at each end; any of the 3! orders of dimensions.
+  CHECK(r.Hops(0, 56) == 9);
+  CHECK(r.PathCount(0, 56) == 6);
+  CHECK(s.diameter_hops() == 9);
+}
+
 TEST_CASE("A custom node by shape, two of them on a switch") {
   const Cluster c = Load("custom-node.pbtxt");
   const pb::TopologySummary s = Summarize(c);
