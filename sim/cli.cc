@@ -31,6 +31,7 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
   AddSimulateCommand(app, &chosen);
   AddTopoCommand(app, &chosen);
   AddCollectiveCommand(app, &chosen);
+  AddTraceCommand(app, &chosen);
   AddModelCommand(app, &chosen);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them back to front

@@ -36,4 +36,7 @@ int RunDefaultSimulate(CommandIo& io);
 // FLOPs per token (sim/model_command.cc).
 void AddModelCommand(CLI::App& app, CommandAction* chosen);
 
+// `moesim trace gen | import | stats`: routing trace files (sim/trace_command.cc).
+void AddTraceCommand(CLI::App& app, CommandAction* chosen);
+
 }  // namespace moesim::sim

@@ -1,0 +1,440 @@
+#include "models/trace_import.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string_view>
+
+#include "models/trace.h"
+#include "proto/trace.pb.h"
+
+namespace moesim::models {
+namespace {
+
+std::string At(const std::string& file, uint64_t line) { return file + ":" + std::to_string(line); }
+
+// Creates the output once top_k is known, then writes records.
+class Sink {
+ public:
+  Sink(const std::string& format, const std::string& input, const std::string& output,
+       const TraceImportOptions& options)
+      : format_(format), input_(input), output_(output), options_(options) {}
+
+  // Settles top_k from the input (`where` names the place that gave it).
+  Status SetTopK(uint32_t k, const std::string& where) {
+    if (options_.top_k.has_value() && *options_.top_k != k) {
+      return Error(where + ": top_k = " + std::to_string(k) + " in the input but --top-k " +
+                   std::to_string(*options_.top_k) + " was given");
+    }
+    if (writer_.has_value()) {
+      if (writer_->header().top_k() == k) return Status::Ok();
+      return Error(where + ": top_k = " + std::to_string(k) + " differs from " +
+                   std::to_string(writer_->header().top_k()) + " earlier in the file");
+    }
+    pb::TraceHeader header;
+    header.set_num_experts(options_.num_experts);
+    header.set_top_k(k);
+    header.set_model(options_.model);
+    header.set_source(format_ + ": " + input_);
+    header.set_token_order(format_ == "megatron-jsonl" ? "as listed in each line's top_indices"
+                                                       : "as the rows of the input");
+    MOESIM_ASSIGN_OR_RETURN(TraceWriter w, TraceWriter::Create(output_, std::move(header)));
+    writer_.emplace(std::move(w));
+    return Status::Ok();
+  }
+  uint32_t top_k() const { return writer_.has_value() ? writer_->header().top_k() : 0; }
+  bool created() const { return writer_.has_value(); }
+
+  Status Write(const pb::TraceRecord& record) {
+    tokens_ += record.tokens();
+    return writer_->Write(record);
+  }
+
+  StatusOr<TraceImportSummary> Finish(const std::string& empty_problem) {
+    if (!writer_.has_value()) return Error(input_ + ": " + empty_problem);
+    const uint64_t records = writer_->records_written();
+    MOESIM_RETURN_IF_ERROR(writer_->Close());
+    return TraceImportSummary{top_k(), tokens_, records};
+  }
+
+ private:
+  std::string format_, input_, output_;
+  TraceImportOptions options_;
+  std::optional<TraceWriter> writer_;
+  uint64_t tokens_ = 0;
+};
+
+Status CheckId(uint64_t id, uint32_t experts, const std::string& where) {
+  if (id >= experts) {
+    return Error(where + ": expert id " + std::to_string(id) + " out of range; valid: 0.." +
+                 std::to_string(experts - 1) + " (num_experts " + std::to_string(experts) + ")");
+  }
+  return Status::Ok();
+}
+
+// A JSON number that must be an expert id: integral, >= 0.
+StatusOr<uint64_t> JsonId(const google::protobuf::Value& v, const std::string& where) {
+  if (v.kind_case() != google::protobuf::Value::kNumberValue || v.number_value() < 0 ||
+      v.number_value() != std::floor(v.number_value()) || v.number_value() > 4294967295.0) {
+    return Error(where +
+                 ": top_indices holds a value that is not an expert id (a non-negative "
+                 "integer)");
+  }
+  return static_cast<uint64_t>(v.number_value());
+}
+
+StatusOr<TraceImportSummary> ImportJsonl(const std::string& input, Sink& sink,
+                                         const TraceImportOptions& options) {
+  std::ifstream in(input);
+  if (!in) return Error(input + ": cannot open: " + std::strerror(errno));
+  google::protobuf::util::JsonParseOptions json;
+  json.ignore_unknown_fields = true;  // Megatron versions add fields; we need only these
+  pb::MegatronRouterLine line;
+  pb::TraceRecord record;
+  std::string text;
+  for (uint64_t number = 1; std::getline(in, text); ++number) {
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = At(input, number);
+    line.Clear();
+    const auto status = google::protobuf::util::JsonStringToMessage(text, &line, json);
+    if (!status.ok()) {
+      return Error(where + ": not a router trace line: " + std::string(status.message()));
+    }
+    const char* missing = !line.has_step()          ? "step"
+                          : !line.has_layer()       ? "layer"
+                          : !line.has_rank()        ? "rank"
+                          : !line.has_num_tokens()  ? "num_tokens"
+                          : !line.has_topk()        ? "topk"
+                          : !line.has_top_indices() ? "top_indices"
+                                                    : nullptr;
+    if (missing != nullptr) {
+      return Error(where + ": missing field " + missing +
+                   "; a line needs step, layer, rank, num_tokens, topk, top_indices");
+    }
+    if (line.topk() == 0) return Error(where + ": topk = 0; valid: >= 1");
+    MOESIM_RETURN_IF_ERROR(sink.SetTopK(line.topk(), where));
+    const uint64_t k = line.topk();
+    record.Clear();
+    record.set_step(line.step());
+    record.set_layer(line.layer());
+    record.set_rank(line.rank());
+    record.set_tokens(line.num_tokens());
+    for (const google::protobuf::Value& v : line.top_indices().values()) {
+      if (v.kind_case() == google::protobuf::Value::kListValue) {
+        if (static_cast<uint64_t>(v.list_value().values_size()) != k) {
+          return Error(where + ": token " + std::to_string(record.experts_size() / k) + " has " +
+                       std::to_string(v.list_value().values_size()) +
+                       " expert ids; topk = " + std::to_string(k));
+        }
+        for (const google::protobuf::Value& id : v.list_value().values()) {
+          MOESIM_ASSIGN_OR_RETURN(const uint64_t e, JsonId(id, where));
+          MOESIM_RETURN_IF_ERROR(CheckId(e, options.num_experts, where));
+          record.add_experts(static_cast<uint32_t>(e));
+        }
+      } else {
+        MOESIM_ASSIGN_OR_RETURN(const uint64_t e, JsonId(v, where));
+        MOESIM_RETURN_IF_ERROR(CheckId(e, options.num_experts, where));
+        record.add_experts(static_cast<uint32_t>(e));
+      }
+    }
+    if (static_cast<uint64_t>(record.experts_size()) != line.num_tokens() * k) {
+      return Error(where + ": top_indices holds " + std::to_string(record.experts_size()) +
+                   " expert ids; num_tokens x topk = " + std::to_string(line.num_tokens()) + " x " +
+                   std::to_string(k) + " = " + std::to_string(line.num_tokens() * k));
+    }
+    if (line.has_top_scores()) {
+      for (const google::protobuf::Value& v : line.top_scores().values()) {
+        if (v.kind_case() == google::protobuf::Value::kListValue) {
+          for (const google::protobuf::Value& w : v.list_value().values()) {
+            record.add_weights(static_cast<float>(w.number_value()));
+          }
+        } else {
+          record.add_weights(static_cast<float>(v.number_value()));
+        }
+      }
+      if (record.weights_size() != record.experts_size()) {
+        return Error(where + ": top_scores holds " + std::to_string(record.weights_size()) +
+                     " values for " + std::to_string(record.experts_size()) + " expert ids");
+      }
+    }
+    MOESIM_RETURN_IF_ERROR(sink.Write(record));
+  }
+  return sink.Finish("no router trace lines");
+}
+
+// Appends the tokens of `ids` (whole tokens) to `record`, flushing full records.
+class Chunker {
+ public:
+  Chunker(Sink& sink, const TraceImportOptions& options) : sink_(sink), options_(options) {}
+  Status Add(uint32_t id) {
+    record_.add_experts(id);
+    if (static_cast<uint64_t>(record_.experts_size()) ==
+        options_.tokens_per_record * sink_.top_k()) {
+      return Flush();
+    }
+    return Status::Ok();
+  }
+  Status Flush() {
+    if (record_.experts_size() == 0) return Status::Ok();
+    record_.set_step(options_.step);
+    record_.set_layer(options_.layer);
+    record_.set_rank(options_.rank);
+    record_.set_tokens(record_.experts_size() / sink_.top_k());
+    MOESIM_RETURN_IF_ERROR(sink_.Write(record_));
+    record_.Clear();
+    return Status::Ok();
+  }
+
+ private:
+  Sink& sink_;
+  const TraceImportOptions& options_;
+  pb::TraceRecord record_;
+};
+
+StatusOr<TraceImportSummary> ImportCsv(const std::string& input, Sink& sink,
+                                       const TraceImportOptions& options) {
+  std::ifstream in(input);
+  if (!in) return Error(input + ": cannot open: " + std::strerror(errno));
+  Chunker chunker(sink, options);
+  std::string text;
+  std::vector<uint32_t> ids;
+  bool first = true;
+  for (uint64_t number = 1; std::getline(in, text); ++number) {
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    if (text.find_first_not_of(" \t") == std::string::npos) continue;
+    const std::string where = At(input, number);
+    ids.clear();
+    size_t pos = 0;
+    bool header = false;
+    for (int column = 1;; ++column) {
+      const size_t comma = std::min(text.find(',', pos), text.size());
+      std::string_view cell(text.data() + pos, comma - pos);
+      while (!cell.empty() && (cell.front() == ' ' || cell.front() == '\t')) cell.remove_prefix(1);
+      while (!cell.empty() && (cell.back() == ' ' || cell.back() == '\t')) cell.remove_suffix(1);
+      uint64_t value = 0;
+      const auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), value);
+      if (ec != std::errc() || end != cell.data() + cell.size() || cell.empty()) {
+        if (first) {
+          header = true;  // a header line such as "e0,e1,..."
+          break;
+        }
+        return Error(where + ":" + std::to_string(pos + 1) + ": column " + std::to_string(column) +
+                     " = \"" + std::string(cell) +
+                     "\" is not an expert id (a non-negative integer)");
+      }
+      MOESIM_RETURN_IF_ERROR(
+          CheckId(value, options.num_experts, where + ":" + std::to_string(pos + 1)));
+      ids.push_back(static_cast<uint32_t>(value));
+      if (comma == text.size()) break;
+      pos = comma + 1;
+    }
+    first = false;
+    if (header) continue;
+    MOESIM_RETURN_IF_ERROR(sink.SetTopK(static_cast<uint32_t>(ids.size()), where));
+    if (ids.size() != sink.top_k()) {
+      return Error(where + ": " + std::to_string(ids.size()) + " expert ids; every line needs " +
+                   std::to_string(sink.top_k()) + " (top_k)");
+    }
+    for (uint32_t id : ids) MOESIM_RETURN_IF_ERROR(chunker.Add(id));
+  }
+  if (sink.top_k() > 0) MOESIM_RETURN_IF_ERROR(chunker.Flush());
+  return sink.Finish("no tokens (no line of expert ids)");
+}
+
+// ---- .npy (https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html) ----
+
+struct NpyHeader {
+  char kind = 0;  // 'i' or 'u'
+  size_t itemsize = 0;
+  uint64_t rows = 0, columns = 0;
+  uint64_t data_offset = 0;
+};
+
+// The value of 'key' in the header dict, up to the next ',' at depth 0 or '}'.
+std::string_view DictValue(std::string_view dict, std::string_view key) {
+  for (const char quote : {'\'', '"'}) {
+    const std::string quoted = std::string(1, quote) + std::string(key) + quote;
+    size_t p = dict.find(quoted);
+    if (p == std::string_view::npos) continue;
+    p = dict.find(':', p + quoted.size());
+    if (p == std::string_view::npos) return {};
+    ++p;
+    while (p < dict.size() && dict[p] == ' ') ++p;
+    int depth = 0;
+    size_t q = p;
+    for (; q < dict.size(); ++q) {
+      const char c = dict[q];
+      if (c == '(') ++depth;
+      if (c == ')') --depth;
+      if ((c == ',' && depth == 0) || c == '}') break;
+    }
+    std::string_view v = dict.substr(p, q - p);
+    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+    return v;
+  }
+  return {};
+}
+
+StatusOr<NpyHeader> ReadNpyHeader(std::ifstream& in, const std::string& input) {
+  char magic[8];
+  if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) {
+    return Error(input + ": not a .npy file (no \\x93NUMPY magic at the start)");
+  }
+  const int major = static_cast<unsigned char>(magic[6]);
+  uint64_t header_len = 0;
+  uint64_t prefix = 0;
+  if (major == 1) {
+    unsigned char b[2];
+    if (!in.read(reinterpret_cast<char*>(b), 2)) return Error(input + ": .npy header cut off");
+    header_len = b[0] | (b[1] << 8);
+    prefix = 10;
+  } else if (major == 2 || major == 3) {
+    unsigned char b[4];
+    if (!in.read(reinterpret_cast<char*>(b), 4)) return Error(input + ": .npy header cut off");
+    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<uint64_t>(b[3]) << 24);
+    prefix = 12;
+  } else {
+    return Error(input + ": .npy format version " + std::to_string(major) +
+                 " unknown; valid: 1, 2, 3");
+  }
+  if (header_len > (1 << 20)) return Error(input + ": .npy header length implausible");
+  std::string dict(header_len, '\0');
+  if (!in.read(dict.data(), static_cast<std::streamsize>(header_len))) {
+    return Error(input + ": .npy header cut off");
+  }
+  NpyHeader h;
+  h.data_offset = prefix + header_len;
+  std::string descr(DictValue(dict, "descr"));
+  if (descr.size() >= 2 && (descr.front() == '\'' || descr.front() == '"')) {
+    descr = descr.substr(1, descr.size() - 2);
+  }
+  const bool little = !descr.empty() && (descr[0] == '<' || descr[0] == '|');
+  if (!little || descr.size() != 3 || (descr[1] != 'i' && descr[1] != 'u') ||
+      (descr[2] != '1' && descr[2] != '2' && descr[2] != '4' && descr[2] != '8') ||
+      (descr[0] == '|') != (descr[2] == '1')) {
+    return Error(input + ": .npy descr = '" + descr +
+                 "': expert ids must be little-endian integers; valid: <i8, <i4, <i2, |i1, <u8, "
+                 "<u4, <u2, |u1 (np.int64 ... np.uint8)");
+  }
+  h.kind = descr[1];
+  h.itemsize = static_cast<size_t>(descr[2] - '0');
+  const std::string_view fortran = DictValue(dict, "fortran_order");
+  if (fortran != "False") {
+    return Error(input + ": .npy fortran_order = " + std::string(fortran) +
+                 ": expected False (C order; np.ascontiguousarray first)");
+  }
+  std::string_view shape = DictValue(dict, "shape");
+  const std::string shape_text(shape);
+  std::vector<uint64_t> dims;
+  if (shape.size() >= 2 && shape.front() == '(' && shape.back() == ')') {
+    shape = shape.substr(1, shape.size() - 2);
+    while (!shape.empty()) {
+      while (!shape.empty() && (shape.front() == ' ' || shape.front() == ',')) {
+        shape.remove_prefix(1);
+      }
+      if (shape.empty()) break;
+      uint64_t d = 0;
+      const auto [end, ec] = std::from_chars(shape.data(), shape.data() + shape.size(), d);
+      if (ec != std::errc()) return Error(input + ": .npy shape = " + shape_text + " unreadable");
+      dims.push_back(d);
+      shape.remove_prefix(static_cast<size_t>(end - shape.data()));
+    }
+  }
+  if (dims.size() != 2 || dims[1] == 0) {
+    return Error(input + ": .npy shape = " + shape_text +
+                 ": expected 2 dimensions [tokens, top_k] with top_k >= 1");
+  }
+  h.rows = dims[0];
+  h.columns = dims[1];
+  return h;
+}
+
+StatusOr<TraceImportSummary> ImportNpy(const std::string& input, Sink& sink,
+                                       const TraceImportOptions& options) {
+  std::ifstream in(input, std::ios::binary);
+  if (!in) return Error(input + ": cannot open: " + std::strerror(errno));
+  MOESIM_ASSIGN_OR_RETURN(const NpyHeader h, ReadNpyHeader(in, input));
+  in.seekg(0, std::ios::end);
+  const uint64_t file_bytes = static_cast<uint64_t>(in.tellg());
+  if (h.columns > options.num_experts) {
+    return Error(input + ": .npy shape[1] = " + std::to_string(h.columns) +
+                 " (top_k) exceeds the " + std::to_string(options.num_experts) +
+                 " experts; expected shape [tokens, top_k]");
+  }
+  const uint64_t data_bytes = file_bytes - h.data_offset;
+  // rows x columns x itemsize, compared without overflow: rows may be any number in the header.
+  const bool fits = h.rows <= data_bytes / h.itemsize / h.columns;
+  const uint64_t count = fits ? h.rows * h.columns : 0;
+  if (!fits || data_bytes != count * h.itemsize) {
+    return Error(input + ": .npy data is " + std::to_string(data_bytes) + " bytes; shape (" +
+                 std::to_string(h.rows) + ", " + std::to_string(h.columns) + ") x " +
+                 std::to_string(h.itemsize) + " bytes needs " +
+                 (fits ? std::to_string(count * h.itemsize) : std::string("more")) +
+                 " (truncated?)");
+  }
+  in.seekg(static_cast<std::streamoff>(h.data_offset));
+  MOESIM_RETURN_IF_ERROR(sink.SetTopK(static_cast<uint32_t>(h.columns), input + ": shape[1]"));
+  Chunker chunker(sink, options);
+  std::vector<unsigned char> buffer;
+  const uint64_t per_read = 1 << 16;  // values per read
+  for (uint64_t done = 0; done < count;) {
+    const uint64_t n = std::min(per_read, count - done);
+    buffer.resize(n * h.itemsize);
+    if (!in.read(reinterpret_cast<char*>(buffer.data()),
+                 static_cast<std::streamsize>(buffer.size()))) {
+      return Error(input + ": cannot read the .npy data at value " + std::to_string(done));
+    }
+    for (uint64_t i = 0; i < n; ++i) {
+      const unsigned char* p = buffer.data() + i * h.itemsize;
+      uint64_t raw = 0;
+      for (size_t b = 0; b < h.itemsize; ++b) raw |= static_cast<uint64_t>(p[b]) << (8 * b);
+      const bool negative = h.kind == 'i' && (p[h.itemsize - 1] & 0x80) != 0;
+      const uint64_t index = done + i;
+      if (negative || raw >= options.num_experts) {
+        const std::string where = input + ": element [" + std::to_string(index / h.columns) + ", " +
+                                  std::to_string(index % h.columns) + "]";
+        if (negative) return Error(where + " is negative; expert ids are >= 0");
+        MOESIM_RETURN_IF_ERROR(CheckId(raw, options.num_experts, where));
+      }
+      MOESIM_RETURN_IF_ERROR(chunker.Add(static_cast<uint32_t>(raw)));
+    }
+    done += n;
+  }
+  MOESIM_RETURN_IF_ERROR(chunker.Flush());
+  return sink.Finish("no tokens");
+}
+
+}  // namespace
+
+std::vector<std::string> TraceImportFormats() { return {"megatron-jsonl", "csv", "npy"}; }
+
+StatusOr<TraceImportSummary> ImportTrace(const std::string& format, const std::string& input,
+                                         const std::string& output,
+                                         const TraceImportOptions& options) {
+  if (options.num_experts == 0) {
+    return Error("trace import: the number of experts is needed (--experts E or --model NAME)");
+  }
+  if (options.tokens_per_record == 0) return Error("trace import: tokens_per_record must be >= 1");
+  if (format != "megatron-jsonl" && format != "csv" && format != "npy") {
+    return InputError(Location{}, "format", format, "unknown trace format",
+                      Join(TraceImportFormats()));
+  }
+  Sink sink(format, input, output, options);
+  StatusOr<TraceImportSummary> result = format == "megatron-jsonl"
+                                            ? ImportJsonl(input, sink, options)
+                                        : format == "csv" ? ImportCsv(input, sink, options)
+                                                          : ImportNpy(input, sink, options);
+  if (!result.ok() && sink.created()) {
+    // No half-written trace left behind to be mistaken for a whole one.
+    std::error_code ignored;
+    std::filesystem::remove(output, ignored);
+  }
+  return result;
+}
+
+}  // namespace moesim::models

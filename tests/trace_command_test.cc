@@ -1,0 +1,292 @@
+// `moesim trace gen | import | stats`, run in-process through RunMoesim as a user would.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "models/expert_counts.h"
+#include "models/synthetic.h"
+#include "models/trace.h"
+#include "moesim_runner.h"
+#include "test_paths.h"
+
+namespace moesim::sim {
+namespace {
+
+using Run = testing::MoesimRun;
+using testing::Moesim;
+
+std::string TempPath(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          ("moesim_trace_command_test_" + std::to_string(::getpid()) + "_" + name))
+      .string();
+}
+
+std::string Fixture(const std::string& name) {
+  return testing::SourcePath("tests/fixtures/traces/" + name);
+}
+
+// All records of a trace, in order.
+std::vector<pb::TraceRecord> ReadRecords(const std::string& path, pb::TraceHeader* header) {
+  auto r = models::TraceReader::Open(path);
+  REQUIRE(r.ok());
+  *header = r->header();
+  std::vector<pb::TraceRecord> records;
+  pb::TraceRecord rec;
+  for (;;) {
+    auto got = r->Next(&rec);
+    REQUIRE(got.ok());
+    if (!*got) break;
+    records.push_back(rec);
+  }
+  return records;
+}
+
+}  // namespace
+
+TEST_CASE("moesim trace gen writes steps x layers x ranks records") {
+  const std::string path = TempPath("gen.trace");
+  const Run r =
+      Moesim({"trace",   "gen", "--experts", "16", "--top-k", "2", "--tokens",       "100",
+              "--steps", "2",   "--layers",  "3",  "--ranks", "2", "--distribution", "zipf",
+              "--alpha", "1.2", "--seed",    "7",  "-o",      path});
+  REQUIRE(r.status == 0);
+  pb::TraceHeader header;
+  const std::vector<pb::TraceRecord> records = ReadRecords(path, &header);
+  // 2 steps x 3 layers x 2 ranks = 12 records of 100 tokens x top-2 = 200 ids.
+  REQUIRE(records.size() == 12);
+  CHECK(header.num_experts() == 16);
+  CHECK(header.top_k() == 2);
+  CHECK(records[11].step() == 1);
+  CHECK(records[11].layer() == 2);
+  CHECK(records[11].rank() == 1);
+  CHECK(records[11].experts_size() == 200);
+  // Steps draw from their own streams: step 0 and step 1 of layer 0, rank 0 differ.
+  CHECK(records[0].SerializeAsString() != records[6].SerializeAsString());
+  // Same seed, same trace: a second run writes the same bytes.
+  const std::string again = TempPath("gen2.trace");
+  REQUIRE(Moesim({"trace",   "gen", "--experts", "16", "--top-k", "2",  "--tokens",       "100",
+                  "--steps", "2",   "--layers",  "3",  "--ranks", "2",  "--distribution", "zipf",
+                  "--alpha", "1.2", "--seed",    "7",  "-o",      again})
+              .status == 0);
+  pb::TraceHeader header2;
+  CHECK(ReadRecords(again, &header2).back().SerializeAsString() ==
+        records.back().SerializeAsString());
+  std::filesystem::remove(path);
+  std::filesystem::remove(again);
+}
+
+TEST_CASE("moesim trace gen with a model takes its experts and refuses another top-k") {
+  const std::string path = TempPath("gen_model.trace");
+  const Run ok = Moesim({"trace", "gen", "--model", "mixtral-8x7b", "--tokens", "10",
+                         "--distribution", "collapse", "--fraction", "1", "-o", path});
+  REQUIRE(ok.status == 0);
+  pb::TraceHeader header;
+  ReadRecords(path, &header);
+  CHECK(header.num_experts() == 8);  // Mixtral 8x7B: 8 experts, top-2
+  CHECK(header.top_k() == 2);
+  const Run bad = Moesim(
+      {"trace", "gen", "--model", "mixtral-8x7b", "--top-k", "4", "--tokens", "10", "-o", path});
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--top-k = 4"));
+  CHECK_THAT(bad.err, Catch::Contains("top-2"));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("moesim trace import megatron-jsonl keeps steps layers ranks and scores") {
+  const std::string path = TempPath("megatron.trace");
+  const Run r = Moesim({"trace", "import", "megatron-jsonl", Fixture("megatron_router.jsonl"), "-o",
+                        path, "--experts", "8"});
+  REQUIRE(r.status == 0);
+  pb::TraceHeader header;
+  const std::vector<pb::TraceRecord> records = ReadRecords(path, &header);
+  // Three lines, three records; topk 2 from the lines; nested and flat top_indices alike.
+  REQUIRE(records.size() == 3);
+  CHECK(header.top_k() == 2);
+  CHECK(std::vector<uint32_t>(records[0].experts().begin(), records[0].experts().end()) ==
+        std::vector<uint32_t>{3, 1, 0, 7, 3, 2});
+  CHECK(records[0].weights_size() == 6);
+  CHECK(records[1].rank() == 1);
+  CHECK(std::vector<uint32_t>(records[1].experts().begin(), records[1].experts().end()) ==
+        std::vector<uint32_t>{5, 3, 3, 6});
+  CHECK(records[2].layer() == 1);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("moesim trace import megatron-jsonl names the line with a missing field") {
+  const Run r =
+      Moesim({"trace", "import", "megatron-jsonl", Fixture("megatron_missing_field.jsonl"), "-o",
+              TempPath("missing.trace"), "--experts", "8"});
+  CHECK(r.status == 1);
+  // Line 2 has no num_tokens.
+  CHECK_THAT(r.err, Catch::Contains("megatron_missing_field.jsonl:2: missing field num_tokens"));
+  // Line 1 was already written when line 2 failed; the partial output is removed.
+  CHECK_FALSE(std::filesystem::exists(TempPath("missing.trace")));
+  std::filesystem::remove(TempPath("missing.trace"));
+}
+
+TEST_CASE("moesim trace import csv and npy give the same routing") {
+  const std::string csv = TempPath("csv.trace");
+  const std::string npy64 = TempPath("npy64.trace");
+  const std::string npy32 = TempPath("npy32.trace");
+  REQUIRE(
+      Moesim({"trace", "import", "csv", Fixture("topk.csv"), "-o", csv, "--experts", "8"}).status ==
+      0);
+  REQUIRE(Moesim({"trace", "import", "npy", Fixture("topk_int64.npy"), "-o", npy64, "--experts",
+                  "8", "--top-k", "2"})
+              .status == 0);
+  REQUIRE(
+      Moesim({"trace", "import", "npy", Fixture("topk_int32.npy"), "-o", npy32, "--experts", "8"})
+          .status == 0);
+  // All three hold the rows [[3, 1], [0, 7], [3, 2], [5, 3]]: 4 tokens, top-2, one record.
+  for (const std::string& path : {csv, npy64, npy32}) {
+    pb::TraceHeader header;
+    const std::vector<pb::TraceRecord> records = ReadRecords(path, &header);
+    REQUIRE(records.size() == 1);
+    CHECK(header.top_k() == 2);
+    CHECK(records[0].tokens() == 4);
+    CHECK(std::vector<uint32_t>(records[0].experts().begin(), records[0].experts().end()) ==
+          std::vector<uint32_t>{3, 1, 0, 7, 3, 2, 5, 3});
+    std::filesystem::remove(path);
+  }
+}
+
+TEST_CASE("moesim trace import refuses bad csv and npy input") {
+  const std::string out = TempPath("bad.trace");
+  const Run bad_id =
+      Moesim({"trace", "import", "csv", Fixture("topk_bad_id.csv"), "-o", out, "--experts", "8"});
+  CHECK(bad_id.status == 1);
+  CHECK_THAT(bad_id.err, Catch::Contains("topk_bad_id.csv:2:3: column 2 = \"x\""));
+
+  const Run range =
+      Moesim({"trace", "import", "csv", Fixture("topk.csv"), "-o", out, "--experts", "6"});
+  CHECK(range.status == 1);  // line 3 holds expert 7; 6 experts means ids 0..5
+  CHECK_THAT(range.err, Catch::Contains("topk.csv:3:3: expert id 7 out of range; valid: 0..5"));
+
+  const Run dtype =
+      Moesim({"trace", "import", "npy", Fixture("topk_float32.npy"), "-o", out, "--experts", "8"});
+  CHECK(dtype.status == 1);
+  CHECK_THAT(dtype.err, Catch::Contains("descr = '<f4'"));
+
+  const Run shape =
+      Moesim({"trace", "import", "npy", Fixture("topk_1d.npy"), "-o", out, "--experts", "8"});
+  CHECK(shape.status == 1);
+  CHECK_THAT(shape.err, Catch::Contains("shape = (8,)"));
+  CHECK_THAT(shape.err, Catch::Contains("[tokens, top_k]"));
+
+  const Run top_k = Moesim({"trace", "import", "npy", Fixture("topk_int64.npy"), "-o", out,
+                            "--experts", "8", "--top-k", "4"});
+  CHECK(top_k.status == 1);  // shape[1] = 2 against --top-k 4
+  CHECK_THAT(top_k.err, Catch::Contains("top_k = 2 in the input but --top-k 4"));
+  std::filesystem::remove(out);
+}
+
+TEST_CASE("moesim trace stats refuses a trace whose top-k disagrees with the model") {
+  const std::string path = TempPath("topk.trace");
+  REQUIRE(Moesim({"trace", "gen", "--experts", "64", "--top-k", "2", "--tokens", "10", "-o", path})
+              .status == 0);
+  const Run r = Moesim({"trace", "stats", path, "--model", "olmoe-1b-7b"});
+  CHECK(r.status == 1);  // OLMoE-1B-7B routes top-8
+  CHECK_THAT(r.err, Catch::Contains("header.top_k = 2"));
+  CHECK_THAT(r.err, Catch::Contains("uses top-8"));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("moesim trace stats on a trace of the OLMoE arxiv layer 0 counts matches the counts") {
+  auto table = models::ExpertCounts::ReadCsv(testing::SharedData("routing/expert_counts_topk.csv"));
+  REQUIRE(table.ok());
+  const std::vector<uint64_t>* counts = table->Find("olmoe", "arxiv", 0);
+  REQUIRE(counts != nullptr);
+  // 208,896 tokens x top-8 = 1,671,168 selections: exactly the file's total, so no scaling.
+  const models::RoutingShape shape{
+      .ranks = 1, .layers = 1, .tokens_per_rank = 208896, .num_experts = 64, .top_k = 8};
+  auto routing = models::CountsRouting(shape, *counts, /*seed=*/1, /*layer=*/0);
+  REQUIRE(routing.ok());
+  const std::string path = TempPath("olmoe.trace");
+  {
+    pb::TraceHeader header;
+    header.set_model("olmoe-1b-7b");
+    header.set_num_experts(64);
+    header.set_top_k(8);
+    header.set_source("CountsRouting of olmoe, arxiv, layer 0 (expert_counts_topk.csv)");
+    auto w = models::TraceWriter::Create(path, header);
+    REQUIRE(w.ok());
+    pb::TraceRecord record;
+    record.set_tokens(208896);
+    record.mutable_experts()->Add(routing->experts[0].begin(), routing->experts[0].end());
+    REQUIRE(w->Write(record).ok());
+    REQUIRE(w->Close().ok());
+  }
+  const Run r = Moesim({"trace", "stats", path, "--ep", "8", "--model", "olmoe-1b-7b"});
+  REQUIRE(r.status == 0);
+  // The hottest expert has 204,013 selections; mean = 1,671,168 / 64 = 26,112;
+  // max/mean = 204,013 / 26,112 = 7.813, the counts file's own imbalance.
+  CHECK_THAT(r.out, Catch::Contains("208896"));
+  CHECK_THAT(r.out, Catch::Contains("7.813"));
+  CHECK_THAT(r.out, Catch::Contains("tokens per EP rank (8 ranks, 8 contiguous experts each)"));
+  std::filesystem::remove(path);
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("moesim trace gen measured deals the OLMoE counts and refuses options of other kinds") {
+  const std::string path = TempPath("measured.trace");
+  const std::string counts = testing::SharedData("routing/expert_counts_topk.csv");
+  // 8 ranks x 26,112 tokens = 208,896 tokens: the counts' own token count, so no scaling.
+  const Run gen = Moesim({"trace", "gen", "--model", "olmoe-1b-7b", "--tokens", "26112", "--ranks",
+                          "8", "--distribution", "measured", "--counts", counts, "--counts-model",
+                          "olmoe", "--counts-domain", "arxiv", "-o", path});
+  REQUIRE(gen.status == 0);
+  const Run stats = Moesim({"trace", "stats", path});
+  REQUIRE(stats.status == 0);
+  CHECK_THAT(stats.out, Catch::Contains("7.813"));  // 204,013 / 26,112, as in the counts file
+
+  const Run alpha = Moesim({"trace", "gen", "--experts", "8", "--top-k", "2", "--tokens", "4",
+                            "--alpha", "2", "-o", path});
+  CHECK(alpha.status == 1);  // --alpha with the default uniform distribution is a mistake
+  CHECK_THAT(alpha.err, Catch::Contains("--alpha applies to --distribution zipf only"));
+  const Run layer =
+      Moesim({"trace", "gen", "--model", "olmoe-1b-7b", "--tokens", "4", "--distribution",
+              "measured", "--counts", counts, "--counts-model", "olmoe", "--counts-domain", "arxiv",
+              "--counts-layer", "3", "-o", path});
+  CHECK(layer.status == 1);  // the file has layers 0, 7 and 15
+  CHECK_THAT(layer.err, Catch::Contains("layers: 0, 7, 15"));
+  std::filesystem::remove(path);
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("moesim trace import megatron-jsonl names the line of a bad id or count") {
+  const std::string input = TempPath("bad.jsonl");
+  const std::string out = TempPath("bad_jsonl.trace");
+  std::ofstream(input)
+      << R"({"step": 0, "layer": 0, "rank": 0, "num_tokens": 1, "topk": 2, "top_indices": [1, 2]})"
+      << "\n"
+      << R"({"step": 0, "layer": 0, "rank": 1, "num_tokens": 1, "topk": 2, "top_indices": [1, 9]})"
+      << "\n";
+  const Run range =
+      Moesim({"trace", "import", "megatron-jsonl", input, "-o", out, "--experts", "8"});
+  CHECK(range.status == 1);  // line 2 holds expert 9; 8 experts means ids 0..7
+  CHECK_THAT(range.err, Catch::Contains("bad.jsonl:2: expert id 9 out of range; valid: 0..7"));
+
+  std::ofstream(input)
+      << R"({"step": 0, "layer": 0, "rank": 0, "num_tokens": 2, "topk": 2, "top_indices": [1, 2]})"
+      << "\n";
+  const Run count =
+      Moesim({"trace", "import", "megatron-jsonl", input, "-o", out, "--experts", "8"});
+  CHECK(count.status == 1);  // num_tokens x topk = 2 x 2 = 4 ids expected, 2 given
+  CHECK_THAT(count.err,
+             Catch::Contains(
+                 "bad.jsonl:1: top_indices holds 2 expert ids; num_tokens x topk = 2 x 2 = 4"));
+  std::filesystem::remove(input);
+  std::filesystem::remove(out);
+}
+
+}  // namespace moesim::sim
