@@ -93,12 +93,17 @@ StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec, cons
       return ResolveExplicit(spec.explicit_(), shape, file);
     case pb::Routing::kSynthetic:
       return ResolveSynthetic(spec.synthetic(), shape, file);
+    case pb::Routing::kTrace:
+      // Several steps: ResolveWorkload reads traces with LoadTraceRouting (models/trace_replay.h).
+      return InputError(Where(file, "routing.trace"), "routing.trace", "",
+                        "a trace holds steps, not one routing", "ResolveWorkload for traces");
     case pb::Routing::SOURCE_NOT_SET:
       break;
   }
   return InputError(Where(file, "routing"), "routing", "", "missing",
-                    "routing { synthetic { distribution: UNIFORM seed: N } } or "
-                    "routing { explicit { rank { rank: R experts: [...] } ... } }");
+                    "routing { synthetic { distribution: UNIFORM seed: N } }, "
+                    "routing { explicit { rank { rank: R experts: [...] } ... } } or "
+                    "routing { trace { file: \"FILE\" } }");
 }
 
 }  // namespace moesim::models

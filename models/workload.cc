@@ -1,6 +1,9 @@
 #include "models/workload.h"
 
+#include <algorithm>
+
 #include "models/model_spec.h"
+#include "models/trace_replay.h"
 
 namespace moesim::models {
 
@@ -28,7 +31,8 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
   w.placement = ExpertPlacement::Contiguous(w.model.num_experts(), w.plan.sizes().ep);
 
   const pb::Workload& load = scenario.workload();
-  if (load.tokens_per_gpu() == 0) {
+  const bool from_trace = scenario.routing().has_trace();
+  if (load.tokens_per_gpu() == 0 && !from_trace) {
     return InputError(file.Locate("workload.tokens_per_gpu"), "workload.tokens_per_gpu", "0",
                       "missing or zero", "an integer >= 1");
   }
@@ -42,6 +46,22 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
 
   const RoutingShape shape{world, moe_layers, w.tokens_per_gpu, w.model.num_experts(),
                            w.model.top_k()};
+  if (from_trace) {
+    MOESIM_ASSIGN_OR_RETURN(std::vector<ReplayStep> steps,
+                            LoadTraceRouting(scenario.routing().trace(), shape, &file));
+    for (const ReplayStep& step : steps) {
+      Workload::Step expanded{step.step, {}};
+      for (const LayerRouting& layer : step.layers) {
+        expanded.layers.push_back(ExpandLayer(layer, w.plan, w.placement));
+      }
+      w.replay.push_back(std::move(expanded));
+    }
+    w.routing = std::move(steps.front().layers);
+    w.layers = w.replay.front().layers;
+    // Tokens per GPU as the report shows it: the largest of the first step's ranks.
+    for (uint64_t t : w.layers.front().tokens_in) w.tokens_per_gpu = std::max(w.tokens_per_gpu, t);
+    return w;
+  }
   MOESIM_ASSIGN_OR_RETURN(w.routing, ResolveRouting(scenario.routing(), shape, &file));
   for (const LayerRouting& layer : w.routing) {
     w.layers.push_back(ExpandLayer(layer, w.plan, w.placement));

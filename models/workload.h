@@ -27,6 +27,12 @@ struct Workload {
   uint64_t tokens_per_gpu = 0;
   std::vector<LayerRouting> routing;  // index = layer
   std::vector<LayerWork> layers;      // index = layer
+  // Routing replayed from a trace: every step's layers (the fields above hold the first step's).
+  struct Step {
+    uint64_t step = 0;
+    std::vector<LayerWork> layers;
+  };
+  std::vector<Step> replay;
 };
 
 // Resolves the model (catalog or inline), the plan for `world` GPUs, and the routing, then expands each

@@ -108,8 +108,18 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
       << "\n"
       << "  workload " << w.tokens_per_gpu << " tokens per GPU, " << w.layers.size()
       << " MoE layer(s), forward\n";
-  for (const models::LayerRouting& layer : w.routing) {
-    if (!layer.note.empty()) out << "  routing  layer " << layer.layer << ": " << layer.note << "\n";
+  if (result.steps_size() > 0) {
+    std::vector<int64_t> totals;
+    for (const pb::StepTime& t : result.steps()) totals.push_back(t.total_ns());
+    std::sort(totals.begin(), totals.end());
+    out << "  replay   " << result.steps_size() << " step(s) of a routing trace: time per step min "
+        << FormatNs(totals.front()) << ", median " << FormatNs(totals[totals.size() / 2]) << ", max "
+        << FormatNs(totals.back()) << "; slowest is step " << result.replayed_step()
+        << ", shown below\n";
+  } else {
+    for (const models::LayerRouting& layer : w.routing) {
+      if (!layer.note.empty()) out << "  routing  layer " << layer.layer << ": " << layer.note << "\n";
+    }
   }
   out << "\n";
 

@@ -7,6 +7,7 @@
 #include "sim/analytical.h"
 #include "sim/cli.h"
 #include "sim/command.h"
+#include "sim/replay.h"
 #include "sim/report.h"
 #include "sim/scenario_loader.h"
 #include "sim/timeline.h"
@@ -32,9 +33,10 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     io.err << "moesim: error: " << s.error().message() << "\n";
     return 1;
   }
-  const pb::Result result = SimulateAnalytical(
-      scenario->cluster, scenario->workload,
-      options.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical);
+  const Fidelity fidelity = options.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical;
+  const pb::Result result = scenario->workload.replay.empty()
+                                ? SimulateAnalytical(scenario->cluster, scenario->workload, fidelity)
+                                : SimulateReplay(scenario->cluster, scenario->workload, fidelity);
   if (!options.timeline.empty()) {
     std::ofstream file(options.timeline);
     WriteTimeline(result, scenario->cluster, file);
