@@ -221,6 +221,19 @@ int Gen(const TraceOptions& o, CommandIo& io) {
 }
 
 int Import(const TraceOptions& o, CommandIo& io) {
+  if (o.format == "counts") {
+    // Per-expert counts carry no per-token routing: draw tokens whose per-expert totals match them
+    // (the MEASURED generator, as `trace gen --distribution measured`).
+    if (o.tokens == 0) {
+      return Fail(io, InputError({}, "--tokens", "0", "counts give totals, not tokens",
+                                 "--tokens T (per rank, step and layer) and --ranks R"));
+    }
+    TraceOptions measured = o;
+    measured.distribution = "measured";
+    measured.counts_file = o.input;
+    measured.counts_given = true;
+    return Gen(measured, io);
+  }
   auto shape = ResolveShape(o, /*need_top_k=*/false);
   if (!shape.ok()) return Fail(io, shape.error());
   models::TraceImportOptions options;
@@ -242,6 +255,61 @@ std::string Fixed(const char* format, double value) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, format, value);
   return buffer;
+}
+
+// The dispatch send matrix of each layer under EP `o.ep`: the trace's ranks form EP groups of
+// consecutive ranks, experts are placed contiguously (EP rank r holds experts r*E/ep ..), and a token
+// goes once per selected expert from its rank to the rank holding that expert (summed over steps).
+// Streams the trace a second time; needs the rank count to be a multiple of ep.
+int SendMatrices(const TraceOptions& o, const pb::TraceHeader& h, CommandIo& io) {
+  auto reader = models::TraceReader::Open(o.input);
+  if (!reader.ok()) return Fail(io, reader.error());
+  const uint32_t per_rank = h.num_experts() / o.ep;
+  std::vector<std::vector<std::vector<uint64_t>>> matrix;  // [layer][src][dst]
+  uint32_t ranks = 0;
+  pb::TraceRecord record;
+  for (;;) {
+    auto got = reader->Next(&record);
+    if (!got.ok()) return Fail(io, got.error());
+    if (!*got) break;
+    ranks = std::max(ranks, record.rank() + 1);
+  }
+  if (ranks % o.ep != 0) {
+    io.out << "  (no send matrix: the trace has " << ranks << " rank(s), not a multiple of --ep "
+           << o.ep << ")\n";
+    return 0;
+  }
+  reader = models::TraceReader::Open(o.input);
+  if (!reader.ok()) return Fail(io, reader.error());
+  for (;;) {
+    auto got = reader->Next(&record);
+    if (!got.ok()) return Fail(io, got.error());
+    if (!*got) break;
+    if (matrix.size() <= record.layer()) {
+      matrix.resize(record.layer() + 1, std::vector<std::vector<uint64_t>>(ranks, std::vector<uint64_t>(ranks, 0)));
+    }
+    const uint32_t src = record.rank();
+    const uint32_t base = src - src % o.ep;
+    for (uint32_t e : record.experts()) ++matrix[record.layer()][src][base + e / per_rank];
+  }
+  char line[64];
+  for (size_t layer = 0; layer < matrix.size(); ++layer) {
+    io.out << "  layer " << layer << " dispatch send matrix (tokens, row = source rank, column = "
+           << "destination rank, summed over steps):\n";
+    if (ranks > 16) {
+      io.out << "    " << ranks << " ranks: too wide to print\n";
+      continue;
+    }
+    for (uint32_t i = 0; i < ranks; ++i) {
+      io.out << "   ";
+      for (uint32_t j = 0; j < ranks; ++j) {
+        std::snprintf(line, sizeof line, " %9llu", static_cast<unsigned long long>(matrix[layer][i][j]));
+        io.out << line;
+      }
+      io.out << "\n";
+    }
+  }
+  return 0;
 }
 
 int Stats(const TraceOptions& o, CommandIo& io) {
@@ -292,6 +360,7 @@ int Stats(const TraceOptions& o, CommandIo& io) {
       out << "  max/mean " << Fixed("%.3f", mean > 0 ? max_load / mean : 0.0) << "\n";
     }
   }
+  if (o.ep != 0) return SendMatrices(o, h, io);
   return 0;
 }
 
@@ -352,7 +421,10 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
       "import",
       "Convert top-k expert ids to a trace: megatron-jsonl, csv (one token per line) or "
       "npy ([tokens, top_k] integers)");
-  import->add_option("format", options->format, "megatron-jsonl, csv or npy")->required();
+  import->add_option("format", options->format,
+                     "megatron-jsonl, csv, npy, or counts (per-expert counts CSV: "
+                     "model,domain,layer,expert,count)")
+      ->required();
   import->add_option("input", options->input, "File to read")->required();
   import->add_option("-o,--output", options->output, "Trace file to write")->required();
   import->add_option("--model", options->model, "Catalog model: gives --experts and --top-k");
@@ -362,22 +434,31 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
   import->add_option("--step", options->step, "csv, npy: the step of every token");
   import->add_option("--layer", options->layer, "csv, npy: the layer of every token");
   import->add_option("--rank", options->rank, "csv, npy: the rank of every token");
-  import->callback(
-      [options, chosen] { *chosen = [options](CommandIo& io) { return Import(*options, io);
-};
-}  // namespace moesim::sim
-);
+  import->add_option("--tokens", options->tokens, "counts: tokens per rank, step and layer");
+  import->add_option("--ranks", options->ranks, "counts: ranks")->capture_default_str();
+  import->add_option("--steps", options->steps, "counts: steps")->capture_default_str();
+  import->add_option("--counts-model", options->counts_model, "counts: model rows, e.g. olmoe");
+  import->add_option("--counts-domain", options->counts_domain, "counts: domain rows, e.g. arxiv");
+  import->add_option("--counts-layer", options->counts_layer, "counts: the measured layer");
+  import->add_option("--seed", options->seed, "counts: seed of the draw")->capture_default_str();
+  import->callback([options, chosen] {
+    *chosen = [options](CommandIo& io) { return Import(*options, io); };
+  });
 
-CLI::App* stats = trace->add_subcommand(
-    "stats", "Per layer: tokens, max/mean load, coefficient of variation, entropy, idle experts");
-stats->add_option("trace", options->input, "Trace file")->required();
-stats->add_option("--ep", options->ep, "Also tokens per EP rank (contiguous placement)")
-    ->check(CLI::PositiveNumber);
-stats->add_option("--model", options->model,
-                  "Catalog model the trace is used with: experts and top-k must match");
-stats->callback([options, chosen] {
-  *chosen = [options](CommandIo& io) { return Stats(*options, io); };
-});
+  CLI::App* stats = trace->add_subcommand(
+      "stats",
+      "Per layer: tokens, max/mean load, coefficient of variation, entropy, idle experts; with --ep, "
+      "tokens per EP rank and the dispatch send matrix");
+  stats->add_option("trace", options->input, "Trace file")->required();
+  stats->add_option("--ep", options->ep,
+                    "Also tokens per EP rank and the dispatch matrix (contiguous placement, EP groups "
+                    "of consecutive ranks)")
+      ->check(CLI::PositiveNumber);
+  stats->add_option("--model", options->model,
+                    "Catalog model the trace is used with: experts and top-k must match");
+  stats->callback([options, chosen] {
+    *chosen = [options](CommandIo& io) { return Stats(*options, io); };
+  });
 }
 
 }  // namespace moesim::sim
