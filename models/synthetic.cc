@@ -118,22 +118,89 @@ std::vector<uint64_t> InclusionUnits(std::span<const double> pi, uint32_t k) {
   return units;
 }
 
-// One token's k distinct experts by randomized systematic sampling over `units` (see ZipfRouting).
-void Systematic(Rng& rng, std::span<const uint64_t> units, uint32_t k, std::vector<uint32_t>& order,
-                std::vector<uint32_t>& ids) {
-  Shuffle(rng, order);
-  uint64_t target = rng.Below(kUnit);
-  uint64_t start = 0;
-  uint32_t found = 0;
-  for (uint32_t e : order) {
-    const uint64_t end = start + units[e];
-    if (target < end) {
-      ids.push_back(e);
-      target += kUnit;  // >= end, since units[e] <= kUnit: e is not hit twice
-      if (++found == k) return;
+// Fisher-Yates draws in batches: a run of consecutive bounds n_1, n_2, ... whose product P is at
+// most 2^56 comes from one 64-bit word x (Brackett-Rozinsky & Lemire, "Batched Ranged Random
+// Integer Generation", 2024). x P = R 2^64 + l, where R, written in the mixed radix of the bounds,
+// is the run's draws, read off as the high words of x n_1, l_1 n_2, ... (l_j the low words), and
+// l = x P mod 2^64 the last low word: that is Lemire's multiply-and-reject draw of R uniform in
+// [0, P) (as Rng::Below), rejecting x when l is below 2^64 mod P (probability < 2^-8), so every
+// tuple of draws is exactly equally likely. One word and one multiply per draw instead of
+// Rng::Below's word, multiply and check.
+struct Batch {
+  uint32_t first = 0;      // position of the run's first draw: bounds n - first, n - first - 1, ...
+  uint32_t count = 0;      // draws in the run
+  uint64_t product = 1;    // P
+  uint64_t threshold = 0;  // 2^64 mod P
+};
+
+// The batches of a forward Fisher-Yates shuffle of n: position i (0 <= i < n - 1) draws from
+// [0, n - i).
+std::vector<Batch> Batches(uint32_t n) {
+  constexpr uint64_t kMaxProduct = uint64_t{1} << 56;
+  std::vector<Batch> out;
+  for (uint32_t i = 0; i + 1 < n; ++i) {
+    const uint64_t bound = n - i;
+    if (out.empty() || out.back().product > kMaxProduct / bound) {
+      out.push_back({.first = i, .count = 0, .product = 1, .threshold = 0});
     }
-    start = end;
+    out.back().product *= bound;
+    ++out.back().count;
   }
+  for (Batch& b : out) b.threshold = (0 - b.product) % b.product;
+  return out;
+}
+
+// One popularity order's experts, split for systematic sampling. An expert whose interval is a
+// whole unit (pi = 1) holds exactly one of the points u, u + 1, ... wherever it stands, and taking
+// it out of the line moves every later interval down by exactly one unit, which maps the points to
+// the points: so those experts are in every token, and the others are chosen by systematic sampling
+// on their own, in a uniformly random order, with k minus that many points.
+struct ZipfOrder {
+  std::vector<uint32_t> always;   // units = 2^32, by popularity rank
+  std::vector<uint64_t> initial;  // the others, by expert id, as units (< 2^32) << 32 | expert:
+                                  // the shuffle's start for each rank
+};
+
+// The k - always.size() other experts of one token, into out[0..): positions of `order` are
+// shuffled one at a time (forward Fisher-Yates; the order the last token left is as good a start as
+// any, as every permutation comes out equally likely from any start) and each expert goes on the
+// line as soon as its position is fixed, so the draws stop at the last point. Branch-free: with
+// acc = (start - u - 1) mod 2^32 in units of 2^-32, the interval [start, start + units) holds a
+// point exactly when acc + units wraps past 2^32 (units < 2^32: at most one point).
+void Systematic(Rng& rng, const ZipfOrder& z, uint32_t k, std::span<const Batch> batches,
+                std::vector<uint64_t>& order, uint32_t* out) {
+  for (uint32_t e : z.always) *out++ = e;
+  k -= static_cast<uint32_t>(z.always.size());
+  if (k == 0) return;
+  // u in [0, 1/2) only: reading the line backwards (x -> k - 2^-32 - x) chooses the same experts
+  // with the order reversed, just as uniformly random, and offset 1 - 2^-32 - u, so each offset in
+  // [1/2, 1) draws the same sets with the same probabilities as one in [0, 1/2); and a small u
+  // leaves more of the line after the last point, which is never visited.
+  uint32_t acc = 0xffffffff - static_cast<uint32_t>(rng.Next() >> 33);
+  uint64_t* o = order.data();
+  const uint32_t n = static_cast<uint32_t>(order.size());
+  uint32_t found = 0;
+  for (const Batch& batch : batches) {
+    uint64_t x = rng.Next();
+    while (x * batch.product < batch.threshold) x = rng.Next();  // x P mod 2^64: the last low word
+    uint64_t bound = n - batch.first;
+    uint64_t* p = o + batch.first;
+    uint64_t* const stop = p + batch.count;
+    for (; p != stop; ++p, --bound) {
+      const unsigned __int128 m = static_cast<unsigned __int128>(x) * bound;
+      x = static_cast<uint64_t>(m);
+      uint64_t* const q = p + static_cast<uint64_t>(m >> 64);
+      const uint64_t v = *q;
+      *q = *p;
+      *p = v;
+      const uint32_t next = acc + static_cast<uint32_t>(v >> 32);
+      out[found] = static_cast<uint32_t>(v);
+      found += next < acc ? 1 : 0;
+      acc = next;
+      if (found == k) return;
+    }
+  }
+  out[found] = static_cast<uint32_t>(o[n - 1]);  // the last position: no draw, the last point
 }
 
 // The hot-expert order(s) a token may draw from at this step: one without drift; with drift, epoch
@@ -238,19 +305,30 @@ LayerRouting ZipfRouting(const RoutingShape& shape, const ZipfOptions& options, 
   const std::vector<double> pi = InclusionProbabilities(ZipfPopularity(e, options.alpha), k);
   const std::vector<uint64_t> by_rank = InclusionUnits(pi, k);  // index = popularity rank
   const DriftState drift(e, seed, layer, options.shuffle_experts, options.drift);
-  std::vector<std::vector<uint64_t>> units;  // per order, index = expert
+  std::vector<ZipfOrder> orders;  // the same split for every order, with its own experts
   for (const auto& order : drift.orders) {
-    std::vector<uint64_t>& u = units.emplace_back(e);
-    for (uint32_t r = 0; r < e; ++r) u[order[r]] = by_rank[r];
+    ZipfOrder& z = orders.emplace_back();
+    std::vector<uint64_t> units(e);  // index = expert
+    for (uint32_t r = 0; r < e; ++r) {
+      units[order[r]] = by_rank[r];
+      if (by_rank[r] == kUnit) z.always.push_back(order[r]);
+    }
+    for (uint32_t x = 0; x < e; ++x) {
+      if (units[x] != kUnit) z.initial.push_back(units[x] << 32 | x);
+    }
   }
+  const std::vector<Batch> batches = Batches(static_cast<uint32_t>(orders[0].initial.size()));
 
   LayerRouting out = EmptyLayer(shape, layer);
-  std::vector<uint32_t> scratch(e);
+  std::vector<std::vector<uint64_t>> scratch(orders.size());
   for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
     Rng rng(Stream(seed, kZipfStream, layer, rank, options.drift.step));
-    for (uint32_t i = 0; i < e; ++i) scratch[i] = i;
+    for (size_t o = 0; o < orders.size(); ++o) scratch[o] = orders[o].initial;
+    std::vector<uint32_t>& ids = out.experts[rank];
+    ids.resize(shape.tokens_per_rank * k);
     for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
-      Systematic(rng, units[drift.Pick(rng)], k, scratch, out.experts[rank]);
+      const size_t o = drift.Pick(rng);
+      Systematic(rng, orders[o], k, batches, scratch[o], ids.data() + t * k);
     }
   }
   return out;

@@ -62,7 +62,9 @@ std::vector<double> InclusionProbabilities(std::span<const double> popularity, u
 // points u, u + 1, ..., u + k - 1 with u uniform in [0, 1); the experts under the points are
 // chosen. Each interval is at most 1 long, so no expert is chosen twice, and e is chosen with
 // probability exactly pi_e. Expected share of expert order[r]: pi_r / k (= p_{r+1} when
-// k p_1 <= 1).
+// k p_1 <= 1). (The draw takes shortcuts that change no probability: experts with pi_e = 1 come
+// first in every token, the others are shuffled only as far as the last point, and u is drawn in
+// [0, 1/2), the mirror image of the other half: see synthetic.cc.)
 struct ZipfOptions {
   double alpha = 1.0;            // > 0; larger = more skewed (alpha -> 0 tends to uniform)
   bool shuffle_experts = false;  // which experts are hot: see HotOrder
