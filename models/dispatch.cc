@@ -28,7 +28,8 @@ uint64_t TrafficMatrix::Total() const {
   return sum;
 }
 
-LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan, const ExpertPlacement& placement) {
+LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
+                      const ExpertPlacement& placement) {
   const uint32_t world = plan.world();
   LayerWork work;
   work.layer = routing.layer;

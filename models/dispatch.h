@@ -2,9 +2,9 @@
 // (the dispatch all-to-all; combine sends them back, the transpose), and how many tokens each local
 // expert then processes (the grouped-GEMM shapes). Both executors call this, so they agree.
 //
-// Counting rule (Megatron-Core's all-to-all dispatcher): a token is sent once per selected expert, so a
-// token whose two experts live on the same rank is sent twice. A token whose expert is on its own rank
-// stays: it is counted on the diagonal and crosses no link.
+// Counting rule (Megatron-Core's all-to-all dispatcher): a token is sent once per selected expert,
+// so a token whose two experts live on the same rank is sent twice. A token whose expert is on its
+// own rank stays: it is counted on the diagonal and crosses no link.
 //
 //   LayerWork w = ExpandLayer(routing, plan, placement);
 //   w.dispatch_tokens.at(0, 1);    // tokens rank 0 sends to rank 1
@@ -53,6 +53,7 @@ struct LayerWork {
   std::vector<uint64_t> tokens_in;
 };
 
-LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan, const ExpertPlacement& placement);
+LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
+                      const ExpertPlacement& placement);
 
 }  // namespace moesim::models

@@ -17,11 +17,15 @@ namespace moesim::models {
 
 uint32_t BytesPerElement(pb::DType dtype) {
   switch (dtype) {
-    case pb::FP32: return 4;
+    case pb::FP32:
+      return 4;
     case pb::BF16:
-    case pb::FP16: return 2;
-    case pb::FP8: return 1;
-    default: return 0;
+    case pb::FP16:
+      return 2;
+    case pb::FP8:
+      return 1;
+    default:
+      return 0;
   }
 }
 
@@ -68,8 +72,7 @@ Status ValidateAttention(const pb::ModelSpec& spec, const std::string& p,
             {"qk_rope_head_dim", a.qk_rope_head_dim()},
             {"v_head_dim", a.v_head_dim()}}) {
         if (value != 0) {
-          return error(name, Str(value), "only for kind MLA",
-                       "leave it out, or set kind: MLA");
+          return error(name, Str(value), "only for kind MLA", "leave it out, or set kind: MLA");
         }
       }
     }
@@ -138,11 +141,11 @@ Status ValidateModelSpec(const pb::ModelSpec& spec, const TextFile* file, std::s
     const char* name;
     uint64_t value;
   };
-  for (const Positive& f : {Positive{"hidden_size", spec.hidden_size()},
-                            Positive{"expert_ffn_size", spec.expert_ffn_size()},
-                            Positive{"num_experts", spec.num_experts()},
-                            Positive{"top_k", spec.top_k()},
-                            Positive{"num_layers", spec.num_layers()}}) {
+  for (const Positive& f :
+       {Positive{"hidden_size", spec.hidden_size()},
+        Positive{"expert_ffn_size", spec.expert_ffn_size()},
+        Positive{"num_experts", spec.num_experts()}, Positive{"top_k", spec.top_k()},
+        Positive{"num_layers", spec.num_layers()}}) {
     if (f.value == 0) {
       return InputError(where(f.name), p + f.name, "0", "missing or zero", "an integer >= 1");
     }
@@ -169,14 +172,14 @@ Status ValidateModelSpec(const pb::ModelSpec& spec, const TextFile* file, std::s
     return InputError(where("moe_layer_frequency"), p + "moe_layer_frequency",
                       Str(spec.moe_layer_frequency()), "no layer would be an MoE layer",
                       "a frequency with a multiple between first_k_dense_layers + 1 = " +
-                          Str(spec.first_k_dense_layers() + 1) + " and num_layers = " +
-                          Str(layers));
+                          Str(spec.first_k_dense_layers() + 1) +
+                          " and num_layers = " + Str(layers));
   }
   if (moe_layers < layers && spec.dense_ffn_size() == 0) {
-    return InputError(where("dense_ffn_size"), p + "dense_ffn_size", "0",
-                      "missing: " + Str(layers - moe_layers) + " of the " + Str(layers) +
-                          " layers are dense",
-                      "an integer >= 1");
+    return InputError(
+        where("dense_ffn_size"), p + "dense_ffn_size", "0",
+        "missing: " + Str(layers - moe_layers) + " of the " + Str(layers) + " layers are dense",
+        "an integer >= 1");
   }
   if (spec.shared_expert_ffn_size() != 0 && spec.num_shared_experts() == 0) {
     return InputError(where("shared_expert_ffn_size"), p + "shared_expert_ffn_size",
@@ -234,9 +237,9 @@ StatusOr<pb::ModelSpec> LoadCatalogModel(const std::string& name, const Location
                       valid);
   }
   pb::ModelSpec spec;
-  MOESIM_ASSIGN_OR_RETURN(TextFile file,
-                          TextFile::Parse((std::filesystem::path(dir) / (name + ".pbtxt")).string(),
-                                          &spec));
+  MOESIM_ASSIGN_OR_RETURN(
+      TextFile file,
+      TextFile::Parse((std::filesystem::path(dir) / (name + ".pbtxt")).string(), &spec));
   // A catalog file is a ModelSpec at top level, so its fields have no prefix.
   MOESIM_RETURN_IF_ERROR(ValidateModelSpec(spec, &file, ""));
   return spec;

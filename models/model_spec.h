@@ -1,6 +1,6 @@
-// What follows from an MoE model's spec: element sizes, and the FLOPs and bytes of the ops of one MoE
-// layer (router, one expert's SwiGLU FFN). Catalog lookup: `model: "mixtral-8x7b"` in a scenario names
-// models/catalog/mixtral-8x7b.pbtxt.
+// What follows from an MoE model's spec: element sizes, and the FLOPs and bytes of the ops of one
+// MoE layer (router, one expert's SwiGLU FFN). Catalog lookup: `model: "mixtral-8x7b"` in a
+// scenario names models/catalog/mixtral-8x7b.pbtxt.
 //
 //   OpCost c = ExpertFfnCost(spec, /*tokens=*/1024);
 //   c.flops == 6 * 1024 * spec.hidden_size() * spec.expert_ffn_size();
@@ -21,8 +21,8 @@ namespace moesim::models {
 // ValidateModelSpec, so callers never see it.
 uint32_t BytesPerElement(pb::DType dtype);
 
-// Checks that every size is positive and consistent: top_k <= num_experts, dtype given, at least one
-// MoE layer (first_k_dense_layers < num_layers, a moe_layer_frequency that hits a layer) and a
+// Checks that every size is positive and consistent: top_k <= num_experts, dtype given, at least
+// one MoE layer (first_k_dense_layers < num_layers, a moe_layer_frequency that hits a layer) and a
 // dense_ffn_size when some layer is dense, attention heads that divide (num_kv_heads divides
 // num_heads; MLA widths given), published counts >= 0. Errors name the field as `prefix.field` and,
 // when `file` is given, its line:column.
@@ -32,8 +32,8 @@ Status ValidateModelSpec(const pb::ModelSpec& spec, const TextFile* file, std::s
 std::string CatalogDir();
 // Model names in the catalog (file stems), sorted.
 std::vector<std::string> CatalogNames(const std::string& dir);
-// Loads and validates models/catalog/NAME.pbtxt. `where` locates the reference in the user's file for
-// an unknown-name error, which lists the valid names.
+// Loads and validates models/catalog/NAME.pbtxt. `where` locates the reference in the user's file
+// for an unknown-name error, which lists the valid names.
 StatusOr<pb::ModelSpec> LoadCatalogModel(const std::string& name, const Location& where,
                                          const std::string& dir);
 

@@ -54,13 +54,13 @@ StatusOr<Plan> ResolvePlan(const pb::ParallelPlan& spec, uint32_t world, const p
     bool present;
     uint32_t value;
   };
-  for (const Size& s : {Size{"tp", spec.has_tp(), spec.tp()}, Size{"cp", spec.has_cp(), spec.cp()},
-                        Size{"dp", spec.has_dp(), spec.dp()}, Size{"pp", spec.has_pp(), spec.pp()},
-                        Size{"ep", spec.has_ep(), spec.ep()},
-                        Size{"etp", spec.has_etp(), spec.etp()}}) {
+  for (const Size& s :
+       {Size{"tp", spec.has_tp(), spec.tp()}, Size{"cp", spec.has_cp(), spec.cp()},
+        Size{"dp", spec.has_dp(), spec.dp()}, Size{"pp", spec.has_pp(), spec.pp()},
+        Size{"ep", spec.has_ep(), spec.ep()}, Size{"etp", spec.has_etp(), spec.etp()}}) {
     if (s.present && s.value == 0) {
-      return InputError(where(s.name), std::string("plan.") + s.name, "0", "a parallel size is >= 1",
-                        "an integer >= 1, or leave it out for 1");
+      return InputError(where(s.name), std::string("plan.") + s.name, "0",
+                        "a parallel size is >= 1", "an integer >= 1, or leave it out for 1");
     }
   }
   if (!spec.order().empty() && spec.order() != "tp-cp-ep-dp-pp") {
@@ -101,13 +101,12 @@ StatusOr<Plan> ResolvePlan(const pb::ParallelPlan& spec, uint32_t world, const p
   const uint32_t experts = model.num_experts();
   if (experts % s.ep != 0 || stage % (uint64_t{s.etp} * s.ep) != 0) {
     const bool experts_bad = experts % s.ep != 0;
-    return InputError(
-        where("ep"), "plan.ep", std::to_string(s.ep),
-        experts_bad ? "does not divide the model's " + std::to_string(experts) + " experts"
-                    : "etp x ep = " + std::to_string(s.etp * s.ep) +
-                          " does not divide the " + std::to_string(stage) +
-                          " GPUs of a pipeline stage (tp x cp x dp)",
-        Divisors(experts, stage / s.etp));
+    return InputError(where("ep"), "plan.ep", std::to_string(s.ep),
+                      experts_bad
+                          ? "does not divide the model's " + std::to_string(experts) + " experts"
+                          : "etp x ep = " + std::to_string(s.etp * s.ep) + " does not divide the " +
+                                std::to_string(stage) + " GPUs of a pipeline stage (tp x cp x dp)",
+                      Divisors(experts, stage / s.etp));
   }
   s.edp = stage / (s.etp * s.ep);
 

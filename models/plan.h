@@ -2,8 +2,8 @@
 //
 // Two grids over the same GPUs, as Megatron-Core's MoE "parallel folding" does: attention and dense
 // layers use tp x cp x dp x pp; MoE layers use etp x ep x edp x pp, where expert-data-parallel
-// edp = tp*cp*dp / (etp*ep). Ranks are numbered with the first dimension varying fastest, so with the
-// default order an EP group is ep consecutive ranks (inside one node when ep <= GPUs per node).
+// edp = tp*cp*dp / (etp*ep). Ranks are numbered with the first dimension varying fastest, so with
+// the default order an EP group is ep consecutive ranks (inside one node when ep <= GPUs per node).
 //
 //   MOESIM_ASSIGN_OR_RETURN(Plan plan, ResolvePlan(scenario.plan(), /*world=*/8, model, &file));
 //   plan.EpGroup(5);      // {4, 5, 6, 7} when ep = 4
@@ -70,8 +70,8 @@ class Plan {
   RankGrid moe_grid_;
 };
 
-// Fills in defaults (absent sizes are 1; dp absent is world / (tp*cp*pp)) and checks that the plan fits
-// `world` GPUs and the model. Errors are located in `file` when given.
+// Fills in defaults (absent sizes are 1; dp absent is world / (tp*cp*pp)) and checks that the plan
+// fits `world` GPUs and the model. Errors are located in `file` when given.
 StatusOr<Plan> ResolvePlan(const pb::ParallelPlan& spec, uint32_t world, const pb::ModelSpec& model,
                            const TextFile* file);
 

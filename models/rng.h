@@ -1,12 +1,12 @@
-// A small, fully specified random generator, so that a seed gives the same routing on every compiler
-// and standard library (std::uniform_int_distribution does not promise that).
+// A small, fully specified random generator, so that a seed gives the same routing on every
+// compiler and standard library (std::uniform_int_distribution does not promise that).
 //
 //   Rng rng(Rng::Mix(seed, layer, rank));
 //   uint64_t e = rng.Below(num_experts);  // uniform in [0, num_experts)
 //
-// Xoshiro256** (Blackman & Vigna, https://prng.di.unimi.it/) seeded through SplitMix64; bounded draws
-// by Lemire's multiply-and-reject method ("Fast Random Integer Generation in an Interval", 2019), which
-// is exactly uniform. Not thread-safe: one Rng per thread or per stream.
+// Xoshiro256** (Blackman & Vigna, https://prng.di.unimi.it/) seeded through SplitMix64; bounded
+// draws by Lemire's multiply-and-reject method ("Fast Random Integer Generation in an Interval",
+// 2019), which is exactly uniform. Not thread-safe: one Rng per thread or per stream.
 #pragma once
 
 #include <cstdint>

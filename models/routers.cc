@@ -31,9 +31,9 @@ StatusOr<std::vector<double>> MakeLogits(std::span<const T> values, uint32_t exp
   std::vector<double> out(values.begin(), values.end());
   for (size_t i = 0; i < out.size(); ++i) {
     if (!std::isfinite(out[i])) {
-      return ArgError("logits[" + std::to_string(i / experts) + "][" + std::to_string(i % experts) +
-                          "]",
-                      Num(out[i]), "not finite", "finite numbers");
+      return ArgError(
+          "logits[" + std::to_string(i / experts) + "][" + std::to_string(i % experts) + "]",
+          Num(out[i]), "not finite", "finite numbers");
     }
   }
   return out;
@@ -177,7 +177,7 @@ StatusOr<RouterOutput> RouteTopK(const Logits& logits, const TopKOptions& option
 
   RouterOutput out = EmptyOutput(experts, logits.tokens());
   out.choices.reserve(logits.tokens() * k);
-  std::vector<double> score;       // s_e: softmax probability or sigmoid
+  std::vector<double> score;            // s_e: softmax probability or sigmoid
   std::vector<double> biased(experts);  // s_e + b_e: what selection compares
   std::vector<double> group_score(group.groups);
   std::vector<uint32_t> ids, groups, in_group;

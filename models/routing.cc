@@ -33,9 +33,10 @@ StatusOr<std::vector<LayerRouting>> ResolveExplicit(const pb::ExplicitRouting& s
     }
     const uint32_t layer = entry.has_layer() ? entry.layer() : 0;
     if (layer >= shape.layers) {
-      return InputError(Where(file, field + ".layer"), field + ".layer", std::to_string(layer),
-                        "no such layer (workload.moe_layers = " + std::to_string(shape.layers) + ")",
-                        "0 to " + std::to_string(shape.layers - 1));
+      return InputError(
+          Where(file, field + ".layer"), field + ".layer", std::to_string(layer),
+          "no such layer (workload.moe_layers = " + std::to_string(shape.layers) + ")",
+          "0 to " + std::to_string(shape.layers - 1));
     }
     if (seen[layer][entry.rank()]) {
       return InputError(Where(file, field + ".rank"), field + ".rank", std::to_string(entry.rank()),
@@ -45,12 +46,12 @@ StatusOr<std::vector<LayerRouting>> ResolveExplicit(const pb::ExplicitRouting& s
     }
     seen[layer][entry.rank()] = true;
     if (static_cast<uint64_t>(entry.experts_size()) != want) {
-      return InputError(Where(file, field + ".experts"), field + ".experts",
-                        std::to_string(entry.experts_size()) + " expert ids",
-                        "does not match workload.tokens_per_gpu = " +
-                            std::to_string(shape.tokens_per_rank) + " tokens x top_k = " +
-                            std::to_string(shape.top_k),
-                        std::to_string(want) + " expert ids");
+      return InputError(
+          Where(file, field + ".experts"), field + ".experts",
+          std::to_string(entry.experts_size()) + " expert ids",
+          "does not match workload.tokens_per_gpu = " + std::to_string(shape.tokens_per_rank) +
+              " tokens x top_k = " + std::to_string(shape.top_k),
+          std::to_string(want) + " expert ids");
     }
     std::vector<uint32_t> ids(entry.experts().begin(), entry.experts().end());
     for (size_t j = 0; j < ids.size(); ++j) {
@@ -72,12 +73,12 @@ StatusOr<std::vector<LayerRouting>> ResolveExplicit(const pb::ExplicitRouting& s
   for (uint32_t l = 0; l < shape.layers; ++l) {
     for (uint32_t r = 0; r < shape.ranks; ++r) {
       if (!seen[l][r]) {
-        return InputError(Where(file, "routing.explicit"), "routing.explicit", "",
-                          "rank " + std::to_string(r) + " of layer " + std::to_string(l) +
-                              " has no routing",
-                          "one `rank { rank: R layer: L experts: [...] }` for each of the " +
-                              std::to_string(shape.ranks) + " ranks and " +
-                              std::to_string(shape.layers) + " layers");
+        return InputError(
+            Where(file, "routing.explicit"), "routing.explicit", "",
+            "rank " + std::to_string(r) + " of layer " + std::to_string(l) + " has no routing",
+            "one `rank { rank: R layer: L experts: [...] }` for each of the " +
+                std::to_string(shape.ranks) + " ranks and " + std::to_string(shape.layers) +
+                " layers");
       }
     }
   }
@@ -86,7 +87,8 @@ StatusOr<std::vector<LayerRouting>> ResolveExplicit(const pb::ExplicitRouting& s
 
 }  // namespace
 
-StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec, const RoutingShape& shape,
+StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec,
+                                                   const RoutingShape& shape,
                                                    const TextFile* file) {
   switch (spec.source_case()) {
     case pb::Routing::kExplicit:

@@ -1,5 +1,5 @@
-// Which experts each token goes to, per rank and per layer: given explicitly in the scenario, or drawn
-// from a seeded synthetic distribution (the generators are in models/synthetic.h).
+// Which experts each token goes to, per rank and per layer: given explicitly in the scenario, or
+// drawn from a seeded synthetic distribution (the generators are in models/synthetic.h).
 //
 //   MOESIM_ASSIGN_OR_RETURN(std::vector<LayerRouting> layers,
 //                           ResolveRouting(scenario.routing(), shape, &file));
@@ -44,7 +44,7 @@ struct LayerRouting {
 // model, domain and layers asked for, with the model's number of experts, and no expert with more
 // selections than the layer has tokens. A relative counts_file is resolved against the folder of
 // `file` (the working directory when `file` is null).
-StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec, const RoutingShape& shape,
-                                                   const TextFile* file);
+StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec,
+                                                   const RoutingShape& shape, const TextFile* file);
 
 }  // namespace moesim::models

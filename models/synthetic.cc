@@ -13,11 +13,11 @@ namespace moesim::models {
 namespace {
 
 // Stream tags, so that different uses of one seed never share random numbers.
-constexpr uint64_t kOrderStream = 0x4f52444552;         // "ORDER"
-constexpr uint64_t kZipfStream = 0x5a495046;            // "ZIPF"
+constexpr uint64_t kOrderStream = 0x4f52444552;           // "ORDER"
+constexpr uint64_t kZipfStream = 0x5a495046;              // "ZIPF"
 constexpr uint64_t kCollapseStream = 0x434f4c4c41505345;  // "COLLAPSE"
-constexpr uint64_t kCountsStream = 0x434f554e5453;      // "COUNTS"
-constexpr uint64_t kCorrelationStream = 0x434f5252;     // "CORR"
+constexpr uint64_t kCountsStream = 0x434f554e5453;        // "COUNTS"
+constexpr uint64_t kCorrelationStream = 0x434f5252;       // "CORR"
 
 uint64_t Stream(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b, uint64_t c) {
   return Rng::Mix(Rng::Mix(seed, tag, a), b, c);
@@ -96,9 +96,8 @@ std::vector<uint64_t> InclusionUnits(std::span<const double> pi, uint32_t k) {
   }
   std::vector<uint32_t> ids(n);
   for (uint32_t e = 0; e < n; ++e) ids[e] = e;
-  std::sort(ids.begin(), ids.end(), [&](uint32_t a, uint32_t b) {
-    return frac[a] != frac[b] ? frac[a] > frac[b] : a < b;
-  });
+  std::sort(ids.begin(), ids.end(),
+            [&](uint32_t a, uint32_t b) { return frac[a] != frac[b] ? frac[a] > frac[b] : a < b; });
   while (missing > 0) {
     for (uint32_t e : ids) {
       if (missing > 0 && units[e] < kUnit) {
@@ -395,9 +394,9 @@ StatusOr<LayerRouting> CountsRouting(const RoutingShape& shape, std::span<const 
     return InputError(Location{}, "counts", "all 0", "no selections to scale",
                       "at least one count > 0");
   }
-  const std::vector<uint64_t> scaled =
-      sum == selections ? std::vector<uint64_t>(counts.begin(), counts.end())
-                        : ScaleCounts(counts, selections);
+  const std::vector<uint64_t> scaled = sum == selections
+                                           ? std::vector<uint64_t>(counts.begin(), counts.end())
+                                           : ScaleCounts(counts, selections);
   for (uint32_t e = 0; e < shape.num_experts; ++e) {
     if (scaled[e] > tokens) {
       return InputError(

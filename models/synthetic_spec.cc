@@ -160,11 +160,11 @@ StatusOr<Measured> LoadMeasured(const Spec& spec, const RoutingShape& shape, con
                        Join(layer_names));
     }
     if (counts->size() != shape.num_experts) {
-      return errors.At("counts_model", Quoted(model),
-                       "the counts of " + name + " name " + std::to_string(counts->size()) +
-                           " experts; the model has " + std::to_string(shape.num_experts),
-                       "counts measured on a model with " + std::to_string(shape.num_experts) +
-                           " experts");
+      return errors.At(
+          "counts_model", Quoted(model),
+          "the counts of " + name + " name " + std::to_string(counts->size()) +
+              " experts; the model has " + std::to_string(shape.num_experts),
+          "counts measured on a model with " + std::to_string(shape.num_experts) + " experts");
     }
     uint64_t sum = 0;
     for (uint64_t c : *counts) sum += c;
@@ -175,23 +175,21 @@ StatusOr<Measured> LoadMeasured(const Spec& spec, const RoutingShape& shape, con
     const std::vector<uint64_t> target = scaled ? ScaleCounts(*counts, selections) : *counts;
     for (uint32_t e = 0; e < shape.num_experts; ++e) {
       if (target[e] > tokens) {
-        return errors.At(field, value,
-                         "expert " + std::to_string(e) + " of " + name + " has " +
-                             std::to_string((*counts)[e]) + " of " + std::to_string(sum) +
-                             " selections (" + std::to_string(target[e]) + " of " +
-                             std::to_string(selections) +
-                             " here), more than the layer's " + std::to_string(tokens) +
-                             " tokens, and a token chooses an expert at most once",
-                         "counts where no expert has more than 1 / top_k of all selections");
+        return errors.At(
+            field, value,
+            "expert " + std::to_string(e) + " of " + name + " has " + std::to_string((*counts)[e]) +
+                " of " + std::to_string(sum) + " selections (" + std::to_string(target[e]) +
+                " of " + std::to_string(selections) + " here), more than the layer's " +
+                std::to_string(tokens) + " tokens, and a token chooses an expert at most once",
+            "counts where no expert has more than 1 / top_k of all selections");
       }
     }
     out.per_layer.push_back(*counts);
-    out.notes.push_back(
-        "measured expert counts " + name + " from " + path.string() + ": " + std::to_string(sum) +
-        " selections" +
-        (scaled ? ", scaled to this layer's " + std::to_string(selections) +
-                      " (tokens x top_k) by largest remainder"
-                : ", as measured"));
+    out.notes.push_back("measured expert counts " + name + " from " + path.string() + ": " +
+                        std::to_string(sum) + " selections" +
+                        (scaled ? ", scaled to this layer's " + std::to_string(selections) +
+                                      " (tokens x top_k) by largest remainder"
+                                : ", as measured"));
   }
   return out;
 }

@@ -22,9 +22,9 @@ struct ReplayStep {
 };
 
 // Checks the trace against `shape` (num_experts, top_k, ranks, layers; tokens_per_rank when not 0):
-// every step must hold every rank of every simulated layer; a rank beyond the cluster's, a step that
-// misses one, a model mismatch, or a different token count are located errors naming the trace's
-// record. Steps come out in increasing step order.
+// every step must hold every rank of every simulated layer; a rank beyond the cluster's, a step
+// that misses one, a model mismatch, or a different token count are located errors naming the
+// trace's record. Steps come out in increasing step order.
 StatusOr<std::vector<ReplayStep>> LoadTraceRouting(const pb::TraceRouting& spec,
                                                    const RoutingShape& shape, const TextFile* file);
 

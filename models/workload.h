@@ -35,8 +35,9 @@ struct Workload {
   std::vector<Step> replay;
 };
 
-// Resolves the model (catalog or inline), the plan for `world` GPUs, and the routing, then expands each
-// layer. Every error names `file`'s path and the offending field's line:column.
-StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile& file, uint32_t world);
+// Resolves the model (catalog or inline), the plan for `world` GPUs, and the routing, then expands
+// each layer. Every error names `file`'s path and the offending field's line:column.
+StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile& file,
+                                   uint32_t world);
 
 }  // namespace moesim::models

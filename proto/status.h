@@ -4,8 +4,8 @@
 //   if (!plan.ok()) return plan.error();          // propagate
 //   MOESIM_ASSIGN_OR_RETURN(Plan p, ResolvePlan(...));
 //
-// An Error is one line meant for a user: where (file:line:column when known), which field, the value,
-// and what would be valid. Build it with InputError so every message has the same shape.
+// An Error is one line meant for a user: where (file:line:column when known), which field, the
+// value, and what would be valid. Build it with InputError so every message has the same shape.
 #pragma once
 
 #include <optional>
@@ -82,9 +82,9 @@ class [[nodiscard]] StatusOr {
 #define MOESIM_CONCAT_(a, b) MOESIM_CONCAT_INNER_(a, b)
 
 // Evaluates a Status expression and returns its error from the enclosing function if it failed.
-#define MOESIM_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::moesim::Status moesim_status_ = (expr); \
+#define MOESIM_RETURN_IF_ERROR(expr)                         \
+  do {                                                       \
+    ::moesim::Status moesim_status_ = (expr);                \
     if (!moesim_status_.ok()) return moesim_status_.error(); \
   } while (0)
 

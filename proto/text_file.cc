@@ -27,8 +27,7 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
     Location where{file_, line + 1, column + 1};
     std::string text = message;
     const std::string marker = "Message type \"";
-    if (message.find("has no field named") != std::string::npos &&
-        message.rfind(marker, 0) == 0) {
+    if (message.find("has no field named") != std::string::npos && message.rfind(marker, 0) == 0) {
       const size_t end = message.find('"', marker.size());
       const std::string type = message.substr(marker.size(), end - marker.size());
       if (const Descriptor* d = DescriptorPool::generated_pool()->FindMessageTypeByName(type)) {
@@ -121,8 +120,8 @@ Location TextFile::Locate(std::string_view field_path) const {
   return best;
 }
 
-Location TextFile::LocateElement(const TextFormat::ParseInfoTree& tree, const FieldDescriptor* field,
-                                 int element) const {
+Location TextFile::LocateElement(const TextFormat::ParseInfoTree& tree,
+                                 const FieldDescriptor* field, int element) const {
   using google::protobuf::io::Tokenizer;
   // Byte offset where each line starts, to restart tokenizing at a recorded (line, column).
   std::vector<size_t> line_start = {0};

@@ -1,5 +1,6 @@
-// Reading protobuf text format (.pbtxt) files with positions kept, so that errors found after parsing
-// (a plan that does not fit the cluster, an expert id out of range) still point at file:line:column.
+// Reading protobuf text format (.pbtxt) files with positions kept, so that errors found after
+// parsing (a plan that does not fit the cluster, an expert id out of range) still point at
+// file:line:column.
 //
 //   moesim::pb::Scenario scenario;
 //   MOESIM_ASSIGN_OR_RETURN(moesim::TextFile file, moesim::TextFile::Parse("s.pbtxt", &scenario));

@@ -34,7 +34,9 @@ class Duration {
 
   constexpr int64_t picoseconds() const { return ps_; }
   // Whole nanoseconds, rounded up: a phase that took any time reports at least 1 ns.
-  constexpr int64_t nanoseconds_ceil() const { return ps_ >= 0 ? (ps_ + 999) / 1000 : -((-ps_) / 1000); }
+  constexpr int64_t nanoseconds_ceil() const {
+    return ps_ >= 0 ? (ps_ + 999) / 1000 : -((-ps_) / 1000);
+  }
 
   constexpr auto operator<=>(const Duration&) const = default;
   constexpr Duration& operator+=(Duration other) {
@@ -79,6 +81,8 @@ constexpr Duration TimeFor(uint64_t amount, Rate rate) {
   return Duration::Picoseconds(static_cast<int64_t>((numerator + per_second - 1) / per_second));
 }
 
-constexpr Duration TransferTime(Bytes bytes, Rate bandwidth) { return TimeFor(bytes.value, bandwidth); }
+constexpr Duration TransferTime(Bytes bytes, Rate bandwidth) {
+  return TimeFor(bytes.value, bandwidth);
+}
 
 }  // namespace moesim

@@ -3,8 +3,8 @@
 #include <google/protobuf/struct.pb.h>
 
 #include <algorithm>
-#include <map>
 #include <cmath>
+#include <map>
 
 #include "models/model_spec.h"
 #include "sim/collectives.h"
@@ -25,9 +25,12 @@ struct RankCost {
 
 Rate PeakFlops(const topology::GpuSpec& gpu, pb::DType dtype) {
   switch (dtype) {
-    case pb::FP8: return gpu.fp8_flops;
-    case pb::FP32: return gpu.fp32_flops;
-    default: return gpu.bf16_flops;  // BF16 and FP16 run at the same tensor-core rate
+    case pb::FP8:
+      return gpu.fp8_flops;
+    case pb::FP32:
+      return gpu.fp32_flops;
+    default:
+      return gpu.bf16_flops;  // BF16 and FP16 run at the same tensor-core rate
   }
 }
 
@@ -40,13 +43,14 @@ RankCost ComputeCost(const models::OpCost& cost, Rate peak, Rate memory) {
                   flops_bound ? "flops" : "memory"};
 }
 
-// An all-to-all, per rank. Every pair's bytes are laid on the links of its route (split as the route
-// splits them); each link takes its load over its bandwidth. A rank finishes when the busiest link any
-// of its transfers (sent or received) crosses is drained, plus the longest latency of those routes.
-// On one NVSwitch this is the larger of a GPU's sent and received bytes over its NVLink bandwidth.
+// An all-to-all, per rank. Every pair's bytes are laid on the links of its route (split as the
+// route splits them); each link takes its load over its bandwidth. A rank finishes when the busiest
+// link any of its transfers (sent or received) crosses is drained, plus the longest latency of
+// those routes. On one NVSwitch this is the larger of a GPU's sent and received bytes over its
+// NVLink bandwidth.
 struct AllToAll {
   std::vector<RankCost> ranks;
-  std::string bottleneck_link;  // empty when nothing crosses a link
+  std::string bottleneck_link;                // empty when nothing crosses a link
   std::map<std::string, double> class_bytes;  // link class -> bytes over links of that class
   std::vector<std::pair<topology::Edge, double>> busiest;  // (link, bytes), most loaded first
 };
@@ -69,10 +73,12 @@ std::vector<std::pair<topology::Edge, double>> Busiest(const topology::Graph& g,
 }
 
 // Sums per-edge bytes by link class.
-std::map<std::string, double> ByClass(const topology::Graph& g, const std::vector<double>& edge_bytes) {
+std::map<std::string, double> ByClass(const topology::Graph& g,
+                                      const std::vector<double>& edge_bytes) {
   std::map<std::string, double> out;
   for (auto [it, end] = boost::edges(g); it != end; ++it) {
-    if (edge_bytes[g[*it].id] > 0) out[std::string(topology::ToString(g[*it].link_class))] += edge_bytes[g[*it].id];
+    if (edge_bytes[g[*it].id] > 0)
+      out[std::string(topology::ToString(g[*it].link_class))] += edge_bytes[g[*it].id];
   }
   return out;
 }
@@ -87,7 +93,8 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
     for (uint32_t j = 0; j < n; ++j) {
       const double bytes = static_cast<double>(tokens.at(i, j) * token_bytes.value);
       if (i == j || bytes == 0) continue;
-      router.ForEachShare(i, j, [&](topology::Edge e, double share) { load[g[e].id] += bytes * share; });
+      router.ForEachShare(i, j,
+                          [&](topology::Edge e, double share) { load[g[e].id] += bytes * share; });
     }
   }
   std::vector<Duration> drain(load.size());
@@ -98,11 +105,13 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
   for (auto [it, end] = boost::edges(g); it != end; ++it) {
     const double bytes = load[g[*it].id];
     if (bytes <= 0) continue;
-    const Duration t = TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].bandwidth);
+    const Duration t =
+        TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].bandwidth);
     drain[g[*it].id] = t;
     if (t > slowest) {  // the first edge (in graph order) among equals
       slowest = t;
-      result.bottleneck_link = g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
+      result.bottleneck_link =
+          g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
     }
   }
   std::vector<RankCost>& costs = result.ranks;
@@ -113,9 +122,8 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
     if (sent.value == 0 && received.value == 0) continue;
     Duration busiest, latency;
     auto visit = [&](uint32_t src, uint32_t dst) {
-      router.ForEachShare(src, dst, [&](topology::Edge e, double) {
-        busiest = std::max(busiest, drain[g[e].id]);
-      });
+      router.ForEachShare(
+          src, dst, [&](topology::Edge e, double) { busiest = std::max(busiest, drain[g[e].id]); });
       latency = std::max(latency, router.Latency(src, dst));
     };
     for (uint32_t peer = 0; peer < n; ++peer) {
@@ -130,13 +138,14 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
 
 // Appends the phase made of `costs` (one per rank) to `result`; returns its time. For communication
 // phases `link_bytes_total` is what crossed links and `bottleneck` the busiest link.
-Duration AddPhase(pb::Result& result, const topology::Graph* graph, const char* name, uint32_t layer,
-                  const std::vector<RankCost>& costs, Bytes link_bytes_total, bool communication,
-                  const AllToAll* comm = nullptr) {
+Duration AddPhase(pb::Result& result, const topology::Graph* graph, const char* name,
+                  uint32_t layer, const std::vector<RankCost>& costs, Bytes link_bytes_total,
+                  bool communication, const AllToAll* comm = nullptr) {
   pb::Phase* phase = result.add_phases();
   if (comm != nullptr) {
     phase->set_bottleneck_link(comm->bottleneck_link);
-    for (const auto& [name, bytes] : comm->class_bytes) (*phase->mutable_link_class_bytes())[name] = bytes;
+    for (const auto& [name, bytes] : comm->class_bytes)
+      (*phase->mutable_link_class_bytes())[name] = bytes;
   }
   phase->set_name(name);
   phase->set_layer(layer);
@@ -205,9 +214,10 @@ Status CheckAnalyticalSupport(const models::Workload& workload, const TextFile& 
   return Status::Ok();
 }
 
-// The same all-to-all on the flow model: each rank's time is when the last flow it sends or receives
-// is done.
-AllToAll AllToAllFlows(const topology::Cluster& cluster, const TrafficMatrix& tokens, Bytes token_bytes) {
+// The same all-to-all on the flow model: each rank's time is when the last flow it sends or
+// receives is done.
+AllToAll AllToAllFlows(const topology::Cluster& cluster, const TrafficMatrix& tokens,
+                       Bytes token_bytes) {
   const uint32_t n = tokens.ranks();
   TrafficMatrix bytes(n);
   for (uint32_t i = 0; i < n; ++i) {
@@ -226,7 +236,8 @@ AllToAll AllToAllFlows(const topology::Cluster& cluster, const TrafficMatrix& to
     }
   }
   for (uint32_t r = 0; r < n; ++r) {
-    result.ranks[r].bytes = Bytes{std::max(tokens.SentOffRank(r), tokens.ReceivedOffRank(r)) * token_bytes.value};
+    result.ranks[r].bytes =
+        Bytes{std::max(tokens.SentOffRank(r), tokens.ReceivedOffRank(r)) * token_bytes.value};
   }
   result.bottleneck_link = run.bottleneck_link;
   result.class_bytes = ByClass(cluster.graph(), run.link_bytes);
@@ -274,8 +285,8 @@ pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Wo
     total += AddPhase(result, g, "dispatch", layer.layer, dispatch_cost.ranks, moved, true,
                       &dispatch_cost);
     total += AddPhase(result, g, "expert", layer.layer, expert, {}, false);
-    total += AddPhase(result, g, "combine", layer.layer, combine_cost.ranks, moved, true,
-                      &combine_cost);
+    total +=
+        AddPhase(result, g, "combine", layer.layer, combine_cost.ranks, moved, true, &combine_cost);
     AddMatrix(result, "dispatch", layer.layer, dispatch, token_bytes);
     AddMatrix(result, "combine", layer.layer, combine, token_bytes);
   }

@@ -1,16 +1,17 @@
 // The analytical (closed-form) model of one MoE layer's forward pass, phase by phase:
 //
 //   router    each rank: max(FLOPs / peak, bytes / HBM bandwidth)
-//   dispatch  every pair's bytes laid on the links of its route (topology/routes.h); each link drains
+//   dispatch  every pair's bytes laid on the links of its route (topology/routes.h); each link
+//   drains
 //             its load over its bandwidth; each rank: the busiest link its transfers cross + the
 //             longest route latency among the GPUs it exchanges bytes with. (On one NVSwitch: the
 //             larger of a GPU's sent and received bytes over its NVLink bandwidth, + 2 hops.)
 //   expert    each rank: max(FLOPs of its experts' SwiGLU / peak, their bytes / HBM bandwidth)
 //   combine   as dispatch, with the transposed matrix
 //
-// A phase takes its slowest rank's time (the all-to-alls synchronise the ranks); the layer is the sum
-// of its phases, and the run the sum of its layers. Tokens a rank keeps cost no link time. Peaks are
-// datasheet figures (topology/gpu_specs.cc) until calibration replaces them.
+// A phase takes its slowest rank's time (the all-to-alls synchronise the ranks); the layer is the
+// sum of its phases, and the run the sum of its layers. Tokens a rank keeps cost no link time.
+// Peaks are datasheet figures (topology/gpu_specs.cc) until calibration replaces them.
 #pragma once
 
 #include "models/workload.h"
@@ -20,8 +21,8 @@
 namespace moesim::sim {
 
 // How the all-to-alls are timed: `kAnalytical` as above; `kFlow` runs every pair's transfer as a
-// flow sharing link bandwidth by max-min fairness (sim/flow_model.h), so a rank finishes when its own
-// flows are through, plus their route latency. Compute phases are the same in both.
+// flow sharing link bandwidth by max-min fairness (sim/flow_model.h), so a rank finishes when its
+// own flows are through, plus their route latency. Compute phases are the same in both.
 enum class Fidelity { kAnalytical, kFlow };
 
 // Requires a plan the model covers; CheckAnalyticalSupport says why not otherwise.

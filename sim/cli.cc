@@ -20,7 +20,8 @@ std::string DefaultScenarioPath() {
 
 int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   CLI::App app{
-      "moesim predicts what a Mixture-of-Experts layer costs on a GPU cluster under a parallel plan:\n"
+      "moesim predicts what a Mixture-of-Experts layer costs on a GPU cluster under a parallel "
+      "plan:\n"
       "the dispatch and combine all-to-alls, the expert FFNs, phase by phase.\n"
       "With no command, runs `simulate` on the default scenario.",
       "moesim"};

@@ -1,6 +1,6 @@
-// `moesim collective`: the simulated twin of nccl-tests. Same flags (-b, -e, -f), same columns (size,
-// count, type, redop, root, time, algbw, busbw), predicted instead of measured, so a user can lay the
-// two tables side by side.
+// `moesim collective`: the simulated twin of nccl-tests. Same flags (-b, -e, -f), same columns
+// (size, count, type, redop, root, time, algbw, busbw), predicted instead of measured, so a user
+// can lay the two tables side by side.
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
@@ -31,11 +31,15 @@ StatusOr<uint64_t> ParseSize(const std::string& text, const std::string& flag) {
   const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
   uint64_t scale = 1;
   const std::string suffix = end ? std::string(end) : "";
-  if (suffix == "K" || suffix == "k") scale = 1ULL << 10;
-  else if (suffix == "M" || suffix == "m") scale = 1ULL << 20;
-  else if (suffix == "G" || suffix == "g") scale = 1ULL << 30;
+  if (suffix == "K" || suffix == "k")
+    scale = 1ULL << 10;
+  else if (suffix == "M" || suffix == "m")
+    scale = 1ULL << 20;
+  else if (suffix == "G" || suffix == "g")
+    scale = 1ULL << 30;
   else if (!suffix.empty() || end == text.c_str()) {
-    return InputError({}, flag, text, "not a size", "bytes, optionally with K, M or G (1024 powers)");
+    return InputError({}, flag, text, "not a size",
+                      "bytes, optionally with K, M or G (1024 powers)");
   }
   return static_cast<uint64_t>(value) * scale;
 }
@@ -48,7 +52,8 @@ int Fail(CommandIo& io, const Error& e) {
 int Run(const CollectiveOptions& o, CommandIo& io) {
   auto op = ParseCollectiveOp(o.op);
   if (!op.ok()) return Fail(io, op.error());
-  auto algo = o.algo.empty() ? StatusOr<CollectiveAlgo>(DefaultAlgo(*op)) : ParseCollectiveAlgo(o.algo);
+  auto algo =
+      o.algo.empty() ? StatusOr<CollectiveAlgo>(DefaultAlgo(*op)) : ParseCollectiveAlgo(o.algo);
   if (!algo.ok()) return Fail(io, algo.error());
   auto cluster = topology::LoadClusterArgument(o.cluster, o.gpu);
   if (!cluster.ok()) return Fail(io, cluster.error());
@@ -62,8 +67,9 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   auto end = ParseSize(o.end, "-e");
   if (!end.ok()) return Fail(io, end.error());
   if (*begin == 0 || *end < *begin || o.factor < 2) {
-    return Fail(io, InputError({}, "-b/-e/-f", o.begin + "/" + o.end + "/" + std::to_string(o.factor),
-                               "an empty sweep", "0 < -b <= -e, -f >= 2"));
+    return Fail(io,
+                InputError({}, "-b/-e/-f", o.begin + "/" + o.end + "/" + std::to_string(o.factor),
+                           "an empty sweep", "0 < -b <= -e, -f >= 2"));
   }
 
   pb::CollectiveSweep sweep;
@@ -116,15 +122,16 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   io.out << "# moesim collective: " << sweep.op() << ", " << ranks << " GPUs of " << sweep.cluster()
          << ", algo " << sweep.algo() << ", " << o.fidelity << " model (predicted, not measured)\n"
          << "#\n"
-         << "#       size         count      type   redop    root     time   algbw   busbw  proto   busiest link\n"
+         << "#       size         count      type   redop    root     time   algbw   busbw  proto  "
+            " busiest link\n"
          << "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)\n";
   for (const pb::CollectiveRow& r : sweep.rows()) {
     char line[256];
-    std::snprintf(line, sizeof line, "%12llu  %12llu  %8s  %6s  %6d  %7.2f  %6.2f  %6.2f  %-6s  %s\n",
-                  static_cast<unsigned long long>(r.size_bytes()),
-                  static_cast<unsigned long long>(r.count()), r.type().c_str(), reduces ? "sum" : "none",
-                  -1, r.time_us(), r.algbw_gbps(), r.busbw_gbps(), r.protocol().c_str(),
-                  r.bottleneck_link().c_str());
+    std::snprintf(
+        line, sizeof line, "%12llu  %12llu  %8s  %6s  %6d  %7.2f  %6.2f  %6.2f  %-6s  %s\n",
+        static_cast<unsigned long long>(r.size_bytes()), static_cast<unsigned long long>(r.count()),
+        r.type().c_str(), reduces ? "sum" : "none", -1, r.time_us(), r.algbw_gbps(), r.busbw_gbps(),
+        r.protocol().c_str(), r.bottleneck_link().c_str());
     io.out << line;
   }
   return 0;
@@ -136,14 +143,21 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
   auto o = std::make_shared<CollectiveOptions>();
   CLI::App* cmd = app.add_subcommand(
       "collective", "Predict an nccl-tests sweep: time, algbw and busbw of a collective per size");
-  cmd->add_option("--op", o->op, "alltoall, allreduce, allgather, reducescatter, sendrecv")->capture_default_str();
-  cmd->add_option("--cluster", o->cluster, "Preset name, cluster .pbtxt or NCCL topology .xml")->capture_default_str();
+  cmd->add_option("--op", o->op, "alltoall, allreduce, allgather, reducescatter, sendrecv")
+      ->capture_default_str();
+  cmd->add_option("--cluster", o->cluster, "Preset name, cluster .pbtxt or NCCL topology .xml")
+      ->capture_default_str();
   cmd->add_option("--gpus", o->gpus, "GPUs taking part (default: all of the cluster)");
-  cmd->add_option("-b,--minbytes", o->begin, "Smallest size (K, M, G suffixes)")->capture_default_str();
+  cmd->add_option("-b,--minbytes", o->begin, "Smallest size (K, M, G suffixes)")
+      ->capture_default_str();
   cmd->add_option("-e,--maxbytes", o->end, "Largest size")->capture_default_str();
-  cmd->add_option("-f,--stepfactor", o->factor, "Size multiplier between rows")->capture_default_str();
-  cmd->add_option("--algo", o->algo, "direct, pairwise, hierarchical (alltoall); ring, tree (allreduce); ring");
-  cmd->add_option("--fidelity", o->fidelity, "Network model")->check(CLI::IsMember({"analytical", "flow"}))->capture_default_str();
+  cmd->add_option("-f,--stepfactor", o->factor, "Size multiplier between rows")
+      ->capture_default_str();
+  cmd->add_option("--algo", o->algo,
+                  "direct, pairwise, hierarchical (alltoall); ring, tree (allreduce); ring");
+  cmd->add_option("--fidelity", o->fidelity, "Network model")
+      ->check(CLI::IsMember({"analytical", "flow"}))
+      ->capture_default_str();
   cmd->add_option("--gpu", o->gpu, "GPU model for an NCCL XML that does not say");
   cmd->add_flag("--json", o->json, "Print the sweep as JSON");
   cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Run(*o, io); }; });

@@ -20,7 +20,8 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
   const topology::Graph& g = cluster.graph();
   const topology::Router& router = cluster.router();
   std::vector<std::vector<uint32_t>> by_step(schedule.steps);
-  for (uint32_t t = 0; t < schedule.transfers.size(); ++t) by_step[schedule.transfers[t].step].push_back(t);
+  for (uint32_t t = 0; t < schedule.transfers.size(); ++t)
+    by_step[schedule.transfers[t].step].push_back(t);
 
   CollectiveTiming timing;
   std::vector<double> load(boost::num_edges(g), 0.0);
@@ -38,7 +39,8 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
     for (auto [it, end] = boost::edges(g); it != end; ++it) {
       const double bytes = load[g[*it].id];
       if (bytes <= 0) continue;
-      const Duration d = TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].bandwidth);
+      const Duration d =
+          TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].bandwidth);
       if (d > busiest) {
         busiest = d;
         busiest_link = g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
@@ -55,9 +57,10 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
   std::optional<Duration> best;
   for (NcclProtocol p : kNcclProtocols) {
     Duration latency = model.Base(p);
-    for (const auto& [src, dst] : schedule.latency_chain) latency += model.Step(HopKind(cluster, src, dst), p);
-    const Duration bandwidth = Duration::Picoseconds(static_cast<int64_t>(
-        std::ceil(static_cast<double>(timing.bandwidth.picoseconds()) / NcclLatencyModel::Efficiency(p))));
+    for (const auto& [src, dst] : schedule.latency_chain)
+      latency += model.Step(HopKind(cluster, src, dst), p);
+    const Duration bandwidth = Duration::Picoseconds(static_cast<int64_t>(std::ceil(
+        static_cast<double>(timing.bandwidth.picoseconds()) / NcclLatencyModel::Efficiency(p))));
     const Duration total = latency + bandwidth;
     // Ties go to the later protocol in the list (Simple), as NCCL prefers it for large messages.
     if (!best || total <= *best) {

@@ -26,8 +26,8 @@ struct CollectiveTiming {
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule);
 
-// What a hop from `src` to `dst` crosses, for NCCL's step latency: the network between nodes; NVLink
-// when every link of the route is NVLink; PCIe otherwise.
+// What a hop from `src` to `dst` crosses, for NCCL's step latency: the network between nodes;
+// NVLink when every link of the route is NVLink; PCIe otherwise.
 StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t dst);
 
 }  // namespace moesim::sim

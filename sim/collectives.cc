@@ -6,15 +6,15 @@ namespace moesim::sim {
 namespace {
 
 constexpr std::pair<CollectiveOp, std::string_view> kOps[] = {
-    {CollectiveOp::kAllToAll, "alltoall"},
-    {CollectiveOp::kAllReduce, "allreduce"},
-    {CollectiveOp::kAllGather, "allgather"},
-    {CollectiveOp::kReduceScatter, "reducescatter"},
+    {CollectiveOp::kAllToAll, "alltoall"},   {CollectiveOp::kAllReduce, "allreduce"},
+    {CollectiveOp::kAllGather, "allgather"}, {CollectiveOp::kReduceScatter, "reducescatter"},
     {CollectiveOp::kSendRecv, "sendrecv"},
 };
 constexpr std::pair<CollectiveAlgo, std::string_view> kAlgos[] = {
-    {CollectiveAlgo::kDirect, "direct"},   {CollectiveAlgo::kPairwise, "pairwise"},
-    {CollectiveAlgo::kHierarchical, "hierarchical"}, {CollectiveAlgo::kRing, "ring"},
+    {CollectiveAlgo::kDirect, "direct"},
+    {CollectiveAlgo::kPairwise, "pairwise"},
+    {CollectiveAlgo::kHierarchical, "hierarchical"},
+    {CollectiveAlgo::kRing, "ring"},
     {CollectiveAlgo::kTree, "tree"},
 };
 
@@ -57,7 +57,9 @@ void Hierarchical(Schedule& s, uint32_t per_node) {
   for (uint32_t a = 0; a < nodes; ++a) {
     for (uint32_t i = 0; i < per_node; ++i) {
       for (uint32_t j = 0; j < per_node; ++j) {
-        if (i != j) into[a * per_node + j].push_back(Add(s, a * per_node + i, a * per_node + j, piece * nodes, 0));
+        if (i != j)
+          into[a * per_node + j].push_back(
+              Add(s, a * per_node + i, a * per_node + j, piece * nodes, 0));
       }
     }
   }
@@ -72,8 +74,8 @@ void Hierarchical(Schedule& s, uint32_t per_node) {
   }
 }
 
-// Ring: `steps` rounds of `chunk` bytes from i to i + 1; a round's send waits for the chunk received
-// in the previous round and for the rank's own previous send.
+// Ring: `steps` rounds of `chunk` bytes from i to i + 1; a round's send waits for the chunk
+// received in the previous round and for the rank's own previous send.
 void Ring(Schedule& s, uint32_t steps, uint64_t chunk) {
   std::vector<uint32_t> last(s.ranks);
   for (uint32_t step = 0; step < steps; ++step) {
@@ -91,7 +93,8 @@ void Ring(Schedule& s, uint32_t steps, uint64_t chunk) {
 // reduced up to rank 0, then broadcast down. A link carries its chunks in order.
 void Tree(Schedule& s) {
   const uint32_t n = s.ranks;
-  const uint32_t chunks = std::min<uint32_t>(8, static_cast<uint32_t>(std::max<uint64_t>(1, s.size)));
+  const uint32_t chunks =
+      std::min<uint32_t>(8, static_cast<uint32_t>(std::max<uint64_t>(1, s.size)));
   const uint64_t chunk = (s.size + chunks - 1) / chunks;
   auto depth = [](uint32_t i) {
     uint32_t d = 0;
@@ -106,7 +109,8 @@ void Tree(Schedule& s) {
     // Deepest ranks first, so children's transfers exist before their parent's.
     std::vector<uint32_t> order(n - 1);
     for (uint32_t i = 1; i < n; ++i) order[i - 1] = i;
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return depth(x) > depth(y); });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t x, uint32_t y) { return depth(x) > depth(y); });
     for (uint32_t i : order) {
       std::vector<uint32_t> after;
       for (uint32_t child : {2 * i + 1, 2 * i + 2}) {
@@ -115,7 +119,8 @@ void Tree(Schedule& s) {
       if (c > 0) after.push_back(up[c - 1][i]);
       up[c][i] = Add(s, i, (i - 1) / 2, chunk, c + height - depth(i), std::move(after));
     }
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return depth(x) < depth(y); });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t x, uint32_t y) { return depth(x) < depth(y); });
     for (uint32_t i : order) {
       const uint32_t parent = (i - 1) / 2;
       std::vector<uint32_t> after;
@@ -135,11 +140,19 @@ void Tree(Schedule& s) {
 Error Unsupported(CollectiveOp op, CollectiveAlgo algo) {
   std::string valid;
   switch (op) {
-    case CollectiveOp::kAllToAll: valid = "direct, pairwise, hierarchical"; break;
-    case CollectiveOp::kAllReduce: valid = "ring, tree"; break;
+    case CollectiveOp::kAllToAll:
+      valid = "direct, pairwise, hierarchical";
+      break;
+    case CollectiveOp::kAllReduce:
+      valid = "ring, tree";
+      break;
     case CollectiveOp::kAllGather:
-    case CollectiveOp::kReduceScatter: valid = "ring"; break;
-    case CollectiveOp::kSendRecv: valid = "direct"; break;
+    case CollectiveOp::kReduceScatter:
+      valid = "ring";
+      break;
+    case CollectiveOp::kSendRecv:
+      valid = "direct";
+      break;
   }
   return InputError({}, "--algo", std::string(ToString(algo)),
                     std::string("not an algorithm for ") + std::string(ToString(op)), valid);
@@ -187,9 +200,12 @@ CollectiveAlgo DefaultAlgo(CollectiveOp op) {
 double BusBandwidthFactor(CollectiveOp op, uint32_t ranks) {
   const double n = ranks;
   switch (op) {
-    case CollectiveOp::kAllReduce: return 2 * (n - 1) / n;
-    case CollectiveOp::kSendRecv: return 1;
-    default: return (n - 1) / n;
+    case CollectiveOp::kAllReduce:
+      return 2 * (n - 1) / n;
+    case CollectiveOp::kSendRecv:
+      return 1;
+    default:
+      return (n - 1) / n;
   }
 }
 
@@ -202,13 +218,15 @@ void TreeChain(Schedule& s) {
   std::vector<std::pair<uint32_t, uint32_t>> up;
   for (uint32_t i = s.ranks - 1; i > 0; i = (i - 1) / 2) up.emplace_back(i, (i - 1) / 2);
   s.latency_chain = up;
-  for (auto it = up.rbegin(); it != up.rend(); ++it) s.latency_chain.emplace_back(it->second, it->first);
+  for (auto it = up.rbegin(); it != up.rend(); ++it)
+    s.latency_chain.emplace_back(it->second, it->first);
 }
 
-StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks, uint64_t size,
-                                   uint32_t gpus_per_node) {
+StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks,
+                                   uint64_t size, uint32_t gpus_per_node) {
   if (ranks < 2) {
-    return InputError({}, "ranks", std::to_string(ranks), "a collective needs at least 2 ranks", ">= 2");
+    return InputError({}, "ranks", std::to_string(ranks), "a collective needs at least 2 ranks",
+                      ">= 2");
   }
   Schedule s;
   s.op = op;

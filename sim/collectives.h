@@ -11,7 +11,8 @@
 //   allgather      size = the output buffer; each rank contributes size / n
 //   reducescatter  size = the input buffer; each rank keeps size / n
 //   sendrecv       size = what each rank sends to the next (rank i to i + 1, a ring shift)
-// busbw = algbw x factor: alltoall, allgather, reducescatter (n-1)/n; allreduce 2(n-1)/n; sendrecv 1.
+// busbw = algbw x factor: alltoall, allgather, reducescatter (n-1)/n; allreduce 2(n-1)/n;
+// sendrecv 1.
 //
 // Algorithms (a user names them with --algo or in a scenario):
 //   direct        every pair at once (NCCL's grouped send/recv)                 alltoall
@@ -19,7 +20,8 @@
 //   hierarchical  2D: first over NVLink to the GPU with the destination's local   alltoall
 //                 index, then across nodes on that rail (Tutel's 2D all-to-all;
 //                 DeepEP sends across nodes first and forwards over NVLink after)
-//   ring          n-1 (allgather, reducescatter) or 2(n-1) (allreduce) steps of   allreduce, allgather,
+//   ring          n-1 (allgather, reducescatter) or 2(n-1) (allreduce) steps of   allreduce,
+//   allgather,
 //                 size/n to the next rank                                         reducescatter
 //   tree          binary tree, reduce up then broadcast down, pipelined in        allreduce
 //                 chunks (NCCL uses a double binary tree; one tree here)
@@ -64,15 +66,15 @@ struct Schedule {
   uint32_t steps = 0;
   std::vector<Transfer> transfers;  // dependencies always point to earlier transfers
   // The hops one piece of data makes in sequence, the chain NCCL's latency model charges a step
-  // latency for: ring all-reduce 2(n-1) hops around the ring, tree up from the deepest rank and down
-  // again, direct one hop (between the first and the last rank: the farthest pair).
+  // latency for: ring all-reduce 2(n-1) hops around the ring, tree up from the deepest rank and
+  // down again, direct one hop (between the first and the last rank: the farthest pair).
   std::vector<std::pair<uint32_t, uint32_t>> latency_chain;
 };
 
 // Errors: an algorithm that does not implement the op, fewer than 2 ranks, hierarchical with ranks
 // not a multiple of gpus_per_node.
-StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks, uint64_t size,
-                                   uint32_t gpus_per_node);
+StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks,
+                                   uint64_t size, uint32_t gpus_per_node);
 
 // An uneven all-to-all (all-to-allv): bytes[i][j] from rank i to rank j, as nccl-tests'
 // alltoallv_perf takes it, or a MoE layer's dispatch. Direct or pairwise.

@@ -13,12 +13,13 @@
 namespace moesim::sim {
 namespace {
 
-
 class FlowModel {
  public:
   FlowModel(const topology::Cluster& cluster, const Schedule& schedule,
             std::optional<NcclProtocol> protocol)
-      : cluster_(cluster), schedule_(schedule), protocol_(protocol),
+      : cluster_(cluster),
+        schedule_(schedule),
+        protocol_(protocol),
         efficiency_(protocol ? NcclLatencyModel::Efficiency(*protocol) : 1.0),
         model_{schedule.algo == CollectiveAlgo::kTree} {
     const size_t n = schedule.transfers.size();
@@ -52,10 +53,12 @@ class FlowModel {
     const topology::Graph& g = cluster_.graph();
     double worst = 0;
     for (auto [it, end] = boost::edges(g); it != end; ++it) {
-      const double t = run_.link_bytes[g[*it].id] / static_cast<double>(g[*it].bandwidth.per_second());
+      const double t =
+          run_.link_bytes[g[*it].id] / static_cast<double>(g[*it].bandwidth.per_second());
       if (t > worst) {
         worst = t;
-        run_.bottleneck_link = g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
+        run_.bottleneck_link =
+            g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
       }
     }
     return std::move(run_);
@@ -65,7 +68,8 @@ class FlowModel {
   // Starts transfer t after its hop's step latency (NCCL model), counted from `at`.
   void ScheduleStart(uint32_t t, Duration at) {
     const Transfer& x = schedule_.transfers[t];
-    const Duration start = protocol_ ? at + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_) : at;
+    const Duration start =
+        protocol_ ? at + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_) : at;
     sim_.ScheduleAt(start, [this, t](Simulation&) { Start(t); });
   }
 
@@ -77,7 +81,8 @@ class FlowModel {
     }
     const topology::Graph& g = cluster_.graph();
     std::map<uint32_t, double> shares;  // edge id -> coefficient; ordered, so deterministic
-    cluster_.router().ForEachShare(x.src, x.dst, [&](topology::Edge e, double s) { shares[g[e].id] += s; });
+    cluster_.router().ForEachShare(x.src, x.dst,
+                                   [&](topology::Edge e, double s) { shares[g[e].id] += s; });
     std::vector<ResourceUse> uses;
     for (const auto& [edge, share] : shares) {
       if (!resource_of_[edge]) {
@@ -123,13 +128,15 @@ class FlowModel {
       if (it == transfer_of_.end()) continue;
       const uint32_t t = it->second;
       // Bytes through at the old rate since the last update.
-      const double elapsed = static_cast<double>(now.picoseconds() - updated_[t].picoseconds()) / 1e12;
+      const double elapsed =
+          static_cast<double>(now.picoseconds() - updated_[t].picoseconds()) / 1e12;
       remaining_[t] = std::max(0.0, remaining_[t] - rate_[t] * elapsed);
       updated_[t] = now;
       rate_[t] = solver_.Rate(v);
       if (completion_[t]) sim_.Cancel(*completion_[t]);
       const double seconds = remaining_[t] / rate_[t];
-      const Duration when = now + Duration::Picoseconds(static_cast<int64_t>(std::ceil(seconds * 1e12)));
+      const Duration when =
+          now + Duration::Picoseconds(static_cast<int64_t>(std::ceil(seconds * 1e12)));
       completion_[t] = sim_.ScheduleAt(when, [this, t](Simulation&) { Complete(t); });
     }
   }
@@ -147,7 +154,8 @@ class FlowModel {
     }
     // Physical latency: the last byte still has to cross the route.
     const Transfer& x = schedule_.transfers[t];
-    sim_.ScheduleAfter(cluster_.router().Latency(x.src, x.dst), [this, t](Simulation&) { Finish(t); });
+    sim_.ScheduleAfter(cluster_.router().Latency(x.src, x.dst),
+                       [this, t](Simulation&) { Finish(t); });
   }
 
   void Finish(uint32_t t) {

@@ -1,13 +1,13 @@
-// The flow-level network model (`--fidelity flow`): a collective schedule runs on a cluster as flows
-// that share link bandwidth by max-min fairness, event by event.
+// The flow-level network model (`--fidelity flow`): a collective schedule runs on a cluster as
+// flows that share link bandwidth by max-min fairness, event by event.
 //
 //   a transfer starts when the transfers it waits for are done, plus the NCCL step latency of its
-//   hop (NVLink, PCIe or network, as in the analytical model); it becomes a flow on every link of its
-//   route with the route's share as coefficient (NVSwitch striping, ECMP splitting); the solver
-//   (sim/maxmin.h) gives every flow its rate; rates change only when a flow starts or ends, and only
-//   the flows whose rate changed get a new completion time; a flow is done when its bytes are through.
-//   The collective starts after NCCL's per-call base latency. Link capacities are scaled by the
-//   protocol's efficiency (LL carries half the bandwidth as data).
+//   hop (NVLink, PCIe or network, as in the analytical model); it becomes a flow on every link of
+//   its route with the route's share as coefficient (NVSwitch striping, ECMP splitting); the solver
+//   (sim/maxmin.h) gives every flow its rate; rates change only when a flow starts or ends, and
+//   only the flows whose rate changed get a new completion time; a flow is done when its bytes are
+//   through. The collective starts after NCCL's per-call base latency. Link capacities are scaled
+//   by the protocol's efficiency (LL carries half the bandwidth as data).
 //
 //   FlowRun run = RunFlows(cluster, schedule, NcclProtocol::kSimple);
 //   run.total;   // equals the analytical time where that is exact (one step, uniform traffic)
@@ -28,17 +28,18 @@
 namespace moesim::sim {
 
 struct FlowRun {
-  Duration total;                       // when the last transfer is done
-  std::vector<Duration> finish;         // per transfer
-  std::vector<double> link_bytes;       // per edge id: bytes that crossed it
-  uint64_t events = 0;                  // engine events executed
-  uint64_t solves = 0;                  // solver calls
-  std::string bottleneck_link;          // the link that carried the most bytes per bandwidth
+  Duration total;                  // when the last transfer is done
+  std::vector<Duration> finish;    // per transfer
+  std::vector<double> link_bytes;  // per edge id: bytes that crossed it
+  uint64_t events = 0;             // engine events executed
+  uint64_t solves = 0;             // solver calls
+  std::string bottleneck_link;     // the link that carried the most bytes per bandwidth
 };
 
 // With a protocol, NCCL's latency model as above. Without one (the MoE layer's all-to-alls, timed
-// like the analytical model of sim/analytical.h), no base latency and full link bandwidth; a transfer
-// is done when its last byte is through plus its route's physical latency (topology link latencies).
+// like the analytical model of sim/analytical.h), no base latency and full link bandwidth; a
+// transfer is done when its last byte is through plus its route's physical latency (topology link
+// latencies).
 FlowRun RunFlows(const topology::Cluster& cluster, const Schedule& schedule,
                  std::optional<NcclProtocol> protocol);
 

@@ -13,9 +13,12 @@ constexpr int64_t kTreeStep[3][3] = {{600, 1250, 4000}, {1000, 1900, 4000}, {500
 
 std::string_view ToString(NcclProtocol p) {
   switch (p) {
-    case NcclProtocol::kLL: return "LL";
-    case NcclProtocol::kLL128: return "LL128";
-    case NcclProtocol::kSimple: return "Simple";
+    case NcclProtocol::kLL:
+      return "LL";
+    case NcclProtocol::kLL128:
+      return "LL128";
+    case NcclProtocol::kSimple:
+      return "Simple";
   }
   return "?";
 }
@@ -31,9 +34,12 @@ Duration NcclLatencyModel::Step(StepLinkKind kind, NcclProtocol p) const {
 
 double NcclLatencyModel::Efficiency(NcclProtocol p) {
   switch (p) {
-    case NcclProtocol::kLL: return 0.5;
-    case NcclProtocol::kLL128: return 0.92;
-    case NcclProtocol::kSimple: return 1.0;
+    case NcclProtocol::kLL:
+      return 0.5;
+    case NcclProtocol::kLL128:
+      return 0.92;
+    case NcclProtocol::kSimple:
+      return 1.0;
   }
   return 1.0;
 }

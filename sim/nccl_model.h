@@ -1,5 +1,6 @@
-// NCCL's own latency model (src/graph/tuning.cc, NCCL 2.2x: baseLat and hwLat, Simple / LL / LL128),
-// so predictions for small messages show the per-call and per-step overheads that nccl-tests measures.
+// NCCL's own latency model (src/graph/tuning.cc, NCCL 2.2x: baseLat and hwLat, Simple / LL /
+// LL128), so predictions for small messages show the per-call and per-step overheads that
+// nccl-tests measures.
 //
 //   time(protocol) = base(protocol) + sum over steps of step_latency(link kind, protocol)
 //                    + bandwidth time / efficiency(protocol)
@@ -10,8 +11,8 @@
 //   step, NVLink   LL 0.6 (0.6)   LL128 1.9 (1.25)    Simple 3.4 (4.0)
 //   step, PCIe     LL 1.0 (1.0)   LL128 2.5 (1.9)     Simple 5.7 (4.0)
 //   step, network  LL 2.7 (5.0)   LL128 4.0 (8.5)     Simple 14.0 (14.0)
-// Bandwidth efficiency: LL carries 8 bytes of data per 16 on the wire (0.5); LL128 120 of 128 (0.9375,
-// NCCL's tuner uses 0.92); Simple 1.
+// Bandwidth efficiency: LL carries 8 bytes of data per 16 on the wire (0.5); LL128 120 of 128
+// (0.9375, NCCL's tuner uses 0.92); Simple 1.
 #pragma once
 
 #include <array>
@@ -22,8 +23,8 @@
 namespace moesim::sim {
 
 enum class NcclProtocol { kLL, kLL128, kSimple };
-inline constexpr std::array<NcclProtocol, 3> kNcclProtocols = {NcclProtocol::kLL, NcclProtocol::kLL128,
-                                                              NcclProtocol::kSimple};
+inline constexpr std::array<NcclProtocol, 3> kNcclProtocols = {
+    NcclProtocol::kLL, NcclProtocol::kLL128, NcclProtocol::kSimple};
 std::string_view ToString(NcclProtocol p);
 
 // What a step's slowest route crosses: NVLink inside a node, PCIe inside a node without NVLink, the

@@ -1,6 +1,6 @@
-// Routing replayed from a trace, step after step (a step is one training iteration): each step's MoE
-// layers are simulated like any scenario's, and the Result describes the slowest step, with every
-// step's total beside it.
+// Routing replayed from a trace, step after step (a step is one training iteration): each step's
+// MoE layers are simulated like any scenario's, and the Result describes the slowest step, with
+// every step's total beside it.
 //
 //   pb::Result r = SimulateReplay(cluster, workload, Fidelity::kAnalytical);
 //   r.steps(i).total_ns();   // step i of the trace

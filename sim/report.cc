@@ -49,19 +49,21 @@ void PrintMatrix(const pb::SendMatrix& m, uint64_t token_bytes, std::ostream& ou
       std::snprintf(line, sizeof line, "  %-8s", ("gpu" + std::to_string(i)).c_str());
       out << line;
       for (int j = 0; j < n; ++j) {
-        std::snprintf(line, sizeof line, "%7llu", static_cast<unsigned long long>(Cell(m.tokens(i), j)));
+        std::snprintf(line, sizeof line, "%7llu",
+                      static_cast<unsigned long long>(Cell(m.tokens(i), j)));
         out << line;
       }
-      std::snprintf(line, sizeof line, "  | %7llu %9llu\n", static_cast<unsigned long long>(sent[i]),
+      std::snprintf(line, sizeof line, "  | %7llu %9llu\n",
+                    static_cast<unsigned long long>(sent[i]),
                     static_cast<unsigned long long>(received[i]));
       out << line;
     }
   } else {
     const auto [lo, hi] = std::minmax_element(sent.begin(), sent.end());
     const auto [rlo, rhi] = std::minmax_element(received.begin(), received.end());
-    out << "  " << n << " GPUs (too wide to print; see --json): tokens sent to other GPUs "
-        << *lo << " to " << *hi << " (gpu" << (hi - sent.begin()) << "), received " << *rlo
-        << " to " << *rhi << " (gpu" << (rhi - received.begin()) << ")\n";
+    out << "  " << n << " GPUs (too wide to print; see --json): tokens sent to other GPUs " << *lo
+        << " to " << *hi << " (gpu" << (hi - sent.begin()) << "), received " << *rlo << " to "
+        << *rhi << " (gpu" << (rhi - received.begin()) << ")\n";
   }
   out << "\n";
 }
@@ -104,8 +106,7 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
       << model.top_k() << ", hidden " << model.hidden_size() << ", expert FFN "
       << model.expert_ffn_size() << ", " << pb::DType_Name(model.dtype()) << "\n"
       << "  plan     ep " << s.ep << " (experts per GPU: " << w.placement.experts_per_rank()
-      << ", contiguous), edp " << s.edp << ", tp " << s.tp << ", dp " << s.dp
-      << "\n"
+      << ", contiguous), edp " << s.edp << ", tp " << s.tp << ", dp " << s.dp << "\n"
       << "  workload " << w.tokens_per_gpu << " tokens per GPU, " << w.layers.size()
       << " MoE layer(s), forward\n";
   if (result.steps_size() > 0) {
@@ -113,19 +114,21 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
     for (const pb::StepTime& t : result.steps()) totals.push_back(t.total_ns());
     std::sort(totals.begin(), totals.end());
     out << "  replay   " << result.steps_size() << " step(s) of a routing trace: time per step min "
-        << FormatNs(totals.front()) << ", median " << FormatNs(totals[totals.size() / 2]) << ", max "
-        << FormatNs(totals.back()) << "; slowest is step " << result.replayed_step()
+        << FormatNs(totals.front()) << ", median " << FormatNs(totals[totals.size() / 2])
+        << ", max " << FormatNs(totals.back()) << "; slowest is step " << result.replayed_step()
         << ", shown below\n";
   } else {
     for (const models::LayerRouting& layer : w.routing) {
-      if (!layer.note.empty()) out << "  routing  layer " << layer.layer << ": " << layer.note << "\n";
+      if (!layer.note.empty())
+        out << "  routing  layer " << layer.layer << ": " << layer.note << "\n";
     }
   }
   out << "\n";
 
   for (const pb::SendMatrix& m : result.send_matrices()) PrintMatrix(m, token_bytes, out);
 
-  out << "Phases (each takes its slowest GPU's time; bytes: over links for all-to-alls, to and from\n"
+  out << "Phases (each takes its slowest GPU's time; bytes: over links for all-to-alls, to and "
+         "from\n"
          "memory on the slowest GPU for compute)\n";
   char line[160];
   std::snprintf(line, sizeof line, "  %-5s  %-9s %12s %12s %12s  %-7s %-8s %s\n", "layer", "phase",
@@ -142,8 +145,8 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
                 FormatNs(result.total_ns()).c_str());
   out << line;
 
-  // Per-link load of each all-to-all: utilization is the link's bytes over its bandwidth, as a share
-  // of the phase; the rest of the phase is latency, or waiting for other links.
+  // Per-link load of each all-to-all: utilization is the link's bytes over its bandwidth, as a
+  // share of the phase; the rest of the phase is latency, or waiting for other links.
   bool header = false;
   for (const pb::Phase& p : result.phases()) {
     if (p.busiest_links_size() == 0) continue;

@@ -1,5 +1,6 @@
 // The terminal view of a Result: a header saying what was simulated, the send matrix of each
-// all-to-all, and the time of each phase. Everything printed comes from the Result, so the table and
+// all-to-all, and the time of each phase. Everything printed comes from the Result, so the table
+// and
 // `--json` never disagree.
 #pragma once
 

@@ -34,9 +34,10 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     return 1;
   }
   const Fidelity fidelity = options.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical;
-  const pb::Result result = scenario->workload.replay.empty()
-                                ? SimulateAnalytical(scenario->cluster, scenario->workload, fidelity)
-                                : SimulateReplay(scenario->cluster, scenario->workload, fidelity);
+  const pb::Result result =
+      scenario->workload.replay.empty()
+          ? SimulateAnalytical(scenario->cluster, scenario->workload, fidelity)
+          : SimulateReplay(scenario->cluster, scenario->workload, fidelity);
   if (!options.timeline.empty()) {
     std::ofstream file(options.timeline);
     WriteTimeline(result, scenario->cluster, file);
@@ -67,7 +68,8 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
 void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
   auto options = std::make_shared<SimulateOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "simulate", "Predict one scenario: send matrices of dispatch and combine, time of each phase");
+      "simulate",
+      "Predict one scenario: send matrices of dispatch and combine, time of each phase");
   cmd->add_option("scenario", options->scenario,
                   "Scenario file (.pbtxt); default " + DefaultScenarioPath());
   cmd->add_flag("--json", options->json, "Print the Result as protobuf JSON instead of a table");
@@ -76,9 +78,8 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
       ->capture_default_str();
   cmd->add_option("--timeline", options->timeline,
                   "Write a Chrome trace JSON timeline (open in ui.perfetto.dev)");
-  cmd->callback([options, chosen] {
-    *chosen = [options](CommandIo& io) { return Simulate(*options, io); };
-  });
+  cmd->callback(
+      [options, chosen] { *chosen = [options](CommandIo& io) { return Simulate(*options, io); }; });
 }
 
 int RunDefaultSimulate(CommandIo& io) { return Simulate(SimulateOptions{}, io); }

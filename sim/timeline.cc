@@ -40,7 +40,8 @@ void WriteTimeline(const pb::Result& result, const topology::Cluster& cluster, s
   }
   for (uint32_t r = 0; r < result.gpus(); ++r) {
     emit("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + std::to_string(r / per_node) +
-         ", \"tid\": " + std::to_string(r) + ", \"args\": {\"name\": \"gpu" + std::to_string(r) + "\"}}");
+         ", \"tid\": " + std::to_string(r) + ", \"args\": {\"name\": \"gpu" + std::to_string(r) +
+         "\"}}");
   }
   emit("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": " + std::to_string(links_pid) +
        ", \"args\": {\"name\": \"links (bytes per class)\"}}");
@@ -50,12 +51,15 @@ void WriteTimeline(const pb::Result& result, const topology::Cluster& cluster, s
     const std::string name = p.name() + " L" + std::to_string(p.layer());
     for (int r = 0; r < p.rank_time_ns_size(); ++r) {
       if (p.rank_time_ns(r) == 0) continue;
-      std::string args = "{\"critical\": " + std::string(static_cast<uint32_t>(r) == p.critical_rank() ? "true" : "false");
+      std::string args =
+          "{\"critical\": " +
+          std::string(static_cast<uint32_t>(r) == p.critical_rank() ? "true" : "false");
       if (!p.bottleneck_link().empty()) args += ", \"busiest_link\": " + Quote(p.bottleneck_link());
       args += "}";
       emit("{\"ph\": \"X\", \"name\": " + Quote(name) + ", \"cat\": " + Quote(p.name()) +
            ", \"pid\": " + std::to_string(r / per_node) + ", \"tid\": " + std::to_string(r) +
-           ", \"ts\": " + Us(start) + ", \"dur\": " + Us(p.rank_time_ns(r)) + ", \"args\": " + args + "}");
+           ", \"ts\": " + Us(start) + ", \"dur\": " + Us(p.rank_time_ns(r)) +
+           ", \"args\": " + args + "}");
     }
     // Counters: bytes per link class during the phase, back to zero after it. Fixed class order.
     std::map<std::string, double> classes(p.link_class_bytes().begin(), p.link_class_bytes().end());

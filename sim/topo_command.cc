@@ -43,7 +43,9 @@ int List(CommandIo& io) {
   io.out << "\nGPU models (node { gpu: \"NAME\" }, cluster { gpu: \"NAME\" }):\n";
   for (const topology::GpuSpec& g : topology::KnownGpus()) {
     char line[200];
-    std::snprintf(line, sizeof line, "  %-10s BF16 %6.1f TFLOP/s  FP8 %6.1f TFLOP/s  HBM %5.0f GB/s %4.0f GB  NVLink %4.0f GB/s\n",
+    std::snprintf(line, sizeof line,
+                  "  %-10s BF16 %6.1f TFLOP/s  FP8 %6.1f TFLOP/s  HBM %5.0f GB/s %4.0f GB  NVLink "
+                  "%4.0f GB/s\n",
                   g.name.c_str(), g.bf16_flops.tera(), g.fp8_flops.tera(), g.hbm_bandwidth.giga(),
                   g.hbm_gb, g.nvlink.giga());
     io.out << line;
@@ -65,8 +67,8 @@ int Show(const TopoOptions& o, CommandIo& io) {
     io.out << text;
     return 0;
   }
-  io.out << "topology " << s.description() << ": " << s.nodes() << " node(s) x " << s.gpus_per_node()
-         << " GPUs = " << s.gpus() << " " << s.gpu() << "\n  devices ";
+  io.out << "topology " << s.description() << ": " << s.nodes() << " node(s) x "
+         << s.gpus_per_node() << " GPUs = " << s.gpus() << " " << s.gpu() << "\n  devices ";
   // Fixed order, so output is the same on every run.
   for (const char* k : {"gpu", "nvswitch", "pcie-switch", "cpu", "nic", "network-switch"}) {
     auto it = s.devices().find(k);
@@ -134,17 +136,20 @@ int Route(const TopoOptions& o, CommandIo& io) {
 
 void AddTopoCommand(CLI::App& app, CommandAction* chosen) {
   auto o = std::make_shared<TopoOptions>();
-  CLI::App* topo = app.add_subcommand("topo", "Inspect a cluster topology: presets, summary, DOT, routes");
+  CLI::App* topo =
+      app.add_subcommand("topo", "Inspect a cluster topology: presets, summary, DOT, routes");
   topo->require_subcommand(1);
   const std::string what =
       "Preset name (see `moesim topo list`), cluster file (.pbtxt, a moesim.pb.Cluster) or NCCL "
       "topology XML (.xml)";
-  const std::string gpu_help = "GPU model for an NCCL XML that does not say (e.g. h100-sxm, h200-sxm)";
+  const std::string gpu_help =
+      "GPU model for an NCCL XML that does not say (e.g. h100-sxm, h200-sxm)";
 
   CLI::App* list = topo->add_subcommand("list", "List node presets and GPU models");
   list->callback([chosen] { *chosen = [](CommandIo& io) { return List(io); }; });
 
-  CLI::App* show = topo->add_subcommand("show", "Summarise a cluster: devices, links, bandwidths, bisection, diameter");
+  CLI::App* show = topo->add_subcommand(
+      "show", "Summarise a cluster: devices, links, bandwidths, bisection, diameter");
   show->add_option("cluster", o->cluster, what)->required();
   show->add_option("--gpu", o->gpu, gpu_help);
   show->add_flag("--json", o->json, "Print the summary as JSON");
@@ -156,7 +161,8 @@ void AddTopoCommand(CLI::App& app, CommandAction* chosen) {
   dot->add_option("-o,--out", o->out, "Output file (default: standard output)");
   dot->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Dot(*o, io); }; });
 
-  CLI::App* route = topo->add_subcommand("route", "Print the path from GPU A to GPU B and its bottleneck");
+  CLI::App* route =
+      topo->add_subcommand("route", "Print the path from GPU A to GPU B and its bottleneck");
   route->add_option("cluster", o->cluster, what)->required();
   route->add_option("a", o->a, "Source GPU index")->required();
   route->add_option("b", o->b, "Destination GPU index")->required();

@@ -258,9 +258,9 @@ std::string Fixed(const char* format, double value) {
 }
 
 // The dispatch send matrix of each layer under EP `o.ep`: the trace's ranks form EP groups of
-// consecutive ranks, experts are placed contiguously (EP rank r holds experts r*E/ep ..), and a token
-// goes once per selected expert from its rank to the rank holding that expert (summed over steps).
-// Streams the trace a second time; needs the rank count to be a multiple of ep.
+// consecutive ranks, experts are placed contiguously (EP rank r holds experts r*E/ep ..), and a
+// token goes once per selected expert from its rank to the rank holding that expert (summed over
+// steps). Streams the trace a second time; needs the rank count to be a multiple of ep.
 int SendMatrices(const TraceOptions& o, const pb::TraceHeader& h, CommandIo& io) {
   auto reader = models::TraceReader::Open(o.input);
   if (!reader.ok()) return Fail(io, reader.error());
@@ -286,7 +286,8 @@ int SendMatrices(const TraceOptions& o, const pb::TraceHeader& h, CommandIo& io)
     if (!got.ok()) return Fail(io, got.error());
     if (!*got) break;
     if (matrix.size() <= record.layer()) {
-      matrix.resize(record.layer() + 1, std::vector<std::vector<uint64_t>>(ranks, std::vector<uint64_t>(ranks, 0)));
+      matrix.resize(record.layer() + 1,
+                    std::vector<std::vector<uint64_t>>(ranks, std::vector<uint64_t>(ranks, 0)));
     }
     const uint32_t src = record.rank();
     const uint32_t base = src - src % o.ep;
@@ -303,7 +304,8 @@ int SendMatrices(const TraceOptions& o, const pb::TraceHeader& h, CommandIo& io)
     for (uint32_t i = 0; i < ranks; ++i) {
       io.out << "   ";
       for (uint32_t j = 0; j < ranks; ++j) {
-        std::snprintf(line, sizeof line, " %9llu", static_cast<unsigned long long>(matrix[layer][i][j]));
+        std::snprintf(line, sizeof line, " %9llu",
+                      static_cast<unsigned long long>(matrix[layer][i][j]));
         io.out << line;
       }
       io.out << "\n";
@@ -421,9 +423,10 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
       "import",
       "Convert top-k expert ids to a trace: megatron-jsonl, csv (one token per line) or "
       "npy ([tokens, top_k] integers)");
-  import->add_option("format", options->format,
-                     "megatron-jsonl, csv, npy, or counts (per-expert counts CSV: "
-                     "model,domain,layer,expert,count)")
+  import
+      ->add_option("format", options->format,
+                   "megatron-jsonl, csv, npy, or counts (per-expert counts CSV: "
+                   "model,domain,layer,expert,count)")
       ->required();
   import->add_option("input", options->input, "File to read")->required();
   import->add_option("-o,--output", options->output, "Trace file to write")->required();
@@ -442,23 +445,26 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
   import->add_option("--counts-layer", options->counts_layer, "counts: the measured layer");
   import->add_option("--seed", options->seed, "counts: seed of the draw")->capture_default_str();
   import->callback([options, chosen] {
-    *chosen = [options](CommandIo& io) { return Import(*options, io); };
-  });
+    *chosen = [options](CommandIo& io) { return Import(*options, io);
+};
+}  // namespace moesim::sim
+);
 
-  CLI::App* stats = trace->add_subcommand(
-      "stats",
-      "Per layer: tokens, max/mean load, coefficient of variation, entropy, idle experts; with --ep, "
-      "tokens per EP rank and the dispatch send matrix");
-  stats->add_option("trace", options->input, "Trace file")->required();
-  stats->add_option("--ep", options->ep,
-                    "Also tokens per EP rank and the dispatch matrix (contiguous placement, EP groups "
-                    "of consecutive ranks)")
-      ->check(CLI::PositiveNumber);
-  stats->add_option("--model", options->model,
-                    "Catalog model the trace is used with: experts and top-k must match");
-  stats->callback([options, chosen] {
-    *chosen = [options](CommandIo& io) { return Stats(*options, io); };
-  });
+CLI::App* stats = trace->add_subcommand(
+    "stats",
+    "Per layer: tokens, max/mean load, coefficient of variation, entropy, idle experts; with --ep, "
+    "tokens per EP rank and the dispatch send matrix");
+stats->add_option("trace", options->input, "Trace file")->required();
+stats
+    ->add_option("--ep", options->ep,
+                 "Also tokens per EP rank and the dispatch matrix (contiguous placement, EP groups "
+                 "of consecutive ranks)")
+    ->check(CLI::PositiveNumber);
+stats->add_option("--model", options->model,
+                  "Catalog model the trace is used with: experts and top-k must match");
+stats->callback([options, chosen] {
+  *chosen = [options](CommandIo& io) { return Stats(*options, io); };
+});
 }
 
 }  // namespace moesim::sim

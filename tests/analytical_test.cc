@@ -28,10 +28,10 @@ TEST_CASE("Seed example: analytical times against hand-computed values") {
   CHECK(r.phases(2).name() == "expert");
   CHECK(r.phases(3).name() == "combine");
 
-  // Dispatch. One token = 4096 x 2 B = 8192 B. GPU 1 receives 5 tokens from other GPUs (2 from GPU 0,
-  // 1 from GPU 2, 2 from GPU 3) = 40,960 B, the most any GPU sends or receives.
-  // 40,960 B / 450e9 B/s = 91,022.2 ps -> 91,023 ps; plus GPU -> NVSwitch -> GPU, 2 x 500 ns:
-  // 1,091,023 ps -> 1,092 ns.
+  // Dispatch. One token = 4096 x 2 B = 8192 B. GPU 1 receives 5 tokens from other GPUs (2 from GPU
+  // 0, 1 from GPU 2, 2 from GPU 3) = 40,960 B, the most any GPU sends or receives. 40,960 B / 450e9
+  // B/s = 91,022.2 ps -> 91,023 ps; plus GPU -> NVSwitch -> GPU, 2 x 500 ns: 1,091,023 ps -> 1,092
+  // ns.
   const pb::Phase& dispatch = PhaseNamed(r, "dispatch");
   CHECK(dispatch.time_ns() == 1092);
   CHECK(dispatch.bound() == "link");
@@ -46,7 +46,8 @@ TEST_CASE("Seed example: analytical times against hand-computed values") {
   CHECK(PhaseNamed(r, "combine").time_ns() == 1092);
   CHECK(PhaseNamed(r, "combine").bottleneck_link() == "node0/gpu1 -> node0/nvswitch");
   // Per-link load: GPU 1's incoming NVLink carries 5 tokens = 40,960 B, which takes 91.0 ns of the
-  // 1,091,023 ps phase (8.3%; the rest is route latency). Its NVLink bytes count each token's two hops.
+  // 1,091,023 ps phase (8.3%; the rest is route latency). Its NVLink bytes count each token's two
+  // hops.
   REQUIRE(dispatch.busiest_links_size() >= 1);
   CHECK(dispatch.busiest_links(0).link() == "node0/nvswitch -> node0/gpu1");
   CHECK(dispatch.busiest_links(0).link_class() == "nvlink");
@@ -108,7 +109,8 @@ TEST_CASE("Tokens that stay on their GPU cost no link time") {
     plan { ep: 2 }
     workload { tokens_per_gpu: 3 }
     routing { explicit { rank { rank: 0 experts: [0, 0, 0] } rank { rank: 1 experts: [1, 1, 1] } } }
-  )", "local.pbtxt");
+  )",
+                                  "local.pbtxt");
   REQUIRE(s.ok());
   const pb::Result r = SimulateAnalytical(s->cluster, s->workload);
   CHECK(PhaseNamed(r, "dispatch").time_ns() == 0);
@@ -126,8 +128,8 @@ TEST_CASE("The default scenario: Mixtral-8x7B expert FFN is compute-bound and ru
   CHECK(a.SerializeAsString() == b.SerializeAsString());
 
   // About 8 x 4096 x 2 / 8 = 8192 tokens per expert; 6 x 8192 x 4096 x 14336 = 2.886e12 FLOPs
-  // -> 2.92 ms at 989.5 TFLOP/s, so the expert phase is FLOP-bound and near that (routing is random:
-  // the busiest expert gets a few per cent more).
+  // -> 2.92 ms at 989.5 TFLOP/s, so the expert phase is FLOP-bound and near that (routing is
+  // random: the busiest expert gets a few per cent more).
   const pb::Phase& expert = PhaseNamed(a, "expert");
   CHECK(expert.bound() == "flops");
   CHECK(expert.time_ns() > 2'917'000);
@@ -145,7 +147,8 @@ model: "mixtral-8x7b"
 plan { ep: 4 pp: 2 }
 workload { tokens_per_gpu: 8 }
 routing { synthetic { distribution: UNIFORM seed: 1 } }
-)", "pp.pbtxt");
+)",
+                                  "pp.pbtxt");
   REQUIRE(s.ok());
   Status support = CheckAnalyticalSupport(s->workload, s->file);
   REQUIRE_FALSE(support.ok());
@@ -156,15 +159,17 @@ routing { synthetic { distribution: UNIFORM seed: 1 } }
 
 namespace moesim::sim {
 
-TEST_CASE("Flow fidelity: the seed example's all-to-alls drain GPU 1's link as the analytical model says") {
+TEST_CASE(
+    "Flow fidelity: the seed example's all-to-alls drain GPU 1's link as the analytical model "
+    "says") {
   auto s = LoadScenario(testing::SourcePath("scenarios/seed_example.pbtxt"));
   REQUIRE(s.ok());
   const pb::Result flow = SimulateAnalytical(s->cluster, s->workload, Fidelity::kFlow);
   const pb::Result analytical = SimulateAnalytical(s->cluster, s->workload, Fidelity::kAnalytical);
   CHECK(flow.executor() == "flow");
   // GPU 1's NVLink from the NVSwitch carries 40,960 B: the flows into it share it (max-min) and the
-  // link never idles, so the last one is through after 40,960 B / 450 GB/s = 91,022.2 ps, then 1 us of
-  // route latency: 1,092 ns, as the analytical model says.
+  // link never idles, so the last one is through after 40,960 B / 450 GB/s = 91,022.2 ps, then 1 us
+  // of route latency: 1,092 ns, as the analytical model says.
   for (int p : {1, 3}) {
     CHECK(flow.phases(p).time_ns() == 1092);
     CHECK(flow.phases(p).time_ns() == analytical.phases(p).time_ns());

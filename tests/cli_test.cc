@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 #include <sstream>
 
-#include "proto/result.pb.h"
 #include "moesim_runner.h"
+#include "proto/result.pb.h"
 #include "test_paths.h"
 
 namespace moesim::sim {
@@ -33,7 +33,8 @@ TEST_CASE("moesim simulate prints the seed example's send matrices") {
   const Run r = Moesim({"simulate", testing::SourcePath("scenarios/seed_example.pbtxt")});
   REQUIRE(r.status == 0);
   // GPU 0's dispatch row: 1 kept, 2 to GPU 1, 0 to GPU 2, 1 to GPU 3; 3 sent and 3 received.
-  CHECK_THAT(r.out, Catch::Contains("  gpu0          1      2      0      1  |       3         3\n"));
+  CHECK_THAT(r.out,
+             Catch::Contains("  gpu0          1      2      0      1  |       3         3\n"));
 }
 
 TEST_CASE("moesim simulate --json keeps the JSON contract") {
@@ -80,10 +81,12 @@ TEST_CASE("Bad input: one clear line and never a crash") {
       {"ep_not_dividing_experts.pbtxt",
        ":5:3: plan.ep = 3: does not divide the model's 8 experts; valid: 1, 2"},
       {"plan_product.pbtxt",
-       ":6:3: plan = tp 2 x cp 1 x dp 2 x pp 1 = 4: the parallel sizes do not multiply to the 8 GPUs "
+       ":6:3: plan = tp 2 x cp 1 x dp 2 x pp 1 = 4: the parallel sizes do not multiply to the 8 "
+       "GPUs "
        "of the cluster; valid: sizes whose product is 8 (leave dp out to get gpus / (tp*cp*pp))"},
       {"expert_out_of_range.pbtxt",
-       ":12:36: routing.explicit.rank[1].experts[2] = 9: expert id out of range; valid: 0 to 7 (the "
+       ":12:36: routing.explicit.rank[1].experts[2] = 9: expert id out of range; valid: 0 to 7 "
+       "(the "
        "model has 8 experts)"},
       {"token_count_mismatch.pbtxt",
        ":12:20: routing.explicit.rank[1].experts = 3 expert ids: does not match "
@@ -108,11 +111,12 @@ TEST_CASE("Bad input: unknown model lists the catalog") {
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::StartsWith("moesim: error: " + path +
                                       ":3:1: model = \"mixtral-9x9b\": unknown model"));
-  CHECK_THAT(r.err, Catch::EndsWith(
-                        "valid: dbrx, deepseek-v2, deepseek-v2-lite, deepseek-v3, gpt-oss-120b, "
-                        "gpt-oss-20b, grok-1, kimi-k2, llama-4-maverick, mixtral-8x22b, "
-                        "mixtral-8x7b, olmoe-1b-7b, phi-3.5-moe, qwen1.5-moe-a2.7b, qwen2-57b-a14b, "
-                        "qwen3-235b-a22b, qwen3-30b-a3b, snowflake-arctic, switch-base-128\n"));
+  CHECK_THAT(
+      r.err,
+      Catch::EndsWith("valid: dbrx, deepseek-v2, deepseek-v2-lite, deepseek-v3, gpt-oss-120b, "
+                      "gpt-oss-20b, grok-1, kimi-k2, llama-4-maverick, mixtral-8x22b, "
+                      "mixtral-8x7b, olmoe-1b-7b, phi-3.5-moe, qwen1.5-moe-a2.7b, qwen2-57b-a14b, "
+                      "qwen3-235b-a22b, qwen3-30b-a3b, snowflake-arctic, switch-base-128\n"));
 }
 
 TEST_CASE("Bad input: a missing file") {

@@ -86,7 +86,8 @@ TEST_CASE("Cluster errors name the field and the valid values") {
   two_nodes.set_nodes(2);
   auto no_fabric = BuildCluster(two_nodes);
   REQUIRE_FALSE(no_fabric.ok());
-  CHECK_THAT(no_fabric.error().message(), Catch::StartsWith("cluster.fabric: missing: several nodes need a fabric"));
+  CHECK_THAT(no_fabric.error().message(),
+             Catch::StartsWith("cluster.fabric: missing: several nodes need a fabric"));
 
   pb::Cluster both = Spec("dgx-h100");
   both.mutable_node()->set_gpu("h100-sxm");

@@ -11,16 +11,19 @@ namespace moesim::sim {
 using testing::Moesim;
 
 TEST_CASE("moesim collective prints nccl-tests columns for every size of the sweep") {
-  const auto r = Moesim({"collective", "--op", "allreduce", "--cluster", "dgx-h100", "-b", "1K", "-e", "1M", "-f", "4"});
+  const auto r = Moesim({"collective", "--op", "allreduce", "--cluster", "dgx-h100", "-b", "1K",
+                         "-e", "1M", "-f", "4"});
   REQUIRE(r.status == 0);
-  CHECK_THAT(r.out, Catch::Contains("# moesim collective: allreduce, 8 GPUs of dgx-h100, algo ring"));
+  CHECK_THAT(r.out,
+             Catch::Contains("# moesim collective: allreduce, 8 GPUs of dgx-h100, algo ring"));
   CHECK_THAT(r.out, Catch::Contains("(B)    (elements)"));
   // 1K, 4K, 16K, 64K, 256K, 1M: 6 rows; 1024 B = 256 floats, summed.
   CHECK_THAT(r.out, Catch::Contains("        1024           256     float     sum"));
   CHECK_THAT(r.out, Catch::Contains("     1048576        262144     float     sum"));
 }
 
-TEST_CASE("moesim collective --json: algbw is size over time and busbw applies the nccl-tests factor") {
+TEST_CASE(
+    "moesim collective --json: algbw is size over time and busbw applies the nccl-tests factor") {
   const auto r = Moesim({"collective", "--op", "alltoall", "-b", "64M", "-e", "64M", "--json"});
   REQUIRE(r.status == 0);
   pb::CollectiveSweep sweep;

@@ -19,7 +19,8 @@ topology::Cluster Load(const std::string& what) {
   return std::move(c).value();
 }
 
-Schedule Build(CollectiveOp op, CollectiveAlgo algo, uint32_t n, uint64_t size, uint32_t per_node = 8) {
+Schedule Build(CollectiveOp op, CollectiveAlgo algo, uint32_t n, uint64_t size,
+               uint32_t per_node = 8) {
   auto s = BuildCollective(op, algo, n, size, per_node);
   if (!s.ok()) FAIL(s.error().message());
   return std::move(s).value();
@@ -48,7 +49,8 @@ TEST_CASE("Schedules move the bytes each algorithm must move") {
   const Schedule pairwise = Build(CollectiveOp::kAllToAll, CollectiveAlgo::kPairwise, 8, S);
   CHECK(pairwise.transfers.size() == 56);
   CHECK(pairwise.steps == 7);
-  CHECK(pairwise.transfers[8].after == std::vector<uint32_t>{0});  // round 2 of rank 0 after round 1
+  CHECK(pairwise.transfers[8].after ==
+        std::vector<uint32_t>{0});  // round 2 of rank 0 after round 1
   // Ring all-reduce: 2(n-1) = 14 steps of S/n per rank: each rank sends 14/8 S = 2(n-1)/n S.
   const Schedule ring = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, S);
   CHECK(ring.steps == 14);
@@ -92,13 +94,15 @@ TEST_CASE("Hierarchical all-to-all: NVLink to the destination's rail, then acros
   }
   CHECK(phase1 == 4 * 8 * 7);
   CHECK(phase2 == 4 * 3 * 8);
-  CHECK_FALSE(BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kHierarchical, 12, S, 8).ok());
+  CHECK_FALSE(
+      BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kHierarchical, 12, S, 8).ok());
 }
 
 TEST_CASE("Uniform all-to-all on one non-blocking switch takes n-1 pieces over the GPU link") {
   const topology::Cluster c = Load("dgx-h100");
   const uint64_t S = 64 << 20;
-  const CollectiveTiming t = TimeCollective(c, Build(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 8, S));
+  const CollectiveTiming t =
+      TimeCollective(c, Build(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 8, S));
   // Each GPU's NVLink carries (n-1) x S/n = 7 x 8 MiB = 58,720,256 B at 450 GB/s.
   CHECK(t.bandwidth == TransferTime(Bytes{7 * S / 8}, Rate::GigaPerSecond(450)));
   // Large: the Simple protocol, NCCL's base 8.4 us + one NVLink step 3.4 us.
@@ -110,13 +114,16 @@ TEST_CASE("Uniform all-to-all on one non-blocking switch takes n-1 pieces over t
 TEST_CASE("Ring all-reduce: 2(n-1)/n S / B plus a step latency per hop") {
   const topology::Cluster c = Load("dgx-h100");
   const uint64_t S = 1ULL << 30;
-  const CollectiveTiming t = TimeCollective(c, Build(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, S));
+  const CollectiveTiming t =
+      TimeCollective(c, Build(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, S));
   // 14 steps, each S/8 = 134,217,728 B over a 450 GB/s NVLink: 298,261.6 ns -> rounded up per step.
-  CHECK(t.bandwidth.picoseconds() == 14 * TransferTime(Bytes{S / 8}, Rate::GigaPerSecond(450)).picoseconds());
+  CHECK(t.bandwidth.picoseconds() ==
+        14 * TransferTime(Bytes{S / 8}, Rate::GigaPerSecond(450)).picoseconds());
   // Simple: 8.4 us + 14 x 3.4 us.
   CHECK(t.latency == Duration::Nanoseconds(8400 + 14 * 3400));
   // Small messages pick LL: 6.6 + 14 x 0.6 us = 15.0 us of latency.
-  const CollectiveTiming small = TimeCollective(c, Build(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, 64));
+  const CollectiveTiming small =
+      TimeCollective(c, Build(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, 64));
   CHECK(small.protocol == NcclProtocol::kLL);
   CHECK(small.latency == Duration::Nanoseconds(6600 + 14 * 600));
 }
@@ -137,7 +144,8 @@ TEST_CASE("Incast: n senders into one GPU are bound by its one link") {
 TEST_CASE("All-to-all on a 2:1 fat tree is bound by the leaf uplinks") {
   const topology::Cluster c = Load("dgx-h100-fat-tree-2to1.pbtxt");
   const uint64_t S = 128ULL << 20;  // 1 MiB to each of 128 ranks
-  const CollectiveTiming t = TimeCollective(c, Build(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 128, S));
+  const CollectiveTiming t =
+      TimeCollective(c, Build(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 128, S));
   // A leaf holds 32 GPUs; each sends 96 of its 128 MiB off the leaf: 32 x 96 MiB = 3 GiB over 16
   // uplinks (ECMP, even): 192 MiB = 201,326,592 B per 50 GB/s uplink. A GPU's NIC carries only
   // 120 MiB, so the uplinks bound the step.
@@ -155,7 +163,8 @@ TEST_CASE("Collective names and the nccl-tests bus bandwidth factors") {
   auto bad = ParseCollectiveOp("allreduc");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message() ==
-        "--op = allreduc: unknown collective; valid: alltoall, allreduce, allgather, reducescatter, sendrecv");
+        "--op = allreduc: unknown collective; valid: alltoall, allreduce, allgather, "
+        "reducescatter, sendrecv");
   auto wrong = BuildCollective(CollectiveOp::kAllGather, CollectiveAlgo::kTree, 8, 1024, 8);
   REQUIRE_FALSE(wrong.ok());
   CHECK(wrong.error().message() == "--algo = tree: not an algorithm for allgather; valid: ring");

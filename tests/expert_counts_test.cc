@@ -40,15 +40,15 @@ TEST_CASE("Expert counts CSV errors name the line and column") {
         "c.csv:2:1: row = 4 fields: wrong number of columns; valid: 5 "
         "(model,domain,layer,expert,count)");
 
-  auto twice = ExpertCounts::ParseCsv(
-      "model,domain,layer,expert,count\nm,web,0,0,1\nm,web,0,0,2\n", "c.csv");
+  auto twice = ExpertCounts::ParseCsv("model,domain,layer,expert,count\nm,web,0,0,1\nm,web,0,0,2\n",
+                                      "c.csv");
   REQUIRE_FALSE(twice.ok());
   CHECK(twice.error().message() ==
         "c.csv:3:9: expert = 0: given twice for m/web/0; valid: each expert once per model, "
         "domain and layer");
 
-  auto gap = ExpertCounts::ParseCsv(
-      "model,domain,layer,expert,count\nm,web,0,0,1\nm,web,0,2,2\n", "c.csv");
+  auto gap = ExpertCounts::ParseCsv("model,domain,layer,expert,count\nm,web,0,0,1\nm,web,0,2,2\n",
+                                    "c.csv");
   REQUIRE_FALSE(gap.ok());
   CHECK(gap.error().message() ==
         "c.csv:2:1: m/web/0: no row for expert 1; valid: experts 0 to 2, each once");

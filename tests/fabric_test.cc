@@ -92,8 +92,8 @@ TEST_CASE("Two-tier fat tree at 2:1: half the injection bandwidth crosses the bi
   // the half could inject 64 x 50 = 3200.
   CHECK(s.bisection_gbps() == Approx(1600));
   const Router& r = c.router();
-  CHECK(r.Hops(0, 8) == 6);     // node 1, same leaf
-  CHECK(r.Hops(0, 32) == 8);    // node 4, next leaf: up to a spine and down
+  CHECK(r.Hops(0, 8) == 6);   // node 1, same leaf
+  CHECK(r.Hops(0, 32) == 8);  // node 4, next leaf: up to a spine and down
   CHECK(r.PathCount(0, 32) == 16);
   // ECMP: a transfer from gpu0 to gpu32 spreads over the 16 spines, 1/16 on each uplink.
   int uplinks = 0;
@@ -120,7 +120,7 @@ TEST_CASE("Three-tier fat tree: leaf, aggregation, core") {
   const Router& r = c.router();
   // Node 2 sits on leaf 1 of pod 0 (2 nodes per leaf, 2 leaves per pod): leaf, aggregation, leaf.
   CHECK(r.Hops(0, 16) == 8);
-  CHECK(r.Hops(0, 127) == 10);   // other pod: leaf, agg, core, agg, leaf
+  CHECK(r.Hops(0, 127) == 10);  // other pod: leaf, agg, core, agg, leaf
   // 16 aggregation switches up x 16 cores x 16 aggregation switches down.
   CHECK(r.PathCount(0, 127) == 16 * 16 * 16);
   CHECK(s.diameter_hops() == 10);
@@ -166,7 +166,8 @@ TEST_CASE("Torus 2 x 2 x 2: three dimensions, one link per neighbour pair") {
   const pb::TopologySummary s = Summarize(c);
   CHECK(s.gpus() == 64);
   CHECK(s.devices().at("network-switch") == 8);
-  // 3 dims x 8 routers / 2 (a dimension of 2 links each pair once) = 12 router links + 64 NIC links.
+  // 3 dims x 8 routers / 2 (a dimension of 2 links each pair once) = 12 router links + 64 NIC
+  // links.
   CHECK(s.links().at("infiniband") == 12 + 64);
   // Nodes 0-3 (z = 0) to nodes 4-7 (z = 1): 4 links of 400 / 6 = 66.7 GB/s = 266.7 GB/s.
   CHECK(s.bisection_gbps() == Approx(4 * 400.0 / 6));
@@ -196,20 +197,24 @@ TEST_CASE("Fabric errors: located, with what is valid") {
     file->set_root_field("cluster");
     return BuildCluster(spec, &*file);
   };
-  auto uneven = parse("node_preset: \"dgx-h100\"\nnodes: 6\nfabric { fat_tree { tiers: 2 nodes_per_leaf: 4 } }\n");
+  auto uneven = parse(
+      "node_preset: \"dgx-h100\"\nnodes: 6\nfabric { fat_tree { tiers: 2 nodes_per_leaf: 4 } }\n");
   REQUIRE_FALSE(uneven.ok());
   CHECK(uneven.error().message() ==
         "c.pbtxt:3:30: cluster.fabric.fat_tree.nodes_per_leaf = 4: does not divide the nodes; "
         "valid: a divisor of 6");
-  auto ratio = parse("node_preset: \"dgx-h100\"\nnodes: 4\nfabric { rail_optimized { oversubscription: 0.5 } }\n");
+  auto ratio = parse(
+      "node_preset: \"dgx-h100\"\nnodes: 4\nfabric { rail_optimized { oversubscription: 0.5 } }\n");
   REQUIRE_FALSE(ratio.ok());
   CHECK_THAT(ratio.error().message(), Catch::Contains("an oversubscription ratio is >= 1"));
   auto torus = parse("node_preset: \"dgx-h100\"\nnodes: 8\nfabric { torus { dims: [3, 3] } }\n");
   REQUIRE_FALSE(torus.ok());
   CHECK_THAT(torus.error().message(), Catch::Contains("valid: dims whose product is 8"));
-  auto tiers = parse("node_preset: \"dgx-h100\"\nnodes: 4\nfabric { fat_tree { tiers: 4 nodes_per_leaf: 1 } }\n");
+  auto tiers = parse(
+      "node_preset: \"dgx-h100\"\nnodes: 4\nfabric { fat_tree { tiers: 4 nodes_per_leaf: 1 } }\n");
   REQUIRE_FALSE(tiers.ok());
-  CHECK_THAT(tiers.error().message(), Catch::StartsWith("c.pbtxt:3:21: cluster.fabric.fat_tree.tiers = 4"));
+  CHECK_THAT(tiers.error().message(),
+             Catch::StartsWith("c.pbtxt:3:21: cluster.fabric.fat_tree.tiers = 4"));
 }
 
 }  // namespace moesim::topology

@@ -53,7 +53,8 @@ void CheckNear(Duration got, int64_t want_ps) {
 TEST_CASE("N equal flows on one link all finish at N S / B") {
   const topology::Cluster c = Pair();
   // 4 flows of 1 MB on 100 GB/s: each gets 25 GB/s, all done after 4e6 / 1e11 s = 40 us.
-  const FlowRun run = RunFlows(c, Flows({1'000'000, 1'000'000, 1'000'000, 1'000'000}), NcclProtocol::kSimple);
+  const FlowRun run =
+      RunFlows(c, Flows({1'000'000, 1'000'000, 1'000'000, 1'000'000}), NcclProtocol::kSimple);
   for (Duration f : run.finish) CheckNear(f, kLatencyPs + 40'000'000);
   CheckNear(run.total, kLatencyPs + 40'000'000);
 }
@@ -76,7 +77,8 @@ TEST_CASE("Uniform all-to-all on one switch: flow and analytical agree") {
   REQUIRE(schedule.ok());
   const CollectiveTiming analytical = TimeCollective(*c, *schedule);
   const FlowRun flow = RunFlows(*c, *schedule, analytical.protocol);
-  // Every GPU's NVLink carries 7 flows of 8 MiB at 450/7 GB/s each: 7 x 8 MiB / 450 GB/s, + latency.
+  // Every GPU's NVLink carries 7 flows of 8 MiB at 450/7 GB/s each: 7 x 8 MiB / 450 GB/s, +
+  // latency.
   CheckNear(flow.total, analytical.total.picoseconds());
   CHECK(flow.bottleneck_link == "node0/gpu0 -> node0/nvswitch");
 }
@@ -93,10 +95,13 @@ TEST_CASE("Ring all-reduce: flow and analytical agree, step after step") {
   CHECK(std::llabs(flow.total.picoseconds() - analytical.total.picoseconds()) <= 14);
 }
 
-TEST_CASE("On a 2:1 fat tree the flow model is never below the analytical bound, and is deterministic") {
-  auto c = topology::LoadClusterArgument(testing::SourcePath("scenarios/clusters/dgx-h100-fat-tree-2to1.pbtxt"), "");
+TEST_CASE(
+    "On a 2:1 fat tree the flow model is never below the analytical bound, and is deterministic") {
+  auto c = topology::LoadClusterArgument(
+      testing::SourcePath("scenarios/clusters/dgx-h100-fat-tree-2to1.pbtxt"), "");
   REQUIRE(c.ok());
-  auto schedule = BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 64, 64 << 20, 8);
+  auto schedule =
+      BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 64, 64 << 20, 8);
   REQUIRE(schedule.ok());
   const CollectiveTiming analytical = TimeCollective(*c, *schedule);
   const FlowRun a = RunFlows(*c, *schedule, analytical.protocol);

@@ -5,9 +5,9 @@
 #include <sstream>
 
 #include "models/model_spec.h"
+#include "moesim_runner.h"
 #include "proto/model.pb.h"
 #include "sim/cli.h"
-#include "moesim_runner.h"
 #include "test_paths.h"
 
 namespace moesim::sim {

@@ -24,7 +24,8 @@ pb::ModelSpec Toy() {
 TEST_CASE("The catalog's Mixtral-8x7B has its published hyperparameters") {
   auto m = LoadCatalogModel("mixtral-8x7b", {}, CatalogDir());
   REQUIRE(m.ok());
-  // arXiv:2401.04088 Table 1: dim 4096, hidden_dim 14336, n_layers 32, num_experts 8, top_k_experts 2.
+  // arXiv:2401.04088 Table 1: dim 4096, hidden_dim 14336, n_layers 32, num_experts 8,
+  // top_k_experts 2.
   CHECK(m->hidden_size() == 4096);
   CHECK(m->expert_ffn_size() == 14336);
   CHECK(m->num_layers() == 32);

@@ -1,4 +1,5 @@
-// Runs the `moesim` command line in-process, as a user would from a shell, and keeps what it printed.
+// Runs the `moesim` command line in-process, as a user would from a shell, and keeps what it
+// printed.
 #pragma once
 
 #include <sstream>

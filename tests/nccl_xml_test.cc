@@ -16,7 +16,8 @@ std::string SharedXml(const std::string& name) {
 uint32_t CountNvLinks(const NodeTemplate& node, uint32_t device) {
   uint32_t n = 0;
   for (const auto& l : node.links) {
-    if (l.link.link_class == LinkClass::kNvLink && (l.a == device || l.b == device)) n += l.link.count;
+    if (l.link.link_class == LinkClass::kNvLink && (l.a == device || l.b == device))
+      n += l.link.count;
   }
   return n;
 }
@@ -62,7 +63,8 @@ TEST_CASE("IBM dump as a cluster: GPU pairs stripe over the 4 NVSwitches at 450 
   CHECK(s.intra_node_gbps() == Approx(450));
 }
 
-TEST_CASE("Azure ND H100 v5 file: no NVLink in the XML, so it comes from the GPU model, with warnings") {
+TEST_CASE(
+    "Azure ND H100 v5 file: no NVLink in the XML, so it comes from the GPU model, with warnings") {
   auto node = NodeFromNcclXml(SharedXml("azure_ndv5_H100_topo.xml"), "");
   REQUIRE(node.ok());
   CHECK(node->CountOf(DeviceKind::kGpu) == 8);
@@ -78,7 +80,8 @@ TEST_CASE("Azure ND H100 v5 file: no NVLink in the XML, so it comes from the GPU
   CHECK(node->links.front().link.bandwidth.giga() == Approx(63.0).epsilon(1e-3));
   std::string all;
   for (const auto& w : node->warnings) all += w + "\n";
-  CHECK_THAT(all, Catch::Contains("no <nvlink> elements: NVLink taken from the GPU model h100-sxm"));
+  CHECK_THAT(all,
+             Catch::Contains("no <nvlink> elements: NVLink taken from the GPU model h100-sxm"));
   CHECK_THAT(all, Catch::Contains("guessed from PCIe Gen5"));
   // An explicit GPU model silences the guess.
   auto h200 = NodeFromNcclXml(SharedXml("azure_ndv5_H100_topo.xml"), "h200-sxm");
@@ -93,31 +96,36 @@ TEST_CASE("Azure ND A100 v4 file: 4 NUMA domains, Gen4, A100 NVLink from the mod
   CHECK(node->CountOf(DeviceKind::kNic) == 8);
   CHECK(node->CountOf(DeviceKind::kCpu) == 4);
   CHECK(node->gpu.name == "a100-sxm");
-  CHECK(CountNvLinks(*node, 0) == 12);  // A100: 12 NVLinks, 300 GB/s
+  CHECK(CountNvLinks(*node, 0) == 12);                    // A100: 12 NVLinks, 300 GB/s
   CHECK(node->nic_bandwidth == Rate::GigaPerSecond(25));  // HDR
   // PCIe "16 GT/s" x16 = 31.5 GB/s.
   CHECK(node->links.front().link.bandwidth.giga() == Approx(31.5).epsilon(1e-3));
 }
 
 TEST_CASE("Malformed or wrong XML: the file and line") {
-  auto truncated = NodeFromNcclXmlString("<system version=\"1\">\n  <cpu numaid=\"0\">\n    <pci busid=\"a\"\n", "t.xml", "");
+  auto truncated = NodeFromNcclXmlString(
+      "<system version=\"1\">\n  <cpu numaid=\"0\">\n    <pci busid=\"a\"\n", "t.xml", "");
   REQUIRE_FALSE(truncated.ok());
   CHECK_THAT(truncated.error().message(), Catch::StartsWith("t.xml:"));
   CHECK_THAT(truncated.error().message(), Catch::Contains("malformed XML"));
 
   auto root = NodeFromNcclXmlString("<topology/>", "r.xml", "");
   REQUIRE_FALSE(root.ok());
-  CHECK(root.error().message() == "r.xml:1:1: root element is <topology>; valid: <system> as NCCL writes it");
+  CHECK(root.error().message() ==
+        "r.xml:1:1: root element is <topology>; valid: <system> as NCCL writes it");
 
   auto duplicate = NodeFromNcclXmlString(
       "<system>\n<cpu numaid=\"0\">\n"
-      "<pci busid=\"0000:01:00.0\" class=\"0x030200\" link_speed=\"32.0 GT/s PCIe\" link_width=\"16\"/>\n"
-      "<pci busid=\"0000:01:00.0\" class=\"0x030200\" link_speed=\"32.0 GT/s PCIe\" link_width=\"16\"/>\n"
+      "<pci busid=\"0000:01:00.0\" class=\"0x030200\" link_speed=\"32.0 GT/s PCIe\" "
+      "link_width=\"16\"/>\n"
+      "<pci busid=\"0000:01:00.0\" class=\"0x030200\" link_speed=\"32.0 GT/s PCIe\" "
+      "link_width=\"16\"/>\n"
       "</cpu>\n</system>\n",
       "d.xml", "");
   REQUIRE_FALSE(duplicate.ok());
-  CHECK(duplicate.error().message() ==
-        "d.xml:4:1: duplicate PCI busid \"0000:01:00.0\" (first at line 3); valid: each busid once");
+  CHECK(
+      duplicate.error().message() ==
+      "d.xml:4:1: duplicate PCI busid \"0000:01:00.0\" (first at line 3); valid: each busid once");
 
   auto no_gpu = NodeFromNcclXmlString("<system><cpu numaid=\"0\"/></system>", "n.xml", "");
   REQUIRE_FALSE(no_gpu.ok());
@@ -129,7 +137,8 @@ TEST_CASE("Malformed or wrong XML: the file and line") {
 
   auto missing = NodeFromNcclXml("/no/such/topo.xml", "");
   REQUIRE_FALSE(missing.ok());
-  CHECK(missing.error().message() == "/no/such/topo.xml: cannot open file: No such file or directory");
+  CHECK(missing.error().message() ==
+        "/no/such/topo.xml: cannot open file: No such file or directory");
 }
 
 }  // namespace moesim::topology

@@ -49,7 +49,11 @@ TEST_CASE("A node device by device: its links, routes over the direct NVLink") {
 
 TEST_CASE("Without NVLink, GPUs route over PCIe through their common CPU") {
   std::string text = kDevices;
-  text.erase(text.find("  link { a: \"g0\" b: \"g1\""), std::string("  link { a: \"g0\" b: \"g1\" link_class: NVLINK bandwidth_gbps: 100 latency_ns: 700 }\n").size());
+  text.erase(
+      text.find("  link { a: \"g0\" b: \"g1\""),
+      std::string(
+          "  link { a: \"g0\" b: \"g1\" link_class: NVLINK bandwidth_gbps: 100 latency_ns: 700 }\n")
+          .size());
   auto c = Build(text);
   REQUIRE(c.ok());
   // g0 -> sw0 -> cpu -> sw1 -> g1.
@@ -71,21 +75,29 @@ TEST_CASE("Node errors: zero bandwidth, duplicate id, unknown id, unreachable GP
 
   auto negative = Build(replace(kDevices, "bandwidth_gbps: 100", "bandwidth_gbps: -5"));
   REQUIRE_FALSE(negative.ok());
-  CHECK_THAT(negative.error().message(), Catch::Contains("bandwidth_gbps = -5: a bandwidth must be positive"));
+  CHECK_THAT(negative.error().message(),
+             Catch::Contains("bandwidth_gbps = -5: a bandwidth must be positive"));
 
   auto duplicate = Build(replace(kDevices, "device { id: \"sw1\"", "device { id: \"sw0\""));
   REQUIRE_FALSE(duplicate.ok());
   CHECK(duplicate.error().message() ==
-        "n.pbtxt:7:12: cluster.node.device[3].id = \"sw0\": duplicate device id; valid: ids unique in "
+        "n.pbtxt:7:12: cluster.node.device[3].id = \"sw0\": duplicate device id; valid: ids unique "
+        "in "
         "the node");
 
   auto unknown = Build(replace(kDevices, "a: \"sw1\" b: \"cpu\"", "a: \"sw1\" b: \"cpu9\""));
   REQUIRE_FALSE(unknown.ok());
-  CHECK_THAT(unknown.error().message(), Catch::Contains("link[4].b = \"cpu9\": no device with this id"));
+  CHECK_THAT(unknown.error().message(),
+             Catch::Contains("link[4].b = \"cpu9\": no device with this id"));
 
   // Drop both links of g1: nothing reaches it.
-  std::string cut = replace(kDevices, "  link { a: \"g0\" b: \"g1\" link_class: NVLINK bandwidth_gbps: 100 latency_ns: 700 }\n", "");
-  cut = replace(cut, "  link { a: \"g1\" b: \"sw1\" link_class: PCIE bandwidth_gbps: 32 latency_ns: 200 }\n", "");
+  std::string cut = replace(
+      kDevices,
+      "  link { a: \"g0\" b: \"g1\" link_class: NVLINK bandwidth_gbps: 100 latency_ns: 700 }\n",
+      "");
+  cut = replace(
+      cut, "  link { a: \"g1\" b: \"sw1\" link_class: PCIE bandwidth_gbps: 32 latency_ns: 200 }\n",
+      "");
   auto unreachable = Build(cut);
   REQUIRE_FALSE(unreachable.ok());
   CHECK_THAT(unreachable.error().message(), Catch::Contains("gpu g1 cannot reach g0"));
@@ -96,11 +108,13 @@ TEST_CASE("Node errors: zero bandwidth, duplicate id, unknown id, unreachable GP
 
   auto no_gpu_model = Build("node { gpus: 2 }");
   REQUIRE_FALSE(no_gpu_model.ok());
-  CHECK_THAT(no_gpu_model.error().message(), Catch::StartsWith("n.pbtxt:1:1: cluster.node.gpu: missing; valid: a100-sxm"));
+  CHECK_THAT(no_gpu_model.error().message(),
+             Catch::StartsWith("n.pbtxt:1:1: cluster.node.gpu: missing; valid: a100-sxm"));
 
   auto zero_nvlink = Build("node { gpu: \"h100-sxm\" gpus: 2 nvlink { bandwidth_gbps: 0 } }");
   REQUIRE_FALSE(zero_nvlink.ok());
-  CHECK_THAT(zero_nvlink.error().message(), Catch::Contains("cluster.node.nvlink.bandwidth_gbps = 0"));
+  CHECK_THAT(zero_nvlink.error().message(),
+             Catch::Contains("cluster.node.nvlink.bandwidth_gbps = 0"));
 }
 
 TEST_CASE("Shape builder spreads GPUs and NICs over PCIe switches in order") {

@@ -12,7 +12,7 @@ pb::ModelSpec Experts(uint32_t n) {
 }
 
 pb::ParallelPlan PlanSpec(std::optional<uint32_t> ep, std::optional<uint32_t> dp = {},
-                      std::optional<uint32_t> tp = {}) {
+                          std::optional<uint32_t> tp = {}) {
   pb::ParallelPlan p;
   if (ep) p.set_ep(*ep);
   if (dp) p.set_dp(*dp);

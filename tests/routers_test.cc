@@ -1,7 +1,6 @@
 #include "models/routers.h"
 
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <set>
@@ -201,7 +200,7 @@ TEST_CASE("GShard random top-2 keeps the second expert with probability 2 w2") {
 }
 
 TEST_CASE("Expert capacity follows ceil of capacity factor x tokens x k over experts") {
-  CHECK(ExpertCapacity(1.25, 8, 1, 4) == 3);      // 8 / 4 * 1.25 = 2.5 -> 3
+  CHECK(ExpertCapacity(1.25, 8, 1, 4) == 3);       // 8 / 4 * 1.25 = 2.5 -> 3
   CHECK(ExpertCapacity(1.0, 4096, 2, 8) == 1024);  // 4096 * 2 / 8 = 1024 exactly
   // As Megatron-Core computes it, in double: 100 / 1 * 1.1 = 110.00000000000001 -> 111.
   CHECK(ExpertCapacity(1.1, 100, 1, 1) == 111);
@@ -229,8 +228,8 @@ TEST_CASE("Switch capacity drops selections past capacity in token order") {
   CHECK(dropped->overflow == Overflow::kDrop);
 
   // Passed on through the residual: the same selections leave the expert, reported the same way.
-  auto residual = ApplyCapacity(*routed, {.capacity_factor = 1.0, .top_k = 1,
-                                          .overflow = Overflow::kResidual});
+  auto residual =
+      ApplyCapacity(*routed, {.capacity_factor = 1.0, .top_k = 1, .overflow = Overflow::kResidual});
   REQUIRE(residual.ok());
   CHECK(residual->overflow == Overflow::kResidual);
   CHECK(residual->dropped == dropped->dropped);
@@ -259,8 +258,8 @@ TEST_CASE("Capacity claim order: token order against first choices first") {
   CHECK(by_token->dropped[0].expert == 0);
   CHECK(Experts(*by_token, 2) == std::vector<uint32_t>{1});
 
-  auto by_rank = ApplyCapacity(*routed, {.capacity_factor = 1.0, .top_k = 2,
-                                         .order = ClaimOrder::kChoiceRankThenToken});
+  auto by_rank = ApplyCapacity(
+      *routed, {.capacity_factor = 1.0, .top_k = 2, .order = ClaimOrder::kChoiceRankThenToken});
   REQUIRE(by_rank.ok());
   REQUIRE(by_rank->dropped.size() == 1);
   CHECK(by_rank->dropped[0].token == 0);

@@ -27,8 +27,8 @@ pb::Routing Explicit(std::vector<std::pair<uint32_t, std::vector<uint32_t>>> ran
   return routing;
 }
 
-const RoutingShape kTwoRanks{.ranks = 2, .layers = 1, .tokens_per_rank = 2, .num_experts = 4,
-                             .top_k = 1};
+const RoutingShape kTwoRanks{
+    .ranks = 2, .layers = 1, .tokens_per_rank = 2, .num_experts = 4, .top_k = 1};
 
 }  // namespace
 
@@ -63,7 +63,8 @@ TEST_CASE("Explicit routing errors name the entry and the value and the valid ra
 
   auto bad_rank = ResolveRouting(Explicit({{2, {1, 2}}}), kTwoRanks, nullptr);
   REQUIRE_FALSE(bad_rank.ok());
-  CHECK(bad_rank.error().message() == "routing.explicit.rank[0].rank = 2: no such rank; valid: 0 to 1");
+  CHECK(bad_rank.error().message() ==
+        "routing.explicit.rank[0].rank = 2: no such rank; valid: 0 to 1");
 
   RoutingShape top2 = kTwoRanks;
   top2.top_k = 2;

@@ -1,7 +1,6 @@
 #include "models/synthetic_spec.h"
 
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "models/expert_counts.h"
@@ -13,10 +12,10 @@ namespace {
 
 const std::string kCsv = std::string(MOESIM_SHARED_DATA_DIR) + "/routing/expert_counts_topk.csv";
 
-const RoutingShape kMixtral{.ranks = 4, .layers = 1, .tokens_per_rank = 256, .num_experts = 8,
-                            .top_k = 2};
-const RoutingShape kOlmoe{.ranks = 2, .layers = 1, .tokens_per_rank = 512, .num_experts = 64,
-                          .top_k = 8};
+const RoutingShape kMixtral{
+    .ranks = 4, .layers = 1, .tokens_per_rank = 256, .num_experts = 8, .top_k = 2};
+const RoutingShape kOlmoe{
+    .ranks = 2, .layers = 1, .tokens_per_rank = 512, .num_experts = 64, .top_k = 8};
 
 // Resolves `synthetic { <body> }` written on line 2 of a scenario named `name`.
 StatusOr<std::vector<LayerRouting>> Resolve(const std::string& body, const RoutingShape& shape,
@@ -67,10 +66,9 @@ TEST_CASE("Synthetic routing blocks call their generators") {
       kMixtral);
   REQUIRE(drift.ok());
   CHECK((*drift)[0].experts ==
-        CollapseRouting(kMixtral,
-                        {.fraction = 0.25, .hot_experts = 3,
-                         .drift = {.step = 250, .period_steps = 100}},
-                        2, 0)
+        CollapseRouting(
+            kMixtral,
+            {.fraction = 0.25, .hot_experts = 3, .drift = {.step = 250, .period_steps = 100}}, 2, 0)
             .experts);
 
   // Two layers, correlated: the same as generating both and correlating them.

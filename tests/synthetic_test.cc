@@ -1,8 +1,7 @@
 #include "models/synthetic.h"
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <set>
 #include <string>
@@ -47,8 +46,8 @@ std::string CountsCsv() {
 }  // namespace
 
 TEST_CASE("Uniform routing: k distinct experts per token and deterministic per seed") {
-  const RoutingShape shape{.ranks = 4, .layers = 1, .tokens_per_rank = 1000, .num_experts = 8,
-                           .top_k = 2};
+  const RoutingShape shape{
+      .ranks = 4, .layers = 1, .tokens_per_rank = 1000, .num_experts = 8, .top_k = 2};
   const LayerRouting a = UniformRouting(shape, 7, 0);
   const LayerRouting b = UniformRouting(shape, 7, 0);
   const LayerRouting c = UniformRouting(shape, 8, 0);
@@ -68,8 +67,8 @@ TEST_CASE("Uniform routing: k distinct experts per token and deterministic per s
 }
 
 TEST_CASE("Uniform routing spreads load evenly and does not depend on the rank count") {
-  const RoutingShape shape{.ranks = 8, .layers = 1, .tokens_per_rank = 4096, .num_experts = 8,
-                           .top_k = 2};
+  const RoutingShape shape{
+      .ranks = 8, .layers = 1, .tokens_per_rank = 4096, .num_experts = 8, .top_k = 2};
   const LayerRouting r = UniformRouting(shape, 1, 0);
   std::vector<int> load(8, 0);
   for (const auto& ids : r.experts) {
@@ -85,8 +84,8 @@ TEST_CASE("Uniform routing spreads load evenly and does not depend on the rank c
 }
 
 TEST_CASE("Top-k equal to the expert count picks every expert once") {
-  const RoutingShape shape{.ranks = 1, .layers = 1, .tokens_per_rank = 50, .num_experts = 4,
-                           .top_k = 4};
+  const RoutingShape shape{
+      .ranks = 1, .layers = 1, .tokens_per_rank = 50, .num_experts = 4, .top_k = 4};
   const LayerRouting r = UniformRouting(shape, 3, 0);
   for (size_t t = 0; t < 50; ++t) {
     std::set<uint32_t> chosen(r.experts[0].begin() + 4 * t, r.experts[0].begin() + 4 * t + 4);
@@ -97,8 +96,8 @@ TEST_CASE("Top-k equal to the expert count picks every expert once") {
 TEST_CASE("Uniform routing output is pinned to the values it had before it moved to synthetic") {
   // Printed by UniformRouting as committed in 136400b (models/routing.cc); the default scenario's
   // numbers depend on these streams staying the same.
-  const RoutingShape shape{.ranks = 2, .layers = 1, .tokens_per_rank = 6, .num_experts = 8,
-                           .top_k = 2};
+  const RoutingShape shape{
+      .ranks = 2, .layers = 1, .tokens_per_rank = 6, .num_experts = 8, .top_k = 2};
   const LayerRouting r = UniformRouting(shape, 1, 0);
   CHECK(r.experts[0] == std::vector<uint32_t>{1, 3, 1, 7, 5, 6, 1, 2, 4, 1, 2, 1});
   CHECK(r.experts[1] == std::vector<uint32_t>{2, 1, 1, 7, 1, 7, 0, 2, 6, 1, 6, 4});
@@ -109,21 +108,20 @@ TEST_CASE("Uniform routing output is pinned to the values it had before it moved
 TEST_CASE("Synthetic generators are pinned bit for bit") {
   // Printed on x86-64 (GCC 12, glibc 2.36). The same seed must give these on every machine: a
   // difference here means a floating-point step or a stream changed (see models/synthetic.h).
-  const RoutingShape shape{.ranks = 2, .layers = 1, .tokens_per_rank = 6, .num_experts = 8,
-                           .top_k = 2};
-  CHECK(ZipfPopularity(8, 1.3) ==
-        std::vector<double>{0x1.d61a46b201872p-2, 0x1.7dd78d1b55e08p-3, 0x1.c2cfc2e735b19p-4,
-                            0x1.3626ee8471241p-4, 0x1.d01c5d3daf763p-5, 0x1.6e2c3b0f9bba3p-5,
-                            0x1.2bada1e516ea5p-5, 0x1.f7d7f1f1d8ffbp-6});
+  const RoutingShape shape{
+      .ranks = 2, .layers = 1, .tokens_per_rank = 6, .num_experts = 8, .top_k = 2};
+  CHECK(ZipfPopularity(8, 1.3) == std::vector<double>{0x1.d61a46b201872p-2, 0x1.7dd78d1b55e08p-3,
+                                                      0x1.c2cfc2e735b19p-4, 0x1.3626ee8471241p-4,
+                                                      0x1.d01c5d3daf763p-5, 0x1.6e2c3b0f9bba3p-5,
+                                                      0x1.2bada1e516ea5p-5, 0x1.f7d7f1f1d8ffbp-6});
   // ZipfRouting's stream changed when it moved to batched Fisher-Yates draws, stopping at the last
   // point, with experts of pi = 1 listed first and u in [0, 1/2) (see models/synthetic.cc): the
   // same distribution, other draws. It was {5, 0, 7, 1, 7, 0, 0, 7, 0, 5, 0, 7}.
-  CHECK(ZipfRouting(shape,
-                    {.alpha = 1.3,
-                     .shuffle_experts = true,
-                     .drift = {.step = 7, .period_steps = 10}},
-                    11, 2)
-            .experts[1] == std::vector<uint32_t>{0, 3, 6, 4, 7, 0, 7, 0, 2, 0, 0, 3});
+  CHECK(
+      ZipfRouting(shape,
+                  {.alpha = 1.3, .shuffle_experts = true, .drift = {.step = 7, .period_steps = 10}},
+                  11, 2)
+          .experts[1] == std::vector<uint32_t>{0, 3, 6, 4, 7, 0, 7, 0, 2, 0, 0, 3});
   CHECK(CollapseRouting(shape, {.fraction = 0.5, .hot_experts = 3, .shuffle_experts = true}, 11, 2)
             .experts[1] == std::vector<uint32_t>{4, 3, 4, 1, 1, 3, 6, 2, 1, 3, 0, 1});
   CHECK(CountsRouting(shape, std::vector<uint64_t>{5, 4, 1, 0, 3, 2, 6, 3}, 11, 2)->experts[1] ==
@@ -156,8 +154,8 @@ TEST_CASE("Zipf popularity and inclusion probabilities follow their formulas") {
 }
 
 TEST_CASE("Zipf routing: the hottest expert share matches 1 over H and is deterministic per seed") {
-  const RoutingShape shape{.ranks = 8, .layers = 1, .tokens_per_rank = 4096, .num_experts = 8,
-                           .top_k = 1};
+  const RoutingShape shape{
+      .ranks = 8, .layers = 1, .tokens_per_rank = 4096, .num_experts = 8, .top_k = 1};
   const LayerRouting a = ZipfRouting(shape, {.alpha = 1.0}, 5, 0);
   CHECK(a.experts == ZipfRouting(shape, {.alpha = 1.0}, 5, 0).experts);
   CHECK(a.experts != ZipfRouting(shape, {.alpha = 1.0}, 6, 0).experts);
@@ -169,8 +167,8 @@ TEST_CASE("Zipf routing: the hottest expert share matches 1 over H and is determ
 
   // Top-8 of 64 experts, alpha = 1: k p_1 = 8 / H(64) = 1.69 > 1, so expert 0 is in every token
   // (share 1/8 exactly) and the rest follow pi_r = c p_r.
-  const RoutingShape wide{.ranks = 4, .layers = 1, .tokens_per_rank = 4096, .num_experts = 64,
-                          .top_k = 8};
+  const RoutingShape wide{
+      .ranks = 4, .layers = 1, .tokens_per_rank = 4096, .num_experts = 64, .top_k = 8};
   const LayerRouting z = ZipfRouting(wide, {.alpha = 1.0}, 5, 0);
   REQUIRE(DistinctPerToken(z, 64));
   const std::vector<uint64_t> wide_load = Loads(z, 64);
@@ -183,8 +181,8 @@ TEST_CASE("Zipf routing: the hottest expert share matches 1 over H and is determ
 }
 
 TEST_CASE("Zipf routing with shuffled experts makes a seeded expert hot in each layer") {
-  const RoutingShape shape{.ranks = 4, .layers = 2, .tokens_per_rank = 4096, .num_experts = 16,
-                           .top_k = 2};
+  const RoutingShape shape{
+      .ranks = 4, .layers = 2, .tokens_per_rank = 4096, .num_experts = 16, .top_k = 2};
   const std::vector<uint32_t> order0 = HotOrder(16, 9, 0, 0, true);
   const std::vector<uint32_t> order1 = HotOrder(16, 9, 1, 0, true);
   CHECK(order0 != order1);  // each layer has its own hot experts
@@ -200,8 +198,8 @@ TEST_CASE("Zipf routing with shuffled experts makes a seeded expert hot in each 
 TEST_CASE("Drift moves popularity from one hot-expert order to the next") {
   // Period 10. Step 10 is epoch 1 with lambda = 0: Zipf over HotOrder(epoch 1). Step 5 is epoch 0
   // with lambda = 0.5: the share of expert x is (p_{rank in epoch 0} + p_{rank in epoch 1}) / 2.
-  const RoutingShape shape{.ranks = 8, .layers = 1, .tokens_per_rank = 4096, .num_experts = 8,
-                           .top_k = 1};
+  const RoutingShape shape{
+      .ranks = 8, .layers = 1, .tokens_per_rank = 4096, .num_experts = 8, .top_k = 1};
   const std::vector<double> p = ZipfPopularity(8, 1.5);
   const std::vector<uint32_t> epoch0 = HotOrder(8, 2, 0, 0, false);
   const std::vector<uint32_t> epoch1 = HotOrder(8, 2, 0, 1, false);
@@ -233,8 +231,8 @@ TEST_CASE("Router collapse sends a fraction of the tokens to the hot experts") {
   // 0.3 / 4 + 0.7 / 16 = 0.11875, a cold one's 0.7 / 16 = 0.04375. A hot expert is in a token with
   // probability 2 * 0.11875 = 0.2375; sd of its share = sqrt(32,768 * 0.2375 * 0.7625) / 65,536
   // = 0.0012, 6 sigma = 0.0072 (less for the cold ones).
-  const RoutingShape shape{.ranks = 8, .layers = 1, .tokens_per_rank = 4096, .num_experts = 16,
-                           .top_k = 2};
+  const RoutingShape shape{
+      .ranks = 8, .layers = 1, .tokens_per_rank = 4096, .num_experts = 16, .top_k = 2};
   const LayerRouting r = CollapseRouting(shape, {.fraction = 0.3, .hot_experts = 4}, 4, 0);
   CHECK(r.experts == CollapseRouting(shape, {.fraction = 0.3, .hot_experts = 4}, 4, 0).experts);
   CHECK(r.experts != CollapseRouting(shape, {.fraction = 0.3, .hot_experts = 4}, 5, 0).experts);
@@ -255,8 +253,8 @@ TEST_CASE("Router collapse sends a fraction of the tokens to the hot experts") {
 }
 
 TEST_CASE("Layer correlation copies a token's experts from the layer before") {
-  const RoutingShape shape{.ranks = 4, .layers = 2, .tokens_per_rank = 4096, .num_experts = 8,
-                           .top_k = 2};
+  const RoutingShape shape{
+      .ranks = 4, .layers = 2, .tokens_per_rank = 4096, .num_experts = 8, .top_k = 2};
   auto layers = [&](double correlation) {
     std::vector<LayerRouting> out = {UniformRouting(shape, 3, 0), UniformRouting(shape, 3, 1)};
     CorrelateLayers(out, correlation, 3);
@@ -297,8 +295,8 @@ TEST_CASE("Counts routing matches the counts exactly with distinct experts per t
   // E = 4, k = 2, 2 ranks x 2 tokens = T = 4, counts {4, 2, 1, 1} (sum 8 = T k). Sorted ids
   // [0 0 0 0 1 1 2 3] dealt round-robin: token t gets ids t and 4 + t: (0,1), (0,1), (0,2), (0,3);
   // then the tokens are shuffled over the ranks.
-  const RoutingShape shape{.ranks = 2, .layers = 1, .tokens_per_rank = 2, .num_experts = 4,
-                           .top_k = 2};
+  const RoutingShape shape{
+      .ranks = 2, .layers = 1, .tokens_per_rank = 2, .num_experts = 4, .top_k = 2};
   const std::vector<uint64_t> counts = {4, 2, 1, 1};
   auto r = CountsRouting(shape, counts, 1, 0);
   REQUIRE(r.ok());
@@ -311,15 +309,15 @@ TEST_CASE("Counts routing matches the counts exactly with distinct experts per t
   CHECK(CountsRouting(shape, counts, 1, 0)->experts == r->experts);
 
   // Scaled: {5, 3, 2} over 4 top-1 tokens -> {2, 1, 1} (see the scaling case).
-  const RoutingShape small{.ranks = 1, .layers = 1, .tokens_per_rank = 4, .num_experts = 3,
-                           .top_k = 1};
+  const RoutingShape small{
+      .ranks = 1, .layers = 1, .tokens_per_rank = 4, .num_experts = 3, .top_k = 1};
   auto scaled = CountsRouting(small, std::vector<uint64_t>{5, 3, 2}, 1, 0);
   REQUIRE(scaled.ok());
   CHECK(Loads(*scaled, 3) == std::vector<uint64_t>{2, 1, 1});
 
   // Expert 0 with 4 of 6 selections over 3 tokens: a token would need it twice.
-  const RoutingShape three{.ranks = 1, .layers = 1, .tokens_per_rank = 3, .num_experts = 3,
-                           .top_k = 2};
+  const RoutingShape three{
+      .ranks = 1, .layers = 1, .tokens_per_rank = 3, .num_experts = 3, .top_k = 2};
   auto impossible = CountsRouting(three, std::vector<uint64_t>{4, 1, 1}, 1, 0);
   REQUIRE_FALSE(impossible.ok());
   CHECK_THAT(impossible.error().message(), Catch::Contains("more selections than tokens"));
@@ -331,14 +329,13 @@ TEST_CASE("Measured OLMoE counts scaled to a smaller batch keep their shape") {
   const std::vector<uint64_t>* counts = table->Find("olmoe", "arxiv", 0);
   REQUIRE(counts != nullptr);
   REQUIRE(counts->size() == 64);
-  CHECK(table->Models() ==
-        std::vector<std::string>{"mistral", "olmoe", "olmoe-dpo", "olmoe-sft"});
+  CHECK(table->Models() == std::vector<std::string>{"mistral", "olmoe", "olmoe-dpo", "olmoe-sft"});
   CHECK(table->Layers("olmoe", "arxiv") == std::vector<uint32_t>{0, 7, 15});
 
   // 4 ranks x 1024 tokens x top-8 = 32,768 selections, from 1,671,168 measured: each expert gets
   // its largest-remainder share, e.g. expert 0: 204,013 * 32,768 / 1,671,168 = 4,000.25 -> 4,000.
-  const RoutingShape shape{.ranks = 4, .layers = 1, .tokens_per_rank = 1024, .num_experts = 64,
-                           .top_k = 8};
+  const RoutingShape shape{
+      .ranks = 4, .layers = 1, .tokens_per_rank = 1024, .num_experts = 64, .top_k = 8};
   auto r = CountsRouting(shape, *counts, 1, 0);
   REQUIRE(r.ok());
   REQUIRE(DistinctPerToken(*r, 64));

@@ -54,7 +54,8 @@ TEST_CASE("TextFile names the valid fields when a field is unknown") {
   REQUIRE_FALSE(file.ok());
   CHECK_THAT(file.error().message(), Catch::StartsWith("bad.pbtxt:1:"));
   CHECK_THAT(file.error().message(), Catch::Contains("\"epp\""));
-  CHECK_THAT(file.error().message(), Catch::Contains("Valid fields: tp, cp, dp, pp, ep, etp, order"));
+  CHECK_THAT(file.error().message(),
+             Catch::Contains("Valid fields: tp, cp, dp, pp, ep, etp, order"));
 }
 
 TEST_CASE("TextFile says when a file cannot be opened") {

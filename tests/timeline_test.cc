@@ -12,7 +12,8 @@
 
 namespace moesim::sim {
 
-TEST_CASE("The timeline is Chrome trace JSON: one track per GPU, phases in sequence, link counters") {
+TEST_CASE(
+    "The timeline is Chrome trace JSON: one track per GPU, phases in sequence, link counters") {
   auto s = LoadScenario(testing::SourcePath("scenarios/seed_example.pbtxt"));
   REQUIRE(s.ok());
   const pb::Result r = SimulateAnalytical(s->cluster, s->workload);

@@ -3,9 +3,9 @@
 #include <catch2/catch.hpp>
 #include <sstream>
 
+#include "moesim_runner.h"
 #include "proto/cluster.pb.h"
 #include "sim/cli.h"
-#include "moesim_runner.h"
 #include "test_paths.h"
 
 namespace moesim::sim {
@@ -23,8 +23,9 @@ std::string SharedXml(const std::string& name) {
 TEST_CASE("moesim topo list names every preset and GPU") {
   const Run r = Moesim({"topo", "list"});
   CHECK(r.status == 0);
-  for (const char* name : {"dgx-a100", "dgx-h100", "dgx-h200", "hgx-h800", "gb200-nvl72", "pcie-8gpu",
-                           "a100-sxm", "h100-sxm", "h200-sxm", "h800-sxm", "b200", "gb200"}) {
+  for (const char* name :
+       {"dgx-a100", "dgx-h100", "dgx-h200", "hgx-h800", "gb200-nvl72", "pcie-8gpu", "a100-sxm",
+        "h100-sxm", "h200-sxm", "h800-sxm", "b200", "gb200"}) {
     CHECK_THAT(r.out, Catch::Contains(name));
   }
 }
@@ -48,13 +49,14 @@ TEST_CASE("moesim topo show --json on an NCCL XML, warnings on stderr") {
   CHECK(s.intra_node_gbps() == Approx(450));
   CHECK_THAT(r.err, Catch::Contains("moesim: warning: no <nvlink> elements"));
   // --gpu chooses the model the XML does not name.
-  const Run h200 = Moesim({"topo", "show", SharedXml("azure_ndv5_H100_topo.xml"), "--gpu", "h200-sxm"});
+  const Run h200 =
+      Moesim({"topo", "show", SharedXml("azure_ndv5_H100_topo.xml"), "--gpu", "h200-sxm"});
   CHECK_THAT(h200.out, Catch::Contains("8 h200-sxm"));
 }
 
 TEST_CASE("moesim topo route prints the path and its bottleneck") {
-  const Run r = Moesim({"topo", "route", testing::SourcePath("scenarios/clusters/hgx-h800-rail.pbtxt"),
-                        "0", "9"});
+  const Run r = Moesim(
+      {"topo", "route", testing::SourcePath("scenarios/clusters/hgx-h800-rail.pbtxt"), "0", "9"});
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out, Catch::StartsWith("route gpu0 -> gpu9: 8 hops, 32 equal-cost path(s)"));
   CHECK_THAT(r.out, Catch::Contains("bottleneck 50.0 GB/s"));
@@ -74,14 +76,17 @@ TEST_CASE("moesim topo dot writes a Graphviz graph") {
   CHECK_THAT(r.out, Catch::Contains("[label=\"nvlink 450 GB/s\"]"));
   // One DOT edge per duplex link: 8 NVLink + 20 PCIe + 1 inter-socket.
   size_t edges = 0;
-  for (size_t at = r.out.find(" -- "); at != std::string::npos; at = r.out.find(" -- ", at + 1)) ++edges;
+  for (size_t at = r.out.find(" -- "); at != std::string::npos; at = r.out.find(" -- ", at + 1))
+    ++edges;
   CHECK(edges == 29);
 }
 
 TEST_CASE("moesim topo errors: unknown preset, bad file") {
   const Run unknown = Moesim({"topo", "show", "dgx-h900"});
   CHECK(unknown.status == 1);
-  CHECK_THAT(unknown.err, Catch::StartsWith("moesim: error: cluster.node_preset = \"dgx-h900\": unknown node preset"));
+  CHECK_THAT(
+      unknown.err,
+      Catch::StartsWith("moesim: error: cluster.node_preset = \"dgx-h900\": unknown node preset"));
   const Run missing = Moesim({"topo", "show", "/no/such/cluster.pbtxt"});
   CHECK(missing.status == 1);
   CHECK_THAT(missing.err, Catch::Contains("cannot open file"));

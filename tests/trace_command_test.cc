@@ -294,11 +294,12 @@ TEST_CASE("moesim trace import megatron-jsonl names the line of a bad id or coun
 namespace moesim::sim {
 
 TEST_CASE("moesim trace import counts draws a trace whose totals are the counts") {
-  const std::string out = (std::filesystem::temp_directory_path() / "moesim_counts_import.trace").string();
-  const auto imported = testing::Moesim({"trace", "import", "counts",
-                                         testing::SharedData("routing/expert_counts_topk.csv"), "-o", out,
-                                         "--model", "olmoe-1b-7b", "--tokens", "26112", "--ranks", "8",
-                                         "--counts-model", "olmoe", "--counts-domain", "arxiv"});
+  const std::string out =
+      (std::filesystem::temp_directory_path() / "moesim_counts_import.trace").string();
+  const auto imported = testing::Moesim(
+      {"trace", "import", "counts", testing::SharedData("routing/expert_counts_topk.csv"), "-o",
+       out, "--model", "olmoe-1b-7b", "--tokens", "26112", "--ranks", "8", "--counts-model",
+       "olmoe", "--counts-domain", "arxiv"});
   REQUIRE(imported.status == 0);
   const auto stats = testing::Moesim({"trace", "stats", out});
   REQUIRE(stats.status == 0);
@@ -307,21 +308,26 @@ TEST_CASE("moesim trace import counts draws a trace whose totals are the counts"
   CHECK_THAT(stats.out, Catch::Contains("      0       208896     7.813"));
   std::filesystem::remove(out);
   const auto no_tokens = testing::Moesim({"trace", "import", "counts",
-                                          testing::SharedData("routing/expert_counts_topk.csv"), "-o", out,
-                                          "--model", "olmoe-1b-7b"});
+                                          testing::SharedData("routing/expert_counts_topk.csv"),
+                                          "-o", out, "--model", "olmoe-1b-7b"});
   CHECK(no_tokens.status == 1);
   CHECK_THAT(no_tokens.err, Catch::Contains("--tokens = 0: counts give totals, not tokens"));
 }
 
 TEST_CASE("moesim trace stats --ep prints the dispatch send matrix") {
-  const auto r = testing::Moesim({"trace", "stats", testing::SourcePath("scenarios/traces/olmoe-zipf-4steps.trace"),
+  const auto r = testing::Moesim({"trace", "stats",
+                                  testing::SourcePath("scenarios/traces/olmoe-zipf-4steps.trace"),
                                   "--ep", "8"});
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out, Catch::Contains("layer 0 dispatch send matrix"));
   // Row 0: rank 0's 4 x 512 x 8 = 16,384 selections by destination EP rank (8 experts each); the
   // columns add up to the tokens per EP rank printed above (77,248 for rank 0, the hot experts').
-  CHECK_THAT(r.out, Catch::Contains("         9695      2446      1364       862       680       540       414       383"));
-  CHECK_THAT(r.out, Catch::Contains("tokens per EP rank (8 ranks, 8 contiguous experts each): 77248"));
+  CHECK_THAT(
+      r.out,
+      Catch::Contains(
+          "         9695      2446      1364       862       680       540       414       383"));
+  CHECK_THAT(r.out,
+             Catch::Contains("tokens per EP rank (8 ranks, 8 contiguous experts each): 77248"));
 }
 
 }  // namespace moesim::sim

@@ -17,7 +17,8 @@ StatusOr<LoadedScenario> Variant(const std::string& model, const std::string& cl
                                  const std::string& ep = "8") {
   // Named inside scenarios/ so the trace's relative path resolves as in the real file.
   return LoadScenarioFromString("cluster { " + cluster + " }\nmodel: \"" + model +
-                                    "\"\nplan { ep: " + ep + " }\nrouting { " + routing + " }\n" + extra,
+                                    "\"\nplan { ep: " + ep + " }\nrouting { " + routing + " }\n" +
+                                    extra,
                                 testing::SourcePath("scenarios/variant.pbtxt"));
 }
 
@@ -53,7 +54,8 @@ TEST_CASE("Replayed routing is the trace's, record for record") {
   auto s = LoadScenario(testing::SourcePath("scenarios/olmoe_trace_replay.pbtxt"));
   REQUIRE(s.ok());
   // Step 2, rank 5 of the trace, read directly.
-  auto reader = models::TraceReader::Open(testing::SourcePath("scenarios/traces/olmoe-zipf-4steps.trace"));
+  auto reader =
+      models::TraceReader::Open(testing::SourcePath("scenarios/traces/olmoe-zipf-4steps.trace"));
   REQUIRE(reader.ok());
   pb::TraceRecord record;
   std::vector<uint32_t> expected;
@@ -77,17 +79,22 @@ TEST_CASE("Replayed routing is the trace's, record for record") {
 TEST_CASE("Trace replay errors: model mismatch, missing ranks, token count, missing file") {
   auto model = Variant("mixtral-8x7b", "node_preset: \"dgx-h100\"", kTrace);
   REQUIRE_FALSE(model.ok());
-  CHECK_THAT(model.error().message(), Catch::Contains("the trace has 64 experts, top-8; the model 8, top-2"));
+  CHECK_THAT(model.error().message(),
+             Catch::Contains("the trace has 64 experts, top-8; the model 8, top-2"));
 
   auto ranks = Variant("olmoe-1b-7b", "node_preset: \"dgx-h100\" gpus: 4", kTrace, "", "4");
   REQUIRE_FALSE(ranks.ok());
-  CHECK_THAT(ranks.error().message(), Catch::Contains("record 4 rank = 4: the cluster has no such GPU; valid: 0 to 3"));
+  CHECK_THAT(ranks.error().message(),
+             Catch::Contains("record 4 rank = 4: the cluster has no such GPU; valid: 0 to 3"));
 
-  auto tokens = Variant("olmoe-1b-7b", "node_preset: \"dgx-h100\"", kTrace, "workload { tokens_per_gpu: 1024 }\n");
+  auto tokens = Variant("olmoe-1b-7b", "node_preset: \"dgx-h100\"", kTrace,
+                        "workload { tokens_per_gpu: 1024 }\n");
   REQUIRE_FALSE(tokens.ok());
-  CHECK_THAT(tokens.error().message(), Catch::Contains("has 512 tokens, workload.tokens_per_gpu says 1024"));
+  CHECK_THAT(tokens.error().message(),
+             Catch::Contains("has 512 tokens, workload.tokens_per_gpu says 1024"));
 
-  auto missing = Variant("olmoe-1b-7b", "node_preset: \"dgx-h100\"", "trace { file: \"traces/none.trace\" }");
+  auto missing =
+      Variant("olmoe-1b-7b", "node_preset: \"dgx-h100\"", "trace { file: \"traces/none.trace\" }");
   REQUIRE_FALSE(missing.ok());
   CHECK_THAT(missing.error().message(), Catch::Contains("none.trace"));
 

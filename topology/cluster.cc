@@ -88,8 +88,8 @@ StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
     auto& vertices = cluster.node_vertices_[n];
     for (const auto& d : node.devices) {
       const uint32_t index = next_index[static_cast<int>(d.kind)]++;
-      vertices.push_back(AddDevice(g, Device{d.kind, "node" + std::to_string(n) + "/" + d.id,
-                                             index, n, 0}));
+      vertices.push_back(
+          AddDevice(g, Device{d.kind, "node" + std::to_string(n) + "/" + d.id, index, n, 0}));
       if (d.kind == DeviceKind::kGpu) cluster.gpu_vertices_.push_back(vertices.back());
       if (d.kind == DeviceKind::kNic) fabric.nics[n].push_back(vertices.back());
     }
@@ -106,10 +106,10 @@ StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
   cluster.router_ =
       std::make_unique<Router>(g, node, cluster.node_vertices_, std::move(node_edges));
   if (auto pair = cluster.router_->FindUnreachable()) {
-    return InputError(Where(file, "cluster"), "cluster", cluster.description_,
-                      "gpu" + std::to_string(pair->first) + " cannot reach gpu" +
-                          std::to_string(pair->second),
-                      "a topology in which every GPU reaches every other");
+    return InputError(
+        Where(file, "cluster"), "cluster", cluster.description_,
+        "gpu" + std::to_string(pair->first) + " cannot reach gpu" + std::to_string(pair->second),
+        "a topology in which every GPU reaches every other");
   }
   return cluster;
 }

@@ -62,8 +62,8 @@ class Cluster {
   std::unique_ptr<Router> router_;
 };
 
-// Builds the cluster a scenario describes. `file`, when given, places errors at the field's line and
-// resolves a relative `nccl_topology` path against the file's folder.
+// Builds the cluster a scenario describes. `file`, when given, places errors at the field's line
+// and resolves a relative `nccl_topology` path against the file's folder.
 StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file = nullptr);
 
 // `moesim topo` accepts a preset name, a cluster .pbtxt (a moesim.pb.Cluster message) or an NCCL

@@ -1,6 +1,7 @@
 // Figures the node presets and importers fall back on when a datasheet gives none. The bandwidths
-// follow from the PCIe specification; the latencies are order-of-magnitude assumptions (vendors do not
-// publish per-hop figures) that calibration (HardwareProfile) is meant to replace with measurements.
+// follow from the PCIe specification; the latencies are order-of-magnitude assumptions (vendors do
+// not publish per-hop figures) that calibration (HardwareProfile) is meant to replace with
+// measurements.
 #pragma once
 
 #include "proto/units.h"
@@ -14,8 +15,8 @@ inline constexpr Rate kPcieGen5x16 = Rate::GigaPerSecond(63.0);
 // CPU to CPU (UPI / xGMI), per direction. Assumption: of the order of 2-3 UPI links.
 inline constexpr Rate kInterSocket = Rate::GigaPerSecond(40);
 
-// GPU <-> NVSwitch hop. GPU-to-GPU NVLink latencies measured with CUDA's p2pBandwidthLatencyTest are
-// of order 1 us; half of that per hop. Assumption.
+// GPU <-> NVSwitch hop. GPU-to-GPU NVLink latencies measured with CUDA's p2pBandwidthLatencyTest
+// are of order 1 us; half of that per hop. Assumption.
 inline constexpr Duration kNvLinkHop = Duration::Nanoseconds(500);
 // One PCIe hop (device <-> switch, switch <-> root complex). Assumption.
 inline constexpr Duration kPcieHop = Duration::Nanoseconds(250);

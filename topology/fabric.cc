@@ -28,7 +28,9 @@ struct Builder {
   void SwitchLink(Vertex a, Vertex b, Rate bandwidth) {
     AddDuplexLink(graph, a, b, Link{link_class, bandwidth, switch_latency});
   }
-  uint32_t NicsPerNode() const { return in.nics.empty() ? 0 : static_cast<uint32_t>(in.nics[0].size()); }
+  uint32_t NicsPerNode() const {
+    return in.nics.empty() ? 0 : static_cast<uint32_t>(in.nics[0].size());
+  }
 
   StatusOr<double> Ratio(bool has, double value, const std::string& f) const {
     if (!has) return 1.0;
@@ -38,7 +40,8 @@ struct Builder {
     }
     return value;
   }
-  Status Divides(uint32_t part, uint32_t whole, const std::string& f, const std::string& what) const {
+  Status Divides(uint32_t part, uint32_t whole, const std::string& f,
+                 const std::string& what) const {
     if (part == 0 || whole % part != 0) {
       return InputError(Where(f), f, std::to_string(part), "does not divide the " + what,
                         "a divisor of " + std::to_string(whole));
@@ -74,8 +77,8 @@ Status RailOptimized(Builder& b, const pb::RailOptimized& spec) {
   const std::string f = b.field + ".rail_optimized";
   const uint32_t group = spec.nodes_per_group() == 0 ? b.in.nodes : spec.nodes_per_group();
   MOESIM_RETURN_IF_ERROR(b.Divides(group, b.in.nodes, f + ".nodes_per_group", "nodes"));
-  MOESIM_ASSIGN_OR_RETURN(double ratio, b.Ratio(spec.has_oversubscription(), spec.oversubscription(),
-                                                f + ".oversubscription"));
+  MOESIM_ASSIGN_OR_RETURN(double ratio, b.Ratio(spec.has_oversubscription(),
+                                                spec.oversubscription(), f + ".oversubscription"));
   const uint32_t rails = b.NicsPerNode();
   std::vector<Vertex> leaves;
   for (uint32_t g = 0; g * group < b.in.nodes; ++g) {
@@ -101,9 +104,10 @@ Status FatTree(Builder& b, const pb::FatTree& spec) {
     return InputError(b.Where(f + ".tiers"), f + ".tiers", std::to_string(spec.tiers()),
                       "unsupported number of tiers", "2 (leaf-spine) or 3 (leaf-aggregation-core)");
   }
-  MOESIM_RETURN_IF_ERROR(b.Divides(spec.nodes_per_leaf(), b.in.nodes, f + ".nodes_per_leaf", "nodes"));
-  MOESIM_ASSIGN_OR_RETURN(double ratio, b.Ratio(spec.has_oversubscription(), spec.oversubscription(),
-                                                f + ".oversubscription"));
+  MOESIM_RETURN_IF_ERROR(
+      b.Divides(spec.nodes_per_leaf(), b.in.nodes, f + ".nodes_per_leaf", "nodes"));
+  MOESIM_ASSIGN_OR_RETURN(double ratio, b.Ratio(spec.has_oversubscription(),
+                                                spec.oversubscription(), f + ".oversubscription"));
   const uint32_t per_leaf = spec.nodes_per_leaf();
   const uint32_t leaf_count = b.in.nodes / per_leaf;
   const uint32_t down_ports = per_leaf * b.NicsPerNode();
@@ -144,8 +148,8 @@ Status FatTree(Builder& b, const pb::FatTree& spec) {
   }
   if (pods <= 1) return Status::Ok();
   // An aggregation switch's downlinks carry what its pod's leaves send up to it.
-  const double agg_down = static_cast<double>(leaf_down.per_second()) / ratio / spines *
-                          spec.leaves_per_pod();
+  const double agg_down =
+      static_cast<double>(leaf_down.per_second()) / ratio / spines * spec.leaves_per_pod();
   std::vector<Vertex> core;
   for (uint32_t c = 0; c < cores; ++c) core.push_back(b.Switch("core" + std::to_string(c), 3));
   Bipartite(b, aggs_all, core, Rate::PerSecond(static_cast<uint64_t>(std::llround(agg_down))),
@@ -159,10 +163,11 @@ Status Torus(Builder& b, const pb::Torus& spec) {
   for (uint32_t d : spec.dims()) product *= d;
   if (spec.dims_size() < 2 || spec.dims_size() > 3 || product != b.in.nodes ||
       std::find(spec.dims().begin(), spec.dims().end(), 0u) != spec.dims().end()) {
-    return InputError(b.Where(f + ".dims"), f + ".dims", std::to_string(spec.dims_size()) +
-                      " dims, product " + std::to_string(product),
-                      "a torus has 2 or 3 dimensions whose sizes multiply to the node count",
-                      "dims whose product is " + std::to_string(b.in.nodes));
+    return InputError(
+        b.Where(f + ".dims"), f + ".dims",
+        std::to_string(spec.dims_size()) + " dims, product " + std::to_string(product),
+        "a torus has 2 or 3 dimensions whose sizes multiply to the node count",
+        "dims whose product is " + std::to_string(b.in.nodes));
   }
   const uint32_t ndims = static_cast<uint32_t>(spec.dims_size());
   Rate link = Rate::PerSecond(b.in.nic_bandwidth.per_second() * b.NicsPerNode() / (2 * ndims));
@@ -199,7 +204,11 @@ Status Torus(Builder& b, const pb::Torus& spec) {
 
 Status AddFabric(Graph& graph, const pb::Fabric& spec, const FabricInputs& in, const TextFile* file,
                  const std::string& field) {
-  Builder b{graph, in, file, field, spec.ethernet() ? LinkClass::kEthernet : LinkClass::kInfiniBand,
+  Builder b{graph,
+            in,
+            file,
+            field,
+            spec.ethernet() ? LinkClass::kEthernet : LinkClass::kInfiniBand,
             defaults::kSwitchHop};
   if (spec.has_switch_latency_ns()) {
     if (!(spec.switch_latency_ns() >= 0)) {
@@ -214,11 +223,16 @@ Status AddFabric(Graph& graph, const pb::Fabric& spec, const FabricInputs& in, c
                       "a node with NICs (a preset, `nics { ... }`, or NICs in the NCCL XML)");
   }
   switch (spec.topology_case()) {
-    case pb::Fabric::kSingleSwitch: return SingleSwitch(b);
-    case pb::Fabric::kRailOptimized: return RailOptimized(b, spec.rail_optimized());
-    case pb::Fabric::kFatTree: return FatTree(b, spec.fat_tree());
-    case pb::Fabric::kTorus: return Torus(b, spec.torus());
-    case pb::Fabric::TOPOLOGY_NOT_SET: break;
+    case pb::Fabric::kSingleSwitch:
+      return SingleSwitch(b);
+    case pb::Fabric::kRailOptimized:
+      return RailOptimized(b, spec.rail_optimized());
+    case pb::Fabric::kFatTree:
+      return FatTree(b, spec.fat_tree());
+    case pb::Fabric::kTorus:
+      return Torus(b, spec.torus());
+    case pb::Fabric::TOPOLOGY_NOT_SET:
+      break;
   }
   return InputError(b.Where(field), field, "", "missing: several nodes need a fabric",
                     "fabric { single_switch {} }, rail_optimized { ... }, fat_tree { ... }, "

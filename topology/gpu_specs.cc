@@ -5,8 +5,8 @@
 namespace moesim::topology {
 namespace {
 
-// Datasheet peaks, dense (NVIDIA quotes tensor-core rates "with sparsity": dense is half). NVLink per
-// GPU per direction: A100 12 links, H100/H200 18 links of 25 GB/s; H800 400 GB/s bidirectional;
+// Datasheet peaks, dense (NVIDIA quotes tensor-core rates "with sparsity": dense is half). NVLink
+// per GPU per direction: A100 12 links, H100/H200 18 links of 25 GB/s; H800 400 GB/s bidirectional;
 // Blackwell NVLink 5 1.8 TB/s bidirectional.
 const std::array<GpuSpec, 7>& Table() {
   static const std::array<GpuSpec, 7> kGpus = {{
@@ -25,7 +25,8 @@ const std::array<GpuSpec, 7>& Table() {
       {"h100-pcie", Rate::TeraPerSecond(756.5), Rate::TeraPerSecond(1513.0),
        Rate::TeraPerSecond(51.0), Rate::GigaPerSecond(2000), 80, Rate(), 0,
        "NVIDIA H100 Tensor Core GPU datasheet (PCIe)"},
-      // NVIDIA H200 Tensor Core GPU datasheet, SXM: same Hopper compute as H100 SXM, 141 GB HBM3e at
+      // NVIDIA H200 Tensor Core GPU datasheet, SXM: same Hopper compute as H100 SXM, 141 GB HBM3e
+      // at
       // 4.8 TB/s.
       {"h200-sxm", Rate::TeraPerSecond(989.5), Rate::TeraPerSecond(1979.0),
        Rate::TeraPerSecond(67.0), Rate::GigaPerSecond(4800), 141, Rate::GigaPerSecond(450), 18,

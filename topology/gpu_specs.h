@@ -1,5 +1,5 @@
-// Datasheet figures of the GPUs moesim knows. These are peaks; what a kernel achieves comes later from
-// calibration (HardwareProfile). Dense (no sparsity) tensor-core rates.
+// Datasheet figures of the GPUs moesim knows. These are peaks; what a kernel achieves comes later
+// from calibration (HardwareProfile). Dense (no sparsity) tensor-core rates.
 #pragma once
 
 #include <span>
@@ -12,15 +12,15 @@
 namespace moesim::topology {
 
 struct GpuSpec {
-  std::string name;       // "h100-sxm"
-  Rate bf16_flops;        // dense BF16/FP16 tensor-core FLOP/s
-  Rate fp8_flops;         // dense FP8 tensor-core FLOP/s
-  Rate fp32_flops;        // FP32 (non-tensor) FLOP/s
-  Rate hbm_bandwidth;     // bytes per second
-  double hbm_gb = 0;      // memory capacity, GB (1e9 bytes) as the datasheet states it
-  Rate nvlink;            // NVLink per GPU per direction, all links together; 0 = none (PCIe cards)
+  std::string name;    // "h100-sxm"
+  Rate bf16_flops;     // dense BF16/FP16 tensor-core FLOP/s
+  Rate fp8_flops;      // dense FP8 tensor-core FLOP/s
+  Rate fp32_flops;     // FP32 (non-tensor) FLOP/s
+  Rate hbm_bandwidth;  // bytes per second
+  double hbm_gb = 0;   // memory capacity, GB (1e9 bytes) as the datasheet states it
+  Rate nvlink;         // NVLink per GPU per direction, all links together; 0 = none (PCIe cards)
   uint32_t nvlink_links = 0;  // physical NVLinks per GPU
-  std::string source;     // where the figures come from
+  std::string source;         // where the figures come from
 };
 
 std::span<const GpuSpec> KnownGpus();

@@ -1,16 +1,17 @@
-// The cluster as a Boost.Graph graph: devices are vertices, each link direction is its own edge with
-// its own bandwidth and latency (so asymmetric links and per-direction contention can be modelled).
+// The cluster as a Boost.Graph graph: devices are vertices, each link direction is its own edge
+// with its own bandwidth and latency (so asymmetric links and per-direction contention can be
+// modelled).
 //
 //   Graph g;
 //   auto gpu = AddDevice(g, {DeviceKind::kGpu, "node0/gpu0", 0, 0});
 //   auto sw = AddDevice(g, {DeviceKind::kNvSwitch, "node0/nvswitch0", 0, 0});
-//   AddDuplexLink(g, gpu, sw, {LinkClass::kNvLink, Rate::GigaPerSecond(450), Duration::Nanoseconds(500)});
+//   AddDuplexLink(g, gpu, sw, {LinkClass::kNvLink, Rate::GigaPerSecond(450),
+//   Duration::Nanoseconds(500)});
 //
 // A Graph is a plain value: build it once, then read it from any number of threads.
 #pragma once
 
 #include <boost/graph/adjacency_list.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,8 +32,8 @@ std::string_view ToString(LinkClass link_class);
 
 struct Device {
   DeviceKind kind = DeviceKind::kGpu;
-  std::string name;   // unique in the cluster, e.g. "node3/gpu5", "spine2"
-  uint32_t index = 0; // position among the cluster's devices of the same kind, from 0
+  std::string name;    // unique in the cluster, e.g. "node3/gpu5", "spine2"
+  uint32_t index = 0;  // position among the cluster's devices of the same kind, from 0
   // The node the device sits in; network switches belong to none.
   std::optional<uint32_t> node;
   // Network switches: 1 = first tier (leaf, rail switch, torus router), 2 = spine / aggregation,

@@ -3,8 +3,8 @@
 #include <tinyxml2.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -19,7 +19,8 @@ namespace {
 
 using tinyxml2::XMLElement;
 
-// Per-link NVLink bandwidth per direction: NVLink 2-4 (sm 70-90) 25 GB/s, NVLink 5 (sm 100) 50 GB/s.
+// Per-link NVLink bandwidth per direction: NVLink 2-4 (sm 70-90) 25 GB/s, NVLink 5 (sm 100) 50
+// GB/s.
 Rate NvLinkPerLink(int sm) { return Rate::GigaPerSecond(sm >= 100 ? 50 : 25); }
 
 // NIC line rate when the XML has no <net speed>: what the GPU generation shipped with.
@@ -45,8 +46,8 @@ std::optional<unsigned long> PciClass(const XMLElement* e) {
 struct XDevice {
   DeviceKind kind;
   std::string id;
-  int parent = -1;   // index into devices; -1 for CPUs
-  Rate uplink;       // PCIe bandwidth to the parent
+  int parent = -1;  // index into devices; -1 for CPUs
+  Rate uplink;      // PCIe bandwidth to the parent
   int line = 0;
   // GPUs
   std::optional<int> sm, rank, dev;
@@ -107,8 +108,9 @@ Status Importer::AddPci(const XMLElement* e, int parent) {
   const auto busid = Attr(e, "busid");
   if (!busid) return At(e, "<pci> without a busid attribute", "busid=\"0000:00:00.0\"");
   if (by_id_.count(*busid)) {
-    return At(e, "duplicate PCI busid \"" + *busid + "\" (first at line " +
-                     std::to_string(devices_[by_id_[*busid]].line) + ")",
+    return At(e,
+              "duplicate PCI busid \"" + *busid + "\" (first at line " +
+                  std::to_string(devices_[by_id_[*busid]].line) + ")",
               "each busid once");
   }
   const auto cls = PciClass(e);
@@ -129,7 +131,8 @@ Status Importer::AddPci(const XMLElement* e, int parent) {
       if (auto v = Attr(g, "sm")) d.sm = std::atoi(v->c_str());
       if (auto v = Attr(g, "rank")) d.rank = std::atoi(v->c_str());
       if (auto v = Attr(g, "dev")) d.dev = std::atoi(v->c_str());
-      for (const XMLElement* n = g->FirstChildElement("nvlink"); n; n = n->NextSiblingElement("nvlink")) {
+      for (const XMLElement* n = g->FirstChildElement("nvlink"); n;
+           n = n->NextSiblingElement("nvlink")) {
         XDevice::NvLink link;
         link.target = Attr(n, "target").value_or("");
         link.count = std::atoi(Attr(n, "count").value_or("0").c_str());
@@ -157,7 +160,9 @@ Status Importer::AddPci(const XMLElement* e, int parent) {
       port.line = net->GetLineNum();
       if (auto s = Attr(net, "speed")) {
         const double mbps = std::atof(s->c_str());
-        if (!(mbps > 0)) return At(net, "<net speed=\"" + *s + "\">: a speed must be positive", "Mb/s, e.g. 400000");
+        if (!(mbps > 0))
+          return At(net, "<net speed=\"" + *s + "\">: a speed must be positive",
+                    "Mb/s, e.g. 400000");
         port.speed = Rate::GigaPerSecond(mbps / 8000);  // Mb/s -> GB/s
       }
       if (by_id_.count(port.id)) return At(net, "duplicate NIC name \"" + port.id + "\"");
@@ -184,7 +189,8 @@ Status Importer::Walk(const XMLElement* cpu, int) {
   d.kind = DeviceKind::kCpu;
   d.id = "cpu" + Attr(cpu, "numaid").value_or(std::to_string(devices_.size()));
   d.line = cpu->GetLineNum();
-  if (by_id_.count(d.id)) return At(cpu, "duplicate <cpu numaid> \"" + d.id + "\"", "each numaid once");
+  if (by_id_.count(d.id))
+    return At(cpu, "duplicate <cpu numaid> \"" + d.id + "\"", "each numaid once");
   const int self = static_cast<int>(devices_.size());
   by_id_[d.id] = self;
   devices_.push_back(d);
@@ -194,14 +200,16 @@ Status Importer::Walk(const XMLElement* cpu, int) {
       MOESIM_RETURN_IF_ERROR(AddPci(c, self));
     } else if (tag == "nic") {
       // A NIC without PCI information, attached to the CPU.
-      for (const XMLElement* net = c->FirstChildElement("net"); net; net = net->NextSiblingElement("net")) {
+      for (const XMLElement* net = c->FirstChildElement("net"); net;
+           net = net->NextSiblingElement("net")) {
         XDevice nic;
         nic.kind = DeviceKind::kNic;
         nic.id = Attr(net, "name").value_or("nic" + std::to_string(devices_.size()));
         nic.parent = self;
         nic.uplink = defaults::kPcieGen5x16;
         nic.line = net->GetLineNum();
-        if (auto s = Attr(net, "speed")) nic.speed = Rate::GigaPerSecond(std::atof(s->c_str()) / 8000);
+        if (auto s = Attr(net, "speed"))
+          nic.speed = Rate::GigaPerSecond(std::atof(s->c_str()) / 8000);
         by_id_[nic.id] = static_cast<int>(devices_.size());
         devices_.push_back(nic);
       }
@@ -221,7 +229,8 @@ StatusOr<NodeTemplate> Importer::Run(const std::string& xml) {
     return At(system, std::string("root element is <") + (system ? system->Name() : "") + ">",
               "<system> as NCCL writes it");
   }
-  for (const XMLElement* c = system->FirstChildElement("cpu"); c; c = c->NextSiblingElement("cpu")) {
+  for (const XMLElement* c = system->FirstChildElement("cpu"); c;
+       c = c->NextSiblingElement("cpu")) {
     MOESIM_RETURN_IF_ERROR(Walk(c, -1));
   }
 
@@ -243,20 +252,27 @@ StatusOr<NodeTemplate> Importer::Run(const std::string& xml) {
   const XDevice& first = devices_[gpus.front()];
   if (model.empty()) {
     if (first.sm) {
-      if (*first.sm >= 100) model = "b200";
-      else if (*first.sm >= 90) model = "h100-sxm";
-      else if (*first.sm >= 80) model = "a100-sxm";
-      else return At(nullptr, "GPU sm " + std::to_string(*first.sm) + " is older than moesim models",
-                     "set cluster.gpu");
+      if (*first.sm >= 100)
+        model = "b200";
+      else if (*first.sm >= 90)
+        model = "h100-sxm";
+      else if (*first.sm >= 80)
+        model = "a100-sxm";
+      else
+        return At(nullptr, "GPU sm " + std::to_string(*first.sm) + " is older than moesim models",
+                  "set cluster.gpu");
       if (*first.sm == 90) {
-        warnings_.push_back("sm 90 is H100, H200 or H800: taken as h100-sxm (set cluster.gpu to choose)");
+        warnings_.push_back(
+            "sm 90 is H100, H200 or H800: taken as h100-sxm (set cluster.gpu to choose)");
       }
     } else if (first.link_gts >= 32) {
       model = "h100-sxm";
-      warnings_.push_back("no <gpu sm=...>: GPU model guessed from PCIe Gen5 as h100-sxm (set cluster.gpu)");
+      warnings_.push_back(
+          "no <gpu sm=...>: GPU model guessed from PCIe Gen5 as h100-sxm (set cluster.gpu)");
     } else if (first.link_gts >= 16) {
       model = "a100-sxm";
-      warnings_.push_back("no <gpu sm=...>: GPU model guessed from PCIe Gen4 as a100-sxm (set cluster.gpu)");
+      warnings_.push_back(
+          "no <gpu sm=...>: GPU model guessed from PCIe Gen4 as a100-sxm (set cluster.gpu)");
     } else {
       return At(nullptr, "the XML does not say which GPU this is (no sm, no PCIe speed)",
                 "set cluster.gpu");
@@ -291,8 +307,9 @@ StatusOr<NodeTemplate> Importer::Run(const std::string& xml) {
     }
   }
   if (raised) {
-    warnings_.push_back("PCIe bridges slower than the devices below them (virtualised): raised to "
-                        "their fastest child's bandwidth");
+    warnings_.push_back(
+        "PCIe bridges slower than the devices below them (virtualised): raised to "
+        "their fastest child's bandwidth");
   }
   for (size_t i = 0; i < devices_.size(); ++i) {
     const int p = devices_[i].parent;
@@ -303,9 +320,9 @@ StatusOr<NodeTemplate> Importer::Run(const std::string& xml) {
   const std::vector<uint32_t> cpus = node.IndicesOf(DeviceKind::kCpu);
   for (size_t i = 0; i < cpus.size(); ++i) {
     for (size_t j = i + 1; j < cpus.size(); ++j) {
-      node.links.push_back({cpus[i], cpus[j],
-                            Link{LinkClass::kInterSocket, defaults::kInterSocket,
-                                 defaults::kInterSocketHop}});
+      node.links.push_back(
+          {cpus[i], cpus[j],
+           Link{LinkClass::kInterSocket, defaults::kInterSocket, defaults::kInterSocketHop}});
     }
   }
 
@@ -317,7 +334,8 @@ StatusOr<NodeTemplate> Importer::Run(const std::string& xml) {
     const XDevice& d = devices_[g];
     for (const XDevice::NvLink& l : d.nvlinks) {
       const Rate bw = Rate::PerSecond(NvLinkPerLink(d.sm.value_or(90)).per_second() * l.count);
-      const Link nvlink{LinkClass::kNvLink, bw, defaults::kNvLinkHop, static_cast<uint32_t>(l.count)};
+      const Link nvlink{LinkClass::kNvLink, bw, defaults::kNvLinkHop,
+                        static_cast<uint32_t>(l.count)};
       ++links;
       if ((l.tclass >> 8) == 0x0680) {
         auto [it, inserted] = nvswitch.emplace(l.target, 0);
@@ -326,12 +344,13 @@ StatusOr<NodeTemplate> Importer::Run(const std::string& xml) {
       } else if ((l.tclass >> 8) == 0x0302 || (l.tclass >> 8) == 0x0300) {
         auto peer = by_id_.find(l.target);
         if (peer == by_id_.end() || devices_[peer->second].kind != DeviceKind::kGpu) {
-          warnings_.push_back("line " + std::to_string(l.line) + ": NVLink to unknown GPU " + l.target +
-                              " ignored");
+          warnings_.push_back("line " + std::to_string(l.line) + ": NVLink to unknown GPU " +
+                              l.target + " ignored");
           continue;
         }
         const auto key = std::minmax(g, peer->second);
-        if (gpu_pairs.emplace(key, true).second) node.links.push_back({index[g], index[peer->second], nvlink});
+        if (gpu_pairs.emplace(key, true).second)
+          node.links.push_back({index[g], index[peer->second], nvlink});
       } else {
         warnings_.push_back("line " + std::to_string(l.line) + ": NVLink to a " +
                             "non-GPU, non-NVSwitch device ignored");
@@ -342,15 +361,18 @@ StatusOr<NodeTemplate> Importer::Run(const std::string& xml) {
     const uint32_t sw = add(DeviceKind::kNvSwitch, "nvswitch");
     for (int g : gpus) {
       node.links.push_back(
-          {index[g], sw, Link{LinkClass::kNvLink, gpu.nvlink, defaults::kNvLinkHop, gpu.nvlink_links}});
+          {index[g], sw,
+           Link{LinkClass::kNvLink, gpu.nvlink, defaults::kNvLinkHop, gpu.nvlink_links}});
     }
     std::ostringstream w;
-    w << "no <nvlink> elements: NVLink taken from the GPU model " << gpu.name << ": all GPUs on one "
+    w << "no <nvlink> elements: NVLink taken from the GPU model " << gpu.name
+      << ": all GPUs on one "
       << "NVSwitch at " << gpu.nvlink.giga() << " GB/s per direction";
     warnings_.push_back(w.str());
   }
 
-  // NIC line rate: all NICs of a node alike; the first <net speed> found, else the GPU's generation.
+  // NIC line rate: all NICs of a node alike; the first <net speed> found, else the GPU's
+  // generation.
   std::optional<Rate> speed;
   for (const XDevice& d : devices_) {
     if (d.kind == DeviceKind::kNic && d.speed) {

@@ -40,22 +40,33 @@ StatusOr<Duration> LatencyOr(const std::optional<double>& ns, Duration fallback,
 
 DeviceKind KindFromProto(pb::DeviceKind kind) {
   switch (kind) {
-    case pb::NVSWITCH: return DeviceKind::kNvSwitch;
-    case pb::PCIE_SWITCH: return DeviceKind::kPcieSwitch;
-    case pb::CPU: return DeviceKind::kCpu;
-    case pb::NIC: return DeviceKind::kNic;
-    case pb::NETWORK_SWITCH: return DeviceKind::kNetworkSwitch;
-    default: return DeviceKind::kGpu;
+    case pb::NVSWITCH:
+      return DeviceKind::kNvSwitch;
+    case pb::PCIE_SWITCH:
+      return DeviceKind::kPcieSwitch;
+    case pb::CPU:
+      return DeviceKind::kCpu;
+    case pb::NIC:
+      return DeviceKind::kNic;
+    case pb::NETWORK_SWITCH:
+      return DeviceKind::kNetworkSwitch;
+    default:
+      return DeviceKind::kGpu;
   }
 }
 
 LinkClass ClassFromProto(pb::LinkClass c) {
   switch (c) {
-    case pb::PCIE: return LinkClass::kPcie;
-    case pb::INFINIBAND: return LinkClass::kInfiniBand;
-    case pb::ETHERNET: return LinkClass::kEthernet;
-    case pb::INTER_SOCKET: return LinkClass::kInterSocket;
-    default: return LinkClass::kNvLink;
+    case pb::PCIE:
+      return LinkClass::kPcie;
+    case pb::INFINIBAND:
+      return LinkClass::kInfiniBand;
+    case pb::ETHERNET:
+      return LinkClass::kEthernet;
+    case pb::INTER_SOCKET:
+      return LinkClass::kInterSocket;
+    default:
+      return LinkClass::kNvLink;
   }
 }
 
@@ -112,26 +123,29 @@ StatusOr<NodeTemplate> NodeFromDevices(const pb::NodeSpec& spec, const TextFile*
       return InputError(Where(file, f), f + ".link_class", "", "missing",
                         "NVLINK, PCIE, INFINIBAND, ETHERNET, INTER_SOCKET");
     }
-    MOESIM_ASSIGN_OR_RETURN(Rate bw, PositiveGbps(l.bandwidth_gbps(), Where(file, f + ".bandwidth_gbps"),
-                                                  f + ".bandwidth_gbps"));
-    MOESIM_ASSIGN_OR_RETURN(Duration lat, LatencyOr(l.latency_ns(), {}, Where(file, f + ".latency_ns"),
-                                                    f + ".latency_ns"));
-    node.links.push_back({index_of[l.a()], index_of[l.b()], Link{ClassFromProto(l.link_class()), bw, lat}});
+    MOESIM_ASSIGN_OR_RETURN(Rate bw,
+                            PositiveGbps(l.bandwidth_gbps(), Where(file, f + ".bandwidth_gbps"),
+                                         f + ".bandwidth_gbps"));
+    MOESIM_ASSIGN_OR_RETURN(
+        Duration lat,
+        LatencyOr(l.latency_ns(), {}, Where(file, f + ".latency_ns"), f + ".latency_ns"));
+    node.links.push_back(
+        {index_of[l.a()], index_of[l.b()], Link{ClassFromProto(l.link_class()), bw, lat}});
   }
   if (spec.has_nics()) {
-    MOESIM_ASSIGN_OR_RETURN(node.nic_bandwidth,
-                            PositiveGbps(spec.nics().gbit_per_s() / 8,
-                                         Where(file, field + ".nics.gbit_per_s"),
-                                         field + ".nics.gbit_per_s"));
-    MOESIM_ASSIGN_OR_RETURN(node.nic_latency,
-                            LatencyOr(spec.nics().has_latency_ns()
-                                          ? std::optional<double>(spec.nics().latency_ns())
-                                          : std::nullopt,
-                                      defaults::kNicHop, Where(file, field + ".nics.latency_ns"),
-                                      field + ".nics.latency_ns"));
+    MOESIM_ASSIGN_OR_RETURN(
+        node.nic_bandwidth,
+        PositiveGbps(spec.nics().gbit_per_s() / 8, Where(file, field + ".nics.gbit_per_s"),
+                     field + ".nics.gbit_per_s"));
+    MOESIM_ASSIGN_OR_RETURN(
+        node.nic_latency,
+        LatencyOr(spec.nics().has_latency_ns() ? std::optional<double>(spec.nics().latency_ns())
+                                               : std::nullopt,
+                  defaults::kNicHop, Where(file, field + ".nics.latency_ns"),
+                  field + ".nics.latency_ns"));
   } else if (node.CountOf(DeviceKind::kNic) > 0) {
-    return InputError(Where(file, field), field + ".nics", "", "the node has NIC devices but no line rate",
-                      "nics { gbit_per_s: 400 }");
+    return InputError(Where(file, field), field + ".nics", "",
+                      "the node has NIC devices but no line rate", "nics { gbit_per_s: 400 }");
   }
   MOESIM_RETURN_IF_ERROR(CheckNodeConnected(node, Where(file, field)));
   return node;
@@ -161,7 +175,8 @@ StatusOr<NodeTemplate> NodeFromShape(const NodeShape& shape, const Location& whe
   const uint32_t switches = shape.pcie_switches == 0 ? shape.gpus : shape.pcie_switches;
   const uint32_t cpus = shape.cpus == 0 ? 1 : shape.cpus;
   if (switches > shape.gpus || cpus > switches) {
-    return InputError(where, "pcie", std::to_string(switches) + " switches, " + std::to_string(cpus) + " cpus",
+    return InputError(where, "pcie",
+                      std::to_string(switches) + " switches, " + std::to_string(cpus) + " cpus",
                       "more PCIe switches than GPUs, or more CPUs than switches",
                       "1 <= cpus <= switches <= gpus");
   }
@@ -175,7 +190,8 @@ StatusOr<NodeTemplate> NodeFromShape(const NodeShape& shape, const Location& whe
     return static_cast<uint32_t>(node.devices.size() - 1);
   };
   std::vector<uint32_t> gpus, pcie, cpu, nics;
-  for (uint32_t i = 0; i < shape.gpus; ++i) gpus.push_back(add(DeviceKind::kGpu, "gpu" + std::to_string(i)));
+  for (uint32_t i = 0; i < shape.gpus; ++i)
+    gpus.push_back(add(DeviceKind::kGpu, "gpu" + std::to_string(i)));
   if (shape.nvlink_bandwidth.per_second() > 0) {
     const uint32_t sw = add(DeviceKind::kNvSwitch, "nvswitch");
     for (uint32_t g : gpus) {
@@ -184,7 +200,8 @@ StatusOr<NodeTemplate> NodeFromShape(const NodeShape& shape, const Location& whe
                                  shape.nvlink_links}});
     }
   }
-  for (uint32_t i = 0; i < cpus; ++i) cpu.push_back(add(DeviceKind::kCpu, "cpu" + std::to_string(i)));
+  for (uint32_t i = 0; i < cpus; ++i)
+    cpu.push_back(add(DeviceKind::kCpu, "cpu" + std::to_string(i)));
   const Link pcie_link{LinkClass::kPcie, shape.pcie_bandwidth, shape.pcie_latency};
   for (uint32_t i = 0; i < switches; ++i) {
     pcie.push_back(add(DeviceKind::kPcieSwitch, "pcie" + std::to_string(i)));
@@ -198,9 +215,9 @@ StatusOr<NodeTemplate> NodeFromShape(const NodeShape& shape, const Location& whe
     node.links.push_back({nics.back(), pcie[i * switches / shape.nics], pcie_link});
   }
   for (uint32_t i = 0; i + 1 < cpus; i += 2) {
-    node.links.push_back({cpu[i], cpu[i + 1],
-                          Link{LinkClass::kInterSocket, shape.inter_socket_bandwidth,
-                               shape.inter_socket_latency}});
+    node.links.push_back(
+        {cpu[i], cpu[i + 1],
+         Link{LinkClass::kInterSocket, shape.inter_socket_bandwidth, shape.inter_socket_latency}});
   }
   return node;
 }
@@ -237,13 +254,13 @@ StatusOr<NodeTemplate> NodeFromSpec(const pb::NodeSpec& spec, const TextFile* fi
   auto opt = [](bool has, double v) { return has ? std::optional<double>(v) : std::nullopt; };
   if (spec.has_nvlink()) {
     const std::string f = field + ".nvlink";
-    MOESIM_ASSIGN_OR_RETURN(shape.nvlink_bandwidth,
-                            PositiveGbps(spec.nvlink().bandwidth_gbps(),
-                                         Where(file, f + ".bandwidth_gbps"), f + ".bandwidth_gbps"));
-    MOESIM_ASSIGN_OR_RETURN(shape.nvlink_latency,
-                            LatencyOr(opt(spec.nvlink().has_latency_ns(), spec.nvlink().latency_ns()),
-                                      defaults::kNvLinkHop, Where(file, f + ".latency_ns"),
-                                      f + ".latency_ns"));
+    MOESIM_ASSIGN_OR_RETURN(shape.nvlink_bandwidth, PositiveGbps(spec.nvlink().bandwidth_gbps(),
+                                                                 Where(file, f + ".bandwidth_gbps"),
+                                                                 f + ".bandwidth_gbps"));
+    MOESIM_ASSIGN_OR_RETURN(
+        shape.nvlink_latency,
+        LatencyOr(opt(spec.nvlink().has_latency_ns(), spec.nvlink().latency_ns()),
+                  defaults::kNvLinkHop, Where(file, f + ".latency_ns"), f + ".latency_ns"));
   }
   const pb::PcieSpec& p = spec.pcie();
   const std::string pf = field + ".pcie";
@@ -274,12 +291,12 @@ StatusOr<NodeTemplate> NodeFromSpec(const pb::NodeSpec& spec, const TextFile* fi
                         "NICs in the node, >= 1 (or leave out `nics` for none)");
     }
     MOESIM_ASSIGN_OR_RETURN(shape.nic_bandwidth,
-                            PositiveGbps(spec.nics().gbit_per_s() / 8, Where(file, f + ".gbit_per_s"),
-                                         f + ".gbit_per_s"));
-    MOESIM_ASSIGN_OR_RETURN(shape.nic_latency,
-                            LatencyOr(opt(spec.nics().has_latency_ns(), spec.nics().latency_ns()),
-                                      defaults::kNicHop, Where(file, f + ".latency_ns"),
-                                      f + ".latency_ns"));
+                            PositiveGbps(spec.nics().gbit_per_s() / 8,
+                                         Where(file, f + ".gbit_per_s"), f + ".gbit_per_s"));
+    MOESIM_ASSIGN_OR_RETURN(
+        shape.nic_latency,
+        LatencyOr(opt(spec.nics().has_latency_ns(), spec.nics().latency_ns()), defaults::kNicHop,
+                  Where(file, f + ".latency_ns"), f + ".latency_ns"));
   }
   return NodeFromShape(shape, Where(file, field));
 }

@@ -68,9 +68,9 @@ struct NodeShape {
   Duration nic_latency;
 };
 
-// Builds the node: GPUs on one NVSwitch (if NVLink); GPUs and NICs spread evenly, in order, over the
-// PCIe switches; switches spread evenly over the CPUs; CPUs pair up as dual-socket hosts (CPU 2k with
-// CPU 2k+1, an inter-socket link). Checks counts and bandwidths.
+// Builds the node: GPUs on one NVSwitch (if NVLink); GPUs and NICs spread evenly, in order, over
+// the PCIe switches; switches spread evenly over the CPUs; CPUs pair up as dual-socket hosts (CPU
+// 2k with CPU 2k+1, an inter-socket link). Checks counts and bandwidths.
 StatusOr<NodeTemplate> NodeFromShape(const NodeShape& shape, const Location& where = {});
 
 // A `cluster { node { ... } }` block, by shape or device by device. Errors are located in `file`

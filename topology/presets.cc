@@ -21,21 +21,10 @@ constexpr Rate kNdr = Rate::GigaPerSecond(50);
 
 NodeShape Shape(std::string name, std::string gpu, uint32_t gpus, double nvlink_gbps,
                 uint32_t pcie_switches, uint32_t cpus, Rate pcie, uint32_t nics, Rate nic) {
-  return NodeShape{std::move(name),
-                   std::move(gpu),
-                   gpus,
-                   Rate::GigaPerSecond(nvlink_gbps),
+  return NodeShape{std::move(name), std::move(gpu), gpus, Rate::GigaPerSecond(nvlink_gbps),
                    // NVLink 3/4 links carry 25 GB/s per direction, NVLink 5 links 50.
-                   static_cast<uint32_t>(nvlink_gbps / (nvlink_gbps >= 900 ? 50 : 25)),
-                   kNvLinkHop,
-                   pcie_switches,
-                   cpus,
-                   pcie,
-                   kPcieHop,
-                   kInterSocket,
-                   kInterSocketHop,
-                   nics,
-                   nic,
+                   static_cast<uint32_t>(nvlink_gbps / (nvlink_gbps >= 900 ? 50 : 25)), kNvLinkHop,
+                   pcie_switches, cpus, pcie, kPcieHop, kInterSocket, kInterSocketHop, nics, nic,
                    kNicHop};
 }
 

@@ -1,5 +1,6 @@
-// Node presets: named machines (GPU model, GPUs per node, NVLink, PCIe tree, NICs), each figure with
-// its datasheet source in presets.cc. Scenarios name one with `cluster { node_preset: "dgx-h100" }`.
+// Node presets: named machines (GPU model, GPUs per node, NVLink, PCIe tree, NICs), each figure
+// with its datasheet source in presets.cc. Scenarios name one with `cluster { node_preset:
+// "dgx-h100" }`.
 #pragma once
 
 #include <span>

@@ -50,7 +50,8 @@ std::vector<int> Bfs(const std::vector<std::vector<Step>>& adj, uint32_t from, U
 // Every fewest-hop path from `from` to `to` (at most `limit`), as step lists.
 template <typename Use>
 std::vector<std::vector<uint32_t>> ShortestPaths(const std::vector<std::vector<Step>>& adj,
-                                                 uint32_t from, uint32_t to, Use use, size_t limit) {
+                                                 uint32_t from, uint32_t to, Use use,
+                                                 size_t limit) {
   const std::vector<int> dist_to = Bfs(adj, to, use);  // links are duplex: distances are symmetric
   std::vector<std::vector<uint32_t>> out;
   if (dist_to[from] < 0) return out;
@@ -157,10 +158,12 @@ Router::Router(const Graph& graph, const NodeTemplate& node,
     for (uint32_t k = 0; k < nics.size(); ++k) {
       const Vertex v = node_vertices[n][nics[k]];
       for (auto [it, end] = boost::out_edges(v, graph_); it != end; ++it) {
-        if (graph_[boost::target(*it, graph_)].kind == DeviceKind::kNetworkSwitch) nic_up_[n][k] = *it;
+        if (graph_[boost::target(*it, graph_)].kind == DeviceKind::kNetworkSwitch)
+          nic_up_[n][k] = *it;
       }
       for (auto [it, end] = boost::in_edges(v, graph_); it != end; ++it) {
-        if (graph_[boost::source(*it, graph_)].kind == DeviceKind::kNetworkSwitch) nic_down_[n][k] = *it;
+        if (graph_[boost::source(*it, graph_)].kind == DeviceKind::kNetworkSwitch)
+          nic_down_[n][k] = *it;
       }
     }
   }
@@ -229,11 +232,14 @@ void Router::FabricShares(Vertex from, Vertex to, double share,
         next.emplace_back(boost::target(e, graph_), part);
       }
     }
-    std::sort(next.begin(), next.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    std::sort(next.begin(), next.end(),
+              [](const auto& x, const auto& y) { return x.first < y.first; });
     frontier.clear();
     for (const auto& [w, p] : next) {
-      if (!frontier.empty() && frontier.back().first == w) frontier.back().second += p;
-      else frontier.emplace_back(w, p);
+      if (!frontier.empty() && frontier.back().first == w)
+        frontier.back().second += p;
+      else
+        frontier.emplace_back(w, p);
     }
   }
 }
@@ -304,7 +310,8 @@ uint32_t Router::Hops(uint32_t src, uint32_t dst) const {
   if (src == dst) return 0;
   const uint32_t sn = gpu_node_[src], dn = gpu_node_[dst];
   const uint32_t a = src % gpus_per_node_, b = dst % gpus_per_node_;
-  if (sn == dn) return static_cast<uint32_t>(intra_[size_t{a} * gpus_per_node_ + b].front().steps.size());
+  if (sn == dn)
+    return static_cast<uint32_t>(intra_[size_t{a} * gpus_per_node_ + b].front().steps.size());
   const Edge out = *nic_up_[sn][*nic_number_[*nic_of_[a]]];
   const Edge in = *nic_down_[dn][*nic_number_[*nic_of_[b]]];
   return static_cast<uint32_t>(up_[a].size() + up_[b].size()) + 2 +
@@ -369,7 +376,8 @@ std::optional<std::pair<uint32_t, uint32_t>> Router::FindUnreachable() const {
     for (uint32_t g = 0; g < gpus_per_node_; ++g) {
       const auto& up = nic_up_[n][*nic_number_[*nic_of_[g]]];
       const auto& down = nic_down_[n][*nic_number_[*nic_of_[g]]];
-      if (!up || !down) return std::pair{n * gpus_per_node_ + g, ((n + 1) % nodes) * gpus_per_node_};
+      if (!up || !down)
+        return std::pair{n * gpus_per_node_ + g, ((n + 1) % nodes) * gpus_per_node_};
       attach.emplace_back(boost::target(*up, graph_), n * gpus_per_node_ + g);
     }
   }

@@ -1,16 +1,18 @@
 // Routes: which links traffic from one GPU to another crosses, as NCCL and the fabric send it.
 //
-//   inside a node   over NVLink when both GPUs have it: every fewest-hop NVLink path, traffic split in
+//   inside a node   over NVLink when both GPUs have it: every fewest-hop NVLink path, traffic split
+//   in
 //                   proportion to each path's bottleneck (a GPU stripes over all its NVSwitches);
 //                   otherwise the fewest-hop PCIe path (through CPUs if need be)
 //   across nodes    GPU -> its nearest NIC over PCIe (GPU-direct RDMA; the NIC with the fewest PCIe
 //                   hops, ties spread evenly over GPUs, as NCCL pairs GPUs with NICs), then the
-//                   fabric's fewest-hop paths to the NIC nearest the destination GPU, split evenly at
-//                   every switch among the next hops that stay shortest (ECMP), then PCIe to the GPU
+//                   fabric's fewest-hop paths to the NIC nearest the destination GPU, split evenly
+//                   at every switch among the next hops that stay shortest (ECMP), then PCIe to the
+//                   GPU
 //
-// Everything per pair is composed from pieces computed once when the Router is built (per-node paths,
-// per-GPU NIC uplinks, per-destination-switch distance tables), so a query costs its path's length.
-// Immutable after construction; safe to query from several threads.
+// Everything per pair is composed from pieces computed once when the Router is built (per-node
+// paths, per-GPU NIC uplinks, per-destination-switch distance tables), so a query costs its path's
+// length. Immutable after construction; safe to query from several threads.
 //
 //   router.ForEachShare(0, 9, [&](Edge e, double share) { load[e] += share * bytes; });
 //   router.SamplePath(0, 9, /*flow=*/42, &path);   // one concrete path, as ECMP hashing picks it
@@ -39,7 +41,8 @@ class Router {
 
   // Every link traffic from `src` to `dst` crosses, with the fraction of that traffic on it
   // (fractions over the links of one hop sum to 1). Nothing for src == dst.
-  void ForEachShare(uint32_t src, uint32_t dst, const std::function<void(Edge, double)>& visit) const;
+  void ForEachShare(uint32_t src, uint32_t dst,
+                    const std::function<void(Edge, double)>& visit) const;
   // One concrete path: `flow` picks among equal-cost choices deterministically (ECMP hashing).
   void SamplePath(uint32_t src, uint32_t dst, uint64_t flow, std::vector<Edge>* path) const;
   // Links crossed (every path of a route has the same count).
@@ -72,7 +75,8 @@ class Router {
   std::vector<std::vector<Edge>> node_edges_;
   // [a * gpus_per_node + b] -> the weighted paths from local GPU a to local GPU b.
   std::vector<std::vector<LocalPath>> intra_;
-  // Per local GPU: steps up to its NIC, and that NIC's template index (none if the node has no NIC).
+  // Per local GPU: steps up to its NIC, and that NIC's template index (none if the node has no
+  // NIC).
   std::vector<std::vector<uint32_t>> up_;
   std::vector<std::optional<uint32_t>> nic_of_;
   // [node][local NIC number] -> NIC -> first switch edge and back, if the NIC is cabled.

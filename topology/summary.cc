@@ -1,8 +1,7 @@
 #include "topology/summary.h"
 
-#include <boost/graph/push_relabel_max_flow.hpp>
-
 #include <algorithm>
+#include <boost/graph/push_relabel_max_flow.hpp>
 #include <map>
 #include <sstream>
 
@@ -12,9 +11,10 @@ namespace {
 using FlowTraits = boost::adjacency_list_traits<boost::vecS, boost::vecS, boost::directedS>;
 using FlowGraph = boost::adjacency_list<
     boost::vecS, boost::vecS, boost::directedS, boost::no_property,
-    boost::property<boost::edge_capacity_t, int64_t,
-                    boost::property<boost::edge_residual_capacity_t, int64_t,
-                                    boost::property<boost::edge_reverse_t, FlowTraits::edge_descriptor>>>>;
+    boost::property<
+        boost::edge_capacity_t, int64_t,
+        boost::property<boost::edge_residual_capacity_t, int64_t,
+                        boost::property<boost::edge_reverse_t, FlowTraits::edge_descriptor>>>>;
 
 void AddArc(FlowGraph& f, uint64_t a, uint64_t b, int64_t capacity) {
   auto cap = boost::get(boost::edge_capacity, f);
@@ -41,8 +41,10 @@ Rate MaxFlowBetweenHalves(const Cluster& cluster, uint32_t half) {
     total += c;
   }
   for (uint32_t i = 0; i < cluster.total_gpus(); ++i) {
-    if (i < half) AddArc(f, source, cluster.gpu_vertex(i), total);
-    else AddArc(f, cluster.gpu_vertex(i), sink, total);
+    if (i < half)
+      AddArc(f, source, cluster.gpu_vertex(i), total);
+    else
+      AddArc(f, cluster.gpu_vertex(i), sink, total);
   }
   return Rate::PerSecond(static_cast<uint64_t>(boost::push_relabel_max_flow(f, source, sink)));
 }
@@ -59,7 +61,8 @@ pb::TopologySummary Summarize(const Cluster& cluster) {
     ++(*s.mutable_devices())[std::string(ToString(g[*it].kind))];
   }
   std::map<std::string, uint32_t> directed;
-  for (auto [it, end] = boost::edges(g); it != end; ++it) ++directed[std::string(ToString(g[*it].link_class))];
+  for (auto [it, end] = boost::edges(g); it != end; ++it)
+    ++directed[std::string(ToString(g[*it].link_class))];
   for (const auto& [name, count] : directed) (*s.mutable_links())[name] = count / 2;
 
   // Per GPU inside the node: its NVLink, else its links (PCIe).
@@ -98,25 +101,33 @@ std::string ToDot(const Cluster& cluster) {
       << "graph cluster {\n  graph [overlap=false, splines=true];\n  node [fontsize=10];\n";
   auto shape = [](DeviceKind k) {
     switch (k) {
-      case DeviceKind::kGpu: return "box";
-      case DeviceKind::kNvSwitch: return "hexagon";
-      case DeviceKind::kPcieSwitch: return "diamond";
-      case DeviceKind::kCpu: return "component";
-      case DeviceKind::kNic: return "cds";
-      case DeviceKind::kNetworkSwitch: return "doubleoctagon";
+      case DeviceKind::kGpu:
+        return "box";
+      case DeviceKind::kNvSwitch:
+        return "hexagon";
+      case DeviceKind::kPcieSwitch:
+        return "diamond";
+      case DeviceKind::kCpu:
+        return "component";
+      case DeviceKind::kNic:
+        return "cds";
+      case DeviceKind::kNetworkSwitch:
+        return "doubleoctagon";
     }
     return "ellipse";
   };
   for (uint32_t n = 0; n < cluster.nodes(); ++n) {
     out << "  subgraph cluster_node" << n << " {\n    label=\"node" << n << "\";\n";
     for (Vertex v : cluster.node_vertices(n)) {
-      out << "    v" << v << " [label=\"" << g[v].name << "\", shape=" << shape(g[v].kind) << "];\n";
+      out << "    v" << v << " [label=\"" << g[v].name << "\", shape=" << shape(g[v].kind)
+          << "];\n";
     }
     out << "  }\n";
   }
   for (auto [it, end] = boost::vertices(g); it != end; ++it) {
     if (!g[*it].node) {
-      out << "  v" << *it << " [label=\"" << g[*it].name << "\", shape=" << shape(g[*it].kind) << "];\n";
+      out << "  v" << *it << " [label=\"" << g[*it].name << "\", shape=" << shape(g[*it].kind)
+          << "];\n";
     }
   }
   // One line per duplex link: print a -> b when a < b (links are added in both directions).

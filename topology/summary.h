@@ -1,5 +1,5 @@
-// What moesim understood of a cluster, in the numbers people check first: devices per kind, links per
-// class, per-GPU bandwidth inside and out of the node, bisection bandwidth, diameter.
+// What moesim understood of a cluster, in the numbers people check first: devices per kind, links
+// per class, per-GPU bandwidth inside and out of the node, bisection bandwidth, diameter.
 //
 //   pb::TopologySummary s = Summarize(cluster);
 //   s.bisection_gbps();   // 1800 for one DGX H100: 4 GPUs x 450 GB/s across the NVSwitch

@@ -32,9 +32,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/engine.h"
-
 #include "bench_util.h"
+#include "sim/engine.h"
 
 namespace {
 

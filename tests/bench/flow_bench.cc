@@ -1,10 +1,12 @@
 // Speed of the two fidelities on the engine issue's workloads (not a test; Release build):
 //
-//   cmake --build build --target moesim_bench_flow && build/tests/moesim_bench_flow [max_gpus [max_flow_gpus]]
+//   cmake --build build --target moesim_bench_flow && build/tests/moesim_bench_flow [max_gpus
+//   [max_flow_gpus]]
 //
-// An imbalanced MoE all-to-all: Zipf-skewed routing (alpha 1.2), top-8 of 256 experts, 4,096 tokens per
-// GPU, hidden 7168 (BF16), EP over every GPU, DGX H100 nodes on a rail-optimized fabric; timed for the
-// whole MoE layer (router, dispatch, experts, combine), both fidelities. Prints a table with peak RSS.
+// An imbalanced MoE all-to-all: Zipf-skewed routing (alpha 1.2), top-8 of 256 experts, 4,096 tokens
+// per GPU, hidden 7168 (BF16), EP over every GPU, DGX H100 nodes on a rail-optimized fabric; timed
+// for the whole MoE layer (router, dispatch, experts, combine), both fidelities. Prints a table
+// with peak RSS.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -23,11 +25,15 @@ std::string Scenario(uint32_t nodes) {
   return "cluster { node_preset: \"dgx-h100\" nodes: " + std::to_string(nodes) +
          " fabric { rail_optimized { nodes_per_group: " + std::to_string(nodes < 32 ? nodes : 32) +
          " } } }\n"
-         "model_spec { name: \"bench\" hidden_size: 7168 expert_ffn_size: 2048 num_experts: 256 top_k: 8 "
+         "model_spec { name: \"bench\" hidden_size: 7168 expert_ffn_size: 2048 num_experts: 256 "
+         "top_k: 8 "
          "num_layers: 1 dtype: BF16 }\n"
-         "plan { ep: " + std::to_string(std::min<uint32_t>(nodes * 8, 256)) + " }\n"
+         "plan { ep: " +
+         std::to_string(std::min<uint32_t>(nodes * 8, 256)) +
+         " }\n"
          "workload { tokens_per_gpu: 4096 }\n"
-         "routing { synthetic { distribution: ZIPF zipf_alpha: 1.2 shuffle_experts: true seed: 1 } }\n";
+         "routing { synthetic { distribution: ZIPF zipf_alpha: 1.2 shuffle_experts: true seed: 1 } "
+         "}\n";
 }
 
 }  // namespace
@@ -50,7 +56,8 @@ int main(int argc, char** argv) {
       }
       const double load = Seconds(load_start);
       const auto start = Clock::now();
-      const moesim::pb::Result r = moesim::sim::SimulateAnalytical(s->cluster, s->workload, fidelity);
+      const moesim::pb::Result r =
+          moesim::sim::SimulateAnalytical(s->cluster, s->workload, fidelity);
       const double simulate = Seconds(start);
       std::printf("%-6u %-10s %10.3f %12.3f %14.3f %10.0f\n", gpus,
                   fidelity == moesim::sim::Fidelity::kFlow ? "flow" : "analytical", load, simulate,

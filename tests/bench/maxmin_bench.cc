@@ -24,9 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/maxmin.h"
-
 #include "bench_util.h"
+#include "sim/maxmin.h"
 
 namespace {
 

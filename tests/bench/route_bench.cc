@@ -1,5 +1,5 @@
-// Route-table benchmark (not a test): builds rail-optimized DGX H100 clusters of 1,024 and 8,192 GPUs
-// and times the build and route queries over GPU pairs. Prints a table; run a Release build:
+// Route-table benchmark (not a test): builds rail-optimized DGX H100 clusters of 1,024 and 8,192
+// GPUs and times the build and route queries over GPU pairs. Prints a table; run a Release build:
 //
 //   cmake --build build --target moesim_bench_routes && build/tests/moesim_bench_routes
 #include <chrono>
@@ -7,9 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "topology/cluster.h"
-
 #include "bench_util.h"
+#include "topology/cluster.h"
 
 namespace {
 
@@ -58,10 +57,11 @@ int main() {
     }
     const double sample = Seconds(path_start) * gpus / sources;
     std::printf("%-7u %-6u %-30s %9.3f %14llu %14.3f %16.3f %10.0f\n", gpus, nodes,
-                "rail-optimized, 32 nodes/group", build, static_cast<unsigned long long>(pairs), hops,
-                sample, PeakRssMiB());
+                "rail-optimized, 32 nodes/group", build, static_cast<unsigned long long>(pairs),
+                hops, sample, PeakRssMiB());
     std::fprintf(stderr, "(checksums: %llu hops, %llu path links%s)\n",
-                 static_cast<unsigned long long>(total_hops), static_cast<unsigned long long>(edges),
+                 static_cast<unsigned long long>(total_hops),
+                 static_cast<unsigned long long>(edges),
                  sources < gpus ? ", paths timed on 128 sources and scaled" : "");
   }
   return 0;
