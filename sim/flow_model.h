@@ -37,7 +37,7 @@ struct FlowRun {
 };
 
 // With a protocol, NCCL's latency model as above. Without one (the MoE layer's all-to-alls, timed
-// like the analytical model of sim/analytical.h), no base latency and full link bandwidth; a
+// like the analytical model of sim/moe_layer.h), no base latency and full link bandwidth; a
 // transfer is done when its last byte is through plus its route's physical latency (topology link
 // latencies).
 FlowRun RunFlows(const topology::Cluster& cluster, const Schedule& schedule,

@@ -9,7 +9,7 @@ pb::Result SimulateReplay(const topology::Cluster& cluster, const models::Worklo
   std::vector<pb::StepTime> times;
   for (const models::Workload::Step& s : workload.replay) {
     step.layers = s.layers;
-    pb::Result r = SimulateAnalytical(cluster, step, fidelity);
+    pb::Result r = SimulateMoeLayers(cluster, step, fidelity);
     pb::StepTime t;
     t.set_step(s.step);
     t.set_total_ns(r.total_ns());

@@ -7,7 +7,7 @@
 //   r.replayed_step();       // the slowest step, whose phases and matrices r holds
 #pragma once
 
-#include "sim/analytical.h"
+#include "sim/moe_layer.h"
 
 namespace moesim::sim {
 

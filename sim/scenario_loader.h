@@ -2,7 +2,7 @@
 // cluster graph and the resolved per-rank workload.
 //
 //   MOESIM_ASSIGN_OR_RETURN(LoadedScenario s, LoadScenario("scenarios/seed_example.pbtxt"));
-//   SimulateAnalytical(s.cluster, s.workload);
+//   SimulateMoeLayers(s.cluster, s.workload);
 #pragma once
 
 #include <string>

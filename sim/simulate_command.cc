@@ -4,9 +4,9 @@
 #include <fstream>
 #include <memory>
 
-#include "sim/analytical.h"
 #include "sim/cli.h"
 #include "sim/command.h"
+#include "sim/moe_layer.h"
 #include "sim/replay.h"
 #include "sim/report.h"
 #include "sim/scenario_loader.h"
@@ -29,15 +29,14 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     io.err << "moesim: error: " << scenario.error().message() << "\n";
     return 1;
   }
-  if (Status s = CheckAnalyticalSupport(scenario->workload, scenario->file); !s.ok()) {
+  if (Status s = CheckMoeLayerSupport(scenario->workload, scenario->file); !s.ok()) {
     io.err << "moesim: error: " << s.error().message() << "\n";
     return 1;
   }
   const Fidelity fidelity = options.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical;
-  const pb::Result result =
-      scenario->workload.replay.empty()
-          ? SimulateAnalytical(scenario->cluster, scenario->workload, fidelity)
-          : SimulateReplay(scenario->cluster, scenario->workload, fidelity);
+  const pb::Result result = scenario->workload.replay.empty()
+                                ? SimulateMoeLayers(scenario->cluster, scenario->workload, fidelity)
+                                : SimulateReplay(scenario->cluster, scenario->workload, fidelity);
   if (!options.timeline.empty()) {
     std::ofstream file(options.timeline);
     WriteTimeline(result, scenario->cluster, file);

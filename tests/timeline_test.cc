@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 #include <sstream>
 
-#include "sim/analytical.h"
+#include "sim/moe_layer.h"
 #include "sim/scenario_loader.h"
 #include "test_paths.h"
 
@@ -16,7 +16,7 @@ TEST_CASE(
     "The timeline is Chrome trace JSON: one track per GPU, phases in sequence, link counters") {
   auto s = LoadScenario(testing::SourcePath("scenarios/seed_example.pbtxt"));
   REQUIRE(s.ok());
-  const pb::Result r = SimulateAnalytical(s->cluster, s->workload);
+  const pb::Result r = SimulateMoeLayers(s->cluster, s->workload);
   std::ostringstream out;
   WriteTimeline(r, s->cluster, out);
   google::protobuf::Struct trace;

@@ -38,7 +38,7 @@ TEST_CASE("A trace replays step by step and the slowest step is the one shown") 
   for (int i = 0; i < 4; ++i) {
     models::Workload one = s->workload;
     one.layers = s->workload.replay[i].layers;
-    const pb::Result alone = SimulateAnalytical(s->cluster, one);
+    const pb::Result alone = SimulateMoeLayers(s->cluster, one);
     CHECK(r.steps(i).step() == static_cast<uint64_t>(i));
     CHECK(r.steps(i).total_ns() == alone.total_ns());
     if (alone.total_ns() > slowest) {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "bench_util.h"
-#include "sim/analytical.h"
+#include "sim/moe_layer.h"
 #include "sim/scenario_loader.h"
 
 namespace {
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
       const double load = Seconds(load_start);
       const auto start = Clock::now();
       const moesim::pb::Result r =
-          moesim::sim::SimulateAnalytical(s->cluster, s->workload, fidelity);
+          moesim::sim::SimulateMoeLayers(s->cluster, s->workload, fidelity);
       const double simulate = Seconds(start);
       std::printf("%-6u %-10s %10.3f %12.3f %14.3f %10.0f\n", gpus,
                   fidelity == moesim::sim::Fidelity::kFlow ? "flow" : "analytical", load, simulate,

@@ -1,4 +1,4 @@
-#include "sim/analytical.h"
+#include "sim/moe_layer.h"
 
 #include <google/protobuf/struct.pb.h>
 
@@ -199,7 +199,7 @@ Bytes OffDiagonalBytes(const TrafficMatrix& tokens, Bytes token_bytes) {
 
 }  // namespace
 
-Status CheckAnalyticalSupport(const models::Workload& workload, const TextFile& file) {
+Status CheckMoeLayerSupport(const models::Workload& workload, const TextFile& file) {
   const models::ParallelSizes& s = workload.plan.sizes();
   if (s.etp > 1) {
     return InputError(file.Locate("plan.etp"), "plan.etp", std::to_string(s.etp),
@@ -245,8 +245,8 @@ AllToAll AllToAllFlows(const topology::Cluster& cluster, const TrafficMatrix& to
   return result;
 }
 
-pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Workload& workload,
-                              Fidelity fidelity) {
+pb::Result SimulateMoeLayers(const topology::Cluster& cluster, const models::Workload& workload,
+                             Fidelity fidelity) {
   const pb::ModelSpec& model = workload.model;
   const Rate peak = PeakFlops(cluster.gpu_spec(), model.dtype());
   const Rate hbm = cluster.gpu_spec().hbm_bandwidth;

@@ -1,4 +1,4 @@
-#include "sim/analytical.h"
+#include "sim/moe_layer.h"
 
 #include <catch2/catch.hpp>
 
@@ -21,7 +21,7 @@ const pb::Phase& PhaseNamed(const pb::Result& r, const std::string& name, uint32
 TEST_CASE("Seed example: analytical times against hand-computed values") {
   auto s = LoadScenario(testing::SourcePath("scenarios/seed_example.pbtxt"));
   REQUIRE(s.ok());
-  const pb::Result r = SimulateAnalytical(s->cluster, s->workload);
+  const pb::Result r = SimulateMoeLayers(s->cluster, s->workload);
   REQUIRE(r.phases_size() == 4);
   CHECK(r.phases(0).name() == "router");
   CHECK(r.phases(1).name() == "dispatch");
@@ -82,7 +82,7 @@ TEST_CASE("Seed example: analytical times against hand-computed values") {
 TEST_CASE("Send matrices in the Result: dispatch and combine with rows as sources") {
   auto s = LoadScenario(testing::SourcePath("scenarios/seed_example.pbtxt"));
   REQUIRE(s.ok());
-  const pb::Result r = SimulateAnalytical(s->cluster, s->workload);
+  const pb::Result r = SimulateMoeLayers(s->cluster, s->workload);
   REQUIRE(r.send_matrices_size() == 2);
   const pb::SendMatrix& d = r.send_matrices(0);
   const pb::SendMatrix& c = r.send_matrices(1);
@@ -112,7 +112,7 @@ TEST_CASE("Tokens that stay on their GPU cost no link time") {
   )",
                                   "local.pbtxt");
   REQUIRE(s.ok());
-  const pb::Result r = SimulateAnalytical(s->cluster, s->workload);
+  const pb::Result r = SimulateMoeLayers(s->cluster, s->workload);
   CHECK(PhaseNamed(r, "dispatch").time_ns() == 0);
   CHECK(PhaseNamed(r, "dispatch").bytes() == 0);
   CHECK(PhaseNamed(r, "combine").time_ns() == 0);
@@ -121,10 +121,10 @@ TEST_CASE("Tokens that stay on their GPU cost no link time") {
 TEST_CASE("The default scenario: Mixtral-8x7B expert FFN is compute-bound and runs are identical") {
   auto s = LoadScenario(testing::SourcePath("scenarios/default.pbtxt"));
   REQUIRE(s.ok());
-  const pb::Result a = SimulateAnalytical(s->cluster, s->workload);
+  const pb::Result a = SimulateMoeLayers(s->cluster, s->workload);
   auto again = LoadScenario(testing::SourcePath("scenarios/default.pbtxt"));
   REQUIRE(again.ok());
-  const pb::Result b = SimulateAnalytical(again->cluster, again->workload);
+  const pb::Result b = SimulateMoeLayers(again->cluster, again->workload);
   CHECK(a.SerializeAsString() == b.SerializeAsString());
 
   // About 8 x 4096 x 2 / 8 = 8192 tokens per expert; 6 x 8192 x 4096 x 14336 = 2.886e12 FLOPs
@@ -150,7 +150,7 @@ routing { synthetic { distribution: UNIFORM seed: 1 } }
 )",
                                   "pp.pbtxt");
   REQUIRE(s.ok());
-  Status support = CheckAnalyticalSupport(s->workload, s->file);
+  Status support = CheckMoeLayerSupport(s->workload, s->file);
   REQUIRE_FALSE(support.ok());
   CHECK_THAT(support.error().message(), Catch::StartsWith("pp.pbtxt:3:14: plan.pp = 2: "));
 }
@@ -164,8 +164,8 @@ TEST_CASE(
     "says") {
   auto s = LoadScenario(testing::SourcePath("scenarios/seed_example.pbtxt"));
   REQUIRE(s.ok());
-  const pb::Result flow = SimulateAnalytical(s->cluster, s->workload, Fidelity::kFlow);
-  const pb::Result analytical = SimulateAnalytical(s->cluster, s->workload, Fidelity::kAnalytical);
+  const pb::Result flow = SimulateMoeLayers(s->cluster, s->workload, Fidelity::kFlow);
+  const pb::Result analytical = SimulateMoeLayers(s->cluster, s->workload, Fidelity::kAnalytical);
   CHECK(flow.executor() == "flow");
   // GPU 1's NVLink from the NVSwitch carries 40,960 B: the flows into it share it (max-min) and the
   // link never idles, so the last one is through after 40,960 B / 450 GB/s = 91,022.2 ps, then 1 us
@@ -181,8 +181,8 @@ TEST_CASE(
 TEST_CASE("Flow fidelity across nodes: never faster than the analytical busiest-link bound") {
   auto s = LoadScenario(testing::SourcePath("scenarios/deepseek-v3-h800-ep32.pbtxt"));
   REQUIRE(s.ok());
-  const pb::Result flow = SimulateAnalytical(s->cluster, s->workload, Fidelity::kFlow);
-  const pb::Result analytical = SimulateAnalytical(s->cluster, s->workload, Fidelity::kAnalytical);
+  const pb::Result flow = SimulateMoeLayers(s->cluster, s->workload, Fidelity::kFlow);
+  const pb::Result analytical = SimulateMoeLayers(s->cluster, s->workload, Fidelity::kAnalytical);
   for (int p : {1, 3}) {
     INFO(flow.phases(p).name());
     CHECK(flow.phases(p).time_ns() >= analytical.phases(p).time_ns());

@@ -1,4 +1,5 @@
-// The analytical (closed-form) model of one MoE layer's forward pass, phase by phase:
+// One MoE layer's forward pass, phase by phase, on a cluster (the MoE layers of a scenario, one
+// after another). Compute phases and, at the analytical fidelity, the all-to-alls are closed forms:
 //
 //   router    each rank: max(FLOPs / peak, bytes / HBM bandwidth)
 //   dispatch  every pair's bytes laid on the links of its route (topology/routes.h); each link
@@ -9,6 +10,7 @@
 //   expert    each rank: max(FLOPs of its experts' SwiGLU / peak, their bytes / HBM bandwidth)
 //   combine   as dispatch, with the transposed matrix
 //
+// At the flow fidelity the all-to-alls run on the flow model instead (see Fidelity below).
 // A phase takes its slowest rank's time (the all-to-alls synchronise the ranks); the layer is the
 // sum of its phases, and the run the sum of its layers. Tokens a rank keeps cost no link time.
 // Peaks are datasheet figures (topology/gpu_specs.cc) until calibration replaces them.
@@ -25,11 +27,11 @@ namespace moesim::sim {
 // own flows are through, plus their route latency. Compute phases are the same in both.
 enum class Fidelity { kAnalytical, kFlow };
 
-// Requires a plan the model covers; CheckAnalyticalSupport says why not otherwise.
-pb::Result SimulateAnalytical(const topology::Cluster& cluster, const models::Workload& workload,
-                              Fidelity fidelity = Fidelity::kAnalytical);
+// Requires a plan the model covers; CheckMoeLayerSupport says why not otherwise.
+pb::Result SimulateMoeLayers(const topology::Cluster& cluster, const models::Workload& workload,
+                             Fidelity fidelity = Fidelity::kAnalytical);
 
 // Parts of a plan this version does not simulate yet (etp > 1, pp > 1), as a located error.
-Status CheckAnalyticalSupport(const models::Workload& workload, const TextFile& file);
+Status CheckMoeLayerSupport(const models::Workload& workload, const TextFile& file);
 
 }  // namespace moesim::sim
