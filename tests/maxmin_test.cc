@@ -511,34 +511,29 @@ TEST_CASE("Incremental solves touch only the changed component", "[maxmin]") {
   }
 }
 
-TEST_CASE("A thousand random systems satisfy both oracles", "[maxmin]") {
-  TestRng rng(20240611);
-  for (int instance = 0; instance < 1000; ++instance) {
-    const Instance in = RandomInstance(rng, 8, 16);
+// Solves `count` random systems of up to `resources` resources and `variables` variables and checks
+// each against both oracles: feasibility plus the max-min conditions, and the naive filling (the
+// allocation is unique, so they must agree).
+void CheckRandomSystems(uint64_t seed, int count, uint32_t resources, uint32_t variables) {
+  TestRng rng(seed);
+  for (int instance = 0; instance < count; ++instance) {
+    const Instance in = RandomInstance(rng, resources, variables);
     MaxMinSolver solver;
     const std::vector<VariableId> ids = Build(in, &solver);
     solver.Solve();
     const std::vector<double> x = Rates(solver, ids);
     INFO("instance " << instance);
-    // Feasible, and every variable at its bound or with a bottleneck.
     REQUIRE(CheckMaxMinFair(in, x) == "");
-    // The same allocation as the naive filling (the allocation is unique).
     REQUIRE(CompareRates(in, x, NaiveFill(in)) == "");
   }
 }
 
+TEST_CASE("A thousand random systems satisfy both oracles", "[maxmin]") {
+  CheckRandomSystems(20240611, 1000, 8, 16);
+}
+
 TEST_CASE("Larger random systems satisfy both oracles", "[maxmin]") {
-  TestRng rng(77);
-  for (int instance = 0; instance < 20; ++instance) {
-    const Instance in = RandomInstance(rng, 60, 400);
-    MaxMinSolver solver;
-    const std::vector<VariableId> ids = Build(in, &solver);
-    solver.Solve();
-    const std::vector<double> x = Rates(solver, ids);
-    INFO("instance " << instance);
-    REQUIRE(CheckMaxMinFair(in, x) == "");
-    REQUIRE(CompareRates(in, x, NaiveFill(in)) == "");
-  }
+  CheckRandomSystems(77, 20, 60, 400);
 }
 
 // What a random sequence of changes has done, tracked independently of the solver.
