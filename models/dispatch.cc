@@ -1,5 +1,7 @@
 #include "models/dispatch.h"
 
+#include <algorithm>
+
 namespace moesim::models {
 
 TrafficMatrix TrafficMatrix::Transposed() const {
@@ -31,18 +33,27 @@ uint64_t TrafficMatrix::Total() const {
 LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
                       const ExpertPlacement& placement) {
   const uint32_t world = plan.world();
+  const LayerPlacement& layer = placement.layer(routing.layer);
   LayerWork work;
   work.layer = routing.layer;
   work.dispatch_tokens = TrafficMatrix(world);
-  work.expert_tokens.assign(world, std::vector<uint64_t>(placement.experts_per_rank(), 0));
+  work.expert_tokens.resize(world);
+  for (uint32_t rank = 0; rank < world; ++rank) {
+    work.expert_tokens[rank].assign(layer.slots().at(plan.EpRank(rank)).size(), 0);
+  }
   work.tokens_in.assign(world, 0);
+  std::vector<uint64_t> sent_to_expert(layer.num_experts());  // per sender: the replica rule's j
   for (uint32_t src = 0; src < world; ++src) {
     const std::vector<uint32_t> group = plan.EpGroup(src);
+    const uint32_t src_ep = plan.EpRank(src);
+    std::fill(sent_to_expert.begin(), sent_to_expert.end(), 0);
     work.tokens_in[src] = routing.tokens(src);
     for (uint32_t expert : routing.experts[src]) {
-      const uint32_t dst = group[placement.EpRankOf(expert)];
+      const LayerPlacement::Replica r = ChooseReplica(
+          layer, expert, group, src_ep, placement.gpus_per_node(), sent_to_expert[expert]++);
+      const uint32_t dst = group[r.ep_rank];
       ++work.dispatch_tokens.at(src, dst);
-      ++work.expert_tokens[dst][placement.LocalIndexOf(expert)];
+      ++work.expert_tokens[dst][r.slot];
     }
   }
   return work;

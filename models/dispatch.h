@@ -4,7 +4,8 @@
 //
 // Counting rule (Megatron-Core's all-to-all dispatcher): a token is sent once per selected expert,
 // so a token whose two experts live on the same rank is sent twice. A token whose expert is on its
-// own rank stays: it is counted on the diagonal and crosses no link.
+// own rank stays: it is counted on the diagonal and crosses no link. An expert with several
+// replicas receives each token at one of them, by the rule in models/placement.h.
 //
 //   LayerWork w = ExpandLayer(routing, plan, placement);
 //   w.dispatch_tokens.at(0, 1);    // tokens rank 0 sends to rank 1
@@ -47,7 +48,8 @@ struct LayerWork {
   uint32_t layer = 0;
   // Tokens per (source, destination) in dispatch; combine is dispatch_tokens.Transposed().
   TrafficMatrix dispatch_tokens;
-  // expert_tokens[rank][i]: tokens the i-th local expert of `rank` processes.
+  // expert_tokens[rank][i]: tokens the i-th local expert (slot i of the placement's layer) of
+  // `rank` processes; one entry per slot of the rank's EP rank, so ranks may differ in length.
   std::vector<std::vector<uint64_t>> expert_tokens;
   // Tokens each rank holds before dispatch (routed by its router).
   std::vector<uint64_t> tokens_in;

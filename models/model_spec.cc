@@ -269,4 +269,15 @@ OpCost ExpertFfnCost(const pb::ModelSpec& spec, uint64_t tokens) {
   return OpCost{6 * n * h * f, Bytes{elements * BytesPerElement(spec.dtype())}};
 }
 
+StatusOr<pb::ModelSpec> LoadModelArgument(const std::string& name_or_file) {
+  const std::filesystem::path path(name_or_file);
+  if (path.has_parent_path() || path.extension() == ".pbtxt") {
+    pb::ModelSpec spec;
+    MOESIM_ASSIGN_OR_RETURN(TextFile file, TextFile::Parse(name_or_file, &spec));
+    MOESIM_RETURN_IF_ERROR(ValidateModelSpec(spec, &file, ""));
+    return spec;
+  }
+  return LoadCatalogModel(name_or_file, Location{}, CatalogDir());
+}
+
 }  // namespace moesim::models

@@ -37,6 +37,10 @@ std::vector<std::string> CatalogNames(const std::string& dir);
 StatusOr<pb::ModelSpec> LoadCatalogModel(const std::string& name, const Location& where,
                                          const std::string& dir);
 
+// What a command line's model argument names: a catalog name, or a ModelSpec file (one with a
+// directory part or a .pbtxt extension, fields at top level as in a catalog file), validated.
+StatusOr<pb::ModelSpec> LoadModelArgument(const std::string& name_or_file);
+
 // Work of one op: floating-point operations and bytes moved to and from memory.
 struct OpCost {
   uint64_t flops = 0;

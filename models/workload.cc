@@ -3,12 +3,13 @@
 #include <algorithm>
 
 #include "models/model_spec.h"
+#include "models/placement_spec.h"
 #include "models/trace_replay.h"
 
 namespace moesim::models {
 
 StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile& file,
-                                   uint32_t world) {
+                                   uint32_t world, uint32_t gpus_per_node) {
   Workload w;
   w.name = scenario.name().empty() ? file.path() : scenario.name();
 
@@ -28,7 +29,8 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
   }
 
   MOESIM_ASSIGN_OR_RETURN(w.plan, ResolvePlan(scenario.plan(), world, w.model, &file));
-  w.placement = ExpertPlacement::Contiguous(w.model.num_experts(), w.plan.sizes().ep);
+  // A whole step draws its own routing per micro-batch (sim/step.h).
+  if (scenario.has_step()) return w;
 
   const pb::Workload& load = scenario.workload();
   const bool from_trace = scenario.routing().has_trace();
@@ -46,9 +48,21 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
 
   const RoutingShape shape{world, moe_layers, w.tokens_per_gpu, w.model.num_experts(),
                            w.model.top_k()};
+  const pb::ExpertPlacementSpec& placement = scenario.plan().placement();
+  const bool loads_from_routing =
+      placement.kind() == pb::ExpertPlacementSpec::EPLB && placement.loads_file().empty();
   if (from_trace) {
     MOESIM_ASSIGN_OR_RETURN(std::vector<ReplayStep> steps,
                             LoadTraceRouting(scenario.routing().trace(), shape, &file));
+    std::vector<std::vector<uint64_t>> loads;  // EPLB's loads: every replayed step
+    for (const ReplayStep& step : steps) {
+      for (const LayerRouting& layer : step.layers) {
+        if (loads_from_routing) AddRoutingLoads(layer, w.model.num_experts(), &loads);
+      }
+    }
+    MOESIM_ASSIGN_OR_RETURN(
+        w.placement, ResolvePlacement(scenario.plan().placement(), w.plan, w.model.num_experts(),
+                                      moe_layers, gpus_per_node, loads, &file));
     for (const ReplayStep& step : steps) {
       Workload::Step expanded{step.step, {}};
       for (const LayerRouting& layer : step.layers) {
@@ -63,6 +77,13 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
     return w;
   }
   MOESIM_ASSIGN_OR_RETURN(w.routing, ResolveRouting(scenario.routing(), shape, &file));
+  std::vector<std::vector<uint64_t>> loads;  // EPLB's loads
+  for (const LayerRouting& layer : w.routing) {
+    if (loads_from_routing) AddRoutingLoads(layer, w.model.num_experts(), &loads);
+  }
+  MOESIM_ASSIGN_OR_RETURN(
+      w.placement, ResolvePlacement(scenario.plan().placement(), w.plan, w.model.num_experts(),
+                                    moe_layers, gpus_per_node, loads, &file));
   for (const LayerRouting& layer : w.routing) {
     w.layers.push_back(ExpandLayer(layer, w.plan, w.placement));
   }

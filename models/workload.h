@@ -35,9 +35,12 @@ struct Workload {
   std::vector<Step> replay;
 };
 
-// Resolves the model (catalog or inline), the plan for `world` GPUs, and the routing, then expands
-// each layer. Every error names `file`'s path and the offending field's line:column.
+// Resolves the model (catalog or inline), the plan for `world` GPUs, the routing and the expert
+// placement (EPLB from the routing's own loads unless the plan names a loads file), then expands
+// each layer. `gpus_per_node` (0 = unknown) lets EPLB see nodes and the replica choice prefer the
+// sender's node. Every error names `file`'s path and the offending field's line:column.
+// With a `step` block only the model and the plan are resolved (no routing, no layers).
 StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile& file,
-                                   uint32_t world);
+                                   uint32_t world, uint32_t gpus_per_node = 0);
 
 }  // namespace moesim::models

@@ -44,6 +44,10 @@ class Duration {
     return *this;
   }
   friend constexpr Duration operator+(Duration a, Duration b) { return Duration(a.ps_ + b.ps_); }
+  // Differences of spans (a step minus what overlap hid); may be negative.
+  friend constexpr Duration operator-(Duration a, Duration b) { return Duration(a.ps_ - b.ps_); }
+  // n repetitions of a span (micro-batches of a pipeline).
+  friend constexpr Duration operator*(int64_t n, Duration d) { return Duration(n * d.ps_); }
 
  private:
   constexpr explicit Duration(int64_t ps) : ps_(ps) {}

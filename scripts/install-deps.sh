@@ -13,6 +13,8 @@ packages=(
   libcli11-dev        # the command line
   libtinyxml2-dev     # NCCL topology XML import
   catch2              # tests
+  openmpi-bin         # mpirun: moebench's multi-rank CPU path and plan search over ranks
+  libopenmpi-dev      # MPI headers and libraries
 )
 
 missing=()

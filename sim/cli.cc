@@ -1,5 +1,7 @@
 #include "sim/cli.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
@@ -34,6 +36,7 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
   AddCollectiveCommand(app, &chosen);
   AddTraceCommand(app, &chosen);
   AddModelCommand(app, &chosen);
+  AddPlanCommand(app, &chosen);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them back to front
   try {
@@ -44,6 +47,20 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
   }
   CommandIo io{out, err};
   return chosen ? chosen(io) : RunDefaultSimulate(io);
+}
+
+int PrintJson(const google::protobuf::Message& message, CommandIo& io) {
+  google::protobuf::util::JsonPrintOptions json;
+  json.add_whitespace = true;
+  json.always_print_primitive_fields = true;
+  std::string text;
+  const auto status = google::protobuf::util::MessageToJsonString(message, &text, json);
+  if (!status.ok()) {
+    io.err << "moesim: error: cannot print JSON: " << status.ToString() << "\n";
+    return 1;
+  }
+  io.out << text;
+  return 0;
 }
 
 }  // namespace moesim::sim

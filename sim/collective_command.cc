@@ -1,7 +1,6 @@
 // `moesim collective`: the simulated twin of nccl-tests. Same flags (-b, -e, -f), same columns
 // (size, count, type, redop, root, time, algbw, busbw), predicted instead of measured, so a user
 // can lay the two tables side by side.
-#include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
 #include <memory>
@@ -110,13 +109,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   }
 
   if (o.json) {
-    google::protobuf::util::JsonPrintOptions json;
-    json.add_whitespace = true;
-    json.always_print_primitive_fields = true;
-    std::string text;
-    (void)google::protobuf::util::MessageToJsonString(sweep, &text, json);
-    io.out << text;
-    return 0;
+    return PrintJson(sweep, io);
   }
   const bool reduces = *op == CollectiveOp::kAllReduce || *op == CollectiveOp::kReduceScatter;
   io.out << "# moesim collective: " << sweep.op() << ", " << ranks << " GPUs of " << sweep.cluster()

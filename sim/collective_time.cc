@@ -16,7 +16,8 @@ StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t ds
   return nvlink ? StepLinkKind::kNvLink : StepLinkKind::kPcie;
 }
 
-CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {
+CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule,
+                                uint32_t repeats) {
   const topology::Graph& g = cluster.graph();
   const topology::Router& router = cluster.router();
   std::vector<std::vector<uint32_t>> by_step(schedule.steps);
@@ -46,7 +47,7 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
         busiest_link = g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
       }
     }
-    timing.bandwidth += busiest;
+    timing.bandwidth += int64_t{repeats} * busiest;
     if (busiest > slowest_step) {
       slowest_step = busiest;
       timing.bottleneck_link = busiest_link;

@@ -24,7 +24,10 @@ struct CollectiveTiming {
   std::string bottleneck_link;  // the busiest link of the slowest step
 };
 
-CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule);
+// `repeats`: the schedule's steps run this many times over, one after another (a ring's 2(n-1)
+// identical steps can be listed once: see sim/group_comm.cc); the latency chain is the whole run's.
+CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule,
+                                uint32_t repeats = 1);
 
 // What a hop from `src` to `dst` crosses, for NCCL's step latency: the network between nodes;
 // NVLink when every link of the route is NVLink; PCIe otherwise.

@@ -10,6 +10,8 @@
 //   }
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <ostream>
@@ -23,6 +25,10 @@ struct CommandIo {
 
 // Returns the exit status: 0 success, 1 bad input (one line on io.err, "moesim: error: ...").
 using CommandAction = std::function<int(CommandIo&)>;
+
+// Prints `message` as indented JSON with every field, zeros included (a layer 0 or a zero count is
+// data, not a default), as every --json does; returns the exit status.
+int PrintJson(const google::protobuf::Message& message, CommandIo& io);
 
 // `moesim simulate`; also what `moesim` alone runs (RunDefaultSimulate).
 void AddSimulateCommand(CLI::App& app, CommandAction* chosen);
@@ -38,5 +44,8 @@ void AddModelCommand(CLI::App& app, CommandAction* chosen);
 
 // `moesim trace gen | import | stats`: routing trace files (sim/trace_command.cc).
 void AddTraceCommand(CLI::App& app, CommandAction* chosen);
+
+// `moesim plan`: every valid parallel plan simulated for a whole step, ranked (plan_command.cc).
+void AddPlanCommand(CLI::App& app, CommandAction* chosen);
 
 }  // namespace moesim::sim

@@ -3,8 +3,11 @@
 #include <iostream>
 
 #include "sim/cli.h"
+#include "sim/mpi_spread.h"
 
 int main(int argc, char** argv) {
-  return moesim::sim::RunMoesim(std::vector<std::string>(argv + 1, argv + argc), std::cout,
-                                std::cerr);
+  const int status =
+      moesim::sim::RunMoesim(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
+  moesim::sim::FinalizeMpi();  // `moesim plan` under mpirun started MPI
+  return status;
 }

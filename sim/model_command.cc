@@ -2,10 +2,8 @@
 // model is and what it costs per token, from models/params.h. A model is named by its catalog name
 // (models/catalog/NAME.pbtxt) or given as a ModelSpec file (anything with a '/' or ending in
 // .pbtxt).
-#include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,17 +31,8 @@ int Fail(CommandIo& io, const Error& error) {
   return 1;
 }
 
-// A catalog name, or a ModelSpec file: one with a directory part or a .pbtxt extension.
 StatusOr<pb::ModelSpec> LoadModel(const std::string& name_or_file) {
-  const std::filesystem::path path(name_or_file);
-  if (path.has_parent_path() || path.extension() == ".pbtxt") {
-    pb::ModelSpec spec;
-    MOESIM_ASSIGN_OR_RETURN(TextFile file, TextFile::Parse(name_or_file, &spec));
-    // A model file is a ModelSpec at top level, as a catalog file is: fields have no prefix.
-    MOESIM_RETURN_IF_ERROR(models::ValidateModelSpec(spec, &file, ""));
-    return spec;
-  }
-  return models::LoadCatalogModel(name_or_file, Location{}, models::CatalogDir());
+  return models::LoadModelArgument(name_or_file);
 }
 
 std::string Printf(const char* format, double value) {
@@ -125,20 +114,6 @@ std::string AttentionText(const pb::ModelSpec& spec) {
     s += "; cross-attention in the last " + std::to_string(a.cross_attention_layers()) + " layers";
   }
   return s;
-}
-
-int PrintJson(const google::protobuf::Message& message, CommandIo& io) {
-  google::protobuf::util::JsonPrintOptions json;
-  json.add_whitespace = true;
-  json.always_print_primitive_fields = true;  // zero counts (no shared experts) are data
-  std::string text;
-  const auto status = google::protobuf::util::MessageToJsonString(message, &text, json);
-  if (!status.ok()) {
-    io.err << "moesim: error: cannot print the summary as JSON: " << status.ToString() << "\n";
-    return 1;
-  }
-  io.out << text;
-  return 0;
 }
 
 int List(CommandIo& io) {

@@ -5,8 +5,9 @@ namespace {
 
 StatusOr<LoadedScenario> Resolve(pb::Scenario spec, TextFile file) {
   MOESIM_ASSIGN_OR_RETURN(topology::Cluster cluster, topology::BuildCluster(spec.cluster(), &file));
-  MOESIM_ASSIGN_OR_RETURN(models::Workload workload,
-                          models::ResolveWorkload(spec, file, cluster.gpus()));
+  MOESIM_ASSIGN_OR_RETURN(
+      models::Workload workload,
+      models::ResolveWorkload(spec, file, cluster.gpus(), cluster.gpus_per_node()));
   return LoadedScenario{std::move(spec), std::move(file), std::move(cluster), std::move(workload)};
 }
 

@@ -1,15 +1,17 @@
 // `moesim simulate [SCENARIO] [--json] [--fidelity analytical]`.
-#include <google/protobuf/util/json_util.h>
 
 #include <fstream>
 #include <memory>
 
+#include "models/alltoallv_matrix.h"
+#include "models/model_spec.h"
 #include "sim/cli.h"
 #include "sim/command.h"
 #include "sim/moe_layer.h"
 #include "sim/replay.h"
 #include "sim/report.h"
 #include "sim/scenario_loader.h"
+#include "sim/step_command.h"
 #include "sim/timeline.h"
 
 namespace moesim::sim {
@@ -19,8 +21,26 @@ struct SimulateOptions {
   std::string scenario;
   bool json = false;
   std::string fidelity = "analytical";
-  std::string timeline;  // Chrome trace JSON path, or empty
+  std::string timeline;          // Chrome trace JSON path, or empty
+  std::string export_alltoallv;  // nccl-tests alltoallv matrix path, or empty
+  uint32_t export_layer = 0;
 };
+
+// Writes layer `layer`'s dispatch bytes (tokens x the model's bytes per token) in nccl-tests'
+// alltoallv matrix format (models/alltoallv_matrix.h), for `moebench a2a --matrix` or nccl-tests.
+Status ExportAlltoallv(const models::Workload& w, uint32_t layer, const std::string& path) {
+  if (layer >= w.layers.size()) {
+    return InputError({}, "--export-layer", std::to_string(layer), "no such simulated layer",
+                      "0 to " + std::to_string(w.layers.size() - 1));
+  }
+  const models::TrafficMatrix& tokens = w.layers[layer].dispatch_tokens;
+  const uint64_t token_bytes = models::TokenBytes(w.model).value;
+  models::TrafficMatrix bytes(tokens.ranks());
+  for (uint32_t i = 0; i < tokens.ranks(); ++i) {
+    for (uint32_t j = 0; j < tokens.ranks(); ++j) bytes.at(i, j) = tokens.at(i, j) * token_bytes;
+  }
+  return models::WriteAlltoallvMatrixFile(bytes, path);
+}
 
 int Simulate(const SimulateOptions& options, CommandIo& io) {
   const std::string path = options.scenario.empty() ? DefaultScenarioPath() : options.scenario;
@@ -29,9 +49,21 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     io.err << "moesim: error: " << scenario.error().message() << "\n";
     return 1;
   }
+  if (scenario->spec.has_step()) {
+    const Fidelity f = options.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical;
+    return RunScenarioStep(*scenario, f, options.json, options.timeline, io);
+  }
   if (Status s = CheckMoeLayerSupport(scenario->workload, scenario->file); !s.ok()) {
     io.err << "moesim: error: " << s.error().message() << "\n";
     return 1;
+  }
+  if (!options.export_alltoallv.empty()) {
+    const Status s =
+        ExportAlltoallv(scenario->workload, options.export_layer, options.export_alltoallv);
+    if (!s.ok()) {
+      io.err << "moesim: error: " << s.error().message() << "\n";
+      return 1;
+    }
   }
   const Fidelity fidelity = options.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical;
   const pb::Result result = scenario->workload.replay.empty()
@@ -49,17 +81,7 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     PrintReport(*scenario, result, io.out);
     return 0;
   }
-  google::protobuf::util::JsonPrintOptions json;
-  json.add_whitespace = true;
-  json.always_print_primitive_fields = true;  // layer 0 and zero counts are data, not defaults
-  std::string text;
-  const auto status = google::protobuf::util::MessageToJsonString(result, &text, json);
-  if (!status.ok()) {
-    io.err << "moesim: error: cannot print the result as JSON: " << status.ToString() << "\n";
-    return 1;
-  }
-  io.out << text;
-  return 0;
+  return PrintJson(result, io);
 }
 
 }  // namespace
@@ -77,6 +99,11 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
       ->capture_default_str();
   cmd->add_option("--timeline", options->timeline,
                   "Write a Chrome trace JSON timeline (open in ui.perfetto.dev)");
+  cmd->add_option("--export-alltoallv", options->export_alltoallv,
+                  "Write one layer's dispatch bytes as an nccl-tests alltoallv matrix file "
+                  "(NCCL_TESTS_ALLTOALLV_MATRIX_FILE; `moebench a2a --matrix`)");
+  cmd->add_option("--export-layer", options->export_layer, "Layer --export-alltoallv writes")
+      ->capture_default_str();
   cmd->callback(
       [options, chosen] { *chosen = [options](CommandIo& io) { return Simulate(*options, io); }; });
 }

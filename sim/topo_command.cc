@@ -1,6 +1,5 @@
 // `moesim topo list | show | dot | route`: what moesim understood of a cluster, before trusting any
 // prediction made on it.
-#include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
 #include <fstream>
@@ -59,13 +58,7 @@ int Show(const TopoOptions& o, CommandIo& io) {
   const pb::TopologySummary s = topology::Summarize(*cluster);
   for (const std::string& w : s.warnings()) io.err << "moesim: warning: " << w << "\n";
   if (o.json) {
-    google::protobuf::util::JsonPrintOptions json;
-    json.add_whitespace = true;
-    json.always_print_primitive_fields = true;
-    std::string text;
-    (void)google::protobuf::util::MessageToJsonString(s, &text, json);
-    io.out << text;
-    return 0;
+    return PrintJson(s, io);
   }
   io.out << "topology " << s.description() << ": " << s.nodes() << " node(s) x "
          << s.gpus_per_node() << " GPUs = " << s.gpus() << " " << s.gpu() << "\n  devices ";

@@ -77,7 +77,8 @@ TEST_CASE("Bad input: one clear line and never a crash") {
       {"syntax_error.pbtxt", ":6:20: Need space between number and identifier."},
       {"unknown_field.pbtxt",
        ":5:18: Message type \"moesim.pb.ParallelPlan\" has no field named \"expert_parallel\". "
-       "Valid fields: tp, cp, dp, pp, ep, etp, order."},
+       "Valid fields: tp, cp, dp, pp, ep, etp, order, pp_first_stage_layers, "
+       "pp_last_stage_layers, placement."},
       {"ep_not_dividing_experts.pbtxt",
        ":5:3: plan.ep = 3: does not divide the model's 8 experts; valid: 1, 2"},
       {"plan_product.pbtxt",

@@ -1,0 +1,211 @@
+#include "sim/plan_search.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include "models/expected_layer.h"
+#include "models/placement.h"
+#include "models/routing.h"
+#include "models/synthetic.h"
+#include "models/trace.h"
+
+namespace moesim::sim {
+namespace {
+
+std::vector<uint32_t> Divisors(uint32_t n) {
+  std::vector<uint32_t> out;
+  for (uint32_t d = 1; d <= n; ++d) {
+    if (n % d == 0) out.push_back(d);
+  }
+  return out;
+}
+
+// First and last stages take what an even split leaves (pp >= 2 and pp not dividing the layers).
+void SetUnevenStages(pb::ParallelPlan& plan, uint32_t layers, uint32_t pp) {
+  if (pp < 2 || layers % pp == 0) return;
+  if (pp == 2) {
+    plan.set_pp_first_stage_layers(layers / 2);
+    plan.set_pp_last_stage_layers(layers - layers / 2);
+    return;
+  }
+  uint32_t middle = (layers + pp - 1) / pp;
+  if (layers < (pp - 2) * middle + 2) middle = layers / pp;
+  const uint32_t rest = layers - (pp - 2) * middle;
+  plan.set_pp_first_stage_layers(rest / 2);
+  plan.set_pp_last_stage_layers(rest - rest / 2);
+}
+
+std::string Describe(const models::ParallelSizes& s, uint32_t micro_batch, Recompute recompute) {
+  std::string text = "tp" + std::to_string(s.tp) + " pp" + std::to_string(s.pp) + " ep" +
+                     std::to_string(s.ep) + " dp" + std::to_string(s.dp) + " mb" +
+                     std::to_string(micro_batch);
+  if (s.cp > 1) text += " cp" + std::to_string(s.cp);
+  if (recompute == Recompute::kFull) text += " full-rc";
+  return text;
+}
+
+}  // namespace
+
+StatusOr<std::vector<uint64_t>> ExpertLoads(const pb::ModelSpec& model, const pb::Routing& routing,
+                                            const std::string& trace_path, const TextFile* file) {
+  const uint32_t experts = model.num_experts();
+  if (!trace_path.empty()) {
+    MOESIM_ASSIGN_OR_RETURN(models::TraceCounts counts, models::CountTrace(trace_path));
+    if (counts.header.num_experts() != experts) {
+      return InputError({}, "--trace", trace_path,
+                        "the trace routes over " + std::to_string(counts.header.num_experts()) +
+                            " experts, the model has " + std::to_string(experts),
+                        "a trace of " + model.name());
+    }
+    std::vector<uint64_t> loads(experts, 0);
+    for (const std::vector<uint64_t>& layer : counts.counts) {
+      for (uint32_t e = 0; e < layer.size() && e < experts; ++e) loads[e] += layer[e];
+    }
+    uint64_t sum = 0;
+    for (uint64_t l : loads) sum += l;
+    if (sum == 0) return InputError({}, "--trace", trace_path, "the trace routes no token", "");
+    return loads;
+  }
+  // Checks the routing block as a scenario would, and samples it.
+  models::RoutingShape shape;
+  shape.ranks = 1;
+  shape.tokens_per_rank = 65'536;
+  shape.num_experts = experts;
+  shape.top_k = model.top_k();
+  MOESIM_ASSIGN_OR_RETURN(std::vector<models::LayerRouting> layers,
+                          models::ResolveRouting(routing, shape, file));
+  const pb::SyntheticRouting& synthetic = routing.synthetic();
+  if (routing.has_synthetic() && synthetic.distribution() == pb::SyntheticRouting::UNIFORM) {
+    return std::vector<uint64_t>(experts, 1);
+  }
+  if (routing.has_synthetic() && synthetic.distribution() == pb::SyntheticRouting::ZIPF) {
+    // Exact expected shares, in units of 1e-12 of a token's selections.
+    const std::vector<double> pi = models::InclusionProbabilities(
+        models::ZipfPopularity(experts, synthetic.zipf_alpha()), model.top_k());
+    const std::vector<uint32_t> order =
+        models::HotOrder(experts, synthetic.seed(), 0, 0, synthetic.shuffle_experts());
+    std::vector<uint64_t> loads(experts);
+    for (uint32_t r = 0; r < experts; ++r) {
+      loads[order[r]] = static_cast<uint64_t>(std::llround(pi[r] * 1e12));
+    }
+    return loads;
+  }
+  std::vector<uint64_t> loads(experts, 0);
+  for (uint32_t e : layers.front().experts.front()) ++loads[e];
+  return loads;
+}
+
+std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t gpus,
+                                          uint32_t gpus_per_node, const StepConfig& step,
+                                          uint32_t* rejected) {
+  std::vector<PlanCandidate> out;
+  uint32_t refused = 0;
+  const bool training = step.mode == StepMode::kTraining;
+  for (uint32_t tp = 1; tp <= gpus_per_node && gpus % tp == 0; tp *= 2) {
+    for (uint32_t pp : Divisors(gpus / tp)) {
+      if (pp > model.num_layers()) break;
+      const uint32_t dp = gpus / (tp * pp);
+      for (uint32_t ep : Divisors(model.num_experts())) {
+        if ((tp * dp) % ep != 0) continue;
+        for (uint32_t mb : {1u, 2u, 4u, 8u}) {
+          if (step.global_batch % (uint64_t{dp} * mb) != 0) continue;
+          for (Recompute recompute : {Recompute::kSelective, Recompute::kFull}) {
+            if (recompute == Recompute::kFull && !training) continue;
+            PlanCandidate c;
+            c.plan.set_tp(tp);
+            c.plan.set_pp(pp);
+            c.plan.set_ep(ep);
+            c.plan.set_dp(dp);
+            SetUnevenStages(c.plan, model.num_layers(), pp);
+            c.micro_batch = mb;
+            c.recompute = recompute;
+            if (!models::ResolvePlan(c.plan, gpus, model, nullptr).ok()) {
+              ++refused;
+              continue;
+            }
+            out.push_back(std::move(c));
+          }
+        }
+      }
+    }
+  }
+  if (rejected != nullptr) *rejected = refused;
+  return out;
+}
+
+StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::ModelSpec& model,
+                               const std::vector<uint64_t>& loads, const StepConfig& step,
+                               const PlanCandidate& candidate, uint32_t index) {
+  MOESIM_ASSIGN_OR_RETURN(models::Plan plan,
+                          models::ResolvePlan(candidate.plan, cluster.gpus(), model, nullptr));
+  StepConfig config = step;
+  config.micro_batch = candidate.micro_batch;
+  config.recompute = candidate.recompute;
+  const models::ParallelSizes& s = plan.sizes();
+  const models::ExpertPlacement placement =
+      models::ExpertPlacement::Contiguous(model.num_experts(), s.ep);
+  const models::LayerWork work =
+      models::ExpectedLayer(loads, s.ep, MoeTokensPerRank(plan, config), model.top_k(), placement);
+  MOESIM_ASSIGN_OR_RETURN(StepReport r, SimulateStep(cluster, model, plan, work, config));
+
+  const models::MemoryBreakdown peak = StepMemory(model, plan, config, r.micro_batches, work);
+
+  PlanRow row;
+  row.index = index;
+  row.sizes = s;
+  row.micro_batch = candidate.micro_batch;
+  row.recompute = candidate.recompute;
+  row.plan = Describe(s, candidate.micro_batch, candidate.recompute);
+  row.step = r.step;
+  row.mfu = r.mfu;
+  row.alltoall_share = r.step.picoseconds() == 0 ? 0
+                                                 : static_cast<double>(r.alltoall.picoseconds()) /
+                                                       static_cast<double>(r.step.picoseconds());
+  row.exposed_comm = r.exposed_communication();
+  row.bubble = r.bubble;
+  row.memory_bytes = peak.total().value;
+  row.fits =
+      peak.total().value <= static_cast<uint64_t>(std::llround(cluster.gpu_spec().hbm_gb * 1e9));
+  return row;
+}
+
+std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::ModelSpec& model,
+                                   const std::vector<uint64_t>& loads, const StepConfig& step,
+                                   const std::vector<PlanCandidate>& candidates, uint32_t offset,
+                                   uint32_t stride, uint32_t threads,
+                                   const std::function<void(size_t)>& progress) {
+  std::vector<uint32_t> mine;
+  for (uint32_t i = offset; i < candidates.size(); i += stride) mine.push_back(i);
+  std::vector<std::optional<PlanRow>> rows(mine.size());
+  std::atomic<size_t> next{0}, done{0};
+  auto work = [&](bool reporter) {
+    for (size_t k = next++; k < mine.size(); k = next++) {
+      auto row = EvaluatePlan(cluster, model, loads, step, candidates[mine[k]], mine[k]);
+      if (row.ok()) rows[k] = std::move(*row);
+      ++done;
+      if (reporter && progress) progress(done.load());
+    }
+  };
+  std::vector<std::thread> pool;
+  for (uint32_t t = 1; t < std::max(threads, 1u); ++t) pool.emplace_back(work, false);
+  work(true);
+  for (std::thread& t : pool) t.join();
+  if (progress) progress(done.load());
+  std::vector<PlanRow> out;
+  for (auto& r : rows) {
+    if (r) out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+void RankPlans(std::vector<PlanRow>& rows) {
+  std::sort(rows.begin(), rows.end(), [](const PlanRow& a, const PlanRow& b) {
+    if (a.fits != b.fits) return a.fits;
+    if (a.step != b.step) return a.step < b.step;
+    return a.index < b.index;
+  });
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,181 @@
+#include "sim/step_ops.h"
+
+#include <algorithm>
+
+#include "models/model_spec.h"
+#include "models/params.h"
+#include "sim/compute_model.h"
+#include "sim/group_comm.h"
+
+namespace moesim::sim {
+namespace {
+
+// Width of what one token keeps in the KV cache per layer, in elements: keys and values of every
+// KV head (MHA, GQA), or MLA's latent plus its shared rotary key.
+uint64_t KvWidth(const pb::ModelSpec& m) {
+  const pb::AttentionSpec& a = m.attention();
+  if (a.kind() == pb::AttentionSpec::MLA) return uint64_t{a.kv_lora_rank()} + a.qk_rope_head_dim();
+  if (a.num_heads() == 0) return 2ull * m.hidden_size();
+  const uint64_t kv_heads = a.num_kv_heads() != 0 ? a.num_kv_heads() : a.num_heads();
+  const uint64_t head = a.head_dim() != 0 ? a.head_dim() : m.hidden_size() / a.num_heads();
+  return 2 * kv_heads * head;
+}
+
+models::TrafficMatrix Bytes(const models::TrafficMatrix& tokens, uint64_t token_bytes) {
+  models::TrafficMatrix b(tokens.ranks());
+  for (uint32_t i = 0; i < tokens.ranks(); ++i) {
+    for (uint32_t j = 0; j < tokens.ranks(); ++j) b.at(i, j) = tokens.at(i, j) * token_bytes;
+  }
+  return b;
+}
+
+}  // namespace
+
+LayerCoster::LayerCoster(const topology::Cluster& cluster, const pb::ModelSpec& model,
+                         const models::Plan& plan, const models::LayerWork& layer_work,
+                         const StepConfig& config)
+    : cluster_(cluster), model_(model), plan_(plan), work_(layer_work), config_(config) {
+  const models::ParallelSizes& s = plan.sizes();
+  elem_ = models::BytesPerElement(model.dtype());
+  const bool decode = config.mode == StepMode::kDecode;
+  tokens_ = std::max<uint64_t>(
+      1, decode ? config.micro_batch / s.cp : uint64_t{config.micro_batch} * config.seq_len / s.cp);
+  moe_tokens_ = MoeTokensPerRank(plan, config);
+  context_ = config.seq_len;
+  const uint64_t h = model.hidden_size();
+  const Fidelity f = config.fidelity;
+  // Sequence parallelism: the TP group gathers the sequence before a block and scatters the
+  // partial sums after it; nccl-tests sizes are the full buffer.
+  tp_gather_ = GroupCollective(cluster, plan.TpGroup(0), CollectiveOp::kAllGather,
+                               CollectiveAlgo::kRing, tokens_ * h * elem_, f)
+                   .time;
+  tp_scatter_ = GroupCollective(cluster, plan.TpGroup(0), CollectiveOp::kReduceScatter,
+                                CollectiveAlgo::kRing, tokens_ * h * elem_, f)
+                    .time;
+  // Context parallelism: every rank needs the keys and values of the whole sequence.
+  cp_kv_ = GroupCollective(cluster, plan.CpGroup(0), CollectiveOp::kAllGather,
+                           CollectiveAlgo::kRing, tokens_ * s.cp * KvWidth(model) * elem_, f)
+               .time;
+  const models::TrafficMatrix dispatch = Bytes(work_.dispatch_tokens, h * elem_);
+  dispatch_ = GroupAllToAllV(cluster, plan.EpGroup(0), dispatch, f).time;
+  combine_ = GroupAllToAllV(cluster, plan.EpGroup(0), dispatch.Transposed(), f).time;
+  const std::vector<uint32_t> pipe = plan.PpGroup(0);
+  if (pipe.size() > 1) {
+    p2p_ = GroupCollective(cluster, {pipe[0], pipe[1]}, CollectiveOp::kSendRecv,
+                           CollectiveAlgo::kDirect, moe_tokens_ * h * elem_, f)
+               .time;
+  }
+}
+
+StepOp LayerCoster::Compute(const char* name, uint32_t layer, uint64_t flops,
+                            uint64_t bytes) const {
+  return StepOp{name,  "forward", layer,
+                false, false,     ComputeTime(cluster_.gpu_spec(), model_.dtype(), flops, bytes)};
+}
+
+StepOp LayerCoster::Comm(const char* name, uint32_t layer, Duration time, bool alltoall) const {
+  return StepOp{name, "forward", layer, true, alltoall, time};
+}
+
+void LayerCoster::TensorParallel(std::vector<StepOp>& ops, uint32_t layer, const char* block,
+                                 bool before) const {
+  if (plan_.sizes().tp < 2) return;
+  const std::string name = std::string("tp-") + (before ? "allgather-" : "reducescatter-") + block;
+  StepOp op = Comm("", layer, before ? tp_gather_ : tp_scatter_);
+  op.name = name;
+  ops.push_back(op);
+}
+
+std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
+  const uint64_t h = model_.hidden_size(), tp = plan_.sizes().tp, t = tokens_;
+  std::vector<StepOp> ops;
+  // Attention: projections (2 FLOPs per weight per token) and the core over the context
+  // (the per-layer share of params.h's attention FLOPs), split over the TP group.
+  TensorParallel(ops, layer, "attention", true);
+  const uint64_t attn_params = models::AttentionBlockParams(model_);
+  const uint64_t core_per_token =
+      models::ForwardFlopsPerToken(model_, context_).attention / model_.num_layers();
+  uint64_t attn_bytes = (attn_params / tp + 4 * t * h) * elem_;
+  // Decode reads the whole KV cache of its context.
+  if (config_.mode == StepMode::kDecode) attn_bytes += t * context_ * KvWidth(model_) * elem_ / tp;
+  ops.push_back(
+      Compute("attention", layer, (2 * t * attn_params + t * core_per_token) / tp, attn_bytes));
+  if (plan_.sizes().cp > 1) ops.push_back(Comm("cp-allgather-kv", layer, cp_kv_));
+  TensorParallel(ops, layer, "attention", false);
+
+  if (!models::IsMoeLayer(model_, layer)) {
+    TensorParallel(ops, layer, "ffn", true);
+    const uint64_t f = model_.dense_ffn_size(), p = models::FfnParams(model_, f);
+    ops.push_back(
+        Compute("dense-ffn", layer, 2 * t * p / tp, (p / tp + 2 * t * h + 3 * t * f / tp) * elem_));
+    TensorParallel(ops, layer, "ffn", false);
+    return ops;
+  }
+  // MoE: each rank routes its own tokens_ / tp (sequence parallel), etp = 1.
+  const uint64_t n = moe_tokens_, k = model_.top_k();
+  const models::OpCost router = models::RouterCost(model_, n);
+  ops.push_back(Compute("router", layer, router.flops, router.bytes.value));
+  ops.push_back(Compute("permute", layer, 0, 2 * n * k * h * elem_));
+  ops.push_back(Comm("dispatch", layer, dispatch_, true));
+  if (model_.num_shared_experts() > 0) {
+    const uint64_t f = model_.shared_expert_ffn_size() != 0 ? model_.shared_expert_ffn_size()
+                                                            : model_.expert_ffn_size();
+    const uint64_t p = uint64_t{model_.num_shared_experts()} * models::FfnParams(model_, f);
+    TensorParallel(ops, layer, "shared-expert", true);
+    ops.push_back(Compute("shared-expert", layer, 2 * t * p / tp,
+                          (p / tp + 2 * t * h + 3 * t * f / tp) * elem_));
+    TensorParallel(ops, layer, "shared-expert", false);
+  }
+  // The slowest rank's experts, with the real per-expert token counts of the routing.
+  Duration slowest;
+  for (const std::vector<uint64_t>& experts : work_.expert_tokens) {
+    uint64_t flops = 0, bytes = 0;
+    for (uint64_t tokens : experts) {
+      const models::OpCost c = models::ExpertFfnCost(model_, tokens);
+      flops += c.flops;
+      bytes += c.bytes.value;
+    }
+    slowest = std::max(slowest, ComputeTime(cluster_.gpu_spec(), model_.dtype(), flops, bytes));
+  }
+  ops.push_back(StepOp{"expert", "forward", layer, false, false, slowest});
+  ops.push_back(Comm("combine", layer, combine_, true));
+  // Weighted sum of each token's k expert outputs back in token order.
+  ops.push_back(Compute("unpermute", layer, 2 * n * k * h, (n * k + n) * h * elem_));
+  return ops;
+}
+
+std::vector<StepOp> LayerCoster::Backward(const std::vector<StepOp>& forward) {
+  std::vector<StepOp> ops(forward.rbegin(), forward.rend());
+  for (StepOp& op : ops) {
+    op.pass = "backward";
+    // Gradients of activations and of weights: two GEMMs per forward GEMM. Communication moves
+    // the same bytes (an all-gather's gradient is a reduce-scatter of the same size).
+    if (!op.communication) op.time = op.time + op.time;
+  }
+  return ops;
+}
+
+std::vector<StepOp> LayerCoster::Embedding() const {
+  return {Compute("embedding", 0, 0, 2 * tokens_ * model_.hidden_size() * elem_)};
+}
+
+std::vector<StepOp> LayerCoster::LmHead() const {
+  const uint64_t h = model_.hidden_size(), v = model_.vocab_size(), tp = plan_.sizes().tp;
+  const uint32_t last = model_.num_layers() - 1;
+  std::vector<StepOp> ops;
+  TensorParallel(ops, last, "lm-head", true);
+  // Logits over the vocabulary (split over TP), read back in fp32 by the loss.
+  ops.push_back(Compute("lm-head", last, 2 * tokens_ * h * v / tp,
+                        (h * v / tp + tokens_ * h) * elem_ + tokens_ * v / tp * 4));
+  return ops;
+}
+
+uint64_t MoeTokensPerRank(const models::Plan& plan, const StepConfig& config) {
+  const models::ParallelSizes& s = plan.sizes();
+  const uint64_t chunk = config.mode == StepMode::kDecode
+                             ? config.micro_batch
+                             : uint64_t{config.micro_batch} * config.seq_len;
+  return std::max<uint64_t>(1, chunk / (uint64_t{s.tp} * s.cp));
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,86 @@
+// Speed of whole-step simulation and plan search (not a test; Release build):
+//
+//   cmake --build build --target moesim_bench_plan && build/tests/moesim_bench_plan [threads]
+//
+// 1. `moesim plan` for DeepSeek-V3 on 2,048 H800 (256 HGX H800 nodes, rail-optimized), global batch
+//    4,096 x 4,096 tokens, Zipf 1.2 routing, analytical: every candidate, on `threads` threads
+//    (default 2, the CI machine's cores).
+// 2. One Mixtral-8x7B training step on 64 H100 (scenarios/mixtral-8x7b-h100-64.pbtxt) at both
+//    fidelities.
+// Prints a table with the candidates, seconds and peak RSS.
+#include <cstdio>
+#include <cstdlib>
+
+#include "bench_util.h"
+#include "models/model_spec.h"
+#include "sim/plan_search.h"
+#include "sim/scenario_loader.h"
+#include "sim/step.h"
+
+namespace {
+
+using moesim::bench::Clock;
+using moesim::bench::PeakRssMiB;
+using moesim::bench::Seconds;
+namespace pb = moesim::pb;
+namespace sim = moesim::sim;
+
+int Search(uint32_t threads) {
+  auto model = moesim::models::LoadModelArgument("deepseek-v3");
+  pb::Cluster spec;
+  spec.set_node_preset("hgx-h800");
+  spec.set_nodes(256);
+  spec.mutable_fabric()->mutable_rail_optimized()->set_nodes_per_group(32);
+  const auto start = Clock::now();
+  auto cluster = moesim::topology::BuildCluster(spec);
+  if (!model.ok() || !cluster.ok()) return 1;
+  sim::StepConfig step;
+  step.global_batch = 4096;
+  step.seq_len = 4096;
+  pb::Routing routing;
+  routing.mutable_synthetic()->set_distribution(pb::SyntheticRouting::ZIPF);
+  routing.mutable_synthetic()->set_zipf_alpha(1.2);
+  routing.mutable_synthetic()->set_shuffle_experts(true);
+  auto loads = sim::ExpertLoads(*model, routing, "", nullptr);
+  if (!loads.ok()) return 1;
+  uint32_t rejected = 0;
+  const auto candidates = sim::EnumeratePlans(*model, 2048, 8, step, &rejected);
+  auto rows = sim::EvaluatePlans(*cluster, *model, *loads, step, candidates, 0, 1, threads, {});
+  sim::RankPlans(rows);
+  std::printf("%-44s %10zu %10.2f %10.0f   best: %s, %.1f ms\n",
+              "plan search, deepseek-v3, 2048 h800", rows.size(), Seconds(start), PeakRssMiB(),
+              rows.empty() ? "-" : rows.front().plan.c_str(),
+              rows.empty() ? 0.0 : rows.front().step.picoseconds() / 1e9);
+  return 0;
+}
+
+int Step(sim::Fidelity fidelity) {
+  const auto start = Clock::now();
+  auto s = sim::LoadScenario(MOESIM_SOURCE_DIR "/scenarios/mixtral-8x7b-h100-64.pbtxt");
+  if (!s.ok()) return 1;
+  auto config = sim::StepConfigFromSpec(s->spec.step(), s->file, fidelity);
+  if (!config.ok()) return 1;
+  auto layer =
+      sim::StepMoeLayer(s->workload.model, s->workload.plan, s->spec.routing(),
+                        s->spec.plan().placement(), s->cluster.gpus_per_node(), *config, &s->file);
+  if (!layer.ok()) return 1;
+  auto r = sim::SimulateStep(s->cluster, s->workload.model, s->workload.plan, *layer, *config);
+  if (!r.ok()) return 1;
+  std::printf("%-44s %10d %10.3f %10.0f   step %.1f ms\n",
+              fidelity == sim::Fidelity::kFlow ? "mixtral-8x7b step, 64 h100, flow"
+                                               : "mixtral-8x7b step, 64 h100, analytical",
+              1, Seconds(start), PeakRssMiB(), r->step.picoseconds() / 1e9);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const uint32_t threads = argc > 1 ? static_cast<uint32_t>(std::atoi(argv[1])) : 2;
+  std::printf("%-44s %10s %10s %10s\n", "run", "plans", "seconds", "RSS MiB");
+  if (Step(sim::Fidelity::kAnalytical) || Step(sim::Fidelity::kFlow) || Search(threads)) {
+    std::fprintf(stderr, "benchmark setup failed\n");
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,121 @@
+#include <google/protobuf/util/json_util.h>
+
+#include <catch2/catch.hpp>
+
+#include "moesim_runner.h"
+#include "proto/plan.pb.h"
+#include "test_paths.h"
+
+namespace moesim {
+namespace {
+
+using testing::Moesim;
+
+std::vector<std::string> Args(std::vector<std::string> extra) {
+  std::vector<std::string> args = {"plan",
+                                   "--model",
+                                   testing::SourcePath("tests/fixtures/models/tiny-moe.pbtxt"),
+                                   "--cluster",
+                                   "dgx-h100",
+                                   "--gpus",
+                                   "16",
+                                   "--global-batch",
+                                   "32",
+                                   "--seq-len",
+                                   "512"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+pb::PlanTable Json(const std::string& text) {
+  pb::PlanTable t;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(text, &t).ok());
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("moesim plan enumerates every valid plan and ranks fitting ones by step time") {
+  const auto run = Moesim(Args({"--json", "--threads", "1"}));
+  REQUIRE(run.status == 0);
+  const pb::PlanTable t = Json(run.out);
+  // 16 GPUs: tp 1, 2, 4, 8 (8 heads); pp over the divisors of 16 / tp up to 4 layers; ep over the
+  // divisors of 8 experts dividing tp x dp; micro-batches 1, 2, 4, 8 dividing 32 / dp; selective
+  // and full recomputation. Every row is one of them, each once.
+  CHECK(t.candidates() == static_cast<uint32_t>(t.rows_size()));
+  CHECK(t.candidates() > 100);
+  CHECK(t.failed() == 0);
+  std::set<std::string> seen;
+  for (int i = 0; i < t.rows_size(); ++i) {
+    const pb::PlanRow& r = t.rows(i);
+    INFO(r.plan());
+    CHECK(seen.insert(r.plan()).second);
+    CHECK(r.tp() * r.pp() * r.dp() == 16);
+    CHECK((r.tp() * r.dp()) % r.ep() == 0);
+    CHECK(8 % r.ep() == 0);
+    CHECK(32 % (r.dp() * r.micro_batch()) == 0);
+    CHECK(r.mfu() > 0);
+    CHECK(r.mfu() < 1);
+    if (i == 0) continue;
+    const pb::PlanRow& before = t.rows(i - 1);
+    // Fitting plans first, then by step time.
+    CHECK((before.fits() >= r.fits()));
+    if (before.fits() == r.fits()) CHECK(before.step_ps() <= r.step_ps());
+  }
+}
+
+TEST_CASE("moesim plan gives the same table on one thread and on two") {
+  const auto one = Moesim(Args({"--csv", "--threads", "1", "--top", "1000"}));
+  const auto two = Moesim(Args({"--csv", "--threads", "2", "--top", "1000"}));
+  REQUIRE(one.status == 0);
+  CHECK(one.out == two.out);
+  CHECK(one.out.rfind("rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms", 0) == 0);
+}
+
+TEST_CASE("moesim plan prints the top rows as a table") {
+  const auto run = Moesim(Args({"--top", "3", "--routing", "zipf:1.2"}));
+  REQUIRE(run.status == 0);
+  CHECK_THAT(run.out, Catch::Contains("plans simulated"));
+  CHECK_THAT(run.out, Catch::Contains("step ms"));
+  CHECK_THAT(run.out, Catch::Contains("   1  tp"));
+  CHECK_THAT(run.out, Catch::Contains("   3  tp"));
+  CHECK_THAT(run.out, !Catch::Contains("   4  tp"));
+}
+
+TEST_CASE("moesim plan refuses bad input with what is valid") {
+  auto run = Moesim(Args({"--routing", "lognormal"}));
+  CHECK(run.status == 1);
+  CHECK_THAT(run.err, Catch::Contains("--routing") && Catch::Contains("zipf:ALPHA"));
+  run = Moesim({"plan", "--model", "mixtral-8x7b", "--gpus", "8", "--global-batch", "0"});
+  CHECK(run.status == 1);
+  CHECK_THAT(run.err, Catch::Contains("--global-batch") && Catch::Contains(">= 1"));
+  run = Moesim({"plan", "--model", "no-such-model", "--global-batch", "8"});
+  CHECK(run.status == 1);
+  CHECK_THAT(run.err, Catch::Contains("mixtral-8x7b"));  // the catalog's names
+}
+
+TEST_CASE("moesim simulate runs a whole training step from a scenario") {
+  const auto run =
+      Moesim({"simulate", testing::SourcePath("scenarios/mixtral-8x7b-h100-64.pbtxt"), "--json"});
+  REQUIRE(run.status == 0);
+  pb::StepResult r;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(run.out, &r).ok());
+  // 32 layers over pp 4: 8 per stage, all MoE, 4 all-to-alls each per micro-batch.
+  CHECK(r.alltoalls_per_micro_batch() == 32);
+  // 256 sequences over dp 16 with micro-batch 1.
+  CHECK(r.micro_batches() == 16);
+  CHECK(r.plan() == "tp1 pp4 ep8 dp16 (edp 2)");
+  CHECK(r.memory().fits());
+  // step = pipeline + exposed gradient reduction + optimizer (ns rounding of each part: +-3 ns).
+  CHECK(std::abs(r.step_ns() - (r.pipeline_ns() + r.grad_sync_exposed_ns() + r.optimizer_ns())) <=
+        3);
+}
+
+TEST_CASE("moesim simulate locates a step block's missing batch") {
+  const auto run = Moesim({"simulate", testing::BadFixture("step_without_batch.pbtxt")});
+  CHECK(run.status == 1);
+  CHECK_THAT(run.err, Catch::Contains("step.global_batch") && Catch::Contains("missing"));
+  CHECK_THAT(run.err, Catch::Contains("step_without_batch.pbtxt:"));
+}
+
+}  // namespace moesim
