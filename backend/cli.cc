@@ -1,0 +1,91 @@
+#include "backend/cli.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
+
+#include "backend/command.h"
+#include "backend/moe_run.h"
+#include "backend/mpi_communicator.h"
+
+namespace moesim::backend {
+
+int CommandIo::Fail(const Error& e) const {
+  // Input errors are the same on every rank: rank 0 says it once. A rank's own runtime failure
+  // ("rank 2: ...") is said by that rank; the others stopped because of it and stay quiet.
+  const std::string own = "rank " + std::to_string(comm.rank()) + ": ";
+  if (root() ? e.message() != kStoppedByPeer : e.message().rfind(own, 0) == 0) {
+    err << "moebench: error: " << e.message() << "\n";
+  }
+  return 1;
+}
+
+StatusOr<uint64_t> ParseSize(const std::string& text, const std::string& flag) {
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+  uint64_t scale = 1;
+  const std::string suffix = end ? std::string(end) : "";
+  if (suffix == "K" || suffix == "k") {
+    scale = 1ULL << 10;
+  } else if (suffix == "M" || suffix == "m") {
+    scale = 1ULL << 20;
+  } else if (suffix == "G" || suffix == "g") {
+    scale = 1ULL << 30;
+  } else if (!suffix.empty() || end == text.c_str()) {
+    return InputError({}, flag, text, "not a size",
+                      "bytes, optionally with K, M or G (1024 powers)");
+  }
+  return static_cast<uint64_t>(value) * scale;
+}
+
+Status WriteResult(const google::protobuf::Message& result, const std::string& path, bool json,
+                   CommandIo& io) {
+  if (!io.root()) return Status::Ok();
+  if (!path.empty()) {
+    std::ofstream file(path, std::ios::binary);
+    if (!result.SerializeToOstream(&file) || !(file.flush())) {
+      return InputError(Location{path}, "--out", path, "cannot write the result file");
+    }
+  }
+  if (json) {
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = true;
+    options.always_print_primitive_fields = true;  // layer 0 and zero counts are data
+    std::string text;
+    const auto status = google::protobuf::util::MessageToJsonString(result, &text, options);
+    if (!status.ok()) return Error("cannot print the result as JSON: " + status.ToString());
+    io.out << text;
+  }
+  return Status::Ok();
+}
+
+int RunMoebench(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  MpiCommunicator comm;
+  CLI::App app{
+      "moebench runs a Mixture-of-Experts scenario for real and measures it: the same scenario\n"
+      "file as moesim, one rank per GPU (mpirun -np N), a measured Result in moesim's schema.",
+      "moebench"};
+  app.set_version_flag("--version", "moebench 0.1.0");
+  app.require_subcommand(1, 1);
+  CommandAction chosen;
+  AddRunCommand(app, &chosen);
+  AddA2aCommand(app, &chosen);
+  AddGemmCommand(app, &chosen);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them back to front
+  // Help and parse errors go to rank 0's streams only.
+  std::ostringstream sink;
+  std::ostream& help_out = comm.rank() == 0 ? out : sink;
+  std::ostream& help_err = comm.rank() == 0 ? err : sink;
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e, help_out, help_err);
+    return code == 0 ? 0 : 2;
+  }
+  CommandIo io{out, err, comm};
+  return chosen(io);
+}
+
+}  // namespace moesim::backend

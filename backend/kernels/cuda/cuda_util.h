@@ -1,0 +1,104 @@
+// Checked CUDA and cuBLAS calls that turn failures into moesim Errors, and the owners of device
+// memory, streams and events that the kernels layer uses. Host code only (compiled by the host
+// compiler or nvcc alike); every message names host:file:line, as nccl-tests does.
+//
+//   MOESIM_CUDA_OK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
+//   MOESIM_ASSIGN_OR_RETURN(DeviceBuffer buf, DeviceBuffer::Allocate(bytes, "expert weights"));
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backend/kernels/gpu_kernels.h"
+#include "proto/status.h"
+
+namespace moesim::backend::gpu {
+
+Error CudaError(cudaError_t error, const char* call, const char* file, int line);
+Error CublasError(cublasStatus_t status, const char* call, const char* file, int line);
+
+#define MOESIM_CUDA_OK(call)                                                                   \
+  do {                                                                                         \
+    cudaError_t moesim_cuda_error_ = (call);                                                   \
+    if (moesim_cuda_error_ != cudaSuccess) {                                                   \
+      return ::moesim::backend::gpu::CudaError(moesim_cuda_error_, #call, __FILE__, __LINE__); \
+    }                                                                                          \
+  } while (0)
+
+#define MOESIM_CUBLAS_OK(call)                                                           \
+  do {                                                                                   \
+    cublasStatus_t moesim_cublas_status_ = (call);                                       \
+    if (moesim_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                                \
+      return ::moesim::backend::gpu::CublasError(moesim_cublas_status_, #call, __FILE__, \
+                                                 __LINE__);                              \
+    }                                                                                    \
+  } while (0)
+
+// Selects `device`, or says why it cannot ("no CUDA device visible: ..." when there is none).
+Status UseDevice(int device);
+
+// Owns one cudaMalloc allocation. On failure the Error names what was being allocated, the bytes
+// needed and the bytes free on the device.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept
+      : ptr_(std::exchange(other.ptr_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  static StatusOr<DeviceBuffer> Allocate(uint64_t bytes, const std::string& what);
+
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  uint64_t bytes_ = 0;
+};
+
+// A stream and a cuBLAS handle bound to it, destroyed together.
+class StreamAndBlas {
+ public:
+  StreamAndBlas() = default;
+  ~StreamAndBlas();
+  StreamAndBlas(const StreamAndBlas&) = delete;
+  StreamAndBlas& operator=(const StreamAndBlas&) = delete;
+  Status Init();
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t blas() const { return blas_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+};
+
+// `count` CUDA events recorded in order on one stream; Elapsed(i, j) is milliseconds from i to j.
+class EventMarks {
+ public:
+  EventMarks() = default;
+  ~EventMarks();
+  EventMarks(const EventMarks&) = delete;
+  EventMarks& operator=(const EventMarks&) = delete;
+  Status Init(int count);
+  Status Record(int i, cudaStream_t stream);
+  StatusOr<double> Elapsed(int from, int to) const;  // synchronises on `to`
+
+ private:
+  std::vector<cudaEvent_t> events_;
+};
+
+// Median, min and max of per-iteration milliseconds.
+Timing Summarize(std::vector<double> ms);
+
+}  // namespace moesim::backend::gpu

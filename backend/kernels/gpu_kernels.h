@@ -1,0 +1,167 @@
+// The CUDA kernels of one MoE layer behind a header with no CUDA types, so that code built without
+// CUDA can include it. The functions exist only where moebench_kernels was built with CUDA
+// (compile definition MOESIM_HAVE_CUDA=1); elsewhere each returns an Error saying so.
+//
+//   GpuLayerConfig config{.max_tokens = 4096, .hidden = 4096, .ffn = 14336,
+//                         .router = {.num_experts = 8, .top_k = 2}};
+//   MOESIM_ASSIGN_OR_RETURN(std::unique_ptr<GpuLayer> layer, GpuLayer::Create(config));
+//   MOESIM_RETURN_IF_ERROR(layer->RandomWeights(/*seed=*/1));
+//   MOESIM_RETURN_IF_ERROR(layer->UploadLogits(logits, 4096));   // fp32 [tokens x experts]
+//   MOESIM_RETURN_IF_ERROR(layer->RandomActivations(/*seed=*/2));
+//   MOESIM_ASSIGN_OR_RETURN(GpuLayerTimes t, layer->Benchmark(/*warmup=*/3, /*iterations=*/20));
+//
+// Data on the device: activations and weights bf16, router logits and weights fp32, GEMMs
+// accumulate in fp32 (cuBLAS CUBLAS_COMPUTE_32F). Expert weights are stored transposed ([out x in],
+// as torch.nn.Linear keeps them) with gate and up fused into one [2*ffn x hidden] matrix.
+// Thread safety: a GpuLayer is used from one thread at a time; it owns its stream and cuBLAS
+// handle.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/kernels/cpu_kernels.h"
+#include "proto/status.h"
+
+namespace moesim::backend::gpu {
+
+struct DeviceInfo {
+  int device = 0;
+  std::string name;
+  int compute_major = 0, compute_minor = 0;
+  int multiprocessors = 0;
+  uint64_t memory_bytes = 0;
+  uint64_t l2_bytes = 0;
+  int driver_version = 0;   // cudaDriverGetVersion: 13000 means CUDA 13.0
+  int runtime_version = 0;  // cudaRuntimeGetVersion, same encoding
+  int cublas_version = 0;   // cublasGetProperty: major * 10000 + minor * 100 + patch
+};
+
+// The device, or an Error whose message starts "no CUDA device visible: " when the runtime sees
+// none (no driver, no GPU, CUDA_VISIBLE_DEVICES empty); callers may treat that one as "skip".
+StatusOr<DeviceInfo> QueryDevice(int device = 0);
+bool IsNoDeviceError(const Error& error);
+
+// How the expert GEMMs are issued. Both give the same numbers; which is faster is measured.
+enum class GemmApi {
+  kGroupedBatched,  // one cublasGemmGroupedBatchedEx per projection, a group per non-empty expert
+  kPerExpertLoop,   // one cublasGemmEx per non-empty expert
+};
+const char* GemmApiName(GemmApi api);
+
+struct GpuLayerConfig {
+  uint32_t max_tokens = 0;  // capacity; each input may hold up to this many tokens
+  uint32_t hidden = 0;      // model dimension
+  uint32_t ffn = 0;         // expert FFN dimension (gate and up each [hidden x ffn])
+  RouterConfig router;      // must pass CheckRouterConfig
+  GemmApi gemm = GemmApi::kGroupedBatched;
+  int device = 0;
+};
+
+// Milliseconds of GPU time between CUDA events around each op (the median over iterations when
+// from Benchmark). total_ms spans the whole layer, including the host's wait for the per-expert
+// counts that the GEMMs need, so it is at least the sum of the parts.
+struct GpuLayerTimes {
+  double router_ms = 0;       // softmax/sigmoid + (grouped) top-k
+  double permutation_ms = 0;  // counts, offsets, row_of_slot (+ counts to the host)
+  double permute_ms = 0;      // token rows copied into per-expert order
+  double gemm_up_ms = 0;      // [rows x hidden] . [hidden x 2*ffn], gate and up fused
+  double swiglu_ms = 0;       // silu(gate) * up
+  double gemm_down_ms = 0;    // [rows x ffn] . [ffn x hidden]
+  double combine_ms = 0;      // weighted sum of each token's top_k rows
+  double total_ms = 0;
+};
+
+// A layer's results brought back to the host, bf16 values widened to float.
+struct GpuLayerOutputs {
+  uint32_t tokens = 0;
+  RouterOutput routing;           // [tokens * top_k]
+  Permutation permutation;        // buckets = experts
+  std::vector<float> permuted;    // [slots x hidden]
+  std::vector<float> expert_out;  // [slots x hidden]
+  std::vector<float> y;           // [tokens x hidden]
+};
+
+// One MoE layer's device memory (weights, inputs, every intermediate) and the ops that run it.
+class GpuLayer {
+ public:
+  static StatusOr<std::unique_ptr<GpuLayer>> Create(const GpuLayerConfig& config);
+  ~GpuLayer();
+  GpuLayer(const GpuLayer&) = delete;
+  GpuLayer& operator=(const GpuLayer&) = delete;
+
+  const GpuLayerConfig& config() const;
+  uint32_t tokens() const;  // of the current input
+
+  // Shapes must match the config; values are rounded to bf16 and transposed for the device.
+  Status UploadWeights(const ExpertWeights& weights);
+  // Uniform in +-1/sqrt(fan_in), generated on the device (Mixtral's 2.8 GB take no host time).
+  Status RandomWeights(uint64_t seed);
+  // Sets the token count. logits: [tokens x num_experts] fp32.
+  Status UploadLogits(std::span<const float> logits, uint32_t tokens);
+  // x: [tokens x hidden], rounded to bf16; or uniform in [-1, 1) from the device.
+  Status UploadActivations(std::span<const float> x);
+  Status RandomActivations(uint64_t seed);
+  // Fills every output and intermediate with NaN (indices with 0xffffffff), so that an element
+  // a kernel failed to write shows in the comparison.
+  Status Poison();
+
+  StatusOr<GpuLayerTimes> Run();
+  // `warmup` untimed runs, then the median of each op over `iterations` runs.
+  StatusOr<GpuLayerTimes> Benchmark(uint32_t warmup, uint32_t iterations);
+  StatusOr<GpuLayerOutputs> Download() const;
+
+  struct Impl;
+
+ private:
+  explicit GpuLayer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Timing of a repeated operation, in milliseconds between CUDA events.
+struct Timing {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+  uint32_t iterations = 0;
+};
+
+// A device-to-device cudaMemcpyAsync of `bytes`; gbps counts bytes read plus written (2 * bytes)
+// over the median time, in GB/s (1e9 bytes).
+struct CopyBandwidth {
+  uint64_t bytes = 0;
+  Timing timing;
+  double gbps = 0;
+};
+StatusOr<CopyBandwidth> MeasureCopyBandwidth(uint64_t bytes, uint32_t iterations, int device = 0);
+
+// One dense bf16 GEMM through cublasGemmEx (fp32 accumulation) on random data, 2*m*n*k FLOPs.
+struct GemmRate {
+  int m = 0, n = 0, k = 0;
+  Timing timing;
+  double tflops = 0;
+};
+StatusOr<GemmRate> MeasureDenseGemm(int m, int n, int k, uint32_t iterations, int device = 0);
+
+// The expert FFN's two projections at a fixed load: every expert gets tokens_per_expert rows.
+struct GroupedGemmShape {
+  uint32_t experts = 8;
+  uint32_t tokens_per_expert = 0;
+  uint32_t hidden = 0;
+  uint32_t ffn = 0;
+};
+struct GroupedGemmPoint {
+  GroupedGemmShape shape;
+  GemmApi api = GemmApi::kGroupedBatched;
+  Timing up;    // [rows x hidden] . [hidden x 2*ffn]: 2 * rows * hidden * 2*ffn FLOPs
+  Timing down;  // [rows x ffn] . [ffn x hidden]: 2 * rows * ffn * hidden FLOPs
+  double up_tflops = 0, down_tflops = 0;
+  double ffn_tflops = 0;  // both FLOP counts over the sum of both medians
+};
+// What `moebench gemm` runs: each shape in turn, random bf16 data, `warmup` untimed runs.
+StatusOr<std::vector<GroupedGemmPoint>> SweepGroupedGemm(std::span<const GroupedGemmShape> shapes,
+                                                         GemmApi api, uint32_t warmup,
+                                                         uint32_t iterations, int device = 0);
+
+}  // namespace moesim::backend::gpu

@@ -1,0 +1,160 @@
+// The `moebench` command line on one rank (ctest runs `mpirun -np 1 moebench_mpi_tests [mpi1]`):
+// a small run end to end, and the bad inputs a user meets, each with its message.
+#include <google/protobuf/util/json_util.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "backend/cli.h"
+#include "proto/result.pb.h"
+#include "test_paths.h"
+
+namespace moesim::backend {
+namespace {
+
+struct Run {
+  int status;
+  std::string out, err;
+};
+
+Run Moebench(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  const int status = RunMoebench(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+std::string TempFile(const std::string& name, const std::string& text) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("moebench_cli_" + std::to_string(::getpid()) + "_" + name))
+                               .string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+// One GPU, 4 experts top-2, small widths: the whole layer on one rank in milliseconds.
+const char* kOneGpu = R"(
+name: "one gpu"
+cluster { node_preset: "dgx-h100" gpus: 1 }
+model_spec { name: "tiny" hidden_size: 64 expert_ffn_size: 128 num_experts: 4 top_k: 2
+             num_layers: 2 dtype: BF16 }
+workload { tokens_per_gpu: 32 moe_layers: 2 }
+routing { synthetic { distribution: UNIFORM seed: 3 } }
+)";
+
+}  // namespace
+
+TEST_CASE("mpi1: moebench run on one rank checks and measures both layers", "[mpi1]") {
+  const std::string scenario = TempFile("one_gpu.pbtxt", kOneGpu);
+  const std::string out = TempFile("one_gpu.result", "");
+  const Run r =
+      Moebench({"run", scenario, "--check", "--iters", "3", "--warmup", "1", "--out", out});
+  REQUIRE(r.status == 0);
+  CHECK(r.err.empty());
+  // 32 tokens x top-2 x 2 layers = 128 rows checked.
+  CHECK_THAT(r.out, Catch::Contains("check: passed: dispatch delivered all 128 rows"));
+  CHECK_THAT(r.out, Catch::Contains("      1  expert"));
+  pb::Result result;
+  std::ifstream file(out, std::ios::binary);
+  REQUIRE(result.ParseFromIstream(&file));
+  CHECK(result.phases_size() == 8);  // 2 layers x router, dispatch, expert, combine
+  CHECK(result.warmup_iterations() == 1);
+  // One rank: nothing crosses between ranks.
+  CHECK(result.phases(1).bytes() == 0);
+  // --json prints the same schema.
+  const Run json = Moebench({"run", scenario, "--iters", "1", "--json"});
+  REQUIRE(json.status == 0);
+  pb::Result parsed;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok());
+  CHECK(parsed.executor() == "measured");
+  CHECK(parsed.send_matrices(0).tokens(0).values(0).number_value() == 64);
+  std::filesystem::remove(scenario);
+  std::filesystem::remove(out);
+}
+
+TEST_CASE("mpi1: a rank count that does not match the plan names both numbers", "[mpi1]") {
+  const std::string seed = testing::SourcePath("scenarios/seed_example.pbtxt");
+  const Run r = Moebench({"run", seed});
+  CHECK(r.status == 1);
+  CHECK(r.err == "moebench: error: " + seed +
+                     ":16:1: MPI ranks (mpirun -np) = 1: the scenario's plan needs 4 ranks "
+                     "(cluster.gpus = 4, one rank per GPU) but this run has 1; valid: 4 (mpirun "
+                     "-np 4)\n");
+  // --gpus must fit the plan ...
+  const Run two = Moebench({"run", seed, "--gpus", "2"});
+  CHECK(two.status == 1);
+  CHECK(two.err ==
+        "moebench: error: " + seed +
+            ":16:1: --gpus = 2: the scenario's plan needs 4 ranks (cluster.gpus = 4, one "
+            "rank per GPU) but this run has 2; valid: 4\n");
+  // ... and on the CPU device, one rank per process, be the MPI world's size.
+  const Run gpus = Moebench({"run", seed, "--gpus", "4"});
+  CHECK(gpus.status == 1);
+  CHECK(gpus.err ==
+        "moebench: error: --gpus = 4: the CPU device runs one rank per process, and this run has "
+        "1 process(es); valid: the number of MPI ranks: mpirun -np 4 moebench run ...\n");
+}
+
+TEST_CASE("mpi1: sizes no host can hold are refused with how much was needed", "[mpi1]") {
+  // 2 experts of hidden = ffn = 2^20: 3 x 2^40 fp32 weights each = 24 TiB on the one rank.
+  const std::string scenario = TempFile("absurd.pbtxt", R"(
+cluster { node_preset: "dgx-h100" gpus: 1 }
+model_spec { name: "absurd" hidden_size: 1048576 expert_ffn_size: 1048576 num_experts: 2
+             top_k: 1 num_layers: 1 dtype: BF16 }
+workload { tokens_per_gpu: 4 }
+routing { synthetic { distribution: UNIFORM seed: 1 } }
+)");
+  const Run r = Moebench({"run", scenario});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::StartsWith("moebench: error: rank 0: out of host memory: each rank "
+                                      "needs 24.0 TiB (buffers "));
+  CHECK_THAT(r.err, Catch::Contains("weights 24.0 TiB), but only "));
+  std::filesystem::remove(scenario);
+}
+
+TEST_CASE("mpi1: --device gpu without CUDA or a visible GPU is a clear error", "[mpi1]") {
+  const std::string scenario = TempFile("one_gpu_dev.pbtxt", kOneGpu);
+  const Run run = Moebench({"run", scenario, "--device", "gpu"});
+  CHECK(run.status == 1);
+  // Built without CUDA: gpu_kernels' stub says so; with CUDA but no GPU: the runtime's reason.
+  CHECK_THAT(run.err, Catch::StartsWith("moebench: error: --device gpu: no CUDA device visible: "));
+  const Run a2a = Moebench({"a2a", "--device", "gpu", "-b", "1K", "-e", "1K"});
+  CHECK(a2a.status == 1);
+  CHECK_THAT(a2a.err, Catch::StartsWith("moebench: error: --device gpu: "));
+  const Run gemm = Moebench({"gemm", "--device", "gpu"});
+  CHECK(gemm.status == 1);
+  CHECK_THAT(gemm.err, Catch::StartsWith("moebench: error: --device gpu: no CUDA device visible"));
+  std::filesystem::remove(scenario);
+}
+
+TEST_CASE("mpi1: a2a and gemm print nccl-tests' and GFLOP/s tables and bad sizes exit 1 or 2",
+          "[mpi1]") {
+  const Run a2a = Moebench({"a2a", "-b", "1K", "-e", "4K", "-f", "2", "-n", "2", "-w", "1"});
+  REQUIRE(a2a.status == 0);
+  CHECK_THAT(a2a.out, Catch::Contains("#       size         count      type   redop    root     "
+                                      "time   algbw   busbw #wrong"));
+  // 1K, 2K, 4K: three rows, 256 floats for the first; one rank: busbw = algbw x 0 = 0.
+  CHECK_THAT(a2a.out, Catch::Contains("        1024           256     float    none      -1"));
+  CHECK_THAT(a2a.out, Catch::Contains("        4096          1024     float"));
+  const std::string matrix = TempFile("bad_matrix.txt", "16 -32\n");
+  const Run bad = Moebench({"a2a", "--matrix", matrix});
+  CHECK(bad.status == 1);
+  CHECK(bad.err == "moebench: error: " + matrix +
+                       ":1:4: row 0 column 1 = -32: not a byte count; valid: a non-negative "
+                       "number\n");
+  std::filesystem::remove(matrix);
+  CHECK(Moebench({"a2a", "-b", "1X"}).status == 1);
+  CHECK(Moebench({"a2a", "--device", "tpu"}).status == 2);
+  const Run gemm = Moebench({"gemm", "--tokens-per-expert", "4,8", "--experts", "2", "--hidden",
+                             "32", "--ffn", "64", "--iters", "2"});
+  REQUIRE(gemm.status == 0);
+  CHECK_THAT(gemm.out, Catch::Contains("GFLOP/s"));
+  // 6 x 8 x 2 x 32 x 64 = 196608 FLOPs = 0.000 GFLOP in the table's 3 decimals.
+  CHECK_THAT(gemm.out, Catch::Contains("              8        2      32     64     0.000"));
+  CHECK(Moebench({"gemm", "--hidden", "0"}).status == 1);
+  CHECK(Moebench({"run"}).status == 2);  // the scenario is required
+}
+
+}  // namespace moesim::backend
