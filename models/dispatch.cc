@@ -1,6 +1,7 @@
 #include "models/dispatch.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace moesim::models {
 
@@ -30,8 +31,20 @@ uint64_t TrafficMatrix::Total() const {
   return sum;
 }
 
+uint64_t LayerWork::TotalDropped() const {
+  uint64_t n = 0;
+  for (uint64_t d : dropped) n += d;
+  return n;
+}
+
+uint64_t ExpertCapacity(uint64_t tokens, uint32_t top_k, uint32_t experts, double factor) {
+  if (factor <= 0 || experts == 0) return 0;
+  return static_cast<uint64_t>(
+      std::ceil(static_cast<double>(tokens) * top_k / static_cast<double>(experts) * factor));
+}
+
 LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
-                      const ExpertPlacement& placement) {
+                      const ExpertPlacement& placement, uint64_t capacity) {
   const uint32_t world = plan.world();
   const LayerPlacement& layer = placement.layer(routing.layer);
   LayerWork work;
@@ -42,6 +55,7 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
     work.expert_tokens[rank].assign(layer.slots().at(plan.EpRank(rank)).size(), 0);
   }
   work.tokens_in.assign(world, 0);
+  work.dropped.assign(world, 0);
   std::vector<uint64_t> sent_to_expert(layer.num_experts());  // per sender: the replica rule's j
   for (uint32_t src = 0; src < world; ++src) {
     const std::vector<uint32_t> group = plan.EpGroup(src);
@@ -49,6 +63,10 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
     std::fill(sent_to_expert.begin(), sent_to_expert.end(), 0);
     work.tokens_in[src] = routing.tokens(src);
     for (uint32_t expert : routing.experts[src]) {
+      if (capacity > 0 && sent_to_expert[expert] >= capacity) {
+        ++work.dropped[src];
+        continue;
+      }
       const LayerPlacement::Replica r = ChooseReplica(
           layer, expert, group, src_ep, placement.gpus_per_node(), sent_to_expert[expert]++);
       const uint32_t dst = group[r.ep_rank];

@@ -53,9 +53,21 @@ struct LayerWork {
   std::vector<std::vector<uint64_t>> expert_tokens;
   // Tokens each rank holds before dispatch (routed by its router).
   std::vector<uint64_t> tokens_in;
+  // Token copies each rank dropped because an expert was over capacity (0 without a capacity).
+  std::vector<uint64_t> dropped;
+
+  uint64_t TotalDropped() const;
 };
 
+// `capacity` > 0: a sender sends at most that many token copies to each expert (Megatron-Core's
+// expert capacity, computed per rank from its own tokens, with the "position" drop policy: the
+// later tokens in the rank's order are the ones dropped); the rest are dropped, not sent and not
+// computed. 0: no limit.
 LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
-                      const ExpertPlacement& placement);
+                      const ExpertPlacement& placement, uint64_t capacity = 0);
+
+// Megatron-Core's capacity for `tokens` tokens of one rank: ceil(tokens x top_k / experts x
+// factor). 0 when factor <= 0 (no dropping).
+uint64_t ExpertCapacity(uint64_t tokens, uint32_t top_k, uint32_t experts, double factor);
 
 }  // namespace moesim::models

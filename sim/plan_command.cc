@@ -28,6 +28,7 @@ struct PlanOptions {
   std::string trace;
   std::string fidelity = "analytical";
   bool overlap_alltoall = false, overlap_shared = false, overlap_grads = false;
+  double capacity_factor = 0;
   uint32_t top = 10;
   bool csv = false, json = false;
   uint32_t threads = 0;
@@ -94,6 +95,7 @@ pb::PlanRow ToProto(const PlanRow& r) {
   p.set_bubble_ms(static_cast<double>(r.bubble.picoseconds()) / 1e9);
   p.set_memory_bytes(r.memory_bytes);
   p.set_fits(r.fits);
+  p.set_dropped_share(r.dropped_share);
   return p;
 }
 
@@ -105,30 +107,38 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   if (t.failed() > 0) io.out << ", " << t.failed() << " could not be simulated";
   io.out << "\n\n";
   char line[256];
-  std::snprintf(line, sizeof line, "%4s  %-26s %11s %7s %7s %12s %10s %9s %5s\n", "rank", "plan",
-                "step ms", "MFU %", "a2a %", "exposed ms", "bubble ms", "mem GB", "fits");
+  const bool drops = t.capacity_factor() > 0;
+  std::snprintf(line, sizeof line, "%4s  %-26s %11s %7s %7s %12s %10s %9s %5s%s\n", "rank", "plan",
+                "step ms", "MFU %", "a2a %", "exposed ms", "bubble ms", "mem GB", "fits",
+                drops ? "  drop %" : "");
   io.out << line;
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
     const pb::PlanRow& r = t.rows(i);
-    std::snprintf(line, sizeof line, "%4d  %-26s %11.2f %7.1f %7.1f %12.2f %10.2f %9.1f %5s\n",
-                  i + 1, r.plan().c_str(), r.step_ms(), 100 * r.mfu(), 100 * r.alltoall_share(),
+    std::snprintf(line, sizeof line, "%4d  %-26s %11.2f %7.1f %7.1f %12.2f %10.2f %9.1f %5s", i + 1,
+                  r.plan().c_str(), r.step_ms(), 100 * r.mfu(), 100 * r.alltoall_share(),
                   r.exposed_comm_ms(), r.bubble_ms(), static_cast<double>(r.memory_bytes()) / 1e9,
                   r.fits() ? "yes" : "no");
     io.out << line;
+    if (drops) {
+      std::snprintf(line, sizeof line, " %7.2f", 100 * r.dropped_share());
+      io.out << line;
+    }
+    io.out << "\n";
   }
 }
 
 void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   io.out << "rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms,mfu,alltoall_share,"
-            "exposed_comm_ms,bubble_ms,memory_bytes,fits\n";
+            "exposed_comm_ms,bubble_ms,memory_bytes,fits,dropped_share\n";
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
     const pb::PlanRow& r = t.rows(i);
     char line[320];
     std::snprintf(
-        line, sizeof line, "%d,%s,%u,%u,%u,%u,%u,%u,%u,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%llu,%d\n",
+        line, sizeof line, "%d,%s,%u,%u,%u,%u,%u,%u,%u,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%llu,%d,%.6f\n",
         i + 1, r.plan().c_str(), r.tp(), r.cp(), r.pp(), r.ep(), r.dp(), r.edp(), r.micro_batch(),
         r.recompute() ? 1 : 0, r.step_ms(), r.mfu(), r.alltoall_share(), r.exposed_comm_ms(),
-        r.bubble_ms(), static_cast<unsigned long long>(r.memory_bytes()), r.fits() ? 1 : 0);
+        r.bubble_ms(), static_cast<unsigned long long>(r.memory_bytes()), r.fits() ? 1 : 0,
+        r.dropped_share());
     io.out << line;
   }
 }
@@ -156,6 +166,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
                                    : StepMode::kTraining;
   step.fidelity = o.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical;
   step.overlap = {o.overlap_alltoall, o.overlap_shared, o.overlap_grads};
+  step.capacity_factor = o.capacity_factor;
   auto routing = ParseRouting(o.routing);
   if (!routing.ok()) return Fail(io, routing.error());
   auto loads = ExpertLoads(*model, *routing, o.trace, nullptr);
@@ -201,6 +212,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_global_batch(o.global_batch);
   table.set_seq_len(o.seq_len);
   table.set_fidelity(o.fidelity);
+  table.set_capacity_factor(o.capacity_factor);
   table.set_candidates(static_cast<uint32_t>(all.size()));
   table.set_rejected(rejected);
   table.set_failed(static_cast<uint32_t>(candidates.size() - all.size()));
@@ -246,6 +258,9 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_flag("--overlap-shared-expert", o->overlap_shared,
                 "run the shared expert while dispatch is on the wire");
   cmd->add_flag("--overlap-grads", o->overlap_grads, "reduce gradients under the last backward");
+  cmd->add_option("--capacity-factor", o->capacity_factor,
+                  "drop token copies beyond this x the balanced share per expert (0: none)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--top", o->top, "rows to print")->capture_default_str();
   cmd->add_flag("--csv", o->csv, "CSV instead of the table");
   cmd->add_flag("--json", o->json, "the whole ranked table as JSON");

@@ -146,8 +146,10 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
   const models::ParallelSizes& s = plan.sizes();
   const models::ExpertPlacement placement =
       models::ExpertPlacement::Contiguous(model.num_experts(), s.ep);
-  const models::LayerWork work =
-      models::ExpectedLayer(loads, s.ep, MoeTokensPerRank(plan, config), model.top_k(), placement);
+  const uint64_t tokens = MoeTokensPerRank(plan, config);
+  const models::LayerWork work = models::ExpectedLayer(
+      loads, s.ep, tokens, model.top_k(), placement,
+      models::ExpertCapacity(tokens, model.top_k(), model.num_experts(), config.capacity_factor));
   MOESIM_ASSIGN_OR_RETURN(StepReport r, SimulateStep(cluster, model, plan, work, config));
 
   const models::MemoryBreakdown peak = StepMemory(model, plan, config, r.micro_batches, work);
@@ -165,6 +167,9 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
                                                        static_cast<double>(r.step.picoseconds());
   row.exposed_comm = r.exposed_communication();
   row.bubble = r.bubble;
+  row.dropped_share = r.routed_copies == 0 ? 0
+                                           : static_cast<double>(r.dropped_copies) /
+                                                 static_cast<double>(r.routed_copies);
   row.memory_bytes = peak.total().value;
   row.fits =
       peak.total().value <= static_cast<uint64_t>(std::llround(cluster.gpu_spec().hbm_gb * 1e9));

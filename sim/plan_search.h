@@ -52,6 +52,7 @@ struct PlanRow {
   Duration exposed_comm;
   Duration bubble;
   uint64_t memory_bytes = 0;  // the fullest GPU
+  double dropped_share = 0;   // copies dropped by the capacity factor, of all routed
   bool fits = false;
 };
 

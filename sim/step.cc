@@ -225,6 +225,8 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   Duration free_pair;
   const Duration free_pipeline = pipeline(slow.f_free, slow.b_free, &free_pair);
   r.alltoalls_per_micro_batch = slow.f.alltoalls + slow.b.alltoalls;
+  r.dropped_copies = layer_work.TotalDropped();
+  for (uint64_t t : layer_work.tokens_in) r.routed_copies += t * model.top_k();
   r.alltoall = int64_t{r.micro_batches} * (slow.f.alltoall + slow.b.alltoall);
 
   // Gradients and the optimizer, training only.
@@ -298,7 +300,9 @@ StatusOr<models::LayerWork> StepMoeLayer(const pb::ModelSpec& model, const model
   MOESIM_ASSIGN_OR_RETURN(models::ExpertPlacement where,
                           models::ResolvePlacement(placement, ep_plan, model.num_experts(), 1,
                                                    gpus_per_node, loads, file));
-  return models::ExpandLayer(layers.front(), ep_plan, where);
+  return models::ExpandLayer(layers.front(), ep_plan, where,
+                             models::ExpertCapacity(shape.tokens_per_rank, model.top_k(),
+                                                    model.num_experts(), config.capacity_factor));
 }
 
 models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Plan& plan,
@@ -363,6 +367,12 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
   }
   c.overlap = {spec.overlap().alltoall(), spec.overlap().shared_expert(),
                spec.overlap().gradients()};
+  if (spec.has_capacity_factor() && !(spec.capacity_factor() > 0)) {
+    return InputError(file.Locate("step.capacity_factor"), "step.capacity_factor",
+                      std::to_string(spec.capacity_factor()), "must be positive",
+                      "> 0 (1.0 = exactly the balanced share); absent = no dropping");
+  }
+  c.capacity_factor = spec.capacity_factor();
   c.fidelity = fidelity;
   return c;
 }

@@ -74,6 +74,9 @@ struct StepConfig {
   // (what flash attention does anyway: no extra time, less memory); kFull keeps each layer's input
   // and runs the layer's forward again before its backward.
   Recompute recompute = Recompute::kSelective;
+  // Megatron-Core's moe_expert_capacity_factor: each rank sends at most ceil(tokens x top_k /
+  // experts x factor) token copies to an expert and drops the rest. 0: no capacity, no dropping.
+  double capacity_factor = 0;
   Overlap overlap;
   Fidelity fidelity = Fidelity::kAnalytical;
 };
@@ -104,6 +107,10 @@ struct StepReport {
   Duration compute_only;  // the same step with every collective free
   Duration alltoall;      // time in EP all-to-alls per step on the slowest stage (m x per MB)
   uint32_t alltoalls_per_micro_batch = 0;
+  // Token copies dropped by the capacity factor in one MoE layer of one micro-batch (all EP ranks
+  // of one group), and all the copies routed there.
+  uint64_t dropped_copies = 0;
+  uint64_t routed_copies = 0;
   double mfu = 0;  // model FLOPs per step / (step x GPUs x peak)
   double tokens_per_second = 0;
   uint64_t dense_grad_bytes = 0;   // per GPU, reduced over dp x cp

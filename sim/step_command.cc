@@ -1,6 +1,5 @@
 #include "sim/step_command.h"
 
-
 #include <cmath>
 #include <fstream>
 

@@ -67,6 +67,8 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   p.set_alltoalls_per_micro_batch(r.alltoalls_per_micro_batch);
   p.set_mfu(r.mfu);
   p.set_tokens_per_second(r.tokens_per_second);
+  p.set_dropped_copies(r.dropped_copies);
+  p.set_routed_copies(r.routed_copies);
   p.set_dense_grad_bytes(r.dense_grad_bytes);
   p.set_expert_grad_bytes(r.expert_grad_bytes);
   pb::MemoryUse* m = p.mutable_memory();
@@ -110,6 +112,15 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
                 r.slowest_stage());
   out << Format("  %-22s %12.3f ms   %.1f %% of the step, %u per micro-batch\n", "EP all-to-all",
                 Ms(r.alltoall_ns()), 100 * r.alltoall_share(), r.alltoalls_per_micro_batch());
+  if (c.capacity_factor > 0) {
+    out << Format(
+        "  %-22s %12llu copies of %llu per MoE layer per micro-batch (%.2f %%), capacity "
+        "factor %.2f\n",
+        "dropped by capacity", static_cast<unsigned long long>(r.dropped_copies()),
+        static_cast<unsigned long long>(r.routed_copies()),
+        r.routed_copies() == 0 ? 0.0 : 100.0 * r.dropped_copies() / r.routed_copies(),
+        c.capacity_factor);
+  }
   if (r.mode() == "training") {
     out << Format(
         "  %-22s %12.3f ms   exposed %.3f ms; fp32 gradients %.1f MB dense, %.1f MB "

@@ -94,4 +94,36 @@ TEST_CASE("A token whose two experts share a GPU is sent twice and EP groups do 
   CHECK(Row(w.dispatch_tokens, 3) == std::vector<uint64_t>{0, 0, 1, 1});
 }
 
+TEST_CASE("ExpandLayer drops token copies beyond an expert's capacity per sender") {
+  // 2 ranks, 2 experts (one per rank), top-1. Rank 0 routes 4 tokens to expert 1 and 1 to expert
+  // 0; rank 1 routes 5 tokens all to expert 1.
+  LayerRouting routing;
+  routing.top_k = 1;
+  routing.experts = {{1, 1, 0, 1, 1}, {1, 1, 1, 1, 1}};
+  pb::ModelSpec model;
+  model.set_num_experts(2);
+  pb::ParallelPlan spec;
+  spec.set_ep(2);
+  auto plan = ResolvePlan(spec, 2, model, nullptr);
+  REQUIRE(plan.ok());
+  const ExpertPlacement placement = ExpertPlacement::Contiguous(2, 2);
+  // Megatron's capacity for 5 tokens, top-1, 2 experts, factor 1.2: ceil(5 x 1 / 2 x 1.2) = 3.
+  const uint64_t capacity = ExpertCapacity(5, 1, 2, 1.2);
+  REQUIRE(capacity == 3);
+  const LayerWork w = ExpandLayer(routing, *plan, placement, capacity);
+  // Rank 0 sends 3 of its 4 copies to expert 1 (the 5th token's is dropped) and its 1 to expert 0;
+  // rank 1 keeps 3 of its 5 for its own expert 1 and drops 2.
+  CHECK(w.dispatch_tokens.at(0, 0) == 1);
+  CHECK(w.dispatch_tokens.at(0, 1) == 3);
+  CHECK(w.dispatch_tokens.at(1, 1) == 3);
+  CHECK(w.dropped == std::vector<uint64_t>{1, 2});
+  CHECK(w.TotalDropped() == 3);
+  CHECK(w.expert_tokens[1][0] == 6);
+  // Without a capacity nothing is dropped.
+  const LayerWork all = ExpandLayer(routing, *plan, placement);
+  CHECK(all.TotalDropped() == 0);
+  CHECK(all.expert_tokens[1][0] == 9);
+  CHECK(ExpertCapacity(5, 1, 2, 0) == 0);
+}
+
 }  // namespace moesim::models

@@ -70,6 +70,7 @@ TEST_CASE("moesim plan gives the same table on one thread and on two") {
   REQUIRE(one.status == 0);
   CHECK(one.out == two.out);
   CHECK(one.out.rfind("rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms", 0) == 0);
+  CHECK_THAT(one.out, Catch::Contains(",fits,dropped_share\n"));
 }
 
 TEST_CASE("moesim plan prints the top rows as a table") {

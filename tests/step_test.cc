@@ -166,4 +166,22 @@ TEST_CASE("Step: a global batch that dp x micro-batch does not divide is an erro
   CHECK_THAT(r.error().message(), Catch::Contains("a multiple of 8"));
 }
 
+TEST_CASE("Step: a capacity factor drops the hot experts' excess and shortens the expert phase") {
+  const topology::Cluster cluster = Cluster(1);
+  const pb::ModelSpec model = Tiny();
+  const models::Plan plan = Resolve(model, 8, "ep: 4");
+  StepConfig c = Training(16, 512);
+  const StepReport all = Run(cluster, model, plan, Skewed(), c);
+  CHECK(all.dropped_copies == 0);
+  // 4 ranks x 512 tokens x top-2 routed copies per MoE layer per micro-batch.
+  CHECK(all.routed_copies == 4 * 512 * 2);
+  c.capacity_factor = 1.0;
+  const StepReport capped = Run(cluster, model, plan, Skewed(), c);
+  // Zipf 1.5 over 4 experts sends most copies to expert 0, beyond ceil(512 x 2 / 4) = 256 per
+  // sender: those are dropped, and the busiest rank computes fewer tokens.
+  CHECK(capped.dropped_copies > 0);
+  CHECK(capped.dropped_copies < capped.routed_copies);
+  CHECK(capped.step < all.step);
+}
+
 }  // namespace moesim::sim
