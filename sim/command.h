@@ -48,4 +48,9 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen);
 // `moesim plan`: every valid parallel plan simulated for a whole step, ranked (plan_command.cc).
 void AddPlanCommand(CLI::App& app, CommandAction* chosen);
 
+// `moesim calibrate` (calibrate_command.cc) and `moesim validate` (validate_command.cc): hardware
+// profiles fitted from measurements, and predictions checked against them.
+void AddCalibrateCommand(CLI::App& app, CommandAction* chosen);
+void AddValidateCommand(CLI::App& app, CommandAction* chosen);
+
 }  // namespace moesim::sim

@@ -1,0 +1,266 @@
+#include "sim/calibrate.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <sstream>
+
+namespace moesim::sim {
+namespace {
+
+// One unknown of a linear system: theta_j.
+struct Param {
+  std::string name;
+  // true: below zero is not physical, so the parameter is refused and the rest refitted;
+  // false: it must come out > 0 (a rate), else the data contradict the model (an error).
+  bool may_refuse_negative = false;
+  // Why a collinear column cannot be fitted, in the user's terms.
+  std::string collinear_hint;
+};
+
+struct SystemFit {
+  std::vector<std::optional<double>> theta;  // nullopt: refused
+  Eigen::MatrixXd cov;                       // over all parameters; 0 where refused
+  std::vector<uint32_t> support;             // rows involving each parameter
+  std::vector<double> rms;                   // RMS relative residual over those rows
+  std::vector<std::string> refused;          // "name: why"
+};
+
+std::string Number(double v) {
+  std::ostringstream s;
+  s.precision(4);
+  s << v;
+  return s.str();
+}
+
+// Rank of the columns `cols` of A, each scaled to unit norm (so units do not matter).
+Eigen::Index RankOf(const Eigen::MatrixXd& a, const std::vector<int>& cols) {
+  Eigen::MatrixXd s(a.rows(), static_cast<Eigen::Index>(cols.size()));
+  for (size_t k = 0; k < cols.size(); ++k) s.col(k) = a.col(cols[k]).normalized();
+  Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(s);
+  qr.setThreshold(1e-9);
+  return qr.rank();
+}
+
+// Minimises sum_i (a_i . theta - 1)^2 over the parameters not refused, a_i = x_i / t_i.
+// `drop_order` says which parameter gives way first when columns are dependent.
+StatusOr<SystemFit> FitSystem(const std::vector<std::vector<double>>& x,
+                              const std::vector<double>& t, const std::vector<Param>& params,
+                              const std::vector<int>& drop_order) {
+  const Eigen::Index m = static_cast<Eigen::Index>(x.size());
+  const int p = static_cast<int>(params.size());
+  Eigen::MatrixXd a(m, p);
+  for (Eigen::Index i = 0; i < m; ++i) {
+    for (int j = 0; j < p; ++j) a(i, j) = x[i][j] / t[i];
+  }
+  SystemFit fit;
+  fit.theta.assign(p, std::nullopt);
+  fit.cov = Eigen::MatrixXd::Zero(p, p);
+  std::vector<int> active;
+  for (int j = 0; j < p; ++j) {
+    if (a.col(j).norm() > 0) {
+      active.push_back(j);
+    } else {
+      fit.refused.push_back(params[j].name + ": no measurement involves it");
+    }
+  }
+  auto without = [](std::vector<int> cols, int j) {
+    std::erase(cols, j);
+    return cols;
+  };
+  for (;;) {
+    // Refuse dependent columns until the rest are independent.
+    for (Eigen::Index rank = RankOf(a, active); rank < static_cast<Eigen::Index>(active.size());
+         rank = RankOf(a, active)) {
+      bool dropped = false;
+      for (int j : drop_order) {
+        if (std::find(active.begin(), active.end(), j) == active.end()) continue;
+        if (RankOf(a, without(active, j)) < rank) continue;
+        fit.refused.push_back(params[j].name + ": " + params[j].collinear_hint);
+        active = without(active, j);
+        dropped = true;
+        break;
+      }
+      if (!dropped) return Error("calibrate: dependent parameters, none of which can go");
+    }
+    if (active.empty()) return fit;
+    Eigen::MatrixXd s(m, static_cast<Eigen::Index>(active.size()));
+    for (size_t k = 0; k < active.size(); ++k) s.col(k) = a.col(active[k]);
+    const Eigen::VectorXd ones = Eigen::VectorXd::Ones(m);
+    const Eigen::VectorXd theta = s.colPivHouseholderQr().solve(ones);
+    // A parameter that may not be negative and is: refuse it and fit the rest again.
+    std::optional<int> negative;
+    for (size_t k = 0; k < active.size(); ++k) {
+      const Param& q = params[active[k]];
+      if (theta[k] > 0) continue;
+      if (!q.may_refuse_negative) {
+        return Error("calibrate: " + q.name + " comes out <= 0 (its coefficient in the linear " +
+                     "model is " + Number(theta[k]) +
+                     "): the measurements contradict the model (sim/profile_model.h)");
+      }
+      if (theta[k] < 0 && !negative) negative = active[k];
+    }
+    if (negative) {
+      const double v = theta[std::find(active.begin(), active.end(), *negative) - active.begin()];
+      fit.refused.push_back(params[*negative].name + ": fitted " + Number(v) +
+                            " < 0, not physical; fixed at 0");
+      active = without(active, *negative);
+      continue;
+    }
+    const Eigen::VectorXd residual = s * theta - ones;
+    const Eigen::Index dof = m - static_cast<Eigen::Index>(active.size());
+    const double s2 = dof > 0 ? residual.squaredNorm() / static_cast<double>(dof) : 0.0;
+    const Eigen::MatrixXd cov = s2 * (s.transpose() * s).inverse();
+    fit.support.assign(p, 0);
+    fit.rms.assign(p, 0.0);
+    for (size_t k = 0; k < active.size(); ++k) {
+      const int j = active[k];
+      fit.theta[j] = theta[k];
+      for (size_t l = 0; l < active.size(); ++l) fit.cov(j, active[l]) = cov(k, l);
+      double sum = 0;
+      for (Eigen::Index i = 0; i < m; ++i) {
+        if (a(i, j) == 0) continue;
+        ++fit.support[j];
+        sum += residual[i] * residual[i];
+      }
+      fit.rms[j] = fit.support[j] > 0 ? std::sqrt(sum / fit.support[j]) : 0.0;
+    }
+    return fit;
+  }
+}
+
+void AddFitted(pb::HardwareProfile& profile, const std::string& name, double value,
+               double std_error, const SystemFit& fit, int column) {
+  pb::FittedParameter* f = profile.add_fit();
+  f->set_name(name);
+  f->set_value(value);
+  f->set_std_error(std_error);
+  f->set_measurements(fit.support[column]);
+  f->set_rms_relative_residual(fit.rms[column]);
+}
+
+// GPU system columns.
+enum GpuColumn { kLaunch = 0, kInvRate = 1, kHalfOverRate = 2, kInvMemory = 3 };
+
+Status FitGpu(const std::vector<const Observation*>& obs, pb::HardwareProfile& profile) {
+  const std::vector<Param> params = {
+      {"gpu.launch_overhead_ns", true,
+       "cannot be told apart from the other parameters in these measurements"},
+      {"gpu.gemm_peak_tflops", false, "cannot be told apart from the other parameters"},
+      {"gpu.gemm_n_half", true,
+       "every expert measurement has the same active experts x 6*h*f, so the half-rate point "
+       "cannot be told apart from the launch overhead (add `moebench gemm` shapes with other "
+       "--experts, or runs with other widths)"},
+      {"gpu.memory_bandwidth_gbps", true, "cannot be told apart from the other parameters"}};
+  std::vector<std::vector<double>> x;
+  std::vector<double> t;
+  for (const Observation* o : obs) {
+    if (o->kind == Observation::Kind::kExpert) x.push_back({1.0, o->x1, o->x2, 0.0});
+    if (o->kind == Observation::Kind::kRouter) x.push_back({1.0, 0.0, 0.0, o->x1});
+    t.push_back(o->time_ns);
+  }
+  MOESIM_ASSIGN_OR_RETURN(SystemFit fit,
+                          FitSystem(x, t, params, {kInvMemory, kHalfOverRate, kLaunch, kInvRate}));
+  for (const std::string& why : fit.refused) profile.add_not_fitted(why);
+  pb::GpuProfile* gpu = profile.mutable_gpu();
+  const auto& th = fit.theta;
+  const Eigen::MatrixXd& c = fit.cov;
+  auto se = [&](int j) { return std::sqrt(std::max(0.0, c(j, j))); };
+  if (th[kLaunch]) {
+    gpu->set_launch_overhead_ns(*th[kLaunch]);
+    AddFitted(profile, "gpu.launch_overhead_ns", *th[kLaunch], se(kLaunch), fit, kLaunch);
+  }
+  if (th[kInvRate]) {
+    const double a = *th[kInvRate];  // ns per FLOP; 1 FLOP/ns = 1e-3 TFLOP/s
+    gpu->set_gemm_peak_tflops(1e-3 / a);
+    AddFitted(profile, "gpu.gemm_peak_tflops", 1e-3 / a, 1e-3 * se(kInvRate) / (a * a), fit,
+              kInvRate);
+    if (th[kHalfOverRate]) {
+      const double b = *th[kHalfOverRate];
+      // n_half = b / a; var = var(b)/a^2 + b^2 var(a)/a^4 - 2 b cov(a,b)/a^3.
+      const double var = c(kHalfOverRate, kHalfOverRate) / (a * a) +
+                         b * b * c(kInvRate, kInvRate) / (a * a * a * a) -
+                         2 * b * c(kInvRate, kHalfOverRate) / (a * a * a);
+      gpu->set_gemm_n_half(b / a);
+      AddFitted(profile, "gpu.gemm_n_half", b / a, std::sqrt(std::max(0.0, var)), fit,
+                kHalfOverRate);
+    }
+  }
+  if (th[kInvMemory]) {
+    const double inv = *th[kInvMemory];  // ns per byte; 1 byte/ns = 1 GB/s
+    gpu->set_memory_bandwidth_gbps(1.0 / inv);
+    AddFitted(profile, "gpu.memory_bandwidth_gbps", 1.0 / inv, se(kInvMemory) / (inv * inv), fit,
+              kInvMemory);
+  }
+  return Status::Ok();
+}
+
+Status FitLink(const std::string& link_class, const std::string& collective,
+               const std::vector<const Observation*>& obs, pb::HardwareProfile& profile) {
+  const std::string prefix = "link " + link_class + " " + collective + " ";
+  const std::vector<Param> params = {
+      {prefix + "latency_ns", true,
+       "every measurement moves the same bytes, so latency and bandwidth cannot be told apart "
+       "(measure other token counts or sizes); the bandwidth takes it all"},
+      {prefix + "bandwidth_gbps", false, "cannot be told apart from the latency"}};
+  std::vector<std::vector<double>> x;
+  std::vector<double> t;
+  for (const Observation* o : obs) {
+    x.push_back({1.0, o->x1});
+    t.push_back(o->time_ns);
+  }
+  MOESIM_ASSIGN_OR_RETURN(SystemFit fit, FitSystem(x, t, params, {0, 1}));
+  for (const std::string& why : fit.refused) profile.add_not_fitted(why);
+  if (!fit.theta[1]) return Status::Ok();  // nothing moved: no entry
+  pb::LinkProfile* link = profile.add_links();
+  link->set_link_class(link_class);
+  link->set_collective(collective);
+  const double latency = fit.theta[0].value_or(0.0);
+  const double inv = *fit.theta[1];
+  link->set_latency_ns(latency);
+  link->set_bandwidth_gbps(1.0 / inv);
+  if (fit.theta[0])
+    AddFitted(profile, prefix + "latency_ns", latency, std::sqrt(fit.cov(0, 0)), fit, 0);
+  AddFitted(profile, prefix + "bandwidth_gbps", 1.0 / inv, std::sqrt(fit.cov(1, 1)) / (inv * inv),
+            fit, 1);
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<pb::HardwareProfile> FitProfile(const std::vector<Observation>& observations,
+                                         const std::string& name) {
+  if (observations.empty()) {
+    return InputError({}, "measurements", "none", "nothing to fit",
+                      "at least one measured Result (moebench run, moebench gemm)");
+  }
+  std::vector<const Observation*> gpu;
+  std::map<std::pair<std::string, std::string>, std::vector<const Observation*>> links;
+  for (const Observation& o : observations) {
+    if (!(o.time_ns > 0) || !std::isfinite(o.time_ns)) {
+      return InputError({}, o.source + ": time_ns", Number(o.time_ns), "a measured time must be",
+                        "> 0");
+    }
+    if (o.kind == Observation::Kind::kAllToAll) {
+      links[{o.link_class, o.collective}].push_back(&o);
+    } else {
+      gpu.push_back(&o);
+    }
+  }
+  pb::HardwareProfile profile;
+  profile.set_name(name);
+  if (gpu.empty()) {
+    profile.add_not_fitted(
+        "gpu.*: no expert, router or gemm measurement; the datasheet figures stay");
+  } else {
+    MOESIM_RETURN_IF_ERROR(FitGpu(gpu, profile));
+  }
+  for (const auto& [key, obs] : links) {
+    MOESIM_RETURN_IF_ERROR(FitLink(key.first, key.second, obs, profile));
+  }
+  return profile;
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,178 @@
+#include "sim/calibration_data.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "models/model_spec.h"
+#include "sim/profile_model.h"
+
+namespace moesim::sim {
+namespace {
+
+std::string PhaseName(const pb::Result& r, int i) {
+  return "phases[" + std::to_string(i) + "] (" + r.phases(i).name() + ", layer " +
+         std::to_string(r.phases(i).layer()) + ")";
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Tokens of send matrix `m` as a TrafficMatrix; false when it is not square over `ranks`.
+bool MatrixOf(const pb::SendMatrix& m, uint32_t ranks, models::TrafficMatrix* out) {
+  if (static_cast<uint32_t>(m.tokens_size()) != ranks) return false;
+  *out = models::TrafficMatrix(ranks);
+  for (uint32_t i = 0; i < ranks; ++i) {
+    if (static_cast<uint32_t>(m.tokens(i).values_size()) != ranks) return false;
+    for (uint32_t j = 0; j < ranks; ++j)
+      out->at(i, j) = static_cast<uint64_t>(m.tokens(i).values(j).number_value());
+  }
+  return true;
+}
+
+}  // namespace
+
+StatusOr<MeasuredFile> ReadMeasured(const std::string& path) {
+  MeasuredFile m{path, {}};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InputError(Location{path}, "measured result", path, "cannot open the file");
+  bool parsed = false;
+  if (EndsWith(path, ".json")) {
+    std::stringstream text;
+    text << in.rdbuf();
+    parsed = google::protobuf::util::JsonStringToMessage(text.str(), &m.result).ok();
+  } else {
+    parsed = m.result.ParseFromIstream(&in);
+  }
+  if (!parsed) {
+    return InputError(Location{path}, "measured result", path, "not a Result (proto/result.proto)",
+                      "what `moebench run --out` or `moebench gemm --out` writes (binary), or its "
+                      "--json in a file ending .json");
+  }
+  const pb::Result& r = m.result;
+  if (r.executor() != "measured") {
+    return InputError(Location{path}, "executor", r.executor(), "a prediction, not a measurement",
+                      "\"measured\" (moebench)");
+  }
+  if (r.phases_size() == 0)
+    return InputError(Location{path}, "phases", "none", "nothing was measured", ">= 1 phase");
+  for (int i = 0; i < r.phases_size(); ++i) {
+    const pb::Phase& p = r.phases(i);
+    if (p.time_ns() <= 0) {
+      return InputError(Location{path}, PhaseName(r, i) + ".time_ns", std::to_string(p.time_ns()),
+                        "a measured time must be", "> 0");
+    }
+    for (int k = 0; k < p.rank_time_ns_size(); ++k) {
+      if (p.rank_time_ns(k) <= 0) {
+        return InputError(Location{path},
+                          PhaseName(r, i) + ".rank_time_ns[" + std::to_string(k) + "]",
+                          std::to_string(p.rank_time_ns(k)), "a measured time must be", "> 0");
+      }
+    }
+  }
+  return m;
+}
+
+bool IsGemmSweep(const pb::Result& result) {
+  for (const pb::Phase& p : result.phases()) {
+    if (p.name() != "gemm") return false;
+  }
+  return true;
+}
+
+Status CheckSameScenario(const MeasuredFile& measured, const LoadedScenario& scenario) {
+  const pb::Result& r = measured.result;
+  const models::Workload& w = scenario.workload;
+  const std::string both =
+      " (measured " + measured.path + ", scenario " + scenario.file.path() + ")";
+  if (r.scenario() != w.name) {
+    return InputError(Location{measured.path}, "scenario", "\"" + r.scenario() + "\"",
+                      "the measurement is of another scenario" + both,
+                      "\"" + w.name + "\", the scenario's name");
+  }
+  if (r.gpus() != w.plan.world()) {
+    return InputError(Location{measured.path}, "gpus", std::to_string(r.gpus()),
+                      "the scenario runs on another GPU count" + both,
+                      std::to_string(w.plan.world()));
+  }
+  for (const models::LayerWork& layer : w.layers) {
+    const pb::SendMatrix* found = nullptr;
+    for (const pb::SendMatrix& m : r.send_matrices()) {
+      if (m.phase() == "dispatch" && m.layer() == layer.layer) found = &m;
+    }
+    models::TrafficMatrix tokens;
+    if (found == nullptr || !MatrixOf(*found, w.plan.world(), &tokens) ||
+        tokens != layer.dispatch_tokens) {
+      return InputError(Location{measured.path},
+                        "send_matrices (dispatch, layer " + std::to_string(layer.layer) + ")",
+                        found == nullptr ? "absent" : "other tokens",
+                        "the measured routing is not the scenario's" + both,
+                        "the scenario's send matrix (same routing, seed and tokens)");
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::vector<Observation>> ObservationsOf(const MeasuredFile& measured,
+                                                  const LoadedScenario* scenario) {
+  const pb::Result& r = measured.result;
+  std::vector<Observation> out;
+  if (IsGemmSweep(r)) {
+    for (int i = 0; i < r.phases_size(); ++i) {
+      const ExpertWork work = ExpertWorkOf(r.phases(i).gemm_shape());
+      out.push_back({Observation::Kind::kExpert, work.flops, work.active, "", "",
+                     static_cast<double>(r.phases(i).time_ns()),
+                     measured.path + ": " + PhaseName(r, i)});
+    }
+    return out;
+  }
+  if (scenario == nullptr) {
+    return InputError(Location{measured.path}, "scenario", "\"" + r.scenario() + "\"",
+                      "a scenario run needs its scenario file to be fitted",
+                      "pass it with --scenario FILE");
+  }
+  const models::Workload& w = scenario->workload;
+  const pb::ModelSpec model = ModelAsMeasured(w.model, r);
+  const uint64_t token_bytes = models::TokenBytes(model).value;
+  for (int i = 0; i < r.phases_size(); ++i) {
+    const pb::Phase& p = r.phases(i);
+    const models::LayerWork* layer = nullptr;
+    for (const models::LayerWork& l : w.layers) {
+      if (l.layer == p.layer()) layer = &l;
+    }
+    if (layer == nullptr) {
+      return InputError(Location{measured.path}, PhaseName(r, i) + ".layer",
+                        std::to_string(p.layer()), "the scenario has no such layer");
+    }
+    const std::string where = measured.path + ": " + PhaseName(r, i);
+    if (p.name() == "dispatch" || p.name() == "combine") {
+      const models::TrafficMatrix tokens =
+          p.name() == "dispatch" ? layer->dispatch_tokens : layer->dispatch_tokens.Transposed();
+      auto link_class = AllToAllLinkClass(scenario->cluster, tokens);
+      if (!link_class.ok()) return Error(where + ": " + link_class.error().message());
+      out.push_back({Observation::Kind::kAllToAll, BusiestRankBytes(tokens, token_bytes), 0,
+                     *link_class, p.name(), static_cast<double>(p.time_ns()), where});
+      continue;
+    }
+    const bool router = p.name() == "router";
+    if (!router && p.name() != "expert") continue;  // a phase this model does not cover
+    for (int rank = 0; rank < p.rank_time_ns_size(); ++rank) {
+      const std::string source = where + ", rank " + std::to_string(rank);
+      const double t = static_cast<double>(p.rank_time_ns(rank));
+      if (router) {
+        const double bytes =
+            static_cast<double>(models::RouterCost(model, layer->tokens_in.at(rank)).bytes.value);
+        out.push_back({Observation::Kind::kRouter, bytes, 0, "", "", t, source});
+      } else {
+        const ExpertWork work = ExpertWorkOf(model, layer->expert_tokens.at(rank));
+        out.push_back({Observation::Kind::kExpert, work.flops, work.active, "", "", t, source});
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace moesim::sim

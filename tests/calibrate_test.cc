@@ -1,0 +1,183 @@
+#include "sim/calibrate.h"
+
+#include <catch2/catch.hpp>
+#include <random>
+
+namespace moesim::sim {
+namespace {
+
+// Known parameters, of the size a CPU rank shows: R = 0.05 FLOP/ns (50 GFLOP/s), n_half = 40
+// tokens, L = 20 us, M = 5 GB/s; one link "nvlink"/"dispatch" with alpha = 30 us, beta = 2 GB/s.
+constexpr double kRate = 0.05, kHalf = 40, kLaunch = 20'000, kMemory = 5;
+constexpr double kAlpha = 30'000, kBeta = 2;
+
+// Every time is the model's times (1 + sigma * z), z standard normal from a fixed seed.
+struct Noise {
+  std::mt19937_64 rng{7};
+  std::normal_distribution<double> z{0.0, 1.0};
+  double sigma = 0;
+  double operator()(double t) { return t * (1 + sigma * z(rng)); }
+};
+
+std::vector<Observation> Synthetic(double sigma) {
+  Noise noise{.sigma = sigma};
+  std::vector<Observation> obs;
+  // Grouped GEMM shapes: h = 256, f = 896, n in 16..1024 tokens per expert, 1..8 experts.
+  const double per_token = 6.0 * 256 * 896;
+  for (double n : {16, 32, 64, 128, 256, 512, 1024}) {
+    for (double experts : {1, 2, 4, 8}) {
+      const double flops = per_token * n * experts, active = per_token * experts;
+      const double t = kLaunch + (flops + active * kHalf) / kRate;
+      obs.push_back({Observation::Kind::kExpert, flops, active, "", "", noise(t), "gemm"});
+    }
+  }
+  for (double bytes : {1e5, 3e5, 1e6, 3e6, 1e7, 3e7}) {
+    obs.push_back(
+        {Observation::Kind::kRouter, bytes, 0, "", "", noise(kLaunch + bytes / kMemory), "router"});
+  }
+  for (double bytes : {3e4, 1e5, 3e5, 1e6, 3e6, 1e7, 3e7}) {
+    obs.push_back({Observation::Kind::kAllToAll, bytes, 0, "nvlink", "dispatch",
+                   noise(kAlpha + bytes / kBeta), "dispatch"});
+  }
+  return obs;
+}
+
+const pb::FittedParameter& Fitted(const pb::HardwareProfile& p, const std::string& name) {
+  for (const pb::FittedParameter& f : p.fit()) {
+    if (f.name() == name) return f;
+  }
+  FAIL("no fitted parameter " << name);
+  return p.fit(0);
+}
+
+bool Refused(const pb::HardwareProfile& p, const std::string& name) {
+  for (const std::string& why : p.not_fitted()) {
+    if (why.rfind(name + ":", 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("Noise-free synthetic measurements give back the parameters exactly") {
+  auto p = FitProfile(Synthetic(0.0), "exact");
+  REQUIRE(p.ok());
+  // The model is linear in (L, 1/R, n_half/R, 1/M), so noise-free data are fitted to rounding.
+  CHECK(p->gpu().gemm_peak_tflops() == Approx(kRate * 1e-3).epsilon(1e-9));
+  CHECK(p->gpu().gemm_n_half() == Approx(kHalf).epsilon(1e-9));
+  CHECK(p->gpu().launch_overhead_ns() == Approx(kLaunch).epsilon(1e-9));
+  CHECK(p->gpu().memory_bandwidth_gbps() == Approx(kMemory).epsilon(1e-9));
+  REQUIRE(p->links_size() == 1);
+  CHECK(p->links(0).latency_ns() == Approx(kAlpha).epsilon(1e-9));
+  CHECK(p->links(0).bandwidth_gbps() == Approx(kBeta).epsilon(1e-9));
+  CHECK(p->not_fitted_size() == 0);
+}
+
+TEST_CASE("Synthetic measurements with 2 percent noise: parameters recovered within the noise") {
+  // sigma = 2% relative noise on 41 GPU and 7 link measurements. The fit reports each
+  // parameter's standard error from s^2 (A^T A)^-1 (delta method for R, n_half, M, beta); an
+  // unbiased estimate lies within 4 standard errors of the truth with probability 1 - 6e-5 per
+  // parameter (Gaussian tails), and the seed is fixed, so the test is deterministic. "Within the
+  // noise" also bounds the errors themselves: each standard error is a small multiple of
+  // sigma / sqrt(m), so below 3 sigma = 6% here for the rates, and the residual RMS is sigma.
+  const double sigma = 0.02;
+  auto p = FitProfile(Synthetic(sigma), "noisy");
+  REQUIRE(p.ok());
+  struct Truth {
+    const char* name;
+    double value;
+  };
+  for (const Truth& t :
+       {Truth{"gpu.gemm_peak_tflops", kRate * 1e-3}, Truth{"gpu.gemm_n_half", kHalf},
+        Truth{"gpu.launch_overhead_ns", kLaunch}, Truth{"gpu.memory_bandwidth_gbps", kMemory},
+        Truth{"link nvlink dispatch latency_ns", kAlpha},
+        Truth{"link nvlink dispatch bandwidth_gbps", kBeta}}) {
+    const pb::FittedParameter& f = Fitted(*p, t.name);
+    INFO(t.name << " fitted " << f.value() << " +- " << f.std_error() << ", true " << t.value);
+    CHECK(f.std_error() > 0);
+    CHECK(std::abs(f.value() - t.value) <= 4 * f.std_error());
+    CHECK(f.rms_relative_residual() == Approx(sigma).epsilon(0.35));
+  }
+  CHECK(Fitted(*p, "gpu.gemm_peak_tflops").std_error() < 3 * sigma * kRate * 1e-3);
+  CHECK(Fitted(*p, "gpu.memory_bandwidth_gbps").std_error() < 3 * sigma * kMemory);
+  CHECK(Fitted(*p, "link nvlink dispatch bandwidth_gbps").std_error() < 3 * sigma * kBeta);
+  // Supporting measurements: 28 expert rows involve the rate; 6 router rows M; all 34 the launch.
+  CHECK(Fitted(*p, "gpu.gemm_peak_tflops").measurements() == 28);
+  CHECK(Fitted(*p, "gpu.memory_bandwidth_gbps").measurements() == 6);
+  CHECK(Fitted(*p, "gpu.launch_overhead_ns").measurements() == 34);
+}
+
+TEST_CASE("Unconstrained parameters are refused and named, the rest still fitted") {
+  // Every expert measurement has 4 active experts of the same shape: the n_half term is 4 * 6hf *
+  // n_half / R in every row, a constant, indistinguishable from the launch overhead. No router
+  // measurement: nothing involves the memory bandwidth.
+  std::vector<Observation> obs;
+  const double active = 4 * 6.0 * 256 * 896;
+  for (double n : {64, 128, 256, 512}) {
+    const double flops = active * n;
+    obs.push_back({Observation::Kind::kExpert, flops, active, "", "",
+                   kLaunch + (flops + active * kHalf) / kRate, "expert"});
+  }
+  auto p = FitProfile(obs, "partial");
+  REQUIRE(p.ok());
+  CHECK(Refused(*p, "gpu.memory_bandwidth_gbps"));
+  CHECK(Refused(*p, "gpu.gemm_n_half"));
+  CHECK_FALSE(p->gpu().has_gemm_n_half());
+  CHECK_FALSE(p->gpu().has_memory_bandwidth_gbps());
+  // The launch term absorbs the constant: L' = L + active * n_half / R; the rate is exact.
+  CHECK(p->gpu().gemm_peak_tflops() == Approx(kRate * 1e-3).epsilon(1e-9));
+  CHECK(p->gpu().launch_overhead_ns() == Approx(kLaunch + active * kHalf / kRate).epsilon(1e-9));
+  for (const std::string& why : p->not_fitted()) {
+    if (why.rfind("gpu.memory_bandwidth_gbps", 0) == 0)
+      CHECK(why.find("no measurement") != std::string::npos);
+  }
+}
+
+TEST_CASE("One all-to-all size cannot split latency from bandwidth: latency refused") {
+  std::vector<Observation> obs;
+  for (int i = 0; i < 3; ++i) {
+    obs.push_back({Observation::Kind::kAllToAll, 1e6, 0, "nvlink", "combine", kAlpha + 1e6 / kBeta,
+                   "combine"});
+  }
+  auto p = FitProfile(obs, "one-size");
+  REQUIRE(p.ok());
+  CHECK(Refused(*p, "link nvlink combine latency_ns"));
+  REQUIRE(p->links_size() == 1);
+  CHECK(p->links(0).latency_ns() == 0);
+  CHECK(p->links(0).bandwidth_gbps() == Approx(1e6 / (kAlpha + 1e6 / kBeta)));
+}
+
+TEST_CASE("No measurements: a clear error, not an empty profile") {
+  auto p = FitProfile({}, "empty");
+  REQUIRE_FALSE(p.ok());
+  CHECK(p.error().message() ==
+        "measurements = none: nothing to fit; valid: at least one measured "
+        "Result (moebench run, moebench gemm)");
+}
+
+TEST_CASE("A zero or negative measured time is rejected with its source") {
+  for (double t : {0.0, -5.0}) {
+    std::vector<Observation> obs = Synthetic(0.0);
+    obs[3].time_ns = t;
+    obs[3].source = "runs/a.pb: phases[2] (expert, layer 0), rank 1";
+    auto p = FitProfile(obs, "bad");
+    REQUIRE_FALSE(p.ok());
+    INFO(p.error().message());
+    CHECK(p.error().message().find("runs/a.pb: phases[2] (expert, layer 0), rank 1: time_ns") == 0);
+    CHECK(p.error().message().find("valid: > 0") != std::string::npos);
+  }
+}
+
+TEST_CASE("Data the model cannot explain with a positive rate: an error naming the parameter") {
+  // Times that fall as the work grows: the fitted 1/beta is negative.
+  std::vector<Observation> obs;
+  for (double bytes : {1e5, 1e6, 1e7}) {
+    obs.push_back({Observation::Kind::kAllToAll, bytes, 0, "nvlink", "dispatch", 1e7 / bytes * 1e3,
+                   "dispatch"});
+  }
+  auto p = FitProfile(obs, "contradiction");
+  REQUIRE_FALSE(p.ok());
+  CHECK(p.error().message().find("link nvlink dispatch bandwidth_gbps") != std::string::npos);
+}
+
+}  // namespace moesim::sim
