@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD=${BUILD:-build-calib}
+BUILD=${BUILD:-build}
 MOEBENCH=${MOEBENCH:-$BUILD/backend/moebench}
 MOESIM=${MOESIM:-$BUILD/sim/moesim}
 MEASURE=${MEASURE:-1}
