@@ -1,10 +1,11 @@
 #include "sim/flow_model.h"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
-#include <map>
 #include <optional>
-#include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "sim/collective_time.h"
 #include "sim/engine.h"
@@ -12,6 +13,81 @@
 
 namespace moesim::sim {
 namespace {
+
+constexpr uint32_t kNone = UINT32_MAX;
+
+// The transfers in flight, by (completion time, transfer): a heap that knows where each transfer
+// sits, so that a new rate moves one entry. The engine holds one event, at the earliest
+// completion, instead of one per flow; transfers due at the same picosecond complete together.
+// Keys are kept in the heap itself, so that sifting reads one array.
+class CompletionQueue {
+ public:
+  explicit CompletionQueue(size_t transfers) : pos_(transfers, kNone) {}
+
+  bool empty() const { return heap_.empty(); }
+  uint32_t top() const { return heap_[0].transfer; }
+  Duration top_time() const { return heap_[0].when; }
+
+  // Queues `t` at `when`, or moves it there.
+  void Set(uint32_t t, Duration when) {
+    if (pos_[t] == kNone) {
+      heap_.push_back(Item{when, t});
+      pos_[t] = static_cast<uint32_t>(heap_.size() - 1);
+    } else {
+      heap_[pos_[t]].when = when;
+    }
+    Fix(pos_[t]);
+  }
+  void Erase(uint32_t t) {
+    const uint32_t i = pos_[t];
+    if (i == kNone) return;
+    pos_[t] = kNone;
+    const Item last = heap_.back();
+    heap_.pop_back();
+    if (i == heap_.size()) return;
+    Place(i, last);
+    Fix(i);
+  }
+
+ private:
+  struct Item {
+    Duration when;
+    uint32_t transfer = 0;
+  };
+  static bool Less(const Item& a, const Item& b) {
+    return a.when != b.when ? a.when < b.when : a.transfer < b.transfer;
+  }
+  void Place(size_t i, const Item& item) {
+    heap_[i] = item;
+    pos_[item.transfer] = static_cast<uint32_t>(i);
+  }
+  // Sifts the entry at i up or down to where it belongs. Four children per node: half the depth of
+  // a binary heap, and a node's children share a cache line.
+  void Fix(size_t i) {
+    const Item item = heap_[i];
+    while (i > 0 && Less(item, heap_[(i - 1) / kArity])) {
+      Place(i, heap_[(i - 1) / kArity]);
+      i = (i - 1) / kArity;
+    }
+    while (true) {
+      const size_t first = kArity * i + 1;
+      if (first >= heap_.size()) break;
+      size_t best = first;
+      const size_t last = std::min(first + kArity, heap_.size());
+      for (size_t c = first + 1; c < last; ++c) {
+        if (Less(heap_[c], heap_[best])) best = c;
+      }
+      if (!Less(heap_[best], item)) break;
+      Place(i, heap_[best]);
+      i = best;
+    }
+    Place(i, item);
+  }
+
+  static constexpr size_t kArity = 4;
+  std::vector<Item> heap_;
+  std::vector<uint32_t> pos_;  // per transfer: index in heap_, or kNone
+};
 
 class FlowModel {
  public:
@@ -21,15 +97,12 @@ class FlowModel {
         schedule_(schedule),
         protocol_(protocol),
         efficiency_(protocol ? NcclLatencyModel::Efficiency(*protocol) : 1.0),
-        model_{schedule.algo == CollectiveAlgo::kTree} {
+        model_{schedule.algo == CollectiveAlgo::kTree},
+        completions_(schedule.transfers.size()) {
     const size_t n = schedule.transfers.size();
     waiting_.resize(n);
     dependents_.resize(n);
-    flow_of_.resize(n);
-    remaining_.assign(n, 0);
-    rate_.assign(n, 0);
-    updated_.resize(n);
-    completion_.resize(n);
+    flights_.resize(n);
     run_.finish.resize(n);
     run_.link_bytes.assign(boost::num_edges(cluster.graph()), 0.0);
     resource_of_.resize(boost::num_edges(cluster.graph()));
@@ -37,6 +110,7 @@ class FlowModel {
       waiting_[t] = static_cast<uint32_t>(schedule.transfers[t].after.size());
       for (uint32_t before : schedule.transfers[t].after) dependents_[before].push_back(t);
     }
+    GroupLinks();
   }
 
   FlowRun Run() {
@@ -45,8 +119,8 @@ class FlowModel {
       if (waiting_[t] == 0) ScheduleStart(t, base);
     }
     sim_.Run();
-    for (uint32_t t = 0; t < schedule_.transfers.size(); ++t) {
-      if (!done_.count(t)) throw std::logic_error("flow model: a transfer never completed");
+    if (finished_ != schedule_.transfers.size()) {
+      throw std::logic_error("flow model: a transfer never completed");
     }
     run_.events = sim_.executed_count();
     // The link with the most bytes per bandwidth.
@@ -73,31 +147,104 @@ class FlowModel {
     sim_.ScheduleAt(start, [this, t](Simulation&) { Start(t); });
   }
 
+  // Links that carry the same transfers with the same shares are one constraint but for their
+  // capacity: whenever the wider is full the narrower is too. So only the narrowest of each such
+  // group (the lowest edge id among equals) becomes a solver resource. The feasible rates, hence
+  // the max-min fair ones, are the same, and on real fabrics the problem shrinks several times: the
+  // 4 NVSwitch planes a GPU stripes over, the spine uplinks of a leaf under ECMP, the PCIe link,
+  // NIC and switch port that carry one GPU's traffic out of its node. Links are told apart by count
+  // and two independent 64-bit order-free hashes of their (transfer, share) sets.
+  void GroupLinks() {
+    struct Signature {
+      uint64_t a = 0, b = 0;
+      uint32_t count = 0;
+      auto operator<=>(const Signature&) const = default;
+    };
+    const size_t edges = resource_of_.size();
+    std::vector<Signature> signature(edges);
+    for (uint32_t t = 0; t < schedule_.transfers.size(); ++t) {
+      if (schedule_.transfers[t].bytes == 0) continue;  // never a flow
+      Shares(t);
+      for (const auto& [edge, share] : shares_) {
+        const uint64_t key = (uint64_t{t} << 32) ^ std::bit_cast<uint64_t>(share);
+        signature[edge].a += Mix(key ^ 0x5851F42D4C957F2DULL);
+        signature[edge].b += Mix(Mix(key) ^ 0x14057B7EF767814FULL);
+        ++signature[edge].count;
+      }
+    }
+    std::vector<uint32_t> used;
+    for (uint32_t e = 0; e < edges; ++e) {
+      if (signature[e].count > 0) used.push_back(e);
+    }
+    std::sort(used.begin(), used.end(), [&](uint32_t x, uint32_t y) {
+      if (signature[x] != signature[y]) return signature[x] < signature[y];
+      if (EdgeBandwidth(x) != EdgeBandwidth(y)) return EdgeBandwidth(x) < EdgeBandwidth(y);
+      return x < y;
+    });
+    representative_.assign(edges, kNone);
+    for (size_t i = 0; i < used.size(); ++i) {
+      const bool same = i > 0 && signature[used[i]] == signature[used[i - 1]];
+      representative_[used[i]] = same ? representative_[used[i - 1]] : used[i];
+    }
+  }
+
+  // SplitMix64's finalizer (Steele, Lea, Flood 2014).
+  static uint64_t Mix(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+
+  // The route of transfer t into shares_: (edge id, share), by edge, a link crossed twice summed.
+  void Shares(uint32_t t) {
+    const Transfer& x = schedule_.transfers[t];
+    const topology::Graph& g = cluster_.graph();
+    shares_.clear();
+    cluster_.router().ForEachShare(
+        x.src, x.dst, [&](topology::Edge e, double s) { shares_.emplace_back(g[e].id, s); });
+    std::sort(shares_.begin(), shares_.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    size_t kept = 0;
+    for (size_t i = 0; i < shares_.size(); ++i) {
+      if (kept > 0 && shares_[kept - 1].first == shares_[i].first) {
+        shares_[kept - 1].second += shares_[i].second;
+      } else {
+        shares_[kept++] = shares_[i];
+      }
+    }
+    shares_.resize(kept);
+  }
+
   void Start(uint32_t t) {
     const Transfer& x = schedule_.transfers[t];
     if (x.bytes == 0) {
       Finish(t);
       return;
     }
-    const topology::Graph& g = cluster_.graph();
-    std::map<uint32_t, double> shares;  // edge id -> coefficient; ordered, so deterministic
-    cluster_.router().ForEachShare(x.src, x.dst,
-                                   [&](topology::Edge e, double s) { shares[g[e].id] += s; });
-    std::vector<ResourceUse> uses;
-    for (const auto& [edge, share] : shares) {
+    Shares(t);
+    // One use per group of equal links (see GroupLinks), in the order of the representatives.
+    representative_shares_.clear();
+    for (const auto& [edge, share] : shares_) {
+      run_.link_bytes[edge] += share * static_cast<double>(x.bytes);
+      representative_shares_.emplace_back(representative_[edge], share);
+    }
+    std::sort(representative_shares_.begin(), representative_shares_.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    uses_.clear();
+    for (size_t i = 0; i < representative_shares_.size(); ++i) {
+      const uint32_t edge = representative_shares_[i].first;
+      if (i > 0 && representative_shares_[i - 1].first == edge) continue;  // the same share again
       if (!resource_of_[edge]) {
         // Resources are created when a link is first used; capacity in bytes per second of data.
         const double capacity = static_cast<double>(EdgeBandwidth(edge)) * efficiency_;
         resource_of_[edge] = solver_.AddResource(capacity);
       }
-      uses.push_back({*resource_of_[edge], share});
-      run_.link_bytes[edge] += share * static_cast<double>(x.bytes);
+      uses_.push_back({*resource_of_[edge], representative_shares_[i].second});
     }
-    const VariableId v = solver_.AddVariable(uses);
-    flow_of_[t] = v;
+    const VariableId v = solver_.AddVariable(uses_);
+    if (transfer_of_.size() <= v.value) transfer_of_.resize(v.value + 1, kNone);
     transfer_of_[v.value] = t;
-    remaining_[t] = static_cast<double>(x.bytes);
-    updated_[t] = sim_.now();
+    flights_[t] = Flight{static_cast<double>(x.bytes), 0, sim_.now(), v.value};
     RequestSolve();
   }
 
@@ -123,30 +270,63 @@ class FlowModel {
     solve_pending_ = false;
     ++run_.solves;
     const Duration now = sim_.now();
-    for (VariableId v : solver_.Solve()) {
-      auto it = transfer_of_.find(v.value);
-      if (it == transfer_of_.end()) continue;
-      const uint32_t t = it->second;
+    const std::vector<VariableId>& changed = solver_.Solve();
+    run_.recomputed += solver_.last_solve().variables;
+    run_.rate_changes += changed.size();
+    for (size_t i = 0; i < changed.size(); ++i) {
+      // The flights are scattered over memory: fetch a few ahead.
+      if (i + 8 < changed.size()) __builtin_prefetch(&flights_[transfer_of_[changed[i + 8].value]]);
+      const VariableId v = changed[i];
+      const uint32_t t = transfer_of_[v.value];
+      Flight& f = flights_[t];
       // Bytes through at the old rate since the last update.
       const double elapsed =
-          static_cast<double>(now.picoseconds() - updated_[t].picoseconds()) / 1e12;
-      remaining_[t] = std::max(0.0, remaining_[t] - rate_[t] * elapsed);
-      updated_[t] = now;
-      rate_[t] = solver_.Rate(v);
-      if (completion_[t]) sim_.Cancel(*completion_[t]);
-      const double seconds = remaining_[t] / rate_[t];
-      const Duration when =
-          now + Duration::Picoseconds(static_cast<int64_t>(std::ceil(seconds * 1e12)));
-      completion_[t] = sim_.ScheduleAt(when, [this, t](Simulation&) { Complete(t); });
+          static_cast<double>(now.picoseconds() - f.updated.picoseconds()) / 1e12;
+      f.remaining = std::max(0.0, f.remaining - f.rate * elapsed);
+      f.updated = now;
+      f.rate = solver_.changed_rates()[i];
+      if (!(f.rate > 0)) {
+        completions_.Erase(t);  // stalled (a rate rounded to 0): waits for the next solve
+        continue;
+      }
+      const double seconds = f.remaining / f.rate;
+      completions_.Set(
+          t, now + Duration::Picoseconds(static_cast<int64_t>(std::ceil(seconds * 1e12))));
     }
+    Arm();
+  }
+
+  // Keeps the engine's one completion event at the earliest completion.
+  void Arm() {
+    if (completions_.empty()) {
+      if (armed_) sim_.Cancel(*armed_);
+      armed_.reset();
+      return;
+    }
+    const Duration next = completions_.top_time();
+    if (armed_ && armed_at_ == next) return;
+    if (armed_) sim_.Cancel(*armed_);
+    armed_at_ = next;
+    armed_ = sim_.ScheduleAt(next, [this](Simulation&) { CompleteDue(); });
+  }
+
+  // Every transfer due now, in transfer order; the solve they request re-arms the queue.
+  void CompleteDue() {
+    armed_.reset();
+    const Duration now = sim_.now();
+    while (!completions_.empty() && completions_.top_time() == now) {
+      const uint32_t t = completions_.top();
+      completions_.Erase(t);
+      Complete(t);
+    }
+    if (!solve_pending_) Arm();
   }
 
   void Complete(uint32_t t) {
-    completion_[t].reset();
-    const VariableId v = *flow_of_[t];
-    transfer_of_.erase(v.value);
-    solver_.RemoveVariable(v);
-    flow_of_[t].reset();
+    const uint32_t v = flights_[t].variable;
+    transfer_of_[v] = kNone;
+    solver_.RemoveVariable(VariableId{v});
+    flights_[t].variable = kNone;
     RequestSolve();
     if (protocol_) {
       Finish(t);
@@ -159,7 +339,7 @@ class FlowModel {
   }
 
   void Finish(uint32_t t) {
-    done_.insert(t);
+    ++finished_;
     run_.finish[t] = sim_.now();
     run_.total = std::max(run_.total, sim_.now());
     for (uint32_t next : dependents_[t]) {
@@ -177,14 +357,24 @@ class FlowModel {
   bool solve_pending_ = false;
   std::vector<uint32_t> waiting_;
   std::vector<std::vector<uint32_t>> dependents_;
-  std::vector<std::optional<VariableId>> flow_of_;
-  std::map<uint32_t, uint32_t> transfer_of_;  // variable id -> transfer
-  std::vector<double> remaining_, rate_;
-  std::vector<Duration> updated_;
-  std::vector<std::optional<EventId>> completion_;
+  // A transfer in flight: bytes left as of `updated`, at `rate` since then; its solver variable.
+  struct Flight {
+    double remaining = 0;
+    double rate = 0;
+    Duration updated;
+    uint32_t variable = kNone;
+  };
+  std::vector<Flight> flights_;        // per transfer
+  std::vector<uint32_t> transfer_of_;  // per solver variable id: its transfer, or kNone
+  CompletionQueue completions_;
+  std::optional<EventId> armed_;  // the engine event at armed_at_, the earliest completion
+  Duration armed_at_;
   std::vector<std::optional<ResourceId>> resource_of_;
   std::vector<uint64_t> edge_bandwidth_;
-  std::set<uint32_t> done_;
+  std::vector<uint32_t> representative_;  // per edge id: its group's link (see GroupLinks)
+  std::vector<std::pair<uint32_t, double>> shares_, representative_shares_;  // scratch of Start()
+  std::vector<ResourceUse> uses_;                                            // scratch of Start()
+  size_t finished_ = 0;
   FlowRun run_;
 };
 

@@ -14,6 +14,15 @@
 //
 // Flows that start or end at the same instant are solved together (one re-solve per instant).
 // Deterministic: events and solver calls run in a fixed order.
+//
+// What keeps it fast (results/flow_bench.md):
+//   - Links that carry exactly the same transfers with the same shares (the NVSwitch planes a GPU
+//     stripes over, the spine uplinks of a leaf under ECMP, the PCIe link, NIC and switch port of
+//     one GPU's traffic) are one constraint but for capacity; only the narrowest becomes a solver
+//     resource. Exact: the feasible rates are the same. It cuts a flow's resources several times.
+//   - A flow that ends re-solves only the flows frozen at or after its filling step (the solver's
+//     restart, sim/maxmin.h), usually the few faster than it, not its whole component.
+//   - Completions wait in one indexed heap; the engine holds a single event, at the earliest.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +42,8 @@ struct FlowRun {
   std::vector<double> link_bytes;  // per edge id: bytes that crossed it
   uint64_t events = 0;             // engine events executed
   uint64_t solves = 0;             // solver calls
+  uint64_t recomputed = 0;         // over all solves: flows whose rate was recomputed
+  uint64_t rate_changes = 0;       // over all solves: flows whose rate changed (new ones included)
   std::string bottleneck_link;     // the link that carried the most bytes per bandwidth
 };
 

@@ -1,5 +1,6 @@
 // MaxMinSolver bookkeeping: adding and removing resources and variables, tracking what changed, and
-// finding the components a Solve() must recompute. Progressive filling itself is maxmin_filling.cc.
+// finding the components a Solve() must recompute whole. Restarts after removals are
+// maxmin_restart.cc; progressive filling itself is maxmin_filling.cc.
 #include "sim/maxmin.h"
 
 #include <algorithm>
@@ -11,10 +12,10 @@ namespace moesim::sim {
 
 ResourceId MaxMinSolver::AddResource(double capacity) {
   assert(capacity > 0 && std::isfinite(capacity));
-  assert(resources_.size() < kNotInHeap);
+  assert(resources_.size() < kNone);
   Resource resource;
   resource.capacity = capacity;
-  resource.heap_pos = kNotInHeap;
+  resource.slack = capacity;
   resources_.push_back(std::move(resource));
   return ResourceId{static_cast<uint32_t>(resources_.size() - 1)};
 }
@@ -61,7 +62,8 @@ VariableId MaxMinSolver::AddVariable(std::span<const ResourceUse> uses, double w
     id = static_cast<uint32_t>(variables_.size());
     variables_.emplace_back();
     visited_.push_back(0);
-    frozen_.push_back(0);
+    local_of_.push_back(kNone);
+    position_.push_back(0);
   }
   if (variables_[id].reserved < count) {
     // Its old block (if any) is too small: give it up and take a new one at the end.
@@ -78,6 +80,7 @@ VariableId MaxMinSolver::AddVariable(std::span<const ResourceUse> uses, double w
   var.count = static_cast<uint32_t>(count);
   var.weight = weight;
   var.bound = bound.value_or(std::numeric_limits<double>::infinity());
+  var.order = kNone;
   var.rate = 0;
   var.live = true;
   var.added = true;
@@ -95,15 +98,30 @@ VariableId MaxMinSolver::AddVariable(std::span<const ResourceUse> uses, double w
 void MaxMinSolver::RemoveVariable(VariableId variable) {
   assert(Contains(variable));
   Variable& var = variables_[variable.value];
+  const bool solved = var.order != kNone;
+  const double rate = RateOf(variable.value);
+  if (solved) {
+    // The next Solve() restarts its order from the step that froze it (see maxmin.h).
+    FreezeOrder& order = orders_[var.order];
+    if (order.restart == kNone) restart_orders_.push_back(var.order);
+    order.restart = std::min(order.restart, position_[variable.value]);
+    Stale(var.order, position_[variable.value]);
+    var.order = kNone;
+  }
   for (uint32_t k = 0; k < var.count; ++k) {
     const Use& use = uses_[var.first + k];
-    std::vector<Entry>& entries = resources_[use.resource].entries;
+    Resource& resource = resources_[use.resource];
+    std::vector<Entry>& entries = resource.entries;
     // Swap-remove its entry and repoint the use of the entry moved into the hole.
     const Entry moved = entries.back();
     entries[use.slot] = moved;
     uses_[variables_[moved.variable].first + moved.use].slot = use.slot;
     entries.pop_back();
-    MarkDirty(use.resource);
+    // A variable never solved was added since the last Solve(): its resources are dirty already.
+    if (solved) {
+      resource.slack += use.coefficient * rate;
+      ++resource.drift;
+    }
   }
   var.count = 0;  // keeps `first` and `reserved` for the id's next variable
   var.rate = 0;
@@ -118,7 +136,12 @@ bool MaxMinSolver::Contains(VariableId variable) const {
 
 double MaxMinSolver::Rate(VariableId variable) const {
   assert(Contains(variable));
-  return variables_[variable.value].rate;
+  return RateOf(variable.value);
+}
+
+double MaxMinSolver::RateOf(uint32_t v) const {
+  const Variable& var = variables_[v];
+  return var.order == kNone ? var.rate : orders_[var.order].entries[position_[v]].rate;
 }
 
 void MaxMinSolver::MarkDirty(uint32_t resource) {
@@ -153,8 +176,14 @@ const std::vector<VariableId>& MaxMinSolver::SolveFromScratch() {
 const std::vector<VariableId>& MaxMinSolver::Solve() {
   stats_ = SolveStats{};
   changed_.clear();
+  changed_rates_.clear();
+  local_variables_.clear();
+  local_uses_.clear();
+  local_resources_.clear();
+  local_lists_.clear();
+  // Whole components first: they take their variables out of their old orders, so that the
+  // restarts below skip them.
   component_resources_.clear();
-  component_variables_.clear();
   for (const uint32_t r : dirty_resources_) {
     resources_[r].dirty = false;
     CollectFrom(r);
@@ -162,43 +191,36 @@ const std::vector<VariableId>& MaxMinSolver::Solve() {
   for (const uint32_t v : dirty_variables_) CollectFromVariable(v);
   dirty_resources_.clear();
   dirty_variables_.clear();
-  stats_.variables = component_variables_.size();
-  stats_.resources = component_resources_.size();
-
-  old_rates_.resize(component_variables_.size());
-  for (size_t i = 0; i < component_variables_.size(); ++i) {
-    old_rates_[i] = variables_[component_variables_[i]].rate;
-  }
+  GatherWhole();
+  GatherRestarts();
+  stats_.variables = local_variables_.size();
+  stats_.resources = local_resources_.size();
   Fill();
-  for (size_t i = 0; i < component_variables_.size(); ++i) {
-    Variable& var = variables_[component_variables_[i]];
-    if (var.added || var.rate != old_rates_[i]) {
-      changed_.push_back(VariableId{component_variables_[i]});
-    }
-    var.added = false;
-    visited_[component_variables_[i]] = 0;
-  }
-  for (const uint32_t r : component_resources_) resources_[r].visited = false;
-  std::sort(changed_.begin(), changed_.end());
+  WriteBack();
+  TidyOrders();
   stats_.changed = changed_.size();
   return changed_;
 }
 
-// Breadth-first over the bipartite graph of resources and variables; component_resources_ doubles
-// as the queue of resources still to expand.
+// Breadth-first over the bipartite graph of resources and variables, laying out each variable and
+// resource reached as a local one; component_resources_ doubles as the queue of resources still
+// to expand. Each call gathers one component (or nothing new), and its variables move to a new
+// freeze order, made when the first of them with uses is visited.
 void MaxMinSolver::CollectFrom(uint32_t resource_seed) {
-  if (resources_[resource_seed].visited) return;
+  if (resources_[resource_seed].local != kNone) return;
   const size_t next = component_resources_.size();
-  const size_t variables_before = component_variables_.size();
-  resources_[resource_seed].visited = true;
+  const size_t variables_before = local_variables_.size();
+  LocalResourceOf(resource_seed);
   component_resources_.push_back(resource_seed);
+  collect_order_ = kNone;
   DrainQueue(next, variables_before);
 }
 
 void MaxMinSolver::CollectFromVariable(uint32_t variable_seed) {
   if (!variables_[variable_seed].live || visited_[variable_seed]) return;
   const size_t next = component_resources_.size();
-  const size_t variables_before = component_variables_.size();
+  const size_t variables_before = local_variables_.size();
+  collect_order_ = kNone;
   Visit(variable_seed);
   DrainQueue(next, variables_before);
 }
@@ -206,13 +228,28 @@ void MaxMinSolver::CollectFromVariable(uint32_t variable_seed) {
 void MaxMinSolver::Visit(uint32_t variable) {
   if (visited_[variable]) return;
   visited_[variable] = 1;
-  component_variables_.push_back(variable);
-  const Variable& var = variables_[variable];
+  Variable& var = variables_[variable];
+  local_of_[variable] = static_cast<uint32_t>(local_variables_.size());
+  LocalVariable& local = local_variables_.emplace_back();  // in place: see GatherRestart
+  local.id = variable;
+  local.order = kNone;
+  local.use_first = static_cast<uint32_t>(local_uses_.size());
+  local.use_count = var.count;
+  local.weight = var.weight;
+  local.bound = var.bound;
+  local.old_rate = RateOf(variable);  // before it leaves its order
+  local.added = var.added;
+  if (var.count == 0) return;  // frozen at its bound at once; in no order
+  if (var.order != kNone) Stale(var.order, position_[variable]);  // the entry RateOf just read
+  if (collect_order_ == kNone) collect_order_ = NewOrder();
+  var.order = local.order = collect_order_;
   for (uint32_t k = 0; k < var.count; ++k) {
-    Resource& resource = resources_[uses_[var.first + k].resource];
-    if (resource.visited) continue;
-    resource.visited = true;
-    component_resources_.push_back(uses_[var.first + k].resource);
+    const Use& use = uses_[var.first + k];
+    if (resources_[use.resource].local == kNone) {
+      LocalResourceOf(use.resource);
+      component_resources_.push_back(use.resource);
+    }
+    local_uses_.push_back(LocalUse{resources_[use.resource].local, use.coefficient});
   }
 }
 
@@ -221,7 +258,35 @@ void MaxMinSolver::DrainQueue(size_t next_resource, size_t variables_before) {
     const uint32_t r = component_resources_[next_resource++];
     for (const Entry& entry : resources_[r].entries) Visit(entry.variable);
   }
-  if (component_variables_.size() > variables_before) ++stats_.components;
+  if (local_variables_.size() > variables_before) ++stats_.components;
+}
+
+uint32_t MaxMinSolver::LocalResourceOf(uint32_t r) {
+  Resource& resource = resources_[r];
+  if (resource.local == kNone) {
+    resource.local = static_cast<uint32_t>(local_resources_.size());
+    LocalResource& local = local_resources_.emplace_back();
+    local.id = r;
+    local.heap_pos = kNone;
+  }
+  return resource.local;
+}
+
+// The resources of the whole components, each listing its variables in the order of its entries,
+// never in the order of collection, so that a component's rates do not depend on where its
+// collection started (nor on what else is solved with it).
+void MaxMinSolver::GatherWhole() {
+  for (const LocalVariable& local : local_variables_) visited_[local.id] = 0;
+  for (const uint32_t r : component_resources_) {
+    const Resource& resource = resources_[r];
+    LocalResource& local = local_resources_[resource.local];
+    local.remaining = resource.capacity;
+    local.list_first = static_cast<uint32_t>(local_lists_.size());
+    local.list_count = static_cast<uint32_t>(resource.entries.size());
+    for (const Entry& entry : resource.entries) {
+      local_lists_.push_back(ListEntry{local_of_[entry.variable], entry.load});
+    }
+  }
 }
 
 }  // namespace moesim::sim

@@ -51,19 +51,43 @@
 //   for (VariableId changed : solver.Solve()) Reschedule(changed, solver.Rate(changed));
 //   solver.Rate(f2) == 8e9;
 //   solver.RemoveVariable(f3);       // flow 3 ends
-//   solver.Solve();                  // only the component of a and b is re-solved
+//   solver.Solve();                  // restarts the filling of a and b at f3's step
 //
 // INCREMENTAL SOLVING. Variables are linked through the resources they share; a connected component
-// of that graph is solved independently of the others. The solver remembers which resources and
-// variables changed since the last Solve() (added, removed, capacity set) and re-solves only the
-// components that contain a change; every other variable keeps its rate without being looked at.
-// Solve() returns the variables whose rate changed, so the caller reschedules only those.
+// of that graph is solved independently of the others, and every other variable keeps its rate
+// without being looked at. Solve() returns the variables whose rate changed, so the caller
+// reschedules only those. A component is re-solved in one of two ways:
+//
+//   whole     when it holds a variable added since the last Solve() or a resource whose capacity
+//             was set: progressive filling from level 0 over all its variables.
+//   restart   when variables were only removed from it. The solver keeps, per component, the order
+//             in which the last solve froze its variables (its freeze order, with each variable's
+//             filling step). Removing v, frozen in step s, changes no variable frozen before step
+//             s: until then v was unfrozen, so none of its resources had saturated, and without v
+//             they saturate no sooner (t_r = R / W only grows when a term leaves W); every earlier
+//             step happens as before. So the filling restarts at step s with only the variables
+//             frozen from step s on (the suffix) unfrozen, each resource starting from c_r minus
+//             what the earlier variables hold. (Adding a variable can lower earlier levels, so an
+//             addition re-solves the whole component.)
+//
+// A restart costs O(uses of the suffix) plus the heap work on the suffix's resources, not the
+// component's size: when a flow ends, usually only the flows faster than it are re-solved. It finds
+// what the earlier variables hold through each resource's slack, c_r - sum_v a_rv x_v over its
+// variables, kept up to date by Solve() and RemoveVariable(): the restart starts from slack plus
+// what the suffix held. Slack is summed afresh from the resource's variables whenever its
+// incremental updates since outnumber them 16 to 1, which bounds rounding drift at O(1) amortized.
+// The orders keep their own copy of each variable's weight, bound, rate and uses (40 bytes plus 16
+// per use), so that a restart reads its suffix front to back rather than chasing variables over
+// memory; each Solve() lays what it fills out in small local arrays for the same reason.
 //
 // DETERMINISM. The same sequence of calls gives bit-identical rates: every loop runs in an order
-// fixed by ids and by the order of calls (no hashing). A component's rates do not depend on which
-// other components were solved in the same call, so an incremental Solve() gives bit for bit what
-// SolveFromScratch() gives. A fresh solver fed the same variables in another order may differ in
-// the last bits (floating-point sums in another order).
+// fixed by ids and by the order of calls (no hashing). A component re-solved whole does not depend
+// on which other components were solved in the same call, and gives bit for bit what
+// SolveFromScratch() gives. A restart adds and subtracts in another order than a whole solve, so
+// after removals the rates agree with SolveFromScratch() to rounding, not bit for bit: the tests
+// hold them within a relative 1e-9 (absolute 1e-15 of the largest capacity for rates near 0) and
+// check the max-min conditions directly. A fresh solver fed the same variables in another order may
+// also differ in the last bits (floating-point sums in another order).
 //
 // IDS. Ids are dense indices. Resources are never removed. A removed variable's id is reused by a
 // later AddVariable (the most recently removed first), so memory stays bounded over a long
@@ -107,9 +131,10 @@ struct ResourceUse {
 
 // What the last Solve() did, for tests and benchmarks.
 struct SolveStats {
-  uint64_t components = 0;  // connected components re-solved (those holding at least one variable)
-  uint64_t variables = 0;   // variables in them: every variable whose rate was recomputed
-  uint64_t resources = 0;   // resources in them
+  uint64_t components = 0;  // components re-solved whole (those holding at least one variable)
+  uint64_t restarts = 0;    // freeze orders restarted after removals (with a variable to re-solve)
+  uint64_t variables = 0;   // every variable whose rate was recomputed
+  uint64_t resources = 0;   // the resources they use
   uint64_t steps = 0;       // progressive-filling steps: resources saturated plus bounds reached
   uint64_t changed = 0;     // variables whose rate changed: the size of Solve()'s list
 };
@@ -137,22 +162,29 @@ class MaxMinSolver {
   bool Contains(VariableId variable) const;
 
   // Recomputes the rates of the components changed since the last Solve() and returns the live
-  // variables whose rate changed (bitwise), in increasing id order, including every variable added
-  // since. The list stays valid until the next Solve().
+  // variables whose rate changed (bitwise), including every variable added since, in the order the
+  // solve recomputed them: no particular order, but the same for the same calls (sorting would
+  // cost a flow simulation several percent). The list stays valid until the next Solve().
   const std::vector<VariableId>& Solve();
-  // Solve() with every component treated as changed: what an incremental Solve() must equal.
+  // Solve() with every component re-solved whole: the reference incremental solves are held to
+  // (see DETERMINISM).
   const std::vector<VariableId>& SolveFromScratch();
 
   // Units per second, as of the last Solve() (0 for a variable added since).
   double Rate(VariableId variable) const;
   // The list the last Solve() returned, and what it did.
   const std::vector<VariableId>& changed() const { return changed_; }
+  // The new rates of changed(), in its order: Rate() without a lookup per variable (a caller that
+  // reschedules every changed flow saves a few cache misses each).
+  const std::vector<double>& changed_rates() const { return changed_rates_; }
   const SolveStats& last_solve() const { return stats_; }
 
   size_t resource_count() const { return resources_.size(); }
   size_t variable_count() const { return variables_.size() - free_ids_.size(); }
 
  private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+
   // The i-th use of a variable; `slot` is the position of its Entry in the resource's entries.
   struct Use {
     uint32_t resource = 0;
@@ -163,47 +195,125 @@ class MaxMinSolver {
   struct Entry {
     uint32_t variable = 0;
     uint32_t use = 0;
-    double load = 0;  // a_rv w_v: what the variable adds per unit of level (kept here to sum fast)
+    double load = 0;  // a_rv w_v: what the variable adds per unit of level
   };
   struct Resource {
     double capacity = 0;
     std::vector<Entry> entries;  // the variables using it, unordered (swap-removed)
-    bool dirty = false;          // listed in dirty_resources_
-    // Scratch of one Solve(); meaningless between calls except where noted.
-    bool visited = false;       // collected into the components being solved (false between calls)
-    bool batched = false;       // listed in batch_ (false between calls)
-    uint32_t unfrozen = 0;      // variables on it not frozen yet
-    uint32_t heap_pos = 0;      // index in heap_, or kNotInHeap
-    double remaining = 0;       // c_r - sum over frozen variables of a_rv x_v
-    double pending_weight = 0;  // sum over unfrozen variables of a_rv w_v
-    double level = 0;           // t_r = remaining / pending_weight: the heap key
+    // c_r - sum over its solved variables of a_rv x_v: what the last Solve() left, plus what
+    // removals since gave back. `drift` counts the incremental updates since it was summed afresh.
+    double slack = 0;
+    uint64_t drift = 0;
+    bool dirty = false;      // listed in dirty_resources_: re-solve its component whole
+    uint32_t local = kNone;  // scratch: its index in local_resources_ (kNone between calls)
   };
   struct Variable {
     uint32_t first = 0;  // its uses are uses_[first, first + count)
     uint32_t count = 0;
     uint32_t reserved = 0;  // slots of uses_ from `first` it owns (>= count), kept across reuse
+    // Where the last solve froze it: orders_[order].entries[position_[id]], which holds its rate;
+    // kNone before its first solve and for a variable with no uses.
+    uint32_t order = kNone;
     double weight = 1.0;
     double bound = 0;  // +infinity when unbounded
-    double rate = 0;
+    double rate = 0;   // while in no order: 0 before its first solve, else its bound
     bool live = false;
     bool added = false;  // added since the last Solve(): always reported as changed
   };
 
-  static constexpr uint32_t kNotInHeap = UINT32_MAX;
+  // A variable as its freeze order records it: all a restart needs, so that re-solving a suffix
+  // reads the order front to back instead of variables scattered over memory.
+  struct Frozen {
+    uint32_t variable = 0;    // kNone once stale: removed, or re-solved whole into another order
+    uint32_t step_first = 0;  // position of the first entry frozen in the same filling step
+    uint32_t use_first = 0;   // its uses are FreezeOrder::uses[use_first, use_first + use_count)
+    uint32_t use_count = 0;
+    double weight = 1.0;
+    double bound = 0;
+    double rate = 0;
+  };
+  struct FrozenUse {
+    uint32_t resource = 0;
+    double coefficient = 1.0;
+  };
+  // The order in which solves froze the variables of one component (or of what removals left of
+  // one, which may since have split: restarting both parts together is still right). Every live
+  // variable of a resource is in the same order. Stale entries stay until the order is compacted.
+  struct FreezeOrder {
+    std::vector<Frozen> entries;
+    std::vector<FrozenUse> uses;
+    uint32_t live = 0;         // entries that are not stale
+    uint32_t restart = kNone;  // lowest position of a variable removed since the last Solve()
+    bool touched = false;      // listed in touched_orders_ (false between calls)
+  };
 
+  // What one Solve() fills, with its own dense indices so that the filling works in cache: the
+  // variables it re-solves and the resources they use.
+  struct LocalVariable {
+    uint32_t id = 0;         // the variable
+    uint32_t order = 0;      // the freeze order it is appended to as it freezes (kNone: no uses)
+    uint32_t use_first = 0;  // its uses are local_uses_[use_first, use_first + use_count)
+    uint32_t use_count = 0;
+    double weight = 1.0;
+    double bound = 0;
+    double old_rate = 0;
+    double rate = 0;
+    bool added = false;
+  };
+  struct LocalUse {
+    uint32_t resource = 0;  // index in local_resources_
+    double coefficient = 1.0;
+  };
+  struct LocalResource {
+    uint32_t id = 0;            // the resource: ties in the heap go to the lower id
+    uint32_t list_first = 0;    // its unfrozen variables at the start:
+    uint32_t list_count = 0;    //   local_lists_[list_first, list_first + list_count)
+    uint32_t unfrozen = 0;      // variables on it not frozen yet
+    uint32_t heap_pos = 0;      // index in heap_, or kNone
+    bool batched = false;       // listed in batch_
+    bool stale = false;         // `level` is below the true t_r (see RekeyBatch)
+    double remaining = 0;       // c_r - sum over frozen variables of a_rv x_v
+    double pending_weight = 0;  // sum over unfrozen variables of a_rv w_v
+    double level = 0;           // t_r = remaining / pending_weight: the heap key
+    double held = 0;            // a restart's: sum of a_rv x_v over the suffix, at the old rates
+  };
+  struct ListEntry {
+    uint32_t variable = 0;  // index in local_variables_
+    double load = 0;        // a_rv w_v
+  };
+
+  double RateOf(uint32_t variable) const;
   void MarkDirty(uint32_t resource);
   void CompactUses();
-  // Gathers the component of a seed into component_resources_ / component_variables_.
+  // Whole components (maxmin.cc): gathers the component of each seed as a local problem, and
+  // gives it a new freeze order.
   void CollectFrom(uint32_t resource_seed);
   void CollectFromVariable(uint32_t variable_seed);
   void Visit(uint32_t variable);
   void DrainQueue(size_t next_resource, size_t variables_before);
-  // Progressive filling over the collected components (maxmin_filling.cc).
+  void GatherWhole();
+  uint32_t LocalResourceOf(uint32_t resource);
+  // Restarts (maxmin_restart.cc): lays out the suffix of each order with removals, and the
+  // resources it uses with their remaining capacities; then reports what changed and keeps the
+  // orders tidy.
+  void GatherRestarts();
+  void GatherRestart(uint32_t order);
+  std::vector<std::pair<uint32_t, uint32_t>> truncations_;  // (order, from) once gathered
+  void StartRestartResources(size_t first_resource, size_t first_variable);
+  void Stale(uint32_t order, uint32_t position);
+  void TouchOrder(uint32_t order);
+  uint32_t NewOrder();
+  void WriteBack();
+  void TidyOrders();
+  void CompactOrder(uint32_t order);
+  // Progressive filling over the local problem (maxmin_filling.cc).
   void Fill();
+  void FillStep(uint32_t resource);
   void Freeze(uint32_t variable, double rate);
   void RekeyBatch();
+  void CleanTop();
   double Level(uint32_t resource);
-  // The heap of resources by (level, id); see maxmin_filling.cc.
+  // The heap of local resources by (level, id); see maxmin_filling.cc.
   bool HeapLess(uint32_t a, uint32_t b) const;
   void HeapPush(uint32_t resource);
   uint32_t HeapPop();
@@ -215,27 +325,38 @@ class MaxMinSolver {
 
   std::vector<Resource> resources_;
   std::vector<Variable> variables_;
-  // Per variable, apart from Variable so that the random probes of a solve stay in cache: whether
-  // it was collected into the components being solved (0 between calls), and whether progressive
-  // filling has frozen it (scratch).
+  // Per variable, apart from Variable: whether a whole-component collection reached it (0 between
+  // calls), its index in local_variables_ while it is laid out, and its position in its freeze
+  // order. Kept apart so that a solve's scattered accesses land in small arrays that stay in cache.
   std::vector<uint8_t> visited_;
-  std::vector<uint8_t> frozen_;
+  std::vector<uint32_t> local_of_;
+  std::vector<uint32_t> position_;
   std::vector<Use> uses_;           // every variable's uses, in blocks (see Variable::first)
   uint64_t garbage_uses_ = 0;       // slots of uses_ no variable owns; compacted when large
   std::vector<uint32_t> free_ids_;  // removed variables, reused last-in first-out
   std::vector<uint32_t> dirty_resources_;
   std::vector<uint32_t> dirty_variables_;  // added since the last Solve() (may have been removed)
+  std::vector<FreezeOrder> orders_;
+  std::vector<uint32_t> free_orders_;     // orders with no live entry, for reuse
+  std::vector<uint32_t> restart_orders_;  // orders with a removal since the last Solve()
+  std::vector<uint32_t> touched_orders_;  // orders that gained or lost entries in this Solve()
 
   // Scratch of one Solve(), kept to reuse its memory.
-  std::vector<uint32_t> component_resources_;
-  std::vector<uint32_t> component_variables_;
-  std::vector<double> old_rates_;                         // parallel to component_variables_
-  std::vector<std::pair<double, uint32_t>> bound_order_;  // (b_v / w_v, v) of bounded variables
+  std::vector<uint32_t> component_resources_;  // whole components' resources, global ids
+  uint32_t collect_order_ = kNone;             // the order of the component being collected
+  std::vector<LocalVariable> local_variables_;
+  std::vector<uint8_t> local_frozen_;  // per local variable: frozen yet (apart: probed at random)
+  std::vector<LocalUse> local_uses_;
+  std::vector<LocalResource> local_resources_;
+  std::vector<ListEntry> local_lists_;
+  std::vector<std::pair<double, uint64_t>> bound_order_;  // (b_v / w_v, v << 32 | local index)
   std::vector<uint32_t> heap_;
-  std::vector<uint32_t> batch_;  // resources whose level changed in one filling step
+  std::vector<uint32_t> batch_;  // local resources whose level changed in one filling step
+  uint32_t step_first_ = kNone;  // position in its order of the current step's first variable
   std::vector<ResourceUse> merged_;
 
   std::vector<VariableId> changed_;
+  std::vector<double> changed_rates_;
   SolveStats stats_;
 };
 

@@ -1,16 +1,20 @@
-// Progressive filling over the components a Solve() collected (see the maths in maxmin.h).
+// Progressive filling over the local problem a Solve() laid out: whole components, from level 0,
+// and the suffixes of restarted freeze orders, from their resources' remaining capacities (see the
+// maths in maxmin.h). Everything here indexes local_variables_ and local_resources_, dense and
+// small, so that a filling runs in cache.
 //
 // Each step takes the earliest event: the resource with the smallest saturation level t_r (an
 // indexed binary heap ordered by (t_r, resource id)) or the bounded variable with the smallest
 // b_v / w_v (a sorted list); a bound wins a tie. Freezing a variable at x_v updates, on each of
 // its resources, remaining -= a_rv x_v and pending_weight -= a_rv w_v; each resource touched in a
-// step then gets its new t_r and moves in the heap once. In exact arithmetic t_r only grows as
-// other variables freeze below it (t_r >= t implies (R - a w t) / (W - a w) >= R / W), so the heap
-// only ever sifts down; rounding may nudge a key either way, so HeapUpdate sifts both ways.
+// step then gets its new t_r. In exact arithmetic t_r only grows as other variables freeze below it
+// (t_r >= t implies (R - a w t) / (W - a w) >= R / W), so a key that rose waits, stale, until it
+// reaches the top (see RekeyBatch); rounding may nudge a key down, and that one moves at once.
 //
-// Every order here is fixed by ids and by each resource's entry list, never by the order in which
-// components were collected: a component's rates come out the same whether it is solved alone or
-// with others.
+// Every order here is fixed by variable and resource ids, by each resource's list (its entries
+// for a whole component, the suffix order for a restart), never by the order in which things were
+// collected: a component's rates come out the same whether it is solved alone or with others. What
+// is frozen is appended to its freeze order, step by step, as it freezes.
 #include <algorithm>
 #include <cassert>
 #include <limits>
@@ -20,71 +24,99 @@
 namespace moesim::sim {
 
 void MaxMinSolver::Fill() {
-  for (const uint32_t r : component_resources_) {
-    Resource& resource = resources_[r];
-    resource.remaining = resource.capacity;
+  for (LocalResource& resource : local_resources_) {
     resource.pending_weight = 0;
-    for (const Entry& entry : resource.entries) resource.pending_weight += entry.load;
-    resource.unfrozen = static_cast<uint32_t>(resource.entries.size());
+    for (uint32_t k = 0; k < resource.list_count; ++k) {
+      resource.pending_weight += local_lists_[resource.list_first + k].load;
+    }
+    resource.unfrozen = resource.list_count;
+    resource.heap_pos = kNone;
+    resource.batched = false;
+    resource.stale = false;
   }
   bound_order_.clear();
-  for (const uint32_t v : component_variables_) {
-    Variable& var = variables_[v];
-    frozen_[v] = 0;
-    if (var.count == 0) {
+  local_frozen_.assign(local_variables_.size(), 0);
+  for (uint32_t i = 0; i < local_variables_.size(); ++i) {
+    LocalVariable& var = local_variables_[i];
+    if (var.use_count == 0) {
       var.rate = var.bound;  // nothing limits it but its bound (+infinity without one)
-      frozen_[v] = 1;
+      local_frozen_[i] = 1;
     } else if (var.bound < std::numeric_limits<double>::infinity()) {
-      bound_order_.emplace_back(var.bound / var.weight, v);
+      bound_order_.emplace_back(var.bound / var.weight, uint64_t{var.id} << 32 | i);
     }
   }
   std::sort(bound_order_.begin(), bound_order_.end());
 
   heap_.clear();
-  for (const uint32_t r : component_resources_) {
-    Resource& resource = resources_[r];
-    if (resource.unfrozen == 0) continue;
-    resource.level = Level(r);
+  for (uint32_t r = 0; r < local_resources_.size(); ++r) {
+    if (local_resources_[r].unfrozen == 0) continue;
+    local_resources_[r].level = Level(r);
     HeapPush(r);
   }
 
   size_t next_bound = 0;
   while (true) {
-    while (next_bound < bound_order_.size() && frozen_[bound_order_[next_bound].second]) {
+    while (next_bound < bound_order_.size() &&
+           local_frozen_[static_cast<uint32_t>(bound_order_[next_bound].second)]) {
       ++next_bound;
     }
     const bool have_bound = next_bound < bound_order_.size();
+    CleanTop();
     if (!have_bound && heap_.empty()) break;
     ++stats_.steps;
+    step_first_ = kNone;
     if (have_bound &&
-        (heap_.empty() || bound_order_[next_bound].first <= resources_[heap_[0]].level)) {
-      const uint32_t v = bound_order_[next_bound++].second;
-      Freeze(v, variables_[v].bound);
+        (heap_.empty() || bound_order_[next_bound].first <= local_resources_[heap_[0]].level)) {
+      const uint32_t i = static_cast<uint32_t>(bound_order_[next_bound++].second);
+      Freeze(i, local_variables_[i].bound);
     } else {
-      const uint32_t r = HeapPop();
-      // Clamped at 0: rounding in `remaining` must not make a rate negative.
-      const double level = std::max(resources_[r].level, 0.0);
-      for (const Entry& entry : resources_[r].entries) {
-        if (frozen_[entry.variable]) continue;
-        const Variable& var = variables_[entry.variable];
-        Freeze(entry.variable, std::min(var.weight * level, var.bound));
-      }
+      FillStep(HeapPop());
     }
     RekeyBatch();
   }
 }
 
-void MaxMinSolver::Freeze(uint32_t variable, double rate) {
-  Variable& var = variables_[variable];
+// Resource r saturates: every unfrozen variable on it freezes at its share of the level.
+void MaxMinSolver::FillStep(uint32_t r) {
+  const LocalResource& resource = local_resources_[r];
+  // Clamped at 0: rounding in `remaining` must not make a rate negative.
+  const double level = std::max(resource.level, 0.0);
+  const uint32_t first = resource.list_first, count = resource.list_count;
+  for (uint32_t k = 0; k < count; ++k) {
+    const uint32_t i = local_lists_[first + k].variable;
+    if (local_frozen_[i]) continue;
+    const LocalVariable& var = local_variables_[i];
+    Freeze(i, std::min(var.weight * level, var.bound));
+  }
+}
+
+// Freezes local variable i at `rate` and appends it to its freeze order (a step's variables all
+// share one: a resource's variables do), with what a restart will need of it.
+void MaxMinSolver::Freeze(uint32_t i, double rate) {
+  LocalVariable& var = local_variables_[i];
   var.rate = rate;
-  frozen_[variable] = 1;
-  for (uint32_t k = 0; k < var.count; ++k) {
-    const Use& use = uses_[var.first + k];
-    Resource& resource = resources_[use.resource];
+  local_frozen_[i] = 1;
+  FreezeOrder& order = orders_[var.order];
+  const uint32_t position = static_cast<uint32_t>(order.entries.size());
+  if (step_first_ == kNone) step_first_ = position;
+  position_[var.id] = position;
+  Frozen& entry = order.entries.emplace_back();  // in place: see GatherRestart
+  entry.variable = var.id;
+  entry.step_first = step_first_;
+  entry.use_first = static_cast<uint32_t>(order.uses.size());
+  entry.use_count = var.use_count;
+  entry.weight = var.weight;
+  entry.bound = var.bound;
+  entry.rate = rate;
+  ++order.live;
+  for (uint32_t k = 0; k < var.use_count; ++k) {
+    const LocalUse& use = local_uses_[var.use_first + k];
+    LocalResource& resource = local_resources_[use.resource];
+    order.uses.push_back(FrozenUse{resource.id, use.coefficient});
     resource.remaining -= use.coefficient * rate;
     resource.pending_weight -= use.coefficient * var.weight;
     if (--resource.unfrozen == 0) {
-      if (resource.heap_pos != kNotInHeap) HeapRemove(use.resource);
+      if (resource.heap_pos != kNone) HeapRemove(use.resource);
     } else if (!resource.batched) {
       resource.batched = true;
       batch_.push_back(use.resource);
@@ -92,44 +124,64 @@ void MaxMinSolver::Freeze(uint32_t variable, double rate) {
   }
 }
 
+// The keys of the resources a step touched. A key that rose is left as it was, marked stale, and
+// put right only when it reaches the top (CleanTop): most never do before their resource's next
+// change, and a key below the true level still orders the heap correctly, since the true minimum
+// is found by fixing stale tops until a fresh one is on top. A key that fell (rounding) moves at
+// once.
 void MaxMinSolver::RekeyBatch() {
   for (const uint32_t r : batch_) {
-    Resource& resource = resources_[r];
+    LocalResource& resource = local_resources_[r];
     resource.batched = false;
-    if (resource.heap_pos == kNotInHeap) continue;  // saturated this step, or all frozen
-    resource.level = Level(r);
-    HeapUpdate(r);
+    if (resource.heap_pos == kNone) continue;  // saturated this step, or all frozen
+    const double level = Level(r);
+    if (level < resource.level) {
+      resource.level = level;
+      SiftUp(resource.heap_pos);
+    } else if (level > resource.level) {
+      resource.stale = true;
+    }
   }
   batch_.clear();
+}
+
+void MaxMinSolver::CleanTop() {
+  while (!heap_.empty() && local_resources_[heap_[0]].stale) {
+    LocalResource& resource = local_resources_[heap_[0]];
+    resource.stale = false;
+    resource.level = Level(heap_[0]);
+    SiftDown(0);
+  }
 }
 
 // t_r for a resource with unfrozen variables. Subtracting weights as variables freeze can leave
 // pending_weight at or below zero by rounding while a variable remains; then it is summed afresh.
 double MaxMinSolver::Level(uint32_t r) {
-  Resource& resource = resources_[r];
+  LocalResource& resource = local_resources_[r];
   if (resource.pending_weight <= 0) {
     resource.pending_weight = 0;
-    for (const Entry& entry : resource.entries) {
-      if (!frozen_[entry.variable]) resource.pending_weight += entry.load;
+    for (uint32_t k = 0; k < resource.list_count; ++k) {
+      const ListEntry& entry = local_lists_[resource.list_first + k];
+      if (!local_frozen_[entry.variable]) resource.pending_weight += entry.load;
     }
   }
   return std::max(resource.remaining, 0.0) / resource.pending_weight;
 }
 
 bool MaxMinSolver::HeapLess(uint32_t a, uint32_t b) const {
-  const double la = resources_[a].level;
-  const double lb = resources_[b].level;
-  return la < lb || (la == lb && a < b);
+  const LocalResource& ra = local_resources_[a];
+  const LocalResource& rb = local_resources_[b];
+  return ra.level < rb.level || (ra.level == rb.level && ra.id < rb.id);
 }
 
 void MaxMinSolver::HeapPlace(size_t pos, uint32_t resource) {
   heap_[pos] = resource;
-  resources_[resource].heap_pos = static_cast<uint32_t>(pos);
+  local_resources_[resource].heap_pos = static_cast<uint32_t>(pos);
 }
 
 void MaxMinSolver::HeapPush(uint32_t resource) {
   heap_.push_back(resource);
-  resources_[resource].heap_pos = static_cast<uint32_t>(heap_.size() - 1);
+  local_resources_[resource].heap_pos = static_cast<uint32_t>(heap_.size() - 1);
   SiftUp(heap_.size() - 1);
 }
 
@@ -140,9 +192,9 @@ uint32_t MaxMinSolver::HeapPop() {
 }
 
 void MaxMinSolver::HeapRemove(uint32_t resource) {
-  const size_t pos = resources_[resource].heap_pos;
-  assert(pos != kNotInHeap);
-  resources_[resource].heap_pos = kNotInHeap;
+  const size_t pos = local_resources_[resource].heap_pos;
+  assert(pos != kNone);
+  local_resources_[resource].heap_pos = kNone;
   const uint32_t last = heap_.back();
   heap_.pop_back();
   if (pos == heap_.size()) return;  // it was the last one
@@ -151,7 +203,7 @@ void MaxMinSolver::HeapRemove(uint32_t resource) {
 }
 
 void MaxMinSolver::HeapUpdate(uint32_t resource) {
-  const size_t pos = resources_[resource].heap_pos;
+  const size_t pos = local_resources_[resource].heap_pos;
   if (pos > 0 && HeapLess(resource, heap_[(pos - 1) / 2])) {
     SiftUp(pos);
   } else {

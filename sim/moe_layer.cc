@@ -83,18 +83,34 @@ std::map<std::string, double> ByClass(const topology::Graph& g,
   return out;
 }
 
+// One pass over the matrix, row by row, keeps the pairs with bytes (with EP groups smaller than the
+// cluster most pairs have none) and what each rank sends and receives; each such pair's route is
+// walked once, its links kept for the second pass, which needs the links' drain times.
 AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& tokens,
                        Bytes token_bytes) {
   const topology::Graph& g = cluster.graph();
   const topology::Router& router = cluster.router();
   const uint32_t n = tokens.ranks();
   std::vector<double> load(boost::num_edges(g), 0.0);
+  std::vector<uint64_t> sent(n, 0), received(n, 0);  // tokens, off the diagonal
+  struct Pair {
+    uint32_t src = 0, dst = 0;
+    uint64_t first_link = 0;  // its links are links[first_link, next pair's first_link)
+  };
+  std::vector<Pair> pairs;
+  std::vector<uint32_t> links;  // edge ids
   for (uint32_t i = 0; i < n; ++i) {
     for (uint32_t j = 0; j < n; ++j) {
-      const double bytes = static_cast<double>(tokens.at(i, j) * token_bytes.value);
-      if (i == j || bytes == 0) continue;
-      router.ForEachShare(i, j,
-                          [&](topology::Edge e, double share) { load[g[e].id] += bytes * share; });
+      const uint64_t count = tokens.at(i, j);
+      if (i == j || count == 0) continue;
+      sent[i] += count;
+      received[j] += count;
+      const double bytes = static_cast<double>(count * token_bytes.value);
+      pairs.push_back(Pair{i, j, links.size()});
+      router.ForEachShare(i, j, [&](topology::Edge e, double share) {
+        load[g[e].id] += bytes * share;
+        links.push_back(static_cast<uint32_t>(g[e].id));
+      });
     }
   }
   std::vector<Duration> drain(load.size());
@@ -114,24 +130,25 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
           g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
     }
   }
+  // Each rank: the busiest link its transfers (sent or received) cross, and their longest route.
+  std::vector<Duration> busiest(n), latency(n);
+  for (size_t p = 0; p < pairs.size(); ++p) {
+    const Pair& pair = pairs[p];
+    const uint64_t last = p + 1 < pairs.size() ? pairs[p + 1].first_link : links.size();
+    Duration worst;
+    for (uint64_t k = pair.first_link; k < last; ++k) worst = std::max(worst, drain[links[k]]);
+    const Duration route = router.Latency(pair.src, pair.dst);
+    for (const uint32_t r : {pair.src, pair.dst}) {
+      busiest[r] = std::max(busiest[r], worst);
+      latency[r] = std::max(latency[r], route);
+    }
+  }
   std::vector<RankCost>& costs = result.ranks;
   costs.resize(n);
   for (uint32_t r = 0; r < n; ++r) {
-    const Bytes sent{tokens.SentOffRank(r) * token_bytes.value};
-    const Bytes received{tokens.ReceivedOffRank(r) * token_bytes.value};
-    if (sent.value == 0 && received.value == 0) continue;
-    Duration busiest, latency;
-    auto visit = [&](uint32_t src, uint32_t dst) {
-      router.ForEachShare(
-          src, dst, [&](topology::Edge e, double) { busiest = std::max(busiest, drain[g[e].id]); });
-      latency = std::max(latency, router.Latency(src, dst));
-    };
-    for (uint32_t peer = 0; peer < n; ++peer) {
-      if (peer == r) continue;
-      if (tokens.at(r, peer) > 0) visit(r, peer);
-      if (tokens.at(peer, r) > 0) visit(peer, r);
-    }
-    costs[r] = RankCost{busiest + latency, std::max(sent, received), 0, "link"};
+    if (sent[r] == 0 && received[r] == 0) continue;
+    const Bytes moved{std::max(sent[r], received[r]) * token_bytes.value};
+    costs[r] = RankCost{busiest[r] + latency[r], moved, 0, "link"};
   }
   return result;
 }

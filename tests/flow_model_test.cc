@@ -48,6 +48,34 @@ void CheckNear(Duration got, int64_t want_ps) {
   CHECK(std::llabs(got.picoseconds() - want_ps) <= 1);  // rounding of rate x time to a picosecond
 }
 
+// Two GPUs joined through two switches, g0 -> s0 -> g1 at `a0` then `b0` GB/s and g0 -> s1 -> g1
+// at `a1` then `b1`: a route of two paths, split in proportion to their bottlenecks.
+topology::Cluster TwoPaths(double a0, double b0, double a1, double b1) {
+  pb::Cluster spec;
+  pb::NodeSpec* node = spec.mutable_node();
+  node->set_name("two-paths");
+  node->set_gpu("h100-sxm");
+  for (const char* id : {"g0", "g1", "s0", "s1"}) {
+    pb::DeviceSpec* d = node->add_device();
+    d->set_id(id);
+    d->set_kind(id[0] == 'g' ? pb::GPU : pb::NVSWITCH);
+  }
+  auto link = [&](const char* a, const char* b, double gbps) {
+    pb::LinkSpec* l = node->add_link();
+    l->set_a(a);
+    l->set_b(b);
+    l->set_link_class(pb::NVLINK);
+    l->set_bandwidth_gbps(gbps);
+  };
+  link("g0", "s0", a0);
+  link("s0", "g1", b0);
+  link("g0", "s1", a1);
+  link("s1", "g1", b1);
+  auto c = topology::BuildCluster(spec);
+  if (!c.ok()) FAIL(c.error().message());
+  return std::move(c).value();
+}
+
 }  // namespace
 
 TEST_CASE("N equal flows on one link all finish at N S / B") {
@@ -109,6 +137,59 @@ TEST_CASE(
   CHECK(a.total.picoseconds() + 1 >= analytical.total.picoseconds());
   CHECK(a.finish == b.finish);
   CHECK(a.link_bytes == b.link_bytes);
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("Links that carry the same flows with the same shares count once, at the narrowest") {
+  // Paths via s0 (bottleneck 80 GB/s) and s1 (50 GB/s) take 80/130 and 50/130 of the traffic.
+  // g0 -> s0 and s0 -> g1 carry the same flows with the same share: one constraint, the 80 GB/s
+  // link's, x 80/130 <= 80; likewise x 50/130 <= 50 via s1. Both allow x = 130 GB/s, so 1.3 MB
+  // take 10 us (+ the base latency and one NVLink step), whether or not the wider links are kept.
+  const topology::Cluster c = TwoPaths(100, 80, 50, 60);
+  const FlowRun run = RunFlows(c, Flows({1'300'000}), NcclProtocol::kSimple);
+  CheckNear(run.finish[0], kLatencyPs + 10'000'000);
+  // Both paths' links carry their share of the bytes, the wider ones included.
+  CHECK(run.link_bytes.size() == 8);
+  double total = 0;
+  for (double b : run.link_bytes) total += b;
+  CHECK(total == Approx(2 * 1'300'000.0).epsilon(1e-12));  // two links on each path
+
+  // Two flows of different sizes on the same route still share it: 65 GB/s each until the small
+  // one (0.65 MB) is done at 10 us; the large (1.95 MB) then has 1.3 MB left at 130 GB/s: 20 us.
+  const FlowRun two = RunFlows(c, Flows({650'000, 1'950'000}), NcclProtocol::kSimple);
+  CheckNear(two.finish[0], kLatencyPs + 10'000'000);
+  CheckNear(two.finish[1], kLatencyPs + 20'000'000);
+}
+
+TEST_CASE("A flow that ends re-solves only the flows that were faster than it") {
+  // An uneven all-to-all of 64 GPUs (4,032 flows) on the 2:1 fat tree: every ending re-solves what
+  // was frozen from its step on, not the whole component.
+  auto c = topology::LoadClusterArgument(
+      testing::SourcePath("scenarios/clusters/dgx-h100-fat-tree-2to1.pbtxt"), "");
+  REQUIRE(c.ok());
+  models::TrafficMatrix bytes(64);
+  for (uint32_t i = 0; i < 64; ++i) {
+    for (uint32_t j = 0; j < 64; ++j) {
+      if (i != j) bytes.at(i, j) = (1 + (i * 7 + j * 13) % 17) << 16;  // 64 KiB to 1.1 MiB
+    }
+  }
+  auto schedule = BuildAllToAllV(bytes, CollectiveAlgo::kDirect);
+  REQUIRE(schedule.ok());
+  const CollectiveTiming analytical = TimeCollective(*c, *schedule);
+  const FlowRun run = RunFlows(*c, *schedule, analytical.protocol);
+  const uint64_t flows = schedule->transfers.size();
+  INFO("solves " << run.solves << ", flows re-solved " << run.recomputed);
+  CHECK(run.solves > 10);
+  // Whole re-solves would recompute every flow still running at every solve.
+  CHECK(run.recomputed < run.solves * flows / 4);
+  CHECK(run.rate_changes <= run.recomputed);
+  // Never below the busiest link's bytes over its bandwidth; deterministic.
+  CHECK(run.total.picoseconds() + 1 >= analytical.total.picoseconds());
+  const FlowRun again = RunFlows(*c, *schedule, analytical.protocol);
+  CHECK(again.finish == run.finish);
 }
 
 }  // namespace moesim::sim

@@ -1,6 +1,7 @@
 // Tests of the max-min fair solver, with no network model around it: hand-computed systems, then
 // random systems against two independent oracles written here, then random sequences of changes
-// against from-scratch solves.
+// and of removals (the restart path, see INCREMENTAL SOLVING in maxmin.h) against from-scratch
+// solves.
 //
 // The oracles:
 //   NaiveFill      progressive filling straight from the definition on a dense matrix: every round
@@ -187,6 +188,12 @@ std::string CheckMaxMinFair(const Instance& in, const std::vector<double>& x) {
     }
   }
   return "";
+}
+
+// Solve() lists changed variables in no particular order; the tests compare sorted lists.
+std::vector<VariableId> Sorted(std::vector<VariableId> ids) {
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 std::vector<VariableId> Build(const Instance& in, MaxMinSolver* solver) {
@@ -413,7 +420,7 @@ TEST_CASE("A variable with no resources gets its bound or infinity", "[maxmin]")
   const VariableId bounded = solver.AddVariable(std::span<const ResourceUse>{}, 1.0, 5.0);
   const VariableId unbounded = solver.AddVariable(std::span<const ResourceUse>{});
   CHECK(solver.Rate(bounded) == 0);  // not solved yet
-  const std::vector<VariableId> changed = solver.Solve();
+  const std::vector<VariableId> changed = Sorted(solver.Solve());
   CHECK(solver.Rate(bounded) == 5);
   CHECK(solver.Rate(unbounded) == kInf);
   CHECK(changed == std::vector<VariableId>{bounded, unbounded});
@@ -435,7 +442,7 @@ TEST_CASE("Removed ids are reused most recent first", "[maxmin]") {
   CHECK(solver.AddVariable({{link, 1.0}}) == v2);
   CHECK(solver.AddVariable({{link, 1.0}}, 1.0, 1.0) == v0);
   CHECK(solver.AddVariable({{link, 1.0}}) == VariableId{3});
-  const std::vector<VariableId> changed = solver.Solve();
+  const std::vector<VariableId> changed = Sorted(solver.Solve());
   // v0 is bounded at 1; v1, v2 and v3 share 12 - 1 = 11. Every re-added id counts as changed.
   CHECK(solver.Rate(v0) == 1);
   CHECK(solver.Rate(v1) == Approx(11.0 / 3).epsilon(1e-12));
@@ -475,7 +482,7 @@ TEST_CASE("Incremental solves touch only the changed component", "[maxmin]") {
 
   SECTION("adding a flow in A re-solves only A") {
     const VariableId extra = solver.AddVariable({{a1, 1.0}});
-    const std::vector<VariableId> changed = solver.Solve();
+    const std::vector<VariableId> changed = Sorted(solver.Solve());
     CHECK(solver.last_solve().components == 1);
     CHECK(solver.last_solve().variables == 4);  // across, on_a0, on_a1, extra
     CHECK(solver.last_solve().resources == 2);
@@ -487,8 +494,11 @@ TEST_CASE("Incremental solves touch only the changed component", "[maxmin]") {
     CHECK(changed == std::vector<VariableId>{across, on_a0, on_a1, extra});
   }
   SECTION("removing a flow in B re-solves only B") {
+    // The three flows on b froze in one step, so the restart takes that step again: both others.
     solver.RemoveVariable(on_b[2]);
-    const std::vector<VariableId> changed = solver.Solve();
+    const std::vector<VariableId> changed = Sorted(solver.Solve());
+    CHECK(solver.last_solve().components == 0);
+    CHECK(solver.last_solve().restarts == 1);
     CHECK(solver.last_solve().variables == 2);
     CHECK(solver.Rate(on_b[0]) == 15);  // 30 / 2
     CHECK(solver.Rate(across) == 2);    // untouched: t_a1 = 4/2
@@ -540,8 +550,14 @@ TEST_CASE("Larger random systems satisfy both oracles", "[maxmin]") {
 struct Mirror {
   std::vector<double> capacities;
   std::vector<std::optional<TestVariable>> variables;  // by id; empty when removed
-  std::vector<bool> dirty_resources;
-  std::vector<uint32_t> added;  // variable ids added since the last Solve
+  std::vector<bool> whole_resources;    // added to or capacity set since the last Solve
+  std::vector<bool> removed_resources;  // lost a variable since the last Solve
+  std::vector<uint32_t> added;          // variable ids added since the last Solve
+  // The solver's freeze orders as the test models them: variables solved whole together share a
+  // group (a component, or what removals have left of one); a removal restarts its group.
+  std::vector<int64_t> group;  // by id; -1 for none
+  int64_t next_group = 0;
+  std::vector<int64_t> removed_groups;  // groups that lost a variable since the last Solve
 };
 
 // Union-find over resources: the components the solver must re-solve, as the test sees them.
@@ -550,8 +566,9 @@ uint32_t Find(std::vector<uint32_t>& parent, uint32_t r) {
   return r;
 }
 
-// Live variables in components holding a dirty resource or a variable added since the last Solve.
-uint64_t ExpectedTouched(const Mirror& m) {
+// Per variable id: whether it is live and in a component holding a resource flagged in `dirty` or
+// a variable added since the last Solve.
+std::vector<bool> InDirtyComponents(const Mirror& m, const std::vector<bool>& dirty) {
   std::vector<uint32_t> parent(m.capacities.size());
   std::iota(parent.begin(), parent.end(), 0u);
   for (const auto& var : m.variables) {
@@ -562,19 +579,47 @@ uint64_t ExpectedTouched(const Mirror& m) {
   }
   std::vector<bool> dirty_root(m.capacities.size(), false);
   for (size_t r = 0; r < m.capacities.size(); ++r) {
-    if (m.dirty_resources[r]) dirty_root[Find(parent, r)] = true;
+    if (dirty[r]) dirty_root[Find(parent, r)] = true;
   }
-  uint64_t touched = 0;
+  for (const uint32_t v : m.added) {
+    if (!m.variables[v]->uses.empty()) {
+      dirty_root[Find(parent, m.variables[v]->uses[0].resource.value)] = true;
+    }
+  }
+  std::vector<bool> in(m.variables.size(), false);
   for (size_t v = 0; v < m.variables.size(); ++v) {
     const auto& var = m.variables[v];
     if (!var) continue;
     if (var->uses.empty()) {
-      touched += std::count(m.added.begin(), m.added.end(), v) > 0;
+      in[v] = std::count(m.added.begin(), m.added.end(), v) > 0;
     } else {
-      touched += dirty_root[Find(parent, var->uses[0].resource.value)];
+      in[v] = dirty_root[Find(parent, var->uses[0].resource.value)];
     }
   }
-  return touched;
+  return in;
+}
+
+// Gives each component solved whole (flagged in `whole`) a new group.
+void Regroup(Mirror& m, const std::vector<bool>& whole) {
+  std::vector<uint32_t> parent(m.capacities.size());
+  std::iota(parent.begin(), parent.end(), 0u);
+  for (const auto& var : m.variables) {
+    if (!var || var->uses.empty()) continue;
+    for (const ResourceUse& use : var->uses) {
+      parent[Find(parent, use.resource.value)] = Find(parent, var->uses[0].resource.value);
+    }
+  }
+  m.group.resize(m.variables.size(), -1);
+  const int64_t base = m.next_group;
+  for (size_t v = 0; v < m.variables.size(); ++v) {
+    if (!whole[v] || m.variables[v]->uses.empty()) continue;
+    m.group[v] = base + Find(parent, m.variables[v]->uses[0].resource.value);
+  }
+  m.next_group += static_cast<int64_t>(m.capacities.size());
+}
+
+uint64_t Count(const std::vector<bool>& flags) {
+  return static_cast<uint64_t>(std::count(flags.begin(), flags.end(), true));
 }
 
 TEST_CASE("Random sequences of changes match from-scratch solves", "[maxmin]") {
@@ -588,7 +633,8 @@ TEST_CASE("Random sequences of changes match from-scratch solves", "[maxmin]") {
     const uint32_t per_group = 1 + rng.Below(4);
     for (uint32_t r = 0; r < groups * per_group; ++r) {
       m.capacities.push_back(RandomCapacity(rng));
-      m.dirty_resources.push_back(false);
+      m.whole_resources.push_back(false);
+      m.removed_resources.push_back(false);
       solver.AddResource(m.capacities.back());
     }
     std::vector<double> previous;  // rates by id after the last Solve
@@ -605,7 +651,7 @@ TEST_CASE("Random sequences of changes match from-scratch solves", "[maxmin]") {
           const VariableId id = solver.AddVariable(var.uses, var.weight, var.bound);
           if (m.variables.size() <= id.value) m.variables.resize(id.value + 1);
           REQUIRE_FALSE(m.variables[id.value].has_value());  // only a removed id comes back
-          for (const ResourceUse& use : var.uses) m.dirty_resources[use.resource.value] = true;
+          for (const ResourceUse& use : var.uses) m.whole_resources[use.resource.value] = true;
           m.variables[id.value] = std::move(var);
           m.added.push_back(id.value);
         } else if (op < 9) {
@@ -614,23 +660,35 @@ TEST_CASE("Random sequences of changes match from-scratch solves", "[maxmin]") {
           uint32_t v = 0;
           while (!m.variables[v] || k-- > 0) ++v;
           for (const ResourceUse& use : m.variables[v]->uses) {
-            m.dirty_resources[use.resource.value] = true;
+            m.removed_resources[use.resource.value] = true;
           }
+          if (v < m.group.size() && m.group[v] >= 0) m.removed_groups.push_back(m.group[v]);
+          if (v < m.group.size()) m.group[v] = -1;
           m.variables[v].reset();
           std::erase(m.added, v);
           solver.RemoveVariable(VariableId{v});
         } else {
           const uint32_t r = rng.Below(static_cast<uint32_t>(m.capacities.size()));
           const double capacity = RandomCapacity(rng);
-          if (capacity != m.capacities[r]) m.dirty_resources[r] = true;
+          if (capacity != m.capacities[r]) m.whole_resources[r] = true;
           m.capacities[r] = capacity;
           solver.SetCapacity(ResourceId{r}, capacity);
         }
       }
-      const uint64_t expected_touched = ExpectedTouched(m);
-      const std::vector<VariableId> changed = solver.Solve();
-      // Only the components with a change were re-solved.
-      CHECK(solver.last_solve().variables == expected_touched);
+      // Components with an addition or a capacity change are re-solved whole; groups with only
+      // removals are restarted, which re-solves some of their variables; no other is touched.
+      const std::vector<bool> whole = InDirtyComponents(m, m.whole_resources);
+      uint64_t may_restart = 0;
+      m.group.resize(m.variables.size(), -1);
+      for (size_t v = 0; v < m.variables.size(); ++v) {
+        may_restart += m.variables[v] && !whole[v] && m.group[v] >= 0 &&
+                       std::count(m.removed_groups.begin(), m.removed_groups.end(), m.group[v]);
+      }
+      const std::vector<VariableId> changed = Sorted(solver.Solve());
+      CHECK(solver.last_solve().variables >= Count(whole));
+      CHECK(solver.last_solve().variables <= Count(whole) + may_restart);
+      Regroup(m, whole);
+      m.removed_groups.clear();
 
       // Changed: exactly the live variables added since, or whose rate differs bitwise.
       previous.resize(m.variables.size(), 0.0);
@@ -644,15 +702,15 @@ TEST_CASE("Random sequences of changes match from-scratch solves", "[maxmin]") {
         previous[v] = solver.Rate(VariableId{v});
       }
       CHECK(changed == expected_changed);
+      // changed_rates() gives their rates, in the order of changed().
+      REQUIRE(solver.changed_rates().size() == solver.changed().size());
+      for (size_t i = 0; i < solver.changed().size(); ++i) {
+        REQUIRE(solver.changed_rates()[i] == solver.Rate(solver.changed()[i]));
+      }
       m.added.clear();
-      std::fill(m.dirty_resources.begin(), m.dirty_resources.end(), false);
+      std::fill(m.whole_resources.begin(), m.whole_resources.end(), false);
+      std::fill(m.removed_resources.begin(), m.removed_resources.end(), false);
 
-      // Bit for bit what re-solving everything gives.
-      MaxMinSolver scratch = solver;
-      scratch.SolveFromScratch();
-      REQUIRE(scratch.changed().empty());
-
-      // Within tolerance of a fresh solver fed the live variables, and of both oracles.
       Instance in;
       in.capacities = m.capacities;
       std::vector<VariableId> ids;
@@ -662,6 +720,17 @@ TEST_CASE("Random sequences of changes match from-scratch solves", "[maxmin]") {
         ids.push_back(VariableId{v});
       }
       const std::vector<double> x = Rates(solver, ids);
+
+      // Re-solving everything gives the components solved whole bit for bit, and the rest (last
+      // solved by a restart) to rounding.
+      MaxMinSolver scratch = solver;
+      scratch.SolveFromScratch();
+      for (const VariableId id : ids) {
+        if (whole[id.value]) REQUIRE(scratch.Rate(id) == solver.Rate(id));
+      }
+      REQUIRE(CompareRates(in, x, Rates(scratch, ids)) == "");
+
+      // Within tolerance of a fresh solver fed the live variables, and of both oracles.
       MaxMinSolver fresh;
       const std::vector<VariableId> fresh_ids = Build(in, &fresh);
       fresh.Solve();
@@ -670,6 +739,104 @@ TEST_CASE("Random sequences of changes match from-scratch solves", "[maxmin]") {
       REQUIRE(CompareRates(in, x, NaiveFill(in)) == "");
     }
   }
+}
+
+// Random systems, then rounds of random removals (one variable, a few, or a third of them), each
+// followed by a Solve(): every round takes the restart path, and must agree with from-scratch
+// solves and with both oracles. A variable whose x / w is clearly below the lowest level x / w of
+// the removed ones was frozen before any of them and must keep its rate bit for bit.
+TEST_CASE("Restarts after removals match from-scratch solves", "[maxmin]") {
+  TestRng rng(31337);
+  uint64_t rounds = 0, restarted = 0, untouched = 0;
+  for (int instance = 0; instance < 1000; ++instance) {
+    Instance in = RandomInstance(rng, 12, 60);
+    MaxMinSolver solver;
+    std::vector<VariableId> ids = Build(in, &solver);
+    solver.Solve();
+    while (!ids.empty()) {
+      INFO("instance " << instance << " round " << rounds);
+      const uint32_t live = static_cast<uint32_t>(ids.size());
+      const uint32_t removals =
+          rng.Chance(60) ? 1 : (rng.Chance(50) ? 1 + rng.Below(4) : 1 + live / 3);
+      double lowest = kInf;  // lowest x / w among the removed variables with uses
+      const std::vector<double> before = Rates(solver, ids);
+      std::vector<bool> removed(live, false);
+      for (uint32_t k = 0; k < removals && k < live; ++k) {
+        uint32_t i = rng.Below(live);
+        while (removed[i]) i = (i + 1) % live;
+        removed[i] = true;
+        if (!in.variables[i].uses.empty()) {
+          lowest = std::min(lowest, before[i] / in.variables[i].weight);
+        }
+        solver.RemoveVariable(ids[i]);
+      }
+      Instance left;
+      left.capacities = in.capacities;
+      std::vector<VariableId> left_ids;
+      std::vector<double> left_before;
+      for (uint32_t i = 0; i < live; ++i) {
+        if (removed[i]) continue;
+        left.variables.push_back(in.variables[i]);
+        left_ids.push_back(ids[i]);
+        left_before.push_back(before[i]);
+      }
+      in = std::move(left);
+      ids = std::move(left_ids);
+
+      solver.Solve();
+      ++rounds;
+      CHECK(solver.last_solve().components == 0);  // no addition: restarts only
+      restarted += solver.last_solve().restarts;
+      const std::vector<double> x = Rates(solver, ids);
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const TestVariable& var = in.variables[i];
+        if (var.uses.empty() || left_before[i] / var.weight >= lowest * (1 - 1e-9)) continue;
+        REQUIRE(x[i] == left_before[i]);
+        ++untouched;
+      }
+      if (ids.empty()) break;
+      REQUIRE(CheckMaxMinFair(in, x) == "");
+      REQUIRE(CompareRates(in, x, NaiveFill(in)) == "");
+      MaxMinSolver scratch = solver;
+      scratch.SolveFromScratch();
+      REQUIRE(CompareRates(in, x, Rates(scratch, ids)) == "");
+    }
+  }
+  // The paths above were exercised, not skipped.
+  CHECK(rounds > 5000);
+  CHECK(restarted > rounds / 2);
+  CHECK(untouched > rounds);
+}
+
+// One large component losing its variables one at a time, re-solved after each: slack is updated
+// incrementally thousands of times, and must not drift (it is summed afresh as it goes).
+TEST_CASE("A long run of restarts stays within tolerance of from-scratch solves", "[maxmin]") {
+  TestRng rng(2718);
+  Instance in;
+  for (int r = 0; r < 24; ++r) in.capacities.push_back(RandomCapacity(rng));
+  for (int v = 0; v < 3000; ++v) in.variables.push_back(RandomVariable(rng, 0, 24));
+  MaxMinSolver solver;
+  std::vector<VariableId> ids = Build(in, &solver);
+  solver.Solve();
+  uint64_t touched = 0;
+  for (int round = 0; !ids.empty(); ++round) {
+    const uint32_t i = rng.Below(static_cast<uint32_t>(ids.size()));
+    solver.RemoveVariable(ids[i]);
+    ids.erase(ids.begin() + i);
+    in.variables.erase(in.variables.begin() + i);
+    solver.Solve();
+    touched += solver.last_solve().variables;
+    if (round % 150 != 0 || ids.empty()) continue;
+    INFO("round " << round);
+    const std::vector<double> x = Rates(solver, ids);
+    MaxMinSolver fresh;
+    const std::vector<VariableId> fresh_ids = Build(in, &fresh);
+    fresh.Solve();
+    REQUIRE(CompareRates(in, x, Rates(fresh, fresh_ids)) == "");
+    REQUIRE(CheckMaxMinFair(in, x) == "");
+  }
+  // A whole re-solve each time would touch sum_{k < 3000} k = 4.5 M variables.
+  CHECK(touched < 4'500'000 / 2);
 }
 
 TEST_CASE("Ids reused by variables with more uses keep every use right", "[maxmin]") {

@@ -1,33 +1,84 @@
-// Speed of the two fidelities on the engine issue's workloads (not a test; Release build):
+// Speed of the two fidelities against the engine issue's bars (not a test; Release build):
 //
-//   cmake --build build --target moesim_bench_flow && build/tests/moesim_bench_flow [max_gpus
-//   [max_flow_gpus]]
+//   cmake --build build --target moesim_bench_flow && build/tests/moesim_bench_flow
 //
-// An imbalanced MoE all-to-all: Zipf-skewed routing (alpha 1.2), top-8 of 256 experts, 4,096 tokens
-// per GPU, hidden 7168 (BF16), EP over every GPU, DGX H100 nodes on a rail-optimized fabric; timed
-// for the whole MoE layer (router, dispatch, experts, combine), both fidelities. Prints a table
-// with peak RSS.
+// With no argument it runs every configuration below; with names, those. Each runs in a process of
+// its own (this binary, with --one NAME), so that the peak RSS printed is that run's alone.
+//
+//   moe-flow-128, moe-flow-1024                 the workload, flow fidelity
+//   moe-analytical-128, -1024, -2048, -4096, -16384   the same, analytical fidelity
+//   uniform-flow-1024                           a uniform all-to-all, flow fidelity
+//
+// The workload: one MoE layer, Zipf-skewed routing (alpha 1.2, experts shuffled), top-8 of
+// 256 experts, 4,096 tokens per GPU, hidden 7168 (BF16), EP over every GPU (at most 256), DGX H100
+// nodes on a rail-optimized fabric (groups of 32 nodes); "simulate" is the whole layer (router,
+// dispatch, experts, combine: two all-to-alls), "load" parsing, building the cluster, drawing the
+// routing and expanding it.
+//
+// The uniform all-to-all: nccl-tests' alltoall of 64 MiB per GPU (64 KiB to each peer), direct, on
+// 1,024 GPUs each behind one 450 GB/s port of a single switch (1,024 one-GPU nodes with a 3,600
+// Gb/s NIC; PCIe at 900 GB/s so that it is not the bottleneck), timed by the flow model with the
+// protocol NCCL's tuner picks. Every port carries 1,023 flows that all end together, so the flow
+// time must equal the closed form (n - 1) S / (B x efficiency) + latency to rounding (1 ps).
+//
+// "cpu s" is the process's user + system time over the simulation: on a shared machine it is the
+// steadier figure; "simulate s" is wall time.
+#include <google/protobuf/text_format.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "bench_util.h"
+#include "proto/cluster.pb.h"
+#include "sim/collective_time.h"
+#include "sim/collectives.h"
+#include "sim/flow_model.h"
 #include "sim/moe_layer.h"
 #include "sim/scenario_loader.h"
+
+extern char** environ;
 
 namespace {
 
 using moesim::bench::Clock;
+using moesim::bench::CpuSeconds;
 using moesim::bench::PeakRssMiB;
 using moesim::bench::Seconds;
 
-std::string Scenario(uint32_t nodes) {
+struct Config {
+  const char* name;
+  uint32_t gpus;
+  const char* fidelity;  // "flow" or "analytical"
+  bool moe;              // the MoE workload, else the uniform all-to-all
+  double bar_seconds;    // the bar on "simulate"
+  double bar_rss_mib;    // the bar on peak RSS (0: none)
+};
+
+constexpr Config kConfigs[] = {
+    {"moe-analytical-128", 128, "analytical", true, 0, 0},
+    {"moe-flow-128", 128, "flow", true, 0.5, 0},
+    {"moe-analytical-1024", 1024, "analytical", true, 0, 0},
+    {"moe-flow-1024", 1024, "flow", true, 10, 4096},
+    {"moe-analytical-2048", 2048, "analytical", true, 0, 0},
+    {"moe-analytical-4096", 4096, "analytical", true, 0, 0},
+    {"moe-analytical-16384", 16384, "analytical", true, 2, 0},
+    {"uniform-flow-1024", 1024, "flow", false, 5, 0},
+};
+
+std::string MoeScenario(uint32_t nodes) {
   return "cluster { node_preset: \"dgx-h100\" nodes: " + std::to_string(nodes) +
          " fabric { rail_optimized { nodes_per_group: " + std::to_string(nodes < 32 ? nodes : 32) +
          " } } }\n"
          "model_spec { name: \"bench\" hidden_size: 7168 expert_ffn_size: 2048 num_experts: 256 "
-         "top_k: 8 "
-         "num_layers: 1 dtype: BF16 }\n"
+         "top_k: 8 num_layers: 1 dtype: BF16 }\n"
          "plan { ep: " +
          std::to_string(std::min<uint32_t>(nodes * 8, 256)) +
          " }\n"
@@ -36,34 +87,161 @@ std::string Scenario(uint32_t nodes) {
          "}\n";
 }
 
+std::string UniformCluster(uint32_t gpus) {
+  return "node { name: \"one-gpu-450\" gpu: \"h100-sxm\" gpus: 1 "
+         "pcie { bandwidth_gbps: 900 } nics { count: 1 gbit_per_s: 3600 } } nodes: " +
+         std::to_string(gpus) + " fabric { single_switch {} }\n";
+}
+
+// MemAvailable from /proc/meminfo, MiB (0 if unknown).
+double AvailableMiB() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  double kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib / 1024;
+  }
+  return 0;
+}
+
+struct Row {
+  double load = 0, simulate = 0, cpu = 0, predicted_ms = 0;
+  std::string note;
+};
+
+void Print(const Config& c, const Row& row) {
+  std::string verdict = "-";
+  if (c.bar_seconds > 0 && row.note.rfind("skipped", 0) == 0) {
+    char text[32];
+    std::snprintf(text, sizeof text, "< %g s: not run", c.bar_seconds);
+    verdict = text;
+  } else if (c.bar_seconds > 0) {
+    char text[96];
+    std::snprintf(text, sizeof text, "< %g s: %s", c.bar_seconds,
+                  row.simulate < c.bar_seconds ? "met" : "NOT met");
+    verdict = text;
+    if (c.bar_rss_mib > 0) {
+      std::snprintf(text, sizeof text, "; < %g GiB: %s", c.bar_rss_mib / 1024,
+                    PeakRssMiB() < c.bar_rss_mib ? "met" : "NOT met");
+      verdict += text;
+    }
+  }
+  std::printf("%-21s %6u %-10s %8.3f %10.3f %8.3f %13.3f %8.0f  %-30s %s\n", c.name, c.gpus,
+              c.fidelity, row.load, row.simulate, row.cpu, row.predicted_ms, PeakRssMiB(),
+              verdict.c_str(), row.note.c_str());
+  std::fflush(stdout);
+}
+
+int RunMoe(const Config& c) {
+  Row row;
+  // Memory grows as GPUs^2: dense n x n traffic matrices (8-byte counts) and the result's send
+  // matrices (4 n^2 JSON numbers as protobuf Values). Measured peak RSS: 1,267 MiB at 2,048 GPUs,
+  // 4,445 MiB at 4,096, about 280 bytes per matrix cell; a run that would not fit is not started.
+  const double need_mib = static_cast<double>(c.gpus) * c.gpus * 280 / (1 << 20);
+  if (need_mib > 0.8 * AvailableMiB()) {
+    char note[160];
+    std::snprintf(note, sizeof note, "skipped: needs ~%.0f GiB (n^2 matrices), %.0f GiB available",
+                  need_mib / 1024, AvailableMiB() / 1024);
+    row.note = note;
+    Print(c, row);
+    return 0;
+  }
+  const auto load_start = Clock::now();
+  auto s = moesim::sim::LoadScenarioFromString(MoeScenario(c.gpus / 8), "bench.pbtxt");
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s\n", s.error().message().c_str());
+    return 1;
+  }
+  row.load = Seconds(load_start);
+  const auto fidelity = std::strcmp(c.fidelity, "flow") == 0 ? moesim::sim::Fidelity::kFlow
+                                                             : moesim::sim::Fidelity::kAnalytical;
+  const double cpu_start = CpuSeconds();
+  const auto start = Clock::now();
+  const moesim::pb::Result r = moesim::sim::SimulateMoeLayers(s->cluster, s->workload, fidelity);
+  row.simulate = Seconds(start);
+  row.cpu = CpuSeconds() - cpu_start;
+  row.predicted_ms = r.total_ns() / 1e6;
+  Print(c, row);
+  return 0;
+}
+
+int RunUniform(const Config& c) {
+  using namespace moesim::sim;
+  Row row;
+  const auto load_start = Clock::now();
+  moesim::pb::Cluster spec;
+  if (!google::protobuf::TextFormat::ParseFromString(UniformCluster(c.gpus), &spec)) return 1;
+  auto cluster = moesim::topology::BuildCluster(spec);
+  if (!cluster.ok()) {
+    std::fprintf(stderr, "%s\n", cluster.error().message().c_str());
+    return 1;
+  }
+  const uint64_t size = uint64_t{64} << 20;
+  auto schedule =
+      BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, c.gpus, size, 1);
+  if (!schedule.ok()) {
+    std::fprintf(stderr, "%s\n", schedule.error().message().c_str());
+    return 1;
+  }
+  const CollectiveTiming analytical = TimeCollective(*cluster, *schedule);
+  row.load = Seconds(load_start);
+  const double cpu_start = CpuSeconds();
+  const auto start = Clock::now();
+  const FlowRun flow = RunFlows(*cluster, *schedule, analytical.protocol);
+  row.simulate = Seconds(start);
+  row.cpu = CpuSeconds() - cpu_start;
+  row.predicted_ms = static_cast<double>(flow.total.picoseconds()) / 1e9;
+  // (n - 1) S / (B x efficiency) + latency, S = size / n to each peer, B = 450 GB/s.
+  const double seconds = (c.gpus - 1.0) * static_cast<double>(size / c.gpus) /
+                         (450e9 * NcclLatencyModel::Efficiency(analytical.protocol));
+  const int64_t closed =
+      analytical.latency.picoseconds() + static_cast<int64_t>(std::ceil(seconds * 1e12));
+  const int64_t error = flow.total.picoseconds() - closed;
+  row.note = "closed form " + std::to_string(closed) + " ps, flow " +
+             std::to_string(flow.total.picoseconds()) + " ps (" + std::to_string(error) +
+             " ps), analytical " + std::to_string(analytical.total.picoseconds()) +
+             " ps: " + (std::llabs(error) <= 1 ? "exact to rounding" : "NOT EXACT");
+  Print(c, row);
+  return std::llabs(error) <= 1 ? 0 : 1;
+}
+
+int RunOne(const char* name) {
+  for (const Config& c : kConfigs) {
+    if (std::strcmp(c.name, name) == 0) return c.moe ? RunMoe(c) : RunUniform(c);
+  }
+  std::fprintf(stderr, "unknown configuration %s\n", name);
+  return 2;
+}
+
+// Runs `name` in a child process (this binary with --one) and waits for it.
+int Spawn(const char* self, const char* name) {
+  std::vector<char*> argv = {const_cast<char*>(self), const_cast<char*>("--one"),
+                             const_cast<char*>(name), nullptr};
+  pid_t pid = 0;
+  if (posix_spawn(&pid, self, nullptr, nullptr, argv.data(), environ) != 0) {
+    std::perror("posix_spawn");
+    return 1;
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0) return 1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Arguments: the largest GPU count to run, and the largest to run at flow fidelity.
-  const uint32_t max_gpus = argc > 1 ? static_cast<uint32_t>(std::atoi(argv[1])) : 1024;
-  const uint32_t max_flow_gpus = argc > 2 ? static_cast<uint32_t>(std::atoi(argv[2])) : 128;
-  std::printf("%-6s %-10s %10s %12s %14s %10s\n", "GPUs", "fidelity", "load s", "simulate s",
-              "predicted ms", "RSS MiB");
-  for (uint32_t gpus : {128u, 1024u}) {
-    if (gpus > max_gpus) continue;
-    for (auto fidelity : {moesim::sim::Fidelity::kAnalytical, moesim::sim::Fidelity::kFlow}) {
-      if (fidelity == moesim::sim::Fidelity::kFlow && gpus > max_flow_gpus) continue;
-      const auto load_start = Clock::now();
-      auto s = moesim::sim::LoadScenarioFromString(Scenario(gpus / 8), "bench.pbtxt");
-      if (!s.ok()) {
-        std::fprintf(stderr, "%s\n", s.error().message().c_str());
-        return 1;
-      }
-      const double load = Seconds(load_start);
-      const auto start = Clock::now();
-      const moesim::pb::Result r =
-          moesim::sim::SimulateMoeLayers(s->cluster, s->workload, fidelity);
-      const double simulate = Seconds(start);
-      std::printf("%-6u %-10s %10.3f %12.3f %14.3f %10.0f\n", gpus,
-                  fidelity == moesim::sim::Fidelity::kFlow ? "flow" : "analytical", load, simulate,
-                  r.total_ns() / 1e6, PeakRssMiB());
-      std::fflush(stdout);
-    }
+  if (argc == 3 && std::strcmp(argv[1], "--one") == 0) return RunOne(argv[2]);
+  std::printf("%-21s %6s %-10s %8s %10s %8s %13s %8s  %-30s %s\n", "configuration", "GPUs",
+              "fidelity", "load s", "simulate s", "cpu s", "predicted ms", "RSS MiB", "bar",
+              "note");
+  std::fflush(stdout);
+  std::vector<const char*> names;
+  for (int i = 1; i < argc; ++i) names.push_back(argv[i]);
+  if (names.empty()) {
+    for (const Config& c : kConfigs) names.push_back(c.name);
   }
-  return 0;
+  int failures = 0;
+  for (const char* name : names) failures += Spawn("/proc/self/exe", name) != 0;
+  return failures == 0 ? 0 : 1;
 }

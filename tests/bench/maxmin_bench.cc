@@ -16,8 +16,9 @@
 // two spines (coefficient 1/2 on each of the 4 leaf-spine links), and arrives by b's NIC.
 //
 // Rows: all-to-all inside each node (128 disjoint components), along each rail (each GPU to the
-// GPUs of the same rail: 8 components), and across all 1,024 GPUs (one component: every re-solve
-// recomputes everything, since any flow can shift any other's bottleneck).
+// GPUs of the same rail: 8 components), and across all 1,024 GPUs (one component). A flow that
+// ends restarts the filling at its step (see maxmin.h); uniform traffic freezes most flows in a
+// few steps, so here that is most of the component. A flow that starts re-solves its component.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
