@@ -24,8 +24,8 @@
 namespace moesim::models {
 
 // `loads`: relative selections per expert (any scale, sum > 0), one per expert of `placement`.
-// Uses each expert's first replica (EpRankOf, LocalIndexOf). `capacity` > 0: each sender's share
-// of an expert is cut to it and the rest counted as dropped (ExpandLayer's rule).
+// An expert with replicas has each sender's share split evenly over them. `capacity` > 0: each
+// sender's share of an expert is cut to it and the rest counted as dropped (ExpandLayer's rule).
 LayerWork ExpectedLayer(std::span<const uint64_t> loads, uint32_t ep, uint64_t tokens_per_rank,
                         uint32_t top_k, const ExpertPlacement& placement, uint64_t capacity = 0);
 

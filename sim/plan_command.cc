@@ -26,6 +26,8 @@ struct PlanOptions {
   std::string mode = "training";
   std::string routing = "uniform";  // "uniform" | "zipf:ALPHA"
   std::string trace;
+  std::string placement =
+      "contiguous";  // "contiguous" | "round-robin" | "eplb[:REDUNDANT[:GROUPS]]"
   std::string fidelity = "analytical";
   bool overlap_alltoall = false, overlap_shared = false, overlap_grads = false;
   double capacity_factor = 0;
@@ -75,6 +77,27 @@ StatusOr<pb::Routing> ParseRouting(const std::string& text) {
   return InputError({}, "--routing", text, "not a routing", "uniform, zipf:ALPHA (ALPHA > 0)");
 }
 
+StatusOr<pb::ExpertPlacementSpec> ParsePlacement(const std::string& text) {
+  pb::ExpertPlacementSpec p;
+  if (text == "contiguous") return p;
+  if (text == "round-robin") {
+    p.set_kind(pb::ExpertPlacementSpec::ROUND_ROBIN);
+    return p;
+  }
+  if (text == "eplb" || text.starts_with("eplb:")) {
+    p.set_kind(pb::ExpertPlacementSpec::EPLB);
+    unsigned redundant = 0, groups = 1;
+    const int n = text == "eplb" ? 0 : std::sscanf(text.c_str() + 5, "%u:%u", &redundant, &groups);
+    if (text == "eplb" || n >= 1) {
+      p.set_redundant_experts(redundant);
+      p.set_num_groups(groups);
+      return p;
+    }
+  }
+  return InputError({}, "--placement", text, "not a placement",
+                    "contiguous, round-robin, eplb[:REDUNDANT[:GROUPS]]");
+}
+
 pb::PlanRow ToProto(const PlanRow& r) {
   pb::PlanRow p;
   p.set_index(r.index);
@@ -102,7 +125,8 @@ pb::PlanRow ToProto(const PlanRow& r) {
 void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   io.out << t.model() << " on " << t.gpus() << " x " << t.cluster() << ", " << t.mode()
          << ", global batch " << t.global_batch() << " x " << t.seq_len() << " tokens, "
-         << t.fidelity() << ": " << t.candidates() << " plans simulated";
+         << t.fidelity() << ", " << t.placement() << " placement: " << t.candidates()
+         << " plans simulated";
   if (t.rejected() > 0) io.out << ", " << t.rejected() << " refused by the plan rules";
   if (t.failed() > 0) io.out << ", " << t.failed() << " could not be simulated";
   io.out << "\n\n";
@@ -171,6 +195,8 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   if (!routing.ok()) return Fail(io, routing.error());
   auto loads = ExpertLoads(*model, *routing, o.trace, nullptr);
   if (!loads.ok()) return Fail(io, loads.error());
+  auto placement = ParsePlacement(o.placement);
+  if (!placement.ok()) return Fail(io, placement.error());
 
   uint32_t rejected = 0;
   const std::vector<PlanCandidate> candidates =
@@ -193,7 +219,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
                  std::string(width - filled, ' ').c_str(), done, mine);
     if (done == mine) std::fprintf(stderr, "\n");
   };
-  std::vector<PlanRow> rows = EvaluatePlans(*cluster, *model, *loads, step, candidates,
+  std::vector<PlanRow> rows = EvaluatePlans(*cluster, *model, *loads, *placement, step, candidates,
                                             spread.rank(), spread.size(), threads, progress);
   std::vector<pb::PlanRow> mine_rows;
   for (const PlanRow& r : rows) mine_rows.push_back(ToProto(r));
@@ -212,6 +238,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_global_batch(o.global_batch);
   table.set_seq_len(o.seq_len);
   table.set_fidelity(o.fidelity);
+  table.set_placement(o.placement);
   table.set_capacity_factor(o.capacity_factor);
   table.set_candidates(static_cast<uint32_t>(all.size()));
   table.set_rejected(rejected);
@@ -248,6 +275,10 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
       ->check(CLI::IsMember({"training", "prefill", "decode"}))
       ->capture_default_str();
   cmd->add_option("--routing", o->routing, "uniform or zipf:ALPHA (hot experts shuffled)")
+      ->capture_default_str();
+  cmd->add_option("--placement", o->placement,
+                  "contiguous, round-robin, or eplb[:REDUNDANT[:GROUPS]] (DeepSeek's EPLB on the "
+                  "routing's loads, REDUNDANT extra replicas per EP group)")
       ->capture_default_str();
   cmd->add_option("--trace", o->trace, "routing trace (moesim trace): per-expert loads from it");
   cmd->add_option("--fidelity", o->fidelity, "analytical or flow")

@@ -7,6 +7,7 @@
 
 #include "models/expected_layer.h"
 #include "models/placement.h"
+#include "models/placement_spec.h"
 #include "models/routing.h"
 #include "models/synthetic.h"
 #include "models/trace.h"
@@ -136,16 +137,23 @@ std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t g
 }
 
 StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::ModelSpec& model,
-                               const std::vector<uint64_t>& loads, const StepConfig& step,
-                               const PlanCandidate& candidate, uint32_t index) {
+                               const std::vector<uint64_t>& loads,
+                               const pb::ExpertPlacementSpec& placement_spec,
+                               const StepConfig& step, const PlanCandidate& candidate,
+                               uint32_t index) {
   MOESIM_ASSIGN_OR_RETURN(models::Plan plan,
                           models::ResolvePlan(candidate.plan, cluster.gpus(), model, nullptr));
   StepConfig config = step;
   config.micro_batch = candidate.micro_batch;
   config.recompute = candidate.recompute;
   const models::ParallelSizes& s = plan.sizes();
-  const models::ExpertPlacement placement =
-      models::ExpertPlacement::Contiguous(model.num_experts(), s.ep);
+  // The EP group alone, as a plan of ep ranks, for the placement.
+  pb::ParallelPlan group;
+  group.set_ep(s.ep);
+  MOESIM_ASSIGN_OR_RETURN(models::Plan ep_plan, models::ResolvePlan(group, s.ep, model, nullptr));
+  MOESIM_ASSIGN_OR_RETURN(models::ExpertPlacement placement,
+                          models::ResolvePlacement(placement_spec, ep_plan, model.num_experts(), 1,
+                                                   cluster.gpus_per_node(), {loads}, nullptr));
   const uint64_t tokens = MoeTokensPerRank(plan, config);
   const models::LayerWork work = models::ExpectedLayer(
       loads, s.ep, tokens, model.top_k(), placement,
@@ -177,7 +185,8 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
 }
 
 std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::ModelSpec& model,
-                                   const std::vector<uint64_t>& loads, const StepConfig& step,
+                                   const std::vector<uint64_t>& loads,
+                                   const pb::ExpertPlacementSpec& placement, const StepConfig& step,
                                    const std::vector<PlanCandidate>& candidates, uint32_t offset,
                                    uint32_t stride, uint32_t threads,
                                    const std::function<void(size_t)>& progress) {
@@ -187,7 +196,7 @@ std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::M
   std::atomic<size_t> next{0}, done{0};
   auto work = [&](bool reporter) {
     for (size_t k = next++; k < mine.size(); k = next++) {
-      auto row = EvaluatePlan(cluster, model, loads, step, candidates[mine[k]], mine[k]);
+      auto row = EvaluatePlan(cluster, model, loads, placement, step, candidates[mine[k]], mine[k]);
       if (row.ok()) rows[k] = std::move(*row);
       ++done;
       if (reporter && progress) progress(done.load());

@@ -67,14 +67,18 @@ std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t g
                                           uint32_t* rejected);
 
 // One candidate. Errors are the candidate's (e.g. a batch its micro-batch does not divide).
+// `placement`: where the experts go in every candidate (contiguous when its kind is unset; EPLB
+// from `loads`); a candidate whose EP size the placement cannot use fails.
 StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::ModelSpec& model,
-                               const std::vector<uint64_t>& loads, const StepConfig& step,
+                               const std::vector<uint64_t>& loads,
+                               const pb::ExpertPlacementSpec& placement, const StepConfig& step,
                                const PlanCandidate& candidate, uint32_t index);
 
 // Evaluates `candidates[i]` for every i with i % stride == offset on `threads` threads (the MPI
 // spread gives each rank its offset), calling `progress(done)` from one thread now and then.
 std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::ModelSpec& model,
-                                   const std::vector<uint64_t>& loads, const StepConfig& step,
+                                   const std::vector<uint64_t>& loads,
+                                   const pb::ExpertPlacementSpec& placement, const StepConfig& step,
                                    const std::vector<PlanCandidate>& candidates, uint32_t offset,
                                    uint32_t stride, uint32_t threads,
                                    const std::function<void(size_t)>& progress);

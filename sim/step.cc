@@ -314,6 +314,10 @@ models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Pla
   memory.num_microbatches = micro_batches;
   memory.recompute = config.recompute;
   memory.distributed_optimizer = config.distributed_optimizer;
+  // Physical experts per GPU: replicas (EPLB) count.
+  for (const std::vector<uint64_t>& rank : layer_work.expert_tokens) {
+    memory.experts_per_rank = std::max(memory.experts_per_rank, static_cast<uint32_t>(rank.size()));
+  }
   uint64_t busiest = 0, all = 0;
   for (const std::vector<uint64_t>& rank : layer_work.expert_tokens) {
     uint64_t n = 0;

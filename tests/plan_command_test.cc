@@ -119,4 +119,30 @@ TEST_CASE("moesim simulate locates a step block's missing batch") {
   CHECK_THAT(run.err, Catch::Contains("step_without_batch.pbtxt:"));
 }
 
+TEST_CASE("moesim plan with EPLB placement balances a skewed routing at least as well") {
+  auto step_of = [](const pb::PlanTable& t, const std::string& plan) {
+    for (const pb::PlanRow& r : t.rows()) {
+      if (r.plan() == plan) return r.step_ps();
+    }
+    FAIL("no row " << plan);
+    return int64_t{0};
+  };
+  const auto contiguous = Moesim(Args({"--json", "--routing", "zipf:1.5"}));
+  // 8 experts + 8 replicas: 16 physical experts, which every EP size of 16 GPUs divides.
+  const auto eplb = Moesim(Args({"--json", "--routing", "zipf:1.5", "--placement", "eplb:8"}));
+  const auto rr = Moesim(Args({"--json", "--routing", "zipf:1.5", "--placement", "round-robin"}));
+  REQUIRE(contiguous.status == 0);
+  REQUIRE(eplb.status == 0);
+  REQUIRE(rr.status == 0);
+  const pb::PlanTable c = Json(contiguous.out), e = Json(eplb.out);
+  CHECK(e.placement() == "eplb:8");
+  CHECK(e.failed() == 0);
+  // EP 8 over the 8 GPUs of a node, one expert each: with Zipf 1.5 the hottest expert's GPU bounds
+  // the expert phase; EPLB replicates it, so the same plan's step is no slower.
+  const std::string plan = "tp1 pp1 ep8 dp16 mb1";
+  CHECK(step_of(e, plan) <= step_of(c, plan));
+  CHECK(step_of(e, plan) < step_of(c, plan));
+  CHECK(Moesim(Args({"--placement", "scattered"})).status == 1);
+}
+
 }  // namespace moesim
