@@ -8,6 +8,7 @@
 
 #include "models/model_spec.h"
 #include "sim/collectives.h"
+#include "sim/compute_model.h"
 #include "sim/flow_model.h"
 
 namespace moesim::sim {
@@ -22,17 +23,6 @@ struct RankCost {
   uint64_t flops = 0;
   const char* bound = "none";
 };
-
-Rate PeakFlops(const topology::GpuSpec& gpu, pb::DType dtype) {
-  switch (dtype) {
-    case pb::FP8:
-      return gpu.fp8_flops;
-    case pb::FP32:
-      return gpu.fp32_flops;
-    default:
-      return gpu.bf16_flops;  // BF16 and FP16 run at the same tensor-core rate
-  }
-}
 
 RankCost ComputeCost(const models::OpCost& cost, Rate peak, Rate memory) {
   if (cost.flops == 0 && cost.bytes.value == 0) return {};
