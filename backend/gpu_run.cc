@@ -8,6 +8,7 @@
 #include "backend/measured_result.h"
 #include "backend/router_step.h"
 #include "models/model_spec.h"
+#include "models/send_matrices.h"
 
 namespace moesim::backend {
 namespace {
@@ -127,7 +128,7 @@ StatusOr<RunReport> RunOnGpu(const BenchScenario& s, Communicator& comm,
       if (p == 1 || p == 3) samples.link_bytes = 0;  // one rank: nothing crosses
       total += AddMeasuredPhase(result, samples);
     }
-    AddSendMatrices(result, w.layers[l].layer, w.layers[l].dispatch_tokens, hidden * 2);
+    models::AddSendMatrices(result, w.layers[l].layer, w.layers[l].dispatch_tokens, hidden * 2);
   }
   result.set_total_ns(total);
   return report;

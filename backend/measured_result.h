@@ -4,7 +4,7 @@
 //   PhaseSamples p{"dispatch", /*layer=*/0, slowest_per_iteration, median_per_rank};
 //   p.link_bytes = off_diagonal_bytes;
 //   AddMeasuredPhase(result, p);
-//   AddSendMatrices(result, /*layer=*/0, dispatch_tokens, /*row_bytes=*/hidden * 4);
+//   models::AddSendMatrices(result, /*layer=*/0, dispatch_tokens, hidden * 4);  // send_matrices.h
 #pragma once
 
 #include <cstdint>
@@ -34,13 +34,5 @@ struct PhaseSamples {
 // with the largest median (ties: the lowest); bytes and flops as PhaseSamples says. Returns
 // time_ns. `bound` stays empty: a measurement does not say what limited it.
 int64_t AddMeasuredPhase(pb::Result& result, const PhaseSamples& samples);
-
-// The dispatch matrix and its transpose (combine), tokens and bytes (= tokens x row_bytes), in the
-// simulator's layout: row = source rank, column = destination rank.
-void AddSendMatrices(pb::Result& result, uint32_t layer, const models::TrafficMatrix& dispatch,
-                     uint64_t row_bytes);
-
-// Bytes that cross between ranks: the off-diagonal tokens x row_bytes.
-uint64_t OffDiagonalBytes(const models::TrafficMatrix& tokens, uint64_t row_bytes);
 
 }  // namespace moesim::backend

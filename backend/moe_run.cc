@@ -11,6 +11,7 @@
 #include "backend/moe_layer_rank.h"
 #include "backend/time_stats.h"
 #include "models/model_spec.h"
+#include "models/send_matrices.h"
 
 namespace moesim::backend {
 namespace {
@@ -212,10 +213,10 @@ StatusOr<RunReport> RunMoeLayers(const BenchScenario& s, Communicator& comm, con
         samples.rank_flops.push_back(cost.flops);
         samples.rank_bytes.push_back(cost.bytes.value);
       }
-      if (p == 1 || p == 3) samples.link_bytes = OffDiagonalBytes(dispatch, row_bytes);
+      if (p == 1 || p == 3) samples.link_bytes = dispatch.OffDiagonal() * row_bytes;
       total += AddMeasuredPhase(result, samples);
     }
-    AddSendMatrices(result, w.layers[l].layer, dispatch, row_bytes);
+    models::AddSendMatrices(result, w.layers[l].layer, dispatch, row_bytes);
   }
   result.set_total_ns(total);
   return report;

@@ -31,6 +31,12 @@ uint64_t TrafficMatrix::Total() const {
   return sum;
 }
 
+uint64_t TrafficMatrix::OffDiagonal() const {
+  uint64_t off = 0;
+  for (uint32_t r = 0; r < n_; ++r) off += SentOffRank(r);
+  return off;
+}
+
 uint64_t LayerWork::TotalDropped() const {
   uint64_t n = 0;
   for (uint64_t d : dropped) n += d;

@@ -35,6 +35,8 @@ class TrafficMatrix {
   uint64_t SentOffRank(uint32_t rank) const;
   // What `rank` receives from other ranks (its column without the diagonal).
   uint64_t ReceivedOffRank(uint32_t rank) const;
+  // Everything that leaves its rank: the sum of the off-diagonal cells.
+  uint64_t OffDiagonal() const;
   uint64_t Total() const;
 
   bool operator==(const TrafficMatrix&) const = default;

@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "models/csv.h"
+
 namespace moesim::models {
 namespace {
 
@@ -33,36 +35,12 @@ StatusOr<ExpertCounts> ExpertCounts::ParseCsv(std::string_view text, const std::
   // Per key, expert -> (count, line where given), to find duplicates and gaps.
   std::map<Key, std::map<uint32_t, uint64_t>> rows;
   std::map<Key, int> first_line;
-  int line_number = 0;
-  while (!text.empty()) {
-    const size_t newline = text.find('\n');
-    std::string_view line = text.substr(0, newline);
-    text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
-    ++line_number;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF files
-    if (line_number == 1) {
-      if (line != kHeader) {
-        return InputError(Location{name, 1, 1}, "header", std::string(line),
-                          "not an expert-counts CSV", std::string(kHeader));
-      }
-      continue;
-    }
-    if (line.empty()) continue;
-
-    std::vector<std::string_view> fields;
-    std::vector<int> columns;
-    for (size_t start = 0;;) {
-      const size_t comma = line.find(',', start);
-      fields.push_back(line.substr(start, comma - start));
-      columns.push_back(static_cast<int>(start) + 1);
-      if (comma == std::string_view::npos) break;
-      start = comma + 1;
-    }
-    if (fields.size() != 5) {
-      return InputError(Location{name, line_number, 1}, "row",
-                        std::to_string(fields.size()) + " fields", "wrong number of columns",
-                        "5 (" + std::string(kHeader) + ")");
-    }
+  MOESIM_ASSIGN_OR_RETURN(std::vector<CsvRow> csv,
+                          SplitCsv(text, name, kHeader, "not an expert-counts CSV"));
+  for (const CsvRow& row : csv) {
+    const int line_number = row.line;
+    const std::vector<std::string_view>& fields = row.fields;
+    const std::vector<int>& columns = row.columns;
     uint32_t layer = 0, expert = 0;
     uint64_t count = 0;
     const struct {

@@ -9,58 +9,13 @@
 #include <optional>
 #include <sstream>
 
+#include "models/csv.h"
+
 namespace moesim::models {
 namespace {
 
-// One data row: its fields and the column (from 1) where each starts.
-struct Row {
-  int line = 0;
-  std::vector<std::string_view> fields;
-  std::vector<int> columns;
-};
-
-// Splits `text` into rows after checking the header; blank lines are skipped.
-StatusOr<std::vector<Row>> SplitCsv(std::string_view text, const std::string& name,
-                                    std::string_view header) {
-  std::vector<Row> rows;
-  int line_number = 0;
-  while (!text.empty()) {
-    const size_t newline = text.find('\n');
-    std::string_view line = text.substr(0, newline);
-    text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
-    ++line_number;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF files
-    if (line_number == 1) {
-      if (line != header) {
-        return InputError(Location{name, 1, 1}, "header", std::string(line), "not the header",
-                          std::string(header));
-      }
-      continue;
-    }
-    if (line.empty()) continue;
-    Row row{line_number, {}, {}};
-    for (size_t start = 0;;) {
-      const size_t comma = line.find(',', start);
-      row.fields.push_back(line.substr(start, comma - start));
-      row.columns.push_back(static_cast<int>(start) + 1);
-      if (comma == std::string_view::npos) break;
-      start = comma + 1;
-    }
-    if (row.fields.size() != 3) {
-      return InputError(Location{name, line_number, 1}, "row",
-                        std::to_string(row.fields.size()) + " fields", "wrong number of columns",
-                        "3 (" + std::string(header) + ")");
-    }
-    rows.push_back(std::move(row));
-  }
-  if (line_number == 0) {
-    return InputError(Location{name}, "header", "", "empty file", std::string(header));
-  }
-  return rows;
-}
-
 // The field `index` of `row` as an integer below `limit`; `what` names it in errors.
-StatusOr<uint32_t> Index(const Row& row, size_t index, const std::string& name, const char* what,
+StatusOr<uint32_t> Index(const CsvRow& row, size_t index, const std::string& name, const char* what,
                          uint32_t limit, const std::string& limit_meaning) {
   const std::string_view text = row.fields[index];
   uint32_t value = 0;
@@ -78,7 +33,7 @@ StatusOr<uint32_t> Index(const Row& row, size_t index, const std::string& name, 
 }
 
 // The layer field: `*` (nullopt) or an index. Layers >= shape.layers are returned as they are.
-StatusOr<std::optional<uint32_t>> Layer(const Row& row, const std::string& name, bool star_ok) {
+StatusOr<std::optional<uint32_t>> Layer(const CsvRow& row, const std::string& name, bool star_ok) {
   if (star_ok && row.fields[0] == "*") return std::optional<uint32_t>{};
   MOESIM_ASSIGN_OR_RETURN(uint32_t layer, Index(row, 0, name, "layer", UINT32_MAX, ""));
   return std::optional<uint32_t>{layer};
@@ -89,11 +44,12 @@ StatusOr<std::optional<uint32_t>> Layer(const Row& row, const std::string& name,
 StatusOr<std::vector<LayerPlacement>> ParsePlacementCsv(std::string_view text,
                                                         const std::string& name,
                                                         const PlacementShape& shape) {
-  MOESIM_ASSIGN_OR_RETURN(std::vector<Row> rows, SplitCsv(text, name, "layer,expert,ep_rank"));
+  MOESIM_ASSIGN_OR_RETURN(std::vector<CsvRow> rows,
+                          SplitCsv(text, name, "layer,expert,ep_rank", "not the header"));
   // Key: layer, or shape.layers for `*`. Value: slots per EP rank, and the first row's line.
   std::map<uint32_t, std::vector<std::vector<uint32_t>>> slots;
   std::map<uint32_t, int> first_line;
-  for (const Row& row : rows) {
+  for (const CsvRow& row : rows) {
     MOESIM_ASSIGN_OR_RETURN(std::optional<uint32_t> layer, Layer(row, name, true));
     if (layer && *layer >= shape.layers) continue;  // a layer not simulated
     MOESIM_ASSIGN_OR_RETURN(
@@ -135,10 +91,11 @@ StatusOr<std::vector<LayerPlacement>> ParsePlacementCsv(std::string_view text,
 
 StatusOr<LoadMatrix> ParseLoadsCsv(std::string_view text, const std::string& name,
                                    const PlacementShape& shape) {
-  MOESIM_ASSIGN_OR_RETURN(std::vector<Row> rows, SplitCsv(text, name, "layer,expert,load"));
+  MOESIM_ASSIGN_OR_RETURN(std::vector<CsvRow> rows,
+                          SplitCsv(text, name, "layer,expert,load", "not the header"));
   LoadMatrix loads(shape.layers, std::vector<float>(shape.num_experts, 0.0f));
   std::vector<std::vector<int>> line_of(shape.layers, std::vector<int>(shape.num_experts, 0));
-  for (const Row& row : rows) {
+  for (const CsvRow& row : rows) {
     MOESIM_ASSIGN_OR_RETURN(std::optional<uint32_t> layer, Layer(row, name, false));
     if (*layer >= shape.layers) continue;
     MOESIM_ASSIGN_OR_RETURN(

@@ -1,12 +1,12 @@
 #include "sim/moe_layer.h"
 
-#include <google/protobuf/struct.pb.h>
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 
 #include "models/model_spec.h"
+#include "models/send_matrices.h"
 #include "sim/collectives.h"
 #include "sim/compute_model.h"
 #include "sim/flow_model.h"
@@ -181,29 +181,6 @@ Duration AddPhase(pb::Result& result, const topology::Graph* graph, const char* 
   return worst.time;
 }
 
-void AddMatrix(pb::Result& result, const char* phase, uint32_t layer, const TrafficMatrix& tokens,
-               Bytes token_bytes) {
-  pb::SendMatrix* m = result.add_send_matrices();
-  m->set_phase(phase);
-  m->set_layer(layer);
-  for (uint32_t i = 0; i < tokens.ranks(); ++i) {
-    google::protobuf::ListValue* token_row = m->add_tokens();
-    google::protobuf::ListValue* byte_row = m->add_bytes();
-    for (uint32_t j = 0; j < tokens.ranks(); ++j) {
-      // Counts below 2^53 are exact as JSON numbers (doubles).
-      token_row->add_values()->set_number_value(static_cast<double>(tokens.at(i, j)));
-      byte_row->add_values()->set_number_value(
-          static_cast<double>(tokens.at(i, j) * token_bytes.value));
-    }
-  }
-}
-
-Bytes OffDiagonalBytes(const TrafficMatrix& tokens, Bytes token_bytes) {
-  uint64_t off = 0;
-  for (uint32_t r = 0; r < tokens.ranks(); ++r) off += tokens.SentOffRank(r);
-  return Bytes{off * token_bytes.value};
-}
-
 }  // namespace
 
 Status CheckMoeLayerSupport(const models::Workload& workload, const TextFile& file) {
@@ -286,7 +263,7 @@ pb::Result SimulateMoeLayers(const topology::Cluster& cluster, const models::Wor
       }
       expert[r] = ComputeCost(experts, peak, hbm);
     }
-    const Bytes moved = OffDiagonalBytes(dispatch, token_bytes);
+    const Bytes moved{dispatch.OffDiagonal() * token_bytes.value};
     const topology::Graph* g = &cluster.graph();
     total += AddPhase(result, g, "router", layer.layer, router, {}, false);
     total += AddPhase(result, g, "dispatch", layer.layer, dispatch_cost.ranks, moved, true,
@@ -294,8 +271,7 @@ pb::Result SimulateMoeLayers(const topology::Cluster& cluster, const models::Wor
     total += AddPhase(result, g, "expert", layer.layer, expert, {}, false);
     total +=
         AddPhase(result, g, "combine", layer.layer, combine_cost.ranks, moved, true, &combine_cost);
-    AddMatrix(result, "dispatch", layer.layer, dispatch, token_bytes);
-    AddMatrix(result, "combine", layer.layer, combine, token_bytes);
+    models::AddSendMatrices(result, layer.layer, dispatch, token_bytes.value);
   }
   result.set_total_ns(total.nanoseconds_ceil());
   return result;
