@@ -52,7 +52,7 @@ PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_
     } else if (op.communication) {
       p.other_comm += t;
     }
-    if (op.name.find("shared-expert") != std::string::npos) shared += t;
+    if (op.shared_expert) shared += t;
   }
   settle();
   p.serial = p.serial - p.shared_saved;

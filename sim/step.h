@@ -89,6 +89,8 @@ struct StepOp {
   bool communication = false;
   bool alltoall = false;  // an EP dispatch or combine (or their gradients)
   Duration time;
+  // Part of the shared expert's block, which may run while dispatch is on the wire.
+  bool shared_expert = false;
 };
 
 struct StepReport {

@@ -121,10 +121,12 @@ std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
     const uint64_t f = model_.shared_expert_ffn_size() != 0 ? model_.shared_expert_ffn_size()
                                                             : model_.expert_ffn_size();
     const uint64_t p = uint64_t{model_.num_shared_experts()} * models::FfnParams(model_, f);
+    const size_t first = ops.size();
     TensorParallel(ops, layer, "shared-expert", true);
     ops.push_back(Compute("shared-expert", layer, 2 * t * p / tp,
                           (p / tp + 2 * t * h + 3 * t * f / tp) * elem_));
     TensorParallel(ops, layer, "shared-expert", false);
+    for (size_t i = first; i < ops.size(); ++i) ops[i].shared_expert = true;
   }
   // The slowest rank's experts, with the real per-expert token counts of the routing.
   Duration slowest;
