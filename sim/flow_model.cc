@@ -16,32 +16,35 @@ namespace {
 
 constexpr uint32_t kNone = UINT32_MAX;
 
-// The transfers in flight, by (completion time, transfer): a heap that knows where each transfer
-// sits, so that a new rate moves one entry. The engine holds one event, at the earliest
-// completion, instead of one per flow; transfers due at the same picosecond complete together.
+// The flows in flight, by (completion time, transfer): a heap that knows where each flow sits, so
+// that a new rate moves one entry. The engine holds one event, at the earliest completion, instead
+// of one per flow; transfers due at the same picosecond complete together. Flows are named by
+// their solver variable (what a solve reports), ordered by transfer (what the run is defined by).
 // Keys are kept in the heap itself, so that sifting reads one array.
 class CompletionQueue {
  public:
-  explicit CompletionQueue(size_t transfers) : pos_(transfers, kNone) {}
-
   bool empty() const { return heap_.empty(); }
-  uint32_t top() const { return heap_[0].transfer; }
+  uint32_t top_variable() const { return heap_[0].variable; }
   Duration top_time() const { return heap_[0].when; }
 
-  // Queues `t` at `when`, or moves it there.
-  void Set(uint32_t t, Duration when) {
-    if (pos_[t] == kNone) {
-      heap_.push_back(Item{when, t});
-      pos_[t] = static_cast<uint32_t>(heap_.size() - 1);
+  // Queues variable `v` (of transfer `t`) at `when`, or moves it there.
+  void Set(uint32_t v, uint32_t t, Duration when) {
+    if (pos_.size() <= v) pos_.resize(v + 1, kNone);
+    if (pos_[v] == kNone) {
+      heap_.push_back(Item{when, t, v});
+      pos_[v] = static_cast<uint32_t>(heap_.size() - 1);
+    } else if (heap_[pos_[v]].when == when) {
+      return;  // a new rate, but the same picosecond
     } else {
-      heap_[pos_[t]].when = when;
+      heap_[pos_[v]].when = when;
     }
-    Fix(pos_[t]);
+    Fix(pos_[v]);
   }
-  void Erase(uint32_t t) {
-    const uint32_t i = pos_[t];
+  void Erase(uint32_t v) {
+    if (v >= pos_.size()) return;
+    const uint32_t i = pos_[v];
     if (i == kNone) return;
-    pos_[t] = kNone;
+    pos_[v] = kNone;
     const Item last = heap_.back();
     heap_.pop_back();
     if (i == heap_.size()) return;
@@ -53,13 +56,14 @@ class CompletionQueue {
   struct Item {
     Duration when;
     uint32_t transfer = 0;
+    uint32_t variable = 0;
   };
   static bool Less(const Item& a, const Item& b) {
     return a.when != b.when ? a.when < b.when : a.transfer < b.transfer;
   }
   void Place(size_t i, const Item& item) {
     heap_[i] = item;
-    pos_[item.transfer] = static_cast<uint32_t>(i);
+    pos_[item.variable] = static_cast<uint32_t>(i);
   }
   // Sifts the entry at i up or down to where it belongs. Four children per node: half the depth of
   // a binary heap, and a node's children share a cache line.
@@ -86,7 +90,7 @@ class CompletionQueue {
 
   static constexpr size_t kArity = 4;
   std::vector<Item> heap_;
-  std::vector<uint32_t> pos_;  // per transfer: index in heap_, or kNone
+  std::vector<uint32_t> pos_;  // per solver variable: index in heap_, or kNone
 };
 
 class FlowModel {
@@ -97,12 +101,10 @@ class FlowModel {
         schedule_(schedule),
         protocol_(protocol),
         efficiency_(protocol ? NcclLatencyModel::Efficiency(*protocol) : 1.0),
-        model_{schedule.algo == CollectiveAlgo::kTree},
-        completions_(schedule.transfers.size()) {
+        model_{schedule.algo == CollectiveAlgo::kTree} {
     const size_t n = schedule.transfers.size();
     waiting_.resize(n);
     dependents_.resize(n);
-    flights_.resize(n);
     run_.finish.resize(n);
     run_.link_bytes.assign(boost::num_edges(cluster.graph()), 0.0);
     resource_of_.resize(boost::num_edges(cluster.graph()));
@@ -242,9 +244,8 @@ class FlowModel {
       uses_.push_back({*resource_of_[edge], representative_shares_[i].second});
     }
     const VariableId v = solver_.AddVariable(uses_);
-    if (transfer_of_.size() <= v.value) transfer_of_.resize(v.value + 1, kNone);
-    transfer_of_[v.value] = t;
-    flights_[t] = Flight{static_cast<double>(x.bytes), 0, sim_.now(), v.value};
+    if (flights_.size() <= v.value) flights_.resize(v.value + 1);
+    flights_[v.value] = Flight{static_cast<double>(x.bytes), 0, sim_.now(), t};
     RequestSolve();
   }
 
@@ -275,10 +276,9 @@ class FlowModel {
     run_.rate_changes += changed.size();
     for (size_t i = 0; i < changed.size(); ++i) {
       // The flights are scattered over memory: fetch a few ahead.
-      if (i + 8 < changed.size()) __builtin_prefetch(&flights_[transfer_of_[changed[i + 8].value]]);
-      const VariableId v = changed[i];
-      const uint32_t t = transfer_of_[v.value];
-      Flight& f = flights_[t];
+      if (i + 8 < changed.size()) __builtin_prefetch(&flights_[changed[i + 8].value]);
+      const uint32_t v = changed[i].value;
+      Flight& f = flights_[v];
       // Bytes through at the old rate since the last update.
       const double elapsed =
           static_cast<double>(now.picoseconds() - f.updated.picoseconds()) / 1e12;
@@ -286,12 +286,12 @@ class FlowModel {
       f.updated = now;
       f.rate = solver_.changed_rates()[i];
       if (!(f.rate > 0)) {
-        completions_.Erase(t);  // stalled (a rate rounded to 0): waits for the next solve
+        completions_.Erase(v);  // stalled (a rate rounded to 0): waits for the next solve
         continue;
       }
       const double seconds = f.remaining / f.rate;
-      completions_.Set(
-          t, now + Duration::Picoseconds(static_cast<int64_t>(std::ceil(seconds * 1e12))));
+      completions_.Set(v, f.transfer,
+                       now + Duration::Picoseconds(static_cast<int64_t>(std::ceil(seconds * 1e12))));
     }
     Arm();
   }
@@ -315,18 +315,17 @@ class FlowModel {
     armed_.reset();
     const Duration now = sim_.now();
     while (!completions_.empty() && completions_.top_time() == now) {
-      const uint32_t t = completions_.top();
-      completions_.Erase(t);
-      Complete(t);
+      const uint32_t v = completions_.top_variable();
+      completions_.Erase(v);
+      Complete(v);
     }
     if (!solve_pending_) Arm();
   }
 
-  void Complete(uint32_t t) {
-    const uint32_t v = flights_[t].variable;
-    transfer_of_[v] = kNone;
+  // Flow v is through: its variable (and flight) free for reuse.
+  void Complete(uint32_t v) {
+    const uint32_t t = flights_[v].transfer;
     solver_.RemoveVariable(VariableId{v});
-    flights_[t].variable = kNone;
     RequestSolve();
     if (protocol_) {
       Finish(t);
@@ -357,15 +356,14 @@ class FlowModel {
   bool solve_pending_ = false;
   std::vector<uint32_t> waiting_;
   std::vector<std::vector<uint32_t>> dependents_;
-  // A transfer in flight: bytes left as of `updated`, at `rate` since then; its solver variable.
+  // A transfer in flight: bytes left as of `updated`, at `rate` since then.
   struct Flight {
     double remaining = 0;
     double rate = 0;
     Duration updated;
-    uint32_t variable = kNone;
+    uint32_t transfer = kNone;
   };
-  std::vector<Flight> flights_;        // per transfer
-  std::vector<uint32_t> transfer_of_;  // per solver variable id: its transfer, or kNone
+  std::vector<Flight> flights_;  // per solver variable id (ids are reused once a flow is through)
   CompletionQueue completions_;
   std::optional<EventId> armed_;  // the engine event at armed_at_, the earliest completion
   Duration armed_at_;

@@ -17,6 +17,7 @@ ResourceId MaxMinSolver::AddResource(double capacity) {
   resource.capacity = capacity;
   resource.slack = capacity;
   resources_.push_back(std::move(resource));
+  resource_local_.push_back(kNone);
   return ResourceId{static_cast<uint32_t>(resources_.size() - 1)};
 }
 
@@ -88,7 +89,8 @@ VariableId MaxMinSolver::AddVariable(std::span<const ResourceUse> uses, double w
     const uint32_t r = merged_[k].resource.value;
     std::vector<Entry>& entries = resources_[r].entries;
     uses_[var.first + k] = Use{r, static_cast<uint32_t>(entries.size()), merged_[k].coefficient};
-    entries.push_back(Entry{id, k, merged_[k].coefficient * weight});
+    entries.push_back(
+        Entry{id, k, merged_[k].coefficient * weight, merged_[k].coefficient});
     MarkDirty(r);
   }
   dirty_variables_.push_back(id);
@@ -207,7 +209,7 @@ const std::vector<VariableId>& MaxMinSolver::Solve() {
 // to expand. Each call gathers one component (or nothing new), and its variables move to a new
 // freeze order, made when the first of them with uses is visited.
 void MaxMinSolver::CollectFrom(uint32_t resource_seed) {
-  if (resources_[resource_seed].local != kNone) return;
+  if (resource_local_[resource_seed] != kNone) return;
   const size_t next = component_resources_.size();
   const size_t variables_before = local_variables_.size();
   LocalResourceOf(resource_seed);
@@ -245,11 +247,11 @@ void MaxMinSolver::Visit(uint32_t variable) {
   var.order = local.order = collect_order_;
   for (uint32_t k = 0; k < var.count; ++k) {
     const Use& use = uses_[var.first + k];
-    if (resources_[use.resource].local == kNone) {
+    if (resource_local_[use.resource] == kNone) {
       LocalResourceOf(use.resource);
       component_resources_.push_back(use.resource);
     }
-    local_uses_.push_back(LocalUse{resources_[use.resource].local, use.coefficient});
+    local_uses_.push_back(LocalUse{resource_local_[use.resource], use.coefficient});
   }
 }
 
@@ -262,14 +264,13 @@ void MaxMinSolver::DrainQueue(size_t next_resource, size_t variables_before) {
 }
 
 uint32_t MaxMinSolver::LocalResourceOf(uint32_t r) {
-  Resource& resource = resources_[r];
-  if (resource.local == kNone) {
-    resource.local = static_cast<uint32_t>(local_resources_.size());
+  if (resource_local_[r] == kNone) {
+    resource_local_[r] = static_cast<uint32_t>(local_resources_.size());
     LocalResource& local = local_resources_.emplace_back();
     local.id = r;
     local.heap_pos = kNone;
   }
-  return resource.local;
+  return resource_local_[r];
 }
 
 // The resources of the whole components, each listing its variables in the order of its entries,
@@ -279,7 +280,7 @@ void MaxMinSolver::GatherWhole() {
   for (const LocalVariable& local : local_variables_) visited_[local.id] = 0;
   for (const uint32_t r : component_resources_) {
     const Resource& resource = resources_[r];
-    LocalResource& local = local_resources_[resource.local];
+    LocalResource& local = local_resources_[resource_local_[r]];
     local.remaining = resource.capacity;
     local.list_first = static_cast<uint32_t>(local_lists_.size());
     local.list_count = static_cast<uint32_t>(resource.entries.size());

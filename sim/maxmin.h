@@ -195,7 +195,8 @@ class MaxMinSolver {
   struct Entry {
     uint32_t variable = 0;
     uint32_t use = 0;
-    double load = 0;  // a_rv w_v: what the variable adds per unit of level
+    double load = 0;         // a_rv w_v: what the variable adds per unit of level
+    double coefficient = 0;  // a_rv, so that summing slack afresh reads no Use
   };
   struct Resource {
     double capacity = 0;
@@ -204,8 +205,7 @@ class MaxMinSolver {
     // removals since gave back. `drift` counts the incremental updates since it was summed afresh.
     double slack = 0;
     uint64_t drift = 0;
-    bool dirty = false;      // listed in dirty_resources_: re-solve its component whole
-    uint32_t local = kNone;  // scratch: its index in local_resources_ (kNone between calls)
+    bool dirty = false;  // listed in dirty_resources_: re-solve its component whole
   };
   struct Variable {
     uint32_t first = 0;  // its uses are uses_[first, first + count)
@@ -233,8 +233,11 @@ class MaxMinSolver {
     double rate = 0;
   };
   struct FrozenUse {
-    uint32_t resource = 0;
-    double coefficient = 1.0;
+    // Left uninitialized, so that Freeze() sizes its block and then writes it once.
+    FrozenUse() {}
+    FrozenUse(uint32_t r, double c) : resource(r), coefficient(c) {}
+    uint32_t resource;
+    double coefficient;
   };
   // The order in which solves froze the variables of one component (or of what removals left of
   // one, which may since have split: restarting both parts together is still right). Every live
@@ -278,8 +281,12 @@ class MaxMinSolver {
     double held = 0;            // a restart's: sum of a_rv x_v over the suffix, at the old rates
   };
   struct ListEntry {
-    uint32_t variable = 0;  // index in local_variables_
-    double load = 0;        // a_rv w_v
+    // Left uninitialized, so that sizing local_lists_ for a restart writes nothing it will
+    // overwrite.
+    ListEntry() {}
+    ListEntry(uint32_t v, double l) : variable(v), load(l) {}
+    uint32_t variable;  // index in local_variables_
+    double load;        // a_rv w_v
   };
 
   double RateOf(uint32_t variable) const;
@@ -331,6 +338,9 @@ class MaxMinSolver {
   std::vector<uint8_t> visited_;
   std::vector<uint32_t> local_of_;
   std::vector<uint32_t> position_;
+  // Per resource, apart from Resource for the same reason: its index in local_resources_ while a
+  // Solve() lays it out (kNone between calls).
+  std::vector<uint32_t> resource_local_;
   std::vector<Use> uses_;           // every variable's uses, in blocks (see Variable::first)
   uint64_t garbage_uses_ = 0;       // slots of uses_ no variable owns; compacted when large
   std::vector<uint32_t> free_ids_;  // removed variables, reused last-in first-out

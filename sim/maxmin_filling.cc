@@ -109,12 +109,19 @@ void MaxMinSolver::Freeze(uint32_t i, double rate) {
   entry.bound = var.bound;
   entry.rate = rate;
   ++order.live;
+  // Through plain pointers: pushing to order.uses and batch_ made the compiler reload both
+  // vectors after every store to a resource.
+  const size_t use_base = order.uses.size();
+  order.uses.resize(use_base + var.use_count);
+  FrozenUse* out = order.uses.data() + use_base;
+  const LocalUse* in = local_uses_.data() + var.use_first;
+  const double weight = var.weight;
   for (uint32_t k = 0; k < var.use_count; ++k) {
-    const LocalUse& use = local_uses_[var.use_first + k];
+    const LocalUse use = in[k];
     LocalResource& resource = local_resources_[use.resource];
-    order.uses.push_back(FrozenUse{resource.id, use.coefficient});
+    out[k] = FrozenUse{resource.id, use.coefficient};
     resource.remaining -= use.coefficient * rate;
-    resource.pending_weight -= use.coefficient * var.weight;
+    resource.pending_weight -= use.coefficient * weight;
     if (--resource.unfrozen == 0) {
       if (resource.heap_pos != kNone) HeapRemove(use.resource);
     } else if (!resource.batched) {

@@ -67,7 +67,7 @@ void MaxMinSolver::GatherRestart(uint32_t o) {
     local.old_rate = entry.rate;
     for (uint32_t k = 0; k < entry.use_count; ++k) {
       const FrozenUse& use = order.uses[entry.use_first + k];
-      uint32_t r = resources_[use.resource].local;
+      uint32_t r = resource_local_[use.resource];
       if (r == kNone) r = LocalResourceOf(use.resource);
       LocalResource& resource = local_resources_[r];
       ++resource.list_count;
@@ -101,10 +101,7 @@ void MaxMinSolver::StartRestartResources(size_t first_resource, size_t first_var
       local.remaining = resource.slack + local.held;
     } else {
       double all = 0;  // what every variable on it holds, the suffix included
-      for (const Entry& entry : resource.entries) {
-        const Variable& var = variables_[entry.variable];
-        all += uses_[var.first + entry.use].coefficient * RateOf(entry.variable);
-      }
+      for (const Entry& entry : resource.entries) all += entry.coefficient * RateOf(entry.variable);
       local.remaining = resource.capacity - all + local.held;
       resource.drift = 0;
     }
@@ -137,9 +134,8 @@ void MaxMinSolver::WriteBack() {
     }
   }
   for (const LocalResource& local : local_resources_) {
-    Resource& resource = resources_[local.id];
-    resource.slack = local.remaining;
-    resource.local = kNone;
+    resources_[local.id].slack = local.remaining;
+    resource_local_[local.id] = kNone;
   }
 }
 

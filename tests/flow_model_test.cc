@@ -97,6 +97,24 @@ TEST_CASE("Two flows of different sizes: the small at 2s / B, the large at (s + 
   CHECK(run.link_bytes.size() > 0);
 }
 
+TEST_CASE("A transfer that starts as another ends takes over its solver id, not its bytes") {
+  const topology::Cluster c = Pair();
+  // Transfers a = 1 MB and b = 3 MB start together; c = 2 MB waits for a. The flow model keeps a
+  // flow's state under its solver variable, whose id c reuses once a is through; c must start with
+  // its own 2 MB. Times from the first byte (after the base and one step latency):
+  //   0 - 20 us     a and b at 50 GB/s; a done at 1e6 / 5e10 = 20 us (b has 2 MB left).
+  //   20 - 23.4 us  c waits one NVLink step (3.4 us); b alone at 100 GB/s sends 0.34 MB.
+  //   23.4 us on    b and c at 50 GB/s: b's 1.66 MB take 33.2 us, done at 56.6 us; c then has
+  //                 0.34 MB left at 100 GB/s, done at 60 us (the link was busy throughout with
+  //                 6 MB: 6e6 / 1e11 = 60 us).
+  Schedule s = Flows({1'000'000, 3'000'000, 2'000'000});
+  s.transfers[2].after = {0};
+  const FlowRun run = RunFlows(c, s, NcclProtocol::kSimple);
+  CheckNear(run.finish[0], kLatencyPs + 20'000'000);
+  CheckNear(run.finish[1], kLatencyPs + 56'600'000);
+  CheckNear(run.finish[2], kLatencyPs + 60'000'000);
+}
+
 TEST_CASE("Uniform all-to-all on one switch: flow and analytical agree") {
   auto c = topology::LoadClusterArgument("dgx-h100", "");
   REQUIRE(c.ok());
