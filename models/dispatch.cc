@@ -5,38 +5,6 @@
 
 namespace moesim::models {
 
-TrafficMatrix TrafficMatrix::Transposed() const {
-  TrafficMatrix t(n_);
-  for (uint32_t i = 0; i < n_; ++i) {
-    for (uint32_t j = 0; j < n_; ++j) t.at(j, i) = at(i, j);
-  }
-  return t;
-}
-
-uint64_t TrafficMatrix::SentOffRank(uint32_t rank) const {
-  uint64_t sum = 0;
-  for (uint32_t j = 0; j < n_; ++j) sum += j == rank ? 0 : at(rank, j);
-  return sum;
-}
-
-uint64_t TrafficMatrix::ReceivedOffRank(uint32_t rank) const {
-  uint64_t sum = 0;
-  for (uint32_t i = 0; i < n_; ++i) sum += i == rank ? 0 : at(i, rank);
-  return sum;
-}
-
-uint64_t TrafficMatrix::Total() const {
-  uint64_t sum = 0;
-  for (uint64_t c : cells_) sum += c;
-  return sum;
-}
-
-uint64_t TrafficMatrix::OffDiagonal() const {
-  uint64_t off = 0;
-  for (uint32_t r = 0; r < n_; ++r) off += SentOffRank(r);
-  return off;
-}
-
 uint64_t LayerWork::TotalDropped() const {
   uint64_t n = 0;
   for (uint64_t d : dropped) n += d;
@@ -48,6 +16,42 @@ uint64_t ExpertCapacity(uint64_t tokens, uint32_t top_k, uint32_t experts, doubl
   return static_cast<uint64_t>(
       std::ceil(static_cast<double>(tokens) * top_k / static_cast<double>(experts) * factor));
 }
+
+namespace {
+
+// Counts one sender's distinct tokens per destination node: Copy() each copy's node, EndToken()
+// after each token, TakeRow() after the sender's last token.
+class NodeTokenCounter {
+ public:
+  explicit NodeTokenCounter(uint32_t nodes) : count_(nodes, 0) {}
+
+  void Copy(uint32_t node) {
+    if (std::find(token_.begin(), token_.end(), node) == token_.end()) token_.push_back(node);
+  }
+  void EndToken() {
+    for (uint32_t node : token_) {
+      if (count_[node]++ == 0) touched_.push_back(node);
+    }
+    token_.clear();
+  }
+  std::vector<TrafficMatrix::Cell> TakeRow() {
+    std::sort(touched_.begin(), touched_.end());
+    std::vector<TrafficMatrix::Cell> row;
+    for (uint32_t node : touched_) {
+      row.push_back({node, count_[node]});
+      count_[node] = 0;
+    }
+    touched_.clear();
+    return row;
+  }
+
+ private:
+  std::vector<uint64_t> count_;    // per node, for the current sender
+  std::vector<uint32_t> touched_;  // nodes with count_ > 0
+  std::vector<uint32_t> token_;    // distinct nodes of the current token's copies
+};
+
+}  // namespace
 
 LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
                       const ExpertPlacement& placement, uint64_t capacity) {
@@ -63,22 +67,39 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
   work.tokens_in.assign(world, 0);
   work.dropped.assign(world, 0);
   std::vector<uint64_t> sent_to_expert(layer.num_experts());  // per sender: the replica rule's j
+  std::vector<uint64_t> sent_to_ep_rank;  // per sender: its row, indexed by EP rank in its group
+  // Distinct tokens per destination node, when the nodes are known.
+  const uint32_t per_node = placement.gpus_per_node();
+  if (per_node > 0) work.node_tokens = TrafficMatrix(world);
+  NodeTokenCounter per_token(per_node > 0 ? (world + per_node - 1) / per_node : 0);
   for (uint32_t src = 0; src < world; ++src) {
     const std::vector<uint32_t> group = plan.EpGroup(src);
     const uint32_t src_ep = plan.EpRank(src);
     std::fill(sent_to_expert.begin(), sent_to_expert.end(), 0);
+    sent_to_ep_rank.assign(group.size(), 0);
     work.tokens_in[src] = routing.tokens(src);
-    for (uint32_t expert : routing.experts[src]) {
+    const std::vector<uint32_t>& experts = routing.experts[src];
+    for (uint64_t k = 0; k < experts.size(); ++k) {
+      const uint32_t expert = experts[k];
+      if (k % routing.top_k == 0) per_token.EndToken();
       if (capacity > 0 && sent_to_expert[expert] >= capacity) {
         ++work.dropped[src];
         continue;
       }
       const LayerPlacement::Replica r = ChooseReplica(
           layer, expert, group, src_ep, placement.gpus_per_node(), sent_to_expert[expert]++);
-      const uint32_t dst = group[r.ep_rank];
-      ++work.dispatch_tokens.at(src, dst);
-      ++work.expert_tokens[dst][r.slot];
+      ++sent_to_ep_rank[r.ep_rank];
+      ++work.expert_tokens[group[r.ep_rank]][r.slot];
+      if (per_node > 0) per_token.Copy(group[r.ep_rank] / per_node);
     }
+    per_token.EndToken();
+    if (per_node > 0) work.node_tokens.SetRow(src, per_token.TakeRow());
+    std::vector<TrafficMatrix::Cell> row;
+    for (uint32_t e = 0; e < group.size(); ++e) {
+      if (sent_to_ep_rank[e] > 0) row.push_back({group[e], sent_to_ep_rank[e]});
+    }
+    std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) { return a.dst < b.dst; });
+    work.dispatch_tokens.SetRow(src, std::move(row));
   }
   return work;
 }

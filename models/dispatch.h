@@ -17,34 +17,9 @@
 
 #include "models/plan.h"
 #include "models/routing.h"
+#include "models/traffic_matrix.h"
 
 namespace moesim::models {
-
-// A square matrix of counts between ranks. Row = source rank, column = destination rank.
-class TrafficMatrix {
- public:
-  TrafficMatrix() = default;
-  explicit TrafficMatrix(uint32_t ranks) : n_(ranks), cells_(uint64_t{ranks} * ranks, 0) {}
-
-  uint32_t ranks() const { return n_; }
-  uint64_t& at(uint32_t src, uint32_t dst) { return cells_.at(uint64_t{src} * n_ + dst); }
-  uint64_t at(uint32_t src, uint32_t dst) const { return cells_.at(uint64_t{src} * n_ + dst); }
-
-  TrafficMatrix Transposed() const;
-  // What `rank` sends to other ranks (its row without the diagonal).
-  uint64_t SentOffRank(uint32_t rank) const;
-  // What `rank` receives from other ranks (its column without the diagonal).
-  uint64_t ReceivedOffRank(uint32_t rank) const;
-  // Everything that leaves its rank: the sum of the off-diagonal cells.
-  uint64_t OffDiagonal() const;
-  uint64_t Total() const;
-
-  bool operator==(const TrafficMatrix&) const = default;
-
- private:
-  uint32_t n_ = 0;
-  std::vector<uint64_t> cells_;
-};
 
 struct LayerWork {
   uint32_t layer = 0;
@@ -57,6 +32,13 @@ struct LayerWork {
   std::vector<uint64_t> tokens_in;
   // Token copies each rank dropped because an expert was over capacity (0 without a capacity).
   std::vector<uint64_t> dropped;
+  // node_tokens.at(rank, node): distinct tokens of `rank` with at least one copy sent to a rank of
+  // `node` (node = rank / gpus per node), its own node included; columns are nodes, so only the
+  // first ceil(ranks / gpus per node) are used. A token with experts on two GPUs of one node
+  // counts once: what crosses the network once under DeepEP's deduplicated dispatch
+  // (sim/alltoall_hierarchical.h). Empty (0 ranks) when the nodes are unknown (a placement without
+  // gpus_per_node, or an expected layer without per-token routing): every copy then crosses.
+  TrafficMatrix node_tokens;
 
   uint64_t TotalDropped() const;
 };

@@ -39,6 +39,19 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
                       "missing or zero", "an integer >= 1");
   }
   w.tokens_per_gpu = load.tokens_per_gpu();
+  if (load.alltoall_algo() == "hierarchical") {
+    w.alltoall_algo = AllToAllAlgo::kHierarchical;
+    if (gpus_per_node == 0 || (world > gpus_per_node && world % gpus_per_node != 0)) {
+      return InputError(file.Locate("workload.alltoall_algo"), "workload.alltoall_algo",
+                        "hierarchical",
+                        "needs whole nodes (" + std::to_string(world) + " GPUs, " +
+                            std::to_string(gpus_per_node) + " per node)",
+                        "direct, or GPUs a multiple of " + std::to_string(gpus_per_node));
+    }
+  } else if (!load.alltoall_algo().empty() && load.alltoall_algo() != "direct") {
+    return InputError(file.Locate("workload.alltoall_algo"), "workload.alltoall_algo",
+                      load.alltoall_algo(), "unknown all-to-all algorithm", "direct, hierarchical");
+  }
   const uint32_t moe_layers = load.has_moe_layers() ? load.moe_layers() : 1;
   if (moe_layers < 1 || moe_layers > w.model.num_layers()) {
     return InputError(file.Locate("workload.moe_layers"), "workload.moe_layers",

@@ -19,8 +19,12 @@
 
 namespace moesim::models {
 
+// How a MoE layer's dispatch and combine all-to-alls run (the scenario's workload.alltoall_algo).
+enum class AllToAllAlgo { kDirect, kHierarchical };
+
 struct Workload {
   std::string name;
+  AllToAllAlgo alltoall_algo = AllToAllAlgo::kDirect;
   pb::ModelSpec model;
   Plan plan;
   ExpertPlacement placement;

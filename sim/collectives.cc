@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sim/alltoall_hierarchical.h"
+
 namespace moesim::sim {
 namespace {
 
@@ -44,32 +46,6 @@ void Pairwise(Schedule& s, const std::vector<std::vector<uint64_t>>& bytes) {
       std::vector<uint32_t> after;
       if (previous[i]) after.push_back(*previous[i]);
       previous[i] = Add(s, i, j, bytes[i][j], k - 1, std::move(after));
-    }
-  }
-}
-
-// Tutel's 2D all-to-all, uniform: (a, i) -> (a, j) carries what (a, i) sends to local j of every
-// node (nodes x size/n); then (a, j) -> (b, j) what node a's GPUs send to (b, j) (G x size/n).
-void Hierarchical(Schedule& s, uint32_t per_node) {
-  const uint32_t nodes = s.ranks / per_node;
-  const uint64_t piece = s.size / s.ranks;
-  std::vector<std::vector<uint32_t>> into(s.ranks);  // phase-1 transfers arriving at each rank
-  for (uint32_t a = 0; a < nodes; ++a) {
-    for (uint32_t i = 0; i < per_node; ++i) {
-      for (uint32_t j = 0; j < per_node; ++j) {
-        if (i != j)
-          into[a * per_node + j].push_back(
-              Add(s, a * per_node + i, a * per_node + j, piece * nodes, 0));
-      }
-    }
-  }
-  for (uint32_t a = 0; a < nodes; ++a) {
-    for (uint32_t b = 0; b < nodes; ++b) {
-      if (a == b) continue;
-      for (uint32_t j = 0; j < per_node; ++j) {
-        const uint32_t from = a * per_node + j;
-        Add(s, from, b * per_node + j, piece * per_node, 1, into[from]);
-      }
     }
   }
 }
@@ -249,14 +225,15 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
                             "hierarchical all-to-all needs whole nodes",
                             "a multiple of " + std::to_string(gpus_per_node));
         }
-        if (ranks == gpus_per_node) {
-          Direct(s, bytes);
-          s.latency_chain = {{0, ranks - 1}};
-        } else {
-          Hierarchical(s, gpus_per_node);
-          // Over NVLink to the last local index, then across to the last node on that rail.
-          s.latency_chain = {{0, gpus_per_node - 1}, {gpus_per_node - 1, ranks - 1}};
+        // Tutel's 2D: the destination's rail (sim/alltoall_hierarchical.h).
+        models::TrafficMatrix uniform(ranks);
+        for (uint32_t i = 0; i < ranks; ++i) {
+          for (uint32_t j = 0; j < ranks; ++j) uniform.at(i, j) = i == j ? 0 : chunk;
         }
+        MOESIM_ASSIGN_OR_RETURN(
+            Schedule h, BuildHierarchicalAllToAllV(uniform, gpus_per_node, Rail::kDestination));
+        h.size = size;
+        return h;
       } else {
         return Unsupported(op, algo);
       }
@@ -288,7 +265,10 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
   return s;
 }
 
-StatusOr<Schedule> BuildAllToAllV(const models::TrafficMatrix& bytes, CollectiveAlgo algo) {
+StatusOr<Schedule> BuildAllToAllV(const models::TrafficMatrix& bytes, CollectiveAlgo algo,
+                                  uint32_t gpus_per_node, const models::TrafficMatrix& node_bytes) {
+  if (algo == CollectiveAlgo::kHierarchical)
+    return BuildHierarchicalAllToAllV(bytes, gpus_per_node, Rail::kSource, node_bytes);
   const uint32_t n = bytes.ranks();
   std::vector<std::vector<uint64_t>> b(n, std::vector<uint64_t>(n));
   Schedule s;

@@ -17,9 +17,11 @@
 // Algorithms (a user names them with --algo or in a scenario):
 //   direct        every pair at once (NCCL's grouped send/recv)                 alltoall
 //   pairwise      n-1 rounds, round k: i -> i+k, one round after another          alltoall
-//   hierarchical  2D: first over NVLink to the GPU with the destination's local   alltoall
-//                 index, then across nodes on that rail (Tutel's 2D all-to-all;
-//                 DeepEP sends across nodes first and forwards over NVLink after)
+//   hierarchical  uniform: Tutel's 2D, over NVLink to the GPU with the           alltoall
+//                 destination's local index, then across nodes on that rail;
+//                 all-to-allv: DeepEP's, across nodes to the GPU with the
+//                 sender's local index, then over NVLink to the destination, what
+//                 a rank sends to a node crossing once (sim/alltoall_hierarchical.h)
 //   ring          n-1 (allgather, reducescatter) or 2(n-1) (allreduce) steps of   allreduce,
 //   allgather,
 //                 size/n to the next rank                                         reducescatter
@@ -77,7 +79,11 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
                                    uint64_t size, uint32_t gpus_per_node);
 
 // An uneven all-to-all (all-to-allv): bytes[i][j] from rank i to rank j, as nccl-tests'
-// alltoallv_perf takes it, or a MoE layer's dispatch. Direct or pairwise.
-StatusOr<Schedule> BuildAllToAllV(const models::TrafficMatrix& bytes, CollectiveAlgo algo);
+// alltoallv_perf takes it, or a MoE layer's dispatch. Direct, pairwise or hierarchical; the last
+// needs `gpus_per_node` (whole nodes) and may take `node_bytes`, what each rank sends across to
+// each node once (a MoE dispatch's distinct tokens; see BuildHierarchicalAllToAllV).
+StatusOr<Schedule> BuildAllToAllV(const models::TrafficMatrix& bytes, CollectiveAlgo algo,
+                                  uint32_t gpus_per_node = 0,
+                                  const models::TrafficMatrix& node_bytes = {});
 
 }  // namespace moesim::sim

@@ -11,6 +11,16 @@
 //   combine   as dispatch, with the transposed matrix
 //
 // At the flow fidelity the all-to-alls run on the flow model instead (see Fidelity below).
+//
+// With the workload's alltoall_algo "hierarchical" (models::AllToAllAlgo::kHierarchical), dispatch
+// runs DeepEP's schedule (sim/alltoall_hierarchical.h): in-node copies straight over NVLink; what a
+// GPU has for another node crosses once, to the GPU of its own local index there (each token once
+// per node, LayerWork::node_tokens), which forwards the copies over NVLink. Combine runs it
+// backwards (gather and reduce on that GPU, send back once). Analytical: every transfer's bytes on
+// its links at once (the relay forwards as bytes arrive, as DeepEP pipelines chunks); a rank waits
+// for the busiest link its transfers cross plus its longest chain of route latencies (crossing,
+// then forward). Flow: the forward starts when the whole crossing is through. A communication
+// phase's bytes are then what the GPUs sent, the forwards included.
 // A phase takes its slowest rank's time (the all-to-alls synchronise the ranks); the layer is the
 // sum of its phases, and the run the sum of its layers. Tokens a rank keeps cost no link time.
 // Peaks are datasheet figures (topology/gpu_specs.cc) until calibration replaces them.

@@ -92,6 +92,44 @@ TEST_CASE("A token whose two experts share a GPU is sent twice and EP groups do 
   CHECK(Row(w.dispatch_tokens, 2) == std::vector<uint64_t>{0, 0, 0, 2});
   // Rank 3 (group {2, 3}): expert 0 on global rank 2, expert 2 kept.
   CHECK(Row(w.dispatch_tokens, 3) == std::vector<uint64_t>{0, 0, 1, 1});
+  // The matrix stores only what was sent: no row holds a cell outside its EP group, and rank 0's
+  // one cell is {1, 2}.
+  for (uint32_t r = 0; r < 4; ++r) {
+    for (const TrafficMatrix::Cell& c : w.dispatch_tokens.row(r)) CHECK(c.dst / 2 == r / 2);
+  }
+  REQUIRE(w.dispatch_tokens.row(0).size() == 1);
+  CHECK(w.dispatch_tokens.row(0)[0].dst == 1);
+  CHECK(w.dispatch_tokens.row(0)[0].count == 2);
+}
+
+TEST_CASE("Distinct tokens per destination node: a token with two experts on one node counts once") {
+  // 4 ranks in 2 nodes of 2 GPUs, ep = 4, 4 experts (expert e on rank e), top-2.
+  pb::ModelSpec model;
+  model.set_num_experts(4);
+  pb::ParallelPlan spec;
+  spec.set_ep(4);
+  auto plan = ResolvePlan(spec, 4, model, nullptr);
+  REQUIRE(plan.ok());
+  ExpertPlacement placement = ExpertPlacement::Contiguous(4, 4);
+  LayerRouting routing;
+  routing.top_k = 2;
+  // Rank 0: token 0 -> experts 2, 3 (both on node 1), token 1 -> 0, 2 (node 0 and node 1).
+  // Rank 3: token 0 -> experts 0, 1 (both on node 0).
+  routing.experts = {{2, 3, 0, 2}, {1, 0}, {2, 3}, {0, 1}};
+  // Without nodes, no counts: every copy crosses.
+  CHECK(ExpandLayer(routing, *plan, placement).node_tokens.ranks() == 0);
+  placement.set_gpus_per_node(2);
+  const LayerWork w = ExpandLayer(routing, *plan, placement);
+  // Rank 0 sends 3 copies to node 1 (2, 3, 2) but only 2 distinct tokens; 1 token to node 0.
+  CHECK(w.dispatch_tokens.at(0, 2) + w.dispatch_tokens.at(0, 3) == 3);
+  CHECK(w.node_tokens.at(0, 1) == 2);
+  CHECK(w.node_tokens.at(0, 0) == 1);
+  // Rank 3's token: 2 copies into node 0, once.
+  CHECK(w.node_tokens.at(3, 0) == 1);
+  CHECK(w.node_tokens.at(3, 1) == 0);
+  // Ranks 1 and 2 keep everything in their node.
+  CHECK(w.node_tokens.at(1, 0) == 1);
+  CHECK(w.node_tokens.at(2, 1) == 1);
 }
 
 TEST_CASE("ExpandLayer drops token copies beyond an expert's capacity per sender") {

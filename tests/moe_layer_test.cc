@@ -190,3 +190,132 @@ TEST_CASE("Flow fidelity across nodes: never faster than the analytical busiest-
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+namespace {
+
+// 2 nodes x 4 GPUs (tests/fixtures/two_nodes_4gpu.pbtxt: NVLink 400 GB/s, one 50 GB/s NIC per
+// GPU), 8 experts, one per GPU (expert e on GPU e), top-2, one token per GPU. GPU 0's token goes to
+// experts 5 and 6, both on node 1; every other token to its own GPU's expert and a neighbour's in
+// its node. One token = 4096 x 2 B = 8192 B.
+std::string DedupScenario(const std::string& algo) {
+  return R"(cluster {
+  node {
+    name: "test-4gpu" gpu: "h100-sxm" gpus: 4
+    nvlink { bandwidth_gbps: 400 }
+    pcie { switches: 4 cpus: 1 }
+    nics { count: 4 gbit_per_s: 400 }
+  }
+  nodes: 2
+  fabric { single_switch {} }
+}
+model_spec {
+  name: "toy" source: "test" hidden_size: 4096 expert_ffn_size: 14336
+  num_experts: 8 top_k: 2 num_layers: 1 dtype: BF16
+}
+plan { ep: 8 }
+workload { tokens_per_gpu: 1 alltoall_algo: ")" +
+         algo + R"(" }
+routing {
+  explicit {
+    rank { rank: 0 experts: [5, 6] }
+    rank { rank: 1 experts: [1, 2] }
+    rank { rank: 2 experts: [2, 3] }
+    rank { rank: 3 experts: [3, 0] }
+    rank { rank: 4 experts: [4, 5] }
+    rank { rank: 5 experts: [5, 6] }
+    rank { rank: 6 experts: [6, 7] }
+    rank { rank: 7 experts: [7, 4] }
+  }
+}
+)";
+}
+
+}  // namespace
+
+TEST_CASE("Hierarchical dispatch: a token for two GPUs of a remote node crosses the network once") {
+  auto h = LoadScenarioFromString(DedupScenario("hierarchical"), "hier.pbtxt");
+  auto d = LoadScenarioFromString(DedupScenario("direct"), "direct.pbtxt");
+  REQUIRE(h.ok());
+  REQUIRE(d.ok());
+  CHECK(h->workload.alltoall_algo == models::AllToAllAlgo::kHierarchical);
+  // Distinct tokens per (rank, node): GPU 0's one token goes to node 1 once (2 copies); GPU 1's
+  // token stays in node 0.
+  const models::LayerWork& layer = h->workload.layers[0];
+  CHECK(layer.dispatch_tokens.at(0, 5) + layer.dispatch_tokens.at(0, 6) == 2);
+  CHECK(layer.node_tokens.at(0, 1) == 1);
+  CHECK(layer.node_tokens.at(0, 0) == 0);
+  CHECK(layer.node_tokens.at(1, 0) == 1);
+
+  const pb::Result hier = SimulateMoeLayers(h->cluster, h->workload);
+  const pb::Result direct = SimulateMoeLayers(d->cluster, d->workload);
+  // InfiniBand bytes (a crossing counts on both NIC-to-switch links): direct sends both copies,
+  // 2 x 2 x 8192 = 32,768 B; hierarchical the token once, 16,384 B, and GPU 4 copies it to GPUs 5
+  // and 6 over NVLink. Combine: GPUs 5 and 6 send to GPU 4, which reduces and sends back once.
+  for (const char* phase : {"dispatch", "combine"}) {
+    INFO(phase);
+    CHECK(PhaseNamed(direct, phase).link_class_bytes().at("infiniband") == 32'768);
+    CHECK(PhaseNamed(hier, phase).link_class_bytes().at("infiniband") == 16'384);
+  }
+  // Bytes GPUs send: direct 9 copies leave their GPU (2 from GPU 0, 1 from each other GPU);
+  // hierarchical 7 in-node copies + 1 crossing + 2 forwards = 10 x 8192.
+  CHECK(PhaseNamed(direct, "dispatch").bytes() == 9 * 8192);
+  CHECK(PhaseNamed(hier, "dispatch").bytes() == 10 * 8192);
+
+  // Time, analytical. Direct: GPU 0's NIC carries 2 x 8192 B: 16,384 / 50e9 = 327,680 ps, plus the
+  // 2,000 ns route (PCIe, NIC, switch, NIC, PCIe): 2,327,680 ps -> 2,328 ns.
+  // Hierarchical: GPU 4 waits for the crossing (NIC link 8192 / 50e9 = 163,840 ps, the busiest of
+  // its links) and its latency chain is the crossing's route then its NVLink forward: 2,000 +
+  // 1,000 ns. 3,163,840 ps -> 3,164 ns: one token is latency-bound, and the relay adds a hop.
+  const topology::Router& router = h->cluster.router();
+  REQUIRE(router.Latency(0, 4) == Duration::Picoseconds(2'000'000));
+  REQUIRE(router.Latency(4, 5) == Duration::Picoseconds(1'000'000));
+  CHECK(PhaseNamed(direct, "dispatch").time_ns() == 2328);
+  CHECK(PhaseNamed(hier, "dispatch").time_ns() == 3164);
+  CHECK(PhaseNamed(hier, "dispatch").critical_rank() == 4);
+  // Combine reversed: the gather 5 -> 4, 6 -> 4 (1,000 ns) then 4 -> 0 (163,840 ps + 2,000 ns);
+  // GPU 0 and GPU 4 both see that chain: 3,164 ns.
+  CHECK(PhaseNamed(hier, "combine").time_ns() == 3164);
+
+  // The flow model runs the same schedules and is never below the analytical bound; the same
+  // input gives the same result.
+  const pb::Result flow = SimulateMoeLayers(h->cluster, h->workload, Fidelity::kFlow);
+  const pb::Result again = SimulateMoeLayers(h->cluster, h->workload, Fidelity::kFlow);
+  CHECK(flow.executor() == "flow");
+  for (const char* phase : {"dispatch", "combine"}) {
+    INFO(phase);
+    CHECK(PhaseNamed(flow, phase).time_ns() >= PhaseNamed(hier, phase).time_ns());
+    CHECK(PhaseNamed(flow, phase).link_class_bytes().at("infiniband") == 16'384);
+    CHECK(PhaseNamed(again, phase).time_ns() == PhaseNamed(flow, phase).time_ns());
+  }
+}
+
+TEST_CASE("Hierarchical dispatch, bandwidth-bound: fewer bytes cross when tokens repeat") {
+  // DeepSeek-V3 on 32 H800 (4 nodes): top-8 of 256 experts, so most tokens have several experts
+  // on one remote node. The deduplicated crossing carries fewer bytes than the copies.
+  auto s = LoadScenario(testing::SourcePath("scenarios/deepseek-v3-h800-ep32.pbtxt"));
+  REQUIRE(s.ok());
+  const pb::Result direct = SimulateMoeLayers(s->cluster, s->workload);
+  s->workload.alltoall_algo = models::AllToAllAlgo::kHierarchical;
+  const pb::Result hier = SimulateMoeLayers(s->cluster, s->workload);
+  const pb::Result flow = SimulateMoeLayers(s->cluster, s->workload, Fidelity::kFlow);
+  REQUIRE(hier.phases_size() == direct.phases_size());
+  for (const char* phase : {"dispatch", "combine"}) {
+    INFO(phase);
+    const auto& h = PhaseNamed(hier, phase).link_class_bytes();
+    const auto& d = PhaseNamed(direct, phase).link_class_bytes();
+    CHECK(h.at("infiniband") < d.at("infiniband"));
+    CHECK(PhaseNamed(flow, phase).time_ns() >= PhaseNamed(hier, phase).time_ns());
+  }
+}
+
+TEST_CASE("The all-to-all algorithm of a scenario is checked, with valid values named") {
+  std::string text = DedupScenario("ring");
+  auto bad = LoadScenarioFromString(text, "algo.pbtxt");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message(), Catch::Contains("workload.alltoall_algo = ring"));
+  CHECK_THAT(bad.error().message(), Catch::Contains("direct, hierarchical"));
+  CHECK_THAT(bad.error().message(), Catch::StartsWith("algo.pbtxt:"));
+}
+
+}  // namespace moesim::sim

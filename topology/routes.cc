@@ -269,6 +269,35 @@ void Router::ForEachShare(uint32_t src, uint32_t dst,
   for (auto it = up_[b].rbegin(); it != up_[b].rend(); ++it) visit(EdgeOf(dn, *it ^ 1u), 1.0);
 }
 
+std::optional<Router::FabricLeg> Router::AppendLocalShares(
+    uint32_t src, uint32_t dst, std::vector<std::pair<uint32_t, double>>* out) const {
+  if (src == dst) return std::nullopt;
+  const uint32_t sn = gpu_node_[src], dn = gpu_node_[dst];
+  const uint32_t a = src % gpus_per_node_, b = dst % gpus_per_node_;
+  auto add = [&](Edge e, double share) { out->emplace_back(graph_[e].id, share); };
+  if (sn == dn) {  // as ForEachShare
+    for (const LocalPath& p : intra_[size_t{a} * gpus_per_node_ + b]) {
+      for (uint32_t step : p.steps) add(EdgeOf(sn, step), p.weight);
+    }
+    return std::nullopt;
+  }
+  const uint32_t nic_a = *nic_number_[*nic_of_[a]], nic_b = *nic_number_[*nic_of_[b]];
+  for (uint32_t step : up_[a]) add(EdgeOf(sn, step), 1.0);
+  const Edge out_edge = *nic_up_[sn][nic_a];
+  const Edge in_edge = *nic_down_[dn][nic_b];
+  add(out_edge, 1.0);
+  add(in_edge, 1.0);
+  for (auto it = up_[b].rbegin(); it != up_[b].rend(); ++it) add(EdgeOf(dn, *it ^ 1u), 1.0);
+  const Vertex from = boost::target(out_edge, graph_), to = boost::source(in_edge, graph_);
+  if (from == to) return std::nullopt;
+  return FabricLeg{from, to};
+}
+
+void Router::ForEachFabricShare(FabricLeg leg,
+                                const std::function<void(Edge, double)>& visit) const {
+  FabricShares(leg.from, leg.to, 1.0, visit);
+}
+
 void Router::SamplePath(uint32_t src, uint32_t dst, uint64_t flow, std::vector<Edge>* path) const {
   path->clear();
   if (src == dst) return;

@@ -20,7 +20,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "topology/graph.h"
@@ -43,6 +45,18 @@ class Router {
   // (fractions over the links of one hop sum to 1). Nothing for src == dst.
   void ForEachShare(uint32_t src, uint32_t dst,
                     const std::function<void(Edge, double)>& visit) const;
+  // ForEachShare cut in two, for callers that lay many transfers on links (the analytical
+  // all-to-all): the links of the route outside the switch fabric (NVLink, PCIe, NIC cables) are
+  // appended to `out` as (link id, share), in ForEachShare's order; when the route also crosses
+  // switch-to-switch links, the first-tier switches where it enters and leaves them are returned,
+  // and ForEachFabricShare(leg) visits those links, the same for every route between the two
+  // switches. Together they visit what ForEachShare visits, with the same shares.
+  struct FabricLeg {
+    Vertex from, to;
+  };
+  std::optional<FabricLeg> AppendLocalShares(uint32_t src, uint32_t dst,
+                                             std::vector<std::pair<uint32_t, double>>* out) const;
+  void ForEachFabricShare(FabricLeg leg, const std::function<void(Edge, double)>& visit) const;
   // One concrete path: `flow` picks among equal-cost choices deterministically (ECMP hashing).
   void SamplePath(uint32_t src, uint32_t dst, uint64_t flow, std::vector<Edge>* path) const;
   // Links crossed (every path of a route has the same count).
