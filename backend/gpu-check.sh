@@ -12,9 +12,17 @@
 #        mixtral  one GPU, Mixtral-8x7B MoE layer: 4,096 and 16,384 tokens, uniform and Zipf
 #        all      both (the default)
 #
-# Environment: OUT (results folder; default ./gpu-check-out), CUDA_HOME, EIGEN_DIR, NVCC.
+#
+# Then, when `prepare` found a built moebench (MOEBENCH, default build-nccl/backend/moebench, a
+# CUDA + NCCL build) and bundled it with the shared libraries the GPU machine lacks (OpenMPI and
+# its plugins, protobuf, Boost, libstdc++; see ../shared/GPU.md) into build-gpu-deps/moebench,
+# the script also runs the NCCL path of `moebench run --device gpu` on one GPU (a one-rank NCCL
+# communicator) with --check: the seed example's routing for rank 0, as a one-GPU scenario.
+# That step has never run on a GPU yet; its result is written to $OUT/moebench_run_gpu1.*.
+#
+# Environment: OUT (results folder; default ./gpu-check-out), CUDA_HOME, EIGEN_DIR, NVCC, MOEBENCH.
 # Exit status: gpu_kernel_check's (0 pass, 1 a kernel disagrees or a call failed, 77 no GPU),
-# 2 when the build cannot start or fails.
+# 2 when the build cannot start or fails; 3 when the kernels pass but the moebench run fails.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
@@ -34,6 +42,25 @@ if [[ $MODE == prepare ]]; then
   [[ -f $src/Eigen/Core ]] || { echo "prepare: no Eigen headers at $src (set EIGEN_DIR)" >&2; exit 2; }
   rm -rf build-gpu-deps/eigen3 && mkdir -p build-gpu-deps/eigen3
   cp -r "$src/Eigen" build-gpu-deps/eigen3/ || exit 2
+  # moebench and the shared libraries a Debian build needs, except the GPU's own (driver, CUDA
+  # runtime, cuBLAS, NCCL: the GPU machine has them) and glibc's.
+  bin=${MOEBENCH:-build-nccl/backend/moebench}
+  rm -rf build-gpu-deps/moebench
+  if [[ -x $bin ]]; then
+    mkdir -p build-gpu-deps/moebench/lib build-gpu-deps/moebench/plugins
+    cp "$bin" build-gpu-deps/moebench/moebench || exit 2
+    plugins=$(dirname "$(readlink -f "$(ldd "$bin" | awk '/libmpi\.so/ {print $3}')")")/openmpi/lib/openmpi3
+    [[ -d $plugins ]] && cp -L "$plugins"/*.so build-gpu-deps/moebench/plugins/ 2>/dev/null
+    skip='libcuda\.|libcudart|libcublas|libnccl|libnvidia|ld-linux|/libc\.so|/libm\.so|libpthread|libdl\.|librt\.'
+    { ldd "$bin"; ldd build-gpu-deps/moebench/plugins/*.so 2>/dev/null; } |
+      awk '/=> \// {print $3}' | sort -u | grep -Ev "$skip" |
+      while read -r lib; do cp -L "$lib" build-gpu-deps/moebench/lib/; done
+    # Debian's OpenMPI reads its help texts from here; without them errors are terse, not fatal.
+    [[ -d /usr/share/openmpi ]] && cp -r /usr/share/openmpi build-gpu-deps/moebench/share-openmpi
+    echo "prepare: bundled $bin with $(ls build-gpu-deps/moebench/lib | wc -l) libraries"
+  else
+    echo "prepare: no moebench at $bin (set MOEBENCH): the moebench run step will be skipped"
+  fi
   echo "prepare: copied $src/Eigen to build-gpu-deps/eigen3 ($(du -sh build-gpu-deps | cut -f1));"
   echo "         carry [\"build-gpu-deps\"] and run: bash backend/gpu-check.sh all"
   exit 0
@@ -156,5 +183,39 @@ if [[ $status == 0 && $MODE != check && ${#QUICK[@]} == 0 ]]; then
   timeout 120 python3 "$ROOT/backend/kernels/cuda/torch_peer.py" >"$OUT/torch_peer.txt" 2>&1 ||
     echo "torch peer: did not run (see $OUT/torch_peer.txt)" >>"$OUT/torch_peer.txt"
   cat "$OUT/torch_peer.txt"
+fi
+
+# ---- moebench run --device gpu --gpus 1: the NCCL path on one GPU ----------------------------------
+BUNDLE=$ROOT/build-gpu-deps/moebench
+if [[ $status == 0 && -x $BUNDLE/moebench ]]; then
+  # The seed example (4 GPUs) as one GPU: cluster.gpus 1, EP 1, only rank 0's routing (tokens
+  # choosing experts 2, 7, 0, 3, all local: the NCCL exchange runs with one rank).
+  SCENARIO=$OUT/seed_example_1gpu.pbtxt
+  sed -e 's/^  gpus: 4$/  gpus: 1/' -e 's/^  ep: 4$/  ep: 1/' -e '/rank { rank: [1-9]/d' \
+    "$ROOT/scenarios/seed_example.pbtxt" >"$SCENARIO"
+  NVLIBS=""
+  for d in "$CUBLAS_LIB" $(dirname "${NCCL_SO:-/nonexistent/x}") \
+           $(dirname "${CUDART_SO:-/nonexistent/x}") $PY_NVIDIA; do
+    [[ -d $d ]] && NVLIBS=$NVLIBS:$d
+    [[ -d $d/lib ]] && NVLIBS=$NVLIBS:$d/lib
+  done
+  for d in $PY_NVIDIA; do for l in "$d"/*/lib; do [[ -d $l ]] && NVLIBS=$NVLIBS:$l; done; done
+  note "moebench run --device gpu --gpus 1 --check on $SCENARIO"
+  LD_LIBRARY_PATH=$BUNDLE/lib$NVLIBS:${LD_LIBRARY_PATH:-} \
+    OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_mca_base_component_path=$BUNDLE/plugins \
+    OPAL_PKGDATADIR=$BUNDLE/share-openmpi OMPI_ALLOW_RUN_AS_ROOT=1 \
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 NCCL_DEBUG=${NCCL_DEBUG:-WARN} \
+    timeout 300 "$BUNDLE/moebench" run "$SCENARIO" --device gpu --gpus 1 --check --warmup 3 \
+    --iters 20 --timeout-s 120 --out "$OUT/moebench_run_gpu1.pb" 2>&1 | tee "$OUT/moebench_run_gpu1.log"
+  run_status=${PIPESTATUS[0]}
+  if [[ $run_status == 0 ]]; then
+    note "moebench run --device gpu: PASS; see $OUT/moebench_run_gpu1.log"
+  else
+    note "moebench run --device gpu: FAILED with status $run_status; see $OUT/moebench_run_gpu1.log"
+    status=3
+  fi
+elif [[ $status == 0 ]]; then
+  note "moebench run --device gpu: skipped (no build-gpu-deps/moebench; run '$0 prepare' after" \
+    "building moebench with CUDA and NCCL, and carry build-gpu-deps)"
 fi
 exit "$status"

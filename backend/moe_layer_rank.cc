@@ -2,12 +2,31 @@
 
 #include <algorithm>
 #include <cstring>
-#include <numeric>
 
 #include "backend/layer_inputs.h"
 #include "backend/router_step.h"
 
 namespace moesim::backend {
+
+std::vector<int32_t> BucketOfExpert(const models::Workload& workload, uint32_t rank) {
+  // Where each expert lives: its EP rank inside this rank's EP group, and its index there.
+  const std::vector<uint32_t> group = workload.plan.EpGroup(rank);
+  const uint32_t per_rank = workload.placement.experts_per_rank();
+  std::vector<int32_t> bucket(workload.model.num_experts());
+  for (uint32_t e = 0; e < bucket.size(); ++e) {
+    const uint32_t dst = group[workload.placement.EpRankOf(e)];
+    bucket[e] = static_cast<int32_t>(dst * per_rank + workload.placement.LocalIndexOf(e));
+  }
+  return bucket;
+}
+
+std::vector<int32_t> SlotBuckets(const models::Workload& workload, uint32_t layer, uint32_t rank) {
+  const std::vector<int32_t> of_expert = BucketOfExpert(workload, rank);
+  const std::vector<uint32_t>& chosen = workload.routing.at(layer).experts.at(rank);
+  std::vector<int32_t> bucket(chosen.size());
+  for (size_t s = 0; s < chosen.size(); ++s) bucket[s] = of_expert.at(chosen[s]);
+  return bucket;
+}
 
 MoeLayerRank::MoeLayerRank(const models::Workload& workload, uint32_t layer, uint32_t rank,
                            uint64_t seed, const ExpertWeights& local_experts,
@@ -25,19 +44,8 @@ MoeLayerRank::MoeLayerRank(const models::Workload& workload, uint32_t layer, uin
   const models::LayerRouting& routing = workload.routing.at(layer);
   chosen_ = routing.experts.at(rank);
   tokens_ = routing.tokens(rank);
-  // Bucket of each slot: where the chosen expert lives (its EP rank inside this rank's EP group)
-  // and its index there.
-  const std::vector<uint32_t> group = workload.plan.EpGroup(rank);
-  bucket_.resize(chosen_.size());
-  for (size_t s = 0; s < chosen_.size(); ++s) {
-    const uint32_t e = chosen_[s];
-    const uint32_t dst = group[workload.placement.EpRankOf(e)];
-    bucket_[s] = static_cast<int32_t>(dst * per_rank_ + workload.placement.LocalIndexOf(e));
-  }
+  bucket_ = SlotBuckets(workload, layer, rank);
   recv_counts_.resize(uint64_t{world_} * per_rank_);
-  send_units_.resize(world_);
-  recv_units_.resize(world_);
-  expert_rows_.resize(per_rank_);
 }
 
 void MoeLayerRank::Prepare() {
@@ -45,80 +53,39 @@ void MoeLayerRank::Prepare() {
   logits_.resize(tokens_ * experts_);
   weights_.resize(chosen_.size());
   y_.resize(tokens_ * hidden_);
-  send_.resize(chosen_.size() * hidden_);
+  send_rows_.resize(chosen_.size() * hidden_);
 }
 
-void MoeLayerRank::Layout() { perm_ = BuildPermutation(bucket_, world_ * per_rank_); }
+void MoeLayerRank::Layout() { send_ = BuildSendLayout(bucket_, world_, per_rank_); }
 
 void MoeLayerRank::Route() {
   RouterLogits(x_.data(), tokens_, hidden_, router_.data(), experts_, logits_.data());
   ChosenExpertWeights(logits_.data(), tokens_, experts_, chosen_, top_k_, weights_.data());
   Layout();
-  Permute(x_.data(), hidden_, perm_, top_k_, send_.data());
-}
-
-std::vector<uint64_t> MoeLayerRank::SendRows() const {
-  std::vector<uint64_t> rows(world_, 0);
-  for (uint32_t b = 0; b < perm_.bucket_counts.size(); ++b)
-    rows[b / per_rank_] += perm_.bucket_counts[b];
-  return rows;
-}
-
-void MoeLayerRank::PlanRegroup() {
-  recv_offset_.assign(uint64_t{world_} * per_rank_, 0);
-  expert_offset_.assign(uint64_t{world_} * per_rank_, 0);
-  std::fill(expert_rows_.begin(), expert_rows_.end(), 0);
-  for (uint32_t src = 0; src < world_; ++src) {
-    for (uint32_t e = 0; e < per_rank_; ++e) expert_rows_[e] += recv_counts_[src * per_rank_ + e];
-  }
-  // Source-major offsets (as received) and expert-major offsets (as the grouped GEMM reads).
-  uint64_t row = 0;
-  for (uint64_t b = 0; b < recv_counts_.size(); ++b) {
-    recv_offset_[b] = row;
-    row += recv_counts_[b];
-  }
-  uint64_t expert_start = 0;
-  for (uint32_t e = 0; e < per_rank_; ++e) {
-    uint64_t at = expert_start;
-    for (uint32_t src = 0; src < world_; ++src) {
-      expert_offset_[src * per_rank_ + e] = at;
-      at += recv_counts_[src * per_rank_ + e];
-    }
-    expert_start = at;
-  }
+  Permute(x_.data(), hidden_, send_.permutation, top_k_, send_rows_.data());
 }
 
 Status MoeLayerRank::Dispatch(Communicator& comm) {
   // Notify: every rank learns how many rows each peer sends it, per local expert.
-  comm.AllToAll(perm_.bucket_counts, recv_counts_);
-  uint64_t received = 0;
-  for (uint32_t peer = 0; peer < world_; ++peer) {
-    send_units_[peer] = 0;
-    recv_units_[peer] = 0;
-    for (uint32_t e = 0; e < per_rank_; ++e) {
-      send_units_[peer] += perm_.bucket_counts[peer * per_rank_ + e];
-      recv_units_[peer] += recv_counts_[peer * per_rank_ + e];
-    }
-    received += recv_units_[peer];
-  }
-  recv_.resize(received * hidden_);
-  MOESIM_RETURN_IF_ERROR(comm.AllToAllV(send_.data(), send_units_, recv_.data(), recv_units_,
-                                        uint64_t{hidden_} * sizeof(float)));
+  comm.AllToAll(send_.permutation.bucket_counts, recv_counts_);
+  recv_ = BuildReceiveLayout(recv_counts_, world_, per_rank_);
+  recv_rows_.resize(recv_.rows * hidden_);
+  MOESIM_RETURN_IF_ERROR(comm.AllToAllV(send_rows_.data(), send_.peer_rows, recv_rows_.data(),
+                                        recv_.peer_rows, uint64_t{hidden_} * sizeof(float)));
   // Regroup expert-major: block (src, e) moves as a whole.
-  PlanRegroup();
-  expert_in_.resize(recv_.size());
+  blocks_ = RegroupBlocks(recv_);
+  expert_in_.resize(recv_rows_.size());
   const size_t row_bytes = size_t{hidden_} * sizeof(float);
-  for (uint64_t b = 0; b < recv_counts_.size(); ++b) {
-    if (recv_counts_[b] == 0) continue;
-    std::memcpy(expert_in_.data() + expert_offset_[b] * hidden_,
-                recv_.data() + recv_offset_[b] * hidden_, recv_counts_[b] * row_bytes);
+  for (const RowBlock& b : blocks_) {
+    std::memcpy(expert_in_.data() + b.expert_major * hidden_,
+                recv_rows_.data() + b.source_major * hidden_, b.rows * row_bytes);
   }
   return Status::Ok();
 }
 
 void MoeLayerRank::Experts() {
   expert_out_.resize(expert_in_.size());
-  GroupedSwiGlu(expert_in_.data(), expert_rows_, local_, expert_out_.data());
+  GroupedSwiGlu(expert_in_.data(), recv_.expert_rows, local_, expert_out_.data());
 }
 
 Status MoeLayerRank::Combine(Communicator& comm) {
@@ -126,15 +93,14 @@ Status MoeLayerRank::Combine(Communicator& comm) {
   // dispatch's transpose, and rows land where Route's permutation put them.
   back_send_.resize(expert_out_.size());
   const size_t row_bytes = size_t{hidden_} * sizeof(float);
-  for (uint64_t b = 0; b < recv_counts_.size(); ++b) {
-    if (recv_counts_[b] == 0) continue;
-    std::memcpy(back_send_.data() + recv_offset_[b] * hidden_,
-                expert_out_.data() + expert_offset_[b] * hidden_, recv_counts_[b] * row_bytes);
+  for (const RowBlock& b : blocks_) {
+    std::memcpy(back_send_.data() + b.source_major * hidden_,
+                expert_out_.data() + b.expert_major * hidden_, b.rows * row_bytes);
   }
-  back_recv_.resize(send_.size());
-  MOESIM_RETURN_IF_ERROR(comm.AllToAllV(back_send_.data(), recv_units_, back_recv_.data(),
-                                        send_units_, uint64_t{hidden_} * sizeof(float)));
-  UnpermuteCombine(back_recv_.data(), hidden_, perm_, weights_, top_k_, y_.data());
+  back_recv_.resize(send_rows_.size());
+  MOESIM_RETURN_IF_ERROR(comm.AllToAllV(back_send_.data(), recv_.peer_rows, back_recv_.data(),
+                                        send_.peer_rows, uint64_t{hidden_} * sizeof(float)));
+  UnpermuteCombine(back_recv_.data(), hidden_, send_.permutation, weights_, top_k_, y_.data());
   return Status::Ok();
 }
 

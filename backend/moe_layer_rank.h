@@ -3,6 +3,8 @@
 //   Route     router logits and combine weights; layout: each (token, choice) slot gets a bucket
 //             (destination rank, local expert there), and the token rows are copied into send
 //             order: destination-major, then expert, then slot order (a stable permutation).
+//             The bookkeeping of where rows go and come from is backend/kernels/rank_layout.h,
+//             shared with the GPU path.
 //   Dispatch  notify: an all-to-all of the per-(destination, expert) counts, so every rank knows
 //             what it will receive; then the all-to-all(v) of the rows; then the received rows are
 //             regrouped expert-major (expert, then source rank) for the grouped GEMM.
@@ -29,9 +31,17 @@
 
 #include "backend/communicator.h"
 #include "backend/kernels/cpu_kernels.h"
+#include "backend/kernels/rank_layout.h"
 #include "models/workload.h"
 
 namespace moesim::backend {
+
+// Bucket (destination rank * experts_per_rank + local index there) of every expert, as seen from
+// `rank`: the expert's EP rank inside `rank`'s EP group. [num_experts].
+std::vector<int32_t> BucketOfExpert(const models::Workload& workload, uint32_t rank);
+// Bucket of each of `rank`'s slots in `layer`: the scenario's chosen experts through
+// BucketOfExpert. [tokens * top_k].
+std::vector<int32_t> SlotBuckets(const models::Workload& workload, uint32_t layer, uint32_t rank);
 
 class MoeLayerRank {
  public:
@@ -55,17 +65,14 @@ class MoeLayerRank {
   uint64_t tokens() const { return tokens_; }
   // After Layout (or Route): rows (token copies) this rank sends to each rank, its send-matrix
   // row.
-  std::vector<uint64_t> SendRows() const;
+  std::vector<uint64_t> SendRows() const { return send_.peer_rows; }
   // After Dispatch: rows grouped by local expert, and each local expert's row count.
   const std::vector<float>& expert_input() const { return expert_in_; }
-  const std::vector<uint64_t>& expert_rows() const { return expert_rows_; }
+  const std::vector<uint64_t>& expert_rows() const { return recv_.expert_rows; }
   // After Combine: [tokens x hidden], token t = sum over its choices of weight x expert output.
   const std::vector<float>& output() const { return y_; }
 
  private:
-  // Offsets of the regrouping between source-major (as received) and expert-major rows.
-  void PlanRegroup();
-
   const ExpertWeights& local_;
   const std::vector<float>& router_;
   uint32_t rank_, world_, hidden_, top_k_, experts_, per_rank_;
@@ -74,14 +81,11 @@ class MoeLayerRank {
   std::vector<uint32_t> chosen_;  // [tokens x top_k] expert ids (the scenario's)
   std::vector<int32_t> bucket_;   // [slots] destination rank x per_rank + local expert
   std::vector<float> x_, logits_, weights_, y_;
-  Permutation perm_;
+  SendLayout send_;
   std::vector<uint64_t> recv_counts_;  // [world x per_rank]: rows from rank i for local expert e
-  std::vector<uint64_t> send_units_, recv_units_;  // rows per peer
-  std::vector<uint64_t> expert_rows_;              // [per_rank]
-  // Row copies of the regroup: received row block (src, e) starts at recv_offset_ and goes to
-  // expert_offset_ in expert-major order.
-  std::vector<uint64_t> recv_offset_, expert_offset_;
-  std::vector<float> send_, recv_, expert_in_, expert_out_, back_send_, back_recv_;
+  ReceiveLayout recv_;
+  std::vector<RowBlock> blocks_;  // the regroup between source-major and expert-major rows
+  std::vector<float> send_rows_, recv_rows_, expert_in_, expert_out_, back_send_, back_recv_;
 };
 
 }  // namespace moesim::backend

@@ -53,6 +53,10 @@ struct RunReport {
 // The error a rank returns when it stopped because another rank failed (that rank prints why).
 inline constexpr std::string_view kStoppedByPeer = "stopped: another rank failed (see its message)";
 
+// Every rank learns whether any rank's `mine` failed: the failing rank gets its own message with
+// "rank R: " in front, the others kStoppedByPeer. Collective.
+Status AgreeAcrossRanks(Communicator& comm, const Status& mine);
+
 // Requires comm.size() == s.ranks (CheckRankCount). Errors found on one rank (out of memory, a
 // failed check) are returned there with "rank R: " in front; the other ranks return
 // kStoppedByPeer, so no rank is left waiting.

@@ -1,37 +1,13 @@
 // NcclAllToAll with CUDA and NCCL (compiled only where both were found; see CMakeLists.txt).
 #include "backend/nccl_alltoall.h"
 
-#include <cuda_runtime.h>
-#include <nccl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <vector>
 
+#include "backend/nccl_check.h"
+
 namespace moesim::backend {
 namespace {
-
-std::string Where(const char* file, int line) {
-  char host[256] = "?";
-  gethostname(host, sizeof host - 1);
-  return std::string(host) + ":" + file + ":" + std::to_string(line);
-}
-
-#define MOEBENCH_CUDA_OK(call)                                                            \
-  do {                                                                                    \
-    const cudaError_t e_ = (call);                                                        \
-    if (e_ != cudaSuccess) {                                                              \
-      return Error(Where(__FILE__, __LINE__) + ": " #call ": " + cudaGetErrorString(e_)); \
-    }                                                                                     \
-  } while (0)
-
-#define MOEBENCH_NCCL_OK(call)                                                            \
-  do {                                                                                    \
-    const ncclResult_t r_ = (call);                                                       \
-    if (r_ != ncclSuccess) {                                                              \
-      return Error(Where(__FILE__, __LINE__) + ": " #call ": " + ncclGetErrorString(r_)); \
-    }                                                                                     \
-  } while (0)
 
 // Device memory freed on scope exit.
 struct DeviceFloats {

@@ -14,7 +14,10 @@ add_executable(moebench_tests
   backend_watchdog_test.cc
   backend_scenario_test.cc
   backend_send_matrix_test.cc
-  backend_layer_check_test.cc)
+  backend_layer_check_test.cc
+  backend_rank_layout_test.cc
+  backend_thread_communicator_test.cc
+  backend_gpu_run_test.cc)
 # moesim_sim: the tests compare moebench with the simulator's prediction (tests may use both).
 target_link_libraries(moebench_tests PRIVATE moebench_runtime moesim_sim Catch2::Catch2)
 target_compile_definitions(moebench_tests PRIVATE

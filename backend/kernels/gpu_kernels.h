@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "backend/kernels/cpu_kernels.h"
+#include "backend/kernels/rank_layout.h"
 #include "proto/status.h"
 
 namespace moesim::backend::gpu {
@@ -44,6 +45,9 @@ struct DeviceInfo {
 // none (no driver, no GPU, CUDA_VISIBLE_DEVICES empty); callers may treat that one as "skip".
 StatusOr<DeviceInfo> QueryDevice(int device = 0);
 bool IsNoDeviceError(const Error& error);
+// How many CUDA devices this process sees (CUDA_VISIBLE_DEVICES applied), or the "no CUDA device
+// visible: " Error when the runtime sees none.
+StatusOr<int> VisibleDevices();
 
 // How the expert GEMMs are issued. Both give the same numbers; which is faster is measured.
 enum class GemmApi {
@@ -118,6 +122,88 @@ class GpuLayer {
 
  private:
   explicit GpuLayer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// One rank's share of an expert-parallel MoE layer on its GPU, split where the communication goes,
+// so that the caller (backend/gpu_run.cc) splices the NCCL exchange in between (DeepEP's protocol:
+// layout, notify, dispatch, experts, combine). The host bookkeeping of which rows go where is
+// backend/kernels/rank_layout.h, the same as the CPU path's.
+//
+//   RoutePermute()       router top-k over all experts, each slot's bucket (destination rank x
+//                        local_experts + local expert, from config.bucket_of_expert), the stable
+//                        permutation, token rows copied into send order (send_rows()); the
+//                        per-bucket counts come back to the host: send_layout(). Synchronises.
+//   -- dispatch: notify (counts), then rows send_rows() -> recv_rows(), source-major --
+//   Regroup(blocks)      received rows into expert-major order (RegroupBlocks)
+//   Experts(layout)      gate/up grouped GEMM, SwiGLU, down grouped GEMM of the local experts
+//   RegroupBack(blocks)  outputs back into source-major order, into back_send_rows()
+//   -- combine: rows back_send_rows() -> back_recv_rows(), which ends up in send order --
+//   Unpermute()          y[t] = sum_k weight * back_recv_rows()[row_of_slot[t * top_k + k]]
+//
+// Every op is enqueued on the layer's stream (stream(), a cudaStream_t; the exchange must use
+// it too), and Mark(i) records CUDA event i there, so Elapsed(i, j) times any stretch of ops.
+// With world = 1 and no exchange (recv_rows() = send_rows()'s content) this is the one-GPU layer.
+// Thread safety: one thread at a time; each GpuEpLayer owns its stream, cuBLAS handle and events.
+// Compiled with CUDA (backend/kernels/cuda/gpu_ep_layer.cc); not yet run on a GPU.
+struct GpuEpLayerConfig {
+  uint32_t max_tokens = 0;     // this rank's tokens, at most (capacity)
+  uint32_t max_recv_rows = 0;  // rows this rank may receive from all ranks together (capacity)
+  uint32_t hidden = 0, ffn = 0;
+  RouterConfig router;         // over all of the model's experts; must pass CheckRouterConfig
+  uint32_t world = 1;          // ranks in the expert-parallel exchange
+  uint32_t local_experts = 0;  // experts on each rank; world * local_experts <= 8192
+  std::vector<int32_t> bucket_of_expert;  // [router.num_experts], each in [0, world * local)
+  GemmApi gemm = GemmApi::kGroupedBatched;
+  int device = 0;
+  int marks = 8;  // CUDA events available to Mark
+};
+
+class GpuEpLayer {
+ public:
+  // Allocates everything up front; an out-of-memory Error names the buffer and the bytes needed.
+  static StatusOr<std::unique_ptr<GpuEpLayer>> Create(const GpuEpLayerConfig& config);
+  ~GpuEpLayer();
+  GpuEpLayer(const GpuEpLayer&) = delete;
+  GpuEpLayer& operator=(const GpuEpLayer&) = delete;
+
+  const GpuEpLayerConfig& config() const;
+  // The local experts' weights (local_experts x hidden x ffn, cpu_kernels' layout), or random.
+  Status UploadWeights(const ExpertWeights& local);
+  Status RandomWeights(uint64_t seed);
+  // Sets the token count; logits [tokens x num_experts] fp32; x [tokens x hidden] (to bf16).
+  Status UploadLogits(std::span<const float> logits, uint32_t tokens);
+  Status UploadActivations(std::span<const float> x);
+  // NaN into every intermediate and output, so an element no op wrote shows in a check.
+  Status Poison();
+
+  Status RoutePermute();
+  const SendLayout& send_layout() const;  // after RoutePermute
+  Status Regroup(std::span<const RowBlock> blocks);
+  // layout.rows <= max_recv_rows; layout.local_experts == config().local_experts.
+  Status Experts(const ReceiveLayout& layout);
+  Status RegroupBack(std::span<const RowBlock> blocks);
+  Status Unpermute();
+
+  // Device memory for the exchange: bf16 rows of hidden elements (row_bytes() each).
+  void* stream() const;  // cudaStream_t
+  uint64_t row_bytes() const;
+  void* send_rows() const;       // [tokens * top_k rows], send order
+  void* recv_rows() const;       // [max_recv_rows], source-major as received
+  void* back_send_rows() const;  // [max_recv_rows], source-major, expert outputs
+  void* back_recv_rows() const;  // [tokens * top_k rows], send order, expert outputs
+
+  Status Mark(int mark);
+  StatusOr<double> Elapsed(int from, int to) const;  // milliseconds; waits for `to`
+  Status Synchronize() const;
+
+  // [tokens x hidden], bf16 widened to float. Synchronises.
+  StatusOr<std::vector<float>> DownloadOutput() const;
+
+  struct Impl;
+
+ private:
+  explicit GpuEpLayer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

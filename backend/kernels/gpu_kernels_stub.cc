@@ -18,6 +18,7 @@ struct GpuLayer::Impl {
 };
 
 StatusOr<DeviceInfo> QueryDevice(int) { return NoCuda(); }
+StatusOr<int> VisibleDevices() { return NoCuda(); }
 bool IsNoDeviceError(const Error& error) {
   return error.message().rfind("no CUDA device visible: ", 0) == 0;
 }
@@ -39,6 +40,39 @@ Status GpuLayer::Poison() { return NoCuda(); }
 StatusOr<GpuLayerTimes> GpuLayer::Run() { return NoCuda(); }
 StatusOr<GpuLayerTimes> GpuLayer::Benchmark(uint32_t, uint32_t) { return NoCuda(); }
 StatusOr<GpuLayerOutputs> GpuLayer::Download() const { return NoCuda(); }
+
+struct GpuEpLayer::Impl {
+  GpuEpLayerConfig config;
+  SendLayout send;
+};
+
+StatusOr<std::unique_ptr<GpuEpLayer>> GpuEpLayer::Create(const GpuEpLayerConfig&) {
+  return NoCuda();
+}
+GpuEpLayer::GpuEpLayer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+GpuEpLayer::~GpuEpLayer() = default;
+const GpuEpLayerConfig& GpuEpLayer::config() const { return impl_->config; }
+Status GpuEpLayer::UploadWeights(const ExpertWeights&) { return NoCuda(); }
+Status GpuEpLayer::RandomWeights(uint64_t) { return NoCuda(); }
+Status GpuEpLayer::UploadLogits(std::span<const float>, uint32_t) { return NoCuda(); }
+Status GpuEpLayer::UploadActivations(std::span<const float>) { return NoCuda(); }
+Status GpuEpLayer::Poison() { return NoCuda(); }
+Status GpuEpLayer::RoutePermute() { return NoCuda(); }
+const SendLayout& GpuEpLayer::send_layout() const { return impl_->send; }
+Status GpuEpLayer::Regroup(std::span<const RowBlock>) { return NoCuda(); }
+Status GpuEpLayer::Experts(const ReceiveLayout&) { return NoCuda(); }
+Status GpuEpLayer::RegroupBack(std::span<const RowBlock>) { return NoCuda(); }
+Status GpuEpLayer::Unpermute() { return NoCuda(); }
+void* GpuEpLayer::stream() const { return nullptr; }
+uint64_t GpuEpLayer::row_bytes() const { return 0; }
+void* GpuEpLayer::send_rows() const { return nullptr; }
+void* GpuEpLayer::recv_rows() const { return nullptr; }
+void* GpuEpLayer::back_send_rows() const { return nullptr; }
+void* GpuEpLayer::back_recv_rows() const { return nullptr; }
+Status GpuEpLayer::Mark(int) { return NoCuda(); }
+StatusOr<double> GpuEpLayer::Elapsed(int, int) const { return NoCuda(); }
+Status GpuEpLayer::Synchronize() const { return NoCuda(); }
+StatusOr<std::vector<float>> GpuEpLayer::DownloadOutput() const { return NoCuda(); }
 
 StatusOr<CopyBandwidth> MeasureCopyBandwidth(uint64_t, uint32_t, int) { return NoCuda(); }
 StatusOr<GemmRate> MeasureDenseGemm(int, int, int, uint32_t, int) { return NoCuda(); }

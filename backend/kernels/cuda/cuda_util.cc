@@ -53,6 +53,18 @@ Status UseDevice(int device) {
   return Status::Ok();
 }
 
+StatusOr<int> VisibleDevices() {
+  int count = 0;
+  const cudaError_t error = cudaGetDeviceCount(&count);
+  if (error != cudaSuccess) {
+    (void)cudaGetLastError();
+    return Error(std::string(kNoDevice) + cudaGetErrorName(error) + ": " +
+                 cudaGetErrorString(error));
+  }
+  if (count == 0) return Error(std::string(kNoDevice) + "cudaGetDeviceCount returned 0");
+  return count;
+}
+
 StatusOr<DeviceInfo> QueryDevice(int device) {
   MOESIM_RETURN_IF_ERROR(UseDevice(device));
   cudaDeviceProp prop{};

@@ -59,6 +59,16 @@ __global__ void FillUniformKernel(bf16* __restrict__ out, uint64_t n, uint64_t s
   }
 }
 
+__global__ void MapBucketsKernel(const int32_t* __restrict__ experts, uint32_t slots,
+                                 const int32_t* __restrict__ bucket_of_expert, uint32_t num_experts,
+                                 int32_t* __restrict__ bucket_of_slot) {
+  for (uint64_t s = blockIdx.x * uint64_t{blockDim.x} + threadIdx.x; s < slots;
+       s += uint64_t{gridDim.x} * blockDim.x) {
+    const int32_t e = experts[s];
+    bucket_of_slot[s] = e >= 0 && static_cast<uint32_t>(e) < num_experts ? bucket_of_expert[e] : 0;
+  }
+}
+
 // Enough blocks to fill the device several times over; the kernels loop over the rest.
 uint32_t GridFor(uint64_t work) {
   const uint64_t blocks = (work + kThreads - 1) / kThreads;
@@ -74,6 +84,15 @@ cudaError_t LaunchSwiGlu(const bf16* h, uint32_t rows, uint32_t ffn, bf16* a, cu
   } else {
     SwiGluKernel<1><<<GridFor(uint64_t{rows} * ffn), kThreads, 0, stream>>>(h, rows, ffn, a);
   }
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchMapBuckets(const int32_t* experts, uint32_t slots,
+                             const int32_t* bucket_of_expert, uint32_t num_experts,
+                             int32_t* bucket_of_slot, cudaStream_t stream) {
+  if (slots == 0) return cudaSuccess;
+  MapBucketsKernel<<<GridFor(slots), kThreads, 0, stream>>>(experts, slots, bucket_of_expert,
+                                                            num_experts, bucket_of_slot);
   return cudaGetLastError();
 }
 

@@ -117,7 +117,7 @@ uint32_t GpuLayer::tokens() const { return impl_->tokens; }
 
 Status GpuLayer::UploadWeights(const ExpertWeights& w) {
   const GpuLayerConfig& c = impl_->config;
-  const uint64_t hid = c.hidden, ffn = c.ffn, matrix = hid * ffn;
+  const uint64_t matrix = uint64_t{c.hidden} * c.ffn;
   if (w.experts != c.router.num_experts || w.hidden != c.hidden || w.ffn != c.ffn ||
       w.gate.size() != w.experts * matrix || w.up.size() != w.experts * matrix ||
       w.down.size() != w.experts * matrix) {
@@ -127,19 +127,8 @@ Status GpuLayer::UploadWeights(const ExpertWeights& w) {
                  std::to_string(c.ffn) + " (and gate, up, down of experts*hidden*ffn each)");
   }
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
-  // Transposed to [out x in]: w1[e][j][i] = gate[e][i][j] (j < ffn), up[e][i][j - ffn] (j >= ffn);
-  // w2[e][i][j] = down[e][j][i].
-  std::vector<uint16_t> w1(w.experts * 2 * matrix), w2(w.experts * matrix);
-  for (uint64_t e = 0; e < w.experts; ++e) {
-    const uint64_t base = e * matrix;
-    for (uint64_t i = 0; i < hid; ++i) {
-      for (uint64_t j = 0; j < ffn; ++j) {
-        w1[2 * base + j * hid + i] = FloatToBf16(w.gate[base + i * ffn + j]);
-        w1[2 * base + (ffn + j) * hid + i] = FloatToBf16(w.up[base + i * ffn + j]);
-        w2[base + i * ffn + j] = FloatToBf16(w.down[base + j * hid + i]);
-      }
-    }
-  }
+  const DeviceLayoutWeights t = ToDeviceLayout(w);
+  const std::vector<uint16_t>&w1 = t.w1, &w2 = t.w2;
   MOESIM_CUDA_OK(cudaMemcpy(impl_->w1.as<void>(), w1.data(), w1.size() * 2, cudaMemcpyDefault));
   MOESIM_CUDA_OK(cudaMemcpy(impl_->w2.as<void>(), w2.data(), w2.size() * 2, cudaMemcpyDefault));
   return Status::Ok();

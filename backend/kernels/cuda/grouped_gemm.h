@@ -23,6 +23,15 @@
 
 namespace moesim::backend::gpu {
 
+// Expert weights in the layout the GEMMs read, as bf16 bits: w1 [experts x 2*ffn x hidden] (gate
+// rows, then up rows; w1[e][j][i] = gate[e][i][j] for j < ffn, up[e][i][j - ffn] above) and
+// w2 [experts x hidden x ffn] (w2[e][i][j] = down[e][j][i]). `w` must be consistent (sizes
+// experts * hidden * ffn).
+struct DeviceLayoutWeights {
+  std::vector<uint16_t> w1, w2;
+};
+DeviceLayoutWeights ToDeviceLayout(const ExpertWeights& w);
+
 class GroupedGemm {
  public:
   GroupedGemm() = default;

@@ -45,6 +45,14 @@ cudaError_t LaunchUnpermuteCombine(const bf16* expert_out, uint32_t hidden,
                                    const uint32_t* row_of_slot, const float* weights,
                                    uint32_t tokens, uint32_t top_k, bf16* y, cudaStream_t stream);
 
+// bucket_of_slot[s] = bucket_of_expert[experts[s]] for s < slots: each choice's destination
+// (rank x local experts + local expert) for LaunchBuildPermutation, which trusts its buckets:
+// the table must hold ids in range (GpuEpLayer::Create checks it), and an expert id outside
+// [0, num_experts) (LaunchRouterTopK never writes one) maps to bucket 0 rather than out of bounds.
+cudaError_t LaunchMapBuckets(const int32_t* experts, uint32_t slots,
+                             const int32_t* bucket_of_expert, uint32_t num_experts,
+                             int32_t* bucket_of_slot, cudaStream_t stream);
+
 // n values uniform in [-scale, scale), a counter-based hash of (seed, index): reproducible and
 // independent of the launch shape.
 cudaError_t LaunchFillUniform(bf16* out, uint64_t n, uint64_t seed, float scale,
