@@ -53,17 +53,20 @@ validate=("$MOESIM" validate "${heldout[@]}" "${measured_args[@]}" --hardware "$
 {
   echo "# CPU calibration: held-out validation"
   echo
-  echo "Machine: 2-core VM, shared with another engineer's builds; moebench --device cpu, 2 MPI"
-  echo "ranks (OpenMPI, shared memory), Eigen fp32. Date: 2026-11-28. Warm-up $WARMUP, $ITERS timed"
-  echo "iterations per run (phase time: median over iterations of the slowest rank)."
+  echo "Machine: 2-core VM (idle while measuring: no other build or benchmark running); moebench"
+  echo "--device cpu, 2 MPI ranks (OpenMPI, shared memory), Eigen fp32. Date: $(date -u +%F)."
+  echo "Warm-up $WARMUP, $ITERS timed iterations per run (phase time: median over iterations of the"
+  echo "slowest rank; each rank's own median in rank_time_ns, which the fit uses)."
   echo
-  echo "Fit: scenarios/calibration/fit (uniform routing, 128..2048 tokens per rank) and a grouped GEMM"
-  echo "sweep; held out: scenarios/calibration/heldout (Zipf routing, token counts not in the fit)."
+  echo "Fit: scenarios/calibration/fit (uniform routing at 128..2048 tokens per rank, two Zipf runs at"
+  echo "other skews and token counts, so that link bytes and local copies can be told apart) and a"
+  echo "grouped GEMM sweep; held out: scenarios/calibration/heldout (Zipf routing at skews and token"
+  echo "counts not in the fit, and uniform at 1536 tokens)."
   echo
-  echo "Caveat: on this shared 2-core VM (load average 3-6 from other builds while measuring) the"
-  echo "all-to-all phases are dominated by scheduling: their p90 is 10-100x their p10 (see each"
-  echo "Result's time_p10_ns/time_p90_ns, e.g. protoc --decode=moesim.pb.Result -I proto -I"
-  echo "/usr/include proto/result.proto < FILE). Dispatch and combine errors below reflect that."
+  echo "Caveat: the all-to-alls take 0.2-2 ms and are sensitive to other load on the machine. A run"
+  echo "taken while another build was finishing (load average falling from 6) gave dispatch 27% and"
+  echo "combine 6% median error; see each Result's time_p10_ns/time_p90_ns (protoc"
+  echo "--decode=moesim.pb.Result -I proto -I /usr/include proto/result.proto < FILE)."
   echo
   echo '```sh'
   echo "scripts/calibrate-cpu.sh"

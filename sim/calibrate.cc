@@ -7,6 +7,8 @@
 #include <optional>
 #include <sstream>
 
+#include "sim/profile_model.h"
+
 namespace moesim::sim {
 namespace {
 
@@ -26,6 +28,7 @@ struct SystemFit {
   std::vector<uint32_t> support;             // rows involving each parameter
   std::vector<double> rms;                   // RMS relative residual over those rows
   std::vector<std::string> refused;          // "name: why"
+  double rss = 0;                            // sum of squared relative residuals
 };
 
 std::string Number(double v) {
@@ -85,7 +88,10 @@ StatusOr<SystemFit> FitSystem(const std::vector<std::vector<double>>& x,
       }
       if (!dropped) return Error("calibrate: dependent parameters, none of which can go");
     }
-    if (active.empty()) return fit;
+    if (active.empty()) {
+      fit.rss = static_cast<double>(m);
+      return fit;
+    }
     Eigen::MatrixXd s(m, static_cast<Eigen::Index>(active.size()));
     for (size_t k = 0; k < active.size(); ++k) s.col(k) = a.col(active[k]);
     const Eigen::VectorXd ones = Eigen::VectorXd::Ones(m);
@@ -110,6 +116,7 @@ StatusOr<SystemFit> FitSystem(const std::vector<std::vector<double>>& x,
       continue;
     }
     const Eigen::VectorXd residual = s * theta - ones;
+    fit.rss = residual.squaredNorm();
     const Eigen::Index dof = m - static_cast<Eigen::Index>(active.size());
     const double s2 = dof > 0 ? residual.squaredNorm() / static_cast<double>(dof) : 0.0;
     const Eigen::MatrixXd cov = s2 * (s.transpose() * s).inverse();
@@ -197,26 +204,55 @@ Status FitGpu(const std::vector<const Observation*>& obs, pb::HardwareProfile& p
   return Status::Ok();
 }
 
-Status FitLink(const std::string& link_class, const std::string& collective,
-               const std::vector<const Observation*>& obs, pb::HardwareProfile& profile) {
-  const std::string prefix = "link " + link_class + " " + collective + " ";
+// The link system under one duplex: columns alpha, 1/beta, 1/gamma.
+StatusOr<SystemFit> FitLinkSystem(const std::string& prefix,
+                                  const std::vector<const Observation*>& obs,
+                                  pb::LinkProfile::Duplex duplex) {
   const std::vector<Param> params = {
       {prefix + "latency_ns", true,
        "every measurement moves the same bytes, so latency and bandwidth cannot be told apart "
        "(measure other token counts or sizes); the bandwidth takes it all"},
-      {prefix + "bandwidth_gbps", false, "cannot be told apart from the latency"}};
+      {prefix + "bandwidth_gbps", false, "cannot be told apart from the latency"},
+      {prefix + "local_bandwidth_gbps", true,
+       "every measurement's local copies are in proportion to its link bytes (balanced "
+       "routing), so the two cannot be told apart (measure skewed routing too); left out, the "
+       "link bandwidth takes them"}};
   std::vector<std::vector<double>> x;
   std::vector<double> t;
   for (const Observation* o : obs) {
-    x.push_back({1.0, o->x1});
+    const AllToAllWork w{o->x1, o->x2, o->x3};
+    x.push_back({1.0, w.LinkBytes(duplex), w.local});
     t.push_back(o->time_ns);
   }
-  MOESIM_ASSIGN_OR_RETURN(SystemFit fit, FitSystem(x, t, params, {0, 1}));
+  return FitSystem(x, t, params, {2, 0, 1});
+}
+
+std::string Percent(double v) {
+  std::ostringstream s;
+  s.precision(3);
+  s << v * 100 << "%";
+  return s.str();
+}
+
+Status FitLink(const std::string& link_class, const std::string& collective,
+               const std::vector<const Observation*>& obs, pb::HardwareProfile& profile) {
+  const std::string prefix = "link " + link_class + " " + collective + " ";
+  // Both duplex models; half only where it fits strictly better (with balanced traffic the two
+  // differ by a constant factor and fit equally: full, the usual case of a GPU link, stays).
+  MOESIM_ASSIGN_OR_RETURN(SystemFit full, FitLinkSystem(prefix, obs, pb::LinkProfile::FULL));
+  MOESIM_ASSIGN_OR_RETURN(SystemFit half, FitLinkSystem(prefix, obs, pb::LinkProfile::HALF));
+  const double m = static_cast<double>(obs.size());
+  const bool use_half = half.rss < full.rss * (1 - 1e-6) - 1e-12 * m;
+  const SystemFit& fit = use_half ? half : full;
+  profile.add_notes(prefix + "duplex: " + (use_half ? "half" : "full") +
+                    " (RMS relative residual " + Percent(std::sqrt(full.rss / m)) + " full, " +
+                    Percent(std::sqrt(half.rss / m)) + " half)");
   for (const std::string& why : fit.refused) profile.add_not_fitted(why);
   if (!fit.theta[1]) return Status::Ok();  // nothing moved: no entry
   pb::LinkProfile* link = profile.add_links();
   link->set_link_class(link_class);
   link->set_collective(collective);
+  link->set_duplex(use_half ? pb::LinkProfile::HALF : pb::LinkProfile::FULL);
   const double latency = fit.theta[0].value_or(0.0);
   const double inv = *fit.theta[1];
   link->set_latency_ns(latency);
@@ -225,6 +261,12 @@ Status FitLink(const std::string& link_class, const std::string& collective,
     AddFitted(profile, prefix + "latency_ns", latency, std::sqrt(fit.cov(0, 0)), fit, 0);
   AddFitted(profile, prefix + "bandwidth_gbps", 1.0 / inv, std::sqrt(fit.cov(1, 1)) / (inv * inv),
             fit, 1);
+  if (fit.theta[2]) {
+    const double inv_local = *fit.theta[2];  // ns per byte
+    link->set_local_bandwidth_gbps(1.0 / inv_local);
+    AddFitted(profile, prefix + "local_bandwidth_gbps", 1.0 / inv_local,
+              std::sqrt(fit.cov(2, 2)) / (inv_local * inv_local), fit, 2);
+  }
   return Status::Ok();
 }
 

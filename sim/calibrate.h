@@ -4,7 +4,9 @@
 // sim/profile_model.h. The observations fall into independent systems: the GPU's (expert and
 // router phases, `moebench gemm` shapes) with parameters
 //   launch L [ns], 1/R [ns per FLOP], n_half/R [ns per active FLOP], 1/M [ns per byte]
-// and one per (link class, collective) with parameters alpha [ns], 1/beta [ns per byte].
+// and one per (link class, collective) with parameters alpha [ns], 1/beta [ns per byte] and
+// 1/gamma [ns per local byte], fitted twice, with full- and half-duplex link bytes, keeping the
+// one with the smaller residual (a note in the profile says which, and both residuals).
 // Each system minimises the squared RELATIVE residuals, sum_i ((x_i . theta - t_i) / t_i)^2,
 // so a 10 us all-to-all weighs as much as a 10 ms one (the measurements span decades).
 //
@@ -33,9 +35,9 @@ namespace moesim::sim {
 struct Observation {
   enum class Kind { kExpert, kRouter, kAllToAll };
   Kind kind = Kind::kExpert;
-  // kExpert: ExpertWork (sim/profile_model.h); kRouter: x1 = bytes; kAllToAll: x1 = busiest
-  // rank's off-rank bytes.
-  double x1 = 0, x2 = 0;
+  // kExpert: x1, x2 = ExpertWork's flops, active (sim/profile_model.h); kRouter: x1 = bytes;
+  // kAllToAll: one rank's AllToAllWork: x1 = sent off-rank, x2 = received off-rank, x3 = local.
+  double x1 = 0, x2 = 0, x3 = 0;
   // kAllToAll: which LinkProfile it informs.
   std::string link_class, collective;
   double time_ns = 0;  // > 0

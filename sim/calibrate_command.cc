@@ -84,6 +84,7 @@ int Run(const CalibrateOptions& o, CommandIo& io) {
     io.out << line;
   }
   for (const std::string& why : profile->not_fitted()) io.out << "not fitted: " << why << "\n";
+  for (const std::string& note : profile->notes()) io.out << "note: " << note << "\n";
   return 0;
 }
 

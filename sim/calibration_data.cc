@@ -123,7 +123,7 @@ StatusOr<std::vector<Observation>> ObservationsOf(const MeasuredFile& measured,
   if (IsGemmSweep(r)) {
     for (int i = 0; i < r.phases_size(); ++i) {
       const ExpertWork work = ExpertWorkOf(r.phases(i).gemm_shape());
-      out.push_back({Observation::Kind::kExpert, work.flops, work.active, "", "",
+      out.push_back({Observation::Kind::kExpert, work.flops, work.active, 0, "", "",
                      static_cast<double>(r.phases(i).time_ns()),
                      measured.path + ": " + PhaseName(r, i)});
     }
@@ -153,8 +153,30 @@ StatusOr<std::vector<Observation>> ObservationsOf(const MeasuredFile& measured,
           p.name() == "dispatch" ? layer->dispatch_tokens : layer->dispatch_tokens.Transposed();
       auto link_class = AllToAllLinkClass(scenario->cluster, tokens);
       if (!link_class.ok()) return Error(where + ": " + link_class.error().message());
-      out.push_back({Observation::Kind::kAllToAll, BusiestRankBytes(tokens, token_bytes), 0,
-                     *link_class, p.name(), static_cast<double>(p.time_ns()), where});
+      // Each rank's own time with its own work; a Result without per-rank times gives its
+      // slowest rank's.
+      auto add = [&](uint32_t rank, double t, const std::string& source) {
+        const AllToAllWork work = AllToAllWorkOf(tokens, token_bytes, rank);
+        if (work.local == 0) return;  // a rank with no rows to move: not in the model
+        out.push_back({Observation::Kind::kAllToAll, work.sent_off, work.received_off, work.local,
+                       *link_class, p.name(), t, source});
+      };
+      if (p.rank_time_ns_size() == 0) {
+        if (p.critical_rank() >= tokens.ranks()) {
+          return InputError(Location{measured.path}, PhaseName(r, i) + ".critical_rank",
+                            std::to_string(p.critical_rank()), "no such rank",
+                            "< " + std::to_string(tokens.ranks()));
+        }
+        add(p.critical_rank(), static_cast<double>(p.time_ns()), where);
+      }
+      for (int rank = 0; rank < p.rank_time_ns_size(); ++rank) {
+        if (static_cast<uint32_t>(rank) >= tokens.ranks()) {
+          return InputError(Location{measured.path}, PhaseName(r, i) + ".rank_time_ns",
+                            std::to_string(p.rank_time_ns_size()) + " ranks", "more ranks than the scenario",
+                            std::to_string(tokens.ranks()));
+        }
+        add(rank, static_cast<double>(p.rank_time_ns(rank)), where + ", rank " + std::to_string(rank));
+      }
       continue;
     }
     const bool router = p.name() == "router";
@@ -165,10 +187,10 @@ StatusOr<std::vector<Observation>> ObservationsOf(const MeasuredFile& measured,
       if (router) {
         const double bytes =
             static_cast<double>(models::RouterCost(model, layer->tokens_in.at(rank)).bytes.value);
-        out.push_back({Observation::Kind::kRouter, bytes, 0, "", "", t, source});
+        out.push_back({Observation::Kind::kRouter, bytes, 0, 0, "", "", t, source});
       } else {
         const ExpertWork work = ExpertWorkOf(model, layer->expert_tokens.at(rank));
-        out.push_back({Observation::Kind::kExpert, work.flops, work.active, "", "", t, source});
+        out.push_back({Observation::Kind::kExpert, work.flops, work.active, 0, "", "", t, source});
       }
     }
   }

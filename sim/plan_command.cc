@@ -13,6 +13,7 @@
 #include "sim/command.h"
 #include "sim/mpi_spread.h"
 #include "sim/plan_search.h"
+#include "sim/profile_predict.h"
 
 namespace moesim::sim {
 namespace {
@@ -26,6 +27,7 @@ struct PlanOptions {
   std::string mode = "training";
   std::string routing = "uniform";  // "uniform" | "zipf:ALPHA"
   std::string trace;
+  std::string hardware;  // HardwareProfile path, or empty
   std::string placement =
       "contiguous";  // "contiguous" | "round-robin" | "eplb[:REDUNDANT[:GROUPS]]"
   std::string fidelity = "analytical";
@@ -129,7 +131,7 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
          << " plans simulated";
   if (t.rejected() > 0) io.out << ", " << t.rejected() << " refused by the plan rules";
   if (t.failed() > 0) io.out << ", " << t.failed() << " could not be simulated";
-  io.out << "\n\n";
+  io.out << "\nhardware: " << t.hardware() << "\n\n";
   char line[256];
   const bool drops = t.capacity_factor() > 0;
   std::snprintf(line, sizeof line, "%4s  %-26s %11s %7s %7s %12s %10s %9s %5s%s\n", "rank", "plan",
@@ -191,6 +193,11 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   step.fidelity = o.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical;
   step.overlap = {o.overlap_alltoall, o.overlap_shared, o.overlap_grads};
   step.capacity_factor = o.capacity_factor;
+  if (!o.hardware.empty()) {
+    auto profile = LoadHardwareProfile(o.hardware);
+    if (!profile.ok()) return Fail(io, profile.error());
+    step.hardware = *std::move(profile);
+  }
   auto routing = ParseRouting(o.routing);
   if (!routing.ok()) return Fail(io, routing.error());
   auto loads = ExpertLoads(*model, *routing, o.trace, nullptr);
@@ -240,6 +247,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_fidelity(o.fidelity);
   table.set_placement(o.placement);
   table.set_capacity_factor(o.capacity_factor);
+  table.set_hardware(step.hardware ? "profile " + step.hardware->name() : "assumed efficiencies");
   table.set_candidates(static_cast<uint32_t>(all.size()));
   table.set_rejected(rejected);
   table.set_failed(static_cast<uint32_t>(candidates.size() - all.size()));
@@ -281,6 +289,8 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
                   "routing's loads, REDUNDANT extra replicas per EP group)")
       ->capture_default_str();
   cmd->add_option("--trace", o->trace, "routing trace (moesim trace): per-expert loads from it");
+  cmd->add_option("--hardware", o->hardware,
+                  "HardwareProfile (moesim calibrate --out): measured figures replace the assumed");
   cmd->add_option("--fidelity", o->fidelity, "analytical or flow")
       ->check(CLI::IsMember({"analytical", "flow"}))
       ->capture_default_str();

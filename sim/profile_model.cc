@@ -25,21 +25,36 @@ ExpertWork ExpertWorkOf(const pb::GemmShape& shape) {
                     per_token * experts};
 }
 
-double BusiestRankBytes(const models::TrafficMatrix& tokens, uint64_t token_bytes) {
-  uint64_t busiest = 0;
-  for (uint32_t r = 0; r < tokens.ranks(); ++r)
-    busiest = std::max({busiest, tokens.SentOffRank(r), tokens.ReceivedOffRank(r)});
-  return static_cast<double>(busiest) * static_cast<double>(token_bytes);
+double AllToAllWork::LinkBytes(pb::LinkProfile::Duplex duplex) const {
+  return duplex == pb::LinkProfile::HALF ? sent_off + received_off
+                                         : std::max(sent_off, received_off);
 }
 
-StatusOr<std::string> AllToAllLinkClass(const topology::Cluster& cluster,
-                                        const models::TrafficMatrix& tokens) {
+AllToAllWork AllToAllWorkOf(const models::TrafficMatrix& tokens, uint64_t token_bytes,
+                            uint32_t rank) {
+  const double b = static_cast<double>(token_bytes);
+  const uint64_t sent = tokens.SentOffRank(rank), received = tokens.ReceivedOffRank(rank);
+  const uint64_t own = tokens.at(rank, rank);
+  return AllToAllWork{static_cast<double>(sent) * b, static_cast<double>(received) * b,
+                      static_cast<double>(sent + received + 2 * own) * b};
+}
+
+double AllToAllRankNs(const pb::LinkProfile& link, const AllToAllWork& work) {
+  if (work.local == 0) return 0;
+  const double local =
+      link.has_local_bandwidth_gbps() ? work.local / link.local_bandwidth_gbps() : 0.0;
+  return link.latency_ns() + work.LinkBytes(link.duplex()) / link.bandwidth_gbps() + local;
+}
+
+StatusOr<std::string> GroupLinkClass(const topology::Cluster& cluster,
+                                     const models::TrafficMatrix& tokens,
+                                     const std::vector<uint32_t>& group) {
   const topology::Graph& g = cluster.graph();
   std::set<std::string> classes;
-  for (uint32_t i = 0; i < tokens.ranks(); ++i) {
-    for (uint32_t j = 0; j < tokens.ranks(); ++j) {
+  for (uint32_t i = 0; i < group.size(); ++i) {
+    for (uint32_t j = 0; j < group.size(); ++j) {
       if (i == j || tokens.at(i, j) == 0) continue;
-      cluster.router().ForEachShare(i, j, [&](topology::Edge e, double) {
+      cluster.router().ForEachShare(group[i], group[j], [&](topology::Edge e, double) {
         classes.insert(std::string(topology::ToString(g[e].link_class)));
       });
     }
@@ -49,6 +64,22 @@ StatusOr<std::string> AllToAllLinkClass(const topology::Cluster& cluster,
   return Error("the all-to-all crosses several link classes (" +
                Join(std::vector<std::string>(classes.begin(), classes.end())) +
                "); the profile's alpha-beta model takes one class per all-to-all");
+}
+
+StatusOr<std::string> AllToAllLinkClass(const topology::Cluster& cluster,
+                                        const models::TrafficMatrix& tokens) {
+  std::vector<uint32_t> all(tokens.ranks());
+  for (uint32_t r = 0; r < tokens.ranks(); ++r) all[r] = r;
+  return GroupLinkClass(cluster, tokens, all);
+}
+
+const pb::LinkProfile* FindLinkProfile(const pb::HardwareProfile& profile,
+                                       const std::string& link_class,
+                                       const std::string& collective) {
+  for (const pb::LinkProfile& l : profile.links()) {
+    if (l.link_class() == link_class && l.collective() == collective) return &l;
+  }
+  return nullptr;
 }
 
 pb::ModelSpec ModelAsMeasured(const pb::ModelSpec& model, const pb::Result& measured) {

@@ -8,8 +8,11 @@
 //           of 6*h*f; R = gemm rate (FLOP/ns), n_half = tokens per expert at half that rate.
 //   router  (one rank)  L + bytes / M, bytes = models::RouterCost(...).bytes: a memory-bound
 //           kernel (its logits are num_experts wide, far too narrow for the GEMM rate).
-//   dispatch, combine   alpha + busiest / beta per (link class, collective), busiest = the
-//           largest off-rank bytes any rank sends or receives (ranks wait for each other).
+//   dispatch, combine   per (link class, collective), each rank r that takes part:
+//           alpha + link_r / beta + local_r / gamma, and the phase its slowest rank's time;
+//           link_r = max(sent_r, received_r) off-rank bytes (full duplex) or their sum (half),
+//           local_r = all bytes r sends plus all it receives, its own rows included (the copies
+//           around the exchange: packing, regroup, weighted sum). See LinkProfile.
 //
 // Units: time in ns, bytes, FLOPs; so R is FLOP/ns (= 1e-3 TFLOP/s), M and beta bytes/ns (= GB/s).
 //
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "models/dispatch.h"
+#include "proto/hardware.pb.h"
 #include "proto/model.pb.h"
 #include "proto/result.pb.h"
 #include "proto/status.h"
@@ -37,13 +41,31 @@ ExpertWork ExpertWorkOf(const pb::ModelSpec& model, const std::vector<uint64_t>&
 // `experts` experts with `tokens_per_expert` each (a `moebench gemm` shape).
 ExpertWork ExpertWorkOf(const pb::GemmShape& shape);
 
-// The largest off-rank bytes any rank sends or receives in the all-to-all `tokens`.
-double BusiestRankBytes(const models::TrafficMatrix& tokens, uint64_t token_bytes);
+// One rank's part in an all-to-all(v) of `tokens` rows, in bytes (see the top of this file).
+struct AllToAllWork {
+  double sent_off = 0, received_off = 0;
+  double local = 0;
+  // link_r under `duplex`: the larger of sent_off and received_off (FULL) or their sum (HALF).
+  double LinkBytes(pb::LinkProfile::Duplex duplex) const;
+};
+AllToAllWork AllToAllWorkOf(const models::TrafficMatrix& tokens, uint64_t token_bytes,
+                            uint32_t rank);
+// alpha + link / beta + local / gamma under `link`; 0 for a rank that moves no row at all.
+double AllToAllRankNs(const pb::LinkProfile& link, const AllToAllWork& work);
 
 // The link class every off-rank pair of `tokens` crosses ("nvlink", ...). Error when the pairs
 // cross several classes (the alpha-beta model here has one class per all-to-all) or none.
 StatusOr<std::string> AllToAllLinkClass(const topology::Cluster& cluster,
                                         const models::TrafficMatrix& tokens);
+// The same for an all-to-all among `group`'s GPUs: cell (i, j) of `tokens` goes from cluster
+// rank group[i] to group[j].
+StatusOr<std::string> GroupLinkClass(const topology::Cluster& cluster,
+                                     const models::TrafficMatrix& tokens,
+                                     const std::vector<uint32_t>& group);
+// `profile`'s entry for (link class, collective), or nullptr.
+const pb::LinkProfile* FindLinkProfile(const pb::HardwareProfile& profile,
+                                       const std::string& link_class,
+                                       const std::string& collective);
 
 // The model as a measured Result computed it: moebench's CPU path works in fp32 whatever the
 // scenario says ("fp32" -> FP32, "bf16" -> BF16; anything else keeps the scenario's dtype).

@@ -60,11 +60,10 @@ int64_t AddPhase(pb::Result& result, const char* name, uint32_t layer, const Pha
 StatusOr<const pb::LinkProfile*> FindLink(const pb::HardwareProfile& profile,
                                           const std::string& link_class,
                                           const std::string& collective) {
+  if (const pb::LinkProfile* l = FindLinkProfile(profile, link_class, collective)) return l;
   std::vector<std::string> have;
-  for (const pb::LinkProfile& l : profile.links()) {
-    if (l.link_class() == link_class && l.collective() == collective) return &l;
+  for (const pb::LinkProfile& l : profile.links())
     have.push_back(l.link_class() + " " + l.collective());
-  }
   return InputError({}, "hardware profile " + profile.name() + ": links",
                     link_class + " " + collective, "no entry for the all-to-all's link class",
                     have.empty() ? std::string("a calibrated entry (none present)") : Join(have));
@@ -122,14 +121,11 @@ StatusOr<pb::Result> PredictWithProfile(const topology::Cluster& cluster,
       if (off > 0) {
         MOESIM_ASSIGN_OR_RETURN(const std::string link_class, AllToAllLinkClass(cluster, tokens));
         MOESIM_ASSIGN_OR_RETURN(const pb::LinkProfile* link, FindLink(profile, link_class, name));
-        // The ranks wait for each other: every rank that moves bytes takes the busiest's time.
-        const double t =
-            link->latency_ns() + BusiestRankBytes(tokens, token_bytes) / link->bandwidth_gbps();
         for (uint32_t r = 0; r < world; ++r) {
+          const AllToAllWork work = AllToAllWorkOf(tokens, token_bytes, r);
           comm.bytes[r] = std::max(tokens.SentOffRank(r), tokens.ReceivedOffRank(r)) * token_bytes;
-          if (comm.bytes[r] == 0) continue;
-          comm.rank_ns[r] = t;
-          comm.bound[r] = "link";
+          comm.rank_ns[r] = AllToAllRankNs(*link, work);
+          if (comm.rank_ns[r] > 0) comm.bound[r] = "link";
         }
       }
       total += AddPhase(result, name, layer.layer, comm, off * token_bytes, true);
@@ -162,6 +158,9 @@ StatusOr<pb::HardwareProfile> LoadHardwareProfile(const std::string& path) {
   for (int i = 0; i < p.links_size(); ++i) {
     const std::string at = "links[" + std::to_string(i) + "]";
     MOESIM_RETURN_IF_ERROR(positive(at + ".bandwidth_gbps", true, p.links(i).bandwidth_gbps()));
+    MOESIM_RETURN_IF_ERROR(positive(at + ".local_bandwidth_gbps",
+                                    p.links(i).has_local_bandwidth_gbps(),
+                                    p.links(i).local_bandwidth_gbps()));
     if (p.links(i).latency_ns() < 0) {
       return InputError(file.Locate(at + ".latency_ns"), at + ".latency_ns",
                         std::to_string(p.links(i).latency_ns()), "must be", ">= 0");

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "models/model_spec.h"
+#include "models/send_matrices.h"
 
 namespace moesim::sim {
 namespace {
@@ -98,7 +99,9 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
   const models::ParallelSizes& s = w.plan.sizes();
   const uint64_t token_bytes = models::TokenBytes(model).value;
 
-  out << "moesim simulate: " << result.scenario() << "  (" << result.executor() << " fidelity)\n"
+  const bool profile = result.executor().rfind("profile ", 0) == 0;
+  out << "moesim simulate: " << result.scenario() << "  (" << result.executor()
+      << (profile ? ": measured figures, sim/profile_model.h" : " fidelity") << ")\n"
       << "  cluster  " << cluster.gpus() << " GPUs of " << cluster.nodes() << " x "
       << cluster.description() << " (" << cluster.gpu_spec().name << ", NVLink "
       << Printf("%.0f", cluster.gpu_spec().nvlink.giga()) << " GB/s per direction per GPU)\n"
@@ -126,6 +129,10 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
   out << "\n";
 
   for (const pb::SendMatrix& m : result.send_matrices()) PrintMatrix(m, token_bytes, out);
+  if (result.send_matrices_size() == 0 && result.gpus() > models::kMaxSendMatrixRanks) {
+    out << "Send matrices: not kept in the result above " << models::kMaxSendMatrixRanks
+        << " GPUs (n x n cells); `--export-alltoallv FILE` writes a layer's dispatch bytes\n\n";
+  }
 
   out << "Phases (each takes its slowest GPU's time; bytes: over links for all-to-alls, to and "
          "from\n"
@@ -144,6 +151,23 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
   std::snprintf(line, sizeof line, "  %-5s  %-9s %12s\n", "", "total",
                 FormatNs(result.total_ns()).c_str());
   out << line;
+
+  if (result.critical_path_size() > 0) {
+    const pb::CriticalStep& end = result.critical_path(result.critical_path_size() - 1);
+    out << "\nCritical path without barriers between phases (each GPU starts a phase once its "
+           "inputs are there):\n"
+        << "  gpu" << end.rank() << " finishes last at " << FormatNs(result.dataflow_total_ns())
+        << " (the phases above add up to " << FormatNs(result.total_ns()) << ")\n";
+    std::snprintf(line, sizeof line, "  %-5s  %-9s %-7s %12s %12s  %s\n", "layer", "phase", "gpu",
+                  "start", "end", "started when it had");
+    out << line;
+    for (const pb::CriticalStep& c : result.critical_path()) {
+      std::snprintf(line, sizeof line, "  %-5u  %-9s gpu%-4u %12s %12s  ", c.layer(),
+                    c.phase().c_str(), c.rank(), FormatNs(c.start_ns()).c_str(),
+                    FormatNs(c.end_ns()).c_str());
+      out << line << c.note() << "\n";
+    }
+  }
 
   // Per-link load of each all-to-all: utilization is the link's bytes over its bandwidth, as a
   // share of the phase; the rest of the phase is latency, or waiting for other links.

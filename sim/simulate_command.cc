@@ -1,13 +1,17 @@
-// `moesim simulate [SCENARIO] [--json] [--fidelity analytical]`.
+// `moesim simulate [SCENARIO] [--json] [--fidelity analytical] [--hardware PROFILE]`.
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "models/alltoallv_matrix.h"
 #include "models/model_spec.h"
 #include "sim/cli.h"
 #include "sim/command.h"
+#include "sim/critical_path.h"
 #include "sim/moe_layer.h"
+#include "sim/profile_predict.h"
 #include "sim/replay.h"
 #include "sim/report.h"
 #include "sim/scenario_loader.h"
@@ -24,7 +28,29 @@ struct SimulateOptions {
   std::string timeline;          // Chrome trace JSON path, or empty
   std::string export_alltoallv;  // nccl-tests alltoallv matrix path, or empty
   uint32_t export_layer = 0;
+  std::string hardware;  // HardwareProfile path, or empty (then the scenario's, if any)
 };
+
+// The profile --hardware names, else the scenario's hardware_profile (relative to the scenario
+// file), else none.
+StatusOr<std::optional<pb::HardwareProfile>> HardwareOf(const SimulateOptions& options,
+                                                        const LoadedScenario& scenario) {
+  std::string path = options.hardware;
+  if (path.empty() && !scenario.spec.hardware_profile().empty()) {
+    path = (std::filesystem::path(scenario.file.path()).parent_path() /
+            scenario.spec.hardware_profile())
+               .string();
+    if (!std::filesystem::exists(path)) {
+      return InputError(scenario.file.Locate("hardware_profile"), "hardware_profile",
+                        "\"" + scenario.spec.hardware_profile() + "\"",
+                        "no such file (" + path + ")",
+                        "a HardwareProfile .pbtxt path relative to the scenario file");
+    }
+  }
+  if (path.empty()) return std::optional<pb::HardwareProfile>();
+  MOESIM_ASSIGN_OR_RETURN(pb::HardwareProfile p, LoadHardwareProfile(path));
+  return std::optional<pb::HardwareProfile>(std::move(p));
+}
 
 // Writes layer `layer`'s dispatch bytes (tokens x the model's bytes per token) in nccl-tests'
 // alltoallv matrix format (models/alltoallv_matrix.h), for `moebench a2a --matrix` or nccl-tests.
@@ -35,11 +61,7 @@ Status ExportAlltoallv(const models::Workload& w, uint32_t layer, const std::str
   }
   const models::TrafficMatrix& tokens = w.layers[layer].dispatch_tokens;
   const uint64_t token_bytes = models::TokenBytes(w.model).value;
-  models::TrafficMatrix bytes(tokens.ranks());
-  for (uint32_t i = 0; i < tokens.ranks(); ++i) {
-    for (uint32_t j = 0; j < tokens.ranks(); ++j) bytes.at(i, j) = tokens.at(i, j) * token_bytes;
-  }
-  return models::WriteAlltoallvMatrixFile(bytes, path);
+  return models::WriteAlltoallvMatrixFile(tokens.Scaled(token_bytes), path);
 }
 
 int Simulate(const SimulateOptions& options, CommandIo& io) {
@@ -49,9 +71,14 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     io.err << "moesim: error: " << scenario.error().message() << "\n";
     return 1;
   }
+  auto hardware = HardwareOf(options, *scenario);
+  if (!hardware.ok()) {
+    io.err << "moesim: error: " << hardware.error().message() << "\n";
+    return 1;
+  }
   if (scenario->spec.has_step()) {
     const Fidelity f = options.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical;
-    return RunScenarioStep(*scenario, f, options.json, options.timeline, io);
+    return RunScenarioStep(*scenario, f, options.json, options.timeline, *hardware, io);
   }
   if (Status s = CheckMoeLayerSupport(scenario->workload, scenario->file); !s.ok()) {
     io.err << "moesim: error: " << s.error().message() << "\n";
@@ -66,9 +93,28 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     }
   }
   const Fidelity fidelity = options.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical;
-  const pb::Result result = scenario->workload.replay.empty()
-                                ? SimulateMoeLayers(scenario->cluster, scenario->workload, fidelity)
-                                : SimulateReplay(scenario->cluster, scenario->workload, fidelity);
+  pb::Result result;
+  if (*hardware) {
+    // The profile's per-rank model (sim/profile_model.h), as `moesim validate` predicts.
+    if (!scenario->workload.replay.empty()) {
+      io.err << "moesim: error: --hardware times the routing's MoE layers; a replay scenario is "
+                "timed by the network model only\n";
+      return 1;
+    }
+    auto predicted = PredictWithProfile(scenario->cluster, scenario->workload, **hardware);
+    if (!predicted.ok()) {
+      io.err << "moesim: error: " << predicted.error().message() << "\n";
+      return 1;
+    }
+    result = *std::move(predicted);
+    const pb::Result datasheet = SimulateMoeLayers(scenario->cluster, scenario->workload, fidelity);
+    *result.mutable_send_matrices() = datasheet.send_matrices();
+  } else {
+    result = scenario->workload.replay.empty()
+                 ? SimulateMoeLayers(scenario->cluster, scenario->workload, fidelity)
+                 : SimulateReplay(scenario->cluster, scenario->workload, fidelity);
+  }
+  if (scenario->workload.replay.empty()) AddCriticalPath(scenario->workload.layers, result);
   if (!options.timeline.empty()) {
     std::ofstream file(options.timeline);
     WriteTimeline(result, scenario->cluster, file);
@@ -104,6 +150,9 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
                   "(NCCL_TESTS_ALLTOALLV_MATRIX_FILE; `moebench a2a --matrix`)");
   cmd->add_option("--export-layer", options->export_layer, "Layer --export-alltoallv writes")
       ->capture_default_str();
+  cmd->add_option("--hardware", options->hardware,
+                  "A HardwareProfile (moesim calibrate --out): measured GEMM, memory, launch and "
+                  "all-to-all figures replace the datasheet's and the assumed efficiencies");
   cmd->callback(
       [options, chosen] { *chosen = [options](CommandIo& io) { return Simulate(*options, io); }; });
 }

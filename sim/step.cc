@@ -170,6 +170,10 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   r.micro_batches = static_cast<uint32_t>(config.global_batch / per_step);
   const LayerCoster coster(cluster, model, plan, layer_work, config);
   const bool training = config.mode == StepMode::kTraining;
+  r.hardware = (config.hardware ? "profile " + config.hardware->name()
+                                : std::string("assumed efficiencies (GEMM 70%, memory 80%, 4 us "
+                                              "launch)")) +
+               "; EP all-to-alls: " + coster.AllToAllSource();
 
   // The slowest stage, and each stage's times.
   struct Stage {
@@ -242,7 +246,7 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
       const uint64_t expert_share = config.distributed_optimizer ? s.edp : 1;
       const uint64_t params = p.dense / dense_share + p.expert / expert_share;
       const Duration optimizer =
-          ComputeTime(cluster.gpu_spec(), model.dtype(), 0, params * (28 + elem));
+          ComputeTime(StepComputeRates(cluster, model.dtype(), config), 0, params * (28 + elem));
       if (st == r.slowest_stage || sync + optimizer > r.grad_sync + r.optimizer) {
         r.grad_sync = sync;
         r.optimizer = optimizer;
@@ -328,6 +332,12 @@ models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Pla
   memory.routed_token_factor =
       all == 0 ? 1.0 : static_cast<double>(busiest) * plan.sizes().ep / static_cast<double>(all);
   return models::PeakMemory(model, plan, memory);
+}
+
+ComputeRates StepComputeRates(const topology::Cluster& cluster, pb::DType dtype,
+                              const StepConfig& config) {
+  const ComputeRates assumed = ComputeRates::Assumed(cluster.gpu_spec(), dtype);
+  return config.hardware ? assumed.With(config.hardware->gpu()) : assumed;
 }
 
 StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile& file,

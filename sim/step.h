@@ -18,9 +18,10 @@
 // inference. Full recomputation runs each layer's forward again before its backward.
 //
 // Costs: a compute op takes max(FLOPs / (peak x GEMM efficiency), bytes / (HBM x memory
-// efficiency)) + one launch (sim/compute_model.h); a collective is timed on the GPUs of its group
-// (sim/group_comm.h) at the chosen fidelity; the EP all-to-alls use the routing of the scenario,
-// drawn for one EP group.
+// efficiency)) + one launch (sim/compute_model.h), or a HardwareProfile's measured rates; a
+// collective is timed on the GPUs of its group (sim/group_comm.h) at the chosen fidelity; the EP
+// all-to-alls use the routing of the scenario, drawn for one EP group, on the network model or
+// the profile's per-rank all-to-all model.
 //
 // The step (training, 1F1B with m micro-batches over p stages, F and B the slowest stage's forward
 // and backward of one micro-batch):
@@ -38,17 +39,20 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "models/dispatch.h"
 #include "models/memory.h"
 #include "models/plan.h"
+#include "proto/hardware.pb.h"
 #include "proto/model.pb.h"
 #include "proto/scenario.pb.h"
 #include "proto/status.h"
 #include "proto/text_file.h"
 #include "proto/units.h"
+#include "sim/compute_model.h"
 #include "sim/moe_layer.h"
 #include "topology/cluster.h"
 
@@ -79,7 +83,16 @@ struct StepConfig {
   double capacity_factor = 0;
   Overlap overlap;
   Fidelity fidelity = Fidelity::kAnalytical;
+  // What the hardware achieves (`--hardware`, `moesim calibrate`): its GPU figures replace the
+  // assumed efficiencies of sim/compute_model.h, and its dispatch/combine entry for the EP
+  // group's link class replaces the network model for the EP all-to-alls (sim/profile_model.h).
+  // Absent: datasheet x assumed efficiencies, and the network model.
+  std::optional<pb::HardwareProfile> hardware;
 };
+
+// The compute rates a step with `config` uses on `cluster`'s GPUs (sim/compute_model.h).
+ComputeRates StepComputeRates(const topology::Cluster& cluster, pb::DType dtype,
+                              const StepConfig& config);
 
 // One op of one micro-batch on the slowest stage.
 struct StepOp {
@@ -117,6 +130,9 @@ struct StepReport {
   double tokens_per_second = 0;
   uint64_t dense_grad_bytes = 0;   // per GPU, reduced over dp x cp
   uint64_t expert_grad_bytes = 0;  // per GPU, reduced over edp
+  // Where the figures come from: the assumed efficiencies or a profile, and the EP all-to-alls'
+  // model (LayerCoster::AllToAllSource).
+  std::string hardware;
   std::vector<StepOp> ops;         // one micro-batch on the slowest stage, in order
   std::vector<Duration> stage_forward, stage_backward;
 

@@ -9,7 +9,8 @@
 namespace moesim::sim {
 
 int RunScenarioStep(const LoadedScenario& s, Fidelity fidelity, bool json,
-                    const std::string& timeline, CommandIo& io) {
+                    const std::string& timeline,
+                    const std::optional<pb::HardwareProfile>& hardware, CommandIo& io) {
   auto fail = [&](const Error& e) {
     io.err << "moesim: error: " << e.message() << "\n";
     return 1;
@@ -17,6 +18,7 @@ int RunScenarioStep(const LoadedScenario& s, Fidelity fidelity, bool json,
   const models::Workload& w = s.workload;
   auto config = StepConfigFromSpec(s.spec.step(), s.file, fidelity);
   if (!config.ok()) return fail(config.error());
+  config->hardware = hardware;
   auto layer = StepMoeLayer(w.model, w.plan, s.spec.routing(), s.spec.plan().placement(),
                             s.cluster.gpus_per_node(), *config, &s.file);
   if (!layer.ok()) return fail(layer.error());

@@ -2,15 +2,19 @@
 // instead of one MoE layer, as a table, JSON (--json) and a Perfetto timeline (--timeline).
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "proto/hardware.pb.h"
 #include "sim/command.h"
 #include "sim/moe_layer.h"
 #include "sim/scenario_loader.h"
 
 namespace moesim::sim {
 
+// `hardware`: a HardwareProfile whose figures replace the assumed ones (sim/step.h).
 int RunScenarioStep(const LoadedScenario& scenario, Fidelity fidelity, bool json,
-                    const std::string& timeline, CommandIo& io);
+                    const std::string& timeline,
+                    const std::optional<pb::HardwareProfile>& hardware, CommandIo& io);
 
 }  // namespace moesim::sim

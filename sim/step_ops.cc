@@ -1,11 +1,13 @@
 #include "sim/step_ops.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "models/model_spec.h"
 #include "models/params.h"
 #include "sim/compute_model.h"
 #include "sim/group_comm.h"
+#include "sim/profile_model.h"
 
 namespace moesim::sim {
 namespace {
@@ -56,9 +58,11 @@ LayerCoster::LayerCoster(const topology::Cluster& cluster, const pb::ModelSpec& 
   cp_kv_ = GroupCollective(cluster, plan.CpGroup(0), CollectiveOp::kAllGather,
                            CollectiveAlgo::kRing, tokens_ * s.cp * KvWidth(model) * elem_, f)
                .time;
+  rates_ = StepComputeRates(cluster, model.dtype(), config);
   const models::TrafficMatrix dispatch = Bytes(work_.dispatch_tokens, h * elem_);
   dispatch_ = GroupAllToAllV(cluster, plan.EpGroup(0), dispatch, f).time;
   combine_ = GroupAllToAllV(cluster, plan.EpGroup(0), dispatch.Transposed(), f).time;
+  if (config.hardware) ProfileAllToAlls(*config.hardware);
   const std::vector<uint32_t> pipe = plan.PpGroup(0);
   if (pipe.size() > 1) {
     p2p_ = GroupCollective(cluster, {pipe[0], pipe[1]}, CollectiveOp::kSendRecv,
@@ -67,10 +71,39 @@ LayerCoster::LayerCoster(const topology::Cluster& cluster, const pb::ModelSpec& 
   }
 }
 
+void LayerCoster::ProfileAllToAlls(const pb::HardwareProfile& profile) {
+  const std::vector<uint32_t> group = plan_.EpGroup(0);
+  const models::TrafficMatrix& tokens = work_.dispatch_tokens;
+  const uint64_t token_bytes = model_.hidden_size() * elem_;
+  auto link_class = GroupLinkClass(cluster_, tokens, group);
+  if (!link_class.ok()) {
+    alltoall_source_ = "network model (profile " + profile.name() +
+                       " not used: " + link_class.error().message() + ")";
+    return;
+  }
+  Duration times[2];
+  const char* names[2] = {"dispatch", "combine"};
+  for (int c = 0; c < 2; ++c) {
+    const pb::LinkProfile* link = FindLinkProfile(profile, *link_class, names[c]);
+    if (link == nullptr) {
+      alltoall_source_ = "network model (profile " + profile.name() + " has no " + *link_class +
+                         " " + names[c] + " entry)";
+      return;
+    }
+    const models::TrafficMatrix m = c == 0 ? tokens : tokens.Transposed();
+    double slowest = 0;
+    for (uint32_t r = 0; r < m.ranks(); ++r)
+      slowest = std::max(slowest, AllToAllRankNs(*link, AllToAllWorkOf(m, token_bytes, r)));
+    times[c] = Duration::Picoseconds(static_cast<int64_t>(std::ceil(slowest * 1e3)));
+  }
+  dispatch_ = times[0];
+  combine_ = times[1];
+  alltoall_source_ = "profile " + profile.name() + ": " + *link_class + " dispatch/combine";
+}
+
 StepOp LayerCoster::Compute(const char* name, uint32_t layer, uint64_t flops,
                             uint64_t bytes) const {
-  return StepOp{name,  "forward", layer,
-                false, false,     ComputeTime(cluster_.gpu_spec(), model_.dtype(), flops, bytes)};
+  return StepOp{name, "forward", layer, false, false, ComputeTime(rates_, flops, bytes)};
 }
 
 StepOp LayerCoster::Comm(const char* name, uint32_t layer, Duration time, bool alltoall) const {
@@ -130,15 +163,8 @@ std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
   }
   // The slowest rank's experts, with the real per-expert token counts of the routing.
   Duration slowest;
-  for (const std::vector<uint64_t>& experts : work_.expert_tokens) {
-    uint64_t flops = 0, bytes = 0;
-    for (uint64_t tokens : experts) {
-      const models::OpCost c = models::ExpertFfnCost(model_, tokens);
-      flops += c.flops;
-      bytes += c.bytes.value;
-    }
-    slowest = std::max(slowest, ComputeTime(cluster_.gpu_spec(), model_.dtype(), flops, bytes));
-  }
+  for (const std::vector<uint64_t>& experts : work_.expert_tokens)
+    slowest = std::max(slowest, ExpertTime(rates_, model_, experts));
   ops.push_back(StepOp{"expert", "forward", layer, false, false, slowest});
   ops.push_back(Comm("combine", layer, combine_, true));
   // Weighted sum of each token's k expert outputs back in token order.

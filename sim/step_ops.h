@@ -2,10 +2,12 @@
 // Internal to the step simulator; split out so that step.cc only composes.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "models/dispatch.h"
 #include "models/plan.h"
+#include "sim/compute_model.h"
 #include "sim/step.h"
 #include "topology/cluster.h"
 
@@ -28,8 +30,14 @@ class LayerCoster {
   std::vector<StepOp> LmHead() const;
   // Sending one micro-batch's activations to the next stage.
   Duration PipelineSend() const { return p2p_; }
+  // Where the EP all-to-alls' times come from: "network model", or the profile's entry
+  // ("profile NAME: nvlink dispatch/combine"), or why the profile could not time them.
+  const std::string& AllToAllSource() const { return alltoall_source_; }
 
  private:
+  // The EP all-to-alls on `profile`'s per-rank model, where it has an entry for the group's link
+  // class; else they stay on the network model, and alltoall_source_ says why.
+  void ProfileAllToAlls(const pb::HardwareProfile& profile);
   StepOp Compute(const char* name, uint32_t layer, uint64_t flops, uint64_t bytes) const;
   StepOp Comm(const char* name, uint32_t layer, Duration time, bool alltoall = false) const;
   void TensorParallel(std::vector<StepOp>& ops, uint32_t layer, const char* block,
@@ -44,7 +52,9 @@ class LayerCoster {
   uint64_t moe_tokens_ = 0;  // tokens this rank routes (tokens_ / tp)
   uint64_t context_ = 0;     // tokens each query attends to
   uint32_t elem_ = 2;        // bytes per element
+  ComputeRates rates_;
   Duration tp_gather_, tp_scatter_, cp_kv_, dispatch_, combine_, p2p_;
+  std::string alltoall_source_ = "network model";
 };
 
 }  // namespace moesim::sim

@@ -47,6 +47,7 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   p.set_gpus(plan.world());
   p.set_mode(std::string(ToString(r.mode)));
   p.set_plan(Plan(plan.sizes()));
+  p.set_hardware(r.hardware);
   p.set_micro_batches(r.micro_batches);
   p.set_slowest_stage(r.slowest_stage);
   p.set_step_ns(Ns(r.step));
@@ -98,6 +99,7 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
 void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream& out) {
   out << r.model() << " on " << r.gpus() << " GPUs, plan " << r.plan() << ", " << r.mode() << ", "
       << r.fidelity() << "\n";
+  out << "hardware: " << r.hardware() << "\n";
   out << Format(
       "batch %llu sequences x %llu tokens, micro-batch %u: %u micro-batches per "
       "pipeline\n\n",

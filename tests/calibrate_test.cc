@@ -7,9 +7,10 @@ namespace moesim::sim {
 namespace {
 
 // Known parameters, of the size a CPU rank shows: R = 0.05 FLOP/ns (50 GFLOP/s), n_half = 40
-// tokens, L = 20 us, M = 5 GB/s; one link "nvlink"/"dispatch" with alpha = 30 us, beta = 2 GB/s.
+// tokens, L = 20 us, M = 5 GB/s; one link "nvlink"/"dispatch", full duplex, with alpha = 30 us,
+// beta = 2 GB/s and local copies at gamma = 10 GB/s.
 constexpr double kRate = 0.05, kHalf = 40, kLaunch = 20'000, kMemory = 5;
-constexpr double kAlpha = 30'000, kBeta = 2;
+constexpr double kAlpha = 30'000, kBeta = 2, kGamma = 10;
 
 // Every time is the model's times (1 + sigma * z), z standard normal from a fixed seed.
 struct Noise {
@@ -28,16 +29,27 @@ std::vector<Observation> Synthetic(double sigma) {
     for (double experts : {1, 2, 4, 8}) {
       const double flops = per_token * n * experts, active = per_token * experts;
       const double t = kLaunch + (flops + active * kHalf) / kRate;
-      obs.push_back({Observation::Kind::kExpert, flops, active, "", "", noise(t), "gemm"});
+      obs.push_back({Observation::Kind::kExpert, flops, active, 0, "", "", noise(t), "gemm"});
     }
   }
   for (double bytes : {1e5, 3e5, 1e6, 3e6, 1e7, 3e7}) {
-    obs.push_back(
-        {Observation::Kind::kRouter, bytes, 0, "", "", noise(kLaunch + bytes / kMemory), "router"});
+    obs.push_back({Observation::Kind::kRouter, bytes, 0, 0, "", "", noise(kLaunch + bytes / kMemory),
+                   "router"});
   }
+  // One rank sending `bytes` off-rank and receiving a quarter or all of it, keeping half or twice
+  // as much (skewed routing: local copies not in proportion to link bytes, and half duplex's
+  // sent + received not in proportion to full duplex's max(sent, received) = bytes).
+  // local = sent + received + 2 * own.
+  struct Mix {
+    double received, own;
+  };
   for (double bytes : {3e4, 1e5, 3e5, 1e6, 3e6, 1e7, 3e7}) {
-    obs.push_back({Observation::Kind::kAllToAll, bytes, 0, "nvlink", "dispatch",
-                   noise(kAlpha + bytes / kBeta), "dispatch"});
+    for (const Mix mix : {Mix{0.25, 0.5}, Mix{1.0, 2.0}}) {
+      const double received = mix.received * bytes;
+      const double local = bytes + received + 2 * mix.own * bytes;
+      obs.push_back({Observation::Kind::kAllToAll, bytes, received, local, "nvlink", "dispatch",
+                     noise(kAlpha + bytes / kBeta + local / kGamma), "dispatch"});
+    }
   }
   return obs;
 }
@@ -70,11 +82,16 @@ TEST_CASE("Noise-free synthetic measurements give back the parameters exactly") 
   REQUIRE(p->links_size() == 1);
   CHECK(p->links(0).latency_ns() == Approx(kAlpha).epsilon(1e-9));
   CHECK(p->links(0).bandwidth_gbps() == Approx(kBeta).epsilon(1e-9));
+  CHECK(p->links(0).local_bandwidth_gbps() == Approx(kGamma).epsilon(1e-9));
+  // Half duplex would see 1.25 or 2 x bytes where the times were made with bytes: a worse fit.
+  CHECK(p->links(0).duplex() == pb::LinkProfile::FULL);
+  REQUIRE(p->notes_size() == 1);
+  CHECK(p->notes(0).find("link nvlink dispatch duplex: full (RMS relative residual ") == 0);
   CHECK(p->not_fitted_size() == 0);
 }
 
 TEST_CASE("Synthetic measurements with 2 percent noise: parameters recovered within the noise") {
-  // sigma = 2% relative noise on 41 GPU and 7 link measurements. The fit reports each
+  // sigma = 2% relative noise on 34 GPU and 14 link measurements. The fit reports each
   // parameter's standard error from s^2 (A^T A)^-1 (delta method for R, n_half, M, beta); an
   // unbiased estimate lies within 4 standard errors of the truth with probability 1 - 6e-5 per
   // parameter (Gaussian tails), and the seed is fixed, so the test is deterministic. "Within the
@@ -91,7 +108,8 @@ TEST_CASE("Synthetic measurements with 2 percent noise: parameters recovered wit
        {Truth{"gpu.gemm_peak_tflops", kRate * 1e-3}, Truth{"gpu.gemm_n_half", kHalf},
         Truth{"gpu.launch_overhead_ns", kLaunch}, Truth{"gpu.memory_bandwidth_gbps", kMemory},
         Truth{"link nvlink dispatch latency_ns", kAlpha},
-        Truth{"link nvlink dispatch bandwidth_gbps", kBeta}}) {
+        Truth{"link nvlink dispatch bandwidth_gbps", kBeta},
+        Truth{"link nvlink dispatch local_bandwidth_gbps", kGamma}}) {
     const pb::FittedParameter& f = Fitted(*p, t.name);
     INFO(t.name << " fitted " << f.value() << " +- " << f.std_error() << ", true " << t.value);
     CHECK(f.std_error() > 0);
@@ -115,7 +133,7 @@ TEST_CASE("Unconstrained parameters are refused and named, the rest still fitted
   const double active = 4 * 6.0 * 256 * 896;
   for (double n : {64, 128, 256, 512}) {
     const double flops = active * n;
-    obs.push_back({Observation::Kind::kExpert, flops, active, "", "",
+    obs.push_back({Observation::Kind::kExpert, flops, active, 0, "", "",
                    kLaunch + (flops + active * kHalf) / kRate, "expert"});
   }
   auto p = FitProfile(obs, "partial");
@@ -136,15 +154,60 @@ TEST_CASE("Unconstrained parameters are refused and named, the rest still fitted
 TEST_CASE("One all-to-all size cannot split latency from bandwidth: latency refused") {
   std::vector<Observation> obs;
   for (int i = 0; i < 3; ++i) {
-    obs.push_back({Observation::Kind::kAllToAll, 1e6, 0, "nvlink", "combine", kAlpha + 1e6 / kBeta,
-                   "combine"});
+    obs.push_back({Observation::Kind::kAllToAll, 1e6, 1e6, 3e6, "nvlink", "combine",
+                   kAlpha + 1e6 / kBeta, "combine"});
   }
   auto p = FitProfile(obs, "one-size");
   REQUIRE(p.ok());
   CHECK(Refused(*p, "link nvlink combine latency_ns"));
+  CHECK(Refused(*p, "link nvlink combine local_bandwidth_gbps"));
+  CHECK_FALSE(p->links(0).has_local_bandwidth_gbps());
   REQUIRE(p->links_size() == 1);
   CHECK(p->links(0).latency_ns() == 0);
   CHECK(p->links(0).bandwidth_gbps() == Approx(1e6 / (kAlpha + 1e6 / kBeta)));
+}
+
+TEST_CASE("Balanced traffic cannot tell local copies from link bytes: local refused, full kept") {
+  // Uniform routing on 2 ranks: sent = received = own = s, so link = s (full) or 2s (half) and
+  // local = 4s, all in proportion. Times alpha + s / beta + 4s / gamma are fitted exactly by
+  // alpha + s / beta' with 1/beta' = 1/beta + 4/gamma; both duplexes fit equally, full stays.
+  std::vector<Observation> obs;
+  for (double s : {1e5, 1e6, 1e7}) {
+    obs.push_back({Observation::Kind::kAllToAll, s, s, 4 * s, "nvlink", "dispatch",
+                   kAlpha + s / kBeta + 4 * s / kGamma, "dispatch"});
+  }
+  auto p = FitProfile(obs, "balanced");
+  REQUIRE(p.ok());
+  CHECK(Refused(*p, "link nvlink dispatch local_bandwidth_gbps"));
+  REQUIRE(p->links_size() == 1);
+  CHECK(p->links(0).duplex() == pb::LinkProfile::FULL);
+  CHECK(p->links(0).latency_ns() == Approx(kAlpha).epsilon(1e-9));
+  CHECK(1 / p->links(0).bandwidth_gbps() == Approx(1 / kBeta + 4 / kGamma).epsilon(1e-9));
+}
+
+TEST_CASE("Skewed traffic through a half-duplex link: half chosen, every parameter recovered") {
+  // A CPU rank copies what it sends and what it receives itself: t = alpha + (sent + received) /
+  // beta + local / gamma. Ranks receiving 1..4x what they send tell half (sum) from full (max):
+  // with full duplex, t would not grow with the received bytes below the sent ones.
+  std::vector<Observation> obs;
+  // Own rows a tenth or twice what it sends, so that local copies are not link bytes + constant.
+  for (double sent : {1e5, 1e6, 1e7}) {
+    for (double ratio : {0.25, 1.0, 4.0}) {
+      const double own = ratio == 1.0 ? 2 * sent : sent / 10;
+      const double received = sent * ratio, local = sent + received + 2 * own;
+      obs.push_back({Observation::Kind::kAllToAll, sent, received, local, "shm", "combine",
+                     kAlpha + (sent + received) / kBeta + local / kGamma, "combine"});
+    }
+  }
+  auto p = FitProfile(obs, "half");
+  REQUIRE(p.ok());
+  REQUIRE(p->links_size() == 1);
+  CHECK(p->links(0).duplex() == pb::LinkProfile::HALF);
+  CHECK(p->links(0).latency_ns() == Approx(kAlpha).epsilon(1e-9));
+  CHECK(p->links(0).bandwidth_gbps() == Approx(kBeta).epsilon(1e-9));
+  CHECK(p->links(0).local_bandwidth_gbps() == Approx(kGamma).epsilon(1e-9));
+  REQUIRE(p->notes_size() == 1);
+  CHECK(p->notes(0).find("link shm combine duplex: half") == 0);
 }
 
 TEST_CASE("No measurements: a clear error, not an empty profile") {
@@ -172,8 +235,8 @@ TEST_CASE("Data the model cannot explain with a positive rate: an error naming t
   // Times that fall as the work grows: the fitted 1/beta is negative.
   std::vector<Observation> obs;
   for (double bytes : {1e5, 1e6, 1e7}) {
-    obs.push_back({Observation::Kind::kAllToAll, bytes, 0, "nvlink", "dispatch", 1e7 / bytes * 1e3,
-                   "dispatch"});
+    obs.push_back({Observation::Kind::kAllToAll, bytes, 0, 2 * bytes, "nvlink", "dispatch",
+                   1e7 / bytes * 1e3, "dispatch"});
   }
   auto p = FitProfile(obs, "contradiction");
   REQUIRE_FALSE(p.ok());

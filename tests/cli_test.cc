@@ -128,3 +128,43 @@ TEST_CASE("Bad input: a missing file") {
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("moesim simulate --hardware: a profile's figures, named by the scenario or the flag") {
+  const std::string dir = testing::SourcePath("tests/fixtures/hardware/");
+  // The scenario names fixture-cpu.pbtxt beside it: its per-rank model times the layer.
+  const Run named = Moesim({"simulate", dir + "with-profile.pbtxt"});
+  REQUIRE(named.status == 0);
+  CHECK_THAT(named.out, Catch::StartsWith("moesim simulate: with-profile  (profile fixture-cpu: "
+                                          "measured figures"));
+  // --hardware overrides the scenario's.
+  const Run flag = Moesim({"simulate", dir + "with-profile.pbtxt", "--hardware",
+                           dir + "fixture-other.pbtxt", "--json"});
+  REQUIRE(flag.status == 0);
+  pb::Result result;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(flag.out, &result).ok());
+  CHECK(result.executor() == "profile fixture-other");
+  // Same figures, other name: the same times; and the send matrices are still there.
+  const Run same = Moesim({"simulate", dir + "with-profile.pbtxt", "--json"});
+  pb::Result named_result;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(same.out, &named_result).ok());
+  CHECK(result.total_ns() == named_result.total_ns());
+  CHECK(result.send_matrices_size() == 2);
+}
+
+TEST_CASE("Bad input: a scenario naming a missing hardware profile") {
+  const Run r = Moesim(
+      {"simulate", testing::SourcePath("tests/fixtures/hardware/missing-profile.pbtxt")});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("missing-profile.pbtxt:30:1: hardware_profile = "
+                                    "\"no-such-profile.pbtxt\": no such file"));
+  CHECK_THAT(r.err, Catch::Contains("valid: a HardwareProfile .pbtxt path relative to the "
+                                    "scenario file"));
+  const Run flag = Moesim({"simulate", testing::SourcePath("scenarios/seed_example.pbtxt"),
+                           "--hardware", "/nonexistent/profile.pbtxt"});
+  CHECK(flag.status == 1);
+  CHECK_THAT(flag.err, Catch::Contains("/nonexistent/profile.pbtxt"));
+}
+
+}  // namespace moesim::sim

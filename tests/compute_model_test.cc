@@ -1,0 +1,164 @@
+#include "sim/compute_model.h"
+
+#include <google/protobuf/text_format.h>
+
+#include <catch2/catch.hpp>
+
+#include "models/model_spec.h"
+#include "sim/profile_model.h"
+#include "sim/step.h"
+#include "topology/cluster.h"
+
+namespace moesim::sim {
+namespace {
+
+template <typename Message>
+Message Parse(const std::string& text) {
+  Message m;
+  REQUIRE(google::protobuf::TextFormat::ParseFromString(text, &m));
+  return m;
+}
+
+topology::Cluster OneNode() {
+  auto c = topology::BuildCluster(Parse<pb::Cluster>("node_preset: \"dgx-h100\" nodes: 1"));
+  REQUIRE(c.ok());
+  return std::move(*c);
+}
+
+// Hidden 64, 4 experts of FFN 32, top-2, 2 MoE layers (as tests/step_test.cc's): one token
+// through one expert's SwiGLU is 6 x 64 x 32 = 12,288 FLOPs.
+pb::ModelSpec Tiny() {
+  return Parse<pb::ModelSpec>(
+      "name: 'tiny' hidden_size: 64 expert_ffn_size: 32 num_experts: 4 top_k: 2 num_layers: 2 "
+      "dtype: BF16 vocab_size: 100");
+}
+
+// 100 TFLOP/s, 64 tokens at half rate, memory so fast (1 PB/s) that nothing here is bound by
+// it, 2 us per launch.
+pb::HardwareProfile Measured() {
+  return Parse<pb::HardwareProfile>(
+      "name: 'measured' gpu { gemm_peak_tflops: 100 gemm_n_half: 64 memory_bandwidth_gbps: 1e6 "
+      "launch_overhead_ns: 2000 }");
+}
+
+const StepOp& Op(const StepReport& r, const std::string& name) {
+  for (const StepOp& op : r.ops) {
+    if (op.name == name) return op;
+  }
+  FAIL("no op " << name);
+  return r.ops.front();
+}
+
+}  // namespace
+
+TEST_CASE("Compute rates: assumed efficiencies, and a profile's fields in their place") {
+  const topology::GpuSpec& h100 = OneNode().gpu_spec();
+  const ComputeRates assumed = ComputeRates::Assumed(h100, pb::BF16);
+  // 70% of the bf16 peak, 80% of HBM, 4 us per launch.
+  CHECK(assumed.flops.per_second() ==
+        static_cast<uint64_t>(std::llround(0.7 * static_cast<double>(h100.bf16_flops.per_second()))));
+  CHECK(assumed.memory.per_second() ==
+        static_cast<uint64_t>(std::llround(0.8 * static_cast<double>(h100.hbm_bandwidth.per_second()))));
+  CHECK(assumed.launch == Duration::Nanoseconds(4000));
+  CHECK(assumed.n_half == 0);
+
+  const ComputeRates r = assumed.With(Measured().gpu());
+  CHECK(r.flops.per_second() == 100'000'000'000'000);
+  CHECK(r.memory.per_second() == 1'000'000'000'000'000);
+  CHECK(r.launch == Duration::Nanoseconds(2000));
+  CHECK(r.n_half == 64);
+  // A profile without a field keeps the base's figure.
+  const ComputeRates partial =
+      assumed.With(Parse<pb::GpuProfile>("launch_overhead_ns: 500"));
+  CHECK(partial.flops == assumed.flops);
+  CHECK(partial.launch == Duration::Nanoseconds(500));
+
+  // 1 TFLOP at 100 TFLOP/s: 10 ms, plus the 2 us launch. No work: no launch.
+  CHECK(ComputeTime(r, 1'000'000'000'000, 0) == Duration::Nanoseconds(10'002'000));
+  CHECK(ComputeTime(r, 0, 0) == Duration());
+}
+
+TEST_CASE("Expert time pays the half-rate point once per expert with tokens") {
+  const ComputeRates r = ComputeRates::Assumed(OneNode().gpu_spec(), pb::BF16).With(Measured().gpu());
+  // Experts with 100, 0 and 28 tokens: 128 x 12,288 = 1,572,864 FLOPs; two experts have tokens,
+  // each pays n_half x 12,288 = 786,432 FLOPs more: 3,145,728 FLOPs at 1e14 FLOP/s = 31,457.28
+  // ps, rounded up to 31,458 ps, plus 2 us.
+  CHECK(ExpertTime(r, Tiny(), {100, 0, 28}) == Duration::Picoseconds(31'458 + 2'000'000));
+  // Without the half-rate point: 1,572,864 FLOPs = 15,728.64 ps -> 15,729 ps.
+  ComputeRates at_peak = r;
+  at_peak.n_half = 0;
+  CHECK(ExpertTime(at_peak, Tiny(), {100, 0, 28}) == Duration::Picoseconds(15'729 + 2'000'000));
+  CHECK(ExpertTime(r, Tiny(), {0, 0}) == Duration());
+}
+
+TEST_CASE("Step with a profile: its GPU figures time compute, its link entry the all-to-alls") {
+  const topology::Cluster cluster = OneNode();
+  const pb::ModelSpec model = Tiny();
+  auto plan = models::ResolvePlan(Parse<pb::ParallelPlan>("ep: 4"), 8, model, nullptr);
+  REQUIRE(plan.ok());
+  StepConfig config;
+  config.global_batch = 16;
+  config.seq_len = 128;
+  const pb::Routing routing =
+      Parse<pb::Routing>("synthetic { distribution: ZIPF zipf_alpha: 1.2 seed: 3 }");
+  auto work = StepMoeLayer(model, *plan, routing, {}, 8, config, nullptr);
+  REQUIRE(work.ok());
+  auto assumed = SimulateStep(cluster, model, *plan, *work, config);
+  REQUIRE(assumed.ok());
+  CHECK(assumed->hardware.find("assumed efficiencies") == 0);
+  CHECK(assumed->hardware.find("EP all-to-alls: network model") != std::string::npos);
+
+  pb::HardwareProfile profile = Measured();
+  *profile.add_links() = Parse<pb::LinkProfile>(
+      "link_class: 'nvlink' collective: 'dispatch' latency_ns: 1000 bandwidth_gbps: 100");
+  *profile.add_links() = Parse<pb::LinkProfile>(
+      "link_class: 'nvlink' collective: 'combine' latency_ns: 3000 bandwidth_gbps: 50 duplex: HALF "
+      "local_bandwidth_gbps: 200");
+  config.hardware = profile;
+  auto measured = SimulateStep(cluster, model, *plan, *work, config);
+  REQUIRE(measured.ok());
+  CHECK(measured->hardware ==
+        "profile measured; EP all-to-alls: profile measured: nvlink dispatch/combine");
+  // The router of 128 tokens (one micro-batch of 128 tokens, tp 1): 2 x 128 x 64 x 4 = 65,536
+  // FLOPs at 1e14 FLOP/s = 655.36 ps -> 656 ps, plus the 2 us launch.
+  const models::OpCost router = models::RouterCost(model, 128);
+  REQUIRE(router.flops == 65'536);
+  CHECK(Op(*measured, "router").time == Duration::Picoseconds(656 + 2'000'000));
+
+  // Dispatch: each rank r of the EP group takes 1 us + max(sent_r, received_r) x 128 B / 100
+  // GB/s (full duplex, no local term); the op is the slowest rank's. Combine, the transpose, half
+  // duplex with local copies: 3 us + (sent + received) x 128 / 50 + local x 128 / 200.
+  double dispatch_ns = 0, combine_ns = 0;
+  const models::TrafficMatrix& tokens = work->dispatch_tokens;
+  REQUIRE(tokens.ranks() == 4);  // the EP group's ranks
+  for (uint32_t r = 0; r < 4; ++r) {
+    double sent = 0, received = 0, own = static_cast<double>(tokens.at(r, r));
+    for (uint32_t q = 0; q < 4; ++q) {
+      if (q == r) continue;
+      sent += static_cast<double>(tokens.at(r, q));
+      received += static_cast<double>(tokens.at(q, r));
+    }
+    dispatch_ns = std::max(dispatch_ns, 1000 + std::max(sent, received) * 128 / 100);
+    // Combine sends what dispatch received.
+    combine_ns = std::max(combine_ns, 3000 + (sent + received) * 128 / 50 +
+                                          (sent + received + 2 * own) * 128 / 200);
+  }
+  CHECK(static_cast<double>(Op(*measured, "dispatch").time.picoseconds()) ==
+        Approx(dispatch_ns * 1e3).margin(1));
+  CHECK(static_cast<double>(Op(*measured, "combine").time.picoseconds()) ==
+        Approx(combine_ns * 1e3).margin(1));
+
+  // A profile with no entry for the group's link class: the network model times them, and the
+  // report says why.
+  pb::HardwareProfile other = Measured();
+  *other.add_links() = Parse<pb::LinkProfile>(
+      "link_class: 'infiniband' collective: 'dispatch' latency_ns: 1000 bandwidth_gbps: 100");
+  config.hardware = other;
+  auto fallback = SimulateStep(cluster, model, *plan, *work, config);
+  REQUIRE(fallback.ok());
+  CHECK(fallback->hardware.find("has no nvlink dispatch entry") != std::string::npos);
+  CHECK(Op(*fallback, "dispatch").time == Op(*assumed, "dispatch").time);
+  CHECK(Op(*fallback, "router").time == Op(*measured, "router").time);
+}
+
+}  // namespace moesim::sim
