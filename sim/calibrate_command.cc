@@ -1,4 +1,5 @@
-// `moesim calibrate RESULT... [--scenario FILE]... --out PROFILE [--name NAME]`: fits a
+// `moesim calibrate RESULT... [--scenario FILE]... --out PROFILE [--name NAME]
+// [--a2a-link-class CLASS]`: fits a
 // HardwareProfile (proto/hardware.proto) from measured Results (sim/calibrate.h) and prints each
 // fitted parameter with its standard error, RMS relative residual and supporting measurements,
 // then the parameters it refused and why.
@@ -19,6 +20,7 @@ struct CalibrateOptions {
   std::vector<std::string> scenarios;
   std::string out;
   std::string name = "calibrated";
+  std::string a2a_link_class = "nvlink";
 };
 
 int Fail(CommandIo& io, const Error& e) {
@@ -34,6 +36,12 @@ StatusOr<std::vector<Observation>> Gather(const CalibrateOptions& o) {
   }
   std::vector<Observation> all;
   for (const std::string& path : o.results) {
+    if (IsA2aSweepFile(path)) {
+      MOESIM_ASSIGN_OR_RETURN(std::vector<Observation> obs,
+                              A2aSweepObservations(path, o.a2a_link_class));
+      all.insert(all.end(), obs.begin(), obs.end());
+      continue;
+    }
     MOESIM_ASSIGN_OR_RETURN(const MeasuredFile m, ReadMeasured(path));
     const LoadedScenario* scenario = nullptr;
     if (!IsGemmSweep(m.result)) {
@@ -98,12 +106,17 @@ void AddCalibrateCommand(CLI::App& app, CommandAction* chosen) {
       "link class and all-to-all) from measured Results, by least squares");
   cmd->add_option("results", o->results,
                   "Measured Results: `moebench run --out` (needs --scenario), `moebench gemm "
-                  "--out`; binary, or JSON when the name ends .json")
+                  "--out`; binary, or JSON when the name ends .json; and `moebench a2a --json` "
+                  "sweeps (.json)")
       ->required();
   cmd->add_option("--scenario", o->scenarios,
                   "The scenario file of each measured run (matched by name); repeatable");
   cmd->add_option("--out", o->out, "Where to write the profile (text format, .pbtxt)")->required();
   cmd->add_option("--name", o->name, "Name of the profile")->capture_default_str();
+  cmd->add_option("--a2a-link-class", o->a2a_link_class,
+                  "Link class the `moebench a2a` sweeps' ranks talk over (their entry is "
+                  "(class, alltoall))")
+      ->capture_default_str();
   cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Run(*o, io); }; });
 }
 

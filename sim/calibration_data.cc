@@ -76,6 +76,65 @@ StatusOr<MeasuredFile> ReadMeasured(const std::string& path) {
   return m;
 }
 
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+bool IsA2aSweepFile(const std::string& path) {
+  pb::CollectiveSweep sweep;
+  return EndsWith(path, ".json") &&
+         google::protobuf::util::JsonStringToMessage(Slurp(path), &sweep).ok() &&
+         sweep.rows_size() > 0;
+}
+
+StatusOr<std::vector<Observation>> A2aSweepObservations(const std::string& path,
+                                                        const std::string& link_class) {
+  pb::CollectiveSweep sweep;
+  if (!EndsWith(path, ".json") ||
+      !google::protobuf::util::JsonStringToMessage(Slurp(path), &sweep).ok()) {
+    return InputError(Location{path}, "all-to-all sweep", path, "not a CollectiveSweep",
+                      "what `moebench a2a --json` prints, in a file ending .json");
+  }
+  if (sweep.fidelity() != "measured") {
+    return InputError(Location{path}, "fidelity", "\"" + sweep.fidelity() + "\"",
+                      "a prediction (moesim collective), not a measurement",
+                      "\"measured\" (moebench a2a)");
+  }
+  if (sweep.op() != "alltoall") {
+    return InputError(Location{path}, "op", "\"" + sweep.op() + "\"",
+                      "only the equal all-to-all's sizes say what each rank moved",
+                      "\"alltoall\" (moebench a2a without --matrix)");
+  }
+  if (sweep.gpus() < 2) {
+    return InputError(Location{path}, "gpus", std::to_string(sweep.gpus()),
+                      "an all-to-all needs another rank", ">= 2");
+  }
+  if (sweep.rows_size() == 0) return InputError(Location{path}, "rows", "none", "nothing measured");
+  std::vector<Observation> out;
+  const double n = sweep.gpus();
+  for (int i = 0; i < sweep.rows_size(); ++i) {
+    const pb::CollectiveRow& row = sweep.rows(i);
+    const std::string where = path + ": rows[" + std::to_string(i) + "] (" +
+                              std::to_string(row.size_bytes()) + " B)";
+    if (!(row.time_us() > 0)) {
+      return InputError(Location{path}, "rows[" + std::to_string(i) + "].time_us",
+                        std::to_string(row.time_us()), "a measured time must be", "> 0");
+    }
+    const double s = static_cast<double>(row.size_bytes());
+    const double off = s * (n - 1) / n;
+    out.push_back({Observation::Kind::kAllToAll, off, off, 2 * s, link_class, "alltoall",
+                   row.time_us() * 1e3, where});
+  }
+  return out;
+}
+
 bool IsGemmSweep(const pb::Result& result) {
   for (const pb::Phase& p : result.phases()) {
     if (p.name() != "gemm") return false;

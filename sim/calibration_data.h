@@ -33,10 +33,20 @@ bool IsGemmSweep(const pb::Result& result);
 // dispatch send matrix (tokens) the scenario's. The message names both files and what differs.
 Status CheckSameScenario(const MeasuredFile& measured, const LoadedScenario& scenario);
 
-// One observation per rank for router and expert phases (that rank's median), one per dispatch
-// and combine phase (the phase time: the all-to-all synchronises the ranks), one per gemm shape.
-// A scenario run needs its `scenario` (CheckSameScenario first); a gemm sweep takes nullptr.
+// One observation per rank for every phase (that rank's median; dispatch and combine with the
+// rank's own AllToAllWork), one per gemm shape. A scenario run needs its `scenario`
+// (CheckSameScenario first); a gemm sweep takes nullptr.
 StatusOr<std::vector<Observation>> ObservationsOf(const MeasuredFile& measured,
                                                   const LoadedScenario* scenario);
+
+// Whether `path` holds a `moebench a2a --json` sweep (a CollectiveSweep) rather than a Result.
+bool IsA2aSweepFile(const std::string& path);
+// A `moebench a2a --json` sweep of the equal all-to-all (nccl-tests sizes: S per rank, S / n to
+// each rank, its own included), one observation per size for LinkProfile (link_class, "alltoall"):
+// every rank sends and receives S (n - 1) / n off-rank, and its local bytes are 2 S. Errors name
+// the file: not a sweep, a prediction (fidelity other than "measured"), an alltoallv sweep (a
+// matrix, not sizes), fewer than 2 ranks, no rows, a time <= 0.
+StatusOr<std::vector<Observation>> A2aSweepObservations(const std::string& path,
+                                                        const std::string& link_class);
 
 }  // namespace moesim::sim

@@ -79,6 +79,12 @@ const pb::LinkProfile* FindLinkProfile(const pb::HardwareProfile& profile,
   for (const pb::LinkProfile& l : profile.links()) {
     if (l.link_class() == link_class && l.collective() == collective) return &l;
   }
+  // A MoE all-to-all without its own entry: the class's equal all-to-all (moebench a2a).
+  if (collective == "dispatch" || collective == "combine") {
+    for (const pb::LinkProfile& l : profile.links()) {
+      if (l.link_class() == link_class && l.collective() == "alltoall") return &l;
+    }
+  }
   return nullptr;
 }
 

@@ -62,7 +62,8 @@ StatusOr<std::string> AllToAllLinkClass(const topology::Cluster& cluster,
 StatusOr<std::string> GroupLinkClass(const topology::Cluster& cluster,
                                      const models::TrafficMatrix& tokens,
                                      const std::vector<uint32_t>& group);
-// `profile`'s entry for (link class, collective), or nullptr.
+// `profile`'s entry for (link class, collective); for "dispatch" and "combine" without one, the
+// class's "alltoall" entry (a `moebench a2a` sweep's); else nullptr.
 const pb::LinkProfile* FindLinkProfile(const pb::HardwareProfile& profile,
                                        const std::string& link_class,
                                        const std::string& collective);

@@ -1,7 +1,12 @@
 #include "sim/calibrate.h"
 
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <random>
+
+#include "sim/calibration_data.h"
+#include "sim/profile_model.h"
 
 namespace moesim::sim {
 namespace {
@@ -241,6 +246,67 @@ TEST_CASE("Data the model cannot explain with a positive rate: an error naming t
   auto p = FitProfile(obs, "contradiction");
   REQUIRE_FALSE(p.ok());
   CHECK(p.error().message().find("link nvlink dispatch bandwidth_gbps") != std::string::npos);
+}
+
+namespace {
+
+std::string WriteTemp(const std::string& name, const std::string& text) {
+  const std::string path = (std::filesystem::temp_directory_path() / name).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+// A `moebench a2a --json` sweep on 4 ranks whose times follow alpha + S (3/4) / beta exactly.
+std::string Sweep(const std::string& fidelity, const std::string& op) {
+  std::string rows;
+  for (double s : {1e5, 1e6, 1e7, 1e8}) {
+    const double us = (kAlpha + s * 3 / 4 / kBeta) / 1e3;
+    rows += std::string(rows.empty() ? "" : ",") + "{\"sizeBytes\": \"" +
+            std::to_string(static_cast<uint64_t>(s)) + "\", \"timeUs\": " + std::to_string(us) +
+            "}";
+  }
+  return "{\"op\": \"" + op + "\", \"gpus\": 4, \"fidelity\": \"" + fidelity +
+         "\", \"rows\": [" + rows + "]}";
+}
+
+}  // namespace
+
+TEST_CASE("moebench a2a sweeps fit the class's alltoall entry, which dispatch falls back to") {
+  const std::string path = WriteTemp("moesim_a2a_sweep.json", Sweep("measured", "alltoall"));
+  REQUIRE(IsA2aSweepFile(path));
+  auto obs = A2aSweepObservations(path, "nvlink");
+  REQUIRE(obs.ok());
+  REQUIRE(obs->size() == 4);
+  // 1 MB per rank on 4 ranks: 750 kB to the 3 others, as much received; local 2 MB.
+  const Observation& o = (*obs)[1];
+  CHECK(o.x1 == 750'000);
+  CHECK(o.x2 == 750'000);
+  CHECK(o.x3 == 2'000'000);
+  CHECK(o.collective == "alltoall");
+  CHECK(o.source == path + ": rows[1] (1000000 B)");
+  auto p = FitProfile(*obs, "a2a");
+  REQUIRE(p.ok());
+  REQUIRE(p->links_size() == 1);
+  // Local bytes are 8/3 of the link bytes in every row: refused; alpha and beta exact (times were
+  // printed with 6 decimals of a microsecond, so to 1e-6 relative).
+  CHECK(p->links(0).latency_ns() == Approx(kAlpha).epsilon(1e-6));
+  CHECK(p->links(0).bandwidth_gbps() == Approx(kBeta).epsilon(1e-6));
+  CHECK(Refused(*p, "link nvlink alltoall local_bandwidth_gbps"));
+  // Dispatch and combine without entries of their own take the class's alltoall entry.
+  CHECK(FindLinkProfile(*p, "nvlink", "dispatch") == &p->links(0));
+  CHECK(FindLinkProfile(*p, "nvlink", "alltoall") == &p->links(0));
+  CHECK(FindLinkProfile(*p, "infiniband", "dispatch") == nullptr);
+}
+
+TEST_CASE("A predicted or uneven all-to-all sweep is not a measurement to fit") {
+  const std::string predicted = WriteTemp("moesim_a2a_predicted.json", Sweep("analytical", "alltoall"));
+  auto a = A2aSweepObservations(predicted, "nvlink");
+  REQUIRE_FALSE(a.ok());
+  CHECK_THAT(a.error().message(), Catch::Contains("fidelity = \"analytical\": a prediction"));
+  const std::string uneven = WriteTemp("moesim_a2a_uneven.json", Sweep("measured", "alltoallv"));
+  auto b = A2aSweepObservations(uneven, "nvlink");
+  REQUIRE_FALSE(b.ok());
+  CHECK_THAT(b.error().message(), Catch::Contains("op = \"alltoallv\""));
 }
 
 }  // namespace moesim::sim

@@ -52,7 +52,8 @@ const StepOp& Op(const StepReport& r, const std::string& name) {
 }  // namespace
 
 TEST_CASE("Compute rates: assumed efficiencies, and a profile's fields in their place") {
-  const topology::GpuSpec& h100 = OneNode().gpu_spec();
+  const topology::Cluster cluster = OneNode();
+  const topology::GpuSpec& h100 = cluster.gpu_spec();
   const ComputeRates assumed = ComputeRates::Assumed(h100, pb::BF16);
   // 70% of the bf16 peak, 80% of HBM, 4 us per launch.
   CHECK(assumed.flops.per_second() ==
