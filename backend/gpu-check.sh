@@ -214,6 +214,20 @@ if [[ $status == 0 && -x $BUNDLE/moebench ]]; then
     note "moebench run --device gpu: FAILED with status $run_status; see $OUT/moebench_run_gpu1.log"
     status=3
   fi
+  # The H200's single-GPU calibration measurements (the calibration issue): Mixtral-8x7B's
+  # grouped expert GEMM from 16 to 8,192 tokens per expert, 1 and 8 experts, as a measured
+  # Result. Back on the development machine:
+  #   build/sim/moesim calibrate OUT/h200_gemm.pb OUT/moebench_run_gpu1.pb \
+  #     --scenario OUT/seed_example_1gpu.pbtxt --name h200 --out results/calibration/h200-profile.pbtxt
+  note "moebench gemm --device gpu: the grouped-GEMM calibration sweep"
+  LD_LIBRARY_PATH=$BUNDLE/lib$NVLIBS:${LD_LIBRARY_PATH:-} \
+    OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_mca_base_component_path=$BUNDLE/plugins \
+    OPAL_PKGDATADIR=$BUNDLE/share-openmpi OMPI_ALLOW_RUN_AS_ROOT=1 \
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+    timeout 300 "$BUNDLE/moebench" gemm --device gpu --tokens-per-expert 16 64 256 1024 4096 8192 \
+    --experts 1 8 --hidden 4096 --ffn 14336 --warmup 3 --iters 20 --out "$OUT/h200_gemm.pb" 2>&1 |
+    tee "$OUT/h200_gemm.log"
+  note "moebench gemm --device gpu: status ${PIPESTATUS[0]}; see $OUT/h200_gemm.log"
 elif [[ $status == 0 ]]; then
   note "moebench run --device gpu: skipped (no build-gpu-deps/moebench; run '$0 prepare' after" \
     "building moebench with CUDA and NCCL, and carry build-gpu-deps)"
