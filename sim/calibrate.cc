@@ -247,25 +247,77 @@ Status FitLink(const std::string& link_class, const std::string& collective,
   profile.add_notes(prefix + "duplex: " + (use_half ? "half" : "full") +
                     " (RMS relative residual " + Percent(std::sqrt(full.rss / m)) + " full, " +
                     Percent(std::sqrt(half.rss / m)) + " half)");
-  for (const std::string& why : fit.refused) profile.add_not_fitted(why);
-  if (!fit.theta[1]) return Status::Ok();  // nothing moved: no entry
+  // A size split where one alpha-beta cannot follow the data (a protocol switch): the best split
+  // of the observations by link bytes, at least 3 on each side, kept when it halves the RMS
+  // residual (RSS below a quarter) and one piece misses by more than rounding (RMS > 0.01%).
+  const pb::LinkProfile::Duplex duplex = use_half ? pb::LinkProfile::HALF : pb::LinkProfile::FULL;
+  std::vector<const Observation*> sorted = obs;
+  auto bytes_of = [&](const Observation* o) {
+    return AllToAllWork{o->x1, o->x2, o->x3}.LinkBytes(duplex);
+  };
+  std::stable_sort(sorted.begin(), sorted.end(), [&](const Observation* a, const Observation* b) {
+    return bytes_of(a) < bytes_of(b);
+  });
+  std::optional<size_t> split;
+  std::optional<SystemFit> small, large;
+  double best = fit.rss / 4;
+  for (size_t k = 3; fit.rss > 1e-8 * m && k + 3 <= sorted.size(); ++k) {
+    if (bytes_of(sorted[k - 1]) == bytes_of(sorted[k])) continue;
+    const std::vector<const Observation*> lo(sorted.begin(), sorted.begin() + k);
+    const std::vector<const Observation*> hi(sorted.begin() + k, sorted.end());
+    auto a = FitLinkSystem(prefix, lo, duplex);
+    auto b = FitLinkSystem(prefix + "large ", hi, duplex);
+    if (!a.ok() || !b.ok() || !a->theta[1] || !b->theta[1]) continue;
+    if (a->rss + b->rss < best) {
+      best = a->rss + b->rss;
+      split = k;
+      small = *a;
+      large = *b;
+    }
+  }
+  if (split) {
+    profile.add_notes(prefix + "size split at " + Number(bytes_of(sorted[*split])) +
+                      " link bytes (RMS relative residual " + Percent(std::sqrt(fit.rss / m)) +
+                      " in one piece, " + Percent(std::sqrt(best / m)) + " in two)");
+  }
+  const SystemFit& used = split ? *small : fit;
+  for (const std::string& why : used.refused) profile.add_not_fitted(why);
+  if (split) {
+    for (const std::string& why : large->refused) profile.add_not_fitted(why);
+  }
+  if (!used.theta[1]) return Status::Ok();  // nothing moved: no entry
   pb::LinkProfile* link = profile.add_links();
   link->set_link_class(link_class);
   link->set_collective(collective);
-  link->set_duplex(use_half ? pb::LinkProfile::HALF : pb::LinkProfile::FULL);
-  const double latency = fit.theta[0].value_or(0.0);
-  const double inv = *fit.theta[1];
-  link->set_latency_ns(latency);
-  link->set_bandwidth_gbps(1.0 / inv);
-  if (fit.theta[0])
-    AddFitted(profile, prefix + "latency_ns", latency, std::sqrt(fit.cov(0, 0)), fit, 0);
-  AddFitted(profile, prefix + "bandwidth_gbps", 1.0 / inv, std::sqrt(fit.cov(1, 1)) / (inv * inv),
-            fit, 1);
-  if (fit.theta[2]) {
-    const double inv_local = *fit.theta[2];  // ns per byte
-    link->set_local_bandwidth_gbps(1.0 / inv_local);
-    AddFitted(profile, prefix + "local_bandwidth_gbps", 1.0 / inv_local,
-              std::sqrt(fit.cov(2, 2)) / (inv_local * inv_local), fit, 2);
+  link->set_duplex(duplex);
+  // Latency, bandwidth and local bandwidth of one piece into (latency, bandwidth, local) setters.
+  auto record = [&](const SystemFit& f, const std::string& name, auto set_latency,
+                    auto set_bandwidth, auto set_local) {
+    const double latency = f.theta[0].value_or(0.0);
+    const double inv = *f.theta[1];
+    set_latency(latency);
+    set_bandwidth(1.0 / inv);
+    if (f.theta[0]) AddFitted(profile, name + "latency_ns", latency, std::sqrt(f.cov(0, 0)), f, 0);
+    AddFitted(profile, name + "bandwidth_gbps", 1.0 / inv, std::sqrt(f.cov(1, 1)) / (inv * inv), f,
+              1);
+    if (f.theta[2]) {
+      const double inv_local = *f.theta[2];  // ns per byte
+      set_local(1.0 / inv_local);
+      AddFitted(profile, name + "local_bandwidth_gbps", 1.0 / inv_local,
+                std::sqrt(f.cov(2, 2)) / (inv_local * inv_local), f, 2);
+    }
+  };
+  record(
+      used, prefix, [&](double v) { link->set_latency_ns(v); },
+      [&](double v) { link->set_bandwidth_gbps(v); },
+      [&](double v) { link->set_local_bandwidth_gbps(v); });
+  if (split) {
+    pb::LinkProfile::SizeBand* band = link->mutable_large_messages();
+    band->set_min_link_bytes(bytes_of(sorted[*split]));
+    record(
+        *large, prefix + "large ", [&](double v) { band->set_latency_ns(v); },
+        [&](double v) { band->set_bandwidth_gbps(v); },
+        [&](double v) { band->set_local_bandwidth_gbps(v); });
   }
   return Status::Ok();
 }

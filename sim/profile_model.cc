@@ -41,9 +41,15 @@ AllToAllWork AllToAllWorkOf(const models::TrafficMatrix& tokens, uint64_t token_
 
 double AllToAllRankNs(const pb::LinkProfile& link, const AllToAllWork& work) {
   if (work.local == 0) return 0;
+  const double bytes = work.LinkBytes(link.duplex());
+  if (link.has_large_messages() && bytes >= link.large_messages().min_link_bytes()) {
+    const pb::LinkProfile::SizeBand& b = link.large_messages();
+    const double local = b.has_local_bandwidth_gbps() ? work.local / b.local_bandwidth_gbps() : 0.0;
+    return b.latency_ns() + bytes / b.bandwidth_gbps() + local;
+  }
   const double local =
       link.has_local_bandwidth_gbps() ? work.local / link.local_bandwidth_gbps() : 0.0;
-  return link.latency_ns() + work.LinkBytes(link.duplex()) / link.bandwidth_gbps() + local;
+  return link.latency_ns() + bytes / link.bandwidth_gbps() + local;
 }
 
 StatusOr<std::string> GroupLinkClass(const topology::Cluster& cluster,

@@ -50,7 +50,8 @@ struct AllToAllWork {
 };
 AllToAllWork AllToAllWorkOf(const models::TrafficMatrix& tokens, uint64_t token_bytes,
                             uint32_t rank);
-// alpha + link / beta + local / gamma under `link`; 0 for a rank that moves no row at all.
+// alpha + link / beta + local / gamma under `link` (its large_messages band where the rank's link
+// bytes reach it); 0 for a rank that moves no row at all.
 double AllToAllRankNs(const pb::LinkProfile& link, const AllToAllWork& work);
 
 // The link class every off-rank pair of `tokens` crosses ("nvlink", ...). Error when the pairs

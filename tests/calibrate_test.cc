@@ -309,4 +309,41 @@ TEST_CASE("A predicted or uneven all-to-all sweep is not a measurement to fit") 
   CHECK_THAT(b.error().message(), Catch::Contains("op = \"alltoallv\""));
 }
 
+TEST_CASE("A protocol switch in the data: two size bands, each alpha-beta recovered") {
+  // Balanced all-to-alls (sent = received = S, local 4S): below 1 MB alpha 2 us, beta 1 GB/s;
+  // from 1 MB on alpha 50 us, beta 4 GB/s (a rendezvous protocol: slower to start, faster to
+  // stream). One alpha-beta misses the small sizes by far more than 2x; split at 1 MB, both pieces
+  // are exact.
+  std::vector<Observation> obs;
+  for (double s : {1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7, 3e7}) {
+    const double t = s < 1e6 ? 2'000 + s / 1 : 50'000 + s / 4;
+    obs.push_back({Observation::Kind::kAllToAll, s, s, 4 * s, "nvlink", "alltoall", t, "a2a"});
+  }
+  auto p = FitProfile(obs, "bands");
+  REQUIRE(p.ok());
+  REQUIRE(p->links_size() == 1);
+  const pb::LinkProfile& l = p->links(0);
+  CHECK(l.latency_ns() == Approx(2'000).epsilon(1e-9));
+  CHECK(l.bandwidth_gbps() == Approx(1).epsilon(1e-9));
+  REQUIRE(l.has_large_messages());
+  CHECK(l.large_messages().min_link_bytes() == 1e6);
+  CHECK(l.large_messages().latency_ns() == Approx(50'000).epsilon(1e-9));
+  CHECK(l.large_messages().bandwidth_gbps() == Approx(4).epsilon(1e-9));
+  bool noted = false;
+  for (const std::string& n : p->notes())
+    noted |= n.find("link nvlink alltoall size split at 1e+06 link bytes") == 0;
+  CHECK(noted);
+  // Each rank takes its band: 300 kB -> 2 us + 300 us; 3 MB -> 50 us + 750 us.
+  CHECK(AllToAllRankNs(l, AllToAllWork{3e5, 3e5, 1.2e6}) == Approx(302'000).epsilon(1e-9));
+  CHECK(AllToAllRankNs(l, AllToAllWork{3e6, 3e6, 1.2e7}) == Approx(800'000).epsilon(1e-9));
+}
+
+TEST_CASE("One regime with noise is not split") {
+  // The 2% noisy synthetic set: splitting cannot halve the RMS residual of pure noise.
+  auto p = FitProfile(Synthetic(0.02), "noisy");
+  REQUIRE(p.ok());
+  REQUIRE(p->links_size() == 1);
+  CHECK_FALSE(p->links(0).has_large_messages());
+}
+
 }  // namespace moesim::sim
