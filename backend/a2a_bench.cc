@@ -20,13 +20,7 @@ StatusOr<A2aRow> Time(Communicator& comm, uint64_t size, const A2aOptions& o, Ca
   std::vector<int64_t> slowest(1);
   comm.ReduceMax(std::span<const int64_t>(&elapsed, 1), slowest);
   A2aRow out;
-  const double seconds = static_cast<double>(slowest[0]) / 1e9 / std::max(o.iterations, 1u);
-  out.row.set_size_bytes(size);
-  out.row.set_count(size / sizeof(float));
-  out.row.set_type("float");
-  out.row.set_time_us(seconds * 1e6);
-  out.row.set_algbw_gbps(seconds > 0 ? static_cast<double>(size) / seconds / 1e9 : 0);
-  out.row.set_busbw_gbps(out.row.algbw_gbps() * AllToAllBusFactor(comm.size()));
+  out.row = A2aRowOf(size, slowest[0], o.iterations, comm.size());
   return out;
 }
 
@@ -40,6 +34,18 @@ uint64_t SumWrong(Communicator& comm, uint64_t wrong) {
 }
 
 }  // namespace
+
+pb::CollectiveRow A2aRowOf(uint64_t size, int64_t slowest_ns, uint32_t iterations, uint32_t ranks) {
+  const double seconds = static_cast<double>(slowest_ns) / 1e9 / std::max(iterations, 1u);
+  pb::CollectiveRow row;
+  row.set_size_bytes(size);
+  row.set_count(size / sizeof(float));
+  row.set_type("float");
+  row.set_time_us(seconds * 1e6);
+  row.set_algbw_gbps(seconds > 0 ? static_cast<double>(size) / seconds / 1e9 : 0);
+  row.set_busbw_gbps(row.algbw_gbps() * AllToAllBusFactor(ranks));
+  return row;
+}
 
 double AllToAllBusFactor(uint32_t ranks) {
   return ranks == 0 ? 0 : static_cast<double>(ranks - 1) / ranks;

@@ -33,6 +33,10 @@ struct A2aRow {
   uint64_t wrong = 0;     // elements that arrived wrong, all ranks (rank 0)
 };
 
+// nccl-tests' row for `size` bytes per rank on `ranks` ranks, `slowest_ns` being the slowest
+// rank's time for `iterations` back-to-back calls: time per call, algbw, busbw.
+pb::CollectiveRow A2aRowOf(uint64_t size, int64_t slowest_ns, uint32_t iterations, uint32_t ranks);
+
 // The per-rank size is rounded down to whole floats for every rank (at least one each).
 StatusOr<A2aRow> MeasureAllToAll(Communicator& comm, uint64_t size_bytes, const A2aOptions& o);
 

@@ -7,6 +7,7 @@
 #include "backend/a2a_bench.h"
 #include "backend/command.h"
 #include "backend/nccl_alltoall.h"
+#include "proto/byte_size.h"
 #include "models/alltoallv_matrix.h"
 
 namespace moesim::backend {
@@ -54,9 +55,9 @@ int Run(const A2aCommandOptions& o, CommandIo& io) {
     if (!m.ok()) return io.Fail(m.error());
     matrix = std::move(*m);
   } else {
-    auto begin = ParseSize(o.begin, "-b");
+    auto begin = ParseByteSize(o.begin, "-b");
     if (!begin.ok()) return io.Fail(begin.error());
-    auto end = ParseSize(o.end, "-e");
+    auto end = ParseByteSize(o.end, "-e");
     if (!end.ok()) return io.Fail(end.error());
     if (*begin == 0 || *end < *begin || o.factor < 2) {
       return io.Fail(InputError({}, "-b/-e/-f",

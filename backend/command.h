@@ -37,8 +37,6 @@ void AddA2aCommand(CLI::App& app, CommandAction* chosen);
 // `moebench gemm`: grouped SwiGLU GEMM shapes, GFLOP/s (gemm_command.cc).
 void AddGemmCommand(CLI::App& app, CommandAction* chosen);
 
-// Parses "8", "1K", "64M", "1G" (1024 powers, as nccl-tests reads them).
-StatusOr<uint64_t> ParseSize(const std::string& text, const std::string& flag);
 // Writes `result` in binary to `path` (when not empty) and, with `json`, as JSON on io.out
 // (rank 0 only).
 Status WriteResult(const google::protobuf::Message& result, const std::string& path, bool json,

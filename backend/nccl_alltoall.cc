@@ -79,13 +79,7 @@ struct NcclAllToAll::Impl {
     comm.Gather(std::span<const int64_t>(&wrong, 1), all);
 
     A2aRow out;
-    const double seconds = static_cast<double>(slowest[0]) / 1e9 / std::max(o.iterations, 1u);
-    out.row.set_size_bytes(size);
-    out.row.set_count(size / sizeof(float));
-    out.row.set_type("float");
-    out.row.set_time_us(seconds * 1e6);
-    out.row.set_algbw_gbps(seconds > 0 ? static_cast<double>(size) / seconds / 1e9 : 0);
-    out.row.set_busbw_gbps(out.row.algbw_gbps() * AllToAllBusFactor(n));
+    out.row = A2aRowOf(size, slowest[0], o.iterations, n);
     for (int64_t w : all) out.wrong += static_cast<uint64_t>(w);
     return out;
   }

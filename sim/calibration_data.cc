@@ -11,6 +11,13 @@
 namespace moesim::sim {
 namespace {
 
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::string PhaseName(const pb::Result& r, int i) {
   return "phases[" + std::to_string(i) + "] (" + r.phases(i).name() + ", layer " +
          std::to_string(r.phases(i).layer()) + ")";
@@ -41,9 +48,7 @@ StatusOr<MeasuredFile> ReadMeasured(const std::string& path) {
   if (!in) return InputError(Location{path}, "measured result", path, "cannot open the file");
   bool parsed = false;
   if (EndsWith(path, ".json")) {
-    std::stringstream text;
-    text << in.rdbuf();
-    parsed = google::protobuf::util::JsonStringToMessage(text.str(), &m.result).ok();
+    parsed = google::protobuf::util::JsonStringToMessage(Slurp(path), &m.result).ok();
   } else {
     parsed = m.result.ParseFromIstream(&in);
   }
@@ -76,16 +81,6 @@ StatusOr<MeasuredFile> ReadMeasured(const std::string& path) {
   return m;
 }
 
-namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-}  // namespace
 
 bool IsA2aSweepFile(const std::string& path) {
   pb::CollectiveSweep sweep;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "proto/byte_size.h"
 #include "proto/result.pb.h"
 #include "sim/collective_time.h"
 #include "sim/command.h"
@@ -24,25 +25,6 @@ struct CollectiveOptions {
   bool json = false;
 };
 
-// "8", "1K", "64M", "1G": bytes, K/M/G = 1024 powers as nccl-tests reads them.
-StatusOr<uint64_t> ParseSize(const std::string& text, const std::string& flag) {
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-  uint64_t scale = 1;
-  const std::string suffix = end ? std::string(end) : "";
-  if (suffix == "K" || suffix == "k")
-    scale = 1ULL << 10;
-  else if (suffix == "M" || suffix == "m")
-    scale = 1ULL << 20;
-  else if (suffix == "G" || suffix == "g")
-    scale = 1ULL << 30;
-  else if (!suffix.empty() || end == text.c_str()) {
-    return InputError({}, flag, text, "not a size",
-                      "bytes, optionally with K, M or G (1024 powers)");
-  }
-  return static_cast<uint64_t>(value) * scale;
-}
-
 int Fail(CommandIo& io, const Error& e) {
   io.err << "moesim: error: " << e.message() << "\n";
   return 1;
@@ -61,9 +43,9 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
     return Fail(io, InputError({}, "--gpus", std::to_string(ranks), "outside the cluster",
                                "2 to " + std::to_string(cluster->total_gpus())));
   }
-  auto begin = ParseSize(o.begin, "-b");
+  auto begin = ParseByteSize(o.begin, "-b");
   if (!begin.ok()) return Fail(io, begin.error());
-  auto end = ParseSize(o.end, "-e");
+  auto end = ParseByteSize(o.end, "-e");
   if (!end.ok()) return Fail(io, end.error());
   if (*begin == 0 || *end < *begin || o.factor < 2) {
     return Fail(io,

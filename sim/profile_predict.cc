@@ -19,16 +19,12 @@ struct Compute {
   double launch_ns = 0;
 };
 
+// The profile over the datasheet (sim/compute_model.h), in the units of sim/profile_model.h.
 Compute ComputeOf(const topology::GpuSpec& gpu, pb::DType dtype, const pb::GpuProfile& p) {
-  Compute c;
-  c.flops_per_ns = p.has_gemm_peak_tflops()
-                       ? p.gemm_peak_tflops() * 1e3
-                       : static_cast<double>(PeakFlops(gpu, dtype).per_second()) / 1e9;
-  c.n_half = p.has_gemm_n_half() ? p.gemm_n_half() : 0.0;
-  c.bytes_per_ns =
-      p.has_memory_bandwidth_gbps() ? p.memory_bandwidth_gbps() : gpu.hbm_bandwidth.giga();
-  c.launch_ns = p.has_launch_overhead_ns() ? p.launch_overhead_ns() : 0.0;
-  return c;
+  const ComputeRates r = ComputeRates::Datasheet(gpu, dtype).With(p);
+  return Compute{static_cast<double>(r.flops.per_second()) / 1e9, r.n_half,
+                 static_cast<double>(r.memory.per_second()) / 1e9,
+                 static_cast<double>(r.launch.picoseconds()) / 1e3};
 }
 
 struct PhaseCost {

@@ -7,6 +7,7 @@
 
 #include "models/alltoallv_matrix.h"
 #include "models/model_spec.h"
+#include "models/send_matrices.h"
 #include "sim/cli.h"
 #include "sim/command.h"
 #include "sim/critical_path.h"
@@ -107,8 +108,9 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
       return 1;
     }
     result = *std::move(predicted);
-    const pb::Result datasheet = SimulateMoeLayers(scenario->cluster, scenario->workload, fidelity);
-    *result.mutable_send_matrices() = datasheet.send_matrices();
+    const uint64_t token_bytes = models::TokenBytes(scenario->workload.model).value;
+    for (const models::LayerWork& layer : scenario->workload.layers)
+      models::AddSendMatrices(result, layer.layer, layer.dispatch_tokens, token_bytes);
   } else {
     result = scenario->workload.replay.empty()
                  ? SimulateMoeLayers(scenario->cluster, scenario->workload, fidelity)
