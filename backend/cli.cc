@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fstream>
+#include <map>
 
 #include "backend/command.h"
 #include "backend/moe_run.h"
@@ -19,6 +20,21 @@ int CommandIo::Fail(const Error& e) const {
     err << "moebench: error: " << e.message() << "\n";
   }
   return 1;
+}
+
+void AddGemmApiOption(CLI::App* cmd, gpu::GemmApi* api) {
+  static const std::map<std::string, gpu::GemmApi> kNames = {
+      {"auto", gpu::GemmApi::kAuto},
+      {"loop", gpu::GemmApi::kPerExpertLoop},
+      {"grouped", gpu::GemmApi::kGroupedBatched}};
+  cmd->add_option_function<std::string>(
+         "--gemm-api", [api](const std::string& name) { *api = kNames.at(name); },
+         "--device gpu: how the expert GEMMs are issued: loop (one cublasGemmEx per expert), "
+         "grouped (one cublasGemmGroupedBatchedEx), auto (grouped for " +
+             std::to_string(gpu::kGroupedMinExperts) + "+ experts under " +
+             std::to_string(gpu::kLoopMinRowsPerExpert) + " rows each, else loop)")
+      ->check(CLI::IsMember({"auto", "loop", "grouped"}))
+      ->default_str("auto");
 }
 
 Status WriteResult(const google::protobuf::Message& result, const std::string& path, bool json,

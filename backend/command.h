@@ -14,6 +14,7 @@
 #include <ostream>
 
 #include "backend/communicator.h"
+#include "backend/kernels/gpu_kernels.h"
 #include "proto/status.h"
 
 namespace moesim::backend {
@@ -36,6 +37,9 @@ void AddRunCommand(CLI::App& app, CommandAction* chosen);
 void AddA2aCommand(CLI::App& app, CommandAction* chosen);
 // `moebench gemm`: grouped SwiGLU GEMM shapes, GFLOP/s (gemm_command.cc).
 void AddGemmCommand(CLI::App& app, CommandAction* chosen);
+
+// `--gemm-api auto|loop|grouped`: how --device gpu issues the expert GEMMs (gpu::GemmApi).
+void AddGemmApiOption(CLI::App* cmd, gpu::GemmApi* api);
 
 // Writes `result` in binary to `path` (when not empty) and, with `json`, as JSON on io.out
 // (rank 0 only).

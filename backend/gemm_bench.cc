@@ -100,13 +100,14 @@ StatusOr<pb::Result> MeasureGpuGemms(Communicator& comm, const std::vector<pb::G
     gpu_shapes.push_back(
         {s.experts(), static_cast<uint32_t>(s.tokens_per_expert()), s.hidden(), s.ffn()});
   }
-  auto points = gpu::SweepGroupedGemm(gpu_shapes, gpu::GemmApi::kGroupedBatched, o.warmup,
+  auto points = gpu::SweepGroupedGemm(gpu_shapes, o.gemm_api, o.warmup,
                                       o.iterations, device);
   if (comm.AnyRank(!points.ok())) {
     return points.ok() ? Error("another rank's GPU GEMMs failed") : points.error();
   }
   pb::Result result = NewResult(comm, "gpu", "bf16", o);
-  result.set_scenario(result.scenario() + " on " + info->name);
+  result.set_scenario(result.scenario() + " on " + info->name + ", GEMM API " +
+                      gpu::GemmApiName(o.gemm_api));
   for (uint32_t i = 0; i < shapes.size(); ++i) {
     const gpu::GroupedGemmPoint& p = (*points)[i];
     auto ns = [](double ms) { return static_cast<int64_t>(std::llround(ms * 1e6)); };

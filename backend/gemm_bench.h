@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/communicator.h"
+#include "backend/kernels/gpu_kernels.h"
 #include "proto/result.pb.h"
 #include "proto/status.h"
 
@@ -24,6 +25,7 @@ struct GemmOptions {
   uint32_t warmup = 1;
   uint32_t iterations = 5;
   uint64_t seed = 1;
+  gpu::GemmApi gemm_api = gpu::GemmApi::kAuto;  // --device gpu
 };
 
 StatusOr<pb::Result> MeasureCpuGemms(Communicator& comm, const std::vector<pb::GemmShape>& shapes,

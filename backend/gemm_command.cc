@@ -109,6 +109,7 @@ void AddGemmCommand(CLI::App& app, CommandAction* chosen) {
       ->capture_default_str();
   cmd->add_option("--iters", o->timing.iterations, "Timed iterations per shape")
       ->capture_default_str();
+  AddGemmApiOption(cmd, &o->timing.gemm_api);
   cmd->add_option("--out", o->out, "Write the measured Result (binary protobuf) to FILE");
   cmd->add_flag("--json", o->json, "Print the measured Result as JSON instead of the table");
   cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Run(*o, io); }; });

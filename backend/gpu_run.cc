@@ -128,6 +128,7 @@ StatusOr<std::vector<RankLayer>> SetUp(const BenchScenario& s, Communicator& com
     c.local_experts = per_rank;
     c.bucket_of_expert = BucketOfExpert(w, rank);
     c.device = device;
+    c.gemm = o.gemm_api;
     c.marks = 2 * kPhaseCount;
     RankLayer& layer = layers[l];
     layer.equal_splits = EqualSplits(work.dispatch_tokens, world);

@@ -23,6 +23,7 @@
 
 #include "backend/bench_scenario.h"
 #include "backend/communicator.h"
+#include "backend/kernels/gpu_kernels.h"
 #include "proto/result.pb.h"
 #include "proto/status.h"
 
@@ -33,6 +34,7 @@ struct RunOptions {
   uint32_t iterations = 10;  // timed iterations, >= 1
   bool check = false;
   uint64_t seed = 1;  // inputs and weights (backend/layer_inputs.h)
+  gpu::GemmApi gemm_api = gpu::GemmApi::kAuto;  // --device gpu: how the expert GEMMs are issued
   // Called before each step with its name ("layer 0 dispatch, iteration 3"); may be empty.
   std::function<void(const std::string&)> progress;
 };

@@ -28,6 +28,7 @@ struct RunCommandOptions {
   bool json = false;
   bool check = false;
   uint64_t seed = 1;
+  gpu::GemmApi gemm_api = gpu::GemmApi::kAuto;
   double timeout_s = 300;
   // Fault injection for the tests of the watchdog (hidden options): this rank stops at its first
   // dispatch, by sleeping forever or by exiting without a word.
@@ -85,6 +86,7 @@ int Run(const RunCommandOptions& o, CommandIo& io) {
   options.iterations = o.iters;
   options.check = o.check;
   options.seed = o.seed;
+  options.gemm_api = o.gemm_api;
   options.progress = ProgressHook(o, dog.get(), io.comm.rank());
   auto report = o.device == "gpu" ? RunOnGpu(*scenario, io.comm, o.gpus, options)
                                   : RunMoeLayers(*scenario, io.comm, options);
@@ -118,6 +120,7 @@ void AddRunCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_flag("--check", o->check,
                 "Verify dispatch (stamps) and combine (single-process reference) first");
   cmd->add_option("--seed", o->seed, "Seed of the inputs and weights")->capture_default_str();
+  AddGemmApiOption(cmd, &o->gemm_api);
   cmd->add_option("--timeout-s", o->timeout_s,
                   "Abort the whole job when a rank makes no progress for this long (0: never)")
       ->capture_default_str();

@@ -278,3 +278,31 @@ TEST_CASE("GPU entry points say the build has no CUDA", "[kernels]") {
 #endif
 
 }  // namespace moesim::backend
+
+TEST_CASE("GemmApi auto: grouped for 8+ experts under 128 rows each, else the loop", "[kernels]") {
+  using moesim::backend::gpu::GemmApi;
+  using moesim::backend::gpu::ResolveGemmApi;
+  // Offsets are cumulative rows per expert. Eight experts of 64 rows: mean 64 < 128, grouped.
+  const std::vector<uint64_t> small = {0, 64, 128, 192, 256, 320, 384, 448, 512};
+  CHECK(ResolveGemmApi(GemmApi::kAuto, small) == GemmApi::kGroupedBatched);
+  // Eight experts of 128 rows: mean 128, the loop.
+  const std::vector<uint64_t> even = {0, 128, 256, 384, 512, 640, 768, 896, 1024};
+  CHECK(ResolveGemmApi(GemmApi::kAuto, even) == GemmApi::kPerExpertLoop);
+  // One expert of 8 rows: the loop (the grouped call measured 1.4-2.3x slower for one expert).
+  CHECK(ResolveGemmApi(GemmApi::kAuto, std::vector<uint64_t>{0, 8}) == GemmApi::kPerExpertLoop);
+  // Seven non-empty experts of 1 row, one empty: fewer than 8 experts, the loop.
+  CHECK(ResolveGemmApi(GemmApi::kAuto, std::vector<uint64_t>{0, 1, 2, 3, 4, 5, 6, 7, 7}) ==
+        GemmApi::kPerExpertLoop);
+  // Empty experts do not count: 8 non-empty of 10, 1,023 rows (mean 127.9): grouped; one row
+  // more (mean 128): the loop.
+  std::vector<uint64_t> ten = {0, 0, 100, 200, 300, 400, 500, 600, 700, 700, 1023};
+  CHECK(ResolveGemmApi(GemmApi::kAuto, ten) == GemmApi::kGroupedBatched);
+  ten.back() = 1024;
+  CHECK(ResolveGemmApi(GemmApi::kAuto, ten) == GemmApi::kPerExpertLoop);
+  // No rows at all: the loop, which then issues nothing.
+  CHECK(ResolveGemmApi(GemmApi::kAuto, std::vector<uint64_t>{0, 0, 0}) == GemmApi::kPerExpertLoop);
+  // An explicit choice is kept whatever the loads.
+  CHECK(ResolveGemmApi(GemmApi::kGroupedBatched, even) == GemmApi::kGroupedBatched);
+  CHECK(ResolveGemmApi(GemmApi::kPerExpertLoop, small) == GemmApi::kPerExpertLoop);
+  CHECK(std::string(moesim::backend::gpu::GemmApiName(GemmApi::kAuto)) == "auto");
+}

@@ -22,9 +22,6 @@ StatusOr<int> VisibleDevices() { return NoCuda(); }
 bool IsNoDeviceError(const Error& error) {
   return error.message().rfind("no CUDA device visible: ", 0) == 0;
 }
-const char* GemmApiName(GemmApi api) {
-  return api == GemmApi::kGroupedBatched ? "cublasGemmGroupedBatchedEx" : "cublasGemmEx loop";
-}
 
 StatusOr<std::unique_ptr<GpuLayer>> GpuLayer::Create(const GpuLayerConfig&) { return NoCuda(); }
 GpuLayer::GpuLayer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

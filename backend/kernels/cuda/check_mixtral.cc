@@ -30,7 +30,7 @@ bool RunMixtral(const CheckOptions& o, Json& report) {
               "routing", "max/mu", "router", "perm", "permute", "gemm_up", "swiglu", "gemm_dn",
               "combine", "total", "TFLOP/s");
   bool ok = true;
-  for (GemmApi api : {GemmApi::kGroupedBatched, GemmApi::kPerExpertLoop}) {
+  for (GemmApi api : {GemmApi::kGroupedBatched, GemmApi::kPerExpertLoop, GemmApi::kAuto}) {
     StatusOr<std::unique_ptr<GpuLayer>> layer = GpuLayer::Create(
         {.max_tokens = max_tokens, .hidden = hidden, .ffn = ffn, .router = router, .gemm = api});
     Status s = layer.ok() ? (*layer)->RandomWeights(31) : Status(layer.error());

@@ -40,10 +40,6 @@ double Tflops(double flops, double ms) { return ms > 0 ? flops / (ms * 1e-3) / 1
 
 }  // namespace
 
-const char* GemmApiName(GemmApi api) {
-  return api == GemmApi::kGroupedBatched ? "cublasGemmGroupedBatchedEx" : "cublasGemmEx loop";
-}
-
 StatusOr<CopyBandwidth> MeasureCopyBandwidth(uint64_t bytes, uint32_t iterations, int device) {
   MOESIM_RETURN_IF_ERROR(UseDevice(device));
   StreamAndBlas sb;

@@ -98,7 +98,7 @@ bool RunTargets(const CheckOptions& o, double copy_gbps, double dense_tflops, Js
   bool ok = true;
   std::printf("\n%-27s %10s %10s %8s %10s %10s %8s\n", "layer at balanced load", "permute_ms",
               "GB/s", "of copy", "gemm_ms", "TFLOP/s", "of dense");
-  for (GemmApi api : {GemmApi::kGroupedBatched, GemmApi::kPerExpertLoop}) {
+  for (GemmApi api : {GemmApi::kGroupedBatched, GemmApi::kPerExpertLoop, GemmApi::kAuto}) {
     StatusOr<std::unique_ptr<GpuLayer>> layer = GpuLayer::Create(
         {.max_tokens = tokens, .hidden = hidden, .ffn = ffn, .router = router, .gemm = api});
     Status s = layer.ok() ? (*layer)->RandomWeights(1) : Status(layer.error());

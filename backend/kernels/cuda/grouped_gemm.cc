@@ -95,7 +95,7 @@ Status GroupedGemm::Run(cublasHandle_t blas, cudaStream_t stream, GemmApi api, c
                  std::to_string(experts_) + " experts");
   }
   const float alpha = 1.0f, beta = 0.0f;
-  if (api == GemmApi::kPerExpertLoop) {
+  if (ResolveGemmApi(api, offsets) == GemmApi::kPerExpertLoop) {
     for (uint32_t e = 0; e < experts_; ++e) {
       const int rows = static_cast<int>(offsets[e + 1] - offsets[e]);
       if (rows == 0) continue;
