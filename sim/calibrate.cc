@@ -244,9 +244,13 @@ Status FitLink(const std::string& link_class, const std::string& collective,
   const double m = static_cast<double>(obs.size());
   const bool use_half = half.rss < full.rss * (1 - 1e-6) - 1e-12 * m;
   const SystemFit& fit = use_half ? half : full;
-  profile.add_notes(prefix + "duplex: " + (use_half ? "half" : "full") +
-                    " (RMS relative residual " + Percent(std::sqrt(full.rss / m)) + " full, " +
-                    Percent(std::sqrt(half.rss / m)) + " half)");
+  // Rows that never leave their rank cross no link: no duplex, no link bandwidth to speak of.
+  const bool local = link_class == kLocalLinkClass;
+  if (!local) {
+    profile.add_notes(prefix + "duplex: " + (use_half ? "half" : "full") +
+                      " (RMS relative residual " + Percent(std::sqrt(full.rss / m)) + " full, " +
+                      Percent(std::sqrt(half.rss / m)) + " half)");
+  }
   // A size split where one alpha-beta cannot follow the data (a protocol switch): the best split
   // of the observations by link bytes, at least 3 on each side, kept when it halves the RMS
   // residual (RSS below a quarter) and one piece misses by more than rounding (RMS > 0.01%).
@@ -281,11 +285,15 @@ Status FitLink(const std::string& link_class, const std::string& collective,
                       " in one piece, " + Percent(std::sqrt(best / m)) + " in two)");
   }
   const SystemFit& used = split ? *small : fit;
-  for (const std::string& why : used.refused) profile.add_not_fitted(why);
+  for (const std::string& why : used.refused) {
+    if (!local || why.rfind(prefix + "bandwidth_gbps:", 0) != 0) profile.add_not_fitted(why);
+  }
   if (split) {
     for (const std::string& why : large->refused) profile.add_not_fitted(why);
   }
-  if (!used.theta[1]) return Status::Ok();  // nothing moved: no entry
+  // Nothing moved at all: no entry. Rows moved only within ranks (link class "local"): latency
+  // and local bandwidth.
+  if (!used.theta[1] && !used.theta[2]) return Status::Ok();
   pb::LinkProfile* link = profile.add_links();
   link->set_link_class(link_class);
   link->set_collective(collective);
@@ -294,12 +302,14 @@ Status FitLink(const std::string& link_class, const std::string& collective,
   auto record = [&](const SystemFit& f, const std::string& name, auto set_latency,
                     auto set_bandwidth, auto set_local) {
     const double latency = f.theta[0].value_or(0.0);
-    const double inv = *f.theta[1];
     set_latency(latency);
-    set_bandwidth(1.0 / inv);
     if (f.theta[0]) AddFitted(profile, name + "latency_ns", latency, std::sqrt(f.cov(0, 0)), f, 0);
-    AddFitted(profile, name + "bandwidth_gbps", 1.0 / inv, std::sqrt(f.cov(1, 1)) / (inv * inv), f,
-              1);
+    if (f.theta[1]) {
+      const double inv = *f.theta[1];
+      set_bandwidth(1.0 / inv);
+      AddFitted(profile, name + "bandwidth_gbps", 1.0 / inv, std::sqrt(f.cov(1, 1)) / (inv * inv),
+                f, 1);
+    }
     if (f.theta[2]) {
       const double inv_local = *f.theta[2];  // ns per byte
       set_local(1.0 / inv_local);

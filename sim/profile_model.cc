@@ -49,7 +49,8 @@ double AllToAllRankNs(const pb::LinkProfile& link, const AllToAllWork& work) {
   }
   const double local =
       link.has_local_bandwidth_gbps() ? work.local / link.local_bandwidth_gbps() : 0.0;
-  return link.latency_ns() + bytes / link.bandwidth_gbps() + local;
+  // A "local" entry has no link bandwidth; nothing crosses a link there.
+  return link.latency_ns() + (bytes > 0 ? bytes / link.bandwidth_gbps() : 0.0) + local;
 }
 
 StatusOr<std::string> GroupLinkClass(const topology::Cluster& cluster,
@@ -66,7 +67,7 @@ StatusOr<std::string> GroupLinkClass(const topology::Cluster& cluster,
     }
   }
   if (classes.size() == 1) return *classes.begin();
-  if (classes.empty()) return Error("the all-to-all moves no bytes between ranks");
+  if (classes.empty()) return std::string(kLocalLinkClass);
   return Error("the all-to-all crosses several link classes (" +
                Join(std::vector<std::string>(classes.begin(), classes.end())) +
                "); the profile's alpha-beta model takes one class per all-to-all");

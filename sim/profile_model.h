@@ -54,8 +54,14 @@ AllToAllWork AllToAllWorkOf(const models::TrafficMatrix& tokens, uint64_t token_
 // bytes reach it); 0 for a rank that moves no row at all.
 double AllToAllRankNs(const pb::LinkProfile& link, const AllToAllWork& work);
 
-// The link class every off-rank pair of `tokens` crosses ("nvlink", ...). Error when the pairs
-// cross several classes (the alpha-beta model here has one class per all-to-all) or none.
+// An all-to-all in which no row leaves its rank (one rank; or every token's experts on its own
+// GPU): no link is crossed, and its time is alpha + local / gamma, the copies around the exchange
+// (a one-GPU `moebench run`). A profile's entry for it has no link bandwidth.
+inline constexpr char kLocalLinkClass[] = "local";
+
+// The link class every off-rank pair of `tokens` crosses ("nvlink", ...), or kLocalLinkClass when
+// no row leaves its rank. Error when the pairs cross several classes (the alpha-beta model here
+// has one class per all-to-all).
 StatusOr<std::string> AllToAllLinkClass(const topology::Cluster& cluster,
                                         const models::TrafficMatrix& tokens);
 // The same for an all-to-all among `group`'s GPUs: cell (i, j) of `tokens` goes from cluster

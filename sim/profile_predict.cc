@@ -112,9 +112,12 @@ StatusOr<pb::Result> PredictWithProfile(const topology::Cluster& cluster,
           dispatch ? layer.dispatch_tokens : layer.dispatch_tokens.Transposed();
       PhaseCost comm{std::vector<double>(world, 0.0), std::vector<uint64_t>(world, 0),
                      std::vector<uint64_t>(world, 0), std::vector<const char*>(world, "none")};
-      uint64_t off = 0;
-      for (uint32_t r = 0; r < world; ++r) off += tokens.SentOffRank(r);
-      if (off > 0) {
+      uint64_t off = 0, own = 0;
+      for (uint32_t r = 0; r < world; ++r) {
+        off += tokens.SentOffRank(r);
+        own += tokens.at(r, r);
+      }
+      if (off + own > 0) {  // rows kept on their rank are copied too (link class "local")
         MOESIM_ASSIGN_OR_RETURN(const std::string link_class, AllToAllLinkClass(cluster, tokens));
         MOESIM_ASSIGN_OR_RETURN(const pb::LinkProfile* link, FindLink(profile, link_class, name));
         for (uint32_t r = 0; r < world; ++r) {
@@ -153,7 +156,8 @@ StatusOr<pb::HardwareProfile> LoadHardwareProfile(const std::string& path) {
   }
   for (int i = 0; i < p.links_size(); ++i) {
     const std::string at = "links[" + std::to_string(i) + "]";
-    MOESIM_RETURN_IF_ERROR(positive(at + ".bandwidth_gbps", true, p.links(i).bandwidth_gbps()));
+    MOESIM_RETURN_IF_ERROR(positive(at + ".bandwidth_gbps", p.links(i).link_class() != kLocalLinkClass,
+                                    p.links(i).bandwidth_gbps()));
     MOESIM_RETURN_IF_ERROR(positive(at + ".local_bandwidth_gbps",
                                     p.links(i).has_local_bandwidth_gbps(),
                                     p.links(i).local_bandwidth_gbps()));

@@ -346,4 +346,27 @@ TEST_CASE("One regime with noise is not split") {
   CHECK_FALSE(p->links(0).has_large_messages());
 }
 
+TEST_CASE("One-rank all-to-alls (link class local): latency and local bandwidth, no link figures") {
+  // A one-GPU run: nothing leaves the rank (sent = received = 0), only the local copies
+  // (local = 2 * rows * row bytes). Times alpha + local / gamma at three sizes are fitted exactly;
+  // no link bandwidth is fitted or reported refused, and no duplex note is written.
+  std::vector<Observation> obs;
+  for (double local : {1e5, 1e6, 1e7}) {
+    obs.push_back({Observation::Kind::kAllToAll, 0, 0, local, kLocalLinkClass, "dispatch",
+                   kAlpha + local / kGamma, "dispatch"});
+  }
+  auto p = FitProfile(obs, "one-gpu");
+  REQUIRE(p.ok());
+  REQUIRE(p->links_size() == 1);
+  const pb::LinkProfile& l = p->links(0);
+  CHECK(l.link_class() == "local");
+  CHECK(l.latency_ns() == Approx(kAlpha).epsilon(1e-9));
+  CHECK(l.local_bandwidth_gbps() == Approx(kGamma).epsilon(1e-9));
+  CHECK(l.bandwidth_gbps() == 0);
+  for (const std::string& why : p->not_fitted()) CHECK(why.find("link local") == std::string::npos);
+  CHECK(p->notes_size() == 0);
+  // The model gives the measurements back: 30 us + 1e6 B / (10 B/ns) = 130 us.
+  CHECK(AllToAllRankNs(l, AllToAllWork{0, 0, 1e6}) == Approx(130'000).epsilon(1e-9));
+}
+
 }  // namespace moesim::sim

@@ -183,4 +183,51 @@ TEST_CASE("A profile without the all-to-all's link class: an error naming what i
         "class; valid: pcie dispatch, nvlink combine");
 }
 
+TEST_CASE("One GPU: dispatch and combine are timed by the profile's local entry") {
+  // EP 1 on one GPU, 64 tokens, top-2: 128 rows stay on the rank. A row is 256 fp32 = 1,024 B, so
+  // local bytes = sent + received + 2 * own = 2 * 128 * 1,024 = 262,144 B, and the phase takes
+  // 40 us + 262,144 B / (2 B/ns) = 40 + 131.072 = 171.072 us.
+  const std::string text =
+      "name: \"one\"\ncluster { node_preset: \"dgx-h200\" gpus: 1 }\n"
+      "model_spec { name: \"m\" hidden_size: 256 expert_ffn_size: 896 num_experts: 8 top_k: 2 "
+      "num_layers: 1 dtype: FP32 }\nplan { ep: 1 }\nworkload { tokens_per_gpu: 64 }\n"
+      "routing { synthetic { distribution: UNIFORM seed: 1 } }\n";
+  auto s = LoadScenarioFromString(text, "one.pbtxt");
+  REQUIRE(s.ok());
+  pb::HardwareProfile p = KnownProfile();
+  for (pb::LinkProfile& l : *p.mutable_links()) {
+    l.set_link_class("local");
+    l.clear_bandwidth_gbps();
+    l.set_latency_ns(40'000);
+    l.set_local_bandwidth_gbps(2);
+  }
+  auto r = PredictWithProfile(s->cluster, s->workload, p);
+  REQUIRE(r.ok());
+  int timed = 0;
+  for (const pb::Phase& ph : r->phases()) {
+    if (ph.name() != "dispatch" && ph.name() != "combine") continue;
+    CHECK(ph.time_ns() == 171'072);
+    ++timed;
+  }
+  CHECK(timed == 2);
+}
+
+TEST_CASE("Loading a profile: a local entry needs no link bandwidth, any other does") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "moesim_validate_local_profile";
+  fs::create_directories(dir);
+  const std::string local = "name: \"p\"\nlinks { link_class: \"local\" collective: \"dispatch\" "
+                            "latency_ns: 100 local_bandwidth_gbps: 2 }\n";
+  std::ofstream(dir / "local.pbtxt") << local;
+  CHECK(LoadHardwareProfile((dir / "local.pbtxt").string()).ok());
+  std::string nvlink = local;
+  nvlink.replace(nvlink.find("local\""), 6, "nvlink\"");
+  std::ofstream(dir / "nvlink.pbtxt") << nvlink;
+  auto bad = LoadHardwareProfile((dir / "nvlink.pbtxt").string());
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message().find("links[0].bandwidth_gbps") != std::string::npos);
+  CHECK(bad.error().message().find("> 0") != std::string::npos);
+  fs::remove_all(dir);
+}
+
 }  // namespace moesim::sim
