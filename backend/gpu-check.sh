@@ -11,14 +11,16 @@
 #   backend/gpu-check.sh [check|mixtral|all] [--quick]
 #        check    ceilings, kernels against the CPU reference, targets, grouped-GEMM sweep
 #        mixtral  one GPU, Mixtral-8x7B MoE layer: 4,096 and 16,384 tokens, uniform and Zipf
-#        all      both, then the moebench runs (the default)
+#        all      both, then the moebench runs and the test suite's GPU cases (the default)
+#        tests    only the test suite's GPU cases (moebench_tests "[gpu]")
 #
 # `prepare` writes, all ignored by git:
 #   build-gpu-deps/eigen3             Eigen's headers (the GPU machine has none)
 #   build-gpu-deps/gpu_kernel_check   built here with nvcc (no CMake project, no protobuf, no MPI:
 #                                     the kernels layer needs only CUDA, cuBLAS and Eigen); the GPU
 #                                     machine builds its own when this one cannot load there
-#   build-gpu-deps/moebench/          moebench (MOEBENCH, default build-nccl/backend/moebench) with
+#   build-gpu-deps/moebench/          moebench (MOEBENCH, default build-nccl/backend/moebench) and its
+#                                     test binary (MOEBENCH_TESTS, for the [gpu] cases), with
 #                                     the shared libraries the GPU machine lacks (OpenMPI and its
 #                                     plugins, protobuf, Boost) in lib/; libstdc++ and libgcc_s in
 #                                     fallback-lib/, searched after the machine's own (newer) ones
@@ -38,9 +40,9 @@ MODE=all
 QUICK=()
 for arg in "$@"; do
   case "$arg" in
-    prepare|check|mixtral|all) MODE=$arg ;;
+    prepare|check|mixtral|all|tests) MODE=$arg ;;
     --quick) QUICK=(--quick) ;;
-    *) echo "usage: $0 [prepare|check|mixtral|all] [--quick]" >&2; exit 2 ;;
+    *) echo "usage: $0 [prepare|check|mixtral|all|tests] [--quick]" >&2; exit 2 ;;
   esac
 done
 
@@ -169,6 +171,9 @@ if [[ $MODE == prepare ]]; then
   if [[ -x $bin ]]; then
     mkdir -p "$DEPS/moebench/lib" "$DEPS/moebench/fallback-lib" "$DEPS/moebench/plugins"
     cp "$bin" "$DEPS/moebench/moebench" || exit 2
+    # The test binary too, for its GPU cases (the same libraries as moebench).
+    tests=${MOEBENCH_TESTS:-build-nccl/tests/moebench_tests}
+    [[ -x $tests ]] && cp "$tests" "$DEPS/moebench/moebench_tests"
     plugins=$(dirname "$(readlink -f "$(ldd "$bin" | awk '/libmpi\.so/ {print $3}')")")/openmpi/lib/openmpi3
     [[ -d $plugins ]] && cp -L "$plugins"/*.so "$DEPS/moebench/plugins/" 2>/dev/null
     # Not the GPU's own libraries (driver, CUDA runtime, cuBLAS, NCCL: the GPU machine has them)
@@ -194,38 +199,45 @@ if [[ $MODE == prepare ]]; then
 fi
 
 # ---- gpu_kernel_check: the one prepared here when it loads, else built now ----------------------
-export LD_LIBRARY_PATH=$CUBLAS_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-CHECK=$DEPS/kernel-check/gpu_kernel_check
-if [[ -x $CHECK ]] && ! ldd "$CHECK" 2>&1 | grep -q 'not found'; then
-  note "gpu_kernel_check: the one built by prepare ($CHECK)"
-else
-  [[ -x $CHECK ]] && { note "gpu_kernel_check from prepare does not load here:"; ldd "$CHECK" | tee -a "$ENV_TXT"; }
-  build_kernel_check "$ROOT/build-gpu" || exit 2
-  CHECK=$ROOT/build-gpu/gpu_kernel_check
-fi
+status=0
+if [[ $MODE != tests ]]; then
+  export LD_LIBRARY_PATH=$CUBLAS_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  CHECK=$DEPS/kernel-check/gpu_kernel_check
+  if [[ -x $CHECK ]] && ! ldd "$CHECK" 2>&1 | grep -q 'not found'; then
+    note "gpu_kernel_check: the one built by prepare ($CHECK)"
+  else
+    if [[ -x $CHECK ]]; then
+      note "gpu_kernel_check from prepare does not load here:"
+      ldd "$CHECK" | tee -a "$ENV_TXT"
+    fi
+    build_kernel_check "$ROOT/build-gpu" || exit 2
+    CHECK=$ROOT/build-gpu/gpu_kernel_check
+  fi
 
-JSON=$OUT/gpu_kernel_check_$MODE.json
-"$CHECK" --mode "$MODE" --json "$JSON" "${QUICK[@]}" 2>&1 | tee "$OUT/gpu_kernel_check_$MODE.log"
-status=${PIPESTATUS[0]}
-case $status in
-  0) note "gpu-check: PASS; results in $JSON" ;;
-  77) note "gpu-check: SKIPPED: no CUDA device visible (see the message above)" ;;
-  *) note "gpu-check: FAILED with status $status; see $OUT/gpu_kernel_check_$MODE.log" ;;
-esac
-[[ $status == 77 ]] && exit 77
+  JSON=$OUT/gpu_kernel_check_$MODE.json
+  "$CHECK" --mode "$MODE" --json "$JSON" "${QUICK[@]}" 2>&1 | tee "$OUT/gpu_kernel_check_$MODE.log"
+  status=${PIPESTATUS[0]}
+  case $status in
+    0) note "gpu-check: PASS; results in $JSON" ;;
+    77) note "gpu-check: SKIPPED: no CUDA device visible (see the message above)" ;;
+    *) note "gpu-check: FAILED with status $status; see $OUT/gpu_kernel_check_$MODE.log" ;;
+  esac
+  [[ $status == 77 ]] && exit 77
 
-# ---- a peer: the same expert FFN in PyTorch (a loop over experts), when torch sees the GPU --------
-if [[ $MODE != check && ${#QUICK[@]} == 0 ]]; then
-  timeout 120 python3 "$ROOT/backend/kernels/cuda/torch_peer.py" >"$OUT/torch_peer.txt" 2>&1 ||
-    echo "torch peer: did not run (see $OUT/torch_peer.txt)" >>"$OUT/torch_peer.txt"
-  cat "$OUT/torch_peer.txt"
+  # ---- a peer: the same expert FFN in PyTorch (a loop over experts), when torch sees the GPU ----
+  if [[ $MODE != check && ${#QUICK[@]} == 0 ]]; then
+    timeout 120 python3 "$ROOT/backend/kernels/cuda/torch_peer.py" >"$OUT/torch_peer.txt" 2>&1 ||
+      echo "torch peer: did not run (see $OUT/torch_peer.txt)" >>"$OUT/torch_peer.txt"
+    cat "$OUT/torch_peer.txt"
+  fi
 fi
 
 # ---- moebench on one GPU: the NCCL path (a one-rank communicator), calibration runs, GEMM sweep -
 BUNDLE=$DEPS/moebench
-if [[ $MODE != all || ! -x $BUNDLE/moebench ]]; then
-  [[ $MODE == all ]] && note "moebench: skipped (no build-gpu-deps/moebench; run '$0 prepare'" \
-    "after building build-nccl, and carry build-gpu-deps)"
+if [[ ($MODE != all && $MODE != tests) || ! -x $BUNDLE/moebench ]]; then
+  [[ $MODE == all || $MODE == tests ]] &&
+    note "moebench: skipped (no build-gpu-deps/moebench; run '$0 prepare' after building" \
+      "build-nccl, and carry build-gpu-deps)"
   exit "$status"
 fi
 NVLIBS=""
@@ -238,54 +250,61 @@ for d in $PY_NVIDIA; do for l in "$d"/*/lib; do [[ -d $l ]] && NVLIBS=$NVLIBS:$l
 SYSLIBS=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 / {print $NF; exit}')
 note "moebench: libstdc++ $( [[ -n $SYSLIBS ]] && echo "from the machine ($SYSLIBS)" ||
   echo "from the bundle")"
-# moebench NAME ARGS...: one moebench command, its output in $OUT/NAME.log; false if it failed.
-moebench() {
-  local name=$1; shift
-  note "moebench $*"
+# bundled BINARY NAME ARGS...: one bundled program, its output in $OUT/NAME.log; false if it failed.
+bundled() {
+  local binary=$1 name=$2; shift 2
+  note "$binary $*"
   LD_LIBRARY_PATH=$BUNDLE/lib$NVLIBS:${LD_LIBRARY_PATH:-}:$BUNDLE/fallback-lib \
     OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_mca_base_component_path=$BUNDLE/plugins \
     OPAL_PKGDATADIR=$BUNDLE/share-openmpi OMPI_ALLOW_RUN_AS_ROOT=1 \
     OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 NCCL_DEBUG=${NCCL_DEBUG:-WARN} \
-    timeout 240 "$BUNDLE/moebench" "$@" 2>&1 | tee "$OUT/$name.log"
+    timeout 240 "$BUNDLE/$binary" "$@" 2>&1 | tee "$OUT/$name.log"
   local rc=${PIPESTATUS[0]}
-  note "moebench $name: $([[ $rc == 0 ]] && echo PASS || echo "FAILED with status $rc")"
+  note "$binary $name: $([[ $rc == 0 ]] && echo PASS || echo "FAILED with status $rc")"
   [[ $rc == 0 ]] || status=3
   return "$rc"
 }
-RUN=(run --device gpu --gpus 1 --timeout-s 120)
-# The calibration measurements issue every expert GEMM one way (the per-expert loop, which `auto`
-# picks at these loads), so that one GEMM model fits them all.
-LOOP=(--gemm-api loop)
+moebench() { bundled moebench "$@"; }
+if [[ $MODE == all ]]; then
+  RUN=(run --device gpu --gpus 1 --timeout-s 120)
+  # The calibration measurements issue every expert GEMM one way (the per-expert loop, which `auto`
+  # picks at these loads), so that one GEMM model fits them all.
+  LOOP=(--gemm-api loop)
 
-# The seed example (4 GPUs) as one GPU: cluster.gpus 1, EP 1, only rank 0's routing (tokens
-# choosing experts 2, 7, 0, 3, all local: the NCCL exchange runs with one rank).
-SEED=$OUT/seed_example_1gpu.pbtxt
-sed -e 's/^  gpus: 4$/  gpus: 1/' -e 's/^  ep: 4$/  ep: 1/' -e '/rank { rank: [1-9]/d' \
-  "$ROOT/scenarios/seed_example.pbtxt" >"$SEED"
-moebench moebench_run_gpu1 "${RUN[@]}" "$SEED" "${LOOP[@]}" --check --warmup 3 --iters 20 \
-  --out "$OUT/moebench_run_gpu1.pb"
-# A full-width Mixtral layer, every kernel of the staged path checked against the CPU reference
-# (64 rows per expert: `auto` issues the grouped call here).
-H200=$ROOT/scenarios/calibration/h200
-moebench check_t256 "${RUN[@]}" "$H200/check-zipf1.2-t256.pbtxt" --check --warmup 2 --iters 10 \
-  --out "$OUT/check_t256.pb"
-# The H200 calibration scenarios (fit and held out), timed.
-for set in fit heldout; do
-  for s in "$H200/$set"/*.pbtxt; do
-    moebench "${set}_$(basename "$s" .pbtxt)" "${RUN[@]}" "$s" "${LOOP[@]}" --warmup 5 \
-      --iters 30 --out "$OUT/${set}_$(basename "$s" .pbtxt).pb"
+  # The seed example (4 GPUs) as one GPU: cluster.gpus 1, EP 1, only rank 0's routing (tokens
+  # choosing experts 2, 7, 0, 3, all local: the NCCL exchange runs with one rank).
+  SEED=$OUT/seed_example_1gpu.pbtxt
+  sed -e 's/^  gpus: 4$/  gpus: 1/' -e 's/^  ep: 4$/  ep: 1/' -e '/rank { rank: [1-9]/d' \
+    "$ROOT/scenarios/seed_example.pbtxt" >"$SEED"
+  moebench moebench_run_gpu1 "${RUN[@]}" "$SEED" "${LOOP[@]}" --check --warmup 3 --iters 20 \
+    --out "$OUT/moebench_run_gpu1.pb"
+  # A full-width Mixtral layer, every kernel of the staged path checked against the CPU reference
+  # (64 rows per expert: `auto` issues the grouped call here).
+  H200=$ROOT/scenarios/calibration/h200
+  moebench check_t256 "${RUN[@]}" "$H200/check-zipf1.2-t256.pbtxt" --check --warmup 2 --iters 10 \
+    --out "$OUT/check_t256.pb"
+  # The H200 calibration scenarios (fit and held out), timed.
+  for set in fit heldout; do
+    for s in "$H200/$set"/*.pbtxt; do
+      moebench "${set}_$(basename "$s" .pbtxt)" "${RUN[@]}" "$s" "${LOOP[@]}" --warmup 5 \
+        --iters 30 --out "$OUT/${set}_$(basename "$s" .pbtxt).pb"
+    done
   done
-done
-# Where `auto` should switch: both APIs at 8 to 512 rows per expert, 1, 8 and 32 experts, on
-# Mixtral-8x7B's and DeepSeek-V3's expert shapes.
-for api in grouped loop; do
-  moebench "gemm_small_$api" gemm --device gpu --gemm-api "$api" \
-    --tokens-per-expert 8 16 32 64 128 256 512 --experts 1 8 32 --hidden 4096 7168 \
-    --ffn 14336 2048 --warmup 3 --iters 20 --out "$OUT/gemm_small_$api.pb"
-done
-# NCCL's all-to-all on a one-rank communicator: the call overhead and the local copy, 8 B-256 MiB.
-moebench a2a_gpu1 a2a --device gpu -b 8 -e 256M -f 4 -w 5 -n 20
-# Mixtral-8x7B's grouped expert GEMM from 16 to 8,192 tokens per expert, 1 and 8 experts.
-moebench h200_gemm gemm --device gpu "${LOOP[@]}" --tokens-per-expert 16 64 256 1024 4096 8192 \
-  --experts 1 8 --hidden 4096 --ffn 14336 --warmup 3 --iters 20 --out "$OUT/h200_gemm.pb"
+  # Where `auto` should switch: both APIs at 8 to 512 rows per expert, 1, 8 and 32 experts, on
+  # Mixtral-8x7B's and DeepSeek-V3's expert shapes.
+  for api in grouped loop; do
+    moebench "gemm_small_$api" gemm --device gpu --gemm-api "$api" \
+      --tokens-per-expert 8 16 32 64 128 256 512 --experts 1 8 32 --hidden 4096 7168 \
+      --ffn 14336 2048 --warmup 3 --iters 20 --out "$OUT/gemm_small_$api.pb"
+  done
+  # NCCL's all-to-all on a one-rank communicator: the call overhead and the local copy, 8 B-256 MiB.
+  moebench a2a_gpu1 a2a --device gpu -b 8 -e 256M -f 4 -w 5 -n 20
+  # Mixtral-8x7B's grouped expert GEMM from 16 to 8,192 tokens per expert, 1 and 8 experts.
+  moebench h200_gemm gemm --device gpu "${LOOP[@]}" --tokens-per-expert 16 64 256 1024 4096 8192 \
+    --experts 1 8 --hidden 4096 --ffn 14336 --warmup 3 --iters 20 --out "$OUT/h200_gemm.pb"
+fi
+# The test suite's GPU cases (ctest -L gpu), which skip everywhere else.
+if [[ -x $BUNDLE/moebench_tests ]]; then
+  bundled moebench_tests moebench_tests_gpu "[gpu]" --success --reporter compact
+fi
 exit "$status"

@@ -1,6 +1,6 @@
 // backend/gpu_run.h: `moebench run --device gpu` through the NCCL path. Without a visible GPU
-// (every machine these tests have run on so far) the cases skip with the reason; they are
-// labelled gpu (ctest -L gpu).
+// the cases skip with the reason; they are labelled gpu (ctest -L gpu). On one H200 the one-rank
+// case passed and the two-rank case skipped (results/gpu/h200-2026-11-28/moebench_tests_gpu.log).
 #include <catch2/catch.hpp>
 
 #include "backend/bench_scenario.h"
@@ -11,7 +11,7 @@ namespace moesim::backend {
 namespace {
 
 // One GPU through the NCCL path (a one-rank communicator), as `moebench run --device gpu --gpus
-// 1 --check` runs it. Skips where no device is visible (here: every machine it was written on).
+// 1 --check` runs it. Skips where no device is visible.
 TEST_CASE("GPU run: one rank over NCCL checks its layers - skips without a CUDA device", "[gpu]") {
   const char* one_gpu = R"(
 name: "one gpu"
