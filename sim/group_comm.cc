@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "sim/alltoall_hierarchical.h"
 #include "sim/collective_time.h"
 #include "sim/flow_model.h"
 
@@ -71,6 +72,41 @@ GroupCommTime GroupAllToAllV(const topology::Cluster& cluster, const std::vector
   if (!schedule.ok()) throw std::logic_error(schedule.error().message());
   MapOntoGroup(*schedule, gpus);
   return Run(cluster, *schedule, fidelity);
+}
+
+uint32_t GroupGpusPerNode(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
+  const uint32_t per_node = cluster.gpus_per_node();
+  if (per_node == 0 || gpus.empty()) return 0;
+  // G = the members on the first member's node; every block of G must then share one node, and
+  // no node may come back later.
+  const uint32_t first = gpus.front() / per_node;
+  uint32_t g = 0;
+  while (g < gpus.size() && gpus[g] / per_node == first) ++g;
+  if (g == gpus.size() || gpus.size() % g != 0) return 0;  // one node, or uneven nodes
+  std::vector<bool> seen(cluster.total_gpus() / per_node + 1, false);
+  for (size_t a = 0; a < gpus.size() / g; ++a) {
+    const uint32_t node = gpus[a * g] / per_node;
+    if (seen.at(node)) return 0;
+    seen[node] = true;
+    for (size_t i = 0; i < g; ++i)
+      if (gpus[a * g + i] / per_node != node) return 0;
+  }
+  return g;
+}
+
+std::optional<GroupCommTime> GroupHierarchicalAllToAllV(const topology::Cluster& cluster,
+                                                        const std::vector<uint32_t>& gpus,
+                                                        const models::TrafficMatrix& bytes,
+                                                        const models::TrafficMatrix& node_bytes,
+                                                        bool reversed, Fidelity fidelity) {
+  const uint32_t g = GroupGpusPerNode(cluster, gpus);
+  if (g == 0) return std::nullopt;
+  StatusOr<Schedule> schedule = BuildHierarchicalAllToAllV(bytes, g, Rail::kSource, node_bytes);
+  // The shape was checked above, and node_bytes come from the same routing as bytes.
+  if (!schedule.ok()) throw std::logic_error(schedule.error().message());
+  Schedule s = reversed ? Reversed(*schedule) : *std::move(schedule);
+  MapOntoGroup(s, gpus);
+  return Run(cluster, s, fidelity);
 }
 
 }  // namespace moesim::sim

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,5 +38,19 @@ GroupCommTime GroupCollective(const topology::Cluster& cluster, const std::vecto
 // An all-to-allv over `gpus`: bytes.at(i, j) from gpus[i] to gpus[j] (the diagonal stays local).
 GroupCommTime GroupAllToAllV(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus,
                              const models::TrafficMatrix& bytes, Fidelity fidelity);
+
+// The same all-to-allv as DeepEP's internode dispatch runs it (sim/alltoall_hierarchical.h,
+// Rail::kSource: once across the network per destination node, then NVLink), or, with
+// `reversed`, its combine. The group must span several nodes with the same number G of its GPUs
+// on each, listed node by node: index a * G + i is the group's i-th GPU on its a-th node. Else
+// nullopt (nothing to relay, or no rails to relay on), and the caller keeps the direct exchange.
+// `node_bytes` (optional, as there): node_bytes.at(i, a), what gpus[i] sends to node a once.
+std::optional<GroupCommTime> GroupHierarchicalAllToAllV(const topology::Cluster& cluster,
+                                                        const std::vector<uint32_t>& gpus,
+                                                        const models::TrafficMatrix& bytes,
+                                                        const models::TrafficMatrix& node_bytes,
+                                                        bool reversed, Fidelity fidelity);
+// G for `gpus` as GroupHierarchicalAllToAllV needs it, or 0 where it does not apply.
+uint32_t GroupGpusPerNode(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 
 }  // namespace moesim::sim

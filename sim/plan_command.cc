@@ -33,6 +33,7 @@ struct PlanOptions {
   std::string fidelity = "analytical";
   bool overlap_alltoall = false, overlap_shared = false, overlap_grads = false;
   double capacity_factor = 0;
+  std::string alltoall_algo = "direct";
   uint32_t top = 10;
   bool csv = false, json = false;
   uint32_t threads = 0;
@@ -131,7 +132,7 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
          << " plans simulated";
   if (t.rejected() > 0) io.out << ", " << t.rejected() << " refused by the plan rules";
   if (t.failed() > 0) io.out << ", " << t.failed() << " could not be simulated";
-  io.out << "\nhardware: " << t.hardware() << "\n\n";
+  io.out << "\nhardware: " << t.hardware() << "; EP all-to-alls: " << t.alltoall_algo() << "\n\n";
   char line[256];
   const bool drops = t.capacity_factor() > 0;
   std::snprintf(line, sizeof line, "%4s  %-26s %11s %7s %7s %12s %10s %9s %5s%s\n", "rank", "plan",
@@ -193,6 +194,8 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   step.fidelity = o.fidelity == "flow" ? Fidelity::kFlow : Fidelity::kAnalytical;
   step.overlap = {o.overlap_alltoall, o.overlap_shared, o.overlap_grads};
   step.capacity_factor = o.capacity_factor;
+  step.alltoall_algo = o.alltoall_algo == "hierarchical" ? models::AllToAllAlgo::kHierarchical
+                                                         : models::AllToAllAlgo::kDirect;
   if (!o.hardware.empty()) {
     auto profile = LoadHardwareProfile(o.hardware);
     if (!profile.ok()) return Fail(io, profile.error());
@@ -247,6 +250,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_fidelity(o.fidelity);
   table.set_placement(o.placement);
   table.set_capacity_factor(o.capacity_factor);
+  table.set_alltoall_algo(o.alltoall_algo);
   table.set_hardware(step.hardware ? "profile " + step.hardware->name() : "assumed efficiencies");
   table.set_candidates(static_cast<uint32_t>(all.size()));
   table.set_rejected(rejected);
@@ -302,6 +306,11 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--capacity-factor", o->capacity_factor,
                   "drop token copies beyond this x the balanced share per expert (0: none)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--alltoall-algo", o->alltoall_algo,
+                  "EP all-to-alls: direct (NCCL send/recv) or hierarchical (DeepEP: once across "
+                  "the network per node)")
+      ->check(CLI::IsMember({"direct", "hierarchical"}))
+      ->capture_default_str();
   cmd->add_option("--top", o->top, "rows to print")->capture_default_str();
   cmd->add_flag("--csv", o->csv, "CSV instead of the table");
   cmd->add_flag("--json", o->json, "the whole ranked table as JSON");

@@ -46,6 +46,7 @@
 #include "models/dispatch.h"
 #include "models/memory.h"
 #include "models/plan.h"
+#include "models/workload.h"
 #include "proto/hardware.pb.h"
 #include "proto/model.pb.h"
 #include "proto/scenario.pb.h"
@@ -88,6 +89,10 @@ struct StepConfig {
   // group's link class replaces the network model for the EP all-to-alls (sim/profile_model.h).
   // Absent: datasheet x assumed efficiencies, and the network model.
   std::optional<pb::HardwareProfile> hardware;
+  // How the EP all-to-alls run: direct (NCCL's grouped send/recv, Megatron-Core's all-to-all
+  // dispatcher) or hierarchical (DeepEP's internode dispatch: once across the network per
+  // destination node, deduplicated where the layer knows each token's nodes; sim/group_comm.h).
+  models::AllToAllAlgo alltoall_algo = models::AllToAllAlgo::kDirect;
 };
 
 // The compute rates a step with `config` uses on `cluster`'s GPUs (sim/compute_model.h).

@@ -62,6 +62,7 @@ LayerCoster::LayerCoster(const topology::Cluster& cluster, const pb::ModelSpec& 
   const models::TrafficMatrix dispatch = Bytes(work_.dispatch_tokens, h * elem_);
   dispatch_ = GroupAllToAllV(cluster, plan.EpGroup(0), dispatch, f).time;
   combine_ = GroupAllToAllV(cluster, plan.EpGroup(0), dispatch.Transposed(), f).time;
+  if (config.alltoall_algo == models::AllToAllAlgo::kHierarchical) HierarchicalAllToAlls(dispatch);
   if (config.hardware) ProfileAllToAlls(*config.hardware);
   const std::vector<uint32_t> pipe = plan.PpGroup(0);
   if (pipe.size() > 1) {
@@ -69,6 +70,32 @@ LayerCoster::LayerCoster(const topology::Cluster& cluster, const pb::ModelSpec& 
                            CollectiveAlgo::kDirect, moe_tokens_ * h * elem_, f)
                .time;
   }
+}
+
+void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes) {
+  const std::vector<uint32_t> group = plan_.EpGroup(0);
+  const uint32_t g = GroupGpusPerNode(cluster_, group);
+  if (g == 0) {
+    alltoall_source_ = "network model, direct (hierarchical needs an EP group over several nodes "
+                       "with as many of its GPUs on each)";
+    return;
+  }
+  // DeepEP's deduplication needs each token's nodes: ExpandLayer counts them (node_tokens) by
+  // whole nodes of the cluster, which are the group's nodes when it fills them. An expected layer
+  // (plan search) has no tokens: every copy crosses.
+  const bool dedupe = work_.node_tokens.ranks() == group.size() && g == cluster_.gpus_per_node();
+  const uint64_t token_bytes = model_.hidden_size() * elem_;
+  const models::TrafficMatrix node_bytes =
+      dedupe ? work_.node_tokens.Scaled(token_bytes) : models::TrafficMatrix{};
+  dispatch_ = GroupHierarchicalAllToAllV(cluster_, group, dispatch_bytes, node_bytes,
+                                         /*reversed=*/false, config_.fidelity)
+                  ->time;
+  combine_ = GroupHierarchicalAllToAllV(cluster_, group, dispatch_bytes, node_bytes,
+                                        /*reversed=*/true, config_.fidelity)
+                 ->time;
+  alltoall_source_ = std::string("network model, hierarchical (DeepEP, ") +
+                     (dedupe ? "deduplicated per node" : "every copy crosses: no per-token routing") +
+                     ")";
 }
 
 void LayerCoster::ProfileAllToAlls(const pb::HardwareProfile& profile) {

@@ -38,6 +38,8 @@ class LayerCoster {
   // The EP all-to-alls on `profile`'s per-rank model, where it has an entry for the group's link
   // class; else they stay on the network model, and alltoall_source_ says why.
   void ProfileAllToAlls(const pb::HardwareProfile& profile);
+  // The EP all-to-alls as DeepEP runs them, where the EP group allows (sim/group_comm.h).
+  void HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes);
   StepOp Compute(const char* name, uint32_t layer, uint64_t flops, uint64_t bytes) const;
   StepOp Comm(const char* name, uint32_t layer, Duration time, bool alltoall = false) const;
   void TensorParallel(std::vector<StepOp>& ops, uint32_t layer, const char* block,

@@ -77,4 +77,54 @@ TEST_CASE("GroupAllToAllV: traffic between two nodes crosses the network") {
         across - Duration::Nanoseconds(1));
 }
 
+TEST_CASE("GroupGpusPerNode: the group's GPUs per node where every node holds as many") {
+  const topology::Cluster c = FourNodes();  // 8 GPUs per node
+  auto range = [](uint32_t from, uint32_t to, uint32_t step = 1) {
+    std::vector<uint32_t> v;
+    for (uint32_t g = from; g < to; g += step) v.push_back(g);
+    return v;
+  };
+  CHECK(GroupGpusPerNode(c, range(0, 16)) == 8);      // nodes 0 and 1, whole
+  CHECK(GroupGpusPerNode(c, range(0, 32, 2)) == 4);   // every other GPU of 4 nodes (TP 2 inside)
+  CHECK(GroupGpusPerNode(c, range(0, 8)) == 0);       // one node: nothing to relay
+  CHECK(GroupGpusPerNode(c, range(0, 12)) == 0);      // 8 on node 0, 4 on node 1
+  std::vector<uint32_t> interleaved = {0, 8, 1, 9};  // nodes 0, 1, 0, 1: not node by node
+  CHECK(GroupGpusPerNode(c, interleaved) == 0);
+  std::vector<uint32_t> back = {0, 1, 8, 9, 2, 3};    // node 0 comes back
+  CHECK(GroupGpusPerNode(c, back) == 0);
+  std::vector<uint32_t> skip = {0, 1, 16, 17};        // nodes 0 and 2
+  CHECK(GroupGpusPerNode(c, skip) == 2);
+}
+
+TEST_CASE("GroupHierarchicalAllToAllV: a token crossing once per node beats a copy per GPU") {
+  const topology::Cluster c = FourNodes();
+  std::vector<uint32_t> gpus(16);
+  for (uint32_t g = 0; g < 16; ++g) gpus[g] = g;
+  // Every GPU of node 0 sends 1 MiB to every GPU of node 1: 8 copies of the same rows (a token
+  // with an expert on each GPU of node 1), 8 MiB per sender across.
+  const uint64_t mib = 1 << 20;
+  models::TrafficMatrix bytes(16), once(16);
+  for (uint32_t i = 0; i < 8; ++i) {
+    for (uint32_t j = 8; j < 16; ++j) bytes.at(i, j) = mib;
+    once.at(i, 1) = mib;  // deduplicated: 1 MiB per sender crosses to node 1, copied there
+  }
+  const Duration direct = GroupAllToAllV(c, gpus, bytes, Fidelity::kAnalytical).time;
+  auto relayed = GroupHierarchicalAllToAllV(c, gpus, bytes, {}, false, Fidelity::kAnalytical);
+  auto dedup = GroupHierarchicalAllToAllV(c, gpus, bytes, once, false, Fidelity::kAnalytical);
+  REQUIRE(relayed);
+  REQUIRE(dedup);
+  // Each sender's NIC carries 8 MiB either way without deduplication (DeepEP's rail is the
+  // sender's own NIC), plus an NVLink forward; with it, 1 MiB: far less than 8 MiB at 50 GB/s.
+  CHECK(relayed->time >= direct);
+  CHECK(dedup->time < direct);
+  // Combine is the same schedule reversed: the same bytes on the same links, so the same time.
+  auto back = GroupHierarchicalAllToAllV(c, gpus, bytes, once, true, Fidelity::kAnalytical);
+  REQUIRE(back);
+  CHECK(back->time == dedup->time);
+  // One node: nothing to relay, the caller stays direct.
+  std::vector<uint32_t> one(gpus.begin(), gpus.begin() + 8);
+  CHECK_FALSE(GroupHierarchicalAllToAllV(c, one, models::TrafficMatrix(8), {}, false,
+                                         Fidelity::kAnalytical));
+}
+
 }  // namespace moesim::sim

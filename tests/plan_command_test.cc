@@ -1,6 +1,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <catch2/catch.hpp>
+#include <map>
 
 #include "moesim_runner.h"
 #include "proto/plan.pb.h"
@@ -167,6 +168,38 @@ TEST_CASE("moesim plan --hardware: the profile's measured figures time every can
   const auto missing = Moesim(Args({"--hardware", "/nonexistent/profile.pbtxt"}));
   CHECK(missing.status == 1);
   CHECK_THAT(missing.err, Catch::Contains("/nonexistent/profile.pbtxt"));
+}
+
+TEST_CASE("moesim plan --alltoall-algo hierarchical: DeepEP's relay where EP spans nodes") {
+  // 16 GPUs = 2 DGX H100 nodes, a model of 16 experts: plans with EP 16 span both nodes and
+  // relay across them; the rest keep the direct exchange. The table says which was asked for.
+  std::vector<std::string> base = Args({"--json", "--threads", "1"});
+  base[2] = testing::SourcePath("tests/fixtures/models/tiny-moe-16e.pbtxt");
+  std::vector<std::string> hier = base;
+  hier.insert(hier.end(), {"--alltoall-algo", "hierarchical"});
+  const auto direct = Moesim(base);
+  const auto relayed = Moesim(hier);
+  REQUIRE(direct.status == 0);
+  REQUIRE(relayed.status == 0);
+  const pb::PlanTable a = Json(direct.out), b = Json(relayed.out);
+  CHECK(a.alltoall_algo() == "direct");
+  CHECK(b.alltoall_algo() == "hierarchical");
+  REQUIRE(a.rows_size() == b.rows_size());
+  // The same plans, each simulated both ways: a plan with EP inside one node takes the same time;
+  // at least one plan's EP spans the nodes, and there the times differ.
+  std::map<std::string, int64_t> before;
+  for (const pb::PlanRow& r : a.rows()) before[r.plan()] = r.step_ps();
+  int changed = 0;
+  for (const pb::PlanRow& r : b.rows()) {
+    REQUIRE(before.count(r.plan()) == 1);
+    const bool spans = r.plan().find("ep16") != std::string::npos;
+    CHECK((r.step_ps() != before[r.plan()]) == spans);
+    changed += spans;
+  }
+  CHECK(changed > 0);
+  const auto bad = Moesim(Args({"--alltoall-algo", "ring"}));
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.err, Catch::Contains("--alltoall-algo"));
 }
 
 }  // namespace moesim
