@@ -10,88 +10,12 @@
 #include "sim/collective_time.h"
 #include "sim/engine.h"
 #include "sim/maxmin.h"
+#include "sim/completion_queue.h"
 
 namespace moesim::sim {
 namespace {
 
 constexpr uint32_t kNone = UINT32_MAX;
-
-// The flows in flight, by (completion time, transfer): a heap that knows where each flow sits, so
-// that a new rate moves one entry. The engine holds one event, at the earliest completion, instead
-// of one per flow; transfers due at the same picosecond complete together. Flows are named by
-// their solver variable (what a solve reports), ordered by transfer (what the run is defined by).
-// Keys are kept in the heap itself, so that sifting reads one array.
-class CompletionQueue {
- public:
-  bool empty() const { return heap_.empty(); }
-  uint32_t top_variable() const { return heap_[0].variable; }
-  Duration top_time() const { return heap_[0].when; }
-
-  // Queues variable `v` (of transfer `t`) at `when`, or moves it there.
-  void Set(uint32_t v, uint32_t t, Duration when) {
-    if (pos_.size() <= v) pos_.resize(v + 1, kNone);
-    if (pos_[v] == kNone) {
-      heap_.push_back(Item{when, t, v});
-      pos_[v] = static_cast<uint32_t>(heap_.size() - 1);
-    } else if (heap_[pos_[v]].when == when) {
-      return;  // a new rate, but the same picosecond
-    } else {
-      heap_[pos_[v]].when = when;
-    }
-    Fix(pos_[v]);
-  }
-  void Erase(uint32_t v) {
-    if (v >= pos_.size()) return;
-    const uint32_t i = pos_[v];
-    if (i == kNone) return;
-    pos_[v] = kNone;
-    const Item last = heap_.back();
-    heap_.pop_back();
-    if (i == heap_.size()) return;
-    Place(i, last);
-    Fix(i);
-  }
-
- private:
-  struct Item {
-    Duration when;
-    uint32_t transfer = 0;
-    uint32_t variable = 0;
-  };
-  static bool Less(const Item& a, const Item& b) {
-    return a.when != b.when ? a.when < b.when : a.transfer < b.transfer;
-  }
-  void Place(size_t i, const Item& item) {
-    heap_[i] = item;
-    pos_[item.variable] = static_cast<uint32_t>(i);
-  }
-  // Sifts the entry at i up or down to where it belongs. Four children per node: half the depth of
-  // a binary heap, and a node's children share a cache line.
-  void Fix(size_t i) {
-    const Item item = heap_[i];
-    while (i > 0 && Less(item, heap_[(i - 1) / kArity])) {
-      Place(i, heap_[(i - 1) / kArity]);
-      i = (i - 1) / kArity;
-    }
-    while (true) {
-      const size_t first = kArity * i + 1;
-      if (first >= heap_.size()) break;
-      size_t best = first;
-      const size_t last = std::min(first + kArity, heap_.size());
-      for (size_t c = first + 1; c < last; ++c) {
-        if (Less(heap_[c], heap_[best])) best = c;
-      }
-      if (!Less(heap_[best], item)) break;
-      Place(i, heap_[best]);
-      i = best;
-    }
-    Place(i, item);
-  }
-
-  static constexpr size_t kArity = 4;
-  std::vector<Item> heap_;
-  std::vector<uint32_t> pos_;  // per solver variable: index in heap_, or kNone
-};
 
 class FlowModel {
  public:
@@ -245,7 +169,7 @@ class FlowModel {
     }
     const VariableId v = solver_.AddVariable(uses_);
     if (flights_.size() <= v.value) flights_.resize(v.value + 1);
-    flights_[v.value] = Flight{static_cast<double>(x.bytes), 0, sim_.now(), t};
+    flights_[v.value] = Flight{static_cast<double>(x.bytes), 0, sim_.now(), Duration(), t, kNone};
     RequestSolve();
   }
 
@@ -271,28 +195,58 @@ class FlowModel {
     solve_pending_ = false;
     ++run_.solves;
     const Duration now = sim_.now();
-    const std::vector<VariableId>& changed = solver_.Solve();
+    run_.rate_changes += solver_.Solve().size();
     run_.recomputed += solver_.last_solve().variables;
-    run_.rate_changes += changed.size();
-    for (size_t i = 0; i < changed.size(); ++i) {
-      // The flights are scattered over memory: fetch a few ahead.
-      if (i + 8 < changed.size()) __builtin_prefetch(&flights_[changed[i + 8].value]);
-      const uint32_t v = changed[i].value;
-      Flight& f = flights_[v];
-      // Bytes through at the old rate since the last update.
-      const double elapsed =
-          static_cast<double>(now.picoseconds() - f.updated.picoseconds()) / 1e12;
-      f.remaining = std::max(0.0, f.remaining - f.rate * elapsed);
-      f.updated = now;
-      f.rate = solver_.changed_rates()[i];
-      if (!(f.rate > 0)) {
-        completions_.Erase(v);  // stalled (a rate rounded to 0): waits for the next solve
-        continue;
+    // Every step the solve recomputed gets a new queue entry at its earliest flow; the entries of
+    // the steps its flows were in before are retired (steps are recomputed whole).
+    const std::vector<MaxMinSolver::Recomputed>& list = solver_.recomputed();
+    constexpr size_t kAhead = 32;
+    uint32_t group = kNone;
+    const Flight* earliest = nullptr;
+    uint32_t earliest_variable = 0;
+    const auto queue_step = [&] {
+      if (earliest != nullptr) {
+        completions_.Queue(group, earliest->when, earliest->transfer, earliest_variable);
       }
-      const double seconds = f.remaining / f.rate;
-      completions_.Set(v, f.transfer,
-                       now + Duration::Picoseconds(static_cast<int64_t>(std::ceil(seconds * 1e12))));
+    };
+    for (size_t i = 0; i < list.size(); ++i) {
+      // The flights are scattered over memory: fetch well ahead (a flight takes a few dozen
+      // cycles here, a fetch from memory hundreds), both cache lines a flight may straddle.
+      if (i + kAhead < list.size()) {
+        const Flight* ahead = &flights_[list[i + kAhead].variable.value];
+        __builtin_prefetch(ahead);
+        __builtin_prefetch(reinterpret_cast<const char*>(ahead + 1) - 1);
+      }
+      if (list[i].step_start) {
+        queue_step();
+        group = completions_.NewGroup();
+        earliest = nullptr;
+      }
+      const uint32_t v = list[i].variable.value;
+      Flight& f = flights_[v];
+      if (f.group != kNone) completions_.Retire(f.group);
+      f.group = group;
+      if (f.rate != list[i].rate) {
+        // Bytes through at the old rate since the last update.
+        const double elapsed =
+            static_cast<double>(now.picoseconds() - f.updated.picoseconds()) / 1e12;
+        f.remaining = std::max(0.0, f.remaining - f.rate * elapsed);
+        f.updated = now;
+        f.rate = list[i].rate;
+        if (f.rate > 0) {
+          const double seconds = f.remaining / f.rate;
+          f.when = now + Duration::Picoseconds(static_cast<int64_t>(std::ceil(seconds * 1e12)));
+        }
+      }
+      // A rate rounded to 0 stalls the flow until a later solve.
+      if (f.rate > 0 && (earliest == nullptr || f.when < earliest->when ||
+                         (f.when == earliest->when && f.transfer < earliest->transfer))) {
+        earliest = &f;
+        earliest_variable = v;
+      }
     }
+    queue_step();
+    completions_.Release();
     Arm();
   }
 
@@ -310,15 +264,24 @@ class FlowModel {
     armed_ = sim_.ScheduleAt(next, [this](Simulation&) { CompleteDue(); });
   }
 
-  // Every transfer due now, in transfer order; the solve they request re-arms the queue.
+  // Every transfer due now, in transfer order; the solve they request re-arms the queue. A step
+  // due now may hold other flows due now: each is looked at.
   void CompleteDue() {
     armed_.reset();
     const Duration now = sim_.now();
+    due_.clear();
     while (!completions_.empty() && completions_.top_time() == now) {
       const uint32_t v = completions_.top_variable();
-      completions_.Erase(v);
-      Complete(v);
+      completions_.Retire(completions_.top_group());  // its step is re-solved next
+      step_.clear();
+      solver_.StepOf(VariableId{v}, &step_);
+      for (const VariableId u : step_) {
+        const Flight& f = flights_[u.value];
+        if (f.rate > 0 && f.when == now) due_.emplace_back(f.transfer, u.value);
+      }
     }
+    std::sort(due_.begin(), due_.end());
+    for (const auto& [t, v] : due_) Complete(v);
     if (!solve_pending_) Arm();
   }
 
@@ -356,15 +319,21 @@ class FlowModel {
   bool solve_pending_ = false;
   std::vector<uint32_t> waiting_;
   std::vector<std::vector<uint32_t>> dependents_;
-  // A transfer in flight: bytes left as of `updated`, at `rate` since then.
+  // A transfer in flight: bytes left as of `updated`, at `rate` since then, done at `when` (if
+  // rate > 0); `group` is the queue entry of its solver step (kNone before its first solve).
   struct Flight {
     double remaining = 0;
     double rate = 0;
     Duration updated;
+    Duration when;
     uint32_t transfer = kNone;
+    uint32_t group = kNone;
   };
   std::vector<Flight> flights_;  // per solver variable id (ids are reused once a flow is through)
   CompletionQueue completions_;
+  // Scratch of CompleteDue(): the flows due, as (transfer, variable), and a step's variables.
+  std::vector<std::pair<uint32_t, uint32_t>> due_;
+  std::vector<VariableId> step_;
   std::optional<EventId> armed_;  // the engine event at armed_at_, the earliest completion
   Duration armed_at_;
   std::vector<std::optional<ResourceId>> resource_of_;

@@ -22,7 +22,10 @@
 //     resource. Exact: the feasible rates are the same. It cuts a flow's resources several times.
 //   - A flow that ends re-solves only the flows frozen at or after its filling step (the solver's
 //     restart, sim/maxmin.h), usually the few faster than it, not its whole component.
-//   - Completions wait in one indexed heap; the engine holds a single event, at the earliest.
+//   - Completions wait in one indexed heap with one entry per solver step (the flows a solve froze
+//     together, sim/maxmin.h), at its earliest flow: a solve replaces the entries of the steps it
+//     recomputed, about a hundred, rather than moving the thousand-odd flows whose rate changed.
+//     The engine holds a single event, at the earliest.
 #pragma once
 
 #include <cstdint>

@@ -64,7 +64,7 @@ VariableId MaxMinSolver::AddVariable(std::span<const ResourceUse> uses, double w
     variables_.emplace_back();
     visited_.push_back(0);
     local_of_.push_back(kNone);
-    position_.push_back(0);
+    slots_.emplace_back();
   }
   if (variables_[id].reserved < count) {
     // Its old block (if any) is too small: give it up and take a new one at the end.
@@ -82,15 +82,14 @@ VariableId MaxMinSolver::AddVariable(std::span<const ResourceUse> uses, double w
   var.weight = weight;
   var.bound = bound.value_or(std::numeric_limits<double>::infinity());
   var.order = kNone;
-  var.rate = 0;
+  slots_[id].rate = 0;
   var.live = true;
   var.added = true;
   for (uint32_t k = 0; k < count; ++k) {
     const uint32_t r = merged_[k].resource.value;
     std::vector<Entry>& entries = resources_[r].entries;
     uses_[var.first + k] = Use{r, static_cast<uint32_t>(entries.size()), merged_[k].coefficient};
-    entries.push_back(
-        Entry{id, k, merged_[k].coefficient * weight, merged_[k].coefficient});
+    entries.push_back(Entry{id, k, merged_[k].coefficient * weight, merged_[k].coefficient});
     MarkDirty(r);
   }
   dirty_variables_.push_back(id);
@@ -106,8 +105,8 @@ void MaxMinSolver::RemoveVariable(VariableId variable) {
     // The next Solve() restarts its order from the step that froze it (see maxmin.h).
     FreezeOrder& order = orders_[var.order];
     if (order.restart == kNone) restart_orders_.push_back(var.order);
-    order.restart = std::min(order.restart, position_[variable.value]);
-    Stale(var.order, position_[variable.value]);
+    order.restart = std::min(order.restart, slots_[variable.value].position);
+    Stale(var.order, slots_[variable.value].position);
     var.order = kNone;
   }
   for (uint32_t k = 0; k < var.count; ++k) {
@@ -126,10 +125,24 @@ void MaxMinSolver::RemoveVariable(VariableId variable) {
     }
   }
   var.count = 0;  // keeps `first` and `reserved` for the id's next variable
-  var.rate = 0;
+  slots_[variable.value].rate = 0;
   var.live = false;
   var.added = false;
   free_ids_.push_back(variable.value);
+}
+
+void MaxMinSolver::StepOf(VariableId variable, std::vector<VariableId>* out) const {
+  assert(Contains(variable));
+  const Variable& var = variables_[variable.value];
+  if (var.order == kNone) {  // no uses: a step of its own
+    out->push_back(variable);
+    return;
+  }
+  const std::vector<Frozen>& entries = orders_[var.order].entries;
+  const uint32_t step = entries[slots_[variable.value].position].step_first;
+  for (uint32_t p = step; p < entries.size() && entries[p].step_first == step; ++p) {
+    if (entries[p].variable != kNone) out->push_back(VariableId{entries[p].variable});
+  }
 }
 
 bool MaxMinSolver::Contains(VariableId variable) const {
@@ -141,10 +154,7 @@ double MaxMinSolver::Rate(VariableId variable) const {
   return RateOf(variable.value);
 }
 
-double MaxMinSolver::RateOf(uint32_t v) const {
-  const Variable& var = variables_[v];
-  return var.order == kNone ? var.rate : orders_[var.order].entries[position_[v]].rate;
-}
+double MaxMinSolver::RateOf(uint32_t v) const { return slots_[v].rate; }
 
 void MaxMinSolver::MarkDirty(uint32_t resource) {
   if (resources_[resource].dirty) return;
@@ -179,9 +189,11 @@ const std::vector<VariableId>& MaxMinSolver::Solve() {
   stats_ = SolveStats{};
   changed_.clear();
   changed_rates_.clear();
+  recomputed_.clear();
   local_variables_.clear();
   local_uses_.clear();
   local_resources_.clear();
+  local_resources_.reserve(resources_.size());  // never moves while a Solve() lays it out
   local_lists_.clear();
   // Whole components first: they take their variables out of their old orders, so that the
   // restarts below skip them.
@@ -242,7 +254,7 @@ void MaxMinSolver::Visit(uint32_t variable) {
   local.old_rate = RateOf(variable);  // before it leaves its order
   local.added = var.added;
   if (var.count == 0) return;  // frozen at its bound at once; in no order
-  if (var.order != kNone) Stale(var.order, position_[variable]);  // the entry RateOf just read
+  if (var.order != kNone) Stale(var.order, slots_[variable].position);
   if (collect_order_ == kNone) collect_order_ = NewOrder();
   var.order = local.order = collect_order_;
   for (uint32_t k = 0; k < var.count; ++k) {
@@ -285,7 +297,8 @@ void MaxMinSolver::GatherWhole() {
     local.list_first = static_cast<uint32_t>(local_lists_.size());
     local.list_count = static_cast<uint32_t>(resource.entries.size());
     for (const Entry& entry : resource.entries) {
-      local_lists_.push_back(ListEntry{local_of_[entry.variable], entry.load});
+      local_lists_.push_back(ListEntry(local_of_[entry.variable]));
+      local.pending_weight += entry.load;  // in list order, as Fill() expects
     }
   }
 }

@@ -70,6 +70,13 @@
 //             what the earlier variables hold. (Adding a variable can lower earlier levels, so an
 //             addition re-solves the whole component.)
 //
+// STEPS. Variables frozen in one filling step (those of the resource that saturated, or one that
+// reached its bound) are recomputed together: a step is only ever re-solved whole, as a restart
+// starts at a step and a component is re-solved whole. recomputed() lists what the last Solve()
+// recomputed, changed or not, step by step, and StepOf(v) gives the live variables of v's step, so
+// that a caller can keep one record per step (the flow model: one queue entry per step, not per
+// flow) and know it stale as soon as any of its variables is recomputed.
+//
 // A restart costs O(uses of the suffix) plus the heap work on the suffix's resources, not the
 // component's size: when a flow ends, usually only the flows faster than it are re-solved. It finds
 // what the earlier variables hold through each resource's slack, c_r - sum_v a_rv x_v over its
@@ -78,7 +85,8 @@
 // incremental updates since outnumber them 16 to 1, which bounds rounding drift at O(1) amortized.
 // The orders keep their own copy of each variable's weight, bound, rate and uses (40 bytes plus 16
 // per use), so that a restart reads its suffix front to back rather than chasing variables over
-// memory; each Solve() lays what it fills out in small local arrays for the same reason.
+// memory; each Solve() lays what it fills out in small local arrays for the same reason, and
+// writes the refilled suffix back over the old one in place.
 //
 // DETERMINISM. The same sequence of calls gives bit-identical rates: every loop runs in an order
 // fixed by ids and by the order of calls (no hashing). A component re-solved whole does not depend
@@ -177,6 +185,19 @@ class MaxMinSolver {
   // The new rates of changed(), in its order: Rate() without a lookup per variable (a caller that
   // reschedules every changed flow saves a few cache misses each).
   const std::vector<double>& changed_rates() const { return changed_rates_; }
+  // Every variable the last Solve() recomputed (changed or not), each step's variables together,
+  // in freeze order; `step_start` marks the first of each step. Variables with no uses are steps
+  // of their own.
+  struct Recomputed {
+    VariableId variable;
+    bool step_start = false;
+    double rate = 0;
+  };
+  const std::vector<Recomputed>& recomputed() const { return recomputed_; }
+  // Appends to *out the live variables frozen in the same step as `variable` by the last Solve()
+  // that recomputed it, itself included, in freeze order. Valid between a Solve() and the next
+  // one (a variable removed since is no longer listed).
+  void StepOf(VariableId variable, std::vector<VariableId>* out) const;
   const SolveStats& last_solve() const { return stats_; }
 
   size_t resource_count() const { return resources_.size(); }
@@ -211,12 +232,11 @@ class MaxMinSolver {
     uint32_t first = 0;  // its uses are uses_[first, first + count)
     uint32_t count = 0;
     uint32_t reserved = 0;  // slots of uses_ from `first` it owns (>= count), kept across reuse
-    // Where the last solve froze it: orders_[order].entries[position_[id]], which holds its rate;
-    // kNone before its first solve and for a variable with no uses.
+    // Where the last solve froze it: orders_[order].entries[slots_[id].position]; kNone before
+    // its first solve and for a variable with no uses. Its rate is slots_[id].rate.
     uint32_t order = kNone;
     double weight = 1.0;
     double bound = 0;  // +infinity when unbounded
-    double rate = 0;   // while in no order: 0 before its first solve, else its bound
     bool live = false;
     bool added = false;  // added since the last Solve(): always reported as changed
   };
@@ -247,25 +267,37 @@ class MaxMinSolver {
     std::vector<FrozenUse> uses;
     uint32_t live = 0;         // entries that are not stale
     uint32_t restart = kNone;  // lowest position of a variable removed since the last Solve()
-    bool touched = false;      // listed in touched_orders_ (false between calls)
+    // Where this Solve() started appending what it froze (0 for a new order; kNone if it did
+    // not): slots_ of those entries are written after the filling, in one pass (PlacePositions).
+    // The filling writes entries from fill_from to fill_end, and their uses up to fill_use_end:
+    // over the suffix it restarts, whose entries stay until then, or at the end of a new order.
+    uint32_t fill_from = kNone;
+    uint32_t fill_end = 0;
+    uint32_t fill_use_end = 0;
+    bool touched = false;  // listed in touched_orders_ (false between calls)
   };
 
   // What one Solve() fills, with its own dense indices so that the filling works in cache: the
   // variables it re-solves and the resources they use.
+  // Both left uninitialized, so that a restart sizes its arrays once and then writes each field
+  // once (Visit and GatherRestart set every field but `rate`, which the filling sets).
   struct LocalVariable {
-    uint32_t id = 0;         // the variable
-    uint32_t order = 0;      // the freeze order it is appended to as it freezes (kNone: no uses)
-    uint32_t use_first = 0;  // its uses are local_uses_[use_first, use_first + use_count)
-    uint32_t use_count = 0;
-    double weight = 1.0;
-    double bound = 0;
-    double old_rate = 0;
-    double rate = 0;
-    bool added = false;
+    LocalVariable() {}
+    uint32_t id;         // the variable
+    uint32_t order;      // the freeze order it is appended to as it freezes (kNone: no uses)
+    uint32_t use_first;  // its uses are local_uses_[use_first, use_first + use_count)
+    uint32_t use_count;
+    double weight;
+    double bound;
+    double old_rate;
+    double rate;
+    bool added;
   };
   struct LocalUse {
-    uint32_t resource = 0;  // index in local_resources_
-    double coefficient = 1.0;
+    LocalUse() {}
+    LocalUse(uint32_t r, double c) : resource(r), coefficient(c) {}
+    uint32_t resource;  // index in local_resources_
+    double coefficient;
   };
   struct LocalResource {
     uint32_t id = 0;            // the resource: ties in the heap go to the lower id
@@ -282,11 +314,11 @@ class MaxMinSolver {
   };
   struct ListEntry {
     // Left uninitialized, so that sizing local_lists_ for a restart writes nothing it will
-    // overwrite.
+    // overwrite. Only the variable: 4 bytes, so that a restart's lists, written in random order,
+    // stay in the first-level cache (a_rv w_v is found again from its uses when needed).
     ListEntry() {}
-    ListEntry(uint32_t v, double l) : variable(v), load(l) {}
+    explicit ListEntry(uint32_t v) : variable(v) {}
     uint32_t variable;  // index in local_variables_
-    double load;        // a_rv w_v
   };
 
   double RateOf(uint32_t variable) const;
@@ -307,37 +339,60 @@ class MaxMinSolver {
   void GatherRestart(uint32_t order);
   std::vector<std::pair<uint32_t, uint32_t>> truncations_;  // (order, from) once gathered
   void StartRestartResources(size_t first_resource, size_t first_variable);
+  double HeldBy(const Resource& resource) const;
   void Stale(uint32_t order, uint32_t position);
   void TouchOrder(uint32_t order);
   uint32_t NewOrder();
   void WriteBack();
   void TidyOrders();
+  void PlacePositions(uint32_t order);
   void CompactOrder(uint32_t order);
   // Progressive filling over the local problem (maxmin_filling.cc).
   void Fill();
   void FillStep(uint32_t resource);
-  void Freeze(uint32_t variable, double rate);
+  // What a step's variables take off the resource that saturates (see FillStep).
+  struct StepTotals {
+    uint32_t resource;
+    double remaining;
+    double pending_weight;
+    uint32_t unfrozen;
+  };
+  // Inlined into FillStep(), so that `step` lives in registers.
+  [[gnu::always_inline]] inline void Freeze(uint32_t variable, double rate, StepTotals* step);
   void RekeyBatch();
   void CleanTop();
   double Level(uint32_t resource);
+  double LoadOn(uint32_t resource, uint32_t variable) const;
   // The heap of local resources by (level, id); see maxmin_filling.cc.
-  bool HeapLess(uint32_t a, uint32_t b) const;
+  struct HeapItem {
+    double level;       // the resource's `level`, copied
+    uint32_t id;        // its id, for ties
+    uint32_t resource;  // index in local_resources_
+  };
+  static constexpr size_t kHeapArity = 4;
+  static bool HeapLess(const HeapItem& a, const HeapItem& b);
   void HeapPush(uint32_t resource);
   uint32_t HeapPop();
   void HeapRemove(uint32_t resource);
-  void HeapUpdate(uint32_t resource);
   void SiftUp(size_t pos);
   void SiftDown(size_t pos);
-  void HeapPlace(size_t pos, uint32_t resource);
+  void HeapPlace(size_t pos, const HeapItem& item);
 
   std::vector<Resource> resources_;
   std::vector<Variable> variables_;
   // Per variable, apart from Variable: whether a whole-component collection reached it (0 between
   // calls), its index in local_variables_ while it is laid out, and its position in its freeze
-  // order. Kept apart so that a solve's scattered accesses land in small arrays that stay in cache.
+  // order with its rate (a copy of the entry's there, so that summing a resource's slack afresh
+  // reads one place per variable; for a variable in no order, 0 before its first solve, else its
+  // bound). Kept apart so that a solve's scattered accesses land in small arrays that stay in
+  // cache.
+  struct Slot {
+    uint32_t position = 0;
+    double rate = 0;
+  };
   std::vector<uint8_t> visited_;
   std::vector<uint32_t> local_of_;
-  std::vector<uint32_t> position_;
+  std::vector<Slot> slots_;
   // Per resource, apart from Resource for the same reason: its index in local_resources_ while a
   // Solve() lays it out (kNone between calls).
   std::vector<uint32_t> resource_local_;
@@ -360,13 +415,15 @@ class MaxMinSolver {
   std::vector<LocalResource> local_resources_;
   std::vector<ListEntry> local_lists_;
   std::vector<std::pair<double, uint64_t>> bound_order_;  // (b_v / w_v, v << 32 | local index)
-  std::vector<uint32_t> heap_;
-  std::vector<uint32_t> batch_;  // local resources whose level changed in one filling step
+  std::vector<HeapItem> heap_;
+  std::vector<uint32_t> batch_;  // local resources whose level changed in one filling step:
+  size_t batch_size_ = 0;        //   batch_[0, batch_size_)
   uint32_t step_first_ = kNone;  // position in its order of the current step's first variable
   std::vector<ResourceUse> merged_;
 
   std::vector<VariableId> changed_;
   std::vector<double> changed_rates_;
+  std::vector<Recomputed> recomputed_;
   SolveStats stats_;
 };
 

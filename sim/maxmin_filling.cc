@@ -4,7 +4,7 @@
 // small, so that a filling runs in cache.
 //
 // Each step takes the earliest event: the resource with the smallest saturation level t_r (an
-// indexed binary heap ordered by (t_r, resource id)) or the bounded variable with the smallest
+// indexed 4-ary heap ordered by (t_r, resource id)) or the bounded variable with the smallest
 // b_v / w_v (a sorted list); a bound wins a tie. Freezing a variable at x_v updates, on each of
 // its resources, remaining -= a_rv x_v and pending_weight -= a_rv w_v; each resource touched in a
 // step then gets its new t_r. In exact arithmetic t_r only grows as other variables freeze below it
@@ -23,12 +23,64 @@
 
 namespace moesim::sim {
 
-void MaxMinSolver::Fill() {
-  for (LocalResource& resource : local_resources_) {
-    resource.pending_weight = 0;
-    for (uint32_t k = 0; k < resource.list_count; ++k) {
-      resource.pending_weight += local_lists_[resource.list_first + k].load;
+// Freezes local variable i at `rate` and appends it to its freeze order (a step's variables all
+// share one: a resource's variables do), with what a restart will need of it. With `step`, what
+// it takes off the step's resource goes to `step` instead.
+inline void MaxMinSolver::Freeze(uint32_t i, double rate, StepTotals* step) {
+  LocalVariable& var = local_variables_[i];
+  var.rate = rate;
+  local_frozen_[i] = 1;
+  FreezeOrder& order = orders_[var.order];
+  // A restart writes over its suffix (already laid out as local variables), which has room for
+  // all it freezes; a new order grows.
+  const uint32_t position = order.fill_end++;
+  if (position == order.entries.size()) order.entries.emplace_back();
+  if (step_first_ == kNone) step_first_ = position;  // slots_ wait for PlacePositions()
+  Frozen& entry = order.entries[position];
+  entry.variable = var.id;
+  entry.step_first = step_first_;
+  entry.use_first = order.fill_use_end;
+  entry.use_count = var.use_count;
+  entry.weight = var.weight;
+  entry.bound = var.bound;
+  entry.rate = rate;
+  ++order.live;
+  // Through plain pointers: pushing to order.uses and batch_ made the compiler reload both
+  // vectors after every store to a resource.
+  const size_t use_base = order.fill_use_end;
+  order.fill_use_end += var.use_count;
+  if (order.fill_use_end > order.uses.size()) order.uses.resize(order.fill_use_end);
+  FrozenUse* out = order.uses.data() + use_base;
+  const LocalUse* in = local_uses_.data() + var.use_first;
+  LocalResource* const resources = local_resources_.data();
+  uint32_t* const batch = batch_.data();  // sized in Fill() for every resource
+  const double weight = var.weight;
+  const uint32_t step_resource = step ? step->resource : kNone;
+  for (uint32_t k = 0; k < var.use_count; ++k) {
+    const LocalUse use = in[k];
+    LocalResource& resource = resources[use.resource];
+    out[k] = FrozenUse{resource.id, use.coefficient};
+    if (use.resource == step_resource) {
+      step->remaining -= use.coefficient * rate;
+      step->pending_weight -= use.coefficient * weight;
+      --step->unfrozen;
+      continue;
     }
+    resource.remaining -= use.coefficient * rate;
+    resource.pending_weight -= use.coefficient * weight;
+    if (--resource.unfrozen == 0) {
+      if (resource.heap_pos != kNone) HeapRemove(use.resource);
+    } else if (!resource.batched) {
+      resource.batched = true;
+      batch[batch_size_++] = use.resource;
+    }
+  }
+}
+
+void MaxMinSolver::Fill() {
+  // pending_weight comes summed over each list, in its order, from the gathering (which reads
+  // the same loads then, in cache).
+  for (LocalResource& resource : local_resources_) {
     resource.unfrozen = resource.list_count;
     resource.heap_pos = kNone;
     resource.batched = false;
@@ -47,6 +99,8 @@ void MaxMinSolver::Fill() {
   }
   std::sort(bound_order_.begin(), bound_order_.end());
 
+  batch_.resize(local_resources_.size());
+  batch_size_ = 0;
   heap_.clear();
   for (uint32_t r = 0; r < local_resources_.size(); ++r) {
     if (local_resources_[r].unfrozen == 0) continue;
@@ -65,10 +119,9 @@ void MaxMinSolver::Fill() {
     if (!have_bound && heap_.empty()) break;
     ++stats_.steps;
     step_first_ = kNone;
-    if (have_bound &&
-        (heap_.empty() || bound_order_[next_bound].first <= local_resources_[heap_[0]].level)) {
+    if (have_bound && (heap_.empty() || bound_order_[next_bound].first <= heap_[0].level)) {
       const uint32_t i = static_cast<uint32_t>(bound_order_[next_bound++].second);
-      Freeze(i, local_variables_[i].bound);
+      Freeze(i, local_variables_[i].bound, nullptr);
     } else {
       FillStep(HeapPop());
     }
@@ -76,59 +129,24 @@ void MaxMinSolver::Fill() {
   }
 }
 
-// Resource r saturates: every unfrozen variable on it freezes at its share of the level.
+// Resource r saturates: every unfrozen variable on it freezes at its share of the level. What they
+// take off r itself is summed here, in registers, in the same order as Freeze() would in memory:
+// every variable of the step updates r, and through memory each update waited on the last.
 void MaxMinSolver::FillStep(uint32_t r) {
-  const LocalResource& resource = local_resources_[r];
+  LocalResource& resource = local_resources_[r];
   // Clamped at 0: rounding in `remaining` must not make a rate negative.
   const double level = std::max(resource.level, 0.0);
   const uint32_t first = resource.list_first, count = resource.list_count;
+  StepTotals totals{r, resource.remaining, resource.pending_weight, resource.unfrozen};
   for (uint32_t k = 0; k < count; ++k) {
     const uint32_t i = local_lists_[first + k].variable;
     if (local_frozen_[i]) continue;
     const LocalVariable& var = local_variables_[i];
-    Freeze(i, std::min(var.weight * level, var.bound));
+    Freeze(i, std::min(var.weight * level, var.bound), &totals);
   }
-}
-
-// Freezes local variable i at `rate` and appends it to its freeze order (a step's variables all
-// share one: a resource's variables do), with what a restart will need of it.
-void MaxMinSolver::Freeze(uint32_t i, double rate) {
-  LocalVariable& var = local_variables_[i];
-  var.rate = rate;
-  local_frozen_[i] = 1;
-  FreezeOrder& order = orders_[var.order];
-  const uint32_t position = static_cast<uint32_t>(order.entries.size());
-  if (step_first_ == kNone) step_first_ = position;
-  position_[var.id] = position;
-  Frozen& entry = order.entries.emplace_back();  // in place: see GatherRestart
-  entry.variable = var.id;
-  entry.step_first = step_first_;
-  entry.use_first = static_cast<uint32_t>(order.uses.size());
-  entry.use_count = var.use_count;
-  entry.weight = var.weight;
-  entry.bound = var.bound;
-  entry.rate = rate;
-  ++order.live;
-  // Through plain pointers: pushing to order.uses and batch_ made the compiler reload both
-  // vectors after every store to a resource.
-  const size_t use_base = order.uses.size();
-  order.uses.resize(use_base + var.use_count);
-  FrozenUse* out = order.uses.data() + use_base;
-  const LocalUse* in = local_uses_.data() + var.use_first;
-  const double weight = var.weight;
-  for (uint32_t k = 0; k < var.use_count; ++k) {
-    const LocalUse use = in[k];
-    LocalResource& resource = local_resources_[use.resource];
-    out[k] = FrozenUse{resource.id, use.coefficient};
-    resource.remaining -= use.coefficient * rate;
-    resource.pending_weight -= use.coefficient * weight;
-    if (--resource.unfrozen == 0) {
-      if (resource.heap_pos != kNone) HeapRemove(use.resource);
-    } else if (!resource.batched) {
-      resource.batched = true;
-      batch_.push_back(use.resource);
-    }
-  }
+  resource.remaining = totals.remaining;
+  resource.pending_weight = totals.pending_weight;
+  resource.unfrozen = totals.unfrozen;  // 0: it is out of the heap, and not batched
 }
 
 // The keys of the resources a step touched. A key that rose is left as it was, marked stale, and
@@ -137,26 +155,29 @@ void MaxMinSolver::Freeze(uint32_t i, double rate) {
 // is found by fixing stale tops until a fresh one is on top. A key that fell (rounding) moves at
 // once.
 void MaxMinSolver::RekeyBatch() {
-  for (const uint32_t r : batch_) {
+  for (size_t b = 0; b < batch_size_; ++b) {
+    const uint32_t r = batch_[b];
     LocalResource& resource = local_resources_[r];
     resource.batched = false;
     if (resource.heap_pos == kNone) continue;  // saturated this step, or all frozen
     const double level = Level(r);
     if (level < resource.level) {
       resource.level = level;
+      heap_[resource.heap_pos].level = level;
       SiftUp(resource.heap_pos);
     } else if (level > resource.level) {
       resource.stale = true;
     }
   }
-  batch_.clear();
+  batch_size_ = 0;
 }
 
 void MaxMinSolver::CleanTop() {
-  while (!heap_.empty() && local_resources_[heap_[0]].stale) {
-    LocalResource& resource = local_resources_[heap_[0]];
+  while (!heap_.empty() && local_resources_[heap_[0].resource].stale) {
+    LocalResource& resource = local_resources_[heap_[0].resource];
     resource.stale = false;
-    resource.level = Level(heap_[0]);
+    resource.level = Level(heap_[0].resource);
+    heap_[0].level = resource.level;
     SiftDown(0);
   }
 }
@@ -168,32 +189,46 @@ double MaxMinSolver::Level(uint32_t r) {
   if (resource.pending_weight <= 0) {
     resource.pending_weight = 0;
     for (uint32_t k = 0; k < resource.list_count; ++k) {
-      const ListEntry& entry = local_lists_[resource.list_first + k];
-      if (!local_frozen_[entry.variable]) resource.pending_weight += entry.load;
+      const uint32_t i = local_lists_[resource.list_first + k].variable;
+      if (!local_frozen_[i]) resource.pending_weight += LoadOn(r, i);
     }
   }
   return std::max(resource.remaining, 0.0) / resource.pending_weight;
 }
 
-bool MaxMinSolver::HeapLess(uint32_t a, uint32_t b) const {
-  const LocalResource& ra = local_resources_[a];
-  const LocalResource& rb = local_resources_[b];
-  return ra.level < rb.level || (ra.level == rb.level && ra.id < rb.id);
+// The heap holds each resource's key beside its index, so that sifting reads one small array. Four
+// children a node: half the depth of a binary heap, for CleanTop's many sifts from the top. Which
+// resource comes out first does not depend on the heap's shape: (level, id) orders them totally.
+// a_rv w_v of local variable i on local resource r (which it uses): the product the gathering
+// summed into pending_weight.
+double MaxMinSolver::LoadOn(uint32_t r, uint32_t i) const {
+  const LocalVariable& var = local_variables_[i];
+  for (uint32_t k = 0; k < var.use_count; ++k) {
+    const LocalUse& use = local_uses_[var.use_first + k];
+    if (use.resource == r) return use.coefficient * var.weight;
+  }
+  assert(false && "a resource's list holds only variables that use it");
+  return 0;
 }
 
-void MaxMinSolver::HeapPlace(size_t pos, uint32_t resource) {
-  heap_[pos] = resource;
-  local_resources_[resource].heap_pos = static_cast<uint32_t>(pos);
+bool MaxMinSolver::HeapLess(const HeapItem& a, const HeapItem& b) {
+  return a.level < b.level || (a.level == b.level && a.id < b.id);
+}
+
+void MaxMinSolver::HeapPlace(size_t pos, const HeapItem& item) {
+  heap_[pos] = item;
+  local_resources_[item.resource].heap_pos = static_cast<uint32_t>(pos);
 }
 
 void MaxMinSolver::HeapPush(uint32_t resource) {
-  heap_.push_back(resource);
+  const LocalResource& local = local_resources_[resource];
+  heap_.push_back(HeapItem{local.level, local.id, resource});
   local_resources_[resource].heap_pos = static_cast<uint32_t>(heap_.size() - 1);
   SiftUp(heap_.size() - 1);
 }
 
 uint32_t MaxMinSolver::HeapPop() {
-  const uint32_t top = heap_[0];
+  const uint32_t top = heap_[0].resource;
   HeapRemove(top);
   return top;
 }
@@ -202,16 +237,11 @@ void MaxMinSolver::HeapRemove(uint32_t resource) {
   const size_t pos = local_resources_[resource].heap_pos;
   assert(pos != kNone);
   local_resources_[resource].heap_pos = kNone;
-  const uint32_t last = heap_.back();
+  const HeapItem last = heap_.back();
   heap_.pop_back();
   if (pos == heap_.size()) return;  // it was the last one
   HeapPlace(pos, last);
-  HeapUpdate(last);
-}
-
-void MaxMinSolver::HeapUpdate(uint32_t resource) {
-  const size_t pos = local_resources_[resource].heap_pos;
-  if (pos > 0 && HeapLess(resource, heap_[(pos - 1) / 2])) {
+  if (pos > 0 && HeapLess(last, heap_[(pos - 1) / kHeapArity])) {
     SiftUp(pos);
   } else {
     SiftDown(pos);
@@ -219,9 +249,9 @@ void MaxMinSolver::HeapUpdate(uint32_t resource) {
 }
 
 void MaxMinSolver::SiftUp(size_t pos) {
-  const uint32_t moving = heap_[pos];
+  const HeapItem moving = heap_[pos];
   while (pos > 0) {
-    const size_t parent = (pos - 1) / 2;
+    const size_t parent = (pos - 1) / kHeapArity;
     if (!HeapLess(moving, heap_[parent])) break;
     HeapPlace(pos, heap_[parent]);
     pos = parent;
@@ -230,12 +260,16 @@ void MaxMinSolver::SiftUp(size_t pos) {
 }
 
 void MaxMinSolver::SiftDown(size_t pos) {
-  const uint32_t moving = heap_[pos];
+  const HeapItem moving = heap_[pos];
   const size_t size = heap_.size();
   while (true) {
-    size_t child = 2 * pos + 1;
-    if (child >= size) break;
-    if (child + 1 < size && HeapLess(heap_[child + 1], heap_[child])) ++child;
+    const size_t first = kHeapArity * pos + 1;
+    if (first >= size) break;
+    size_t child = first;
+    const size_t last = std::min(first + kHeapArity, size);
+    for (size_t c = first + 1; c < last; ++c) {
+      if (HeapLess(heap_[c], heap_[child])) child = c;
+    }
     if (!HeapLess(heap_[child], moving)) break;
     HeapPlace(pos, heap_[child]);
     pos = child;

@@ -7,8 +7,9 @@
 // there, never from the variables themselves, which are scattered over memory (on a large flow
 // simulation those cache misses were most of the time). A removal asks its order to restart at the
 // step of the removed variable; a Solve() takes every entry from the first such step on (the
-// suffix), drops them from the order, and appends them again as the filling freezes them, so an
-// order always reads as one filling: its prefix from earlier solves, its suffix from the last.
+// suffix) as local variables, and the filling writes them back over the suffix as it freezes them
+// (stale ones dropped, the order truncated after), so an order always reads as one filling: its
+// prefix from earlier solves, its suffix from the last.
 // Entries go stale when their variable is removed or re-solved whole into a new order; an order is
 // compacted when stale entries outnumber live ones, and freed when none is live.
 #include <algorithm>
@@ -36,11 +37,12 @@ void MaxMinSolver::GatherRestarts() {
   if (local_variables_.size() > first_variable) {
     StartRestartResources(first_resource, first_variable);
   }
-  // Only now, as summing slack afresh reads the suffix's old rates from the orders.
+  // The filling writes the suffix anew from its start (its entries are truncated after it, see
+  // TidyOrders).
   for (const auto& [o, from] : truncations_) {
     FreezeOrder& order = orders_[o];
-    order.uses.resize(order.entries[from].use_first);
-    order.entries.resize(from);
+    order.fill_from = order.fill_end = from;
+    order.fill_use_end = order.entries[from].use_first;
   }
 }
 
@@ -52,32 +54,49 @@ void MaxMinSolver::GatherRestart(uint32_t o) {
   const uint32_t from = order.entries[order.restart].step_first;
   order.restart = kNone;
   TouchOrder(o);
-  const size_t before = local_variables_.size();
-  for (uint32_t i = from; i < order.entries.size(); ++i) {
+  const uint32_t end = static_cast<uint32_t>(order.entries.size());
+  if (from == end) return;
+  truncations_.emplace_back(o, from);
+  // Sized once for the whole suffix (stale entries included) and written through plain pointers:
+  // pushing field by field made every store wait on the vectors' ends, reloaded from memory.
+  // local_resources_ does not move: Solve() reserved room for every resource.
+  const size_t var_base = local_variables_.size(), use_base = local_uses_.size();
+  local_variables_.resize(var_base + (end - from));
+  local_uses_.resize(use_base + (order.uses.size() - order.entries[from].use_first));
+  LocalVariable* const vars = local_variables_.data();
+  LocalUse* const uses = local_uses_.data();
+  LocalResource* const resources = local_resources_.data();
+  const uint32_t* const resource_local = resource_local_.data();
+  size_t var_count = var_base, use_count = use_base;
+  for (uint32_t i = from; i < end; ++i) {
     const Frozen& entry = order.entries[i];
     if (entry.variable == kNone) continue;  // stale
-    // Filled in place: a copy built on the stack and pushed cost a store-forwarding stall each.
-    LocalVariable& local = local_variables_.emplace_back();
+    LocalVariable& local = vars[var_count++];
     local.id = entry.variable;
     local.order = o;
-    local.use_first = static_cast<uint32_t>(local_uses_.size());
+    local.use_first = static_cast<uint32_t>(use_count);
     local.use_count = entry.use_count;
     local.weight = entry.weight;
     local.bound = entry.bound;
     local.old_rate = entry.rate;
+    local.added = false;
+    const FrozenUse* in = order.uses.data() + entry.use_first;
     for (uint32_t k = 0; k < entry.use_count; ++k) {
-      const FrozenUse& use = order.uses[entry.use_first + k];
-      uint32_t r = resource_local_[use.resource];
-      if (r == kNone) r = LocalResourceOf(use.resource);
-      LocalResource& resource = local_resources_[r];
+      uint32_t r = resource_local[in[k].resource];
+      if (r == kNone) r = LocalResourceOf(in[k].resource);
+      LocalResource& resource = resources[r];
       ++resource.list_count;
-      resource.held += use.coefficient * entry.rate;
-      local_uses_.push_back(LocalUse{r, use.coefficient});
+      resource.held += in[k].coefficient * entry.rate;
+      // In the order of its list: the suffix's.
+      resource.pending_weight += in[k].coefficient * entry.weight;
+      uses[use_count++] = LocalUse(r, in[k].coefficient);
     }
-    --order.live;  // until the filling appends it again
   }
-  if (from < order.entries.size()) truncations_.emplace_back(o, from);
-  if (local_variables_.size() > before) ++stats_.restarts;
+  // Until the filling writes them back.
+  order.live -= static_cast<uint32_t>(var_count - var_base);
+  local_variables_.resize(var_count);
+  local_uses_.resize(use_count);
+  if (var_count > var_base) ++stats_.restarts;
 }
 
 // Lists each restarted resource's suffix variables, and starts it from what the variables frozen
@@ -100,23 +119,38 @@ void MaxMinSolver::StartRestartResources(size_t first_resource, size_t first_var
     } else if (resource.drift <= kDriftRatio * resource.entries.size()) {
       local.remaining = resource.slack + local.held;
     } else {
-      double all = 0;  // what every variable on it holds, the suffix included
-      for (const Entry& entry : resource.entries) all += entry.coefficient * RateOf(entry.variable);
+      const double all = HeldBy(resource);
       local.remaining = resource.capacity - all + local.held;
       resource.drift = 0;
     }
     local.list_count = 0;  // refilled below
   }
   local_lists_.resize(offset);
+  ListEntry* const lists = local_lists_.data();
+  LocalResource* const resources = local_resources_.data();
+  const LocalUse* const uses = local_uses_.data();
   for (size_t i = first_variable; i < local_variables_.size(); ++i) {
     const LocalVariable& var = local_variables_[i];
     for (uint32_t k = 0; k < var.use_count; ++k) {
-      const LocalUse& use = local_uses_[var.use_first + k];
-      LocalResource& resource = local_resources_[use.resource];
-      local_lists_[resource.list_first + resource.list_count++] =
-          ListEntry{static_cast<uint32_t>(i), use.coefficient * var.weight};
+      const LocalUse use = uses[var.use_first + k];
+      LocalResource& resource = resources[use.resource];
+      lists[resource.list_first + resource.list_count++] = ListEntry(static_cast<uint32_t>(i));
     }
   }
+}
+
+// What every variable on `resource` holds, the suffix included, summed in the order of its entries.
+// The rates are scattered over memory: fetched well ahead.
+double MaxMinSolver::HeldBy(const Resource& resource) const {
+  const Entry* entries = resource.entries.data();
+  const size_t count = resource.entries.size();
+  constexpr size_t kAhead = 16;
+  double all = 0;
+  for (size_t k = 0; k < count; ++k) {
+    if (k + kAhead < count) __builtin_prefetch(&slots_[entries[k + kAhead].variable]);
+    all += entries[k].coefficient * RateOf(entries[k].variable);
+  }
+  return all;
 }
 
 // What the filling leaves to do (it has appended what it froze to the orders): report what
@@ -130,7 +164,10 @@ void MaxMinSolver::WriteBack() {
     if (local.added || local.use_count == 0) {  // only a whole solve has these
       Variable& var = variables_[local.id];
       var.added = false;
-      if (local.use_count == 0) var.rate = local.rate;  // in no order
+      if (local.use_count == 0) {
+        slots_[local.id].rate = local.rate;  // in no order
+        recomputed_.push_back(Recomputed{VariableId{local.id}, true, local.rate});
+      }
     }
   }
   for (const LocalResource& local : local_resources_) {
@@ -164,6 +201,7 @@ uint32_t MaxMinSolver::NewOrder() {
     orders_.emplace_back();
   }
   TouchOrder(o);
+  orders_[o].fill_from = orders_[o].fill_end = orders_[o].fill_use_end = 0;
   return o;
 }
 
@@ -173,6 +211,11 @@ void MaxMinSolver::TidyOrders() {
   for (const uint32_t o : touched_orders_) {
     FreezeOrder& order = orders_[o];
     order.touched = false;
+    if (order.fill_from != kNone) {
+      order.entries.resize(order.fill_end);  // drops what is left of a restarted suffix
+      order.uses.resize(order.fill_use_end);
+      PlacePositions(o);
+    }
     if (order.restart != kNone) continue;
     if (order.live == 0) {
       // Emptied but keeping its memory: a component re-solved whole leaves its old order empty,
@@ -185,6 +228,23 @@ void MaxMinSolver::TidyOrders() {
     }
   }
   touched_orders_.clear();
+}
+
+// Writes the slots of the entries the filling appended to order `o`, and lists them in
+// recomputed_. Apart from Freeze(): the variables are scattered over memory, and here the ids ahead
+// are known, so their slots are fetched while earlier ones are written.
+void MaxMinSolver::PlacePositions(uint32_t o) {
+  FreezeOrder& order = orders_[o];
+  const Frozen* entries = order.entries.data();
+  const uint32_t end = static_cast<uint32_t>(order.entries.size());
+  constexpr uint32_t kAhead = 16;
+  for (uint32_t p = order.fill_from; p < end; ++p) {
+    if (p + kAhead < end) __builtin_prefetch(&slots_[entries[p + kAhead].variable], 1);
+    slots_[entries[p].variable] = Slot{p, entries[p].rate};
+    recomputed_.push_back(
+        Recomputed{VariableId{entries[p].variable}, entries[p].step_first == p, entries[p].rate});
+  }
+  order.fill_from = kNone;
 }
 
 // Keeps the live entries in order; a step keeps its first live entry as its start.
@@ -201,7 +261,7 @@ void MaxMinSolver::CompactOrder(uint32_t o) {
       old_step = entry.step_first;
       new_step = static_cast<uint32_t>(entries.size());
     }
-    position_[entry.variable] = static_cast<uint32_t>(entries.size());
+    slots_[entry.variable].position = static_cast<uint32_t>(entries.size());
     Frozen moved = entry;
     moved.step_first = new_step;
     moved.use_first = static_cast<uint32_t>(uses.size());

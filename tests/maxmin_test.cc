@@ -895,5 +895,101 @@ TEST_CASE("The same calls give bit-identical rates", "[maxmin]") {
   CHECK(first == second);
 }
 
+TEST_CASE("Steps are listed as recomputed and are only ever recomputed whole", "[maxmin]") {
+  // Header example: B saturates first (x1 = x3 = 2, one step), then A (x2 = 8).
+  MaxMinSolver solver;
+  const ResourceId a = solver.AddResource(10);
+  const ResourceId b = solver.AddResource(4);
+  const VariableId f1 = solver.AddVariable({{a, 1.0}, {b, 1.0}});
+  const VariableId f2 = solver.AddVariable({{a, 1.0}});
+  const VariableId f3 = solver.AddVariable({{b, 1.0}});
+  solver.Solve();
+  std::vector<VariableId> step;
+  solver.StepOf(f3, &step);
+  CHECK(Sorted(step) == std::vector<VariableId>{f1, f3});
+  step.clear();
+  solver.StepOf(f2, &step);
+  CHECK(step == std::vector<VariableId>{f2});
+  CHECK(solver.recomputed().size() == 3);
+
+  // Random changes: recomputed() lists every changed variable at its rate, each of its steps is
+  // what StepOf() gives, and a variable recomputed now had every live variable of its old step
+  // recomputed with it (what the flow model's one queue entry per step relies on).
+  TestRng rng(4242);
+  uint64_t solves = 0;
+  for (int instance = 0; instance < 200; ++instance) {
+    MaxMinSolver s;
+    const uint32_t resources = 1 + rng.Below(12);
+    for (uint32_t r = 0; r < resources; ++r) s.AddResource(RandomCapacity(rng));
+    std::vector<VariableId> ids;
+    // Per variable id, as of the last solve that recomputed it: its step, each member with the
+    // generation of its id (ids are reused after removals).
+    std::vector<std::vector<std::pair<VariableId, uint32_t>>> old_step;
+    std::vector<uint32_t> generation(4096, 0);
+    for (int round = 0; round < 30; ++round) {
+      INFO("instance " << instance << " round " << round);
+      const uint32_t adds = ids.empty() || rng.Chance(20) ? 1 + rng.Below(5) : 0;
+      for (uint32_t k = 0; k < adds; ++k) {
+        const TestVariable var = RandomVariable(rng, 0, resources);
+        ids.push_back(s.AddVariable(var.uses, var.weight, var.bound));
+      }
+      const uint32_t removals = adds > 0 ? 0 : 1 + rng.Below(3);
+      for (uint32_t k = 0; k < removals && !ids.empty(); ++k) {
+        const size_t i = rng.Below(static_cast<uint32_t>(ids.size()));
+        s.RemoveVariable(ids[i]);
+        ++generation[ids[i].value];
+        if (ids[i].value < old_step.size()) old_step[ids[i].value].clear();
+        ids.erase(ids.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+      const std::vector<VariableId> changed = Sorted(s.Solve());
+      ++solves;
+      const auto& list = s.recomputed();
+      REQUIRE(list.size() == s.last_solve().variables);
+      std::vector<VariableId> listed;
+      std::vector<bool> recomputed;
+      for (size_t i = 0; i < list.size(); ++i) {
+        REQUIRE(list[i].rate == s.Rate(list[i].variable));
+        listed.push_back(list[i].variable);
+        if (recomputed.size() <= list[i].variable.value)
+          recomputed.resize(list[i].variable.value + 1);
+        recomputed[list[i].variable.value] = true;
+      }
+      const std::vector<VariableId> all = Sorted(listed);
+      REQUIRE(std::includes(all.begin(), all.end(), changed.begin(), changed.end()));
+      for (size_t i = 0; i < list.size(); ++i) {
+        const VariableId v = list[i].variable;
+        // Its old step: every member still live was recomputed too.
+        if (v.value < old_step.size()) {
+          for (const auto& [u, born] : old_step[v.value]) {
+            if (!s.Contains(u) || generation[u.value] != born) continue;
+            REQUIRE(u.value < recomputed.size());
+            REQUIRE(recomputed[u.value]);
+          }
+        }
+      }
+      // Each new step as listed is what StepOf gives, for each of its variables.
+      for (size_t i = 0; i < list.size();) {
+        REQUIRE(list[i].step_start);
+        size_t end = i + 1;
+        while (end < list.size() && !list[end].step_start) ++end;
+        const std::vector<VariableId> expected(listed.begin() + static_cast<std::ptrdiff_t>(i),
+                                               listed.begin() + static_cast<std::ptrdiff_t>(end));
+        for (size_t j = i; j < end; ++j) {
+          std::vector<VariableId> got;
+          s.StepOf(list[j].variable, &got);
+          REQUIRE(got == expected);
+          if (old_step.size() <= list[j].variable.value)
+            old_step.resize(list[j].variable.value + 1);
+          old_step[list[j].variable.value].clear();
+          for (const VariableId u : got)
+            old_step[list[j].variable.value].emplace_back(u, generation[u.value]);
+        }
+        i = end;
+      }
+    }
+  }
+  CHECK(solves == 200 * 30);
+}
+
 }  // namespace
 }  // namespace moesim::sim
