@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "backend/kernels/bf16.h"
+
 namespace moesim::backend::gpu {
 namespace {
 
@@ -155,6 +157,14 @@ StatusOr<double> EventMarks::Elapsed(int from, int to) const {
   float ms = 0;
   MOESIM_CUDA_OK(cudaEventElapsedTime(&ms, events_.at(from), events_.at(to)));
   return static_cast<double>(ms);
+}
+
+Status UploadAsBf16(std::span<const float> x, DeviceBuffer& dst) {
+  if (x.empty()) return Status::Ok();
+  std::vector<uint16_t> bits(x.size());
+  for (size_t i = 0; i < x.size(); ++i) bits[i] = FloatToBf16(x[i]);
+  MOESIM_CUDA_OK(cudaMemcpy(dst.as<void>(), bits.data(), bits.size() * 2, cudaMemcpyDefault));
+  return Status::Ok();
 }
 
 Timing Summarize(std::vector<double> ms) {

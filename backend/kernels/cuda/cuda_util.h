@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -97,6 +98,9 @@ class EventMarks {
  private:
   std::vector<cudaEvent_t> events_;
 };
+
+// `x` rounded to bf16 into the start of `dst` (host to device, synchronous; nothing when empty).
+Status UploadAsBf16(std::span<const float> x, DeviceBuffer& dst);
 
 // Median, min and max of per-iteration milliseconds.
 Timing Summarize(std::vector<double> ms);

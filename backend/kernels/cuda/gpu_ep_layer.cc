@@ -139,23 +139,14 @@ Status GpuEpLayer::UploadWeights(const ExpertWeights& w) {
                  std::to_string(c.ffn));
   }
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
-  const DeviceLayoutWeights t = ToDeviceLayout(w);
-  MOESIM_CUDA_OK(cudaMemcpy(impl_->w1.as<void>(), t.w1.data(), t.w1.size() * 2, cudaMemcpyDefault));
-  MOESIM_CUDA_OK(cudaMemcpy(impl_->w2.as<void>(), t.w2.data(), t.w2.size() * 2, cudaMemcpyDefault));
-  return Status::Ok();
+  return UploadExpertWeights(w, impl_->w1, impl_->w2);
 }
 
 Status GpuEpLayer::RandomWeights(uint64_t seed) {
   const GpuEpLayerConfig& c = impl_->config;
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
-  const uint64_t matrix = uint64_t{c.hidden} * c.ffn * c.local_experts;
-  cudaStream_t s = impl_->stream.stream();
-  MOESIM_CUDA_OK(LaunchFillUniform(impl_->w1.as<bf16>(), 2 * matrix, seed,
-                                   1.0f / std::sqrt(static_cast<float>(c.hidden)), s));
-  MOESIM_CUDA_OK(LaunchFillUniform(impl_->w2.as<bf16>(), matrix, seed + 1,
-                                   1.0f / std::sqrt(static_cast<float>(c.ffn)), s));
-  MOESIM_CUDA_OK(cudaStreamSynchronize(s));
-  return Status::Ok();
+  return FillRandomExpertWeights(c.local_experts, c.hidden, c.ffn, seed, impl_->w1, impl_->w2,
+                                 impl_->stream.stream());
 }
 
 Status GpuEpLayer::UploadLogits(std::span<const float> logits, uint32_t tokens) {
@@ -182,13 +173,7 @@ Status GpuEpLayer::UploadActivations(std::span<const float> x) {
                  " (UploadLogits sets the tokens)");
   }
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
-  std::vector<uint16_t> bits(x.size());
-  for (size_t i = 0; i < x.size(); ++i) bits[i] = FloatToBf16(x[i]);
-  if (!bits.empty()) {
-    MOESIM_CUDA_OK(
-        cudaMemcpy(impl_->x.as<void>(), bits.data(), bits.size() * 2, cudaMemcpyDefault));
-  }
-  return Status::Ok();
+  return UploadAsBf16(x, impl_->x);
 }
 
 Status GpuEpLayer::Poison() {

@@ -127,24 +127,14 @@ Status GpuLayer::UploadWeights(const ExpertWeights& w) {
                  std::to_string(c.ffn) + " (and gate, up, down of experts*hidden*ffn each)");
   }
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
-  const DeviceLayoutWeights t = ToDeviceLayout(w);
-  const std::vector<uint16_t>&w1 = t.w1, &w2 = t.w2;
-  MOESIM_CUDA_OK(cudaMemcpy(impl_->w1.as<void>(), w1.data(), w1.size() * 2, cudaMemcpyDefault));
-  MOESIM_CUDA_OK(cudaMemcpy(impl_->w2.as<void>(), w2.data(), w2.size() * 2, cudaMemcpyDefault));
-  return Status::Ok();
+  return UploadExpertWeights(w, impl_->w1, impl_->w2);
 }
 
 Status GpuLayer::RandomWeights(uint64_t seed) {
   const GpuLayerConfig& c = impl_->config;
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
-  const uint64_t matrix = uint64_t{c.hidden} * c.ffn * c.router.num_experts;
-  cudaStream_t s = impl_->stream.stream();
-  MOESIM_CUDA_OK(LaunchFillUniform(impl_->w1.as<bf16>(), 2 * matrix, seed,
-                                   1.0f / std::sqrt(static_cast<float>(c.hidden)), s));
-  MOESIM_CUDA_OK(LaunchFillUniform(impl_->w2.as<bf16>(), matrix, seed + 1,
-                                   1.0f / std::sqrt(static_cast<float>(c.ffn)), s));
-  MOESIM_CUDA_OK(cudaStreamSynchronize(s));
-  return Status::Ok();
+  return FillRandomExpertWeights(c.router.num_experts, c.hidden, c.ffn, seed, impl_->w1,
+                                 impl_->w2, impl_->stream.stream());
 }
 
 Status GpuLayer::UploadLogits(std::span<const float> logits, uint32_t tokens) {
@@ -169,10 +159,7 @@ Status GpuLayer::UploadActivations(std::span<const float> x) {
                  " (UploadLogits sets tokens())");
   }
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
-  std::vector<uint16_t> bits(x.size());
-  for (size_t i = 0; i < x.size(); ++i) bits[i] = FloatToBf16(x[i]);
-  MOESIM_CUDA_OK(cudaMemcpy(impl_->x.as<void>(), bits.data(), bits.size() * 2, cudaMemcpyDefault));
-  return Status::Ok();
+  return UploadAsBf16(x, impl_->x);
 }
 
 Status GpuLayer::RandomActivations(uint64_t seed) {

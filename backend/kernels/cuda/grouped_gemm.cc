@@ -1,5 +1,6 @@
 #include "backend/kernels/cuda/grouped_gemm.h"
 
+#include <cmath>
 #include <map>
 
 #include "backend/kernels/bf16.h"
@@ -22,6 +23,24 @@ DeviceLayoutWeights ToDeviceLayout(const ExpertWeights& w) {
     }
   }
   return out;
+}
+
+Status UploadExpertWeights(const ExpertWeights& w, DeviceBuffer& w1, DeviceBuffer& w2) {
+  const DeviceLayoutWeights t = ToDeviceLayout(w);
+  MOESIM_CUDA_OK(cudaMemcpy(w1.as<void>(), t.w1.data(), t.w1.size() * 2, cudaMemcpyDefault));
+  MOESIM_CUDA_OK(cudaMemcpy(w2.as<void>(), t.w2.data(), t.w2.size() * 2, cudaMemcpyDefault));
+  return Status::Ok();
+}
+
+Status FillRandomExpertWeights(uint64_t experts, uint32_t hidden, uint32_t ffn, uint64_t seed,
+                               DeviceBuffer& w1, DeviceBuffer& w2, cudaStream_t stream) {
+  const uint64_t matrix = uint64_t{hidden} * ffn * experts;
+  MOESIM_CUDA_OK(LaunchFillUniform(w1.as<bf16>(), 2 * matrix, seed,
+                                   1.0f / std::sqrt(static_cast<float>(hidden)), stream));
+  MOESIM_CUDA_OK(LaunchFillUniform(w2.as<bf16>(), matrix, seed + 1,
+                                   1.0f / std::sqrt(static_cast<float>(ffn)), stream));
+  MOESIM_CUDA_OK(cudaStreamSynchronize(stream));
+  return Status::Ok();
 }
 
 GroupedGemm::~GroupedGemm() {

@@ -31,6 +31,12 @@ struct DeviceLayoutWeights {
   std::vector<uint16_t> w1, w2;
 };
 DeviceLayoutWeights ToDeviceLayout(const ExpertWeights& w);
+// `w` in that layout into w1 and w2 (synchronous), as GpuLayer and GpuEpLayer keep their experts.
+Status UploadExpertWeights(const ExpertWeights& w, DeviceBuffer& w1, DeviceBuffer& w2);
+// Uniform random weights in that layout for `experts` experts: w1 in +-1/sqrt(hidden), w2 in
+// +-1/sqrt(ffn) (activations keep their scale through the FFN); seeds `seed` and `seed + 1`.
+Status FillRandomExpertWeights(uint64_t experts, uint32_t hidden, uint32_t ffn, uint64_t seed,
+                               DeviceBuffer& w1, DeviceBuffer& w2, cudaStream_t stream);
 
 class GroupedGemm {
  public:
