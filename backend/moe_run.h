@@ -33,7 +33,7 @@ struct RunOptions {
   uint32_t warmup = 2;       // untimed iterations
   uint32_t iterations = 10;  // timed iterations, >= 1
   bool check = false;
-  uint64_t seed = 1;  // inputs and weights (backend/layer_inputs.h)
+  uint64_t seed = 1;                            // inputs and weights (backend/layer_inputs.h)
   gpu::GemmApi gemm_api = gpu::GemmApi::kAuto;  // --device gpu: how the expert GEMMs are issued
   // Called before each step with its name ("layer 0 dispatch, iteration 3"); may be empty.
   std::function<void(const std::string&)> progress;

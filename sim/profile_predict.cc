@@ -156,7 +156,8 @@ StatusOr<pb::HardwareProfile> LoadHardwareProfile(const std::string& path) {
   }
   for (int i = 0; i < p.links_size(); ++i) {
     const std::string at = "links[" + std::to_string(i) + "]";
-    MOESIM_RETURN_IF_ERROR(positive(at + ".bandwidth_gbps", p.links(i).link_class() != kLocalLinkClass,
+    MOESIM_RETURN_IF_ERROR(positive(at + ".bandwidth_gbps",
+                                    p.links(i).link_class() != kLocalLinkClass,
                                     p.links(i).bandwidth_gbps()));
     MOESIM_RETURN_IF_ERROR(positive(at + ".local_bandwidth_gbps",
                                     p.links(i).has_local_bandwidth_gbps(),

@@ -390,8 +390,8 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
   if (spec.alltoall_algo() == "hierarchical") {
     c.alltoall_algo = models::AllToAllAlgo::kHierarchical;
   } else if (!spec.alltoall_algo().empty() && spec.alltoall_algo() != "direct") {
-    return InputError(file.Locate("step.alltoall_algo"), "step.alltoall_algo",
-                      spec.alltoall_algo(), "unknown all-to-all algorithm", "direct, hierarchical");
+    return InputError(file.Locate("step.alltoall_algo"), "step.alltoall_algo", spec.alltoall_algo(),
+                      "unknown all-to-all algorithm", "direct, hierarchical");
   }
   c.fidelity = fidelity;
   return c;

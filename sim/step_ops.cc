@@ -76,8 +76,9 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
   const std::vector<uint32_t> group = plan_.EpGroup(0);
   const uint32_t g = GroupGpusPerNode(cluster_, group);
   if (g == 0) {
-    alltoall_source_ = "network model, direct (hierarchical needs an EP group over several nodes "
-                       "with as many of its GPUs on each)";
+    alltoall_source_ =
+        "network model, direct (hierarchical needs an EP group over several nodes "
+        "with as many of its GPUs on each)";
     return;
   }
   // DeepEP's deduplication needs each token's nodes: ExpandLayer counts them (node_tokens) by
@@ -93,9 +94,9 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
   combine_ = GroupHierarchicalAllToAllV(cluster_, group, dispatch_bytes, node_bytes,
                                         /*reversed=*/true, config_.fidelity)
                  ->time;
-  alltoall_source_ = std::string("network model, hierarchical (DeepEP, ") +
-                     (dedupe ? "deduplicated per node" : "every copy crosses: no per-token routing") +
-                     ")";
+  alltoall_source_ =
+      std::string("network model, hierarchical (DeepEP, ") +
+      (dedupe ? "deduplicated per node" : "every copy crosses: no per-token routing") + ")";
 }
 
 void LayerCoster::ProfileAllToAlls(const pb::HardwareProfile& profile) {

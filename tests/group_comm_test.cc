@@ -84,15 +84,15 @@ TEST_CASE("GroupGpusPerNode: the group's GPUs per node where every node holds as
     for (uint32_t g = from; g < to; g += step) v.push_back(g);
     return v;
   };
-  CHECK(GroupGpusPerNode(c, range(0, 16)) == 8);      // nodes 0 and 1, whole
-  CHECK(GroupGpusPerNode(c, range(0, 32, 2)) == 4);   // every other GPU of 4 nodes (TP 2 inside)
-  CHECK(GroupGpusPerNode(c, range(0, 8)) == 0);       // one node: nothing to relay
-  CHECK(GroupGpusPerNode(c, range(0, 12)) == 0);      // 8 on node 0, 4 on node 1
+  CHECK(GroupGpusPerNode(c, range(0, 16)) == 8);     // nodes 0 and 1, whole
+  CHECK(GroupGpusPerNode(c, range(0, 32, 2)) == 4);  // every other GPU of 4 nodes (TP 2 inside)
+  CHECK(GroupGpusPerNode(c, range(0, 8)) == 0);      // one node: nothing to relay
+  CHECK(GroupGpusPerNode(c, range(0, 12)) == 0);     // 8 on node 0, 4 on node 1
   std::vector<uint32_t> interleaved = {0, 8, 1, 9};  // nodes 0, 1, 0, 1: not node by node
   CHECK(GroupGpusPerNode(c, interleaved) == 0);
-  std::vector<uint32_t> back = {0, 1, 8, 9, 2, 3};    // node 0 comes back
+  std::vector<uint32_t> back = {0, 1, 8, 9, 2, 3};  // node 0 comes back
   CHECK(GroupGpusPerNode(c, back) == 0);
-  std::vector<uint32_t> skip = {0, 1, 16, 17};        // nodes 0 and 2
+  std::vector<uint32_t> skip = {0, 1, 16, 17};  // nodes 0 and 2
   CHECK(GroupGpusPerNode(c, skip) == 2);
 }
 

@@ -216,8 +216,9 @@ TEST_CASE("Loading a profile: a local entry needs no link bandwidth, any other d
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / "moesim_validate_local_profile";
   fs::create_directories(dir);
-  const std::string local = "name: \"p\"\nlinks { link_class: \"local\" collective: \"dispatch\" "
-                            "latency_ns: 100 local_bandwidth_gbps: 2 }\n";
+  const std::string local =
+      "name: \"p\"\nlinks { link_class: \"local\" collective: \"dispatch\" "
+      "latency_ns: 100 local_bandwidth_gbps: 2 }\n";
   std::ofstream(dir / "local.pbtxt") << local;
   CHECK(LoadHardwareProfile((dir / "local.pbtxt").string()).ok());
   std::string nvlink = local;

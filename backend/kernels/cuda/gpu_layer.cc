@@ -133,8 +133,8 @@ Status GpuLayer::UploadWeights(const ExpertWeights& w) {
 Status GpuLayer::RandomWeights(uint64_t seed) {
   const GpuLayerConfig& c = impl_->config;
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
-  return FillRandomExpertWeights(c.router.num_experts, c.hidden, c.ffn, seed, impl_->w1,
-                                 impl_->w2, impl_->stream.stream());
+  return FillRandomExpertWeights(c.router.num_experts, c.hidden, c.ffn, seed, impl_->w1, impl_->w2,
+                                 impl_->stream.stream());
 }
 
 Status GpuLayer::UploadLogits(std::span<const float> logits, uint32_t tokens) {
