@@ -8,6 +8,7 @@
 #include <string>
 
 #include "models/rng.h"
+#include "models/systematic_sampling.h"
 
 namespace moesim::models {
 namespace {
@@ -23,24 +24,11 @@ uint64_t Stream(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b, uint64_t c)
   return Rng::Mix(Rng::Mix(seed, tag, a), b, c);
 }
 
-// Probability 1 in units of 2^-32: inclusion probabilities become integers in [0, 2^32].
-constexpr uint64_t kUnit = uint64_t{1} << 32;
-
 // True with probability p in [0, 1]: a 53-bit uniform integer below floor(p * 2^53) (p * 2^53 is
 // exact, a power-of-two scaling).
 bool Bernoulli(Rng& rng, double p) {
   const uint64_t threshold = static_cast<uint64_t>(p * 0x1p53);
   return (rng.Next() >> 11) < threshold;
-}
-
-// Appends a uniformly random k-subset of [0, n) to `ids` (Floyd's algorithm: exactly k draws).
-void Floyd(Rng& rng, uint32_t n, uint32_t k, std::vector<uint32_t>& ids) {
-  const size_t first = ids.size();
-  for (uint32_t j = n - k; j < n; ++j) {
-    const uint32_t pick = static_cast<uint32_t>(rng.Below(uint64_t{j} + 1));
-    const bool taken = std::find(ids.begin() + first, ids.end(), pick) != ids.end();
-    ids.push_back(taken ? j : pick);
-  }
 }
 
 // Fisher-Yates: every permutation of `v` equally likely.
@@ -78,128 +66,6 @@ double ExpNonPositive(double y) {
   double sum = 1;
   for (int i = 20; i >= 1; --i) sum = 1 + r * sum / i;
   return std::ldexp(sum, static_cast<int>(n));
-}
-
-// Inclusion probabilities in units of 2^-32: floor(pi_e 2^32), then the units still missing from
-// k 2^32 (or in excess of it, from rounding in pi) given to (taken from) the largest (smallest)
-// remainders, lower expert first; never above one unit 2^32.
-std::vector<uint64_t> InclusionUnits(std::span<const double> pi, uint32_t k) {
-  const size_t n = pi.size();
-  std::vector<uint64_t> units(n);
-  std::vector<double> frac(n);
-  int64_t missing = static_cast<int64_t>(k * kUnit);
-  for (size_t e = 0; e < n; ++e) {
-    const double scaled = std::min(pi[e], 1.0) * static_cast<double>(kUnit);
-    units[e] = static_cast<uint64_t>(scaled);
-    frac[e] = scaled - static_cast<double>(units[e]);
-    missing -= static_cast<int64_t>(units[e]);
-  }
-  std::vector<uint32_t> ids(n);
-  for (uint32_t e = 0; e < n; ++e) ids[e] = e;
-  std::sort(ids.begin(), ids.end(),
-            [&](uint32_t a, uint32_t b) { return frac[a] != frac[b] ? frac[a] > frac[b] : a < b; });
-  while (missing > 0) {
-    for (uint32_t e : ids) {
-      if (missing > 0 && units[e] < kUnit) {
-        ++units[e];
-        --missing;
-      }
-    }
-  }
-  while (missing < 0) {
-    for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
-      if (missing < 0 && units[*it] > 0) {
-        --units[*it];
-        ++missing;
-      }
-    }
-  }
-  return units;
-}
-
-// Fisher-Yates draws in batches: a run of consecutive bounds n_1, n_2, ... whose product P is at
-// most 2^56 comes from one 64-bit word x (Brackett-Rozinsky & Lemire, "Batched Ranged Random
-// Integer Generation", 2024). x P = R 2^64 + l, where R, written in the mixed radix of the bounds,
-// is the run's draws, read off as the high words of x n_1, l_1 n_2, ... (l_j the low words), and
-// l = x P mod 2^64 the last low word: that is Lemire's multiply-and-reject draw of R uniform in
-// [0, P) (as Rng::Below), rejecting x when l is below 2^64 mod P (probability < 2^-8), so every
-// tuple of draws is exactly equally likely. One word and one multiply per draw instead of
-// Rng::Below's word, multiply and check.
-struct Batch {
-  uint32_t first = 0;      // position of the run's first draw: bounds n - first, n - first - 1, ...
-  uint32_t count = 0;      // draws in the run
-  uint64_t product = 1;    // P
-  uint64_t threshold = 0;  // 2^64 mod P
-};
-
-// The batches of a forward Fisher-Yates shuffle of n: position i (0 <= i < n - 1) draws from
-// [0, n - i).
-std::vector<Batch> Batches(uint32_t n) {
-  constexpr uint64_t kMaxProduct = uint64_t{1} << 56;
-  std::vector<Batch> out;
-  for (uint32_t i = 0; i + 1 < n; ++i) {
-    const uint64_t bound = n - i;
-    if (out.empty() || out.back().product > kMaxProduct / bound) {
-      out.push_back({.first = i, .count = 0, .product = 1, .threshold = 0});
-    }
-    out.back().product *= bound;
-    ++out.back().count;
-  }
-  for (Batch& b : out) b.threshold = (0 - b.product) % b.product;
-  return out;
-}
-
-// One popularity order's experts, split for systematic sampling. An expert whose interval is a
-// whole unit (pi = 1) holds exactly one of the points u, u + 1, ... wherever it stands, and taking
-// it out of the line moves every later interval down by exactly one unit, which maps the points to
-// the points: so those experts are in every token, and the others are chosen by systematic sampling
-// on their own, in a uniformly random order, with k minus that many points.
-struct ZipfOrder {
-  std::vector<uint32_t> always;   // units = 2^32, by popularity rank
-  std::vector<uint64_t> initial;  // the others, by expert id, as units (< 2^32) << 32 | expert:
-                                  // the shuffle's start for each rank
-};
-
-// The k - always.size() other experts of one token, into out[0..): positions of `order` are
-// shuffled one at a time (forward Fisher-Yates; the order the last token left is as good a start as
-// any, as every permutation comes out equally likely from any start) and each expert goes on the
-// line as soon as its position is fixed, so the draws stop at the last point. Branch-free: with
-// acc = (start - u - 1) mod 2^32 in units of 2^-32, the interval [start, start + units) holds a
-// point exactly when acc + units wraps past 2^32 (units < 2^32: at most one point).
-void Systematic(Rng& rng, const ZipfOrder& z, uint32_t k, std::span<const Batch> batches,
-                std::vector<uint64_t>& order, uint32_t* out) {
-  for (uint32_t e : z.always) *out++ = e;
-  k -= static_cast<uint32_t>(z.always.size());
-  if (k == 0) return;
-  // u in [0, 1/2) only: reading the line backwards (x -> k - 2^-32 - x) chooses the same experts
-  // with the order reversed, just as uniformly random, and offset 1 - 2^-32 - u, so each offset in
-  // [1/2, 1) draws the same sets with the same probabilities as one in [0, 1/2); and a small u
-  // leaves more of the line after the last point, which is never visited.
-  uint32_t acc = 0xffffffff - static_cast<uint32_t>(rng.Next() >> 33);
-  uint64_t* o = order.data();
-  const uint32_t n = static_cast<uint32_t>(order.size());
-  uint32_t found = 0;
-  for (const Batch& batch : batches) {
-    uint64_t x = rng.Next();
-    while (x * batch.product < batch.threshold) x = rng.Next();  // x P mod 2^64: the last low word
-    uint64_t bound = n - batch.first;
-    uint64_t* p = o + batch.first;
-    uint64_t* const stop = p + batch.count;
-    for (; p != stop; ++p, --bound) {
-      const unsigned __int128 m = static_cast<unsigned __int128>(x) * bound;
-      x = static_cast<uint64_t>(m);
-      uint64_t* const q = p + static_cast<uint64_t>(m >> 64);
-      const uint64_t v = *q;
-      *q = *p;
-      *p = v;
-      const uint32_t next = acc + static_cast<uint32_t>(v >> 32);
-      out[found] = static_cast<uint32_t>(v);
-      found += next < acc ? 1 : 0;
-      acc = next;
-      if (found == k) return;
-    }
-  }
-  out[found] = static_cast<uint32_t>(o[n - 1]);  // the last position: no draw, the last point
 }
 
 // The hot-expert order(s) a token may draw from at this step: one without drift; with drift, epoch
