@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
+#include <utility>
 
 #include "models/rng.h"
 #include "models/systematic_sampling.h"
@@ -104,12 +106,25 @@ LayerRouting EmptyLayer(const RoutingShape& shape, uint32_t layer) {
 
 }  // namespace
 
-LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t layer) {
+LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t layer,
+                            const GroupLimit& limit) {
   LayerRouting out = EmptyLayer(shape, layer);
+  const uint32_t per = limit.Limits() ? shape.num_experts / limit.groups : 0;
+  std::vector<uint32_t> groups, local;
   for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
     Rng rng(Rng::Mix(seed, layer, rank));
+    std::vector<uint32_t>& ids = out.experts[rank];
     for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
-      Floyd(rng, shape.num_experts, shape.top_k, out.experts[rank]);
+      if (per == 0) {
+        Floyd(rng, shape.num_experts, shape.top_k, ids);
+        continue;
+      }
+      // The token's groups, then k of their top x per experts (local index i: group i / per).
+      groups.clear();
+      local.clear();
+      Floyd(rng, limit.groups, limit.top, groups);
+      Floyd(rng, limit.top * per, shape.top_k, local);
+      for (uint32_t i : local) ids.push_back(groups[i / per] * per + i % per);
     }
   }
   return out;
@@ -163,8 +178,89 @@ std::vector<double> InclusionProbabilities(std::span<const double> popularity, u
   return pi;
 }
 
+namespace {
+
+// ZipfRouting under a group limit (ZipfOptions::limit).
+LayerRouting GroupLimitedZipf(const RoutingShape& shape, const ZipfOptions& options, uint64_t seed,
+                              uint32_t layer) {
+  const uint32_t e = shape.num_experts, k = shape.top_k;
+  const GroupLimit& limit = options.limit;
+  const uint32_t per = e / limit.groups;
+  const std::vector<double> p = ZipfPopularity(e, options.alpha);  // by popularity rank
+  const DriftState drift(e, seed, layer, options.shuffle_experts, options.drift);
+  // Per hot-expert order: each expert's popularity, and its groups on the line, by group mass.
+  struct Order {
+    std::vector<double> popularity;  // by expert id
+    ZipfOrder groups;
+    std::vector<Batch> batches;
+  };
+  std::vector<uint32_t> group_ids(limit.groups);
+  for (uint32_t g = 0; g < limit.groups; ++g) group_ids[g] = g;
+  std::vector<Order> orders;
+  for (const std::vector<uint32_t>& order : drift.orders) {
+    Order& o = orders.emplace_back();
+    o.popularity.assign(e, 0.0);
+    for (uint32_t r = 0; r < e; ++r) o.popularity[order[r]] = p[r];
+    std::vector<double> mass(limit.groups, 0.0);
+    for (uint32_t x = 0; x < e; ++x) mass[x / per] += o.popularity[x];
+    const std::vector<double> pi = InclusionProbabilities(mass, limit.top);
+    o.groups = MakeZipfOrder(InclusionUnits(pi, limit.top), group_ids);
+    o.batches = Batches(static_cast<uint32_t>(o.groups.initial.size()));
+  }
+  // The experts of each (order, set of groups) that tokens draw, built when first drawn.
+  struct Experts {
+    ZipfOrder line;
+    std::vector<Batch> batches;
+  };
+  using Key = std::pair<size_t, uint64_t>;  // order, bit g set for group g
+  std::map<Key, Experts> lines;
+  auto line_of = [&](const Key& key) -> const Experts& {
+    auto [it, added] = lines.try_emplace(key);
+    if (!added) return it->second;
+    std::vector<double> popularity;
+    std::vector<uint32_t> ids;
+    for (uint32_t g = 0; g < limit.groups; ++g) {
+      if ((key.second >> g & 1) == 0) continue;
+      for (uint32_t x = g * per; x < (g + 1) * per; ++x) {
+        ids.push_back(x);
+        popularity.push_back(orders[key.first].popularity[x]);
+      }
+    }
+    it->second.line = MakeZipfOrder(InclusionUnits(InclusionProbabilities(popularity, k), k), ids);
+    it->second.batches = Batches(static_cast<uint32_t>(it->second.line.initial.size()));
+    return it->second;
+  };
+
+  LayerRouting out = EmptyLayer(shape, layer);
+  std::vector<std::vector<uint64_t>> group_scratch(orders.size());
+  std::map<Key, std::vector<uint64_t>> scratch;  // per rank, so that ranks do not depend on others
+  std::vector<uint32_t> chosen(limit.top);
+  for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
+    Rng rng(Stream(seed, kZipfStream, layer, rank, options.drift.step));
+    for (size_t o = 0; o < orders.size(); ++o) group_scratch[o] = orders[o].groups.initial;
+    scratch.clear();
+    std::vector<uint32_t>& ids = out.experts[rank];
+    ids.resize(shape.tokens_per_rank * k);
+    for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
+      const size_t o = drift.Pick(rng);
+      Systematic(rng, orders[o].groups, limit.top, orders[o].batches, group_scratch[o],
+                 chosen.data());
+      Key key{o, 0};
+      for (uint32_t g : chosen) key.second |= uint64_t{1} << g;
+      const Experts& line = line_of(key);
+      auto [s, fresh] = scratch.try_emplace(key);
+      if (fresh) s->second = line.line.initial;
+      Systematic(rng, line.line, k, line.batches, s->second, ids.data() + t * k);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 LayerRouting ZipfRouting(const RoutingShape& shape, const ZipfOptions& options, uint64_t seed,
                          uint32_t layer) {
+  if (options.limit.Limits()) return GroupLimitedZipf(shape, options, seed, layer);
   const uint32_t e = shape.num_experts;
   const uint32_t k = shape.top_k;
   const std::vector<double> pi = InclusionProbabilities(ZipfPopularity(e, options.alpha), k);

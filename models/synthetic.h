@@ -26,9 +26,26 @@
 
 namespace moesim::models {
 
+// Group-limited (node-limited) routing, as DeepSeek-V2/V3 route (their config's n_group and
+// topk_group; Megatron-Core's moe_router_num_groups and moe_router_group_topk). The experts are
+// split into `groups` groups of consecutive ids, and each token's experts come from at most `top`
+// of them. With contiguous placement over whole nodes, a group is one node's experts, so a token
+// reaches at most `top` nodes. A token first draws its `top` groups, then its k experts among
+// theirs, each stage as the distribution draws experts (uniformly, or by systematic sampling on
+// the groups' and then the experts' popularity). groups = 0, or top = groups: no limit, and the
+// routing is exactly the unlimited one. Needs groups dividing the experts and top x (experts /
+// groups) >= k (synthetic_spec.cc checks both).
+struct GroupLimit {
+  uint32_t groups = 0;
+  uint32_t top = 0;
+  bool Limits() const { return groups > 0 && top < groups; }
+};
+
 // Each token picks top_k distinct experts, every set equally likely (Floyd's sampling). The stream
 // of (rank, layer) depends only on (seed, layer, rank): adding ranks does not change existing ones.
-LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t layer);
+// Under a group limit: `top` groups uniformly, then k experts uniformly among theirs.
+LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t layer,
+                            const GroupLimit& limit = {});
 
 // Popularity changing across training steps. Steps are cut into epochs of `period_steps`; epoch
 // n = floor(step / period_steps) has its own hot-expert order (HotOrder), and at step s the
@@ -69,6 +86,10 @@ struct ZipfOptions {
   double alpha = 1.0;            // > 0; larger = more skewed (alpha -> 0 tends to uniform)
   bool shuffle_experts = false;  // which experts are hot: see HotOrder
   Drift drift = {};
+  // Under a limit, a token's groups by systematic sampling on each group's total popularity (their
+  // inclusion probabilities for `top`), then its experts by systematic sampling among those groups'
+  // experts (inclusion probabilities for k of that popularity alone).
+  GroupLimit limit = {};
 };
 LayerRouting ZipfRouting(const RoutingShape& shape, const ZipfOptions& options, uint64_t seed,
                          uint32_t layer);

@@ -46,7 +46,8 @@ class Errors {
 Status CheckApplicable(const Spec& spec, const Errors& errors) {
   using D = std::vector<Spec::Distribution>;
   const D zipf = {Spec::ZIPF}, collapse = {Spec::COLLAPSE}, hot = {Spec::ZIPF, Spec::COLLAPSE},
-          drawn = {Spec::UNIFORM, Spec::ZIPF, Spec::COLLAPSE}, measured = {Spec::MEASURED};
+          drawn = {Spec::UNIFORM, Spec::ZIPF, Spec::COLLAPSE}, measured = {Spec::MEASURED},
+          limited = {Spec::UNIFORM, Spec::ZIPF};
   const struct {
     const char* field;
     bool given;
@@ -68,6 +69,9 @@ Status CheckApplicable(const Spec& spec, const Errors& errors) {
       {"counts_domain", !spec.counts_domain().empty(), Quoted(spec.counts_domain()), measured},
       {"counts_layers", spec.counts_layers_size() > 0,
        std::to_string(spec.counts_layers_size()) + " values", measured},
+      {"router_groups", spec.has_router_groups(), std::to_string(spec.router_groups()), limited},
+      {"router_group_topk", spec.has_router_group_topk(), std::to_string(spec.router_group_topk()),
+       limited},
   };
   for (const auto& f : fields) {
     if (!f.given) continue;
@@ -194,6 +198,37 @@ StatusOr<Measured> LoadMeasured(const Spec& spec, const RoutingShape& shape, con
   return out;
 }
 
+// router_groups and router_group_topk: both or neither, and a limit a token can meet.
+StatusOr<GroupLimit> ResolveGroupLimit(const Spec& spec, const RoutingShape& shape,
+                                       const Errors& errors) {
+  if (!spec.has_router_groups() && !spec.has_router_group_topk()) return GroupLimit{};
+  if (!spec.has_router_groups() || !spec.has_router_group_topk()) {
+    const bool groups = spec.has_router_groups();
+    return errors.At(
+        groups ? "router_group_topk" : "router_groups", "absent",
+        std::string("missing: ") + (groups ? "router_groups" : "router_group_topk") + " is given",
+        "both, or neither for no group limit");
+  }
+  const uint32_t groups = spec.router_groups(), top = spec.router_group_topk();
+  const uint32_t experts = shape.num_experts;
+  if (groups == 0 || groups > 64 || experts % groups != 0) {
+    return errors.At("router_groups", std::to_string(groups),
+                     "must divide the model's " + std::to_string(experts) +
+                         " experts into at most "
+                         "64 groups of consecutive ids",
+                     "a divisor of " + std::to_string(experts) + " from 1 to 64");
+  }
+  const uint32_t per = experts / groups;
+  if (top == 0 || top > groups || uint64_t{top} * per < shape.top_k) {
+    return errors.At(
+        "router_group_topk", std::to_string(top),
+        "must be 1 to router_groups = " + std::to_string(groups) + " and hold a token's top_k = " +
+            std::to_string(shape.top_k) + " experts (" + std::to_string(per) + " per group)",
+        std::to_string((shape.top_k + per - 1) / per) + " to " + std::to_string(groups));
+  }
+  return GroupLimit{groups, top};
+}
+
 }  // namespace
 
 StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting& spec,
@@ -245,6 +280,7 @@ StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting&
     return errors.At("layer_correlation", Num(spec.layer_correlation()), "outside [0, 1]",
                      "0 (independent layers) to 1 (every layer routed like layer 0)");
   }
+  MOESIM_ASSIGN_OR_RETURN(const GroupLimit limit, ResolveGroupLimit(spec, shape, errors));
   Measured measured;
   if (kind == Spec::MEASURED) {
     MOESIM_ASSIGN_OR_RETURN(measured, LoadMeasured(spec, shape, file, errors));
@@ -255,10 +291,12 @@ StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting&
   for (uint32_t l = 0; l < shape.layers; ++l) {
     switch (kind) {
       case Spec::ZIPF:
-        layers.push_back(ZipfRouting(
-            shape,
-            {.alpha = spec.zipf_alpha(), .shuffle_experts = spec.shuffle_experts(), .drift = drift},
-            spec.seed(), l));
+        layers.push_back(ZipfRouting(shape,
+                                     {.alpha = spec.zipf_alpha(),
+                                      .shuffle_experts = spec.shuffle_experts(),
+                                      .drift = drift,
+                                      .limit = limit},
+                                     spec.seed(), l));
         break;
       case Spec::COLLAPSE:
         layers.push_back(CollapseRouting(shape,
@@ -276,7 +314,7 @@ StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting&
         break;
       }
       default:
-        layers.push_back(UniformRouting(shape, spec.seed(), l));
+        layers.push_back(UniformRouting(shape, spec.seed(), l, limit));
         break;
     }
   }

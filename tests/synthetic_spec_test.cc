@@ -181,4 +181,34 @@ TEST_CASE("Measured routing errors name what the counts file holds") {
              Catch::Contains("routing.synthetic.counts_file: missing"));
 }
 
+TEST_CASE("Group-limited routing: both fields, groups that divide the experts, room for top-k") {
+  // OLMoE-like: 64 experts, top-8. Valid: 8 groups of 8, tokens within 1 to 8 of them.
+  auto ok = Resolve("distribution: UNIFORM router_groups: 8 router_group_topk: 1", kOlmoe);
+  REQUIRE(ok.ok());
+  for (const auto& ids : ok->front().experts) {
+    for (size_t t = 0; t < ids.size(); t += 8) {
+      for (size_t j = 1; j < 8; ++j) CHECK(ids[t + j] / 8 == ids[t] / 8);  // one group of 8
+    }
+  }
+  CHECK_THAT(ErrorOf("distribution: UNIFORM router_groups: 8", kOlmoe),
+             Catch::Contains("routing.synthetic.router_group_topk = absent: missing: "
+                             "router_groups is given; valid: both, or neither"));
+  CHECK_THAT(ErrorOf("distribution: UNIFORM router_groups: 6 router_group_topk: 2", kOlmoe),
+             Catch::Contains("routing.synthetic.router_groups = 6: must divide the model's 64 "
+                             "experts into at most 64 groups of consecutive ids; valid: a divisor "
+                             "of 64 from 1 to 64"));
+  // 16 groups of 4: a token's 8 experts need at least 2 groups.
+  CHECK_THAT(
+      ErrorOf("distribution: ZIPF zipf_alpha: 1 router_groups: 16 router_group_topk: 1", kOlmoe),
+      Catch::Contains("routing.synthetic.router_group_topk = 1: must be 1 to router_groups "
+                      "= 16 and hold a token's top_k = 8 experts (4 per group); valid: 2 "
+                      "to 16"));
+  CHECK_THAT(ErrorOf("distribution: COLLAPSE collapse_fraction: 0.5 router_groups: 8 "
+                     "router_group_topk: 2",
+                     kOlmoe),
+             Catch::Contains("routing.synthetic.router_groups = 8: does not apply to "
+                             "distribution COLLAPSE; valid: only with distribution UNIFORM or "
+                             "ZIPF"));
+}
+
 }  // namespace moesim::models

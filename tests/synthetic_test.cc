@@ -382,4 +382,79 @@ TEST_CASE("The OLMoE measured-loads scenario reproduces the counts file exactly"
   CHECK(into_gpu0 == 385'725);
 }
 
+// Groups a token's experts touch: bit g set when one of its experts is in group g (ids / per).
+std::vector<uint64_t> GroupsPerToken(const LayerRouting& r, uint32_t per) {
+  std::vector<uint64_t> masks;
+  for (const auto& ids : r.experts) {
+    for (size_t t = 0; t < ids.size(); t += r.top_k) {
+      uint64_t mask = 0;
+      for (size_t j = 0; j < r.top_k; ++j) mask |= uint64_t{1} << (ids[t + j] / per);
+      masks.push_back(mask);
+    }
+  }
+  return masks;
+}
+
+TEST_CASE("Group-limited routing: every token within its top groups, uniform and Zipf") {
+  // DeepSeek-V3's router: 256 experts in 8 groups of 32, top-8 from at most 4 groups.
+  const RoutingShape shape{
+      .ranks = 4, .layers = 1, .tokens_per_rank = 2048, .num_experts = 256, .top_k = 8};
+  const GroupLimit limit{.groups = 8, .top = 4};
+  const LayerRouting u = UniformRouting(shape, 3, 0, limit);
+  const LayerRouting z = ZipfRouting(shape, {.alpha = 1.2, .limit = limit}, 3, 0);
+  for (const LayerRouting* r : {&u, &z}) {
+    REQUIRE(DistinctPerToken(*r, 256));
+    for (uint64_t mask : GroupsPerToken(*r, 32)) CHECK(__builtin_popcountll(mask) <= 4);
+  }
+  // Deterministic per seed, and a limit that does not bind (4 of 4 groups) changes nothing.
+  CHECK(u.experts == UniformRouting(shape, 3, 0, limit).experts);
+  CHECK(z.experts == ZipfRouting(shape, {.alpha = 1.2, .limit = limit}, 3, 0).experts);
+  CHECK(UniformRouting(shape, 3, 0, {.groups = 4, .top = 4}).experts ==
+        UniformRouting(shape, 3, 0).experts);
+  CHECK(ZipfRouting(shape, {.alpha = 1.2, .limit = {.groups = 8, .top = 8}}, 3, 0).experts ==
+        ZipfRouting(shape, {.alpha = 1.2}, 3, 0).experts);
+  // Without the limit, 8 uniform experts of 256 reach 8 (1 - (7/8)^8)-ish = 5.3 groups on average;
+  // with it, at most 4: the limit binds.
+  uint64_t unlimited_over_4 = 0;
+  for (uint64_t mask : GroupsPerToken(UniformRouting(shape, 3, 0), 32))
+    unlimited_over_4 += __builtin_popcountll(mask) > 4;
+  CHECK(unlimited_over_4 > 4 * 2048 / 2);
+}
+
+TEST_CASE("Group-limited routing draws groups by their popularity, then experts within them") {
+  // 64 experts in 16 groups of 4, top-8 from at most 2 groups: a token takes every expert of its 2
+  // groups, so the groups it touches are the groups it drew, which shows the group stage alone.
+  const RoutingShape shape{
+      .ranks = 4, .layers = 1, .tokens_per_rank = 4096, .num_experts = 64, .top_k = 8};
+  const GroupLimit limit{.groups = 16, .top = 2};
+  // Uniform: each group is one of a token's 2 of 16 with probability 1/8. 16,384 tokens: the count
+  // of a group has sd = sqrt(16,384 x 1/8 x 7/8) = 42.3, so 6 sigma = 254 around 2,048.
+  const LayerRouting u = UniformRouting(shape, 9, 0, limit);
+  std::vector<uint64_t> in_group(16, 0);
+  for (uint64_t mask : GroupsPerToken(u, 4)) {
+    CHECK(__builtin_popcountll(mask) == 2);
+    for (uint32_t g = 0; g < 16; ++g) in_group[g] += mask >> g & 1;
+  }
+  for (uint32_t g = 0; g < 16; ++g) CHECK(std::abs(static_cast<double>(in_group[g]) - 2048) < 254);
+
+  // Zipf 1.2, experts unshuffled: group g holds popularity ranks 4g+1..4g+4, and is one of a
+  // token's groups with probability pi_g = InclusionProbabilities(group masses, 2)[g]: each count
+  // within 6 sigma of 16,384 pi_g.
+  const LayerRouting z = ZipfRouting(shape, {.alpha = 1.2, .limit = limit}, 9, 0);
+  const std::vector<double> p = ZipfPopularity(64, 1.2);
+  std::vector<double> mass(16, 0.0);
+  for (uint32_t e = 0; e < 64; ++e) mass[e / 4] += p[e];
+  const std::vector<double> pi = InclusionProbabilities(mass, 2);
+  std::fill(in_group.begin(), in_group.end(), 0);
+  for (uint64_t mask : GroupsPerToken(z, 4)) {
+    CHECK(__builtin_popcountll(mask) == 2);
+    for (uint32_t g = 0; g < 16; ++g) in_group[g] += mask >> g & 1;
+  }
+  for (uint32_t g = 0; g < 16; ++g) {
+    const double sd = std::sqrt(16'384 * pi[g] * (1 - pi[g]));
+    CHECK(std::abs(static_cast<double>(in_group[g]) - 16'384 * pi[g]) < 6 * sd + 1);
+  }
+  CHECK(in_group[0] > in_group[15]);
+}
+
 }  // namespace moesim::models
