@@ -207,16 +207,21 @@ LayerRouting GroupLimitedZipf(const RoutingShape& shape, const ZipfOptions& opti
     o.groups = MakeZipfOrder(InclusionUnits(pi, limit.top), group_ids);
     o.batches = Batches(static_cast<uint32_t>(o.groups.initial.size()));
   }
-  // The experts of each (order, set of groups) that tokens draw, built when first drawn.
+  // The experts of each (order, set of groups) that tokens draw, built when first drawn and kept
+  // for the first kMaxLines sets (DeepSeek's 4 of 8 groups have 70; 8 of 64 would have 4.4e9, and
+  // those are built for each token anew). Kept or not, a set's line is the same.
   struct Experts {
     ZipfOrder line;
     std::vector<Batch> batches;
   };
+  constexpr size_t kMaxLines = 4096;
   using Key = std::pair<size_t, uint64_t>;  // order, bit g set for group g
   std::map<Key, Experts> lines;
+  Experts spare;
   auto line_of = [&](const Key& key) -> const Experts& {
-    auto [it, added] = lines.try_emplace(key);
-    if (!added) return it->second;
+    auto found = lines.find(key);
+    if (found != lines.end()) return found->second;
+    Experts& built = lines.size() < kMaxLines ? lines[key] : spare;
     std::vector<double> popularity;
     std::vector<uint32_t> ids;
     for (uint32_t g = 0; g < limit.groups; ++g) {
@@ -226,9 +231,9 @@ LayerRouting GroupLimitedZipf(const RoutingShape& shape, const ZipfOptions& opti
         popularity.push_back(orders[key.first].popularity[x]);
       }
     }
-    it->second.line = MakeZipfOrder(InclusionUnits(InclusionProbabilities(popularity, k), k), ids);
-    it->second.batches = Batches(static_cast<uint32_t>(it->second.line.initial.size()));
-    return it->second;
+    built.line = MakeZipfOrder(InclusionUnits(InclusionProbabilities(popularity, k), k), ids);
+    built.batches = Batches(static_cast<uint32_t>(built.line.initial.size()));
+    return built;
   };
 
   LayerRouting out = EmptyLayer(shape, layer);

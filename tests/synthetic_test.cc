@@ -421,6 +421,21 @@ TEST_CASE("Group-limited routing: every token within its top groups, uniform and
   CHECK(unlimited_over_4 > 4 * 2048 / 2);
 }
 
+TEST_CASE("Group-limited Zipf with more group sets than are kept: the same routing per rank") {
+  // 64 groups of 4, 8 of them per token: C(64, 8) = 4.4e9 sets, far more than the 4,096 kept, so
+  // most tokens' lines are built anew. Each rank's routing is still its own: rank 0 of a 4-rank
+  // layer equals a 1-rank layer's, and every token stays within 8 groups.
+  const RoutingShape four{
+      .ranks = 4, .layers = 1, .tokens_per_rank = 3000, .num_experts = 256, .top_k = 8};
+  RoutingShape one = four;
+  one.ranks = 1;
+  const ZipfOptions options{.alpha = 1.0, .limit = {.groups = 64, .top = 8}};
+  const LayerRouting a = ZipfRouting(four, options, 11, 0);
+  CHECK(a.experts[0] == ZipfRouting(one, options, 11, 0).experts[0]);
+  REQUIRE(DistinctPerToken(a, 256));
+  for (uint64_t mask : GroupsPerToken(a, 4)) CHECK(__builtin_popcountll(mask) <= 8);
+}
+
 TEST_CASE("Group-limited routing draws groups by their popularity, then experts within them") {
   // 64 experts in 16 groups of 4, top-8 from at most 2 groups: a token takes every expert of its 2
   // groups, so the groups it touches are the groups it drew, which shows the group stage alone.
