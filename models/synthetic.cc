@@ -106,6 +106,17 @@ LayerRouting EmptyLayer(const RoutingShape& shape, uint32_t layer) {
 
 }  // namespace
 
+GroupLimitFault CheckGroupLimit(const GroupLimit& limit, uint32_t experts, uint32_t k) {
+  if (limit.groups == 0 || limit.groups > 64 || experts % limit.groups != 0) {
+    return GroupLimitFault::kGroups;
+  }
+  const uint64_t per = experts / limit.groups;
+  if (limit.top == 0 || limit.top > limit.groups || limit.top * per < k) {
+    return GroupLimitFault::kTop;
+  }
+  return GroupLimitFault::kNone;
+}
+
 LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t layer,
                             const GroupLimit& limit) {
   LayerRouting out = EmptyLayer(shape, layer);

@@ -40,6 +40,11 @@ struct GroupLimit {
   uint32_t top = 0;
   bool Limits() const { return groups > 0 && top < groups; }
 };
+// What keeps `limit` from applying to `experts` experts with top-k `k`: kGroups when groups is
+// not a divisor of the experts from 1 to 64; kTop when top is not 1 to groups, or its groups hold
+// fewer than k experts.
+enum class GroupLimitFault { kNone, kGroups, kTop };
+GroupLimitFault CheckGroupLimit(const GroupLimit& limit, uint32_t experts, uint32_t k);
 
 // Each token picks top_k distinct experts, every set equally likely (Floyd's sampling). The stream
 // of (rank, layer) depends only on (seed, layer, rank): adding ranks does not change existing ones.

@@ -211,7 +211,8 @@ StatusOr<GroupLimit> ResolveGroupLimit(const Spec& spec, const RoutingShape& sha
   }
   const uint32_t groups = spec.router_groups(), top = spec.router_group_topk();
   const uint32_t experts = shape.num_experts;
-  if (groups == 0 || groups > 64 || experts % groups != 0) {
+  const GroupLimitFault fault = CheckGroupLimit({groups, top}, experts, shape.top_k);
+  if (fault == GroupLimitFault::kGroups) {
     return errors.At("router_groups", std::to_string(groups),
                      "must divide the model's " + std::to_string(experts) +
                          " experts into at most "
@@ -219,7 +220,7 @@ StatusOr<GroupLimit> ResolveGroupLimit(const Spec& spec, const RoutingShape& sha
                      "a divisor of " + std::to_string(experts) + " from 1 to 64");
   }
   const uint32_t per = experts / groups;
-  if (top == 0 || top > groups || uint64_t{top} * per < shape.top_k) {
+  if (fault == GroupLimitFault::kTop) {
     return errors.At(
         "router_group_topk", std::to_string(top),
         "must be 1 to router_groups = " + std::to_string(groups) + " and hold a token's top_k = " +

@@ -34,6 +34,9 @@ struct TraceOptions {
   double alpha = 1.0;
   double fraction = 0.5;
   uint32_t hot_experts = 0;
+  // uniform, zipf: group-limited routing (models/synthetic.h, GroupLimit); 0 = none.
+  uint32_t router_groups = 0;
+  uint32_t router_group_topk = 0;
   // measured: expert counts CSV (model,domain,layer,expert,count) and which rows to use.
   std::string counts_file;
   std::string counts_model;
@@ -138,6 +141,31 @@ int Gen(const TraceOptions& o, CommandIo& io) {
   for (const auto& [wrong, problem] : specific) {
     if (wrong) return Fail(io, Error(problem));
   }
+  const models::GroupLimit limit{o.router_groups, o.router_group_topk};
+  if (o.router_groups != 0 || o.router_group_topk != 0) {
+    if (o.distribution != "uniform" && o.distribution != "zipf") {
+      return Fail(io, Error("--router-groups and --router-group-topk apply to --distribution "
+                            "uniform or zipf only"));
+    }
+    const models::GroupLimitFault fault =
+        models::CheckGroupLimit(limit, shape.experts, shape.top_k);
+    if (fault == models::GroupLimitFault::kGroups) {
+      return Fail(io,
+                  InputError(Location{}, "--router-groups", std::to_string(o.router_groups),
+                             "must divide the " + std::to_string(shape.experts) +
+                                 " experts into at most 64 groups",
+                             "a divisor of " + std::to_string(shape.experts) + " from 1 to 64"));
+    }
+    if (fault == models::GroupLimitFault::kTop) {
+      return Fail(io,
+                  InputError(Location{}, "--router-group-topk", std::to_string(o.router_group_topk),
+                             "must be 1 to --router-groups and hold a token's top-k experts",
+                             "groups of at least top-k = " + std::to_string(shape.top_k) +
+                                 " experts together"));
+    }
+    what += " --router-groups " + std::to_string(o.router_groups) + " --router-group-topk " +
+            std::to_string(o.router_group_topk);
+  }
   std::vector<uint64_t> measured;
   if (o.distribution == "measured") {
     auto counts = LoadMeasured(o, shape.experts);
@@ -192,12 +220,13 @@ int Gen(const TraceOptions& o, CommandIo& io) {
         if (!dealt.ok()) return Fail(io, dealt.error());
         routing_layer = std::move(*dealt);
       } else if (o.distribution == "zipf") {
-        routing_layer = models::ZipfRouting(routing, {.alpha = o.alpha}, seed, layer);
+        routing_layer =
+            models::ZipfRouting(routing, {.alpha = o.alpha, .limit = limit}, seed, layer);
       } else if (o.distribution == "collapse") {
         routing_layer = models::CollapseRouting(
             routing, {.fraction = o.fraction, .hot_experts = o.hot_experts}, seed, layer);
       } else {
-        routing_layer = models::UniformRouting(routing, seed, layer);
+        routing_layer = models::UniformRouting(routing, seed, layer, limit);
       }
       for (uint32_t rank = 0; rank < o.ranks; ++rank) {
         const std::vector<uint32_t>& ids = routing_layer.experts[rank];
@@ -408,6 +437,11 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
                       "measured: domain rows, e.g. arxiv"),
       gen->add_option("--counts-layer", options->counts_layer,
                       "measured: the measured layer every generated layer takes its counts from")};
+  gen->add_option("--router-groups", options->router_groups,
+                  "uniform, zipf: group-limited routing over this many groups of consecutive "
+                  "experts (DeepSeek's n_group)");
+  gen->add_option("--router-group-topk", options->router_group_topk,
+                  "uniform, zipf: groups each token's experts come from (DeepSeek's topk_group)");
   gen->add_option("--seed", options->seed, "Seed")->capture_default_str();
   gen->add_option("-o,--output", options->output, "Trace file to write")->required();
   gen->callback([options, chosen, alpha, fraction, hot, counts] {

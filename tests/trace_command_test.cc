@@ -79,6 +79,32 @@ TEST_CASE("moesim trace gen writes steps x layers x ranks records") {
   std::filesystem::remove(again);
 }
 
+TEST_CASE("moesim trace gen --router-groups: every token within its top groups") {
+  // 64 experts in 8 groups of 8, top-4 from at most 2 groups; zipf and uniform alike.
+  for (const char* dist : {"zipf", "uniform"}) {
+    const std::string path = TempPath(std::string("gen_groups_") + dist + ".trace");
+    const Run r = Moesim({"trace", "gen", "--experts", "64", "--top-k", "4", "--tokens", "500",
+                          "--ranks", "2", "--distribution", dist, "--router-groups", "8",
+                          "--router-group-topk", "2", "-o", path});
+    REQUIRE(r.status == 0);
+    pb::TraceHeader header;
+    for (const pb::TraceRecord& rec : ReadRecords(path, &header)) {
+      for (int t = 0; t < rec.experts_size(); t += 4) {
+        uint32_t mask = 0;
+        for (int j = 0; j < 4; ++j) mask |= 1u << (rec.experts(t + j) / 8);
+        CHECK(__builtin_popcount(mask) <= 2);
+      }
+    }
+    CHECK_THAT(header.source(), Catch::Contains("--router-groups 8 --router-group-topk 2"));
+    std::filesystem::remove(path);
+  }
+  const Run bad =
+      Moesim({"trace", "gen", "--experts", "64", "--top-k", "4", "--tokens", "5", "--router-groups",
+              "32", "--router-group-topk", "1", "-o", TempPath("bad.trace")});
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--router-group-topk = 1"));
+}
+
 TEST_CASE("moesim trace gen with a model takes its experts and refuses another top-k") {
   const std::string path = TempPath("gen_model.trace");
   const Run ok = Moesim({"trace", "gen", "--model", "mixtral-8x7b", "--tokens", "10",
