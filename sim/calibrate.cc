@@ -148,41 +148,61 @@ void AddFitted(pb::HardwareProfile& profile, const std::string& name, double val
   f->set_rms_relative_residual(fit.rms[column]);
 }
 
+std::string Percent(double v) {
+  std::ostringstream s;
+  s.precision(3);
+  s << v * 100 << "%";
+  return s.str();
+}
+
 // GPU system columns.
 enum GpuColumn { kLaunch = 0, kInvRate = 1, kHalfOverRate = 2, kInvMemory = 3 };
 
-Status FitGpu(const std::vector<const Observation*>& obs, pb::HardwareProfile& profile) {
-  const std::vector<Param> params = {
-      {"gpu.launch_overhead_ns", true,
+// The GPU system over `obs`, parameters named `prefix` + field: columns launch, 1/R, n_half/R and,
+// `with_memory`, 1/M (a GEMM band has no memory-bound measurement of its own).
+StatusOr<SystemFit> FitGpuSystem(const std::string& prefix,
+                                 const std::vector<const Observation*>& obs, bool with_memory) {
+  std::vector<Param> params = {
+      {prefix + "launch_overhead_ns", true,
        "cannot be told apart from the other parameters in these measurements"},
-      {"gpu.gemm_peak_tflops", false, "cannot be told apart from the other parameters"},
-      {"gpu.gemm_n_half", true,
+      {prefix + "gemm_peak_tflops", false, "cannot be told apart from the other parameters"},
+      {prefix + "gemm_n_half", true,
        "every expert measurement has the same active experts x 6*h*f, so the half-rate point "
        "cannot be told apart from the launch overhead (add `moebench gemm` shapes with other "
-       "--experts, or runs with other widths)"},
-      {"gpu.memory_bandwidth_gbps", true, "cannot be told apart from the other parameters"}};
+       "--experts, or runs with other widths)"}};
+  if (with_memory) {
+    params.push_back(
+        {prefix + "memory_bandwidth_gbps", true, "cannot be told apart from the other parameters"});
+  }
   std::vector<std::vector<double>> x;
   std::vector<double> t;
   for (const Observation* o : obs) {
-    if (o->kind == Observation::Kind::kExpert) x.push_back({1.0, o->x1, o->x2, 0.0});
-    if (o->kind == Observation::Kind::kRouter) x.push_back({1.0, 0.0, 0.0, o->x1});
+    std::vector<double> row = {1.0, 0.0, 0.0};
+    if (o->kind == Observation::Kind::kExpert) row = {1.0, o->x1, o->x2};
+    if (with_memory) row.push_back(o->kind == Observation::Kind::kRouter ? o->x1 : 0.0);
+    x.push_back(row);
     t.push_back(o->time_ns);
   }
-  MOESIM_ASSIGN_OR_RETURN(SystemFit fit,
-                          FitSystem(x, t, params, {kInvMemory, kHalfOverRate, kLaunch, kInvRate}));
-  for (const std::string& why : fit.refused) profile.add_not_fitted(why);
-  pb::GpuProfile* gpu = profile.mutable_gpu();
+  std::vector<int> drop = {kHalfOverRate, kLaunch, kInvRate};
+  if (with_memory) drop.insert(drop.begin(), kInvMemory);
+  return FitSystem(x, t, params, drop);
+}
+
+// Writes a GPU fit's GEMM figures through the setters, and its memory bandwidth (when fitted).
+template <typename Launch, typename Rate, typename Half>
+void RecordGpu(const SystemFit& fit, const std::string& prefix, pb::HardwareProfile& profile,
+               Launch set_launch, Rate set_rate, Half set_half) {
   const auto& th = fit.theta;
   const Eigen::MatrixXd& c = fit.cov;
   auto se = [&](int j) { return std::sqrt(std::max(0.0, c(j, j))); };
   if (th[kLaunch]) {
-    gpu->set_launch_overhead_ns(*th[kLaunch]);
-    AddFitted(profile, "gpu.launch_overhead_ns", *th[kLaunch], se(kLaunch), fit, kLaunch);
+    set_launch(*th[kLaunch]);
+    AddFitted(profile, prefix + "launch_overhead_ns", *th[kLaunch], se(kLaunch), fit, kLaunch);
   }
   if (th[kInvRate]) {
     const double a = *th[kInvRate];  // ns per FLOP; 1 FLOP/ns = 1e-3 TFLOP/s
-    gpu->set_gemm_peak_tflops(1e-3 / a);
-    AddFitted(profile, "gpu.gemm_peak_tflops", 1e-3 / a, 1e-3 * se(kInvRate) / (a * a), fit,
+    set_rate(1e-3 / a);
+    AddFitted(profile, prefix + "gemm_peak_tflops", 1e-3 / a, 1e-3 * se(kInvRate) / (a * a), fit,
               kInvRate);
     if (th[kHalfOverRate]) {
       const double b = *th[kHalfOverRate];
@@ -190,16 +210,65 @@ Status FitGpu(const std::vector<const Observation*>& obs, pb::HardwareProfile& p
       const double var = c(kHalfOverRate, kHalfOverRate) / (a * a) +
                          b * b * c(kInvRate, kInvRate) / (a * a * a * a) -
                          2 * b * c(kInvRate, kHalfOverRate) / (a * a * a);
-      gpu->set_gemm_n_half(b / a);
-      AddFitted(profile, "gpu.gemm_n_half", b / a, std::sqrt(std::max(0.0, var)), fit,
+      set_half(b / a);
+      AddFitted(profile, prefix + "gemm_n_half", b / a, std::sqrt(std::max(0.0, var)), fit,
                 kHalfOverRate);
     }
   }
-  if (th[kInvMemory]) {
+  if (th.size() > kInvMemory && th[kInvMemory]) {
     const double inv = *th[kInvMemory];  // ns per byte; 1 byte/ns = 1 GB/s
-    gpu->set_memory_bandwidth_gbps(1.0 / inv);
-    AddFitted(profile, "gpu.memory_bandwidth_gbps", 1.0 / inv, se(kInvMemory) / (inv * inv), fit,
-              kInvMemory);
+    profile.mutable_gpu()->set_memory_bandwidth_gbps(1.0 / inv);
+    AddFitted(profile, prefix + "memory_bandwidth_gbps", 1.0 / inv, se(kInvMemory) / (inv * inv),
+              fit, kInvMemory);
+  }
+}
+
+Status FitGpu(const std::vector<const Observation*>& obs, pb::HardwareProfile& profile) {
+  MOESIM_ASSIGN_OR_RETURN(SystemFit fit, FitGpuSystem("gpu.", obs, true));
+  // A size split where one GEMM rate cannot follow the data (a clock held lower through long
+  // GEMMs): the expert measurements split by FLOPs at the point that fits best, at least 3 on each
+  // side, kept when it halves the RMS residual (RSS below a quarter), as FitLink's size bands.
+  std::vector<const Observation*> experts, others;
+  for (const Observation* o : obs)
+    (o->kind == Observation::Kind::kExpert ? experts : others).push_back(o);
+  std::stable_sort(experts.begin(), experts.end(),
+                   [](const Observation* a, const Observation* b) { return a->x1 < b->x1; });
+  const double m = static_cast<double>(obs.size());
+  std::optional<size_t> split;
+  std::optional<SystemFit> small, large;
+  double best = fit.rss / 4;
+  for (size_t k = 3; fit.rss > 1e-8 * m && k + 3 <= experts.size(); ++k) {
+    if (experts[k - 1]->x1 == experts[k]->x1) continue;
+    std::vector<const Observation*> lo = others;
+    lo.insert(lo.end(), experts.begin(), experts.begin() + k);
+    const std::vector<const Observation*> hi(experts.begin() + k, experts.end());
+    auto a = FitGpuSystem("gpu.", lo, true);
+    auto b = FitGpuSystem("gpu.large_gemms.", hi, false);
+    if (!a.ok() || !b.ok() || !a->theta[kInvRate] || !b->theta[kInvRate]) continue;
+    if (a->rss + b->rss < best) {
+      best = a->rss + b->rss;
+      split = k;
+      small = *a;
+      large = *b;
+    }
+  }
+  const SystemFit& used = split ? *small : fit;
+  for (const std::string& why : used.refused) profile.add_not_fitted(why);
+  pb::GpuProfile* gpu = profile.mutable_gpu();
+  RecordGpu(
+      used, "gpu.", profile, [&](double v) { gpu->set_launch_overhead_ns(v); },
+      [&](double v) { gpu->set_gemm_peak_tflops(v); }, [&](double v) { gpu->set_gemm_n_half(v); });
+  if (split) {
+    profile.add_notes("gpu: GEMM size split at " + Number(experts[*split]->x1) +
+                      " FLOPs (RMS relative residual " + Percent(std::sqrt(fit.rss / m)) +
+                      " in one piece, " + Percent(std::sqrt(best / m)) + " in two)");
+    for (const std::string& why : large->refused) profile.add_not_fitted(why);
+    pb::GpuProfile::GemmBand* band = gpu->mutable_large_gemms();
+    band->set_min_flops(experts[*split]->x1);
+    RecordGpu(
+        *large, "gpu.large_gemms.", profile, [&](double v) { band->set_launch_overhead_ns(v); },
+        [&](double v) { band->set_gemm_peak_tflops(v); },
+        [&](double v) { band->set_gemm_n_half(v); });
   }
   return Status::Ok();
 }
@@ -225,13 +294,6 @@ StatusOr<SystemFit> FitLinkSystem(const std::string& prefix,
     t.push_back(o->time_ns);
   }
   return FitSystem(x, t, params, {2, 0, 1});
-}
-
-std::string Percent(double v) {
-  std::ostringstream s;
-  s.precision(3);
-  s << v * 100 << "%";
-  return s.str();
 }
 
 Status FitLink(const std::string& link_class, const std::string& collective,

@@ -37,6 +37,14 @@ struct ComputeRates {
   double n_half = 0;  // tokens per expert at half the GEMM rate
   Rate memory;        // memory-bound kernels, bytes/s
   Duration launch;    // per op
+  // A profile's large_gemms band: GEMM ops of at least large_min_flops FLOPs run at these. 0: none.
+  uint64_t large_min_flops = 0;
+  Rate large_flops;
+  double large_n_half = 0;
+  Duration large_launch;
+
+  // The rates of a GEMM op of `flops` FLOPs: these, or the large band's in their place.
+  ComputeRates ForGemm(uint64_t flops) const;
 
   static ComputeRates Datasheet(const topology::GpuSpec& gpu, pb::DType dtype);
   static ComputeRates Assumed(const topology::GpuSpec& gpu, pb::DType dtype);

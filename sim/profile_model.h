@@ -6,6 +6,8 @@
 //                     = L + flops / R + active * (n_half / R)
 //           flops = sum 6*h*f*n_e (models::ExpertFfnCost), active = sum over experts with tokens
 //           of 6*h*f; R = gemm rate (FLOP/ns), n_half = tokens per expert at half that rate.
+//           A phase of at least the profile's gpu.large_gemms.min_flops takes that band's L, R
+//           and n_half instead (ComputeRates::ForGemm in sim/compute_model.h).
 //   router  (one rank)  L + bytes / M, bytes = models::RouterCost(...).bytes: a memory-bound
 //           kernel (its logits are num_experts wide, far too narrow for the GEMM rate).
 //   dispatch, combine   per (link class, collective), each rank r that takes part:

@@ -19,9 +19,8 @@ struct Compute {
   double launch_ns = 0;
 };
 
-// The profile over the datasheet (sim/compute_model.h), in the units of sim/profile_model.h.
-Compute ComputeOf(const topology::GpuSpec& gpu, pb::DType dtype, const pb::GpuProfile& p) {
-  const ComputeRates r = ComputeRates::Datasheet(gpu, dtype).With(p);
+// `r` in the units of sim/profile_model.h.
+Compute InUnits(const ComputeRates& r) {
   return Compute{static_cast<double>(r.flops.per_second()) / 1e9, r.n_half,
                  static_cast<double>(r.memory.per_second()) / 1e9,
                  static_cast<double>(r.launch.picoseconds()) / 1e3};
@@ -71,7 +70,10 @@ StatusOr<pb::Result> PredictWithProfile(const topology::Cluster& cluster,
                                         const models::Workload& workload,
                                         const pb::HardwareProfile& profile) {
   const pb::ModelSpec& model = workload.model;
-  const Compute c = ComputeOf(cluster.gpu_spec(), model.dtype(), profile.gpu());
+  // The profile over the datasheet (sim/compute_model.h).
+  const ComputeRates rates =
+      ComputeRates::Datasheet(cluster.gpu_spec(), model.dtype()).With(profile.gpu());
+  const Compute c = InUnits(rates);
   const uint64_t token_bytes = models::TokenBytes(model).value;
   const uint32_t world = workload.plan.world();
   pb::Result result;
@@ -98,9 +100,10 @@ StatusOr<pb::Result> PredictWithProfile(const topology::Cluster& cluster,
       uint64_t bytes = 0;
       for (uint64_t n : layer.expert_tokens[r])
         bytes += models::ExpertFfnCost(model, n).bytes.value;
-      const double gemm = (w.flops + w.active * c.n_half) / c.flops_per_ns;
-      const double memory = static_cast<double>(bytes) / c.bytes_per_ns;
-      expert.rank_ns[r] = c.launch_ns + std::max(gemm, memory);
+      const Compute g = InUnits(rates.ForGemm(static_cast<uint64_t>(w.flops)));
+      const double gemm = (w.flops + w.active * g.n_half) / g.flops_per_ns;
+      const double memory = static_cast<double>(bytes) / g.bytes_per_ns;
+      expert.rank_ns[r] = g.launch_ns + std::max(gemm, memory);
       expert.flops[r] = static_cast<uint64_t>(w.flops);
       expert.bytes[r] = bytes;
       expert.bound[r] = gemm >= memory ? "flops" : "memory";
@@ -153,6 +156,20 @@ StatusOr<pb::HardwareProfile> LoadHardwareProfile(const std::string& path) {
     return InputError(file.Locate(field), field,
                       std::to_string(half ? g.gemm_n_half() : g.launch_overhead_ns()), "must be",
                       ">= 0");
+  }
+  if (g.has_large_gemms()) {
+    const pb::GpuProfile::GemmBand& b = g.large_gemms();
+    MOESIM_RETURN_IF_ERROR(positive("gpu.large_gemms.min_flops", true, b.min_flops()));
+    MOESIM_RETURN_IF_ERROR(
+        positive("gpu.large_gemms.gemm_peak_tflops", true, b.gemm_peak_tflops()));
+    if (b.gemm_n_half() < 0 || b.launch_overhead_ns() < 0) {
+      const bool half = b.gemm_n_half() < 0;
+      const std::string field =
+          half ? "gpu.large_gemms.gemm_n_half" : "gpu.large_gemms.launch_overhead_ns";
+      return InputError(file.Locate(field), field,
+                        std::to_string(half ? b.gemm_n_half() : b.launch_overhead_ns()), "must be",
+                        ">= 0");
+    }
   }
   for (int i = 0; i < p.links_size(); ++i) {
     const std::string at = "links[" + std::to_string(i) + "]";

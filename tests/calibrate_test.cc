@@ -38,8 +38,8 @@ std::vector<Observation> Synthetic(double sigma) {
     }
   }
   for (double bytes : {1e5, 3e5, 1e6, 3e6, 1e7, 3e7}) {
-    obs.push_back({Observation::Kind::kRouter, bytes, 0, 0, "", "", noise(kLaunch + bytes / kMemory),
-                   "router"});
+    obs.push_back({Observation::Kind::kRouter, bytes, 0, 0, "", "",
+                   noise(kLaunch + bytes / kMemory), "router"});
   }
   // One rank sending `bytes` off-rank and receiving a quarter or all of it, keeping half or twice
   // as much (skewed routing: local copies not in proportion to link bytes, and half duplex's
@@ -265,8 +265,8 @@ std::string Sweep(const std::string& fidelity, const std::string& op) {
             std::to_string(static_cast<uint64_t>(s)) + "\", \"timeUs\": " + std::to_string(us) +
             "}";
   }
-  return "{\"op\": \"" + op + "\", \"gpus\": 4, \"fidelity\": \"" + fidelity +
-         "\", \"rows\": [" + rows + "]}";
+  return "{\"op\": \"" + op + "\", \"gpus\": 4, \"fidelity\": \"" + fidelity + "\", \"rows\": [" +
+         rows + "]}";
 }
 
 }  // namespace
@@ -299,7 +299,8 @@ TEST_CASE("moebench a2a sweeps fit the class's alltoall entry, which dispatch fa
 }
 
 TEST_CASE("A predicted or uneven all-to-all sweep is not a measurement to fit") {
-  const std::string predicted = WriteTemp("moesim_a2a_predicted.json", Sweep("analytical", "alltoall"));
+  const std::string predicted =
+      WriteTemp("moesim_a2a_predicted.json", Sweep("analytical", "alltoall"));
   auto a = A2aSweepObservations(predicted, "nvlink");
   REQUIRE_FALSE(a.ok());
   CHECK_THAT(a.error().message(), Catch::Contains("fidelity = \"analytical\": a prediction"));
@@ -338,12 +339,47 @@ TEST_CASE("A protocol switch in the data: two size bands, each alpha-beta recove
   CHECK(AllToAllRankNs(l, AllToAllWork{3e6, 3e6, 1.2e7}) == Approx(800'000).epsilon(1e-9));
 }
 
+TEST_CASE("GEMMs that slow down when long: two GEMM bands, each recovered") {
+  // Grouped-GEMM sweep shapes (h = 256, f = 896; 1-8 experts, 16-1,024 tokens each). Below 1e9
+  // FLOPs the GPU runs at R = 0.05 FLOP/ns with n_half 40 and 20 us launch; from 1e9 FLOPs on, at
+  // 0.03 FLOP/ns, n_half 10, 50 us (a clock held lower). Routers fix the memory bandwidth.
+  std::vector<Observation> obs;
+  const double per_token = 6.0 * 256 * 896;
+  for (double n : {16, 32, 64, 128, 256, 512, 1024}) {
+    for (double experts : {1, 2, 4, 8}) {
+      const double flops = per_token * n * experts, active = per_token * experts;
+      const bool large = flops >= 1e9;
+      const double t =
+          large ? 50'000 + (flops + active * 10) / 0.03 : 20'000 + (flops + active * 40) / 0.05;
+      obs.push_back({Observation::Kind::kExpert, flops, active, 0, "", "", t, "gemm"});
+    }
+  }
+  for (double bytes : {1e5, 1e6, 1e7}) {
+    obs.push_back({Observation::Kind::kRouter, bytes, 0, 0, "", "", 20'000 + bytes / 5, "router"});
+  }
+  auto p = FitProfile(obs, "two-bands");
+  REQUIRE(p.ok());
+  const pb::GpuProfile& g = p->gpu();
+  CHECK(g.gemm_peak_tflops() == Approx(0.05e-3).epsilon(1e-6));  // 0.05 FLOP/ns = 5e-5 TFLOP/s
+  CHECK(g.gemm_n_half() == Approx(40).epsilon(1e-6));
+  CHECK(g.launch_overhead_ns() == Approx(20'000).epsilon(1e-6));
+  REQUIRE(g.has_large_gemms());
+  // The split falls at the smallest large measurement: 1,024 token-experts x 1,376,256 = 1.41e9
+  // FLOPs (8 x 128, 4 x 256, 2 x 512 and 1 x 1,024 alike).
+  CHECK(g.large_gemms().min_flops() == Approx(per_token * 1024).epsilon(1e-12));
+  CHECK(g.large_gemms().gemm_peak_tflops() == Approx(0.03e-3).epsilon(1e-6));
+  CHECK(g.large_gemms().gemm_n_half() == Approx(10).epsilon(1e-6));
+  CHECK(g.large_gemms().launch_overhead_ns() == Approx(50'000).epsilon(1e-6));
+  CHECK(g.memory_bandwidth_gbps() == Approx(5).epsilon(1e-6));
+}
+
 TEST_CASE("One regime with noise is not split") {
   // The 2% noisy synthetic set: splitting cannot halve the RMS residual of pure noise.
   auto p = FitProfile(Synthetic(0.02), "noisy");
   REQUIRE(p.ok());
   REQUIRE(p->links_size() == 1);
   CHECK_FALSE(p->links(0).has_large_messages());
+  CHECK_FALSE(p->gpu().has_large_gemms());
 }
 
 TEST_CASE("One-rank all-to-alls (link class local): latency and local bandwidth, no link figures") {

@@ -56,10 +56,12 @@ TEST_CASE("Compute rates: assumed efficiencies, and a profile's fields in their 
   const topology::GpuSpec& h100 = cluster.gpu_spec();
   const ComputeRates assumed = ComputeRates::Assumed(h100, pb::BF16);
   // 70% of the bf16 peak, 80% of HBM, 4 us per launch.
-  CHECK(assumed.flops.per_second() ==
-        static_cast<uint64_t>(std::llround(0.7 * static_cast<double>(h100.bf16_flops.per_second()))));
+  CHECK(
+      assumed.flops.per_second() ==
+      static_cast<uint64_t>(std::llround(0.7 * static_cast<double>(h100.bf16_flops.per_second()))));
   CHECK(assumed.memory.per_second() ==
-        static_cast<uint64_t>(std::llround(0.8 * static_cast<double>(h100.hbm_bandwidth.per_second()))));
+        static_cast<uint64_t>(
+            std::llround(0.8 * static_cast<double>(h100.hbm_bandwidth.per_second()))));
   CHECK(assumed.launch == Duration::Nanoseconds(4000));
   CHECK(assumed.n_half == 0);
 
@@ -69,8 +71,7 @@ TEST_CASE("Compute rates: assumed efficiencies, and a profile's fields in their 
   CHECK(r.launch == Duration::Nanoseconds(2000));
   CHECK(r.n_half == 64);
   // A profile without a field keeps the base's figure.
-  const ComputeRates partial =
-      assumed.With(Parse<pb::GpuProfile>("launch_overhead_ns: 500"));
+  const ComputeRates partial = assumed.With(Parse<pb::GpuProfile>("launch_overhead_ns: 500"));
   CHECK(partial.flops == assumed.flops);
   CHECK(partial.launch == Duration::Nanoseconds(500));
 
@@ -80,7 +81,8 @@ TEST_CASE("Compute rates: assumed efficiencies, and a profile's fields in their 
 }
 
 TEST_CASE("Expert time pays the half-rate point once per expert with tokens") {
-  const ComputeRates r = ComputeRates::Assumed(OneNode().gpu_spec(), pb::BF16).With(Measured().gpu());
+  const ComputeRates r =
+      ComputeRates::Assumed(OneNode().gpu_spec(), pb::BF16).With(Measured().gpu());
   // Experts with 100, 0 and 28 tokens: 128 x 12,288 = 1,572,864 FLOPs; two experts have tokens,
   // each pays n_half x 12,288 = 786,432 FLOPs more: 3,145,728 FLOPs at 1e14 FLOP/s = 31,457.28
   // ps, rounded up to 31,458 ps, plus 2 us.
@@ -90,6 +92,24 @@ TEST_CASE("Expert time pays the half-rate point once per expert with tokens") {
   at_peak.n_half = 0;
   CHECK(ExpertTime(at_peak, Tiny(), {100, 0, 28}) == Duration::Picoseconds(15'729 + 2'000'000));
   CHECK(ExpertTime(r, Tiny(), {0, 0}) == Duration());
+}
+
+TEST_CASE("A profile's large_gemms band times the GEMMs of at least its min_flops") {
+  // Band from 3,000,000 FLOPs: 50 TFLOP/s, n_half 0, launch 1 us.
+  pb::HardwareProfile p = Measured();
+  p.mutable_gpu()->mutable_large_gemms()->set_min_flops(3e6);
+  p.mutable_gpu()->mutable_large_gemms()->set_gemm_peak_tflops(50);
+  p.mutable_gpu()->mutable_large_gemms()->set_launch_overhead_ns(1000);
+  const ComputeRates r = ComputeRates::Assumed(OneNode().gpu_spec(), pb::BF16).With(p.gpu());
+  // {100, 0, 28}: 1,572,864 FLOPs, below the band: as in the test above, 31,458 ps + 2 us.
+  CHECK(ExpertTime(r, Tiny(), {100, 0, 28}) == Duration::Picoseconds(31'458 + 2'000'000));
+  // {200, 100, 0}: 300 x 12,288 = 3,686,400 FLOPs, in the band: n_half 0, so 3,686,400 FLOPs at
+  // 5e13 FLOP/s = 73,728 ps, plus 1 us.
+  CHECK(ExpertTime(r, Tiny(), {200, 100, 0}) == Duration::Picoseconds(73'728 + 1'000'000));
+  // A dense GEMM of exactly 3e6 FLOPs is in the band (60,000 ps + 1 us); one FLOP less is not
+  // (2,999,999 FLOPs at 1e14 = 29,999.99 -> 30,000 ps, + 2 us).
+  CHECK(ComputeTime(r, 3'000'000, 0) == Duration::Picoseconds(60'000 + 1'000'000));
+  CHECK(ComputeTime(r, 2'999'999, 0) == Duration::Picoseconds(30'000 + 2'000'000));
 }
 
 TEST_CASE("Step with a profile: its GPU figures time compute, its link entry the all-to-alls") {
@@ -141,8 +161,8 @@ TEST_CASE("Step with a profile: its GPU figures time compute, its link entry the
     }
     dispatch_ns = std::max(dispatch_ns, 1000 + std::max(sent, received) * 128 / 100);
     // Combine sends what dispatch received.
-    combine_ns = std::max(combine_ns, 3000 + (sent + received) * 128 / 50 +
-                                          (sent + received + 2 * own) * 128 / 200);
+    combine_ns = std::max(
+        combine_ns, 3000 + (sent + received) * 128 / 50 + (sent + received + 2 * own) * 128 / 200);
   }
   CHECK(static_cast<double>(Op(*measured, "dispatch").time.picoseconds()) ==
         Approx(dispatch_ns * 1e3).margin(1));

@@ -228,6 +228,11 @@ TEST_CASE("Loading a profile: a local entry needs no link bandwidth, any other d
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message().find("links[0].bandwidth_gbps") != std::string::npos);
   CHECK(bad.error().message().find("> 0") != std::string::npos);
+  // A large_gemms band needs a positive rate.
+  std::ofstream(dir / "band.pbtxt") << "name: \"p\"\ngpu { large_gemms { min_flops: 1e9 } }\n";
+  auto band = LoadHardwareProfile((dir / "band.pbtxt").string());
+  REQUIRE_FALSE(band.ok());
+  CHECK(band.error().message().find("gpu.large_gemms.gemm_peak_tflops") != std::string::npos);
   fs::remove_all(dir);
 }
 
