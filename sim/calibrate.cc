@@ -156,7 +156,8 @@ StatusOr<SystemFit> FitLinkSystem(const std::string& prefix,
       {prefix + "latency_ns", true,
        "every measurement moves the same bytes, so latency and bandwidth cannot be told apart "
        "(measure other token counts or sizes); the bandwidth takes it all"},
-      {prefix + "bandwidth_gbps", false, "cannot be told apart from the latency"},
+      // Without link bytes (link class "local": nothing leaves the rank) there is no such term.
+      {prefix + "bandwidth_gbps", false, "cannot be told apart from the latency", true},
       {prefix + "local_bandwidth_gbps", true,
        "every measurement's local copies are in proportion to its link bytes (balanced "
        "routing), so the two cannot be told apart (measure skewed routing too); left out, the "
@@ -181,9 +182,11 @@ Status FitLink(const std::string& link_class, const std::string& collective,
   const double m = static_cast<double>(obs.size());
   const bool use_half = half.rss < full.rss * (1 - 1e-6) - 1e-12 * m;
   const SystemFit& fit = use_half ? half : full;
-  // Rows that never leave their rank cross no link: no duplex, no link bandwidth to speak of.
-  const bool local = link_class == kLocalLinkClass;
-  if (!local) {
+  // Rows that never leave their rank cross no link: no duplex to speak of.
+  const bool crosses = std::any_of(obs.begin(), obs.end(), [](const Observation* o) {
+    return AllToAllWork{o->x1, o->x2, o->x3}.LinkBytes(pb::LinkProfile::FULL) > 0;
+  });
+  if (crosses) {
     profile.add_notes(prefix + "duplex: " + (use_half ? "half" : "full") +
                       " (RMS relative residual " + Percent(std::sqrt(full.rss / m)) + " full, " +
                       Percent(std::sqrt(half.rss / m)) + " half)");
@@ -222,9 +225,7 @@ Status FitLink(const std::string& link_class, const std::string& collective,
                       " in one piece, " + Percent(std::sqrt(best / m)) + " in two)");
   }
   const SystemFit& used = split ? *small : fit;
-  for (const std::string& why : used.refused) {
-    if (!local || why.rfind(prefix + "bandwidth_gbps:", 0) != 0) profile.add_not_fitted(why);
-  }
+  for (const std::string& why : used.refused) profile.add_not_fitted(why);
   if (split) {
     for (const std::string& why : large->refused) profile.add_not_fitted(why);
   }

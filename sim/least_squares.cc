@@ -42,7 +42,7 @@ StatusOr<SystemFit> FitSystem(const std::vector<std::vector<double>>& x,
   for (int j = 0; j < p; ++j) {
     if (a.col(j).norm() > 0) {
       active.push_back(j);
-    } else {
+    } else if (!params[j].absent_when_unused) {
       fit.refused.push_back(params[j].name + ": no measurement involves it");
     }
   }

@@ -23,6 +23,9 @@ struct Param {
   bool may_refuse_negative = false;
   // Why a collinear column cannot be fitted, in the user's terms.
   std::string collinear_hint;
+  // true: a column no measurement involves is simply absent (its theta nullopt), not refused: a
+  // term the measured system does not have (no link bytes where nothing leaves the rank).
+  bool absent_when_unused = false;
 };
 
 struct SystemFit {
