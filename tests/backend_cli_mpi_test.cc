@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "backend/cli.h"
+#include "backend_scenarios.h"
 #include "proto/result.pb.h"
 #include "test_paths.h"
 
@@ -34,20 +35,10 @@ std::string TempFile(const std::string& name, const std::string& text) {
   return path;
 }
 
-// One GPU, 4 experts top-2, small widths: the whole layer on one rank in milliseconds.
-const char* kOneGpu = R"(
-name: "one gpu"
-cluster { node_preset: "dgx-h100" gpus: 1 }
-model_spec { name: "tiny" hidden_size: 64 expert_ffn_size: 128 num_experts: 4 top_k: 2
-             num_layers: 2 dtype: BF16 }
-workload { tokens_per_gpu: 32 moe_layers: 2 }
-routing { synthetic { distribution: UNIFORM seed: 3 } }
-)";
-
 }  // namespace
 
 TEST_CASE("mpi1: moebench run on one rank checks and measures both layers", "[mpi1]") {
-  const std::string scenario = TempFile("one_gpu.pbtxt", kOneGpu);
+  const std::string scenario = TempFile("one_gpu.pbtxt", testing::kOneGpuScenario);
   const std::string out = TempFile("one_gpu.result", "");
   const Run r =
       Moebench({"run", scenario, "--check", "--iters", "3", "--warmup", "1", "--out", out});
@@ -115,7 +106,7 @@ routing { synthetic { distribution: UNIFORM seed: 1 } }
 }
 
 TEST_CASE("mpi1: --device gpu without CUDA or a visible GPU is a clear error", "[mpi1]") {
-  const std::string scenario = TempFile("one_gpu_dev.pbtxt", kOneGpu);
+  const std::string scenario = TempFile("one_gpu_dev.pbtxt", testing::kOneGpuScenario);
   const Run run = Moebench({"run", scenario, "--device", "gpu"});
   CHECK(run.status == 1);
   // Built without CUDA: gpu_kernels' stub says so; with CUDA but no GPU: the runtime's reason.

@@ -2,39 +2,43 @@
 // the cases skip with the reason; they are labelled gpu (ctest -L gpu). On one H200 the one-rank
 // case passed and the two-rank case skipped (results/gpu/h200-2026-11-28/moebench_tests_gpu.log).
 #include <catch2/catch.hpp>
+#include <optional>
 
 #include "backend/bench_scenario.h"
 #include "backend/gpu_run.h"
 #include "backend/thread_communicator.h"
+#include "backend_scenarios.h"
 
 namespace moesim::backend {
 namespace {
 
-// One GPU through the NCCL path (a one-rank communicator), as `moebench run --device gpu --gpus
-// 1 --check` runs it. Skips where no device is visible.
-TEST_CASE("GPU run: one rank over NCCL checks its layers - skips without a CUDA device", "[gpu]") {
-  const char* one_gpu = R"(
-name: "one gpu"
-cluster { node_preset: "dgx-h100" gpus: 1 }
-model_spec { name: "tiny" hidden_size: 64 expert_ffn_size: 128 num_experts: 4 top_k: 2
-             num_layers: 2 dtype: BF16 }
-workload { tokens_per_gpu: 32 moe_layers: 2 }
-routing { synthetic { distribution: UNIFORM seed: 3 } }
-)";
-  auto s = LoadBenchScenarioFromString(one_gpu, "one_gpu.pbtxt");
-  REQUIRE(s.ok());
+// `scenario` on `gpus` GPUs driven from threads of this process with --check, 1 warm-up and 3
+// timed iterations; nullopt (with a WARN naming why) where fewer GPUs are visible.
+std::optional<StatusOr<RunReport>> RunOrSkip(const BenchScenario& scenario, uint32_t gpus) {
   RunOptions options;
   options.warmup = 1;
   options.iterations = 3;
   options.check = true;
   ThreadGroup group(1);
   ThreadCommunicator comm(group, 0);
-  auto report = RunOnGpu(*s, comm, 1, options);
+  auto report = RunOnGpu(scenario, comm, gpus, options);
   if (!report.ok() &&
-      report.error().message().find("no CUDA device visible") != std::string::npos) {
+      (report.error().message().find("no CUDA device visible") != std::string::npos ||
+       report.error().message().find("visible (CUDA_VISIBLE_DEVICES)") != std::string::npos)) {
     WARN("skipped: " << report.error().message());
-    return;
+    return std::nullopt;
   }
+  return report;
+}
+
+// One GPU through the NCCL path (a one-rank communicator), as `moebench run --device gpu --gpus
+// 1 --check` runs it. Skips where no device is visible.
+TEST_CASE("GPU run: one rank over NCCL checks its layers - skips without a CUDA device", "[gpu]") {
+  auto s = LoadBenchScenarioFromString(testing::kOneGpuScenario, "one_gpu.pbtxt");
+  REQUIRE(s.ok());
+  auto run = RunOrSkip(*s, 1);
+  if (!run) return;
+  const StatusOr<RunReport>& report = *run;
   REQUIRE(report.ok());
   CHECK(report->check.rows_checked == 128);  // 32 tokens x top-2 x 2 layers, all kept local
   CHECK(report->check.max_relative_error <= kGpuRelativeErrorBound);
@@ -56,19 +60,9 @@ routing { synthetic { distribution: ZIPF zipf_alpha: 1.2 seed: 7 } }
 )";
   auto s = LoadBenchScenarioFromString(two_gpus, "two_gpus.pbtxt");
   REQUIRE(s.ok());
-  RunOptions options;
-  options.warmup = 1;
-  options.iterations = 3;
-  options.check = true;
-  ThreadGroup group(1);
-  ThreadCommunicator comm(group, 0);
-  auto report = RunOnGpu(*s, comm, 2, options);
-  if (!report.ok() &&
-      (report.error().message().find("no CUDA device visible") != std::string::npos ||
-       report.error().message().find("visible (CUDA_VISIBLE_DEVICES)") != std::string::npos)) {
-    WARN("skipped: " << report.error().message());
-    return;
-  }
+  auto run = RunOrSkip(*s, 2);
+  if (!run) return;
+  const StatusOr<RunReport>& report = *run;
   REQUIRE(report.ok());
   CHECK(report->check.rows_checked == 2 * 48 * 2);  // every token copy lands somewhere once
   CHECK(report->check.max_relative_error <= kGpuRelativeErrorBound);

@@ -1,37 +1,20 @@
 #include "sim/compute_model.h"
 
-#include <google/protobuf/text_format.h>
-
 #include <catch2/catch.hpp>
 
 #include "models/model_spec.h"
 #include "sim/profile_model.h"
 #include "sim/step.h"
+#include "step_fixtures.h"
 #include "topology/cluster.h"
 
 namespace moesim::sim {
 namespace {
 
-template <typename Message>
-Message Parse(const std::string& text) {
-  Message m;
-  REQUIRE(google::protobuf::TextFormat::ParseFromString(text, &m));
-  return m;
-}
+using testing::Parse;
 
-topology::Cluster OneNode() {
-  auto c = topology::BuildCluster(Parse<pb::Cluster>("node_preset: \"dgx-h100\" nodes: 1"));
-  REQUIRE(c.ok());
-  return std::move(*c);
-}
-
-// Hidden 64, 4 experts of FFN 32, top-2, 2 MoE layers (as tests/step_test.cc's): one token
-// through one expert's SwiGLU is 6 x 64 x 32 = 12,288 FLOPs.
-pb::ModelSpec Tiny() {
-  return Parse<pb::ModelSpec>(
-      "name: 'tiny' hidden_size: 64 expert_ffn_size: 32 num_experts: 4 top_k: 2 num_layers: 2 "
-      "dtype: BF16 vocab_size: 100");
-}
+topology::Cluster OneNode() { return testing::DgxH100(1); }
+pb::ModelSpec Tiny() { return testing::TinyMoe(); }  // tests/step_fixtures.h: 12,288 FLOPs a token
 
 // 100 TFLOP/s, 64 tokens at half rate, memory so fast (1 PB/s) that nothing here is bound by
 // it, 2 us per launch.

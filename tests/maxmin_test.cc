@@ -282,14 +282,23 @@ TEST_CASE("N equal flows on one link each get B over N", "[maxmin]") {
   }
 }
 
-TEST_CASE("Two links and three flows as in the header", "[maxmin]") {
+// The header's worked example: link A (10) carries flows 1 and 2, link B (4) flows 1 and 3,
+// solved once.
+struct HeaderExample {
   MaxMinSolver solver;
-  const ResourceId a = solver.AddResource(10);
-  const ResourceId b = solver.AddResource(4);
-  const VariableId f1 = solver.AddVariable({{a, 1.0}, {b, 1.0}});
-  const VariableId f2 = solver.AddVariable({{a, 1.0}});
-  const VariableId f3 = solver.AddVariable({{b, 1.0}});
-  solver.Solve();
+  ResourceId a = solver.AddResource(10);
+  ResourceId b = solver.AddResource(4);
+  VariableId f1 = solver.AddVariable({{a, 1.0}, {b, 1.0}});
+  VariableId f2 = solver.AddVariable({{a, 1.0}});
+  VariableId f3 = solver.AddVariable({{b, 1.0}});
+  HeaderExample() { solver.Solve(); }
+};
+
+TEST_CASE("Two links and three flows as in the header", "[maxmin]") {
+  HeaderExample ex;
+  MaxMinSolver& solver = ex.solver;
+  const ResourceId a = ex.a, b = ex.b;
+  const VariableId f1 = ex.f1, f2 = ex.f2, f3 = ex.f3;
   // t_B = 4/2 = 2 < t_A = 10/2: x1 = x3 = 2; then A has 10 - 2 = 8 for x2.
   CHECK(solver.Rate(f1) == 2);
   CHECK(solver.Rate(f2) == 8);
@@ -897,13 +906,9 @@ TEST_CASE("The same calls give bit-identical rates", "[maxmin]") {
 
 TEST_CASE("Steps are listed as recomputed and are only ever recomputed whole", "[maxmin]") {
   // Header example: B saturates first (x1 = x3 = 2, one step), then A (x2 = 8).
-  MaxMinSolver solver;
-  const ResourceId a = solver.AddResource(10);
-  const ResourceId b = solver.AddResource(4);
-  const VariableId f1 = solver.AddVariable({{a, 1.0}, {b, 1.0}});
-  const VariableId f2 = solver.AddVariable({{a, 1.0}});
-  const VariableId f3 = solver.AddVariable({{b, 1.0}});
-  solver.Solve();
+  HeaderExample ex;
+  MaxMinSolver& solver = ex.solver;
+  const VariableId f1 = ex.f1, f2 = ex.f2, f3 = ex.f3;
   std::vector<VariableId> step;
   solver.StepOf(f3, &step);
   CHECK(Sorted(step) == std::vector<VariableId>{f1, f3});

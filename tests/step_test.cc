@@ -1,38 +1,18 @@
 #include "sim/step.h"
 
-#include <google/protobuf/text_format.h>
-
 #include <catch2/catch.hpp>
 
 #include "models/model_spec.h"
+#include "step_fixtures.h"
 #include "topology/cluster.h"
 
 namespace moesim::sim {
 namespace {
 
-template <typename Message>
-Message Parse(const std::string& text) {
-  Message m;
-  REQUIRE(google::protobuf::TextFormat::ParseFromString(text, &m));
-  return m;
-}
+using testing::Parse;
 
-topology::Cluster Cluster(uint32_t nodes) {
-  auto c = topology::BuildCluster(Parse<pb::Cluster>(
-      "node_preset: \"dgx-h100\" nodes: " + std::to_string(nodes) +
-      (nodes > 1 ? " fabric { rail_optimized { nodes_per_group: " + std::to_string(nodes) + " } }"
-                 : "")));
-  REQUIRE(c.ok());
-  return std::move(*c);
-}
-
-// A model small enough to count by hand: hidden 64, 4 experts of FFN 32 (top-2), 2 layers, both
-// MoE, vocabulary 100, default attention (Q, K, V, O of 64 x 64).
-pb::ModelSpec Tiny() {
-  return Parse<pb::ModelSpec>(
-      "name: 'tiny' hidden_size: 64 expert_ffn_size: 32 num_experts: 4 top_k: 2 num_layers: 2 "
-      "dtype: BF16 vocab_size: 100");
-}
+topology::Cluster Cluster(uint32_t nodes) { return testing::DgxH100(nodes); }
+pb::ModelSpec Tiny() { return testing::TinyMoe(); }
 
 pb::Routing Uniform() { return Parse<pb::Routing>("synthetic { distribution: UNIFORM seed: 3 }"); }
 pb::Routing Skewed() {
@@ -216,7 +196,8 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
   const StepReport n = Run(one, model, inside, Uniform(), relayed);
   StepConfig one_direct = relayed;
   one_direct.alltoall_algo = models::AllToAllAlgo::kDirect;
-  CHECK(time_of(n, "dispatch") == time_of(Run(one, model, inside, Uniform(), one_direct), "dispatch"));
+  CHECK(time_of(n, "dispatch") ==
+        time_of(Run(one, model, inside, Uniform(), one_direct), "dispatch"));
   CHECK(n.hardware.find("direct (hierarchical needs an EP group over several nodes") !=
         std::string::npos);
 }
