@@ -49,10 +49,14 @@ validate=("$MOESIM" validate "${heldout[@]}" "${measured_args[@]}" --hardware "$
   echo "Held out: $(ls "$SCEN"/heldout | sed 's/.pbtxt//' | paste -sd, | sed 's/,/, /g') (full-width"
   echo "Mixtral-8x7B layers)."
   echo
-  echo "The expert GEMMs take two size bands (the profile's gpu.large_gemms, split where the fit"
-  echo "halves its residual): small GEMMs are bound by reading the experts' weights, large ones run"
-  echo "at the 670-790 TFLOP/s the H200 holds through them. The small band's gemm_peak_tflops is the"
-  echo "asymptote of a curve fitted below the split, not a rate the GPU reaches."
+  if grep -q large_gemms "$OUT/h200-profile.pbtxt"; then
+    echo "The expert GEMMs take two size bands (the profile's gpu.large_gemms, split where the fit"
+    echo "halves its residual): small GEMMs are bound by reading the experts' weights, large ones"
+    echo "run at the rate the H200 holds through them. The small band's gemm_peak_tflops is the"
+    echo "asymptote of a curve fitted below the split, not a rate the GPU reaches."
+  else
+    echo "The expert GEMMs take one rate curve: splitting them by size did not halve its residual."
+  fi
   echo
   echo '```sh'
   echo "scripts/calibrate-h200.sh $MEASURED"
