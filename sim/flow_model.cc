@@ -1,16 +1,16 @@
 #include "sim/flow_model.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <optional>
 #include <stdexcept>
 #include <utility>
 
 #include "sim/collective_time.h"
-#include "sim/engine.h"
-#include "sim/maxmin.h"
 #include "sim/completion_queue.h"
+#include "sim/engine.h"
+#include "sim/flow_links.h"
+#include "sim/maxmin.h"
 
 namespace moesim::sim {
 namespace {
@@ -25,7 +25,8 @@ class FlowModel {
         schedule_(schedule),
         protocol_(protocol),
         efficiency_(protocol ? NcclLatencyModel::Efficiency(*protocol) : 1.0),
-        model_{schedule.algo == CollectiveAlgo::kTree} {
+        model_{schedule.algo == CollectiveAlgo::kTree},
+        links_(PlanFlowLinks(cluster, schedule)) {
     const size_t n = schedule.transfers.size();
     waiting_.resize(n);
     dependents_.resize(n);
@@ -36,7 +37,6 @@ class FlowModel {
       waiting_[t] = static_cast<uint32_t>(schedule.transfers[t].after.size());
       for (uint32_t before : schedule.transfers[t].after) dependents_[before].push_back(t);
     }
-    GroupLinks();
   }
 
   FlowRun Run() {
@@ -73,54 +73,6 @@ class FlowModel {
     sim_.ScheduleAt(start, [this, t](Simulation&) { Start(t); });
   }
 
-  // Links that carry the same transfers with the same shares are one constraint but for their
-  // capacity: whenever the wider is full the narrower is too. So only the narrowest of each such
-  // group (the lowest edge id among equals) becomes a solver resource. The feasible rates, hence
-  // the max-min fair ones, are the same, and on real fabrics the problem shrinks several times: the
-  // 4 NVSwitch planes a GPU stripes over, the spine uplinks of a leaf under ECMP, the PCIe link,
-  // NIC and switch port that carry one GPU's traffic out of its node. Links are told apart by count
-  // and two independent 64-bit order-free hashes of their (transfer, share) sets.
-  void GroupLinks() {
-    struct Signature {
-      uint64_t a = 0, b = 0;
-      uint32_t count = 0;
-      auto operator<=>(const Signature&) const = default;
-    };
-    const size_t edges = resource_of_.size();
-    std::vector<Signature> signature(edges);
-    for (uint32_t t = 0; t < schedule_.transfers.size(); ++t) {
-      if (schedule_.transfers[t].bytes == 0) continue;  // never a flow
-      Shares(t);
-      for (const auto& [edge, share] : shares_) {
-        const uint64_t key = (uint64_t{t} << 32) ^ std::bit_cast<uint64_t>(share);
-        signature[edge].a += Mix(key ^ 0x5851F42D4C957F2DULL);
-        signature[edge].b += Mix(Mix(key) ^ 0x14057B7EF767814FULL);
-        ++signature[edge].count;
-      }
-    }
-    std::vector<uint32_t> used;
-    for (uint32_t e = 0; e < edges; ++e) {
-      if (signature[e].count > 0) used.push_back(e);
-    }
-    std::sort(used.begin(), used.end(), [&](uint32_t x, uint32_t y) {
-      if (signature[x] != signature[y]) return signature[x] < signature[y];
-      if (EdgeBandwidth(x) != EdgeBandwidth(y)) return EdgeBandwidth(x) < EdgeBandwidth(y);
-      return x < y;
-    });
-    representative_.assign(edges, kNone);
-    for (size_t i = 0; i < used.size(); ++i) {
-      const bool same = i > 0 && signature[used[i]] == signature[used[i - 1]];
-      representative_[used[i]] = same ? representative_[used[i - 1]] : used[i];
-    }
-  }
-
-  // SplitMix64's finalizer (Steele, Lea, Flood 2014).
-  static uint64_t Mix(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-
   // The route of transfer t into shares_: (edge id, share), by edge, a link crossed twice summed.
   void Shares(uint32_t t) {
     const Transfer& x = schedule_.transfers[t];
@@ -148,11 +100,14 @@ class FlowModel {
       return;
     }
     Shares(t);
-    // One use per group of equal links (see GroupLinks), in the order of the representatives.
+    // One use per constraint (sim/flow_links.h), in the order of the edges that stand for them.
     representative_shares_.clear();
     for (const auto& [edge, share] : shares_) {
       run_.link_bytes[edge] += share * static_cast<double>(x.bytes);
-      representative_shares_.emplace_back(representative_[edge], share);
+      const uint32_t constraint = links_.resource[edge];
+      if (constraint != FlowLinks::kNotConstrained) {
+        representative_shares_.emplace_back(constraint, share);
+      }
     }
     std::sort(representative_shares_.begin(), representative_shares_.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -338,7 +293,7 @@ class FlowModel {
   Duration armed_at_;
   std::vector<std::optional<ResourceId>> resource_of_;
   std::vector<uint64_t> edge_bandwidth_;
-  std::vector<uint32_t> representative_;  // per edge id: its group's link (see GroupLinks)
+  FlowLinks links_;  // which links are constraints, and which edge stands for each
   std::vector<std::pair<uint32_t, double>> shares_, representative_shares_;  // scratch of Start()
   std::vector<ResourceUse> uses_;                                            // scratch of Start()
   size_t finished_ = 0;

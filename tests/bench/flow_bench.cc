@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -37,7 +38,9 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "models/model_spec.h"
 #include "proto/cluster.pb.h"
+#include "sim/alltoall_cost.h"
 #include "sim/collective_time.h"
 #include "sim/collectives.h"
 #include "sim/flow_model.h"
@@ -53,24 +56,35 @@ using moesim::bench::CpuSeconds;
 using moesim::bench::PeakRssMiB;
 using moesim::bench::Seconds;
 
+// What a configuration times.
+enum class Workload {
+  kAllToAll,  // the MoE layer's dispatch all-to-all alone: what the bars name
+  kLayer,     // the whole MoE layer: router, dispatch, experts, combine (two all-to-alls)
+  kUniform,   // nccl-tests' uniform alltoall
+};
+
 struct Config {
   const char* name;
   uint32_t gpus;
   const char* fidelity;  // "flow" or "analytical"
-  bool moe;              // the MoE workload, else the uniform all-to-all
-  double bar_seconds;    // the bar on "simulate"
-  double bar_rss_mib;    // the bar on peak RSS (0: none)
+  Workload workload;
+  double bar_seconds;  // the bar on "simulate" (0: none)
+  double bar_rss_mib;  // the bar on peak RSS (0: none)
 };
 
 constexpr Config kConfigs[] = {
-    {"moe-analytical-128", 128, "analytical", true, 0, 0},
-    {"moe-flow-128", 128, "flow", true, 0.5, 0},
-    {"moe-analytical-1024", 1024, "analytical", true, 0, 0},
-    {"moe-flow-1024", 1024, "flow", true, 10, 4096},
-    {"moe-analytical-2048", 2048, "analytical", true, 0, 0},
-    {"moe-analytical-4096", 4096, "analytical", true, 0, 0},
-    {"moe-analytical-16384", 16384, "analytical", true, 2, 0},
-    {"uniform-flow-1024", 1024, "flow", false, 5, 0},
+    {"a2a-flow-128", 128, "flow", Workload::kAllToAll, 0.5, 0},
+    {"a2a-flow-1024", 1024, "flow", Workload::kAllToAll, 10, 4096},
+    {"a2a-analytical-1024", 1024, "analytical", Workload::kAllToAll, 0, 0},
+    {"a2a-analytical-16384", 16384, "analytical", Workload::kAllToAll, 2, 0},
+    {"moe-analytical-128", 128, "analytical", Workload::kLayer, 0, 0},
+    {"moe-flow-128", 128, "flow", Workload::kLayer, 0, 0},
+    {"moe-analytical-1024", 1024, "analytical", Workload::kLayer, 0, 0},
+    {"moe-flow-1024", 1024, "flow", Workload::kLayer, 0, 0},
+    {"moe-analytical-2048", 2048, "analytical", Workload::kLayer, 0, 0},
+    {"moe-analytical-4096", 4096, "analytical", Workload::kLayer, 0, 0},
+    {"moe-analytical-16384", 16384, "analytical", Workload::kLayer, 0, 0},
+    {"uniform-flow-1024", 1024, "flow", Workload::kUniform, 5, 0},
 };
 
 std::string MoeScenario(uint32_t nodes) {
@@ -166,6 +180,40 @@ int RunMoe(const Config& c) {
   return 0;
 }
 
+// The layer's dispatch alone: one imbalanced all-to-all, its slowest rank's time.
+int RunAllToAll(const Config& c) {
+  using namespace moesim::sim;
+  Row row;
+  const auto load_start = Clock::now();
+  auto s = LoadScenarioFromString(MoeScenario(c.gpus / 8), "bench.pbtxt");
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s\n", s.error().message().c_str());
+    return 1;
+  }
+  const moesim::models::TrafficMatrix& tokens = s->workload.layers[0].dispatch_tokens;
+  const moesim::Bytes token_bytes = moesim::models::TokenBytes(s->workload.model);
+  row.load = Seconds(load_start);
+  const bool flow = std::strcmp(c.fidelity, "flow") == 0;
+  const double cpu_start = CpuSeconds();
+  const auto start = Clock::now();
+  const AllToAll a = flow ? AllToAllFlows(s->cluster, tokens, token_bytes)
+                          : AllToAllCosts(s->cluster, tokens, token_bytes);
+  row.simulate = Seconds(start);
+  row.cpu = CpuSeconds() - cpu_start;
+  moesim::Duration slowest;
+  for (const RankCost& rank : a.ranks) slowest = std::max(slowest, rank.time);
+  row.predicted_ms = static_cast<double>(slowest.picoseconds()) / 1e9;
+  uint64_t flows = 0;  // the pairs that exchange tokens
+  for (uint32_t src = 0; src < tokens.ranks(); ++src) {
+    for (const auto& cell : tokens.row(src)) flows += cell.dst != src && cell.count > 0;
+  }
+  char note[96];
+  std::snprintf(note, sizeof note, "%llu flows", static_cast<unsigned long long>(flows));
+  row.note = note;
+  Print(c, row);
+  return 0;
+}
+
 int RunUniform(const Config& c) {
   using namespace moesim::sim;
   Row row;
@@ -208,7 +256,15 @@ int RunUniform(const Config& c) {
 
 int RunOne(const char* name) {
   for (const Config& c : kConfigs) {
-    if (std::strcmp(c.name, name) == 0) return c.moe ? RunMoe(c) : RunUniform(c);
+    if (std::strcmp(c.name, name) != 0) continue;
+    switch (c.workload) {
+      case Workload::kAllToAll:
+        return RunAllToAll(c);
+      case Workload::kLayer:
+        return RunMoe(c);
+      case Workload::kUniform:
+        return RunUniform(c);
+    }
   }
   std::fprintf(stderr, "unknown configuration %s\n", name);
   return 2;
