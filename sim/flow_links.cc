@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <map>
+#include <utility>
 
 namespace moesim::sim {
 namespace {
@@ -15,28 +17,73 @@ struct Hop {
   uint32_t position;
 };
 
-// The route of src -> dst as hops, each link once (shares of a link crossed twice summed), by
-// edge id.
-void RouteHops(const topology::Cluster& cluster, uint32_t src, uint32_t dst,
-               std::vector<Hop>* out) {
-  const topology::Graph& g = cluster.graph();
-  out->clear();
-  cluster.router().ForEachShare(src, dst, [&](topology::Edge e, double s) {
-    out->push_back(Hop{g[e].id, s, static_cast<uint32_t>(out->size())});
-  });
-  std::sort(out->begin(), out->end(), [](const Hop& a, const Hop& b) {
-    return a.edge != b.edge ? a.edge < b.edge : a.position < b.position;
-  });
-  size_t kept = 0;
-  for (size_t i = 0; i < out->size(); ++i) {
-    if (kept > 0 && (*out)[kept - 1].edge == (*out)[i].edge) {
-      (*out)[kept - 1].share += (*out)[i].share;
-    } else {
-      (*out)[kept++] = (*out)[i];
+// Routes as hops, each link once (shares of a link crossed twice summed), in route order. The links
+// outside the switch fabric come from the router per transfer; each fabric leg (the same links for
+// every route between two first-tier switches, dozens under ECMP) is walked once and kept.
+class RouteWalker {
+ public:
+  explicit RouteWalker(const topology::Cluster& cluster) : cluster_(cluster) {
+    const topology::Graph& g = cluster.graph();
+    target_.resize(boost::num_edges(g));
+    for (auto [it, end] = boost::edges(g); it != end; ++it) {
+      target_[g[*it].id] = boost::target(*it, g);
     }
   }
-  out->resize(kept);
-}
+
+  void Hops(uint32_t src, uint32_t dst, std::vector<Hop>* out) {
+    local_.clear();
+    out->clear();
+    const auto leg = cluster_.router().AppendLocalShares(src, dst, &local_);
+    for (const auto& [edge, share] : local_) {
+      Add(edge, share, out);
+      // The fabric leg goes after the link into the switch it starts from.
+      if (leg && target_[edge] == leg->from) {
+        for (const auto& [e, s] : Leg(*leg)) out->push_back(Hop{e, s, Position(*out)});
+      }
+    }
+  }
+
+ private:
+  static uint32_t Position(const std::vector<Hop>& hops) {
+    return static_cast<uint32_t>(hops.size());
+  }
+  // Local links are few: a repeat is found by scanning.
+  static void Add(uint32_t edge, double share, std::vector<Hop>* out) {
+    for (Hop& hop : *out) {
+      if (hop.edge == edge) {
+        hop.share += share;
+        return;
+      }
+    }
+    out->push_back(Hop{edge, share, Position(*out)});
+  }
+  const std::vector<std::pair<uint32_t, double>>& Leg(topology::Router::FabricLeg leg) {
+    auto [it, added] = legs_.try_emplace({leg.from, leg.to});
+    if (added) {
+      const topology::Graph& g = cluster_.graph();
+      std::vector<Hop> hops;
+      cluster_.router().ForEachFabricShare(leg, [&](topology::Edge e, double s) {
+        hops.push_back(Hop{g[e].id, s, 0});
+      });
+      std::sort(hops.begin(), hops.end(),
+                [](const Hop& a, const Hop& b) { return a.edge < b.edge; });
+      for (const Hop& hop : hops) {
+        if (!it->second.empty() && it->second.back().first == hop.edge) {
+          it->second.back().second += hop.share;
+        } else {
+          it->second.emplace_back(hop.edge, hop.share);
+        }
+      }
+    }
+    return it->second;
+  }
+
+  const topology::Cluster& cluster_;
+  std::vector<topology::Vertex> target_;  // per edge id
+  std::map<std::pair<topology::Vertex, topology::Vertex>, std::vector<std::pair<uint32_t, double>>>
+      legs_;
+  std::vector<std::pair<uint32_t, double>> local_;
+};
 
 // SplitMix64's finalizer (Steele, Lea, Flood 2014).
 uint64_t Mix(uint64_t z) {
@@ -56,7 +103,8 @@ std::vector<uint64_t> EdgeBandwidths(const topology::Cluster& cluster) {
 
 // Groups: links are told apart by count and two independent 64-bit order-free hashes of their
 // (transfer, share) sets; within a group the narrowest (lowest id among equals) stands for all.
-void GroupLinks(const topology::Cluster& cluster, const Schedule& schedule,
+// Also sums each link's bytes.
+void GroupLinks(RouteWalker& walker, const Schedule& schedule,
                 const std::vector<uint64_t>& bandwidth, FlowLinks* links) {
   struct Signature {
     uint64_t a = 0, b = 0;
@@ -69,8 +117,9 @@ void GroupLinks(const topology::Cluster& cluster, const Schedule& schedule,
   for (uint32_t t = 0; t < schedule.transfers.size(); ++t) {
     const Transfer& x = schedule.transfers[t];
     if (x.bytes == 0) continue;  // never a flow
-    RouteHops(cluster, x.src, x.dst, &hops);
+    walker.Hops(x.src, x.dst, &hops);
     for (const Hop& hop : hops) {
+      links->link_bytes[hop.edge] += hop.share * static_cast<double>(x.bytes);
       const uint64_t key = (uint64_t{t} << 32) ^ std::bit_cast<uint64_t>(hop.share);
       signature[hop.edge].a += Mix(key ^ 0x5851F42D4C957F2DULL);
       signature[hop.edge].b += Mix(Mix(key) ^ 0x14057B7EF767814FULL);
@@ -100,21 +149,24 @@ void GroupLinks(const topology::Cluster& cluster, const Schedule& schedule,
 
 // Leaves out the constraints implied by others (see IMPLIED in flow_links.h). For each way of
 // choosing q(v) (0: first other constraint on the route, 1: last), every (r, q, a_rv / a_qv) is
-// listed, sorted, and summed per r.
-void LeaveOutImplied(const topology::Cluster& cluster, const Schedule& schedule,
+// listed, sorted, and summed per r. Then lists each transfer's constraints.
+void LeaveOutImplied(RouteWalker& walker, const Schedule& schedule,
                      const std::vector<uint64_t>& bandwidth, FlowLinks* links) {
   struct Cover {
     uint32_t constraint;  // r
     uint32_t by;          // q(v), or kNone when v crosses no other constraint
     double ratio;         // a_rv / a_qv
-    auto operator<=>(const Cover&) const = default;
   };
   std::vector<Cover> covers[2];
   std::vector<Hop> hops;
   std::vector<Hop> constraints;  // the route's constraints, in route order
-  for (const Transfer& x : schedule.transfers) {
+  links->use_first.assign(schedule.transfers.size() + 1, 0);
+  links->uses.clear();
+  for (uint32_t t = 0; t < schedule.transfers.size(); ++t) {
+    const Transfer& x = schedule.transfers[t];
+    links->use_first[t] = static_cast<uint32_t>(links->uses.size());
     if (x.bytes == 0) continue;
-    RouteHops(cluster, x.src, x.dst, &hops);
+    walker.Hops(x.src, x.dst, &hops);
     constraints.clear();
     for (const Hop& hop : hops) {
       const uint32_t r = links->resource[hop.edge];
@@ -124,8 +176,9 @@ void LeaveOutImplied(const topology::Cluster& cluster, const Schedule& schedule,
         constraints.push_back(Hop{r, hop.share, hop.position});
       }
     }
-    std::sort(constraints.begin(), constraints.end(),
-              [](const Hop& a, const Hop& b) { return a.position < b.position; });
+    const size_t first_use = links->uses.size();
+    for (const Hop& c : constraints) links->uses.emplace_back(c.edge, c.share);
+    std::sort(links->uses.begin() + first_use, links->uses.end());
     for (size_t i = 0; i < constraints.size(); ++i) {
       const Hop& r = constraints[i];
       if (constraints.size() == 1) {
@@ -139,45 +192,67 @@ void LeaveOutImplied(const topology::Cluster& cluster, const Schedule& schedule,
       covers[1].push_back(Cover{r.edge, last.edge, r.share / last.share});
     }
   }
-  for (std::vector<Cover>& list : covers) std::sort(list.begin(), list.end());
+  links->use_first.back() = static_cast<uint32_t>(links->uses.size());
+  // Each list by constraint, keeping transfer order within one (a counting sort: the lists hold a
+  // few entries per transfer, and comparison sorts of them took most of this pass).
+  std::vector<uint32_t> bucket_first[2];
+  for (int k = 0; k < 2; ++k) {
+    std::vector<uint32_t>& first = bucket_first[k];
+    first.assign(bandwidth.size() + 1, 0);
+    for (const Cover& c : covers[k]) ++first[c.constraint + 1];
+    for (size_t r = 0; r < bandwidth.size(); ++r) first[r + 1] += first[r];
+    std::vector<Cover> sorted(covers[k].size());
+    std::vector<uint32_t> next(first.begin(), first.end() - 1);
+    for (const Cover& c : covers[k]) sorted[next[c.constraint]++] = c;
+    covers[k] = std::move(sorted);
+  }
 
-  // A constraint another's cover relies on is kept (pinned); decided in id order.
+  // A constraint another's cover relies on is kept (pinned); decided in id order. Per candidate r,
+  // M_q is gathered over r's entries with a stamp per q, and summed in order of first appearance.
   std::vector<uint8_t> pinned(bandwidth.size(), 0), left_out(bandwidth.size(), 0);
-  size_t at[2] = {0, 0};
-  std::vector<uint32_t> cover_links;
+  std::vector<uint32_t> stamp(bandwidth.size(), kNone), cover;
+  std::vector<double> largest(bandwidth.size(), 0);
   for (uint32_t r = 0; r < bandwidth.size(); ++r) {
-    if (links->resource[r] != r) continue;
-    bool implied = false;
-    for (int k = 0; k < 2; ++k) {
-      std::vector<Cover>& list = covers[k];
-      while (at[k] < list.size() && list[at[k]].constraint < r) ++at[k];
-      const size_t begin = at[k];
-      size_t end = begin;
-      while (end < list.size() && list[end].constraint == r) ++end;
-      if (implied || pinned[r]) continue;
-      // sum over q of M_q c_q; each q's entries are together, its largest ratio last.
-      double sum = 0;
+    if (links->resource[r] != r || pinned[r]) continue;
+    for (int k = 0; k < 2 && !left_out[r]; ++k) {
+      const uint32_t begin = bucket_first[k][r], end = bucket_first[k][r + 1];
       bool possible = true;
-      for (size_t i = begin; i < end && possible; ++i) {
-        const uint32_t q = list[i].by;
-        if (q == kNone || left_out[q]) possible = false;
-        if (possible && (i + 1 == end || list[i + 1].by != q)) {
-          sum += list[i].ratio * static_cast<double>(bandwidth[q]);
+      cover.clear();
+      for (uint32_t i = begin; i < end && possible; ++i) {
+        const Cover& c = covers[k][i];
+        if (c.by == kNone || left_out[c.by]) {
+          possible = false;
+        } else if (stamp[c.by] != 2 * r + k) {
+          stamp[c.by] = 2 * r + k;
+          largest[c.by] = c.ratio;
+          cover.push_back(c.by);
+        } else {
+          largest[c.by] = std::max(largest[c.by], c.ratio);
         }
       }
-      if (possible && sum <= static_cast<double>(bandwidth[r]) * (1 + 1e-12)) {
-        implied = true;
-        for (size_t i = begin; i < end; ++i) pinned[list[i].by] = 1;
+      if (!possible) continue;
+      double sum = 0;  // sum over q of M_q c_q
+      for (const uint32_t q : cover) sum += largest[q] * static_cast<double>(bandwidth[q]);
+      if (sum <= static_cast<double>(bandwidth[r]) * (1 + 1e-12)) {
+        left_out[r] = 1;
+        ++links->implied;
+        for (const uint32_t q : cover) pinned[q] = 1;
       }
-    }
-    if (implied) {
-      left_out[r] = 1;
-      ++links->implied;
     }
   }
   for (uint32_t e = 0; e < bandwidth.size(); ++e) {
     if (links->resource[e] != kNone && left_out[links->resource[e]]) links->resource[e] = kNone;
   }
+  size_t kept = 0;
+  for (size_t t = 0; t + 1 < links->use_first.size(); ++t) {
+    const uint32_t begin = links->use_first[t], end = links->use_first[t + 1];
+    links->use_first[t] = static_cast<uint32_t>(kept);
+    for (uint32_t u = begin; u < end; ++u) {
+      if (!left_out[links->uses[u].first]) links->uses[kept++] = links->uses[u];
+    }
+  }
+  links->use_first.back() = static_cast<uint32_t>(kept);
+  links->uses.resize(kept);
 }
 
 }  // namespace
@@ -185,8 +260,10 @@ void LeaveOutImplied(const topology::Cluster& cluster, const Schedule& schedule,
 FlowLinks PlanFlowLinks(const topology::Cluster& cluster, const Schedule& schedule) {
   FlowLinks links;
   const std::vector<uint64_t> bandwidth = EdgeBandwidths(cluster);
-  GroupLinks(cluster, schedule, bandwidth, &links);
-  LeaveOutImplied(cluster, schedule, bandwidth, &links);
+  links.link_bytes.assign(bandwidth.size(), 0.0);
+  RouteWalker walker(cluster);
+  GroupLinks(walker, schedule, bandwidth, &links);
+  LeaveOutImplied(walker, schedule, bandwidth, &links);
   return links;
 }
 

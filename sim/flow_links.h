@@ -32,11 +32,15 @@
 //
 //   const FlowLinks links = PlanFlowLinks(cluster, schedule);
 //   links.resource[edge_id];   // the edge whose capacity stands for it, or kNotConstrained
+//   links.uses[links.use_first[t]];   // transfer t's first constraint: (edge, share)
 //
+// Routes are walked here, before any flow starts, twice per transfer (grouping needs every
+// transfer first); the links of a switch-fabric leg, dozens under ECMP, are walked once per leg.
 // Deterministic: decided from the schedule's transfers in order, with no hashing of addresses.
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "sim/collectives.h"
@@ -50,6 +54,12 @@ struct FlowLinks {
   // becomes the solver resource for it; kNotConstrained when no transfer crosses it or its
   // constraint is implied.
   std::vector<uint32_t> resource;
+  // Per transfer t, its constraints as (edge standing for each, share):
+  // uses[use_first[t], use_first[t + 1]), by edge id. None for a transfer of no bytes.
+  std::vector<uint32_t> use_first;
+  std::vector<std::pair<uint32_t, double>> uses;
+  // Per edge id: the bytes all the schedule's transfers put on it (shares of their bytes).
+  std::vector<double> link_bytes;
   uint32_t constraints = 0;  // edges that stand for themselves (resources the solver may get)
   uint32_t grouped = 0;      // edges folded into another edge's constraint
   uint32_t implied = 0;      // constraints left out as implied by others

@@ -31,7 +31,6 @@ class FlowModel {
     waiting_.resize(n);
     dependents_.resize(n);
     run_.finish.resize(n);
-    run_.link_bytes.assign(boost::num_edges(cluster.graph()), 0.0);
     resource_of_.resize(boost::num_edges(cluster.graph()));
     for (uint32_t t = 0; t < n; ++t) {
       waiting_[t] = static_cast<uint32_t>(schedule.transfers[t].after.size());
@@ -40,6 +39,7 @@ class FlowModel {
   }
 
   FlowRun Run() {
+    run_.link_bytes = std::move(links_.link_bytes);  // every transfer runs to its end
     const Duration base = protocol_ ? model_.Base(*protocol_) : Duration();
     for (uint32_t t = 0; t < schedule_.transfers.size(); ++t) {
       if (waiting_[t] == 0) ScheduleStart(t, base);
@@ -73,54 +73,22 @@ class FlowModel {
     sim_.ScheduleAt(start, [this, t](Simulation&) { Start(t); });
   }
 
-  // The route of transfer t into shares_: (edge id, share), by edge, a link crossed twice summed.
-  void Shares(uint32_t t) {
-    const Transfer& x = schedule_.transfers[t];
-    const topology::Graph& g = cluster_.graph();
-    shares_.clear();
-    cluster_.router().ForEachShare(
-        x.src, x.dst, [&](topology::Edge e, double s) { shares_.emplace_back(g[e].id, s); });
-    std::sort(shares_.begin(), shares_.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    size_t kept = 0;
-    for (size_t i = 0; i < shares_.size(); ++i) {
-      if (kept > 0 && shares_[kept - 1].first == shares_[i].first) {
-        shares_[kept - 1].second += shares_[i].second;
-      } else {
-        shares_[kept++] = shares_[i];
-      }
-    }
-    shares_.resize(kept);
-  }
-
   void Start(uint32_t t) {
     const Transfer& x = schedule_.transfers[t];
     if (x.bytes == 0) {
       Finish(t);
       return;
     }
-    Shares(t);
-    // One use per constraint (sim/flow_links.h), in the order of the edges that stand for them.
-    representative_shares_.clear();
-    for (const auto& [edge, share] : shares_) {
-      run_.link_bytes[edge] += share * static_cast<double>(x.bytes);
-      const uint32_t constraint = links_.resource[edge];
-      if (constraint != FlowLinks::kNotConstrained) {
-        representative_shares_.emplace_back(constraint, share);
-      }
-    }
-    std::sort(representative_shares_.begin(), representative_shares_.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
+    // One use per constraint (sim/flow_links.h), by the edge that stands for it.
     uses_.clear();
-    for (size_t i = 0; i < representative_shares_.size(); ++i) {
-      const uint32_t edge = representative_shares_[i].first;
-      if (i > 0 && representative_shares_[i - 1].first == edge) continue;  // the same share again
+    for (uint32_t u = links_.use_first[t]; u < links_.use_first[t + 1]; ++u) {
+      const auto& [edge, share] = links_.uses[u];
       if (!resource_of_[edge]) {
         // Resources are created when a link is first used; capacity in bytes per second of data.
         const double capacity = static_cast<double>(EdgeBandwidth(edge)) * efficiency_;
         resource_of_[edge] = solver_.AddResource(capacity);
       }
-      uses_.push_back({*resource_of_[edge], representative_shares_[i].second});
+      uses_.push_back({*resource_of_[edge], share});
     }
     const VariableId v = solver_.AddVariable(uses_);
     if (flights_.size() <= v.value) flights_.resize(v.value + 1);
@@ -293,9 +261,8 @@ class FlowModel {
   Duration armed_at_;
   std::vector<std::optional<ResourceId>> resource_of_;
   std::vector<uint64_t> edge_bandwidth_;
-  FlowLinks links_;  // which links are constraints, and which edge stands for each
-  std::vector<std::pair<uint32_t, double>> shares_, representative_shares_;  // scratch of Start()
-  std::vector<ResourceUse> uses_;                                            // scratch of Start()
+  FlowLinks links_;                // which links are constraints, and which edge stands for each
+  std::vector<ResourceUse> uses_;  // scratch of Start()
   size_t finished_ = 0;
   FlowRun run_;
 };

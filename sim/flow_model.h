@@ -16,10 +16,13 @@
 // Deterministic: events and solver calls run in a fixed order.
 //
 // What keeps it fast (results/flow_bench.md):
-//   - Links that carry exactly the same transfers with the same shares (the NVSwitch planes a GPU
-//     stripes over, the spine uplinks of a leaf under ECMP, the PCIe link, NIC and switch port of
-//     one GPU's traffic) are one constraint but for capacity; only the narrowest becomes a solver
-//     resource. Exact: the feasible rates are the same. It cuts a flow's resources several times.
+//   - Only links that can limit a rate are solver resources (sim/flow_links.h): links that carry
+//     exactly the same transfers with the same shares (the NVSwitch planes a GPU stripes over, the
+//     spine uplinks of a leaf under ECMP, the PCIe link, NIC and switch port of one GPU's traffic)
+//     are one constraint at the narrowest; a link whose transfers all cross kept links that
+//     together carry no more than it (the leaf-spine links of a non-blocking rail fabric, implied
+//     by the NICs) is none. Exact: the feasible rates are the same. Routes are walked before the
+//     run (each switch-fabric leg once), not as flows start.
 //   - A flow that ends re-solves only the flows frozen at or after its filling step (the solver's
 //     restart, sim/maxmin.h), usually the few faster than it, not its whole component.
 //   - Completions wait in one indexed heap with one entry per solver step (the flows a solve froze

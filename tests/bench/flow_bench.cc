@@ -5,15 +5,19 @@
 // With no argument it runs every configuration below; with names, those. Each runs in a process of
 // its own (this binary, with --one NAME), so that the peak RSS printed is that run's alone.
 //
-//   moe-flow-128, moe-flow-1024                 the issue's workload, flow fidelity
+//   a2a-flow-128, a2a-flow-1024                 the issue's all-to-all, flow fidelity (its bars)
+//   a2a-analytical-1024, -16384                 the same, analytical fidelity
+//   moe-flow-128, moe-flow-1024                 the whole MoE layer, flow fidelity
 //   moe-analytical-128, -1024, -2048, -4096, -16384   the same, analytical fidelity
 //   uniform-flow-1024                           a uniform all-to-all, flow fidelity
 //
 // The issue's workload: one MoE layer, Zipf-skewed routing (alpha 1.2, experts shuffled), top-8 of
 // 256 experts, 4,096 tokens per GPU, hidden 7168 (BF16), EP over every GPU (at most 256), DGX H100
-// nodes on a rail-optimized fabric (groups of 32 nodes); "simulate" is the whole layer (router,
-// dispatch, experts, combine: two all-to-alls), "load" parsing, building the cluster, drawing the
-// routing and expanding it.
+// nodes on a rail-optimized fabric (groups of 32 nodes). The issue's bars name "an imbalanced
+// all-to-all": a2a-* time the layer's dispatch alone (AllToAllFlows / AllToAllCosts on its token
+// matrix; "predicted ms" is its slowest rank). moe-* time the whole layer (router, dispatch,
+// experts, combine: two all-to-alls). "load" is parsing, building the cluster, drawing the routing
+// and expanding it.
 //
 // The uniform all-to-all: nccl-tests' alltoall of 64 MiB per GPU (64 KiB to each peer), direct, on
 // 1,024 GPUs each behind one 450 GB/s port of a single switch (1,024 one-GPU nodes with a 3,600
