@@ -1,5 +1,8 @@
 #include "models/expected_layer.h"
 
+#include <algorithm>
+#include <cmath>
+#include <utility>
 #include <vector>
 
 #include "models/synthetic.h"
@@ -38,6 +41,54 @@ LayerWork ExpectedLayer(std::span<const uint64_t> loads, uint32_t ep, uint64_t t
     }
   }
   return w;
+}
+
+void SetExpectedNodeTokens(std::span<const uint32_t> sample, uint32_t top_k, uint32_t gpus_per_node,
+                           uint64_t tokens_per_rank, const ExpertPlacement& placement,
+                           LayerWork* w) {
+  const LayerPlacement& layer = placement.layer(0);
+  const uint32_t ep = layer.ep(), nodes = ep / gpus_per_node;
+  // Per expert, (node, fraction of its replicas there).
+  std::vector<std::vector<std::pair<uint32_t, double>>> on(layer.num_experts());
+  for (uint32_t e = 0; e < layer.num_experts(); ++e) {
+    const std::vector<LayerPlacement::Replica>& replicas = layer.ReplicasOf(e);
+    for (const LayerPlacement::Replica& r : replicas) {
+      const uint32_t node = r.ep_rank / gpus_per_node;
+      if (on[e].empty() || on[e].back().first != node) on[e].emplace_back(node, 0.0);
+      on[e].back().second += 1.0 / static_cast<double>(replicas.size());
+    }
+  }
+  std::vector<double> hits(nodes, 0.0), miss(nodes, 1.0);
+  std::vector<uint32_t> touched;
+  const size_t tokens = sample.size() / top_k;
+  for (size_t t = 0; t < tokens; ++t) {
+    for (uint32_t j = 0; j < top_k; ++j) {
+      for (const auto& [node, fraction] : on[sample[t * top_k + j]]) {
+        if (miss[node] == 1.0) touched.push_back(node);
+        miss[node] *= 1.0 - fraction;
+      }
+    }
+    for (const uint32_t node : touched) {
+      hits[node] += 1.0 - miss[node];
+      miss[node] = 1.0;
+    }
+    touched.clear();
+  }
+  w->node_tokens = TrafficMatrix(ep);
+  for (uint32_t src = 0; src < ep; ++src) {
+    std::vector<uint64_t> copies(nodes, 0);
+    for (const TrafficMatrix::Cell& cell : w->dispatch_tokens.row(src)) {
+      copies[cell.dst / gpus_per_node] += cell.count;
+    }
+    for (uint32_t n = 0; n < nodes; ++n) {
+      if (copies[n] == 0) continue;
+      const double expected = tokens == 0 ? 0
+                                          : static_cast<double>(tokens_per_rank) * hits[n] /
+                                                static_cast<double>(tokens);
+      const uint64_t rounded = static_cast<uint64_t>(std::llround(expected));
+      w->node_tokens.at(src, n) = std::clamp<uint64_t>(rounded, 1, copies[n]);
+    }
+  }
 }
 
 }  // namespace moesim::models

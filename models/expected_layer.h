@@ -29,4 +29,24 @@ namespace moesim::models {
 LayerWork ExpectedLayer(std::span<const uint64_t> loads, uint32_t ep, uint64_t tokens_per_rank,
                         uint32_t top_k, const ExpertPlacement& placement, uint64_t capacity = 0);
 
+// DeepEP's deduplicated dispatch needs what per-expert loads cannot say: how many of a rank's
+// tokens reach each node (LayerWork::node_tokens). This sets w->node_tokens from `sample`, tokens'
+// experts drawn from the same routing (top_k ids per token, token-major): every sender gets
+//
+//   node_tokens(src, n) = round(tokens_per_rank x h_n / T),   h_n = sum over the T sampled tokens
+//                         of P(the token has a copy on node n) = 1 - prod over its experts e of
+//                         (1 - f_e(n)),
+//
+// f_e(n) the fraction of e's replicas on node n (1 or 0 without replicas, so h_n counts the
+// tokens with an expert there; replicas are taken independently per expert, as ExpectedLayer
+// splits a share evenly over them). Node n holds EP ranks n x gpus_per_node onwards. Each value is
+// then kept within what w's dispatch allows: at most the sender's copies to the node's ranks, and
+// at least 1 where it has any. Requires ep a multiple of gpus_per_node and w from ExpectedLayer.
+//
+//   4 experts on 4 ranks, 2 per node, top-2 tokens {0,1} {0,2} {2,3} {1,3}: node 0 (experts 0, 1)
+//   is reached by 3 of the 4 tokens, node 1 likewise, so each rank of 100 tokens sends 75 to each.
+void SetExpectedNodeTokens(std::span<const uint32_t> sample, uint32_t top_k, uint32_t gpus_per_node,
+                           uint64_t tokens_per_rank, const ExpertPlacement& placement,
+                           LayerWork* w);
+
 }  // namespace moesim::models

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
+#include "models/synthetic.h"
 #include "sim/command.h"
 
 #ifndef MOESIM_DEFAULT_SCENARIO
@@ -12,6 +13,24 @@
 #endif
 
 namespace moesim::sim {
+
+Status CheckRouterGroupOptions(uint32_t groups, uint32_t top, uint32_t experts, uint32_t top_k) {
+  if (groups == 0 && top == 0) return Status::Ok();
+  const models::GroupLimitFault fault =
+      models::CheckGroupLimit(models::GroupLimit{groups, top}, experts, top_k);
+  if (fault == models::GroupLimitFault::kGroups) {
+    return InputError(
+        Location{}, "--router-groups", std::to_string(groups),
+        "must divide the " + std::to_string(experts) + " experts into at most 64 groups",
+        "a divisor of " + std::to_string(experts) + " from 1 to 64");
+  }
+  if (fault == models::GroupLimitFault::kTop) {
+    return InputError(Location{}, "--router-group-topk", std::to_string(top),
+                      "must be 1 to --router-groups and hold a token's top-k experts",
+                      "groups of at least top-k = " + std::to_string(top_k) + " experts together");
+  }
+  return Status::Ok();
+}
 
 std::string DefaultScenarioPath() {
   if (const char* env = std::getenv("MOESIM_DEFAULT_SCENARIO"); env != nullptr && *env != '\0') {

@@ -13,8 +13,11 @@
 #include <google/protobuf/message.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
 #include <ostream>
+
+#include "proto/status.h"
 
 namespace moesim::sim {
 
@@ -29,6 +32,11 @@ using CommandAction = std::function<int(CommandIo&)>;
 // Prints `message` as indented JSON with every field, zeros included (a layer 0 or a zero count is
 // data, not a default), as every --json does; returns the exit status.
 int PrintJson(const google::protobuf::Message& message, CommandIo& io);
+
+// --router-groups G --router-group-topk M (moesim trace gen, moesim plan): OK when neither is set
+// or the group limit applies to `experts` experts of top-k `top_k`; otherwise the option at fault,
+// its value and what is valid.
+Status CheckRouterGroupOptions(uint32_t groups, uint32_t top, uint32_t experts, uint32_t top_k);
 
 // `moesim simulate`; also what `moesim` alone runs (RunDefaultSimulate).
 void AddSimulateCommand(CLI::App& app, CommandAction* chosen);

@@ -25,7 +25,8 @@ struct PlanOptions {
   uint64_t global_batch = 0;
   uint64_t seq_len = 4096;
   std::string mode = "training";
-  std::string routing = "uniform";  // "uniform" | "zipf:ALPHA"
+  std::string routing = "uniform";                    // "uniform" | "zipf:ALPHA"
+  uint32_t router_groups = 0, router_group_topk = 0;  // group-limited routing (0: none)
   std::string trace;
   std::string hardware;  // HardwareProfile path, or empty
   std::string placement =
@@ -132,7 +133,8 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
          << " plans simulated";
   if (t.rejected() > 0) io.out << ", " << t.rejected() << " refused by the plan rules";
   if (t.failed() > 0) io.out << ", " << t.failed() << " could not be simulated";
-  io.out << "\nhardware: " << t.hardware() << "; EP all-to-alls: " << t.alltoall_algo() << "\n\n";
+  io.out << "\nrouting: " << t.routing() << "\nhardware: " << t.hardware()
+         << "; EP all-to-alls: " << t.alltoall_algo() << "\n\n";
   char line[256];
   const bool drops = t.capacity_factor() > 0;
   std::snprintf(line, sizeof line, "%4s  %-26s %11s %7s %7s %12s %10s %9s %5s%s\n", "rank", "plan",
@@ -203,8 +205,19 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   }
   auto routing = ParseRouting(o.routing);
   if (!routing.ok()) return Fail(io, routing.error());
-  auto loads = ExpertLoads(*model, *routing, o.trace, nullptr);
-  if (!loads.ok()) return Fail(io, loads.error());
+  if (o.router_groups != 0 || o.router_group_topk != 0) {
+    if (!o.trace.empty()) {
+      return Fail(io, Error("--router-groups and --router-group-topk shape --routing; a --trace "
+                            "brings its own routing"));
+    }
+    const Status limit = CheckRouterGroupOptions(o.router_groups, o.router_group_topk,
+                                                 model->num_experts(), model->top_k());
+    if (!limit.ok()) return Fail(io, limit.error());
+    routing->mutable_synthetic()->set_router_groups(o.router_groups);
+    routing->mutable_synthetic()->set_router_group_topk(o.router_group_topk);
+  }
+  auto plan_routing = ResolvePlanRouting(*model, *routing, o.trace, nullptr);
+  if (!plan_routing.ok()) return Fail(io, plan_routing.error());
   auto placement = ParsePlacement(o.placement);
   if (!placement.ok()) return Fail(io, placement.error());
 
@@ -229,8 +242,9 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
                  std::string(width - filled, ' ').c_str(), done, mine);
     if (done == mine) std::fprintf(stderr, "\n");
   };
-  std::vector<PlanRow> rows = EvaluatePlans(*cluster, *model, *loads, *placement, step, candidates,
-                                            spread.rank(), spread.size(), threads, progress);
+  std::vector<PlanRow> rows =
+      EvaluatePlans(*cluster, *model, *plan_routing, *placement, step, candidates, spread.rank(),
+                    spread.size(), threads, progress);
   std::vector<pb::PlanRow> mine_rows;
   for (const PlanRow& r : rows) mine_rows.push_back(ToProto(r));
   std::vector<pb::PlanRow> all = spread.GatherRows(mine_rows);
@@ -251,6 +265,12 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_placement(o.placement);
   table.set_capacity_factor(o.capacity_factor);
   table.set_alltoall_algo(o.alltoall_algo);
+  std::string routing_text = o.trace.empty() ? o.routing : "--trace " + o.trace;
+  if (o.router_groups != 0) {
+    routing_text += ", " + std::to_string(o.router_group_topk) + " of " +
+                    std::to_string(o.router_groups) + " groups per token";
+  }
+  table.set_routing(routing_text + " (loads: " + plan_routing->source + ")");
   table.set_hardware(step.hardware ? "profile " + step.hardware->name() : "assumed efficiencies");
   table.set_candidates(static_cast<uint32_t>(all.size()));
   table.set_rejected(rejected);
@@ -288,6 +308,11 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
       ->capture_default_str();
   cmd->add_option("--routing", o->routing, "uniform or zipf:ALPHA (hot experts shuffled)")
       ->capture_default_str();
+  cmd->add_option("--router-groups", o->router_groups,
+                  "group-limited routing over this many groups of consecutive experts "
+                  "(DeepSeek's n_group)");
+  cmd->add_option("--router-group-topk", o->router_group_topk,
+                  "groups each token's experts come from (DeepSeek's topk_group)");
   cmd->add_option("--placement", o->placement,
                   "contiguous, round-robin, or eplb[:REDUNDANT[:GROUPS]] (DeepSeek's EPLB on the "
                   "routing's loads, REDUNDANT extra replicas per EP group)")

@@ -11,6 +11,7 @@
 #include "models/routing.h"
 #include "models/synthetic.h"
 #include "models/trace.h"
+#include "sim/group_comm.h"
 
 namespace moesim::sim {
 namespace {
@@ -49,9 +50,10 @@ std::string Describe(const models::ParallelSizes& s, uint32_t micro_batch, Recom
 
 }  // namespace
 
-StatusOr<std::vector<uint64_t>> ExpertLoads(const pb::ModelSpec& model, const pb::Routing& routing,
-                                            const std::string& trace_path, const TextFile* file) {
+StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::Routing& routing,
+                                         const std::string& trace_path, const TextFile* file) {
   const uint32_t experts = model.num_experts();
+  PlanRouting out;
   if (!trace_path.empty()) {
     MOESIM_ASSIGN_OR_RETURN(models::TraceCounts counts, models::CountTrace(trace_path));
     if (counts.header.num_experts() != experts) {
@@ -67,7 +69,9 @@ StatusOr<std::vector<uint64_t>> ExpertLoads(const pb::ModelSpec& model, const pb
     uint64_t sum = 0;
     for (uint64_t l : loads) sum += l;
     if (sum == 0) return InputError({}, "--trace", trace_path, "the trace routes no token", "");
-    return loads;
+    out.loads = std::move(loads);
+    out.source = "the trace's counts";
+    return out;
   }
   // Checks the routing block as a scenario would, and samples it.
   models::RoutingShape shape;
@@ -77,25 +81,38 @@ StatusOr<std::vector<uint64_t>> ExpertLoads(const pb::ModelSpec& model, const pb
   shape.top_k = model.top_k();
   MOESIM_ASSIGN_OR_RETURN(std::vector<models::LayerRouting> layers,
                           models::ResolveRouting(routing, shape, file));
+  out.top_k = model.top_k();
+  out.sample = std::move(layers.front().experts.front());
   const pb::SyntheticRouting& synthetic = routing.synthetic();
+  const bool limited =
+      synthetic.router_groups() > 0 && synthetic.router_group_topk() < synthetic.router_groups();
   if (routing.has_synthetic() && synthetic.distribution() == pb::SyntheticRouting::UNIFORM) {
-    return std::vector<uint64_t>(experts, 1);
+    // Equal, group limit or not: M of G groups uniformly, then k of their M E / G experts
+    // uniformly, gives every expert (M / G) (k G / (M E)) = k / E.
+    out.loads.assign(experts, 1);
+    out.source = "exact";
+    return out;
   }
-  if (routing.has_synthetic() && synthetic.distribution() == pb::SyntheticRouting::ZIPF) {
+  if (routing.has_synthetic() && synthetic.distribution() == pb::SyntheticRouting::ZIPF &&
+      !limited) {
     // Exact expected shares, in units of 1e-12 of a token's selections.
     const std::vector<double> pi = models::InclusionProbabilities(
         models::ZipfPopularity(experts, synthetic.zipf_alpha()), model.top_k());
     const std::vector<uint32_t> order =
         models::HotOrder(experts, synthetic.seed(), 0, 0, synthetic.shuffle_experts());
-    std::vector<uint64_t> loads(experts);
+    out.loads.assign(experts, 0);
     for (uint32_t r = 0; r < experts; ++r) {
-      loads[order[r]] = static_cast<uint64_t>(std::llround(pi[r] * 1e12));
+      out.loads[order[r]] = static_cast<uint64_t>(std::llround(pi[r] * 1e12));
     }
-    return loads;
+    out.source = "exact";
+    return out;
   }
-  std::vector<uint64_t> loads(experts, 0);
-  for (uint32_t e : layers.front().experts.front()) ++loads[e];
-  return loads;
+  // A group limit moves selections between experts in a way with no closed form (the experts of
+  // a token's groups share its k selections): the sample's counts.
+  out.loads.assign(experts, 0);
+  for (uint32_t e : out.sample) ++out.loads[e];
+  out.source = "a sample of " + std::to_string(shape.tokens_per_rank) + " tokens";
+  return out;
 }
 
 std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t gpus,
@@ -137,7 +154,7 @@ std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t g
 }
 
 StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::ModelSpec& model,
-                               const std::vector<uint64_t>& loads,
+                               const PlanRouting& routing,
                                const pb::ExpertPlacementSpec& placement_spec,
                                const StepConfig& step, const PlanCandidate& candidate,
                                uint32_t index) {
@@ -151,13 +168,20 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
   pb::ParallelPlan group;
   group.set_ep(s.ep);
   MOESIM_ASSIGN_OR_RETURN(models::Plan ep_plan, models::ResolvePlan(group, s.ep, model, nullptr));
-  MOESIM_ASSIGN_OR_RETURN(models::ExpertPlacement placement,
-                          models::ResolvePlacement(placement_spec, ep_plan, model.num_experts(), 1,
-                                                   cluster.gpus_per_node(), {loads}, nullptr));
+  MOESIM_ASSIGN_OR_RETURN(
+      models::ExpertPlacement placement,
+      models::ResolvePlacement(placement_spec, ep_plan, model.num_experts(), 1,
+                               cluster.gpus_per_node(), {routing.loads}, nullptr));
   const uint64_t tokens = MoeTokensPerRank(plan, config);
-  const models::LayerWork work = models::ExpectedLayer(
-      loads, s.ep, tokens, model.top_k(), placement,
+  models::LayerWork work = models::ExpectedLayer(
+      routing.loads, s.ep, tokens, model.top_k(), placement,
       models::ExpertCapacity(tokens, model.top_k(), model.num_experts(), config.capacity_factor));
+  // DeepEP's deduplication, where the step will use it (an EP group filling whole nodes).
+  if (config.alltoall_algo == models::AllToAllAlgo::kHierarchical && !routing.sample.empty() &&
+      GroupGpusPerNode(cluster, plan.EpGroup(0)) == cluster.gpus_per_node()) {
+    models::SetExpectedNodeTokens(routing.sample, routing.top_k, cluster.gpus_per_node(), tokens,
+                                  placement, &work);
+  }
   MOESIM_ASSIGN_OR_RETURN(StepReport r, SimulateStep(cluster, model, plan, work, config));
 
   const models::MemoryBreakdown peak = StepMemory(model, plan, config, r.micro_batches, work);
@@ -185,7 +209,7 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
 }
 
 std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::ModelSpec& model,
-                                   const std::vector<uint64_t>& loads,
+                                   const PlanRouting& routing,
                                    const pb::ExpertPlacementSpec& placement, const StepConfig& step,
                                    const std::vector<PlanCandidate>& candidates, uint32_t offset,
                                    uint32_t stride, uint32_t threads,
@@ -196,7 +220,8 @@ std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::M
   std::atomic<size_t> next{0}, done{0};
   auto work = [&](bool reporter) {
     for (size_t k = next++; k < mine.size(); k = next++) {
-      auto row = EvaluatePlan(cluster, model, loads, placement, step, candidates[mine[k]], mine[k]);
+      auto row =
+          EvaluatePlan(cluster, model, routing, placement, step, candidates[mine[k]], mine[k]);
       if (row.ok()) rows[k] = std::move(*row);
       ++done;
       if (reporter && progress) progress(done.load());

@@ -10,9 +10,13 @@
 // candidate goes through ResolvePlan, so the plan rules are the scenario's.
 //
 // Routing: each candidate's MoE layer is the expected layer (models/expected_layer.h) of the
-// routing's per-expert loads: exact for UNIFORM (equal) and ZIPF (inclusion probabilities, hot
-// order as the generator draws it), measured for a trace or MEASURED counts, a large sample of
-// the generator otherwise. So candidates differ by plan only, never by sampling noise.
+// routing's per-expert loads: exact for UNIFORM (equal, with a group limit too) and ZIPF
+// (inclusion probabilities, hot order as the generator draws it), measured for a trace or
+// MEASURED counts, a sample of 65,536 tokens of the generator otherwise (ZIPF with a group limit
+// among them). With the hierarchical all-to-all, how many of a rank's tokens reach each node
+// (DeepEP sends a token once per node) comes from the same sample (SetExpectedNodeTokens); from a
+// trace, which keeps only counts, every copy crosses. The sample is drawn once, so candidates
+// differ by plan only, never by sampling noise.
 //
 // Ranking: plans that fit in GPU memory first, then by step time (ties: the order of
 // enumeration). Deterministic: the same inputs give the same table on any number of threads or
@@ -56,10 +60,22 @@ struct PlanRow {
   bool fits = false;
 };
 
-// Relative per-expert loads of `routing` for `model` (see above). `trace_path`, when not empty,
-// wins over `routing`. `file` locates errors.
-StatusOr<std::vector<uint64_t>> ExpertLoads(const pb::ModelSpec& model, const pb::Routing& routing,
-                                            const std::string& trace_path, const TextFile* file);
+// What every candidate's expected layer is made from.
+struct PlanRouting {
+  // Relative selections per expert (see above).
+  std::vector<uint64_t> loads;
+  // Tokens drawn from the routing block, top_k experts each, token-major (empty for a trace): what
+  // loads cannot say, which nodes a token reaches (DeepEP's deduplication), and the loads
+  // themselves under a group limit.
+  std::vector<uint32_t> sample;
+  uint32_t top_k = 0;
+  std::string source;  // "exact", "a sample of 65536 tokens", "the trace's counts"
+};
+
+// The routing of `routing` for `model` (see above). `trace_path`, when not empty, wins over
+// `routing`. `file` locates errors.
+StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::Routing& routing,
+                                         const std::string& trace_path, const TextFile* file);
 
 // The candidates, in enumeration order; `rejected` counts those ResolvePlan refused.
 std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t gpus,
@@ -70,14 +86,14 @@ std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t g
 // `placement`: where the experts go in every candidate (contiguous when its kind is unset; EPLB
 // from `loads`); a candidate whose EP size the placement cannot use fails.
 StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::ModelSpec& model,
-                               const std::vector<uint64_t>& loads,
-                               const pb::ExpertPlacementSpec& placement, const StepConfig& step,
-                               const PlanCandidate& candidate, uint32_t index);
+                               const PlanRouting& routing, const pb::ExpertPlacementSpec& placement,
+                               const StepConfig& step, const PlanCandidate& candidate,
+                               uint32_t index);
 
 // Evaluates `candidates[i]` for every i with i % stride == offset on `threads` threads (the MPI
 // spread gives each rank its offset), calling `progress(done)` from one thread now and then.
 std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::ModelSpec& model,
-                                   const std::vector<uint64_t>& loads,
+                                   const PlanRouting& routing,
                                    const pb::ExpertPlacementSpec& placement, const StepConfig& step,
                                    const std::vector<PlanCandidate>& candidates, uint32_t offset,
                                    uint32_t stride, uint32_t threads,

@@ -147,22 +147,9 @@ int Gen(const TraceOptions& o, CommandIo& io) {
       return Fail(io, Error("--router-groups and --router-group-topk apply to --distribution "
                             "uniform or zipf only"));
     }
-    const models::GroupLimitFault fault =
-        models::CheckGroupLimit(limit, shape.experts, shape.top_k);
-    if (fault == models::GroupLimitFault::kGroups) {
-      return Fail(io,
-                  InputError(Location{}, "--router-groups", std::to_string(o.router_groups),
-                             "must divide the " + std::to_string(shape.experts) +
-                                 " experts into at most 64 groups",
-                             "a divisor of " + std::to_string(shape.experts) + " from 1 to 64"));
-    }
-    if (fault == models::GroupLimitFault::kTop) {
-      return Fail(io,
-                  InputError(Location{}, "--router-group-topk", std::to_string(o.router_group_topk),
-                             "must be 1 to --router-groups and hold a token's top-k experts",
-                             "groups of at least top-k = " + std::to_string(shape.top_k) +
-                                 " experts together"));
-    }
+    const Status limit_ok =
+        CheckRouterGroupOptions(o.router_groups, o.router_group_topk, shape.experts, shape.top_k);
+    if (!limit_ok.ok()) return Fail(io, limit_ok.error());
     what += " --router-groups " + std::to_string(o.router_groups) + " --router-group-topk " +
             std::to_string(o.router_group_topk);
   }

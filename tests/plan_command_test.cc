@@ -152,8 +152,9 @@ namespace moesim {
 
 TEST_CASE("moesim plan --hardware: the profile's measured figures time every candidate") {
   const auto datasheet = Moesim(Args({"--json", "--threads", "1", "--top", "3"}));
-  const auto profiled = Moesim(Args({"--json", "--threads", "1", "--top", "3", "--hardware",
-                                     testing::SourcePath("tests/fixtures/hardware/fixture-cpu.pbtxt")}));
+  const auto profiled =
+      Moesim(Args({"--json", "--threads", "1", "--top", "3", "--hardware",
+                   testing::SourcePath("tests/fixtures/hardware/fixture-cpu.pbtxt")}));
   REQUIRE(datasheet.status == 0);
   REQUIRE(profiled.status == 0);
   const pb::PlanTable a = Json(datasheet.out), b = Json(profiled.out);
@@ -200,6 +201,38 @@ TEST_CASE("moesim plan --alltoall-algo hierarchical: DeepEP's relay where EP spa
   const auto bad = Moesim(Args({"--alltoall-algo", "ring"}));
   CHECK(bad.status == 2);
   CHECK_THAT(bad.err, Catch::Contains("--alltoall-algo"));
+
+  // Node-limited routing (each token's experts from 1 of 2 groups of 8, one node's under contiguous
+  // placement): the relayed plans that span nodes get faster, as each token crosses at most once.
+  std::vector<std::string> limited = hier;
+  limited.insert(limited.end(), {"--router-groups", "2", "--router-group-topk", "1"});
+  const auto one_node = Moesim(limited);
+  REQUIRE(one_node.status == 0);
+  std::map<std::string, int64_t> relayed_steps;
+  for (const pb::PlanRow& r : b.rows()) relayed_steps[r.plan()] = r.step_ps();
+  const pb::PlanTable c = Json(one_node.out);
+  // Uniform loads stay exact under the limit: every expert k / E.
+  CHECK(c.routing() == "uniform, 1 of 2 groups per token (loads: exact)");
+  CHECK(b.routing() == "uniform (loads: exact)");
+  for (const pb::PlanRow& r : c.rows()) {
+    if (r.plan().find("ep16") != std::string::npos) CHECK(r.step_ps() < relayed_steps[r.plan()]);
+  }
+}
+
+TEST_CASE("moesim plan refuses a group limit the model cannot take, naming the option") {
+  std::vector<std::string> args = Args({"--router-groups", "3", "--router-group-topk", "1"});
+  args[2] = testing::SourcePath("tests/fixtures/models/tiny-moe-16e.pbtxt");
+  const auto groups = Moesim(args);
+  CHECK(groups.status == 1);
+  CHECK(groups.err ==
+        "moesim: error: --router-groups = 3: must divide the 16 experts into at most 64 groups; "
+        "valid: a divisor of 16 from 1 to 64\n");
+  // 8 groups of 2 experts, 1 group per token: 2 experts cannot hold a token's 4.
+  args[args.size() - 3] = "8";
+  const auto top = Moesim(args);
+  CHECK(top.status == 1);
+  CHECK_THAT(top.err, Catch::Contains("--router-group-topk = 1") &&
+                          Catch::Contains("groups of at least top-k = 4 experts together"));
 }
 
 }  // namespace moesim

@@ -41,11 +41,12 @@ int Search(uint32_t threads) {
   routing.mutable_synthetic()->set_distribution(pb::SyntheticRouting::ZIPF);
   routing.mutable_synthetic()->set_zipf_alpha(1.2);
   routing.mutable_synthetic()->set_shuffle_experts(true);
-  auto loads = sim::ExpertLoads(*model, routing, "", nullptr);
-  if (!loads.ok()) return 1;
+  auto plan_routing = sim::ResolvePlanRouting(*model, routing, "", nullptr);
+  if (!plan_routing.ok()) return 1;
   uint32_t rejected = 0;
   const auto candidates = sim::EnumeratePlans(*model, 2048, 8, step, &rejected);
-  auto rows = sim::EvaluatePlans(*cluster, *model, *loads, {}, step, candidates, 0, 1, threads, {});
+  auto rows =
+      sim::EvaluatePlans(*cluster, *model, *plan_routing, {}, step, candidates, 0, 1, threads, {});
   sim::RankPlans(rows);
   std::printf("%-44s %10zu %10.2f %10.0f   best: %s, %.1f ms\n",
               "plan search, deepseek-v3, 2048 h800", rows.size(), Seconds(start), PeakRssMiB(),

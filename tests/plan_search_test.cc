@@ -1,0 +1,117 @@
+// Plan search's routing (sim/plan_search.h): which loads every candidate's expected layer takes,
+// and DeepEP's deduplication estimated from the routing's sample.
+#include "sim/plan_search.h"
+
+#include <catch2/catch.hpp>
+#include <numeric>
+
+#include "step_fixtures.h"
+
+namespace moesim::sim {
+namespace {
+
+using testing::Parse;
+
+// 16 experts of top-4 (tests/fixtures/models/tiny-moe-16e.pbtxt): EP 16 spans two 8-GPU nodes.
+pb::ModelSpec Tiny16() {
+  return Parse<pb::ModelSpec>(
+      "name: 'tiny-moe-16e' hidden_size: 128 expert_ffn_size: 256 num_experts: 16 top_k: 4 "
+      "num_layers: 4 dtype: BF16 vocab_size: 1000 attention { kind: MHA num_heads: 8 }");
+}
+
+pb::Routing Routing(const std::string& text) { return Parse<pb::Routing>(text); }
+
+StepConfig Training(models::AllToAllAlgo algo) {
+  StepConfig step;
+  step.global_batch = 32;
+  step.seq_len = 512;
+  step.alltoall_algo = algo;
+  return step;
+}
+
+// tp1 pp1 ep16 dp16 mb1: the one EP group spans both nodes.
+PlanCandidate Ep16() {
+  PlanCandidate c;
+  c.plan.set_tp(1);
+  c.plan.set_pp(1);
+  c.plan.set_ep(16);
+  c.plan.set_dp(16);
+  return c;
+}
+
+Duration Step(const PlanRouting& routing, models::AllToAllAlgo algo) {
+  auto row = EvaluatePlan(testing::DgxH100(2), Tiny16(), routing, pb::ExpertPlacementSpec(),
+                          Training(algo), Ep16(), 0);
+  REQUIRE(row.ok());
+  return row->step;
+}
+
+}  // namespace
+
+TEST_CASE("Plan routing: exact loads where they have a closed form, the sample's under a limit") {
+  const pb::ModelSpec model = Tiny16();
+  SECTION("uniform, with or without a group limit: equal") {
+    // M of G groups, then k of their M E / G experts: (M / G) (k G / (M E)) = k / E each.
+    for (const char* text :
+         {"synthetic { distribution: UNIFORM }",
+          "synthetic { distribution: UNIFORM router_groups: 4 router_group_topk: 2 }"}) {
+      auto r = ResolvePlanRouting(model, Routing(text), "", nullptr);
+      REQUIRE(r.ok());
+      CHECK(r->loads == std::vector<uint64_t>(16, 1));
+      CHECK(r->source == "exact");
+      CHECK(r->sample.size() == 65'536u * 4);
+    }
+  }
+  SECTION("zipf: inclusion probabilities without a limit, the sample's counts with one") {
+    auto exact = ResolvePlanRouting(
+        model, Routing("synthetic { distribution: ZIPF zipf_alpha: 1.2 }"), "", nullptr);
+    REQUIRE(exact.ok());
+    CHECK(exact->source == "exact");
+    // pi sums to k = 4, in units of 1e-12.
+    const uint64_t sum = std::accumulate(exact->loads.begin(), exact->loads.end(), uint64_t{0});
+    CHECK(sum == Approx(4e12).epsilon(1e-9));
+
+    auto limited = ResolvePlanRouting(
+        model,
+        Routing("synthetic { distribution: ZIPF zipf_alpha: 1.2 router_groups: 2 "
+                "router_group_topk: 1 }"),
+        "", nullptr);
+    REQUIRE(limited.ok());
+    CHECK(limited->source == "a sample of 65536 tokens");
+    std::vector<uint64_t> counts(16, 0);
+    for (uint32_t e : limited->sample) ++counts[e];
+    CHECK(limited->loads == counts);
+    // One group of 8 experts per token: each token's 4 experts are all below 8 or all above.
+    for (size_t t = 0; t < limited->sample.size(); t += 4) {
+      const bool low = limited->sample[t] < 8;
+      for (size_t j = 1; j < 4; ++j) CHECK((limited->sample[t + j] < 8) == low);
+    }
+  }
+}
+
+TEST_CASE("Plan search deduplicates DeepEP's crossings from the sample, where EP spans nodes") {
+  const pb::ModelSpec model = Tiny16();
+  auto uniform =
+      ResolvePlanRouting(model, Routing("synthetic { distribution: UNIFORM }"), "", nullptr);
+  REQUIRE(uniform.ok());
+  PlanRouting no_sample = *uniform;
+  no_sample.sample.clear();  // every copy crosses, as before the sample was kept
+  // Top-4 of 16 experts, 8 per node: a token reaches the other node with 1 to 4 copies, so sending
+  // it once per node moves less than sending every copy, and the step is shorter. The direct
+  // all-to-all does not deduplicate: the sample changes nothing there.
+  const Duration deduplicated = Step(*uniform, models::AllToAllAlgo::kHierarchical);
+  const Duration every_copy = Step(no_sample, models::AllToAllAlgo::kHierarchical);
+  CHECK(deduplicated < every_copy);
+  CHECK(Step(*uniform, models::AllToAllAlgo::kDirect) ==
+        Step(no_sample, models::AllToAllAlgo::kDirect));
+
+  // Node-limited routing, one group of 8 (one node's experts) per token: every token reaches one
+  // node only, so fewer cross than without the limit.
+  auto one_node = ResolvePlanRouting(
+      model, Routing("synthetic { distribution: UNIFORM router_groups: 2 router_group_topk: 1 }"),
+      "", nullptr);
+  REQUIRE(one_node.ok());
+  CHECK(Step(*one_node, models::AllToAllAlgo::kHierarchical) < deduplicated);
+}
+
+}  // namespace moesim::sim
