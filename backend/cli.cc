@@ -1,7 +1,5 @@
 #include "backend/cli.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <CLI/CLI.hpp>
 #include <fstream>
 #include <map>
@@ -9,6 +7,7 @@
 #include "backend/command.h"
 #include "backend/moe_run.h"
 #include "backend/mpi_communicator.h"
+#include "proto/serialize.h"
 
 namespace moesim::backend {
 
@@ -42,17 +41,12 @@ Status WriteResult(const google::protobuf::Message& result, const std::string& p
   if (!io.root()) return Status::Ok();
   if (!path.empty()) {
     std::ofstream file(path, std::ios::binary);
-    if (!result.SerializeToOstream(&file) || !(file.flush())) {
+    if (!(file << DeterministicBytes(result)) || !(file.flush())) {
       return InputError(Location{path}, "--out", path, "cannot write the result file");
     }
   }
   if (json) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    options.always_print_primitive_fields = true;  // layer 0 and zero counts are data
-    std::string text;
-    const auto status = google::protobuf::util::MessageToJsonString(result, &text, options);
-    if (!status.ok()) return Error("cannot print the result as JSON: " + status.ToString());
+    MOESIM_ASSIGN_OR_RETURN(const std::string text, DeterministicJson(result));
     io.out << text;
   }
   return Status::Ok();

@@ -1,11 +1,10 @@
 #include "sim/cli.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
 #include "models/synthetic.h"
+#include "proto/serialize.h"
 #include "sim/command.h"
 
 #ifndef MOESIM_DEFAULT_SCENARIO
@@ -71,16 +70,12 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
 }
 
 int PrintJson(const google::protobuf::Message& message, CommandIo& io) {
-  google::protobuf::util::JsonPrintOptions json;
-  json.add_whitespace = true;
-  json.always_print_primitive_fields = true;
-  std::string text;
-  const auto status = google::protobuf::util::MessageToJsonString(message, &text, json);
-  if (!status.ok()) {
-    io.err << "moesim: error: cannot print JSON: " << status.ToString() << "\n";
+  const StatusOr<std::string> text = DeterministicJson(message);
+  if (!text.ok()) {
+    io.err << "moesim: error: " << text.error().message() << "\n";
     return 1;
   }
-  io.out << text;
+  io.out << *text;
   return 0;
 }
 
