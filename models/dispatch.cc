@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "models/parallel.h"
+
 namespace moesim::models {
 
 uint64_t LayerWork::TotalDropped() const {
@@ -66,40 +68,62 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
   }
   work.tokens_in.assign(world, 0);
   work.dropped.assign(world, 0);
-  std::vector<uint64_t> sent_to_expert(layer.num_experts());  // per sender: the replica rule's j
-  std::vector<uint64_t> sent_to_ep_rank;  // per sender: its row, indexed by EP rank in its group
-  // Distinct tokens per destination node, when the nodes are known.
   const uint32_t per_node = placement.gpus_per_node();
   if (per_node > 0) work.node_tokens = TrafficMatrix(world);
-  NodeTokenCounter per_token(per_node > 0 ? (world + per_node - 1) / per_node : 0);
-  for (uint32_t src = 0; src < world; ++src) {
-    const std::vector<uint32_t> group = plan.EpGroup(src);
-    const uint32_t src_ep = plan.EpRank(src);
-    std::fill(sent_to_expert.begin(), sent_to_expert.end(), 0);
-    sent_to_ep_rank.assign(group.size(), 0);
-    work.tokens_in[src] = routing.tokens(src);
-    const std::vector<uint32_t>& experts = routing.experts[src];
-    for (uint64_t k = 0; k < experts.size(); ++k) {
-      const uint32_t expert = experts[k];
-      if (k % routing.top_k == 0) per_token.EndToken();
-      if (capacity > 0 && sent_to_expert[expert] >= capacity) {
-        ++work.dropped[src];
-        continue;
+  // Senders in chunks over the machine's cores (models/parallel.h). Each sender writes its own row,
+  // counts and drops; what every sender adds to the experts' counts goes to its chunk's own
+  // tallies, one slot per (rank, local expert), which are then added in chunk order: integers, so
+  // the same whatever the split.
+  std::vector<uint64_t> slot_first(world + 1, 0);
+  for (uint32_t rank = 0; rank < world; ++rank) {
+    slot_first[rank + 1] = slot_first[rank] + work.expert_tokens[rank].size();
+  }
+  uint64_t copies = 0;
+  for (const std::vector<uint32_t>& ids : routing.experts) copies += ids.size();
+  std::vector<std::vector<uint64_t>> tallies(ParallelChunkCount(world, copies));
+  ParallelChunks(world, copies, [&](uint32_t first, uint32_t last, uint32_t chunk) {
+    std::vector<uint64_t>& tally = tallies[chunk];
+    tally.assign(slot_first[world], 0);
+    std::vector<uint64_t> sent_to_expert(layer.num_experts());  // per sender: the replica rule's j
+    std::vector<uint64_t> sent_to_ep_rank;  // per sender: its row, indexed by EP rank in its group
+    // Distinct tokens per destination node, when the nodes are known.
+    NodeTokenCounter per_token(per_node > 0 ? (world + per_node - 1) / per_node : 0);
+    for (uint32_t src = first; src < last; ++src) {
+      const std::vector<uint32_t> group = plan.EpGroup(src);
+      const uint32_t src_ep = plan.EpRank(src);
+      std::fill(sent_to_expert.begin(), sent_to_expert.end(), 0);
+      sent_to_ep_rank.assign(group.size(), 0);
+      work.tokens_in[src] = routing.tokens(src);
+      const std::vector<uint32_t>& experts = routing.experts[src];
+      for (uint64_t k = 0; k < experts.size(); ++k) {
+        const uint32_t expert = experts[k];
+        if (k % routing.top_k == 0) per_token.EndToken();
+        if (capacity > 0 && sent_to_expert[expert] >= capacity) {
+          ++work.dropped[src];
+          continue;
+        }
+        const LayerPlacement::Replica r = ChooseReplica(
+            layer, expert, group, src_ep, placement.gpus_per_node(), sent_to_expert[expert]++);
+        ++sent_to_ep_rank[r.ep_rank];
+        ++tally[slot_first[group[r.ep_rank]] + r.slot];
+        if (per_node > 0) per_token.Copy(group[r.ep_rank] / per_node);
       }
-      const LayerPlacement::Replica r = ChooseReplica(
-          layer, expert, group, src_ep, placement.gpus_per_node(), sent_to_expert[expert]++);
-      ++sent_to_ep_rank[r.ep_rank];
-      ++work.expert_tokens[group[r.ep_rank]][r.slot];
-      if (per_node > 0) per_token.Copy(group[r.ep_rank] / per_node);
+      per_token.EndToken();
+      if (per_node > 0) work.node_tokens.SetRow(src, per_token.TakeRow());
+      std::vector<TrafficMatrix::Cell> row;
+      for (uint32_t e = 0; e < group.size(); ++e) {
+        if (sent_to_ep_rank[e] > 0) row.push_back({group[e], sent_to_ep_rank[e]});
+      }
+      std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) { return a.dst < b.dst; });
+      work.dispatch_tokens.SetRow(src, std::move(row));
     }
-    per_token.EndToken();
-    if (per_node > 0) work.node_tokens.SetRow(src, per_token.TakeRow());
-    std::vector<TrafficMatrix::Cell> row;
-    for (uint32_t e = 0; e < group.size(); ++e) {
-      if (sent_to_ep_rank[e] > 0) row.push_back({group[e], sent_to_ep_rank[e]});
+  });
+  for (uint32_t rank = 0; rank < world; ++rank) {
+    for (uint64_t slot = 0; slot < work.expert_tokens[rank].size(); ++slot) {
+      for (const std::vector<uint64_t>& tally : tallies) {
+        work.expert_tokens[rank][slot] += tally[slot_first[rank] + slot];
+      }
     }
-    std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) { return a.dst < b.dst; });
-    work.dispatch_tokens.SetRow(src, std::move(row));
   }
   return work;
 }

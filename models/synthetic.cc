@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "models/parallel.h"
 #include "models/rng.h"
 #include "models/systematic_sampling.h"
 
@@ -104,6 +105,15 @@ LayerRouting EmptyLayer(const RoutingShape& shape, uint32_t layer) {
   return out;
 }
 
+// Draws body(first, last) for chunks of the ranks on the machine's cores (models/parallel.h): each
+// rank draws from its own stream into its own ids, so the routing is the same bit for bit however
+// the ranks are split.
+template <typename Body>
+void ForRanks(const RoutingShape& shape, const Body& body) {
+  ParallelChunks(shape.ranks, uint64_t{shape.ranks} * shape.tokens_per_rank,
+                 [&body](uint32_t first, uint32_t last, uint32_t) { body(first, last); });
+}
+
 }  // namespace
 
 GroupLimitFault CheckGroupLimit(const GroupLimit& limit, uint32_t experts, uint32_t k) {
@@ -121,23 +131,25 @@ LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t l
                             const GroupLimit& limit) {
   LayerRouting out = EmptyLayer(shape, layer);
   const uint32_t per = limit.Limits() ? shape.num_experts / limit.groups : 0;
-  std::vector<uint32_t> groups, local;
-  for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
-    Rng rng(Rng::Mix(seed, layer, rank));
-    std::vector<uint32_t>& ids = out.experts[rank];
-    for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
-      if (per == 0) {
-        Floyd(rng, shape.num_experts, shape.top_k, ids);
-        continue;
+  ForRanks(shape, [&](uint32_t first, uint32_t last) {
+    std::vector<uint32_t> groups, local;
+    for (uint32_t rank = first; rank < last; ++rank) {
+      Rng rng(Rng::Mix(seed, layer, rank));
+      std::vector<uint32_t>& ids = out.experts[rank];
+      for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
+        if (per == 0) {
+          Floyd(rng, shape.num_experts, shape.top_k, ids);
+          continue;
+        }
+        // The token's groups, then k of their top x per experts (local index i: group i / per).
+        groups.clear();
+        local.clear();
+        Floyd(rng, limit.groups, limit.top, groups);
+        Floyd(rng, limit.top * per, shape.top_k, local);
+        for (uint32_t i : local) ids.push_back(groups[i / per] * per + i % per);
       }
-      // The token's groups, then k of their top x per experts (local index i: group i / per).
-      groups.clear();
-      local.clear();
-      Floyd(rng, limit.groups, limit.top, groups);
-      Floyd(rng, limit.top * per, shape.top_k, local);
-      for (uint32_t i : local) ids.push_back(groups[i / per] * per + i % per);
     }
-  }
+  });
   return out;
 }
 
@@ -220,55 +232,59 @@ LayerRouting GroupLimitedZipf(const RoutingShape& shape, const ZipfOptions& opti
   }
   // The experts of each (order, set of groups) that tokens draw, built when first drawn and kept
   // for the first kMaxLines sets (DeepSeek's 4 of 8 groups have 70; 8 of 64 would have 4.4e9, and
-  // those are built for each token anew). Kept or not, a set's line is the same.
+  // those are built for each token anew). Kept or not, a set's line is the same, so each thread
+  // keeps its own.
   struct Experts {
     ZipfOrder line;
     std::vector<Batch> batches;
   };
   constexpr size_t kMaxLines = 4096;
   using Key = std::pair<size_t, uint64_t>;  // order, bit g set for group g
-  std::map<Key, Experts> lines;
-  Experts spare;
-  auto line_of = [&](const Key& key) -> const Experts& {
-    auto found = lines.find(key);
-    if (found != lines.end()) return found->second;
-    Experts& built = lines.size() < kMaxLines ? lines[key] : spare;
-    std::vector<double> popularity;
-    std::vector<uint32_t> ids;
-    for (uint32_t g = 0; g < limit.groups; ++g) {
-      if ((key.second >> g & 1) == 0) continue;
-      for (uint32_t x = g * per; x < (g + 1) * per; ++x) {
-        ids.push_back(x);
-        popularity.push_back(orders[key.first].popularity[x]);
-      }
-    }
-    built.line = MakeZipfOrder(InclusionUnits(InclusionProbabilities(popularity, k), k), ids);
-    built.batches = Batches(static_cast<uint32_t>(built.line.initial.size()));
-    return built;
-  };
 
   LayerRouting out = EmptyLayer(shape, layer);
-  std::vector<std::vector<uint64_t>> group_scratch(orders.size());
-  std::map<Key, std::vector<uint64_t>> scratch;  // per rank, so that ranks do not depend on others
-  std::vector<uint32_t> chosen(limit.top);
-  for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
-    Rng rng(Stream(seed, kZipfStream, layer, rank, options.drift.step));
-    for (size_t o = 0; o < orders.size(); ++o) group_scratch[o] = orders[o].groups.initial;
-    scratch.clear();
-    std::vector<uint32_t>& ids = out.experts[rank];
-    ids.resize(shape.tokens_per_rank * k);
-    for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
-      const size_t o = drift.Pick(rng);
-      Systematic(rng, orders[o].groups, limit.top, orders[o].batches, group_scratch[o],
-                 chosen.data());
-      Key key{o, 0};
-      for (uint32_t g : chosen) key.second |= uint64_t{1} << g;
-      const Experts& line = line_of(key);
-      auto [s, fresh] = scratch.try_emplace(key);
-      if (fresh) s->second = line.line.initial;
-      Systematic(rng, line.line, k, line.batches, s->second, ids.data() + t * k);
+  ForRanks(shape, [&](uint32_t first, uint32_t last) {
+    std::map<Key, Experts> lines;
+    Experts spare;
+    auto line_of = [&](const Key& key) -> const Experts& {
+      auto found = lines.find(key);
+      if (found != lines.end()) return found->second;
+      Experts& built = lines.size() < kMaxLines ? lines[key] : spare;
+      std::vector<double> popularity;
+      std::vector<uint32_t> ids;
+      for (uint32_t g = 0; g < limit.groups; ++g) {
+        if ((key.second >> g & 1) == 0) continue;
+        for (uint32_t x = g * per; x < (g + 1) * per; ++x) {
+          ids.push_back(x);
+          popularity.push_back(orders[key.first].popularity[x]);
+        }
+      }
+      built.line = MakeZipfOrder(InclusionUnits(InclusionProbabilities(popularity, k), k), ids);
+      built.batches = Batches(static_cast<uint32_t>(built.line.initial.size()));
+      return built;
+    };
+    std::vector<std::vector<uint64_t>> group_scratch(orders.size());
+    std::map<Key, std::vector<uint64_t>>
+        scratch;  // per rank, so that ranks do not depend on others
+    std::vector<uint32_t> chosen(limit.top);
+    for (uint32_t rank = first; rank < last; ++rank) {
+      Rng rng(Stream(seed, kZipfStream, layer, rank, options.drift.step));
+      for (size_t o = 0; o < orders.size(); ++o) group_scratch[o] = orders[o].groups.initial;
+      scratch.clear();
+      std::vector<uint32_t>& ids = out.experts[rank];
+      ids.resize(shape.tokens_per_rank * k);
+      for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
+        const size_t o = drift.Pick(rng);
+        Systematic(rng, orders[o].groups, limit.top, orders[o].batches, group_scratch[o],
+                   chosen.data());
+        Key key{o, 0};
+        for (uint32_t g : chosen) key.second |= uint64_t{1} << g;
+        const Experts& line = line_of(key);
+        auto [s, fresh] = scratch.try_emplace(key);
+        if (fresh) s->second = line.line.initial;
+        Systematic(rng, line.line, k, line.batches, s->second, ids.data() + t * k);
+      }
     }
-  }
+  });
   return out;
 }
 
@@ -297,17 +313,19 @@ LayerRouting ZipfRouting(const RoutingShape& shape, const ZipfOptions& options, 
   const std::vector<Batch> batches = Batches(static_cast<uint32_t>(orders[0].initial.size()));
 
   LayerRouting out = EmptyLayer(shape, layer);
-  std::vector<std::vector<uint64_t>> scratch(orders.size());
-  for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
-    Rng rng(Stream(seed, kZipfStream, layer, rank, options.drift.step));
-    for (size_t o = 0; o < orders.size(); ++o) scratch[o] = orders[o].initial;
-    std::vector<uint32_t>& ids = out.experts[rank];
-    ids.resize(shape.tokens_per_rank * k);
-    for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
-      const size_t o = drift.Pick(rng);
-      Systematic(rng, orders[o], k, batches, scratch[o], ids.data() + t * k);
+  ForRanks(shape, [&](uint32_t first, uint32_t last) {
+    std::vector<std::vector<uint64_t>> scratch(orders.size());
+    for (uint32_t rank = first; rank < last; ++rank) {
+      Rng rng(Stream(seed, kZipfStream, layer, rank, options.drift.step));
+      for (size_t o = 0; o < orders.size(); ++o) scratch[o] = orders[o].initial;
+      std::vector<uint32_t>& ids = out.experts[rank];
+      ids.resize(shape.tokens_per_rank * k);
+      for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
+        const size_t o = drift.Pick(rng);
+        Systematic(rng, orders[o], k, batches, scratch[o], ids.data() + t * k);
+      }
     }
-  }
+  });
   return out;
 }
 

@@ -102,7 +102,8 @@ TEST_CASE("A token whose two experts share a GPU is sent twice and EP groups do 
   CHECK(w.dispatch_tokens.row(0)[0].count == 2);
 }
 
-TEST_CASE("Distinct tokens per destination node: a token with two experts on one node counts once") {
+TEST_CASE(
+    "Distinct tokens per destination node: a token with two experts on one node counts once") {
   // 4 ranks in 2 nodes of 2 GPUs, ep = 4, 4 experts (expert e on rank e), top-2.
   pb::ModelSpec model;
   model.set_num_experts(4);
@@ -162,6 +163,45 @@ TEST_CASE("ExpandLayer drops token copies beyond an expert's capacity per sender
   CHECK(all.TotalDropped() == 0);
   CHECK(all.expert_tokens[1][0] == 9);
   CHECK(ExpertCapacity(5, 1, 2, 0) == 0);
+}
+
+}  // namespace moesim::models
+
+namespace moesim::models {
+
+TEST_CASE("Expanding a large layer on several threads gives what counting token by token gives") {
+  // 64 GPUs x 8,192 tokens x top-2 = 2^20 copies: enough for ExpandLayer to split the senders over
+  // the cores (models/parallel.h). 64 experts on 64 EP ranks, contiguous: expert e is on GPU e, of
+  // node e / 8. The counts are recomputed here one copy at a time.
+  auto s = sim::LoadScenarioFromString(
+      "cluster { node_preset: \"dgx-h100\" nodes: 8 fabric { rail_optimized {} } }\n"
+      "model_spec { name: \"t\" hidden_size: 64 expert_ffn_size: 32 num_experts: 64 top_k: 2 "
+      "num_layers: 1 dtype: BF16 }\n"
+      "plan { ep: 64 }\n"
+      "workload { tokens_per_gpu: 8192 }\n"
+      "routing { synthetic { distribution: ZIPF zipf_alpha: 1.2 shuffle_experts: true seed: 3 } "
+      "}\n",
+      "big.pbtxt");
+  REQUIRE(s.ok());
+  const LayerWork& w = s->workload.layers.at(0);
+  const LayerRouting& routing = s->workload.routing.at(0);
+  TrafficMatrix dispatch(64), nodes(64);
+  std::vector<std::vector<uint64_t>> experts(64, std::vector<uint64_t>(1, 0));
+  for (uint32_t src = 0; src < 64; ++src) {
+    const std::vector<uint32_t>& ids = routing.experts[src];
+    for (size_t t = 0; t < ids.size(); t += 2) {
+      for (size_t j = 0; j < 2; ++j) {
+        ++dispatch.at(src, ids[t + j]);
+        ++experts[ids[t + j]][0];
+      }
+      ++nodes.at(src, ids[t] / 8);
+      if (ids[t + 1] / 8 != ids[t] / 8) ++nodes.at(src, ids[t + 1] / 8);
+    }
+  }
+  CHECK(w.dispatch_tokens == dispatch);
+  CHECK(w.expert_tokens == experts);
+  REQUIRE(w.node_tokens.ranks() == 64);
+  CHECK(w.node_tokens == nodes);
 }
 
 }  // namespace moesim::models

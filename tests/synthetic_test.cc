@@ -473,3 +473,32 @@ TEST_CASE("Group-limited routing draws groups by their popularity, then experts 
 }
 
 }  // namespace moesim::models
+
+namespace moesim::models {
+
+TEST_CASE("Routing drawn on several threads gives every rank what one thread draws") {
+  // 256 ranks x 4,096 tokens = 2^20 tokens: enough for the generators to split the ranks over the
+  // machine's cores (models/synthetic.cc, ForRanks). Each rank's stream depends only on (seed,
+  // layer, rank), so rank r of the big layer must equal rank r of a layer of r + 1 ranks, which is
+  // drawn on one thread (fewer than 2^20 tokens): ranks at both ends of each half are checked.
+  const RoutingShape big{
+      .ranks = 256, .layers = 1, .tokens_per_rank = 4096, .num_experts = 16, .top_k = 2};
+  const auto same_ranks = [&](const auto& draw) {
+    const LayerRouting all = draw(big);
+    for (const uint32_t rank : {0u, 127u, 128u, 254u}) {
+      RoutingShape few = big;
+      few.ranks = rank + 1;
+      few.tokens_per_rank = 4096;
+      INFO("rank " << rank);
+      CHECK(draw(few).experts[rank] == all.experts[rank]);
+    }
+  };
+  same_ranks([](const RoutingShape& s) { return UniformRouting(s, 5, 0); });
+  same_ranks([](const RoutingShape& s) { return UniformRouting(s, 5, 0, {4, 2}); });
+  same_ranks([](const RoutingShape& s) { return ZipfRouting(s, {.alpha = 1.2}, 5, 0); });
+  same_ranks([](const RoutingShape& s) {
+    return ZipfRouting(s, {.alpha = 1.2, .limit = {.groups = 4, .top = 2}}, 5, 0);
+  });
+}
+
+}  // namespace moesim::models
