@@ -8,11 +8,15 @@
 //   dense FFN   [TP all-gather]  FFN GEMMs  [TP reduce-scatter]
 //   MoE         router, permute, dispatch (EP all-to-all), [shared expert, with its TP
 //   collectives],
-//               expert GEMMs (the slowest rank's real per-expert token counts), combine (EP
-//               all-to-all), unpermute
+//               [ETP all-gather], expert GEMMs (the slowest rank's real per-expert token counts),
+//               [ETP reduce-scatter], combine (EP all-to-all), unpermute
 //
 // with sequence parallelism when tp > 1 (Megatron-Core's default for MoE), so an MoE layer's tokens
-// stay split over the TP group and its routed experts need no TP collective (etp = 1). Backward
+// stay split over the TP group and its routed experts need no TP collective. With expert tensor
+// parallelism (etp > 1, Megatron-Core's all-to-all dispatcher) each expert's FFN is split over an
+// ETP group: after dispatch the group all-gathers what its members received, every member runs all
+// of it through its 1/etp slice (the same FLOPs as etp = 1, 1/etp of the weights), and the partial
+// outputs are reduce-scattered back before combine. Backward
 // runs the same list in reverse with twice the compute and the same communication: four all-to-alls
 // per MoE layer per micro-batch in training (dispatch, combine, and their gradients), two in
 // inference. Full recomputation runs each layer's forward again before its backward.
@@ -138,7 +142,7 @@ struct StepReport {
   // Where the figures come from: the assumed efficiencies or a profile, and the EP all-to-alls'
   // model (LayerCoster::AllToAllSource).
   std::string hardware;
-  std::vector<StepOp> ops;         // one micro-batch on the slowest stage, in order
+  std::vector<StepOp> ops;  // one micro-batch on the slowest stage, in order
   std::vector<Duration> stage_forward, stage_backward;
 
   // What of the step is communication nobody hid: step - compute_only.
@@ -148,7 +152,7 @@ struct StepReport {
 // `layer_work`: one EP group's MoE layer (ranks = plan ep), from the scenario's routing with
 // tokens_per_rank = micro_batch x seq_len / (tp x cp) (decode: micro_batch / (tp x cp), at least
 // 1); every MoE layer costs what it costs. Errors: sizes that do not divide (global batch by dp x
-// micro-batch), etp > 1 (not simulated yet), a plan whose world is not the cluster's GPUs.
+// micro-batch, the expert FFN by etp), a plan whose world is not the cluster's GPUs.
 StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::ModelSpec& model,
                                   const models::Plan& plan, const models::LayerWork& layer_work,
                                   const StepConfig& config);

@@ -64,6 +64,24 @@ LayerCoster::LayerCoster(const topology::Cluster& cluster, const pb::ModelSpec& 
   combine_ = GroupAllToAllV(cluster, plan.EpGroup(0), dispatch.Transposed(), f).time;
   if (config.alltoall_algo == models::AllToAllAlgo::kHierarchical) HierarchicalAllToAlls(dispatch);
   if (config.hardware) ProfileAllToAlls(*config.hardware);
+  // Expert tensor parallelism (Megatron-Core's all-to-all dispatcher with etp > 1): each ETP rank
+  // received its own tokens for the EP rank's experts; the ETP group all-gathers them so every
+  // member runs every token through its 1/etp slice of each expert, and reduce-scatters the partial
+  // outputs back before combine. Sized by the EP rank that received the most (nccl-tests sizes:
+  // the whole gathered buffer), the same on every ETP group.
+  if (s.etp > 1) {
+    const std::vector<uint64_t> received = work_.dispatch_tokens.ReceivedOffRanks();
+    uint64_t most = 0;
+    for (uint32_t r = 0; r < s.ep; ++r)
+      most = std::max(most, received[r] + work_.dispatch_tokens.at(r, r));
+    const uint64_t gathered = uint64_t{s.etp} * most * h * elem_;
+    etp_gather_ = GroupCollective(cluster, plan.EtpGroup(0), CollectiveOp::kAllGather,
+                                  CollectiveAlgo::kRing, gathered, f)
+                      .time;
+    etp_scatter_ = GroupCollective(cluster, plan.EtpGroup(0), CollectiveOp::kReduceScatter,
+                                   CollectiveAlgo::kRing, gathered, f)
+                       .time;
+  }
   const std::vector<uint32_t> pipe = plan.PpGroup(0);
   if (pipe.size() > 1) {
     p2p_ = GroupCollective(cluster, {pipe[0], pipe[1]}, CollectiveOp::kSendRecv,
@@ -172,7 +190,7 @@ std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
     TensorParallel(ops, layer, "ffn", false);
     return ops;
   }
-  // MoE: each rank routes its own tokens_ / tp (sequence parallel), etp = 1.
+  // MoE: each rank routes its own tokens_ / tp (sequence parallel).
   const uint64_t n = moe_tokens_, k = model_.top_k();
   const models::OpCost router = models::RouterCost(model_, n);
   ops.push_back(Compute("router", layer, router.flops, router.bytes.value));
@@ -189,11 +207,20 @@ std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
     TensorParallel(ops, layer, "shared-expert", false);
     for (size_t i = first; i < ops.size(); ++i) ops[i].shared_expert = true;
   }
-  // The slowest rank's experts, with the real per-expert token counts of the routing.
+  // The slowest rank's experts, with the real per-expert token counts of the routing. With etp > 1
+  // every ETP rank runs the tokens all its group received (etp x one rank's, the routing being the
+  // same on each) through a 1/etp slice of each expert's FFN: the same FLOPs, 1/etp of the weights.
+  const uint32_t etp = plan_.sizes().etp;
+  if (etp > 1) ops.push_back(Comm("etp-allgather", layer, etp_gather_));
+  pb::ModelSpec slice = model_;
+  slice.set_expert_ffn_size(model_.expert_ffn_size() / etp);
   Duration slowest;
-  for (const std::vector<uint64_t>& experts : work_.expert_tokens)
-    slowest = std::max(slowest, ExpertTime(rates_, model_, experts));
+  for (std::vector<uint64_t> experts : work_.expert_tokens) {
+    for (uint64_t& n : experts) n *= etp;
+    slowest = std::max(slowest, ExpertTime(rates_, slice, experts));
+  }
   ops.push_back(StepOp{"expert", "forward", layer, false, false, slowest});
+  if (etp > 1) ops.push_back(Comm("etp-reducescatter", layer, etp_scatter_));
   ops.push_back(Comm("combine", layer, combine_, true));
   // Weighted sum of each token's k expert outputs back in token order.
   ops.push_back(Compute("unpermute", layer, 2 * n * k * h, (n * k + n) * h * elem_));

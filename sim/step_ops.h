@@ -56,6 +56,7 @@ class LayerCoster {
   uint32_t elem_ = 2;        // bytes per element
   ComputeRates rates_;
   Duration tp_gather_, tp_scatter_, cp_kv_, dispatch_, combine_, p2p_;
+  Duration etp_gather_, etp_scatter_;  // expert tensor parallelism (etp > 1)
   std::string alltoall_source_ = "network model";
 };
 

@@ -202,6 +202,59 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
         std::string::npos);
 }
 
+TEST_CASE("Step: expert tensor parallelism gathers tokens around each expert's FFN slice") {
+  // 8 GPUs, 4 experts of FFN 32 (top-2), EP 2 and ETP 2 (edp 2): each EP rank's experts are split
+  // over an ETP pair. Around the experts the pair all-gathers what each received and
+  // reduce-scatters the partial outputs (Megatron-Core's all-to-all dispatcher with etp > 1), in
+  // both passes of both MoE layers.
+  const topology::Cluster cluster = Cluster(1);
+  const pb::ModelSpec model = Tiny();
+  const models::Plan split = Resolve(model, 8, "ep: 2 etp: 2");
+  const models::Plan whole = Resolve(model, 8, "ep: 2");
+  const StepConfig config = Training(16, 512);
+  const StepReport e = Run(cluster, model, split, Uniform(), config);
+  const StepReport w = Run(cluster, model, whole, Uniform(), config);
+  CHECK(Count(e, "etp-allgather") == 4);
+  CHECK(Count(e, "etp-reducescatter") == 4);
+  CHECK(Count(w, "etp-allgather") == 0);
+  // Each GPU holds half of each of its experts: its expert gradients halve (params / (ep x etp)).
+  CHECK(2 * e.expert_grad_bytes == w.expert_grad_bytes);
+  CHECK(e.dense_grad_bytes == w.dense_grad_bytes);
+
+  // The expert op: every ETP rank runs both members' tokens (2n per expert, the routing being the
+  // same on each) through FFN 32 / 2 = 16: 6 (2n) h (f / 2) = 6nhf FLOPs, half the weights.
+  auto work = StepMoeLayer(model, split, Uniform(), {}, 8, config, nullptr);
+  REQUIRE(work.ok());
+  const ComputeRates rates = StepComputeRates(cluster, model.dtype(), config);
+  pb::ModelSpec half = model;
+  half.set_expert_ffn_size(16);
+  Duration slowest;
+  for (std::vector<uint64_t> counts : work->expert_tokens) {
+    for (uint64_t& n : counts) n *= 2;
+    slowest = std::max(slowest, ExpertTime(rates, half, counts));
+  }
+  bool found = false;
+  for (const StepOp& op : e.ops) {
+    if (op.name != "expert" || op.pass != "forward") continue;
+    CHECK(op.time == slowest);
+    found = true;
+  }
+  CHECK(found);
+
+  // An ETP size that does not divide the FFN is refused with what would.
+  const pb::ModelSpec odd = Parse<pb::ModelSpec>(
+      "name: 'odd' hidden_size: 64 expert_ffn_size: 30 num_experts: 4 top_k: 2 num_layers: 2 "
+      "dtype: BF16 vocab_size: 100");
+  const models::Plan odd_plan = Resolve(odd, 8, "ep: 2 etp: 4");
+  auto odd_work = StepMoeLayer(odd, odd_plan, Uniform(), {}, 8, config, nullptr);
+  REQUIRE(odd_work.ok());
+  auto refused = SimulateStep(cluster, odd, odd_plan, *odd_work, config);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message() ==
+        "plan.etp = 4: expert tensor parallelism splits each expert's FFN of 30 evenly; valid: a "
+        "divisor of 30");
+}
+
 TEST_CASE("Step: an unknown all-to-all algorithm is a located error") {
   pb::Scenario scenario;
   auto file = TextFile::ParseString(
