@@ -36,6 +36,7 @@ struct PlanOptions {
   double capacity_factor = 0;
   std::string alltoall_algo = "direct";
   uint32_t top = 10;
+  bool expert_tp = false;  // also enumerate etp > 1
   bool csv = false, json = false;
   uint32_t threads = 0;
 };
@@ -112,6 +113,7 @@ pb::PlanRow ToProto(const PlanRow& r) {
   p.set_ep(r.sizes.ep);
   p.set_dp(r.sizes.dp);
   p.set_edp(r.sizes.edp);
+  p.set_etp(r.sizes.etp);
   p.set_micro_batch(r.micro_batch);
   p.set_recompute(r.recompute == Recompute::kFull);
   p.set_step_ps(r.step.picoseconds());
@@ -158,16 +160,17 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
 
 void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   io.out << "rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms,mfu,alltoall_share,"
-            "exposed_comm_ms,bubble_ms,memory_bytes,fits,dropped_share\n";
+            "exposed_comm_ms,bubble_ms,memory_bytes,fits,dropped_share,etp\n";
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
     const pb::PlanRow& r = t.rows(i);
     char line[320];
-    std::snprintf(
-        line, sizeof line, "%d,%s,%u,%u,%u,%u,%u,%u,%u,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%llu,%d,%.6f\n",
-        i + 1, r.plan().c_str(), r.tp(), r.cp(), r.pp(), r.ep(), r.dp(), r.edp(), r.micro_batch(),
-        r.recompute() ? 1 : 0, r.step_ms(), r.mfu(), r.alltoall_share(), r.exposed_comm_ms(),
-        r.bubble_ms(), static_cast<unsigned long long>(r.memory_bytes()), r.fits() ? 1 : 0,
-        r.dropped_share());
+    std::snprintf(line, sizeof line,
+                  "%d,%s,%u,%u,%u,%u,%u,%u,%u,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%llu,%d,%.6f,%u\n", i + 1,
+                  r.plan().c_str(), r.tp(), r.cp(), r.pp(), r.ep(), r.dp(), r.edp(),
+                  r.micro_batch(), r.recompute() ? 1 : 0, r.step_ms(), r.mfu(), r.alltoall_share(),
+                  r.exposed_comm_ms(), r.bubble_ms(),
+                  static_cast<unsigned long long>(r.memory_bytes()), r.fits() ? 1 : 0,
+                  r.dropped_share(), r.etp());
     io.out << line;
   }
 }
@@ -223,7 +226,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
 
   uint32_t rejected = 0;
   const std::vector<PlanCandidate> candidates =
-      EnumeratePlans(*model, gpus, cluster->gpus_per_node(), step, &rejected);
+      EnumeratePlans(*model, gpus, cluster->gpus_per_node(), step, &rejected, o.expert_tp);
   if (candidates.empty()) {
     return Fail(io, InputError({}, "--global-batch", std::to_string(o.global_batch),
                                "no valid plan: the global batch must be a multiple of the "
@@ -336,6 +339,9 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
                   "the network per node)")
       ->check(CLI::IsMember({"direct", "hierarchical"}))
       ->capture_default_str();
+  cmd->add_flag("--expert-tp", o->expert_tp,
+                "also try expert tensor parallelism: etp 2, 4, ... up to tp, dividing the expert "
+                "FFN");
   cmd->add_option("--top", o->top, "rows to print")->capture_default_str();
   cmd->add_flag("--csv", o->csv, "CSV instead of the table");
   cmd->add_flag("--json", o->json, "the whole ranked table as JSON");

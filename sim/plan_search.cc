@@ -41,8 +41,8 @@ void SetUnevenStages(pb::ParallelPlan& plan, uint32_t layers, uint32_t pp) {
 
 std::string Describe(const models::ParallelSizes& s, uint32_t micro_batch, Recompute recompute) {
   std::string text = "tp" + std::to_string(s.tp) + " pp" + std::to_string(s.pp) + " ep" +
-                     std::to_string(s.ep) + " dp" + std::to_string(s.dp) + " mb" +
-                     std::to_string(micro_batch);
+                     std::to_string(s.ep) + (s.etp > 1 ? " etp" + std::to_string(s.etp) : "") +
+                     " dp" + std::to_string(s.dp) + " mb" + std::to_string(micro_batch);
   if (s.cp > 1) text += " cp" + std::to_string(s.cp);
   if (recompute == Recompute::kFull) text += " full-rc";
   return text;
@@ -117,7 +117,7 @@ StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::R
 
 std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t gpus,
                                           uint32_t gpus_per_node, const StepConfig& step,
-                                          uint32_t* rejected) {
+                                          uint32_t* rejected, bool expert_tp) {
   std::vector<PlanCandidate> out;
   uint32_t refused = 0;
   const bool training = step.mode == StepMode::kTraining;
@@ -126,24 +126,27 @@ std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t g
       if (pp > model.num_layers()) break;
       const uint32_t dp = gpus / (tp * pp);
       for (uint32_t ep : Divisors(model.num_experts())) {
-        if ((tp * dp) % ep != 0) continue;
-        for (uint32_t mb : {1u, 2u, 4u, 8u}) {
-          if (step.global_batch % (uint64_t{dp} * mb) != 0) continue;
-          for (Recompute recompute : {Recompute::kSelective, Recompute::kFull}) {
-            if (recompute == Recompute::kFull && !training) continue;
-            PlanCandidate c;
-            c.plan.set_tp(tp);
-            c.plan.set_pp(pp);
-            c.plan.set_ep(ep);
-            c.plan.set_dp(dp);
-            SetUnevenStages(c.plan, model.num_layers(), pp);
-            c.micro_batch = mb;
-            c.recompute = recompute;
-            if (!models::ResolvePlan(c.plan, gpus, model, nullptr).ok()) {
-              ++refused;
-              continue;
+        for (uint32_t etp = 1; etp <= (expert_tp ? tp : 1); etp *= 2) {
+          if ((tp * dp) % (ep * etp) != 0 || model.expert_ffn_size() % etp != 0) continue;
+          for (uint32_t mb : {1u, 2u, 4u, 8u}) {
+            if (step.global_batch % (uint64_t{dp} * mb) != 0) continue;
+            for (Recompute recompute : {Recompute::kSelective, Recompute::kFull}) {
+              if (recompute == Recompute::kFull && !training) continue;
+              PlanCandidate c;
+              c.plan.set_tp(tp);
+              c.plan.set_pp(pp);
+              c.plan.set_ep(ep);
+              if (etp > 1) c.plan.set_etp(etp);
+              c.plan.set_dp(dp);
+              SetUnevenStages(c.plan, model.num_layers(), pp);
+              c.micro_batch = mb;
+              c.recompute = recompute;
+              if (!models::ResolvePlan(c.plan, gpus, model, nullptr).ok()) {
+                ++refused;
+                continue;
+              }
+              out.push_back(std::move(c));
             }
-            out.push_back(std::move(c));
           }
         }
       }

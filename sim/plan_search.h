@@ -4,7 +4,8 @@
 // Candidates: tp over the powers of two up to a node (and dividing the heads), pp over the
 // divisors of the GPU count up to the layers (uneven first and last stages when pp does not
 // divide the layers, as Megatron-Core allows), ep over the divisors of the experts that divide
-// tp x dp (MoE parallel folding, etp = 1), dp what is left, micro-batch sizes 1, 2, 4, 8 that
+// tp x dp (MoE parallel folding, etp = 1; with --expert-tp also etp = 2 .. tp, powers of two),
+// dp what is left, micro-batch sizes 1, 2, 4, 8 that
 // divide the global batch per DP rank, and selective or full recomputation (selective costs no
 // time, so keeping every activation is never better). cp stays 1. Every
 // candidate goes through ResolvePlan, so the plan rules are the scenario's.
@@ -77,10 +78,12 @@ struct PlanRouting {
 StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::Routing& routing,
                                          const std::string& trace_path, const TextFile* file);
 
-// The candidates, in enumeration order; `rejected` counts those ResolvePlan refused.
+// The candidates, in enumeration order; `rejected` counts those ResolvePlan refused. With
+// `expert_tp`, each also with etp = 2, 4, ... up to tp where etp divides the expert FFN and
+// ep x etp divides tp x dp.
 std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t gpus,
                                           uint32_t gpus_per_node, const StepConfig& step,
-                                          uint32_t* rejected);
+                                          uint32_t* rejected, bool expert_tp = false);
 
 // One candidate. Errors are the candidate's (e.g. a batch its micro-batch does not divide).
 // `placement`: where the experts go in every candidate (contiguous when its kind is unset; EPLB

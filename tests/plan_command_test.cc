@@ -71,7 +71,30 @@ TEST_CASE("moesim plan gives the same table on one thread and on two") {
   REQUIRE(one.status == 0);
   CHECK(one.out == two.out);
   CHECK(one.out.rfind("rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms", 0) == 0);
-  CHECK_THAT(one.out, Catch::Contains(",fits,dropped_share\n"));
+  CHECK_THAT(one.out, Catch::Contains(",fits,dropped_share,etp\n"));
+}
+
+TEST_CASE("moesim plan --expert-tp also tries expert tensor parallelism") {
+  // tiny-moe: 8 experts of FFN 256 on 16 GPUs. Without the flag every candidate has etp 1; with
+  // it, etp 2, 4, 8 up to each candidate's tp, where ep x etp divides tp x dp: more candidates,
+  // each a valid plan named with its etp.
+  const auto plain = Moesim(Args({"--json", "--threads", "1"}));
+  const auto etp = Moesim(Args({"--json", "--threads", "1", "--expert-tp"}));
+  REQUIRE(plain.status == 0);
+  REQUIRE(etp.status == 0);
+  const pb::PlanTable a = Json(plain.out), b = Json(etp.out);
+  for (const pb::PlanRow& r : a.rows()) CHECK(r.etp() == 1);
+  CHECK(b.candidates() > a.candidates());
+  int split = 0;
+  for (const pb::PlanRow& r : b.rows()) {
+    INFO(r.plan());
+    CHECK(r.etp() <= r.tp());
+    CHECK((r.tp() * r.dp()) % (r.ep() * r.etp()) == 0);
+    CHECK((r.plan().find(" etp") != std::string::npos) == (r.etp() > 1));
+    CHECK(r.edp() * r.ep() * r.etp() == r.tp() * r.dp());
+    split += r.etp() > 1;
+  }
+  CHECK(split == static_cast<int>(b.candidates() - a.candidates()));
 }
 
 TEST_CASE("moesim plan prints the top rows as a table") {
