@@ -34,12 +34,17 @@ class RouteWalker {
     local_.clear();
     out->clear();
     const auto leg = cluster_.router().AppendLocalShares(src, dst, &local_);
+    bool crossed = !leg.has_value();
     for (const auto& [edge, share] : local_) {
       Add(edge, share, out);
       // The fabric leg goes after the link into the switch it starts from.
-      if (leg && target_[edge] == leg->from) {
+      if (!crossed && target_[edge] == leg->from) {
         for (const auto& [e, s] : Leg(*leg)) out->push_back(Hop{e, s, Position(*out)});
+        crossed = true;
       }
+    }
+    if (!crossed) {  // not after a local link (never, on the fabrics the router builds): at the end
+      for (const auto& [e, s] : Leg(*leg)) out->push_back(Hop{e, s, Position(*out)});
     }
   }
 
@@ -149,7 +154,7 @@ void GroupLinks(RouteWalker& walker, const Schedule& schedule,
 
 // Leaves out the constraints implied by others (see IMPLIED in flow_links.h). For each way of
 // choosing q(v) (0: first other constraint on the route, 1: last), every (r, q, a_rv / a_qv) is
-// listed, sorted, and summed per r. Then lists each transfer's constraints.
+// listed, bucketed by r, and summed per r. Then lists each transfer's constraints.
 void LeaveOutImplied(RouteWalker& walker, const Schedule& schedule,
                      const std::vector<uint64_t>& bandwidth, FlowLinks* links) {
   struct Cover {
