@@ -16,6 +16,9 @@
 namespace moesim::sim {
 namespace {
 
+// Tokens drawn from a routing block (or read from a trace) for what per-expert loads cannot say.
+constexpr uint32_t kSampleTokens = 65'536;
+
 std::vector<uint32_t> Divisors(uint32_t n) {
   std::vector<uint32_t> out;
   for (uint32_t d = 1; d <= n; ++d) {
@@ -70,13 +73,26 @@ StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::R
     for (uint64_t l : loads) sum += l;
     if (sum == 0) return InputError({}, "--trace", trace_path, "the trace routes no token", "");
     out.loads = std::move(loads);
-    out.source = "the trace's counts";
+    // Which nodes a token reaches: the trace's first tokens, as many as a generator's sample.
+    MOESIM_ASSIGN_OR_RETURN(models::TraceReader reader, models::TraceReader::Open(trace_path));
+    out.top_k = reader.header().top_k();
+    const size_t want = size_t{kSampleTokens} * out.top_k;
+    pb::TraceRecord record;
+    while (out.sample.size() < want) {
+      MOESIM_ASSIGN_OR_RETURN(const bool got, reader.Next(&record));
+      if (!got) break;
+      const size_t take = std::min<size_t>(want - out.sample.size(), record.experts_size());
+      out.sample.insert(out.sample.end(), record.experts().begin(),
+                        record.experts().begin() + static_cast<int>(take));
+    }
+    out.source = "the trace's counts; nodes from its first " +
+                 std::to_string(out.sample.size() / out.top_k) + " tokens";
     return out;
   }
   // Checks the routing block as a scenario would, and samples it.
   models::RoutingShape shape;
   shape.ranks = 1;
-  shape.tokens_per_rank = 65'536;
+  shape.tokens_per_rank = kSampleTokens;
   shape.num_experts = experts;
   shape.top_k = model.top_k();
   MOESIM_ASSIGN_OR_RETURN(std::vector<models::LayerRouting> layers,

@@ -15,9 +15,9 @@
 // (inclusion probabilities, hot order as the generator draws it), measured for a trace or
 // MEASURED counts, a sample of 65,536 tokens of the generator otherwise (ZIPF with a group limit
 // among them). With the hierarchical all-to-all, how many of a rank's tokens reach each node
-// (DeepEP sends a token once per node) comes from the same sample (SetExpectedNodeTokens); from a
-// trace, which keeps only counts, every copy crosses. The sample is drawn once, so candidates
-// differ by plan only, never by sampling noise.
+// (DeepEP sends a token once per node) comes from the same sample (SetExpectedNodeTokens), or from
+// a trace's first 65,536 tokens. The sample is drawn once, so candidates differ by plan only, never
+// by sampling noise.
 //
 // Ranking: plans that fit in GPU memory first, then by step time (ties: the order of
 // enumeration). Deterministic: the same inputs give the same table on any number of threads or
@@ -65,12 +65,13 @@ struct PlanRow {
 struct PlanRouting {
   // Relative selections per expert (see above).
   std::vector<uint64_t> loads;
-  // Tokens drawn from the routing block, top_k experts each, token-major (empty for a trace): what
-  // loads cannot say, which nodes a token reaches (DeepEP's deduplication), and the loads
+  // Tokens drawn from the routing block (or a trace's first ones), top_k experts each, token-major:
+  // what loads cannot say, which nodes a token reaches (DeepEP's deduplication), and the loads
   // themselves under a group limit.
   std::vector<uint32_t> sample;
   uint32_t top_k = 0;
-  std::string source;  // "exact", "a sample of 65536 tokens", "the trace's counts"
+  // "exact", "a sample of 65536 tokens", "the trace's counts; nodes from its first N tokens"
+  std::string source;
 };
 
 // The routing of `routing` for `model` (see above). `trace_path`, when not empty, wins over

@@ -2,9 +2,13 @@
 // and DeepEP's deduplication estimated from the routing's sample.
 #include "sim/plan_search.h"
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <numeric>
 
+#include "models/trace.h"
 #include "step_fixtures.h"
 
 namespace moesim::sim {
@@ -87,6 +91,40 @@ TEST_CASE("Plan routing: exact loads where they have a closed form, the sample's
       for (size_t j = 1; j < 4; ++j) CHECK((limited->sample[t + j] < 8) == low);
     }
   }
+}
+
+TEST_CASE("Plan routing from a trace: its counts, and its first tokens for the nodes") {
+  // Two records of 3 tokens, top-4 of 16: loads are the counts of all 6 tokens; the sample is the
+  // 6 tokens themselves (fewer than 65,536), in file order.
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("moesim_plan_trace_" + std::to_string(getpid()) + ".moetrace"))
+                               .string();
+  pb::TraceHeader header;
+  header.set_num_experts(16);
+  header.set_top_k(4);
+  auto writer = models::TraceWriter::Create(path, header);
+  REQUIRE(writer.ok());
+  const std::vector<std::vector<uint32_t>> records = {{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11},
+                                                      {0, 8, 9, 15, 1, 2, 3, 4, 12, 13, 14, 15}};
+  for (uint32_t r = 0; r < records.size(); ++r) {
+    pb::TraceRecord record;
+    record.set_step(r);
+    record.set_tokens(3);
+    for (uint32_t e : records[r]) record.add_experts(e);
+    REQUIRE(writer->Write(record).ok());
+  }
+  REQUIRE(writer->Close().ok());
+  auto routing = ResolvePlanRouting(Tiny16(), pb::Routing(), path, nullptr);
+  std::filesystem::remove(path);
+  REQUIRE(routing.ok());
+  std::vector<uint32_t> all = records[0];
+  all.insert(all.end(), records[1].begin(), records[1].end());
+  CHECK(routing->sample == all);
+  CHECK(routing->top_k == 4);
+  std::vector<uint64_t> counts(16, 0);
+  for (uint32_t e : all) ++counts[e];
+  CHECK(routing->loads == counts);
+  CHECK(routing->source == "the trace's counts; nodes from its first 6 tokens");
 }
 
 TEST_CASE("Plan search deduplicates DeepEP's crossings from the sample, where EP spans nodes") {
