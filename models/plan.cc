@@ -157,6 +157,13 @@ StatusOr<Plan> ResolvePlan(const pb::ParallelPlan& spec, uint32_t world, const p
                       Divisors(experts, stage / s.etp));
   }
   s.edp = stage / (s.etp * s.ep);
+  // Expert tensor parallelism splits each expert's FFN into etp equal slices.
+  if (s.etp > 1 && model.expert_ffn_size() % s.etp != 0) {
+    return InputError(where("etp"), "plan.etp", std::to_string(s.etp),
+                      "does not split each expert's FFN of " +
+                          std::to_string(model.expert_ffn_size()) + " evenly",
+                      "a divisor of " + std::to_string(model.expert_ffn_size()));
+  }
   MOESIM_RETURN_IF_ERROR(CheckHeads(model, s.tp, where));
 
   Plan plan;

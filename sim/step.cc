@@ -146,12 +146,6 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
     return InputError({}, "plan", std::to_string(plan.world()) + " ranks",
                       "the plan must cover the cluster's GPUs", std::to_string(cluster.gpus()));
   }
-  if (s.etp > 1 && model.expert_ffn_size() % s.etp != 0) {
-    return InputError({}, "plan.etp", std::to_string(s.etp),
-                      "expert tensor parallelism splits each expert's FFN of " +
-                          std::to_string(model.expert_ffn_size()) + " evenly",
-                      "a divisor of " + std::to_string(model.expert_ffn_size()));
-  }
   if (layer_work.dispatch_tokens.ranks() != s.ep) {
     return InputError({}, "routing", std::to_string(layer_work.dispatch_tokens.ranks()) + " ranks",
                       "the MoE layer's routing must cover one EP group", std::to_string(s.ep));

@@ -152,7 +152,7 @@ struct StepReport {
 // `layer_work`: one EP group's MoE layer (ranks = plan ep), from the scenario's routing with
 // tokens_per_rank = micro_batch x seq_len / (tp x cp) (decode: micro_batch / (tp x cp), at least
 // 1); every MoE layer costs what it costs. Errors: sizes that do not divide (global batch by dp x
-// micro-batch, the expert FFN by etp), a plan whose world is not the cluster's GPUs.
+// micro-batch), a plan whose world is not the cluster's GPUs (ResolvePlan has checked the rest).
 StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::ModelSpec& model,
                                   const models::Plan& plan, const models::LayerWork& layer_work,
                                   const StepConfig& config);

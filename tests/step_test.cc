@@ -241,17 +241,17 @@ TEST_CASE("Step: expert tensor parallelism gathers tokens around each expert's F
   }
   CHECK(found);
 
-  // An ETP size that does not divide the FFN is refused with what would.
+  // An ETP size that does not divide the FFN is refused where the plan says it, with what would.
+  pb::Scenario scenario;
+  auto file = TextFile::ParseString("plan {\n  ep: 2\n  etp: 4\n}\n", "s.pbtxt", &scenario);
+  REQUIRE(file.ok());
   const pb::ModelSpec odd = Parse<pb::ModelSpec>(
       "name: 'odd' hidden_size: 64 expert_ffn_size: 30 num_experts: 4 top_k: 2 num_layers: 2 "
       "dtype: BF16 vocab_size: 100");
-  const models::Plan odd_plan = Resolve(odd, 8, "ep: 2 etp: 4");
-  auto odd_work = StepMoeLayer(odd, odd_plan, Uniform(), {}, 8, config, nullptr);
-  REQUIRE(odd_work.ok());
-  auto refused = SimulateStep(cluster, odd, odd_plan, *odd_work, config);
+  auto refused = models::ResolvePlan(scenario.plan(), 8, odd, &*file);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().message() ==
-        "plan.etp = 4: expert tensor parallelism splits each expert's FFN of 30 evenly; valid: a "
+        "s.pbtxt:3:3: plan.etp = 4: does not split each expert's FFN of 30 evenly; valid: a "
         "divisor of 30");
 }
 
