@@ -256,6 +256,12 @@ TEST_CASE("moesim plan refuses a group limit the model cannot take, naming the o
   CHECK(top.status == 1);
   CHECK_THAT(top.err, Catch::Contains("--router-group-topk = 1") &&
                           Catch::Contains("groups of at least top-k = 4 experts together"));
+  // A trace brings its own routing: a group limit cannot reshape it.
+  args[args.size() - 3] = "2";
+  args.insert(args.end(), {"--trace", "any.moetrace"});
+  const auto trace = Moesim(args);
+  CHECK(trace.status == 1);
+  CHECK_THAT(trace.err, Catch::Contains("a --trace brings its own routing"));
 }
 
 }  // namespace moesim
