@@ -1,6 +1,7 @@
 // Routing trace benchmark (not a test): a 10-million-token top-8 trace over 64 experts (8 ranks x
 // 1,250,000 tokens, one step, one layer), timed stage by stage, in tokens per second:
-//   generate     UniformRouting and ZipfRouting (models/synthetic.h), into memory
+//   generate     UniformRouting and ZipfRouting (models/synthetic.h), into memory; the ranks are
+//                drawn on every core (models/parallel.h), the rest on one
 //   write        TraceWriter, one record per rank
 //   read         TraceReader, streaming every record (parse + range check)
 //   stats        CountTrace + ComputeLoadStats (read again, count per expert, summarize)
