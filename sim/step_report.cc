@@ -21,8 +21,9 @@ std::string Format(const char* format, auto... values) {
 std::string Plan(const models::ParallelSizes& s) {
   std::string text = "tp" + std::to_string(s.tp);
   if (s.cp > 1) text += " cp" + std::to_string(s.cp);
-  text += " pp" + std::to_string(s.pp) + " ep" + std::to_string(s.ep) + " dp" +
-          std::to_string(s.dp) + " (edp " + std::to_string(s.edp) + ")";
+  text += " pp" + std::to_string(s.pp) + " ep" + std::to_string(s.ep);
+  if (s.etp > 1) text += " etp" + std::to_string(s.etp);
+  text += " dp" + std::to_string(s.dp) + " (edp " + std::to_string(s.edp) + ")";
   return text;
 }
 

@@ -134,6 +134,17 @@ TEST_CASE("moesim simulate runs a whole training step from a scenario") {
   // step = pipeline + exposed gradient reduction + optimizer (ns rounding of each part: +-3 ns).
   CHECK(std::abs(r.step_ns() - (r.pipeline_ns() + r.grad_sync_exposed_ns() + r.optimizer_ns())) <=
         3);
+
+  // The same with etp 2: the plan says so, edp = 16 / (8 x 2) = 1, the expert gradients per GPU
+  // halve (each GPU holds half of each of its experts), the dense ones do not.
+  const auto etp = Moesim(
+      {"simulate", testing::SourcePath("scenarios/mixtral-8x7b-h100-64-etp2.pbtxt"), "--json"});
+  REQUIRE(etp.status == 0);
+  pb::StepResult e;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(etp.out, &e).ok());
+  CHECK(e.plan() == "tp1 pp4 ep8 etp2 dp16 (edp 1)");
+  CHECK(2 * e.expert_grad_bytes() == r.expert_grad_bytes());
+  CHECK(e.dense_grad_bytes() == r.dense_grad_bytes());
 }
 
 TEST_CASE("moesim simulate locates a step block's missing batch") {
