@@ -3,15 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
-#include <unordered_map>
 
 #include "sim/flow_model.h"
+#include "topology/fabric_legs.h"
 
 namespace moesim::sim {
 namespace {
 
 using models::TrafficMatrix;
-
 
 // The `count` links that take longest to drain their bytes (ties: graph order).
 std::vector<std::pair<topology::Edge, double>> Busiest(const topology::Graph& g,
@@ -41,51 +40,48 @@ std::map<std::string, double> ByClass(const topology::Graph& g,
   return out;
 }
 
-// The fabric legs of an all-to-all's routes (topology::Router::FabricLeg): every route between
-// the same two first-tier switches crosses the same switch-to-switch links with the same shares,
-// so each leg's links are listed once, not per pair (at 16,384 GPUs a cross-rail route spreads
-// over 32 spines: 64 of its ~70 links are in its leg).
+// The fabric legs of an all-to-all's routes, their links listed once per leg
+// (topology/fabric_legs.h), with what this model needs of each: the bytes crossing it, its slowest
+// link, its part of a route's latency.
 class FabricLegs {
  public:
   struct Leg {
-    std::vector<std::pair<uint32_t, double>> shares;  // (link id, share) in the router's order
     // Bytes of all the pairs crossing the leg.
     uint64_t bytes = 0;
-    // The slowest of those links to drain, once the loads are known.
+    // The slowest of its links to drain, once the loads are known.
     Duration worst_drain;
     // The leg's part of a route's latency, once known.
     std::optional<Duration> latency;
   };
 
   FabricLegs(const topology::Graph& graph, const topology::Router& router)
-      : graph_(graph), router_(router) {}
+      : links_(graph, router) {}
 
-  // The leg's index, listing its links the first time it is seen.
+  // The leg's index; a leg seen for the first time joins exponent().
   uint32_t IndexOf(topology::Router::FabricLeg leg) {
-    const uint64_t key = static_cast<uint64_t>(leg.from) << 32 | static_cast<uint64_t>(leg.to);
-    const auto [it, added] = index_.try_emplace(key, static_cast<uint32_t>(legs_.size()));
-    if (added) {
-      Leg& l = legs_.emplace_back();
-      router_.ForEachFabricShare(leg, [&](topology::Edge e, double share) {
-        l.shares.emplace_back(graph_[e].id, share);
-        if (!exponent_) return;
-        int m = 0;  // the least m with share x 2^m whole
-        while (m <= 52 && std::ldexp(share, m) != std::floor(std::ldexp(share, m))) ++m;
-        exponent_ = m <= 52 ? std::optional<int>(std::max(*exponent_, m)) : std::nullopt;
-      });
+    const uint32_t index = links_.IndexOf(leg);
+    if (index < legs_.size()) return index;
+    legs_.emplace_back();
+    for (const auto& [id, share] : links_.links(index)) {
+      if (!exponent_) break;
+      int m = 0;  // the least m with share x 2^m whole
+      while (m <= 52 && std::ldexp(share, m) != std::floor(std::ldexp(share, m))) ++m;
+      exponent_ = m <= 52 ? std::optional<int>(std::max(*exponent_, m)) : std::nullopt;
     }
-    return it->second;
+    return index;
+  }
+  // The leg's links as (link id, share), in the router's order.
+  const std::vector<std::pair<uint32_t, double>>& shares(uint32_t index) const {
+    return links_.links(index);
   }
   // The least m such that every share of every leg seen is a multiple of 2^-m (1/32: 5), or none
   // when some share is not a multiple of 2^-52 (a third, say).
   std::optional<int> exponent() const { return exponent_; }
   Leg& operator[](uint32_t index) { return legs_[index]; }
-  std::vector<Leg>& all() { return legs_; }
+  uint32_t size() const { return static_cast<uint32_t>(legs_.size()); }
 
  private:
-  const topology::Graph& graph_;
-  const topology::Router& router_;
-  std::unordered_map<uint64_t, uint32_t> index_;  // (from << 32 | to) -> index in legs_
+  topology::FabricLegLinks links_;
   std::vector<Leg> legs_;
   std::optional<int> exponent_ = 0;
 };
@@ -135,8 +131,10 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
   const uint64_t moved = tokens.OffDiagonal() * token_bytes.value;
   const std::optional<int> m = legs.exponent();
   if (m && moved < (uint64_t{1} << (53 - *m))) {
-    for (const FabricLegs::Leg& leg : legs.all()) {
-      for (const auto& [id, share] : leg.shares) load[id] += static_cast<double>(leg.bytes) * share;
+    for (uint32_t l = 0; l < legs.size(); ++l) {
+      for (const auto& [id, share] : legs.shares(l)) {
+        load[id] += static_cast<double>(legs[l].bytes) * share;
+      }
     }
   } else {
     size_t p = 0;
@@ -145,7 +143,7 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
         if (i == cell.dst || cell.count == 0) continue;
         const double bytes = static_cast<double>(cell.count * token_bytes.value);
         if (const std::optional<uint32_t> l = pair_leg[p++]) {
-          for (const auto& [id, share] : legs[*l].shares) load[id] += bytes * share;
+          for (const auto& [id, share] : legs.shares(*l)) load[id] += bytes * share;
         }
       }
     }
@@ -168,9 +166,9 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
           g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
     }
   }
-  for (FabricLegs::Leg& leg : legs.all()) {
-    for (const auto& [id, share] : leg.shares)
-      leg.worst_drain = std::max(leg.worst_drain, drain[id]);
+  for (uint32_t l = 0; l < legs.size(); ++l) {
+    for (const auto& [id, share] : legs.shares(l))
+      legs[l].worst_drain = std::max(legs[l].worst_drain, drain[id]);
   }
   // Each rank: the busiest link its transfers (sent or received) cross, and their longest route.
   // A route's latency is Router::Latency's: inside a node, that of one sampled path; across nodes,

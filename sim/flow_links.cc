@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <bit>
-#include <map>
 #include <utility>
+
+#include "topology/fabric_legs.h"
 
 namespace moesim::sim {
 namespace {
@@ -17,12 +18,14 @@ struct Hop {
   uint32_t position;
 };
 
-// Routes as hops, each link once (shares of a link crossed twice summed), in route order. The links
-// outside the switch fabric come from the router per transfer; each fabric leg (the same links for
-// every route between two first-tier switches, dozens under ECMP) is walked once and kept.
+// Routes as hops, each link once (shares of a link crossed twice summed), in route order: the links
+// outside the switch fabric from the router per transfer, each fabric leg's from
+// topology/fabric_legs.h (walked once per leg). A leg's links are distinct from the local ones and
+// from each other (a leg is a set of shortest paths between two switches).
 class RouteWalker {
  public:
-  explicit RouteWalker(const topology::Cluster& cluster) : cluster_(cluster) {
+  explicit RouteWalker(const topology::Cluster& cluster)
+      : cluster_(cluster), legs_(cluster.graph(), cluster.router()) {
     const topology::Graph& g = cluster.graph();
     target_.resize(boost::num_edges(g));
     for (auto [it, end] = boost::edges(g); it != end; ++it) {
@@ -39,13 +42,11 @@ class RouteWalker {
       Add(edge, share, out);
       // The fabric leg goes after the link into the switch it starts from.
       if (!crossed && target_[edge] == leg->from) {
-        for (const auto& [e, s] : Leg(*leg)) out->push_back(Hop{e, s, Position(*out)});
+        AddLeg(*leg, out);
         crossed = true;
       }
     }
-    if (!crossed) {  // not after a local link (never, on the fabrics the router builds): at the end
-      for (const auto& [e, s] : Leg(*leg)) out->push_back(Hop{e, s, Position(*out)});
-    }
+    if (!crossed) AddLeg(*leg, out);  // not after a local link (never, on the fabrics built)
   }
 
  private:
@@ -62,31 +63,15 @@ class RouteWalker {
     }
     out->push_back(Hop{edge, share, Position(*out)});
   }
-  const std::vector<std::pair<uint32_t, double>>& Leg(topology::Router::FabricLeg leg) {
-    auto [it, added] = legs_.try_emplace({leg.from, leg.to});
-    if (added) {
-      const topology::Graph& g = cluster_.graph();
-      std::vector<Hop> hops;
-      cluster_.router().ForEachFabricShare(leg, [&](topology::Edge e, double s) {
-        hops.push_back(Hop{g[e].id, s, 0});
-      });
-      std::sort(hops.begin(), hops.end(),
-                [](const Hop& a, const Hop& b) { return a.edge < b.edge; });
-      for (const Hop& hop : hops) {
-        if (!it->second.empty() && it->second.back().first == hop.edge) {
-          it->second.back().second += hop.share;
-        } else {
-          it->second.emplace_back(hop.edge, hop.share);
-        }
-      }
+  void AddLeg(topology::Router::FabricLeg leg, std::vector<Hop>* out) {
+    for (const auto& [edge, share] : legs_.links(legs_.IndexOf(leg))) {
+      out->push_back(Hop{edge, share, Position(*out)});
     }
-    return it->second;
   }
 
   const topology::Cluster& cluster_;
+  topology::FabricLegLinks legs_;
   std::vector<topology::Vertex> target_;  // per edge id
-  std::map<std::pair<topology::Vertex, topology::Vertex>, std::vector<std::pair<uint32_t, double>>>
-      legs_;
   std::vector<std::pair<uint32_t, double>> local_;
 };
 
