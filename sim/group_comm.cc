@@ -94,6 +94,10 @@ uint32_t GroupGpusPerNode(const topology::Cluster& cluster, const std::vector<ui
   return g;
 }
 
+bool GroupFillsNodes(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
+  return GroupGpusPerNode(cluster, gpus) == cluster.gpus_per_node();
+}
+
 std::optional<GroupCommTime> GroupHierarchicalAllToAllV(const topology::Cluster& cluster,
                                                         const std::vector<uint32_t>& gpus,
                                                         const models::TrafficMatrix& bytes,

@@ -52,5 +52,9 @@ std::optional<GroupCommTime> GroupHierarchicalAllToAllV(const topology::Cluster&
                                                         bool reversed, Fidelity fidelity);
 // G for `gpus` as GroupHierarchicalAllToAllV needs it, or 0 where it does not apply.
 uint32_t GroupGpusPerNode(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
+// Whether the relay can deduplicate by node for `gpus`: it applies (above) and the group fills
+// whole nodes (G = the cluster's GPUs per node), so a token's nodes as a routing counts them
+// (models::LayerWork::node_tokens, node = rank / GPUs per node) are the group's.
+bool GroupFillsNodes(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 
 }  // namespace moesim::sim

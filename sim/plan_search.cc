@@ -197,7 +197,7 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
       models::ExpertCapacity(tokens, model.top_k(), model.num_experts(), config.capacity_factor));
   // DeepEP's deduplication, where the step will use it (an EP group filling whole nodes).
   if (config.alltoall_algo == models::AllToAllAlgo::kHierarchical && !routing.sample.empty() &&
-      GroupGpusPerNode(cluster, plan.EpGroup(0)) == cluster.gpus_per_node()) {
+      GroupFillsNodes(cluster, plan.EpGroup(0))) {
     models::SetExpectedNodeTokens(routing.sample, routing.top_k, cluster.gpus_per_node(), tokens,
                                   placement, &work);
   }

@@ -99,10 +99,11 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
         "with as many of its GPUs on each)";
     return;
   }
-  // DeepEP's deduplication needs each token's nodes: ExpandLayer counts them (node_tokens) by
-  // whole nodes of the cluster, which are the group's nodes when it fills them. An expected layer
-  // (plan search) has no tokens: every copy crosses.
-  const bool dedupe = work_.node_tokens.ranks() == group.size() && g == cluster_.gpus_per_node();
+  // DeepEP's deduplication needs each token's nodes (node_tokens: ExpandLayer counts them, plan
+  // search estimates them), by whole nodes of the cluster, which are the group's when it fills
+  // them.
+  const bool fills = GroupFillsNodes(cluster_, group);
+  const bool dedupe = work_.node_tokens.ranks() == group.size() && fills;
   const uint64_t token_bytes = model_.hidden_size() * elem_;
   const models::TrafficMatrix node_bytes =
       dedupe ? work_.node_tokens.Scaled(token_bytes) : models::TrafficMatrix{};
@@ -112,9 +113,10 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
   combine_ = GroupHierarchicalAllToAllV(cluster_, group, dispatch_bytes, node_bytes,
                                         /*reversed=*/true, config_.fidelity)
                  ->time;
-  alltoall_source_ =
-      std::string("network model, hierarchical (DeepEP, ") +
-      (dedupe ? "deduplicated per node" : "every copy crosses: no per-token routing") + ")";
+  const char* copies = dedupe  ? "deduplicated per node"
+                       : fills ? "every copy crosses: no per-token routing"
+                               : "every copy crosses: the EP group does not fill whole nodes";
+  alltoall_source_ = std::string("network model, hierarchical (DeepEP, ") + copies + ")";
 }
 
 void LayerCoster::ProfileAllToAlls(const pb::HardwareProfile& profile) {

@@ -200,6 +200,13 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
         time_of(Run(one, model, inside, Uniform(), one_direct), "dispatch"));
   CHECK(n.hardware.find("direct (hierarchical needs an EP group over several nodes") !=
         std::string::npos);
+
+  // ETP 2 lays an EP group of 8 on every other GPU of the 2 nodes: 4 on each, so the relay runs,
+  // but a routing's node counts (node = rank / 8) are not the group's nodes: every copy crosses.
+  const models::Plan strided = Resolve(model, 16, "ep: 8 etp: 2");
+  const StepReport s = Run(cluster, model, strided, Uniform(), relayed);
+  CHECK(s.hardware.find("every copy crosses: the EP group does not fill whole nodes") !=
+        std::string::npos);
 }
 
 TEST_CASE("Step: expert tensor parallelism gathers tokens around each expert's FFN slice") {
