@@ -38,6 +38,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -151,27 +152,43 @@ void Print(const Config& c, const Row& row) {
   std::fflush(stdout);
 }
 
-int RunMoe(const Config& c) {
-  Row row;
-  // Memory grows with GPUs: the routing's expert ids (4,096 tokens x top-8 x 4 bytes per GPU) and
-  // the sparse traffic matrices; measured peak RSS about 145 KiB per GPU at 4,096 and 16,384 GPUs
-  // (the result carries no n x n send matrix above 2,048). A run that would not fit is not started.
+// The MoE scenario of `c.gpus` GPUs, loaded into *out with row->load timed; false when it was not
+// run (row->note says why, or the error is on stderr and *status is 1).
+//
+// Memory grows with GPUs: the routing's expert ids (4,096 tokens x top-8 x 4 bytes per GPU) and
+// the sparse traffic matrices; measured peak RSS about 145 KiB per GPU at 4,096 and 16,384 GPUs
+// (the result carries no n x n send matrix above 2,048). A run that would not fit is not started.
+bool LoadMoe(const Config& c, Row* row, std::optional<moesim::sim::LoadedScenario>* out,
+             int* status) {
+  *status = 0;
   const double need_mib = static_cast<double>(c.gpus) * 145 / 1024;
   if (need_mib > 0.8 * AvailableMiB()) {
     char note[160];
     std::snprintf(note, sizeof note, "skipped: needs ~%.0f GiB, %.0f GiB available",
                   need_mib / 1024, AvailableMiB() / 1024);
-    row.note = note;
-    Print(c, row);
-    return 0;
+    row->note = note;
+    return false;
   }
   const auto load_start = Clock::now();
   auto s = moesim::sim::LoadScenarioFromString(MoeScenario(c.gpus / 8), "bench.pbtxt");
   if (!s.ok()) {
     std::fprintf(stderr, "%s\n", s.error().message().c_str());
-    return 1;
+    *status = 1;
+    return false;
   }
-  row.load = Seconds(load_start);
+  *out = std::move(*s);
+  row->load = Seconds(load_start);
+  return true;
+}
+
+int RunMoe(const Config& c) {
+  Row row;
+  std::optional<moesim::sim::LoadedScenario> s;
+  int status = 0;
+  if (!LoadMoe(c, &row, &s, &status)) {
+    if (status == 0) Print(c, row);
+    return status;
+  }
   const auto fidelity = std::strcmp(c.fidelity, "flow") == 0 ? moesim::sim::Fidelity::kFlow
                                                              : moesim::sim::Fidelity::kAnalytical;
   const double cpu_start = CpuSeconds();
@@ -188,15 +205,14 @@ int RunMoe(const Config& c) {
 int RunAllToAll(const Config& c) {
   using namespace moesim::sim;
   Row row;
-  const auto load_start = Clock::now();
-  auto s = LoadScenarioFromString(MoeScenario(c.gpus / 8), "bench.pbtxt");
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s\n", s.error().message().c_str());
-    return 1;
+  std::optional<LoadedScenario> s;
+  int status = 0;
+  if (!LoadMoe(c, &row, &s, &status)) {
+    if (status == 0) Print(c, row);
+    return status;
   }
   const moesim::models::TrafficMatrix& tokens = s->workload.layers[0].dispatch_tokens;
   const moesim::Bytes token_bytes = moesim::models::TokenBytes(s->workload.model);
-  row.load = Seconds(load_start);
   const bool flow = std::strcmp(c.fidelity, "flow") == 0;
   const double cpu_start = CpuSeconds();
   const auto start = Clock::now();
