@@ -11,11 +11,7 @@
 namespace moesim::models {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("moebench_test_" + std::to_string(::getpid()) + "_" + name))
-      .string();
-}
+using testing::TempPath;
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);

@@ -2,14 +2,13 @@
 // and DeepEP's deduplication estimated from the routing's sample.
 #include "sim/plan_search.h"
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <numeric>
 
 #include "models/trace.h"
 #include "step_fixtures.h"
+#include "test_paths.h"
 
 namespace moesim::sim {
 namespace {
@@ -96,9 +95,7 @@ TEST_CASE("Plan routing: exact loads where they have a closed form, the sample's
 TEST_CASE("Plan routing from a trace: its counts, and its first tokens for the nodes") {
   // Two records of 3 tokens, top-4 of 16: loads are the counts of all 6 tokens; the sample is the
   // 6 tokens themselves (fewer than 65,536), in file order.
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("moesim_plan_trace_" + std::to_string(getpid()) + ".moetrace"))
-                               .string();
+  const std::string path = testing::TempPath("plan.moetrace");
   pb::TraceHeader header;
   header.set_num_experts(16);
   header.set_top_k(4);

@@ -1,6 +1,4 @@
 // `moesim trace gen | import | stats`, run in-process through RunMoesim as a user would.
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -19,11 +17,7 @@ namespace {
 using Run = testing::MoesimRun;
 using testing::Moesim;
 
-std::string TempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("moesim_trace_command_test_" + std::to_string(::getpid()) + "_" + name))
-      .string();
-}
+using testing::TempPath;
 
 std::string Fixture(const std::string& name) {
   return testing::SourcePath("tests/fixtures/traces/" + name);

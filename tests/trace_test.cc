@@ -2,7 +2,6 @@
 #include "models/trace.h"
 
 #include <google/protobuf/util/delimited_message_util.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -10,14 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "test_paths.h"
+
 namespace moesim::models {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("moesim_trace_test_" + std::to_string(::getpid()) + "_" + name))
-      .string();
-}
+using testing::TempPath;
 
 pb::TraceHeader Header(uint32_t experts, uint32_t top_k) {
   pb::TraceHeader h;
