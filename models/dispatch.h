@@ -36,8 +36,8 @@ struct LayerWork {
   // `node` (node = rank / gpus per node), its own node included; columns are nodes, so only the
   // first ceil(ranks / gpus per node) are used. A token with experts on two GPUs of one node
   // counts once: what crosses the network once under DeepEP's deduplicated dispatch
-  // (sim/alltoall_hierarchical.h). Empty (0 ranks) when the nodes are unknown (a placement without
-  // gpus_per_node, or an expected layer that SetExpectedNodeTokens has not filled, in
+  // (sim/network/alltoall_hierarchical.h). Empty (0 ranks) when the nodes are unknown (a placement
+  // without gpus_per_node, or an expected layer that SetExpectedNodeTokens has not filled, in
   // models/expected_layer.h): every copy then crosses.
   TrafficMatrix node_tokens;
 

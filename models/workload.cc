@@ -29,7 +29,7 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
   }
 
   MOESIM_ASSIGN_OR_RETURN(w.plan, ResolvePlan(scenario.plan(), world, w.model, &file));
-  // A whole step draws its own routing per micro-batch (sim/step.h).
+  // A whole step draws its own routing per micro-batch (sim/step/step.h).
   if (scenario.has_step()) return w;
 
   const pb::Workload& load = scenario.workload();

@@ -1,11 +1,11 @@
-// The hierarchical all-to-allv (sim/alltoall_hierarchical.h): its transfers, their dependencies and
-// their step-by-step time on a small cluster, against hand-computed values.
-#include "sim/alltoall_hierarchical.h"
+// The hierarchical all-to-allv (sim/network/alltoall_hierarchical.h): its transfers, their
+// dependencies and their step-by-step time on a small cluster, against hand-computed values.
+#include "sim/network/alltoall_hierarchical.h"
 
 #include <catch2/catch.hpp>
 
-#include "sim/collective_time.h"
-#include "sim/flow_model.h"
+#include "sim/network/collective_time.h"
+#include "sim/network/flow_model.h"
 #include "test_paths.h"
 #include "topology/cluster.h"
 

@@ -18,8 +18,8 @@ add_executable(moebench_tests
   backend_rank_layout_test.cc
   backend_thread_communicator_test.cc
   backend_gpu_run_test.cc)
-# moesim_sim: the tests compare moebench with the simulator's prediction (tests may use both).
-target_link_libraries(moebench_tests PRIVATE moebench_runtime moesim_sim Catch2::Catch2)
+# moesim_cli: the tests compare moebench with the simulator's prediction (tests may use both).
+target_link_libraries(moebench_tests PRIVATE moebench_cli moesim_cli Catch2::Catch2)
 target_compile_definitions(moebench_tests PRIVATE
   MOESIM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
   MOESIM_SHARED_DATA_DIR="${PROJECT_SOURCE_DIR}/../shared/data")
@@ -32,7 +32,7 @@ add_executable(moebench_mpi_tests
   backend_mpi_main.cc
   backend_run_mpi_test.cc
   backend_cli_mpi_test.cc)
-target_link_libraries(moebench_mpi_tests PRIVATE moebench_runtime moesim_sim Catch2::Catch2)
+target_link_libraries(moebench_mpi_tests PRIVATE moebench_cli moesim_cli Catch2::Catch2)
 target_compile_definitions(moebench_mpi_tests PRIVATE
   MOESIM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
   MOESIM_SHARED_DATA_DIR="${PROJECT_SOURCE_DIR}/../shared/data")

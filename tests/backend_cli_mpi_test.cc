@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "backend/cli.h"
+#include "backend/cli/cli.h"
 #include "backend_scenarios.h"
 #include "proto/result.pb.h"
 #include "test_paths.h"

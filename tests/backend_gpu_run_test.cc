@@ -1,12 +1,12 @@
-// backend/gpu_run.h: `moebench run --device gpu` through the NCCL path. Without a visible GPU
+// backend/run/gpu_run.h: `moebench run --device gpu` through the NCCL path. Without a visible GPU
 // the cases skip with the reason; they are labelled gpu (ctest -L gpu). On one H200 the one-rank
 // case passed and the two-rank case skipped (results/gpu/h200-2026-11-28/moebench_tests_gpu.log).
 #include <catch2/catch.hpp>
 #include <optional>
 
-#include "backend/bench_scenario.h"
-#include "backend/gpu_run.h"
-#include "backend/thread_communicator.h"
+#include "backend/comm/thread_communicator.h"
+#include "backend/run/bench_scenario.h"
+#include "backend/run/gpu_run.h"
 #include "backend_scenarios.h"
 
 namespace moesim::backend {

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "backend/bench_scenario.h"
-#include "backend/host_memory.h"
+#include "backend/run/bench_scenario.h"
+#include "backend/run/host_memory.h"
 #include "test_paths.h"
 
 namespace moesim::backend {

@@ -1,11 +1,12 @@
-// backend/layer_check.h catches what it promises to catch: a misrouted row, a corrupted payload,
-// a wrong output. One rank, through a loopback communicator that can damage what it delivers.
+// backend/run/layer_check.h catches what it promises to catch: a misrouted row, a corrupted
+// payload, a wrong output. One rank, through a loopback communicator that can damage what it
+// delivers.
 #include <catch2/catch.hpp>
 #include <cstring>
 
-#include "backend/bench_scenario.h"
-#include "backend/layer_check.h"
-#include "backend/layer_inputs.h"
+#include "backend/run/bench_scenario.h"
+#include "backend/run/layer_check.h"
+#include "backend/run/layer_inputs.h"
 
 namespace moesim::backend {
 namespace {

@@ -2,7 +2,7 @@
 #include <cmath>
 
 #include "backend/kernels/bf16.h"
-#include "backend/layer_inputs.h"
+#include "backend/run/layer_inputs.h"
 
 namespace moesim::backend {
 

@@ -6,16 +6,16 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
-#include "backend/a2a_bench.h"
-#include "backend/bench_scenario.h"
-#include "backend/gemm_bench.h"
-#include "backend/layer_check.h"
-#include "backend/moe_run.h"
-#include "backend/mpi_communicator.h"
+#include "backend/bench/a2a_bench.h"
+#include "backend/bench/gemm_bench.h"
+#include "backend/comm/mpi_communicator.h"
+#include "backend/run/bench_scenario.h"
+#include "backend/run/layer_check.h"
+#include "backend/run/moe_run.h"
 #include "models/alltoallv_matrix.h"
 #include "moesim_runner.h"
-#include "sim/moe_layer.h"
-#include "sim/scenario_loader.h"
+#include "sim/moe/moe_layer.h"
+#include "sim/moe/scenario_loader.h"
 #include "test_paths.h"
 
 namespace moesim::backend {

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "backend/bench_scenario.h"
+#include "backend/run/bench_scenario.h"
 #include "test_paths.h"
 
 namespace moesim::backend {

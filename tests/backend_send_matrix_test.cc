@@ -2,10 +2,10 @@
 // equals the one the simulator predicts, for the seed example and Mixtral-8x7B layers.
 #include <catch2/catch.hpp>
 
-#include "backend/bench_scenario.h"
-#include "backend/moe_layer_rank.h"
-#include "sim/moe_layer.h"
-#include "sim/scenario_loader.h"
+#include "backend/run/bench_scenario.h"
+#include "backend/run/moe_layer_rank.h"
+#include "sim/moe/moe_layer.h"
+#include "sim/moe/scenario_loader.h"
 #include "test_paths.h"
 
 namespace moesim::backend {

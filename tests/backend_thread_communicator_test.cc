@@ -1,4 +1,4 @@
-// backend/thread_communicator.h: the Communicator between threads (`moebench run --device gpu
+// backend/comm/thread_communicator.h: the Communicator between threads (`moebench run --device gpu
 // --gpus N` in one process). Its collectives against hand-computed answers, then the whole CPU
 // path (RunMoeLayers, as over MPI) on 4 threads with --check, which verifies every received row
 // and every output against the single-process reference.
@@ -7,10 +7,10 @@
 #include <thread>
 #include <vector>
 
-#include "backend/bench_scenario.h"
-#include "backend/layer_check.h"
-#include "backend/moe_run.h"
-#include "backend/thread_communicator.h"
+#include "backend/comm/thread_communicator.h"
+#include "backend/run/bench_scenario.h"
+#include "backend/run/layer_check.h"
+#include "backend/run/moe_run.h"
 
 namespace moesim::backend {
 namespace {

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "backend/time_stats.h"
+#include "backend/bench/time_stats.h"
 
 namespace moesim::backend {
 

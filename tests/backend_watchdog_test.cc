@@ -3,7 +3,7 @@
 #include <mutex>
 #include <thread>
 
-#include "backend/watchdog.h"
+#include "backend/comm/watchdog.h"
 
 namespace moesim::backend {
 

@@ -1,12 +1,12 @@
-#include "sim/calibrate.h"
+#include "sim/calibration/calibrate.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
-#include "sim/calibration_data.h"
-#include "sim/profile_model.h"
+#include "sim/calibration/calibration_data.h"
+#include "sim/compute/profile_model.h"
 
 namespace moesim::sim {
 namespace {

@@ -1,4 +1,4 @@
-#include "sim/cli.h"
+#include "sim/cli/cli.h"
 
 #include <google/protobuf/util/json_util.h>
 
@@ -154,8 +154,8 @@ TEST_CASE("moesim simulate --hardware: a profile's figures, named by the scenari
 }
 
 TEST_CASE("Bad input: a scenario naming a missing hardware profile") {
-  const Run r = Moesim(
-      {"simulate", testing::SourcePath("tests/fixtures/hardware/missing-profile.pbtxt")});
+  const Run r =
+      Moesim({"simulate", testing::SourcePath("tests/fixtures/hardware/missing-profile.pbtxt")});
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("missing-profile.pbtxt:30:1: hardware_profile = "
                                     "\"no-such-profile.pbtxt\": no such file"));

@@ -1,9 +1,9 @@
 // Collective schedules and their analytical time, against hand-computed values.
-#include "sim/collectives.h"
+#include "sim/network/collectives.h"
 
 #include <catch2/catch.hpp>
 
-#include "sim/collective_time.h"
+#include "sim/network/collective_time.h"
 #include "test_paths.h"
 #include "topology/cluster.h"
 

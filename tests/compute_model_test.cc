@@ -1,10 +1,10 @@
-#include "sim/compute_model.h"
+#include "sim/compute/compute_model.h"
 
 #include <catch2/catch.hpp>
 
 #include "models/model_spec.h"
-#include "sim/profile_model.h"
-#include "sim/step.h"
+#include "sim/compute/profile_model.h"
+#include "sim/step/step.h"
 #include "step_fixtures.h"
 #include "topology/cluster.h"
 

@@ -1,9 +1,9 @@
-#include "sim/critical_path.h"
+#include "sim/moe/critical_path.h"
 
 #include <catch2/catch.hpp>
 
-#include "sim/moe_layer.h"
-#include "sim/scenario_loader.h"
+#include "sim/moe/moe_layer.h"
+#include "sim/moe/scenario_loader.h"
 #include "test_paths.h"
 
 namespace moesim::sim {

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "models/workload.h"
-#include "sim/scenario_loader.h"
+#include "sim/moe/scenario_loader.h"
 #include "test_paths.h"
 
 namespace moesim::models {

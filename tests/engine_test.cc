@@ -1,4 +1,4 @@
-#include "sim/engine.h"
+#include "sim/engine/engine.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "sim/event_heap.h"
+#include "sim/engine/event_heap.h"
 
 namespace moesim::sim {
 namespace {

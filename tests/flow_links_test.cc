@@ -1,6 +1,6 @@
 // Which links become the flow model's constraints: grouped links and implied constraints left out
-// must give exactly the max-min rates of the problem with every link (sim/flow_links.h).
-#include "sim/flow_links.h"
+// must give exactly the max-min rates of the problem with every link (sim/network/flow_links.h).
+#include "sim/network/flow_links.h"
 
 #include <google/protobuf/text_format.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 
 #include "proto/cluster.pb.h"
-#include "sim/maxmin.h"
+#include "sim/network/maxmin.h"
 #include "topology/cluster.h"
 
 namespace moesim::sim {

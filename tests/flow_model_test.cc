@@ -1,11 +1,11 @@
 // The flow-level model against hand-computed times, and against the analytical model where that is
 // exact. Times include NCCL's base latency (8.4 us, Simple) and the hop's step latency (3.4 us over
 // NVLink, Simple), written out in each check.
-#include "sim/flow_model.h"
+#include "sim/network/flow_model.h"
 
 #include <catch2/catch.hpp>
 
-#include "sim/collective_time.h"
+#include "sim/network/collective_time.h"
 #include "test_paths.h"
 
 namespace moesim::sim {

@@ -1,10 +1,11 @@
-#include "sim/group_comm.h"
+#include "sim/network/group_comm.h"
 
 #include <google/protobuf/text_format.h>
 
 #include <catch2/catch.hpp>
 
-#include "sim/collective_time.h"
+#include "sim/network/collective_time.h"
+#include "sim/network/network_model.h"
 
 namespace moesim::sim {
 namespace {
@@ -47,9 +48,9 @@ TEST_CASE("GroupCollective: a ring timed from one step equals the full schedule"
          {CollectiveOp::kAllReduce, CollectiveOp::kAllGather, CollectiveOp::kReduceScatter}) {
       for (uint64_t size : {uint64_t{4096}, uint64_t{1} << 30}) {
         INFO("op " << ToString(op) << " size " << size << " group of " << gpus.size());
-        CHECK(
-            GroupCollective(c, gpus, op, CollectiveAlgo::kRing, size, Fidelity::kAnalytical).time ==
-            Full(c, gpus, op, size));
+        CHECK(MakeNetworkModel(c, Fidelity::kAnalytical)
+                  ->GroupCollective(gpus, op, CollectiveAlgo::kRing, size)
+                  .time == Full(c, gpus, op, size));
       }
     }
   }
@@ -57,11 +58,11 @@ TEST_CASE("GroupCollective: a ring timed from one step equals the full schedule"
 
 TEST_CASE("GroupCollective: one GPU or no bytes cost nothing") {
   const topology::Cluster c = FourNodes();
-  CHECK(GroupCollective(c, {5}, CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 1 << 20,
-                        Fidelity::kAnalytical)
+  CHECK(MakeNetworkModel(c, Fidelity::kAnalytical)
+            ->GroupCollective({5}, CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 1 << 20)
             .time == Duration());
-  CHECK(GroupCollective(c, {0, 8}, CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 0,
-                        Fidelity::kFlow)
+  CHECK(MakeNetworkModel(c, Fidelity::kFlow)
+            ->GroupCollective({0, 8}, CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 0)
             .time == Duration());
 }
 
@@ -69,11 +70,13 @@ TEST_CASE("GroupAllToAllV: traffic between two nodes crosses the network") {
   const topology::Cluster c = FourNodes();
   models::TrafficMatrix bytes(2);
   bytes.at(0, 1) = bytes.at(1, 0) = 1 << 20;
-  const Duration inside = GroupAllToAllV(c, {0, 1}, bytes, Fidelity::kAnalytical).time;
-  const Duration across = GroupAllToAllV(c, {0, 8}, bytes, Fidelity::kAnalytical).time;
+  const Duration inside =
+      GroupAllToAllV(*MakeNetworkModel(c, Fidelity::kAnalytical), {0, 1}, bytes).time;
+  const Duration across =
+      GroupAllToAllV(*MakeNetworkModel(c, Fidelity::kAnalytical), {0, 8}, bytes).time;
   // 1 MiB over NVLink (450 GB/s per direction) takes less than over a 400 Gb/s NIC (50 GB/s).
   CHECK(inside < across);
-  CHECK(GroupAllToAllV(c, {0, 8}, bytes, Fidelity::kFlow).time >=
+  CHECK(GroupAllToAllV(*MakeNetworkModel(c, Fidelity::kFlow), {0, 8}, bytes).time >=
         across - Duration::Nanoseconds(1));
 }
 
@@ -108,9 +111,12 @@ TEST_CASE("GroupHierarchicalAllToAllV: a token crossing once per node beats a co
     for (uint32_t j = 8; j < 16; ++j) bytes.at(i, j) = mib;
     once.at(i, 1) = mib;  // deduplicated: 1 MiB per sender crosses to node 1, copied there
   }
-  const Duration direct = GroupAllToAllV(c, gpus, bytes, Fidelity::kAnalytical).time;
-  auto relayed = GroupHierarchicalAllToAllV(c, gpus, bytes, {}, false, Fidelity::kAnalytical);
-  auto dedup = GroupHierarchicalAllToAllV(c, gpus, bytes, once, false, Fidelity::kAnalytical);
+  const Duration direct =
+      GroupAllToAllV(*MakeNetworkModel(c, Fidelity::kAnalytical), gpus, bytes).time;
+  auto relayed = GroupHierarchicalAllToAllV(*MakeNetworkModel(c, Fidelity::kAnalytical), gpus,
+                                            bytes, {}, false);
+  auto dedup = GroupHierarchicalAllToAllV(*MakeNetworkModel(c, Fidelity::kAnalytical), gpus, bytes,
+                                          once, false);
   REQUIRE(relayed);
   REQUIRE(dedup);
   // Each sender's NIC carries 8 MiB either way without deduplication (DeepEP's rail is the
@@ -118,13 +124,14 @@ TEST_CASE("GroupHierarchicalAllToAllV: a token crossing once per node beats a co
   CHECK(relayed->time >= direct);
   CHECK(dedup->time < direct);
   // Combine is the same schedule reversed: the same bytes on the same links, so the same time.
-  auto back = GroupHierarchicalAllToAllV(c, gpus, bytes, once, true, Fidelity::kAnalytical);
+  auto back = GroupHierarchicalAllToAllV(*MakeNetworkModel(c, Fidelity::kAnalytical), gpus, bytes,
+                                         once, true);
   REQUIRE(back);
   CHECK(back->time == dedup->time);
   // One node: nothing to relay, the caller stays direct.
   std::vector<uint32_t> one(gpus.begin(), gpus.begin() + 8);
-  CHECK_FALSE(GroupHierarchicalAllToAllV(c, one, models::TrafficMatrix(8), {}, false,
-                                         Fidelity::kAnalytical));
+  CHECK_FALSE(GroupHierarchicalAllToAllV(*MakeNetworkModel(c, Fidelity::kAnalytical), one,
+                                         models::TrafficMatrix(8), {}, false));
 }
 
 }  // namespace moesim::sim

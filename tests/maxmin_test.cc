@@ -14,7 +14,7 @@
 //                  feasible y had y_v / w_v > x_v / w_v, v's bottleneck r is full, so some u on r
 //                  has y_u < x_u with x_u / w_u <= x_v / w_v: x is max-min fair.)
 // Both are checked to relative tolerance 1e-9.
-#include "sim/maxmin.h"
+#include "sim/network/maxmin.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

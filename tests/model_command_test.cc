@@ -7,7 +7,7 @@
 #include "models/model_spec.h"
 #include "moesim_runner.h"
 #include "proto/model.pb.h"
-#include "sim/cli.h"
+#include "sim/cli/cli.h"
 #include "test_paths.h"
 
 namespace moesim::sim {

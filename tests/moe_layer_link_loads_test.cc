@@ -1,15 +1,15 @@
-// The analytical all-to-all's link loads (sim/moe_layer.cc) against the plainest reference: every
-// pair's bytes laid on its route by Router::ForEachShare, pair after pair in matrix order, the way
-// the model summed them before it split routes into their parts outside and inside the fabric.
-// Floating-point sums depend on their order, so equality is checked exactly.
+// The analytical all-to-all's link loads (sim/moe/moe_layer.cc) against the plainest reference:
+// every pair's bytes laid on its route by Router::ForEachShare, pair after pair in matrix order,
+// the way the model summed them before it split routes into their parts outside and inside the
+// fabric. Floating-point sums depend on their order, so equality is checked exactly.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
 #include <string>
 
 #include "models/model_spec.h"
-#include "sim/moe_layer.h"
-#include "sim/scenario_loader.h"
+#include "sim/moe/moe_layer.h"
+#include "sim/moe/scenario_loader.h"
 
 namespace moesim::sim {
 namespace {

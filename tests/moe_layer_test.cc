@@ -1,8 +1,8 @@
-#include "sim/moe_layer.h"
+#include "sim/moe/moe_layer.h"
 
 #include <catch2/catch.hpp>
 
-#include "sim/scenario_loader.h"
+#include "sim/moe/scenario_loader.h"
 #include "test_paths.h"
 
 namespace moesim::sim {

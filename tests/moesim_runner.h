@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/cli.h"
+#include "sim/cli/cli.h"
 
 namespace moesim::testing {
 

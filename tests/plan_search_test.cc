@@ -1,6 +1,6 @@
-// Plan search's routing (sim/plan_search.h): which loads every candidate's expected layer takes,
-// and DeepEP's deduplication estimated from the routing's sample.
-#include "sim/plan_search.h"
+// Plan search's routing (sim/step/plan_search.h): which loads every candidate's expected layer
+// takes, and DeepEP's deduplication estimated from the routing's sample.
+#include "sim/step/plan_search.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>

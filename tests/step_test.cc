@@ -1,4 +1,4 @@
-#include "sim/step.h"
+#include "sim/step/step.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "sim/timeline.h"
+#include "sim/report/timeline.h"
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 #include <sstream>
 
-#include "sim/moe_layer.h"
-#include "sim/scenario_loader.h"
+#include "sim/moe/moe_layer.h"
+#include "sim/moe/scenario_loader.h"
 #include "test_paths.h"
 
 namespace moesim::sim {

@@ -5,7 +5,7 @@
 
 #include "moesim_runner.h"
 #include "proto/cluster.pb.h"
-#include "sim/cli.h"
+#include "sim/cli/cli.h"
 #include "test_paths.h"
 
 namespace moesim::sim {

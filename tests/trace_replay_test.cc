@@ -4,8 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include "models/trace.h"
-#include "sim/replay.h"
-#include "sim/scenario_loader.h"
+#include "sim/moe/replay.h"
+#include "sim/moe/scenario_loader.h"
 #include "test_paths.h"
 
 namespace moesim::sim {
@@ -30,7 +30,8 @@ TEST_CASE("A trace replays step by step and the slowest step is the one shown") 
   auto s = LoadScenario(testing::SourcePath("scenarios/olmoe_trace_replay.pbtxt"));
   REQUIRE(s.ok());
   REQUIRE(s->workload.replay.size() == 4);
-  const pb::Result r = SimulateReplay(s->cluster, s->workload, Fidelity::kAnalytical);
+  const pb::Result r =
+      SimulateReplay(*MakeNetworkModel(s->cluster, Fidelity::kAnalytical), s->workload);
   REQUIRE(r.steps_size() == 4);
   // Each step's total equals simulating that step alone; the Result shows the largest.
   int64_t slowest = 0;

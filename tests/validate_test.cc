@@ -2,10 +2,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "sim/calibrate.h"
-#include "sim/moe_layer.h"
-#include "sim/profile_predict.h"
-#include "sim/validation.h"
+#include "sim/calibration/calibrate.h"
+#include "sim/calibration/validation.h"
+#include "sim/compute/profile_predict.h"
+#include "sim/moe/moe_layer.h"
 
 namespace moesim::sim {
 namespace {

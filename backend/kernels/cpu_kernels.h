@@ -1,3 +1,7 @@
+// backend/kernels/ owns the MoE layer's kernels: the CPU reference, their CUDA twins and the GEMM
+// APIs, with the row layout both share. It includes nothing of the project but the header-only
+// proto/status.h, so nvcc alone can build it on a GPU machine (backend/gpu-check.sh).
+//
 // CPU reference kernels of one MoE layer on one rank: router top-k, permutation of token copies
 // into per-bucket contiguous rows, the expert SwiGLU FFN (Eigen GEMMs), and the weighted combine
 // back into token order. fp32 throughout. Every CUDA kernel in backend/kernels/cuda/ computes the

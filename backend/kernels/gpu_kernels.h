@@ -138,9 +138,9 @@ class GpuLayer {
 };
 
 // One rank's share of an expert-parallel MoE layer on its GPU, split where the communication goes,
-// so that the caller (backend/gpu_run.cc) splices the NCCL exchange in between (DeepEP's protocol:
-// layout, notify, dispatch, experts, combine). The host bookkeeping of which rows go where is
-// backend/kernels/rank_layout.h, the same as the CPU path's.
+// so that the caller (backend/run/gpu_run.cc) splices the NCCL exchange in between (DeepEP's
+// protocol: layout, notify, dispatch, experts, combine). The host bookkeeping of which rows go
+// where is backend/kernels/rank_layout.h, the same as the CPU path's.
 //
 //   RoutePermute()       router top-k over all experts, each slot's bucket (destination rank x
 //                        local_experts + local expert, from config.bucket_of_expert), the stable

@@ -1,8 +1,8 @@
 // Where one rank's rows go and come from in an expert-parallel MoE layer: the pure host
-// bookkeeping behind dispatch and combine, shared by the CPU path (backend/moe_layer_rank.h, over
-// MPI) and the GPU path (backend/gpu_run.h, over NCCL), so that both move rows in the same order.
-// No communication and no device here: tests/backend_rank_layout_test.cc runs the whole exchange
-// of many ranks in one process against a std::map oracle.
+// bookkeeping behind dispatch and combine, shared by the CPU path (backend/run/moe_layer_rank.h,
+// over MPI) and the GPU path (backend/run/gpu_run.h, over NCCL), so that both move rows in the same
+// order. No communication and no device here: tests/backend_rank_layout_test.cc runs the whole
+// exchange of many ranks in one process against a std::map oracle.
 //
 // A rank's slot s = t * top_k + k (token t's k-th choice) goes to bucket
 //   b = destination rank * local_experts + local expert index there.

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "sim/engine.h"
+#include "sim/engine/engine.h"
 
 namespace {
 

@@ -38,6 +38,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,12 +46,13 @@
 #include "bench_util.h"
 #include "models/model_spec.h"
 #include "proto/cluster.pb.h"
-#include "sim/alltoall_cost.h"
-#include "sim/collective_time.h"
-#include "sim/collectives.h"
-#include "sim/flow_model.h"
-#include "sim/moe_layer.h"
-#include "sim/scenario_loader.h"
+#include "sim/moe/moe_layer.h"
+#include "sim/moe/scenario_loader.h"
+#include "sim/network/alltoall_cost.h"
+#include "sim/network/collective_time.h"
+#include "sim/network/collectives.h"
+#include "sim/network/flow_model.h"
+#include "sim/network/network_model.h"
 
 extern char** environ;
 
@@ -189,11 +191,14 @@ int RunMoe(const Config& c) {
     if (status == 0) Print(c, row);
     return status;
   }
-  const auto fidelity = std::strcmp(c.fidelity, "flow") == 0 ? moesim::sim::Fidelity::kFlow
-                                                             : moesim::sim::Fidelity::kAnalytical;
+  const auto fidelity = moesim::sim::ParseFidelity(c.fidelity);
+  if (!fidelity.ok()) {
+    std::fprintf(stderr, "%s\n", fidelity.error().message().c_str());
+    return 1;
+  }
   const double cpu_start = CpuSeconds();
   const auto start = Clock::now();
-  const moesim::pb::Result r = moesim::sim::SimulateMoeLayers(s->cluster, s->workload, fidelity);
+  const moesim::pb::Result r = moesim::sim::SimulateMoeLayers(s->cluster, s->workload, *fidelity);
   row.simulate = Seconds(start);
   row.cpu = CpuSeconds() - cpu_start;
   row.predicted_ms = r.total_ns() / 1e6;
@@ -213,11 +218,16 @@ int RunAllToAll(const Config& c) {
   }
   const moesim::models::TrafficMatrix& tokens = s->workload.layers[0].dispatch_tokens;
   const moesim::Bytes token_bytes = moesim::models::TokenBytes(s->workload.model);
-  const bool flow = std::strcmp(c.fidelity, "flow") == 0;
+  const auto fidelity = moesim::sim::ParseFidelity(c.fidelity);
+  if (!fidelity.ok()) {
+    std::fprintf(stderr, "%s\n", fidelity.error().message().c_str());
+    return 1;
+  }
+  const std::unique_ptr<moesim::sim::NetworkModel> net =
+      moesim::sim::MakeNetworkModel(s->cluster, *fidelity);
   const double cpu_start = CpuSeconds();
   const auto start = Clock::now();
-  const AllToAll a = flow ? AllToAllFlows(s->cluster, tokens, token_bytes)
-                          : AllToAllCosts(s->cluster, tokens, token_bytes);
+  const AllToAll a = net->AllToAllV(tokens, token_bytes);
   row.simulate = Seconds(start);
   row.cpu = CpuSeconds() - cpu_start;
   moesim::Duration slowest;

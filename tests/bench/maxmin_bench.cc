@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "sim/maxmin.h"
+#include "sim/network/maxmin.h"
 
 namespace {
 

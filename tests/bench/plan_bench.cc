@@ -10,12 +10,13 @@
 // Prints a table with the candidates, seconds and peak RSS.
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "bench_util.h"
 #include "models/model_spec.h"
-#include "sim/plan_search.h"
-#include "sim/scenario_loader.h"
-#include "sim/step.h"
+#include "sim/moe/scenario_loader.h"
+#include "sim/step/plan_search.h"
+#include "sim/step/step.h"
 
 namespace {
 
@@ -67,10 +68,9 @@ int Step(sim::Fidelity fidelity) {
   if (!layer.ok()) return 1;
   auto r = sim::SimulateStep(s->cluster, s->workload.model, s->workload.plan, *layer, *config);
   if (!r.ok()) return 1;
-  std::printf("%-44s %10d %10.3f %10.0f   step %.1f ms\n",
-              fidelity == sim::Fidelity::kFlow ? "mixtral-8x7b step, 64 h100, flow"
-                                               : "mixtral-8x7b step, 64 h100, analytical",
-              1, Seconds(start), PeakRssMiB(), r->step.picoseconds() / 1e9);
+  const std::string name = "mixtral-8x7b step, 64 h100, " + std::string(sim::ToString(fidelity));
+  std::printf("%-44s %10d %10.3f %10.0f   step %.1f ms\n", name.c_str(), 1, Seconds(start),
+              PeakRssMiB(), r->step.picoseconds() / 1e9);
   return 0;
 }
 

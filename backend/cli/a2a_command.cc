@@ -1,0 +1,142 @@
+// `moebench a2a [--device cpu|gpu] [-b 8] [-e 64M] [-f 2] [--matrix FILE] [-w 5] [--iters 20]
+// [--json]`: nccl-tests' all-to-all sweep, measured; with --matrix, one all-to-all(v) of an
+// nccl-tests alltoallv_perf matrix file (`moesim simulate --export-alltoallv` writes one).
+#include <cstdio>
+#include <memory>
+
+#include "backend/bench/a2a_bench.h"
+#include "backend/bench/nccl_alltoall.h"
+#include "backend/cli/command.h"
+#include "models/alltoallv_matrix.h"
+#include "proto/byte_size.h"
+
+namespace moesim::backend {
+namespace {
+
+struct A2aCommandOptions {
+  std::string device = "cpu";
+  std::string begin = "8", end = "64M";
+  uint32_t factor = 2;
+  std::string matrix;
+  A2aOptions timing;
+  bool json = false;
+};
+
+void PrintTable(const pb::CollectiveSweep& sweep, const std::vector<uint64_t>& wrong,
+                const A2aCommandOptions& o, std::ostream& out) {
+  out << "# moebench a2a: " << sweep.op() << ", " << sweep.gpus() << " ranks, " << sweep.algo()
+      << " (measured); warm-up " << o.timing.warmup << ", " << o.timing.iterations
+      << " iterations; time = the slowest rank's mean (nccl-tests -a 3)\n";
+  if (!o.matrix.empty()) {
+    out << "# matrix " << o.matrix << ": size = the largest bytes a rank sends or receives\n";
+  }
+  out << "#\n"
+      << "#                                                              out-of-place\n"
+      << "#       size         count      type   redop    root     time   algbw   busbw #wrong\n"
+      << "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)\n";
+  for (int i = 0; i < sweep.rows_size(); ++i) {
+    const pb::CollectiveRow& r = sweep.rows(i);
+    char line[256];
+    std::snprintf(line, sizeof line, "%12llu  %12llu  %8s  %6s  %6d  %7.2f  %6.2f  %6.2f  %5llu\n",
+                  static_cast<unsigned long long>(r.size_bytes()),
+                  static_cast<unsigned long long>(r.count()), r.type().c_str(), "none", -1,
+                  r.time_us(), r.algbw_gbps(), r.busbw_gbps(),
+                  static_cast<unsigned long long>(wrong[i]));
+    out << line;
+  }
+}
+
+int Run(const A2aCommandOptions& o, CommandIo& io) {
+  const uint32_t ranks = io.comm.size();
+  models::TrafficMatrix matrix;
+  std::vector<uint64_t> sizes;
+  if (!o.matrix.empty()) {
+    auto m = models::ReadAlltoallvMatrix(o.matrix, ranks);
+    if (!m.ok()) return io.Fail(m.error());
+    matrix = std::move(*m);
+  } else {
+    auto begin = ParseByteSize(o.begin, "-b");
+    if (!begin.ok()) return io.Fail(begin.error());
+    auto end = ParseByteSize(o.end, "-e");
+    if (!end.ok()) return io.Fail(end.error());
+    if (*begin == 0 || *end < *begin || o.factor < 2) {
+      return io.Fail(InputError({}, "-b/-e/-f",
+                                o.begin + "/" + o.end + "/" + std::to_string(o.factor),
+                                "an empty sweep", "0 < -b <= -e, -f >= 2"));
+    }
+    for (uint64_t size = *begin; size <= *end; size *= o.factor) {
+      sizes.push_back(size);
+      if (size > UINT64_MAX / o.factor) break;
+    }
+  }
+  if (o.timing.iterations < 1)
+    return io.Fail(InputError({}, "--iters", "0", "nothing to time", ">= 1"));
+
+  std::unique_ptr<NcclAllToAll> nccl;
+  if (o.device == "gpu") {
+    auto created = NcclAllToAll::Create(io.comm);
+    if (!created.ok()) return io.Fail(Error("--device gpu: " + created.error().message()));
+    nccl = std::move(*created);
+  }
+  pb::CollectiveSweep sweep;
+  sweep.set_op(o.matrix.empty() ? "alltoall" : "alltoallv");
+  sweep.set_algo(o.device == "gpu" ? (o.matrix.empty() ? "ncclAlltoAll" : "ncclSend/ncclRecv")
+                                   : (o.matrix.empty() ? "MPI_Alltoall" : "MPI_Alltoallv"));
+  sweep.set_cluster(o.device);
+  sweep.set_gpus(ranks);
+  sweep.set_fidelity("measured");
+  std::vector<uint64_t> wrong;
+  auto add = [&](StatusOr<A2aRow> row) {
+    if (!row.ok()) return Status(row.error());
+    *sweep.add_rows() = row->row;
+    wrong.push_back(row->wrong);
+    return Status::Ok();
+  };
+  if (!o.matrix.empty()) {
+    const Status s =
+        add(nccl ? nccl->MeasureV(matrix, o.timing) : MeasureAllToAllV(io.comm, matrix, o.timing));
+    if (!s.ok()) return io.Fail(s.error());
+  }
+  for (uint64_t size : sizes) {
+    const Status s =
+        add(nccl ? nccl->Measure(size, o.timing) : MeasureAllToAll(io.comm, size, o.timing));
+    if (!s.ok()) return io.Fail(s.error());
+  }
+  if (!io.root()) return 0;
+  if (o.json) {
+    const Status s = WriteResult(sweep, "", true, io);
+    if (!s.ok()) return io.Fail(s.error());
+  } else {
+    PrintTable(sweep, wrong, o, io.out);
+  }
+  for (uint64_t w : wrong) {
+    if (w != 0)
+      return io.Fail(Error("all-to-all delivered " + std::to_string(w) + " wrong elements"));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddA2aCommand(CLI::App& app, CommandAction* chosen) {
+  auto o = std::make_shared<A2aCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "a2a", "Measure all-to-all(v) bandwidth in nccl-tests' columns (MPI on CPUs, NCCL on GPUs)");
+  cmd->add_option("--device", o->device, "cpu: MPI_Alltoall(v); gpu: NCCL")
+      ->check(CLI::IsMember({"cpu", "gpu"}))
+      ->capture_default_str();
+  cmd->add_option("-b,--minbytes", o->begin, "Smallest size (K, M, G suffixes)")
+      ->capture_default_str();
+  cmd->add_option("-e,--maxbytes", o->end, "Largest size")->capture_default_str();
+  cmd->add_option("-f,--stepfactor", o->factor, "Size multiplier between rows")
+      ->capture_default_str();
+  cmd->add_option("--matrix", o->matrix,
+                  "nccl-tests alltoallv matrix file (cell [i][j] = bytes rank i sends rank j); "
+                  "-b/-e/-f are then ignored");
+  cmd->add_option("-w,--warmup", o->timing.warmup, "Untimed iterations")->capture_default_str();
+  cmd->add_option("-n,--iters", o->timing.iterations, "Timed iterations")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print the sweep as JSON (moesim collective's schema)");
+  cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Run(*o, io); }; });
+}
+
+}  // namespace moesim::backend

@@ -1,0 +1,123 @@
+// `moesim calibrate RESULT... [--scenario FILE]... --out PROFILE [--name NAME]
+// [--a2a-link-class CLASS]`: fits a
+// HardwareProfile (proto/hardware.proto) from measured Results (sim/calibration/calibrate.h) and
+// prints each fitted parameter with its standard error, RMS relative residual and supporting
+// measurements, then the parameters it refused and why.
+#include <google/protobuf/text_format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "sim/calibration/calibration_data.h"
+#include "sim/cli/command.h"
+
+namespace moesim::sim {
+namespace {
+
+struct CalibrateOptions {
+  std::vector<std::string> results;
+  std::vector<std::string> scenarios;
+  std::string out;
+  std::string name = "calibrated";
+  std::string a2a_link_class = "nvlink";
+};
+
+int Fail(CommandIo& io, const Error& e) {
+  io.err << "moesim: error: " << e.message() << "\n";
+  return 1;
+}
+
+StatusOr<std::vector<Observation>> Gather(const CalibrateOptions& o) {
+  std::vector<LoadedScenario> scenarios;
+  for (const std::string& path : o.scenarios) {
+    MOESIM_ASSIGN_OR_RETURN(LoadedScenario s, LoadScenario(path));
+    scenarios.push_back(std::move(s));
+  }
+  std::vector<Observation> all;
+  for (const std::string& path : o.results) {
+    if (IsA2aSweepFile(path)) {
+      MOESIM_ASSIGN_OR_RETURN(std::vector<Observation> obs,
+                              A2aSweepObservations(path, o.a2a_link_class));
+      all.insert(all.end(), obs.begin(), obs.end());
+      continue;
+    }
+    MOESIM_ASSIGN_OR_RETURN(const MeasuredFile m, ReadMeasured(path));
+    const LoadedScenario* scenario = nullptr;
+    if (!IsGemmSweep(m.result)) {
+      std::vector<std::string> names;
+      for (const LoadedScenario& s : scenarios) {
+        if (s.workload.name == m.result.scenario()) scenario = &s;
+        names.push_back("\"" + s.workload.name + "\"");
+      }
+      if (scenario == nullptr) {
+        return InputError(
+            Location{path}, "scenario", "\"" + m.result.scenario() + "\"",
+            "no --scenario file has this name",
+            names.empty() ? std::string("pass its scenario with --scenario FILE") : Join(names));
+      }
+      MOESIM_RETURN_IF_ERROR(CheckSameScenario(m, *scenario));
+    }
+    MOESIM_ASSIGN_OR_RETURN(std::vector<Observation> obs, ObservationsOf(m, scenario));
+    all.insert(all.end(), obs.begin(), obs.end());
+  }
+  return all;
+}
+
+int Run(const CalibrateOptions& o, CommandIo& io) {
+  auto observations = Gather(o);
+  if (!observations.ok()) return Fail(io, observations.error());
+  auto profile = FitProfile(*observations, o.name);
+  if (!profile.ok()) return Fail(io, profile.error());
+  std::string source = "moesim calibrate";
+  for (const std::string& r : o.results) source += " " + r;
+  profile->set_source(source);
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(*profile, &text);
+  std::ofstream file(o.out);
+  if (!(file << "# proto-file: proto/hardware.proto\n# proto-message: moesim.pb.HardwareProfile\n"
+             << text) ||
+      !file.flush()) {
+    return Fail(io, InputError(Location{o.out}, "--out", o.out, "cannot write the profile"));
+  }
+  io.out << "# " << observations->size() << " measurements from " << o.results.size()
+         << " file(s); profile written to " << o.out << "\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%-40s %14s %12s %6s %10s\n", "parameter", "value", "std_error",
+                "meas.", "rms_resid");
+  io.out << line;
+  for (const pb::FittedParameter& f : profile->fit()) {
+    std::snprintf(line, sizeof line, "%-40s %14.6g %12.3g %6u %9.1f%%\n", f.name().c_str(),
+                  f.value(), f.std_error(), f.measurements(), 100 * f.rms_relative_residual());
+    io.out << line;
+  }
+  for (const std::string& why : profile->not_fitted()) io.out << "not fitted: " << why << "\n";
+  for (const std::string& note : profile->notes()) io.out << "note: " << note << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void AddCalibrateCommand(CLI::App& app, CommandAction* chosen) {
+  auto o = std::make_shared<CalibrateOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "calibrate",
+      "Fit a hardware profile (GEMM rate curve, memory bandwidth, launch overhead, alpha-beta per "
+      "link class and all-to-all) from measured Results, by least squares");
+  cmd->add_option("results", o->results,
+                  "Measured Results: `moebench run --out` (needs --scenario), `moebench gemm "
+                  "--out`; binary, or JSON when the name ends .json; and `moebench a2a --json` "
+                  "sweeps (.json)")
+      ->required();
+  cmd->add_option("--scenario", o->scenarios,
+                  "The scenario file of each measured run (matched by name); repeatable");
+  cmd->add_option("--out", o->out, "Where to write the profile (text format, .pbtxt)")->required();
+  cmd->add_option("--name", o->name, "Name of the profile")->capture_default_str();
+  cmd->add_option("--a2a-link-class", o->a2a_link_class,
+                  "Link class the `moebench a2a` sweeps' ranks talk over (their entry is "
+                  "(class, alltoall))")
+      ->capture_default_str();
+  cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Run(*o, io); }; });
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,82 @@
+#include "sim/cli/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "models/synthetic.h"
+#include "proto/serialize.h"
+#include "sim/cli/command.h"
+
+#ifndef MOESIM_DEFAULT_SCENARIO
+#error "MOESIM_DEFAULT_SCENARIO must be defined by the build"
+#endif
+
+namespace moesim::sim {
+
+Status CheckRouterGroupOptions(uint32_t groups, uint32_t top, uint32_t experts, uint32_t top_k) {
+  if (groups == 0 && top == 0) return Status::Ok();
+  const models::GroupLimitFault fault =
+      models::CheckGroupLimit(models::GroupLimit{groups, top}, experts, top_k);
+  if (fault == models::GroupLimitFault::kGroups) {
+    return InputError(
+        Location{}, "--router-groups", std::to_string(groups),
+        "must divide the " + std::to_string(experts) + " experts into at most 64 groups",
+        "a divisor of " + std::to_string(experts) + " from 1 to 64");
+  }
+  if (fault == models::GroupLimitFault::kTop) {
+    return InputError(Location{}, "--router-group-topk", std::to_string(top),
+                      "must be 1 to --router-groups and hold a token's top-k experts",
+                      "groups of at least top-k = " + std::to_string(top_k) + " experts together");
+  }
+  return Status::Ok();
+}
+
+std::string DefaultScenarioPath() {
+  if (const char* env = std::getenv("MOESIM_DEFAULT_SCENARIO"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return MOESIM_DEFAULT_SCENARIO;
+}
+
+int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app{
+      "moesim predicts what a Mixture-of-Experts layer costs on a GPU cluster under a parallel "
+      "plan:\n"
+      "the dispatch and combine all-to-alls, the expert FFNs, phase by phase.\n"
+      "With no command, runs `simulate` on the default scenario.",
+      "moesim"};
+  app.set_version_flag("--version", "moesim 0.1.0");
+  app.require_subcommand(0, 1);
+
+  CommandAction chosen;
+  AddSimulateCommand(app, &chosen);
+  AddTopoCommand(app, &chosen);
+  AddCollectiveCommand(app, &chosen);
+  AddTraceCommand(app, &chosen);
+  AddModelCommand(app, &chosen);
+  AddPlanCommand(app, &chosen);
+  AddCalibrateCommand(app, &chosen);
+  AddValidateCommand(app, &chosen);
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them back to front
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e, out, err);
+    return code == 0 ? 0 : 2;
+  }
+  CommandIo io{out, err};
+  return chosen ? chosen(io) : RunDefaultSimulate(io);
+}
+
+int PrintJson(const google::protobuf::Message& message, CommandIo& io) {
+  const StatusOr<std::string> text = DeterministicJson(message);
+  if (!text.ok()) {
+    io.err << "moesim: error: " << text.error().message() << "\n";
+    return 1;
+  }
+  io.out << *text;
+  return 0;
+}
+
+}  // namespace moesim::sim

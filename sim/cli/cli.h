@@ -1,0 +1,26 @@
+// sim/cli/ owns the `moesim` command: the command table, one *_command.cc per subcommand, MPI
+// spreading. It may include every part of sim/ (and topology/, models/, proto/), and is the only
+// part that links CLI11 and MPI.
+//
+// The `moesim` command line, as a function so tests can run it in-process and read what it prints.
+//
+//   std::ostringstream out, err;
+//   int status = RunMoesim({"simulate", "scenarios/seed_example.pbtxt", "--json"}, out, err);
+//
+// Exit status: 0 success, 1 bad input (one line on `err` naming file:line:column, field and what is
+// valid), 2 bad command line.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace moesim::sim {
+
+// `args` excludes the program name.
+int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+// The scenario `moesim` runs when none is given.
+std::string DefaultScenarioPath();
+
+}  // namespace moesim::sim

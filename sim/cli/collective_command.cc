@@ -1,0 +1,135 @@
+// `moesim collective`: the simulated twin of nccl-tests. Same flags (-b, -e, -f), same columns
+// (size, count, type, redop, root, time, algbw, busbw), predicted instead of measured, so a user
+// can lay the two tables side by side.
+
+#include <cstdio>
+#include <memory>
+
+#include "proto/byte_size.h"
+#include "proto/result.pb.h"
+#include "sim/cli/command.h"
+#include "sim/network/network_model.h"
+
+namespace moesim::sim {
+namespace {
+
+struct CollectiveOptions {
+  std::string op = "alltoall";
+  std::string cluster = "dgx-h100";
+  std::string algo;
+  std::string fidelity = "analytical";
+  std::string begin = "8", end = "1G", gpu;
+  uint32_t factor = 2;
+  std::optional<uint32_t> gpus;
+  bool json = false;
+};
+
+int Fail(CommandIo& io, const Error& e) {
+  io.err << "moesim: error: " << e.message() << "\n";
+  return 1;
+}
+
+int Run(const CollectiveOptions& o, CommandIo& io) {
+  auto op = ParseCollectiveOp(o.op);
+  if (!op.ok()) return Fail(io, op.error());
+  auto algo =
+      o.algo.empty() ? StatusOr<CollectiveAlgo>(DefaultAlgo(*op)) : ParseCollectiveAlgo(o.algo);
+  if (!algo.ok()) return Fail(io, algo.error());
+  auto cluster = topology::LoadClusterArgument(o.cluster, o.gpu);
+  if (!cluster.ok()) return Fail(io, cluster.error());
+  const uint32_t ranks = o.gpus.value_or(cluster->total_gpus());
+  if (ranks < 2 || ranks > cluster->total_gpus()) {
+    return Fail(io, InputError({}, "--gpus", std::to_string(ranks), "outside the cluster",
+                               "2 to " + std::to_string(cluster->total_gpus())));
+  }
+  const StatusOr<Fidelity> fidelity = ParseFidelity(o.fidelity);
+  if (!fidelity.ok()) return Fail(io, fidelity.error());
+  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(*cluster, *fidelity);
+  auto begin = ParseByteSize(o.begin, "-b");
+  if (!begin.ok()) return Fail(io, begin.error());
+  auto end = ParseByteSize(o.end, "-e");
+  if (!end.ok()) return Fail(io, end.error());
+  if (*begin == 0 || *end < *begin || o.factor < 2) {
+    return Fail(io,
+                InputError({}, "-b/-e/-f", o.begin + "/" + o.end + "/" + std::to_string(o.factor),
+                           "an empty sweep", "0 < -b <= -e, -f >= 2"));
+  }
+
+  pb::CollectiveSweep sweep;
+  sweep.set_op(std::string(ToString(*op)));
+  sweep.set_algo(std::string(ToString(*algo)));
+  sweep.set_cluster(cluster->description());
+  sweep.set_gpus(ranks);
+  sweep.set_fidelity(o.fidelity);
+  constexpr uint64_t kTypeSize = 4;  // float, nccl-tests' default
+  // Ops that split the buffer over ranks need whole elements per rank, as nccl-tests rounds.
+  const uint64_t align = *op == CollectiveOp::kAllReduce || *op == CollectiveOp::kSendRecv
+                             ? kTypeSize
+                             : kTypeSize * ranks;
+  for (uint64_t size = *begin; size <= *end; size *= o.factor) {
+    const uint64_t bytes = std::max(align, size / align * align);
+    auto schedule = BuildCollective(*op, *algo, ranks, bytes, cluster->gpus_per_node());
+    if (!schedule.ok()) return Fail(io, schedule.error());
+    const CollectiveRun run = net->Collective(*schedule);
+    const double seconds = static_cast<double>(run.total.picoseconds()) / 1e12;
+    pb::CollectiveRow* row = sweep.add_rows();
+    row->set_size_bytes(bytes);
+    row->set_count(bytes / kTypeSize);
+    row->set_type("float");
+    row->set_time_us(seconds * 1e6);
+    row->set_algbw_gbps(bytes / seconds / 1e9);
+    row->set_busbw_gbps(row->algbw_gbps() * BusBandwidthFactor(*op, ranks));
+    row->set_protocol(std::string(ToString(run.protocol)));
+    row->set_bottleneck_link(run.bottleneck_link);
+    if (size > UINT64_MAX / o.factor) break;
+  }
+
+  if (o.json) {
+    return PrintJson(sweep, io);
+  }
+  const bool reduces = *op == CollectiveOp::kAllReduce || *op == CollectiveOp::kReduceScatter;
+  io.out << "# moesim collective: " << sweep.op() << ", " << ranks << " GPUs of " << sweep.cluster()
+         << ", algo " << sweep.algo() << ", " << o.fidelity << " model (predicted, not measured)\n"
+         << "#\n"
+         << "#       size         count      type   redop    root     time   algbw   busbw  proto  "
+            " busiest link\n"
+         << "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)\n";
+  for (const pb::CollectiveRow& r : sweep.rows()) {
+    char line[256];
+    std::snprintf(
+        line, sizeof line, "%12llu  %12llu  %8s  %6s  %6d  %7.2f  %6.2f  %6.2f  %-6s  %s\n",
+        static_cast<unsigned long long>(r.size_bytes()), static_cast<unsigned long long>(r.count()),
+        r.type().c_str(), reduces ? "sum" : "none", -1, r.time_us(), r.algbw_gbps(), r.busbw_gbps(),
+        r.protocol().c_str(), r.bottleneck_link().c_str());
+    io.out << line;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
+  auto o = std::make_shared<CollectiveOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "collective", "Predict an nccl-tests sweep: time, algbw and busbw of a collective per size");
+  cmd->add_option("--op", o->op, "alltoall, allreduce, allgather, reducescatter, sendrecv")
+      ->capture_default_str();
+  cmd->add_option("--cluster", o->cluster, "Preset name, cluster .pbtxt or NCCL topology .xml")
+      ->capture_default_str();
+  cmd->add_option("--gpus", o->gpus, "GPUs taking part (default: all of the cluster)");
+  cmd->add_option("-b,--minbytes", o->begin, "Smallest size (K, M, G suffixes)")
+      ->capture_default_str();
+  cmd->add_option("-e,--maxbytes", o->end, "Largest size")->capture_default_str();
+  cmd->add_option("-f,--stepfactor", o->factor, "Size multiplier between rows")
+      ->capture_default_str();
+  cmd->add_option("--algo", o->algo,
+                  "direct, pairwise, hierarchical (alltoall); ring, tree (allreduce); ring");
+  cmd->add_option("--fidelity", o->fidelity, "Network model")
+      ->check(CLI::IsMember({"analytical", "flow"}))
+      ->capture_default_str();
+  cmd->add_option("--gpu", o->gpu, "GPU model for an NCCL XML that does not say");
+  cmd->add_flag("--json", o->json, "Print the sweep as JSON");
+  cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Run(*o, io); }; });
+}
+
+}  // namespace moesim::sim

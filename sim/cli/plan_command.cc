@@ -1,0 +1,354 @@
+// `moesim plan --model M --cluster C --gpus N --global-batch B --seq-len S [--trace T] ...`:
+// every valid plan simulated for a whole step, ranked (sim/step/plan_search.h). On all cores; under
+// mpirun or srun the candidates are spread over the ranks and rank 0 prints the same table a
+// single process prints.
+#include <google/protobuf/text_format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "models/model_spec.h"
+#include "sim/cli/command.h"
+#include "sim/cli/mpi_spread.h"
+#include "sim/compute/profile_predict.h"
+#include "sim/step/plan_search.h"
+
+namespace moesim::sim {
+namespace {
+
+struct PlanOptions {
+  std::string model;
+  std::string cluster = "dgx-h100";
+  std::optional<uint32_t> gpus;
+  uint64_t global_batch = 0;
+  uint64_t seq_len = 4096;
+  std::string mode = "training";
+  std::string routing = "uniform";                    // "uniform" | "zipf:ALPHA"
+  uint32_t router_groups = 0, router_group_topk = 0;  // group-limited routing (0: none)
+  std::string trace;
+  std::string hardware;  // HardwareProfile path, or empty
+  std::string placement =
+      "contiguous";  // "contiguous" | "round-robin" | "eplb[:REDUNDANT[:GROUPS]]"
+  std::string fidelity = "analytical";
+  bool overlap_alltoall = false, overlap_shared = false, overlap_grads = false;
+  double capacity_factor = 0;
+  std::string alltoall_algo = "direct";
+  uint32_t top = 10;
+  bool expert_tp = false;  // also enumerate etp > 1
+  bool csv = false, json = false;
+  uint32_t threads = 0;
+};
+
+int Fail(CommandIo& io, const Error& e) {
+  io.err << "moesim: error: " << e.message() << "\n";
+  return 1;
+}
+
+// A preset name with --gpus beyond one node becomes that many nodes on a rail-optimized fabric;
+// a file is taken as it is.
+StatusOr<topology::Cluster> PlanCluster(const PlanOptions& o) {
+  const bool file = o.cluster.find('/') != std::string::npos || o.cluster.ends_with(".pbtxt") ||
+                    o.cluster.ends_with(".xml");
+  if (file || !o.gpus) return topology::LoadClusterArgument(o.cluster, "");
+  MOESIM_ASSIGN_OR_RETURN(topology::Cluster one, topology::LoadClusterArgument(o.cluster, ""));
+  const uint32_t per_node = one.gpus_per_node();
+  const uint32_t nodes = (*o.gpus + per_node - 1) / per_node;
+  if (nodes <= 1) return one;
+  pb::Cluster spec;
+  spec.set_node_preset(o.cluster);
+  spec.set_nodes(nodes);
+  spec.mutable_fabric()->mutable_rail_optimized()->set_nodes_per_group(std::min(nodes, 32u));
+  return topology::BuildCluster(spec);
+}
+
+StatusOr<pb::Routing> ParseRouting(const std::string& text) {
+  pb::Routing r;
+  if (text == "uniform") {
+    r.mutable_synthetic()->set_distribution(pb::SyntheticRouting::UNIFORM);
+    return r;
+  }
+  if (text.starts_with("zipf:")) {
+    char* end = nullptr;
+    const double alpha = std::strtod(text.c_str() + 5, &end);
+    if (end != nullptr && *end == '\0' && alpha > 0) {
+      r.mutable_synthetic()->set_distribution(pb::SyntheticRouting::ZIPF);
+      r.mutable_synthetic()->set_zipf_alpha(alpha);
+      r.mutable_synthetic()->set_shuffle_experts(true);
+      return r;
+    }
+  }
+  return InputError({}, "--routing", text, "not a routing", "uniform, zipf:ALPHA (ALPHA > 0)");
+}
+
+StatusOr<pb::ExpertPlacementSpec> ParsePlacement(const std::string& text) {
+  pb::ExpertPlacementSpec p;
+  if (text == "contiguous") return p;
+  if (text == "round-robin") {
+    p.set_kind(pb::ExpertPlacementSpec::ROUND_ROBIN);
+    return p;
+  }
+  if (text == "eplb" || text.starts_with("eplb:")) {
+    p.set_kind(pb::ExpertPlacementSpec::EPLB);
+    unsigned redundant = 0, groups = 1;
+    const int n = text == "eplb" ? 0 : std::sscanf(text.c_str() + 5, "%u:%u", &redundant, &groups);
+    if (text == "eplb" || n >= 1) {
+      p.set_redundant_experts(redundant);
+      p.set_num_groups(groups);
+      return p;
+    }
+  }
+  return InputError({}, "--placement", text, "not a placement",
+                    "contiguous, round-robin, eplb[:REDUNDANT[:GROUPS]]");
+}
+
+pb::PlanRow ToProto(const PlanRow& r) {
+  pb::PlanRow p;
+  p.set_index(r.index);
+  p.set_plan(r.plan);
+  p.set_tp(r.sizes.tp);
+  p.set_cp(r.sizes.cp);
+  p.set_pp(r.sizes.pp);
+  p.set_ep(r.sizes.ep);
+  p.set_dp(r.sizes.dp);
+  p.set_edp(r.sizes.edp);
+  p.set_etp(r.sizes.etp);
+  p.set_micro_batch(r.micro_batch);
+  p.set_recompute(r.recompute == Recompute::kFull);
+  p.set_step_ps(r.step.picoseconds());
+  p.set_step_ms(static_cast<double>(r.step.picoseconds()) / 1e9);
+  p.set_mfu(r.mfu);
+  p.set_alltoall_share(r.alltoall_share);
+  p.set_exposed_comm_ms(static_cast<double>(r.exposed_comm.picoseconds()) / 1e9);
+  p.set_bubble_ms(static_cast<double>(r.bubble.picoseconds()) / 1e9);
+  p.set_memory_bytes(r.memory_bytes);
+  p.set_fits(r.fits);
+  p.set_dropped_share(r.dropped_share);
+  return p;
+}
+
+void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
+  io.out << t.model() << " on " << t.gpus() << " x " << t.cluster() << ", " << t.mode()
+         << ", global batch " << t.global_batch() << " x " << t.seq_len() << " tokens, "
+         << t.fidelity() << ", " << t.placement() << " placement: " << t.candidates()
+         << " plans simulated";
+  if (t.rejected() > 0) io.out << ", " << t.rejected() << " refused by the plan rules";
+  if (t.failed() > 0) io.out << ", " << t.failed() << " could not be simulated";
+  io.out << "\nrouting: " << t.routing() << "\nhardware: " << t.hardware()
+         << "; EP all-to-alls: " << t.alltoall_algo() << "\n\n";
+  char line[256];
+  const bool drops = t.capacity_factor() > 0;
+  std::snprintf(line, sizeof line, "%4s  %-26s %11s %7s %7s %12s %10s %9s %5s%s\n", "rank", "plan",
+                "step ms", "MFU %", "a2a %", "exposed ms", "bubble ms", "mem GB", "fits",
+                drops ? "  drop %" : "");
+  io.out << line;
+  for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
+    const pb::PlanRow& r = t.rows(i);
+    std::snprintf(line, sizeof line, "%4d  %-26s %11.2f %7.1f %7.1f %12.2f %10.2f %9.1f %5s", i + 1,
+                  r.plan().c_str(), r.step_ms(), 100 * r.mfu(), 100 * r.alltoall_share(),
+                  r.exposed_comm_ms(), r.bubble_ms(), static_cast<double>(r.memory_bytes()) / 1e9,
+                  r.fits() ? "yes" : "no");
+    io.out << line;
+    if (drops) {
+      std::snprintf(line, sizeof line, " %7.2f", 100 * r.dropped_share());
+      io.out << line;
+    }
+    io.out << "\n";
+  }
+}
+
+void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
+  io.out << "rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms,mfu,alltoall_share,"
+            "exposed_comm_ms,bubble_ms,memory_bytes,fits,dropped_share,etp\n";
+  for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
+    const pb::PlanRow& r = t.rows(i);
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "%d,%s,%u,%u,%u,%u,%u,%u,%u,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%llu,%d,%.6f,%u\n", i + 1,
+                  r.plan().c_str(), r.tp(), r.cp(), r.pp(), r.ep(), r.dp(), r.edp(),
+                  r.micro_batch(), r.recompute() ? 1 : 0, r.step_ms(), r.mfu(), r.alltoall_share(),
+                  r.exposed_comm_ms(), r.bubble_ms(),
+                  static_cast<unsigned long long>(r.memory_bytes()), r.fits() ? 1 : 0,
+                  r.dropped_share(), r.etp());
+    io.out << line;
+  }
+}
+
+int RunPlan(const PlanOptions& o, CommandIo& io) {
+  auto model = models::LoadModelArgument(o.model);
+  if (!model.ok()) return Fail(io, model.error());
+  auto cluster = PlanCluster(o);
+  if (!cluster.ok()) return Fail(io, cluster.error());
+  const uint32_t gpus = o.gpus.value_or(cluster->gpus());
+  if (gpus != cluster->gpus()) {
+    return Fail(io, InputError({}, "--gpus", std::to_string(gpus),
+                               "the cluster has " + std::to_string(cluster->gpus()) + " GPUs",
+                               "a whole number of nodes, or a cluster file of that many GPUs"));
+  }
+  if (o.global_batch == 0 || o.seq_len == 0) {
+    return Fail(io, InputError({}, o.global_batch == 0 ? "--global-batch" : "--seq-len", "0",
+                               "a step needs sequences of tokens", ">= 1"));
+  }
+  StepConfig step;
+  step.global_batch = o.global_batch;
+  step.seq_len = o.seq_len;
+  step.mode = o.mode == "prefill"  ? StepMode::kPrefill
+              : o.mode == "decode" ? StepMode::kDecode
+                                   : StepMode::kTraining;
+  const StatusOr<Fidelity> fidelity = ParseFidelity(o.fidelity);
+  if (!fidelity.ok()) return Fail(io, fidelity.error());
+  step.fidelity = *fidelity;
+  step.overlap = {o.overlap_alltoall, o.overlap_shared, o.overlap_grads};
+  step.capacity_factor = o.capacity_factor;
+  step.alltoall_algo = o.alltoall_algo == "hierarchical" ? models::AllToAllAlgo::kHierarchical
+                                                         : models::AllToAllAlgo::kDirect;
+  if (!o.hardware.empty()) {
+    auto profile = LoadHardwareProfile(o.hardware);
+    if (!profile.ok()) return Fail(io, profile.error());
+    step.hardware = *std::move(profile);
+  }
+  auto routing = ParseRouting(o.routing);
+  if (!routing.ok()) return Fail(io, routing.error());
+  if (o.router_groups != 0 || o.router_group_topk != 0) {
+    if (!o.trace.empty()) {
+      return Fail(io, Error("--router-groups and --router-group-topk shape --routing; a --trace "
+                            "brings its own routing"));
+    }
+    const Status limit = CheckRouterGroupOptions(o.router_groups, o.router_group_topk,
+                                                 model->num_experts(), model->top_k());
+    if (!limit.ok()) return Fail(io, limit.error());
+    routing->mutable_synthetic()->set_router_groups(o.router_groups);
+    routing->mutable_synthetic()->set_router_group_topk(o.router_group_topk);
+  }
+  auto plan_routing = ResolvePlanRouting(*model, *routing, o.trace, nullptr);
+  if (!plan_routing.ok()) return Fail(io, plan_routing.error());
+  auto placement = ParsePlacement(o.placement);
+  if (!placement.ok()) return Fail(io, placement.error());
+
+  uint32_t rejected = 0;
+  const std::vector<PlanCandidate> candidates =
+      EnumeratePlans(*model, gpus, cluster->gpus_per_node(), step, &rejected, o.expert_tp);
+  if (candidates.empty()) {
+    return Fail(io, InputError({}, "--global-batch", std::to_string(o.global_batch),
+                               "no valid plan: the global batch must be a multiple of the "
+                               "data-parallel size times a micro-batch of 1, 2, 4 or 8",
+                               "e.g. a multiple of " + std::to_string(gpus)));
+  }
+  const MpiSpread spread = MpiSpread::Start();
+  const uint32_t threads =
+      o.threads != 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  const bool bar = spread.rank() == 0 && &io.err == &std::cerr && isatty(STDERR_FILENO) && !o.json;
+  const size_t mine = (candidates.size() + spread.size() - 1 - spread.rank()) / spread.size();
+  auto progress = [&](size_t done) {
+    if (!bar) return;
+    const int width = 40, filled = static_cast<int>(width * done / std::max<size_t>(mine, 1));
+    std::fprintf(stderr, "\r[%s%s] %zu/%zu plans", std::string(filled, '=').c_str(),
+                 std::string(width - filled, ' ').c_str(), done, mine);
+    if (done == mine) std::fprintf(stderr, "\n");
+  };
+  std::vector<PlanRow> rows =
+      EvaluatePlans(*cluster, *model, *plan_routing, *placement, step, candidates, spread.rank(),
+                    spread.size(), threads, progress);
+  std::vector<pb::PlanRow> mine_rows;
+  for (const PlanRow& r : rows) mine_rows.push_back(ToProto(r));
+  std::vector<pb::PlanRow> all = spread.GatherRows(mine_rows);
+  if (spread.rank() != 0) return 0;
+  std::sort(all.begin(), all.end(), [](const pb::PlanRow& a, const pb::PlanRow& b) {
+    if (a.fits() != b.fits()) return a.fits();
+    if (a.step_ps() != b.step_ps()) return a.step_ps() < b.step_ps();
+    return a.index() < b.index();
+  });
+  pb::PlanTable table;
+  table.set_model(model->name());
+  table.set_cluster(cluster->description());
+  table.set_gpus(gpus);
+  table.set_mode(o.mode);
+  table.set_global_batch(o.global_batch);
+  table.set_seq_len(o.seq_len);
+  table.set_fidelity(o.fidelity);
+  table.set_placement(o.placement);
+  table.set_capacity_factor(o.capacity_factor);
+  table.set_alltoall_algo(o.alltoall_algo);
+  std::string routing_text = o.trace.empty() ? o.routing : "--trace " + o.trace;
+  if (o.router_groups != 0) {
+    routing_text += ", " + std::to_string(o.router_group_topk) + " of " +
+                    std::to_string(o.router_groups) + " groups per token";
+  }
+  table.set_routing(routing_text + " (loads: " + plan_routing->source + ")");
+  table.set_hardware(step.hardware ? "profile " + step.hardware->name() : "assumed efficiencies");
+  table.set_candidates(static_cast<uint32_t>(all.size()));
+  table.set_rejected(rejected);
+  table.set_failed(static_cast<uint32_t>(candidates.size() - all.size()));
+  for (pb::PlanRow& r : all) *table.add_rows() = std::move(r);
+  if (o.json) {
+    return PrintJson(table, io);
+  }
+  if (o.csv) {
+    PrintCsv(table, o.top, io);
+  } else {
+    PrintTable(table, o.top, io);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
+  auto o = std::make_shared<PlanOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "plan",
+      "every valid parallel plan of a model on a cluster, simulated for a whole step, ranked");
+  cmd->add_option("--model", o->model, "catalog name or ModelSpec .pbtxt")->required();
+  cmd->add_option(
+         "--cluster", o->cluster,
+         "node preset (with --gpus: that many GPUs on a rail-optimized fabric) or cluster file")
+      ->capture_default_str();
+  cmd->add_option("--gpus", o->gpus, "GPUs of the job");
+  cmd->add_option("--global-batch", o->global_batch, "sequences per step")->required();
+  cmd->add_option("--seq-len", o->seq_len, "tokens per sequence (decode: the context)")
+      ->capture_default_str();
+  cmd->add_option("--mode", o->mode, "training, prefill or decode")
+      ->check(CLI::IsMember({"training", "prefill", "decode"}))
+      ->capture_default_str();
+  cmd->add_option("--routing", o->routing, "uniform or zipf:ALPHA (hot experts shuffled)")
+      ->capture_default_str();
+  cmd->add_option("--router-groups", o->router_groups,
+                  "group-limited routing over this many groups of consecutive experts "
+                  "(DeepSeek's n_group)");
+  cmd->add_option("--router-group-topk", o->router_group_topk,
+                  "groups each token's experts come from (DeepSeek's topk_group)");
+  cmd->add_option("--placement", o->placement,
+                  "contiguous, round-robin, or eplb[:REDUNDANT[:GROUPS]] (DeepSeek's EPLB on the "
+                  "routing's loads, REDUNDANT extra replicas per EP group)")
+      ->capture_default_str();
+  cmd->add_option("--trace", o->trace, "routing trace (moesim trace): per-expert loads from it");
+  cmd->add_option("--hardware", o->hardware,
+                  "HardwareProfile (moesim calibrate --out): measured figures replace the assumed");
+  cmd->add_option("--fidelity", o->fidelity, "analytical or flow")
+      ->check(CLI::IsMember({"analytical", "flow"}))
+      ->capture_default_str();
+  cmd->add_flag("--overlap-alltoall", o->overlap_alltoall,
+                "hide one micro-batch's all-to-alls under another's compute");
+  cmd->add_flag("--overlap-shared-expert", o->overlap_shared,
+                "run the shared expert while dispatch is on the wire");
+  cmd->add_flag("--overlap-grads", o->overlap_grads, "reduce gradients under the last backward");
+  cmd->add_option("--capacity-factor", o->capacity_factor,
+                  "drop token copies beyond this x the balanced share per expert (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--alltoall-algo", o->alltoall_algo,
+                  "EP all-to-alls: direct (NCCL send/recv) or hierarchical (DeepEP: once across "
+                  "the network per node)")
+      ->check(CLI::IsMember({"direct", "hierarchical"}))
+      ->capture_default_str();
+  cmd->add_flag("--expert-tp", o->expert_tp,
+                "also try expert tensor parallelism: etp 2, 4, ... up to tp, dividing the expert "
+                "FFN");
+  cmd->add_option("--top", o->top, "rows to print")->capture_default_str();
+  cmd->add_flag("--csv", o->csv, "CSV instead of the table");
+  cmd->add_flag("--json", o->json, "the whole ranked table as JSON");
+  cmd->add_option("--threads", o->threads, "threads (default: all cores)");
+  cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return RunPlan(*o, io); }; });
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,167 @@
+// `moesim simulate [SCENARIO] [--json] [--fidelity analytical] [--hardware PROFILE]`.
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+#include "models/alltoallv_matrix.h"
+#include "models/model_spec.h"
+#include "models/send_matrices.h"
+#include "sim/cli/cli.h"
+#include "sim/cli/command.h"
+#include "sim/cli/step_command.h"
+#include "sim/compute/profile_predict.h"
+#include "sim/moe/critical_path.h"
+#include "sim/moe/moe_layer.h"
+#include "sim/moe/replay.h"
+#include "sim/moe/scenario_loader.h"
+#include "sim/report/report.h"
+#include "sim/report/timeline.h"
+
+namespace moesim::sim {
+namespace {
+
+struct SimulateOptions {
+  std::string scenario;
+  bool json = false;
+  std::string fidelity = "analytical";
+  std::string timeline;          // Chrome trace JSON path, or empty
+  std::string export_alltoallv;  // nccl-tests alltoallv matrix path, or empty
+  uint32_t export_layer = 0;
+  std::string hardware;  // HardwareProfile path, or empty (then the scenario's, if any)
+};
+
+// The profile --hardware names, else the scenario's hardware_profile (relative to the scenario
+// file), else none.
+StatusOr<std::optional<pb::HardwareProfile>> HardwareOf(const SimulateOptions& options,
+                                                        const LoadedScenario& scenario) {
+  std::string path = options.hardware;
+  if (path.empty() && !scenario.spec.hardware_profile().empty()) {
+    path = (std::filesystem::path(scenario.file.path()).parent_path() /
+            scenario.spec.hardware_profile())
+               .string();
+    if (!std::filesystem::exists(path)) {
+      return InputError(scenario.file.Locate("hardware_profile"), "hardware_profile",
+                        "\"" + scenario.spec.hardware_profile() + "\"",
+                        "no such file (" + path + ")",
+                        "a HardwareProfile .pbtxt path relative to the scenario file");
+    }
+  }
+  if (path.empty()) return std::optional<pb::HardwareProfile>();
+  MOESIM_ASSIGN_OR_RETURN(pb::HardwareProfile p, LoadHardwareProfile(path));
+  return std::optional<pb::HardwareProfile>(std::move(p));
+}
+
+// Writes layer `layer`'s dispatch bytes (tokens x the model's bytes per token) in nccl-tests'
+// alltoallv matrix format (models/alltoallv_matrix.h), for `moebench a2a --matrix` or nccl-tests.
+Status ExportAlltoallv(const models::Workload& w, uint32_t layer, const std::string& path) {
+  if (layer >= w.layers.size()) {
+    return InputError({}, "--export-layer", std::to_string(layer), "no such simulated layer",
+                      "0 to " + std::to_string(w.layers.size() - 1));
+  }
+  const models::TrafficMatrix& tokens = w.layers[layer].dispatch_tokens;
+  const uint64_t token_bytes = models::TokenBytes(w.model).value;
+  return models::WriteAlltoallvMatrixFile(tokens.Scaled(token_bytes), path);
+}
+
+int Simulate(const SimulateOptions& options, CommandIo& io) {
+  const std::string path = options.scenario.empty() ? DefaultScenarioPath() : options.scenario;
+  auto scenario = LoadScenario(path);
+  if (!scenario.ok()) {
+    io.err << "moesim: error: " << scenario.error().message() << "\n";
+    return 1;
+  }
+  auto hardware = HardwareOf(options, *scenario);
+  if (!hardware.ok()) {
+    io.err << "moesim: error: " << hardware.error().message() << "\n";
+    return 1;
+  }
+  const StatusOr<Fidelity> fidelity = ParseFidelity(options.fidelity);
+  if (!fidelity.ok()) {
+    io.err << "moesim: error: " << fidelity.error().message() << "\n";
+    return 1;
+  }
+  if (scenario->spec.has_step()) {
+    return RunScenarioStep(*scenario, *fidelity, options.json, options.timeline, *hardware, io);
+  }
+  if (Status s = CheckMoeLayerSupport(scenario->workload, scenario->file); !s.ok()) {
+    io.err << "moesim: error: " << s.error().message() << "\n";
+    return 1;
+  }
+  if (!options.export_alltoallv.empty()) {
+    const Status s =
+        ExportAlltoallv(scenario->workload, options.export_layer, options.export_alltoallv);
+    if (!s.ok()) {
+      io.err << "moesim: error: " << s.error().message() << "\n";
+      return 1;
+    }
+  }
+  pb::Result result;
+  if (*hardware) {
+    // The profile's per-rank model (sim/compute/profile_model.h), as `moesim validate` predicts.
+    if (!scenario->workload.replay.empty()) {
+      io.err << "moesim: error: --hardware times the routing's MoE layers; a replay scenario is "
+                "timed by the network model only\n";
+      return 1;
+    }
+    auto predicted = PredictWithProfile(scenario->cluster, scenario->workload, **hardware);
+    if (!predicted.ok()) {
+      io.err << "moesim: error: " << predicted.error().message() << "\n";
+      return 1;
+    }
+    result = *std::move(predicted);
+    const uint64_t token_bytes = models::TokenBytes(scenario->workload.model).value;
+    for (const models::LayerWork& layer : scenario->workload.layers)
+      models::AddSendMatrices(result, layer.layer, layer.dispatch_tokens, token_bytes);
+  } else {
+    const std::unique_ptr<NetworkModel> net = MakeNetworkModel(scenario->cluster, *fidelity);
+    result = scenario->workload.replay.empty() ? SimulateMoeLayers(*net, scenario->workload)
+                                               : SimulateReplay(*net, scenario->workload);
+  }
+  if (scenario->workload.replay.empty()) AddCriticalPath(scenario->workload.layers, result);
+  if (!options.timeline.empty()) {
+    std::ofstream file(options.timeline);
+    WriteTimeline(result, scenario->cluster, file);
+    if (!file) {
+      io.err << "moesim: error: " << options.timeline << ": cannot write the timeline\n";
+      return 1;
+    }
+  }
+  if (!options.json) {
+    PrintReport(*scenario, result, io.out);
+    return 0;
+  }
+  return PrintJson(result, io);
+}
+
+}  // namespace
+
+void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
+  auto options = std::make_shared<SimulateOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "simulate",
+      "Predict one scenario: send matrices of dispatch and combine, time of each phase");
+  cmd->add_option("scenario", options->scenario,
+                  "Scenario file (.pbtxt); default " + DefaultScenarioPath());
+  cmd->add_flag("--json", options->json, "Print the Result as protobuf JSON instead of a table");
+  cmd->add_option("--fidelity", options->fidelity, "Network model")
+      ->check(CLI::IsMember({"analytical", "flow"}))
+      ->capture_default_str();
+  cmd->add_option("--timeline", options->timeline,
+                  "Write a Chrome trace JSON timeline (open in ui.perfetto.dev)");
+  cmd->add_option("--export-alltoallv", options->export_alltoallv,
+                  "Write one layer's dispatch bytes as an nccl-tests alltoallv matrix file "
+                  "(NCCL_TESTS_ALLTOALLV_MATRIX_FILE; `moebench a2a --matrix`)");
+  cmd->add_option("--export-layer", options->export_layer, "Layer --export-alltoallv writes")
+      ->capture_default_str();
+  cmd->add_option("--hardware", options->hardware,
+                  "A HardwareProfile (moesim calibrate --out): measured GEMM, memory, launch and "
+                  "all-to-all figures replace the datasheet's and the assumed efficiencies");
+  cmd->callback(
+      [options, chosen] { *chosen = [options](CommandIo& io) { return Simulate(*options, io); }; });
+}
+
+int RunDefaultSimulate(CommandIo& io) { return Simulate(SimulateOptions{}, io); }
+
+}  // namespace moesim::sim

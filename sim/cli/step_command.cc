@@ -1,0 +1,50 @@
+#include "sim/cli/step_command.h"
+
+#include <cmath>
+#include <fstream>
+
+#include "sim/step/step.h"
+#include "sim/step/step_report.h"
+
+namespace moesim::sim {
+
+int RunScenarioStep(const LoadedScenario& s, Fidelity fidelity, bool json,
+                    const std::string& timeline, const std::optional<pb::HardwareProfile>& hardware,
+                    CommandIo& io) {
+  auto fail = [&](const Error& e) {
+    io.err << "moesim: error: " << e.message() << "\n";
+    return 1;
+  };
+  const models::Workload& w = s.workload;
+  auto config = StepConfigFromSpec(s.spec.step(), s.file, fidelity);
+  if (!config.ok()) return fail(config.error());
+  config->hardware = hardware;
+  auto layer = StepMoeLayer(w.model, w.plan, s.spec.routing(), s.spec.plan().placement(),
+                            s.cluster.gpus_per_node(), *config, &s.file);
+  if (!layer.ok()) return fail(layer.error());
+  auto report = SimulateStep(s.cluster, w.model, w.plan, *layer, *config);
+  if (!report.ok()) return fail(report.error());
+  const models::MemoryBreakdown memory =
+      StepMemory(w.model, w.plan, *config, report->micro_batches, *layer);
+  pb::StepResult result =
+      ToStepResult(*report, w.plan, memory,
+                   static_cast<uint64_t>(std::llround(s.cluster.gpu_spec().hbm_gb * 1e9)));
+  result.set_scenario(w.name);
+  result.set_model(w.model.name());
+  result.set_fidelity(std::string(ToString(fidelity)));
+  if (!timeline.empty()) {
+    std::ofstream file(timeline);
+    WriteStepTimeline(result, file);
+    if (!file) {
+      io.err << "moesim: error: " << timeline << ": cannot write the timeline\n";
+      return 1;
+    }
+  }
+  if (!json) {
+    PrintStepReport(result, *config, io.out);
+    return 0;
+  }
+  return PrintJson(result, io);
+}
+
+}  // namespace moesim::sim

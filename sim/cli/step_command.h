@@ -1,0 +1,20 @@
+// `moesim simulate SCENARIO` when the scenario has a `step` block: the whole step (sim/step/step.h)
+// instead of one MoE layer, as a table, JSON (--json) and a Perfetto timeline (--timeline).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "proto/hardware.pb.h"
+#include "sim/cli/command.h"
+#include "sim/moe/moe_layer.h"
+#include "sim/moe/scenario_loader.h"
+
+namespace moesim::sim {
+
+// `hardware`: a HardwareProfile whose figures replace the assumed ones (sim/step/step.h).
+int RunScenarioStep(const LoadedScenario& scenario, Fidelity fidelity, bool json,
+                    const std::string& timeline, const std::optional<pb::HardwareProfile>& hardware,
+                    CommandIo& io);
+
+}  // namespace moesim::sim

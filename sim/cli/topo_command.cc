@@ -1,0 +1,166 @@
+// `moesim topo list | show | dot | route`: what moesim understood of a cluster, before trusting any
+// prediction made on it.
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "sim/cli/command.h"
+#include "topology/cluster.h"
+#include "topology/presets.h"
+#include "topology/summary.h"
+
+namespace moesim::sim {
+namespace {
+
+struct TopoOptions {
+  std::string cluster;  // preset name, cluster .pbtxt, or NCCL .xml
+  std::string gpu;
+  bool json = false;
+  std::string out;  // dot: output file ("" = stdout)
+  uint32_t a = 0, b = 0;
+};
+
+std::string Gbps(double x) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1f GB/s", x);
+  return buffer;
+}
+
+int Fail(CommandIo& io, const Error& e) {
+  io.err << "moesim: error: " << e.message() << "\n";
+  return 1;
+}
+
+int List(CommandIo& io) {
+  io.out << "Node presets (cluster { node_preset: \"NAME\" }):\n";
+  for (const topology::NodePreset& p : topology::KnownNodePresets()) {
+    char line[200];
+    std::snprintf(line, sizeof line, "  %-12s %s\n", p.shape.name.c_str(), p.summary.c_str());
+    io.out << line;
+  }
+  io.out << "\nGPU models (node { gpu: \"NAME\" }, cluster { gpu: \"NAME\" }):\n";
+  for (const topology::GpuSpec& g : topology::KnownGpus()) {
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "  %-10s BF16 %6.1f TFLOP/s  FP8 %6.1f TFLOP/s  HBM %5.0f GB/s %4.0f GB  NVLink "
+                  "%4.0f GB/s\n",
+                  g.name.c_str(), g.bf16_flops.tera(), g.fp8_flops.tera(), g.hbm_bandwidth.giga(),
+                  g.hbm_gb, g.nvlink.giga());
+    io.out << line;
+  }
+  return 0;
+}
+
+int Show(const TopoOptions& o, CommandIo& io) {
+  auto cluster = topology::LoadClusterArgument(o.cluster, o.gpu);
+  if (!cluster.ok()) return Fail(io, cluster.error());
+  const pb::TopologySummary s = topology::Summarize(*cluster);
+  for (const std::string& w : s.warnings()) io.err << "moesim: warning: " << w << "\n";
+  if (o.json) {
+    return PrintJson(s, io);
+  }
+  io.out << "topology " << s.description() << ": " << s.nodes() << " node(s) x "
+         << s.gpus_per_node() << " GPUs = " << s.gpus() << " " << s.gpu() << "\n  devices ";
+  // Fixed order, so output is the same on every run.
+  for (const char* k : {"gpu", "nvswitch", "pcie-switch", "cpu", "nic", "network-switch"}) {
+    auto it = s.devices().find(k);
+    if (it != s.devices().end()) io.out << " " << k << " " << it->second;
+  }
+  io.out << "\n  links   ";
+  for (const char* k : {"nvlink", "pcie", "inter-socket", "infiniband", "ethernet"}) {
+    auto it = s.links().find(k);
+    if (it != s.links().end()) io.out << " " << k << " " << it->second;
+  }
+  io.out << "   (duplex)";
+  if (s.nvlinks_per_gpu() > 0) io.out << ", " << s.nvlinks_per_gpu() << " NVLinks per GPU";
+  io.out << "\n"
+         << "  per GPU, per direction: intra-node " << Gbps(s.intra_node_gbps()) << ", inter-node "
+         << Gbps(s.inter_node_gbps()) << "\n"
+         << "  bisection (first half of the GPUs to the second, one direction): "
+         << Gbps(s.bisection_gbps()) << "\n"
+         << "  diameter: " << s.diameter_hops() << " hops\n";
+  return 0;
+}
+
+int Dot(const TopoOptions& o, CommandIo& io) {
+  auto cluster = topology::LoadClusterArgument(o.cluster, o.gpu);
+  if (!cluster.ok()) return Fail(io, cluster.error());
+  const std::string dot = topology::ToDot(*cluster);
+  if (o.out.empty()) {
+    io.out << dot;
+    return 0;
+  }
+  std::ofstream file(o.out);
+  file << dot;
+  if (!file) return Fail(io, Error(o.out + ": cannot write"));
+  io.out << "wrote " << o.out << " (render: dot -Tsvg " << o.out << " -o topo.svg)\n";
+  return 0;
+}
+
+int Route(const TopoOptions& o, CommandIo& io) {
+  auto cluster = topology::LoadClusterArgument(o.cluster, o.gpu);
+  if (!cluster.ok()) return Fail(io, cluster.error());
+  const uint32_t total = cluster->total_gpus();
+  for (uint32_t x : {o.a, o.b}) {
+    if (x >= total) {
+      return Fail(io, InputError({}, "gpu", std::to_string(x), "no such GPU",
+                                 "0 to " + std::to_string(total - 1)));
+    }
+  }
+  const topology::Graph& g = cluster->graph();
+  const topology::Router& r = cluster->router();
+  std::vector<topology::Edge> path;
+  r.SamplePath(o.a, o.b, 0, &path);
+  io.out << "route gpu" << o.a << " -> gpu" << o.b << ": " << r.Hops(o.a, o.b) << " hops, "
+         << r.PathCount(o.a, o.b) << " equal-cost path(s), latency "
+         << r.Latency(o.a, o.b).picoseconds() / 1000.0 << " ns, bottleneck "
+         << Gbps(r.Bottleneck(o.a, o.b).giga()) << "\n";
+  if (path.empty()) return 0;
+  io.out << "  " << g[boost::source(path.front(), g)].name << "\n";
+  for (const topology::Edge& e : path) {
+    io.out << "    -- " << topology::ToString(g[e].link_class) << " " << Gbps(g[e].bandwidth.giga())
+           << " -> " << g[boost::target(e, g)].name << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddTopoCommand(CLI::App& app, CommandAction* chosen) {
+  auto o = std::make_shared<TopoOptions>();
+  CLI::App* topo =
+      app.add_subcommand("topo", "Inspect a cluster topology: presets, summary, DOT, routes");
+  topo->require_subcommand(1);
+  const std::string what =
+      "Preset name (see `moesim topo list`), cluster file (.pbtxt, a moesim.pb.Cluster) or NCCL "
+      "topology XML (.xml)";
+  const std::string gpu_help =
+      "GPU model for an NCCL XML that does not say (e.g. h100-sxm, h200-sxm)";
+
+  CLI::App* list = topo->add_subcommand("list", "List node presets and GPU models");
+  list->callback([chosen] { *chosen = [](CommandIo& io) { return List(io); }; });
+
+  CLI::App* show = topo->add_subcommand(
+      "show", "Summarise a cluster: devices, links, bandwidths, bisection, diameter");
+  show->add_option("cluster", o->cluster, what)->required();
+  show->add_option("--gpu", o->gpu, gpu_help);
+  show->add_flag("--json", o->json, "Print the summary as JSON");
+  show->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Show(*o, io); }; });
+
+  CLI::App* dot = topo->add_subcommand("dot", "Write the cluster graph as Graphviz DOT");
+  dot->add_option("cluster", o->cluster, what)->required();
+  dot->add_option("--gpu", o->gpu, gpu_help);
+  dot->add_option("-o,--out", o->out, "Output file (default: standard output)");
+  dot->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Dot(*o, io); }; });
+
+  CLI::App* route =
+      topo->add_subcommand("route", "Print the path from GPU A to GPU B and its bottleneck");
+  route->add_option("cluster", o->cluster, what)->required();
+  route->add_option("a", o->a, "Source GPU index")->required();
+  route->add_option("b", o->b, "Destination GPU index")->required();
+  route->add_option("--gpu", o->gpu, gpu_help);
+  route->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Route(*o, io); }; });
+}
+
+}  // namespace moesim::sim

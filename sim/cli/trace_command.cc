@@ -1,0 +1,491 @@
+// `moesim trace gen | import | stats`: routing trace files (models/trace.h). `gen` draws a trace
+// from the seeded generators of models/synthetic.h, `import` converts Megatron-Core router JSONL,
+// CSV or .npy top-k indices (models/trace_import.h), `stats` streams a trace and prints per-layer
+// load statistics (models/trace.h, ComputeLoadStats).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/expert_counts.h"
+#include "models/model_spec.h"
+#include "models/rng.h"
+#include "models/synthetic.h"
+#include "models/trace.h"
+#include "models/trace_import.h"
+#include "sim/cli/command.h"
+
+namespace moesim::sim {
+namespace {
+
+struct TraceOptions {
+  // gen
+  std::string model;
+  uint32_t experts = 0;
+  uint32_t top_k = 0;
+  uint64_t tokens = 0;
+  uint64_t steps = 1;
+  uint32_t layers = 1;
+  uint32_t ranks = 1;
+  std::string distribution = "uniform";
+  double alpha = 1.0;
+  double fraction = 0.5;
+  uint32_t hot_experts = 0;
+  // uniform, zipf: group-limited routing (models/synthetic.h, GroupLimit); 0 = none.
+  uint32_t router_groups = 0;
+  uint32_t router_group_topk = 0;
+  // measured: expert counts CSV (model,domain,layer,expert,count) and which rows to use.
+  std::string counts_file;
+  std::string counts_model;
+  std::string counts_domain;
+  uint32_t counts_layer = 0;
+  uint64_t seed = 0;
+  std::string output;
+  // Which distribution-specific options the user gave, so that one that does not apply is an error.
+  bool alpha_given = false, fraction_given = false, hot_given = false, counts_given = false;
+  // import
+  std::string format;
+  std::string input;
+  uint64_t step = 0;
+  uint32_t layer = 0;
+  uint32_t rank = 0;
+  // stats
+  uint32_t ep = 0;
+};
+
+int Fail(CommandIo& io, const Error& error) {
+  io.err << "moesim: error: " << error.message() << "\n";
+  return 1;
+}
+
+// Experts and top-k from --model and/or --experts/--top-k; they must agree where both are given.
+struct Shape {
+  uint32_t experts = 0;
+  uint32_t top_k = 0;
+};
+StatusOr<Shape> ResolveShape(const TraceOptions& o, bool need_top_k) {
+  Shape s{o.experts, o.top_k};
+  if (!o.model.empty()) {
+    MOESIM_ASSIGN_OR_RETURN(pb::ModelSpec spec,
+                            models::LoadCatalogModel(o.model, Location{}, models::CatalogDir()));
+    if (o.experts != 0 && o.experts != spec.num_experts()) {
+      return InputError(
+          Location{}, "--experts", std::to_string(o.experts),
+          "model " + o.model + " has " + std::to_string(spec.num_experts()) + " experts",
+          std::to_string(spec.num_experts()));
+    }
+    if (o.top_k != 0 && o.top_k != spec.top_k()) {
+      return InputError(
+          Location{}, "--top-k", std::to_string(o.top_k),
+          "model " + o.model + " routes each token to top-" + std::to_string(spec.top_k()),
+          std::to_string(spec.top_k()));
+    }
+    s = {spec.num_experts(), spec.top_k()};
+  }
+  if (s.experts == 0) return Error("the number of experts is needed: --experts E or --model NAME");
+  if (need_top_k && s.top_k == 0) return Error("top-k is needed: --top-k K or --model NAME");
+  if (s.top_k > s.experts) {
+    return InputError(Location{}, "--top-k", std::to_string(s.top_k),
+                      "each token picks top-k distinct experts", "1.." + std::to_string(s.experts));
+  }
+  return s;
+}
+
+// --distribution measured: the counts of (--counts-model, --counts-domain, --counts-layer) in the
+// --counts CSV, one per expert.
+StatusOr<std::vector<uint64_t>> LoadMeasured(const TraceOptions& o, uint32_t experts) {
+  if (o.counts_file.empty() || o.counts_model.empty() || o.counts_domain.empty()) {
+    return Error(
+        "--distribution measured needs --counts FILE --counts-model M --counts-domain D "
+        "(e.g. ../shared/data/routing/expert_counts_topk.csv, olmoe, arxiv)");
+  }
+  MOESIM_ASSIGN_OR_RETURN(models::ExpertCounts table, models::ExpertCounts::ReadCsv(o.counts_file));
+  const std::vector<uint64_t>* counts = table.Find(o.counts_model, o.counts_domain, o.counts_layer);
+  if (counts == nullptr) {
+    std::vector<std::string> layers;
+    for (uint32_t l : table.Layers(o.counts_model, o.counts_domain)) {
+      layers.push_back(std::to_string(l));
+    }
+    return Error(o.counts_file + " has no counts for model " + o.counts_model + ", domain " +
+                 o.counts_domain + ", layer " + std::to_string(o.counts_layer) +
+                 "; models: " + Join(table.Models()) + "; domains of " + o.counts_model + ": " +
+                 Join(table.Domains(o.counts_model)) + "; layers: " + Join(layers));
+  }
+  if (counts->size() != experts) {
+    return Error(o.counts_file + ": " + o.counts_model + " has " + std::to_string(counts->size()) +
+                 " experts but the trace is for " + std::to_string(experts));
+  }
+  return *counts;
+}
+
+int Gen(const TraceOptions& o, CommandIo& io) {
+  auto shape_or = ResolveShape(o, /*need_top_k=*/true);
+  if (!shape_or.ok()) return Fail(io, shape_or.error());
+  const Shape shape = *shape_or;
+  const models::RoutingShape routing{.ranks = o.ranks,
+                                     .layers = o.layers,
+                                     .tokens_per_rank = o.tokens,
+                                     .num_experts = shape.experts,
+                                     .top_k = shape.top_k};
+  std::string what = "--distribution " + o.distribution;
+  const std::pair<bool, const char*> specific[] = {
+      {o.alpha_given && o.distribution != "zipf", "--alpha applies to --distribution zipf only"},
+      {(o.fraction_given || o.hot_given) && o.distribution != "collapse",
+       "--fraction and --hot-experts apply to --distribution collapse only"},
+      {o.counts_given && o.distribution != "measured",
+       "--counts, --counts-model, --counts-domain and --counts-layer apply to --distribution "
+       "measured only"}};
+  for (const auto& [wrong, problem] : specific) {
+    if (wrong) return Fail(io, Error(problem));
+  }
+  const models::GroupLimit limit{o.router_groups, o.router_group_topk};
+  if (o.router_groups != 0 || o.router_group_topk != 0) {
+    if (o.distribution != "uniform" && o.distribution != "zipf") {
+      return Fail(io, Error("--router-groups and --router-group-topk apply to --distribution "
+                            "uniform or zipf only"));
+    }
+    const Status limit_ok =
+        CheckRouterGroupOptions(o.router_groups, o.router_group_topk, shape.experts, shape.top_k);
+    if (!limit_ok.ok()) return Fail(io, limit_ok.error());
+    what += " --router-groups " + std::to_string(o.router_groups) + " --router-group-topk " +
+            std::to_string(o.router_group_topk);
+  }
+  std::vector<uint64_t> measured;
+  if (o.distribution == "measured") {
+    auto counts = LoadMeasured(o, shape.experts);
+    if (!counts.ok()) return Fail(io, counts.error());
+    measured = std::move(*counts);
+    what += " --counts " + o.counts_file + " --counts-model " + o.counts_model +
+            " --counts-domain " + o.counts_domain + " --counts-layer " +
+            std::to_string(o.counts_layer) +
+            " (per-expert totals from the counts, scaled to the tokens by largest remainder; which "
+            "experts share a token is an artefact of the deal)";
+  } else if (o.distribution == "zipf") {
+    if (!(o.alpha > 0)) {
+      return Fail(io, InputError(Location{}, "--alpha", std::to_string(o.alpha),
+                                 "Zipf exponent must be positive", "> 0"));
+    }
+    what += " --alpha " + std::to_string(o.alpha);
+  } else if (o.distribution == "collapse") {
+    if (!(o.fraction >= 0 && o.fraction <= 1)) {
+      return Fail(io, InputError(Location{}, "--fraction", std::to_string(o.fraction),
+                                 "a fraction of the tokens", "0..1"));
+    }
+    if (o.hot_experts != 0 && (o.hot_experts < shape.top_k || o.hot_experts > shape.experts)) {
+      return Fail(io,
+                  InputError(Location{}, "--hot-experts", std::to_string(o.hot_experts),
+                             "the hot experts must hold a token's top-k",
+                             std::to_string(shape.top_k) + ".." + std::to_string(shape.experts)));
+    }
+    what += " --fraction " + std::to_string(o.fraction);
+  } else if (o.distribution != "uniform") {
+    return Fail(io, InputError(Location{}, "--distribution", o.distribution, "unknown distribution",
+                               "uniform, zipf, collapse, measured"));
+  }
+
+  pb::TraceHeader header;
+  header.set_model(o.model);
+  header.set_num_experts(shape.experts);
+  header.set_top_k(shape.top_k);
+  header.set_token_order("generated: tokens in draw order");
+  header.set_source("moesim trace gen " + what + " --seed " + std::to_string(o.seed) +
+                    " (step s uses seed Rng::Mix(seed, s, 0))");
+  auto writer = models::TraceWriter::Create(o.output, header);
+  if (!writer.ok()) return Fail(io, writer.error());
+
+  pb::TraceRecord record;
+  for (uint64_t step = 0; step < o.steps; ++step) {
+    // Each step its own stream, so steps differ but any one step is reproducible alone.
+    const uint64_t seed = models::Rng::Mix(o.seed, step, 0);
+    for (uint32_t layer = 0; layer < o.layers; ++layer) {
+      models::LayerRouting routing_layer;
+      if (o.distribution == "measured") {
+        auto dealt = models::CountsRouting(routing, measured, seed, layer);
+        if (!dealt.ok()) return Fail(io, dealt.error());
+        routing_layer = std::move(*dealt);
+      } else if (o.distribution == "zipf") {
+        routing_layer =
+            models::ZipfRouting(routing, {.alpha = o.alpha, .limit = limit}, seed, layer);
+      } else if (o.distribution == "collapse") {
+        routing_layer = models::CollapseRouting(
+            routing, {.fraction = o.fraction, .hot_experts = o.hot_experts}, seed, layer);
+      } else {
+        routing_layer = models::UniformRouting(routing, seed, layer, limit);
+      }
+      for (uint32_t rank = 0; rank < o.ranks; ++rank) {
+        const std::vector<uint32_t>& ids = routing_layer.experts[rank];
+        record.Clear();
+        record.set_step(step);
+        record.set_layer(layer);
+        record.set_rank(rank);
+        record.set_tokens(ids.size() / shape.top_k);
+        record.mutable_experts()->Add(ids.begin(), ids.end());
+        const Status written = writer->Write(record);
+        if (!written.ok()) return Fail(io, written.error());
+      }
+    }
+  }
+  const Status closed = writer->Close();
+  if (!closed.ok()) return Fail(io, closed.error());
+  io.out << "moesim trace gen: wrote " << o.output << ": " << o.steps << " steps x " << o.layers
+         << " layers x " << o.ranks << " ranks x " << o.tokens << " tokens, " << shape.experts
+         << " experts, top-" << shape.top_k << " (" << o.distribution << ")\n";
+  return 0;
+}
+
+int Import(const TraceOptions& o, CommandIo& io) {
+  if (o.format == "counts") {
+    // Per-expert counts carry no per-token routing: draw tokens whose per-expert totals match them
+    // (the MEASURED generator, as `trace gen --distribution measured`).
+    if (o.tokens == 0) {
+      return Fail(io, InputError({}, "--tokens", "0", "counts give totals, not tokens",
+                                 "--tokens T (per rank, step and layer) and --ranks R"));
+    }
+    TraceOptions measured = o;
+    measured.distribution = "measured";
+    measured.counts_file = o.input;
+    measured.counts_given = true;
+    return Gen(measured, io);
+  }
+  auto shape = ResolveShape(o, /*need_top_k=*/false);
+  if (!shape.ok()) return Fail(io, shape.error());
+  models::TraceImportOptions options;
+  options.num_experts = shape->experts;
+  if (shape->top_k != 0) options.top_k = shape->top_k;
+  options.model = o.model;
+  options.step = o.step;
+  options.layer = o.layer;
+  options.rank = o.rank;
+  auto summary = models::ImportTrace(o.format, o.input, o.output, options);
+  if (!summary.ok()) return Fail(io, summary.error());
+  io.out << "moesim trace import: wrote " << o.output << ": " << summary->tokens << " tokens in "
+         << summary->records << " records, " << shape->experts << " experts, top-" << summary->top_k
+         << "\n";
+  return 0;
+}
+
+std::string Fixed(const char* format, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
+}
+
+// The dispatch send matrix of each layer under EP `o.ep`: the trace's ranks form EP groups of
+// consecutive ranks, experts are placed contiguously (EP rank r holds experts r*E/ep ..), and a
+// token goes once per selected expert from its rank to the rank holding that expert (summed over
+// steps). Streams the trace a second time; needs the rank count to be a multiple of ep.
+int SendMatrices(const TraceOptions& o, const pb::TraceHeader& h, CommandIo& io) {
+  auto reader = models::TraceReader::Open(o.input);
+  if (!reader.ok()) return Fail(io, reader.error());
+  const uint32_t per_rank = h.num_experts() / o.ep;
+  std::vector<std::vector<std::vector<uint64_t>>> matrix;  // [layer][src][dst]
+  uint32_t ranks = 0;
+  pb::TraceRecord record;
+  for (;;) {
+    auto got = reader->Next(&record);
+    if (!got.ok()) return Fail(io, got.error());
+    if (!*got) break;
+    ranks = std::max(ranks, record.rank() + 1);
+  }
+  if (ranks % o.ep != 0) {
+    io.out << "  (no send matrix: the trace has " << ranks << " rank(s), not a multiple of --ep "
+           << o.ep << ")\n";
+    return 0;
+  }
+  reader = models::TraceReader::Open(o.input);
+  if (!reader.ok()) return Fail(io, reader.error());
+  for (;;) {
+    auto got = reader->Next(&record);
+    if (!got.ok()) return Fail(io, got.error());
+    if (!*got) break;
+    if (matrix.size() <= record.layer()) {
+      matrix.resize(record.layer() + 1,
+                    std::vector<std::vector<uint64_t>>(ranks, std::vector<uint64_t>(ranks, 0)));
+    }
+    const uint32_t src = record.rank();
+    const uint32_t base = src - src % o.ep;
+    for (uint32_t e : record.experts()) ++matrix[record.layer()][src][base + e / per_rank];
+  }
+  char line[64];
+  for (size_t layer = 0; layer < matrix.size(); ++layer) {
+    io.out << "  layer " << layer << " dispatch send matrix (tokens, row = source rank, column = "
+           << "destination rank, summed over steps):\n";
+    if (ranks > 16) {
+      io.out << "    " << ranks << " ranks: too wide to print\n";
+      continue;
+    }
+    for (uint32_t i = 0; i < ranks; ++i) {
+      io.out << "   ";
+      for (uint32_t j = 0; j < ranks; ++j) {
+        std::snprintf(line, sizeof line, " %9llu",
+                      static_cast<unsigned long long>(matrix[layer][i][j]));
+        io.out << line;
+      }
+      io.out << "\n";
+    }
+  }
+  return 0;
+}
+
+int Stats(const TraceOptions& o, CommandIo& io) {
+  auto counted = models::CountTrace(o.input);
+  if (!counted.ok()) return Fail(io, counted.error());
+  const pb::TraceHeader& h = counted->header;
+  if (!o.model.empty()) {
+    auto spec = models::LoadCatalogModel(o.model, Location{}, models::CatalogDir());
+    if (!spec.ok()) return Fail(io, spec.error());
+    const Status match =
+        models::CheckTraceMatchesModel(h, o.input, o.model, spec->num_experts(), spec->top_k());
+    if (!match.ok()) return Fail(io, match.error());
+  }
+  if (o.ep != 0 && h.num_experts() % o.ep != 0) {
+    return Fail(io, InputError(Location{}, "--ep", std::to_string(o.ep),
+                               std::to_string(h.num_experts()) +
+                                   " experts cannot be split evenly over the EP ranks",
+                               "a divisor of " + std::to_string(h.num_experts())));
+  }
+  std::ostream& out = io.out;
+  out << "moesim trace stats: " << o.input << "\n"
+      << "  model " << (h.model().empty() ? "-" : h.model()) << ", " << h.num_experts()
+      << " experts, top-" << h.top_k() << ", " << counted->records << " records\n"
+      << "  source " << (h.source().empty() ? "-" : h.source()) << "\n"
+      << "  (load = selections per expert over all steps and ranks; max/mean 1 and entropy "
+      << Fixed("%.3f", std::log2(static_cast<double>(h.num_experts()))) << " bits = balanced)\n";
+  char line[256];
+  std::snprintf(line, sizeof line, "  %5s %12s %9s %7s %13s %12s\n", "layer", "tokens", "max/mean",
+                "cv", "entropy bits", "idle experts");
+  out << line;
+  for (size_t layer = 0; layer < counted->counts.size(); ++layer) {
+    if (counted->counts[layer].empty()) continue;
+    const models::LoadStats s =
+        models::ComputeLoadStats(counted->counts[layer], counted->tokens[layer], o.ep);
+    std::snprintf(line, sizeof line, "  %5zu %12llu %9.3f %7.3f %13.3f %12u\n", layer,
+                  static_cast<unsigned long long>(s.tokens), s.max_over_mean, s.cv, s.entropy_bits,
+                  s.idle_experts);
+    out << line;
+    if (o.ep != 0) {
+      uint64_t max_load = 0;
+      out << "        tokens per EP rank (" << o.ep << " ranks, " << h.num_experts() / o.ep
+          << " contiguous experts each):";
+      for (uint64_t load : s.ep_loads) {
+        out << " " << load;
+        max_load = std::max(max_load, load);
+      }
+      const double mean = static_cast<double>(s.selections) / o.ep;
+      out << "  max/mean " << Fixed("%.3f", mean > 0 ? max_load / mean : 0.0) << "\n";
+    }
+  }
+  if (o.ep != 0) return SendMatrices(o, h, io);
+  return 0;
+}
+
+}  // namespace
+
+void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
+  auto options = std::make_shared<TraceOptions>();
+  CLI::App* trace = app.add_subcommand(
+      "trace", "Routing traces: generate, import (Megatron JSONL, CSV, .npy) and summarize");
+  trace->require_subcommand(1);
+
+  CLI::App* gen = trace->add_subcommand(
+      "gen", "Write a trace drawn from a seeded synthetic distribution (models/synthetic.h)");
+  gen->add_option("--model", options->model, "Catalog model: gives --experts and --top-k");
+  gen->add_option("--experts", options->experts, "Routed experts E")->check(CLI::PositiveNumber);
+  gen->add_option("--top-k", options->top_k, "Experts per token")->check(CLI::PositiveNumber);
+  gen->add_option("--tokens", options->tokens, "Tokens per rank, step and layer")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  gen->add_option("--steps", options->steps, "Training steps")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  gen->add_option("--layers", options->layers, "MoE layers")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  gen->add_option("--ranks", options->ranks, "Ranks")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  gen->add_option("--distribution", options->distribution, "uniform, zipf, collapse or measured")
+      ->capture_default_str();
+  CLI::Option* alpha =
+      gen->add_option("--alpha", options->alpha, "zipf: exponent (> 0)")->capture_default_str();
+  CLI::Option* fraction =
+      gen->add_option("--fraction", options->fraction, "collapse: fraction of collapsed tokens")
+          ->capture_default_str();
+  CLI::Option* hot =
+      gen->add_option("--hot-experts", options->hot_experts, "collapse: hot experts (0 = top-k)");
+  const std::vector<CLI::Option*> counts = {
+      gen->add_option("--counts", options->counts_file,
+                      "measured: expert counts CSV (model,domain,layer,expert,count)"),
+      gen->add_option("--counts-model", options->counts_model, "measured: model rows, e.g. olmoe"),
+      gen->add_option("--counts-domain", options->counts_domain,
+                      "measured: domain rows, e.g. arxiv"),
+      gen->add_option("--counts-layer", options->counts_layer,
+                      "measured: the measured layer every generated layer takes its counts from")};
+  gen->add_option("--router-groups", options->router_groups,
+                  "uniform, zipf: group-limited routing over this many groups of consecutive "
+                  "experts (DeepSeek's n_group)");
+  gen->add_option("--router-group-topk", options->router_group_topk,
+                  "uniform, zipf: groups each token's experts come from (DeepSeek's topk_group)");
+  gen->add_option("--seed", options->seed, "Seed")->capture_default_str();
+  gen->add_option("-o,--output", options->output, "Trace file to write")->required();
+  gen->callback([options, chosen, alpha, fraction, hot, counts] {
+    options->alpha_given = alpha->count() > 0;
+    options->fraction_given = fraction->count() > 0;
+    options->hot_given = hot->count() > 0;
+    options->counts_given = std::any_of(counts.begin(), counts.end(),
+                                        [](const CLI::Option* c) { return c->count() > 0; });
+    *chosen = [options](CommandIo& io) { return Gen(*options, io); };
+  });
+
+  CLI::App* import = trace->add_subcommand(
+      "import",
+      "Convert top-k expert ids to a trace: megatron-jsonl, csv (one token per line) or "
+      "npy ([tokens, top_k] integers)");
+  import
+      ->add_option("format", options->format,
+                   "megatron-jsonl, csv, npy, or counts (per-expert counts CSV: "
+                   "model,domain,layer,expert,count)")
+      ->required();
+  import->add_option("input", options->input, "File to read")->required();
+  import->add_option("-o,--output", options->output, "Trace file to write")->required();
+  import->add_option("--model", options->model, "Catalog model: gives --experts and --top-k");
+  import->add_option("--experts", options->experts, "Routed experts E")->check(CLI::PositiveNumber);
+  import->add_option("--top-k", options->top_k, "Experts per token (checked against the input)")
+      ->check(CLI::PositiveNumber);
+  import->add_option("--step", options->step, "csv, npy: the step of every token");
+  import->add_option("--layer", options->layer, "csv, npy: the layer of every token");
+  import->add_option("--rank", options->rank, "csv, npy: the rank of every token");
+  import->add_option("--tokens", options->tokens, "counts: tokens per rank, step and layer");
+  import->add_option("--ranks", options->ranks, "counts: ranks")->capture_default_str();
+  import->add_option("--steps", options->steps, "counts: steps")->capture_default_str();
+  import->add_option("--counts-model", options->counts_model, "counts: model rows, e.g. olmoe");
+  import->add_option("--counts-domain", options->counts_domain, "counts: domain rows, e.g. arxiv");
+  import->add_option("--counts-layer", options->counts_layer, "counts: the measured layer");
+  import->add_option("--seed", options->seed, "counts: seed of the draw")->capture_default_str();
+  import->callback([options, chosen] {
+    *chosen = [options](CommandIo& io) { return Import(*options, io);
+};
+}  // namespace moesim::sim
+);
+
+CLI::App* stats = trace->add_subcommand(
+    "stats",
+    "Per layer: tokens, max/mean load, coefficient of variation, entropy, idle experts; with --ep, "
+    "tokens per EP rank and the dispatch send matrix");
+stats->add_option("trace", options->input, "Trace file")->required();
+stats
+    ->add_option("--ep", options->ep,
+                 "Also tokens per EP rank and the dispatch matrix (contiguous placement, EP groups "
+                 "of consecutive ranks)")
+    ->check(CLI::PositiveNumber);
+stats->add_option("--model", options->model,
+                  "Catalog model the trace is used with: experts and top-k must match");
+stats->callback([options, chosen] {
+  *chosen = [options](CommandIo& io) { return Stats(*options, io); };
+});
+}
+
+}  // namespace moesim::sim

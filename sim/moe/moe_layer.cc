@@ -1,0 +1,158 @@
+#include "sim/moe/moe_layer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "models/model_spec.h"
+#include "models/send_matrices.h"
+#include "sim/compute/compute_model.h"
+#include "sim/network/alltoall_cost.h"
+#include "sim/network/alltoall_hierarchical.h"
+#include "sim/network/collectives.h"
+
+namespace moesim::sim {
+namespace {
+
+using models::TrafficMatrix;
+
+RankCost ComputeCost(const models::OpCost& cost, Rate peak, Rate memory) {
+  if (cost.flops == 0 && cost.bytes.value == 0) return {};
+  const Duration flops_time = TimeFor(cost.flops, peak);
+  const Duration memory_time = TransferTime(cost.bytes, memory);
+  const bool flops_bound = flops_time >= memory_time;
+  return RankCost{std::max(flops_time, memory_time), cost.bytes, cost.flops,
+                  flops_bound ? "flops" : "memory"};
+}
+
+// Appends the phase made of `costs` (one per rank) to `result`; returns its time. For communication
+// phases `link_bytes_total` is what crossed links and `bottleneck` the busiest link.
+Duration AddPhase(pb::Result& result, const topology::Graph* graph, const char* name,
+                  uint32_t layer, const std::vector<RankCost>& costs, Bytes link_bytes_total,
+                  bool communication, const AllToAll* comm = nullptr) {
+  pb::Phase* phase = result.add_phases();
+  if (comm != nullptr) {
+    phase->set_bottleneck_link(comm->bottleneck_link);
+    for (const auto& [name, bytes] : comm->class_bytes)
+      (*phase->mutable_link_class_bytes())[name] = bytes;
+  }
+  phase->set_name(name);
+  phase->set_layer(layer);
+  uint32_t critical = 0;
+  for (uint32_t r = 0; r < costs.size(); ++r) {
+    phase->add_rank_time_ns(costs[r].time.nanoseconds_ceil());
+    if (costs[r].time > costs[critical].time) critical = r;
+  }
+  const RankCost& worst = costs[critical];
+  phase->set_time_ns(worst.time.nanoseconds_ceil());
+  phase->set_critical_rank(critical);
+  phase->set_bound(worst.bound);
+  phase->set_bytes(communication ? link_bytes_total.value : worst.bytes.value);
+  phase->set_flops(worst.flops);
+  if (comm != nullptr && worst.time.picoseconds() > 0) {
+    const topology::Graph& g = *graph;
+    for (const auto& [edge, bytes] : comm->busiest) {
+      pb::LinkLoad* l = phase->add_busiest_links();
+      l->set_link(g[boost::source(edge, g)].name + " -> " + g[boost::target(edge, g)].name);
+      l->set_link_class(std::string(topology::ToString(g[edge].link_class)));
+      l->set_bytes(static_cast<uint64_t>(std::ceil(bytes)));
+      const double drain = bytes / static_cast<double>(g[edge].bandwidth.per_second());
+      l->set_utilization(drain / (static_cast<double>(worst.time.picoseconds()) / 1e12));
+    }
+  }
+  return worst.time;
+}
+
+}  // namespace
+
+Status CheckMoeLayerSupport(const models::Workload& workload, const TextFile& file) {
+  const models::ParallelSizes& s = workload.plan.sizes();
+  if (s.etp > 1) {
+    return InputError(file.Locate("plan.etp"), "plan.etp", std::to_string(s.etp),
+                      "expert tensor parallelism is not simulated yet", "1");
+  }
+  if (s.pp > 1) {
+    return InputError(file.Locate("plan.pp"), "plan.pp", std::to_string(s.pp),
+                      "pipeline stages are not simulated yet (this version runs one MoE layer "
+                      "forward on every GPU)",
+                      "1");
+  }
+  return Status::Ok();
+}
+
+// DeepEP's dispatch of one layer (sim/network/alltoall_hierarchical.h): each token crosses once per
+// remote node when the layer knows its distinct tokens per node. ResolveWorkload checked that the
+// ranks are whole nodes or part of one, and ExpandLayer's node counts fit its copies, so the build
+// cannot fail.
+Schedule HierarchicalDispatch(const topology::Cluster& cluster, const models::LayerWork& layer,
+                              Bytes token_bytes) {
+  const TrafficMatrix& tokens = layer.dispatch_tokens;
+  const TrafficMatrix node_bytes = layer.node_tokens.Scaled(token_bytes.value);
+  StatusOr<Schedule> s =
+      BuildAllToAllV(tokens.Scaled(token_bytes.value), CollectiveAlgo::kHierarchical,
+                     std::min(cluster.gpus_per_node(), tokens.ranks()), node_bytes);
+  return std::move(*s);
+}
+
+pb::Result SimulateMoeLayers(const topology::Cluster& cluster, const models::Workload& workload,
+                             Fidelity fidelity) {
+  return SimulateMoeLayers(*MakeNetworkModel(cluster, fidelity), workload);
+}
+
+pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& workload) {
+  const topology::Cluster& cluster = net.cluster();
+  const pb::ModelSpec& model = workload.model;
+  const Rate peak = PeakFlops(cluster.gpu_spec(), model.dtype());
+  const Rate hbm = cluster.gpu_spec().hbm_bandwidth;
+  const Bytes token_bytes = models::TokenBytes(model);
+  const uint32_t world = workload.plan.world();
+
+  pb::Result result;
+  result.set_scenario(workload.name);
+  result.set_executor(std::string(ToString(net.fidelity())));
+  result.set_gpus(world);
+  result.set_model(model.name());
+
+  Duration total;
+  for (const models::LayerWork& layer : workload.layers) {
+    const TrafficMatrix& dispatch = layer.dispatch_tokens;
+    const TrafficMatrix combine = dispatch.Transposed();
+    std::vector<RankCost> router(world), expert(world);
+    AllToAll dispatch_cost, combine_cost;
+    Bytes moved{dispatch.OffDiagonal() * token_bytes.value};
+    if (workload.alltoall_algo == models::AllToAllAlgo::kHierarchical) {
+      // Combine is dispatch backwards: gathered and reduced on the relay, sent back once.
+      const Schedule forward = HierarchicalDispatch(cluster, layer, token_bytes);
+      const Schedule backward = Reversed(forward);
+      dispatch_cost = net.RelayedAllToAll(forward);
+      combine_cost = net.RelayedAllToAll(backward);
+      moved = Bytes{0};  // what the GPUs sent, the relays' forwards included
+      for (const Transfer& x : forward.transfers) moved += Bytes{x.bytes};
+    } else {
+      dispatch_cost = net.AllToAllV(dispatch, token_bytes);
+      combine_cost = net.AllToAllV(combine, token_bytes);
+    }
+    for (uint32_t r = 0; r < world; ++r) {
+      router[r] = ComputeCost(models::RouterCost(model, layer.tokens_in[r]), peak, hbm);
+      models::OpCost experts;
+      for (uint64_t n : layer.expert_tokens[r]) {
+        const models::OpCost one = models::ExpertFfnCost(model, n);
+        experts.flops += one.flops;
+        experts.bytes += one.bytes;
+      }
+      expert[r] = ComputeCost(experts, peak, hbm);
+    }
+    const topology::Graph* g = &cluster.graph();
+    total += AddPhase(result, g, "router", layer.layer, router, {}, false);
+    total += AddPhase(result, g, "dispatch", layer.layer, dispatch_cost.ranks, moved, true,
+                      &dispatch_cost);
+    total += AddPhase(result, g, "expert", layer.layer, expert, {}, false);
+    total +=
+        AddPhase(result, g, "combine", layer.layer, combine_cost.ranks, moved, true, &combine_cost);
+    models::AddSendMatrices(result, layer.layer, dispatch, token_bytes.value);
+  }
+  result.set_total_ns(total.nanoseconds_ceil());
+  return result;
+}
+
+}  // namespace moesim::sim

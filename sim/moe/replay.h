@@ -1,0 +1,17 @@
+// Routing replayed from a trace, step after step (a step is one training iteration): each step's
+// MoE layers are simulated like any scenario's, and the Result describes the slowest step, with
+// every step's total beside it.
+//
+//   pb::Result r = SimulateReplay(*MakeNetworkModel(cluster, Fidelity::kAnalytical), workload);
+//   r.steps(i).total_ns();   // step i of the trace
+//   r.replayed_step();       // the slowest step, whose phases and matrices r holds
+#pragma once
+
+#include "sim/moe/moe_layer.h"
+
+namespace moesim::sim {
+
+// Requires workload.replay to be non-empty (routing from a trace).
+pb::Result SimulateReplay(const NetworkModel& net, const models::Workload& workload);
+
+}  // namespace moesim::sim

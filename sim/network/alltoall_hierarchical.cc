@@ -1,0 +1,196 @@
+#include "sim/network/alltoall_hierarchical.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace moesim::sim {
+namespace {
+
+// Appends a transfer and returns its index.
+uint32_t Add(Schedule& s, uint32_t src, uint32_t dst, uint64_t bytes, uint32_t step,
+             std::vector<uint32_t> after = {}) {
+  s.transfers.push_back({src, dst, bytes, step, std::move(after)});
+  s.steps = std::max(s.steps, step + 1);
+  return static_cast<uint32_t>(s.transfers.size() - 1);
+}
+
+// What `src` sends to the GPUs of `node` (its copies, before any deduplication).
+uint64_t CopiesToNode(const models::TrafficMatrix& bytes, uint32_t src, uint32_t node,
+                      uint32_t per_node) {
+  uint64_t sum = 0;
+  for (uint32_t j = 0; j < per_node; ++j) sum += bytes.at(src, node * per_node + j);
+  return sum;
+}
+
+Status CheckNodeBytes(const models::TrafficMatrix& bytes, uint32_t per_node,
+                      const models::TrafficMatrix& node_bytes) {
+  const uint32_t n = bytes.ranks(), nodes = n / per_node;
+  if (node_bytes.ranks() != n) {
+    return InputError({}, "node_bytes", std::to_string(node_bytes.ranks()) + " ranks",
+                      "one row per rank", std::to_string(n));
+  }
+  for (uint32_t src = 0; src < n; ++src) {
+    for (const models::TrafficMatrix::Cell& c : node_bytes.row(src)) {
+      if (c.dst >= nodes && c.count > 0) {
+        return InputError({}, "node_bytes", "node " + std::to_string(c.dst), "not a node",
+                          "0 to " + std::to_string(nodes - 1));
+      }
+    }
+    for (uint32_t b = 0; b < nodes; ++b) {
+      if (b == src / per_node) continue;
+      const uint64_t copies = CopiesToNode(bytes, src, b, per_node);
+      const uint64_t once = node_bytes.at(src, b);
+      if (once > copies || (once == 0 && copies > 0)) {
+        return InputError({}, "node_bytes[" + std::to_string(src) + "][" + std::to_string(b) + "]",
+                          std::to_string(once), "not what the copies to that node allow",
+                          "1 to " + std::to_string(copies) + " (0 when nothing goes there)");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// Rail::kSource (DeepEP). Step 0: in-node pieces straight, and (a, i) -> (b, i) for every other
+// node b (node_bytes, or all copies); step 1: (b, r) -> (b, j) forwards what came across on rail r
+// for (b, j), after the step-0 transfers into (b, r) that carried some of it. Works on the stored
+// cells only (a MoE dispatch's rows hold its EP group), never on every pair of ranks.
+void SourceRail(Schedule& s, const models::TrafficMatrix& bytes, uint32_t per_node,
+                const models::TrafficMatrix& node_bytes) {
+  struct Forward {
+    uint64_t bytes = 0;
+    std::vector<uint32_t> after;
+  };
+  std::map<std::pair<uint32_t, uint32_t>, Forward> forwards;  // (relay, destination), in order
+  std::map<uint32_t, uint64_t> copies;                        // one sender's, per remote node
+  for (uint32_t src = 0; src < s.ranks; ++src) {
+    const uint32_t a = src / per_node, i = src % per_node;
+    copies.clear();
+    for (const models::TrafficMatrix::Cell& c : bytes.row(src)) {
+      if (c.count == 0 || c.dst == src) continue;
+      if (c.dst / per_node == a)
+        Add(s, src, c.dst, c.count, 0);
+      else
+        copies[c.dst / per_node] += c.count;
+    }
+    std::map<uint32_t, uint32_t> across;  // remote node -> this sender's transfer to it
+    for (const auto& [b, sum] : copies) {
+      const uint64_t crossing = node_bytes.ranks() == 0 ? sum : node_bytes.at(src, b);
+      across[b] = Add(s, src, b * per_node + i, crossing, 0);
+    }
+    for (const models::TrafficMatrix::Cell& c : bytes.row(src)) {
+      const uint32_t b = c.dst / per_node;
+      if (c.count == 0 || b == a || c.dst % per_node == i) continue;
+      Forward& f = forwards[{b * per_node + i, c.dst}];
+      f.bytes += c.count;
+      f.after.push_back(across.at(b));
+    }
+  }
+  for (auto& [pair, f] : forwards) Add(s, pair.first, pair.second, f.bytes, 1, std::move(f.after));
+}
+
+// Rail::kDestination (Tutel's 2D). Step 0: (a, i) -> (a, k) carries what (a, i) has for local
+// index k of every node, its own included; step 1: (a, k) -> (b, k) what node a's GPUs have for
+// (b, k), after the step-0 transfers into (a, k) that carried some of it. Uniform traffic gives
+// Tutel's schedule: nodes x size/n over NVLink, then G x size/n across.
+void DestinationRail(Schedule& s, const models::TrafficMatrix& bytes, uint32_t per_node) {
+  const uint32_t n = s.ranks, nodes = n / per_node;
+  std::vector<std::optional<uint32_t>> regroup(uint64_t{n} * per_node);  // [src * G + k]
+  for (uint32_t a = 0; a < nodes; ++a) {
+    for (uint32_t i = 0; i < per_node; ++i) {
+      const uint32_t src = a * per_node + i;
+      for (uint32_t k = 0; k < per_node; ++k) {
+        if (k == i) continue;
+        uint64_t carried = 0;
+        for (uint32_t b = 0; b < nodes; ++b) carried += bytes.at(src, b * per_node + k);
+        if (carried > 0)
+          regroup[uint64_t{src} * per_node + k] = Add(s, src, a * per_node + k, carried, 0);
+      }
+    }
+  }
+  for (uint32_t a = 0; a < nodes; ++a) {
+    for (uint32_t b = 0; b < nodes; ++b) {
+      if (a == b) continue;
+      for (uint32_t k = 0; k < per_node; ++k) {
+        const uint32_t relay = a * per_node + k, dst = b * per_node + k;
+        uint64_t carried = 0;
+        std::vector<uint32_t> after;
+        for (uint32_t i = 0; i < per_node; ++i) {
+          const uint32_t src = a * per_node + i;
+          if (bytes.at(src, dst) == 0) continue;
+          carried += bytes.at(src, dst);
+          if (i != k) after.push_back(*regroup[uint64_t{src} * per_node + k]);
+        }
+        std::sort(after.begin(), after.end());
+        if (carried > 0) Add(s, relay, dst, carried, 1, std::move(after));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+StatusOr<Schedule> BuildHierarchicalAllToAllV(const models::TrafficMatrix& bytes,
+                                              uint32_t gpus_per_node, Rail rail,
+                                              const models::TrafficMatrix& node_bytes) {
+  const uint32_t n = bytes.ranks();
+  if (gpus_per_node == 0 || n == 0 || n % gpus_per_node != 0) {
+    return InputError({}, "ranks", std::to_string(n), "hierarchical all-to-all needs whole nodes",
+                      "a positive multiple of " + std::to_string(gpus_per_node));
+  }
+  if (node_bytes.ranks() > 0) {
+    if (rail != Rail::kSource) {
+      return InputError({}, "node_bytes", "given", "only the source rail (DeepEP) deduplicates",
+                        "Rail::kSource, or no node_bytes");
+    }
+    MOESIM_RETURN_IF_ERROR(CheckNodeBytes(bytes, gpus_per_node, node_bytes));
+  }
+  Schedule s;
+  s.op = CollectiveOp::kAllToAll;
+  s.algo = CollectiveAlgo::kHierarchical;
+  s.ranks = n;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t row = 0;
+    for (uint32_t j = 0; j < n; ++j) row += bytes.at(i, j);
+    s.size = std::max(s.size, row);
+  }
+  const uint32_t last = n - 1, per_node = gpus_per_node;
+  if (rail == Rail::kSource) {
+    SourceRail(s, bytes, per_node, node_bytes);
+    // Across to the same local index on the last node, then over NVLink to its last GPU.
+    s.latency_chain = {{0, last + 1 - per_node}};
+    if (per_node > 1) s.latency_chain.emplace_back(last + 1 - per_node, last);
+  } else {
+    DestinationRail(s, bytes, per_node);
+    // Over NVLink to the last local index, then across to the last node on that rail.
+    s.latency_chain = {{0, per_node - 1}};
+    if (n > per_node) s.latency_chain.emplace_back(per_node - 1, last);
+  }
+  if (n == per_node) s.latency_chain = {{0, last}};  // one node: every piece goes straight
+  return s;
+}
+
+Schedule Reversed(const Schedule& schedule) {
+  const uint32_t m = static_cast<uint32_t>(schedule.transfers.size());
+  std::vector<std::vector<uint32_t>> waited_by(m);  // waited_by[t]: the transfers that wait for t
+  for (uint32_t u = 0; u < m; ++u) {
+    for (uint32_t t : schedule.transfers[u].after) waited_by[t].push_back(u);
+  }
+  Schedule r = schedule;
+  r.transfers.clear();
+  // Old transfer t becomes m - 1 - t, so dependencies still point to earlier transfers.
+  for (uint32_t t = m; t-- > 0;) {
+    const Transfer& x = schedule.transfers[t];
+    Transfer y{x.dst, x.src, x.bytes, schedule.steps - 1 - x.step, {}};
+    for (uint32_t u : waited_by[t]) y.after.push_back(m - 1 - u);
+    std::sort(y.after.begin(), y.after.end());
+    r.transfers.push_back(std::move(y));
+  }
+  r.latency_chain.clear();
+  for (auto it = schedule.latency_chain.rbegin(); it != schedule.latency_chain.rend(); ++it)
+    r.latency_chain.emplace_back(it->second, it->first);
+  return r;
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,89 @@
+// Collective algorithms as schedules of point-to-point transfers with dependencies. Both fidelities
+// run the same schedule: the analytical model step by step, the flow model transfer by transfer.
+//
+//   MOESIM_ASSIGN_OR_RETURN(Schedule s, BuildCollective(CollectiveOp::kAllReduce,
+//                                                       CollectiveAlgo::kRing, 8, 1 << 20, 8));
+//   s.transfers.size();   // 2 (n-1) steps x n ranks = 112
+//
+// Sizes follow nccl-tests, so predicted tables lay beside measured ones:
+//   alltoall       size = what each rank sends in all; size / n to every rank (itself included)
+//   allreduce      size = the buffer every rank reduces
+//   allgather      size = the output buffer; each rank contributes size / n
+//   reducescatter  size = the input buffer; each rank keeps size / n
+//   sendrecv       size = what each rank sends to the next (rank i to i + 1, a ring shift)
+// busbw = algbw x factor: alltoall, allgather, reducescatter (n-1)/n; allreduce 2(n-1)/n;
+// sendrecv 1.
+//
+// Algorithms (a user names them with --algo or in a scenario):
+//   direct        every pair at once (NCCL's grouped send/recv)                 alltoall
+//   pairwise      n-1 rounds, round k: i -> i+k, one round after another          alltoall
+//   hierarchical  uniform: Tutel's 2D, over NVLink to the GPU with the           alltoall
+//                 destination's local index, then across nodes on that rail;
+//                 all-to-allv: DeepEP's, across nodes to the GPU with the
+//                 sender's local index, then over NVLink to the destination, what
+//                 a rank sends to a node crossing once (sim/network/alltoall_hierarchical.h)
+//   ring          n-1 (allgather, reducescatter) or 2(n-1) (allreduce) steps of   allreduce,
+//   allgather,
+//                 size/n to the next rank                                         reducescatter
+//   tree          binary tree, reduce up then broadcast down, pipelined in        allreduce
+//                 chunks (NCCL uses a double binary tree; one tree here)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "models/dispatch.h"
+#include "proto/status.h"
+
+namespace moesim::sim {
+
+enum class CollectiveOp { kAllToAll, kAllReduce, kAllGather, kReduceScatter, kSendRecv };
+enum class CollectiveAlgo { kDirect, kPairwise, kHierarchical, kRing, kTree };
+
+std::string_view ToString(CollectiveOp op);
+std::string_view ToString(CollectiveAlgo algo);
+StatusOr<CollectiveOp> ParseCollectiveOp(std::string_view name);
+StatusOr<CollectiveAlgo> ParseCollectiveAlgo(std::string_view name);
+// NCCL's usual choice: direct for alltoall, ring otherwise.
+CollectiveAlgo DefaultAlgo(CollectiveOp op);
+// busbw / algbw, as nccl-tests computes it.
+double BusBandwidthFactor(CollectiveOp op, uint32_t ranks);
+
+struct Transfer {
+  uint32_t src = 0, dst = 0;
+  uint64_t bytes = 0;
+  // The algorithm's step: the analytical model times steps one after another.
+  uint32_t step = 0;
+  // Transfers (indices into Schedule::transfers) that must complete before this one starts.
+  std::vector<uint32_t> after;
+};
+
+struct Schedule {
+  CollectiveOp op = CollectiveOp::kAllToAll;
+  CollectiveAlgo algo = CollectiveAlgo::kDirect;
+  uint32_t ranks = 0;
+  uint64_t size = 0;  // nccl-tests size, bytes
+  uint32_t steps = 0;
+  std::vector<Transfer> transfers;  // dependencies always point to earlier transfers
+  // The hops one piece of data makes in sequence, the chain NCCL's latency model charges a step
+  // latency for: ring all-reduce 2(n-1) hops around the ring, tree up from the deepest rank and
+  // down again, direct one hop (between the first and the last rank: the farthest pair).
+  std::vector<std::pair<uint32_t, uint32_t>> latency_chain;
+};
+
+// Errors: an algorithm that does not implement the op, fewer than 2 ranks, hierarchical with ranks
+// not a multiple of gpus_per_node.
+StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks,
+                                   uint64_t size, uint32_t gpus_per_node);
+
+// An uneven all-to-all (all-to-allv): bytes[i][j] from rank i to rank j, as nccl-tests'
+// alltoallv_perf takes it, or a MoE layer's dispatch. Direct, pairwise or hierarchical; the last
+// needs `gpus_per_node` (whole nodes) and may take `node_bytes`, what each rank sends across to
+// each node once (a MoE dispatch's distinct tokens; see BuildHierarchicalAllToAllV).
+StatusOr<Schedule> BuildAllToAllV(const models::TrafficMatrix& bytes, CollectiveAlgo algo,
+                                  uint32_t gpus_per_node = 0,
+                                  const models::TrafficMatrix& node_bytes = {});
+
+}  // namespace moesim::sim

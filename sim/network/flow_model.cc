@@ -1,0 +1,277 @@
+#include "sim/network/flow_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include "sim/engine/completion_queue.h"
+#include "sim/engine/engine.h"
+#include "sim/network/collective_time.h"
+#include "sim/network/flow_links.h"
+#include "sim/network/maxmin.h"
+
+namespace moesim::sim {
+namespace {
+
+constexpr uint32_t kNone = UINT32_MAX;
+
+class FlowModel {
+ public:
+  FlowModel(const topology::Cluster& cluster, const Schedule& schedule,
+            std::optional<NcclProtocol> protocol)
+      : cluster_(cluster),
+        schedule_(schedule),
+        protocol_(protocol),
+        efficiency_(protocol ? NcclLatencyModel::Efficiency(*protocol) : 1.0),
+        model_{schedule.algo == CollectiveAlgo::kTree},
+        links_(PlanFlowLinks(cluster, schedule)) {
+    const size_t n = schedule.transfers.size();
+    waiting_.resize(n);
+    dependents_.resize(n);
+    run_.finish.resize(n);
+    resource_of_.resize(boost::num_edges(cluster.graph()));
+    for (uint32_t t = 0; t < n; ++t) {
+      waiting_[t] = static_cast<uint32_t>(schedule.transfers[t].after.size());
+      for (uint32_t before : schedule.transfers[t].after) dependents_[before].push_back(t);
+    }
+  }
+
+  FlowRun Run() {
+    run_.link_bytes = std::move(links_.link_bytes);  // every transfer runs to its end
+    const Duration base = protocol_ ? model_.Base(*protocol_) : Duration();
+    for (uint32_t t = 0; t < schedule_.transfers.size(); ++t) {
+      if (waiting_[t] == 0) ScheduleStart(t, base);
+    }
+    sim_.Run();
+    if (finished_ != schedule_.transfers.size()) {
+      throw std::logic_error("flow model: a transfer never completed");
+    }
+    run_.events = sim_.executed_count();
+    // The link with the most bytes per bandwidth.
+    const topology::Graph& g = cluster_.graph();
+    double worst = 0;
+    for (auto [it, end] = boost::edges(g); it != end; ++it) {
+      const double t =
+          run_.link_bytes[g[*it].id] / static_cast<double>(g[*it].bandwidth.per_second());
+      if (t > worst) {
+        worst = t;
+        run_.bottleneck_link =
+            g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
+      }
+    }
+    return std::move(run_);
+  }
+
+ private:
+  // Starts transfer t after its hop's step latency (NCCL model), counted from `at`.
+  void ScheduleStart(uint32_t t, Duration at) {
+    const Transfer& x = schedule_.transfers[t];
+    const Duration start =
+        protocol_ ? at + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_) : at;
+    sim_.ScheduleAt(start, [this, t](Simulation&) { Start(t); });
+  }
+
+  void Start(uint32_t t) {
+    const Transfer& x = schedule_.transfers[t];
+    if (x.bytes == 0) {
+      Finish(t);
+      return;
+    }
+    // One use per constraint (sim/network/flow_links.h), by the edge that stands for it.
+    uses_.clear();
+    for (uint32_t u = links_.use_first[t]; u < links_.use_first[t + 1]; ++u) {
+      const auto& [edge, share] = links_.uses[u];
+      if (!resource_of_[edge]) {
+        // Resources are created when a link is first used; capacity in bytes per second of data.
+        const double capacity = static_cast<double>(EdgeBandwidth(edge)) * efficiency_;
+        resource_of_[edge] = solver_.AddResource(capacity);
+      }
+      uses_.push_back({*resource_of_[edge], share});
+    }
+    const VariableId v = solver_.AddVariable(uses_);
+    if (flights_.size() <= v.value) flights_.resize(v.value + 1);
+    flights_[v.value] = Flight{static_cast<double>(x.bytes), 0, sim_.now(), Duration(), t, kNone};
+    RequestSolve();
+  }
+
+  uint64_t EdgeBandwidth(uint32_t edge_id) {
+    if (edge_bandwidth_.empty()) {
+      const topology::Graph& g = cluster_.graph();
+      edge_bandwidth_.resize(boost::num_edges(g));
+      for (auto [it, end] = boost::edges(g); it != end; ++it) {
+        edge_bandwidth_[g[*it].id] = g[*it].bandwidth.per_second();
+      }
+    }
+    return edge_bandwidth_[edge_id];
+  }
+
+  // One re-solve per instant: flows starting or ending at the same time are solved together.
+  void RequestSolve() {
+    if (solve_pending_) return;
+    solve_pending_ = true;
+    sim_.ScheduleAt(sim_.now(), [this](Simulation&) { Resolve(); });
+  }
+
+  void Resolve() {
+    solve_pending_ = false;
+    ++run_.solves;
+    const Duration now = sim_.now();
+    run_.rate_changes += solver_.Solve().size();
+    run_.recomputed += solver_.last_solve().variables;
+    // Every step the solve recomputed gets a new queue entry at its earliest flow; the entries of
+    // the steps its flows were in before are retired (steps are recomputed whole).
+    const std::vector<MaxMinSolver::Recomputed>& list = solver_.recomputed();
+    constexpr size_t kAhead = 32;
+    uint32_t group = kNone;
+    const Flight* earliest = nullptr;
+    uint32_t earliest_variable = 0;
+    const auto queue_step = [&] {
+      if (earliest != nullptr) {
+        completions_.Queue(group, earliest->when, earliest->transfer, earliest_variable);
+      }
+    };
+    for (size_t i = 0; i < list.size(); ++i) {
+      // The flights are scattered over memory: fetch well ahead (a flight takes a few dozen
+      // cycles here, a fetch from memory hundreds), both cache lines a flight may straddle.
+      if (i + kAhead < list.size()) {
+        const Flight* ahead = &flights_[list[i + kAhead].variable.value];
+        __builtin_prefetch(ahead);
+        __builtin_prefetch(reinterpret_cast<const char*>(ahead + 1) - 1);
+      }
+      if (list[i].step_start) {
+        queue_step();
+        group = completions_.NewGroup();
+        earliest = nullptr;
+      }
+      const uint32_t v = list[i].variable.value;
+      Flight& f = flights_[v];
+      if (f.group != kNone) completions_.Retire(f.group);
+      f.group = group;
+      if (f.rate != list[i].rate) {
+        // Bytes through at the old rate since the last update.
+        const double elapsed =
+            static_cast<double>(now.picoseconds() - f.updated.picoseconds()) / 1e12;
+        f.remaining = std::max(0.0, f.remaining - f.rate * elapsed);
+        f.updated = now;
+        f.rate = list[i].rate;
+        if (f.rate > 0) {
+          const double seconds = f.remaining / f.rate;
+          f.when = now + Duration::Picoseconds(static_cast<int64_t>(std::ceil(seconds * 1e12)));
+        }
+      }
+      // A rate rounded to 0 stalls the flow until a later solve.
+      if (f.rate > 0 && (earliest == nullptr || f.when < earliest->when ||
+                         (f.when == earliest->when && f.transfer < earliest->transfer))) {
+        earliest = &f;
+        earliest_variable = v;
+      }
+    }
+    queue_step();
+    completions_.Release();
+    Arm();
+  }
+
+  // Keeps the engine's one completion event at the earliest completion.
+  void Arm() {
+    if (completions_.empty()) {
+      if (armed_) sim_.Cancel(*armed_);
+      armed_.reset();
+      return;
+    }
+    const Duration next = completions_.top_time();
+    if (armed_ && armed_at_ == next) return;
+    if (armed_) sim_.Cancel(*armed_);
+    armed_at_ = next;
+    armed_ = sim_.ScheduleAt(next, [this](Simulation&) { CompleteDue(); });
+  }
+
+  // Every transfer due now, in transfer order; the solve they request re-arms the queue. A step
+  // due now may hold other flows due now: each is looked at.
+  void CompleteDue() {
+    armed_.reset();
+    const Duration now = sim_.now();
+    due_.clear();
+    while (!completions_.empty() && completions_.top_time() == now) {
+      const uint32_t v = completions_.top_variable();
+      completions_.Retire(completions_.top_group());  // its step is re-solved next
+      step_.clear();
+      solver_.StepOf(VariableId{v}, &step_);
+      for (const VariableId u : step_) {
+        const Flight& f = flights_[u.value];
+        if (f.rate > 0 && f.when == now) due_.emplace_back(f.transfer, u.value);
+      }
+    }
+    std::sort(due_.begin(), due_.end());
+    for (const auto& [t, v] : due_) Complete(v);
+    if (!solve_pending_) Arm();
+  }
+
+  // Flow v is through: its variable (and flight) free for reuse.
+  void Complete(uint32_t v) {
+    const uint32_t t = flights_[v].transfer;
+    solver_.RemoveVariable(VariableId{v});
+    RequestSolve();
+    if (protocol_) {
+      Finish(t);
+      return;
+    }
+    // Physical latency: the last byte still has to cross the route.
+    const Transfer& x = schedule_.transfers[t];
+    sim_.ScheduleAfter(cluster_.router().Latency(x.src, x.dst),
+                       [this, t](Simulation&) { Finish(t); });
+  }
+
+  void Finish(uint32_t t) {
+    ++finished_;
+    run_.finish[t] = sim_.now();
+    run_.total = std::max(run_.total, sim_.now());
+    for (uint32_t next : dependents_[t]) {
+      if (--waiting_[next] == 0) ScheduleStart(next, sim_.now());
+    }
+  }
+
+  const topology::Cluster& cluster_;
+  const Schedule& schedule_;
+  std::optional<NcclProtocol> protocol_;
+  double efficiency_;
+  NcclLatencyModel model_;
+  Simulation sim_;
+  MaxMinSolver solver_;
+  bool solve_pending_ = false;
+  std::vector<uint32_t> waiting_;
+  std::vector<std::vector<uint32_t>> dependents_;
+  // A transfer in flight: bytes left as of `updated`, at `rate` since then, done at `when` (if
+  // rate > 0); `group` is the queue entry of its solver step (kNone before its first solve).
+  struct Flight {
+    double remaining = 0;
+    double rate = 0;
+    Duration updated;
+    Duration when;
+    uint32_t transfer = kNone;
+    uint32_t group = kNone;
+  };
+  std::vector<Flight> flights_;  // per solver variable id (ids are reused once a flow is through)
+  CompletionQueue completions_;
+  // Scratch of CompleteDue(): the flows due, as (transfer, variable), and a step's variables.
+  std::vector<std::pair<uint32_t, uint32_t>> due_;
+  std::vector<VariableId> step_;
+  std::optional<EventId> armed_;  // the engine event at armed_at_, the earliest completion
+  Duration armed_at_;
+  std::vector<std::optional<ResourceId>> resource_of_;
+  std::vector<uint64_t> edge_bandwidth_;
+  FlowLinks links_;                // which links are constraints, and which edge stands for each
+  std::vector<ResourceUse> uses_;  // scratch of Start()
+  size_t finished_ = 0;
+  FlowRun run_;
+};
+
+}  // namespace
+
+FlowRun RunFlows(const topology::Cluster& cluster, const Schedule& schedule,
+                 std::optional<NcclProtocol> protocol) {
+  return FlowModel(cluster, schedule, protocol).Run();
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,64 @@
+// The flow-level network model (`--fidelity flow`): a collective schedule runs on a cluster as
+// flows that share link bandwidth by max-min fairness, event by event.
+//
+//   a transfer starts when the transfers it waits for are done, plus the NCCL step latency of its
+//   hop (NVLink, PCIe or network, as in the analytical model); it becomes a flow on every link of
+//   its route with the route's share as coefficient (NVSwitch striping, ECMP splitting); the solver
+//   (sim/network/maxmin.h) gives every flow its rate; rates change only when a flow starts or ends,
+//   and only the flows whose rate changed get a new completion time; a flow is done when its bytes
+//   are through. The collective starts after NCCL's per-call base latency. Link capacities are
+//   scaled by the protocol's efficiency (LL carries half the bandwidth as data).
+//
+//   FlowRun run = RunFlows(cluster, schedule, NcclProtocol::kSimple);
+//   run.total;   // equals the analytical time where that is exact (one step, uniform traffic)
+//
+// Flows that start or end at the same instant are solved together (one re-solve per instant).
+// Deterministic: events and solver calls run in a fixed order.
+//
+// What keeps it fast (results/flow_bench.md):
+//   - Only links that can limit a rate are solver resources (sim/network/flow_links.h): links that
+//   carry
+//     exactly the same transfers with the same shares (the NVSwitch planes a GPU stripes over, the
+//     spine uplinks of a leaf under ECMP, the PCIe link, NIC and switch port of one GPU's traffic)
+//     are one constraint at the narrowest; a link whose transfers all cross kept links that
+//     together carry no more than it (the leaf-spine links of a non-blocking rail fabric, implied
+//     by the NICs) is none. Exact: the feasible rates are the same. Routes are walked before the
+//     run (each switch-fabric leg once), not as flows start.
+//   - A flow that ends re-solves only the flows frozen at or after its filling step (the solver's
+//     restart, sim/network/maxmin.h), usually the few faster than it, not its whole component.
+//   - Completions wait in one indexed heap with one entry per solver step (the flows a solve froze
+//     together, sim/network/maxmin.h), at its earliest flow: a solve replaces the entries of the
+//     steps it recomputed, about a hundred, rather than moving the thousand-odd flows whose rate
+//     changed. The engine holds a single event, at the earliest.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/network/collectives.h"
+#include "sim/network/nccl_model.h"
+#include "topology/cluster.h"
+
+namespace moesim::sim {
+
+struct FlowRun {
+  Duration total;                  // when the last transfer is done
+  std::vector<Duration> finish;    // per transfer
+  std::vector<double> link_bytes;  // per edge id: bytes that crossed it
+  uint64_t events = 0;             // engine events executed
+  uint64_t solves = 0;             // solver calls
+  uint64_t recomputed = 0;         // over all solves: flows whose rate was recomputed
+  uint64_t rate_changes = 0;       // over all solves: flows whose rate changed (new ones included)
+  std::string bottleneck_link;     // the link that carried the most bytes per bandwidth
+};
+
+// With a protocol, NCCL's latency model as above. Without one (the MoE layer's all-to-alls, timed
+// like the analytical model of sim/moe/moe_layer.h), no base latency and full link bandwidth; a
+// transfer is done when its last byte is through plus its route's physical latency (topology link
+// latencies).
+FlowRun RunFlows(const topology::Cluster& cluster, const Schedule& schedule,
+                 std::optional<NcclProtocol> protocol);
+
+}  // namespace moesim::sim

@@ -1,0 +1,47 @@
+#include "sim/network/nccl_model.h"
+
+namespace moesim::sim {
+namespace {
+
+// Nanoseconds; index [protocol] with LL, LL128, Simple. Source: NCCL src/graph/tuning.cc.
+constexpr int64_t kRingBase[3] = {6600, 14000, 8400};
+constexpr int64_t kTreeBase[3] = {6800, 14000, 8400};
+constexpr int64_t kRingStep[3][3] = {{600, 1900, 3400}, {1000, 2500, 5700}, {2700, 4000, 14000}};
+constexpr int64_t kTreeStep[3][3] = {{600, 1250, 4000}, {1000, 1900, 4000}, {5000, 8500, 14000}};
+
+}  // namespace
+
+std::string_view ToString(NcclProtocol p) {
+  switch (p) {
+    case NcclProtocol::kLL:
+      return "LL";
+    case NcclProtocol::kLL128:
+      return "LL128";
+    case NcclProtocol::kSimple:
+      return "Simple";
+  }
+  return "?";
+}
+
+Duration NcclLatencyModel::Base(NcclProtocol p) const {
+  return Duration::Nanoseconds((tree ? kTreeBase : kRingBase)[static_cast<int>(p)]);
+}
+
+Duration NcclLatencyModel::Step(StepLinkKind kind, NcclProtocol p) const {
+  const auto& table = tree ? kTreeStep : kRingStep;
+  return Duration::Nanoseconds(table[static_cast<int>(kind)][static_cast<int>(p)]);
+}
+
+double NcclLatencyModel::Efficiency(NcclProtocol p) {
+  switch (p) {
+    case NcclProtocol::kLL:
+      return 0.5;
+    case NcclProtocol::kLL128:
+      return 0.92;
+    case NcclProtocol::kSimple:
+      return 1.0;
+  }
+  return 1.0;
+}
+
+}  // namespace moesim::sim

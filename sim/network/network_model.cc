@@ -1,0 +1,127 @@
+#include "sim/network/network_model.h"
+
+#include <stdexcept>
+
+#include "sim/network/collective_time.h"
+#include "sim/network/flow_model.h"
+
+namespace moesim::sim {
+
+std::string_view ToString(Fidelity fidelity) {
+  return fidelity == Fidelity::kFlow ? "flow" : "analytical";
+}
+
+StatusOr<Fidelity> ParseFidelity(std::string_view name, std::string_view field) {
+  if (name == "analytical") return Fidelity::kAnalytical;
+  if (name == "flow") return Fidelity::kFlow;
+  return InputError(Location{}, std::string(field), "\"" + std::string(name) + "\"",
+                    "is not a network model", "analytical or flow");
+}
+
+void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
+  for (Transfer& t : schedule.transfers) {
+    t.src = gpus.at(t.src);
+    t.dst = gpus.at(t.dst);
+  }
+  for (auto& [src, dst] : schedule.latency_chain) {
+    src = gpus.at(src);
+    dst = gpus.at(dst);
+  }
+}
+
+GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                            CollectiveAlgo algo, uint64_t size) const {
+  if (gpus.size() < 2 || size == 0) return {};
+  StatusOr<Schedule> schedule = BuildCollective(op, algo, static_cast<uint32_t>(gpus.size()), size,
+                                                cluster().gpus_per_node());
+  // The step model only asks for ops and algorithms that exist; a failure is a programming error.
+  if (!schedule.ok()) throw std::logic_error(schedule.error().message());
+  MapOntoGroup(*schedule, gpus);
+  const CollectiveRun run = Collective(*schedule);
+  return {run.total, run.bottleneck_link};
+}
+
+namespace {
+
+// Closed forms: each step's busiest link (collective_time.h), each all-to-all's busiest link per
+// rank (alltoall_cost.h).
+class AnalyticalNetwork final : public NetworkModel {
+ public:
+  using NetworkModel::NetworkModel;
+  Fidelity fidelity() const override { return Fidelity::kAnalytical; }
+
+  CollectiveRun Collective(const Schedule& schedule) const override {
+    const CollectiveTiming t = TimeCollective(cluster(), schedule);
+    return {t.total, t.bottleneck_link, t.protocol};
+  }
+
+  GroupCommTime GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                CollectiveAlgo algo, uint64_t size) const override {
+    const bool ring_family = op == CollectiveOp::kAllReduce || op == CollectiveOp::kAllGather ||
+                             op == CollectiveOp::kReduceScatter;
+    if (gpus.size() < 2 || size == 0 || algo != CollectiveAlgo::kRing || !ring_family) {
+      return NetworkModel::GroupCollective(gpus, op, algo, size);
+    }
+    // Every step of a ring moves size / n from each rank to the next: the same link loads each
+    // time. One step is listed and timed `steps` times over, which is what the full schedule
+    // (collectives.h) gives, without its 2n(n-1) transfers (8 M for a ring of 2,048).
+    const uint32_t n = static_cast<uint32_t>(gpus.size());
+    const uint32_t steps = (op == CollectiveOp::kAllReduce ? 2 : 1) * (n - 1);
+    Schedule s;
+    s.op = op;
+    s.algo = algo;
+    s.ranks = n;
+    s.size = size;
+    s.steps = 1;
+    for (uint32_t i = 0; i < n; ++i) s.transfers.push_back({i, (i + 1) % n, size / n, 0, {}});
+    for (uint32_t h = 0; h < steps; ++h) s.latency_chain.emplace_back(h % n, (h + 1) % n);
+    MapOntoGroup(s, gpus);
+    const CollectiveTiming t = TimeCollective(cluster(), s, steps);
+    return {t.total, t.bottleneck_link};
+  }
+
+  AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const override {
+    return AllToAllCosts(cluster(), tokens, token_bytes);
+  }
+
+  AllToAll RelayedAllToAll(const Schedule& schedule) const override {
+    return ScheduleCosts(cluster(), schedule);
+  }
+};
+
+// Flows sharing links by max-min fairness, event by event (flow_model.h).
+class FlowNetwork final : public NetworkModel {
+ public:
+  using NetworkModel::NetworkModel;
+  Fidelity fidelity() const override { return Fidelity::kFlow; }
+
+  CollectiveRun Collective(const Schedule& schedule) const override {
+    // The flow model runs with the protocol the analytical model (NCCL's tuner) chose.
+    const NcclProtocol protocol = TimeCollective(cluster(), schedule).protocol;
+    const FlowRun run = RunFlows(cluster(), schedule, protocol);
+    return {run.total, run.bottleneck_link, protocol};
+  }
+
+  AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const override {
+    return AllToAllFlows(cluster(), tokens, token_bytes);
+  }
+
+  AllToAll RelayedAllToAll(const Schedule& schedule) const override {
+    return ScheduleFlows(cluster(), schedule);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<NetworkModel> MakeNetworkModel(const topology::Cluster& cluster,
+                                               Fidelity fidelity) {
+  switch (fidelity) {
+    case Fidelity::kAnalytical:
+      return std::make_unique<AnalyticalNetwork>(cluster);
+    case Fidelity::kFlow:
+      return std::make_unique<FlowNetwork>(cluster);
+  }
+  throw std::logic_error("MakeNetworkModel: unknown fidelity");
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,99 @@
+// sim/network/ owns how long bytes take to cross a cluster: the max-min solver, the flow model,
+// collective schedules, NCCL's latency/protocol model and the all-to-all costs, behind
+// NetworkModel. It may include sim/engine/, topology/, models/ and proto/; the solver (maxmin.h)
+// only itself.
+//
+// NetworkModel is the one door to the network for everything above it: the fidelity is chosen
+// once per run (MakeNetworkModel), and every caller asks the model, never a fidelity, for a
+// collective, an all-to-all(v) or a schedule.
+//
+//   std::unique_ptr<NetworkModel> net = MakeNetworkModel(cluster, Fidelity::kFlow);
+//   net->GroupCollective({0, 8, 16, 24}, CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 1 << 30);
+//   net->AllToAllV(layer.dispatch_tokens, token_bytes).ranks[r].time;
+//
+// Implementations: analytical (closed forms: each step's busiest link,
+// sim/network/collective_time.h and sim/network/alltoall_cost.h) and flow (flows sharing links by
+// max-min fairness, event by event, sim/network/flow_model.h). Both answer every question; a model
+// holds a reference to its cluster, which must outlive it. Thread-safety: const methods may run
+// concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "models/traffic_matrix.h"
+#include "proto/status.h"
+#include "proto/units.h"
+#include "sim/network/alltoall_cost.h"
+#include "sim/network/collectives.h"
+#include "sim/network/nccl_model.h"
+#include "topology/cluster.h"
+
+namespace moesim::sim {
+
+// How communication is timed: `kAnalytical`, closed forms (the busiest link's bytes over its
+// bandwidth, plus latencies); `kFlow`, every transfer a flow sharing link bandwidth by max-min
+// fairness (sim/network/flow_model.h). Compute is timed the same in both.
+enum class Fidelity { kAnalytical, kFlow };
+
+std::string_view ToString(Fidelity fidelity);  // "analytical", "flow"
+// "analytical" or "flow"; anything else is an error naming `field` and the valid values.
+StatusOr<Fidelity> ParseFidelity(std::string_view name, std::string_view field = "--fidelity");
+
+// A collective's time on its group.
+struct GroupCommTime {
+  Duration time;
+  std::string bottleneck_link;  // empty when nothing crossed a link
+};
+
+// A collective schedule run as NCCL runs it.
+struct CollectiveRun {
+  Duration total;
+  std::string bottleneck_link;
+  NcclProtocol protocol = NcclProtocol::kSimple;  // what NCCL's tuner chose (both fidelities)
+};
+
+class NetworkModel {
+ public:
+  explicit NetworkModel(const topology::Cluster& cluster) : cluster_(cluster) {}
+  virtual ~NetworkModel() = default;
+  NetworkModel(const NetworkModel&) = delete;
+  NetworkModel& operator=(const NetworkModel&) = delete;
+
+  virtual Fidelity fidelity() const = 0;
+  const topology::Cluster& cluster() const { return cluster_; }
+
+  // A collective schedule whose ranks are the cluster's GPU ids, priced with NCCL's latency model
+  // and the protocol its tuner picks (sim/network/collective_time.h); the flow model runs the
+  // transfers with that protocol.
+  virtual CollectiveRun Collective(const Schedule& schedule) const = 0;
+
+  // A collective over a group of GPUs (a TP, DP, EP or pipeline group): the schedule for ranks
+  // 0..n-1 mapped onto `gpus`, timed by Collective. A group of one GPU, or size 0, costs nothing.
+  // `gpus` must be distinct GPUs of the cluster; `op` and `algo` must go together
+  // (BuildCollective), or std::logic_error.
+  virtual GroupCommTime GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                        CollectiveAlgo algo, uint64_t size) const;
+
+  // A MoE layer's direct all-to-all(v) of `tokens` (token_bytes each), per rank, without NCCL's
+  // latency model: full link bandwidth plus route latencies (sim/network/alltoall_cost.h).
+  virtual AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const = 0;
+
+  // A MoE layer's all-to-all as a schedule with relays (DeepEP's hierarchical dispatch), per rank,
+  // priced like AllToAllV.
+  virtual AllToAll RelayedAllToAll(const Schedule& schedule) const = 0;
+
+ private:
+  const topology::Cluster& cluster_;
+};
+
+// The schedule's ranks 0..n-1 become the group's GPUs (transfers and latency chain).
+void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus);
+
+// The only place a fidelity becomes a model.
+std::unique_ptr<NetworkModel> MakeNetworkModel(const topology::Cluster& cluster, Fidelity fidelity);
+
+}  // namespace moesim::sim

@@ -1,0 +1,27 @@
+// sim/report/ owns what a person reads of a Result: the terminal table and the Perfetto timeline.
+// It may include sim/moe/, sim/network/, sim/compute/ (and topology/, models/, proto/); it
+// computes nothing of its own.
+//
+// The terminal view of a Result: a header saying what was simulated, the send matrix of each
+// all-to-all, and the time of each phase. Everything printed comes from the Result, so the table
+// and
+// `--json` never disagree.
+#pragma once
+
+#include <ostream>
+
+#include "proto/result.pb.h"
+#include "sim/moe/scenario_loader.h"
+
+namespace moesim::sim {
+
+void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::ostream& out);
+
+// "91 ns", "1.09 us", "2.917 ms", "1.200 s": three significant decimals past the unit's integer.
+std::string FormatNs(int64_t ns);
+// "268.4 MFLOP", "2.93 TFLOP"; "-" for none.
+std::string FormatFlops(uint64_t flops);
+// "98.3 kB", "58.7 MB": bytes in decimal units (1 MB = 1e6 B), as bandwidths are quoted.
+std::string FormatBytes(uint64_t bytes);
+
+}  // namespace moesim::sim

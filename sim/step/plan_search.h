@@ -1,0 +1,109 @@
+// Plan search: every valid parallel plan of a model on a cluster, each simulated for a whole step,
+// ranked. What `moesim plan` prints.
+//
+// Candidates: tp over the powers of two up to a node (and dividing the heads), pp over the
+// divisors of the GPU count up to the layers (uneven first and last stages when pp does not
+// divide the layers, as Megatron-Core allows), ep over the divisors of the experts that divide
+// tp x dp (MoE parallel folding, etp = 1; with --expert-tp also etp = 2 .. tp, powers of two),
+// dp what is left, micro-batch sizes 1, 2, 4, 8 that
+// divide the global batch per DP rank, and selective or full recomputation (selective costs no
+// time, so keeping every activation is never better). cp stays 1. Every
+// candidate goes through ResolvePlan, so the plan rules are the scenario's.
+//
+// Routing: each candidate's MoE layer is the expected layer (models/expected_layer.h) of the
+// routing's per-expert loads: exact for UNIFORM (equal, with a group limit too) and ZIPF
+// (inclusion probabilities, hot order as the generator draws it), measured for a trace or
+// MEASURED counts, a sample of 65,536 tokens of the generator otherwise (ZIPF with a group limit
+// among them). With the hierarchical all-to-all, how many of a rank's tokens reach each node
+// (DeepEP sends a token once per node) comes from the same sample (SetExpectedNodeTokens), or from
+// a trace's first 65,536 tokens. The sample is drawn once, so candidates differ by plan only, never
+// by sampling noise.
+//
+// Ranking: plans that fit in GPU memory first, then by step time (ties: the order of
+// enumeration). Deterministic: the same inputs give the same table on any number of threads or
+// MPI ranks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/memory.h"
+#include "models/plan.h"
+#include "proto/model.pb.h"
+#include "proto/scenario.pb.h"
+#include "proto/status.h"
+#include "sim/step/step.h"
+#include "topology/cluster.h"
+
+namespace moesim::sim {
+
+struct PlanCandidate {
+  pb::ParallelPlan plan;
+  uint32_t micro_batch = 1;
+  Recompute recompute = Recompute::kSelective;
+};
+
+struct PlanRow {
+  uint32_t index = 0;  // in enumeration order
+  std::string plan;    // "tp2 pp4 ep8 dp8 mb1" (+ " rc" with recomputation)
+  models::ParallelSizes sizes;
+  uint32_t micro_batch = 1;
+  Recompute recompute = Recompute::kSelective;
+  Duration step;
+  double mfu = 0;
+  double alltoall_share = 0;  // EP all-to-all time per step over the step
+  Duration exposed_comm;
+  Duration bubble;
+  uint64_t memory_bytes = 0;  // the fullest GPU
+  double dropped_share = 0;   // copies dropped by the capacity factor, of all routed
+  bool fits = false;
+};
+
+// What every candidate's expected layer is made from.
+struct PlanRouting {
+  // Relative selections per expert (see above).
+  std::vector<uint64_t> loads;
+  // Tokens drawn from the routing block (or a trace's first ones), top_k experts each, token-major:
+  // what loads cannot say, which nodes a token reaches (DeepEP's deduplication), and the loads
+  // themselves under a group limit.
+  std::vector<uint32_t> sample;
+  uint32_t top_k = 0;
+  // "exact", "a sample of 65536 tokens", "the trace's counts; nodes from its first N tokens"
+  std::string source;
+};
+
+// The routing of `routing` for `model` (see above). `trace_path`, when not empty, wins over
+// `routing`. `file` locates errors.
+StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::Routing& routing,
+                                         const std::string& trace_path, const TextFile* file);
+
+// The candidates, in enumeration order; `rejected` counts those ResolvePlan refused. With
+// `expert_tp`, each also with etp = 2, 4, ... up to tp where etp divides the expert FFN and
+// ep x etp divides tp x dp.
+std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t gpus,
+                                          uint32_t gpus_per_node, const StepConfig& step,
+                                          uint32_t* rejected, bool expert_tp = false);
+
+// One candidate. Errors are the candidate's (e.g. a batch its micro-batch does not divide).
+// `placement`: where the experts go in every candidate (contiguous when its kind is unset; EPLB
+// from `loads`); a candidate whose EP size the placement cannot use fails.
+StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::ModelSpec& model,
+                               const PlanRouting& routing, const pb::ExpertPlacementSpec& placement,
+                               const StepConfig& step, const PlanCandidate& candidate,
+                               uint32_t index);
+
+// Evaluates `candidates[i]` for every i with i % stride == offset on `threads` threads (the MPI
+// spread gives each rank its offset), calling `progress(done)` from one thread now and then.
+std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::ModelSpec& model,
+                                   const PlanRouting& routing,
+                                   const pb::ExpertPlacementSpec& placement, const StepConfig& step,
+                                   const std::vector<PlanCandidate>& candidates, uint32_t offset,
+                                   uint32_t stride, uint32_t threads,
+                                   const std::function<void(size_t)>& progress);
+
+// Fitting plans first, then by step time, then by index.
+void RankPlans(std::vector<PlanRow>& rows);
+
+}  // namespace moesim::sim

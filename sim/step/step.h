@@ -1,0 +1,189 @@
+// sim/step/ owns whole training steps and inference passes, their ops and reports, and plan
+// search. It may include sim/moe/, sim/network/, sim/compute/ (and topology/, models/, proto/);
+// never calibration, report or cli.
+//
+// A whole training step (or one inference pass) of a model under a parallel plan, on a cluster:
+// what users come for ("which plan, and what will a step cost?").
+//
+// One micro-batch on one pipeline stage is a list of ops per layer, each on the compute or the
+// communication stream:
+//
+//   attention   [TP all-gather]  attention GEMMs + core  [TP reduce-scatter]  [CP all-gather of KV]
+//   dense FFN   [TP all-gather]  FFN GEMMs  [TP reduce-scatter]
+//   MoE         router, permute, dispatch (EP all-to-all), [shared expert, with its TP
+//   collectives],
+//               [ETP all-gather], expert GEMMs (the slowest rank's real per-expert token counts),
+//               [ETP reduce-scatter], combine (EP all-to-all), unpermute
+//
+// with sequence parallelism when tp > 1 (Megatron-Core's default for MoE), so an MoE layer's tokens
+// stay split over the TP group and its routed experts need no TP collective. With expert tensor
+// parallelism (etp > 1, Megatron-Core's all-to-all dispatcher) each expert's FFN is split over an
+// ETP group: after dispatch the group all-gathers what its members received, every member runs all
+// of it through its 1/etp slice (the same FLOPs as etp = 1, 1/etp of the weights), and the partial
+// outputs are reduce-scattered back before combine. Backward
+// runs the same list in reverse with twice the compute and the same communication: four all-to-alls
+// per MoE layer per micro-batch in training (dispatch, combine, and their gradients), two in
+// inference. Full recomputation runs each layer's forward again before its backward.
+//
+// Costs: a compute op takes max(FLOPs / (peak x GEMM efficiency), bytes / (HBM x memory
+// efficiency)) + one launch (sim/compute/compute_model.h), or a HardwareProfile's measured rates; a
+// collective is timed on the GPUs of its group (sim/network/group_comm.h) at the chosen fidelity;
+// the EP all-to-alls use the routing of the scenario, drawn for one EP group, on the network model
+// or the profile's per-rank all-to-all model.
+//
+// The step (training, 1F1B with m micro-batches over p stages, F and B the slowest stage's forward
+// and backward of one micro-batch):
+//   pipeline = (p - 1)(F + B)  [the bubble]  +  (F + B)  +  (m - 1) P
+// where P = F + B, or with all-to-all overlap (one micro-batch's all-to-alls under another's
+// compute, as DualPipe and Megatron-Core's 1F1B A2A overlap do) P = max(compute_F + compute_B,
+// a2a_F + a2a_B) + the rest of the communication. Then the gradients: the dense ones reduced over
+// the dp x cp group, the expert ones over the expert-data-parallel group (reduce-scatter and, after
+// the optimizer, all-gather with the distributed optimizer; all-reduce without), exposed in full
+// or, with gradient overlap, only what outlasts the last backward; then the optimizer step.
+// Inference: prefill is (m + p - 1) F; decode is one token per sequence through every stage.
+//
+// Every overlap is a max() where the serial step has a sum, so turning one on never makes a step
+// slower. Deterministic: the same inputs give the same report, bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/dispatch.h"
+#include "models/memory.h"
+#include "models/plan.h"
+#include "models/workload.h"
+#include "proto/hardware.pb.h"
+#include "proto/model.pb.h"
+#include "proto/scenario.pb.h"
+#include "proto/status.h"
+#include "proto/text_file.h"
+#include "proto/units.h"
+#include "sim/compute/compute_model.h"
+#include "sim/moe/moe_layer.h"
+#include "topology/cluster.h"
+
+namespace moesim::sim {
+
+enum class StepMode { kTraining, kPrefill, kDecode };
+
+using Recompute = models::MemoryOptions::Recompute;
+
+struct Overlap {
+  bool alltoall = false;       // EP all-to-alls of one micro-batch under another's compute
+  bool shared_expert = false;  // the shared expert runs while dispatch is on the wire
+  bool gradients = false;      // DP gradient reduction under the last micro-batch's backward
+};
+
+struct StepConfig {
+  StepMode mode = StepMode::kTraining;
+  uint64_t global_batch = 0;  // sequences per step (training, prefill); decode: sequences served
+  uint64_t seq_len = 0;       // tokens per sequence; decode: the context each new token attends to
+  uint32_t micro_batch = 1;   // sequences per micro-batch
+  bool distributed_optimizer = true;  // ZeRO-1: optimizer states and the update sharded over DP
+  // Activations kept for the backward: kNone keeps all; kSelective recomputes the attention core
+  // (what flash attention does anyway: no extra time, less memory); kFull keeps each layer's input
+  // and runs the layer's forward again before its backward.
+  Recompute recompute = Recompute::kSelective;
+  // Megatron-Core's moe_expert_capacity_factor: each rank sends at most ceil(tokens x top_k /
+  // experts x factor) token copies to an expert and drops the rest. 0: no capacity, no dropping.
+  double capacity_factor = 0;
+  Overlap overlap;
+  Fidelity fidelity = Fidelity::kAnalytical;
+  // What the hardware achieves (`--hardware`, `moesim calibrate`): its GPU figures replace the
+  // assumed efficiencies of sim/compute/compute_model.h, and its dispatch/combine entry for the EP
+  // group's link class replaces the network model for the EP all-to-alls
+  // (sim/compute/profile_model.h). Absent: datasheet x assumed efficiencies, and the network model.
+  std::optional<pb::HardwareProfile> hardware;
+  // How the EP all-to-alls run: direct (NCCL's grouped send/recv, Megatron-Core's all-to-all
+  // dispatcher) or hierarchical (DeepEP's internode dispatch: once across the network per
+  // destination node, deduplicated where the layer knows each token's nodes;
+  // sim/network/group_comm.h).
+  models::AllToAllAlgo alltoall_algo = models::AllToAllAlgo::kDirect;
+};
+
+// The compute rates a step with `config` uses on `cluster`'s GPUs (sim/compute/compute_model.h).
+ComputeRates StepComputeRates(const topology::Cluster& cluster, pb::DType dtype,
+                              const StepConfig& config);
+
+// One op of one micro-batch on the slowest stage.
+struct StepOp {
+  std::string name;  // "attention", "tp-allgather", "dispatch", "expert", ...
+  std::string pass;  // "forward", "backward", "recompute"
+  uint32_t layer = 0;
+  bool communication = false;
+  bool alltoall = false;  // an EP dispatch or combine (or their gradients)
+  Duration time;
+  // Part of the shared expert's block, which may run while dispatch is on the wire.
+  bool shared_expert = false;
+};
+
+struct StepReport {
+  StepMode mode = StepMode::kTraining;
+  uint32_t micro_batches = 0;
+  uint32_t slowest_stage = 0;
+  Duration forward;            // F: one micro-batch's forward on the slowest stage
+  Duration backward;           // B
+  Duration pair;               // P: a steady-state forward plus backward, with overlap
+  Duration bubble;             // (p - 1)(F + B)
+  Duration pipeline;           // the whole pipeline schedule
+  Duration grad_sync;          // the gradient collectives of the slowest stage
+  Duration grad_sync_exposed;  // what of it the step waits for
+  Duration optimizer;
+  Duration step;          // everything: what a user pays per step
+  Duration compute_only;  // the same step with every collective free
+  Duration alltoall;      // time in EP all-to-alls per step on the slowest stage (m x per MB)
+  uint32_t alltoalls_per_micro_batch = 0;
+  // Token copies dropped by the capacity factor in one MoE layer of one micro-batch (all EP ranks
+  // of one group), and all the copies routed there.
+  uint64_t dropped_copies = 0;
+  uint64_t routed_copies = 0;
+  double mfu = 0;  // model FLOPs per step / (step x GPUs x peak)
+  double tokens_per_second = 0;
+  uint64_t dense_grad_bytes = 0;   // per GPU, reduced over dp x cp
+  uint64_t expert_grad_bytes = 0;  // per GPU, reduced over edp
+  // Where the figures come from: the assumed efficiencies or a profile, and the EP all-to-alls'
+  // model (LayerCoster::AllToAllSource).
+  std::string hardware;
+  std::vector<StepOp> ops;  // one micro-batch on the slowest stage, in order
+  std::vector<Duration> stage_forward, stage_backward;
+
+  // What of the step is communication nobody hid: step - compute_only.
+  Duration exposed_communication() const { return step - compute_only; }
+};
+
+// `layer_work`: one EP group's MoE layer (ranks = plan ep), from the scenario's routing with
+// tokens_per_rank = micro_batch x seq_len / (tp x cp) (decode: micro_batch / (tp x cp), at least
+// 1); every MoE layer costs what it costs. Errors: sizes that do not divide (global batch by dp x
+// micro-batch), a plan whose world is not the cluster's GPUs (ResolvePlan has checked the rest).
+StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::ModelSpec& model,
+                                  const models::Plan& plan, const models::LayerWork& layer_work,
+                                  const StepConfig& config);
+
+// Tokens each rank routes in one micro-batch's MoE layer, as above.
+uint64_t MoeTokensPerRank(const models::Plan& plan, const StepConfig& config);
+
+// The MoE layer of one EP group (ranks 0..ep-1) for SimulateStep: `routing` (synthetic; explicit
+// and trace routing describe a fixed set of ranks and tokens, not a micro-batch of any plan) drawn
+// for MoeTokensPerRank tokens per rank, expanded over the placement `placement` asks for (EPLB
+// from this routing's loads unless it names a loads file). `file` locates errors.
+StatusOr<models::LayerWork> StepMoeLayer(const pb::ModelSpec& model, const models::Plan& plan,
+                                         const pb::Routing& routing,
+                                         const pb::ExpertPlacementSpec& placement,
+                                         uint32_t gpus_per_node, const StepConfig& config,
+                                         const TextFile* file);
+
+// Memory of the fullest GPU for this step (models/memory.h): `micro_batches` in flight under 1F1B,
+// and the busiest EP rank's share of `layer_work`'s token copies.
+models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Plan& plan,
+                                   const StepConfig& config, uint32_t micro_batches,
+                                   const models::LayerWork& layer_work);
+
+// The step a scenario's `step` block asks for, checked (global_batch and seq_len given, at least
+// 1).
+StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile& file,
+                                        Fidelity fidelity);
+
+}  // namespace moesim::sim

@@ -1,0 +1,251 @@
+#include "sim/step/step_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace moesim::sim {
+namespace {
+
+double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double Gb(uint64_t bytes) { return static_cast<double>(bytes) / 1e9; }
+
+std::string Format(const char* format, auto... values) {
+  char buffer[256];
+  std::snprintf(buffer, sizeof buffer, format, values...);
+  return buffer;
+}
+
+std::string Plan(const models::ParallelSizes& s) {
+  std::string text = "tp" + std::to_string(s.tp);
+  if (s.cp > 1) text += " cp" + std::to_string(s.cp);
+  text += " pp" + std::to_string(s.pp) + " ep" + std::to_string(s.ep);
+  if (s.etp > 1) text += " etp" + std::to_string(s.etp);
+  text += " dp" + std::to_string(s.dp) + " (edp " + std::to_string(s.edp) + ")";
+  return text;
+}
+
+int64_t Ns(Duration d) { return d.nanoseconds_ceil(); }
+
+}  // namespace
+
+std::string_view ToString(StepMode mode) {
+  switch (mode) {
+    case StepMode::kPrefill:
+      return "prefill";
+    case StepMode::kDecode:
+      return "decode";
+    default:
+      return "training";
+  }
+}
+
+pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
+                            const models::MemoryBreakdown& memory, uint64_t gpu_memory_bytes) {
+  pb::StepResult p;
+  p.set_gpus(plan.world());
+  p.set_mode(std::string(ToString(r.mode)));
+  p.set_plan(Plan(plan.sizes()));
+  p.set_hardware(r.hardware);
+  p.set_micro_batches(r.micro_batches);
+  p.set_slowest_stage(r.slowest_stage);
+  p.set_step_ns(Ns(r.step));
+  p.set_forward_ns(Ns(r.forward));
+  p.set_backward_ns(Ns(r.backward));
+  p.set_pair_ns(Ns(r.pair));
+  p.set_bubble_ns(Ns(r.bubble));
+  p.set_pipeline_ns(Ns(r.pipeline));
+  p.set_grad_sync_ns(Ns(r.grad_sync));
+  p.set_grad_sync_exposed_ns(Ns(r.grad_sync_exposed));
+  p.set_optimizer_ns(Ns(r.optimizer));
+  p.set_compute_only_ns(Ns(r.compute_only));
+  p.set_exposed_comm_ns(Ns(r.exposed_communication()));
+  p.set_alltoall_ns(Ns(r.alltoall));
+  p.set_alltoall_share(r.step.picoseconds() == 0 ? 0
+                                                 : static_cast<double>(r.alltoall.picoseconds()) /
+                                                       static_cast<double>(r.step.picoseconds()));
+  p.set_alltoalls_per_micro_batch(r.alltoalls_per_micro_batch);
+  p.set_mfu(r.mfu);
+  p.set_tokens_per_second(r.tokens_per_second);
+  p.set_dropped_copies(r.dropped_copies);
+  p.set_routed_copies(r.routed_copies);
+  p.set_dense_grad_bytes(r.dense_grad_bytes);
+  p.set_expert_grad_bytes(r.expert_grad_bytes);
+  pb::MemoryUse* m = p.mutable_memory();
+  m->set_stage(memory.stage);
+  m->set_weights(memory.weights.value);
+  m->set_gradients(memory.gradients.value);
+  m->set_optimizer(memory.optimizer.value);
+  m->set_activations(memory.activations.value);
+  m->set_all_to_all(memory.all_to_all.value);
+  m->set_total(memory.total().value);
+  m->set_capacity(gpu_memory_bytes);
+  m->set_fits(memory.total().value <= gpu_memory_bytes);
+  for (const StepOp& op : r.ops) {
+    pb::StepOp* o = p.add_ops();
+    o->set_name(op.name);
+    o->set_pass(op.pass);
+    o->set_layer(op.layer);
+    o->set_communication(op.communication);
+    o->set_alltoall(op.alltoall);
+    o->set_time_ns(Ns(op.time));
+  }
+  for (Duration d : r.stage_forward) p.add_stage_forward_ns(Ns(d));
+  for (Duration d : r.stage_backward) p.add_stage_backward_ns(Ns(d));
+  return p;
+}
+
+void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream& out) {
+  out << r.model() << " on " << r.gpus() << " GPUs, plan " << r.plan() << ", " << r.mode() << ", "
+      << r.fidelity() << "\n";
+  out << "hardware: " << r.hardware() << "\n";
+  out << Format(
+      "batch %llu sequences x %llu tokens, micro-batch %u: %u micro-batches per "
+      "pipeline\n\n",
+      static_cast<unsigned long long>(c.global_batch), static_cast<unsigned long long>(c.seq_len),
+      c.micro_batch, r.micro_batches());
+  out << Format("  %-22s %12.3f ms   MFU %.1f %%   %.3g tokens/s\n", "step", Ms(r.step_ns()),
+                100 * r.mfu(), r.tokens_per_second());
+  out << Format("  %-22s %12.3f ms   bubble %.3f ms\n", "pipeline (1F1B)", Ms(r.pipeline_ns()),
+                Ms(r.bubble_ns()));
+  out << Format("  %-22s %12.3f ms   backward %.3f ms, steady pair %.3f ms (stage %u)\n",
+                "forward, 1 micro-batch", Ms(r.forward_ns()), Ms(r.backward_ns()), Ms(r.pair_ns()),
+                r.slowest_stage());
+  out << Format("  %-22s %12.3f ms   %.1f %% of the step, %u per micro-batch\n", "EP all-to-all",
+                Ms(r.alltoall_ns()), 100 * r.alltoall_share(), r.alltoalls_per_micro_batch());
+  if (c.capacity_factor > 0) {
+    out << Format(
+        "  %-22s %12llu copies of %llu per MoE layer per micro-batch (%.2f %%), capacity "
+        "factor %.2f\n",
+        "dropped by capacity", static_cast<unsigned long long>(r.dropped_copies()),
+        static_cast<unsigned long long>(r.routed_copies()),
+        r.routed_copies() == 0 ? 0.0 : 100.0 * r.dropped_copies() / r.routed_copies(),
+        c.capacity_factor);
+  }
+  if (r.mode() == "training") {
+    out << Format(
+        "  %-22s %12.3f ms   exposed %.3f ms; fp32 gradients %.1f MB dense, %.1f MB "
+        "expert per GPU\n",
+        "gradient reduction", Ms(r.grad_sync_ns()), Ms(r.grad_sync_exposed_ns()),
+        Gb(r.dense_grad_bytes()) * 1e3, Gb(r.expert_grad_bytes()) * 1e3);
+    out << Format("  %-22s %12.3f ms\n", "optimizer", Ms(r.optimizer_ns()));
+  }
+  out << Format("  %-22s %12.3f ms   (step - the same step with free communication)\n",
+                "exposed communication", Ms(r.exposed_comm_ns()));
+  const pb::MemoryUse& m = r.memory();
+  out << Format(
+      "  %-22s %12.2f GB   of %.2f GB (stage %u: weights %.2f, gradients %.2f, "
+      "optimizer %.2f, activations %.2f, all-to-all %.2f)",
+      "memory, fullest GPU", Gb(m.total()), Gb(m.capacity()), m.stage(), Gb(m.weights()),
+      Gb(m.gradients()), Gb(m.optimizer()), Gb(m.activations()), Gb(m.all_to_all()));
+  out << (m.fits() ? " fits\n"
+                   : Format(" DOES NOT FIT: %.2f GB more\n", Gb(m.total() - m.capacity())));
+  // One micro-batch on the slowest stage, summed by op and pass.
+  std::map<std::pair<std::string, std::string>, std::pair<uint32_t, int64_t>> sums;
+  std::vector<std::pair<std::string, std::string>> order;
+  for (const pb::StepOp& op : r.ops()) {
+    auto key = std::make_pair(op.pass(), op.name());
+    if (!sums.count(key)) order.push_back(key);
+    sums[key].first += 1;
+    sums[key].second += op.time_ns();
+  }
+  out << "\none micro-batch on stage " << r.slowest_stage() << ", by op:\n";
+  out << Format("  %-10s %-32s %6s %12s\n", "pass", "op", "count", "total ms");
+  for (const auto& key : order) {
+    out << Format("  %-10s %-32s %6u %12.3f\n", key.first.c_str(), key.second.c_str(),
+                  sums[key].first, Ms(sums[key].second));
+  }
+}
+
+void WriteStepTimeline(const pb::StepResult& r, std::ostream& out) {
+  out << "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n";
+  bool first = true;
+  auto emit = [&](const std::string& e) {
+    out << (first ? "  " : ",\n  ") << e;
+    first = false;
+  };
+  auto slice = [&](int pid, int tid, const std::string& name, int64_t start_ns, int64_t dur_ns) {
+    emit(
+        Format("{\"ph\": \"X\", \"pid\": %d, \"tid\": %d, \"name\": \"%s\", \"ts\": %.3f, "
+               "\"dur\": %.3f}",
+               pid, tid, name.c_str(), start_ns / 1e3, dur_ns / 1e3));
+  };
+  const uint32_t p = static_cast<uint32_t>(r.stage_forward_ns_size());
+  const uint32_t m = r.micro_batches();
+  const bool training = r.mode() == "training";
+  for (uint32_t s = 0; s < p; ++s) {
+    emit("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": " + std::to_string(s) +
+         ", \"args\": {\"name\": \"pipeline stage " + std::to_string(s) + "\"}}");
+    emit("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + std::to_string(s) +
+         ", \"tid\": 0, \"args\": {\"name\": \"micro-batches\"}}");
+  }
+  // 1F1B: stage s runs p - s - 1 warm-up forwards, then alternates, then drains the backwards.
+  std::vector<std::vector<int64_t>> f_end(p, std::vector<int64_t>(m, 0)),
+      b_end(p, std::vector<int64_t>(m, 0));
+  std::vector<std::vector<std::pair<bool, uint32_t>>> order(p);
+  for (uint32_t s = 0; s < p; ++s) {
+    const uint32_t warm = training ? std::min(m, p - s - 1) : m;
+    uint32_t next_f = 0, next_b = 0;
+    for (; next_f < warm; ++next_f) order[s].push_back({true, next_f});
+    while (next_b < m && training) {
+      if (next_f < m) order[s].push_back({true, next_f++});
+      order[s].push_back({false, next_b++});
+    }
+  }
+  // Resolve start times by sweeping until every op is placed (dependencies point across stages).
+  std::vector<size_t> next(p, 0);
+  std::vector<int64_t> clock(p, 0);
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (uint32_t s = 0; s < p; ++s) {
+      while (next[s] < order[s].size()) {
+        const auto [forward, mb] = order[s][next[s]];
+        int64_t ready = clock[s];
+        if (forward && s > 0) {
+          if (f_end[s - 1][mb] == 0) break;
+          ready = std::max(ready, f_end[s - 1][mb]);
+        }
+        if (!forward) {
+          if (f_end[s][mb] == 0) break;
+          if (s + 1 < p) {
+            if (b_end[s + 1][mb] == 0) break;
+            ready = std::max(ready, b_end[s + 1][mb]);
+          }
+        }
+        const int64_t dur = forward ? r.stage_forward_ns(s) : r.stage_backward_ns(s);
+        slice(s, 0, (forward ? "F" : "B") + std::to_string(mb), ready, dur);
+        (forward ? f_end : b_end)[s][mb] = ready + std::max<int64_t>(dur, 1);
+        clock[s] = ready + std::max<int64_t>(dur, 1);
+        ++next[s];
+        progress = true;
+      }
+    }
+  }
+  if (training) {
+    const int64_t end = *std::max_element(clock.begin(), clock.end());
+    for (uint32_t s = 0; s < p; ++s) {
+      slice(s, 0, "gradient reduction (exposed)", end, r.grad_sync_exposed_ns());
+      slice(s, 0, "optimizer", end + r.grad_sync_exposed_ns(), r.optimizer_ns());
+    }
+  }
+  // The slowest stage's first micro-batch, op by op, on compute and communication tracks.
+  const int detail = static_cast<int>(p);
+  emit("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": " + std::to_string(detail) +
+       ", \"args\": {\"name\": \"one micro-batch, stage " + std::to_string(r.slowest_stage()) +
+       "\"}}");
+  emit("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + std::to_string(detail) +
+       ", \"tid\": 0, \"args\": {\"name\": \"compute\"}}");
+  emit("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + std::to_string(detail) +
+       ", \"tid\": 1, \"args\": {\"name\": \"communication\"}}");
+  int64_t t = 0;
+  for (const pb::StepOp& op : r.ops()) {
+    slice(detail, op.communication() ? 1 : 0,
+          op.name() + " L" + std::to_string(op.layer()) + " " + op.pass(), t, op.time_ns());
+    t += op.time_ns();
+  }
+  out << "\n]}\n";
+}
+
+}  // namespace moesim::sim
