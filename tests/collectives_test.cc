@@ -98,13 +98,19 @@ TEST_CASE("Hierarchical all-to-all: NVLink to the destination's rail, then acros
       BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kHierarchical, 12, S, 8).ok());
 }
 
+// What an H100's NVLink achieves: 18 links x 20.6 GB/s, NCCL's SM90_NVLINK_BW
+// (topology/achieved.h), not the datasheet's 18 x 25 = 450 GB/s. An IB NDR port: 50 GB/s x 4096 /
+// 4122 (RDMA framing).
+const Rate kH100NvLink = Rate::GigaPerSecond(18 * 20.6);
+const Rate kNdrPort = Rate::PerSecond(50'000'000'000ULL * 4096 / 4122 + 1);  // llround of 49.68e9
+
 TEST_CASE("Uniform all-to-all on one non-blocking switch takes n-1 pieces over the GPU link") {
   const topology::Cluster c = Load("dgx-h100");
   const uint64_t S = 64 << 20;
   const CollectiveTiming t =
       TimeCollective(c, Build(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 8, S));
-  // Each GPU's NVLink carries (n-1) x S/n = 7 x 8 MiB = 58,720,256 B at 450 GB/s.
-  CHECK(t.bandwidth == TransferTime(Bytes{7 * S / 8}, Rate::GigaPerSecond(450)));
+  // Each GPU's NVLink carries (n-1) x S/n = 7 x 8 MiB = 58,720,256 B at 370.8 GB/s.
+  CHECK(t.bandwidth == TransferTime(Bytes{7 * S / 8}, kH100NvLink));
   // Large: the Simple protocol, NCCL's base 8.4 us + one NVLink step 3.4 us.
   CHECK(t.protocol == NcclProtocol::kSimple);
   CHECK(t.latency == Duration::Nanoseconds(8400 + 3400));
@@ -116,9 +122,9 @@ TEST_CASE("Ring all-reduce: 2(n-1)/n S / B plus a step latency per hop") {
   const uint64_t S = 1ULL << 30;
   const CollectiveTiming t =
       TimeCollective(c, Build(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, S));
-  // 14 steps, each S/8 = 134,217,728 B over a 450 GB/s NVLink: 298,261.6 ns -> rounded up per step.
-  CHECK(t.bandwidth.picoseconds() ==
-        14 * TransferTime(Bytes{S / 8}, Rate::GigaPerSecond(450)).picoseconds());
+  // 14 steps, each S/8 = 134,217,728 B over a 370.8 GB/s NVLink: 361,968.0 ns, rounded up per
+  // step; busbw = 2(n-1)/n S / time = 370.8 GB/s, as nccl-tests measures on an H100 node (368).
+  CHECK(t.bandwidth.picoseconds() == 14 * TransferTime(Bytes{S / 8}, kH100NvLink).picoseconds());
   // Simple: 8.4 us + 14 x 3.4 us.
   CHECK(t.latency == Duration::Nanoseconds(8400 + 14 * 3400));
   // Small messages pick LL: 6.6 + 14 x 0.6 us = 15.0 us of latency.
@@ -136,8 +142,8 @@ TEST_CASE("Incast: n senders into one GPU are bound by its one link") {
   auto schedule = BuildAllToAllV(m, CollectiveAlgo::kDirect);
   REQUIRE(schedule.ok());
   const CollectiveTiming t = TimeCollective(c, *schedule);
-  // 7 x 16 MiB into GPU 0's 450 GB/s NVLink.
-  CHECK(t.bandwidth == TransferTime(Bytes{7 * s}, Rate::GigaPerSecond(450)));
+  // 7 x 16 MiB into GPU 0's 370.8 GB/s NVLink.
+  CHECK(t.bandwidth == TransferTime(Bytes{7 * s}, kH100NvLink));
   CHECK(t.bottleneck_link == "node0/nvswitch -> node0/gpu0");
 }
 
@@ -147,9 +153,9 @@ TEST_CASE("All-to-all on a 2:1 fat tree is bound by the leaf uplinks") {
   const CollectiveTiming t =
       TimeCollective(c, Build(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 128, S));
   // A leaf holds 32 GPUs; each sends 96 of its 128 MiB off the leaf: 32 x 96 MiB = 3 GiB over 16
-  // uplinks (ECMP, even): 192 MiB = 201,326,592 B per 50 GB/s uplink. A GPU's NIC carries only
-  // 120 MiB, so the uplinks bound the step.
-  CHECK(t.bandwidth == TransferTime(Bytes{201'326'592}, Rate::GigaPerSecond(50)));
+  // uplinks (ECMP, even): 192 MiB = 201,326,592 B per 49.68 GB/s uplink (an NDR port's RDMA
+  // payload rate). A GPU's NIC carries only 120 MiB, so the uplinks bound the step.
+  CHECK(t.bandwidth == TransferTime(Bytes{201'326'592}, kNdrPort));
   CHECK_THAT(t.bottleneck_link, Catch::Contains("leaf"));
   CHECK_THAT(t.bottleneck_link, Catch::Contains("spine"));
 }
@@ -169,6 +175,38 @@ TEST_CASE("Collective names and the nccl-tests bus bandwidth factors") {
   REQUIRE_FALSE(wrong.ok());
   CHECK(wrong.error().message() == "--algo = tree: not an algorithm for allgather; valid: ring");
   CHECK_FALSE(BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 1, 1024, 8).ok());
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("NCCL's ring channels across nodes: channel c enters each node at its c-th rank") {
+  // 2 nodes x 4 ranks, 4 channels: channel 1 visits node 0 as 1 2 3 0, node 1 as 5 6 7 4.
+  CHECK(RingOrder(8, 4, 0) == std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7});
+  CHECK(RingOrder(8, 4, 1) == std::vector<uint32_t>{1, 2, 3, 0, 5, 6, 7, 4});
+  CHECK(RingOrder(8, 4, 3) == std::vector<uint32_t>{3, 0, 1, 2, 7, 4, 5, 6});
+  // One channel, or a count that does not divide the ranks: the plain ring.
+  CHECK(RingOrder(6, 4, 2) == std::vector<uint32_t>{0, 1, 2, 3, 4, 5});
+
+  // tests/fixtures/two_nodes_4gpu.pbtxt: 2 x 4 H100, NVLink 400 GB/s, one 50 GB/s NIC per GPU,
+  // line rates. A ring all-gather of S = 32 MB: 7 steps of S/8 = 4 MB per rank.
+  auto c =
+      topology::LoadClusterArgument(testing::SourcePath("tests/fixtures/two_nodes_4gpu.pbtxt"), "");
+  REQUIRE(c.ok());
+  const uint64_t S = 32'000'000;
+  // One ring: GPU 3 -> 4 and 7 -> 0 cross through one NIC each way: 4e6 B / 50e9 = 80 us a step,
+  // 560 us in all.
+  auto one = BuildCollective(CollectiveOp::kAllGather, CollectiveAlgo::kRing, 8, S, 4, 1);
+  REQUIRE(one.ok());
+  CHECK(TimeCollective(*c, *one).bandwidth == Duration::Nanoseconds(560'000));
+  // Four channels of 1 MB: channel c leaves node 0 from GPU (c+3)%4, so each NIC carries one
+  // channel's 1 MB a step each way: 1e6 / 50e9 = 20 us (a GPU's NVLink carries the other three
+  // channels' 3 MB in 7.5 us). 140 us in all: the ring uses all four NICs.
+  auto four = BuildCollective(CollectiveOp::kAllGather, CollectiveAlgo::kRing, 8, S, 4, 4);
+  REQUIRE(four.ok());
+  CHECK(four->transfers.size() == 4 * 7 * 8);
+  CHECK(TimeCollective(*c, *four).bandwidth == Duration::Nanoseconds(140'000));
 }
 
 }  // namespace moesim::sim

@@ -27,6 +27,8 @@ topology::Cluster Pair() {
   link->set_b("g1");
   link->set_link_class(pb::NVLINK);
   link->set_bandwidth_gbps(100);
+  // The sharing mechanism with round numbers: the link priced at its 100 GB/s line rate.
+  spec.set_line_rate(true);
   auto c = topology::BuildCluster(spec);
   if (!c.ok()) FAIL(c.error().message());
   return std::move(c).value();
@@ -71,6 +73,8 @@ topology::Cluster TwoPaths(double a0, double b0, double a1, double b1) {
   link("s0", "g1", b0);
   link("g0", "s1", a1);
   link("s1", "g1", b1);
+  // The sharing mechanism with round numbers: links priced at their line rate.
+  spec.set_line_rate(true);
   auto c = topology::BuildCluster(spec);
   if (!c.ok()) FAIL(c.error().message());
   return std::move(c).value();

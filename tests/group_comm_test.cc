@@ -19,11 +19,12 @@ topology::Cluster FourNodes() {
   return std::move(*c);
 }
 
-// The full schedule of collectives.h, its ranks mapped onto `gpus`, timed analytically.
+// The full schedule of collectives.h (with the group's ring channels), its ranks mapped onto
+// `gpus`, timed analytically.
 Duration Full(const topology::Cluster& c, const std::vector<uint32_t>& gpus, CollectiveOp op,
               uint64_t size) {
   auto s = BuildCollective(op, CollectiveAlgo::kRing, static_cast<uint32_t>(gpus.size()), size,
-                           c.gpus_per_node());
+                           c.gpus_per_node(), RingChannels(c, gpus));
   REQUIRE(s.ok());
   for (Transfer& t : s->transfers) {
     t.src = gpus[t.src];
@@ -43,7 +44,9 @@ TEST_CASE("GroupCollective: a ring timed from one step equals the full schedule"
   // A DP group across the nodes (one GPU per node, same rail) and a TP group inside node 1.
   for (const std::vector<uint32_t>& gpus :
        {std::vector<uint32_t>{0, 8, 16, 24}, std::vector<uint32_t>{8, 9, 10, 11, 12, 13, 14, 15},
-        std::vector<uint32_t>{3, 4, 27}}) {
+        std::vector<uint32_t>{3, 4, 27},
+        // Two whole nodes: NCCL's 8 ring channels, one per NIC (RingChannels).
+        std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}}) {
     for (CollectiveOp op :
          {CollectiveOp::kAllReduce, CollectiveOp::kAllGather, CollectiveOp::kReduceScatter}) {
       for (uint64_t size : {uint64_t{4096}, uint64_t{1} << 30}) {

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "topology/achieved.h"
 #include "topology/fabric.h"
 #include "topology/nccl_xml.h"
 #include "topology/presets.h"
@@ -101,6 +102,8 @@ StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
   if (nodes > 1 || spec.has_fabric()) {
     MOESIM_RETURN_IF_ERROR(AddFabric(g, spec.fabric(), fabric, file, "cluster.fabric"));
   }
+  // Every model prices links at what they achieve (topology/achieved.h), not their line rate.
+  DerateLinks(g, node.gpu, spec.line_rate());
   uint32_t edge_id = 0;
   for (auto [it, end] = boost::edges(g); it != end; ++it) g[*it].id = edge_id++;
   cluster.router_ =

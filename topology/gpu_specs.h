@@ -21,6 +21,10 @@ struct GpuSpec {
   Rate nvlink;         // NVLink per GPU per direction, all links together; 0 = none (PCIe cards)
   uint32_t nvlink_links = 0;  // physical NVLinks per GPU
   std::string source;         // where the figures come from
+  // What NCCL counts one NVLink as carrying, per direction (src/graph/topo.h, SMxx_NVLINK_BW:
+  // SM80 20.0, SM90 20.6, SM100 40.1 GB/s); 0 = no NVLink. topology/achieved.h derates NVLink by
+  // this over the datasheet's per-link rate (nvlink / nvlink_links).
+  Rate nccl_nvlink_per_link;
 };
 
 std::span<const GpuSpec> KnownGpus();

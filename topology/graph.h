@@ -44,7 +44,8 @@ struct Device {
 // One direction of a physical connection.
 struct Link {
   LinkClass link_class = LinkClass::kNvLink;
-  Rate bandwidth;    // bytes per second in this direction
+  // Line rate: bytes per second in this direction, as the datasheet quotes it.
+  Rate bandwidth;
   Duration latency;  // time for the first byte to cross, this direction
   // Physical links bundled in this edge (an H100's 18 NVLinks to 4 NVSwitch chips are 4 edges of
   // 5, 5, 4 and 4; a preset's single NVSwitch vertex gets one edge of 18).
@@ -52,6 +53,10 @@ struct Link {
   // Position among the cluster graph's edges (0 .. num_edges-1), for per-link arrays; set when the
   // cluster is built.
   uint32_t id = 0;
+  // What the link achieves (bandwidth x topology/achieved.h's fraction for its class): what every
+  // network model prices with. Set when the cluster is built (BuildCluster); equal to `bandwidth`
+  // with the cluster's `line_rate: true`.
+  Rate achieved = Rate();
 };
 
 using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, Device, Link>;

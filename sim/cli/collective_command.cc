@@ -66,9 +66,13 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   const uint64_t align = *op == CollectiveOp::kAllReduce || *op == CollectiveOp::kSendRecv
                              ? kTypeSize
                              : kTypeSize * ranks;
+  // The job is GPUs 0..ranks-1: NCCL's ring channels when it spans whole nodes.
+  std::vector<uint32_t> gpus(ranks);
+  for (uint32_t i = 0; i < ranks; ++i) gpus[i] = i;
+  const uint32_t channels = RingChannels(*cluster, gpus);
   for (uint64_t size = *begin; size <= *end; size *= o.factor) {
     const uint64_t bytes = std::max(align, size / align * align);
-    auto schedule = BuildCollective(*op, *algo, ranks, bytes, cluster->gpus_per_node());
+    auto schedule = BuildCollective(*op, *algo, ranks, bytes, cluster->gpus_per_node(), channels);
     if (!schedule.ok()) return Fail(io, schedule.error());
     const CollectiveRun run = net->Collective(*schedule);
     const double seconds = static_cast<double>(run.total.picoseconds()) / 1e12;

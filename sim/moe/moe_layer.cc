@@ -56,7 +56,7 @@ Duration AddPhase(pb::Result& result, const topology::Graph* graph, const char* 
       l->set_link(g[boost::source(edge, g)].name + " -> " + g[boost::target(edge, g)].name);
       l->set_link_class(std::string(topology::ToString(g[edge].link_class)));
       l->set_bytes(static_cast<uint64_t>(std::ceil(bytes)));
-      const double drain = bytes / static_cast<double>(g[edge].bandwidth.per_second());
+      const double drain = bytes / static_cast<double>(g[edge].achieved.per_second());
       l->set_utilization(drain / (static_cast<double>(worst.time.picoseconds()) / 1e12));
     }
   }

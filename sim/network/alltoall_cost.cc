@@ -21,7 +21,7 @@ std::vector<std::pair<topology::Edge, double>> Busiest(const topology::Graph& g,
     if (edge_bytes[g[*it].id] > 0) links.emplace_back(*it, edge_bytes[g[*it].id]);
   }
   auto drain = [&](const std::pair<topology::Edge, double>& l) {
-    return l.second / static_cast<double>(g[l.first].bandwidth.per_second());
+    return l.second / static_cast<double>(g[l.first].achieved.per_second());
   };
   std::stable_sort(links.begin(), links.end(),
                    [&](const auto& a, const auto& b) { return drain(a) > drain(b); });
@@ -158,7 +158,7 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
     const double bytes = load[g[*it].id];
     if (bytes <= 0) continue;
     const Duration t =
-        TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].bandwidth);
+        TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].achieved);
     drain[g[*it].id] = t;
     if (t > slowest) {  // the first edge (in graph order) among equals
       slowest = t;
@@ -279,7 +279,7 @@ AllToAll ScheduleCosts(const topology::Cluster& cluster, const Schedule& schedul
     const double bytes = load[g[*it].id];
     if (bytes <= 0) continue;
     drain[g[*it].id] =
-        TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].bandwidth);
+        TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].achieved);
     if (drain[g[*it].id] > slowest) {  // the first edge (in graph order) among equals
       slowest = drain[g[*it].id];
       result.bottleneck_link =

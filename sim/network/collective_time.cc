@@ -41,7 +41,7 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
       const double bytes = load[g[*it].id];
       if (bytes <= 0) continue;
       const Duration d =
-          TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].bandwidth);
+          TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].achieved);
       if (d > busiest) {
         busiest = d;
         busiest_link = g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;

@@ -50,18 +50,25 @@ void Pairwise(Schedule& s, const std::vector<std::vector<uint64_t>>& bytes) {
   }
 }
 
-// Ring: `steps` rounds of `chunk` bytes from i to i + 1; a round's send waits for the chunk
-// received in the previous round and for the rank's own previous send.
-void Ring(Schedule& s, uint32_t steps, uint64_t chunk) {
-  std::vector<uint32_t> last(s.ranks);
-  for (uint32_t step = 0; step < steps; ++step) {
-    std::vector<uint32_t> now(s.ranks);
-    for (uint32_t i = 0; i < s.ranks; ++i) {
-      std::vector<uint32_t> after;
-      if (step > 0) after = {last[(i + s.ranks - 1) % s.ranks], last[i]};
-      now[i] = Add(s, i, (i + 1) % s.ranks, chunk, step, std::move(after));
+// Ring: `steps` rounds of `chunk` bytes around the ring; a round's send waits for the chunk
+// received in the previous round and for the rank's own previous send. With channels > 1 (NCCL's
+// channels across nodes, see BuildCollective), the chunk is split over that many rings, channel c
+// visiting each node's ranks rotated by c (RingOrder); channel 0 takes the remainder.
+void Ring(Schedule& s, uint32_t steps, uint64_t chunk, uint32_t channels) {
+  const uint32_t n = s.ranks;
+  for (uint32_t c = 0; c < channels; ++c) {
+    const std::vector<uint32_t> order = RingOrder(n, channels, c);
+    const uint64_t part = chunk / channels + (c == 0 ? chunk % channels : 0);
+    std::vector<uint32_t> last(n);
+    for (uint32_t step = 0; step < steps; ++step) {
+      std::vector<uint32_t> now(n);
+      for (uint32_t p = 0; p < n; ++p) {
+        std::vector<uint32_t> after;
+        if (step > 0) after = {last[(p + n - 1) % n], last[p]};
+        now[p] = Add(s, order[p], order[(p + 1) % n], part, step, std::move(after));
+      }
+      last = std::move(now);
     }
-    last = std::move(now);
   }
 }
 
@@ -198,12 +205,22 @@ void TreeChain(Schedule& s) {
     s.latency_chain.emplace_back(it->second, it->first);
 }
 
+std::vector<uint32_t> RingOrder(uint32_t ranks, uint32_t channels, uint32_t channel) {
+  std::vector<uint32_t> order(ranks);
+  const bool rotate = channels > 1 && ranks % channels == 0;
+  for (uint32_t p = 0; p < ranks; ++p) {
+    order[p] = rotate ? p / channels * channels + (p % channels + channel) % channels : p;
+  }
+  return order;
+}
+
 StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks,
-                                   uint64_t size, uint32_t gpus_per_node) {
+                                   uint64_t size, uint32_t gpus_per_node, uint32_t ring_channels) {
   if (ranks < 2) {
     return InputError({}, "ranks", std::to_string(ranks), "a collective needs at least 2 ranks",
                       ">= 2");
   }
+  if (ring_channels == 0 || ranks % ring_channels != 0) ring_channels = 1;
   Schedule s;
   s.op = op;
   s.algo = algo;
@@ -241,7 +258,7 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
     }
     case CollectiveOp::kAllReduce:
       if (algo == CollectiveAlgo::kRing) {
-        Ring(s, 2 * (ranks - 1), chunk);
+        Ring(s, 2 * (ranks - 1), chunk, ring_channels);
         RingChain(s, 2 * (ranks - 1));
       } else if (algo == CollectiveAlgo::kTree) {
         Tree(s);
@@ -253,7 +270,7 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
     case CollectiveOp::kAllGather:
     case CollectiveOp::kReduceScatter:
       if (algo != CollectiveAlgo::kRing) return Unsupported(op, algo);
-      Ring(s, ranks - 1, chunk);
+      Ring(s, ranks - 1, chunk, ring_channels);
       RingChain(s, ranks - 1);
       break;
     case CollectiveOp::kSendRecv:

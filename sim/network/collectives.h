@@ -75,8 +75,20 @@ struct Schedule {
 
 // Errors: an algorithm that does not implement the op, fewer than 2 ranks, hierarchical with ranks
 // not a multiple of gpus_per_node.
+//
+// `ring_channels`: NCCL's channels for a ring that spans nodes, as its graph search builds them
+// (src/graph/search.cc, rings.cc): the ranks are listed node by node, `ring_channels` on each
+// node, and channel c visits each node's ranks rotated by c, so it enters a node at its c-th rank
+// and leaves from the one before: every rank's NIC carries one channel each way, and a multi-node
+// ring uses all the node's NICs instead of one. Each channel carries 1/ring_channels of the data.
+// 1 (or a count that does not divide `ranks`): one ring, 0 -> 1 -> ... -> n-1.
 StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks,
-                                   uint64_t size, uint32_t gpus_per_node);
+                                   uint64_t size, uint32_t gpus_per_node,
+                                   uint32_t ring_channels = 1);
+
+// Channel `channel`'s ring of BuildCollective: position p holds rank
+// p / channels * channels + (p % channels + channel) % channels (identity with one channel).
+std::vector<uint32_t> RingOrder(uint32_t ranks, uint32_t channels, uint32_t channel);
 
 // An uneven all-to-all (all-to-allv): bytes[i][j] from rank i to rank j, as nccl-tests'
 // alltoallv_perf takes it, or a MoE layer's dispatch. Direct, pairwise or hierarchical; the last

@@ -86,7 +86,7 @@ std::vector<uint64_t> EdgeBandwidths(const topology::Cluster& cluster) {
   const topology::Graph& g = cluster.graph();
   std::vector<uint64_t> bandwidth(boost::num_edges(g));
   for (auto [it, end] = boost::edges(g); it != end; ++it) {
-    bandwidth[g[*it].id] = g[*it].bandwidth.per_second();
+    bandwidth[g[*it].id] = g[*it].achieved.per_second();
   }
   return bandwidth;
 }

@@ -54,7 +54,7 @@ class FlowModel {
     double worst = 0;
     for (auto [it, end] = boost::edges(g); it != end; ++it) {
       const double t =
-          run_.link_bytes[g[*it].id] / static_cast<double>(g[*it].bandwidth.per_second());
+          run_.link_bytes[g[*it].id] / static_cast<double>(g[*it].achieved.per_second());
       if (t > worst) {
         worst = t;
         run_.bottleneck_link =
@@ -101,7 +101,7 @@ class FlowModel {
       const topology::Graph& g = cluster_.graph();
       edge_bandwidth_.resize(boost::num_edges(g));
       for (auto [it, end] = boost::edges(g); it != end; ++it) {
-        edge_bandwidth_[g[*it].id] = g[*it].bandwidth.per_second();
+        edge_bandwidth_[g[*it].id] = g[*it].achieved.per_second();
       }
     }
     return edge_bandwidth_[edge_id];

@@ -1,9 +1,11 @@
 #include "sim/network/network_model.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "sim/network/collective_time.h"
 #include "sim/network/flow_model.h"
+#include "sim/network/group_comm.h"
 
 namespace moesim::sim {
 
@@ -16,6 +18,10 @@ StatusOr<Fidelity> ParseFidelity(std::string_view name, std::string_view field) 
   if (name == "flow") return Fidelity::kFlow;
   return InputError(Location{}, std::string(field), "\"" + std::string(name) + "\"",
                     "is not a network model", "analytical or flow");
+}
+
+uint32_t RingChannels(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
+  return std::max<uint32_t>(1, GroupGpusPerNode(cluster, gpus));
 }
 
 void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
@@ -64,16 +70,25 @@ class AnalyticalNetwork final : public NetworkModel {
     }
     // Every step of a ring moves size / n from each rank to the next: the same link loads each
     // time. One step is listed and timed `steps` times over, which is what the full schedule
-    // (collectives.h) gives, without its 2n(n-1) transfers (8 M for a ring of 2,048).
+    // (collectives.h) gives, without its 2n(n-1) transfers (8 M for a ring of 2,048). Across
+    // nodes the step is split over NCCL's channels as BuildCollective splits it.
     const uint32_t n = static_cast<uint32_t>(gpus.size());
     const uint32_t steps = (op == CollectiveOp::kAllReduce ? 2 : 1) * (n - 1);
+    uint32_t channels = RingChannels(cluster(), gpus);
+    if (n % channels != 0) channels = 1;
     Schedule s;
     s.op = op;
     s.algo = algo;
     s.ranks = n;
     s.size = size;
     s.steps = 1;
-    for (uint32_t i = 0; i < n; ++i) s.transfers.push_back({i, (i + 1) % n, size / n, 0, {}});
+    const uint64_t chunk = size / n;
+    for (uint32_t c = 0; c < channels; ++c) {
+      const std::vector<uint32_t> order = RingOrder(n, channels, c);
+      const uint64_t part = chunk / channels + (c == 0 ? chunk % channels : 0);
+      for (uint32_t p = 0; p < n; ++p)
+        s.transfers.push_back({order[p], order[(p + 1) % n], part, 0, {}});
+    }
     for (uint32_t h = 0; h < steps; ++h) s.latency_chain.emplace_back(h % n, (h + 1) % n);
     MapOntoGroup(s, gpus);
     const CollectiveTiming t = TimeCollective(cluster(), s, steps);

@@ -90,6 +90,10 @@ class NetworkModel {
   const topology::Cluster& cluster_;
 };
 
+// NCCL's ring channels for a group (BuildCollective's `ring_channels`): the group's GPUs per node
+// where it spans several nodes with as many on each (sim/network/group_comm.h), else 1.
+uint32_t RingChannels(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
+
 // The schedule's ranks 0..n-1 become the group's GPUs (transfers and latency chain).
 void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus);
 
