@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ std::string Plan(const models::ParallelSizes& s) {
 }
 
 int64_t Ns(Duration d) { return d.nanoseconds_ceil(); }
+
+// Insertion order, so each event reads ph, name, pid, ... as Chrome's own traces do.
+using Json = nlohmann::ordered_json;
 
 }  // namespace
 
@@ -160,26 +164,34 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
 }
 
 void WriteStepTimeline(const pb::StepResult& r, std::ostream& out) {
-  out << "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n";
-  bool first = true;
-  auto emit = [&](const std::string& e) {
-    out << (first ? "  " : ",\n  ") << e;
-    first = false;
+  Json events = Json::array();
+  auto process = [&](uint32_t pid, const std::string& name) {
+    events.push_back(
+        {{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"args", {{"name", name}}}});
   };
-  auto slice = [&](int pid, int tid, const std::string& name, int64_t start_ns, int64_t dur_ns) {
-    emit(
-        Format("{\"ph\": \"X\", \"pid\": %d, \"tid\": %d, \"name\": \"%s\", \"ts\": %.3f, "
-               "\"dur\": %.3f}",
-               pid, tid, name.c_str(), start_ns / 1e3, dur_ns / 1e3));
+  auto thread = [&](uint32_t pid, int tid, const std::string& name) {
+    events.push_back({{"ph", "M"},
+                      {"name", "thread_name"},
+                      {"pid", pid},
+                      {"tid", tid},
+                      {"args", {{"name", name}}}});
+  };
+  // Microseconds, as Chrome traces count: ns / 1000 is the double nearest the exact count.
+  auto slice = [&](uint32_t pid, int tid, const std::string& name, int64_t start_ns,
+                   int64_t dur_ns) {
+    events.push_back({{"ph", "X"},
+                      {"pid", pid},
+                      {"tid", tid},
+                      {"name", name},
+                      {"ts", static_cast<double>(start_ns) / 1e3},
+                      {"dur", static_cast<double>(dur_ns) / 1e3}});
   };
   const uint32_t p = static_cast<uint32_t>(r.stage_forward_ns_size());
   const uint32_t m = r.micro_batches();
   const bool training = r.mode() == "training";
   for (uint32_t s = 0; s < p; ++s) {
-    emit("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": " + std::to_string(s) +
-         ", \"args\": {\"name\": \"pipeline stage " + std::to_string(s) + "\"}}");
-    emit("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + std::to_string(s) +
-         ", \"tid\": 0, \"args\": {\"name\": \"micro-batches\"}}");
+    process(s, "pipeline stage " + std::to_string(s));
+    thread(s, 0, "micro-batches");
   }
   // 1F1B: stage s runs p - s - 1 warm-up forwards, then alternates, then drains the backwards.
   std::vector<std::vector<int64_t>> f_end(p, std::vector<int64_t>(m, 0)),
@@ -231,21 +243,19 @@ void WriteStepTimeline(const pb::StepResult& r, std::ostream& out) {
     }
   }
   // The slowest stage's first micro-batch, op by op, on compute and communication tracks.
-  const int detail = static_cast<int>(p);
-  emit("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": " + std::to_string(detail) +
-       ", \"args\": {\"name\": \"one micro-batch, stage " + std::to_string(r.slowest_stage()) +
-       "\"}}");
-  emit("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + std::to_string(detail) +
-       ", \"tid\": 0, \"args\": {\"name\": \"compute\"}}");
-  emit("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + std::to_string(detail) +
-       ", \"tid\": 1, \"args\": {\"name\": \"communication\"}}");
+  const uint32_t detail = p;
+  process(detail, "one micro-batch, stage " + std::to_string(r.slowest_stage()));
+  thread(detail, 0, "compute");
+  thread(detail, 1, "communication");
   int64_t t = 0;
   for (const pb::StepOp& op : r.ops()) {
     slice(detail, op.communication() ? 1 : 0,
           op.name() + " L" + std::to_string(op.layer()) + " " + op.pass(), t, op.time_ns());
     t += op.time_ns();
   }
-  out << "\n]}\n";
+  const Json trace = {{"displayTimeUnit", "ns"}, {"traceEvents", std::move(events)}};
+  // Bytes that are not UTF-8 in a name become U+FFFD: the file stays JSON, and dump() never throws.
+  out << trace.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
 }
 
 }  // namespace moesim::sim
