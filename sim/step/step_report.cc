@@ -1,7 +1,8 @@
 #include "sim/step/step_report.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -12,12 +13,6 @@ namespace {
 
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 double Gb(uint64_t bytes) { return static_cast<double>(bytes) / 1e9; }
-
-std::string Format(const char* format, auto... values) {
-  char buffer[256];
-  std::snprintf(buffer, sizeof buffer, format, values...);
-  return buffer;
-}
 
 std::string Plan(const models::ParallelSizes& s) {
   std::string text = "tp" + std::to_string(s.tp);
@@ -105,47 +100,47 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
   out << r.model() << " on " << r.gpus() << " GPUs, plan " << r.plan() << ", " << r.mode() << ", "
       << r.fidelity() << "\n";
   out << "hardware: " << r.hardware() << "\n";
-  out << Format(
-      "batch %llu sequences x %llu tokens, micro-batch %u: %u micro-batches per "
+  out << fmt::format(
+      "batch {} sequences x {} tokens, micro-batch {}: {} micro-batches per "
       "pipeline\n\n",
-      static_cast<unsigned long long>(c.global_batch), static_cast<unsigned long long>(c.seq_len),
-      c.micro_batch, r.micro_batches());
-  out << Format("  %-22s %12.3f ms   MFU %.1f %%   %.3g tokens/s\n", "step", Ms(r.step_ns()),
-                100 * r.mfu(), r.tokens_per_second());
-  out << Format("  %-22s %12.3f ms   bubble %.3f ms\n", "pipeline (1F1B)", Ms(r.pipeline_ns()),
-                Ms(r.bubble_ns()));
-  out << Format("  %-22s %12.3f ms   backward %.3f ms, steady pair %.3f ms (stage %u)\n",
-                "forward, 1 micro-batch", Ms(r.forward_ns()), Ms(r.backward_ns()), Ms(r.pair_ns()),
-                r.slowest_stage());
-  out << Format("  %-22s %12.3f ms   %.1f %% of the step, %u per micro-batch\n", "EP all-to-all",
-                Ms(r.alltoall_ns()), 100 * r.alltoall_share(), r.alltoalls_per_micro_batch());
+      c.global_batch, c.seq_len, c.micro_batch, r.micro_batches());
+  out << fmt::format("  {:<22} {:>12.3f} ms   MFU {:.1f} %   {:.3g} tokens/s\n", "step",
+                     Ms(r.step_ns()), 100 * r.mfu(), r.tokens_per_second());
+  out << fmt::format("  {:<22} {:>12.3f} ms   bubble {:.3f} ms\n", "pipeline (1F1B)",
+                     Ms(r.pipeline_ns()), Ms(r.bubble_ns()));
+  out << fmt::format(
+      "  {:<22} {:>12.3f} ms   backward {:.3f} ms, steady pair {:.3f} ms (stage {})\n",
+      "forward, 1 micro-batch", Ms(r.forward_ns()), Ms(r.backward_ns()), Ms(r.pair_ns()),
+      r.slowest_stage());
+  out << fmt::format("  {:<22} {:>12.3f} ms   {:.1f} % of the step, {} per micro-batch\n",
+                     "EP all-to-all", Ms(r.alltoall_ns()), 100 * r.alltoall_share(),
+                     r.alltoalls_per_micro_batch());
   if (c.capacity_factor > 0) {
-    out << Format(
-        "  %-22s %12llu copies of %llu per MoE layer per micro-batch (%.2f %%), capacity "
-        "factor %.2f\n",
-        "dropped by capacity", static_cast<unsigned long long>(r.dropped_copies()),
-        static_cast<unsigned long long>(r.routed_copies()),
+    out << fmt::format(
+        "  {:<22} {:12} copies of {} per MoE layer per micro-batch ({:.2f} %), capacity "
+        "factor {:.2f}\n",
+        "dropped by capacity", r.dropped_copies(), r.routed_copies(),
         r.routed_copies() == 0 ? 0.0 : 100.0 * r.dropped_copies() / r.routed_copies(),
         c.capacity_factor);
   }
   if (r.mode() == "training") {
-    out << Format(
-        "  %-22s %12.3f ms   exposed %.3f ms; fp32 gradients %.1f MB dense, %.1f MB "
+    out << fmt::format(
+        "  {:<22} {:>12.3f} ms   exposed {:.3f} ms; fp32 gradients {:.1f} MB dense, {:.1f} MB "
         "expert per GPU\n",
         "gradient reduction", Ms(r.grad_sync_ns()), Ms(r.grad_sync_exposed_ns()),
         Gb(r.dense_grad_bytes()) * 1e3, Gb(r.expert_grad_bytes()) * 1e3);
-    out << Format("  %-22s %12.3f ms\n", "optimizer", Ms(r.optimizer_ns()));
+    out << fmt::format("  {:<22} {:>12.3f} ms\n", "optimizer", Ms(r.optimizer_ns()));
   }
-  out << Format("  %-22s %12.3f ms   (step - the same step with free communication)\n",
-                "exposed communication", Ms(r.exposed_comm_ns()));
+  out << fmt::format("  {:<22} {:>12.3f} ms   (step - the same step with free communication)\n",
+                     "exposed communication", Ms(r.exposed_comm_ns()));
   const pb::MemoryUse& m = r.memory();
-  out << Format(
-      "  %-22s %12.2f GB   of %.2f GB (stage %u: weights %.2f, gradients %.2f, "
-      "optimizer %.2f, activations %.2f, all-to-all %.2f)",
+  out << fmt::format(
+      "  {:<22} {:>12.2f} GB   of {:.2f} GB (stage {}: weights {:.2f}, gradients {:.2f}, "
+      "optimizer {:.2f}, activations {:.2f}, all-to-all {:.2f})",
       "memory, fullest GPU", Gb(m.total()), Gb(m.capacity()), m.stage(), Gb(m.weights()),
       Gb(m.gradients()), Gb(m.optimizer()), Gb(m.activations()), Gb(m.all_to_all()));
   out << (m.fits() ? " fits\n"
-                   : Format(" DOES NOT FIT: %.2f GB more\n", Gb(m.total() - m.capacity())));
+                   : fmt::format(" DOES NOT FIT: {:.2f} GB more\n", Gb(m.total() - m.capacity())));
   // One micro-batch on the slowest stage, summed by op and pass.
   std::map<std::pair<std::string, std::string>, std::pair<uint32_t, int64_t>> sums;
   std::vector<std::pair<std::string, std::string>> order;
@@ -156,10 +151,10 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
     sums[key].second += op.time_ns();
   }
   out << "\none micro-batch on stage " << r.slowest_stage() << ", by op:\n";
-  out << Format("  %-10s %-32s %6s %12s\n", "pass", "op", "count", "total ms");
+  out << fmt::format("  {:<10} {:<32} {:>6} {:>12}\n", "pass", "op", "count", "total ms");
   for (const auto& key : order) {
-    out << Format("  %-10s %-32s %6u %12.3f\n", key.first.c_str(), key.second.c_str(),
-                  sums[key].first, Ms(sums[key].second));
+    out << fmt::format("  {:<10} {:<32} {:6} {:>12.3f}\n", key.first, key.second, sums[key].first,
+                       Ms(sums[key].second));
   }
 }
 
