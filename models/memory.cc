@@ -1,8 +1,9 @@
 #include "models/memory.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "models/model_spec.h"
 #include "models/params.h"
@@ -164,9 +165,7 @@ MemoryBreakdown PeakMemory(const pb::ModelSpec& model, const Plan& plan,
 }
 
 std::string FormatGigabytes(Bytes bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.2f GB", static_cast<double>(bytes.value) / 1e9);
-  return text;
+  return fmt::format("{:.2f} GB", static_cast<double>(bytes.value) / 1e9);
 }
 
 Status MemoryBreakdown::Fits(Bytes capacity) const {

@@ -12,6 +12,8 @@ packages=(
   libeigen3-dev       # least-squares fits (calibration)
   libcli11-dev        # the command line
   libtinyxml2-dev     # NCCL topology XML import
+  nlohmann-json3-dev  # Perfetto timelines written as JSON (header-only)
+  libfmt-dev          # text tables and numbers ({fmt}, used header-only)
   catch2              # tests
   openmpi-bin         # mpirun: moebench's multi-rank CPU path and plan search over ranks
   libopenmpi-dev      # MPI headers and libraries

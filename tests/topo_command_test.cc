@@ -71,9 +71,15 @@ TEST_CASE("moesim topo dot writes a Graphviz graph") {
   const Run r = Moesim({"topo", "dot", "dgx-h100"});
   REQUIRE(r.status == 0);
   CHECK_THAT(r.out, Catch::StartsWith("// moesim topo dot: dgx-h100"));
-  CHECK_THAT(r.out, Catch::Contains("graph cluster {"));
-  CHECK_THAT(r.out, Catch::Contains("label=\"node0/gpu0\", shape=box"));
-  CHECK_THAT(r.out, Catch::Contains("[label=\"nvlink 450 GB/s\"]"));
+  CHECK_THAT(r.out, Catch::Contains("graph cluster {\ngraph [\noverlap=false, splines=true];\n"
+                                    "node [\nfontsize=10];\n"));
+  // The node is a Graphviz cluster (a subgraph named cluster_*) holding its devices; DOT ids are
+  // the graph's vertex numbers: GPUs 0-7, the NVSwitch 8, the two CPUs 9 and 10.
+  CHECK_THAT(r.out, Catch::Contains("subgraph cluster_node0 {\ngraph [\nlabel=node0];\n"
+                                    "0[label=\"node0/gpu0\", shape=box];\n"));
+  CHECK_THAT(r.out, Catch::Contains("\n8[label=\"node0/nvswitch\", shape=hexagon];\n"));
+  CHECK_THAT(r.out, Catch::Contains("\n0 -- 8[label=\"nvlink 450 GB/s\"];\n"));
+  CHECK_THAT(r.out, Catch::Contains("\n9 -- 10[label=\"inter-socket 40 GB/s\"];\n"));
   // One DOT edge per duplex link: 8 NVLink + 20 PCIe + 1 inter-socket.
   size_t edges = 0;
   for (size_t at = r.out.find(" -- "); at != std::string::npos; at = r.out.find(" -- ", at + 1))

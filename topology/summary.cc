@@ -1,7 +1,9 @@
 #include "topology/summary.h"
 
 #include <algorithm>
+#include <boost/graph/graphviz.hpp>
 #include <boost/graph/push_relabel_max_flow.hpp>
+#include <boost/graph/subgraph.hpp>
 #include <map>
 #include <sstream>
 
@@ -25,6 +27,38 @@ void AddArc(FlowGraph& f, uint64_t a, uint64_t b, int64_t capacity) {
   cap[r] = 0;
   rev[e] = r;
   rev[r] = e;
+}
+
+// Graphviz attributes (name -> value) of a vertex, an edge, or a whole (sub)graph, as
+// boost::write_graphviz prints subgraphs: it reads them from these properties.
+using DotAttributes = std::map<std::string, std::string>;
+using DotGraph = boost::subgraph<boost::adjacency_list<
+    boost::vecS, boost::vecS, boost::undirectedS,
+    boost::property<boost::vertex_attribute_t, DotAttributes>,
+    boost::property<boost::edge_index_t, int,
+                    boost::property<boost::edge_attribute_t, DotAttributes>>,
+    boost::property<boost::graph_name_t, std::string,
+                    boost::property<boost::graph_graph_attribute_t, DotAttributes,
+                                    boost::property<boost::graph_vertex_attribute_t, DotAttributes,
+                                                    boost::property<boost::graph_edge_attribute_t,
+                                                                    DotAttributes>>>>>>;
+
+const char* Shape(DeviceKind k) {
+  switch (k) {
+    case DeviceKind::kGpu:
+      return "box";
+    case DeviceKind::kNvSwitch:
+      return "hexagon";
+    case DeviceKind::kPcieSwitch:
+      return "diamond";
+    case DeviceKind::kCpu:
+      return "component";
+    case DeviceKind::kNic:
+      return "cds";
+    case DeviceKind::kNetworkSwitch:
+      return "doubleoctagon";
+  }
+  return "ellipse";
 }
 
 }  // namespace
@@ -96,48 +130,36 @@ pb::TopologySummary Summarize(const Cluster& cluster) {
 
 std::string ToDot(const Cluster& cluster) {
   const Graph& g = cluster.graph();
-  std::ostringstream out;
-  out << "// moesim topo dot: " << cluster.description() << ", " << cluster.nodes() << " node(s)\n"
-      << "graph cluster {\n  graph [overlap=false, splines=true];\n  node [fontsize=10];\n";
-  auto shape = [](DeviceKind k) {
-    switch (k) {
-      case DeviceKind::kGpu:
-        return "box";
-      case DeviceKind::kNvSwitch:
-        return "hexagon";
-      case DeviceKind::kPcieSwitch:
-        return "diamond";
-      case DeviceKind::kCpu:
-        return "component";
-      case DeviceKind::kNic:
-        return "cds";
-      case DeviceKind::kNetworkSwitch:
-        return "doubleoctagon";
-    }
-    return "ellipse";
-  };
-  for (uint32_t n = 0; n < cluster.nodes(); ++n) {
-    out << "  subgraph cluster_node" << n << " {\n    label=\"node" << n << "\";\n";
-    for (Vertex v : cluster.node_vertices(n)) {
-      out << "    v" << v << " [label=\"" << g[v].name << "\", shape=" << shape(g[v].kind)
-          << "];\n";
-    }
-    out << "  }\n";
-  }
+  // Boost writes a subgraph<> as DOT with one "subgraph" block per child, which is how each
+  // cluster node becomes a Graphviz cluster. Vertices keep the cluster graph's numbers.
+  DotGraph dot(boost::num_vertices(g));
+  boost::get_property(dot, boost::graph_name) = "cluster";
+  boost::get_property(dot, boost::graph_graph_attribute) = {{"overlap", "false"},
+                                                            {"splines", "true"}};
+  boost::get_property(dot, boost::graph_vertex_attribute) = {{"fontsize", "10"}};
   for (auto [it, end] = boost::vertices(g); it != end; ++it) {
-    if (!g[*it].node) {
-      out << "  v" << *it << " [label=\"" << g[*it].name << "\", shape=" << shape(g[*it].kind)
-          << "];\n";
-    }
+    boost::put(boost::vertex_attribute, dot, *it,
+               DotAttributes{{"label", g[*it].name}, {"shape", Shape(g[*it].kind)}});
   }
-  // One line per duplex link: print a -> b when a < b (links are added in both directions).
+  for (uint32_t n = 0; n < cluster.nodes(); ++n) {
+    DotGraph& node = dot.create_subgraph();
+    boost::get_property(node, boost::graph_name) = "cluster_node" + std::to_string(n);
+    boost::get_property(node,
+                        boost::graph_graph_attribute) = {{"label", "node" + std::to_string(n)}};
+    for (Vertex v : cluster.node_vertices(n)) boost::add_vertex(v, node);
+  }
+  // One edge per duplex link: a -- b for a < b (links are added in both directions).
   for (auto [it, end] = boost::edges(g); it != end; ++it) {
     const Vertex a = boost::source(*it, g), b = boost::target(*it, g);
     if (a > b) continue;
-    out << "  v" << a << " -- v" << b << " [label=\"" << ToString(g[*it].link_class) << " "
-        << g[*it].bandwidth.giga() << " GB/s\"];\n";
+    std::ostringstream label;
+    label << ToString(g[*it].link_class) << " " << g[*it].bandwidth.giga() << " GB/s";
+    const auto e = boost::add_edge(a, b, dot).first;
+    boost::put(boost::edge_attribute, dot, e, DotAttributes{{"label", label.str()}});
   }
-  out << "}\n";
+  std::ostringstream out;
+  out << "// moesim topo dot: " << cluster.description() << ", " << cluster.nodes() << " node(s)\n";
+  boost::write_graphviz(out, dot);
   return out.str();
 }
 

@@ -1,7 +1,8 @@
 // `moebench a2a [--device cpu|gpu] [-b 8] [-e 64M] [-f 2] [--matrix FILE] [-w 5] [--iters 20]
 // [--json]`: nccl-tests' all-to-all sweep, measured; with --matrix, one all-to-all(v) of an
 // nccl-tests alltoallv_perf matrix file (`moesim simulate --export-alltoallv` writes one).
-#include <cstdio>
+#include <fmt/format.h>
+
 #include <memory>
 
 #include "backend/bench/a2a_bench.h"
@@ -36,13 +37,9 @@ void PrintTable(const pb::CollectiveSweep& sweep, const std::vector<uint64_t>& w
       << "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)\n";
   for (int i = 0; i < sweep.rows_size(); ++i) {
     const pb::CollectiveRow& r = sweep.rows(i);
-    char line[256];
-    std::snprintf(line, sizeof line, "%12llu  %12llu  %8s  %6s  %6d  %7.2f  %6.2f  %6.2f  %5llu\n",
-                  static_cast<unsigned long long>(r.size_bytes()),
-                  static_cast<unsigned long long>(r.count()), r.type().c_str(), "none", -1,
-                  r.time_us(), r.algbw_gbps(), r.busbw_gbps(),
-                  static_cast<unsigned long long>(wrong[i]));
-    out << line;
+    out << fmt::format("{:12}  {:12}  {:>8}  {:>6}  {:6}  {:>7.2f}  {:>6.2f}  {:>6.2f}  {:5}\n",
+                       r.size_bytes(), r.count(), r.type(), "none", -1, r.time_us(), r.algbw_gbps(),
+                       r.busbw_gbps(), wrong[i]);
   }
 }
 

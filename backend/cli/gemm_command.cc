@@ -1,7 +1,8 @@
 // `moebench gemm [--device cpu|gpu] [--tokens-per-expert LIST] [--experts LIST] [--hidden LIST]
 // [--ffn LIST] [--model NAME] [--warmup W] [--iters I] [--out FILE] [--json]`: grouped SwiGLU
 // expert GEMMs over every combination of the shapes, achieved GFLOP/s.
-#include <cstdio>
+#include <fmt/format.h>
+
 #include <memory>
 
 #include "backend/bench/gemm_bench.h"
@@ -35,13 +36,11 @@ void PrintTable(const pb::Result& r, std::ostream& out) {
          "GFLOP/s\n";
   for (const pb::Phase& p : r.phases()) {
     const pb::GemmShape& s = p.gemm_shape();
-    char line[256];
-    std::snprintf(line, sizeof line, "%15llu  %7u  %6u  %5u  %8.3f  %11.1f  %9.1f  %9.1f  %7.1f\n",
-                  static_cast<unsigned long long>(s.tokens_per_expert()), s.experts(), s.hidden(),
-                  s.ffn(), p.flops() / 1e9, p.time_ns() / 1e3, p.time_min_ns() / 1e3,
-                  p.time_max_ns() / 1e3,
-                  p.time_ns() > 0 ? static_cast<double>(p.flops()) / p.time_ns() : 0.0);
-    out << line;
+    out << fmt::format(
+        "{:15}  {:7}  {:6}  {:5}  {:>8.3f}  {:>11.1f}  {:>9.1f}  {:>9.1f}  {:>7.1f}\n",
+        s.tokens_per_expert(), s.experts(), s.hidden(), s.ffn(), p.flops() / 1e9, p.time_ns() / 1e3,
+        p.time_min_ns() / 1e3, p.time_max_ns() / 1e3,
+        p.time_ns() > 0 ? static_cast<double>(p.flops()) / p.time_ns() : 0.0);
   }
 }
 

@@ -1,6 +1,7 @@
 #include "backend/run/host_memory.h"
 
-#include <cstdio>
+#include <fmt/format.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -42,9 +43,8 @@ std::string FormatBytes(double bytes) {
     bytes /= 1024;
     ++u;
   }
-  char text[64];
-  std::snprintf(text, sizeof text, bytes < 10 ? "%.2f %s" : "%.1f %s", bytes, units[u]);
-  return text;
+  return bytes < 10 ? fmt::format("{:.2f} {}", bytes, units[u])
+                    : fmt::format("{:.1f} {}", bytes, units[u]);
 }
 
 Status CheckHostMemory(const HostMemoryNeed& need, uint32_t ranks_on_node,

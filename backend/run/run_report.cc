@@ -1,6 +1,6 @@
 #include "backend/run/run_report.h"
 
-#include <cstdio>
+#include <fmt/format.h>
 
 namespace moesim::backend {
 namespace {
@@ -13,19 +13,15 @@ void PrintMatrix(const pb::SendMatrix& m, std::ostream& out) {
     out << "#   " << n << " ranks: too wide to print; see --json\n";
     return;
   }
-  char cell[32];
   out << "#        ";
   for (int j = 0; j < n; ++j) {
-    std::snprintf(cell, sizeof cell, "%8s", ("rank" + std::to_string(j)).c_str());
-    out << cell;
+    out << fmt::format("{:>8}", "rank" + std::to_string(j));
   }
   out << "\n";
   for (int i = 0; i < n; ++i) {
-    std::snprintf(cell, sizeof cell, "#   %-5s", ("rank" + std::to_string(i)).c_str());
-    out << cell;
+    out << fmt::format("#   {:<5}", "rank" + std::to_string(i));
     for (int j = 0; j < n; ++j) {
-      std::snprintf(cell, sizeof cell, "%8.0f", m.tokens(i).values(j).number_value());
-      out << cell;
+      out << fmt::format("{:>8.0f}", m.tokens(i).values(j).number_value());
     }
     out << "\n";
   }
@@ -43,7 +39,6 @@ void PrintRunReport(const std::string& path, const RunReport& report, std::ostre
       << "#\n"
       << "# layer  phase       median(us)   p10(us)   p90(us)  critical        bytes      "
          "GFLOP    rate\n";
-  char line[256];
   for (const pb::Phase& p : r.phases()) {
     const double us = p.time_ns() / 1e3;
     const bool comm = p.name() == "dispatch" || p.name() == "combine";
@@ -51,31 +46,27 @@ void PrintRunReport(const std::string& path, const RunReport& report, std::ostre
         p.time_ns() > 0 ? (comm ? static_cast<double>(p.bytes()) : static_cast<double>(p.flops())) /
                               static_cast<double>(p.time_ns())
                         : 0;
-    std::snprintf(line, sizeof line, "%7u  %-9s %11.1f %9.1f %9.1f  %8u %12llu %10.3f  %6.2f %s\n",
-                  p.layer(), p.name().c_str(), us, p.time_p10_ns() / 1e3, p.time_p90_ns() / 1e3,
-                  p.critical_rank(), static_cast<unsigned long long>(p.bytes()), p.flops() / 1e9,
-                  rate, comm ? "GB/s" : "GFLOP/s");
-    out << line;
+    out << fmt::format(
+        "{:7}  {:<9} {:>11.1f} {:>9.1f} {:>9.1f}  {:8} {:12} {:>10.3f}  {:>6.2f} {}\n", p.layer(),
+        p.name(), us, p.time_p10_ns() / 1e3, p.time_p90_ns() / 1e3, p.critical_rank(), p.bytes(),
+        p.flops() / 1e9, rate, comm ? "GB/s" : "GFLOP/s");
   }
-  std::snprintf(line, sizeof line, "%7s  %-9s %11.1f\n", "total", "", r.total_ns() / 1e3);
-  out << line << "#\n";
+  out << fmt::format("{:>7}  {:<9} {:>11.1f}\n", "total", "", r.total_ns() / 1e3) << "#\n";
   for (const pb::SendMatrix& m : r.send_matrices()) {
     if (m.phase() == "dispatch") PrintMatrix(m, out);
   }
   const CheckReport& c = report.check;
   if (c.ran && c.dispatch_checked) {
-    std::snprintf(line, sizeof line,
-                  "check: passed: dispatch delivered all %llu rows to the ranks of their experts, "
-                  "stamps and payloads intact; combine matches the single-process reference, max "
-                  "relative error %.2e (bound %.0e)\n",
-                  static_cast<unsigned long long>(c.rows_checked), c.max_relative_error, c.bound);
-    out << line;
+    out << fmt::format(
+        "check: passed: dispatch delivered all {} rows to the ranks of their experts, "
+        "stamps and payloads intact; combine matches the single-process reference, max "
+        "relative error {:.2e} (bound {:.0e})\n",
+        c.rows_checked, c.max_relative_error, c.bound);
   } else if (c.ran) {
-    std::snprintf(line, sizeof line,
-                  "check: passed: every token's output matches the CPU fp32 reference, max "
-                  "relative error %.2e (bound %.0e)\n",
-                  c.max_relative_error, c.bound);
-    out << line;
+    out << fmt::format(
+        "check: passed: every token's output matches the CPU fp32 reference, max "
+        "relative error {:.2e} (bound {:.0e})\n",
+        c.max_relative_error, c.bound);
   }
 }
 

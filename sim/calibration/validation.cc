@@ -1,8 +1,9 @@
 #include "sim/calibration/validation.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <map>
 
 #include "sim/compute/profile_model.h"
@@ -126,26 +127,21 @@ void PrintValidation(const pb::ValidationReport& report, std::ostream& out) {
   const bool profile = !report.hardware().empty();
   out << "# predicted (" << (profile ? "profile " + report.hardware() : std::string("datasheet"))
       << ") against measured; error = (predicted - measured) / measured\n";
-  char line[512];
-  std::snprintf(line, sizeof line, "%-44s %-11s %5s %12s %12s %9s %12s %9s\n", "scenario", "op",
-                "layer", "measured_us", "predicted_us", "error", "datasheet_us", "error");
-  out << line;
+  out << fmt::format("{:<44} {:<11} {:>5} {:>12} {:>12} {:>9} {:>12} {:>9}\n", "scenario", "op",
+                     "layer", "measured_us", "predicted_us", "error", "datasheet_us", "error");
   for (const pb::ValidationRow& r : report.rows()) {
-    std::snprintf(line, sizeof line, "%-44s %-11s %5u %12.1f %12.1f %+8.1f%% %12.1f %+8.1f%%\n",
-                  r.scenario().c_str(), r.op().c_str(), r.layer(), r.measured_ns() / 1e3,
-                  r.predicted_ns() / 1e3, 100 * r.relative_error(), r.datasheet_ns() / 1e3,
-                  100 * r.datasheet_relative_error());
-    out << line;
+    out << fmt::format("{:<44} {:<11} {:5} {:>12.1f} {:>12.1f} {:>+8.1f}% {:>12.1f} {:>+8.1f}%\n",
+                       r.scenario(), r.op(), r.layer(), r.measured_ns() / 1e3,
+                       r.predicted_ns() / 1e3, 100 * r.relative_error(), r.datasheet_ns() / 1e3,
+                       100 * r.datasheet_relative_error());
   }
   out << "\n# absolute relative error per op: median and worst\n";
-  std::snprintf(line, sizeof line, "%-11s %5s %10s %10s %16s %16s\n", "op", "rows", "median",
-                "worst", "datasheet_median", "datasheet_worst");
-  out << line;
+  out << fmt::format("{:<11} {:>5} {:>10} {:>10} {:>16} {:>16}\n", "op", "rows", "median", "worst",
+                     "datasheet_median", "datasheet_worst");
   for (const pb::ValidationSummary& s : report.summaries()) {
-    std::snprintf(line, sizeof line, "%-11s %5u %9.1f%% %9.1f%% %15.1f%% %15.1f%%\n",
-                  s.op().c_str(), s.rows(), 100 * s.median_abs_error(), 100 * s.worst_abs_error(),
-                  100 * s.datasheet_median_abs_error(), 100 * s.datasheet_worst_abs_error());
-    out << line;
+    out << fmt::format("{:<11} {:5} {:>9.1f}% {:>9.1f}% {:>15.1f}% {:>15.1f}%\n", s.op(), s.rows(),
+                       100 * s.median_abs_error(), 100 * s.worst_abs_error(),
+                       100 * s.datasheet_median_abs_error(), 100 * s.datasheet_worst_abs_error());
   }
 }
 

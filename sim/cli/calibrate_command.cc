@@ -3,9 +3,9 @@
 // HardwareProfile (proto/hardware.proto) from measured Results (sim/calibration/calibrate.h) and
 // prints each fitted parameter with its standard error, RMS relative residual and supporting
 // measurements, then the parameters it refused and why.
+#include <fmt/format.h>
 #include <google/protobuf/text_format.h>
 
-#include <cstdio>
 #include <fstream>
 #include <memory>
 
@@ -82,14 +82,11 @@ int Run(const CalibrateOptions& o, CommandIo& io) {
   }
   io.out << "# " << observations->size() << " measurements from " << o.results.size()
          << " file(s); profile written to " << o.out << "\n";
-  char line[512];
-  std::snprintf(line, sizeof line, "%-40s %14s %12s %6s %10s\n", "parameter", "value", "std_error",
-                "meas.", "rms_resid");
-  io.out << line;
+  io.out << fmt::format("{:<40} {:>14} {:>12} {:>6} {:>10}\n", "parameter", "value", "std_error",
+                        "meas.", "rms_resid");
   for (const pb::FittedParameter& f : profile->fit()) {
-    std::snprintf(line, sizeof line, "%-40s %14.6g %12.3g %6u %9.1f%%\n", f.name().c_str(),
-                  f.value(), f.std_error(), f.measurements(), 100 * f.rms_relative_residual());
-    io.out << line;
+    io.out << fmt::format("{:<40} {:>14.6g} {:>12.3g} {:6} {:>9.1f}%\n", f.name(), f.value(),
+                          f.std_error(), f.measurements(), 100 * f.rms_relative_residual());
   }
   for (const std::string& why : profile->not_fitted()) io.out << "not fitted: " << why << "\n";
   for (const std::string& note : profile->notes()) io.out << "note: " << note << "\n";

@@ -2,7 +2,8 @@
 // (size, count, type, redop, root, time, algbw, busbw), predicted instead of measured, so a user
 // can lay the two tables side by side.
 
-#include <cstdio>
+#include <fmt/format.h>
+
 #include <memory>
 
 #include "proto/byte_size.h"
@@ -99,13 +100,10 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
             " busiest link\n"
          << "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)\n";
   for (const pb::CollectiveRow& r : sweep.rows()) {
-    char line[256];
-    std::snprintf(
-        line, sizeof line, "%12llu  %12llu  %8s  %6s  %6d  %7.2f  %6.2f  %6.2f  %-6s  %s\n",
-        static_cast<unsigned long long>(r.size_bytes()), static_cast<unsigned long long>(r.count()),
-        r.type().c_str(), reduces ? "sum" : "none", -1, r.time_us(), r.algbw_gbps(), r.busbw_gbps(),
-        r.protocol().c_str(), r.bottleneck_link().c_str());
-    io.out << line;
+    io.out << fmt::format(
+        "{:12}  {:12}  {:>8}  {:>6}  {:6}  {:>7.2f}  {:>6.2f}  {:>6.2f}  {:<6}  {}\n",
+        r.size_bytes(), r.count(), r.type(), reduces ? "sum" : "none", -1, r.time_us(),
+        r.algbw_gbps(), r.busbw_gbps(), r.protocol(), r.bottleneck_link());
   }
   return 0;
 }

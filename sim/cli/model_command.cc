@@ -3,7 +3,8 @@
 // (models/catalog/NAME.pbtxt) or given as a ModelSpec file (anything with a '/' or ending in
 // .pbtxt).
 
-#include <cstdio>
+#include <fmt/format.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,50 +36,37 @@ StatusOr<pb::ModelSpec> LoadModel(const std::string& name_or_file) {
   return models::LoadModelArgument(name_or_file);
 }
 
-std::string Printf(const char* format, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, value);
-  return buffer;
-}
-
 // "46.70 B", "903.1 M", "1.03 T": counts of parameters.
 std::string Count(double n) {
-  if (n >= 1e12) return Printf("%.2f T", n / 1e12);
-  if (n >= 1e9) return Printf("%.2f B", n / 1e9);
-  if (n >= 1e6) return Printf("%.1f M", n / 1e6);
-  return Printf("%.0f", n);
+  if (n >= 1e12) return fmt::format("{:.2f} T", n / 1e12);
+  if (n >= 1e9) return fmt::format("{:.2f} B", n / 1e9);
+  if (n >= 1e6) return fmt::format("{:.1f} M", n / 1e6);
+  return fmt::format("{:.0f}", n);
 }
 
 // "93.41 GB", "1.34 TB": decimal units, as memory sizes are sold.
 std::string Memory(uint64_t bytes) {
-  if (bytes >= 1'000'000'000'000) return Printf("%.2f TB", bytes / 1e12);
-  if (bytes >= 1'000'000'000) return Printf("%.2f GB", bytes / 1e9);
-  return Printf("%.1f MB", bytes / 1e6);
+  if (bytes >= 1'000'000'000'000) return fmt::format("{:.2f} TB", bytes / 1e12);
+  if (bytes >= 1'000'000'000) return fmt::format("{:.2f} GB", bytes / 1e9);
+  return fmt::format("{:.1f} MB", bytes / 1e6);
 }
 
 // "85.6 GFLOP", "1.23 TFLOP".
 std::string Flops(uint64_t flops) {
-  if (flops >= 1'000'000'000'000) return Printf("%.2f TFLOP", flops / 1e12);
-  if (flops >= 1'000'000'000) return Printf("%.1f GFLOP", flops / 1e9);
-  return Printf("%.1f MFLOP", flops / 1e6);
+  if (flops >= 1'000'000'000'000) return fmt::format("{:.2f} TFLOP", flops / 1e12);
+  if (flops >= 1'000'000'000) return fmt::format("{:.1f} GFLOP", flops / 1e9);
+  return fmt::format("{:.1f} MFLOP", flops / 1e6);
 }
 
 // A published figure as the source rounds it: "46.7 B", "671 B", "1 T".
 std::string Published(double n) {
-  if (n >= 1e12) return Printf("%.4g T", n / 1e12);
-  if (n >= 1e9) return Printf("%.4g B", n / 1e9);
-  return Printf("%.4g M", n / 1e6);
+  if (n >= 1e12) return fmt::format("{:.4g} T", n / 1e12);
+  if (n >= 1e9) return fmt::format("{:.4g} B", n / 1e9);
+  return fmt::format("{:.4g} M", n / 1e6);
 }
 
 std::string Percent(double part, double whole) {
-  return whole > 0 ? Printf("%.1f%%", 100.0 * part / whole) : "-";
-}
-
-std::string Line(const char* format, const std::string& a, const std::string& b = {},
-                 const std::string& c = {}) {
-  char buffer[256];
-  std::snprintf(buffer, sizeof buffer, format, a.c_str(), b.c_str(), c.c_str());
-  return buffer;
+  return whole > 0 ? fmt::format("{:.1f}%", 100.0 * part / whole) : "-";
 }
 
 std::string Experts(const pb::ModelSpec& spec) {
@@ -120,20 +108,17 @@ int List(CommandIo& io) {
   const std::string dir = models::CatalogDir();
   const std::vector<std::string> names = models::CatalogNames(dir);
   io.out << "moesim model list: " << names.size() << " models in " << dir << "\n";
-  char line[200];
-  std::snprintf(line, sizeof line, "  %-20s %8s %6s %7s %12s %10s %10s\n", "name", "experts",
-                "top-k", "shared", "MoE layers", "total", "active");
-  io.out << line;
+  io.out << fmt::format("  {:<20} {:>8} {:>6} {:>7} {:>12} {:>10} {:>10}\n", "name", "experts",
+                        "top-k", "shared", "MoE layers", "total", "active");
   for (const std::string& name : names) {
     auto spec = models::LoadCatalogModel(name, Location{}, dir);
     if (!spec.ok()) return Fail(io, spec.error());
     const models::ModelParams p = models::CountParams(*spec);
     const std::string layers =
         std::to_string(p.moe_layers) + "/" + std::to_string(spec->num_layers());
-    std::snprintf(line, sizeof line, "  %-20s %8u %6u %7u %12s %10s %10s\n", name.c_str(),
-                  spec->num_experts(), spec->top_k(), spec->num_shared_experts(), layers.c_str(),
-                  Count(p.total_params()).c_str(), Count(p.active_params()).c_str());
-    io.out << line;
+    io.out << fmt::format("  {:<20} {:8} {:6} {:7} {:>12} {:>10} {:>10}\n", name,
+                          spec->num_experts(), spec->top_k(), spec->num_shared_experts(), layers,
+                          Count(p.total_params()), Count(p.active_params()));
   }
   io.out << "(active: parameters one token uses; `moesim model show NAME` for the rest)\n";
   return 0;
@@ -163,26 +148,26 @@ void PrintShow(const pb::ModelSpec& spec, const pb::ModelSummary& s, CommandIo& 
   if (spec.published_total_params() > 0) {
     published = "   published " + Published(spec.published_total_params());
   }
-  out << Line("  %-26s %11s %10s", "total (all in memory)", Count(total), "100.0%") << published
-      << "\n";
+  out << fmt::format("  {:<26} {:>11} {:>10}", "total (all in memory)", Count(total), "100.0%")
+      << published << "\n";
   published.clear();
   if (spec.published_active_params() > 0) {
     published =
         "   published " + Published(spec.published_active_params()) +
         (spec.published_active_excludes_embedding() ? " (without the input embedding)" : "");
   }
-  out << Line("  %-26s %11s %10s", "active per token", Count(s.active_params()),
-              Percent(s.active_params(), total))
+  out << fmt::format("  {:<26} {:>11} {:>10}", "active per token", Count(s.active_params()),
+                     Percent(s.active_params(), total))
       << published << "\n";
-  out << Line("  %-26s %11s %10s", "  without input embedding", Count(s.active_matmul_params()),
-              Percent(s.active_matmul_params(), total))
+  out << fmt::format("  {:<26} {:>11} {:>10}", "  without input embedding",
+                     Count(s.active_matmul_params()), Percent(s.active_matmul_params(), total))
       << "\n";
-  out << Line("  %-26s %11s %10s", "routed experts", Count(s.routed_expert_params()),
-              Percent(s.routed_expert_params(), total))
+  out << fmt::format("  {:<26} {:>11} {:>10}", "routed experts", Count(s.routed_expert_params()),
+                     Percent(s.routed_expert_params(), total))
       << "   per token " << Count(s.active_routed_expert_params()) << " (" << spec.top_k() << " of "
       << spec.num_experts() << " in each of " << s.moe_layers() << " MoE layers)\n";
-  out << Line("  %-26s %11s %10s", "non-expert", Count(s.non_expert_params()),
-              Percent(s.non_expert_params(), total))
+  out << fmt::format("  {:<26} {:>11} {:>10}", "non-expert", Count(s.non_expert_params()),
+                     Percent(s.non_expert_params(), total))
       << "\n";
   const std::pair<const char*, uint64_t> parts[] = {
       {"attention", t.attention()},
@@ -191,20 +176,21 @@ void PrintShow(const pb::ModelSpec& spec, const pb::ModelSummary& s, CommandIo& 
       {"routers", t.router()},
       {"embedding + LM head", t.embedding() + t.unembedding()}};
   for (const auto& [label, value] : parts) {
-    out << Line("    %-24s %11s %10s", label, Count(value), Percent(value, total)) << "\n";
+    out << fmt::format("    {:<24} {:>11} {:>10}", label, Count(value), Percent(value, total))
+        << "\n";
   }
 
   out << "\nFLOPs per token at sequence length " << s.seq_len()
       << " (forward: 2 x active matmul weights + attention)\n"
-      << Line("  %-10s %12s", "forward", Flops(s.forward_flops_per_token())) << "   (matmul "
-      << Flops(s.forward_matmul_flops_per_token()) << ", attention "
+      << fmt::format("  {:<10} {:>12}", "forward", Flops(s.forward_flops_per_token()))
+      << "   (matmul " << Flops(s.forward_matmul_flops_per_token()) << ", attention "
       << Flops(s.forward_attention_flops_per_token()) << ")\n"
-      << Line("  %-10s %12s", "training", Flops(s.training_flops_per_token()))
+      << fmt::format("  {:<10} {:>12}", "training", Flops(s.training_flops_per_token()))
       << "   (3 x forward)\n";
 
   out << "\nWeights in memory (all " << Count(total) << " parameters)\n";
   for (const pb::WeightMemory& m : s.weight_memory()) {
-    out << Line("  %-10s %12s", pb::DType_Name(m.dtype()), Memory(m.bytes()))
+    out << fmt::format("  {:<10} {:>12}", pb::DType_Name(m.dtype()), Memory(m.bytes()))
         << (m.dtype() == spec.dtype() ? "   <- the spec's dtype" : "") << "\n";
   }
 }
@@ -230,7 +216,7 @@ int Compare(const ModelOptions& options, CommandIo& io) {
   out << "moesim model compare: compute per token against weights that must sit in memory\n"
       << "(FLOPs at sequence length " << options.seq_len << "; memory in each model's dtype)\n";
   auto row = [&](const char* label, const std::string& x, const std::string& y) {
-    out << Line("  %-30s %22s %22s\n", label, x, y);
+    out << fmt::format("  {:<30} {:>22} {:>22}\n", label, x, y);
   };
   row("", sa.name(), sb.name());
   auto experts = [](const pb::ModelSpec& m) {
@@ -250,10 +236,10 @@ int Compare(const ModelOptions& options, CommandIo& io) {
   row("training FLOPs per token", Flops(sa.training_flops_per_token()),
       Flops(sb.training_flops_per_token()));
   out << "\n  " << sb.name() << " against " << sa.name() << ": "
-      << Printf("%.2fx", static_cast<double>(sb.total_params()) / sa.total_params())
+      << fmt::format("{:.2f}x", static_cast<double>(sb.total_params()) / sa.total_params())
       << " the weights in memory, "
-      << Printf("%.2fx",
-                static_cast<double>(sb.forward_flops_per_token()) / sa.forward_flops_per_token())
+      << fmt::format("{:.2f}x", static_cast<double>(sb.forward_flops_per_token()) /
+                                    sa.forward_flops_per_token())
       << " the compute per token.\n";
   return 0;
 }

@@ -2,6 +2,7 @@
 // every valid plan simulated for a whole step, ranked (sim/step/plan_search.h). On all cores; under
 // mpirun or srun the candidates are spread over the ranks and rank 0 prints the same table a
 // single process prints.
+#include <fmt/format.h>
 #include <google/protobuf/text_format.h>
 #include <unistd.h>
 
@@ -137,23 +138,17 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   if (t.failed() > 0) io.out << ", " << t.failed() << " could not be simulated";
   io.out << "\nrouting: " << t.routing() << "\nhardware: " << t.hardware()
          << "; EP all-to-alls: " << t.alltoall_algo() << "\n\n";
-  char line[256];
   const bool drops = t.capacity_factor() > 0;
-  std::snprintf(line, sizeof line, "%4s  %-26s %11s %7s %7s %12s %10s %9s %5s%s\n", "rank", "plan",
-                "step ms", "MFU %", "a2a %", "exposed ms", "bubble ms", "mem GB", "fits",
-                drops ? "  drop %" : "");
-  io.out << line;
+  io.out << fmt::format("{:>4}  {:<26} {:>11} {:>7} {:>7} {:>12} {:>10} {:>9} {:>5}{}\n", "rank",
+                        "plan", "step ms", "MFU %", "a2a %", "exposed ms", "bubble ms", "mem GB",
+                        "fits", drops ? "  drop %" : "");
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
     const pb::PlanRow& r = t.rows(i);
-    std::snprintf(line, sizeof line, "%4d  %-26s %11.2f %7.1f %7.1f %12.2f %10.2f %9.1f %5s", i + 1,
-                  r.plan().c_str(), r.step_ms(), 100 * r.mfu(), 100 * r.alltoall_share(),
-                  r.exposed_comm_ms(), r.bubble_ms(), static_cast<double>(r.memory_bytes()) / 1e9,
-                  r.fits() ? "yes" : "no");
-    io.out << line;
-    if (drops) {
-      std::snprintf(line, sizeof line, " %7.2f", 100 * r.dropped_share());
-      io.out << line;
-    }
+    io.out << fmt::format(
+        "{:4}  {:<26} {:>11.2f} {:>7.1f} {:>7.1f} {:>12.2f} {:>10.2f} {:>9.1f} {:>5}", i + 1,
+        r.plan(), r.step_ms(), 100 * r.mfu(), 100 * r.alltoall_share(), r.exposed_comm_ms(),
+        r.bubble_ms(), static_cast<double>(r.memory_bytes()) / 1e9, r.fits() ? "yes" : "no");
+    if (drops) io.out << fmt::format(" {:>7.2f}", 100 * r.dropped_share());
     io.out << "\n";
   }
 }
@@ -163,15 +158,11 @@ void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
             "exposed_comm_ms,bubble_ms,memory_bytes,fits,dropped_share,etp\n";
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
     const pb::PlanRow& r = t.rows(i);
-    char line[320];
-    std::snprintf(line, sizeof line,
-                  "%d,%s,%u,%u,%u,%u,%u,%u,%u,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%llu,%d,%.6f,%u\n", i + 1,
-                  r.plan().c_str(), r.tp(), r.cp(), r.pp(), r.ep(), r.dp(), r.edp(),
-                  r.micro_batch(), r.recompute() ? 1 : 0, r.step_ms(), r.mfu(), r.alltoall_share(),
-                  r.exposed_comm_ms(), r.bubble_ms(),
-                  static_cast<unsigned long long>(r.memory_bytes()), r.fits() ? 1 : 0,
-                  r.dropped_share(), r.etp());
-    io.out << line;
+    io.out << fmt::format(
+        "{},{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{:.6f},{}\n", i + 1,
+        r.plan(), r.tp(), r.cp(), r.pp(), r.ep(), r.dp(), r.edp(), r.micro_batch(),
+        r.recompute() ? 1 : 0, r.step_ms(), r.mfu(), r.alltoall_share(), r.exposed_comm_ms(),
+        r.bubble_ms(), r.memory_bytes(), r.fits() ? 1 : 0, r.dropped_share(), r.etp());
   }
 }
 
@@ -243,9 +234,9 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   auto progress = [&](size_t done) {
     if (!bar) return;
     const int width = 40, filled = static_cast<int>(width * done / std::max<size_t>(mine, 1));
-    std::fprintf(stderr, "\r[%s%s] %zu/%zu plans", std::string(filled, '=').c_str(),
-                 std::string(width - filled, ' ').c_str(), done, mine);
-    if (done == mine) std::fprintf(stderr, "\n");
+    fmt::print(stderr, "\r[{}{}] {}/{} plans", std::string(filled, '='),
+               std::string(width - filled, ' '), done, mine);
+    if (done == mine) fmt::print(stderr, "\n");
   };
   std::vector<PlanRow> rows =
       EvaluatePlans(*cluster, *model, *plan_routing, *placement, step, candidates, spread.rank(),

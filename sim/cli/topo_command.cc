@@ -1,7 +1,8 @@
 // `moesim topo list | show | dot | route`: what moesim understood of a cluster, before trusting any
 // prediction made on it.
 
-#include <cstdio>
+#include <fmt/format.h>
+
 #include <fstream>
 #include <memory>
 
@@ -21,11 +22,7 @@ struct TopoOptions {
   uint32_t a = 0, b = 0;
 };
 
-std::string Gbps(double x) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.1f GB/s", x);
-  return buffer;
-}
+std::string Gbps(double x) { return fmt::format("{:.1f} GB/s", x); }
 
 int Fail(CommandIo& io, const Error& e) {
   io.err << "moesim: error: " << e.message() << "\n";
@@ -35,19 +32,16 @@ int Fail(CommandIo& io, const Error& e) {
 int List(CommandIo& io) {
   io.out << "Node presets (cluster { node_preset: \"NAME\" }):\n";
   for (const topology::NodePreset& p : topology::KnownNodePresets()) {
-    char line[200];
-    std::snprintf(line, sizeof line, "  %-12s %s\n", p.shape.name.c_str(), p.summary.c_str());
-    io.out << line;
+    io.out << fmt::format("  {:<12} {}\n", p.shape.name, p.summary);
   }
   io.out << "\nGPU models (node { gpu: \"NAME\" }, cluster { gpu: \"NAME\" }):\n";
   for (const topology::GpuSpec& g : topology::KnownGpus()) {
-    char line[200];
-    std::snprintf(line, sizeof line,
-                  "  %-10s BF16 %6.1f TFLOP/s  FP8 %6.1f TFLOP/s  HBM %5.0f GB/s %4.0f GB  NVLink "
-                  "%4.0f GB/s\n",
-                  g.name.c_str(), g.bf16_flops.tera(), g.fp8_flops.tera(), g.hbm_bandwidth.giga(),
-                  g.hbm_gb, g.nvlink.giga());
-    io.out << line;
+    io.out << fmt::format(
+        "  {:<10} BF16 {:>6.1f} TFLOP/s  FP8 {:>6.1f} TFLOP/s  HBM {:>5.0f} GB/s {:>4.0f} GB  "
+        "NVLink "
+        "{:>4.0f} GB/s\n",
+        g.name, g.bf16_flops.tera(), g.fp8_flops.tera(), g.hbm_bandwidth.giga(), g.hbm_gb,
+        g.nvlink.giga());
   }
   return 0;
 }

@@ -2,9 +2,10 @@
 // from the seeded generators of models/synthetic.h, `import` converts Megatron-Core router JSONL,
 // CSV or .npy top-k indices (models/trace_import.h), `stats` streams a trace and prints per-layer
 // load statistics (models/trace.h, ComputeLoadStats).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -267,12 +268,6 @@ int Import(const TraceOptions& o, CommandIo& io) {
   return 0;
 }
 
-std::string Fixed(const char* format, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, value);
-  return buffer;
-}
-
 // The dispatch send matrix of each layer under EP `o.ep`: the trace's ranks form EP groups of
 // consecutive ranks, experts are placed contiguously (EP rank r holds experts r*E/ep ..), and a
 // token goes once per selected expert from its rank to the rank holding that expert (summed over
@@ -309,7 +304,6 @@ int SendMatrices(const TraceOptions& o, const pb::TraceHeader& h, CommandIo& io)
     const uint32_t base = src - src % o.ep;
     for (uint32_t e : record.experts()) ++matrix[record.layer()][src][base + e / per_rank];
   }
-  char line[64];
   for (size_t layer = 0; layer < matrix.size(); ++layer) {
     io.out << "  layer " << layer << " dispatch send matrix (tokens, row = source rank, column = "
            << "destination rank, summed over steps):\n";
@@ -319,11 +313,7 @@ int SendMatrices(const TraceOptions& o, const pb::TraceHeader& h, CommandIo& io)
     }
     for (uint32_t i = 0; i < ranks; ++i) {
       io.out << "   ";
-      for (uint32_t j = 0; j < ranks; ++j) {
-        std::snprintf(line, sizeof line, " %9llu",
-                      static_cast<unsigned long long>(matrix[layer][i][j]));
-        io.out << line;
-      }
+      for (uint32_t j = 0; j < ranks; ++j) io.out << fmt::format(" {:9}", matrix[layer][i][j]);
       io.out << "\n";
     }
   }
@@ -353,19 +343,16 @@ int Stats(const TraceOptions& o, CommandIo& io) {
       << " experts, top-" << h.top_k() << ", " << counted->records << " records\n"
       << "  source " << (h.source().empty() ? "-" : h.source()) << "\n"
       << "  (load = selections per expert over all steps and ranks; max/mean 1 and entropy "
-      << Fixed("%.3f", std::log2(static_cast<double>(h.num_experts()))) << " bits = balanced)\n";
-  char line[256];
-  std::snprintf(line, sizeof line, "  %5s %12s %9s %7s %13s %12s\n", "layer", "tokens", "max/mean",
-                "cv", "entropy bits", "idle experts");
-  out << line;
+      << fmt::format("{:.3f}", std::log2(static_cast<double>(h.num_experts())))
+      << " bits = balanced)\n";
+  out << fmt::format("  {:>5} {:>12} {:>9} {:>7} {:>13} {:>12}\n", "layer", "tokens", "max/mean",
+                     "cv", "entropy bits", "idle experts");
   for (size_t layer = 0; layer < counted->counts.size(); ++layer) {
     if (counted->counts[layer].empty()) continue;
     const models::LoadStats s =
         models::ComputeLoadStats(counted->counts[layer], counted->tokens[layer], o.ep);
-    std::snprintf(line, sizeof line, "  %5zu %12llu %9.3f %7.3f %13.3f %12u\n", layer,
-                  static_cast<unsigned long long>(s.tokens), s.max_over_mean, s.cv, s.entropy_bits,
-                  s.idle_experts);
-    out << line;
+    out << fmt::format("  {:5} {:12} {:>9.3f} {:>7.3f} {:>13.3f} {:12}\n", layer, s.tokens,
+                       s.max_over_mean, s.cv, s.entropy_bits, s.idle_experts);
     if (o.ep != 0) {
       uint64_t max_load = 0;
       out << "        tokens per EP rank (" << o.ep << " ranks, " << h.num_experts() / o.ep
@@ -375,7 +362,7 @@ int Stats(const TraceOptions& o, CommandIo& io) {
         max_load = std::max(max_load, load);
       }
       const double mean = static_cast<double>(s.selections) / o.ep;
-      out << "  max/mean " << Fixed("%.3f", mean > 0 ? max_load / mean : 0.0) << "\n";
+      out << "  max/mean " << fmt::format("{:.3f}", mean > 0 ? max_load / mean : 0.0) << "\n";
     }
   }
   if (o.ep != 0) return SendMatrices(o, h, io);

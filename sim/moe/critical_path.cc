@@ -1,7 +1,8 @@
 #include "sim/moe/critical_path.h"
 
+#include <fmt/format.h>
+
 #include <array>
-#include <cstdio>
 #include <numeric>
 #include <string>
 
@@ -77,11 +78,8 @@ std::string Note(int phase, const models::LayerWork* previous, uint32_t rank, co
           total = std::accumulate(e.begin(), e.end(), total);
         for (uint64_t c : work.expert_tokens[rank]) copies += c;
         const double mean = static_cast<double>(total) / work.expert_tokens.size();
-        char line[96];
-        std::snprintf(line, sizeof line, "; %llu token copies, %.2fx the mean",
-                      static_cast<unsigned long long>(copies),
-                      mean > 0 ? static_cast<double>(copies) / mean : 0.0);
-        note += line;
+        note += fmt::format("; {} token copies, {:.2f}x the mean", copies,
+                            mean > 0 ? static_cast<double>(copies) / mean : 0.0);
       }
       return note;
     }

@@ -1,7 +1,8 @@
 #include "sim/report/report.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
-#include <cstdio>
 #include <string>
 
 #include "models/model_spec.h"
@@ -12,12 +13,6 @@ namespace {
 
 // Matrices wider than this are summarised per rank instead of printed cell by cell.
 constexpr int kMaxMatrixRanks = 16;
-
-std::string Printf(const char* format, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, value);
-  return buffer;
-}
 
 uint64_t Cell(const google::protobuf::ListValue& row, int j) {
   return static_cast<uint64_t>(row.values(j).number_value());
@@ -38,26 +33,14 @@ void PrintMatrix(const pb::SendMatrix& m, uint64_t token_bytes, std::ostream& ou
       received[j] += Cell(m.tokens(i), j);
     }
   }
-  char line[64];
   if (n <= kMaxMatrixRanks) {
     out << "  " << std::string(8, ' ');
-    for (int j = 0; j < n; ++j) {
-      std::snprintf(line, sizeof line, "%7s", ("gpu" + std::to_string(j)).c_str());
-      out << line;
-    }
+    for (int j = 0; j < n; ++j) out << fmt::format("{:>7}", "gpu" + std::to_string(j));
     out << "  |    sent  received  (tokens to / from other GPUs)\n";
     for (int i = 0; i < n; ++i) {
-      std::snprintf(line, sizeof line, "  %-8s", ("gpu" + std::to_string(i)).c_str());
-      out << line;
-      for (int j = 0; j < n; ++j) {
-        std::snprintf(line, sizeof line, "%7llu",
-                      static_cast<unsigned long long>(Cell(m.tokens(i), j)));
-        out << line;
-      }
-      std::snprintf(line, sizeof line, "  | %7llu %9llu\n",
-                    static_cast<unsigned long long>(sent[i]),
-                    static_cast<unsigned long long>(received[i]));
-      out << line;
+      out << fmt::format("  {:<8}", "gpu" + std::to_string(i));
+      for (int j = 0; j < n; ++j) out << fmt::format("{:7}", Cell(m.tokens(i), j));
+      out << fmt::format("  | {:7} {:9}\n", sent[i], received[i]);
     }
   } else {
     const auto [lo, hi] = std::minmax_element(sent.begin(), sent.end());
@@ -73,23 +56,23 @@ void PrintMatrix(const pb::SendMatrix& m, uint64_t token_bytes, std::ostream& ou
 
 std::string FormatNs(int64_t ns) {
   if (ns < 1000) return std::to_string(ns) + " ns";
-  if (ns < 1000000) return Printf("%.2f us", ns / 1e3);
-  if (ns < 1000000000) return Printf("%.3f ms", ns / 1e6);
-  return Printf("%.3f s", ns / 1e9);
+  if (ns < 1000000) return fmt::format("{:.2f} us", ns / 1e3);
+  if (ns < 1000000000) return fmt::format("{:.3f} ms", ns / 1e6);
+  return fmt::format("{:.3f} s", ns / 1e9);
 }
 
 std::string FormatFlops(uint64_t flops) {
   if (flops == 0) return "-";
-  if (flops < 1000000000) return Printf("%.1f MFLOP", flops / 1e6);
-  if (flops < 1000000000000) return Printf("%.1f GFLOP", flops / 1e9);
-  return Printf("%.2f TFLOP", flops / 1e12);
+  if (flops < 1000000000) return fmt::format("{:.1f} MFLOP", flops / 1e6);
+  if (flops < 1000000000000) return fmt::format("{:.1f} GFLOP", flops / 1e9);
+  return fmt::format("{:.2f} TFLOP", flops / 1e12);
 }
 
 std::string FormatBytes(uint64_t bytes) {
   if (bytes < 1000) return std::to_string(bytes) + " B";
-  if (bytes < 1000000) return Printf("%.1f kB", bytes / 1e3);
-  if (bytes < 1000000000) return Printf("%.1f MB", bytes / 1e6);
-  return Printf("%.2f GB", bytes / 1e9);
+  if (bytes < 1000000) return fmt::format("{:.1f} kB", bytes / 1e3);
+  if (bytes < 1000000000) return fmt::format("{:.1f} MB", bytes / 1e6);
+  return fmt::format("{:.2f} GB", bytes / 1e9);
 }
 
 void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::ostream& out) {
@@ -104,7 +87,7 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
       << (profile ? ": measured figures, sim/compute/profile_model.h" : " fidelity") << ")\n"
       << "  cluster  " << cluster.gpus() << " GPUs of " << cluster.nodes() << " x "
       << cluster.description() << " (" << cluster.gpu_spec().name << ", NVLink "
-      << Printf("%.0f", cluster.gpu_spec().nvlink.giga()) << " GB/s per direction per GPU)\n"
+      << fmt::format("{:.0f}", cluster.gpu_spec().nvlink.giga()) << " GB/s per direction per GPU)\n"
       << "  model    " << model.name() << ": " << model.num_experts() << " experts, top-"
       << model.top_k() << ", hidden " << model.hidden_size() << ", expert FFN "
       << model.expert_ffn_size() << ", " << pb::DType_Name(model.dtype()) << "\n"
@@ -137,20 +120,14 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
   out << "Phases (each takes its slowest GPU's time; bytes: over links for all-to-alls, to and "
          "from\n"
          "memory on the slowest GPU for compute)\n";
-  char line[160];
-  std::snprintf(line, sizeof line, "  %-5s  %-9s %12s %12s %12s  %-7s %-8s %s\n", "layer", "phase",
-                "time", "bytes", "work", "bound", "slowest", "busiest link");
-  out << line;
+  out << fmt::format("  {:<5}  {:<9} {:>12} {:>12} {:>12}  {:<7} {:<8} {}\n", "layer", "phase",
+                     "time", "bytes", "work", "bound", "slowest", "busiest link");
   for (const pb::Phase& p : result.phases()) {
-    std::snprintf(line, sizeof line, "  %-5u  %-9s %12s %12s %12s  %-7s gpu%-5u %s\n", p.layer(),
-                  p.name().c_str(), FormatNs(p.time_ns()).c_str(), FormatBytes(p.bytes()).c_str(),
-                  FormatFlops(p.flops()).c_str(), p.bound().c_str(), p.critical_rank(),
-                  p.bottleneck_link().c_str());
-    out << line;
+    out << fmt::format("  {:<5}  {:<9} {:>12} {:>12} {:>12}  {:<7} gpu{:<5} {}\n", p.layer(),
+                       p.name(), FormatNs(p.time_ns()), FormatBytes(p.bytes()),
+                       FormatFlops(p.flops()), p.bound(), p.critical_rank(), p.bottleneck_link());
   }
-  std::snprintf(line, sizeof line, "  %-5s  %-9s %12s\n", "", "total",
-                FormatNs(result.total_ns()).c_str());
-  out << line;
+  out << fmt::format("  {:<5}  {:<9} {:>12}\n", "", "total", FormatNs(result.total_ns()));
 
   if (result.critical_path_size() > 0) {
     const pb::CriticalStep& end = result.critical_path(result.critical_path_size() - 1);
@@ -158,14 +135,11 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
            "inputs are there):\n"
         << "  gpu" << end.rank() << " finishes last at " << FormatNs(result.dataflow_total_ns())
         << " (the phases above add up to " << FormatNs(result.total_ns()) << ")\n";
-    std::snprintf(line, sizeof line, "  %-5s  %-9s %-7s %12s %12s  %s\n", "layer", "phase", "gpu",
-                  "start", "end", "started when it had");
-    out << line;
+    out << fmt::format("  {:<5}  {:<9} {:<7} {:>12} {:>12}  {}\n", "layer", "phase", "gpu", "start",
+                       "end", "started when it had");
     for (const pb::CriticalStep& c : result.critical_path()) {
-      std::snprintf(line, sizeof line, "  %-5u  %-9s gpu%-4u %12s %12s  ", c.layer(),
-                    c.phase().c_str(), c.rank(), FormatNs(c.start_ns()).c_str(),
-                    FormatNs(c.end_ns()).c_str());
-      out << line << c.note() << "\n";
+      out << fmt::format("  {:<5}  {:<9} gpu{:<4} {:>12} {:>12}  {}\n", c.layer(), c.phase(),
+                         c.rank(), FormatNs(c.start_ns()), FormatNs(c.end_ns()), c.note());
     }
   }
 
@@ -180,11 +154,9 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
     }
     for (int i = 0; i < p.busiest_links_size() && i < 3; ++i) {
       const pb::LinkLoad& l = p.busiest_links(i);
-      std::snprintf(line, sizeof line, "  %-5s  %-9s %-44s %-11s %10s %5.1f%%\n",
-                    i == 0 ? std::to_string(p.layer()).c_str() : "", i == 0 ? p.name().c_str() : "",
-                    l.link().c_str(), l.link_class().c_str(), FormatBytes(l.bytes()).c_str(),
-                    100 * l.utilization());
-      out << line;
+      out << fmt::format("  {:<5}  {:<9} {:<44} {:<11} {:>10} {:>5.1f}%\n",
+                         i == 0 ? std::to_string(p.layer()) : "", i == 0 ? p.name() : "", l.link(),
+                         l.link_class(), FormatBytes(l.bytes()), 100 * l.utilization());
     }
   }
 }

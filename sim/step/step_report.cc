@@ -1,8 +1,10 @@
 #include "sim/step/step_report.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
-#include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -11,12 +13,6 @@ namespace {
 
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 double Gb(uint64_t bytes) { return static_cast<double>(bytes) / 1e9; }
-
-std::string Format(const char* format, auto... values) {
-  char buffer[256];
-  std::snprintf(buffer, sizeof buffer, format, values...);
-  return buffer;
-}
 
 std::string Plan(const models::ParallelSizes& s) {
   std::string text = "tp" + std::to_string(s.tp);
@@ -28,6 +24,9 @@ std::string Plan(const models::ParallelSizes& s) {
 }
 
 int64_t Ns(Duration d) { return d.nanoseconds_ceil(); }
+
+// Insertion order, so each event reads ph, name, pid, ... as Chrome's own traces do.
+using Json = nlohmann::ordered_json;
 
 }  // namespace
 
@@ -101,47 +100,47 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
   out << r.model() << " on " << r.gpus() << " GPUs, plan " << r.plan() << ", " << r.mode() << ", "
       << r.fidelity() << "\n";
   out << "hardware: " << r.hardware() << "\n";
-  out << Format(
-      "batch %llu sequences x %llu tokens, micro-batch %u: %u micro-batches per "
+  out << fmt::format(
+      "batch {} sequences x {} tokens, micro-batch {}: {} micro-batches per "
       "pipeline\n\n",
-      static_cast<unsigned long long>(c.global_batch), static_cast<unsigned long long>(c.seq_len),
-      c.micro_batch, r.micro_batches());
-  out << Format("  %-22s %12.3f ms   MFU %.1f %%   %.3g tokens/s\n", "step", Ms(r.step_ns()),
-                100 * r.mfu(), r.tokens_per_second());
-  out << Format("  %-22s %12.3f ms   bubble %.3f ms\n", "pipeline (1F1B)", Ms(r.pipeline_ns()),
-                Ms(r.bubble_ns()));
-  out << Format("  %-22s %12.3f ms   backward %.3f ms, steady pair %.3f ms (stage %u)\n",
-                "forward, 1 micro-batch", Ms(r.forward_ns()), Ms(r.backward_ns()), Ms(r.pair_ns()),
-                r.slowest_stage());
-  out << Format("  %-22s %12.3f ms   %.1f %% of the step, %u per micro-batch\n", "EP all-to-all",
-                Ms(r.alltoall_ns()), 100 * r.alltoall_share(), r.alltoalls_per_micro_batch());
+      c.global_batch, c.seq_len, c.micro_batch, r.micro_batches());
+  out << fmt::format("  {:<22} {:>12.3f} ms   MFU {:.1f} %   {:.3g} tokens/s\n", "step",
+                     Ms(r.step_ns()), 100 * r.mfu(), r.tokens_per_second());
+  out << fmt::format("  {:<22} {:>12.3f} ms   bubble {:.3f} ms\n", "pipeline (1F1B)",
+                     Ms(r.pipeline_ns()), Ms(r.bubble_ns()));
+  out << fmt::format(
+      "  {:<22} {:>12.3f} ms   backward {:.3f} ms, steady pair {:.3f} ms (stage {})\n",
+      "forward, 1 micro-batch", Ms(r.forward_ns()), Ms(r.backward_ns()), Ms(r.pair_ns()),
+      r.slowest_stage());
+  out << fmt::format("  {:<22} {:>12.3f} ms   {:.1f} % of the step, {} per micro-batch\n",
+                     "EP all-to-all", Ms(r.alltoall_ns()), 100 * r.alltoall_share(),
+                     r.alltoalls_per_micro_batch());
   if (c.capacity_factor > 0) {
-    out << Format(
-        "  %-22s %12llu copies of %llu per MoE layer per micro-batch (%.2f %%), capacity "
-        "factor %.2f\n",
-        "dropped by capacity", static_cast<unsigned long long>(r.dropped_copies()),
-        static_cast<unsigned long long>(r.routed_copies()),
+    out << fmt::format(
+        "  {:<22} {:12} copies of {} per MoE layer per micro-batch ({:.2f} %), capacity "
+        "factor {:.2f}\n",
+        "dropped by capacity", r.dropped_copies(), r.routed_copies(),
         r.routed_copies() == 0 ? 0.0 : 100.0 * r.dropped_copies() / r.routed_copies(),
         c.capacity_factor);
   }
   if (r.mode() == "training") {
-    out << Format(
-        "  %-22s %12.3f ms   exposed %.3f ms; fp32 gradients %.1f MB dense, %.1f MB "
+    out << fmt::format(
+        "  {:<22} {:>12.3f} ms   exposed {:.3f} ms; fp32 gradients {:.1f} MB dense, {:.1f} MB "
         "expert per GPU\n",
         "gradient reduction", Ms(r.grad_sync_ns()), Ms(r.grad_sync_exposed_ns()),
         Gb(r.dense_grad_bytes()) * 1e3, Gb(r.expert_grad_bytes()) * 1e3);
-    out << Format("  %-22s %12.3f ms\n", "optimizer", Ms(r.optimizer_ns()));
+    out << fmt::format("  {:<22} {:>12.3f} ms\n", "optimizer", Ms(r.optimizer_ns()));
   }
-  out << Format("  %-22s %12.3f ms   (step - the same step with free communication)\n",
-                "exposed communication", Ms(r.exposed_comm_ns()));
+  out << fmt::format("  {:<22} {:>12.3f} ms   (step - the same step with free communication)\n",
+                     "exposed communication", Ms(r.exposed_comm_ns()));
   const pb::MemoryUse& m = r.memory();
-  out << Format(
-      "  %-22s %12.2f GB   of %.2f GB (stage %u: weights %.2f, gradients %.2f, "
-      "optimizer %.2f, activations %.2f, all-to-all %.2f)",
+  out << fmt::format(
+      "  {:<22} {:>12.2f} GB   of {:.2f} GB (stage {}: weights {:.2f}, gradients {:.2f}, "
+      "optimizer {:.2f}, activations {:.2f}, all-to-all {:.2f})",
       "memory, fullest GPU", Gb(m.total()), Gb(m.capacity()), m.stage(), Gb(m.weights()),
       Gb(m.gradients()), Gb(m.optimizer()), Gb(m.activations()), Gb(m.all_to_all()));
   out << (m.fits() ? " fits\n"
-                   : Format(" DOES NOT FIT: %.2f GB more\n", Gb(m.total() - m.capacity())));
+                   : fmt::format(" DOES NOT FIT: {:.2f} GB more\n", Gb(m.total() - m.capacity())));
   // One micro-batch on the slowest stage, summed by op and pass.
   std::map<std::pair<std::string, std::string>, std::pair<uint32_t, int64_t>> sums;
   std::vector<std::pair<std::string, std::string>> order;
@@ -152,34 +151,42 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
     sums[key].second += op.time_ns();
   }
   out << "\none micro-batch on stage " << r.slowest_stage() << ", by op:\n";
-  out << Format("  %-10s %-32s %6s %12s\n", "pass", "op", "count", "total ms");
+  out << fmt::format("  {:<10} {:<32} {:>6} {:>12}\n", "pass", "op", "count", "total ms");
   for (const auto& key : order) {
-    out << Format("  %-10s %-32s %6u %12.3f\n", key.first.c_str(), key.second.c_str(),
-                  sums[key].first, Ms(sums[key].second));
+    out << fmt::format("  {:<10} {:<32} {:6} {:>12.3f}\n", key.first, key.second, sums[key].first,
+                       Ms(sums[key].second));
   }
 }
 
 void WriteStepTimeline(const pb::StepResult& r, std::ostream& out) {
-  out << "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n";
-  bool first = true;
-  auto emit = [&](const std::string& e) {
-    out << (first ? "  " : ",\n  ") << e;
-    first = false;
+  Json events = Json::array();
+  auto process = [&](uint32_t pid, const std::string& name) {
+    events.push_back(
+        {{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"args", {{"name", name}}}});
   };
-  auto slice = [&](int pid, int tid, const std::string& name, int64_t start_ns, int64_t dur_ns) {
-    emit(
-        Format("{\"ph\": \"X\", \"pid\": %d, \"tid\": %d, \"name\": \"%s\", \"ts\": %.3f, "
-               "\"dur\": %.3f}",
-               pid, tid, name.c_str(), start_ns / 1e3, dur_ns / 1e3));
+  auto thread = [&](uint32_t pid, int tid, const std::string& name) {
+    events.push_back({{"ph", "M"},
+                      {"name", "thread_name"},
+                      {"pid", pid},
+                      {"tid", tid},
+                      {"args", {{"name", name}}}});
+  };
+  // Microseconds, as Chrome traces count: ns / 1000 is the double nearest the exact count.
+  auto slice = [&](uint32_t pid, int tid, const std::string& name, int64_t start_ns,
+                   int64_t dur_ns) {
+    events.push_back({{"ph", "X"},
+                      {"pid", pid},
+                      {"tid", tid},
+                      {"name", name},
+                      {"ts", static_cast<double>(start_ns) / 1e3},
+                      {"dur", static_cast<double>(dur_ns) / 1e3}});
   };
   const uint32_t p = static_cast<uint32_t>(r.stage_forward_ns_size());
   const uint32_t m = r.micro_batches();
   const bool training = r.mode() == "training";
   for (uint32_t s = 0; s < p; ++s) {
-    emit("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": " + std::to_string(s) +
-         ", \"args\": {\"name\": \"pipeline stage " + std::to_string(s) + "\"}}");
-    emit("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + std::to_string(s) +
-         ", \"tid\": 0, \"args\": {\"name\": \"micro-batches\"}}");
+    process(s, "pipeline stage " + std::to_string(s));
+    thread(s, 0, "micro-batches");
   }
   // 1F1B: stage s runs p - s - 1 warm-up forwards, then alternates, then drains the backwards.
   std::vector<std::vector<int64_t>> f_end(p, std::vector<int64_t>(m, 0)),
@@ -231,21 +238,19 @@ void WriteStepTimeline(const pb::StepResult& r, std::ostream& out) {
     }
   }
   // The slowest stage's first micro-batch, op by op, on compute and communication tracks.
-  const int detail = static_cast<int>(p);
-  emit("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": " + std::to_string(detail) +
-       ", \"args\": {\"name\": \"one micro-batch, stage " + std::to_string(r.slowest_stage()) +
-       "\"}}");
-  emit("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + std::to_string(detail) +
-       ", \"tid\": 0, \"args\": {\"name\": \"compute\"}}");
-  emit("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + std::to_string(detail) +
-       ", \"tid\": 1, \"args\": {\"name\": \"communication\"}}");
+  const uint32_t detail = p;
+  process(detail, "one micro-batch, stage " + std::to_string(r.slowest_stage()));
+  thread(detail, 0, "compute");
+  thread(detail, 1, "communication");
   int64_t t = 0;
   for (const pb::StepOp& op : r.ops()) {
     slice(detail, op.communication() ? 1 : 0,
           op.name() + " L" + std::to_string(op.layer()) + " " + op.pass(), t, op.time_ns());
     t += op.time_ns();
   }
-  out << "\n]}\n";
+  const Json trace = {{"displayTimeUnit", "ns"}, {"traceEvents", std::move(events)}};
+  // Bytes that are not UTF-8 in a name become U+FFFD: the file stays JSON, and dump() never throws.
+  out << trace.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
 }
 
 }  // namespace moesim::sim

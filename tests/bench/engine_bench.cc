@@ -18,6 +18,7 @@
 //
 // Each workload runs in its own child process, so each row's peak RSS (getrusage ru_maxrss) is its
 // own. Times are wall clock (steady_clock); the random times come from a fixed-seed mt19937_64.
+#include <fmt/format.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,11 +56,9 @@ struct Row {
 
 void Print(const Row& row) {
   const double total = row.schedule_s + row.run_s;
-  std::printf("%-8s %12llu %12llu %10llu %10.3f %10.3f %14.0f %10.0f\n", row.name,
-              static_cast<unsigned long long>(row.scheduled),
-              static_cast<unsigned long long>(row.executed),
-              static_cast<unsigned long long>(row.cancelled), row.schedule_s, row.run_s,
-              static_cast<double>(row.executed) / total, PeakRssMiB());
+  fmt::print("{:<8} {:12} {:12} {:10} {:>10.3f} {:>10.3f} {:>14.0f} {:>10.0f}\n", row.name,
+             row.scheduled, row.executed, row.cancelled, row.schedule_s, row.run_s,
+             static_cast<double>(row.executed) / total, PeakRssMiB());
   std::fflush(stdout);
 }
 
@@ -86,7 +85,7 @@ Row Bulk(uint64_t events) {
   row.run_s = Seconds(run_start);
   row.scheduled = sim.scheduled_count();
   row.executed = sim.executed_count();
-  std::fprintf(stderr, "(bulk checksum %llu)\n", static_cast<unsigned long long>(sink.checksum));
+  fmt::print(stderr, "(bulk checksum {})\n", sink.checksum);
   return row;
 }
 
@@ -109,7 +108,7 @@ Row Floor(uint64_t events) {
   row.run_s = Seconds(run_start);
   row.scheduled = events;
   row.executed = events;
-  std::fprintf(stderr, "(floor checksum %llu)\n", static_cast<unsigned long long>(checksum));
+  fmt::print(stderr, "(floor checksum {})\n", checksum);
   return row;
 }
 
@@ -173,19 +172,18 @@ bool InChild(Work work) {
 int main(int argc, char** argv) {
   const uint64_t events = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 10'000'000;
   if (events == 0) {
-    std::fprintf(stderr, "usage: %s [events > 0, default 10000000]\n", argv[0]);
+    fmt::print(stderr, "usage: {} [events > 0, default 10000000]\n", argv[0]);
     return 2;
   }
   const uint64_t pending = std::min<uint64_t>(events, 1'000'000);
-  std::printf("%-8s %12s %12s %10s %10s %10s %14s %10s\n", "workload", "scheduled", "executed",
-              "cancelled", "sched s", "run s", "events/s", "RSS MiB");
+  fmt::print("{:<8} {:>12} {:>12} {:>10} {:>10} {:>10} {:>14} {:>10}\n", "workload", "scheduled",
+             "executed", "cancelled", "sched s", "run s", "events/s", "RSS MiB");
   std::fflush(stdout);
   bool ok = InChild([&] { return Bulk(events); });
   ok = InChild([&] { return RunHold("hold", events, pending, false); }) && ok;
   ok = InChild([&] { return RunHold("cancel", events, pending, true); }) && ok;
   ok = InChild([&] { return Floor(events); }) && ok;
-  std::fprintf(stderr,
-               "(events/s = executed / (sched s + run s); hold and cancel keep %llu pending)\n",
-               static_cast<unsigned long long>(pending));
+  fmt::print(stderr, "(events/s = executed / (sched s + run s); hold and cancel keep {} pending)\n",
+             pending);
   return ok ? 0 : 1;
 }

@@ -27,6 +27,7 @@
 //
 // "cpu s" is the process's user + system time over the simulation: on a shared machine it is the
 // steadier figure; "simulate s" is wall time.
+#include <fmt/format.h>
 #include <google/protobuf/text_format.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -134,23 +135,18 @@ struct Row {
 void Print(const Config& c, const Row& row) {
   std::string verdict = "-";
   if (c.bar_seconds > 0 && row.note.rfind("skipped", 0) == 0) {
-    char text[32];
-    std::snprintf(text, sizeof text, "< %g s: not run", c.bar_seconds);
-    verdict = text;
+    verdict = fmt::format("< {:g} s: not run", c.bar_seconds);
   } else if (c.bar_seconds > 0) {
-    char text[96];
-    std::snprintf(text, sizeof text, "< %g s: %s", c.bar_seconds,
-                  row.simulate < c.bar_seconds ? "met" : "NOT met");
-    verdict = text;
+    verdict = fmt::format("< {:g} s: {}", c.bar_seconds,
+                          row.simulate < c.bar_seconds ? "met" : "NOT met");
     if (c.bar_rss_mib > 0) {
-      std::snprintf(text, sizeof text, "; < %g GiB: %s", c.bar_rss_mib / 1024,
-                    PeakRssMiB() < c.bar_rss_mib ? "met" : "NOT met");
-      verdict += text;
+      verdict += fmt::format("; < {:g} GiB: {}", c.bar_rss_mib / 1024,
+                             PeakRssMiB() < c.bar_rss_mib ? "met" : "NOT met");
     }
   }
-  std::printf("%-21s %6u %-10s %8.3f %10.3f %8.3f %13.3f %8.0f  %-30s %s\n", c.name, c.gpus,
-              c.fidelity, row.load, row.simulate, row.cpu, row.predicted_ms, PeakRssMiB(),
-              verdict.c_str(), row.note.c_str());
+  fmt::print("{:<21} {:6} {:<10} {:>8.3f} {:>10.3f} {:>8.3f} {:>13.3f} {:>8.0f}  {:<30} {}\n",
+             c.name, c.gpus, c.fidelity, row.load, row.simulate, row.cpu, row.predicted_ms,
+             PeakRssMiB(), verdict, row.note);
   std::fflush(stdout);
 }
 
@@ -165,16 +161,14 @@ bool LoadMoe(const Config& c, Row* row, std::optional<moesim::sim::LoadedScenari
   *status = 0;
   const double need_mib = static_cast<double>(c.gpus) * 145 / 1024;
   if (need_mib > 0.8 * AvailableMiB()) {
-    char note[160];
-    std::snprintf(note, sizeof note, "skipped: needs ~%.0f GiB, %.0f GiB available",
-                  need_mib / 1024, AvailableMiB() / 1024);
-    row->note = note;
+    row->note = fmt::format("skipped: needs ~{:.0f} GiB, {:.0f} GiB available", need_mib / 1024,
+                            AvailableMiB() / 1024);
     return false;
   }
   const auto load_start = Clock::now();
   auto s = moesim::sim::LoadScenarioFromString(MoeScenario(c.gpus / 8), "bench.pbtxt");
   if (!s.ok()) {
-    std::fprintf(stderr, "%s\n", s.error().message().c_str());
+    fmt::print(stderr, "{}\n", s.error().message());
     *status = 1;
     return false;
   }
@@ -193,7 +187,7 @@ int RunMoe(const Config& c) {
   }
   const auto fidelity = moesim::sim::ParseFidelity(c.fidelity);
   if (!fidelity.ok()) {
-    std::fprintf(stderr, "%s\n", fidelity.error().message().c_str());
+    fmt::print(stderr, "{}\n", fidelity.error().message());
     return 1;
   }
   const double cpu_start = CpuSeconds();
@@ -220,7 +214,7 @@ int RunAllToAll(const Config& c) {
   const moesim::Bytes token_bytes = moesim::models::TokenBytes(s->workload.model);
   const auto fidelity = moesim::sim::ParseFidelity(c.fidelity);
   if (!fidelity.ok()) {
-    std::fprintf(stderr, "%s\n", fidelity.error().message().c_str());
+    fmt::print(stderr, "{}\n", fidelity.error().message());
     return 1;
   }
   const std::unique_ptr<moesim::sim::NetworkModel> net =
@@ -237,9 +231,7 @@ int RunAllToAll(const Config& c) {
   for (uint32_t src = 0; src < tokens.ranks(); ++src) {
     for (const auto& cell : tokens.row(src)) flows += cell.dst != src && cell.count > 0;
   }
-  char note[96];
-  std::snprintf(note, sizeof note, "%llu flows", static_cast<unsigned long long>(flows));
-  row.note = note;
+  row.note = fmt::format("{} flows", flows);
   Print(c, row);
   return 0;
 }
@@ -252,14 +244,14 @@ int RunUniform(const Config& c) {
   if (!google::protobuf::TextFormat::ParseFromString(UniformCluster(c.gpus), &spec)) return 1;
   auto cluster = moesim::topology::BuildCluster(spec);
   if (!cluster.ok()) {
-    std::fprintf(stderr, "%s\n", cluster.error().message().c_str());
+    fmt::print(stderr, "{}\n", cluster.error().message());
     return 1;
   }
   const uint64_t size = uint64_t{64} << 20;
   auto schedule =
       BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, c.gpus, size, 1);
   if (!schedule.ok()) {
-    std::fprintf(stderr, "%s\n", schedule.error().message().c_str());
+    fmt::print(stderr, "{}\n", schedule.error().message());
     return 1;
   }
   const CollectiveTiming analytical = TimeCollective(*cluster, *schedule);
@@ -296,7 +288,7 @@ int RunOne(const char* name) {
         return RunUniform(c);
     }
   }
-  std::fprintf(stderr, "unknown configuration %s\n", name);
+  fmt::print(stderr, "unknown configuration {}\n", name);
   return 2;
 }
 
@@ -318,9 +310,9 @@ int Spawn(const char* self, const char* name) {
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--one") == 0) return RunOne(argv[2]);
-  std::printf("%-21s %6s %-10s %8s %10s %8s %13s %8s  %-30s %s\n", "configuration", "GPUs",
-              "fidelity", "load s", "simulate s", "cpu s", "predicted ms", "RSS MiB", "bar",
-              "note");
+  fmt::print("{:<21} {:>6} {:<10} {:>8} {:>10} {:>8} {:>13} {:>8}  {:<30} {}\n", "configuration",
+             "GPUs", "fidelity", "load s", "simulate s", "cpu s", "predicted ms", "RSS MiB", "bar",
+             "note");
   std::fflush(stdout);
   std::vector<const char*> names;
   for (int i = 1; i < argc; ++i) names.push_back(argv[i]);

@@ -19,6 +19,8 @@
 // GPUs of the same rail: 8 components), and across all 1,024 GPUs (one component). A flow that
 // ends restarts the filling at its step (see maxmin.h); uniform traffic freezes most flows in a
 // few steps, so here that is most of the component. A flow that starts re-solves its component.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -174,25 +176,23 @@ void Run(const Traffic& traffic) {
   }
   const uint64_t violations = CountViolations(solver, fabric, flows, endpoints);
 
-  std::printf("%-22s %9zu %9zu %6.2f %6llu %8.3f %8.3f %10.3f %10.3f %10llu %10llu %8.0f\n",
-              traffic.name, flows.size(), solver.resource_count(),
-              static_cast<double>(total_uses) / static_cast<double>(flows.size()),
-              static_cast<unsigned long long>(components), build, full,
-              1e3 * remove_total / traffic.repeats, 1e3 * add_total / traffic.repeats,
-              static_cast<unsigned long long>(touched / traffic.repeats),
-              static_cast<unsigned long long>(changed / traffic.repeats), PeakRssMiB());
+  fmt::print(
+      "{:<22} {:9} {:9} {:>6.2f} {:6} {:>8.3f} {:>8.3f} {:>10.3f} {:>10.3f} {:10} {:10} {:>8.0f}\n",
+      traffic.name, flows.size(), solver.resource_count(),
+      static_cast<double>(total_uses) / static_cast<double>(flows.size()), components, build, full,
+      1e3 * remove_total / traffic.repeats, 1e3 * add_total / traffic.repeats,
+      touched / traffic.repeats, changed / traffic.repeats, PeakRssMiB());
   std::fflush(stdout);
-  std::fprintf(stderr, "(%s: %llu filling steps; %llu flows violate the max-min conditions)\n",
-               traffic.name, static_cast<unsigned long long>(steps),
-               static_cast<unsigned long long>(violations));
+  fmt::print(stderr, "({}: {} filling steps; {} flows violate the max-min conditions)\n",
+             traffic.name, steps, violations);
 }
 
 }  // namespace
 
 int main() {
-  std::printf("%-22s %9s %9s %6s %6s %8s %8s %10s %10s %10s %10s %8s\n", "traffic", "flows",
-              "resources", "uses", "comps", "build s", "solve s", "-1 flow ms", "+1 flow ms",
-              "touched", "changed", "RSS MiB");
+  fmt::print("{:<22} {:>9} {:>9} {:>6} {:>6} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10} {:>8}\n",
+             "traffic", "flows", "resources", "uses", "comps", "build s", "solve s", "-1 flow ms",
+             "+1 flow ms", "touched", "changed", "RSS MiB");
   const Traffic rows[] = {
       {"all-to-all per node",
        [](uint32_t a, uint32_t b) { return a / kGpusPerNode == b / kGpusPerNode; }, 100},
@@ -201,7 +201,7 @@ int main() {
       {"all-to-all 1,024 GPUs", [](uint32_t, uint32_t) { return true; }, 5},
   };
   for (const Traffic& traffic : rows) Run(traffic);
-  std::printf(
+  fmt::print(
       "(-1 flow / +1 flow: mean time of Solve() after one flow ends / starts; touched, "
       "changed: variables per re-solve)\n");
   return 0;

@@ -8,6 +8,8 @@
 // 2. One Mixtral-8x7B training step on 64 H100 (scenarios/mixtral-8x7b-h100-64.pbtxt) at both
 //    fidelities.
 // Prints a table with the candidates, seconds and peak RSS.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -49,10 +51,10 @@ int Search(uint32_t threads) {
   auto rows =
       sim::EvaluatePlans(*cluster, *model, *plan_routing, {}, step, candidates, 0, 1, threads, {});
   sim::RankPlans(rows);
-  std::printf("%-44s %10zu %10.2f %10.0f   best: %s, %.1f ms\n",
-              "plan search, deepseek-v3, 2048 h800", rows.size(), Seconds(start), PeakRssMiB(),
-              rows.empty() ? "-" : rows.front().plan.c_str(),
-              rows.empty() ? 0.0 : rows.front().step.picoseconds() / 1e9);
+  fmt::print("{:<44} {:10} {:>10.2f} {:>10.0f}   best: {}, {:.1f} ms\n",
+             "plan search, deepseek-v3, 2048 h800", rows.size(), Seconds(start), PeakRssMiB(),
+             rows.empty() ? "-" : rows.front().plan.c_str(),
+             rows.empty() ? 0.0 : rows.front().step.picoseconds() / 1e9);
   return 0;
 }
 
@@ -69,8 +71,8 @@ int Step(sim::Fidelity fidelity) {
   auto r = sim::SimulateStep(s->cluster, s->workload.model, s->workload.plan, *layer, *config);
   if (!r.ok()) return 1;
   const std::string name = "mixtral-8x7b step, 64 h100, " + std::string(sim::ToString(fidelity));
-  std::printf("%-44s %10d %10.3f %10.0f   step %.1f ms\n", name.c_str(), 1, Seconds(start),
-              PeakRssMiB(), r->step.picoseconds() / 1e9);
+  fmt::print("{:<44} {:10} {:>10.3f} {:>10.0f}   step {:.1f} ms\n", name, 1, Seconds(start),
+             PeakRssMiB(), r->step.picoseconds() / 1e9);
   return 0;
 }
 
@@ -78,9 +80,9 @@ int Step(sim::Fidelity fidelity) {
 
 int main(int argc, char** argv) {
   const uint32_t threads = argc > 1 ? static_cast<uint32_t>(std::atoi(argv[1])) : 2;
-  std::printf("%-44s %10s %10s %10s\n", "run", "plans", "seconds", "RSS MiB");
+  fmt::print("{:<44} {:>10} {:>10} {:>10}\n", "run", "plans", "seconds", "RSS MiB");
   if (Step(sim::Fidelity::kAnalytical) || Step(sim::Fidelity::kFlow) || Search(threads)) {
-    std::fprintf(stderr, "benchmark setup failed\n");
+    fmt::print(stderr, "benchmark setup failed\n");
     return 1;
   }
   return 0;

@@ -2,6 +2,8 @@
 // GPUs and times the build and route queries over GPU pairs. Prints a table; run a Release build:
 //
 //   cmake --build build --target moesim_bench_routes && build/tests/moesim_bench_routes
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -20,8 +22,8 @@ using moesim::bench::Seconds;
 
 int main() {
   using moesim::topology::Cluster;
-  std::printf("%-7s %-6s %-30s %9s %14s %14s %16s %10s\n", "GPUs", "nodes", "fabric", "build s",
-              "pairs", "hops s", "sample path s", "RSS MiB");
+  fmt::print("{:<7} {:<6} {:<30} {:>9} {:>14} {:>14} {:>16} {:>10}\n", "GPUs", "nodes", "fabric",
+             "build s", "pairs", "hops s", "sample path s", "RSS MiB");
   for (uint32_t nodes : {128u, 1024u}) {
     moesim::pb::Cluster spec;
     spec.set_node_preset("dgx-h100");
@@ -31,7 +33,7 @@ int main() {
     auto cluster = moesim::topology::BuildCluster(spec);
     const double build = Seconds(start);
     if (!cluster.ok()) {
-      std::fprintf(stderr, "%s\n", cluster.error().message().c_str());
+      fmt::print(stderr, "{}\n", cluster.error().message());
       return 1;
     }
     const auto& router = cluster->router();
@@ -56,13 +58,10 @@ int main() {
       }
     }
     const double sample = Seconds(path_start) * gpus / sources;
-    std::printf("%-7u %-6u %-30s %9.3f %14llu %14.3f %16.3f %10.0f\n", gpus, nodes,
-                "rail-optimized, 32 nodes/group", build, static_cast<unsigned long long>(pairs),
-                hops, sample, PeakRssMiB());
-    std::fprintf(stderr, "(checksums: %llu hops, %llu path links%s)\n",
-                 static_cast<unsigned long long>(total_hops),
-                 static_cast<unsigned long long>(edges),
-                 sources < gpus ? ", paths timed on 128 sources and scaled" : "");
+    fmt::print("{:<7} {:<6} {:<30} {:>9.3f} {:14} {:>14.3f} {:>16.3f} {:>10.0f}\n", gpus, nodes,
+               "rail-optimized, 32 nodes/group", build, pairs, hops, sample, PeakRssMiB());
+    fmt::print(stderr, "(checksums: {} hops, {} path links{})\n", total_hops, edges,
+               sources < gpus ? ", paths timed on 128 sources and scaled" : "");
   }
   return 0;
 }

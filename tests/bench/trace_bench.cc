@@ -13,6 +13,7 @@
 //
 // Files go to the system temp folder and are removed at the end (the .npy is 4 bytes x 8 per
 // token).
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -36,11 +37,11 @@ namespace models = moesim::models;
 namespace pb = moesim::pb;
 
 void Row(const char* stage, uint64_t tokens, double seconds) {
-  std::printf("  %-22s %10.3f s %12.2f M tokens/s\n", stage, seconds, tokens / seconds / 1e6);
+  fmt::print("  {:<22} {:>10.3f} s {:>12.2f} M tokens/s\n", stage, seconds, tokens / seconds / 1e6);
 }
 
 [[noreturn]] void Die(const moesim::Error& e) {
-  std::fprintf(stderr, "moesim_bench_trace: %s\n", e.message().c_str());
+  fmt::print(stderr, "moesim_bench_trace: {}\n", e.message());
   std::exit(1);
 }
 
@@ -74,8 +75,7 @@ int main(int argc, char** argv) {
   const std::string npy = (dir / ("moesim_bench_" + std::to_string(::getpid()) + ".npy")).string();
   const std::string imported = trace + ".imported";
 
-  std::printf("moesim_bench_trace: %llu tokens, top-8 of 64 experts, %u ranks\n",
-              static_cast<unsigned long long>(tokens), ranks);
+  fmt::print("moesim_bench_trace: {} tokens, top-8 of 64 experts, {} ranks\n", tokens, ranks);
   auto start = Clock::now();
   models::LayerRouting zipf = models::ZipfRouting(shape, {.alpha = 1.2}, 1, 0);
   Row("generate zipf", tokens, Seconds(start));
@@ -103,9 +103,9 @@ int main(int argc, char** argv) {
   }
   const double write_s = Seconds(start);
   Row("write", tokens, write_s);
-  std::printf("  (trace file %.1f MB, %.2f bytes per token)\n",
-              std::filesystem::file_size(trace) / 1e6,
-              static_cast<double>(std::filesystem::file_size(trace)) / tokens);
+  fmt::print("  (trace file {:.1f} MB, {:.2f} bytes per token)\n",
+             std::filesystem::file_size(trace) / 1e6,
+             static_cast<double>(std::filesystem::file_size(trace)) / tokens);
 
   start = Clock::now();
   {
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
       if (!*got) break;
       seen += record.tokens();
     }
-    if (seen != tokens) std::fprintf(stderr, "read %llu tokens?\n", (unsigned long long)seen);
+    if (seen != tokens) fmt::print(stderr, "read {} tokens?\n", seen);
   }
   Row("read", tokens, Seconds(start));
 
@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
     auto counted = models::CountTrace(trace);
     if (!counted.ok()) Die(counted.error());
     const models::LoadStats s = models::ComputeLoadStats(counted->counts[0], counted->tokens[0], 8);
-    std::printf("  (uniform: max/mean %.4f, entropy %.4f bits)\n", s.max_over_mean, s.entropy_bits);
+    fmt::print("  (uniform: max/mean {:.4f}, entropy {:.4f} bits)\n", s.max_over_mean,
+               s.entropy_bits);
   }
   Row("read + stats", tokens, Seconds(start));
 
@@ -145,7 +146,7 @@ int main(int argc, char** argv) {
     (void)models::ComputeLoadStats(counted->counts[0], counted->tokens[0], 8);
   }
   Row("npy import + stats", tokens, Seconds(start));
-  std::printf("  peak RSS %.0f MiB\n", PeakRssMiB());
+  fmt::print("  peak RSS {:.0f} MiB\n", PeakRssMiB());
   std::filesystem::remove(trace);
   std::filesystem::remove(npy);
   std::filesystem::remove(imported);

@@ -1,0 +1,81 @@
+#include "sim/step/step_report.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace moesim::sim {
+namespace {
+
+// The "X" event of process `pid`, thread `tid`, named `name`; fails the test when there is none.
+nlohmann::json Slice(const nlohmann::json& trace, int pid, int tid, const std::string& name) {
+  for (const nlohmann::json& e : trace.at("traceEvents")) {
+    if (e.at("ph") == "X" && e.at("pid") == pid && e.at("tid") == tid && e.at("name") == name) {
+      return e;
+    }
+  }
+  FAIL("no slice " << name << " on pid " << pid << " tid " << tid);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("The step timeline: 1F1B on two stages, then the slowest stage's ops, names escaped") {
+  // 2 stages, 2 micro-batches, training: forward 1,000 ns and backward 2,000 ns on each stage.
+  pb::StepResult r;
+  r.set_mode("training");
+  r.set_micro_batches(2);
+  r.set_slowest_stage(1);
+  for (int s = 0; s < 2; ++s) {
+    r.add_stage_forward_ns(1000);
+    r.add_stage_backward_ns(2000);
+  }
+  r.set_grad_sync_exposed_ns(500);
+  r.set_optimizer_ns(250);
+  // An op whose name hand-written JSON quoting got wrong: a tab, a newline, a quote, a backslash.
+  const std::string odd = "all\tto\nall \"ep\" \\ 8";
+  pb::StepOp* a2a = r.add_ops();
+  a2a->set_name(odd);
+  a2a->set_pass("forward");
+  a2a->set_layer(3);
+  a2a->set_communication(true);
+  a2a->set_time_ns(1234);
+  pb::StepOp* ffn = r.add_ops();
+  ffn->set_name("expert FFN");
+  ffn->set_pass("forward");
+  ffn->set_layer(3);
+  ffn->set_time_ns(766);
+
+  std::ostringstream out;
+  WriteStepTimeline(r, out);
+  const nlohmann::json trace = nlohmann::json::parse(out.str());  // throws if it is not JSON
+
+  // Stage 0 runs F0 F1 B0 B1 (one warm-up forward), stage 1 F0 B0 F1 B1. Stage 1's F0 waits for
+  // stage 0's (ends 1,000 ns): 1,000-2,000, B0 2,000-4,000, F1 4,000-5,000, B1 5,000-7,000.
+  // Stage 0: F0 0-1,000, F1 1,000-2,000, B0 waits for stage 1's B0: 4,000-6,000, B1 for stage
+  // 1's B1: 7,000-9,000. Then the exposed gradient reduction at 9,000 and the optimizer at 9,500.
+  CHECK(Slice(trace, 1, 0, "F0").at("ts") == 1.0);
+  CHECK(Slice(trace, 1, 0, "B1").at("ts") == 5.0);
+  CHECK(Slice(trace, 0, 0, "B0").at("ts") == 4.0);
+  CHECK(Slice(trace, 0, 0, "B1").at("ts") == 7.0);
+  CHECK(Slice(trace, 0, 0, "B1").at("dur") == 2.0);
+  CHECK(Slice(trace, 1, 0, "gradient reduction (exposed)").at("ts") == 9.0);
+  CHECK(Slice(trace, 1, 0, "optimizer").at("ts") == 9.5);
+  CHECK(Slice(trace, 1, 0, "optimizer").at("dur") == 0.25);
+
+  // The op-by-op process comes after the stages (pid 2): the all-to-all on the communication
+  // track from 0 for 1.234 us, the FFN on the compute track after it, each to the nanosecond.
+  const nlohmann::json first = Slice(trace, 2, 1, odd + " L3 forward");
+  CHECK(first.at("ts") == 0.0);
+  CHECK(first.at("dur") == 1.234);
+  CHECK(Slice(trace, 2, 0, "expert FFN L3 forward").at("ts") == 1.234);
+  bool named = false;
+  for (const nlohmann::json& e : trace.at("traceEvents")) {
+    if (e.at("ph") == "M" && e.at("pid") == 2 && e.at("name") == "process_name") {
+      named = e.at("args").at("name") == "one micro-batch, stage 1";
+    }
+  }
+  CHECK(named);
+}
+
+}  // namespace moesim::sim
