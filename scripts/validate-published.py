@@ -298,6 +298,20 @@ def check_bounds(table, rows):
     return failures, notes
 
 
+def json_text(value, indent=0):
+    """JSON as rows.json keeps it: objects a key a line, a short list (a command's args) on one."""
+    inline = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list) and len(inline) + indent <= 160:
+        return inline
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(k)}: {json_text(v, indent + 2)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list):
+        return "[\n" + ",\n".join(inner + json_text(v, indent + 2) for v in value) + "\n" + pad + "]"
+    return inline
+
+
 def update_bounds(rows_path, doc, table):
     for r in table:
         row = doc["rows"][r["id"]]
@@ -306,8 +320,7 @@ def update_bounds(rows_path, doc, table):
         else:
             row["bound_pct"] = bound_for(r["_error"])
     with open(rows_path, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+        f.write(json_text(doc) + "\n")
 
 
 # --- Main ---------------------------------------------------------------------------------------------
