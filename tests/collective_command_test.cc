@@ -14,8 +14,8 @@ TEST_CASE("moesim collective prints nccl-tests columns for every size of the swe
   const auto r = Moesim({"collective", "--op", "allreduce", "--cluster", "dgx-h100", "-b", "1K",
                          "-e", "1M", "-f", "4"});
   REQUIRE(r.status == 0);
-  CHECK_THAT(r.out,
-             Catch::Contains("# moesim collective: allreduce, 8 GPUs of dgx-h100, algo ring"));
+  CHECK_THAT(r.out, Catch::Contains("# moesim collective: allreduce, 8 GPUs of dgx-h100, algo ring "
+                                    "or nvls (NCCL's tuner: the faster)"));
   CHECK_THAT(r.out, Catch::Contains("(B)    (elements)"));
   // 1K, 4K, 16K, 64K, 256K, 1M: 6 rows; 1024 B = 256 floats, summed.
   CHECK_THAT(r.out, Catch::Contains("        1024           256     float     sum"));
@@ -52,6 +52,29 @@ TEST_CASE("moesim collective errors: unknown op, bad size, wrong algorithm") {
   const auto gpus = Moesim({"collective", "--gpus", "9"});
   CHECK(gpus.status == 1);
   CHECK_THAT(gpus.err, Catch::Contains("--gpus = 9: outside the cluster; valid: 2 to 8"));
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("moesim collective: NCCL's tuner takes ring for small all-reduces and NVLS for large") {
+  const auto r = Moesim({"collective", "--op", "allreduce", "--cluster", "dgx-h100", "-b", "64K",
+                         "-e", "1G", "-f", "16384", "--json"});
+  REQUIRE(r.status == 0);
+  pb::CollectiveSweep sweep;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(r.out, &sweep).ok());
+  REQUIRE(sweep.rows_size() == 2);
+  // 64 KiB: NVLS's 25 us latency loses to ring LL's 6.6 + 14 x 0.6 = 15 us.
+  CHECK(sweep.rows(0).algo() == "ring");
+  // 1 GiB: NVLS moves S (n+1)/n = 1.125 S per GPU at 0.85 x 370.8 GB/s, ring 1.75 S at 370.8.
+  CHECK(sweep.rows(1).algo() == "nvls");
+  CHECK(sweep.rows(1).busbw_gbps() == Approx(487.1).epsilon(0.001));
+  // --algo nvls where there is none: a clear error.
+  const auto a100 = Moesim({"collective", "--op", "allreduce", "--cluster", "dgx-a100", "--algo",
+                            "nvls", "-b", "1M", "-e", "1M"});
+  CHECK(a100.status == 1);
+  CHECK_THAT(a100.err, Catch::Contains("--algo = nvls"));
 }
 
 }  // namespace moesim::sim

@@ -210,3 +210,47 @@ TEST_CASE("NCCL's ring channels across nodes: channel c enters each node at its 
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("NVLS all-reduce: S (n+1)/n over each GPU's NVLink, NCCL's NVLS efficiency and latency") {
+  const topology::Cluster c = Load("dgx-h100");
+  // S = 56 MB on 8 GPUs: every pair exchanges S x 9 / 56 = 9 MB, so each GPU's link to the
+  // NVSwitch carries 7 x 9 = 63 MB each way (= S (n+1)/n: S out and S/n back reducing, S/n out and
+  // S back multicasting). 63e6 B / 370.8 GB/s = 169,902,912.6 ps -> 169,902,913.
+  const uint64_t S = 56'000'000;
+  auto s = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kNvls, 8, S, 8);
+  REQUIRE(s.ok());
+  CHECK(s->transfers.size() == 56);
+  CHECK(s->transfers[0].bytes == 9'000'000);
+  const CollectiveTiming t = TimeCollective(c, *s);
+  CHECK(t.bandwidth == Duration::Picoseconds(169'902'913));
+  // Simple only; no base latency, one NVLS hop of 25 us (tuning.cc); the bandwidth at NCCL's
+  // Hopper nvlsEfficiency 0.85: 169,902,913 / 0.85 = 199,885,780 ps.
+  CHECK(t.protocol == NcclProtocol::kSimple);
+  CHECK(t.latency == Duration::Nanoseconds(25'000));
+  CHECK(std::llabs(t.total.picoseconds() - (25'000'000 + 199'885'780)) <= 1);
+  // busbw = 2 x 7/8 x S / 224.9 us = 435.8 GB/s here; at 1-8 GiB the latency fades and busbw
+  // approaches 2 (n-1)/(n+1) x 0.85 x 370.8 = 490 GB/s (nccl-tests on H100 NVLS: 466-479).
+  CHECK(BusBandwidthFactor(CollectiveOp::kAllReduce, 8) * S / (t.total.picoseconds() / 1e12) /
+            1e9 ==
+        Approx(435.8).epsilon(0.001));
+}
+
+TEST_CASE("NVLS needs Hopper or newer, an NVSwitch and one node") {
+  std::vector<uint32_t> eight(8);
+  for (uint32_t i = 0; i < 8; ++i) eight[i] = i;
+  CHECK(CheckNvls(Load("dgx-h100"), eight).ok());
+  const Status a100 = CheckNvls(Load("dgx-a100"), eight);
+  REQUIRE_FALSE(a100.ok());
+  CHECK_THAT(a100.error().message(), Catch::Contains("a100-sxm has no NVLink SHARP"));
+  const Status pcie = CheckNvls(Load("pcie-8gpu"), eight);
+  REQUIRE_FALSE(pcie.ok());
+  CHECK_THAT(pcie.error().message(), Catch::Contains("no NVSwitch"));
+  const topology::Cluster two = Load("dgx-h100-fat-tree-2to1.pbtxt");
+  const Status across = CheckNvls(two, {0, 8});
+  REQUIRE_FALSE(across.ok());
+  CHECK_THAT(across.error().message(), Catch::Contains("span nodes"));
+}
+
+}  // namespace moesim::sim

@@ -25,6 +25,7 @@ struct GpuSpec {
   // SM80 20.0, SM90 20.6, SM100 40.1 GB/s); 0 = no NVLink. topology/achieved.h derates NVLink by
   // this over the datasheet's per-link rate (nvlink / nvlink_links).
   Rate nccl_nvlink_per_link;
+  uint32_t sm = 0;  // compute capability x 10 (80 Ampere, 90 Hopper, 100 Blackwell)
 };
 
 std::span<const GpuSpec> KnownGpus();

@@ -98,6 +98,13 @@ pb::TopologySummary Summarize(const Cluster& cluster) {
   for (auto [it, end] = boost::edges(g); it != end; ++it)
     ++directed[std::string(ToString(g[*it].link_class))];
   for (const auto& [name, count] : directed) (*s.mutable_links())[name] = count / 2;
+  for (auto [it, end] = boost::edges(g); it != end; ++it) {
+    const Link& l = g[*it];
+    if (l.bandwidth.per_second() == 0) continue;
+    (*s.mutable_achieved_fraction())[std::string(ToString(l.link_class))] =
+        static_cast<double>(l.achieved.per_second()) /
+        static_cast<double>(l.bandwidth.per_second());
+  }
 
   // Per GPU inside the node: its NVLink, else its links (PCIe).
   const Vertex gpu0 = cluster.gpu_vertex(0);

@@ -5,10 +5,13 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "proto/byte_size.h"
 #include "proto/result.pb.h"
 #include "sim/cli/command.h"
+#include "sim/network/collective_time.h"
 #include "sim/network/network_model.h"
 
 namespace moesim::sim {
@@ -71,12 +74,29 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   std::vector<uint32_t> gpus(ranks);
   for (uint32_t i = 0; i < ranks; ++i) gpus[i] = i;
   const uint32_t channels = RingChannels(*cluster, gpus);
+  // The algorithms to time: the one asked for, or, for an all-reduce without --algo, what NCCL's
+  // tuner weighs (ring, and NVLS where the node has it), the faster per size.
+  std::vector<CollectiveAlgo> algos = {*algo};
+  if (*algo == CollectiveAlgo::kNvls) {
+    if (Status s = CheckNvls(*cluster, gpus); !s.ok()) return Fail(io, s.error());
+  } else if (o.algo.empty() && *op == CollectiveOp::kAllReduce && CheckNvls(*cluster, gpus).ok()) {
+    algos.push_back(CollectiveAlgo::kNvls);
+    sweep.set_algo("ring or nvls (NCCL's tuner: the faster)");
+  }
   for (uint64_t size = *begin; size <= *end; size *= o.factor) {
     const uint64_t bytes = std::max(align, size / align * align);
-    auto schedule = BuildCollective(*op, *algo, ranks, bytes, cluster->gpus_per_node(), channels);
-    if (!schedule.ok()) return Fail(io, schedule.error());
-    const CollectiveRun run = net->Collective(*schedule);
-    const double seconds = static_cast<double>(run.total.picoseconds()) / 1e12;
+    std::optional<CollectiveRun> run;
+    CollectiveAlgo chosen_algo = algos.front();
+    for (CollectiveAlgo a : algos) {
+      auto schedule = BuildCollective(*op, a, ranks, bytes, cluster->gpus_per_node(), channels);
+      if (!schedule.ok()) return Fail(io, schedule.error());
+      CollectiveRun r = net->Collective(*schedule);
+      if (!run || r.total < run->total) {
+        run = std::move(r);
+        chosen_algo = a;
+      }
+    }
+    const double seconds = static_cast<double>(run->total.picoseconds()) / 1e12;
     pb::CollectiveRow* row = sweep.add_rows();
     row->set_size_bytes(bytes);
     row->set_count(bytes / kTypeSize);
@@ -84,8 +104,9 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
     row->set_time_us(seconds * 1e6);
     row->set_algbw_gbps(bytes / seconds / 1e9);
     row->set_busbw_gbps(row->algbw_gbps() * BusBandwidthFactor(*op, ranks));
-    row->set_protocol(std::string(ToString(run.protocol)));
-    row->set_bottleneck_link(run.bottleneck_link);
+    row->set_protocol(std::string(ToString(run->protocol)));
+    row->set_bottleneck_link(run->bottleneck_link);
+    row->set_algo(std::string(ToString(chosen_algo)));
     if (size > UINT64_MAX / o.factor) break;
   }
 
@@ -97,13 +118,13 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
          << ", algo " << sweep.algo() << ", " << o.fidelity << " model (predicted, not measured)\n"
          << "#\n"
          << "#       size         count      type   redop    root     time   algbw   busbw  proto  "
-            " busiest link\n"
+            " algo   busiest link\n"
          << "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)\n";
   for (const pb::CollectiveRow& r : sweep.rows()) {
     io.out << fmt::format(
-        "{:12}  {:12}  {:>8}  {:>6}  {:6}  {:>7.2f}  {:>6.2f}  {:>6.2f}  {:<6}  {}\n",
+        "{:12}  {:12}  {:>8}  {:>6}  {:6}  {:>7.2f}  {:>6.2f}  {:>6.2f}  {:<6}  {:<5}  {}\n",
         r.size_bytes(), r.count(), r.type(), reduces ? "sum" : "none", -1, r.time_us(),
-        r.algbw_gbps(), r.busbw_gbps(), r.protocol(), r.bottleneck_link());
+        r.algbw_gbps(), r.busbw_gbps(), r.protocol(), r.algo(), r.bottleneck_link());
   }
   return 0;
 }
@@ -125,7 +146,8 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("-f,--stepfactor", o->factor, "Size multiplier between rows")
       ->capture_default_str();
   cmd->add_option("--algo", o->algo,
-                  "direct, pairwise, hierarchical (alltoall); ring, tree (allreduce); ring");
+                  "direct, pairwise, hierarchical (alltoall); ring, tree, nvls (allreduce; "
+                  "default: NCCL's tuner picks ring or nvls); ring");
   cmd->add_option("--fidelity", o->fidelity, "Network model")
       ->check(CLI::IsMember({"analytical", "flow"}))
       ->capture_default_str();

@@ -5,8 +5,10 @@
 
 #include <fstream>
 #include <memory>
+#include <string_view>
 
 #include "sim/cli/command.h"
+#include "topology/achieved.h"
 #include "topology/cluster.h"
 #include "topology/presets.h"
 #include "topology/summary.h"
@@ -73,7 +75,18 @@ int Show(const TopoOptions& o, CommandIo& io) {
          << Gbps(s.inter_node_gbps()) << "\n"
          << "  bisection (first half of the GPUs to the second, one direction): "
          << Gbps(s.bisection_gbps()) << "\n"
-         << "  diameter: " << s.diameter_hops() << " hops\n";
+         << "  diameter: " << s.diameter_hops() << " hops\n"
+         << "  achieved, what the models price each link at (topology/achieved.h):\n";
+  for (const topology::LinkClass c :
+       {topology::LinkClass::kNvLink, topology::LinkClass::kPcie, topology::LinkClass::kInterSocket,
+        topology::LinkClass::kInfiniBand, topology::LinkClass::kEthernet}) {
+    const auto it = s.achieved_fraction().find(std::string(topology::ToString(c)));
+    if (it == s.achieved_fraction().end()) continue;
+    io.out << fmt::format("    {:<13}{:>6.1f} %  {}\n", it->first, 100 * it->second,
+                          it->second == 1.0 && c != topology::LinkClass::kInterSocket
+                              ? std::string_view("line rate (line_rate: true)")
+                              : topology::Achieved(c, cluster->gpu_spec()).source);
+  }
   return 0;
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 namespace moesim::sim {
 StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t dst) {
@@ -14,6 +16,44 @@ StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t ds
     nvlink = nvlink && g[e].link_class == topology::LinkClass::kNvLink;
   });
   return nvlink ? StepLinkKind::kNvLink : StepLinkKind::kPcie;
+}
+
+NcclLatencyModel LatencyModelFor(CollectiveAlgo algo) {
+  return {algo == CollectiveAlgo::kTree, algo == CollectiveAlgo::kNvls};
+}
+
+double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo) {
+  if (algo != CollectiveAlgo::kNvls) return 1.0;
+  const double e = NvlsEfficiency(cluster.gpu_spec().sm);
+  // Callers check CheckNvls first; an NVLS schedule on a GPU without it is a programming error.
+  if (e <= 0) throw std::logic_error("NVLS on " + cluster.gpu_spec().name + ", which has none");
+  return e;
+}
+
+Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
+  const topology::GpuSpec& gpu = cluster.gpu_spec();
+  const std::string valid =
+      "--algo ring or tree; nvls on one node of Hopper or newer GPUs behind NVSwitch";
+  if (NvlsEfficiency(gpu.sm) <= 0) {
+    return InputError({}, "--algo", "nvls",
+                      gpu.name + " has no NVLink SHARP (NVLS needs Hopper or newer)", valid);
+  }
+  const topology::Router& router = cluster.router();
+  bool switch_found = false;
+  const topology::Graph& g = cluster.graph();
+  for (auto [it, end] = boost::vertices(g); it != end; ++it)
+    switch_found = switch_found || g[*it].kind == topology::DeviceKind::kNvSwitch;
+  if (!switch_found) {
+    return InputError({}, "--algo", "nvls", "the node has no NVSwitch to reduce in", valid);
+  }
+  for (uint32_t gpu_id : gpus) {
+    if (router.NodeOf(gpu_id) != router.NodeOf(gpus.front())) {
+      return InputError({}, "--algo", "nvls",
+                        "the GPUs span nodes (NCCL's NVLS tree across nodes is not modelled)",
+                        valid);
+    }
+  }
+  return Status::Ok();
 }
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule,
@@ -54,14 +94,17 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
     }
   }
 
-  const NcclLatencyModel model{schedule.algo == CollectiveAlgo::kTree};
+  const NcclLatencyModel model = LatencyModelFor(schedule.algo);
+  const double algo_efficiency = AlgorithmEfficiency(cluster, schedule.algo);
   std::optional<Duration> best;
   for (NcclProtocol p : kNcclProtocols) {
+    if (!model.Allows(p)) continue;
     Duration latency = model.Base(p);
     for (const auto& [src, dst] : schedule.latency_chain)
       latency += model.Step(HopKind(cluster, src, dst), p);
-    const Duration bandwidth = Duration::Picoseconds(static_cast<int64_t>(std::ceil(
-        static_cast<double>(timing.bandwidth.picoseconds()) / NcclLatencyModel::Efficiency(p))));
+    const Duration bandwidth = Duration::Picoseconds(
+        static_cast<int64_t>(std::ceil(static_cast<double>(timing.bandwidth.picoseconds()) /
+                                       (NcclLatencyModel::Efficiency(p) * algo_efficiency))));
     const Duration total = latency + bandwidth;
     // Ties go to the later protocol in the list (Simple), as NCCL prefers it for large messages.
     if (!best || total <= *best) {

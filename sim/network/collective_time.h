@@ -9,7 +9,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
+#include "proto/status.h"
 #include "sim/network/collectives.h"
 #include "sim/network/nccl_model.h"
 #include "topology/cluster.h"
@@ -29,6 +31,14 @@ struct CollectiveTiming {
 // whole run's.
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule,
                                 uint32_t repeats = 1);
+
+// NCCL's latency model for `algo` (Tree rows for tree, NVLS for nvls, Ring otherwise).
+NcclLatencyModel LatencyModelFor(CollectiveAlgo algo);
+// What an algorithm reaches of the links' bandwidth beyond the protocol's efficiency: NCCL's
+// nvlsEfficiency for the cluster's GPUs with NVLS, else 1.
+double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo);
+// Whether NVLS can run on `gpus`: Hopper or newer, an NVSwitch, one node. Else an error for --algo.
+Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 
 // What a hop from `src` to `dst` crosses, for NCCL's step latency: the network between nodes;
 // NVLink when every link of the route is NVLink; PCIe otherwise.

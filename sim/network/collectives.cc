@@ -18,6 +18,7 @@ constexpr std::pair<CollectiveAlgo, std::string_view> kAlgos[] = {
     {CollectiveAlgo::kHierarchical, "hierarchical"},
     {CollectiveAlgo::kRing, "ring"},
     {CollectiveAlgo::kTree, "tree"},
+    {CollectiveAlgo::kNvls, "nvls"},
 };
 
 // Appends a transfer and returns its index.
@@ -263,6 +264,15 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
       } else if (algo == CollectiveAlgo::kTree) {
         Tree(s);
         TreeChain(s);
+      } else if (algo == CollectiveAlgo::kNvls) {
+        // One step: every pair exchanges S (n+1) / (n (n-1)) (see the header); one latency hop.
+        const uint64_t pair = size * (ranks + 1) / (uint64_t{ranks} * (ranks - 1));
+        for (uint32_t i = 0; i < ranks; ++i) {
+          for (uint32_t j = 0; j < ranks; ++j) {
+            if (i != j) Add(s, i, j, pair, 0);
+          }
+        }
+        s.latency_chain = {{0, 1}};
       } else {
         return Unsupported(op, algo);
       }

@@ -27,6 +27,12 @@
 //                 size/n to the next rank                                         reducescatter
 //   tree          binary tree, reduce up then broadcast down, pipelined in        allreduce
 //                 chunks (NCCL uses a double binary tree; one tree here)
+//   nvls          NVLink SHARP in one node: the NVSwitch reduces (multimem        allreduce
+//                 ld_reduce) and multicasts (multimem st). Each GPU's link
+//                 carries S (n+1)/n each way: S out and S/n back for the
+//                 reduce-scatter, S/n out and S back for the all-gather. Listed
+//                 as every pair exchanging S (n+1) / (n (n-1)), which loads
+//                 each GPU's NVSwitch link exactly so.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +46,7 @@
 namespace moesim::sim {
 
 enum class CollectiveOp { kAllToAll, kAllReduce, kAllGather, kReduceScatter, kSendRecv };
-enum class CollectiveAlgo { kDirect, kPairwise, kHierarchical, kRing, kTree };
+enum class CollectiveAlgo { kDirect, kPairwise, kHierarchical, kRing, kTree, kNvls };
 
 std::string_view ToString(CollectiveOp op);
 std::string_view ToString(CollectiveAlgo algo);

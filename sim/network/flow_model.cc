@@ -24,8 +24,10 @@ class FlowModel {
       : cluster_(cluster),
         schedule_(schedule),
         protocol_(protocol),
-        efficiency_(protocol ? NcclLatencyModel::Efficiency(*protocol) : 1.0),
-        model_{schedule.algo == CollectiveAlgo::kTree},
+        efficiency_(protocol ? NcclLatencyModel::Efficiency(*protocol) *
+                                   AlgorithmEfficiency(cluster, schedule.algo)
+                             : 1.0),
+        model_(LatencyModelFor(schedule.algo)),
         links_(PlanFlowLinks(cluster, schedule)) {
     const size_t n = schedule.transfers.size();
     waiting_.resize(n);

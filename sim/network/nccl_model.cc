@@ -24,10 +24,13 @@ std::string_view ToString(NcclProtocol p) {
 }
 
 Duration NcclLatencyModel::Base(NcclProtocol p) const {
+  if (nvls) return Duration();
   return Duration::Nanoseconds((tree ? kTreeBase : kRingBase)[static_cast<int>(p)]);
 }
 
 Duration NcclLatencyModel::Step(StepLinkKind kind, NcclProtocol p) const {
+  // tuning.cc: hwLatencies[NCCL_HW_NVLINK][NCCL_ALGO_NVLS][Simple] = 25 us, the whole call's.
+  if (nvls) return Duration::Nanoseconds(25'000);
   const auto& table = tree ? kTreeStep : kRingStep;
   return Duration::Nanoseconds(table[static_cast<int>(kind)][static_cast<int>(p)]);
 }
@@ -42,6 +45,12 @@ double NcclLatencyModel::Efficiency(NcclProtocol p) {
       return 1.0;
   }
   return 1.0;
+}
+
+double NvlsEfficiency(uint32_t sm) {
+  if (sm >= 100) return 0.74;
+  if (sm >= 90) return 0.85;
+  return 0.0;
 }
 
 }  // namespace moesim::sim

@@ -13,6 +13,11 @@
 //   step, network  LL 2.7 (5.0)   LL128 4.0 (8.5)     Simple 14.0 (14.0)
 // Bandwidth efficiency: LL carries 8 bytes of data per 16 on the wire (0.5); LL128 120 of 128
 // (0.9375, NCCL's tuner uses 0.92); Simple 1.
+//
+// NVLS (NVLink SHARP, the NVSwitch reducing and multicasting): Simple only, no base latency and
+// one NVLink "step" of 25 us (tuning.cc hwLatencies[NVLINK][NVLS]); its bandwidth is derated by
+// NCCL's nvlsEfficiency, 0.85 on Hopper and 0.74 on Blackwell (tuning.cc), and unavailable
+// before Hopper.
 #pragma once
 
 #include <array>
@@ -33,10 +38,17 @@ enum class StepLinkKind { kNvLink, kPcie, kNetwork };
 
 struct NcclLatencyModel {
   bool tree = false;  // the Tree rows above instead of the Ring ones
+  bool nvls = false;  // NVLS: Simple only, base 0, NVLink step 25 us
   Duration Base(NcclProtocol p) const;
   Duration Step(StepLinkKind kind, NcclProtocol p) const;
   // Fraction of link bandwidth the protocol delivers as data.
   static double Efficiency(NcclProtocol p);
+  // Whether NCCL's tuner considers protocol `p` for this algorithm (NVLS: Simple only).
+  bool Allows(NcclProtocol p) const { return !nvls || p == NcclProtocol::kSimple; }
 };
+
+// NCCL's nvlsEfficiency for GPUs of compute capability `sm` x 10: 0.85 (90, Hopper), 0.74 (100,
+// Blackwell); 0 where NVLS does not exist (before Hopper).
+double NvlsEfficiency(uint32_t sm);
 
 }  // namespace moesim::sim

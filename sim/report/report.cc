@@ -83,11 +83,24 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
   const uint64_t token_bytes = models::TokenBytes(model).value;
 
   const bool profile = result.executor().rfind("profile ", 0) == 0;
+  // GPU 0's NVLink as this cluster has it (a custom node's own figure, not the GPU's datasheet):
+  // line rate and what the models price it at (topology/achieved.h).
+  Rate nvlink_line, nvlink_achieved;
+  const topology::Graph& graph = cluster.graph();
+  for (auto [it, end] = boost::out_edges(cluster.gpu_vertex(0), graph); it != end; ++it) {
+    if (graph[*it].link_class != topology::LinkClass::kNvLink) continue;
+    nvlink_line = nvlink_line + graph[*it].bandwidth;
+    nvlink_achieved = nvlink_achieved + graph[*it].achieved;
+  }
+  const std::string nvlink =
+      nvlink_line.per_second() == 0
+          ? std::string("no NVLink")
+          : fmt::format("NVLink {:.0f} GB/s per direction per GPU, {:.1f} achieved",
+                        nvlink_line.giga(), nvlink_achieved.giga());
   out << "moesim simulate: " << result.scenario() << "  (" << result.executor()
       << (profile ? ": measured figures, sim/compute/profile_model.h" : " fidelity") << ")\n"
       << "  cluster  " << cluster.gpus() << " GPUs of " << cluster.nodes() << " x "
-      << cluster.description() << " (" << cluster.gpu_spec().name << ", NVLink "
-      << fmt::format("{:.0f}", cluster.gpu_spec().nvlink.giga()) << " GB/s per direction per GPU)\n"
+      << cluster.description() << " (" << cluster.gpu_spec().name << ", " << nvlink << ")\n"
       << "  model    " << model.name() << ": " << model.num_experts() << " experts, top-"
       << model.top_k() << ", hidden " << model.hidden_size() << ", expert FFN "
       << model.expert_ffn_size() << ", " << pb::DType_Name(model.dtype()) << "\n"
