@@ -39,6 +39,23 @@ TEST_CASE(
   CHECK(row.busbw_gbps() == Approx(345.0).epsilon(0.001));
 }
 
+TEST_CASE("moesim collective: a tree all-reduce of 4 and 8 GiB, at both fidelities") {
+  // Sizes past 32 bits once crashed the tree (a division by a chunk count narrowed to 0).
+  for (const char* fidelity : {"analytical", "flow"}) {
+    INFO(fidelity);
+    const auto r = Moesim({"collective", "--op", "allreduce", "--algo", "tree", "-b", "4G", "-e",
+                           "8G", "--fidelity", fidelity, "--json"});
+    REQUIRE(r.status == 0);
+    pb::CollectiveSweep sweep;
+    REQUIRE(google::protobuf::util::JsonStringToMessage(r.out, &sweep).ok());
+    REQUIRE(sweep.rows_size() == 2);
+    CHECK(sweep.rows(0).size_bytes() == uint64_t{4} << 30);
+    CHECK(sweep.rows(1).size_bytes() == uint64_t{8} << 30);
+    // Bandwidth-bound: twice the bytes, twice the time (tens of us of latency in tens of ms).
+    CHECK(sweep.rows(1).algbw_gbps() == Approx(sweep.rows(0).algbw_gbps()).epsilon(0.001));
+  }
+}
+
 TEST_CASE("moesim collective errors: unknown op, bad size, wrong algorithm") {
   const auto op = Moesim({"collective", "--op", "broadcast"});
   CHECK(op.status == 1);

@@ -73,6 +73,27 @@ TEST_CASE("Schedules move the bytes each algorithm must move") {
   CHECK(received == std::vector<uint64_t>{2 * S, 3 * S, 3 * S, S, S, S, S});
 }
 
+TEST_CASE("Tree all-reduce of 4 GiB and more: 8 chunks, every edge carries the buffer each way") {
+  // 4 GiB = 2^32 B and 8 GiB = 2^33 B narrowed to 32 bits are 0 B: 0 chunks, a division by zero.
+  for (const uint64_t S : {uint64_t{4} << 30, uint64_t{8} << 30}) {
+    const Schedule tree = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8, S);
+    // 8 chunks x 7 edges x (up + down) = 112 transfers of S / 8 (512 MiB, 1 GiB).
+    REQUIRE(tree.transfers.size() == 112);
+    for (const Transfer& t : tree.transfers) CHECK(t.bytes == S / 8);
+  }
+  // 4 GiB + 4 B: 8 chunks of 536,870,912 B, the first 4 of them 1 B more; rank 7 sends its parent
+  // exactly the buffer, and receives it back.
+  const uint64_t S = (uint64_t{4} << 30) + 4;
+  const Schedule tree = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8, S);
+  const auto [sent, received] = Totals(tree);
+  CHECK(sent[7] == S);
+  CHECK(received[7] == S);
+  CHECK(tree.transfers.front().bytes == 536'870'913);
+  CHECK(tree.transfers.back().bytes == 536'870'912);
+  // Fewer bytes than chunks: one chunk a byte, none empty (3 B: 3 chunks x 2 edges x 2 = 12).
+  CHECK(Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 3, 3).transfers.size() == 12);
+}
+
 TEST_CASE("Hierarchical all-to-all: NVLink to the destination's rail, then across nodes on it") {
   const uint64_t S = 32 << 20;
   // 4 nodes x 8 GPUs, piece = S/32 per pair. Phase 1: (a,i) -> (a,j), j != i, carries 4 pieces (one

@@ -73,13 +73,21 @@ void Ring(Schedule& s, uint32_t steps, uint64_t chunk, uint32_t channels) {
   }
 }
 
-// Binary tree over ranks (parent of i: (i - 1) / 2), `chunks` pipelined chunks: each chunk is
-// reduced up to rank 0, then broadcast down. A link carries its chunks in order.
+// Binary tree over ranks (parent of i: (i - 1) / 2), the buffer pipelined in up to kTreeChunks
+// chunks: each chunk is reduced up to rank 0, then broadcast down. A link carries its chunks in
+// order. The chunk count is fixed, not the chunk size (NCCL pipelines in chunks of a fixed size per
+// channel, tens of thousands of them for 8 GiB), so a schedule has at most 16 (n - 1) transfers
+// whatever the size. Sizes stay 64-bit: a 4 GiB buffer narrowed to 32 bits is 0 bytes, hence 0
+// chunks and a division by zero.
+constexpr uint64_t kTreeChunks = 8;
+
 void Tree(Schedule& s) {
   const uint32_t n = s.ranks;
-  const uint32_t chunks =
-      std::min<uint32_t>(8, static_cast<uint32_t>(std::max<uint64_t>(1, s.size)));
-  const uint64_t chunk = (s.size + chunks - 1) / chunks;
+  // No empty chunk: a buffer of fewer than 8 bytes goes in one chunk per byte (one if empty).
+  const uint32_t chunks = static_cast<uint32_t>(std::clamp<uint64_t>(s.size, 1, kTreeChunks));
+  // Chunk c carries size / chunks bytes, one more for the first size % chunks chunks: every link
+  // carries exactly the buffer.
+  auto chunk = [&](uint32_t c) { return s.size / chunks + (c < s.size % chunks ? 1 : 0); };
   auto depth = [](uint32_t i) {
     uint32_t d = 0;
     for (; i > 0; i = (i - 1) / 2) ++d;
@@ -101,7 +109,7 @@ void Tree(Schedule& s) {
         if (child < n) after.push_back(up[c][child]);
       }
       if (c > 0) after.push_back(up[c - 1][i]);
-      up[c][i] = Add(s, i, (i - 1) / 2, chunk, c + height - depth(i), std::move(after));
+      up[c][i] = Add(s, i, (i - 1) / 2, chunk(c), c + height - depth(i), std::move(after));
     }
     std::stable_sort(order.begin(), order.end(),
                      [&](uint32_t x, uint32_t y) { return depth(x) < depth(y); });
@@ -116,7 +124,7 @@ void Tree(Schedule& s) {
         after.push_back(down[c][parent]);
       }
       if (c > 0) after.push_back(down[c - 1][i]);
-      down[c][i] = Add(s, parent, i, chunk, c + height + depth(i), std::move(after));
+      down[c][i] = Add(s, parent, i, chunk(c), c + height + depth(i), std::move(after));
     }
   }
 }
