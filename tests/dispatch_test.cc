@@ -161,6 +161,14 @@ TEST_CASE("Distinct tokens per destination rank: a token with two experts on one
   // Off the diagonal: 3 + 2 + 2 + 1 = 8 copies cross, 2 + 1 + 1 + 1 = 5 distinct tokens.
   CHECK(w.dispatch_tokens.OffDiagonal() == 8);
   CHECK(w.rank_tokens.OffDiagonal() == 5);
+  // What a per_rank exchange sends is rank_tokens; every other algorithm sends the copies.
+  CHECK(&SentTokens(w, AllToAllAlgo::kPerRank) == &w.rank_tokens);
+  CHECK(&SentTokens(w, AllToAllAlgo::kDirect) == &w.dispatch_tokens);
+  CHECK(&SentTokens(w, AllToAllAlgo::kHierarchical) == &w.dispatch_tokens);
+  // A layer without the counts (an expected layer not filled) falls back to the copies.
+  LayerWork copies_only = w;
+  copies_only.rank_tokens = TrafficMatrix();
+  CHECK(&SentTokens(copies_only, AllToAllAlgo::kPerRank) == &copies_only.dispatch_tokens);
 }
 
 TEST_CASE("Distinct tokens per rank never exceed the copies and are there wherever copies are") {
