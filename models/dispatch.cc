@@ -21,36 +21,36 @@ uint64_t ExpertCapacity(uint64_t tokens, uint32_t top_k, uint32_t experts, doubl
 
 namespace {
 
-// Counts one sender's distinct tokens per destination node: Copy() each copy's node, EndToken()
-// after each token, TakeRow() after the sender's last token.
-class NodeTokenCounter {
+// Counts one sender's distinct tokens per destination (a node, or a rank): Copy() each copy's
+// destination, EndToken() after each token, TakeRow() after the sender's last token.
+class DistinctTokenCounter {
  public:
-  explicit NodeTokenCounter(uint32_t nodes) : count_(nodes, 0) {}
+  explicit DistinctTokenCounter(uint32_t destinations) : count_(destinations, 0) {}
 
-  void Copy(uint32_t node) {
-    if (std::find(token_.begin(), token_.end(), node) == token_.end()) token_.push_back(node);
+  void Copy(uint32_t to) {
+    if (std::find(token_.begin(), token_.end(), to) == token_.end()) token_.push_back(to);
   }
   void EndToken() {
-    for (uint32_t node : token_) {
-      if (count_[node]++ == 0) touched_.push_back(node);
+    for (uint32_t to : token_) {
+      if (count_[to]++ == 0) touched_.push_back(to);
     }
     token_.clear();
   }
   std::vector<TrafficMatrix::Cell> TakeRow() {
     std::sort(touched_.begin(), touched_.end());
     std::vector<TrafficMatrix::Cell> row;
-    for (uint32_t node : touched_) {
-      row.push_back({node, count_[node]});
-      count_[node] = 0;
+    for (uint32_t to : touched_) {
+      row.push_back({to, count_[to]});
+      count_[to] = 0;
     }
     touched_.clear();
     return row;
   }
 
  private:
-  std::vector<uint64_t> count_;    // per node, for the current sender
-  std::vector<uint32_t> touched_;  // nodes with count_ > 0
-  std::vector<uint32_t> token_;    // distinct nodes of the current token's copies
+  std::vector<uint64_t> count_;    // per destination, for the current sender
+  std::vector<uint32_t> touched_;  // destinations with count_ > 0
+  std::vector<uint32_t> token_;    // distinct destinations of the current token's copies
 };
 
 }  // namespace
@@ -70,6 +70,7 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
   work.dropped.assign(world, 0);
   const uint32_t per_node = placement.gpus_per_node();
   if (per_node > 0) work.node_tokens = TrafficMatrix(world);
+  work.rank_tokens = TrafficMatrix(world);
   // Senders in chunks over the machine's cores (models/parallel.h). Each sender writes its own row,
   // counts and drops; what every sender adds to the experts' counts goes to its chunk's own
   // tallies, one slot per (rank, local expert), which are then added in chunk order: integers, so
@@ -86,8 +87,9 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
     tally.assign(slot_first[world], 0);
     std::vector<uint64_t> sent_to_expert(layer.num_experts());  // per sender: the replica rule's j
     std::vector<uint64_t> sent_to_ep_rank;  // per sender: its row, indexed by EP rank in its group
-    // Distinct tokens per destination node, when the nodes are known.
-    NodeTokenCounter per_token(per_node > 0 ? (world + per_node - 1) / per_node : 0);
+    // Distinct tokens per destination node, when the nodes are known, and per destination rank.
+    DistinctTokenCounter per_node_token(per_node > 0 ? (world + per_node - 1) / per_node : 0);
+    DistinctTokenCounter per_rank_token(world);
     for (uint32_t src = first; src < last; ++src) {
       const std::vector<uint32_t> group = plan.EpGroup(src);
       const uint32_t src_ep = plan.EpRank(src);
@@ -97,7 +99,10 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
       const std::vector<uint32_t>& experts = routing.experts[src];
       for (uint64_t k = 0; k < experts.size(); ++k) {
         const uint32_t expert = experts[k];
-        if (k % routing.top_k == 0) per_token.EndToken();
+        if (k % routing.top_k == 0) {
+          per_node_token.EndToken();
+          per_rank_token.EndToken();
+        }
         if (capacity > 0 && sent_to_expert[expert] >= capacity) {
           ++work.dropped[src];
           continue;
@@ -106,10 +111,13 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
             layer, expert, group, src_ep, placement.gpus_per_node(), sent_to_expert[expert]++);
         ++sent_to_ep_rank[r.ep_rank];
         ++tally[slot_first[group[r.ep_rank]] + r.slot];
-        if (per_node > 0) per_token.Copy(group[r.ep_rank] / per_node);
+        if (per_node > 0) per_node_token.Copy(group[r.ep_rank] / per_node);
+        per_rank_token.Copy(group[r.ep_rank]);
       }
-      per_token.EndToken();
-      if (per_node > 0) work.node_tokens.SetRow(src, per_token.TakeRow());
+      per_node_token.EndToken();
+      per_rank_token.EndToken();
+      if (per_node > 0) work.node_tokens.SetRow(src, per_node_token.TakeRow());
+      work.rank_tokens.SetRow(src, per_rank_token.TakeRow());
       std::vector<TrafficMatrix::Cell> row;
       for (uint32_t e = 0; e < group.size(); ++e) {
         if (sent_to_ep_rank[e] > 0) row.push_back({group[e], sent_to_ep_rank[e]});

@@ -5,10 +5,13 @@
 // Counting rule (Megatron-Core's all-to-all dispatcher): a token is sent once per selected expert,
 // so a token whose two experts live on the same rank is sent twice. A token whose expert is on its
 // own rank stays: it is counted on the diagonal and crosses no link. An expert with several
-// replicas receives each token at one of them, by the rule in models/placement.h.
+// replicas receives each token at one of them, by the rule in models/placement.h. The same copies
+// are also counted as distinct tokens per destination rank (rank_tokens, what DeepEP's intranode
+// dispatch sends) and per destination node (node_tokens, what its internode dispatch sends across).
 //
 //   LayerWork w = ExpandLayer(routing, plan, placement);
-//   w.dispatch_tokens.at(0, 1);    // tokens rank 0 sends to rank 1
+//   w.dispatch_tokens.at(0, 1);    // token copies rank 0 sends to rank 1
+//   w.rank_tokens.at(0, 1);        // distinct tokens among them
 //   w.expert_tokens[1][0];         // tokens rank 1's first local expert processes
 #pragma once
 
@@ -40,6 +43,14 @@ struct LayerWork {
   // without gpus_per_node, or an expected layer that SetExpectedNodeTokens has not filled, in
   // models/expected_layer.h): every copy then crosses.
   TrafficMatrix node_tokens;
+  // rank_tokens.at(src, dst): distinct tokens of `src` with at least one copy sent to `dst`, the
+  // diagonal included (tokens with an expert on their own rank); at most dispatch_tokens.at(src,
+  // dst), and not zero where that is not. A token with two experts on one GPU counts once: what
+  // crosses once to that GPU under the per-rank deduplicated dispatch (workload.alltoall_algo
+  // "per_rank", DeepEP's intranode kernels), whose combine sends the GPU's reduced output back
+  // once (the transpose). Empty (0 ranks) for an expected layer that SetExpectedRankTokens has not
+  // filled (models/expected_layer.h): every copy then crosses.
+  TrafficMatrix rank_tokens;
 
   uint64_t TotalDropped() const;
 };

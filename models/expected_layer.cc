@@ -43,52 +43,75 @@ LayerWork ExpectedLayer(std::span<const uint64_t> loads, uint32_t ep, uint64_t t
   return w;
 }
 
-void SetExpectedNodeTokens(std::span<const uint32_t> sample, uint32_t top_k, uint32_t gpus_per_node,
-                           uint64_t tokens_per_rank, const ExpertPlacement& placement,
-                           LayerWork* w) {
+namespace {
+
+// Distinct tokens per (sender, group of `per_group` consecutive EP ranks), as SetExpectedNodeTokens
+// explains for nodes: group n holds EP ranks n x per_group onwards.
+TrafficMatrix ExpectedDistinctTokens(std::span<const uint32_t> sample, uint32_t top_k,
+                                     uint32_t per_group, uint64_t tokens_per_rank,
+                                     const ExpertPlacement& placement,
+                                     const TrafficMatrix& dispatch) {
   const LayerPlacement& layer = placement.layer(0);
-  const uint32_t ep = layer.ep(), nodes = ep / gpus_per_node;
-  // Per expert, (node, fraction of its replicas there).
+  const uint32_t ep = layer.ep(), groups = ep / per_group;
+  // Per expert, (group, fraction of its replicas there).
   std::vector<std::vector<std::pair<uint32_t, double>>> on(layer.num_experts());
   for (uint32_t e = 0; e < layer.num_experts(); ++e) {
     const std::vector<LayerPlacement::Replica>& replicas = layer.ReplicasOf(e);
     for (const LayerPlacement::Replica& r : replicas) {
-      const uint32_t node = r.ep_rank / gpus_per_node;
-      if (on[e].empty() || on[e].back().first != node) on[e].emplace_back(node, 0.0);
+      const uint32_t group = r.ep_rank / per_group;
+      if (on[e].empty() || on[e].back().first != group) on[e].emplace_back(group, 0.0);
       on[e].back().second += 1.0 / static_cast<double>(replicas.size());
     }
   }
-  std::vector<double> hits(nodes, 0.0), miss(nodes, 1.0);
+  std::vector<double> hits(groups, 0.0), miss(groups, 1.0);
   std::vector<uint32_t> touched;
   const size_t tokens = sample.size() / top_k;
   for (size_t t = 0; t < tokens; ++t) {
     for (uint32_t j = 0; j < top_k; ++j) {
-      for (const auto& [node, fraction] : on[sample[t * top_k + j]]) {
-        if (miss[node] == 1.0) touched.push_back(node);
-        miss[node] *= 1.0 - fraction;
+      for (const auto& [group, fraction] : on[sample[t * top_k + j]]) {
+        if (miss[group] == 1.0) touched.push_back(group);
+        miss[group] *= 1.0 - fraction;
       }
     }
-    for (const uint32_t node : touched) {
-      hits[node] += 1.0 - miss[node];
-      miss[node] = 1.0;
+    for (const uint32_t group : touched) {
+      hits[group] += 1.0 - miss[group];
+      miss[group] = 1.0;
     }
     touched.clear();
   }
-  w->node_tokens = TrafficMatrix(ep);
+  TrafficMatrix out(ep);
+  std::vector<uint64_t> copies(groups, 0);
   for (uint32_t src = 0; src < ep; ++src) {
-    std::vector<uint64_t> copies(nodes, 0);
-    for (const TrafficMatrix::Cell& cell : w->dispatch_tokens.row(src)) {
-      copies[cell.dst / gpus_per_node] += cell.count;
+    std::fill(copies.begin(), copies.end(), 0);
+    for (const TrafficMatrix::Cell& cell : dispatch.row(src)) {
+      copies[cell.dst / per_group] += cell.count;
     }
-    for (uint32_t n = 0; n < nodes; ++n) {
+    for (uint32_t n = 0; n < groups; ++n) {
       if (copies[n] == 0) continue;
       const double expected = tokens == 0 ? 0
                                           : static_cast<double>(tokens_per_rank) * hits[n] /
                                                 static_cast<double>(tokens);
       const uint64_t rounded = static_cast<uint64_t>(std::llround(expected));
-      w->node_tokens.at(src, n) = std::clamp<uint64_t>(rounded, 1, copies[n]);
+      out.at(src, n) = std::clamp<uint64_t>(rounded, 1, copies[n]);
     }
   }
+  return out;
+}
+
+}  // namespace
+
+void SetExpectedNodeTokens(std::span<const uint32_t> sample, uint32_t top_k, uint32_t gpus_per_node,
+                           uint64_t tokens_per_rank, const ExpertPlacement& placement,
+                           LayerWork* w) {
+  w->node_tokens = ExpectedDistinctTokens(sample, top_k, gpus_per_node, tokens_per_rank, placement,
+                                          w->dispatch_tokens);
+}
+
+void SetExpectedRankTokens(std::span<const uint32_t> sample, uint32_t top_k,
+                           uint64_t tokens_per_rank, const ExpertPlacement& placement,
+                           LayerWork* w) {
+  w->rank_tokens =
+      ExpectedDistinctTokens(sample, top_k, 1, tokens_per_rank, placement, w->dispatch_tokens);
 }
 
 }  // namespace moesim::models

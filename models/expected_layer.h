@@ -49,4 +49,19 @@ void SetExpectedNodeTokens(std::span<const uint32_t> sample, uint32_t top_k, uin
                            uint64_t tokens_per_rank, const ExpertPlacement& placement,
                            LayerWork* w);
 
+// The same for the per-rank deduplicated dispatch (LayerWork::rank_tokens): how many of a rank's
+// tokens reach each EP rank, by the formula above with one GPU per "node",
+//
+//   rank_tokens(src, r) = round(tokens_per_rank x h_r / T),   h_r = sum over the T sampled tokens
+//                         of 1 - prod over its experts e of (1 - f_e(r)),
+//
+// f_e(r) the fraction of e's replicas on rank r, kept within 1 and the sender's copies to r.
+//
+//   4 experts on 2 ranks, 2 per rank, top-2 tokens {0,1} {0,2} {2,3} {1,3}: rank 0 (experts 0, 1)
+//   is reached by 3 of the 4 tokens, rank 1 likewise. With uniform loads each rank of 100 tokens
+//   sends 100 copies to each rank (50 per expert) but 75 distinct tokens (100 x 3 / 4).
+void SetExpectedRankTokens(std::span<const uint32_t> sample, uint32_t top_k,
+                           uint64_t tokens_per_rank, const ExpertPlacement& placement,
+                           LayerWork* w);
+
 }  // namespace moesim::models

@@ -33,9 +33,14 @@ void AddMatrix(pb::Result& result, const char* phase, uint32_t layer, const Traf
 
 void AddSendMatrices(pb::Result& result, uint32_t layer, const TrafficMatrix& dispatch,
                      uint64_t token_bytes) {
+  AddSendMatrices(result, layer, dispatch, token_bytes, token_bytes);
+}
+
+void AddSendMatrices(pb::Result& result, uint32_t layer, const TrafficMatrix& dispatch,
+                     uint64_t dispatch_token_bytes, uint64_t combine_token_bytes) {
   if (dispatch.ranks() > kMaxSendMatrixRanks) return;
-  AddMatrix(result, "dispatch", layer, dispatch, token_bytes);
-  AddMatrix(result, "combine", layer, dispatch.Transposed(), token_bytes);
+  AddMatrix(result, "dispatch", layer, dispatch, dispatch_token_bytes);
+  AddMatrix(result, "combine", layer, dispatch.Transposed(), combine_token_bytes);
 }
 
 }  // namespace moesim::models

@@ -24,5 +24,9 @@ inline constexpr uint32_t kMaxSendMatrixRanks = 2048;
 // `dispatch` has more than kMaxSendMatrixRanks ranks.
 void AddSendMatrices(pb::Result& result, uint32_t layer, const TrafficMatrix& dispatch,
                      uint64_t token_bytes);
+// The same with a token of `dispatch_token_bytes` in dispatch and `combine_token_bytes` in combine
+// (a dispatch in FP8 and a combine in BF16, models/wire_dtype.h).
+void AddSendMatrices(pb::Result& result, uint32_t layer, const TrafficMatrix& dispatch,
+                     uint64_t dispatch_token_bytes, uint64_t combine_token_bytes);
 
 }  // namespace moesim::models

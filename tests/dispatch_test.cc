@@ -15,6 +15,17 @@ std::vector<uint64_t> Row(const TrafficMatrix& m, uint32_t i) {
   return row;
 }
 
+// 4 ranks of a model with 4 experts, EP `ep`.
+Plan FourRanks(uint32_t ep) {
+  pb::ModelSpec model;
+  model.set_num_experts(4);
+  pb::ParallelPlan spec;
+  spec.set_ep(ep);
+  auto plan = ResolvePlan(spec, 4, model, nullptr);
+  REQUIRE(plan.ok());
+  return *std::move(plan);
+}
+
 }  // namespace
 
 TEST_CASE("Seed example: the dispatch matrix follows each token to its expert's GPU") {
@@ -74,18 +85,13 @@ TEST_CASE("Conservation: each routed token-expert pair is sent once and comes ba
 
 TEST_CASE("A token whose two experts share a GPU is sent twice and EP groups do not mix") {
   // 4 ranks, ep = 2: groups {0,1} and {2,3}; 4 experts, 2 per EP rank.
-  pb::ModelSpec model;
-  model.set_num_experts(4);
-  pb::ParallelPlan spec;
-  spec.set_ep(2);
-  auto plan = ResolvePlan(spec, 4, model, nullptr);
-  REQUIRE(plan.ok());
+  const Plan plan = FourRanks(2);
   const ExpertPlacement placement = ExpertPlacement::Contiguous(4, 2);
   LayerRouting routing;
   routing.top_k = 2;
   // One token per rank. Rank 0 and rank 2: experts 2 and 3, both on EP rank 1 of their group.
   routing.experts = {{2, 3}, {0, 1}, {2, 3}, {0, 2}};
-  const LayerWork w = ExpandLayer(routing, *plan, placement);
+  const LayerWork w = ExpandLayer(routing, plan, placement);
   CHECK(Row(w.dispatch_tokens, 0) == std::vector<uint64_t>{0, 2, 0, 0});
   // Rank 1: experts 0 and 1 live on EP rank 0 of group {0, 1}, i.e. global rank 0.
   CHECK(Row(w.dispatch_tokens, 1) == std::vector<uint64_t>{2, 0, 0, 0});
@@ -105,12 +111,7 @@ TEST_CASE("A token whose two experts share a GPU is sent twice and EP groups do 
 TEST_CASE(
     "Distinct tokens per destination node: a token with two experts on one node counts once") {
   // 4 ranks in 2 nodes of 2 GPUs, ep = 4, 4 experts (expert e on rank e), top-2.
-  pb::ModelSpec model;
-  model.set_num_experts(4);
-  pb::ParallelPlan spec;
-  spec.set_ep(4);
-  auto plan = ResolvePlan(spec, 4, model, nullptr);
-  REQUIRE(plan.ok());
+  const Plan plan = FourRanks(4);
   ExpertPlacement placement = ExpertPlacement::Contiguous(4, 4);
   LayerRouting routing;
   routing.top_k = 2;
@@ -118,9 +119,9 @@ TEST_CASE(
   // Rank 3: token 0 -> experts 0, 1 (both on node 0).
   routing.experts = {{2, 3, 0, 2}, {1, 0}, {2, 3}, {0, 1}};
   // Without nodes, no counts: every copy crosses.
-  CHECK(ExpandLayer(routing, *plan, placement).node_tokens.ranks() == 0);
+  CHECK(ExpandLayer(routing, plan, placement).node_tokens.ranks() == 0);
   placement.set_gpus_per_node(2);
-  const LayerWork w = ExpandLayer(routing, *plan, placement);
+  const LayerWork w = ExpandLayer(routing, plan, placement);
   // Rank 0 sends 3 copies to node 1 (2, 3, 2) but only 2 distinct tokens; 1 token to node 0.
   CHECK(w.dispatch_tokens.at(0, 2) + w.dispatch_tokens.at(0, 3) == 3);
   CHECK(w.node_tokens.at(0, 1) == 2);
@@ -131,6 +132,66 @@ TEST_CASE(
   // Ranks 1 and 2 keep everything in their node.
   CHECK(w.node_tokens.at(1, 0) == 1);
   CHECK(w.node_tokens.at(2, 1) == 1);
+}
+
+TEST_CASE("Distinct tokens per destination rank: a token with two experts on one GPU counts once") {
+  // 4 ranks, ep = 2: groups {0,1} and {2,3}; 4 experts, 2 per EP rank (experts 0, 1 on EP rank 0,
+  // experts 2, 3 on EP rank 1), top-2, as in the test above, with two tokens on rank 0.
+  const Plan plan = FourRanks(2);
+  const ExpertPlacement placement = ExpertPlacement::Contiguous(4, 2);
+  LayerRouting routing;
+  routing.top_k = 2;
+  // Rank 0: token 0 -> experts 2, 3 (both on rank 1), token 1 -> experts 0, 2 (rank 0 and rank 1).
+  // Rank 1: experts 0, 1 (both on rank 0). Rank 2: 2, 3 (both on rank 3). Rank 3: 0, 2 (ranks 2,
+  // 3).
+  routing.experts = {{2, 3, 0, 2}, {0, 1}, {2, 3}, {0, 2}};
+  const LayerWork w = ExpandLayer(routing, plan, placement);
+  // Copies: rank 0 sends 3 to rank 1 (experts 2, 3 of token 0 and 2 of token 1) and keeps 1.
+  CHECK(Row(w.dispatch_tokens, 0) == std::vector<uint64_t>{1, 3, 0, 0});
+  // Distinct tokens: both of rank 0's tokens reach rank 1, once each: 2, not 3. Token 1 keeps one
+  // copy on rank 0 itself (the diagonal).
+  CHECK(Row(w.rank_tokens, 0) == std::vector<uint64_t>{1, 2, 0, 0});
+  // Rank 1's token: 2 copies to rank 0, 1 distinct token. Rank 2 likewise to rank 3.
+  CHECK(Row(w.dispatch_tokens, 1) == std::vector<uint64_t>{2, 0, 0, 0});
+  CHECK(Row(w.rank_tokens, 1) == std::vector<uint64_t>{1, 0, 0, 0});
+  CHECK(Row(w.rank_tokens, 2) == std::vector<uint64_t>{0, 0, 0, 1});
+  // Rank 3's token has one expert on each rank of its group: nothing to deduplicate.
+  CHECK(Row(w.rank_tokens, 3) == std::vector<uint64_t>{0, 0, 1, 1});
+  CHECK(Row(w.dispatch_tokens, 3) == std::vector<uint64_t>{0, 0, 1, 1});
+  // Off the diagonal: 3 + 2 + 2 + 1 = 8 copies cross, 2 + 1 + 1 + 1 = 5 distinct tokens.
+  CHECK(w.dispatch_tokens.OffDiagonal() == 8);
+  CHECK(w.rank_tokens.OffDiagonal() == 5);
+  // What a per_rank exchange sends is rank_tokens; every other algorithm sends the copies.
+  CHECK(&SentTokens(w, AllToAllAlgo::kPerRank) == &w.rank_tokens);
+  CHECK(&SentTokens(w, AllToAllAlgo::kDirect) == &w.dispatch_tokens);
+  CHECK(&SentTokens(w, AllToAllAlgo::kHierarchical) == &w.dispatch_tokens);
+  // A layer without the counts (an expected layer not filled) falls back to the copies.
+  LayerWork copies_only = w;
+  copies_only.rank_tokens = TrafficMatrix();
+  CHECK(&SentTokens(copies_only, AllToAllAlgo::kPerRank) == &copies_only.dispatch_tokens);
+}
+
+TEST_CASE("Distinct tokens per rank never exceed the copies and are there wherever copies are") {
+  // DeepSeek-V3 on 32 GPUs (8 of its 256 experts per GPU, top-8, 4096 tokens per GPU: many tokens
+  // have two experts on one GPU), with and without a capacity that drops copies: rank_tokens <=
+  // node-blind copies cell by cell, non-zero exactly where they are, and fewer in all.
+  auto s = sim::LoadScenario(testing::SourcePath("scenarios/deepseek-v3-h800-ep32.pbtxt"));
+  REQUIRE(s.ok());
+  for (uint64_t capacity : {uint64_t{0}, uint64_t{100}}) {
+    INFO("capacity " << capacity);
+    const LayerWork w =
+        ExpandLayer(s->workload.routing[0], s->workload.plan, s->workload.placement, capacity);
+    const uint32_t n = w.dispatch_tokens.ranks();
+    REQUIRE(w.rank_tokens.ranks() == n);
+    for (uint32_t i = 0; i < n; ++i) {
+      for (uint32_t j = 0; j < n; ++j) {
+        CHECK(w.rank_tokens.at(i, j) <= w.dispatch_tokens.at(i, j));
+        CHECK((w.rank_tokens.at(i, j) > 0) == (w.dispatch_tokens.at(i, j) > 0));
+      }
+    }
+    CHECK(w.rank_tokens.Total() < w.dispatch_tokens.Total());
+    if (capacity > 0) CHECK(w.TotalDropped() > 0);
+  }
 }
 
 TEST_CASE("ExpandLayer drops token copies beyond an expert's capacity per sender") {

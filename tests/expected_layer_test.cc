@@ -1,5 +1,6 @@
 // The expected MoE layer of plan search (models/expected_layer.h): conservation, the spread of
-// each expert's share over the senders, and how many tokens reach each node for DeepEP.
+// each expert's share over the senders, and how many tokens reach each node and each GPU for
+// DeepEP.
 #include "models/expected_layer.h"
 
 #include <catch2/catch.hpp>
@@ -88,6 +89,33 @@ TEST_CASE("Expected node tokens: the sampled share of tokens with a copy on each
     CHECK(z.node_tokens.at(2, 1) == 1);
     CHECK(z.node_tokens.at(2, 0) == 100);
   }
+}
+
+TEST_CASE("Expected rank tokens: the sampled share of tokens with a copy on each GPU") {
+  // 4 experts on 2 EP ranks, 2 each (experts 0, 1 on rank 0; 2, 3 on rank 1). Uniform loads, 2
+  // ranks x 100 tokens x top-2 = 400 selections, 100 per expert: each sender has 50 copies for
+  // each expert, 100 for each rank. Of the sampled tokens {0,1} {0,2} {2,3} {1,3}, 3 have an
+  // expert on rank 0 ({0,1} counts once though both its experts are there) and 3 on rank 1:
+  // 100 x 3 / 4 = 75 distinct tokens to each rank, diagonal included.
+  const ExpertPlacement two_per_rank = ExpertPlacement::Contiguous(4, 2);
+  LayerWork w = ExpectedLayer(std::vector<uint64_t>{1, 1, 1, 1}, 2, 100, 2, two_per_rank);
+  CHECK(w.rank_tokens.ranks() == 0);  // not filled: a per_rank exchange sends every copy
+  for (uint32_t src = 0; src < 2; ++src) {
+    CHECK(w.dispatch_tokens.at(src, 0) == 100);
+    CHECK(w.dispatch_tokens.at(src, 1) == 100);
+  }
+  SetExpectedRankTokens(kSample, 2, 100, two_per_rank, &w);
+  REQUIRE(w.rank_tokens.ranks() == 2);
+  for (uint32_t src = 0; src < 2; ++src) {
+    CHECK(w.rank_tokens.at(src, 0) == 75);
+    CHECK(w.rank_tokens.at(src, 1) == 75);
+  }
+  // One expert per rank: a token's experts are on distinct ranks, so the distinct tokens to rank
+  // r are the tokens with expert r: 2 of the 4 sampled for each expert, 100 x 2 / 4 = 50 = the
+  // copies (uniform: 4 ranks x 100 x 2 / 4 experts / 4 senders).
+  LayerWork one = ExpectedLayer(std::vector<uint64_t>{1, 1, 1, 1}, 4, 100, 2, OnePerRank());
+  SetExpectedRankTokens(kSample, 2, 100, OnePerRank(), &one);
+  CHECK(one.rank_tokens == one.dispatch_tokens);
 }
 
 }  // namespace moesim::models

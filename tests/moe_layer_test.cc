@@ -1,6 +1,9 @@
 #include "sim/moe/moe_layer.h"
 
 #include <catch2/catch.hpp>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "sim/moe/scenario_loader.h"
 #include "test_paths.h"
@@ -196,11 +199,12 @@ TEST_CASE("Flow fidelity across nodes: never faster than the analytical busiest-
 namespace moesim::sim {
 namespace {
 
-// 2 nodes x 4 GPUs (tests/fixtures/two_nodes_4gpu.pbtxt: NVLink 400 GB/s, one 50 GB/s NIC per
-// GPU), 8 experts, one per GPU (expert e on GPU e), top-2, one token per GPU. GPU 0's token goes to
-// experts 5 and 6, both on node 1; every other token to its own GPU's expert and a neighbour's in
-// its node. One token = 4096 x 2 B = 8192 B.
-std::string DedupScenario(const std::string& algo) {
+// A scenario on 2 nodes x 4 GPUs (tests/fixtures/two_nodes_4gpu.pbtxt: NVLink 400 GB/s, one
+// 50 GB/s NIC per GPU, line rates), a toy model of hidden 4096 in BF16 with `experts` experts
+// (top-2), EP 8, one token per GPU: `workload` fields after tokens_per_gpu, `ranks` the explicit
+// routing's rank entries. The workload block is line 17.
+std::string TwoNodeScenario(uint32_t experts, const std::string& workload,
+                            const std::string& ranks) {
   return R"(cluster {
   node {
     name: "test-4gpu" gpu: "h100-sxm" gpus: 4
@@ -214,24 +218,37 @@ std::string DedupScenario(const std::string& algo) {
 }
 model_spec {
   name: "toy" source: "test" hidden_size: 4096 expert_ffn_size: 14336
-  num_experts: 8 top_k: 2 num_layers: 1 dtype: BF16
+  num_experts: )" +
+         std::to_string(experts) + R"( top_k: 2 num_layers: 1 dtype: BF16
 }
 plan { ep: 8 }
-workload { tokens_per_gpu: 1 alltoall_algo: ")" +
-         algo + R"(" }
+workload { tokens_per_gpu: 1 )" +
+         workload + R"( }
 routing {
   explicit {
-    rank { rank: 0 experts: [5, 6] }
-    rank { rank: 1 experts: [1, 2] }
-    rank { rank: 2 experts: [2, 3] }
-    rank { rank: 3 experts: [3, 0] }
-    rank { rank: 4 experts: [4, 5] }
-    rank { rank: 5 experts: [5, 6] }
-    rank { rank: 6 experts: [6, 7] }
-    rank { rank: 7 experts: [7, 4] }
-  }
+)" + ranks +
+         R"(  }
 }
 )";
+}
+
+// The explicit routing's entries: rank r's one token goes to experts[r].
+std::string OneTokenEach(const std::vector<std::pair<uint32_t, uint32_t>>& experts) {
+  std::string text;
+  for (uint32_t r = 0; r < experts.size(); ++r) {
+    text += "    rank { rank: " + std::to_string(r) + " experts: [" +
+            std::to_string(experts[r].first) + ", " + std::to_string(experts[r].second) + "] }\n";
+  }
+  return text;
+}
+
+// 8 experts, one per GPU (expert e on GPU e). GPU 0's token goes to experts 5 and 6, both on node
+// 1; every other token to its own GPU's expert and a neighbour's in its node. One token = 4096 x
+// 2 B = 8192 B. `extra`: more workload fields.
+std::string DedupScenario(const std::string& algo, const std::string& extra = "") {
+  return TwoNodeScenario(
+      8, "alltoall_algo: \"" + algo + "\" " + extra,
+      OneTokenEach({{5, 6}, {1, 2}, {2, 3}, {3, 0}, {4, 5}, {5, 6}, {6, 7}, {7, 4}}));
 }
 
 }  // namespace
@@ -316,9 +333,142 @@ TEST_CASE("The all-to-all algorithm of a scenario is checked, with valid values 
   std::string text = DedupScenario("ring");
   auto bad = LoadScenarioFromString(text, "algo.pbtxt");
   REQUIRE_FALSE(bad.ok());
-  CHECK_THAT(bad.error().message(), Catch::Contains("workload.alltoall_algo = ring"));
-  CHECK_THAT(bad.error().message(), Catch::Contains("direct, hierarchical"));
-  CHECK_THAT(bad.error().message(), Catch::StartsWith("algo.pbtxt:"));
+  // Line 17 is the workload block; its field starts at column 30.
+  CHECK_THAT(bad.error().message(),
+             Catch::Equals("algo.pbtxt:17:30: workload.alltoall_algo = ring: unknown all-to-all "
+                           "algorithm; valid: direct, per_rank, hierarchical"));
+}
+
+namespace {
+
+// 16 experts, two per GPU (experts 2g and 2g + 1 on GPU g). GPU 0's token goes to experts 10 and
+// 11, both on GPU 5 (node 1); GPU 1's to experts 4 and 5, both on GPU 2 (its own node); every
+// other GPU's token to its own two experts (kept). `extra`: more workload fields.
+std::string PerRankScenario(const std::string& algo, const std::string& extra = "") {
+  return TwoNodeScenario(
+      16, "alltoall_algo: \"" + algo + "\" " + extra,
+      OneTokenEach({{10, 11}, {4, 5}, {4, 5}, {6, 7}, {8, 9}, {10, 11}, {12, 13}, {14, 15}}));
+}
+
+}  // namespace
+
+TEST_CASE("Per-rank dispatch: a token for two experts on one GPU crosses once") {
+  auto p = LoadScenarioFromString(PerRankScenario("per_rank"), "per_rank.pbtxt");
+  auto d = LoadScenarioFromString(PerRankScenario("direct"), "direct.pbtxt");
+  REQUIRE(p.ok());
+  REQUIRE(d.ok());
+  CHECK(p->workload.alltoall_algo == models::AllToAllAlgo::kPerRank);
+  // GPU 0 sends 2 copies to GPU 5 but 1 distinct token; GPU 1 likewise to GPU 2.
+  const models::LayerWork& layer = p->workload.layers[0];
+  CHECK(layer.dispatch_tokens.at(0, 5) == 2);
+  CHECK(layer.rank_tokens.at(0, 5) == 1);
+  CHECK(layer.dispatch_tokens.at(1, 2) == 2);
+  CHECK(layer.rank_tokens.at(1, 2) == 1);
+  CHECK(layer.rank_tokens.at(2, 2) == 1);  // kept: on the diagonal, crossing nothing
+
+  const pb::Result per_rank = SimulateMoeLayers(p->cluster, p->workload);
+  const pb::Result direct = SimulateMoeLayers(d->cluster, d->workload);
+  for (const char* phase : {"dispatch", "combine"}) {
+    INFO(phase);
+    // Bytes leaving their GPU: direct 4 copies (2 from GPU 0, 2 from GPU 1) x 8192 = 32,768 B;
+    // per_rank 2 tokens, 16,384 B. Combine sends the same back (GPU 5 reduces its two experts'
+    // outputs for GPU 0's token and returns one row).
+    CHECK(PhaseNamed(direct, phase).bytes() == 32'768);
+    CHECK(PhaseNamed(per_rank, phase).bytes() == 16'384);
+    // InfiniBand (a crossing counts on both NIC-to-switch links): direct 2 x 16,384 = 32,768 B,
+    // per_rank 2 x 8192 = 16,384 B.
+    CHECK(PhaseNamed(direct, phase).link_class_bytes().at("infiniband") == 32'768);
+    CHECK(PhaseNamed(per_rank, phase).link_class_bytes().at("infiniband") == 16'384);
+    // Time, analytical: GPU 0 and GPU 5 wait for GPU 0's NIC link (50 GB/s, the slowest on the
+    // route) plus the 2,000 ns route. Direct: 16,384 B / 50e9 = 327,680 ps + 2,000,000 ps =
+    // 2,327,680 ps -> 2,328 ns. Per rank: 8192 B / 50e9 = 163,840 ps + 2,000,000 ps = 2,163,840 ps
+    // -> 2,164 ns. (GPU 1 -> GPU 2 over NVLink: 16,384 B / 400e9 = 40,960 ps + 1,000 ns direct,
+    // 20,480 ps + 1,000 ns per rank: 1,041 and 1,021 ns, not the slowest.)
+    CHECK(PhaseNamed(direct, phase).time_ns() == 2328);
+    CHECK(PhaseNamed(per_rank, phase).time_ns() == 2164);
+  }
+  // The rest of the layer is the same: the experts compute every copy either way. The layer
+  // saves 2 x (2,327,680 - 2,163,840) = 327,680 ps: 327 ns between the two totals, each the sum
+  // of its phases' picoseconds rounded up to whole ns.
+  CHECK(PhaseNamed(per_rank, "expert").time_ns() == PhaseNamed(direct, "expert").time_ns());
+  CHECK(direct.total_ns() - per_rank.total_ns() == 327);
+  // The Result's send matrices are what crossed: 1 token of 8192 B from GPU 0 to GPU 5, and back.
+  REQUIRE(per_rank.send_matrices_size() == 2);
+  const pb::SendMatrix& sent = per_rank.send_matrices(0);
+  CHECK(sent.phase() == "dispatch");
+  CHECK(sent.tokens(0).values(5).number_value() == 1);
+  CHECK(sent.bytes(0).values(5).number_value() == 8192);
+  CHECK(per_rank.send_matrices(1).bytes(5).values(0).number_value() == 8192);
+
+  // The flow model runs the same exchange: one flow per pair, alone on GPU 0's NIC, so it drains
+  // at 50 GB/s as the closed form says; never below it.
+  const pb::Result flow = SimulateMoeLayers(p->cluster, p->workload, Fidelity::kFlow);
+  for (const char* phase : {"dispatch", "combine"}) {
+    INFO(phase);
+    CHECK(PhaseNamed(flow, phase).time_ns() >= PhaseNamed(per_rank, phase).time_ns());
+    CHECK(PhaseNamed(flow, phase).link_class_bytes().at("infiniband") == 16'384);
+  }
+}
+
+TEST_CASE("FP8 dispatch and BF16 combine: each direction priced at its own bytes per token") {
+  auto f = LoadScenarioFromString(
+      PerRankScenario("per_rank", "dispatch_dtype: \"fp8\" combine_dtype: \"bf16\""), "fp8.pbtxt");
+  REQUIRE(f.ok());
+  CHECK(f->workload.dispatch_dtype == models::WireDtype::kFp8);
+  CHECK(f->workload.combine_dtype == models::WireDtype::kBf16);
+  const pb::Result r = SimulateMoeLayers(f->cluster, f->workload);
+  // Dispatch in FP8: 4096 x 1 B + 4096 / 128 = 32 fp32 scales x 4 B = 4,224 B a token. 2 tokens
+  // cross: 8,448 B, on InfiniBand 2 x 4,224 = 8,448 B. GPU 0's NIC: 4,224 / 50e9 = 84,480 ps +
+  // 2,000,000 ps = 2,084,480 ps -> 2,085 ns.
+  const pb::Phase& dispatch = PhaseNamed(r, "dispatch");
+  CHECK(dispatch.bytes() == 8'448);
+  CHECK(dispatch.link_class_bytes().at("infiniband") == 8'448);
+  CHECK(dispatch.time_ns() == 2085);
+  // Combine in BF16, as without the fields: 8,192 B a token, 16,384 B, 2,164 ns.
+  const pb::Phase& combine = PhaseNamed(r, "combine");
+  CHECK(combine.bytes() == 16'384);
+  CHECK(combine.link_class_bytes().at("infiniband") == 16'384);
+  CHECK(combine.time_ns() == 2164);
+  // The send matrices carry each direction's bytes.
+  CHECK(r.send_matrices(0).bytes(0).values(5).number_value() == 4224);
+  CHECK(r.send_matrices(1).bytes(5).values(0).number_value() == 8192);
+
+  SECTION("direct: both copies in FP8") {
+    // 2 x 4,224 = 8,448 B on GPU 0's NIC: 168,960 ps + 2,000,000 ps = 2,168,960 ps -> 2,169 ns;
+    // 4 copies leave their GPU: 16,896 B.
+    auto d = LoadScenarioFromString(PerRankScenario("direct", "dispatch_dtype: \"fp8\""),
+                                    "direct-fp8.pbtxt");
+    REQUIRE(d.ok());
+    CHECK_FALSE(d->workload.combine_dtype.has_value());
+    const pb::Result dr = SimulateMoeLayers(d->cluster, d->workload);
+    CHECK(PhaseNamed(dr, "dispatch").time_ns() == 2169);
+    CHECK(PhaseNamed(dr, "dispatch").bytes() == 16'896);
+    CHECK(PhaseNamed(dr, "combine").time_ns() == 2328);  // the model's BF16, as before
+  }
+
+  SECTION("hierarchical: the relay's crossing and forwards in FP8, combine in BF16") {
+    // DedupScenario's hierarchical layer: GPU 0's token crosses once to GPU 4 (4,224 B on its
+    // NIC: 84,480 ps), then NVLink to GPUs 5 and 6; GPU 4 waits for the crossing plus the chain
+    // 2,000 + 1,000 ns: 3,084,480 ps -> 3,085 ns. Combine in BF16 as without the fields: 3,164 ns.
+    auto h = LoadScenarioFromString(DedupScenario("hierarchical", "dispatch_dtype: \"fp8\""),
+                                    "hier-fp8.pbtxt");
+    REQUIRE(h.ok());
+    const pb::Result hr = SimulateMoeLayers(h->cluster, h->workload);
+    CHECK(PhaseNamed(hr, "dispatch").time_ns() == 3085);
+    CHECK(PhaseNamed(hr, "dispatch").link_class_bytes().at("infiniband") == 2 * 4224);
+    CHECK(PhaseNamed(hr, "combine").time_ns() == 3164);
+    CHECK(PhaseNamed(hr, "combine").link_class_bytes().at("infiniband") == 16'384);
+  }
+}
+
+TEST_CASE("Dispatch and combine dtypes of a scenario are checked, with valid values named") {
+  auto bad =
+      LoadScenarioFromString(PerRankScenario("direct", "combine_dtype: \"fp4\""), "dtype.pbtxt");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message(), Catch::StartsWith("dtype.pbtxt:17:"));
+  CHECK_THAT(bad.error().message(),
+             Catch::EndsWith("workload.combine_dtype = fp4: unknown dtype for the all-to-all; "
+                             "valid: bf16, fp8 (absent: the model's dtype)"));
 }
 
 }  // namespace moesim::sim

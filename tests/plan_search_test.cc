@@ -42,9 +42,18 @@ PlanCandidate Ep16() {
   return c;
 }
 
-Duration Step(const PlanRouting& routing, models::AllToAllAlgo algo) {
+// Uniform routing over Tiny16's experts, with its sample.
+PlanRouting UniformRouting() {
+  auto routing =
+      ResolvePlanRouting(Tiny16(), Routing("synthetic { distribution: UNIFORM }"), "", nullptr);
+  REQUIRE(routing.ok());
+  return *std::move(routing);
+}
+
+Duration Step(const PlanRouting& routing, models::AllToAllAlgo algo,
+              const PlanCandidate& candidate = Ep16()) {
   auto row = EvaluatePlan(testing::DgxH100(2), Tiny16(), routing, pb::ExpertPlacementSpec(),
-                          Training(algo), Ep16(), 0);
+                          Training(algo), candidate, 0);
   REQUIRE(row.ok());
   return row->step;
 }
@@ -126,18 +135,16 @@ TEST_CASE("Plan routing from a trace: its counts, and its first tokens for the n
 
 TEST_CASE("Plan search deduplicates DeepEP's crossings from the sample, where EP spans nodes") {
   const pb::ModelSpec model = Tiny16();
-  auto uniform =
-      ResolvePlanRouting(model, Routing("synthetic { distribution: UNIFORM }"), "", nullptr);
-  REQUIRE(uniform.ok());
-  PlanRouting no_sample = *uniform;
+  const PlanRouting uniform = UniformRouting();
+  PlanRouting no_sample = uniform;
   no_sample.sample.clear();  // every copy crosses, as before the sample was kept
   // Top-4 of 16 experts, 8 per node: a token reaches the other node with 1 to 4 copies, so sending
   // it once per node moves less than sending every copy, and the step is shorter. The direct
   // all-to-all does not deduplicate: the sample changes nothing there.
-  const Duration deduplicated = Step(*uniform, models::AllToAllAlgo::kHierarchical);
+  const Duration deduplicated = Step(uniform, models::AllToAllAlgo::kHierarchical);
   const Duration every_copy = Step(no_sample, models::AllToAllAlgo::kHierarchical);
   CHECK(deduplicated < every_copy);
-  CHECK(Step(*uniform, models::AllToAllAlgo::kDirect) ==
+  CHECK(Step(uniform, models::AllToAllAlgo::kDirect) ==
         Step(no_sample, models::AllToAllAlgo::kDirect));
 
   // Node-limited routing, one group of 8 (one node's experts) per token: every token reaches one
@@ -147,6 +154,21 @@ TEST_CASE("Plan search deduplicates DeepEP's crossings from the sample, where EP
       "", nullptr);
   REQUIRE(one_node.ok());
   CHECK(Step(*one_node, models::AllToAllAlgo::kHierarchical) < deduplicated);
+}
+
+TEST_CASE("Plan search sends each token once per GPU under per_rank, estimated from the sample") {
+  const PlanRouting uniform = UniformRouting();
+  PlanRouting no_sample = uniform;
+  no_sample.sample.clear();
+  // EP 8 (edp 2): 2 of the 16 experts on each GPU. A top-4 token has both experts of a given GPU
+  // with probability C(14, 2) / C(16, 4) = 91 / 1820 = 5%, and reaches 8 x (1 - C(14, 4) /
+  // C(16, 4)) = 8 x (1 - 1001 / 1820) = 3.6 GPUs for its 4 copies: 10% fewer tokens cross.
+  PlanCandidate ep8 = Ep16();
+  ep8.plan.set_ep(8);
+  const Duration direct = Step(uniform, models::AllToAllAlgo::kDirect, ep8);
+  CHECK(Step(uniform, models::AllToAllAlgo::kPerRank, ep8) < direct);
+  // Without a sample the expected layer knows only copies: per_rank sends every one.
+  CHECK(Step(no_sample, models::AllToAllAlgo::kPerRank, ep8) == direct);
 }
 
 }  // namespace moesim::sim

@@ -1,9 +1,14 @@
 #include "sim/step/step.h"
 
 #include <catch2/catch.hpp>
+#include <memory>
+#include <optional>
+#include <utility>
 
 #include "models/model_spec.h"
+#include "sim/network/group_comm.h"
 #include "step_fixtures.h"
+#include "test_paths.h"
 #include "topology/cluster.h"
 
 namespace moesim::sim {
@@ -273,7 +278,126 @@ TEST_CASE("Step: an unknown all-to-all algorithm is a located error") {
   CHECK(c.error().message().rfind("s.pbtxt:4:", 0) == 0);
   CHECK(c.error().message().find("step.alltoall_algo") != std::string::npos);
   CHECK(c.error().message().find("ring") != std::string::npos);
-  CHECK(c.error().message().find("direct, hierarchical") != std::string::npos);
+  CHECK(c.error().message().find("direct, per_rank, hierarchical") != std::string::npos);
+}
+
+TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one way, BF16 back") {
+  // tests/fixtures/two_nodes_4gpu.pbtxt (2 x 4 H100, NVLink 400 GB/s, one 50 GB/s NIC per GPU,
+  // line rates), EP 8, hidden 4096, 16 experts (2 per GPU), top-2; the layer as in
+  // tests/moe_layer_test.cc's per-rank case: GPU 0's token to two experts on GPU 5, GPU 1's to
+  // two on GPU 2, every other token to its own GPU's two experts.
+  auto cluster =
+      topology::LoadClusterArgument(testing::SourcePath("tests/fixtures/two_nodes_4gpu.pbtxt"), "");
+  REQUIRE(cluster.ok());
+  const pb::ModelSpec model = Parse<pb::ModelSpec>(
+      "name: 'toy' hidden_size: 4096 expert_ffn_size: 14336 num_experts: 16 top_k: 2 "
+      "num_layers: 1 dtype: BF16 vocab_size: 100");
+  const models::Plan plan = Resolve(model, 8, "ep: 8");
+  models::LayerWork work;
+  work.dispatch_tokens = models::TrafficMatrix(8);
+  work.rank_tokens = models::TrafficMatrix(8);
+  work.dispatch_tokens.at(0, 5) = 2;  // copies
+  work.dispatch_tokens.at(1, 2) = 2;
+  work.rank_tokens.at(0, 5) = 1;  // distinct tokens
+  work.rank_tokens.at(1, 2) = 1;
+  for (uint32_t r = 2; r < 8; ++r) {
+    work.dispatch_tokens.at(r, r) = 2;
+    work.rank_tokens.at(r, r) = 1;
+  }
+  work.expert_tokens = {{0, 0}, {0, 0}, {2, 2}, {1, 1}, {1, 1}, {2, 2}, {1, 1}, {1, 1}};
+  work.tokens_in.assign(8, 1);
+  work.dropped.assign(8, 0);
+  StepConfig config = Training(8, 1);
+  config.mode = StepMode::kPrefill;
+  auto step = [&](models::AllToAllAlgo algo, std::optional<models::WireDtype> dispatch,
+                  std::optional<models::WireDtype> combine) {
+    StepConfig c = config;
+    c.alltoall_algo = algo;
+    c.dispatch_dtype = dispatch;
+    c.combine_dtype = combine;
+    auto r = SimulateStep(*cluster, model, plan, work, c);
+    if (!r.ok()) FAIL(r.error().message());
+    return *r;
+  };
+  auto time_of = [](const StepReport& r, const std::string& name) {
+    for (const StepOp& op : r.ops)
+      if (op.name == name) return op.time;
+    FAIL("no " << name);
+    return Duration();
+  };
+  // The bytes each exchange must carry, by hand; GroupAllToAllV prices them as NCCL would
+  // (sim/network/group_comm.h, its NCCL latency and protocol pinned in its own tests). Crossing
+  // GPU 0 -> 5 and GPU 1 -> 2, and kept on GPUs 2 to 7 (the diagonal, which moves no bytes):
+  //   direct, BF16:      2 copies x 4096 x 2 B = 16,384 B each
+  //   per_rank, BF16:    1 token x 8,192 B each
+  //   per_rank, FP8:     1 token x (4096 + 4096 / 128 x 4) = 4,224 B each
+  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(*cluster, Fidelity::kAnalytical);
+  auto priced = [&](uint64_t bytes) {
+    models::TrafficMatrix m(8);
+    m.at(0, 5) = bytes;
+    m.at(1, 2) = bytes;
+    for (uint32_t r = 2; r < 8; ++r) m.at(r, r) = bytes;
+    return std::pair{GroupAllToAllV(*net, plan.EpGroup(0), m).time,
+                     GroupAllToAllV(*net, plan.EpGroup(0), m.Transposed()).time};
+  };
+  const auto [direct_bf16, direct_bf16_back] = priced(16'384);
+  const auto [rank_bf16, rank_bf16_back] = priced(8'192);
+  const Duration rank_fp8 = priced(4'224).first;
+
+  const StepReport d = step(models::AllToAllAlgo::kDirect, std::nullopt, std::nullopt);
+  CHECK(time_of(d, "dispatch") == direct_bf16);
+  CHECK(time_of(d, "combine") == direct_bf16_back);
+  CHECK(d.hardware.find("EP all-to-alls: network model") != std::string::npos);
+
+  const StepReport p = step(models::AllToAllAlgo::kPerRank, std::nullopt, std::nullopt);
+  CHECK(time_of(p, "dispatch") == rank_bf16);
+  CHECK(time_of(p, "combine") == rank_bf16_back);
+  CHECK(time_of(p, "dispatch") < time_of(d, "dispatch"));
+  CHECK(time_of(p, "expert") == time_of(d, "expert"));  // every copy is still computed
+  CHECK(p.hardware.find("per_rank (one copy per destination GPU)") != std::string::npos);
+
+  // DeepSeek-V3's recipe: FP8 dispatch, BF16 combine (and their gradients, the same bytes).
+  const StepReport f =
+      step(models::AllToAllAlgo::kPerRank, models::WireDtype::kFp8, models::WireDtype::kBf16);
+  CHECK(time_of(f, "dispatch") == rank_fp8);
+  CHECK(time_of(f, "combine") == rank_bf16_back);
+  CHECK(time_of(f, "dispatch") < time_of(p, "dispatch"));
+  CHECK(f.hardware.find("a token is 4224 B in fp8 dispatch, 8192 B in bf16 combine") !=
+        std::string::npos);
+
+  // A layer without per-token ranks (an expected layer not filled) sends every copy, and says so.
+  models::LayerWork copies_only = work;
+  copies_only.rank_tokens = models::TrafficMatrix();
+  StepConfig c = config;
+  c.alltoall_algo = models::AllToAllAlgo::kPerRank;
+  auto r = SimulateStep(*cluster, model, plan, copies_only, c);
+  REQUIRE(r.ok());
+  CHECK(time_of(*r, "dispatch") == direct_bf16);
+  CHECK(r->hardware.find("per_rank needs each token's GPUs") != std::string::npos);
+}
+
+TEST_CASE("Step: dispatch and combine dtypes are parsed, and an unknown one is a located error") {
+  pb::Scenario scenario;
+  auto file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  alltoall_algo: \"per_rank\"\n"
+      "  dispatch_dtype: \"fp8\"\n  combine_dtype: \"bf16\"\n}\n",
+      "s.pbtxt", &scenario);
+  REQUIRE(file.ok());
+  auto c = StepConfigFromSpec(scenario.step(), *file, Fidelity::kAnalytical);
+  REQUIRE(c.ok());
+  CHECK(c->alltoall_algo == models::AllToAllAlgo::kPerRank);
+  CHECK(c->dispatch_dtype == models::WireDtype::kFp8);
+  CHECK(c->combine_dtype == models::WireDtype::kBf16);
+
+  auto bad_file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  dispatch_dtype: \"e4m3\"\n}\n", "s.pbtxt",
+      &scenario);
+  REQUIRE(bad_file.ok());
+  auto bad = StepConfigFromSpec(scenario.step(), *bad_file, Fidelity::kAnalytical);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message() ==
+        "s.pbtxt:4:3: step.dispatch_dtype = e4m3: unknown dtype for the all-to-all; valid: bf16, "
+        "fp8 (absent: the model's dtype)");
 }
 
 }  // namespace moesim::sim

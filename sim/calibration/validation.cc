@@ -86,9 +86,12 @@ StatusOr<pb::ValidationReport> Validate(const std::vector<ValidationCase>& cases
   if (profile != nullptr) report.set_hardware(profile->name());
   for (const ValidationCase& c : cases) {
     MOESIM_RETURN_IF_ERROR(CheckSameScenario(*c.measured, *c.scenario));
-    // Predict what was run: moebench's CPU path computes and moves fp32.
+    // Predict what was run: moebench's CPU path computes and moves fp32, and it exchanges every
+    // copy directly whatever the scenario's alltoall_algo and dispatch/combine dtypes say.
     models::Workload workload = c.scenario->workload;
     workload.model = ModelAsMeasured(workload.model, c.measured->result);
+    workload.alltoall_algo = models::AllToAllAlgo::kDirect;
+    workload.dispatch_dtype = workload.combine_dtype = std::nullopt;
     const pb::Result datasheet = SimulateMoeLayers(c.scenario->cluster, workload);
     pb::Result predicted = datasheet;
     if (profile != nullptr) {

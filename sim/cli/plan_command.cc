@@ -36,6 +36,7 @@ struct PlanOptions {
   bool overlap_alltoall = false, overlap_shared = false, overlap_grads = false;
   double capacity_factor = 0;
   std::string alltoall_algo = "direct";
+  std::string dispatch_dtype, combine_dtype;  // "fp8" | "bf16"; empty: the model's dtype
   uint32_t top = 10;
   bool expert_tp = false;  // also enumerate etp > 1
   bool csv = false, json = false;
@@ -137,7 +138,10 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   if (t.rejected() > 0) io.out << ", " << t.rejected() << " refused by the plan rules";
   if (t.failed() > 0) io.out << ", " << t.failed() << " could not be simulated";
   io.out << "\nrouting: " << t.routing() << "\nhardware: " << t.hardware()
-         << "; EP all-to-alls: " << t.alltoall_algo() << "\n\n";
+         << "; EP all-to-alls: " << t.alltoall_algo();
+  if (!t.dispatch_dtype().empty()) io.out << ", dispatch in " << t.dispatch_dtype();
+  if (!t.combine_dtype().empty()) io.out << ", combine in " << t.combine_dtype();
+  io.out << "\n\n";
   const bool drops = t.capacity_factor() > 0;
   io.out << fmt::format("{:>4}  {:<26} {:>11} {:>7} {:>7} {:>12} {:>10} {:>9} {:>5}{}\n", "rank",
                         "plan", "step ms", "MFU %", "a2a %", "exposed ms", "bubble ms", "mem GB",
@@ -192,8 +196,18 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   step.fidelity = *fidelity;
   step.overlap = {o.overlap_alltoall, o.overlap_shared, o.overlap_grads};
   step.capacity_factor = o.capacity_factor;
-  step.alltoall_algo = o.alltoall_algo == "hierarchical" ? models::AllToAllAlgo::kHierarchical
-                                                         : models::AllToAllAlgo::kDirect;
+  const StatusOr<models::AllToAllAlgo> algo =
+      models::ParseAllToAllAlgo(o.alltoall_algo, {}, "--alltoall-algo");
+  if (!algo.ok()) return Fail(io, algo.error());
+  step.alltoall_algo = *algo;
+  const StatusOr<std::optional<models::WireDtype>> dispatch_dtype =
+      models::ParseWireDtype(o.dispatch_dtype, {}, "--dispatch-dtype");
+  if (!dispatch_dtype.ok()) return Fail(io, dispatch_dtype.error());
+  step.dispatch_dtype = *dispatch_dtype;
+  const StatusOr<std::optional<models::WireDtype>> combine_dtype =
+      models::ParseWireDtype(o.combine_dtype, {}, "--combine-dtype");
+  if (!combine_dtype.ok()) return Fail(io, combine_dtype.error());
+  step.combine_dtype = *combine_dtype;
   if (!o.hardware.empty()) {
     auto profile = LoadHardwareProfile(o.hardware);
     if (!profile.ok()) return Fail(io, profile.error());
@@ -261,6 +275,8 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_placement(o.placement);
   table.set_capacity_factor(o.capacity_factor);
   table.set_alltoall_algo(o.alltoall_algo);
+  table.set_dispatch_dtype(o.dispatch_dtype);
+  table.set_combine_dtype(o.combine_dtype);
   std::string routing_text = o.trace.empty() ? o.routing : "--trace " + o.trace;
   if (o.router_groups != 0) {
     routing_text += ", " + std::to_string(o.router_group_topk) + " of " +
@@ -328,10 +344,18 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
                   "drop token copies beyond this x the balanced share per expert (0: none)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--alltoall-algo", o->alltoall_algo,
-                  "EP all-to-alls: direct (NCCL send/recv) or hierarchical (DeepEP: once across "
-                  "the network per node)")
-      ->check(CLI::IsMember({"direct", "hierarchical"}))
+                  "EP all-to-alls: direct (NCCL send/recv, a copy per expert), per_rank (DeepEP "
+                  "intranode: once per GPU) or hierarchical (DeepEP internode: once across the "
+                  "network per node)")
+      ->check(CLI::IsMember({"direct", "per_rank", "hierarchical"}))
       ->capture_default_str();
+  cmd->add_option("--dispatch-dtype", o->dispatch_dtype,
+                  "a token in dispatch: fp8 (1 B per element + an fp32 scale per 128) or bf16 "
+                  "(default: the model's dtype)")
+      ->check(CLI::IsMember({"fp8", "bf16"}));
+  cmd->add_option("--combine-dtype", o->combine_dtype,
+                  "a token in combine: fp8 or bf16 (default: the model's dtype)")
+      ->check(CLI::IsMember({"fp8", "bf16"}));
   cmd->add_flag("--expert-tp", o->expert_tp,
                 "also try expert tensor parallelism: etp 2, 4, ... up to tp, dividing the expert "
                 "FFN");

@@ -53,15 +53,16 @@ StatusOr<std::optional<pb::HardwareProfile>> HardwareOf(const SimulateOptions& o
   return std::optional<pb::HardwareProfile>(std::move(p));
 }
 
-// Writes layer `layer`'s dispatch bytes (tokens x the model's bytes per token) in nccl-tests'
-// alltoallv matrix format (models/alltoallv_matrix.h), for `moebench a2a --matrix` or nccl-tests.
+// Writes layer `layer`'s dispatch bytes (the tokens its alltoall_algo sends directly, x a token's
+// bytes in the dispatch dtype) in nccl-tests' alltoallv matrix format (models/alltoallv_matrix.h),
+// for `moebench a2a --matrix` or nccl-tests.
 Status ExportAlltoallv(const models::Workload& w, uint32_t layer, const std::string& path) {
   if (layer >= w.layers.size()) {
     return InputError({}, "--export-layer", std::to_string(layer), "no such simulated layer",
                       "0 to " + std::to_string(w.layers.size() - 1));
   }
-  const models::TrafficMatrix& tokens = w.layers[layer].dispatch_tokens;
-  const uint64_t token_bytes = models::TokenBytes(w.model).value;
+  const models::TrafficMatrix& tokens = models::SentTokens(w.layers[layer], w.alltoall_algo);
+  const uint64_t token_bytes = models::WireTokenBytes(w.model, w.dispatch_dtype).value;
   return models::WriteAlltoallvMatrixFile(tokens.Scaled(token_bytes), path);
 }
 
@@ -111,9 +112,12 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
       return 1;
     }
     result = *std::move(predicted);
-    const uint64_t token_bytes = models::TokenBytes(scenario->workload.model).value;
-    for (const models::LayerWork& layer : scenario->workload.layers)
-      models::AddSendMatrices(result, layer.layer, layer.dispatch_tokens, token_bytes);
+    const models::Workload& w = scenario->workload;
+    for (const models::LayerWork& layer : w.layers) {
+      models::AddSendMatrices(result, layer.layer, models::SentTokens(layer, w.alltoall_algo),
+                              models::WireTokenBytes(w.model, w.dispatch_dtype).value,
+                              models::WireTokenBytes(w.model, w.combine_dtype).value);
+    }
   } else {
     const std::unique_ptr<NetworkModel> net = MakeNetworkModel(scenario->cluster, *fidelity);
     result = scenario->workload.replay.empty() ? SimulateMoeLayers(*net, scenario->workload)

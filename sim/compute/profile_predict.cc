@@ -74,7 +74,6 @@ StatusOr<pb::Result> PredictWithProfile(const topology::Cluster& cluster,
   const ComputeRates rates =
       ComputeRates::Datasheet(cluster.gpu_spec(), model.dtype()).With(profile.gpu());
   const Compute c = InUnits(rates);
-  const uint64_t token_bytes = models::TokenBytes(model).value;
   const uint32_t world = workload.plan.world();
   pb::Result result;
   result.set_scenario(workload.name);
@@ -111,8 +110,12 @@ StatusOr<pb::Result> PredictWithProfile(const topology::Cluster& cluster,
     total += AddPhase(result, "router", layer.layer, router, 0, false);
     for (const char* name : {"dispatch", "combine"}) {
       const bool dispatch = std::string(name) == "dispatch";
-      const models::TrafficMatrix tokens =
-          dispatch ? layer.dispatch_tokens : layer.dispatch_tokens.Transposed();
+      // What a direct exchange sends (per_rank: distinct tokens per GPU), in the phase's dtype.
+      const models::TrafficMatrix& sent = models::SentTokens(layer, workload.alltoall_algo);
+      const models::TrafficMatrix tokens = dispatch ? sent : sent.Transposed();
+      const uint64_t token_bytes =
+          models::WireTokenBytes(model, dispatch ? workload.dispatch_dtype : workload.combine_dtype)
+              .value;
       PhaseCost comm{std::vector<double>(world, 0.0), std::vector<uint64_t>(world, 0),
                      std::vector<uint64_t>(world, 0), std::vector<const char*>(world, "none")};
       uint64_t off = 0, own = 0;

@@ -104,7 +104,10 @@ pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& wo
   const pb::ModelSpec& model = workload.model;
   const Rate peak = PeakFlops(cluster.gpu_spec(), model.dtype());
   const Rate hbm = cluster.gpu_spec().hbm_bandwidth;
-  const Bytes token_bytes = models::TokenBytes(model);
+  // What one token weighs in each direction (models/wire_dtype.h): the model's dtype unless the
+  // workload names another.
+  const Bytes dispatch_bytes = models::WireTokenBytes(model, workload.dispatch_dtype);
+  const Bytes combine_bytes = models::WireTokenBytes(model, workload.combine_dtype);
   const uint32_t world = workload.plan.world();
 
   pb::Result result;
@@ -115,22 +118,27 @@ pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& wo
 
   Duration total;
   for (const models::LayerWork& layer : workload.layers) {
-    const TrafficMatrix& dispatch = layer.dispatch_tokens;
-    const TrafficMatrix combine = dispatch.Transposed();
+    // Copies per expert (direct, and the hierarchical relay's input), or distinct tokens per GPU.
+    const TrafficMatrix& sent = models::SentTokens(layer, workload.alltoall_algo);
     std::vector<RankCost> router(world), expert(world);
     AllToAll dispatch_cost, combine_cost;
-    Bytes moved{dispatch.OffDiagonal() * token_bytes.value};
+    Bytes dispatch_moved{sent.OffDiagonal() * dispatch_bytes.value};
+    Bytes combine_moved{sent.OffDiagonal() * combine_bytes.value};
     if (workload.alltoall_algo == models::AllToAllAlgo::kHierarchical) {
       // Combine is dispatch backwards: gathered and reduced on the relay, sent back once.
-      const Schedule forward = HierarchicalDispatch(cluster, layer, token_bytes);
-      const Schedule backward = Reversed(forward);
+      const Schedule forward = HierarchicalDispatch(cluster, layer, dispatch_bytes);
+      const Schedule backward = Reversed(combine_bytes == dispatch_bytes
+                                             ? forward
+                                             : HierarchicalDispatch(cluster, layer, combine_bytes));
       dispatch_cost = net.RelayedAllToAll(forward);
       combine_cost = net.RelayedAllToAll(backward);
-      moved = Bytes{0};  // what the GPUs sent, the relays' forwards included
-      for (const Transfer& x : forward.transfers) moved += Bytes{x.bytes};
+      // What the GPUs sent, the relays' forwards included.
+      dispatch_moved = combine_moved = Bytes{0};
+      for (const Transfer& x : forward.transfers) dispatch_moved += Bytes{x.bytes};
+      for (const Transfer& x : backward.transfers) combine_moved += Bytes{x.bytes};
     } else {
-      dispatch_cost = net.AllToAllV(dispatch, token_bytes);
-      combine_cost = net.AllToAllV(combine, token_bytes);
+      dispatch_cost = net.AllToAllV(sent, dispatch_bytes);
+      combine_cost = net.AllToAllV(sent.Transposed(), combine_bytes);
     }
     for (uint32_t r = 0; r < world; ++r) {
       router[r] = ComputeCost(models::RouterCost(model, layer.tokens_in[r]), peak, hbm);
@@ -144,12 +152,12 @@ pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& wo
     }
     const topology::Graph* g = &cluster.graph();
     total += AddPhase(result, g, "router", layer.layer, router, {}, false);
-    total += AddPhase(result, g, "dispatch", layer.layer, dispatch_cost.ranks, moved, true,
+    total += AddPhase(result, g, "dispatch", layer.layer, dispatch_cost.ranks, dispatch_moved, true,
                       &dispatch_cost);
     total += AddPhase(result, g, "expert", layer.layer, expert, {}, false);
-    total +=
-        AddPhase(result, g, "combine", layer.layer, combine_cost.ranks, moved, true, &combine_cost);
-    models::AddSendMatrices(result, layer.layer, dispatch, token_bytes.value);
+    total += AddPhase(result, g, "combine", layer.layer, combine_cost.ranks, combine_moved, true,
+                      &combine_cost);
+    models::AddSendMatrices(result, layer.layer, sent, dispatch_bytes.value, combine_bytes.value);
   }
   result.set_total_ns(total.nanoseconds_ceil());
   return result;

@@ -25,7 +25,14 @@
 // transfer's bytes on its links at once (the relay forwards as bytes arrive, as DeepEP pipelines
 // chunks); a rank waits for the busiest link its transfers cross plus its longest chain of route
 // latencies (crossing, then forward). Flow: the forward starts when the whole crossing is through.
-// A communication phase's bytes are then what the GPUs sent, the forwards included. A phase takes
+// A communication phase's bytes are then what the GPUs sent, the forwards included.
+//
+// With alltoall_algo "per_rank" (models::AllToAllAlgo::kPerRank, DeepEP's intranode kernels) both
+// all-to-alls run direct with one copy per destination GPU (LayerWork::rank_tokens): a token
+// whose two experts share a GPU crosses once, and combine sends that GPU's reduced output back
+// once; the Result's send matrices are then those distinct tokens. A token weighs
+// models::WireTokenBytes of the workload's dispatch_dtype in dispatch and of its combine_dtype in
+// combine (the model's dtype when absent; FP8 adds its per-128-channel scales). A phase takes
 // its slowest rank's time (the all-to-alls synchronise the ranks); the layer is the sum of its
 // phases, and the run the sum of its layers. Tokens a rank keeps cost no link time. Peaks are
 // datasheet figures (topology/gpu_specs.cc) until calibration replaces them.

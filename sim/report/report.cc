@@ -80,7 +80,8 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
   const pb::ModelSpec& model = w.model;
   const topology::Cluster& cluster = scenario.cluster;
   const models::ParallelSizes& s = w.plan.sizes();
-  const uint64_t token_bytes = models::TokenBytes(model).value;
+  const uint64_t dispatch_bytes = models::WireTokenBytes(model, w.dispatch_dtype).value;
+  const uint64_t combine_bytes = models::WireTokenBytes(model, w.combine_dtype).value;
 
   const bool profile = result.executor().rfind("profile ", 0) == 0;
   // GPU 0's NVLink as this cluster has it (a custom node's own figure, not the GPU's datasheet):
@@ -108,6 +109,14 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
       << ", contiguous), edp " << s.edp << ", tp " << s.tp << ", dp " << s.dp << "\n"
       << "  workload " << w.tokens_per_gpu << " tokens per GPU, " << w.layers.size()
       << " MoE layer(s), forward\n";
+  if (w.alltoall_algo != models::AllToAllAlgo::kDirect || w.dispatch_dtype || w.combine_dtype) {
+    auto dtype = [&](std::optional<models::WireDtype> d) {
+      return d ? std::string(models::ToString(*d)) : pb::DType_Name(model.dtype());
+    };
+    out << "  a2a      " << models::ToString(w.alltoall_algo) << "; a token is " << dispatch_bytes
+        << " B in " << dtype(w.dispatch_dtype) << " dispatch, " << combine_bytes << " B in "
+        << dtype(w.combine_dtype) << " combine\n";
+  }
   if (result.steps_size() > 0) {
     std::vector<int64_t> totals;
     for (const pb::StepTime& t : result.steps()) totals.push_back(t.total_ns());
@@ -124,7 +133,8 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
   }
   out << "\n";
 
-  for (const pb::SendMatrix& m : result.send_matrices()) PrintMatrix(m, token_bytes, out);
+  for (const pb::SendMatrix& m : result.send_matrices())
+    PrintMatrix(m, m.phase() == "combine" ? combine_bytes : dispatch_bytes, out);
   if (result.send_matrices_size() == 0 && result.gpus() > models::kMaxSendMatrixRanks) {
     out << "Send matrices: not kept in the result above " << models::kMaxSendMatrixRanks
         << " GPUs (n x n cells); `--export-alltoallv FILE` writes a layer's dispatch bytes\n\n";

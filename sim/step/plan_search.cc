@@ -201,6 +201,10 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
     models::SetExpectedNodeTokens(routing.sample, routing.top_k, cluster.gpus_per_node(), tokens,
                                   placement, &work);
   }
+  // The per-rank deduplication, from the same sample.
+  if (config.alltoall_algo == models::AllToAllAlgo::kPerRank && !routing.sample.empty()) {
+    models::SetExpectedRankTokens(routing.sample, routing.top_k, tokens, placement, &work);
+  }
   MOESIM_ASSIGN_OR_RETURN(StepReport r, SimulateStep(cluster, model, plan, work, config));
 
   const models::MemoryBreakdown peak = StepMemory(model, plan, config, r.micro_batches, work);

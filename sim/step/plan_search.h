@@ -16,8 +16,9 @@
 // MEASURED counts, a sample of 65,536 tokens of the generator otherwise (ZIPF with a group limit
 // among them). With the hierarchical all-to-all, how many of a rank's tokens reach each node
 // (DeepEP sends a token once per node) comes from the same sample (SetExpectedNodeTokens), or from
-// a trace's first 65,536 tokens. The sample is drawn once, so candidates differ by plan only, never
-// by sampling noise.
+// a trace's first 65,536 tokens; with the per-rank one, how many reach each GPU
+// (SetExpectedRankTokens), likewise. The sample is drawn once, so candidates differ by plan only,
+// never by sampling noise.
 //
 // Ranking: plans that fit in GPU memory first, then by step time (ties: the order of
 // enumeration). Deterministic: the same inputs give the same table on any number of threads or

@@ -382,12 +382,17 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
                       "> 0 (1.0 = exactly the balanced share); absent = no dropping");
   }
   c.capacity_factor = spec.capacity_factor();
-  if (spec.alltoall_algo() == "hierarchical") {
-    c.alltoall_algo = models::AllToAllAlgo::kHierarchical;
-  } else if (!spec.alltoall_algo().empty() && spec.alltoall_algo() != "direct") {
-    return InputError(file.Locate("step.alltoall_algo"), "step.alltoall_algo", spec.alltoall_algo(),
-                      "unknown all-to-all algorithm", "direct, hierarchical");
-  }
+  MOESIM_ASSIGN_OR_RETURN(
+      c.alltoall_algo,
+      models::ParseAllToAllAlgo(spec.alltoall_algo(), file.Locate("step.alltoall_algo"),
+                                "step.alltoall_algo"));
+  MOESIM_ASSIGN_OR_RETURN(
+      c.dispatch_dtype,
+      models::ParseWireDtype(spec.dispatch_dtype(), file.Locate("step.dispatch_dtype"),
+                             "step.dispatch_dtype"));
+  MOESIM_ASSIGN_OR_RETURN(c.combine_dtype, models::ParseWireDtype(spec.combine_dtype(),
+                                                                  file.Locate("step.combine_dtype"),
+                                                                  "step.combine_dtype"));
   c.fidelity = fidelity;
   return c;
 }

@@ -97,11 +97,15 @@ struct StepConfig {
   // group's link class replaces the network model for the EP all-to-alls
   // (sim/compute/profile_model.h). Absent: datasheet x assumed efficiencies, and the network model.
   std::optional<pb::HardwareProfile> hardware;
-  // How the EP all-to-alls run: direct (NCCL's grouped send/recv, Megatron-Core's all-to-all
-  // dispatcher) or hierarchical (DeepEP's internode dispatch: once across the network per
-  // destination node, deduplicated where the layer knows each token's nodes;
-  // sim/network/group_comm.h).
+  // How the EP all-to-alls run: direct (one copy per expert: NCCL's grouped send/recv,
+  // Megatron-Core's all-to-all dispatcher), per-rank (one copy per destination GPU, the layer's
+  // rank_tokens: DeepEP's intranode kernels) or hierarchical (DeepEP's internode dispatch: once
+  // across the network per destination node, deduplicated where the layer knows each token's
+  // nodes; sim/network/group_comm.h).
   models::AllToAllAlgo alltoall_algo = models::AllToAllAlgo::kDirect;
+  // How a token travels in dispatch and in combine (models/wire_dtype.h), forward and backward
+  // alike; nullopt: the model's dtype.
+  std::optional<models::WireDtype> dispatch_dtype, combine_dtype;
 };
 
 // The compute rates a step with `config` uses on `cluster`'s GPUs (sim/compute/compute_model.h).

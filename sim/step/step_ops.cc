@@ -64,11 +64,35 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
                                tokens_ * s.cp * KvWidth(model) * elem_)
                .time;
   rates_ = StepComputeRates(cluster, model.dtype(), config);
-  const models::TrafficMatrix dispatch = Bytes(work_.dispatch_tokens, h * elem_);
+  // One token in dispatch and in combine (models/wire_dtype.h): the model's dtype, h x elem_,
+  // unless the step names another.
+  dispatch_token_bytes_ = models::WireTokenBytes(model, config.dispatch_dtype).value;
+  combine_token_bytes_ = models::WireTokenBytes(model, config.combine_dtype).value;
+  // Copies per expert, or with per_rank distinct tokens per GPU (models::SentTokens).
+  const models::TrafficMatrix& sent = models::SentTokens(work_, config.alltoall_algo);
+  const models::TrafficMatrix dispatch = Bytes(sent, dispatch_token_bytes_);
+  const models::TrafficMatrix combine =
+      combine_token_bytes_ == dispatch_token_bytes_ ? dispatch : Bytes(sent, combine_token_bytes_);
   dispatch_ = GroupAllToAllV(net, plan.EpGroup(0), dispatch).time;
-  combine_ = GroupAllToAllV(net, plan.EpGroup(0), dispatch.Transposed()).time;
-  if (config.alltoall_algo == models::AllToAllAlgo::kHierarchical) HierarchicalAllToAlls(dispatch);
+  combine_ = GroupAllToAllV(net, plan.EpGroup(0), combine.Transposed()).time;
+  if (config.alltoall_algo == models::AllToAllAlgo::kPerRank) {
+    alltoall_source_ = &sent == &work_.rank_tokens
+                           ? "network model, per_rank (one copy per destination GPU)"
+                           : "network model, direct (per_rank needs each token's GPUs: this "
+                             "layer has only its copies)";
+  }
+  if (config.alltoall_algo == models::AllToAllAlgo::kHierarchical)
+    HierarchicalAllToAlls(dispatch, combine);
   if (config.hardware) ProfileAllToAlls(*config.hardware);
+  if (config.dispatch_dtype || config.combine_dtype) {
+    auto name = [&](std::optional<models::WireDtype> d) {
+      return d ? std::string(models::ToString(*d)) : pb::DType_Name(model.dtype());
+    };
+    alltoall_source_ += "; a token is " + std::to_string(dispatch_token_bytes_) + " B in " +
+                        name(config.dispatch_dtype) + " dispatch, " +
+                        std::to_string(combine_token_bytes_) + " B in " +
+                        name(config.combine_dtype) + " combine";
+  }
   // Expert tensor parallelism (Megatron-Core's all-to-all dispatcher with etp > 1): each ETP rank
   // received its own tokens for the EP rank's experts; the ETP group all-gathers them so every
   // member runs every token through its 1/etp slice of each expert, and reduce-scatters the partial
@@ -95,7 +119,8 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
   }
 }
 
-void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes) {
+void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes,
+                                        const models::TrafficMatrix& combine_bytes) {
   const std::vector<uint32_t> group = plan_.EpGroup(0);
   const uint32_t g = GroupGpusPerNode(cluster_, group);
   if (g == 0) {
@@ -109,13 +134,14 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
   // them.
   const bool fills = GroupFillsNodes(cluster_, group);
   const bool dedupe = work_.node_tokens.ranks() == group.size() && fills;
-  const uint64_t token_bytes = model_.hidden_size() * elem_;
-  const models::TrafficMatrix node_bytes =
-      dedupe ? work_.node_tokens.Scaled(token_bytes) : models::TrafficMatrix{};
-  dispatch_ = GroupHierarchicalAllToAllV(net_, group, dispatch_bytes, node_bytes,
+  const models::TrafficMatrix dispatch_node_bytes =
+      dedupe ? work_.node_tokens.Scaled(dispatch_token_bytes_) : models::TrafficMatrix{};
+  const models::TrafficMatrix combine_node_bytes =
+      dedupe ? work_.node_tokens.Scaled(combine_token_bytes_) : models::TrafficMatrix{};
+  dispatch_ = GroupHierarchicalAllToAllV(net_, group, dispatch_bytes, dispatch_node_bytes,
                                          /*reversed=*/false)
                   ->time;
-  combine_ = GroupHierarchicalAllToAllV(net_, group, dispatch_bytes, node_bytes,
+  combine_ = GroupHierarchicalAllToAllV(net_, group, combine_bytes, combine_node_bytes,
                                         /*reversed=*/true)
                  ->time;
   const char* copies = dedupe  ? "deduplicated per node"
@@ -126,8 +152,7 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
 
 void LayerCoster::ProfileAllToAlls(const pb::HardwareProfile& profile) {
   const std::vector<uint32_t> group = plan_.EpGroup(0);
-  const models::TrafficMatrix& tokens = work_.dispatch_tokens;
-  const uint64_t token_bytes = model_.hidden_size() * elem_;
+  const models::TrafficMatrix& tokens = models::SentTokens(work_, config_.alltoall_algo);
   auto link_class = GroupLinkClass(cluster_, tokens, group);
   if (!link_class.ok()) {
     alltoall_source_ = "network model (profile " + profile.name() +
@@ -144,6 +169,7 @@ void LayerCoster::ProfileAllToAlls(const pb::HardwareProfile& profile) {
       return;
     }
     const models::TrafficMatrix m = c == 0 ? tokens : tokens.Transposed();
+    const uint64_t token_bytes = c == 0 ? dispatch_token_bytes_ : combine_token_bytes_;
     double slowest = 0;
     for (uint32_t r = 0; r < m.ranks(); ++r)
       slowest = std::max(slowest, AllToAllRankNs(*link, AllToAllWorkOf(m, token_bytes, r)));

@@ -40,7 +40,9 @@ class LayerCoster {
   // class; else they stay on the network model, and alltoall_source_ says why.
   void ProfileAllToAlls(const pb::HardwareProfile& profile);
   // The EP all-to-alls as DeepEP runs them, where the EP group allows (sim/network/group_comm.h).
-  void HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes);
+  // `combine_bytes` is in dispatch's orientation (rows = the senders of dispatch).
+  void HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes,
+                             const models::TrafficMatrix& combine_bytes);
   StepOp Compute(const char* name, uint32_t layer, uint64_t flops, uint64_t bytes) const;
   StepOp Comm(const char* name, uint32_t layer, Duration time, bool alltoall = false) const;
   void TensorParallel(std::vector<StepOp>& ops, uint32_t layer, const char* block,
@@ -56,6 +58,8 @@ class LayerCoster {
   uint64_t moe_tokens_ = 0;  // tokens this rank routes (tokens_ / tp)
   uint64_t context_ = 0;     // tokens each query attends to
   uint32_t elem_ = 2;        // bytes per element
+  // Bytes of one token in dispatch and in combine (config.dispatch_dtype, combine_dtype).
+  uint64_t dispatch_token_bytes_ = 0, combine_token_bytes_ = 0;
   ComputeRates rates_;
   Duration tp_gather_, tp_scatter_, cp_kv_, dispatch_, combine_, p2p_;
   Duration etp_gather_, etp_scatter_;  // expert tensor parallelism (etp > 1)
