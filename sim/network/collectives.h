@@ -1,5 +1,6 @@
 // Collective algorithms as schedules of point-to-point transfers with dependencies. Both fidelities
-// run the same schedule: the analytical model step by step, the flow model transfer by transfer.
+// run the same schedule, transfer by transfer: the analytical model bounds it (the least time its
+// links and dependencies allow), the flow model runs it as flows.
 //
 //   MOESIM_ASSIGN_OR_RETURN(Schedule s, BuildCollective(CollectiveOp::kAllReduce,
 //                                                       CollectiveAlgo::kRing, 8, 1 << 20, 8));
@@ -60,7 +61,8 @@ double BusBandwidthFactor(CollectiveOp op, uint32_t ranks);
 struct Transfer {
   uint32_t src = 0, dst = 0;
   uint64_t bytes = 0;
-  // The algorithm's step: the analytical model times steps one after another.
+  // The algorithm's step, what runs together in it. Neither model waits on steps: only `after`
+  // orders transfers.
   uint32_t step = 0;
   // Transfers (indices into Schedule::transfers) that must complete before this one starts.
   std::vector<uint32_t> after;

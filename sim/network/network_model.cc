@@ -49,8 +49,8 @@ GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, C
 
 namespace {
 
-// Closed forms: each step's busiest link (collective_time.h), each all-to-all's busiest link per
-// rank (alltoall_cost.h).
+// Closed forms: a collective's least time over its links and dependencies (collective_time.h),
+// each all-to-all's busiest link per rank (alltoall_cost.h).
 class AnalyticalNetwork final : public NetworkModel {
  public:
   using NetworkModel::NetworkModel;
@@ -69,7 +69,7 @@ class AnalyticalNetwork final : public NetworkModel {
       return NetworkModel::GroupCollective(gpus, op, algo, size);
     }
     // Every step of a ring moves size / n from each rank to the next: the same link loads each
-    // time. One step is listed and timed `steps` times over, which is what the full schedule
+    // time. One step is listed and timed as `steps` of them (TimeRing), what the full schedule
     // (collectives.h) gives, without its 2n(n-1) transfers (8 M for a ring of 2,048). Across
     // nodes the step is split over NCCL's channels as BuildCollective splits it.
     const uint32_t n = static_cast<uint32_t>(gpus.size());
@@ -91,7 +91,7 @@ class AnalyticalNetwork final : public NetworkModel {
     }
     for (uint32_t h = 0; h < steps; ++h) s.latency_chain.emplace_back(h % n, (h + 1) % n);
     MapOntoGroup(s, gpus);
-    const CollectiveTiming t = TimeCollective(cluster(), s, steps);
+    const CollectiveTiming t = TimeRing(cluster(), s, steps);
     return {t.total, t.bottleneck_link};
   }
 
