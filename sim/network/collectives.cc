@@ -201,6 +201,14 @@ double BusBandwidthFactor(CollectiveOp op, uint32_t ranks) {
   }
 }
 
+uint64_t NcclTestsSize(CollectiveOp op, uint32_t ranks, uint64_t requested) {
+  constexpr uint64_t kTypeSize = 4;  // float, nccl-tests' default
+  const uint64_t unit = op == CollectiveOp::kAllReduce || op == CollectiveOp::kSendRecv
+                            ? kTypeSize
+                            : kTypeSize * ranks;
+  return std::max(unit, requested / unit * unit);
+}
+
 // The latency chains (see Schedule::latency_chain).
 void RingChain(Schedule& s, uint32_t hops) {
   for (uint32_t h = 0; h < hops; ++h) s.latency_chain.emplace_back(h % s.ranks, (h + 1) % s.ranks);

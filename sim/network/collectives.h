@@ -81,6 +81,11 @@ struct Schedule {
   std::vector<std::pair<uint32_t, uint32_t>> latency_chain;
 };
 
+// A requested size rounded as nccl-tests rounds it: whole floats (4 B), and for the ops that split
+// the buffer over ranks (alltoall, allgather, reducescatter) whole floats per rank; at least one
+// such unit. NcclTestsSize(kAllGather, 8, 1000) == 992.
+uint64_t NcclTestsSize(CollectiveOp op, uint32_t ranks, uint64_t requested);
+
 // Errors: an algorithm that does not implement the op, fewer than 2 ranks, hierarchical with ranks
 // not a multiple of gpus_per_node.
 //
