@@ -151,7 +151,6 @@ TEST_CASE("Hierarchical all-to-allv: combine is dispatch reversed") {
                      {5, 1, 2 * U, 1, {0}},
                      {4, 0, 6 * U, 1, {1, 2}},
                      {1, 0, 1 * U, 1, {}}});
-  CHECK(r.latency_chain.front().first == d.latency_chain.back().second);
 }
 
 TEST_CASE("Hierarchical all-to-allv: flow never below the analytical bound, and deterministic") {

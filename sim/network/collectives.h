@@ -75,10 +75,6 @@ struct Schedule {
   uint64_t size = 0;  // nccl-tests size, bytes
   uint32_t steps = 0;
   std::vector<Transfer> transfers;  // dependencies always point to earlier transfers
-  // The hops one piece of data makes in sequence, the chain NCCL's latency model charges a step
-  // latency for: ring all-reduce 2(n-1) hops around the ring, tree up from the deepest rank and
-  // down again, direct one hop (between the first and the last rank: the farthest pair).
-  std::vector<std::pair<uint32_t, uint32_t>> latency_chain;
 };
 
 // A requested size rounded as nccl-tests rounds it: whole floats (4 B), and for the ops that split

@@ -29,10 +29,6 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
     t.src = gpus.at(t.src);
     t.dst = gpus.at(t.dst);
   }
-  for (auto& [src, dst] : schedule.latency_chain) {
-    src = gpus.at(src);
-    dst = gpus.at(dst);
-  }
 }
 
 GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
@@ -89,7 +85,6 @@ class AnalyticalNetwork final : public NetworkModel {
       for (uint32_t p = 0; p < n; ++p)
         s.transfers.push_back({order[p], order[(p + 1) % n], part, 0, {}});
     }
-    for (uint32_t h = 0; h < steps; ++h) s.latency_chain.emplace_back(h % n, (h + 1) % n);
     MapOntoGroup(s, gpus);
     const CollectiveTiming t = TimeRing(cluster(), s, steps);
     return {t.total, t.bottleneck_link};

@@ -94,7 +94,7 @@ class NetworkModel {
 // where it spans several nodes with as many on each (sim/network/group_comm.h), else 1.
 uint32_t RingChannels(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 
-// The schedule's ranks 0..n-1 become the group's GPUs (transfers and latency chain).
+// The schedule's ranks 0..n-1 become the group's GPUs.
 void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus);
 
 // The only place a fidelity becomes a model.
