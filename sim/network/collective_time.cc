@@ -1,6 +1,7 @@
 #include "sim/network/collective_time.h"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <optional>
 #include <span>
@@ -23,7 +24,7 @@ struct Use {
 // The bound for one protocol, and the link that set it (if a link did).
 struct Bound {
   Duration total, latency;
-  std::optional<uint32_t> bottleneck;  // edge id
+  std::optional<uint32_t> bottleneck;  // an index into ScheduleBound::edges()
 };
 
 // NCCL's step latency class of a hop (HopKind), from what its route crosses.
@@ -45,10 +46,20 @@ class ScheduleBound {
  public:
   ScheduleBound(const topology::Cluster& cluster, const Schedule& schedule)
       : schedule_(schedule), n_(static_cast<uint32_t>(schedule.transfers.size())) {
+    independent_ = std::all_of(schedule.transfers.begin(), schedule.transfers.end(),
+                               [](const Transfer& x) { return x.after.empty(); });
+    if (independent_) {
+      PoolByKind(cluster);
+      return;
+    }
     const topology::Graph& g = cluster.graph();
     const topology::Router& router = cluster.router();
     bandwidth_.resize(boost::num_edges(g));
-    for (auto [it, end] = boost::edges(g); it != end; ++it) bandwidth_[g[*it].id] = g[*it].achieved;
+    edges_.resize(boost::num_edges(g));
+    for (auto [it, end] = boost::edges(g); it != end; ++it) {
+      bandwidth_[g[*it].id] = g[*it].achieved;
+      edges_[g[*it].id] = *it;
+    }
     first_.reserve(n_ + 1);
     hop_.reserve(n_);
     std::vector<uint32_t> per_link(bandwidth_.size(), 0), waiting(n_, 0);
@@ -82,6 +93,7 @@ class ScheduleBound {
 
   // TimeCollective's bound with protocol `p`, links delivering `efficiency` of their bandwidth.
   Bound For(const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
+    if (independent_) return Pooled(model, p, efficiency, 1);
     Prepare(model, p, efficiency);
     Bound bound;
     // Forward, in schedule order (a transfer waits only for earlier ones): the earliest a transfer
@@ -141,39 +153,127 @@ class ScheduleBound {
     return bound;
   }
 
-  // TimeRing's closed form, the schedule being one step of the ring.
+  // The links Bound::bottleneck indexes.
+  const std::vector<topology::Edge>& edges() const { return edges_; }
+
+  // TimeRing's closed form, the schedule being one step of the ring (no dependencies).
   Bound Ring(const NcclLatencyModel& model, NcclProtocol p, double efficiency, uint32_t steps) {
-    Prepare(model, p, efficiency);
-    // The slowest rank's chain: steps x (its hop's latency + its bytes over its narrowest link).
-    Duration chain, hop_latency;
-    for (uint32_t t = 0; t < n_; ++t) {
-      chain = std::max(chain, step_[t] + solo_[t]);
-      hop_latency = std::max(hop_latency, step_[t]);
-    }
-    const Duration base = model.Base(p);
-    Bound bound{base + int64_t{steps} * chain, base + int64_t{steps} * hop_latency, std::nullopt};
-    // Every link: from the least step latency of the hops crossing it, steps x its bytes.
-    Duration worst;
-    for (uint32_t e = 0; e + 1 < link_first_.size(); ++e) {
-      if (link_first_[e] == link_first_[e + 1]) continue;
-      Duration first = Duration::Picoseconds(std::numeric_limits<int64_t>::max());
-      double bytes = 0;
-      for (uint32_t i = link_first_[e]; i < link_first_[e + 1]; ++i) {
-        const Use& u = uses_[link_uses_[i]];
-        first = std::min(first, step_[u.transfer]);
-        bytes += u.bytes;
+    if (!independent_) throw std::logic_error("TimeRing: a ring step has no dependencies");
+    return Pooled(model, p, efficiency, steps);
+  }
+
+ private:
+  // A schedule without dependencies (a direct all-to-all; one step of a ring): every transfer is
+  // released at base + its hop's step latency and leaves nothing behind it, so the jobs on a link
+  // differ only by the kind of hop they belong to. Kept per (link, kind): the bytes; per kind: the
+  // longest drain of a transfer alone on one link of its route, at full bandwidth. A 1,024-GPU
+  // all-to-all's million transfers then need 3 numbers a link, not one a transfer and link.
+  void PoolByKind(const topology::Cluster& cluster) {
+    const topology::Graph& g = cluster.graph();
+    const topology::Router& router = cluster.router();
+    // The links the schedule crosses, numbered as first crossed (slot_of: edge id -> number).
+    std::vector<int32_t> slot_of(boost::num_edges(g), -1);
+    std::vector<uint32_t> ids;
+    std::vector<double> bytes_of;  // per (number, kind)
+    std::vector<bool> used;
+    std::vector<std::pair<uint32_t, double>> route;  // (number, bytes)
+    for (const Transfer& x : schedule_.transfers) {
+      bool nvlink = true;
+      Duration longest;
+      route.clear();
+      router.ForEachShare(x.src, x.dst, [&](topology::Edge e, double share) {
+        const uint32_t id = g[e].id;
+        if (slot_of[id] < 0) {
+          slot_of[id] = static_cast<int32_t>(ids.size());
+          ids.push_back(id);
+          edges_.push_back(e);
+          bandwidth_.push_back(g[e].achieved);
+          bytes_of.resize(bytes_of.size() + kKinds, 0.0);
+          used.resize(used.size() + kKinds, false);
+        }
+        const double bytes = static_cast<double>(x.bytes) * share;
+        route.emplace_back(slot_of[id], bytes);
+        nvlink = nvlink && g[e].link_class == topology::LinkClass::kNvLink;
+        longest = std::max(longest, LinkDrain{g[e].achieved, 1.0}.Time(bytes));
+      });
+      const size_t k =
+          static_cast<size_t>(KindOf(router.NodeOf(x.src) != router.NodeOf(x.dst), nvlink));
+      for (const auto& [slot, bytes] : route) {
+        bytes_of[slot * kKinds + k] += bytes;
+        used[slot * kKinds + k] = true;
       }
-      const Duration link = base + first + drain_[e].Time(steps * bytes);
+      kind_present_[k] = true;
+      kind_longest_[k] = std::max(kind_longest_[k], longest);
+    }
+    // In edge id order, as the general form visits links (the first of equal bottlenecks wins).
+    std::vector<uint32_t> order(ids.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return ids[a] < ids[b]; });
+    std::vector<topology::Edge> edges(order.size());
+    std::vector<Rate> bandwidth(order.size());
+    kind_bytes_.resize(bytes_of.size());
+    kind_used_.resize(used.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+      edges[i] = edges_[order[i]];
+      bandwidth[i] = bandwidth_[order[i]];
+      for (size_t k = 0; k < kKinds; ++k) {
+        kind_bytes_[i * kKinds + k] = bytes_of[order[i] * kKinds + k];
+        kind_used_[i * kKinds + k] = used[order[i] * kKinds + k];
+      }
+    }
+    edges_ = std::move(edges);
+    bandwidth_ = std::move(bandwidth);
+  }
+
+  // The bound of an independent schedule repeated `steps` times (TimeRing; 1: TimeCollective):
+  //   base + max(steps x max over transfers (step latency + its drain alone),
+  //              max over links (the least step latency there + Jackson's bound of its bytes))
+  // With steps = 1 the link term is LinkMakespan of the link's jobs, each released at base + its
+  // step latency, no tail: exactly For()'s bound for a schedule without dependencies.
+  Bound Pooled(const NcclLatencyModel& model, NcclProtocol p, double efficiency, uint32_t steps) {
+    const Duration base = model.Base(p);
+    std::array<Duration, kKinds> step{};
+    Duration chain, hop_latency;
+    for (size_t k = 0; k < kKinds; ++k) {
+      if (!kind_present_[k]) continue;
+      step[k] = model.Step(static_cast<StepLinkKind>(k), p);
+      chain = std::max(chain, step[k] + AtEfficiency(kind_longest_[k], efficiency));
+      hop_latency = std::max(hop_latency, step[k]);
+    }
+    Bound bound{base + int64_t{steps} * chain, base + int64_t{steps} * hop_latency, std::nullopt};
+    Duration worst;
+    for (size_t e = 0; e < bandwidth_.size(); ++e) {
+      const LinkDrain drain{bandwidth_[e], efficiency};
+      Duration link;
+      if (steps == 1) {
+        jobs_.clear();
+        for (size_t k = 0; k < kKinds; ++k) {
+          if (kind_used_[e * kKinds + k])
+            jobs_.push_back({base + step[k], kind_bytes_[e * kKinds + k], Duration()});
+        }
+        if (jobs_.empty()) continue;
+        link = LinkMakespan(jobs_, drain);
+      } else {
+        // A ring: from the least step latency of the hops crossing the link, steps x its bytes.
+        std::optional<Duration> first;
+        double bytes = 0;
+        for (size_t k = 0; k < kKinds; ++k) {
+          if (!kind_used_[e * kKinds + k]) continue;
+          first = first ? std::min(*first, step[k]) : step[k];
+          bytes += kind_bytes_[e * kKinds + k];
+        }
+        if (!first) continue;
+        link = base + *first + drain.Time(steps * bytes);
+      }
       if (!bound.bottleneck || link > worst) {
         worst = link;
-        bound.bottleneck = e;
+        bound.bottleneck = static_cast<uint32_t>(e);
       }
     }
     bound.total = std::max(bound.total, worst);
     return bound;
   }
 
- private:
   // Per protocol: every link's drain, every transfer's step latency and time alone on its route.
   void Prepare(const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
     drain_.resize(bandwidth_.size());
@@ -213,8 +313,19 @@ class ScheduleBound {
 
   const Schedule& schedule_;
   const uint32_t n_;
-  std::vector<Rate> bandwidth_;  // per edge id
-  std::vector<Use> uses_;        // transfer t's: uses_[first_[t] .. first_[t + 1])
+  // Per link: its bandwidth and descriptor, by edge id (the general form), or in the pooled form
+  // for the links the schedule crosses only, in edge id order. Bound::bottleneck indexes them.
+  std::vector<Rate> bandwidth_;
+  std::vector<topology::Edge> edges_;
+  bool independent_ = false;  // no transfer waits for another: PoolByKind's form
+  // PoolByKind: per (link, StepLinkKind) bytes and whether any transfer crosses; per kind.
+  static constexpr size_t kKinds = 3;
+  std::vector<double> kind_bytes_;
+  std::vector<bool> kind_used_;
+  std::array<bool, kKinds> kind_present_{};
+  std::array<Duration, kKinds> kind_longest_{};
+  // The general form:
+  std::vector<Use> uses_;  // transfer t's: uses_[first_[t] .. first_[t + 1])
   std::vector<uint32_t> first_;
   std::vector<StepLinkKind> hop_;                 // per transfer
   std::vector<uint32_t> link_uses_, link_first_;  // edge e's uses: link_uses_[link_first_[e] ..]
@@ -226,12 +337,8 @@ class ScheduleBound {
   std::vector<std::pair<uint32_t, LinkJob>> shared_;
 };
 
-std::string LinkName(const topology::Graph& g, uint32_t edge_id) {
-  for (auto [it, end] = boost::edges(g); it != end; ++it) {
-    if (g[*it].id == edge_id)
-      return g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
-  }
-  return "";
+std::string LinkName(const topology::Graph& g, topology::Edge e) {
+  return g[boost::source(e, g)].name + " -> " + g[boost::target(e, g)].name;
 }
 
 // NCCL's tuner: the protocol with the least time among those `model` allows; ties go to the later
@@ -239,8 +346,8 @@ std::string LinkName(const topology::Graph& g, uint32_t edge_id) {
 // protocol's efficiency x `algo_efficiency` of their bandwidth. `bound_for(model, protocol,
 // efficiency)` gives the bound.
 template <typename BoundFor>
-CollectiveTiming Choose(const topology::Cluster& cluster, const NcclLatencyModel& model,
-                        double algo_efficiency, BoundFor bound_for) {
+CollectiveTiming Choose(const topology::Cluster& cluster, const std::vector<topology::Edge>& edges,
+                        const NcclLatencyModel& model, double algo_efficiency, BoundFor bound_for) {
   CollectiveTiming timing;
   std::optional<Bound> best;
   std::optional<Duration> full_bandwidth;
@@ -261,7 +368,8 @@ CollectiveTiming Choose(const topology::Cluster& cluster, const NcclLatencyModel
   timing.total = best->total;
   timing.latency = best->latency;
   timing.bandwidth = *full_bandwidth;
-  if (best->bottleneck) timing.bottleneck_link = LinkName(cluster.graph(), *best->bottleneck);
+  if (best->bottleneck)
+    timing.bottleneck_link = LinkName(cluster.graph(), edges[*best->bottleneck]);
   return timing;
 }
 
@@ -318,7 +426,7 @@ Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& 
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {
   ScheduleBound bound(cluster, schedule);
-  return Choose(cluster, LatencyModelFor(schedule.algo),
+  return Choose(cluster, bound.edges(), LatencyModelFor(schedule.algo),
                 AlgorithmEfficiency(cluster, schedule.algo),
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.For(model, p, efficiency);
@@ -327,7 +435,7 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
 
 CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps) {
   ScheduleBound bound(cluster, step);
-  return Choose(cluster, LatencyModelFor(CollectiveAlgo::kRing), 1.0,
+  return Choose(cluster, bound.edges(), LatencyModelFor(CollectiveAlgo::kRing), 1.0,
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.Ring(model, p, efficiency, steps);
                 });

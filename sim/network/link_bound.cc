@@ -8,8 +8,12 @@
 namespace moesim::sim {
 
 Duration LinkDrain::Time(double bytes) const {
-  const Duration full =
-      TransferTime(Bytes{static_cast<uint64_t>(std::ceil(std::max(0.0, bytes)))}, bandwidth);
+  return AtEfficiency(
+      TransferTime(Bytes{static_cast<uint64_t>(std::ceil(std::max(0.0, bytes)))}, bandwidth),
+      efficiency);
+}
+
+Duration AtEfficiency(Duration full, double efficiency) {
   if (efficiency == 1.0) return full;
   return Duration::Picoseconds(
       static_cast<int64_t>(std::ceil(static_cast<double>(full.picoseconds()) / efficiency)));

@@ -43,6 +43,10 @@ struct LinkDrain {
   double BytesIn(Duration span) const;
 };
 
+// `full`, a drain at a link's whole bandwidth, at `efficiency` of it: full / efficiency, rounded up
+// to a picosecond (LinkDrain::Time's last rounding).
+Duration AtEfficiency(Duration full, double efficiency);
+
 struct LinkJob {
   Duration release;  // the earliest the job's first byte can enter the link
   double bytes = 0;  // what the job puts through this link (a transfer's bytes x its route share)
