@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "sim/network/collective_time.h"
+#include "sim/network/flow_model.h"
 #include "test_paths.h"
 #include "topology/cluster.h"
 
@@ -56,7 +57,6 @@ TEST_CASE("Schedules move the bytes each algorithm must move") {
   CHECK(ring.steps == 14);
   CHECK(ring.transfers.size() == 14 * 8);
   for (uint64_t x : Totals(ring).first) CHECK(x == 14 * S / 8);
-  CHECK(ring.latency_chain.size() == 14);
   // All-gather and reduce-scatter: n-1 steps of S/n.
   for (CollectiveOp op : {CollectiveOp::kAllGather, CollectiveOp::kReduceScatter}) {
     const Schedule s = Build(op, CollectiveAlgo::kRing, 8, S);
@@ -68,7 +68,6 @@ TEST_CASE("Schedules move the bytes each algorithm must move") {
   // leaves 3-6 receive S; the root receives S from each of its 2 children.
   const Schedule tree = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 7, S);
   CHECK(tree.transfers.size() == 8 * 6 * 2);
-  CHECK(tree.latency_chain.size() == 4);  // up 2 levels, down 2
   const auto received = Totals(tree).second;
   CHECK(received == std::vector<uint64_t>{2 * S, 3 * S, 3 * S, S, S, S, S});
 }
@@ -153,6 +152,47 @@ TEST_CASE("Ring all-reduce: 2(n-1)/n S / B plus a step latency per hop") {
       TimeCollective(c, Build(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, 64));
   CHECK(small.protocol == NcclProtocol::kLL);
   CHECK(small.latency == Duration::Nanoseconds(6600 + 14 * 600));
+}
+
+TEST_CASE("Tree all-reduce of 4 GiB on one node: GPU 1's NVLink, 24 chunks in 26 chunk times") {
+  const topology::Cluster c = Load("dgx-h100");
+  const Schedule tree =
+      Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8, uint64_t{4} << 30);
+  const CollectiveTiming t = TimeCollective(c, tree);
+  // The tree: 0 <- {1, 2}, 1 <- {3, 4}, 2 <- {5, 6}, 3 <- 7; 8 chunks of 4 GiB / 8 = 536,870,912 B.
+  // A transfer crosses its sender's NVLink into the NVSwitch and its receiver's out, 370.8 GB/s
+  // each (kH100NvLink): a chunk alone takes d = ceil(536,870,912 B / 370.8e9 B/s) =
+  // 1,447,871,931 ps. NCCL's tree latencies (nccl_model.cc), Simple: base B = 8.4 us, an NVLink
+  // hop l = 4.0 us; u = l + d, a hop and its chunk.
+  const int64_t d = 1'447'871'931, l = 4'000'000, B = 8'400'000;
+  CHECK(TransferTime(Bytes{536'870'912}, kH100NvLink) == Duration::Picoseconds(d));
+  // GPU 1's incoming NVLink carries 24 chunks: for c = 0..7, c up from 4 (a leaf), c up from 3
+  // (after 7's), c down from 0 (after 1's c went up). The earliest each can arrive, a hop each:
+  //   up from 4: B + l + c u    up from 3: B + l + (c + 1) u    down from 0: B + l + (c + 3) u
+  // and the least time the run still takes once it is through (the hops that must follow):
+  //   up c:   (10 - c) u + 2d  (1 sends c up to 0, u; 0 sends c down to 1, then to 2, over its one
+  //           NVLink, l + 2d; 2 sends c down to 5 and 6 over its one, l + 2d; c + 1 .. 7 to 5)
+  //   down c: (9 - c) u        (1 gets c + 1 .. 7 from 0, then 7 goes down to 3, to 7)
+  // Served largest tail first, the best order (link_bound.h), the link idles only for l at the
+  // start (after 4's chunk 0, until 3's and 4's next arrive), then is never empty. Before down 5
+  // (tail 4u) it drains every up chunk (tails >= 3u + 2d > 4u, as d > l) and downs 0..4 (tails >=
+  // 5u): with down 5, 22 chunks, through at B + 2l + 22d, then 4u:
+  //   B + 2l + 22d + 4u = B + 6l + 26d = 8.4 us + 24 us + 26 x 1,447,871,931 ps.
+  // (Down 6: B + 2l + 23d + 3u, l less; down 7: 2l less. GPU 1's outgoing link, up c to 0 and c
+  // down to 3 and 4, gives the same.) The chain of hops alone is B + 13u, far less.
+  // Chunks that drain together round up once for all of them (26 x 536,870,912 B / 370.8e9 B/s =
+  // 37,644,670,204.96 ps): the total lies between that, rounded up, and 26 rounded chunks.
+  CHECK(t.total.picoseconds() >= B + 6 * l + 37'644'670'205);
+  CHECK(t.total.picoseconds() <= B + 6 * l + 26 * d);            // 37,677,070,206 ps
+  CHECK_THAT(t.bottleneck_link, Catch::Contains("node0/gpu1"));  // in or out: the same bound
+  CHECK(t.protocol == NcclProtocol::kSimple);
+  // Latency: the longest chain of hops, 7's chunks 0..7 (8), then 3 -> 1 -> 0 -> 1 -> 3 -> 7.
+  CHECK(t.latency == Duration::Picoseconds(B + 13 * l));
+  // Summing each step's busiest link instead charged 32d + B + 6l = 46.4 ms, more than the flows
+  // take (44.9 ms): max-min sharing runs the up and down chunks of different steps at once.
+  const Duration flow = RunFlows(c, tree, t.protocol).total;
+  CHECK(flow < Duration::Picoseconds(32 * d + B + 6 * l));
+  CHECK(flow >= t.total);
 }
 
 TEST_CASE("Incast: n senders into one GPU are bound by its one link") {

@@ -39,7 +39,6 @@ Schedule Flows(std::vector<uint64_t> sizes) {
   s.ranks = 2;
   s.steps = 1;
   for (uint64_t b : sizes) s.transfers.push_back({0, 1, b, 0, {}});
-  s.latency_chain = {{0, 1}};
   return s;
 }
 

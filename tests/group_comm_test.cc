@@ -30,10 +30,6 @@ Duration Full(const topology::Cluster& c, const std::vector<uint32_t>& gpus, Col
     t.src = gpus[t.src];
     t.dst = gpus[t.dst];
   }
-  for (auto& [a, b] : s->latency_chain) {
-    a = gpus[a];
-    b = gpus[b];
-  }
   return TimeCollective(c, *s).total;
 }
 

@@ -66,10 +66,6 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   sweep.set_gpus(ranks);
   sweep.set_fidelity(o.fidelity);
   constexpr uint64_t kTypeSize = 4;  // float, nccl-tests' default
-  // Ops that split the buffer over ranks need whole elements per rank, as nccl-tests rounds.
-  const uint64_t align = *op == CollectiveOp::kAllReduce || *op == CollectiveOp::kSendRecv
-                             ? kTypeSize
-                             : kTypeSize * ranks;
   // The job is GPUs 0..ranks-1: NCCL's ring channels when it spans whole nodes.
   std::vector<uint32_t> gpus(ranks);
   for (uint32_t i = 0; i < ranks; ++i) gpus[i] = i;
@@ -84,7 +80,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
     sweep.set_algo("ring or nvls (NCCL's tuner: the faster)");
   }
   for (uint64_t size = *begin; size <= *end; size *= o.factor) {
-    const uint64_t bytes = std::max(align, size / align * align);
+    const uint64_t bytes = NcclTestsSize(*op, ranks, size);
     std::optional<CollectiveRun> run;
     CollectiveAlgo chosen_algo = algos.front();
     for (CollectiveAlgo a : algos) {

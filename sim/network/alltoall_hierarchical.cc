@@ -155,19 +155,11 @@ StatusOr<Schedule> BuildHierarchicalAllToAllV(const models::TrafficMatrix& bytes
     for (uint32_t j = 0; j < n; ++j) row += bytes.at(i, j);
     s.size = std::max(s.size, row);
   }
-  const uint32_t last = n - 1, per_node = gpus_per_node;
   if (rail == Rail::kSource) {
-    SourceRail(s, bytes, per_node, node_bytes);
-    // Across to the same local index on the last node, then over NVLink to its last GPU.
-    s.latency_chain = {{0, last + 1 - per_node}};
-    if (per_node > 1) s.latency_chain.emplace_back(last + 1 - per_node, last);
+    SourceRail(s, bytes, gpus_per_node, node_bytes);
   } else {
-    DestinationRail(s, bytes, per_node);
-    // Over NVLink to the last local index, then across to the last node on that rail.
-    s.latency_chain = {{0, per_node - 1}};
-    if (n > per_node) s.latency_chain.emplace_back(per_node - 1, last);
+    DestinationRail(s, bytes, gpus_per_node);
   }
-  if (n == per_node) s.latency_chain = {{0, last}};  // one node: every piece goes straight
   return s;
 }
 
@@ -187,9 +179,6 @@ Schedule Reversed(const Schedule& schedule) {
     std::sort(y.after.begin(), y.after.end());
     r.transfers.push_back(std::move(y));
   }
-  r.latency_chain.clear();
-  for (auto it = schedule.latency_chain.rbegin(); it != schedule.latency_chain.rend(); ++it)
-    r.latency_chain.emplace_back(it->second, it->first);
   return r;
 }
 

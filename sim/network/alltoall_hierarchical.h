@@ -23,8 +23,8 @@
 // One transfer per (sender, receiver, phase) carries every piece that takes that hop. A transfer
 // waits for the transfers of the phase before that carry any of its pieces (Transfer::after), whole
 // messages, not chunks: DeepEP pipelines chunks through the relay, so the flow model's time is an
-// upper bound there and the step-by-step analytical time (sim/network/collective_time.h) a sum of
-// steps.
+// upper bound there; the analytical time (sim/network/collective_time.h) is a lower bound on the
+// flow model's.
 //
 //   MOESIM_ASSIGN_OR_RETURN(Schedule dispatch,
 //                           BuildHierarchicalAllToAllV(bytes, /*gpus_per_node=*/8, Rail::kSource));
@@ -53,7 +53,7 @@ StatusOr<Schedule> BuildHierarchicalAllToAllV(const models::TrafficMatrix& bytes
                                               const models::TrafficMatrix& node_bytes = {});
 
 // The same schedule run backwards: every transfer from its receiver to its sender, waiting for the
-// transfers that waited for it; steps and the latency chain in reverse. A MoE combine is its
+// transfers that waited for it; steps in reverse. A MoE combine is its
 // dispatch reversed: in-node gather to the relay (where DeepEP reduces the copies), then one send
 // back across per (rank, node).
 Schedule Reversed(const Schedule& schedule);

@@ -1,12 +1,380 @@
 #include "sim/network/collective_time.h"
 
 #include <algorithm>
-#include <cmath>
+#include <array>
 #include <limits>
+#include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "sim/network/link_bound.h"
 
 namespace moesim::sim {
+namespace {
+
+// A transfer's bytes on one link of its route: its bytes x the route's share of that link.
+struct Use {
+  uint32_t edge;      // edge id
+  uint32_t transfer;  // index into Schedule::transfers
+  double bytes;
+};
+
+// The bound for one protocol, and the link that set it (if a link did).
+struct Bound {
+  Duration total, latency;
+  std::optional<uint32_t> bottleneck;  // an index into ScheduleBound::edges()
+};
+
+// NCCL's step latency class of a hop (HopKind), from what its route crosses.
+StepLinkKind KindOf(bool across_nodes, bool all_nvlink) {
+  if (across_nodes) return StepLinkKind::kNetwork;
+  return all_nvlink ? StepLinkKind::kNvLink : StepLinkKind::kPcie;
+}
+
+// Offsets of a compressed list: counts[k] entries for key k become [first[k], first[k + 1]).
+std::vector<uint32_t> Offsets(const std::vector<uint32_t>& counts) {
+  std::vector<uint32_t> first(counts.size() + 1, 0);
+  for (size_t k = 0; k < counts.size(); ++k) first[k + 1] = first[k] + counts[k];
+  return first;
+}
+
+// What the bound needs of a schedule whatever the protocol: routes, hops, who waits for whom.
+// Routes are walked once; a million-transfer all-to-all holds about 20 bytes per link it crosses.
+class ScheduleBound {
+ public:
+  ScheduleBound(const topology::Cluster& cluster, const Schedule& schedule)
+      : schedule_(schedule), n_(static_cast<uint32_t>(schedule.transfers.size())) {
+    independent_ = std::all_of(schedule.transfers.begin(), schedule.transfers.end(),
+                               [](const Transfer& x) { return x.after.empty(); });
+    if (independent_) {
+      PoolByKind(cluster);
+      return;
+    }
+    const topology::Graph& g = cluster.graph();
+    const topology::Router& router = cluster.router();
+    bandwidth_.resize(boost::num_edges(g));
+    edges_.resize(boost::num_edges(g));
+    for (auto [it, end] = boost::edges(g); it != end; ++it) {
+      bandwidth_[g[*it].id] = g[*it].achieved;
+      edges_[g[*it].id] = *it;
+    }
+    first_.reserve(n_ + 1);
+    hop_.reserve(n_);
+    std::vector<uint32_t> per_link(bandwidth_.size(), 0), waiting(n_, 0);
+    for (uint32_t t = 0; t < n_; ++t) {
+      const Transfer& x = schedule.transfers[t];
+      first_.push_back(static_cast<uint32_t>(uses_.size()));
+      bool nvlink = true;
+      router.ForEachShare(x.src, x.dst, [&](topology::Edge e, double share) {
+        uses_.push_back({g[e].id, t, static_cast<double>(x.bytes) * share});
+        ++per_link[g[e].id];
+        nvlink = nvlink && g[e].link_class == topology::LinkClass::kNvLink;
+      });
+      hop_.push_back(KindOf(router.NodeOf(x.src) != router.NodeOf(x.dst), nvlink));
+      // Transfers of a collective cross about as many links each: room for all, as the first.
+      if (t == 0) uses_.reserve(size_t{n_} * uses_.size());
+      for (uint32_t before : x.after) ++waiting[before];
+    }
+    first_.push_back(static_cast<uint32_t>(uses_.size()));
+    // Every link's uses together, and every transfer's waiters (counting sorts).
+    link_first_ = Offsets(per_link);
+    link_uses_.resize(uses_.size());
+    for (uint32_t u = 0; u < uses_.size(); ++u)
+      link_uses_[link_first_[uses_[u].edge] + --per_link[uses_[u].edge]] = u;
+    waiter_first_ = Offsets(waiting);
+    waiters_.resize(waiter_first_.back());
+    for (uint32_t t = 0; t < n_; ++t) {
+      for (uint32_t before : schedule.transfers[t].after)
+        waiters_[waiter_first_[before] + --waiting[before]] = t;
+    }
+  }
+
+  // TimeCollective's bound with protocol `p`, links delivering `efficiency` of their bandwidth.
+  Bound For(const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
+    if (independent_) return Pooled(model, p, efficiency, 1);
+    Prepare(model, p, efficiency);
+    Bound bound;
+    // Forward, in schedule order (a transfer waits only for earlier ones): the earliest a transfer
+    // can start (release_) and be through (done_); empty_ is the same with no bytes.
+    const Duration base = model.Base(p);
+    release_.resize(n_);
+    done_.resize(n_);
+    empty_.resize(n_);
+    for (uint32_t t = 0; t < n_; ++t) {
+      const std::vector<uint32_t>& after = schedule_.transfers[t].after;
+      Duration ready = base, ready_empty = base;
+      for (uint32_t before : after) {
+        ready = std::max(ready, done_[before]);
+        ready_empty = std::max(ready_empty, empty_[before]);
+      }
+      if (after.size() > 1) {
+        ready = std::max(ready, SharedLinks(after, [&](uint32_t before, double bytes) {
+                           return LinkJob{release_[before], bytes, Duration()};
+                         }));
+      }
+      release_[t] = ready + step_[t];
+      done_[t] = release_[t] + solo_[t];
+      empty_[t] = ready_empty + step_[t];
+      bound.latency = std::max(bound.latency, empty_[t]);
+    }
+    // Backward: the least time the run lasts once a transfer is through (tail_), by the same
+    // reasoning with time reversed (what waits for it starts a step latency later).
+    tail_.assign(n_, Duration());
+    for (uint32_t t = n_; t-- > 0;) {
+      const std::span<const uint32_t> waiters(waiters_.data() + waiter_first_[t],
+                                              waiters_.data() + waiter_first_[t + 1]);
+      for (uint32_t next : waiters)
+        tail_[t] = std::max(tail_[t], step_[next] + solo_[next] + tail_[next]);
+      if (waiters.size() > 1) {
+        tail_[t] = std::max(tail_[t], SharedLinks(waiters, [&](uint32_t next, double bytes) {
+                              return LinkJob{tail_[next], bytes, step_[next]};
+                            }));
+      }
+      bound.total = std::max(bound.total, done_[t] + tail_[t]);
+    }
+    // Every link: all its jobs, each from its release, each with its tail behind it.
+    Duration worst;
+    for (uint32_t e = 0; e + 1 < link_first_.size(); ++e) {
+      if (link_first_[e] == link_first_[e + 1]) continue;
+      jobs_.clear();
+      for (uint32_t i = link_first_[e]; i < link_first_[e + 1]; ++i) {
+        const Use& u = uses_[link_uses_[i]];
+        jobs_.push_back({release_[u.transfer], u.bytes, tail_[u.transfer]});
+      }
+      const Duration link = LinkMakespan(jobs_, drain_[e]);
+      if (!bound.bottleneck || link > worst) {
+        worst = link;
+        bound.bottleneck = e;
+      }
+    }
+    bound.total = std::max(bound.total, worst);
+    return bound;
+  }
+
+  // The links Bound::bottleneck indexes.
+  const std::vector<topology::Edge>& edges() const { return edges_; }
+
+  // TimeRing's closed form, the schedule being one step of the ring (no dependencies).
+  Bound Ring(const NcclLatencyModel& model, NcclProtocol p, double efficiency, uint32_t steps) {
+    if (!independent_) throw std::logic_error("TimeRing: a ring step has no dependencies");
+    return Pooled(model, p, efficiency, steps);
+  }
+
+ private:
+  // A schedule without dependencies (a direct all-to-all; one step of a ring): every transfer is
+  // released at base + its hop's step latency and leaves nothing behind it, so the jobs on a link
+  // differ only by the kind of hop they belong to. Kept per (link, kind): the bytes; per kind: the
+  // longest drain of a transfer alone on one link of its route, at full bandwidth. A 1,024-GPU
+  // all-to-all's million transfers then need 3 numbers a link, not one a transfer and link.
+  void PoolByKind(const topology::Cluster& cluster) {
+    const topology::Graph& g = cluster.graph();
+    const topology::Router& router = cluster.router();
+    // The links the schedule crosses, numbered as first crossed (slot_of: edge id -> number).
+    std::vector<int32_t> slot_of(boost::num_edges(g), -1);
+    std::vector<uint32_t> ids;
+    std::vector<double> bytes_of;  // per (number, kind)
+    std::vector<bool> used;
+    std::vector<std::pair<uint32_t, double>> route;  // (number, bytes)
+    for (const Transfer& x : schedule_.transfers) {
+      bool nvlink = true;
+      Duration longest;
+      route.clear();
+      router.ForEachShare(x.src, x.dst, [&](topology::Edge e, double share) {
+        const uint32_t id = g[e].id;
+        if (slot_of[id] < 0) {
+          slot_of[id] = static_cast<int32_t>(ids.size());
+          ids.push_back(id);
+          edges_.push_back(e);
+          bandwidth_.push_back(g[e].achieved);
+          bytes_of.resize(bytes_of.size() + kKinds, 0.0);
+          used.resize(used.size() + kKinds, false);
+        }
+        const double bytes = static_cast<double>(x.bytes) * share;
+        route.emplace_back(slot_of[id], bytes);
+        nvlink = nvlink && g[e].link_class == topology::LinkClass::kNvLink;
+        longest = std::max(longest, LinkDrain{g[e].achieved, 1.0}.Time(bytes));
+      });
+      const size_t k =
+          static_cast<size_t>(KindOf(router.NodeOf(x.src) != router.NodeOf(x.dst), nvlink));
+      for (const auto& [slot, bytes] : route) {
+        bytes_of[slot * kKinds + k] += bytes;
+        used[slot * kKinds + k] = true;
+      }
+      kind_present_[k] = true;
+      kind_longest_[k] = std::max(kind_longest_[k], longest);
+    }
+    // In edge id order, as the general form visits links (the first of equal bottlenecks wins).
+    std::vector<uint32_t> order(ids.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return ids[a] < ids[b]; });
+    std::vector<topology::Edge> edges(order.size());
+    std::vector<Rate> bandwidth(order.size());
+    kind_bytes_.resize(bytes_of.size());
+    kind_used_.resize(used.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+      edges[i] = edges_[order[i]];
+      bandwidth[i] = bandwidth_[order[i]];
+      for (size_t k = 0; k < kKinds; ++k) {
+        kind_bytes_[i * kKinds + k] = bytes_of[order[i] * kKinds + k];
+        kind_used_[i * kKinds + k] = used[order[i] * kKinds + k];
+      }
+    }
+    edges_ = std::move(edges);
+    bandwidth_ = std::move(bandwidth);
+  }
+
+  // The bound of an independent schedule repeated `steps` times (TimeRing; 1: TimeCollective):
+  //   base + max(steps x max over transfers (step latency + its drain alone),
+  //              max over links (the least step latency there + Jackson's bound of its bytes))
+  // With steps = 1 the link term is LinkMakespan of the link's jobs, each released at base + its
+  // step latency, no tail: exactly For()'s bound for a schedule without dependencies.
+  Bound Pooled(const NcclLatencyModel& model, NcclProtocol p, double efficiency, uint32_t steps) {
+    const Duration base = model.Base(p);
+    std::array<Duration, kKinds> step{};
+    Duration chain, hop_latency;
+    for (size_t k = 0; k < kKinds; ++k) {
+      if (!kind_present_[k]) continue;
+      step[k] = model.Step(static_cast<StepLinkKind>(k), p);
+      chain = std::max(chain, step[k] + AtEfficiency(kind_longest_[k], efficiency));
+      hop_latency = std::max(hop_latency, step[k]);
+    }
+    Bound bound{base + int64_t{steps} * chain, base + int64_t{steps} * hop_latency, std::nullopt};
+    Duration worst;
+    for (size_t e = 0; e < bandwidth_.size(); ++e) {
+      const LinkDrain drain{bandwidth_[e], efficiency};
+      Duration link;
+      if (steps == 1) {
+        jobs_.clear();
+        for (size_t k = 0; k < kKinds; ++k) {
+          if (kind_used_[e * kKinds + k])
+            jobs_.push_back({base + step[k], kind_bytes_[e * kKinds + k], Duration()});
+        }
+        if (jobs_.empty()) continue;
+        link = LinkMakespan(jobs_, drain);
+      } else {
+        // A ring: from the least step latency of the hops crossing the link, steps x its bytes.
+        std::optional<Duration> first;
+        double bytes = 0;
+        for (size_t k = 0; k < kKinds; ++k) {
+          if (!kind_used_[e * kKinds + k]) continue;
+          first = first ? std::min(*first, step[k]) : step[k];
+          bytes += kind_bytes_[e * kKinds + k];
+        }
+        if (!first) continue;
+        link = base + *first + drain.Time(steps * bytes);
+      }
+      if (!bound.bottleneck || link > worst) {
+        worst = link;
+        bound.bottleneck = static_cast<uint32_t>(e);
+      }
+    }
+    bound.total = std::max(bound.total, worst);
+    return bound;
+  }
+
+  // Per protocol: every link's drain, every transfer's step latency and time alone on its route.
+  void Prepare(const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
+    drain_.resize(bandwidth_.size());
+    for (size_t e = 0; e < bandwidth_.size(); ++e) drain_[e] = LinkDrain{bandwidth_[e], efficiency};
+    step_.resize(n_);
+    solo_.assign(n_, Duration());
+    for (uint32_t t = 0; t < n_; ++t) {
+      step_[t] = model.Step(hop_[t], p);
+      for (uint32_t u = first_[t]; u < first_[t + 1]; ++u)
+        solo_[t] = std::max(solo_[t], drain_[uses_[u].edge].Time(uses_[u].bytes));
+    }
+  }
+
+  // The transfers of `set` that share a link drain through it one after another at best: the
+  // largest LinkMakespan over the links two or more of them cross, each use made a job by
+  // `job(transfer, bytes on the link)`.
+  template <typename JobOf>
+  Duration SharedLinks(std::span<const uint32_t> set, JobOf job) {
+    shared_.clear();
+    for (uint32_t t : set) {
+      for (uint32_t u = first_[t]; u < first_[t + 1]; ++u)
+        shared_.push_back({uses_[u].edge, job(t, uses_[u].bytes)});
+    }
+    std::sort(shared_.begin(), shared_.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    Duration worst;
+    for (size_t i = 0; i < shared_.size();) {
+      size_t j = i;
+      jobs_.clear();
+      for (; j < shared_.size() && shared_[j].first == shared_[i].first; ++j)
+        jobs_.push_back(shared_[j].second);
+      if (jobs_.size() > 1) worst = std::max(worst, LinkMakespan(jobs_, drain_[shared_[i].first]));
+      i = j;
+    }
+    return worst;
+  }
+
+  const Schedule& schedule_;
+  const uint32_t n_;
+  // Per link: its bandwidth and descriptor, by edge id (the general form), or in the pooled form
+  // for the links the schedule crosses only, in edge id order. Bound::bottleneck indexes them.
+  std::vector<Rate> bandwidth_;
+  std::vector<topology::Edge> edges_;
+  bool independent_ = false;  // no transfer waits for another: PoolByKind's form
+  // PoolByKind: per (link, StepLinkKind) bytes and whether any transfer crosses; per kind.
+  static constexpr size_t kKinds = 3;
+  std::vector<double> kind_bytes_;
+  std::vector<bool> kind_used_;
+  std::array<bool, kKinds> kind_present_{};
+  std::array<Duration, kKinds> kind_longest_{};
+  // The general form:
+  std::vector<Use> uses_;  // transfer t's: uses_[first_[t] .. first_[t + 1])
+  std::vector<uint32_t> first_;
+  std::vector<StepLinkKind> hop_;                 // per transfer
+  std::vector<uint32_t> link_uses_, link_first_;  // edge e's uses: link_uses_[link_first_[e] ..]
+  std::vector<uint32_t> waiters_, waiter_first_;  // transfer t's waiters: waiters_[first[t] ..]
+  // Per protocol (For): per edge, per transfer, and scratch.
+  std::vector<LinkDrain> drain_;
+  std::vector<Duration> step_, solo_, release_, done_, empty_, tail_;
+  std::vector<LinkJob> jobs_;
+  std::vector<std::pair<uint32_t, LinkJob>> shared_;
+};
+
+std::string LinkName(const topology::Graph& g, topology::Edge e) {
+  return g[boost::source(e, g)].name + " -> " + g[boost::target(e, g)].name;
+}
+
+// NCCL's tuner: the protocol with the least time among those `model` allows; ties go to the later
+// protocol in the list (Simple), as NCCL prefers it for large messages. Links deliver the
+// protocol's efficiency x `algo_efficiency` of their bandwidth. `bound_for(model, protocol,
+// efficiency)` gives the bound.
+template <typename BoundFor>
+CollectiveTiming Choose(const topology::Cluster& cluster, const std::vector<topology::Edge>& edges,
+                        const NcclLatencyModel& model, double algo_efficiency, BoundFor bound_for) {
+  CollectiveTiming timing;
+  std::optional<Bound> best;
+  std::optional<Duration> full_bandwidth;
+  for (NcclProtocol p : kNcclProtocols) {
+    if (!model.Allows(p)) continue;
+    const double efficiency = NcclLatencyModel::Efficiency(p) * algo_efficiency;
+    const Bound b = bound_for(model, p, efficiency);
+    if (!best || b.total <= best->total) {
+      best = b;
+      timing.protocol = p;
+    }
+    if (p == NcclProtocol::kSimple && efficiency == 1.0) full_bandwidth = b.total - b.latency;
+  }
+  if (!full_bandwidth) {
+    const Bound full = bound_for(model, NcclProtocol::kSimple, 1.0);
+    full_bandwidth = full.total - full.latency;
+  }
+  timing.total = best->total;
+  timing.latency = best->latency;
+  timing.bandwidth = *full_bandwidth;
+  if (best->bottleneck)
+    timing.bottleneck_link = LinkName(cluster.graph(), edges[*best->bottleneck]);
+  return timing;
+}
+
+}  // namespace
+
 StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t dst) {
   const topology::Router& router = cluster.router();
   if (router.NodeOf(src) != router.NodeOf(dst)) return StepLinkKind::kNetwork;
@@ -15,7 +383,7 @@ StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t ds
   router.ForEachShare(src, dst, [&](topology::Edge e, double) {
     nvlink = nvlink && g[e].link_class == topology::LinkClass::kNvLink;
   });
-  return nvlink ? StepLinkKind::kNvLink : StepLinkKind::kPcie;
+  return KindOf(false, nvlink);
 }
 
 NcclLatencyModel LatencyModelFor(CollectiveAlgo algo) {
@@ -56,65 +424,21 @@ Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& 
   return Status::Ok();
 }
 
-CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule,
-                                uint32_t repeats) {
-  const topology::Graph& g = cluster.graph();
-  const topology::Router& router = cluster.router();
-  std::vector<std::vector<uint32_t>> by_step(schedule.steps);
-  for (uint32_t t = 0; t < schedule.transfers.size(); ++t)
-    by_step[schedule.transfers[t].step].push_back(t);
+CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {
+  ScheduleBound bound(cluster, schedule);
+  return Choose(cluster, bound.edges(), LatencyModelFor(schedule.algo),
+                AlgorithmEfficiency(cluster, schedule.algo),
+                [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
+                  return bound.For(model, p, efficiency);
+                });
+}
 
-  CollectiveTiming timing;
-  std::vector<double> load(boost::num_edges(g), 0.0);
-  Duration slowest_step;
-  for (uint32_t step = 0; step < schedule.steps; ++step) {
-    std::fill(load.begin(), load.end(), 0.0);
-    for (uint32_t t : by_step[step]) {
-      const Transfer& x = schedule.transfers[t];
-      router.ForEachShare(x.src, x.dst, [&](topology::Edge e, double share) {
-        load[g[e].id] += static_cast<double>(x.bytes) * share;
-      });
-    }
-    Duration busiest;
-    std::string busiest_link;
-    for (auto [it, end] = boost::edges(g); it != end; ++it) {
-      const double bytes = load[g[*it].id];
-      if (bytes <= 0) continue;
-      const Duration d =
-          TransferTime(Bytes{static_cast<uint64_t>(std::ceil(bytes))}, g[*it].achieved);
-      if (d > busiest) {
-        busiest = d;
-        busiest_link = g[boost::source(*it, g)].name + " -> " + g[boost::target(*it, g)].name;
-      }
-    }
-    timing.bandwidth += int64_t{repeats} * busiest;
-    if (busiest > slowest_step) {
-      slowest_step = busiest;
-      timing.bottleneck_link = busiest_link;
-    }
-  }
-
-  const NcclLatencyModel model = LatencyModelFor(schedule.algo);
-  const double algo_efficiency = AlgorithmEfficiency(cluster, schedule.algo);
-  std::optional<Duration> best;
-  for (NcclProtocol p : kNcclProtocols) {
-    if (!model.Allows(p)) continue;
-    Duration latency = model.Base(p);
-    for (const auto& [src, dst] : schedule.latency_chain)
-      latency += model.Step(HopKind(cluster, src, dst), p);
-    const Duration bandwidth = Duration::Picoseconds(
-        static_cast<int64_t>(std::ceil(static_cast<double>(timing.bandwidth.picoseconds()) /
-                                       (NcclLatencyModel::Efficiency(p) * algo_efficiency))));
-    const Duration total = latency + bandwidth;
-    // Ties go to the later protocol in the list (Simple), as NCCL prefers it for large messages.
-    if (!best || total <= *best) {
-      best = total;
-      timing.protocol = p;
-      timing.latency = latency;
-    }
-  }
-  timing.total = *best;
-  return timing;
+CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps) {
+  ScheduleBound bound(cluster, step);
+  return Choose(cluster, bound.edges(), LatencyModelFor(CollectiveAlgo::kRing), 1.0,
+                [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
+                  return bound.Ring(model, p, efficiency, steps);
+                });
 }
 
 }  // namespace moesim::sim

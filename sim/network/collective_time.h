@@ -1,11 +1,29 @@
-// The analytical (closed-form) time of a collective schedule on a cluster: step after step, each
-// step's transfers are laid on the links of their routes; the step takes its busiest link's bytes
-// over that link's bandwidth. NCCL's latency model (sim/network/nccl_model.h) adds the per-call
-// base and a step latency for every hop of the schedule's latency chain (NVLink, PCIe or network,
-// by the hop's route), and picks the protocol, as NCCL's tuner does.
+// The analytical (closed-form) time of a collective schedule on a cluster: a lower bound on the
+// flow model's time (sim/network/flow_model.h) for every schedule, exact where the schedule leaves
+// no choice of how to share a link (a ring, a uniform all-to-all on one switch).
 //
 //   CollectiveTiming t = TimeCollective(cluster, schedule);
-//   t.total   // e.g. ring all-reduce: base + 2(n-1) step latencies + 2(n-1)/n x S / B
+//   t.total   // e.g. ring all-reduce: base + 2(n-1) x (step latency + S/n / B)
+//
+// It charges what the flow model must pay whatever rates max-min fairness gives, transfer by
+// transfer in the schedule's dependency order, with NCCL's latency model
+// (sim/network/nccl_model.h) for the protocol its tuner picks:
+//   - the collective starts after NCCL's per-call base latency; a transfer starts after the
+//     transfers it waits for, plus the step latency of its hop (NVLink, PCIe or network);
+//   - a transfer takes at least its bytes over the narrowest link of its route (x its share there);
+//   - the transfers a transfer waits for, or that wait for it, which share a link drain through it
+//     one after another at best;
+//   - every link drains all that crosses it, no earlier than it arrives and no later than the work
+//     that waits behind it allows (sim/network/link_bound.h);
+// and total = the largest of these. Link capacities are scaled by the protocol's efficiency (and
+// by NVLS's, for NVLS).
+//
+// Why not "each step takes its busiest link, steps one after another": the flow model has no
+// barrier between a schedule's steps, only its dependencies. A pipelined tree all-reduce sends a
+// chunk up one edge while an earlier chunk goes down another, each link at its own pace, and a
+// pairwise all-to-all's ranks run ahead of a slow round on another rank; summing each step's
+// busiest link charged both as if every step waited for the slowest link of the one before
+// (a tree on 2 nodes: 1.6 x the flow time).
 #pragma once
 
 #include <string>
@@ -20,17 +38,26 @@ namespace moesim::sim {
 
 struct CollectiveTiming {
   Duration total;
-  Duration bandwidth;  // the sum over steps of the busiest link's drain time, before efficiency
-  Duration latency;    // base + step latencies of the chosen protocol
+  Duration latency;  // the same bound for a schedule of empty transfers: base + step latencies
+  // What the bytes add at full link bandwidth, before the protocol's and the algorithm's
+  // efficiency: total - latency with the Simple protocol at efficiency 1.
+  Duration bandwidth;
   NcclProtocol protocol = NcclProtocol::kSimple;
-  std::string bottleneck_link;  // the busiest link of the slowest step
+  std::string bottleneck_link;  // the link whose drain bounds the total the most
 };
 
-// `repeats`: the schedule's steps run this many times over, one after another (a ring's 2(n-1)
-// identical steps can be listed once: see sim/network/group_comm.cc); the latency chain is the
-// whole run's.
-CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule,
-                                uint32_t repeats = 1);
+CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule);
+
+// A ring of `steps` identical steps given once: `step` lists one step's transfers (no
+// dependencies), and step k's transfer from rank i waits for step k - 1's transfers into and out
+// of i, as collectives.h's Ring() builds them (a ring of 2,048 without its 8 M transfers):
+//
+//   total = base + max(steps x max over transfers (step latency + bytes over its narrowest link),
+//                      max over links (least step latency there + steps x its bytes / bandwidth))
+//
+// Equal to TimeCollective of the full ring when no link carries two of a step's transfers (a ring
+// over NVSwitch or over one GPU a node); otherwise no more than it, so still a lower bound.
+CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps);
 
 // NCCL's latency model for `algo` (Tree rows for tree, NVLS for nvls, Ring otherwise).
 NcclLatencyModel LatencyModelFor(CollectiveAlgo algo);

@@ -201,17 +201,12 @@ double BusBandwidthFactor(CollectiveOp op, uint32_t ranks) {
   }
 }
 
-// The latency chains (see Schedule::latency_chain).
-void RingChain(Schedule& s, uint32_t hops) {
-  for (uint32_t h = 0; h < hops; ++h) s.latency_chain.emplace_back(h % s.ranks, (h + 1) % s.ranks);
-}
-
-void TreeChain(Schedule& s) {
-  std::vector<std::pair<uint32_t, uint32_t>> up;
-  for (uint32_t i = s.ranks - 1; i > 0; i = (i - 1) / 2) up.emplace_back(i, (i - 1) / 2);
-  s.latency_chain = up;
-  for (auto it = up.rbegin(); it != up.rend(); ++it)
-    s.latency_chain.emplace_back(it->second, it->first);
+uint64_t NcclTestsSize(CollectiveOp op, uint32_t ranks, uint64_t requested) {
+  constexpr uint64_t kTypeSize = 4;  // float, nccl-tests' default
+  const uint64_t unit = op == CollectiveOp::kAllReduce || op == CollectiveOp::kSendRecv
+                            ? kTypeSize
+                            : kTypeSize * ranks;
+  return std::max(unit, requested / unit * unit);
 }
 
 std::vector<uint32_t> RingOrder(uint32_t ranks, uint32_t channels, uint32_t channel) {
@@ -241,10 +236,8 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
       const std::vector<std::vector<uint64_t>> bytes(ranks, std::vector<uint64_t>(ranks, chunk));
       if (algo == CollectiveAlgo::kDirect) {
         Direct(s, bytes);
-        s.latency_chain = {{0, ranks - 1}};
       } else if (algo == CollectiveAlgo::kPairwise) {
         Pairwise(s, bytes);
-        for (uint32_t k = 1; k < ranks; ++k) s.latency_chain.emplace_back(0, k);
       } else if (algo == CollectiveAlgo::kHierarchical) {
         if (gpus_per_node == 0 || ranks % gpus_per_node != 0) {
           return InputError({}, "--gpus", std::to_string(ranks),
@@ -268,10 +261,8 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
     case CollectiveOp::kAllReduce:
       if (algo == CollectiveAlgo::kRing) {
         Ring(s, 2 * (ranks - 1), chunk, ring_channels);
-        RingChain(s, 2 * (ranks - 1));
       } else if (algo == CollectiveAlgo::kTree) {
         Tree(s);
-        TreeChain(s);
       } else if (algo == CollectiveAlgo::kNvls) {
         // One step: every pair exchanges S (n+1) / (n (n-1)) (see the header); one latency hop.
         const uint64_t pair = size * (ranks + 1) / (uint64_t{ranks} * (ranks - 1));
@@ -280,7 +271,6 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
             if (i != j) Add(s, i, j, pair, 0);
           }
         }
-        s.latency_chain = {{0, 1}};
       } else {
         return Unsupported(op, algo);
       }
@@ -289,12 +279,10 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
     case CollectiveOp::kReduceScatter:
       if (algo != CollectiveAlgo::kRing) return Unsupported(op, algo);
       Ring(s, ranks - 1, chunk, ring_channels);
-      RingChain(s, ranks - 1);
       break;
     case CollectiveOp::kSendRecv:
       if (algo != CollectiveAlgo::kDirect) return Unsupported(op, algo);
       for (uint32_t i = 0; i < ranks; ++i) Add(s, i, (i + 1) % ranks, size, 0);
-      s.latency_chain = {{ranks - 1, 0}};
       break;
   }
   return s;
@@ -319,10 +307,8 @@ StatusOr<Schedule> BuildAllToAllV(const models::TrafficMatrix& bytes, Collective
   s.size = largest_row;
   if (algo == CollectiveAlgo::kDirect) {
     Direct(s, b);
-    s.latency_chain = {{0, n - 1}};
   } else if (algo == CollectiveAlgo::kPairwise) {
     Pairwise(s, b);
-    for (uint32_t k = 1; k < n; ++k) s.latency_chain.emplace_back(0, k);
   } else {
     return Unsupported(CollectiveOp::kAllToAll, algo);
   }

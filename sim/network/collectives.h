@@ -1,5 +1,6 @@
 // Collective algorithms as schedules of point-to-point transfers with dependencies. Both fidelities
-// run the same schedule: the analytical model step by step, the flow model transfer by transfer.
+// run the same schedule, transfer by transfer: the analytical model bounds it (the least time its
+// links and dependencies allow), the flow model runs it as flows.
 //
 //   MOESIM_ASSIGN_OR_RETURN(Schedule s, BuildCollective(CollectiveOp::kAllReduce,
 //                                                       CollectiveAlgo::kRing, 8, 1 << 20, 8));
@@ -60,7 +61,8 @@ double BusBandwidthFactor(CollectiveOp op, uint32_t ranks);
 struct Transfer {
   uint32_t src = 0, dst = 0;
   uint64_t bytes = 0;
-  // The algorithm's step: the analytical model times steps one after another.
+  // The algorithm's step, what runs together in it. Neither model waits on steps: only `after`
+  // orders transfers.
   uint32_t step = 0;
   // Transfers (indices into Schedule::transfers) that must complete before this one starts.
   std::vector<uint32_t> after;
@@ -73,11 +75,12 @@ struct Schedule {
   uint64_t size = 0;  // nccl-tests size, bytes
   uint32_t steps = 0;
   std::vector<Transfer> transfers;  // dependencies always point to earlier transfers
-  // The hops one piece of data makes in sequence, the chain NCCL's latency model charges a step
-  // latency for: ring all-reduce 2(n-1) hops around the ring, tree up from the deepest rank and
-  // down again, direct one hop (between the first and the last rank: the farthest pair).
-  std::vector<std::pair<uint32_t, uint32_t>> latency_chain;
 };
+
+// A requested size rounded as nccl-tests rounds it: whole floats (4 B), and for the ops that split
+// the buffer over ranks (alltoall, allgather, reducescatter) whole floats per rank; at least one
+// such unit. NcclTestsSize(kAllGather, 8, 1000) == 992.
+uint64_t NcclTestsSize(CollectiveOp op, uint32_t ranks, uint64_t requested);
 
 // Errors: an algorithm that does not implement the op, fewer than 2 ranks, hierarchical with ranks
 // not a multiple of gpus_per_node.

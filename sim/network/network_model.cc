@@ -29,10 +29,6 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
     t.src = gpus.at(t.src);
     t.dst = gpus.at(t.dst);
   }
-  for (auto& [src, dst] : schedule.latency_chain) {
-    src = gpus.at(src);
-    dst = gpus.at(dst);
-  }
 }
 
 GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
@@ -49,8 +45,8 @@ GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, C
 
 namespace {
 
-// Closed forms: each step's busiest link (collective_time.h), each all-to-all's busiest link per
-// rank (alltoall_cost.h).
+// Closed forms: a collective's least time over its links and dependencies (collective_time.h),
+// each all-to-all's busiest link per rank (alltoall_cost.h).
 class AnalyticalNetwork final : public NetworkModel {
  public:
   using NetworkModel::NetworkModel;
@@ -69,7 +65,7 @@ class AnalyticalNetwork final : public NetworkModel {
       return NetworkModel::GroupCollective(gpus, op, algo, size);
     }
     // Every step of a ring moves size / n from each rank to the next: the same link loads each
-    // time. One step is listed and timed `steps` times over, which is what the full schedule
+    // time. One step is listed and timed as `steps` of them (TimeRing), what the full schedule
     // (collectives.h) gives, without its 2n(n-1) transfers (8 M for a ring of 2,048). Across
     // nodes the step is split over NCCL's channels as BuildCollective splits it.
     const uint32_t n = static_cast<uint32_t>(gpus.size());
@@ -89,9 +85,8 @@ class AnalyticalNetwork final : public NetworkModel {
       for (uint32_t p = 0; p < n; ++p)
         s.transfers.push_back({order[p], order[(p + 1) % n], part, 0, {}});
     }
-    for (uint32_t h = 0; h < steps; ++h) s.latency_chain.emplace_back(h % n, (h + 1) % n);
     MapOntoGroup(s, gpus);
-    const CollectiveTiming t = TimeCollective(cluster(), s, steps);
+    const CollectiveTiming t = TimeRing(cluster(), s, steps);
     return {t.total, t.bottleneck_link};
   }
 

@@ -11,11 +11,11 @@
 //   net->GroupCollective({0, 8, 16, 24}, CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 1 << 30);
 //   net->AllToAllV(layer.dispatch_tokens, token_bytes).ranks[r].time;
 //
-// Implementations: analytical (closed forms: each step's busiest link,
-// sim/network/collective_time.h and sim/network/alltoall_cost.h) and flow (flows sharing links by
-// max-min fairness, event by event, sim/network/flow_model.h). Both answer every question; a model
-// holds a reference to its cluster, which must outlive it. Thread-safety: const methods may run
-// concurrently.
+// Implementations: analytical (closed forms: the least time the links and dependencies allow,
+// sim/network/collective_time.h, and the busiest link, sim/network/alltoall_cost.h) and flow (flows
+// sharing links by max-min fairness, event by event, sim/network/flow_model.h). Both answer every
+// question; a model holds a reference to its cluster, which must outlive it. Thread-safety: const
+// methods may run concurrently.
 #pragma once
 
 #include <cstdint>
@@ -34,9 +34,9 @@
 
 namespace moesim::sim {
 
-// How communication is timed: `kAnalytical`, closed forms (the busiest link's bytes over its
-// bandwidth, plus latencies); `kFlow`, every transfer a flow sharing link bandwidth by max-min
-// fairness (sim/network/flow_model.h). Compute is timed the same in both.
+// How communication is timed: `kAnalytical`, closed forms (links' bytes over their bandwidth,
+// plus latencies); `kFlow`, every transfer a flow sharing link bandwidth by max-min fairness
+// (sim/network/flow_model.h). Compute is timed the same in both.
 enum class Fidelity { kAnalytical, kFlow };
 
 std::string_view ToString(Fidelity fidelity);  // "analytical", "flow"
@@ -94,7 +94,7 @@ class NetworkModel {
 // where it spans several nodes with as many on each (sim/network/group_comm.h), else 1.
 uint32_t RingChannels(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 
-// The schedule's ranks 0..n-1 become the group's GPUs (transfers and latency chain).
+// The schedule's ranks 0..n-1 become the group's GPUs.
 void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus);
 
 // The only place a fidelity becomes a model.
