@@ -5,9 +5,12 @@
 //   MOESIM_ASSIGN_OR_RETURN(Plan p, ResolvePlan(...));
 //
 // An Error is one line meant for a user: where (file:line:column when known), which field, the
-// value, and what would be valid. Build it with InputError so every message has the same shape.
+// value, and what would be valid. Build it with InputError so every message has the same shape;
+// the value it echoes, and the file name, go through Printable, so input with newlines, control or
+// non-UTF-8 bytes, or a 50 MB line, still gives one short line.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,9 +26,25 @@ struct Location {
   int line = 0;
   int column = 0;
 
-  // "file:line:column", "file" or "" depending on what is known.
+  // "file:line:column", "file:line", "file" or "" depending on what is known (the file name
+  // escaped as Printable does, never cut).
   std::string ToString() const;
 };
+
+// The most characters of a user's value an error message echoes (Printable cuts the rest).
+inline constexpr size_t kMaxEchoedChars = 80;
+
+// `text` as it can be echoed on one line: newline, carriage return and tab as \n \r \t, other
+// control bytes and bytes that are not part of valid UTF-8 as \xNN (two lowercase hex digits);
+// valid UTF-8 is kept. When the escaped text is longer than `max_chars` characters (a UTF-8
+// character counts one, an escape its length), the longest run of whole characters and escapes
+// that fits in max_chars is kept and "..." added.
+//   Printable("a\nb\xff")            -> "a\\nb\\xff" (as C++ literals; 8 characters shown)
+//   Printable(std::string(100, 'x')) -> 80 x's and "..."
+std::string Printable(std::string_view text, size_t max_chars = kMaxEchoedChars);
+
+// Whether `text` is valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
+bool IsValidUtf8(std::string_view text);
 
 class Error {
  public:
@@ -39,7 +58,8 @@ class Error {
 // "a, b, c": for the lists of valid values in error messages.
 std::string Join(const std::vector<std::string>& items, std::string_view separator = ", ");
 
-// "<where>: <field> = <value>: <problem>; valid: <valid>" (parts that are empty are left out).
+// "<where>: <field> = <value>: <problem>; valid: <valid>" (parts that are empty are left out;
+// <value> is Printable(value), so at most 80 characters of it).
 Error InputError(const Location& where, std::string_view field, std::string_view value,
                  std::string_view problem, std::string_view valid = {});
 

@@ -3,10 +3,8 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/tokenizer.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+#include "proto/input_file.h"
+#include "proto/protobuf_log.h"
 
 namespace moesim {
 namespace {
@@ -25,7 +23,8 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
     if (error_) return;
     // protobuf counts lines and columns from 0; editors count from 1.
     Location where{file_, line + 1, column + 1};
-    std::string text = message;
+    // Escaped and cut: protobuf quotes the token it did not expect, which may be anything.
+    std::string text = Printable(message, 200);
     const std::string marker = "Message type \"";
     if (message.find("has no field named") != std::string::npos && message.rfind(marker, 0) == 0) {
       const size_t end = message.find('"', marker.size());
@@ -45,6 +44,41 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
   std::optional<Error> error_;
 };
 
+// The first string field of `message` (recursively) that is not valid UTF-8, as a field path that
+// TextFile::Locate takes ("cluster.node.name", "rank[2].note"); empty when every string is.
+// protobuf's text parser accepts any bytes in a string, but a proto3 string must be UTF-8: its
+// binary and JSON writers would log an error and write a file that cannot be read back.
+std::string FirstInvalidUtf8(const google::protobuf::Message& message, std::string* value) {
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      const std::string at =
+          field->name() + (field->is_repeated() ? "[" + std::to_string(i) + "]" : "");
+      if (field->type() == FieldDescriptor::TYPE_STRING) {
+        std::string scratch;
+        const std::string& text =
+            field->is_repeated()
+                ? reflection->GetRepeatedStringReference(message, field, i, &scratch)
+                : reflection->GetStringReference(message, field, &scratch);
+        if (!IsValidUtf8(text)) {
+          *value = text;
+          return at;
+        }
+      } else if (field->type() == FieldDescriptor::TYPE_MESSAGE) {
+        const google::protobuf::Message& nested =
+            field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
+                                 : reflection->GetMessage(message, field);
+        const std::string inner = FirstInvalidUtf8(nested, value);
+        if (!inner.empty()) return at + "." + inner;
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string FieldNames(const Descriptor* descriptor) {
@@ -57,14 +91,8 @@ std::string FieldNames(const Descriptor* descriptor) {
 }
 
 StatusOr<TextFile> TextFile::Parse(const std::string& path, google::protobuf::Message* message) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Error(path + ": cannot open file: " + std::strerror(errno));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Error(path + ": cannot read file: " + std::strerror(errno));
-  return ParseString(text.str(), path, message);
+  MOESIM_ASSIGN_OR_RETURN(const std::string text, ReadInputFile(path));
+  return ParseString(text, path, message);
 }
 
 StatusOr<TextFile> TextFile::ParseString(std::string_view text, const std::string& name,
@@ -77,9 +105,18 @@ StatusOr<TextFile> TextFile::ParseString(std::string_view text, const std::strin
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(file.tree_.get());
   message->Clear();
+  ProtobufLogCapture protobuf_says;
   const bool ok = parser.ParseFromString(*file.text_, message);
   if (errors.error()) return *errors.error();
-  if (!ok) return Error(name + ": cannot parse as text format of " + message->GetTypeName());
+  if (!ok) {
+    return Error(Location{name}.ToString() + ": cannot parse as text format of " +
+                 message->GetTypeName() + protobuf_says.Reason());
+  }
+  std::string value;
+  if (const std::string field = FirstInvalidUtf8(*message, &value); !field.empty()) {
+    return InputError(file.Locate(field), field, "\"" + value + "\"", "not valid UTF-8 text",
+                      "UTF-8 (a string field of a protobuf file is text)");
+  }
   return file;
 }
 
