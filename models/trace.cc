@@ -14,6 +14,9 @@
 #include <limits>
 #include <utility>
 
+#include "proto/input_file.h"
+#include "proto/protobuf_log.h"
+
 namespace moesim::models {
 namespace {
 
@@ -23,6 +26,19 @@ Error TraceError(const std::string& where, const std::string& problem) {
 
 std::string RecordWhere(const std::string& file, uint64_t index, uint64_t offset) {
   return file + ": record " + std::to_string(index) + " (byte " + std::to_string(offset) + ")";
+}
+
+// "layer = 7: beyond the header's num_layers = 4; valid: 0..3" when `index` >= the header's
+// `stated` count, or the format's `limit` when none is stated; empty when the index fits.
+std::string IndexProblem(const char* field, uint32_t index, uint32_t stated, uint32_t limit,
+                         const char* limit_name) {
+  const uint32_t count = stated != 0 ? stated : limit;
+  if (index < count) return {};
+  return std::string(field) + " = " + std::to_string(index) + ": beyond " +
+         (stated != 0 ? "the header's num_" + std::string(field) + "s = " + std::to_string(stated)
+                      : "the trace format's limit of " + std::to_string(limit) + " " + field +
+                            "s (" + limit_name + ")") +
+         "; valid: 0.." + std::to_string(count - 1);
 }
 
 }  // namespace
@@ -36,16 +52,38 @@ Status CheckTraceHeader(const pb::TraceHeader& header, const std::string& file) 
   if (header.num_experts() == 0) {
     return InputError(where, "header.num_experts", "0", "a trace needs experts", ">= 1");
   }
+  if (header.num_experts() > kMaxTraceExperts) {
+    return InputError(where, "header.num_experts", std::to_string(header.num_experts()),
+                      "more experts than a trace may hold",
+                      "1.." + std::to_string(kMaxTraceExperts) + " (kMaxTraceExperts)");
+  }
   if (header.top_k() == 0 || header.top_k() > header.num_experts()) {
     return InputError(where, "header.top_k", std::to_string(header.top_k()),
                       "each token picks top_k distinct experts",
                       "1.." + std::to_string(header.num_experts()) + " (num_experts)");
+  }
+  if (header.num_layers() > kMaxTraceLayers) {
+    return InputError(
+        where, "header.num_layers", std::to_string(header.num_layers()),
+        "more layers than a trace may hold",
+        "0 (not stated) to " + std::to_string(kMaxTraceLayers) + " (kMaxTraceLayers)");
+  }
+  if (header.num_ranks() > kMaxTraceRanks) {
+    return InputError(where, "header.num_ranks", std::to_string(header.num_ranks()),
+                      "more ranks than a trace may hold",
+                      "0 (not stated) to " + std::to_string(kMaxTraceRanks) + " (kMaxTraceRanks)");
   }
   return Status::Ok();
 }
 
 Status CheckTraceRecord(const pb::TraceHeader& header, const pb::TraceRecord& record,
                         const std::string& where) {
+  for (const std::string& problem : {IndexProblem("layer", record.layer(), header.num_layers(),
+                                                  kMaxTraceLayers, "kMaxTraceLayers"),
+                                     IndexProblem("rank", record.rank(), header.num_ranks(),
+                                                  kMaxTraceRanks, "kMaxTraceRanks")}) {
+    if (!problem.empty()) return TraceError(where, problem);
+  }
   const uint64_t k = header.top_k();
   const uint64_t ids = static_cast<uint64_t>(record.experts_size());
   if (record.tokens() > ids / k || ids != record.tokens() * k) {
@@ -101,11 +139,11 @@ StatusOr<TraceWriter> TraceWriter::Create(const std::string& path, pb::TraceHead
   TraceWriter w;
   w.path_ = path;
   w.header_ = std::move(header);
-  w.fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (w.fd_ < 0) return Error(path + ": cannot create the trace file: " + std::strerror(errno));
-  w.out_ = std::make_unique<google::protobuf::io::FileOutputStream>(w.fd_);
+  MOESIM_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(path, "the trace file"));
+  w.file_ = std::make_unique<AtomicFile>(std::move(file));
+  w.out_ = std::make_unique<google::protobuf::io::FileOutputStream>(w.file_->fd());
   if (!google::protobuf::util::SerializeDelimitedToZeroCopyStream(w.header_, w.out_.get())) {
-    return Error(path + ": cannot write the trace header: " + std::strerror(w.out_->GetErrno()));
+    return w.file_->WriteError(w.out_->GetErrno());
   }
   return w;
 }
@@ -114,27 +152,26 @@ TraceWriter::TraceWriter(TraceWriter&& other) noexcept { *this = std::move(other
 
 TraceWriter& TraceWriter::operator=(TraceWriter&& other) noexcept {
   if (this != &other) {
-    if (out_ != nullptr) (void)Close();
+    out_.reset();  // an unclosed trace being replaced is abandoned, as the destructor does
+    file_.reset();
     path_ = std::move(other.path_);
     header_ = std::move(other.header_);
-    fd_ = std::exchange(other.fd_, -1);
+    file_ = std::move(other.file_);
     out_ = std::move(other.out_);
     records_ = other.records_;
   }
   return *this;
 }
 
-TraceWriter::~TraceWriter() {
-  if (out_ != nullptr) (void)Close();
-}
+TraceWriter::~TraceWriter() = default;  // out_ before file_, which removes the temporary file
 
 Status TraceWriter::Write(const pb::TraceRecord& record) {
   if (out_ == nullptr) return Error(path_ + ": trace already closed");
   MOESIM_RETURN_IF_ERROR(
       CheckTraceRecord(header_, record, path_ + ": record " + std::to_string(records_)));
   if (!google::protobuf::util::SerializeDelimitedToZeroCopyStream(record, out_.get())) {
-    return Error(path_ + ": cannot write record " + std::to_string(records_) + ": " +
-                 std::strerror(out_->GetErrno()));
+    return Error(file_->WriteError(out_->GetErrno()).message() + " (record " +
+                 std::to_string(records_) + ")");
   }
   ++records_;
   return Status::Ok();
@@ -142,17 +179,23 @@ Status TraceWriter::Write(const pb::TraceRecord& record) {
 
 Status TraceWriter::Close() {
   if (out_ == nullptr) return Status::Ok();
-  const bool ok = out_->Close();  // flushes and closes fd_
+  const bool flushed = out_->Flush();
   const int error = out_->GetErrno();
   out_.reset();
-  fd_ = -1;
-  if (!ok) return Error(path_ + ": cannot finish the trace file: " + std::strerror(error));
-  return Status::Ok();
+  if (!flushed) {
+    const Error failed = file_->WriteError(error);
+    file_.reset();
+    return failed;
+  }
+  const Status committed = file_->Commit();
+  file_.reset();
+  return committed;
 }
 
 // ---- TraceReader ----
 
 StatusOr<TraceReader> TraceReader::Open(const std::string& path) {
+  MOESIM_RETURN_IF_ERROR(CheckRegularFile(path));
   TraceReader r;
   r.path_ = path;
   r.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -209,9 +252,10 @@ StatusOr<bool> TraceReader::ReadMessage(google::protobuf::Message* message,
                                  " bytes exceeds the 2 GiB protobuf limit");
   }
   const auto limit = coded.PushLimit(static_cast<int>(size));
+  ProtobufLogCapture protobuf_says;
   if (!message->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
     return TraceError(where, "corrupted: not a valid " + message->GetDescriptor()->name() + " (" +
-                                 std::to_string(size) + " bytes)");
+                                 std::to_string(size) + " bytes)" + protobuf_says.Reason());
   }
   coded.PopLimit(limit);
   offset_ += prefix + size;
@@ -273,7 +317,8 @@ StatusOr<TraceCounts> CountTrace(const std::string& path) {
   for (;;) {
     MOESIM_ASSIGN_OR_RETURN(const bool got, reader.Next(&record));
     if (!got) break;
-    const uint32_t layer = record.layer();
+    const uint32_t layer = record.layer();                     // < kMaxTraceLayers: checked by Next
+    result.ranks = std::max(result.ranks, record.rank() + 1);  // rank < kMaxTraceRanks, no wrap
     if (layer >= result.counts.size()) {
       result.counts.resize(layer + 1);
       result.tokens.resize(layer + 1, 0);

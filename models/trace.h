@@ -18,7 +18,12 @@
 //
 // Every error names the file, the record (index from 0, counting records after the header) and its
 // byte offset: a truncated or corrupted record, an expert id >= num_experts (with its position), a
-// record whose ids are not tokens x top_k. Writers and readers are move-only and not thread-safe.
+// layer or rank beyond the header's num_layers / num_ranks (or the format's limits below), a
+// record whose ids are not tokens x top_k. Every index a reader uses is checked before it is used,
+// so no file, however made, can make a reader index out of range or allocate without bound.
+// A writer writes a temporary file renamed over the target by Close (proto/atomic_file.h): a trace
+// that was not closed, or whose writing failed, is never left behind. Writers and readers are
+// move-only and not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/atomic_file.h"
 #include "proto/status.h"
 #include "proto/trace.pb.h"
 
@@ -40,12 +46,22 @@ namespace moesim::models {
 
 inline constexpr uint32_t kTraceFormatVersion = 1;
 
-// The header is usable: format_version 1 (0 is taken as 1 when writing), num_experts >= 1,
-// 1 <= top_k <= num_experts. `file` names the file in errors.
+// The format's limits, so that what a reader allocates is bounded whatever a file says: per-layer
+// counts take layers x experts x 8 bytes, at most 1,024 x 65,536 x 8 = 512 MiB. Chosen with room
+// above today's largest models (DeepSeek-V3, arXiv:2412.19437: 61 layers, 256 routed experts) and
+// clusters (1,048,576 ranks); not measured, and not a property of any model.
+inline constexpr uint32_t kMaxTraceExperts = 1u << 16;  // 65,536
+inline constexpr uint32_t kMaxTraceLayers = 1u << 10;   // 1,024
+inline constexpr uint32_t kMaxTraceRanks = 1u << 20;    // 1,048,576
+
+// The header is usable: format_version 1 (0 is taken as 1 when writing), 1 <= num_experts <=
+// kMaxTraceExperts, 1 <= top_k <= num_experts, num_layers <= kMaxTraceLayers and num_ranks <=
+// kMaxTraceRanks (0: not stated). `file` names the file in errors.
 Status CheckTraceHeader(const pb::TraceHeader& header, const std::string& file);
 
-// The record fits the header: experts.size() == tokens x top_k, each id < num_experts, weights
-// empty or one per id. `where` is the start of the message ("t.moetrace: record 3 (byte 1042)").
+// The record fits the header: layer < num_layers (kMaxTraceLayers when 0), rank < num_ranks
+// (kMaxTraceRanks when 0), experts.size() == tokens x top_k, each id < num_experts, weights empty
+// or one per id. `where` is the start of the message ("t.moetrace: record 3 (byte 1042)").
 Status CheckTraceRecord(const pb::TraceHeader& header, const pb::TraceRecord& record,
                         const std::string& where);
 
@@ -56,15 +72,16 @@ Status CheckTraceMatchesModel(const pb::TraceHeader& header, const std::string& 
 
 class TraceWriter {
  public:
-  // Creates (truncates) `path` and writes the header, after CheckTraceHeader.
+  // Starts the temporary file beside `path` and writes the header, after CheckTraceHeader.
   static StatusOr<TraceWriter> Create(const std::string& path, pb::TraceHeader header);
   TraceWriter(TraceWriter&&) noexcept;
   TraceWriter& operator=(TraceWriter&&) noexcept;
-  ~TraceWriter();  // closes the file if Close was not called (errors then go unreported)
+  ~TraceWriter();  // Close not called: the temporary file is removed, `path` left as it was
 
   // Appends one record after CheckTraceRecord.
   Status Write(const pb::TraceRecord& record);
-  // Flushes and closes; reports a failed write (disk full) here if not before.
+  // Flushes, syncs and renames the file over `path`; reports a failed write (disk full, with
+  // errno's text) here if not before.
   Status Close();
 
   const pb::TraceHeader& header() const { return header_; }
@@ -74,14 +91,14 @@ class TraceWriter {
   TraceWriter() = default;
   std::string path_;
   pb::TraceHeader header_;
-  int fd_ = -1;
+  std::unique_ptr<AtomicFile> file_;
   std::unique_ptr<google::protobuf::io::FileOutputStream> out_;
   uint64_t records_ = 0;
 };
 
 class TraceReader {
  public:
-  // Opens `path` and reads and checks the header.
+  // Opens `path` (a regular file: proto/input_file.h) and reads and checks the header.
   static StatusOr<TraceReader> Open(const std::string& path);
   TraceReader(TraceReader&&) noexcept;
   TraceReader& operator=(TraceReader&&) noexcept;
@@ -132,10 +149,12 @@ struct LoadStats {
 };
 LoadStats ComputeLoadStats(std::span<const uint64_t> counts, uint64_t tokens, uint32_t ep);
 
-// Per-layer expert counts of a whole trace, streamed record by record: counts[layer][expert].
+// Per-layer expert counts of a whole trace, streamed record by record: counts[layer][expert]
+// (layers < kMaxTraceLayers, checked by the reader).
 struct TraceCounts {
   pb::TraceHeader header;
   uint64_t records = 0;
+  uint32_t ranks = 0;                         // 1 + the largest rank of any record (0: no record)
   std::vector<std::vector<uint64_t>> counts;  // index = layer; layers never seen stay empty
   std::vector<uint64_t> tokens;               // index = layer
 };

@@ -3,20 +3,23 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string_view>
 
 #include "models/trace.h"
+#include "proto/input_file.h"
 #include "proto/trace.pb.h"
 
 namespace moesim::models {
 namespace {
 
-std::string At(const std::string& file, uint64_t line) { return file + ":" + std::to_string(line); }
+std::string At(const std::string& file, uint64_t line) {
+  return Location{file}.ToString() + ":" + std::to_string(line);
+}
 
 // Creates the output once top_k is known, then writes records.
 class Sink {
@@ -40,7 +43,8 @@ class Sink {
     header.set_num_experts(options_.num_experts);
     header.set_top_k(k);
     header.set_model(options_.model);
-    header.set_source(format_ + ": " + input_);
+    // Escaped: a proto3 string must be UTF-8, and a file name need not be.
+    header.set_source(format_ + ": " + Printable(input_, std::string::npos));
     header.set_token_order(format_ == "megatron-jsonl" ? "as listed in each line's top_indices"
                                                        : "as the rows of the input");
     MOESIM_ASSIGN_OR_RETURN(TraceWriter w, TraceWriter::Create(output_, std::move(header)));
@@ -48,7 +52,12 @@ class Sink {
     return Status::Ok();
   }
   uint32_t top_k() const { return writer_.has_value() ? writer_->header().top_k() : 0; }
-  bool created() const { return writer_.has_value(); }
+
+  // Checks `record` against the header (CheckTraceRecord), so that an error names the input's
+  // line (`where`) rather than the output's record.
+  Status Check(const pb::TraceRecord& record, const std::string& where) const {
+    return CheckTraceRecord(writer_->header(), record, where);
+  }
 
   Status Write(const pb::TraceRecord& record) {
     tokens_ += record.tokens();
@@ -88,22 +97,35 @@ StatusOr<uint64_t> JsonId(const google::protobuf::Value& v, const std::string& w
   return static_cast<uint64_t>(v.number_value());
 }
 
+// protobuf's JSON parser's complaint, on one line: its first line (the rest repeats the input),
+// escaped and cut.
+std::string JsonComplaint(std::string_view message) {
+  return Printable(message.substr(0, message.find('\n')), 200);
+}
+
 StatusOr<TraceImportSummary> ImportJsonl(const std::string& input, Sink& sink,
                                          const TraceImportOptions& options) {
-  std::ifstream in(input);
+  MOESIM_RETURN_IF_ERROR(CheckRegularFile(input));
+  std::ifstream in(input, std::ios::binary);
   if (!in) return Error(input + ": cannot open: " + std::strerror(errno));
   google::protobuf::util::JsonParseOptions json;
   json.ignore_unknown_fields = true;  // Megatron versions add fields; we need only these
   pb::MegatronRouterLine line;
   pb::TraceRecord record;
   std::string text;
-  for (uint64_t number = 1; std::getline(in, text); ++number) {
+  for (uint64_t number = 1;; ++number) {
+    const Location here{input, static_cast<int>(std::min<uint64_t>(number, INT_MAX)), 0};
+    MOESIM_ASSIGN_OR_RETURN(const bool got, ReadLine(in, &text, here));
+    if (!got) break;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = At(input, number);
+    // Depth first: protobuf's parser takes time that grows much faster than the nesting.
+    MOESIM_RETURN_IF_ERROR(CheckJsonDepth(text, Location{input, here.line, 1}));
     line.Clear();
     const auto status = google::protobuf::util::JsonStringToMessage(text, &line, json);
     if (!status.ok()) {
-      return Error(where + ": not a router trace line: " + std::string(status.message()));
+      return Error(where +
+                   ": not a router trace line: " + JsonComplaint(std::string(status.message())));
     }
     const char* missing = !line.has_step()          ? "step"
                           : !line.has_layer()       ? "layer"
@@ -147,6 +169,7 @@ StatusOr<TraceImportSummary> ImportJsonl(const std::string& input, Sink& sink,
                    " expert ids; num_tokens x topk = " + std::to_string(line.num_tokens()) + " x " +
                    std::to_string(k) + " = " + std::to_string(line.num_tokens() * k));
     }
+    MOESIM_RETURN_IF_ERROR(sink.Check(record, where));
     if (line.has_top_scores()) {
       for (const google::protobuf::Value& v : line.top_scores().values()) {
         if (v.kind_case() == google::protobuf::Value::kListValue) {
@@ -198,13 +221,17 @@ class Chunker {
 
 StatusOr<TraceImportSummary> ImportCsv(const std::string& input, Sink& sink,
                                        const TraceImportOptions& options) {
-  std::ifstream in(input);
+  MOESIM_RETURN_IF_ERROR(CheckRegularFile(input));
+  std::ifstream in(input, std::ios::binary);
   if (!in) return Error(input + ": cannot open: " + std::strerror(errno));
   Chunker chunker(sink, options);
   std::string text;
   std::vector<uint32_t> ids;
   bool first = true;
-  for (uint64_t number = 1; std::getline(in, text); ++number) {
+  for (uint64_t number = 1;; ++number) {
+    const Location here{input, static_cast<int>(std::min<uint64_t>(number, INT_MAX)), 0};
+    MOESIM_ASSIGN_OR_RETURN(const bool got, ReadLine(in, &text, here));
+    if (!got) break;
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (text.find_first_not_of(" \t") == std::string::npos) continue;
     const std::string where = At(input, number);
@@ -224,8 +251,7 @@ StatusOr<TraceImportSummary> ImportCsv(const std::string& input, Sink& sink,
           break;
         }
         return Error(where + ":" + std::to_string(pos + 1) + ": column " + std::to_string(column) +
-                     " = \"" + std::string(cell) +
-                     "\" is not an expert id (a non-negative integer)");
+                     " = \"" + Printable(cell) + "\" is not an expert id (a non-negative integer)");
       }
       MOESIM_RETURN_IF_ERROR(
           CheckId(value, options.num_experts, where + ":" + std::to_string(pos + 1)));
@@ -356,6 +382,7 @@ StatusOr<NpyHeader> ReadNpyHeader(std::ifstream& in, const std::string& input) {
 
 StatusOr<TraceImportSummary> ImportNpy(const std::string& input, Sink& sink,
                                        const TraceImportOptions& options) {
+  MOESIM_RETURN_IF_ERROR(CheckRegularFile(input));
   std::ifstream in(input, std::ios::binary);
   if (!in) return Error(input + ": cannot open: " + std::strerror(errno));
   MOESIM_ASSIGN_OR_RETURN(const NpyHeader h, ReadNpyHeader(in, input));
@@ -424,17 +451,21 @@ StatusOr<TraceImportSummary> ImportTrace(const std::string& format, const std::s
     return InputError(Location{}, "format", format, "unknown trace format",
                       Join(TraceImportFormats()));
   }
-  Sink sink(format, input, output, options);
-  StatusOr<TraceImportSummary> result = format == "megatron-jsonl"
-                                            ? ImportJsonl(input, sink, options)
-                                        : format == "csv" ? ImportCsv(input, sink, options)
-                                                          : ImportNpy(input, sink, options);
-  if (!result.ok() && sink.created()) {
-    // No half-written trace left behind to be mistaken for a whole one.
-    std::error_code ignored;
-    std::filesystem::remove(output, ignored);
+  if (format != "megatron-jsonl") {  // CSV and .npy: every record at --layer and --rank
+    pb::TraceRecord where;
+    where.set_layer(options.layer);
+    where.set_rank(options.rank);
+    pb::TraceHeader header;
+    header.set_num_experts(1);
+    header.set_top_k(1);
+    MOESIM_RETURN_IF_ERROR(CheckTraceRecord(header, where, "trace import: --layer/--rank"));
   }
-  return result;
+  MOESIM_RETURN_IF_ERROR(CheckOutputPath(output, "--output"));
+  // A failed import leaves no trace behind: the writer's temporary file is removed with the Sink.
+  Sink sink(format, input, output, options);
+  return format == "megatron-jsonl" ? ImportJsonl(input, sink, options)
+         : format == "csv"          ? ImportCsv(input, sink, options)
+                                    : ImportNpy(input, sink, options);
 }
 
 }  // namespace moesim::models

@@ -351,3 +351,96 @@ TEST_CASE("moesim trace stats --ep prints the dispatch send matrix") {
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+// tests/fixtures/bad: each hostile input of moesim issue #17 gets one line and exit 1.
+TEST_CASE("moesim trace stats on a layer or rank of 2^32-1: an error at the record, no crash") {
+  const std::string layer = testing::BadFixture("trace_layer_overflow.moetrace");
+  const Run stats = Moesim({"trace", "stats", layer});
+  CHECK(stats.status == 1);
+  CHECK(stats.err == "moesim: error: " + layer +
+                         ": record 0 (byte 7): layer = 4294967295: beyond the trace format's "
+                         "limit of 1024 layers (kMaxTraceLayers); valid: 0..1023\n");
+  const std::string rank = testing::BadFixture("trace_rank_overflow.moetrace");
+  const Run ep = Moesim({"trace", "stats", rank, "--ep", "4"});
+  CHECK(ep.status == 1);
+  CHECK(ep.err == "moesim: error: " + rank +
+                      ": record 0 (byte 7): rank = 4294967295: beyond the trace format's limit "
+                      "of 1048576 ranks (kMaxTraceRanks); valid: 0..1048575\n");
+}
+
+TEST_CASE("moesim trace import: a layer of 2^32-1, deep JSON, a directory or /dev/zero refused") {
+  const std::string out = TempPath("hostile.moetrace");
+  std::filesystem::remove(out);
+  const std::string layer = testing::BadFixture("megatron_layer_overflow.jsonl");
+  const Run big = Moesim({"trace", "import", "megatron-jsonl", layer, "-o", out, "--experts", "8"});
+  CHECK(big.status == 1);
+  CHECK(big.err == "moesim: error: " + layer +
+                       ":1: layer = 4294967295: beyond the trace format's limit of 1024 layers "
+                       "(kMaxTraceLayers); valid: 0..1023\n");
+  CHECK_FALSE(std::filesystem::exists(out));  // no trace left to crash `trace stats` later
+  // 100 nested '[' after a 78-character prefix whose '{' is level 1: the 64th '[' (column
+  // 78 + 64 = 142) is level 65, one past the limit.
+  const std::string deep = testing::BadFixture("megatron_deep_nesting.jsonl");
+  const Run nested =
+      Moesim({"trace", "import", "megatron-jsonl", deep, "-o", out, "--experts", "8"});
+  CHECK(nested.status == 1);
+  CHECK(nested.err == "moesim: error: " + deep +
+                          ":1:142: JSON nested deeper than 64 levels; valid: at most 64 levels of "
+                          "[ and {\n");
+  const std::string dir = testing::SourcePath("tests/fixtures/bad");
+  const Run folder = Moesim({"trace", "import", "csv", dir, "-o", out, "--experts", "8"});
+  CHECK(folder.err == "moesim: error: " + dir + ": is a directory; valid: a regular file\n");
+  const Run zero =
+      Moesim({"trace", "import", "megatron-jsonl", "/dev/zero", "-o", out, "--experts", "8"});
+  CHECK(zero.status == 1);
+  CHECK(zero.err == "moesim: error: /dev/zero: is a character device; valid: a regular file\n");
+  CHECK_FALSE(std::filesystem::exists(out));
+}
+
+TEST_CASE("moesim trace import: a CSV cell of 200 bytes is echoed as 80 characters and ...") {
+  const std::string csv = TempPath("long_cell.csv");
+  std::ofstream(csv) << "0,1\n" << std::string(200, '7') << "x,2\n";
+  const std::string out = TempPath("long_cell.moetrace");
+  const Run r = Moesim({"trace", "import", "csv", csv, "-o", out, "--experts", "8"});
+  CHECK(r.status == 1);
+  CHECK(r.err == "moesim: error: " + csv + ":2:1: column 1 = \"" + std::string(80, '7') +
+                     "...\" is not an expert id (a non-negative integer)\n");
+  CHECK_FALSE(std::filesystem::exists(out));
+  std::filesystem::remove(csv);
+}
+
+TEST_CASE("moesim trace gen: the output's folder checked first, write errors with errno") {
+  const Run missing = Moesim({"trace", "gen", "--experts", "8", "--top-k", "2", "--tokens", "4",
+                              "-o", "/no/such/dir/t.moetrace"});
+  CHECK(missing.status == 1);
+  CHECK(missing.err ==
+        "moesim: error: --output = /no/such/dir/t.moetrace: cannot write in folder /no/such/dir: "
+        "No such file or directory\n");
+  // /dev/full fails every write with ENOSPC, as a full disk does: an error, never exit 0.
+  const Run full = Moesim(
+      {"trace", "gen", "--experts", "8", "--top-k", "2", "--tokens", "4", "-o", "/dev/full"});
+  CHECK(full.status == 1);
+  CHECK(full.err ==
+        "moesim: error: /dev/full: cannot write the trace file: No space left on "
+        "device\n");
+  const Run layers = Moesim({"trace", "gen", "--experts", "8", "--top-k", "2", "--tokens", "4",
+                             "--layers", "1025", "-o", TempPath("never.moetrace")});
+  CHECK(layers.status == 1);
+  CHECK(layers.err ==
+        "moesim: error: --layers = 1025: more than a trace may hold; valid: 1..1024 "
+        "(models/trace.h)\n");
+  // The header states the counts; every record is checked against them when read back.
+  const std::string path = TempPath("counted.moetrace");
+  REQUIRE(Moesim({"trace", "gen", "--experts", "8", "--top-k", "2", "--tokens", "4", "--layers",
+                  "3", "--ranks", "2", "-o", path})
+              .status == 0);
+  pb::TraceHeader header;
+  CHECK(ReadRecords(path, &header).size() == 6);  // 1 step x 3 layers x 2 ranks
+  CHECK(header.num_layers() == 3);
+  CHECK(header.num_ranks() == 2);
+  std::filesystem::remove(path);
+}
+
+}  // namespace moesim::sim

@@ -249,3 +249,78 @@ TEST_CASE("load statistics follow their formulas") {
 }
 
 }  // namespace moesim::models
+
+namespace moesim::models {
+
+TEST_CASE("trace records: layer and rank checked against the header's counts") {
+  // The header says 4 layers and 2 ranks: layer 3 and rank 1 fit, layer 4 and rank 2 do not.
+  pb::TraceHeader h = Header(8, 2);
+  h.set_num_layers(4);
+  h.set_num_ranks(2);
+  CHECK(CheckTraceRecord(h, Record(0, 3, 1, {0, 1}, 2), "t: record 0").ok());
+  CHECK(CheckTraceRecord(h, Record(0, 4, 0, {0, 1}, 2), "t: record 0").error().message() ==
+        "t: record 0: layer = 4: beyond the header's num_layers = 4; valid: 0..3");
+  CHECK(CheckTraceRecord(h, Record(0, 0, 2, {0, 1}, 2), "t: record 0").error().message() ==
+        "t: record 0: rank = 2: beyond the header's num_ranks = 2; valid: 0..1");
+  // A header that does not state them (importers): the format's limits, 1,024 layers and
+  // 1,048,576 ranks.
+  const pb::TraceHeader open = Header(8, 2);
+  CHECK(CheckTraceRecord(open, Record(0, 1023, 1048575, {0, 1}, 2), "t").ok());
+  CHECK(CheckTraceRecord(open, Record(0, 1024, 0, {0, 1}, 2), "t").error().message() ==
+        "t: layer = 1024: beyond the trace format's limit of 1024 layers (kMaxTraceLayers); "
+        "valid: 0..1023");
+  CHECK(CheckTraceRecord(open, Record(0, 0, 1048576, {0, 1}, 2), "t").error().message() ==
+        "t: rank = 1048576: beyond the trace format's limit of 1048576 ranks (kMaxTraceRanks); "
+        "valid: 0..1048575");
+  // The header's own counts are held to the same limits, and experts to 65,536.
+  pb::TraceHeader big = Header(65537, 2);
+  big.set_format_version(1);
+  CHECK(CheckTraceHeader(big, "t").error().message() ==
+        "t: header.num_experts = 65537: more experts than a trace may hold; valid: 1..65536 "
+        "(kMaxTraceExperts)");
+  big = Header(8, 2);
+  big.set_format_version(1);
+  big.set_num_layers(1025);
+  CHECK(CheckTraceHeader(big, "t").error().message() ==
+        "t: header.num_layers = 1025: more layers than a trace may hold; valid: 0 (not stated) to "
+        "1024 (kMaxTraceLayers)");
+}
+
+TEST_CASE("trace files whose layer or rank is 2^32-1 are refused at the record, not indexed") {
+  // tests/fixtures/bad: a header (num_experts 8, top_k 2: 6 bytes after a 1-byte length, so the
+  // record starts at byte 7) and one record of one token, experts {0, 1}, at layer or rank
+  // 4294967295, where `layer + 1` used to wrap to 0.
+  const std::string layer = testing::BadFixture("trace_layer_overflow.moetrace");
+  CHECK(CountTrace(layer).error().message() ==
+        layer +
+            ": record 0 (byte 7): layer = 4294967295: beyond the trace format's limit of 1024 "
+            "layers (kMaxTraceLayers); valid: 0..1023");
+  const std::string rank = testing::BadFixture("trace_rank_overflow.moetrace");
+  CHECK(CountTrace(rank).error().message() ==
+        rank +
+            ": record 0 (byte 7): rank = 4294967295: beyond the trace format's limit of 1048576 "
+            "ranks (kMaxTraceRanks); valid: 0..1048575");
+  // A directory is not a trace.
+  const std::string dir = testing::SourcePath("tests/fixtures/bad");
+  CHECK(TraceReader::Open(dir).error().message() ==
+        dir + ": is a directory; valid: a regular file");
+}
+
+TEST_CASE("trace writer: a trace not closed, or whose writing failed, is never left behind") {
+  const std::string path = TempPath("unclosed.moetrace");
+  std::filesystem::remove(path);
+  {
+    auto w = TraceWriter::Create(path, Header(8, 2));
+    REQUIRE(w.ok());
+    REQUIRE(w->Write(Record(0, 0, 0, {0, 1}, 2)).ok());
+    // An error half-way (here: none, the writer is just dropped) leaves nothing at `path`.
+  }
+  CHECK_FALSE(std::filesystem::exists(path));
+  // /dev/full takes the header into protobuf's buffer; the flush at Close fails with ENOSPC.
+  auto full = TraceWriter::Create("/dev/full", Header(8, 2));
+  REQUIRE(full.ok());
+  CHECK(full->Close().error().message() ==
+        "/dev/full: cannot write the trace file: No space left on device");
+}
+
+}  // namespace moesim::models

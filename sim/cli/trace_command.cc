@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "models/expert_counts.h"
@@ -17,6 +18,7 @@
 #include "models/synthetic.h"
 #include "models/trace.h"
 #include "models/trace_import.h"
+#include "proto/atomic_file.h"
 #include "sim/cli/command.h"
 
 namespace moesim::sim {
@@ -187,10 +189,24 @@ int Gen(const TraceOptions& o, CommandIo& io) {
                                "uniform, zipf, collapse, measured"));
   }
 
+  const std::tuple<const char*, uint32_t, uint32_t> sizes[] = {
+      {"--layers", o.layers, models::kMaxTraceLayers},
+      {"--ranks", o.ranks, models::kMaxTraceRanks}};
+  for (const auto& [option, value, limit] : sizes) {
+    if (value > limit) {
+      return Fail(io, InputError({}, option, std::to_string(value), "more than a trace may hold",
+                                 "1.." + std::to_string(limit) + " (models/trace.h)"));
+    }
+  }
+  // Before the drawing, which may be long: a path that cannot be written fails now.
+  if (Status s = CheckOutputPath(o.output, "--output"); !s.ok()) return Fail(io, s.error());
+
   pb::TraceHeader header;
   header.set_model(o.model);
   header.set_num_experts(shape.experts);
   header.set_top_k(shape.top_k);
+  header.set_num_layers(o.layers);
+  header.set_num_ranks(o.ranks);
   header.set_token_order("generated: tokens in draw order");
   header.set_source("moesim trace gen " + what + " --seed " + std::to_string(o.seed) +
                     " (step s uses seed Rng::Mix(seed, s, 0))");
@@ -271,43 +287,48 @@ int Import(const TraceOptions& o, CommandIo& io) {
 // The dispatch send matrix of each layer under EP `o.ep`: the trace's ranks form EP groups of
 // consecutive ranks, experts are placed contiguously (EP rank r holds experts r*E/ep ..), and a
 // token goes once per selected expert from its rank to the rank holding that expert (summed over
-// steps). Streams the trace a second time; needs the rank count to be a multiple of ep.
-int SendMatrices(const TraceOptions& o, const pb::TraceHeader& h, CommandIo& io) {
-  auto reader = models::TraceReader::Open(o.input);
-  if (!reader.ok()) return Fail(io, reader.error());
-  const uint32_t per_rank = h.num_experts() / o.ep;
-  std::vector<std::vector<std::vector<uint64_t>>> matrix;  // [layer][src][dst]
-  uint32_t ranks = 0;
-  pb::TraceRecord record;
-  for (;;) {
-    auto got = reader->Next(&record);
-    if (!got.ok()) return Fail(io, got.error());
-    if (!*got) break;
-    ranks = std::max(ranks, record.rank() + 1);
-  }
+// steps). Needs the rank count to be a multiple of ep; streams the trace a second time only when
+// the matrices are small enough to print (at most kMaxPrintedRanks ranks).
+int SendMatrices(const TraceOptions& o, const models::TraceCounts& counted, CommandIo& io) {
+  constexpr uint32_t kMaxPrintedRanks = 16;  // 16 columns of 10 characters: one terminal line
+  const uint32_t ranks = counted.ranks;
   if (ranks % o.ep != 0) {
     io.out << "  (no send matrix: the trace has " << ranks << " rank(s), not a multiple of --ep "
            << o.ep << ")\n";
     return 0;
   }
-  reader = models::TraceReader::Open(o.input);
-  if (!reader.ok()) return Fail(io, reader.error());
-  for (;;) {
-    auto got = reader->Next(&record);
-    if (!got.ok()) return Fail(io, got.error());
-    if (!*got) break;
-    if (matrix.size() <= record.layer()) {
-      matrix.resize(record.layer() + 1,
-                    std::vector<std::vector<uint64_t>>(ranks, std::vector<uint64_t>(ranks, 0)));
+  const size_t layers = counted.counts.size();
+  // [layer][src][dst], for the layers that have records (the ones the table above printed).
+  std::vector<std::vector<std::vector<uint64_t>>> matrix(layers);
+  if (ranks <= kMaxPrintedRanks) {
+    for (size_t layer = 0; layer < layers; ++layer) {
+      if (!counted.counts[layer].empty()) {
+        matrix[layer].assign(ranks, std::vector<uint64_t>(ranks, 0));
+      }
     }
-    const uint32_t src = record.rank();
-    const uint32_t base = src - src % o.ep;
-    for (uint32_t e : record.experts()) ++matrix[record.layer()][src][base + e / per_rank];
+    auto reader = models::TraceReader::Open(o.input);
+    if (!reader.ok()) return Fail(io, reader.error());
+    const uint32_t per_rank = counted.header.num_experts() / o.ep;
+    pb::TraceRecord record;
+    for (;;) {
+      auto got = reader->Next(&record);
+      if (!got.ok()) return Fail(io, got.error());
+      if (!*got) break;
+      // The first pass saw every layer and rank of the file; only a file changed since has others.
+      if (record.layer() >= layers || matrix[record.layer()].empty() || record.rank() >= ranks) {
+        return Fail(io, Error(o.input + ": changed while it was being read"));
+      }
+      auto& m = matrix[record.layer()];
+      const uint32_t src = record.rank();
+      const uint32_t base = src - src % o.ep;  // base + ep <= ranks, a multiple of ep
+      for (uint32_t e : record.experts()) ++m[src][base + e / per_rank];  // e < num_experts
+    }
   }
-  for (size_t layer = 0; layer < matrix.size(); ++layer) {
+  for (size_t layer = 0; layer < layers; ++layer) {
+    if (counted.counts[layer].empty()) continue;  // no record of this layer
     io.out << "  layer " << layer << " dispatch send matrix (tokens, row = source rank, column = "
            << "destination rank, summed over steps):\n";
-    if (ranks > 16) {
+    if (ranks > kMaxPrintedRanks) {
       io.out << "    " << ranks << " ranks: too wide to print\n";
       continue;
     }
@@ -365,7 +386,7 @@ int Stats(const TraceOptions& o, CommandIo& io) {
       out << "  max/mean " << fmt::format("{:.3f}", mean > 0 ? max_load / mean : 0.0) << "\n";
     }
   }
-  if (o.ep != 0) return SendMatrices(o, h, io);
+  if (o.ep != 0) return SendMatrices(o, *counted, io);
   return 0;
 }
 
@@ -460,13 +481,13 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
 
 CLI::App* stats = trace->add_subcommand(
     "stats",
-    "Per layer: tokens, max/mean load, coefficient of variation, entropy, idle experts; with --ep, "
-    "tokens per EP rank and the dispatch send matrix");
+    "Per layer: tokens, max/mean load, coefficient of variation, entropy, idle experts; with "
+    "--ep, tokens per EP rank and the dispatch send matrix");
 stats->add_option("trace", options->input, "Trace file")->required();
 stats
     ->add_option("--ep", options->ep,
-                 "Also tokens per EP rank and the dispatch matrix (contiguous placement, EP groups "
-                 "of consecutive ranks)")
+                 "Also tokens per EP rank and the dispatch matrix (contiguous placement, EP "
+                 "groups of consecutive ranks)")
     ->check(CLI::PositiveNumber);
 stats->add_option("--model", options->model,
                   "Catalog model the trace is used with: experts and top-k must match");
