@@ -4,9 +4,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <vector>
+
+#include "proto/atomic_file.h"
+#include "proto/input_file.h"
 
 namespace moesim::models {
 
@@ -18,11 +20,9 @@ void WriteAlltoallvMatrix(const TrafficMatrix& bytes, std::ostream& out) {
 }
 
 Status WriteAlltoallvMatrixFile(const TrafficMatrix& bytes, const std::string& path) {
-  std::ofstream file(path);
-  WriteAlltoallvMatrix(bytes, file);
-  file.close();
-  if (!file) return InputError(Location{path}, "", "", "cannot write the all-to-all(v) matrix");
-  return Status::Ok();
+  std::ostringstream text;
+  WriteAlltoallvMatrix(bytes, text);
+  return WriteFileAtomically(path, text.str(), "the all-to-all(v) matrix");
 }
 
 StatusOr<TrafficMatrix> ParseAlltoallvMatrix(std::string_view text, const std::string& name,
@@ -94,13 +94,8 @@ StatusOr<TrafficMatrix> ParseAlltoallvMatrix(std::string_view text, const std::s
 }
 
 StatusOr<TrafficMatrix> ReadAlltoallvMatrix(const std::string& path, uint32_t ranks) {
-  std::ifstream file(path);
-  if (!file) {
-    return InputError(Location{path}, "", "", "cannot open the all-to-all(v) matrix file");
-  }
-  std::ostringstream text;
-  text << file.rdbuf();
-  return ParseAlltoallvMatrix(text.str(), path, ranks);
+  MOESIM_ASSIGN_OR_RETURN(const std::string text, ReadInputFile(path));
+  return ParseAlltoallvMatrix(text, path, ranks);
 }
 
 }  // namespace moesim::models

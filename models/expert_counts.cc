@@ -1,13 +1,10 @@
 #include "models/expert_counts.h"
 
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "models/csv.h"
+#include "proto/input_file.h"
 
 namespace moesim::models {
 namespace {
@@ -23,12 +20,8 @@ bool ParseUint(std::string_view text, T* out) {
 }  // namespace
 
 StatusOr<ExpertCounts> ExpertCounts::ReadCsv(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error(path + ": cannot open file: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Error(path + ": cannot read file: " + std::strerror(errno));
-  return ParseCsv(text.str(), path);
+  MOESIM_ASSIGN_OR_RETURN(const std::string text, ReadInputFile(path));
+  return ParseCsv(text, path);
 }
 
 StatusOr<ExpertCounts> ExpertCounts::ParseCsv(std::string_view text, const std::string& name) {

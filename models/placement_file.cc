@@ -1,15 +1,12 @@
 #include "models/placement_file.h"
 
-#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 
 #include "models/csv.h"
+#include "proto/input_file.h"
 
 namespace moesim::models {
 namespace {
@@ -129,13 +126,6 @@ StatusOr<LoadMatrix> ParseLoadsCsv(std::string_view text, const std::string& nam
   return loads;
 }
 
-StatusOr<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error(path + ": cannot open file: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Error(path + ": cannot read file: " + std::strerror(errno));
-  return text.str();
-}
+StatusOr<std::string> ReadTextFile(const std::string& path) { return ReadInputFile(path); }
 
 }  // namespace moesim::models

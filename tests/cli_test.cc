@@ -1,8 +1,12 @@
 #include "sim/cli/cli.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "moesim_runner.h"
@@ -95,6 +99,14 @@ TEST_CASE("Bad input: one clear line and never a crash") {
       {"unknown_preset.pbtxt",
        ":2:11: cluster.node_preset = \"dgx-h900\": unknown node preset; valid: dgx-a100, dgx-h100, "
        "dgx-h200, hgx-h800, gb200-nvl72, pcie-8gpu"},
+      // The newline in the value is echoed as \n: the message stays one line.
+      {"newline_in_value.pbtxt",
+       ":2:11: cluster.node_preset = \"dgx\\nh100\": unknown node preset; valid: dgx-a100, "
+       "dgx-h100, dgx-h200, hgx-h800, gb200-nvl72, pcie-8gpu"},
+      // protobuf's text parser takes any bytes in a string; a proto3 string must be UTF-8.
+      {"invalid_utf8.pbtxt",
+       ":2:1: name = \"seed\\xff\": not valid UTF-8 text; valid: UTF-8 (a string field of a "
+       "protobuf file is text)"},
   };
   for (const Case& c : cases) {
     INFO(c.file);
@@ -125,6 +137,72 @@ TEST_CASE("Bad input: a missing file") {
   CHECK(r.status == 1);
   CHECK(r.err ==
         "moesim: error: /no/such/scenario.pbtxt: cannot open file: No such file or directory\n");
+}
+
+TEST_CASE("Bad input: a directory, /dev/zero, a FIFO or a huge file is refused by what it is") {
+  const std::string dir = testing::SourcePath("tests/fixtures/bad");
+  const Run folder = Moesim({"simulate", dir});
+  CHECK(folder.status == 1);
+  CHECK(folder.err == "moesim: error: " + dir + ": is a directory; valid: a regular file\n");
+  const Run zero = Moesim({"simulate", "/dev/zero"});
+  CHECK(zero.status == 1);
+  CHECK(zero.err == "moesim: error: /dev/zero: is a character device; valid: a regular file\n");
+  const std::string fifo = testing::TempPath("scenario.fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const Run pipe = Moesim({"simulate", fifo});  // would wait for a writer if it were opened
+  CHECK(pipe.err == "moesim: error: " + fifo + ": is a FIFO (named pipe); valid: a regular file\n");
+  std::filesystem::remove(fifo);
+  // 1 GiB + 1 byte (sparse: no disk used), one byte over kMaxInputFileBytes.
+  const std::string big = testing::TempPath("huge.pbtxt");
+  std::ofstream(big).close();
+  std::filesystem::resize_file(big, (uint64_t{1} << 30) + 1);
+  const Run huge = Moesim({"simulate", big});
+  CHECK(huge.err == "moesim: error: " + big +
+                        ": is 1073741825 bytes; valid: at most 1073741824 bytes (1 GiB), the limit "
+                        "on a file read whole\n");
+  std::filesystem::remove(big);
+}
+
+TEST_CASE("Bad input: a 200-character CSV header line is echoed as its first 80 and ...") {
+  const std::string csv = testing::BadFixture("long_header.csv");
+  const Run r = Moesim({"trace", "gen", "--experts", "8", "--top-k", "2", "--tokens", "4",
+                        "--distribution", "measured", "--counts", csv, "--counts-model", "olmoe",
+                        "--counts-domain", "arxiv", "-o", testing::TempPath("never.moetrace")});
+  CHECK(r.status == 1);
+  // The first line: "model,domain,layer,expert,count," (32 characters) and ",extra0" ... "extra29".
+  std::ifstream in(csv);
+  std::string header;
+  std::getline(in, header);
+  REQUIRE(header.size() > 80);
+  CHECK(r.err == "moesim: error: " + csv + ":1:1: header = " + header.substr(0, 80) +
+                     "...: not an expert-counts CSV; valid: model,domain,layer,expert,count\n");
+}
+
+TEST_CASE("Outputs: --timeline and --export-alltoallv checked first, write errors with errno") {
+  const std::string seed = testing::SourcePath("scenarios/seed_example.pbtxt");
+  const Run missing = Moesim({"simulate", seed, "--timeline", "/no/such/dir/t.json"});
+  CHECK(missing.status == 1);
+  CHECK(missing.out.empty());  // refused before simulating
+  CHECK(missing.err ==
+        "moesim: error: --timeline = /no/such/dir/t.json: cannot write in folder /no/such/dir: No "
+        "such file or directory\n");
+  // /dev/full: every write fails with ENOSPC, as on a full disk. It used to exit 0 with nothing
+  // written.
+  const Run full = Moesim({"simulate", seed, "--timeline", "/dev/full"});
+  CHECK(full.status == 1);
+  CHECK(full.err ==
+        "moesim: error: /dev/full: cannot write the timeline: No space left on device\n");
+  const Run matrix = Moesim({"simulate", seed, "--export-alltoallv", "/dev/full"});
+  CHECK(matrix.status == 1);
+  CHECK(matrix.err ==
+        "moesim: error: /dev/full: cannot write the all-to-all(v) matrix: No space left on "
+        "device\n");
+  // Written whole, then renamed: the timeline is there and is JSON.
+  const std::string timeline = testing::TempPath("seed_timeline.json");
+  REQUIRE(Moesim({"simulate", seed, "--timeline", timeline}).status == 0);
+  std::ifstream in(timeline);
+  CHECK(in.peek() == '{');
+  std::filesystem::remove(timeline);
 }
 
 }  // namespace moesim::sim
@@ -165,6 +243,48 @@ TEST_CASE("Bad input: a scenario naming a missing hardware profile") {
                            "--hardware", "/nonexistent/profile.pbtxt"});
   CHECK(flag.status == 1);
   CHECK_THAT(flag.err, Catch::Contains("/nonexistent/profile.pbtxt"));
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("Measured Results: one rank_time_ns per GPU, checked before any is used") {
+  // 5 rank times in a Result of gpus = 4: calibrate used to abort (std::out_of_range) and validate
+  // to pass it; both now refuse it at the field.
+  const std::string measured = testing::BadFixture("measured_extra_rank.json");
+  const std::string expected =
+      "moesim: error: " + measured +
+      ": phases[0] (router, layer 0).rank_time_ns = 5 values: one per rank, and the Result has "
+      "gpus = 4; valid: 4 values, or none\n";
+  const Run calibrate = Moesim({"calibrate", measured, "--out", testing::TempPath("never.pbtxt")});
+  CHECK(calibrate.status == 1);
+  CHECK(calibrate.err == expected);
+  const Run validate = Moesim(
+      {"validate", testing::SourcePath("scenarios/seed_example.pbtxt"), "--measured", measured});
+  CHECK(validate.status == 1);
+  CHECK(validate.err == expected);
+  // --out is checked before anything is read or fitted.
+  const Run missing = Moesim({"calibrate", measured, "--out", "/no/such/dir/p.pbtxt"});
+  CHECK(missing.err ==
+        "moesim: error: --out = /no/such/dir/p.pbtxt: cannot write in folder /no/such/dir: No "
+        "such file or directory\n");
+}
+
+TEST_CASE("Measured Results: protobuf's complaint folded into the one line, never printed") {
+  // Field 1 (scenario) holds 'A', 0xff, 'B': not UTF-8. protobuf used to print its own
+  // "[libprotobuf ERROR ...]" line first.
+  const std::string path = testing::TempPath("bad_utf8.pb");
+  std::ofstream(path, std::ios::binary) << std::string("\x0a\x03\x41\xff\x42", 5);
+  const Run r = Moesim({"calibrate", path, "--out", testing::TempPath("never.pbtxt")});
+  CHECK(r.status == 1);
+  CHECK(r.err ==
+        "moesim: error: " + path +
+            ": not a Result (proto/result.proto): String field 'moesim.pb.Result.scenario' "
+            "contains invalid UTF-8 data when parsing a protocol buffer. Use the 'bytes' "
+            "type if you intend to send raw bytes.; valid: what `moebench run --out` or "
+            "`moebench gemm --out` writes (binary), or its --json in a file ending .json\n");
+  std::filesystem::remove(path);
 }
 
 }  // namespace moesim::sim

@@ -3,15 +3,13 @@
 #include <tinyxml2.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <sstream>
 
+#include "proto/input_file.h"
 #include "topology/defaults.h"
 
 namespace moesim::topology {
@@ -403,11 +401,8 @@ StatusOr<NodeTemplate> NodeFromNcclXmlString(const std::string& xml, const std::
 }
 
 StatusOr<NodeTemplate> NodeFromNcclXml(const std::string& path, const std::string& gpu_override) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error(path + ": cannot open file: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return NodeFromNcclXmlString(text.str(), path, gpu_override);
+  MOESIM_ASSIGN_OR_RETURN(const std::string text, ReadInputFile(path));
+  return NodeFromNcclXmlString(text, path, gpu_override);
 }
 
 }  // namespace moesim::topology

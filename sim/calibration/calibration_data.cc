@@ -2,20 +2,24 @@
 
 #include <google/protobuf/util/json_util.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "models/model_spec.h"
+#include "proto/input_file.h"
+#include "proto/protobuf_log.h"
 #include "sim/compute/profile_model.h"
 
 namespace moesim::sim {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+// Parses the JSON `text` of `path` into `message` after the depth check. false: not JSON of that
+// message, with protobuf's complaint (its first line, escaped) as ": ..." in `why`.
+StatusOr<bool> ParseJsonFile(const std::string& path, const std::string& text,
+                             google::protobuf::Message* message, std::string* why) {
+  MOESIM_RETURN_IF_ERROR(CheckJsonDepth(text, Location{path, 1, 1}));
+  const auto status = google::protobuf::util::JsonStringToMessage(text, message);
+  if (status.ok()) return true;
+  const std::string said(status.message());
+  *why = ": " + Printable(std::string_view(said).substr(0, said.find('\n')), 200);
+  return false;
 }
 
 std::string PhaseName(const pb::Result& r, int i) {
@@ -44,16 +48,18 @@ bool MatrixOf(const pb::SendMatrix& m, uint32_t ranks, models::TrafficMatrix* ou
 
 StatusOr<MeasuredFile> ReadMeasured(const std::string& path) {
   MeasuredFile m{path, {}};
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return InputError(Location{path}, "measured result", path, "cannot open the file");
+  MOESIM_ASSIGN_OR_RETURN(const std::string bytes, ReadInputFile(path));
   bool parsed = false;
+  std::string why;  // what protobuf said, when it said something
   if (EndsWith(path, ".json")) {
-    parsed = google::protobuf::util::JsonStringToMessage(Slurp(path), &m.result).ok();
+    MOESIM_ASSIGN_OR_RETURN(parsed, ParseJsonFile(path, bytes, &m.result, &why));
   } else {
-    parsed = m.result.ParseFromIstream(&in);
+    ProtobufLogCapture protobuf_says;
+    parsed = m.result.ParseFromString(bytes);
+    why = protobuf_says.Reason();
   }
   if (!parsed) {
-    return InputError(Location{path}, "measured result", path, "not a Result (proto/result.proto)",
+    return InputError(Location{path}, "", "", "not a Result (proto/result.proto)" + why,
                       "what `moebench run --out` or `moebench gemm --out` writes (binary), or its "
                       "--json in a file ending .json");
   }
@@ -70,6 +76,20 @@ StatusOr<MeasuredFile> ReadMeasured(const std::string& path) {
       return InputError(Location{path}, PhaseName(r, i) + ".time_ns", std::to_string(p.time_ns()),
                         "a measured time must be", "> 0");
     }
+    // moebench writes one time per rank (backend/run/measured_result.cc); a Result of another
+    // shape would be read past its ranks.
+    if (p.rank_time_ns_size() != 0 && static_cast<uint32_t>(p.rank_time_ns_size()) != r.gpus()) {
+      return InputError(Location{path}, PhaseName(r, i) + ".rank_time_ns",
+                        std::to_string(p.rank_time_ns_size()) + " values",
+                        "one per rank, and the Result has gpus = " + std::to_string(r.gpus()),
+                        std::to_string(r.gpus()) + " values, or none");
+    }
+    if (r.gpus() > 0 && p.critical_rank() >= r.gpus()) {
+      return InputError(
+          Location{path}, PhaseName(r, i) + ".critical_rank", std::to_string(p.critical_rank()),
+          "no such rank",
+          "0.." + std::to_string(r.gpus() - 1) + " (gpus = " + std::to_string(r.gpus()) + ")");
+    }
     for (int k = 0; k < p.rank_time_ns_size(); ++k) {
       if (p.rank_time_ns(k) <= 0) {
         return InputError(Location{path},
@@ -82,20 +102,26 @@ StatusOr<MeasuredFile> ReadMeasured(const std::string& path) {
 }
 
 bool IsA2aSweepFile(const std::string& path) {
+  if (!EndsWith(path, ".json")) return false;
+  const StatusOr<std::string> text = ReadInputFile(path);  // errors: ReadMeasured says them
+  if (!text.ok()) return false;
   pb::CollectiveSweep sweep;
-  return EndsWith(path, ".json") &&
-         google::protobuf::util::JsonStringToMessage(Slurp(path), &sweep).ok() &&
-         sweep.rows_size() > 0;
+  std::string why;
+  const StatusOr<bool> parsed = ParseJsonFile(path, *text, &sweep, &why);
+  return parsed.ok() && *parsed && sweep.rows_size() > 0;
 }
 
 StatusOr<std::vector<Observation>> A2aSweepObservations(const std::string& path,
                                                         const std::string& link_class) {
   pb::CollectiveSweep sweep;
-  if (!EndsWith(path, ".json") ||
-      !google::protobuf::util::JsonStringToMessage(Slurp(path), &sweep).ok()) {
-    return InputError(Location{path}, "all-to-all sweep", path, "not a CollectiveSweep",
-                      "what `moebench a2a --json` prints, in a file ending .json");
+  const std::string_view valid = "what `moebench a2a --json` prints, in a file ending .json";
+  if (!EndsWith(path, ".json")) {
+    return InputError(Location{path}, "", "", "not a CollectiveSweep", valid);
   }
+  MOESIM_ASSIGN_OR_RETURN(const std::string text, ReadInputFile(path));
+  std::string why;
+  MOESIM_ASSIGN_OR_RETURN(const bool parsed, ParseJsonFile(path, text, &sweep, &why));
+  if (!parsed) return InputError(Location{path}, "", "", "not a CollectiveSweep" + why, valid);
   if (sweep.fidelity() != "measured") {
     return InputError(Location{path}, "fidelity", "\"" + sweep.fidelity() + "\"",
                       "a prediction (moesim collective), not a measurement",
@@ -235,15 +261,21 @@ StatusOr<std::vector<Observation>> ObservationsOf(const MeasuredFile& measured,
     }
     const bool router = p.name() == "router";
     if (!router && p.name() != "expert") continue;  // a phase this model does not cover
+    if (static_cast<size_t>(p.rank_time_ns_size()) > layer->tokens_in.size() ||
+        static_cast<size_t>(p.rank_time_ns_size()) > layer->expert_tokens.size()) {
+      return InputError(Location{measured.path}, PhaseName(r, i) + ".rank_time_ns",
+                        std::to_string(p.rank_time_ns_size()) + " values",
+                        "more ranks than the scenario", std::to_string(layer->tokens_in.size()));
+    }
     for (int rank = 0; rank < p.rank_time_ns_size(); ++rank) {
       const std::string source = where + ", rank " + std::to_string(rank);
       const double t = static_cast<double>(p.rank_time_ns(rank));
       if (router) {
         const double bytes =
-            static_cast<double>(models::RouterCost(model, layer->tokens_in.at(rank)).bytes.value);
+            static_cast<double>(models::RouterCost(model, layer->tokens_in[rank]).bytes.value);
         out.push_back({Observation::Kind::kRouter, bytes, 0, 0, "", "", t, source});
       } else {
-        const ExpertWork work = ExpertWorkOf(model, layer->expert_tokens.at(rank));
+        const ExpertWork work = ExpertWorkOf(model, layer->expert_tokens[rank]);
         out.push_back({Observation::Kind::kExpert, work.flops, work.active, 0, "", "", t, source});
       }
     }

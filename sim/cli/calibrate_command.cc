@@ -6,9 +6,9 @@
 #include <fmt/format.h>
 #include <google/protobuf/text_format.h>
 
-#include <fstream>
 #include <memory>
 
+#include "proto/atomic_file.h"
 #include "sim/calibration/calibration_data.h"
 #include "sim/cli/command.h"
 
@@ -65,6 +65,8 @@ StatusOr<std::vector<Observation>> Gather(const CalibrateOptions& o) {
 }
 
 int Run(const CalibrateOptions& o, CommandIo& io) {
+  // Before reading and fitting: a path that cannot be written fails now.
+  if (Status s = CheckOutputPath(o.out, "--out"); !s.ok()) return Fail(io, s.error());
   auto observations = Gather(o);
   if (!observations.ok()) return Fail(io, observations.error());
   auto profile = FitProfile(*observations, o.name);
@@ -74,12 +76,11 @@ int Run(const CalibrateOptions& o, CommandIo& io) {
   profile->set_source(source);
   std::string text;
   google::protobuf::TextFormat::PrintToString(*profile, &text);
-  std::ofstream file(o.out);
-  if (!(file << "# proto-file: proto/hardware.proto\n# proto-message: moesim.pb.HardwareProfile\n"
-             << text) ||
-      !file.flush()) {
-    return Fail(io, InputError(Location{o.out}, "--out", o.out, "cannot write the profile"));
-  }
+  const Status written = WriteFileAtomically(
+      o.out,
+      "# proto-file: proto/hardware.proto\n# proto-message: moesim.pb.HardwareProfile\n" + text,
+      "the profile");
+  if (!written.ok()) return Fail(io, written.error());
   io.out << "# " << observations->size() << " measurements from " << o.results.size()
          << " file(s); profile written to " << o.out << "\n";
   io.out << fmt::format("{:<40} {:>14} {:>12} {:>6} {:>10}\n", "parameter", "value", "std_error",

@@ -1,13 +1,15 @@
 // `moesim simulate [SCENARIO] [--json] [--fidelity analytical] [--hardware PROFILE]`.
 
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
+#include <utility>
 
 #include "models/alltoallv_matrix.h"
 #include "models/model_spec.h"
 #include "models/send_matrices.h"
+#include "proto/atomic_file.h"
 #include "sim/cli/cli.h"
 #include "sim/cli/command.h"
 #include "sim/cli/step_command.h"
@@ -83,6 +85,15 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     io.err << "moesim: error: " << fidelity.error().message() << "\n";
     return 1;
   }
+  // Before the simulation, which may be long: paths that cannot be written fail now.
+  for (const auto& [path, option] : {std::pair{options.timeline, "--timeline"},
+                                     std::pair{options.export_alltoallv, "--export-alltoallv"}}) {
+    if (path.empty()) continue;
+    if (Status s = CheckOutputPath(path, option); !s.ok()) {
+      io.err << "moesim: error: " << s.error().message() << "\n";
+      return 1;
+    }
+  }
   if (scenario->spec.has_step()) {
     return RunScenarioStep(*scenario, *fidelity, options.json, options.timeline, *hardware, io);
   }
@@ -125,10 +136,11 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
   }
   if (scenario->workload.replay.empty()) AddCriticalPath(scenario->workload.layers, result);
   if (!options.timeline.empty()) {
-    std::ofstream file(options.timeline);
-    WriteTimeline(result, scenario->cluster, file);
-    if (!file) {
-      io.err << "moesim: error: " << options.timeline << ": cannot write the timeline\n";
+    std::ostringstream timeline;
+    WriteTimeline(result, scenario->cluster, timeline);
+    const Status written = WriteFileAtomically(options.timeline, timeline.str(), "the timeline");
+    if (!written.ok()) {
+      io.err << "moesim: error: " << written.error().message() << "\n";
       return 1;
     }
   }

@@ -1,8 +1,9 @@
 #include "sim/cli/step_command.h"
 
 #include <cmath>
-#include <fstream>
+#include <sstream>
 
+#include "proto/atomic_file.h"
 #include "sim/step/step.h"
 #include "sim/step/step_report.h"
 
@@ -33,12 +34,10 @@ int RunScenarioStep(const LoadedScenario& s, Fidelity fidelity, bool json,
   result.set_model(w.model.name());
   result.set_fidelity(std::string(ToString(fidelity)));
   if (!timeline.empty()) {
-    std::ofstream file(timeline);
-    WriteStepTimeline(result, file);
-    if (!file) {
-      io.err << "moesim: error: " << timeline << ": cannot write the timeline\n";
-      return 1;
-    }
+    std::ostringstream text;
+    WriteStepTimeline(result, text);
+    const Status written = WriteFileAtomically(timeline, text.str(), "the timeline");
+    if (!written.ok()) return fail(written.error());
   }
   if (!json) {
     PrintStepReport(result, *config, io.out);

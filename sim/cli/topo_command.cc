@@ -3,10 +3,10 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <memory>
 #include <string_view>
 
+#include "proto/atomic_file.h"
 #include "sim/cli/command.h"
 #include "topology/achieved.h"
 #include "topology/cluster.h"
@@ -98,9 +98,8 @@ int Dot(const TopoOptions& o, CommandIo& io) {
     io.out << dot;
     return 0;
   }
-  std::ofstream file(o.out);
-  file << dot;
-  if (!file) return Fail(io, Error(o.out + ": cannot write"));
+  const Status written = WriteFileAtomically(o.out, dot, "the DOT file");
+  if (!written.ok()) return Fail(io, written.error());
   io.out << "wrote " << o.out << " (render: dot -Tsvg " << o.out << " -o topo.svg)\n";
   return 0;
 }
