@@ -149,3 +149,46 @@ TEST_CASE("mpi1: a2a and gemm print nccl-tests' and GFLOP/s tables and bad sizes
 }
 
 }  // namespace moesim::backend
+
+namespace moesim::backend {
+
+TEST_CASE("mpi1: --timeout-s refuses nan, negatives and more than a week", "[mpi1]") {
+  const std::string scenario = TempFile("timeout.pbtxt", testing::kOneGpuScenario);
+  // nan used to turn the watchdog off silently, -5 too; 1e300 overflowed the milliseconds and
+  // aborted a healthy job at once.
+  for (const auto& [value, shown] : std::vector<std::pair<std::string, std::string>>{
+           {"nan", "nan"}, {"-5", "-5"}, {"1e300", "1e+300"}, {"604801", "604801"}}) {
+    INFO(value);
+    const Run r = Moebench({"run", scenario, "--iters", "1", "--timeout-s", value});
+    CHECK(r.status == 1);
+    CHECK(r.err == "moebench: error: --timeout-s = " + shown +
+                       ": not a time the watchdog can wait; valid: 0 (never) or seconds up to "
+                       "604800 (one week)\n");
+  }
+  // One week exactly, and 0 (never), are fine.
+  CHECK(Moebench({"run", scenario, "--iters", "1", "--timeout-s", "604800"}).status == 0);
+  CHECK(Moebench({"run", scenario, "--iters", "1", "--timeout-s", "0"}).status == 0);
+  std::filesystem::remove(scenario);
+}
+
+TEST_CASE("mpi1: --out checked before the measurement, write errors with errno", "[mpi1]") {
+  const std::string scenario = TempFile("out_check.pbtxt", testing::kOneGpuScenario);
+  const Run missing = Moebench({"run", scenario, "--iters", "1", "--out", "/no/such/dir/r.pb"});
+  CHECK(missing.status == 1);
+  CHECK(missing.out.empty());  // no table: nothing was measured
+  CHECK(missing.err ==
+        "moebench: error: --out = /no/such/dir/r.pb: cannot write in folder /no/such/dir: No such "
+        "file or directory\n");
+  const Run gemm = Moebench({"gemm", "--tokens-per-expert", "4", "--experts", "2", "--hidden", "32",
+                             "--ffn", "64", "--iters", "1", "--out", "/no/such/dir/g.pb"});
+  CHECK(gemm.status == 1);
+  CHECK(gemm.out.empty());
+  // /dev/full: ENOSPC on write, as a full disk; the run used to leave a 0-byte file.
+  const Run full = Moebench({"run", scenario, "--iters", "1", "--out", "/dev/full"});
+  CHECK(full.status == 1);
+  CHECK(full.err ==
+        "moebench: error: /dev/full: cannot write the result file: No space left on device\n");
+  std::filesystem::remove(scenario);
+}
+
+}  // namespace moesim::backend

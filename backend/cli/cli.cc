@@ -1,12 +1,12 @@
 #include "backend/cli/cli.h"
 
 #include <CLI/CLI.hpp>
-#include <fstream>
 #include <map>
 
 #include "backend/cli/command.h"
 #include "backend/comm/mpi_communicator.h"
 #include "backend/run/moe_run.h"
+#include "proto/atomic_file.h"
 #include "proto/serialize.h"
 
 namespace moesim::backend {
@@ -36,14 +36,19 @@ void AddGemmApiOption(CLI::App* cmd, gpu::GemmApi* api) {
       ->default_str("auto");
 }
 
+Status CheckOutOption(const std::string& path, const CommandIo& io) {
+  const Status mine = path.empty() || !io.root() ? Status::Ok() : CheckOutputPath(path, "--out");
+  if (!io.comm.AnyRank(!mine.ok())) return Status::Ok();
+  if (!mine.ok()) return mine;
+  return Error(std::string(kStoppedByPeer));  // rank 0 says why
+}
+
 Status WriteResult(const google::protobuf::Message& result, const std::string& path, bool json,
                    CommandIo& io) {
   if (!io.root()) return Status::Ok();
   if (!path.empty()) {
-    std::ofstream file(path, std::ios::binary);
-    if (!(file << DeterministicBytes(result)) || !(file.flush())) {
-      return InputError(Location{path}, "--out", path, "cannot write the result file");
-    }
+    MOESIM_RETURN_IF_ERROR(
+        WriteFileAtomically(path, DeterministicBytes(result), "the result file"));
   }
   if (json) {
     MOESIM_ASSIGN_OR_RETURN(const std::string text, DeterministicJson(result));

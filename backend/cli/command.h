@@ -41,8 +41,13 @@ void AddGemmCommand(CLI::App& app, CommandAction* chosen);
 // `--gemm-api auto|loop|grouped`: how --device gpu issues the expert GEMMs (gpu::GemmApi).
 void AddGemmApiOption(CLI::App* cmd, gpu::GemmApi* api);
 
-// Writes `result` in binary to `path` (when not empty) and, with `json`, as JSON on io.out
-// (rank 0 only).
+// Before the measurement: --out `path` (when not empty) can be written (proto/atomic_file.h,
+// CheckOutputPath), checked by rank 0, which is the rank that writes it. Collective: every rank
+// gets the error (rank 0 its text, the others kStoppedByPeer), so no rank goes on alone.
+Status CheckOutOption(const std::string& path, const CommandIo& io);
+
+// Writes `result` in binary to `path` (when not empty; atomically, errors with errno's text) and,
+// with `json`, as JSON on io.out (rank 0 only).
 Status WriteResult(const google::protobuf::Message& result, const std::string& path, bool json,
                    CommandIo& io);
 

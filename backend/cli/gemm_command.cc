@@ -74,6 +74,8 @@ int Run(GemmCommandOptions o, CommandIo& io) {
       }
     }
   }
+  // Before the measurement, which may be long: an --out that cannot be written fails now.
+  if (Status s = CheckOutOption(o.out, io); !s.ok()) return io.Fail(s.error());
   auto result = o.device == "gpu" ? MeasureGpuGemms(io.comm, shapes, o.timing)
                                   : MeasureCpuGemms(io.comm, shapes, o.timing);
   if (!result.ok()) return io.Fail(result.error());

@@ -1,8 +1,10 @@
 // `moebench run SCENARIO [--device cpu|gpu] [--gpus N] [--warmup W] [--iters I] [--out FILE]
 // [--json] [--check] [--seed S] [--timeout-s T]`: a scenario's MoE layers, measured.
+#include <fmt/format.h>
 #include <mpi.h>
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -17,6 +19,11 @@
 
 namespace moesim::backend {
 namespace {
+
+// The longest --timeout-s: one week (7 x 86,400 s). A limit, not a measurement: a step that makes
+// no progress for a week has hung; anything longer is a typo (1e300 used to overflow the
+// milliseconds and abort a healthy job at once).
+constexpr double kMaxTimeoutS = 7 * 86400;
 
 struct RunCommandOptions {
   std::string scenario;
@@ -69,12 +76,22 @@ int Run(const RunCommandOptions& o, CommandIo& io) {
     const Status count = CheckRankCount(*scenario, ranks, "MPI ranks (mpirun -np)");
     if (!count.ok()) return io.Fail(count.error());
   }
+  // NaN fails every comparison: !(t >= 0) refuses it with the negatives.
+  if (!(o.timeout_s >= 0) || o.timeout_s > kMaxTimeoutS) {
+    return io.Fail(InputError(
+        {}, "--timeout-s", fmt::format("{}", o.timeout_s), "not a time the watchdog can wait",
+        fmt::format("0 (never) or seconds up to {} (one week)", kMaxTimeoutS)));
+  }
+  // Before the measurement, which may be long: an --out that cannot be written fails now.
+  if (Status s = CheckOutOption(o.out, io); !s.ok()) return io.Fail(s.error());
 
   std::unique_ptr<Watchdog> dog;
   if (o.timeout_s > 0) {
     const uint32_t rank = io.comm.rank();
+    // Rounded up, so that a limit under a millisecond is not 0 (an abort at once); at most
+    // 604,800,000 ms, far inside int64.
     dog = std::make_unique<Watchdog>(
-        std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000)),
+        std::chrono::milliseconds(static_cast<int64_t>(std::ceil(o.timeout_s * 1000))),
         [rank](const std::string& why) {
           std::cerr << "moebench: error: rank " << rank << ": " << why << "; aborting the job"
                     << std::endl;
@@ -122,7 +139,8 @@ void AddRunCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--seed", o->seed, "Seed of the inputs and weights")->capture_default_str();
   AddGemmApiOption(cmd, &o->gemm_api);
   cmd->add_option("--timeout-s", o->timeout_s,
-                  "Abort the whole job when a rank makes no progress for this long (0: never)")
+                  "Abort the whole job when a rank makes no progress for this long, in seconds "
+                  "(0: never; at most 604800, one week)")
       ->capture_default_str();
   cmd->add_option("--fault-stall-rank", o->stall_rank)->group("");
   cmd->add_option("--fault-exit-rank", o->exit_rank)->group("");
