@@ -70,8 +70,9 @@ class FlowModel {
   // Starts transfer t after its hop's step latency (NCCL model), counted from `at`.
   void ScheduleStart(uint32_t t, Duration at) {
     const Transfer& x = schedule_.transfers[t];
-    const Duration start =
-        protocol_ ? at + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_) : at;
+    const Duration start = protocol_ && !x.streamed
+                               ? at + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_)
+                               : at;
     sim_.ScheduleAt(start, [this, t](Simulation&) { Start(t); });
   }
 

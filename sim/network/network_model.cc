@@ -34,8 +34,9 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
 GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
                                             CollectiveAlgo algo, uint64_t size) const {
   if (gpus.size() < 2 || size == 0) return {};
-  StatusOr<Schedule> schedule = BuildCollective(op, algo, static_cast<uint32_t>(gpus.size()), size,
-                                                cluster().gpus_per_node());
+  StatusOr<Schedule> schedule =
+      BuildCollective(op, algo, static_cast<uint32_t>(gpus.size()), size, cluster().gpus_per_node(),
+                      1, NvlsEfficiency(cluster().gpu_spec().sm));
   // The step model only asks for ops and algorithms that exist; a failure is a programming error.
   if (!schedule.ok()) throw std::logic_error(schedule.error().message());
   MapOntoGroup(*schedule, gpus);
