@@ -178,14 +178,18 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   if (!t.combine_dtype().empty()) io.out << ", combine in " << t.combine_dtype();
   io.out << "\n\n";
   const bool drops = t.capacity_factor() > 0;
-  io.out << fmt::format("{:>4}  {:<26} {:>11} {:>7} {:>7} {:>12} {:>10} {:>9} {:>5}{}\n", "rank",
-                        "plan", "step ms", "MFU %", "a2a %", "exposed ms", "bubble ms", "mem GB",
-                        "fits", drops ? "  drop %" : "");
+  // The plan column fits the longest plan printed ("... full-rc dualpipe"), 26 at least.
+  size_t width = 26;
+  for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i)
+    width = std::max(width, t.rows(i).plan().size());
+  io.out << fmt::format("{:>4}  {:<{}} {:>11} {:>7} {:>7} {:>12} {:>10} {:>9} {:>5}{}\n", "rank",
+                        "plan", width, "step ms", "MFU %", "a2a %", "exposed ms", "bubble ms",
+                        "mem GB", "fits", drops ? "  drop %" : "");
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
     const pb::PlanRow& r = t.rows(i);
     io.out << fmt::format(
-        "{:4}  {:<26} {:>11.2f} {:>7.1f} {:>7.1f} {:>12.2f} {:>10.2f} {:>9.1f} {:>5}", i + 1,
-        r.plan(), r.step_ms(), 100 * r.mfu(), 100 * r.alltoall_share(), r.exposed_comm_ms(),
+        "{:4}  {:<{}} {:>11.2f} {:>7.1f} {:>7.1f} {:>12.2f} {:>10.2f} {:>9.1f} {:>5}", i + 1,
+        r.plan(), width, r.step_ms(), 100 * r.mfu(), 100 * r.alltoall_share(), r.exposed_comm_ms(),
         r.bubble_ms(), static_cast<double>(r.memory_bytes()) / 1e9, r.fits() ? "yes" : "no");
     if (drops) io.out << fmt::format(" {:>7.2f}", 100 * r.dropped_share());
     io.out << "\n";
