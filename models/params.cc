@@ -125,6 +125,25 @@ uint64_t TrainingFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len) {
   return 3 * ForwardFlopsPerToken(spec, seq_len).total();
 }
 
+uint64_t MtpForwardFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len, uint32_t depth) {
+  const uint64_t h = spec.hidden_size();
+  const uint32_t last = spec.num_layers() - 1;
+  uint64_t ffn = FfnParams(spec, spec.dense_ffn_size());
+  if (IsMoeLayer(spec, last)) {
+    const uint64_t shared =
+        spec.shared_expert_ffn_size() != 0 ? spec.shared_expert_ffn_size() : spec.expert_ffn_size();
+    ffn = (spec.num_experts() > 1 ? h * spec.num_experts() : 0) +
+          uint64_t{spec.top_k()} * FfnParams(spec, spec.expert_ffn_size()) +
+          uint64_t{spec.num_shared_experts()} * FfnParams(spec, shared);
+  }
+  const uint64_t matmul = AttentionBlockParams(spec) + ffn + 2 * h * h + h * spec.vocab_size();
+  const AttentionShape s = ShapeOf(spec);
+  const uint64_t context = IsFullAttentionLayer(spec, last)
+                               ? seq_len
+                               : std::min<uint64_t>(seq_len, spec.attention().sliding_window());
+  return depth * (2 * matmul + 2 * s.heads * (s.qk_dim + s.v_dim) * context);
+}
+
 Bytes WeightBytes(uint64_t params, pb::DType dtype) {
   return Bytes{params * BytesPerElement(dtype)};
 }

@@ -106,6 +106,13 @@ struct TokenFlops {
 TokenFlops ForwardFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len);
 // 3 x ForwardFlopsPerToken(...).total().
 uint64_t TrainingFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len);
+// Forward FLOPs of one token through `depth` multi-token-prediction modules (DeepSeek-V3,
+// arXiv:2412.19437, 2.2), each: a 2h x h projection, a block like the model's last layer (its
+// attention, and its active FFN: router, top_k routed and the shared experts, or the dense FFN),
+// and the shared output head (h x vocab), 2 FLOPs per weight, plus the last layer's attention
+// over the context:
+//   depth x (2 (attention + active FFN + 2h² + h·vocab) + 2·c·heads·(qk_dim + v_dim))
+uint64_t MtpForwardFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len, uint32_t depth);
 
 // Bytes to hold `params` weights of `dtype` (BytesPerElement each).
 Bytes WeightBytes(uint64_t params, pb::DType dtype);

@@ -71,7 +71,7 @@ TEST_CASE("moesim plan gives the same table on one thread and on two") {
   REQUIRE(one.status == 0);
   CHECK(one.out == two.out);
   CHECK(one.out.rfind("rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms", 0) == 0);
-  CHECK_THAT(one.out, Catch::Contains(",fits,dropped_share,etp\n"));
+  CHECK_THAT(one.out, Catch::Contains(",fits,dropped_share,etp,schedule,virtual_stages\n"));
 }
 
 TEST_CASE("moesim plan --expert-tp also tries expert tensor parallelism") {
@@ -95,6 +95,38 @@ TEST_CASE("moesim plan --expert-tp also tries expert tensor parallelism") {
     split += r.etp() > 1;
   }
   CHECK(split == static_cast<int>(b.candidates() - a.candidates()));
+}
+
+TEST_CASE("moesim plan --schedule all tries interleaved and DualPipe where they run") {
+  // tiny-moe: 4 layers on 16 GPUs, global batch 32: m = 32 / (dp x mb). Each 1F1B row comes
+  // back with " int2" where pp >= 2 divides m and 2 chunks split each stage's 4 / pp layers, and
+  // with " dualpipe" where pp is even and m even and >= 2 pp; --schedule dualpipe alone gives
+  // those rows only.
+  const auto one = Moesim(Args({"--json", "--threads", "1"}));
+  const auto all = Moesim(Args({"--json", "--threads", "1", "--schedule", "all"}));
+  const auto dual = Moesim(Args({"--json", "--threads", "1", "--schedule", "dualpipe"}));
+  REQUIRE(one.status == 0);
+  REQUIRE(all.status == 0);
+  REQUIRE(dual.status == 0);
+  const pb::PlanTable a = Json(one.out), b = Json(all.out), d = Json(dual.out);
+  uint32_t interleaved = 0, dualpipe = 0;
+  for (const pb::PlanRow& r : a.rows()) {
+    const uint32_t m = 32 / (r.dp() * r.micro_batch());
+    interleaved += r.pp() >= 2 && m % r.pp() == 0 && (4 / r.pp()) % 2 == 0;
+    dualpipe += r.pp() % 2 == 0 && m % 2 == 0 && m >= 2 * r.pp();
+  }
+  REQUIRE(dualpipe > 0);
+  CHECK(b.candidates() == a.candidates() + interleaved + dualpipe);
+  CHECK(d.candidates() == dualpipe);
+  CHECK(d.schedule() == "dualpipe");
+  for (const pb::PlanRow& r : d.rows()) {
+    INFO(r.plan());
+    CHECK(r.schedule() == "dualpipe");
+    CHECK(r.plan().ends_with(" dualpipe"));
+  }
+  const auto bad = Moesim(Args({"--schedule", "interleaved", "--virtual-stages", "1"}));
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--virtual-stages = 1: interleaving needs at least two"));
 }
 
 TEST_CASE("moesim plan prints the top rows as a table") {

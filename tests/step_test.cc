@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "models/model_spec.h"
+#include "models/params.h"
+#include "sim/compute/compute_model.h"
 #include "sim/network/group_comm.h"
 #include "step_fixtures.h"
 #include "test_paths.h"
@@ -50,6 +52,25 @@ uint32_t Count(const StepReport& r, const std::string& name) {
   uint32_t n = 0;
   for (const StepOp& op : r.ops) n += op.name == name;
   return n;
+}
+
+// The ops of one pass ("forward", "backward", "recompute") of the report's micro-batch.
+std::vector<StepOp> Pass(const StepReport& r, const std::string& pass) {
+  std::vector<StepOp> out;
+  for (const StepOp& op : r.ops) {
+    if (op.pass == pass) out.push_back(op);
+  }
+  return out;
+}
+
+Duration Sum(const std::vector<StepOp>& ops) {
+  Duration d;
+  for (const StepOp& op : ops) d += op.time;
+  return d;
+}
+
+Duration Mean(Duration a, Duration b) {
+  return Duration::Picoseconds(((a + b).picoseconds() + 1) / 2);
 }
 
 }  // namespace
@@ -398,6 +419,251 @@ TEST_CASE("Step: dispatch and combine dtypes are parsed, and an unknown one is a
   CHECK(bad.error().message() ==
         "s.pbtxt:4:3: step.dispatch_dtype = e4m3: unknown dtype for the all-to-all; valid: bf16, "
         "fp8 (absent: the model's dtype)");
+}
+
+TEST_CASE("Step: recomputation by module runs only those modules' forward work again") {
+  const topology::Cluster cluster = Cluster(1);
+  const pb::ModelSpec model = Tiny();
+  // ep 4 on 8 GPUs: dp 8, tp 1; 128 tokens per micro-batch, 2 micro-batches.
+  const models::Plan plan = Resolve(model, 8, "ep: 4");
+  StepConfig none = Training(16, 128);
+  none.recompute = Recompute::kNone;
+  const StepReport base = Run(cluster, model, plan, Uniform(), none);
+  CHECK(Pass(base, "recompute").empty());
+  auto with = [&](std::vector<std::string> names, bool fp8 = false) {
+    StepConfig c = none;
+    c.recompute = Recompute::kModules;
+    c.recompute_modules = *models::ParseRecomputeModules(names, {}, "f");
+    c.fp8_activations = fp8;
+    return Run(cluster, model, plan, Uniform(), c);
+  };
+  const ComputeRates rates = StepComputeRates(cluster, pb::BF16, none);
+  SECTION("norm: both norms of each layer, read and written once more") {
+    // 2 norms x (read + write) x 128 tokens x h 64 x 2 bytes = 65,536 bytes per layer.
+    const StepReport r = with({"norm"});
+    const std::vector<StepOp> again = Pass(r, "recompute");
+    REQUIRE(again.size() == 2);
+    CHECK(again[0].name == "norm");
+    CHECK(again[0].time == ComputeTime(rates, 0, 65'536));
+    CHECK(r.backward == base.backward + 2 * ComputeTime(rates, 0, 65'536));
+  }
+  SECTION("attention_core: flash attention's backward rebuilds the scores anyway, no time") {
+    const StepReport r = with({"attention_core"});
+    CHECK(Pass(r, "recompute").empty());
+    CHECK(r.backward == base.backward);
+  }
+  SECTION("moe: the MoE block's forward ops again, its two all-to-alls included") {
+    const StepReport r = with({"moe"});
+    // Per layer: router, permute, dispatch, expert, combine, unpermute: 12 for 2 layers, and 4
+    // all-to-alls more per micro-batch (8 -> 12).
+    const std::vector<StepOp> again = Pass(r, "recompute");
+    CHECK(again.size() == 12);
+    CHECK(r.alltoalls_per_micro_batch == 12);
+    Duration moe_forward;
+    for (const StepOp& op : Pass(base, "forward")) {
+      if (op.block == OpBlock::kMoe) moe_forward += op.time;
+    }
+    CHECK(Sum(again) == moe_forward);
+    CHECK(r.backward == base.backward + moe_forward);
+  }
+  SECTION("moe_act: the slowest rank's copies through the activation, FP8 inputs or BF16") {
+    // Read gate and up (2 x 32 elements), write the product (32): 32 x (2 x 2 + 2) = 192 bytes
+    // per copy in BF16, 32 x (2 x 1 + 2) = 128 with the inputs cached in FP8.
+    auto work = StepMoeLayer(model, plan, Uniform(), {}, 8, none, nullptr);
+    REQUIRE(work.ok());
+    uint64_t copies = 0;
+    for (const std::vector<uint64_t>& rank : work->expert_tokens) {
+      uint64_t c = 0;
+      for (uint64_t t : rank) c += t;
+      copies = std::max(copies, c);
+    }
+    const StepReport bf16 = with({"moe_act"});
+    REQUIRE(Pass(bf16, "recompute").size() == 2);
+    CHECK(Pass(bf16, "recompute")[0].time == ComputeTime(rates, 0, copies * 192));
+    CHECK(Pass(with({"moe_act"}, true), "recompute")[0].time ==
+          ComputeTime(rates, 0, copies * 128));
+  }
+  SECTION("mla_up_proj needs MLA") {
+    StepConfig c = none;
+    c.recompute = Recompute::kModules;
+    c.recompute_modules.mla_up_proj = true;
+    auto work = StepMoeLayer(model, plan, Uniform(), {}, 8, c, nullptr);
+    REQUIRE(work.ok());
+    auto r = SimulateStep(cluster, model, plan, *work, c);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message() ==
+          "step.recompute_modules = mla_up_proj: recomputes MLA's up-projections; tiny has no "
+          "MLA; valid: norm, attention_core, mlp, moe, moe_act");
+  }
+}
+
+TEST_CASE("Step: W is the weight-gradient half of each GEMM's backward, less for attention") {
+  const topology::Cluster cluster = Cluster(1);
+  const pb::ModelSpec model = Tiny();
+  const StepReport r =
+      Run(cluster, model, Resolve(model, 8, "ep: 4"), Uniform(), Training(16, 128));
+  // Attention's forward: 2 x 16,384 FLOPs of projections and 2 x 1 x (64 + 64) x 128 = 32,768 of
+  // core per token: its backward is 1/2 x 32,768 / 65,536 = 1/4 weight gradients. Router,
+  // expert and LM head: 1/2. Permute, unpermute, the all-to-alls: none.
+  int64_t w = 0;
+  for (const StepOp& op : Pass(r, "backward")) {
+    const double share = op.name == "attention"                                               ? 0.25
+                         : op.name == "router" || op.name == "expert" || op.name == "lm-head" ? 0.5
+                                                                                              : 0.0;
+    w += std::llround(static_cast<double>(op.time.picoseconds()) * share);
+  }
+  CHECK(r.weight == Duration::Picoseconds(w));
+  CHECK(r.weight > Duration());
+}
+
+TEST_CASE("Step: DualPipe pairs stages i and p - 1 - i and overlaps every steady pair") {
+  const topology::Cluster cluster = Cluster(1);
+  pb::ModelSpec model = Tiny();
+  model.set_num_layers(4);
+  // pp 2, ep 4, dp 4; global batch 16: m = 4 = 2 pp.
+  const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4");
+  StepConfig c = Training(16, 256);
+  c.schedule = PipelineSchedule::kDualPipe;
+  const StepReport r = Run(cluster, model, plan, Uniform(), c);
+  REQUIRE(r.micro_batches == 4);
+  // The one device pair holds stages 0 and 1: F and B their means.
+  CHECK(r.forward == Mean(r.stage_forward[0], r.stage_forward[1]));
+  CHECK(r.backward == Mean(r.stage_backward[0], r.stage_backward[1]));
+  // p 2: bubble (1 - 1)(...) = 0; 3p/2 - 1 = 2 forwards and backwards alone, m - 2 = 2 pairs.
+  CHECK(r.bubble == Duration());
+  CHECK(r.pipeline == 2 * (r.forward + r.backward) + 2 * r.pair);
+  // The pairs overlap their all-to-alls though overlap.alltoall is off.
+  CHECK(r.pair < r.forward + r.backward);
+  // m 2 is fewer than 2 pp.
+  StepConfig few = Training(8, 256);
+  few.schedule = PipelineSchedule::kDualPipe;
+  auto work = StepMoeLayer(model, plan, Uniform(), {}, 8, few, nullptr);
+  REQUIRE(work.ok());
+  auto bad = SimulateStep(cluster, model, plan, *work, few);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message(), Catch::Contains("at least 2 x pp (4)"));
+}
+
+TEST_CASE("Step: interleaved 1F1B divides the bubble by V and sends V times per pass") {
+  const topology::Cluster cluster = Cluster(1);
+  pb::ModelSpec model = Tiny();
+  model.set_num_layers(4);
+  const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4");
+  const StepReport one = Run(cluster, model, plan, Uniform(), Training(16, 256));
+  StepConfig c = Training(16, 256);
+  c.schedule = PipelineSchedule::kInterleaved;
+  c.virtual_stages = 2;
+  const StepReport r = Run(cluster, model, plan, Uniform(), c);
+  // One more send in each pass of each stage: stage 0 forwards 2 (1), backwards 1 (0); stage 1
+  // forwards 1 (0), backwards 2 (1).
+  const Duration send = r.stage_forward[0] - one.stage_forward[0];
+  CHECK(send > Duration());
+  CHECK(r.stage_forward[1] - one.stage_forward[1] == send);
+  CHECK(r.stage_backward[0] - one.stage_backward[0] == send);
+  CHECK(r.stage_backward[1] - one.stage_backward[1] == send);
+  // bubble (2 - 1)(F + B) / 2, then F + B and m - 1 = 3 pairs of F + B (no overlap).
+  const Duration fb = r.forward + r.backward;
+  CHECK(r.bubble == Duration::Picoseconds((fb.picoseconds() + 1) / 2));
+  CHECK(r.pipeline == r.bubble + 4 * fb);
+}
+
+TEST_CASE("Step: SM sharing slows the compute an overlapped all-to-all runs beside") {
+  const topology::Cluster cluster = Cluster(2);
+  pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, models::CatalogDir());
+  model.set_num_layers(4);
+  const models::Plan plan = Resolve(model, 16, "ep: 8");
+  StepConfig c = Training(64, 1024);
+  c.overlap.alltoall = true;
+  c.alltoall_algo = models::AllToAllAlgo::kPerRank;  // DeepEP: 20 SMs of the H100's 132
+  const StepReport r = Run(cluster, model, plan, Skewed(), c);
+  CHECK(r.comm_sms == 20);
+  CHECK(r.gpu_sms == 132);
+  // A pair: compute C and all-to-alls A of a forward and a backward (no other communication with
+  // pp 1 and tp 1): max(A, C + A x 20 / 132), against max(A, C) without sharing.
+  Duration compute, a2a;
+  for (const StepOp& op : r.ops) (op.alltoall ? a2a : compute) += op.time;
+  REQUIRE(compute > a2a);  // so the compute is what the pair waits on
+  const Duration lost = Duration::Picoseconds((20 * a2a.picoseconds() + 131) / 132);
+  CHECK(r.pair == compute + lost);
+  // m - 1 pairs each lose it: 64 / (dp 2 x 1) = 32 micro-batches.
+  CHECK(r.sm_sharing == int64_t{r.micro_batches - 1} * lost);
+  // No SMs held: the plain max.
+  c.comm_sms = 0;
+  const StepReport free = Run(cluster, model, plan, Skewed(), c);
+  CHECK(free.pair == compute);
+  CHECK(free.sm_sharing == Duration());
+  CHECK(free.step == r.step - r.sm_sharing);
+}
+
+TEST_CASE("Step: a multi-token-prediction module runs after the LM head and counts in MFU") {
+  // One module on the tiny model, per token: attention 16,384 + router 256 + 2 experts x 6,144
+  // + projection 2 x 64^2 = 8,192 + LM head 6,400 = 43,520 weights, 87,040 FLOPs, and its
+  // attention over 128 tokens 2 x (64 + 64) x 128 = 32,768: 119,808.
+  const pb::ModelSpec model = Tiny();
+  CHECK(models::MtpForwardFlopsPerToken(model, 128, 1) == 119'808);
+  CHECK(models::MtpForwardFlopsPerToken(model, 128, 2) == 239'616);
+  const topology::Cluster cluster = Cluster(1);
+  const models::Plan plan = Resolve(model, 8, "ep: 4");
+  StepConfig c = Training(16, 128);
+  const StepReport off = Run(cluster, model, plan, Uniform(), c);
+  c.mtp_depth = 1;
+  const StepReport r = Run(cluster, model, plan, Uniform(), c);
+  // Its ops are layer 2 (= the model's layers): projection, a block like layer 1, the LM head.
+  Duration mtp;
+  std::vector<std::string> names;
+  for (const StepOp& op : Pass(r, "forward")) {
+    if (op.layer != 2) continue;
+    mtp += op.time;
+    names.push_back(op.name);
+  }
+  CHECK(names == std::vector<std::string>{"mtp-projection", "attention", "router", "permute",
+                                          "dispatch", "expert", "combine", "unpermute", "lm-head"});
+  CHECK(r.mtp_forward == mtp);
+  CHECK(r.forward == off.forward + mtp);
+  // MFU counts 3 x (forward + the module's) FLOPs per token over the step.
+  const double tokens = 16.0 * 128, peak = PeakFlops(cluster.gpu_spec(), pb::BF16).per_second();
+  const double flops =
+      static_cast<double>(models::TrainingFlopsPerToken(model, 128) + 3 * 119'808) * tokens;
+  CHECK(r.mfu == Approx(flops / (static_cast<double>(r.step.picoseconds()) / 1e12 * 8 * peak)));
+}
+
+TEST_CASE("Step: schedules, recompute modules, MTP and comm SMs are parsed and checked") {
+  pb::Scenario scenario;
+  auto file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  schedule: \"interleaved\"\n"
+      "  recompute_modules: [\"norm\", \"moe_act\"]\n  fp8_activations: true\n"
+      "  mtp_depth: 1\n  comm_sms: 24\n}\n",
+      "s.pbtxt", &scenario);
+  REQUIRE(file.ok());
+  auto c = StepConfigFromSpec(scenario.step(), *file, Fidelity::kAnalytical);
+  REQUIRE(c.ok());
+  CHECK(c->schedule == PipelineSchedule::kInterleaved);
+  CHECK(c->virtual_stages == 2);  // the default
+  CHECK(c->recompute == Recompute::kModules);
+  CHECK(c->recompute_modules.norm);
+  CHECK(c->recompute_modules.moe_act);
+  CHECK_FALSE(c->recompute_modules.attention_core);
+  CHECK(c->fp8_activations);
+  CHECK(c->mtp_depth == 1);
+  CHECK(c->comm_sms == 24u);
+
+  auto both = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  recompute: FULL\n"
+      "  recompute_modules: \"norm\"\n}\n",
+      "s.pbtxt", &scenario);
+  REQUIRE(both.ok());
+  auto ambiguous = StepConfigFromSpec(scenario.step(), *both, Fidelity::kAnalytical);
+  REQUIRE_FALSE(ambiguous.ok());
+  CHECK_THAT(ambiguous.error().message(), Catch::StartsWith("s.pbtxt:4:3: step.recompute = FULL"));
+
+  auto chunks = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  virtual_stages: 2\n}\n", "s.pbtxt", &scenario);
+  REQUIRE(chunks.ok());
+  auto lone = StepConfigFromSpec(scenario.step(), *chunks, Fidelity::kAnalytical);
+  REQUIRE_FALSE(lone.ok());
+  CHECK_THAT(lone.error().message(),
+             Catch::StartsWith("s.pbtxt:4:3: step.virtual_stages = 2: chunks per device are the "
+                               "interleaved schedule's"));
 }
 
 }  // namespace moesim::sim

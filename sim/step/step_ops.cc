@@ -212,8 +212,22 @@ std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
   if (config_.mode == StepMode::kDecode) attn_bytes += t * context_ * KvWidth(model_) * elem_ / tp;
   ops.push_back(
       Compute("attention", layer, (2 * t * attn_params + t * core_per_token) / tp, attn_bytes));
+  // Weight gradients are the projections' half: 2 x params of the 2 x params + core FLOPs.
+  ops.back().weight_share = 0.5 * static_cast<double>(2 * attn_params) /
+                            static_cast<double>(2 * attn_params + core_per_token);
   if (plan_.sizes().cp > 1) ops.push_back(Comm("cp-allgather-kv", layer, cp_kv_));
   TensorParallel(ops, layer, "attention", false);
+  for (StepOp& op : ops) op.block = OpBlock::kAttention;
+  const size_t block = ops.size();
+  // Every GEMM of the FFN or MoE block: half its backward is weight gradients.
+  auto tag = [&](OpBlock b) {
+    for (size_t i = block; i < ops.size(); ++i) {
+      ops[i].block = b;
+      const std::string& n = ops[i].name;
+      if (n == "dense-ffn" || n == "router" || n == "shared-expert" || n == "expert")
+        ops[i].weight_share = 0.5;
+    }
+  };
 
   if (!models::IsMoeLayer(model_, layer)) {
     TensorParallel(ops, layer, "ffn", true);
@@ -221,6 +235,7 @@ std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
     ops.push_back(
         Compute("dense-ffn", layer, 2 * t * p / tp, (p / tp + 2 * t * h + 3 * t * f / tp) * elem_));
     TensorParallel(ops, layer, "ffn", false);
+    tag(OpBlock::kFfn);
     return ops;
   }
   // MoE: each rank routes its own tokens_ / tp (sequence parallel).
@@ -257,6 +272,7 @@ std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
   ops.push_back(Comm("combine", layer, combine_, true));
   // Weighted sum of each token's k expert outputs back in token order.
   ops.push_back(Compute("unpermute", layer, 2 * n * k * h, (n * k + n) * h * elem_));
+  tag(OpBlock::kMoe);
   return ops;
 }
 
@@ -283,6 +299,75 @@ std::vector<StepOp> LayerCoster::LmHead() const {
   // Logits over the vocabulary (split over TP), read back in fp32 by the loss.
   ops.push_back(Compute("lm-head", last, 2 * tokens_ * h * v / tp,
                         (h * v / tp + tokens_ * h) * elem_ + tokens_ * v / tp * 4));
+  ops.back().weight_share = 0.5;
+  return ops;
+}
+
+// Recomputation and multi-token prediction (sim/step/step.h); the rest of the ops above.
+std::vector<StepOp> LayerCoster::Recompute(const std::vector<StepOp>& forward,
+                                           const RecomputeModules& modules) const {
+  std::vector<StepOp> ops;
+  // Only transformer layers have modules (not the embedding or the LM head alone).
+  const auto attention = std::find_if(forward.begin(), forward.end(), [](const StepOp& op) {
+    return op.block == OpBlock::kAttention;
+  });
+  if (attention == forward.end()) return ops;
+  const uint32_t layer = attention->layer;
+  const uint64_t h = model_.hidden_size(), tp = plan_.sizes().tp, t = tokens_;
+  const pb::AttentionSpec& a = model_.attention();
+  const bool mla = a.kind() == pb::AttentionSpec::MLA;
+  if (modules.norm) {
+    // The attention's and the FFN's norms over this rank's sequence-parallel tokens, and MLA's
+    // two latent norms over the whole sequence: each reads and writes its vector.
+    const uint64_t latents = mla ? uint64_t{a.q_lora_rank()} + a.kv_lora_rank() : 0;
+    ops.push_back(Compute("norm", layer, 0, (2 * 2 * t * h / tp + 2 * t * latents) * elem_));
+  }
+  if (modules.mla_up_proj && mla) {
+    // q from its latent (or the input, without one), k and v from the KV latent, per head.
+    const uint64_t heads = a.num_heads(),
+                   qk = uint64_t{a.qk_nope_head_dim()} + a.qk_rope_head_dim();
+    const uint64_t q_in = a.q_lora_rank() != 0 ? a.q_lora_rank() : h;
+    const uint64_t params = q_in * heads * qk + uint64_t{a.kv_lora_rank()} * heads *
+                                                    (a.qk_nope_head_dim() + a.v_head_dim());
+    const uint64_t io = t * (q_in + a.kv_lora_rank()) + t * heads * (2 * qk + a.v_head_dim()) / tp;
+    ops.push_back(Compute("mla-up-proj", layer, 2 * t * params / tp, (params / tp + io) * elem_));
+  }
+  for (const StepOp& op : forward) {
+    if ((modules.mlp && op.block == OpBlock::kFfn) || (modules.moe && op.block == OpBlock::kMoe))
+      ops.push_back(op);
+  }
+  if (modules.moe_act && !modules.moe && models::IsMoeLayer(model_, layer)) {
+    // The slowest rank's copies through its experts' activation: read the g - 1 inputs (1 byte
+    // each when cached in FP8), write the output.
+    uint64_t copies = 0;
+    for (const std::vector<uint64_t>& experts : work_.expert_tokens) {
+      uint64_t c = 0;
+      for (uint64_t n : experts) c += n;
+      copies = std::max(copies, c);
+    }
+    const uint64_t f = model_.expert_ffn_size() / plan_.sizes().etp;
+    const uint64_t inputs = model_.ffn_kind() == pb::ModelSpec::UNGATED ? 1 : 2;
+    const uint64_t in_bytes = config_.fp8_activations ? 1 : elem_;
+    ops.push_back(
+        Compute("moe-act", layer, 0, copies * plan_.sizes().etp * f * (inputs * in_bytes + elem_)));
+  }
+  for (StepOp& op : ops) op.pass = "recompute";
+  return ops;
+}
+
+std::vector<StepOp> LayerCoster::MtpModule(uint32_t depth) const {
+  const uint64_t h = model_.hidden_size(), tp = plan_.sizes().tp;
+  const uint32_t layer = model_.num_layers() + depth;
+  // Combines the previous depth's hidden state with the next token's embedding: [2h] x [2h, h].
+  std::vector<StepOp> ops = {Compute("mtp-projection", layer, 2 * tokens_ * 2 * h * h / tp,
+                                     (2 * h * h / tp + 3 * tokens_ * h) * elem_)};
+  ops.back().weight_share = 0.5;
+  for (const std::vector<StepOp>& part : {Forward(model_.num_layers() - 1), LmHead()}) {
+    for (StepOp op : part) {
+      op.layer = layer;
+      ops.push_back(op);
+    }
+  }
   return ops;
 }
 

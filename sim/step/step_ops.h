@@ -26,6 +26,14 @@ class LayerCoster {
   std::vector<StepOp> Forward(uint32_t layer) const;
   // The backward of those ops: reversed, compute doubled, the same communication.
   static std::vector<StepOp> Backward(const std::vector<StepOp>& forward);
+  // What recomputing `modules` runs again before the backward of the layer whose forward ops are
+  // `forward`, pass "recompute" (sim/step/step.h): norms, MLA up-projections, the activation of
+  // the routed experts as their own ops, the dense FFN and MoE blocks as copies of their ops.
+  std::vector<StepOp> Recompute(const std::vector<StepOp>& forward,
+                                const RecomputeModules& modules) const;
+  // Multi-token-prediction module `depth` (from 0), forward: its projection, a block like the
+  // model's last layer and the shared LM head, as layer num_layers + depth.
+  std::vector<StepOp> MtpModule(uint32_t depth) const;
   // Embedding lookup (first stage) and LM head with the loss (last stage), forward.
   std::vector<StepOp> Embedding() const;
   std::vector<StepOp> LmHead() const;
