@@ -234,16 +234,22 @@ TEST_CASE("Step: expert tensor parallelism gathers tokens around each expert's F
   CHECK(e.dense_grad_bytes == w.dense_grad_bytes);
 
   // The expert op: every ETP rank runs both members' tokens (2n per expert, the routing being the
-  // same on each) through FFN 32 / 2 = 16: 6 (2n) h (f / 2) = 6nhf FLOPs, half the weights.
+  // same on each) through FFN 32 / 2 = 16: fc1 (gate and up) [2n, 64] x [64, 32] and fc2
+  // [2n, 16] x [16, 64], 6 (2n) h (f / 2) = 6nhf FLOPs, half the weights (BF16: the per-expert
+  // loop, a launch per expert GEMM; sim/compute/kernel_model.h).
   auto work = StepMoeLayer(model, split, Uniform(), {}, 8, config, nullptr);
   REQUIRE(work.ok());
-  const ComputeRates rates = StepComputeRates(cluster, model.dtype(), config);
-  pb::ModelSpec half = model;
-  half.set_expert_ffn_size(16);
+  const StatusOr<KernelModel> kernels = StepKernels(cluster, model.dtype(), config);
+  REQUIRE(kernels.ok());
   Duration slowest;
-  for (std::vector<uint64_t> counts : work->expert_tokens) {
-    for (uint64_t& n : counts) n *= 2;
-    slowest = std::max(slowest, ExpertTime(rates, half, counts));
+  for (const std::vector<uint64_t>& counts : work->expert_tokens) {
+    std::vector<GemmShape> up, down;
+    for (uint64_t n : counts) {
+      up.push_back({2 * n, 32, 64});
+      down.push_back({2 * n, 64, 16});
+    }
+    slowest = std::max(slowest, kernels->Time(Kernel::Gemm(GemmClass::kExpert, up)) +
+                                    kernels->Time(Kernel::Gemm(GemmClass::kExpert, down)));
   }
   bool found = false;
   for (const StepOp& op : e.ops) {
@@ -374,6 +380,27 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   REQUIRE(r.ok());
   CHECK(time_of(*r, "dispatch") == direct_bf16);
   CHECK(r->hardware.find("per_rank needs each token's GPUs") != std::string::npos);
+}
+
+TEST_CASE("Step: expert_gemm is parsed, and an unknown API is a located error") {
+  pb::Scenario scenario;
+  auto file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  expert_gemm: \"cublas_grouped\"\n}\n",
+      "s.pbtxt", &scenario);
+  REQUIRE(file.ok());
+  auto c = StepConfigFromSpec(scenario.step(), *file, Fidelity::kAnalytical);
+  REQUIRE(c.ok());
+  CHECK(c->expert_gemm == ExpertGemm::kCublasGrouped);
+
+  auto bad_file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  expert_gemm: \"cutlass\"\n}\n", "s.pbtxt",
+      &scenario);
+  REQUIRE(bad_file.ok());
+  auto bad = StepConfigFromSpec(scenario.step(), *bad_file, Fidelity::kAnalytical);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message() ==
+        "s.pbtxt:4:3: step.expert_gemm = cutlass: unknown expert GEMM API; valid: auto, loop, "
+        "cublas_grouped, deepgemm");
 }
 
 TEST_CASE("Step: dispatch and combine dtypes are parsed, and an unknown one is a located error") {

@@ -53,7 +53,8 @@ struct PlanRow {
   uint32_t micro_batch = 1;
   Recompute recompute = Recompute::kSelective;
   Duration step;
-  double mfu = 0;
+  double mfu = 0;       // against the model dtype's peak (StepReport::mfu)
+  double mfu_bf16 = 0;  // against the BF16 peak
   double alltoall_share = 0;  // EP all-to-all time per step over the step
   Duration exposed_comm;
   Duration bubble;
