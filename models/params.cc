@@ -9,33 +9,28 @@ namespace {
 
 using Attention = pb::AttentionSpec;
 
-// Heads and widths of one attention block, with the defaults of AttentionSpec filled in.
-struct AttentionShape {
-  uint64_t heads = 0;
-  uint64_t qk_dim = 0;  // per-head query/key width
-  uint64_t v_dim = 0;   // per-head value width
-};
+}  // namespace
 
 AttentionShape ShapeOf(const pb::ModelSpec& spec) {
   const Attention& a = spec.attention();
   const uint64_t h = spec.hidden_size();
-  if (a.num_heads() == 0) return {1, h, h};  // default: heads together span the hidden size
+  // Default: one head spanning the hidden size.
+  if (a.num_heads() == 0) return {1, 1, h, h};
   if (a.kind() == Attention::MLA) {
-    return {a.num_heads(), uint64_t{a.qk_nope_head_dim()} + a.qk_rope_head_dim(), a.v_head_dim()};
+    return {a.num_heads(), a.num_heads(), uint64_t{a.qk_nope_head_dim()} + a.qk_rope_head_dim(),
+            a.v_head_dim()};
   }
   const uint64_t d = a.head_dim() != 0 ? a.head_dim() : h / a.num_heads();
-  return {a.num_heads(), d, d};
+  const uint64_t kv = a.num_kv_heads() != 0 ? a.num_kv_heads() : a.num_heads();
+  return {a.num_heads(), kv, d, d};
 }
 
-// Layer i attends to the whole sequence (not a sliding window).
 bool IsFullAttentionLayer(const pb::ModelSpec& spec, uint32_t layer) {
   const Attention& a = spec.attention();
   if (a.sliding_window() == 0) return true;
   const uint32_t every = a.full_attention_every_n_layers();
   return every != 0 && (layer + 1) % every == 0;
 }
-
-}  // namespace
 
 bool IsMoeLayer(const pb::ModelSpec& spec, uint32_t layer) {
   if (layer < spec.first_k_dense_layers()) return false;

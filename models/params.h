@@ -51,6 +51,20 @@ uint32_t MoeLayerCount(const pb::ModelSpec& spec);
 //       O  = H·v·h
 uint64_t AttentionBlockParams(const pb::ModelSpec& spec);
 
+// Heads and widths of one attention block, with the defaults of AttentionSpec filled in: no heads
+// given is one head spanning the hidden size; kv_heads = num_heads for MHA and MLA (whose keys and
+// values are projected up per head).
+struct AttentionShape {
+  uint64_t heads = 0;
+  uint64_t kv_heads = 0;
+  uint64_t qk_dim = 0;  // per-head query/key width
+  uint64_t v_dim = 0;   // per-head value width
+};
+AttentionShape ShapeOf(const pb::ModelSpec& spec);
+
+// Layer i attends to the whole sequence (not a sliding window).
+bool IsFullAttentionLayer(const pb::ModelSpec& spec, uint32_t layer);
+
 // Weights of one FFN of intermediate size `ffn`: 3·h·ffn (GATED) or 2·h·ffn (UNGATED).
 uint64_t FfnParams(const pb::ModelSpec& spec, uint64_t ffn);
 

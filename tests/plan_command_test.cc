@@ -71,7 +71,8 @@ TEST_CASE("moesim plan gives the same table on one thread and on two") {
   REQUIRE(one.status == 0);
   CHECK(one.out == two.out);
   CHECK(one.out.rfind("rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms", 0) == 0);
-  CHECK_THAT(one.out, Catch::Contains(",fits,dropped_share,etp,schedule,virtual_stages\n"));
+  CHECK_THAT(one.out,
+             Catch::Contains(",fits,dropped_share,etp,schedule,virtual_stages,mfu_bf16\n"));
 }
 
 TEST_CASE("moesim plan --expert-tp also tries expert tensor parallelism") {
@@ -226,11 +227,13 @@ TEST_CASE("moesim plan --hardware: the profile's measured figures time every can
   const pb::PlanTable a = Json(datasheet.out), b = Json(profiled.out);
   REQUIRE(a.rows_size() > 0);
   REQUIRE(b.rows_size() > 0);
-  // The fixture's GEMMs run at 0.03 TFLOP/s against 70% of an H100's 989 TFLOP/s (23,000x), its
-  // memory at 2 GB/s against 80% of 3.35 TB/s (1,300x); the tiny model's step also holds
-  // collectives the profile leaves to the network model: the fastest plan is still > 100x slower.
+  // The fixture's GEMMs run at 0.03 TFLOP/s against an H100's 785.6 TFLOP/s BF16 GEMMs (26,000x),
+  // its memory at 2 GB/s against 2,979 GB/s (1,500x); the tiny model's step also holds
+  // collectives the profile leaves to the network model, and attention that keeps
+  // FlashAttention's figures: the fastest plan is still > 100x slower.
   CHECK(b.rows(0).step_ps() > 100 * a.rows(0).step_ps());
-  CHECK(a.hardware() == "assumed efficiencies");
+  CHECK(a.hardware() == "per-kernel efficiencies");
+  CHECK(a.mfu_dtype() == "BF16");
   CHECK(b.hardware() == "profile fixture-cpu");
   const auto missing = Moesim(Args({"--hardware", "/nonexistent/profile.pbtxt"}));
   CHECK(missing.status == 1);
@@ -337,6 +340,40 @@ TEST_CASE("moesim plan refuses a group limit the model cannot take, naming the o
   const auto trace = Moesim(args);
   CHECK(trace.status == 1);
   CHECK_THAT(trace.err, Catch::Contains("a --trace brings its own routing"));
+}
+
+}  // namespace moesim
+
+namespace moesim {
+
+TEST_CASE("moesim plan: MFU against the model dtype's peak, and against BF16's for FP8 models") {
+  // The tiny model in FP8 (a copy of the fixture with dtype: FP8): an H100's dense FP8 peak is
+  // 1979 TFLOP/s, twice its BF16 989.5, so every row's BF16 MFU is twice its FP8 one.
+  const std::string fp8 = testing::SourcePath("tests/fixtures/models/tiny-moe-fp8.pbtxt");
+  std::vector<std::string> json = Args({"--json", "--threads", "1", "--top", "5"});
+  json[2] = fp8;
+  const auto run = Moesim(json);
+  REQUIRE(run.status == 0);
+  const pb::PlanTable t = Json(run.out);
+  CHECK(t.mfu_dtype() == "FP8");
+  REQUIRE(t.rows_size() > 0);
+  for (const pb::PlanRow& r : t.rows()) CHECK(r.mfu_bf16() == Approx(2 * r.mfu()).epsilon(1e-12));
+  // The table names both peaks; the CSV ends with mfu_bf16.
+  std::vector<std::string> table = Args({"--threads", "1", "--top", "1"});
+  table[2] = fp8;
+  const auto printed = Moesim(table);
+  CHECK_THAT(printed.out, Catch::Contains("MFU FP8 %  MFU BF16 %"));
+  std::vector<std::string> csv = Args({"--csv", "--threads", "1", "--top", "1"});
+  csv[2] = fp8;
+  CHECK_THAT(Moesim(csv).out,
+             Catch::Contains(",dropped_share,etp,schedule,virtual_stages,mfu_bf16\n"));
+  // A BF16 model: one MFU column, named.
+  CHECK_THAT(Moesim(Args({"--threads", "1", "--top", "1"})).out, Catch::Contains("MFU BF16 %"));
+  // DeepGEMM needs an FP8 model: refused before any plan runs.
+  const auto refused = Moesim(Args({"--expert-gemm", "deepgemm"}));
+  CHECK(refused.status == 1);
+  CHECK_THAT(refused.err, Catch::Contains("--expert-gemm = deepgemm: DeepGEMM's grouped GEMMs are "
+                                          "FP8, and the model is BF16"));
 }
 
 }  // namespace moesim

@@ -255,16 +255,22 @@ TEST_CASE("Step: expert tensor parallelism gathers tokens around each expert's F
   CHECK(e.dense_grad_bytes == w.dense_grad_bytes);
 
   // The expert op: every ETP rank runs both members' tokens (2n per expert, the routing being the
-  // same on each) through FFN 32 / 2 = 16: 6 (2n) h (f / 2) = 6nhf FLOPs, half the weights.
+  // same on each) through FFN 32 / 2 = 16: fc1 (gate and up) [2n, 64] x [64, 32] and fc2
+  // [2n, 16] x [16, 64], 6 (2n) h (f / 2) = 6nhf FLOPs, half the weights (BF16: the per-expert
+  // loop, a launch per expert GEMM; sim/compute/kernel_model.h).
   auto work = StepMoeLayer(model, split, Uniform(), {}, 8, config, nullptr);
   REQUIRE(work.ok());
-  const ComputeRates rates = StepComputeRates(cluster, model.dtype(), config);
-  pb::ModelSpec half = model;
-  half.set_expert_ffn_size(16);
+  const StatusOr<KernelModel> kernels = StepKernels(cluster, model.dtype(), config);
+  REQUIRE(kernels.ok());
   Duration slowest;
-  for (std::vector<uint64_t> counts : work->expert_tokens) {
-    for (uint64_t& n : counts) n *= 2;
-    slowest = std::max(slowest, ExpertTime(rates, half, counts));
+  for (const std::vector<uint64_t>& counts : work->expert_tokens) {
+    std::vector<GemmShape> up, down;
+    for (uint64_t n : counts) {
+      up.push_back({2 * n, 32, 64});
+      down.push_back({2 * n, 64, 16});
+    }
+    slowest = std::max(slowest, kernels->Time(Kernel::Gemm(GemmClass::kExpert, up)) +
+                                    kernels->Time(Kernel::Gemm(GemmClass::kExpert, down)));
   }
   bool found = false;
   for (const StepOp& op : e.ops) {
@@ -397,6 +403,27 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   CHECK(r->hardware.find("per_rank needs each token's GPUs") != std::string::npos);
 }
 
+TEST_CASE("Step: expert_gemm is parsed, and an unknown API is a located error") {
+  pb::Scenario scenario;
+  auto file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  expert_gemm: \"cublas_grouped\"\n}\n",
+      "s.pbtxt", &scenario);
+  REQUIRE(file.ok());
+  auto c = StepConfigFromSpec(scenario.step(), *file, Fidelity::kAnalytical);
+  REQUIRE(c.ok());
+  CHECK(c->expert_gemm == ExpertGemm::kCublasGrouped);
+
+  auto bad_file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  expert_gemm: \"cutlass\"\n}\n", "s.pbtxt",
+      &scenario);
+  REQUIRE(bad_file.ok());
+  auto bad = StepConfigFromSpec(scenario.step(), *bad_file, Fidelity::kAnalytical);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message() ==
+        "s.pbtxt:4:3: step.expert_gemm = cutlass: unknown expert GEMM API; valid: auto, loop, "
+        "cublas_grouped, deepgemm");
+}
+
 TEST_CASE("Step: dispatch and combine dtypes are parsed, and an unknown one is a located error") {
   pb::Scenario scenario;
   auto file = TextFile::ParseString(
@@ -437,15 +464,19 @@ TEST_CASE("Step: recomputation by module runs only those modules' forward work a
     c.fp8_activations = fp8;
     return Run(cluster, model, plan, Uniform(), c);
   };
-  const ComputeRates rates = StepComputeRates(cluster, pb::BF16, none);
+  const StatusOr<KernelModel> kernels = StepKernels(cluster, pb::BF16, none);
+  REQUIRE(kernels.ok());
+  // One memory-bound kernel of `bytes` (sim/compute/kernel_model.h).
+  auto memory = [&](uint64_t bytes) { return kernels->Time(Kernel::Memory(bytes)); };
   SECTION("norm: both norms of each layer, read and written once more") {
-    // 2 norms x (read + write) x 128 tokens x h 64 x 2 bytes = 65,536 bytes per layer.
+    // 2 norms x (read 2 + write 2, the residual add with it, as attn-norm and ffn-norm) x 128
+    // tokens x h 64 x 2 bytes = 131,072 bytes per layer, one kernel.
     const StepReport r = with({"norm"});
     const std::vector<StepOp> again = Pass(r, "recompute");
     REQUIRE(again.size() == 2);
     CHECK(again[0].name == "norm");
-    CHECK(again[0].time == ComputeTime(rates, 0, 65'536));
-    CHECK(r.backward == base.backward + 2 * ComputeTime(rates, 0, 65'536));
+    CHECK(again[0].time == memory(131'072));
+    CHECK(r.backward == base.backward + 2 * memory(131'072));
   }
   SECTION("attention_core: flash attention's backward rebuilds the scores anyway, no time") {
     const StepReport r = with({"attention_core"});
@@ -454,10 +485,10 @@ TEST_CASE("Step: recomputation by module runs only those modules' forward work a
   }
   SECTION("moe: the MoE block's forward ops again, its two all-to-alls included") {
     const StepReport r = with({"moe"});
-    // Per layer: router, permute, dispatch, expert, combine, unpermute: 12 for 2 layers, and 4
-    // all-to-alls more per micro-batch (8 -> 12).
+    // Per layer: router, router-topk, dispatch-layout, permute, dispatch, expert, expert-act,
+    // combine, unpermute: 18 for 2 layers, and 4 all-to-alls more per micro-batch (8 -> 12).
     const std::vector<StepOp> again = Pass(r, "recompute");
-    CHECK(again.size() == 12);
+    CHECK(again.size() == 18);
     CHECK(r.alltoalls_per_micro_batch == 12);
     Duration moe_forward;
     for (const StepOp& op : Pass(base, "forward")) {
@@ -479,9 +510,8 @@ TEST_CASE("Step: recomputation by module runs only those modules' forward work a
     }
     const StepReport bf16 = with({"moe_act"});
     REQUIRE(Pass(bf16, "recompute").size() == 2);
-    CHECK(Pass(bf16, "recompute")[0].time == ComputeTime(rates, 0, copies * 192));
-    CHECK(Pass(with({"moe_act"}, true), "recompute")[0].time ==
-          ComputeTime(rates, 0, copies * 128));
+    CHECK(Pass(bf16, "recompute")[0].time == memory(copies * 192));
+    CHECK(Pass(with({"moe_act"}, true), "recompute")[0].time == memory(copies * 128));
   }
   SECTION("mla_up_proj needs MLA") {
     StepConfig c = none;
@@ -497,20 +527,19 @@ TEST_CASE("Step: recomputation by module runs only those modules' forward work a
   }
 }
 
-TEST_CASE("Step: W is the weight-gradient half of each GEMM's backward, less for attention") {
+TEST_CASE("Step: W is the weight-gradient half of each GEMM's backward, none of the rest") {
   const topology::Cluster cluster = Cluster(1);
   const pb::ModelSpec model = Tiny();
   const StepReport r =
       Run(cluster, model, Resolve(model, 8, "ep: 4"), Uniform(), Training(16, 128));
-  // Attention's forward: 2 x 16,384 FLOPs of projections and 2 x 1 x (64 + 64) x 128 = 32,768 of
-  // core per token: its backward is 1/2 x 32,768 / 65,536 = 1/4 weight gradients. Router,
-  // expert and LM head: 1/2. Permute, unpermute, the all-to-alls: none.
+  // Half the backward of every GEMM op is its wgrad GEMMs (the same FLOPs as its dgrad): the
+  // attention projections (attn-qkv, attn-out), router, expert and LM head. The attention core,
+  // the memory-bound kernels and the all-to-alls: none.
   int64_t w = 0;
   for (const StepOp& op : Pass(r, "backward")) {
-    const double share = op.name == "attention"                                               ? 0.25
-                         : op.name == "router" || op.name == "expert" || op.name == "lm-head" ? 0.5
-                                                                                              : 0.0;
-    w += std::llround(static_cast<double>(op.time.picoseconds()) * share);
+    const bool gemm = op.name == "attn-qkv" || op.name == "attn-out" || op.name == "router" ||
+                      op.name == "expert" || op.name == "lm-head";
+    w += std::llround(static_cast<double>(op.time.picoseconds()) * (gemm ? 0.5 : 0.0));
   }
   CHECK(r.weight == Duration::Picoseconds(w));
   CHECK(r.weight > Duration());
@@ -616,8 +645,11 @@ TEST_CASE("Step: a multi-token-prediction module runs after the LM head and coun
     mtp += op.time;
     names.push_back(op.name);
   }
-  CHECK(names == std::vector<std::string>{"mtp-projection", "attention", "router", "permute",
-                                          "dispatch", "expert", "combine", "unpermute", "lm-head"});
+  CHECK(names == std::vector<std::string>{"mtp-projection", "attn-norm", "attn-qkv", "rope",
+                                          "attn-core", "attn-out", "ffn-norm", "router",
+                                          "router-topk", "dispatch-layout", "permute", "dispatch",
+                                          "expert", "expert-act", "combine", "unpermute",
+                                          "final-norm", "lm-head", "loss"});
   CHECK(r.mtp_forward == mtp);
   CHECK(r.forward == off.forward + mtp);
   // MFU counts 3 x (forward + the module's) FLOPs per token over the step.

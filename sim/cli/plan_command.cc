@@ -43,6 +43,7 @@ struct PlanOptions {
   bool fp8_activations = false;
   uint32_t mtp_depth = 0;
   std::optional<uint32_t> comm_sms;
+  std::string expert_gemm = "auto";  // sim/compute/kernel_model.h
   uint32_t top = 10;
   bool expert_tp = false;  // also enumerate etp > 1
   bool csv = false, json = false;
@@ -127,6 +128,7 @@ pb::PlanRow ToProto(const PlanRow& r) {
   p.set_step_ps(r.step.picoseconds());
   p.set_step_ms(static_cast<double>(r.step.picoseconds()) / 1e9);
   p.set_mfu(r.mfu);
+  p.set_mfu_bf16(r.mfu_bf16);
   p.set_alltoall_share(r.alltoall_share);
   p.set_exposed_comm_ms(static_cast<double>(r.exposed_comm.picoseconds()) / 1e9);
   p.set_bubble_ms(static_cast<double>(r.bubble.picoseconds()) / 1e9);
@@ -182,15 +184,22 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   size_t width = 26;
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i)
     width = std::max(width, t.rows(i).plan().size());
-  io.out << fmt::format("{:>4}  {:<{}} {:>11} {:>7} {:>7} {:>12} {:>10} {:>9} {:>5}{}\n", "rank",
-                        "plan", width, "step ms", "MFU %", "a2a %", "exposed ms", "bubble ms",
-                        "mem GB", "fits", drops ? "  drop %" : "");
+  // MFU against the model dtype's dense peak and, for a model that is not BF16, against BF16's too.
+  const bool two_mfus = t.mfu_dtype() != "BF16";
+  const std::string mfu_header = "MFU " + t.mfu_dtype() + " %";
+  io.out << fmt::format("{:>4}  {:<{}} {:>11} {:>11}{} {:>7} {:>12} {:>10} {:>9} {:>5}{}\n", "rank",
+                        "plan", width, "step ms", mfu_header,
+                        two_mfus ? fmt::format(" {:>11}", "MFU BF16 %") : "", "a2a %", "exposed ms",
+                        "bubble ms", "mem GB", "fits", drops ? "  drop %" : "");
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
     const pb::PlanRow& r = t.rows(i);
     io.out << fmt::format(
-        "{:4}  {:<{}} {:>11.2f} {:>7.1f} {:>7.1f} {:>12.2f} {:>10.2f} {:>9.1f} {:>5}", i + 1,
-        r.plan(), width, r.step_ms(), 100 * r.mfu(), 100 * r.alltoall_share(), r.exposed_comm_ms(),
-        r.bubble_ms(), static_cast<double>(r.memory_bytes()) / 1e9, r.fits() ? "yes" : "no");
+        "{:4}  {:<{}} {:>11.2f} {:>11.1f}{} {:>7.1f} {:>12.2f} {:>10.2f} {:>9.1f} "
+        "{:>5}",
+        i + 1, r.plan(), width, r.step_ms(), 100 * r.mfu(),
+        two_mfus ? fmt::format(" {:>11.1f}", 100 * r.mfu_bf16()) : "", 100 * r.alltoall_share(),
+        r.exposed_comm_ms(), r.bubble_ms(), static_cast<double>(r.memory_bytes()) / 1e9,
+        r.fits() ? "yes" : "no");
     if (drops) io.out << fmt::format(" {:>7.2f}", 100 * r.dropped_share());
     io.out << "\n";
   }
@@ -199,15 +208,16 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
 void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   io.out << "rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms,mfu,alltoall_share,"
             "exposed_comm_ms,bubble_ms,memory_bytes,fits,dropped_share,etp,schedule,"
-            "virtual_stages\n";
+            "virtual_stages,mfu_bf16\n";
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
     const pb::PlanRow& r = t.rows(i);
     io.out << fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{:.6f},{},{},{}\n",
+        "{},{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{:.6f},{},{},{},"
+        "{:.6f}\n",
         i + 1, r.plan(), r.tp(), r.cp(), r.pp(), r.ep(), r.dp(), r.edp(), r.micro_batch(),
         r.recompute() ? 1 : 0, r.step_ms(), r.mfu(), r.alltoall_share(), r.exposed_comm_ms(),
         r.bubble_ms(), r.memory_bytes(), r.fits() ? 1 : 0, r.dropped_share(), r.etp(), r.schedule(),
-        r.virtual_stages());
+        r.virtual_stages(), r.mfu_bf16());
   }
 }
 
@@ -269,6 +279,14 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   step.fp8_activations = o.fp8_activations;
   step.mtp_depth = o.mtp_depth;
   step.comm_sms = o.comm_sms;
+  const StatusOr<ExpertGemm> expert_gemm = ParseExpertGemm(o.expert_gemm, {}, "--expert-gemm");
+  if (!expert_gemm.ok()) return Fail(io, expert_gemm.error());
+  step.expert_gemm = *expert_gemm;
+  if (auto k = KernelModel::Defaults(cluster->gpu_spec(), model->dtype(), step.expert_gemm, {},
+                                     "--expert-gemm");
+      !k.ok()) {
+    return Fail(io, k.error());
+  }
   if (!o.hardware.empty()) {
     auto profile = LoadHardwareProfile(o.hardware);
     if (!profile.ok()) return Fail(io, profile.error());
@@ -346,7 +364,9 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
                     std::to_string(o.router_groups) + " groups per token";
   }
   table.set_routing(routing_text + " (loads: " + plan_routing->source + ")");
-  table.set_hardware(step.hardware ? "profile " + step.hardware->name() : "assumed efficiencies");
+  table.set_hardware(step.hardware ? "profile " + step.hardware->name()
+                                   : "per-kernel efficiencies");
+  table.set_mfu_dtype(pb::DType_Name(model->dtype()));
   table.set_candidates(static_cast<uint32_t>(all.size()));
   table.set_rejected(rejected);
   table.set_failed(static_cast<uint32_t>(candidates.size() - all.size()));
@@ -438,6 +458,11 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--comm-sms", o->comm_sms,
                   "SMs the EP all-to-alls hold while they overlap compute (default: 20 for "
                   "DeepEP's per_rank and hierarchical, 16 NCCL channels for direct; 0: none)");
+  cmd->add_option("--expert-gemm", o->expert_gemm,
+                  "how the routed experts issue their GEMMs: auto (deepgemm for FP8 models, loop "
+                  "otherwise), loop (a cuBLAS GEMM per expert), cublas_grouped, deepgemm (FP8)")
+      ->check(CLI::IsMember({"auto", "loop", "cublas_grouped", "deepgemm"}))
+      ->capture_default_str();
   cmd->add_flag("--expert-tp", o->expert_tp,
                 "also try expert tensor parallelism: etp 2, 4, ... up to tp, dividing the expert "
                 "FFN");

@@ -242,6 +242,7 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
   row.plan = Describe(s, candidate.micro_batch, candidate.recompute, candidate.schedule);
   row.step = r.step;
   row.mfu = r.mfu;
+  row.mfu_bf16 = r.mfu_bf16;
   row.alltoall_share = r.step.picoseconds() == 0 ? 0
                                                  : static_cast<double>(r.alltoall.picoseconds()) /
                                                        static_cast<double>(r.step.picoseconds());

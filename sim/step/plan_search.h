@@ -65,7 +65,8 @@ struct PlanRow {
   Recompute recompute = Recompute::kSelective;
   ScheduleChoice schedule;
   Duration step;
-  double mfu = 0;
+  double mfu = 0;       // against the model dtype's peak (StepReport::mfu)
+  double mfu_bf16 = 0;  // against the BF16 peak
   double alltoall_share = 0;  // EP all-to-all time per step over the step
   Duration exposed_comm;
   Duration bubble;

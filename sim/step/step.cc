@@ -204,12 +204,11 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
                       "recomputes MLA's up-projections; " + model.name() + " has no MLA",
                       "norm, attention_core, mlp, moe, moe_act");
   }
+  MOESIM_ASSIGN_OR_RETURN(const KernelModel kernels, StepKernels(cluster, model.dtype(), config));
   const std::unique_ptr<NetworkModel> net = MakeNetworkModel(cluster, config.fidelity);
-  const LayerCoster coster(*net, model, plan, layer_work, config);
-  r.hardware = (config.hardware ? "profile " + config.hardware->name()
-                                : std::string("assumed efficiencies (GEMM 70%, memory 80%, 4 us "
-                                              "launch)")) +
-               "; EP all-to-alls: " + coster.AllToAllSource();
+  const LayerCoster coster(*net, model, plan, layer_work, config, kernels);
+  r.hardware = (config.hardware ? "profile " + config.hardware->name() + "; " : std::string()) +
+               kernels.Describe() + "; EP all-to-alls: " + coster.AllToAllSource();
   r.recompute = config.recompute == Recompute::kFull        ? "full"
                 : config.recompute == Recompute::kSelective ? "selective (attention_core)"
                                                             : models::ToString(modules);
@@ -347,8 +346,7 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
       const uint64_t dense_share = config.distributed_optimizer ? s.dp * s.cp : 1;
       const uint64_t expert_share = config.distributed_optimizer ? s.edp : 1;
       const uint64_t params = p.dense / dense_share + p.expert / expert_share;
-      const Duration optimizer =
-          ComputeTime(StepComputeRates(cluster, model.dtype(), config), 0, params * (28 + elem));
+      const Duration optimizer = kernels.Time(Kernel::Memory(params * (28 + elem)));
       if (st == r.slowest_stage || sync + optimizer > r.grad_sync + r.optimizer) {
         r.grad_sync = sync;
         r.optimizer = optimizer;
@@ -373,10 +371,14 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
                      models::TrainingFlopsPerToken(model, config.seq_len) +
                      3 * models::MtpForwardFlopsPerToken(model, config.seq_len, config.mtp_depth))
                : static_cast<double>(models::ForwardFlopsPerToken(model, config.seq_len).total());
-  const double peak =
-      static_cast<double>(PeakFlops(cluster.gpu_spec(), model.dtype()).per_second());
   const double seconds = Seconds(r.step);
-  r.mfu = per_token * static_cast<double>(tokens) / (seconds * plan.world() * peak);
+  auto mfu = [&](pb::DType dtype) {
+    const double peak = static_cast<double>(PeakFlops(cluster.gpu_spec(), dtype).per_second());
+    return per_token * static_cast<double>(tokens) / (seconds * plan.world() * peak);
+  };
+  r.mfu = mfu(model.dtype());
+  r.mfu_bf16 = mfu(pb::BF16);
+  r.mfu_dtype = pb::DType_Name(model.dtype());
   r.tokens_per_second = static_cast<double>(tokens) / seconds;
   return r;
 }
@@ -445,10 +447,11 @@ models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Pla
   return models::PeakMemory(model, plan, memory);
 }
 
-ComputeRates StepComputeRates(const topology::Cluster& cluster, pb::DType dtype,
-                              const StepConfig& config) {
-  const ComputeRates assumed = ComputeRates::Assumed(cluster.gpu_spec(), dtype);
-  return config.hardware ? assumed.With(config.hardware->gpu()) : assumed;
+StatusOr<KernelModel> StepKernels(const topology::Cluster& cluster, pb::DType dtype,
+                                  const StepConfig& config) {
+  MOESIM_ASSIGN_OR_RETURN(KernelModel k,
+                          KernelModel::Defaults(cluster.gpu_spec(), dtype, config.expert_gemm));
+  return config.hardware ? k.With(config.hardware->gpu()) : k;
 }
 
 StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile& file,
@@ -542,6 +545,9 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
   MOESIM_ASSIGN_OR_RETURN(c.combine_dtype, models::ParseWireDtype(spec.combine_dtype(),
                                                                   file.Locate("step.combine_dtype"),
                                                                   "step.combine_dtype"));
+  MOESIM_ASSIGN_OR_RETURN(
+      c.expert_gemm,
+      ParseExpertGemm(spec.expert_gemm(), file.Locate("step.expert_gemm"), "step.expert_gemm"));
   c.fidelity = fidelity;
   return c;
 }

@@ -24,10 +24,12 @@
 // runs the same list in reverse with twice the compute and the same communication: four all-to-alls
 // per MoE layer per micro-batch in training (dispatch, combine, and their gradients), two in
 // inference. Full recomputation runs each layer's forward again before its backward.
+// sim/step/step_ops.h lists every op's kernels (norms, quantisation casts, RoPE, router top-k,
+// permutation, SwiGLU, ...) and their backward ones.
 //
-// Costs: a compute op takes max(FLOPs / (peak x GEMM efficiency), bytes / (HBM x memory
-// efficiency)) + one launch (sim/compute/compute_model.h), or a HardwareProfile's measured rates; a
-// collective is timed on the GPUs of its group (sim/network/group_comm.h) at the chosen fidelity;
+// Costs: a compute op is the sum of its kernels, each priced by its kind and shape
+// (sim/compute/kernel_model.h: GEMMs, FlashAttention, memory-bound kernels, one launch each), with
+// a HardwareProfile's measured rates in place where it has them; a collective is timed on the GPUs of its group (sim/network/group_comm.h) at the chosen fidelity;
 // the EP all-to-alls use the routing of the scenario, drawn for one EP group, on the network model
 // or the profile's per-rank all-to-all model.
 //
@@ -79,6 +81,7 @@
 #include "proto/text_file.h"
 #include "proto/units.h"
 #include "sim/compute/compute_model.h"
+#include "sim/compute/kernel_model.h"
 #include "sim/moe/moe_layer.h"
 #include "sim/step/schedule.h"
 #include "topology/cluster.h"
@@ -123,9 +126,9 @@ struct StepConfig {
   Overlap overlap;
   Fidelity fidelity = Fidelity::kAnalytical;
   // What the hardware achieves (`--hardware`, `moesim calibrate`): its GPU figures replace the
-  // assumed efficiencies of sim/compute/compute_model.h, and its dispatch/combine entry for the EP
+  // per-kernel defaults of sim/compute/kernel_model.h, and its dispatch/combine entry for the EP
   // group's link class replaces the network model for the EP all-to-alls
-  // (sim/compute/profile_model.h). Absent: datasheet x assumed efficiencies, and the network model.
+  // (sim/compute/profile_model.h). Absent: the per-kernel defaults, and the network model.
   std::optional<pb::HardwareProfile> hardware;
   // How the EP all-to-alls run: direct (one copy per expert: NCCL's grouped send/recv,
   // Megatron-Core's all-to-all dispatcher), per-rank (one copy per destination GPU, the layer's
@@ -136,11 +139,16 @@ struct StepConfig {
   // How a token travels in dispatch and in combine (models/wire_dtype.h), forward and backward
   // alike; nullopt: the model's dtype.
   std::optional<models::WireDtype> dispatch_dtype, combine_dtype;
+  // How the routed experts issue their GEMMs (sim/compute/kernel_model.h): auto is DeepGEMM for
+  // FP8 models and one cuBLAS GEMM per expert otherwise.
+  ExpertGemm expert_gemm = ExpertGemm::kAuto;
 };
 
-// The compute rates a step with `config` uses on `cluster`'s GPUs (sim/compute/compute_model.h).
-ComputeRates StepComputeRates(const topology::Cluster& cluster, pb::DType dtype,
-                              const StepConfig& config);
+// The kernel model a step with `config` uses on `cluster`'s GPUs for a model of `dtype`
+// (sim/compute/kernel_model.h), with the profile's GPU figures in place. Error: an expert GEMM
+// API the dtype cannot run.
+StatusOr<KernelModel> StepKernels(const topology::Cluster& cluster, pb::DType dtype,
+                                  const StepConfig& config);
 
 // Which block of a layer an op belongs to: what recomputing mlp or moe runs again.
 enum class OpBlock : uint8_t { kOther, kAttention, kFfn, kMoe };
@@ -160,6 +168,8 @@ struct StepOp {
   // (one GEMM for the inputs' gradient, one for the weights'), less for attention (its core has
   // no weights), 0 for the rest.
   double weight_share = 0;
+  // A forward compute op: what its gradient kernels take in the backward (LayerCoster::Backward).
+  Duration backward;
 };
 
 struct StepReport {
@@ -195,7 +205,12 @@ struct StepReport {
   // of one group), and all the copies routed there.
   uint64_t dropped_copies = 0;
   uint64_t routed_copies = 0;
-  double mfu = 0;  // model FLOPs per step / (step x GPUs x peak)
+  // Model FLOPs per step (params.h: 3 x forward, attention without causal halving, as PaLM's
+  // MFU) / (step x GPUs x peak): against the model dtype's dense peak (FP8 for FP8 models), and
+  // against the BF16 peak (the same for BF16 models).
+  double mfu = 0;
+  double mfu_bf16 = 0;
+  std::string mfu_dtype;  // the dtype `mfu` is against: the model's ("FP8", "BF16", ...)
   double tokens_per_second = 0;
   uint64_t dense_grad_bytes = 0;   // per GPU, reduced over dp x cp
   uint64_t expert_grad_bytes = 0;  // per GPU, reduced over edp

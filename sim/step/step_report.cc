@@ -78,6 +78,8 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
                                                        static_cast<double>(r.step.picoseconds()));
   p.set_alltoalls_per_micro_batch(r.alltoalls_per_micro_batch);
   p.set_mfu(r.mfu);
+  p.set_mfu_bf16(r.mfu_bf16);
+  p.set_mfu_dtype(r.mfu_dtype);
   p.set_tokens_per_second(r.tokens_per_second);
   p.set_dropped_copies(r.dropped_copies);
   p.set_routed_copies(r.routed_copies);
@@ -117,8 +119,13 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
       "batch {} sequences x {} tokens, micro-batch {}: {} micro-batches per "
       "pipeline\n\n",
       c.global_batch, c.seq_len, c.micro_batch, r.micro_batches());
-  out << fmt::format("  {:<22} {:>12.3f} ms   MFU {:.1f} %   {:.3g} tokens/s\n", "step",
-                     Ms(r.step_ns()), 100 * r.mfu(), r.tokens_per_second());
+  // MFU against the model dtype's peak, and against BF16's where that differs (FP8 models).
+  const std::string mfu = r.mfu_dtype() == "BF16" || r.mfu_bf16() == r.mfu()
+                              ? fmt::format("MFU {:.1f} % ({} peak)", 100 * r.mfu(), r.mfu_dtype())
+                              : fmt::format("MFU {:.1f} % of {} peak, {:.1f} % of BF16",
+                                            100 * r.mfu(), r.mfu_dtype(), 100 * r.mfu_bf16());
+  out << fmt::format("  {:<22} {:>12.3f} ms   {}   {:.3g} tokens/s\n", "step", Ms(r.step_ns()), mfu,
+                     r.tokens_per_second());
   const std::string schedule = r.schedule() == "interleaved"
                                    ? fmt::format("interleaved, V {}", r.virtual_stages())
                                : r.schedule() == "dualpipe" ? std::string("DualPipe")
