@@ -64,6 +64,10 @@ struct Transfer {
   uint32_t step = 0;
   // Transfers (indices into Schedule::transfers) that must complete before this one starts.
   std::vector<uint32_t> after;
+  // Transfers whose last byte must have left their sender before this one starts, without waiting
+  // for it to arrive (a route's latency) or for a new NCCL step: the next chunk of a stream one
+  // sender sends back to back (sim/network/alltoall_hierarchical.h, chunk-pipelined relays).
+  std::vector<uint32_t> after_sent;
 };
 
 struct Schedule {
@@ -72,7 +76,7 @@ struct Schedule {
   uint32_t ranks = 0;
   uint64_t size = 0;  // nccl-tests size, bytes
   uint32_t steps = 0;
-  std::vector<Transfer> transfers;  // dependencies always point to earlier transfers
+  std::vector<Transfer> transfers;  // dependencies (after, after_sent) point to earlier transfers
   // The hops one piece of data makes in sequence, the chain NCCL's latency model charges a step
   // latency for: ring all-reduce 2(n-1) hops around the ring, tree up from the deepest rank and
   // down again, direct one hop (between the first and the last rank: the farthest pair).
