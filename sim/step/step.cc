@@ -387,6 +387,11 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
       models::ParseAllToAllAlgo(spec.alltoall_algo(), file.Locate("step.alltoall_algo"),
                                 "step.alltoall_algo"));
   MOESIM_ASSIGN_OR_RETURN(
+      c.chunk_tokens,
+      models::ParseChunkTokens(spec.has_alltoall_chunk_tokens(), spec.alltoall_chunk_tokens(),
+                               c.alltoall_algo, file.Locate("step.alltoall_chunk_tokens"),
+                               "step.alltoall_chunk_tokens"));
+  MOESIM_ASSIGN_OR_RETURN(
       c.dispatch_dtype,
       models::ParseWireDtype(spec.dispatch_dtype(), file.Locate("step.dispatch_dtype"),
                              "step.dispatch_dtype"));

@@ -43,6 +43,8 @@ class LayerCoster {
   // `combine_bytes` is in dispatch's orientation (rows = the senders of dispatch).
   void HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes,
                              const models::TrafficMatrix& combine_bytes);
+  // DeepEP's low-latency kernels over the EP group (sim/network/alltoall_low_latency.h).
+  void LowLatencyAllToAlls();
   StepOp Compute(const char* name, uint32_t layer, uint64_t flops, uint64_t bytes) const;
   StepOp Comm(const char* name, uint32_t layer, Duration time, bool alltoall = false) const;
   void TensorParallel(std::vector<StepOp>& ops, uint32_t layer, const char* block,
