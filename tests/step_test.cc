@@ -61,6 +61,14 @@ StepConfig Training(uint64_t global_batch, uint64_t seq_len) {
   return c;
 }
 
+// A prefill of 16 sequences of 1,024 tokens, its EP all-to-alls run as `algo`.
+StepConfig Prefill(models::AllToAllAlgo algo) {
+  StepConfig c = Training(16, 1024);
+  c.mode = StepMode::kPrefill;
+  c.alltoall_algo = algo;
+  return c;
+}
+
 uint32_t Count(const StepReport& r, const std::string& name) {
   uint32_t n = 0;
   for (const StepOp& op : r.ops) n += op.name == name;
@@ -191,10 +199,8 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
   const topology::Cluster cluster = Cluster(2);
   const pb::ModelSpec model = Wide();
   const models::Plan plan = Resolve(model, 16, "ep: 16");
-  StepConfig direct = Training(16, 1024);
-  direct.mode = StepMode::kPrefill;
-  StepConfig relayed = direct;
-  relayed.alltoall_algo = models::AllToAllAlgo::kHierarchical;
+  const StepConfig direct = Prefill(models::AllToAllAlgo::kDirect);
+  const StepConfig relayed = Prefill(models::AllToAllAlgo::kHierarchical);
   const StepReport d = Run(cluster, model, plan, Uniform(), direct);
   const StepReport h = Run(cluster, model, plan, Uniform(), relayed);
   CHECK(TimeOf(h, "dispatch") < TimeOf(d, "dispatch"));
@@ -226,13 +232,9 @@ TEST_CASE("Step: DeepEP's normal and low-latency kernels as EP all-to-alls, and 
   const topology::Cluster cluster = Cluster(2);
   const pb::ModelSpec model = Wide();
   const models::Plan plan = Resolve(model, 16, "ep: 16");
-  StepConfig hierarchical = Training(16, 1024);
-  hierarchical.mode = StepMode::kPrefill;
-  hierarchical.alltoall_algo = models::AllToAllAlgo::kHierarchical;
-  StepConfig normal = hierarchical;
-  normal.alltoall_algo = models::AllToAllAlgo::kDeepEpNormal;
-  StepConfig low_latency = hierarchical;
-  low_latency.alltoall_algo = models::AllToAllAlgo::kDeepEpLowLatency;
+  const StepConfig hierarchical = Prefill(models::AllToAllAlgo::kHierarchical);
+  const StepConfig normal = Prefill(models::AllToAllAlgo::kDeepEpNormal);
+  const StepConfig low_latency = Prefill(models::AllToAllAlgo::kDeepEpLowLatency);
   const StepReport h = Run(cluster, model, plan, Uniform(), hierarchical);
   const StepReport n = Run(cluster, model, plan, Uniform(), normal);
   // The same relay. hierarchical is timed as NCCL's steps, one after the other (crossing, then
@@ -259,8 +261,7 @@ TEST_CASE("Step: DeepEP's normal and low-latency kernels as EP all-to-alls, and 
   // deepep_normal with the EP group inside one node runs DeepEP's intranode kernels: per_rank.
   const topology::Cluster one = Cluster(1);
   const models::Plan inside = Resolve(model, 8, "ep: 8");
-  StepConfig per_rank = normal;
-  per_rank.alltoall_algo = models::AllToAllAlgo::kPerRank;
+  const StepConfig per_rank = Prefill(models::AllToAllAlgo::kPerRank);
   const StepReport i = Run(one, model, inside, Uniform(), normal);
   CHECK(TimeOf(i, "dispatch") == TimeOf(Run(one, model, inside, Uniform(), per_rank), "dispatch"));
   CHECK(i.hardware.find("per_rank (one copy per destination GPU); deepep_normal on one node runs "
