@@ -288,6 +288,58 @@ TEST_CASE("moesim plan --alltoall-algo hierarchical: DeepEP's relay where EP spa
   }
 }
 
+TEST_CASE("moesim plan --alltoall-algo deepep_normal: the relay as DeepEP's kernels, per_rank in a node") {
+  // tiny-moe-16e on 2 DGX H100 nodes, as above. deepep_normal times the relay as DeepEP's kernels
+  // (the forward under the crossing, no NCCL latencies): faster than hierarchical's two NCCL steps
+  // where EP spans the nodes; inside a node it runs DeepEP's intranode kernels, as per_rank does.
+  std::vector<std::string> base = Args({"--json", "--threads", "1"});
+  base[2] = testing::SourcePath("tests/fixtures/models/tiny-moe-16e.pbtxt");
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto run = Moesim(args);
+    REQUIRE(run.status == 0);
+    return Json(run.out);
+  };
+  const pb::PlanTable hier = with({"--alltoall-algo", "hierarchical"});
+  const pb::PlanTable per_rank = with({"--alltoall-algo", "per_rank"});
+  const pb::PlanTable normal = with({"--alltoall-algo", "deepep_normal"});
+  const pb::PlanTable low_latency = with({"--alltoall-algo", "deepep_low_latency"});
+  CHECK(normal.alltoall_algo() == "deepep_normal");
+  CHECK(low_latency.alltoall_algo() == "deepep_low_latency");
+  std::map<std::string, int64_t> hier_ps, per_rank_ps;
+  for (const pb::PlanRow& r : hier.rows()) hier_ps[r.plan()] = r.step_ps();
+  for (const pb::PlanRow& r : per_rank.rows()) per_rank_ps[r.plan()] = r.step_ps();
+  int spans = 0;
+  for (const pb::PlanRow& r : normal.rows()) {
+    INFO(r.plan());
+    if (r.plan().find("ep16") != std::string::npos) {
+      CHECK(r.step_ps() < hier_ps.at(r.plan()));
+      ++spans;
+    } else {
+      CHECK(r.step_ps() == per_rank_ps.at(r.plan()));
+    }
+  }
+  CHECK(spans > 0);
+  CHECK(low_latency.rows_size() == normal.rows_size());
+
+  // A chunk only for deepep_normal; a group score only with a group limit over uniform routing.
+  const auto chunked = Moesim(Args({"--alltoall-algo", "hierarchical", "--alltoall-chunk-tokens",
+                                    "8"}));
+  CHECK(chunked.status == 1);
+  CHECK_THAT(chunked.err, Catch::Contains("--alltoall-chunk-tokens = 8: only deepep_normal "
+                                          "forwards in chunks"));
+  const auto scored = Moesim(Args({"--router-group-score-top", "2"}));
+  CHECK(scored.status == 1);
+  CHECK_THAT(scored.err, Catch::Contains("--router-group-score-top = 2: scores the groups of a "
+                                         "group limit over uniform routing"));
+  const pb::PlanTable by_score =
+      with({"--router-groups", "2", "--router-group-topk", "1", "--router-group-score-top", "2"});
+  // i.i.d. scores favour no expert: the loads stay exact.
+  CHECK(by_score.routing() ==
+        "uniform, 1 of 2 groups per token by the sum of their best 2 expert scores (loads: exact)");
+}
+
 TEST_CASE("moesim plan --alltoall-algo per_rank --dispatch-dtype fp8: fewer bytes, never slower") {
   // tiny-moe (8 experts) on 16 GPUs: the plans with EP > 1 exchange tokens; per_rank sends each
   // once per GPU, in FP8 (hidden + hidden / 128 x 4 B, about half of BF16) one way. Plans without

@@ -92,9 +92,12 @@ TEST_CASE("SM sharing: compute beside an all-to-all loses the SMs the all-to-all
           Duration::Nanoseconds(100));
   }
   // DeepEP's Buffer.num_sms for its kernels, NCCL's 16 p2p channels on an H800 node.
-  CHECK(DefaultCommSms(models::AllToAllAlgo::kHierarchical) == 20);
-  CHECK(DefaultCommSms(models::AllToAllAlgo::kPerRank) == 20);
-  CHECK(DefaultCommSms(models::AllToAllAlgo::kDirect) == 16);
+  CHECK(DefaultCommSms(models::AllToAllAlgo::kHierarchical, 256, 132) == 20);
+  CHECK(DefaultCommSms(models::AllToAllAlgo::kPerRank, 256, 132) == 20);
+  CHECK(DefaultCommSms(models::AllToAllAlgo::kDeepEpNormal, 256, 132) == 20);
+  CHECK(DefaultCommSms(models::AllToAllAlgo::kDirect, 256, 132) == 16);
+  // DeepEP's low-latency kernels: an SM per ceil(256 / 132) = 2 experts, ceil(256 / 2) = 128.
+  CHECK(DefaultCommSms(models::AllToAllAlgo::kDeepEpLowLatency, 256, 132) == 128);
 }
 
 TEST_CASE("Schedules: which plans each can run, and the errors that say why not") {

@@ -21,6 +21,21 @@ using testing::Parse;
 topology::Cluster Cluster(uint32_t nodes) { return testing::DgxH100(nodes); }
 pb::ModelSpec Tiny() { return testing::TinyMoe(); }
 
+// 16 experts, top-8: on EP 16 over 2 nodes of 8 a token reaches ~4 experts on each node.
+pb::ModelSpec Wide() {
+  return Parse<pb::ModelSpec>(
+      "name: 'wide' hidden_size: 1024 expert_ffn_size: 256 num_experts: 16 top_k: 8 "
+      "num_layers: 1 dtype: BF16 vocab_size: 100");
+}
+
+// The time of the first op named `name`.
+Duration TimeOf(const StepReport& r, const std::string& name) {
+  for (const StepOp& op : r.ops)
+    if (op.name == name) return op.time;
+  FAIL("no " << name);
+  return Duration();
+}
+
 pb::Routing Uniform() { return Parse<pb::Routing>("synthetic { distribution: UNIFORM seed: 3 }"); }
 pb::Routing Skewed() {
   return Parse<pb::Routing>("synthetic { distribution: ZIPF zipf_alpha: 1.5 seed: 3 }");
@@ -45,6 +60,14 @@ StepConfig Training(uint64_t global_batch, uint64_t seq_len) {
   StepConfig c;
   c.global_batch = global_batch;
   c.seq_len = seq_len;
+  return c;
+}
+
+// A prefill of 16 sequences of 1,024 tokens, its EP all-to-alls run as `algo`.
+StepConfig Prefill(models::AllToAllAlgo algo) {
+  StepConfig c = Training(16, 1024);
+  c.mode = StepMode::kPrefill;
+  c.alltoall_algo = algo;
   return c;
 }
 
@@ -195,25 +218,15 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
   // DeepEP's dispatch sends it across once per node instead of once per expert copy, and the
   // NVLink forward (450 GB/s) costs far less than the copies saved on the 50 GB/s NIC.
   const topology::Cluster cluster = Cluster(2);
-  const pb::ModelSpec model = Parse<pb::ModelSpec>(
-      "name: 'wide' hidden_size: 1024 expert_ffn_size: 256 num_experts: 16 top_k: 8 "
-      "num_layers: 1 dtype: BF16 vocab_size: 100");
+  const pb::ModelSpec model = Wide();
   const models::Plan plan = Resolve(model, 16, "ep: 16");
-  StepConfig direct = Training(16, 1024);
-  direct.mode = StepMode::kPrefill;
-  StepConfig relayed = direct;
-  relayed.alltoall_algo = models::AllToAllAlgo::kHierarchical;
+  const StepConfig direct = Prefill(models::AllToAllAlgo::kDirect);
+  const StepConfig relayed = Prefill(models::AllToAllAlgo::kHierarchical);
   const StepReport d = Run(cluster, model, plan, Uniform(), direct);
   const StepReport h = Run(cluster, model, plan, Uniform(), relayed);
-  auto time_of = [](const StepReport& r, const std::string& name) {
-    for (const StepOp& op : r.ops)
-      if (op.name == name) return op.time;
-    FAIL("no " << name);
-    return Duration();
-  };
-  CHECK(time_of(h, "dispatch") < time_of(d, "dispatch"));
-  CHECK(time_of(h, "combine") < time_of(d, "combine"));
-  CHECK(time_of(h, "expert") == time_of(d, "expert"));  // the same tokens reach the same experts
+  CHECK(TimeOf(h, "dispatch") < TimeOf(d, "dispatch"));
+  CHECK(TimeOf(h, "combine") < TimeOf(d, "combine"));
+  CHECK(TimeOf(h, "expert") == TimeOf(d, "expert"));  // the same tokens reach the same experts
   CHECK(h.hardware.find("hierarchical (DeepEP, deduplicated per node)") != std::string::npos);
 
   // EP inside one node: nothing to relay; the direct exchange stays, and the report says why.
@@ -222,8 +235,8 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
   const StepReport n = Run(one, model, inside, Uniform(), relayed);
   StepConfig one_direct = relayed;
   one_direct.alltoall_algo = models::AllToAllAlgo::kDirect;
-  CHECK(time_of(n, "dispatch") ==
-        time_of(Run(one, model, inside, Uniform(), one_direct), "dispatch"));
+  CHECK(TimeOf(n, "dispatch") ==
+        TimeOf(Run(one, model, inside, Uniform(), one_direct), "dispatch"));
   CHECK(n.hardware.find("direct (hierarchical needs an EP group over several nodes") !=
         std::string::npos);
 
@@ -233,6 +246,47 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
   const StepReport s = Run(cluster, model, strided, Uniform(), relayed);
   CHECK(s.hardware.find("every copy crosses: the EP group does not fill whole nodes") !=
         std::string::npos);
+}
+
+TEST_CASE("Step: DeepEP's normal and low-latency kernels as EP all-to-alls, and say so") {
+  // The cluster and model of the hierarchical case above: EP 16 over 2 nodes of 8.
+  const topology::Cluster cluster = Cluster(2);
+  const pb::ModelSpec model = Wide();
+  const models::Plan plan = Resolve(model, 16, "ep: 16");
+  const StepConfig hierarchical = Prefill(models::AllToAllAlgo::kHierarchical);
+  const StepConfig normal = Prefill(models::AllToAllAlgo::kDeepEpNormal);
+  const StepConfig low_latency = Prefill(models::AllToAllAlgo::kDeepEpLowLatency);
+  const StepReport h = Run(cluster, model, plan, Uniform(), hierarchical);
+  const StepReport n = Run(cluster, model, plan, Uniform(), normal);
+  // The same relay. hierarchical is timed as NCCL's steps, one after the other (crossing, then
+  // forward, plus NCCL's latencies); deepep_normal as DeepEP's kernels, the forward under the
+  // crossing: never longer.
+  CHECK(TimeOf(n, "dispatch") < TimeOf(h, "dispatch"));
+  CHECK(TimeOf(n, "combine") < TimeOf(h, "combine"));
+  CHECK(n.hardware.find("deepep_normal (DeepEP internode kernels, deduplicated per node, the "
+                        "relay forwarding chunks of 80 tokens)") != std::string::npos);
+  // The flow model forwards chunk by chunk: never below the analytical time.
+  StepConfig normal_flow = normal;
+  normal_flow.fidelity = Fidelity::kFlow;
+  const StepReport nf = Run(cluster, model, plan, Uniform(), normal_flow);
+  CHECK(TimeOf(nf, "dispatch") >= TimeOf(n, "dispatch"));
+  CHECK(TimeOf(nf, "combine") >= TimeOf(n, "combine"));
+
+  // Low latency: every copy crosses (no deduplication), each with its 16-byte header.
+  const StepReport l = Run(cluster, model, plan, Uniform(), low_latency);
+  CHECK(TimeOf(l, "dispatch") > TimeOf(n, "dispatch"));
+  CHECK(l.hardware.find("deepep_low_latency (DeepEP low-latency kernels: a message per token and "
+                        "expert, RDMA across nodes, NVLink within one; 330M messages/s per NIC)") !=
+        std::string::npos);
+
+  // deepep_normal with the EP group inside one node runs DeepEP's intranode kernels: per_rank.
+  const topology::Cluster one = Cluster(1);
+  const models::Plan inside = Resolve(model, 8, "ep: 8");
+  const StepConfig per_rank = Prefill(models::AllToAllAlgo::kPerRank);
+  const StepReport i = Run(one, model, inside, Uniform(), normal);
+  CHECK(TimeOf(i, "dispatch") == TimeOf(Run(one, model, inside, Uniform(), per_rank), "dispatch"));
+  CHECK(i.hardware.find("per_rank (one copy per destination GPU); deepep_normal on one node runs "
+                        "DeepEP's intranode kernels") != std::string::npos);
 }
 
 TEST_CASE("Step: expert tensor parallelism gathers tokens around each expert's FFN slice") {
@@ -305,7 +359,8 @@ TEST_CASE("Step: an unknown all-to-all algorithm is a located error") {
   CHECK(c.error().message().rfind("s.pbtxt:4:", 0) == 0);
   CHECK(c.error().message().find("step.alltoall_algo") != std::string::npos);
   CHECK(c.error().message().find("ring") != std::string::npos);
-  CHECK(c.error().message().find("direct, per_rank, hierarchical") != std::string::npos);
+  CHECK(c.error().message().find("direct, per_rank, hierarchical, deepep_normal, "
+                                 "deepep_low_latency") != std::string::npos);
 }
 
 TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one way, BF16 back") {
@@ -346,12 +401,6 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
     if (!r.ok()) FAIL(r.error().message());
     return *r;
   };
-  auto time_of = [](const StepReport& r, const std::string& name) {
-    for (const StepOp& op : r.ops)
-      if (op.name == name) return op.time;
-    FAIL("no " << name);
-    return Duration();
-  };
   // The bytes each exchange must carry, by hand; GroupAllToAllV prices them as NCCL would
   // (sim/network/group_comm.h, its NCCL latency and protocol pinned in its own tests). Crossing
   // GPU 0 -> 5 and GPU 1 -> 2, and kept on GPUs 2 to 7 (the diagonal, which moves no bytes):
@@ -372,23 +421,23 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   const Duration rank_fp8 = priced(4'224).first;
 
   const StepReport d = step(models::AllToAllAlgo::kDirect, std::nullopt, std::nullopt);
-  CHECK(time_of(d, "dispatch") == direct_bf16);
-  CHECK(time_of(d, "combine") == direct_bf16_back);
+  CHECK(TimeOf(d, "dispatch") == direct_bf16);
+  CHECK(TimeOf(d, "combine") == direct_bf16_back);
   CHECK(d.hardware.find("EP all-to-alls: network model") != std::string::npos);
 
   const StepReport p = step(models::AllToAllAlgo::kPerRank, std::nullopt, std::nullopt);
-  CHECK(time_of(p, "dispatch") == rank_bf16);
-  CHECK(time_of(p, "combine") == rank_bf16_back);
-  CHECK(time_of(p, "dispatch") < time_of(d, "dispatch"));
-  CHECK(time_of(p, "expert") == time_of(d, "expert"));  // every copy is still computed
+  CHECK(TimeOf(p, "dispatch") == rank_bf16);
+  CHECK(TimeOf(p, "combine") == rank_bf16_back);
+  CHECK(TimeOf(p, "dispatch") < TimeOf(d, "dispatch"));
+  CHECK(TimeOf(p, "expert") == TimeOf(d, "expert"));  // every copy is still computed
   CHECK(p.hardware.find("per_rank (one copy per destination GPU)") != std::string::npos);
 
   // DeepSeek-V3's recipe: FP8 dispatch, BF16 combine (and their gradients, the same bytes).
   const StepReport f =
       step(models::AllToAllAlgo::kPerRank, models::WireDtype::kFp8, models::WireDtype::kBf16);
-  CHECK(time_of(f, "dispatch") == rank_fp8);
-  CHECK(time_of(f, "combine") == rank_bf16_back);
-  CHECK(time_of(f, "dispatch") < time_of(p, "dispatch"));
+  CHECK(TimeOf(f, "dispatch") == rank_fp8);
+  CHECK(TimeOf(f, "combine") == rank_bf16_back);
+  CHECK(TimeOf(f, "dispatch") < TimeOf(p, "dispatch"));
   CHECK(f.hardware.find("a token is 4224 B in fp8 dispatch, 8192 B in bf16 combine") !=
         std::string::npos);
 
@@ -399,7 +448,7 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   c.alltoall_algo = models::AllToAllAlgo::kPerRank;
   auto r = SimulateStep(*cluster, model, plan, copies_only, c);
   REQUIRE(r.ok());
-  CHECK(time_of(*r, "dispatch") == direct_bf16);
+  CHECK(TimeOf(*r, "dispatch") == direct_bf16);
   CHECK(r->hardware.find("per_rank needs each token's GPUs") != std::string::npos);
 }
 

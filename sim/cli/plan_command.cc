@@ -28,6 +28,8 @@ struct PlanOptions {
   std::string mode = "training";
   std::string routing = "uniform";                    // "uniform" | "zipf:ALPHA"
   uint32_t router_groups = 0, router_group_topk = 0;  // group-limited routing (0: none)
+  // Groups picked by the sum of their best N expert scores (DeepSeek-V3: 2); 0: drawn first.
+  uint32_t router_group_score_top = 0;
   std::string trace;
   std::string hardware;  // HardwareProfile path, or empty
   std::string placement =
@@ -36,6 +38,7 @@ struct PlanOptions {
   bool overlap_alltoall = false, overlap_shared = false, overlap_grads = false;
   double capacity_factor = 0;
   std::string alltoall_algo = "direct";
+  std::optional<uint32_t> alltoall_chunk_tokens;  // deepep_normal's chunk; absent: DeepEP's 80
   std::string dispatch_dtype, combine_dtype;  // "fp8" | "bf16"; empty: the model's dtype
   std::string schedule = "1f1b";              // "1f1b" | "interleaved" | "dualpipe" | "all"
   uint32_t virtual_stages = 2;                // interleaved: chunks per device
@@ -251,6 +254,12 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
       models::ParseAllToAllAlgo(o.alltoall_algo, {}, "--alltoall-algo");
   if (!algo.ok()) return Fail(io, algo.error());
   step.alltoall_algo = *algo;
+  const StatusOr<uint32_t> chunk =
+      models::ParseChunkTokens(o.alltoall_chunk_tokens.has_value(),
+                               o.alltoall_chunk_tokens.value_or(0), *algo, {},
+                               "--alltoall-chunk-tokens");
+  if (!chunk.ok()) return Fail(io, chunk.error());
+  step.chunk_tokens = *chunk;
   const StatusOr<std::optional<models::WireDtype>> dispatch_dtype =
       models::ParseWireDtype(o.dispatch_dtype, {}, "--dispatch-dtype");
   if (!dispatch_dtype.ok()) return Fail(io, dispatch_dtype.error());
@@ -294,7 +303,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   }
   auto routing = ParseRouting(o.routing);
   if (!routing.ok()) return Fail(io, routing.error());
-  if (o.router_groups != 0 || o.router_group_topk != 0) {
+  if (o.router_groups != 0 || o.router_group_topk != 0 || o.router_group_score_top != 0) {
     if (!o.trace.empty()) {
       return Fail(io, Error("--router-groups and --router-group-topk shape --routing; a --trace "
                             "brings its own routing"));
@@ -304,6 +313,17 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
     if (!limit.ok()) return Fail(io, limit.error());
     routing->mutable_synthetic()->set_router_groups(o.router_groups);
     routing->mutable_synthetic()->set_router_group_topk(o.router_group_topk);
+    if (o.router_group_score_top != 0) {
+      if (o.router_groups == 0 || o.routing != "uniform") {
+        return Fail(io, InputError({}, "--router-group-score-top",
+                                   std::to_string(o.router_group_score_top),
+                                   "scores the groups of a group limit over uniform routing",
+                                   "with --router-groups, --router-group-topk and --routing "
+                                   "uniform"));
+      }
+      // The routing block checks the rest (models/synthetic_spec.cc): 1 to experts per group.
+      routing->mutable_synthetic()->set_router_group_score_top(o.router_group_score_top);
+    }
   }
   auto plan_routing = ResolvePlanRouting(*model, *routing, o.trace, nullptr);
   if (!plan_routing.ok()) return Fail(io, plan_routing.error());
@@ -362,6 +382,10 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   if (o.router_groups != 0) {
     routing_text += ", " + std::to_string(o.router_group_topk) + " of " +
                     std::to_string(o.router_groups) + " groups per token";
+    if (o.router_group_score_top != 0) {
+      routing_text += " by the sum of their best " + std::to_string(o.router_group_score_top) +
+                      " expert scores";
+    }
   }
   table.set_routing(routing_text + " (loads: " + plan_routing->source + ")");
   table.set_hardware(step.hardware ? "profile " + step.hardware->name()
@@ -408,6 +432,9 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
                   "(DeepSeek's n_group)");
   cmd->add_option("--router-group-topk", o->router_group_topk,
                   "groups each token's experts come from (DeepSeek's topk_group)");
+  cmd->add_option("--router-group-score-top", o->router_group_score_top,
+                  "pick each token's groups by the sum of their best N expert scores "
+                  "(DeepSeek-V3: 2) instead of drawing them first (uniform routing)");
   cmd->add_option("--placement", o->placement,
                   "contiguous, round-robin, or eplb[:REDUNDANT[:GROUPS]] (DeepSeek's EPLB on the "
                   "routing's loads, REDUNDANT extra replicas per EP group)")
@@ -428,10 +455,15 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--alltoall-algo", o->alltoall_algo,
                   "EP all-to-alls: direct (NCCL send/recv, a copy per expert), per_rank (DeepEP "
-                  "intranode: once per GPU) or hierarchical (DeepEP internode: once across the "
-                  "network per node)")
-      ->check(CLI::IsMember({"direct", "per_rank", "hierarchical"}))
+                  "intranode: once per GPU), hierarchical (once across the network per node, "
+                  "whole messages), deepep_normal (DeepEP internode: the same, chunk-pipelined) "
+                  "or deepep_low_latency (DeepEP low-latency: a message per token and expert)")
+      ->check(CLI::IsMember(
+          {"direct", "per_rank", "hierarchical", "deepep_normal", "deepep_low_latency"}))
       ->capture_default_str();
+  cmd->add_option("--alltoall-chunk-tokens", o->alltoall_chunk_tokens,
+                  "deepep_normal: tokens per chunk the relay forwards (default 80: DeepEP's 10 "
+                  "channels x 8-token RDMA chunks)");
   cmd->add_option("--dispatch-dtype", o->dispatch_dtype,
                   "a token in dispatch: fp8 (1 B per element + an fp32 scale per 128) or bf16 "
                   "(default: the model's dtype)")

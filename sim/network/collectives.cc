@@ -26,7 +26,7 @@ constexpr std::pair<CollectiveAlgo, std::string_view> kAlgos[] = {
 // Appends a transfer and returns its index.
 uint32_t Add(Schedule& s, uint32_t src, uint32_t dst, uint64_t bytes, uint32_t step,
              std::vector<uint32_t> after = {}) {
-  s.transfers.push_back({src, dst, bytes, step, std::move(after)});
+  s.transfers.push_back({src, dst, bytes, step, std::move(after), {}});
   s.steps = std::max(s.steps, step + 1);
   return static_cast<uint32_t>(s.transfers.size() - 1);
 }

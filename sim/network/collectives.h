@@ -73,6 +73,10 @@ struct Transfer {
   uint32_t step = 0;
   // Transfers (indices into Schedule::transfers) that must complete before this one starts.
   std::vector<uint32_t> after;
+  // Transfers whose last byte must have left their sender before this one starts, without waiting
+  // for it to arrive (a route's latency) or for a new NCCL step: the next chunk of a stream one
+  // sender sends back to back (sim/network/alltoall_hierarchical.h, chunk-pipelined relays).
+  std::vector<uint32_t> after_sent;
   // A later chunk of a pipelined stream on the same hop: it starts as soon as what it waits for is
   // through, without a step latency of its own (NCCL's latency model charges a hop once a call,
   // not once a chunk). Only with `after`.
@@ -85,7 +89,7 @@ struct Schedule {
   uint32_t ranks = 0;
   uint64_t size = 0;  // nccl-tests size, bytes
   uint32_t steps = 0;
-  std::vector<Transfer> transfers;  // dependencies always point to earlier transfers
+  std::vector<Transfer> transfers;  // dependencies (after, after_sent) point to earlier transfers
 };
 
 // A requested size rounded as nccl-tests rounds it: whole floats (4 B), and for the ops that split

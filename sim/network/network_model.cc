@@ -84,7 +84,7 @@ class AnalyticalNetwork final : public NetworkModel {
       const std::vector<uint32_t> order = RingOrder(n, channels, c);
       const uint64_t part = chunk / channels + (c == 0 ? chunk % channels : 0);
       for (uint32_t p = 0; p < n; ++p)
-        s.transfers.push_back({order[p], order[(p + 1) % n], part, 0, {}});
+        s.transfers.push_back({order[p], order[(p + 1) % n], part, 0, {}, {}});
     }
     MapOntoGroup(s, gpus);
     const CollectiveTiming t = TimeRing(cluster(), s, steps);

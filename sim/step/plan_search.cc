@@ -108,7 +108,8 @@ StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::R
       synthetic.router_groups() > 0 && synthetic.router_group_topk() < synthetic.router_groups();
   if (routing.has_synthetic() && synthetic.distribution() == pb::SyntheticRouting::UNIFORM) {
     // Equal, group limit or not: M of G groups uniformly, then k of their M E / G experts
-    // uniformly, gives every expert (M / G) (k G / (M E)) = k / E.
+    // uniformly, gives every expert (M / G) (k G / (M E)) = k / E; groups picked by i.i.d. scores
+    // (router_group_score_top) favour no group and no expert either.
     out.loads.assign(experts, 1);
     out.source = "exact";
     return out;
@@ -220,13 +221,16 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
       routing.loads, s.ep, tokens, model.top_k(), placement,
       models::ExpertCapacity(tokens, model.top_k(), model.num_experts(), config.capacity_factor));
   // DeepEP's deduplication, where the step will use it (an EP group filling whole nodes).
-  if (config.alltoall_algo == models::AllToAllAlgo::kHierarchical && !routing.sample.empty() &&
+  if (models::RelaysByNode(config.alltoall_algo) && !routing.sample.empty() &&
       GroupFillsNodes(cluster, plan.EpGroup(0))) {
     models::SetExpectedNodeTokens(routing.sample, routing.top_k, cluster.gpus_per_node(), tokens,
                                   placement, &work);
   }
-  // The per-rank deduplication, from the same sample.
-  if (config.alltoall_algo == models::AllToAllAlgo::kPerRank && !routing.sample.empty()) {
+  // The per-rank deduplication, from the same sample (deepep_normal runs it on an EP group inside
+  // one node).
+  if ((config.alltoall_algo == models::AllToAllAlgo::kPerRank ||
+       config.alltoall_algo == models::AllToAllAlgo::kDeepEpNormal) &&
+      !routing.sample.empty()) {
     models::SetExpectedRankTokens(routing.sample, routing.top_k, tokens, placement, &work);
   }
   MOESIM_ASSIGN_OR_RETURN(StepReport r, SimulateStep(cluster, model, plan, work, config));

@@ -127,13 +127,11 @@ Duration Overlapped(Duration compute, Duration comm, SmShare sms) {
   return std::max(comm, compute + lost);
 }
 
-uint32_t DefaultCommSms(models::AllToAllAlgo algo) {
-  // deep_ep/buffer.py (deep_ep/buffers/legacy.py since EPv2): Buffer.num_sms = 20.
-  constexpr uint32_t kDeepEpNumSms = 20;
+uint32_t DefaultCommSms(models::AllToAllAlgo algo, uint32_t experts, uint32_t device_sms) {
   // NCCL runs one thread block, one SM, per channel; an H800 node's log (NVIDIA/nccl#892) shows 16
-  // p2p channels.
+  // p2p channels. DeepEP's kernels: models::CommSms.
   constexpr uint32_t kNcclP2pChannels = 16;
-  return algo == models::AllToAllAlgo::kDirect ? kNcclP2pChannels : kDeepEpNumSms;
+  return models::CommSms(algo, {kNcclP2pChannels, experts, device_sms});
 }
 
 }  // namespace moesim::sim

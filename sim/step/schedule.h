@@ -91,11 +91,12 @@ struct SmShare {
 // Compute `compute` (at the full rate) beside communication `comm` (above).
 Duration Overlapped(Duration compute, Duration comm, SmShare sms);
 
-// SMs an EP all-to-all of `algo` holds by default: DeepEP's normal kernels (per_rank,
-// hierarchical) Buffer.num_sms = 20 (deep_ep/buffer.py; DeepSeek-V3 report 3.2.2: "20 SMs are
-// sufficient to fully utilize the bandwidths of IB and NVLink"); NCCL (direct) one SM per channel,
-// 16 p2p channels on an 8-GPU H800 node (NCCL_DEBUG=INFO log in github.com/NVIDIA/nccl issue
-// #892: "16 coll channels, 0 nvls channels, 16 p2p channels").
-uint32_t DefaultCommSms(models::AllToAllAlgo algo);
+// SMs an EP all-to-all of `algo` holds by default (models::CommSms): DeepEP's normal kernels
+// (per_rank, hierarchical, deepep_normal) Buffer.num_sms = 20 (deep_ep/buffer.py; DeepSeek-V3
+// report 3.2.2: "20 SMs are sufficient to fully utilize the bandwidths of IB and NVLink"); NCCL
+// (direct) one SM per channel, 16 p2p channels on an 8-GPU H800 node (NCCL_DEBUG=INFO log in
+// github.com/NVIDIA/nccl issue #892: "16 coll channels, 0 nvls channels, 16 p2p channels");
+// DeepEP's low-latency kernels an SM per ceil(experts / device_sms) experts.
+uint32_t DefaultCommSms(models::AllToAllAlgo algo, uint32_t experts, uint32_t device_sms);
 
 }  // namespace moesim::sim

@@ -221,9 +221,10 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   r.gpu_sms = cluster.gpu_spec().multiprocessors;
   const bool beside = config.overlap.alltoall || config.overlap.shared_expert ||
                       config.schedule == PipelineSchedule::kDualPipe;
-  r.comm_sms =
-      beside ? std::min(config.comm_sms.value_or(DefaultCommSms(config.alltoall_algo)), r.gpu_sms)
-             : 0;
+  r.comm_sms = beside ? std::min(config.comm_sms.value_or(DefaultCommSms(
+                                     config.alltoall_algo, model.num_experts(), r.gpu_sms)),
+                                 r.gpu_sms)
+                      : 0;
   const SmShare sms{r.comm_sms, r.gpu_sms};
 
   // Each stage's ops and times: with SM sharing, without it (`alone`, for the report), and with
@@ -538,6 +539,11 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
       c.alltoall_algo,
       models::ParseAllToAllAlgo(spec.alltoall_algo(), file.Locate("step.alltoall_algo"),
                                 "step.alltoall_algo"));
+  MOESIM_ASSIGN_OR_RETURN(
+      c.chunk_tokens,
+      models::ParseChunkTokens(spec.has_alltoall_chunk_tokens(), spec.alltoall_chunk_tokens(),
+                               c.alltoall_algo, file.Locate("step.alltoall_chunk_tokens"),
+                               "step.alltoall_chunk_tokens"));
   MOESIM_ASSIGN_OR_RETURN(
       c.dispatch_dtype,
       models::ParseWireDtype(spec.dispatch_dtype(), file.Locate("step.dispatch_dtype"),

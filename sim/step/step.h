@@ -130,12 +130,16 @@ struct StepConfig {
   // group's link class replaces the network model for the EP all-to-alls
   // (sim/compute/profile_model.h). Absent: the per-kernel defaults, and the network model.
   std::optional<pb::HardwareProfile> hardware;
-  // How the EP all-to-alls run: direct (one copy per expert: NCCL's grouped send/recv,
-  // Megatron-Core's all-to-all dispatcher), per-rank (one copy per destination GPU, the layer's
-  // rank_tokens: DeepEP's intranode kernels) or hierarchical (DeepEP's internode dispatch: once
-  // across the network per destination node, deduplicated where the layer knows each token's
-  // nodes; sim/network/group_comm.h).
+  // How the EP all-to-alls run (models/dispatch.h): direct (one copy per expert: NCCL's grouped
+  // send/recv, Megatron-Core's all-to-all dispatcher), per-rank (one copy per destination GPU, the
+  // layer's rank_tokens: DeepEP's intranode kernels), hierarchical (DeepEP's internode traffic:
+  // once across the network per destination node, deduplicated where the layer knows each token's
+  // nodes, whole messages timed with NCCL's model; sim/network/group_comm.h), deepep_normal (the
+  // same relay in chunks of chunk_tokens, timed as DeepEP's kernels) or deepep_low_latency (a
+  // message per copy, sim/network/alltoall_low_latency.h).
   models::AllToAllAlgo alltoall_algo = models::AllToAllAlgo::kDirect;
+  // deepep_normal's chunk, tokens of one sender's message to one node.
+  uint32_t chunk_tokens = models::kDeepEpChunkTokens;
   // How a token travels in dispatch and in combine (models/wire_dtype.h), forward and backward
   // alike; nullopt: the model's dtype.
   std::optional<models::WireDtype> dispatch_dtype, combine_dtype;

@@ -7,6 +7,7 @@
 #include "models/params.h"
 #include "sim/compute/compute_model.h"
 #include "sim/compute/profile_model.h"
+#include "sim/network/alltoall_low_latency.h"
 #include "sim/network/group_comm.h"
 
 namespace moesim::sim {
@@ -94,21 +95,32 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
   // unless the step names another.
   dispatch_token_bytes_ = models::WireTokenBytes(model, config.dispatch_dtype).value;
   combine_token_bytes_ = models::WireTokenBytes(model, config.combine_dtype).value;
+  // DeepEP's normal kernels on an EP group inside one node are its intranode ones (per_rank).
+  const std::vector<uint32_t> ep_group = plan.EpGroup(0);
+  bool one_node = true;
+  for (uint32_t gpu : ep_group)
+    one_node = one_node && cluster_.router().NodeOf(gpu) == cluster_.router().NodeOf(ep_group[0]);
+  const models::AllToAllAlgo algo =
+      config.alltoall_algo == models::AllToAllAlgo::kDeepEpNormal && one_node
+          ? models::AllToAllAlgo::kPerRank
+          : config.alltoall_algo;
   // Copies per expert, or with per_rank distinct tokens per GPU (models::SentTokens).
-  const models::TrafficMatrix& sent = models::SentTokens(work_, config.alltoall_algo);
+  const models::TrafficMatrix& sent = models::SentTokens(work_, algo);
   const models::TrafficMatrix dispatch = Bytes(sent, dispatch_token_bytes_);
   const models::TrafficMatrix combine =
       combine_token_bytes_ == dispatch_token_bytes_ ? dispatch : Bytes(sent, combine_token_bytes_);
-  dispatch_ = GroupAllToAllV(net, plan.EpGroup(0), dispatch).time;
-  combine_ = GroupAllToAllV(net, plan.EpGroup(0), combine.Transposed()).time;
-  if (config.alltoall_algo == models::AllToAllAlgo::kPerRank) {
+  dispatch_ = GroupAllToAllV(net, ep_group, dispatch).time;
+  combine_ = GroupAllToAllV(net, ep_group, combine.Transposed()).time;
+  if (algo == models::AllToAllAlgo::kPerRank) {
     alltoall_source_ = &sent == &work_.rank_tokens
                            ? "network model, per_rank (one copy per destination GPU)"
                            : "network model, direct (per_rank needs each token's GPUs: this "
                              "layer has only its copies)";
+    if (config.alltoall_algo == models::AllToAllAlgo::kDeepEpNormal)
+      alltoall_source_ += "; deepep_normal on one node runs DeepEP's intranode kernels";
   }
-  if (config.alltoall_algo == models::AllToAllAlgo::kHierarchical)
-    HierarchicalAllToAlls(dispatch, combine);
+  if (models::RelaysByNode(algo)) HierarchicalAllToAlls(dispatch, combine);
+  if (algo == models::AllToAllAlgo::kDeepEpLowLatency) LowLatencyAllToAlls();
   if (config.hardware) ProfileAllToAlls(*config.hardware);
   if (config.dispatch_dtype || config.combine_dtype) {
     auto name = [&](std::optional<models::WireDtype> d) {
@@ -150,9 +162,9 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
   const std::vector<uint32_t> group = plan_.EpGroup(0);
   const uint32_t g = GroupGpusPerNode(cluster_, group);
   if (g == 0) {
-    alltoall_source_ =
-        "network model, direct (hierarchical needs an EP group over several nodes "
-        "with as many of its GPUs on each)";
+    alltoall_source_ = "network model, direct (" +
+                       std::string(models::ToString(config_.alltoall_algo)) +
+                       " needs an EP group over several nodes with as many of its GPUs on each)";
     return;
   }
   // DeepEP's deduplication needs each token's nodes (node_tokens: ExpandLayer counts them, plan
@@ -164,16 +176,46 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
       dedupe ? work_.node_tokens.Scaled(dispatch_token_bytes_) : models::TrafficMatrix{};
   const models::TrafficMatrix combine_node_bytes =
       dedupe ? work_.node_tokens.Scaled(combine_token_bytes_) : models::TrafficMatrix{};
+  const char* copies = dedupe  ? "deduplicated per node"
+                       : fills ? "every copy crosses: no per-token routing"
+                               : "every copy crosses: the EP group does not fill whole nodes";
+  if (config_.alltoall_algo == models::AllToAllAlgo::kDeepEpNormal) {
+    // DeepEP's kernels: chunks of chunk_tokens, no NCCL latency model.
+    const uint64_t chunk = config_.chunk_tokens;
+    dispatch_ = GroupDeepEpAllToAllV(net_, group, dispatch_bytes, dispatch_node_bytes,
+                                     chunk * dispatch_token_bytes_, /*reversed=*/false)
+                    ->time;
+    combine_ = GroupDeepEpAllToAllV(net_, group, combine_bytes, combine_node_bytes,
+                                    chunk * combine_token_bytes_, /*reversed=*/true)
+                   ->time;
+    alltoall_source_ = std::string("network model, deepep_normal (DeepEP internode kernels, ") +
+                       copies + ", the relay forwarding chunks of " + std::to_string(chunk) +
+                       " tokens)";
+    return;
+  }
   dispatch_ = GroupHierarchicalAllToAllV(net_, group, dispatch_bytes, dispatch_node_bytes,
                                          /*reversed=*/false)
                   ->time;
   combine_ = GroupHierarchicalAllToAllV(net_, group, combine_bytes, combine_node_bytes,
                                         /*reversed=*/true)
                  ->time;
-  const char* copies = dedupe  ? "deduplicated per node"
-                       : fills ? "every copy crosses: no per-token routing"
-                               : "every copy crosses: the EP group does not fill whole nodes";
   alltoall_source_ = std::string("network model, hierarchical (DeepEP, ") + copies + ")";
+}
+
+void LayerCoster::LowLatencyAllToAlls() {
+  const std::vector<uint32_t> group = plan_.EpGroup(0);
+  // One message per copy: the token and DeepEP's 16-byte header in dispatch, the expert's output
+  // alone in combine (models/wire_dtype.h).
+  const LowLatencyTraffic out = LowLatencyMessages(
+      work_, dispatch_token_bytes_ + models::kLowLatencyHeaderBytes, /*combine=*/false);
+  const LowLatencyTraffic back =
+      LowLatencyMessages(work_, combine_token_bytes_, /*combine=*/true);
+  dispatch_ = Slowest(LowLatencyAllToAll(net_, group, out)).time;
+  combine_ = Slowest(LowLatencyAllToAll(net_, group, back)).time;
+  alltoall_source_ =
+      "network model, deepep_low_latency (DeepEP low-latency kernels: a message per token and "
+      "expert, RDMA across nodes, NVLink within one; " +
+      std::to_string(kConnectX7MessagesPerSecond / 1'000'000) + "M messages/s per NIC)";
 }
 
 void LayerCoster::ProfileAllToAlls(const pb::HardwareProfile& profile) {

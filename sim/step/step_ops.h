@@ -80,6 +80,8 @@ class LayerCoster {
     std::vector<Kernel> forward, backward;
   };
   StepOp Compute(const std::string& name, uint32_t layer, const Kernels& k) const;
+  // DeepEP's low-latency kernels over the EP group (sim/network/alltoall_low_latency.h).
+  void LowLatencyAllToAlls();
   StepOp Comm(const char* name, uint32_t layer, Duration time, bool alltoall = false) const;
   void TensorParallel(std::vector<StepOp>& ops, uint32_t layer, const char* block,
                       bool before) const;
