@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "models/parallel.h"
 
@@ -11,6 +12,89 @@ uint64_t LayerWork::TotalDropped() const {
   uint64_t n = 0;
   for (uint64_t d : dropped) n += d;
   return n;
+}
+
+namespace {
+
+constexpr AllToAllAlgo kAllToAllAlgos[] = {AllToAllAlgo::kDirect, AllToAllAlgo::kPerRank,
+                                           AllToAllAlgo::kHierarchical, AllToAllAlgo::kDeepEpNormal,
+                                           AllToAllAlgo::kDeepEpLowLatency};
+
+}  // namespace
+
+std::string_view ToString(AllToAllAlgo algo) {
+  switch (algo) {
+    case AllToAllAlgo::kDirect:
+      return "direct";
+    case AllToAllAlgo::kPerRank:
+      return "per_rank";
+    case AllToAllAlgo::kHierarchical:
+      return "hierarchical";
+    case AllToAllAlgo::kDeepEpNormal:
+      return "deepep_normal";
+    case AllToAllAlgo::kDeepEpLowLatency:
+      return "deepep_low_latency";
+  }
+  return "?";
+}
+
+StatusOr<AllToAllAlgo> ParseAllToAllAlgo(std::string_view name, const Location& where,
+                                         std::string_view field) {
+  if (name.empty()) return AllToAllAlgo::kDirect;
+  std::string valid;
+  for (AllToAllAlgo a : kAllToAllAlgos) {
+    if (name == ToString(a)) return a;
+    valid += (valid.empty() ? "" : ", ") + std::string(ToString(a));
+  }
+  return InputError(where, field, name, "unknown all-to-all algorithm", valid);
+}
+
+bool RelaysByNode(AllToAllAlgo algo) {
+  return algo == AllToAllAlgo::kHierarchical || algo == AllToAllAlgo::kDeepEpNormal;
+}
+
+AllToAllAlgo KernelsFor(AllToAllAlgo algo, uint32_t ranks, uint32_t gpus_per_node) {
+  const bool one_node = gpus_per_node == 0 || ranks <= gpus_per_node;
+  return algo == AllToAllAlgo::kDeepEpNormal && one_node ? AllToAllAlgo::kPerRank : algo;
+}
+
+const TrafficMatrix& SentTokens(const LayerWork& layer, AllToAllAlgo algo) {
+  const bool per_rank =
+      algo == AllToAllAlgo::kPerRank && layer.rank_tokens.ranks() == layer.dispatch_tokens.ranks();
+  return per_rank ? layer.rank_tokens : layer.dispatch_tokens;
+}
+
+StatusOr<uint32_t> ParseChunkTokens(bool given, uint32_t value, AllToAllAlgo algo,
+                                    const Location& where, std::string_view field) {
+  if (!given) return kDeepEpChunkTokens;
+  if (algo != AllToAllAlgo::kDeepEpNormal) {
+    return InputError(where, field, std::to_string(value),
+                      "only deepep_normal forwards in chunks (the algorithm is " +
+                          std::string(ToString(algo)) + ")",
+                      "alltoall_algo: \"deepep_normal\", or leave it out");
+  }
+  if (value == 0) {
+    return InputError(where, field, "0", "a chunk of no tokens",
+                      "an integer >= 1 (default " + std::to_string(kDeepEpChunkTokens) + ")");
+  }
+  return value;
+}
+
+uint32_t CommSms(AllToAllAlgo algo, const CommSmsInput& input) {
+  switch (algo) {
+    case AllToAllAlgo::kDirect:
+      return input.nccl_channels;
+    case AllToAllAlgo::kPerRank:
+    case AllToAllAlgo::kHierarchical:
+    case AllToAllAlgo::kDeepEpNormal:
+      return kDeepEpNumSms;
+    case AllToAllAlgo::kDeepEpLowLatency: {
+      if (input.experts == 0 || input.device_sms == 0) return 0;
+      const uint32_t groups = (input.experts + input.device_sms - 1) / input.device_sms;
+      return (input.experts + groups - 1) / groups;
+    }
+  }
+  return 0;
 }
 
 uint64_t ExpertCapacity(uint64_t tokens, uint32_t top_k, uint32_t experts, double factor) {

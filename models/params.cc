@@ -9,33 +9,28 @@ namespace {
 
 using Attention = pb::AttentionSpec;
 
-// Heads and widths of one attention block, with the defaults of AttentionSpec filled in.
-struct AttentionShape {
-  uint64_t heads = 0;
-  uint64_t qk_dim = 0;  // per-head query/key width
-  uint64_t v_dim = 0;   // per-head value width
-};
+}  // namespace
 
 AttentionShape ShapeOf(const pb::ModelSpec& spec) {
   const Attention& a = spec.attention();
   const uint64_t h = spec.hidden_size();
-  if (a.num_heads() == 0) return {1, h, h};  // default: heads together span the hidden size
+  // Default: one head spanning the hidden size.
+  if (a.num_heads() == 0) return {1, 1, h, h};
   if (a.kind() == Attention::MLA) {
-    return {a.num_heads(), uint64_t{a.qk_nope_head_dim()} + a.qk_rope_head_dim(), a.v_head_dim()};
+    return {a.num_heads(), a.num_heads(), uint64_t{a.qk_nope_head_dim()} + a.qk_rope_head_dim(),
+            a.v_head_dim()};
   }
   const uint64_t d = a.head_dim() != 0 ? a.head_dim() : h / a.num_heads();
-  return {a.num_heads(), d, d};
+  const uint64_t kv = a.num_kv_heads() != 0 ? a.num_kv_heads() : a.num_heads();
+  return {a.num_heads(), kv, d, d};
 }
 
-// Layer i attends to the whole sequence (not a sliding window).
 bool IsFullAttentionLayer(const pb::ModelSpec& spec, uint32_t layer) {
   const Attention& a = spec.attention();
   if (a.sliding_window() == 0) return true;
   const uint32_t every = a.full_attention_every_n_layers();
   return every != 0 && (layer + 1) % every == 0;
 }
-
-}  // namespace
 
 bool IsMoeLayer(const pb::ModelSpec& spec, uint32_t layer) {
   if (layer < spec.first_k_dense_layers()) return false;
@@ -123,6 +118,25 @@ TokenFlops ForwardFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len) {
 
 uint64_t TrainingFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len) {
   return 3 * ForwardFlopsPerToken(spec, seq_len).total();
+}
+
+uint64_t MtpForwardFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len, uint32_t depth) {
+  const uint64_t h = spec.hidden_size();
+  const uint32_t last = spec.num_layers() - 1;
+  uint64_t ffn = FfnParams(spec, spec.dense_ffn_size());
+  if (IsMoeLayer(spec, last)) {
+    const uint64_t shared =
+        spec.shared_expert_ffn_size() != 0 ? spec.shared_expert_ffn_size() : spec.expert_ffn_size();
+    ffn = (spec.num_experts() > 1 ? h * spec.num_experts() : 0) +
+          uint64_t{spec.top_k()} * FfnParams(spec, spec.expert_ffn_size()) +
+          uint64_t{spec.num_shared_experts()} * FfnParams(spec, shared);
+  }
+  const uint64_t matmul = AttentionBlockParams(spec) + ffn + 2 * h * h + h * spec.vocab_size();
+  const AttentionShape s = ShapeOf(spec);
+  const uint64_t context = IsFullAttentionLayer(spec, last)
+                               ? seq_len
+                               : std::min<uint64_t>(seq_len, spec.attention().sliding_window());
+  return depth * (2 * matmul + 2 * s.heads * (s.qk_dim + s.v_dim) * context);
 }
 
 Bytes WeightBytes(uint64_t params, pb::DType dtype) {

@@ -51,6 +51,20 @@ uint32_t MoeLayerCount(const pb::ModelSpec& spec);
 //       O  = H·v·h
 uint64_t AttentionBlockParams(const pb::ModelSpec& spec);
 
+// Heads and widths of one attention block, with the defaults of AttentionSpec filled in: no heads
+// given is one head spanning the hidden size; kv_heads = num_heads for MHA and MLA (whose keys and
+// values are projected up per head).
+struct AttentionShape {
+  uint64_t heads = 0;
+  uint64_t kv_heads = 0;
+  uint64_t qk_dim = 0;  // per-head query/key width
+  uint64_t v_dim = 0;   // per-head value width
+};
+AttentionShape ShapeOf(const pb::ModelSpec& spec);
+
+// Layer i attends to the whole sequence (not a sliding window).
+bool IsFullAttentionLayer(const pb::ModelSpec& spec, uint32_t layer);
+
 // Weights of one FFN of intermediate size `ffn`: 3·h·ffn (GATED) or 2·h·ffn (UNGATED).
 uint64_t FfnParams(const pb::ModelSpec& spec, uint64_t ffn);
 
@@ -106,6 +120,13 @@ struct TokenFlops {
 TokenFlops ForwardFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len);
 // 3 x ForwardFlopsPerToken(...).total().
 uint64_t TrainingFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len);
+// Forward FLOPs of one token through `depth` multi-token-prediction modules (DeepSeek-V3,
+// arXiv:2412.19437, 2.2), each: a 2h x h projection, a block like the model's last layer (its
+// attention, and its active FFN: router, top_k routed and the shared experts, or the dense FFN),
+// and the shared output head (h x vocab), 2 FLOPs per weight, plus the last layer's attention
+// over the context:
+//   depth x (2 (attention + active FFN + 2h² + h·vocab) + 2·c·heads·(qk_dim + v_dim))
+uint64_t MtpForwardFlopsPerToken(const pb::ModelSpec& spec, uint64_t seq_len, uint32_t depth);
 
 // Bytes to hold `params` weights of `dtype` (BytesPerElement each).
 Bytes WeightBytes(uint64_t params, pb::DType dtype);

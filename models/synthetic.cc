@@ -124,21 +124,59 @@ GroupLimitFault CheckGroupLimit(const GroupLimit& limit, uint32_t experts, uint3
   if (limit.top == 0 || limit.top > limit.groups || limit.top * per < k) {
     return GroupLimitFault::kTop;
   }
+  if (limit.score_top > per) return GroupLimitFault::kScoreTop;
   return GroupLimitFault::kNone;
+}
+
+void TopKByGroupScore(std::span<const uint64_t> scores, const GroupLimit& limit, uint32_t k,
+                      std::vector<uint32_t>& ids) {
+  const uint32_t experts = static_cast<uint32_t>(scores.size());
+  const uint32_t per = experts / limit.groups;
+  // Larger score first, then the lower id: a strict total order, so no sort is left to chance.
+  const auto better = [&](uint32_t a, uint32_t b) {
+    return scores[a] != scores[b] ? scores[a] > scores[b] : a < b;
+  };
+  std::vector<uint32_t> members(per);
+  std::vector<std::pair<unsigned __int128, uint32_t>> groups(limit.groups);  // (score, group)
+  for (uint32_t g = 0; g < limit.groups; ++g) {
+    for (uint32_t i = 0; i < per; ++i) members[i] = g * per + i;
+    std::partial_sort(members.begin(), members.begin() + limit.score_top, members.end(), better);
+    unsigned __int128 sum = 0;
+    for (uint32_t i = 0; i < limit.score_top; ++i) sum += scores[members[i]];
+    groups[g] = {sum, g};
+  }
+  std::partial_sort(groups.begin(), groups.begin() + limit.top, groups.end(),
+                    [](const auto& a, const auto& b) {
+                      return a.first != b.first ? a.first > b.first : a.second < b.second;
+                    });
+  std::vector<uint32_t> candidates;
+  candidates.reserve(uint64_t{limit.top} * per);
+  for (uint32_t j = 0; j < limit.top; ++j) {
+    for (uint32_t i = 0; i < per; ++i) candidates.push_back(groups[j].second * per + i);
+  }
+  std::partial_sort(candidates.begin(), candidates.begin() + k, candidates.end(), better);
+  ids.insert(ids.end(), candidates.begin(), candidates.begin() + k);
 }
 
 LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t layer,
                             const GroupLimit& limit) {
   LayerRouting out = EmptyLayer(shape, layer);
   const uint32_t per = limit.Limits() ? shape.num_experts / limit.groups : 0;
+  const bool by_score = per > 0 && limit.score_top > 0;
   ForRanks(shape, [&](uint32_t first, uint32_t last) {
     std::vector<uint32_t> groups, local;
+    std::vector<uint64_t> scores(by_score ? shape.num_experts : 0);
     for (uint32_t rank = first; rank < last; ++rank) {
       Rng rng(Rng::Mix(seed, layer, rank));
       std::vector<uint32_t>& ids = out.experts[rank];
       for (uint64_t t = 0; t < shape.tokens_per_rank; ++t) {
         if (per == 0) {
           Floyd(rng, shape.num_experts, shape.top_k, ids);
+          continue;
+        }
+        if (by_score) {
+          for (uint64_t& score : scores) score = rng.Next() >> 11;
+          TopKByGroupScore(scores, limit, shape.top_k, ids);
           continue;
         }
         // The token's groups, then k of their top x per experts (local index i: group i / per).

@@ -30,25 +30,47 @@ namespace moesim::models {
 // topk_group; Megatron-Core's moe_router_num_groups and moe_router_group_topk). The experts are
 // split into `groups` groups of consecutive ids, and each token's experts come from at most `top`
 // of them. With contiguous placement over whole nodes, a group is one node's experts, so a token
-// reaches at most `top` nodes. A token first draws its `top` groups, then its k experts among
-// theirs, each stage as the distribution draws experts (uniformly, or by systematic sampling on
-// the groups' and then the experts' popularity). groups = 0, or top = groups: no limit, and the
-// routing is exactly the unlimited one. Needs groups dividing the experts and top x (experts /
-// groups) >= k (synthetic_spec.cc checks both).
+// reaches at most `top` nodes. Two rules pick a token's groups:
+//   score_top = 0  the token first draws its `top` groups, then its k experts among theirs, each
+//                  stage as the distribution draws experts (uniformly, or by systematic sampling
+//                  on the groups' and then the experts' popularity);
+//   score_top > 0  DeepSeek's gate (UniformRouting only): every expert gets an affinity score, a
+//                  group scores the sum of its score_top best experts' scores (DeepSeek-V3's
+//                  noaux_tc sums the top 2, arXiv:2412.19437 §2.1.2 and its inference/model.py
+//                  Gate; DeepSeek-V2's group_limited_greedy takes the best 1), the token keeps its
+//                  `top` best groups and takes the k best experts among theirs
+//                  (TopKByGroupScore). A group is kept for its best experts, so those experts are
+//                  likely among the token's k: the token reaches more of its `top` groups (nodes)
+//                  than when the groups are drawn blind.
+// groups = 0, or top = groups: no limit, and the routing is exactly the unlimited one. Needs
+// groups dividing the experts, top x (experts / groups) >= k and score_top <= experts / groups
+// (synthetic_spec.cc checks them).
 struct GroupLimit {
   uint32_t groups = 0;
   uint32_t top = 0;
+  uint32_t score_top = 0;
   bool Limits() const { return groups > 0 && top < groups; }
 };
 // What keeps `limit` from applying to `experts` experts with top-k `k`: kGroups when groups is
 // not a divisor of the experts from 1 to 64; kTop when top is not 1 to groups, or its groups hold
-// fewer than k experts.
-enum class GroupLimitFault { kNone, kGroups, kTop };
+// fewer than k experts; kScoreTop when score_top is more than a group's experts.
+enum class GroupLimitFault { kNone, kGroups, kTop, kScoreTop };
 GroupLimitFault CheckGroupLimit(const GroupLimit& limit, uint32_t experts, uint32_t k);
+
+// DeepSeek's group-limited top-k on one token's expert scores (scores[e] for expert e; any
+// totally ordered affinity, larger is better): group g = experts [g P, (g + 1) P), P = E /
+// limit.groups, scores the sum of its limit.score_top best scores; the limit.top best groups are
+// kept (equal group scores: the lower group id) and the k best experts among theirs appended to
+// `ids`, best first (equal scores: the lower expert id). Needs a limit CheckGroupLimit accepts,
+// with score_top >= 1, and scores.size() = E.
+void TopKByGroupScore(std::span<const uint64_t> scores, const GroupLimit& limit, uint32_t k,
+                      std::vector<uint32_t>& ids);
 
 // Each token picks top_k distinct experts, every set equally likely (Floyd's sampling). The stream
 // of (rank, layer) depends only on (seed, layer, rank): adding ranks does not change existing ones.
-// Under a group limit: `top` groups uniformly, then k experts uniformly among theirs.
+// Under a group limit: `top` groups uniformly, then k experts uniformly among theirs; or, with
+// score_top, E affinity scores per token, each a uniform 53-bit integer from the stream, and
+// TopKByGroupScore (i.i.d. scores: every expert still gets k / E of the selections).
 LayerRouting UniformRouting(const RoutingShape& shape, uint64_t seed, uint32_t layer,
                             const GroupLimit& limit = {});
 

@@ -47,7 +47,7 @@ Status CheckApplicable(const Spec& spec, const Errors& errors) {
   using D = std::vector<Spec::Distribution>;
   const D zipf = {Spec::ZIPF}, collapse = {Spec::COLLAPSE}, hot = {Spec::ZIPF, Spec::COLLAPSE},
           drawn = {Spec::UNIFORM, Spec::ZIPF, Spec::COLLAPSE}, measured = {Spec::MEASURED},
-          limited = {Spec::UNIFORM, Spec::ZIPF};
+          limited = {Spec::UNIFORM, Spec::ZIPF}, uniform = {Spec::UNIFORM};
   const struct {
     const char* field;
     bool given;
@@ -72,6 +72,8 @@ Status CheckApplicable(const Spec& spec, const Errors& errors) {
       {"router_groups", spec.has_router_groups(), std::to_string(spec.router_groups()), limited},
       {"router_group_topk", spec.has_router_group_topk(), std::to_string(spec.router_group_topk()),
        limited},
+      {"router_group_score_top", spec.has_router_group_score_top(),
+       std::to_string(spec.router_group_score_top()), uniform},
   };
   for (const auto& f : fields) {
     if (!f.given) continue;
@@ -201,7 +203,14 @@ StatusOr<Measured> LoadMeasured(const Spec& spec, const RoutingShape& shape, con
 // router_groups and router_group_topk: both or neither, and a limit a token can meet.
 StatusOr<GroupLimit> ResolveGroupLimit(const Spec& spec, const RoutingShape& shape,
                                        const Errors& errors) {
-  if (!spec.has_router_groups() && !spec.has_router_group_topk()) return GroupLimit{};
+  if (!spec.has_router_groups() && !spec.has_router_group_topk()) {
+    if (spec.has_router_group_score_top()) {
+      return errors.At("router_group_score_top", std::to_string(spec.router_group_score_top()),
+                       "scores the groups of a group limit, and there is none",
+                       "router_groups and router_group_topk with it");
+    }
+    return GroupLimit{};
+  }
   if (!spec.has_router_groups() || !spec.has_router_group_topk()) {
     const bool groups = spec.has_router_groups();
     return errors.At(
@@ -227,7 +236,13 @@ StatusOr<GroupLimit> ResolveGroupLimit(const Spec& spec, const RoutingShape& sha
             std::to_string(shape.top_k) + " experts (" + std::to_string(per) + " per group)",
         std::to_string((shape.top_k + per - 1) / per) + " to " + std::to_string(groups));
   }
-  return GroupLimit{groups, top};
+  const uint32_t score_top = spec.router_group_score_top();
+  if (spec.has_router_group_score_top() && (score_top == 0 || score_top > per)) {
+    return errors.At("router_group_score_top", std::to_string(score_top),
+                     "must be 1 to the " + std::to_string(per) + " experts of a group",
+                     "1 to " + std::to_string(per) + " (DeepSeek-V3: 2)");
+  }
+  return GroupLimit{groups, top, score_top};
 }
 
 }  // namespace

@@ -32,6 +32,12 @@ inline constexpr uint64_t kFp8ScaleChannels = 128;
 // Bytes of one scale: fp32.
 inline constexpr uint64_t kFp8ScaleBytes = 4;
 
+// DeepEP's low-latency dispatch sends each (token, expert) as one message of the token plus a
+// 16-byte header, an int4 of source information (csrc/kernels/legacy/internode_ll.cu:
+// num_bytes_per_msg = sizeof(int4) + hidden bytes + scales); its combine messages are the token
+// alone (num_send_bytes = hidden x 2 for BF16).
+inline constexpr uint64_t kLowLatencyHeaderBytes = 16;
+
 std::string_view ToString(WireDtype dtype);  // "bf16", "fp8"
 
 // "bf16" or "fp8"; "" (the field absent) is nullopt, the model's dtype. Anything else is an error

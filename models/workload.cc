@@ -8,35 +8,6 @@
 
 namespace moesim::models {
 
-std::string_view ToString(AllToAllAlgo algo) {
-  switch (algo) {
-    case AllToAllAlgo::kDirect:
-      return "direct";
-    case AllToAllAlgo::kPerRank:
-      return "per_rank";
-    case AllToAllAlgo::kHierarchical:
-      return "hierarchical";
-  }
-  return "?";
-}
-
-StatusOr<AllToAllAlgo> ParseAllToAllAlgo(std::string_view name, const Location& where,
-                                         std::string_view field) {
-  if (name.empty()) return AllToAllAlgo::kDirect;
-  for (AllToAllAlgo a :
-       {AllToAllAlgo::kDirect, AllToAllAlgo::kPerRank, AllToAllAlgo::kHierarchical}) {
-    if (name == ToString(a)) return a;
-  }
-  return InputError(where, field, name, "unknown all-to-all algorithm",
-                    "direct, per_rank, hierarchical");
-}
-
-const TrafficMatrix& SentTokens(const LayerWork& layer, AllToAllAlgo algo) {
-  const bool per_rank =
-      algo == AllToAllAlgo::kPerRank && layer.rank_tokens.ranks() == layer.dispatch_tokens.ranks();
-  return per_rank ? layer.rank_tokens : layer.dispatch_tokens;
-}
-
 StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile& file,
                                    uint32_t world, uint32_t gpus_per_node) {
   Workload w;
@@ -71,14 +42,20 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
   MOESIM_ASSIGN_OR_RETURN(w.alltoall_algo, ParseAllToAllAlgo(load.alltoall_algo(),
                                                              file.Locate("workload.alltoall_algo"),
                                                              "workload.alltoall_algo"));
-  if (w.alltoall_algo == AllToAllAlgo::kHierarchical &&
+  if (RelaysByNode(w.alltoall_algo) &&
       (gpus_per_node == 0 || (world > gpus_per_node && world % gpus_per_node != 0))) {
     return InputError(file.Locate("workload.alltoall_algo"), "workload.alltoall_algo",
-                      "hierarchical",
+                      ToString(w.alltoall_algo),
                       "needs whole nodes (" + std::to_string(world) + " GPUs, " +
                           std::to_string(gpus_per_node) + " per node)",
-                      "direct, per_rank, or GPUs a multiple of " + std::to_string(gpus_per_node));
+                      "direct, per_rank, deepep_low_latency, or GPUs a multiple of " +
+                          std::to_string(gpus_per_node));
   }
+  MOESIM_ASSIGN_OR_RETURN(
+      w.chunk_tokens,
+      ParseChunkTokens(load.has_alltoall_chunk_tokens(), load.alltoall_chunk_tokens(),
+                       w.alltoall_algo, file.Locate("workload.alltoall_chunk_tokens"),
+                       "workload.alltoall_chunk_tokens"));
   MOESIM_ASSIGN_OR_RETURN(w.dispatch_dtype, ParseWireDtype(load.dispatch_dtype(),
                                                            file.Locate("workload.dispatch_dtype"),
                                                            "workload.dispatch_dtype"));

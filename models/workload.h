@@ -22,30 +22,12 @@
 
 namespace moesim::models {
 
-// How a MoE layer's dispatch and combine all-to-alls run (the scenario's workload.alltoall_algo,
-// the step block's, `moesim plan --alltoall-algo`):
-//   kDirect        one copy per selected expert (LayerWork::dispatch_tokens), all pairs at once:
-//                  NCCL's grouped send/recv as Megatron-Core's all-to-all dispatcher calls it
-//   kPerRank       one copy per destination GPU (LayerWork::rank_tokens), all pairs at once:
-//                  DeepEP's intranode dispatch and combine
-//   kHierarchical  once across the network per destination node (LayerWork::node_tokens), then
-//                  NVLink: DeepEP's internode dispatch and combine
-enum class AllToAllAlgo { kDirect, kPerRank, kHierarchical };
-
-std::string_view ToString(AllToAllAlgo algo);  // "direct", "per_rank", "hierarchical"
-// The names above; "" (the field absent) is kDirect. Anything else is an error at `where` naming
-// `field`, the value and the valid names.
-StatusOr<AllToAllAlgo> ParseAllToAllAlgo(std::string_view name, const Location& where,
-                                         std::string_view field);
-
-// Token counts a direct exchange of `layer` under `algo` sends, per (source, destination) rank:
-// rank_tokens for kPerRank (dispatch_tokens where rank_tokens is empty), dispatch_tokens, the
-// copies, otherwise (kHierarchical builds its relays from the copies too).
-const TrafficMatrix& SentTokens(const LayerWork& layer, AllToAllAlgo algo);
-
 struct Workload {
   std::string name;
   AllToAllAlgo alltoall_algo = AllToAllAlgo::kDirect;
+  // kDeepEpNormal's chunk, tokens of one sender's message to one node (workload.
+  // alltoall_chunk_tokens; models/dispatch.h kDeepEpChunkTokens).
+  uint32_t chunk_tokens = kDeepEpChunkTokens;
   // How a token travels in dispatch and in combine (workload.dispatch_dtype, combine_dtype;
   // models/wire_dtype.h); nullopt: the model's dtype.
   std::optional<WireDtype> dispatch_dtype, combine_dtype;

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "sim/network/alltoall_cost.h"
 #include "sim/network/collective_time.h"
 #include "sim/network/flow_model.h"
 #include "test_paths.h"
@@ -187,6 +188,101 @@ TEST_CASE("Uniform hierarchical all-to-all is Tutel's 2D, the destination rail f
     CHECK(uniform->transfers[t].after == v.transfers[t].after);
     CHECK(v.transfers[t].bytes == 4 * U);
   }
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("Chunked relay (DeepEP normal): chunks stream back to back, forwards follow each chunk") {
+  // GPU 0 sends 4U to GPU 5 (node 1, local 1): across to GPU 4 (its own rail), forwarded there.
+  // Chunks of 1U: 0 -> 4 as four 1U transfers, each after the one before has left (after_sent);
+  // 4 -> 5 as four 1U forwards, forward k after chunk k (after) and after forward k - 1 has left.
+  models::TrafficMatrix m(8);
+  m.at(0, 5) = 4 * U;
+  auto built = BuildHierarchicalAllToAllV(m, 4, Rail::kSource, {}, /*chunk_bytes=*/1 * U);
+  REQUIRE(built.ok());
+  const Schedule& s = *built;
+  CheckTransfers(s, {{0, 4, 1 * U, 0, {}},
+                     {0, 4, 1 * U, 0, {}},
+                     {0, 4, 1 * U, 0, {}},
+                     {0, 4, 1 * U, 0, {}},
+                     {4, 5, 1 * U, 1, {0}},
+                     {4, 5, 1 * U, 1, {1}},
+                     {4, 5, 1 * U, 1, {2}},
+                     {4, 5, 1 * U, 1, {3}}});
+  const std::vector<std::vector<uint32_t>> streamed = {{}, {0}, {1}, {2}, {}, {4}, {5}, {6}};
+  for (uint32_t t = 0; t < 8; ++t) CHECK(s.transfers[t].after_sent == streamed[t]);
+
+  // A message that does not divide: 2.5U in chunks of 1U is 1U, 1U, 0.5U; a 2U copy for GPU 6
+  // inside it is forwarded as floor(2U x 1/2.5) = 0.8U, then floor(2U x 2/2.5) - 0.8U = 0.8U,
+  // then the 0.4U left.
+  models::TrafficMatrix odd(8);
+  odd.at(0, 4) = U / 2;  // stays on the relay: crosses, is not forwarded
+  odd.at(0, 6) = 2 * U;
+  auto split = BuildHierarchicalAllToAllV(odd, 4, Rail::kSource, {}, 1 * U);
+  REQUIRE(split.ok());
+  CheckTransfers(*split, {{0, 4, 1 * U, 0, {}},
+                          {0, 4, 1 * U, 0, {}},
+                          {0, 4, U / 2, 0, {}},
+                          {4, 6, 800'000, 1, {0}},
+                          {4, 6, 800'000, 1, {1}},
+                          {4, 6, 400'000, 1, {2}}});
+  // Chunks only on the source rail.
+  CHECK_FALSE(BuildHierarchicalAllToAllV(m, 4, Rail::kDestination, {}, U).ok());
+}
+
+TEST_CASE("Chunked relay, flow: RDMA time + one chunk's NVLink, not + the whole NVLink forward") {
+  const topology::Cluster c = TwoNodes();
+  models::TrafficMatrix m(8);
+  m.at(0, 5) = 4 * U;
+  auto whole = BuildHierarchicalAllToAllV(m, 4, Rail::kSource);
+  auto chunked = BuildHierarchicalAllToAllV(m, 4, Rail::kSource, {}, 1 * U);
+  REQUIRE(whole.ok());
+  REQUIRE(chunked.ok());
+  const topology::Router& router = c.router();
+  REQUIRE(router.Latency(0, 4) == Duration::Picoseconds(2'000'000));  // PCIe, NICs, switch
+  REQUIRE(router.Latency(4, 5) == Duration::Picoseconds(1'000'000));  // NVLink, NVSwitch
+  // No NCCL protocol (the MoE layer's all-to-alls): full link rates, route latencies.
+  //
+  // Chunked: the four 1U chunks leave GPU 0's 50 GB/s NIC back to back, 1e6 / 50e9 = 20 us each,
+  // last byte through at 80 us, arriving at 82 us. Forward k runs when chunk k has arrived (22,
+  // 42, 62, 82 us): 1e6 / 400e9 = 2.5 us on NVLink, done before the next chunk arrives. The last:
+  // 82 + 2.5 + 1 = 85.5 us = RDMA 80 + 2 + ONE chunk's NVLink 2.5 + 1.
+  // Whole message: 80 + 2, then all 4U over NVLink: 10 us + 1: 93 us = RDMA + the whole forward.
+  // Each flow's end is rounded up to a whole picosecond: at most 1 ps per flow in sequence.
+  const FlowRun pipelined = RunFlows(c, *chunked, std::nullopt);
+  const FlowRun serial = RunFlows(c, *whole, std::nullopt);
+  CHECK(pipelined.total >= Duration::Picoseconds(85'500'000));
+  CHECK(pipelined.total <= Duration::Picoseconds(85'500'000 + 8));
+  CHECK(serial.total >= Duration::Picoseconds(93'000'000));
+  CHECK(serial.total <= Duration::Picoseconds(93'000'000 + 2));
+  // Forward 0 ends at 22 + 2.5 + 1 = 25.5 us, while chunk 1 is still on the NIC.
+  CHECK(pipelined.finish[4] >= Duration::Picoseconds(25'500'000));
+  CHECK(pipelined.finish[4] <= Duration::Picoseconds(25'500'000 + 2));
+
+  // The analytical model lays every transfer on its links at once (the relay forwarding as bytes
+  // arrive), the same for both schedules: GPU 4's busiest link is its NIC's 4U, 80 us, plus its
+  // chain of routes 2 + 1 us: 83 us, below both flows (analytical <= flow).
+  const AllToAll a_whole = ScheduleCosts(c, *whole);
+  const AllToAll a_chunked = ScheduleCosts(c, *chunked);
+  CHECK(a_chunked.ranks[4].time == Duration::Picoseconds(83'000'000));
+  CHECK(a_whole.ranks[4].time == Duration::Picoseconds(83'000'000));
+  // GPU 5 sees only the forward: its NVLink, 4U / 400 GB/s = 10 us, plus the chain 3 us.
+  CHECK(a_chunked.ranks[5].time == Duration::Picoseconds(13'000'000));
+  CHECK(a_chunked.ranks[5].time == a_whole.ranks[5].time);
+  CHECK(pipelined.total >= a_chunked.ranks[4].time);
+
+  // The combine runs it backwards: GPU 5 sends chunk 3 first, then 2, 1, 0 back to back over
+  // NVLink (2.5 us each); GPU 4 sends each across as it arrives: chunk 3 at 2.5 + 1 = 3.5 us,
+  // then back to back: 3.5 + 4 x 20 = 83.5 us through, + 2 us: 85.5 us, as dispatch.
+  const Schedule back = Reversed(*chunked);
+  for (const Transfer& x : back.transfers) {
+    for (uint32_t u : x.after_sent) CHECK(u < static_cast<uint32_t>(&x - back.transfers.data()));
+  }
+  const FlowRun combine = RunFlows(c, back, std::nullopt);
+  CHECK(combine.total >= Duration::Picoseconds(85'500'000));
+  CHECK(combine.total <= Duration::Picoseconds(85'500'000 + 8));
 }
 
 }  // namespace moesim::sim

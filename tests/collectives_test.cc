@@ -315,3 +315,71 @@ TEST_CASE("NVLS needs Hopper or newer, an NVSwitch and one node") {
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("NVLS_TREE all-reduce on 2 x 4 GPUs: NVLS in each node, a tree over the nodes' NICs") {
+  // tests/fixtures/two_nodes_4gpu.pbtxt: 2 x 4 H100 (NCCL's nvlsEfficiency 0.85), NVLink 400 GB/s
+  // per GPU per direction, one 50 GB/s NIC per GPU behind a 63 GB/s PCIe switch, line rates.
+  auto c =
+      topology::LoadClusterArgument(testing::SourcePath("tests/fixtures/two_nodes_4gpu.pbtxt"), "");
+  REQUIRE(c.ok());
+  std::vector<uint32_t> all = {0, 1, 2, 3, 4, 5, 6, 7};
+  REQUIRE(CheckNvlsTree(*c, all).ok());
+  // S = 32 MB in 32 chunks of 1 MB. In each node every pair exchanges a chunk's NVLS share,
+  // 1e6 x (4+1) / (4 x 3) / 0.85 = 490,196.08 -> 490,197 B; GPU l's shard, 1e6 / 4 = 250,000 B,
+  // goes up from node 1 to node 0 (the tree's root) and back down, GPU l to GPU l.
+  const uint64_t S = 32'000'000;
+  auto s = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kNvlsTree, 8, S, 4, 1, 0.85);
+  REQUIRE(s.ok());
+  // Per chunk: 2 nodes x 4 x 3 in-node transfers, 4 legs up, 4 down.
+  CHECK(s->transfers.size() == 32 * (24 + 4 + 4));
+  const auto [sent, received] = Totals(*s);
+  // GPU 0 (node 0, the root): 32 x (3 x 490,197 in the node + 250,000 down) out.
+  CHECK(sent[0] == 32 * (3 * 490'197 + 250'000));
+  CHECK(received[4] == 32 * (3 * 490'197 + 250'000));
+  const CollectiveTiming t = TimeCollective(*c, *s);
+  CHECK(t.protocol == NcclProtocol::kSimple);
+  // Latency, NCCL's intraLat + 2 log2(2) interLat: one NVLS hop (25 us) and a network hop up and
+  // one down (20.9 us each); the later chunks stream behind the first without latencies of their
+  // own.
+  CHECK(t.latency == Duration::Nanoseconds(25'000 + 2 * 20'900));
+  // The bound: chunk 0's three transfers into GPU 4 share its NVLink, 3 x 490,197 B / 400 GB/s =
+  // 3,676,477.5 -> 3,676,478 ps after the 25 us hop; its up leg starts a network hop later and
+  // takes 250,000 / 50e9 = 5 us; chunk 0's down leg another network hop after that, at
+  // 25 + 3.676478 + 20.9 + 5 + 20.9 = 75.476478 us. From then on node 0's NICs are never idle (a
+  // chunk comes up every 5 us, as node 1's NICs carry them, and each takes 5 us down): 32 x 5 =
+  // 160 us. 235,476,478 ps, and one more where the NIC's pooled drain is rounded up.
+  INFO("total " << t.total.picoseconds() << " bottleneck " << t.bottleneck_link);
+  CHECK(t.total == Duration::Picoseconds(235'476'479));
+  // The flow model, with the same schedule, takes as long up to rounding (3 ps a transfer on the
+  // longest chain, as tests/flow_vs_analytical_test.cc allows: 32 + 2 + 1 transfers here).
+  const FlowRun flow = RunFlows(*c, *s, t.protocol);
+  INFO("flow " << flow.total.picoseconds() << " " << flow.bottleneck_link);
+  CHECK(flow.total.picoseconds() + 3 * 35 >= t.total.picoseconds());
+  CHECK(static_cast<double>(flow.total.picoseconds()) <= 1.01 * t.total.picoseconds());
+  // A ring over NCCL's 4 channels moves 14 steps of 4 MB / 4 channels = 1 MB over each NIC:
+  // 14 x 20 us = 280 us of bandwidth alone. NVLS_TREE's NICs carry S/4 = 8 MB each way instead
+  // of 14 MB.
+  auto ring = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, S, 4, 4);
+  REQUIRE(ring.ok());
+  CHECK(TimeCollective(*c, *ring).bandwidth == Duration::Nanoseconds(280'000));
+}
+
+TEST_CASE("NVLS_TREE needs 2 or more whole nodes of Hopper or newer behind NVSwitch") {
+  const topology::Cluster two = Load("dgx-h100-fat-tree-2to1.pbtxt");
+  std::vector<uint32_t> sixteen(16);
+  for (uint32_t i = 0; i < 16; ++i) sixteen[i] = i;
+  CHECK(CheckNvlsTree(two, sixteen).ok());
+  const Status one_node = CheckNvlsTree(two, {0, 1, 2, 3, 4, 5, 6, 7});
+  REQUIRE_FALSE(one_node.ok());
+  CHECK_THAT(one_node.error().message(), Catch::Contains("one node: --algo nvls"));
+  const Status part = CheckNvlsTree(two, {0, 1, 8, 9});
+  REQUIRE_FALSE(part.ok());
+  CHECK_THAT(part.error().message(), Catch::Contains("not 2 or more whole nodes"));
+  auto odd = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kNvlsTree, 12, 1 << 20, 8);
+  REQUIRE_FALSE(odd.ok());
+  CHECK_THAT(odd.error().message(), Catch::Contains("a multiple of 8, at least 16"));
+}
+
+}  // namespace moesim::sim

@@ -34,18 +34,13 @@ const StepOp& Op(const StepReport& r, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("Compute rates: assumed efficiencies, and a profile's fields in their place") {
+TEST_CASE("Compute rates: the datasheet's, and a profile's fields in their place") {
   const topology::Cluster cluster = OneNode();
-  const topology::GpuSpec& h100 = cluster.gpu_spec();
-  const ComputeRates assumed = ComputeRates::Assumed(h100, pb::BF16);
-  // 70% of the bf16 peak, 80% of HBM, 4 us per launch.
-  CHECK(
-      assumed.flops.per_second() ==
-      static_cast<uint64_t>(std::llround(0.7 * static_cast<double>(h100.bf16_flops.per_second()))));
-  CHECK(assumed.memory.per_second() ==
-        static_cast<uint64_t>(
-            std::llround(0.8 * static_cast<double>(h100.hbm_bandwidth.per_second()))));
-  CHECK(assumed.launch == Duration::Nanoseconds(4000));
+  const ComputeRates assumed = ComputeRates::Datasheet(cluster.gpu_spec(), pb::BF16);
+  // The H100 SXM's dense BF16 peak and HBM3, no launch.
+  CHECK(assumed.flops.per_second() == 989'500'000'000'000);
+  CHECK(assumed.memory.per_second() == 3'350'000'000'000);
+  CHECK(assumed.launch == Duration());
   CHECK(assumed.n_half == 0);
 
   const ComputeRates r = assumed.With(Measured().gpu());
@@ -65,7 +60,7 @@ TEST_CASE("Compute rates: assumed efficiencies, and a profile's fields in their 
 
 TEST_CASE("Expert time pays the half-rate point once per expert with tokens") {
   const ComputeRates r =
-      ComputeRates::Assumed(OneNode().gpu_spec(), pb::BF16).With(Measured().gpu());
+      ComputeRates::Datasheet(OneNode().gpu_spec(), pb::BF16).With(Measured().gpu());
   // Experts with 100, 0 and 28 tokens: 128 x 12,288 = 1,572,864 FLOPs; two experts have tokens,
   // each pays n_half x 12,288 = 786,432 FLOPs more: 3,145,728 FLOPs at 1e14 FLOP/s = 31,457.28
   // ps, rounded up to 31,458 ps, plus 2 us.
@@ -83,7 +78,7 @@ TEST_CASE("A profile's large_gemms band times the GEMMs of at least its min_flop
   p.mutable_gpu()->mutable_large_gemms()->set_min_flops(3e6);
   p.mutable_gpu()->mutable_large_gemms()->set_gemm_peak_tflops(50);
   p.mutable_gpu()->mutable_large_gemms()->set_launch_overhead_ns(1000);
-  const ComputeRates r = ComputeRates::Assumed(OneNode().gpu_spec(), pb::BF16).With(p.gpu());
+  const ComputeRates r = ComputeRates::Datasheet(OneNode().gpu_spec(), pb::BF16).With(p.gpu());
   // {100, 0, 28}: 1,572,864 FLOPs, below the band: as in the test above, 31,458 ps + 2 us.
   CHECK(ExpertTime(r, Tiny(), {100, 0, 28}) == Duration::Picoseconds(31'458 + 2'000'000));
   // {200, 100, 0}: 300 x 12,288 = 3,686,400 FLOPs, in the band: n_half 0, so 3,686,400 FLOPs at
@@ -109,7 +104,8 @@ TEST_CASE("Step with a profile: its GPU figures time compute, its link entry the
   REQUIRE(work.ok());
   auto assumed = SimulateStep(cluster, model, *plan, *work, config);
   REQUIRE(assumed.ok());
-  CHECK(assumed->hardware.find("assumed efficiencies") == 0);
+  CHECK(assumed->hardware.find("per-kernel efficiencies: GEMMs 785.6 TFLOP/s, experts loop 688.0, "
+                               "FlashAttention-3, memory 2979 GB/s, 4 us launch") == 0);
   CHECK(assumed->hardware.find("EP all-to-alls: network model") != std::string::npos);
 
   pb::HardwareProfile profile = Measured();
@@ -122,7 +118,9 @@ TEST_CASE("Step with a profile: its GPU figures time compute, its link entry the
   auto measured = SimulateStep(cluster, model, *plan, *work, config);
   REQUIRE(measured.ok());
   CHECK(measured->hardware ==
-        "profile measured; EP all-to-alls: profile measured: nvlink dispatch/combine");
+        "profile measured; per-kernel efficiencies: GEMMs at the profile's rate, experts loop, "
+        "FlashAttention-3, memory 1000000 GB/s, 2 us launch; EP all-to-alls: profile measured: "
+        "nvlink dispatch/combine");
   // The router of 128 tokens (one micro-batch of 128 tokens, tp 1): 2 x 128 x 64 x 4 = 65,536
   // FLOPs at 1e14 FLOP/s = 655.36 ps -> 656 ps, plus the 2 us launch.
   const models::OpCost router = models::RouterCost(model, 128);

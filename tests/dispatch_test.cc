@@ -266,3 +266,46 @@ TEST_CASE("Expanding a large layer on several threads gives what counting token 
 }
 
 }  // namespace moesim::models
+
+namespace moesim::models {
+
+TEST_CASE("All-to-all algorithms: names, DeepEP's chunk, and the SMs each kernel holds") {
+  for (AllToAllAlgo a : {AllToAllAlgo::kDirect, AllToAllAlgo::kPerRank, AllToAllAlgo::kHierarchical,
+                         AllToAllAlgo::kDeepEpNormal, AllToAllAlgo::kDeepEpLowLatency}) {
+    CHECK(*ParseAllToAllAlgo(ToString(a), {}, "f") == a);
+  }
+  CHECK(*ParseAllToAllAlgo("", {}, "f") == AllToAllAlgo::kDirect);
+  const auto bad = ParseAllToAllAlgo("deepep", {"s.pbtxt", 3, 5}, "workload.alltoall_algo");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message() ==
+        "s.pbtxt:3:5: workload.alltoall_algo = deepep: unknown all-to-all algorithm; valid: "
+        "direct, per_rank, hierarchical, deepep_normal, deepep_low_latency");
+  CHECK(RelaysByNode(AllToAllAlgo::kDeepEpNormal));
+  CHECK(RelaysByNode(AllToAllAlgo::kHierarchical));
+  CHECK_FALSE(RelaysByNode(AllToAllAlgo::kDeepEpLowLatency));
+  // DeepEP's normal kernels within one node are its intranode ones.
+  CHECK(KernelsFor(AllToAllAlgo::kDeepEpNormal, 8, 8) == AllToAllAlgo::kPerRank);
+  CHECK(KernelsFor(AllToAllAlgo::kDeepEpNormal, 16, 8) == AllToAllAlgo::kDeepEpNormal);
+  CHECK(KernelsFor(AllToAllAlgo::kHierarchical, 8, 8) == AllToAllAlgo::kHierarchical);
+
+  // The chunk: absent, DeepEP's 10 channels x 8 tokens; given, >= 1 and only for deepep_normal.
+  CHECK(kDeepEpChunkTokens == 10 * 8);
+  CHECK(*ParseChunkTokens(false, 0, AllToAllAlgo::kDirect, {}, "f") == 80);
+  CHECK(*ParseChunkTokens(true, 16, AllToAllAlgo::kDeepEpNormal, {}, "f") == 16);
+  CHECK_FALSE(ParseChunkTokens(true, 0, AllToAllAlgo::kDeepEpNormal, {}, "f").ok());
+  CHECK_FALSE(ParseChunkTokens(true, 16, AllToAllAlgo::kHierarchical, {}, "f").ok());
+
+  // SMs: NCCL one per channel; DeepEP's normal kernels Buffer.num_sms = 20; its low-latency
+  // kernels one SM per ceil(E / SMs) experts: 256 experts on an H800's 132 SMs, 2 experts an SM,
+  // 128 SMs; 64 experts, one each, 64 SMs; 288 experts, 3 an SM, 96 SMs.
+  CHECK(CommSms(AllToAllAlgo::kDirect, {.nccl_channels = 16}) == 16);
+  CHECK(CommSms(AllToAllAlgo::kPerRank, {}) == 20);
+  CHECK(CommSms(AllToAllAlgo::kHierarchical, {}) == 20);
+  CHECK(CommSms(AllToAllAlgo::kDeepEpNormal, {}) == 20);
+  CHECK(CommSms(AllToAllAlgo::kDeepEpLowLatency, {.experts = 256, .device_sms = 132}) == 128);
+  CHECK(CommSms(AllToAllAlgo::kDeepEpLowLatency, {.experts = 64, .device_sms = 132}) == 64);
+  CHECK(CommSms(AllToAllAlgo::kDeepEpLowLatency, {.experts = 288, .device_sms = 132}) == 96);
+  CHECK(CommSms(AllToAllAlgo::kDeepEpLowLatency, {.experts = 256}) == 0);
+}
+
+}  // namespace moesim::models

@@ -161,7 +161,7 @@ TEST_CASE("Links no transfer crosses are no constraint; groups count once") {
   Schedule s;
   s.ranks = 8;
   s.steps = 1;
-  s.transfers.push_back({0, 1, 1 << 20, 0, {}});
+  s.transfers.push_back({0, 1, 1 << 20, 0, {}, {}});
   const FlowLinks links = PlanFlowLinks(*c, s);
   CHECK(links.constraints == 1);
   CHECK(links.implied == 0);

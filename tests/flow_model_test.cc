@@ -38,7 +38,7 @@ Schedule Flows(std::vector<uint64_t> sizes) {
   Schedule s;
   s.ranks = 2;
   s.steps = 1;
-  for (uint64_t b : sizes) s.transfers.push_back({0, 1, b, 0, {}});
+  for (uint64_t b : sizes) s.transfers.push_back({0, 1, b, 0, {}, {}});
   return s;
 }
 

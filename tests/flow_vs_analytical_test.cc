@@ -43,6 +43,7 @@ constexpr std::pair<CollectiveOp, CollectiveAlgo> kCombinations[] = {
     {CollectiveOp::kAllReduce, CollectiveAlgo::kRing},
     {CollectiveOp::kAllReduce, CollectiveAlgo::kTree},
     {CollectiveOp::kAllReduce, CollectiveAlgo::kNvls},
+    {CollectiveOp::kAllReduce, CollectiveAlgo::kNvlsTree},
     {CollectiveOp::kAllGather, CollectiveAlgo::kRing},
     {CollectiveOp::kReduceScatter, CollectiveAlgo::kRing},
     {CollectiveOp::kSendRecv, CollectiveAlgo::kDirect},
@@ -88,12 +89,15 @@ TEST_CASE("Flow time is never below the analytical time, for every collective, s
     std::vector<uint64_t> sizes(20);
     for (uint64_t& size : sizes) size = static_cast<uint64_t>(std::exp(log_size(rng)));
     for (const auto& [op, algo] : kCombinations) {
-      // NVLS runs in one node only, as `moesim collective` refuses it elsewhere (CheckNvls).
+      // NVLS runs in one node only, NVLS_TREE on whole nodes, as `moesim collective` refuses
+      // them elsewhere (CheckNvls, CheckNvlsTree).
       if (algo == CollectiveAlgo::kNvls && !CheckNvls(c, gpus).ok()) continue;
+      if (algo == CollectiveAlgo::kNvlsTree && !CheckNvlsTree(c, gpus).ok()) continue;
       for (const uint64_t requested : sizes) {
         const uint64_t size = NcclTestsSize(op, n, requested);
         INFO(name << ": " << ToString(op) << " " << ToString(algo) << ", " << size << " B");
-        auto s = BuildCollective(op, algo, n, size, c.gpus_per_node(), channels);
+        auto s = BuildCollective(op, algo, n, size, c.gpus_per_node(), channels,
+                                 NvlsEfficiency(c.gpu_spec().sm));
         REQUIRE(s.ok());
         const CollectiveTiming analytical = TimeCollective(c, *s);
         const FlowRun flow = RunFlows(c, *s, analytical.protocol);

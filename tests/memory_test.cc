@@ -32,16 +32,22 @@ pb::ModelSpec Tiny() {
   return m;
 }
 
+// The first test's options: s 1024, b 2, 4 micro-batches.
+MemoryOptions SmallOptions() {
+  MemoryOptions o;
+  o.seq_len = 1024;
+  o.micro_batch_size = 2;
+  o.num_microbatches = 4;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("Memory of a small model by hand: tp 2 pp 2 ep 4 on 8 GPUs") {
   // dp = 8 / (2*2) = 2, edp = tp*dp / ep = 4 / 4 = 1, 2 layers per stage.
   const pb::ModelSpec model = Tiny();
   const Plan plan = MakePlan(model, 8, 2, 2, 4);
-  MemoryOptions o;
-  o.seq_len = 1024;
-  o.micro_batch_size = 2;
-  o.num_microbatches = 4;
+  MemoryOptions o = SmallOptions();
   const MemoryBreakdown m0 = StageMemory(model, plan, o, 0);
 
   // Parameters. Attention 4h^2 = 4,194,304, router h*E = 8,192 per layer; embedding 1000 x 1024
@@ -142,6 +148,164 @@ TEST_CASE("Memory of Mixtral-8x7B with tp 1 ep 8 pp 4 on 64 H100") {
   // weight by tp*pp only, ignoring EP, which here holds 1 of 8 experts per GPU (20.06e9 B above).
   // Its activations (selective, SP) are 17.25e9 B: it treats the FFN as one dense 14,336-wide
   // MLP, without top-2 copies or the SwiGLU gate, which this model counts (34.97e9 B).
+}
+
+TEST_CASE("Memory: recomputation by module and FP8 activation caching, by hand") {
+  // The small model above, tp 2 pp 2 ep 4, s 1024, b 2: n = 2048, t = sp = 2, e = 2. Its MoE
+  // layer without recomputation (first test): attention 5,242,880 (LN input 2,097,152, QKV input
+  // 2,097,152, mask 1,048,576) + q, k, v 2 x 2048 x 3h / 2 = 6,291,456 + o 2 x 2048 x h / 2 =
+  // 2,097,152 + scores 41,943,040; MoE 5,242,880 + router 32,768 + 2048 copies x (input 2h
+  // 2,048 + gate and up 2 x 2 x 2048 = 8,192 + their product 2 x 2048 = 4,096 + output 2h
+  // 2,048 = 16,384): 94,404,608.
+  const pb::ModelSpec model = Tiny();
+  const Plan plan = MakePlan(model, 8, 2, 2, 4);
+  MemoryOptions o = SmallOptions();
+  o.recompute = MemoryOptions::Recompute::kModules;
+  SECTION("norm, attention_core and moe_act with FP8 caching (DeepSeek-V3's choices on MHA)") {
+    o.modules = *ParseRecomputeModules({"norm", "attention_core", "moe_act"}, {}, "f");
+    o.fp8_activations = true;
+    // attention: LN input 2,097,152 + mask 1,048,576 (the QKV input recomputed) + q, k, v
+    //   6,291,456 (not GEMM inputs: BF16) + o at 1 byte 2048 x 1024 / 2 = 1,048,576 = 10,485,760
+    // MoE: LN input + mask 3,145,728 + router 32,768 + 2048 copies x (input at 1 byte 1,024 +
+    //   gate and up at 1 byte 2 x 2048 = 4,096; no product, no output) = 10,485,760: 13,664,256
+    // 24,150,016 per layer; 2 layers + stage 0's ids and mask 1,056,768 = 49,356,800; 2 in flight.
+    const MemoryBreakdown m = StageMemory(model, plan, o, 0);
+    CHECK(m.activations_per_microbatch == Bytes{49'356'800});
+    CHECK(m.activations == Bytes{98'713'600});
+    CHECK(ToString(o.modules) == "norm, attention_core, moe_act");
+  }
+  SECTION("moe: only the MoE block's input stays") {
+    // attention 5,242,880 + 8,388,608 + 41,943,040, MoE 5,242,880: 60,817,408 per layer.
+    o.modules = *ParseRecomputeModules({"moe"}, {}, "f");
+    CHECK(StageMemory(model, plan, o, 0).activations_per_microbatch ==
+          Bytes{2 * 60'817'408 + 1'056'768});
+  }
+  SECTION("the presets as modules: selective is attention_core, none is nothing") {
+    o.modules = *ParseRecomputeModules({"attention_core"}, {}, "f");
+    const Bytes attention_core = StageMemory(model, plan, o, 0).activations;
+    o.recompute = MemoryOptions::Recompute::kSelective;
+    CHECK(StageMemory(model, plan, o, 0).activations == attention_core);
+    o.recompute = MemoryOptions::Recompute::kModules;
+    o.modules = {};
+    const Bytes nothing = StageMemory(model, plan, o, 0).activations;
+    o.recompute = MemoryOptions::Recompute::kNone;
+    CHECK(StageMemory(model, plan, o, 0).activations == nothing);
+    CHECK(nothing == Bytes{379'731'968});  // the first test's figure
+  }
+  SECTION("mlp on a dense layer") {
+    // Layer 0 dense with FFN 4096: its MLP keeps 2048 x 4096 x (2 x 2 + 2) / 2 = 25,165,824.
+    pb::ModelSpec dense = model;
+    dense.set_first_k_dense_layers(1);
+    dense.set_dense_ffn_size(4096);
+    const Plan p = MakePlan(dense, 8, 2, 2, 4);
+    o.modules = {};
+    const Bytes kept = StageMemory(dense, p, o, 0).activations_per_microbatch;
+    o.modules.mlp = true;
+    CHECK(StageMemory(dense, p, o, 0).activations_per_microbatch.value == kept.value - 25'165'824);
+  }
+  auto bad = ParseRecomputeModules({"norm", "attn"}, {"s.pbtxt", 4, 3}, "step.recompute_modules");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message() ==
+        "s.pbtxt:4:3: step.recompute_modules = \"attn\": unknown module; valid: norm, "
+        "mla_up_proj, attention_core, mlp, moe, moe_act");
+}
+
+TEST_CASE("Memory: MLA latents, and what norm and mla_up_proj drop of them") {
+  // One dense layer of MLA: h 1024, 8 heads, q latent 256, KV latent 128, per head nope 64,
+  // rope 32, value 64; FFN 2048; tp 1, s 1024, b 1: n = 1024.
+  pb::ModelSpec m;
+  m.set_name("mla");
+  m.set_hidden_size(1024);
+  m.set_num_layers(1);
+  m.set_first_k_dense_layers(1);
+  m.set_dense_ffn_size(2048);
+  m.set_num_experts(1);
+  m.set_expert_ffn_size(2048);
+  m.set_top_k(1);
+  m.set_dtype(pb::BF16);
+  m.set_vocab_size(1000);
+  pb::AttentionSpec* a = m.mutable_attention();
+  a->set_kind(pb::AttentionSpec::MLA);
+  a->set_num_heads(8);
+  a->set_q_lora_rank(256);
+  a->set_kv_lora_rank(128);
+  a->set_qk_nope_head_dim(64);
+  a->set_qk_rope_head_dim(32);
+  a->set_v_head_dim(64);
+  const Plan plan = MakePlan(m, 1, 1, 1, 1);
+  MemoryOptions o;
+  o.seq_len = 1024;
+  o.micro_batch_size = 1;
+  o.recompute = MemoryOptions::Recompute::kNone;
+  // Attention: LN input, QKV input, mask 5 n h = 5,242,880; latents before their norms
+  //   2 n (256 + 128 + 32) = 851,968 and after 2 n (256 + 128) = 786,432; q, k, v per head
+  //   8 x (96 + 96 + 64) = 2048 wide: 4,194,304; o 8 x 64 = 512 wide: 1,048,576; scores
+  //   5 x 8 x n x s = 41,943,040: 54,067,200.
+  // FFN: 5 n h = 5,242,880 + n f (2 x 2 + 2) = 12,582,912: 17,825,792.
+  // The first stage's ids and mask 8n + n h = 1,056,768: 72,949,760 per micro-batch.
+  CHECK(StageMemory(m, plan, o, 0).activations_per_microbatch == Bytes{72'949'760});
+  // norm, mla_up_proj and attention_core with FP8 caching: attention 3 n h = 3,145,728 +
+  // latents 851,968 + o at 1 byte 524,288 = 4,521,984; FFN 3 n h + n f (2 x 2 + 1) = 3,145,728 +
+  // 10,485,760 = 13,631,488; + 1,056,768 = 19,210,240.
+  o.recompute = MemoryOptions::Recompute::kModules;
+  o.modules = *ParseRecomputeModules({"norm", "mla_up_proj", "attention_core"}, {}, "f");
+  o.fp8_activations = true;
+  CHECK(StageMemory(m, plan, o, 0).activations_per_microbatch == Bytes{19'210'240});
+}
+
+TEST_CASE("Memory: micro-batches in flight under interleaved 1F1B and DualPipe") {
+  // The small model, tp 2 pp 2 ep 4, 4 micro-batches, no recomputation: one micro-batch's
+  // activations are 189,865,984 on stage 0 and 188,809,216 on stage 1 (first test), which adds
+  // the output layer 8,290,304 once.
+  const pb::ModelSpec model = Tiny();
+  const Plan plan = MakePlan(model, 8, 2, 2, 4);
+  MemoryOptions o = SmallOptions();
+  SECTION("interleaved, V 2: Megatron-Core's warm-up chunks plus one, of 1/V each") {
+    o.schedule = PipelineSchedule::kInterleaved;
+    o.virtual_stages = 2;
+    // Device 0: 2(2 - 0 - 1) + (2 - 1) 2 + 1 = 5 chunks = 2.5 micro-batches, Megatron's
+    // p (1 + (p - 1)/(p V)) = 2 x 1.25: 5 x 189,865,984 / 2 = 474,664,960.
+    const MemoryBreakdown m0 = StageMemory(model, plan, o, 0);
+    CHECK(m0.activations == Bytes{474'664'960});
+    CHECK(m0.microbatches_in_flight == 3);
+    CHECK(m0.in_flight_rule ==
+          "interleaved 1F1B: 2(pp - stage - 1) + (V - 1) pp + 1 = 5 chunks of 1/2");
+    // Device 1: 0 + 2 + 1 = 3 chunks: 3 x 188,809,216 / 2 + 8,290,304 = 291,504,128.
+    CHECK(StageMemory(model, plan, o, 1).activations == Bytes{291'504'128});
+  }
+  SECTION("DualPipe: both stages' parameters, pp + 1 micro-batches of their mean") {
+    o.schedule = PipelineSchedule::kDualPipe;
+    const MemoryBreakdown m = StageMemory(model, plan, o, 0);
+    // Dense: 2 x (2 layers x 4,202,496 + a 1,024,000 table) / tp 2 = 9,428,992; experts 2 x
+    // 25,165,824 = 50,331,648: the 2x of DualPipe's table.
+    CHECK(m.dense_params == 9'428'992);
+    CHECK(m.expert_params == 50'331'648);
+    // (2 + 1) x (189,865,984 + 188,809,216) / 2 + the output layer 8,290,304 = 576,303,104.
+    CHECK(m.activations == Bytes{576'303'104});
+    CHECK(m.microbatches_in_flight == 3);
+    CHECK(m.in_flight_rule == "DualPipe: pp + 1 = 3 of stages 0 and 1");
+    CHECK(StageMemory(model, plan, o, 1).total() == m.total());  // the same device pair
+  }
+}
+
+TEST_CASE("Memory: a multi-token-prediction module on the last stage") {
+  // The small model, tp 2 pp 2 ep 4, depth 1: stage 1 adds a block like layer 3 (attention
+  // 4,194,304 + router 8,192) and a 2h x h projection 2,097,152: dense (2 x 4,202,496 +
+  // 1,024,000 + 6,299,648) / 2 = 7,864,320; its 2 experts of 3 h f = 6,291,456: 3 x 12,582,912.
+  const pb::ModelSpec model = Tiny();
+  const Plan plan = MakePlan(model, 8, 2, 2, 4);
+  MemoryOptions o = SmallOptions();
+  o.mtp_depth = 1;
+  const MemoryBreakdown m = StageMemory(model, plan, o, 1);
+  CHECK(m.dense_params == 7'864'320);
+  CHECK(m.expert_params == 37'748'736);
+  // Activations: 188,809,216 + the block's 94,404,608 + its projection input 2 n 2h / 2 =
+  // 4,194,304, one micro-batch in flight, and the output layer twice: 2 x 8,290,304.
+  CHECK(m.activations == Bytes{188'809'216 + 94'404'608 + 4'194'304 + 2 * 8'290'304});
+  // Stage 0 does not hold it.
+  const Bytes first_with = StageMemory(model, plan, o, 0).total();
+  o.mtp_depth = 0;
+  CHECK(StageMemory(model, plan, o, 0).total() == first_with);
 }
 
 }  // namespace moesim::models

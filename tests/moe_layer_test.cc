@@ -204,7 +204,7 @@ namespace {
 // (top-2), EP 8, one token per GPU: `workload` fields after tokens_per_gpu, `ranks` the explicit
 // routing's rank entries. The workload block is line 17.
 std::string TwoNodeScenario(uint32_t experts, const std::string& workload,
-                            const std::string& ranks) {
+                            const std::string& ranks, uint32_t tokens = 1) {
   return R"(cluster {
   node {
     name: "test-4gpu" gpu: "h100-sxm" gpus: 4
@@ -222,8 +222,8 @@ model_spec {
          std::to_string(experts) + R"( top_k: 2 num_layers: 1 dtype: BF16
 }
 plan { ep: 8 }
-workload { tokens_per_gpu: 1 )" +
-         workload + R"( }
+workload { tokens_per_gpu: )" +
+         std::to_string(tokens) + " " + workload + R"( }
 routing {
   explicit {
 )" + ranks +
@@ -327,6 +327,17 @@ TEST_CASE("Hierarchical dispatch, bandwidth-bound: fewer bytes cross when tokens
     CHECK(h.at("infiniband") < d.at("infiniband"));
     CHECK(PhaseNamed(flow, phase).time_ns() >= PhaseNamed(hier, phase).time_ns());
   }
+  // deepep_normal: the same analytical times; its flow forwards 80-token chunks as they arrive,
+  // between the analytical bound and the whole-message flow.
+  s->workload.alltoall_algo = models::AllToAllAlgo::kDeepEpNormal;
+  const pb::Result normal = SimulateMoeLayers(s->cluster, s->workload);
+  const pb::Result normal_flow = SimulateMoeLayers(s->cluster, s->workload, Fidelity::kFlow);
+  for (const char* phase : {"dispatch", "combine"}) {
+    INFO(phase);
+    CHECK(PhaseNamed(normal, phase).time_ns() == PhaseNamed(hier, phase).time_ns());
+    CHECK(PhaseNamed(normal_flow, phase).time_ns() >= PhaseNamed(normal, phase).time_ns());
+    CHECK(PhaseNamed(normal_flow, phase).time_ns() < PhaseNamed(flow, phase).time_ns());
+  }
 }
 
 TEST_CASE("The all-to-all algorithm of a scenario is checked, with valid values named") {
@@ -336,7 +347,19 @@ TEST_CASE("The all-to-all algorithm of a scenario is checked, with valid values 
   // Line 17 is the workload block; its field starts at column 30.
   CHECK_THAT(bad.error().message(),
              Catch::Equals("algo.pbtxt:17:30: workload.alltoall_algo = ring: unknown all-to-all "
-                           "algorithm; valid: direct, per_rank, hierarchical"));
+                           "algorithm; valid: direct, per_rank, hierarchical, deepep_normal, "
+                           "deepep_low_latency"));
+  // A chunk only where the relay chunks, and never of no tokens.
+  auto hier = LoadScenarioFromString(DedupScenario("hierarchical", "alltoall_chunk_tokens: 4"),
+                                     "chunk.pbtxt");
+  REQUIRE_FALSE(hier.ok());
+  CHECK_THAT(hier.error().message(),
+             Catch::Contains("workload.alltoall_chunk_tokens = 4: only deepep_normal forwards in "
+                             "chunks (the algorithm is hierarchical)"));
+  auto zero = LoadScenarioFromString(DedupScenario("deepep_normal", "alltoall_chunk_tokens: 0"),
+                                     "chunk.pbtxt");
+  REQUIRE_FALSE(zero.ok());
+  CHECK_THAT(zero.error().message(), Catch::Contains("a chunk of no tokens; valid: an integer >= 1"));
 }
 
 namespace {
@@ -469,6 +492,131 @@ TEST_CASE("Dispatch and combine dtypes of a scenario are checked, with valid val
   CHECK_THAT(bad.error().message(),
              Catch::EndsWith("workload.combine_dtype = fp4: unknown dtype for the all-to-all; "
                              "valid: bf16, fp8 (absent: the model's dtype)"));
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+namespace {
+
+// 16 experts, two per GPU (experts 2g and 2g + 1 on GPU g), 4 tokens per GPU. GPU 0's four tokens
+// each go to experts 10 (GPU 5) and 12 (GPU 6), both on node 1; every other GPU's tokens to its
+// own two experts (kept). A token is 4096 x 2 B = 8192 B.
+std::string ChunkScenario(const std::string& algo, const std::string& extra = "") {
+  std::string ranks;
+  for (uint32_t r = 0; r < 8; ++r) {
+    const std::string pair = r == 0 ? "10, 12" : std::to_string(2 * r) + ", " +
+                                                     std::to_string(2 * r + 1);
+    ranks += "    rank { rank: " + std::to_string(r) + " experts: [" + pair + ", " + pair + ", " +
+             pair + ", " + pair + "] }\n";
+  }
+  return TwoNodeScenario(16, "alltoall_algo: \"" + algo + "\" " + extra, ranks, /*tokens=*/4);
+}
+
+}  // namespace
+
+TEST_CASE("DeepEP normal dispatch: deduplicated per node, the relay forwarding chunk by chunk") {
+  auto n = LoadScenarioFromString(ChunkScenario("deepep_normal", "alltoall_chunk_tokens: 1"),
+                                  "normal.pbtxt");
+  auto h = LoadScenarioFromString(ChunkScenario("hierarchical"), "hier.pbtxt");
+  REQUIRE(n.ok());
+  REQUIRE(h.ok());
+  CHECK(n->workload.alltoall_algo == models::AllToAllAlgo::kDeepEpNormal);
+  CHECK(n->workload.chunk_tokens == 1);
+  CHECK(h->workload.chunk_tokens == models::kDeepEpChunkTokens);  // 80, DeepEP's 10 x 8
+  // GPU 0's 4 tokens cross to node 1 once each (node_tokens 4), though 8 copies go there.
+  const models::LayerWork& layer = n->workload.layers[0];
+  CHECK(layer.node_tokens.at(0, 1) == 4);
+  CHECK(layer.dispatch_tokens.at(0, 5) + layer.dispatch_tokens.at(0, 6) == 8);
+
+  // Analytical, the same for both (every transfer on its links at once): GPU 4's busiest link is
+  // its NIC's 4 x 8192 = 32,768 B: 655,360 ps at 50 GB/s; its chain of routes 2,000 + 1,000 ns.
+  // 3,655,360 ps -> 3,656 ns. InfiniBand carries the 4 tokens once (counted on both NIC links).
+  const pb::Result na = SimulateMoeLayers(n->cluster, n->workload);
+  const pb::Result ha = SimulateMoeLayers(h->cluster, h->workload);
+  for (const char* phase : {"dispatch", "combine"}) {
+    INFO(phase);
+    CHECK(PhaseNamed(na, phase).time_ns() == 3656);
+    CHECK(PhaseNamed(ha, phase).time_ns() == 3656);
+    CHECK(PhaseNamed(na, phase).link_class_bytes().at("infiniband") == 2 * 32'768);
+  }
+
+  // Flow. deepep_normal in chunks of 1 token: GPU 0's NIC sends the 4 chunks back to back, 8192 B
+  // / 50e9 = 163,840 ps each, the last through at 655,360 ps and at GPU 4 at 2,655,360 ps. GPU 4
+  // forwards each chunk as it arrives: 8192 B to GPU 5 and 8192 B to GPU 6 sharing its 400 GB/s
+  // NVLink, 40,960 ps, done long before the next chunk. The last: 2,655,360 + 40,960 + 1,000,000
+  // = 3,696,320 ps -> 3,697 ns.
+  // hierarchical (whole messages): the same crossing, then both 32,768 B forwards sharing the
+  // NVLink: 163,840 ps: 2,655,360 + 163,840 + 1,000,000 = 3,819,200 ps -> 3,820 ns.
+  // Combine backwards: GPUs 5 and 6 send chunk 3 first (40,960 ps, arriving at 1,040,960 ps), GPU
+  // 4 sends each chunk across as it has it, back to back from there: 1,040,960 + 4 x 163,840 +
+  // 2,000,000 = 3,696,320 ps again; whole messages: 163,840 + 1,000,000 + 655,360 + 2,000,000 =
+  // 3,819,200 ps. The flows may end up to a picosecond late each: within the nanosecond.
+  const pb::Result nf = SimulateMoeLayers(n->cluster, n->workload, Fidelity::kFlow);
+  const pb::Result hf = SimulateMoeLayers(h->cluster, h->workload, Fidelity::kFlow);
+  for (const char* phase : {"dispatch", "combine"}) {
+    INFO(phase);
+    CHECK(PhaseNamed(nf, phase).time_ns() == 3697);
+    CHECK(PhaseNamed(hf, phase).time_ns() == 3820);
+    CHECK(PhaseNamed(nf, phase).time_ns() >= PhaseNamed(na, phase).time_ns());
+  }
+  // What the GPUs sent: 4 chunks of 8192 B across, 8 forwards of 8192 B: 12 x 8192.
+  CHECK(PhaseNamed(nf, "dispatch").bytes() == 12 * 8192);
+  CHECK(PhaseNamed(hf, "dispatch").bytes() == 12 * 8192);
+
+  // DeepEP's default chunk, 80 tokens, holds all 4 tokens: one chunk, whole messages, 3,820 ns.
+  auto d = LoadScenarioFromString(ChunkScenario("deepep_normal"), "default.pbtxt");
+  REQUIRE(d.ok());
+  const pb::Result df = SimulateMoeLayers(d->cluster, d->workload, Fidelity::kFlow);
+  CHECK(PhaseNamed(df, "dispatch").time_ns() == 3820);
+}
+
+TEST_CASE("DeepEP normal on one node runs its intranode kernels: once per GPU") {
+  // 4 GPUs of one node (plan ep 4 on the 2-node cluster uses node 0 only). PerRankScenario's
+  // routing on 16 experts would put experts on 8 GPUs; here 8 experts, two per GPU: GPU 0's token
+  // goes to experts 2 and 3, both on GPU 1: one copy crosses under per_rank, two under direct.
+  std::string text = TwoNodeScenario(
+      8, "alltoall_algo: \"deepep_normal\"",
+      "    rank { rank: 0 experts: [2, 3] }\n    rank { rank: 1 experts: [2, 3] }\n"
+      "    rank { rank: 2 experts: [4, 5] }\n    rank { rank: 3 experts: [6, 7] }\n");
+  text.replace(text.find("plan { ep: 8 }"), 14, "plan { ep: 4 }");
+  text.replace(text.find("nodes: 2"), 8, "nodes: 1");
+  auto one = LoadScenarioFromString(text, "one-node.pbtxt");
+  REQUIRE(one.ok());
+  const pb::Result r = SimulateMoeLayers(one->cluster, one->workload);
+  // One token of 8192 B crosses GPU 0's NVLink (400 GB/s): 20,480 ps + the 1 us NVLink route ->
+  // 1,021 ns (direct would send 2 copies: 40,960 ps -> 1,041 ns).
+  CHECK(PhaseNamed(r, "dispatch").bytes() == 8192);
+  CHECK(PhaseNamed(r, "dispatch").time_ns() == 1021);
+}
+
+TEST_CASE("DeepEP low-latency dispatch: a message per token and expert, no relay") {
+  auto l = LoadScenarioFromString(ChunkScenario("deepep_low_latency"), "ll.pbtxt");
+  REQUIRE(l.ok());
+  CHECK(l->workload.alltoall_algo == models::AllToAllAlgo::kDeepEpLowLatency);
+  const pb::Result r = SimulateMoeLayers(l->cluster, l->workload);
+  // Dispatch: no deduplication, 8 messages from GPU 0 (4 tokens x experts 10 and 12), each the
+  // token and DeepEP's 16 B header: 8 x 8,208 = 65,664 B through GPU 0's NIC: 1,313,280 ps at 50
+  // GB/s, + the 2 us route: 3,313,280 ps -> 3,314 ns. Its NIC's messages: to each GPU of node 1
+  // one count per expert (2 each, 8) plus the 8 tokens: 16, 16 / 330e6 s = 48,485 ps + 2 us: well
+  // below. InfiniBand: 65,664 B, counted on both NIC links.
+  const pb::Phase& dispatch = PhaseNamed(r, "dispatch");
+  CHECK(dispatch.time_ns() == 3314);
+  CHECK(dispatch.bytes() == 8 * 8208);
+  CHECK(dispatch.link_class_bytes().at("infiniband") == 2 * 8 * 8208);
+  // Combine: the 8 outputs back, 8,192 B each (no header): 65,536 B, 1,310,720 ps + 2 us.
+  const pb::Phase& combine = PhaseNamed(r, "combine");
+  CHECK(combine.time_ns() == 3311);
+  CHECK(combine.bytes() == 8 * 8192);
+  // deepep_normal sends 4 tokens across and forwards; low-latency 8 messages across: twice the
+  // InfiniBand bytes, and no NVLink forward.
+  auto n = LoadScenarioFromString(ChunkScenario("deepep_normal"), "normal.pbtxt");
+  REQUIRE(n.ok());
+  const pb::Result nr = SimulateMoeLayers(n->cluster, n->workload);
+  CHECK(PhaseNamed(nr, "dispatch").link_class_bytes().at("infiniband") == 2 * 4 * 8192);
+  // The flow model: GPU 0's 8 messages to GPUs 5 and 6 share its NIC, the same 3,314 ns.
+  const pb::Result f = SimulateMoeLayers(l->cluster, l->workload, Fidelity::kFlow);
+  CHECK(PhaseNamed(f, "dispatch").time_ns() == 3314);
 }
 
 }  // namespace moesim::sim

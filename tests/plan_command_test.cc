@@ -71,7 +71,8 @@ TEST_CASE("moesim plan gives the same table on one thread and on two") {
   REQUIRE(one.status == 0);
   CHECK(one.out == two.out);
   CHECK(one.out.rfind("rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms", 0) == 0);
-  CHECK_THAT(one.out, Catch::Contains(",fits,dropped_share,etp\n"));
+  CHECK_THAT(one.out,
+             Catch::Contains(",fits,dropped_share,etp,schedule,virtual_stages,mfu_bf16\n"));
 }
 
 TEST_CASE("moesim plan --expert-tp also tries expert tensor parallelism") {
@@ -95,6 +96,38 @@ TEST_CASE("moesim plan --expert-tp also tries expert tensor parallelism") {
     split += r.etp() > 1;
   }
   CHECK(split == static_cast<int>(b.candidates() - a.candidates()));
+}
+
+TEST_CASE("moesim plan --schedule all tries interleaved and DualPipe where they run") {
+  // tiny-moe: 4 layers on 16 GPUs, global batch 32: m = 32 / (dp x mb). Each 1F1B row comes
+  // back with " int2" where pp >= 2 divides m and 2 chunks split each stage's 4 / pp layers, and
+  // with " dualpipe" where pp is even and m even and >= 2 pp; --schedule dualpipe alone gives
+  // those rows only.
+  const auto one = Moesim(Args({"--json", "--threads", "1"}));
+  const auto all = Moesim(Args({"--json", "--threads", "1", "--schedule", "all"}));
+  const auto dual = Moesim(Args({"--json", "--threads", "1", "--schedule", "dualpipe"}));
+  REQUIRE(one.status == 0);
+  REQUIRE(all.status == 0);
+  REQUIRE(dual.status == 0);
+  const pb::PlanTable a = Json(one.out), b = Json(all.out), d = Json(dual.out);
+  uint32_t interleaved = 0, dualpipe = 0;
+  for (const pb::PlanRow& r : a.rows()) {
+    const uint32_t m = 32 / (r.dp() * r.micro_batch());
+    interleaved += r.pp() >= 2 && m % r.pp() == 0 && (4 / r.pp()) % 2 == 0;
+    dualpipe += r.pp() % 2 == 0 && m % 2 == 0 && m >= 2 * r.pp();
+  }
+  REQUIRE(dualpipe > 0);
+  CHECK(b.candidates() == a.candidates() + interleaved + dualpipe);
+  CHECK(d.candidates() == dualpipe);
+  CHECK(d.schedule() == "dualpipe");
+  for (const pb::PlanRow& r : d.rows()) {
+    INFO(r.plan());
+    CHECK(r.schedule() == "dualpipe");
+    CHECK(r.plan().ends_with(" dualpipe"));
+  }
+  const auto bad = Moesim(Args({"--schedule", "interleaved", "--virtual-stages", "1"}));
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--virtual-stages = 1: interleaving needs at least two"));
 }
 
 TEST_CASE("moesim plan prints the top rows as a table") {
@@ -194,11 +227,13 @@ TEST_CASE("moesim plan --hardware: the profile's measured figures time every can
   const pb::PlanTable a = Json(datasheet.out), b = Json(profiled.out);
   REQUIRE(a.rows_size() > 0);
   REQUIRE(b.rows_size() > 0);
-  // The fixture's GEMMs run at 0.03 TFLOP/s against 70% of an H100's 989 TFLOP/s (23,000x), its
-  // memory at 2 GB/s against 80% of 3.35 TB/s (1,300x); the tiny model's step also holds
-  // collectives the profile leaves to the network model: the fastest plan is still > 100x slower.
+  // The fixture's GEMMs run at 0.03 TFLOP/s against an H100's 785.6 TFLOP/s BF16 GEMMs (26,000x),
+  // its memory at 2 GB/s against 2,979 GB/s (1,500x); the tiny model's step also holds
+  // collectives the profile leaves to the network model, and attention that keeps
+  // FlashAttention's figures: the fastest plan is still > 100x slower.
   CHECK(b.rows(0).step_ps() > 100 * a.rows(0).step_ps());
-  CHECK(a.hardware() == "assumed efficiencies");
+  CHECK(a.hardware() == "per-kernel efficiencies");
+  CHECK(a.mfu_dtype() == "BF16");
   CHECK(b.hardware() == "profile fixture-cpu");
   const auto missing = Moesim(Args({"--hardware", "/nonexistent/profile.pbtxt"}));
   CHECK(missing.status == 1);
@@ -253,6 +288,58 @@ TEST_CASE("moesim plan --alltoall-algo hierarchical: DeepEP's relay where EP spa
   }
 }
 
+TEST_CASE("moesim plan --alltoall-algo deepep_normal: the relay as DeepEP's kernels, per_rank in a node") {
+  // tiny-moe-16e on 2 DGX H100 nodes, as above. deepep_normal times the relay as DeepEP's kernels
+  // (the forward under the crossing, no NCCL latencies): faster than hierarchical's two NCCL steps
+  // where EP spans the nodes; inside a node it runs DeepEP's intranode kernels, as per_rank does.
+  std::vector<std::string> base = Args({"--json", "--threads", "1"});
+  base[2] = testing::SourcePath("tests/fixtures/models/tiny-moe-16e.pbtxt");
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto run = Moesim(args);
+    REQUIRE(run.status == 0);
+    return Json(run.out);
+  };
+  const pb::PlanTable hier = with({"--alltoall-algo", "hierarchical"});
+  const pb::PlanTable per_rank = with({"--alltoall-algo", "per_rank"});
+  const pb::PlanTable normal = with({"--alltoall-algo", "deepep_normal"});
+  const pb::PlanTable low_latency = with({"--alltoall-algo", "deepep_low_latency"});
+  CHECK(normal.alltoall_algo() == "deepep_normal");
+  CHECK(low_latency.alltoall_algo() == "deepep_low_latency");
+  std::map<std::string, int64_t> hier_ps, per_rank_ps;
+  for (const pb::PlanRow& r : hier.rows()) hier_ps[r.plan()] = r.step_ps();
+  for (const pb::PlanRow& r : per_rank.rows()) per_rank_ps[r.plan()] = r.step_ps();
+  int spans = 0;
+  for (const pb::PlanRow& r : normal.rows()) {
+    INFO(r.plan());
+    if (r.plan().find("ep16") != std::string::npos) {
+      CHECK(r.step_ps() < hier_ps.at(r.plan()));
+      ++spans;
+    } else {
+      CHECK(r.step_ps() == per_rank_ps.at(r.plan()));
+    }
+  }
+  CHECK(spans > 0);
+  CHECK(low_latency.rows_size() == normal.rows_size());
+
+  // A chunk only for deepep_normal; a group score only with a group limit over uniform routing.
+  const auto chunked = Moesim(Args({"--alltoall-algo", "hierarchical", "--alltoall-chunk-tokens",
+                                    "8"}));
+  CHECK(chunked.status == 1);
+  CHECK_THAT(chunked.err, Catch::Contains("--alltoall-chunk-tokens = 8: only deepep_normal "
+                                          "forwards in chunks"));
+  const auto scored = Moesim(Args({"--router-group-score-top", "2"}));
+  CHECK(scored.status == 1);
+  CHECK_THAT(scored.err, Catch::Contains("--router-group-score-top = 2: scores the groups of a "
+                                         "group limit over uniform routing"));
+  const pb::PlanTable by_score =
+      with({"--router-groups", "2", "--router-group-topk", "1", "--router-group-score-top", "2"});
+  // i.i.d. scores favour no expert: the loads stay exact.
+  CHECK(by_score.routing() ==
+        "uniform, 1 of 2 groups per token by the sum of their best 2 expert scores (loads: exact)");
+}
+
 TEST_CASE("moesim plan --alltoall-algo per_rank --dispatch-dtype fp8: fewer bytes, never slower") {
   // tiny-moe (8 experts) on 16 GPUs: the plans with EP > 1 exchange tokens; per_rank sends each
   // once per GPU, in FP8 (hidden + hidden / 128 x 4 B, about half of BF16) one way. Plans without
@@ -305,6 +392,40 @@ TEST_CASE("moesim plan refuses a group limit the model cannot take, naming the o
   const auto trace = Moesim(args);
   CHECK(trace.status == 1);
   CHECK_THAT(trace.err, Catch::Contains("a --trace brings its own routing"));
+}
+
+}  // namespace moesim
+
+namespace moesim {
+
+TEST_CASE("moesim plan: MFU against the model dtype's peak, and against BF16's for FP8 models") {
+  // The tiny model in FP8 (a copy of the fixture with dtype: FP8): an H100's dense FP8 peak is
+  // 1979 TFLOP/s, twice its BF16 989.5, so every row's BF16 MFU is twice its FP8 one.
+  const std::string fp8 = testing::SourcePath("tests/fixtures/models/tiny-moe-fp8.pbtxt");
+  std::vector<std::string> json = Args({"--json", "--threads", "1", "--top", "5"});
+  json[2] = fp8;
+  const auto run = Moesim(json);
+  REQUIRE(run.status == 0);
+  const pb::PlanTable t = Json(run.out);
+  CHECK(t.mfu_dtype() == "FP8");
+  REQUIRE(t.rows_size() > 0);
+  for (const pb::PlanRow& r : t.rows()) CHECK(r.mfu_bf16() == Approx(2 * r.mfu()).epsilon(1e-12));
+  // The table names both peaks; the CSV ends with mfu_bf16.
+  std::vector<std::string> table = Args({"--threads", "1", "--top", "1"});
+  table[2] = fp8;
+  const auto printed = Moesim(table);
+  CHECK_THAT(printed.out, Catch::Contains("MFU FP8 %  MFU BF16 %"));
+  std::vector<std::string> csv = Args({"--csv", "--threads", "1", "--top", "1"});
+  csv[2] = fp8;
+  CHECK_THAT(Moesim(csv).out,
+             Catch::Contains(",dropped_share,etp,schedule,virtual_stages,mfu_bf16\n"));
+  // A BF16 model: one MFU column, named.
+  CHECK_THAT(Moesim(Args({"--threads", "1", "--top", "1"})).out, Catch::Contains("MFU BF16 %"));
+  // DeepGEMM needs an FP8 model: refused before any plan runs.
+  const auto refused = Moesim(Args({"--expert-gemm", "deepgemm"}));
+  CHECK(refused.status == 1);
+  CHECK_THAT(refused.err, Catch::Contains("--expert-gemm = deepgemm: DeepGEMM's grouped GEMMs are "
+                                          "FP8, and the model is BF16"));
 }
 
 }  // namespace moesim

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <numeric>
+#include <set>
 
 #include "models/trace.h"
 #include "step_fixtures.h"
@@ -169,6 +170,58 @@ TEST_CASE("Plan search sends each token once per GPU under per_rank, estimated f
   CHECK(Step(uniform, models::AllToAllAlgo::kPerRank, ep8) < direct);
   // Without a sample the expected layer knows only copies: per_rank sends every one.
   CHECK(Step(no_sample, models::AllToAllAlgo::kPerRank, ep8) == direct);
+}
+
+TEST_CASE("Plan search tries each schedule where it can run, and names it") {
+  // Tiny16 (4 layers) on 16 GPUs, global batch 32: m = 32 / (dp x mb).
+  const pb::ModelSpec model = Tiny16();
+  const StepConfig step = Training(models::AllToAllAlgo::kDirect);
+  uint32_t rejected = 0;
+  const std::vector<PlanCandidate> one = EnumeratePlans(model, 16, 8, step, &rejected);
+  const std::vector<PlanCandidate> all =
+      EnumeratePlans(model, 16, 8, step, &rejected, false,
+                     {{}, {PipelineSchedule::kInterleaved, 2}, {PipelineSchedule::kDualPipe, 1}});
+  // The oracle: every 1F1B candidate, an interleaved one where pp >= 2 divides m and each stage's
+  // 4 / pp layers split into 2 chunks, a DualPipe one where pp is even and m even and >= 2 pp.
+  size_t expected = 0;
+  auto key = [](const PlanCandidate& c) {
+    return std::to_string(c.plan.tp()) + " " + std::to_string(c.plan.pp()) + " " +
+           std::to_string(c.plan.ep()) + " " + std::to_string(c.plan.dp()) + " " +
+           std::to_string(c.micro_batch) + " " + std::to_string(static_cast<int>(c.recompute)) +
+           " " + std::string(ToString(c.schedule.schedule));
+  };
+  std::set<std::string> found;
+  for (const PlanCandidate& c : all) found.insert(key(c));
+  for (const PlanCandidate& c : one) {
+    const uint32_t pp = c.plan.pp(), m = 32 / (c.plan.dp() * c.micro_batch);
+    const bool interleaved = pp >= 2 && m % pp == 0 && (4 / pp) % 2 == 0;
+    const bool dualpipe = pp >= 2 && pp % 2 == 0 && m % 2 == 0 && m >= 2 * pp;
+    expected += 1 + interleaved + dualpipe;
+    PlanCandidate x = c;
+    x.schedule = {PipelineSchedule::kInterleaved, 2};
+    CHECK(found.count(key(x)) == (interleaved ? 1u : 0u));
+    x.schedule = {PipelineSchedule::kDualPipe, 1};
+    CHECK(found.count(key(x)) == (dualpipe ? 1u : 0u));
+  }
+  CHECK(all.size() == expected);
+  // By hand: tp1 pp2 ep8 dp8 mb1 has m 4 (interleaved: 4 % 2 = 0, 2 layers a stage in 2 chunks;
+  // DualPipe: 4 >= 2 x 2); with mb 2, m 2 < 4: no DualPipe; tp1 pp4 dp4 mb1 has m 8 >= 8 but one
+  // layer a stage: DualPipe, no interleaving.
+  CHECK(found.count("1 2 8 8 1 1 dualpipe") == 1);
+  CHECK(found.count("1 2 8 8 1 1 interleaved") == 1);
+  CHECK(found.count("1 2 8 8 2 1 dualpipe") == 0);
+  CHECK(found.count("1 4 4 4 1 1 dualpipe") == 1);
+  CHECK(found.count("1 4 4 4 1 1 interleaved") == 0);
+
+  PlanCandidate dual = Ep16();
+  dual.plan.set_pp(2);
+  dual.plan.set_ep(8);
+  dual.plan.set_dp(8);
+  dual.schedule = {PipelineSchedule::kDualPipe, 1};
+  auto row = EvaluatePlan(testing::DgxH100(2), model, UniformRouting(), pb::ExpertPlacementSpec(),
+                          step, dual, 0);
+  REQUIRE(row.ok());
+  CHECK(row->plan == "tp1 pp2 ep8 dp8 mb1 dualpipe");
 }
 
 }  // namespace moesim::sim

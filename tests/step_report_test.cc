@@ -79,3 +79,27 @@ TEST_CASE("The step timeline: 1F1B on two stages, then the slowest stage's ops, 
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("The step report prints MFU against the model dtype's peak and against BF16's") {
+  // 10 ms a step: an FP8 model at 27.04 % of the FP8 peak is at 54.08 % of the BF16 one (half
+  // the FLOP/s); a BF16 model prints one figure and names its peak.
+  pb::StepResult r;
+  r.set_mode("prefill");
+  r.set_step_ns(10'000'000);
+  r.set_mfu(0.2704);
+  r.set_mfu_bf16(0.5408);
+  r.set_mfu_dtype("FP8");
+  StepConfig c;
+  std::ostringstream fp8;
+  PrintStepReport(r, c, fp8);
+  CHECK_THAT(fp8.str(), Catch::Contains("10.000 ms   MFU 27.0 % of FP8 peak, 54.1 % of BF16"));
+  r.set_mfu(0.5408);
+  r.set_mfu_dtype("BF16");
+  std::ostringstream bf16;
+  PrintStepReport(r, c, bf16);
+  CHECK_THAT(bf16.str(), Catch::Contains("10.000 ms   MFU 54.1 % (BF16 peak)"));
+}
+
+}  // namespace moesim::sim

@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "models/model_spec.h"
+#include "models/params.h"
+#include "sim/compute/compute_model.h"
 #include "sim/network/group_comm.h"
 #include "step_fixtures.h"
 #include "test_paths.h"
@@ -18,6 +20,21 @@ using testing::Parse;
 
 topology::Cluster Cluster(uint32_t nodes) { return testing::DgxH100(nodes); }
 pb::ModelSpec Tiny() { return testing::TinyMoe(); }
+
+// 16 experts, top-8: on EP 16 over 2 nodes of 8 a token reaches ~4 experts on each node.
+pb::ModelSpec Wide() {
+  return Parse<pb::ModelSpec>(
+      "name: 'wide' hidden_size: 1024 expert_ffn_size: 256 num_experts: 16 top_k: 8 "
+      "num_layers: 1 dtype: BF16 vocab_size: 100");
+}
+
+// The time of the first op named `name`.
+Duration TimeOf(const StepReport& r, const std::string& name) {
+  for (const StepOp& op : r.ops)
+    if (op.name == name) return op.time;
+  FAIL("no " << name);
+  return Duration();
+}
 
 pb::Routing Uniform() { return Parse<pb::Routing>("synthetic { distribution: UNIFORM seed: 3 }"); }
 pb::Routing Skewed() {
@@ -46,10 +63,37 @@ StepConfig Training(uint64_t global_batch, uint64_t seq_len) {
   return c;
 }
 
+// A prefill of 16 sequences of 1,024 tokens, its EP all-to-alls run as `algo`.
+StepConfig Prefill(models::AllToAllAlgo algo) {
+  StepConfig c = Training(16, 1024);
+  c.mode = StepMode::kPrefill;
+  c.alltoall_algo = algo;
+  return c;
+}
+
 uint32_t Count(const StepReport& r, const std::string& name) {
   uint32_t n = 0;
   for (const StepOp& op : r.ops) n += op.name == name;
   return n;
+}
+
+// The ops of one pass ("forward", "backward", "recompute") of the report's micro-batch.
+std::vector<StepOp> Pass(const StepReport& r, const std::string& pass) {
+  std::vector<StepOp> out;
+  for (const StepOp& op : r.ops) {
+    if (op.pass == pass) out.push_back(op);
+  }
+  return out;
+}
+
+Duration Sum(const std::vector<StepOp>& ops) {
+  Duration d;
+  for (const StepOp& op : ops) d += op.time;
+  return d;
+}
+
+Duration Mean(Duration a, Duration b) {
+  return Duration::Picoseconds(((a + b).picoseconds() + 1) / 2);
 }
 
 }  // namespace
@@ -174,25 +218,15 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
   // DeepEP's dispatch sends it across once per node instead of once per expert copy, and the
   // NVLink forward (450 GB/s) costs far less than the copies saved on the 50 GB/s NIC.
   const topology::Cluster cluster = Cluster(2);
-  const pb::ModelSpec model = Parse<pb::ModelSpec>(
-      "name: 'wide' hidden_size: 1024 expert_ffn_size: 256 num_experts: 16 top_k: 8 "
-      "num_layers: 1 dtype: BF16 vocab_size: 100");
+  const pb::ModelSpec model = Wide();
   const models::Plan plan = Resolve(model, 16, "ep: 16");
-  StepConfig direct = Training(16, 1024);
-  direct.mode = StepMode::kPrefill;
-  StepConfig relayed = direct;
-  relayed.alltoall_algo = models::AllToAllAlgo::kHierarchical;
+  const StepConfig direct = Prefill(models::AllToAllAlgo::kDirect);
+  const StepConfig relayed = Prefill(models::AllToAllAlgo::kHierarchical);
   const StepReport d = Run(cluster, model, plan, Uniform(), direct);
   const StepReport h = Run(cluster, model, plan, Uniform(), relayed);
-  auto time_of = [](const StepReport& r, const std::string& name) {
-    for (const StepOp& op : r.ops)
-      if (op.name == name) return op.time;
-    FAIL("no " << name);
-    return Duration();
-  };
-  CHECK(time_of(h, "dispatch") < time_of(d, "dispatch"));
-  CHECK(time_of(h, "combine") < time_of(d, "combine"));
-  CHECK(time_of(h, "expert") == time_of(d, "expert"));  // the same tokens reach the same experts
+  CHECK(TimeOf(h, "dispatch") < TimeOf(d, "dispatch"));
+  CHECK(TimeOf(h, "combine") < TimeOf(d, "combine"));
+  CHECK(TimeOf(h, "expert") == TimeOf(d, "expert"));  // the same tokens reach the same experts
   CHECK(h.hardware.find("hierarchical (DeepEP, deduplicated per node)") != std::string::npos);
 
   // EP inside one node: nothing to relay; the direct exchange stays, and the report says why.
@@ -201,8 +235,8 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
   const StepReport n = Run(one, model, inside, Uniform(), relayed);
   StepConfig one_direct = relayed;
   one_direct.alltoall_algo = models::AllToAllAlgo::kDirect;
-  CHECK(time_of(n, "dispatch") ==
-        time_of(Run(one, model, inside, Uniform(), one_direct), "dispatch"));
+  CHECK(TimeOf(n, "dispatch") ==
+        TimeOf(Run(one, model, inside, Uniform(), one_direct), "dispatch"));
   CHECK(n.hardware.find("direct (hierarchical needs an EP group over several nodes") !=
         std::string::npos);
 
@@ -212,6 +246,47 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
   const StepReport s = Run(cluster, model, strided, Uniform(), relayed);
   CHECK(s.hardware.find("every copy crosses: the EP group does not fill whole nodes") !=
         std::string::npos);
+}
+
+TEST_CASE("Step: DeepEP's normal and low-latency kernels as EP all-to-alls, and say so") {
+  // The cluster and model of the hierarchical case above: EP 16 over 2 nodes of 8.
+  const topology::Cluster cluster = Cluster(2);
+  const pb::ModelSpec model = Wide();
+  const models::Plan plan = Resolve(model, 16, "ep: 16");
+  const StepConfig hierarchical = Prefill(models::AllToAllAlgo::kHierarchical);
+  const StepConfig normal = Prefill(models::AllToAllAlgo::kDeepEpNormal);
+  const StepConfig low_latency = Prefill(models::AllToAllAlgo::kDeepEpLowLatency);
+  const StepReport h = Run(cluster, model, plan, Uniform(), hierarchical);
+  const StepReport n = Run(cluster, model, plan, Uniform(), normal);
+  // The same relay. hierarchical is timed as NCCL's steps, one after the other (crossing, then
+  // forward, plus NCCL's latencies); deepep_normal as DeepEP's kernels, the forward under the
+  // crossing: never longer.
+  CHECK(TimeOf(n, "dispatch") < TimeOf(h, "dispatch"));
+  CHECK(TimeOf(n, "combine") < TimeOf(h, "combine"));
+  CHECK(n.hardware.find("deepep_normal (DeepEP internode kernels, deduplicated per node, the "
+                        "relay forwarding chunks of 80 tokens)") != std::string::npos);
+  // The flow model forwards chunk by chunk: never below the analytical time.
+  StepConfig normal_flow = normal;
+  normal_flow.fidelity = Fidelity::kFlow;
+  const StepReport nf = Run(cluster, model, plan, Uniform(), normal_flow);
+  CHECK(TimeOf(nf, "dispatch") >= TimeOf(n, "dispatch"));
+  CHECK(TimeOf(nf, "combine") >= TimeOf(n, "combine"));
+
+  // Low latency: every copy crosses (no deduplication), each with its 16-byte header.
+  const StepReport l = Run(cluster, model, plan, Uniform(), low_latency);
+  CHECK(TimeOf(l, "dispatch") > TimeOf(n, "dispatch"));
+  CHECK(l.hardware.find("deepep_low_latency (DeepEP low-latency kernels: a message per token and "
+                        "expert, RDMA across nodes, NVLink within one; 330M messages/s per NIC)") !=
+        std::string::npos);
+
+  // deepep_normal with the EP group inside one node runs DeepEP's intranode kernels: per_rank.
+  const topology::Cluster one = Cluster(1);
+  const models::Plan inside = Resolve(model, 8, "ep: 8");
+  const StepConfig per_rank = Prefill(models::AllToAllAlgo::kPerRank);
+  const StepReport i = Run(one, model, inside, Uniform(), normal);
+  CHECK(TimeOf(i, "dispatch") == TimeOf(Run(one, model, inside, Uniform(), per_rank), "dispatch"));
+  CHECK(i.hardware.find("per_rank (one copy per destination GPU); deepep_normal on one node runs "
+                        "DeepEP's intranode kernels") != std::string::npos);
 }
 
 TEST_CASE("Step: expert tensor parallelism gathers tokens around each expert's FFN slice") {
@@ -234,16 +309,22 @@ TEST_CASE("Step: expert tensor parallelism gathers tokens around each expert's F
   CHECK(e.dense_grad_bytes == w.dense_grad_bytes);
 
   // The expert op: every ETP rank runs both members' tokens (2n per expert, the routing being the
-  // same on each) through FFN 32 / 2 = 16: 6 (2n) h (f / 2) = 6nhf FLOPs, half the weights.
+  // same on each) through FFN 32 / 2 = 16: fc1 (gate and up) [2n, 64] x [64, 32] and fc2
+  // [2n, 16] x [16, 64], 6 (2n) h (f / 2) = 6nhf FLOPs, half the weights (BF16: the per-expert
+  // loop, a launch per expert GEMM; sim/compute/kernel_model.h).
   auto work = StepMoeLayer(model, split, Uniform(), {}, 8, config, nullptr);
   REQUIRE(work.ok());
-  const ComputeRates rates = StepComputeRates(cluster, model.dtype(), config);
-  pb::ModelSpec half = model;
-  half.set_expert_ffn_size(16);
+  const StatusOr<KernelModel> kernels = StepKernels(cluster, model.dtype(), config);
+  REQUIRE(kernels.ok());
   Duration slowest;
-  for (std::vector<uint64_t> counts : work->expert_tokens) {
-    for (uint64_t& n : counts) n *= 2;
-    slowest = std::max(slowest, ExpertTime(rates, half, counts));
+  for (const std::vector<uint64_t>& counts : work->expert_tokens) {
+    std::vector<GemmShape> up, down;
+    for (uint64_t n : counts) {
+      up.push_back({2 * n, 32, 64});
+      down.push_back({2 * n, 64, 16});
+    }
+    slowest = std::max(slowest, kernels->Time(Kernel::Gemm(GemmClass::kExpert, up)) +
+                                    kernels->Time(Kernel::Gemm(GemmClass::kExpert, down)));
   }
   bool found = false;
   for (const StepOp& op : e.ops) {
@@ -278,7 +359,8 @@ TEST_CASE("Step: an unknown all-to-all algorithm is a located error") {
   CHECK(c.error().message().rfind("s.pbtxt:4:", 0) == 0);
   CHECK(c.error().message().find("step.alltoall_algo") != std::string::npos);
   CHECK(c.error().message().find("ring") != std::string::npos);
-  CHECK(c.error().message().find("direct, per_rank, hierarchical") != std::string::npos);
+  CHECK(c.error().message().find("direct, per_rank, hierarchical, deepep_normal, "
+                                 "deepep_low_latency") != std::string::npos);
 }
 
 TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one way, BF16 back") {
@@ -319,12 +401,6 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
     if (!r.ok()) FAIL(r.error().message());
     return *r;
   };
-  auto time_of = [](const StepReport& r, const std::string& name) {
-    for (const StepOp& op : r.ops)
-      if (op.name == name) return op.time;
-    FAIL("no " << name);
-    return Duration();
-  };
   // The bytes each exchange must carry, by hand; GroupAllToAllV prices them as NCCL would
   // (sim/network/group_comm.h, its NCCL latency and protocol pinned in its own tests). Crossing
   // GPU 0 -> 5 and GPU 1 -> 2, and kept on GPUs 2 to 7 (the diagonal, which moves no bytes):
@@ -345,23 +421,23 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   const Duration rank_fp8 = priced(4'224).first;
 
   const StepReport d = step(models::AllToAllAlgo::kDirect, std::nullopt, std::nullopt);
-  CHECK(time_of(d, "dispatch") == direct_bf16);
-  CHECK(time_of(d, "combine") == direct_bf16_back);
+  CHECK(TimeOf(d, "dispatch") == direct_bf16);
+  CHECK(TimeOf(d, "combine") == direct_bf16_back);
   CHECK(d.hardware.find("EP all-to-alls: network model") != std::string::npos);
 
   const StepReport p = step(models::AllToAllAlgo::kPerRank, std::nullopt, std::nullopt);
-  CHECK(time_of(p, "dispatch") == rank_bf16);
-  CHECK(time_of(p, "combine") == rank_bf16_back);
-  CHECK(time_of(p, "dispatch") < time_of(d, "dispatch"));
-  CHECK(time_of(p, "expert") == time_of(d, "expert"));  // every copy is still computed
+  CHECK(TimeOf(p, "dispatch") == rank_bf16);
+  CHECK(TimeOf(p, "combine") == rank_bf16_back);
+  CHECK(TimeOf(p, "dispatch") < TimeOf(d, "dispatch"));
+  CHECK(TimeOf(p, "expert") == TimeOf(d, "expert"));  // every copy is still computed
   CHECK(p.hardware.find("per_rank (one copy per destination GPU)") != std::string::npos);
 
   // DeepSeek-V3's recipe: FP8 dispatch, BF16 combine (and their gradients, the same bytes).
   const StepReport f =
       step(models::AllToAllAlgo::kPerRank, models::WireDtype::kFp8, models::WireDtype::kBf16);
-  CHECK(time_of(f, "dispatch") == rank_fp8);
-  CHECK(time_of(f, "combine") == rank_bf16_back);
-  CHECK(time_of(f, "dispatch") < time_of(p, "dispatch"));
+  CHECK(TimeOf(f, "dispatch") == rank_fp8);
+  CHECK(TimeOf(f, "combine") == rank_bf16_back);
+  CHECK(TimeOf(f, "dispatch") < TimeOf(p, "dispatch"));
   CHECK(f.hardware.find("a token is 4224 B in fp8 dispatch, 8192 B in bf16 combine") !=
         std::string::npos);
 
@@ -372,8 +448,29 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   c.alltoall_algo = models::AllToAllAlgo::kPerRank;
   auto r = SimulateStep(*cluster, model, plan, copies_only, c);
   REQUIRE(r.ok());
-  CHECK(time_of(*r, "dispatch") == direct_bf16);
+  CHECK(TimeOf(*r, "dispatch") == direct_bf16);
   CHECK(r->hardware.find("per_rank needs each token's GPUs") != std::string::npos);
+}
+
+TEST_CASE("Step: expert_gemm is parsed, and an unknown API is a located error") {
+  pb::Scenario scenario;
+  auto file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  expert_gemm: \"cublas_grouped\"\n}\n",
+      "s.pbtxt", &scenario);
+  REQUIRE(file.ok());
+  auto c = StepConfigFromSpec(scenario.step(), *file, Fidelity::kAnalytical);
+  REQUIRE(c.ok());
+  CHECK(c->expert_gemm == ExpertGemm::kCublasGrouped);
+
+  auto bad_file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  expert_gemm: \"cutlass\"\n}\n", "s.pbtxt",
+      &scenario);
+  REQUIRE(bad_file.ok());
+  auto bad = StepConfigFromSpec(scenario.step(), *bad_file, Fidelity::kAnalytical);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message() ==
+        "s.pbtxt:4:3: step.expert_gemm = cutlass: unknown expert GEMM API; valid: auto, loop, "
+        "cublas_grouped, deepgemm");
 }
 
 TEST_CASE("Step: dispatch and combine dtypes are parsed, and an unknown one is a located error") {
@@ -398,6 +495,256 @@ TEST_CASE("Step: dispatch and combine dtypes are parsed, and an unknown one is a
   CHECK(bad.error().message() ==
         "s.pbtxt:4:3: step.dispatch_dtype = e4m3: unknown dtype for the all-to-all; valid: bf16, "
         "fp8 (absent: the model's dtype)");
+}
+
+TEST_CASE("Step: recomputation by module runs only those modules' forward work again") {
+  const topology::Cluster cluster = Cluster(1);
+  const pb::ModelSpec model = Tiny();
+  // ep 4 on 8 GPUs: dp 8, tp 1; 128 tokens per micro-batch, 2 micro-batches.
+  const models::Plan plan = Resolve(model, 8, "ep: 4");
+  StepConfig none = Training(16, 128);
+  none.recompute = Recompute::kNone;
+  const StepReport base = Run(cluster, model, plan, Uniform(), none);
+  CHECK(Pass(base, "recompute").empty());
+  auto with = [&](std::vector<std::string> names, bool fp8 = false) {
+    StepConfig c = none;
+    c.recompute = Recompute::kModules;
+    c.recompute_modules = *models::ParseRecomputeModules(names, {}, "f");
+    c.fp8_activations = fp8;
+    return Run(cluster, model, plan, Uniform(), c);
+  };
+  const StatusOr<KernelModel> kernels = StepKernels(cluster, pb::BF16, none);
+  REQUIRE(kernels.ok());
+  // One memory-bound kernel of `bytes` (sim/compute/kernel_model.h).
+  auto memory = [&](uint64_t bytes) { return kernels->Time(Kernel::Memory(bytes)); };
+  SECTION("norm: both norms of each layer, read and written once more") {
+    // 2 norms x (read 2 + write 2, the residual add with it, as attn-norm and ffn-norm) x 128
+    // tokens x h 64 x 2 bytes = 131,072 bytes per layer, one kernel.
+    const StepReport r = with({"norm"});
+    const std::vector<StepOp> again = Pass(r, "recompute");
+    REQUIRE(again.size() == 2);
+    CHECK(again[0].name == "norm");
+    CHECK(again[0].time == memory(131'072));
+    CHECK(r.backward == base.backward + 2 * memory(131'072));
+  }
+  SECTION("attention_core: flash attention's backward rebuilds the scores anyway, no time") {
+    const StepReport r = with({"attention_core"});
+    CHECK(Pass(r, "recompute").empty());
+    CHECK(r.backward == base.backward);
+  }
+  SECTION("moe: the MoE block's forward ops again, its two all-to-alls included") {
+    const StepReport r = with({"moe"});
+    // Per layer: router, router-topk, dispatch-layout, permute, dispatch, expert, expert-act,
+    // combine, unpermute: 18 for 2 layers, and 4 all-to-alls more per micro-batch (8 -> 12).
+    const std::vector<StepOp> again = Pass(r, "recompute");
+    CHECK(again.size() == 18);
+    CHECK(r.alltoalls_per_micro_batch == 12);
+    Duration moe_forward;
+    for (const StepOp& op : Pass(base, "forward")) {
+      if (op.block == OpBlock::kMoe) moe_forward += op.time;
+    }
+    CHECK(Sum(again) == moe_forward);
+    CHECK(r.backward == base.backward + moe_forward);
+  }
+  SECTION("moe_act: the slowest rank's copies through the activation, FP8 inputs or BF16") {
+    // Read gate and up (2 x 32 elements), write the product (32): 32 x (2 x 2 + 2) = 192 bytes
+    // per copy in BF16, 32 x (2 x 1 + 2) = 128 with the inputs cached in FP8.
+    auto work = StepMoeLayer(model, plan, Uniform(), {}, 8, none, nullptr);
+    REQUIRE(work.ok());
+    uint64_t copies = 0;
+    for (const std::vector<uint64_t>& rank : work->expert_tokens) {
+      uint64_t c = 0;
+      for (uint64_t t : rank) c += t;
+      copies = std::max(copies, c);
+    }
+    const StepReport bf16 = with({"moe_act"});
+    REQUIRE(Pass(bf16, "recompute").size() == 2);
+    CHECK(Pass(bf16, "recompute")[0].time == memory(copies * 192));
+    CHECK(Pass(with({"moe_act"}, true), "recompute")[0].time == memory(copies * 128));
+  }
+  SECTION("mla_up_proj needs MLA") {
+    StepConfig c = none;
+    c.recompute = Recompute::kModules;
+    c.recompute_modules.mla_up_proj = true;
+    auto work = StepMoeLayer(model, plan, Uniform(), {}, 8, c, nullptr);
+    REQUIRE(work.ok());
+    auto r = SimulateStep(cluster, model, plan, *work, c);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message() ==
+          "step.recompute_modules = mla_up_proj: recomputes MLA's up-projections; tiny has no "
+          "MLA; valid: norm, attention_core, mlp, moe, moe_act");
+  }
+}
+
+TEST_CASE("Step: W is the weight-gradient half of each GEMM's backward, none of the rest") {
+  const topology::Cluster cluster = Cluster(1);
+  const pb::ModelSpec model = Tiny();
+  const StepReport r =
+      Run(cluster, model, Resolve(model, 8, "ep: 4"), Uniform(), Training(16, 128));
+  // Half the backward of every GEMM op is its wgrad GEMMs (the same FLOPs as its dgrad): the
+  // attention projections (attn-qkv, attn-out), router, expert and LM head. The attention core,
+  // the memory-bound kernels and the all-to-alls: none.
+  int64_t w = 0;
+  for (const StepOp& op : Pass(r, "backward")) {
+    const bool gemm = op.name == "attn-qkv" || op.name == "attn-out" || op.name == "router" ||
+                      op.name == "expert" || op.name == "lm-head";
+    w += std::llround(static_cast<double>(op.time.picoseconds()) * (gemm ? 0.5 : 0.0));
+  }
+  CHECK(r.weight == Duration::Picoseconds(w));
+  CHECK(r.weight > Duration());
+}
+
+TEST_CASE("Step: DualPipe pairs stages i and p - 1 - i and overlaps every steady pair") {
+  const topology::Cluster cluster = Cluster(1);
+  pb::ModelSpec model = Tiny();
+  model.set_num_layers(4);
+  // pp 2, ep 4, dp 4; global batch 16: m = 4 = 2 pp.
+  const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4");
+  StepConfig c = Training(16, 256);
+  c.schedule = PipelineSchedule::kDualPipe;
+  const StepReport r = Run(cluster, model, plan, Uniform(), c);
+  REQUIRE(r.micro_batches == 4);
+  // The one device pair holds stages 0 and 1: F and B their means.
+  CHECK(r.forward == Mean(r.stage_forward[0], r.stage_forward[1]));
+  CHECK(r.backward == Mean(r.stage_backward[0], r.stage_backward[1]));
+  // p 2: bubble (1 - 1)(...) = 0; 3p/2 - 1 = 2 forwards and backwards alone, m - 2 = 2 pairs.
+  CHECK(r.bubble == Duration());
+  CHECK(r.pipeline == 2 * (r.forward + r.backward) + 2 * r.pair);
+  // The pairs overlap their all-to-alls though overlap.alltoall is off.
+  CHECK(r.pair < r.forward + r.backward);
+  // m 2 is fewer than 2 pp.
+  StepConfig few = Training(8, 256);
+  few.schedule = PipelineSchedule::kDualPipe;
+  auto work = StepMoeLayer(model, plan, Uniform(), {}, 8, few, nullptr);
+  REQUIRE(work.ok());
+  auto bad = SimulateStep(cluster, model, plan, *work, few);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message(), Catch::Contains("at least 2 x pp (4)"));
+}
+
+TEST_CASE("Step: interleaved 1F1B divides the bubble by V and sends V times per pass") {
+  const topology::Cluster cluster = Cluster(1);
+  pb::ModelSpec model = Tiny();
+  model.set_num_layers(4);
+  const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4");
+  const StepReport one = Run(cluster, model, plan, Uniform(), Training(16, 256));
+  StepConfig c = Training(16, 256);
+  c.schedule = PipelineSchedule::kInterleaved;
+  c.virtual_stages = 2;
+  const StepReport r = Run(cluster, model, plan, Uniform(), c);
+  // One more send in each pass of each stage: stage 0 forwards 2 (1), backwards 1 (0); stage 1
+  // forwards 1 (0), backwards 2 (1).
+  const Duration send = r.stage_forward[0] - one.stage_forward[0];
+  CHECK(send > Duration());
+  CHECK(r.stage_forward[1] - one.stage_forward[1] == send);
+  CHECK(r.stage_backward[0] - one.stage_backward[0] == send);
+  CHECK(r.stage_backward[1] - one.stage_backward[1] == send);
+  // bubble (2 - 1)(F + B) / 2, then F + B and m - 1 = 3 pairs of F + B (no overlap).
+  const Duration fb = r.forward + r.backward;
+  CHECK(r.bubble == Duration::Picoseconds((fb.picoseconds() + 1) / 2));
+  CHECK(r.pipeline == r.bubble + 4 * fb);
+}
+
+TEST_CASE("Step: SM sharing slows the compute an overlapped all-to-all runs beside") {
+  const topology::Cluster cluster = Cluster(2);
+  pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, models::CatalogDir());
+  model.set_num_layers(4);
+  const models::Plan plan = Resolve(model, 16, "ep: 8");
+  StepConfig c = Training(64, 1024);
+  c.overlap.alltoall = true;
+  c.alltoall_algo = models::AllToAllAlgo::kPerRank;  // DeepEP: 20 SMs of the H100's 132
+  const StepReport r = Run(cluster, model, plan, Skewed(), c);
+  CHECK(r.comm_sms == 20);
+  CHECK(r.gpu_sms == 132);
+  // A pair: compute C and all-to-alls A of a forward and a backward (no other communication with
+  // pp 1 and tp 1): max(A, C + A x 20 / 132), against max(A, C) without sharing.
+  Duration compute, a2a;
+  for (const StepOp& op : r.ops) (op.alltoall ? a2a : compute) += op.time;
+  REQUIRE(compute > a2a);  // so the compute is what the pair waits on
+  const Duration lost = Duration::Picoseconds((20 * a2a.picoseconds() + 131) / 132);
+  CHECK(r.pair == compute + lost);
+  // m - 1 pairs each lose it: 64 / (dp 2 x 1) = 32 micro-batches.
+  CHECK(r.sm_sharing == int64_t{r.micro_batches - 1} * lost);
+  // No SMs held: the plain max.
+  c.comm_sms = 0;
+  const StepReport free = Run(cluster, model, plan, Skewed(), c);
+  CHECK(free.pair == compute);
+  CHECK(free.sm_sharing == Duration());
+  CHECK(free.step == r.step - r.sm_sharing);
+}
+
+TEST_CASE("Step: a multi-token-prediction module runs after the LM head and counts in MFU") {
+  // One module on the tiny model, per token: attention 16,384 + router 256 + 2 experts x 6,144
+  // + projection 2 x 64^2 = 8,192 + LM head 6,400 = 43,520 weights, 87,040 FLOPs, and its
+  // attention over 128 tokens 2 x (64 + 64) x 128 = 32,768: 119,808.
+  const pb::ModelSpec model = Tiny();
+  CHECK(models::MtpForwardFlopsPerToken(model, 128, 1) == 119'808);
+  CHECK(models::MtpForwardFlopsPerToken(model, 128, 2) == 239'616);
+  const topology::Cluster cluster = Cluster(1);
+  const models::Plan plan = Resolve(model, 8, "ep: 4");
+  StepConfig c = Training(16, 128);
+  const StepReport off = Run(cluster, model, plan, Uniform(), c);
+  c.mtp_depth = 1;
+  const StepReport r = Run(cluster, model, plan, Uniform(), c);
+  // Its ops are layer 2 (= the model's layers): projection, a block like layer 1, the LM head.
+  Duration mtp;
+  std::vector<std::string> names;
+  for (const StepOp& op : Pass(r, "forward")) {
+    if (op.layer != 2) continue;
+    mtp += op.time;
+    names.push_back(op.name);
+  }
+  CHECK(names == std::vector<std::string>{"mtp-projection", "attn-norm", "attn-qkv", "rope",
+                                          "attn-core", "attn-out", "ffn-norm", "router",
+                                          "router-topk", "dispatch-layout", "permute", "dispatch",
+                                          "expert", "expert-act", "combine", "unpermute",
+                                          "final-norm", "lm-head", "loss"});
+  CHECK(r.mtp_forward == mtp);
+  CHECK(r.forward == off.forward + mtp);
+  // MFU counts 3 x (forward + the module's) FLOPs per token over the step.
+  const double tokens = 16.0 * 128, peak = PeakFlops(cluster.gpu_spec(), pb::BF16).per_second();
+  const double flops =
+      static_cast<double>(models::TrainingFlopsPerToken(model, 128) + 3 * 119'808) * tokens;
+  CHECK(r.mfu == Approx(flops / (static_cast<double>(r.step.picoseconds()) / 1e12 * 8 * peak)));
+}
+
+TEST_CASE("Step: schedules, recompute modules, MTP and comm SMs are parsed and checked") {
+  pb::Scenario scenario;
+  auto file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  schedule: \"interleaved\"\n"
+      "  recompute_modules: [\"norm\", \"moe_act\"]\n  fp8_activations: true\n"
+      "  mtp_depth: 1\n  comm_sms: 24\n}\n",
+      "s.pbtxt", &scenario);
+  REQUIRE(file.ok());
+  auto c = StepConfigFromSpec(scenario.step(), *file, Fidelity::kAnalytical);
+  REQUIRE(c.ok());
+  CHECK(c->schedule == PipelineSchedule::kInterleaved);
+  CHECK(c->virtual_stages == 2);  // the default
+  CHECK(c->recompute == Recompute::kModules);
+  CHECK(c->recompute_modules.norm);
+  CHECK(c->recompute_modules.moe_act);
+  CHECK_FALSE(c->recompute_modules.attention_core);
+  CHECK(c->fp8_activations);
+  CHECK(c->mtp_depth == 1);
+  CHECK(c->comm_sms == 24u);
+
+  auto both = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  recompute: FULL\n"
+      "  recompute_modules: \"norm\"\n}\n",
+      "s.pbtxt", &scenario);
+  REQUIRE(both.ok());
+  auto ambiguous = StepConfigFromSpec(scenario.step(), *both, Fidelity::kAnalytical);
+  REQUIRE_FALSE(ambiguous.ok());
+  CHECK_THAT(ambiguous.error().message(), Catch::StartsWith("s.pbtxt:4:3: step.recompute = FULL"));
+
+  auto chunks = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 128\n  virtual_stages: 2\n}\n", "s.pbtxt", &scenario);
+  REQUIRE(chunks.ok());
+  auto lone = StepConfigFromSpec(scenario.step(), *chunks, Fidelity::kAnalytical);
+  REQUIRE_FALSE(lone.ok());
+  CHECK_THAT(lone.error().message(),
+             Catch::StartsWith("s.pbtxt:4:3: step.virtual_stages = 2: chunks per device are the "
+                               "interleaved schedule's"));
 }
 
 }  // namespace moesim::sim

@@ -26,6 +26,9 @@ struct GpuSpec {
   // this over the datasheet's per-link rate (nvlink / nvlink_links).
   Rate nccl_nvlink_per_link;
   uint32_t sm = 0;  // compute capability x 10 (80 Ampere, 90 Hopper, 100 Blackwell)
+  // Streaming multiprocessors: what communication kernels take SMs from while compute runs
+  // (sim/step/schedule.h, SM sharing).
+  uint32_t multiprocessors = 0;
 };
 
 std::span<const GpuSpec> KnownGpus();

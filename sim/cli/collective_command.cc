@@ -75,16 +75,25 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   std::vector<CollectiveAlgo> algos = {*algo};
   if (*algo == CollectiveAlgo::kNvls) {
     if (Status s = CheckNvls(*cluster, gpus); !s.ok()) return Fail(io, s.error());
-  } else if (o.algo.empty() && *op == CollectiveOp::kAllReduce && CheckNvls(*cluster, gpus).ok()) {
-    algos.push_back(CollectiveAlgo::kNvls);
-    sweep.set_algo("ring or nvls (NCCL's tuner: the faster)");
+  } else if (*algo == CollectiveAlgo::kNvlsTree) {
+    if (Status s = CheckNvlsTree(*cluster, gpus); !s.ok()) return Fail(io, s.error());
+  } else if (o.algo.empty() && *op == CollectiveOp::kAllReduce) {
+    if (CheckNvls(*cluster, gpus).ok()) {
+      algos.push_back(CollectiveAlgo::kNvls);
+      sweep.set_algo("ring or nvls (NCCL's tuner: the faster)");
+    } else if (CheckNvlsTree(*cluster, gpus).ok()) {
+      algos.push_back(CollectiveAlgo::kNvlsTree);
+      sweep.set_algo("ring or nvlstree (NCCL's tuner: the faster)");
+    }
   }
+  const double nvls_efficiency = NvlsEfficiency(cluster->gpu_spec().sm);
   for (uint64_t size = *begin; size <= *end; size *= o.factor) {
     const uint64_t bytes = NcclTestsSize(*op, ranks, size);
     std::optional<CollectiveRun> run;
     CollectiveAlgo chosen_algo = algos.front();
     for (CollectiveAlgo a : algos) {
-      auto schedule = BuildCollective(*op, a, ranks, bytes, cluster->gpus_per_node(), channels);
+      auto schedule = BuildCollective(*op, a, ranks, bytes, cluster->gpus_per_node(), channels,
+                                      nvls_efficiency);
       if (!schedule.ok()) return Fail(io, schedule.error());
       CollectiveRun r = net->Collective(*schedule);
       if (!run || r.total < run->total) {
@@ -142,8 +151,9 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("-f,--stepfactor", o->factor, "Size multiplier between rows")
       ->capture_default_str();
   cmd->add_option("--algo", o->algo,
-                  "direct, pairwise, hierarchical (alltoall); ring, tree, nvls (allreduce; "
-                  "default: NCCL's tuner picks ring or nvls); ring");
+                  "direct, pairwise, hierarchical (alltoall); ring, tree, nvls, nvlstree "
+                  "(allreduce; default: NCCL's tuner picks ring or nvls in one node, ring or "
+                  "nvlstree across nodes); ring");
   cmd->add_option("--fidelity", o->fidelity, "Network model")
       ->check(CLI::IsMember({"analytical", "flow"}))
       ->capture_default_str();

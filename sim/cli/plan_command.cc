@@ -28,6 +28,8 @@ struct PlanOptions {
   std::string mode = "training";
   std::string routing = "uniform";                    // "uniform" | "zipf:ALPHA"
   uint32_t router_groups = 0, router_group_topk = 0;  // group-limited routing (0: none)
+  // Groups picked by the sum of their best N expert scores (DeepSeek-V3: 2); 0: drawn first.
+  uint32_t router_group_score_top = 0;
   std::string trace;
   std::string hardware;  // HardwareProfile path, or empty
   std::string placement =
@@ -36,7 +38,15 @@ struct PlanOptions {
   bool overlap_alltoall = false, overlap_shared = false, overlap_grads = false;
   double capacity_factor = 0;
   std::string alltoall_algo = "direct";
+  std::optional<uint32_t> alltoall_chunk_tokens;  // deepep_normal's chunk; absent: DeepEP's 80
   std::string dispatch_dtype, combine_dtype;  // "fp8" | "bf16"; empty: the model's dtype
+  std::string schedule = "1f1b";              // "1f1b" | "interleaved" | "dualpipe" | "all"
+  uint32_t virtual_stages = 2;                // interleaved: chunks per device
+  std::string recompute_modules;  // "norm,mla_up_proj,...": instead of selective and full
+  bool fp8_activations = false;
+  uint32_t mtp_depth = 0;
+  std::optional<uint32_t> comm_sms;
+  std::string expert_gemm = "auto";  // sim/compute/kernel_model.h
   uint32_t top = 10;
   bool expert_tp = false;  // also enumerate etp > 1
   bool csv = false, json = false;
@@ -121,13 +131,43 @@ pb::PlanRow ToProto(const PlanRow& r) {
   p.set_step_ps(r.step.picoseconds());
   p.set_step_ms(static_cast<double>(r.step.picoseconds()) / 1e9);
   p.set_mfu(r.mfu);
+  p.set_mfu_bf16(r.mfu_bf16);
   p.set_alltoall_share(r.alltoall_share);
   p.set_exposed_comm_ms(static_cast<double>(r.exposed_comm.picoseconds()) / 1e9);
   p.set_bubble_ms(static_cast<double>(r.bubble.picoseconds()) / 1e9);
   p.set_memory_bytes(r.memory_bytes);
   p.set_fits(r.fits);
   p.set_dropped_share(r.dropped_share);
+  p.set_schedule(std::string(ToString(r.schedule.schedule)));
+  p.set_virtual_stages(r.schedule.virtual_stages);
   return p;
+}
+
+// --schedule: one schedule, or every one ("all"), interleaved with --virtual-stages chunks.
+StatusOr<std::vector<ScheduleChoice>> ParseSchedules(const PlanOptions& o) {
+  if (o.virtual_stages < 2) {
+    return InputError({}, "--virtual-stages", std::to_string(o.virtual_stages),
+                      "interleaving needs at least two chunks per device", ">= 2");
+  }
+  const ScheduleChoice interleaved{PipelineSchedule::kInterleaved, o.virtual_stages};
+  if (o.schedule == "all") {
+    return std::vector<ScheduleChoice>{{}, interleaved, {PipelineSchedule::kDualPipe, 1}};
+  }
+  MOESIM_ASSIGN_OR_RETURN(const PipelineSchedule one, ParseSchedule(o.schedule, {}, "--schedule"));
+  if (one == PipelineSchedule::kInterleaved) return std::vector<ScheduleChoice>{interleaved};
+  return std::vector<ScheduleChoice>{{one, 1}};
+}
+
+// "a,b,c" as a list.
+std::vector<std::string> SplitCommas(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
 }
 
 void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
@@ -143,15 +183,26 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   if (!t.combine_dtype().empty()) io.out << ", combine in " << t.combine_dtype();
   io.out << "\n\n";
   const bool drops = t.capacity_factor() > 0;
-  io.out << fmt::format("{:>4}  {:<26} {:>11} {:>7} {:>7} {:>12} {:>10} {:>9} {:>5}{}\n", "rank",
-                        "plan", "step ms", "MFU %", "a2a %", "exposed ms", "bubble ms", "mem GB",
-                        "fits", drops ? "  drop %" : "");
+  // The plan column fits the longest plan printed ("... full-rc dualpipe"), 26 at least.
+  size_t width = 26;
+  for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i)
+    width = std::max(width, t.rows(i).plan().size());
+  // MFU against the model dtype's dense peak and, for a model that is not BF16, against BF16's too.
+  const bool two_mfus = t.mfu_dtype() != "BF16";
+  const std::string mfu_header = "MFU " + t.mfu_dtype() + " %";
+  io.out << fmt::format("{:>4}  {:<{}} {:>11} {:>11}{} {:>7} {:>12} {:>10} {:>9} {:>5}{}\n", "rank",
+                        "plan", width, "step ms", mfu_header,
+                        two_mfus ? fmt::format(" {:>11}", "MFU BF16 %") : "", "a2a %", "exposed ms",
+                        "bubble ms", "mem GB", "fits", drops ? "  drop %" : "");
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
     const pb::PlanRow& r = t.rows(i);
     io.out << fmt::format(
-        "{:4}  {:<26} {:>11.2f} {:>7.1f} {:>7.1f} {:>12.2f} {:>10.2f} {:>9.1f} {:>5}", i + 1,
-        r.plan(), r.step_ms(), 100 * r.mfu(), 100 * r.alltoall_share(), r.exposed_comm_ms(),
-        r.bubble_ms(), static_cast<double>(r.memory_bytes()) / 1e9, r.fits() ? "yes" : "no");
+        "{:4}  {:<{}} {:>11.2f} {:>11.1f}{} {:>7.1f} {:>12.2f} {:>10.2f} {:>9.1f} "
+        "{:>5}",
+        i + 1, r.plan(), width, r.step_ms(), 100 * r.mfu(),
+        two_mfus ? fmt::format(" {:>11.1f}", 100 * r.mfu_bf16()) : "", 100 * r.alltoall_share(),
+        r.exposed_comm_ms(), r.bubble_ms(), static_cast<double>(r.memory_bytes()) / 1e9,
+        r.fits() ? "yes" : "no");
     if (drops) io.out << fmt::format(" {:>7.2f}", 100 * r.dropped_share());
     io.out << "\n";
   }
@@ -159,14 +210,17 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
 
 void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   io.out << "rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms,mfu,alltoall_share,"
-            "exposed_comm_ms,bubble_ms,memory_bytes,fits,dropped_share,etp\n";
+            "exposed_comm_ms,bubble_ms,memory_bytes,fits,dropped_share,etp,schedule,"
+            "virtual_stages,mfu_bf16\n";
   for (int i = 0; i < t.rows_size() && i < static_cast<int>(top); ++i) {
     const pb::PlanRow& r = t.rows(i);
     io.out << fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{:.6f},{}\n", i + 1,
-        r.plan(), r.tp(), r.cp(), r.pp(), r.ep(), r.dp(), r.edp(), r.micro_batch(),
+        "{},{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{:.6f},{},{},{},"
+        "{:.6f}\n",
+        i + 1, r.plan(), r.tp(), r.cp(), r.pp(), r.ep(), r.dp(), r.edp(), r.micro_batch(),
         r.recompute() ? 1 : 0, r.step_ms(), r.mfu(), r.alltoall_share(), r.exposed_comm_ms(),
-        r.bubble_ms(), r.memory_bytes(), r.fits() ? 1 : 0, r.dropped_share(), r.etp());
+        r.bubble_ms(), r.memory_bytes(), r.fits() ? 1 : 0, r.dropped_share(), r.etp(), r.schedule(),
+        r.virtual_stages(), r.mfu_bf16());
   }
 }
 
@@ -200,6 +254,12 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
       models::ParseAllToAllAlgo(o.alltoall_algo, {}, "--alltoall-algo");
   if (!algo.ok()) return Fail(io, algo.error());
   step.alltoall_algo = *algo;
+  const StatusOr<uint32_t> chunk =
+      models::ParseChunkTokens(o.alltoall_chunk_tokens.has_value(),
+                               o.alltoall_chunk_tokens.value_or(0), *algo, {},
+                               "--alltoall-chunk-tokens");
+  if (!chunk.ok()) return Fail(io, chunk.error());
+  step.chunk_tokens = *chunk;
   const StatusOr<std::optional<models::WireDtype>> dispatch_dtype =
       models::ParseWireDtype(o.dispatch_dtype, {}, "--dispatch-dtype");
   if (!dispatch_dtype.ok()) return Fail(io, dispatch_dtype.error());
@@ -208,6 +268,34 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
       models::ParseWireDtype(o.combine_dtype, {}, "--combine-dtype");
   if (!combine_dtype.ok()) return Fail(io, combine_dtype.error());
   step.combine_dtype = *combine_dtype;
+  const StatusOr<std::vector<ScheduleChoice>> schedules = ParseSchedules(o);
+  if (!schedules.ok()) return Fail(io, schedules.error());
+  if (schedules->size() == 1) {
+    step.schedule = schedules->front().schedule;
+    step.virtual_stages = schedules->front().virtual_stages;
+  }
+  if (step.mode != StepMode::kTraining && o.schedule != "1f1b") {
+    return Fail(io, InputError({}, "--schedule", o.schedule,
+                               "a training schedule; prefill and decode run 1F1B", "1f1b"));
+  }
+  if (!o.recompute_modules.empty()) {
+    const StatusOr<RecomputeModules> modules =
+        models::ParseRecomputeModules(SplitCommas(o.recompute_modules), {}, "--recompute-modules");
+    if (!modules.ok()) return Fail(io, modules.error());
+    step.recompute = Recompute::kModules;
+    step.recompute_modules = *modules;
+  }
+  step.fp8_activations = o.fp8_activations;
+  step.mtp_depth = o.mtp_depth;
+  step.comm_sms = o.comm_sms;
+  const StatusOr<ExpertGemm> expert_gemm = ParseExpertGemm(o.expert_gemm, {}, "--expert-gemm");
+  if (!expert_gemm.ok()) return Fail(io, expert_gemm.error());
+  step.expert_gemm = *expert_gemm;
+  if (auto k = KernelModel::Defaults(cluster->gpu_spec(), model->dtype(), step.expert_gemm, {},
+                                     "--expert-gemm");
+      !k.ok()) {
+    return Fail(io, k.error());
+  }
   if (!o.hardware.empty()) {
     auto profile = LoadHardwareProfile(o.hardware);
     if (!profile.ok()) return Fail(io, profile.error());
@@ -215,7 +303,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   }
   auto routing = ParseRouting(o.routing);
   if (!routing.ok()) return Fail(io, routing.error());
-  if (o.router_groups != 0 || o.router_group_topk != 0) {
+  if (o.router_groups != 0 || o.router_group_topk != 0 || o.router_group_score_top != 0) {
     if (!o.trace.empty()) {
       return Fail(io, Error("--router-groups and --router-group-topk shape --routing; a --trace "
                             "brings its own routing"));
@@ -225,6 +313,17 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
     if (!limit.ok()) return Fail(io, limit.error());
     routing->mutable_synthetic()->set_router_groups(o.router_groups);
     routing->mutable_synthetic()->set_router_group_topk(o.router_group_topk);
+    if (o.router_group_score_top != 0) {
+      if (o.router_groups == 0 || o.routing != "uniform") {
+        return Fail(io, InputError({}, "--router-group-score-top",
+                                   std::to_string(o.router_group_score_top),
+                                   "scores the groups of a group limit over uniform routing",
+                                   "with --router-groups, --router-group-topk and --routing "
+                                   "uniform"));
+      }
+      // The routing block checks the rest (models/synthetic_spec.cc): 1 to experts per group.
+      routing->mutable_synthetic()->set_router_group_score_top(o.router_group_score_top);
+    }
   }
   auto plan_routing = ResolvePlanRouting(*model, *routing, o.trace, nullptr);
   if (!plan_routing.ok()) return Fail(io, plan_routing.error());
@@ -232,8 +331,8 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   if (!placement.ok()) return Fail(io, placement.error());
 
   uint32_t rejected = 0;
-  const std::vector<PlanCandidate> candidates =
-      EnumeratePlans(*model, gpus, cluster->gpus_per_node(), step, &rejected, o.expert_tp);
+  const std::vector<PlanCandidate> candidates = EnumeratePlans(
+      *model, gpus, cluster->gpus_per_node(), step, &rejected, o.expert_tp, *schedules);
   if (candidates.empty()) {
     return Fail(io, InputError({}, "--global-batch", std::to_string(o.global_batch),
                                "no valid plan: the global batch must be a multiple of the "
@@ -277,13 +376,21 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_alltoall_algo(o.alltoall_algo);
   table.set_dispatch_dtype(o.dispatch_dtype);
   table.set_combine_dtype(o.combine_dtype);
+  table.set_schedule(o.schedule);
+  table.set_virtual_stages(o.virtual_stages);
   std::string routing_text = o.trace.empty() ? o.routing : "--trace " + o.trace;
   if (o.router_groups != 0) {
     routing_text += ", " + std::to_string(o.router_group_topk) + " of " +
                     std::to_string(o.router_groups) + " groups per token";
+    if (o.router_group_score_top != 0) {
+      routing_text += " by the sum of their best " + std::to_string(o.router_group_score_top) +
+                      " expert scores";
+    }
   }
   table.set_routing(routing_text + " (loads: " + plan_routing->source + ")");
-  table.set_hardware(step.hardware ? "profile " + step.hardware->name() : "assumed efficiencies");
+  table.set_hardware(step.hardware ? "profile " + step.hardware->name()
+                                   : "per-kernel efficiencies");
+  table.set_mfu_dtype(pb::DType_Name(model->dtype()));
   table.set_candidates(static_cast<uint32_t>(all.size()));
   table.set_rejected(rejected);
   table.set_failed(static_cast<uint32_t>(candidates.size() - all.size()));
@@ -325,6 +432,9 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
                   "(DeepSeek's n_group)");
   cmd->add_option("--router-group-topk", o->router_group_topk,
                   "groups each token's experts come from (DeepSeek's topk_group)");
+  cmd->add_option("--router-group-score-top", o->router_group_score_top,
+                  "pick each token's groups by the sum of their best N expert scores "
+                  "(DeepSeek-V3: 2) instead of drawing them first (uniform routing)");
   cmd->add_option("--placement", o->placement,
                   "contiguous, round-robin, or eplb[:REDUNDANT[:GROUPS]] (DeepSeek's EPLB on the "
                   "routing's loads, REDUNDANT extra replicas per EP group)")
@@ -345,10 +455,15 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--alltoall-algo", o->alltoall_algo,
                   "EP all-to-alls: direct (NCCL send/recv, a copy per expert), per_rank (DeepEP "
-                  "intranode: once per GPU) or hierarchical (DeepEP internode: once across the "
-                  "network per node)")
-      ->check(CLI::IsMember({"direct", "per_rank", "hierarchical"}))
+                  "intranode: once per GPU), hierarchical (once across the network per node, "
+                  "whole messages), deepep_normal (DeepEP internode: the same, chunk-pipelined) "
+                  "or deepep_low_latency (DeepEP low-latency: a message per token and expert)")
+      ->check(CLI::IsMember(
+          {"direct", "per_rank", "hierarchical", "deepep_normal", "deepep_low_latency"}))
       ->capture_default_str();
+  cmd->add_option("--alltoall-chunk-tokens", o->alltoall_chunk_tokens,
+                  "deepep_normal: tokens per chunk the relay forwards (default 80: DeepEP's 10 "
+                  "channels x 8-token RDMA chunks)");
   cmd->add_option("--dispatch-dtype", o->dispatch_dtype,
                   "a token in dispatch: fp8 (1 B per element + an fp32 scale per 128) or bf16 "
                   "(default: the model's dtype)")
@@ -356,6 +471,30 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--combine-dtype", o->combine_dtype,
                   "a token in combine: fp8 or bf16 (default: the model's dtype)")
       ->check(CLI::IsMember({"fp8", "bf16"}));
+  cmd->add_option("--schedule", o->schedule,
+                  "pipeline schedule: 1f1b, interleaved (--virtual-stages chunks per device), "
+                  "dualpipe (DeepSeek-V3's), or all (each plan with every one that can run it)")
+      ->check(CLI::IsMember({"1f1b", "interleaved", "dualpipe", "all"}))
+      ->capture_default_str();
+  cmd->add_option("--virtual-stages", o->virtual_stages,
+                  "interleaved: chunks per device (>= 2, dividing every stage's layers)")
+      ->capture_default_str();
+  cmd->add_option("--recompute-modules", o->recompute_modules,
+                  "recompute these modules (norm, mla_up_proj, attention_core, mlp, moe, moe_act; "
+                  "comma-separated) instead of trying selective and full");
+  cmd->add_flag("--fp8-activations", o->fp8_activations,
+                "cache the GEMMs' inputs in FP8 (1 byte per element; memory only)");
+  cmd->add_option("--mtp-depth", o->mtp_depth,
+                  "multi-token-prediction modules on the last stage (DeepSeek-V3: 1)")
+      ->capture_default_str();
+  cmd->add_option("--comm-sms", o->comm_sms,
+                  "SMs the EP all-to-alls hold while they overlap compute (default: 20 for "
+                  "DeepEP's per_rank and hierarchical, 16 NCCL channels for direct; 0: none)");
+  cmd->add_option("--expert-gemm", o->expert_gemm,
+                  "how the routed experts issue their GEMMs: auto (deepgemm for FP8 models, loop "
+                  "otherwise), loop (a cuBLAS GEMM per expert), cublas_grouped, deepgemm (FP8)")
+      ->check(CLI::IsMember({"auto", "loop", "cublas_grouped", "deepgemm"}))
+      ->capture_default_str();
   cmd->add_flag("--expert-tp", o->expert_tp,
                 "also try expert tensor parallelism: etp 2, 4, ... up to tp, dividing the expert "
                 "FFN");

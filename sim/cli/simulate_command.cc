@@ -173,7 +173,7 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
       ->capture_default_str();
   cmd->add_option("--hardware", options->hardware,
                   "A HardwareProfile (moesim calibrate --out): measured GEMM, memory, launch and "
-                  "all-to-all figures replace the datasheet's and the assumed efficiencies");
+                  "all-to-all figures replace the datasheet's and the per-kernel efficiencies");
   cmd->callback(
       [options, chosen] { *chosen = [options](CommandIo& io) { return Simulate(*options, io); }; });
 }

@@ -20,6 +20,11 @@ int RunScenarioStep(const LoadedScenario& s, Fidelity fidelity, bool json,
   auto config = StepConfigFromSpec(s.spec.step(), s.file, fidelity);
   if (!config.ok()) return fail(config.error());
   config->hardware = hardware;
+  if (auto k = KernelModel::Defaults(s.cluster.gpu_spec(), w.model.dtype(), config->expert_gemm,
+                                     s.file.Locate("step.expert_gemm"));
+      !k.ok()) {
+    return fail(k.error());
+  }
   auto layer = StepMoeLayer(w.model, w.plan, s.spec.routing(), s.spec.plan().placement(),
                             s.cluster.gpus_per_node(), *config, &s.file);
   if (!layer.ok()) return fail(layer.error());

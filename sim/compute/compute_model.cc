@@ -34,14 +34,6 @@ Rate Scaled(Rate r, double factor) {
 
 }  // namespace
 
-ComputeRates ComputeRates::Assumed(const topology::GpuSpec& gpu, pb::DType dtype) {
-  ComputeRates r = Datasheet(gpu, dtype);
-  r.flops = Scaled(r.flops, kGemmEfficiency);
-  r.memory = Scaled(r.memory, kMemoryEfficiency);
-  r.launch = kLaunchOverhead;
-  return r;
-}
-
 ComputeRates ComputeRates::With(const pb::GpuProfile& p) const {
   ComputeRates r = *this;
   if (p.has_gemm_peak_tflops())

@@ -1,21 +1,18 @@
-// sim/compute/ owns what compute costs on a GPU: the compute model and the predictions of a
-// calibrated HardwareProfile. It may include models/, proto/ and topology/ (the GPU datasheets),
-// nothing else of sim/.
+// sim/compute/ owns what compute costs on a GPU: the compute model, the per-kernel model of whole
+// steps (sim/compute/kernel_model.h) and the predictions of a calibrated HardwareProfile. It may
+// include models/, proto/ and topology/ (the GPU datasheets), nothing else of sim/.
 //
-// What a compute op costs on one GPU: max(FLOPs / achieved rate, bytes / achieved HBM bandwidth)
-// plus one kernel launch, with the rates of a ComputeRates:
+// What a compute op costs on one GPU under a calibrated profile's model: max(FLOPs / achieved
+// rate, bytes / achieved HBM bandwidth) plus one kernel launch, with the rates of a ComputeRates:
 //   Datasheet  the datasheet peaks (topology/gpu_specs.cc), no launch: the MoE-layer report of
 //              `moesim simulate` (sim/moe/moe_layer.h), so that its hand-computed seed figures stay
 //              exact, and `moesim validate`'s base where a profile is silent.
-//   Assumed    the datasheet times efficiencies that are ASSUMPTIONS, typical of large bf16 GEMMs
-//              and streaming kernels on Hopper: GEMM 70% of peak, memory-bound kernels 80% of
-//              HBM bandwidth, 4 us per launch. Whole steps use these unless a HardwareProfile
-//              (`--hardware`, fitted by `moesim calibrate`) measured better.
-//   With(p)    any of the above with a profile's measured fields in place (proto/hardware.proto).
+//   With(p)    the above with a profile's measured fields in place (proto/hardware.proto).
 // Expert GEMMs also pay the profile's half-rate point n_half: an expert with n tokens runs at
-// rate x n / (n + n_half) (sim/compute/profile_model.h).
+// rate x n / (n + n_half) (sim/compute/profile_model.h). Whole steps price each kernel by its kind
+// and shape instead (sim/compute/kernel_model.h), with a profile's figures in place there too.
 //
-//   const ComputeRates rates = ComputeRates::Assumed(gpu, pb::BF16).With(profile.gpu());
+//   const ComputeRates rates = ComputeRates::Datasheet(gpu, pb::BF16).With(profile.gpu());
 //   Duration t = ComputeTime(rates, /*flops=*/2 * n * h * f, /*bytes=*/...);
 #pragma once
 
@@ -29,8 +26,8 @@
 
 namespace moesim::sim {
 
-inline constexpr double kGemmEfficiency = 0.70;
-inline constexpr double kMemoryEfficiency = 0.80;
+// Per kernel launch on a GPU, where no profile measured one: an ASSUMPTION (see
+// sim/compute/kernel_model.h for the H200 figure it is consistent with).
 inline constexpr Duration kLaunchOverhead = Duration::Nanoseconds(4000);
 
 // The datasheet dense tensor rate for `dtype` (BF16 and FP16 alike).
@@ -51,7 +48,6 @@ struct ComputeRates {
   ComputeRates ForGemm(uint64_t flops) const;
 
   static ComputeRates Datasheet(const topology::GpuSpec& gpu, pb::DType dtype);
-  static ComputeRates Assumed(const topology::GpuSpec& gpu, pb::DType dtype);
   // These rates with every field `profile` has in place of this one's.
   ComputeRates With(const pb::GpuProfile& profile) const;
 };

@@ -9,6 +9,7 @@
 #include "sim/compute/compute_model.h"
 #include "sim/network/alltoall_cost.h"
 #include "sim/network/alltoall_hierarchical.h"
+#include "sim/network/alltoall_low_latency.h"
 #include "sim/network/collectives.h"
 
 namespace moesim::sim {
@@ -84,13 +85,15 @@ Status CheckMoeLayerSupport(const models::Workload& workload, const TextFile& fi
 // remote node when the layer knows its distinct tokens per node. ResolveWorkload checked that the
 // ranks are whole nodes or part of one, and ExpandLayer's node counts fit its copies, so the build
 // cannot fail.
+// `chunk_tokens` 0: whole messages (hierarchical); else DeepEP's chunks of that many tokens
+// (deepep_normal).
 Schedule HierarchicalDispatch(const topology::Cluster& cluster, const models::LayerWork& layer,
-                              Bytes token_bytes) {
+                              Bytes token_bytes, uint64_t chunk_tokens = 0) {
   const TrafficMatrix& tokens = layer.dispatch_tokens;
   const TrafficMatrix node_bytes = layer.node_tokens.Scaled(token_bytes.value);
-  StatusOr<Schedule> s =
-      BuildAllToAllV(tokens.Scaled(token_bytes.value), CollectiveAlgo::kHierarchical,
-                     std::min(cluster.gpus_per_node(), tokens.ranks()), node_bytes);
+  StatusOr<Schedule> s = BuildHierarchicalAllToAllV(
+      tokens.Scaled(token_bytes.value), std::min(cluster.gpus_per_node(), tokens.ranks()),
+      Rail::kSource, node_bytes, chunk_tokens * token_bytes.value);
   return std::move(*s);
 }
 
@@ -116,26 +119,49 @@ pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& wo
   result.set_gpus(world);
   result.set_model(model.name());
 
+  // DeepEP's normal kernels on one node are its intranode ones (per_rank).
+  const models::AllToAllAlgo algo =
+      models::KernelsFor(workload.alltoall_algo, world, cluster.gpus_per_node());
   Duration total;
   for (const models::LayerWork& layer : workload.layers) {
-    // Copies per expert (direct, and the hierarchical relay's input), or distinct tokens per GPU.
-    const TrafficMatrix& sent = models::SentTokens(layer, workload.alltoall_algo);
+    // Copies per expert (direct, the relays' input, the low-latency messages), or distinct tokens
+    // per GPU.
+    const TrafficMatrix& sent = models::SentTokens(layer, algo);
     std::vector<RankCost> router(world), expert(world);
     AllToAll dispatch_cost, combine_cost;
     Bytes dispatch_moved{sent.OffDiagonal() * dispatch_bytes.value};
     Bytes combine_moved{sent.OffDiagonal() * combine_bytes.value};
-    if (workload.alltoall_algo == models::AllToAllAlgo::kHierarchical) {
+    if (models::RelaysByNode(algo)) {
       // Combine is dispatch backwards: gathered and reduced on the relay, sent back once.
-      const Schedule forward = HierarchicalDispatch(cluster, layer, dispatch_bytes);
-      const Schedule backward = Reversed(combine_bytes == dispatch_bytes
-                                             ? forward
-                                             : HierarchicalDispatch(cluster, layer, combine_bytes));
+      // deepep_normal forwards in chunks; hierarchical whole messages.
+      const uint64_t chunk =
+          algo == models::AllToAllAlgo::kDeepEpNormal ? workload.chunk_tokens : 0;
+      const Schedule forward = HierarchicalDispatch(cluster, layer, dispatch_bytes, chunk);
+      const Schedule backward =
+          Reversed(combine_bytes == dispatch_bytes
+                       ? forward
+                       : HierarchicalDispatch(cluster, layer, combine_bytes, chunk));
       dispatch_cost = net.RelayedAllToAll(forward);
       combine_cost = net.RelayedAllToAll(backward);
       // What the GPUs sent, the relays' forwards included.
       dispatch_moved = combine_moved = Bytes{0};
       for (const Transfer& x : forward.transfers) dispatch_moved += Bytes{x.bytes};
       for (const Transfer& x : backward.transfers) combine_moved += Bytes{x.bytes};
+    } else if (algo == models::AllToAllAlgo::kDeepEpLowLatency) {
+      // One message per copy: the token and DeepEP's 16-byte header in dispatch, the expert's
+      // output alone in combine (models/wire_dtype.h).
+      std::vector<uint32_t> gpus(world);
+      for (uint32_t r = 0; r < world; ++r) gpus[r] = r;
+      const LowLatencyTraffic out = LowLatencyMessages(
+          layer, dispatch_bytes.value + models::kLowLatencyHeaderBytes, /*combine=*/false);
+      const LowLatencyTraffic back =
+          LowLatencyMessages(layer, combine_bytes.value, /*combine=*/true);
+      dispatch_cost = LowLatencyAllToAll(net, gpus, out);
+      combine_cost = LowLatencyAllToAll(net, gpus, back);
+      dispatch_cost.ranks.resize(world);
+      combine_cost.ranks.resize(world);
+      dispatch_moved = Bytes{out.bytes.OffDiagonal()};
+      combine_moved = Bytes{back.bytes.OffDiagonal()};
     } else {
       dispatch_cost = net.AllToAllV(sent, dispatch_bytes);
       combine_cost = net.AllToAllV(sent.Transposed(), combine_bytes);

@@ -27,6 +27,14 @@
 // latencies (crossing, then forward). Flow: the forward starts when the whole crossing is through.
 // A communication phase's bytes are then what the GPUs sent, the forwards included.
 //
+// With "deepep_normal" (models::AllToAllAlgo::kDeepEpNormal, DeepEP's internode normal kernels)
+// the same relay crosses in chunks of the workload's chunk_tokens (alltoall_hierarchical.h): the
+// analytical time is the same, the flow model forwards chunk k while chunk k + 1 crosses. On one
+// node it runs as "per_rank" (DeepEP's intranode kernels). With "deepep_low_latency" (DeepEP's
+// low-latency kernels) every copy is one message of the token plus a 16-byte header (combine: the
+// token), sent straight to its expert's GPU (sim/network/alltoall_low_latency.h): the direct
+// exchange, each GPU then at least its NIC's messages over ConnectX-7's message rate.
+//
 // With alltoall_algo "per_rank" (models::AllToAllAlgo::kPerRank, DeepEP's intranode kernels) both
 // all-to-alls run direct with one copy per destination GPU (LayerWork::rank_tokens): a token
 // whose two experts share a GPU crosses once, and combine sends that GPU's reduced output back

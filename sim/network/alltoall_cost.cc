@@ -258,9 +258,10 @@ AllToAll AllToAllFlows(const topology::Cluster& cluster, const TrafficMatrix& to
 // A schedule with relays (the hierarchical all-to-all) at the analytical fidelity. As for the
 // direct all-to-all, every transfer's bytes are laid on its route's links, all steps together, and
 // a rank waits for the busiest link any of its transfers crosses; its latency is the longest chain
-// of route latencies (a transfer's own after those it waits for) among its transfers. All steps
-// share the links at once: the relay forwards as bytes arrive, as DeepEP pipelines chunks through
-// it; the flow model forwards whole messages, so it is never below this.
+// of route latencies (a transfer's own after those it waits for; a stream's next chunk after the
+// one before has left, that one's chain less its own route) among its transfers. All steps share
+// the links at once: the relay forwards as bytes arrive, as DeepEP pipelines chunks through it;
+// the flow model forwards whole messages or chunks, so it is never below this.
 AllToAll ScheduleCosts(const topology::Cluster& cluster, const Schedule& schedule) {
   const topology::Graph& g = cluster.graph();
   const topology::Router& router = cluster.router();
@@ -294,6 +295,11 @@ AllToAll ScheduleCosts(const topology::Cluster& cluster, const Schedule& schedul
     router.ForEachShare(x.src, x.dst,
                         [&](topology::Edge e, double) { worst = std::max(worst, drain[g[e].id]); });
     for (uint32_t u : x.after) chain[t] = std::max(chain[t], chain[u]);
+    // A stream's next chunk leaves when the one before has left: its arrival less its route.
+    for (uint32_t u : x.after_sent) {
+      const Transfer& before = schedule.transfers[u];
+      chain[t] = std::max(chain[t], chain[u] - router.Latency(before.src, before.dst));
+    }
     chain[t] += router.Latency(x.src, x.dst);
     for (const uint32_t r : {x.src, x.dst}) {
       busiest[r] = std::max(busiest[r], worst);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/network/group_comm.h"
 #include "sim/network/link_bound.h"
 
 namespace moesim::sim {
@@ -281,7 +282,7 @@ class ScheduleBound {
     step_.resize(n_);
     solo_.assign(n_, Duration());
     for (uint32_t t = 0; t < n_; ++t) {
-      step_[t] = model.Step(hop_[t], p);
+      step_[t] = schedule_.transfers[t].streamed ? Duration() : model.Step(hop_[t], p);
       for (uint32_t u = first_[t]; u < first_[t + 1]; ++u)
         solo_[t] = std::max(solo_[t], drain_[uses_[u].edge].Time(uses_[u].bytes));
     }
@@ -373,6 +374,14 @@ CollectiveTiming Choose(const topology::Cluster& cluster, const std::vector<topo
   return timing;
 }
 
+bool HasNvSwitch(const topology::Cluster& cluster) {
+  const topology::Graph& g = cluster.graph();
+  for (auto [it, end] = boost::vertices(g); it != end; ++it) {
+    if (g[*it].kind == topology::DeviceKind::kNvSwitch) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t dst) {
@@ -387,7 +396,8 @@ StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t ds
 }
 
 NcclLatencyModel LatencyModelFor(CollectiveAlgo algo) {
-  return {algo == CollectiveAlgo::kTree, algo == CollectiveAlgo::kNvls};
+  return {algo == CollectiveAlgo::kTree, algo == CollectiveAlgo::kNvls,
+          algo == CollectiveAlgo::kNvlsTree};
 }
 
 double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo) {
@@ -401,25 +411,40 @@ double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo
 Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
   const topology::GpuSpec& gpu = cluster.gpu_spec();
   const std::string valid =
-      "--algo ring or tree; nvls on one node of Hopper or newer GPUs behind NVSwitch";
+      "--algo ring or tree; nvls on one node of Hopper or newer GPUs behind NVSwitch (nvlstree "
+      "across nodes)";
   if (NvlsEfficiency(gpu.sm) <= 0) {
     return InputError({}, "--algo", "nvls",
                       gpu.name + " has no NVLink SHARP (NVLS needs Hopper or newer)", valid);
   }
   const topology::Router& router = cluster.router();
-  bool switch_found = false;
-  const topology::Graph& g = cluster.graph();
-  for (auto [it, end] = boost::vertices(g); it != end; ++it)
-    switch_found = switch_found || g[*it].kind == topology::DeviceKind::kNvSwitch;
-  if (!switch_found) {
+  if (!HasNvSwitch(cluster)) {
     return InputError({}, "--algo", "nvls", "the node has no NVSwitch to reduce in", valid);
   }
   for (uint32_t gpu_id : gpus) {
     if (router.NodeOf(gpu_id) != router.NodeOf(gpus.front())) {
-      return InputError({}, "--algo", "nvls",
-                        "the GPUs span nodes (NCCL's NVLS tree across nodes is not modelled)",
+      return InputError({}, "--algo", "nvls", "the GPUs span nodes (across nodes: --algo nvlstree)",
                         valid);
     }
+  }
+  return Status::Ok();
+}
+
+Status CheckNvlsTree(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
+  const std::string valid =
+      "--algo nvlstree on 2 or more whole nodes of Hopper or newer GPUs behind NVSwitch";
+  const topology::GpuSpec& gpu = cluster.gpu_spec();
+  if (NvlsEfficiency(gpu.sm) <= 0) {
+    return InputError({}, "--algo", "nvlstree",
+                      gpu.name + " has no NVLink SHARP (NVLS needs Hopper or newer)", valid);
+  }
+  if (!HasNvSwitch(cluster)) {
+    return InputError({}, "--algo", "nvlstree", "the nodes have no NVSwitch to reduce in", valid);
+  }
+  const uint32_t per_node = GroupGpusPerNode(cluster, gpus);
+  if (per_node < 2 || per_node != cluster.gpus_per_node()) {
+    return InputError({}, "--algo", "nvlstree",
+                      "the GPUs are not 2 or more whole nodes (one node: --algo nvls)", valid);
   }
   return Status::Ok();
 }

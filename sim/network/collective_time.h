@@ -59,13 +59,16 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
 // over NVSwitch or over one GPU a node); otherwise no more than it, so still a lower bound.
 CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps);
 
-// NCCL's latency model for `algo` (Tree rows for tree, NVLS for nvls, Ring otherwise).
+// NCCL's latency model for `algo` (Tree rows for tree, NVLS for nvls, NVLS_TREE for nvlstree,
+// Ring otherwise).
 NcclLatencyModel LatencyModelFor(CollectiveAlgo algo);
 // What an algorithm reaches of the links' bandwidth beyond the protocol's efficiency: NCCL's
 // nvlsEfficiency for the cluster's GPUs with NVLS, else 1.
 double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo);
 // Whether NVLS can run on `gpus`: Hopper or newer, an NVSwitch, one node. Else an error for --algo.
 Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
+// Whether NVLS_TREE can run on `gpus`: Hopper or newer, NVSwitch, 2 or more whole nodes.
+Status CheckNvlsTree(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 
 // What a hop from `src` to `dst` crosses, for NCCL's step latency: the network between nodes;
 // NVLink when every link of the route is NVLink; PCIe otherwise.

@@ -1,6 +1,7 @@
 #include "sim/network/collectives.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "sim/network/alltoall_hierarchical.h"
 
@@ -19,12 +20,13 @@ constexpr std::pair<CollectiveAlgo, std::string_view> kAlgos[] = {
     {CollectiveAlgo::kRing, "ring"},
     {CollectiveAlgo::kTree, "tree"},
     {CollectiveAlgo::kNvls, "nvls"},
+    {CollectiveAlgo::kNvlsTree, "nvlstree"},
 };
 
 // Appends a transfer and returns its index.
 uint32_t Add(Schedule& s, uint32_t src, uint32_t dst, uint64_t bytes, uint32_t step,
              std::vector<uint32_t> after = {}) {
-  s.transfers.push_back({src, dst, bytes, step, std::move(after)});
+  s.transfers.push_back({src, dst, bytes, step, std::move(after), {}});
   s.steps = std::max(s.steps, step + 1);
   return static_cast<uint32_t>(s.transfers.size() - 1);
 }
@@ -129,6 +131,100 @@ void Tree(Schedule& s) {
   }
 }
 
+// NCCL's NVLS_TREE (collectives.h): chunk c of the buffer is reduced in each node by its NVSwitch,
+// then GPU l of each node sends its 1/G of the chunk up a binary tree over the nodes (parent of
+// node a: (a - 1) / 2, GPU l to GPU l) and the root's GPU l broadcasts the result down. A GPU's
+// tree leg waits for the chunk's in-node transfers into it, its children's legs and its own leg
+// of the chunk before, and a pair's in-node transfer waits for its transfer of the chunk before.
+// Later chunks stream behind the first (Transfer::streamed: no step latency of their own), so the
+// latency is the first chunk's chain, one NVLink hop and 2 x depth network hops: NCCL's latency
+// for NVLS_TREE, intraLat + 2 log2(nodes) interLat.
+// The in-node all-gather of the result is folded into the chunk's NVLS load (S (G+1)/G each way,
+// both halves), so only the last chunk's share of it is left out of the chain: 1/32 of it.
+constexpr uint64_t kNvlsTreeChunks = 32;
+
+void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency) {
+  const uint32_t nodes = s.ranks / g;
+  const uint32_t chunks = static_cast<uint32_t>(std::clamp<uint64_t>(s.size, 1, kNvlsTreeChunks));
+  auto chunk = [&](uint32_t c) { return s.size / chunks + (c < s.size % chunks ? 1 : 0); };
+  auto depth = [](uint32_t a) {
+    uint32_t d = 0;
+    for (; a > 0; a = (a - 1) / 2) ++d;
+    return d;
+  };
+  uint32_t height = 0;
+  for (uint32_t a = 0; a < nodes; ++a) height = std::max(height, depth(a));
+  // Nodes deepest first (children's legs exist before their parent's), and shallowest first.
+  std::vector<uint32_t> up_order(nodes - 1);
+  for (uint32_t a = 1; a < nodes; ++a) up_order[a - 1] = a;
+  std::stable_sort(up_order.begin(), up_order.end(),
+                   [&](uint32_t x, uint32_t y) { return depth(x) > depth(y); });
+  std::vector<uint32_t> down_order = up_order;
+  std::stable_sort(down_order.begin(), down_order.end(),
+                   [&](uint32_t x, uint32_t y) { return depth(x) < depth(y); });
+  constexpr uint32_t kNone = UINT32_MAX;
+  // Per GPU (node a, local l: rank a g + l): its legs of the previous chunk.
+  std::vector<uint32_t> up_before(s.ranks, kNone), down_before(s.ranks, kNone);
+  // Per pair in a node (GPU a g + i to a g + j at (a g + i) g + j): its transfer of the chunk
+  // before.
+  std::vector<uint32_t> pair_before(size_t{s.ranks} * g, kNone);
+  for (uint32_t c = 0; c < chunks; ++c) {
+    const uint64_t bytes = chunk(c);
+    // The NVLS load of the chunk on each GPU's switch link, spread over the node's pairs as nvls
+    // spreads it, at the share of NVLink the switch reaches.
+    const uint64_t pair =
+        static_cast<uint64_t>(std::ceil(static_cast<double>(bytes) * (g + 1) /
+                                        (static_cast<double>(g) * (g - 1)) / nvls_efficiency));
+    std::vector<std::vector<uint32_t>> into(s.ranks);
+    for (uint32_t a = 0; a < nodes; ++a) {
+      for (uint32_t i = 0; i < g; ++i) {
+        for (uint32_t j = 0; j < g; ++j) {
+          if (i == j) continue;
+          uint32_t& before = pair_before[(a * g + i) * g + j];
+          const uint32_t t = Add(s, a * g + i, a * g + j, pair, c,
+                                 before == kNone ? std::vector<uint32_t>{} : std::vector{before});
+          s.transfers[t].streamed = before != kNone;
+          into[a * g + j].push_back(t);
+          before = t;
+        }
+      }
+    }
+    std::vector<uint32_t> up(s.ranks, kNone), down(s.ranks, kNone);
+    for (uint32_t l = 0; l < g; ++l) {
+      const uint64_t shard = bytes / g + (l < bytes % g ? 1 : 0);
+      auto leg_after = [&](uint32_t a, std::vector<uint32_t> after,
+                           const std::vector<uint32_t>& before) {
+        if (before[a * g + l] != kNone) after.push_back(before[a * g + l]);
+        return after;
+      };
+      // The reduced children of node a's GPU l: its in-node reduction and its children's legs.
+      auto reduced = [&](uint32_t a) {
+        std::vector<uint32_t> after = into[a * g + l];
+        for (uint32_t child : {2 * a + 1, 2 * a + 2}) {
+          if (child < nodes) after.push_back(up[child * g + l]);
+        }
+        return after;
+      };
+      for (uint32_t a : up_order) {
+        const uint32_t parent = (a - 1) / 2;
+        up[a * g + l] = Add(s, a * g + l, parent * g + l, shard, c + 1 + height - depth(a),
+                            leg_after(a, reduced(a), up_before));
+        s.transfers[up[a * g + l]].streamed = c > 0;
+      }
+      for (uint32_t a : down_order) {
+        const uint32_t parent = (a - 1) / 2;
+        std::vector<uint32_t> after =
+            parent == 0 ? reduced(0) : std::vector<uint32_t>{down[parent * g + l]};
+        down[a * g + l] = Add(s, parent * g + l, a * g + l, shard, c + 1 + height + depth(a),
+                              leg_after(a, std::move(after), down_before));
+        s.transfers[down[a * g + l]].streamed = c > 0;
+      }
+    }
+    up_before = std::move(up);
+    down_before = std::move(down);
+  }
+}
+
 Error Unsupported(CollectiveOp op, CollectiveAlgo algo) {
   std::string valid;
   switch (op) {
@@ -219,7 +315,8 @@ std::vector<uint32_t> RingOrder(uint32_t ranks, uint32_t channels, uint32_t chan
 }
 
 StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks,
-                                   uint64_t size, uint32_t gpus_per_node, uint32_t ring_channels) {
+                                   uint64_t size, uint32_t gpus_per_node, uint32_t ring_channels,
+                                   double nvls_efficiency) {
   if (ranks < 2) {
     return InputError({}, "ranks", std::to_string(ranks), "a collective needs at least 2 ranks",
                       ">= 2");
@@ -263,6 +360,18 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
         Ring(s, 2 * (ranks - 1), chunk, ring_channels);
       } else if (algo == CollectiveAlgo::kTree) {
         Tree(s);
+      } else if (algo == CollectiveAlgo::kNvlsTree) {
+        if (gpus_per_node < 2 || ranks % gpus_per_node != 0 || ranks / gpus_per_node < 2) {
+          return InputError({}, "--gpus", std::to_string(ranks),
+                            "nvlstree needs 2 or more whole nodes of 2 or more GPUs",
+                            "a multiple of " + std::to_string(gpus_per_node) + ", at least " +
+                                std::to_string(2 * gpus_per_node) + "; one node: --algo nvls");
+        }
+        if (!(nvls_efficiency > 0 && nvls_efficiency <= 1)) {
+          return InputError({}, "nvls_efficiency", std::to_string(nvls_efficiency),
+                            "these GPUs have no NVLink SHARP", "in (0, 1]: Hopper or newer");
+        }
+        NvlsTree(s, gpus_per_node, nvls_efficiency);
       } else if (algo == CollectiveAlgo::kNvls) {
         // One step: every pair exchanges S (n+1) / (n (n-1)) (see the header); one latency hop.
         const uint64_t pair = size * (ranks + 1) / (uint64_t{ranks} * (ranks - 1));

@@ -34,6 +34,13 @@
 //                 reduce-scatter, S/n out and S back for the all-gather. Listed
 //                 as every pair exchanging S (n+1) / (n (n-1)), which loads
 //                 each GPU's NVSwitch link exactly so.
+//   nvlstree      NCCL's NVLS_TREE, whole nodes of G GPUs on several nodes:       allreduce
+//                 in chunks, each node's NVSwitch reduces a chunk (the nvls
+//                 load, / nvls_efficiency: the share of NVLink the switch
+//                 reaches), GPU l of every node holds the l-th 1/G of it, and
+//                 the nodes' GPUs l reduce it up a binary tree over nodes and
+//                 broadcast it down, over their own NICs (NCCL: a double
+//                 binary tree; one tree here). NIC load S/G each way per leaf.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +54,7 @@
 namespace moesim::sim {
 
 enum class CollectiveOp { kAllToAll, kAllReduce, kAllGather, kReduceScatter, kSendRecv };
-enum class CollectiveAlgo { kDirect, kPairwise, kHierarchical, kRing, kTree, kNvls };
+enum class CollectiveAlgo { kDirect, kPairwise, kHierarchical, kRing, kTree, kNvls, kNvlsTree };
 
 std::string_view ToString(CollectiveOp op);
 std::string_view ToString(CollectiveAlgo algo);
@@ -66,6 +73,14 @@ struct Transfer {
   uint32_t step = 0;
   // Transfers (indices into Schedule::transfers) that must complete before this one starts.
   std::vector<uint32_t> after;
+  // Transfers whose last byte must have left their sender before this one starts, without waiting
+  // for it to arrive (a route's latency) or for a new NCCL step: the next chunk of a stream one
+  // sender sends back to back (sim/network/alltoall_hierarchical.h, chunk-pipelined relays).
+  std::vector<uint32_t> after_sent;
+  // A later chunk of a pipelined stream on the same hop: it starts as soon as what it waits for is
+  // through, without a step latency of its own (NCCL's latency model charges a hop once a call,
+  // not once a chunk). Only with `after`.
+  bool streamed = false;
 };
 
 struct Schedule {
@@ -74,7 +89,7 @@ struct Schedule {
   uint32_t ranks = 0;
   uint64_t size = 0;  // nccl-tests size, bytes
   uint32_t steps = 0;
-  std::vector<Transfer> transfers;  // dependencies always point to earlier transfers
+  std::vector<Transfer> transfers;  // dependencies (after, after_sent) point to earlier transfers
 };
 
 // A requested size rounded as nccl-tests rounds it: whole floats (4 B), and for the ops that split
@@ -83,7 +98,7 @@ struct Schedule {
 uint64_t NcclTestsSize(CollectiveOp op, uint32_t ranks, uint64_t requested);
 
 // Errors: an algorithm that does not implement the op, fewer than 2 ranks, hierarchical with ranks
-// not a multiple of gpus_per_node.
+// not a multiple of gpus_per_node, nvlstree not on 2 or more whole nodes of 2 or more GPUs.
 //
 // `ring_channels`: NCCL's channels for a ring that spans nodes, as its graph search builds them
 // (src/graph/search.cc, rings.cc): the ranks are listed node by node, `ring_channels` on each
@@ -91,9 +106,13 @@ uint64_t NcclTestsSize(CollectiveOp op, uint32_t ranks, uint64_t requested);
 // and leaves from the one before: every rank's NIC carries one channel each way, and a multi-node
 // ring uses all the node's NICs instead of one. Each channel carries 1/ring_channels of the data.
 // 1 (or a count that does not divide `ranks`): one ring, 0 -> 1 -> ... -> n-1.
+//
+// `nvls_efficiency` (nvlstree only): the share of NVLink bandwidth the NVSwitch's reduction
+// reaches (NvlsEfficiency of the GPUs, sim/network/nccl_model.h); the in-node bytes are divided by
+// it, so the network legs run at their full rate (NCCL's tuner derates only the NVLS part).
 StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks,
                                    uint64_t size, uint32_t gpus_per_node,
-                                   uint32_t ring_channels = 1);
+                                   uint32_t ring_channels = 1, double nvls_efficiency = 1.0);
 
 // Channel `channel`'s ring of BuildCollective: position p holds rank
 // p / channels * channels + (p % channels + channel) % channels (identity with one channel).

@@ -32,11 +32,14 @@ class FlowModel {
     const size_t n = schedule.transfers.size();
     waiting_.resize(n);
     dependents_.resize(n);
+    streamers_.resize(n);
     run_.finish.resize(n);
     resource_of_.resize(boost::num_edges(cluster.graph()));
     for (uint32_t t = 0; t < n; ++t) {
-      waiting_[t] = static_cast<uint32_t>(schedule.transfers[t].after.size());
-      for (uint32_t before : schedule.transfers[t].after) dependents_[before].push_back(t);
+      const Transfer& x = schedule.transfers[t];
+      waiting_[t] = static_cast<uint32_t>(x.after.size() + x.after_sent.size());
+      for (uint32_t before : x.after) dependents_[before].push_back(t);
+      for (uint32_t before : x.after_sent) streamers_[before].push_back(t);
     }
   }
 
@@ -67,17 +70,27 @@ class FlowModel {
   }
 
  private:
-  // Starts transfer t after its hop's step latency (NCCL model), counted from `at`.
-  void ScheduleStart(uint32_t t, Duration at) {
+  // Starts transfer t after its hop's step latency (NCCL model), counted from `at`; a stream's
+  // next chunk (`streamed`: the last thing it waited for was after_sent) starts at `at`.
+  void ScheduleStart(uint32_t t, Duration at, bool streamed = false) {
     const Transfer& x = schedule_.transfers[t];
-    const Duration start =
-        protocol_ ? at + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_) : at;
+    const Duration start = protocol_ && !streamed && !x.streamed
+                               ? at + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_)
+                               : at;
     sim_.ScheduleAt(start, [this, t](Simulation&) { Start(t); });
+  }
+
+  // Transfer t's last byte has left: the transfers streaming after it may go.
+  void Sent(uint32_t t) {
+    for (uint32_t next : streamers_[t]) {
+      if (--waiting_[next] == 0) ScheduleStart(next, sim_.now(), /*streamed=*/true);
+    }
   }
 
   void Start(uint32_t t) {
     const Transfer& x = schedule_.transfers[t];
     if (x.bytes == 0) {
+      Sent(t);
       Finish(t);
       return;
     }
@@ -215,6 +228,7 @@ class FlowModel {
     const uint32_t t = flights_[v].transfer;
     solver_.RemoveVariable(VariableId{v});
     RequestSolve();
+    Sent(t);
     if (protocol_) {
       Finish(t);
       return;
@@ -243,7 +257,8 @@ class FlowModel {
   MaxMinSolver solver_;
   bool solve_pending_ = false;
   std::vector<uint32_t> waiting_;
-  std::vector<std::vector<uint32_t>> dependents_;
+  std::vector<std::vector<uint32_t>> dependents_;  // [t]: transfers that wait for t to arrive
+  std::vector<std::vector<uint32_t>> streamers_;   // [t]: transfers that wait for t to be sent
   // A transfer in flight: bytes left as of `updated`, at `rate` since then, done at `when` (if
   // rate > 0); `group` is the queue entry of its solver step (kNone before its first solve).
   struct Flight {

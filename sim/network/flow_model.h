@@ -2,12 +2,14 @@
 // flows that share link bandwidth by max-min fairness, event by event.
 //
 //   a transfer starts when the transfers it waits for are done, plus the NCCL step latency of its
-//   hop (NVLink, PCIe or network, as in the analytical model); it becomes a flow on every link of
-//   its route with the route's share as coefficient (NVSwitch striping, ECMP splitting); the solver
-//   (sim/network/maxmin.h) gives every flow its rate; rates change only when a flow starts or ends,
-//   and only the flows whose rate changed get a new completion time; a flow is done when its bytes
-//   are through. The collective starts after NCCL's per-call base latency. Link capacities are
-//   scaled by the protocol's efficiency (LL carries half the bandwidth as data).
+//   hop (NVLink, PCIe or network, as in the analytical model), or, for the next chunk of a stream
+//   (Transfer::after_sent), as soon as the chunk before has left its sender; it becomes a flow on
+//   every link of its route with the route's share as coefficient (NVSwitch striping, ECMP
+//   splitting); the solver (sim/network/maxmin.h) gives every flow its rate; rates change only when
+//   a flow starts or ends, and only the flows whose rate changed get a new completion time; a flow
+//   is done when its bytes are through. The collective starts after NCCL's per-call base latency.
+//   Link capacities are scaled by the protocol's efficiency (LL carries half the bandwidth as
+//   data).
 //
 //   FlowRun run = RunFlows(cluster, schedule, NcclProtocol::kSimple);
 //   run.total;   // equals the analytical time where that is exact (one step, uniform traffic)

@@ -1,5 +1,6 @@
 #include "sim/network/group_comm.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "sim/network/alltoall_hierarchical.h"
@@ -63,6 +64,29 @@ std::optional<GroupCommTime> GroupHierarchicalAllToAllV(const NetworkModel& net,
   Schedule s = reversed ? Reversed(*schedule) : *std::move(schedule);
   MapOntoGroup(s, gpus);
   return Run(net, s);
+}
+
+GroupCommTime Slowest(const AllToAll& alltoall) {
+  GroupCommTime out{Duration(), alltoall.bottleneck_link};
+  for (const RankCost& r : alltoall.ranks) out.time = std::max(out.time, r.time);
+  return out;
+}
+
+std::optional<GroupCommTime> GroupDeepEpAllToAllV(const NetworkModel& net,
+                                                  const std::vector<uint32_t>& gpus,
+                                                  const models::TrafficMatrix& bytes,
+                                                  const models::TrafficMatrix& node_bytes,
+                                                  uint64_t chunk_bytes, bool reversed) {
+  const uint32_t g = GroupGpusPerNode(net.cluster(), gpus);
+  if (g == 0) return std::nullopt;
+  StatusOr<Schedule> schedule =
+      BuildHierarchicalAllToAllV(bytes, g, Rail::kSource, node_bytes, chunk_bytes);
+  // As GroupHierarchicalAllToAllV: the shape was checked, the node bytes fit the copies.
+  if (!schedule.ok()) throw std::logic_error(schedule.error().message());
+  Schedule s = reversed ? Reversed(*schedule) : *std::move(schedule);
+  MapOntoGroup(s, gpus);
+  s.ranks = net.cluster().total_gpus();  // RelayedAllToAll's ranks are the cluster's GPUs
+  return Slowest(net.RelayedAllToAll(s));
 }
 
 }  // namespace moesim::sim

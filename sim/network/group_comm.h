@@ -39,6 +39,18 @@ std::optional<GroupCommTime> GroupHierarchicalAllToAllV(const NetworkModel& net,
                                                         const models::TrafficMatrix& bytes,
                                                         const models::TrafficMatrix& node_bytes,
                                                         bool reversed);
+// DeepEP's internode normal kernels over `gpus` (alltoall_algo "deepep_normal"): the relay above
+// in chunks of `chunk_bytes` (sim/network/alltoall_hierarchical.h), timed as DeepEP's own kernels,
+// not NCCL's: NetworkModel::RelayedAllToAll (the analytical model with every transfer on its links
+// at once, or the flow model), no NCCL latency model; the slowest GPU's time. nullopt where the
+// relay does not apply, as above.
+std::optional<GroupCommTime> GroupDeepEpAllToAllV(const NetworkModel& net,
+                                                  const std::vector<uint32_t>& gpus,
+                                                  const models::TrafficMatrix& bytes,
+                                                  const models::TrafficMatrix& node_bytes,
+                                                  uint64_t chunk_bytes, bool reversed);
+// The slowest GPU of an all-to-all and its busiest link.
+GroupCommTime Slowest(const AllToAll& alltoall);
 // G for `gpus` as GroupHierarchicalAllToAllV needs it, or 0 where it does not apply.
 uint32_t GroupGpusPerNode(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 // Whether the relay can deduplicate by node for `gpus`: it applies (above) and the group fills

@@ -17,7 +17,8 @@
 // NVLS (NVLink SHARP, the NVSwitch reducing and multicasting): Simple only, no base latency and
 // one NVLink "step" of 25 us (tuning.cc hwLatencies[NVLINK][NVLS]); its bandwidth is derated by
 // NCCL's nvlsEfficiency, 0.85 on Hopper and 0.74 on Blackwell (tuning.cc), and unavailable
-// before Hopper.
+// before Hopper. NVLS_TREE (NVLS in each node, a tree across nodes): Simple only, no base latency,
+// 25 us a hop in the node and 20.9 us a network hop (hwLatencies[NET][NVLS_TREE][Simple]).
 #pragma once
 
 #include <array>
@@ -37,14 +38,15 @@ std::string_view ToString(NcclProtocol p);
 enum class StepLinkKind { kNvLink, kPcie, kNetwork };
 
 struct NcclLatencyModel {
-  bool tree = false;  // the Tree rows above instead of the Ring ones
-  bool nvls = false;  // NVLS: Simple only, base 0, NVLink step 25 us
+  bool tree = false;       // the Tree rows above instead of the Ring ones
+  bool nvls = false;       // NVLS: Simple only, base 0, NVLink step 25 us
+  bool nvls_tree = false;  // NVLS_TREE: Simple only, base 0, NVLink step 25 us, network 20.9 us
   Duration Base(NcclProtocol p) const;
   Duration Step(StepLinkKind kind, NcclProtocol p) const;
   // Fraction of link bandwidth the protocol delivers as data.
   static double Efficiency(NcclProtocol p);
   // Whether NCCL's tuner considers protocol `p` for this algorithm (NVLS: Simple only).
-  bool Allows(NcclProtocol p) const { return !nvls || p == NcclProtocol::kSimple; }
+  bool Allows(NcclProtocol p) const { return !(nvls || nvls_tree) || p == NcclProtocol::kSimple; }
 };
 
 // NCCL's nvlsEfficiency for GPUs of compute capability `sm` x 10: 0.85 (90, Hopper), 0.74 (100,

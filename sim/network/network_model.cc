@@ -34,8 +34,9 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
 GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
                                             CollectiveAlgo algo, uint64_t size) const {
   if (gpus.size() < 2 || size == 0) return {};
-  StatusOr<Schedule> schedule = BuildCollective(op, algo, static_cast<uint32_t>(gpus.size()), size,
-                                                cluster().gpus_per_node());
+  StatusOr<Schedule> schedule =
+      BuildCollective(op, algo, static_cast<uint32_t>(gpus.size()), size, cluster().gpus_per_node(),
+                      1, NvlsEfficiency(cluster().gpu_spec().sm));
   // The step model only asks for ops and algorithms that exist; a failure is a programming error.
   if (!schedule.ok()) throw std::logic_error(schedule.error().message());
   MapOntoGroup(*schedule, gpus);
@@ -83,7 +84,7 @@ class AnalyticalNetwork final : public NetworkModel {
       const std::vector<uint32_t> order = RingOrder(n, channels, c);
       const uint64_t part = chunk / channels + (c == 0 ? chunk % channels : 0);
       for (uint32_t p = 0; p < n; ++p)
-        s.transfers.push_back({order[p], order[(p + 1) % n], part, 0, {}});
+        s.transfers.push_back({order[p], order[(p + 1) % n], part, 0, {}, {}});
     }
     MapOntoGroup(s, gpus);
     const CollectiveTiming t = TimeRing(cluster(), s, steps);

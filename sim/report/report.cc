@@ -113,9 +113,15 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
     auto dtype = [&](std::optional<models::WireDtype> d) {
       return d ? std::string(models::ToString(*d)) : pb::DType_Name(model.dtype());
     };
-    out << "  a2a      " << models::ToString(w.alltoall_algo) << "; a token is " << dispatch_bytes
-        << " B in " << dtype(w.dispatch_dtype) << " dispatch, " << combine_bytes << " B in "
-        << dtype(w.combine_dtype) << " combine\n";
+    out << "  a2a      " << models::ToString(w.alltoall_algo);
+    if (w.alltoall_algo == models::AllToAllAlgo::kDeepEpNormal)
+      out << " (the relay forwards chunks of " << w.chunk_tokens << " tokens)";
+    if (w.alltoall_algo == models::AllToAllAlgo::kDeepEpLowLatency) {
+      out << " (a message per token and expert: +" << models::kLowLatencyHeaderBytes
+          << " B header in dispatch)";
+    }
+    out << "; a token is " << dispatch_bytes << " B in " << dtype(w.dispatch_dtype)
+        << " dispatch, " << combine_bytes << " B in " << dtype(w.combine_dtype) << " combine\n";
   }
   if (result.steps_size() > 0) {
     std::vector<int64_t> totals;

@@ -42,12 +42,16 @@ void SetUnevenStages(pb::ParallelPlan& plan, uint32_t layers, uint32_t pp) {
   plan.set_pp_last_stage_layers(rest - rest / 2);
 }
 
-std::string Describe(const models::ParallelSizes& s, uint32_t micro_batch, Recompute recompute) {
+std::string Describe(const models::ParallelSizes& s, uint32_t micro_batch, Recompute recompute,
+                     ScheduleChoice schedule) {
   std::string text = "tp" + std::to_string(s.tp) + " pp" + std::to_string(s.pp) + " ep" +
                      std::to_string(s.ep) + (s.etp > 1 ? " etp" + std::to_string(s.etp) : "") +
                      " dp" + std::to_string(s.dp) + " mb" + std::to_string(micro_batch);
   if (s.cp > 1) text += " cp" + std::to_string(s.cp);
   if (recompute == Recompute::kFull) text += " full-rc";
+  if (schedule.schedule == PipelineSchedule::kInterleaved)
+    text += " int" + std::to_string(schedule.virtual_stages);
+  if (schedule.schedule == PipelineSchedule::kDualPipe) text += " dualpipe";
   return text;
 }
 
@@ -104,7 +108,8 @@ StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::R
       synthetic.router_groups() > 0 && synthetic.router_group_topk() < synthetic.router_groups();
   if (routing.has_synthetic() && synthetic.distribution() == pb::SyntheticRouting::UNIFORM) {
     // Equal, group limit or not: M of G groups uniformly, then k of their M E / G experts
-    // uniformly, gives every expert (M / G) (k G / (M E)) = k / E.
+    // uniformly, gives every expert (M / G) (k G / (M E)) = k / E; groups picked by i.i.d. scores
+    // (router_group_score_top) favour no group and no expert either.
     out.loads.assign(experts, 1);
     out.source = "exact";
     return out;
@@ -133,10 +138,19 @@ StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::R
 
 std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t gpus,
                                           uint32_t gpus_per_node, const StepConfig& step,
-                                          uint32_t* rejected, bool expert_tp) {
+                                          uint32_t* rejected, bool expert_tp,
+                                          const std::vector<ScheduleChoice>& schedules) {
   std::vector<PlanCandidate> out;
   uint32_t refused = 0;
   const bool training = step.mode == StepMode::kTraining;
+  const std::vector<ScheduleChoice> tried =
+      schedules.empty() ? std::vector<ScheduleChoice>{{step.schedule, step.virtual_stages}}
+                        : schedules;
+  // Selective and full, or the step's modules alone.
+  const std::vector<Recompute> recomputes =
+      step.recompute == Recompute::kModules
+          ? std::vector<Recompute>{Recompute::kModules}
+          : std::vector<Recompute>{Recompute::kSelective, Recompute::kFull};
   for (uint32_t tp = 1; tp <= gpus_per_node && gpus % tp == 0; tp *= 2) {
     for (uint32_t pp : Divisors(gpus / tp)) {
       if (pp > model.num_layers()) break;
@@ -146,7 +160,7 @@ std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t g
           if ((tp * dp) % (ep * etp) != 0 || model.expert_ffn_size() % etp != 0) continue;
           for (uint32_t mb : {1u, 2u, 4u, 8u}) {
             if (step.global_batch % (uint64_t{dp} * mb) != 0) continue;
-            for (Recompute recompute : {Recompute::kSelective, Recompute::kFull}) {
+            for (Recompute recompute : recomputes) {
               if (recompute == Recompute::kFull && !training) continue;
               PlanCandidate c;
               c.plan.set_tp(tp);
@@ -157,11 +171,20 @@ std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t g
               SetUnevenStages(c.plan, model.num_layers(), pp);
               c.micro_batch = mb;
               c.recompute = recompute;
-              if (!models::ResolvePlan(c.plan, gpus, model, nullptr).ok()) {
+              const auto plan = models::ResolvePlan(c.plan, gpus, model, nullptr);
+              if (!plan.ok()) {
                 ++refused;
                 continue;
               }
-              out.push_back(std::move(c));
+              const uint32_t m = static_cast<uint32_t>(step.global_batch / (uint64_t{dp} * mb));
+              for (const ScheduleChoice& schedule : tried) {
+                if (!CheckSchedule(schedule.schedule, schedule.virtual_stages, *plan, m, training)
+                         .ok()) {
+                  continue;
+                }
+                c.schedule = schedule;
+                out.push_back(c);
+              }
             }
           }
         }
@@ -182,6 +205,8 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
   StepConfig config = step;
   config.micro_batch = candidate.micro_batch;
   config.recompute = candidate.recompute;
+  config.schedule = candidate.schedule.schedule;
+  config.virtual_stages = candidate.schedule.virtual_stages;
   const models::ParallelSizes& s = plan.sizes();
   // The EP group alone, as a plan of ep ranks, for the placement.
   pb::ParallelPlan group;
@@ -196,13 +221,16 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
       routing.loads, s.ep, tokens, model.top_k(), placement,
       models::ExpertCapacity(tokens, model.top_k(), model.num_experts(), config.capacity_factor));
   // DeepEP's deduplication, where the step will use it (an EP group filling whole nodes).
-  if (config.alltoall_algo == models::AllToAllAlgo::kHierarchical && !routing.sample.empty() &&
+  if (models::RelaysByNode(config.alltoall_algo) && !routing.sample.empty() &&
       GroupFillsNodes(cluster, plan.EpGroup(0))) {
     models::SetExpectedNodeTokens(routing.sample, routing.top_k, cluster.gpus_per_node(), tokens,
                                   placement, &work);
   }
-  // The per-rank deduplication, from the same sample.
-  if (config.alltoall_algo == models::AllToAllAlgo::kPerRank && !routing.sample.empty()) {
+  // The per-rank deduplication, from the same sample (deepep_normal runs it on an EP group inside
+  // one node).
+  if ((config.alltoall_algo == models::AllToAllAlgo::kPerRank ||
+       config.alltoall_algo == models::AllToAllAlgo::kDeepEpNormal) &&
+      !routing.sample.empty()) {
     models::SetExpectedRankTokens(routing.sample, routing.top_k, tokens, placement, &work);
   }
   MOESIM_ASSIGN_OR_RETURN(StepReport r, SimulateStep(cluster, model, plan, work, config));
@@ -214,9 +242,11 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
   row.sizes = s;
   row.micro_batch = candidate.micro_batch;
   row.recompute = candidate.recompute;
-  row.plan = Describe(s, candidate.micro_batch, candidate.recompute);
+  row.schedule = candidate.schedule;
+  row.plan = Describe(s, candidate.micro_batch, candidate.recompute, candidate.schedule);
   row.step = r.step;
   row.mfu = r.mfu;
+  row.mfu_bf16 = r.mfu_bf16;
   row.alltoall_share = r.step.picoseconds() == 0 ? 0
                                                  : static_cast<double>(r.alltoall.picoseconds()) /
                                                        static_cast<double>(r.step.picoseconds());

@@ -7,8 +7,11 @@
 // tp x dp (MoE parallel folding, etp = 1; with --expert-tp also etp = 2 .. tp, powers of two),
 // dp what is left, micro-batch sizes 1, 2, 4, 8 that
 // divide the global batch per DP rank, and selective or full recomputation (selective costs no
-// time, so keeping every activation is never better). cp stays 1. Every
-// candidate goes through ResolvePlan, so the plan rules are the scenario's.
+// time, so keeping every activation is never better; with step.recompute kModules, those modules
+// only). cp stays 1. Every candidate goes through ResolvePlan, so the plan rules are the
+// scenario's. Each is tried with every schedule asked for (the step's own by default) that can
+// run it (CheckSchedule: interleaved needs m a multiple of pp and stages of a multiple of V
+// layers, DualPipe an even pp and an even m >= 2 pp); the others are left out without a count.
 //
 // Routing: each candidate's MoE layer is the expected layer (models/expected_layer.h) of the
 // routing's per-expert loads: exact for UNIFORM (equal, with a group limit too) and ZIPF
@@ -40,20 +43,30 @@
 
 namespace moesim::sim {
 
+struct ScheduleChoice {
+  PipelineSchedule schedule = PipelineSchedule::k1F1B;
+  uint32_t virtual_stages = 1;  // interleaved: chunks per device
+};
+
 struct PlanCandidate {
   pb::ParallelPlan plan;
   uint32_t micro_batch = 1;
   Recompute recompute = Recompute::kSelective;
+  ScheduleChoice schedule;
 };
 
 struct PlanRow {
   uint32_t index = 0;  // in enumeration order
-  std::string plan;    // "tp2 pp4 ep8 dp8 mb1" (+ " rc" with recomputation)
+  // "tp2 pp4 ep8 dp8 mb1" (+ " full-rc" with full recomputation, " int2" interleaved with 2
+  // chunks per device, " dualpipe")
+  std::string plan;
   models::ParallelSizes sizes;
   uint32_t micro_batch = 1;
   Recompute recompute = Recompute::kSelective;
+  ScheduleChoice schedule;
   Duration step;
-  double mfu = 0;
+  double mfu = 0;       // against the model dtype's peak (StepReport::mfu)
+  double mfu_bf16 = 0;  // against the BF16 peak
   double alltoall_share = 0;  // EP all-to-all time per step over the step
   Duration exposed_comm;
   Duration bubble;
@@ -82,10 +95,12 @@ StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::R
 
 // The candidates, in enumeration order; `rejected` counts those ResolvePlan refused. With
 // `expert_tp`, each also with etp = 2, 4, ... up to tp where etp divides the expert FFN and
-// ep x etp divides tp x dp.
+// ep x etp divides tp x dp. `schedules`: each plan with each of these that can run it; empty:
+// the step's schedule.
 std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t gpus,
                                           uint32_t gpus_per_node, const StepConfig& step,
-                                          uint32_t* rejected, bool expert_tp = false);
+                                          uint32_t* rejected, bool expert_tp = false,
+                                          const std::vector<ScheduleChoice>& schedules = {});
 
 // One candidate. Errors are the candidate's (e.g. a batch its micro-batch does not divide).
 // `placement`: where the experts go in every candidate (contiguous when its kind is unset; EPLB

@@ -24,16 +24,21 @@ struct PassTime {
   Duration alltoall;  // EP all-to-alls
   Duration other_comm;
   Duration shared_saved;  // what the shared-expert overlap took off `serial`
+  Duration weight;        // the weight-gradient part of the compute (StepOp::weight_share)
+  Duration mtp;           // ops of the multi-token-prediction modules
   uint32_t alltoalls = 0;
 };
 
-// `free_comm`: every collective costs nothing (the compute-only step).
-PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_comm) {
+// `free_comm`: every collective costs nothing (the compute-only step). `sms`: the SMs dispatch
+// holds while the shared expert runs beside it.
+PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_comm, SmShare sms,
+              uint32_t model_layers) {
   PassTime p;
   // Per (layer, pass): the dispatch op and the shared expert's block beside it.
   Duration dispatch, shared;
   auto settle = [&] {
-    if (overlap.shared_expert) p.shared_saved += std::min(dispatch, shared);
+    if (overlap.shared_expert)
+      p.shared_saved += dispatch + shared - Overlapped(shared, dispatch, sms);
     dispatch = shared = Duration();
   };
   uint32_t layer = UINT32_MAX;
@@ -54,6 +59,11 @@ PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_
       p.other_comm += t;
     }
     if (op.shared_expert) shared += t;
+    if (op.weight_share > 0 && op.pass == "backward") {
+      p.weight += Duration::Picoseconds(
+          std::llround(static_cast<double>(t.picoseconds()) * op.weight_share));
+    }
+    if (op.layer >= model_layers) p.mtp += t;
   }
   settle();
   p.serial = p.serial - p.shared_saved;
@@ -75,12 +85,22 @@ StageOps BuildStage(const LayerCoster& coster, const models::Plan& plan, uint32_
   if (stage == pp - 1) layers.push_back(coster.LmHead());
   for (const auto& ops : layers) s.forward.insert(s.forward.end(), ops.begin(), ops.end());
   if (config.mode != StepMode::kTraining) return s;
+  // The multi-token-prediction modules after the LM head (training only: they are a loss).
+  if (stage == pp - 1) {
+    for (uint32_t d = 0; d < config.mtp_depth; ++d) layers.push_back(coster.MtpModule(d));
+    for (size_t i = layers.size() - config.mtp_depth; i < layers.size(); ++i)
+      s.forward.insert(s.forward.end(), layers[i].begin(), layers[i].end());
+  }
+  const RecomputeModules modules = models::Recomputed(config.recompute, config.recompute_modules);
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
     if (config.recompute == Recompute::kFull) {
       for (StepOp op : *it) {
         op.pass = "recompute";
         s.backward.push_back(op);
       }
+    } else if (modules.any()) {
+      const std::vector<StepOp> again = coster.Recompute(*it, modules);
+      s.backward.insert(s.backward.end(), again.begin(), again.end());
     }
     const std::vector<StepOp> back = LayerCoster::Backward(*it);
     s.backward.insert(s.backward.end(), back.begin(), back.end());
@@ -93,25 +113,34 @@ struct StageParams {
   uint64_t dense = 0, expert = 0;
 };
 
-StageParams ParamsOnGpu(const pb::ModelSpec& m, const models::Plan& plan, uint32_t stage) {
+StageParams ParamsOnGpu(const pb::ModelSpec& m, const models::Plan& plan, uint32_t stage,
+                        uint32_t mtp_depth) {
   const models::ParallelSizes& s = plan.sizes();
   const uint64_t h = m.hidden_size();
   uint64_t dense = 0, expert = 0;
   if (stage == 0) dense += uint64_t{m.vocab_size()} * h;
   if (stage == s.pp - 1 && !(m.tie_word_embeddings() && s.pp == 1))
     dense += uint64_t{m.vocab_size()} * h;
-  const uint32_t first = plan.StageFirstLayer(stage);
-  for (uint32_t l = first; l < first + plan.StageLayerCount(stage); ++l) {
+  auto add_layer = [&](uint32_t l) {
     dense += models::AttentionBlockParams(m);
     if (!models::IsMoeLayer(m, l)) {
       dense += models::FfnParams(m, m.dense_ffn_size());
-      continue;
+      return;
     }
     if (m.num_experts() > 1) dense += h * m.num_experts();
     const uint64_t shared_ffn =
         m.shared_expert_ffn_size() != 0 ? m.shared_expert_ffn_size() : m.expert_ffn_size();
     dense += uint64_t{m.num_shared_experts()} * models::FfnParams(m, shared_ffn);
     expert += uint64_t{m.num_experts()} * models::FfnParams(m, m.expert_ffn_size());
+  };
+  const uint32_t first = plan.StageFirstLayer(stage);
+  for (uint32_t l = first; l < first + plan.StageLayerCount(stage); ++l) add_layer(l);
+  // Multi-token prediction: a block like the last layer and a 2h x h projection per depth.
+  if (stage == s.pp - 1) {
+    for (uint32_t d = 0; d < mtp_depth; ++d) {
+      add_layer(m.num_layers() - 1);
+      dense += 2 * h * h;
+    }
   }
   return {dense / s.tp, expert / (uint64_t{s.ep} * s.etp)};
 }
@@ -162,77 +191,155 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   StepReport r;
   r.mode = config.mode;
   r.micro_batches = static_cast<uint32_t>(config.global_batch / per_step);
-  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(cluster, config.fidelity);
-  const LayerCoster coster(*net, model, plan, layer_work, config);
   const bool training = config.mode == StepMode::kTraining;
-  r.hardware = (config.hardware ? "profile " + config.hardware->name()
-                                : std::string("assumed efficiencies (GEMM 70%, memory 80%, 4 us "
-                                              "launch)")) +
-               "; EP all-to-alls: " + coster.AllToAllSource();
+  MOESIM_RETURN_IF_ERROR(
+      CheckSchedule(config.schedule, config.virtual_stages, plan, r.micro_batches, training));
+  if (config.mtp_depth > 0 && !training) {
+    return InputError({}, "step.mtp_depth", std::to_string(config.mtp_depth),
+                      "multi-token prediction is a training loss", "0 for prefill and decode");
+  }
+  const RecomputeModules modules = models::Recomputed(config.recompute, config.recompute_modules);
+  if (modules.mla_up_proj && model.attention().kind() != pb::AttentionSpec::MLA) {
+    return InputError({}, "step.recompute_modules", "mla_up_proj",
+                      "recomputes MLA's up-projections; " + model.name() + " has no MLA",
+                      "norm, attention_core, mlp, moe, moe_act");
+  }
+  MOESIM_ASSIGN_OR_RETURN(const KernelModel kernels, StepKernels(cluster, model.dtype(), config));
+  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(cluster, config.fidelity);
+  const LayerCoster coster(*net, model, plan, layer_work, config, kernels);
+  r.hardware = (config.hardware ? "profile " + config.hardware->name() + "; " : std::string()) +
+               kernels.Describe() + "; EP all-to-alls: " + coster.AllToAllSource();
+  r.recompute = config.recompute == Recompute::kFull        ? "full"
+                : config.recompute == Recompute::kSelective ? "selective (attention_core)"
+                                                            : models::ToString(modules);
+  r.mtp_depth = config.mtp_depth;
+  r.fp8_activations = config.fp8_activations;
+  r.schedule = config.schedule;
+  r.virtual_stages = config.schedule == PipelineSchedule::kInterleaved ? config.virtual_stages : 1;
+  // SM sharing: what the EP all-to-alls hold while compute runs beside them (none when nothing
+  // runs beside them).
+  r.gpu_sms = cluster.gpu_spec().multiprocessors;
+  const bool beside = config.overlap.alltoall || config.overlap.shared_expert ||
+                      config.schedule == PipelineSchedule::kDualPipe;
+  r.comm_sms = beside ? std::min(config.comm_sms.value_or(DefaultCommSms(
+                                     config.alltoall_algo, model.num_experts(), r.gpu_sms)),
+                                 r.gpu_sms)
+                      : 0;
+  const SmShare sms{r.comm_sms, r.gpu_sms};
 
-  // The slowest stage, and each stage's times.
+  // Each stage's ops and times: with SM sharing, without it (`alone`, for the report), and with
+  // every collective free (the compute-only step).
   struct Stage {
     StageOps ops;
-    PassTime f, b, f_free, b_free;
+    PassTime f, b, f_alone, b_alone, f_free, b_free;
   };
+  const uint32_t sends = r.virtual_stages;  // pipeline sends per pass per device
   std::vector<Stage> stages(s.pp);
-  Duration worst;
   for (uint32_t st = 0; st < s.pp; ++st) {
     Stage& x = stages[st];
     x.ops = BuildStage(coster, plan, st, config);
-    x.f = Time(x.ops.forward, config.overlap, false);
-    x.b = Time(x.ops.backward, config.overlap, false);
-    x.f_free = Time(x.ops.forward, config.overlap, true);
-    x.b_free = Time(x.ops.backward, config.overlap, true);
-    // Receiving from the stage before (forward) and from the stage after (backward).
-    if (st + 1 < s.pp) {
-      x.f.serial += coster.PipelineSend();
-      x.f.other_comm += coster.PipelineSend();
+    x.f = Time(x.ops.forward, config.overlap, false, sms, model.num_layers());
+    x.b = Time(x.ops.backward, config.overlap, false, sms, model.num_layers());
+    x.f_alone = Time(x.ops.forward, config.overlap, false, {}, model.num_layers());
+    x.b_alone = Time(x.ops.backward, config.overlap, false, {}, model.num_layers());
+    x.f_free = Time(x.ops.forward, config.overlap, true, {}, model.num_layers());
+    x.b_free = Time(x.ops.backward, config.overlap, true, {}, model.num_layers());
+    // Receiving from the stage before (forward) and from the stage after (backward); with V
+    // chunks per device, every chunk but the model's last (first) sends on.
+    const int64_t forward_sends = st + 1 < s.pp ? sends : sends - 1;
+    const int64_t backward_sends = training ? (st > 0 ? sends : sends - 1) : 0;
+    for (PassTime* f : {&x.f, &x.f_alone}) {
+      f->serial += forward_sends * coster.PipelineSend();
+      f->other_comm += forward_sends * coster.PipelineSend();
     }
-    if (training && st > 0) {
-      x.b.serial += coster.PipelineSend();
-      x.b.other_comm += coster.PipelineSend();
+    for (PassTime* b : {&x.b, &x.b_alone}) {
+      b->serial += backward_sends * coster.PipelineSend();
+      b->other_comm += backward_sends * coster.PipelineSend();
     }
     r.stage_forward.push_back(x.f.serial);
     r.stage_backward.push_back(x.b.serial);
-    if (x.f.serial + x.b.serial > worst || st == 0) {
-      worst = x.f.serial + x.b.serial;
-      r.slowest_stage = st;
+  }
+
+  // A steady-state pair: a forward and a backward of two micro-batches, their EP all-to-alls
+  // under each other's compute when they overlap (the shared-expert saving undone: under the
+  // all-to-all overlap the shared expert is plain compute that the all-to-alls may hide under).
+  auto pair = [&](const PassTime& f, const PassTime& b, bool overlap, SmShare share) {
+    const Duration fb = f.serial + b.serial;
+    if (!overlap) return fb;
+    const Duration a2a = f.alltoall + b.alltoall;
+    const Duration other = f.other_comm + b.other_comm;
+    const Duration compute = fb + f.shared_saved + b.shared_saved - a2a - other;
+    return std::min(fb, Overlapped(compute, a2a, share) + other);
+  };
+  auto mean = [](Duration a, Duration b) {
+    return Duration::Picoseconds((a + b).picoseconds() / 2 + (a + b).picoseconds() % 2);
+  };
+  const bool dualpipe = config.schedule == PipelineSchedule::kDualPipe;
+  const bool overlap = config.overlap.alltoall || dualpipe;
+  // The chunk times of device d: its stage's, or DualPipe's mean of stages d and pp - 1 - d,
+  // whose pairs run a forward of one stage with a backward of the other.
+  auto chunk = [&](uint32_t d, PassTime Stage::*f, PassTime Stage::*b, SmShare share) {
+    const Stage& x = stages[d];
+    if (!dualpipe)
+      return ChunkTimes{(x.*f).serial, (x.*b).serial, (x.*b).weight,
+                        pair(x.*f, x.*b, overlap, share)};
+    const Stage& y = stages[s.pp - 1 - d];
+    return ChunkTimes{mean((x.*f).serial, (y.*f).serial), mean((x.*b).serial, (y.*b).serial),
+                      mean((x.*b).weight, (y.*b).weight),
+                      mean(pair(x.*f, y.*b, true, share), pair(y.*f, x.*b, true, share))};
+  };
+  auto run = [&](const ChunkTimes& t) {
+    return SchedulePipeline(config.schedule, s.pp, r.micro_batches, r.virtual_stages, t);
+  };
+  // The device the schedule waits on: the largest F + B (1F1B, interleaved), the longest
+  // pipeline (DualPipe, whose devices differ in what overlaps).
+  const uint32_t devices = dualpipe ? s.pp / 2 : s.pp;
+  ChunkTimes slow;
+  PipelineTime slow_time;
+  for (uint32_t d = 0; d < devices; ++d) {
+    const ChunkTimes t = chunk(d, &Stage::f, &Stage::b, sms);
+    const PipelineTime x = run(t);
+    const bool slower = dualpipe ? x.pipeline > slow_time.pipeline
+                                 : t.forward + t.backward > slow.forward + slow.backward;
+    if (d == 0 || slower) {
+      slow = t;
+      slow_time = x;
+      r.slowest_stage = d;
     }
   }
-  const Stage& slow = stages[r.slowest_stage];
-
-  // The pipeline: bubble, the first micro-batch, then m - 1 steady-state pairs.
-  auto pipeline = [&](const PassTime& f, const PassTime& b, Duration* pair) {
-    const Duration fb = f.serial + b.serial;
-    *pair = fb;
-    if (config.overlap.alltoall) {
-      // Undo the shared-expert saving: under the all-to-all overlap the shared expert is plain
-      // compute that another micro-batch's all-to-alls may hide under (see sim/step/step.h).
-      const Duration a2a = f.alltoall + b.alltoall;
-      const Duration other = f.other_comm + b.other_comm;
-      const Duration compute = fb + f.shared_saved + b.shared_saved - a2a - other;
-      *pair = std::min(fb, std::max(compute, a2a) + other);
-    }
-    const uint32_t m = r.micro_batches;
-    return int64_t{s.pp - 1} * fb + fb + int64_t{m - 1} * *pair;
-  };
-  r.forward = slow.f.serial;
-  r.backward = slow.b.serial;
-  r.bubble = int64_t{s.pp - 1} * (r.forward + r.backward);
-  r.pipeline = pipeline(slow.f, slow.b, &r.pair);
-  Duration free_pair;
-  const Duration free_pipeline = pipeline(slow.f_free, slow.b_free, &free_pair);
-  r.alltoalls_per_micro_batch = slow.f.alltoalls + slow.b.alltoalls;
+  const Stage& worst = stages[r.slowest_stage];
+  r.forward = slow.forward;
+  r.backward = slow.backward;
+  r.weight = slow.weight;
+  r.pair = slow.pair;
+  r.bubble = slow_time.bubble;
+  r.pipeline = slow_time.pipeline;
+  r.sm_sharing =
+      r.pipeline - run(chunk(r.slowest_stage, &Stage::f_alone, &Stage::b_alone, {})).pipeline;
+  const Duration free_pipeline =
+      run(chunk(r.slowest_stage, &Stage::f_free, &Stage::b_free, {})).pipeline;
+  r.mtp_forward = stages[s.pp - 1].f.mtp;
+  r.alltoalls_per_micro_batch = worst.f.alltoalls + worst.b.alltoalls;
   r.dropped_copies = layer_work.TotalDropped();
   for (uint64_t t : layer_work.tokens_in) r.routed_copies += t * model.top_k();
-  r.alltoall = int64_t{r.micro_batches} * (slow.f.alltoall + slow.b.alltoall);
+  Duration a2a = worst.f.alltoall + worst.b.alltoall;
+  if (dualpipe) {
+    const Stage& mirror = stages[s.pp - 1 - r.slowest_stage];
+    a2a = mean(a2a, mirror.f.alltoall + mirror.b.alltoall);
+  }
+  r.alltoall = int64_t{r.micro_batches} * a2a;
 
   // Gradients and the optimizer, training only.
   if (training) {
     const uint32_t elem = models::BytesPerElement(model.dtype());
     for (uint32_t st = 0; st < s.pp; ++st) {
-      const StageParams p = ParamsOnGpu(model, plan, st);
+      StageParams p = ParamsOnGpu(model, plan, st, config.mtp_depth);
+      if (dualpipe) {
+        // The device holds stage pp - 1 - st too: its gradients and its optimizer step.
+        const StageParams q = ParamsOnGpu(model, plan, s.pp - 1 - st, config.mtp_depth);
+        p.dense += q.dense;
+        p.expert += q.expert;
+      }
       const Duration sync = SyncTime(*net, plan.DpCpGroup(0), p.dense, elem, config) +
                             SyncTime(*net, plan.EdpGroup(0), p.expert, elem, config);
       // Adam: reads the fp32 master weight, two moments and the fp32 gradient, writes the master
@@ -240,8 +347,7 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
       const uint64_t dense_share = config.distributed_optimizer ? s.dp * s.cp : 1;
       const uint64_t expert_share = config.distributed_optimizer ? s.edp : 1;
       const uint64_t params = p.dense / dense_share + p.expert / expert_share;
-      const Duration optimizer =
-          ComputeTime(StepComputeRates(cluster, model.dtype(), config), 0, params * (28 + elem));
+      const Duration optimizer = kernels.Time(Kernel::Memory(params * (28 + elem)));
       if (st == r.slowest_stage || sync + optimizer > r.grad_sync + r.optimizer) {
         r.grad_sync = sync;
         r.optimizer = optimizer;
@@ -254,18 +360,26 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   }
   r.step = r.pipeline + r.grad_sync_exposed + r.optimizer;
   r.compute_only = free_pipeline + r.optimizer;
-  r.ops = slow.ops.forward;
-  r.ops.insert(r.ops.end(), slow.ops.backward.begin(), slow.ops.backward.end());
+  r.ops = worst.ops.forward;
+  r.ops.insert(r.ops.end(), worst.ops.backward.begin(), worst.ops.backward.end());
 
   // Model FLOPs as params.h counts them (training: 3 x forward), over the step.
   const uint64_t tokens =
       config.mode == StepMode::kDecode ? config.global_batch : config.global_batch * config.seq_len;
-  const double per_token = training ? models::TrainingFlopsPerToken(model, config.seq_len)
-                                    : models::ForwardFlopsPerToken(model, config.seq_len).total();
-  const double peak =
-      static_cast<double>(PeakFlops(cluster.gpu_spec(), model.dtype()).per_second());
+  // With multi-token prediction, its modules' FLOPs are the model's too (3 x forward).
+  const double per_token =
+      training ? static_cast<double>(
+                     models::TrainingFlopsPerToken(model, config.seq_len) +
+                     3 * models::MtpForwardFlopsPerToken(model, config.seq_len, config.mtp_depth))
+               : static_cast<double>(models::ForwardFlopsPerToken(model, config.seq_len).total());
   const double seconds = Seconds(r.step);
-  r.mfu = per_token * static_cast<double>(tokens) / (seconds * plan.world() * peak);
+  auto mfu = [&](pb::DType dtype) {
+    const double peak = static_cast<double>(PeakFlops(cluster.gpu_spec(), dtype).per_second());
+    return per_token * static_cast<double>(tokens) / (seconds * plan.world() * peak);
+  };
+  r.mfu = mfu(model.dtype());
+  r.mfu_bf16 = mfu(pb::BF16);
+  r.mfu_dtype = pb::DType_Name(model.dtype());
   r.tokens_per_second = static_cast<double>(tokens) / seconds;
   return r;
 }
@@ -312,6 +426,11 @@ models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Pla
   memory.micro_batch_size = config.micro_batch;
   memory.num_microbatches = micro_batches;
   memory.recompute = config.recompute;
+  memory.modules = config.recompute_modules;
+  memory.fp8_activations = config.fp8_activations;
+  memory.mtp_depth = config.mode == StepMode::kTraining ? config.mtp_depth : 0;
+  memory.schedule = config.schedule;
+  memory.virtual_stages = config.virtual_stages;
   memory.distributed_optimizer = config.distributed_optimizer;
   // Physical experts per GPU: replicas (EPLB) count.
   for (const std::vector<uint64_t>& rank : layer_work.expert_tokens) {
@@ -329,10 +448,11 @@ models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Pla
   return models::PeakMemory(model, plan, memory);
 }
 
-ComputeRates StepComputeRates(const topology::Cluster& cluster, pb::DType dtype,
-                              const StepConfig& config) {
-  const ComputeRates assumed = ComputeRates::Assumed(cluster.gpu_spec(), dtype);
-  return config.hardware ? assumed.With(config.hardware->gpu()) : assumed;
+StatusOr<KernelModel> StepKernels(const topology::Cluster& cluster, pb::DType dtype,
+                                  const StepConfig& config) {
+  MOESIM_ASSIGN_OR_RETURN(KernelModel k,
+                          KernelModel::Defaults(cluster.gpu_spec(), dtype, config.expert_gemm));
+  return config.hardware ? k.With(config.hardware->gpu()) : k;
 }
 
 StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile& file,
@@ -374,6 +494,39 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
     default:
       c.recompute = Recompute::kSelective;
   }
+  if (spec.recompute_modules_size() > 0) {
+    if (spec.recompute() != pb::StepSpec::RECOMPUTE_UNSPECIFIED) {
+      return InputError(file.Locate("step.recompute"), "step.recompute",
+                        pb::StepSpec::Recompute_Name(spec.recompute()),
+                        "recompute_modules says what is recomputed; a preset beside it is "
+                        "ambiguous",
+                        "one of recompute (NONE, SELECTIVE, FULL) or recompute_modules");
+    }
+    const std::vector<std::string> names(spec.recompute_modules().begin(),
+                                         spec.recompute_modules().end());
+    MOESIM_ASSIGN_OR_RETURN(c.recompute_modules, models::ParseRecomputeModules(
+                                                     names, file.Locate("step.recompute_modules"),
+                                                     "step.recompute_modules"));
+    c.recompute = Recompute::kModules;
+  }
+  c.fp8_activations = spec.fp8_activations();
+  c.mtp_depth = spec.mtp_depth();
+  MOESIM_ASSIGN_OR_RETURN(
+      c.schedule, ParseSchedule(spec.schedule(), file.Locate("step.schedule"), "step.schedule"));
+  if (spec.has_virtual_stages()) {
+    if (c.schedule != PipelineSchedule::kInterleaved || spec.virtual_stages() < 2) {
+      return InputError(file.Locate("step.virtual_stages"), "step.virtual_stages",
+                        std::to_string(spec.virtual_stages()),
+                        c.schedule != PipelineSchedule::kInterleaved
+                            ? "chunks per device are the interleaved schedule's"
+                            : "interleaving needs at least two chunks per device",
+                        "with schedule: \"interleaved\", >= 2");
+    }
+    c.virtual_stages = spec.virtual_stages();
+  } else if (c.schedule == PipelineSchedule::kInterleaved) {
+    c.virtual_stages = 2;
+  }
+  if (spec.has_comm_sms()) c.comm_sms = spec.comm_sms();
   c.overlap = {spec.overlap().alltoall(), spec.overlap().shared_expert(),
                spec.overlap().gradients()};
   if (spec.has_capacity_factor() && !(spec.capacity_factor() > 0)) {
@@ -387,12 +540,20 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
       models::ParseAllToAllAlgo(spec.alltoall_algo(), file.Locate("step.alltoall_algo"),
                                 "step.alltoall_algo"));
   MOESIM_ASSIGN_OR_RETURN(
+      c.chunk_tokens,
+      models::ParseChunkTokens(spec.has_alltoall_chunk_tokens(), spec.alltoall_chunk_tokens(),
+                               c.alltoall_algo, file.Locate("step.alltoall_chunk_tokens"),
+                               "step.alltoall_chunk_tokens"));
+  MOESIM_ASSIGN_OR_RETURN(
       c.dispatch_dtype,
       models::ParseWireDtype(spec.dispatch_dtype(), file.Locate("step.dispatch_dtype"),
                              "step.dispatch_dtype"));
   MOESIM_ASSIGN_OR_RETURN(c.combine_dtype, models::ParseWireDtype(spec.combine_dtype(),
                                                                   file.Locate("step.combine_dtype"),
                                                                   "step.combine_dtype"));
+  MOESIM_ASSIGN_OR_RETURN(
+      c.expert_gemm,
+      ParseExpertGemm(spec.expert_gemm(), file.Locate("step.expert_gemm"), "step.expert_gemm"));
   c.fidelity = fidelity;
   return c;
 }

@@ -24,19 +24,38 @@
 // runs the same list in reverse with twice the compute and the same communication: four all-to-alls
 // per MoE layer per micro-batch in training (dispatch, combine, and their gradients), two in
 // inference. Full recomputation runs each layer's forward again before its backward.
+// sim/step/step_ops.h lists every op's kernels (norms, quantisation casts, RoPE, router top-k,
+// permutation, SwiGLU, ...) and their backward ones.
 //
-// Costs: a compute op takes max(FLOPs / (peak x GEMM efficiency), bytes / (HBM x memory
-// efficiency)) + one launch (sim/compute/compute_model.h), or a HardwareProfile's measured rates; a
-// collective is timed on the GPUs of its group (sim/network/group_comm.h) at the chosen fidelity;
+// Costs: a compute op is the sum of its kernels, each priced by its kind and shape
+// (sim/compute/kernel_model.h: GEMMs, FlashAttention, memory-bound kernels, one launch each), with
+// a HardwareProfile's measured rates in place where it has them; a collective is timed on the GPUs of its group (sim/network/group_comm.h) at the chosen fidelity;
 // the EP all-to-alls use the routing of the scenario, drawn for one EP group, on the network model
 // or the profile's per-rank all-to-all model.
 //
-// The step (training, 1F1B with m micro-batches over p stages, F and B the slowest stage's forward
-// and backward of one micro-batch):
-//   pipeline = (p - 1)(F + B)  [the bubble]  +  (F + B)  +  (m - 1) P
+// Recomputation by module (models/memory.h RecomputeModules; the presets: none, selective =
+// attention_core, full): before each layer's backward run again only the forward work of what is
+// recomputed: norm its norms (memory-bound: read and write each normed vector), mla_up_proj MLA's
+// up-projection GEMMs, mlp the dense FFN block's ops, moe the MoE block's ops (dispatch and combine
+// included), moe_act the experts' activation (memory-bound); attention_core costs nothing (flash
+// attention's backward recomputes the scores anyway, in the backward's time). Full recomputation
+// runs the whole layer's forward again. With mtp_depth D the last stage runs D multi-token-
+// prediction modules after its LM head (DeepSeek-V3 2.2): a 2h x h projection, a block like the
+// model's last layer and the shared LM head again.
+//
+// The step (training, m micro-batches over p stages, F and B the slowest stage's forward and
+// backward of one micro-batch), by schedule (sim/step/schedule.h):
+//   1F1B:        pipeline = (p - 1)(F + B)  [the bubble]  +  (F + B)  +  (m - 1) P
+//   interleaved: the bubble / V, and V pipeline sends per pass in F and B
+//   DualPipe:    (p/2 - 1)(P + B - 3W) + (3p/2 - 1)(F + B) + (m - 3p/2 + 1) P, W the weight-
+//                gradient part of B (half of every GEMM's backward: for attention, of its
+//                projections'), F, B, W, P the means of the device's two stages
 // where P = F + B, or with all-to-all overlap (one micro-batch's all-to-alls under another's
-// compute, as DualPipe and Megatron-Core's 1F1B A2A overlap do) P = max(compute_F + compute_B,
-// a2a_F + a2a_B) + the rest of the communication. Then the gradients: the dense ones reduced over
+// compute, as DualPipe and Megatron-Core's 1F1B A2A overlap do; DualPipe always overlaps)
+// P = Overlapped(compute_F + compute_B, a2a_F + a2a_B) + the rest of the communication. Overlapped
+// is max(C, A) slowed by SM sharing: the all-to-all kernels hold comm_sms of the GPU's SMs while
+// they run, so the compute beside them loses A x comm_sms / SMs (schedule.h); the shared-expert
+// overlap alike. Then the gradients: the dense ones reduced over
 // the dp x cp group, the expert ones over the expert-data-parallel group (reduce-scatter and, after
 // the optimizer, all-gather with the distributed optimizer; all-reduce without), exposed in full
 // or, with gradient overlap, only what outlasts the last backward; then the optimizer step.
@@ -62,7 +81,9 @@
 #include "proto/text_file.h"
 #include "proto/units.h"
 #include "sim/compute/compute_model.h"
+#include "sim/compute/kernel_model.h"
 #include "sim/moe/moe_layer.h"
+#include "sim/step/schedule.h"
 #include "topology/cluster.h"
 
 namespace moesim::sim {
@@ -70,6 +91,7 @@ namespace moesim::sim {
 enum class StepMode { kTraining, kPrefill, kDecode };
 
 using Recompute = models::MemoryOptions::Recompute;
+using RecomputeModules = models::RecomputeModules;
 
 struct Overlap {
   bool alltoall = false;       // EP all-to-alls of one micro-batch under another's compute
@@ -85,53 +107,96 @@ struct StepConfig {
   bool distributed_optimizer = true;  // ZeRO-1: optimizer states and the update sharded over DP
   // Activations kept for the backward: kNone keeps all; kSelective recomputes the attention core
   // (what flash attention does anyway: no extra time, less memory); kFull keeps each layer's input
-  // and runs the layer's forward again before its backward.
+  // and runs the layer's forward again before its backward; kModules recomputes
+  // `recompute_modules` (above).
   Recompute recompute = Recompute::kSelective;
+  RecomputeModules recompute_modules;
+  // GEMM inputs cached at 1 byte per element (models/memory.h; memory only).
+  bool fp8_activations = false;
+  // Multi-token-prediction modules on the last stage (training). 0: none.
+  uint32_t mtp_depth = 0;
+  PipelineSchedule schedule = PipelineSchedule::k1F1B;
+  uint32_t virtual_stages = 1;  // chunks per device, interleaved only (>= 2)
+  // SMs the EP all-to-alls hold while they overlap compute; nullopt: DefaultCommSms(alltoall_algo)
+  // (schedule.h); 0: no SM sharing.
+  std::optional<uint32_t> comm_sms;
   // Megatron-Core's moe_expert_capacity_factor: each rank sends at most ceil(tokens x top_k /
   // experts x factor) token copies to an expert and drops the rest. 0: no capacity, no dropping.
   double capacity_factor = 0;
   Overlap overlap;
   Fidelity fidelity = Fidelity::kAnalytical;
   // What the hardware achieves (`--hardware`, `moesim calibrate`): its GPU figures replace the
-  // assumed efficiencies of sim/compute/compute_model.h, and its dispatch/combine entry for the EP
+  // per-kernel defaults of sim/compute/kernel_model.h, and its dispatch/combine entry for the EP
   // group's link class replaces the network model for the EP all-to-alls
-  // (sim/compute/profile_model.h). Absent: datasheet x assumed efficiencies, and the network model.
+  // (sim/compute/profile_model.h). Absent: the per-kernel defaults, and the network model.
   std::optional<pb::HardwareProfile> hardware;
-  // How the EP all-to-alls run: direct (one copy per expert: NCCL's grouped send/recv,
-  // Megatron-Core's all-to-all dispatcher), per-rank (one copy per destination GPU, the layer's
-  // rank_tokens: DeepEP's intranode kernels) or hierarchical (DeepEP's internode dispatch: once
-  // across the network per destination node, deduplicated where the layer knows each token's
-  // nodes; sim/network/group_comm.h).
+  // How the EP all-to-alls run (models/dispatch.h): direct (one copy per expert: NCCL's grouped
+  // send/recv, Megatron-Core's all-to-all dispatcher), per-rank (one copy per destination GPU, the
+  // layer's rank_tokens: DeepEP's intranode kernels), hierarchical (DeepEP's internode traffic:
+  // once across the network per destination node, deduplicated where the layer knows each token's
+  // nodes, whole messages timed with NCCL's model; sim/network/group_comm.h), deepep_normal (the
+  // same relay in chunks of chunk_tokens, timed as DeepEP's kernels) or deepep_low_latency (a
+  // message per copy, sim/network/alltoall_low_latency.h).
   models::AllToAllAlgo alltoall_algo = models::AllToAllAlgo::kDirect;
+  // deepep_normal's chunk, tokens of one sender's message to one node.
+  uint32_t chunk_tokens = models::kDeepEpChunkTokens;
   // How a token travels in dispatch and in combine (models/wire_dtype.h), forward and backward
   // alike; nullopt: the model's dtype.
   std::optional<models::WireDtype> dispatch_dtype, combine_dtype;
+  // How the routed experts issue their GEMMs (sim/compute/kernel_model.h): auto is DeepGEMM for
+  // FP8 models and one cuBLAS GEMM per expert otherwise.
+  ExpertGemm expert_gemm = ExpertGemm::kAuto;
 };
 
-// The compute rates a step with `config` uses on `cluster`'s GPUs (sim/compute/compute_model.h).
-ComputeRates StepComputeRates(const topology::Cluster& cluster, pb::DType dtype,
-                              const StepConfig& config);
+// The kernel model a step with `config` uses on `cluster`'s GPUs for a model of `dtype`
+// (sim/compute/kernel_model.h), with the profile's GPU figures in place. Error: an expert GEMM
+// API the dtype cannot run.
+StatusOr<KernelModel> StepKernels(const topology::Cluster& cluster, pb::DType dtype,
+                                  const StepConfig& config);
+
+// Which block of a layer an op belongs to: what recomputing mlp or moe runs again.
+enum class OpBlock : uint8_t { kOther, kAttention, kFfn, kMoe };
 
 // One op of one micro-batch on the slowest stage.
 struct StepOp {
-  std::string name;  // "attention", "tp-allgather", "dispatch", "expert", ...
-  std::string pass;  // "forward", "backward", "recompute"
-  uint32_t layer = 0;
+  std::string name;    // "attention", "tp-allgather", "dispatch", "expert", ...
+  std::string pass;    // "forward", "backward", "recompute"
+  uint32_t layer = 0;  // >= the model's layers: a multi-token-prediction module's
   bool communication = false;
   bool alltoall = false;  // an EP dispatch or combine (or their gradients)
   Duration time;
   // Part of the shared expert's block, which may run while dispatch is on the wire.
   bool shared_expert = false;
+  OpBlock block = OpBlock::kOther;
+  // Of this op's backward, the share that is weight gradients (DualPipe's W): 1/2 for a GEMM
+  // (one GEMM for the inputs' gradient, one for the weights'), less for attention (its core has
+  // no weights), 0 for the rest.
+  double weight_share = 0;
+  // A forward compute op: what its gradient kernels take in the backward (LayerCoster::Backward).
+  Duration backward;
 };
 
 struct StepReport {
   StepMode mode = StepMode::kTraining;
   uint32_t micro_batches = 0;
   uint32_t slowest_stage = 0;
-  Duration forward;            // F: one micro-batch's forward on the slowest stage
-  Duration backward;           // B
-  Duration pair;               // P: a steady-state forward plus backward, with overlap
-  Duration bubble;             // (p - 1)(F + B)
+  Duration forward;   // F: one micro-batch's forward on the slowest stage
+  Duration backward;  // B
+  Duration pair;      // P: a steady-state forward plus backward, with overlap
+  Duration weight;    // W: the weight-gradient part of B
+  Duration bubble;    // by the schedule: 1F1B (p - 1)(F + B), ...
+  PipelineSchedule schedule = PipelineSchedule::k1F1B;
+  uint32_t virtual_stages = 1;
+  // SM sharing: the SMs the EP all-to-alls hold of the GPU's (0 when no compute overlaps them),
+  // and what it added to the pipeline (the pipeline less the same with comm_sms 0).
+  uint32_t comm_sms = 0, gpu_sms = 0;
+  Duration sm_sharing;
+  // The multi-token-prediction modules' forward on the last stage, per micro-batch.
+  uint32_t mtp_depth = 0;
+  Duration mtp_forward;
+  // What the backward recomputes: "none", "selective (attention_core)", "full", "norm, moe_act".
+  std::string recompute;
+  bool fp8_activations = false;
   Duration pipeline;           // the whole pipeline schedule
   Duration grad_sync;          // the gradient collectives of the slowest stage
   Duration grad_sync_exposed;  // what of it the step waits for
@@ -144,7 +209,12 @@ struct StepReport {
   // of one group), and all the copies routed there.
   uint64_t dropped_copies = 0;
   uint64_t routed_copies = 0;
-  double mfu = 0;  // model FLOPs per step / (step x GPUs x peak)
+  // Model FLOPs per step (params.h: 3 x forward, attention without causal halving, as PaLM's
+  // MFU) / (step x GPUs x peak): against the model dtype's dense peak (FP8 for FP8 models), and
+  // against the BF16 peak (the same for BF16 models).
+  double mfu = 0;
+  double mfu_bf16 = 0;
+  std::string mfu_dtype;  // the dtype `mfu` is against: the model's ("FP8", "BF16", ...)
   double tokens_per_second = 0;
   uint64_t dense_grad_bytes = 0;   // per GPU, reduced over dp x cp
   uint64_t expert_grad_bytes = 0;  // per GPU, reduced over edp
@@ -179,8 +249,8 @@ StatusOr<models::LayerWork> StepMoeLayer(const pb::ModelSpec& model, const model
                                          uint32_t gpus_per_node, const StepConfig& config,
                                          const TextFile* file);
 
-// Memory of the fullest GPU for this step (models/memory.h): `micro_batches` in flight under 1F1B,
-// and the busiest EP rank's share of `layer_work`'s token copies.
+// Memory of the fullest GPU for this step (models/memory.h): the micro-batches the schedule keeps
+// in flight of `micro_batches`, and the busiest EP rank's share of `layer_work`'s token copies.
 models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Plan& plan,
                                    const StepConfig& config, uint32_t micro_batches,
                                    const models::LayerWork& layer_work);

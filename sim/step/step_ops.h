@@ -1,5 +1,27 @@
-// The ops of one layer for one micro-batch on one rank, forward (sim/step/step.h explains the
-// model). Internal to the step simulator; split out so that step.cc only composes.
+// The ops of one layer for one micro-batch on one rank, forward, each with its kernels and the
+// kernels of its backward (sim/step/step.h explains the model). Internal to the step simulator;
+// split out so that step.cc only composes.
+//
+// t = tokens of the rank's sequence chunk (micro-batch x seq_len / cp), n = t / tp the tokens of
+// the sequence-parallel regions (norms, router, MoE), h hidden, a = 2 bytes per activation
+// element (BF16; FP32 models 4; FP8 models keep activations in BF16 between GEMMs), heads and
+// FFN widths divided over tp. Per layer, forward (backward: the gradient kernels named):
+//   attn-norm        residual add + RMSNorm over n x h: read 2, write 2 elements (bwd the same)
+//   attn-quant       FP8 models: a cast + transpose of each projection GEMM's input (bwd: of its
+//                    output's gradient), 65/16 bytes per element (below)
+//   attn-qkv         the Q, K, V projections (MLA: down, latent RMSNorms, up), GEMMs over t
+//                    (bwd: dgrad + wgrad GEMMs)
+//   rope             rotary embedding of q and k (MLA: their rotary parts): read + write
+//   attn-core        FlashAttention, causal, in BF16 (bwd: FlashAttention's backward)
+//   attn-out         the output projection
+//   ffn-norm         as attn-norm
+//   dense FFN        dense-ffn-quant, dense-ffn (fc1 = gate+up, fc2), dense-ffn-act (SwiGLU)
+//   MoE              router (BF16 GEMM), router-topk (scores, top-k), dispatch-layout (counts and
+//                    their exchange: DeepEP's layout and notify kernels), permute, dispatch,
+//                    shared expert (-quant, GEMMs, -act), expert-quant, expert (grouped GEMMs of
+//                    the slowest rank), expert-act, combine, unpermute
+// and embedding (first stage) and final-norm, lm-head, loss (last stage). Each kernel's bytes are
+// worked out beside it in step_ops.cc.
 #pragma once
 
 #include <string>
@@ -20,12 +42,22 @@ class LayerCoster {
  public:
   // Every collective and all-to-all is asked of `net` (which holds the cluster).
   LayerCoster(const NetworkModel& net, const pb::ModelSpec& model, const models::Plan& plan,
-              const models::LayerWork& layer_work, const StepConfig& config);
+              const models::LayerWork& layer_work, const StepConfig& config,
+              const KernelModel& kernels);
 
   // Forward ops of model layer `layer` (dense or MoE by the model's interleaving).
   std::vector<StepOp> Forward(uint32_t layer) const;
-  // The backward of those ops: reversed, compute doubled, the same communication.
+  // The backward of those ops: reversed, each compute op its gradient kernels (StepOp::backward;
+  // ops with none are left out), the same communication.
   static std::vector<StepOp> Backward(const std::vector<StepOp>& forward);
+  // What recomputing `modules` runs again before the backward of the layer whose forward ops are
+  // `forward`, pass "recompute" (sim/step/step.h): norms, MLA up-projections, the activation of
+  // the routed experts as their own ops, the dense FFN and MoE blocks as copies of their ops.
+  std::vector<StepOp> Recompute(const std::vector<StepOp>& forward,
+                                const RecomputeModules& modules) const;
+  // Multi-token-prediction module `depth` (from 0), forward: its projection, a block like the
+  // model's last layer and the shared LM head, as layer num_layers + depth.
+  std::vector<StepOp> MtpModule(uint32_t depth) const;
   // Embedding lookup (first stage) and LM head with the loss (last stage), forward.
   std::vector<StepOp> Embedding() const;
   std::vector<StepOp> LmHead() const;
@@ -43,10 +75,29 @@ class LayerCoster {
   // `combine_bytes` is in dispatch's orientation (rows = the senders of dispatch).
   void HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes,
                              const models::TrafficMatrix& combine_bytes);
-  StepOp Compute(const char* name, uint32_t layer, uint64_t flops, uint64_t bytes) const;
+  // One op's kernels, forward and backward.
+  struct Kernels {
+    std::vector<Kernel> forward, backward;
+  };
+  StepOp Compute(const std::string& name, uint32_t layer, const Kernels& k) const;
+  // DeepEP's low-latency kernels over the EP group (sim/network/alltoall_low_latency.h).
+  void LowLatencyAllToAlls();
   StepOp Comm(const char* name, uint32_t layer, Duration time, bool alltoall = false) const;
   void TensorParallel(std::vector<StepOp>& ops, uint32_t layer, const char* block,
                       bool before) const;
+  // A linear layer y[m, n] = x[m, k] W[k, n] of class `c`: its GEMM into `gemm` (bwd: dgrad and
+  // wgrad), and for FP8 GEMMs its casts into `quant` (the input's unless `cast_input` is false,
+  // e.g. a second GEMM on the same input; bwd: the output gradient's).
+  void Linear(Kernels& gemm, Kernels& quant, GemmClass c, uint64_t m, uint64_t n, uint64_t k,
+              bool cast_input = true) const;
+  void Attention(std::vector<StepOp>& ops, uint32_t layer) const;
+  // An FFN of `ffn` (per TP rank) over `tokens`: NAME-quant, NAME (GEMMs), NAME-act.
+  void Ffn(std::vector<StepOp>& ops, uint32_t layer, const std::string& name, uint64_t tokens,
+           uint64_t ffn) const;
+  void Experts(std::vector<StepOp>& ops, uint32_t layer) const;
+  // RMSNorm over `tokens` x h, with (4) or without (3) the residual add, both passes.
+  Kernels Norm(uint64_t tokens, uint64_t elements_per_feature) const;
+  bool Fp8() const { return model_.dtype() == pb::FP8; }
 
   const NetworkModel& net_;
   const topology::Cluster& cluster_;
@@ -57,10 +108,11 @@ class LayerCoster {
   uint64_t tokens_ = 0;      // tokens of this rank's sequence chunk (micro-batch / cp)
   uint64_t moe_tokens_ = 0;  // tokens this rank routes (tokens_ / tp)
   uint64_t context_ = 0;     // tokens each query attends to
-  uint32_t elem_ = 2;        // bytes per element
+  uint32_t elem_ = 2;        // bytes per element of the model's dtype (communication, weights)
+  uint32_t act_ = 2;         // bytes per activation element in memory-bound kernels
   // Bytes of one token in dispatch and in combine (config.dispatch_dtype, combine_dtype).
   uint64_t dispatch_token_bytes_ = 0, combine_token_bytes_ = 0;
-  ComputeRates rates_;
+  KernelModel kernels_;
   Duration tp_gather_, tp_scatter_, cp_kv_, dispatch_, combine_, p2p_;
   Duration etp_gather_, etp_scatter_;  // expert tensor parallelism (etp > 1)
   std::string alltoall_source_ = "network model";

@@ -54,6 +54,17 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   p.set_forward_ns(Ns(r.forward));
   p.set_backward_ns(Ns(r.backward));
   p.set_pair_ns(Ns(r.pair));
+  p.set_weight_ns(Ns(r.weight));
+  p.set_schedule(std::string(ToString(r.schedule)));
+  p.set_virtual_stages(r.virtual_stages);
+  p.set_bubble_formula(std::string(BubbleFormula(r.schedule)));
+  p.set_comm_sms(r.comm_sms);
+  p.set_gpu_sms(r.gpu_sms);
+  p.set_sm_sharing_ns(Ns(r.sm_sharing));
+  p.set_mtp_depth(r.mtp_depth);
+  p.set_mtp_forward_ns(Ns(r.mtp_forward));
+  p.set_recompute(r.recompute);
+  p.set_fp8_activations(r.fp8_activations);
   p.set_bubble_ns(Ns(r.bubble));
   p.set_pipeline_ns(Ns(r.pipeline));
   p.set_grad_sync_ns(Ns(r.grad_sync));
@@ -67,6 +78,8 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
                                                        static_cast<double>(r.step.picoseconds()));
   p.set_alltoalls_per_micro_batch(r.alltoalls_per_micro_batch);
   p.set_mfu(r.mfu);
+  p.set_mfu_bf16(r.mfu_bf16);
+  p.set_mfu_dtype(r.mfu_dtype);
   p.set_tokens_per_second(r.tokens_per_second);
   p.set_dropped_copies(r.dropped_copies);
   p.set_routed_copies(r.routed_copies);
@@ -82,6 +95,8 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   m->set_total(memory.total().value);
   m->set_capacity(gpu_memory_bytes);
   m->set_fits(memory.total().value <= gpu_memory_bytes);
+  m->set_microbatches_in_flight(memory.microbatches_in_flight);
+  m->set_in_flight_rule(memory.in_flight_rule);
   for (const StepOp& op : r.ops) {
     pb::StepOp* o = p.add_ops();
     o->set_name(op.name);
@@ -104,14 +119,40 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
       "batch {} sequences x {} tokens, micro-batch {}: {} micro-batches per "
       "pipeline\n\n",
       c.global_batch, c.seq_len, c.micro_batch, r.micro_batches());
-  out << fmt::format("  {:<22} {:>12.3f} ms   MFU {:.1f} %   {:.3g} tokens/s\n", "step",
-                     Ms(r.step_ns()), 100 * r.mfu(), r.tokens_per_second());
-  out << fmt::format("  {:<22} {:>12.3f} ms   bubble {:.3f} ms\n", "pipeline (1F1B)",
-                     Ms(r.pipeline_ns()), Ms(r.bubble_ns()));
+  // MFU against the model dtype's peak, and against BF16's where that differs (FP8 models).
+  const std::string mfu = r.mfu_dtype() == "BF16" || r.mfu_bf16() == r.mfu()
+                              ? fmt::format("MFU {:.1f} % ({} peak)", 100 * r.mfu(), r.mfu_dtype())
+                              : fmt::format("MFU {:.1f} % of {} peak, {:.1f} % of BF16",
+                                            100 * r.mfu(), r.mfu_dtype(), 100 * r.mfu_bf16());
+  out << fmt::format("  {:<22} {:>12.3f} ms   {}   {:.3g} tokens/s\n", "step", Ms(r.step_ns()), mfu,
+                     r.tokens_per_second());
+  const std::string schedule = r.schedule() == "interleaved"
+                                   ? fmt::format("interleaved, V {}", r.virtual_stages())
+                               : r.schedule() == "dualpipe" ? std::string("DualPipe")
+                                                            : std::string("1F1B");
+  out << fmt::format("  {:<22} {:>12.3f} ms   bubble {:.3f} ms = {}\n",
+                     "pipeline (" + schedule + ")", Ms(r.pipeline_ns()), Ms(r.bubble_ns()),
+                     r.bubble_formula());
   out << fmt::format(
-      "  {:<22} {:>12.3f} ms   backward {:.3f} ms, steady pair {:.3f} ms (stage {})\n",
-      "forward, 1 micro-batch", Ms(r.forward_ns()), Ms(r.backward_ns()), Ms(r.pair_ns()),
-      r.slowest_stage());
+      "  {:<22} {:>12.3f} ms   backward {:.3f} ms (W {:.3f} ms), steady pair {:.3f} ms ({} "
+      "{})\n",
+      "forward, 1 micro-batch", Ms(r.forward_ns()), Ms(r.backward_ns()), Ms(r.weight_ns()),
+      Ms(r.pair_ns()), r.schedule() == "dualpipe" ? "stages" : "stage",
+      r.schedule() == "dualpipe"
+          ? fmt::format("{} and {}", r.slowest_stage(),
+                        r.stage_forward_ns_size() - 1 - static_cast<int>(r.slowest_stage()))
+          : std::to_string(r.slowest_stage()));
+  if (r.mode() == "training" && r.comm_sms() > 0) {
+    out << fmt::format(
+        "  {:<22} {:>12.3f} ms   the all-to-alls hold {} of {} SMs: overlapped compute at {:.1f} "
+        "%\n",
+        "SM sharing", Ms(r.sm_sharing_ns()), r.comm_sms(), r.gpu_sms(),
+        100.0 * (r.gpu_sms() - r.comm_sms()) / r.gpu_sms());
+  }
+  if (r.mtp_depth() > 0) {
+    out << fmt::format("  {:<22} {:>12.3f} ms   forward per micro-batch on the last stage\n",
+                       fmt::format("MTP, depth {}", r.mtp_depth()), Ms(r.mtp_forward_ns()));
+  }
   out << fmt::format("  {:<22} {:>12.3f} ms   {:.1f} % of the step, {} per micro-batch\n",
                      "EP all-to-all", Ms(r.alltoall_ns()), 100 * r.alltoall_share(),
                      r.alltoalls_per_micro_batch());
@@ -141,6 +182,10 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
       Gb(m.gradients()), Gb(m.optimizer()), Gb(m.activations()), Gb(m.all_to_all()));
   out << (m.fits() ? " fits\n"
                    : fmt::format(" DOES NOT FIT: {:.2f} GB more\n", Gb(m.total() - m.capacity())));
+  if (r.mode() == "training") {
+    out << fmt::format("  {:<22} {}{}; in flight: {}\n", "recompute", r.recompute(),
+                       r.fp8_activations() ? ", FP8 activation caching" : "", m.in_flight_rule());
+  }
   // One micro-batch on the slowest stage, summed by op and pass.
   std::map<std::pair<std::string, std::string>, std::pair<uint32_t, int64_t>> sums;
   std::vector<std::pair<std::string, std::string>> order;

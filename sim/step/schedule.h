@@ -1,0 +1,102 @@
+// Pipeline schedules and the overlap arithmetic of a training step: how long m micro-batches
+// take through p stages given one micro-batch's forward F, backward B (of which W is the
+// weight-gradient half) and a steady-state overlapped pair P, and how much SMs held by
+// communication slow the compute it overlaps. Pure functions of durations; sim/step/step.cc
+// measures the durations.
+//
+//   ChunkTimes t{F, B, W, P};
+//   PipelineTime x = SchedulePipeline(PipelineSchedule::kDualPipe, /*pp=*/16, /*m=*/120, 1, t);
+//   Duration hidden = Overlapped(compute, alltoall, SmShare{20, 132});
+//
+// The schedules (F, B, W, P of the slowest device; p stages, m micro-batches):
+//   1F1B (PipeDream-Flush; Narayanan et al. 2021, arXiv:2104.04473, 2.2.1):
+//     bubble = (p - 1)(F + B);  pipeline = bubble + (F + B) + (m - 1) P
+//   interleaved 1F1B, V chunks of 1/V of the layers per device (same paper, 2.2.2: the bubble
+//   shrinks by V; every chunk sends its activations on, V sends per pass, counted in F and B):
+//     bubble = (p - 1)(F + B) / V;  pipeline = bubble + (F + B) + (m - 1) P
+//   DualPipe (DeepSeek-V3 report, arXiv:2412.19437, 3.2.1 and Table 2; github.com/deepseek-ai/
+//   DualPipe README), p even, m even and >= 2p: device i holds stages i and p - 1 - i, half the
+//   micro-batches enter at each end, and a forward chunk of one micro-batch runs with a backward
+//   chunk of another, so that each one's all-to-alls hide under the other's compute (P = F&B):
+//     bubble = (p/2 - 1)(P + B - 3W)
+//     pipeline = bubble + (3p/2 - 1)(F + B) + (m - 3p/2 + 1) P
+//   where m - 3p/2 + 1 is how many overlapped pairs rank 0 runs (dualpipe.py, DualPipe.step():
+//   2(m/2 - p + 1) in step 4 and p/2 - 1 in step 5), the fewest of any rank, and its other 3p/2 - 1
+//   forwards and backwards run alone.
+//
+// SM sharing: a communication kernel that holds c of a GPU's S SMs while compute runs beside it
+// leaves the compute (S - c)/S of its rate. Over an exchange of length A and compute of length C
+// (at the full rate), the compute loses A·c/S while the exchange lasts:
+//   Overlapped(C, A) = max(A, C + A·c/S)
+// (if the compute outlasts the exchange, it runs A at (S - c)/S and the rest at full rate; if not,
+// the exchange is the longer). c = 0 gives max(C, A).
+//
+// Plain functions; safe from any thread. Times are integer picoseconds, divisions rounded up.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "models/memory.h"
+#include "models/plan.h"
+#include "models/workload.h"
+#include "proto/status.h"
+#include "proto/units.h"
+
+namespace moesim::sim {
+
+using PipelineSchedule = models::PipelineSchedule;
+
+// "1f1b", "interleaved", "dualpipe".
+std::string_view ToString(PipelineSchedule schedule);
+// The names above; "" is 1f1b. Anything else is an error at `where` naming `field`.
+StatusOr<PipelineSchedule> ParseSchedule(std::string_view text, const Location& where,
+                                         std::string_view field);
+
+// One micro-batch through the device the schedule waits on.
+struct ChunkTimes {
+  Duration forward;   // F
+  Duration backward;  // B: gradients of the inputs and of the weights
+  Duration weight;    // W: the weight-gradient part of B
+  Duration pair;      // P: a steady-state forward and backward (of two micro-batches), overlapped
+};
+
+struct PipelineTime {
+  Duration bubble;    // the schedule's idle time (the formulas above)
+  Duration pipeline;  // the whole schedule
+};
+
+// `pp` stages, `microbatches` micro-batches, `virtual_stages` chunks per device (interleaved
+// only). Requires what CheckSchedule checks.
+PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t microbatches,
+                              uint32_t virtual_stages, const ChunkTimes& t);
+
+// The bubble's formula as the report prints it: "(p - 1)(F + B)".
+std::string_view BubbleFormula(PipelineSchedule schedule);
+
+// Whether `schedule` can run `plan` with `microbatches` micro-batches: interleaved needs pp >= 2,
+// V >= 2, m a multiple of pp (Megatron-Core's interleaved schedule requires it) and every stage's
+// layers a multiple of V; DualPipe an even pp >= 2 and an even m >= 2 pp (dualpipe.py asserts
+// both); either needs training. Errors name step.schedule or step.virtual_stages.
+Status CheckSchedule(PipelineSchedule schedule, uint32_t virtual_stages, const models::Plan& plan,
+                     uint32_t microbatches, bool training);
+
+// SMs communication holds while it overlaps compute, of the GPU's SMs. `comm` 0 or `total` 0: no
+// sharing.
+struct SmShare {
+  uint32_t comm = 0;
+  uint32_t total = 0;
+};
+// Compute `compute` (at the full rate) beside communication `comm` (above).
+Duration Overlapped(Duration compute, Duration comm, SmShare sms);
+
+// SMs an EP all-to-all of `algo` holds by default (models::CommSms): DeepEP's normal kernels
+// (per_rank, hierarchical, deepep_normal) Buffer.num_sms = 20 (deep_ep/buffer.py; DeepSeek-V3
+// report 3.2.2: "20 SMs are sufficient to fully utilize the bandwidths of IB and NVLink"); NCCL
+// (direct) one SM per channel, 16 p2p channels on an 8-GPU H800 node (NCCL_DEBUG=INFO log in
+// github.com/NVIDIA/nccl issue #892: "16 coll channels, 0 nvls channels, 16 p2p channels");
+// DeepEP's low-latency kernels an SM per ceil(experts / device_sms) experts.
+uint32_t DefaultCommSms(models::AllToAllAlgo algo, uint32_t experts, uint32_t device_sms);
+
+}  // namespace moesim::sim

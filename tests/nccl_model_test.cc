@@ -1,0 +1,60 @@
+// sim/network/nccl_model.h: each NCCL protocol's share of the link, pinned through the time of a
+// ring all-reduce on one DGX H100 at a size where that protocol is the fastest, by hand.
+#include "sim/network/nccl_model.h"
+
+#include <catch2/catch.hpp>
+
+#include "sim/network/collective_time.h"
+#include "sim/network/collectives.h"
+#include "topology/cluster.h"
+
+namespace moesim::sim {
+namespace {
+
+// Ring all-reduce of `bytes` over the 8 GPUs of one DGX H100 node.
+CollectiveTiming RingAllReduce(uint64_t bytes) {
+  auto cluster = topology::LoadClusterArgument("dgx-h100", "");
+  REQUIRE(cluster.ok());
+  auto schedule = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, bytes, 8);
+  REQUIRE(schedule.ok());
+  return TimeCollective(*cluster, *schedule);
+}
+
+}  // namespace
+
+TEST_CASE("NCCL protocols: LL carries 0.5, LL128 0.92 and Simple all of the link") {
+  CHECK(NcclLatencyModel::Efficiency(NcclProtocol::kLL) == 0.5);
+  CHECK(NcclLatencyModel::Efficiency(NcclProtocol::kLL128) == 0.92);
+  CHECK(NcclLatencyModel::Efficiency(NcclProtocol::kSimple) == 1.0);
+
+  // A ring all-reduce of S bytes on 8 GPUs: 14 steps, each S / 8 bytes over one GPU's NVLink as
+  // NCCL plans it, 18 x 20.6 = 370.8 GB/s (topology/achieved.h), rounded up per step. Latency
+  // (tuning.cc, Ring): LL 6.6 + 14 x 0.6 = 15.0 us, LL128 14.0 + 14 x 1.9 = 40.6 us, Simple
+  // 8.4 + 14 x 3.4 = 56.0 us. The protocol with the smallest latency + bandwidth time / efficiency
+  // wins; with B the bandwidth time, LL wins below B = 28.0 us, Simple above B = 177 us.
+
+  // 512 KiB: 65,536 B a step = 176,742.18 ps -> 176,743 ps; B = 14 x 176,743 = 2,474,402 ps.
+  // LL: 15,000,000 + 2,474,402 / 0.5 = 19,948,804 ps (LL128 43,289,568; Simple 58,474,402).
+  const CollectiveTiming ll = RingAllReduce(512 * 1024);
+  CHECK(ll.protocol == NcclProtocol::kLL);
+  CHECK(ll.bandwidth == Duration::Picoseconds(2'474'402));
+  CHECK(ll.total == Duration::Picoseconds(19'948'804));
+
+  // 16 MiB: 2,097,152 B a step = 5,655,749.73 ps -> 5,655,750 ps; B = 79,180,500 ps.
+  // LL128: each step's drain at 0.92 of the link, rounded up (collective_time.h):
+  // ceil(5,655,750 / 0.92 = 6,147,554.35) = 6,147,555 ps; 40,600,000 + 14 x 6,147,555 =
+  // 126,665,770 ps (LL 173,361,000; Simple 135,180,500).
+  const CollectiveTiming ll128 = RingAllReduce(16 << 20);
+  CHECK(ll128.protocol == NcclProtocol::kLL128);
+  CHECK(ll128.bandwidth == Duration::Picoseconds(79'180'500));
+  CHECK(ll128.total == Duration::Picoseconds(126'665'770));
+
+  // 128 MiB: 16,777,216 B a step = 45,245,997.84 ps -> 45,245,998 ps; B = 633,443,972 ps.
+  // Simple: 56,000,000 + 633,443,972 = 689,443,972 ps (LL128 729,126,057).
+  const CollectiveTiming simple = RingAllReduce(128 << 20);
+  CHECK(simple.protocol == NcclProtocol::kSimple);
+  CHECK(simple.bandwidth == Duration::Picoseconds(633'443'972));
+  CHECK(simple.total == Duration::Picoseconds(689'443'972));
+}
+
+}  // namespace moesim::sim

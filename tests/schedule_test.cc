@@ -1,0 +1,140 @@
+// Pipeline schedules and SM sharing (sim/step/schedule.h): each formula on hand-picked F, B, W, P.
+#include "sim/step/schedule.h"
+
+#include <catch2/catch.hpp>
+
+#include "models/plan.h"
+#include "step_fixtures.h"
+
+namespace moesim::sim {
+namespace {
+
+Duration Us(int64_t us) { return Duration::Nanoseconds(us * 1000); }
+
+// F 10 us, B 20 us of which W 10 us (half of every GEMM's backward), P 24 us (a forward and a
+// backward overlapped: less than F + B = 30 us).
+ChunkTimes Chunks() { return {Us(10), Us(20), Us(10), Us(24)}; }
+
+models::Plan Plan(uint32_t layers, const std::string& text, uint32_t gpus) {
+  pb::ModelSpec model = testing::TinyMoe();
+  model.set_num_layers(layers);
+  auto plan = models::ResolvePlan(testing::Parse<pb::ParallelPlan>(text), gpus, model, nullptr);
+  REQUIRE(plan.ok());
+  return *plan;
+}
+
+}  // namespace
+
+TEST_CASE("Schedules: 1F1B, interleaved and DualPipe pipelines and bubbles by hand") {
+  const ChunkTimes t = Chunks();
+  SECTION("1F1B, p 4, m 8: bubble (p - 1)(F + B), then F + B and m - 1 pairs") {
+    // bubble 3 x 30 = 90 us; pipeline 90 + 30 + 7 x 24 = 288 us.
+    const PipelineTime x = SchedulePipeline(PipelineSchedule::k1F1B, 4, 8, 1, t);
+    CHECK(x.bubble == Us(90));
+    CHECK(x.pipeline == Us(288));
+  }
+  SECTION("interleaved 1F1B, p 4, m 8: the bubble over V") {
+    // V 2: bubble 90 / 2 = 45 us; pipeline 45 + 30 + 168 = 243 us. V 4: 22.5 us, 220.5 us.
+    const PipelineTime two = SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 2, t);
+    CHECK(two.bubble == Us(45));
+    CHECK(two.pipeline == Us(243));
+    const PipelineTime four = SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 4, t);
+    CHECK(four.bubble == Duration::Nanoseconds(22'500));
+    CHECK(four.pipeline == Duration::Nanoseconds(220'500));
+    // The division rounds up to whole picoseconds: (2 - 1)(1 ps) / 2 = 0.5 -> 1 ps.
+    const ChunkTimes tiny{Duration::Picoseconds(1), Duration(), Duration(), Duration()};
+    CHECK(SchedulePipeline(PipelineSchedule::kInterleaved, 2, 2, 2, tiny).bubble ==
+          Duration::Picoseconds(1));
+  }
+  SECTION("DualPipe, p 4, m 8: (p/2 - 1)(F&B + B - 3W), 3p/2 - 1 chunks alone, the rest paired") {
+    // bubble (2 - 1)(24 + 20 - 30) = 14 us. Rank 0 of dualpipe.py runs 2(m/2 - p + 1) = 2 pairs
+    // in step 4 and p/2 - 1 = 1 in step 5: 3 = m - 3p/2 + 1 pairs, and 3p/2 - 1 = 5 forwards and
+    // backwards alone: 14 + 5 x 30 + 3 x 24 = 236 us.
+    const PipelineTime x = SchedulePipeline(PipelineSchedule::kDualPipe, 4, 8, 1, t);
+    CHECK(x.bubble == Us(14));
+    CHECK(x.pipeline == Us(236));
+  }
+  SECTION("DualPipe at DeepSeek-V3's p 16, m 120 against 1F1B") {
+    // DualPipe: 7 x 14 = 98 us bubble + 23 x 30 + 97 x 24 = 98 + 690 + 2,328 = 3,116 us.
+    // 1F1B: 15 x 30 = 450 us bubble + 30 + 119 x 24 = 3,336 us.
+    CHECK(SchedulePipeline(PipelineSchedule::kDualPipe, 16, 120, 1, t).pipeline == Us(3116));
+    CHECK(SchedulePipeline(PipelineSchedule::kDualPipe, 16, 120, 1, t).bubble == Us(98));
+    CHECK(SchedulePipeline(PipelineSchedule::k1F1B, 16, 120, 1, t).pipeline == Us(3336));
+  }
+  SECTION("DualPipe's bubble is never negative: 3W above F&B + B leaves none") {
+    // W 20 us: 24 + 20 - 60 < 0 -> 0; pipeline 5 x 30 + 3 x 24 = 222 us.
+    const ChunkTimes heavy{Us(10), Us(20), Us(20), Us(24)};
+    const PipelineTime x = SchedulePipeline(PipelineSchedule::kDualPipe, 4, 8, 1, heavy);
+    CHECK(x.bubble == Duration());
+    CHECK(x.pipeline == Us(222));
+  }
+  CHECK(BubbleFormula(PipelineSchedule::kDualPipe) == "(p/2 - 1)(F&B + B - 3W)");
+}
+
+TEST_CASE("SM sharing: compute beside an all-to-all loses the SMs the all-to-all holds") {
+  const SmShare deep_ep{20, 132};
+  SECTION("compute outlasts the exchange: it loses A x c / S") {
+    // C 100 ns, A 50 ns: during the 50 ns the compute runs at 112/132 and does 42.42 ns of work;
+    // the other 57.58 ns at the full rate: 107.58 ns = 100 ns + ceil(50,000 x 20 / 132) ps
+    // = 100,000 + 7,576 ps.
+    CHECK(Overlapped(Duration::Nanoseconds(100), Duration::Nanoseconds(50), deep_ep) ==
+          Duration::Picoseconds(107'576));
+  }
+  SECTION("the exchange outlasts the slowed compute: it is the time") {
+    // C 100 ns, A 200 ns: 100 + 30.3 ns < 200 ns.
+    CHECK(Overlapped(Duration::Nanoseconds(100), Duration::Nanoseconds(200), deep_ep) ==
+          Duration::Nanoseconds(200));
+  }
+  SECTION("no SMs held: max(C, A)") {
+    CHECK(Overlapped(Duration::Nanoseconds(100), Duration::Nanoseconds(50), {}) ==
+          Duration::Nanoseconds(100));
+    CHECK(Overlapped(Duration::Nanoseconds(100), Duration::Nanoseconds(50), {0, 132}) ==
+          Duration::Nanoseconds(100));
+  }
+  // DeepEP's Buffer.num_sms for its kernels, NCCL's 16 p2p channels on an H800 node.
+  CHECK(DefaultCommSms(models::AllToAllAlgo::kHierarchical, 256, 132) == 20);
+  CHECK(DefaultCommSms(models::AllToAllAlgo::kPerRank, 256, 132) == 20);
+  CHECK(DefaultCommSms(models::AllToAllAlgo::kDeepEpNormal, 256, 132) == 20);
+  CHECK(DefaultCommSms(models::AllToAllAlgo::kDirect, 256, 132) == 16);
+  // DeepEP's low-latency kernels: an SM per ceil(256 / 132) = 2 experts, ceil(256 / 2) = 128.
+  CHECK(DefaultCommSms(models::AllToAllAlgo::kDeepEpLowLatency, 256, 132) == 128);
+}
+
+TEST_CASE("Schedules: which plans each can run, and the errors that say why not") {
+  // 4 layers over pp 2: 2 per stage.
+  const models::Plan pp2 = Plan(4, "pp: 2 ep: 4", 8);
+  CHECK(CheckSchedule(PipelineSchedule::kInterleaved, 2, pp2, 4, true).ok());
+  CHECK(CheckSchedule(PipelineSchedule::kDualPipe, 1, pp2, 4, true).ok());
+  // Interleaved: 5 micro-batches are not a multiple of pp 2.
+  const Status odd = CheckSchedule(PipelineSchedule::kInterleaved, 2, pp2, 5, true);
+  REQUIRE_FALSE(odd.ok());
+  CHECK_THAT(odd.error().message(),
+             Catch::Contains("step.schedule = interleaved: 5 micro-batches"));
+  CHECK_THAT(odd.error().message(), Catch::Contains("a multiple of pp (2)"));
+  // 2 layers per stage do not split into 4 chunks.
+  const Status chunks = CheckSchedule(PipelineSchedule::kInterleaved, 4, pp2, 4, true);
+  REQUIRE_FALSE(chunks.ok());
+  CHECK_THAT(chunks.error().message(), Catch::Contains("step.virtual_stages = 4: stage 0 holds 2"));
+  CHECK_FALSE(CheckSchedule(PipelineSchedule::kInterleaved, 1, pp2, 4, true).ok());
+  // DualPipe: m at least 2 pp and even.
+  CHECK_THAT(CheckSchedule(PipelineSchedule::kDualPipe, 1, pp2, 2, true).error().message(),
+             Catch::Contains("at least 2 x pp (4)"));
+  CHECK_FALSE(CheckSchedule(PipelineSchedule::kDualPipe, 1, pp2, 5, true).ok());
+  // An odd pp cannot pair its stages.
+  const models::Plan pp3 = Plan(3, "pp: 3 ep: 2", 6);
+  CHECK_THAT(CheckSchedule(PipelineSchedule::kDualPipe, 1, pp3, 12, true).error().message(),
+             Catch::Contains("an even pp >= 2"));
+  // Training schedules only.
+  CHECK_FALSE(CheckSchedule(PipelineSchedule::kDualPipe, 1, pp2, 4, false).ok());
+  CHECK(CheckSchedule(PipelineSchedule::k1F1B, 1, pp3, 1, false).ok());
+
+  auto bad = ParseSchedule("zero-bubble", {"s.pbtxt", 3, 5}, "step.schedule");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message() ==
+        "s.pbtxt:3:5: step.schedule = \"zero-bubble\": unknown pipeline schedule; valid: "
+        "\"1f1b\", \"interleaved\", \"dualpipe\"");
+  CHECK(*ParseSchedule("", {}, "f") == PipelineSchedule::k1F1B);
+  CHECK(*ParseSchedule("dualpipe", {}, "f") == PipelineSchedule::kDualPipe);
+}
+
+}  // namespace moesim::sim
