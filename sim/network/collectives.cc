@@ -75,6 +75,34 @@ void Ring(Schedule& s, uint32_t steps, uint64_t chunk, uint32_t channels) {
   }
 }
 
+// A binary tree over 0..n-1 as a heap (parent of i: (i - 1) / 2): each member's depth, the
+// tree's height, and the members but the root deepest first (children before their parent, for
+// the legs up) and shallowest first (parents before their children, for the legs down), each
+// depth in index order. Tree() builds it over ranks, NvlsTree() over nodes.
+struct HeapTree {
+  std::vector<uint32_t> depth;
+  uint32_t height = 0;
+  std::vector<uint32_t> up_order, down_order;
+
+  explicit HeapTree(uint32_t n) : depth(n, 0) {
+    for (uint32_t i = 1; i < n; ++i) {
+      depth[i] = depth[(i - 1) / 2] + 1;
+      height = std::max(height, depth[i]);
+    }
+    for (uint32_t i = 1; i < n; ++i) up_order.push_back(i);
+    std::stable_sort(up_order.begin(), up_order.end(),
+                     [&](uint32_t x, uint32_t y) { return depth[x] > depth[y]; });
+    down_order = up_order;
+    std::stable_sort(down_order.begin(), down_order.end(),
+                     [&](uint32_t x, uint32_t y) { return depth[x] < depth[y]; });
+  }
+};
+
+// Chunk c of `size` bytes split in `chunks`: size / chunks, one more for the first size % chunks.
+uint64_t ChunkBytes(uint64_t size, uint32_t chunks, uint32_t c) {
+  return size / chunks + (c < size % chunks ? 1 : 0);
+}
+
 // Binary tree over ranks (parent of i: (i - 1) / 2), the buffer pipelined in up to kTreeChunks
 // chunks: each chunk is reduced up to rank 0, then broadcast down. A link carries its chunks in
 // order. The chunk count is fixed, not the chunk size (NCCL pipelines in chunks of a fixed size per
@@ -89,23 +117,15 @@ void Tree(Schedule& s) {
   const uint32_t chunks = static_cast<uint32_t>(std::clamp<uint64_t>(s.size, 1, kTreeChunks));
   // Chunk c carries size / chunks bytes, one more for the first size % chunks chunks: every link
   // carries exactly the buffer.
-  auto chunk = [&](uint32_t c) { return s.size / chunks + (c < s.size % chunks ? 1 : 0); };
-  auto depth = [](uint32_t i) {
-    uint32_t d = 0;
-    for (; i > 0; i = (i - 1) / 2) ++d;
-    return d;
-  };
-  uint32_t height = 0;
-  for (uint32_t i = 0; i < n; ++i) height = std::max(height, depth(i));
+  auto chunk = [&](uint32_t c) { return ChunkBytes(s.size, chunks, c); };
+  const HeapTree tree(n);
+  const uint32_t height = tree.height;
+  auto depth = [&](uint32_t i) { return tree.depth[i]; };
   // up[c][i]: chunk c from i to its parent; down[c][i]: chunk c from the parent to i.
   std::vector<std::vector<uint32_t>> up(chunks, std::vector<uint32_t>(n)), down = up;
   for (uint32_t c = 0; c < chunks; ++c) {
     // Deepest ranks first, so children's transfers exist before their parent's.
-    std::vector<uint32_t> order(n - 1);
-    for (uint32_t i = 1; i < n; ++i) order[i - 1] = i;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](uint32_t x, uint32_t y) { return depth(x) > depth(y); });
-    for (uint32_t i : order) {
+    for (uint32_t i : tree.up_order) {
       std::vector<uint32_t> after;
       for (uint32_t child : {2 * i + 1, 2 * i + 2}) {
         if (child < n) after.push_back(up[c][child]);
@@ -113,9 +133,7 @@ void Tree(Schedule& s) {
       if (c > 0) after.push_back(up[c - 1][i]);
       up[c][i] = Add(s, i, (i - 1) / 2, chunk(c), c + height - depth(i), std::move(after));
     }
-    std::stable_sort(order.begin(), order.end(),
-                     [&](uint32_t x, uint32_t y) { return depth(x) < depth(y); });
-    for (uint32_t i : order) {
+    for (uint32_t i : tree.down_order) {
       const uint32_t parent = (i - 1) / 2;
       std::vector<uint32_t> after;
       if (parent == 0) {
@@ -146,22 +164,13 @@ constexpr uint64_t kNvlsTreeChunks = 32;
 void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency) {
   const uint32_t nodes = s.ranks / g;
   const uint32_t chunks = static_cast<uint32_t>(std::clamp<uint64_t>(s.size, 1, kNvlsTreeChunks));
-  auto chunk = [&](uint32_t c) { return s.size / chunks + (c < s.size % chunks ? 1 : 0); };
-  auto depth = [](uint32_t a) {
-    uint32_t d = 0;
-    for (; a > 0; a = (a - 1) / 2) ++d;
-    return d;
-  };
-  uint32_t height = 0;
-  for (uint32_t a = 0; a < nodes; ++a) height = std::max(height, depth(a));
+  auto chunk = [&](uint32_t c) { return ChunkBytes(s.size, chunks, c); };
   // Nodes deepest first (children's legs exist before their parent's), and shallowest first.
-  std::vector<uint32_t> up_order(nodes - 1);
-  for (uint32_t a = 1; a < nodes; ++a) up_order[a - 1] = a;
-  std::stable_sort(up_order.begin(), up_order.end(),
-                   [&](uint32_t x, uint32_t y) { return depth(x) > depth(y); });
-  std::vector<uint32_t> down_order = up_order;
-  std::stable_sort(down_order.begin(), down_order.end(),
-                   [&](uint32_t x, uint32_t y) { return depth(x) < depth(y); });
+  const HeapTree tree(nodes);
+  const uint32_t height = tree.height;
+  auto depth = [&](uint32_t a) { return tree.depth[a]; };
+  const std::vector<uint32_t>& up_order = tree.up_order;
+  const std::vector<uint32_t>& down_order = tree.down_order;
   constexpr uint32_t kNone = UINT32_MAX;
   // Per GPU (node a, local l: rank a g + l): its legs of the previous chunk.
   std::vector<uint32_t> up_before(s.ranks, kNone), down_before(s.ranks, kNone);
