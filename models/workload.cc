@@ -5,8 +5,16 @@
 #include "models/model_spec.h"
 #include "models/placement_spec.h"
 #include "models/trace_replay.h"
+#include "proto/host_memory.h"
 
 namespace moesim::models {
+
+double EstimateWorkloadBytes(const RoutingShape& shape) {
+  const double ranks = shape.ranks, experts = shape.num_experts;
+  const double ids = 4.0 * ranks * static_cast<double>(shape.tokens_per_rank) * shape.top_k;
+  const double per_layer = ids + 2 * 8.0 * ranks * ranks + 8.0 * ranks * experts;
+  return shape.layers * per_layer;
+}
 
 StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile& file,
                                    uint32_t world, uint32_t gpus_per_node) {
@@ -71,6 +79,12 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
 
   const RoutingShape shape{world, moe_layers, w.tokens_per_gpu, w.model.num_experts(),
                            w.model.top_k()};
+  MOESIM_RETURN_IF_ERROR(CheckFitsInMemory(
+      EstimateWorkloadBytes(shape),
+      "the routing of " + std::to_string(world) + " GPUs x " + std::to_string(w.tokens_per_gpu) +
+          " tokens x top-" + std::to_string(shape.top_k) + " x " + std::to_string(moe_layers) +
+          " layers",
+      "use fewer workload.tokens_per_gpu, workload.moe_layers or GPUs", AvailableHostBytes()));
   const pb::ExpertPlacementSpec& placement = scenario.plan().placement();
   const bool loads_from_routing =
       placement.kind() == pb::ExpertPlacementSpec::EPLB && placement.loads_file().empty();

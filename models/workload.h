@@ -50,6 +50,13 @@ struct Workload {
 // each layer. `gpus_per_node` (0 = unknown) lets EPLB see nodes and the replica choice prefer the
 // sender's node. Every error names `file`'s path and the offending field's line:column.
 // With a `step` block only the model and the plan are resolved (no routing, no layers).
+// Bytes a workload of this shape holds, estimated before any of it is allocated: per layer, the
+// expert ids (4 bytes x ranks x tokens x top_k), the dispatch matrix and its copy (2 x 8 bytes x
+// ranks^2, dense at worst) and per-expert token counts (8 bytes x ranks x experts, at worst).
+// ResolveWorkload refuses a workload that would not fit (proto/host_memory.h).
+//   {8 ranks, 1 layer, 4096 tokens, 8 experts, top-2}: 4*8*4096*2 + 16*64 + 8*64 = 263,680 bytes.
+double EstimateWorkloadBytes(const RoutingShape& shape);
+
 StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile& file,
                                    uint32_t world, uint32_t gpus_per_node = 0);
 

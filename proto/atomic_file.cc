@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <utility>
 
+#include "proto/host_memory.h"
+
 namespace moesim {
 namespace {
 
@@ -55,6 +57,22 @@ Status CheckOutputPath(const std::string& path, std::string_view option) {
                           ": " + std::strerror(error));
   }
   return Status::Ok();
+}
+
+Status CheckSpaceFor(const std::string& path, double bytes, std::string_view option,
+                     std::string_view what) {
+  const fs::path target = Target(path);
+  std::error_code ec;
+  const fs::file_status status = fs::status(target, ec);
+  if (fs::exists(status) && !fs::is_regular_file(status)) return Status::Ok();  // /dev/null
+  const fs::space_info space = fs::space(FolderOf(target), ec);
+  if (ec || space.available == static_cast<std::uintmax_t>(-1)) return Status::Ok();
+  if (bytes <= static_cast<double>(space.available)) return Status::Ok();
+  return InputError({}, option, path,
+                    std::string(what) + " needs about " + FormatBytes(bytes) +
+                        " but its folder has " +
+                        FormatBytes(static_cast<double>(space.available)) + " free",
+                    "fewer steps, layers, ranks or tokens, or a folder with room");
 }
 
 StatusOr<AtomicFile> AtomicFile::Create(const std::string& path, std::string_view what) {

@@ -30,6 +30,12 @@ namespace moesim {
 // ("--out = /no/such/r.pb: cannot write in folder /no/such: No such file or directory").
 Status CheckOutputPath(const std::string& path, std::string_view option);
 
+// Whether about `bytes` fit in the free space of `path`'s folder (std::filesystem::space), checked
+// before a long write: "--output = t.moetrace: the trace needs about 37.3 TiB but its folder has
+// 12.0 GiB free". Unknown free space (a special file, a filesystem that does not say) passes.
+Status CheckSpaceFor(const std::string& path, double bytes, std::string_view option,
+                     std::string_view what);
+
 class AtomicFile {
  public:
   // Creates the temporary file ".<name>.<pid>.<n>.tmp" beside `path` (permissions 0666 less the

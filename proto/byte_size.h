@@ -11,7 +11,12 @@
 
 namespace moesim {
 
-// Error (naming `flag`, the text and what is valid) for anything else.
+// The largest size taken: 1 PiB (2^50 bytes), far past any buffer a GPU job moves, and small
+// enough that every byte count moesim derives from it stays far from 2^64.
+inline constexpr uint64_t kMaxByteSize = uint64_t{1} << 50;
+
+// Error (naming `flag`, the text and what is valid) for anything else, or for more than
+// kMaxByteSize.
 StatusOr<uint64_t> ParseByteSize(const std::string& text, const std::string& flag);
 
 }  // namespace moesim

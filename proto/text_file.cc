@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/tokenizer.h>
 
+#include "proto/checked.h"
 #include "proto/input_file.h"
 #include "proto/protobuf_log.h"
 
@@ -44,41 +45,6 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
   std::optional<Error> error_;
 };
 
-// The first string field of `message` (recursively) that is not valid UTF-8, as a field path that
-// TextFile::Locate takes ("cluster.node.name", "rank[2].note"); empty when every string is.
-// protobuf's text parser accepts any bytes in a string, but a proto3 string must be UTF-8: its
-// binary and JSON writers would log an error and write a file that cannot be read back.
-std::string FirstInvalidUtf8(const google::protobuf::Message& message, std::string* value) {
-  const google::protobuf::Reflection* reflection = message.GetReflection();
-  std::vector<const FieldDescriptor*> fields;
-  reflection->ListFields(message, &fields);
-  for (const FieldDescriptor* field : fields) {
-    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
-    for (int i = 0; i < count; ++i) {
-      const std::string at =
-          field->name() + (field->is_repeated() ? "[" + std::to_string(i) + "]" : "");
-      if (field->type() == FieldDescriptor::TYPE_STRING) {
-        std::string scratch;
-        const std::string& text =
-            field->is_repeated()
-                ? reflection->GetRepeatedStringReference(message, field, i, &scratch)
-                : reflection->GetStringReference(message, field, &scratch);
-        if (!IsValidUtf8(text)) {
-          *value = text;
-          return at;
-        }
-      } else if (field->type() == FieldDescriptor::TYPE_MESSAGE) {
-        const google::protobuf::Message& nested =
-            field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
-                                 : reflection->GetMessage(message, field);
-        const std::string inner = FirstInvalidUtf8(nested, value);
-        if (!inner.empty()) return at + "." + inner;
-      }
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
 std::string FieldNames(const Descriptor* descriptor) {
@@ -112,11 +78,24 @@ StatusOr<TextFile> TextFile::ParseString(std::string_view text, const std::strin
     return Error(Location{name}.ToString() + ": cannot parse as text format of " +
                  message->GetTypeName() + protobuf_says.Reason());
   }
-  std::string value;
-  if (const std::string field = FirstInvalidUtf8(*message, &value); !field.empty()) {
-    return InputError(file.Locate(field), field, "\"" + value + "\"", "not valid UTF-8 text",
-                      "UTF-8 (a string field of a protobuf file is text)");
-  }
+  // protobuf's text parser accepts any bytes in a string, but a proto3 string must be UTF-8: its
+  // binary and JSON writers would log an error and write a file that cannot be read back.
+  MOESIM_RETURN_IF_ERROR(VisitScalars(
+      *message, [&file](const std::string& path, const google::protobuf::Message& holder,
+                        const FieldDescriptor* field, int i) -> Status {
+        if (field->type() != FieldDescriptor::TYPE_STRING) return Status::Ok();
+        const google::protobuf::Reflection* r = holder.GetReflection();
+        std::string scratch;
+        const std::string& text = field->is_repeated()
+                                      ? r->GetRepeatedStringReference(holder, field, i, &scratch)
+                                      : r->GetStringReference(holder, field, &scratch);
+        if (IsValidUtf8(text)) return Status::Ok();
+        return InputError(file.Locate(path), path, "\"" + text + "\"", "not valid UTF-8 text",
+                          "UTF-8 (a string field of a protobuf file is text)");
+      }));
+  // Every number against the range its field declares (proto/range.proto).
+  MOESIM_RETURN_IF_ERROR(CheckDeclaredRanges(
+      *message, [&file](const std::string& field) { return file.Locate(field); }));
   return file;
 }
 

@@ -26,31 +26,59 @@ struct Bytes {
 };
 
 // A span of simulated time, in picoseconds.
+//
+// Arithmetic saturates instead of wrapping (as absl::Duration does): a sum, difference or
+// product past int64's range (about 106 days) is Duration::Infinite() (or its negative), and stays
+// so through later arithmetic. Whoever reports a time checks it with CheckRepresentable
+// (proto/checked.h), which turns an infinite span into an error naming what was being computed.
 class Duration {
  public:
   constexpr Duration() = default;
   static constexpr Duration Picoseconds(int64_t ps) { return Duration(ps); }
-  static constexpr Duration Nanoseconds(int64_t ns) { return Duration(ns * 1000); }
+  static constexpr Duration Nanoseconds(int64_t ns) { return 1000 * Duration(ns); }
+  // Longer than any span int64 picoseconds hold: the result of an overflow.
+  static constexpr Duration Infinite() { return Duration(kInfinite); }
 
   constexpr int64_t picoseconds() const { return ps_; }
   // Whole nanoseconds, rounded up: a phase that took any time reports at least 1 ns.
   constexpr int64_t nanoseconds_ceil() const {
-    return ps_ >= 0 ? (ps_ + 999) / 1000 : -((-ps_) / 1000);
+    return ps_ >= 0 ? ps_ / 1000 + (ps_ % 1000 != 0) : -((-ps_) / 1000);
   }
+  // Whether an overflow made this span infinite (either sign).
+  constexpr bool is_infinite() const { return ps_ == kInfinite || ps_ == -kInfinite; }
 
   constexpr auto operator<=>(const Duration&) const = default;
-  constexpr Duration& operator+=(Duration other) {
-    ps_ += other.ps_;
-    return *this;
+  constexpr Duration& operator+=(Duration other) { return *this = *this + other; }
+  friend constexpr Duration operator+(Duration a, Duration b) {
+    if (a.is_infinite()) return a;
+    if (b.is_infinite()) return b;
+    int64_t sum = 0;
+    if (__builtin_add_overflow(a.ps_, b.ps_, &sum)) return Saturated(a.ps_ > 0);
+    return Duration(sum);
   }
-  friend constexpr Duration operator+(Duration a, Duration b) { return Duration(a.ps_ + b.ps_); }
   // Differences of spans (a step minus what overlap hid); may be negative.
-  friend constexpr Duration operator-(Duration a, Duration b) { return Duration(a.ps_ - b.ps_); }
+  friend constexpr Duration operator-(Duration a, Duration b) {
+    if (a.is_infinite()) return a;
+    if (b.is_infinite()) return Duration(-b.ps_);
+    int64_t difference = 0;
+    if (__builtin_sub_overflow(a.ps_, b.ps_, &difference)) return Saturated(a.ps_ > 0);
+    return Duration(difference);
+  }
   // n repetitions of a span (micro-batches of a pipeline).
-  friend constexpr Duration operator*(int64_t n, Duration d) { return Duration(n * d.ps_); }
+  friend constexpr Duration operator*(int64_t n, Duration d) {
+    if (d.is_infinite()) return n == 0 ? Duration() : Saturated((n > 0) == (d.ps_ > 0));
+    int64_t product = 0;
+    if (__builtin_mul_overflow(n, d.ps_, &product)) return Saturated((n > 0) == (d.ps_ > 0));
+    return Duration(product);
+  }
 
  private:
-  constexpr explicit Duration(int64_t ps) : ps_(ps) {}
+  // INT64_MIN is kept out of the range, so that every span has a negative.
+  static constexpr int64_t kInfinite = INT64_MAX;
+  static constexpr Duration Saturated(bool positive) {
+    return Duration(positive ? kInfinite : -kInfinite);
+  }
+  constexpr explicit Duration(int64_t ps) : ps_(ps == INT64_MIN ? -kInfinite : ps) {}
   int64_t ps_ = 0;
 };
 
@@ -73,16 +101,27 @@ class Rate {
 
  private:
   constexpr explicit Rate(uint64_t per_second) : per_second_(per_second) {}
-  static constexpr uint64_t Round(double x) { return x <= 0 ? 0 : static_cast<uint64_t>(x + 0.5); }
+  // Nearest integer, 0 for anything not above 0 (NaN included), UINT64_MAX past its range:
+  // user-given figures are range-checked before they get here (proto/checked.h).
+  static constexpr uint64_t Round(double x) {
+    if (!(x > 0)) return 0;
+    if (x >= 18446744073709551615.0) return UINT64_MAX;
+    return static_cast<uint64_t>(x + 0.5);
+  }
   uint64_t per_second_ = 0;
 };
 
-// Time to get `amount` units through at `rate`: ceil(amount * 1e12 / rate) picoseconds.
-// Requires rate > 0 (callers validate inputs; a zero rate here is a programming error).
+// Time to get `amount` units through at `rate`: ceil(amount * 1e12 / rate) picoseconds;
+// Duration::Infinite() when that is past int64's range, or when the rate is 0 and there is work
+// (readers refuse a zero rate; this keeps a missed case from dividing by zero).
 constexpr Duration TimeFor(uint64_t amount, Rate rate) {
-  const unsigned __int128 numerator = static_cast<unsigned __int128>(amount) * 1'000'000'000'000ULL;
+  if (amount == 0) return Duration();
   const unsigned __int128 per_second = rate.per_second();
-  return Duration::Picoseconds(static_cast<int64_t>((numerator + per_second - 1) / per_second));
+  if (per_second == 0) return Duration::Infinite();
+  const unsigned __int128 numerator = static_cast<unsigned __int128>(amount) * 1'000'000'000'000ULL;
+  const unsigned __int128 ps = (numerator + per_second - 1) / per_second;
+  if (ps >= static_cast<unsigned __int128>(INT64_MAX)) return Duration::Infinite();
+  return Duration::Picoseconds(static_cast<int64_t>(ps));
 }
 
 constexpr Duration TransferTime(Bytes bytes, Rate bandwidth) {

@@ -39,6 +39,43 @@ expect protobuf-folded "moesim: error: $dir/bad_utf8.pb: not a Result (proto/res
   "$moesim" calibrate "$dir/bad_utf8.pb" --out "$dir/p.pbtxt"
 rm -f "$dir/bad_utf8.pb"
 
+# Figures past what moesim can compute with (issue #17): each refused by the range its field
+# declares (proto/range.proto), wherever it is written.
+expect profile-denormal-rate "moesim: error: $bad/profile_denormal_rate.pbtxt:5:3: gpu.gemm_peak_tflops = 5e-324: out of range; valid: 0.001 to 100000 TFLOP/s" \
+  "$moesim" simulate "$source/scenarios/default.pbtxt" --hardware "$bad/profile_denormal_rate.pbtxt"
+expect cluster-nan-bandwidth "moesim: error: $bad/cluster_nan_bandwidth.pbtxt:6:12: node.nvlink.bandwidth_gbps = nan: not a finite number; valid: 0.001 to 1000000 GB/s" \
+  "$moesim" topo show "$bad/cluster_nan_bandwidth.pbtxt"
+expect cluster-nodes-overflow "moesim: error: $bad/cluster_nodes_overflow.pbtxt:3:1: nodes = 4294967295: out of range; valid: 1 to 131072" \
+  "$moesim" topo show "$bad/cluster_nodes_overflow.pbtxt"
+expect nccl-link-speed "moesim: error: $bad/nccl_link_speed_1e20.xml:4:1: <pci link_speed=\"1e20 GT/s PCIe\" link_width=\"16\"> (GB/s) = 196923076923076935680: out of range; valid: 0.001 to 1000000 GB/s" \
+  "$moesim" topo show "$bad/nccl_link_speed_1e20.xml" --gpu h100-sxm
+expect global-batch-1e12 "moesim: error: $bad/scenario_global_batch_1e12.pbtxt:8:3: step.global_batch = 1000000000000: out of range; valid: 0 to 16777216" \
+  "$moesim" simulate "$bad/scenario_global_batch_1e12.pbtxt"
+expect tokens-1e8 "moesim: error: $bad/scenario_tokens_1e8.pbtxt:5:12: workload.tokens_per_gpu = 100000000: out of range; valid: 0 to 16777216" \
+  "$moesim" simulate "$bad/scenario_tokens_1e8.pbtxt"
+expect shared-experts-1e9 "moesim: error: $bad/model_shared_experts_1e9.pbtxt:8:1: num_shared_experts = 1000000000: out of range; valid: 0 to 1024" \
+  "$moesim" model show "$bad/model_shared_experts_1e9.pbtxt"
+expect plan-global-batch "moesim: error: --global-batch = 1000000000000: out of range; valid: 0 to 16777216" \
+  "$moesim" plan --model mixtral-8x7b --global-batch 1000000000000
+expect plan-gpus "moesim: error: --gpus = 1000000000: out of range; valid: 1 to 1048576" \
+  "$moesim" plan --model mixtral-8x7b --gpus 1000000000 --global-batch 64
+expect collective-huge "moesim: error: -e = 2000000G: too large; valid: bytes, optionally with K, M or G (1024 powers), up to 1 PiB" \
+  "$moesim" collective --op allreduce -b 1G -e 2000000G
+expect collective-negative "moesim: error: -b = -5: not a size; valid: bytes, optionally with K, M or G (1024 powers), up to 1 PiB" \
+  "$moesim" collective --op allreduce -b -5 -e 1G
+expect trace-gen-tokens "moesim: error: --tokens = 1000000000000: out of range; valid: 0 to 16777216" \
+  "$moesim" trace gen --experts 8 --top-k 2 --tokens 1000000000000 -o "$dir/never.moetrace"
+# 4294967295 steps x 1 layer x 1 rank x (3 x 1000 x 2 + 32) bytes = 23.6 TiB: more than any folder here.
+err=$("$moesim" trace gen --experts 8 --top-k 2 --tokens 1000 --steps 4294967295 -o "$dir/never.moetrace" 2>&1 >/dev/null)
+status=$?
+if [ "$status" -eq 1 ] && [[ "$err" == "moesim: error: --output = $dir/never.moetrace: the trace needs about 23.6 TiB but its folder has "*" free; valid: fewer steps, layers, ranks or tokens, or a folder with room" ]]; then
+  echo "ok   trace-gen-steps"
+else
+  echo "FAIL trace-gen-steps: exit status $status"
+  echo "  got: $err"
+  failed=1
+fi
+
 # One record of 10,000 tokens x top-2 (about 20 KB) does not fit in one block.
 expect trace-gen-cut "moesim: error: $dir/t.moetrace: cannot write the trace file: File too large (record 0)" \
   limited "$moesim" trace gen --experts 8 --top-k 2 --tokens 10000 -o "$dir/t.moetrace"

@@ -70,13 +70,13 @@ TEST_CASE("Node errors: zero bandwidth, duplicate id, unknown id, unreachable GP
   auto zero = Build(replace(kDevices, "bandwidth_gbps: 100", "bandwidth_gbps: 0"));
   REQUIRE_FALSE(zero.ok());
   CHECK(zero.error().message() ==
-        "n.pbtxt:9:45: cluster.node.link[0].bandwidth_gbps = 0: a bandwidth must be positive; "
-        "valid: GB/s per direction, > 0");
+        "n.pbtxt:9:45: cluster.node.link[0].bandwidth_gbps = 0: out of range; valid: 0.001 to "
+        "1000000 GB/s");
 
   auto negative = Build(replace(kDevices, "bandwidth_gbps: 100", "bandwidth_gbps: -5"));
   REQUIRE_FALSE(negative.ok());
   CHECK_THAT(negative.error().message(),
-             Catch::Contains("bandwidth_gbps = -5: a bandwidth must be positive"));
+             Catch::Contains("bandwidth_gbps = -5: out of range; valid: 0.001 to 1000000 GB/s"));
 
   auto duplicate = Build(replace(kDevices, "device { id: \"sw1\"", "device { id: \"sw0\""));
   REQUIRE_FALSE(duplicate.ok());

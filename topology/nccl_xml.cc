@@ -9,6 +9,8 @@
 #include <optional>
 #include <sstream>
 
+#include "proto/checked.h"
+#include "proto/cluster.pb.h"
 #include "proto/input_file.h"
 #include "topology/defaults.h"
 
@@ -72,8 +74,13 @@ class Importer {
   Error At(const XMLElement* e, const std::string& what, const std::string& valid = {}) const {
     return InputError(Location{name_, e ? e->GetLineNum() : 0, e ? 1 : 0}, "", "", what, valid);
   }
+  Location Where(const XMLElement* e) const {
+    return Location{name_, e ? e->GetLineNum() : 0, e ? 1 : 0};
+  }
   Status Walk(const XMLElement* e, int parent);
   StatusOr<Rate> PcieBandwidth(const XMLElement* e);
+  // A <net speed="..."> in Mb/s, checked against the range a cluster file's nics.gbit_per_s takes.
+  StatusOr<Rate> NetSpeed(const XMLElement* net, const std::string& text) const;
   Status AddPci(const XMLElement* e, int parent);
 
   std::string name_;
@@ -99,7 +106,26 @@ StatusOr<Rate> Importer::PcieBandwidth(const XMLElement* e) {
     lanes = 16;
   }
   const double encoding = gts >= 8 ? 128.0 / 130.0 : 0.8;
-  return Rate::GigaPerSecond(gts * lanes * encoding / 8);
+  // The same range as a cluster file's pcie.bandwidth_gbps: link_speed="1e20" is refused, not
+  // turned into a made-up bisection.
+  return CheckedGigaPerSecond(gts * lanes * encoding / 8,
+                              DeclaredRange<pb::PcieSpec>("bandwidth_gbps"), Where(e),
+                              "<pci link_speed=\"" + speed.value_or("") + "\" link_width=\"" +
+                                  width.value_or("") + "\"> (GB/s)");
+}
+
+StatusOr<Rate> Importer::NetSpeed(const XMLElement* net, const std::string& text) const {
+  pb::Range mbps = DeclaredRange<pb::NicSpec>("gbit_per_s");  // Gb/s -> Mb/s as NCCL writes it
+  mbps.set_min(mbps.min() * 1000);
+  mbps.set_max(mbps.max() * 1000);
+  mbps.set_unit("Mb/s");
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end == text.c_str()) {
+    return InputError(Where(net), "<net speed>", text, "not a number", DescribeRange(mbps));
+  }
+  MOESIM_RETURN_IF_ERROR(CheckFigure(value, mbps, Where(net), "<net speed>"));
+  return Rate::GigaPerSecond(value / 8000);  // Mb/s -> GB/s
 }
 
 Status Importer::AddPci(const XMLElement* e, int parent) {
@@ -133,11 +159,13 @@ Status Importer::AddPci(const XMLElement* e, int parent) {
            n = n->NextSiblingElement("nvlink")) {
         XDevice::NvLink link;
         link.target = Attr(n, "target").value_or("");
-        link.count = std::atoi(Attr(n, "count").value_or("0").c_str());
+        // More than 1024 NVLinks between two GPUs is no hardware (H100: 18 per GPU in all).
+        const long count = std::strtol(Attr(n, "count").value_or("0").c_str(), nullptr, 10);
+        link.count = count > 1024 ? -1 : static_cast<int>(count);
         link.tclass = std::strtoul(Attr(n, "tclass").value_or("0").c_str(), nullptr, 16);
         link.line = n->GetLineNum();
         if (link.target.empty() || link.count <= 0) {
-          return At(n, "<nvlink> needs a target bus id and a count >= 1");
+          return At(n, "<nvlink> needs a target bus id and a count from 1 to 1024");
         }
         d.nvlinks.push_back(link);
       }
@@ -157,11 +185,7 @@ Status Importer::AddPci(const XMLElement* e, int parent) {
       port.id = Attr(net, "name").value_or(d.id + "/" + std::to_string(devices_.size()));
       port.line = net->GetLineNum();
       if (auto s = Attr(net, "speed")) {
-        const double mbps = std::atof(s->c_str());
-        if (!(mbps > 0))
-          return At(net, "<net speed=\"" + *s + "\">: a speed must be positive",
-                    "Mb/s, e.g. 400000");
-        port.speed = Rate::GigaPerSecond(mbps / 8000);  // Mb/s -> GB/s
+        MOESIM_ASSIGN_OR_RETURN(port.speed, NetSpeed(net, *s));
       }
       if (by_id_.count(port.id)) return At(net, "duplicate NIC name \"" + port.id + "\"");
       by_id_[port.id] = static_cast<int>(devices_.size());
@@ -206,8 +230,9 @@ Status Importer::Walk(const XMLElement* cpu, int) {
         nic.parent = self;
         nic.uplink = defaults::kPcieGen5x16;
         nic.line = net->GetLineNum();
-        if (auto s = Attr(net, "speed"))
-          nic.speed = Rate::GigaPerSecond(std::atof(s->c_str()) / 8000);
+        if (auto s = Attr(net, "speed")) {
+          MOESIM_ASSIGN_OR_RETURN(nic.speed, NetSpeed(net, *s));
+        }
         by_id_[nic.id] = static_cast<int>(devices_.size());
         devices_.push_back(nic);
       }

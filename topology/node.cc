@@ -4,6 +4,7 @@
 #include <map>
 #include <queue>
 
+#include "proto/checked.h"
 #include "topology/defaults.h"
 
 namespace moesim::topology {
@@ -13,29 +14,17 @@ Location Where(const TextFile* file, const std::string& field) {
   return file ? file->Locate(field) : Location{};
 }
 
-std::string Num(double x) {
-  std::string s = std::to_string(x);
-  s.erase(s.find_last_not_of('0') + 1);
-  if (!s.empty() && s.back() == '.') s.pop_back();
-  return s;
-}
 
-// A bandwidth a user wrote: must be finite and positive.
+// A bandwidth or latency a user wrote, in the range every link of a cluster file declares
+// (proto/cluster.proto): files were checked as they were read; this covers nodes built in code.
 StatusOr<Rate> PositiveGbps(double gbps, const Location& where, const std::string& field) {
-  if (!(gbps > 0) || !std::isfinite(gbps)) {
-    return InputError(where, field, Num(gbps), "a bandwidth must be positive",
-                      "GB/s per direction, > 0");
-  }
-  return Rate::GigaPerSecond(gbps);
+  return CheckedGigaPerSecond(gbps, DeclaredRange<pb::LinkSpec>("bandwidth_gbps"), where, field);
 }
 
 StatusOr<Duration> LatencyOr(const std::optional<double>& ns, Duration fallback,
                              const Location& where, const std::string& field) {
   if (!ns) return fallback;
-  if (!(*ns >= 0) || !std::isfinite(*ns)) {
-    return InputError(where, field, Num(*ns), "a latency cannot be negative", "nanoseconds, >= 0");
-  }
-  return Duration::Picoseconds(static_cast<int64_t>(std::llround(*ns * 1000)));
+  return CheckedNanoseconds(*ns, DeclaredRange<pb::LinkSpec>("latency_ns"), where, field);
 }
 
 DeviceKind KindFromProto(pb::DeviceKind kind) {

@@ -1,8 +1,5 @@
 #include "backend/run/host_memory.h"
 
-#include <fmt/format.h>
-
-#include <fstream>
 #include <sstream>
 
 namespace moesim::backend {
@@ -23,28 +20,6 @@ HostMemoryNeed EstimateRunMemory(const models::Workload& w, uint32_t rank, bool 
   }
   need.weights = kFloat * (3 * h * f * w.placement.experts_per_rank() + h * experts);
   return need;
-}
-
-std::optional<double> AvailableHostBytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  double kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024;
-  }
-  return std::nullopt;
-}
-
-std::string FormatBytes(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 6) {
-    bytes /= 1024;
-    ++u;
-  }
-  return bytes < 10 ? fmt::format("{:.2f} {}", bytes, units[u])
-                    : fmt::format("{:.1f} {}", bytes, units[u]);
 }
 
 Status CheckHostMemory(const HostMemoryNeed& need, uint32_t ranks_on_node,

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "models/workload.h"
+#include "proto/host_memory.h"
 #include "proto/status.h"
 
 namespace moesim::backend {
@@ -29,16 +30,10 @@ struct HostMemoryNeed {
 //   weights: 3*h*f per local expert, h*E for the router; with `check`, the reference's T*h.
 HostMemoryNeed EstimateRunMemory(const models::Workload& workload, uint32_t rank, bool check);
 
-// MemAvailable from /proc/meminfo, in bytes; nullopt when it cannot be read.
-std::optional<double> AvailableHostBytes();
-
 // Fails when `ranks_on_node` ranks needing `need` each exceed 90% of `available` (the rest for the
 // system and what the estimate misses; nothing is checked when `available` is unknown). The message
 // gives the need per rank, its parts, and what is available.
 Status CheckHostMemory(const HostMemoryNeed& need, uint32_t ranks_on_node,
                        std::optional<double> available);
-
-// "1.50 GiB", "12.0 MiB", "3.2 TiB".
-std::string FormatBytes(double bytes);
 
 }  // namespace moesim::backend

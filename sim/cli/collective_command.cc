@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proto/byte_size.h"
+#include "proto/checked.h"
 #include "proto/result.pb.h"
 #include "sim/cli/command.h"
 #include "sim/network/collective_time.h"
@@ -101,6 +102,12 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
         chosen_algo = a;
       }
     }
+    if (Status s = CheckRepresentable(run->total, sweep.op() + " of " + std::to_string(bytes) +
+                                                      " bytes over " + std::to_string(ranks) +
+                                                      " GPUs");
+        !s.ok()) {
+      return Fail(io, s.error());
+    }
     const double seconds = static_cast<double>(run->total.picoseconds()) / 1e12;
     pb::CollectiveRow* row = sweep.add_rows();
     row->set_size_bytes(bytes);
@@ -115,6 +122,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
     if (size > UINT64_MAX / o.factor) break;
   }
 
+  if (Status s = CheckReportedFigures(sweep, "the sweep"); !s.ok()) return Fail(io, s.error());
   if (o.json) {
     return PrintJson(sweep, io);
   }

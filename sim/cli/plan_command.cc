@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "models/model_spec.h"
+#include "proto/checked.h"
 #include "sim/cli/command.h"
 #include "sim/cli/mpi_spread.h"
 #include "sim/compute/profile_predict.h"
@@ -56,6 +57,43 @@ struct PlanOptions {
 int Fail(CommandIo& io, const Error& e) {
   io.err << "moesim: error: " << e.message() << "\n";
   return 1;
+}
+
+// Every number given on the command line, against the range the same field of a scenario or
+// cluster file declares (proto/range.proto): one limit per figure, wherever it is written.
+Status CheckPlanFlags(const PlanOptions& o) {
+  struct Flag {
+    const char* name;
+    std::optional<double> value;
+    const pb::Range& range;
+  };
+  auto given = [](const std::optional<uint32_t>& v) {
+    return v ? std::optional<double>(*v) : std::nullopt;
+  };
+  auto nonzero = [](double v) { return v != 0 ? std::optional<double>(v) : std::nullopt; };
+  const Flag flags[] = {
+      {"--gpus", given(o.gpus), DeclaredRange<pb::Cluster>("gpus")},
+      {"--global-batch", static_cast<double>(o.global_batch),
+       DeclaredRange<pb::StepSpec>("global_batch")},
+      {"--seq-len", static_cast<double>(o.seq_len), DeclaredRange<pb::StepSpec>("seq_len")},
+      {"--router-groups", nonzero(o.router_groups),
+       DeclaredRange<pb::SyntheticRouting>("router_groups")},
+      {"--router-group-topk", nonzero(o.router_group_topk),
+       DeclaredRange<pb::SyntheticRouting>("router_group_topk")},
+      {"--router-group-score-top", nonzero(o.router_group_score_top),
+       DeclaredRange<pb::SyntheticRouting>("router_group_score_top")},
+      {"--capacity-factor", o.capacity_factor, DeclaredRange<pb::StepSpec>("capacity_factor")},
+      {"--alltoall-chunk-tokens", given(o.alltoall_chunk_tokens),
+       DeclaredRange<pb::StepSpec>("alltoall_chunk_tokens")},
+      {"--virtual-stages", static_cast<double>(o.virtual_stages),
+       DeclaredRange<pb::StepSpec>("virtual_stages")},
+      {"--mtp-depth", static_cast<double>(o.mtp_depth), DeclaredRange<pb::StepSpec>("mtp_depth")},
+      {"--comm-sms", given(o.comm_sms), DeclaredRange<pb::StepSpec>("comm_sms")},
+  };
+  for (const Flag& f : flags) {
+    if (f.value) MOESIM_RETURN_IF_ERROR(CheckFigure(*f.value, f.range, {}, f.name));
+  }
+  return Status::Ok();
 }
 
 // A preset name with --gpus beyond one node becomes that many nodes on a rail-optimized fabric;
@@ -225,6 +263,7 @@ void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
 }
 
 int RunPlan(const PlanOptions& o, CommandIo& io) {
+  if (const Status flags = CheckPlanFlags(o); !flags.ok()) return Fail(io, flags.error());
   auto model = models::LoadModelArgument(o.model);
   if (!model.ok()) return Fail(io, model.error());
   auto cluster = PlanCluster(o);
@@ -395,6 +434,9 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_rejected(rejected);
   table.set_failed(static_cast<uint32_t>(candidates.size() - all.size()));
   for (pb::PlanRow& r : all) *table.add_rows() = std::move(r);
+  if (const Status sane = CheckReportedFigures(table, "plan search"); !sane.ok()) {
+    return Fail(io, sane.error());
+  }
   if (o.json) {
     return PrintJson(table, io);
   }

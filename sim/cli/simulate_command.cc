@@ -10,6 +10,7 @@
 #include "models/model_spec.h"
 #include "models/send_matrices.h"
 #include "proto/atomic_file.h"
+#include "proto/checked.h"
 #include "sim/cli/cli.h"
 #include "sim/cli/command.h"
 #include "sim/cli/step_command.h"
@@ -135,6 +136,11 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
                                                : SimulateReplay(*net, scenario->workload);
   }
   if (scenario->workload.replay.empty()) AddCriticalPath(scenario->workload.layers, result);
+  if (const Status sane = CheckReportedFigures(result, "scenario " + scenario->workload.name);
+      !sane.ok()) {
+    io.err << "moesim: error: " << sane.error().message() << "\n";
+    return 1;
+  }
   if (!options.timeline.empty()) {
     std::ostringstream timeline;
     WriteTimeline(result, scenario->cluster, timeline);

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "proto/atomic_file.h"
+#include "proto/checked.h"
 #include "sim/step/step.h"
 #include "sim/step/step_report.h"
 
@@ -38,6 +39,10 @@ int RunScenarioStep(const LoadedScenario& s, Fidelity fidelity, bool json,
   result.set_scenario(w.name);
   result.set_model(w.model.name());
   result.set_fidelity(std::string(ToString(fidelity)));
+  if (const Status sane = CheckReportedFigures(result, "the step of scenario " + w.name);
+      !sane.ok()) {
+    return fail(sane.error());
+  }
   if (!timeline.empty()) {
     std::ostringstream text;
     WriteStepTimeline(result, text);

@@ -18,7 +18,10 @@
 #include "models/synthetic.h"
 #include "models/trace.h"
 #include "models/trace_import.h"
+#include "models/workload.h"
 #include "proto/atomic_file.h"
+#include "proto/checked.h"
+#include "proto/host_memory.h"
 #include "sim/cli/command.h"
 
 namespace moesim::sim {
@@ -198,8 +201,28 @@ int Gen(const TraceOptions& o, CommandIo& io) {
                                  "1.." + std::to_string(limit) + " (models/trace.h)"));
     }
   }
-  // Before the drawing, which may be long: a path that cannot be written fails now.
+  if (Status s = CheckFigure(static_cast<double>(o.tokens),
+                             DeclaredRange<pb::Workload>("tokens_per_gpu"), {}, "--tokens");
+      !s.ok()) {
+    return Fail(io, s.error());
+  }
+  // Before the drawing, which may be long: a path that cannot be written, a layer's routing that
+  // cannot be held, or a trace that cannot fit on the disk fails now. A record holds tokens x top_k
+  // ids as varints (at most 3 bytes each below 2^21 experts) plus a few bytes of fields.
   if (Status s = CheckOutputPath(o.output, "--output"); !s.ok()) return Fail(io, s.error());
+  if (Status s = CheckFitsInMemory(models::EstimateWorkloadBytes({o.ranks, 1, o.tokens,
+                                                                  shape.experts, shape.top_k}),
+                                   "one layer's routing of " + std::to_string(o.ranks) +
+                                       " ranks x " + std::to_string(o.tokens) + " tokens",
+                                   "fewer --ranks or --tokens", AvailableHostBytes());
+      !s.ok()) {
+    return Fail(io, s.error());
+  }
+  const double trace_bytes = static_cast<double>(o.steps) * o.layers * o.ranks *
+                             (3.0 * static_cast<double>(o.tokens) * shape.top_k + 32);
+  if (Status s = CheckSpaceFor(o.output, trace_bytes, "--output", "the trace"); !s.ok()) {
+    return Fail(io, s.error());
+  }
 
   pb::TraceHeader header;
   header.set_model(o.model);

@@ -1,5 +1,7 @@
 #include "sim/step/plan_search.h"
 
+#include "proto/checked.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -11,6 +13,7 @@
 #include "models/routing.h"
 #include "models/synthetic.h"
 #include "models/trace.h"
+#include "proto/checked.h"
 #include "sim/network/group_comm.h"
 
 namespace moesim::sim {
@@ -234,6 +237,9 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
     models::SetExpectedRankTokens(routing.sample, routing.top_k, tokens, placement, &work);
   }
   MOESIM_ASSIGN_OR_RETURN(StepReport r, SimulateStep(cluster, model, plan, work, config));
+  // A step past int64 picoseconds (saturated, proto/units.h) cannot be ranked: the candidate
+  // counts as one that could not be simulated.
+  MOESIM_RETURN_IF_ERROR(CheckRepresentable(r.step, "the step"));
 
   const models::MemoryBreakdown peak = StepMemory(model, plan, config, r.micro_batches, work);
 
