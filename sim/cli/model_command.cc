@@ -11,6 +11,8 @@
 
 #include "models/model_spec.h"
 #include "models/params.h"
+#include "proto/checked.h"
+#include "proto/scenario.pb.h"
 #include "proto/text_file.h"
 #include "sim/cli/command.h"
 
@@ -195,7 +197,14 @@ void PrintShow(const pb::ModelSpec& spec, const pb::ModelSummary& s, CommandIo& 
   }
 }
 
+// --seq-len against the range a step's seq_len declares (proto/scenario.proto).
+Status CheckSeqLen(const ModelOptions& options) {
+  return CheckFigure(static_cast<double>(options.seq_len),
+                     DeclaredRange<pb::StepSpec>("seq_len"), {}, "--seq-len");
+}
+
 int Show(const ModelOptions& options, CommandIo& io) {
+  if (Status s = CheckSeqLen(options); !s.ok()) return Fail(io, s.error());
   auto spec = LoadModel(options.model);
   if (!spec.ok()) return Fail(io, spec.error());
   const pb::ModelSummary summary = models::Summarize(*spec, options.seq_len);
@@ -205,6 +214,7 @@ int Show(const ModelOptions& options, CommandIo& io) {
 }
 
 int Compare(const ModelOptions& options, CommandIo& io) {
+  if (Status s = CheckSeqLen(options); !s.ok()) return Fail(io, s.error());
   auto a = LoadModel(options.model);
   if (!a.ok()) return Fail(io, a.error());
   auto b = LoadModel(options.other);
