@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "proto/atomic_file.h"
+#include "proto/checked.h"
 #include "sim/calibration/calibration_data.h"
 #include "sim/cli/command.h"
 
@@ -74,6 +75,15 @@ int Run(const CalibrateOptions& o, CommandIo& io) {
   std::string source = "moesim calibrate";
   for (const std::string& r : o.results) source += " " + r;
   profile->set_source(source);
+  // What calibrate writes, --hardware must read back: the fit's figures in the ranges the profile
+  // declares (proto/hardware.proto), finite, and no time or rate negative.
+  if (Status s = CheckDeclaredRanges(*profile, [&](const std::string&) { return Location{o.out}; });
+      !s.ok()) {
+    return Fail(io, Error("the fitted profile cannot be used: " + s.error().message()));
+  }
+  if (Status s = CheckReportedFigures(*profile, "the fitted profile"); !s.ok()) {
+    return Fail(io, s.error());
+  }
   std::string text;
   google::protobuf::TextFormat::PrintToString(*profile, &text);
   const Status written = WriteFileAtomically(

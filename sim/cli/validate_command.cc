@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 
+#include "proto/checked.h"
 #include "sim/calibration/validation.h"
 #include "sim/cli/command.h"
 #include "sim/compute/profile_predict.h"
@@ -49,6 +50,7 @@ int Run(const ValidateOptions& o, CommandIo& io) {
   for (size_t i = 0; i < scenarios.size(); ++i) cases.push_back({&scenarios[i], &measured[i]});
   auto report = Validate(cases, profile ? &*profile : nullptr);
   if (!report.ok()) return Fail(io, report.error());
+  if (Status s = CheckReportedFigures(*report, "the validation"); !s.ok()) return Fail(io, s.error());
   if (o.json) return PrintJson(*report, io);
   PrintValidation(*report, io.out);
   return 0;
