@@ -121,6 +121,7 @@ uint64_t DenseLayerParams(const pb::ModelSpec& model, uint32_t layer) {
 // One pipeline stage: its parameters (before TP) and activations.
 struct StageParts {
   uint32_t layers = 0;
+  uint64_t kv_tokens = 0;  // inference: cached tokens of one sequence, summed over the layers
   bool moe = false;
   uint64_t dense = 0, expert = 0;  // expert: already per GPU (experts per rank, / etp)
   uint64_t per_microbatch = 0;     // activations of one micro-batch (what the schedule multiplies)
@@ -150,7 +151,13 @@ StageParts Parts(const pb::ModelSpec& model, const Plan& plan, const MemoryOptio
                              : LayerActivations(model, plan, sh, l, rc);
   };
   const uint32_t first = plan.StageFirstLayer(stage);
-  for (uint32_t l = first; l < first + p.layers; ++l) add_layer(l);
+  for (uint32_t l = first; l < first + p.layers; ++l) {
+    add_layer(l);
+    const uint64_t window = model.attention().sliding_window();
+    p.kv_tokens += IsFullAttentionLayer(model, l) || window == 0
+                       ? options.kv_context
+                       : std::min<uint64_t>(options.kv_context, window);
+  }
   const uint64_t table = uint64_t{model.vocab_size()} * model.hidden_size();
   const uint64_t output_layer = 4 * sh.n * (sh.h + model.vocab_size()) / sh.t;
   if (stage == 0) {
@@ -250,6 +257,30 @@ InFlight MicroBatchesInFlight(PipelineSchedule schedule, uint32_t pp, uint32_t s
   }
 }
 
+uint64_t KvCacheWidth(const pb::ModelSpec& m) {
+  const pb::AttentionSpec& a = m.attention();
+  if (a.kind() == pb::AttentionSpec::MLA) return uint64_t{a.kv_lora_rank()} + a.qk_rope_head_dim();
+  if (a.num_heads() == 0) return 2ull * m.hidden_size();
+  const uint64_t kv_heads = a.num_kv_heads() != 0 ? a.num_kv_heads() : a.num_heads();
+  const uint64_t head = a.head_dim() != 0 ? a.head_dim() : m.hidden_size() / a.num_heads();
+  return 2 * kv_heads * head;
+}
+
+namespace {
+
+// KV cache elements one GPU keeps per cached token and layer: MHA/GQA split by KV head over TP
+// (a GPU keeps at least one head), MLA's latent whole on every TP rank.
+uint64_t KvCacheWidthPerGpu(const pb::ModelSpec& m, uint32_t tp) {
+  const pb::AttentionSpec& a = m.attention();
+  const uint64_t width = KvCacheWidth(m);
+  if (a.kind() == pb::AttentionSpec::MLA || tp <= 1) return width;
+  const uint64_t kv_heads =
+      a.num_kv_heads() != 0 ? a.num_kv_heads() : std::max<uint64_t>(a.num_heads(), 1);
+  return width / kv_heads * std::max<uint64_t>(kv_heads / tp, 1);
+}
+
+}  // namespace
+
 MemoryBreakdown StageMemory(const pb::ModelSpec& model, const Plan& plan,
                             const MemoryOptions& options, uint32_t stage) {
   const ParallelSizes& z = plan.sizes();
@@ -267,10 +298,12 @@ MemoryBreakdown StageMemory(const pb::ModelSpec& model, const Plan& plan,
     p.per_microbatch += q.per_microbatch;  // halved below
     p.largest_layer = std::max(p.largest_layer, q.largest_layer);
     p.once += q.once;
+    p.kv_tokens += q.kv_tokens;
   }
 
   MemoryBreakdown m;
   m.stage = stage;
+  m.micro_batch_size = options.micro_batch_size;
   m.layers = p.layers;
   m.dense_params = CeilDiv(p.dense, z.tp);
   m.expert_params = p.expert;
@@ -283,6 +316,25 @@ MemoryBreakdown StageMemory(const pb::ModelSpec& model, const Plan& plan,
                             CeilDiv(m.expert_params * optimizer_bytes, z.edp)}
                     : Bytes{params * optimizer_bytes};
 
+  if (options.inference) {
+    // Nothing kept for a backward pass: one layer's activations at a time, the output layer, and
+    // the KV cache of the micro-batch's sequences.
+    m.gradients = Bytes{};
+    m.optimizer = Bytes{};
+    m.microbatches_in_flight = 1;
+    m.in_flight_rule = "inference: one layer of one micro-batch at a time";
+    m.activations_per_microbatch = Bytes{p.largest_layer + p.once};
+    m.activations = m.activations_per_microbatch;
+    m.kv_cache_per_sequence =
+        Bytes{CeilDiv(p.kv_tokens * KvCacheWidthPerGpu(model, z.tp) * sh.e, z.cp)};
+    m.kv_cache = Bytes{m.kv_cache_per_sequence.value * options.micro_batch_size};
+    if (p.moe && z.ep > 1) {
+      const uint64_t tokens = static_cast<uint64_t>(
+          std::ceil(static_cast<double>(sh.m * model.top_k()) * options.routed_token_factor));
+      m.all_to_all = Bytes{2 * sh.e * tokens * sh.h};
+    }
+    return m;
+  }
   const uint32_t microbatches = options.num_microbatches != 0 ? options.num_microbatches : z.pp;
   const InFlight f = MicroBatchesInFlight(dualpipe   ? PipelineSchedule::kDualPipe
                                           : z.pp > 1 ? options.schedule
@@ -319,6 +371,16 @@ std::string FormatGigabytes(Bytes bytes) {
   return fmt::format("{:.2f} GB", static_cast<double>(bytes.value) / 1e9);
 }
 
+uint64_t MemoryBreakdown::SequencesThatFit(Bytes capacity) const {
+  if (micro_batch_size == 0 || capacity.value <= weights.value) return 0;
+  const double per_sequence =
+      static_cast<double>(activations.value + all_to_all.value + kv_cache.value) /
+      static_cast<double>(micro_batch_size);
+  if (per_sequence <= 0) return 0;
+  return static_cast<uint64_t>(static_cast<double>(capacity.value - weights.value) /
+                               per_sequence);
+}
+
 Status MemoryBreakdown::Fits(Bytes capacity) const {
   if (total() <= capacity) return Status::Ok();
   return Error("memory: pipeline stage " + std::to_string(stage) + " needs " +
@@ -327,7 +389,7 @@ Status MemoryBreakdown::Fits(Bytes capacity) const {
                FormatGigabytes(optimizer) + ", activations " + FormatGigabytes(activations) +
                " for " + std::to_string(microbatches_in_flight) +
                " micro-batch(es) in flight, all-to-all buffers " + FormatGigabytes(all_to_all) +
-               "): " + FormatGigabytes(Bytes{total().value - capacity.value}) + " more than the " +
+               (kv_cache.value > 0 ? ", KV cache " + FormatGigabytes(kv_cache) : "") + "): " + FormatGigabytes(Bytes{total().value - capacity.value}) + " more than the " +
                FormatGigabytes(capacity) + " a GPU has");
 }
 

@@ -73,8 +73,15 @@
 // e·n·2h / sp of projection input) and D more output layers.
 // All-to-all buffers (ep > 1): dispatch and combine each hold m·top_k·routed_token_factor tokens
 // of e·h bytes: 2·e·m·top_k·h.
+// Inference (prefill, decode; MemoryOptions::inference): no gradients and no optimizer states;
+// activations are those of one layer of one micro-batch (nothing is kept for a backward pass,
+// so the largest layer's, Korthikanti's counts without recomputation: an upper bound on a
+// forward's transients) plus the output layer; and the KV cache: per sequence, per layer of the
+// stage, kv_context tokens (min(kv_context, sliding_window) in a sliding-window layer, / cp) of
+// KvCacheWidth elements at e bytes, split over TP by KV head for MHA/GQA (max(kv_heads / tp, 1)
+// heads on a GPU) and whole on every TP rank for MLA's latent (as vLLM and SGLang keep it).
 // Not counted: norm weights, biases, CUDA context and allocator fragmentation, cross-attention
-// activations.
+// activations and cross-attention KV.
 //
 // Plain functions; no state, safe from any thread. Requires a plan resolved for the model.
 #pragma once
@@ -158,7 +165,16 @@ struct MemoryOptions {
   PipelineSchedule schedule = PipelineSchedule::k1F1B;
   // kInterleaved: chunks per device (>= 2). Ignored by the other schedules.
   uint32_t virtual_stages = 1;
+  // Prefill or decode: no gradients, optimizer states or stashed activations; a KV cache.
+  bool inference = false;
+  // Inference: tokens per sequence in the KV cache (decode: the context; prefill: seq_len).
+  uint64_t kv_context = 0;
 };
+
+// What one token keeps in the KV cache per layer, in elements: keys and values of every KV head
+// (2 x kv_heads x head_dim for MHA and GQA), or MLA's latent and its shared rotary key
+// (kv_lora_rank + qk_rope_head_dim, DeepSeek-V2 arXiv:2405.04434 2.1.2: 512 + 64 for V3).
+uint64_t KvCacheWidth(const pb::ModelSpec& model);
 
 // The modules `recompute` drops by the presets: kNone none, kSelective attention_core, kModules
 // `modules`; kFull none (it keeps only each layer's input, which no module list says).
@@ -184,10 +200,19 @@ struct MemoryBreakdown {
   uint64_t dense_params = 0;            // parameters on one GPU, by kind
   uint64_t expert_params = 0;
   Bytes weights, gradients, optimizer, activations, all_to_all;
+  // Inference: the KV cache of the micro-batch's sequences, and of one of them.
+  Bytes kv_cache, kv_cache_per_sequence;
+  uint64_t micro_batch_size = 1;  // sequences per micro-batch (MemoryOptions::micro_batch_size)
   // Activations of one micro-batch on this stage (before the in-flight multiple).
   Bytes activations_per_microbatch;
 
-  Bytes total() const { return weights + gradients + optimizer + activations + all_to_all; }
+  Bytes total() const {
+    return weights + gradients + optimizer + activations + all_to_all + kv_cache;
+  }
+  // Inference: sequences of this length a micro-batch could hold in `capacity`: what is left
+  // after the weights, over what one sequence adds (its KV cache, activations and all-to-all
+  // buffers: those parts over micro_batch_size). 0 when not even one fits.
+  uint64_t SequencesThatFit(Bytes capacity) const;
   // Ok when total() <= capacity; else an error saying which stage needs how much, by part, and
   // how many bytes are missing.
   Status Fits(Bytes capacity) const;

@@ -308,4 +308,59 @@ TEST_CASE("Memory: a multi-token-prediction module on the last stage") {
   CHECK(StageMemory(model, plan, o, 0).total() == first_with);
 }
 
+TEST_CASE("Inference memory: weights and a KV cache, no gradients or optimizer states") {
+  const pb::ModelSpec model = Tiny();
+  MemoryOptions o;
+  o.inference = true;
+  o.seq_len = 1;  // decode: one new token per sequence
+  o.micro_batch_size = 4;
+  o.kv_context = 1024;
+  // MHA, 8 heads of 1024 / 8 = 128: K and V are 2 x 8 x 128 = 2048 elements per token and layer.
+  CHECK(KvCacheWidth(model) == 2048);
+  // tp 1: one sequence caches 4 layers x 1024 tokens x 2048 elements x 2 bytes = 16,777,216 B.
+  const MemoryBreakdown one = StageMemory(model, MakePlan(model, 8, 1, 1, 8), o, 0);
+  CHECK(one.gradients.value == 0);
+  CHECK(one.optimizer.value == 0);
+  CHECK(one.kv_cache_per_sequence.value == 16'777'216);
+  CHECK(one.kv_cache.value == 4 * 16'777'216);
+  CHECK(one.microbatches_in_flight == 1);
+  // tp 2 splits the 8 KV heads 4 and 4: half the cache per GPU.
+  const MemoryBreakdown split = StageMemory(model, MakePlan(model, 8, 2, 1, 4), o, 0);
+  CHECK(split.kv_cache_per_sequence.value == 8'388'608);
+  // The same step as training keeps gradients (fp32, 4 B per parameter) and no KV cache.
+  o.inference = false;
+  o.kv_context = 0;
+  const MemoryBreakdown training = StageMemory(model, MakePlan(model, 8, 1, 1, 8), o, 0);
+  CHECK(training.gradients.value == 2 * training.weights.value);  // 4 B against BF16's 2 B
+  CHECK(training.kv_cache.value == 0);
+  // Sequences that fit in 1 GB: (1e9 - weights) / ((activations + all-to-all + KV cache) / 4).
+  const double per_sequence =
+      static_cast<double>(one.activations.value + one.all_to_all.value + one.kv_cache.value) / 4;
+  CHECK(one.SequencesThatFit(Bytes{1'000'000'000}) ==
+        static_cast<uint64_t>(static_cast<double>(1'000'000'000 - one.weights.value) / per_sequence));
+  CHECK(one.SequencesThatFit(one.weights) == 0);
+}
+
+TEST_CASE("Inference memory: MLA caches its latent, whole on every TP rank") {
+  pb::ModelSpec model = Tiny();
+  pb::AttentionSpec* a = model.mutable_attention();
+  a->set_kind(pb::AttentionSpec::MLA);
+  a->set_kv_lora_rank(512);
+  a->set_qk_rope_head_dim(64);
+  a->set_qk_nope_head_dim(128);
+  a->set_v_head_dim(128);
+  // DeepSeek-V3's 512 + 64 = 576 elements per token and layer.
+  CHECK(KvCacheWidth(model) == 576);
+  MemoryOptions o;
+  o.inference = true;
+  o.seq_len = 1;
+  o.micro_batch_size = 1;
+  o.kv_context = 4096;
+  // 4 layers x 4096 x 576 x 2 B = 18,874,368 B, the same with tp 2 (the latent is not split).
+  CHECK(StageMemory(model, MakePlan(model, 8, 1, 1, 8), o, 0).kv_cache_per_sequence.value ==
+        18'874'368);
+  CHECK(StageMemory(model, MakePlan(model, 8, 2, 1, 4), o, 0).kv_cache_per_sequence.value ==
+        18'874'368);
+}
+
 }  // namespace moesim::models

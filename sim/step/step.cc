@@ -469,6 +469,10 @@ models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Pla
   memory.schedule = config.schedule;
   memory.virtual_stages = config.virtual_stages;
   memory.distributed_optimizer = config.distributed_optimizer;
+  // Prefill and decode keep no gradients or optimizer states, and a KV cache of seq_len tokens
+  // per sequence (decode: the context).
+  memory.inference = config.mode != StepMode::kTraining;
+  memory.kv_context = memory.inference ? config.seq_len : 0;
   // Physical experts per GPU: replicas (EPLB) count.
   for (const std::vector<uint64_t>& rank : layer_work.expert_tokens) {
     memory.experts_per_rank = std::max(memory.experts_per_rank, static_cast<uint32_t>(rank.size()));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "models/memory.h"
 #include "models/model_spec.h"
 #include "models/params.h"
 #include "sim/compute/compute_model.h"
@@ -12,17 +13,6 @@
 
 namespace moesim::sim {
 namespace {
-
-// Width of what one token keeps in the KV cache per layer, in elements: keys and values of every
-// KV head (MHA, GQA), or MLA's latent plus its shared rotary key.
-uint64_t KvWidth(const pb::ModelSpec& m) {
-  const pb::AttentionSpec& a = m.attention();
-  if (a.kind() == pb::AttentionSpec::MLA) return uint64_t{a.kv_lora_rank()} + a.qk_rope_head_dim();
-  if (a.num_heads() == 0) return 2ull * m.hidden_size();
-  const uint64_t kv_heads = a.num_kv_heads() != 0 ? a.num_kv_heads() : a.num_heads();
-  const uint64_t head = a.head_dim() != 0 ? a.head_dim() : m.hidden_size() / a.num_heads();
-  return 2 * kv_heads * head;
-}
 
 models::TrafficMatrix Bytes(const models::TrafficMatrix& tokens, uint64_t token_bytes) {
   models::TrafficMatrix b(tokens.ranks());
@@ -89,7 +79,7 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
                     .time;
   // Context parallelism: every rank needs the keys and values of the whole sequence.
   cp_kv_ = net.GroupCollective(plan.CpGroup(0), CollectiveOp::kAllGather, CollectiveAlgo::kRing,
-                               tokens_ * s.cp * KvWidth(model) * elem_)
+                               tokens_ * s.cp * models::KvCacheWidth(model) * elem_)
                .time;
   // One token in dispatch and in combine (models/wire_dtype.h): the model's dtype, h x elem_,
   // unless the step names another.
@@ -353,7 +343,7 @@ void LayerCoster::Attention(std::vector<StepOp>& ops, uint32_t layer) const {
   uint64_t bytes = t * a * (q_w + core_k + core_v + o_w) + 4 * t * heads;  // + the FP32 log-sum-exp
   if (config_.mode == StepMode::kDecode) {
     pairs = t * context_;
-    bytes = t * a * (q_w + o_w) + t * context_ * KvWidth(model_) * a / tp;
+    bytes = t * a * (q_w + o_w) + t * context_ * models::KvCacheWidth(model_) * a / tp;
   } else {
     pairs = uint64_t{config_.micro_batch} * CausalPairs(config_.seq_len, window) / plan_.sizes().cp;
     if (window != 0) seq = std::min<uint64_t>(seq, window);

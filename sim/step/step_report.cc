@@ -97,6 +97,11 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   m->set_fits(memory.total().value <= gpu_memory_bytes);
   m->set_microbatches_in_flight(memory.microbatches_in_flight);
   m->set_in_flight_rule(memory.in_flight_rule);
+  m->set_kv_cache(memory.kv_cache.value);
+  m->set_kv_cache_per_sequence(memory.kv_cache_per_sequence.value);
+  if (r.mode != StepMode::kTraining) {
+    m->set_sequences_that_fit(memory.SequencesThatFit(Bytes{gpu_memory_bytes}));
+  }
   for (const StepOp& op : r.ops) {
     pb::StepOp* o = p.add_ops();
     o->set_name(op.name);
@@ -175,13 +180,27 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
   out << fmt::format("  {:<22} {:>12.3f} ms   (step - the same step with free communication)\n",
                      "exposed communication", Ms(r.exposed_comm_ns()));
   const pb::MemoryUse& m = r.memory();
-  out << fmt::format(
-      "  {:<22} {:>12.2f} GB   of {:.2f} GB (stage {}: weights {:.2f}, gradients {:.2f}, "
-      "optimizer {:.2f}, activations {:.2f}, all-to-all {:.2f})",
-      "memory, fullest GPU", Gb(m.total()), Gb(m.capacity()), m.stage(), Gb(m.weights()),
-      Gb(m.gradients()), Gb(m.optimizer()), Gb(m.activations()), Gb(m.all_to_all()));
+  if (r.mode() == "training") {
+    out << fmt::format(
+        "  {:<22} {:>12.2f} GB   of {:.2f} GB (stage {}: weights {:.2f}, gradients {:.2f}, "
+        "optimizer {:.2f}, activations {:.2f}, all-to-all {:.2f})",
+        "memory, fullest GPU", Gb(m.total()), Gb(m.capacity()), m.stage(), Gb(m.weights()),
+        Gb(m.gradients()), Gb(m.optimizer()), Gb(m.activations()), Gb(m.all_to_all()));
+  } else {
+    out << fmt::format(
+        "  {:<22} {:>12.2f} GB   of {:.2f} GB (stage {}: weights {:.2f}, KV cache {:.2f}, "
+        "activations {:.2f}, all-to-all {:.2f}; no gradients or optimizer states)",
+        "memory, fullest GPU", Gb(m.total()), Gb(m.capacity()), m.stage(), Gb(m.weights()),
+        Gb(m.kv_cache()), Gb(m.activations()), Gb(m.all_to_all()));
+  }
   out << (m.fits() ? " fits\n"
                    : fmt::format(" DOES NOT FIT: {:.2f} GB more\n", Gb(m.total() - m.capacity())));
+  if (r.mode() != "training") {
+    out << fmt::format("  {:<22} {:>12.2f} MB   per sequence of {} tokens; {} such sequences fit "
+                       "per micro-batch (now {})\n",
+                       "KV cache", Gb(m.kv_cache_per_sequence()) * 1e3, c.seq_len,
+                       m.sequences_that_fit(), c.micro_batch);
+  }
   if (r.mode() == "training") {
     out << fmt::format("  {:<22} {}{}; in flight: {}\n", "recompute", r.recompute(),
                        r.fp8_activations() ? ", FP8 activation caching" : "", m.in_flight_rule());
