@@ -26,6 +26,14 @@ Rate DefaultNic(const GpuSpec& gpu) {
   return gpu.name == "a100-sxm" ? Rate::GigaPerSecond(25) : Rate::GigaPerSecond(50);
 }
 
+// The largest figures the importer takes, guards against a file that is not what it claims to be
+// (found by fuzzing: link_speed="1e110" overflowed the bandwidth's integer type). PCIe: 32 lanes is
+// the widest link the PCIe base specification defines; 1,280 GT/s is 10 x PCIe 7.0's 128 GT/s.
+// NIC: 16 Tb/s is 10 x the fastest Ethernet port standardised (1.6 Tb/s, IEEE 802.3dj).
+constexpr double kMaxPcieGts = 1280;
+constexpr int kMaxPcieLanes = 32;
+constexpr double kMaxNetMbps = 16e6;
+
 std::optional<std::string> Attr(const XMLElement* e, const char* name) {
   const char* v = e->Attribute(name);
   return v ? std::optional<std::string>(v) : std::nullopt;
@@ -74,6 +82,7 @@ class Importer {
   }
   Status Walk(const XMLElement* e, int parent);
   StatusOr<Rate> PcieBandwidth(const XMLElement* e);
+  StatusOr<Rate> NetSpeed(const XMLElement* net, const std::string& speed) const;
   Status AddPci(const XMLElement* e, int parent);
 
   std::string name_;
@@ -98,8 +107,25 @@ StatusOr<Rate> Importer::PcieBandwidth(const XMLElement* e) {
     }
     lanes = 16;
   }
+  if (!(gts <= kMaxPcieGts)) {  // NaN too
+    return At(e, "<pci link_speed=\"" + *speed + "\">: not a PCIe speed",
+              "GT/s up to 1280, e.g. \"32.0 GT/s PCIe\"");
+  }
+  if (lanes > kMaxPcieLanes) {
+    return At(e, "<pci link_width=\"" + *width + "\">: not a PCIe width", "lanes 1 to 32");
+  }
   const double encoding = gts >= 8 ? 128.0 / 130.0 : 0.8;
   return Rate::GigaPerSecond(gts * lanes * encoding / 8);
+}
+
+// <net speed="..."> in Mb/s, as NCCL writes it (speed="200000": 200 Gb/s = 25 GB/s).
+StatusOr<Rate> Importer::NetSpeed(const XMLElement* net, const std::string& speed) const {
+  const double mbps = std::atof(speed.c_str());
+  if (!(mbps > 0 && mbps <= kMaxNetMbps)) {  // NaN too
+    return At(net, "<net speed=\"" + speed + "\">: a speed must be positive and at most 16 Tb/s",
+              "Mb/s, e.g. 400000");
+  }
+  return Rate::GigaPerSecond(mbps / 8000);  // Mb/s -> GB/s
 }
 
 Status Importer::AddPci(const XMLElement* e, int parent) {
@@ -157,11 +183,7 @@ Status Importer::AddPci(const XMLElement* e, int parent) {
       port.id = Attr(net, "name").value_or(d.id + "/" + std::to_string(devices_.size()));
       port.line = net->GetLineNum();
       if (auto s = Attr(net, "speed")) {
-        const double mbps = std::atof(s->c_str());
-        if (!(mbps > 0))
-          return At(net, "<net speed=\"" + *s + "\">: a speed must be positive",
-                    "Mb/s, e.g. 400000");
-        port.speed = Rate::GigaPerSecond(mbps / 8000);  // Mb/s -> GB/s
+        MOESIM_ASSIGN_OR_RETURN(port.speed, NetSpeed(net, *s));
       }
       if (by_id_.count(port.id)) return At(net, "duplicate NIC name \"" + port.id + "\"");
       by_id_[port.id] = static_cast<int>(devices_.size());
@@ -206,8 +228,9 @@ Status Importer::Walk(const XMLElement* cpu, int) {
         nic.parent = self;
         nic.uplink = defaults::kPcieGen5x16;
         nic.line = net->GetLineNum();
-        if (auto s = Attr(net, "speed"))
-          nic.speed = Rate::GigaPerSecond(std::atof(s->c_str()) / 8000);
+        if (auto s = Attr(net, "speed")) {
+          MOESIM_ASSIGN_OR_RETURN(nic.speed, NetSpeed(net, *s));
+        }
         by_id_[nic.id] = static_cast<int>(devices_.size());
         devices_.push_back(nic);
       }
