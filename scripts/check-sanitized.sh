@@ -25,6 +25,7 @@ cmake --build "$build" -j2 --target moesim moesim_tests moebench moebench_tests 
 # (-fno-sanitize-recover); the stack trace says where. ctest lists the one test a sanitizer build
 # does not run as Disabled (label slow-under-sanitizers; tests/CMakeLists.txt says why).
 export UBSAN_OPTIONS=print_stacktrace=1
-ctest --test-dir "$build" --output-on-failure
+# -j2: both cores (CI has 2); the mpirun tests still run one at a time (RESOURCE_LOCK mpirun).
+ctest --test-dir "$build" --output-on-failure -j2
 
 scripts/fuzz.sh -b "$build" -t "$seconds"
