@@ -17,6 +17,13 @@ packages=(
   catch2              # tests
   openmpi-bin         # mpirun: moebench's multi-rank CPU path and plan search over ranks
   libopenmpi-dev      # MPI headers and libraries
+  # The sanitizer and fuzzing build (scripts/check-sanitized.sh): clang 14, and compiler-rt, where
+  # Debian 12 keeps libclang_rt.{asan,ubsan_standalone,fuzzer}-x86_64.a (only a Recommends of
+  # clang-14, which --no-install-recommends below skips); llvm-symbolizer (package llvm) turns
+  # sanitizer reports' addresses into function names.
+  clang               # clang 14 (clang-14)
+  libclang-rt-14-dev  # ASan, UBSan and libFuzzer runtimes
+  llvm                # llvm-symbolizer
 )
 
 missing=()

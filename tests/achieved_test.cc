@@ -31,7 +31,9 @@ const Link& FirstLink(const Cluster& c, LinkClass link_class) {
 
 TEST_CASE("Achieved NVLink is NCCL's per-link figure times the links") {
   // H100: 18 links x 20.6 GB/s (NCCL SM90_NVLINK_BW) = 370.8 GB/s, against the datasheet's 450.
-  const Link& h100 = FirstLink(Build("node_preset: 'dgx-h100'"), LinkClass::kNvLink);
+  // The cluster outlives the reference into its graph (ASan: a temporary here was freed first).
+  const Cluster dgx_h100 = Build("node_preset: 'dgx-h100'");
+  const Link& h100 = FirstLink(dgx_h100, LinkClass::kNvLink);
   CHECK(h100.bandwidth == Rate::GigaPerSecond(450));
   CHECK(h100.achieved == Rate::GigaPerSecond(370.8));
   // A100: 12 x 20.0 (SM80) = 240 of 300. H800: 8 x 20.6 = 164.8 of 200.

@@ -49,7 +49,8 @@ set(moebench_mpi_env
   OMPI_MCA_rmaps_base_oversubscribe=1
   OMPI_MCA_btl=self,vader
   OMPI_MCA_btl_vader_single_copy_mechanism=none
-  OMPI_MCA_mpi_yield_when_idle=1)
+  OMPI_MCA_mpi_yield_when_idle=1
+  ${MOESIM_MPIRUN_TEST_ENV})  # sanitizer builds: no leak check under mpirun (CMakeLists.txt)
 function(moebench_mpi_test name ranks timeout)
   add_test(NAME ${name}
            COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${ranks} ${MPIEXEC_PREFLAGS}
@@ -57,6 +58,9 @@ function(moebench_mpi_test name ranks timeout)
   # One mpirun at a time: each wants every core, and the seed example 1.4 GB per rank.
   set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout} RESOURCE_LOCK mpirun
                                           ENVIRONMENT "${moebench_mpi_env}")
+  if(MOESIM_SANITIZE)
+    set_property(TEST ${name} PROPERTY LABELS ${MOESIM_MPIRUN_TEST_LABELS})
+  endif()
 endfunction()
 
 moebench_mpi_test(moebench_mpi_tests_4_ranks 4 300 $<TARGET_FILE:moebench_mpi_tests> [mpi4])

@@ -11,6 +11,7 @@
 
 #include "moesim_runner.h"
 #include "proto/result.pb.h"
+#include "sim/calibration/calibration_data.h"
 #include "test_paths.h"
 
 namespace moesim::sim {
@@ -269,6 +270,44 @@ TEST_CASE("Measured Results: one rank_time_ns per GPU, checked before any is use
   CHECK(missing.err ==
         "moesim: error: --out = /no/such/dir/p.pbtxt: cannot write in folder /no/such/dir: No "
         "such file or directory\n");
+}
+
+TEST_CASE("Measured Results: send matrix cells are whole counts, checked before any is used") {
+  // Found by fuzzing (tests/fuzz/result_fuzz.cc): a token count of -4.13208e+22 was converted to
+  // uint64_t (undefined behaviour) when calibrate compared the matrix with the scenario's.
+  const std::string measured = testing::BadFixture("measured_negative_tokens.json");
+  const std::string expected =
+      "moesim: error: " + measured +
+      ": send_matrices[0] (dispatch, layer 0).tokens[1][0] = -4.13208e+22: not a count; valid: a "
+      "whole number from 0 to 9007199254740992 (2^53)\n";
+  const Run calibrate = Moesim({"calibrate", measured, "--out", testing::TempPath("never.pbtxt")});
+  CHECK(calibrate.status == 1);
+  CHECK(calibrate.err == expected);
+  const Run validate = Moesim(
+      {"validate", testing::SourcePath("scenarios/seed_example.pbtxt"), "--measured", measured});
+  CHECK(validate.status == 1);
+  CHECK(validate.err == expected);
+  // The bounds: 2^53 = 9007199254740992 is taken; 2^53 + 2 (the next double) and 0.5 are not.
+  const std::string path = testing::TempPath("measured_cells.json");
+  auto with_cell = [&](const std::string& cell) {
+    std::ofstream(path) << "{\"executor\": \"measured\", \"gpus\": 1, \"phases\": [{\"name\": "
+                           "\"router\", \"timeNs\": \"1\"}], \"sendMatrices\": [{\"phase\": "
+                           "\"combine\", \"layer\": 3, \"bytes\": [["
+                        << cell << "]]}]}";
+    return ReadMeasured(path);
+  };
+  CHECK(with_cell("9007199254740992").ok());
+  auto above = with_cell("9007199254740994");
+  REQUIRE_FALSE(above.ok());
+  CHECK(above.error().message() ==
+        path + ": send_matrices[0] (combine, layer 3).bytes[0][0] = 9007199254740994: not a "
+               "count; valid: a whole number from 0 to 9007199254740992 (2^53)");
+  auto half = with_cell("0.5");
+  REQUIRE_FALSE(half.ok());
+  CHECK_THAT(half.error().message(), Catch::Contains(".bytes[0][0] = 0.5: not a count"));
+  auto text = with_cell("\"7\"");
+  REQUIRE_FALSE(text.ok());
+  CHECK_THAT(text.error().message(), Catch::Contains(".bytes[0][0] = \"7\": not a count"));
 }
 
 TEST_CASE("Measured Results: protobuf's complaint folded into the one line, never printed") {

@@ -141,4 +141,68 @@ TEST_CASE("Malformed or wrong XML: the file and line") {
         "/no/such/topo.xml: cannot open file: No such file or directory");
 }
 
+TEST_CASE("Speeds and widths no hardware has: the line and what is valid, not an overflow") {
+  // Found by fuzzing (tests/fuzz/nccl_xml_fuzz.cc): link_speed 1e110 GT/s x 16 lanes x 128/130 / 8
+  // = 1.97e110 GB/s, past what Rate's uint64 bytes per second hold (1.8e19), converted anyway
+  // (undefined behaviour). Now refused at its line by the range a cluster file's
+  // pcie.bandwidth_gbps declares (proto/cluster.proto: 0.001 to 10^6 GB/s).
+  auto speed = NodeFromNcclXml(testing::BadFixture("nccl_link_speed_overflow.xml"), "");
+  REQUIRE_FALSE(speed.ok());
+  CHECK(speed.error().message() ==
+        testing::BadFixture("nccl_link_speed_overflow.xml") +
+            ":3:1: <pci link_speed=\"1e110 GT/s PCIe\" link_width=\"16\"> (GB/s) = "
+            "1.9692307692307693e+110: out of range; valid: 0.001 to 1000000 GB/s");
+
+  auto nan = NodeFromNcclXmlString(
+      "<system><cpu numaid=\"0\">\n<pci busid=\"a\" class=\"0x030200\" link_speed=\"nan\"/>"
+      "</cpu></system>",
+      "n.xml", "");
+  REQUIRE_FALSE(nan.ok());
+  CHECK(nan.error().message() ==
+        "n.xml:2:1: <pci link_speed=\"nan\" link_width=\"\"> (GB/s) = nan: not a finite number; "
+        "valid: 0.001 to 1000000 GB/s");
+
+  // 32 lanes is PCIe's widest link (x32), so 33 is the first width refused.
+  auto width = NodeFromNcclXmlString(
+      "<system><cpu numaid=\"0\">\n<pci busid=\"a\" class=\"0x030200\" link_width=\"33\"/>"
+      "</cpu></system>",
+      "w.xml", "");
+  REQUIRE_FALSE(width.ok());
+  CHECK(width.error().message() ==
+        "w.xml:2:1: <pci link_width=\"33\">: not a PCIe width; valid: lanes 1 to 32");
+
+  // A NIC attached to the CPU had no check at all: a negative speed became a 0 GB/s link. Now
+  // the range of a cluster file's nics.gbit_per_s (0.008 to 8e6 Gb/s), in NCCL's Mb/s.
+  auto cpu_nic = NodeFromNcclXmlString(
+      "<system><cpu numaid=\"0\"><nic>\n<net name=\"mlx5_0\" speed=\"-400000\"/></nic></cpu>"
+      "</system>",
+      "c.xml", "");
+  REQUIRE_FALSE(cpu_nic.ok());
+  CHECK(cpu_nic.error().message() ==
+        "c.xml:2:1: <net speed> = -400000: out of range; valid: 8 to 8000000000 Mb/s");
+  // 8,000,000,000 Mb/s is the largest taken: 8e9 / 8000 = 10^6 GB/s; one more is refused.
+  const std::string nic_on_pci =
+      "<system><cpu numaid=\"0\">"
+      "<pci busid=\"g\" class=\"0x030200\" link_speed=\"32.0 GT/s PCIe\" link_width=\"16\">"
+      "<gpu sm=\"90\" rank=\"0\" dev=\"0\"/></pci>"
+      "<pci busid=\"n\" class=\"0x020700\"><nic>\n<net name=\"mlx5_0\" speed=\"SPEED\"/></nic></pci>"
+      "</cpu></system>";
+  auto with_speed = [&](const std::string& speed) {
+    std::string xml = nic_on_pci;
+    xml.replace(xml.find("SPEED"), 5, speed);
+    return NodeFromNcclXmlString(xml, "s.xml", "");
+  };
+  auto fastest = with_speed("8000000000");
+  REQUIRE(fastest.ok());
+  CHECK(fastest->nic_bandwidth == Rate::GigaPerSecond(1e6));
+  auto faster = with_speed("8000000001");
+  REQUIRE_FALSE(faster.ok());
+  CHECK(faster.error().message() ==
+        "s.xml:2:1: <net speed> = 8000000001: out of range; valid: 8 to 8000000000 Mb/s");
+  auto text = with_speed("fast");
+  REQUIRE_FALSE(text.ok());
+  CHECK(text.error().message() ==
+        "s.xml:2:1: <net speed> = fast: not a number; valid: 8 to 8000000000 Mb/s");
+}
+
 }  // namespace moesim::topology

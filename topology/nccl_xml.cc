@@ -28,6 +28,11 @@ Rate DefaultNic(const GpuSpec& gpu) {
   return gpu.name == "a100-sxm" ? Rate::GigaPerSecond(25) : Rate::GigaPerSecond(50);
 }
 
+// The widest PCIe link the PCIe base specification defines: 32 lanes (a file that claims more is
+// not what it says; found by fuzzing). Speeds are checked against the ranges cluster files
+// declare (proto/cluster.proto, proto/checked.h).
+constexpr int kMaxPcieLanes = 32;
+
 std::optional<std::string> Attr(const XMLElement* e, const char* name) {
   const char* v = e->Attribute(name);
   return v ? std::optional<std::string>(v) : std::nullopt;
@@ -104,6 +109,9 @@ StatusOr<Rate> Importer::PcieBandwidth(const XMLElement* e) {
       warned_width_ = true;
     }
     lanes = 16;
+  }
+  if (lanes > kMaxPcieLanes) {
+    return At(e, "<pci link_width=\"" + *width + "\">: not a PCIe width", "lanes 1 to 32");
   }
   const double encoding = gts >= 8 ? 128.0 / 130.0 : 0.8;
   // The same range as a cluster file's pcie.bandwidth_gbps: link_speed="1e20" is refused, not

@@ -1,6 +1,9 @@
 #include "sim/calibration/calibration_data.h"
 
+#include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
+
+#include <cmath>
 
 #include "models/model_spec.h"
 #include "proto/input_file.h"
@@ -30,6 +33,39 @@ std::string PhaseName(const pb::Result& r, int i) {
 bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The largest whole number a send matrix cell may hold: 2^53, below which every integer is a
+// double exactly (IEEE 754 binary64's 53-bit significand), so a cell converts to uint64_t exactly.
+constexpr double kMaxCount = 9007199254740992.0;
+
+// Every cell of `rows` (send_matrices[index].`what`) a whole number 0..2^53: a JSON number that a
+// file could make negative, fractional, NaN or 1e300 was converted to uint64_t unchecked
+// (undefined behaviour; found by fuzzing, tests/fuzz/result_fuzz.cc).
+Status CheckCounts(const std::string& path, const pb::Result& r, int index, const char* what,
+                   const google::protobuf::RepeatedPtrField<google::protobuf::ListValue>& rows) {
+  const pb::SendMatrix& m = r.send_matrices(index);
+  for (int i = 0; i < rows.size(); ++i) {
+    for (int j = 0; j < rows[i].values_size(); ++j) {
+      const google::protobuf::Value& v = rows[i].values(j);
+      const double x = v.number_value();
+      if (v.kind_case() == google::protobuf::Value::kNumberValue && x >= 0 && x <= kMaxCount &&
+          x == std::floor(x)) {
+        continue;
+      }
+      std::string value;
+      if (v.kind_case() == google::protobuf::Value::kNumberValue) {
+        value = fmt::format("{}", x);
+      } else if (!google::protobuf::util::MessageToJsonString(v, &value).ok()) {
+        value = "not a number";
+      }
+      return InputError(Location{path},
+                        fmt::format("send_matrices[{}] ({}, layer {}).{}[{}][{}]", index,
+                                    m.phase(), m.layer(), what, i, j),
+                        value, "not a count", "a whole number from 0 to 9007199254740992 (2^53)");
+    }
+  }
+  return Status::Ok();
 }
 
 // Tokens of send matrix `m` as a TrafficMatrix; false when it is not square over `ranks`.
@@ -97,6 +133,10 @@ StatusOr<MeasuredFile> ReadMeasured(const std::string& path) {
                           std::to_string(p.rank_time_ns(k)), "a measured time must be", "> 0");
       }
     }
+  }
+  for (int i = 0; i < r.send_matrices_size(); ++i) {
+    MOESIM_RETURN_IF_ERROR(CheckCounts(path, r, i, "tokens", r.send_matrices(i).tokens()));
+    MOESIM_RETURN_IF_ERROR(CheckCounts(path, r, i, "bytes", r.send_matrices(i).bytes()));
   }
   return m;
 }

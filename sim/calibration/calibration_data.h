@@ -23,7 +23,8 @@ struct MeasuredFile {
 };
 
 // Errors name the file and, for a bad phase, its index, name and layer: unreadable; not a
-// measurement (executor other than "measured"); no phases; a phase time, or a rank's, <= 0.
+// measurement (executor other than "measured"); no phases; a phase time, or a rank's, <= 0; a
+// send matrix cell that is not a whole number 0..2^53.
 StatusOr<MeasuredFile> ReadMeasured(const std::string& path);
 
 // Whether a `moebench gemm` sweep (phases "gemm" with their shapes) rather than a scenario run.
