@@ -260,10 +260,8 @@ InFlight MicroBatchesInFlight(PipelineSchedule schedule, uint32_t pp, uint32_t s
 uint64_t KvCacheWidth(const pb::ModelSpec& m) {
   const pb::AttentionSpec& a = m.attention();
   if (a.kind() == pb::AttentionSpec::MLA) return uint64_t{a.kv_lora_rank()} + a.qk_rope_head_dim();
-  if (a.num_heads() == 0) return 2ull * m.hidden_size();
-  const uint64_t kv_heads = a.num_kv_heads() != 0 ? a.num_kv_heads() : a.num_heads();
-  const uint64_t head = a.head_dim() != 0 ? a.head_dim() : m.hidden_size() / a.num_heads();
-  return 2 * kv_heads * head;
+  const AttentionShape s = ShapeOf(m);
+  return s.kv_heads * (s.qk_dim + s.v_dim);
 }
 
 namespace {
@@ -271,12 +269,9 @@ namespace {
 // KV cache elements one GPU keeps per cached token and layer: MHA/GQA split by KV head over TP
 // (a GPU keeps at least one head), MLA's latent whole on every TP rank.
 uint64_t KvCacheWidthPerGpu(const pb::ModelSpec& m, uint32_t tp) {
-  const pb::AttentionSpec& a = m.attention();
-  const uint64_t width = KvCacheWidth(m);
-  if (a.kind() == pb::AttentionSpec::MLA || tp <= 1) return width;
-  const uint64_t kv_heads =
-      a.num_kv_heads() != 0 ? a.num_kv_heads() : std::max<uint64_t>(a.num_heads(), 1);
-  return width / kv_heads * std::max<uint64_t>(kv_heads / tp, 1);
+  if (m.attention().kind() == pb::AttentionSpec::MLA || tp <= 1) return KvCacheWidth(m);
+  const AttentionShape s = ShapeOf(m);
+  return std::max<uint64_t>(s.kv_heads / tp, 1) * (s.qk_dim + s.v_dim);
 }
 
 }  // namespace

@@ -172,7 +172,8 @@ struct MemoryOptions {
 };
 
 // What one token keeps in the KV cache per layer, in elements: keys and values of every KV head
-// (2 x kv_heads x head_dim for MHA and GQA), or MLA's latent and its shared rotary key
+// (kv_heads x (qk_dim + v_dim) of models::ShapeOf for MHA and GQA), or MLA's latent and its shared
+// rotary key
 // (kv_lora_rank + qk_rope_head_dim, DeepSeek-V2 arXiv:2405.04434 2.1.2: 512 + 64 for V3).
 uint64_t KvCacheWidth(const pb::ModelSpec& model);
 

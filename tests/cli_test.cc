@@ -250,6 +250,22 @@ TEST_CASE("Bad input: a scenario naming a missing hardware profile") {
 
 namespace moesim::sim {
 
+namespace {
+
+// `moesim calibrate` and `moesim validate` on the measured Result at `measured`: both exit 1 with
+// exactly `expected`.
+void CalibrateAndValidateRefuse(const std::string& measured, const std::string& expected) {
+  const Run calibrate = Moesim({"calibrate", measured, "--out", testing::TempPath("never.pbtxt")});
+  CHECK(calibrate.status == 1);
+  CHECK(calibrate.err == expected);
+  const Run validate = Moesim(
+      {"validate", testing::SourcePath("scenarios/seed_example.pbtxt"), "--measured", measured});
+  CHECK(validate.status == 1);
+  CHECK(validate.err == expected);
+}
+
+}  // namespace
+
 TEST_CASE("Measured Results: one rank_time_ns per GPU, checked before any is used") {
   // 5 rank times in a Result of gpus = 4: calibrate used to abort (std::out_of_range) and validate
   // to pass it; both now refuse it at the field.
@@ -258,13 +274,7 @@ TEST_CASE("Measured Results: one rank_time_ns per GPU, checked before any is use
       "moesim: error: " + measured +
       ": phases[0] (router, layer 0).rank_time_ns = 5 values: one per rank, and the Result has "
       "gpus = 4; valid: 4 values, or none\n";
-  const Run calibrate = Moesim({"calibrate", measured, "--out", testing::TempPath("never.pbtxt")});
-  CHECK(calibrate.status == 1);
-  CHECK(calibrate.err == expected);
-  const Run validate = Moesim(
-      {"validate", testing::SourcePath("scenarios/seed_example.pbtxt"), "--measured", measured});
-  CHECK(validate.status == 1);
-  CHECK(validate.err == expected);
+  CalibrateAndValidateRefuse(measured, expected);
   // --out is checked before anything is read or fitted.
   const Run missing = Moesim({"calibrate", measured, "--out", "/no/such/dir/p.pbtxt"});
   CHECK(missing.err ==
@@ -280,13 +290,7 @@ TEST_CASE("Measured Results: send matrix cells are whole counts, checked before 
       "moesim: error: " + measured +
       ": send_matrices[0] (dispatch, layer 0).tokens[1][0] = -4.13208e+22: not a count; valid: a "
       "whole number from 0 to 9007199254740992 (2^53)\n";
-  const Run calibrate = Moesim({"calibrate", measured, "--out", testing::TempPath("never.pbtxt")});
-  CHECK(calibrate.status == 1);
-  CHECK(calibrate.err == expected);
-  const Run validate = Moesim(
-      {"validate", testing::SourcePath("scenarios/seed_example.pbtxt"), "--measured", measured});
-  CHECK(validate.status == 1);
-  CHECK(validate.err == expected);
+  CalibrateAndValidateRefuse(measured, expected);
   // The bounds: 2^53 = 9007199254740992 is taken; 2^53 + 2 (the next double) and 0.5 are not.
   const std::string path = testing::TempPath("measured_cells.json");
   auto with_cell = [&](const std::string& cell) {

@@ -96,4 +96,15 @@ TEST_CASE("Cluster errors name the field and the valid values") {
   CHECK_THAT(two_nodes_given.error().message(), Catch::Contains("more than one node given"));
 }
 
+TEST_CASE("The cluster estimate: 505 bytes per device and link direction of the node template") {
+  // An HGX H800 node: 8 GPUs, 1 NVSwitch, 4 PCIe switches, 2 CPUs, 8 NICs = 23 devices; 8 NVLink,
+  // 20 PCIe (8 GPUs, 8 NICs, 4 switches to their CPU) and 1 inter-socket links = 29.
+  auto one = LoadClusterArgument("hgx-h800", "");
+  REQUIRE(one.ok());
+  CHECK(one->node().devices.size() == 23);
+  CHECK(one->node().links.size() == 29);
+  // 8,192 nodes x (23 + 2 x 29) elements x 505 B = 335,093,760 B (336.9 MB measured, cluster.h).
+  CHECK(EstimateClusterBytes(8192, one->node()) == 335'093'760.0);
+}
+
 }  // namespace moesim::topology

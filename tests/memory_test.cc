@@ -333,11 +333,14 @@ TEST_CASE("Inference memory: weights and a KV cache, no gradients or optimizer s
   const MemoryBreakdown training = StageMemory(model, MakePlan(model, 8, 1, 1, 8), o, 0);
   CHECK(training.gradients.value == 2 * training.weights.value);  // 4 B against BF16's 2 B
   CHECK(training.kv_cache.value == 0);
-  // Sequences that fit in 1 GB: (1e9 - weights) / ((activations + all-to-all + KV cache) / 4).
-  const double per_sequence =
-      static_cast<double>(one.activations.value + one.all_to_all.value + one.kv_cache.value) / 4;
-  CHECK(one.SequencesThatFit(Bytes{1'000'000'000}) ==
-        static_cast<uint64_t>(static_cast<double>(1'000'000'000 - one.weights.value) / per_sequence));
+  // Sequences that fit: room after the weights over one sequence's share of the micro-batch's
+  // activations, all-to-all buffers and KV cache. The 4 sequences' parts add up to a multiple of 4
+  // here, so room for exactly 10 sequences gives 10, one byte less 9, the weights alone 0.
+  const uint64_t four = one.activations.value + one.all_to_all.value + one.kv_cache.value;
+  REQUIRE(four % 4 == 0);
+  const uint64_t ten = one.weights.value + 10 * (four / 4);
+  CHECK(one.SequencesThatFit(Bytes{ten}) == 10);
+  CHECK(one.SequencesThatFit(Bytes{ten - 1}) == 9);
   CHECK(one.SequencesThatFit(one.weights) == 0);
 }
 

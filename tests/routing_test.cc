@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "models/rng.h"
+#include "models/workload.h"
 
 namespace moesim::models {
 
@@ -82,6 +83,14 @@ TEST_CASE("Explicit routing errors name the entry and the value and the valid ra
   auto nd = ResolveRouting(no_distribution, kTwoRanks, nullptr);
   REQUIRE_FALSE(nd.ok());
   CHECK_THAT(nd.error().message(), Catch::EndsWith("valid: UNIFORM, ZIPF, COLLAPSE, MEASURED"));
+}
+
+TEST_CASE("The workload estimate: ids, the dispatch matrix and expert counts, per layer") {
+  // 8 ranks, 1 layer, 4096 tokens, 8 experts, top-2: ids 4 x 8 x 4096 x 2 = 262,144; the dispatch
+  // matrix and its copy 2 x 8 x 8^2 = 1,024; expert counts 8 x 8 x 8 = 512. Sum 263,680 B.
+  CHECK(EstimateWorkloadBytes({8, 1, 4096, 8, 2}) == 263'680.0);
+  // Per layer: 61 layers take 61 times as much.
+  CHECK(EstimateWorkloadBytes({8, 61, 4096, 8, 2}) == 61 * 263'680.0);
 }
 
 }  // namespace moesim::models

@@ -747,4 +747,20 @@ TEST_CASE("Step: schedules, recompute modules, MTP and comm SMs are parsed and c
                                "interleaved schedule's"));
 }
 
+TEST_CASE("Kernel FLOPs bound: attention over every pair, or the widest GEMM") {
+  const pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, models::CatalogDir());
+  StepConfig c;
+  c.micro_batch = 2;
+  c.seq_len = uint64_t{1} << 24;
+  // Attention: 5 x (2 x 2^24 tokens) x 2^24 keys x 32 heads x (128 + 128) = 10 x 2^61
+  // = 23,058,430,092,136,939,520: past 2^64 (1.84e19), so SimulateStep refuses this micro-batch.
+  CHECK(KernelFlopsUpperBound(model, c) == 23058430092136939520.0);
+  // Decode of 1000 sequences of 4096: attention 5 x 1000 x 4096 x 8192 = 1.68e11; the GEMMs,
+  // 4 x 1000 tokens x 4096 hidden x max(14336 x 2, 32000 vocabulary, 4 x 4096) = 5.24288e11.
+  c.mode = StepMode::kDecode;
+  c.micro_batch = 1000;
+  c.seq_len = 4096;
+  CHECK(KernelFlopsUpperBound(model, c) == 524'288'000'000.0);
+}
+
 }  // namespace moesim::sim

@@ -52,6 +52,12 @@ StatusOr<NodeTemplate> ResolveNode(const pb::Cluster& spec, const TextFile* file
 
 }  // namespace
 
+double EstimateClusterBytes(uint32_t nodes, const NodeTemplate& node) {
+  constexpr double kBytesPerElement = 505;  // measured, cluster.h
+  return kBytesPerElement * nodes *
+         (static_cast<double>(node.devices.size()) + 2.0 * static_cast<double>(node.links.size()));
+}
+
 StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
   Cluster cluster;
   MOESIM_ASSIGN_OR_RETURN(cluster.node_, ResolveNode(spec, file, &cluster.description_));
@@ -73,13 +79,10 @@ StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
                           std::to_string(per_node) + " GPUs of " + cluster.description_ + ")");
   }
   cluster.used_gpus_ = used;
-  // Before the copies: about 400 bytes per device and per directed link, measured (`moesim topo
-  // show` of 8,192 HGX H800 nodes on a rail fabric, 24 devices and 90 directed links per node:
-  // 337 MB peak, 287 MB more than 1,024 nodes, 350 B per element).
-  const double elements = static_cast<double>(nodes) * (node.devices.size() + 2.0 * node.links.size());
-  MOESIM_RETURN_IF_ERROR(CheckFitsInMemory(
-      400.0 * elements, "the graph of " + std::to_string(nodes) + " nodes",
-      "use fewer cluster.nodes", AvailableHostBytes()));
+  // Before the copies: what they would take against what the machine has.
+  MOESIM_RETURN_IF_ERROR(CheckFitsInMemory(EstimateClusterBytes(nodes, node),
+                                           "the graph of " + std::to_string(nodes) + " nodes",
+                                           "use fewer cluster.nodes", AvailableHostBytes()));
 
   // Copy the node template `nodes` times. Devices are named "node<n>/<id>" and numbered per kind
   // across the cluster; GPU i of node n is GPU n * per_node + i.

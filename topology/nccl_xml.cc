@@ -76,11 +76,11 @@ class Importer {
   StatusOr<NodeTemplate> Run(const std::string& xml);
 
  private:
-  Error At(const XMLElement* e, const std::string& what, const std::string& valid = {}) const {
-    return InputError(Location{name_, e ? e->GetLineNum() : 0, e ? 1 : 0}, "", "", what, valid);
-  }
   Location Where(const XMLElement* e) const {
     return Location{name_, e ? e->GetLineNum() : 0, e ? 1 : 0};
+  }
+  Error At(const XMLElement* e, const std::string& what, const std::string& valid = {}) const {
+    return InputError(Where(e), "", "", what, valid);
   }
   Status Walk(const XMLElement* e, int parent);
   StatusOr<Rate> PcieBandwidth(const XMLElement* e);

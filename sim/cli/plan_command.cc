@@ -390,20 +390,20 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
                std::string(width - filled, ' '), done, mine);
     if (done == mine) fmt::print(stderr, "\n");
   };
+  std::optional<Error> first_error;
   std::vector<PlanRow> rows =
       EvaluatePlans(*cluster, *model, *plan_routing, *placement, step, candidates, spread.rank(),
-                    spread.size(), threads, progress);
+                    spread.size(), threads, progress, &first_error);
   std::vector<pb::PlanRow> mine_rows;
   for (const PlanRow& r : rows) mine_rows.push_back(ToProto(r));
   std::vector<pb::PlanRow> all = spread.GatherRows(mine_rows);
   if (spread.rank() != 0) return 0;
   if (all.empty() && !candidates.empty()) {
-    // Not one candidate could be simulated: an empty table with exit 0 would hide why. Every
-    // candidate shares the cause here (the sizes of the step), so the first one's error says it.
-    auto first = EvaluatePlan(*cluster, *model, *plan_routing, *placement, step, candidates[0], 0);
+    // Not one candidate could be simulated: an empty table with exit 0 would hide why. Rank 0
+    // evaluates candidate 0, so its first failure is the first of all.
     return Fail(io, Error("none of the " + std::to_string(candidates.size()) +
                           " plans could be simulated" +
-                          (first.ok() ? std::string() : "; the first: " + first.error().message())));
+                          (first_error ? "; the first: " + first_error->message() : "")));
   }
   std::sort(all.begin(), all.end(), [](const pb::PlanRow& a, const pb::PlanRow& b) {
     if (a.fits() != b.fits()) return a.fits();

@@ -272,16 +272,22 @@ std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::M
                                    const pb::ExpertPlacementSpec& placement, const StepConfig& step,
                                    const std::vector<PlanCandidate>& candidates, uint32_t offset,
                                    uint32_t stride, uint32_t threads,
-                                   const std::function<void(size_t)>& progress) {
+                                   const std::function<void(size_t)>& progress,
+                                   std::optional<Error>* first_error) {
   std::vector<uint32_t> mine;
   for (uint32_t i = offset; i < candidates.size(); i += stride) mine.push_back(i);
   std::vector<std::optional<PlanRow>> rows(mine.size());
+  std::vector<std::optional<Error>> errors(mine.size());
   std::atomic<size_t> next{0}, done{0};
   auto work = [&](bool reporter) {
     for (size_t k = next++; k < mine.size(); k = next++) {
       auto row =
           EvaluatePlan(cluster, model, routing, placement, step, candidates[mine[k]], mine[k]);
-      if (row.ok()) rows[k] = std::move(*row);
+      if (row.ok()) {
+        rows[k] = std::move(*row);
+      } else {
+        errors[k] = row.error();
+      }
       ++done;
       if (reporter && progress) progress(done.load());
     }
@@ -294,6 +300,15 @@ std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::M
   std::vector<PlanRow> out;
   for (auto& r : rows) {
     if (r) out.push_back(std::move(*r));
+  }
+  if (first_error != nullptr) {
+    *first_error = std::nullopt;
+    for (auto& e : errors) {
+      if (e) {
+        *first_error = std::move(e);
+        break;
+      }
+    }
   }
   return out;
 }

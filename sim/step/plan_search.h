@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -111,13 +112,16 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
                                uint32_t index);
 
 // Evaluates `candidates[i]` for every i with i % stride == offset on `threads` threads (the MPI
-// spread gives each rank its offset), calling `progress(done)` from one thread now and then.
+// spread gives each rank its offset), calling `progress(done)` from one thread now and then. The
+// candidates that fail are left out; `first_error`, when given, gets the error of the first of
+// them in enumeration order (nullopt when none failed).
 std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::ModelSpec& model,
                                    const PlanRouting& routing,
                                    const pb::ExpertPlacementSpec& placement, const StepConfig& step,
                                    const std::vector<PlanCandidate>& candidates, uint32_t offset,
                                    uint32_t stride, uint32_t threads,
-                                   const std::function<void(size_t)>& progress);
+                                   const std::function<void(size_t)>& progress,
+                                   std::optional<Error>* first_error = nullptr);
 
 // Fitting plans first, then by step time, then by index.
 void RankPlans(std::vector<PlanRow>& rows);

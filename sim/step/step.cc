@@ -164,31 +164,11 @@ Duration SyncTime(const NetworkModel& net, const std::vector<uint32_t>& group, u
 
 double Seconds(Duration d) { return static_cast<double>(d.picoseconds()) / 1e12; }
 
-// Kernels count FLOPs in 64 bits (sim/compute/kernel_model.h). Past that a count would wrap and a
-// step come out fast, so a micro-batch whose largest kernel could pass 2^64 FLOPs is refused. The
-// bound, in doubles: attention's backward, 2.5 x 2 FLOPs per (query, key) pair and channel of q
-// and o, over every pair of every sequence (seq_len^2, twice the causal count: an upper bound);
-// a GEMM's backward, 2 x 2 x tokens x hidden x its widest side (FFN x experts per token, the
-// vocabulary, or 4 x hidden).
+// Kernels count FLOPs in 64 bits: a micro-batch whose largest kernel could pass 2^64 is refused
+// (KernelFlopsUpperBound, step.h), before a count wraps and the step comes out fast.
 Status CheckKernelFlopsFit(const pb::ModelSpec& model, const StepConfig& config) {
-  const bool decode = config.mode == StepMode::kDecode;
-  const double mb = config.micro_batch, seq = static_cast<double>(config.seq_len);
-  const double tokens = decode ? mb : mb * seq;
-  const pb::AttentionSpec& a = model.attention();
-  const double head = std::max({static_cast<double>(a.head_dim()),
-                                static_cast<double>(a.qk_nope_head_dim() + a.qk_rope_head_dim()),
-                                static_cast<double>(a.v_head_dim()), 1.0});
-  const double width = 2.0 * std::max<double>(a.num_heads(), 1) * head;
-  const double attention = 5.0 * tokens * seq * width;
-  const double h = model.hidden_size();
-  const double wide = std::max<double>(
-      {static_cast<double>(model.expert_ffn_size()) * std::max<uint32_t>(model.top_k(), 1),
-       static_cast<double>(model.dense_ffn_size()),
-       static_cast<double>(model.shared_expert_ffn_size()) * model.num_shared_experts(),
-       static_cast<double>(model.vocab_size()), 4.0 * h});
-  const double gemm = 4.0 * tokens * h * wide;
   constexpr double kLimit = 18446744073709551615.0;  // 2^64 - 1
-  const double largest = std::max(attention, gemm);
+  const double largest = KernelFlopsUpperBound(model, config);
   if (largest < kLimit) return Status::Ok();
   char figure[32];
   std::snprintf(figure, sizeof figure, "%.3g", largest);
@@ -200,6 +180,21 @@ Status CheckKernelFlopsFit(const pb::ModelSpec& model, const StepConfig& config)
 }
 
 }  // namespace
+
+double KernelFlopsUpperBound(const pb::ModelSpec& model, const StepConfig& config) {
+  const double mb = config.micro_batch, seq = static_cast<double>(config.seq_len);
+  const double tokens = config.mode == StepMode::kDecode ? mb : mb * seq;
+  const models::AttentionShape a = models::ShapeOf(model);
+  const double attention =
+      5.0 * tokens * seq * static_cast<double>(a.heads) * static_cast<double>(a.qk_dim + a.v_dim);
+  const double h = model.hidden_size();
+  const double wide = std::max<double>(
+      {static_cast<double>(model.expert_ffn_size()) * std::max<uint32_t>(model.top_k(), 1),
+       static_cast<double>(model.dense_ffn_size()),
+       static_cast<double>(model.shared_expert_ffn_size()) * model.num_shared_experts(),
+       static_cast<double>(model.vocab_size()), 4.0 * h});
+  return std::max(attention, 4.0 * tokens * h * wide);
+}
 
 StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::ModelSpec& model,
                                   const models::Plan& plan, const models::LayerWork& layer_work,

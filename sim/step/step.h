@@ -228,6 +228,14 @@ struct StepReport {
   Duration exposed_communication() const { return step - compute_only; }
 };
 
+// An upper bound on the FLOPs of the largest kernel of one micro-batch, in doubles (which do not
+// wrap): attention's backward, 2.5 x 2 FLOPs per (query, key) pair and channel of q and o
+// (models::ShapeOf: heads x (qk_dim + v_dim)), over every pair of every sequence (seq_len^2 per
+// sequence, twice the causal count); a GEMM's backward, 2 x 2 x tokens x hidden x its widest side
+// (expert FFN x top_k, dense FFN, shared experts, vocabulary, or 4 x hidden). SimulateStep refuses
+// a micro-batch whose bound passes 2^64, the counts kernels are timed in.
+double KernelFlopsUpperBound(const pb::ModelSpec& model, const StepConfig& config);
+
 // `layer_work`: one EP group's MoE layer (ranks = plan ep), from the scenario's routing with
 // tokens_per_rank = micro_batch x seq_len / (tp x cp) (decode: micro_batch / (tp x cp), at least
 // 1); every MoE layer costs what it costs. Errors: sizes that do not divide (global batch by dp x
