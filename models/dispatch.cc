@@ -140,7 +140,7 @@ class DistinctTokenCounter {
 }  // namespace
 
 LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
-                      const ExpertPlacement& placement, uint64_t capacity) {
+                      const ExpertPlacement& placement, double capacity_factor) {
   const uint32_t world = plan.world();
   const LayerPlacement& layer = placement.layer(routing.layer);
   LayerWork work;
@@ -168,7 +168,8 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
   std::vector<std::vector<uint64_t>> tallies(ParallelChunkCount(world, copies));
   ParallelChunks(world, copies, [&](uint32_t first, uint32_t last, uint32_t chunk) {
     std::vector<uint64_t>& tally = tallies[chunk];
-    tally.assign(slot_first[world], 0);
+    // Slots first, then the chunk's drops per logical expert.
+    tally.assign(slot_first[world] + layer.num_experts(), 0);
     std::vector<uint64_t> sent_to_expert(layer.num_experts());  // per sender: the replica rule's j
     std::vector<uint64_t> sent_to_ep_rank;  // per sender: its row, indexed by EP rank in its group
     // Distinct tokens per destination node, when the nodes are known, and per destination rank.
@@ -181,6 +182,8 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
       sent_to_ep_rank.assign(group.size(), 0);
       work.tokens_in[src] = routing.tokens(src);
       const std::vector<uint32_t>& experts = routing.experts[src];
+      const uint64_t capacity = ExpertCapacity(routing.tokens(src), routing.top_k,
+                                               layer.num_experts(), capacity_factor);
       for (uint64_t k = 0; k < experts.size(); ++k) {
         const uint32_t expert = experts[k];
         if (k % routing.top_k == 0) {
@@ -189,6 +192,7 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
         }
         if (capacity > 0 && sent_to_expert[expert] >= capacity) {
           ++work.dropped[src];
+          ++tally[slot_first[world] + expert];
           continue;
         }
         const LayerPlacement::Replica r = ChooseReplica(
@@ -215,6 +219,12 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
       for (const std::vector<uint64_t>& tally : tallies) {
         work.expert_tokens[rank][slot] += tally[slot_first[rank] + slot];
       }
+    }
+  }
+  work.dropped_per_expert.assign(layer.num_experts(), 0);
+  for (uint32_t e = 0; e < layer.num_experts(); ++e) {
+    for (const std::vector<uint64_t>& tally : tallies) {
+      work.dropped_per_expert[e] += tally[slot_first[world] + e];
     }
   }
   return work;

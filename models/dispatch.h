@@ -37,6 +37,9 @@ struct LayerWork {
   std::vector<uint64_t> tokens_in;
   // Token copies each rank dropped because an expert was over capacity (0 without a capacity).
   std::vector<uint64_t> dropped;
+  // The same by logical expert: copies routed to expert e that its senders dropped (size
+  // num_experts; all 0 without a capacity).
+  std::vector<uint64_t> dropped_per_expert;
   // node_tokens.at(rank, node): distinct tokens of `rank` with at least one copy sent to a rank of
   // `node` (node = rank / gpus per node), its own node included; columns are nodes, so only the
   // first ceil(ranks / gpus per node) are used. A token with experts on two GPUs of one node
@@ -57,12 +60,12 @@ struct LayerWork {
   uint64_t TotalDropped() const;
 };
 
-// `capacity` > 0: a sender sends at most that many token copies to each expert (Megatron-Core's
-// expert capacity, computed per rank from its own tokens, with the "position" drop policy: the
-// later tokens in the rank's order are the ones dropped); the rest are dropped, not sent and not
-// computed. 0: no limit.
+// `capacity_factor` > 0: each sender sends at most ExpertCapacity(its tokens, top_k, experts,
+// capacity_factor) token copies to each expert (Megatron-Core's moe_expert_capacity_factor,
+// computed per rank from its own tokens, with the "position" drop policy: the later tokens in the
+// rank's order are the ones dropped); the rest are dropped, not sent and not computed. 0: no limit.
 LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
-                      const ExpertPlacement& placement, uint64_t capacity = 0);
+                      const ExpertPlacement& placement, double capacity_factor = 0);
 
 // How a MoE layer's dispatch and combine all-to-alls run (the scenario's workload.alltoall_algo,
 // the step block's, `moesim plan --alltoall-algo`), and what crosses:

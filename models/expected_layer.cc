@@ -15,6 +15,7 @@ LayerWork ExpectedLayer(std::span<const uint64_t> loads, uint32_t ep, uint64_t t
   w.dispatch_tokens = TrafficMatrix(ep);
   w.tokens_in.assign(ep, tokens_per_rank);
   w.dropped.assign(ep, 0);
+  w.dropped_per_expert.assign(loads.size(), 0);
   w.expert_tokens.resize(ep);
   for (uint32_t r = 0; r < ep; ++r)
     w.expert_tokens[r].assign(placement.layer(0).slots().at(r).size(), 0);
@@ -29,6 +30,7 @@ LayerWork ExpectedLayer(std::span<const uint64_t> loads, uint32_t ep, uint64_t t
       uint64_t share = each + (j < extra ? 1 : 0);
       if (capacity > 0 && share > capacity) {
         w.dropped[src] += share - capacity;
+        w.dropped_per_expert[e] += share - capacity;
         share = capacity;
       }
       // Spread over the expert's replicas, the leftover to the replicas after the sender's index.

@@ -25,6 +25,20 @@ uint32_t LayerPlacement::physical_experts() const {
   return n;
 }
 
+std::vector<uint64_t> RankLoads(const LayerPlacement& layer,
+                                std::span<const uint64_t> expert_loads) {
+  std::vector<uint64_t> loads(layer.ep(), 0);
+  for (uint32_t e = 0; e < layer.num_experts() && e < expert_loads.size(); ++e) {
+    const std::vector<LayerPlacement::Replica>& replicas = layer.ReplicasOf(e);
+    const uint64_t share = expert_loads[e] / replicas.size();
+    const uint64_t rest = expert_loads[e] % replicas.size();
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      loads[replicas[i].ep_rank] += share + (i < rest ? 1 : 0);
+    }
+  }
+  return loads;
+}
+
 uint32_t LayerPlacement::max_slots() const {
   size_t n = 0;
   for (const auto& s : slots_) n = std::max(n, s.size());

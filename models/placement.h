@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,12 @@ class ExpertPlacement {
   std::string description_;
   uint32_t gpus_per_node_ = 0;
 };
+
+// The token copies each EP rank computes when expert e receives expert_loads[e] of them
+// (size num_experts): an expert's load split evenly over its replicas, the first replicas (in
+// ReplicasOf order) taking one more each when it does not divide, which is what the replica rule
+// above gives a sender's tokens up to that rounding. Index = EP rank.
+std::vector<uint64_t> RankLoads(const LayerPlacement& layer, std::span<const uint64_t> expert_loads);
 
 // Chooses the replica of `expert` for the `nth` token (from 0) that a sender routes to it, by the
 // rule above. `ep_group` lists the global ranks of the sender's EP group by EP rank; `sender_ep`

@@ -279,11 +279,15 @@ LoadStats ComputeLoadStats(std::span<const uint64_t> counts, uint64_t tokens, ui
   s.tokens = tokens;
   if (counts.empty()) return s;
   uint64_t max_count = 0;
+  uint64_t min_count = counts.front();
   for (uint64_t c : counts) {
     s.selections += c;
     max_count = std::max(max_count, c);
+    min_count = std::min(min_count, c);
     if (c == 0) ++s.idle_experts;
   }
+  s.min_load = min_count;
+  s.max_load = max_count;
   const double e = static_cast<double>(counts.size());
   const double total = static_cast<double>(s.selections);
   if (s.selections > 0) {
@@ -297,6 +301,8 @@ LoadStats ComputeLoadStats(std::span<const uint64_t> counts, uint64_t tokens, ui
         s.entropy_bits -= p * std::log2(p);
       }
     }
+    s.mean_load = mean;
+    s.min_over_mean = static_cast<double>(min_count) / mean;
     s.max_over_mean = static_cast<double>(max_count) / mean;
     s.cv = std::sqrt(squares / e) / mean;
   }

@@ -132,7 +132,8 @@ class TraceReader {
 
 // Load statistics of one layer, from per-expert selection counts c_e (e = 0..E-1) summed over
 // every token of the layer. With mean m = sum(c) / E:
-//   max_over_mean = max(c) / m                     (1 = perfectly balanced)
+//   mean_load     = m; min_load = min(c); max_load = max(c)
+//   min_over_mean = min(c) / m, max_over_mean = max(c) / m   (both 1 = perfectly balanced)
 //   cv            = sqrt(sum((c_e - m)^2) / E) / m (population standard deviation over mean)
 //   entropy_bits  = -sum p_e log2 p_e, p_e = c_e / sum(c)  (log2 E = perfectly balanced)
 //   idle_experts  = #{e : c_e = 0}
@@ -141,6 +142,10 @@ class TraceReader {
 struct LoadStats {
   uint64_t tokens = 0;
   uint64_t selections = 0;
+  double mean_load = 0;
+  uint64_t min_load = 0;
+  uint64_t max_load = 0;
+  double min_over_mean = 0;
   double max_over_mean = 0;
   double cv = 0;
   double entropy_bits = 0;

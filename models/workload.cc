@@ -70,6 +70,7 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
   MOESIM_ASSIGN_OR_RETURN(
       w.combine_dtype, ParseWireDtype(load.combine_dtype(), file.Locate("workload.combine_dtype"),
                                       "workload.combine_dtype"));
+  w.capacity_factor = load.capacity_factor();  // declared range: > 0 when given
   const uint32_t moe_layers = load.has_moe_layers() ? load.moe_layers() : 1;
   if (moe_layers < 1 || moe_layers > w.model.num_layers()) {
     return InputError(file.Locate("workload.moe_layers"), "workload.moe_layers",
@@ -103,7 +104,7 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
     for (const ReplayStep& step : steps) {
       Workload::Step expanded{step.step, {}};
       for (const LayerRouting& layer : step.layers) {
-        expanded.layers.push_back(ExpandLayer(layer, w.plan, w.placement));
+        expanded.layers.push_back(ExpandLayer(layer, w.plan, w.placement, w.capacity_factor));
       }
       w.replay.push_back(std::move(expanded));
     }
@@ -122,7 +123,7 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
       w.placement, ResolvePlacement(scenario.plan().placement(), w.plan, w.model.num_experts(),
                                     moe_layers, gpus_per_node, loads, &file));
   for (const LayerRouting& layer : w.routing) {
-    w.layers.push_back(ExpandLayer(layer, w.plan, w.placement));
+    w.layers.push_back(ExpandLayer(layer, w.plan, w.placement, w.capacity_factor));
   }
   return w;
 }

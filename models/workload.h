@@ -35,6 +35,8 @@ struct Workload {
   Plan plan;
   ExpertPlacement placement;
   uint64_t tokens_per_gpu = 0;
+  // workload.capacity_factor; 0: no capacity (models/dispatch.h ExpandLayer).
+  double capacity_factor = 0;
   std::vector<LayerRouting> routing;  // index = layer
   std::vector<LayerWork> layers;      // index = layer
   // Routing replayed from a trace: every step's layers (the fields above hold the first step's).

@@ -92,7 +92,7 @@ compare "topo route hgx-h800-rail 0 9" topo route "$root/scenarios/clusters/hgx-
 compare "model list" model list
 compare "model show deepseek-v3" model show deepseek-v3
 compare "model show mixtral --json" model show mixtral-8x7b --json
-compare "model compare" model compare "$root/models/examples/dense-40b.pbtxt" "$root/models/examples/moe-120b-8x10b-top2.pbtxt"
+compare "model compare" model compare "$root/models/examples/dense-40b.pbtxt" "$root/models/examples/moe-120b-8x14b-top2.pbtxt"
 for op in allreduce allgather reducescatter alltoall sendrecv; do
   for f in analytical flow; do
     compare "collective $op dgx-h100 $f" collective --op "$op" --cluster dgx-h100 -b 1K -e 64M -f 32 --fidelity "$f"

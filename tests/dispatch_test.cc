@@ -177,10 +177,11 @@ TEST_CASE("Distinct tokens per rank never exceed the copies and are there wherev
   // node-blind copies cell by cell, non-zero exactly where they are, and fewer in all.
   auto s = sim::LoadScenario(testing::SourcePath("scenarios/deepseek-v3-h800-ep32.pbtxt"));
   REQUIRE(s.ok());
-  for (uint64_t capacity : {uint64_t{0}, uint64_t{100}}) {
-    INFO("capacity " << capacity);
+  // Factor 0.8: ceil(4096 x 8 / 256 x 0.8) = 103 copies per expert and sender.
+  for (double factor : {0.0, 0.8}) {
+    INFO("capacity factor " << factor);
     const LayerWork w =
-        ExpandLayer(s->workload.routing[0], s->workload.plan, s->workload.placement, capacity);
+        ExpandLayer(s->workload.routing[0], s->workload.plan, s->workload.placement, factor);
     const uint32_t n = w.dispatch_tokens.ranks();
     REQUIRE(w.rank_tokens.ranks() == n);
     for (uint32_t i = 0; i < n; ++i) {
@@ -190,7 +191,7 @@ TEST_CASE("Distinct tokens per rank never exceed the copies and are there wherev
       }
     }
     CHECK(w.rank_tokens.Total() < w.dispatch_tokens.Total());
-    if (capacity > 0) CHECK(w.TotalDropped() > 0);
+    if (factor > 0) CHECK(w.TotalDropped() > 0);
   }
 }
 
@@ -210,14 +211,15 @@ TEST_CASE("ExpandLayer drops token copies beyond an expert's capacity per sender
   // Megatron's capacity for 5 tokens, top-1, 2 experts, factor 1.2: ceil(5 x 1 / 2 x 1.2) = 3.
   const uint64_t capacity = ExpertCapacity(5, 1, 2, 1.2);
   REQUIRE(capacity == 3);
-  const LayerWork w = ExpandLayer(routing, *plan, placement, capacity);
+  const LayerWork w = ExpandLayer(routing, *plan, placement, 1.2);
   // Rank 0 sends 3 of its 4 copies to expert 1 (the 5th token's is dropped) and its 1 to expert 0;
-  // rank 1 keeps 3 of its 5 for its own expert 1 and drops 2.
+  // rank 1 keeps 3 of its 5 for its own expert 1 and drops 2: all 3 drops are expert 1's.
   CHECK(w.dispatch_tokens.at(0, 0) == 1);
   CHECK(w.dispatch_tokens.at(0, 1) == 3);
   CHECK(w.dispatch_tokens.at(1, 1) == 3);
   CHECK(w.dropped == std::vector<uint64_t>{1, 2});
   CHECK(w.TotalDropped() == 3);
+  CHECK(w.dropped_per_expert == std::vector<uint64_t>{0, 3});
   CHECK(w.expert_tokens[1][0] == 6);
   // Without a capacity nothing is dropped.
   const LayerWork all = ExpandLayer(routing, *plan, placement);

@@ -87,18 +87,25 @@ TEST_CASE("moesim model show reads a ModelSpec file") {
 
 TEST_CASE("moesim model compare puts compute per token against weights in memory") {
   const Run r = Moesim({"model", "compare", testing::SourcePath("models/examples/dense-40b.pbtxt"),
-                        testing::SourcePath("models/examples/moe-120b-8x10b-top2.pbtxt")});
+                        testing::SourcePath("models/examples/moe-120b-8x14b-top2.pbtxt")});
   REQUIRE(r.status == 0);
   CHECK(r.err.empty());
   CHECK_THAT(r.out, Catch::Contains("dense-40b"));
-  CHECK_THAT(r.out, Catch::Contains("moe-120b-8x10b-top2"));
-  // 119.61B against 39.78B in memory; 59.74B against 39.78B active per token. Forward FLOPs:
-  // 2 x 59.61B matmul weights + attention against 2 x 39.65B + the same attention: 1.46x.
+  CHECK_THAT(r.out, Catch::Contains("moe-120b-8x14b-top2"));
+  // 119.61B against 39.78B in memory; 36.19B against 39.78B active per token (tests/params_test.cc
+  // works them out). Forward FLOPs per token at 4096 tokens: 2 x the active matmul weights (all
+  // but the 32000 x 8192 = 0.262B input embedding, a lookup) + attention scores and values,
+  // 52 layers x 2 x 4096 x 64 heads x (128 + 128) = 6,979,321,856:
+  //   dense-40b: 2 x (39,782,973,440 - 262,144,000) + 6,979,321,856 = 86,020,980,736
+  //   MoE:       2 x (36,187,668,480 - 262,144,000) + 6,979,321,856 = 78,830,370,816
+  // so 78.83 / 86.02 = 0.916x the compute for 119.61 / 39.78 = 3.007x the weights.
   CHECK_THAT(r.out, Catch::Contains("39.78 B"));
   CHECK_THAT(r.out, Catch::Contains("119.61 B"));
-  CHECK_THAT(r.out, Catch::Contains("59.74 B"));
-  CHECK_THAT(r.out, Catch::Contains("moe-120b-8x10b-top2 against dense-40b: 3.01x the weights in "
-                                    "memory, 1.46x the compute per token."));
+  CHECK_THAT(r.out, Catch::Contains("36.19 B"));
+  CHECK_THAT(r.out, Catch::Contains("86.0 GFLOP"));
+  CHECK_THAT(r.out, Catch::Contains("78.8 GFLOP"));
+  CHECK_THAT(r.out, Catch::Contains("moe-120b-8x14b-top2 against dense-40b: 3.01x the weights in "
+                                    "memory, 0.92x the compute per token."));
   // Names from the catalog work too.
   CHECK(Moesim({"model", "compare", "mixtral-8x7b", "deepseek-v3"}).status == 0);
 }
@@ -130,7 +137,7 @@ TEST_CASE("moesim model: help names the examples and bad command lines exit 2") 
   const Run help = Moesim({"model", "--help"});
   CHECK(help.status == 0);
   CHECK_THAT(help.out, Catch::Contains("models/examples/dense-40b.pbtxt"));
-  CHECK_THAT(help.out, Catch::Contains("models/examples/moe-120b-8x10b-top2.pbtxt"));
+  CHECK_THAT(help.out, Catch::Contains("models/examples/moe-120b-8x14b-top2.pbtxt"));
   CHECK(Moesim({"model"}).status == 2);          // a subcommand is required
   CHECK(Moesim({"model", "show"}).status == 2);  // and show needs a model
   CHECK(Moesim({"model", "compare", "dbrx"}).status == 2);

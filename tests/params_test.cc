@@ -154,23 +154,34 @@ TEST_CASE("Every catalog model is within 3 percent of its published totals") {
   CHECK(published == 35);
 }
 
-TEST_CASE("The dense-vs-MoE examples: 40B dense against 120B MoE with 8 experts of 10B") {
+TEST_CASE("The dense-vs-MoE examples: 40B dense against 120B MoE whose 8 experts replace the FFN") {
   const ModelParams dense = CountParams(Example("dense-40b.pbtxt"));
-  const ModelParams moe = CountParams(Example("moe-120b-8x10b-top2.pbtxt"));
-  // dense-40b: 52 x (151.0M attention + 604.0M FFN) + 0.52B embeddings = 39.78B, all active.
+  const ModelParams moe = CountParams(Example("moe-120b-8x14b-top2.pbtxt"));
+  // What both share: attention 52 x 8192·128·(2·64 + 2·8) = 52 x 150,994,944 = 7,851,737,088;
+  // embedding and LM head 2 x 32000·8192 = 524,288,000. Trunk: 8,376,025,088.
+  const uint64_t trunk = 52ULL * 8192 * 128 * (2 * 64 + 2 * 8) + 2ULL * 32000 * 8192;
+  CHECK(trunk == 8'376'025'088ULL);
+  // dense-40b: the trunk + 52 SwiGLU FFNs of 3·8192·24576 = 603,979,776: 39,782,973,440, all active.
   CHECK(dense.total_params() == 39'782'973'440ULL);
+  CHECK(dense.total_params() == trunk + 52ULL * 3 * 8192 * 24576);
   CHECK(dense.active_params() == dense.total_params());
   CHECK(dense.total.router == 0);  // one expert: nothing to route
-  // One routed expert over all layers: 52 x 3·8192·7808 = 9.98B.
-  const double expert = 52.0 * 3 * 8192 * 7808;
-  CHECK(expert / 1e9 == Approx(9.98).epsilon(0.001));
-  // The MoE holds dense-40b's weights plus 8 experts (and 8-way routers): ~120B in memory ...
-  CHECK(moe.total_params() ==
-        dense.total_params() + 8 * static_cast<uint64_t>(expert) + 52ULL * 8192 * 8);
-  CHECK(moe.total_params() / 1e9 == Approx(119.6).epsilon(0.001));
-  // ... of which a token uses 2 experts, ~20B, on top of the shared 40B.
-  CHECK(moe.active.routed_experts == 2 * static_cast<uint64_t>(expert));
-  CHECK(moe.active_params() / 1e9 == Approx(59.7).epsilon(0.001));
+  // The MoE replaces each FFN by 8 experts of 3·8192·10880 = 267,386,880 per layer:
+  // 52 x 267,386,880 = 13,904,117,760 per expert, 111,232,942,080 for 8; routers 52·8192·8 =
+  // 3,407,872. In memory: 8,376,025,088 + 111,232,942,080 + 3,407,872 = 119,612,375,040.
+  const uint64_t expert = 52ULL * 3 * 8192 * 10880;
+  CHECK(expert == 13'904'117'760ULL);
+  CHECK(moe.total.shared_experts == 0);  // nothing of the dense FFN is kept
+  CHECK(moe.total.router == 3'407'872ULL);
+  CHECK(moe.total_params() == 119'612'375'040ULL);
+  CHECK(moe.total_params() == trunk + 8 * expert + 52ULL * 8192 * 8);
+  // Per token 2 of the 8: 8,376,025,088 + 27,808,235,520 + 3,407,872 = 36,187,668,480, about
+  // 0.91x dense-40b's 39.78B, while memory holds 119.61 / 39.78 = 3.01x.
+  CHECK(moe.active.routed_experts == 2 * expert);
+  CHECK(moe.active_params() == 36'187'668'480ULL);
+  CHECK(static_cast<double>(moe.total_params()) / dense.total_params() == Approx(3.0067).epsilon(1e-4));
+  CHECK(static_cast<double>(moe.active_params()) / dense.active_params() ==
+        Approx(0.90963).epsilon(1e-4));
 }
 
 }  // namespace moesim::models

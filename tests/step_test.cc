@@ -211,6 +211,17 @@ TEST_CASE("Step: a capacity factor drops the hot experts' excess and shortens th
   CHECK(capped.dropped_copies > 0);
   CHECK(capped.dropped_copies < capped.routed_copies);
   CHECK(capped.step < all.step);
+  // MFU counts the FLOPs computed: without drops the nominal and computed MFU agree; with them
+  // the computed one is lower by the dropped share d of the routed experts' FLOPs R = 3 x 2 x
+  // (top_k experts' weights) within the F FLOPs per token of training:
+  // (nominal - computed) / nominal = d x R / F.
+  CHECK(all.mfu == all.mfu_nominal);
+  const double d = static_cast<double>(capped.dropped_copies) / capped.routed_copies;
+  const double routed = 3.0 * 2 * models::CountParams(model).active.routed_experts;
+  const double per_token = static_cast<double>(models::TrainingFlopsPerToken(model, 512));
+  CHECK(capped.mfu < capped.mfu_nominal);
+  CHECK((capped.mfu_nominal - capped.mfu) / capped.mfu_nominal ==
+        Approx(d * routed / per_token).epsilon(1e-9));
 }
 
 TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, and say so") {

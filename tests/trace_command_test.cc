@@ -246,7 +246,7 @@ TEST_CASE("moesim trace stats on a trace of the OLMoE arxiv layer 0 counts match
   // max/mean = 204,013 / 26,112 = 7.813, the counts file's own imbalance.
   CHECK_THAT(r.out, Catch::Contains("208896"));
   CHECK_THAT(r.out, Catch::Contains("7.813"));
-  CHECK_THAT(r.out, Catch::Contains("tokens per EP rank (8 ranks, 8 contiguous experts each)"));
+  CHECK_THAT(r.out, Catch::Contains("tokens per EP rank (8 ranks, contiguous)"));
   std::filesystem::remove(path);
 }
 
@@ -347,7 +347,7 @@ TEST_CASE("moesim trace stats --ep prints the dispatch send matrix") {
       Catch::Contains(
           "         9695      2446      1364       862       680       540       414       383"));
   CHECK_THAT(r.out,
-             Catch::Contains("tokens per EP rank (8 ranks, 8 contiguous experts each): 77248"));
+             Catch::Contains("tokens per EP rank (8 ranks, contiguous): 77248"));
 }
 
 }  // namespace moesim::sim
@@ -441,6 +441,72 @@ TEST_CASE("moesim trace gen: the output's folder checked first, write errors wit
   CHECK(header.num_layers() == 3);
   CHECK(header.num_ranks() == 2);
   std::filesystem::remove(path);
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("moesim trace stats: min/mean, per-expert loads, placements and JSON") {
+  // 6 tokens, top-1 of 4 experts: 0 0 0 1 2 2. Loads {3, 1, 2, 0}: mean 6 / 4 = 1.5, min 0,
+  // max 3: min/mean 0, max/mean 2; one idle expert.
+  const std::string csv = testing::TempPath("moesim_stats_tokens.csv");
+  const std::string trace = testing::TempPath("moesim_stats.trace");
+  { std::ofstream(csv) << "0\n0\n0\n1\n2\n2\n"; }
+  REQUIRE(Moesim({"trace", "import", "csv", csv, "-o", trace, "--experts", "4"}).status == 0);
+  const Run plain = Moesim({"trace", "stats", trace, "--per-expert"});
+  REQUIRE(plain.status == 0);
+  //         layer tokens max/mean cv entropy idle min/mean mean load
+  CHECK_THAT(plain.out, Catch::Contains("  0            6     2.000"));
+  CHECK_THAT(plain.out, Catch::Contains("            1     0.000         1.5\n"));
+  CHECK_THAT(plain.out, Catch::Contains("        experts   0-3   3 1 2 0\n"));
+  // Contiguous over 2 EP ranks: {0, 1} = 4 and {2, 3} = 2, max/mean 4 / 3 = 1.333.
+  const Run contiguous = Moesim({"trace", "stats", trace, "--ep", "2"});
+  REQUIRE(contiguous.status == 0);
+  CHECK_THAT(contiguous.out,
+             Catch::Contains("tokens per EP rank (2 ranks, contiguous): 4 2  max/mean 1.333"));
+  // Round-robin: rank 0 holds experts 0 and 2 (5 copies), rank 1 experts 1 and 3 (1).
+  const Run rr = Moesim({"trace", "stats", trace, "--ep", "2", "--placement", "round-robin"});
+  REQUIRE(rr.status == 0);
+  CHECK_THAT(rr.out,
+             Catch::Contains("tokens per EP rank (2 ranks, round-robin): 5 1  max/mean 1.667"));
+  // EPLB on the trace's own loads packs 2 experts per rank to balance them: {3 + 0} and {2 + 1}.
+  const Run eplb = Moesim({"trace", "stats", trace, "--ep", "2", "--placement", "eplb"});
+  REQUIRE(eplb.status == 0);
+  CHECK_THAT(eplb.out, Catch::Contains(": 3 3  max/mean 1.000"));
+  // JSON: every expert's load and the EP ranks'.
+  const Run json = Moesim({"trace", "stats", trace, "--ep", "2", "--json"});
+  REQUIRE(json.status == 0);
+  CHECK_THAT(json.out, Catch::Contains("\"expertLoads\": [\n"));
+  CHECK_THAT(json.out, Catch::Contains("\"minOverMean\": 0"));
+  CHECK_THAT(json.out, Catch::Contains("\"meanLoad\": 1.5"));
+  // --placement needs --ep.
+  const Run alone = Moesim({"trace", "stats", trace, "--placement", "round-robin"});
+  CHECK(alone.status == 1);
+  CHECK(alone.err ==
+        "moesim: error: --placement needs --ep: the experts are placed over an EP group\n");
+  std::filesystem::remove(csv);
+  std::filesystem::remove(trace);
+}
+
+TEST_CASE("moesim trace import counts says import and keeps the measured layer's label") {
+  const std::string out = testing::TempPath("moesim_counts_layer7.trace");
+  const Run imported = Moesim({"trace", "import", "counts",
+                               testing::SharedData("routing/expert_counts_topk.csv"), "-o", out,
+                               "--model", "olmoe-1b-7b", "--tokens", "26112", "--ranks", "8",
+                               "--counts-model", "olmoe", "--counts-domain", "arxiv",
+                               "--counts-layer", "7"});
+  REQUIRE(imported.status == 0);
+  CHECK_THAT(imported.out, Catch::StartsWith("moesim trace import: wrote "));
+  CHECK_THAT(imported.out, Catch::Contains("1 steps x layer 7 (olmoe, arxiv) x 8 ranks"));
+  pb::TraceHeader header;
+  const std::vector<pb::TraceRecord> records = ReadRecords(out, &header);
+  REQUIRE(records.size() == 8);
+  for (const pb::TraceRecord& r : records) CHECK(r.layer() == 7);
+  const Run stats = Moesim({"trace", "stats", out});
+  REQUIRE(stats.status == 0);
+  CHECK_THAT(stats.out, Catch::Contains("\n      7       208896"));
+  std::filesystem::remove(out);
 }
 
 }  // namespace moesim::sim

@@ -227,7 +227,7 @@ TEST_CASE("trace header checks and top-k that disagrees with the model") {
 }
 
 TEST_CASE("load statistics follow their formulas") {
-  // counts {4, 0, 2, 2}: sum 8, mean m = 2; max/mean = 4/2 = 2;
+  // counts {4, 0, 2, 2}: sum 8, mean m = 2; min 0, max 4: min/mean 0, max/mean = 4/2 = 2;
   // cv = sqrt(((4-2)^2 + (0-2)^2 + 0 + 0) / 4) / 2 = sqrt(2) / 2 = 0.70711;
   // p = {1/2, 0, 1/4, 1/4}: entropy = 1/2 x 1 + 2 x 1/4 x 2 = 1.5 bits; one idle expert;
   // ep 2 (contiguous): rank 0 holds experts 0-1 = 4, rank 1 experts 2-3 = 4.
@@ -235,6 +235,10 @@ TEST_CASE("load statistics follow their formulas") {
   const LoadStats s = ComputeLoadStats(counts, 4, 2);
   CHECK(s.tokens == 4);
   CHECK(s.selections == 8);
+  CHECK(s.mean_load == Approx(2.0));
+  CHECK(s.min_load == 0);
+  CHECK(s.max_load == 4);
+  CHECK(s.min_over_mean == Approx(0.0).margin(1e-12));
   CHECK(s.max_over_mean == Approx(2.0));
   CHECK(s.cv == Approx(0.70711).epsilon(1e-4));
   CHECK(s.entropy_bits == Approx(1.5));
@@ -243,6 +247,7 @@ TEST_CASE("load statistics follow their formulas") {
   // Balanced: max/mean 1, cv 0, entropy log2 4 = 2 bits.
   const LoadStats b = ComputeLoadStats(std::vector<uint64_t>{3, 3, 3, 3}, 6, 0);
   CHECK(b.max_over_mean == Approx(1.0));
+  CHECK(b.min_over_mean == Approx(1.0));
   CHECK(b.cv == Approx(0.0).margin(1e-12));
   CHECK(b.entropy_bits == Approx(2.0));
   CHECK(b.ep_loads.empty());

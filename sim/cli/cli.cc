@@ -1,6 +1,7 @@
 #include "sim/cli/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
 
 #include "models/synthetic.h"
@@ -55,6 +56,7 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
   AddTraceCommand(app, &chosen);
   AddModelCommand(app, &chosen);
   AddPlanCommand(app, &chosen);
+  AddPlacementCommand(app, &chosen);
   AddCalibrateCommand(app, &chosen);
   AddValidateCommand(app, &chosen);
 
@@ -67,6 +69,33 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
   }
   CommandIo io{out, err};
   return chosen ? chosen(io) : RunDefaultSimulate(io);
+}
+
+StatusOr<pb::ExpertPlacementSpec> ParsePlacementFlag(const std::string& text) {
+  pb::ExpertPlacementSpec p;
+  if (text == "contiguous") return p;
+  if (text == "round-robin") {
+    p.set_kind(pb::ExpertPlacementSpec::ROUND_ROBIN);
+    return p;
+  }
+  if (text == "eplb" || text.starts_with("eplb:")) {
+    p.set_kind(pb::ExpertPlacementSpec::EPLB);
+    unsigned redundant = 0, groups = 1;
+    const int n = text == "eplb" ? 0 : std::sscanf(text.c_str() + 5, "%u:%u", &redundant, &groups);
+    if (text == "eplb" || n >= 1) {
+      p.set_redundant_experts(redundant);
+      p.set_num_groups(groups);
+      return p;
+    }
+  }
+  if (text.ends_with(".csv")) {
+    p.set_kind(pb::ExpertPlacementSpec::FROM_FILE);
+    p.set_file(text);
+    return p;
+  }
+  return InputError({}, "--placement", text, "not a placement",
+                    "contiguous, round-robin, eplb[:REDUNDANT[:GROUPS]] or FILE.csv "
+                    "(layer,expert,ep_rank)");
 }
 
 int PrintJson(const google::protobuf::Message& message, CommandIo& io) {

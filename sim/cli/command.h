@@ -16,7 +16,9 @@
 #include <cstdint>
 #include <functional>
 #include <ostream>
+#include <string>
 
+#include "proto/scenario.pb.h"
 #include "proto/status.h"
 
 namespace moesim::sim {
@@ -32,6 +34,10 @@ using CommandAction = std::function<int(CommandIo&)>;
 // Prints `message` as indented JSON with every field, zeros included (a layer 0 or a zero count is
 // data, not a default), as every --json does; returns the exit status.
 int PrintJson(const google::protobuf::Message& message, CommandIo& io);
+
+// --placement: contiguous, round-robin, eplb[:REDUNDANT[:GROUPS]] (DeepSeek's EPLB) or a
+// placement CSV FILE.csv (models/placement_file.h), as a scenario's plan { placement { ... } }.
+StatusOr<pb::ExpertPlacementSpec> ParsePlacementFlag(const std::string& text);
 
 // --router-groups G --router-group-topk M (moesim trace gen, moesim plan): OK when neither is set
 // or the group limit applies to `experts` experts of top-k `top_k`; otherwise the option at fault,
@@ -52,6 +58,10 @@ void AddModelCommand(CLI::App& app, CommandAction* chosen);
 
 // `moesim trace gen | import | stats`: routing trace files (sim/cli/trace_command.cc).
 void AddTraceCommand(CLI::App& app, CommandAction* chosen);
+
+// `moesim placement show SCENARIO`: the experts and replicas each EP rank holds
+// (placement_command.cc).
+void AddPlacementCommand(CLI::App& app, CommandAction* chosen);
 
 // `moesim plan`: every valid parallel plan simulated for a whole step, ranked (plan_command.cc).
 void AddPlanCommand(CLI::App& app, CommandAction* chosen);

@@ -265,9 +265,9 @@ void AddModelCommand(CLI::App& app, CommandAction* chosen) {
       "A MODEL is a catalog name (`moesim model list`) or a ModelSpec file (.pbtxt).\n"
       "Dense against MoE, with the two illustrative files of the repository:\n"
       "  moesim model compare models/examples/dense-40b.pbtxt "
-      "models/examples/moe-120b-8x10b-top2.pbtxt\n"
-      "(per token the MoE computes with 2 of its 8 experts, ~20B of expert weights, yet all ~120B\n"
-      "of its weights must be loaded).\n");
+      "models/examples/moe-120b-8x14b-top2.pbtxt\n"
+      "(the MoE's 8 experts replace the dense FFN: per token it computes with 2 of them, about\n"
+      "as much as the 40B dense model, yet all ~120B of its weights must be loaded).\n");
 
   CLI::App* list = model->add_subcommand(
       "list", "The catalog (models/catalog): experts, top-k, total and active parameters");
@@ -289,7 +289,7 @@ void AddModelCommand(CLI::App& app, CommandAction* chosen) {
   CLI::App* compare = model->add_subcommand(
       "compare",
       "Two models side by side: compute per token against weights that must sit in memory, e.g. "
-      "models/examples/dense-40b.pbtxt against models/examples/moe-120b-8x10b-top2.pbtxt");
+      "models/examples/dense-40b.pbtxt against models/examples/moe-120b-8x14b-top2.pbtxt");
   compare->add_option("a", options->model, "First model: catalog name or ModelSpec file")
       ->required();
   compare->add_option("b", options->other, "Second model: catalog name or ModelSpec file")

@@ -132,27 +132,6 @@ StatusOr<pb::Routing> ParseRouting(const std::string& text) {
   return InputError({}, "--routing", text, "not a routing", "uniform, zipf:ALPHA (ALPHA > 0)");
 }
 
-StatusOr<pb::ExpertPlacementSpec> ParsePlacement(const std::string& text) {
-  pb::ExpertPlacementSpec p;
-  if (text == "contiguous") return p;
-  if (text == "round-robin") {
-    p.set_kind(pb::ExpertPlacementSpec::ROUND_ROBIN);
-    return p;
-  }
-  if (text == "eplb" || text.starts_with("eplb:")) {
-    p.set_kind(pb::ExpertPlacementSpec::EPLB);
-    unsigned redundant = 0, groups = 1;
-    const int n = text == "eplb" ? 0 : std::sscanf(text.c_str() + 5, "%u:%u", &redundant, &groups);
-    if (text == "eplb" || n >= 1) {
-      p.set_redundant_experts(redundant);
-      p.set_num_groups(groups);
-      return p;
-    }
-  }
-  return InputError({}, "--placement", text, "not a placement",
-                    "contiguous, round-robin, eplb[:REDUNDANT[:GROUPS]]");
-}
-
 pb::PlanRow ToProto(const PlanRow& r) {
   pb::PlanRow p;
   p.set_index(r.index);
@@ -366,7 +345,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   }
   auto plan_routing = ResolvePlanRouting(*model, *routing, o.trace, nullptr);
   if (!plan_routing.ok()) return Fail(io, plan_routing.error());
-  auto placement = ParsePlacement(o.placement);
+  auto placement = ParsePlacementFlag(o.placement);
   if (!placement.ok()) return Fail(io, placement.error());
 
   uint32_t rejected = 0;

@@ -14,6 +14,7 @@
 #include "sim/cli/cli.h"
 #include "sim/cli/command.h"
 #include "sim/cli/step_command.h"
+#include "sim/report/placement_report.h"
 #include "sim/compute/profile_predict.h"
 #include "sim/moe/critical_path.h"
 #include "sim/moe/moe_layer.h"
@@ -67,6 +68,26 @@ Status ExportAlltoallv(const models::Workload& w, uint32_t layer, const std::str
   const models::TrafficMatrix& tokens = models::SentTokens(w.layers[layer], w.alltoall_algo);
   const uint64_t token_bytes = models::WireTokenBytes(w.model, w.dispatch_dtype).value;
   return models::WriteAlltoallvMatrixFile(tokens.Scaled(token_bytes), path);
+}
+
+// The capacity factor's drops of the layers the phases describe (a replay: its slowest step).
+void AddDrops(const models::Workload& w, pb::Result& result) {
+  if (w.capacity_factor <= 0) return;
+  const std::vector<models::LayerWork>* layers = &w.layers;
+  for (const models::Workload::Step& step : w.replay) {
+    if (step.step == result.replayed_step()) layers = &step.layers;
+  }
+  for (const models::LayerWork& layer : *layers) {
+    pb::LayerDrops* d = result.add_drops();
+    d->set_layer(layer.layer);
+    d->set_capacity_factor(w.capacity_factor);
+    uint64_t routed = 0;
+    for (uint64_t t : layer.tokens_in) routed += t * w.model.top_k();
+    d->set_routed_copies(routed);
+    d->set_dropped_copies(layer.TotalDropped());
+    d->mutable_dropped_per_expert()->Add(layer.dropped_per_expert.begin(),
+                                         layer.dropped_per_expert.end());
+  }
 }
 
 int Simulate(const SimulateOptions& options, CommandIo& io) {
@@ -136,6 +157,10 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
                                                : SimulateReplay(*net, scenario->workload);
   }
   if (scenario->workload.replay.empty()) AddCriticalPath(scenario->workload.layers, result);
+  AddDrops(scenario->workload, result);
+  *result.mutable_placement() =
+      PlacementToProto(scenario->workload.placement,
+                       static_cast<uint32_t>(scenario->workload.layers.size()));
   if (const Status sane = CheckReportedFigures(result, "scenario " + scenario->workload.name);
       !sane.ok()) {
     io.err << "moesim: error: " << sane.error().message() << "\n";

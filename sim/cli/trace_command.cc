@@ -14,6 +14,9 @@
 
 #include "models/expert_counts.h"
 #include "models/model_spec.h"
+#include "models/placement.h"
+#include "models/placement_spec.h"
+#include "models/plan.h"
 #include "models/rng.h"
 #include "models/synthetic.h"
 #include "models/trace.h"
@@ -48,6 +51,9 @@ struct TraceOptions {
   std::string counts_model;
   std::string counts_domain;
   uint32_t counts_layer = 0;
+  // import counts: the records are labelled with the measured layer (counts_layer), not 0, and the
+  // summary line names the import.
+  bool from_counts_import = false;
   uint64_t seed = 0;
   std::string output;
   // Which distribution-specific options the user gave, so that one that does not apply is an error.
@@ -60,6 +66,10 @@ struct TraceOptions {
   uint32_t rank = 0;
   // stats
   uint32_t ep = 0;
+  std::string placement = "contiguous";
+  bool placement_given = false;
+  bool per_expert = false;
+  bool json = false;
 };
 
 int Fail(CommandIo& io, const Error& error) {
@@ -228,7 +238,9 @@ int Gen(const TraceOptions& o, CommandIo& io) {
   header.set_model(o.model);
   header.set_num_experts(shape.experts);
   header.set_top_k(shape.top_k);
-  header.set_num_layers(o.layers);
+  // An imported counts layer keeps its label: records of layer counts_layer only.
+  const uint32_t first_layer = o.from_counts_import ? o.counts_layer : 0;
+  header.set_num_layers(first_layer + o.layers);
   header.set_num_ranks(o.ranks);
   header.set_token_order("generated: tokens in draw order");
   header.set_source("moesim trace gen " + what + " --seed " + std::to_string(o.seed) +
@@ -259,7 +271,7 @@ int Gen(const TraceOptions& o, CommandIo& io) {
         const std::vector<uint32_t>& ids = routing_layer.experts[rank];
         record.Clear();
         record.set_step(step);
-        record.set_layer(layer);
+        record.set_layer(first_layer + layer);
         record.set_rank(rank);
         record.set_tokens(ids.size() / shape.top_k);
         record.mutable_experts()->Add(ids.begin(), ids.end());
@@ -270,6 +282,13 @@ int Gen(const TraceOptions& o, CommandIo& io) {
   }
   const Status closed = writer->Close();
   if (!closed.ok()) return Fail(io, closed.error());
+  if (o.from_counts_import) {
+    io.out << "moesim trace import: wrote " << o.output << ": " << o.steps << " steps x layer "
+           << o.counts_layer << " (" << o.counts_model << ", " << o.counts_domain << ") x "
+           << o.ranks << " ranks x " << o.tokens << " tokens, " << shape.experts << " experts, top-"
+           << shape.top_k << " (drawn to match the counts)\n";
+    return 0;
+  }
   io.out << "moesim trace gen: wrote " << o.output << ": " << o.steps << " steps x " << o.layers
          << " layers x " << o.ranks << " ranks x " << o.tokens << " tokens, " << shape.experts
          << " experts, top-" << shape.top_k << " (" << o.distribution << ")\n";
@@ -288,6 +307,7 @@ int Import(const TraceOptions& o, CommandIo& io) {
     measured.distribution = "measured";
     measured.counts_file = o.input;
     measured.counts_given = true;
+    measured.from_counts_import = true;
     return Gen(measured, io);
   }
   auto shape = ResolveShape(o, /*need_top_k=*/false);
@@ -307,64 +327,66 @@ int Import(const TraceOptions& o, CommandIo& io) {
   return 0;
 }
 
-// The dispatch send matrix of each layer under EP `o.ep`: the trace's ranks form EP groups of
-// consecutive ranks, experts are placed contiguously (EP rank r holds experts r*E/ep ..), and a
-// token goes once per selected expert from its rank to the rank holding that expert (summed over
-// steps). Needs the rank count to be a multiple of ep; streams the trace a second time only when
-// the matrices are small enough to print (at most kMaxPrintedRanks ranks).
-int SendMatrices(const TraceOptions& o, const models::TraceCounts& counted, CommandIo& io) {
-  constexpr uint32_t kMaxPrintedRanks = 16;  // 16 columns of 10 characters: one terminal line
+// The placement of one EP group of `o.ep` ranks over the trace's layers (--placement; EPLB from
+// the trace's own per-layer loads).
+StatusOr<models::ExpertPlacement> StatsPlacement(const TraceOptions& o,
+                                                const models::TraceCounts& counted) {
+  MOESIM_ASSIGN_OR_RETURN(pb::ExpertPlacementSpec spec, ParsePlacementFlag(o.placement));
+  const uint32_t experts = counted.header.num_experts();
+  pb::ModelSpec model;
+  model.set_num_experts(experts);
+  model.set_top_k(counted.header.top_k());
+  pb::ParallelPlan group;
+  group.set_ep(o.ep);
+  MOESIM_ASSIGN_OR_RETURN(models::Plan plan, models::ResolvePlan(group, o.ep, model, nullptr));
+  std::vector<std::vector<uint64_t>> loads = counted.counts;
+  for (auto& layer : loads) layer.resize(experts, 0);  // a layer without records: no load
+  const uint32_t layers = static_cast<uint32_t>(std::max<size_t>(loads.size(), 1));
+  return models::ResolvePlacement(spec, plan, experts, layers, /*gpus_per_node=*/0, loads,
+                                  nullptr);
+}
+
+// The dispatch send matrix of each layer, [layer][src * ranks + dst] tokens summed over steps:
+// the trace's ranks form EP groups of `o.ep` consecutive ranks, each holding `placement`, and a
+// token goes once per selected expert from its rank to the rank holding that expert (a replicated
+// expert: the replica models/placement.h's rule picks, counting a sender's tokens from the start
+// of each record). Streams the trace a second time.
+StatusOr<std::vector<std::vector<uint64_t>>> SendMatrices(const TraceOptions& o,
+                                                          const models::TraceCounts& counted,
+                                                          const models::ExpertPlacement& placement) {
   const uint32_t ranks = counted.ranks;
-  if (ranks % o.ep != 0) {
-    io.out << "  (no send matrix: the trace has " << ranks << " rank(s), not a multiple of --ep "
-           << o.ep << ")\n";
-    return 0;
+  std::vector<std::vector<uint64_t>> matrix(counted.counts.size());
+  for (size_t layer = 0; layer < matrix.size(); ++layer) {
+    if (!counted.counts[layer].empty()) matrix[layer].assign(uint64_t{ranks} * ranks, 0);
   }
-  const size_t layers = counted.counts.size();
-  // [layer][src][dst], for the layers that have records (the ones the table above printed).
-  std::vector<std::vector<std::vector<uint64_t>>> matrix(layers);
-  if (ranks <= kMaxPrintedRanks) {
-    for (size_t layer = 0; layer < layers; ++layer) {
-      if (!counted.counts[layer].empty()) {
-        matrix[layer].assign(ranks, std::vector<uint64_t>(ranks, 0));
-      }
+  MOESIM_ASSIGN_OR_RETURN(models::TraceReader reader, models::TraceReader::Open(o.input));
+  std::vector<uint32_t> ep_group(o.ep);
+  std::vector<uint64_t> nth(counted.header.num_experts());
+  pb::TraceRecord record;
+  for (;;) {
+    MOESIM_ASSIGN_OR_RETURN(bool got, reader.Next(&record));
+    if (!got) break;
+    // The first pass saw every layer and rank of the file; only a file changed since has others.
+    if (record.layer() >= matrix.size() || matrix[record.layer()].empty() ||
+        record.rank() >= ranks) {
+      return Error(o.input + ": changed while it was being read");
     }
-    auto reader = models::TraceReader::Open(o.input);
-    if (!reader.ok()) return Fail(io, reader.error());
-    const uint32_t per_rank = counted.header.num_experts() / o.ep;
-    pb::TraceRecord record;
-    for (;;) {
-      auto got = reader->Next(&record);
-      if (!got.ok()) return Fail(io, got.error());
-      if (!*got) break;
-      // The first pass saw every layer and rank of the file; only a file changed since has others.
-      if (record.layer() >= layers || matrix[record.layer()].empty() || record.rank() >= ranks) {
-        return Fail(io, Error(o.input + ": changed while it was being read"));
-      }
-      auto& m = matrix[record.layer()];
-      const uint32_t src = record.rank();
-      const uint32_t base = src - src % o.ep;  // base + ep <= ranks, a multiple of ep
-      for (uint32_t e : record.experts()) ++m[src][base + e / per_rank];  // e < num_experts
+    uint64_t* row = matrix[record.layer()].data() + uint64_t{record.rank()} * ranks;
+    const uint32_t src = record.rank();
+    const uint32_t base = src - src % o.ep;  // base + ep <= ranks, a multiple of ep
+    for (uint32_t i = 0; i < o.ep; ++i) ep_group[i] = base + i;
+    const models::LayerPlacement& layer = placement.layer(record.layer());
+    std::fill(nth.begin(), nth.end(), 0);
+    for (uint32_t e : record.experts()) {  // e < num_experts, checked by the reader
+      const auto replica = models::ChooseReplica(layer, e, ep_group, src % o.ep, 0, nth[e]++);
+      ++row[base + replica.ep_rank];
     }
   }
-  for (size_t layer = 0; layer < layers; ++layer) {
-    if (counted.counts[layer].empty()) continue;  // no record of this layer
-    io.out << "  layer " << layer << " dispatch send matrix (tokens, row = source rank, column = "
-           << "destination rank, summed over steps):\n";
-    if (ranks > kMaxPrintedRanks) {
-      io.out << "    " << ranks << " ranks: too wide to print\n";
-      continue;
-    }
-    for (uint32_t i = 0; i < ranks; ++i) {
-      io.out << "   ";
-      for (uint32_t j = 0; j < ranks; ++j) io.out << fmt::format(" {:9}", matrix[layer][i][j]);
-      io.out << "\n";
-    }
-  }
-  return 0;
+  return matrix;
 }
 
 int Stats(const TraceOptions& o, CommandIo& io) {
+  constexpr uint32_t kMaxPrintedRanks = 16;  // 16 columns of 10 characters: one terminal line
   auto counted = models::CountTrace(o.input);
   if (!counted.ok()) return Fail(io, counted.error());
   const pb::TraceHeader& h = counted->header;
@@ -375,41 +397,122 @@ int Stats(const TraceOptions& o, CommandIo& io) {
         models::CheckTraceMatchesModel(h, o.input, o.model, spec->num_experts(), spec->top_k());
     if (!match.ok()) return Fail(io, match.error());
   }
-  if (o.ep != 0 && h.num_experts() % o.ep != 0) {
+  if (o.placement_given && o.ep == 0) {
+    return Fail(io, Error("--placement needs --ep: the experts are placed over an EP group"));
+  }
+  if (o.ep != 0 && o.placement == "contiguous" && h.num_experts() % o.ep != 0) {
     return Fail(io, InputError(Location{}, "--ep", std::to_string(o.ep),
                                std::to_string(h.num_experts()) +
                                    " experts cannot be split evenly over the EP ranks",
-                               "a divisor of " + std::to_string(h.num_experts())));
+                               "a divisor of " + std::to_string(h.num_experts()) +
+                                   ", or --placement round-robin"));
   }
+  std::optional<models::ExpertPlacement> placement;
+  std::vector<std::vector<uint64_t>> matrices;
+  if (o.ep != 0) {
+    auto placed = StatsPlacement(o, *counted);
+    if (!placed.ok()) return Fail(io, placed.error());
+    placement = std::move(*placed);
+    if (counted->ranks % o.ep == 0 && counted->ranks <= kMaxPrintedRanks) {
+      auto m = SendMatrices(o, *counted, *placement);
+      if (!m.ok()) return Fail(io, m.error());
+      matrices = std::move(*m);
+    }
+  }
+
+  pb::TraceStats stats;
+  stats.set_file(o.input);
+  *stats.mutable_header() = h;
+  stats.set_records(counted->records);
+  stats.set_ranks(counted->ranks);
+  stats.set_ep(o.ep);
+  if (placement) stats.set_placement(placement->description());
+  for (size_t layer = 0; layer < counted->counts.size(); ++layer) {
+    const std::vector<uint64_t>& counts = counted->counts[layer];
+    if (counts.empty()) continue;  // no record of this layer
+    const models::LoadStats s = models::ComputeLoadStats(counts, counted->tokens[layer], 0);
+    pb::TraceLayerStats* l = stats.add_layers();
+    l->set_layer(static_cast<uint32_t>(layer));
+    l->set_tokens(s.tokens);
+    l->set_selections(s.selections);
+    l->set_mean_load(s.mean_load);
+    l->set_min_load(s.min_load);
+    l->set_max_load(s.max_load);
+    l->set_min_over_mean(s.min_over_mean);
+    l->set_max_over_mean(s.max_over_mean);
+    l->set_cv(s.cv);
+    l->set_entropy_bits(s.entropy_bits);
+    l->set_idle_experts(s.idle_experts);
+    l->mutable_expert_loads()->Add(counts.begin(), counts.end());
+    if (placement) {
+      const std::vector<uint64_t> loads =
+          models::RankLoads(placement->layer(static_cast<uint32_t>(layer)), counts);
+      l->mutable_ep_rank_loads()->Add(loads.begin(), loads.end());
+      const double mean = static_cast<double>(s.selections) / o.ep;
+      l->set_ep_max_over_mean(mean > 0 ? *std::max_element(loads.begin(), loads.end()) / mean : 0);
+    }
+    if (layer < matrices.size() && !matrices[layer].empty()) {
+      l->mutable_send_matrix()->Add(matrices[layer].begin(), matrices[layer].end());
+    }
+  }
+  if (Status sane = CheckReportedFigures(stats, "the statistics of " + o.input); !sane.ok()) {
+    return Fail(io, sane.error());
+  }
+  if (o.json) return PrintJson(stats, io);
+
   std::ostream& out = io.out;
   out << "moesim trace stats: " << o.input << "\n"
       << "  model " << (h.model().empty() ? "-" : h.model()) << ", " << h.num_experts()
       << " experts, top-" << h.top_k() << ", " << counted->records << " records\n"
       << "  source " << (h.source().empty() ? "-" : h.source()) << "\n"
-      << "  (load = selections per expert over all steps and ranks; max/mean 1 and entropy "
-      << fmt::format("{:.3f}", std::log2(static_cast<double>(h.num_experts())))
+      << "  (load = selections per expert over all steps and ranks; max/mean = min/mean = 1 and "
+      << "entropy " << fmt::format("{:.3f}", std::log2(static_cast<double>(h.num_experts())))
       << " bits = balanced)\n";
-  out << fmt::format("  {:>5} {:>12} {:>9} {:>7} {:>13} {:>12}\n", "layer", "tokens", "max/mean",
-                     "cv", "entropy bits", "idle experts");
-  for (size_t layer = 0; layer < counted->counts.size(); ++layer) {
-    if (counted->counts[layer].empty()) continue;
-    const models::LoadStats s =
-        models::ComputeLoadStats(counted->counts[layer], counted->tokens[layer], o.ep);
-    out << fmt::format("  {:5} {:12} {:>9.3f} {:>7.3f} {:>13.3f} {:12}\n", layer, s.tokens,
-                       s.max_over_mean, s.cv, s.entropy_bits, s.idle_experts);
-    if (o.ep != 0) {
-      uint64_t max_load = 0;
-      out << "        tokens per EP rank (" << o.ep << " ranks, " << h.num_experts() / o.ep
-          << " contiguous experts each):";
-      for (uint64_t load : s.ep_loads) {
-        out << " " << load;
-        max_load = std::max(max_load, load);
+  out << fmt::format("  {:>5} {:>12} {:>9} {:>7} {:>13} {:>12} {:>9} {:>11}\n", "layer", "tokens",
+                     "max/mean", "cv", "entropy bits", "idle experts", "min/mean", "mean load");
+  for (const pb::TraceLayerStats& l : stats.layers()) {
+    out << fmt::format("  {:5} {:12} {:>9.3f} {:>7.3f} {:>13.3f} {:12} {:>9.3f} {:>11.1f}\n",
+                       l.layer(), l.tokens(), l.max_over_mean(), l.cv(), l.entropy_bits(),
+                       l.idle_experts(), l.min_over_mean(), l.mean_load());
+    if (o.per_expert) {
+      for (int e = 0; e < l.expert_loads_size(); e += 16) {
+        std::string line = fmt::format("        experts {:>3}-{:<3}", e,
+                                       std::min(e + 16, l.expert_loads_size()) - 1);
+        for (int j = e; j < std::min(e + 16, l.expert_loads_size()); ++j) {
+          line += fmt::format(" {}", l.expert_loads(j));
+        }
+        out << line << "\n";
       }
-      const double mean = static_cast<double>(s.selections) / o.ep;
-      out << "  max/mean " << fmt::format("{:.3f}", mean > 0 ? max_load / mean : 0.0) << "\n";
+    }
+    if (placement) {
+      out << "        tokens per EP rank (" << o.ep << " ranks, " << placement->description()
+          << "):";
+      for (uint64_t load : l.ep_rank_loads()) out << " " << load;
+      out << "  max/mean " << fmt::format("{:.3f}", l.ep_max_over_mean()) << "\n";
     }
   }
-  if (o.ep != 0) return SendMatrices(o, *counted, io);
+  if (!placement) return 0;
+  const uint32_t ranks = counted->ranks;
+  if (ranks % o.ep != 0) {
+    out << "  (no send matrix: the trace has " << ranks << " rank(s), not a multiple of --ep "
+        << o.ep << ")\n";
+    return 0;
+  }
+  for (const pb::TraceLayerStats& l : stats.layers()) {
+    out << "  layer " << l.layer() << " dispatch send matrix (tokens, row = source rank, column = "
+        << "destination rank, summed over steps):\n";
+    if (ranks > kMaxPrintedRanks) {
+      out << "    " << ranks << " ranks: too wide to print\n";
+      continue;
+    }
+    for (uint32_t i = 0; i < ranks; ++i) {
+      out << "   ";
+      for (uint32_t j = 0; j < ranks; ++j) {
+        out << fmt::format(" {:9}", l.send_matrix(static_cast<int>(i * ranks + j)));
+      }
+      out << "\n";
+    }
+  }
   return 0;
 }
 
@@ -497,26 +600,32 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
   import->add_option("--counts-layer", options->counts_layer, "counts: the measured layer");
   import->add_option("--seed", options->seed, "counts: seed of the draw")->capture_default_str();
   import->callback([options, chosen] {
-    *chosen = [options](CommandIo& io) { return Import(*options, io);
-};
-}  // namespace moesim::sim
-);
+    *chosen = [options](CommandIo& io) { return Import(*options, io); };
+  });
 
-CLI::App* stats = trace->add_subcommand(
-    "stats",
-    "Per layer: tokens, max/mean load, coefficient of variation, entropy, idle experts; with "
-    "--ep, tokens per EP rank and the dispatch send matrix");
-stats->add_option("trace", options->input, "Trace file")->required();
-stats
-    ->add_option("--ep", options->ep,
-                 "Also tokens per EP rank and the dispatch matrix (contiguous placement, EP "
-                 "groups of consecutive ranks)")
-    ->check(CLI::PositiveNumber);
-stats->add_option("--model", options->model,
-                  "Catalog model the trace is used with: experts and top-k must match");
-stats->callback([options, chosen] {
-  *chosen = [options](CommandIo& io) { return Stats(*options, io); };
-});
+  CLI::App* stats = trace->add_subcommand(
+      "stats",
+      "Per layer: tokens, max/mean and min/mean load, coefficient of variation, entropy, idle "
+      "experts; with --ep, tokens per EP rank under a placement and the dispatch send matrix");
+  stats->add_option("trace", options->input, "Trace file")->required();
+  stats
+      ->add_option("--ep", options->ep,
+                   "Also tokens per EP rank and the dispatch matrix (EP groups of consecutive "
+                   "ranks, each holding the --placement)")
+      ->check(CLI::PositiveNumber);
+  stats->add_option("--model", options->model,
+                    "Catalog model the trace is used with: experts and top-k must match");
+  CLI::Option* placed = stats->add_option(
+      "--placement", options->placement,
+      "With --ep: contiguous, round-robin, eplb[:REDUNDANT[:GROUPS]] (DeepSeek's EPLB on the "
+      "trace's own loads) or FILE.csv (layer,expert,ep_rank)");
+  stats->add_flag("--per-expert", options->per_expert, "Also each expert's load, per layer");
+  stats->add_flag("--json", options->json,
+                  "Print the statistics (every expert's load included) as protobuf JSON");
+  stats->callback([options, chosen, placed] {
+    options->placement_given = placed->count() > 0;
+    *chosen = [options](CommandIo& io) { return Stats(*options, io); };
+  });
 }
 
 }  // namespace moesim::sim

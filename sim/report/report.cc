@@ -7,6 +7,7 @@
 
 #include "models/model_spec.h"
 #include "models/send_matrices.h"
+#include "sim/report/placement_report.h"
 
 namespace moesim::sim {
 namespace {
@@ -106,7 +107,7 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
       << model.top_k() << ", hidden " << model.hidden_size() << ", expert FFN "
       << model.expert_ffn_size() << ", " << pb::DType_Name(model.dtype()) << "\n"
       << "  plan     ep " << s.ep << " (experts per GPU: " << w.placement.experts_per_rank()
-      << ", contiguous), edp " << s.edp << ", tp " << s.tp << ", dp " << s.dp << "\n"
+      << ", " << w.placement.description() << "), edp " << s.edp << ", tp " << s.tp << ", dp " << s.dp << "\n"
       << "  workload " << w.tokens_per_gpu << " tokens per GPU, " << w.layers.size()
       << " MoE layer(s), forward\n";
   if (w.alltoall_algo != models::AllToAllAlgo::kDirect || w.dispatch_dtype || w.combine_dtype) {
@@ -139,6 +140,24 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
   }
   out << "\n";
 
+  for (const pb::LayerDrops& d : result.drops()) {
+    out << "Dropped by capacity (factor " << d.capacity_factor() << "), layer " << d.layer()
+        << ": " << d.dropped_copies() << " of " << d.routed_copies() << " token copies ("
+        << fmt::format("{:.2f}", d.routed_copies() == 0
+                                     ? 0.0
+                                     : 100.0 * d.dropped_copies() / d.routed_copies())
+        << " %), not sent and not computed\n";
+    std::string per_expert;
+    for (int e = 0; e < d.dropped_per_expert_size(); ++e) {
+      if (d.dropped_per_expert(e) > 0) per_expert += fmt::format(" e{}:{}", e, d.dropped_per_expert(e));
+    }
+    if (!per_expert.empty()) out << "  per expert:" << per_expert << "\n";
+  }
+  if (result.drops_size() > 0) out << "\n";
+  if (result.has_placement()) {
+    PrintPlacement(result.placement(), /*max_ranks=*/16, out);
+    out << "\n";
+  }
   for (const pb::SendMatrix& m : result.send_matrices())
     PrintMatrix(m, m.phase() == "combine" ? combine_bytes : dispatch_bytes, out);
   if (result.send_matrices_size() == 0 && result.gpus() > models::kMaxSendMatrixRanks) {

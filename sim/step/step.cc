@@ -404,13 +404,23 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
                      models::TrainingFlopsPerToken(model, config.seq_len) +
                      3 * models::MtpForwardFlopsPerToken(model, config.seq_len, config.mtp_depth))
                : static_cast<double>(models::ForwardFlopsPerToken(model, config.seq_len).total());
+  // Dropped token copies are not computed: their routed-expert FLOPs (2 per weight of the top_k
+  // experts, 3x in training) come off the work done, by the share of copies dropped. `mfu` counts
+  // the FLOPs computed, `mfu_nominal` every routed copy (the two agree without a capacity).
+  const double dropped_share = r.routed_copies == 0 ? 0.0
+                                                    : static_cast<double>(r.dropped_copies) /
+                                                          static_cast<double>(r.routed_copies);
+  const double routed_expert_flops = (training ? 3.0 : 1.0) * 2.0 *
+                                     static_cast<double>(models::CountParams(model).active.routed_experts);
+  const double computed_per_token = per_token - dropped_share * routed_expert_flops;
   const double seconds = Seconds(r.step);
-  auto mfu = [&](pb::DType dtype) {
+  auto mfu = [&](pb::DType dtype, double flops_per_token) {
     const double peak = static_cast<double>(PeakFlops(cluster.gpu_spec(), dtype).per_second());
-    return per_token * static_cast<double>(tokens) / (seconds * plan.world() * peak);
+    return flops_per_token * static_cast<double>(tokens) / (seconds * plan.world() * peak);
   };
-  r.mfu = mfu(model.dtype());
-  r.mfu_bf16 = mfu(pb::BF16);
+  r.mfu = mfu(model.dtype(), computed_per_token);
+  r.mfu_nominal = mfu(model.dtype(), per_token);
+  r.mfu_bf16 = mfu(pb::BF16, computed_per_token);
   r.mfu_dtype = pb::DType_Name(model.dtype());
   r.tokens_per_second = static_cast<double>(tokens) / seconds;
   return r;
@@ -445,9 +455,7 @@ StatusOr<models::LayerWork> StepMoeLayer(const pb::ModelSpec& model, const model
   MOESIM_ASSIGN_OR_RETURN(models::ExpertPlacement where,
                           models::ResolvePlacement(placement, ep_plan, model.num_experts(), 1,
                                                    gpus_per_node, loads, file));
-  return models::ExpandLayer(layers.front(), ep_plan, where,
-                             models::ExpertCapacity(shape.tokens_per_rank, model.top_k(),
-                                                    model.num_experts(), config.capacity_factor));
+  return models::ExpandLayer(layers.front(), ep_plan, where, config.capacity_factor);
 }
 
 models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Plan& plan,

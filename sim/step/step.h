@@ -211,8 +211,11 @@ struct StepReport {
   uint64_t routed_copies = 0;
   // Model FLOPs per step (params.h: 3 x forward, attention without causal halving, as PaLM's
   // MFU) / (step x GPUs x peak): against the model dtype's dense peak (FP8 for FP8 models), and
-  // against the BF16 peak (the same for BF16 models).
+  // against the BF16 peak (the same for BF16 models). Only the FLOPs computed count: token copies
+  // dropped by the capacity factor are not; mfu_nominal counts them as if they were (the two
+  // agree without a capacity).
   double mfu = 0;
+  double mfu_nominal = 0;
   double mfu_bf16 = 0;
   std::string mfu_dtype;  // the dtype `mfu` is against: the model's ("FP8", "BF16", ...)
   double tokens_per_second = 0;

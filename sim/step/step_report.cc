@@ -78,6 +78,7 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
                                                        static_cast<double>(r.step.picoseconds()));
   p.set_alltoalls_per_micro_batch(r.alltoalls_per_micro_batch);
   p.set_mfu(r.mfu);
+  p.set_mfu_nominal(r.mfu_nominal);
   p.set_mfu_bf16(r.mfu_bf16);
   p.set_mfu_dtype(r.mfu_dtype);
   p.set_tokens_per_second(r.tokens_per_second);
@@ -168,6 +169,10 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
         "dropped by capacity", r.dropped_copies(), r.routed_copies(),
         r.routed_copies() == 0 ? 0.0 : 100.0 * r.dropped_copies() / r.routed_copies(),
         c.capacity_factor);
+    out << fmt::format(
+        "  {:<22} {:>12.1f} %    of {} peak counting only the copies computed (the step's MFU); "
+        "{:.1f} % counting the dropped ones too\n",
+        "MFU, computed", 100 * r.mfu(), r.mfu_dtype(), 100 * r.mfu_nominal());
   }
   if (r.mode() == "training") {
     out << fmt::format(
