@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer harnesses (tests/fuzz/, built with -DMOESIM_FUZZ=ON) for a fixed time each.
 #
-#   scripts/fuzz.sh [-b BUILD_DIR] [-t SECONDS] [-o OUT_DIR] [HARNESS ...]
+#   scripts/fuzz.sh [-b BUILD_DIR] [-t SECONDS] [-j JOBS] [-o OUT_DIR] [HARNESS ...]
 #
 # HARNESS: scenario cluster model profile nccl_xml trace counts result import_megatron_jsonl
-# import_csv import_npy (default: all, one after another). -b: the build folder (build-asan).
-# -t: seconds per harness (20). -o: where each harness's log, corpus and crash inputs go (default:
-# a temporary folder, removed at the end unless something failed).
+# import_csv import_npy (default: all). -b: the build folder (build-asan). -t: seconds per harness
+# (20). -j: harnesses run at once, each on one core (default: the cores, nproc); every harness
+# still gets its full -t. -o: where each harness's log, corpus and crash inputs go (default: a
+# temporary folder, removed at the end unless something failed).
 #
 # Each harness starts from a seed corpus assembled here from the files of its format in
 # scenarios/, tests/fixtures/ (bad/ included), models/, results/ and ../shared/data/ (when
@@ -19,13 +20,15 @@ cd "$(dirname "$0")/.."
 root=$PWD
 build=build-asan
 seconds=20
+jobs=$(nproc)
 out=""
-while getopts "b:t:o:" opt; do
+while getopts "b:t:j:o:" opt; do
   case $opt in
     b) build=$OPTARG ;;
     t) seconds=$OPTARG ;;
+    j) jobs=$OPTARG ;;
     o) out=$OPTARG ;;
-    *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,17p' "$0" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -82,39 +85,57 @@ dictionary() {
   esac
 }
 
-failed=()
-for h in "${harnesses[@]}"; do
-  bin="$build/tests/fuzz/fuzz_$h"
-  if [ ! -x "$bin" ]; then
-    echo "fuzz.sh: $bin not built (cmake -DMOESIM_FUZZ=ON, target moesim_fuzzers)" >&2
-    exit 1
-  fi
-  dir="$out/$h"
+# run_harness HARNESS: fuzzes it for $seconds s; writes its log, its exit status (dir/status) and
+# the lines to print (dir/summary), so that harnesses run side by side print in order.
+run_harness() {
+  local h=$1 bin="$build/tests/fuzz/fuzz_$1" dir="$out/$1" n=0 status=0 f
   mkdir -p "$dir/corpus" "$dir/seeds"
-  n=0
   while IFS= read -r f; do
     [ -f "$f" ] || continue
     cp "$f" "$dir/seeds/$(echo "$f" | tr '/' '_')"
     n=$((n + 1))
   done < <(seeds "$h")
   dictionary "$h" "$dir/dict"
-  dict=()
+  local dict=()
   [ -s "$dir/dict" ] && dict=("-dict=$dir/dict")
-  echo "fuzz.sh: $h for ${seconds} s from $n seeds"
-  status=0
   # The input file a harness rewrites goes in the harness's folder, not in a shared /tmp.
   TMPDIR="$dir" UBSAN_OPTIONS=print_stacktrace=1 \
     "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
       -print_final_stats=1 -artifact_prefix="$dir/" "${dict[@]}" "$dir/corpus" "$dir/seeds" \
       > "$dir/log" 2>&1 || status=$?
-  # The last status line: executions, coverage (cov: edges, ft: features), corpus, exec/s.
-  grep -E '^#[0-9]+' "$dir/log" | tail -1 || true
-  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$dir/log" || true
-  if [ $status -ne 0 ]; then
-    echo "fuzz.sh: $h FAILED (exit $status); log $dir/log:" >&2
-    grep -E 'ERROR|SUMMARY|Test unit written|runtime error' "$dir/log" | head -20 >&2 || true
-    failed+=("$h")
+  {
+    echo "fuzz.sh: $h for ${seconds} s from $n seeds"
+    # The last status line: executions, coverage (cov: edges, ft: features), corpus, exec/s.
+    grep -E '^#[0-9]+' "$dir/log" | tail -1 || true
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$dir/log" || true
+    if [ $status -ne 0 ]; then
+      echo "fuzz.sh: $h FAILED (exit $status); log $dir/log:"
+      grep -E 'ERROR|SUMMARY|Test unit written|runtime error' "$dir/log" | head -20 || true
+    fi
+  } > "$dir/summary"
+  echo "$status" > "$dir/status"
+}
+
+for h in "${harnesses[@]}"; do
+  if [ ! -x "$build/tests/fuzz/fuzz_$h" ]; then
+    echo "fuzz.sh: $build/tests/fuzz/fuzz_$h not built (cmake -DMOESIM_FUZZ=ON, target moesim_fuzzers)" >&2
+    exit 1
   fi
+done
+running=0
+for h in "${harnesses[@]}"; do
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n
+    running=$((running - 1))
+  fi
+  run_harness "$h" &
+  running=$((running + 1))
+done
+wait
+failed=()
+for h in "${harnesses[@]}"; do
+  cat "$out/$h/summary" 2>/dev/null || echo "fuzz.sh: $h did not finish (see $out/$h)"
+  [ -f "$out/$h/status" ] && [ "$(cat "$out/$h/status")" = 0 ] || failed+=("$h")
 done
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -5,7 +5,6 @@
 #                       4 ranks (the multi-rank CPU path), "[mpi1]" with one (the command line)
 #   moebench_mpirun_*   the `moebench` command itself under mpirun, as a user runs it
 add_executable(moebench_tests
-  test_main.cc
   backend_kernels_test.cc
   backend_alltoallv_matrix_test.cc
   backend_time_stats_test.cc
@@ -19,7 +18,7 @@ add_executable(moebench_tests
   backend_thread_communicator_test.cc
   backend_gpu_run_test.cc)
 # moesim_cli: the tests compare moebench with the simulator's prediction (tests may use both).
-target_link_libraries(moebench_tests PRIVATE moebench_cli moesim_cli Catch2::Catch2)
+target_link_libraries(moebench_tests PRIVATE moebench_cli moesim_cli moesim_catch_main)
 target_compile_definitions(moebench_tests PRIVATE
   MOESIM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
   MOESIM_SHARED_DATA_DIR="${PROJECT_SOURCE_DIR}/../shared/data")
@@ -34,7 +33,7 @@ add_executable(moebench_mpi_tests
   backend_mpi_main.cc
   backend_run_mpi_test.cc
   backend_cli_mpi_test.cc)
-target_link_libraries(moebench_mpi_tests PRIVATE moebench_cli moesim_cli Catch2::Catch2)
+target_link_libraries(moebench_mpi_tests PRIVATE moebench_cli moesim_cli moesim_catch)
 target_compile_definitions(moebench_mpi_tests PRIVATE
   MOESIM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
   MOESIM_SHARED_DATA_DIR="${PROJECT_SOURCE_DIR}/../shared/data")
