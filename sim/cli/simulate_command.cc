@@ -136,6 +136,9 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
                                                : SimulateReplay(*net, scenario->workload);
   }
   if (scenario->workload.replay.empty()) AddCriticalPath(scenario->workload.layers, result);
+  for (const pb::RouterFigures& f : scenario->workload.router_figures) {
+    *result.add_router_figures() = f;
+  }
   if (const Status sane = CheckReportedFigures(result, "scenario " + scenario->workload.name);
       !sane.ok()) {
     io.err << "moesim: error: " << sane.error().message() << "\n";
