@@ -1,11 +1,16 @@
 #include "models/score_routing.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 
 #include "models/dispatch.h"
 #include "models/expected_layer.h"
 #include "models/placement_spec.h"
+#include "moesim_runner.h"
+#include "sim/moe/scenario_loader.h"
+#include "test_paths.h"
 
 namespace moesim::models {
 namespace {
@@ -342,6 +347,37 @@ TEST_CASE("Score routing refuses bad input with the field, the value and what is
     CHECK(ErrorOf(spec, shape) ==
           "routing.scores.layer_correlation = 1.5: out of range; valid: 0 to 1");
   }
+}
+
+TEST_CASE("The example scenario carries the router figures into the Result and the report") {
+  // scenarios/gshard_top2_scores.pbtxt: 4 GPUs x 256 tokens x top-2 = 2,048 selections per step,
+  // 4 steps, 1 layer. The simulated routing is the last step's, so the dispatch matrix (diagonal
+  // included) holds 2,048 minus that step's dropped selections: the readers skip the drops.
+  const std::string path = testing::SourcePath("scenarios/gshard_top2_scores.pbtxt");
+  auto loaded = sim::LoadScenario(path);
+  REQUIRE(loaded.ok());
+  const std::vector<pb::RouterFigures>& figures = loaded->workload.router_figures;
+  REQUIRE(figures.size() == 4);
+  CHECK(loaded->workload.layers.at(0).dispatch_tokens.Total() == 2048 - figures[3].dropped());
+
+  const testing::MoesimRun json = testing::Moesim({"simulate", path, "--json"});
+  REQUIRE(json.status == 0);
+  pb::Result result;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &result).ok());
+  REQUIRE(result.router_figures_size() == 4);
+  for (int i = 0; i < 4; ++i) {
+    CHECK(result.router_figures(i).step() == static_cast<uint64_t>(i));
+    CHECK(result.router_figures(i).SerializeAsString() == figures[i].SerializeAsString());
+  }
+
+  const testing::MoesimRun text = testing::Moesim({"simulate", path});
+  REQUIRE(text.status == 0);
+  CHECK_THAT(text.out, Catch::Contains("aux loss"));
+  // The last row: step 3, layer 0, then the figures as the report rounds them.
+  char row[64];
+  std::snprintf(row, sizeof row, "       3     0 %9.4f %9.4f", figures[3].aux_loss(),
+                figures[3].z_loss());
+  CHECK_THAT(text.out, Catch::Contains(row));
 }
 
 }  // namespace moesim::models
