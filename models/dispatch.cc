@@ -190,6 +190,7 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
           per_node_token.EndToken();
           per_rank_token.EndToken();
         }
+        if (expert == kNotDispatched) continue;  // the router did not dispatch this slot
         if (capacity > 0 && sent_to_expert[expert] >= capacity) {
           ++work.dropped[src];
           ++tally[slot_first[world] + expert];

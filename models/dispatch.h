@@ -8,6 +8,8 @@
 // replicas receives each token at one of them, by the rule in models/placement.h. The same copies
 // are also counted as distinct tokens per destination rank (rank_tokens, what DeepEP's intranode
 // dispatch sends) and per destination node (node_tokens, what its internode dispatch sends across).
+// A slot holding kNotDispatched (models/routing.h: a router's drop) sends nothing and is not
+// counted in `dropped`, which counts this expansion's own capacity drops only.
 //
 //   LayerWork w = ExpandLayer(routing, plan, placement);
 //   w.dispatch_tokens.at(0, 1);    // token copies rank 0 sends to rank 1

@@ -70,6 +70,7 @@ TrafficMatrix ExpectedDistinctTokens(std::span<const uint32_t> sample, uint32_t 
   const size_t tokens = sample.size() / top_k;
   for (size_t t = 0; t < tokens; ++t) {
     for (uint32_t j = 0; j < top_k; ++j) {
+      if (sample[t * top_k + j] == kNotDispatched) continue;  // a router's drop reaches no group
       for (const auto& [group, fraction] : on[sample[t * top_k + j]]) {
         if (miss[group] == 1.0) touched.push_back(group);
         miss[group] *= 1.0 - fraction;

@@ -31,7 +31,8 @@ LayerWork ExpectedLayer(std::span<const uint64_t> loads, uint32_t ep, uint64_t t
 
 // DeepEP's deduplicated dispatch needs what per-expert loads cannot say: how many of a rank's
 // tokens reach each node (LayerWork::node_tokens). This sets w->node_tokens from `sample`, tokens'
-// experts drawn from the same routing (top_k ids per token, token-major): every sender gets
+// experts drawn from the same routing (top_k slots per token, token-major, kNotDispatched slots
+// skipped): every sender gets
 //
 //   node_tokens(src, n) = round(tokens_per_rank x h_n / T),   h_n = sum over the T sampled tokens
 //                         of P(the token has a copy on node n) = 1 - prod over its experts e of

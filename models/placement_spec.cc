@@ -123,7 +123,7 @@ void AddRoutingLoads(const LayerRouting& routing, uint32_t num_experts,
   row.resize(std::max<size_t>(row.size(), num_experts), 0);
   for (const std::vector<uint32_t>& rank : routing.experts) {
     for (uint32_t e : rank) {
-      if (e < row.size()) ++row[e];
+      if (e != kNotDispatched && e < row.size()) ++row[e];  // a router's drop loads no expert
     }
   }
 }

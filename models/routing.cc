@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "models/score_routing.h"
 #include "models/synthetic_spec.h"
 
 namespace moesim::models {
@@ -95,6 +96,10 @@ StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec,
       return ResolveExplicit(spec.explicit_(), shape, file);
     case pb::Routing::kSynthetic:
       return ResolveSynthetic(spec.synthetic(), shape, file);
+    case pb::Routing::kScores: {
+      MOESIM_ASSIGN_OR_RETURN(ScoreRouting routed, ResolveScoreRouting(spec.scores(), shape, file));
+      return std::move(routed.layers);
+    }
     case pb::Routing::kTrace:
       // Several steps: ResolveWorkload reads traces with LoadTraceRouting (models/trace_replay.h).
       return InputError(Where(file, "routing.trace"), "routing.trace", "",
@@ -104,8 +109,8 @@ StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec,
   }
   return InputError(Where(file, "routing"), "routing", "", "missing",
                     "routing { synthetic { distribution: UNIFORM seed: N } }, "
-                    "routing { explicit { rank { rank: R experts: [...] } ... } } or "
-                    "routing { trace { file: \"FILE\" } }");
+                    "routing { explicit { rank { rank: R experts: [...] } ... } }, "
+                    "routing { trace { file: \"FILE\" } } or routing { scores { router: R } }");
 }
 
 }  // namespace moesim::models

@@ -1,5 +1,6 @@
-// Which experts each token goes to, per rank and per layer: given explicitly in the scenario, or
-// drawn from a seeded synthetic distribution (the generators are in models/synthetic.h).
+// Which experts each token goes to, per rank and per layer: given explicitly in the scenario, drawn
+// from a seeded synthetic distribution (the generators are in models/synthetic.h), or chosen by a
+// router from drawn router scores (models/score_routing.h).
 //
 //   MOESIM_ASSIGN_OR_RETURN(std::vector<LayerRouting> layers,
 //                           ResolveRouting(scenario.routing(), shape, &file));
@@ -23,12 +24,20 @@ struct RoutingShape {
   uint64_t tokens_per_rank = 0;
   uint32_t num_experts = 0;
   uint32_t top_k = 0;
+  // The model's router (routing.scores without a router of its own uses it).
+  pb::ModelSpec::RouterKind router = pb::ModelSpec::ROUTER_KIND_UNSPECIFIED;
 };
+
+// An expert slot of a token that its router did not dispatch (a drop, or fewer experts than the
+// slots). Every reader of LayerRouting::experts skips it.
+inline constexpr uint32_t kNotDispatched = UINT32_MAX;
 
 struct LayerRouting {
   uint32_t layer = 0;
   uint32_t top_k = 0;
-  // experts[rank] holds tokens * top_k expert ids, token-major.
+  // experts[rank] holds tokens * top_k slots, token-major: token t's experts are
+  // experts[rank][t * top_k .. t * top_k + top_k), each an expert id or kNotDispatched (only from
+  // routers that drop, models/score_routing.h; ids first, then the unused slots).
   std::vector<std::vector<uint32_t>> experts;
   // Where the routing came from when a reader should know (e.g. measured counts scaled to this
   // scenario's token count); empty otherwise.
@@ -44,6 +53,8 @@ struct LayerRouting {
 // model, domain and layers asked for, with the model's number of experts, and no expert with more
 // selections than the layer has tokens. A relative counts_file is resolved against the folder of
 // `file` (the working directory when `file` is null).
+// Score routing (models/score_routing.h) gives the last step's routing; ResolveScoreRouting also
+// gives the router's figures.
 StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec,
                                                    const RoutingShape& shape, const TextFile* file);
 

@@ -1,25 +1,18 @@
 #include "models/synthetic_spec.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <string>
 
 #include "models/expert_counts.h"
+#include "models/field_errors.h"
 #include "models/synthetic.h"
 
 namespace moesim::models {
 namespace {
 
 using Spec = pb::SyntheticRouting;
-
-// The shortest text that reads back as the same double ("1.25", "nan").
-std::string Num(double x) {
-  char buffer[32];
-  const auto end = std::to_chars(buffer, buffer + sizeof buffer, x).ptr;
-  return std::string(buffer, end);
-}
 
 std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 
@@ -28,42 +21,28 @@ std::string DistributionName(Spec::Distribution d) {
   return name.empty() ? std::to_string(static_cast<int>(d)) : name;
 }
 
-// Errors about routing.synthetic.<field>, located in the scenario file when there is one.
-class Errors {
- public:
-  explicit Errors(const TextFile* file) : file_(file) {}
-  Error At(const std::string& field, const std::string& value, const std::string& problem,
-           const std::string& valid = {}) const {
-    const std::string path = "routing.synthetic." + field;
-    return InputError(file_ ? file_->Locate(path) : Location{}, path, value, problem, valid);
-  }
-
- private:
-  const TextFile* file_;
-};
+// Errors about routing.synthetic.<field>.
+using Errors = FieldErrors;
 
 // Rejects each parameter given with a distribution that does not use it.
 Status CheckApplicable(const Spec& spec, const Errors& errors) {
-  using D = std::vector<Spec::Distribution>;
+  using D = std::vector<int>;
   const D zipf = {Spec::ZIPF}, collapse = {Spec::COLLAPSE}, hot = {Spec::ZIPF, Spec::COLLAPSE},
           drawn = {Spec::UNIFORM, Spec::ZIPF, Spec::COLLAPSE}, measured = {Spec::MEASURED},
           limited = {Spec::UNIFORM, Spec::ZIPF}, uniform = {Spec::UNIFORM};
-  const struct {
-    const char* field;
-    bool given;
-    std::string value;
-    const D& uses;
-  } fields[] = {
-      {"zipf_alpha", spec.has_zipf_alpha(), Num(spec.zipf_alpha()), zipf},
+  const FieldUse fields[] = {
+      {"zipf_alpha", spec.has_zipf_alpha(), NumberText(spec.zipf_alpha()), zipf},
       {"shuffle_experts", spec.has_shuffle_experts(), spec.shuffle_experts() ? "true" : "false",
        hot},
-      {"collapse_fraction", spec.has_collapse_fraction(), Num(spec.collapse_fraction()), collapse},
+      {"collapse_fraction", spec.has_collapse_fraction(), NumberText(spec.collapse_fraction()),
+       collapse},
       {"collapse_hot_experts", spec.has_collapse_hot_experts(),
        std::to_string(spec.collapse_hot_experts()), collapse},
       {"drift_period_steps", spec.has_drift_period_steps(),
        std::to_string(spec.drift_period_steps()), hot},
       {"step", spec.has_step(), std::to_string(spec.step()), hot},
-      {"layer_correlation", spec.has_layer_correlation(), Num(spec.layer_correlation()), drawn},
+      {"layer_correlation", spec.has_layer_correlation(), NumberText(spec.layer_correlation()),
+       drawn},
       {"counts_file", !spec.counts_file().empty(), Quoted(spec.counts_file()), measured},
       {"counts_model", !spec.counts_model().empty(), Quoted(spec.counts_model()), measured},
       {"counts_domain", !spec.counts_domain().empty(), Quoted(spec.counts_domain()), measured},
@@ -75,16 +54,9 @@ Status CheckApplicable(const Spec& spec, const Errors& errors) {
       {"router_group_score_top", spec.has_router_group_score_top(),
        std::to_string(spec.router_group_score_top()), uniform},
   };
-  for (const auto& f : fields) {
-    if (!f.given) continue;
-    if (std::find(f.uses.begin(), f.uses.end(), spec.distribution()) != f.uses.end()) continue;
-    std::vector<std::string> names;
-    for (Spec::Distribution d : f.uses) names.push_back(DistributionName(d));
-    return errors.At(f.field, f.value,
-                     "does not apply to distribution " + DistributionName(spec.distribution()),
-                     "only with distribution " + Join(names, " or "));
-  }
-  return Status::Ok();
+  return RejectUnused(
+      fields, spec.distribution(), "distribution", DistributionName(spec.distribution()),
+      [](int d) { return DistributionName(static_cast<Spec::Distribution>(d)); }, errors);
 }
 
 // x in [0, 1] (NaN is not).
@@ -250,7 +222,7 @@ StatusOr<GroupLimit> ResolveGroupLimit(const Spec& spec, const RoutingShape& sha
 StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting& spec,
                                                      const RoutingShape& shape,
                                                      const TextFile* file) {
-  const Errors errors(file);
+  const Errors errors(file, "routing.synthetic");
   switch (spec.distribution()) {
     case Spec::UNIFORM:
     case Spec::ZIPF:
@@ -266,14 +238,14 @@ StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting&
   const Spec::Distribution kind = spec.distribution();
   if (kind == Spec::ZIPF &&
       (!spec.has_zipf_alpha() || !std::isfinite(spec.zipf_alpha()) || spec.zipf_alpha() <= 0)) {
-    return errors.At("zipf_alpha", spec.has_zipf_alpha() ? Num(spec.zipf_alpha()) : "",
+    return errors.At("zipf_alpha", spec.has_zipf_alpha() ? NumberText(spec.zipf_alpha()) : "",
                      spec.has_zipf_alpha() ? "not a finite number > 0" : "missing: ZIPF needs it",
                      "a number > 0, e.g. 1.0 (classic Zipf)");
   }
   if (kind == Spec::COLLAPSE &&
       (!spec.has_collapse_fraction() || !IsFraction(spec.collapse_fraction()))) {
     return errors.At("collapse_fraction",
-                     spec.has_collapse_fraction() ? Num(spec.collapse_fraction()) : "",
+                     spec.has_collapse_fraction() ? NumberText(spec.collapse_fraction()) : "",
                      spec.has_collapse_fraction() ? "outside [0, 1]" : "missing: COLLAPSE needs it",
                      "0 to 1, the fraction of tokens that collapse");
   }
@@ -293,7 +265,7 @@ StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting&
                      "has no effect without drift_period_steps", "drift_period_steps >= 1 with it");
   }
   if (spec.has_layer_correlation() && !IsFraction(spec.layer_correlation())) {
-    return errors.At("layer_correlation", Num(spec.layer_correlation()), "outside [0, 1]",
+    return errors.At("layer_correlation", NumberText(spec.layer_correlation()), "outside [0, 1]",
                      "0 (independent layers) to 1 (every layer routed like layer 0)");
   }
   MOESIM_ASSIGN_OR_RETURN(const GroupLimit limit, ResolveGroupLimit(spec, shape, errors));

@@ -4,6 +4,7 @@
 
 #include "models/model_spec.h"
 #include "models/placement_spec.h"
+#include "models/score_routing.h"
 #include "models/trace_replay.h"
 #include "proto/host_memory.h"
 
@@ -78,8 +79,12 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
                       "1 to " + std::to_string(w.model.num_layers()));
   }
 
-  const RoutingShape shape{world, moe_layers, w.tokens_per_gpu, w.model.num_experts(),
-                           w.model.top_k()};
+  const RoutingShape shape{.ranks = world,
+                           .layers = moe_layers,
+                           .tokens_per_rank = w.tokens_per_gpu,
+                           .num_experts = w.model.num_experts(),
+                           .top_k = w.model.top_k(),
+                           .router = w.model.router()};
   MOESIM_RETURN_IF_ERROR(CheckFitsInMemory(
       EstimateWorkloadBytes(shape),
       "the routing of " + std::to_string(world) + " GPUs x " + std::to_string(w.tokens_per_gpu) +
@@ -114,7 +119,14 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
     for (uint64_t t : w.layers.front().tokens_in) w.tokens_per_gpu = std::max(w.tokens_per_gpu, t);
     return w;
   }
-  MOESIM_ASSIGN_OR_RETURN(w.routing, ResolveRouting(scenario.routing(), shape, &file));
+  if (scenario.routing().has_scores()) {
+    MOESIM_ASSIGN_OR_RETURN(ScoreRouting routed,
+                            ResolveScoreRouting(scenario.routing().scores(), shape, &file));
+    w.routing = std::move(routed.layers);
+    w.router_figures = std::move(routed.figures);
+  } else {
+    MOESIM_ASSIGN_OR_RETURN(w.routing, ResolveRouting(scenario.routing(), shape, &file));
+  }
   std::vector<std::vector<uint64_t>> loads;  // EPLB's loads
   for (const LayerRouting& layer : w.routing) {
     if (loads_from_routing) AddRoutingLoads(layer, w.model.num_experts(), &loads);

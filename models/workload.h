@@ -16,6 +16,7 @@
 #include "models/routing.h"
 #include "models/wire_dtype.h"
 #include "proto/model.pb.h"
+#include "proto/result.pb.h"
 #include "proto/scenario.pb.h"
 #include "proto/status.h"
 #include "proto/text_file.h"
@@ -45,6 +46,9 @@ struct Workload {
     std::vector<LayerWork> layers;
   };
   std::vector<Step> replay;
+  // Routing from router scores (routing.scores): the router's figures per step and layer, which
+  // `simulate` copies into the Result (models/score_routing.h). Empty for other routing.
+  std::vector<pb::RouterFigures> router_figures;
 };
 
 // Resolves the model (catalog or inline), the plan for `world` GPUs, the routing and the expert

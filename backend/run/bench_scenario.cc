@@ -1,5 +1,7 @@
 #include "backend/run/bench_scenario.h"
 
+#include <algorithm>
+
 #include "topology/cluster.h"
 
 namespace moesim::backend {
@@ -24,6 +26,23 @@ StatusOr<BenchScenario> Resolve(std::string path, pb::Scenario spec, TextFile fi
     return InputError(file.Locate("plan.pp"), "plan.pp", std::to_string(s.pp),
                       "moebench runs one MoE layer on every rank; pipeline stages are not run yet",
                       "1");
+  }
+  // The ranks route with the model's top_k experts per token (backend/run/moe_layer_rank.h); a
+  // router that drops or gives tokens other counts (routing.scores) is simulated only.
+  for (const models::LayerRouting& layer : workload.routing) {
+    const bool drops = std::any_of(layer.experts.begin(), layer.experts.end(), [](const auto& ids) {
+      return std::find(ids.begin(), ids.end(), models::kNotDispatched) != ids.end();
+    });
+    if (drops || layer.top_k != workload.model.top_k()) {
+      return InputError(file.Locate("routing"), "routing", "scores",
+                        "layer " + std::to_string(layer.layer) + "'s router gives tokens " +
+                            (drops ? "dropped selections"
+                                   : std::to_string(layer.top_k) + " experts, the model " +
+                                         std::to_string(workload.model.top_k())) +
+                            "; moebench runs top_k experts per token",
+                        "a router without drops choosing the model's top_k (TOPK_SOFTMAX, "
+                        "TOPK_SIGMOID, GROUP_LIMITED), or synthetic routing");
+    }
   }
   BenchScenario out{std::move(path),     std::move(spec), std::move(file),
                     std::move(workload), cluster.gpus(),  cluster.gpus_per_node()};

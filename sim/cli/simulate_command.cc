@@ -81,9 +81,8 @@ void AddDrops(const models::Workload& w, pb::Result& result) {
     pb::LayerDrops* d = result.add_drops();
     d->set_layer(layer.layer);
     d->set_capacity_factor(w.capacity_factor);
-    uint64_t routed = 0;
-    for (uint64_t t : layer.tokens_in) routed += t * w.model.top_k();
-    d->set_routed_copies(routed);
+    // The copies the router dispatched: sent (kept on the GPU included) or dropped here.
+    d->set_routed_copies(layer.dispatch_tokens.Total() + layer.TotalDropped());
     d->set_dropped_copies(layer.TotalDropped());
     d->mutable_dropped_per_expert()->Add(layer.dropped_per_expert.begin(),
                                          layer.dropped_per_expert.end());
@@ -161,6 +160,9 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
   *result.mutable_placement() =
       PlacementToProto(scenario->workload.placement,
                        static_cast<uint32_t>(scenario->workload.layers.size()));
+  for (const pb::RouterFigures& f : scenario->workload.router_figures) {
+    *result.add_router_figures() = f;
+  }
   if (const Status sane = CheckReportedFigures(result, "scenario " + scenario->workload.name);
       !sane.ok()) {
     io.err << "moesim: error: " << sane.error().message() << "\n";

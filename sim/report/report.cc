@@ -76,6 +76,34 @@ std::string FormatBytes(uint64_t bytes) {
   return fmt::format("{:.2f} GB", bytes / 1e9);
 }
 
+void PrintRouterFigures(const pb::Result& result, std::ostream& out) {
+  const int rows = result.router_figures_size();
+  if (rows == 0) return;
+  out << "Router (aux loss = E x sum_e f_e P_e, 1 when balanced; z-loss = mean (ln sum_e "
+         "exp x_e)^2;\n        max/mean = copies of the busiest expert over the mean; dropped: "
+         "selections not dispatched)\n"
+      << fmt::format("  {:>6} {:>5} {:>9} {:>9} {:>8} {:>8}  {}\n", "step", "layer", "aux loss",
+                     "z-loss", "max/mean", "dropped", "most dropped");
+  constexpr int kShown = 32;
+  for (int i = 0; i < rows; ++i) {
+    if (rows > 2 * kShown && i == kShown) {
+      out << "  ... " << rows - 2 * kShown << " rows not shown (all in --json)\n";
+      i = rows - kShown;
+    }
+    const pb::RouterFigures& f = result.router_figures(i);
+    std::string most = "-";
+    uint64_t top = 0;
+    for (int e = 0; e < f.dropped_per_expert_size(); ++e) {
+      if (f.dropped_per_expert(e) > top) {
+        top = f.dropped_per_expert(e);
+        most = "expert " + std::to_string(e) + " (" + std::to_string(top) + ")";
+      }
+    }
+    out << fmt::format("  {:>6} {:>5} {:>9.4f} {:>9.4f} {:>8.3f} {:>8}  {}\n", f.step(), f.layer(),
+                       f.aux_loss(), f.z_loss(), f.max_over_mean(), f.dropped(), most);
+  }
+}
+
 void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::ostream& out) {
   const models::Workload& w = scenario.workload;
   const pb::ModelSpec& model = w.model;
@@ -139,6 +167,10 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
     }
   }
   out << "\n";
+  if (result.router_figures_size() > 0) {
+    PrintRouterFigures(result, out);
+    out << "\n";
+  }
 
   for (const pb::LayerDrops& d : result.drops()) {
     out << "Dropped by capacity (factor " << d.capacity_factor() << "), layer " << d.layer()

@@ -17,6 +17,10 @@ namespace moesim::sim {
 
 void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::ostream& out);
 
+// The router's figures of routing from scores (pb::RouterFigures), one row per step and layer;
+// nothing when the Result has none. Past 64 rows, the first and last 32 (all are in --json).
+void PrintRouterFigures(const pb::Result& result, std::ostream& out);
+
 // "91 ns", "1.09 us", "2.917 ms", "1.200 s": three significant decimals past the unit's integer.
 std::string FormatNs(int64_t ns);
 // "268.4 MFLOP", "2.93 TFLOP"; "-" for none.

@@ -96,6 +96,12 @@ StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::R
                  std::to_string(out.sample.size() / out.top_k) + " tokens";
     return out;
   }
+  if (routing.has_scores()) {
+    // The search prices an expected layer from per-expert loads and a fixed top_k per token
+    // (models/expected_layer.h); a router's drops and per-batch capacity are not in that form.
+    return InputError(file ? file->Locate("routing.scores") : Location{}, "routing.scores", "",
+                      "plan search draws no router scores", "routing { synthetic { ... } }");
+  }
   // Checks the routing block as a scenario would, and samples it.
   models::RoutingShape shape;
   shape.ranks = 1;

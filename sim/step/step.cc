@@ -433,7 +433,9 @@ StatusOr<models::LayerWork> StepMoeLayer(const pb::ModelSpec& model, const model
                                          const TextFile* file) {
   if (!routing.has_synthetic()) {
     return InputError(file ? file->Locate("routing") : Location{}, "routing",
-                      routing.has_trace() ? "trace" : "explicit",
+                      routing.has_trace()    ? "trace"
+                      : routing.has_scores() ? "scores"
+                                             : "explicit",
                       "a whole step draws its routing for each plan's micro-batch",
                       "routing { synthetic { ... } }");
   }
