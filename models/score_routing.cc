@@ -328,11 +328,12 @@ BatchLogits::BatchLogits(const LogitModel& model, uint64_t step, uint32_t rank, 
   const uint32_t experts = model.experts;
   mu_.resize(experts);
   const double shift = model.drift * static_cast<double>(step);
+  const double skew = model.skew + model.skew_growth * static_cast<double>(step);
   for (uint32_t e = 0; e < experts; ++e) {
     // Popularity position in [0, E): 0 is the hottest.
     double position = std::fmod(static_cast<double>(e) - shift, static_cast<double>(experts));
     if (position < 0) position += experts;
-    mu_[e] = model.skew == 0 ? 0.0 : -model.skew * std::log1p(position);
+    mu_[e] = skew == 0 ? 0.0 : -skew * std::log1p(position);
   }
 }
 
@@ -366,6 +367,8 @@ StatusOr<ScoreRouting> ResolveScoreRouting(const pb::ScoreRouting& spec, const R
   LogitModel model{.seed = spec.seed(), .experts = shape.num_experts};
   MOESIM_ASSIGN_OR_RETURN(model.skew,
                           Real(spec.has_skew(), spec.skew(), 0, 0, 100, "skew", errors));
+  MOESIM_ASSIGN_OR_RETURN(model.skew_growth, Real(spec.has_skew_growth(), spec.skew_growth(), 0,
+                                                  0, 100, "skew_growth", errors));
   MOESIM_ASSIGN_OR_RETURN(model.logit_std, Real(spec.has_logit_std(), spec.logit_std(), 1, 0, 1000,
                                                 "logit_std", errors));
   MOESIM_ASSIGN_OR_RETURN(model.drift,

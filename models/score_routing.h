@@ -10,8 +10,9 @@
 //   r.figures[s * layers + l]        // step s, layer l: aux_loss, z_loss, dropped, max_over_mean
 //
 // The logits (pb::ScoreRouting documents them): x_e = mu_e(step) + logit_std * z_e, with
-//   mu_e(s) = -skew * ln(1 + ((e - drift * s) mod E)), so softmax(mu) is Zipf(skew) over the
-//   experts and the hot experts move `drift` positions per step;
+//   mu_e(s) = -(skew + skew_growth * s) * ln(1 + ((e - drift * s) mod E)), so softmax(mu) is
+//   Zipf over the experts, ever more skewed with skew_growth (router collapse), and the hot
+//   experts move `drift` positions per step;
 //   z_e = (u1 + u2 + u3 + u4 - 2) * sqrt(3), u uniform in [0, 1) from models/rng.h (Irwin-Hall:
 //   mean 0, variance 4 x 1/12 x 3 = 1), made of additions and multiplications only, so the same
 //   seed draws the same noise on every machine; in layers after the first
@@ -58,6 +59,7 @@ struct LogitModel {
   uint64_t seed = 0;
   uint32_t experts = 0;
   double skew = 0;
+  double skew_growth = 0;  // per step: step s draws with skew + skew_growth x s
   double logit_std = 1;
   double drift = 0;
   double layer_correlation = 0;

@@ -4,6 +4,7 @@
 
 #include "models/model_spec.h"
 #include "models/params.h"
+#include "test_paths.h"
 
 namespace moesim::models {
 namespace {
@@ -342,6 +343,39 @@ TEST_CASE("Inference memory: weights and a KV cache, no gradients or optimizer s
   CHECK(one.SequencesThatFit(Bytes{ten}) == 10);
   CHECK(one.SequencesThatFit(Bytes{ten - 1}) == 9);
   CHECK(one.SequencesThatFit(one.weights) == 0);
+}
+
+TEST_CASE("Inference memory: the 120B MoE example decoding on 8 GPUs, EP 8") {
+  auto model = LoadModelArgument(testing::SourcePath("models/examples/moe-120b-8x14b-top2.pbtxt"));
+  REQUIRE(model.ok());
+  // tp 1, ep 8: every GPU holds the dense part (attention 7,851,737,088 + embedding and LM head
+  // 524,288,000 + routers 3,407,872 = 8,379,432,960) and one of the 8 experts (52 x 3 x 8192 x
+  // 10880 = 13,904,117,760), in BF16: 2 x 22,283,550,720 = 44,567,101,440 bytes.
+  MemoryOptions o;
+  o.inference = true;
+  o.seq_len = 1;  // decode: one new token per sequence
+  o.micro_batch_size = 64;
+  o.kv_context = 4096;
+  const MemoryBreakdown m = StageMemory(*model, MakePlan(*model, 8, 1, 1, 8), o, 0);
+  CHECK(m.dense_params == 8'379'432'960ULL);
+  CHECK(m.expert_params == 13'904'117'760ULL);
+  CHECK(m.weights.value == 44'567'101'440ULL);
+  CHECK(m.gradients.value == 0);
+  CHECK(m.optimizer.value == 0);
+  // GQA, 8 KV heads of 128: K and V 2 x 8 x 128 = 2048 elements per token and layer, all on the
+  // one TP rank. A sequence of 4096 tokens: 52 x 4096 x 2048 x 2 B = 872,415,232 bytes; 64 of them.
+  CHECK(m.kv_cache_per_sequence.value == 872'415'232ULL);
+  CHECK(m.kv_cache.value == 64 * 872'415'232ULL);
+  // On an 80 GB H100: (80e9 - 44,567,101,440) = 35,432,898,560 bytes left, over what one
+  // sequence adds: its 872,415,232 of cache plus its share of the micro-batch's activations and
+  // all-to-all buffers (one token each in decode, small): 40.6 with the cache alone, so 40 at most.
+  const double per_sequence =
+      static_cast<double>(m.activations.value + m.all_to_all.value + m.kv_cache.value) / 64;
+  CHECK(per_sequence > 872'415'232.0);
+  CHECK(per_sequence < 872'415'232.0 * 1.01);  // the cache is over 99% of it
+  const uint64_t fit = m.SequencesThatFit(Bytes{80'000'000'000ULL});
+  CHECK(fit == static_cast<uint64_t>(35'432'898'560.0 / per_sequence));
+  CHECK(fit == 40);
 }
 
 TEST_CASE("Inference memory: MLA caches its latent, whole on every TP rank") {

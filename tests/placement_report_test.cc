@@ -18,9 +18,6 @@ using testing::Moesim;
 std::vector<uint32_t> U(const google::protobuf::RepeatedField<uint32_t>& f) {
   return {f.begin(), f.end()};
 }
-std::vector<int32_t> I(const google::protobuf::RepeatedField<int32_t>& f) {
-  return {f.begin(), f.end()};
-}
 
 TEST_CASE("A contiguous placement in EPLB's terms: one replica each, numbered rank by rank") {
   // 8 experts over 4 EP ranks: rank r holds experts 2r, 2r+1, so physical expert p is logical p.
@@ -35,15 +32,15 @@ TEST_CASE("A contiguous placement in EPLB's terms: one replica each, numbered ra
   CHECK(U(l.phy2log()) == std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7});
   CHECK(U(l.logcnt()) == std::vector<uint32_t>(8, 1));
   CHECK(l.max_replicas() == 1);
-  CHECK(I(l.log2phy()) == std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7});
+  CHECK(U(l.log2phy()) == std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7});
   // Round-robin: expert e on rank e mod 4, slot e / 4, so rank 0 holds 0 and 4: phy2log
   // [0 4 | 1 5 | 2 6 | 3 7], and log2phy inverts it.
   const pb::PlacementReport rr = PlacementToProto(models::ExpertPlacement::RoundRobin(8, 4), 1);
   CHECK(U(rr.layers(0).phy2log()) == std::vector<uint32_t>{0, 4, 1, 5, 2, 6, 3, 7});
-  CHECK(I(rr.layers(0).log2phy()) == std::vector<int32_t>{0, 2, 4, 6, 1, 3, 5, 7});
+  CHECK(U(rr.layers(0).log2phy()) == std::vector<uint32_t>{0, 2, 4, 6, 1, 3, 5, 7});
 }
 
-TEST_CASE("Replicas: logcnt counts them, log2phy lists them padded with -1, the text marks them") {
+TEST_CASE("Replicas: logcnt counts them, log2phy lists them expert by expert, the text marks them") {
   // 3 experts on 2 EP ranks, expert 0 replicated: rank 0 holds {0, 1}, rank 1 holds {2, 0}.
   // Physical experts 0..3 are logical 0, 1, 2, 0: logcnt {2, 1, 1}; expert 0 is physical 0 and 3.
   std::vector<models::LayerPlacement> layers = {
@@ -57,8 +54,9 @@ TEST_CASE("Replicas: logcnt counts them, log2phy lists them padded with -1, the 
   CHECK(U(l.phy2log()) == std::vector<uint32_t>{0, 1, 2, 0});
   CHECK(U(l.logcnt()) == std::vector<uint32_t>{2, 1, 1});
   CHECK(l.max_replicas() == 2);
-  CHECK(I(l.log2phy()) == std::vector<int32_t>{0, 3, 1, -1, 2, -1});
-  CHECK(I(r.layers(1).log2phy()) == std::vector<int32_t>{0, -1, 1, 3, 2, -1});
+  // Expert 0: physical 0 and 3; expert 1: 1; expert 2: 2 (EPLB's rows [0 3] [1 -1] [2 -1], unpadded).
+  CHECK(U(l.log2phy()) == std::vector<uint32_t>{0, 3, 1, 2});
+  CHECK(U(r.layers(1).log2phy()) == std::vector<uint32_t>{0, 1, 3, 2});
 
   std::ostringstream text;
   PrintPlacement(r, 0, text);
@@ -96,6 +94,16 @@ TEST_CASE("moesim placement show lists every EP rank's experts; simulate names t
   REQUIRE(simulated.status == 0);
   CHECK_THAT(simulated.out, Catch::Contains("plan     ep 4 (experts per GPU: 2, contiguous)"));
   CHECK_THAT(simulated.out, Catch::Contains("    ep0    0 1\n"));
+  // EPLB with 8 redundant experts on OLMoE's measured loads (expert 0 takes 7.8x the mean): the
+  // replicas are shown, and simulate accepts the report (log2phy carries no padding).
+  const std::string eplb = testing::SourcePath("scenarios/olmoe_measured_loads_eplb.pbtxt");
+  const auto replicas = Moesim({"placement", "show", eplb});
+  REQUIRE(replicas.status == 0);
+  CHECK_THAT(replicas.out, Catch::Contains("every layer: 72 physical experts"));
+  CHECK_THAT(replicas.out, Catch::Contains("replicated experts (logcnt > 1): 0 x5 (ep 0,1,2,3,4)"));
+  const auto eplb_run = Moesim({"simulate", eplb});
+  REQUIRE(eplb_run.status == 0);
+  CHECK_THAT(eplb_run.out, Catch::Contains("(experts per GPU: 9, EPLB hierarchical"));
   const auto missing = Moesim({"placement", "show"});
   CHECK(missing.status == 2);
 }

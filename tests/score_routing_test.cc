@@ -241,6 +241,26 @@ TEST_CASE("Balanced routing has an aux loss near 1; skew raises it and the imbal
   CHECK(skewed.max_over_mean() > 2);
 }
 
+TEST_CASE("Router collapse: with skew_growth the aux loss and the imbalance rise step by step") {
+  // Step s draws with skew 0.5 x s: step 0 is balanced (aux loss ~1), and each later step sends
+  // more of the selections to expert 0, so both figures rise monotonically over the 5 steps.
+  Spec spec;
+  spec.set_router(Spec::TOPK_SOFTMAX);
+  spec.set_seed(3);
+  spec.set_steps(5);
+  spec.set_skew_growth(0.5);
+  const ScoreRouting r = Resolve(spec, Shape(2, 1, 2048, 8, 2));
+  REQUIRE(r.figures.size() == 5);
+  CHECK(r.figures[0].aux_loss() == Approx(1).margin(0.05));
+  for (size_t s = 1; s < r.figures.size(); ++s) {
+    INFO("step " << s);
+    CHECK(r.figures[s].step() == s);
+    CHECK(r.figures[s].aux_loss() > r.figures[s - 1].aux_loss());
+    CHECK(r.figures[s].max_over_mean() > r.figures[s - 1].max_over_mean());
+  }
+  CHECK(r.figures[4].aux_loss() > 1.5);
+}
+
 TEST_CASE("Expert choice: slots per token are the most experts a token got") {
   // 16 tokens, 4 experts, capacity factor 1: each expert takes ceil(16 / 4) = 4 tokens, 16 copies
   // in all, and the layer has as many slots per token as the busiest token's experts.

@@ -506,6 +506,7 @@ TEST_CASE("moesim trace import counts says import and keeps the measured layer's
   const Run stats = Moesim({"trace", "stats", out});
   REQUIRE(stats.status == 0);
   CHECK_THAT(stats.out, Catch::Contains("\n      7       208896"));
+  CHECK_THAT(stats.out, Catch::Contains("  source moesim trace import counts --distribution measured"));
   std::filesystem::remove(out);
 }
 

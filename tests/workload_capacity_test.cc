@@ -79,5 +79,16 @@ TEST_CASE("workload.capacity_factor drops copies per sender and counts them per 
   std::filesystem::remove(path);
 }
 
+TEST_CASE("Capacity on OLMoE's measured loads drops the hot expert's excess, exactly") {
+  // Capacity per GPU and expert: ceil(26,112 tokens x 8 / 64 experts x 1.25) = 4080. Expert 0 is
+  // chosen 204,013 times, about 25,502 per GPU: every GPU keeps 4080 of its copies, so 8 x 4080 =
+  // 32,640 are computed and 204,013 - 32,640 = 171,373 dropped.
+  const auto r = Moesim(
+      {"simulate", testing::SourcePath("scenarios/olmoe_measured_loads_capacity.pbtxt")});
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("  per expert: e0:171373 "));
+  CHECK_THAT(r.out, Catch::Contains("of 1671168 token copies"));  // 208,896 tokens x top-8
+}
+
 }  // namespace
 }  // namespace moesim::sim

@@ -243,7 +243,9 @@ int Gen(const TraceOptions& o, CommandIo& io) {
   header.set_num_layers(first_layer + o.layers);
   header.set_num_ranks(o.ranks);
   header.set_token_order("generated: tokens in draw order");
-  header.set_source("moesim trace gen " + what + " --seed " + std::to_string(o.seed) +
+  header.set_source(std::string(o.from_counts_import ? "moesim trace import counts "
+                                                      : "moesim trace gen ") +
+                    what + " --seed " + std::to_string(o.seed) +
                     " (step s uses seed Rng::Mix(seed, s, 0))");
   auto writer = models::TraceWriter::Create(o.output, header);
   if (!writer.ok()) return Fail(io, writer.error());

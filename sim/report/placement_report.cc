@@ -13,8 +13,8 @@ namespace {
 pb::LayerPlacementReport LayerToProto(const models::LayerPlacement& layer, uint32_t index) {
   pb::LayerPlacementReport r;
   r.set_layer(index);
-  std::vector<std::vector<int32_t>> physical(layer.num_experts());
-  int32_t next = 0;
+  std::vector<std::vector<uint32_t>> physical(layer.num_experts());
+  uint32_t next = 0;
   for (const std::vector<uint32_t>& slots : layer.slots()) {
     r.add_slots_per_rank(static_cast<uint32_t>(slots.size()));
     for (uint32_t expert : slots) {
@@ -27,7 +27,7 @@ pb::LayerPlacementReport LayerToProto(const models::LayerPlacement& layer, uint3
   r.set_max_replicas(static_cast<uint32_t>(max_replicas));
   for (const auto& p : physical) {
     r.add_logcnt(static_cast<uint32_t>(p.size()));
-    for (size_t i = 0; i < max_replicas; ++i) r.add_log2phy(i < p.size() ? p[i] : -1);
+    for (uint32_t phys : p) r.add_log2phy(phys);
   }
   return r;
 }
@@ -85,12 +85,12 @@ void PrintPlacement(const pb::PlacementReport& report, uint32_t max_ranks, std::
     std::vector<uint32_t> rank_of;
     for (int r = 0; r < ranks; ++r) rank_of.insert(rank_of.end(), layer.slots_per_rank(r), r);
     std::string replicated;
-    for (int e = 0; e < layer.logcnt_size(); ++e) {
+    int first = 0;  // expert e's physical experts start here in log2phy
+    for (int e = 0; e < layer.logcnt_size(); first += layer.logcnt(e), ++e) {
       if (layer.logcnt(e) < 2) continue;
       replicated += fmt::format("{} {} x{} (ep", replicated.empty() ? "" : ";", e, layer.logcnt(e));
       for (uint32_t i = 0; i < layer.logcnt(e); ++i) {
-        const int32_t phys = layer.log2phy(e * layer.max_replicas() + i);
-        replicated += fmt::format("{}{}", i == 0 ? " " : ",", rank_of.at(phys));
+        replicated += fmt::format("{}{}", i == 0 ? " " : ",", rank_of.at(layer.log2phy(first + i)));
       }
       replicated += ")";
     }
