@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <optional>
 #include <string>
 
 #include "models/field_errors.h"
+#include "models/npy.h"
 #include "models/routers.h"
 
 namespace moesim::models {
@@ -321,6 +323,48 @@ LayerRouting Flatten(const std::vector<Chosen>& ranks, uint32_t layer, uint32_t 
   return out;
 }
 
+// logits_file: the .npy of router logits, checked against the shape: E columns and steps x layers
+// x ranks x tokens rows. Drawing fields do not apply with it.
+StatusOr<NpyMatrix> ReadLogitsFile(const Spec& spec, const RoutingShape& shape, uint32_t steps,
+                                   const TextFile* file, const Errors& errors) {
+  const std::pair<const char*, bool> drawing[] = {
+      {"skew", spec.has_skew()},
+      {"skew_growth", spec.has_skew_growth()},
+      {"logit_std", spec.has_logit_std()},
+      {"drift", spec.has_drift()},
+      {"layer_correlation", spec.has_layer_correlation()}};
+  for (const auto& [field, given] : drawing) {
+    if (given) {
+      return errors.At(field, "", "shapes drawn logits; logits_file gives them",
+                       "no " + std::string(field) + " with logits_file");
+    }
+  }
+  std::filesystem::path path(spec.logits_file());
+  if (path.is_relative() && file != nullptr) {
+    path = std::filesystem::path(file->path()).parent_path() / path;
+  }
+  path = path.lexically_normal();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return errors.At("logits_file", "\"" + spec.logits_file() + "\"",
+                     "no such file: " + path.string() +
+                         (file ? " (relative paths start at the scenario's folder)" : ""),
+                     "a .npy float array [rows, experts]");
+  }
+  MOESIM_ASSIGN_OR_RETURN(NpyMatrix m, ReadNpyFloats(path.string()));
+  const uint64_t rows = uint64_t{steps} * shape.layers * shape.ranks * shape.tokens_per_rank;
+  if (m.columns != shape.num_experts || m.rows != rows) {
+    return errors.At("logits_file", "\"" + spec.logits_file() + "\"",
+                     "holds [" + std::to_string(m.rows) + ", " + std::to_string(m.columns) + "]",
+                     "[" + std::to_string(rows) + ", " + std::to_string(shape.num_experts) +
+                         "]: steps " + std::to_string(steps) + " x layers " +
+                         std::to_string(shape.layers) + " x GPUs " + std::to_string(shape.ranks) +
+                         " x tokens_per_gpu " + std::to_string(shape.tokens_per_rank) +
+                         " rows, one column per expert");
+  }
+  return m;
+}
+
 }  // namespace
 
 BatchLogits::BatchLogits(const LogitModel& model, uint64_t step, uint32_t rank, uint64_t tokens)
@@ -382,15 +426,25 @@ StatusOr<ScoreRouting> ResolveScoreRouting(const pb::ScoreRouting& spec, const R
   }
 
   const uint32_t layers = shape.layers, experts = shape.num_experts;
+  std::optional<NpyMatrix> read;  // logits_file: every batch's logits, one after another
+  if (!spec.logits_file().empty()) {
+    MOESIM_ASSIGN_OR_RETURN(read, ReadLogitsFile(spec, shape, steps, file, errors));
+  }
   std::vector<std::vector<double>> bias(layers, router.bias);  // per layer, moved by the update
   ScoreRouting out;
   std::vector<std::vector<Chosen>> last(layers, std::vector<Chosen>(shape.ranks));
   for (uint32_t step = 0; step < steps; ++step) {
     std::vector<Tally> tallies(layers, Tally(experts));
     for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
-      BatchLogits batch(model, step, rank, shape.tokens_per_rank);
+      BatchLogits batch(model, step, rank, read ? 0 : shape.tokens_per_rank);
       for (uint32_t layer = 0; layer < layers; ++layer) {
-        const std::vector<double>& x = batch.NextLayer();
+        std::vector<double> from_file;
+        if (read) {
+          const uint64_t n = shape.tokens_per_rank * experts;
+          const uint64_t first = ((uint64_t{step} * layers + layer) * shape.ranks + rank) * n;
+          from_file.assign(read->values.begin() + first, read->values.begin() + first + n);
+        }
+        const std::vector<double>& x = read ? from_file : batch.NextLayer();
         MOESIM_ASSIGN_OR_RETURN(const Logits logits, Logits::FromRowMajor(x, experts));
         MOESIM_ASSIGN_OR_RETURN(
             const RouterOutput routed,
@@ -419,8 +473,9 @@ StatusOr<ScoreRouting> ResolveScoreRouting(const pb::ScoreRouting& spec, const R
     }
     out.layers.push_back(Flatten(last[layer], layer, k));
     out.layers.back().note =
-        "router " + RouterName(router.kind) + " on drawn scores (seed " +
-        std::to_string(spec.seed()) + ")" +
+        "router " + RouterName(router.kind) +
+        (read ? " on the logits of " + spec.logits_file()
+              : " on drawn scores (seed " + std::to_string(spec.seed()) + ")") +
         (steps > 1 ? ", the last of " + std::to_string(steps) + " steps" : std::string()) +
         (router.kind == Spec::EXPERT_CHOICE ? ", " + std::to_string(k) + " slots per token"
                                             : std::string());

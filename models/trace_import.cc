@@ -10,6 +10,7 @@
 #include <limits>
 #include <string_view>
 
+#include "models/npy.h"
 #include "models/trace.h"
 #include "proto/input_file.h"
 #include "proto/trace.pb.h"
@@ -272,120 +273,14 @@ StatusOr<TraceImportSummary> ImportCsv(const std::string& input, Sink& sink,
   return sink.Finish("no tokens (no line of expert ids)");
 }
 
-// ---- .npy (https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html) ----
-
-struct NpyHeader {
-  char kind = 0;  // 'i' or 'u'
-  size_t itemsize = 0;
-  uint64_t rows = 0, columns = 0;
-  uint64_t data_offset = 0;
-};
-
-// The value of 'key' in the header dict, up to the next ',' at depth 0 or '}'.
-std::string_view DictValue(std::string_view dict, std::string_view key) {
-  for (const char quote : {'\'', '"'}) {
-    const std::string quoted = std::string(1, quote) + std::string(key) + quote;
-    size_t p = dict.find(quoted);
-    if (p == std::string_view::npos) continue;
-    p = dict.find(':', p + quoted.size());
-    if (p == std::string_view::npos) return {};
-    ++p;
-    while (p < dict.size() && dict[p] == ' ') ++p;
-    int depth = 0;
-    size_t q = p;
-    for (; q < dict.size(); ++q) {
-      const char c = dict[q];
-      if (c == '(') ++depth;
-      if (c == ')') --depth;
-      if ((c == ',' && depth == 0) || c == '}') break;
-    }
-    std::string_view v = dict.substr(p, q - p);
-    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
-    return v;
-  }
-  return {};
-}
-
-StatusOr<NpyHeader> ReadNpyHeader(std::ifstream& in, const std::string& input) {
-  char magic[8];
-  if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) {
-    return Error(input + ": not a .npy file (no \\x93NUMPY magic at the start)");
-  }
-  const int major = static_cast<unsigned char>(magic[6]);
-  uint64_t header_len = 0;
-  uint64_t prefix = 0;
-  if (major == 1) {
-    unsigned char b[2];
-    if (!in.read(reinterpret_cast<char*>(b), 2)) return Error(input + ": .npy header cut off");
-    header_len = b[0] | (b[1] << 8);
-    prefix = 10;
-  } else if (major == 2 || major == 3) {
-    unsigned char b[4];
-    if (!in.read(reinterpret_cast<char*>(b), 4)) return Error(input + ": .npy header cut off");
-    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<uint64_t>(b[3]) << 24);
-    prefix = 12;
-  } else {
-    return Error(input + ": .npy format version " + std::to_string(major) +
-                 " unknown; valid: 1, 2, 3");
-  }
-  if (header_len > (1 << 20)) return Error(input + ": .npy header length implausible");
-  std::string dict(header_len, '\0');
-  if (!in.read(dict.data(), static_cast<std::streamsize>(header_len))) {
-    return Error(input + ": .npy header cut off");
-  }
-  NpyHeader h;
-  h.data_offset = prefix + header_len;
-  std::string descr(DictValue(dict, "descr"));
-  if (descr.size() >= 2 && (descr.front() == '\'' || descr.front() == '"')) {
-    descr = descr.substr(1, descr.size() - 2);
-  }
-  const bool little = !descr.empty() && (descr[0] == '<' || descr[0] == '|');
-  if (!little || descr.size() != 3 || (descr[1] != 'i' && descr[1] != 'u') ||
-      (descr[2] != '1' && descr[2] != '2' && descr[2] != '4' && descr[2] != '8') ||
-      (descr[0] == '|') != (descr[2] == '1')) {
-    return Error(input + ": .npy descr = '" + descr +
-                 "': expert ids must be little-endian integers; valid: <i8, <i4, <i2, |i1, <u8, "
-                 "<u4, <u2, |u1 (np.int64 ... np.uint8)");
-  }
-  h.kind = descr[1];
-  h.itemsize = static_cast<size_t>(descr[2] - '0');
-  const std::string_view fortran = DictValue(dict, "fortran_order");
-  if (fortran != "False") {
-    return Error(input + ": .npy fortran_order = " + std::string(fortran) +
-                 ": expected False (C order; np.ascontiguousarray first)");
-  }
-  std::string_view shape = DictValue(dict, "shape");
-  const std::string shape_text(shape);
-  std::vector<uint64_t> dims;
-  if (shape.size() >= 2 && shape.front() == '(' && shape.back() == ')') {
-    shape = shape.substr(1, shape.size() - 2);
-    while (!shape.empty()) {
-      while (!shape.empty() && (shape.front() == ' ' || shape.front() == ',')) {
-        shape.remove_prefix(1);
-      }
-      if (shape.empty()) break;
-      uint64_t d = 0;
-      const auto [end, ec] = std::from_chars(shape.data(), shape.data() + shape.size(), d);
-      if (ec != std::errc()) return Error(input + ": .npy shape = " + shape_text + " unreadable");
-      dims.push_back(d);
-      shape.remove_prefix(static_cast<size_t>(end - shape.data()));
-    }
-  }
-  if (dims.size() != 2 || dims[1] == 0) {
-    return Error(input + ": .npy shape = " + shape_text +
-                 ": expected 2 dimensions [tokens, top_k] with top_k >= 1");
-  }
-  h.rows = dims[0];
-  h.columns = dims[1];
-  return h;
-}
+// ---- .npy (models/npy.h) ----
 
 StatusOr<TraceImportSummary> ImportNpy(const std::string& input, Sink& sink,
                                        const TraceImportOptions& options) {
   MOESIM_RETURN_IF_ERROR(CheckRegularFile(input));
   std::ifstream in(input, std::ios::binary);
   if (!in) return Error(input + ": cannot open: " + std::strerror(errno));
-  MOESIM_ASSIGN_OR_RETURN(const NpyHeader h, ReadNpyHeader(in, input));
+  MOESIM_ASSIGN_OR_RETURN(const NpyHeader h, ReadNpyHeader(in, input, /*allow_float=*/false));
   in.seekg(0, std::ios::end);
   const uint64_t file_bytes = static_cast<uint64_t>(in.tellg());
   if (h.columns > options.num_experts) {

@@ -4,6 +4,10 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 
 #include "models/dispatch.h"
 #include "models/expected_layer.h"
@@ -398,6 +402,74 @@ TEST_CASE("The example scenario carries the router figures into the Result and t
   std::snprintf(row, sizeof row, "       3     0 %9.4f %9.4f", figures[3].aux_loss(),
                 figures[3].z_loss());
   CHECK_THAT(text.out, Catch::Contains(row));
+}
+
+}  // namespace moesim::models
+
+namespace moesim::models {
+namespace {
+
+// A float32 .npy [rows, columns] holding `values`, row-major (format version 1: the magic, the
+// header length, the header dict padded with spaces to a multiple of 64 bytes with the prefix).
+std::string WriteNpy(const std::string& name, uint64_t rows, uint64_t columns,
+                     const std::vector<float>& values) {
+  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) +
+                     ", " + std::to_string(columns) + "), }";
+  while ((10 + dict.size() + 1) % 64 != 0) dict += ' ';
+  dict += '\n';
+  std::string bytes = "\x93NUMPY";
+  bytes += '\x01';
+  bytes += '\x00';
+  bytes += static_cast<char>(dict.size() & 0xff);
+  bytes += static_cast<char>(dict.size() >> 8);
+  bytes += dict;
+  bytes.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  const std::string path = testing::TempPath(name);
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("Score routing from a .npy of router logits: each batch its rows, the router on them") {
+  // 2 GPUs x 3 tokens, 4 experts, top-1 softmax: the largest logit of each row wins. Rank 0 takes
+  // rows 0-2, rank 1 rows 3-5 (one step, one layer).
+  const std::vector<float> x = {
+      5, 0, 0, 0,   0, 0, 7, 0,   0, 1, 0, 0,    // rank 0: experts 0, 2, 1
+      0, 0, 0, 3,   0, 0, 2, 1,   9, 0, 0, -1};  // rank 1: experts 3, 2, 0
+  const std::string path = WriteNpy("moesim_logits.npy", 6, 4, x);
+  Spec spec;
+  spec.set_router(Spec::TOPK_SOFTMAX);
+  spec.set_logits_file(path);
+  const ScoreRouting r = Resolve(spec, Shape(2, 1, 3, 4, 1));
+  REQUIRE(r.layers.size() == 1);
+  CHECK(r.layers[0].experts[0] == std::vector<uint32_t>{0, 2, 1});
+  CHECK(r.layers[0].experts[1] == std::vector<uint32_t>{3, 2, 0});
+  // z-loss from the file's logits: the mean of (ln sum_e exp x_e)^2 over the 6 tokens.
+  double z = 0;
+  for (size_t t = 0; t < 6; ++t) {
+    double sum = 0;
+    for (size_t e = 0; e < 4; ++e) sum += std::exp(static_cast<double>(x[t * 4 + e]));
+    z += std::log(sum) * std::log(sum);
+  }
+  CHECK(r.figures.at(0).z_loss() == Approx(z / 6).epsilon(1e-12));
+  CHECK_THAT(r.layers[0].note, Catch::Contains("on the logits of " + path));
+
+  // The file must hold steps x layers x GPUs x tokens rows of E columns.
+  CHECK_THAT(ErrorOf(spec, Shape(2, 1, 4, 4, 1)),
+             Catch::Contains("routing.scores.logits_file = \"" + path +
+                             "\": holds [6, 4]; valid: [8, 4]: steps 1 x layers 1 x GPUs 2 x "
+                             "tokens_per_gpu 4 rows, one column per expert"));
+  // Drawing fields do not apply.
+  spec.set_skew(1);
+  CHECK_THAT(ErrorOf(spec, Shape(2, 1, 3, 4, 1)),
+             Catch::Contains("routing.scores.skew: shapes drawn logits; logits_file gives them"));
+  std::filesystem::remove(path);
+  // An integer array is not logits.
+  spec.clear_skew();
+  spec.set_logits_file(testing::SourcePath("tests/fixtures/traces/topk_int32.npy"));
+  CHECK_THAT(ErrorOf(spec, Shape(2, 1, 3, 8, 1)),
+             Catch::Contains("router logits must be little-endian floats; valid: <f4, <f8"));
 }
 
 }  // namespace moesim::models
