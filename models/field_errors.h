@@ -25,8 +25,12 @@ class FieldErrors {
   FieldErrors(const TextFile* file, std::string block) : file_(file), block_(std::move(block)) {}
   Error At(const std::string& field, const std::string& value, const std::string& problem,
            const std::string& valid = {}) const {
-    const std::string path = block_ + "." + field;
-    return InputError(file_ ? file_->Locate(path) : Location{}, path, value, problem, valid);
+    return InputError(Locate(field), Path(field), value, problem, valid);
+  }
+  // "routing.scores.skew", and where it was written (nowhere without a file).
+  std::string Path(const std::string& field) const { return block_ + "." + field; }
+  Location Locate(const std::string& field) const {
+    return file_ ? file_->Locate(Path(field)) : Location{};
   }
 
  private:

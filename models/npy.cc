@@ -120,28 +120,38 @@ StatusOr<NpyHeader> ReadNpyHeader(std::ifstream& in, const std::string& input, b
   return h;
 }
 
-StatusOr<NpyMatrix> ReadNpyFloats(const std::string& path) {
+StatusOr<NpyFile> OpenNpy(const std::string& path, bool allow_float) {
   MOESIM_RETURN_IF_ERROR(CheckRegularFile(path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error(path + ": cannot open: " + std::strerror(errno));
-  MOESIM_ASSIGN_OR_RETURN(const NpyHeader h, ReadNpyHeader(in, path, /*allow_float=*/true));
-  in.seekg(0, std::ios::end);
-  const uint64_t data_bytes = static_cast<uint64_t>(in.tellg()) - h.data_offset;
+  NpyFile f;
+  f.in.open(path, std::ios::binary);
+  if (!f.in) return Error(path + ": cannot open: " + std::strerror(errno));
+  MOESIM_ASSIGN_OR_RETURN(f.header, ReadNpyHeader(f.in, path, allow_float));
+  const NpyHeader& h = f.header;
+  f.in.seekg(0, std::ios::end);
+  const uint64_t data_bytes = static_cast<uint64_t>(f.in.tellg()) - h.data_offset;
   // rows x columns x itemsize, compared without overflow: rows may be any number in the header.
   const bool fits = h.rows <= data_bytes / h.itemsize / h.columns;
-  const uint64_t count = fits ? h.rows * h.columns : 0;
-  if (!fits || data_bytes != count * h.itemsize) {
+  f.count = fits ? h.rows * h.columns : 0;
+  if (!fits || data_bytes != f.count * h.itemsize) {
     return Error(path + ": .npy data is " + std::to_string(data_bytes) + " bytes; shape (" +
                  std::to_string(h.rows) + ", " + std::to_string(h.columns) + ") x " +
                  std::to_string(h.itemsize) + " bytes needs " +
-                 (fits ? std::to_string(count * h.itemsize) : std::string("more")) +
+                 (fits ? std::to_string(f.count * h.itemsize) : std::string("more")) +
                  " (truncated?)");
   }
+  f.in.seekg(static_cast<std::streamoff>(h.data_offset));
+  return f;
+}
+
+StatusOr<NpyMatrix> ReadNpyFloats(const std::string& path) {
+  MOESIM_ASSIGN_OR_RETURN(NpyFile f, OpenNpy(path, /*allow_float=*/true));
+  const NpyHeader& h = f.header;
+  const uint64_t count = f.count;
+  std::ifstream& in = f.in;
   MOESIM_RETURN_IF_ERROR(CheckFitsInMemory(8.0 * static_cast<double>(count),
                                            path + "'s " + std::to_string(count) + " logits",
                                            "a smaller file", AvailableHostBytes()));
   NpyMatrix m{h.rows, h.columns, std::vector<double>(count)};
-  in.seekg(static_cast<std::streamoff>(h.data_offset));
   std::vector<char> buffer;
   const uint64_t per_read = 1 << 16;  // values per read
   for (uint64_t done = 0; done < count;) {

@@ -2,8 +2,7 @@
 // 2-D array and, for floats, the whole array. Used by `moesim trace import npy` (integer expert
 // ids, models/trace_import.h) and by routing from a file of router logits (models/score_routing.h).
 //
-//   std::ifstream in(path, std::ios::binary);
-//   MOESIM_ASSIGN_OR_RETURN(NpyHeader h, ReadNpyHeader(in, path, /*allow_float=*/false));
+//   MOESIM_ASSIGN_OR_RETURN(NpyFile f, OpenNpy(path, /*allow_float=*/false));  // f.in at the data
 //   MOESIM_ASSIGN_OR_RETURN(NpyMatrix logits, ReadNpyFloats(path));   // <f4 or <f8, as doubles
 //
 // Accepted: format versions 1-3, C order, little-endian, exactly 2 dimensions. Every error names the
@@ -30,6 +29,14 @@ struct NpyHeader {
 // Reads the header at the start of `in`: integers (<i1..<i8, <u1..<u8) always, and floats (<f4,
 // <f8) with allow_float. `input` names the file in errors.
 StatusOr<NpyHeader> ReadNpyHeader(std::ifstream& in, const std::string& input, bool allow_float);
+
+// A .npy opened at its first element, its data checked to be exactly rows x columns elements.
+struct NpyFile {
+  std::ifstream in;
+  NpyHeader header;
+  uint64_t count = 0;  // rows x columns
+};
+StatusOr<NpyFile> OpenNpy(const std::string& path, bool allow_float);
 
 // A whole 2-D float array, row-major.
 struct NpyMatrix {

@@ -200,4 +200,10 @@ StatusOr<Plan> ResolvePlan(const pb::ParallelPlan& spec, uint32_t world, const p
   return plan;
 }
 
+StatusOr<Plan> EpGroupPlan(const pb::ModelSpec& model, uint32_t ep) {
+  pb::ParallelPlan group;
+  group.set_ep(ep);
+  return ResolvePlan(group, ep, model, nullptr);
+}
+
 }  // namespace moesim::models

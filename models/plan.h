@@ -93,4 +93,8 @@ class Plan {
 StatusOr<Plan> ResolvePlan(const pb::ParallelPlan& spec, uint32_t world, const pb::ModelSpec& model,
                            const TextFile* file);
 
+// One EP group alone, as a plan of `ep` ranks (ep: ep, every other size 1): what a placement is
+// resolved over when only the EP group matters (a step's MoE layer, plan search, trace stats).
+StatusOr<Plan> EpGroupPlan(const pb::ModelSpec& model, uint32_t ep);
+
 }  // namespace moesim::models

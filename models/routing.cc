@@ -89,8 +89,8 @@ StatusOr<std::vector<LayerRouting>> ResolveExplicit(const pb::ExplicitRouting& s
 }  // namespace
 
 StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec,
-                                                   const RoutingShape& shape,
-                                                   const TextFile* file) {
+                                                   const RoutingShape& shape, const TextFile* file,
+                                                   std::vector<pb::RouterFigures>* router_figures) {
   switch (spec.source_case()) {
     case pb::Routing::kExplicit:
       return ResolveExplicit(spec.explicit_(), shape, file);
@@ -98,6 +98,7 @@ StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec,
       return ResolveSynthetic(spec.synthetic(), shape, file);
     case pb::Routing::kScores: {
       MOESIM_ASSIGN_OR_RETURN(ScoreRouting routed, ResolveScoreRouting(spec.scores(), shape, file));
+      if (router_figures != nullptr) *router_figures = std::move(routed.figures);
       return std::move(routed.layers);
     }
     case pb::Routing::kTrace:

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/result.pb.h"
 #include "proto/scenario.pb.h"
 #include "proto/status.h"
 #include "proto/text_file.h"
@@ -53,9 +54,10 @@ struct LayerRouting {
 // model, domain and layers asked for, with the model's number of experts, and no expert with more
 // selections than the layer has tokens. A relative counts_file is resolved against the folder of
 // `file` (the working directory when `file` is null).
-// Score routing (models/score_routing.h) gives the last step's routing; ResolveScoreRouting also
-// gives the router's figures.
-StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec,
-                                                   const RoutingShape& shape, const TextFile* file);
+// Score routing (models/score_routing.h) gives the last step's routing, and the router's figures
+// per step and layer into `router_figures` when given (left empty for the other sources).
+StatusOr<std::vector<LayerRouting>> ResolveRouting(
+    const pb::Routing& spec, const RoutingShape& shape, const TextFile* file,
+    std::vector<pb::RouterFigures>* router_figures = nullptr);
 
 }  // namespace moesim::models

@@ -9,6 +9,7 @@
 #include "models/field_errors.h"
 #include "models/npy.h"
 #include "models/routers.h"
+#include "proto/checked.h"
 
 namespace moesim::models {
 namespace {
@@ -68,14 +69,13 @@ Status CheckApplicable(const Spec& spec, Spec::Router kind, ScoreFunction score,
   return Status::Ok();
 }
 
-// A real field, given or not, checked against [min, max] (NaN is not in it).
-StatusOr<double> Real(bool given, double value, double fallback, double min, double max,
-                      const char* field, const Errors& errors) {
+// A real field, given or not, checked against the range proto/scenario.proto declares for it (as
+// TextFile does on parsing; here too for specs built in code).
+StatusOr<double> Real(bool given, double value, double fallback, const char* field,
+                      const Errors& errors) {
   if (!given) return fallback;
-  if (!(value >= min && value <= max)) {
-    return errors.At(field, NumberText(value), "out of range",
-                     NumberText(min) + " to " + NumberText(max));
-  }
+  MOESIM_RETURN_IF_ERROR(CheckFigure(value, DeclaredRange<pb::ScoreRouting>(field),
+                                     errors.Locate(field), errors.Path(field)));
   return value;
 }
 
@@ -135,7 +135,7 @@ StatusOr<Router> ResolveRouter(const Spec& spec, const RoutingShape& shape, cons
   if (r.score == ScoreFunction::kSigmoid) {
     // DeepSeek-V3 §2.1.2 (its bias update speed in pre-training: 0.001).
     MOESIM_ASSIGN_OR_RETURN(r.gamma,
-                            Real(spec.has_gamma(), spec.gamma(), 0.001, 0, 1e6, "gamma", errors));
+                            Real(spec.has_gamma(), spec.gamma(), 0.001, "gamma", errors));
   }
   if (r.kind == Spec::GROUP_LIMITED) {
     if (!spec.has_groups() || !spec.has_top_groups()) {
@@ -166,17 +166,13 @@ StatusOr<Router> ResolveRouter(const Spec& spec, const RoutingShape& shape, cons
   }
   if (r.kind == Spec::EXPERT_CHOICE) {
     MOESIM_ASSIGN_OR_RETURN(
-        const double cf, Real(spec.has_capacity_factor(), spec.capacity_factor(), r.k, 0, 1048576,
+        const double cf, Real(spec.has_capacity_factor(), spec.capacity_factor(), r.k,
                               "capacity_factor", errors));
     r.capacity_factor = cf;
   } else if (spec.has_capacity_factor()) {
-    MOESIM_ASSIGN_OR_RETURN(const double cf, Real(true, spec.capacity_factor(), 0, 0, 1048576,
+    MOESIM_ASSIGN_OR_RETURN(const double cf, Real(true, spec.capacity_factor(), 0,
                                                   "capacity_factor", errors));
     r.capacity_factor = cf;
-  }
-  if (r.capacity_factor && *r.capacity_factor <= 0) {
-    return errors.At("capacity_factor", NumberText(*r.capacity_factor), "must be more than 0",
-                     "more than 0 to 1048576");
   }
   if (r.kind == Spec::GSHARD_TOP2 && experts < 2) {
     return errors.At("router", "GSHARD_TOP2", "top-2 routing needs two experts",
@@ -410,20 +406,19 @@ StatusOr<ScoreRouting> ResolveScoreRouting(const pb::ScoreRouting& spec, const R
   MOESIM_ASSIGN_OR_RETURN(const Router router, ResolveRouter(spec, shape, errors));
   LogitModel model{.seed = spec.seed(), .experts = shape.num_experts};
   MOESIM_ASSIGN_OR_RETURN(model.skew,
-                          Real(spec.has_skew(), spec.skew(), 0, 0, 100, "skew", errors));
+                          Real(spec.has_skew(), spec.skew(), 0, "skew", errors));
   MOESIM_ASSIGN_OR_RETURN(model.skew_growth, Real(spec.has_skew_growth(), spec.skew_growth(), 0,
-                                                  0, 100, "skew_growth", errors));
-  MOESIM_ASSIGN_OR_RETURN(model.logit_std, Real(spec.has_logit_std(), spec.logit_std(), 1, 0, 1000,
+                                                  "skew_growth", errors));
+  MOESIM_ASSIGN_OR_RETURN(model.logit_std, Real(spec.has_logit_std(), spec.logit_std(), 1,
                                                 "logit_std", errors));
   MOESIM_ASSIGN_OR_RETURN(model.drift,
-                          Real(spec.has_drift(), spec.drift(), 0, 0, 1048576, "drift", errors));
+                          Real(spec.has_drift(), spec.drift(), 0, "drift", errors));
   MOESIM_ASSIGN_OR_RETURN(model.layer_correlation,
-                          Real(spec.has_layer_correlation(), spec.layer_correlation(), 0, 0, 1,
+                          Real(spec.has_layer_correlation(), spec.layer_correlation(), 0,
                                "layer_correlation", errors));
   const uint32_t steps = spec.has_steps() ? spec.steps() : 1;
-  if (steps < 1 || steps > 100000) {
-    return errors.At("steps", std::to_string(steps), "out of range", "1 to 100000");
-  }
+  MOESIM_RETURN_IF_ERROR(CheckFigure(steps, DeclaredRange<pb::ScoreRouting>("steps"),
+                                     errors.Locate("steps"), errors.Path("steps")));
 
   const uint32_t layers = shape.layers, experts = shape.num_experts;
   std::optional<NpyMatrix> read;  // logits_file: every batch's logits, one after another

@@ -277,29 +277,15 @@ StatusOr<TraceImportSummary> ImportCsv(const std::string& input, Sink& sink,
 
 StatusOr<TraceImportSummary> ImportNpy(const std::string& input, Sink& sink,
                                        const TraceImportOptions& options) {
-  MOESIM_RETURN_IF_ERROR(CheckRegularFile(input));
-  std::ifstream in(input, std::ios::binary);
-  if (!in) return Error(input + ": cannot open: " + std::strerror(errno));
-  MOESIM_ASSIGN_OR_RETURN(const NpyHeader h, ReadNpyHeader(in, input, /*allow_float=*/false));
-  in.seekg(0, std::ios::end);
-  const uint64_t file_bytes = static_cast<uint64_t>(in.tellg());
+  MOESIM_ASSIGN_OR_RETURN(NpyFile f, OpenNpy(input, /*allow_float=*/false));
+  const NpyHeader& h = f.header;
+  const uint64_t count = f.count;
+  std::ifstream& in = f.in;
   if (h.columns > options.num_experts) {
     return Error(input + ": .npy shape[1] = " + std::to_string(h.columns) +
                  " (top_k) exceeds the " + std::to_string(options.num_experts) +
                  " experts; expected shape [tokens, top_k]");
   }
-  const uint64_t data_bytes = file_bytes - h.data_offset;
-  // rows x columns x itemsize, compared without overflow: rows may be any number in the header.
-  const bool fits = h.rows <= data_bytes / h.itemsize / h.columns;
-  const uint64_t count = fits ? h.rows * h.columns : 0;
-  if (!fits || data_bytes != count * h.itemsize) {
-    return Error(input + ": .npy data is " + std::to_string(data_bytes) + " bytes; shape (" +
-                 std::to_string(h.rows) + ", " + std::to_string(h.columns) + ") x " +
-                 std::to_string(h.itemsize) + " bytes needs " +
-                 (fits ? std::to_string(count * h.itemsize) : std::string("more")) +
-                 " (truncated?)");
-  }
-  in.seekg(static_cast<std::streamoff>(h.data_offset));
   MOESIM_RETURN_IF_ERROR(sink.SetTopK(static_cast<uint32_t>(h.columns), input + ": shape[1]"));
   Chunker chunker(sink, options);
   std::vector<unsigned char> buffer;

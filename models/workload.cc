@@ -4,7 +4,6 @@
 
 #include "models/model_spec.h"
 #include "models/placement_spec.h"
-#include "models/score_routing.h"
 #include "models/trace_replay.h"
 #include "proto/host_memory.h"
 
@@ -119,14 +118,8 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
     for (uint64_t t : w.layers.front().tokens_in) w.tokens_per_gpu = std::max(w.tokens_per_gpu, t);
     return w;
   }
-  if (scenario.routing().has_scores()) {
-    MOESIM_ASSIGN_OR_RETURN(ScoreRouting routed,
-                            ResolveScoreRouting(scenario.routing().scores(), shape, &file));
-    w.routing = std::move(routed.layers);
-    w.router_figures = std::move(routed.figures);
-  } else {
-    MOESIM_ASSIGN_OR_RETURN(w.routing, ResolveRouting(scenario.routing(), shape, &file));
-  }
+  MOESIM_ASSIGN_OR_RETURN(w.routing,
+                          ResolveRouting(scenario.routing(), shape, &file, &w.router_figures));
   std::vector<std::vector<uint64_t>> loads;  // EPLB's loads
   for (const LayerRouting& layer : w.routing) {
     if (loads_from_routing) AddRoutingLoads(layer, w.model.num_experts(), &loads);

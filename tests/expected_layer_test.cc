@@ -118,4 +118,19 @@ TEST_CASE("Expected rank tokens: the sampled share of tokens with a copy on each
   CHECK(one.rank_tokens == one.dispatch_tokens);
 }
 
+TEST_CASE("ExpectedLayer drops each sender's share past the capacity, counted per expert") {
+  // 2 EP ranks, 4 tokens each, top-1, experts 0 and 1 one per rank; loads {6, 2} of the 8 copies.
+  // Each sender routes 6 / 2 = 3 copies to expert 0 and 1 to expert 1. Capacity 2: each drops 1
+  // copy of expert 0 (dropped {1, 1}, expert 0's 2 in all); expert 0 computes 2 + 2 = 4, expert 1
+  // its 1 + 1 = 2.
+  const LayerWork w = ExpectedLayer(std::vector<uint64_t>{6, 2}, 2, 4, 1,
+                                    ExpertPlacement::Contiguous(2, 2), /*capacity=*/2);
+  CHECK(w.dropped == std::vector<uint64_t>{1, 1});
+  CHECK(w.dropped_per_expert == std::vector<uint64_t>{2, 0});
+  CHECK(w.expert_tokens[0][0] == 4);
+  CHECK(w.expert_tokens[1][0] == 2);
+  CHECK(w.dispatch_tokens.at(0, 0) == 2);
+  CHECK(w.dispatch_tokens.at(1, 1) == 1);
+}
+
 }  // namespace moesim::models

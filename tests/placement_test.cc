@@ -32,6 +32,16 @@ Plan EpPlan(uint32_t world, uint32_t ep, uint32_t experts) {
 
 }  // namespace
 
+TEST_CASE("RankLoads splits a replicated expert's load evenly, the first replicas taking the rest") {
+  // 3 experts on 2 EP ranks, expert 0 on both: rank 0 holds {0, 1}, rank 1 holds {2, 0}.
+  // Loads {5, 4, 2}: expert 0's 5 split 3 (its first replica, rank 0) + 2 (rank 1); rank 0 also
+  // computes expert 1's 4, rank 1 expert 2's 2: {3 + 4, 2 + 2} = {7, 4}.
+  const LayerPlacement layer(3, {{0, 1}, {2, 0}});
+  CHECK(RankLoads(layer, std::vector<uint64_t>{5, 4, 2}) == std::vector<uint64_t>{7, 4});
+  // An even load splits exactly: {6, 0, 0} -> {3, 3}.
+  CHECK(RankLoads(layer, std::vector<uint64_t>{6, 0, 0}) == std::vector<uint64_t>{3, 3});
+}
+
 TEST_CASE("Contiguous and round-robin placements") {
   const ExpertPlacement c = ExpertPlacement::Contiguous(8, 4);
   CHECK(c.layer(0).slots() == Slots{{0, 1}, {2, 3}, {4, 5}, {6, 7}});

@@ -338,9 +338,7 @@ StatusOr<models::ExpertPlacement> StatsPlacement(const TraceOptions& o,
   pb::ModelSpec model;
   model.set_num_experts(experts);
   model.set_top_k(counted.header.top_k());
-  pb::ParallelPlan group;
-  group.set_ep(o.ep);
-  MOESIM_ASSIGN_OR_RETURN(models::Plan plan, models::ResolvePlan(group, o.ep, model, nullptr));
+  MOESIM_ASSIGN_OR_RETURN(models::Plan plan, models::EpGroupPlan(model, o.ep));
   std::vector<std::vector<uint64_t>> loads = counted.counts;
   for (auto& layer : loads) layer.resize(experts, 0);  // a layer without records: no load
   const uint32_t layers = static_cast<uint32_t>(std::max<size_t>(loads.size(), 1));

@@ -217,10 +217,7 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
   config.schedule = candidate.schedule.schedule;
   config.virtual_stages = candidate.schedule.virtual_stages;
   const models::ParallelSizes& s = plan.sizes();
-  // The EP group alone, as a plan of ep ranks, for the placement.
-  pb::ParallelPlan group;
-  group.set_ep(s.ep);
-  MOESIM_ASSIGN_OR_RETURN(models::Plan ep_plan, models::ResolvePlan(group, s.ep, model, nullptr));
+  MOESIM_ASSIGN_OR_RETURN(models::Plan ep_plan, models::EpGroupPlan(model, s.ep));
   MOESIM_ASSIGN_OR_RETURN(
       models::ExpertPlacement placement,
       models::ResolvePlacement(placement_spec, ep_plan, model.num_experts(), 1,

@@ -448,10 +448,7 @@ StatusOr<models::LayerWork> StepMoeLayer(const pb::ModelSpec& model, const model
   shape.top_k = model.top_k();
   MOESIM_ASSIGN_OR_RETURN(std::vector<models::LayerRouting> layers,
                           models::ResolveRouting(routing, shape, file));
-  // The EP group alone, as a plan of ep ranks.
-  pb::ParallelPlan group;
-  group.set_ep(ep);
-  MOESIM_ASSIGN_OR_RETURN(models::Plan ep_plan, models::ResolvePlan(group, ep, model, nullptr));
+  MOESIM_ASSIGN_OR_RETURN(models::Plan ep_plan, models::EpGroupPlan(model, ep));
   std::vector<std::vector<uint64_t>> loads;
   models::AddRoutingLoads(layers.front(), model.num_experts(), &loads);
   MOESIM_ASSIGN_OR_RETURN(models::ExpertPlacement where,
