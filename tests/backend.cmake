@@ -20,6 +20,7 @@ set(moebench_test_sources
 add_executable(moebench_tests ${moebench_test_sources})
 # moesim_cli: the tests compare moebench with the simulator's prediction (tests may use both).
 target_link_libraries(moebench_tests PRIVATE moebench_cli moesim_cli moesim_catch_main)
+moesim_precompile(moebench_tests <catch2/catch.hpp>)
 target_compile_definitions(moebench_tests PRIVATE
   MOESIM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
   MOESIM_SHARED_DATA_DIR="${PROJECT_SOURCE_DIR}/../shared/data")
