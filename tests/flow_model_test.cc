@@ -118,6 +118,26 @@ TEST_CASE("A transfer that starts as another ends takes over its solver id, not 
   CheckNear(run.finish[2], kLatencyPs + 60'000'000);
 }
 
+TEST_CASE("A send that waits for data and for its stream starts a step latency after the data") {
+  const topology::Cluster c = Pair();
+  Schedule s = Flows({});
+  // T0: g0 -> g1, 1 MB from 11.8 us (base + NVLink step): arrives at 21.8 us.
+  // T1: g1 -> g0, 1.1 MB from 11.8 us on the other direction: sent at 22.8 us.
+  // T2: g1 -> g0, 1 MB, after T0 has arrived and T1 has been sent (its sender's stream). T1 is
+  // done last, but T0's data came in only 1 us before: T2 still waits its 3.4 us step latency
+  // after T0's arrival, from 25.2 us, and is through at 35.2 us (not 22.8 + 10 = 32.8 us, as if
+  // the stream alone had gated it).
+  s.transfers.push_back({0, 1, 1'000'000, 0, {}, {}});
+  s.transfers.push_back({1, 0, 1'100'000, 0, {}, {}});
+  s.transfers.push_back({1, 0, 1'000'000, 1, {0}, {1}});
+  const FlowRun run = RunFlows(c, s, NcclProtocol::kSimple);
+  CheckNear(run.finish[0], kLatencyPs + 10'000'000);
+  CheckNear(run.finish[1], kLatencyPs + 11'000'000);
+  CheckNear(run.finish[2], kLatencyPs + 10'000'000 + 3'400'000 + 10'000'000);
+  // The analytical bound, which leaves streams out, charges the same chain: T0, a step, T2.
+  CheckNear(TimeCollective(c, s).total, kLatencyPs + 10'000'000 + 3'400'000 + 10'000'000);
+}
+
 TEST_CASE("Uniform all-to-all on one switch: flow and analytical agree") {
   auto c = topology::LoadClusterArgument("dgx-h100", "");
   REQUIRE(c.ok());

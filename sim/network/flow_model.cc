@@ -31,6 +31,7 @@ class FlowModel {
         links_(PlanFlowLinks(cluster, schedule)) {
     const size_t n = schedule.transfers.size();
     waiting_.resize(n);
+    arrived_.resize(n);
     dependents_.resize(n);
     streamers_.resize(n);
     run_.finish.resize(n);
@@ -70,20 +71,26 @@ class FlowModel {
   }
 
  private:
-  // Starts transfer t after its hop's step latency (NCCL model), counted from `at`; a stream's
-  // next chunk (`streamed`: the last thing it waited for was after_sent) starts at `at`.
-  void ScheduleStart(uint32_t t, Duration at, bool streamed = false) {
+  // Starts transfer t once all it waits for is done, at `at` (when the last of it was): its hop's
+  // step latency (NCCL model) after the last transfer it waits for to arrive (`after`), and no
+  // earlier than the last it waits for to be sent (`after_sent`, the stream before it on its
+  // sender). A stream's later chunk (Transfer::streamed) pays no step latency.
+  void ScheduleStart(uint32_t t, Duration at) {
     const Transfer& x = schedule_.transfers[t];
-    const Duration start = protocol_ && !streamed && !x.streamed
-                               ? at + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_)
-                               : at;
+    Duration start = at;
+    if (!x.after.empty() || x.after_sent.empty()) {
+      const Duration arrived = x.after.empty() ? at : arrived_[t];
+      start = std::max(at, protocol_ && !x.streamed
+                               ? arrived + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_)
+                               : arrived);
+    }
     sim_.ScheduleAt(start, [this, t](Simulation&) { Start(t); });
   }
 
   // Transfer t's last byte has left: the transfers streaming after it may go.
   void Sent(uint32_t t) {
     for (uint32_t next : streamers_[t]) {
-      if (--waiting_[next] == 0) ScheduleStart(next, sim_.now(), /*streamed=*/true);
+      if (--waiting_[next] == 0) ScheduleStart(next, sim_.now());
     }
   }
 
@@ -244,6 +251,7 @@ class FlowModel {
     run_.finish[t] = sim_.now();
     run_.total = std::max(run_.total, sim_.now());
     for (uint32_t next : dependents_[t]) {
+      arrived_[next] = std::max(arrived_[next], sim_.now());
       if (--waiting_[next] == 0) ScheduleStart(next, sim_.now());
     }
   }
@@ -257,6 +265,7 @@ class FlowModel {
   MaxMinSolver solver_;
   bool solve_pending_ = false;
   std::vector<uint32_t> waiting_;
+  std::vector<Duration> arrived_;  // [t]: when the last transfer t waits for (`after`) arrived
   std::vector<std::vector<uint32_t>> dependents_;  // [t]: transfers that wait for t to arrive
   std::vector<std::vector<uint32_t>> streamers_;   // [t]: transfers that wait for t to be sent
   // A transfer in flight: bytes left as of `updated`, at `rate` since then, done at `when` (if
