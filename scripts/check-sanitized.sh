@@ -2,7 +2,7 @@
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer, then every fuzz harness for a
 # short fixed time (README "Fuzzing and sanitizers"; .ci/run runs it after the Release tests).
 #
-#   scripts/check-sanitized.sh            # build-asan: configure, build, ctest, fuzz 20 s each
+#   scripts/check-sanitized.sh            # build-asan: configure, build, ctest, fuzz 10 s each
 #   MOESIM_FUZZ_SECONDS=60 scripts/check-sanitized.sh
 #
 # One clang build folder, build-asan (MOESIM_SANITIZE=ON, MOESIM_FUZZ=ON, CUDA off), holding only
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build-asan
-seconds=${MOESIM_FUZZ_SECONDS:-20}
+seconds=${MOESIM_FUZZ_SECONDS:-10}
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -DMOESIM_SANITIZE=ON -DMOESIM_FUZZ=ON \
   -DMOESIM_CUDA=OFF
