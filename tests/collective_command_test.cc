@@ -2,13 +2,30 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 
 #include "moesim_runner.h"
+#include "proto/nccl_tests_table.h"
 #include "proto/result.pb.h"
 
 namespace moesim::sim {
 
 using testing::Moesim;
+
+namespace {
+
+// `moesim collective ARGS --json`, read back.
+pb::CollectiveSweep Sweep(std::vector<std::string> args) {
+  args.insert(args.begin(), "collective");
+  args.push_back("--json");
+  const auto r = Moesim(args);
+  REQUIRE(r.status == 0);
+  pb::CollectiveSweep sweep;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(r.out, &sweep).ok());
+  return sweep;
+}
+
+}  // namespace
 
 TEST_CASE("moesim collective prints nccl-tests columns for every size of the sweep") {
   const auto r = Moesim({"collective", "--op", "allreduce", "--cluster", "dgx-h100", "-b", "1K",
@@ -20,6 +37,46 @@ TEST_CASE("moesim collective prints nccl-tests columns for every size of the swe
   // 1K, 4K, 16K, 64K, 256K, 1M: 6 rows; 1024 B = 256 floats, summed.
   CHECK_THAT(r.out, Catch::Contains("        1024           256     float     sum"));
   CHECK_THAT(r.out, Catch::Contains("     1048576        262144     float     sum"));
+}
+
+TEST_CASE("moesim collective: nccl-tests' layout, in-place halves and footer included") {
+  const pb::CollectiveSweep sweep =
+      Sweep({"--op", "alltoall", "--cluster", "dgx-h100", "-b", "1G", "-e", "2G", "-f", "2"});
+  REQUIRE(sweep.rows_size() == 2);
+  const auto t = Moesim({"collective", "--op", "alltoall", "--cluster", "dgx-h100", "-b", "1G",
+                         "-e", "2G", "-f", "2"});
+  REQUIRE(t.status == 0);
+  // nccl-tests' three heading lines (src/util.cu writeResultHeader), then moesim's own columns.
+  CHECK_THAT(t.out, Catch::Contains("           out-of-place                       in-place  "));
+  CHECK_THAT(t.out,
+             Catch::Contains("#       size         count      type   redop    root     time "
+                             "  algbw   busbw  #wrong     time   algbw   busbw  #wrong  proto"));
+  // Each row: the same prediction in both halves, #wrong N/A (no data is moved), nccl-tests'
+  // widths: 1 GiB as 268,435,456 floats, not reduced, root -1.
+  const pb::CollectiveRow& row = sweep.rows(0);
+  const std::string half = "  " + NcclTestsFigure(row.time_us(), 7) + "  " +
+                           NcclTestsFigure(row.algbw_gbps(), 6) + "  " +
+                           NcclTestsFigure(row.busbw_gbps(), 6) + "    N/A";
+  CHECK_THAT(t.out, Catch::Contains("  1073741824     268435456     float    none      -1" + half +
+                                    half + "  "));
+  // The footer: nothing checked, so 0 out of bounds; the average busbw over both sizes, each
+  // counted twice (out-of-place and in-place) as nccl-tests counts them: their mean.
+  CHECK_THAT(t.out, Catch::Contains("# Out of bounds values : 0 OK\n"));
+  char average[64];
+  std::snprintf(average, sizeof average, "# Avg bus bandwidth    : %g \n#\n",
+                (sweep.rows(0).busbw_gbps() + sweep.rows(1).busbw_gbps()) / 2);
+  CHECK_THAT(t.out, Catch::EndsWith(average));
+}
+
+TEST_CASE("nccl-tests' figures: two decimals, fewer when wider than the column, then an exponent") {
+  CHECK(NcclTestsFigure(24.8951, 7) == "  24.90");
+  CHECK(NcclTestsFigure(3857.6, 7) == "3857.60");
+  CHECK(NcclTestsFigure(43857.6, 7) == "43857.6");
+  CHECK(NcclTestsFigure(4385760.4, 7) == "4385760");
+  CHECK(NcclTestsFigure(43857604.0, 7) == "4.4e+07");
+  CHECK(NcclTestsFigure(487.1, 6) == "487.10");
+  CHECK(NcclTestsFigure(1487.1, 6) == "1487.1");
+  CHECK(NcclTestsFigure(0.001, 6) == "  0.00");
 }
 
 TEST_CASE(
@@ -76,11 +133,8 @@ TEST_CASE("moesim collective errors: unknown op, bad size, wrong algorithm") {
 namespace moesim::sim {
 
 TEST_CASE("moesim collective: NCCL's tuner takes ring for small all-reduces and NVLS for large") {
-  const auto r = Moesim({"collective", "--op", "allreduce", "--cluster", "dgx-h100", "-b", "64K",
-                         "-e", "1G", "-f", "16384", "--json"});
-  REQUIRE(r.status == 0);
-  pb::CollectiveSweep sweep;
-  REQUIRE(google::protobuf::util::JsonStringToMessage(r.out, &sweep).ok());
+  const pb::CollectiveSweep sweep =
+      Sweep({"--op", "allreduce", "--cluster", "dgx-h100", "-b", "64K", "-e", "1G", "-f", "16384"});
   REQUIRE(sweep.rows_size() == 2);
   // 64 KiB: NVLS's 25 us latency loses to ring LL's 6.6 + 14 x 0.6 = 15 us.
   CHECK(sweep.rows(0).algo() == "ring");

@@ -1,8 +1,6 @@
 // `moebench a2a [--device cpu|gpu] [-b 8] [-e 64M] [-f 2] [--matrix FILE] [-w 5] [--iters 20]
 // [--json]`: nccl-tests' all-to-all sweep, measured; with --matrix, one all-to-all(v) of an
 // nccl-tests alltoallv_perf matrix file (`moesim simulate --export-alltoallv` writes one).
-#include <fmt/format.h>
-
 #include <memory>
 
 #include "backend/bench/a2a_bench.h"
@@ -10,6 +8,7 @@
 #include "backend/cli/command.h"
 #include "models/alltoallv_matrix.h"
 #include "proto/byte_size.h"
+#include "proto/nccl_tests_table.h"
 
 namespace moesim::backend {
 namespace {
@@ -31,16 +30,12 @@ void PrintTable(const pb::CollectiveSweep& sweep, const std::vector<uint64_t>& w
   if (!o.matrix.empty()) {
     out << "# matrix " << o.matrix << ": size = the largest bytes a rank sends or receives\n";
   }
-  out << "#\n"
-      << "#                                                              out-of-place\n"
-      << "#       size         count      type   redop    root     time   algbw   busbw #wrong\n"
-      << "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)\n";
-  for (int i = 0; i < sweep.rows_size(); ++i) {
-    const pb::CollectiveRow& r = sweep.rows(i);
-    out << fmt::format("{:12}  {:12}  {:>8}  {:>6}  {:6}  {:>7.2f}  {:>6.2f}  {:>6.2f}  {:5}\n",
-                       r.size_bytes(), r.count(), r.type(), "none", -1, r.time_us(), r.algbw_gbps(),
-                       r.busbw_gbps(), wrong[i]);
-  }
+  out << "# nccl-tests' layout; measured out-of-place only (no in-place half)\n"
+      << "#\n";
+  NcclTestsTable table;
+  table.in_place = false;
+  table.wrong.assign(wrong.begin(), wrong.end());
+  WriteNcclTestsTable(sweep, table, out);
 }
 
 int Run(const A2aCommandOptions& o, CommandIo& io) {

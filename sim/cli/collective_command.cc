@@ -1,6 +1,7 @@
-// `moesim collective`: the simulated twin of nccl-tests. Same flags (-b, -e, -f), same columns
-// (size, count, type, redop, root, time, algbw, busbw), predicted instead of measured, so a user
-// can lay the two tables side by side.
+// `moesim collective`: the simulated twin of nccl-tests. Same flags (-b, -e, -f), same layout
+// (proto/nccl_tests_table.h: size, count, type, redop, root, out-of-place and in-place time, algbw,
+// busbw, #wrong, the footer), predicted instead of measured, so a user can lay the two tables side
+// by side and nccl-tests' parsers read ours.
 
 #include <fmt/format.h>
 
@@ -10,6 +11,7 @@
 
 #include "proto/byte_size.h"
 #include "proto/checked.h"
+#include "proto/nccl_tests_table.h"
 #include "proto/result.pb.h"
 #include "sim/cli/command.h"
 #include "sim/network/collective_time.h"
@@ -102,9 +104,9 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
         chosen_algo = a;
       }
     }
-    if (Status s = CheckRepresentable(run->total, sweep.op() + " of " + std::to_string(bytes) +
-                                                      " bytes over " + std::to_string(ranks) +
-                                                      " GPUs");
+    if (Status s =
+            CheckRepresentable(run->total, sweep.op() + " of " + std::to_string(bytes) +
+                                               " bytes over " + std::to_string(ranks) + " GPUs");
         !s.ok()) {
       return Fail(io, s.error());
     }
@@ -129,16 +131,16 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   const bool reduces = *op == CollectiveOp::kAllReduce || *op == CollectiveOp::kReduceScatter;
   io.out << "# moesim collective: " << sweep.op() << ", " << ranks << " GPUs of " << sweep.cluster()
          << ", algo " << sweep.algo() << ", " << o.fidelity << " model (predicted, not measured)\n"
-         << "#\n"
-         << "#       size         count      type   redop    root     time   algbw   busbw  proto  "
-            " algo   busiest link\n"
-         << "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)\n";
-  for (const pb::CollectiveRow& r : sweep.rows()) {
-    io.out << fmt::format(
-        "{:12}  {:12}  {:>8}  {:>6}  {:6}  {:>7.2f}  {:>6.2f}  {:>6.2f}  {:<6}  {:<5}  {}\n",
-        r.size_bytes(), r.count(), r.type(), reduces ? "sum" : "none", -1, r.time_us(),
-        r.algbw_gbps(), r.busbw_gbps(), r.protocol(), r.algo(), r.bottleneck_link());
-  }
+         << "# nccl-tests' layout; in-place = out-of-place (the model does not tell them apart), "
+            "#wrong N/A (no data)\n"
+         << "#\n";
+  NcclTestsTable table;
+  table.redop = reduces ? "sum" : "none";
+  table.extra_heading = "proto    algo  busiest link";
+  table.extra = [](const pb::CollectiveRow& r) {
+    return fmt::format("{:<6}  {:>6}  {}", r.protocol(), r.algo(), r.bottleneck_link());
+  };
+  WriteNcclTestsTable(sweep, table, io.out);
   return 0;
 }
 
