@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "models/params.h"
+#include "proto/did_you_mean.h"
 
 #ifndef MOESIM_CATALOG_DIR
 #error "MOESIM_CATALOG_DIR must be defined by the build"
@@ -233,8 +234,8 @@ StatusOr<pb::ModelSpec> LoadCatalogModel(const std::string& name, const Location
   if (std::find(names.begin(), names.end(), name) == names.end()) {
     std::string valid = Join(names);
     if (valid.empty()) valid = "(no .pbtxt files in " + dir + ")";
-    return InputError(where, "model", "\"" + name + "\"", "unknown model (not in " + dir + ")",
-                      valid);
+    return InputError(where, "model", "\"" + name + "\"",
+                      "unknown model (not in " + dir + ")" + DidYouMean(name, names), valid);
   }
   pb::ModelSpec spec;
   MOESIM_ASSIGN_OR_RETURN(

@@ -3,7 +3,11 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/tokenizer.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "proto/checked.h"
+#include "proto/did_you_mean.h"
 #include "proto/input_file.h"
 #include "proto/protobuf_log.h"
 
@@ -15,10 +19,55 @@ using google::protobuf::DescriptorPool;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::TextFormat;
 
-// Keeps the first error protobuf's parser reports; adds the valid field names to "no field named".
+// The n-th double-quoted word of protobuf's message ("Message type \"T\" has no field named
+// \"F\"."), or "" when there is none.
+std::string Quoted(const std::string& message, int n) {
+  size_t at = 0;
+  for (int i = 0; i <= n; ++i) {
+    const size_t open = message.find('"', at);
+    if (open == std::string::npos) return "";
+    const size_t close = message.find('"', open + 1);
+    if (close == std::string::npos) return "";
+    if (i == n) return message.substr(open + 1, close - open - 1);
+    at = close + 1;
+  }
+  return "";
+}
+
+// The enum values of the first field named `field` with an enum type, in `root` or the messages
+// below it (breadth first), for "Unknown enumeration value"; empty when there is none.
+std::vector<std::string> EnumValuesOf(const Descriptor* root, const std::string& field) {
+  std::vector<const Descriptor*> queue = {root};
+  for (size_t i = 0; i < queue.size() && i < 256; ++i) {
+    for (int f = 0; f < queue[i]->field_count(); ++f) {
+      const FieldDescriptor* fd = queue[i]->field(f);
+      if (fd->name() == field && fd->enum_type() != nullptr) {
+        std::vector<std::string> values;
+        for (int v = 0; v < fd->enum_type()->value_count(); ++v)
+          values.push_back(fd->enum_type()->value(v)->name());
+        return values;
+      }
+      if (fd->message_type() != nullptr &&
+          std::find(queue.begin(), queue.end(), fd->message_type()) == queue.end()) {
+        queue.push_back(fd->message_type());
+      }
+    }
+  }
+  return {};
+}
+
+// " Did you mean \"NAME\"?" after protobuf's sentence, or "".
+std::string Nearest(const std::string& word, const std::vector<std::string>& names) {
+  const std::optional<std::string> closest = ClosestName(word, names);
+  return closest ? " Did you mean \"" + *closest + "\"?" : "";
+}
+
+// Keeps the first error protobuf's parser reports; adds the valid field names to "no field named"
+// and the valid values to "Unknown enumeration value", each with the nearest name when one is near.
 class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
  public:
-  explicit FirstErrorCollector(std::string file) : file_(std::move(file)) {}
+  FirstErrorCollector(std::string file, const Descriptor* root)
+      : file_(std::move(file)), root_(root) {}
 
   void AddError(int line, int column, const std::string& message) override {
     if (error_) return;
@@ -26,12 +75,18 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
     Location where{file_, line + 1, column + 1};
     // Escaped and cut: protobuf quotes the token it did not expect, which may be anything.
     std::string text = Printable(message, 200);
-    const std::string marker = "Message type \"";
-    if (message.find("has no field named") != std::string::npos && message.rfind(marker, 0) == 0) {
-      const size_t end = message.find('"', marker.size());
-      const std::string type = message.substr(marker.size(), end - marker.size());
-      if (const Descriptor* d = DescriptorPool::generated_pool()->FindMessageTypeByName(type)) {
-        text += " Valid fields: " + FieldNames(d) + ".";
+    if (message.find("has no field named") != std::string::npos &&
+        message.rfind("Message type \"", 0) == 0) {
+      if (const Descriptor* d =
+              DescriptorPool::generated_pool()->FindMessageTypeByName(Quoted(message, 0))) {
+        std::vector<std::string> names;
+        for (int i = 0; i < d->field_count(); ++i) names.push_back(d->field(i)->name());
+        text += Nearest(Quoted(message, 1), names) + " Valid fields: " + FieldNames(d) + ".";
+      }
+    } else if (message.rfind("Unknown enumeration value of \"", 0) == 0) {
+      const std::vector<std::string> values = EnumValuesOf(root_, Quoted(message, 1));
+      if (!values.empty()) {
+        text += Nearest(Quoted(message, 0), values) + " Valid values: " + Join(values) + ".";
       }
     }
     error_ = Error(where.ToString() + ": " + text);
@@ -42,6 +97,7 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
 
  private:
   std::string file_;
+  const Descriptor* root_;
   std::optional<Error> error_;
 };
 
@@ -66,7 +122,7 @@ StatusOr<TextFile> TextFile::ParseString(std::string_view text, const std::strin
   TextFile file(name, message->GetDescriptor());
   file.text_ = std::make_shared<const std::string>(text);
   file.tree_ = std::make_shared<TextFormat::ParseInfoTree>();
-  FirstErrorCollector errors(name);
+  FirstErrorCollector errors(name, message->GetDescriptor());
   TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(file.tree_.get());
@@ -81,8 +137,9 @@ StatusOr<TextFile> TextFile::ParseString(std::string_view text, const std::strin
   // protobuf's text parser accepts any bytes in a string, but a proto3 string must be UTF-8: its
   // binary and JSON writers would log an error and write a file that cannot be read back.
   MOESIM_RETURN_IF_ERROR(VisitScalars(
-      *message, [&file](const std::string& path, const google::protobuf::Message& holder,
-                        const FieldDescriptor* field, int i) -> Status {
+      *message,
+      [&file](const std::string& path, const google::protobuf::Message& holder,
+              const FieldDescriptor* field, int i) -> Status {
         if (field->type() != FieldDescriptor::TYPE_STRING) return Status::Ok();
         const google::protobuf::Reflection* r = holder.GetReflection();
         std::string scratch;

@@ -98,11 +98,13 @@ TEST_CASE("Bad input: one clear line and never a crash") {
        ":12:20: routing.explicit.rank[1].experts = 3 expert ids: does not match "
        "workload.tokens_per_gpu = 4 tokens x top_k = 1; valid: 4 expert ids"},
       {"unknown_preset.pbtxt",
-       ":2:11: cluster.node_preset = \"dgx-h900\": unknown node preset; valid: dgx-a100, dgx-h100, "
+       ":2:11: cluster.node_preset = \"dgx-h900\": unknown node preset (did you mean "
+       "\"dgx-h100\"?); valid: dgx-a100, dgx-h100, "
        "dgx-h200, hgx-h800, gb200-nvl72, pcie-8gpu"},
       // The newline in the value is echoed as \n: the message stays one line.
       {"newline_in_value.pbtxt",
-       ":2:11: cluster.node_preset = \"dgx\\nh100\": unknown node preset; valid: dgx-a100, "
+       ":2:11: cluster.node_preset = \"dgx\\nh100\": unknown node preset (did you mean "
+       "\"dgx-h100\"?); valid: dgx-a100, "
        "dgx-h100, dgx-h200, hgx-h800, gb200-nvl72, pcie-8gpu"},
       // protobuf's text parser takes any bytes in a string; a proto3 string must be UTF-8.
       {"invalid_utf8.pbtxt",

@@ -68,7 +68,8 @@ TEST_CASE("Cluster errors name the field and the valid values") {
   auto unknown = BuildCluster(Spec("dgx-h900"));
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().message() ==
-        "cluster.node_preset = \"dgx-h900\": unknown node preset; valid: dgx-a100, dgx-h100, "
+        "cluster.node_preset = \"dgx-h900\": unknown node preset (did you mean \"dgx-h100\"?); "
+        "valid: dgx-a100, dgx-h100, "
         "dgx-h200, hgx-h800, gb200-nvl72, pcie-8gpu");
 
   auto missing = BuildCluster(pb::Cluster());

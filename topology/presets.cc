@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "proto/did_you_mean.h"
 #include "topology/defaults.h"
 
 namespace moesim::topology {
@@ -82,8 +83,10 @@ StatusOr<NodePreset> FindNodePreset(std::string_view name, const Location& where
   for (const NodePreset& preset : Table()) {
     if (preset.shape.name == name) return preset;
   }
-  return InputError(where, "cluster.node_preset", "\"" + std::string(name) + "\"",
-                    name.empty() ? "missing" : "unknown node preset", Join(NodePresetNames()));
+  return InputError(
+      where, "cluster.node_preset", "\"" + std::string(name) + "\"",
+      name.empty() ? "missing" : "unknown node preset" + DidYouMean(name, NodePresetNames()),
+      Join(NodePresetNames()));
 }
 
 }  // namespace moesim::topology

@@ -3,8 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "models/synthetic.h"
+#include "proto/did_you_mean.h"
 #include "proto/serialize.h"
 #include "sim/cli/command.h"
 
@@ -39,6 +41,39 @@ std::string DefaultScenarioPath() {
   return MOESIM_DEFAULT_SCENARIO;
 }
 
+namespace {
+
+// For arguments CLI11 did not expect: the first word that names no command where a command could
+// stand, when a command's name is near it ("simulte" for "simulate", "trace stat" for "trace
+// stats"), as one error line; none otherwise (CLI11's own message then).
+std::optional<std::string> MistypedCommand(const CLI::App& app,
+                                           const std::vector<std::string>& args) {
+  const CLI::App* level = &app;
+  std::string path = "moesim";
+  for (const std::string& word : args) {
+    if (word.empty() || word[0] == '-') continue;
+    std::vector<std::string> names;
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : level->get_subcommands([](const CLI::App*) { return true; })) {
+      names.push_back(sub->get_name());
+      if (sub->get_name() == word) next = sub;
+    }
+    if (next != nullptr) {
+      level = next;
+      path += " " + word;
+      continue;
+    }
+    if (names.empty()) return std::nullopt;
+    const std::optional<std::string> closest = ClosestName(word, names);
+    if (!closest) return std::nullopt;
+    return "\"" + Printable(word, 80) + "\" is not a command of " + path + " (did you mean \"" +
+           *closest + "\"?); valid: " + Join(names);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   CLI::App app{
       "moesim predicts what a Mixture-of-Experts layer costs on a GPU cluster under a parallel "
@@ -64,6 +99,15 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
   try {
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
+    // --help and --version are ParseErrors that exit 0; a word that names no command but is near
+    // one ("simulte") gets the nearest, whatever CLI11 made of it (extra arguments, a missing
+    // subcommand).
+    if (e.get_exit_code() != 0) {
+      if (std::optional<std::string> typo = MistypedCommand(app, args)) {
+        err << "moesim: error: " << *typo << "\n";
+        return 2;
+      }
+    }
     const int code = app.exit(e, out, err);
     return code == 0 ? 0 : 2;
   }
