@@ -79,9 +79,8 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
         message.rfind("Message type \"", 0) == 0) {
       if (const Descriptor* d =
               DescriptorPool::generated_pool()->FindMessageTypeByName(Quoted(message, 0))) {
-        std::vector<std::string> names;
-        for (int i = 0; i < d->field_count(); ++i) names.push_back(d->field(i)->name());
-        text += Nearest(Quoted(message, 1), names) + " Valid fields: " + FieldNames(d) + ".";
+        const std::vector<std::string> names = FieldNameList(d);
+        text += Nearest(Quoted(message, 1), names) + " Valid fields: " + Join(names) + ".";
       }
     } else if (message.rfind("Unknown enumeration value of \"", 0) == 0) {
       const std::vector<std::string> values = EnumValuesOf(root_, Quoted(message, 1));
@@ -103,14 +102,13 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
 
 }  // namespace
 
-std::string FieldNames(const Descriptor* descriptor) {
-  std::string out;
-  for (int i = 0; i < descriptor->field_count(); ++i) {
-    if (i > 0) out += ", ";
-    out += descriptor->field(i)->name();
-  }
-  return out;
+std::vector<std::string> FieldNameList(const Descriptor* descriptor) {
+  std::vector<std::string> names;
+  for (int i = 0; i < descriptor->field_count(); ++i) names.push_back(descriptor->field(i)->name());
+  return names;
 }
+
+std::string FieldNames(const Descriptor* descriptor) { return Join(FieldNameList(descriptor)); }
 
 StatusOr<TextFile> TextFile::Parse(const std::string& path, google::protobuf::Message* message) {
   MOESIM_ASSIGN_OR_RETURN(const std::string text, ReadInputFile(path));

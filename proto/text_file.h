@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proto/status.h"
 
@@ -59,7 +60,9 @@ class TextFile {
   std::shared_ptr<google::protobuf::TextFormat::ParseInfoTree> tree_;
 };
 
-// Names of the fields of `descriptor`, comma-separated ("tp, cp, dp").
+// Names of the fields of `descriptor`, in declaration order; FieldNames: comma-separated
+// ("tp, cp, dp").
+std::vector<std::string> FieldNameList(const google::protobuf::Descriptor* descriptor);
 std::string FieldNames(const google::protobuf::Descriptor* descriptor);
 
 }  // namespace moesim

@@ -36,6 +36,12 @@ TEST_CASE("The nearest name: near enough for the word's length, the first of equ
   // "xyz" 2 from both.
   CHECK(ClosestName("ep", {"pp", "tp"}) == "pp");
   CHECK_FALSE(ClosestName("xyz", {"pp", "tp"}));
+  // 5 to 8 characters, at most 2 edits: "dgx-h1" is 2 from "dgx-h100"; 3 edits are too many.
+  CHECK(ClosestName("dgx-h1", presets) == "dgx-h100");
+  CHECK_FALSE(ClosestName("abcdefgh", {"abcdexyz"}));
+  // Longer, at most 3: "abcdefghi" is 3 from "abcdefxyz", 4 from "abcdewxyz".
+  CHECK(ClosestName("abcdefghi", {"abcdefxyz"}) == "abcdefxyz");
+  CHECK_FALSE(ClosestName("abcdefghi", {"abcdewxyz"}));
   // A case-only difference: the name as it is spelled.
   CHECK(ClosestName("zipf", {"UNIFORM", "ZIPF"}) == "ZIPF");
 }
