@@ -10,7 +10,7 @@ namespace moesim::models {
 namespace {
 
 using Spec = pb::ExpertPlacementSpec;
-using Where = std::function<Location(const std::string&)>;
+using SpecWhere = std::function<Location(const std::string&)>;
 
 std::string Resolve(const std::string& path, const TextFile* file) {
   std::filesystem::path p = path;
@@ -19,7 +19,7 @@ std::string Resolve(const std::string& path, const TextFile* file) {
 }
 
 // Fields that only some kinds use are refused elsewhere.
-Status CheckFields(const Spec& spec, const Where& where) {
+Status CheckFields(const Spec& spec, const SpecWhere& where) {
   const std::string kind = Spec::Kind_Name(spec.kind());
   struct Field {
     const char* name;
@@ -68,7 +68,7 @@ uint32_t EpNodes(const Plan& plan, uint32_t gpus_per_node) {
 StatusOr<ExpertPlacement> Eplb(const Spec& spec, const Plan& plan, const PlacementShape& shape,
                                uint32_t gpus_per_node,
                                const std::vector<std::vector<uint64_t>>& routing_loads,
-                               const TextFile* file, const Where& where) {
+                               const TextFile* file, const SpecWhere& where) {
   LoadMatrix loads;
   std::string source;
   if (!spec.loads_file().empty()) {
@@ -133,7 +133,7 @@ StatusOr<ExpertPlacement> ResolvePlacement(const pb::ExpertPlacementSpec& spec, 
                                            uint32_t gpus_per_node,
                                            const std::vector<std::vector<uint64_t>>& routing_loads,
                                            const TextFile* file) {
-  const Where where = [&](const std::string& field) {
+  const SpecWhere where = [&](const std::string& field) {
     return file ? file->Locate("plan.placement." + field) : Location{};
   };
   MOESIM_RETURN_IF_ERROR(CheckFields(spec, where));

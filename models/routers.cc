@@ -87,7 +87,7 @@ Status CheckPositive(const std::string& field, double value) {
 }
 
 // The group limit a TopKOptions asks for (groups = 1 when none), checked against E and k.
-StatusOr<GroupLimit> ResolveGroups(const TopKOptions& options, uint32_t experts) {
+StatusOr<RouterGroupLimit> ResolveGroups(const TopKOptions& options, uint32_t experts) {
   const uint32_t k = options.top_k;
   if (options.group_limit && options.node_limit) {
     return ArgError("group_limit, node_limit", "both given",
@@ -110,9 +110,9 @@ StatusOr<GroupLimit> ResolveGroups(const TopKOptions& options, uint32_t experts)
     }
     // DeepSeek-V3 §2.1.2: nodes ranked by the sum of their highest K_r / M scores.
     const uint32_t per_node = (k + node.max_nodes - 1) / node.max_nodes;
-    return GroupLimit{nodes, node.max_nodes, std::min(per_node, p)};
+    return RouterGroupLimit{nodes, node.max_nodes, std::min(per_node, p)};
   }
-  const GroupLimit group = options.group_limit.value_or(GroupLimit{});
+  const RouterGroupLimit group = options.group_limit.value_or(RouterGroupLimit{});
   if (group.groups == 0 || experts % group.groups != 0) {
     return ArgError("group_limit.groups", std::to_string(group.groups),
                     "does not divide the " + std::to_string(experts) + " experts",
@@ -172,7 +172,7 @@ StatusOr<RouterOutput> RouteTopK(const Logits& logits, const TopKOptions& option
     }
   }
   MOESIM_RETURN_IF_ERROR(CheckPositive("scaling_factor", options.scaling_factor));
-  MOESIM_ASSIGN_OR_RETURN(const GroupLimit group, ResolveGroups(options, experts));
+  MOESIM_ASSIGN_OR_RETURN(const RouterGroupLimit group, ResolveGroups(options, experts));
   const uint32_t group_size = experts / group.groups;
 
   RouterOutput out = EmptyOutput(experts, logits.tokens());

@@ -132,7 +132,7 @@ enum class ScoreFunction {
 // its top_k experts inside them. A group's score is the sum of its `score_top` best selection
 // scores: 1 = its maximum (DeepSeek-V2, `group_limited_greedy`), 2 = the sum of its top two
 // (DeepSeek-V3, `noaux_tc`). Equal group scores go to the lower group id.
-struct GroupLimit {
+struct RouterGroupLimit {
   uint32_t groups = 1;      // G >= 1, divides E
   uint32_t top_groups = 1;  // 1..G, with top_groups * E/G >= top_k
   uint32_t score_top = 1;   // 1..E/G
@@ -141,7 +141,7 @@ struct GroupLimit {
 // Node-limited routing (DeepSeek-V3 §2.1.2): experts [n*P, (n+1)*P) live on node n (P =
 // experts_per_node); each token reaches at most `max_nodes` = M nodes, chosen by the sum of the
 // best ceil(top_k / M) selection scores on each node (the paper's "highest K_r/M affinity scores"),
-// then takes its top_k experts on those nodes. The same as GroupLimit{E/P, M, ceil(top_k/M)}.
+// then takes its top_k experts on those nodes. The same as RouterGroupLimit{E/P, M, ceil(top_k/M)}.
 struct NodeLimit {
   uint32_t experts_per_node = 0;  // P >= 1, divides E
   uint32_t max_nodes = 0;         // M: 1..E/P, with M * P >= top_k
@@ -150,9 +150,9 @@ struct NodeLimit {
 // Top-k routing. Every field but top_k has the default of the plain softmax router.
 //  Mixtral-8x7B:   {.top_k = 2, .normalize = true}
 //  Qwen1.5-MoE:    {.top_k = 4}                    (weights are the softmax probabilities)
-//  DeepSeek-V2:    {.top_k = 6, .scaling_factor = 16, .group_limit = GroupLimit{8, 3, 1}}
+//  DeepSeek-V2:    {.top_k = 6, .scaling_factor = 16, .group_limit = RouterGroupLimit{8, 3, 1}}
 //  DeepSeek-V3:    {.top_k = 8, .score = kSigmoid, .normalize = true, .selection_bias = b,
-//                   .scaling_factor = 2.5, .group_limit = GroupLimit{8, 4, 2}}
+//                   .scaling_factor = 2.5, .group_limit = RouterGroupLimit{8, 4, 2}}
 struct TopKOptions {
   // Experts per token, 1..E.
   uint32_t top_k = 1;
@@ -169,7 +169,7 @@ struct TopKOptions {
   // Finite, > 0. Default 1.
   double scaling_factor = 1.0;
   // At most one of these two.
-  std::optional<GroupLimit> group_limit = std::nullopt;
+  std::optional<RouterGroupLimit> group_limit = std::nullopt;
   std::optional<NodeLimit> node_limit = std::nullopt;
 };
 

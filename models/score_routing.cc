@@ -29,7 +29,7 @@ struct Router {
   Spec::Router kind = Spec::TOPK_SOFTMAX;  // never ROUTER_UNSPECIFIED
   ScoreFunction score = ScoreFunction::kSoftmax;
   uint32_t k = 1;  // selections per token (expert choice: the model's top_k, for its capacity)
-  std::optional<GroupLimit> group;
+  std::optional<RouterGroupLimit> group;
   std::optional<double> capacity_factor;
   std::vector<double> bias;  // empty or one per expert
   double gamma = 0;          // > 0 only where the bias update runs
@@ -162,7 +162,7 @@ StatusOr<Router> ResolveRouter(const Spec& spec, const RoutingShape& shape, cons
                        "outside a group's " + std::to_string(size) + " experts",
                        "1 to " + std::to_string(size));
     }
-    r.group = GroupLimit{g, spec.top_groups(), score_top};
+    r.group = RouterGroupLimit{g, spec.top_groups(), score_top};
   }
   if (r.kind == Spec::EXPERT_CHOICE) {
     MOESIM_ASSIGN_OR_RETURN(

@@ -22,8 +22,8 @@ KernelModel Defaults(pb::DType dtype, ExpertGemm api = ExpertGemm::kAuto) {
 }
 
 // 2,979,406,250,000 B/s: 3.35 TB/s x 4,269 / 4,800 (the H200's copy rate as a fraction of HBM).
-constexpr uint64_t kMemory = 2'979'406'250'000;
-constexpr Duration kLaunch = Duration::Nanoseconds(4000);
+constexpr uint64_t kMemoryBytes = 2'979'406'250'000;
+constexpr Duration kLaunchTime = Duration::Nanoseconds(4000);
 
 }  // namespace
 
@@ -35,8 +35,8 @@ TEST_CASE("Kernel model: the default rates on an H100 are the measured and publi
   CHECK(bf16.Curve(GemmClass::kBf16).plateau.per_second() == 785'600'000'000'000);
   CHECK(bf16.Curve(GemmClass::kExpert).plateau.per_second() == 688'000'000'000'000);
   CHECK(bf16.expert_api() == ExpertGemm::kLoop);
-  CHECK(bf16.memory().per_second() == kMemory);
-  CHECK(bf16.launch() == kLaunch);
+  CHECK(bf16.memory().per_second() == kMemoryBytes);
+  CHECK(bf16.launch() == kLaunchTime);
   CHECK(Defaults(pb::BF16, ExpertGemm::kCublasGrouped).Curve(GemmClass::kExpert).plateau ==
         Rate::TeraPerSecond(264));
 
@@ -68,47 +68,47 @@ TEST_CASE("Kernel model: GEMMs, grouped experts, attention and memory kernels by
   // BF16 4096^3: 2 x 4096^3 = 137,438,953,472 FLOPs at 785.6 TFLOP/s = 174,947,751.9 ->
   // 174,947,752 ps; its 3 x 4096^2 x 2 B = 100,663,296 B take 33,786,362 ps: compute-bound.
   CHECK(bf16.Time(Kernel::Gemm(GemmClass::kModel, {{4096, 4096, 4096}})) ==
-        Duration::Picoseconds(174'947'752) + kLaunch);
+        Duration::Picoseconds(174'947'752) + kLaunchTime);
 
   // FP8 [4096, 2048] x [2048, 7168] (DeepSeek-V3's shared-expert down projection): 2 x 4096 x
   // 7168 x (2048 + 655) = 158,720,851,968 FLOP-equivalents at 1386.3 TFLOP/s = 114,492,428 ps
   // (1050.4 TFLOP/s on its 120.3 GFLOPs; DeepGEMM measured 1025). Bytes: 4096 x 2048 + 2048 x 7168
   // (FP8) + 4096 x 7168 x 2 (BF16 out) = 81,788,928 B = 27,451,419 ps.
   CHECK(fp8.Time(Kernel::Gemm(GemmClass::kModel, {{4096, 7168, 2048}})) ==
-        Duration::Picoseconds(114'492'428) + kLaunch);
+        Duration::Picoseconds(114'492'428) + kLaunchTime);
 
   // DeepGEMM's grouped GEMM over experts of 1, 0 and 129 rows ([rows, 7168] x [7168, 4096]): rows
   // padded to 128 and 256, the empty expert skipped. Work 2 x 384 x 4096 x (7168 + 655) =
   // 24,609,030,144 = 17,751,591 ps; bytes (128 + 256) x 7168 + 2 x 7168 x 4096 (FP8) + 384 x 4096
   // x 2 (BF16) = 64,618,496 B = 21,688,381 ps: memory-bound, one launch.
-  CHECK(fp8.Time(Kernel::Gemm(GemmClass::kExpert, {{1, 4096, 7168}, {0, 4096, 7168},
-                                                   {129, 4096, 7168}})) ==
-        Duration::Picoseconds(21'688'381) + kLaunch);
+  CHECK(fp8.Time(Kernel::Gemm(GemmClass::kExpert,
+                              {{1, 4096, 7168}, {0, 4096, 7168}, {129, 4096, 7168}})) ==
+        Duration::Picoseconds(21'688'381) + kLaunchTime);
 
   // The same experts in BF16 on the loop: one launch and one max() per expert GEMM at 688 TFLOP/s.
   // 1 row: 58,720,256 FLOPs = 85,350 ps; 1 x 7168 x 2 + 7168 x 4096 x 2 + 1 x 4096 x 2 =
   // 58,742,784 B = 19,716,272 ps. 129 rows: 7,574,913,024 FLOPs = 11,010,048 ps; 61,626,368 B =
   // 20,684,111 ps. Both bound by their weights: 19,716,272 + 20,684,111 + 2 launches.
-  CHECK(bf16.Time(Kernel::Gemm(GemmClass::kExpert, {{1, 4096, 7168}, {0, 4096, 7168},
-                                                    {129, 4096, 7168}})) ==
-        Duration::Picoseconds(19'716'272 + 20'684'111) + 2 * kLaunch);
+  CHECK(bf16.Time(Kernel::Gemm(GemmClass::kExpert,
+                               {{1, 4096, 7168}, {0, 4096, 7168}, {129, 4096, 7168}})) ==
+        Duration::Picoseconds(19'716'272 + 20'684'111) + 2 * kLaunchTime);
 
   // A weight gradient reduces over the tokens (k) and writes FP32 gradients read and written:
   // [7168, 4096 tokens] x [4096, 2048] in BF16: 2 x 7168 x 2048 x 4096 = 120,259,084,288 FLOPs at
   // 785.6 = 153,079,283 ps; bytes 7168 x 4096 x 2 + 4096 x 2048 x 2 + 7168 x 2048 x 8 =
   // 192,937,984 B = 64,757,193 ps.
   CHECK(bf16.Time(Kernel::Gemm(GemmClass::kModel, {{7168, 2048, 4096}}, true)) ==
-        Duration::Picoseconds(153'079'283) + kLaunch);
+        Duration::Picoseconds(153'079'283) + kLaunchTime);
 
   // Attention, 4096 tokens: 1e12 FLOPs forward at 638 TFLOP/s = 1,567,398,119.1 -> ..120 ps;
   // backward 2.5e12 at 542 = 4,612,546,125.5 -> ..126 ps.
   CHECK(bf16.Time(Kernel::Attention(false, 1'000'000'000'000, 0, 4096)) ==
-        Duration::Picoseconds(1'567'398'120) + kLaunch);
+        Duration::Picoseconds(1'567'398'120) + kLaunchTime);
   CHECK(bf16.Time(Kernel::Attention(true, 2'500'000'000'000, 0, 4096)) ==
-        Duration::Picoseconds(4'612'546'126) + kLaunch);
+        Duration::Picoseconds(4'612'546'126) + kLaunchTime);
 
   // Memory: 2,979,406,250 B at 2,979,406,250,000 B/s is 1 ms, plus the launch; nothing: nothing.
-  CHECK(bf16.Time(Kernel::Memory(2'979'406'250)) == Duration::Nanoseconds(1'000'000) + kLaunch);
+  CHECK(bf16.Time(Kernel::Memory(2'979'406'250)) == Duration::Nanoseconds(1'000'000) + kLaunchTime);
   CHECK(bf16.Time(Kernel::Memory(0)) == Duration());
   CHECK(bf16.Time(Kernel::Gemm(GemmClass::kExpert, {{0, 64, 64}})) == Duration());
 }

@@ -8,7 +8,7 @@ namespace moesim::topology {
 namespace {
 
 // Parses `text` as a scenario's cluster block and builds it.
-StatusOr<Cluster> Build(const std::string& text) {
+StatusOr<Cluster> BuildNode(const std::string& text) {
   pb::Cluster spec;
   auto file = TextFile::ParseString(text, "n.pbtxt", &spec);
   if (!file.ok()) return file.error();
@@ -36,7 +36,7 @@ constexpr const char* kDevices = R"(node {
 }  // namespace
 
 TEST_CASE("A node device by device: its links, routes over the direct NVLink") {
-  auto c = Build(kDevices);
+  auto c = BuildNode(kDevices);
   REQUIRE(c.ok());
   CHECK(c->gpus() == 2);
   CHECK(c->description() == "pair");
@@ -54,7 +54,7 @@ TEST_CASE("Without NVLink, GPUs route over PCIe through their common CPU") {
       std::string(
           "  link { a: \"g0\" b: \"g1\" link_class: NVLINK bandwidth_gbps: 100 latency_ns: 700 }\n")
           .size());
-  auto c = Build(text);
+  auto c = BuildNode(text);
   REQUIRE(c.ok());
   // g0 -> sw0 -> cpu -> sw1 -> g1.
   CHECK(c->router().Hops(0, 1) == 4);
@@ -67,25 +67,25 @@ TEST_CASE("Node errors: zero bandwidth, duplicate id, unknown id, unreachable GP
     text.replace(text.find(from), from.size(), to);
     return text;
   };
-  auto zero = Build(replace(kDevices, "bandwidth_gbps: 100", "bandwidth_gbps: 0"));
+  auto zero = BuildNode(replace(kDevices, "bandwidth_gbps: 100", "bandwidth_gbps: 0"));
   REQUIRE_FALSE(zero.ok());
   CHECK(zero.error().message() ==
         "n.pbtxt:9:45: cluster.node.link[0].bandwidth_gbps = 0: out of range; valid: 0.001 to "
         "1000000 GB/s");
 
-  auto negative = Build(replace(kDevices, "bandwidth_gbps: 100", "bandwidth_gbps: -5"));
+  auto negative = BuildNode(replace(kDevices, "bandwidth_gbps: 100", "bandwidth_gbps: -5"));
   REQUIRE_FALSE(negative.ok());
   CHECK_THAT(negative.error().message(),
              Catch::Contains("bandwidth_gbps = -5: out of range; valid: 0.001 to 1000000 GB/s"));
 
-  auto duplicate = Build(replace(kDevices, "device { id: \"sw1\"", "device { id: \"sw0\""));
+  auto duplicate = BuildNode(replace(kDevices, "device { id: \"sw1\"", "device { id: \"sw0\""));
   REQUIRE_FALSE(duplicate.ok());
   CHECK(duplicate.error().message() ==
         "n.pbtxt:7:12: cluster.node.device[3].id = \"sw0\": duplicate device id; valid: ids unique "
         "in "
         "the node");
 
-  auto unknown = Build(replace(kDevices, "a: \"sw1\" b: \"cpu\"", "a: \"sw1\" b: \"cpu9\""));
+  auto unknown = BuildNode(replace(kDevices, "a: \"sw1\" b: \"cpu\"", "a: \"sw1\" b: \"cpu9\""));
   REQUIRE_FALSE(unknown.ok());
   CHECK_THAT(unknown.error().message(),
              Catch::Contains("link[4].b = \"cpu9\": no device with this id"));
@@ -98,20 +98,20 @@ TEST_CASE("Node errors: zero bandwidth, duplicate id, unknown id, unreachable GP
   cut = replace(
       cut, "  link { a: \"g1\" b: \"sw1\" link_class: PCIE bandwidth_gbps: 32 latency_ns: 200 }\n",
       "");
-  auto unreachable = Build(cut);
+  auto unreachable = BuildNode(cut);
   REQUIRE_FALSE(unreachable.ok());
   CHECK_THAT(unreachable.error().message(), Catch::Contains("gpu g1 cannot reach g0"));
 
-  auto both = Build(replace(kDevices, "name: \"pair\"", "name: \"pair\" gpus: 2"));
+  auto both = BuildNode(replace(kDevices, "name: \"pair\"", "name: \"pair\" gpus: 2"));
   REQUIRE_FALSE(both.ok());
   CHECK_THAT(both.error().message(), Catch::Contains("either by shape"));
 
-  auto no_gpu_model = Build("node { gpus: 2 }");
+  auto no_gpu_model = BuildNode("node { gpus: 2 }");
   REQUIRE_FALSE(no_gpu_model.ok());
   CHECK_THAT(no_gpu_model.error().message(),
              Catch::StartsWith("n.pbtxt:1:1: cluster.node.gpu: missing; valid: a100-sxm"));
 
-  auto zero_nvlink = Build("node { gpu: \"h100-sxm\" gpus: 2 nvlink { bandwidth_gbps: 0 } }");
+  auto zero_nvlink = BuildNode("node { gpu: \"h100-sxm\" gpus: 2 nvlink { bandwidth_gbps: 0 } }");
   REQUIRE_FALSE(zero_nvlink.ok());
   CHECK_THAT(zero_nvlink.error().message(),
              Catch::Contains("cluster.node.nvlink.bandwidth_gbps = 0"));

@@ -15,7 +15,7 @@ namespace {
 using Slots = std::vector<std::vector<uint32_t>>;
 using Replica = LayerPlacement::Replica;
 
-std::vector<uint64_t> Row(const TrafficMatrix& m, uint32_t src) {
+std::vector<uint64_t> SendRow(const TrafficMatrix& m, uint32_t src) {
   std::vector<uint64_t> row;
   for (uint32_t j = 0; j < m.ranks(); ++j) row.push_back(m.at(src, j));
   return row;
@@ -83,7 +83,7 @@ TEST_CASE("ExpandLayer spreads a sender's tokens over an expert's replicas") {
   const LayerWork w = ExpandLayer(routing, plan, placement);
   // Rank 1 (EP rank 1) has no replica of expert 0 or 1 at home: its j-th token to expert 0 takes
   // replica (j + 1) mod 2: ranks 2, 0, 2; its first token to expert 1 replica 1: rank 3.
-  CHECK(Row(w.dispatch_tokens, 1) == std::vector<uint64_t>{1, 0, 2, 1});
+  CHECK(SendRow(w.dispatch_tokens, 1) == std::vector<uint64_t>{1, 0, 2, 1});
   CHECK(w.expert_tokens[0] == std::vector<uint64_t>{1, 0});  // slots: expert 0, expert 1
   CHECK(w.expert_tokens[2] == std::vector<uint64_t>{2});
   CHECK(w.expert_tokens[3] == std::vector<uint64_t>{1});
@@ -197,10 +197,10 @@ TEST_CASE("EPLB from the routing's own loads relieves the GPU of the hot experts
   //   GPU 2: e0 e0 at home, e1 -> GPU 0, e2 -> GPU 1    [1, 1, 2, 0]
   //   GPU 3: e0 -> (0+3) mod 3: GPU 0, (1+3) mod 3: GPU 1; e1 e2 at home  [1, 1, 0, 2]
   const LayerWork& w = eplb.layers[0];
-  CHECK(Row(w.dispatch_tokens, 0) == std::vector<uint64_t>{3, 1, 0, 0});
-  CHECK(Row(w.dispatch_tokens, 1) == std::vector<uint64_t>{0, 3, 0, 1});
-  CHECK(Row(w.dispatch_tokens, 2) == std::vector<uint64_t>{1, 1, 2, 0});
-  CHECK(Row(w.dispatch_tokens, 3) == std::vector<uint64_t>{1, 1, 0, 2});
+  CHECK(SendRow(w.dispatch_tokens, 0) == std::vector<uint64_t>{3, 1, 0, 0});
+  CHECK(SendRow(w.dispatch_tokens, 1) == std::vector<uint64_t>{0, 3, 0, 1});
+  CHECK(SendRow(w.dispatch_tokens, 2) == std::vector<uint64_t>{1, 1, 2, 0});
+  CHECK(SendRow(w.dispatch_tokens, 3) == std::vector<uint64_t>{1, 1, 0, 2});
   // The busiest GPU now receives 6 tokens (GPU 1: 1 + 3 + 1 + 1), not 12.
   CHECK(w.expert_tokens[1] == std::vector<uint64_t>{3, 3, 0});
   CHECK(w.expert_tokens[0] == std::vector<uint64_t>{3, 2, 0});

@@ -121,18 +121,18 @@ TEST_CASE("Group-limited top-k by group max (DeepSeek-V2) and by top-2 sum (Deep
   CHECK(Experts(*unlimited, 0) == std::vector<uint32_t>{0, 4, 2});
 
   // Max: best two groups g0 (0.30), g2 (0.18); top-3 of {e0, e1, e4, e5} = e0, e4, e5 (0.02).
-  auto v2 = RouteTopK(logits, {.top_k = 3, .group_limit = GroupLimit{4, 2, 1}});
+  auto v2 = RouteTopK(logits, {.top_k = 3, .group_limit = RouterGroupLimit{4, 2, 1}});
   REQUIRE(v2.ok());
   CHECK(Experts(*v2, 0) == std::vector<uint32_t>{0, 4, 5});
   CHECK(Weights(*v2, 0)[2] == Approx(0.02));
 
   // Top-2 sum: best two groups g1 (0.33), g0 (0.31); top-3 of {e0..e3} = e0, e2, e3.
-  auto v3 = RouteTopK(logits, {.top_k = 3, .group_limit = GroupLimit{4, 2, 2}});
+  auto v3 = RouteTopK(logits, {.top_k = 3, .group_limit = RouterGroupLimit{4, 2, 2}});
   REQUIRE(v3.ok());
   CHECK(Experts(*v3, 0) == std::vector<uint32_t>{0, 2, 3});
 
   // One group per expert, all kept: the same as no limit.
-  auto trivial = RouteTopK(logits, {.top_k = 3, .group_limit = GroupLimit{8, 8, 1}});
+  auto trivial = RouteTopK(logits, {.top_k = 3, .group_limit = RouterGroupLimit{8, 8, 1}});
   REQUIRE(trivial.ok());
   CHECK(Experts(*trivial, 0) == std::vector<uint32_t>{0, 4, 2});
 }
@@ -352,7 +352,7 @@ TEST_CASE("Router argument errors name the argument and what is valid") {
   CHECK(ragged.error().message() ==
         "logits = 3 values: not a whole number of tokens of 2 experts; valid: a multiple of 2");
 
-  auto groups = RouteTopK(logits, {.top_k = 1, .group_limit = GroupLimit{3, 1, 1}});
+  auto groups = RouteTopK(logits, {.top_k = 1, .group_limit = RouterGroupLimit{3, 1, 1}});
   REQUIRE_FALSE(groups.ok());
   CHECK(groups.error().message() ==
         "group_limit.groups = 3: does not divide the 4 experts; valid: a divisor of 4");

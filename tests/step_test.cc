@@ -47,8 +47,8 @@ models::Plan Resolve(const pb::ModelSpec& model, uint32_t world, const std::stri
   return *p;
 }
 
-StepReport Run(const topology::Cluster& cluster, const pb::ModelSpec& model,
-               const models::Plan& plan, const pb::Routing& routing, const StepConfig& config) {
+StepReport RunStep(const topology::Cluster& cluster, const pb::ModelSpec& model,
+                   const models::Plan& plan, const pb::Routing& routing, const StepConfig& config) {
   auto work = StepMoeLayer(model, plan, routing, {}, 8, config, nullptr);
   REQUIRE(work.ok());
   auto r = SimulateStep(cluster, model, plan, *work, config);
@@ -103,7 +103,7 @@ TEST_CASE("Step: four all-to-alls per MoE layer per micro-batch in training, two
   const pb::ModelSpec model = Tiny();
   const models::Plan plan = Resolve(model, 8, "ep: 4");
   // 2 MoE layers: dispatch and combine forward, and their gradients backward = 4 per layer.
-  StepReport train = Run(cluster, model, plan, Uniform(), Training(16, 128));
+  StepReport train = RunStep(cluster, model, plan, Uniform(), Training(16, 128));
   CHECK(train.alltoalls_per_micro_batch == 8);
   CHECK(Count(train, "dispatch") == 4);  // 2 layers x (forward + backward)
   CHECK(Count(train, "combine") == 4);
@@ -112,14 +112,14 @@ TEST_CASE("Step: four all-to-alls per MoE layer per micro-batch in training, two
 
   StepConfig prefill = Training(16, 128);
   prefill.mode = StepMode::kPrefill;
-  StepReport infer = Run(cluster, model, plan, Uniform(), prefill);
+  StepReport infer = RunStep(cluster, model, plan, Uniform(), prefill);
   CHECK(infer.alltoalls_per_micro_batch == 4);  // 2 layers x (dispatch + combine)
   CHECK(infer.backward == Duration());
   CHECK(infer.grad_sync == Duration());
 
   StepConfig decode = prefill;
   decode.mode = StepMode::kDecode;
-  StepReport dec = Run(cluster, model, plan, Uniform(), decode);
+  StepReport dec = RunStep(cluster, model, plan, Uniform(), decode);
   CHECK(dec.alltoalls_per_micro_batch == 4);
 }
 
@@ -128,7 +128,7 @@ TEST_CASE("Step: bytes of the DP gradient reductions") {
   const pb::ModelSpec model = Tiny();
   // ep 4 over dp 8 (tp 1, pp 1): edp = 8 / 4 = 2.
   const models::Plan plan = Resolve(model, 8, "ep: 4");
-  const StepReport r = Run(cluster, model, plan, Uniform(), Training(16, 128));
+  const StepReport r = RunStep(cluster, model, plan, Uniform(), Training(16, 128));
   // Dense parameters on every GPU: embedding 100 x 64 = 6,400, untied LM head 6,400, and per
   // layer attention 4 x 64^2 = 16,384 plus router 64 x 4 = 256: 12,800 + 2 x 16,640 = 46,080;
   // fp32 gradients: 184,320 bytes, reduced over the 8 data-parallel GPUs.
@@ -146,7 +146,7 @@ TEST_CASE("Step: 1F1B pipeline is (m + p - 1)(F + B) without overlap") {
   // pp 2, ep 4 over the 4 GPUs of a stage: dp = 8 / 2 = 4; global batch 32 / (4 x 1) = 8
   // micro-batches.
   const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4");
-  const StepReport r = Run(cluster, model, plan, Uniform(), Training(32, 256));
+  const StepReport r = RunStep(cluster, model, plan, Uniform(), Training(32, 256));
   REQUIRE(r.micro_batches == 8);
   const Duration fb = r.forward + r.backward;
   CHECK(r.pipeline == int64_t{8 + 2 - 1} * fb);
@@ -167,13 +167,13 @@ TEST_CASE("Step: turning overlap on never makes a step slower") {
   for (const Recompute recompute : {Recompute::kNone, Recompute::kFull}) {
     StepConfig base = Training(64, 1024);
     base.recompute = recompute;
-    const StepReport off = Run(cluster, model, plan, Skewed(), base);
+    const StepReport off = RunStep(cluster, model, plan, Skewed(), base);
     for (int which = 0; which < 3; ++which) {
       StepConfig on = base;
       if (which == 0) on.overlap.alltoall = true;
       if (which == 1) on.overlap.shared_expert = true;
       if (which == 2) on.overlap.gradients = true;
-      const StepReport r = Run(cluster, model, plan, Skewed(), on);
+      const StepReport r = RunStep(cluster, model, plan, Skewed(), on);
       INFO("overlap " << which << " recompute " << static_cast<int>(recompute));
       CHECK(r.step <= off.step);
       // The all-to-alls are exposed without overlap, so hiding them makes the step faster.
@@ -200,12 +200,12 @@ TEST_CASE("Step: a capacity factor drops the hot experts' excess and shortens th
   const pb::ModelSpec model = Tiny();
   const models::Plan plan = Resolve(model, 8, "ep: 4");
   StepConfig c = Training(16, 512);
-  const StepReport all = Run(cluster, model, plan, Skewed(), c);
+  const StepReport all = RunStep(cluster, model, plan, Skewed(), c);
   CHECK(all.dropped_copies == 0);
   // 4 ranks x 512 tokens x top-2 routed copies per MoE layer per micro-batch.
   CHECK(all.routed_copies == 4 * 512 * 2);
   c.capacity_factor = 1.0;
-  const StepReport capped = Run(cluster, model, plan, Skewed(), c);
+  const StepReport capped = RunStep(cluster, model, plan, Skewed(), c);
   // Zipf 1.5 over 4 experts sends most copies to expert 0, beyond ceil(512 x 2 / 4) = 256 per
   // sender: those are dropped, and the busiest rank computes fewer tokens.
   CHECK(capped.dropped_copies > 0);
@@ -233,8 +233,8 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
   const models::Plan plan = Resolve(model, 16, "ep: 16");
   const StepConfig direct = Prefill(models::AllToAllAlgo::kDirect);
   const StepConfig relayed = Prefill(models::AllToAllAlgo::kHierarchical);
-  const StepReport d = Run(cluster, model, plan, Uniform(), direct);
-  const StepReport h = Run(cluster, model, plan, Uniform(), relayed);
+  const StepReport d = RunStep(cluster, model, plan, Uniform(), direct);
+  const StepReport h = RunStep(cluster, model, plan, Uniform(), relayed);
   CHECK(TimeOf(h, "dispatch") < TimeOf(d, "dispatch"));
   CHECK(TimeOf(h, "combine") < TimeOf(d, "combine"));
   CHECK(TimeOf(h, "expert") == TimeOf(d, "expert"));  // the same tokens reach the same experts
@@ -243,18 +243,18 @@ TEST_CASE("Step: hierarchical EP all-to-alls relay across nodes, deduplicated, a
   // EP inside one node: nothing to relay; the direct exchange stays, and the report says why.
   const topology::Cluster one = Cluster(1);
   const models::Plan inside = Resolve(model, 8, "ep: 8");
-  const StepReport n = Run(one, model, inside, Uniform(), relayed);
+  const StepReport n = RunStep(one, model, inside, Uniform(), relayed);
   StepConfig one_direct = relayed;
   one_direct.alltoall_algo = models::AllToAllAlgo::kDirect;
   CHECK(TimeOf(n, "dispatch") ==
-        TimeOf(Run(one, model, inside, Uniform(), one_direct), "dispatch"));
+        TimeOf(RunStep(one, model, inside, Uniform(), one_direct), "dispatch"));
   CHECK(n.hardware.find("direct (hierarchical needs an EP group over several nodes") !=
         std::string::npos);
 
   // ETP 2 lays an EP group of 8 on every other GPU of the 2 nodes: 4 on each, so the relay runs,
   // but a routing's node counts (node = rank / 8) are not the group's nodes: every copy crosses.
   const models::Plan strided = Resolve(model, 16, "ep: 8 etp: 2");
-  const StepReport s = Run(cluster, model, strided, Uniform(), relayed);
+  const StepReport s = RunStep(cluster, model, strided, Uniform(), relayed);
   CHECK(s.hardware.find("every copy crosses: the EP group does not fill whole nodes") !=
         std::string::npos);
 }
@@ -267,8 +267,8 @@ TEST_CASE("Step: DeepEP's normal and low-latency kernels as EP all-to-alls, and 
   const StepConfig hierarchical = Prefill(models::AllToAllAlgo::kHierarchical);
   const StepConfig normal = Prefill(models::AllToAllAlgo::kDeepEpNormal);
   const StepConfig low_latency = Prefill(models::AllToAllAlgo::kDeepEpLowLatency);
-  const StepReport h = Run(cluster, model, plan, Uniform(), hierarchical);
-  const StepReport n = Run(cluster, model, plan, Uniform(), normal);
+  const StepReport h = RunStep(cluster, model, plan, Uniform(), hierarchical);
+  const StepReport n = RunStep(cluster, model, plan, Uniform(), normal);
   // The same relay. hierarchical is timed as NCCL's steps, one after the other (crossing, then
   // forward, plus NCCL's latencies); deepep_normal as DeepEP's kernels, the forward under the
   // crossing: never longer.
@@ -279,12 +279,12 @@ TEST_CASE("Step: DeepEP's normal and low-latency kernels as EP all-to-alls, and 
   // The flow model forwards chunk by chunk: never below the analytical time.
   StepConfig normal_flow = normal;
   normal_flow.fidelity = Fidelity::kFlow;
-  const StepReport nf = Run(cluster, model, plan, Uniform(), normal_flow);
+  const StepReport nf = RunStep(cluster, model, plan, Uniform(), normal_flow);
   CHECK(TimeOf(nf, "dispatch") >= TimeOf(n, "dispatch"));
   CHECK(TimeOf(nf, "combine") >= TimeOf(n, "combine"));
 
   // Low latency: every copy crosses (no deduplication), each with its 16-byte header.
-  const StepReport l = Run(cluster, model, plan, Uniform(), low_latency);
+  const StepReport l = RunStep(cluster, model, plan, Uniform(), low_latency);
   CHECK(TimeOf(l, "dispatch") > TimeOf(n, "dispatch"));
   CHECK(l.hardware.find("deepep_low_latency (DeepEP low-latency kernels: a message per token and "
                         "expert, RDMA across nodes, NVLink within one; 330M messages/s per NIC)") !=
@@ -294,8 +294,9 @@ TEST_CASE("Step: DeepEP's normal and low-latency kernels as EP all-to-alls, and 
   const topology::Cluster one = Cluster(1);
   const models::Plan inside = Resolve(model, 8, "ep: 8");
   const StepConfig per_rank = Prefill(models::AllToAllAlgo::kPerRank);
-  const StepReport i = Run(one, model, inside, Uniform(), normal);
-  CHECK(TimeOf(i, "dispatch") == TimeOf(Run(one, model, inside, Uniform(), per_rank), "dispatch"));
+  const StepReport i = RunStep(one, model, inside, Uniform(), normal);
+  CHECK(TimeOf(i, "dispatch") ==
+        TimeOf(RunStep(one, model, inside, Uniform(), per_rank), "dispatch"));
   CHECK(i.hardware.find("per_rank (one copy per destination GPU); deepep_normal on one node runs "
                         "DeepEP's intranode kernels") != std::string::npos);
 }
@@ -310,8 +311,8 @@ TEST_CASE("Step: expert tensor parallelism gathers tokens around each expert's F
   const models::Plan split = Resolve(model, 8, "ep: 2 etp: 2");
   const models::Plan whole = Resolve(model, 8, "ep: 2");
   const StepConfig config = Training(16, 512);
-  const StepReport e = Run(cluster, model, split, Uniform(), config);
-  const StepReport w = Run(cluster, model, whole, Uniform(), config);
+  const StepReport e = RunStep(cluster, model, split, Uniform(), config);
+  const StepReport w = RunStep(cluster, model, whole, Uniform(), config);
   CHECK(Count(e, "etp-allgather") == 4);
   CHECK(Count(e, "etp-reducescatter") == 4);
   CHECK(Count(w, "etp-allgather") == 0);
@@ -515,14 +516,14 @@ TEST_CASE("Step: recomputation by module runs only those modules' forward work a
   const models::Plan plan = Resolve(model, 8, "ep: 4");
   StepConfig none = Training(16, 128);
   none.recompute = Recompute::kNone;
-  const StepReport base = Run(cluster, model, plan, Uniform(), none);
+  const StepReport base = RunStep(cluster, model, plan, Uniform(), none);
   CHECK(Pass(base, "recompute").empty());
   auto with = [&](std::vector<std::string> names, bool fp8 = false) {
     StepConfig c = none;
     c.recompute = Recompute::kModules;
     c.recompute_modules = *models::ParseRecomputeModules(names, {}, "f");
     c.fp8_activations = fp8;
-    return Run(cluster, model, plan, Uniform(), c);
+    return RunStep(cluster, model, plan, Uniform(), c);
   };
   const StatusOr<KernelModel> kernels = StepKernels(cluster, pb::BF16, none);
   REQUIRE(kernels.ok());
@@ -591,7 +592,7 @@ TEST_CASE("Step: W is the weight-gradient half of each GEMM's backward, none of 
   const topology::Cluster cluster = Cluster(1);
   const pb::ModelSpec model = Tiny();
   const StepReport r =
-      Run(cluster, model, Resolve(model, 8, "ep: 4"), Uniform(), Training(16, 128));
+      RunStep(cluster, model, Resolve(model, 8, "ep: 4"), Uniform(), Training(16, 128));
   // Half the backward of every GEMM op is its wgrad GEMMs (the same FLOPs as its dgrad): the
   // attention projections (attn-qkv, attn-out), router, expert and LM head. The attention core,
   // the memory-bound kernels and the all-to-alls: none.
@@ -613,7 +614,7 @@ TEST_CASE("Step: DualPipe pairs stages i and p - 1 - i and overlaps every steady
   const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4");
   StepConfig c = Training(16, 256);
   c.schedule = PipelineSchedule::kDualPipe;
-  const StepReport r = Run(cluster, model, plan, Uniform(), c);
+  const StepReport r = RunStep(cluster, model, plan, Uniform(), c);
   REQUIRE(r.micro_batches == 4);
   // The one device pair holds stages 0 and 1: F and B their means.
   CHECK(r.forward == Mean(r.stage_forward[0], r.stage_forward[1]));
@@ -638,11 +639,11 @@ TEST_CASE("Step: interleaved 1F1B divides the bubble by V and sends V times per 
   pb::ModelSpec model = Tiny();
   model.set_num_layers(4);
   const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4");
-  const StepReport one = Run(cluster, model, plan, Uniform(), Training(16, 256));
+  const StepReport one = RunStep(cluster, model, plan, Uniform(), Training(16, 256));
   StepConfig c = Training(16, 256);
   c.schedule = PipelineSchedule::kInterleaved;
   c.virtual_stages = 2;
-  const StepReport r = Run(cluster, model, plan, Uniform(), c);
+  const StepReport r = RunStep(cluster, model, plan, Uniform(), c);
   // One more send in each pass of each stage: stage 0 forwards 2 (1), backwards 1 (0); stage 1
   // forwards 1 (0), backwards 2 (1).
   const Duration send = r.stage_forward[0] - one.stage_forward[0];
@@ -664,7 +665,7 @@ TEST_CASE("Step: SM sharing slows the compute an overlapped all-to-all runs besi
   StepConfig c = Training(64, 1024);
   c.overlap.alltoall = true;
   c.alltoall_algo = models::AllToAllAlgo::kPerRank;  // DeepEP: 20 SMs of the H100's 132
-  const StepReport r = Run(cluster, model, plan, Skewed(), c);
+  const StepReport r = RunStep(cluster, model, plan, Skewed(), c);
   CHECK(r.comm_sms == 20);
   CHECK(r.gpu_sms == 132);
   // A pair: compute C and all-to-alls A of a forward and a backward (no other communication with
@@ -678,7 +679,7 @@ TEST_CASE("Step: SM sharing slows the compute an overlapped all-to-all runs besi
   CHECK(r.sm_sharing == int64_t{r.micro_batches - 1} * lost);
   // No SMs held: the plain max.
   c.comm_sms = 0;
-  const StepReport free = Run(cluster, model, plan, Skewed(), c);
+  const StepReport free = RunStep(cluster, model, plan, Skewed(), c);
   CHECK(free.pair == compute);
   CHECK(free.sm_sharing == Duration());
   CHECK(free.step == r.step - r.sm_sharing);
@@ -694,9 +695,9 @@ TEST_CASE("Step: a multi-token-prediction module runs after the LM head and coun
   const topology::Cluster cluster = Cluster(1);
   const models::Plan plan = Resolve(model, 8, "ep: 4");
   StepConfig c = Training(16, 128);
-  const StepReport off = Run(cluster, model, plan, Uniform(), c);
+  const StepReport off = RunStep(cluster, model, plan, Uniform(), c);
   c.mtp_depth = 1;
-  const StepReport r = Run(cluster, model, plan, Uniform(), c);
+  const StepReport r = RunStep(cluster, model, plan, Uniform(), c);
   // Its ops are layer 2 (= the model's layers): projection, a block like layer 1, the LM head.
   Duration mtp;
   std::vector<std::string> names;

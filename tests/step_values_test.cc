@@ -26,7 +26,7 @@ namespace {
 
 using testing::Parse;
 
-constexpr int64_t kLaunch = 4'000'000;  // ps
+constexpr int64_t kLaunchNs = 4'000'000;  // ps
 
 pb::ModelSpec Model() {
   return Parse<pb::ModelSpec>(
@@ -103,87 +103,87 @@ TEST_CASE("Step values: a one-layer MoE step on 16 H100s, every op and overlap b
 
   // Forward, t = n = 1024 tokens (tp 1), a = 2 B per activation:
   // embedding: 2 t h a = 4,194,304 B = 1,407,766 ps + 4 us.
-  CHECK(t[{"forward", "embedding"}] == 1'407'766 + kLaunch);
+  CHECK(t[{"forward", "embedding"}] == 1'407'766 + kLaunchNs);
   // attn-norm: residual add + RMSNorm, 4 n h a = 8,388,608 B = 2,815,531 ps.
-  CHECK(t[{"forward", "attn-norm"}] == 2'815'531 + kLaunch);
+  CHECK(t[{"forward", "attn-norm"}] == 2'815'531 + kLaunchNs);
   // attn-qkv: [1024, 1024] x [1024, 3072]: 6,442,450,944 FLOPs = 8,200,676 ps (its 14,680,064 B
   // take 4,927,178).
-  CHECK(t[{"forward", "attn-qkv"}] == 8'200'676 + kLaunch);
+  CHECK(t[{"forward", "attn-qkv"}] == 8'200'676 + kLaunchNs);
   // rope: q and k (2 x 1024 wide) read and written: 2 t 2048 a = 8,388,608 B.
-  CHECK(t[{"forward", "rope"}] == 2'815'531 + kLaunch);
+  CHECK(t[{"forward", "rope"}] == 2'815'531 + kLaunchNs);
   // attn-core: causal, 1024 x 1025 / 2 = 524,800 pairs x 2 x (1024 + 1024) = 2,149,580,800 FLOPs
   // at 565 TFLOP/s = 3,804,568 ps (q, k, v, o and the log-sum-exp: 8,421,376 B = 2,826,529).
-  CHECK(t[{"forward", "attn-core"}] == 3'804'568 + kLaunch);
+  CHECK(t[{"forward", "attn-core"}] == 3'804'568 + kLaunchNs);
   // attn-out: [1024, 1024] x [1024, 1024]: 2,147,483,648 FLOPs = 2,733,559 ps.
-  CHECK(t[{"forward", "attn-out"}] == 2'733'559 + kLaunch);
-  CHECK(t[{"forward", "ffn-norm"}] == 2'815'531 + kLaunch);
+  CHECK(t[{"forward", "attn-out"}] == 2'733'559 + kLaunchNs);
+  CHECK(t[{"forward", "ffn-norm"}] == 2'815'531 + kLaunchNs);
   // router: [1024, 1024] x [1024, 16] in BF16: 33,554,432 FLOPs = 42,712 ps, but its 2,162,688 B
   // take 725,879 ps.
-  CHECK(t[{"forward", "router"}] == 725'879 + kLaunch);
+  CHECK(t[{"forward", "router"}] == 725'879 + kLaunchNs);
   // router-topk: 8 n E + 12 n k = 131,072 + 98,304 = 229,376 B = 76,988 ps.
-  CHECK(t[{"forward", "router-topk"}] == 76'988 + kLaunch);
+  CHECK(t[{"forward", "router-topk"}] == 76'988 + kLaunchNs);
   // dispatch-layout: 8 n k + n ep + 4 (ep + E) = 65,536 + 16,384 + 128 = 82,048 B = 27,539 ps,
   // and the count exchange's 128 B = 43 ps: two kernels.
-  CHECK(t[{"forward", "dispatch-layout"}] == 27'539 + 43 + 2 * kLaunch);
+  CHECK(t[{"forward", "dispatch-layout"}] == 27'539 + 43 + 2 * kLaunchNs);
   // permute: 2 n k h a = 33,554,432 B = 11,262,121 ps.
-  CHECK(t[{"forward", "permute"}] == 11'262'121 + kLaunch);
+  CHECK(t[{"forward", "permute"}] == 11'262'121 + kLaunchNs);
   // shared-expert: fc1 [1024, 1024] x [1024, 1024] (gate and up, 2 x 512) 2,733,559 ps; fc2
   // [1024, 512] x [512, 1024]: 1,073,741,824 FLOPs = 1,366,780 ps but 4,194,304 B = 1,407,766.
-  CHECK(t[{"forward", "shared-expert"}] == 2'733'559 + 1'407'766 + 2 * kLaunch);
+  CHECK(t[{"forward", "shared-expert"}] == 2'733'559 + 1'407'766 + 2 * kLaunchNs);
   // shared-expert-act: SwiGLU, 3 t f a = 3,145,728 B = 1,055,824 ps.
-  CHECK(t[{"forward", "shared-expert-act"}] == 1'055'824 + kLaunch);
+  CHECK(t[{"forward", "shared-expert-act"}] == 1'055'824 + kLaunchNs);
   // expert: 8192 rows at 688 TFLOP/s, one launch per GEMM (the loop, one expert): fc1 [8192,
   // 1024] x [1024, 1024] 17,179,869,184 FLOPs = 24,970,741 ps; fc2 [8192, 512] x [512, 1024]
   // 8,589,934,592 FLOPs = 12,485,371 ps.
-  CHECK(t[{"forward", "expert"}] == 24'970'741 + 12'485'371 + 2 * kLaunch);
+  CHECK(t[{"forward", "expert"}] == 24'970'741 + 12'485'371 + 2 * kLaunchNs);
   // expert-act: 3 x 8192 x 512 x 2 = 25,165,824 B = 8,446,591 ps.
-  CHECK(t[{"forward", "expert-act"}] == 8'446'591 + kLaunch);
+  CHECK(t[{"forward", "expert-act"}] == 8'446'591 + kLaunchNs);
   // unpermute: (n k + n) h a = 18,874,368 B = 6,334,943 ps.
-  CHECK(t[{"forward", "unpermute"}] == 6'334'943 + kLaunch);
+  CHECK(t[{"forward", "unpermute"}] == 6'334'943 + kLaunchNs);
   // final-norm: 3 n h a = 6,291,456 B = 2,111,648 ps.
-  CHECK(t[{"forward", "final-norm"}] == 2'111'648 + kLaunch);
+  CHECK(t[{"forward", "final-norm"}] == 2'111'648 + kLaunchNs);
   // lm-head: [1024, 1024] x [1024, 1024 vocabulary] in BF16: 2,733,559 ps.
-  CHECK(t[{"forward", "lm-head"}] == 2'733'559 + kLaunch);
+  CHECK(t[{"forward", "lm-head"}] == 2'733'559 + kLaunchNs);
   // loss: 6 bytes a logit, 6 x 1024 x 1024 = 6,291,456 B.
-  CHECK(t[{"forward", "loss"}] == 2'111'648 + kLaunch);
+  CHECK(t[{"forward", "loss"}] == 2'111'648 + kLaunchNs);
   const int64_t f_compute = 189'077'382;  // the 20 compute ops above
 
   // Backward: each op's gradient kernels (dispatch-layout has none).
   CHECK(t.count({"backward", "dispatch-layout"}) == 0);
-  CHECK(t[{"backward", "loss"}] == 2'111'648 + kLaunch);
+  CHECK(t[{"backward", "loss"}] == 2'111'648 + kLaunchNs);
   // lm-head: dgrad [1024, 1024] x [1024, 1024] 2,733,559 ps; wgrad the same FLOPs, its 12,582,912
   // B (FP32 gradient read and written) take 4,223,296 ps.
-  CHECK(t[{"backward", "lm-head"}] == 2'733'559 + 4'223'296 + 2 * kLaunch);
-  CHECK(t[{"backward", "final-norm"}] == 2'111'648 + kLaunch);
+  CHECK(t[{"backward", "lm-head"}] == 2'733'559 + 4'223'296 + 2 * kLaunchNs);
+  CHECK(t[{"backward", "final-norm"}] == 2'111'648 + kLaunchNs);
   // unpermute: (2 n k + n) h a = 35,651,584 B = 11,966,003 ps.
-  CHECK(t[{"backward", "unpermute"}] == 11'966'003 + kLaunch);
+  CHECK(t[{"backward", "unpermute"}] == 11'966'003 + kLaunchNs);
   // expert-act: 5 x 8192 x 512 x 2 = 41,943,040 B = 14,077,651 ps.
-  CHECK(t[{"backward", "expert-act"}] == 14'077'651 + kLaunch);
+  CHECK(t[{"backward", "expert-act"}] == 14'077'651 + kLaunchNs);
   // expert: fc2 dgrad and wgrad 12,485,371 ps each, fc1 dgrad and wgrad 24,970,741 each (the
   // same FLOPs as forward, compute-bound): twice the forward, four launches.
-  CHECK(t[{"backward", "expert"}] == 2 * (24'970'741 + 12'485'371) + 4 * kLaunch);
+  CHECK(t[{"backward", "expert"}] == 2 * (24'970'741 + 12'485'371) + 4 * kLaunchNs);
   // shared-expert-act: 5 t f a = 5,242,880 B = 1,759,707 ps.
-  CHECK(t[{"backward", "shared-expert-act"}] == 1'759'707 + kLaunch);
+  CHECK(t[{"backward", "shared-expert-act"}] == 1'759'707 + kLaunchNs);
   // shared-expert: fc2 dgrad [1024, 1024] x [1024, 512] 1,407,766 ps (bytes), wgrad [512, 1024]
   // x [1024, 1024] 7,340,032 B = 2,463,589 ps; fc1 dgrad 2,733,559, wgrad 4,223,296 (bytes).
   CHECK(t[{"backward", "shared-expert"}] ==
-        1'407'766 + 2'463'589 + 2'733'559 + 4'223'296 + 4 * kLaunch);
+        1'407'766 + 2'463'589 + 2'733'559 + 4'223'296 + 4 * kLaunchNs);
   // permute: the scatter-add back, (n k + n) h a = 18,874,368 B = 6,334,943 ps.
-  CHECK(t[{"backward", "permute"}] == 6'334'943 + kLaunch);
+  CHECK(t[{"backward", "permute"}] == 6'334'943 + kLaunchNs);
   // router-topk: 8 n E + 4 n k = 163,840 B = 54,991 ps.
-  CHECK(t[{"backward", "router-topk"}] == 54'991 + kLaunch);
+  CHECK(t[{"backward", "router-topk"}] == 54'991 + kLaunchNs);
   // router: dgrad 2,162,688 B = 725,879 ps; wgrad 2,260,992 B = 758,874 ps.
-  CHECK(t[{"backward", "router"}] == 725'879 + 758'874 + 2 * kLaunch);
-  CHECK(t[{"backward", "ffn-norm"}] == 2'815'531 + kLaunch);
-  CHECK(t[{"backward", "attn-out"}] == 2'733'559 + 4'223'296 + 2 * kLaunch);
+  CHECK(t[{"backward", "router"}] == 725'879 + 758'874 + 2 * kLaunchNs);
+  CHECK(t[{"backward", "ffn-norm"}] == 2'815'531 + kLaunchNs);
+  CHECK(t[{"backward", "attn-out"}] == 2'733'559 + 4'223'296 + 2 * kLaunchNs);
   // attn-core: 2.5 x 2,149,580,800 = 5,373,952,000 FLOPs at 424 TFLOP/s = 12,674,416 ps.
-  CHECK(t[{"backward", "attn-core"}] == 12'674'416 + kLaunch);
-  CHECK(t[{"backward", "rope"}] == 2'815'531 + kLaunch);
+  CHECK(t[{"backward", "attn-core"}] == 12'674'416 + kLaunchNs);
+  CHECK(t[{"backward", "rope"}] == 2'815'531 + kLaunchNs);
   // attn-qkv: dgrad 8,200,676 ps; wgrad 8,200,676 (its 33,554,432 B take 11,262,121).
-  CHECK(t[{"backward", "attn-qkv"}] == 8'200'676 + 11'262'121 + 2 * kLaunch);
-  CHECK(t[{"backward", "attn-norm"}] == 2'815'531 + kLaunch);
+  CHECK(t[{"backward", "attn-qkv"}] == 8'200'676 + 11'262'121 + 2 * kLaunchNs);
+  CHECK(t[{"backward", "attn-norm"}] == 2'815'531 + kLaunchNs);
   // embedding: t h (a + 8) = 10,485,760 B = 3,519,413 ps.
-  CHECK(t[{"backward", "embedding"}] == 3'519'413 + kLaunch);
+  CHECK(t[{"backward", "embedding"}] == 3'519'413 + kLaunchNs);
   const int64_t b_compute = 295'658'707;  // the 19 compute ops above
 
   // One micro-batch: F and B; two of them, no pipeline stages: 2 (F + B), no overlap.
@@ -218,7 +218,7 @@ TEST_CASE("Step values: a one-layer MoE step on 16 H100s, every op and overlap b
   CHECK(r.grad_sync_exposed.picoseconds() == sync);
   // Adam on this GPU's shard: 7,880,704 / 16 + 1,572,864 = 2,065,408 parameters x (28 + 2) B =
   // 61,962,240 B = 20,796,842 ps.
-  const int64_t optimizer = 20'796'842 + kLaunch;
+  const int64_t optimizer = 20'796'842 + kLaunchNs;
   CHECK(r.optimizer.picoseconds() == optimizer);
   const int64_t step = 2 * (f + b) + sync + optimizer;
   CHECK(r.step.picoseconds() == step);
@@ -274,16 +274,16 @@ TEST_CASE("Step values: attention is split over TP, its norms over the sequence-
   const StepReport r = Run(cluster, plan, Balanced(512, 256), Training());
   auto t = Times(r);
   // attn-norm: 4 x 512 x 1024 x 2 = 4,194,304 B = 1,407,766 ps.
-  CHECK(t[{"forward", "attn-norm"}] == 1'407'766 + kLaunch);
+  CHECK(t[{"forward", "attn-norm"}] == 1'407'766 + kLaunchNs);
   // attn-qkv: [1024, 1024] x [1024, 1536]: 3,221,225,472 FLOPs = 4,100,338 ps.
-  CHECK(t[{"forward", "attn-qkv"}] == 4'100'338 + kLaunch);
+  CHECK(t[{"forward", "attn-qkv"}] == 4'100'338 + kLaunchNs);
   // attn-core: 524,800 pairs x 2 x (512 + 512) = 1,074,790,400 FLOPs at 565 = 1,902,284 ps.
-  CHECK(t[{"forward", "attn-core"}] == 1'902'284 + kLaunch);
+  CHECK(t[{"forward", "attn-core"}] == 1'902'284 + kLaunchNs);
   // attn-out: [1024, 512] x [512, 1024]: 1,073,741,824 FLOPs = 1,366,780 ps, but 4,194,304 B =
   // 1,407,766 ps.
-  CHECK(t[{"forward", "attn-out"}] == 1'407'766 + kLaunch);
+  CHECK(t[{"forward", "attn-out"}] == 1'407'766 + kLaunchNs);
   // Their gradients: attn-core 2.5 x 1,074,790,400 at 424 TFLOP/s = 6,337,208 ps.
-  CHECK(t[{"backward", "attn-core"}] == 6'337'208 + kLaunch);
+  CHECK(t[{"backward", "attn-core"}] == 6'337'208 + kLaunchNs);
 }
 
 }  // namespace moesim::sim

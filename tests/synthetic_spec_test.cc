@@ -39,7 +39,7 @@ std::string Measured(const std::string& model, const std::string& domain,
          "\" counts_domain: \"" + domain + "\" " + extra;
 }
 
-std::vector<uint64_t> Loads(const LayerRouting& r, uint32_t experts) {
+std::vector<uint64_t> SpecLoads(const LayerRouting& r, uint32_t experts) {
   std::vector<uint64_t> load(experts, 0);
   for (const auto& ids : r.experts) {
     for (uint32_t e : ids) ++load.at(e);
@@ -90,8 +90,8 @@ TEST_CASE("Measured routing takes the counts of each simulated layer scaled to t
   REQUIRE(r.ok());
   auto table = ExpertCounts::ReadCsv(kCsv);
   REQUIRE(table.ok());
-  CHECK(Loads((*r)[0], 64) == ScaleCounts(*table->Find("olmoe", "github", 0), 8'192));
-  CHECK(Loads((*r)[1], 64) == ScaleCounts(*table->Find("olmoe", "github", 15), 8'192));
+  CHECK(SpecLoads((*r)[0], 64) == ScaleCounts(*table->Find("olmoe", "github", 0), 8'192));
+  CHECK(SpecLoads((*r)[1], 64) == ScaleCounts(*table->Find("olmoe", "github", 15), 8'192));
   CHECK_THAT((*r)[1].note, Catch::Contains("olmoe/github/15"));
   CHECK_THAT((*r)[1].note,
              Catch::Contains("scaled to this layer's 8192 (tokens x top_k) by largest "
@@ -103,7 +103,7 @@ TEST_CASE("Measured routing takes the counts of each simulated layer scaled to t
       "counts_model: \"mistral\" counts_domain: \"c4\"",
       kMixtral, testing::SourcePath("scenarios/inline.pbtxt"));
   REQUIRE(relative.ok());
-  CHECK(Loads((*relative)[0], 8) == ScaleCounts(*table->Find("mistral", "c4", 0), 2'048));
+  CHECK(SpecLoads((*relative)[0], 8) == ScaleCounts(*table->Find("mistral", "c4", 0), 2'048));
 }
 
 TEST_CASE("Synthetic parameters out of range get located errors") {

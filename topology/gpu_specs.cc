@@ -24,7 +24,7 @@ constexpr uint32_t kSmsB200 = 148;
 // Datasheet peaks, dense (NVIDIA quotes tensor-core rates "with sparsity": dense is half). NVLink
 // per GPU per direction: A100 12 links, H100/H200 18 links of 25 GB/s; H800 400 GB/s bidirectional;
 // Blackwell NVLink 5 1.8 TB/s bidirectional.
-const std::array<GpuSpec, 7>& Table() {
+const std::array<GpuSpec, 7>& GpuTable() {
   static const std::array<GpuSpec, 7> kGpus = {{
       // NVIDIA A100 Tensor Core GPU datasheet, 80GB SXM: BF16 624 TFLOPS with sparsity, FP32 19.5,
       // HBM2e 2,039 GB/s. No FP8 tensor cores: FP8 runs at the BF16 rate here.
@@ -71,11 +71,11 @@ const std::array<GpuSpec, 7>& Table() {
 
 }  // namespace
 
-std::span<const GpuSpec> KnownGpus() { return Table(); }
+std::span<const GpuSpec> KnownGpus() { return GpuTable(); }
 
 StatusOr<GpuSpec> FindGpu(std::string_view name, const Location& where) {
   std::vector<std::string> valid;
-  for (const GpuSpec& gpu : Table()) {
+  for (const GpuSpec& gpu : GpuTable()) {
     if (gpu.name == name) return gpu;
     valid.push_back(gpu.name);
   }

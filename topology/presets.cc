@@ -29,7 +29,7 @@ NodeShape Shape(std::string name, std::string gpu, uint32_t gpus, double nvlink_
                    kNicHop};
 }
 
-const std::vector<NodePreset>& Table() {
+const std::vector<NodePreset>& PresetTable() {
   static const std::vector<NodePreset> kPresets = {
       // NVIDIA DGX A100 datasheet and user guide: 8x A100 80GB SXM4, 6x NVSwitch, NVLink 3 at
       // 600 GB/s bidirectional per GPU (12 links x 25 GB/s per direction = 300); 8x ConnectX-6 HDR
@@ -71,16 +71,16 @@ const std::vector<NodePreset>& Table() {
 
 }  // namespace
 
-std::span<const NodePreset> KnownNodePresets() { return Table(); }
+std::span<const NodePreset> KnownNodePresets() { return PresetTable(); }
 
 std::vector<std::string> NodePresetNames() {
   std::vector<std::string> names;
-  for (const NodePreset& p : Table()) names.push_back(p.shape.name);
+  for (const NodePreset& p : PresetTable()) names.push_back(p.shape.name);
   return names;
 }
 
 StatusOr<NodePreset> FindNodePreset(std::string_view name, const Location& where) {
-  for (const NodePreset& preset : Table()) {
+  for (const NodePreset& preset : PresetTable()) {
     if (preset.shape.name == name) return preset;
   }
   return InputError(

@@ -24,11 +24,6 @@ struct CalibrateOptions {
   std::string a2a_link_class = "nvlink";
 };
 
-int Fail(CommandIo& io, const Error& e) {
-  io.err << "moesim: error: " << e.message() << "\n";
-  return 1;
-}
-
 StatusOr<std::vector<Observation>> Gather(const CalibrateOptions& o) {
   std::vector<LoadedScenario> scenarios;
   for (const std::string& path : o.scenarios) {

@@ -142,6 +142,11 @@ StatusOr<pb::ExpertPlacementSpec> ParsePlacementFlag(const std::string& text) {
                     "(layer,expert,ep_rank)");
 }
 
+int Fail(CommandIo& io, const Error& error) {
+  io.err << "moesim: error: " << error.message() << "\n";
+  return 1;
+}
+
 int PrintJson(const google::protobuf::Message& message, CommandIo& io) {
   const StatusOr<std::string> text = DeterministicJson(message);
   if (!text.ok()) {

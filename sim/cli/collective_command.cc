@@ -31,11 +31,6 @@ struct CollectiveOptions {
   bool json = false;
 };
 
-int Fail(CommandIo& io, const Error& e) {
-  io.err << "moesim: error: " << e.message() << "\n";
-  return 1;
-}
-
 int Run(const CollectiveOptions& o, CommandIo& io) {
   auto op = ParseCollectiveOp(o.op);
   if (!op.ok()) return Fail(io, op.error());

@@ -31,6 +31,9 @@ struct CommandIo {
 // Returns the exit status: 0 success, 1 bad input (one line on io.err, "moesim: error: ...").
 using CommandAction = std::function<int(CommandIo&)>;
 
+// Prints `error` as the one line every command fails with ("moesim: error: ..."); returns 1.
+int Fail(CommandIo& io, const Error& error);
+
 // Prints `message` as indented JSON with every field, zeros included (a layer 0 or a zero count is
 // data, not a default), as every --json does; returns the exit status.
 int PrintJson(const google::protobuf::Message& message, CommandIo& io);

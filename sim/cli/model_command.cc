@@ -29,11 +29,6 @@ struct ModelOptions {
   uint64_t seq_len = kDefaultSeqLen;
 };
 
-int Fail(CommandIo& io, const Error& error) {
-  io.err << "moesim: error: " << error.message() << "\n";
-  return 1;
-}
-
 StatusOr<pb::ModelSpec> LoadModel(const std::string& name_or_file) {
   return models::LoadModelArgument(name_or_file);
 }
@@ -106,7 +101,7 @@ std::string AttentionText(const pb::ModelSpec& spec) {
   return s;
 }
 
-int List(CommandIo& io) {
+int ListModels(CommandIo& io) {
   const std::string dir = models::CatalogDir();
   const std::vector<std::string> names = models::CatalogNames(dir);
   io.out << "moesim model list: " << names.size() << " models in " << dir << "\n";
@@ -271,7 +266,7 @@ void AddModelCommand(CLI::App& app, CommandAction* chosen) {
 
   CLI::App* list = model->add_subcommand(
       "list", "The catalog (models/catalog): experts, top-k, total and active parameters");
-  list->callback([chosen] { *chosen = [](CommandIo& io) { return List(io); }; });
+  list->callback([chosen] { *chosen = [](CommandIo& io) { return ListModels(io); }; });
 
   CLI::App* show = model->add_subcommand(
       "show",

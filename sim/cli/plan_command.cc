@@ -54,11 +54,6 @@ struct PlanOptions {
   uint32_t threads = 0;
 };
 
-int Fail(CommandIo& io, const Error& e) {
-  io.err << "moesim: error: " << e.message() << "\n";
-  return 1;
-}
-
 // Every number given on the command line, against the range the same field of a scenario or
 // cluster file declares (proto/range.proto): one limit per figure, wherever it is written.
 Status CheckPlanFlags(const PlanOptions& o) {

@@ -26,12 +26,7 @@ struct TopoOptions {
 
 std::string Gbps(double x) { return fmt::format("{:.1f} GB/s", x); }
 
-int Fail(CommandIo& io, const Error& e) {
-  io.err << "moesim: error: " << e.message() << "\n";
-  return 1;
-}
-
-int List(CommandIo& io) {
+int ListPresets(CommandIo& io) {
   io.out << "Node presets (cluster { node_preset: \"NAME\" }):\n";
   for (const topology::NodePreset& p : topology::KnownNodePresets()) {
     io.out << fmt::format("  {:<12} {}\n", p.shape.name, p.summary);
@@ -145,7 +140,7 @@ void AddTopoCommand(CLI::App& app, CommandAction* chosen) {
       "GPU model for an NCCL XML that does not say (e.g. h100-sxm, h200-sxm)";
 
   CLI::App* list = topo->add_subcommand("list", "List node presets and GPU models");
-  list->callback([chosen] { *chosen = [](CommandIo& io) { return List(io); }; });
+  list->callback([chosen] { *chosen = [](CommandIo& io) { return ListPresets(io); }; });
 
   CLI::App* show = topo->add_subcommand(
       "show", "Summarise a cluster: devices, links, bandwidths, bisection, diameter");

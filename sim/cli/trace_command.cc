@@ -72,11 +72,6 @@ struct TraceOptions {
   bool json = false;
 };
 
-int Fail(CommandIo& io, const Error& error) {
-  io.err << "moesim: error: " << error.message() << "\n";
-  return 1;
-}
-
 // Experts and top-k from --model and/or --experts/--top-k; they must agree where both are given.
 struct Shape {
   uint32_t experts = 0;

@@ -19,11 +19,6 @@ struct ValidateOptions {
   bool json = false;
 };
 
-int Fail(CommandIo& io, const Error& e) {
-  io.err << "moesim: error: " << e.message() << "\n";
-  return 1;
-}
-
 int Run(const ValidateOptions& o, CommandIo& io) {
   if (o.measured.size() != o.scenarios.size()) {
     return Fail(io, InputError({}, "--measured", std::to_string(o.measured.size()) + " file(s)",

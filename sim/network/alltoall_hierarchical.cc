@@ -10,14 +10,6 @@
 namespace moesim::sim {
 namespace {
 
-// Appends a transfer and returns its index.
-uint32_t Add(Schedule& s, uint32_t src, uint32_t dst, uint64_t bytes, uint32_t step,
-             std::vector<uint32_t> after = {}) {
-  s.transfers.push_back({src, dst, bytes, step, std::move(after), {}});
-  s.steps = std::max(s.steps, step + 1);
-  return static_cast<uint32_t>(s.transfers.size() - 1);
-}
-
 // What `src` sends to the GPUs of `node` (its copies, before any deduplication).
 uint64_t CopiesToNode(const models::TrafficMatrix& bytes, uint32_t src, uint32_t node,
                       uint32_t per_node) {
@@ -68,7 +60,7 @@ std::map<uint32_t, uint64_t> SendInNode(Schedule& s, const models::TrafficMatrix
   for (const models::TrafficMatrix::Cell& c : bytes.row(src)) {
     if (c.count == 0 || c.dst == src) continue;
     if (c.dst / per_node == src / per_node)
-      Add(s, src, c.dst, c.count, 0);
+      s.Add(src, c.dst, c.count, 0);
     else
       copies[c.dst / per_node] += c.count;
   }
@@ -88,7 +80,7 @@ void SourceRail(Schedule& s, const models::TrafficMatrix& bytes, uint32_t per_no
     std::map<uint32_t, uint32_t> across;  // remote node -> this sender's transfer to it
     for (const auto& [b, sum] : copies) {
       const uint64_t crossing = node_bytes.ranks() == 0 ? sum : node_bytes.at(src, b);
-      across[b] = Add(s, src, b * per_node + i, crossing, 0);
+      across[b] = s.Add(src, b * per_node + i, crossing, 0);
     }
     for (const models::TrafficMatrix::Cell& c : bytes.row(src)) {
       const uint32_t b = c.dst / per_node;
@@ -98,7 +90,7 @@ void SourceRail(Schedule& s, const models::TrafficMatrix& bytes, uint32_t per_no
       f.after.push_back(across.at(b));
     }
   }
-  for (auto& [pair, f] : forwards) Add(s, pair.first, pair.second, f.bytes, 1, std::move(f.after));
+  for (auto& [pair, f] : forwards) s.Add(pair.first, pair.second, f.bytes, 1, std::move(f.after));
 }
 
 // Rail::kSource in chunks of `chunk` bytes (the header): step 0 as SourceRail but each crossing a
@@ -120,7 +112,7 @@ void SourceRailChunked(Schedule& s, const models::TrafficMatrix& bytes, uint32_t
       Crossing& x = crossings[b];
       x.bytes = node_bytes.ranks() == 0 ? sum : node_bytes.at(src, b);
       for (uint64_t start = 0; start < x.bytes; start += chunk) {
-        const uint32_t t = Add(s, src, b * per_node + i, std::min(chunk, x.bytes - start), 0);
+        const uint32_t t = s.Add(src, b * per_node + i, std::min(chunk, x.bytes - start), 0);
         if (!x.chunks.empty()) s.transfers[t].after_sent = {x.chunks.back()};
         x.chunks.push_back(t);
       }
@@ -147,7 +139,7 @@ void SourceRailChunked(Schedule& s, const models::TrafficMatrix& bytes, uint32_t
   uint32_t previous = 0;
   for (auto& [key, f] : forwards) {
     const auto [relay, dst, k] = key;
-    const uint32_t t = Add(s, relay, dst, f.bytes, 1, std::move(f.after));
+    const uint32_t t = s.Add(relay, dst, f.bytes, 1, std::move(f.after));
     if (pair == std::make_pair(relay, dst)) s.transfers[t].after_sent = {previous};
     pair = std::make_pair(relay, dst);
     previous = t;
@@ -169,7 +161,7 @@ void DestinationRail(Schedule& s, const models::TrafficMatrix& bytes, uint32_t p
         uint64_t carried = 0;
         for (uint32_t b = 0; b < nodes; ++b) carried += bytes.at(src, b * per_node + k);
         if (carried > 0)
-          regroup[uint64_t{src} * per_node + k] = Add(s, src, a * per_node + k, carried, 0);
+          regroup[uint64_t{src} * per_node + k] = s.Add(src, a * per_node + k, carried, 0);
       }
     }
   }
@@ -187,7 +179,7 @@ void DestinationRail(Schedule& s, const models::TrafficMatrix& bytes, uint32_t p
           if (i != k) after.push_back(*regroup[uint64_t{src} * per_node + k]);
         }
         std::sort(after.begin(), after.end());
-        if (carried > 0) Add(s, relay, dst, carried, 1, std::move(after));
+        if (carried > 0) s.Add(relay, dst, carried, 1, std::move(after));
       }
     }
   }

@@ -23,18 +23,10 @@ constexpr std::pair<CollectiveAlgo, std::string_view> kAlgos[] = {
     {CollectiveAlgo::kNvlsTree, "nvlstree"},
 };
 
-// Appends a transfer and returns its index.
-uint32_t Add(Schedule& s, uint32_t src, uint32_t dst, uint64_t bytes, uint32_t step,
-             std::vector<uint32_t> after = {}) {
-  s.transfers.push_back({src, dst, bytes, step, std::move(after), {}});
-  s.steps = std::max(s.steps, step + 1);
-  return static_cast<uint32_t>(s.transfers.size() - 1);
-}
-
 void Direct(Schedule& s, const std::vector<std::vector<uint64_t>>& bytes) {
   for (uint32_t i = 0; i < s.ranks; ++i) {
     for (uint32_t j = 0; j < s.ranks; ++j) {
-      if (i != j && bytes[i][j] > 0) Add(s, i, j, bytes[i][j], 0);
+      if (i != j && bytes[i][j] > 0) s.Add(i, j, bytes[i][j], 0);
     }
   }
 }
@@ -48,7 +40,7 @@ void Pairwise(Schedule& s, const std::vector<std::vector<uint64_t>>& bytes) {
       if (bytes[i][j] == 0) continue;
       std::vector<uint32_t> after;
       if (previous[i]) after.push_back(*previous[i]);
-      previous[i] = Add(s, i, j, bytes[i][j], k - 1, std::move(after));
+      previous[i] = s.Add(i, j, bytes[i][j], k - 1, std::move(after));
     }
   }
 }
@@ -68,7 +60,7 @@ void Ring(Schedule& s, uint32_t steps, uint64_t chunk, uint32_t channels) {
       for (uint32_t p = 0; p < n; ++p) {
         std::vector<uint32_t> after;
         if (step > 0) after = {last[(p + n - 1) % n], last[p]};
-        now[p] = Add(s, order[p], order[(p + 1) % n], part, step, std::move(after));
+        now[p] = s.Add(order[p], order[(p + 1) % n], part, step, std::move(after));
       }
       last = std::move(now);
     }
@@ -131,7 +123,7 @@ void Tree(Schedule& s) {
         if (child < n) after.push_back(up[c][child]);
       }
       if (c > 0) after.push_back(up[c - 1][i]);
-      up[c][i] = Add(s, i, (i - 1) / 2, chunk(c), c + height - depth(i), std::move(after));
+      up[c][i] = s.Add(i, (i - 1) / 2, chunk(c), c + height - depth(i), std::move(after));
     }
     for (uint32_t i : tree.down_order) {
       const uint32_t parent = (i - 1) / 2;
@@ -144,7 +136,7 @@ void Tree(Schedule& s) {
         after.push_back(down[c][parent]);
       }
       if (c > 0) after.push_back(down[c - 1][i]);
-      down[c][i] = Add(s, parent, i, chunk(c), c + height + depth(i), std::move(after));
+      down[c][i] = s.Add(parent, i, chunk(c), c + height + depth(i), std::move(after));
     }
   }
 }
@@ -190,8 +182,8 @@ void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency) {
         for (uint32_t j = 0; j < g; ++j) {
           if (i == j) continue;
           uint32_t& before = pair_before[(a * g + i) * g + j];
-          const uint32_t t = Add(s, a * g + i, a * g + j, pair, c,
-                                 before == kNone ? std::vector<uint32_t>{} : std::vector{before});
+          const uint32_t t = s.Add(a * g + i, a * g + j, pair, c,
+                                   before == kNone ? std::vector<uint32_t>{} : std::vector{before});
           s.transfers[t].streamed = before != kNone;
           into[a * g + j].push_back(t);
           before = t;
@@ -216,16 +208,16 @@ void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency) {
       };
       for (uint32_t a : up_order) {
         const uint32_t parent = (a - 1) / 2;
-        up[a * g + l] = Add(s, a * g + l, parent * g + l, shard, c + 1 + height - depth(a),
-                            leg_after(a, reduced(a), up_before));
+        up[a * g + l] = s.Add(a * g + l, parent * g + l, shard, c + 1 + height - depth(a),
+                              leg_after(a, reduced(a), up_before));
         s.transfers[up[a * g + l]].streamed = c > 0;
       }
       for (uint32_t a : down_order) {
         const uint32_t parent = (a - 1) / 2;
         std::vector<uint32_t> after =
             parent == 0 ? reduced(0) : std::vector<uint32_t>{down[parent * g + l]};
-        down[a * g + l] = Add(s, parent * g + l, a * g + l, shard, c + 1 + height + depth(a),
-                              leg_after(a, std::move(after), down_before));
+        down[a * g + l] = s.Add(parent * g + l, a * g + l, shard, c + 1 + height + depth(a),
+                                leg_after(a, std::move(after), down_before));
         s.transfers[down[a * g + l]].streamed = c > 0;
       }
     }
@@ -386,7 +378,7 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
         const uint64_t pair = size * (ranks + 1) / (uint64_t{ranks} * (ranks - 1));
         for (uint32_t i = 0; i < ranks; ++i) {
           for (uint32_t j = 0; j < ranks; ++j) {
-            if (i != j) Add(s, i, j, pair, 0);
+            if (i != j) s.Add(i, j, pair, 0);
           }
         }
       } else {
@@ -400,7 +392,7 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
       break;
     case CollectiveOp::kSendRecv:
       if (algo != CollectiveAlgo::kDirect) return Unsupported(op, algo);
-      for (uint32_t i = 0; i < ranks; ++i) Add(s, i, (i + 1) % ranks, size, 0);
+      for (uint32_t i = 0; i < ranks; ++i) s.Add(i, (i + 1) % ranks, size, 0);
       break;
   }
   return s;

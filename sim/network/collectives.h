@@ -43,6 +43,7 @@
 //                 binary tree; one tree here). NIC load S/G each way per leaf.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -90,6 +91,14 @@ struct Schedule {
   uint64_t size = 0;  // nccl-tests size, bytes
   uint32_t steps = 0;
   std::vector<Transfer> transfers;  // dependencies (after, after_sent) point to earlier transfers
+
+  // Appends a transfer (raising `steps` to cover its step) and returns its index.
+  uint32_t Add(uint32_t src, uint32_t dst, uint64_t bytes, uint32_t step,
+               std::vector<uint32_t> after = {}) {
+    transfers.push_back({src, dst, bytes, step, std::move(after), {}});
+    steps = std::max(steps, step + 1);
+    return static_cast<uint32_t>(transfers.size() - 1);
+  }
 };
 
 // A requested size rounded as nccl-tests rounds it: whole floats (4 B), and for the ops that split

@@ -9,7 +9,7 @@
 namespace moesim::sim {
 namespace {
 
-constexpr uint32_t kNone = FlowLinks::kNotConstrained;
+constexpr uint32_t kUnconstrained = FlowLinks::kNotConstrained;
 
 // A link on a route: its edge id, share, and where the route first crosses it.
 struct Hop {
@@ -125,7 +125,7 @@ void GroupLinks(RouteWalker& walker, const Schedule& schedule,
     if (bandwidth[x] != bandwidth[y]) return bandwidth[x] < bandwidth[y];
     return x < y;
   });
-  links->resource.assign(edges, kNone);
+  links->resource.assign(edges, kUnconstrained);
   for (size_t i = 0; i < used.size(); ++i) {
     const bool same = i > 0 && signature[used[i]] == signature[used[i - 1]];
     links->resource[used[i]] = same ? links->resource[used[i - 1]] : used[i];
@@ -144,7 +144,7 @@ void LeaveOutImplied(RouteWalker& walker, const Schedule& schedule,
                      const std::vector<uint64_t>& bandwidth, FlowLinks* links) {
   struct Cover {
     uint32_t constraint;  // r
-    uint32_t by;          // q(v), or kNone when v crosses no other constraint
+    uint32_t by;          // q(v), or kUnconstrained when v crosses no other constraint
     double ratio;         // a_rv / a_qv
   };
   std::vector<Cover> covers[2];
@@ -172,8 +172,8 @@ void LeaveOutImplied(RouteWalker& walker, const Schedule& schedule,
     for (size_t i = 0; i < constraints.size(); ++i) {
       const Hop& r = constraints[i];
       if (constraints.size() == 1) {
-        covers[0].push_back(Cover{r.edge, kNone, 0});
-        covers[1].push_back(Cover{r.edge, kNone, 0});
+        covers[0].push_back(Cover{r.edge, kUnconstrained, 0});
+        covers[1].push_back(Cover{r.edge, kUnconstrained, 0});
         continue;
       }
       const Hop& first = constraints[i == 0 ? 1 : 0];
@@ -200,7 +200,7 @@ void LeaveOutImplied(RouteWalker& walker, const Schedule& schedule,
   // A constraint another's cover relies on is kept (pinned); decided in id order. Per candidate r,
   // M_q is gathered over r's entries with a stamp per q, and summed in order of first appearance.
   std::vector<uint8_t> pinned(bandwidth.size(), 0), left_out(bandwidth.size(), 0);
-  std::vector<uint32_t> stamp(bandwidth.size(), kNone), cover;
+  std::vector<uint32_t> stamp(bandwidth.size(), kUnconstrained), cover;
   std::vector<double> largest(bandwidth.size(), 0);
   for (uint32_t r = 0; r < bandwidth.size(); ++r) {
     if (links->resource[r] != r || pinned[r]) continue;
@@ -210,7 +210,7 @@ void LeaveOutImplied(RouteWalker& walker, const Schedule& schedule,
       cover.clear();
       for (uint32_t i = begin; i < end && possible; ++i) {
         const Cover& c = covers[k][i];
-        if (c.by == kNone || left_out[c.by]) {
+        if (c.by == kUnconstrained || left_out[c.by]) {
           possible = false;
         } else if (stamp[c.by] != 2 * r + k) {
           stamp[c.by] = 2 * r + k;
@@ -231,7 +231,8 @@ void LeaveOutImplied(RouteWalker& walker, const Schedule& schedule,
     }
   }
   for (uint32_t e = 0; e < bandwidth.size(); ++e) {
-    if (links->resource[e] != kNone && left_out[links->resource[e]]) links->resource[e] = kNone;
+    if (links->resource[e] != kUnconstrained && left_out[links->resource[e]])
+      links->resource[e] = kUnconstrained;
   }
   size_t kept = 0;
   for (size_t t = 0; t + 1 < links->use_first.size(); ++t) {

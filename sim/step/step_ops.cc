@@ -14,7 +14,7 @@
 namespace moesim::sim {
 namespace {
 
-models::TrafficMatrix Bytes(const models::TrafficMatrix& tokens, uint64_t token_bytes) {
+models::TrafficMatrix TokensToBytes(const models::TrafficMatrix& tokens, uint64_t token_bytes) {
   models::TrafficMatrix b(tokens.ranks());
   for (uint32_t i = 0; i < tokens.ranks(); ++i) {
     for (uint32_t j = 0; j < tokens.ranks(); ++j) b.at(i, j) = tokens.at(i, j) * token_bytes;
@@ -96,9 +96,10 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
           : config.alltoall_algo;
   // Copies per expert, or with per_rank distinct tokens per GPU (models::SentTokens).
   const models::TrafficMatrix& sent = models::SentTokens(work_, algo);
-  const models::TrafficMatrix dispatch = Bytes(sent, dispatch_token_bytes_);
-  const models::TrafficMatrix combine =
-      combine_token_bytes_ == dispatch_token_bytes_ ? dispatch : Bytes(sent, combine_token_bytes_);
+  const models::TrafficMatrix dispatch = TokensToBytes(sent, dispatch_token_bytes_);
+  const models::TrafficMatrix combine = combine_token_bytes_ == dispatch_token_bytes_
+                                            ? dispatch
+                                            : TokensToBytes(sent, combine_token_bytes_);
   dispatch_ = GroupAllToAllV(net, ep_group, dispatch).time;
   combine_ = GroupAllToAllV(net, ep_group, combine.Transposed()).time;
   if (algo == models::AllToAllAlgo::kPerRank) {
