@@ -159,8 +159,8 @@ TEST_CASE("Hierarchical all-to-allv: flow never below the analytical bound, and 
   for (const Rail rail : {Rail::kSource, Rail::kDestination}) {
     const Schedule s = Build(Uneven(), rail);
     const CollectiveTiming analytical = TimeCollective(c, s);
-    const FlowRun flow = RunFlows(c, s, analytical.protocol);
-    const FlowRun again = RunFlows(c, s, analytical.protocol);
+    const FlowRun flow = RunFlows(c, s, analytical.protocol, analytical.efficiency);
+    const FlowRun again = RunFlows(c, s, analytical.protocol, analytical.efficiency);
     // Source rail: 0 -> 4 alone on GPU 0's NIC takes 120 us, then GPU 4's forwards share its NVLink
     // (6U, 15 us): at least the analytical 135 us plus latencies. Destination rail likewise.
     CHECK(flow.total >= analytical.total);

@@ -145,7 +145,7 @@ TEST_CASE("Uniform all-to-all on one switch: flow and analytical agree") {
   auto schedule = BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 8, S, 8);
   REQUIRE(schedule.ok());
   const CollectiveTiming analytical = TimeCollective(*c, *schedule);
-  const FlowRun flow = RunFlows(*c, *schedule, analytical.protocol);
+  const FlowRun flow = RunFlows(*c, *schedule, analytical.protocol, analytical.efficiency);
   // Every GPU's NVLink carries 7 flows of 8 MiB at 450/7 GB/s each: 7 x 8 MiB / 450 GB/s, +
   // latency.
   CheckNear(flow.total, analytical.total.picoseconds());
@@ -158,7 +158,7 @@ TEST_CASE("Ring all-reduce: flow and analytical agree, step after step") {
   auto schedule = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, 256 << 20, 8);
   REQUIRE(schedule.ok());
   const CollectiveTiming analytical = TimeCollective(*c, *schedule);
-  const FlowRun flow = RunFlows(*c, *schedule, analytical.protocol);
+  const FlowRun flow = RunFlows(*c, *schedule, analytical.protocol, analytical.efficiency);
   // 14 steps of 32 MiB over 450 GB/s, each after a 3.4 us hop, + 8.4 us: the same sum both ways,
   // up to one picosecond of rounding per step.
   CHECK(std::llabs(flow.total.picoseconds() - analytical.total.picoseconds()) <= 14);
@@ -173,8 +173,8 @@ TEST_CASE(
       BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 64, 64 << 20, 8);
   REQUIRE(schedule.ok());
   const CollectiveTiming analytical = TimeCollective(*c, *schedule);
-  const FlowRun a = RunFlows(*c, *schedule, analytical.protocol);
-  const FlowRun b = RunFlows(*c, *schedule, analytical.protocol);
+  const FlowRun a = RunFlows(*c, *schedule, analytical.protocol, analytical.efficiency);
+  const FlowRun b = RunFlows(*c, *schedule, analytical.protocol, analytical.efficiency);
   CHECK(a.total.picoseconds() + 1 >= analytical.total.picoseconds());
   CHECK(a.finish == b.finish);
   CHECK(a.link_bytes == b.link_bytes);
@@ -220,7 +220,7 @@ TEST_CASE("A flow that ends re-solves only the flows that were faster than it") 
   auto schedule = BuildAllToAllV(bytes, CollectiveAlgo::kDirect);
   REQUIRE(schedule.ok());
   const CollectiveTiming analytical = TimeCollective(*c, *schedule);
-  const FlowRun run = RunFlows(*c, *schedule, analytical.protocol);
+  const FlowRun run = RunFlows(*c, *schedule, analytical.protocol, analytical.efficiency);
   const uint64_t flows = schedule->transfers.size();
   INFO("solves " << run.solves << ", flows re-solved " << run.recomputed);
   CHECK(run.solves > 10);
@@ -229,7 +229,7 @@ TEST_CASE("A flow that ends re-solves only the flows that were faster than it") 
   CHECK(run.rate_changes <= run.recomputed);
   // Never below the busiest link's bytes over its bandwidth; deterministic.
   CHECK(run.total.picoseconds() + 1 >= analytical.total.picoseconds());
-  const FlowRun again = RunFlows(*c, *schedule, analytical.protocol);
+  const FlowRun again = RunFlows(*c, *schedule, analytical.protocol, analytical.efficiency);
   CHECK(again.finish == run.finish);
 }
 

@@ -3,6 +3,7 @@
 #include "sim/network/nccl_model.h"
 
 #include <catch2/catch.hpp>
+#include <string>
 
 #include "sim/network/collective_time.h"
 #include "sim/network/collectives.h"
@@ -11,9 +12,9 @@
 namespace moesim::sim {
 namespace {
 
-// Ring all-reduce of `bytes` over the 8 GPUs of one DGX H100 node.
-CollectiveTiming RingAllReduce(uint64_t bytes) {
-  auto cluster = topology::LoadClusterArgument("dgx-h100", "");
+// Ring all-reduce of `bytes` over the 8 GPUs of one node of `preset`.
+CollectiveTiming RingAllReduce(uint64_t bytes, const std::string& preset = "dgx-h100") {
+  auto cluster = topology::LoadClusterArgument(preset, "");
   REQUIRE(cluster.ok());
   auto schedule = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, bytes, 8);
   REQUIRE(schedule.ok());
@@ -34,11 +35,16 @@ TEST_CASE("NCCL protocols: LL carries 0.5, LL128 0.92 and Simple all of the link
   // wins; with B the bandwidth time, LL wins below B = 28.0 us, Simple above B = 177 us.
 
   // 512 KiB: 65,536 B a step = 176,742.18 ps -> 176,743 ps; B = 14 x 176,743 = 2,474,402 ps.
-  // LL: 15,000,000 + 2,474,402 / 0.5 = 19,948,804 ps (LL128 43,289,568; Simple 58,474,402).
+  // LL at 0.5 would give the links' 370.8 GB/s of bus bandwidth x 0.5 = 185.4, over NCCL's
+  // llMaxBw for Hopper in one node, 141.0: the bus bandwidth at full efficiency is 524,288 x 14/8
+  // B / 2,474,402 ps = 370.798 GB/s, so LL runs at 141.0 / 370.798 = 0.380261 of the link:
+  // a step ceil(176,743 / 0.380261) = 464,795 ps; 15,000,000 + 14 x 464,795 = 21,507,130 ps
+  // (LL128 43,289,568; Simple 58,474,402).
   const CollectiveTiming ll = RingAllReduce(512 * 1024);
   CHECK(ll.protocol == NcclProtocol::kLL);
   CHECK(ll.bandwidth == Duration::Picoseconds(2'474'402));
-  CHECK(ll.total == Duration::Picoseconds(19'948'804));
+  CHECK(ll.efficiency == Approx(0.380261).epsilon(1e-6));
+  CHECK(ll.total == Duration::Picoseconds(21'507'130));
 
   // 16 MiB: 2,097,152 B a step = 5,655,749.73 ps -> 5,655,750 ps; B = 79,180,500 ps.
   // LL128: each step's drain at 0.92 of the link, rounded up (collective_time.h):
@@ -55,6 +61,29 @@ TEST_CASE("NCCL protocols: LL carries 0.5, LL128 0.92 and Simple all of the link
   CHECK(simple.protocol == NcclProtocol::kSimple);
   CHECK(simple.bandwidth == Duration::Picoseconds(633'443'972));
   CHECK(simple.total == Duration::Picoseconds(689'443'972));
+  CHECK(simple.efficiency == 1.0);
+}
+
+TEST_CASE("NCCL's LL ceiling: llMaxBw by architecture in one node, by node count across nodes") {
+  // tuning.cc llMaxBws: Volta 39.0, Ampere 87.7, Hopper 141.0, Blackwell 2 x 141.0; across nodes
+  // the Intel row, 39.0 on 2 nodes and 20.4 on more.
+  CHECK(NcclLlMaxBusGbps(70, 1) == 39.0);
+  CHECK(NcclLlMaxBusGbps(80, 1) == 87.7);
+  CHECK(NcclLlMaxBusGbps(90, 1) == 141.0);
+  CHECK(NcclLlMaxBusGbps(100, 1) == 282.0);
+  CHECK(NcclLlMaxBusGbps(90, 2) == 39.0);
+  CHECK(NcclLlMaxBusGbps(90, 4) == 20.4);
+
+  // DGX A100, 1 MiB (the published row C06): 131,072 B a step over 12 x 20 = 240 GB/s =
+  // 546,133.3 ps -> 546,134 ps; B = 14 x 546,134 = 7,645,876 ps, 1,835,008 bus bytes / B =
+  // 239.9997 GB/s. LL: min(0.5, 87.7 / 239.9997) = 0.365417; a step ceil(546,134 / 0.365417) =
+  // 1,494,550 ps; 15,000,000 + 14 x 1,494,550 = 35,923,700 ps, 51.08 GB/s of bus bandwidth
+  // (LL128 40,600,000 + 14 x 593,624 = 48,910,736; Simple 56,000,000 + 7,645,876).
+  const CollectiveTiming a100 = RingAllReduce(1 << 20, "dgx-a100");
+  CHECK(a100.protocol == NcclProtocol::kLL);
+  CHECK(a100.bandwidth == Duration::Picoseconds(7'645'876));
+  CHECK(a100.efficiency == Approx(0.365417).epsilon(1e-6));
+  CHECK(a100.total == Duration::Picoseconds(35'923'700));
 }
 
 }  // namespace moesim::sim

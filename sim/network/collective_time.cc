@@ -342,33 +342,55 @@ std::string LinkName(const topology::Graph& g, topology::Edge e) {
   return g[boost::source(e, g)].name + " -> " + g[boost::target(e, g)].name;
 }
 
+// The nodes the schedule's ranks sit on.
+uint32_t NodesSpanned(const topology::Cluster& cluster, const Schedule& schedule) {
+  std::vector<uint32_t> nodes;
+  for (const Transfer& t : schedule.transfers) {
+    nodes.push_back(cluster.router().NodeOf(t.src));
+    nodes.push_back(cluster.router().NodeOf(t.dst));
+  }
+  std::sort(nodes.begin(), nodes.end());
+  return static_cast<uint32_t>(std::unique(nodes.begin(), nodes.end()) - nodes.begin());
+}
+
 // NCCL's tuner: the protocol with the least time among those `model` allows; ties go to the later
 // protocol in the list (Simple), as NCCL prefers it for large messages. Links deliver the
-// protocol's efficiency x `algo_efficiency` of their bandwidth. `bound_for(model, protocol,
-// efficiency)` gives the bound.
+// protocol's efficiency x `algo_efficiency` of their bandwidth, and LL in a ring or a tree no more
+// bus bandwidth than NCCL's llMaxBw (NcclLlMaxBusGbps; all-to-alls are NCCL's point-to-point
+// sends, outside its tuner's table): against the links' own bus bandwidth at full
+// efficiency, size x busbw factor / (the Simple bound at efficiency 1, less its latency), that
+// ceiling is one more efficiency. `bound_for(model, protocol, efficiency)` gives the bound.
 template <typename BoundFor>
-CollectiveTiming Choose(const topology::Cluster& cluster, const std::vector<topology::Edge>& edges,
-                        const NcclLatencyModel& model, double algo_efficiency, BoundFor bound_for) {
+CollectiveTiming Choose(const topology::Cluster& cluster, const Schedule& schedule,
+                        const std::vector<topology::Edge>& edges, const NcclLatencyModel& model,
+                        double algo_efficiency, BoundFor bound_for) {
+  const Bound full = bound_for(model, NcclProtocol::kSimple, 1.0);
+  const Duration full_bandwidth = full.total - full.latency;
   CollectiveTiming timing;
   std::optional<Bound> best;
-  std::optional<Duration> full_bandwidth;
   for (NcclProtocol p : kNcclProtocols) {
     if (!model.Allows(p)) continue;
-    const double efficiency = NcclLatencyModel::Efficiency(p) * algo_efficiency;
-    const Bound b = bound_for(model, p, efficiency);
+    double efficiency = NcclLatencyModel::Efficiency(p) * algo_efficiency;
+    const bool ring_or_tree =
+        schedule.algo == CollectiveAlgo::kRing || schedule.algo == CollectiveAlgo::kTree;
+    if (p == NcclProtocol::kLL && ring_or_tree && full_bandwidth > Duration()) {
+      const double links_bus_gbps = static_cast<double>(schedule.size) *
+                                    BusBandwidthFactor(schedule.op, schedule.ranks) /
+                                    static_cast<double>(full_bandwidth.picoseconds()) * 1e3;
+      const double cap = NcclLlMaxBusGbps(cluster.gpu_spec().sm, NodesSpanned(cluster, schedule));
+      efficiency = std::min(efficiency, cap / links_bus_gbps);
+    }
+    const Bound b =
+        p == NcclProtocol::kSimple && efficiency == 1.0 ? full : bound_for(model, p, efficiency);
     if (!best || b.total <= best->total) {
       best = b;
       timing.protocol = p;
+      timing.efficiency = efficiency;
     }
-    if (p == NcclProtocol::kSimple && efficiency == 1.0) full_bandwidth = b.total - b.latency;
-  }
-  if (!full_bandwidth) {
-    const Bound full = bound_for(model, NcclProtocol::kSimple, 1.0);
-    full_bandwidth = full.total - full.latency;
   }
   timing.total = best->total;
   timing.latency = best->latency;
-  timing.bandwidth = *full_bandwidth;
+  timing.bandwidth = full_bandwidth;
   if (best->bottleneck)
     timing.bottleneck_link = LinkName(cluster.graph(), edges[*best->bottleneck]);
   return timing;
@@ -451,7 +473,7 @@ Status CheckNvlsTree(const topology::Cluster& cluster, const std::vector<uint32_
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {
   ScheduleBound bound(cluster, schedule);
-  return Choose(cluster, bound.edges(), LatencyModelFor(schedule.algo),
+  return Choose(cluster, schedule, bound.edges(), LatencyModelFor(schedule.algo),
                 AlgorithmEfficiency(cluster, schedule.algo),
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.For(model, p, efficiency);
@@ -460,7 +482,7 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
 
 CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps) {
   ScheduleBound bound(cluster, step);
-  return Choose(cluster, bound.edges(), LatencyModelFor(CollectiveAlgo::kRing), 1.0,
+  return Choose(cluster, step, bound.edges(), LatencyModelFor(CollectiveAlgo::kRing), 1.0,
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.Ring(model, p, efficiency, steps);
                 });

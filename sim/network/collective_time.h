@@ -43,6 +43,9 @@ struct CollectiveTiming {
   // efficiency: total - latency with the Simple protocol at efficiency 1.
   Duration bandwidth;
   NcclProtocol protocol = NcclProtocol::kSimple;
+  // The share of link bandwidth the chosen protocol delivers: its efficiency x the algorithm's
+  // (NVLS), lowered to NCCL's llMaxBw for LL. The flow model runs at the same.
+  double efficiency = 1.0;
   std::string bottleneck_link;  // the link whose drain bounds the total the most
 };
 

@@ -20,13 +20,14 @@ constexpr uint32_t kNone = UINT32_MAX;
 class FlowModel {
  public:
   FlowModel(const topology::Cluster& cluster, const Schedule& schedule,
-            std::optional<NcclProtocol> protocol)
+            std::optional<NcclProtocol> protocol, std::optional<double> efficiency)
       : cluster_(cluster),
         schedule_(schedule),
         protocol_(protocol),
-        efficiency_(protocol ? NcclLatencyModel::Efficiency(*protocol) *
-                                   AlgorithmEfficiency(cluster, schedule.algo)
-                             : 1.0),
+        efficiency_(efficiency ? *efficiency
+                    : protocol ? NcclLatencyModel::Efficiency(*protocol) *
+                                     AlgorithmEfficiency(cluster, schedule.algo)
+                               : 1.0),
         model_(LatencyModelFor(schedule.algo)),
         links_(PlanFlowLinks(cluster, schedule)) {
     const size_t n = schedule.transfers.size();
@@ -296,8 +297,8 @@ class FlowModel {
 }  // namespace
 
 FlowRun RunFlows(const topology::Cluster& cluster, const Schedule& schedule,
-                 std::optional<NcclProtocol> protocol) {
-  return FlowModel(cluster, schedule, protocol).Run();
+                 std::optional<NcclProtocol> protocol, std::optional<double> efficiency) {
+  return FlowModel(cluster, schedule, protocol, efficiency).Run();
 }
 
 }  // namespace moesim::sim

@@ -59,8 +59,11 @@ struct FlowRun {
 // With a protocol, NCCL's latency model as above. Without one (the MoE layer's all-to-alls, timed
 // like the analytical model of sim/moe/moe_layer.h), no base latency and full link bandwidth; a
 // transfer is done when its last byte is through plus its route's physical latency (topology link
-// latencies).
+// latencies). `efficiency`: the share of link bandwidth delivered; by default the protocol's x the
+// algorithm's (1 without a protocol); the analytical model's CollectiveTiming::efficiency, which
+// also holds NCCL's LL ceiling, when the flow model follows its choice.
 FlowRun RunFlows(const topology::Cluster& cluster, const Schedule& schedule,
-                 std::optional<NcclProtocol> protocol);
+                 std::optional<NcclProtocol> protocol,
+                 std::optional<double> efficiency = std::nullopt);
 
 }  // namespace moesim::sim

@@ -49,6 +49,14 @@ double NcclLatencyModel::Efficiency(NcclProtocol p) {
   return 1.0;
 }
 
+double NcclLlMaxBusGbps(uint32_t sm, uint32_t nodes) {
+  if (nodes > 1) return nodes == 2 ? 39.0 : 20.4;
+  if (sm >= 100) return 282.0;
+  if (sm >= 90) return 141.0;
+  if (sm >= 80) return 87.7;
+  return 39.0;
+}
+
 double NvlsEfficiency(uint32_t sm) {
   if (sm >= 100) return 0.74;
   if (sm >= 90) return 0.85;

@@ -12,7 +12,8 @@
 //   step, PCIe     LL 1.0 (1.0)   LL128 2.5 (1.9)     Simple 5.7 (4.0)
 //   step, network  LL 2.7 (5.0)   LL128 4.0 (8.5)     Simple 14.0 (14.0)
 // Bandwidth efficiency: LL carries 8 bytes of data per 16 on the wire (0.5); LL128 120 of 128
-// (0.9375, NCCL's tuner uses 0.92); Simple 1.
+// (0.9375, NCCL's tuner uses 0.92); Simple 1. In a ring or a tree, LL's bus bandwidth is also held
+// under NCCL's llMaxBw (NcclLlMaxBusGbps below; collective_time.cc applies it as a lower efficiency).
 //
 // NVLS (NVLink SHARP, the NVSwitch reducing and multicasting): Simple only, no base latency and
 // one NVLink "step" of 25 us (tuning.cc hwLatencies[NVLINK][NVLS]); its bandwidth is derated by
@@ -48,6 +49,14 @@ struct NcclLatencyModel {
   // Whether NCCL's tuner considers protocol `p` for this algorithm (NVLS: Simple only).
   bool Allows(NcclProtocol p) const { return !(nvls || nvls_tree) || p == NcclProtocol::kSimple; }
 };
+
+// NCCL's ceiling on the LL protocol's bus bandwidth, GB/s, whatever the links give (tuning.cc
+// llMaxBws, applied to Ring/LL and Tree/LL: busBw = min(llMaxBw, busBw x 0.5)): LL moves 8 bytes a
+// store with a flag, so the GPU's threads, not the links, bound it. One node: by architecture,
+// Volta 39.0, Ampere 87.7, Hopper 141.0, Blackwell 282.0 (`sm` x 10 below 80, 80, 90, 100 and up).
+// Across nodes NCCL picks the row by CPU vendor; cluster files do not name one, so Intel's row:
+// 39.0 on 2 nodes, 20.4 on more.
+double NcclLlMaxBusGbps(uint32_t sm, uint32_t nodes);
 
 // NCCL's nvlsEfficiency for GPUs of compute capability `sm` x 10: 0.85 (90, Hopper), 0.74 (100,
 // Blackwell); 0 where NVLS does not exist (before Hopper).

@@ -107,10 +107,11 @@ class FlowNetwork final : public NetworkModel {
   Fidelity fidelity() const override { return Fidelity::kFlow; }
 
   CollectiveRun Collective(const Schedule& schedule) const override {
-    // The flow model runs with the protocol the analytical model (NCCL's tuner) chose.
-    const NcclProtocol protocol = TimeCollective(cluster(), schedule).protocol;
-    const FlowRun run = RunFlows(cluster(), schedule, protocol);
-    return {run.total, run.bottleneck_link, protocol};
+    // The flow model runs with the protocol the analytical model (NCCL's tuner) chose, at the
+    // same efficiency.
+    const CollectiveTiming tuned = TimeCollective(cluster(), schedule);
+    const FlowRun run = RunFlows(cluster(), schedule, tuned.protocol, tuned.efficiency);
+    return {run.total, run.bottleneck_link, tuned.protocol};
   }
 
   AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const override {
