@@ -8,11 +8,8 @@
 #include <utility>
 
 #include "models/params.h"
+#include "proto/data_dir.h"
 #include "proto/did_you_mean.h"
-
-#ifndef MOESIM_CATALOG_DIR
-#error "MOESIM_CATALOG_DIR must be defined by the build"
-#endif
 
 namespace moesim::models {
 
@@ -211,11 +208,12 @@ Status ValidateModelSpec(const pb::ModelSpec& spec, const TextFile* file, std::s
   return Status::Ok();
 }
 
-std::string CatalogDir() {
+StatusOr<std::string> CatalogDir() {
   if (const char* env = std::getenv("MOESIM_CATALOG_DIR"); env != nullptr && *env != '\0') {
-    return env;
+    return std::string(env);
   }
-  return MOESIM_CATALOG_DIR;
+  MOESIM_ASSIGN_OR_RETURN(const std::string data, DataDir());
+  return (std::filesystem::path(data) / "catalog").string();
 }
 
 std::vector<std::string> CatalogNames(const std::string& dir) {
@@ -278,7 +276,8 @@ StatusOr<pb::ModelSpec> LoadModelArgument(const std::string& name_or_file) {
     MOESIM_RETURN_IF_ERROR(ValidateModelSpec(spec, &file, ""));
     return spec;
   }
-  return LoadCatalogModel(name_or_file, Location{}, CatalogDir());
+  MOESIM_ASSIGN_OR_RETURN(const std::string dir, CatalogDir());
+  return LoadCatalogModel(name_or_file, Location{}, dir);
 }
 
 }  // namespace moesim::models

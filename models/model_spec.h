@@ -28,8 +28,10 @@ uint32_t BytesPerElement(pb::DType dtype);
 // when `file` is given, its line:column.
 Status ValidateModelSpec(const pb::ModelSpec& spec, const TextFile* file, std::string_view prefix);
 
-// The catalog folder: $MOESIM_CATALOG_DIR if set, else the source tree's models/catalog.
-std::string CatalogDir();
+// The catalog folder: $MOESIM_CATALOG_DIR if set, else catalog/ in moesim's data folder
+// (proto/data_dir.h: $MOESIM_DATA_DIR, or ../share/moesim beside the executable); the error says
+// where it looked.
+StatusOr<std::string> CatalogDir();
 // Model names in the catalog (file stems), sorted.
 std::vector<std::string> CatalogNames(const std::string& dir);
 // Loads and validates models/catalog/NAME.pbtxt. `where` locates the reference in the user's file

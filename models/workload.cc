@@ -23,8 +23,9 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
 
   switch (scenario.model_source_case()) {
     case pb::Scenario::kModel: {
-      MOESIM_ASSIGN_OR_RETURN(
-          w.model, LoadCatalogModel(scenario.model(), file.Locate("model"), CatalogDir()));
+      MOESIM_ASSIGN_OR_RETURN(const std::string catalog, CatalogDir());
+      MOESIM_ASSIGN_OR_RETURN(w.model,
+                              LoadCatalogModel(scenario.model(), file.Locate("model"), catalog));
       break;
     }
     case pb::Scenario::kModelSpec:

@@ -44,6 +44,9 @@ if [ -z "$out" ]; then
 fi
 mkdir -p "$out"
 shared="$root/../shared/data"
+# The harnesses sit in $build/tests/fuzz, where ../share/moesim is not the build tree's data folder:
+# point them at it, so scenarios that name a catalog model get past loading it.
+export MOESIM_DATA_DIR="$(cd "$build" && pwd)/share/moesim"
 
 # seeds HARNESS: the seed files of the harness's format, one per line (missing ones skipped).
 seeds() {

@@ -102,7 +102,7 @@ TEST_CASE("Memory of a small model by hand: tp 2 pp 2 ep 4 on 8 GPUs") {
 }
 
 TEST_CASE("Memory of Mixtral-8x7B with tp 1 ep 8 pp 4 on 64 H100") {
-  auto model = LoadCatalogModel("mixtral-8x7b", Location{}, CatalogDir());
+  auto model = LoadCatalogModel("mixtral-8x7b", Location{}, *CatalogDir());
   REQUIRE(model.ok());
   // Every weight once: tp = pp = ep = 1 counts the whole model, as CountParams does.
   const MemoryBreakdown whole = StageMemory(*model, MakePlan(*model, 1, 1, 1, 1), {}, 0);

@@ -27,7 +27,7 @@ TEST_CASE("moesim model list prints one line per catalog model") {
   const Run r = Moesim({"model", "list"});
   REQUIRE(r.status == 0);
   CHECK(r.err.empty());
-  for (const std::string& name : models::CatalogNames(models::CatalogDir())) {
+  for (const std::string& name : models::CatalogNames(*models::CatalogDir())) {
     CHECK_THAT(r.out, Catch::Contains("  " + name + " "));
   }
   // Mixtral-8x7B: 8 experts, top-2, no shared expert, 32 of 32 layers MoE, 46.70B total, 12.88B

@@ -22,7 +22,7 @@ pb::ModelSpec Toy() {
 }  // namespace
 
 TEST_CASE("The catalog's Mixtral-8x7B has its published hyperparameters") {
-  auto m = LoadCatalogModel("mixtral-8x7b", {}, CatalogDir());
+  auto m = LoadCatalogModel("mixtral-8x7b", {}, *CatalogDir());
   REQUIRE(m.ok());
   // arXiv:2401.04088 Table 1: dim 4096, hidden_dim 14336, n_layers 32, num_experts 8,
   // top_k_experts 2.
@@ -39,7 +39,7 @@ TEST_CASE("The catalog's Mixtral-8x7B has its published hyperparameters") {
 }
 
 TEST_CASE("An unknown catalog name lists the models that exist") {
-  auto m = LoadCatalogModel("mixtral-9x9b", Location{"s.pbtxt", 3, 1}, CatalogDir());
+  auto m = LoadCatalogModel("mixtral-9x9b", Location{"s.pbtxt", 3, 1}, *CatalogDir());
   REQUIRE_FALSE(m.ok());
   CHECK_THAT(m.error().message(), Catch::StartsWith("s.pbtxt:3:1: model = \"mixtral-9x9b\": "));
   CHECK_THAT(m.error().message(),
@@ -225,11 +225,11 @@ TEST_CASE("Model validation errors point at the line and column") {
 }
 
 TEST_CASE("Every catalog file passes validation") {
-  const std::vector<std::string> names = CatalogNames(CatalogDir());
+  const std::vector<std::string> names = CatalogNames(*CatalogDir());
   CHECK(names.size() == 19);
   for (const std::string& name : names) {
     INFO(name);
-    auto m = LoadCatalogModel(name, {}, CatalogDir());
+    auto m = LoadCatalogModel(name, {}, *CatalogDir());
     CHECK(m.ok());
     if (m.ok()) CHECK(m->name() == name);  // the file name is the model's name
   }

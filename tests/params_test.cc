@@ -11,7 +11,7 @@ namespace moesim::models {
 namespace {
 
 pb::ModelSpec Catalog(const std::string& name) {
-  auto spec = LoadCatalogModel(name, {}, CatalogDir());
+  auto spec = LoadCatalogModel(name, {}, *CatalogDir());
   REQUIRE(spec.ok());
   return *spec;
 }
@@ -136,7 +136,7 @@ TEST_CASE("Weight memory per dtype") {
 
 TEST_CASE("Every catalog model is within 3 percent of its published totals") {
   int published = 0;
-  for (const std::string& name : CatalogNames(CatalogDir())) {
+  for (const std::string& name : CatalogNames(*CatalogDir())) {
     INFO(name);
     const pb::ModelSpec m = Catalog(name);
     const ModelParams p = CountParams(m);

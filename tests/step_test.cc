@@ -158,7 +158,7 @@ TEST_CASE("Step: 1F1B pipeline is (m + p - 1)(F + B) without overlap") {
 
 TEST_CASE("Step: turning overlap on never makes a step slower") {
   const topology::Cluster cluster = Cluster(2);
-  pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, models::CatalogDir());
+  pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, *models::CatalogDir());
   model.set_num_layers(4);
   model.set_num_shared_experts(1);  // so the shared-expert overlap has something to hide
   // EP 8 across the two nodes' GPUs by a dp-major order? Default order keeps EP inside a node;
@@ -659,7 +659,7 @@ TEST_CASE("Step: interleaved 1F1B divides the bubble by V and sends V times per 
 
 TEST_CASE("Step: SM sharing slows the compute an overlapped all-to-all runs beside") {
   const topology::Cluster cluster = Cluster(2);
-  pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, models::CatalogDir());
+  pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, *models::CatalogDir());
   model.set_num_layers(4);
   const models::Plan plan = Resolve(model, 16, "ep: 8");
   StepConfig c = Training(64, 1024);
@@ -760,7 +760,7 @@ TEST_CASE("Step: schedules, recompute modules, MTP and comm SMs are parsed and c
 }
 
 TEST_CASE("Kernel FLOPs bound: attention over every pair, or the widest GEMM") {
-  const pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, models::CatalogDir());
+  const pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, *models::CatalogDir());
   StepConfig c;
   c.micro_batch = 2;
   c.seq_len = uint64_t{1} << 24;

@@ -19,7 +19,7 @@ pb::ModelSpec WithHidden(uint32_t hidden, pb::DType dtype) {
 }  // namespace
 
 TEST_CASE("DeepSeek-V3's token: 7,392 B in FP8 dispatch, 14,336 B in BF16 combine") {
-  auto v3 = LoadCatalogModel("deepseek-v3", {}, CatalogDir());
+  auto v3 = LoadCatalogModel("deepseek-v3", {}, *CatalogDir());
   REQUIRE(v3.ok());
   REQUIRE(v3->hidden_size() == 7168);
   // FP8: 7168 x 1 B of e4m3 values + 7168 / 128 = 56 fp32 scales x 4 B = 224 B: 7,392 B, 51.6% of

@@ -46,7 +46,9 @@ void PrintTable(const pb::Result& r, std::ostream& out) {
 
 int Run(GemmCommandOptions o, CommandIo& io) {
   if (!o.model.empty()) {
-    auto spec = models::LoadCatalogModel(o.model, Location{}, models::CatalogDir());
+    const StatusOr<std::string> catalog = models::CatalogDir();
+    if (!catalog.ok()) return io.Fail(catalog.error());
+    auto spec = models::LoadCatalogModel(o.model, Location{}, *catalog);
     if (!spec.ok()) return io.Fail(spec.error());
     o.hidden = {spec->hidden_size()};
     o.ffn = {spec->expert_ffn_size()};

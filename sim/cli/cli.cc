@@ -6,13 +6,10 @@
 #include <optional>
 
 #include "models/synthetic.h"
+#include "proto/data_dir.h"
 #include "proto/did_you_mean.h"
 #include "proto/serialize.h"
 #include "sim/cli/command.h"
-
-#ifndef MOESIM_DEFAULT_SCENARIO
-#error "MOESIM_DEFAULT_SCENARIO must be defined by the build"
-#endif
 
 namespace moesim::sim {
 
@@ -34,11 +31,12 @@ Status CheckRouterGroupOptions(uint32_t groups, uint32_t top, uint32_t experts, 
   return Status::Ok();
 }
 
-std::string DefaultScenarioPath() {
+StatusOr<std::string> DefaultScenarioPath() {
   if (const char* env = std::getenv("MOESIM_DEFAULT_SCENARIO"); env != nullptr && *env != '\0') {
-    return env;
+    return std::string(env);
   }
-  return MOESIM_DEFAULT_SCENARIO;
+  MOESIM_ASSIGN_OR_RETURN(const std::string data, DataDir());
+  return data + "/scenarios/default.pbtxt";
 }
 
 namespace {

@@ -15,12 +15,16 @@
 #include <string>
 #include <vector>
 
+#include "proto/status.h"
+
 namespace moesim::sim {
 
 // `args` excludes the program name.
 int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
-// The scenario `moesim` runs when none is given.
-std::string DefaultScenarioPath();
+// The scenario `moesim` runs when none is given: $MOESIM_DEFAULT_SCENARIO if set, else
+// scenarios/default.pbtxt in moesim's data folder (proto/data_dir.h); the error says where it
+// looked.
+StatusOr<std::string> DefaultScenarioPath();
 
 }  // namespace moesim::sim

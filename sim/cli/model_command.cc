@@ -102,7 +102,9 @@ std::string AttentionText(const pb::ModelSpec& spec) {
 }
 
 int ListModels(CommandIo& io) {
-  const std::string dir = models::CatalogDir();
+  const StatusOr<std::string> catalog = models::CatalogDir();
+  if (!catalog.ok()) return Fail(io, catalog.error());
+  const std::string& dir = *catalog;
   const std::vector<std::string> names = models::CatalogNames(dir);
   io.out << "moesim model list: " << names.size() << " models in " << dir << "\n";
   io.out << fmt::format("  {:<20} {:>8} {:>6} {:>7} {:>12} {:>10} {:>10}\n", "name", "experts",

@@ -90,7 +90,15 @@ void AddDrops(const models::Workload& w, pb::Result& result) {
 }
 
 int Simulate(const SimulateOptions& options, CommandIo& io) {
-  const std::string path = options.scenario.empty() ? DefaultScenarioPath() : options.scenario;
+  std::string path = options.scenario;
+  if (path.empty()) {
+    const StatusOr<std::string> default_path = DefaultScenarioPath();
+    if (!default_path.ok()) {
+      io.err << "moesim: error: " << default_path.error().message() << "\n";
+      return 1;
+    }
+    path = *default_path;
+  }
   auto scenario = LoadScenario(path);
   if (!scenario.ok()) {
     io.err << "moesim: error: " << scenario.error().message() << "\n";
@@ -192,7 +200,8 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
       "simulate",
       "Predict one scenario: send matrices of dispatch and combine, time of each phase");
   cmd->add_option("scenario", options->scenario,
-                  "Scenario file (.pbtxt); default " + DefaultScenarioPath());
+                  "Scenario file (.pbtxt); default scenarios/default.pbtxt in moesim's data "
+                  "folder ($MOESIM_DATA_DIR, or ../share/moesim beside the executable)");
   cmd->add_flag("--json", options->json, "Print the Result as protobuf JSON instead of a table");
   cmd->add_option("--fidelity", options->fidelity, "Network model")
       ->check(CLI::IsMember({"analytical", "flow"}))

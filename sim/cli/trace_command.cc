@@ -80,8 +80,9 @@ struct Shape {
 StatusOr<Shape> ResolveShape(const TraceOptions& o, bool need_top_k) {
   Shape s{o.experts, o.top_k};
   if (!o.model.empty()) {
+    MOESIM_ASSIGN_OR_RETURN(const std::string catalog, models::CatalogDir());
     MOESIM_ASSIGN_OR_RETURN(pb::ModelSpec spec,
-                            models::LoadCatalogModel(o.model, Location{}, models::CatalogDir()));
+                            models::LoadCatalogModel(o.model, Location{}, catalog));
     if (o.experts != 0 && o.experts != spec.num_experts()) {
       return InputError(
           Location{}, "--experts", std::to_string(o.experts),
@@ -386,7 +387,9 @@ int Stats(const TraceOptions& o, CommandIo& io) {
   if (!counted.ok()) return Fail(io, counted.error());
   const pb::TraceHeader& h = counted->header;
   if (!o.model.empty()) {
-    auto spec = models::LoadCatalogModel(o.model, Location{}, models::CatalogDir());
+    const StatusOr<std::string> catalog = models::CatalogDir();
+    if (!catalog.ok()) return Fail(io, catalog.error());
+    auto spec = models::LoadCatalogModel(o.model, Location{}, *catalog);
     if (!spec.ok()) return Fail(io, spec.error());
     const Status match =
         models::CheckTraceMatchesModel(h, o.input, o.model, spec->num_experts(), spec->top_k());
