@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -58,6 +59,12 @@ std::string Head(const std::string& title) {
 
 std::string Figure(const std::string& id, const std::string& svg) {
   return "<figure id=\"" + Escape(id) + "\">\n" + svg + "</figure>\n";
+}
+
+// a + b for times of a Result read from a file, held at int64's largest instead of overflowing.
+int64_t SatAdd(int64_t a, int64_t b) {
+  int64_t sum = 0;
+  return __builtin_add_overflow(a, b, &sum) ? std::numeric_limits<int64_t>::max() : sum;
 }
 
 std::string FormatBytesD(double v) { return FormatBytes(static_cast<uint64_t>(std::llround(v))); }
@@ -213,7 +220,7 @@ std::string GanttSection(const pb::Result& r) {
     for (int k = 0; k < p.rank_time_ns_size(); ++k) {
       const auto it = lane.find(static_cast<uint32_t>(k));
       if (it == lane.end() || p.rank_time_ns(k) <= 0) continue;
-      g.bars.push_back({it->second, start, start + p.rank_time_ns(k), PhaseColor(p.name()),
+      g.bars.push_back({it->second, start, SatAdd(start, p.rank_time_ns(k)), PhaseColor(p.name()),
                         fmt::format("gpu{} layer {} {}: {}", k, p.layer(), p.name(),
                                     FormatNs(p.rank_time_ns(k))),
                         static_cast<uint32_t>(k) == p.critical_rank()});
@@ -221,12 +228,13 @@ std::string GanttSection(const pb::Result& r) {
     if (p.rank_time_ns_size() == 0 && p.time_ns() > 0 && !ranks.empty()) {
       // A phase without per-GPU times: the slowest GPU's time on its lane, or the first lane.
       const auto it = lane.find(p.critical_rank());
-      g.bars.push_back(
-          {it == lane.end() ? 0u : it->second, start, start + p.time_ns(), PhaseColor(p.name()),
-           fmt::format("layer {} {}: {}", p.layer(), p.name(), FormatNs(p.time_ns())), true});
+      g.bars.push_back({it == lane.end() ? 0u : it->second, start, SatAdd(start, p.time_ns()),
+                        PhaseColor(p.name()),
+                        fmt::format("layer {} {}: {}", p.layer(), p.name(), FormatNs(p.time_ns())),
+                        true});
     }
     names.insert(p.name());
-    if (p.time_ns() > 0) start += p.time_ns();
+    if (p.time_ns() > 0) start = SatAdd(start, p.time_ns());
   }
   if (r.critical_path_size() > 0) {
     const uint32_t path_lane = static_cast<uint32_t>(g.lanes.size());
