@@ -148,6 +148,15 @@ TEST_CASE("moesim report draws a ragged, overflowing Result without reading past
   for (const std::string& p : {json, out}) std::filesystem::remove(p);
 }
 
+TEST_CASE("simulate --html says a step scenario is not drawn yet", "[html]") {
+  const std::string out = TempPath("step.html");
+  const MoesimRun run =
+      Moesim({"simulate", SourcePath("scenarios/mixtral-8x7b-h100-64.pbtxt"), "--html", out});
+  CHECK(run.status == 1);
+  CHECK(run.err.find("is not drawn yet") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(out));
+}
+
 TEST_CASE("plan --html marks the Pareto front of step time and memory", "[html]") {
   const std::string html = TempPath("plan.html");
   const MoesimRun run = Moesim({"plan", "--model", "mixtral-8x7b", "--gpus", "16", "--global-batch",
