@@ -139,6 +139,9 @@ TEST_CASE("moesim report draws a ragged, overflowing Result without reading past
   CHECK(run.status == 0);
   const std::string page = Slurp(out);
   CHECK(page.find("odd &lt;b&gt;") != std::string::npos);  // the name escaped
+  // No gpus_per_node, no expert_loads: said, not drawn as "0 per node" or empty charts.
+  CHECK(page.find("per node") == std::string::npos);
+  CHECK(page.find("Not in this Result") != std::string::npos);
   // 2 x 2 cells (rows define the size: [1, 0], [0, 3]: -4 counts as 0, 99 lies outside).
   CHECK(Count(FigureOf(page, "dispatch-L0"), "<rect class=\"cell\"") == 4);
   // Lanes gpu0 and gpu1 only: two dispatch bars (the third time has no GPU), and the combine,

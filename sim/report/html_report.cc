@@ -287,12 +287,16 @@ std::string PhaseTable(const pb::Result& r) {
 std::string HtmlResultPage(const pb::Result& r) {
   std::string s = Head("moesim: " + r.scenario());
   s += "<h1>moesim: " + Escape(r.scenario()) + "</h1>\n";
-  s += fmt::format("<p class=\"note\">{} on {} GPUs ({} per node), {}; total {}</p>\n",
-                   Escape(r.model()), r.gpus(), r.gpus_per_node(), Escape(r.executor()),
-                   FormatNs(r.total_ns()));
+  const std::string per_node =
+      r.gpus_per_node() > 0 ? fmt::format(" ({} per node)", r.gpus_per_node()) : "";
+  s += fmt::format("<p class=\"note\">{} on {} GPUs{}, {}; total {}</p>\n", Escape(r.model()),
+                   r.gpus(), per_node, Escape(r.executor()), FormatNs(r.total_ns()));
   s += GanttSection(r);
   s += DispatchSection(r);
-  s += LoadsSection(r);
+  const std::string loads = LoadsSection(r);
+  s += loads.empty() ? "<h2>Expert loads</h2>\n<p class=\"note\">Not in this Result (`moesim "
+                       "simulate` records them; a measured Result does not).</p>\n"
+                     : loads;
   s += LinksSection(r);
   s += PhaseTable(r);
   return s + "</body>\n</html>\n";
