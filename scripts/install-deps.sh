@@ -24,6 +24,9 @@ packages=(
   clang               # clang 14 (clang-14)
   libclang-rt-14-dev  # ASan, UBSan and libFuzzer runtimes
   llvm                # llvm-symbolizer
+  # The HTML report's test (tests/html_chromium_check.py): headless Chromium renders the page to a
+  # PNG and dumps its DOM; the test skips when chromium is absent.
+  chromium            # headless Chromium
 )
 
 missing=()

@@ -76,7 +76,8 @@ TEST_CASE("A mistyped command gets the nearest command, at any level") {
   CHECK(top.status == 2);
   CHECK(top.err ==
         "moesim: error: \"simulte\" is not a command of moesim (did you mean \"simulate\"?); "
-        "valid: simulate, topo, collective, trace, model, plan, placement, calibrate, validate\n");
+        "valid: simulate, topo, collective, trace, model, plan, placement, calibrate, validate, "
+        "report\n");
   const testing::MoesimRun nested = testing::Moesim({"trace", "stat", "x.moetrace"});
   CHECK(nested.status == 2);
   CHECK_THAT(nested.err, Catch::StartsWith("moesim: error: \"stat\" is not a command of moesim "

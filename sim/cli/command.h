@@ -74,4 +74,7 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen);
 void AddCalibrateCommand(CLI::App& app, CommandAction* chosen);
 void AddValidateCommand(CLI::App& app, CommandAction* chosen);
 
+// `moesim report RESULT -o FILE.html`: a Result drawn as an HTML page (report_command.cc).
+void AddReportCommand(CLI::App& app, CommandAction* chosen);
+
 }  // namespace moesim::sim

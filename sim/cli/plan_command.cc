@@ -11,10 +11,12 @@
 #include <thread>
 
 #include "models/model_spec.h"
+#include "proto/atomic_file.h"
 #include "proto/checked.h"
 #include "sim/cli/command.h"
 #include "sim/cli/mpi_spread.h"
 #include "sim/compute/profile_predict.h"
+#include "sim/report/html_report.h"
 #include "sim/step/plan_search.h"
 
 namespace moesim::sim {
@@ -51,6 +53,7 @@ struct PlanOptions {
   uint32_t top = 10;
   bool expert_tp = false;  // also enumerate etp > 1
   bool csv = false, json = false;
+  std::string html;  // HTML report path (sim/report/html_report.h), or empty
   uint32_t threads = 0;
 };
 
@@ -238,6 +241,9 @@ void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
 
 int RunPlan(const PlanOptions& o, CommandIo& io) {
   if (const Status flags = CheckPlanFlags(o); !flags.ok()) return Fail(io, flags.error());
+  if (!o.html.empty()) {
+    if (const Status s = CheckOutputPath(o.html, "--html"); !s.ok()) return Fail(io, s.error());
+  }
   auto model = models::LoadModelArgument(o.model);
   if (!model.ok()) return Fail(io, model.error());
   auto cluster = PlanCluster(o);
@@ -419,6 +425,10 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   if (const Status sane = CheckReportedFigures(table, "plan search"); !sane.ok()) {
     return Fail(io, sane.error());
   }
+  if (!o.html.empty()) {
+    const Status written = WriteFileAtomically(o.html, HtmlPlanPage(table), "the HTML report");
+    if (!written.ok()) return Fail(io, written.error());
+  }
   if (o.json) {
     return PrintJson(table, io);
   }
@@ -525,6 +535,9 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--top", o->top, "rows to print")->capture_default_str();
   cmd->add_flag("--csv", o->csv, "CSV instead of the table");
   cmd->add_flag("--json", o->json, "the whole ranked table as JSON");
+  cmd->add_option("--html", o->html,
+                  "write a self-contained HTML report: step time against memory for every "
+                  "candidate, the Pareto front, the top plans");
   cmd->add_option("--threads", o->threads, "threads (default: all cores)");
   cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return RunPlan(*o, io); }; });
 }

@@ -1,4 +1,4 @@
-// `moesim simulate [SCENARIO] [--json] [--fidelity analytical] [--hardware PROFILE]`.
+// `moesim simulate [SCENARIO] [--json] [--fidelity analytical] [--hardware PROFILE] [--html FILE]`.
 
 #include <filesystem>
 #include <memory>
@@ -14,12 +14,13 @@
 #include "sim/cli/cli.h"
 #include "sim/cli/command.h"
 #include "sim/cli/step_command.h"
-#include "sim/report/placement_report.h"
 #include "sim/compute/profile_predict.h"
 #include "sim/moe/critical_path.h"
 #include "sim/moe/moe_layer.h"
 #include "sim/moe/replay.h"
 #include "sim/moe/scenario_loader.h"
+#include "sim/report/html_report.h"
+#include "sim/report/placement_report.h"
 #include "sim/report/report.h"
 #include "sim/report/timeline.h"
 
@@ -31,6 +32,7 @@ struct SimulateOptions {
   bool json = false;
   std::string fidelity = "analytical";
   std::string timeline;          // Chrome trace JSON path, or empty
+  std::string html;              // HTML report path, or empty
   std::string export_alltoallv;  // nccl-tests alltoallv matrix path, or empty
   uint32_t export_layer = 0;
   std::string hardware;  // HardwareProfile path, or empty (then the scenario's, if any)
@@ -89,6 +91,37 @@ void AddDrops(const models::Workload& w, pb::Result& result) {
   }
 }
 
+// What the experts of the layers the phases describe computed (a replay: its slowest step's), per
+// logical expert and per GPU, and the capacity a capacity factor gives each expert.
+void AddExpertLoads(const models::Workload& w, pb::Result& result) {
+  const std::vector<models::LayerWork>* layers = &w.layers;
+  for (const models::Workload::Step& step : w.replay) {
+    if (step.step == result.replayed_step()) layers = &step.layers;
+  }
+  for (const models::LayerWork& layer : *layers) {
+    const models::LayerPlacement& placement = w.placement.layer(layer.layer);
+    pb::ExpertLoads* loads = result.add_expert_loads();
+    loads->set_layer(layer.layer);
+    std::vector<uint64_t> experts(placement.num_experts(), 0);
+    uint64_t capacity = 0;
+    for (uint32_t rank = 0; rank < layer.expert_tokens.size(); ++rank) {
+      const std::vector<uint32_t>& slots = placement.slots().at(w.plan.EpRank(rank));
+      uint64_t gpu = 0;
+      for (size_t i = 0; i < layer.expert_tokens[rank].size() && i < slots.size(); ++i) {
+        experts.at(slots[i]) += layer.expert_tokens[rank][i];
+        gpu += layer.expert_tokens[rank][i];
+      }
+      loads->add_gpu_tokens(gpu);
+      if (rank < layer.tokens_in.size()) {
+        capacity += models::ExpertCapacity(layer.tokens_in[rank], w.model.top_k(),
+                                           placement.num_experts(), w.capacity_factor);
+      }
+    }
+    loads->mutable_expert_tokens()->Add(experts.begin(), experts.end());
+    loads->set_capacity_tokens(capacity);
+  }
+}
+
 int Simulate(const SimulateOptions& options, CommandIo& io) {
   std::string path = options.scenario;
   if (path.empty()) {
@@ -115,8 +148,9 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     return 1;
   }
   // Before the simulation, which may be long: paths that cannot be written fail now.
-  for (const auto& [path, option] : {std::pair{options.timeline, "--timeline"},
-                                     std::pair{options.export_alltoallv, "--export-alltoallv"}}) {
+  for (const auto& [path, option] :
+       {std::pair{options.timeline, "--timeline"}, std::pair{options.html, "--html"},
+        std::pair{options.export_alltoallv, "--export-alltoallv"}}) {
     if (path.empty()) continue;
     if (Status s = CheckOutputPath(path, option); !s.ok()) {
       io.err << "moesim: error: " << s.error().message() << "\n";
@@ -124,6 +158,11 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     }
   }
   if (scenario->spec.has_step()) {
+    if (!options.html.empty()) {
+      io.err << "moesim: error: --html draws one MoE layer's Result; a scenario with a step block "
+                "is not drawn yet (its --timeline has the pipeline)\n";
+      return 1;
+    }
     return RunScenarioStep(*scenario, *fidelity, options.json, options.timeline, *hardware, io);
   }
   if (Status s = CheckMoeLayerSupport(scenario->workload, scenario->file); !s.ok()) {
@@ -165,6 +204,8 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
   }
   if (scenario->workload.replay.empty()) AddCriticalPath(scenario->workload.layers, result);
   AddDrops(scenario->workload, result);
+  AddExpertLoads(scenario->workload, result);
+  result.set_gpus_per_node(scenario->cluster.gpus_per_node());
   *result.mutable_placement() =
       PlacementToProto(scenario->workload.placement,
                        static_cast<uint32_t>(scenario->workload.layers.size()));
@@ -180,6 +221,14 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     std::ostringstream timeline;
     WriteTimeline(result, scenario->cluster, timeline);
     const Status written = WriteFileAtomically(options.timeline, timeline.str(), "the timeline");
+    if (!written.ok()) {
+      io.err << "moesim: error: " << written.error().message() << "\n";
+      return 1;
+    }
+  }
+  if (!options.html.empty()) {
+    const Status written =
+        WriteFileAtomically(options.html, HtmlResultPage(result), "the HTML report");
     if (!written.ok()) {
       io.err << "moesim: error: " << written.error().message() << "\n";
       return 1;
@@ -208,6 +257,9 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
       ->capture_default_str();
   cmd->add_option("--timeline", options->timeline,
                   "Write a Chrome trace JSON timeline (open in ui.perfetto.dev)");
+  cmd->add_option("--html", options->html,
+                  "Write a self-contained HTML report with pictures (heatmaps, loads, links, "
+                  "timeline; no network needed to view it)");
   cmd->add_option("--export-alltoallv", options->export_alltoallv,
                   "Write one layer's dispatch bytes as an nccl-tests alltoallv matrix file "
                   "(NCCL_TESTS_ALLTOALLV_MATRIX_FILE; `moebench a2a --matrix`)");
