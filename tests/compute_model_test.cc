@@ -14,7 +14,7 @@ namespace {
 using testing::Parse;
 
 topology::Cluster OneNode() { return testing::DgxH100(1); }
-pb::ModelSpec Tiny() { return testing::TinyMoe(); }  // tests/step_fixtures.h: 12,288 FLOPs a token
+pb::ModelSpec TinyForCompute() { return testing::TinyMoe(); }  // tests/step_fixtures.h: 12,288 FLOPs a token
 
 // 100 TFLOP/s, 64 tokens at half rate, memory so fast (1 PB/s) that nothing here is bound by
 // it, 2 us per launch.
@@ -64,12 +64,12 @@ TEST_CASE("Expert time pays the half-rate point once per expert with tokens") {
   // Experts with 100, 0 and 28 tokens: 128 x 12,288 = 1,572,864 FLOPs; two experts have tokens,
   // each pays n_half x 12,288 = 786,432 FLOPs more: 3,145,728 FLOPs at 1e14 FLOP/s = 31,457.28
   // ps, rounded up to 31,458 ps, plus 2 us.
-  CHECK(ExpertTime(r, Tiny(), {100, 0, 28}) == Duration::Picoseconds(31'458 + 2'000'000));
+  CHECK(ExpertTime(r, TinyForCompute(), {100, 0, 28}) == Duration::Picoseconds(31'458 + 2'000'000));
   // Without the half-rate point: 1,572,864 FLOPs = 15,728.64 ps -> 15,729 ps.
   ComputeRates at_peak = r;
   at_peak.n_half = 0;
-  CHECK(ExpertTime(at_peak, Tiny(), {100, 0, 28}) == Duration::Picoseconds(15'729 + 2'000'000));
-  CHECK(ExpertTime(r, Tiny(), {0, 0}) == Duration());
+  CHECK(ExpertTime(at_peak, TinyForCompute(), {100, 0, 28}) == Duration::Picoseconds(15'729 + 2'000'000));
+  CHECK(ExpertTime(r, TinyForCompute(), {0, 0}) == Duration());
 }
 
 TEST_CASE("A profile's large_gemms band times the GEMMs of at least its min_flops") {
@@ -80,10 +80,10 @@ TEST_CASE("A profile's large_gemms band times the GEMMs of at least its min_flop
   p.mutable_gpu()->mutable_large_gemms()->set_launch_overhead_ns(1000);
   const ComputeRates r = ComputeRates::Datasheet(OneNode().gpu_spec(), pb::BF16).With(p.gpu());
   // {100, 0, 28}: 1,572,864 FLOPs, below the band: as in the test above, 31,458 ps + 2 us.
-  CHECK(ExpertTime(r, Tiny(), {100, 0, 28}) == Duration::Picoseconds(31'458 + 2'000'000));
+  CHECK(ExpertTime(r, TinyForCompute(), {100, 0, 28}) == Duration::Picoseconds(31'458 + 2'000'000));
   // {200, 100, 0}: 300 x 12,288 = 3,686,400 FLOPs, in the band: n_half 0, so 3,686,400 FLOPs at
   // 5e13 FLOP/s = 73,728 ps, plus 1 us.
-  CHECK(ExpertTime(r, Tiny(), {200, 100, 0}) == Duration::Picoseconds(73'728 + 1'000'000));
+  CHECK(ExpertTime(r, TinyForCompute(), {200, 100, 0}) == Duration::Picoseconds(73'728 + 1'000'000));
   // A dense GEMM of exactly 3e6 FLOPs is in the band (60,000 ps + 1 us); one FLOP less is not
   // (2,999,999 FLOPs at 1e14 = 29,999.99 -> 30,000 ps, + 2 us).
   CHECK(ComputeTime(r, 3'000'000, 0) == Duration::Picoseconds(60'000 + 1'000'000));
@@ -92,7 +92,7 @@ TEST_CASE("A profile's large_gemms band times the GEMMs of at least its min_flop
 
 TEST_CASE("Step with a profile: its GPU figures time compute, its link entry the all-to-alls") {
   const topology::Cluster cluster = OneNode();
-  const pb::ModelSpec model = Tiny();
+  const pb::ModelSpec model = TinyForCompute();
   auto plan = models::ResolvePlan(Parse<pb::ParallelPlan>("ep: 4"), 8, model, nullptr);
   REQUIRE(plan.ok());
   StepConfig config;

@@ -18,7 +18,7 @@ Plan MakePlan(const pb::ModelSpec& model, uint32_t world, uint32_t tp, uint32_t 
 }
 
 // hidden 1024, 8 experts of FFN 2048 (SwiGLU), top-2, 4 layers, 8 MHA heads, vocab 1000, BF16.
-pb::ModelSpec Tiny() {
+pb::ModelSpec TinyForMemory() {
   pb::ModelSpec m;
   m.set_name("tiny");
   m.set_hidden_size(1024);
@@ -46,7 +46,7 @@ MemoryOptions SmallOptions() {
 
 TEST_CASE("Memory of a small model by hand: tp 2 pp 2 ep 4 on 8 GPUs") {
   // dp = 8 / (2*2) = 2, edp = tp*dp / ep = 4 / 4 = 1, 2 layers per stage.
-  const pb::ModelSpec model = Tiny();
+  const pb::ModelSpec model = TinyForMemory();
   const Plan plan = MakePlan(model, 8, 2, 2, 4);
   MemoryOptions o = SmallOptions();
   const MemoryBreakdown m0 = StageMemory(model, plan, o, 0);
@@ -158,7 +158,7 @@ TEST_CASE("Memory: recomputation by module and FP8 activation caching, by hand")
   // 2,097,152 + scores 41,943,040; MoE 5,242,880 + router 32,768 + 2048 copies x (input 2h
   // 2,048 + gate and up 2 x 2 x 2048 = 8,192 + their product 2 x 2048 = 4,096 + output 2h
   // 2,048 = 16,384): 94,404,608.
-  const pb::ModelSpec model = Tiny();
+  const pb::ModelSpec model = TinyForMemory();
   const Plan plan = MakePlan(model, 8, 2, 2, 4);
   MemoryOptions o = SmallOptions();
   o.recompute = MemoryOptions::Recompute::kModules;
@@ -258,7 +258,7 @@ TEST_CASE("Memory: micro-batches in flight under interleaved 1F1B and DualPipe")
   // The small model, tp 2 pp 2 ep 4, 4 micro-batches, no recomputation: one micro-batch's
   // activations are 189,865,984 on stage 0 and 188,809,216 on stage 1 (first test), which adds
   // the output layer 8,290,304 once.
-  const pb::ModelSpec model = Tiny();
+  const pb::ModelSpec model = TinyForMemory();
   const Plan plan = MakePlan(model, 8, 2, 2, 4);
   MemoryOptions o = SmallOptions();
   SECTION("interleaved, V 2: Megatron-Core's warm-up chunks plus one, of 1/V each") {
@@ -293,7 +293,7 @@ TEST_CASE("Memory: a multi-token-prediction module on the last stage") {
   // The small model, tp 2 pp 2 ep 4, depth 1: stage 1 adds a block like layer 3 (attention
   // 4,194,304 + router 8,192) and a 2h x h projection 2,097,152: dense (2 x 4,202,496 +
   // 1,024,000 + 6,299,648) / 2 = 7,864,320; its 2 experts of 3 h f = 6,291,456: 3 x 12,582,912.
-  const pb::ModelSpec model = Tiny();
+  const pb::ModelSpec model = TinyForMemory();
   const Plan plan = MakePlan(model, 8, 2, 2, 4);
   MemoryOptions o = SmallOptions();
   o.mtp_depth = 1;
@@ -310,7 +310,7 @@ TEST_CASE("Memory: a multi-token-prediction module on the last stage") {
 }
 
 TEST_CASE("Inference memory: weights and a KV cache, no gradients or optimizer states") {
-  const pb::ModelSpec model = Tiny();
+  const pb::ModelSpec model = TinyForMemory();
   MemoryOptions o;
   o.inference = true;
   o.seq_len = 1;  // decode: one new token per sequence
@@ -379,7 +379,7 @@ TEST_CASE("Inference memory: the 120B MoE example decoding on 8 GPUs, EP 8") {
 }
 
 TEST_CASE("Inference memory: MLA caches its latent, whole on every TP rank") {
-  pb::ModelSpec model = Tiny();
+  pb::ModelSpec model = TinyForMemory();
   pb::AttentionSpec* a = model.mutable_attention();
   a->set_kind(pb::AttentionSpec::MLA);
   a->set_kv_lora_rank(512);

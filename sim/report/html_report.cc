@@ -71,7 +71,7 @@ std::string FormatBytesD(double v) { return FormatBytes(static_cast<uint64_t>(st
 std::string FormatNsD(double v) { return FormatNs(static_cast<int64_t>(std::llround(v))); }
 
 // A send-matrix cell as a count; what is not a whole non-negative number counts as 0.
-double Cell(const google::protobuf::ListValue& row, int j) {
+double CellCount(const google::protobuf::ListValue& row, int j) {
   if (j >= row.values_size()) return 0;
   const double v = row.values(j).number_value();
   return std::isfinite(v) && v > 0 ? v : 0;
@@ -101,7 +101,7 @@ std::string DispatchSection(const pb::Result& r) {
     h.values.assign(static_cast<size_t>(cells) * cells, 0.0);
     for (uint32_t i = 0; i < n; ++i) {
       for (uint32_t j = 0; j < n; ++j)
-        h.values[static_cast<size_t>(i / block) * cells + j / block] += Cell(m.bytes(i), j);
+        h.values[static_cast<size_t>(i / block) * cells + j / block] += CellCount(m.bytes(i), j);
     }
     h.group = r.gpus_per_node() > 0 && r.gpus_per_node() % block == 0 && r.gpus_per_node() < n
                   ? r.gpus_per_node() / block
