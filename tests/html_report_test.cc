@@ -177,5 +177,22 @@ TEST_CASE("plan --html marks the Pareto front of step time and memory", "[html]"
   CHECK(page.find("<td>yes</td><td>yes</td></tr>") != std::string::npos);
 }
 
+TEST_CASE("plan --html lists the refused plans with their rule", "[html]") {
+  // tiny-moe-4heads on 8 GPUs: the 32 tp8 plans are refused (plan_command_test.cc works the count).
+  const std::string html = TempPath("plan-refused.html");
+  const MoesimRun run =
+      Moesim({"plan", "--model", SourcePath("tests/fixtures/models/tiny-moe-4heads.pbtxt"),
+              "--gpus", "8", "--global-batch", "32", "--seq-len", "512", "--html", html});
+  REQUIRE(run.status == 0);
+  const std::string page = Slurp(html);
+  std::filesystem::remove(html);
+  const size_t table = page.find("<table id=\"refused-table\">");
+  REQUIRE(table != std::string::npos);
+  // One header row and one row per refused plan.
+  CHECK(Count(page.substr(table, page.find("</table>", table) - table), "<tr>") == 33);
+  CHECK(page.find("<tr><td class=\"l\">tp8 pp1 ep1 dp1 mb1</td><td class=\"l\">plan.tp = 8: "
+                  "does not divide the model&#39;s 4 attention heads") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace moesim::testing

@@ -130,6 +130,52 @@ TEST_CASE("moesim plan --schedule all tries interleaved and DualPipe where they 
   CHECK_THAT(bad.err, Catch::Contains("--virtual-stages = 1: interleaving needs at least two"));
 }
 
+TEST_CASE("moesim plan --show-refused lists the refused plans with their rule") {
+  // 4 heads on 8 GPUs: every tp8 plan is refused. tp8 leaves pp 1 and dp 1; ep 1, 2, 4 or 8
+  // (dividing tp x dp = 8 and the 8 experts); micro-batch 1, 2, 4 or 8 (dividing 32); selective
+  // or full recomputation: 4 x 4 x 2 = 32 plans.
+  const std::vector<std::string> base = {
+      "plan",
+      "--model",
+      testing::SourcePath("tests/fixtures/models/tiny-moe-4heads.pbtxt"),
+      "--cluster",
+      "dgx-h100",
+      "--gpus",
+      "8",
+      "--global-batch",
+      "32",
+      "--seq-len",
+      "512",
+      "--threads",
+      "1"};
+  std::vector<std::string> args = base;
+  args.push_back("--show-refused");
+  const auto run = Moesim(args);
+  REQUIRE(run.status == 0);
+  CHECK_THAT(run.out, Catch::Contains(", 32 refused by the plan rules"));
+  CHECK_THAT(run.out, Catch::Contains("\nrefused by the plan rules: 32\n"));
+  CHECK_THAT(run.out,
+             Catch::Contains("\n  tp8 pp1 ep1 dp1 mb1          plan.tp = 8: does not divide "
+                             "the model's 4 attention heads"));
+  CHECK_THAT(run.out, Catch::Contains("\n  tp8 pp1 ep8 dp1 mb8 full-rc  plan.tp = 8"));
+  // Without the flag the count only; --json always carries the list.
+  const auto quiet = Moesim(base);
+  REQUIRE(quiet.status == 0);
+  CHECK_THAT(quiet.out, !Catch::Contains("refused by the plan rules:"));
+  args = base;
+  args.push_back("--json");
+  const pb::PlanTable t = Json(Moesim(args).out);
+  CHECK(t.rejected() == 32);
+  REQUIRE(t.refused_size() == 32);
+  CHECK(t.refused(1).plan() == "tp8 pp1 ep1 dp1 mb1 full-rc");
+  // A list in the middle of a CSV would break its readers.
+  args = base;
+  args.insert(args.end(), {"--csv", "--show-refused"});
+  const auto csv = Moesim(args);
+  CHECK(csv.status == 2);
+  CHECK_THAT(csv.err, Catch::Contains("--show-refused") && Catch::Contains("--csv"));
+}
+
 TEST_CASE("moesim plan prints the top rows as a table") {
   const auto run = Moesim(Args({"--top", "3", "--routing", "zipf:1.2"}));
   REQUIRE(run.status == 0);

@@ -172,14 +172,40 @@ TEST_CASE("Plan search sends each token once per GPU under per_rank, estimated f
   CHECK(Step(no_sample, models::AllToAllAlgo::kPerRank, ep8) == direct);
 }
 
+TEST_CASE("Plan search lists the plans the plan rules refuse, each with its rule") {
+  // Tiny16 with 4 attention heads on 8 GPUs (8 a node), global batch 32. tp 1, 2 and 4 divide
+  // the heads; tp 8 does not: pp 1 (8 / 8 GPUs), dp 1, ep 1, 2, 4 or 8 (dividing tp x dp = 8 and
+  // the 16 experts), micro-batch 1, 2, 4 or 8 (dividing 32), selective or full recomputation:
+  // 4 x 4 x 2 = 32 refused, in enumeration order (ep, then micro-batch, then recomputation).
+  pb::ModelSpec model = Tiny16();
+  model.mutable_attention()->set_num_heads(4);
+  std::vector<RefusedPlan> refused;
+  const std::vector<PlanCandidate> plans =
+      EnumeratePlans(model, 8, 8, Training(models::AllToAllAlgo::kDirect), &refused);
+  REQUIRE(refused.size() == 32);
+  CHECK(refused[0].plan == "tp8 pp1 ep1 dp1 mb1");
+  CHECK(refused[1].plan == "tp8 pp1 ep1 dp1 mb1 full-rc");
+  CHECK(refused[2].plan == "tp8 pp1 ep1 dp1 mb2");
+  CHECK(refused[31].plan == "tp8 pp1 ep8 dp1 mb8 full-rc");
+  for (const RefusedPlan& r : refused) {
+    CHECK(r.plan.rfind("tp8 ", 0) == 0);
+    CHECK_THAT(r.reason, Catch::Contains("plan.tp") &&
+                             Catch::Contains("does not divide the model's 4 attention heads"));
+  }
+  for (const PlanCandidate& c : plans) CHECK(c.plan.tp() < 8);
+  // Null: the same candidates, nothing listed.
+  CHECK(EnumeratePlans(model, 8, 8, Training(models::AllToAllAlgo::kDirect), nullptr).size() ==
+        plans.size());
+}
+
 TEST_CASE("Plan search tries each schedule where it can run, and names it") {
   // Tiny16 (4 layers) on 16 GPUs, global batch 32: m = 32 / (dp x mb).
   const pb::ModelSpec model = Tiny16();
   const StepConfig step = Training(models::AllToAllAlgo::kDirect);
-  uint32_t rejected = 0;
-  const std::vector<PlanCandidate> one = EnumeratePlans(model, 16, 8, step, &rejected);
+  std::vector<RefusedPlan> refused;
+  const std::vector<PlanCandidate> one = EnumeratePlans(model, 16, 8, step, &refused);
   const std::vector<PlanCandidate> all =
-      EnumeratePlans(model, 16, 8, step, &rejected, false,
+      EnumeratePlans(model, 16, 8, step, &refused, false,
                      {{}, {PipelineSchedule::kInterleaved, 2}, {PipelineSchedule::kDualPipe, 1}});
   // The oracle: every 1F1B candidate, an interleaved one where pp >= 2 divides m and each stage's
   // 4 / pp layers split into 2 chunks, a DualPipe one where pp is even and m even and >= 2 pp.

@@ -41,6 +41,14 @@ std::vector<pb::TraceRecord> ReadRecords(const std::string& path, pb::TraceHeade
 
 }  // namespace
 
+TEST_CASE("moesim trace import --help gives the router JSONL schema") {
+  const Run run = Moesim({"trace", "import", "--help"});
+  CHECK(run.status == 0);
+  CHECK_THAT(run.out, Catch::Contains("megatron-jsonl: one JSON object per line"));
+  CHECK_THAT(run.out, Catch::Contains("\"top_indices\": [[5, 1], [0, 7]]"));
+  CHECK_THAT(run.out, Catch::Contains("step, layer, rank, num_tokens, topk, top_indices required"));
+}
+
 TEST_CASE("moesim trace gen writes steps x layers x ranks records") {
   const std::string path = TempPath("gen.trace");
   const Run r =

@@ -53,6 +53,7 @@ struct PlanOptions {
   uint32_t top = 10;
   bool expert_tp = false;  // also enumerate etp > 1
   bool csv = false, json = false;
+  bool show_refused = false;  // --show-refused: list the plans the plan rules refused
   std::string html;  // HTML report path (sim/report/html_report.h), or empty
   uint32_t threads = 0;
 };
@@ -185,12 +186,15 @@ std::vector<std::string> SplitCommas(const std::string& text) {
   return out;
 }
 
-void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
+void PrintTable(const pb::PlanTable& t, uint32_t top, bool show_refused, CommandIo& io) {
   io.out << t.model() << " on " << t.gpus() << " x " << t.cluster() << ", " << t.mode()
          << ", global batch " << t.global_batch() << " x " << t.seq_len() << " tokens, "
          << t.fidelity() << ", " << t.placement() << " placement: " << t.candidates()
          << " plans simulated";
-  if (t.rejected() > 0) io.out << ", " << t.rejected() << " refused by the plan rules";
+  if (t.rejected() > 0) {
+    io.out << ", " << t.rejected() << " refused by the plan rules"
+           << (show_refused ? " (listed below)" : " (--show-refused lists them)");
+  }
   if (t.failed() > 0) io.out << ", " << t.failed() << " could not be simulated";
   io.out << "\nrouting: " << t.routing() << "\nhardware: " << t.hardware()
          << "; EP all-to-alls: " << t.alltoall_algo();
@@ -221,6 +225,15 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
     if (drops) io.out << fmt::format(" {:>7.2f}", 100 * r.dropped_share());
     io.out << "\n";
   }
+}
+
+// --show-refused: each refused plan and the rule that refused it, in enumeration order.
+void PrintRefused(const pb::PlanTable& t, CommandIo& io) {
+  io.out << "\nrefused by the plan rules: " << t.refused_size() << "\n";
+  size_t width = 0;
+  for (const pb::RefusedPlan& r : t.refused()) width = std::max(width, r.plan().size());
+  for (const pb::RefusedPlan& r : t.refused())
+    io.out << fmt::format("  {:<{}}  {}\n", r.plan(), width, r.reason());
 }
 
 void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
@@ -349,9 +362,9 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   auto placement = ParsePlacementFlag(o.placement);
   if (!placement.ok()) return Fail(io, placement.error());
 
-  uint32_t rejected = 0;
+  std::vector<RefusedPlan> refused;
   const std::vector<PlanCandidate> candidates = EnumeratePlans(
-      *model, gpus, cluster->gpus_per_node(), step, &rejected, o.expert_tp, *schedules);
+      *model, gpus, cluster->gpus_per_node(), step, &refused, o.expert_tp, *schedules);
   if (candidates.empty()) {
     return Fail(io, InputError({}, "--global-batch", std::to_string(o.global_batch),
                                "no valid plan: the global batch must be a multiple of the "
@@ -419,7 +432,12 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
                                    : "per-kernel efficiencies");
   table.set_mfu_dtype(pb::DType_Name(model->dtype()));
   table.set_candidates(static_cast<uint32_t>(all.size()));
-  table.set_rejected(rejected);
+  table.set_rejected(static_cast<uint32_t>(refused.size()));
+  for (const RefusedPlan& r : refused) {
+    pb::RefusedPlan* out = table.add_refused();
+    out->set_plan(r.plan);
+    out->set_reason(r.reason);
+  }
   table.set_failed(static_cast<uint32_t>(candidates.size() - all.size()));
   for (pb::PlanRow& r : all) *table.add_rows() = std::move(r);
   if (const Status sane = CheckReportedFigures(table, "plan search"); !sane.ok()) {
@@ -435,7 +453,8 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   if (o.csv) {
     PrintCsv(table, o.top, io);
   } else {
-    PrintTable(table, o.top, io);
+    PrintTable(table, o.top, o.show_refused, io);
+    if (o.show_refused) PrintRefused(table, io);
   }
   return 0;
 }
@@ -533,7 +552,11 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
                 "also try expert tensor parallelism: etp 2, 4, ... up to tp, dividing the expert "
                 "FFN");
   cmd->add_option("--top", o->top, "rows to print")->capture_default_str();
-  cmd->add_flag("--csv", o->csv, "CSV instead of the table");
+  CLI::Option* csv = cmd->add_flag("--csv", o->csv, "CSV instead of the table");
+  cmd->add_flag("--show-refused", o->show_refused,
+                "after the table, every plan the plan rules refused and why (--json always "
+                "carries them, as refused)")
+      ->excludes(csv);
   cmd->add_flag("--json", o->json, "the whole ranked table as JSON");
   cmd->add_option("--html", o->html,
                   "write a self-contained HTML report: step time against memory for every "

@@ -581,6 +581,16 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
                    "megatron-jsonl, csv, npy, or counts (per-expert counts CSV: "
                    "model,domain,layer,expert,count)")
       ->required();
+  import->footer(
+      "megatron-jsonl: one JSON object per line (blank lines skipped, other fields ignored):\n"
+      "  {\"step\": 0, \"layer\": 3, \"rank\": 1, \"num_tokens\": 2, \"topk\": 2,\n"
+      "   \"top_indices\": [[5, 1], [0, 7]], \"top_scores\": [[0.6, 0.4], [0.7, 0.3]]}\n"
+      "  step, layer, rank, num_tokens, topk, top_indices required; top_indices per token (lists\n"
+      "  of topk ids) or flat (num_tokens x topk ids, token-major); top_scores optional, same\n"
+      "  shape. Ids 0..experts-1; a line is at most 64 MiB, nested at most 64 levels deep.\n"
+      "csv: one token per line, its topk ids separated by commas (a first line that is\n"
+      "not ids is a header). npy: a [tokens, topk] integer array. counts:\n"
+      "model,domain,layer,expert,count rows; tokens are drawn to match them.");
   import->add_option("input", options->input, "File to read")->required();
   import->add_option("-o,--output", options->output, "Trace file to write")->required();
   import->add_option("--model", options->model, "Catalog model: gives --experts and --top-k");

@@ -342,7 +342,20 @@ std::string HtmlPlanPage(const pb::PlanTable& t) {
         Num(100 * row.alltoall_share(), 1), Num(row.memory_bytes() / 1e9, 1),
         row.fits() ? "yes" : "no", sc.points[i].front ? "yes" : "");
   }
-  return s + "</table>\n</body>\n</html>\n";
+  s += "</table>\n";
+  if (t.refused_size() > 0) {
+    s += fmt::format(
+        "<h2>Refused by the plan rules</h2>\n<p class=\"note\">{} enumerated plans, each with the "
+        "rule that refused it.</p>\n<table id=\"refused-table\">\n<tr><th class=\"l\">plan</th>"
+        "<th class=\"l\">reason</th></tr>\n",
+        t.refused_size());
+    for (const pb::RefusedPlan& r : t.refused()) {
+      s += fmt::format("<tr><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>\n",
+                       Escape(r.plan()), Escape(r.reason()));
+    }
+    s += "</table>\n";
+  }
+  return s + "</body>\n</html>\n";
 }
 
 }  // namespace moesim::sim

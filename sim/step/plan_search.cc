@@ -147,10 +147,9 @@ StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::R
 
 std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t gpus,
                                           uint32_t gpus_per_node, const StepConfig& step,
-                                          uint32_t* rejected, bool expert_tp,
+                                          std::vector<RefusedPlan>* refused, bool expert_tp,
                                           const std::vector<ScheduleChoice>& schedules) {
   std::vector<PlanCandidate> out;
-  uint32_t refused = 0;
   const bool training = step.mode == StepMode::kTraining;
   const std::vector<ScheduleChoice> tried =
       schedules.empty() ? std::vector<ScheduleChoice>{{step.schedule, step.virtual_stages}}
@@ -182,7 +181,12 @@ std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t g
               c.recompute = recompute;
               const auto plan = models::ResolvePlan(c.plan, gpus, model, nullptr);
               if (!plan.ok()) {
-                ++refused;
+                if (refused != nullptr) {
+                  const models::ParallelSizes sizes{
+                      .tp = tp, .dp = dp, .pp = pp, .ep = ep, .etp = etp};
+                  refused->push_back(
+                      {Describe(sizes, mb, recompute, ScheduleChoice{}), plan.error().message()});
+                }
                 continue;
               }
               const uint32_t m = static_cast<uint32_t>(step.global_batch / (uint64_t{dp} * mb));
@@ -200,7 +204,6 @@ std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t g
       }
     }
   }
-  if (rejected != nullptr) *rejected = refused;
   return out;
 }
 

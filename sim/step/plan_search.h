@@ -94,13 +94,19 @@ struct PlanRouting {
 StatusOr<PlanRouting> ResolvePlanRouting(const pb::ModelSpec& model, const pb::Routing& routing,
                                          const std::string& trace_path, const TextFile* file);
 
-// The candidates, in enumeration order; `rejected` counts those ResolvePlan refused. With
-// `expert_tp`, each also with etp = 2, 4, ... up to tp where etp divides the expert FFN and
-// ep x etp divides tp x dp. `schedules`: each plan with each of these that can run it; empty:
-// the step's schedule.
+// An enumerated plan the plan rules (models::ResolvePlan) refused, and why.
+struct RefusedPlan {
+  std::string plan;    // named as PlanRow::plan names a plan: "tp8 pp1 ep16 dp2 mb1"
+  std::string reason;  // the rule's message
+};
+
+// The candidates, in enumeration order; `refused` (when not null) gets those ResolvePlan refused,
+// in enumeration order. With `expert_tp`, each also with etp = 2, 4, ... up to tp where etp
+// divides the expert FFN and ep x etp divides tp x dp. `schedules`: each plan with each of these
+// that can run it; empty: the step's schedule.
 std::vector<PlanCandidate> EnumeratePlans(const pb::ModelSpec& model, uint32_t gpus,
                                           uint32_t gpus_per_node, const StepConfig& step,
-                                          uint32_t* rejected, bool expert_tp = false,
+                                          std::vector<RefusedPlan>* refused, bool expert_tp = false,
                                           const std::vector<ScheduleChoice>& schedules = {});
 
 // One candidate. Errors are the candidate's (e.g. a batch its micro-batch does not divide).

@@ -46,8 +46,8 @@ int Search(uint32_t threads) {
   routing.mutable_synthetic()->set_shuffle_experts(true);
   auto plan_routing = sim::ResolvePlanRouting(*model, routing, "", nullptr);
   if (!plan_routing.ok()) return 1;
-  uint32_t rejected = 0;
-  const auto candidates = sim::EnumeratePlans(*model, 2048, 8, step, &rejected);
+  std::vector<sim::RefusedPlan> refused;
+  const auto candidates = sim::EnumeratePlans(*model, 2048, 8, step, &refused);
   auto rows =
       sim::EvaluatePlans(*cluster, *model, *plan_routing, {}, step, candidates, 0, 1, threads, {});
   sim::RankPlans(rows);
