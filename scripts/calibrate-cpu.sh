@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The CPU calibration loop, end to end: measure the fit and held-out scenarios
 # (scenarios/calibration/) with moebench's CPU path on 2 MPI ranks, fit a hardware profile from the
-# fit set, and validate it on the held-out set. Writes results/calibration/.
+# fit set, and validate it on the held-out set. Writes into OUT_DIR (default: a new folder under
+# $TMPDIR or /tmp, named on stderr), never into the committed results/calibration/ unless given it.
 #
-#   scripts/calibrate-cpu.sh                 # measure, fit, validate
-#   MEASURE=0 scripts/calibrate-cpu.sh       # fit and validate the committed measurements again
-#   BUILD=build scripts/calibrate-cpu.sh     # binaries from another build folder
+#   scripts/calibrate-cpu.sh [OUT_DIR]               # measure, fit, validate
+#   MEASURE=0 scripts/calibrate-cpu.sh [OUT_DIR]     # fit and validate FROM's measurements again
+#   FROM=DIR                                          # with MEASURE=0: where they are
+#                                                     # (default results/calibration, read only)
+#   BUILD=build scripts/calibrate-cpu.sh             # binaries from another build folder
+#   scripts/calibrate-cpu.sh results/calibration     # refresh the committed results
 set -euo pipefail
+here=$(pwd)
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
@@ -15,7 +20,22 @@ MOESIM=${MOESIM:-$BUILD/sim/moesim}
 MEASURE=${MEASURE:-1}
 WARMUP=${WARMUP:-3}
 ITERS=${ITERS:-21}
-OUT=results/calibration
+OUT=${1:-}
+if [[ -z "$OUT" ]]; then
+  OUT=$(mktemp -d "${TMPDIR:-/tmp}/moesim-calibration.XXXXXX")
+elif [[ "$OUT" != /* ]]; then
+  OUT="$here/$OUT"
+fi
+# Inside the repository, relative to it (the commands validation.md records stay portable).
+OUT=$(realpath -m --relative-base="$PWD" "$OUT")
+echo "calibrate-cpu.sh: writing into $OUT" >&2
+# The measurements the fit reads: this run's, or (MEASURE=0) FROM's.
+if [[ "$MEASURE" == 1 ]]; then
+  MEASURED=$OUT
+else
+  MEASURED=${FROM:-results/calibration}
+  [[ "$MEASURED" == /* || -z "${FROM:-}" ]] || MEASURED="$here/$MEASURED"
+fi
 SCEN=scenarios/calibration
 
 # OpenMPI as root, 2 ranks on however many cores, shared memory without CMA (containers).
@@ -23,8 +43,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl=self,vader
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 
-mkdir -p "$OUT/fit" "$OUT/heldout"
+mkdir -p "$OUT"
 if [[ "$MEASURE" == 1 ]]; then
+  mkdir -p "$OUT/fit" "$OUT/heldout"
   for set in fit heldout; do
     for s in "$SCEN/$set"/*.pbtxt; do
       echo "measuring $s" >&2
@@ -41,12 +62,12 @@ fi
 
 scenario_args=()
 for s in "$SCEN"/fit/*.pbtxt; do scenario_args+=(--scenario "$s"); done
-"$MOESIM" calibrate "$OUT"/fit/*.pb "${scenario_args[@]}" --name cpu-2rank-eigen-fp32 \
+"$MOESIM" calibrate "$MEASURED"/fit/*.pb "${scenario_args[@]}" --name cpu-2rank-eigen-fp32 \
   --out "$OUT/cpu-profile.pbtxt" | tee "$OUT/calibrate.txt"
 
 heldout=("$SCEN"/heldout/*.pbtxt)
 measured_args=()
-for s in "${heldout[@]}"; do measured_args+=(--measured "$OUT/heldout/$(basename "$s" .pbtxt).pb"); done
+for s in "${heldout[@]}"; do measured_args+=(--measured "$MEASURED/heldout/$(basename "$s" .pbtxt).pb"); done
 validate=("$MOESIM" validate "${heldout[@]}" "${measured_args[@]}" --hardware "$OUT/cpu-profile.pbtxt")
 "${validate[@]}" > "$OUT/validation.txt"
 "${validate[@]}" --json > "$OUT/validation.json"
@@ -69,7 +90,7 @@ validate=("$MOESIM" validate "${heldout[@]}" "${measured_args[@]}" --hardware "$
   echo "--decode=moesim.pb.Result -I proto -I /usr/include proto/result.proto < FILE)."
   echo
   echo '```sh'
-  echo "scripts/calibrate-cpu.sh"
+  echo "scripts/calibrate-cpu.sh results/calibration"
   echo "${validate[*]}"
   echo '```'
   echo
