@@ -43,7 +43,11 @@ TEST_CASE("mpi1: moebench run on one rank checks and measures both layers", "[mp
   const Run r =
       Moebench({"run", scenario, "--check", "--iters", "3", "--warmup", "1", "--out", out});
   REQUIRE(r.status == 0);
-  CHECK(r.err.empty());
+  // Nothing on stderr but, on a loaded machine, a wide-spread warning (SpreadWarnings: 3
+  // iterations of phases of tens of microseconds).
+  std::istringstream err(r.err);
+  for (std::string line; std::getline(err, line);)
+    CHECK_THAT(line, Catch::StartsWith("moebench: warning: layer "));
   // 32 tokens x top-2 x 2 layers = 128 rows checked.
   CHECK_THAT(r.out, Catch::Contains("check: passed: dispatch delivered all 128 rows"));
   CHECK_THAT(r.out, Catch::Contains("      1  expert"));

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "backend/bench/time_stats.h"
+#include "backend/run/run_report.h"
 
 namespace moesim::backend {
 
@@ -23,6 +24,33 @@ TEST_CASE("time stats: median and nearest-rank p10 and p90 and min and max") {
   // One sample is every statistic.
   s = Summarize({7});
   CHECK((s.median == 7 && s.p10 == 7 && s.p90 == 7 && s.min == 7 && s.max == 7));
+}
+
+TEST_CASE("moebench warns of a phase whose p90 is more than twice its p10") {
+  pb::Result r;
+  // dispatch: p90 / p10 = 150 / 100 = 1.5, tight; combine: 412,000 / 100,000 = 4.12, wide;
+  // expert: no spread recorded (one iteration), nothing to say.
+  auto add = [&](const char* name, int64_t p10, int64_t p90) {
+    pb::Phase* p = r.add_phases();
+    p->set_name(name);
+    p->set_layer(2);
+    p->set_time_p10_ns(p10);
+    p->set_time_p90_ns(p90);
+  };
+  add("dispatch", 100, 150);
+  add("combine", 100'000, 412'000);
+  add("expert", 0, 0);
+  const std::vector<std::string> lines = SpreadWarnings(r);
+  REQUIRE(lines.size() == 1);
+  CHECK_THAT(lines[0], Catch::StartsWith("layer 2 combine: p90 412.0 us is 4.1x p10 100.0 us "
+                                         "(wider than 2x)"));
+  CHECK_THAT(lines[0], Catch::Contains("--iters") && Catch::Contains("--bind-to core"));
+  // At exactly 2x: still tight (the bound is "more than").
+  pb::Result edge;
+  pb::Phase* p = edge.add_phases();
+  p->set_time_p10_ns(1000);
+  p->set_time_p90_ns(2000);
+  CHECK(SpreadWarnings(edge).empty());
 }
 
 }  // namespace moesim::backend

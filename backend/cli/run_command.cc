@@ -110,6 +110,10 @@ int Run(const RunCommandOptions& o, CommandIo& io) {
   if (dog) dog->Stop();
   if (!report.ok()) return io.Fail(report.error());
   if (io.root() && !o.json) PrintRunReport(o.scenario, *report, io.out);
+  if (io.root()) {
+    for (const std::string& line : SpreadWarnings(report->result))
+      io.err << "moebench: warning: " << line << "\n";
+  }
   const Status written = WriteResult(report->result, o.out, o.json, io);
   if (!written.ok()) return io.Fail(written.error());
   return 0;

@@ -70,4 +70,20 @@ void PrintRunReport(const std::string& path, const RunReport& report, std::ostre
   }
 }
 
+std::vector<std::string> SpreadWarnings(const pb::Result& result) {
+  std::vector<std::string> lines;
+  for (const pb::Phase& p : result.phases()) {
+    if (p.time_p10_ns() <= 0 || p.time_p90_ns() <= 0) continue;
+    const double spread =
+        static_cast<double>(p.time_p90_ns()) / static_cast<double>(p.time_p10_ns());
+    if (spread <= kWideSpread) continue;
+    lines.push_back(fmt::format(
+        "layer {} {}: p90 {:.1f} us is {:.1f}x p10 {:.1f} us (wider than {:.0f}x): the machine was "
+        "busy or the run too short; for a quieter measurement run on an idle machine (load average "
+        "near 0), with more --iters and --warmup, ranks pinned (mpirun --bind-to core)",
+        p.layer(), p.name(), p.time_p90_ns() / 1e3, spread, p.time_p10_ns() / 1e3, kWideSpread));
+  }
+  return lines;
+}
+
 }  // namespace moesim::backend
