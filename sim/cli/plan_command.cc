@@ -6,6 +6,7 @@
 #include <google/protobuf/text_format.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "models/model_spec.h"
 #include "proto/atomic_file.h"
 #include "proto/checked.h"
+#include "proto/progress.h"
 #include "sim/cli/command.h"
 #include "sim/cli/mpi_spread.h"
 #include "sim/compute/profile_predict.h"
@@ -54,6 +56,7 @@ struct PlanOptions {
   bool expert_tp = false;  // also enumerate etp > 1
   bool csv = false, json = false;
   bool show_refused = false;  // --show-refused: list the plans the plan rules refused
+  bool quiet = false;         // --quiet: no progress on stderr
   std::string html;  // HTML report path (sim/report/html_report.h), or empty
   uint32_t threads = 0;
 };
@@ -374,14 +377,29 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   const MpiSpread spread = MpiSpread::Start();
   const uint32_t threads =
       o.threads != 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  const bool bar = spread.rank() == 0 && &io.err == &std::cerr && isatty(STDERR_FILENO) && !o.json;
+  // Progress on stderr from rank 0 (not under --quiet): a bar with the time left on a terminal;
+  // in a log, a line at each tenth of the candidates and at the end.
+  const bool report = spread.rank() == 0 && &io.err == &std::cerr && !o.quiet;
+  const bool tty = report && isatty(STDERR_FILENO);
   const size_t mine = (candidates.size() + spread.size() - 1 - spread.rank()) / spread.size();
+  const auto start = std::chrono::steady_clock::now();
+  size_t logged_tenth = 0;
+  bool finished = false;
   auto progress = [&](size_t done) {
-    if (!bar) return;
-    const int width = 40, filled = static_cast<int>(width * done / std::max<size_t>(mine, 1));
-    fmt::print(stderr, "\r[{}{}] {}/{} plans", std::string(filled, '='),
-               std::string(width - filled, ' '), done, mine);
-    if (done == mine) fmt::print(stderr, "\n");
+    if (!report || finished) return;
+    finished = done >= mine;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::string text = ProgressText(done, mine, elapsed);
+    if (tty) {
+      const int width = 30, filled = static_cast<int>(width * done / std::max<size_t>(mine, 1));
+      fmt::print(stderr, "\r[{}{}] plans {}\033[K", std::string(filled, '='),
+                 std::string(width - filled, ' '), text);
+      if (finished) fmt::print(stderr, "\n");
+    } else if (finished || done * 10 / std::max<size_t>(mine, 1) > logged_tenth) {
+      logged_tenth = done * 10 / std::max<size_t>(mine, 1);
+      fmt::print(stderr, "moesim plan: plans {}\n", text);
+    }
   };
   std::optional<Error> first_error;
   std::vector<PlanRow> rows =
@@ -553,6 +571,7 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
                 "FFN");
   cmd->add_option("--top", o->top, "rows to print")->capture_default_str();
   CLI::Option* csv = cmd->add_flag("--csv", o->csv, "CSV instead of the table");
+  cmd->add_flag("--quiet", o->quiet, "no progress on stderr");
   cmd->add_flag("--show-refused", o->show_refused,
                 "after the table, every plan the plan rules refused and why (--json always "
                 "carries them, as refused)")
