@@ -67,8 +67,9 @@ expect model-seq-len "moesim: error: --seq-len = 1000000000000: out of range; va
   "$moesim" model show mixtral-8x7b --seq-len 1000000000000
 expect step-kernel-flops "moesim: error: micro_batch x seq_len = 2 x 16777216: one kernel of a micro-batch could do 2.31e+19 FLOPs, past the 64-bit counts kernels are timed in (1.84e+19); valid: a smaller micro-batch or sequence length" \
   "$moesim" simulate "$bad/scenario_kernel_flops.pbtxt"
+# (--quiet: plan search's progress lines, on stderr in a log, come before the error.)
 expect plan-none-simulated "moesim: error: none of the 240 plans could be simulated; the first: micro_batch x seq_len = 1 x 16777216: one kernel of a micro-batch could do 5.76e+19 FLOPs, past the 64-bit counts kernels are timed in (1.84e+19); valid: a smaller micro-batch or sequence length" \
-  "$moesim" plan --model deepseek-v3 --global-batch 64 --seq-len 16777216
+  "$moesim" plan --model deepseek-v3 --global-batch 64 --seq-len 16777216 --quiet
 expect trace-gen-tokens "moesim: error: --tokens = 1000000000000: out of range; valid: 0 to 16777216" \
   "$moesim" trace gen --experts 8 --top-k 2 --tokens 1000000000000 -o "$dir/never.moetrace"
 # 4294967295 steps x 1 layer x 1 rank x (3 x 1000 x 2 + 32) bytes = 23.6 TiB: more than any folder here.
