@@ -113,6 +113,7 @@ if [ -n "${MOESIM_TEST_PYTHON_DIR:-}" ]; then
       n=$(cat "$site"/moesim/* | grep -a -c -F -- "$tree")
       [ "$n" -eq 0 ] || fail "the Python module holds $tree ($n lines)"
     done
+    ok "no source or build path in the Python module"
   fi
   expect_out "python: import moesim from /" "mixtral-8x7b [1, 2, 0, 1] $data" \
     env PYTHONPATH="$site" "$MOESIM_TEST_PYTHON" -c "import moesim, os
