@@ -141,34 +141,36 @@ py::dict ReadTrace(const std::string& path) {
   return d;
 }
 
-// The JSON names of every 64-bit integer field reachable from `roots`: protobuf's JSON writes
-// those as strings ("totalNs": "212940"), which the Python half turns back into ints.
-void Add64BitFields(const google::protobuf::Descriptor* d,
-                    std::set<const google::protobuf::Descriptor*>& seen,
-                    std::set<std::string>& names) {
-  if (!seen.insert(d).second) return;
+// The JSON names of every 64-bit integer field of moesim's schema (every message of the files that
+// define what --json prints, and of the files they import): protobuf's JSON writes those as strings
+// ("totalNs": "212940"), which the Python half turns back into ints.
+void Add64BitFields(const google::protobuf::Descriptor* d, std::set<std::string>& names) {
   for (int i = 0; i < d->field_count(); ++i) {
     const google::protobuf::FieldDescriptor* f = d->field(i);
-    switch (f->cpp_type()) {
-      case google::protobuf::FieldDescriptor::CPPTYPE_INT64:
-      case google::protobuf::FieldDescriptor::CPPTYPE_UINT64:
-        names.insert(f->json_name());
-        break;
-      case google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE:
-        Add64BitFields(f->message_type(), seen, names);
-        break;
-      default:
-        break;
+    if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT64 ||
+        f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
+      names.insert(f->json_name());
     }
   }
+  for (int i = 0; i < d->nested_type_count(); ++i) Add64BitFields(d->nested_type(i), names);
+}
+
+void Add64BitFields(const google::protobuf::FileDescriptor* file,
+                    std::set<const google::protobuf::FileDescriptor*>& seen,
+                    std::set<std::string>& names) {
+  if (!seen.insert(file).second) return;
+  for (int i = 0; i < file->message_type_count(); ++i) Add64BitFields(file->message_type(i), names);
+  for (int i = 0; i < file->dependency_count(); ++i)
+    Add64BitFields(file->dependency(i), seen, names);
 }
 
 std::set<std::string> JsonInt64Fields() {
-  std::set<const google::protobuf::Descriptor*> seen;
+  std::set<const google::protobuf::FileDescriptor*> seen;
   std::set<std::string> names;
   for (const google::protobuf::Descriptor* root :
-       {pb::Result::descriptor(), pb::PlanTable::descriptor(), pb::TraceStats::descriptor()}) {
-    Add64BitFields(root, seen, names);
+       {pb::Result::descriptor(), pb::PlanTable::descriptor(), pb::StepResult::descriptor(),
+        pb::TraceStats::descriptor()}) {
+    Add64BitFields(root->file(), seen, names);
   }
   return names;
 }

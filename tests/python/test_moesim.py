@@ -90,6 +90,16 @@ def test_to_pandas_phases_and_send_matrices():
     assert cells["bytes"].sum() == 2 * 16 * TOKEN_BYTES  # 16 tokens each way, diagonal included
 
 
+def test_a_whole_step_has_its_64_bit_ints_and_no_phase_table():
+    step = moesim.simulate(SOURCE / "scenarios" / "mixtral-8x7b-h100-64.pbtxt")
+    status, out, err = cli("simulate", SOURCE / "scenarios" / "mixtral-8x7b-h100-64.pbtxt", "--json")
+    assert status == 0, err
+    printed = json.loads(out)
+    assert step["stepNs"] == int(printed["stepNs"]) and isinstance(step["stepNs"], int)
+    with pytest.raises(ValueError, match="StepResult"):
+        step.to_pandas()
+
+
 # The seed example with plan { ep: 3 }: 3 divides neither the 8 experts nor the 4 GPUs. The field
 # stands at line 31, column 3 of the file.
 BAD_SEED = SEED.read_text().replace("plan {\n  ep: 4\n}", "plan {\n  ep: 3\n}")

@@ -95,6 +95,10 @@ class Result(dict):
         destination) with its tokens and bytes}. Pivot a matrix back with
         frames["send_matrices"].query("phase == 'dispatch' and layer == 0")
             .pivot(index="source", columns="destination", values="tokens")."""
+        if "phases" not in self:
+            raise ValueError("a whole step's result (a scenario with a step block: StepResult, "
+                             "proto/plan.proto) has no phases or send matrices to tabulate; its "
+                             "fields are in the dict")
         import pandas as pd
 
         phase_columns = ["layer", "name", "timeNs", "bytes", "flops", "criticalRank", "bound",
@@ -125,7 +129,8 @@ def simulate(scenario=None, fidelity="analytical", hardware=None):
 
     scenario: a path (str or os.PathLike), or the scenario's text (a str holding a newline or a
     "{"), named "<string>" in errors, its relative paths taken from the working directory; None:
-    the default scenario. hardware: a HardwareProfile path (--hardware)."""
+    the default scenario. hardware: a HardwareProfile path (--hardware). A scenario with a step
+    block gives its StepResult (proto/plan.proto), whose to_pandas() raises ValueError."""
     if _looks_like_text(scenario):
         if hardware is not None:
             raise ValueError("hardware: give it in the scenario text (hardware_profile) or "
