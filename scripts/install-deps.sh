@@ -17,6 +17,13 @@ packages=(
   catch2              # tests
   openmpi-bin         # mpirun: moebench's multi-rank CPU path and plan search over ranks
   libopenmpi-dev      # MPI headers and libraries
+  # The Python module, `import moesim` (sim/python/; README "Python"), for Debian's python3, and
+  # its tests (tests/python/, pytest): the build skips the module without the first two.
+  pybind11-dev        # C++ <-> Python bindings (header-only)
+  python3-dev         # Python.h
+  python3-numpy       # moesim.read_trace's arrays
+  python3-pandas      # Result.to_pandas(), moesim.plan()'s DataFrame
+  python3-pytest      # tests/python/
   # The sanitizer and fuzzing build (scripts/check-sanitized.sh): clang 14, and compiler-rt, where
   # Debian 12 keeps libclang_rt.{asan,ubsan_standalone,fuzzer}-x86_64.a (only a Recommends of
   # clang-14, which --no-install-recommends below skips); llvm-symbolizer (package llvm) turns

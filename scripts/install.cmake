@@ -10,6 +10,7 @@
 # PREFIX/include/moesim/...          the libraries' headers (proto/ with the generated *.pb.h)
 # PREFIX/lib/libmoesim_*.a           the libraries (static)
 # PREFIX/lib/cmake/moesim/           moesimConfig.cmake, its version file, the exported targets
+# PREFIX/lib/python3.X/dist-packages/moesim/   the Python module (`import moesim`), when built
 #
 # Nothing installed knows PREFIX or the source tree: the commands find share/moesim from their own
 # location (proto/data_dir.h), so the prefix can be moved or copied whole.
@@ -60,6 +61,11 @@ install(FILES "${PROJECT_BINARY_DIR}/moesimConfig.cmake"
               "${PROJECT_BINARY_DIR}/moesimConfigVersion.cmake"
         DESTINATION lib/cmake/moesim)
 
-# The Python module (`import moesim`, pybind11; issue #19) is not built yet. When it is, its
-# install rule goes here, beside the libraries it wraps, and tests/install_test.sh runs
-# `python3 -c "import moesim"` from / against the installed prefix.
+# The Python module (`import moesim`, sim/python/), when built: PREFIX/${MOESIM_PYTHON_DIR}/moesim,
+# four folders below PREFIX/share/moesim, which it finds from there as the commands do from bin/.
+# tests/install_test.sh imports it from / against the moved prefix.
+if(TARGET moesim_python)
+  install(TARGETS moesim_python LIBRARY DESTINATION "${MOESIM_PYTHON_DIR}/moesim")
+  install(DIRECTORY sim/python/moesim/ DESTINATION "${MOESIM_PYTHON_DIR}/moesim"
+          FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
+endif()

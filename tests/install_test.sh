@@ -97,6 +97,27 @@ rm -r "$data/catalog"
 expect_err "catalog removed" "moesim: error: moesim's data not found: MOESIM_DATA_DIR is unset and $data (beside the executable $p/bin/moesim) has no catalog/ folder; valid: MOESIM_DATA_DIR set to $valid" \
   "$p/bin/moesim"
 
-# The Python module (`import moesim`) is not built yet; when it is, this test runs
-# `python3 -c "import moesim"` from / with PYTHONPATH at the prefix.
+# The Python module, when the build has it (tests/CMakeLists.txt sets MOESIM_TEST_PYTHON, the
+# interpreter, and MOESIM_TEST_PYTHON_DIR, the package folder under PREFIX): imported from / with
+# PYTHONPATH at the moved prefix, it finds the installed data (the default scenario names a catalog
+# model; the catalog was removed above, so it is put back first) and runs the seed example, GPU 0's
+# dispatch row as above. The module holds no source or build path either.
+if [ -n "${MOESIM_TEST_PYTHON_DIR:-}" ]; then
+  cp -r "$source/models/catalog" "$data/catalog"
+  site=$p/$MOESIM_TEST_PYTHON_DIR
+  for path in moesim/__init__.py moesim/_moesim.*.so; do
+    compgen -G "$site/$path" >/dev/null || fail "layout: no $MOESIM_TEST_PYTHON_DIR/$path"
+  done
+  if [ -z "$sanitized" ]; then
+    for tree in "$(cd "$source" && pwd -P)" "$(cd "$build" && pwd -P)"; do
+      n=$(cat "$site"/moesim/* | grep -a -c -F -- "$tree")
+      [ "$n" -eq 0 ] || fail "the Python module holds $tree ($n lines)"
+    done
+    ok "no source or build path in the Python module"
+  fi
+  expect_out "python: import moesim from /" "mixtral-8x7b [1, 2, 0, 1] $data" \
+    env PYTHONPATH="$site" "$MOESIM_TEST_PYTHON" -c "import moesim, os
+seed = moesim.simulate('$data/scenarios/seed_example.pbtxt')
+print(moesim.simulate()['model'], seed['sendMatrices'][0]['tokens'][0], os.environ['MOESIM_DATA_DIR'])"
+fi
 exit $failed

@@ -2,16 +2,14 @@
 // of a Result written before, the page `moesim simulate --html` writes; a `moesim plan --json`
 // table (a .json file) gives the plan page.
 
-#include <google/protobuf/util/json_util.h>
-
 #include <memory>
 #include <string>
+#include <variant>
 
 #include "proto/atomic_file.h"
-#include "proto/input_file.h"
-#include "proto/protobuf_log.h"
 #include "sim/cli/command.h"
 #include "sim/report/html_report.h"
+#include "sim/report/result_file.h"
 
 namespace moesim::sim {
 namespace {
@@ -21,33 +19,11 @@ struct ReportOptions {
   std::string output;
 };
 
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // The page for `path`: a Result (binary, or JSON in a .json file), or a PlanTable in JSON.
 StatusOr<std::string> PageOf(const std::string& path) {
-  MOESIM_ASSIGN_OR_RETURN(const std::string bytes, ReadInputFile(path));
-  std::string why;
-  if (EndsWith(path, ".json")) {
-    MOESIM_RETURN_IF_ERROR(CheckJsonDepth(bytes, Location{path, 1, 1}));
-    pb::Result result;
-    const auto as_result = google::protobuf::util::JsonStringToMessage(bytes, &result);
-    if (as_result.ok()) return HtmlResultPage(result);
-    pb::PlanTable table;
-    if (google::protobuf::util::JsonStringToMessage(bytes, &table).ok()) return HtmlPlanPage(table);
-    const std::string said(as_result.message());
-    why = ": " + Printable(std::string_view(said).substr(0, said.find('\n')), 200);
-  } else {
-    ProtobufLogCapture protobuf_says;
-    pb::Result result;
-    if (result.ParseFromString(bytes)) return HtmlResultPage(result);
-    why = protobuf_says.Reason();
-  }
-  return InputError(Location{path}, "", "", "not a Result (proto/result.proto)" + why,
-                    "what `moesim simulate --json` prints, in a file ending .json, a binary "
-                    "Result (`moebench run --out`), or `moesim plan --json` in a .json file");
+  MOESIM_ASSIGN_OR_RETURN(const ResultFile file, ReadResultFile(path));
+  if (const pb::Result* result = std::get_if<pb::Result>(&file)) return HtmlResultPage(*result);
+  return HtmlPlanPage(std::get<pb::PlanTable>(file));
 }
 
 int Report(const ReportOptions& o, CommandIo& io) {

@@ -122,17 +122,10 @@ void AddExpertLoads(const models::Workload& w, pb::Result& result) {
   }
 }
 
-int Simulate(const SimulateOptions& options, CommandIo& io) {
-  std::string path = options.scenario;
-  if (path.empty()) {
-    const StatusOr<std::string> default_path = DefaultScenarioPath();
-    if (!default_path.ok()) {
-      io.err << "moesim: error: " << default_path.error().message() << "\n";
-      return 1;
-    }
-    path = *default_path;
-  }
-  auto scenario = LoadScenario(path);
+// Everything `moesim simulate` does once the scenario is loaded (from a file, or from text:
+// SimulateScenarioText).
+int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptions& options,
+                   CommandIo& io) {
   if (!scenario.ok()) {
     io.err << "moesim: error: " << scenario.error().message() << "\n";
     return 1;
@@ -206,9 +199,8 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
   AddDrops(scenario->workload, result);
   AddExpertLoads(scenario->workload, result);
   result.set_gpus_per_node(scenario->cluster.gpus_per_node());
-  *result.mutable_placement() =
-      PlacementToProto(scenario->workload.placement,
-                       static_cast<uint32_t>(scenario->workload.layers.size()));
+  *result.mutable_placement() = PlacementToProto(
+      scenario->workload.placement, static_cast<uint32_t>(scenario->workload.layers.size()));
   for (const pb::RouterFigures& f : scenario->workload.router_figures) {
     *result.add_router_figures() = f;
   }
@@ -239,6 +231,19 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
     return 0;
   }
   return PrintJson(result, io);
+}
+
+int Simulate(const SimulateOptions& options, CommandIo& io) {
+  std::string path = options.scenario;
+  if (path.empty()) {
+    const StatusOr<std::string> default_path = DefaultScenarioPath();
+    if (!default_path.ok()) {
+      io.err << "moesim: error: " << default_path.error().message() << "\n";
+      return 1;
+    }
+    path = *default_path;
+  }
+  return SimulateLoaded(LoadScenario(path), options, io);
 }
 
 }  // namespace
@@ -273,5 +278,14 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
 }
 
 int RunDefaultSimulate(CommandIo& io) { return Simulate(SimulateOptions{}, io); }
+
+int SimulateScenarioText(std::string_view text, const std::string& name,
+                         const std::string& fidelity, std::ostream& out, std::ostream& err) {
+  SimulateOptions options;
+  options.json = true;
+  options.fidelity = fidelity;
+  CommandIo io{out, err};
+  return SimulateLoaded(LoadScenarioFromString(text, name), options, io);
+}
 
 }  // namespace moesim::sim
