@@ -148,10 +148,7 @@ int Fail(CommandIo& io, const Error& error) {
 
 int PrintJson(const google::protobuf::Message& message, CommandIo& io) {
   const StatusOr<std::string> text = DeterministicJson(message);
-  if (!text.ok()) {
-    io.err << "moesim: error: " << text.error().message() << "\n";
-    return 1;
-  }
+  if (!text.ok()) return Fail(io, text.error());
   io.out << *text;
   return 0;
 }

@@ -19,10 +19,7 @@ struct PlacementOptions {
 
 int Show(const PlacementOptions& o, CommandIo& io) {
   auto scenario = LoadScenario(o.scenario);
-  if (!scenario.ok()) {
-    io.err << "moesim: error: " << scenario.error().message() << "\n";
-    return 1;
-  }
+  if (!scenario.ok()) return Fail(io, scenario.error());
   if (scenario->spec.has_step()) {
     // A step draws its placement for each plan's micro-batch (sim/step/step.h, StepMoeLayer).
     io.err << "moesim: error: " << o.scenario

@@ -27,19 +27,11 @@ StatusOr<std::string> PageOf(const std::string& path) {
 }
 
 int Report(const ReportOptions& o, CommandIo& io) {
-  if (const Status s = CheckOutputPath(o.output, "-o"); !s.ok()) {
-    io.err << "moesim: error: " << s.error().message() << "\n";
-    return 1;
-  }
+  if (const Status s = CheckOutputPath(o.output, "-o"); !s.ok()) return Fail(io, s.error());
   const StatusOr<std::string> page = PageOf(o.input);
-  if (!page.ok()) {
-    io.err << "moesim: error: " << page.error().message() << "\n";
-    return 1;
-  }
-  if (const Status s = WriteFileAtomically(o.output, *page, "the HTML report"); !s.ok()) {
-    io.err << "moesim: error: " << s.error().message() << "\n";
-    return 1;
-  }
+  if (!page.ok()) return Fail(io, page.error());
+  if (const Status s = WriteFileAtomically(o.output, *page, "the HTML report"); !s.ok())
+    return Fail(io, s.error());
   return 0;
 }
 

@@ -126,29 +126,17 @@ void AddExpertLoads(const models::Workload& w, pb::Result& result) {
 // SimulateScenarioText).
 int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptions& options,
                    CommandIo& io) {
-  if (!scenario.ok()) {
-    io.err << "moesim: error: " << scenario.error().message() << "\n";
-    return 1;
-  }
+  if (!scenario.ok()) return Fail(io, scenario.error());
   auto hardware = HardwareOf(options, *scenario);
-  if (!hardware.ok()) {
-    io.err << "moesim: error: " << hardware.error().message() << "\n";
-    return 1;
-  }
+  if (!hardware.ok()) return Fail(io, hardware.error());
   const StatusOr<Fidelity> fidelity = ParseFidelity(options.fidelity);
-  if (!fidelity.ok()) {
-    io.err << "moesim: error: " << fidelity.error().message() << "\n";
-    return 1;
-  }
+  if (!fidelity.ok()) return Fail(io, fidelity.error());
   // Before the simulation, which may be long: paths that cannot be written fail now.
   for (const auto& [path, option] :
        {std::pair{options.timeline, "--timeline"}, std::pair{options.html, "--html"},
         std::pair{options.export_alltoallv, "--export-alltoallv"}}) {
     if (path.empty()) continue;
-    if (Status s = CheckOutputPath(path, option); !s.ok()) {
-      io.err << "moesim: error: " << s.error().message() << "\n";
-      return 1;
-    }
+    if (Status s = CheckOutputPath(path, option); !s.ok()) return Fail(io, s.error());
   }
   if (scenario->spec.has_step()) {
     if (!options.html.empty()) {
@@ -158,17 +146,12 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
     }
     return RunScenarioStep(*scenario, *fidelity, options.json, options.timeline, *hardware, io);
   }
-  if (Status s = CheckMoeLayerSupport(scenario->workload, scenario->file); !s.ok()) {
-    io.err << "moesim: error: " << s.error().message() << "\n";
-    return 1;
-  }
+  if (Status s = CheckMoeLayerSupport(scenario->workload, scenario->file); !s.ok())
+    return Fail(io, s.error());
   if (!options.export_alltoallv.empty()) {
     const Status s =
         ExportAlltoallv(scenario->workload, options.export_layer, options.export_alltoallv);
-    if (!s.ok()) {
-      io.err << "moesim: error: " << s.error().message() << "\n";
-      return 1;
-    }
+    if (!s.ok()) return Fail(io, s.error());
   }
   pb::Result result;
   if (*hardware) {
@@ -179,10 +162,7 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
       return 1;
     }
     auto predicted = PredictWithProfile(scenario->cluster, scenario->workload, **hardware);
-    if (!predicted.ok()) {
-      io.err << "moesim: error: " << predicted.error().message() << "\n";
-      return 1;
-    }
+    if (!predicted.ok()) return Fail(io, predicted.error());
     result = *std::move(predicted);
     const models::Workload& w = scenario->workload;
     for (const models::LayerWork& layer : w.layers) {
@@ -205,26 +185,18 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
     *result.add_router_figures() = f;
   }
   if (const Status sane = CheckReportedFigures(result, "scenario " + scenario->workload.name);
-      !sane.ok()) {
-    io.err << "moesim: error: " << sane.error().message() << "\n";
-    return 1;
-  }
+      !sane.ok())
+    return Fail(io, sane.error());
   if (!options.timeline.empty()) {
     std::ostringstream timeline;
     WriteTimeline(result, scenario->cluster, timeline);
     const Status written = WriteFileAtomically(options.timeline, timeline.str(), "the timeline");
-    if (!written.ok()) {
-      io.err << "moesim: error: " << written.error().message() << "\n";
-      return 1;
-    }
+    if (!written.ok()) return Fail(io, written.error());
   }
   if (!options.html.empty()) {
     const Status written =
         WriteFileAtomically(options.html, HtmlResultPage(result), "the HTML report");
-    if (!written.ok()) {
-      io.err << "moesim: error: " << written.error().message() << "\n";
-      return 1;
-    }
+    if (!written.ok()) return Fail(io, written.error());
   }
   if (!options.json) {
     PrintReport(*scenario, result, io.out);
@@ -237,10 +209,7 @@ int Simulate(const SimulateOptions& options, CommandIo& io) {
   std::string path = options.scenario;
   if (path.empty()) {
     const StatusOr<std::string> default_path = DefaultScenarioPath();
-    if (!default_path.ok()) {
-      io.err << "moesim: error: " << default_path.error().message() << "\n";
-      return 1;
-    }
+    if (!default_path.ok()) return Fail(io, default_path.error());
     path = *default_path;
   }
   return SimulateLoaded(LoadScenario(path), options, io);
