@@ -2,6 +2,7 @@
 #include "sim/network/collectives.h"
 
 #include <catch2/catch.hpp>
+#include <map>
 
 #include "sim/network/collective_time.h"
 #include "sim/network/flow_model.h"
@@ -63,34 +64,71 @@ TEST_CASE("Schedules move the bytes each algorithm must move") {
     CHECK(s.steps == 7);
     for (uint64_t x : Totals(s).second) CHECK(x == 7 * S / 8);
   }
-  // Tree all-reduce on 7 ranks (a full binary tree of height 2), 8 chunks: every edge carries S up
-  // and S down. Ranks 1 and 2 receive S from each of their 2 children and S from the root (3S);
-  // leaves 3-6 receive S; the root receives S from each of its 2 children.
-  const Schedule tree = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 7, S);
-  CHECK(tree.transfers.size() == 8 * 6 * 2);
-  const auto received = Totals(tree).second;
-  CHECK(received == std::vector<uint64_t>{2 * S, 3 * S, 3 * S, S, S, S, S});
 }
 
-TEST_CASE("Tree all-reduce of 4 GiB and more: 8 chunks, every edge carries the buffer each way") {
-  // 4 GiB = 2^32 B and 8 GiB = 2^33 B narrowed to 32 bits are 0 B: 0 chunks, a division by zero.
-  for (const uint64_t S : {uint64_t{4} << 30, uint64_t{8} << 30}) {
-    const Schedule tree = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8, S);
-    // 8 chunks x 7 edges x (up + down) = 112 transfers of S / 8 (512 MiB, 1 GiB).
-    REQUIRE(tree.transfers.size() == 112);
-    for (const Transfer& t : tree.transfers) CHECK(t.bytes == S / 8);
-  }
-  // 4 GiB + 4 B: 8 chunks of 536,870,912 B, the first 4 of them 1 B more; rank 7 sends its parent
-  // exactly the buffer, and receives it back.
-  const uint64_t S = (uint64_t{4} << 30) + 4;
-  const Schedule tree = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8, S);
+TEST_CASE("Tree all-reduce: a chain in each node, NCCL's double binary tree over the heads") {
+  // 2 nodes x 4 ranks, 4 channels (BuildCollective's ring_channels), S = 512 KiB: 128 KiB a
+  // channel. The first chunk's path is D = 2 (G - 1 + height) = 2 (3 + 1) = 8 hops. NCCL's chunk
+  // (enqueue.cc): 512 KiB halved to 128 KiB (fewer than 8 D = 64 chunks), to 64 KiB (fewer than
+  // 4 D = 32), to 32 KiB (fewer than D = 8; it stops at 32 KiB): 4 chunks of 32 KiB a channel,
+  // 4 x 4 x 2 (n - 1) = 224 transfers.
+  const uint64_t S = 512 << 10;
+  auto built = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8, S, 4, 4);
+  REQUIRE(built.ok());
+  const Schedule& tree = *built;
+  CHECK(tree.transfers.size() == 224);
+  for (const Transfer& t : tree.transfers) CHECK(t.bytes == 32768);
+  // Steps: chunk k's transfers run k steps behind chunk 0's, whose last is D - 1 = 7: 11.
+  CHECK(tree.steps == 4 - 1 + 8);
+  // Channel c's chain in a node starts at its c-th rank: local rank l heads channel l, is the tail
+  // of channel l + 1 (mod 4) and in the middle of the other two. Per chunk a head sends 2 (down
+  // its chain, and to the child node's head or up to the parent node's), a middle rank 2 (up and
+  // down its chain), the tail 1 (up): 3 x 2 + 1 = 7 channel parts of S / 4 each way, every rank.
   const auto [sent, received] = Totals(tree);
-  CHECK(sent[7] == S);
-  CHECK(received[7] == S);
-  CHECK(tree.transfers.front().bytes == 536'870'913);
-  CHECK(tree.transfers.back().bytes == 536'870'912);
-  // Fewer bytes than chunks: one chunk a byte, none empty (3 B: 3 chunks x 2 edges x 2 = 12).
-  CHECK(Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 3, 3).transfers.size() == 12);
+  for (uint32_t r = 0; r < 8; ++r) {
+    CHECK(sent[r] == 7 * S / 4);
+    CHECK(received[r] == 7 * S / 4);
+  }
+  // Across nodes only the heads talk, local rank c of each node in channel c, so every NIC carries
+  // one channel: S / 4 each way. Even channels: node 0 is the root (node 1's head sends up, node
+  // 0's sends down); odd channels run the mirror, node 1 the root.
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> across;
+  for (const Transfer& t : tree.transfers) {
+    if (t.src / 4 != t.dst / 4) across[{t.src, t.dst}] += t.bytes;
+  }
+  CHECK(across.size() == 8);
+  for (uint32_t c = 0; c < 4; ++c) {
+    CHECK(across[{c, 4 + c}] == S / 4);
+    CHECK(across[{4 + c, c}] == S / 4);
+  }
+  // Chunk 0 of channel 0 starts at node 0's tail (rank 3) and node 1's (rank 7), step 0.
+  CHECK(tree.transfers[0].src == 7);
+  CHECK(tree.transfers[0].dst == 6);
+  CHECK(tree.transfers[0].step == 0);
+  CHECK_FALSE(tree.transfers[0].streamed);
+  // One node: one chain; 3 ranks, 3 B: 1 channel, one chunk, 2 (n - 1) = 4 transfers.
+  CHECK(Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 3, 3).transfers.size() == 4);
+  // 7 ranks, 7 MiB: D = 12, chunks of 512 KiB already number 14 >= D... halved to 128 KiB (56 <
+  // 8 D = 96), kept (56 >= 4 D = 48): 56 chunks, 56 x 2 x 6 = 672 transfers.
+  CHECK(Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 7, 7 << 20).transfers.size() == 672);
+}
+
+TEST_CASE("Tree all-reduce of 4 GiB and more: whole chunks, the buffer each way along the chain") {
+  // 4 GiB = 2^32 B and 8 GiB = 2^33 B narrowed to 32 bits are 0 B: 0 chunks, a division by zero.
+  // One node of 8, one channel: a chain 0 <- 1 <- ... <- 7, D = 14 hops; NCCL's 512 KiB chunks
+  // number 8,192 and more, held to 16 D = 224: 224 x 7 x 2 = 3,136 transfers; the tail sends
+  // exactly the buffer up and gets it back.
+  for (const uint64_t S : {uint64_t{4} << 30, uint64_t{8} << 30, (uint64_t{4} << 30) + 4}) {
+    const Schedule tree = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8, S);
+    REQUIRE(tree.transfers.size() == 3136);
+    const auto [sent, received] = Totals(tree);
+    CHECK(sent[7] == S);
+    CHECK(received[7] == S);
+    // Middle ranks send up and down: twice the buffer.
+    CHECK(sent[3] == 2 * S);
+    // Chunk 0: ceil(S / 224) or floor, as ChunkBytes splits.
+    CHECK(tree.transfers.front().bytes == S / 224 + (S % 224 > 0 ? 1 : 0));
+  }
 }
 
 TEST_CASE("Hierarchical all-to-all: NVLink to the destination's rail, then across nodes on it") {
@@ -154,45 +192,59 @@ TEST_CASE("Ring all-reduce: 2(n-1)/n S / B plus a step latency per hop") {
   CHECK(small.latency == Duration::Nanoseconds(6600 + 14 * 600));
 }
 
-TEST_CASE("Tree all-reduce of 4 GiB on one node: GPU 1's NVLink, 24 chunks in 26 chunk times") {
+TEST_CASE("Tree all-reduce of 4 GiB on one node: a middle GPU's NVLink carries the buffer twice") {
   const topology::Cluster c = Load("dgx-h100");
-  const Schedule tree =
-      Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8, uint64_t{4} << 30);
+  const uint64_t S = uint64_t{4} << 30;
+  const Schedule tree = Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8, S);
   const CollectiveTiming t = TimeCollective(c, tree);
-  // The tree: 0 <- {1, 2}, 1 <- {3, 4}, 2 <- {5, 6}, 3 <- 7; 8 chunks of 4 GiB / 8 = 536,870,912 B.
-  // A transfer crosses its sender's NVLink into the NVSwitch and its receiver's out, 370.8 GB/s
-  // each (kH100NvLink): a chunk alone takes d = ceil(536,870,912 B / 370.8e9 B/s) =
-  // 1,447,871,931 ps. NCCL's tree latencies (nccl_model.cc), Simple: base B = 8.4 us, an NVLink
-  // hop l = 4.0 us; u = l + d, a hop and its chunk.
-  const int64_t d = 1'447'871'931, l = 4'000'000, B = 8'400'000;
-  CHECK(TransferTime(Bytes{536'870'912}, kH100NvLink) == Duration::Picoseconds(d));
-  // GPU 1's incoming NVLink carries 24 chunks: for c = 0..7, c up from 4 (a leaf), c up from 3
-  // (after 7's), c down from 0 (after 1's c went up). The earliest each can arrive, a hop each:
-  //   up from 4: B + l + c u    up from 3: B + l + (c + 1) u    down from 0: B + l + (c + 3) u
-  // and the least time the run still takes once it is through (the hops that must follow):
-  //   up c:   (10 - c) u + 2d  (1 sends c up to 0, u; 0 sends c down to 1, then to 2, over its one
-  //           NVLink, l + 2d; 2 sends c down to 5 and 6 over its one, l + 2d; c + 1 .. 7 to 5)
-  //   down c: (9 - c) u        (1 gets c + 1 .. 7 from 0, then 7 goes down to 3, to 7)
-  // Served largest tail first, the best order (link_bound.h), the link idles only for l at the
-  // start (after 4's chunk 0, until 3's and 4's next arrive), then is never empty. Before down 5
-  // (tail 4u) it drains every up chunk (tails >= 3u + 2d > 4u, as d > l) and downs 0..4 (tails >=
-  // 5u): with down 5, 22 chunks, through at B + 2l + 22d, then 4u:
-  //   B + 2l + 22d + 4u = B + 6l + 26d = 8.4 us + 24 us + 26 x 1,447,871,931 ps.
-  // (Down 6: B + 2l + 23d + 3u, l less; down 7: 2l less. GPU 1's outgoing link, up c to 0 and c
-  // down to 3 and 4, gives the same.) The chain of hops alone is B + 13u, far less.
-  // Chunks that drain together round up once for all of them (26 x 536,870,912 B / 370.8e9 B/s =
-  // 37,644,670,204.96 ps): the total lies between that, rounded up, and 26 rounded chunks.
-  CHECK(t.total.picoseconds() >= B + 6 * l + 37'644'670'205);
-  CHECK(t.total.picoseconds() <= B + 6 * l + 26 * d);            // 37,677,070,206 ps
-  CHECK_THAT(t.bottleneck_link, Catch::Contains("node0/gpu1"));  // in or out: the same bound
+  // One node: NCCL's tree is a chain, 0 <- 1 <- ... <- 7 up, back down, in 224 chunks (16 per hop
+  // of the 14-hop path). A middle GPU sends every chunk up and every chunk down over its one
+  // NVLink into the NVSwitch: 2S at 370.8 GB/s (kH100NvLink) x 0.92 (NCCL's tree derating,
+  // kNcclTreeEfficiency) = 341.136 GB/s: 8,589,934,592 B / 341.136e9 B/s = 25,180,381,408 ps.
+  CHECK(t.efficiency == Approx(0.92));
+  const int64_t busy = 25'180'381'408;
+  // It cannot start before its first chunk climbs the chain, and the last chunk still has hops to
+  // go after it: at most the 14 hops' latencies (NCCL's tree, Simple: base B = 8.4 us, an NVLink
+  // hop l = 4.0 us) and 14 chunk times d = 19,173,962 B / 341.136 GB/s = 56.2 us more.
+  const int64_t B = 8'400'000, l = 4'000'000, d = 56'206'212;
+  CHECK(t.total.picoseconds() > busy);
+  CHECK(t.total.picoseconds() < B + 14 * (l + d) + busy);
   CHECK(t.protocol == NcclProtocol::kSimple);
-  // Latency: the longest chain of hops, 7's chunks 0..7 (8), then 3 -> 1 -> 0 -> 1 -> 3 -> 7.
-  CHECK(t.latency == Duration::Picoseconds(B + 13 * l));
-  // Summing each step's busiest link instead charged 32d + B + 6l = 46.4 ms, more than the flows
-  // take (44.9 ms): max-min sharing runs the up and down chunks of different steps at once.
-  const Duration flow = RunFlows(c, tree, t.protocol).total;
-  CHECK(flow < Duration::Picoseconds(32 * d + B + 6 * l));
+  // The bound: a middle GPU's NVLink (which one is the first of equal links).
+  CHECK_THAT(t.bottleneck_link, Catch::Contains("nvswitch"));
+  // Latency: the first chunk's path, 7 hops up and 7 down: NCCL's B + 2 (G - 1) l = 64.4 us.
+  CHECK(t.latency == Duration::Picoseconds(B + 14 * l));
+  // The flows share the links max-min fairly: no faster than the bound.
+  const Duration flow = RunFlows(c, tree, t.protocol, t.efficiency).total;
   CHECK(flow >= t.total);
+}
+
+TEST_CASE("Tree all-reduce across 2 nodes: every NIC carries one channel; NCCL's latency") {
+  // aws-p5-efa-2: 2 x 8 H100, a 400 Gb/s NIC per GPU. 8 channels, each chain headed by local rank
+  // c, whose NIC carries S / 8 each way. NCCL's tree latency, LL for 8 B: base 6.8 us +
+  // 2 x (7 NVLink hops x 0.6 us + 1 network hop x 5.0 us) = 25.2 us; Simple for 8 GiB:
+  // 8.4 + 2 x (7 x 4.0 + 14.0) = 92.4 us.
+  const topology::Cluster c = Load("aws-p5-efa-2.pbtxt");
+  auto small = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 16, 8, 8, 8);
+  REQUIRE(small.ok());
+  const CollectiveTiming s = TimeCollective(c, *small);
+  CHECK(s.protocol == NcclProtocol::kLL);
+  CHECK(s.latency == Duration::Nanoseconds(25'200));
+  // 8 B take picoseconds on the links: 1 B chunks, a few of them in a row.
+  CHECK(s.total - s.latency < Duration::Nanoseconds(1));
+  const uint64_t S = uint64_t{8} << 30;
+  auto big = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 16, S, 8, 8);
+  REQUIRE(big.ok());
+  const CollectiveTiming t = TimeCollective(c, *big);
+  CHECK(t.latency == Duration::Nanoseconds(92'400));
+  // Per GPU over the 8 channels: head of one (sends down its chain and one network leg), tail of
+  // one (up), middle of six (up and down): 14 channel parts of S / 8 = 1.75 S over its NVLink.
+  // At 370.8 GB/s x 0.92 that is 15,032,385,536 B / 341.136e9 B/s = 44.07 ms; the NIC's S / 8
+  // at 400 Gb/s is far less. So NVLink bounds it, 44.07 ms and a few per cent of pipeline fill.
+  const double nvlink_ms = 1.75 * static_cast<double>(S) / 341.136e9 * 1e3;
+  CHECK(static_cast<double>(t.total.picoseconds()) / 1e9 > nvlink_ms);
+  CHECK(static_cast<double>(t.total.picoseconds()) / 1e9 < nvlink_ms * 1.07);
+  CHECK_THAT(t.bottleneck_link, Catch::Contains("nvswitch"));
 }
 
 TEST_CASE("Incast: n senders into one GPU are bound by its one link") {

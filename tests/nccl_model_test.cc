@@ -37,14 +37,15 @@ TEST_CASE("NCCL protocols: LL carries 0.5, LL128 0.92 and Simple all of the link
   // 512 KiB: 65,536 B a step = 176,742.18 ps -> 176,743 ps; B = 14 x 176,743 = 2,474,402 ps.
   // LL at 0.5 would give the links' 370.8 GB/s of bus bandwidth x 0.5 = 185.4, over NCCL's
   // llMaxBw for Hopper in one node, 141.0: the bus bandwidth at full efficiency is 524,288 x 14/8
-  // B / 2,474,402 ps = 370.798 GB/s, so LL runs at 141.0 / 370.798 = 0.380261 of the link:
-  // a step ceil(176,743 / 0.380261) = 464,795 ps; 15,000,000 + 14 x 464,795 = 21,507,130 ps
+  // B over the busiest link's 14 x 65,536 B at 370.8 GB/s (rounded once: 2,474,391 ps) = 370.7999
+  // GB/s, so LL runs at 141.0 / 370.7999 = 0.380259 of the link: a step
+  // ceil(176,743 / 0.380259) = 464,797 ps; 15,000,000 + 14 x 464,797 = 21,507,158 ps
   // (LL128 43,289,568; Simple 58,474,402).
   const CollectiveTiming ll = RingAllReduce(512 * 1024);
   CHECK(ll.protocol == NcclProtocol::kLL);
   CHECK(ll.bandwidth == Duration::Picoseconds(2'474'402));
-  CHECK(ll.efficiency == Approx(0.380261).epsilon(1e-6));
-  CHECK(ll.total == Duration::Picoseconds(21'507'130));
+  CHECK(ll.efficiency == Approx(0.380259).epsilon(1e-6));
+  CHECK(ll.total == Duration::Picoseconds(21'507'158));
 
   // 16 MiB: 2,097,152 B a step = 5,655,749.73 ps -> 5,655,750 ps; B = 79,180,500 ps.
   // LL128: each step's drain at 0.92 of the link, rounded up (collective_time.h):
@@ -75,15 +76,16 @@ TEST_CASE("NCCL's LL ceiling: llMaxBw by architecture in one node, by node count
   CHECK(NcclLlMaxBusGbps(90, 4) == 20.4);
 
   // DGX A100, 1 MiB (the published row C06): 131,072 B a step over 12 x 20 = 240 GB/s =
-  // 546,133.3 ps -> 546,134 ps; B = 14 x 546,134 = 7,645,876 ps, 1,835,008 bus bytes / B =
-  // 239.9997 GB/s. LL: min(0.5, 87.7 / 239.9997) = 0.365417; a step ceil(546,134 / 0.365417) =
-  // 1,494,550 ps; 15,000,000 + 14 x 1,494,550 = 35,923,700 ps, 51.08 GB/s of bus bandwidth
+  // 546,133.3 ps -> 546,134 ps; B = 14 x 546,134 = 7,645,876 ps. The busiest link's 14 x 131,072 B
+  // take 7,645,867 ps (rounded once): 1,835,008 bus bytes / 7,645,867 ps = 240.0000 GB/s. LL:
+  // min(0.5, 87.7 / 240.0000) = 0.365417; a step ceil(546,134 / 0.365417) = 1,494,552 ps;
+  // 15,000,000 + 14 x 1,494,552 = 35,923,728 ps, 51.08 GB/s of bus bandwidth
   // (LL128 40,600,000 + 14 x 593,624 = 48,910,736; Simple 56,000,000 + 7,645,876).
   const CollectiveTiming a100 = RingAllReduce(1 << 20, "dgx-a100");
   CHECK(a100.protocol == NcclProtocol::kLL);
   CHECK(a100.bandwidth == Duration::Picoseconds(7'645'876));
   CHECK(a100.efficiency == Approx(0.365417).epsilon(1e-6));
-  CHECK(a100.total == Duration::Picoseconds(35'923'700));
+  CHECK(a100.total == Duration::Picoseconds(35'923'728));
 }
 
 }  // namespace moesim::sim

@@ -69,19 +69,28 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   for (uint32_t i = 0; i < ranks; ++i) gpus[i] = i;
   const uint32_t channels = RingChannels(*cluster, gpus);
   // The algorithms to time: the one asked for, or, for an all-reduce without --algo, what NCCL's
-  // tuner weighs (ring, and NVLS where the node has it), the faster per size.
+  // tuner weighs (ring; across nodes tree; NVLS or NVLSTree where the nodes have it), the fastest
+  // per size.
   std::vector<CollectiveAlgo> algos = {*algo};
   if (*algo == CollectiveAlgo::kNvls) {
     if (Status s = CheckNvls(*cluster, gpus); !s.ok()) return Fail(io, s.error());
   } else if (*algo == CollectiveAlgo::kNvlsTree) {
     if (Status s = CheckNvlsTree(*cluster, gpus); !s.ok()) return Fail(io, s.error());
   } else if (o.algo.empty() && *op == CollectiveOp::kAllReduce) {
+    // The tree only across nodes: in one node it is a chain whose chunks moesim pipelines under
+    // its hops' latencies, where NCCL's tuner adds size / bandwidth to the latency, and would win
+    // sizes NCCL gives the ring.
+    const topology::Router& router = cluster->router();
+    const bool across = router.NodeOf(gpus.front()) != router.NodeOf(gpus.back());
+    if (across) algos.push_back(CollectiveAlgo::kTree);
     if (CheckNvls(*cluster, gpus).ok()) {
       algos.push_back(CollectiveAlgo::kNvls);
       sweep.set_algo("ring or nvls (NCCL's tuner: the faster)");
     } else if (CheckNvlsTree(*cluster, gpus).ok()) {
       algos.push_back(CollectiveAlgo::kNvlsTree);
-      sweep.set_algo("ring or nvlstree (NCCL's tuner: the faster)");
+      sweep.set_algo("ring, tree or nvlstree (NCCL's tuner: the fastest)");
+    } else if (across) {
+      sweep.set_algo("ring or tree (NCCL's tuner: the faster)");
     }
   }
   const double nvls_efficiency = NvlsEfficiency(cluster->gpu_spec().sm);
@@ -157,8 +166,8 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
       ->capture_default_str();
   cmd->add_option("--algo", o->algo,
                   "direct, pairwise, hierarchical (alltoall); ring, tree, nvls, nvlstree "
-                  "(allreduce; default: NCCL's tuner picks ring or nvls in one node, ring or "
-                  "nvlstree across nodes); ring");
+                  "(allreduce; default: NCCL's tuner picks ring or nvls in one node, ring, tree "
+                  "or nvlstree across nodes); ring");
   cmd->add_option("--fidelity", o->fidelity, "Network model")
       ->check(CLI::IsMember({"analytical", "flow"}))
       ->capture_default_str();

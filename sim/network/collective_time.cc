@@ -157,6 +157,23 @@ class ScheduleBound {
   // The links Bound::bottleneck indexes.
   const std::vector<topology::Edge>& edges() const { return edges_; }
 
+  // The busiest link's bytes at its whole bandwidth, no latency, the schedule run `steps` times:
+  // what the links alone take, however the transfers overlap or wait.
+  Duration BusiestLink(uint32_t steps = 1) const {
+    Duration worst;
+    for (size_t e = 0; e < bandwidth_.size(); ++e) {
+      double bytes = 0;
+      if (independent_) {
+        for (size_t k = 0; k < kKinds; ++k) bytes += kind_bytes_[e * kKinds + k];
+      } else {
+        for (uint32_t i = link_first_[e]; i < link_first_[e + 1]; ++i)
+          bytes += uses_[link_uses_[i]].bytes;
+      }
+      if (bytes > 0) worst = std::max(worst, LinkDrain{bandwidth_[e], 1.0}.Time(steps * bytes));
+    }
+    return worst;
+  }
+
   // TimeRing's closed form, the schedule being one step of the ring (no dependencies).
   Bound Ring(const NcclLatencyModel& model, NcclProtocol p, double efficiency, uint32_t steps) {
     if (!independent_) throw std::logic_error("TimeRing: a ring step has no dependencies");
@@ -357,13 +374,15 @@ uint32_t NodesSpanned(const topology::Cluster& cluster, const Schedule& schedule
 // protocol in the list (Simple), as NCCL prefers it for large messages. Links deliver the
 // protocol's efficiency x `algo_efficiency` of their bandwidth, and LL in a ring or a tree no more
 // bus bandwidth than NCCL's llMaxBw (NcclLlMaxBusGbps; all-to-alls are NCCL's point-to-point
-// sends, outside its tuner's table): against the links' own bus bandwidth at full
-// efficiency, size x busbw factor / (the Simple bound at efficiency 1, less its latency), that
-// ceiling is one more efficiency. `bound_for(model, protocol, efficiency)` gives the bound.
+// sends, outside its tuner's table): against the links' own bus bandwidth, size x busbw factor /
+// `busiest` (the busiest link's bytes at its whole bandwidth), that ceiling is one more
+// efficiency. (Not the Simple bound less its latency: a pipelined tree's chunks drain under its
+// hops' latencies, which would make the links look hundreds of times faster.)
+// `bound_for(model, protocol, efficiency)` gives the bound.
 template <typename BoundFor>
 CollectiveTiming Choose(const topology::Cluster& cluster, const Schedule& schedule,
-                        const std::vector<topology::Edge>& edges, const NcclLatencyModel& model,
-                        double algo_efficiency, BoundFor bound_for) {
+                        const std::vector<topology::Edge>& edges, Duration busiest,
+                        const NcclLatencyModel& model, double algo_efficiency, BoundFor bound_for) {
   const Bound full = bound_for(model, NcclProtocol::kSimple, 1.0);
   const Duration full_bandwidth = full.total - full.latency;
   CollectiveTiming timing;
@@ -373,10 +392,10 @@ CollectiveTiming Choose(const topology::Cluster& cluster, const Schedule& schedu
     double efficiency = NcclLatencyModel::Efficiency(p) * algo_efficiency;
     const bool ring_or_tree =
         schedule.algo == CollectiveAlgo::kRing || schedule.algo == CollectiveAlgo::kTree;
-    if (p == NcclProtocol::kLL && ring_or_tree && full_bandwidth > Duration()) {
+    if (p == NcclProtocol::kLL && ring_or_tree && busiest > Duration()) {
       const double links_bus_gbps = static_cast<double>(schedule.size) *
                                     BusBandwidthFactor(schedule.op, schedule.ranks) /
-                                    static_cast<double>(full_bandwidth.picoseconds()) * 1e3;
+                                    static_cast<double>(busiest.picoseconds()) * 1e3;
       const double cap = NcclLlMaxBusGbps(cluster.gpu_spec().sm, NodesSpanned(cluster, schedule));
       efficiency = std::min(efficiency, cap / links_bus_gbps);
     }
@@ -423,6 +442,7 @@ NcclLatencyModel LatencyModelFor(CollectiveAlgo algo) {
 }
 
 double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo) {
+  if (algo == CollectiveAlgo::kTree) return kNcclTreeEfficiency;
   if (algo != CollectiveAlgo::kNvls) return 1.0;
   const double e = NvlsEfficiency(cluster.gpu_spec().sm);
   // Callers check CheckNvls first; an NVLS schedule on a GPU without it is a programming error.
@@ -473,8 +493,8 @@ Status CheckNvlsTree(const topology::Cluster& cluster, const std::vector<uint32_
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {
   ScheduleBound bound(cluster, schedule);
-  return Choose(cluster, schedule, bound.edges(), LatencyModelFor(schedule.algo),
-                AlgorithmEfficiency(cluster, schedule.algo),
+  return Choose(cluster, schedule, bound.edges(), bound.BusiestLink(),
+                LatencyModelFor(schedule.algo), AlgorithmEfficiency(cluster, schedule.algo),
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.For(model, p, efficiency);
                 });
@@ -482,7 +502,8 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
 
 CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps) {
   ScheduleBound bound(cluster, step);
-  return Choose(cluster, step, bound.edges(), LatencyModelFor(CollectiveAlgo::kRing), 1.0,
+  return Choose(cluster, step, bound.edges(), bound.BusiestLink(steps),
+                LatencyModelFor(CollectiveAlgo::kRing), 1.0,
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.Ring(model, p, efficiency, steps);
                 });

@@ -66,7 +66,8 @@ CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step
 // Ring otherwise).
 NcclLatencyModel LatencyModelFor(CollectiveAlgo algo);
 // What an algorithm reaches of the links' bandwidth beyond the protocol's efficiency: NCCL's
-// nvlsEfficiency for the cluster's GPUs with NVLS, else 1.
+// nvlsEfficiency for the cluster's GPUs with NVLS; 0.92 for a tree (NCCL's tuner derates a tree
+// all-reduce so, tuning.cc: busBw * .92); else 1.
 double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo);
 // Whether NVLS can run on `gpus`: Hopper or newer, an NVSwitch, one node. Else an error for --algo.
 Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);

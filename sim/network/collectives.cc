@@ -95,48 +95,129 @@ uint64_t ChunkBytes(uint64_t size, uint32_t chunks, uint32_t c) {
   return size / chunks + (c < size % chunks ? 1 : 0);
 }
 
-// Binary tree over ranks (parent of i: (i - 1) / 2), the buffer pipelined in up to kTreeChunks
-// chunks: each chunk is reduced up to rank 0, then broadcast down. A link carries its chunks in
-// order. The chunk count is fixed, not the chunk size (NCCL pipelines in chunks of a fixed size per
-// channel, tens of thousands of them for 8 GiB), so a schedule has at most 16 (n - 1) transfers
-// whatever the size. Sizes stay 64-bit: a 4 GiB buffer narrowed to 32 bits is 0 bytes, hence 0
+// NCCL's tree all-reduce (src/graph/trees.cc, connect.cc, ncclTopoPreset) in `channels` channels,
+// channel c carrying ChunkBytes(size, channels, c) of the buffer, pipelined in chunks:
+//   in a node     a chain over the node's ranks, channel c's rotated by c (as RingOrder rotates
+//                 the ring), so each GPU heads one channel; a chunk is reduced from the chain's
+//                 tail to its head and broadcast back from the head to the tail;
+//   across nodes  the heads, over their own NICs, reduce up a binary tree over the nodes (parent
+//                 of node a: (a - 1) / 2) and broadcast back down. Odd channels run its mirror
+//                 (node a in node N-1-a's place): NCCL's double binary tree, where a node inner
+//                 in one tree is a leaf in the other, so a node's NICs carry about the buffer
+//                 each way.
+// The head does both network legs (NCCL's TREE pattern; its BALANCED_TREE pattern hands the
+// children's legs to the chain's second GPU: the same NIC load over a node's channels).
+// A chunk's transfer waits for what it reduces or forwards and for the same hop's chunk before;
+// later chunks stream behind the first (no step latency of their own), so the latency is the
+// first chunk's path, D = 2 (G - 1 + height) hops: NCCL's tree latency,
+// 2 ((G-1) intraLat + log2(nodes) interLat).
+// Nodes hold `per_node` consecutive ranks (the last one the rest); 0 or more than the ranks: one
+// node.
+//
+// Chunks, as NCCL sizes a tree's (enqueue.cc, Simple): 512 KiB, halved while the channel has
+// fewer than 8 D chunks and they are over 128 KiB, then fewer than 4 D and over 64 KiB, then
+// fewer than D and over 32 KiB; so a small buffer crosses in one chunk and pays its path's fill.
+// At most 16 D chunks a channel (NCCL has more for large buffers; the fill is then under 1/16 of
+// the bandwidth time either way) and 2^18 transfers in all (a 512-GPU tree: 32 chunks a channel,
+// the fill (D-1)/32 of it). Sizes stay 64-bit: a 4 GiB buffer narrowed to 32 bits once made 0
 // chunks and a division by zero.
-constexpr uint64_t kTreeChunks = 8;
+constexpr uint64_t kTreeChunksPerHop = 16;
+constexpr uint64_t kTreeMaxTransfers = uint64_t{1} << 18;
 
-void Tree(Schedule& s) {
+// NCCL's chunk count for `part` bytes on a path of `depth` hops (above), at least 1.
+uint64_t NcclTreeChunks(uint64_t part, uint64_t depth) {
+  uint64_t chunk = 512 << 10;
+  auto count = [&] { return (part + chunk - 1) / chunk; };
+  while (count() < 8 * depth && chunk > (128 << 10)) chunk /= 2;
+  while (count() < 4 * depth && chunk > (64 << 10)) chunk /= 2;
+  while (count() < depth && chunk > (32 << 10)) chunk /= 2;
+  return std::max<uint64_t>(1, count());
+}
+
+void Tree(Schedule& s, uint32_t per_node, uint32_t channels) {
   const uint32_t n = s.ranks;
-  // No empty chunk: a buffer of fewer than 8 bytes goes in one chunk per byte (one if empty).
-  const uint32_t chunks = static_cast<uint32_t>(std::clamp<uint64_t>(s.size, 1, kTreeChunks));
-  // Chunk c carries size / chunks bytes, one more for the first size % chunks chunks: every link
-  // carries exactly the buffer.
-  auto chunk = [&](uint32_t c) { return ChunkBytes(s.size, chunks, c); };
-  const HeapTree tree(n);
-  const uint32_t height = tree.height;
-  auto depth = [&](uint32_t i) { return tree.depth[i]; };
-  // up[c][i]: chunk c from i to its parent; down[c][i]: chunk c from the parent to i.
-  std::vector<std::vector<uint32_t>> up(chunks, std::vector<uint32_t>(n)), down = up;
-  for (uint32_t c = 0; c < chunks; ++c) {
-    // Deepest ranks first, so children's transfers exist before their parent's.
-    for (uint32_t i : tree.up_order) {
-      std::vector<uint32_t> after;
-      for (uint32_t child : {2 * i + 1, 2 * i + 2}) {
-        if (child < n) after.push_back(up[c][child]);
-      }
-      if (c > 0) after.push_back(up[c - 1][i]);
-      up[c][i] = s.Add(i, (i - 1) / 2, chunk(c), c + height - depth(i), std::move(after));
-    }
-    for (uint32_t i : tree.down_order) {
-      const uint32_t parent = (i - 1) / 2;
-      std::vector<uint32_t> after;
-      if (parent == 0) {
-        for (uint32_t child : {1u, 2u}) {
-          if (child < n) after.push_back(up[c][child]);
+  if (per_node == 0 || per_node > n) per_node = n;
+  const uint32_t nodes = (n + per_node - 1) / per_node;
+  auto size_of = [&](uint32_t a) { return std::min(per_node, n - a * per_node); };
+  // No empty channel: a buffer of fewer bytes than channels uses one channel a byte.
+  channels = static_cast<uint32_t>(std::clamp<uint64_t>(s.size, 1, std::max(channels, 1u)));
+  const HeapTree tree(nodes);
+  const uint64_t depth = 2 * (uint64_t{per_node} - 1 + tree.height);
+  const uint64_t max_chunks = std::clamp<uint64_t>(
+      kTreeMaxTransfers / (uint64_t{channels} * 2 * (n - 1)), 1, kTreeChunksPerHop * depth);
+  constexpr uint32_t kNone = UINT32_MAX;
+  // Appends a transfer after `after` (kNone entries left out) and after `before`, the same hop's
+  // chunk before, streamed behind it; its step is one past the latest step it waits for.
+  auto add = [&](uint32_t src, uint32_t dst, uint64_t bytes, std::vector<uint32_t> after,
+                 uint32_t before) {
+    std::erase(after, kNone);
+    if (before != kNone) after.push_back(before);
+    uint32_t step = 0;
+    for (uint32_t t : after) step = std::max(step, s.transfers[t].step + 1);
+    const uint32_t t = s.Add(src, dst, bytes, step, std::move(after));
+    s.transfers[t].streamed = before != kNone;
+    return t;
+  };
+  for (uint32_t c = 0; c < channels; ++c) {
+    const uint64_t part = ChunkBytes(s.size, channels, c);
+    const uint32_t chunks =
+        static_cast<uint32_t>(std::min(NcclTreeChunks(part, depth), max_chunks));
+    // The node at tree place p (the mirror is its own inverse: also a node's place).
+    auto node_at = [&](uint32_t p) { return c % 2 == 0 ? p : nodes - 1 - p; };
+    // Node a's rank at chain position i; position 0 is the head.
+    auto chain = [&](uint32_t a, uint32_t i) { return a * per_node + (i + c) % size_of(a); };
+    // Per rank, this chunk's and the chunk before's transfers: up[r] the one r sends towards
+    // the root (along its chain, or from a head to the parent node's head), down[r] the one r
+    // receives from it.
+    std::vector<uint32_t> up(n, kNone), down(n, kNone), up_before(n, kNone), down_before(n, kNone);
+    for (uint32_t k = 0; k < chunks; ++k) {
+      const uint64_t bytes = ChunkBytes(part, chunks, k);
+      // What node a's head holds once the chunk is reduced below it: its chain's and its child
+      // nodes' partial sums.
+      auto reduced = [&](uint32_t p) {
+        const uint32_t a = node_at(p);
+        std::vector<uint32_t> after = {size_of(a) > 1 ? up[chain(a, 1)] : kNone};
+        for (uint32_t child : {2 * p + 1, 2 * p + 2}) {
+          if (child < nodes) after.push_back(up[chain(node_at(child), 0)]);
         }
-      } else {
-        after.push_back(down[c][parent]);
+        return after;
+      };
+      // Reduce: places deepest first (children before parents), the root last; each chain from
+      // its tail to its head, then the head to the parent's head.
+      std::vector<uint32_t> places = tree.up_order;
+      places.push_back(0);
+      for (uint32_t p : places) {
+        const uint32_t a = node_at(p);
+        for (uint32_t i = size_of(a) - 1; i >= 1; --i) {
+          const uint32_t r = chain(a, i);
+          const uint32_t below = i + 1 < size_of(a) ? up[chain(a, i + 1)] : kNone;
+          up[r] = add(r, chain(a, i - 1), bytes, {below}, up_before[r]);
+        }
+        if (p == 0) continue;
+        const uint32_t head = chain(a, 0);
+        up[head] = add(head, chain(node_at((p - 1) / 2), 0), bytes, reduced(p), up_before[head]);
       }
-      if (c > 0) after.push_back(down[c - 1][i]);
-      down[c][i] = s.Add(parent, i, chunk(c), c + height + depth(i), std::move(after));
+      // Broadcast: from the root's head once it holds the whole chunk, places shallowest first;
+      // each head down its node's chain.
+      const std::vector<uint32_t> at_root = reduced(0);
+      auto down_chain = [&](uint32_t a, const std::vector<uint32_t>& head_has) {
+        for (uint32_t i = 1; i < size_of(a); ++i) {
+          const uint32_t r = chain(a, i);
+          down[r] =
+              add(chain(a, i - 1), r, bytes,
+                  i == 1 ? head_has : std::vector<uint32_t>{down[chain(a, i - 1)]}, down_before[r]);
+        }
+      };
+      down_chain(node_at(0), at_root);
+      for (uint32_t p : tree.down_order) {
+        const uint32_t a = node_at(p), head = chain(a, 0), parent = (p - 1) / 2;
+        const std::vector<uint32_t> parent_has =
+            parent == 0 ? at_root : std::vector<uint32_t>{down[chain(node_at(parent), 0)]};
+        down[head] = add(chain(node_at(parent), 0), head, bytes, parent_has, down_before[head]);
+        down_chain(a, {down[head]});
+      }
+      up_before = up;
+      down_before = down;
     }
   }
 }
@@ -360,7 +441,7 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
       if (algo == CollectiveAlgo::kRing) {
         Ring(s, 2 * (ranks - 1), chunk, ring_channels);
       } else if (algo == CollectiveAlgo::kTree) {
-        Tree(s);
+        Tree(s, gpus_per_node, ring_channels);
       } else if (algo == CollectiveAlgo::kNvlsTree) {
         if (gpus_per_node < 2 || ranks % gpus_per_node != 0 || ranks / gpus_per_node < 2) {
           return InputError({}, "--gpus", std::to_string(ranks),

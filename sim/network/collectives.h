@@ -26,8 +26,10 @@
 //   ring          n-1 (allgather, reducescatter) or 2(n-1) (allreduce) steps of   allreduce,
 //   allgather,
 //                 size/n to the next rank                                         reducescatter
-//   tree          binary tree, reduce up then broadcast down, pipelined in        allreduce
-//                 chunks (NCCL uses a double binary tree; one tree here)
+//   tree          NCCL's tree: in each node a chain to a head GPU, across        allreduce
+//                 nodes a binary tree of the heads (its mirror on odd
+//                 channels: NCCL's double binary tree); reduced up, broadcast
+//                 down, pipelined in chunks, one channel per GPU of a node
 //   nvls          NVLink SHARP in one node: the NVSwitch reduces (multimem        allreduce
 //                 ld_reduce) and multicasts (multimem st). Each GPU's link
 //                 carries S (n+1)/n each way: S out and S/n back for the
@@ -114,7 +116,9 @@ uint64_t NcclTestsSize(CollectiveOp op, uint32_t ranks, uint64_t requested);
 // node, and channel c visits each node's ranks rotated by c, so it enters a node at its c-th rank
 // and leaves from the one before: every rank's NIC carries one channel each way, and a multi-node
 // ring uses all the node's NICs instead of one. Each channel carries 1/ring_channels of the data.
-// 1 (or a count that does not divide `ranks`): one ring, 0 -> 1 -> ... -> n-1.
+// 1 (or a count that does not divide `ranks`): one ring, 0 -> 1 -> ... -> n-1. A tree runs as many
+// channels, each rotating the chain in every node of `gpus_per_node` consecutive ranks (0: one
+// node).
 //
 // `nvls_efficiency` (nvlstree only): the share of NVLink bandwidth the NVSwitch's reduction
 // reaches (NvlsEfficiency of the GPUs, sim/network/nccl_model.h); the in-node bytes are divided by

@@ -62,4 +62,8 @@ double NcclLlMaxBusGbps(uint32_t sm, uint32_t nodes);
 // Blackwell); 0 where NVLS does not exist (before Hopper).
 double NvlsEfficiency(uint32_t sm);
 
+// NCCL's tuner takes 92 % of a tree's bus bandwidth for an all-reduce (tuning.cc: `if (a ==
+// NCCL_ALGO_TREE && coll == ncclFuncAllReduce) busBw = std::min(busBw*.92, ...)`), every protocol.
+inline constexpr double kNcclTreeEfficiency = 0.92;
+
 }  // namespace moesim::sim

@@ -34,9 +34,21 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
 GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
                                             CollectiveAlgo algo, uint64_t size) const {
   if (gpus.size() < 2 || size == 0) return {};
-  StatusOr<Schedule> schedule =
-      BuildCollective(op, algo, static_cast<uint32_t>(gpus.size()), size, cluster().gpus_per_node(),
-                      1, NvlsEfficiency(cluster().gpu_spec().sm));
+  const uint32_t n = static_cast<uint32_t>(gpus.size());
+  uint32_t per_node = cluster().gpus_per_node(), channels = 1;
+  if (algo == CollectiveAlgo::kTree) {
+    // A tree's nodes are the group's: its GPUs per node where it spans whole blocks of them, all
+    // of it where it sits in one node, else one GPU a node; NCCL's channels as a ring's.
+    per_node = GroupGpusPerNode(cluster(), gpus);
+    const topology::Router& router = cluster().router();
+    const bool one_node = std::all_of(gpus.begin(), gpus.end(), [&](uint32_t g) {
+      return router.NodeOf(g) == router.NodeOf(gpus.front());
+    });
+    if (per_node == 0) per_node = one_node ? n : 1;
+    channels = RingChannels(cluster(), gpus);
+  }
+  StatusOr<Schedule> schedule = BuildCollective(op, algo, n, size, per_node, channels,
+                                                NvlsEfficiency(cluster().gpu_spec().sm));
   // The step model only asks for ops and algorithms that exist; a failure is a programming error.
   if (!schedule.ok()) throw std::logic_error(schedule.error().message());
   MapOntoGroup(*schedule, gpus);
