@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Renders the seed example's HTML report in headless Chromium and checks each chart is drawn.
+"""Renders moesim's HTML reports in headless Chromium and checks each chart is drawn.
 
     html_chromium_check.py MOESIM SOURCE_DIR [SCREENSHOT.png]
 
-1. `moesim simulate scenarios/seed_example.pbtxt --html` writes the page;
+Two pages: the seed example's MoE layer, and the Mixtral 64-GPU step (its pipeline, ops, memory).
+1. `moesim simulate SCENARIO --html` writes the page;
 2. `chromium --headless --screenshot` renders it at 1280 x 2000 px to a PNG, and `--dump-dom`
    prints the DOM Chromium built from it;
 3. the PNG must be 1280 x 2000, not blank (many distinct colours), and hold each chart's own
@@ -25,7 +26,7 @@ SKIP = 77
 WIDTH, HEIGHT = 1280, 2000
 
 # Chart -> (its fill colour, as sim/report/html_report.cc and html_svg.cc draw it).
-CHART_COLOURS = {
+SEED_COLOURS = {
     "heatmap (largest cell)": (0x08, 0x30, 0x6B),
     "expert loads": (0x42, 0x92, 0xC6),
     "tokens per GPU": (0x74, 0xC4, 0x76),
@@ -36,13 +37,32 @@ CHART_COLOURS = {
 }
 
 # Substring of the DOM -> how many times it must occur (tests/html_report_test.cc works them out).
-DOM_COUNTS = {
+SEED_DOM = {
     '<svg class="chart': 5,
     '<rect class="cell"': 16,  # 4 x 4 GPUs
     '<figure id="experts-L0">': 1,
     '<figure id="gpus-L0">': 1,
     '<rect class="bar critical"': 8,  # each phase's slowest GPU + 4 critical-path steps
 }
+
+# The step page (sim/report/html_step.cc): 4 stages x 16 micro-batches.
+STEP_COLOURS = {
+    "pipeline: forward": (0x42, 0x92, 0xC6),
+    "pipeline: backward": (0xFD, 0x8D, 0x3C),
+    "ops: compute": (0x31, 0xA3, 0x54),
+    "ops: communication": (0xE6, 0x55, 0x0D),
+}
+STEP_DOM = {
+    '<svg class="chart': 3,                   # pipeline, ops, memory
+    '<rect class="bar critical"': 2 * 16,     # the slowest stage's forwards and backwards
+    '<figure id="pipeline">': 1,
+    '<table id="step-table">': 1,
+}
+
+PAGES = [
+    ("seed", "scenarios/seed_example.pbtxt", SEED_COLOURS, SEED_DOM),
+    ("step", "scenarios/mixtral-8x7b-h100-64.pbtxt", STEP_COLOURS, STEP_DOM),
+]
 
 
 def decode_png(data):
@@ -86,30 +106,19 @@ def decode_png(data):
     return width, height, channels, rows
 
 
-def main():
-    if len(sys.argv) < 3:
-        print(__doc__)
-        return 2
-    moesim, source = sys.argv[1], sys.argv[2]
-    keep = sys.argv[3] if len(sys.argv) > 3 else None
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        print("SKIP: chromium is not installed (scripts/install-deps.sh installs it)")
-        return SKIP
-    with tempfile.TemporaryDirectory() as tmp:
-        page = os.path.join(tmp, "seed.html")
-        png = keep or os.path.join(tmp, "seed.png")
-        subprocess.run([moesim, "simulate", os.path.join(source, "scenarios/seed_example.pbtxt"),
-                        "--html", page], check=True, stdout=subprocess.DEVNULL)
-        flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                 f"--window-size={WIDTH},{HEIGHT}", "--user-data-dir=" + os.path.join(tmp, "p")]
-        subprocess.run(flags + ["--screenshot=" + png, "file://" + page], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-        dom = subprocess.run(flags + ["--dump-dom", "file://" + page], check=True,
-                             capture_output=True, text=True, timeout=120).stdout
-        with open(png, "rb") as f:
-            width, height, channels, rows = decode_png(f.read())
-
+def check_page(moesim, source, chromium, tmp, name, scenario, chart_colours, dom_counts, png):
+    """Renders one page; returns its failures and a summary line."""
+    page = os.path.join(tmp, name + ".html")
+    subprocess.run([moesim, "simulate", os.path.join(source, scenario), "--html", page],
+                   check=True, stdout=subprocess.DEVNULL)
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             f"--window-size={WIDTH},{HEIGHT}", "--user-data-dir=" + os.path.join(tmp, "p")]
+    subprocess.run(flags + ["--screenshot=" + png, "file://" + page], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    dom = subprocess.run(flags + ["--dump-dom", "file://" + page], check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    with open(png, "rb") as f:
+        width, height, channels, rows = decode_png(f.read())
     failures = []
     if (width, height) != (WIDTH, HEIGHT):
         failures.append(f"screenshot is {width} x {height}, expected {WIDTH} x {HEIGHT}")
@@ -121,19 +130,40 @@ def main():
     # A blank page has one colour; the report has text, greys and a dozen fills.
     if len(colours) < 20:
         failures.append(f"screenshot has {len(colours)} distinct colours: blank?")
-    for chart, rgb in CHART_COLOURS.items():
+    for chart, rgb in chart_colours.items():
         n = colours.get(bytes(rgb), 0)
         if n < 50:  # a drawn chart fills at least a 50-pixel area with it
             failures.append(f"{chart}: {n} pixels of #{bytes(rgb).hex()} in the screenshot")
-    for what, expected in DOM_COUNTS.items():
+    for what, expected in dom_counts.items():
         n = dom.count(what)
         if n != expected:
             failures.append(f"DOM: {n} x {what!r}, expected {expected}")
+    return [f"{name}: {f}" for f in failures], f"{name}: {width} x {height} px, {len(colours)} colours"
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        return 2
+    moesim, source = sys.argv[1], sys.argv[2]
+    keep = sys.argv[3] if len(sys.argv) > 3 else None
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        print("SKIP: chromium is not installed (scripts/install-deps.sh installs it)")
+        return SKIP
+    failures, seen = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, scenario, chart_colours, dom_counts in PAGES:
+            # The seed's screenshot is the one kept (README "Pictures").
+            png = keep if keep and name == "seed" else os.path.join(tmp, name + ".png")
+            f, line = check_page(moesim, source, chromium, tmp, name, scenario, chart_colours,
+                                 dom_counts, png)
+            failures += f
+            seen.append(line)
     for f in failures:
         print("FAIL:", f)
     if not failures:
-        print(f"ok: {width} x {height} px, {len(colours)} colours, every chart drawn, DOM counts "
-              "as expected")
+        print("ok:", "; ".join(seen) + ": every chart drawn, DOM counts as expected")
     return 1 if failures else 0
 
 

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "tests/moesim_runner.h"
@@ -151,13 +152,35 @@ TEST_CASE("moesim report draws a ragged, overflowing Result without reading past
   for (const std::string& p : {json, out}) std::filesystem::remove(p);
 }
 
-TEST_CASE("simulate --html says a step scenario is not drawn yet", "[html]") {
+TEST_CASE("simulate --html draws a step: its pipeline, one micro-batch by op, the memory",
+          "[html]") {
+  // Mixtral-8x7B on 64 H100, PP 4, DP 16, global batch 256 of micro-batch 1: 16 micro-batches a
+  // pipeline, 4 stages x 16 x (F + B) = 128 bars, and on each stage the exposed gradient
+  // reduction and the optimizer when they take time (read from --json, as the page draws them).
   const std::string out = TempPath("step.html");
-  const MoesimRun run =
-      Moesim({"simulate", SourcePath("scenarios/mixtral-8x7b-h100-64.pbtxt"), "--html", out});
-  CHECK(run.status == 1);
-  CHECK(run.err.find("is not drawn yet") != std::string::npos);
-  CHECK_FALSE(std::filesystem::exists(out));
+  const std::string scenario = SourcePath("scenarios/mixtral-8x7b-h100-64.pbtxt");
+  const MoesimRun run = Moesim({"simulate", scenario, "--html", out});
+  REQUIRE(run.status == 0);
+  const MoesimRun printed = Moesim({"simulate", scenario, "--json"});
+  REQUIRE(printed.status == 0);
+  const nlohmann::json step = nlohmann::json::parse(printed.out);
+  const uint32_t stages = static_cast<uint32_t>(step.at("stageForwardNs").size());
+  const uint32_t m = step.at("microBatches").get<uint32_t>();
+  const bool grad = std::stoll(step.value("gradSyncExposedNs", std::string("0"))) > 0;
+  const bool opt = std::stoll(step.value("optimizerNs", std::string("0"))) > 0;
+  const std::string page = Slurp(out);
+  std::filesystem::remove(out);
+  const std::string pipeline = FigureOf(page, "pipeline");
+  CHECK(stages == 4);
+  CHECK(Count(pipeline, "<rect class=\"bar") == stages * (2 * m + (grad ? 1 : 0) + (opt ? 1 : 0)));
+  // The slowest stage's forwards and backwards are outlined: 2m of them.
+  CHECK(Count(pipeline, "<rect class=\"bar critical\"") == 2 * m);
+  // One bar per (pass, op) of the report's "by op" table, and the memory's parts.
+  CHECK(Count(FigureOf(page, "ops"), "<rect class=\"bar") > 10);
+  CHECK(Count(FigureOf(page, "memory"), "<rect class=\"bar") >= 6);
+  CHECK(page.find("<table id=\"step-table\">") != std::string::npos);
+  CHECK(m == 16);
+  CHECK(page.find("pipeline: 4 stages x 16 micro-batches") != std::string::npos);
 }
 
 TEST_CASE("plan --html marks the Pareto front of step time and memory", "[html]") {
@@ -195,4 +218,65 @@ TEST_CASE("plan --html lists the refused plans with their rule", "[html]") {
 }
 
 }  // namespace
+}  // namespace moesim::testing
+
+namespace moesim::testing {
+
+TEST_CASE("HtmlValidationPage: per op, measured beside predicted, each with its error", "[html]") {
+  // Two expert rows and one dispatch row, with a profile: per row three bars (measured, profile,
+  // datasheet), so 6 in the expert chart and 3 in the dispatch one. Errors: (110 - 100) / 100 =
+  // +10.0 %, (45 - 50) / 50 = -10.0 %.
+  pb::ValidationReport v;
+  v.set_hardware("cpu <2 ranks>");
+  auto row = [&](const char* op, uint32_t layer, int64_t measured, int64_t predicted) {
+    pb::ValidationRow* r = v.add_rows();
+    r->set_scenario("s.pbtxt");
+    r->set_op(op);
+    r->set_layer(layer);
+    r->set_measured_ns(measured);
+    r->set_predicted_ns(predicted);
+    r->set_relative_error(static_cast<double>(predicted - measured) / measured);
+    r->set_datasheet_ns(1);
+    r->set_datasheet_relative_error(1.0 / measured - 1);
+  };
+  row("expert", 0, 100, 110);
+  row("dispatch", 0, 50, 45);
+  row("expert", 1, 100, 100);
+  pb::ValidationSummary* all = v.add_summaries();
+  all->set_op("all");
+  all->set_rows(3);
+  all->set_median_abs_error(0.1);
+  const std::string page = sim::HtmlValidationPage(v);
+  CHECK(Count(FigureOf(page, "op-expert"), "<rect class=\"bar\"") == 6);
+  CHECK(Count(FigureOf(page, "op-dispatch"), "<rect class=\"bar\"") == 3);
+  CHECK(page.find("s.pbtxt L0 profile +10.0 %") != std::string::npos);
+  CHECK(page.find("s.pbtxt L0 profile -10.0 %") != std::string::npos);
+  CHECK(page.find("profile cpu &lt;2 ranks&gt;") != std::string::npos);  // escaped
+  // The summary and the rows as tables: 1 summary row, 3 rows.
+  CHECK(Count(page, "<td class=\"l\">all</td>") == 1);
+  CHECK(Count(page, "<td class=\"l\">s.pbtxt</td>") == 3);
+  // Without a profile: two bars a row, the prediction labelled as the datasheet's.
+  v.clear_hardware();
+  const std::string datasheet = sim::HtmlValidationPage(v);
+  CHECK(Count(FigureOf(datasheet, "op-expert"), "<rect class=\"bar\"") == 4);
+  CHECK(datasheet.find("predicted (datasheet)") != std::string::npos);
+}
+
+TEST_CASE("moesim validate --html writes the page of the held-out Zipf run", "[html]") {
+  const std::string out = TempPath("validate.html");
+  const MoesimRun run =
+      Moesim({"validate", SourcePath("scenarios/calibration/heldout/zipf1.2-t384.pbtxt"),
+              "--measured", SourcePath("results/calibration/heldout/zipf1.2-t384.pb"), "--hardware",
+              SourcePath("results/calibration/cpu-profile.pbtxt"), "--html", out});
+  REQUIRE(run.status == 0);
+  const std::string page = Slurp(out);
+  std::filesystem::remove(out);
+  // One layer, six ops (router, dispatch, expert, combine, collectives, step): six charts of 3
+  // bars.
+  for (const char* op : {"router", "dispatch", "expert", "combine", "collectives", "step"}) {
+    INFO(op);
+    CHECK(Count(FigureOf(page, std::string("op-") + op), "<rect class=\"bar\"") == 3);
+  }
+}
+
 }  // namespace moesim::testing

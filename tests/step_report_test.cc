@@ -103,3 +103,77 @@ TEST_CASE("The step report prints MFU against the model dtype's peak and against
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("PipelineSlices: 1F1B on 2 stages and 3 micro-batches with unequal stages") {
+  // Stage 0: forward 10, backward 30 ns; stage 1: forward 20, backward 40. Stage 0 warms up with
+  // min(3, 2 - 0 - 1) = 1 forward (F0 F1 B0 F2 B1 B2), stage 1 with none (F0 B0 F1 B1 F2 B2).
+  // Sweep 1, stage 0: F0 0-10, F1 10-20, then B0 waits for stage 1's. Stage 1: F0 after stage 0's
+  // (10) 10-30, B0 30-70, F1 max(70, 20) 70-90, B1 90-130, then F2 waits for stage 0's.
+  // Sweep 2, stage 0: B0 max(20, 70) 70-100, F2 100-110, B1 max(110, 130) 130-160, then B2
+  // waits; stage 1: F2 max(130, 110) 130-150, B2 150-190. Sweep 3: stage 0 B2 max(160, 190)
+  // 190-220.
+  pb::StepResult r;
+  r.set_mode("training");
+  r.set_micro_batches(3);
+  r.add_stage_forward_ns(10);
+  r.add_stage_forward_ns(20);
+  r.add_stage_backward_ns(30);
+  r.add_stage_backward_ns(40);
+  const std::vector<PipelineSlice> got = PipelineSlices(r);
+  struct Want {
+    uint32_t stage;
+    bool forward;
+    uint32_t mb;
+    int64_t start, end;
+  };
+  const std::vector<Want> want = {
+      {0, true, 0, 0, 10},    {0, true, 1, 10, 20},    {1, true, 0, 10, 30},
+      {1, false, 0, 30, 70},  {1, true, 1, 70, 90},    {1, false, 1, 90, 130},
+      {0, false, 0, 70, 100}, {0, true, 2, 100, 110},  {0, false, 1, 130, 160},
+      {1, true, 2, 130, 150}, {1, false, 2, 150, 190}, {0, false, 2, 190, 220}};
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    INFO("slice " << i);
+    CHECK(got[i].stage == want[i].stage);
+    CHECK(got[i].forward == want[i].forward);
+    CHECK(got[i].micro_batch == want[i].mb);
+    CHECK(got[i].start_ns == want[i].start);
+    CHECK(got[i].end_ns == want[i].end);
+  }
+  // Inference: forwards only, each stage after the one before: stage 1's F2 ends at 10 + 3 x 20.
+  r.set_mode("prefill");
+  const std::vector<PipelineSlice> prefill = PipelineSlices(r);
+  REQUIRE(prefill.size() == 6);
+  CHECK(prefill.back().end_ns == 70);
+  // A training result without backward times (a hand-written file): nothing laid out.
+  r.set_mode("training");
+  r.clear_stage_backward_ns();
+  CHECK(PipelineSlices(r).empty());
+}
+
+TEST_CASE("SumOps adds one micro-batch's ops by pass and name, in the order they first run") {
+  pb::StepResult r;
+  auto add = [&](const char* pass, const char* name, int64_t ns, bool comm) {
+    pb::StepOp* op = r.add_ops();
+    op->set_pass(pass);
+    op->set_name(name);
+    op->set_time_ns(ns);
+    op->set_communication(comm);
+  };
+  add("forward", "expert", 5, false);
+  add("forward", "dispatch", 2, true);
+  add("forward", "expert", 7, false);
+  add("backward", "expert", 11, false);
+  const std::vector<OpSum> sums = SumOps(r);
+  REQUIRE(sums.size() == 3);
+  CHECK(sums[0].name == "expert");
+  CHECK(sums[0].count == 2);
+  CHECK(sums[0].ns == 12);
+  CHECK(sums[1].communication);
+  CHECK(sums[2].pass == "backward");
+  CHECK(sums[2].ns == 11);
+}
+
+}  // namespace moesim::sim

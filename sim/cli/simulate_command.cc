@@ -139,12 +139,8 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
     if (Status s = CheckOutputPath(path, option); !s.ok()) return Fail(io, s.error());
   }
   if (scenario->spec.has_step()) {
-    if (!options.html.empty()) {
-      io.err << "moesim: error: --html draws one MoE layer's Result; a scenario with a step block "
-                "is not drawn yet (its --timeline has the pipeline)\n";
-      return 1;
-    }
-    return RunScenarioStep(*scenario, *fidelity, options.json, options.timeline, *hardware, io);
+    return RunScenarioStep(*scenario, *fidelity, options.json, {options.timeline, options.html},
+                           *hardware, io);
   }
   if (Status s = CheckMoeLayerSupport(scenario->workload, scenario->file); !s.ok())
     return Fail(io, s.error());
@@ -233,7 +229,7 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
                   "Write a Chrome trace JSON timeline (open in ui.perfetto.dev)");
   cmd->add_option("--html", options->html,
                   "Write a self-contained HTML report with pictures (heatmaps, loads, links, "
-                  "timeline; no network needed to view it)");
+                  "timeline; for a step: the pipeline, the ops, the memory; no network needed)");
   cmd->add_option("--export-alltoallv", options->export_alltoallv,
                   "Write one layer's dispatch bytes as an nccl-tests alltoallv matrix file "
                   "(NCCL_TESTS_ALLTOALLV_MATRIX_FILE; `moebench a2a --matrix`)");

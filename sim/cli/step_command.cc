@@ -5,13 +5,14 @@
 
 #include "proto/atomic_file.h"
 #include "proto/checked.h"
+#include "sim/report/html_report.h"
 #include "sim/step/step.h"
 #include "sim/step/step_report.h"
 
 namespace moesim::sim {
 
 int RunScenarioStep(const LoadedScenario& s, Fidelity fidelity, bool json,
-                    const std::string& timeline, const std::optional<pb::HardwareProfile>& hardware,
+                    const StepOutputs& outputs, const std::optional<pb::HardwareProfile>& hardware,
                     CommandIo& io) {
   auto fail = [&](const Error& e) {
     io.err << "moesim: error: " << e.message() << "\n";
@@ -43,10 +44,15 @@ int RunScenarioStep(const LoadedScenario& s, Fidelity fidelity, bool json,
       !sane.ok()) {
     return fail(sane.error());
   }
-  if (!timeline.empty()) {
+  if (!outputs.timeline.empty()) {
     std::ostringstream text;
     WriteStepTimeline(result, text);
-    const Status written = WriteFileAtomically(timeline, text.str(), "the timeline");
+    const Status written = WriteFileAtomically(outputs.timeline, text.str(), "the timeline");
+    if (!written.ok()) return fail(written.error());
+  }
+  if (!outputs.html.empty()) {
+    const Status written =
+        WriteFileAtomically(outputs.html, HtmlStepPage(result), "the HTML report");
     if (!written.ok()) return fail(written.error());
   }
   if (!json) {

@@ -12,9 +12,14 @@
 
 namespace moesim::sim {
 
+// Files a step writes beside its report: the Perfetto timeline, the HTML page; empty: none.
+struct StepOutputs {
+  std::string timeline, html;
+};
+
 // `hardware`: a HardwareProfile whose figures replace the assumed ones (sim/step/step.h).
 int RunScenarioStep(const LoadedScenario& scenario, Fidelity fidelity, bool json,
-                    const std::string& timeline, const std::optional<pb::HardwareProfile>& hardware,
+                    const StepOutputs& outputs, const std::optional<pb::HardwareProfile>& hardware,
                     CommandIo& io);
 
 }  // namespace moesim::sim

@@ -19,6 +19,7 @@
 
 #include <string>
 
+#include "proto/hardware.pb.h"
 #include "proto/plan.pb.h"
 #include "proto/result.pb.h"
 
@@ -30,5 +31,20 @@ inline constexpr uint32_t kHtmlMaxRanks = 128;
 
 std::string HtmlResultPage(const pb::Result& result);
 std::string HtmlPlanPage(const pb::PlanTable& table);
+// `moesim simulate --html` for a scenario with a step block (html_step.cc): the step's figures,
+// the pipeline as 1F1B lays it out (stages x micro-batches), one micro-batch by op, the memory of
+// the fullest GPU.
+std::string HtmlStepPage(const pb::StepResult& result);
+// `moesim validate --html` (html_validation.cc): the summary, per op a chart of each row's measured
+// time beside its prediction (and with a profile the datasheet's), each labelled with its error,
+// and every row in a table.
+std::string HtmlValidationPage(const pb::ValidationReport& report);
+
+namespace html {
+// What every page is made of (html_report.cc): the document up to <body> with the report's style,
+// and one chart in a <figure> with an id (what the browser test looks for).
+std::string PageHead(const std::string& title);
+std::string PageFigure(const std::string& id, const std::string& svg);
+}  // namespace html
 
 }  // namespace moesim::sim

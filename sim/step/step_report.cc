@@ -210,53 +210,33 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
     out << fmt::format("  {:<22} {}{}; in flight: {}\n", "recompute", r.recompute(),
                        r.fp8_activations() ? ", FP8 activation caching" : "", m.in_flight_rule());
   }
-  // One micro-batch on the slowest stage, summed by op and pass.
-  std::map<std::pair<std::string, std::string>, std::pair<uint32_t, int64_t>> sums;
-  std::vector<std::pair<std::string, std::string>> order;
-  for (const pb::StepOp& op : r.ops()) {
-    auto key = std::make_pair(op.pass(), op.name());
-    if (!sums.count(key)) order.push_back(key);
-    sums[key].first += 1;
-    sums[key].second += op.time_ns();
-  }
   out << "\none micro-batch on stage " << r.slowest_stage() << ", by op:\n";
   out << fmt::format("  {:<10} {:<32} {:>6} {:>12}\n", "pass", "op", "count", "total ms");
-  for (const auto& key : order) {
-    out << fmt::format("  {:<10} {:<32} {:6} {:>12.3f}\n", key.first, key.second, sums[key].first,
-                       Ms(sums[key].second));
+  for (const OpSum& sum : SumOps(r)) {
+    out << fmt::format("  {:<10} {:<32} {:6} {:>12.3f}\n", sum.pass, sum.name, sum.count,
+                       Ms(sum.ns));
   }
 }
 
-void WriteStepTimeline(const pb::StepResult& r, std::ostream& out) {
-  Json events = Json::array();
-  auto process = [&](uint32_t pid, const std::string& name) {
-    events.push_back(
-        {{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"args", {{"name", name}}}});
-  };
-  auto thread = [&](uint32_t pid, int tid, const std::string& name) {
-    events.push_back({{"ph", "M"},
-                      {"name", "thread_name"},
-                      {"pid", pid},
-                      {"tid", tid},
-                      {"args", {{"name", name}}}});
-  };
-  // Microseconds, as Chrome traces count: ns / 1000 is the double nearest the exact count.
-  auto slice = [&](uint32_t pid, int tid, const std::string& name, int64_t start_ns,
-                   int64_t dur_ns) {
-    events.push_back({{"ph", "X"},
-                      {"pid", pid},
-                      {"tid", tid},
-                      {"name", name},
-                      {"ts", static_cast<double>(start_ns) / 1e3},
-                      {"dur", static_cast<double>(dur_ns) / 1e3}});
-  };
+std::vector<OpSum> SumOps(const pb::StepResult& r) {
+  std::map<std::pair<std::string, std::string>, size_t> index;
+  std::vector<OpSum> sums;
+  for (const pb::StepOp& op : r.ops()) {
+    const auto [it, added] = index.try_emplace({op.pass(), op.name()}, sums.size());
+    if (added) sums.push_back({op.pass(), op.name(), 0, 0, op.communication()});
+    OpSum& sum = sums[it->second];
+    ++sum.count;
+    sum.ns += op.time_ns();
+  }
+  return sums;
+}
+
+std::vector<PipelineSlice> PipelineSlices(const pb::StepResult& r) {
   const uint32_t p = static_cast<uint32_t>(r.stage_forward_ns_size());
   const uint32_t m = r.micro_batches();
   const bool training = r.mode() == "training";
-  for (uint32_t s = 0; s < p; ++s) {
-    process(s, "pipeline stage " + std::to_string(s));
-    thread(s, 0, "micro-batches");
-  }
+  std::vector<PipelineSlice> slices;
+  if (r.stage_backward_ns_size() < static_cast<int>(p) && training) return slices;
   // 1F1B: stage s runs p - s - 1 warm-up forwards, then alternates, then drains the backwards.
   std::vector<std::vector<int64_t>> f_end(p, std::vector<int64_t>(m, 0)),
       b_end(p, std::vector<int64_t>(m, 0));
@@ -291,13 +271,52 @@ void WriteStepTimeline(const pb::StepResult& r, std::ostream& out) {
           }
         }
         const int64_t dur = forward ? r.stage_forward_ns(s) : r.stage_backward_ns(s);
-        slice(s, 0, (forward ? "F" : "B") + std::to_string(mb), ready, dur);
-        (forward ? f_end : b_end)[s][mb] = ready + std::max<int64_t>(dur, 1);
-        clock[s] = ready + std::max<int64_t>(dur, 1);
+        const int64_t end = ready + std::max<int64_t>(dur, 1);
+        slices.push_back({s, forward, mb, ready, end});
+        (forward ? f_end : b_end)[s][mb] = end;
+        clock[s] = end;
         ++next[s];
         progress = true;
       }
     }
+  }
+  return slices;
+}
+
+void WriteStepTimeline(const pb::StepResult& r, std::ostream& out) {
+  Json events = Json::array();
+  auto process = [&](uint32_t pid, const std::string& name) {
+    events.push_back(
+        {{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"args", {{"name", name}}}});
+  };
+  auto thread = [&](uint32_t pid, int tid, const std::string& name) {
+    events.push_back({{"ph", "M"},
+                      {"name", "thread_name"},
+                      {"pid", pid},
+                      {"tid", tid},
+                      {"args", {{"name", name}}}});
+  };
+  // Microseconds, as Chrome traces count: ns / 1000 is the double nearest the exact count.
+  auto slice = [&](uint32_t pid, int tid, const std::string& name, int64_t start_ns,
+                   int64_t dur_ns) {
+    events.push_back({{"ph", "X"},
+                      {"pid", pid},
+                      {"tid", tid},
+                      {"name", name},
+                      {"ts", static_cast<double>(start_ns) / 1e3},
+                      {"dur", static_cast<double>(dur_ns) / 1e3}});
+  };
+  const uint32_t p = static_cast<uint32_t>(r.stage_forward_ns_size());
+  const bool training = r.mode() == "training";
+  for (uint32_t s = 0; s < p; ++s) {
+    process(s, "pipeline stage " + std::to_string(s));
+    thread(s, 0, "micro-batches");
+  }
+  std::vector<int64_t> clock(p, 0);
+  for (const PipelineSlice& x : PipelineSlices(r)) {
+    const int64_t dur = x.forward ? r.stage_forward_ns(x.stage) : r.stage_backward_ns(x.stage);
+    slice(x.stage, 0, (x.forward ? "F" : "B") + std::to_string(x.micro_batch), x.start_ns, dur);
+    clock[x.stage] = x.end_ns;
   }
   if (training) {
     const int64_t end = *std::max_element(clock.begin(), clock.end());
