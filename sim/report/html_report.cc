@@ -51,15 +51,25 @@ std::string LinkClassColor(const std::string& cls) {
   return it == colors.end() ? "#a6761d" : it->second;
 }
 
-std::string Head(const std::string& title) {
+std::string Head(const std::string& title) { return html::PageHead(title); }
+
+std::string Figure(const std::string& id, const std::string& svg) {
+  return html::PageFigure(id, svg);
+}
+
+}  // namespace
+
+std::string html::PageHead(const std::string& title) {
   return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
          "<meta name=\"viewport\" content=\"width=1280\">\n<title>" +
          Escape(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n";
 }
 
-std::string Figure(const std::string& id, const std::string& svg) {
+std::string html::PageFigure(const std::string& id, const std::string& svg) {
   return "<figure id=\"" + Escape(id) + "\">\n" + svg + "</figure>\n";
 }
+
+namespace {
 
 // a + b for times of a Result read from a file, held at int64's largest instead of overflowing.
 int64_t SatAdd(int64_t a, int64_t b) {

@@ -21,6 +21,7 @@
 
 #include "proto/plan.pb.h"
 #include "proto/result.pb.h"
+#include "proto/sweep.pb.h"
 
 namespace moesim::sim {
 
@@ -30,5 +31,15 @@ inline constexpr uint32_t kHtmlMaxRanks = 128;
 
 std::string HtmlResultPage(const pb::Result& result);
 std::string HtmlPlanPage(const pb::PlanTable& table);
+// `moesim sweep --html`: the total against the swept field (one line; with two fields one line per
+// value of the second, or a heatmap when both have many values), the components, and every row.
+std::string HtmlSweepPage(const pb::SweepTable& table);
+
+namespace html {
+// What every page is made of (html_report.cc): the document up to <body> with the report's style,
+// and one chart in a <figure> with an id (what the browser test looks for).
+std::string PageHead(const std::string& title);
+std::string PageFigure(const std::string& id, const std::string& svg);
+}  // namespace html
 
 }  // namespace moesim::sim
