@@ -16,7 +16,9 @@ using html::Num;
 double SweepMs(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 // Milliseconds with the digits that matter at that size.
-std::string SweepMsText(double ms) { return Num(ms, ms >= 100 ? 1 : ms >= 1 ? 3 : 4); }
+std::string SweepMsText(double ms) {
+  return ms == 0 ? "0" : Num(ms, ms >= 100 ? 1 : ms >= 1 ? 3 : 4);
+}
 
 // The total of each row, NaN where the point failed.
 std::vector<double> Totals(const pb::SweepTable& t) {
@@ -62,7 +64,7 @@ std::string OneFieldCharts(const pb::SweepTable& t) {
 std::string TwoFieldCharts(const pb::SweepTable& t) {
   const pb::SweepField &a = t.fields(0), &b = t.fields(1);
   const std::vector<double> totals = Totals(t);
-  html::HeatmapSpec heat{.title = TotalName(t) + ": " + a.path() + " down, " + b.path() + " across",
+  html::HeatmapSpec heat{.title = TotalName(t),
                          .rows = static_cast<uint32_t>(a.values_size()),
                          .cols = static_cast<uint32_t>(b.values_size()),
                          .values = totals,
