@@ -95,6 +95,11 @@ TEST_CASE("--set: a path, then values and ranges, each checked", "[sweep]") {
   CHECK(AxisError("plan.ep=8,,16") ==
         "--set plan.ep=8,,16: plan.ep: an empty value in the list; valid: V1,V2,... with no empty "
         "item");
+  // A path longer than any field path is refused without echoing it; a long value is cut.
+  CHECK(AxisError(std::string(300, 'a') + "=1") ==
+        "--set: a field path of 300 characters; valid: a path of the scenario's field names, at "
+        "most 256 characters");
+  CHECK(AxisError("plan.ep=" + std::string(200, '9')).size() < 400);
   // Each value located at its own --set.
   CHECK(AxisError("plan.ep=8,0") ==
         "--set plan.ep=0: plan.ep = 0: out of range; valid: 1 to "
@@ -115,6 +120,11 @@ TEST_CASE("The cross product runs in flag order, the last flag fastest", "[sweep
   CHECK(PointValues(axes, 2) == std::vector<size_t>{1, 0});  // ep 4, tp 1
   CHECK(PointValues(axes, 5) == std::vector<size_t>{2, 1});  // ep 8, tp 2
   CHECK(*PointCount({}) == 1);
+  // One field in two --set: which value would a point get? Refused.
+  CHECK(
+      PointCount({Axis("plan.ep=2,4"), Axis("plan.tp=1"), Axis("plan.ep=8")}).error().message() ==
+      "--set plan.ep: the field is swept by an earlier --set too; valid: each field in one --set, "
+      "its values as a list");
   // 1000 x 1000 points: past kMaxSweepPoints.
   const std::vector<SweepAxis> big = {Axis("plan.ep=1:1000:1"), Axis("plan.tp=1:1000:1")};
   CHECK(PointCount(big).error().message() ==

@@ -144,6 +144,10 @@ int RunSweep(const SweepOptions& o, CommandIo& io) {
     if (path.empty() || path == "-") continue;
     if (Status s = CheckOutputPath(path, option); !s.ok()) return Fail(io, s.error());
   }
+  if (o.csv == "-" && o.json == "-") {
+    return Fail(io, InputError({}, "--json", "-", "--csv - writes to stdout already",
+                               "one of --csv - and --json -, the other to a FILE"));
+  }
   if (o.html == "-") {
     return Fail(io, InputError({}, "--html", "-", "the page goes to a file", "a FILE.html path"));
   }

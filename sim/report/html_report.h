@@ -31,8 +31,9 @@ inline constexpr uint32_t kHtmlMaxRanks = 128;
 
 std::string HtmlResultPage(const pb::Result& result);
 std::string HtmlPlanPage(const pb::PlanTable& table);
-// `moesim sweep --html`: the total against the swept field (one line; with two fields one line per
-// value of the second, or a heatmap when both have many values), the components, and every row.
+// `moesim sweep --html`: the total against the swept field and its components as lines (one field);
+// for two, a heatmap and, while the second has at most 10 values, a line per value of it; every
+// row.
 std::string HtmlSweepPage(const pb::SweepTable& table);
 
 namespace html {

@@ -1,9 +1,9 @@
 // What `moesim simulate` computes for a loaded scenario, as functions that a command or a sweep
 // (sim/sweep/sweep.h) calls alike, so that both give the same numbers:
 //
-//   MOESIM_ASSIGN_OR_RETURN(LoadedScenario s,
-//   LoadScenario("scenarios/mixtral-8x7b-h100-64.pbtxt")); MOESIM_ASSIGN_OR_RETURN(auto hardware,
-//   ScenarioHardware(s, "")); if (s.spec.has_step()) {
+//   MOESIM_ASSIGN_OR_RETURN(LoadedScenario s, LoadScenario("scenarios/seed_example.pbtxt"));
+//   MOESIM_ASSIGN_OR_RETURN(auto hardware, ScenarioHardware(s, ""));
+//   if (s.spec.has_step()) {
 //     MOESIM_ASSIGN_OR_RETURN(ScenarioStep step, SimulateScenarioStep(s, Fidelity::kAnalytical,
 //                                                                     hardware));
 //   } else {

@@ -132,7 +132,9 @@ std::vector<pb::SweepRow> RunSweepPoints(const SweepBase& base, const std::vecto
     }
   };
   std::vector<std::thread> pool;
-  for (uint32_t t = 1; t < std::max(run.threads, 1u); ++t) pool.emplace_back(work, false);
+  // No more threads than points: --threads 100000 on 4 points starts 3 more.
+  const size_t threads = std::clamp<size_t>(run.threads, 1, std::max<size_t>(mine.size(), 1));
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work, false);
   work(true);
   for (std::thread& t : pool) t.join();
   if (run.progress) run.progress(done.load());

@@ -69,7 +69,7 @@ bool IsNumber(const FieldDescriptor* f) {
 }  // namespace
 
 Location SweepAxis::Where(const std::string& value) const {
-  return Location{"--set " + path.text + "=" + value};
+  return Location{"--set " + path.text + "=" + Printable(value)};
 }
 
 StatusOr<std::vector<std::string>> ExpandRange(const std::string& item, bool integer,
@@ -129,11 +129,20 @@ StatusOr<std::vector<std::string>> ExpandRange(const std::string& item, bool int
 }
 
 StatusOr<SweepAxis> ParseSetFlag(std::string_view text) {
-  const Location flag{"--set " + std::string(text)};
+  // The flag as errors echo it: escaped and cut, as any value a user typed (proto/status.h).
+  const Location flag{"--set " + Printable(text, 2 * kMaxEchoedChars)};
   const size_t eq = text.find('=');
   if (eq == std::string_view::npos) {
     return InputError(flag, "", "", "no '=' between the field and its values",
                       "FIELD=V1,V2,... e.g. plan.ep=8,16");
+  }
+  // Deeper than any scenario's fields go: refused before a path of that size is echoed.
+  constexpr size_t kMaxPathChars = 256;
+  if (eq > kMaxPathChars) {
+    return InputError(Location{"--set"}, "", "",
+                      "a field path of " + std::to_string(eq) + " characters",
+                      "a path of the scenario's field names, at most " +
+                          std::to_string(kMaxPathChars) + " characters");
   }
   SweepAxis axis;
   MOESIM_ASSIGN_OR_RETURN(axis.path,
@@ -176,7 +185,15 @@ StatusOr<SweepAxis> ParseSetFlag(std::string_view text) {
 
 StatusOr<size_t> PointCount(const std::vector<SweepAxis>& axes) {
   size_t n = 1;
-  for (const SweepAxis& a : axes) {
+  for (size_t k = 0; k < axes.size(); ++k) {
+    const SweepAxis& a = axes[k];
+    for (size_t j = 0; j < k; ++j) {
+      if (axes[j].path.text == a.path.text) {
+        return InputError(Location{"--set " + a.path.text}, "", "",
+                          "the field is swept by an earlier --set too",
+                          "each field in one --set, its values as a list");
+      }
+    }
     n *= a.values.size();
     if (n > kMaxSweepPoints) {
       return InputError(

@@ -1,10 +1,10 @@
 // The points of a sweep: each `--set FIELD=VALUES` an axis, the points their cross product, and the
 // scenario of each point (sim/sweep/sweep.h runs them).
 //
-//   MOESIM_ASSIGN_OR_RETURN(SweepAxis nic,
-//   ParseSetFlag("cluster.node.nics.gbit_per_s=100:800:x2")); MOESIM_ASSIGN_OR_RETURN(SweepAxis ep,
-//   ParseSetFlag("plan.ep=8,16")); PointCount({nic, ep})                     // 4 x 2 = 8
-//   PointValues({nic, ep}, 1)                 // {0, 1}: nic 100, ep 16 (the last flag fastest)
+//   MOESIM_ASSIGN_OR_RETURN(SweepAxis nic, ParseSetFlag("cluster.node.nics.gbit_per_s=1:8:x2"));
+//   MOESIM_ASSIGN_OR_RETURN(SweepAxis ep, ParseSetFlag("plan.ep=8,16"));
+//   PointCount({nic, ep})                     // 4 x 2 = 8
+//   PointValues({nic, ep}, 1)                 // {0, 1}: nic 1, ep 16 (the last flag fastest)
 //   MOESIM_ASSIGN_OR_RETURN(PointSpec p, MakePoint(base, {nic, ep}, 1));
 //
 // Values: a list "a,b,c" whose items are values or, for number fields, ranges: "start:stop:step"
@@ -51,7 +51,8 @@ StatusOr<SweepAxis> ParseSetFlag(std::string_view text);
 StatusOr<std::vector<std::string>> ExpandRange(const std::string& item, bool integer,
                                                const Location& where);
 
-// Points of the cross product (1 with no axes); an error past kMaxSweepPoints.
+// Points of the cross product (1 with no axes); an error past kMaxSweepPoints, or when two axes
+// name the same field.
 StatusOr<size_t> PointCount(const std::vector<SweepAxis>& axes);
 // Point `point`'s value index on each axis: the last axis varies fastest.
 std::vector<size_t> PointValues(const std::vector<SweepAxis>& axes, size_t point);
