@@ -22,7 +22,7 @@ std::vector<std::string> SweepArgs(std::vector<std::string> extra) {
   return args;
 }
 
-std::string Slurp(const std::string& path) {
+std::string SweepSlurp(const std::string& path) {
   const StatusOr<std::string> text = ReadInputFile(path);
   REQUIRE(text.ok());
   return *text;
@@ -59,11 +59,11 @@ TEST_CASE("moesim sweep --csv, --json and --html write the same rows") {
   REQUIRE(t.rows_size() == 2);
   CHECK(t.fields(0).path() == "workload.tokens_per_gpu");
   CHECK(t.rows(1).values(0) == "256");
-  const std::string text = Slurp(csv);
+  const std::string text = SweepSlurp(csv);
   CHECK(text.rfind("point,workload.tokens_per_gpu,total_ns,delta_pct,router ns,dispatch ns,", 0) ==
         0);
   CHECK(text.find("\n1,256," + std::to_string(t.rows(1).total_ns()) + ",") != std::string::npos);
-  const std::string page = Slurp(html);
+  const std::string page = SweepSlurp(html);
   CHECK(page.find("<figure id=\"sweep-total\">") != std::string::npos);
   CHECK(page.find("<figure id=\"sweep-components\">") != std::string::npos);
   CHECK(page.find("<table id=\"sweep-table\">") != std::string::npos);

@@ -16,14 +16,14 @@
 namespace moesim::sim {
 namespace {
 
-std::string ReadText(const std::string& path) {
+std::string SweepReadText(const std::string& path) {
   const StatusOr<std::string> text = ReadInputFile(path);
   REQUIRE(text.ok());
   return *text;
 }
 
 // `text` with `from` (which must be there, once) replaced by `to`.
-std::string Edit(std::string text, const std::string& from, const std::string& to) {
+std::string SweepEdit(std::string text, const std::string& from, const std::string& to) {
   const size_t at = text.find(from);
   REQUIRE(at != std::string::npos);
   REQUIRE(text.find(from, at + 1) == std::string::npos);
@@ -32,7 +32,7 @@ std::string Edit(std::string text, const std::string& from, const std::string& t
 
 // `moesim simulate --json` of a scenario given as text, parsed into `message`.
 template <typename Message>
-Message SimulateText(const std::string& text, const std::string& name) {
+Message SweepSimulateText(const std::string& text, const std::string& name) {
   std::ostringstream out, err;
   REQUIRE(SimulateScenarioText(text, name, "analytical", out, err) == 0);
   Message m;
@@ -40,13 +40,13 @@ Message SimulateText(const std::string& text, const std::string& name) {
   return m;
 }
 
-SweepBase Base(const std::string& scenario) {
+SweepBase SweepBaseOf(const std::string& scenario) {
   StatusOr<SweepBase> b = LoadSweepBase(testing::SourcePath(scenario));
   REQUIRE(b.ok());
   return *std::move(b);
 }
 
-std::vector<SweepAxis> Axes(const std::vector<std::string>& sets) {
+std::vector<SweepAxis> SweepAxes(const std::vector<std::string>& sets) {
   std::vector<SweepAxis> axes;
   for (const std::string& s : sets) {
     StatusOr<SweepAxis> a = ParseSetFlag(s);
@@ -56,7 +56,7 @@ std::vector<SweepAxis> Axes(const std::vector<std::string>& sets) {
   return axes;
 }
 
-int64_t Component(const pb::SweepTable& t, const pb::SweepRow& r, const std::string& name) {
+int64_t SweepComponentNs(const pb::SweepTable& t, const pb::SweepRow& r, const std::string& name) {
   for (int i = 0; i < t.components_size(); ++i) {
     if (t.components(i) == name) return r.components(i).time_ns();
   }
@@ -71,9 +71,10 @@ TEST_CASE("Sweep rows of a step equal moesim simulate of the edited scenarios", 
   // speed goes into the dgx-h100 preset, which the sweep writes out as a node block; by hand,
   // that block is the preset's shape as a user would write it (defaults left out).
   const std::string path = "scenarios/mixtral-8x7b-h100-64.pbtxt";
-  const std::string text = ReadText(testing::SourcePath(path));
-  const SweepBase base = Base(path);
-  const std::vector<SweepAxis> axes = Axes({"plan.ep=4,8", "cluster.node.nics.gbit_per_s=200,400"});
+  const std::string text = SweepReadText(testing::SourcePath(path));
+  const SweepBase base = SweepBaseOf(path);
+  const std::vector<SweepAxis> axes =
+      SweepAxes({"plan.ep=4,8", "cluster.node.nics.gbit_per_s=200,400"});
   SweepRun run;
   run.threads = 2;
   const pb::SweepTable t =
@@ -88,17 +89,17 @@ TEST_CASE("Sweep rows of a step equal moesim simulate of the edited scenarios", 
         "bandwidth_gbps: 450 } pcie { switches: 4 cpus: 2 } nics { count: 8 "
         "gbit_per_s: " +
         r.values(1) + " } }";
-    const std::string edited =
-        Edit(Edit(text, "ep: 8", "ep: " + r.values(0)), "node_preset: \"dgx-h100\"", node);
-    const auto step = SimulateText<pb::StepResult>(edited, testing::SourcePath(path));
+    const std::string edited = SweepEdit(SweepEdit(text, "ep: 8", "ep: " + r.values(0)),
+                                         "node_preset: \"dgx-h100\"", node);
+    const auto step = SweepSimulateText<pb::StepResult>(edited, testing::SourcePath(path));
     INFO("point " << r.index() << ": ep " << r.values(0) << ", NICs " << r.values(1));
     CHECK(r.total_ns() == step.step_ns());
-    CHECK(Component(t, r, "pipeline") == step.pipeline_ns());
-    CHECK(Component(t, r, "bubble") == step.bubble_ns());
-    CHECK(Component(t, r, "EP all-to-all") == step.alltoall_ns());
-    CHECK(Component(t, r, "exposed comm") == step.exposed_comm_ns());
-    CHECK(Component(t, r, "grad sync") == step.grad_sync_exposed_ns());
-    CHECK(Component(t, r, "optimizer") == step.optimizer_ns());
+    CHECK(SweepComponentNs(t, r, "pipeline") == step.pipeline_ns());
+    CHECK(SweepComponentNs(t, r, "bubble") == step.bubble_ns());
+    CHECK(SweepComponentNs(t, r, "EP all-to-all") == step.alltoall_ns());
+    CHECK(SweepComponentNs(t, r, "exposed comm") == step.exposed_comm_ns());
+    CHECK(SweepComponentNs(t, r, "grad sync") == step.grad_sync_exposed_ns());
+    CHECK(SweepComponentNs(t, r, "optimizer") == step.optimizer_ns());
     CHECK(r.memory_bytes() == step.memory().total());
     CHECK(r.fits() == step.memory().fits());
     CHECK(r.mfu() == step.mfu());
@@ -115,10 +116,10 @@ TEST_CASE("Sweep rows of a step equal moesim simulate of the edited scenarios", 
 TEST_CASE("Sweep rows of MoE layers equal moesim simulate, phase by phase", "[sweep]") {
   // Mixtral's layer at 1/8 width on 4 GPUs: tokens per GPU against the preset's NVLink speed.
   const std::string path = "scenarios/mixtral_layer_ep4_small.pbtxt";
-  const std::string text = ReadText(testing::SourcePath(path));
-  const SweepBase base = Base(path);
+  const std::string text = SweepReadText(testing::SourcePath(path));
+  const SweepBase base = SweepBaseOf(path);
   const std::vector<SweepAxis> axes =
-      Axes({"workload.tokens_per_gpu=128,512", "cluster.node.nvlink.bandwidth_gbps=100,450"});
+      SweepAxes({"workload.tokens_per_gpu=128,512", "cluster.node.nvlink.bandwidth_gbps=100,450"});
   const pb::SweepTable t =
       MakeSweepTable(base, axes, Fidelity::kAnalytical, RunSweepPoints(base, axes, SweepRun{}));
   REQUIRE(t.rows_size() == 4);
@@ -132,23 +133,23 @@ TEST_CASE("Sweep rows of MoE layers equal moesim simulate, phase by phase", "[sw
         " } pcie { switches: 4 cpus: 2 } "
         "nics { count: 8 gbit_per_s: 400 } }";
     const std::string edited =
-        Edit(Edit(text, "tokens_per_gpu: 256", "tokens_per_gpu: " + r.values(0)),
-             "node_preset: \"dgx-h100\"", node);
-    const auto result = SimulateText<pb::Result>(edited, testing::SourcePath(path));
+        SweepEdit(SweepEdit(text, "tokens_per_gpu: 256", "tokens_per_gpu: " + r.values(0)),
+                  "node_preset: \"dgx-h100\"", node);
+    const auto result = SweepSimulateText<pb::Result>(edited, testing::SourcePath(path));
     INFO("point " << r.index());
     CHECK(r.total_ns() == result.total_ns());
     std::map<std::string, int64_t> phases;
     for (const pb::Phase& p : result.phases()) phases[p.name()] += p.time_ns();
     REQUIRE(static_cast<size_t>(t.components_size()) == phases.size());
-    for (const auto& [name, ns] : phases) CHECK(Component(t, r, name) == ns);
+    for (const auto& [name, ns] : phases) CHECK(SweepComponentNs(t, r, name) == ns);
   }
 }
 
 TEST_CASE("Sweep rows are the same on 1 and 2 threads and split over ranks", "[sweep]") {
-  const SweepBase base = Base("scenarios/mixtral-8x7b-h100-64.pbtxt");
+  const SweepBase base = SweepBaseOf("scenarios/mixtral-8x7b-h100-64.pbtxt");
   const std::vector<SweepAxis> axes =
-      Axes({"routing.synthetic.distribution=ZIPF", "routing.synthetic.zipf_alpha=0.5:1.5:0.5",
-            "plan.ep=2,8"});
+      SweepAxes({"routing.synthetic.distribution=ZIPF", "routing.synthetic.zipf_alpha=0.5:1.5:0.5",
+                 "plan.ep=2,8"});
   SweepRun one;
   SweepRun two;
   two.threads = 2;
@@ -172,8 +173,8 @@ TEST_CASE("Sweep rows are the same on 1 and 2 threads and split over ranks", "[s
 }
 
 TEST_CASE("A point the loader refuses gets its located error; the others run", "[sweep]") {
-  const SweepBase base = Base("scenarios/mixtral-8x7b-h100-64.pbtxt");
-  const std::vector<SweepAxis> axes = Axes({"plan.ep=7,8"});
+  const SweepBase base = SweepBaseOf("scenarios/mixtral-8x7b-h100-64.pbtxt");
+  const std::vector<SweepAxis> axes = SweepAxes({"plan.ep=7,8"});
   const pb::SweepTable t =
       MakeSweepTable(base, axes, Fidelity::kAnalytical, RunSweepPoints(base, axes, SweepRun{}));
   REQUIRE(t.rows_size() == 2);
@@ -184,8 +185,9 @@ TEST_CASE("A point the loader refuses gets its located error; the others run", "
   CHECK(t.baseline() == 1);  // the first point that ran
   CHECK(t.rows(1).delta_pct() == 0);
   // The plan rules' own message, located at the --set that gave the value.
-  const pb::SweepTable tp = MakeSweepTable(base, Axes({"plan.tp=3"}), Fidelity::kAnalytical,
-                                           RunSweepPoints(base, Axes({"plan.tp=3"}), SweepRun{}));
+  const pb::SweepTable tp =
+      MakeSweepTable(base, SweepAxes({"plan.tp=3"}), Fidelity::kAnalytical,
+                     RunSweepPoints(base, SweepAxes({"plan.tp=3"}), SweepRun{}));
   CHECK(tp.rows(0).error() ==
         "--set plan.tp=3: plan = tp x cp x pp = 12: does not divide the 64 GPUs of the cluster; "
         "valid: tp, cp and pp whose product divides 64");

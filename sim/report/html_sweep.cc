@@ -21,7 +21,7 @@ std::string SweepMsText(double ms) {
 }
 
 // The total of each row, NaN where the point failed.
-std::vector<double> Totals(const pb::SweepTable& t) {
+std::vector<double> SweepTotals(const pb::SweepTable& t) {
   std::vector<double> out;
   for (const pb::SweepRow& r : t.rows()) {
     out.push_back(r.error().empty() ? SweepMs(r.total_ns())
@@ -30,18 +30,18 @@ std::vector<double> Totals(const pb::SweepTable& t) {
   return out;
 }
 
-std::string TotalName(const pb::SweepTable& t) {
+std::string SweepTotalName(const pb::SweepTable& t) {
   return t.kind() == "step" ? "step time (ms)" : "MoE layers, total (ms)";
 }
 
 // One field: the total and each component against its values.
-std::string OneFieldCharts(const pb::SweepTable& t) {
+std::string SweepOneFieldCharts(const pb::SweepTable& t) {
   const pb::SweepField& f = t.fields(0);
-  html::LineChartSpec total{.title = TotalName(t) + " against " + f.path(),
+  html::LineChartSpec total{.title = SweepTotalName(t) + " against " + f.path(),
                             .x_label = f.path(),
-                            .y_label = TotalName(t),
+                            .y_label = SweepTotalName(t),
                             .categories = {f.values().begin(), f.values().end()},
-                            .series = {{"", Totals(t), html::SeriesColor(0)}},
+                            .series = {{"", SweepTotals(t), html::SeriesColor(0)}},
                             .format = SweepMsText};
   html::LineChartSpec parts = total;
   parts.title = "components (ms) against " + f.path();
@@ -61,10 +61,10 @@ std::string OneFieldCharts(const pb::SweepTable& t) {
 
 // Two fields: the total as a heatmap (first field down, second across) and, while the second has
 // at most 10 values, as lines over the first, one per value of the second.
-std::string TwoFieldCharts(const pb::SweepTable& t) {
+std::string SweepTwoFieldCharts(const pb::SweepTable& t) {
   const pb::SweepField &a = t.fields(0), &b = t.fields(1);
-  const std::vector<double> totals = Totals(t);
-  html::HeatmapSpec heat{.title = TotalName(t),
+  const std::vector<double> totals = SweepTotals(t);
+  html::HeatmapSpec heat{.title = SweepTotalName(t),
                          .rows = static_cast<uint32_t>(a.values_size()),
                          .cols = static_cast<uint32_t>(b.values_size()),
                          .values = totals,
@@ -77,9 +77,9 @@ std::string TwoFieldCharts(const pb::SweepTable& t) {
   std::string s = html::PageFigure("sweep-heatmap", html::Heatmap(heat));
   if (b.values_size() > 10) return s;
   html::LineChartSpec lines{
-      .title = TotalName(t) + " against " + a.path() + ", one line per " + b.path(),
+      .title = SweepTotalName(t) + " against " + a.path() + ", one line per " + b.path(),
       .x_label = a.path(),
-      .y_label = TotalName(t),
+      .y_label = SweepTotalName(t),
       .categories = {a.values().begin(), a.values().end()},
       .series = {},
       .format = SweepMsText};
@@ -104,9 +104,9 @@ std::string HtmlSweepPage(const pb::SweepTable& t) {
       t.rows_size(), t.failed(), t.baseline());
   s += "<h2>Response</h2>\n";
   if (t.fields_size() == 1) {
-    s += OneFieldCharts(t);
+    s += SweepOneFieldCharts(t);
   } else if (t.fields_size() == 2) {
-    s += TwoFieldCharts(t);
+    s += SweepTwoFieldCharts(t);
   } else {
     s += "<p class=\"note\">No chart for three or more swept fields: every point is in the "
          "table.</p>\n";
