@@ -98,7 +98,7 @@ TEST_CASE("Sweep rows of a step equal moesim simulate of the edited scenarios", 
     CHECK(SweepComponentNs(t, r, "bubble") == step.bubble_ns());
     CHECK(SweepComponentNs(t, r, "EP all-to-all") == step.alltoall_ns());
     CHECK(SweepComponentNs(t, r, "exposed comm") == step.exposed_comm_ns());
-    CHECK(SweepComponentNs(t, r, "grad sync") == step.grad_sync_exposed_ns());
+    CHECK(SweepComponentNs(t, r, "grad sync exposed") == step.grad_sync_exposed_ns());
     CHECK(SweepComponentNs(t, r, "optimizer") == step.optimizer_ns());
     CHECK(r.memory_bytes() == step.memory().total());
     CHECK(r.fits() == step.memory().fits());

@@ -29,7 +29,7 @@ void FillStepRow(const pb::StepResult& r, pb::SweepRow& row) {
   AddComponent(row, "bubble", r.bubble_ns());
   AddComponent(row, "EP all-to-all", r.alltoall_ns());
   AddComponent(row, "exposed comm", r.exposed_comm_ns());
-  AddComponent(row, "grad sync", r.grad_sync_exposed_ns());
+  AddComponent(row, "grad sync exposed", r.grad_sync_exposed_ns());
   AddComponent(row, "optimizer", r.optimizer_ns());
   // Ops by name over the layers and passes, first seen first; the longest in total.
   std::vector<std::pair<std::string, int64_t>> ops;
