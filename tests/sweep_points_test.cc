@@ -83,7 +83,7 @@ TEST_CASE("Bad ranges say what a range is", "[sweep]") {
         "--set f=0:1e9:1: range = 0:1e9:1: more than 100000 values" + form);
 }
 
-TEST_CASE("--set: a path, then values and ranges, each checked", "[sweep]") {
+TEST_CASE("Each --set flag: a path, then values and ranges, each checked", "[sweep]") {
   const SweepAxis ep = SweepAxisOf("plan.ep=1,2,4:16:x2");
   CHECK(ep.path.text == "plan.ep");
   CHECK(ep.values == SweepValues{"1", "2", "4", "8", "16"});

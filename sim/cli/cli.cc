@@ -89,11 +89,11 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
   AddTraceCommand(app, &chosen);
   AddModelCommand(app, &chosen);
   AddPlanCommand(app, &chosen);
+  AddSweepCommand(app, &chosen);
   AddPlacementCommand(app, &chosen);
   AddCalibrateCommand(app, &chosen);
   AddValidateCommand(app, &chosen);
   AddReportCommand(app, &chosen);
-  AddSweepCommand(app, &chosen);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them back to front
   try {
