@@ -39,11 +39,11 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& s, Fidelity fi
   MOESIM_ASSIGN_OR_RETURN(StepConfig config, StepConfigFromSpec(s.spec.step(), s.file, fidelity));
   config.hardware = hardware;
   // The expert GEMM API against the GPU and dtype (DeepGEMM: FP8 on Hopper), located.
-  MOESIM_ASSIGN_OR_RETURN(
-      const KernelModel kernels,
-      KernelModel::Defaults(s.cluster.gpu_spec(), w.model.dtype(), config.expert_gemm,
-                            s.file.Locate("step.expert_gemm")));
-  (void)kernels;
+  if (auto kernels = KernelModel::Defaults(s.cluster.gpu_spec(), w.model.dtype(),
+                                           config.expert_gemm, s.file.Locate("step.expert_gemm"));
+      !kernels.ok()) {
+    return kernels.error();
+  }
   MOESIM_ASSIGN_OR_RETURN(const models::LayerWork layer,
                           StepMoeLayer(w.model, w.plan, s.spec.routing(), s.spec.plan().placement(),
                                        s.cluster.gpus_per_node(), config, &s.file));
