@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Renders the seed example's HTML report in headless Chromium and checks each chart is drawn.
+"""Renders the seed example's HTML report in headless Chromium and checks each chart is drawn;
+then the same for a `moesim sweep --html` page.
 
     html_chromium_check.py MOESIM SOURCE_DIR [SCREENSHOT.png]
 
@@ -9,7 +10,10 @@
 3. the PNG must be 1280 x 2000, not blank (many distinct colours), and hold each chart's own
    fill colour (a chart that was not drawn leaves none of it): the heatmap's largest cell, the
    expert and GPU bars, the timeline's phases and the NVLink bars;
-4. the DOM must hold the charts' elements, counted by hand in tests/html_report_test.cc.
+4. the DOM must hold the charts' elements, counted by hand in tests/html_report_test.cc;
+5. the sweep page of scenarios/mixtral_layer_ep4_small.pbtxt over 3 token counts x 2 NVLink
+   speeds: its heatmap's largest cell and the line chart's two series drawn, 6 heatmap cells and
+   2 lines in its DOM (tests/html_sweep_test.cc).
 Exits 77 (ctest's SKIP_RETURN_CODE) when chromium is not installed. Python's standard library
 only: the PNG is decoded with zlib.
 """
@@ -42,6 +46,21 @@ DOM_COUNTS = {
     '<figure id="experts-L0">': 1,
     '<figure id="gpus-L0">': 1,
     '<rect class="bar critical"': 8,  # each phase's slowest GPU + 4 critical-path steps
+}
+
+
+# The sweep page (sim/report/html_sweep.cc): the heatmap's largest cell, and the line chart's first
+# two series colours (html_svg.cc SeriesColor: #4e79a7, #f28e2b), in lines, dots and legend keys.
+SWEEP_COLOURS = {
+    "sweep heatmap (largest cell)": (0x08, 0x30, 0x6B),
+    "sweep lines: first series": (0x4E, 0x79, 0xA7),
+    "sweep lines: second series": (0xF2, 0x8E, 0x2B),
+}
+SWEEP_DOM_COUNTS = {
+    '<rect class="cell"': 6,  # 3 token counts x 2 NVLink speeds
+    '<polyline class="line"': 2,  # a line per NVLink speed
+    '<figure id="sweep-heatmap">': 1,
+    '<figure id="sweep-lines">': 1,
 }
 
 
@@ -97,18 +116,35 @@ def main():
         print("SKIP: chromium is not installed (scripts/install-deps.sh installs it)")
         return SKIP
     with tempfile.TemporaryDirectory() as tmp:
-        page = os.path.join(tmp, "seed.html")
-        png = keep or os.path.join(tmp, "seed.png")
+        seed = os.path.join(tmp, "seed.html")
         subprocess.run([moesim, "simulate", os.path.join(source, "scenarios/seed_example.pbtxt"),
-                        "--html", page], check=True, stdout=subprocess.DEVNULL)
-        flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                 f"--window-size={WIDTH},{HEIGHT}", "--user-data-dir=" + os.path.join(tmp, "p")]
-        subprocess.run(flags + ["--screenshot=" + png, "file://" + page], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-        dom = subprocess.run(flags + ["--dump-dom", "file://" + page], check=True,
-                             capture_output=True, text=True, timeout=120).stdout
-        with open(png, "rb") as f:
-            width, height, channels, rows = decode_png(f.read())
+                        "--html", seed], check=True, stdout=subprocess.DEVNULL)
+        failures = check_page(chromium, tmp, seed, keep, CHART_COLOURS, DOM_COUNTS)
+        sweep = os.path.join(tmp, "sweep.html")
+        subprocess.run([moesim, "sweep", os.path.join(source, "scenarios/mixtral_layer_ep4_small.pbtxt"),
+                        "--set", "workload.tokens_per_gpu=128,256,512",
+                        "--set", "cluster.node.nvlink.bandwidth_gbps=100,450",
+                        "--html", sweep, "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        failures += ["sweep page: " + f for f in
+                     check_page(chromium, tmp, sweep, None, SWEEP_COLOURS, SWEEP_DOM_COUNTS)]
+    for f in failures:
+        print("FAIL:", f)
+    if not failures:
+        print(f"ok: {WIDTH} x {HEIGHT} px, every chart drawn on both pages, DOM counts as expected")
+    return 1 if failures else 0
+
+
+def check_page(chromium, tmp, page, keep, chart_colours, dom_counts):
+    """The failures of `page` rendered by Chromium: size, blankness, chart colours, DOM counts."""
+    png = keep or os.path.join(tmp, "page.png")
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             f"--window-size={WIDTH},{HEIGHT}", "--user-data-dir=" + os.path.join(tmp, "p")]
+    subprocess.run(flags + ["--screenshot=" + png, "file://" + page], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    dom = subprocess.run(flags + ["--dump-dom", "file://" + page], check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    with open(png, "rb") as f:
+        width, height, channels, rows = decode_png(f.read())
 
     failures = []
     if (width, height) != (WIDTH, HEIGHT):
@@ -121,20 +157,15 @@ def main():
     # A blank page has one colour; the report has text, greys and a dozen fills.
     if len(colours) < 20:
         failures.append(f"screenshot has {len(colours)} distinct colours: blank?")
-    for chart, rgb in CHART_COLOURS.items():
+    for chart, rgb in chart_colours.items():
         n = colours.get(bytes(rgb), 0)
         if n < 50:  # a drawn chart fills at least a 50-pixel area with it
             failures.append(f"{chart}: {n} pixels of #{bytes(rgb).hex()} in the screenshot")
-    for what, expected in DOM_COUNTS.items():
+    for what, expected in dom_counts.items():
         n = dom.count(what)
         if n != expected:
             failures.append(f"DOM: {n} x {what!r}, expected {expected}")
-    for f in failures:
-        print("FAIL:", f)
-    if not failures:
-        print(f"ok: {width} x {height} px, {len(colours)} colours, every chart drawn, DOM counts "
-              "as expected")
-    return 1 if failures else 0
+    return failures
 
 
 if __name__ == "__main__":
