@@ -91,8 +91,7 @@ StatusOr<std::vector<std::string>> ExpandRange(const std::string& item, bool int
     }
     if (integer && v != std::floor(v)) {
       return bad("gives " + Format(v, decimals) +
-                 ", not a whole number, for a field of whole "
-                 "numbers");
+                 ", not a whole number, for a field of whole numbers");
     }
     values.push_back(Format(v, decimals));
     return Status::Ok();
