@@ -154,12 +154,50 @@ StatusOr<TextFile> TextFile::ParseString(std::string_view text, const std::strin
   return file;
 }
 
+TextFile TextFile::WithValueFrom(std::string field_path, Location where) const {
+  TextFile copy = *this;
+  copy.set_elsewhere_.emplace_back(std::move(field_path), std::move(where));
+  return copy;
+}
+
+namespace {
+
+// Whether `prefix` is `path` or a field above it ("plan" covers "plan.ep", "a.b" covers
+// "a.b[2].c"); a prefix without [index] also covers every element ("a.b.c" covers "a.b[2].c").
+bool CoversPath(std::string_view prefix, std::string_view path) {
+  auto below = [](std::string_view p, std::string_view path) {
+    return path.substr(0, p.size()) == p &&
+           (path.size() == p.size() || path[p.size()] == '.' || path[p.size()] == '[');
+  };
+  if (below(prefix, path)) return true;
+  if (prefix.find('[') != std::string_view::npos) return false;
+  std::string bare;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '[') {
+      i = std::min(path.find(']', i), path.size());
+      continue;
+    }
+    bare += path[i];
+  }
+  return below(prefix, bare);
+}
+
+}  // namespace
+
 Location TextFile::Locate(std::string_view field_path) const {
   Location best{path_, 0, 0};
   if (!root_field_.empty() && field_path.substr(0, root_field_.size()) == root_field_) {
     field_path.remove_prefix(root_field_.size());
     if (!field_path.empty() && field_path.front() == '.') field_path.remove_prefix(1);
   }
+  const std::pair<std::string, Location>* elsewhere = nullptr;
+  for (const auto& set : set_elsewhere_) {
+    if (CoversPath(set.first, field_path) &&
+        (elsewhere == nullptr || set.first.size() >= elsewhere->first.size())) {
+      elsewhere = &set;
+    }
+  }
+  if (elsewhere != nullptr) return elsewhere->second;
   const TextFormat::ParseInfoTree* tree = tree_.get();
   const Descriptor* type = root_;
   while (!field_path.empty() && tree != nullptr && type != nullptr) {

@@ -43,6 +43,12 @@ class TextFile {
   // nearest enclosing field that was; failing that, the location names the file only.
   Location Locate(std::string_view field_path) const;
 
+  // A copy in which `field_path` and every field below it are located at `where` instead of in
+  // the text: for a value that came from elsewhere (`moesim sweep --set plan.ep=16` locates
+  // plan.ep at "--set plan.ep=16"). A path without [index] covers every element of a list; where
+  // several paths cover a field, the longest wins.
+  TextFile WithValueFrom(std::string field_path, Location where) const;
+
  private:
   TextFile(std::string path, const google::protobuf::Descriptor* root)
       : path_(std::move(path)), root_(root) {}
@@ -58,6 +64,7 @@ class TextFile {
   std::shared_ptr<const std::string> text_;
   const google::protobuf::Descriptor* root_ = nullptr;
   std::shared_ptr<google::protobuf::TextFormat::ParseInfoTree> tree_;
+  std::vector<std::pair<std::string, Location>> set_elsewhere_;  // WithValueFrom's
 };
 
 // Names of the fields of `descriptor`, in declaration order; FieldNames: comma-separated

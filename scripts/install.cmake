@@ -36,7 +36,7 @@ install(DIRECTORY scenarios/ DESTINATION share/moesim/scenarios)
 # where CUDA was found, which a package config would have to repeat.
 set(moesim_exported
   moesim_proto moesim_topology moesim_models moesim_maxmin moesim_engine moesim_network
-  moesim_compute moesim_moe moesim_step moesim_calibration moesim_report moesim_cli)
+  moesim_compute moesim_moe moesim_step moesim_sweep moesim_calibration moesim_report moesim_cli)
 foreach(library IN LISTS moesim_exported)
   string(REGEX REPLACE "^moesim_" "" name "${library}")
   set_target_properties(${library} PROPERTIES EXPORT_NAME ${name})

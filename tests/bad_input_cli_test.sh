@@ -70,6 +70,12 @@ expect step-kernel-flops "moesim: error: micro_batch x seq_len = 2 x 16777216: o
 # (--quiet: plan search's progress lines, on stderr in a log, come before the error.)
 expect plan-none-simulated "moesim: error: none of the 240 plans could be simulated; the first: micro_batch x seq_len = 1 x 16777216: one kernel of a micro-batch could do 5.76e+19 FLOPs, past the 64-bit counts kernels are timed in (1.84e+19); valid: a smaller micro-batch or sequence length" \
   "$moesim" plan --model deepseek-v3 --global-batch 64 --seq-len 16777216 --quiet
+# moesim sweep (issue #23): a bad field path and a bad value, each located at its --set with what
+# is valid there, before any point runs.
+expect sweep-bad-path "moesim: error: --set plan.epp=8: plan.epp: no field \"epp\" in plan (ParallelPlan) (did you mean \"pp\"?); valid: tp, cp, dp, pp, ep, etp, order, pp_first_stage_layers, pp_last_stage_layers, placement" \
+  "$moesim" sweep "$source/scenarios/mixtral-8x7b-h100-64.pbtxt" --set plan.epp=8
+expect sweep-bad-value "moesim: error: --set plan.ep=0: plan.ep = 0: out of range; valid: 1 to 1048576" \
+  "$moesim" sweep "$source/scenarios/mixtral-8x7b-h100-64.pbtxt" --set plan.ep=8,0
 expect trace-gen-tokens "moesim: error: --tokens = 1000000000000: out of range; valid: 0 to 16777216" \
   "$moesim" trace gen --experts 8 --top-k 2 --tokens 1000000000000 -o "$dir/never.moetrace"
 # 4294967295 steps x 1 layer x 1 rank x (3 x 1000 x 2 + 32) bytes = 23.6 TiB: more than any folder here.

@@ -76,7 +76,8 @@ TEST_CASE("A mistyped command gets the nearest command, at any level") {
   CHECK(top.status == 2);
   CHECK(top.err ==
         "moesim: error: \"simulte\" is not a command of moesim (did you mean \"simulate\"?); "
-        "valid: simulate, topo, collective, trace, model, plan, placement, calibrate, validate, "
+        "valid: simulate, topo, collective, trace, model, plan, sweep, placement, calibrate, "
+        "validate, "
         "report\n");
   const testing::MoesimRun nested = testing::Moesim({"trace", "stat", "x.moetrace"});
   CHECK(nested.status == 2);

@@ -3,8 +3,9 @@
 
     html_chromium_check.py MOESIM SOURCE_DIR [SCREENSHOT.png]
 
-Two pages: the seed example's MoE layer, and the Mixtral 64-GPU step (its pipeline, ops, memory).
-1. `moesim simulate SCENARIO --html` writes the page;
+Three pages: the seed example's MoE layer, the Mixtral 64-GPU step (its pipeline, ops, memory), and a
+`moesim sweep --html` page (a heatmap and lines).
+1. `moesim simulate SCENARIO --html` (or `moesim sweep ... --html`) writes the page;
 2. `chromium --headless --screenshot` renders it at 1280 x 2000 px to a PNG, and `--dump-dom`
    prints the DOM Chromium built from it;
 3. the PNG must be 1280 x 2000, not blank (many distinct colours), and hold each chart's own
@@ -59,9 +60,28 @@ STEP_DOM = {
     '<table id="step-table">': 1,
 }
 
+# The sweep page (sim/report/html_sweep.cc): the heatmap's largest cell, and the line chart's first
+# two series colours (html_svg.cc SeriesColor: #4e79a7, #f28e2b), in lines, dots and legend keys.
+SWEEP_COLOURS = {
+    "sweep heatmap (largest cell)": (0x08, 0x30, 0x6B),
+    "sweep lines: first series": (0x4E, 0x79, 0xA7),
+    "sweep lines: second series": (0xF2, 0x8E, 0x2B),
+}
+SWEEP_DOM = {
+    '<rect class="cell"': 6,  # 3 token counts x 2 NVLink speeds
+    '<polyline class="line"': 2,  # a line per NVLink speed
+    '<figure id="sweep-heatmap">': 1,
+    '<figure id="sweep-lines">': 1,
+}
+
+# (name, the moesim command that writes the page, minus --html PAGE, colours, DOM counts).
 PAGES = [
-    ("seed", "scenarios/seed_example.pbtxt", SEED_COLOURS, SEED_DOM),
-    ("step", "scenarios/mixtral-8x7b-h100-64.pbtxt", STEP_COLOURS, STEP_DOM),
+    ("seed", ["simulate", "scenarios/seed_example.pbtxt"], SEED_COLOURS, SEED_DOM),
+    ("step", ["simulate", "scenarios/mixtral-8x7b-h100-64.pbtxt"], STEP_COLOURS, STEP_DOM),
+    ("sweep", ["sweep", "scenarios/mixtral_layer_ep4_small.pbtxt",
+               "--set", "workload.tokens_per_gpu=128,256,512",
+               "--set", "cluster.node.nvlink.bandwidth_gbps=100,450", "--quiet"],
+     SWEEP_COLOURS, SWEEP_DOM),
 ]
 
 
@@ -106,11 +126,11 @@ def decode_png(data):
     return width, height, channels, rows
 
 
-def check_page(moesim, source, chromium, tmp, name, scenario, chart_colours, dom_counts, png):
+def check_page(moesim, source, chromium, tmp, name, command, chart_colours, dom_counts, png):
     """Renders one page; returns its failures and a summary line."""
     page = os.path.join(tmp, name + ".html")
-    subprocess.run([moesim, "simulate", os.path.join(source, scenario), "--html", page],
-                   check=True, stdout=subprocess.DEVNULL)
+    args = [a if not a.startswith("scenarios/") else os.path.join(source, a) for a in command]
+    subprocess.run([moesim] + args + ["--html", page], check=True, stdout=subprocess.DEVNULL)
     flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
              f"--window-size={WIDTH},{HEIGHT}", "--user-data-dir=" + os.path.join(tmp, "p")]
     subprocess.run(flags + ["--screenshot=" + png, "file://" + page], check=True,
@@ -153,10 +173,10 @@ def main():
         return SKIP
     failures, seen = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, scenario, chart_colours, dom_counts in PAGES:
+        for name, command, chart_colours, dom_counts in PAGES:
             # The seed's screenshot is the one kept (README "Pictures").
             png = keep if keep and name == "seed" else os.path.join(tmp, name + ".png")
-            f, line = check_page(moesim, source, chromium, tmp, name, scenario, chart_colours,
+            f, line = check_page(moesim, source, chromium, tmp, name, command, chart_colours,
                                  dom_counts, png)
             failures += f
             seen.append(line)

@@ -3,6 +3,7 @@
 #include "sim/report/html_svg.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <string>
 
 namespace moesim::sim::html {
@@ -143,4 +144,43 @@ TEST_CASE("Chart titles are escaped", "[html]") {
 }
 
 }  // namespace
+}  // namespace moesim::sim::html
+
+namespace moesim::sim::html {
+
+TEST_CASE("A heatmap names its rows and columns when given names", "[html]") {
+  HeatmapSpec h;
+  h.rows = 1;
+  h.cols = 2;
+  h.values = {1, 2};
+  h.row_label = "ep";
+  h.col_label = "NIC";
+  h.row_names = {"8"};
+  h.col_names = {"200", "400"};
+  const std::string svg = Heatmap(h);
+  // Cell (0, 1) at x = 70 + 48: its tooltip and the column's label say "400", not "1".
+  CHECK(svg.find("<title>ep 8 -&gt; NIC 400: 2</title>") != std::string::npos);
+  CHECK(svg.find("text-anchor=\"middle\">400</text>") != std::string::npos);
+}
+
+TEST_CASE("A line chart over categories: positions worked out by hand", "[html]") {
+  LineChartSpec c;
+  c.title = "t";
+  c.categories = {"a", "b", "c"};
+  c.series = {{"s", {10, 20, 5}, "#123456"}, {"gap", {4, std::nan(""), 8}, "#654321"}};
+  const std::string svg = LineChart(c);
+  // slot = 1000 / 3 = 333.33; category i at x = 80 + (i + 0.5) x slot = 246.67, 580.00, 913.33.
+  // axis = NiceCeil(20) = 20, bottom = 30 + 300 = 330: y(v) = 330 - v / 20 x 300, so y(10) =
+  // 180, y(20) = 30, y(5) = 255.
+  CHECK(svg.find("<polyline class=\"line\" points=\"246.67,180.00 580.00,30.00 913.33,255.00\" "
+                 "fill=\"none\" stroke=\"#123456\"") != std::string::npos);
+  // The NaN breaks the second series into two single points: dots, no line.
+  CHECK(Count(svg, "<polyline") == 1);
+  CHECK(Count(svg, "<circle class=\"point\"") == 5);
+  CHECK(svg.find("<title>gap, c: 8</title>") != std::string::npos);
+  // 20 = 2 x 10^1: 4 ticks of 5 (Ticks), the top one at y = 30.
+  CHECK(Count(svg, "class=\"grid\"") == 5);
+  CHECK(svg.find(">s</text>") != std::string::npos);  // the legend
+}
+
 }  // namespace moesim::sim::html

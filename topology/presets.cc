@@ -89,4 +89,29 @@ StatusOr<NodePreset> FindNodePreset(std::string_view name, const Location& where
       Join(NodePresetNames()));
 }
 
+pb::NodeSpec NodeSpecOf(const NodePreset& preset) {
+  const NodeShape& shape = preset.shape;
+  auto ns = [](Duration d) { return static_cast<double>(d.picoseconds()) / 1000; };
+  pb::NodeSpec spec;
+  spec.set_name(shape.name);
+  spec.set_gpu(shape.gpu);
+  spec.set_gpus(shape.gpus);
+  if (shape.nvlink_bandwidth.per_second() > 0) {
+    spec.mutable_nvlink()->set_bandwidth_gbps(shape.nvlink_bandwidth.giga());
+    spec.mutable_nvlink()->set_latency_ns(ns(shape.nvlink_latency));
+  }
+  pb::PcieSpec* pcie = spec.mutable_pcie();
+  pcie->set_switches(shape.pcie_switches);
+  pcie->set_cpus(shape.cpus);
+  pcie->set_bandwidth_gbps(shape.pcie_bandwidth.giga());
+  pcie->set_latency_ns(ns(shape.pcie_latency));
+  pcie->set_inter_socket_bandwidth_gbps(shape.inter_socket_bandwidth.giga());
+  if (shape.nics > 0) {
+    spec.mutable_nics()->set_count(shape.nics);
+    spec.mutable_nics()->set_gbit_per_s(shape.nic_bandwidth.giga() * 8);
+    spec.mutable_nics()->set_latency_ns(ns(shape.nic_latency));
+  }
+  return spec;
+}
+
 }  // namespace moesim::topology

@@ -23,4 +23,9 @@ std::vector<std::string> NodePresetNames();
 // The preset named `name`, or an error at `where` listing the known names.
 StatusOr<NodePreset> FindNodePreset(std::string_view name, const Location& where = {});
 
+// The preset as the `cluster { node { ... } }` block (by shape) that builds the same node, for a
+// scenario that changes one figure of a preset (`moesim sweep --set cluster.node.nics.gbit_per_s`).
+// The one thing a block cannot say, the NVLinks per GPU, only counts links in `moesim topo show`.
+pb::NodeSpec NodeSpecOf(const NodePreset& preset);
+
 }  // namespace moesim::topology

@@ -89,6 +89,7 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
   AddTraceCommand(app, &chosen);
   AddModelCommand(app, &chosen);
   AddPlanCommand(app, &chosen);
+  AddSweepCommand(app, &chosen);
   AddPlacementCommand(app, &chosen);
   AddCalibrateCommand(app, &chosen);
   AddValidateCommand(app, &chosen);

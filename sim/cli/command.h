@@ -74,6 +74,10 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen);
 void AddCalibrateCommand(CLI::App& app, CommandAction* chosen);
 void AddValidateCommand(CLI::App& app, CommandAction* chosen);
 
+// `moesim sweep SCENARIO --set FIELD=VALUES ...`: a scenario over a cross product of field values
+// (sweep_command.cc).
+void AddSweepCommand(CLI::App& app, CommandAction* chosen);
+
 // `moesim report RESULT -o FILE.html`: a Result drawn as an HTML page (report_command.cc).
 void AddReportCommand(CLI::App& app, CommandAction* chosen);
 

@@ -35,11 +35,8 @@ MpiSpread MpiSpread::Start() {
   return s;
 }
 
-std::vector<pb::PlanRow> MpiSpread::GatherRows(const std::vector<pb::PlanRow>& mine) const {
-  if (!mpi_ || size_ == 1) return mine;
-  pb::PlanTable pack;
-  for (const pb::PlanRow& r : mine) *pack.add_rows() = r;
-  const std::string bytes = pack.SerializeAsString();
+std::vector<std::string> MpiSpread::GatherBytes(const std::string& bytes) const {
+  if (!mpi_ || size_ == 1) return {bytes};
   int length = static_cast<int>(bytes.size());
   std::vector<int> lengths(size_), offsets(size_);
   MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -54,11 +51,20 @@ std::vector<pb::PlanRow> MpiSpread::GatherRows(const std::vector<pb::PlanRow>& m
   }
   MPI_Gatherv(bytes.data(), length, MPI_BYTE, all.data(), lengths.data(), offsets.data(), MPI_BYTE,
               0, MPI_COMM_WORLD);
+  std::vector<std::string> parts;
+  if (rank_ != 0) return parts;
+  for (uint32_t r = 0; r < size_; ++r) parts.push_back(all.substr(offsets[r], lengths[r]));
+  return parts;
+}
+
+std::vector<pb::PlanRow> MpiSpread::GatherRows(const std::vector<pb::PlanRow>& mine) const {
+  if (!mpi_ || size_ == 1) return mine;
+  pb::PlanTable pack;
+  for (const pb::PlanRow& r : mine) *pack.add_rows() = r;
   std::vector<pb::PlanRow> rows;
-  if (rank_ != 0) return rows;
-  for (uint32_t r = 0; r < size_; ++r) {
+  for (const std::string& bytes : GatherBytes(pack.SerializeAsString())) {
     pb::PlanTable part;
-    part.ParseFromArray(all.data() + offsets[r], lengths[r]);
+    part.ParseFromString(bytes);
     for (pb::PlanRow& row : *part.mutable_rows()) rows.push_back(std::move(row));
   }
   return rows;

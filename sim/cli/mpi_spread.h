@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "proto/plan.pb.h"
@@ -24,6 +25,9 @@ class MpiSpread {
   uint32_t size() const { return size_; }
   // Every rank's rows, on rank 0 (in rank order); an empty list elsewhere.
   std::vector<pb::PlanRow> GatherRows(const std::vector<pb::PlanRow>& mine) const;
+  // Every rank's `mine` (a serialized message), on rank 0 (in rank order); an empty list
+  // elsewhere. Without MPI, {mine}.
+  std::vector<std::string> GatherBytes(const std::string& mine) const;
 
  private:
   uint32_t rank_ = 0, size_ = 1;

@@ -4,9 +4,7 @@
 // single process prints.
 #include <fmt/format.h>
 #include <google/protobuf/text_format.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -14,9 +12,9 @@
 #include "models/model_spec.h"
 #include "proto/atomic_file.h"
 #include "proto/checked.h"
-#include "proto/progress.h"
 #include "sim/cli/command.h"
 #include "sim/cli/mpi_spread.h"
+#include "sim/cli/progress_bar.h"
 #include "sim/compute/profile_predict.h"
 #include "sim/report/html_report.h"
 #include "sim/step/plan_search.h"
@@ -377,30 +375,10 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   const MpiSpread spread = MpiSpread::Start();
   const uint32_t threads =
       o.threads != 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  // Progress on stderr from rank 0 (not under --quiet): a bar with the time left on a terminal;
-  // in a log, a line at each tenth of the candidates and at the end.
+  // Progress on stderr from rank 0 (not under --quiet; not when a test captures stderr).
   const bool report = spread.rank() == 0 && &io.err == &std::cerr && !o.quiet;
-  const bool tty = report && isatty(STDERR_FILENO);
   const size_t mine = (candidates.size() + spread.size() - 1 - spread.rank()) / spread.size();
-  const auto start = std::chrono::steady_clock::now();
-  size_t logged_tenth = 0;
-  bool finished = false;
-  auto progress = [&](size_t done) {
-    if (!report || finished) return;
-    finished = done >= mine;
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const std::string text = ProgressText(done, mine, elapsed);
-    if (tty) {
-      const int width = 30, filled = static_cast<int>(width * done / std::max<size_t>(mine, 1));
-      fmt::print(stderr, "\r[{}{}] plans {}\033[K", std::string(filled, '='),
-                 std::string(width - filled, ' '), text);
-      if (finished) fmt::print(stderr, "\n");
-    } else if (finished || done * 10 / std::max<size_t>(mine, 1) > logged_tenth) {
-      logged_tenth = done * 10 / std::max<size_t>(mine, 1);
-      fmt::print(stderr, "moesim plan: plans {}\n", text);
-    }
-  };
+  ProgressBar progress("moesim plan", "plans", mine, report);
   std::optional<Error> first_error;
   std::vector<PlanRow> rows =
       EvaluatePlans(*cluster, *model, *plan_routing, *placement, step, candidates, spread.rank(),

@@ -1,28 +1,26 @@
 // `moesim simulate [SCENARIO] [--json] [--fidelity analytical] [--hardware PROFILE] [--html FILE]`.
 
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <utility>
 
 #include "models/alltoallv_matrix.h"
+#include "models/dispatch.h"
 #include "models/model_spec.h"
-#include "models/send_matrices.h"
+#include "models/wire_dtype.h"
 #include "proto/atomic_file.h"
 #include "proto/checked.h"
 #include "sim/cli/cli.h"
 #include "sim/cli/command.h"
 #include "sim/cli/step_command.h"
-#include "sim/compute/profile_predict.h"
-#include "sim/moe/critical_path.h"
 #include "sim/moe/moe_layer.h"
-#include "sim/moe/replay.h"
 #include "sim/moe/scenario_loader.h"
 #include "sim/report/html_report.h"
 #include "sim/report/placement_report.h"
 #include "sim/report/report.h"
 #include "sim/report/timeline.h"
+#include "sim/step/scenario_run.h"
 
 namespace moesim::sim {
 namespace {
@@ -37,27 +35,6 @@ struct SimulateOptions {
   uint32_t export_layer = 0;
   std::string hardware;  // HardwareProfile path, or empty (then the scenario's, if any)
 };
-
-// The profile --hardware names, else the scenario's hardware_profile (relative to the scenario
-// file), else none.
-StatusOr<std::optional<pb::HardwareProfile>> HardwareOf(const SimulateOptions& options,
-                                                        const LoadedScenario& scenario) {
-  std::string path = options.hardware;
-  if (path.empty() && !scenario.spec.hardware_profile().empty()) {
-    path = (std::filesystem::path(scenario.file.path()).parent_path() /
-            scenario.spec.hardware_profile())
-               .string();
-    if (!std::filesystem::exists(path)) {
-      return InputError(scenario.file.Locate("hardware_profile"), "hardware_profile",
-                        "\"" + scenario.spec.hardware_profile() + "\"",
-                        "no such file (" + path + ")",
-                        "a HardwareProfile .pbtxt path relative to the scenario file");
-    }
-  }
-  if (path.empty()) return std::optional<pb::HardwareProfile>();
-  MOESIM_ASSIGN_OR_RETURN(pb::HardwareProfile p, LoadHardwareProfile(path));
-  return std::optional<pb::HardwareProfile>(std::move(p));
-}
 
 // Writes layer `layer`'s dispatch bytes (the tokens its alltoall_algo sends directly, x a token's
 // bytes in the dispatch dtype) in nccl-tests' alltoallv matrix format (models/alltoallv_matrix.h),
@@ -127,7 +104,7 @@ void AddExpertLoads(const models::Workload& w, pb::Result& result) {
 int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptions& options,
                    CommandIo& io) {
   if (!scenario.ok()) return Fail(io, scenario.error());
-  auto hardware = HardwareOf(options, *scenario);
+  auto hardware = ScenarioHardware(*scenario, options.hardware);
   if (!hardware.ok()) return Fail(io, hardware.error());
   const StatusOr<Fidelity> fidelity = ParseFidelity(options.fidelity);
   if (!fidelity.ok()) return Fail(io, fidelity.error());
@@ -149,29 +126,9 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
         ExportAlltoallv(scenario->workload, options.export_layer, options.export_alltoallv);
     if (!s.ok()) return Fail(io, s.error());
   }
-  pb::Result result;
-  if (*hardware) {
-    // The profile's per-rank model (sim/compute/profile_model.h), as `moesim validate` predicts.
-    if (!scenario->workload.replay.empty()) {
-      io.err << "moesim: error: --hardware times the routing's MoE layers; a replay scenario is "
-                "timed by the network model only\n";
-      return 1;
-    }
-    auto predicted = PredictWithProfile(scenario->cluster, scenario->workload, **hardware);
-    if (!predicted.ok()) return Fail(io, predicted.error());
-    result = *std::move(predicted);
-    const models::Workload& w = scenario->workload;
-    for (const models::LayerWork& layer : w.layers) {
-      models::AddSendMatrices(result, layer.layer, models::SentTokens(layer, w.alltoall_algo),
-                              models::WireTokenBytes(w.model, w.dispatch_dtype).value,
-                              models::WireTokenBytes(w.model, w.combine_dtype).value);
-    }
-  } else {
-    const std::unique_ptr<NetworkModel> net = MakeNetworkModel(scenario->cluster, *fidelity);
-    result = scenario->workload.replay.empty() ? SimulateMoeLayers(*net, scenario->workload)
-                                               : SimulateReplay(*net, scenario->workload);
-  }
-  if (scenario->workload.replay.empty()) AddCriticalPath(scenario->workload.layers, result);
+  auto simulated = SimulateScenarioLayers(*scenario, *fidelity, *hardware);
+  if (!simulated.ok()) return Fail(io, simulated.error());
+  pb::Result result = *std::move(simulated);
   AddDrops(scenario->workload, result);
   AddExpertLoads(scenario->workload, result);
   result.set_gpus_per_node(scenario->cluster.gpus_per_node());

@@ -1,9 +1,7 @@
 #include "sim/moe/scenario_loader.h"
 
 namespace moesim::sim {
-namespace {
-
-StatusOr<LoadedScenario> Resolve(pb::Scenario spec, TextFile file) {
+StatusOr<LoadedScenario> ResolveScenario(pb::Scenario spec, TextFile file) {
   MOESIM_ASSIGN_OR_RETURN(topology::Cluster cluster, topology::BuildCluster(spec.cluster(), &file));
   MOESIM_ASSIGN_OR_RETURN(
       models::Workload workload,
@@ -11,18 +9,16 @@ StatusOr<LoadedScenario> Resolve(pb::Scenario spec, TextFile file) {
   return LoadedScenario{std::move(spec), std::move(file), std::move(cluster), std::move(workload)};
 }
 
-}  // namespace
-
 StatusOr<LoadedScenario> LoadScenario(const std::string& path) {
   pb::Scenario spec;
   MOESIM_ASSIGN_OR_RETURN(TextFile file, TextFile::Parse(path, &spec));
-  return Resolve(std::move(spec), std::move(file));
+  return ResolveScenario(std::move(spec), std::move(file));
 }
 
 StatusOr<LoadedScenario> LoadScenarioFromString(std::string_view text, const std::string& name) {
   pb::Scenario spec;
   MOESIM_ASSIGN_OR_RETURN(TextFile file, TextFile::ParseString(text, name, &spec));
-  return Resolve(std::move(spec), std::move(file));
+  return ResolveScenario(std::move(spec), std::move(file));
 }
 
 }  // namespace moesim::sim

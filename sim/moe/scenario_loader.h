@@ -25,5 +25,8 @@ struct LoadedScenario {
 StatusOr<LoadedScenario> LoadScenario(const std::string& path);
 // The same from text in memory, named `name` in errors (tests).
 StatusOr<LoadedScenario> LoadScenarioFromString(std::string_view text, const std::string& name);
+// The same from a parsed scenario: the cluster built and the workload resolved, errors located in
+// `file` (a scenario edited after parsing, `moesim sweep`: see TextFile::WithValueFrom).
+StatusOr<LoadedScenario> ResolveScenario(pb::Scenario spec, TextFile file);
 
 }  // namespace moesim::sim

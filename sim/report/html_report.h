@@ -22,6 +22,7 @@
 #include "proto/hardware.pb.h"
 #include "proto/plan.pb.h"
 #include "proto/result.pb.h"
+#include "proto/sweep.pb.h"
 
 namespace moesim::sim {
 
@@ -39,6 +40,10 @@ std::string HtmlStepPage(const pb::StepResult& result);
 // time beside its prediction (and with a profile the datasheet's), each labelled with its error,
 // and every row in a table.
 std::string HtmlValidationPage(const pb::ValidationReport& report);
+// `moesim sweep --html`: the total against the swept field and its components as lines (one field);
+// for two, a heatmap and, while the second has at most 10 values, a line per value of it; every
+// row.
+std::string HtmlSweepPage(const pb::SweepTable& table);
 
 namespace html {
 // What every page is made of (html_report.cc): the document up to <body> with the report's style,

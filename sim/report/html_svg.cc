@@ -32,6 +32,28 @@ std::string Line(double x1, double y1, double x2, double y2, std::string_view cl
                      cls, Num(x1), Num(y1), Num(x2), Num(y2), color);
 }
 
+// Horizontal grid lines from 0 to `axis` (Ticks(axis) steps) across a plot whose bottom-left corner
+// is (left, bottom), each labelled at the left.
+std::string YGrid(double left, double bottom, double width, double height, double axis,
+                  const std::function<std::string(double)>& format) {
+  std::string s;
+  const int ticks = Ticks(axis);
+  for (int k = 0; k <= ticks; ++k) {
+    const double y = bottom - height * k / ticks;
+    s += Line(left, y, left + width, y, "grid", "#ddd");
+    s += Text(left - 4, y + 4, "end", format(axis * k / ticks));
+  }
+  return s;
+}
+
+// A y axis' title, written upwards at x = 16, centred on `y`.
+std::string YLabel(double y, const std::string& text) {
+  return fmt::format(
+      "<text class=\"axis\" transform=\"translate(16 {}) rotate(-90)\" "
+      "text-anchor=\"middle\">{}</text>\n",
+      Num(y), Escape(text));
+}
+
 std::string Legend(double x, double y, const std::vector<std::pair<std::string, std::string>>& l) {
   std::string s;
   for (const auto& [name, color] : l) {
@@ -117,6 +139,11 @@ std::string Heatmap(const HeatmapSpec& spec) {
     const size_t k = static_cast<size_t>(i) * spec.cols + j;
     return k < spec.values.size() ? Clean(spec.values[k]) : 0.0;
   };
+  auto name = [](const std::vector<std::string>& names, uint32_t i) {
+    return i < names.size() ? names[i] : std::to_string(i);
+  };
+  auto row_name = [&](uint32_t i) { return name(spec.row_names, i); };
+  auto col_name = [&](uint32_t j) { return name(spec.col_names, j); };
   double top = 0;
   for (uint32_t i = 0; i < spec.rows; ++i)
     for (uint32_t j = 0; j < spec.cols; ++j) top = std::max(top, value(i, j));
@@ -130,8 +157,8 @@ std::string Heatmap(const HeatmapSpec& spec) {
           "<rect class=\"cell\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>"
           "{} {} -&gt; {} {}: {}</title></rect>\n",
           Num(kHeatLeft + j * cell, 2), Num(kHeatTop + i * cell, 2), Num(cell, 2), Num(cell, 2),
-          Hex(HeatColor(top > 0 ? v / top : 0)), Escape(spec.row_label), i, Escape(spec.col_label),
-          j, Escape(spec.format(v)));
+          Hex(HeatColor(top > 0 ? v / top : 0)), Escape(spec.row_label), Escape(row_name(i)),
+          Escape(spec.col_label), Escape(col_name(j)), Escape(spec.format(v)));
     }
   }
   s += fmt::format(
@@ -150,9 +177,9 @@ std::string Heatmap(const HeatmapSpec& spec) {
   uint32_t step = 1;
   while (cell * step < 12) step *= 2;
   for (uint32_t i = 0; i < spec.rows; i += step)
-    s += Text(kHeatLeft - 4, kHeatTop + (i + 0.5) * cell + 4, "end", std::to_string(i));
+    s += Text(kHeatLeft - 4, kHeatTop + (i + 0.5) * cell + 4, "end", row_name(i));
   for (uint32_t j = 0; j < spec.cols; j += step)
-    s += Text(kHeatLeft + (j + 0.5) * cell, kHeatTop - 4, "middle", std::to_string(j));
+    s += Text(kHeatLeft + (j + 0.5) * cell, kHeatTop - 4, "middle", col_name(j));
   s += Text(kHeatLeft + w / 2, kHeatTop + h + 18, "middle", spec.col_label);
   s += fmt::format(
       "<text class=\"axis\" transform=\"translate({} {}) rotate(-90)\" "
@@ -176,12 +203,7 @@ std::string BarChart(const BarChartSpec& spec) {
   const double axis = NiceCeil(top);
   const double bottom = kBarTop + kBarPlotHeight;
   std::string s = Open("bars", kBarLeft + kBarPlotWidth + 100, bottom + 60, spec.title);
-  const int ticks = Ticks(axis);
-  for (int k = 0; k <= ticks; ++k) {
-    const double y = bottom - kBarPlotHeight * k / ticks;
-    s += Line(kBarLeft, y, kBarLeft + kBarPlotWidth, y, "grid", "#ddd");
-    s += Text(kBarLeft - 4, y + 4, "end", spec.format(axis * k / ticks));
-  }
+  s += YGrid(kBarLeft, bottom, kBarPlotWidth, kBarPlotHeight, axis, spec.format);
   const double slot = kBarPlotWidth / std::max<size_t>(spec.bars.size(), 1);
   for (size_t i = 0; i < spec.bars.size(); ++i) {
     const Bar& b = spec.bars[i];
@@ -286,22 +308,15 @@ std::string Scatter(const ScatterSpec& spec) {
   auto px = [&](double x) { return kScatterLeft + Clean(x) / ax * kScatterPlotWidth; };
   auto py = [&](double y) { return bottom - Clean(y) / ay * kScatterPlotHeight; };
   std::string s = Open("scatter", kScatterLeft + kScatterPlotWidth + 100, bottom + 70, spec.title);
-  const int tx = Ticks(ax), ty = Ticks(ay);
+  const int tx = Ticks(ax);
   for (int k = 0; k <= tx; ++k) {
     const double x = kScatterLeft + kScatterPlotWidth * k / tx;
     s += Line(x, kScatterTop, x, bottom, "grid", "#ddd");
     s += Text(x, bottom + 14, "middle", spec.format_x(ax * k / tx));
   }
-  for (int k = 0; k <= ty; ++k) {
-    const double y = bottom - kScatterPlotHeight * k / ty;
-    s += Line(kScatterLeft, y, kScatterLeft + kScatterPlotWidth, y, "grid", "#ddd");
-    s += Text(kScatterLeft - 4, y + 4, "end", spec.format_y(ay * k / ty));
-  }
+  s += YGrid(kScatterLeft, bottom, kScatterPlotWidth, kScatterPlotHeight, ay, spec.format_y);
   s += Text(kScatterLeft + kScatterPlotWidth / 2, bottom + 32, "middle", spec.x_label);
-  s += fmt::format(
-      "<text class=\"axis\" transform=\"translate(16 {}) rotate(-90)\" "
-      "text-anchor=\"middle\">{}</text>\n",
-      Num(kScatterTop + kScatterPlotHeight / 2), Escape(spec.y_label));
+  s += YLabel(kScatterTop + kScatterPlotHeight / 2, spec.y_label);
   if (spec.x_limit > 0) {
     s += fmt::format(
         "<line class=\"limit\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#d62728\" "
@@ -334,6 +349,72 @@ std::string Scatter(const ScatterSpec& spec) {
         p.front ? "#d62728" : "none", p.front ? "#d62728" : color, Escape(p.label),
         Escape(spec.format_x(p.x)), Escape(spec.format_y(p.y)));
   }
+  return s + "</svg>\n";
+}
+
+std::string SeriesColor(size_t i) {
+  static const char* const kColors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                                        "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+  return kColors[i % 10];
+}
+
+std::string LineChart(const LineChartSpec& spec) {
+  double top = 0;
+  for (const LineSeries& line : spec.series)
+    for (const double v : line.values) top = std::max(top, Clean(v));
+  const double axis = NiceCeil(top);
+  const double bottom = kLineTop + kLinePlotHeight;
+  const double slot =
+      kLinePlotWidth / static_cast<double>(std::max<size_t>(spec.categories.size(), 1));
+  auto px = [&](size_t i) { return kLineLeft + (static_cast<double>(i) + 0.5) * slot; };
+  auto py = [&](double v) { return bottom - Clean(v) / axis * kLinePlotHeight; };
+  std::string s = Open("lines", kLineLeft + kLinePlotWidth + 100, bottom + 80, spec.title);
+  s += YGrid(kLineLeft, bottom, kLinePlotWidth, kLinePlotHeight, axis, spec.format);
+  // Every category named while the names fit (about 7 px a character), else every k-th.
+  size_t longest = 1;
+  for (const std::string& c : spec.categories) longest = std::max(longest, c.size());
+  const size_t every = static_cast<size_t>(std::ceil(7.0 * static_cast<double>(longest) / slot));
+  for (size_t i = 0; i < spec.categories.size(); i += std::max<size_t>(every, 1))
+    s += Text(px(i), bottom + 14, "middle", spec.categories[i]);
+  s += Text(kLineLeft + kLinePlotWidth / 2, bottom + 32, "middle", spec.x_label);
+  s += YLabel(kLineTop + kLinePlotHeight / 2, spec.y_label);
+  std::vector<std::pair<std::string, std::string>> legend;
+  for (const LineSeries& line : spec.series) {
+    // A polyline per run of values that are there (a NaN breaks the line).
+    std::string points;
+    size_t count = 0;
+    auto flush = [&] {
+      if (count >= 2) {
+        points.pop_back();
+        s += fmt::format(
+            "<polyline class=\"line\" points=\"{}\" fill=\"none\" stroke=\"{}\" "
+            "stroke-width=\"2\"/>\n",
+            points, Escape(line.color));
+      }
+      points.clear();
+      count = 0;
+    };
+    for (size_t i = 0; i < line.values.size() && i < spec.categories.size(); ++i) {
+      if (!std::isfinite(line.values[i])) {
+        flush();
+        continue;
+      }
+      points += Num(px(i), 2) + "," + Num(py(line.values[i]), 2) + " ";
+      ++count;
+    }
+    flush();
+    for (size_t i = 0; i < line.values.size() && i < spec.categories.size(); ++i) {
+      if (!std::isfinite(line.values[i])) continue;
+      s += fmt::format(
+          "<circle class=\"point\" cx=\"{}\" cy=\"{}\" r=\"3.5\" fill=\"{}\"><title>{}{}: "
+          "{}</title></circle>\n",
+          Num(px(i), 2), Num(py(line.values[i]), 2), Escape(line.color),
+          Escape(line.name.empty() ? "" : line.name + ", "), Escape(spec.categories[i]),
+          Escape(spec.format(line.values[i])));
+    }
+    if (!line.name.empty()) legend.emplace_back(line.name, line.color);
+  }
+  s += Legend(kLineLeft, bottom + 56, legend);
   return s + "</svg>\n";
 }
 

@@ -51,6 +51,8 @@ struct HeatmapSpec {
   std::vector<double> values;  // row-major, rows x cols (missing cells count as 0)
   uint32_t group = 0;
   std::string row_label = "source GPU", col_label = "destination GPU";
+  // Names of the rows and columns on the axes and in tooltips; empty: their indices.
+  std::vector<std::string> row_names, col_names;
   // The text of a value in tooltips and the legend.
   std::function<std::string(double)> format = [](double v) { return Num(v, 0); };
 };
@@ -131,5 +133,25 @@ struct ScatterSpec {
   std::function<std::string(double)> format_y = [](double v) { return Num(v, 0); };
 };
 std::string Scatter(const ScatterSpec& spec);
+
+// Lines over categories (a swept field's values, equally spaced whatever they are): category i at
+// x = kLineLeft + (i + 0.5) x kLinePlotWidth / categories, value y = kLineTop + kLinePlotHeight x
+// (1 - value / axis), axis = NiceCeil(largest value). One polyline per series, a dot per value; a
+// series' missing values (NaN) break its line.
+inline constexpr double kLineLeft = 80, kLineTop = 30, kLinePlotWidth = 1000, kLinePlotHeight = 300;
+struct LineSeries {
+  std::string name;            // in the legend and the tooltips
+  std::vector<double> values;  // one per category
+  std::string color = "#2171b5";
+};
+struct LineChartSpec {
+  std::string title, x_label, y_label;
+  std::vector<std::string> categories;
+  std::vector<LineSeries> series;
+  std::function<std::string(double)> format = [](double v) { return Num(v, 0); };
+};
+std::string LineChart(const LineChartSpec& spec);
+// The i-th of ten distinct colours (Tableau's), for series and legends.
+std::string SeriesColor(size_t i);
 
 }  // namespace moesim::sim::html
