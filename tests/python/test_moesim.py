@@ -232,3 +232,36 @@ def test_plan_bad_flag_raises_the_commands_message():
         moesim.plan(**{**PLAN, "gpus": 12})
     assert str(e.value) == cli_error("plan", "--model", PLAN["model"], "--cluster", "dgx-h100",
                                      "--gpus", 12, "--global-batch", 16, "--seq-len", 512, "--json")
+
+
+def test_plan_without_pandas_is_a_list_of_dicts(monkeypatch):
+    # A None entry in sys.modules makes `import pandas` raise ImportError, as where pandas is not
+    # installed: plan() then returns the rows as dicts, the same rows in the same order.
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)
+    rows = moesim.plan(**PLAN)
+    assert isinstance(rows, list) and len(rows) > 0 and isinstance(rows[0], dict)
+    status, out, err = cli("plan", "--model", PLAN["model"], "--cluster", "dgx-h100", "--gpus", 8,
+                           "--global-batch", 16, "--seq-len", 512, "--threads", 2, "--json")
+    assert status == 0, err
+    assert [r["plan"] for r in rows] == [r["plan"] for r in json.loads(out)["rows"]]
+    assert all(isinstance(r["stepPs"], int) for r in rows)
+    # to_pandas() says what is missing instead of failing deep inside.
+    with pytest.raises(ImportError):
+        moesim.simulate(str(SEED)).to_pandas()
+
+
+def test_sweep_rows_are_the_commands():
+    # The seed at EP 2 and 4: two rows, a column per swept field and per phase, as the command's
+    # JSON has them; the totals are `moesim simulate`'s (EP 4: 212,944 ns, README "Python").
+    frame = moesim.sweep(SEED, {"plan.ep": [2, 4]})
+    status, out, err = cli("sweep", SEED, "--set", "plan.ep=2,4", "--json", "-", "--quiet")
+    assert status == 0, err
+    printed = json.loads(out)
+    assert list(frame["plan.ep"]) == ["2", "4"]
+    assert list(frame["totalNs"]) == [int(r["totalNs"]) for r in printed["rows"]]
+    assert frame["totalNs"][1] == moesim.simulate(str(SEED))["totalNs"] == 212944
+    assert list(frame["dispatch"]) == [int(r["components"][1]["timeNs"]) for r in printed["rows"]]
+    assert frame.attrs["table"]["kind"] == "layers"
+    with pytest.raises(ValueError) as e:
+        moesim.sweep(SEED, {"plan.epp": "8"})
+    assert str(e.value) == cli_error("sweep", SEED, "--set", "plan.epp=8", "--quiet")

@@ -5,6 +5,7 @@
     r["totalNs"]                                              # the Result, as --json names it
     frames = r.to_pandas()                                    # phases and send matrices (pandas)
     rows = moesim.plan(model="mixtral-8x7b", gpus=16, global_batch=64)   # a DataFrame with pandas
+    moesim.sweep("s.pbtxt", {"plan.ep": [4, 8]})              # `moesim sweep`, a row per point
     t = moesim.read_trace("t.moetrace")                       # t["experts"]: tokens x top-k ids
     moesim.trace_stats("t.moetrace", ep=4)                    # `moesim trace stats --json`
 
@@ -160,13 +161,8 @@ def _flags(options):
     return args
 
 
-def plan(**options):
-    """`moesim plan --json` with each keyword a flag (model="mixtral-8x7b", gpus=16,
-    global_batch=64, routing="zipf:1.2", overlap_alltoall=True, ...; `moesim plan --help` lists
-    them): its rows, ranked, as a DataFrame with pandas (the rest of the table in .attrs["table"]),
-    else a list of dicts."""
-    table = _ints(json.loads(_checked(_moesim.run(["plan", *_flags(options), "--json"]))))
-    rows = table.pop("rows", [])
+def _frame(rows, table):
+    """`rows` as a DataFrame with the rest of `table` in .attrs["table"]; the list without pandas."""
     try:
         import pandas as pd
     except ImportError:
@@ -174,6 +170,42 @@ def plan(**options):
     frame = pd.DataFrame(rows)
     frame.attrs["table"] = table
     return frame
+
+
+def plan(**options):
+    """`moesim plan --json` with each keyword a flag (model="mixtral-8x7b", gpus=16,
+    global_batch=64, routing="zipf:1.2", overlap_alltoall=True, ...; `moesim plan --help` lists
+    them): its rows, ranked, as a DataFrame with pandas (the rest of the table in .attrs["table"]),
+    else a list of dicts."""
+    table = _ints(json.loads(_checked(_moesim.run(["plan", *_flags(options), "--json"]))))
+    rows = table.pop("rows", [])
+    return _frame(rows, table)
+
+
+def sweep(scenario, fields, fidelity=None):
+    """`moesim sweep SCENARIO --set PATH=VALUES ... --json -`: `fields` maps each swept field path
+    to its values, a list or the command's text ("0:1.5:0.25", "100:800:x2"); several form the
+    cross product, the last varying fastest. With pandas a DataFrame, one row per point: a
+    column per swept field (the values as given), totalNs, deltaPct, a column per component
+    (ns), bottleneck, memoryBytes, fits, mfu, error (the rest of the table in .attrs["table"]);
+    else the rows as dicts."""
+    args = ["sweep", os.fspath(scenario), "--quiet", "--json", "-"]
+    for path, values in fields.items():
+        text = values if isinstance(values, str) else ",".join(str(v) for v in values)
+        args += ["--set", f"{path}={text}"]
+    if fidelity is not None:
+        args += ["--fidelity", fidelity]
+    table = _ints(json.loads(_checked(_moesim.run(args))))
+    paths = [f["path"] for f in table.get("fields", [])]
+    rows = []
+    for r in table.pop("rows", []):
+        row = dict(zip(paths, r.get("values", [])))
+        for key in ("totalNs", "deltaPct", "bottleneck", "memoryBytes", "fits", "mfu", "error"):
+            row[key] = r.get(key)
+        for c in r.get("components", []):
+            row[c["name"]] = c.get("timeNs", 0)
+        rows.append(row)
+    return _frame(rows, table)
 
 
 def read_result(path):
