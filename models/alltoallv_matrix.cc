@@ -1,5 +1,6 @@
 #include "models/alltoallv_matrix.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -17,6 +18,19 @@ void WriteAlltoallvMatrix(const TrafficMatrix& bytes, std::ostream& out) {
     for (uint32_t j = 0; j < bytes.ranks(); ++j) out << (j == 0 ? "" : " ") << bytes.at(i, j);
     out << "\n";
   }
+}
+
+uint64_t AlltoallvRunBytes(const TrafficMatrix& bytes) {
+  uint64_t largest = 0;
+  for (uint32_t i = 0; i < bytes.ranks(); ++i) {
+    uint64_t sent = 0, received = 0;
+    for (uint32_t j = 0; j < bytes.ranks(); ++j) {
+      sent += bytes.at(i, j) / kAlltoallvAlignBytes * kAlltoallvAlignBytes;
+      received += bytes.at(j, i) / kAlltoallvAlignBytes * kAlltoallvAlignBytes;
+    }
+    largest = std::max({largest, sent, received});
+  }
+  return largest;
 }
 
 Status WriteAlltoallvMatrixFile(const TrafficMatrix& bytes, const std::string& path) {

@@ -29,6 +29,11 @@ inline constexpr uint64_t kAlltoallvAlignBytes = 16;
 
 // One line per row, values separated by one space, integers.
 void WriteAlltoallvMatrix(const TrafficMatrix& bytes, std::ostream& out);
+
+// The -b and -e nccl-tests' alltoallv_perf needs for `bytes` (src/alltoallv.cu, matrix mode: -b
+// and -e equal, and at least the largest bytes a rank sends or receives, as it allocates its
+// buffers from -e): that largest total, each cell first rounded down to 16 bytes as it reads it.
+uint64_t AlltoallvRunBytes(const TrafficMatrix& bytes);
 Status WriteAlltoallvMatrixFile(const TrafficMatrix& bytes, const std::string& path);
 
 // Parses `text` (named `name` in errors, which give line:column) and keeps the first `ranks` rows

@@ -92,6 +92,10 @@ TEST_CASE("moesim --export-alltoallv writes the seed example's dispatch bytes mo
   for (uint32_t i = 0; i < 4; ++i) {
     for (uint32_t j = 0; j < 4; ++j) CHECK(read->at(i, j) == expected[i][j]);
   }
+  // What to run it with: every rank sends 4 x 8192 B, GPU 1 receives 2 + 1 + 1 + 2 = 6 tokens,
+  // 49,152 B, the most: -b = -e = 49152.
+  CHECK_THAT(run.err, Catch::Contains("NCCL_TESTS_ALLTOALLV_MATRIX_FILE=" + path +
+                                      " mpirun -np 4 alltoallv_perf -b 49152 -e 49152 -a 3"));
   std::filesystem::remove(path);
   // A layer the scenario does not simulate is refused.
   const auto bad = testing::Moesim({"simulate", testing::SourcePath("scenarios/seed_example.pbtxt"),
@@ -99,6 +103,16 @@ TEST_CASE("moesim --export-alltoallv writes the seed example's dispatch bytes mo
   CHECK(bad.status == 1);
   CHECK_THAT(bad.err,
              Catch::Contains("--export-layer = 3: no such simulated layer; valid: 0 to 0"));
+}
+
+TEST_CASE("AlltoallvRunBytes: the most a rank sends or receives, cells rounded down to 16 B") {
+  // [[0, 100], [0, 50]] as nccl-tests reads it: [[0, 96], [0, 48]]. Rank 0 sends 96, rank 1 48;
+  // rank 1 receives 96 + 48 = 144, the most: alltoallv_perf -b 144 -e 144.
+  TrafficMatrix m(2);
+  m.at(0, 1) = 100;
+  m.at(1, 1) = 50;
+  CHECK(AlltoallvRunBytes(m) == 144);
+  CHECK(AlltoallvRunBytes(TrafficMatrix(3)) == 0);
 }
 
 }  // namespace moesim::models

@@ -39,14 +39,24 @@ struct SimulateOptions {
 // Writes layer `layer`'s dispatch bytes (the tokens its alltoall_algo sends directly, x a token's
 // bytes in the dispatch dtype) in nccl-tests' alltoallv matrix format (models/alltoallv_matrix.h),
 // for `moebench a2a --matrix` or nccl-tests.
-Status ExportAlltoallv(const models::Workload& w, uint32_t layer, const std::string& path) {
+// Writes layer `layer`'s dispatch bytes to `path` and says on `err` how nccl-tests runs them.
+Status ExportAlltoallv(const models::Workload& w, uint32_t layer, const std::string& path,
+                       std::ostream& err) {
   if (layer >= w.layers.size()) {
     return InputError({}, "--export-layer", std::to_string(layer), "no such simulated layer",
                       "0 to " + std::to_string(w.layers.size() - 1));
   }
   const models::TrafficMatrix& tokens = models::SentTokens(w.layers[layer], w.alltoall_algo);
   const uint64_t token_bytes = models::WireTokenBytes(w.model, w.dispatch_dtype).value;
-  return models::WriteAlltoallvMatrixFile(tokens.Scaled(token_bytes), path);
+  const models::TrafficMatrix bytes = tokens.Scaled(token_bytes);
+  MOESIM_RETURN_IF_ERROR(models::WriteAlltoallvMatrixFile(bytes, path));
+  const uint64_t run = models::AlltoallvRunBytes(bytes);
+  err << "moesim: wrote " << path << ": layer " << layer << "'s dispatch, " << bytes.ranks()
+      << " x " << bytes.ranks() << " ranks, bytes per (source, destination). Run it with\n"
+      << "  NCCL_TESTS_ALLTOALLV_MATRIX_FILE=" << path << " mpirun -np " << bytes.ranks()
+      << " alltoallv_perf -b " << run << " -e " << run << " -a 3\n"
+      << "(-b = -e = the most bytes a rank sends or receives; -a 3: the slowest rank's time)\n";
+  return Status::Ok();
 }
 
 // The capacity factor's drops of the layers the phases describe (a replay: its slowest step).
@@ -123,7 +133,7 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
     return Fail(io, s.error());
   if (!options.export_alltoallv.empty()) {
     const Status s =
-        ExportAlltoallv(scenario->workload, options.export_layer, options.export_alltoallv);
+        ExportAlltoallv(scenario->workload, options.export_layer, options.export_alltoallv, io.err);
     if (!s.ok()) return Fail(io, s.error());
   }
   auto simulated = SimulateScenarioLayers(*scenario, *fidelity, *hardware);
