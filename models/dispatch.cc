@@ -97,12 +97,6 @@ uint32_t CommSms(AllToAllAlgo algo, const CommSmsInput& input) {
   return 0;
 }
 
-uint64_t ExpertCapacity(uint64_t tokens, uint32_t top_k, uint32_t experts, double factor) {
-  if (factor <= 0 || experts == 0) return 0;
-  return static_cast<uint64_t>(
-      std::ceil(static_cast<double>(tokens) * top_k / static_cast<double>(experts) * factor));
-}
-
 namespace {
 
 // Counts one sender's distinct tokens per destination (a node, or a rank): Copy() each copy's

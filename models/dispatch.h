@@ -149,8 +149,4 @@ struct CommSmsInput {
 //                               or device_sms is 0.
 uint32_t CommSms(AllToAllAlgo algo, const CommSmsInput& input);
 
-// Megatron-Core's capacity for `tokens` tokens of one rank: ceil(tokens x top_k / experts x
-// factor). 0 when factor <= 0 (no dropping).
-uint64_t ExpertCapacity(uint64_t tokens, uint32_t top_k, uint32_t experts, double factor);
-
 }  // namespace moesim::models

@@ -281,7 +281,7 @@ StatusOr<RouterOutput> ExpertChoice(const Logits& logits, double capacity_factor
   const uint32_t experts = logits.experts();
   const uint64_t tokens = logits.tokens();
   const uint64_t c =
-      std::min<uint64_t>(tokens, ExpertCapacity(capacity_factor, tokens, 1, experts));
+      std::min<uint64_t>(tokens, ExpertCapacity(tokens, 1, experts, capacity_factor));
 
   // S[t][e], softmax over each token's experts.
   std::vector<double> s(tokens * experts);
@@ -310,11 +310,6 @@ StatusOr<RouterOutput> ExpertChoice(const Logits& logits, double capacity_factor
     EndToken(out);
   }
   return out;
-}
-
-uint64_t ExpertCapacity(double capacity_factor, uint64_t tokens, uint32_t top_k, uint32_t experts) {
-  const double per_expert = static_cast<double>(tokens * top_k) / static_cast<double>(experts);
-  return static_cast<uint64_t>(std::ceil(per_expert * capacity_factor));
 }
 
 namespace {
@@ -354,7 +349,7 @@ StatusOr<RouterOutput> ApplyCapacity(const RouterOutput& routed, const CapacityO
                     "1 to " + std::to_string(experts));
   }
   const uint64_t tokens = routed.tokens();
-  const uint64_t capacity = ExpertCapacity(options.capacity_factor, tokens, options.top_k, experts);
+  const uint64_t capacity = ExpertCapacity(tokens, options.top_k, experts, options.capacity_factor);
 
   // Claim places choice by choice in the stated order; `kept` marks the winners.
   std::vector<bool> kept(routed.choices.size(), false);

@@ -192,8 +192,9 @@ StatusOr<RouterOutput> DenseRouting(const Logits& logits);
 // Expert-choice routing (Zhou et al. 2022, "Mixture-of-Experts with Expert Choice Routing", §3.1):
 // S = softmax over experts for each token; each expert e takes the c tokens with the highest
 // S[t][e] (equal scores: the lower token id), with weight S[t][e]. c = min(tokens,
-// ExpertCapacity(capacity_factor, tokens, 1, E)), the paper's k = n x c / e rounded up. A token may
-// get 0..E experts; TokensWithoutExpert() counts those with none. capacity_factor finite, > 0.
+// ExpertCapacity(tokens, 1, E, capacity_factor)) (models/routing.h), the paper's k = n x c / e
+// rounded up. A token may get 0..E experts; TokensWithoutExpert() counts those with none.
+// capacity_factor finite, > 0.
 StatusOr<RouterOutput> ExpertChoice(const Logits& logits, double capacity_factor);
 
 // In which order selections claim places in their expert.
@@ -217,11 +218,6 @@ struct CapacityOptions {
   Overflow overflow = Overflow::kDrop;
   ClaimOrder order = ClaimOrder::kTokenOrder;
 };
-
-// ceil(capacity_factor * tokens * top_k / experts), evaluated in double in Megatron-Core's order
-// (get_capacity: ceil((tokens * top_k / experts) * capacity_factor)), so that a factor such as 1.1
-// rounds as it does there (100 tokens, 1 expert: 100 * 1.1 = 110.00000000000001 -> 111).
-uint64_t ExpertCapacity(double capacity_factor, uint64_t tokens, uint32_t top_k, uint32_t experts);
 
 // Applies expert capacity to a router's output: selections past an expert's capacity are removed
 // from their token and listed in `dropped` (reason kCapacity), counted per expert in

@@ -1,6 +1,7 @@
 #include "models/routing.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "models/score_routing.h"
@@ -112,6 +113,12 @@ StatusOr<std::vector<LayerRouting>> ResolveRouting(const pb::Routing& spec,
                     "routing { synthetic { distribution: UNIFORM seed: N } }, "
                     "routing { explicit { rank { rank: R experts: [...] } ... } }, "
                     "routing { trace { file: \"FILE\" } } or routing { scores { router: R } }");
+}
+
+uint64_t ExpertCapacity(uint64_t tokens, uint32_t top_k, uint32_t experts, double factor) {
+  if (!(factor > 0) || experts == 0) return 0;
+  const double per_expert = static_cast<double>(tokens * top_k) / static_cast<double>(experts);
+  return static_cast<uint64_t>(std::ceil(per_expert * factor));
 }
 
 }  // namespace moesim::models

@@ -60,4 +60,11 @@ StatusOr<std::vector<LayerRouting>> ResolveRouting(
     const pb::Routing& spec, const RoutingShape& shape, const TextFile* file,
     std::vector<pb::RouterFigures>* router_figures = nullptr);
 
+// Expert capacity, Megatron-Core's get_capacity: ceil((tokens x top_k / experts) x factor)
+// places per expert, evaluated in double in that order so that a factor such as 1.1 rounds as it
+// does there (100 tokens, 1 expert: 100 x 1.1 = 110.00000000000001 -> 111). 0 when factor <= 0 or
+// there are no experts (no dropping). One rank's tokens for a per-sender capacity (dispatch.h),
+// the batch's for a router's (routers.h).
+uint64_t ExpertCapacity(uint64_t tokens, uint32_t top_k, uint32_t experts, double factor);
+
 }  // namespace moesim::models

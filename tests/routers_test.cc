@@ -200,10 +200,10 @@ TEST_CASE("GShard random top-2 keeps the second expert with probability 2 w2") {
 }
 
 TEST_CASE("Expert capacity follows ceil of capacity factor x tokens x k over experts") {
-  CHECK(ExpertCapacity(1.25, 8, 1, 4) == 3);       // 8 / 4 * 1.25 = 2.5 -> 3
-  CHECK(ExpertCapacity(1.0, 4096, 2, 8) == 1024);  // 4096 * 2 / 8 = 1024 exactly
+  CHECK(ExpertCapacity(8, 1, 4, 1.25) == 3);       // 8 / 4 * 1.25 = 2.5 -> 3
+  CHECK(ExpertCapacity(4096, 2, 8, 1.0) == 1024);  // 4096 * 2 / 8 = 1024 exactly
   // As Megatron-Core computes it, in double: 100 / 1 * 1.1 = 110.00000000000001 -> 111.
-  CHECK(ExpertCapacity(1.1, 100, 1, 1) == 111);
+  CHECK(ExpertCapacity(100, 1, 1, 1.1) == 111);
 }
 
 TEST_CASE("Switch capacity drops selections past capacity in token order") {

@@ -18,6 +18,7 @@
 #include <ostream>
 #include <string>
 
+#include "proto/plan.pb.h"
 #include "proto/scenario.pb.h"
 #include "proto/status.h"
 
@@ -68,6 +69,10 @@ void AddPlacementCommand(CLI::App& app, CommandAction* chosen);
 
 // `moesim plan`: every valid parallel plan simulated for a whole step, ranked (plan_command.cc).
 void AddPlanCommand(CLI::App& app, CommandAction* chosen);
+// The plan table as `moesim plan` prints it: the header and the first `top` rows; and
+// (--show-refused) each refused plan with the rule that refused it, in enumeration order.
+void PrintPlanTable(const pb::PlanTable& t, uint32_t top, bool show_refused, CommandIo& io);
+void PrintRefusedPlans(const pb::PlanTable& t, CommandIo& io);
 
 // `moesim calibrate` (calibrate_command.cc) and `moesim validate` (validate_command.cc): hardware
 // profiles fitted from measurements, and predictions checked against them.
@@ -78,7 +83,9 @@ void AddValidateCommand(CLI::App& app, CommandAction* chosen);
 // (sweep_command.cc).
 void AddSweepCommand(CLI::App& app, CommandAction* chosen);
 
-// `moesim report RESULT -o FILE.html`: a Result drawn as an HTML page (report_command.cc).
+// `moesim report RESULT -o FILE.html`: a Result drawn as an HTML page; `moesim result show FILE
+// [--json]`: a Result or plan table written before, printed (report_command.cc).
 void AddReportCommand(CLI::App& app, CommandAction* chosen);
+void AddResultCommand(CLI::App& app, CommandAction* chosen);
 
 }  // namespace moesim::sim

@@ -187,7 +187,9 @@ std::vector<std::string> SplitCommas(const std::string& text) {
   return out;
 }
 
-void PrintTable(const pb::PlanTable& t, uint32_t top, bool show_refused, CommandIo& io) {
+}  // namespace
+
+void PrintPlanTable(const pb::PlanTable& t, uint32_t top, bool show_refused, CommandIo& io) {
   io.out << t.model() << " on " << t.gpus() << " x " << t.cluster() << ", " << t.mode()
          << ", global batch " << t.global_batch() << " x " << t.seq_len() << " tokens, "
          << t.fidelity() << ", " << t.placement() << " placement: " << t.candidates()
@@ -228,14 +230,15 @@ void PrintTable(const pb::PlanTable& t, uint32_t top, bool show_refused, Command
   }
 }
 
-// --show-refused: each refused plan and the rule that refused it, in enumeration order.
-void PrintRefused(const pb::PlanTable& t, CommandIo& io) {
+void PrintRefusedPlans(const pb::PlanTable& t, CommandIo& io) {
   io.out << "\nrefused by the plan rules: " << t.refused_size() << "\n";
   size_t width = 0;
   for (const pb::RefusedPlan& r : t.refused()) width = std::max(width, r.plan().size());
   for (const pb::RefusedPlan& r : t.refused())
     io.out << fmt::format("  {:<{}}  {}\n", r.plan(), width, r.reason());
 }
+
+namespace {
 
 void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   io.out << "rank,plan,tp,cp,pp,ep,dp,edp,micro_batch,recompute,step_ms,mfu,alltoall_share,"
@@ -449,8 +452,8 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   if (o.csv) {
     PrintCsv(table, o.top, io);
   } else {
-    PrintTable(table, o.top, o.show_refused, io);
-    if (o.show_refused) PrintRefused(table, io);
+    PrintPlanTable(table, o.top, o.show_refused, io);
+    if (o.show_refused) PrintRefusedPlans(table, io);
   }
   return 0;
 }

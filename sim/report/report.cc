@@ -19,13 +19,25 @@ uint64_t Cell(const google::protobuf::ListValue& row, int j) {
   return static_cast<uint64_t>(row.values(j).number_value());
 }
 
+// The bytes of one token in `m`: its first cell with tokens, bytes over tokens; 0 without one.
+uint64_t TokenBytesOf(const pb::SendMatrix& m) {
+  for (int i = 0; i < m.tokens_size() && i < m.bytes_size(); ++i) {
+    for (int j = 0; j < m.tokens(i).values_size() && j < m.bytes(i).values_size(); ++j) {
+      if (Cell(m.tokens(i), j) > 0) return Cell(m.bytes(i), j) / Cell(m.tokens(i), j);
+    }
+  }
+  return 0;
+}
+
+// `token_bytes` 0: read off the matrix (TokenBytesOf), or not said when it has no bytes.
 void PrintMatrix(const pb::SendMatrix& m, uint64_t token_bytes, std::ostream& out) {
   const int n = m.tokens_size();
+  if (token_bytes == 0) token_bytes = TokenBytesOf(m);
   out << "Layer " << m.layer() << " " << m.phase() << " all-to-all"
       << (m.phase() == "combine" ? " (expert outputs return: the dispatch matrix transposed)"
                                  : " (tokens travel to the GPUs holding their experts)")
-      << "\n  tokens, row = source GPU, column = destination GPU, diagonal = kept on the GPU;"
-      << " one token = " << token_bytes << " B\n";
+      << "\n  tokens, row = source GPU, column = destination GPU, diagonal = kept on the GPU"
+      << (token_bytes > 0 ? "; one token = " + std::to_string(token_bytes) + " B" : "") << "\n";
   std::vector<uint64_t> sent(n, 0), received(n, 0);
   for (int i = 0; i < n; ++i) {
     for (int j = 0; j < n; ++j) {
@@ -167,6 +179,11 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
     }
   }
   out << "\n";
+  PrintResultBody(result, dispatch_bytes, combine_bytes, out);
+}
+
+void PrintResultBody(const pb::Result& result, uint64_t dispatch_bytes, uint64_t combine_bytes,
+                     std::ostream& out) {
   if (result.router_figures_size() > 0) {
     PrintRouterFigures(result, out);
     out << "\n";

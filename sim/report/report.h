@@ -16,6 +16,11 @@
 namespace moesim::sim {
 
 void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::ostream& out);
+// What PrintReport prints below its header about the scenario: router figures, drops, placement,
+// send matrices, phases, critical path, busiest links, replayed steps; from the Result alone
+// (`moesim result show`). A token's bytes in dispatch and combine, 0: read off each matrix.
+void PrintResultBody(const pb::Result& result, uint64_t dispatch_bytes, uint64_t combine_bytes,
+                     std::ostream& out);
 
 // The router's figures of routing from scores (pb::RouterFigures), one row per step and layer;
 // nothing when the Result has none. Past 64 rows, the first and last 32 (all are in --json).
