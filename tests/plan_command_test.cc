@@ -1,6 +1,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 
 #include "moesim_runner.h"
@@ -472,6 +473,56 @@ TEST_CASE("moesim plan: MFU against the model dtype's peak, and against BF16's f
   CHECK(refused.status == 1);
   CHECK_THAT(refused.err, Catch::Contains("--expert-gemm = deepgemm: DeepGEMM's grouped GEMMs are "
                                           "FP8, and the model is BF16"));
+}
+
+}  // namespace moesim
+
+namespace moesim {
+
+TEST_CASE("moesim plan --emit-scenario writes a ranked row as a scenario simulate runs") {
+  // The tiny model on 16 GPUs, Zipf 1.1 and full recomputation allowed: rows 1 and 3 written,
+  // each a scenario whose plan and step blocks are the row's, and whose simulated step lands
+  // near the row's. Plan search prices each expert's expected load, simulate a draw of tokens:
+  // the same step up to that draw's imbalance (a few per cent here), never 2x apart as a wrong
+  // plan, micro-batch or pipeline would be.
+  for (const std::string routing : {"uniform", "zipf:1.1"}) {
+    const auto table = Moesim(Args({"--routing", routing, "--json", "--quiet"}));
+    REQUIRE(table.status == 0);
+    const pb::PlanTable t = Json(table.out);
+    for (const int n : {1, 3}) {
+      INFO(routing << " row " << n);
+      const std::string path = testing::TempPath("emitted_row.pbtxt");
+      const auto emit = Moesim(Args(
+          {"--routing", routing, "--quiet", "--emit-scenario", std::to_string(n), "-o", path}));
+      REQUIRE(emit.status == 0);
+      CHECK_THAT(emit.err, Catch::Contains("wrote " + path + ": row " + std::to_string(n)));
+      const auto run = Moesim({"simulate", path, "--json"});
+      REQUIRE(run.status == 0);
+      pb::StepResult step;
+      REQUIRE(google::protobuf::util::JsonStringToMessage(run.out, &step).ok());
+      const pb::PlanRow& row = t.rows(n - 1);
+      // The plan as simulate names it: "tp1 pp2 ep8 dp8 ..." holds the row's sizes.
+      const std::string sizes = "tp" + std::to_string(row.tp()) + " pp" + std::to_string(row.pp()) +
+                                " ep" + std::to_string(row.ep()) + " dp" + std::to_string(row.dp());
+      CHECK(step.plan().find(sizes) == 0);
+      CHECK(step.micro_batches() * row.micro_batch() * row.dp() == 32);
+      CHECK(step.recompute().find(row.recompute() ? "full" : "selective") == 0);
+      const double ratio = static_cast<double>(step.step_ns()) * 1e3 / row.step_ps();
+      CHECK(ratio > 0.9);
+      CHECK(ratio < 1.1);
+      CHECK(static_cast<double>(step.memory().total()) ==
+            Approx(static_cast<double>(row.memory_bytes())).epsilon(0.05));
+      std::filesystem::remove(path);
+    }
+  }
+  // -o without --emit-scenario, a row past the table: refused, nothing written.
+  const auto alone = Moesim(Args({"-o", testing::TempPath("x.pbtxt"), "--quiet"}));
+  CHECK(alone.status == 1);
+  CHECK_THAT(alone.err, Catch::Contains("--emit-scenario N and -o FILE go together"));
+  const auto past =
+      Moesim(Args({"--emit-scenario", "100000", "-o", testing::TempPath("x.pbtxt"), "--quiet"}));
+  CHECK(past.status == 1);
+  CHECK_THAT(past.err, Catch::Contains("--emit-scenario = 100000: no such row"));
 }
 
 }  // namespace moesim

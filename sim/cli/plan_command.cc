@@ -6,12 +6,14 @@
 #include <google/protobuf/text_format.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
 #include "models/model_spec.h"
 #include "proto/atomic_file.h"
 #include "proto/checked.h"
+#include "proto/text_file.h"
 #include "sim/cli/command.h"
 #include "sim/cli/mpi_spread.h"
 #include "sim/cli/progress_bar.h"
@@ -57,6 +59,8 @@ struct PlanOptions {
   bool quiet = false;         // --quiet: no progress on stderr
   std::string html;  // HTML report path (sim/report/html_report.h), or empty
   uint32_t threads = 0;
+  uint32_t emit_scenario = 0;  // --emit-scenario N: row N (1-based, ranked) as a scenario
+  std::string output;          // -o: where --emit-scenario writes it
 };
 
 // Every number given on the command line, against the range the same field of a scenario or
@@ -256,10 +260,137 @@ void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
   }
 }
 
+// The scenario `moesim simulate` runs as plan search ran `candidate`: the same cluster (a preset
+// over a rail-optimized fabric as PlanCluster builds it, a cluster file's block, an NCCL XML by
+// its absolute path), model (catalog name, or a model file's spec), plan and placement, routing
+// (the flags' synthetic block, or the trace by its absolute path) and step flags. `--hardware`
+// becomes hardware_profile by its absolute path.
+StatusOr<pb::Scenario> PlanScenario(const PlanOptions& o, const pb::ModelSpec& model,
+                                    const pb::Routing& routing,
+                                    const pb::ExpertPlacementSpec& placement, uint32_t nodes,
+                                    const PlanCandidate& candidate, const pb::PlanRow& row) {
+  namespace fs = std::filesystem;
+  pb::Scenario s;
+  s.set_name(
+      fmt::format("{} on {} x {}, {}", model.name(), o.gpus.value_or(0), o.cluster, row.plan()));
+  s.set_description(fmt::format(
+      "moesim plan --emit-scenario: plan search predicted {:.2f} ms a step and {:.2f} GB on the "
+      "fullest GPU from each expert's expected load; simulate draws the routing's tokens, and "
+      "the slowest GPU's share of that draw moves the step by the draw's imbalance",
+      row.step_ms(), static_cast<double>(row.memory_bytes()) / 1e9));
+  pb::Cluster& cluster = *s.mutable_cluster();
+  if (o.cluster.ends_with(".xml")) {
+    cluster.set_nccl_topology(fs::absolute(o.cluster).string());
+  } else if (o.cluster.find('/') != std::string::npos || o.cluster.ends_with(".pbtxt")) {
+    if (auto parsed = TextFile::Parse(o.cluster, &cluster); !parsed.ok()) return parsed.error();
+    if (!cluster.nccl_topology().empty()) {
+      cluster.set_nccl_topology(
+          (fs::absolute(o.cluster).parent_path() / cluster.nccl_topology()).string());
+    }
+  } else {
+    cluster.set_node_preset(o.cluster);
+    if (nodes > 1) {
+      cluster.set_nodes(nodes);
+      cluster.mutable_fabric()->mutable_rail_optimized()->set_nodes_per_group(std::min(nodes, 32u));
+    }
+  }
+  const bool catalog = o.model.find('/') == std::string::npos && !o.model.ends_with(".pbtxt");
+  if (catalog) {
+    s.set_model(o.model);
+  } else {
+    *s.mutable_model_spec() = model;
+  }
+  *s.mutable_plan() = candidate.plan;
+  *s.mutable_plan()->mutable_placement() = placement;
+  if (o.trace.empty()) {
+    *s.mutable_routing() = routing;
+  } else {
+    s.mutable_routing()->mutable_trace()->set_file(fs::absolute(o.trace).string());
+  }
+  if (!o.hardware.empty()) s.set_hardware_profile(fs::absolute(o.hardware).string());
+  pb::StepSpec& step = *s.mutable_step();
+  step.set_mode(o.mode == "prefill"  ? pb::StepSpec::PREFILL
+                : o.mode == "decode" ? pb::StepSpec::DECODE
+                                     : pb::StepSpec::TRAINING);
+  step.set_global_batch(o.global_batch);
+  step.set_seq_len(o.seq_len);
+  step.set_micro_batch(candidate.micro_batch);
+  switch (candidate.recompute) {
+    case Recompute::kNone:
+      step.set_recompute(pb::StepSpec::NONE);
+      break;
+    case Recompute::kSelective:
+      step.set_recompute(pb::StepSpec::SELECTIVE);
+      break;
+    case Recompute::kFull:
+      step.set_recompute(pb::StepSpec::FULL);
+      break;
+    case Recompute::kModules:
+      for (const std::string& m : SplitCommas(o.recompute_modules)) step.add_recompute_modules(m);
+      break;
+  }
+  step.mutable_overlap()->set_alltoall(o.overlap_alltoall);
+  step.mutable_overlap()->set_shared_expert(o.overlap_shared);
+  step.mutable_overlap()->set_gradients(o.overlap_grads);
+  if (o.capacity_factor > 0) step.set_capacity_factor(o.capacity_factor);
+  step.set_alltoall_algo(o.alltoall_algo);
+  if (o.alltoall_chunk_tokens) step.set_alltoall_chunk_tokens(*o.alltoall_chunk_tokens);
+  step.set_dispatch_dtype(o.dispatch_dtype);
+  step.set_combine_dtype(o.combine_dtype);
+  step.set_fp8_activations(o.fp8_activations);
+  step.set_mtp_depth(o.mtp_depth);
+  step.set_schedule(std::string(ToString(candidate.schedule.schedule)));
+  if (candidate.schedule.schedule == PipelineSchedule::kInterleaved)
+    step.set_virtual_stages(candidate.schedule.virtual_stages);
+  if (o.comm_sms) step.set_comm_sms(*o.comm_sms);
+  step.set_expert_gemm(o.expert_gemm);
+  return s;
+}
+
+// --emit-scenario N -o FILE: row N of `table` (ranked, 1-based) as a scenario file.
+Status EmitScenario(const PlanOptions& o, const pb::ModelSpec& model, const pb::Routing& routing,
+                    const pb::ExpertPlacementSpec& placement, uint32_t nodes,
+                    const std::vector<PlanCandidate>& candidates, const pb::PlanTable& table,
+                    std::ostream& err) {
+  if (o.emit_scenario > static_cast<uint32_t>(table.rows_size())) {
+    return InputError({}, "--emit-scenario", std::to_string(o.emit_scenario),
+                      "no such row of the ranked table",
+                      "1 to " + std::to_string(table.rows_size()));
+  }
+  const pb::PlanRow& row = table.rows(static_cast<int>(o.emit_scenario - 1));
+  MOESIM_ASSIGN_OR_RETURN(
+      const pb::Scenario scenario,
+      PlanScenario(o, model, routing, placement, nodes, candidates.at(row.index()), row));
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(scenario, &text);
+  text =
+      fmt::format(
+          "# proto-file: proto/scenario.proto\n# proto-message: moesim.pb.Scenario\n#\n"
+          "# Row {} of `moesim plan` ({}): {:.2f} ms a step, {:.2f} GB on the fullest GPU,\n"
+          "# priced from each expert's expected load. `moesim simulate THIS_FILE` draws the\n"
+          "# routing's tokens instead: the slowest GPU's share of the draw moves its step (a few\n"
+          "# per cent at a few thousand tokens per GPU).\n",
+          o.emit_scenario, row.plan(), row.step_ms(),
+          static_cast<double>(row.memory_bytes()) / 1e9) +
+      text;
+  MOESIM_RETURN_IF_ERROR(WriteFileAtomically(o.output, text, "the scenario"));
+  err << "moesim plan: wrote " << o.output << ": row " << o.emit_scenario << ", " << row.plan()
+      << "\n";
+  return Status::Ok();
+}
+
 int RunPlan(const PlanOptions& o, CommandIo& io) {
   if (const Status flags = CheckPlanFlags(o); !flags.ok()) return Fail(io, flags.error());
   if (!o.html.empty()) {
     if (const Status s = CheckOutputPath(o.html, "--html"); !s.ok()) return Fail(io, s.error());
+  }
+  if ((o.emit_scenario > 0) != !o.output.empty()) {
+    return Fail(
+        io, InputError({}, o.emit_scenario > 0 ? "-o" : "--emit-scenario", "missing",
+                       "--emit-scenario N and -o FILE go together", "--emit-scenario N -o FILE"));
+  }
+  if (!o.output.empty()) {
+    if (const Status s = CheckOutputPath(o.output, "-o"); !s.ok()) return Fail(io, s.error());
   }
   auto model = models::LoadModelArgument(o.model);
   if (!model.ok()) return Fail(io, model.error());
@@ -446,6 +577,12 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
     const Status written = WriteFileAtomically(o.html, HtmlPlanPage(table), "the HTML report");
     if (!written.ok()) return Fail(io, written.error());
   }
+  if (o.emit_scenario > 0) {
+    const uint32_t nodes = gpus / std::max(1u, cluster->gpus_per_node());
+    const Status emitted =
+        EmitScenario(o, *model, *routing, *placement, nodes, candidates, table, io.err);
+    if (!emitted.ok()) return Fail(io, emitted.error());
+  }
   if (o.json) {
     return PrintJson(table, io);
   }
@@ -562,6 +699,10 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
                   "write a self-contained HTML report: step time against memory for every "
                   "candidate, the Pareto front, the top plans");
   cmd->add_option("--threads", o->threads, "threads (default: all cores)");
+  cmd->add_option("--emit-scenario", o->emit_scenario,
+                  "write row N of the ranked table (1 = the first) as a scenario file that "
+                  "moesim simulate runs (with -o FILE)");
+  cmd->add_option("-o,--output", o->output, "the scenario file --emit-scenario writes");
   cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return RunPlan(*o, io); }; });
 }
 
