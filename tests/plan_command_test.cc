@@ -506,7 +506,7 @@ TEST_CASE("moesim plan --emit-scenario writes a ranked row as a scenario simulat
                                 " ep" + std::to_string(row.ep()) + " dp" + std::to_string(row.dp());
       CHECK(step.plan().find(sizes) == 0);
       CHECK(step.micro_batches() * row.micro_batch() * row.dp() == 32);
-      CHECK(step.recompute().find(row.recompute() ? "full" : "selective") == 0);
+      CHECK(step.recompute().find(row.recompute() == "FULL" ? "full" : "selective") == 0);
       const double ratio = static_cast<double>(step.step_ns()) * 1e3 / row.step_ps();
       CHECK(ratio > 0.9);
       CHECK(ratio < 1.1);
@@ -523,6 +523,30 @@ TEST_CASE("moesim plan --emit-scenario writes a ranked row as a scenario simulat
       Moesim(Args({"--emit-scenario", "100000", "-o", testing::TempPath("x.pbtxt"), "--quiet"}));
   CHECK(past.status == 1);
   CHECK_THAT(past.err, Catch::Contains("--emit-scenario = 100000: no such row"));
+}
+
+}  // namespace moesim
+
+namespace moesim {
+
+TEST_CASE("moesim plan names recomputation as a scenario does, in --csv and --json alike") {
+  // Selective and full are tried by default: both words appear, the same in both outputs; with
+  // --recompute-modules every row recomputes those modules and says so (quoted in the CSV).
+  const auto csv = Moesim(Args({"--csv", "--top", "1000", "--quiet"}));
+  const auto json = Moesim(Args({"--json", "--quiet"}));
+  REQUIRE(csv.status == 0);
+  REQUIRE(json.status == 0);
+  CHECK_THAT(csv.out, Catch::Contains(",SELECTIVE,"));
+  CHECK_THAT(csv.out, Catch::Contains(",FULL,"));
+  const pb::PlanTable t = Json(json.out);
+  for (const pb::PlanRow& r : t.rows()) {
+    CHECK((r.recompute() == "FULL") == (r.plan().find("full-rc") != std::string::npos));
+    CHECK((r.recompute() == "SELECTIVE" || r.recompute() == "FULL"));
+  }
+  const auto modules =
+      Moesim(Args({"--recompute-modules", "norm,moe_act", "--csv", "--top", "2", "--quiet"}));
+  REQUIRE(modules.status == 0);
+  CHECK_THAT(modules.out, Catch::Contains(",\"norm,moe_act\","));
 }
 
 }  // namespace moesim

@@ -136,7 +136,7 @@ StatusOr<pb::Routing> ParseRouting(const std::string& text) {
   return InputError({}, "--routing", text, "not a routing", "uniform, zipf:ALPHA (ALPHA > 0)");
 }
 
-pb::PlanRow ToProto(const PlanRow& r) {
+pb::PlanRow ToProto(const PlanRow& r, const std::string& recompute_modules) {
   pb::PlanRow p;
   p.set_index(r.index);
   p.set_plan(r.plan);
@@ -148,7 +148,20 @@ pb::PlanRow ToProto(const PlanRow& r) {
   p.set_edp(r.sizes.edp);
   p.set_etp(r.sizes.etp);
   p.set_micro_batch(r.micro_batch);
-  p.set_recompute(r.recompute == Recompute::kFull);
+  switch (r.recompute) {
+    case Recompute::kNone:
+      p.set_recompute("NONE");
+      break;
+    case Recompute::kSelective:
+      p.set_recompute("SELECTIVE");
+      break;
+    case Recompute::kFull:
+      p.set_recompute("FULL");
+      break;
+    case Recompute::kModules:
+      p.set_recompute(recompute_modules);
+      break;
+  }
   p.set_step_ps(r.step.picoseconds());
   p.set_step_ms(static_cast<double>(r.step.picoseconds()) / 1e9);
   p.set_mfu(r.mfu);
@@ -254,8 +267,10 @@ void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
         "{},{},{},{},{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{:.6f},{},{},{},"
         "{:.6f}\n",
         i + 1, r.plan(), r.tp(), r.cp(), r.pp(), r.ep(), r.dp(), r.edp(), r.micro_batch(),
-        r.recompute() ? 1 : 0, r.step_ms(), r.mfu(), r.alltoall_share(), r.exposed_comm_ms(),
-        r.bubble_ms(), r.memory_bytes(), r.fits() ? 1 : 0, r.dropped_share(), r.etp(), r.schedule(),
+        // The modules' list holds commas: quoted, as CSV quotes a field.
+        r.recompute().find(',') == std::string::npos ? r.recompute() : '"' + r.recompute() + '"',
+        r.step_ms(), r.mfu(), r.alltoall_share(), r.exposed_comm_ms(), r.bubble_ms(),
+        r.memory_bytes(), r.fits() ? 1 : 0, r.dropped_share(), r.etp(), r.schedule(),
         r.virtual_stages(), r.mfu_bf16());
   }
 }
@@ -518,7 +533,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
       EvaluatePlans(*cluster, *model, *plan_routing, *placement, step, candidates, spread.rank(),
                     spread.size(), threads, progress, &first_error);
   std::vector<pb::PlanRow> mine_rows;
-  for (const PlanRow& r : rows) mine_rows.push_back(ToProto(r));
+  for (const PlanRow& r : rows) mine_rows.push_back(ToProto(r, o.recompute_modules));
   std::vector<pb::PlanRow> all = spread.GatherRows(mine_rows);
   if (spread.rank() != 0) return 0;
   if (all.empty() && !candidates.empty()) {
