@@ -10,6 +10,7 @@
 //   moe-flow-128, moe-flow-1024                 the whole MoE layer, flow fidelity
 //   moe-analytical-128, -1024, -2048, -4096, -16384   the same, analytical fidelity
 //   uniform-flow-1024                           a uniform all-to-all, flow fidelity
+//   uniform-flow-1024-node                      the same fabric written as one 1,024-GPU node
 //
 // The workload: one MoE layer, Zipf-skewed routing (alpha 1.2, experts shuffled), top-8 of
 // 256 experts, 4,096 tokens per GPU, hidden 7168 (BF16), EP over every GPU (at most 256), DGX H100
@@ -66,9 +67,10 @@ using moesim::bench::Seconds;
 
 // What a configuration times.
 enum class Workload {
-  kAllToAll,  // the MoE layer's dispatch all-to-all alone: what the bars name
-  kLayer,     // the whole MoE layer: router, dispatch, experts, combine (two all-to-alls)
-  kUniform,   // nccl-tests' uniform alltoall
+  kAllToAll,        // the MoE layer's dispatch all-to-all alone: what the bars name
+  kLayer,           // the whole MoE layer: router, dispatch, experts, combine (two all-to-alls)
+  kUniform,         // nccl-tests' uniform alltoall
+  kUniformOneNode,  // the same on the same fabric, written as one node of every GPU
 };
 
 struct Config {
@@ -93,6 +95,7 @@ constexpr Config kConfigs[] = {
     {"moe-analytical-4096", 4096, "analytical", Workload::kLayer, 0, 0},
     {"moe-analytical-16384", 16384, "analytical", Workload::kLayer, 0, 0},
     {"uniform-flow-1024", 1024, "flow", Workload::kUniform, 5, 0},
+    {"uniform-flow-1024-node", 1024, "flow", Workload::kUniformOneNode, 5, 0},
 };
 
 std::string MoeScenario(uint32_t nodes) {
@@ -109,7 +112,13 @@ std::string MoeScenario(uint32_t nodes) {
          "}\n";
 }
 
-std::string UniformCluster(uint32_t gpus) {
+// `one_node`: the same fabric as one node whose GPUs all sit on one NVSwitch at 450 GB/s (the
+// datacenter issue's "one big node"), which the router builds from the node's structure.
+std::string UniformCluster(uint32_t gpus, bool one_node) {
+  if (one_node) {
+    return "node { name: \"big-nvlink-450\" gpu: \"h100-sxm\" gpus: " + std::to_string(gpus) +
+           " nvlink { bandwidth_gbps: 450 } pcie { bandwidth_gbps: 900 } } nodes: 1\n";
+  }
   return "node { name: \"one-gpu-450\" gpu: \"h100-sxm\" gpus: 1 "
          "pcie { bandwidth_gbps: 900 } nics { count: 1 gbit_per_s: 3600 } } nodes: " +
          std::to_string(gpus) + " fabric { single_switch {} }\n";
@@ -241,7 +250,10 @@ int RunUniform(const Config& c) {
   Row row;
   const auto load_start = Clock::now();
   moesim::pb::Cluster spec;
-  if (!google::protobuf::TextFormat::ParseFromString(UniformCluster(c.gpus), &spec)) return 1;
+  const bool one_node = c.workload == Workload::kUniformOneNode;
+  if (!google::protobuf::TextFormat::ParseFromString(UniformCluster(c.gpus, one_node), &spec)) {
+    return 1;
+  }
   auto cluster = moesim::topology::BuildCluster(spec);
   if (!cluster.ok()) {
     fmt::print(stderr, "{}\n", cluster.error().message());
@@ -285,6 +297,7 @@ int RunOne(const char* name) {
       case Workload::kLayer:
         return RunMoe(c);
       case Workload::kUniform:
+      case Workload::kUniformOneNode:
         return RunUniform(c);
     }
   }
