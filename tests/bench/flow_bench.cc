@@ -9,6 +9,8 @@
 //   a2a-analytical-1024, -16384                 the same, analytical fidelity
 //   moe-flow-128, moe-flow-1024                 the whole MoE layer, flow fidelity
 //   moe-analytical-128, -1024, -2048, -4096, -16384   the same, analytical fidelity
+//   a2a-analytical-16384-v2, a2a-flow-1024-v2   the all-to-all with routing_version 2 (counts
+//   moe-analytical-16384-v2                     per rank and expert, models/count_routing.h)
 //   uniform-flow-1024                           a uniform all-to-all, flow fidelity
 //   uniform-flow-1024-node                      the same fabric written as one 1,024-GPU node
 //
@@ -80,6 +82,7 @@ struct Config {
   Workload workload;
   double bar_seconds;  // the bar on "simulate" (0: none)
   double bar_rss_mib;  // the bar on peak RSS (0: none)
+  bool counts = false;  // routing_version 2: counts per (rank, expert), not per token
 };
 
 constexpr Config kConfigs[] = {
@@ -87,6 +90,8 @@ constexpr Config kConfigs[] = {
     {"a2a-flow-1024", 1024, "flow", Workload::kAllToAll, 10, 4096},
     {"a2a-analytical-1024", 1024, "analytical", Workload::kAllToAll, 0, 0},
     {"a2a-analytical-16384", 16384, "analytical", Workload::kAllToAll, 2, 0},
+    {"a2a-analytical-16384-v2", 16384, "analytical", Workload::kAllToAll, 2, 0, true},
+    {"a2a-flow-1024-v2", 1024, "flow", Workload::kAllToAll, 10, 4096, true},
     {"moe-analytical-128", 128, "analytical", Workload::kLayer, 0, 0},
     {"moe-flow-128", 128, "flow", Workload::kLayer, 0, 0},
     {"moe-analytical-1024", 1024, "analytical", Workload::kLayer, 0, 0},
@@ -94,11 +99,12 @@ constexpr Config kConfigs[] = {
     {"moe-analytical-2048", 2048, "analytical", Workload::kLayer, 0, 0},
     {"moe-analytical-4096", 4096, "analytical", Workload::kLayer, 0, 0},
     {"moe-analytical-16384", 16384, "analytical", Workload::kLayer, 0, 0},
+    {"moe-analytical-16384-v2", 16384, "analytical", Workload::kLayer, 0, 0, true},
     {"uniform-flow-1024", 1024, "flow", Workload::kUniform, 5, 0},
     {"uniform-flow-1024-node", 1024, "flow", Workload::kUniformOneNode, 5, 0},
 };
 
-std::string MoeScenario(uint32_t nodes) {
+std::string MoeScenario(uint32_t nodes, bool counts) {
   return "cluster { node_preset: \"dgx-h100\" nodes: " + std::to_string(nodes) +
          " fabric { rail_optimized { nodes_per_group: " + std::to_string(nodes < 32 ? nodes : 32) +
          " } } }\n"
@@ -108,8 +114,8 @@ std::string MoeScenario(uint32_t nodes) {
          std::to_string(std::min<uint32_t>(nodes * 8, 256)) +
          " }\n"
          "workload { tokens_per_gpu: 4096 }\n"
-         "routing { synthetic { distribution: ZIPF zipf_alpha: 1.2 shuffle_experts: true seed: 1 } "
-         "}\n";
+         "routing { synthetic { distribution: ZIPF zipf_alpha: 1.2 shuffle_experts: true seed: 1" +
+         std::string(counts ? " routing_version: 2" : "") + " } }\n";
 }
 
 // `one_node`: the same fabric as one node whose GPUs all sit on one NVSwitch at 450 GB/s (the
@@ -175,7 +181,7 @@ bool LoadMoe(const Config& c, Row* row, std::optional<moesim::sim::LoadedScenari
     return false;
   }
   const auto load_start = Clock::now();
-  auto s = moesim::sim::LoadScenarioFromString(MoeScenario(c.gpus / 8), "bench.pbtxt");
+  auto s = moesim::sim::LoadScenarioFromString(MoeScenario(c.gpus / 8, c.counts), "bench.pbtxt");
   if (!s.ok()) {
     fmt::print(stderr, "{}\n", s.error().message());
     *status = 1;
