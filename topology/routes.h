@@ -59,6 +59,8 @@ class Router {
   std::optional<FabricLeg> AppendLocalShares(uint32_t src, uint32_t dst,
                                              std::vector<std::pair<uint32_t, double>>* out) const;
   void ForEachFabricShare(FabricLeg leg, const std::function<void(Edge, double)>& visit) const;
+  // The edge whose id (Link::id) is `id`, as AppendLocalShares names links.
+  Edge EdgeWithId(uint32_t id) const { return edge_by_id_[id]; }
   // One concrete path: `flow` picks among equal-cost choices deterministically (ECMP hashing).
   void SamplePath(uint32_t src, uint32_t dst, uint64_t flow, std::vector<Edge>* path) const;
   // Links crossed (every path of a route has the same count).

@@ -239,6 +239,7 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   }
   MOESIM_ASSIGN_OR_RETURN(const KernelModel kernels, StepKernels(cluster, model.dtype(), config));
   const std::unique_ptr<NetworkModel> net = MakeNetworkModel(cluster, config.fidelity);
+  net->set_memo(config.memo);
   const LayerCoster coster(*net, model, plan, layer_work, config, kernels);
   r.hardware = (config.hardware ? "profile " + config.hardware->name() + "; " : std::string()) +
                kernels.Describe() + "; EP all-to-alls: " + coster.AllToAllSource();
