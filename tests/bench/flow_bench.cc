@@ -6,6 +6,7 @@
 // its own (this binary, with --one NAME), so that the peak RSS printed is that run's alone.
 //
 //   a2a-flow-128, a2a-flow-1024                 the all-to-all, flow fidelity (its bars)
+//   a2a-flow-2048, a2a-flow-4096                the same, larger (the datacenter issue's, #21)
 //   a2a-analytical-1024, -16384                 the same, analytical fidelity
 //   moe-flow-128, moe-flow-1024                 the whole MoE layer, flow fidelity
 //   moe-analytical-128, -1024, -2048, -4096, -16384   the same, analytical fidelity
@@ -92,6 +93,8 @@ constexpr Config kConfigs[] = {
     {"a2a-analytical-16384", 16384, "analytical", Workload::kAllToAll, 2, 0},
     {"a2a-analytical-16384-v2", 16384, "analytical", Workload::kAllToAll, 2, 0, true},
     {"a2a-flow-1024-v2", 1024, "flow", Workload::kAllToAll, 10, 4096, true},
+    {"a2a-flow-2048", 2048, "flow", Workload::kAllToAll, 0, 4096},
+    {"a2a-flow-4096", 4096, "flow", Workload::kAllToAll, 10, 4096},
     {"moe-analytical-128", 128, "analytical", Workload::kLayer, 0, 0},
     {"moe-flow-128", 128, "flow", Workload::kLayer, 0, 0},
     {"moe-analytical-1024", 1024, "analytical", Workload::kLayer, 0, 0},
