@@ -137,26 +137,13 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
                       const ExpertPlacement& placement, double capacity_factor) {
   const uint32_t world = plan.world();
   const LayerPlacement& layer = placement.layer(routing.layer);
-  LayerWork work;
-  work.layer = routing.layer;
-  work.dispatch_tokens = TrafficMatrix(world);
-  work.expert_tokens.resize(world);
-  for (uint32_t rank = 0; rank < world; ++rank) {
-    work.expert_tokens[rank].assign(layer.slots().at(plan.EpRank(rank)).size(), 0);
-  }
-  work.tokens_in.assign(world, 0);
-  work.dropped.assign(world, 0);
+  LayerWork work = EmptyLayerWork(routing.layer, plan, placement);
   const uint32_t per_node = placement.gpus_per_node();
-  if (per_node > 0) work.node_tokens = TrafficMatrix(world);
-  work.rank_tokens = TrafficMatrix(world);
   // Senders in chunks over the machine's cores (models/parallel.h). Each sender writes its own row,
   // counts and drops; what every sender adds to the experts' counts goes to its chunk's own
   // tallies, one slot per (rank, local expert), which are then added in chunk order: integers, so
   // the same whatever the split.
-  std::vector<uint64_t> slot_first(world + 1, 0);
-  for (uint32_t rank = 0; rank < world; ++rank) {
-    slot_first[rank + 1] = slot_first[rank] + work.expert_tokens[rank].size();
-  }
+  const std::vector<uint64_t> slot_first = TallySlots(work);
   uint64_t copies = 0;
   for (const std::vector<uint32_t>& ids : routing.experts) copies += ids.size();
   std::vector<std::vector<uint64_t>> tallies(ParallelChunkCount(world, copies));
@@ -209,20 +196,51 @@ LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
       work.dispatch_tokens.SetRow(src, std::move(row));
     }
   });
+  AddTallies(tallies, slot_first, layer.num_experts(), &work);
+  return work;
+}
+
+LayerWork EmptyLayerWork(uint32_t layer, const Plan& plan, const ExpertPlacement& placement) {
+  const uint32_t world = plan.world();
+  LayerWork work;
+  work.layer = layer;
+  work.dispatch_tokens = TrafficMatrix(world);
+  work.expert_tokens.resize(world);
   for (uint32_t rank = 0; rank < world; ++rank) {
-    for (uint64_t slot = 0; slot < work.expert_tokens[rank].size(); ++slot) {
+    work.expert_tokens[rank].assign(placement.layer(layer).slots().at(plan.EpRank(rank)).size(), 0);
+  }
+  work.tokens_in.assign(world, 0);
+  work.dropped.assign(world, 0);
+  if (placement.gpus_per_node() > 0) work.node_tokens = TrafficMatrix(world);
+  work.rank_tokens = TrafficMatrix(world);
+  return work;
+}
+
+std::vector<uint64_t> TallySlots(const LayerWork& work) {
+  const size_t ranks = work.expert_tokens.size();
+  std::vector<uint64_t> slot_first(ranks + 1, 0);
+  for (size_t rank = 0; rank < ranks; ++rank) {
+    slot_first[rank + 1] = slot_first[rank] + work.expert_tokens[rank].size();
+  }
+  return slot_first;
+}
+
+void AddTallies(const std::vector<std::vector<uint64_t>>& tallies,
+                const std::vector<uint64_t>& slot_first, uint32_t experts, LayerWork* work) {
+  const size_t ranks = work->expert_tokens.size();
+  for (size_t rank = 0; rank < ranks; ++rank) {
+    for (uint64_t slot = 0; slot < work->expert_tokens[rank].size(); ++slot) {
       for (const std::vector<uint64_t>& tally : tallies) {
-        work.expert_tokens[rank][slot] += tally[slot_first[rank] + slot];
+        work->expert_tokens[rank][slot] += tally[slot_first[rank] + slot];
       }
     }
   }
-  work.dropped_per_expert.assign(layer.num_experts(), 0);
-  for (uint32_t e = 0; e < layer.num_experts(); ++e) {
+  work->dropped_per_expert.assign(experts, 0);
+  for (uint32_t e = 0; e < experts; ++e) {
     for (const std::vector<uint64_t>& tally : tallies) {
-      work.dropped_per_expert[e] += tally[slot_first[world] + e];
+      work->dropped_per_expert[e] += tally[slot_first[ranks] + e];
     }
   }
-  return work;
 }
 
 }  // namespace moesim::models

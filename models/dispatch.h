@@ -69,6 +69,18 @@ struct LayerWork {
 LayerWork ExpandLayer(const LayerRouting& routing, const Plan& plan,
                       const ExpertPlacement& placement, double capacity_factor = 0);
 
+// What ExpandLayer and ExpandCounts (models/count_routing.h) share. EmptyLayerWork: layer
+// `layer`'s work for `plan`'s ranks with nothing routed yet (expert_tokens sized by each rank's
+// slots, zero counts, empty matrices; node_tokens only when the placement knows gpus_per_node).
+// Senders in parallel chunks keep per-chunk tallies, one entry per (rank, local expert) from
+// TallySlots(work)[rank], then one per logical expert's drops from TallySlots(work)[ranks];
+// AddTallies adds them into expert_tokens and dropped_per_expert in chunk order (integers, so the
+// same whatever the split).
+LayerWork EmptyLayerWork(uint32_t layer, const Plan& plan, const ExpertPlacement& placement);
+std::vector<uint64_t> TallySlots(const LayerWork& work);
+void AddTallies(const std::vector<std::vector<uint64_t>>& tallies,
+                const std::vector<uint64_t>& slot_first, uint32_t experts, LayerWork* work);
+
 // How a MoE layer's dispatch and combine all-to-alls run (the scenario's workload.alltoall_algo,
 // the step block's, `moesim plan --alltoall-algo`), and what crosses:
 //   kDirect            one copy per selected expert (LayerWork::dispatch_tokens), all pairs at

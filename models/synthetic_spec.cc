@@ -4,7 +4,9 @@
 #include <cmath>
 #include <filesystem>
 #include <string>
+#include <utility>
 
+#include "models/count_routing.h"
 #include "models/expert_counts.h"
 #include "models/field_errors.h"
 #include "models/synthetic.h"
@@ -217,12 +219,48 @@ StatusOr<GroupLimit> ResolveGroupLimit(const Spec& spec, const RoutingShape& sha
   return GroupLimit{groups, top, score_top};
 }
 
-}  // namespace
+// Tokens drawn one by one for routing_version 2's distinct tokens, as many as plan search samples.
+constexpr uint64_t kCountSampleTokens = 65'536;
 
-StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting& spec,
-                                                     const RoutingShape& shape,
-                                                     const TextFile* file) {
-  const Errors errors(file, "routing.synthetic");
+// routing_version 2 draws counts: only distributions with a per-expert inclusion probability, and
+// nothing that needs each token's experts (a group limit, drift, layer affinity).
+Status CheckCountDraw(const Spec& spec, const Errors& errors) {
+  if (spec.routing_version() != 2) return Status::Ok();
+  if (spec.distribution() != Spec::UNIFORM && spec.distribution() != Spec::ZIPF) {
+    return errors.At(
+        "routing_version", "2",
+        "draws counts only for UNIFORM and ZIPF, not " + DistributionName(spec.distribution()),
+        "1 (every token's experts), or distribution UNIFORM or ZIPF");
+  }
+  const FieldUse per_token[] = {
+      {"router_groups", spec.has_router_groups(), std::to_string(spec.router_groups()), {}},
+      {"drift_period_steps",
+       spec.has_drift_period_steps(),
+       std::to_string(spec.drift_period_steps()),
+       {}},
+      {"layer_correlation",
+       spec.has_layer_correlation(),
+       NumberText(spec.layer_correlation()),
+       {}}};
+  for (const FieldUse& f : per_token) {
+    if (f.given) {
+      return errors.At(f.field, f.value,
+                       "needs each token's experts, which routing_version 2 does not draw",
+                       "leave it out, or routing_version 1");
+    }
+  }
+  return Status::Ok();
+}
+
+// What ResolveSynthetic and ResolveSyntheticCounts draw from, once the spec is checked.
+struct Checked {
+  GroupLimit limit;
+  uint32_t hot = 0;  // COLLAPSE's hot experts
+  Measured measured;
+};
+
+StatusOr<Checked> Check(const Spec& spec, const RoutingShape& shape, const TextFile* file,
+                        const Errors& errors) {
   switch (spec.distribution()) {
     case Spec::UNIFORM:
     case Spec::ZIPF:
@@ -268,11 +306,27 @@ StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting&
     return errors.At("layer_correlation", NumberText(spec.layer_correlation()), "outside [0, 1]",
                      "0 (independent layers) to 1 (every layer routed like layer 0)");
   }
-  MOESIM_ASSIGN_OR_RETURN(const GroupLimit limit, ResolveGroupLimit(spec, shape, errors));
-  Measured measured;
+  MOESIM_RETURN_IF_ERROR(CheckCountDraw(spec, errors));
+  Checked out;
+  MOESIM_ASSIGN_OR_RETURN(out.limit, ResolveGroupLimit(spec, shape, errors));
+  out.hot = hot;
   if (kind == Spec::MEASURED) {
-    MOESIM_ASSIGN_OR_RETURN(measured, LoadMeasured(spec, shape, file, errors));
+    MOESIM_ASSIGN_OR_RETURN(out.measured, LoadMeasured(spec, shape, file, errors));
   }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting& spec,
+                                                     const RoutingShape& shape,
+                                                     const TextFile* file) {
+  const Errors errors(file, "routing.synthetic");
+  MOESIM_ASSIGN_OR_RETURN(const Checked checked, Check(spec, shape, file, errors));
+  const Spec::Distribution kind = spec.distribution();
+  const GroupLimit& limit = checked.limit;
+  const uint32_t hot = checked.hot;
+  const Measured& measured = checked.measured;
 
   const Drift drift{spec.step(), spec.drift_period_steps()};
   std::vector<LayerRouting> layers;
@@ -308,6 +362,42 @@ StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting&
   }
   if (spec.layer_correlation() > 0) CorrelateLayers(layers, spec.layer_correlation(), spec.seed());
   return layers;
+}
+
+StatusOr<std::vector<LayerCounts>> ResolveSyntheticCounts(const pb::SyntheticRouting& spec,
+                                                          const RoutingShape& shape,
+                                                          const TextFile* file) {
+  const Errors errors(file, "routing.synthetic");
+  if (auto checked = Check(spec, shape, file, errors); !checked.ok()) return checked.error();
+  if (spec.routing_version() != 2) {
+    return errors.At("routing_version", std::to_string(spec.routing_version()),
+                     "does not draw counts", "2");
+  }
+  const uint32_t e = shape.num_experts, k = shape.top_k;
+  std::vector<double> by_rank(e, static_cast<double>(k) / e);  // UNIFORM: k / E each
+  if (spec.distribution() == Spec::ZIPF) {
+    by_rank = InclusionProbabilities(ZipfPopularity(e, spec.zipf_alpha()), k);
+  }
+  // A sample of tokens per layer, drawn one by one, for the distinct tokens per destination.
+  RoutingShape sample_shape = shape;
+  sample_shape.ranks = 1;
+  sample_shape.tokens_per_rank = kCountSampleTokens;
+  MOESIM_ASSIGN_OR_RETURN(std::vector<LayerRouting> sample,
+                          ResolveSynthetic(spec, sample_shape, file));
+  std::vector<LayerCounts> layers;
+  for (uint32_t l = 0; l < shape.layers; ++l) {
+    // Popularity rank r belongs to expert order[r], as in ZipfRouting.
+    const std::vector<uint32_t> order = HotOrder(e, spec.seed(), l, 0, spec.shuffle_experts());
+    std::vector<double> inclusion(e);
+    for (uint32_t r = 0; r < e; ++r) inclusion[order[r]] = by_rank[r];
+    layers.push_back(DrawLayerCounts(shape, inclusion, spec.seed(), l));
+    layers.back().sample = std::move(sample[l].experts.front());
+  }
+  return layers;
+}
+
+bool DrawsCounts(const pb::Routing& routing) {
+  return routing.has_synthetic() && routing.synthetic().routing_version() == 2;
 }
 
 }  // namespace moesim::models

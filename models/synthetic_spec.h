@@ -12,6 +12,7 @@
 
 #include <vector>
 
+#include "models/count_routing.h"
 #include "models/routing.h"
 #include "proto/scenario.pb.h"
 #include "proto/status.h"
@@ -22,5 +23,16 @@ namespace moesim::models {
 StatusOr<std::vector<LayerRouting>> ResolveSynthetic(const pb::SyntheticRouting& spec,
                                                      const RoutingShape& shape,
                                                      const TextFile* file);
+
+// True when `routing` is synthetic with routing_version 2: its per-rank work comes from counts
+// (ResolveSyntheticCounts, then ExpandCounts), not from each token's experts.
+bool DrawsCounts(const pb::Routing& routing);
+
+// routing_version 2: the spec checked as ResolveSynthetic checks it, and each simulated layer's
+// per-rank expert counts drawn (models/count_routing.h). UNIFORM and ZIPF, without router_groups,
+// drift_period_steps or layer_correlation.
+StatusOr<std::vector<LayerCounts>> ResolveSyntheticCounts(const pb::SyntheticRouting& spec,
+                                                          const RoutingShape& shape,
+                                                          const TextFile* file);
 
 }  // namespace moesim::models

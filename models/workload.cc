@@ -4,14 +4,16 @@
 
 #include "models/model_spec.h"
 #include "models/placement_spec.h"
+#include "models/synthetic_spec.h"
 #include "models/trace_replay.h"
 #include "proto/host_memory.h"
 
 namespace moesim::models {
 
-double EstimateWorkloadBytes(const RoutingShape& shape) {
+double EstimateWorkloadBytes(const RoutingShape& shape, bool per_token) {
   const double ranks = shape.ranks, experts = shape.num_experts;
-  const double ids = 4.0 * ranks * static_cast<double>(shape.tokens_per_rank) * shape.top_k;
+  const double ids =
+      per_token ? 4.0 * ranks * static_cast<double>(shape.tokens_per_rank) * shape.top_k : 0;
   const double per_layer = ids + 2 * 8.0 * ranks * ranks + 8.0 * ranks * experts;
   return shape.layers * per_layer;
 }
@@ -86,7 +88,7 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
                            .top_k = w.model.top_k(),
                            .router = w.model.router()};
   MOESIM_RETURN_IF_ERROR(CheckFitsInMemory(
-      EstimateWorkloadBytes(shape),
+      EstimateWorkloadBytes(shape, !DrawsCounts(scenario.routing())),
       "the routing of " + std::to_string(world) + " GPUs x " + std::to_string(w.tokens_per_gpu) +
           " tokens x top-" + std::to_string(shape.top_k) + " x " + std::to_string(moe_layers) +
           " layers",
@@ -117,6 +119,21 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
     w.layers = w.replay.front().layers;
     // Tokens per GPU as the report shows it: the largest of the first step's ranks.
     for (uint64_t t : w.layers.front().tokens_in) w.tokens_per_gpu = std::max(w.tokens_per_gpu, t);
+    return w;
+  }
+  if (DrawsCounts(scenario.routing())) {  // routing_version 2: counts, no token's experts
+    MOESIM_ASSIGN_OR_RETURN(std::vector<LayerCounts> counts,
+                            ResolveSyntheticCounts(scenario.routing().synthetic(), shape, &file));
+    std::vector<std::vector<uint64_t>> loads;  // EPLB's loads
+    for (const LayerCounts& layer : counts) {
+      if (loads_from_routing) AddCountLoads(layer, &loads);
+    }
+    MOESIM_ASSIGN_OR_RETURN(
+        w.placement, ResolvePlacement(scenario.plan().placement(), w.plan, w.model.num_experts(),
+                                      moe_layers, gpus_per_node, loads, &file));
+    for (const LayerCounts& layer : counts) {
+      w.layers.push_back(ExpandCounts(layer, w.plan, w.placement, w.capacity_factor));
+    }
     return w;
   }
   MOESIM_ASSIGN_OR_RETURN(w.routing,

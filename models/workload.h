@@ -38,7 +38,8 @@ struct Workload {
   uint64_t tokens_per_gpu = 0;
   // workload.capacity_factor; 0: no capacity (models/dispatch.h ExpandLayer).
   double capacity_factor = 0;
-  std::vector<LayerRouting> routing;  // index = layer
+  // Index = layer; empty for routing_version 2 (models/count_routing.h), which draws no tokens.
+  std::vector<LayerRouting> routing;
   std::vector<LayerWork> layers;      // index = layer
   // Routing replayed from a trace: every step's layers (the fields above hold the first step's).
   struct Step {
@@ -61,7 +62,8 @@ struct Workload {
 // ranks^2, dense at worst) and per-expert token counts (8 bytes x ranks x experts, at worst).
 // ResolveWorkload refuses a workload that would not fit (proto/host_memory.h).
 //   {8 ranks, 1 layer, 4096 tokens, 8 experts, top-2}: 4*8*4096*2 + 16*64 + 8*64 = 263,680 bytes.
-double EstimateWorkloadBytes(const RoutingShape& shape);
+// `per_token` false (routing_version 2, models/count_routing.h): no expert ids are held.
+double EstimateWorkloadBytes(const RoutingShape& shape, bool per_token = true);
 
 StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile& file,
                                    uint32_t world, uint32_t gpus_per_node = 0);

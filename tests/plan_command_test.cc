@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "moesim_runner.h"
 #include "proto/plan.pb.h"
@@ -547,6 +548,60 @@ TEST_CASE("moesim plan names recomputation as a scenario does, in --csv and --js
       Moesim(Args({"--recompute-modules", "norm,moe_act", "--csv", "--top", "2", "--quiet"}));
   REQUIRE(modules.status == 0);
   CHECK_THAT(modules.out, Catch::Contains(",\"norm,moe_act\","));
+}
+
+}  // namespace moesim
+
+namespace moesim {
+
+TEST_CASE("moesim plan --rerank-flow K: the best K at flow fidelity, as a flow search times them") {
+  // Zipf 1.5: the hot experts' GPUs receive more than the rest, and the flow model (links shared
+  // max-min fairly) times the all-to-alls above their closed-form bound.
+  const auto analytical = Moesim(Args({"--json", "--threads", "1", "--routing", "zipf:1.5"}));
+  const auto reranked =
+      Moesim(Args({"--json", "--threads", "1", "--routing", "zipf:1.5", "--rerank-flow", "3"}));
+  const auto flow =
+      Moesim(Args({"--json", "--threads", "1", "--routing", "zipf:1.5", "--fidelity", "flow"}));
+  REQUIRE(analytical.status == 0);
+  REQUIRE(reranked.status == 0);
+  REQUIRE(flow.status == 0);
+  const pb::PlanTable a = Json(analytical.out), r = Json(reranked.out), f = Json(flow.out);
+  REQUIRE(r.rows_size() == a.rows_size());
+  CHECK(r.rerank_flow() == 3);
+  CHECK(a.rerank_flow() == 0);
+  std::map<std::string, pb::PlanRow> by_plan;  // the flow search's row of each plan
+  for (const pb::PlanRow& row : f.rows()) by_plan[row.plan()] = row;
+  // The top 3 are the analytical search's top 3, each with exactly the step the flow search gives
+  // that plan, ranked by it.
+  std::set<std::string> best, top;
+  for (int i = 0; i < 3; ++i) {
+    best.insert(a.rows(i).plan());
+    top.insert(r.rows(i).plan());
+    const pb::PlanRow& row = r.rows(i);
+    INFO(row.plan());
+    CHECK(row.fidelity() == "flow");
+    REQUIRE(by_plan.count(row.plan()) == 1);
+    CHECK(row.step_ps() == by_plan[row.plan()].step_ps());
+    CHECK(row.mfu() == by_plan[row.plan()].mfu());
+    if (i > 0) CHECK(r.rows(i - 1).step_ps() <= row.step_ps());
+  }
+  CHECK(top == best);
+  // Here the flow times reorder them: the analytical first is not first at flow fidelity.
+  CHECK(r.rows(0).plan() != a.rows(0).plan());
+  CHECK(r.rows(0).step_ps() > a.rows(0).step_ps());
+  // Below them, the analytical table unchanged.
+  for (int i = 3; i < r.rows_size(); ++i) {
+    CHECK(r.rows(i).plan() == a.rows(i).plan());
+    CHECK(r.rows(i).step_ps() == a.rows(i).step_ps());
+    CHECK(r.rows(i).fidelity() == "analytical");
+  }
+  const auto text = Moesim(Args({"--rerank-flow", "2", "--top", "3"}));
+  CHECK_THAT(text.out, Catch::Contains("rows 1-2: re-timed at flow fidelity and ranked by it "
+                                       "(--rerank-flow 2); the rest: analytical"));
+  const auto twice = Moesim(Args({"--fidelity", "flow", "--rerank-flow", "2"}));
+  CHECK(twice.status == 1);
+  CHECK_THAT(twice.err, Catch::Contains("--rerank-flow = 2: re-times an analytical search's best "
+                                        "plans; this search is already at flow fidelity"));
 }
 
 }  // namespace moesim

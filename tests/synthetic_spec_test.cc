@@ -1,6 +1,7 @@
 #include "models/synthetic_spec.h"
 
 #include <catch2/catch.hpp>
+#include <numeric>
 #include <string>
 
 #include "models/expert_counts.h"
@@ -208,6 +209,57 @@ TEST_CASE("Group-limited routing: both fields, groups that divide the experts, r
              Catch::Contains("routing.synthetic.router_groups = 8: does not apply to "
                              "distribution COLLAPSE; valid: only with distribution UNIFORM or "
                              "ZIPF"));
+}
+
+}  // namespace moesim::models
+
+namespace moesim::models {
+
+TEST_CASE("routing_version 2: counts for UNIFORM and ZIPF, located errors for the rest") {
+  SECTION("ZIPF: every rank's counts add up to T k, the hottest expert first") {
+    pb::Scenario scenario;
+    auto file = TextFile::ParseString(
+        "routing { synthetic { distribution: ZIPF zipf_alpha: 1.2 routing_version: 2 } }",
+        "s.pbtxt", &scenario);
+    REQUIRE(file.ok());
+    REQUIRE(DrawsCounts(scenario.routing()));
+    auto counts = ResolveSyntheticCounts(scenario.routing().synthetic(), kMixtral, &*file);
+    REQUIRE(counts.ok());
+    REQUIRE(counts->size() == 1);
+    // 4 ranks of 256 tokens, top-2: 512 selections each. Zipf 1.2 over 8: expert 0's pi is
+    // 2 / H = 2 / 2.333 = 0.857 (mean 219 tokens), expert 7's 2 x 8^-1.2 / H = 0.071 (mean 18).
+    for (const std::vector<uint64_t>& rank : counts->front().counts) {
+      CHECK(std::accumulate(rank.begin(), rank.end(), uint64_t{0}) == 512);
+      CHECK(rank[0] > rank[7]);
+    }
+    // The per-token path ignores the version (plan search samples tokens from the same spec).
+    auto tokens = ResolveRouting(scenario.routing(), kMixtral, &*file);
+    REQUIRE(tokens.ok());
+    CHECK(tokens->front().experts.front().size() == 512);
+  }
+  SECTION("version 1 (absent) draws no counts") {
+    pb::Routing routing;
+    routing.mutable_synthetic()->set_distribution(pb::SyntheticRouting::UNIFORM);
+    CHECK_FALSE(DrawsCounts(routing));
+    routing.mutable_synthetic()->set_routing_version(1);
+    CHECK_FALSE(DrawsCounts(routing));
+  }
+  SECTION("what counts cannot draw") {
+    CHECK(ErrorOf("distribution: COLLAPSE collapse_fraction: 0.5 routing_version: 2", kMixtral) ==
+          "s.pbtxt:2:61: routing.synthetic.routing_version = 2: draws counts only for UNIFORM and "
+          "ZIPF, not COLLAPSE; valid: 1 (every token's experts), or distribution UNIFORM or ZIPF");
+    CHECK_THAT(ErrorOf("distribution: UNIFORM layer_correlation: 0.5 routing_version: 2", kMixtral),
+               Catch::Contains("routing.synthetic.layer_correlation = 0.5: needs each token's "
+                               "experts, which routing_version 2 does not draw; valid: leave it "
+                               "out, or routing_version 1"));
+    CHECK_THAT(ErrorOf("distribution: UNIFORM router_groups: 2 router_group_topk: 1 "
+                       "routing_version: 2",
+                       kMixtral),
+               Catch::Contains("routing.synthetic.router_groups = 2: needs each token's experts"));
+    CHECK_THAT(
+        ErrorOf("distribution: UNIFORM routing_version: 3", kMixtral),
+        Catch::Contains("routing.synthetic.routing_version = 3: out of range; valid: 1 to 2"));
+  }
 }
 
 }  // namespace moesim::models

@@ -47,32 +47,60 @@ std::vector<int> Bfs(const std::vector<std::vector<Step>>& adj, uint32_t from, U
   return dist;
 }
 
-// Every fewest-hop path from `from` to `to` (at most `limit`), as step lists.
-template <typename Use>
-std::vector<std::vector<uint32_t>> ShortestPaths(const std::vector<std::vector<Step>>& adj,
-                                                 uint32_t from, uint32_t to, Use use,
-                                                 size_t limit) {
-  const std::vector<int> dist_to = Bfs(adj, to, use);  // links are duplex: distances are symmetric
-  std::vector<std::vector<uint32_t>> out;
-  if (dist_to[from] < 0) return out;
-  std::vector<uint32_t> path;
-  std::function<void(uint32_t)> walk = [&](uint32_t v) {
-    if (out.size() >= limit) return;
-    if (v == to) {
-      out.push_back(path);
-      return;
-    }
-    for (const Step& s : adj[v]) {
-      if (use(s) && dist_to[s.to] == dist_to[v] - 1) {
-        path.push_back(s.step);
-        walk(s.to);
-        path.pop_back();
+// The fewest-hop paths towards one vertex, for every source at once: the hop distances to it and,
+// per vertex, the steps (in adjacency order) that bring a walk one hop closer. Built in O(V + E),
+// so enumerating a source's paths costs only their steps, even through a switch of many ports
+// (scanning that switch's ports for every GPU pair made a big node's routes cubic).
+class PathsTowards {
+ public:
+  template <typename Use>
+  PathsTowards(const std::vector<std::vector<Step>>& adj, uint32_t to, Use use)
+      : to_(to), dist_(Bfs(adj, to, use)) {
+    offset_.reserve(adj.size() + 1);
+    for (uint32_t v = 0; v < adj.size(); ++v) {
+      offset_.push_back(static_cast<uint32_t>(closer_.size()));
+      if (dist_[v] <= 0) continue;
+      for (const Step& s : adj[v]) {
+        if (use(s) && dist_[s.to] == dist_[v] - 1) closer_.push_back(&s);
       }
     }
-  };
-  walk(from);
-  return out;
-}
+    offset_.push_back(static_cast<uint32_t>(closer_.size()));
+  }
+
+  bool Reaches(uint32_t from) const { return dist_[from] >= 0; }
+
+  // Every fewest-hop path from `from` (at most `limit`), as step lists, in the order of a
+  // depth-first walk that takes each vertex's steps in adjacency order; `visit(steps)` for each.
+  template <typename Visit>
+  void ForEachPath(uint32_t from, size_t limit, Visit visit) const {
+    if (!Reaches(from)) return;
+    std::vector<uint32_t> path;
+    size_t found = 0;
+    Walk(from, limit, &found, &path, visit);
+  }
+
+ private:
+  template <typename Visit>
+  void Walk(uint32_t v, size_t limit, size_t* found, std::vector<uint32_t>* path,
+            Visit& visit) const {
+    if (*found >= limit) return;
+    if (v == to_) {
+      ++*found;
+      visit(*path);
+      return;
+    }
+    for (uint32_t i = offset_[v]; i < offset_[v + 1]; ++i) {
+      path->push_back(closer_[i]->step);
+      Walk(closer_[i]->to, limit, found, path, visit);
+      path->pop_back();
+    }
+  }
+
+  uint32_t to_;
+  std::vector<int> dist_;
+  std::vector<uint32_t> offset_;
+  std::vector<const Step*> closer_;
+};
 
 uint64_t Mix(uint64_t a, uint64_t b) {
   uint64_t x = a * 0x9e3779b97f4a7c15ULL ^ (b + 0x7f4a7c15ULL + (a << 6) + (a >> 2));
@@ -102,20 +130,22 @@ Router::Router(const Graph& graph, const NodeTemplate& node,
     return host(s) && node.devices[s.to].kind != DeviceKind::kNic;
   };
 
-  // Inside the node: NVLink if it connects the pair, else PCIe (and CPUs).
+  // Inside the node: NVLink if it connects the pair, else PCIe (and CPUs). Paths are found
+  // towards one destination GPU for every source at once.
   constexpr size_t kMaxPaths = 64;
-  intra_.resize(size_t{gpus_per_node_} * gpus_per_node_);
-  for (uint32_t a = 0; a < gpus_per_node_; ++a) {
-    for (uint32_t b = 0; b < gpus_per_node_; ++b) {
+  intra_.assign(size_t{gpus_per_node_} * gpus_per_node_, PairPaths{});
+  for (uint32_t b = 0; b < gpus_per_node_; ++b) {
+    const PathsTowards over_nvlink(adj, gpus[b], nvlink);
+    std::optional<PathsTowards> over_host;
+    for (uint32_t a = 0; a < gpus_per_node_; ++a) {
       if (a == b) continue;
-      auto paths = ShortestPaths(adj, gpus[a], gpus[b], nvlink, kMaxPaths);
-      const bool over_nvlink = !paths.empty();
-      if (!over_nvlink) paths = ShortestPaths(adj, gpus[a], gpus[b], host_only, kMaxPaths);
-      std::vector<LocalPath>& out = intra_[size_t{a} * gpus_per_node_ + b];
+      const bool nv = over_nvlink.Reaches(gpus[a]);
+      if (!nv && !over_host) over_host.emplace(adj, gpus[b], host_only);
+      const size_t first = local_paths_.size();
       double total = 0;
-      for (auto& steps : paths) {
+      auto keep = [&](const std::vector<uint32_t>& steps) {
         double weight = 1;
-        if (over_nvlink) {  // stripe in proportion to each path's bottleneck
+        if (nv) {  // stripe in proportion to each path's bottleneck
           uint64_t narrowest = std::numeric_limits<uint64_t>::max();
           for (uint32_t s : steps) {
             narrowest = std::min(narrowest, node.links[s / 2].link.bandwidth.per_second());
@@ -123,9 +153,12 @@ Router::Router(const Graph& graph, const NodeTemplate& node,
           weight = static_cast<double>(narrowest);
         }
         total += weight;
-        out.push_back({std::move(steps), weight});
-      }
-      for (LocalPath& p : out) p.weight /= total;
+        local_paths_.push_back({local_steps_.size(), static_cast<uint32_t>(steps.size()), weight});
+        local_steps_.insert(local_steps_.end(), steps.begin(), steps.end());
+      };
+      (nv ? over_nvlink : *over_host).ForEachPath(gpus[a], kMaxPaths, keep);
+      for (size_t p = first; p < local_paths_.size(); ++p) local_paths_[p].weight /= total;
+      intra_[size_t{a} * gpus_per_node_ + b] = {first, local_paths_.size() - first};
     }
   }
 
@@ -148,7 +181,9 @@ Router::Router(const Graph& graph, const NodeTemplate& node,
     if (!best) continue;
     ++served[*best];
     nic_of_[g] = nics[*best];
-    up_[g] = ShortestPaths(adj, gpus[g], nics[*best], host, 1).front();
+    PathsTowards(adj, nics[*best], host).ForEachPath(gpus[g], 1, [&](const auto& steps) {
+      up_[g] = steps;
+    });
   }
 
   // NIC cabling to the fabric.
@@ -254,8 +289,8 @@ void Router::ForEachShare(uint32_t src, uint32_t dst,
   const uint32_t sn = gpu_node_[src], dn = gpu_node_[dst];
   const uint32_t a = src % gpus_per_node_, b = dst % gpus_per_node_;
   if (sn == dn) {
-    for (const LocalPath& p : intra_[size_t{a} * gpus_per_node_ + b]) {
-      for (uint32_t step : p.steps) visit(EdgeOf(sn, step), p.weight);
+    for (const LocalPath& p : PathsBetween(a, b)) {
+      for (uint32_t step : StepsOf(p)) visit(EdgeOf(sn, step), p.weight);
     }
     return;
   }
@@ -276,8 +311,8 @@ std::optional<Router::FabricLeg> Router::AppendLocalShares(
   const uint32_t a = src % gpus_per_node_, b = dst % gpus_per_node_;
   auto add = [&](Edge e, double share) { out->emplace_back(graph_[e].id, share); };
   if (sn == dn) {  // as ForEachShare
-    for (const LocalPath& p : intra_[size_t{a} * gpus_per_node_ + b]) {
-      for (uint32_t step : p.steps) add(EdgeOf(sn, step), p.weight);
+    for (const LocalPath& p : PathsBetween(a, b)) {
+      for (uint32_t step : StepsOf(p)) add(EdgeOf(sn, step), p.weight);
     }
     return std::nullopt;
   }
@@ -305,7 +340,7 @@ void Router::SamplePath(uint32_t src, uint32_t dst, uint64_t flow, std::vector<E
   const uint32_t sn = gpu_node_[src], dn = gpu_node_[dst];
   const uint32_t a = src % gpus_per_node_, b = dst % gpus_per_node_;
   if (sn == dn) {
-    const auto& paths = intra_[size_t{a} * gpus_per_node_ + b];
+    const std::span<const LocalPath> paths = PathsBetween(a, b);
     const double u = static_cast<double>(key >> 11) / static_cast<double>(1ULL << 53);
     double cumulative = 0;
     const LocalPath* chosen = &paths.back();
@@ -316,7 +351,7 @@ void Router::SamplePath(uint32_t src, uint32_t dst, uint64_t flow, std::vector<E
         break;
       }
     }
-    for (uint32_t step : chosen->steps) path->push_back(EdgeOf(sn, step));
+    for (uint32_t step : StepsOf(*chosen)) path->push_back(EdgeOf(sn, step));
     return;
   }
   const uint32_t nic_a = *nic_number_[*nic_of_[a]], nic_b = *nic_number_[*nic_of_[b]];
@@ -339,8 +374,7 @@ uint32_t Router::Hops(uint32_t src, uint32_t dst) const {
   if (src == dst) return 0;
   const uint32_t sn = gpu_node_[src], dn = gpu_node_[dst];
   const uint32_t a = src % gpus_per_node_, b = dst % gpus_per_node_;
-  if (sn == dn)
-    return static_cast<uint32_t>(intra_[size_t{a} * gpus_per_node_ + b].front().steps.size());
+  if (sn == dn) return PathsBetween(a, b).front().step_count;
   const Edge out = *nic_up_[sn][*nic_number_[*nic_of_[a]]];
   const Edge in = *nic_down_[dn][*nic_number_[*nic_of_[b]]];
   return static_cast<uint32_t>(up_[a].size() + up_[b].size()) + 2 +
@@ -351,7 +385,7 @@ uint64_t Router::PathCount(uint32_t src, uint32_t dst) const {
   if (src == dst) return 0;
   const uint32_t sn = gpu_node_[src], dn = gpu_node_[dst];
   const uint32_t a = src % gpus_per_node_, b = dst % gpus_per_node_;
-  if (sn == dn) return intra_[size_t{a} * gpus_per_node_ + b].size();
+  if (sn == dn) return PathsBetween(a, b).size();
   const Vertex from = boost::target(*nic_up_[sn][*nic_number_[*nic_of_[a]]], graph_);
   const Vertex to = boost::source(*nic_down_[dn][*nic_number_[*nic_of_[b]]], graph_);
   if (from == to) return 1;
@@ -391,7 +425,7 @@ Duration Router::Latency(uint32_t src, uint32_t dst) const {
 std::optional<std::pair<uint32_t, uint32_t>> Router::FindUnreachable() const {
   for (uint32_t a = 0; a < gpus_per_node_; ++a) {
     for (uint32_t b = 0; b < gpus_per_node_; ++b) {
-      if (a != b && intra_[size_t{a} * gpus_per_node_ + b].empty()) return std::pair{a, b};
+      if (a != b && PathsBetween(a, b).empty()) return std::pair{a, b};
     }
   }
   const uint32_t nodes = static_cast<uint32_t>(node_edges_.size());

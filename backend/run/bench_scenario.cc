@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "models/synthetic_spec.h"
 #include "topology/cluster.h"
 
 namespace moesim::backend {
@@ -16,6 +17,11 @@ StatusOr<BenchScenario> Resolve(std::string path, pb::Scenario spec, TextFile fi
                       "moebench runs a scenario's MoE layers "
                       "(workload, routing); a whole training step is simulated only (moesim)",
                       "a scenario without `step`");
+  }
+  if (models::DrawsCounts(spec.routing())) {
+    return InputError(
+        file.Locate("routing.synthetic.routing_version"), "routing.synthetic.routing_version", "2",
+        "draws only counts per expert; moebench runs every token's experts", "1 (or leave it out)");
   }
   const models::ParallelSizes& s = workload.plan.sizes();
   if (s.etp > 1) {

@@ -53,6 +53,7 @@ struct PlanOptions {
   std::optional<uint32_t> comm_sms;
   std::string expert_gemm = "auto";  // sim/compute/kernel_model.h
   uint32_t top = 10;
+  uint32_t rerank_flow = 0;  // --rerank-flow K: the best K re-timed at flow fidelity
   bool expert_tp = false;  // also enumerate etp > 1
   bool csv = false, json = false;
   bool show_refused = false;  // --show-refused: list the plans the plan rules refused
@@ -174,6 +175,7 @@ pb::PlanRow ToProto(const PlanRow& r, const std::string& recompute_modules) {
   p.set_dropped_share(r.dropped_share);
   p.set_schedule(std::string(ToString(r.schedule.schedule)));
   p.set_virtual_stages(r.schedule.virtual_stages);
+  p.set_fidelity(std::string(ToString(r.fidelity)));
   return p;
 }
 
@@ -220,7 +222,13 @@ void PrintPlanTable(const pb::PlanTable& t, uint32_t top, bool show_refused, Com
          << "; EP all-to-alls: " << t.alltoall_algo();
   if (!t.dispatch_dtype().empty()) io.out << ", dispatch in " << t.dispatch_dtype();
   if (!t.combine_dtype().empty()) io.out << ", combine in " << t.combine_dtype();
-  io.out << "\n\n";
+  io.out << "\n";
+  if (t.rerank_flow() > 0) {
+    io.out << "rows 1-" << std::min<int>(t.rerank_flow(), t.rows_size())
+           << ": re-timed at flow fidelity and ranked by it (--rerank-flow " << t.rerank_flow()
+           << "); the rest: " << t.fidelity() << "\n";
+  }
+  io.out << "\n";
   const bool drops = t.capacity_factor() > 0;
   // The plan column fits the longest plan printed ("... full-rc dualpipe"), 26 at least.
   size_t width = 26;
@@ -430,6 +438,12 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   const StatusOr<Fidelity> fidelity = ParseFidelity(o.fidelity);
   if (!fidelity.ok()) return Fail(io, fidelity.error());
   step.fidelity = *fidelity;
+  if (o.rerank_flow > 0 && step.fidelity == Fidelity::kFlow) {
+    return Fail(io, InputError({}, "--rerank-flow", std::to_string(o.rerank_flow),
+                               "re-times an analytical search's best plans; this search is "
+                               "already at flow fidelity",
+                               "--fidelity analytical, or leave --rerank-flow out"));
+  }
   step.overlap = {o.overlap_alltoall, o.overlap_shared, o.overlap_grads};
   step.capacity_factor = o.capacity_factor;
   const StatusOr<models::AllToAllAlgo> algo =
@@ -548,6 +562,16 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
     if (a.step_ps() != b.step_ps()) return a.step_ps() < b.step_ps();
     return a.index() < b.index();
   });
+  // --rerank-flow K: the best K again at flow fidelity, ranked by it, at the top.
+  const uint32_t reranked = std::min<uint32_t>(o.rerank_flow, static_cast<uint32_t>(all.size()));
+  if (reranked > 0) {
+    std::vector<uint32_t> best;
+    for (uint32_t i = 0; i < reranked; ++i) best.push_back(all[i].index());
+    const StatusOr<std::vector<PlanRow>> flow =
+        RerankAtFlow(*cluster, *model, *plan_routing, *placement, step, candidates, best, threads);
+    if (!flow.ok()) return Fail(io, flow.error());
+    for (uint32_t i = 0; i < reranked; ++i) all[i] = ToProto((*flow)[i], o.recompute_modules);
+  }
   pb::PlanTable table;
   table.set_model(model->name());
   table.set_cluster(cluster->description());
@@ -563,6 +587,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_combine_dtype(o.combine_dtype);
   table.set_schedule(o.schedule);
   table.set_virtual_stages(o.virtual_stages);
+  table.set_rerank_flow(reranked);
   std::string routing_text = o.trace.empty() ? o.routing : "--trace " + o.trace;
   if (o.router_groups != 0) {
     routing_text += ", " + std::to_string(o.router_group_topk) + " of " +
@@ -703,6 +728,9 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
                 "also try expert tensor parallelism: etp 2, 4, ... up to tp, dividing the expert "
                 "FFN");
   cmd->add_option("--top", o->top, "rows to print")->capture_default_str();
+  cmd->add_option("--rerank-flow", o->rerank_flow,
+                  "re-time the best K plans at flow fidelity and rank them by it, at the top "
+                  "(the rest keep the search's times)");
   CLI::Option* csv = cmd->add_flag("--csv", o->csv, "CSV instead of the table");
   cmd->add_flag("--quiet", o->quiet, "no progress on stderr");
   cmd->add_flag("--show-refused", o->show_refused,

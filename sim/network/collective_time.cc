@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <map>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -194,34 +195,68 @@ class ScheduleBound {
     std::vector<uint32_t> ids;
     std::vector<double> bytes_of;  // per (number, kind)
     std::vector<bool> used;
+    std::vector<double> most;  // per (number, kind): the most bytes one transfer puts on it
     std::vector<std::pair<uint32_t, double>> route;  // (number, bytes)
+    bool nvlink = true;
+    double bytes_of_transfer = 0;
+    auto cross = [&](topology::Edge e, double share) {
+      const uint32_t id = g[e].id;
+      if (slot_of[id] < 0) {
+        slot_of[id] = static_cast<int32_t>(ids.size());
+        ids.push_back(id);
+        edges_.push_back(e);
+        bandwidth_.push_back(g[e].achieved);
+        bytes_of.resize(bytes_of.size() + kKinds, 0.0);
+        most.resize(most.size() + kKinds, 0.0);
+        used.resize(used.size() + kKinds, false);
+      }
+      route.emplace_back(slot_of[id], bytes_of_transfer * share);
+      nvlink = nvlink && g[e].link_class == topology::LinkClass::kNvLink;
+    };
+    // A fabric leg's links and shares are the same for every route between its two switches:
+    // walked once per leg (a 2,048-GPU all-to-all has a few hundred legs, a million routes).
+    std::map<std::pair<topology::Vertex, topology::Vertex>,
+             std::vector<std::pair<topology::Edge, double>>>
+        legs;
+    std::vector<std::pair<uint32_t, double>> local;
     for (const Transfer& x : schedule_.transfers) {
-      bool nvlink = true;
-      Duration longest;
+      nvlink = true;
+      bytes_of_transfer = static_cast<double>(x.bytes);
       route.clear();
-      router.ForEachShare(x.src, x.dst, [&](topology::Edge e, double share) {
-        const uint32_t id = g[e].id;
-        if (slot_of[id] < 0) {
-          slot_of[id] = static_cast<int32_t>(ids.size());
-          ids.push_back(id);
-          edges_.push_back(e);
-          bandwidth_.push_back(g[e].achieved);
-          bytes_of.resize(bytes_of.size() + kKinds, 0.0);
-          used.resize(used.size() + kKinds, false);
+      const bool across = router.NodeOf(x.src) != router.NodeOf(x.dst);
+      if (!across) {
+        router.ForEachShare(x.src, x.dst, cross);
+      } else {
+        // Across nodes no link comes twice in a route, so the order the links are visited in
+        // changes no sum: the local links, then the leg's.
+        local.clear();
+        const auto leg = router.AppendLocalShares(x.src, x.dst, &local);
+        for (const auto& [id, share] : local) cross(router.EdgeWithId(id), share);
+        if (leg) {
+          auto [it, fresh] = legs.try_emplace({leg->from, leg->to});
+          if (fresh) {
+            router.ForEachFabricShare(
+                *leg, [&](topology::Edge e, double share) { it->second.emplace_back(e, share); });
+          }
+          for (const auto& [e, share] : it->second) cross(e, share);
         }
-        const double bytes = static_cast<double>(x.bytes) * share;
-        route.emplace_back(slot_of[id], bytes);
-        nvlink = nvlink && g[e].link_class == topology::LinkClass::kNvLink;
-        longest = std::max(longest, LinkDrain{g[e].achieved, 1.0}.Time(bytes));
-      });
-      const size_t k =
-          static_cast<size_t>(KindOf(router.NodeOf(x.src) != router.NodeOf(x.dst), nvlink));
+      }
+      const size_t k = static_cast<size_t>(KindOf(across, nvlink));
       for (const auto& [slot, bytes] : route) {
         bytes_of[slot * kKinds + k] += bytes;
+        most[slot * kKinds + k] = std::max(most[slot * kKinds + k], bytes);
         used[slot * kKinds + k] = true;
       }
       kind_present_[k] = true;
-      kind_longest_[k] = std::max(kind_longest_[k], longest);
+    }
+    // The longest drain of a transfer alone on one link of its route, per kind: a link's drain
+    // time only grows with its bytes, so each link's most bytes per kind give it.
+    for (size_t slot = 0; slot < ids.size(); ++slot) {
+      for (size_t k = 0; k < kKinds; ++k) {
+        if (!used[slot * kKinds + k]) continue;
+        kind_longest_[k] = std::max(kind_longest_[k],
+                                    LinkDrain{bandwidth_[slot], 1.0}.Time(most[slot * kKinds + k]));
+      }
     }
     // In edge id order, as the general form visits links (the first of equal bottlenecks wins).
     std::vector<uint32_t> order(ids.size());

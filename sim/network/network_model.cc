@@ -33,6 +33,18 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
 
 GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
                                             CollectiveAlgo algo, uint64_t size) const {
+  if (memo_ == nullptr) return TimeGroupCollective(gpus, op, algo, size);
+  MemoKey key('G');
+  key.Add(static_cast<uint64_t>(fidelity()))
+      .Add(static_cast<uint64_t>(op))
+      .Add(static_cast<uint64_t>(algo))
+      .Add(size)
+      .Add(gpus);
+  return memo_->Get(key.Take(), [&] { return TimeGroupCollective(gpus, op, algo, size); });
+}
+
+GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                                CollectiveAlgo algo, uint64_t size) const {
   if (gpus.size() < 2 || size == 0) return {};
   const uint32_t n = static_cast<uint32_t>(gpus.size());
   uint32_t per_node = cluster().gpus_per_node(), channels = 1;
@@ -70,12 +82,21 @@ class AnalyticalNetwork final : public NetworkModel {
     return {t.total, t.bottleneck_link, t.protocol};
   }
 
-  GroupCommTime GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
-                                CollectiveAlgo algo, uint64_t size) const override {
+  AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const override {
+    return AllToAllCosts(cluster(), tokens, token_bytes);
+  }
+
+  AllToAll RelayedAllToAll(const Schedule& schedule) const override {
+    return ScheduleCosts(cluster(), schedule);
+  }
+
+ protected:
+  GroupCommTime TimeGroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                    CollectiveAlgo algo, uint64_t size) const override {
     const bool ring_family = op == CollectiveOp::kAllReduce || op == CollectiveOp::kAllGather ||
                              op == CollectiveOp::kReduceScatter;
     if (gpus.size() < 2 || size == 0 || algo != CollectiveAlgo::kRing || !ring_family) {
-      return NetworkModel::GroupCollective(gpus, op, algo, size);
+      return NetworkModel::TimeGroupCollective(gpus, op, algo, size);
     }
     // Every step of a ring moves size / n from each rank to the next: the same link loads each
     // time. One step is listed and timed as `steps` of them (TimeRing), what the full schedule
@@ -101,14 +122,6 @@ class AnalyticalNetwork final : public NetworkModel {
     MapOntoGroup(s, gpus);
     const CollectiveTiming t = TimeRing(cluster(), s, steps);
     return {t.total, t.bottleneck_link};
-  }
-
-  AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const override {
-    return AllToAllCosts(cluster(), tokens, token_bytes);
-  }
-
-  AllToAll RelayedAllToAll(const Schedule& schedule) const override {
-    return ScheduleCosts(cluster(), schedule);
   }
 };
 

@@ -28,6 +28,7 @@
 #include "proto/status.h"
 #include "proto/units.h"
 #include "sim/network/alltoall_cost.h"
+#include "sim/network/collective_memo.h"
 #include "sim/network/collectives.h"
 #include "sim/network/nccl_model.h"
 #include "topology/cluster.h"
@@ -56,6 +57,9 @@ struct CollectiveRun {
   NcclProtocol protocol = NcclProtocol::kSimple;  // what NCCL's tuner chose (both fidelities)
 };
 
+// Group collectives' answers shared by the network models of one cluster (collective_memo.h).
+class CollectiveMemo : public Memo<GroupCommTime> {};
+
 class NetworkModel {
  public:
   explicit NetworkModel(const topology::Cluster& cluster) : cluster_(cluster) {}
@@ -74,9 +78,15 @@ class NetworkModel {
   // A collective over a group of GPUs (a TP, DP, EP or pipeline group): the schedule for ranks
   // 0..n-1 mapped onto `gpus`, timed by Collective. A group of one GPU, or size 0, costs nothing.
   // `gpus` must be distinct GPUs of the cluster; `op` and `algo` must go together
-  // (BuildCollective), or std::logic_error.
-  virtual GroupCommTime GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
-                                        CollectiveAlgo algo, uint64_t size) const;
+  // (BuildCollective), or std::logic_error. Looked up in the memo when the model has one.
+  GroupCommTime GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                CollectiveAlgo algo, uint64_t size) const;
+
+  // Answers of group collectives (GroupCollective, and group_comm.h's all-to-allvs) are kept in
+  // and taken from `memo` (nullptr, the default: none). The memo must outlive the model and serve
+  // only this cluster.
+  void set_memo(CollectiveMemo* memo) { memo_ = memo; }
+  CollectiveMemo* memo() const { return memo_; }
 
   // A MoE layer's direct all-to-all(v) of `tokens` (token_bytes each), per rank, without NCCL's
   // latency model: full link bandwidth plus route latencies (sim/network/alltoall_cost.h).
@@ -86,8 +96,14 @@ class NetworkModel {
   // priced like AllToAllV.
   virtual AllToAll RelayedAllToAll(const Schedule& schedule) const = 0;
 
+ protected:
+  // GroupCollective without the memo; a model may time some collectives its own way.
+  virtual GroupCommTime TimeGroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                            CollectiveAlgo algo, uint64_t size) const;
+
  private:
   const topology::Cluster& cluster_;
+  CollectiveMemo* memo_ = nullptr;
 };
 
 // NCCL's ring channels for a group (BuildCollective's `ring_channels`): the group's GPUs per node

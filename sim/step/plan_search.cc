@@ -270,6 +270,7 @@ StatusOr<PlanRow> EvaluatePlan(const topology::Cluster& cluster, const pb::Model
   row.memory_bytes = peak.total().value;
   row.fits =
       peak.total().value <= static_cast<uint64_t>(std::llround(cluster.gpu_spec().hbm_gb * 1e9));
+  row.fidelity = config.fidelity;
   return row;
 }
 
@@ -282,13 +283,18 @@ std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::M
                                    std::optional<Error>* first_error) {
   std::vector<uint32_t> mine;
   for (uint32_t i = offset; i < candidates.size(); i += stride) mine.push_back(i);
+  // Candidates that differ only in pipeline stages, recomputation or micro-batches run the same
+  // EP all-to-alls and rings: each is timed once (the same answer, bit for bit).
+  CollectiveMemo memo;
+  StepConfig shared = step;
+  if (shared.memo == nullptr) shared.memo = &memo;
   std::vector<std::optional<PlanRow>> rows(mine.size());
   std::vector<std::optional<Error>> errors(mine.size());
   std::atomic<size_t> next{0}, done{0};
   auto work = [&](bool reporter) {
     for (size_t k = next++; k < mine.size(); k = next++) {
       auto row =
-          EvaluatePlan(cluster, model, routing, placement, step, candidates[mine[k]], mine[k]);
+          EvaluatePlan(cluster, model, routing, placement, shared, candidates[mine[k]], mine[k]);
       if (row.ok()) {
         rows[k] = std::move(*row);
       } else {
@@ -325,6 +331,28 @@ void RankPlans(std::vector<PlanRow>& rows) {
     if (a.step != b.step) return a.step < b.step;
     return a.index < b.index;
   });
+}
+
+StatusOr<std::vector<PlanRow>> RerankAtFlow(const topology::Cluster& cluster,
+                                            const pb::ModelSpec& model, const PlanRouting& routing,
+                                            const pb::ExpertPlacementSpec& placement,
+                                            const StepConfig& step,
+                                            const std::vector<PlanCandidate>& candidates,
+                                            const std::vector<uint32_t>& indices,
+                                            uint32_t threads) {
+  std::vector<PlanCandidate> chosen;
+  for (uint32_t i : indices) chosen.push_back(candidates.at(i));
+  StepConfig flow = step;
+  flow.fidelity = Fidelity::kFlow;
+  std::optional<Error> first_error;
+  std::vector<PlanRow> rows = EvaluatePlans(cluster, model, routing, placement, flow, chosen, 0, 1,
+                                            threads, {}, &first_error);
+  if (rows.size() != chosen.size()) {
+    return first_error ? *first_error : Error("--rerank-flow: a plan could not be simulated");
+  }
+  for (PlanRow& r : rows) r.index = indices[r.index];
+  RankPlans(rows);
+  return rows;
 }
 
 }  // namespace moesim::sim

@@ -74,6 +74,7 @@ struct PlanRow {
   uint64_t memory_bytes = 0;  // the fullest GPU
   double dropped_share = 0;   // copies dropped by the capacity factor, of all routed
   bool fits = false;
+  Fidelity fidelity = Fidelity::kAnalytical;  // the network model that timed the step
 };
 
 // What every candidate's expected layer is made from.
@@ -131,5 +132,17 @@ std::vector<PlanRow> EvaluatePlans(const topology::Cluster& cluster, const pb::M
 
 // Fitting plans first, then by step time, then by index.
 void RankPlans(std::vector<PlanRow>& rows);
+
+// `moesim plan --rerank-flow K`: the candidates `indices` (into `candidates`: the best K of a
+// search at analytical fidelity) simulated again with `step` at flow fidelity, each row keeping
+// its index, ranked by RankPlans. The flow model prices what the closed forms bound (links shared
+// max-min fairly), so the best plans are ranked by the finer figure without the search paying it
+// for every candidate. Error: the first candidate that could not be simulated.
+StatusOr<std::vector<PlanRow>> RerankAtFlow(const topology::Cluster& cluster,
+                                            const pb::ModelSpec& model, const PlanRouting& routing,
+                                            const pb::ExpertPlacementSpec& placement,
+                                            const StepConfig& step,
+                                            const std::vector<PlanCandidate>& candidates,
+                                            const std::vector<uint32_t>& indices, uint32_t threads);
 
 }  // namespace moesim::sim

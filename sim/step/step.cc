@@ -8,6 +8,7 @@
 #include "models/params.h"
 #include "models/placement_spec.h"
 #include "models/routing.h"
+#include "models/synthetic_spec.h"
 #include "sim/compute/compute_model.h"
 #include "sim/network/group_comm.h"
 #include "sim/step/step_ops.h"
@@ -238,6 +239,7 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   }
   MOESIM_ASSIGN_OR_RETURN(const KernelModel kernels, StepKernels(cluster, model.dtype(), config));
   const std::unique_ptr<NetworkModel> net = MakeNetworkModel(cluster, config.fidelity);
+  net->set_memo(config.memo);
   const LayerCoster coster(*net, model, plan, layer_work, config, kernels);
   r.hardware = (config.hardware ? "profile " + config.hardware->name() + "; " : std::string()) +
                kernels.Describe() + "; EP all-to-alls: " + coster.AllToAllSource();
@@ -446,10 +448,19 @@ StatusOr<models::LayerWork> StepMoeLayer(const pb::ModelSpec& model, const model
   shape.tokens_per_rank = MoeTokensPerRank(plan, config);
   shape.num_experts = model.num_experts();
   shape.top_k = model.top_k();
-  MOESIM_ASSIGN_OR_RETURN(std::vector<models::LayerRouting> layers,
-                          models::ResolveRouting(routing, shape, file));
   MOESIM_ASSIGN_OR_RETURN(models::Plan ep_plan, models::EpGroupPlan(model, ep));
   std::vector<std::vector<uint64_t>> loads;
+  if (models::DrawsCounts(routing)) {  // routing_version 2 (models/count_routing.h)
+    MOESIM_ASSIGN_OR_RETURN(std::vector<models::LayerCounts> counts,
+                            models::ResolveSyntheticCounts(routing.synthetic(), shape, file));
+    models::AddCountLoads(counts.front(), &loads);
+    MOESIM_ASSIGN_OR_RETURN(models::ExpertPlacement where,
+                            models::ResolvePlacement(placement, ep_plan, model.num_experts(), 1,
+                                                     gpus_per_node, loads, file));
+    return models::ExpandCounts(counts.front(), ep_plan, where, config.capacity_factor);
+  }
+  MOESIM_ASSIGN_OR_RETURN(std::vector<models::LayerRouting> layers,
+                          models::ResolveRouting(routing, shape, file));
   models::AddRoutingLoads(layers.front(), model.num_experts(), &loads);
   MOESIM_ASSIGN_OR_RETURN(models::ExpertPlacement where,
                           models::ResolvePlacement(placement, ep_plan, model.num_experts(), 1,

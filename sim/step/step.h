@@ -146,6 +146,10 @@ struct StepConfig {
   // How the routed experts issue their GEMMs (sim/compute/kernel_model.h): auto is DeepGEMM for
   // FP8 models and one cuBLAS GEMM per expert otherwise.
   ExpertGemm expert_gemm = ExpertGemm::kAuto;
+  // Group collectives' answers shared by many steps on one cluster (plan search: candidates with
+  // the same group ask the same questions; sim/network/collective_memo.h). nullptr (default):
+  // every one is timed. Not owned: it must outlive the step and serve only its cluster.
+  CollectiveMemo* memo = nullptr;
 };
 
 // The kernel model a step with `config` uses on `cluster`'s GPUs for a model of `dtype`

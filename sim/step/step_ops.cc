@@ -146,6 +146,7 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
                                moe_tokens_ * h * elem_)
                .time;
   }
+  TimeExperts();
 }
 
 void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes,
@@ -384,15 +385,14 @@ void LayerCoster::Ffn(std::vector<StepOp>& ops, uint32_t layer, const std::strin
   ops.push_back(Compute(name + "-act", layer, act));
 }
 
-void LayerCoster::Experts(std::vector<StepOp>& ops, uint32_t layer) const {
+void LayerCoster::TimeExperts() {
   // The slowest rank's experts, with the real per-expert token counts of the routing. With etp > 1
   // every ETP rank runs the tokens all its group received (etp x one rank's, the routing being the
   // same on each) through a 1/etp slice of each expert's FFN: the same FLOPs, 1/etp of the weights.
+  // The same in every MoE layer of the step: timed once, here.
   const uint32_t etp = plan_.sizes().etp;
   const uint64_t h = model_.hidden_size(), f = model_.expert_ffn_size() / etp;
   const uint64_t fc1 = (model_.ffn_kind() != pb::ModelSpec::UNGATED ? 2 : 1) * f;
-  Duration forward, backward;
-  uint64_t rows = 0;  // the most token copies a rank computes
   for (const std::vector<uint64_t>& experts : work_.expert_tokens) {
     std::vector<GemmShape> up, down, up_d, up_w, down_d, down_w;
     uint64_t r = 0;
@@ -409,11 +409,18 @@ void LayerCoster::Experts(std::vector<StepOp>& ops, uint32_t layer) const {
     auto time = [&](std::vector<GemmShape> shapes, bool wgrad = false) {
       return kernels_.Time(Kernel::Gemm(GemmClass::kExpert, std::move(shapes), wgrad));
     };
-    forward = std::max(forward, time(up) + time(down));
-    backward =
-        std::max(backward, time(down_d) + time(down_w, true) + time(up_d) + time(up_w, true));
-    rows = std::max(rows, r);
+    expert_forward_ = std::max(expert_forward_, time(up) + time(down));
+    expert_backward_ = std::max(expert_backward_,
+                                time(down_d) + time(down_w, true) + time(up_d) + time(up_w, true));
+    expert_rows_ = std::max(expert_rows_, r);
   }
+}
+
+void LayerCoster::Experts(std::vector<StepOp>& ops, uint32_t layer) const {
+  const uint32_t etp = plan_.sizes().etp;
+  const uint64_t h = model_.hidden_size(), f = model_.expert_ffn_size() / etp;
+  const uint64_t fc1 = (model_.ffn_kind() != pb::ModelSpec::UNGATED ? 2 : 1) * f;
+  const uint64_t rows = expert_rows_;  // the most token copies a rank computes
   if (etp > 1) ops.push_back(Comm("etp-allgather", layer, etp_gather_));
   if (Fp8()) {
     // The inputs of fc1 (rows x h) and fc2 (rows x f) cast to FP8; backward the gradients of
@@ -424,8 +431,8 @@ void LayerCoster::Experts(std::vector<StepOp>& ops, uint32_t layer) const {
                 {{Kernel::Memory(CastBytes(rows * h)), Kernel::Memory(CastBytes(rows * f))},
                  {Kernel::Memory(CastBytes(rows * h)), Kernel::Memory(CastBytes(rows * fc1))}}));
   }
-  StepOp expert = ForwardOp("expert", layer, false, false, forward);
-  expert.backward = backward;
+  StepOp expert = ForwardOp("expert", layer, false, false, expert_forward_);
+  expert.backward = expert_backward_;
   ops.push_back(expert);
   const bool gated = model_.ffn_kind() != pb::ModelSpec::UNGATED;
   const uint64_t e = rows * f * act_;  // SwiGLU as in Ffn

@@ -95,6 +95,8 @@ class LayerCoster {
   void Ffn(std::vector<StepOp>& ops, uint32_t layer, const std::string& name, uint64_t tokens,
            uint64_t ffn) const;
   void Experts(std::vector<StepOp>& ops, uint32_t layer) const;
+  // The slowest rank's expert GEMMs, forward and backward, and the most rows a rank computes.
+  void TimeExperts();
   // RMSNorm over `tokens` x h, with (4) or without (3) the residual add, both passes.
   Kernels Norm(uint64_t tokens, uint64_t elements_per_feature) const;
   bool Fp8() const { return model_.dtype() == pb::FP8; }
@@ -115,6 +117,8 @@ class LayerCoster {
   KernelModel kernels_;
   Duration tp_gather_, tp_scatter_, cp_kv_, dispatch_, combine_, p2p_;
   Duration etp_gather_, etp_scatter_;  // expert tensor parallelism (etp > 1)
+  Duration expert_forward_, expert_backward_;  // TimeExperts
+  uint64_t expert_rows_ = 0;
   std::string alltoall_source_ = "network model";
 };
 

@@ -6,10 +6,14 @@
 // its own (this binary, with --one NAME), so that the peak RSS printed is that run's alone.
 //
 //   a2a-flow-128, a2a-flow-1024                 the all-to-all, flow fidelity (its bars)
+//   a2a-flow-2048, a2a-flow-4096                the same, larger (the datacenter issue's, #21)
 //   a2a-analytical-1024, -16384                 the same, analytical fidelity
 //   moe-flow-128, moe-flow-1024                 the whole MoE layer, flow fidelity
 //   moe-analytical-128, -1024, -2048, -4096, -16384   the same, analytical fidelity
+//   a2a-analytical-16384-v2, a2a-flow-1024-v2   the all-to-all with routing_version 2 (counts
+//   moe-analytical-16384-v2                     per rank and expert, models/count_routing.h)
 //   uniform-flow-1024                           a uniform all-to-all, flow fidelity
+//   uniform-flow-1024-node                      the same fabric written as one 1,024-GPU node
 //
 // The workload: one MoE layer, Zipf-skewed routing (alpha 1.2, experts shuffled), top-8 of
 // 256 experts, 4,096 tokens per GPU, hidden 7168 (BF16), EP over every GPU (at most 256), DGX H100
@@ -66,9 +70,10 @@ using moesim::bench::Seconds;
 
 // What a configuration times.
 enum class Workload {
-  kAllToAll,  // the MoE layer's dispatch all-to-all alone: what the bars name
-  kLayer,     // the whole MoE layer: router, dispatch, experts, combine (two all-to-alls)
-  kUniform,   // nccl-tests' uniform alltoall
+  kAllToAll,        // the MoE layer's dispatch all-to-all alone: what the bars name
+  kLayer,           // the whole MoE layer: router, dispatch, experts, combine (two all-to-alls)
+  kUniform,         // nccl-tests' uniform alltoall
+  kUniformOneNode,  // the same on the same fabric, written as one node of every GPU
 };
 
 struct Config {
@@ -78,6 +83,7 @@ struct Config {
   Workload workload;
   double bar_seconds;  // the bar on "simulate" (0: none)
   double bar_rss_mib;  // the bar on peak RSS (0: none)
+  bool counts = false;  // routing_version 2: counts per (rank, expert), not per token
 };
 
 constexpr Config kConfigs[] = {
@@ -85,6 +91,10 @@ constexpr Config kConfigs[] = {
     {"a2a-flow-1024", 1024, "flow", Workload::kAllToAll, 10, 4096},
     {"a2a-analytical-1024", 1024, "analytical", Workload::kAllToAll, 0, 0},
     {"a2a-analytical-16384", 16384, "analytical", Workload::kAllToAll, 2, 0},
+    {"a2a-analytical-16384-v2", 16384, "analytical", Workload::kAllToAll, 2, 0, true},
+    {"a2a-flow-1024-v2", 1024, "flow", Workload::kAllToAll, 10, 4096, true},
+    {"a2a-flow-2048", 2048, "flow", Workload::kAllToAll, 0, 4096},
+    {"a2a-flow-4096", 4096, "flow", Workload::kAllToAll, 10, 4096},
     {"moe-analytical-128", 128, "analytical", Workload::kLayer, 0, 0},
     {"moe-flow-128", 128, "flow", Workload::kLayer, 0, 0},
     {"moe-analytical-1024", 1024, "analytical", Workload::kLayer, 0, 0},
@@ -92,10 +102,12 @@ constexpr Config kConfigs[] = {
     {"moe-analytical-2048", 2048, "analytical", Workload::kLayer, 0, 0},
     {"moe-analytical-4096", 4096, "analytical", Workload::kLayer, 0, 0},
     {"moe-analytical-16384", 16384, "analytical", Workload::kLayer, 0, 0},
+    {"moe-analytical-16384-v2", 16384, "analytical", Workload::kLayer, 0, 0, true},
     {"uniform-flow-1024", 1024, "flow", Workload::kUniform, 5, 0},
+    {"uniform-flow-1024-node", 1024, "flow", Workload::kUniformOneNode, 5, 0},
 };
 
-std::string MoeScenario(uint32_t nodes) {
+std::string MoeScenario(uint32_t nodes, bool counts) {
   return "cluster { node_preset: \"dgx-h100\" nodes: " + std::to_string(nodes) +
          " fabric { rail_optimized { nodes_per_group: " + std::to_string(nodes < 32 ? nodes : 32) +
          " } } }\n"
@@ -105,11 +117,17 @@ std::string MoeScenario(uint32_t nodes) {
          std::to_string(std::min<uint32_t>(nodes * 8, 256)) +
          " }\n"
          "workload { tokens_per_gpu: 4096 }\n"
-         "routing { synthetic { distribution: ZIPF zipf_alpha: 1.2 shuffle_experts: true seed: 1 } "
-         "}\n";
+         "routing { synthetic { distribution: ZIPF zipf_alpha: 1.2 shuffle_experts: true seed: 1" +
+         std::string(counts ? " routing_version: 2" : "") + " } }\n";
 }
 
-std::string UniformCluster(uint32_t gpus) {
+// `one_node`: the same fabric as one node whose GPUs all sit on one NVSwitch at 450 GB/s (the
+// datacenter issue's "one big node"), which the router builds from the node's structure.
+std::string UniformCluster(uint32_t gpus, bool one_node) {
+  if (one_node) {
+    return "node { name: \"big-nvlink-450\" gpu: \"h100-sxm\" gpus: " + std::to_string(gpus) +
+           " nvlink { bandwidth_gbps: 450 } pcie { bandwidth_gbps: 900 } } nodes: 1\n";
+  }
   return "node { name: \"one-gpu-450\" gpu: \"h100-sxm\" gpus: 1 "
          "pcie { bandwidth_gbps: 900 } nics { count: 1 gbit_per_s: 3600 } } nodes: " +
          std::to_string(gpus) + " fabric { single_switch {} }\n";
@@ -166,7 +184,7 @@ bool LoadMoe(const Config& c, Row* row, std::optional<moesim::sim::LoadedScenari
     return false;
   }
   const auto load_start = Clock::now();
-  auto s = moesim::sim::LoadScenarioFromString(MoeScenario(c.gpus / 8), "bench.pbtxt");
+  auto s = moesim::sim::LoadScenarioFromString(MoeScenario(c.gpus / 8, c.counts), "bench.pbtxt");
   if (!s.ok()) {
     fmt::print(stderr, "{}\n", s.error().message());
     *status = 1;
@@ -241,7 +259,10 @@ int RunUniform(const Config& c) {
   Row row;
   const auto load_start = Clock::now();
   moesim::pb::Cluster spec;
-  if (!google::protobuf::TextFormat::ParseFromString(UniformCluster(c.gpus), &spec)) return 1;
+  const bool one_node = c.workload == Workload::kUniformOneNode;
+  if (!google::protobuf::TextFormat::ParseFromString(UniformCluster(c.gpus, one_node), &spec)) {
+    return 1;
+  }
   auto cluster = moesim::topology::BuildCluster(spec);
   if (!cluster.ok()) {
     fmt::print(stderr, "{}\n", cluster.error().message());
@@ -285,6 +306,7 @@ int RunOne(const char* name) {
       case Workload::kLayer:
         return RunMoe(c);
       case Workload::kUniform:
+      case Workload::kUniformOneNode:
         return RunUniform(c);
     }
   }
