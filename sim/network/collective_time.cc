@@ -233,12 +233,14 @@ class ScheduleBound {
         const auto leg = router.AppendLocalShares(x.src, x.dst, &local);
         for (const auto& [id, share] : local) cross(router.EdgeWithId(id), share);
         if (leg) {
-          auto [it, fresh] = legs.try_emplace({leg->from, leg->to});
-          if (fresh) {
+          // Not a structured binding: clang 14 (the sanitized build) cannot capture one.
+          const auto inserted = legs.try_emplace({leg->from, leg->to});
+          std::vector<std::pair<topology::Edge, double>>& shares = inserted.first->second;
+          if (inserted.second) {
             router.ForEachFabricShare(
-                *leg, [&](topology::Edge e, double share) { it->second.emplace_back(e, share); });
+                *leg, [&](topology::Edge e, double share) { shares.emplace_back(e, share); });
           }
-          for (const auto& [e, share] : it->second) cross(e, share);
+          for (const auto& [e, share] : shares) cross(e, share);
         }
       }
       const size_t k = static_cast<size_t>(KindOf(across, nvlink));
