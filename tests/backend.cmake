@@ -81,6 +81,11 @@ moebench_mpi_test(moebench_mpirun_mixtral_layer_check 4 120 $<TARGET_FILE:moeben
                   ${moebench_scenarios}/mixtral_layer_ep4_small.pbtxt --check --iters 3)
 set_tests_properties(moebench_mpirun_seed_example_check moebench_mpirun_mixtral_layer_check
                      PROPERTIES PASS_REGULAR_EXPRESSION "check: passed")
+# Progress on rank 0's stderr: 2 warm-up + 3 timed iterations, the last line at 5 of 5.
+moebench_mpi_test(moebench_mpirun_progress_lines 4 120 $<TARGET_FILE:moebench> run
+                  ${moebench_scenarios}/mixtral_layer_ep4_small.pbtxt --iters 3)
+set_tests_properties(moebench_mpirun_progress_lines PROPERTIES
+                     PASS_REGULAR_EXPRESSION "moebench run: iterations 5/5 \\(100 %\\), [0-9.]+ s elapsed, done")
 # A hung peer: rank 2 stops before its first dispatch; every rank's watchdog aborts the job after
 # 2 s without progress. (PASS_REGULAR_EXPRESSION: the exit status is a failure by design.)
 moebench_mpi_test(moebench_mpirun_stalled_rank_times_out 4 60 $<TARGET_FILE:moebench> run

@@ -115,10 +115,21 @@ TEST_CASE("thread communicator: the CPU path on 4 threads checks and measures ev
   options.warmup = 1;
   options.iterations = 2;
   options.check = true;
+  // moebench run's progress: each rank reports every whole iteration, 1 warm-up + 2 timed, as
+  // (1, 3), (2, 3), (3, 3).
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> done(4);
   std::vector<std::optional<StatusOr<RunReport>>> reports(4);
-  OnThreads(
-      4, [&](ThreadCommunicator& comm) { reports[comm.rank()] = RunMoeLayers(*s, comm, options); });
+  OnThreads(4, [&](ThreadCommunicator& comm) {
+    RunOptions mine = options;
+    mine.iteration_done = [&done, r = comm.rank()](uint32_t k, uint32_t total) {
+      done[r].emplace_back(k, total);
+    };
+    reports[comm.rank()] = RunMoeLayers(*s, comm, mine);
+  });
   for (auto& r : reports) REQUIRE(r->ok());
+  for (const auto& d : done) {
+    CHECK(d == std::vector<std::pair<uint32_t, uint32_t>>{{1, 3}, {2, 3}, {3, 3}});
+  }
   const RunReport& report = **reports[0];
   // 4 ranks x 32 tokens x top-2 x 2 layers = 512 rows, each verified after dispatch.
   CHECK(report.check.dispatch_checked);

@@ -16,6 +16,7 @@
 #include "backend/run/gpu_run.h"
 #include "backend/run/moe_run.h"
 #include "backend/run/run_report.h"
+#include "proto/progress.h"
 
 namespace moesim::backend {
 namespace {
@@ -40,6 +41,7 @@ struct RunCommandOptions {
   // Fault injection for the tests of the watchdog (hidden options): this rank stops at its first
   // dispatch, by sleeping forever or by exiting without a word.
   std::optional<uint32_t> stall_rank, exit_rank;
+  bool quiet = false;  // --quiet: no progress lines on stderr
 };
 
 // The progress hook: feeds the watchdog, and injects the test faults.
@@ -105,6 +107,20 @@ int Run(const RunCommandOptions& o, CommandIo& io) {
   options.seed = o.seed;
   options.gemm_api = o.gemm_api;
   options.progress = ProgressHook(o, dog.get(), io.comm.rank());
+  // Progress on rank 0's stderr, a line at each tenth of the iterations (and the last), as
+  // `moesim plan` logs its candidates; --quiet: none; nor when a test captures stderr.
+  const auto started = std::chrono::steady_clock::now();
+  uint32_t reported_tenth = 0;
+  if (io.root() && !o.quiet && &io.err == &std::cerr) {
+    options.iteration_done = [&io, started, &reported_tenth](uint32_t done, uint32_t total) {
+      const uint32_t tenth = static_cast<uint32_t>(uint64_t{done} * 10 / total);
+      if (tenth == reported_tenth && done != total) return;
+      reported_tenth = tenth;
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      io.err << "moebench run: iterations " << ProgressText(done, total, elapsed) << std::endl;
+    };
+  }
   auto report = o.device == "gpu" ? RunOnGpu(*scenario, io.comm, o.gpus, options)
                                   : RunMoeLayers(*scenario, io.comm, options);
   if (dog) dog->Stop();
@@ -138,6 +154,9 @@ void AddRunCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--iters", o->iters, "Timed iterations")->capture_default_str();
   cmd->add_option("--out", o->out, "Write the measured Result (binary protobuf) to FILE");
   cmd->add_flag("--json", o->json, "Print the measured Result as JSON instead of the table");
+  cmd->add_flag("--quiet", o->quiet,
+                "No progress lines on stderr (by default rank 0 prints one at each tenth of the "
+                "iterations, with the time left)");
   cmd->add_flag("--check", o->check,
                 "Verify dispatch (stamps) and combine (single-process reference) first");
   cmd->add_option("--seed", o->seed, "Seed of the inputs and weights")->capture_default_str();

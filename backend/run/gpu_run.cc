@@ -240,6 +240,7 @@ StatusOr<RunReport> RunRank(const BenchScenario& s, Communicator& comm, int devi
         times.at(l, p, it - o.warmup) = Ns(ms);
       }
     }
+    if (o.iteration_done) o.iteration_done(it + 1, o.warmup + o.iterations);
   }
   for (uint32_t l = 0; l < layers->size(); ++l) {
     const std::vector<uint64_t>& rows = (*layers)[l].gpu->send_layout().peer_rows;

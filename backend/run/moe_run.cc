@@ -144,6 +144,7 @@ StatusOr<RunReport> RunMoeLayers(const BenchScenario& s, Communicator& comm, con
         if (timed) times.at(l, p, it - o.warmup) = elapsed;
       }
     }
+    if (o.iteration_done) o.iteration_done(it + 1, o.warmup + o.iterations);
   }
   for (uint32_t l = 0; l < layers.size(); ++l) {
     const std::vector<uint64_t> rows = layers[l].SendRows();

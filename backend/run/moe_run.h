@@ -41,6 +41,9 @@ struct RunOptions {
   gpu::GemmApi gemm_api = gpu::GemmApi::kAuto;  // --device gpu: how the expert GEMMs are issued
   // Called before each step with its name ("layer 0 dispatch, iteration 3"); may be empty.
   std::function<void(const std::string&)> progress;
+  // Called after each whole iteration (warm-up ones included) with how many are done of
+  // warmup + iterations; may be empty. moebench run's progress lines.
+  std::function<void(uint32_t done, uint32_t total)> iteration_done;
 };
 
 struct CheckReport {
