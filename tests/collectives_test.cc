@@ -113,6 +113,33 @@ TEST_CASE("Tree all-reduce: a chain in each node, NCCL's double binary tree over
   CHECK(Build(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 7, 7 << 20).transfers.size() == 672);
 }
 
+TEST_CASE("Tree all-reduce over 4 nodes: odd channels run the mirrored tree") {
+  // 4 nodes of 1 GPU, 2 channels of P = S / 2. Channel 0's tree: node 0 <- {1, 2}, 1 <- {3};
+  // channel 1's is its mirror: node 3 <- {2, 1}, 2 <- {0}. Each node receives 3 parts in all:
+  // node 0 two up-legs as channel 0's root and one down-leg as a leaf of channel 1; node 1 one
+  // up and one down in channel 0, one down in channel 1; node 2 likewise; node 3 one down in
+  // channel 0 and two up as channel 1's root. Without the mirror node 0 would receive 4 parts
+  // and node 3 2: the NICs of the inner nodes carry more, the leaves' less.
+  const uint64_t S = 64 << 10;
+  auto built = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 4, S, 1, 2);
+  REQUIRE(built.ok());
+  const auto received = Totals(*built).second;
+  for (uint32_t r = 0; r < 4; ++r) {
+    INFO("node " << r);
+    CHECK(received[r] == 3 * S / 2);
+  }
+}
+
+TEST_CASE("Tree all-reduce of 64 GPUs: at most 2^18 transfers, the chunks fewer") {
+  // 8 nodes of 8, 8 channels, 8 GiB: D = 2 (7 + 3) = 20 hops, NCCL's 512 KiB chunks number 2,048 a
+  // channel, 16 D = 320; 2^18 / (8 channels x 2 x 63) = 260 of them fit: 8 x 260 x 126 = 262,080
+  // transfers.
+  auto built =
+      BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 64, uint64_t{8} << 30, 8, 8);
+  REQUIRE(built.ok());
+  CHECK(built->transfers.size() == 262'080);
+}
+
 TEST_CASE("Tree all-reduce of 4 GiB and more: whole chunks, the buffer each way along the chain") {
   // 4 GiB = 2^32 B and 8 GiB = 2^33 B narrowed to 32 bits are 0 B: 0 chunks, a division by zero.
   // One node of 8, one channel: a chain 0 <- 1 <- ... <- 7, D = 14 hops; NCCL's 512 KiB chunks

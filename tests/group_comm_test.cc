@@ -134,3 +134,21 @@ TEST_CASE("GroupHierarchicalAllToAllV: a token crossing once per node beats a co
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("GroupCollective: a tree over a group of one GPU per node is a tree over those nodes") {
+  // GPUs 0, 8 and 16: one on each of nodes 0-2. Its tree has 3 nodes of 1 GPU (heap of height
+  // 1): an 8 B all-reduce, LL, is NCCL's tree latency 6.8 us + 2 x (0 NVLink hops + 1 network
+  // hop x 5.0 us) = 16.8 us and nanoseconds of bytes. Taking the cluster's 8 GPUs a node instead
+  // would make the 3 GPUs one node's chain: 4 network hops, 26.8 us.
+  const topology::Cluster c = FourNodes();
+  const Duration t =
+      MakeNetworkModel(c, Fidelity::kAnalytical)
+          ->GroupCollective({0, 8, 16}, CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8)
+          .time;
+  CHECK(t >= Duration::Nanoseconds(16'800));
+  CHECK(t < Duration::Nanoseconds(16'810));
+}
+
+}  // namespace moesim::sim
