@@ -103,6 +103,19 @@ Status CheckPlanFlags(const PlanOptions& o) {
 
 // A preset name with --gpus beyond one node becomes that many nodes on a rail-optimized fabric;
 // a file is taken as it is.
+// `nodes` of preset `preset`, over a rail-optimized fabric in groups of up to 32 nodes when more
+// than one: the cluster plan search builds for --cluster PRESET --gpus N, and writes out
+// (--emit-scenario).
+pb::Cluster PresetCluster(const std::string& preset, uint32_t nodes) {
+  pb::Cluster spec;
+  spec.set_node_preset(preset);
+  if (nodes > 1) {
+    spec.set_nodes(nodes);
+    spec.mutable_fabric()->mutable_rail_optimized()->set_nodes_per_group(std::min(nodes, 32u));
+  }
+  return spec;
+}
+
 StatusOr<topology::Cluster> PlanCluster(const PlanOptions& o) {
   const bool file = o.cluster.find('/') != std::string::npos || o.cluster.ends_with(".pbtxt") ||
                     o.cluster.ends_with(".xml");
@@ -111,11 +124,23 @@ StatusOr<topology::Cluster> PlanCluster(const PlanOptions& o) {
   const uint32_t per_node = one.gpus_per_node();
   const uint32_t nodes = (*o.gpus + per_node - 1) / per_node;
   if (nodes <= 1) return one;
-  pb::Cluster spec;
-  spec.set_node_preset(o.cluster);
-  spec.set_nodes(nodes);
-  spec.mutable_fabric()->mutable_rail_optimized()->set_nodes_per_group(std::min(nodes, 32u));
-  return topology::BuildCluster(spec);
+  return topology::BuildCluster(PresetCluster(o.cluster, nodes));
+}
+
+// What the backward recomputes as a scenario's step block names it (StepSpec.Recompute's names),
+// or the modules as --recompute-modules lists them: PlanRow.recompute, in --csv and --json.
+std::string RecomputeName(Recompute r, const std::string& recompute_modules) {
+  switch (r) {
+    case Recompute::kNone:
+      return "NONE";
+    case Recompute::kSelective:
+      return "SELECTIVE";
+    case Recompute::kFull:
+      return "FULL";
+    case Recompute::kModules:
+      break;
+  }
+  return recompute_modules;
 }
 
 StatusOr<pb::Routing> ParseRouting(const std::string& text) {
@@ -149,20 +174,7 @@ pb::PlanRow ToProto(const PlanRow& r, const std::string& recompute_modules) {
   p.set_edp(r.sizes.edp);
   p.set_etp(r.sizes.etp);
   p.set_micro_batch(r.micro_batch);
-  switch (r.recompute) {
-    case Recompute::kNone:
-      p.set_recompute("NONE");
-      break;
-    case Recompute::kSelective:
-      p.set_recompute("SELECTIVE");
-      break;
-    case Recompute::kFull:
-      p.set_recompute("FULL");
-      break;
-    case Recompute::kModules:
-      p.set_recompute(recompute_modules);
-      break;
-  }
+  p.set_recompute(RecomputeName(r.recompute, recompute_modules));
   p.set_step_ps(r.step.picoseconds());
   p.set_step_ms(static_cast<double>(r.step.picoseconds()) / 1e9);
   p.set_mfu(r.mfu);
@@ -311,11 +323,7 @@ StatusOr<pb::Scenario> PlanScenario(const PlanOptions& o, const pb::ModelSpec& m
           (fs::absolute(o.cluster).parent_path() / cluster.nccl_topology()).string());
     }
   } else {
-    cluster.set_node_preset(o.cluster);
-    if (nodes > 1) {
-      cluster.set_nodes(nodes);
-      cluster.mutable_fabric()->mutable_rail_optimized()->set_nodes_per_group(std::min(nodes, 32u));
-    }
+    cluster = PresetCluster(o.cluster, nodes);
   }
   const bool catalog = o.model.find('/') == std::string::npos && !o.model.ends_with(".pbtxt");
   if (catalog) {
@@ -338,19 +346,11 @@ StatusOr<pb::Scenario> PlanScenario(const PlanOptions& o, const pb::ModelSpec& m
   step.set_global_batch(o.global_batch);
   step.set_seq_len(o.seq_len);
   step.set_micro_batch(candidate.micro_batch);
-  switch (candidate.recompute) {
-    case Recompute::kNone:
-      step.set_recompute(pb::StepSpec::NONE);
-      break;
-    case Recompute::kSelective:
-      step.set_recompute(pb::StepSpec::SELECTIVE);
-      break;
-    case Recompute::kFull:
-      step.set_recompute(pb::StepSpec::FULL);
-      break;
-    case Recompute::kModules:
-      for (const std::string& m : SplitCommas(o.recompute_modules)) step.add_recompute_modules(m);
-      break;
+  pb::StepSpec::Recompute recompute = pb::StepSpec::RECOMPUTE_UNSPECIFIED;
+  if (candidate.recompute == Recompute::kModules) {
+    for (const std::string& m : SplitCommas(o.recompute_modules)) step.add_recompute_modules(m);
+  } else if (pb::StepSpec::Recompute_Parse(RecomputeName(candidate.recompute, ""), &recompute)) {
+    step.set_recompute(recompute);
   }
   step.mutable_overlap()->set_alltoall(o.overlap_alltoall);
   step.mutable_overlap()->set_shared_expert(o.overlap_shared);
