@@ -23,6 +23,13 @@ void AddFitted(pb::HardwareProfile& profile, const std::string& name, double val
   f->set_rms_relative_residual(fit.rms[column]);
 }
 
+// A fit's refusals into the profile: each in not_fitted; a contradicted rate also as a note that
+// the profile is partial (the command repeats those notes on stderr).
+void AddRefused(const SystemFit& fit, pb::HardwareProfile& profile) {
+  for (const std::string& why : fit.refused) profile.add_not_fitted(why);
+  for (const std::string& why : fit.contradicted) profile.add_notes(kPartialProfile + why);
+}
+
 std::string Percent(double v) {
   std::ostringstream s;
   s.precision(3);
@@ -128,7 +135,7 @@ Status FitGpu(const std::vector<const Observation*>& obs, pb::HardwareProfile& p
     }
   }
   const SystemFit& used = split ? *small : fit;
-  for (const std::string& why : used.refused) profile.add_not_fitted(why);
+  AddRefused(used, profile);
   pb::GpuProfile* gpu = profile.mutable_gpu();
   RecordGpu(
       used, "gpu.", profile, [&](double v) { gpu->set_launch_overhead_ns(v); },
@@ -137,7 +144,7 @@ Status FitGpu(const std::vector<const Observation*>& obs, pb::HardwareProfile& p
     profile.add_notes("gpu: GEMM size split at " + Number(experts[*split]->x1) +
                       " FLOPs (RMS relative residual " + Percent(std::sqrt(fit.rss / m)) +
                       " in one piece, " + Percent(std::sqrt(best / m)) + " in two)");
-    for (const std::string& why : large->refused) profile.add_not_fitted(why);
+    AddRefused(*large, profile);
     pb::GpuProfile::GemmBand* band = gpu->mutable_large_gemms();
     band->set_min_flops(experts[*split]->x1);
     RecordGpu(
@@ -225,10 +232,8 @@ Status FitLink(const std::string& link_class, const std::string& collective,
                       " in one piece, " + Percent(std::sqrt(best / m)) + " in two)");
   }
   const SystemFit& used = split ? *small : fit;
-  for (const std::string& why : used.refused) profile.add_not_fitted(why);
-  if (split) {
-    for (const std::string& why : large->refused) profile.add_not_fitted(why);
-  }
+  AddRefused(used, profile);
+  if (split) AddRefused(*large, profile);
   // Nothing moved at all: no entry. Rows moved only within ranks (link class "local"): latency
   // and local bandwidth.
   if (!used.theta[1] && !used.theta[2]) return Status::Ok();

@@ -18,7 +18,10 @@
 // can reproduce (e.g. every expert measurement has the same active experts, so n_half/R and L
 // cannot be told apart), is refused: left out of the fit and of the profile (the datasheet
 // figure stays), and named in `not_fitted` with the reason. A fitted L, n_half or alpha below
-// zero is not physical: it is refused the same way and the rest refitted without it.
+// zero is not physical: it is refused the same way and the rest refitted without it. A rate (R,
+// M, beta, gamma) at or below zero means the measurements contradict the model (a busy machine,
+// a mislabelled file): no parameter of that system (the GPU's, one link's) is fitted, each is
+// named in `not_fitted`, and a note starting kPartialProfile says the profile is partial.
 // Standard errors come from the covariance s^2 (A^T A)^-1 with s^2 = RSS / (m - p) (m
 // observations, p fitted parameters; unknown, reported as 0, when m == p), carried to R, n_half,
 // M and beta by the delta method.
@@ -50,9 +53,11 @@ struct Observation {
   std::string source;
 };
 
+// How the notes of a partial profile begin.
+inline constexpr char kPartialProfile[] = "partial profile: ";
+
 // Fits every system the observations touch. Errors: no observations; a time that is not > 0
-// (names its source); a fit whose rate or bandwidth comes out <= 0 (the data contradict the
-// model; names the parameter and its value). `name` goes into the profile.
+// (names its source). `name` goes into the profile.
 StatusOr<pb::HardwareProfile> FitProfile(const std::vector<Observation>& observations,
                                          const std::string& name);
 

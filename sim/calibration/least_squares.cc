@@ -79,9 +79,27 @@ StatusOr<SystemFit> FitSystem(const std::vector<std::vector<double>>& x,
       const Param& q = params[active[k]];
       if (theta[k] > 0) continue;
       if (!q.may_refuse_negative) {
-        return Error("calibrate: " + q.name + " comes out <= 0 (its coefficient in the linear " +
-                     "model is " + Number(theta[k]) +
-                     "): the measurements contradict the model (sim/compute/profile_model.h)");
+        // A rate at or below zero: the measurements contradict the model (a noisy machine, a
+        // mislabelled file). Nothing of this system can be trusted, so none of it is fitted and
+        // every figure stays at its datasheet value, each named.
+        SystemFit none;
+        none.theta.assign(p, std::nullopt);
+        none.cov = Eigen::MatrixXd::Zero(p, p);
+        none.support.assign(p, 0);
+        none.rms.assign(p, 0.0);
+        none.rss = static_cast<double>(m);
+        none.refused = fit.refused;
+        const std::string why = q.name + ": fitted coefficient " + Number(theta[k]) +
+                                " <= 0, not physical (the measurements contradict the model of "
+                                "sim/compute/profile_model.h); its datasheet figure stays";
+        none.refused.push_back(why);
+        none.contradicted.push_back(why);
+        for (int j : active) {
+          if (j == active[k]) continue;
+          none.refused.push_back(params[j].name + ": not fitted without " + q.name +
+                                 "; its datasheet figure stays");
+        }
+        return none;
       }
       if (theta[k] < 0 && !negative) negative = active[k];
     }

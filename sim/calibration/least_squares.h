@@ -20,7 +20,8 @@ namespace moesim::sim {
 struct Param {
   std::string name;
   // true: below zero is not physical, so the parameter is refused and the rest refitted;
-  // false: it must come out > 0 (a rate), else the data contradict the model (an error).
+  // false: it must come out > 0 (a rate), else the data contradict the model and the whole
+  // system is left unfitted (SystemFit::contradicted).
   bool may_refuse_negative = false;
   // Why a collinear column cannot be fitted, in the user's terms.
   std::string collinear_hint;
@@ -35,6 +36,9 @@ struct SystemFit {
   std::vector<uint32_t> support;             // rows involving each parameter
   std::vector<double> rms;                   // RMS relative residual over those rows
   std::vector<std::string> refused;          // "name: why"
+  // A rate the data put at or below zero ("name: why", also in `refused`): then no parameter of
+  // the system is fitted and the profile keeps the datasheet's figures (a partial profile).
+  std::vector<std::string> contradicted;
   double rss = 0;                            // sum of squared relative residuals
 };
 

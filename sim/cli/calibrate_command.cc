@@ -95,7 +95,10 @@ int Run(const CalibrateOptions& o, CommandIo& io) {
                           f.std_error(), f.measurements(), 100 * f.rms_relative_residual());
   }
   for (const std::string& why : profile->not_fitted()) io.out << "not fitted: " << why << "\n";
-  for (const std::string& note : profile->notes()) io.out << "note: " << note << "\n";
+  for (const std::string& note : profile->notes()) {
+    io.out << "note: " << note << "\n";
+    if (note.rfind(kPartialProfile, 0) == 0) io.err << "moesim: warning: " << note << "\n";
+  }
   return 0;
 }
 
