@@ -2,6 +2,7 @@
 #include "sim/step/schedule.h"
 
 #include <catch2/catch.hpp>
+#include <random>
 
 #include "models/plan.h"
 #include "step_fixtures.h"
@@ -135,6 +136,61 @@ TEST_CASE("Schedules: which plans each can run, and the errors that say why not"
         "\"1f1b\", \"interleaved\", \"dualpipe\"");
   CHECK(*ParseSchedule("", {}, "f") == PipelineSchedule::k1F1B);
   CHECK(*ParseSchedule("dualpipe", {}, "f") == PipelineSchedule::kDualPipe);
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+namespace {
+
+int64_t LayoutEnd(const PipelineLayout& l) {
+  int64_t end = 0;
+  for (const PipelineSlot& s : LayOutPipeline(l)) end = std::max(end, s.end);
+  return end;
+}
+
+}  // namespace
+
+TEST_CASE("Pipeline layout: ends at the formulas whenever B <= P, for any bubble") {
+  // Property: bubble + full_pairs (F + B) + (m - full_pairs) P, exactly, over seeded random
+  // stages 2-12, m >= p, F, B, P in [B, F + B], a bubble split F : B between warm-up and drain
+  // (1F1B's, interleaving's / V, or any, as DualPipe's), 1 or 3p/2 - 1 pairs at F + B.
+  std::mt19937_64 rng(11);
+  auto draw = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  for (int trial = 0; trial < 2000; ++trial) {
+    const uint32_t p = static_cast<uint32_t>(draw(2, 12)), m = static_cast<uint32_t>(draw(p, 40));
+    const int64_t f = draw(1, 1'000'000), b = draw(1, 3'000'000), pair = draw(b, f + b);
+    const int64_t bubble = draw(0, 1) ? (p - 1) * (f + b) / draw(1, 4) : draw(0, (p - 1) * (f + b));
+    const PipelineSchedule schedule =
+        draw(0, 1) ? PipelineSchedule::kDualPipe : PipelineSchedule::k1F1B;
+    const PipelineLayout l = LayoutOf(schedule, p, m, true, f, b, pair, bubble);
+    INFO("p " << p << " m " << m << " F " << f << " B " << b << " P " << pair << " bubble "
+              << bubble << " full pairs " << l.full_pairs);
+    CHECK(LayoutEnd(l) == bubble + l.full_pairs * (f + b) + (m - l.full_pairs) * pair);
+  }
+}
+
+TEST_CASE("Pipeline layout: a backward longer than the steady pair waits on the next stage's") {
+  // p 2, m 3, F 20, B 40, P 30 (< B), bubble (p - 1)(F + B) = 60: warm-up forwards 20, drain 40.
+  // Overlapped pairs: the backward min(40, 30) = 30, the forward 30 - 30 = 0.
+  // Stage 0 (F0 | F1 B0 full | F2 B1 overlapped | B2 drain): F0 0-20, F1 20-40.
+  // Stage 1 (F0 B0 full | F1 B1 | F2 B2 overlapped): F0 20-40, B0 40-80, F1 80-80, B1 80-110.
+  // Stage 0: B0 80-120, F2 120-120, B1 max(120, 110) 120-150. Stage 1: F2 120-120, B2 120-150.
+  // Stage 0: B2 max(150, 150) 150-190. The formula says 60 + 60 + 2 x 30 = 180: 10 more.
+  const PipelineLayout l = LayoutOf(PipelineSchedule::k1F1B, 2, 3, true, 20, 40, 30, 60);
+  CHECK(LayoutEnd(l) == 190);
+  const ChunkTimes t{Duration::Picoseconds(20), Duration::Picoseconds(40), Duration(),
+                     Duration::Picoseconds(30)};
+  const PipelineTime x = SchedulePipeline(PipelineSchedule::k1F1B, 2, 3, 1, t);
+  CHECK(x.bubble == Duration::Picoseconds(60));
+  CHECK(x.pipeline == Duration::Picoseconds(190));
+  CHECK(x.dependency_wait == Duration::Picoseconds(10));
+  // B <= P: nothing to wait for, the formula stands.
+  const ChunkTimes even{Duration::Picoseconds(20), Duration::Picoseconds(40), Duration(),
+                        Duration::Picoseconds(45)};
+  CHECK(SchedulePipeline(PipelineSchedule::k1F1B, 2, 3, 1, even).dependency_wait == Duration());
 }
 
 }  // namespace moesim::sim

@@ -30,6 +30,12 @@ TEST_CASE("The step timeline: 1F1B on two stages, then the slowest stage's ops, 
     r.add_stage_forward_ns(1000);
     r.add_stage_backward_ns(2000);
   }
+  // The slowest stage's chunk times, as the step reports them: P = F + B (nothing overlapped), the
+  // bubble (p - 1)(F + B) = 3,000 ns: warm-up forwards 1,000, the drain's backwards 2,000.
+  r.set_forward_ns(1000);
+  r.set_backward_ns(2000);
+  r.set_pair_ns(3000);
+  r.set_bubble_ns(3000);
   r.set_grad_sync_exposed_ns(500);
   r.set_optimizer_ns(250);
   // An op whose name hand-written JSON quoting got wrong: a tab, a newline, a quote, a backslash.
@@ -106,21 +112,25 @@ TEST_CASE("The step report prints MFU against the model dtype's peak and against
 
 namespace moesim::sim {
 
-TEST_CASE("PipelineSlices: 1F1B on 2 stages and 3 micro-batches with unequal stages") {
-  // Stage 0: forward 10, backward 30 ns; stage 1: forward 20, backward 40. Stage 0 warms up with
-  // min(3, 2 - 0 - 1) = 1 forward (F0 F1 B0 F2 B1 B2), stage 1 with none (F0 B0 F1 B1 F2 B2).
-  // Sweep 1, stage 0: F0 0-10, F1 10-20, then B0 waits for stage 1's. Stage 1: F0 after stage 0's
-  // (10) 10-30, B0 30-70, F1 max(70, 20) 70-90, B1 90-130, then F2 waits for stage 0's.
-  // Sweep 2, stage 0: B0 max(20, 70) 70-100, F2 100-110, B1 max(110, 130) 130-160, then B2
-  // waits; stage 1: F2 max(130, 110) 130-150, B2 150-190. Sweep 3: stage 0 B2 max(160, 190)
-  // 190-220.
+TEST_CASE("PipelineSlices: 1F1B at the slowest stage's times, ending at the report's pipeline") {
+  // 2 stages, 3 micro-batches, F 20, B 40, P 60 (no overlap), bubble (p - 1)(F + B) = 60: warm-up
+  // forwards take 60 x 20/60 = 20, the drain's backwards 40. Stage 0 warms up with min(3, 1) = 1
+  // forward (F0 F1 B0 F2 B1 B2), stage 1 with none (F0 B0 F1 B1 F2 B2).
+  // Sweep 1, stage 0: F0 0-20, F1 20-40, then B0 waits for stage 1's. Stage 1: F0 20-40, B0 40-80,
+  // F1 80-100, B1 100-140, then F2 waits. Sweep 2, stage 0: B0 80-120, F2 120-140, B1
+  // max(140, 140) 140-180, then B2 waits; stage 1: F2 140-160, B2 160-200. Sweep 3: stage 0's B2
+  // 200-240 = bubble 60 + (F + B) 60 + (m - 1) P 120, the report's pipeline.
   pb::StepResult r;
   r.set_mode("training");
   r.set_micro_batches(3);
-  r.add_stage_forward_ns(10);
+  r.add_stage_forward_ns(10);  // the stages' own times: drawn at the slowest's, as priced
   r.add_stage_forward_ns(20);
   r.add_stage_backward_ns(30);
   r.add_stage_backward_ns(40);
+  r.set_forward_ns(20);
+  r.set_backward_ns(40);
+  r.set_pair_ns(60);
+  r.set_bubble_ns(60);
   const std::vector<PipelineSlice> got = PipelineSlices(r);
   struct Want {
     uint32_t stage;
@@ -129,10 +139,10 @@ TEST_CASE("PipelineSlices: 1F1B on 2 stages and 3 micro-batches with unequal sta
     int64_t start, end;
   };
   const std::vector<Want> want = {
-      {0, true, 0, 0, 10},    {0, true, 1, 10, 20},    {1, true, 0, 10, 30},
-      {1, false, 0, 30, 70},  {1, true, 1, 70, 90},    {1, false, 1, 90, 130},
-      {0, false, 0, 70, 100}, {0, true, 2, 100, 110},  {0, false, 1, 130, 160},
-      {1, true, 2, 130, 150}, {1, false, 2, 150, 190}, {0, false, 2, 190, 220}};
+      {0, true, 0, 0, 20},    {0, true, 1, 20, 40},    {1, true, 0, 20, 40},
+      {1, false, 0, 40, 80},  {1, true, 1, 80, 100},   {1, false, 1, 100, 140},
+      {0, false, 0, 80, 120}, {0, true, 2, 120, 140},  {0, false, 1, 140, 180},
+      {1, true, 2, 140, 160}, {1, false, 2, 160, 200}, {0, false, 2, 200, 240}};
   REQUIRE(got.size() == want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     INFO("slice " << i);
@@ -142,14 +152,13 @@ TEST_CASE("PipelineSlices: 1F1B on 2 stages and 3 micro-batches with unequal sta
     CHECK(got[i].start_ns == want[i].start);
     CHECK(got[i].end_ns == want[i].end);
   }
-  // Inference: forwards only, each stage after the one before: stage 1's F2 ends at 10 + 3 x 20.
+  // Inference: forwards only, each stage after the one before: stage 1's F2 ends at 20 + 3 x 20.
   r.set_mode("prefill");
   const std::vector<PipelineSlice> prefill = PipelineSlices(r);
   REQUIRE(prefill.size() == 6);
-  CHECK(prefill.back().end_ns == 70);
-  // A training result without backward times (a hand-written file): nothing laid out.
-  r.set_mode("training");
-  r.clear_stage_backward_ns();
+  CHECK(prefill.back().end_ns == 80);
+  // A result without stage times (a hand-written file): nothing laid out.
+  r.clear_stage_forward_ns();
   CHECK(PipelineSlices(r).empty());
 }
 

@@ -10,6 +10,24 @@ Duration DivUp(Duration a, int64_t b) {
   return Duration::Picoseconds((a.picoseconds() + b - 1) / b);
 }
 
+// The formulas' `x` where B > P: the layout's end instead, the difference as the wait (the
+// formulas and the layout agree exactly when B <= P, so they are not laid out then).
+PipelineTime WithDependencyWait(PipelineSchedule schedule, uint32_t pp, uint32_t microbatches,
+                                const ChunkTimes& t, PipelineTime x) {
+  if (pp < 2 || t.backward <= t.pair) return x;
+  const PipelineLayout layout =
+      LayoutOf(schedule, pp, microbatches, true, t.forward.picoseconds(), t.backward.picoseconds(),
+               t.pair.picoseconds(), x.bubble.picoseconds());
+  int64_t end = 0;
+  for (const PipelineSlot& slot : LayOutPipeline(layout)) end = std::max(end, slot.end);
+  const Duration laid_out = Duration::Picoseconds(end);
+  if (laid_out > x.pipeline) {
+    x.dependency_wait = laid_out - x.pipeline;
+    x.pipeline = laid_out;
+  }
+  return x;
+}
+
 }  // namespace
 
 std::string_view ToString(PipelineSchedule schedule) {
@@ -54,7 +72,7 @@ PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t m
       x.bubble = (p / 2 - 1) * std::max(Duration(), idle);
       const int64_t alone = 3 * p / 2 - 1;
       x.pipeline = x.bubble + alone * fb + (m - alone) * t.pair;
-      return x;
+      return WithDependencyWait(schedule, pp, microbatches, t, x);
     }
     case PipelineSchedule::kInterleaved:
       x.bubble = DivUp((p - 1) * fb, std::max<int64_t>(virtual_stages, 1));
@@ -63,7 +81,95 @@ PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t m
       x.bubble = (p - 1) * fb;
   }
   x.pipeline = x.bubble + fb + (m - 1) * t.pair;
-  return x;
+  return WithDependencyWait(schedule, pp, microbatches, t, x);
+}
+
+PipelineLayout LayoutOf(PipelineSchedule schedule, uint32_t pp, uint32_t microbatches,
+                        bool training, int64_t forward, int64_t backward, int64_t pair,
+                        int64_t bubble) {
+  PipelineLayout l;
+  l.stages = pp;
+  l.micro_batches = microbatches;
+  l.training = training;
+  l.forward = forward;
+  l.backward = training ? backward : 0;
+  l.pair = pair;
+  const int64_t fb = l.forward + l.backward;
+  // bubble * F / (F + B) without overflow: bubble and F are below 2^63 / 2^20 in any real step
+  // (a week is 6e17 ps); long double keeps the quotient exact to the picosecond there.
+  l.fill_forward =
+      fb > 0 ? static_cast<int64_t>(static_cast<long double>(bubble) * l.forward / fb) : 0;
+  l.fill_backward = bubble - l.fill_forward;
+  l.full_pairs = schedule == PipelineSchedule::kDualPipe
+                     ? std::min<uint32_t>(microbatches, 3 * pp / 2 - 1)
+                     : 1;
+  return l;
+}
+
+std::vector<PipelineSlot> LayOutPipeline(const PipelineLayout& l) {
+  const uint32_t p = std::max(l.stages, 1u), m = l.micro_batches;
+  struct Op {
+    bool forward;
+    uint32_t micro_batch;
+    bool overlapped;
+    int64_t duration;
+  };
+  auto share = [&](int64_t total, uint32_t s) {
+    const int64_t n = p - 1;
+    return total * (s + 1) / n - total * s / n;
+  };
+  std::vector<std::vector<Op>> order(p);
+  for (uint32_t s = 0; s < p; ++s) {
+    const uint32_t warm = l.training ? std::min(m, p - s - 1) : m;
+    uint32_t next_f = 0, next_b = 0, pairs = 0;
+    for (; next_f < warm; ++next_f) {
+      order[s].push_back({true, next_f, false, l.training ? share(l.fill_forward, s) : l.forward});
+    }
+    while (l.training && next_b < m) {
+      if (next_f < m) {
+        const bool overlapped = pairs++ >= l.full_pairs && l.pair < l.forward + l.backward;
+        const int64_t b = overlapped ? std::min(l.backward, l.pair) : l.backward;
+        const int64_t f = overlapped ? l.pair - b : l.forward;
+        order[s].push_back({true, next_f++, overlapped, f});
+        order[s].push_back({false, next_b++, overlapped, b});
+      } else {
+        order[s].push_back({false, next_b++, false, share(l.fill_backward, s)});
+      }
+    }
+  }
+  // End of each (stage, micro-batch) forward and backward; -1 until placed.
+  std::vector<std::vector<int64_t>> f_end(p, std::vector<int64_t>(m, -1)),
+      b_end(p, std::vector<int64_t>(m, -1));
+  std::vector<PipelineSlot> slots;
+  std::vector<size_t> next(p, 0);
+  std::vector<int64_t> clock(p, 0);
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (uint32_t s = 0; s < p; ++s) {
+      while (next[s] < order[s].size()) {
+        const Op& op = order[s][next[s]];
+        int64_t ready = clock[s];
+        if (op.forward && s > 0) {
+          if (f_end[s - 1][op.micro_batch] < 0) break;
+          ready = std::max(ready, f_end[s - 1][op.micro_batch]);
+        }
+        if (!op.forward) {
+          if (f_end[s][op.micro_batch] < 0) break;
+          if (s + 1 < p) {
+            if (b_end[s + 1][op.micro_batch] < 0) break;
+            ready = std::max(ready, b_end[s + 1][op.micro_batch]);
+          }
+        }
+        const int64_t end = ready + op.duration;
+        slots.push_back({s, op.forward, op.micro_batch, op.overlapped, ready, end});
+        (op.forward ? f_end : b_end)[s][op.micro_batch] = end;
+        clock[s] = end;
+        ++next[s];
+        progress = true;
+      }
+    }
+  }
+  return slots;
 }
 
 Status CheckSchedule(PipelineSchedule schedule, uint32_t virtual_stages, const models::Plan& plan,

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "models/memory.h"
 #include "models/plan.h"
@@ -65,12 +66,51 @@ struct ChunkTimes {
 struct PipelineTime {
   Duration bubble;    // the schedule's idle time (the formulas above)
   Duration pipeline;  // the whole schedule
+  // What the formulas miss where a backward outlasts the steady pair (B > P, all-to-alls
+  // overlapped): each stage's backward waits on the next stage's, so the laid-out schedule
+  // (LayOutPipeline) runs longer than bubble + pairs. pipeline includes it; 0 when B <= P.
+  Duration dependency_wait;
 };
 
 // `pp` stages, `microbatches` micro-batches, `virtual_stages` chunks per device (interleaved
 // only). Requires what CheckSchedule checks.
 PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t microbatches,
                               uint32_t virtual_stages, const ChunkTimes& t);
+
+// The schedule laid out op by op, in 1F1B's shape, every stage at the chunk times of the device
+// the schedule waits on (integer units: picoseconds in the step, nanoseconds in the timeline):
+// stage s runs min(m, p - s - 1) warm-up forwards, then pairs of a forward and a backward, then
+// drains its backwards. A stage starts a forward when the stage before has finished it, a
+// backward when the stage after has. The schedule's bubble is its warm-up and drain: the
+// warm-up forwards on stages 0..p-2 take fill_forward in all (stage s its share
+// fill·(s+1)/(p-1) - fill·s/(p-1)), the drain's backwards fill_backward, so that interleaving's
+// bubble / V and DualPipe's bubble take their place. The first `full_pairs` pairs of a stage
+// run at F + B, the rest overlapped in P: the backward at min(B, P) and the forward in what is
+// left. When B <= P the layout ends exactly at bubble + full_pairs (F + B) + (m - full_pairs) P,
+// the formulas above (tests/pipeline_layout_test.cc checks it); when B > P it ends later, as
+// every stage waits on the next one's backward. Inference (training false): forwards only, at F.
+struct PipelineLayout {
+  uint32_t stages = 1, micro_batches = 1;
+  bool training = true;
+  int64_t forward = 0, backward = 0, pair = 0;
+  int64_t fill_forward = 0, fill_backward = 0;
+  uint32_t full_pairs = 1;
+};
+struct PipelineSlot {
+  uint32_t stage = 0;
+  bool forward = true;
+  uint32_t micro_batch = 0;
+  bool overlapped = false;  // in a pair that runs in P
+  int64_t start = 0, end = 0;
+};
+// Slots in the order they are placed (stage by stage, as far as each can go, sweeping until all
+// are placed).
+std::vector<PipelineSlot> LayOutPipeline(const PipelineLayout& layout);
+// The layout `schedule` prices: its bubble split between warm-up and drain as F : B, and
+// DualPipe's 3p/2 - 1 pairs at F + B. Times in `unit` picoseconds (1: the step; 1000: ns).
+PipelineLayout LayoutOf(PipelineSchedule schedule, uint32_t pp, uint32_t microbatches,
+                        bool training, int64_t forward, int64_t backward, int64_t pair,
+                        int64_t bubble);
 
 // The bubble's formula as the report prints it: "(p - 1)(F + B)".
 std::string_view BubbleFormula(PipelineSchedule schedule);

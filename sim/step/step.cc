@@ -332,7 +332,8 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   PipelineTime slow_time;
   for (uint32_t d = 0; d < devices; ++d) {
     const ChunkTimes t = chunk(d, &Stage::f, &Stage::b, sms);
-    const PipelineTime x = run(t);
+    // Only DualPipe needs each device's pipeline to choose (a laid-out schedule costs p x m).
+    const PipelineTime x = dualpipe ? run(t) : PipelineTime{};
     const bool slower = dualpipe ? x.pipeline > slow_time.pipeline
                                  : t.forward + t.backward > slow.forward + slow.backward;
     if (d == 0 || slower) {
@@ -341,12 +342,14 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
       r.slowest_stage = d;
     }
   }
+  if (!dualpipe) slow_time = run(slow);
   const Stage& worst = stages[r.slowest_stage];
   r.forward = slow.forward;
   r.backward = slow.backward;
   r.weight = slow.weight;
   r.pair = slow.pair;
   r.bubble = slow_time.bubble;
+  r.dependency_wait = slow_time.dependency_wait;
   r.pipeline = slow_time.pipeline;
   r.sm_sharing =
       r.pipeline - run(chunk(r.slowest_stage, &Stage::f_alone, &Stage::b_alone, {})).pipeline;

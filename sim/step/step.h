@@ -189,6 +189,8 @@ struct StepReport {
   Duration pair;      // P: a steady-state forward plus backward, with overlap
   Duration weight;    // W: the weight-gradient part of B
   Duration bubble;    // by the schedule: 1F1B (p - 1)(F + B), ...
+  // Where B > P: stages waiting on the next one's backward beyond bubble + pairs (schedule.h).
+  Duration dependency_wait;
   PipelineSchedule schedule = PipelineSchedule::k1F1B;
   uint32_t virtual_stages = 1;
   // SM sharing: the SMs the EP all-to-alls hold of the GPU's (0 when no compute overlaps them),

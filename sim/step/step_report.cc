@@ -66,6 +66,7 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   p.set_recompute(r.recompute);
   p.set_fp8_activations(r.fp8_activations);
   p.set_bubble_ns(Ns(r.bubble));
+  p.set_dependency_wait_ns(Ns(r.dependency_wait));
   p.set_pipeline_ns(Ns(r.pipeline));
   p.set_grad_sync_ns(Ns(r.grad_sync));
   p.set_grad_sync_exposed_ns(Ns(r.grad_sync_exposed));
@@ -136,9 +137,13 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
                                    ? fmt::format("interleaved, V {}", r.virtual_stages())
                                : r.schedule() == "dualpipe" ? std::string("DualPipe")
                                                             : std::string("1F1B");
-  out << fmt::format("  {:<22} {:>12.3f} ms   bubble {:.3f} ms = {}\n",
-                     "pipeline (" + schedule + ")", Ms(r.pipeline_ns()), Ms(r.bubble_ns()),
-                     r.bubble_formula());
+  out << fmt::format(
+      "  {:<22} {:>12.3f} ms   bubble {:.3f} ms = {}{}\n", "pipeline (" + schedule + ")",
+      Ms(r.pipeline_ns()), Ms(r.bubble_ns()), r.bubble_formula(),
+      r.dependency_wait_ns() > 0 ? fmt::format("; + {:.3f} ms waiting on the next stage's backward "
+                                               "(B > steady pair)",
+                                               Ms(r.dependency_wait_ns()))
+                                 : "");
   out << fmt::format(
       "  {:<22} {:>12.3f} ms   backward {:.3f} ms (W {:.3f} ms), steady pair {:.3f} ms ({} "
       "{})\n",
@@ -233,52 +238,16 @@ std::vector<OpSum> SumOps(const pb::StepResult& r) {
 
 std::vector<PipelineSlice> PipelineSlices(const pb::StepResult& r) {
   const uint32_t p = static_cast<uint32_t>(r.stage_forward_ns_size());
-  const uint32_t m = r.micro_batches();
-  const bool training = r.mode() == "training";
+  if (p == 0) return {};
+  const PipelineSchedule schedule = r.schedule() == "interleaved" ? PipelineSchedule::kInterleaved
+                                    : r.schedule() == "dualpipe"  ? PipelineSchedule::kDualPipe
+                                                                  : PipelineSchedule::k1F1B;
+  const PipelineLayout layout =
+      LayoutOf(schedule, p, r.micro_batches(), r.mode() == "training", r.forward_ns(),
+               r.backward_ns(), r.pair_ns(), r.bubble_ns());
   std::vector<PipelineSlice> slices;
-  if (r.stage_backward_ns_size() < static_cast<int>(p) && training) return slices;
-  // 1F1B: stage s runs p - s - 1 warm-up forwards, then alternates, then drains the backwards.
-  std::vector<std::vector<int64_t>> f_end(p, std::vector<int64_t>(m, 0)),
-      b_end(p, std::vector<int64_t>(m, 0));
-  std::vector<std::vector<std::pair<bool, uint32_t>>> order(p);
-  for (uint32_t s = 0; s < p; ++s) {
-    const uint32_t warm = training ? std::min(m, p - s - 1) : m;
-    uint32_t next_f = 0, next_b = 0;
-    for (; next_f < warm; ++next_f) order[s].push_back({true, next_f});
-    while (next_b < m && training) {
-      if (next_f < m) order[s].push_back({true, next_f++});
-      order[s].push_back({false, next_b++});
-    }
-  }
-  // Resolve start times by sweeping until every op is placed (dependencies point across stages).
-  std::vector<size_t> next(p, 0);
-  std::vector<int64_t> clock(p, 0);
-  for (bool progress = true; progress;) {
-    progress = false;
-    for (uint32_t s = 0; s < p; ++s) {
-      while (next[s] < order[s].size()) {
-        const auto [forward, mb] = order[s][next[s]];
-        int64_t ready = clock[s];
-        if (forward && s > 0) {
-          if (f_end[s - 1][mb] == 0) break;
-          ready = std::max(ready, f_end[s - 1][mb]);
-        }
-        if (!forward) {
-          if (f_end[s][mb] == 0) break;
-          if (s + 1 < p) {
-            if (b_end[s + 1][mb] == 0) break;
-            ready = std::max(ready, b_end[s + 1][mb]);
-          }
-        }
-        const int64_t dur = forward ? r.stage_forward_ns(s) : r.stage_backward_ns(s);
-        const int64_t end = ready + std::max<int64_t>(dur, 1);
-        slices.push_back({s, forward, mb, ready, end});
-        (forward ? f_end : b_end)[s][mb] = end;
-        clock[s] = end;
-        ++next[s];
-        progress = true;
-      }
-    }
+  for (const PipelineSlot& x : LayOutPipeline(layout)) {
+    slices.push_back({x.stage, x.forward, x.micro_batch, x.overlapped, x.start, x.end});
   }
   return slices;
 }
@@ -312,14 +281,15 @@ void WriteStepTimeline(const pb::StepResult& r, std::ostream& out) {
     process(s, "pipeline stage " + std::to_string(s));
     thread(s, 0, "micro-batches");
   }
-  std::vector<int64_t> clock(p, 0);
+  int64_t end = 0;
   for (const PipelineSlice& x : PipelineSlices(r)) {
-    const int64_t dur = x.forward ? r.stage_forward_ns(x.stage) : r.stage_backward_ns(x.stage);
-    slice(x.stage, 0, (x.forward ? "F" : "B") + std::to_string(x.micro_batch), x.start_ns, dur);
-    clock[x.stage] = x.end_ns;
+    slice(x.stage, 0,
+          (x.forward ? "F" : "B") + std::to_string(x.micro_batch) +
+              (x.overlapped ? " (overlapped pair)" : ""),
+          x.start_ns, x.end_ns - x.start_ns);
+    end = std::max(end, x.end_ns);
   }
   if (training) {
-    const int64_t end = *std::max_element(clock.begin(), clock.end());
     for (uint32_t s = 0; s < p; ++s) {
       slice(s, 0, "gradient reduction (exposed)", end, r.grad_sync_exposed_ns());
       slice(s, 0, "optimizer", end + r.grad_sync_exposed_ns(), r.optimizer_ns());

@@ -38,13 +38,13 @@ struct PipelineSlice {
   uint32_t stage = 0;
   bool forward = true;
   uint32_t micro_batch = 0;
+  bool overlapped = false;  // in a steady pair that runs in P
   int64_t start_ns = 0, end_ns = 0;
 };
-// The pipeline as 1F1B runs it: stage s does min(m, p - s - 1) warm-up forwards, then alternates a
-// forward and a backward, then drains the backwards (inference: forwards only); a stage starts a
-// forward when the stage before has finished it, a backward when the stage after has. Each slice
-// lasts the stage's forward or backward time (at least 1 ns). Slices in the order they are
-// placed: stage by stage, as far as each can go, sweeping until all are placed.
+// The pipeline the report prices, laid out (sim/step/schedule.h, LayOutPipeline): 1F1B's shape,
+// every stage at the slowest device's F, B and P, the schedule's bubble as warm-up and drain.
+// It ends at the report's pipeline_ns, to the rounding of F, B, P and the bubble to whole ns
+// (tests/step_timeline_end_test.cc holds every scenario to it). Empty without stage times.
 std::vector<PipelineSlice> PipelineSlices(const pb::StepResult& result);
 
 // One process per pipeline stage with a compute and a communication track: each micro-batch's
