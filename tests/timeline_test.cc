@@ -5,10 +5,13 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "sim/moe/moe_layer.h"
+#include "sim/moe/replay.h"
 #include "sim/moe/scenario_loader.h"
+#include "sim/network/network_model.h"
 #include "test_paths.h"
 
 namespace moesim::sim {
@@ -80,6 +83,48 @@ TEST_CASE("The timeline escapes names: a tab, a newline, a quote and a backslash
   }
   CHECK(spans == 4);  // every GPU in the dispatch
   CHECK(counters == 2);
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("A replay's timeline shows every step of the trace, one after another") {
+  // scenarios/olmoe_trace_replay.pbtxt replays 4 steps of a trace on 8 GPUs (one node).
+  auto s = LoadScenario(testing::SourcePath("scenarios/olmoe_trace_replay.pbtxt"));
+  REQUIRE(s.ok());
+  std::vector<pb::Result> steps;
+  const pb::Result slowest =
+      SimulateReplay(*MakeNetworkModel(s->cluster, Fidelity::kAnalytical), s->workload, &steps);
+  REQUIRE(steps.size() == 4);
+  REQUIRE(slowest.steps_size() == 4);
+  int64_t total = 0;
+  for (int i = 0; i < 4; ++i) {
+    CHECK(steps[i].replayed_step() == slowest.steps(i).step());
+    CHECK(steps[i].total_ns() == slowest.steps(i).total_ns());
+    total += steps[i].total_ns();
+  }
+  std::ostringstream out;
+  WriteReplayTimeline(steps, s->cluster, out);
+  const nlohmann::json trace = nlohmann::json::parse(out.str());
+  // The "trace steps" process (pid nodes + 1 = 2): a slice per step, back to back, ending at the
+  // sum of the steps' totals; every step's phases on the GPU tracks, named with their step.
+  int step_slices = 0;
+  double end_us = 0;
+  std::set<std::string> prefixes;
+  for (const nlohmann::json& e : trace["traceEvents"]) {
+    if (e["ph"] != "X") continue;
+    if (e["pid"] == 2) {
+      ++step_slices;
+      end_us = std::max(end_us, e["ts"].get<double>() + e["dur"].get<double>());
+    } else {
+      const std::string name = e["name"];
+      prefixes.insert(name.substr(0, name.find(':')));
+    }
+  }
+  CHECK(step_slices == 4);
+  CHECK(end_us * 1e3 == Approx(static_cast<double>(total)).margin(4));  // 4 roundings of < 1 ns
+  CHECK(prefixes.size() == 4);
 }
 
 }  // namespace moesim::sim

@@ -136,7 +136,11 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
         ExportAlltoallv(scenario->workload, options.export_layer, options.export_alltoallv, io.err);
     if (!s.ok()) return Fail(io, s.error());
   }
-  auto simulated = SimulateScenarioLayers(*scenario, *fidelity, *hardware);
+  // A replay's timeline shows every step, so keep each step's Result for it.
+  std::vector<pb::Result> replay_steps;
+  const bool every_step = !options.timeline.empty() && !scenario->workload.replay.empty();
+  auto simulated =
+      SimulateScenarioLayers(*scenario, *fidelity, *hardware, every_step ? &replay_steps : nullptr);
   if (!simulated.ok()) return Fail(io, simulated.error());
   pb::Result result = *std::move(simulated);
   AddDrops(scenario->workload, result);
@@ -152,7 +156,11 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
     return Fail(io, sane.error());
   if (!options.timeline.empty()) {
     std::ostringstream timeline;
-    WriteTimeline(result, scenario->cluster, timeline);
+    if (every_step) {
+      WriteReplayTimeline(replay_steps, scenario->cluster, timeline);
+    } else {
+      WriteTimeline(result, scenario->cluster, timeline);
+    }
     const Status written = WriteFileAtomically(options.timeline, timeline.str(), "the timeline");
     if (!written.ok()) return Fail(io, written.error());
   }

@@ -7,11 +7,16 @@
 //   r.replayed_step();       // the slowest step, whose phases and matrices r holds
 #pragma once
 
+#include <vector>
+
 #include "sim/moe/moe_layer.h"
 
 namespace moesim::sim {
 
-// Requires workload.replay to be non-empty (routing from a trace).
-pb::Result SimulateReplay(const NetworkModel& net, const models::Workload& workload);
+// Requires workload.replay to be non-empty (routing from a trace). `every_step`, when given,
+// receives each step's own Result in trace order (replayed_step set to its step), for a timeline
+// of the whole replay.
+pb::Result SimulateReplay(const NetworkModel& net, const models::Workload& workload,
+                          std::vector<pb::Result>* every_step = nullptr);
 
 }  // namespace moesim::sim

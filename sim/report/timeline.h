@@ -8,6 +8,7 @@
 #pragma once
 
 #include <ostream>
+#include <vector>
 
 #include "proto/result.pb.h"
 #include "topology/cluster.h"
@@ -15,5 +16,10 @@
 namespace moesim::sim {
 
 void WriteTimeline(const pb::Result& result, const topology::Cluster& cluster, std::ostream& out);
+
+// A replayed trace's every step (SimulateReplay's `every_step`), one after another, each phase
+// named with its step ("step 3: dispatch L0"), and one more process with a slice per step.
+void WriteReplayTimeline(const std::vector<pb::Result>& steps, const topology::Cluster& cluster,
+                         std::ostream& out);
 
 }  // namespace moesim::sim

@@ -62,7 +62,8 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& s, Fidelity fi
 }
 
 StatusOr<pb::Result> SimulateScenarioLayers(const LoadedScenario& s, Fidelity fidelity,
-                                            const std::optional<pb::HardwareProfile>& hardware) {
+                                            const std::optional<pb::HardwareProfile>& hardware,
+                                            std::vector<pb::Result>* replay_steps) {
   MOESIM_RETURN_IF_ERROR(CheckMoeLayerSupport(s.workload, s.file));
   const models::Workload& w = s.workload;
   pb::Result result;
@@ -81,7 +82,7 @@ StatusOr<pb::Result> SimulateScenarioLayers(const LoadedScenario& s, Fidelity fi
     }
   } else {
     const std::unique_ptr<NetworkModel> net = MakeNetworkModel(s.cluster, fidelity);
-    result = w.replay.empty() ? SimulateMoeLayers(*net, w) : SimulateReplay(*net, w);
+    result = w.replay.empty() ? SimulateMoeLayers(*net, w) : SimulateReplay(*net, w, replay_steps);
   }
   if (w.replay.empty()) AddCriticalPath(w.layers, result);
   return result;

@@ -42,7 +42,9 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& scenario, Fide
 // A scenario without one: its MoE layers (a replay's steps when it replays a trace), priced by the
 // network model at `fidelity`, or by `hardware`'s measured figures; with the critical path (not
 // for a replay). The send matrices are there; drops, expert loads and placement are the caller's.
+// A replay also fills `replay_steps`, when given, with every step's Result (SimulateReplay).
 StatusOr<pb::Result> SimulateScenarioLayers(const LoadedScenario& scenario, Fidelity fidelity,
-                                            const std::optional<pb::HardwareProfile>& hardware);
+                                            const std::optional<pb::HardwareProfile>& hardware,
+                                            std::vector<pb::Result>* replay_steps = nullptr);
 
 }  // namespace moesim::sim
