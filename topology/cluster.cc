@@ -113,6 +113,7 @@ StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
   if (nodes > 1 || spec.has_fabric()) {
     MOESIM_RETURN_IF_ERROR(AddFabric(g, spec.fabric(), fabric, file, "cluster.fabric"));
   }
+  cluster.net_latency_ = Duration::Nanoseconds(spec.fabric().net_latency_ns());
   // Every model prices links at what they achieve (topology/achieved.h), not their line rate.
   DerateLinks(g, node.gpu, spec.line_rate());
   uint32_t edge_id = 0;

@@ -18,6 +18,7 @@
 #include "proto/cluster.pb.h"
 #include "proto/status.h"
 #include "proto/text_file.h"
+#include "proto/units.h"
 #include "topology/gpu_specs.h"
 #include "topology/graph.h"
 #include "topology/node.h"
@@ -41,6 +42,9 @@ class Cluster {
   uint32_t gpus() const { return used_gpus_; }
   uint32_t total_gpus() const { return nodes_ * gpus_per_node(); }
   const Router& router() const { return *router_; }
+  // The network transport's latency per crossing (cluster.fabric.net_latency_ns; 0: none beyond
+  // NCCL's own network step latencies).
+  Duration net_latency() const { return net_latency_; }
   // Assumptions an importer made, for the user to see.
   const std::vector<std::string>& warnings() const { return node_.warnings; }
 
@@ -57,6 +61,7 @@ class Cluster {
   std::string description_;
   uint32_t nodes_ = 1;
   uint32_t used_gpus_ = 0;
+  Duration net_latency_;
   std::vector<Vertex> gpu_vertices_;
   std::vector<std::vector<Vertex>> node_vertices_;
   std::unique_ptr<Router> router_;

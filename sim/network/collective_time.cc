@@ -473,9 +473,9 @@ StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t ds
   return KindOf(false, nvlink);
 }
 
-NcclLatencyModel LatencyModelFor(CollectiveAlgo algo) {
+NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, CollectiveAlgo algo) {
   return {algo == CollectiveAlgo::kTree, algo == CollectiveAlgo::kNvls,
-          algo == CollectiveAlgo::kNvlsTree};
+          algo == CollectiveAlgo::kNvlsTree, cluster.net_latency()};
 }
 
 double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo) {
@@ -531,7 +531,8 @@ Status CheckNvlsTree(const topology::Cluster& cluster, const std::vector<uint32_
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {
   ScheduleBound bound(cluster, schedule);
   return Choose(cluster, schedule, bound.edges(), bound.BusiestLink(),
-                LatencyModelFor(schedule.algo), AlgorithmEfficiency(cluster, schedule.algo),
+                LatencyModelFor(cluster, schedule.algo),
+                AlgorithmEfficiency(cluster, schedule.algo),
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.For(model, p, efficiency);
                 });
@@ -540,7 +541,7 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
 CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps) {
   ScheduleBound bound(cluster, step);
   return Choose(cluster, step, bound.edges(), bound.BusiestLink(steps),
-                LatencyModelFor(CollectiveAlgo::kRing), 1.0,
+                LatencyModelFor(cluster, CollectiveAlgo::kRing), 1.0,
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.Ring(model, p, efficiency, steps);
                 });

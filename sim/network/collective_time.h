@@ -63,8 +63,8 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
 CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps);
 
 // NCCL's latency model for `algo` (Tree rows for tree, NVLS for nvls, NVLS_TREE for nvlstree,
-// Ring otherwise).
-NcclLatencyModel LatencyModelFor(CollectiveAlgo algo);
+// Ring otherwise), with the cluster's network transport latency.
+NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, CollectiveAlgo algo);
 // What an algorithm reaches of the links' bandwidth beyond the protocol's efficiency: NCCL's
 // nvlsEfficiency for the cluster's GPUs with NVLS; 0.92 for a tree (NCCL's tuner derates a tree
 // all-reduce so, tuning.cc: busBw * .92); else 1.

@@ -28,7 +28,7 @@ class FlowModel {
                     : protocol ? NcclLatencyModel::Efficiency(*protocol) *
                                      AlgorithmEfficiency(cluster, schedule.algo)
                                : 1.0),
-        model_(LatencyModelFor(schedule.algo)),
+        model_(LatencyModelFor(cluster, schedule.algo)),
         links_(PlanFlowLinks(cluster, schedule)) {
     const size_t n = schedule.transfers.size();
     waiting_.resize(n);

@@ -31,10 +31,16 @@ Duration NcclLatencyModel::Base(NcclProtocol p) const {
 Duration NcclLatencyModel::Step(StepLinkKind kind, NcclProtocol p) const {
   // tuning.cc: hwLatencies[NCCL_HW_NVLINK][NCCL_ALGO_NVLS][Simple] = 25 us, the whole call's.
   if (nvls) return Duration::Nanoseconds(25'000);
+  // interLat += graphs[a]->latencyInter; if (p == NCCL_PROTO_SIMPLE) interLat += latencyInter.
+  const Duration transport = kind == StepLinkKind::kNetwork
+                                 ? (p == NcclProtocol::kSimple ? 2 : 1) * net_latency
+                                 : Duration();
   // hwLatencies[NCCL_HW_NET][NCCL_ALGO_NVLS_TREE][Simple] = 20.9 us; in the node, NVLS's 25 us.
-  if (nvls_tree) return Duration::Nanoseconds(kind == StepLinkKind::kNetwork ? 20'900 : 25'000);
+  if (nvls_tree) {
+    return Duration::Nanoseconds(kind == StepLinkKind::kNetwork ? 20'900 : 25'000) + transport;
+  }
   const auto& table = tree ? kTreeStep : kRingStep;
-  return Duration::Nanoseconds(table[static_cast<int>(kind)][static_cast<int>(p)]);
+  return Duration::Nanoseconds(table[static_cast<int>(kind)][static_cast<int>(p)]) + transport;
 }
 
 double NcclLatencyModel::Efficiency(NcclProtocol p) {

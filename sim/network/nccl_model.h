@@ -42,6 +42,9 @@ struct NcclLatencyModel {
   bool tree = false;       // the Tree rows above instead of the Ring ones
   bool nvls = false;       // NVLS: Simple only, base 0, NVLink step 25 us
   bool nvls_tree = false;  // NVLS_TREE: Simple only, base 0, NVLink step 25 us, network 20.9 us
+  // The net transport's own latency (topology::Cluster::net_latency, what an NCCL net plugin
+  // reports): NCCL adds it to every network step, twice for Simple (the flush; tuning.cc).
+  Duration net_latency;
   Duration Base(NcclProtocol p) const;
   Duration Step(StepLinkKind kind, NcclProtocol p) const;
   // Fraction of link bandwidth the protocol delivers as data.
