@@ -71,7 +71,8 @@ StatusOr<TraceMergeSummary> MergeTraces(const std::vector<std::string>& inputs,
   std::string source = "moesim trace merge";
   if (options.along) source += std::string(" --along ") + AxisName(*options.along);
   source += " of " + std::to_string(inputs.size()) + " traces: " + Printable(inputs.front()) +
-            " (" + Printable(header.source()) + ") .. " + Printable(inputs.back());
+            " (" + Printable(header.source(), std::string::npos) + ") .. " +
+            Printable(inputs.back());
   header.set_source(source);
   header.set_num_layers(0);  // the merged extents are known only at the end: not stated
   header.set_num_ranks(0);
