@@ -126,9 +126,10 @@ PassTime MeanPass(const std::vector<PassTime>& passes, const std::vector<int64_t
   int64_t total = 0;
   for (int64_t w : weight) total += w;
   auto mean = [&](Duration PassTime::*field) {
-    int64_t sum = 0;
-    for (size_t i = 0; i < passes.size(); ++i) sum += weight[i] * (passes[i].*field).picoseconds();
-    return Duration::Picoseconds((2 * sum + total) / (2 * total));
+    // In 128 bits: micro-batches x picoseconds may pass 2^63; the mean of int64s does not.
+    __int128 sum = 0;
+    for (size_t i = 0; i < passes.size(); ++i) sum += __int128{weight[i]} * (passes[i].*field).picoseconds();
+    return Duration::Picoseconds(static_cast<int64_t>((2 * sum + total) / (2 * total)));
   };
   PassTime p = passes.front();
   for (Duration PassTime::*field : {&PassTime::serial, &PassTime::alltoall, &PassTime::other_comm,
