@@ -358,9 +358,9 @@ int Import(const TraceOptions& o, CommandIo& io) {
   if (o.format == "counts") {
     // Per-expert counts carry no per-token routing: draw tokens whose per-expert totals match them
     // (the MEASURED generator, as `trace gen --distribution measured`).
-    if (o.inputs.size() != 1) {
-      return Fail(io, Error("import counts reads one counts CSV; " +
-                            std::to_string(o.inputs.size()) + " inputs given"));
+    if (o.inputs.size() != 1 || !o.pattern.empty()) {
+      return Fail(io, Error("import counts reads one counts CSV (no --pattern); " +
+                            std::to_string(o.inputs.size()) + " input(s) given"));
     }
     if (o.tokens == 0) {
       return Fail(io, InputError({}, "--tokens", "0", "counts give totals, not tokens",
