@@ -124,6 +124,15 @@ TEST_CASE("step replaying a trace: each MoE layer's expert time from its own tra
   // work for every layer, as synthetic routing costs it, would give 2 x 17,364,029 or
   // 2 x 19,343,444 instead.
   CHECK(ExpertForward(*r, 0) + ExpertForward(*r, 1) == 36'707'473);
+  // Memory takes the layer whose busiest rank computes the most copies: the skewed one (EP rank 0
+  // computes all 2048, against 512 on every rank of the uniform one).
+  const pb::ModelSpec model = TwoLayers();
+  auto t =
+      StepTraceLayers(model, Ep4(model), TraceRouting(path), {}, 8, StepTraceConfig(8), nullptr);
+  REQUIRE(t.ok());
+  const models::LayerWork& busiest = BusiestTraceLayer(*t);
+  CHECK(&busiest == &t->by_step[0][0]);
+  CHECK(busiest.expert_tokens[0] == std::vector<uint64_t>{2048, 0});
   std::filesystem::remove(path);
 }
 

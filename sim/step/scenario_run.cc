@@ -61,8 +61,9 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& s, Fidelity fi
   }
   MOESIM_ASSIGN_OR_RETURN(const StepReport report, SimulateStep(s.cluster, w.model, w.plan, layer,
                                                                 config, trace ? &*trace : nullptr));
-  const models::MemoryBreakdown memory =
-      StepMemory(w.model, w.plan, config, report.micro_batches, layer);
+  // Memory at its peak: with a trace, the layer whose busiest rank computes the most copies.
+  const models::MemoryBreakdown memory = StepMemory(w.model, w.plan, config, report.micro_batches,
+                                                    trace ? BusiestTraceLayer(*trace) : layer);
   pb::StepResult result =
       ToStepResult(report, w.plan, memory,
                    static_cast<uint64_t>(std::llround(s.cluster.gpu_spec().hbm_gb * 1e9)));

@@ -265,7 +265,7 @@ struct StepTraceWork {
 // micro-batch: every part of F and B (serial, all-to-all, other communication, weight gradients)
 // summed over the m micro-batches and divided by m (rounded to the nearest picosecond, halves up),
 // which is exact when all micro-batches replay one step. The ops reported are micro-batch 0's;
-// `layer_work` stands for the dropped-copy count and memory (pass trace->by_step[0][0]).
+// `layer_work` stands for the dropped-copy count (pass trace->by_step[0][0]).
 StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::ModelSpec& model,
                                   const models::Plan& plan, const models::LayerWork& layer_work,
                                   const StepConfig& config, const StepTraceWork* trace = nullptr);

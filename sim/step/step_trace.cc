@@ -103,4 +103,22 @@ StatusOr<StepTraceWork> StepTraceLayers(const pb::ModelSpec& model, const models
   return out;
 }
 
+const models::LayerWork& BusiestTraceLayer(const StepTraceWork& trace) {
+  const models::LayerWork* busiest = &trace.by_step.front().front();
+  uint64_t most = 0;
+  for (const std::vector<models::LayerWork>& step : trace.by_step) {
+    for (const models::LayerWork& work : step) {
+      for (const std::vector<uint64_t>& rank : work.expert_tokens) {
+        uint64_t copies = 0;
+        for (uint64_t t : rank) copies += t;
+        if (copies > most) {
+          most = copies;
+          busiest = &work;
+        }
+      }
+    }
+  }
+  return *busiest;
+}
+
 }  // namespace moesim::sim

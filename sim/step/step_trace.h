@@ -44,4 +44,9 @@ StatusOr<StepTraceWork> StepTraceLayers(const pb::ModelSpec& model, const models
                                         uint32_t gpus_per_node, const StepConfig& config,
                                         const TextFile* file);
 
+// The MoE layer, of every step and layer of `trace`, whose busiest EP rank computes the most token
+// copies (the first such): the one whose all-to-all buffers and expert activations set the peak
+// memory (StepMemory). `trace` must hold at least one layer.
+const models::LayerWork& BusiestTraceLayer(const StepTraceWork& trace);
+
 }  // namespace moesim::sim
