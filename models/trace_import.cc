@@ -25,9 +25,10 @@ std::string At(const std::string& file, uint64_t line) {
 // Creates the output once top_k is known, then writes records.
 class Sink {
  public:
-  Sink(const std::string& format, const std::string& input, const std::string& output,
+  // `source` names the input(s) in the header and in errors.
+  Sink(const std::string& format, const std::string& source, const std::string& output,
        const TraceImportOptions& options)
-      : format_(format), input_(input), output_(output), options_(options) {}
+      : format_(format), input_(source), output_(output), options_(options) {}
 
   // Settles top_k from the input (`where` names the place that gave it).
   Status SetTopK(uint32_t k, const std::string& where) {
@@ -38,12 +39,14 @@ class Sink {
     if (writer_.has_value()) {
       if (writer_->header().top_k() == k) return Status::Ok();
       return Error(where + ": top_k = " + std::to_string(k) + " differs from " +
-                   std::to_string(writer_->header().top_k()) + " earlier in the file");
+                   std::to_string(writer_->header().top_k()) + " earlier in the input");
     }
     pb::TraceHeader header;
     header.set_num_experts(options_.num_experts);
     header.set_top_k(k);
     header.set_model(options_.model);
+    header.set_num_layers(options_.num_layers);
+    header.set_num_ranks(options_.num_ranks);
     // Escaped: a proto3 string must be UTF-8, and a file name need not be.
     header.set_source(format_ + ": " + Printable(input_, std::string::npos));
     header.set_token_order(format_ == "megatron-jsonl" ? "as listed in each line's top_indices"
@@ -53,6 +56,7 @@ class Sink {
     return Status::Ok();
   }
   uint32_t top_k() const { return writer_.has_value() ? writer_->header().top_k() : 0; }
+  uint64_t tokens() const { return tokens_; }
 
   // Checks `record` against the header (CheckTraceRecord), so that an error names the input's
   // line (`where`) rather than the output's record.
@@ -104,8 +108,7 @@ std::string JsonComplaint(std::string_view message) {
   return Printable(message.substr(0, message.find('\n')), 200);
 }
 
-StatusOr<TraceImportSummary> ImportJsonl(const std::string& input, Sink& sink,
-                                         const TraceImportOptions& options) {
+Status ImportJsonl(const std::string& input, Sink& sink, const TraceImportOptions& options) {
   MOESIM_RETURN_IF_ERROR(CheckRegularFile(input));
   std::ifstream in(input, std::ios::binary);
   if (!in) return Error(input + ": cannot open: " + std::strerror(errno));
@@ -188,7 +191,7 @@ StatusOr<TraceImportSummary> ImportJsonl(const std::string& input, Sink& sink,
     }
     MOESIM_RETURN_IF_ERROR(sink.Write(record));
   }
-  return sink.Finish("no router trace lines");
+  return Status::Ok();
 }
 
 // Appends the tokens of `ids` (whole tokens) to `record`, flushing full records.
@@ -220,8 +223,7 @@ class Chunker {
   pb::TraceRecord record_;
 };
 
-StatusOr<TraceImportSummary> ImportCsv(const std::string& input, Sink& sink,
-                                       const TraceImportOptions& options) {
+Status ImportCsv(const std::string& input, Sink& sink, const TraceImportOptions& options) {
   MOESIM_RETURN_IF_ERROR(CheckRegularFile(input));
   std::ifstream in(input, std::ios::binary);
   if (!in) return Error(input + ": cannot open: " + std::strerror(errno));
@@ -270,13 +272,12 @@ StatusOr<TraceImportSummary> ImportCsv(const std::string& input, Sink& sink,
     for (uint32_t id : ids) MOESIM_RETURN_IF_ERROR(chunker.Add(id));
   }
   if (sink.top_k() > 0) MOESIM_RETURN_IF_ERROR(chunker.Flush());
-  return sink.Finish("no tokens (no line of expert ids)");
+  return Status::Ok();
 }
 
 // ---- .npy (models/npy.h) ----
 
-StatusOr<TraceImportSummary> ImportNpy(const std::string& input, Sink& sink,
-                                       const TraceImportOptions& options) {
+Status ImportNpy(const std::string& input, Sink& sink, const TraceImportOptions& options) {
   MOESIM_ASSIGN_OR_RETURN(NpyFile f, OpenNpy(input, /*allow_float=*/false));
   const NpyHeader& h = f.header;
   const uint64_t count = f.count;
@@ -313,8 +314,46 @@ StatusOr<TraceImportSummary> ImportNpy(const std::string& input, Sink& sink,
     }
     done += n;
   }
-  MOESIM_RETURN_IF_ERROR(chunker.Flush());
-  return sink.Finish("no tokens");
+  return chunker.Flush();
+}
+
+// What an input without tokens lacks, by format (Sink::Finish's message).
+const char* NothingRead(const std::string& format) {
+  return format == "megatron-jsonl" ? "no router trace lines"
+         : format == "csv"          ? "no tokens (no line of expert ids)"
+                                    : "no tokens";
+}
+
+// The checks every import makes before it reads anything.
+Status CheckImport(const std::string& format, const std::string& output,
+                   const TraceImportOptions& options) {
+  if (options.num_experts == 0) {
+    return Error("trace import: the number of experts is needed (--experts E or --model NAME)");
+  }
+  if (options.tokens_per_record == 0) return Error("trace import: tokens_per_record must be >= 1");
+  if (format != "megatron-jsonl" && format != "csv" && format != "npy") {
+    return InputError(Location{}, "format", format, "unknown trace format",
+                      Join(TraceImportFormats()));
+  }
+  return CheckOutputPath(output, "--output");
+}
+
+// CSV and .npy: every record at the input's layer and rank, which must fit the format.
+Status CheckCell(const TraceImportInput& input, const std::string& where) {
+  pb::TraceRecord cell;
+  cell.set_layer(input.layer);
+  cell.set_rank(input.rank);
+  pb::TraceHeader header;
+  header.set_num_experts(1);
+  header.set_top_k(1);
+  return CheckTraceRecord(header, cell, where);
+}
+
+Status ImportOne(const std::string& format, const std::string& input, Sink& sink,
+                 const TraceImportOptions& options) {
+  return format == "megatron-jsonl" ? ImportJsonl(input, sink, options)
+         : format == "csv"          ? ImportCsv(input, sink, options)
+                                    : ImportNpy(input, sink, options);
 }
 
 }  // namespace
@@ -324,29 +363,35 @@ std::vector<std::string> TraceImportFormats() { return {"megatron-jsonl", "csv",
 StatusOr<TraceImportSummary> ImportTrace(const std::string& format, const std::string& input,
                                          const std::string& output,
                                          const TraceImportOptions& options) {
-  if (options.num_experts == 0) {
-    return Error("trace import: the number of experts is needed (--experts E or --model NAME)");
+  MOESIM_RETURN_IF_ERROR(CheckImport(format, output, options));
+  if (format != "megatron-jsonl") {
+    MOESIM_RETURN_IF_ERROR(CheckCell({input, options.step, options.layer, options.rank},
+                                     "trace import: --layer/--rank"));
   }
-  if (options.tokens_per_record == 0) return Error("trace import: tokens_per_record must be >= 1");
-  if (format != "megatron-jsonl" && format != "csv" && format != "npy") {
-    return InputError(Location{}, "format", format, "unknown trace format",
-                      Join(TraceImportFormats()));
-  }
-  if (format != "megatron-jsonl") {  // CSV and .npy: every record at --layer and --rank
-    pb::TraceRecord where;
-    where.set_layer(options.layer);
-    where.set_rank(options.rank);
-    pb::TraceHeader header;
-    header.set_num_experts(1);
-    header.set_top_k(1);
-    MOESIM_RETURN_IF_ERROR(CheckTraceRecord(header, where, "trace import: --layer/--rank"));
-  }
-  MOESIM_RETURN_IF_ERROR(CheckOutputPath(output, "--output"));
   // A failed import leaves no trace behind: the writer's temporary file is removed with the Sink.
   Sink sink(format, input, output, options);
-  return format == "megatron-jsonl" ? ImportJsonl(input, sink, options)
-         : format == "csv"          ? ImportCsv(input, sink, options)
-                                    : ImportNpy(input, sink, options);
+  MOESIM_RETURN_IF_ERROR(ImportOne(format, input, sink, options));
+  return sink.Finish(NothingRead(format));
+}
+
+StatusOr<TraceImportSummary> ImportTraceFiles(const std::string& format,
+                                              const std::vector<TraceImportInput>& inputs,
+                                              const std::string& source, const std::string& output,
+                                              const TraceImportOptions& options) {
+  MOESIM_RETURN_IF_ERROR(CheckImport(format, output, options));
+  if (inputs.empty()) return Error("trace import: no input file");
+  Sink sink(format, source, output, options);
+  for (const TraceImportInput& input : inputs) {
+    TraceImportOptions cell = options;
+    cell.step = input.step;
+    cell.layer = input.layer;
+    cell.rank = input.rank;
+    if (format != "megatron-jsonl") MOESIM_RETURN_IF_ERROR(CheckCell(input, input.path));
+    const uint64_t before = sink.tokens();
+    MOESIM_RETURN_IF_ERROR(ImportOne(format, input.path, sink, cell));
+    if (sink.tokens() == before) return Error(input.path + ": " + NothingRead(format));
+  }
+  return sink.Finish(NothingRead(format));
 }
 
 }  // namespace moesim::models

@@ -10,7 +10,8 @@
 //   - NumPy .npy: an integer array of shape [tokens, top_k] (dtypes <i1..<i8, <u1..<u8, little-
 //     endian, C order), as np.save writes top-k indices.
 // CSV and .npy have no steps, layers or ranks: their tokens become one (step, layer, rank), given
-// in the options, cut into records of at most tokens_per_record tokens. Errors name the input file
+// in the options (or, for many files, one per file: ImportTraceFiles, models/trace_files.h), cut
+// into records of at most tokens_per_record tokens. Errors name the input file
 // and the line (JSONL, CSV) or the field of the .npy header, and what would be valid. On an error
 // the output file is removed, so no partial trace is left behind.
 //
@@ -41,6 +42,9 @@ struct TraceImportOptions {
   uint32_t layer = 0;
   uint32_t rank = 0;
   uint64_t tokens_per_record = 1 << 16;
+  // Written to the header's num_layers / num_ranks (0: not stated), when the caller knows them.
+  uint32_t num_layers = 0;
+  uint32_t num_ranks = 0;
 };
 
 struct TraceImportSummary {
@@ -55,5 +59,21 @@ std::vector<std::string> TraceImportFormats();
 StatusOr<TraceImportSummary> ImportTrace(const std::string& format, const std::string& input,
                                          const std::string& output,
                                          const TraceImportOptions& options);
+
+// One input file of many and, for CSV and .npy, the (step, layer, rank) of all its tokens.
+struct TraceImportInput {
+  std::string path;
+  uint64_t step = 0;
+  uint32_t layer = 0;
+  uint32_t rank = 0;
+};
+
+// Many files into one trace, read in the order given (options.step/layer/rank are ignored: each
+// input has its own). Every file must agree on top_k; a CSV or .npy file without tokens is an
+// error naming it (its cell would be missing). `source` describes the inputs in the header.
+StatusOr<TraceImportSummary> ImportTraceFiles(const std::string& format,
+                                              const std::vector<TraceImportInput>& inputs,
+                                              const std::string& source, const std::string& output,
+                                              const TraceImportOptions& options);
 
 }  // namespace moesim::models

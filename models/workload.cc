@@ -45,6 +45,11 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
 
   const pb::Workload& load = scenario.workload();
   const bool from_trace = scenario.routing().has_trace();
+  if (from_trace && scenario.routing().trace().cycle_layers()) {
+    return InputError(file.Locate("routing.trace.cycle_layers"), "routing.trace.cycle_layers",
+                      "true", "cycles a trace's layers over a whole step's MoE layers",
+                      "leave it out, or add a step block (sim/step/step_trace.h)");
+  }
   if (load.tokens_per_gpu() == 0 && !from_trace) {
     return InputError(file.Locate("workload.tokens_per_gpu"), "workload.tokens_per_gpu", "0",
                       "missing or zero", "an integer >= 1");

@@ -212,6 +212,85 @@ TEST_CASE("moesim trace import refuses bad csv and npy input") {
   std::filesystem::remove(out);
 }
 
+TEST_CASE("moesim trace import csv: many files by --pattern, sorted by (step, layer, rank)") {
+  // 2 steps x 1 layer x 2 ranks, one token each, written out of order; a quoted glob, expanded by
+  // moesim, plus one file named on its own.
+  const std::filesystem::path dir = TempPath("import_many");
+  std::filesystem::create_directories(dir);
+  const std::pair<const char*, const char*> files[] = {{"r1_s1.csv", "e0,e1\n7,6\n"},
+                                                       {"r0_s1.csv", "5,4\n"},
+                                                       {"r1_s0.csv", "3,2\n"},
+                                                       {"r0_s0.csv", "1,0\n"}};
+  for (const auto& [name, text] : files) std::ofstream(dir / name) << text;
+  const std::string out = TempPath("many.trace");
+  const Run run = Moesim({"trace", "import", "csv", (dir / "r1_*.csv").string(),
+                          (dir / "r0_s0.csv").string(), (dir / "r0_s1.csv").string(), "-o", out,
+                          "--experts", "8", "--pattern", "r{rank}_s{step}.csv", "--layer", "2"});
+  INFO(run.err);
+  REQUIRE(run.status == 0);
+  CHECK_THAT(run.out, Catch::Contains("4 tokens in 4 records, 8 experts, top-2, 2 step(s) x "
+                                      "1 layer(s) x 2 rank(s) from 4 files"));
+  pb::TraceHeader header;
+  const std::vector<pb::TraceRecord> records = ReadRecords(out, &header);
+  REQUIRE(records.size() == 4);
+  CHECK(header.num_ranks() == 2);
+  CHECK(header.num_layers() == 3);
+  // (step 0, rank 0) [1, 0], (0, 1) [3, 2], (1, 0) [5, 4], (1, 1) [7, 6], all at layer 2.
+  const std::vector<std::vector<uint32_t>> want = {{1, 0}, {3, 2}, {5, 4}, {7, 6}};
+  for (size_t i = 0; i < 4; ++i) {
+    CHECK(records[i].step() == i / 2);
+    CHECK(records[i].rank() == i % 2);
+    CHECK(records[i].layer() == 2);
+    CHECK(std::vector<uint32_t>(records[i].experts().begin(), records[i].experts().end()) ==
+          want[i]);
+  }
+  // A file away: the first missing cell is named; --rank beside {rank}: refused.
+  std::filesystem::remove(dir / "r1_s0.csv");
+  const Run hole = Moesim({"trace", "import", "csv", (dir / "*.csv").string(), "-o", out,
+                           "--experts", "8", "--pattern", "r{rank}_s{step}.csv"});
+  CHECK(hole.status == 1);
+  CHECK_THAT(hole.err, Catch::Contains("no file for step 0, layer 0, rank 1"));
+  const Run twice = Moesim({"trace", "import", "csv", (dir / "*.csv").string(), "-o", out,
+                            "--experts", "8", "--pattern", "r{rank}_s{step}.csv", "--rank", "1"});
+  CHECK(twice.status == 1);
+  CHECK_THAT(twice.err, Catch::Contains("--rank and --pattern's {rank} both give the rank"));
+  const Run no_pattern =
+      Moesim({"trace", "import", "csv", (dir / "*.csv").string(), "-o", out, "--experts", "8"});
+  CHECK(no_pattern.status == 1);
+  CHECK_THAT(no_pattern.err, Catch::Contains("3 csv/npy files: each holds one (step, layer, "
+                                             "rank), which --pattern reads from its name"));
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(out);
+}
+
+TEST_CASE("moesim trace merge --along rank: the stats of the merge are the sum of the parts") {
+  const std::string a = TempPath("merge_cli_a.trace"), b = TempPath("merge_cli_b.trace");
+  const std::string out = TempPath("merge_cli.trace");
+  for (const auto& [path, seed] : {std::pair{a, "1"}, std::pair{b, "2"}}) {
+    REQUIRE(Moesim({"trace", "gen", "--experts", "8", "--top-k", "2", "--tokens", "64",
+                    "--distribution", "zipf", "--seed", seed, "-o", path})
+                .status == 0);
+  }
+  const Run run = Moesim({"trace", "merge", a, b, "-o", out, "--along", "rank"});
+  INFO(run.err);
+  REQUIRE(run.status == 0);
+  CHECK(run.out == "moesim trace merge: wrote " + out +
+                       ": 2 records, 128 tokens from 2 traces; ranks 0..1, layers 0..0, steps "
+                       "0..0\n");
+  auto sa = models::CountTrace(a), sb = models::CountTrace(b), merged = models::CountTrace(out);
+  REQUIRE(sa.ok());
+  REQUIRE(sb.ok());
+  REQUIRE(merged.ok());
+  CHECK(merged->ranks == 2);
+  CHECK(merged->tokens[0] == 128);
+  for (size_t e = 0; e < 8; ++e) CHECK(merged->counts[0][e] == sa->counts[0][e] + sb->counts[0][e]);
+  // Without --along both hold (step 0, layer 0, rank 0).
+  const Run overlap = Moesim({"trace", "merge", a, b, "-o", out});
+  CHECK(overlap.status == 1);
+  CHECK_THAT(overlap.err, Catch::Contains("step 0, layer 0, rank 0 is also in " + a));
+  for (const std::string& p : {a, b, out}) std::filesystem::remove(p);
+}
+
 TEST_CASE("moesim trace stats refuses a trace whose top-k disagrees with the model") {
   const std::string path = TempPath("topk.trace");
   REQUIRE(Moesim({"trace", "gen", "--experts", "64", "--top-k", "2", "--tokens", "10", "-o", path})

@@ -1,7 +1,8 @@
-// `moesim trace gen | import | stats`: routing trace files (models/trace.h). `gen` draws a trace
-// from the seeded generators of models/synthetic.h, `import` converts Megatron-Core router JSONL,
-// CSV or .npy top-k indices (models/trace_import.h), `stats` streams a trace and prints per-layer
-// load statistics (models/trace.h, ComputeLoadStats).
+// `moesim trace gen | import | merge | stats`: routing trace files (models/trace.h). `gen` draws a
+// trace from the seeded generators of models/synthetic.h, `import` converts Megatron-Core router
+// JSONL, CSV or .npy top-k indices (models/trace_import.h; many files at once by a name pattern,
+// models/trace_files.h), `merge` joins traces (models/trace_merge.h), `stats` streams a trace and
+// prints per-layer load statistics (models/trace.h, ComputeLoadStats).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -20,7 +21,9 @@
 #include "models/rng.h"
 #include "models/synthetic.h"
 #include "models/trace.h"
+#include "models/trace_files.h"
 #include "models/trace_import.h"
+#include "models/trace_merge.h"
 #include "models/workload.h"
 #include "proto/atomic_file.h"
 #include "proto/checked.h"
@@ -58,12 +61,16 @@ struct TraceOptions {
   std::string output;
   // Which distribution-specific options the user gave, so that one that does not apply is an error.
   bool alpha_given = false, fraction_given = false, hot_given = false, counts_given = false;
-  // import
+  // import, merge
   std::string format;
-  std::string input;
+  std::string input;                // stats; import and merge: inputs
+  std::vector<std::string> inputs;  // files or glob patterns (expanded here, not by the shell)
+  std::string pattern;              // import csv/npy of many files: the cell in each base name
   uint64_t step = 0;
   uint32_t layer = 0;
   uint32_t rank = 0;
+  bool step_given = false, layer_given = false, rank_given = false;
+  std::string along;  // merge: "", step, layer or rank
   // stats
   uint32_t ep = 0;
   std::string placement = "contiguous";
@@ -293,17 +300,75 @@ int Gen(const TraceOptions& o, CommandIo& io) {
   return 0;
 }
 
+// Many files into one trace: CSV or .npy placed by --pattern (models/trace_files.h), JSONL files
+// in path order (each line names its own cell).
+int ImportMany(const TraceOptions& o, const models::TraceImportOptions& base, CommandIo& io) {
+  auto files = models::ExpandTraceGlobs(o.inputs);
+  if (!files.ok()) return Fail(io, files.error());
+  models::TraceImportOptions options = base;
+  std::vector<models::TraceImportInput> inputs;
+  std::string source;  // the header's source is "FORMAT: " + this
+  std::string grid_note;
+  if (o.format == "megatron-jsonl") {
+    if (!o.pattern.empty()) {
+      return Fail(io, Error("--pattern applies to csv and npy: a megatron-jsonl line names its own "
+                            "step, layer and rank"));
+    }
+    std::vector<std::string> sorted = *files;
+    std::sort(sorted.begin(), sorted.end());
+    for (const std::string& f : sorted) inputs.push_back({f});
+    source = std::to_string(sorted.size()) + " files, " + Printable(sorted.front()) + " .. " +
+             Printable(sorted.back());
+  } else {
+    if (o.pattern.empty()) {
+      return Fail(io, Error(std::to_string(files->size()) +
+                            " csv/npy files: each holds one (step, layer, rank), which --pattern "
+                            "reads from its name, e.g. --pattern 'r{rank}_l{layer}_s{step}.csv'"));
+    }
+    auto pattern = models::TraceNamePattern::Parse(o.pattern);
+    if (!pattern.ok()) return Fail(io, pattern.error());
+    const std::pair<bool, const char*> twice[] = {
+        {o.step_given, "step"}, {o.layer_given, "layer"}, {o.rank_given, "rank"}};
+    for (const auto& [given, field] : twice) {
+      if (given && o.pattern.find(std::string("{") + field + "}") != std::string::npos) {
+        return Fail(io, Error(std::string("--") + field + " and --pattern's {" + field +
+                              "} both give the " + field + "; keep one"));
+      }
+    }
+    auto grid = models::PlaceTraceFiles(*files, *pattern, {"", o.step, o.layer, o.rank});
+    if (!grid.ok()) return Fail(io, grid.error());
+    inputs = std::move(grid->inputs);
+    source = grid->source;
+    options.num_layers = grid->layers;
+    options.num_ranks = grid->ranks;
+    grid_note = ", " + std::to_string(grid->steps) + " step(s) x " +
+                std::to_string(grid->distinct_layers) + " layer(s) x " +
+                std::to_string(grid->ranks) + " rank(s) from " + std::to_string(inputs.size()) +
+                " files";
+  }
+  auto summary = models::ImportTraceFiles(o.format, inputs, source, o.output, options);
+  if (!summary.ok()) return Fail(io, summary.error());
+  io.out << "moesim trace import: wrote " << o.output << ": " << summary->tokens << " tokens in "
+         << summary->records << " records, " << options.num_experts << " experts, top-"
+         << summary->top_k << grid_note << "\n";
+  return 0;
+}
+
 int Import(const TraceOptions& o, CommandIo& io) {
   if (o.format == "counts") {
     // Per-expert counts carry no per-token routing: draw tokens whose per-expert totals match them
     // (the MEASURED generator, as `trace gen --distribution measured`).
+    if (o.inputs.size() != 1 || !o.pattern.empty()) {
+      return Fail(io, Error("import counts reads one counts CSV (no --pattern); " +
+                            std::to_string(o.inputs.size()) + " input(s) given"));
+    }
     if (o.tokens == 0) {
       return Fail(io, InputError({}, "--tokens", "0", "counts give totals, not tokens",
                                  "--tokens T (per rank, step and layer) and --ranks R"));
     }
     TraceOptions measured = o;
     measured.distribution = "measured";
-    measured.counts_file = o.input;
+    measured.counts_file = o.inputs.front();
     measured.counts_given = true;
     measured.from_counts_import = true;
     return Gen(measured, io);
@@ -317,11 +382,34 @@ int Import(const TraceOptions& o, CommandIo& io) {
   options.step = o.step;
   options.layer = o.layer;
   options.rank = o.rank;
-  auto summary = models::ImportTrace(o.format, o.input, o.output, options);
+  const std::string& input = o.inputs.front();
+  if (o.inputs.size() > 1 || !o.pattern.empty() ||
+      input.find_first_of("*?[") != std::string::npos) {
+    return ImportMany(o, options, io);
+  }
+  auto summary = models::ImportTrace(o.format, input, o.output, options);
   if (!summary.ok()) return Fail(io, summary.error());
   io.out << "moesim trace import: wrote " << o.output << ": " << summary->tokens << " tokens in "
          << summary->records << " records, " << shape->experts << " experts, top-" << summary->top_k
          << "\n";
+  return 0;
+}
+
+int Merge(const TraceOptions& o, CommandIo& io) {
+  auto files = models::ExpandTraceGlobs(o.inputs);
+  if (!files.ok()) return Fail(io, files.error());
+  models::TraceMergeOptions options;
+  if (!o.along.empty()) {
+    auto axis = models::ParseTraceAxis(o.along);
+    if (!axis.ok()) return Fail(io, axis.error());
+    options.along = *axis;
+  }
+  auto summary = models::MergeTraces(*files, o.output, options);
+  if (!summary.ok()) return Fail(io, summary.error());
+  io.out << "moesim trace merge: wrote " << o.output << ": " << summary->records << " records, "
+         << summary->tokens << " tokens from " << files->size() << " traces; ranks 0.."
+         << summary->ranks - 1 << ", layers 0.." << summary->layers - 1 << ", steps 0.."
+         << summary->max_step << "\n";
   return 0;
 }
 
@@ -590,16 +678,30 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
       "  shape. Ids 0..experts-1; a line is at most 64 MiB, nested at most 64 levels deep.\n"
       "csv: one token per line, its topk ids separated by commas (a first line that is\n"
       "not ids is a header). npy: a [tokens, topk] integer array. counts:\n"
-      "model,domain,layer,expert,count rows; tokens are drawn to match them.");
-  import->add_option("input", options->input, "File to read")->required();
+      "model,domain,layer,expert,count rows; tokens are drawn to match them.\n"
+      "Many csv/npy files: each holds one (step, layer, rank), read from its base name by\n"
+      "--pattern, e.g. --pattern 'r{rank}_l{layer}_s{step}.csv' ({step}, {layer}, {rank}\n"
+      "match digits; one missing takes --step/--layer/--rank). Quoted globs ('dump/*.csv') are\n"
+      "expanded by moesim, so 10,000 files need no long command line. Every (step, layer,\n"
+      "rank) of the grid (the steps and layers named, ranks 0..max) must be exactly one file;\n"
+      "records are written in (step, layer, rank) order whatever the order of the files.\n"
+      "Many megatron-jsonl files are read in path order.");
+  import->add_option("input", options->inputs, "File(s) to read, or quoted glob patterns")
+      ->required();
+  import->add_option("--pattern", options->pattern,
+                     "csv, npy: each file's (step, layer, rank) from its base name, e.g. "
+                     "'r{rank}_l{layer}_s{step}.csv'");
   import->add_option("-o,--output", options->output, "Trace file to write")->required();
   import->add_option("--model", options->model, "Catalog model: gives --experts and --top-k");
   import->add_option("--experts", options->experts, "Routed experts E")->check(CLI::PositiveNumber);
   import->add_option("--top-k", options->top_k, "Experts per token (checked against the input)")
       ->check(CLI::PositiveNumber);
-  import->add_option("--step", options->step, "csv, npy: the step of every token");
-  import->add_option("--layer", options->layer, "csv, npy: the layer of every token");
-  import->add_option("--rank", options->rank, "csv, npy: the rank of every token");
+  CLI::Option* step =
+      import->add_option("--step", options->step, "csv, npy: the step of every token");
+  CLI::Option* layer =
+      import->add_option("--layer", options->layer, "csv, npy: the layer of every token");
+  CLI::Option* rank =
+      import->add_option("--rank", options->rank, "csv, npy: the rank of every token");
   import->add_option("--tokens", options->tokens, "counts: tokens per rank, step and layer");
   import->add_option("--ranks", options->ranks, "counts: ranks")->capture_default_str();
   import->add_option("--steps", options->steps, "counts: steps")->capture_default_str();
@@ -607,8 +709,28 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
   import->add_option("--counts-domain", options->counts_domain, "counts: domain rows, e.g. arxiv");
   import->add_option("--counts-layer", options->counts_layer, "counts: the measured layer");
   import->add_option("--seed", options->seed, "counts: seed of the draw")->capture_default_str();
-  import->callback([options, chosen] {
-    *chosen = [options](CommandIo& io) { return Import(*options, io); };
+  import->callback([options, chosen, step, layer, rank] {
+    options->step_given = step->count() > 0;
+  options->layer_given = layer->count() > 0;
+  options->rank_given = rank->count() > 0;
+  *chosen = [options](CommandIo& io) { return Import(*options, io); };
+  });
+
+  CLI::App* merge = trace->add_subcommand(
+      "merge", "Join traces of the same experts and top-k into one (models/trace_merge.h)");
+  merge->add_option("traces", options->inputs, "Traces to merge, or quoted glob patterns")
+      ->required();
+  merge->add_option("-o,--output", options->output, "Trace file to write")->required();
+  merge->add_option("--along", options->along,
+                    "step, layer or rank: shift each trace's steps, layers or ranks past the "
+                    "traces before it (two 1-rank traces -> one 2-rank trace); without it "
+                    "records keep their own");
+  merge->footer(
+      "The traces must agree on num_experts, top_k and (where both name one) the model. Records\n"
+      "are copied in the order of the traces. A (step, layer, rank) in two traces (after the\n"
+      "shift) is an error naming it and both files.");
+  merge->callback([options, chosen] {
+    *chosen = [options](CommandIo& io) { return Merge(*options, io); };
   });
 
   CLI::App* stats = trace->add_subcommand(

@@ -11,6 +11,7 @@
 #include "sim/moe/moe_layer.h"
 #include "sim/moe/replay.h"
 #include "sim/step/step_report.h"
+#include "sim/step/step_trace.h"
 
 namespace moesim::sim {
 
@@ -44,13 +45,25 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& s, Fidelity fi
       !kernels.ok()) {
     return kernels.error();
   }
-  MOESIM_ASSIGN_OR_RETURN(const models::LayerWork layer,
-                          StepMoeLayer(w.model, w.plan, s.spec.routing(), s.spec.plan().placement(),
-                                       s.cluster.gpus_per_node(), config, &s.file));
-  MOESIM_ASSIGN_OR_RETURN(const StepReport report,
-                          SimulateStep(s.cluster, w.model, w.plan, layer, config));
-  const models::MemoryBreakdown memory =
-      StepMemory(w.model, w.plan, config, report.micro_batches, layer);
+  // A trace gives each MoE layer and micro-batch its own routing (sim/step/step_trace.h);
+  // synthetic routing one layer for all.
+  std::optional<StepTraceWork> trace;
+  models::LayerWork layer;
+  if (s.spec.routing().has_trace()) {
+    MOESIM_ASSIGN_OR_RETURN(
+        trace, StepTraceLayers(w.model, w.plan, s.spec.routing(), s.spec.plan().placement(),
+                               s.cluster.gpus_per_node(), config, &s.file));
+    layer = trace->by_step.front().front();
+  } else {
+    MOESIM_ASSIGN_OR_RETURN(
+        layer, StepMoeLayer(w.model, w.plan, s.spec.routing(), s.spec.plan().placement(),
+                            s.cluster.gpus_per_node(), config, &s.file));
+  }
+  MOESIM_ASSIGN_OR_RETURN(const StepReport report, SimulateStep(s.cluster, w.model, w.plan, layer,
+                                                                config, trace ? &*trace : nullptr));
+  // Memory at its peak: with a trace, the layer whose busiest rank computes the most copies.
+  const models::MemoryBreakdown memory = StepMemory(w.model, w.plan, config, report.micro_batches,
+                                                    trace ? BusiestTraceLayer(*trace) : layer);
   pb::StepResult result =
       ToStepResult(report, w.plan, memory,
                    static_cast<uint64_t>(std::llround(s.cluster.gpu_spec().hbm_gb * 1e9)));

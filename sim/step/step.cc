@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "models/model_spec.h"
@@ -76,38 +77,66 @@ struct StageOps {
   std::vector<StepOp> forward, backward;
 };
 
-StageOps BuildStage(const LayerCoster& coster, const models::Plan& plan, uint32_t stage,
-                    const StepConfig& config) {
+// `coster_of(l)`: the coster of model layer l (multi-token-prediction modules, l >= the model's
+// layers, take the last layer's); `coster` the embedding's and the LM head's.
+StageOps BuildStage(const LayerCoster& coster,
+                    const std::function<const LayerCoster&(uint32_t)>& coster_of,
+                    const models::Plan& plan, uint32_t stage, const StepConfig& config) {
   StageOps s;
   const uint32_t pp = plan.sizes().pp;
   const uint32_t first = plan.StageFirstLayer(stage), count = plan.StageLayerCount(stage);
-  std::vector<std::vector<StepOp>> layers;
-  if (stage == 0) layers.push_back(coster.Embedding());
-  for (uint32_t l = first; l < first + count; ++l) layers.push_back(coster.Forward(l));
-  if (stage == pp - 1) layers.push_back(coster.LmHead());
-  for (const auto& ops : layers) s.forward.insert(s.forward.end(), ops.begin(), ops.end());
+  // Each block's forward ops and the coster that recomputes it.
+  std::vector<std::pair<const LayerCoster*, std::vector<StepOp>>> layers;
+  if (stage == 0) layers.emplace_back(&coster, coster.Embedding());
+  for (uint32_t l = first; l < first + count; ++l)
+    layers.emplace_back(&coster_of(l), coster_of(l).Forward(l));
+  if (stage == pp - 1) layers.emplace_back(&coster, coster.LmHead());
+  for (const auto& [unused, ops] : layers)
+    s.forward.insert(s.forward.end(), ops.begin(), ops.end());
   if (config.mode != StepMode::kTraining) return s;
   // The multi-token-prediction modules after the LM head (training only: they are a loss).
   if (stage == pp - 1) {
-    for (uint32_t d = 0; d < config.mtp_depth; ++d) layers.push_back(coster.MtpModule(d));
+    const LayerCoster& last = coster_of(UINT32_MAX);
+    for (uint32_t d = 0; d < config.mtp_depth; ++d) layers.emplace_back(&last, last.MtpModule(d));
     for (size_t i = layers.size() - config.mtp_depth; i < layers.size(); ++i)
-      s.forward.insert(s.forward.end(), layers[i].begin(), layers[i].end());
+      s.forward.insert(s.forward.end(), layers[i].second.begin(), layers[i].second.end());
   }
   const RecomputeModules modules = models::Recomputed(config.recompute, config.recompute_modules);
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
     if (config.recompute == Recompute::kFull) {
-      for (StepOp op : *it) {
+      for (StepOp op : it->second) {
         op.pass = "recompute";
         s.backward.push_back(op);
       }
     } else if (modules.any()) {
-      const std::vector<StepOp> again = coster.Recompute(*it, modules);
+      const std::vector<StepOp> again = it->first->Recompute(it->second, modules);
       s.backward.insert(s.backward.end(), again.begin(), again.end());
     }
-    const std::vector<StepOp> back = LayerCoster::Backward(*it);
+    const std::vector<StepOp> back = LayerCoster::Backward(it->second);
     s.backward.insert(s.backward.end(), back.begin(), back.end());
   }
   return s;
+}
+
+// The mean of `passes` (pass i of weight[i] micro-batches): each Duration summed with its weight,
+// over the weights' sum, to the nearest picosecond (halves up); counts from the first. One pass
+// comes back as it is.
+PassTime MeanPass(const std::vector<PassTime>& passes, const std::vector<int64_t>& weight) {
+  if (passes.size() == 1) return passes.front();
+  int64_t total = 0;
+  for (int64_t w : weight) total += w;
+  auto mean = [&](Duration PassTime::*field) {
+    // In 128 bits: micro-batches x picoseconds may pass 2^63; the mean of int64s does not.
+    __int128 sum = 0;
+    for (size_t i = 0; i < passes.size(); ++i) sum += __int128{weight[i]} * (passes[i].*field).picoseconds();
+    return Duration::Picoseconds(static_cast<int64_t>((2 * sum + total) / (2 * total)));
+  };
+  PassTime p = passes.front();
+  for (Duration PassTime::*field : {&PassTime::serial, &PassTime::alltoall, &PassTime::other_comm,
+                                    &PassTime::shared_saved, &PassTime::weight, &PassTime::mtp}) {
+    p.*field = mean(field);
+  }
+  return p;
 }
 
 // Parameters of a stage's layers held by one GPU: dense ones split over TP, experts over EP.
@@ -199,7 +228,7 @@ double KernelFlopsUpperBound(const pb::ModelSpec& model, const StepConfig& confi
 
 StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::ModelSpec& model,
                                   const models::Plan& plan, const models::LayerWork& layer_work,
-                                  const StepConfig& config) {
+                                  const StepConfig& config, const StepTraceWork* trace) {
   const models::ParallelSizes& s = plan.sizes();
   if (plan.world() != cluster.gpus()) {
     return InputError({}, "plan", std::to_string(plan.world()) + " ranks",
@@ -208,6 +237,23 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   if (layer_work.dispatch_tokens.ranks() != s.ep) {
     return InputError({}, "routing", std::to_string(layer_work.dispatch_tokens.ranks()) + " ranks",
                       "the MoE layer's routing must cover one EP group", std::to_string(s.ep));
+  }
+  if (trace != nullptr) {
+    const uint32_t moe_layers = models::MoeLayerCount(model);
+    if (trace->by_step.empty()) return Error("trace replay: no step to replay");
+    for (const std::vector<models::LayerWork>& step : trace->by_step) {
+      if (step.size() != moe_layers) {
+        return Error("trace replay: a step holds " + std::to_string(step.size()) +
+                     " MoE layers; the model has " + std::to_string(moe_layers));
+      }
+      for (const models::LayerWork& work : step) {
+        if (work.dispatch_tokens.ranks() != s.ep) {
+          return Error("trace replay: a layer's routing covers " +
+                       std::to_string(work.dispatch_tokens.ranks()) + " ranks; the EP group " +
+                       std::to_string(s.ep));
+        }
+      }
+    }
   }
   const uint64_t per_step = uint64_t{s.dp} * config.micro_batch;
   if (config.micro_batch == 0 || config.global_batch == 0 || config.global_batch % per_step != 0) {
@@ -243,6 +289,7 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   const LayerCoster coster(*net, model, plan, layer_work, config, kernels);
   r.hardware = (config.hardware ? "profile " + config.hardware->name() + "; " : std::string()) +
                kernels.Describe() + "; EP all-to-alls: " + coster.AllToAllSource();
+  if (trace) r.routing = trace->description;
   r.recompute = config.recompute == Recompute::kFull        ? "full"
                 : config.recompute == Recompute::kSelective ? "selective (attention_core)"
                                                             : models::ToString(modules);
@@ -267,17 +314,51 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
     StageOps ops;
     PassTime f, b, f_alone, b_alone, f_free, b_free;
   };
+  // The micro-batches that differ: one with synthetic routing; with a trace, variant v stands for
+  // the weight[v] micro-batches j with j mod steps = v, each MoE layer i costed by its own
+  // coster (by_step[v][i]).
+  const uint32_t steps = trace ? static_cast<uint32_t>(trace->by_step.size()) : 1;
+  const uint32_t variants = std::min(steps, r.micro_batches);
+  std::vector<int64_t> weight(variants);
+  for (uint32_t v = 0; v < variants; ++v)
+    weight[v] = r.micro_batches / steps + (v < r.micro_batches % steps ? 1 : 0);
+  std::vector<std::vector<std::unique_ptr<LayerCoster>>> moe_costers(trace ? variants : 0);
+  std::vector<uint32_t> moe_index(model.num_layers(), 0);  // model layer -> its MoE ordinal
+  for (uint32_t l = 0, i = 0; l < model.num_layers(); ++l) {
+    moe_index[l] = i;
+    if (models::IsMoeLayer(model, l)) ++i;
+  }
+  for (uint32_t v = 0; v < moe_costers.size(); ++v) {
+    for (const models::LayerWork& work : trace->by_step[v])
+      moe_costers[v].push_back(
+          std::make_unique<LayerCoster>(*net, model, plan, work, config, kernels));
+  }
   const uint32_t sends = r.virtual_stages;  // pipeline sends per pass per device
   std::vector<Stage> stages(s.pp);
   for (uint32_t st = 0; st < s.pp; ++st) {
     Stage& x = stages[st];
-    x.ops = BuildStage(coster, plan, st, config);
-    x.f = Time(x.ops.forward, config.overlap, false, sms, model.num_layers());
-    x.b = Time(x.ops.backward, config.overlap, false, sms, model.num_layers());
-    x.f_alone = Time(x.ops.forward, config.overlap, false, {}, model.num_layers());
-    x.b_alone = Time(x.ops.backward, config.overlap, false, {}, model.num_layers());
-    x.f_free = Time(x.ops.forward, config.overlap, true, {}, model.num_layers());
-    x.b_free = Time(x.ops.backward, config.overlap, true, {}, model.num_layers());
+    std::vector<PassTime> f, b, f_alone, b_alone, f_free, b_free;
+    for (uint32_t v = 0; v < variants; ++v) {
+      auto coster_of = [&](uint32_t l) -> const LayerCoster& {
+        if (!trace) return coster;
+        const uint32_t layer = std::min(l, model.num_layers() - 1);
+        return models::IsMoeLayer(model, layer) ? *moe_costers[v][moe_index[layer]] : coster;
+      };
+      const StageOps ops = BuildStage(coster, coster_of, plan, st, config);
+      f.push_back(Time(ops.forward, config.overlap, false, sms, model.num_layers()));
+      b.push_back(Time(ops.backward, config.overlap, false, sms, model.num_layers()));
+      f_alone.push_back(Time(ops.forward, config.overlap, false, {}, model.num_layers()));
+      b_alone.push_back(Time(ops.backward, config.overlap, false, {}, model.num_layers()));
+      f_free.push_back(Time(ops.forward, config.overlap, true, {}, model.num_layers()));
+      b_free.push_back(Time(ops.backward, config.overlap, true, {}, model.num_layers()));
+      if (v == 0) x.ops = ops;
+    }
+    x.f = MeanPass(f, weight);
+    x.b = MeanPass(b, weight);
+    x.f_alone = MeanPass(f_alone, weight);
+    x.b_alone = MeanPass(b_alone, weight);
+    x.f_free = MeanPass(f_free, weight);
+    x.b_free = MeanPass(b_free, weight);
     // Receiving from the stage before (forward) and from the stage after (backward); with V
     // chunks per device, every chunk but the model's last (first) sends on.
     const int64_t forward_sends = st + 1 < s.pp ? sends : sends - 1;
@@ -441,8 +522,11 @@ StatusOr<models::LayerWork> StepMoeLayer(const pb::ModelSpec& model, const model
                       routing.has_trace()    ? "trace"
                       : routing.has_scores() ? "scores"
                                              : "explicit",
-                      "a whole step draws its routing for each plan's micro-batch",
-                      "routing { synthetic { ... } }");
+                      routing.has_trace()
+                          ? "a trace's layers and steps are replayed by StepTraceLayers "
+                            "(sim/step/step_trace.h), not drawn as one layer"
+                          : "a whole step draws its routing for each plan's micro-batch",
+                      "routing { synthetic { ... } } or routing { trace { ... } }");
   }
   const uint32_t ep = plan.sizes().ep;
   models::RoutingShape shape;

@@ -230,6 +230,9 @@ struct StepReport {
   // Where the figures come from: the assumed efficiencies or a profile, and the EP all-to-alls'
   // model (LayerCoster::AllToAllSource).
   std::string hardware;
+  // Where the MoE layers' routing came from when not the scenario's synthetic block: a trace's
+  // description (StepTraceWork); empty otherwise.
+  std::string routing;
   std::vector<StepOp> ops;  // one micro-batch on the slowest stage, in order
   std::vector<Duration> stage_forward, stage_backward;
 
@@ -245,19 +248,36 @@ struct StepReport {
 // a micro-batch whose bound passes 2^64, the counts kernels are timed in.
 double KernelFlopsUpperBound(const pb::ModelSpec& model, const StepConfig& config);
 
+// A step's MoE layers replayed from a trace (sim/step/step_trace.h): by_step[s][i] is the i-th
+// MoE layer of the model in the trace's s-th step replayed, one EP group's work; micro-batch j
+// uses by_step[j mod by_step.size()].
+struct StepTraceWork {
+  std::vector<std::vector<models::LayerWork>> by_step;
+  // For the report: "replayed from run.trace: 2 step(s) x 4 MoE layer(s) ..."
+  std::string description;
+};
+
 // `layer_work`: one EP group's MoE layer (ranks = plan ep), from the scenario's routing with
 // tokens_per_rank = micro_batch x seq_len / (tp x cp) (decode: micro_batch / (tp x cp), at least
 // 1); every MoE layer costs what it costs. Errors: sizes that do not divide (global batch by dp x
 // micro-batch), a plan whose world is not the cluster's GPUs (ResolvePlan has checked the rest).
+//
+// With `trace` (not null), each MoE layer costs its own work instead: the stages' ops are built
+// for each of the min(m, steps) distinct micro-batches, and the schedule takes each stage's mean
+// micro-batch: every part of F and B (serial, all-to-all, other communication, weight gradients)
+// summed over the m micro-batches and divided by m (rounded to the nearest picosecond, halves up),
+// which is exact when all micro-batches replay one step. The ops reported are micro-batch 0's;
+// `layer_work` stands for the dropped-copy count (pass trace->by_step[0][0]).
 StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::ModelSpec& model,
                                   const models::Plan& plan, const models::LayerWork& layer_work,
-                                  const StepConfig& config);
+                                  const StepConfig& config, const StepTraceWork* trace = nullptr);
 
 // Tokens each rank routes in one micro-batch's MoE layer, as above.
 uint64_t MoeTokensPerRank(const models::Plan& plan, const StepConfig& config);
 
 // The MoE layer of one EP group (ranks 0..ep-1) for SimulateStep: `routing` (synthetic; explicit
-// and trace routing describe a fixed set of ranks and tokens, not a micro-batch of any plan) drawn
+// routing describes a fixed set of ranks and tokens, not a micro-batch of any plan; a trace is
+// replayed layer by layer through StepTraceLayers, sim/step/step_trace.h) drawn
 // for MoeTokensPerRank tokens per rank, expanded over the placement `placement` asks for (EPLB
 // from this routing's loads unless it names a loads file). `file` locates errors.
 StatusOr<models::LayerWork> StepMoeLayer(const pb::ModelSpec& model, const models::Plan& plan,

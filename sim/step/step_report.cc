@@ -48,6 +48,7 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   p.set_mode(std::string(ToString(r.mode)));
   p.set_plan(Plan(plan.sizes()));
   p.set_hardware(r.hardware);
+  p.set_routing(r.routing);
   p.set_micro_batches(r.micro_batches);
   p.set_slowest_stage(r.slowest_stage);
   p.set_step_ns(Ns(r.step));
@@ -122,6 +123,7 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
   out << r.model() << " on " << r.gpus() << " GPUs, plan " << r.plan() << ", " << r.mode() << ", "
       << r.fidelity() << "\n";
   out << "hardware: " << r.hardware() << "\n";
+  if (!r.routing().empty()) out << "routing: " << r.routing() << "\n";
   out << fmt::format(
       "batch {} sequences x {} tokens, micro-batch {}: {} micro-batches per "
       "pipeline\n\n",
