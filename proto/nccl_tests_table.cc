@@ -15,11 +15,11 @@ std::string Printf(const char* format, Args... args) {
 
 // One half of a row, as util.cu writes it: "  %7s  %6s  %6s  %6g", or "  %7s  %6s  %6s    N/A"
 // when the data was not checked.
-std::string Half(const pb::CollectiveRow& r, const std::optional<uint64_t>& wrong) {
+std::string Half(double time_us, double algbw, double busbw, const std::optional<uint64_t>& wrong) {
   const std::string checked =
       wrong ? Printf("  %6llu", static_cast<unsigned long long>(*wrong)) : std::string("    N/A");
-  return "  " + NcclTestsFigure(r.time_us(), 7) + "  " + NcclTestsFigure(r.algbw_gbps(), 6) + "  " +
-         NcclTestsFigure(r.busbw_gbps(), 6) + checked;
+  return "  " + NcclTestsFigure(time_us, 7) + "  " + NcclTestsFigure(algbw, 6) + "  " +
+         NcclTestsFigure(busbw, 6) + checked;
 }
 
 }  // namespace
@@ -54,16 +54,23 @@ void WriteNcclTestsTable(const pb::CollectiveSweep& sweep, const NcclTestsTable&
     const pb::CollectiveRow& r = sweep.rows(i);
     const std::optional<uint64_t> wrong =
         i < static_cast<int>(table.wrong.size()) ? table.wrong[i] : std::nullopt;
+    const std::optional<uint64_t> in_place_wrong =
+        i < static_cast<int>(table.in_place_wrong.size()) ? table.in_place_wrong[i] : wrong;
     out << Printf("%12llu  %12llu  %8s  %6s  %6i", static_cast<unsigned long long>(r.size_bytes()),
                   static_cast<unsigned long long>(r.count()), r.type().c_str(),
                   std::string(table.redop).c_str(), -1)
-        << Half(r, wrong);
+        << Half(r.time_us(), r.algbw_gbps(), r.busbw_gbps(), wrong);
     busbw_sum += r.busbw_gbps();
     ++busbw_count;
     if (table.in_place) {
-      out << Half(r, wrong);
-      busbw_sum += r.busbw_gbps();
+      const bool measured = r.has_in_place_time_us();
+      const double busbw = measured ? r.in_place_busbw_gbps() : r.busbw_gbps();
+      out << Half(measured ? r.in_place_time_us() : r.time_us(),
+                  measured ? r.in_place_algbw_gbps() : r.algbw_gbps(), busbw, in_place_wrong);
+      busbw_sum += busbw;
       ++busbw_count;
+      if (in_place_wrong && i < static_cast<int>(table.in_place_wrong.size()))
+        wrong_total += *in_place_wrong;
     }
     if (table.extra) out << "  " << table.extra(r);
     out << "\n";

@@ -30,12 +30,14 @@ namespace moesim {
 
 struct NcclTestsTable {
   std::string_view redop = "none";  // "sum" for the reducing collectives
-  // The in-place half: the same row again (a prediction that does not tell the two apart), or
-  // nothing (a measurement that ran out-of-place only; then no extra columns either, or they
-  // would stand where a parser looks for the in-place figures).
+  // The in-place half: a row's measured in-place figures (CollectiveRow.in_place_*) where it has
+  // them, else the same row again (a prediction that does not tell the two apart); or nothing
+  // (a measurement that ran out-of-place only; then no extra columns either, or they would stand
+  // where a parser looks for the in-place figures).
   bool in_place = true;
-  // #wrong per row: the count when the data was checked, nullopt for nccl-tests' "N/A".
-  std::vector<std::optional<uint64_t>> wrong;
+  // #wrong per row: the count when the data was checked, nullopt for nccl-tests' "N/A"; the
+  // in-place half's apart (absent: the same as the out-of-place half's).
+  std::vector<std::optional<uint64_t>> wrong, in_place_wrong;
   // Headings and per-row text of the columns after nccl-tests' (empty: none).
   std::string extra_heading;
   std::function<std::string(const pb::CollectiveRow&)> extra;

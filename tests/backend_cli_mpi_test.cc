@@ -6,7 +6,9 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <vector>
 
 #include "backend/cli/cli.h"
 #include "backend_scenarios.h"
@@ -134,6 +136,22 @@ TEST_CASE("mpi1: a2a and gemm print nccl-tests' and GFLOP/s tables and bad sizes
   // 1K, 2K, 4K: three rows, 256 floats for the first; one rank: busbw = algbw x 0 = 0.
   CHECK_THAT(a2a.out, Catch::Contains("        1024           256     float    none      -1"));
   CHECK_THAT(a2a.out, Catch::Contains("        4096          1024     float"));
+  // Both halves measured (one buffer for send and receive in the second), each checked: 13
+  // nccl-tests columns a row, both #wrong 0.
+  CHECK_THAT(a2a.out,
+             Catch::Contains("# nccl-tests' layout; in-place: one buffer for send and receive"));
+  std::istringstream lines(a2a.out);
+  int rows = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream words(line);
+    std::vector<std::string> w{std::istream_iterator<std::string>(words), {}};
+    REQUIRE(w.size() == 13);
+    CHECK(w[8] == "0");
+    CHECK(w[12] == "0");
+    ++rows;
+  }
+  CHECK(rows == 3);
   const std::string matrix = TempFile("bad_matrix.txt", "16 -32\n");
   const Run bad = Moebench({"a2a", "--matrix", matrix});
   CHECK(bad.status == 1);

@@ -127,6 +127,12 @@ TEST_CASE("mpi4: all-to-all of 1 MiB per rank arrives intact with nccl-tests' bu
   CHECK(row->row.count() == 1 << 18);
   CHECK(row->row.busbw_gbps() == Approx(row->row.algbw_gbps() * 0.75));
   CHECK(row->row.algbw_gbps() == Approx((1 << 20) / (row->row.time_us() * 1e-6) / 1e9));
+  // The in-place half (MPI_IN_PLACE): measured, intact, with the same bus factor.
+  REQUIRE(row->in_place_wrong.has_value());
+  CHECK(*row->in_place_wrong == 0);
+  REQUIRE(row->row.has_in_place_time_us());
+  CHECK(row->row.in_place_time_us() > 0);
+  CHECK(row->row.in_place_busbw_gbps() == Approx(row->row.in_place_algbw_gbps() * 0.75));
 }
 
 TEST_CASE("mpi4: the all-to-all(v) of the matrix moesim exports arrives intact", "[mpi4]") {

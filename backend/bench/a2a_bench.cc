@@ -62,12 +62,29 @@ StatusOr<A2aRow> MeasureAllToAll(Communicator& comm, uint64_t size_bytes, const 
                             return comm.AllToAllEqual(send.data(), recv.data(), per_peer,
                                                       sizeof(float));
                           }));
-  uint64_t wrong = 0;
-  for (uint32_t src = 0; src < n; ++src) {
-    for (uint64_t i = 0; i < per_peer; ++i)
-      wrong += recv[src * per_peer + i] != A2aExpectedValue(src, me, i);
-  }
-  row.wrong = SumWrong(comm, wrong);
+  // Elements of `got` that did not arrive as rank src sent them to this rank.
+  auto count_wrong = [&](const std::vector<float>& got) {
+    uint64_t wrong = 0;
+    for (uint32_t src = 0; src < n; ++src) {
+      for (uint64_t i = 0; i < per_peer; ++i)
+        wrong += got[src * per_peer + i] != A2aExpectedValue(src, me, i);
+    }
+    return wrong;
+  };
+  row.wrong = SumWrong(comm, count_wrong(recv));
+  // In place: the timed calls exchange whatever the buffer holds; the check seeds it again.
+  std::vector<float> buffer = send;
+  auto in_place = [&] {
+    return comm.AllToAllEqual(buffer.data(), buffer.data(), per_peer, sizeof(float));
+  };
+  MOESIM_ASSIGN_OR_RETURN(const A2aRow timed,
+                          Time(comm, per_peer * n * sizeof(float), o, in_place));
+  buffer = send;
+  MOESIM_RETURN_IF_ERROR(in_place());
+  row.row.set_in_place_time_us(timed.row.time_us());
+  row.row.set_in_place_algbw_gbps(timed.row.algbw_gbps());
+  row.row.set_in_place_busbw_gbps(timed.row.busbw_gbps());
+  row.in_place_wrong = SumWrong(comm, count_wrong(buffer));
   return row;
 }
 

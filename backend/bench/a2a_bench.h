@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "backend/comm/communicator.h"
@@ -35,13 +36,17 @@ struct A2aOptions {
 struct A2aRow {
   pb::CollectiveRow row;  // size, count, type, time, algbw, busbw (complete on rank 0)
   uint64_t wrong = 0;     // elements that arrived wrong, all ranks (rank 0)
+  // The in-place half's (row.in_place_*), where it was measured.
+  std::optional<uint64_t> in_place_wrong;
 };
 
 // nccl-tests' row for `size` bytes per rank on `ranks` ranks, `slowest_ns` being the slowest
 // rank's time for `iterations` back-to-back calls: time per call, algbw, busbw.
 pb::CollectiveRow A2aRowOf(uint64_t size, int64_t slowest_ns, uint32_t iterations, uint32_t ranks);
 
-// The per-rank size is rounded down to whole floats for every rank (at least one each).
+// The per-rank size is rounded down to whole floats for every rank (at least one each). Then the
+// in-place half, as nccl-tests runs it: the same calls with one buffer for send and receive
+// (MPI_IN_PLACE), timed the same way, then the buffer seeded again, one more call, and checked.
 StatusOr<A2aRow> MeasureAllToAll(Communicator& comm, uint64_t size_bytes, const A2aOptions& o);
 
 // `bytes` [i][j]: bytes rank i sends rank j (multiples of 16, models/alltoallv_matrix.h), for

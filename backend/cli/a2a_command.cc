@@ -1,6 +1,7 @@
 // `moebench a2a [--device cpu|gpu] [-b 8] [-e 64M] [-f 2] [--matrix FILE] [-w 5] [--iters 20]
 // [--json]`: nccl-tests' all-to-all sweep, measured; with --matrix, one all-to-all(v) of an
 // nccl-tests alltoallv_perf matrix file (`moesim simulate --export-alltoallv` writes one).
+#include <algorithm>
 #include <memory>
 
 #include "backend/bench/a2a_bench.h"
@@ -22,7 +23,7 @@ struct A2aCommandOptions {
   bool json = false;
 };
 
-void PrintTable(const pb::CollectiveSweep& sweep, const std::vector<uint64_t>& wrong,
+void PrintTable(const pb::CollectiveSweep& sweep, const std::vector<A2aRow>& rows,
                 const A2aCommandOptions& o, std::ostream& out) {
   out << "# moebench a2a: " << sweep.op() << ", " << sweep.gpus() << " ranks, " << sweep.algo()
       << " (measured); warm-up " << o.timing.warmup << ", " << o.timing.iterations
@@ -30,11 +31,17 @@ void PrintTable(const pb::CollectiveSweep& sweep, const std::vector<uint64_t>& w
   if (!o.matrix.empty()) {
     out << "# matrix " << o.matrix << ": size = the largest bytes a rank sends or receives\n";
   }
-  out << "# nccl-tests' layout; measured out-of-place only (no in-place half)\n"
-      << "#\n";
   NcclTestsTable table;
-  table.in_place = false;
-  table.wrong.assign(wrong.begin(), wrong.end());
+  // In place where every row measured it (MPI_Alltoall); alltoallv and NCCL run out-of-place only.
+  table.in_place = std::all_of(rows.begin(), rows.end(),
+                               [](const A2aRow& r) { return r.row.has_in_place_time_us(); });
+  out << (table.in_place ? "# nccl-tests' layout; in-place: one buffer for send and receive\n"
+                         : "# nccl-tests' layout; measured out-of-place only (no in-place half)\n")
+      << "#\n";
+  for (const A2aRow& r : rows) {
+    table.wrong.push_back(r.wrong);
+    table.in_place_wrong.push_back(r.in_place_wrong);
+  }
   WriteNcclTestsTable(sweep, table, out);
 }
 
@@ -77,11 +84,11 @@ int Run(const A2aCommandOptions& o, CommandIo& io) {
   sweep.set_cluster(o.device);
   sweep.set_gpus(ranks);
   sweep.set_fidelity("measured");
-  std::vector<uint64_t> wrong;
+  std::vector<A2aRow> rows;
   auto add = [&](StatusOr<A2aRow> row) {
     if (!row.ok()) return Status(row.error());
     *sweep.add_rows() = row->row;
-    wrong.push_back(row->wrong);
+    rows.push_back(*std::move(row));
     return Status::Ok();
   };
   if (!o.matrix.empty()) {
@@ -99,9 +106,10 @@ int Run(const A2aCommandOptions& o, CommandIo& io) {
     const Status s = WriteResult(sweep, "", true, io);
     if (!s.ok()) return io.Fail(s.error());
   } else {
-    PrintTable(sweep, wrong, o, io.out);
+    PrintTable(sweep, rows, o, io.out);
   }
-  for (uint64_t w : wrong) {
+  for (const A2aRow& r : rows) {
+    const uint64_t w = r.wrong + r.in_place_wrong.value_or(0);
     if (w != 0)
       return io.Fail(Error("all-to-all delivered " + std::to_string(w) + " wrong elements"));
   }

@@ -40,7 +40,8 @@ class Communicator {
   virtual Status AllToAllV(const void* send, std::span<const uint64_t> send_units, void* recv,
                            std::span<const uint64_t> recv_units, uint64_t unit_bytes) = 0;
   // Every rank sends `units` units of `unit_bytes` bytes to every rank (MPI_Alltoall): block j
-  // of `send` goes to rank j, block i of `recv` came from rank i.
+  // of `send` goes to rank j, block i of `recv` came from rank i. `send` == `recv`: in place
+  // (MPI_IN_PLACE), the buffer's blocks replaced by what arrives.
   virtual Status AllToAllEqual(const void* send, void* recv, uint64_t units,
                                uint64_t unit_bytes) = 0;
   // Rank 0's `bytes` at `data` copied to every rank's `data`.

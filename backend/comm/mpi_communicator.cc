@@ -81,8 +81,9 @@ Status MpiCommunicator::AllToAllEqual(const void* send, void* recv, uint64_t uni
   if (units * size_ > INT_MAX) {
     return Error("all-to-all of " + std::to_string(units) + " units per rank: beyond MPI's int");
   }
-  MPI_Alltoall(send, static_cast<int>(units), unit, recv, static_cast<int>(units), unit,
-               MPI_COMM_WORLD);
+  // In place: MPI ignores the send count and type.
+  MPI_Alltoall(send == recv ? MPI_IN_PLACE : send, static_cast<int>(units), unit, recv,
+               static_cast<int>(units), unit, MPI_COMM_WORLD);
   return Status::Ok();
 }
 

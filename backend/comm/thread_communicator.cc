@@ -60,7 +60,12 @@ Status ThreadCommunicator::AllToAllV(const void* send, std::span<const uint64_t>
 Status ThreadCommunicator::AllToAllEqual(const void* send, void* recv, uint64_t units,
                                          uint64_t unit_bytes) {
   const std::vector<uint64_t> counts(size(), units);
-  return AllToAllV(send, counts, recv, counts, unit_bytes);
+  if (send != recv) return AllToAllV(send, counts, recv, counts, unit_bytes);
+  // In place: peers read this rank's blocks while it writes them, so they read a copy (as an MPI
+  // library's MPI_IN_PLACE path does).
+  const auto* bytes = static_cast<const char*>(send);
+  const std::vector<char> copy(bytes, bytes + units * unit_bytes * size());
+  return AllToAllV(copy.data(), counts, recv, counts, unit_bytes);
 }
 
 void ThreadCommunicator::Broadcast(void* data, uint64_t bytes) {
