@@ -145,6 +145,8 @@ TEST_CASE("export chakra: every rank's trace read back matches the plan and the 
     CHECK(files[r].nodes.size() == (plan.PpStage(r) == 0 ? 153u : 177u));
   }
   CHECK(w->nodes == 4 * 153 + 4 * 177);
+  // Nodes() counts them without building them: the figure the size check uses.
+  for (uint32_t r = 0; r < 8; ++r) CHECK(e->Nodes(r) == files[r].nodes.size());
 
   // GlobalMetadata first, in Chakra's version; every node's id is its position, and its data_deps
   // name earlier nodes of the same file.
@@ -320,6 +322,17 @@ TEST_CASE("export chakra: bad input gets the error simulate gives, or names the 
   CHECK_THAT(forced.out, Catch::Contains("8 traces") && Catch::Contains("1320 nodes"));
   CHECK(std::filesystem::exists(dir + "/workload.7.et"));
   CHECK(std::filesystem::exists(dir + "/keep.txt"));
+
+  // Too large: DeepSeek-V3 on 2,048 GPUs (pp 16, dp 128: 15,360 / 128 = 120 micro-batches) is
+  // 55,060,224 nodes, about 6.56 GiB at 128 B a node: refused before DIR is made, unless allowed.
+  const std::string big = testing::SourcePath("scenarios/deepseek-v3-h800-2048.pbtxt");
+  const testing::MoesimRun large = testing::Moesim({"export", "chakra", big, "-o", dir + "_big"});
+  CHECK(large.status == 1);
+  CHECK(large.err ==
+        "moesim: error: step = 55060224 Chakra nodes over 2048 ranks: the traces would take about "
+        "6.56 GiB, more than 4.00 GiB (--max-gib); valid: fewer micro-batches (step.global_batch "
+        "over dp x micro_batch), or a larger --max-gib\n");
+  CHECK_FALSE(std::filesystem::exists(dir + "_big"));
 
   // -o naming a file, and a directory that cannot be created.
   const testing::MoesimRun file = testing::Moesim({"export", "chakra", scenario, "-o", scenario});

@@ -20,6 +20,7 @@ struct ChakraOptions {
   std::string dir;
   std::string prefix = "workload";
   bool force = false;
+  double max_gib = static_cast<double>(kChakraMaxBytes) / (1 << 30);
   std::string fidelity = "analytical";
   std::string hardware;
 };
@@ -40,7 +41,8 @@ int ExportChakra(const ChakraOptions& o, CommandIo& io) {
   if (!step.ok()) return Fail(io, step.error());
   const StatusOr<ChakraExport> e = ChakraExport::Create(*step, s->workload.plan, s->workload.model);
   if (!e.ok()) return Fail(io, e.error());
-  const StatusOr<ChakraWritten> w = WriteChakraTraces(*e, o.dir, {o.prefix, o.force});
+  const StatusOr<ChakraWritten> w = WriteChakraTraces(
+      *e, o.dir, {o.prefix, o.force, static_cast<uint64_t>(o.max_gib * (1 << 30))});
   if (!w.ok()) return Fail(io, w.error());
   char size[64];
   std::snprintf(size, sizeof size, "%.1f MiB, at most %.1f KiB a file",
@@ -78,6 +80,11 @@ void AddExportCommand(CLI::App& app, CommandAction* chosen) {
       ->capture_default_str();
   chakra->add_flag("--force", options->force,
                    "Write into a directory that is not empty, replacing files of the same names");
+  chakra
+      ->add_option("--max-gib", options->max_gib,
+                   "Refuse traces estimated larger than this in all (GiB, 2^30 bytes)")
+      ->check(CLI::Range(0.001, 1e6))
+      ->capture_default_str();
   chakra->add_option("--fidelity", options->fidelity, "Network model of moesim's durations")
       ->check(CLI::IsMember({"analytical", "flow"}))
       ->capture_default_str();

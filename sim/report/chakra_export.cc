@@ -11,6 +11,7 @@
 
 #include "models/model_spec.h"
 #include "proto/atomic_file.h"
+#include "proto/host_memory.h"
 
 namespace moesim::sim {
 namespace {
@@ -108,6 +109,14 @@ std::optional<OpCollective> CollectiveOf(const StepOp& op, const ChakraRankGroup
   return std::nullopt;
 }
 
+// Whether `op` is written on a rank of groups `g`: compute always, a collective unless its group is
+// one rank (nothing to exchange).
+bool Written(const StepOp& op, const ChakraRankGroups& g) {
+  if (!op.communication) return true;
+  const std::optional<OpCollective> c = CollectiveOf(op, g);  // known: Create checked
+  return c && c->group != 0;
+}
+
 }  // namespace
 
 ChakraExport::ChakraExport(const ScenarioStep& step, const models::Plan& plan,
@@ -192,8 +201,8 @@ ChakraRankTrace ChakraExport::Rank(uint32_t rank) const {
       chain.Compute(name, work, op.time);
       return;
     }
-    const std::optional<OpCollective> c = CollectiveOf(op, g);  // known: Create checked
-    if (!c || c->group == 0) return;                            // one rank: nothing to exchange
+    if (!Written(op, g)) return;
+    const std::optional<OpCollective> c = CollectiveOf(op, g);
     uint64_t bytes = op.work.bytes;
     if (op.alltoall) {
       const std::vector<uint64_t>& per_rank =
@@ -262,6 +271,31 @@ ChakraRankTrace ChakraExport::Rank(uint32_t rank) const {
   return t;
 }
 
+uint64_t ChakraExport::Nodes(uint32_t rank) const {
+  const ChakraRankGroups& g = rank_groups_.at(rank);
+  const uint32_t stage = plan_.PpStage(rank), pp = plan_.sizes().pp;
+  const StageOps& ops = step_.report.stages.at(stage);
+  auto written = [&](const std::vector<StepOp>& pass) {
+    uint64_t n = 0;
+    for (const StepOp& op : pass) n += Written(op, g) ? 1 : 0;
+    return n;
+  };
+  // Each slice: its ops, a RECV from the neighbour before it in the pass and a SEND to the one
+  // after (forward: stage - 1 and stage + 1; backward the other way), where they exist.
+  const uint64_t neighbours = (stage > 0 ? 1 : 0) + (stage + 1 < pp ? 1 : 0);
+  const uint64_t forward = written(ops.forward) + neighbours;
+  const uint64_t backward = written(ops.backward) + neighbours;
+  uint64_t n = 0;
+  for (const PipelineSlice& s : slices_)
+    if (s.stage == stage) n += s.forward ? forward : backward;
+  if (step_.report.mode != StepMode::kTraining) return n;
+  // The gradient collectives (twice with the distributed optimizer) and the optimizer.
+  uint64_t syncs = 0;
+  syncs += g.dp_cp != 0 && ops.dense_params != 0 ? 1 : 0;
+  syncs += g.edp != 0 && ops.expert_params != 0 ? 1 : 0;
+  return n + 1 + syncs * (step_.config.distributed_optimizer ? 2 : 1);
+}
+
 std::string ChakraExport::CommGroupJson() const {
   // One group a line, its ranks on that line.
   std::string text = "{";
@@ -302,7 +336,20 @@ StatusOr<ChakraWritten> WriteChakraTraces(const ChakraExport& e, const std::stri
                       "names the trace files DIR/PREFIX.RANK.et",
                       "a file name without '/', such as workload");
   }
+  uint64_t nodes = 0;
+  for (uint32_t r = 0; r < e.ranks(); ++r) nodes += e.Nodes(r);
+  const double estimate = static_cast<double>(nodes) * kChakraBytesPerNode;
+  if (estimate > static_cast<double>(options.max_bytes)) {
+    return InputError(
+        {}, "step",
+        std::to_string(nodes) + " Chakra nodes over " + std::to_string(e.ranks()) + " ranks",
+        "the traces would take about " + FormatBytes(estimate) + ", more than " +
+            FormatBytes(static_cast<double>(options.max_bytes)) + " (--max-gib)",
+        "fewer micro-batches (step.global_batch over dp x micro_batch), or a larger "
+        "--max-gib");
+  }
   MOESIM_RETURN_IF_ERROR(PrepareChakraDir(dir, options.force));
+  MOESIM_RETURN_IF_ERROR(CheckSpaceFor(dir, estimate, "-o", "the Chakra traces"));
   const std::string base = (std::filesystem::path(dir) / options.prefix).string();
   MOESIM_RETURN_IF_ERROR(CheckOutputPath(base + ".0.et", "-o"));
   ChakraWritten w;

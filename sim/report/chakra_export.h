@@ -68,6 +68,7 @@ struct ChakraRankGroups {
   uint32_t tp = 0, cp = 0, ep = 0, etp = 0, dp_cp = 0, edp = 0;
 };
 
+// Refers to the step, plan and model it was created from: they must outlive it.
 class ChakraExport {
  public:
   // Errors: a schedule other than 1F1B (the order written is 1F1B's); a step without every
@@ -77,6 +78,8 @@ class ChakraExport {
 
   uint32_t ranks() const { return plan_.world(); }
   ChakraRankTrace Rank(uint32_t rank) const;
+  // How many nodes Rank(rank) holds, counted without building them (O(ops of a micro-batch)).
+  uint64_t Nodes(uint32_t rank) const;
   const ChakraGroups& groups() const { return groups_; }
   // comm_group.json: {"1": [0, 1], "2": [2, 3], ...}, ids in order, as ASTRA-sim's
   // --comm-group-configuration reads it.
@@ -93,12 +96,21 @@ class ChakraExport {
   ChakraGroups groups_;
 };
 
+// What the traces may take on disk in all by default (ChakraExportOptions::max_bytes).
+inline constexpr uint64_t kChakraMaxBytes = uint64_t{4} << 30;
+// Bytes a node takes in a file, for the estimate checked against max_bytes: an upper end of
+// what the files measure (111 B a node for Mixtral-8x7B on 256 GPUs, README "Chakra traces").
+inline constexpr uint64_t kChakraBytesPerNode = 128;
+
 struct ChakraExportOptions {
-  std::string prefix =
-      "workload";  // files DIR/PREFIX.RANK.et (ASTRA-sim's --workload-configuration)
+  // Files DIR/PREFIX.RANK.et: ASTRA-sim's --workload-configuration is DIR/PREFIX.
+  std::string prefix = "workload";
   // Write into a DIR that is not empty, replacing files of the same names; without it such a DIR
   // is refused (nothing is removed either way).
   bool force = false;
+  // Traces estimated larger in all (Nodes() x kChakraBytesPerNode) are refused before anything is
+  // written.
+  uint64_t max_bytes = kChakraMaxBytes;
 };
 
 struct ChakraWritten {
@@ -111,7 +123,8 @@ struct ChakraWritten {
 
 // Writes every rank's trace and comm_group.json into `dir` (created if absent), each file whole or
 // absent (proto/atomic_file.h). Errors: `dir` not empty without force, not a directory, or not
-// writable; a PREFIX that is empty or holds a '/'.
+// writable; a PREFIX that is empty or holds a '/'; traces estimated past options.max_bytes or past
+// the folder's free space.
 StatusOr<ChakraWritten> WriteChakraTraces(const ChakraExport& e, const std::string& dir,
                                           const ChakraExportOptions& options);
 
