@@ -180,16 +180,19 @@ TEST_CASE("export chakra: every rank's trace read back matches the plan and the 
     const uint64_t combine = SentOffRank(result.send_matrices(1), e_rank);
     CHECK(dispatch > 0);
     CHECK(dispatch <= 64 * 128);
-    uint64_t a2a = 0;
+    uint64_t a2a = 0, dispatched = 0;
     uint32_t a2a_nodes = 0;
     for (const auto& n : files[r].nodes) {
       if (n.type() != ChakraProtoMsg::COMM_COLL_NODE) continue;
       if (Attr(n, "comm_type")->int64_val() != ChakraProtoMsg::ALL_TO_ALL) continue;
-      a2a += static_cast<uint64_t>(Attr(n, "comm_size")->int64_val());
+      const uint64_t size = static_cast<uint64_t>(Attr(n, "comm_size")->int64_val());
+      a2a += size;
+      if (n.name().ends_with("/dispatch")) dispatched += size;
       ++a2a_nodes;
     }
     CHECK(a2a_nodes == 4 * 4);
     CHECK(a2a == 4 * 2 * (dispatch + combine));
+    CHECK(dispatched == 4 * 2 * dispatch);
   }
 
   // FLOPs, by hand. t = 64 tokens (micro-batch 1 x seq 64), n = t / tp = 32 routed, h = 64; per
@@ -333,6 +336,15 @@ TEST_CASE("export chakra: bad input gets the error simulate gives, or names the 
         "6.56 GiB, more than 4.00 GiB (--max-gib); valid: fewer micro-batches (step.global_batch "
         "over dp x micro_batch), or a larger --max-gib\n");
   CHECK_FALSE(std::filesystem::exists(dir + "_big"));
+
+  // A prefix that is not a file name.
+  const testing::MoesimRun prefix =
+      testing::Moesim({"export", "chakra", scenario, "-o", dir + "_p", "--prefix", "a/b"});
+  CHECK(prefix.status == 1);
+  CHECK(prefix.err ==
+        "moesim: error: --prefix = \"a/b\": names the trace files DIR/PREFIX.RANK.et; valid: a "
+        "file name without '/', such as workload\n");
+  CHECK_FALSE(std::filesystem::exists(dir + "_p"));
 
   // -o naming a file, and a directory that cannot be created.
   const testing::MoesimRun file = testing::Moesim({"export", "chakra", scenario, "-o", scenario});
