@@ -303,6 +303,17 @@ TEST_CASE("export chakra: bad input gets the error simulate gives, or names the 
   CHECK(exp.err == sim.err);
   CHECK_FALSE(std::filesystem::exists(dir));
 
+  // A scenario that does not parse: the same message too.
+  const std::string typo = dir + "_typo.pbtxt";
+  { std::ofstream(typo) << "plan { tpp: 2 }\n"; }
+  const testing::MoesimRun sim_typo = testing::Moesim({"simulate", typo});
+  const testing::MoesimRun exp_typo = testing::Moesim({"export", "chakra", typo, "-o", dir});
+  CHECK(exp_typo.status == 1);
+  CHECK_THAT(exp_typo.err, Catch::Contains("has no field named \"tpp\""));
+  CHECK(exp_typo.err == sim_typo.err);
+  CHECK_FALSE(std::filesystem::exists(dir));
+  std::filesystem::remove(typo);
+
   // A scenario without a step block.
   const testing::MoesimRun layer = testing::Moesim(
       {"export", "chakra", testing::SourcePath("scenarios/seed_example.pbtxt"), "-o", dir});
