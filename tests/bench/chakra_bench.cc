@@ -24,10 +24,7 @@
 
 namespace {
 
-using moesim::bench::Clock;
-using moesim::bench::CpuSeconds;
-using moesim::bench::PeakRssMiB;
-using moesim::bench::Seconds;
+using namespace moesim::bench;  // Clock, Seconds, CpuSeconds, PeakRssMiB
 namespace sim = moesim::sim;
 
 void Row(const std::string& what, uint64_t nodes, double mib, Clock::time_point start, double cpu) {
