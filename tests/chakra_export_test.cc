@@ -384,4 +384,17 @@ TEST_CASE("export chakra: a schedule other than 1F1B is refused, naming it") {
         "valid: 1f1b");
 }
 
+TEST_CASE("export chakra: a step that replays a trace is refused, naming where it came from") {
+  ChakraFixture f = Simulated();
+  // What SimulateStep says of a step whose MoE layers replay a trace (StepReport::routing).
+  f.step.report.routing = "replayed from run.trace: 2 step(s) x 2 MoE layer(s)";
+  StatusOr<ChakraExport> e =
+      ChakraExport::Create(f.step, f.scenario.workload.plan, f.scenario.workload.model);
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.error().message() ==
+        "routing = trace: moesim export chakra writes one MoE layer's routing for every layer and "
+        "micro-batch, and this step replays a trace (replayed from run.trace: 2 step(s) x 2 MoE "
+        "layer(s)); valid: routing { synthetic { ... } }");
+}
+
 }  // namespace moesim::sim

@@ -129,6 +129,13 @@ StatusOr<ChakraExport> ChakraExport::Create(const ScenarioStep& step, const mode
     return InputError({}, "step.schedule", std::string(ToString(step.report.schedule)),
                       "moesim export chakra writes each rank's ops in 1F1B order", "1f1b");
   }
+  if (!step.report.routing.empty()) {
+    return InputError({}, "routing", "trace",
+                      "moesim export chakra writes one MoE layer's routing for every layer and "
+                      "micro-batch, and this step replays a trace (" +
+                          step.report.routing + ")",
+                      "routing { synthetic { ... } }");
+  }
   if (step.report.stages.size() != plan.sizes().pp) {
     return Error("the step holds " + std::to_string(step.report.stages.size()) +
                  " stages' ops, not pp = " + std::to_string(plan.sizes().pp));

@@ -71,7 +71,9 @@ struct ChakraRankGroups {
 // Refers to the step, plan and model it was created from: they must outlive it.
 class ChakraExport {
  public:
-  // Errors: a schedule other than 1F1B (the order written is 1F1B's); a step without every
+  // Errors: a schedule other than 1F1B (the order written is 1F1B's); a step that replays a
+  // trace (each micro-batch's MoE layers their own routing: one op list per stage cannot hold
+  // them); a step without every
   // stage's ops, or with a communication op this export cannot name (a bug, not bad input).
   static StatusOr<ChakraExport> Create(const ScenarioStep& step, const models::Plan& plan,
                                        const pb::ModelSpec& model);
