@@ -78,7 +78,7 @@ TEST_CASE("A mistyped command gets the nearest command, at any level") {
         "moesim: error: \"simulte\" is not a command of moesim (did you mean \"simulate\"?); "
         "valid: simulate, topo, collective, trace, model, plan, sweep, placement, calibrate, "
         "validate, "
-        "report, result\n");
+        "report, result, export\n");
   const testing::MoesimRun nested = testing::Moesim({"trace", "stat", "x.moetrace"});
   CHECK(nested.status == 2);
   CHECK_THAT(nested.err, Catch::StartsWith("moesim: error: \"stat\" is not a command of moesim "

@@ -155,4 +155,28 @@ TEST_CASE("Kernel model: an unknown expert GEMM API, and DeepGEMM for a BF16 mod
         "valid: loop, cublas_grouped, auto (or an FP8 model)");
 }
 
+TEST_CASE("Kernel model: a kernel's work is its FLOPs and the bytes it reads and writes") {
+  const KernelModel bf16 = Defaults(pb::BF16), fp8 = Defaults(pb::FP8);
+  // A BF16 GEMM [m 64, k 32] x [32, n 16]: 2 m n k = 65,536 FLOPs; 2 B an element of x (64 x 32),
+  // W (32 x 16) and y (64 x 16): 4,096 + 1,024 + 2,048 = 7,168 B.
+  const Kernel gemm = Kernel::Gemm(GemmClass::kModel, {{64, 16, 32}});
+  CHECK(bf16.Work(gemm).flops == 65'536);
+  CHECK(bf16.Work(gemm).bytes == 7'168);
+  // FP8 inputs are 1 B: 2,048 + 512 + the BF16 output 2,048 = 4,608 B; the same FLOPs.
+  CHECK(fp8.Work(gemm).flops == 65'536);
+  CHECK(fp8.Work(gemm).bytes == 4'608);
+  // A weight gradient writes FP32 (read and written, 8 B): 4,096 + 1,024 + 64 x 16 x 8 = 13,312.
+  CHECK(bf16.Work(Kernel::Gemm(GemmClass::kModel, {{64, 16, 32}}, true)).bytes == 13'312);
+  // A grouped GEMM adds its experts; an expert without rows is skipped, as Time skips it.
+  const Kernel grouped =
+      Kernel::Gemm(GemmClass::kExpert, {{64, 16, 32}, {0, 16, 32}, {64, 16, 32}});
+  CHECK(bf16.Work(grouped).flops == 2 * 65'536);
+  CHECK(bf16.Work(grouped).bytes == 2 * 7'168);
+  // Attention and memory kernels: their own counts.
+  CHECK(bf16.Work(Kernel::Attention(false, 1'000, 500, 64)).flops == 1'000);
+  CHECK(bf16.Work(Kernel::Attention(false, 1'000, 500, 64)).bytes == 500);
+  CHECK(bf16.Work(Kernel::Memory(4'096)).flops == 0);
+  CHECK(bf16.Work(Kernel::Memory(4'096)).bytes == 4'096);
+}
+
 }  // namespace moesim::sim

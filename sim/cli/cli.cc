@@ -95,6 +95,7 @@ int RunMoesim(const std::vector<std::string>& args, std::ostream& out, std::ostr
   AddValidateCommand(app, &chosen);
   AddReportCommand(app, &chosen);
   AddResultCommand(app, &chosen);
+  AddExportCommand(app, &chosen);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them back to front
   try {

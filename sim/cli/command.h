@@ -87,5 +87,8 @@ void AddSweepCommand(CLI::App& app, CommandAction* chosen);
 // [--json]`: a Result or plan table written before, printed (report_command.cc).
 void AddReportCommand(CLI::App& app, CommandAction* chosen);
 void AddResultCommand(CLI::App& app, CommandAction* chosen);
+// `moesim export chakra SCENARIO -o DIR`: the step as Chakra execution traces for ASTRA-sim
+// (export_command.cc).
+void AddExportCommand(CLI::App& app, CommandAction* chosen);
 
 }  // namespace moesim::sim

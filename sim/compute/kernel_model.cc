@@ -168,7 +168,6 @@ Duration KernelModel::GemmTime(const Kernel& k) const {
     curve = {r.flops, 0, expert ? r.n_half : 0.0};
     launch = r.launch;
   }
-  const uint64_t in = k.gemm == GemmClass::kBf16 ? bf16_bytes_ : gemm_bytes_;
   const uint64_t align = expert ? row_alignment_ : 1;
   const bool loop = expert && api_ == ExpertGemm::kLoop;
   uint64_t work = 0, bytes = 0;
@@ -178,7 +177,7 @@ Duration KernelModel::GemmTime(const Kernel& k) const {
     // The rows (tokens) are m, or k for a weight gradient (the reduction runs over tokens).
     const uint64_t m = k.weight_gradient ? s.m : RoundUp(s.m, align);
     const uint64_t r = k.weight_gradient ? RoundUp(s.k, align) : s.k;
-    const uint64_t one_bytes = m * r * in + r * s.n * in + m * s.n * (k.weight_gradient ? 8 : out_bytes_);
+    const uint64_t one_bytes = GemmBytes(k, m, r, s.n);
     // 2 m n (k + k_half), plus the half-rate point in the rows: 2 n (k + k_half) m_half, or for a
     // weight gradient 2 m n m_half.
     uint64_t one = 2 * m * s.n * (r + curve.k_half);
@@ -197,6 +196,21 @@ Duration KernelModel::GemmTime(const Kernel& k) const {
   if (loop) return looped;
   if (work == 0) return Duration();
   return std::max(TimeFor(work, curve.plateau), TimeFor(bytes, memory_)) + launch;
+}
+
+uint64_t KernelModel::GemmBytes(const Kernel& k, uint64_t m, uint64_t r, uint64_t n) const {
+  const uint64_t in = k.gemm == GemmClass::kBf16 ? bf16_bytes_ : gemm_bytes_;
+  return m * r * in + r * n * in + m * n * (k.weight_gradient ? 8 : out_bytes_);
+}
+
+KernelWork KernelModel::Work(const Kernel& k) const {
+  if (k.kind != KernelKind::kGemm) return {k.flops, k.bytes};
+  KernelWork w;
+  for (const GemmShape& s : k.shapes) {
+    if (s.flops() == 0) continue;  // skipped as Time skips it
+    w += {s.flops(), GemmBytes(k, s.m, s.k, s.n)};
+  }
+  return w;
 }
 
 Duration KernelModel::Time(const Kernel& k) const {

@@ -142,6 +142,19 @@ inline constexpr AttentionPoint kFlashAttention3[] = {{512, 467, 316},   {1024, 
                                                       {2048, 625, 501},  {4096, 638, 542},
                                                       {8192, 646, 559},  {16384, 648, 561}};
 
+// What one kernel computes and moves: FLOPs (a GEMM's 2 m n k per shape, attention's count, none
+// for memory kernels) and bytes read and written (a GEMM's two inputs in their dtype and its
+// output; attention and memory kernels their own count). Rows as issued, before any alignment.
+struct KernelWork {
+  uint64_t flops = 0;
+  uint64_t bytes = 0;
+  KernelWork& operator+=(const KernelWork& o) {
+    flops += o.flops;
+    bytes += o.bytes;
+    return *this;
+  }
+};
+
 class KernelModel {
  public:
   // The defaults above for `gpu`, a model of `dtype`, and experts on `api`. Error (at `where`,
@@ -154,6 +167,8 @@ class KernelModel {
 
   // Zero work costs nothing (no launch).
   Duration Time(const Kernel& kernel) const;
+  // Its FLOPs and bytes (KernelWork above), at this model's element sizes.
+  KernelWork Work(const Kernel& kernel) const;
 
   // The rate of the attention kernel at `seq_len`, forward or backward.
   Rate AttentionRate(uint64_t seq_len, bool backward) const;
@@ -167,6 +182,9 @@ class KernelModel {
 
  private:
   Duration GemmTime(const Kernel& k) const;
+  // Bytes of one GEMM of `k` with `m` rows, reduction `r` and `n` columns: both inputs and the
+  // output (a weight gradient's FP32, read and written: 8 bytes an element).
+  uint64_t GemmBytes(const Kernel& k, uint64_t m, uint64_t r, uint64_t n) const;
 
   GemmCurve model_, bf16_, expert_;
   ExpertGemm api_ = ExpertGemm::kLoop;

@@ -59,7 +59,7 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& s, Fidelity fi
         layer, StepMoeLayer(w.model, w.plan, s.spec.routing(), s.spec.plan().placement(),
                             s.cluster.gpus_per_node(), config, &s.file));
   }
-  MOESIM_ASSIGN_OR_RETURN(const StepReport report, SimulateStep(s.cluster, w.model, w.plan, layer,
+  MOESIM_ASSIGN_OR_RETURN(StepReport report, SimulateStep(s.cluster, w.model, w.plan, layer,
                                                                 config, trace ? &*trace : nullptr));
   // Memory at its peak: with a trace, the layer whose busiest rank computes the most copies.
   const models::MemoryBreakdown memory = StepMemory(w.model, w.plan, config, report.micro_batches,
@@ -71,7 +71,7 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& s, Fidelity fi
   result.set_model(w.model.name());
   result.set_fidelity(std::string(ToString(fidelity)));
   MOESIM_RETURN_IF_ERROR(CheckReportedFigures(result, "the step of scenario " + w.name));
-  return ScenarioStep{std::move(config), std::move(result)};
+  return ScenarioStep{std::move(config), std::move(result), std::move(report), std::move(layer)};
 }
 
 StatusOr<pb::Result> SimulateScenarioLayers(const LoadedScenario& s, Fidelity fidelity,

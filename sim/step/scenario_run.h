@@ -35,6 +35,8 @@ StatusOr<std::optional<pb::HardwareProfile>> ScenarioHardware(const LoadedScenar
 struct ScenarioStep {
   StepConfig config;
   pb::StepResult result;
+  StepReport report;        // what `result` was made of, every stage's ops included
+  models::LayerWork layer;  // the MoE layer of one EP group the step priced
 };
 StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& scenario, Fidelity fidelity,
                                             const std::optional<pb::HardwareProfile>& hardware);

@@ -17,10 +17,6 @@
 namespace moesim::sim {
 namespace {
 
-// Gradients are kept and reduced in fp32 (Megatron-LM turns accumulate_allreduce_grads_in_fp32 on
-// for BF16 training; models/memory.h counts them alike).
-constexpr uint64_t kGradBytes = 4;
-
 // Parts of one pass (a micro-batch's forward or backward on one stage).
 struct PassTime {
   Duration serial;    // every op one after another (with the shared-expert overlap if on)
@@ -72,10 +68,6 @@ PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_
   p.serial = p.serial - p.shared_saved;
   return p;
 }
-
-struct StageOps {
-  std::vector<StepOp> forward, backward;
-};
 
 // `coster_of(l)`: the coster of model layer l (multi-token-prediction modules, l >= the model's
 // layers, take the last layer's); `coster` the embedding's and the LM head's.
@@ -359,6 +351,9 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
     x.b_alone = MeanPass(b_alone, weight);
     x.f_free = MeanPass(f_free, weight);
     x.b_free = MeanPass(b_free, weight);
+    const StageParams params = ParamsOnGpu(model, plan, st, config.mtp_depth);
+    x.ops.dense_params = params.dense;
+    x.ops.expert_params = params.expert;
     // Receiving from the stage before (forward) and from the stage after (backward); with V
     // chunks per device, every chunk but the model's last (first) sends on.
     const int64_t forward_sends = st + 1 < s.pp ? sends : sends - 1;
@@ -465,7 +460,10 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
       const uint64_t dense_share = config.distributed_optimizer ? s.dp * s.cp : 1;
       const uint64_t expert_share = config.distributed_optimizer ? s.edp : 1;
       const uint64_t params = p.dense / dense_share + p.expert / expert_share;
-      const Duration optimizer = kernels.Time(Kernel::Memory(params * (28 + elem)));
+      const Kernel update = Kernel::Memory(params * (28 + elem));
+      const Duration optimizer = kernels.Time(update);
+      stages[st].ops.optimizer = optimizer;
+      stages[st].ops.optimizer_work = kernels.Work(update);
       if (st == r.slowest_stage || sync + optimizer > r.grad_sync + r.optimizer) {
         r.grad_sync = sync;
         r.optimizer = optimizer;
@@ -480,6 +478,12 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   r.compute_only = free_pipeline + r.optimizer;
   r.ops = worst.ops.forward;
   r.ops.insert(r.ops.end(), worst.ops.backward.begin(), worst.ops.backward.end());
+  for (Stage& x : stages) r.stages.push_back(std::move(x.ops));
+  r.dispatch_bytes = coster.DispatchBytes();
+  r.combine_bytes = coster.CombineBytes();
+  r.expert_work = coster.ExpertWork();
+  r.pipeline_send_bytes = coster.PipelineSendBytes();
+  r.pipeline_send = coster.PipelineSend();
 
   // Model FLOPs as params.h counts them (training: 3 x forward), over the step.
   const uint64_t tokens =

@@ -178,6 +178,35 @@ struct StepOp {
   double weight_share = 0;
   // A forward compute op: what its gradient kernels take in the backward (LayerCoster::Backward).
   Duration backward;
+  // What the op does on its rank in this pass (what `moesim export chakra` writes): a compute
+  // op's FLOPs and the bytes its kernels read and write (sim/compute/kernel_model.h KernelWork);
+  // a collective's buffer as nccl-tests sizes it (all-gather, reduce-scatter: the whole gathered
+  // buffer), an EP all-to-all the most one EP rank sends to the others (StepReport::
+  // dispatch_bytes has every rank's). The expert op: of the EP rank that computes the most rows
+  // (StepReport::expert_work has every rank's).
+  KernelWork work;
+  KernelWork backward_work;  // a forward compute op: its gradient kernels'
+};
+
+// Gradients are kept and reduced in fp32 (Megatron-LM turns accumulate_allreduce_grads_in_fp32 on
+// for BF16 training; models/memory.h counts them alike): bytes per parameter.
+inline constexpr uint64_t kGradBytes = 4;
+
+// One micro-batch's ops on one pipeline stage, and what its gradient sync reduces.
+struct StageOps {
+  std::vector<StepOp> forward, backward;
+  // Parameters of the stage's layers one GPU holds: dense (reduced over dp x cp) and expert
+  // (reduced over edp). DualPipe: those of the stage only, not of the device's mirror stage.
+  uint64_t dense_params = 0, expert_params = 0;
+  // Training: the optimizer step on the stage's device (Adam over its share of the parameters).
+  Duration optimizer;
+  KernelWork optimizer_work;
+};
+
+// The routed experts' work on one EP rank in one MoE layer of one micro-batch (the same on every
+// MoE layer and every EP group of the step).
+struct ExpertRankWork {
+  KernelWork forward, backward;
 };
 
 struct StepReport {
@@ -235,6 +264,16 @@ struct StepReport {
   std::string routing;
   std::vector<StepOp> ops;  // one micro-batch on the slowest stage, in order
   std::vector<Duration> stage_forward, stage_backward;
+  // Every stage's ops (index = stage), for exports that write each rank's work.
+  std::vector<StageOps> stages;
+  // Per EP rank (index = position in the EP group), one MoE layer of one micro-batch: the bytes
+  // it sends to the other ranks in dispatch and in combine (what the all-to-all model timed),
+  // and its experts' work.
+  std::vector<uint64_t> dispatch_bytes, combine_bytes;
+  std::vector<ExpertRankWork> expert_work;
+  // One micro-batch's activations sent from one stage to the next (and their gradient back).
+  uint64_t pipeline_send_bytes = 0;
+  Duration pipeline_send;
 
   // What of the step is communication nobody hid: step - compute_only.
   Duration exposed_communication() const { return step - compute_only; }

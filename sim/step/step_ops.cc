@@ -71,15 +71,17 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
   const uint64_t h = model.hidden_size();
   // Sequence parallelism: the TP group gathers the sequence before a block and scatters the
   // partial sums after it; nccl-tests sizes are the full buffer.
+  tp_bytes_ = tokens_ * h * elem_;
   tp_gather_ = net.GroupCollective(plan.TpGroup(0), CollectiveOp::kAllGather, CollectiveAlgo::kRing,
-                                   tokens_ * h * elem_)
+                                   tp_bytes_)
                    .time;
   tp_scatter_ = net.GroupCollective(plan.TpGroup(0), CollectiveOp::kReduceScatter,
-                                    CollectiveAlgo::kRing, tokens_ * h * elem_)
+                                    CollectiveAlgo::kRing, tp_bytes_)
                     .time;
   // Context parallelism: every rank needs the keys and values of the whole sequence.
+  cp_kv_bytes_ = tokens_ * s.cp * models::KvCacheWidth(model) * elem_;
   cp_kv_ = net.GroupCollective(plan.CpGroup(0), CollectiveOp::kAllGather, CollectiveAlgo::kRing,
-                               tokens_ * s.cp * models::KvCacheWidth(model) * elem_)
+                               cp_kv_bytes_)
                .time;
   // One token in dispatch and in combine (models/wire_dtype.h): the model's dtype, h x elem_,
   // unless the step names another.
@@ -102,6 +104,9 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
                                             : TokensToBytes(sent, combine_token_bytes_);
   dispatch_ = GroupAllToAllV(net, ep_group, dispatch).time;
   combine_ = GroupAllToAllV(net, ep_group, combine.Transposed()).time;
+  combine_bytes_ = combine.ReceivedOffRanks();  // combine returns what dispatch brought
+  for (uint32_t r = 0; r < dispatch.ranks(); ++r)
+    dispatch_bytes_.push_back(dispatch.SentOffRank(r));
   if (algo == models::AllToAllAlgo::kPerRank) {
     alltoall_source_ = &sent == &work_.rank_tokens
                            ? "network model, per_rank (one copy per destination GPU)"
@@ -132,18 +137,19 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
     uint64_t most = 0;
     for (uint32_t r = 0; r < s.ep; ++r)
       most = std::max(most, received[r] + work_.dispatch_tokens.at(r, r));
-    const uint64_t gathered = uint64_t{s.etp} * most * h * elem_;
+    etp_bytes_ = uint64_t{s.etp} * most * h * elem_;
     etp_gather_ = net.GroupCollective(plan.EtpGroup(0), CollectiveOp::kAllGather,
-                                      CollectiveAlgo::kRing, gathered)
+                                      CollectiveAlgo::kRing, etp_bytes_)
                       .time;
     etp_scatter_ = net.GroupCollective(plan.EtpGroup(0), CollectiveOp::kReduceScatter,
-                                       CollectiveAlgo::kRing, gathered)
+                                       CollectiveAlgo::kRing, etp_bytes_)
                        .time;
   }
   const std::vector<uint32_t> pipe = plan.PpGroup(0);
   if (pipe.size() > 1) {
+    p2p_bytes_ = moe_tokens_ * h * elem_;
     p2p_ = net.GroupCollective({pipe[0], pipe[1]}, CollectiveOp::kSendRecv, CollectiveAlgo::kDirect,
-                               moe_tokens_ * h * elem_)
+                               p2p_bytes_)
                .time;
   }
   TimeExperts();
@@ -242,20 +248,29 @@ void LayerCoster::ProfileAllToAlls(const pb::HardwareProfile& profile) {
 
 StepOp LayerCoster::Compute(const std::string& name, uint32_t layer, const Kernels& k) const {
   StepOp op = ForwardOp(name, layer, false, false, Duration());
-  for (const Kernel& x : k.forward) op.time += kernels_.Time(x);
-  for (const Kernel& x : k.backward) op.backward += kernels_.Time(x);
+  for (const Kernel& x : k.forward) {
+    op.time += kernels_.Time(x);
+    op.work += kernels_.Work(x);
+  }
+  for (const Kernel& x : k.backward) {
+    op.backward += kernels_.Time(x);
+    op.backward_work += kernels_.Work(x);
+  }
   return op;
 }
 
-StepOp LayerCoster::Comm(const char* name, uint32_t layer, Duration time, bool alltoall) const {
-  return ForwardOp(name, layer, true, alltoall, time);
+StepOp LayerCoster::Comm(const char* name, uint32_t layer, Duration time, uint64_t bytes,
+                         bool alltoall) const {
+  StepOp op = ForwardOp(name, layer, true, alltoall, time);
+  op.work.bytes = bytes;
+  return op;
 }
 
 void LayerCoster::TensorParallel(std::vector<StepOp>& ops, uint32_t layer, const char* block,
                                  bool before) const {
   if (plan_.sizes().tp < 2) return;
   const std::string name = std::string("tp-") + (before ? "allgather-" : "reducescatter-") + block;
-  StepOp op = Comm("", layer, before ? tp_gather_ : tp_scatter_);
+  StepOp op = Comm("", layer, before ? tp_gather_ : tp_scatter_, tp_bytes_);
   op.name = name;
   ops.push_back(op);
 }
@@ -332,7 +347,7 @@ void LayerCoster::Attention(std::vector<StepOp>& ops, uint32_t layer) const {
   const uint64_t rope_bytes = 2 * t * rotary * a;
   ops.push_back(
       Compute("rope", layer, {{Kernel::Memory(rope_bytes)}, {Kernel::Memory(rope_bytes)}}));
-  if (plan_.sizes().cp > 1) ops.push_back(Comm("cp-allgather-kv", layer, cp_kv_));
+  if (plan_.sizes().cp > 1) ops.push_back(Comm("cp-allgather-kv", layer, cp_kv_, cp_kv_bytes_));
 
   // The core: FlashAttention over (query, key) pairs, 2 (q_w + o_w) FLOPs each (scores and the
   // weighted values), in BF16. Causal: the i-th token of a sequence attends to i + 1 tokens (a
@@ -412,7 +427,19 @@ void LayerCoster::TimeExperts() {
     expert_forward_ = std::max(expert_forward_, time(up) + time(down));
     expert_backward_ = std::max(expert_backward_,
                                 time(down_d) + time(down_w, true) + time(up_d) + time(up_w, true));
-    expert_rows_ = std::max(expert_rows_, r);
+    auto work = [&](std::vector<GemmShape> shapes, bool wgrad = false) {
+      return kernels_.Work(Kernel::Gemm(GemmClass::kExpert, std::move(shapes), wgrad));
+    };
+    ExpertRankWork w;
+    w.forward += work(up);
+    w.forward += work(down);
+    for (auto* shapes : {&down_d, &up_d}) w.backward += work(*shapes);
+    for (auto* shapes : {&down_w, &up_w}) w.backward += work(*shapes, true);
+    if (expert_work_.empty() || r > expert_rows_) {
+      expert_rows_ = r;
+      expert_rows_rank_ = static_cast<uint32_t>(expert_work_.size());
+    }
+    expert_work_.push_back(w);
   }
 }
 
@@ -421,7 +448,7 @@ void LayerCoster::Experts(std::vector<StepOp>& ops, uint32_t layer) const {
   const uint64_t h = model_.hidden_size(), f = model_.expert_ffn_size() / etp;
   const uint64_t fc1 = (model_.ffn_kind() != pb::ModelSpec::UNGATED ? 2 : 1) * f;
   const uint64_t rows = expert_rows_;  // the most token copies a rank computes
-  if (etp > 1) ops.push_back(Comm("etp-allgather", layer, etp_gather_));
+  if (etp > 1) ops.push_back(Comm("etp-allgather", layer, etp_gather_, etp_bytes_));
   if (Fp8()) {
     // The inputs of fc1 (rows x h) and fc2 (rows x f) cast to FP8; backward the gradients of
     // fc2's output (rows x h) and fc1's (rows x fc1). (DeepEP's FP8 dispatch casts before
@@ -433,13 +460,17 @@ void LayerCoster::Experts(std::vector<StepOp>& ops, uint32_t layer) const {
   }
   StepOp expert = ForwardOp("expert", layer, false, false, expert_forward_);
   expert.backward = expert_backward_;
+  if (!expert_work_.empty()) {
+    expert.work = expert_work_[expert_rows_rank_].forward;
+    expert.backward_work = expert_work_[expert_rows_rank_].backward;
+  }
   ops.push_back(expert);
   const bool gated = model_.ffn_kind() != pb::ModelSpec::UNGATED;
   const uint64_t e = rows * f * act_;  // SwiGLU as in Ffn
   ops.push_back(
       Compute("expert-act", layer,
               {{Kernel::Memory((gated ? 3 : 2) * e)}, {Kernel::Memory((gated ? 5 : 3) * e)}}));
-  if (etp > 1) ops.push_back(Comm("etp-reducescatter", layer, etp_scatter_));
+  if (etp > 1) ops.push_back(Comm("etp-reducescatter", layer, etp_scatter_, etp_bytes_));
 }
 
 std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
@@ -500,7 +531,8 @@ std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
   ops.push_back(
       Compute("permute", layer,
               {{Kernel::Memory(2 * n * k * h * a)}, {Kernel::Memory((n * k + n) * h * a)}}));
-  ops.push_back(Comm("dispatch", layer, dispatch_, true));
+  ops.push_back(Comm("dispatch", layer, dispatch_,
+                     *std::max_element(dispatch_bytes_.begin(), dispatch_bytes_.end()), true));
   if (model_.num_shared_experts() > 0) {
     const uint64_t f = model_.shared_expert_ffn_size() != 0 ? model_.shared_expert_ffn_size()
                                                             : model_.expert_ffn_size();
@@ -511,7 +543,8 @@ std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
     for (size_t i = first; i < ops.size(); ++i) ops[i].shared_expert = true;
   }
   Experts(ops, layer);
-  ops.push_back(Comm("combine", layer, combine_, true));
+  ops.push_back(Comm("combine", layer, combine_,
+                     *std::max_element(combine_bytes_.begin(), combine_bytes_.end()), true));
   // Unpermute: the weighted sum of each token's k expert outputs, back in token order: reads n k
   // rows, writes n; backward reads the n output gradients and the n k saved expert outputs (for
   // the weights' gradient) and writes the n k rows' gradients.
@@ -532,6 +565,8 @@ std::vector<StepOp> LayerCoster::Backward(const std::vector<StepOp>& forward) {
     if (!op.communication) {
       if (op.backward == Duration()) continue;
       op.time = op.backward;
+      op.work = op.backward_work;
+      op.backward_work = {};
     }
     ops.push_back(op);
   }

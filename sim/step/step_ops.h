@@ -63,6 +63,12 @@ class LayerCoster {
   std::vector<StepOp> LmHead() const;
   // Sending one micro-batch's activations to the next stage.
   Duration PipelineSend() const { return p2p_; }
+  uint64_t PipelineSendBytes() const { return p2p_bytes_; }
+  // Per EP rank, one MoE layer: what it sends to the other ranks in dispatch and in combine (the
+  // send matrix the all-to-all model timed, without the diagonal), and its experts' work.
+  const std::vector<uint64_t>& DispatchBytes() const { return dispatch_bytes_; }
+  const std::vector<uint64_t>& CombineBytes() const { return combine_bytes_; }
+  const std::vector<ExpertRankWork>& ExpertWork() const { return expert_work_; }
   // Where the EP all-to-alls' times come from: "network model", or the profile's entry
   // ("profile NAME: nvlink dispatch/combine"), or why the profile could not time them.
   const std::string& AllToAllSource() const { return alltoall_source_; }
@@ -82,7 +88,9 @@ class LayerCoster {
   StepOp Compute(const std::string& name, uint32_t layer, const Kernels& k) const;
   // DeepEP's low-latency kernels over the EP group (sim/network/alltoall_low_latency.h).
   void LowLatencyAllToAlls();
-  StepOp Comm(const char* name, uint32_t layer, Duration time, bool alltoall = false) const;
+  // A collective moving `bytes` (StepOp::work).
+  StepOp Comm(const char* name, uint32_t layer, Duration time, uint64_t bytes,
+              bool alltoall = false) const;
   void TensorParallel(std::vector<StepOp>& ops, uint32_t layer, const char* block,
                       bool before) const;
   // A linear layer y[m, n] = x[m, k] W[k, n] of class `c`: its GEMM into `gemm` (bwd: dgrad and
@@ -117,6 +125,11 @@ class LayerCoster {
   KernelModel kernels_;
   Duration tp_gather_, tp_scatter_, cp_kv_, dispatch_, combine_, p2p_;
   Duration etp_gather_, etp_scatter_;  // expert tensor parallelism (etp > 1)
+  // Their buffers (StepOp::work.bytes): TP, CP, ETP, pipeline sends.
+  uint64_t tp_bytes_ = 0, cp_kv_bytes_ = 0, etp_bytes_ = 0, p2p_bytes_ = 0;
+  std::vector<uint64_t> dispatch_bytes_, combine_bytes_;  // per EP rank
+  std::vector<ExpertRankWork> expert_work_;               // per EP rank
+  uint32_t expert_rows_rank_ = 0;                         // the EP rank that computes expert_rows_
   Duration expert_forward_, expert_backward_;  // TimeExperts
   uint64_t expert_rows_ = 0;
   std::string alltoall_source_ = "network model";
