@@ -84,3 +84,24 @@ TEST_CASE("result show refuses what is not a Result and needs a subcommand") {
 }
 
 }  // namespace moesim::testing
+
+namespace moesim::testing {
+
+TEST_CASE("result show prints a whole step's StepResult as simulate prints the step") {
+  // scenarios/mixtral-8x7b-h100-64.pbtxt has a step block: simulate --json writes a StepResult,
+  // whose report `result show` prints line for line as simulate does (the batch line from the
+  // step block's figures the file keeps), and --json gives the file back.
+  const std::string scenario = SourcePath("scenarios/mixtral-8x7b-h100-64.pbtxt");
+  const MoesimRun text = Moesim({"simulate", scenario});
+  const MoesimRun json = Moesim({"simulate", scenario, "--json"});
+  REQUIRE(text.status == 0);
+  REQUIRE(json.status == 0);
+  const std::string path = Written(TempPath("mixtral_step.json"), json.out);
+  const MoesimRun shown = Moesim({"result", "show", path});
+  REQUIRE(shown.status == 0);
+  CHECK(shown.out == text.out);
+  CHECK(Moesim({"result", "show", path, "--json"}).out == json.out);
+  std::filesystem::remove(path);
+}
+
+}  // namespace moesim::testing

@@ -13,6 +13,7 @@
 #include "sim/report/html_report.h"
 #include "sim/report/report.h"
 #include "sim/report/result_file.h"
+#include "sim/step/step_report.h"
 
 namespace moesim::sim {
 namespace {
@@ -26,6 +27,7 @@ struct ReportOptions {
 StatusOr<std::string> PageOf(const std::string& path) {
   MOESIM_ASSIGN_OR_RETURN(const ResultFile file, ReadResultFile(path));
   if (const pb::Result* result = std::get_if<pb::Result>(&file)) return HtmlResultPage(*result);
+  if (const pb::StepResult* step = std::get_if<pb::StepResult>(&file)) return HtmlStepPage(*step);
   return HtmlPlanPage(std::get<pb::PlanTable>(file));
 }
 
@@ -51,6 +53,17 @@ int Show(const ShowOptions& o, CommandIo& io) {
     io.out << "moesim result: " << o.input << ": " << r->scenario() << " (" << r->executor()
            << "), " << r->gpus() << " GPUs, total " << FormatNs(r->total_ns()) << "\n\n";
     PrintResultBody(*r, 0, 0, io.out);
+    return 0;
+  }
+  if (const pb::StepResult* step = std::get_if<pb::StepResult>(&*file)) {
+    if (o.json) return PrintJson(*step, io);
+    // The step block's figures the report's batch and memory lines print, as the file keeps them.
+    StepConfig config;
+    config.global_batch = step->global_batch();
+    config.seq_len = step->seq_len();
+    config.micro_batch = step->micro_batch();
+    config.capacity_factor = step->capacity_factor();
+    PrintStepReport(*step, config, io.out);
     return 0;
   }
   const pb::PlanTable& table = std::get<pb::PlanTable>(*file);

@@ -78,8 +78,11 @@ std::string ReadResult(const std::string& path) {
   }
   if (!std::holds_alternative<pb::Result>(file)) {
     throw py::value_error(path +
-                          ": a plan table (`moesim plan --json`), not a Result; valid: "
-                          "what `moesim simulate --json` prints, or a binary Result");
+                          (std::holds_alternative<pb::PlanTable>(file)
+                               ? ": a plan table (`moesim plan --json`), not a Result"
+                               : ": a whole step's StepResult, not a MoE layer's Result") +
+                          "; valid: what `moesim simulate --json` prints for a scenario without "
+                          "a step block, or a binary Result");
   }
   return ValueOrRaise(DeterministicJson(std::get<pb::Result>(file)));
 }

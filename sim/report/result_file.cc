@@ -21,6 +21,10 @@ StatusOr<ResultFile> ReadResultFile(const std::string& path) {
     if (google::protobuf::util::JsonStringToMessage(bytes, &table).ok()) {
       return ResultFile(std::move(table));
     }
+    pb::StepResult step;
+    if (google::protobuf::util::JsonStringToMessage(bytes, &step).ok()) {
+      return ResultFile(std::move(step));
+    }
     const std::string said(as_result.message());
     why = ": " + Printable(std::string_view(said).substr(0, said.find('\n')), 200);
   } else {
@@ -30,8 +34,9 @@ StatusOr<ResultFile> ReadResultFile(const std::string& path) {
     why = protobuf_says.Reason();
   }
   return InputError(Location{path}, "", "", "not a Result (proto/result.proto)" + why,
-                    "what `moesim simulate --json` prints, in a file ending .json, a binary "
-                    "Result (`moebench run --out`), or `moesim plan --json` in a .json file");
+                    "what `moesim simulate --json` prints (a Result or a step's StepResult), in a "
+                    "file ending .json, a binary Result (`moebench run --out`), or `moesim plan "
+                    "--json` in a .json file");
 }
 
 }  // namespace moesim::sim

@@ -5,8 +5,9 @@
 //   if (const pb::Result* result = std::get_if<pb::Result>(&file)) ...
 //
 // A file ending .json is JSON: a Result (`moesim simulate --json`), else a PlanTable (`moesim plan
-// --json`); any other file is a binary Result (`moebench run --out`). A file that is none of these
-// is an error naming it, what protobuf said, and what is valid. Thread-safe (no state).
+// --json`), else a StepResult (`moesim simulate --json` of a scenario with a step block); any
+// other file is a binary Result (`moebench run --out`). A file that is none of these is an error
+// naming it, what protobuf said, and what is valid. Thread-safe (no state).
 #pragma once
 
 #include <string>
@@ -18,7 +19,7 @@
 
 namespace moesim::sim {
 
-using ResultFile = std::variant<pb::Result, pb::PlanTable>;
+using ResultFile = std::variant<pb::Result, pb::PlanTable, pb::StepResult>;
 
 StatusOr<ResultFile> ReadResultFile(const std::string& path);
 

@@ -70,6 +70,10 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& s, Fidelity fi
   result.set_scenario(w.name);
   result.set_model(w.model.name());
   result.set_fidelity(std::string(ToString(fidelity)));
+  result.set_global_batch(config.global_batch);
+  result.set_seq_len(config.seq_len);
+  result.set_micro_batch(config.micro_batch);
+  result.set_capacity_factor(config.capacity_factor);
   MOESIM_RETURN_IF_ERROR(CheckReportedFigures(result, "the step of scenario " + w.name));
   return ScenarioStep{std::move(config), std::move(result), std::move(report), std::move(layer)};
 }
