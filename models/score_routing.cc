@@ -427,7 +427,34 @@ StatusOr<ScoreRouting> ResolveScoreRouting(const pb::ScoreRouting& spec, const R
   }
   std::vector<std::vector<double>> bias(layers, router.bias);  // per layer, moved by the update
   ScoreRouting out;
-  std::vector<std::vector<Chosen>> last(layers, std::vector<Chosen>(shape.ranks));
+  std::vector<std::vector<Chosen>> chosen(layers, std::vector<Chosen>(shape.ranks));
+  // One step's choices as each layer's routing (the note says which step of how many).
+  auto flatten = [&](uint32_t step) {
+    std::vector<LayerRouting> routed;
+    for (uint32_t layer = 0; layer < layers; ++layer) {
+      uint32_t k = router.k;
+      if (router.kind == Spec::EXPERT_CHOICE) {
+        // As many slots as the most experts one token got (at least 1).
+        uint64_t most = 1;
+        for (const Chosen& c : chosen[layer]) {
+          for (size_t t = 0; t + 1 < c.offsets.size(); ++t) {
+            most = std::max(most, c.offsets[t + 1] - c.offsets[t]);
+          }
+        }
+        k = static_cast<uint32_t>(most);
+      }
+      routed.push_back(Flatten(chosen[layer], layer, k));
+      routed.back().note =
+          "router " + RouterName(router.kind) +
+          (read ? " on the logits of " + spec.logits_file()
+                : " on drawn scores (seed " + std::to_string(spec.seed()) + ")") +
+          (steps > 1 ? ", step " + std::to_string(step) + " of " + std::to_string(steps)
+                     : std::string()) +
+          (router.kind == Spec::EXPERT_CHOICE ? ", " + std::to_string(k) + " slots per token"
+                                              : std::string());
+    }
+    return routed;
+  };
   for (uint32_t step = 0; step < steps; ++step) {
     std::vector<Tally> tallies(layers, Tally(experts));
     for (uint32_t rank = 0; rank < shape.ranks; ++rank) {
@@ -445,36 +472,17 @@ StatusOr<ScoreRouting> ResolveScoreRouting(const pb::ScoreRouting& spec, const R
             const RouterOutput routed,
             RouteBatch(router, logits, bias[layer], GateSeed(spec.seed(), step, layer, rank)));
         AddBatch(routed, x, router.score, tallies[layer]);
-        if (step + 1 == steps) last[layer][rank] = Keep(routed);
+        chosen[layer][rank] = Keep(routed);
       }
     }
     if (step + 1 == steps) out.bias = bias;
+    if (steps > 1) out.steps.push_back(flatten(step));
     for (uint32_t layer = 0; layer < layers; ++layer) {
       out.figures.push_back(Figures(tallies[layer], layer, step));
       if (router.gamma > 0) UpdateBias(tallies[layer], router.gamma, bias[layer]);
     }
   }
-  for (uint32_t layer = 0; layer < layers; ++layer) {
-    uint32_t k = router.k;
-    if (router.kind == Spec::EXPERT_CHOICE) {
-      // As many slots as the most experts one token got (at least 1).
-      uint64_t most = 1;
-      for (const Chosen& c : last[layer]) {
-        for (size_t t = 0; t + 1 < c.offsets.size(); ++t) {
-          most = std::max(most, c.offsets[t + 1] - c.offsets[t]);
-        }
-      }
-      k = static_cast<uint32_t>(most);
-    }
-    out.layers.push_back(Flatten(last[layer], layer, k));
-    out.layers.back().note =
-        "router " + RouterName(router.kind) +
-        (read ? " on the logits of " + spec.logits_file()
-              : " on drawn scores (seed " + std::to_string(spec.seed()) + ")") +
-        (steps > 1 ? ", the last of " + std::to_string(steps) + " steps" : std::string()) +
-        (router.kind == Spec::EXPERT_CHOICE ? ", " + std::to_string(k) + " slots per token"
-                                            : std::string());
-  }
+  out.layers = steps > 1 ? out.steps.back() : flatten(0);
   return out;
 }
 

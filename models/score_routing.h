@@ -41,6 +41,9 @@ namespace moesim::models {
 
 struct ScoreRouting {
   std::vector<LayerRouting> layers;        // index = layer: the last step's routing
+  // Over several steps (spec.steps > 1): every step's routing, index = step, each as `layers`
+  // (the last is `layers`); empty for one step. A scenario replays them step by step.
+  std::vector<std::vector<LayerRouting>> steps;
   std::vector<pb::RouterFigures> figures;  // index = step * layers + layer
   // index = layer: the selection bias the last step chose with (the spec's bias, moved by the
   // update after each earlier step on sigmoid scores); empty where there is none.

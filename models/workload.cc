@@ -4,6 +4,7 @@
 
 #include "models/model_spec.h"
 #include "models/placement_spec.h"
+#include "models/score_routing.h"
 #include "models/synthetic_spec.h"
 #include "models/trace_replay.h"
 #include "proto/host_memory.h"
@@ -92,8 +93,13 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
                            .num_experts = w.model.num_experts(),
                            .top_k = w.model.top_k(),
                            .router = w.model.router()};
+  // Router scores over several steps keep every step's routing (replayed step by step).
+  const uint64_t kept_steps =
+      scenario.routing().has_scores() && scenario.routing().scores().steps() > 1
+          ? scenario.routing().scores().steps()
+          : 1;
   MOESIM_RETURN_IF_ERROR(CheckFitsInMemory(
-      EstimateWorkloadBytes(shape, !DrawsCounts(scenario.routing())),
+      kept_steps * EstimateWorkloadBytes(shape, !DrawsCounts(scenario.routing())),
       "the routing of " + std::to_string(world) + " GPUs x " + std::to_string(w.tokens_per_gpu) +
           " tokens x top-" + std::to_string(shape.top_k) + " x " + std::to_string(moe_layers) +
           " layers",
@@ -141,8 +147,38 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
     }
     return w;
   }
-  MOESIM_ASSIGN_OR_RETURN(w.routing,
-                          ResolveRouting(scenario.routing(), shape, &file, &w.router_figures));
+  if (scenario.routing().has_scores()) {
+    MOESIM_ASSIGN_OR_RETURN(ScoreRouting routed,
+                            ResolveScoreRouting(scenario.routing().scores(), shape, &file));
+    w.router_figures = std::move(routed.figures);
+    if (!routed.steps.empty()) {
+      // Several steps: each is simulated, as a trace's steps are (sim/moe/replay.h); the last
+      // one's routing is the workload's layers.
+      std::vector<std::vector<uint64_t>> loads;  // EPLB's loads: every step
+      for (const std::vector<LayerRouting>& step : routed.steps) {
+        for (const LayerRouting& layer : step) {
+          if (loads_from_routing) AddRoutingLoads(layer, w.model.num_experts(), &loads);
+        }
+      }
+      MOESIM_ASSIGN_OR_RETURN(
+          w.placement, ResolvePlacement(scenario.plan().placement(), w.plan, w.model.num_experts(),
+                                        moe_layers, gpus_per_node, loads, &file));
+      for (size_t s = 0; s < routed.steps.size(); ++s) {
+        Workload::Step expanded{s, {}};
+        for (const LayerRouting& layer : routed.steps[s]) {
+          expanded.layers.push_back(ExpandLayer(layer, w.plan, w.placement, w.capacity_factor));
+        }
+        w.replay.push_back(std::move(expanded));
+      }
+      w.routing = std::move(routed.layers);
+      w.layers = w.replay.back().layers;
+      return w;
+    }
+    w.routing = std::move(routed.layers);
+  } else {
+    MOESIM_ASSIGN_OR_RETURN(w.routing,
+                            ResolveRouting(scenario.routing(), shape, &file, &w.router_figures));
+  }
   std::vector<std::vector<uint64_t>> loads;  // EPLB's loads
   for (const LayerRouting& layer : w.routing) {
     if (loads_from_routing) AddRoutingLoads(layer, w.model.num_experts(), &loads);

@@ -375,13 +375,21 @@ TEST_CASE("Score routing refuses bad input with the field, the value and what is
 
 TEST_CASE("The example scenario carries the router figures into the Result and the report") {
   // scenarios/gshard_top2_scores.pbtxt: 4 GPUs x 256 tokens x top-2 = 2,048 selections per step,
-  // 4 steps, 1 layer. The simulated routing is the last step's, so the dispatch matrix (diagonal
-  // included) holds 2,048 minus that step's dropped selections: the readers skip the drops.
+  // 4 steps, 1 layer. Every step is replayed: step s's dispatch matrix (diagonal included) holds
+  // 2,048 minus that step's dropped selections (the readers skip the drops), and the workload's
+  // layers are the last step's.
   const std::string path = testing::SourcePath("scenarios/gshard_top2_scores.pbtxt");
   auto loaded = sim::LoadScenario(path);
   REQUIRE(loaded.ok());
   const std::vector<pb::RouterFigures>& figures = loaded->workload.router_figures;
   REQUIRE(figures.size() == 4);
+  REQUIRE(loaded->workload.replay.size() == 4);
+  for (uint64_t s = 0; s < 4; ++s) {
+    INFO("step " << s);
+    CHECK(loaded->workload.replay[s].step == s);
+    CHECK(loaded->workload.replay[s].layers.at(0).dispatch_tokens.Total() ==
+          2048 - figures[s].dropped());
+  }
   CHECK(loaded->workload.layers.at(0).dispatch_tokens.Total() == 2048 - figures[3].dropped());
 
   const testing::MoesimRun json = testing::Moesim({"simulate", path, "--json"});
@@ -389,6 +397,7 @@ TEST_CASE("The example scenario carries the router figures into the Result and t
   pb::Result result;
   REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &result).ok());
   REQUIRE(result.router_figures_size() == 4);
+  REQUIRE(result.steps_size() == 4);  // each step's total; the phases are the slowest step's
   for (int i = 0; i < 4; ++i) {
     CHECK(result.router_figures(i).step() == static_cast<uint64_t>(i));
     CHECK(result.router_figures(i).SerializeAsString() == figures[i].SerializeAsString());

@@ -168,10 +168,11 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
     std::vector<int64_t> totals;
     for (const pb::StepTime& t : result.steps()) totals.push_back(t.total_ns());
     std::sort(totals.begin(), totals.end());
-    out << "  replay   " << result.steps_size() << " step(s) of a routing trace: time per step min "
-        << FormatNs(totals.front()) << ", median " << FormatNs(totals[totals.size() / 2])
-        << ", max " << FormatNs(totals.back()) << "; slowest is step " << result.replayed_step()
-        << ", shown below\n";
+    out << "  replay   " << result.steps_size() << " step(s) of "
+        << (scenario.spec.routing().has_scores() ? "a router on scores" : "a routing trace")
+        << ": time per step min " << FormatNs(totals.front()) << ", median "
+        << FormatNs(totals[totals.size() / 2]) << ", max " << FormatNs(totals.back())
+        << "; slowest is step " << result.replayed_step() << ", shown below\n";
   } else {
     for (const models::LayerRouting& layer : w.routing) {
       if (!layer.note.empty())
