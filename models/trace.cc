@@ -14,6 +14,7 @@
 #include <limits>
 #include <utility>
 
+#include "models/routing.h"
 #include "proto/input_file.h"
 #include "proto/protobuf_log.h"
 
@@ -314,11 +315,13 @@ LoadStats ComputeLoadStats(std::span<const uint64_t> counts, uint64_t tokens, ui
   return s;
 }
 
-StatusOr<TraceCounts> CountTrace(const std::string& path) {
+StatusOr<TraceCounts> CountTrace(const std::string& path, double capacity_factor) {
   MOESIM_ASSIGN_OR_RETURN(TraceReader reader, TraceReader::Open(path));
   TraceCounts result;
   result.header = reader.header();
   const uint32_t experts = reader.header().num_experts();
+  const bool capped = capacity_factor > 0;
+  std::vector<uint64_t> mine(capped ? experts : 0);  // one record's copies per expert
   pb::TraceRecord record;
   for (;;) {
     MOESIM_ASSIGN_OR_RETURN(const bool got, reader.Next(&record));
@@ -328,11 +331,20 @@ StatusOr<TraceCounts> CountTrace(const std::string& path) {
     if (layer >= result.counts.size()) {
       result.counts.resize(layer + 1);
       result.tokens.resize(layer + 1, 0);
+      if (capped) result.dropped.resize(layer + 1);
     }
     std::vector<uint64_t>& c = result.counts[layer];
     if (c.empty()) c.assign(experts, 0);
     for (uint32_t id : record.experts()) ++c[id];  // ids checked < experts by Next
     result.tokens[layer] += record.tokens();
+    if (!capped) continue;
+    std::fill(mine.begin(), mine.end(), 0);
+    for (uint32_t id : record.experts()) ++mine[id];
+    const uint64_t capacity =
+        ExpertCapacity(record.tokens(), reader.header().top_k(), experts, capacity_factor);
+    std::vector<uint64_t>& d = result.dropped[layer];
+    if (d.empty()) d.assign(experts, 0);
+    for (uint32_t e = 0; e < experts; ++e) d[e] += mine[e] > capacity ? mine[e] - capacity : 0;
   }
   result.records = reader.records_read();
   return result;

@@ -162,7 +162,12 @@ struct TraceCounts {
   uint32_t ranks = 0;                         // 1 + the largest rank of any record (0: no record)
   std::vector<std::vector<uint64_t>> counts;  // index = layer; layers never seen stay empty
   std::vector<uint64_t> tokens;               // index = layer
+  // With a capacity factor cf > 0: dropped[layer][expert], the copies each record (one rank's
+  // batch in one step and layer) sends an expert beyond its capacity ExpertCapacity(tokens,
+  // top_k, experts, cf) = ceil(tokens x top_k / experts x cf), as a rank drops them under
+  // Megatron-Core's moe_expert_capacity_factor (models/routing.h); summed over steps and ranks.
+  std::vector<std::vector<uint64_t>> dropped;
 };
-StatusOr<TraceCounts> CountTrace(const std::string& path);
+StatusOr<TraceCounts> CountTrace(const std::string& path, double capacity_factor = 0);
 
 }  // namespace moesim::models

@@ -1,4 +1,6 @@
 // `moesim trace gen | import | stats`, run in-process through RunMoesim as a user would.
+#include <google/protobuf/util/json_util.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -595,6 +597,47 @@ TEST_CASE("moesim trace import counts says import and keeps the measured layer's
   CHECK_THAT(stats.out, Catch::Contains("\n      7       208896"));
   CHECK_THAT(stats.out, Catch::Contains("  source moesim trace import counts --distribution measured"));
   std::filesystem::remove(out);
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("moesim trace stats --capacity-factor: the copies over each rank's capacity, by expert") {
+  // 2 ranks x 4 tokens, top-1 over 2 experts: rank 0 sends experts [0, 0, 0, 1], rank 1
+  // [1, 1, 1, 1]. Capacity factor 1: ceil(4 x 1 / 2 x 1) = 2 copies per expert on each rank.
+  // Rank 0 drops 3 - 2 = 1 copy of expert 0, rank 1 drops 4 - 2 = 2 of expert 1: [1, 2], 3 of 8.
+  // Factor 2: capacity 4, nothing dropped.
+  const std::filesystem::path dir = TempPath("capacity_stats");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "r0.csv") << "e0\n0\n0\n0\n1\n";
+  std::ofstream(dir / "r1.csv") << "e0\n1\n1\n1\n1\n";
+  const std::string trace = TempPath("capacity.trace");
+  REQUIRE(Moesim({"trace", "import", "csv", (dir / "r*.csv").string(), "-o", trace, "--experts",
+                  "2", "--pattern", "r{rank}.csv"})
+              .status == 0);
+  const Run text = Moesim({"trace", "stats", trace, "--capacity-factor", "1"});
+  REQUIRE(text.status == 0);
+  CHECK_THAT(text.out, Catch::Contains(
+                           "dropped at capacity factor 1: 3 of 8 copies (37.50 %); most: expert 1 "
+                           "(2)"));
+  const Run json = Moesim({"trace", "stats", trace, "--capacity-factor", "1", "--json"});
+  REQUIRE(json.status == 0);
+  pb::TraceStats stats;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &stats).ok());
+  REQUIRE(stats.layers_size() == 1);
+  CHECK(stats.capacity_factor() == 1.0);
+  CHECK(stats.layers(0).dropped() == 3);
+  CHECK(std::vector<uint64_t>(stats.layers(0).expert_dropped().begin(),
+                              stats.layers(0).expert_dropped().end()) ==
+        std::vector<uint64_t>{1, 2});
+  const Run roomy = Moesim({"trace", "stats", trace, "--capacity-factor", "2"});
+  CHECK_THAT(roomy.out, Catch::Contains("dropped at capacity factor 2: 0 of 8 copies (0.00 %)\n"));
+  // Without the option: no dropped line; a factor of 0 or less: refused by the option's check.
+  CHECK(Moesim({"trace", "stats", trace}).out.find("dropped") == std::string::npos);
+  CHECK(Moesim({"trace", "stats", trace, "--capacity-factor", "0"}).status != 0);
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(trace);
 }
 
 }  // namespace moesim::sim

@@ -76,6 +76,7 @@ struct TraceOptions {
   std::string placement = "contiguous";
   bool placement_given = false;
   bool per_expert = false;
+  double capacity_factor = 0;  // stats: > 0 counts the copies over each record's capacity
   bool json = false;
 };
 
@@ -469,9 +470,20 @@ StatusOr<std::vector<std::vector<uint64_t>>> SendMatrices(const TraceOptions& o,
   return matrix;
 }
 
+// `values` per expert, 16 to a line, each line labelled with its experts' ids.
+void PrintPerExpert(const char* label, const google::protobuf::RepeatedField<uint64_t>& values,
+                    std::ostream& out) {
+  for (int e = 0; e < values.size(); e += 16) {
+    std::string line =
+        fmt::format("        {} {:>3}-{:<3}", label, e, std::min(e + 16, values.size()) - 1);
+    for (int j = e; j < std::min(e + 16, values.size()); ++j) line += fmt::format(" {}", values[j]);
+    out << line << "\n";
+  }
+}
+
 int Stats(const TraceOptions& o, CommandIo& io) {
   constexpr uint32_t kMaxPrintedRanks = 16;  // 16 columns of 10 characters: one terminal line
-  auto counted = models::CountTrace(o.input);
+  auto counted = models::CountTrace(o.input, o.capacity_factor);
   if (!counted.ok()) return Fail(io, counted.error());
   const pb::TraceHeader& h = counted->header;
   if (!o.model.empty()) {
@@ -513,6 +525,7 @@ int Stats(const TraceOptions& o, CommandIo& io) {
   stats.set_ranks(counted->ranks);
   stats.set_ep(o.ep);
   if (placement) stats.set_placement(placement->description());
+  stats.set_capacity_factor(o.capacity_factor);
   for (size_t layer = 0; layer < counted->counts.size(); ++layer) {
     const std::vector<uint64_t>& counts = counted->counts[layer];
     if (counts.empty()) continue;  // no record of this layer
@@ -530,6 +543,13 @@ int Stats(const TraceOptions& o, CommandIo& io) {
     l->set_entropy_bits(s.entropy_bits);
     l->set_idle_experts(s.idle_experts);
     l->mutable_expert_loads()->Add(counts.begin(), counts.end());
+    if (o.capacity_factor > 0) {
+      const std::vector<uint64_t>& dropped = counted->dropped[layer];
+      l->mutable_expert_dropped()->Add(dropped.begin(), dropped.end());
+      uint64_t all = 0;
+      for (uint64_t d : dropped) all += d;
+      l->set_dropped(all);
+    }
     if (placement) {
       const std::vector<uint64_t> loads =
           models::RankLoads(placement->layer(static_cast<uint32_t>(layer)), counts);
@@ -560,15 +580,18 @@ int Stats(const TraceOptions& o, CommandIo& io) {
     out << fmt::format("  {:5} {:12} {:>9.3f} {:>7.3f} {:>13.3f} {:12} {:>9.3f} {:>11.1f}\n",
                        l.layer(), l.tokens(), l.max_over_mean(), l.cv(), l.entropy_bits(),
                        l.idle_experts(), l.min_over_mean(), l.mean_load());
-    if (o.per_expert) {
-      for (int e = 0; e < l.expert_loads_size(); e += 16) {
-        std::string line = fmt::format("        experts {:>3}-{:<3}", e,
-                                       std::min(e + 16, l.expert_loads_size()) - 1);
-        for (int j = e; j < std::min(e + 16, l.expert_loads_size()); ++j) {
-          line += fmt::format(" {}", l.expert_loads(j));
-        }
-        out << line << "\n";
+    if (o.per_expert) PrintPerExpert("experts", l.expert_loads(), out);
+    if (o.capacity_factor > 0) {
+      // The expert that lost most, the first of equals.
+      const auto most = std::max_element(l.expert_dropped().begin(), l.expert_dropped().end());
+      out << fmt::format("        dropped at capacity factor {:g}: {} of {} copies ({:.2f} %)",
+                         o.capacity_factor, l.dropped(), l.selections(),
+                         l.selections() ? 100.0 * l.dropped() / l.selections() : 0.0);
+      if (l.dropped() > 0) {
+        out << fmt::format("; most: expert {} ({})", most - l.expert_dropped().begin(), *most);
       }
+      out << "\n";
+      if (o.per_expert) PrintPerExpert("dropped", l.expert_dropped(), out);
     }
     if (placement) {
       out << "        tokens per EP rank (" << o.ep << " ranks, " << placement->description()
@@ -750,6 +773,12 @@ void AddTraceCommand(CLI::App& app, CommandAction* chosen) {
       "With --ep: contiguous, round-robin, eplb[:REDUNDANT[:GROUPS]] (DeepSeek's EPLB on the "
       "trace's own loads) or FILE.csv (layer,expert,ep_rank)");
   stats->add_flag("--per-expert", options->per_expert, "Also each expert's load, per layer");
+  stats
+      ->add_option("--capacity-factor", options->capacity_factor,
+                   "Also the copies dropped over each record's per-expert capacity "
+                   "ceil(tokens x top_k / experts x CF), as Megatron-Core's "
+                   "moe_expert_capacity_factor drops them on each rank")
+      ->check(CLI::PositiveNumber);
   stats->add_flag("--json", options->json,
                   "Print the statistics (every expert's load included) as protobuf JSON");
   stats->callback([options, chosen, placed] {
