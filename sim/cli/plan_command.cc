@@ -16,6 +16,7 @@
 #include "proto/text_file.h"
 #include "sim/cli/command.h"
 #include "sim/cli/mpi_spread.h"
+#include "sim/cli/plan_options.h"
 #include "sim/cli/progress_bar.h"
 #include "sim/compute/profile_predict.h"
 #include "sim/report/html_report.h"
@@ -24,45 +25,11 @@
 namespace moesim::sim {
 namespace {
 
-struct PlanOptions {
-  std::string model;
-  std::string cluster = "dgx-h100";
-  std::optional<uint32_t> gpus;
-  uint64_t global_batch = 0;
-  uint64_t seq_len = 4096;
-  std::string mode = "training";
-  std::string routing = "uniform";                    // "uniform" | "zipf:ALPHA"
-  uint32_t router_groups = 0, router_group_topk = 0;  // group-limited routing (0: none)
-  // Groups picked by the sum of their best N expert scores (DeepSeek-V3: 2); 0: drawn first.
-  uint32_t router_group_score_top = 0;
-  std::string trace;
-  std::string hardware;  // HardwareProfile path, or empty
-  std::string placement =
-      "contiguous";  // "contiguous" | "round-robin" | "eplb[:REDUNDANT[:GROUPS]]"
-  std::string fidelity = "analytical";
-  bool overlap_alltoall = false, overlap_shared = false, overlap_grads = false;
-  double capacity_factor = 0;
-  std::string alltoall_algo = "direct";
-  std::optional<uint32_t> alltoall_chunk_tokens;  // deepep_normal's chunk; absent: DeepEP's 80
-  std::string dispatch_dtype, combine_dtype;  // "fp8" | "bf16"; empty: the model's dtype
-  std::string schedule = "1f1b";              // "1f1b" | "interleaved" | "dualpipe" | "all"
-  uint32_t virtual_stages = 2;                // interleaved: chunks per device
-  std::string recompute_modules;  // "norm,mla_up_proj,...": instead of selective and full
-  bool fp8_activations = false;
-  uint32_t mtp_depth = 0;
-  std::optional<uint32_t> comm_sms;
-  std::string expert_gemm = "auto";  // sim/compute/kernel_model.h
-  uint32_t top = 10;
-  uint32_t rerank_flow = 0;  // --rerank-flow K: the best K re-timed at flow fidelity
-  bool expert_tp = false;  // also enumerate etp > 1
-  bool csv = false, json = false;
-  bool show_refused = false;  // --show-refused: list the plans the plan rules refused
-  bool quiet = false;         // --quiet: no progress on stderr
-  std::string html;  // HTML report path (sim/report/html_report.h), or empty
-  uint32_t threads = 0;
-  uint32_t emit_scenario = 0;  // --emit-scenario N: row N (1-based, ranked) as a scenario
-  std::string output;          // -o: where --emit-scenario writes it
-};
+using plan_cli::EmitScenario;
+using plan_cli::PlanOptions;
+using plan_cli::PresetCluster;
+using plan_cli::RecomputeName;
+using plan_cli::SplitCommas;
 
 // Every number given on the command line, against the range the same field of a scenario or
 // cluster file declares (proto/range.proto): one limit per figure, wherever it is written.
@@ -103,18 +70,6 @@ Status CheckPlanFlags(const PlanOptions& o) {
 
 // A preset name with --gpus beyond one node becomes that many nodes on a rail-optimized fabric;
 // a file is taken as it is.
-// `nodes` of preset `preset`, over a rail-optimized fabric in groups of up to 32 nodes when more
-// than one: the cluster plan search builds for --cluster PRESET --gpus N, and writes out
-// (--emit-scenario).
-pb::Cluster PresetCluster(const std::string& preset, uint32_t nodes) {
-  pb::Cluster spec;
-  spec.set_node_preset(preset);
-  if (nodes > 1) {
-    spec.set_nodes(nodes);
-    spec.mutable_fabric()->mutable_rail_optimized()->set_nodes_per_group(std::min(nodes, 32u));
-  }
-  return spec;
-}
 
 StatusOr<topology::Cluster> PlanCluster(const PlanOptions& o) {
   const bool file = o.cluster.find('/') != std::string::npos || o.cluster.ends_with(".pbtxt") ||
@@ -125,22 +80,6 @@ StatusOr<topology::Cluster> PlanCluster(const PlanOptions& o) {
   const uint32_t nodes = (*o.gpus + per_node - 1) / per_node;
   if (nodes <= 1) return one;
   return topology::BuildCluster(PresetCluster(o.cluster, nodes));
-}
-
-// What the backward recomputes as a scenario's step block names it (StepSpec.Recompute's names),
-// or the modules as --recompute-modules lists them: PlanRow.recompute, in --csv and --json.
-std::string RecomputeName(Recompute r, const std::string& recompute_modules) {
-  switch (r) {
-    case Recompute::kNone:
-      return "NONE";
-    case Recompute::kSelective:
-      return "SELECTIVE";
-    case Recompute::kFull:
-      return "FULL";
-    case Recompute::kModules:
-      break;
-  }
-  return recompute_modules;
 }
 
 StatusOr<pb::Routing> ParseRouting(const std::string& text) {
@@ -204,18 +143,6 @@ StatusOr<std::vector<ScheduleChoice>> ParseSchedules(const PlanOptions& o) {
   MOESIM_ASSIGN_OR_RETURN(const PipelineSchedule one, ParseSchedule(o.schedule, {}, "--schedule"));
   if (one == PipelineSchedule::kInterleaved) return std::vector<ScheduleChoice>{interleaved};
   return std::vector<ScheduleChoice>{{one, 1}};
-}
-
-// "a,b,c" as a list.
-std::vector<std::string> SplitCommas(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t end = std::min(text.find(',', start), text.size());
-    if (end > start) out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
 }
 
 }  // namespace
@@ -293,113 +220,6 @@ void PrintCsv(const pb::PlanTable& t, uint32_t top, CommandIo& io) {
         r.memory_bytes(), r.fits() ? 1 : 0, r.dropped_share(), r.etp(), r.schedule(),
         r.virtual_stages(), r.mfu_bf16());
   }
-}
-
-// The scenario `moesim simulate` runs as plan search ran `candidate`: the same cluster (a preset
-// over a rail-optimized fabric as PlanCluster builds it, a cluster file's block, an NCCL XML by
-// its absolute path), model (catalog name, or a model file's spec), plan and placement, routing
-// (the flags' synthetic block, or the trace by its absolute path) and step flags. `--hardware`
-// becomes hardware_profile by its absolute path.
-StatusOr<pb::Scenario> PlanScenario(const PlanOptions& o, const pb::ModelSpec& model,
-                                    const pb::Routing& routing,
-                                    const pb::ExpertPlacementSpec& placement, uint32_t nodes,
-                                    const PlanCandidate& candidate, const pb::PlanRow& row) {
-  namespace fs = std::filesystem;
-  pb::Scenario s;
-  s.set_name(
-      fmt::format("{} on {} x {}, {}", model.name(), o.gpus.value_or(0), o.cluster, row.plan()));
-  s.set_description(fmt::format(
-      "moesim plan --emit-scenario: plan search predicted {:.2f} ms a step and {:.2f} GB on the "
-      "fullest GPU from each expert's expected load; simulate draws the routing's tokens, and "
-      "the slowest GPU's share of that draw moves the step by the draw's imbalance",
-      row.step_ms(), static_cast<double>(row.memory_bytes()) / 1e9));
-  pb::Cluster& cluster = *s.mutable_cluster();
-  if (o.cluster.ends_with(".xml")) {
-    cluster.set_nccl_topology(fs::absolute(o.cluster).string());
-  } else if (o.cluster.find('/') != std::string::npos || o.cluster.ends_with(".pbtxt")) {
-    if (auto parsed = TextFile::Parse(o.cluster, &cluster); !parsed.ok()) return parsed.error();
-    if (!cluster.nccl_topology().empty()) {
-      cluster.set_nccl_topology(
-          (fs::absolute(o.cluster).parent_path() / cluster.nccl_topology()).string());
-    }
-  } else {
-    cluster = PresetCluster(o.cluster, nodes);
-  }
-  const bool catalog = o.model.find('/') == std::string::npos && !o.model.ends_with(".pbtxt");
-  if (catalog) {
-    s.set_model(o.model);
-  } else {
-    *s.mutable_model_spec() = model;
-  }
-  *s.mutable_plan() = candidate.plan;
-  *s.mutable_plan()->mutable_placement() = placement;
-  if (o.trace.empty()) {
-    *s.mutable_routing() = routing;
-  } else {
-    s.mutable_routing()->mutable_trace()->set_file(fs::absolute(o.trace).string());
-  }
-  if (!o.hardware.empty()) s.set_hardware_profile(fs::absolute(o.hardware).string());
-  pb::StepSpec& step = *s.mutable_step();
-  step.set_mode(o.mode == "prefill"  ? pb::StepSpec::PREFILL
-                : o.mode == "decode" ? pb::StepSpec::DECODE
-                                     : pb::StepSpec::TRAINING);
-  step.set_global_batch(o.global_batch);
-  step.set_seq_len(o.seq_len);
-  step.set_micro_batch(candidate.micro_batch);
-  pb::StepSpec::Recompute recompute = pb::StepSpec::RECOMPUTE_UNSPECIFIED;
-  if (candidate.recompute == Recompute::kModules) {
-    for (const std::string& m : SplitCommas(o.recompute_modules)) step.add_recompute_modules(m);
-  } else if (pb::StepSpec::Recompute_Parse(RecomputeName(candidate.recompute, ""), &recompute)) {
-    step.set_recompute(recompute);
-  }
-  step.mutable_overlap()->set_alltoall(o.overlap_alltoall);
-  step.mutable_overlap()->set_shared_expert(o.overlap_shared);
-  step.mutable_overlap()->set_gradients(o.overlap_grads);
-  if (o.capacity_factor > 0) step.set_capacity_factor(o.capacity_factor);
-  step.set_alltoall_algo(o.alltoall_algo);
-  if (o.alltoall_chunk_tokens) step.set_alltoall_chunk_tokens(*o.alltoall_chunk_tokens);
-  step.set_dispatch_dtype(o.dispatch_dtype);
-  step.set_combine_dtype(o.combine_dtype);
-  step.set_fp8_activations(o.fp8_activations);
-  step.set_mtp_depth(o.mtp_depth);
-  step.set_schedule(std::string(ToString(candidate.schedule.schedule)));
-  if (candidate.schedule.schedule == PipelineSchedule::kInterleaved)
-    step.set_virtual_stages(candidate.schedule.virtual_stages);
-  if (o.comm_sms) step.set_comm_sms(*o.comm_sms);
-  step.set_expert_gemm(o.expert_gemm);
-  return s;
-}
-
-// --emit-scenario N -o FILE: row N of `table` (ranked, 1-based) as a scenario file.
-Status EmitScenario(const PlanOptions& o, const pb::ModelSpec& model, const pb::Routing& routing,
-                    const pb::ExpertPlacementSpec& placement, uint32_t nodes,
-                    const std::vector<PlanCandidate>& candidates, const pb::PlanTable& table,
-                    std::ostream& err) {
-  if (o.emit_scenario > static_cast<uint32_t>(table.rows_size())) {
-    return InputError({}, "--emit-scenario", std::to_string(o.emit_scenario),
-                      "no such row of the ranked table",
-                      "1 to " + std::to_string(table.rows_size()));
-  }
-  const pb::PlanRow& row = table.rows(static_cast<int>(o.emit_scenario - 1));
-  MOESIM_ASSIGN_OR_RETURN(
-      const pb::Scenario scenario,
-      PlanScenario(o, model, routing, placement, nodes, candidates.at(row.index()), row));
-  std::string text;
-  google::protobuf::TextFormat::PrintToString(scenario, &text);
-  text =
-      fmt::format(
-          "# proto-file: proto/scenario.proto\n# proto-message: moesim.pb.Scenario\n#\n"
-          "# Row {} of `moesim plan` ({}): {:.2f} ms a step, {:.2f} GB on the fullest GPU,\n"
-          "# priced from each expert's expected load. `moesim simulate THIS_FILE` draws the\n"
-          "# routing's tokens instead: the slowest GPU's share of the draw moves its step (a few\n"
-          "# per cent at a few thousand tokens per GPU).\n",
-          o.emit_scenario, row.plan(), row.step_ms(),
-          static_cast<double>(row.memory_bytes()) / 1e9) +
-      text;
-  MOESIM_RETURN_IF_ERROR(WriteFileAtomically(o.output, text, "the scenario"));
-  err << "moesim plan: wrote " << o.output << ": row " << o.emit_scenario << ", " << row.plan()
-      << "\n";
-  return Status::Ok();
 }
 
 int RunPlan(const PlanOptions& o, CommandIo& io) {
