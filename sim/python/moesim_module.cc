@@ -76,13 +76,13 @@ std::string ReadResult(const std::string& path) {
     py::gil_scoped_release unlocked;
     file = ValueOrRaise(ReadResultFile(path));
   }
-  if (!std::holds_alternative<pb::Result>(file)) {
+  if (const pb::StepResult* step = std::get_if<pb::StepResult>(&file)) {
+    return ValueOrRaise(DeterministicJson(*step));
+  }
+  if (std::holds_alternative<pb::PlanTable>(file)) {
     throw py::value_error(path +
-                          (std::holds_alternative<pb::PlanTable>(file)
-                               ? ": a plan table (`moesim plan --json`), not a Result"
-                               : ": a whole step's StepResult, not a MoE layer's Result") +
-                          "; valid: what `moesim simulate --json` prints for a scenario without "
-                          "a step block, or a binary Result");
+                          ": a plan table (`moesim plan --json`), not a Result; valid: what "
+                          "`moesim simulate --json` prints, or a binary Result");
   }
   return ValueOrRaise(DeterministicJson(std::get<pb::Result>(file)));
 }

@@ -137,6 +137,13 @@ def test_read_result_reads_what_simulate_json_wrote(tmp_path):
     path = tmp_path / "seed.json"
     path.write_text(out)
     assert moesim.read_result(path) == moesim.simulate(SEED)
+    # A whole step's StepResult reads back as simulate gives it.
+    step_scenario = SOURCE / "scenarios" / "mixtral-8x7b-h100-64.pbtxt"
+    status, out, _ = cli("simulate", step_scenario, "--json")
+    assert status == 0
+    step_path = tmp_path / "step.json"
+    step_path.write_text(out)
+    assert moesim.read_result(step_path) == moesim.simulate(step_scenario)
     # What `moesim report` says of a file that is not a Result.
     bad = tmp_path / "bad.json"
     bad.write_text('{"totalNs": "soon"}')

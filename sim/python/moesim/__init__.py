@@ -209,8 +209,8 @@ def sweep(scenario, fields, fidelity=None):
 
 
 def read_result(path):
-    """A Result file (`moesim simulate --json` output in a .json file, or a binary Result from
-    `moebench run --out`), read as `moesim report` reads it."""
+    """A Result file (`moesim simulate --json` output in a .json file: a Result, or a whole step's
+    StepResult; or a binary Result from `moebench run --out`), read as `moesim report` reads it."""
     return _result(_moesim.read_result(os.fspath(path)))
 
 
