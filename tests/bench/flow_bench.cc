@@ -123,14 +123,17 @@ std::string MoeScenario(uint32_t nodes, bool counts) {
 
 // `one_node`: the same fabric as one node whose GPUs all sit on one NVSwitch at 450 GB/s (the
 // datacenter issue's "one big node"), which the router builds from the node's structure.
+// At line rate (`line_rate: true`, no achieved-rate derating, topology/achieved.h), so that the
+// uniform case's closed form below holds with the datasheet's 450 GB/s.
 std::string UniformCluster(uint32_t gpus, bool one_node) {
   if (one_node) {
     return "node { name: \"big-nvlink-450\" gpu: \"h100-sxm\" gpus: " + std::to_string(gpus) +
-           " nvlink { bandwidth_gbps: 450 } pcie { bandwidth_gbps: 900 } } nodes: 1\n";
+           " nvlink { bandwidth_gbps: 450 } pcie { bandwidth_gbps: 900 } } nodes: 1 "
+           "line_rate: true\n";
   }
   return "node { name: \"one-gpu-450\" gpu: \"h100-sxm\" gpus: 1 "
          "pcie { bandwidth_gbps: 900 } nics { count: 1 gbit_per_s: 3600 } } nodes: " +
-         std::to_string(gpus) + " fabric { single_switch {} }\n";
+         std::to_string(gpus) + " fabric { single_switch {} } line_rate: true\n";
 }
 
 // MemAvailable from /proc/meminfo, MiB (0 if unknown).
