@@ -107,9 +107,9 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
   const pb::ExpertPlacementSpec& placement = scenario.plan().placement();
   const bool loads_from_routing =
       placement.kind() == pb::ExpertPlacementSpec::EPLB && placement.loads_file().empty();
-  if (from_trace) {
-    MOESIM_ASSIGN_OR_RETURN(std::vector<ReplayStep> steps,
-                            LoadTraceRouting(scenario.routing().trace(), shape, &file));
+  // Routing of several steps (a trace's, or router scores' over steps > 1): EPLB's loads from
+  // every step, each step expanded for SimulateReplay, step `shown`'s routing as the workload's.
+  auto replay = [&](std::vector<ReplayStep> steps, size_t shown) -> Status {
     std::vector<std::vector<uint64_t>> loads;  // EPLB's loads: every replayed step
     for (const ReplayStep& step : steps) {
       for (const LayerRouting& layer : step.layers) {
@@ -126,8 +126,14 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
       }
       w.replay.push_back(std::move(expanded));
     }
-    w.routing = std::move(steps.front().layers);
-    w.layers = w.replay.front().layers;
+    w.routing = std::move(steps[shown].layers);
+    w.layers = w.replay[shown].layers;
+    return Status::Ok();
+  };
+  if (from_trace) {
+    MOESIM_ASSIGN_OR_RETURN(std::vector<ReplayStep> steps,
+                            LoadTraceRouting(scenario.routing().trace(), shape, &file));
+    MOESIM_RETURN_IF_ERROR(replay(std::move(steps), 0));
     // Tokens per GPU as the report shows it: the largest of the first step's ranks.
     for (uint64_t t : w.layers.front().tokens_in) w.tokens_per_gpu = std::max(w.tokens_per_gpu, t);
     return w;
@@ -154,24 +160,10 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
     if (!routed.steps.empty()) {
       // Several steps: each is simulated, as a trace's steps are (sim/moe/replay.h); the last
       // one's routing is the workload's layers.
-      std::vector<std::vector<uint64_t>> loads;  // EPLB's loads: every step
-      for (const std::vector<LayerRouting>& step : routed.steps) {
-        for (const LayerRouting& layer : step) {
-          if (loads_from_routing) AddRoutingLoads(layer, w.model.num_experts(), &loads);
-        }
-      }
-      MOESIM_ASSIGN_OR_RETURN(
-          w.placement, ResolvePlacement(scenario.plan().placement(), w.plan, w.model.num_experts(),
-                                        moe_layers, gpus_per_node, loads, &file));
-      for (size_t s = 0; s < routed.steps.size(); ++s) {
-        Workload::Step expanded{s, {}};
-        for (const LayerRouting& layer : routed.steps[s]) {
-          expanded.layers.push_back(ExpandLayer(layer, w.plan, w.placement, w.capacity_factor));
-        }
-        w.replay.push_back(std::move(expanded));
-      }
-      w.routing = std::move(routed.layers);
-      w.layers = w.replay.back().layers;
+      std::vector<ReplayStep> steps;
+      for (size_t s = 0; s < routed.steps.size(); ++s)
+        steps.push_back({s, std::move(routed.steps[s])});
+      MOESIM_RETURN_IF_ERROR(replay(std::move(steps), routed.steps.size() - 1));
       return w;
     }
     w.routing = std::move(routed.layers);
