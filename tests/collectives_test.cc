@@ -463,3 +463,30 @@ TEST_CASE("NVLS_TREE needs 2 or more whole nodes of Hopper or newer behind NVSwi
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("NCCL's tuner weighs ring, tree across nodes, and NVLS or NVLSTree where they exist") {
+  using A = CollectiveAlgo;
+  auto all = [](uint32_t n) {
+    std::vector<uint32_t> gpus(n);
+    for (uint32_t i = 0; i < n; ++i) gpus[i] = i;
+    return gpus;
+  };
+  std::string words;
+  // One A100 node: no NVLS before Hopper, no tree in a node: the ring alone.
+  CHECK(TunerAllReduceAlgorithms(Load("dgx-a100"), all(8), &words) == std::vector<A>{A::kRing});
+  CHECK(words == "ring");
+  // One H100 node: ring or NVLS.
+  CHECK(TunerAllReduceAlgorithms(Load("dgx-h100"), all(8), &words) ==
+        std::vector<A>{A::kRing, A::kNvls});
+  CHECK(words == "ring or nvls (NCCL's tuner: the faster)");
+  // Two A100 nodes: ring or tree. Two H100 nodes: ring, tree or NVLSTree.
+  CHECK(TunerAllReduceAlgorithms(Load("aws-p4de-efa-2.pbtxt"), all(16), &words) ==
+        std::vector<A>{A::kRing, A::kTree});
+  CHECK(words == "ring or tree (NCCL's tuner: the faster)");
+  CHECK(TunerAllReduceAlgorithms(Load("aws-p5-efa-2.pbtxt"), all(16)) ==
+        std::vector<A>{A::kRing, A::kTree, A::kNvlsTree});
+}
+
+}  // namespace moesim::sim

@@ -77,21 +77,9 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   } else if (*algo == CollectiveAlgo::kNvlsTree) {
     if (Status s = CheckNvlsTree(*cluster, gpus); !s.ok()) return Fail(io, s.error());
   } else if (o.algo.empty() && *op == CollectiveOp::kAllReduce) {
-    // The tree only across nodes: in one node it is a chain whose chunks moesim pipelines under
-    // its hops' latencies, where NCCL's tuner adds size / bandwidth to the latency, and would win
-    // sizes NCCL gives the ring.
-    const topology::Router& router = cluster->router();
-    const bool across = router.NodeOf(gpus.front()) != router.NodeOf(gpus.back());
-    if (across) algos.push_back(CollectiveAlgo::kTree);
-    if (CheckNvls(*cluster, gpus).ok()) {
-      algos.push_back(CollectiveAlgo::kNvls);
-      sweep.set_algo("ring or nvls (NCCL's tuner: the faster)");
-    } else if (CheckNvlsTree(*cluster, gpus).ok()) {
-      algos.push_back(CollectiveAlgo::kNvlsTree);
-      sweep.set_algo("ring, tree or nvlstree (NCCL's tuner: the fastest)");
-    } else if (across) {
-      sweep.set_algo("ring or tree (NCCL's tuner: the faster)");
-    }
+    std::string described;
+    algos = TunerAllReduceAlgorithms(*cluster, gpus, &described);
+    if (algos.size() > 1) sweep.set_algo(described);
   }
   const double nvls_efficiency = NvlsEfficiency(cluster->gpu_spec().sm);
   for (uint64_t size = *begin; size <= *end; size *= o.factor) {

@@ -528,6 +528,27 @@ Status CheckNvlsTree(const topology::Cluster& cluster, const std::vector<uint32_
   return Status::Ok();
 }
 
+std::vector<CollectiveAlgo> TunerAllReduceAlgorithms(const topology::Cluster& cluster,
+                                                     const std::vector<uint32_t>& gpus,
+                                                     std::string* described) {
+  std::vector<CollectiveAlgo> algos = {CollectiveAlgo::kRing};
+  std::string words = "ring";
+  const topology::Router& router = cluster.router();
+  const bool across = !gpus.empty() && router.NodeOf(gpus.front()) != router.NodeOf(gpus.back());
+  if (across) algos.push_back(CollectiveAlgo::kTree);
+  if (CheckNvls(cluster, gpus).ok()) {
+    algos.push_back(CollectiveAlgo::kNvls);
+    words = "ring or nvls (NCCL's tuner: the faster)";
+  } else if (CheckNvlsTree(cluster, gpus).ok()) {
+    algos.push_back(CollectiveAlgo::kNvlsTree);
+    words = "ring, tree or nvlstree (NCCL's tuner: the fastest)";
+  } else if (across) {
+    words = "ring or tree (NCCL's tuner: the faster)";
+  }
+  if (described) *described = words;
+  return algos;
+}
+
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {
   ScheduleBound bound(cluster, schedule);
   return Choose(cluster, schedule, bound.edges(), bound.BusiestLink(),

@@ -74,6 +74,15 @@ Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& 
 // Whether NVLS_TREE can run on `gpus`: Hopper or newer, NVSwitch, 2 or more whole nodes.
 Status CheckNvlsTree(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 
+// The all-reduce algorithms NCCL's tuner weighs on `gpus` (the fastest per size wins): the ring;
+// the tree across nodes only (in one node moesim pipelines a chain's chunks under its hops'
+// latencies, where NCCL's tuner adds size / bandwidth to the latency, so the tree would win sizes
+// NCCL gives the ring); NVLS on one NVSwitch node of Hopper or newer, NVLSTree across such
+// nodes. `described`, when given, says which in words ("ring or nvls").
+std::vector<CollectiveAlgo> TunerAllReduceAlgorithms(const topology::Cluster& cluster,
+                                                     const std::vector<uint32_t>& gpus,
+                                                     std::string* described = nullptr);
+
 // What a hop from `src` to `dst` crosses, for NCCL's step latency: the network between nodes;
 // NVLink when every link of the route is NVLink; PCIe otherwise.
 StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t dst);
