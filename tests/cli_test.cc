@@ -72,6 +72,31 @@ TEST_CASE("--help works on every level and bad options exit 2") {
   CHECK(Moesim({"simulate", "--fidelity", "packet"}).status == 2);
 }
 
+TEST_CASE("moesim simulate and collective --flow-tolerance: said in the header and the JSON") {
+  // The flow model's tolerance (sim/network/flow_model.h); its error bound is tests/
+  // flow_tolerance_test.cc's. Here: the option reaches the model and the output says so.
+  const Run text = Moesim({"simulate", "--fidelity", "flow", "--flow-tolerance", "0.01"});
+  REQUIRE(text.status == 0);
+  CHECK_THAT(text.out, Catch::Contains("(flow fidelity, tolerance 1 % on direct all-to-alls)"));
+  const Run json = Moesim({"simulate", "--fidelity", "flow", "--flow-tolerance", "0.01", "--json"});
+  REQUIRE(json.status == 0);
+  pb::Result parsed;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok());
+  CHECK(parsed.flow_tolerance() == 0.01);
+  CHECK(parsed.executor() == "flow");
+  const Run collective = Moesim(
+      {"collective", "--fidelity", "flow", "--flow-tolerance", "0.02", "-b", "1M", "-e", "1M"});
+  REQUIRE(collective.status == 0);
+  CHECK_THAT(collective.out, Catch::Contains("flow model, tolerance 2 % on direct all-to-alls"));
+  const Run high = Moesim({"simulate", "--fidelity", "flow", "--flow-tolerance", "0.5"});
+  CHECK(high.status == 1);
+  CHECK_THAT(high.err, Catch::Contains("--flow-tolerance = 0.5: is out of range; valid: 0 (exact) "
+                                       "to 0.1"));
+  const Run analytical = Moesim({"simulate", "--flow-tolerance", "0.01"});
+  CHECK(analytical.status == 1);
+  CHECK_THAT(analytical.err, Catch::Contains("applies to the flow model only"));
+}
+
 // Every bad input: exit status 1 and one line naming file:line:column, the field and what is valid.
 TEST_CASE("Bad input: one clear line and never a crash") {
   struct Case {

@@ -602,6 +602,19 @@ TEST_CASE("moesim plan --rerank-flow K: the best K at flow fidelity, as a flow s
   CHECK(twice.status == 1);
   CHECK_THAT(twice.err, Catch::Contains("--rerank-flow = 2: re-times an analytical search's best "
                                         "plans; this search is already at flow fidelity"));
+  // With the flow model's tolerance (sim/network/flow_model.h) the re-timed rows keep their flow
+  // fidelity, the table records it, and the text says it; without a flow model it is refused.
+  const auto loose = Moesim(Args({"--json", "--threads", "1", "--routing", "zipf:1.5",
+                                  "--rerank-flow", "3", "--flow-tolerance", "0.01"}));
+  REQUIRE(loose.status == 0);
+  const pb::PlanTable l = Json(loose.out);
+  CHECK(l.flow_tolerance() == 0.01);
+  for (int i = 0; i < 3; ++i) CHECK(l.rows(i).fidelity() == "flow");
+  CHECK_THAT(Moesim(Args({"--rerank-flow", "2", "--top", "3", "--flow-tolerance", "0.01"})).out,
+             Catch::Contains("re-timed at flow fidelity, tolerance 1 % on direct all-to-alls"));
+  const auto alone = Moesim(Args({"--flow-tolerance", "0.01"}));
+  CHECK(alone.status == 1);
+  CHECK_THAT(alone.err, Catch::Contains("--flow-tolerance = 0.01: applies to the flow model only"));
 }
 
 }  // namespace moesim

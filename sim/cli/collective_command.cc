@@ -25,6 +25,7 @@ struct CollectiveOptions {
   std::string cluster = "dgx-h100";
   std::string algo;
   std::string fidelity = "analytical";
+  double flow_tolerance = 0;  // --flow-tolerance (sim/network/flow_model.h)
   std::string begin = "8", end = "1G", gpu;
   uint32_t factor = 2;
   std::optional<uint32_t> gpus;
@@ -46,7 +47,10 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   }
   const StatusOr<Fidelity> fidelity = ParseFidelity(o.fidelity);
   if (!fidelity.ok()) return Fail(io, fidelity.error());
-  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(*cluster, *fidelity);
+  const StatusOr<FlowOptions> flow =
+      ParseFlowOptions(o.flow_tolerance, *fidelity == Fidelity::kFlow);
+  if (!flow.ok()) return Fail(io, flow.error());
+  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(*cluster, *fidelity, *flow);
   auto begin = ParseByteSize(o.begin, "-b");
   if (!begin.ok()) return Fail(io, begin.error());
   auto end = ParseByteSize(o.end, "-e");
@@ -63,6 +67,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   sweep.set_cluster(cluster->description());
   sweep.set_gpus(ranks);
   sweep.set_fidelity(o.fidelity);
+  sweep.set_flow_tolerance(flow->tolerance);
   constexpr uint64_t kTypeSize = 4;  // float, nccl-tests' default
   // The job is GPUs 0..ranks-1: NCCL's ring channels when it spans whole nodes.
   std::vector<uint32_t> gpus(ranks);
@@ -122,7 +127,8 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   }
   const bool reduces = *op == CollectiveOp::kAllReduce || *op == CollectiveOp::kReduceScatter;
   io.out << "# moesim collective: " << sweep.op() << ", " << ranks << " GPUs of " << sweep.cluster()
-         << ", algo " << sweep.algo() << ", " << o.fidelity << " model (predicted, not measured)\n"
+         << ", algo " << sweep.algo() << ", " << o.fidelity << " model"
+         << FlowToleranceNote(flow->tolerance) << " (predicted, not measured)\n"
          << "# nccl-tests' layout; in-place = out-of-place (the model does not tell them apart), "
             "#wrong N/A (no data)\n"
          << "#\n";
@@ -158,6 +164,10 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
                   "or nvlstree across nodes); ring");
   cmd->add_option("--fidelity", o->fidelity, "Network model")
       ->check(CLI::IsMember({"analytical", "flow"}))
+      ->capture_default_str();
+  cmd->add_option("--flow-tolerance", o->flow_tolerance,
+                  "With --fidelity flow: finish every flow due within this fraction of the time "
+                  "so far together (faster; 0 = exact; at most 0.1)")
       ->capture_default_str();
   cmd->add_option("--gpu", o->gpu, "GPU model for an NCCL XML that does not say");
   cmd->add_flag("--json", o->json, "Print the sweep as JSON");

@@ -164,7 +164,8 @@ void PrintPlanTable(const pb::PlanTable& t, uint32_t top, bool show_refused, Com
   io.out << "\n";
   if (t.rerank_flow() > 0) {
     io.out << "rows 1-" << std::min<int>(t.rerank_flow(), t.rows_size())
-           << ": re-timed at flow fidelity and ranked by it (--rerank-flow " << t.rerank_flow()
+           << ": re-timed at flow fidelity" << FlowToleranceNote(t.flow_tolerance())
+           << " and ranked by it (--rerank-flow " << t.rerank_flow()
            << "); the rest: " << t.fidelity() << "\n";
   }
   io.out << "\n";
@@ -264,6 +265,10 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
                                "already at flow fidelity",
                                "--fidelity analytical, or leave --rerank-flow out"));
   }
+  const StatusOr<FlowOptions> flow =
+      ParseFlowOptions(o.flow_tolerance, step.fidelity == Fidelity::kFlow || o.rerank_flow > 0);
+  if (!flow.ok()) return Fail(io, flow.error());
+  step.flow = *flow;
   step.overlap = {o.overlap_alltoall, o.overlap_shared, o.overlap_grads};
   step.capacity_factor = o.capacity_factor;
   const StatusOr<models::AllToAllAlgo> algo =
@@ -400,6 +405,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_global_batch(o.global_batch);
   table.set_seq_len(o.seq_len);
   table.set_fidelity(o.fidelity);
+  table.set_flow_tolerance(o.flow_tolerance);
   table.set_placement(o.placement);
   table.set_capacity_factor(o.capacity_factor);
   table.set_alltoall_algo(o.alltoall_algo);
@@ -551,6 +557,11 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--rerank-flow", o->rerank_flow,
                   "re-time the best K plans at flow fidelity and rank them by it, at the top "
                   "(the rest keep the search's times)");
+  cmd->add_option("--flow-tolerance", o->flow_tolerance,
+                  "the flow model's tolerance (--fidelity flow or --rerank-flow): flows due "
+                  "within this fraction of the time so far finish together (0 = exact, at most "
+                  "0.1)")
+      ->capture_default_str();
   CLI::Option* csv = cmd->add_flag("--csv", o->csv, "CSV instead of the table");
   cmd->add_flag("--quiet", o->quiet, "no progress on stderr");
   cmd->add_flag("--show-refused", o->show_refused,

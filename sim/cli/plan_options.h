@@ -47,6 +47,7 @@ struct PlanOptions {
   std::string expert_gemm = "auto";  // sim/compute/kernel_model.h
   uint32_t top = 10;
   uint32_t rerank_flow = 0;  // --rerank-flow K: the best K re-timed at flow fidelity
+  double flow_tolerance = 0;  // --flow-tolerance (sim/network/flow_model.h)
   bool expert_tp = false;    // also enumerate etp > 1
   bool csv = false, json = false;
   bool show_refused = false;  // --show-refused: list the plans the plan rules refused

@@ -29,6 +29,7 @@ struct SimulateOptions {
   std::string scenario;
   bool json = false;
   std::string fidelity = "analytical";
+  double flow_tolerance = 0;     // --flow-tolerance (sim/network/flow_model.h)
   std::string timeline;          // Chrome trace JSON path, or empty
   std::string html;              // HTML report path, or empty
   std::string export_alltoallv;  // nccl-tests alltoallv matrix path, or empty
@@ -118,6 +119,9 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
   if (!hardware.ok()) return Fail(io, hardware.error());
   const StatusOr<Fidelity> fidelity = ParseFidelity(options.fidelity);
   if (!fidelity.ok()) return Fail(io, fidelity.error());
+  const StatusOr<FlowOptions> flow =
+      ParseFlowOptions(options.flow_tolerance, *fidelity == Fidelity::kFlow);
+  if (!flow.ok()) return Fail(io, flow.error());
   // Before the simulation, which may be long: paths that cannot be written fail now.
   for (const auto& [path, option] :
        {std::pair{options.timeline, "--timeline"}, std::pair{options.html, "--html"},
@@ -126,8 +130,8 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
     if (Status s = CheckOutputPath(path, option); !s.ok()) return Fail(io, s.error());
   }
   if (scenario->spec.has_step()) {
-    return RunScenarioStep(*scenario, *fidelity, options.json, {options.timeline, options.html},
-                           *hardware, io);
+    return RunScenarioStep(*scenario, *fidelity, *flow, options.json,
+                           {options.timeline, options.html}, *hardware, io);
   }
   if (Status s = CheckMoeLayerSupport(scenario->workload, scenario->file); !s.ok())
     return Fail(io, s.error());
@@ -139,8 +143,8 @@ int SimulateLoaded(const StatusOr<LoadedScenario>& scenario, const SimulateOptio
   // A replay's timeline shows every step, so keep each step's Result for it.
   std::vector<pb::Result> replay_steps;
   const bool every_step = !options.timeline.empty() && !scenario->workload.replay.empty();
-  auto simulated =
-      SimulateScenarioLayers(*scenario, *fidelity, *hardware, every_step ? &replay_steps : nullptr);
+  auto simulated = SimulateScenarioLayers(*scenario, *fidelity, *hardware,
+                                          every_step ? &replay_steps : nullptr, *flow);
   if (!simulated.ok()) return Fail(io, simulated.error());
   pb::Result result = *std::move(simulated);
   AddDrops(scenario->workload, result);
@@ -199,6 +203,10 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_flag("--json", options->json, "Print the Result as protobuf JSON instead of a table");
   cmd->add_option("--fidelity", options->fidelity, "Network model")
       ->check(CLI::IsMember({"analytical", "flow"}))
+      ->capture_default_str();
+  cmd->add_option("--flow-tolerance", options->flow_tolerance,
+                  "With --fidelity flow: finish every flow due within this fraction of the time "
+                  "so far together, in one re-solve (faster; 0 = exact; e.g. 0.01, at most 0.1)")
       ->capture_default_str();
   cmd->add_option("--timeline", options->timeline,
                   "Write a Chrome trace JSON timeline (open in ui.perfetto.dev)");

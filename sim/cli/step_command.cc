@@ -9,14 +9,14 @@
 
 namespace moesim::sim {
 
-int RunScenarioStep(const LoadedScenario& s, Fidelity fidelity, bool json,
+int RunScenarioStep(const LoadedScenario& s, Fidelity fidelity, FlowOptions flow, bool json,
                     const StepOutputs& outputs, const std::optional<pb::HardwareProfile>& hardware,
                     CommandIo& io) {
   auto fail = [&](const Error& e) {
     io.err << "moesim: error: " << e.message() << "\n";
     return 1;
   };
-  auto step = SimulateScenarioStep(s, fidelity, hardware);
+  auto step = SimulateScenarioStep(s, fidelity, hardware, flow);
   if (!step.ok()) return fail(step.error());
   const pb::StepResult& result = step->result;
   if (!outputs.timeline.empty()) {

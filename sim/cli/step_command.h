@@ -18,7 +18,7 @@ struct StepOutputs {
 };
 
 // `hardware`: a HardwareProfile whose figures replace the assumed ones (sim/step/step.h).
-int RunScenarioStep(const LoadedScenario& scenario, Fidelity fidelity, bool json,
+int RunScenarioStep(const LoadedScenario& scenario, Fidelity fidelity, FlowOptions flow, bool json,
                     const StepOutputs& outputs, const std::optional<pb::HardwareProfile>& hardware,
                     CommandIo& io);
 

@@ -98,8 +98,8 @@ Schedule HierarchicalDispatch(const topology::Cluster& cluster, const models::La
 }
 
 pb::Result SimulateMoeLayers(const topology::Cluster& cluster, const models::Workload& workload,
-                             Fidelity fidelity) {
-  return SimulateMoeLayers(*MakeNetworkModel(cluster, fidelity), workload);
+                             Fidelity fidelity, FlowOptions flow) {
+  return SimulateMoeLayers(*MakeNetworkModel(cluster, fidelity, flow), workload);
 }
 
 pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& workload) {
@@ -116,6 +116,7 @@ pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& wo
   pb::Result result;
   result.set_scenario(workload.name);
   result.set_executor(std::string(ToString(net.fidelity())));
+  result.set_flow_tolerance(net.flow_tolerance());
   result.set_gpus(world);
   result.set_model(model.name());
 

@@ -58,7 +58,7 @@ namespace moesim::sim {
 pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& workload);
 // The same on MakeNetworkModel(cluster, fidelity).
 pb::Result SimulateMoeLayers(const topology::Cluster& cluster, const models::Workload& workload,
-                             Fidelity fidelity = Fidelity::kAnalytical);
+                             Fidelity fidelity = Fidelity::kAnalytical, FlowOptions flow = {});
 
 // Parts of a plan this version does not simulate yet (etp > 1, pp > 1), as a located error.
 Status CheckMoeLayerSupport(const models::Workload& workload, const TextFile& file);

@@ -230,13 +230,13 @@ void ScheduleRankBytes(const Schedule& schedule, AllToAll& result) {
 // The same all-to-all on the flow model: each rank's time is when the last flow it sends or
 // receives is done.
 AllToAll AllToAllFlows(const topology::Cluster& cluster, const TrafficMatrix& tokens,
-                       Bytes token_bytes) {
+                       Bytes token_bytes, FlowOptions options) {
   const uint32_t n = tokens.ranks();
   const TrafficMatrix bytes = tokens.Scaled(token_bytes.value);
   AllToAll result;
   result.ranks.resize(n);
   const StatusOr<Schedule> schedule = BuildAllToAllV(bytes, CollectiveAlgo::kDirect);
-  const FlowRun run = RunFlows(cluster, *schedule, std::nullopt);
+  const FlowRun run = RunFlows(cluster, *schedule, std::nullopt, std::nullopt, options);
   for (uint32_t t = 0; t < schedule->transfers.size(); ++t) {
     const Transfer& x = schedule->transfers[t];
     for (uint32_t r : {x.src, x.dst}) {
@@ -318,8 +318,9 @@ AllToAll ScheduleCosts(const topology::Cluster& cluster, const Schedule& schedul
 
 // The same schedule on the flow model: each rank's time is when the last transfer it sends or
 // receives is done.
-AllToAll ScheduleFlows(const topology::Cluster& cluster, const Schedule& schedule) {
-  const FlowRun run = RunFlows(cluster, schedule, std::nullopt);
+AllToAll ScheduleFlows(const topology::Cluster& cluster, const Schedule& schedule,
+                       FlowOptions options) {
+  const FlowRun run = RunFlows(cluster, schedule, std::nullopt, std::nullopt, options);
   AllToAll result;
   result.ranks.resize(schedule.ranks);
   for (uint32_t t = 0; t < schedule.transfers.size(); ++t) {

@@ -16,6 +16,7 @@
 #include "models/traffic_matrix.h"
 #include "proto/units.h"
 #include "sim/network/collectives.h"
+#include "sim/network/flow_model.h"
 #include "topology/cluster.h"
 
 namespace moesim::sim {
@@ -46,10 +47,11 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const models::TrafficMa
 // The same all-to-all on the flow model: each rank's time is when the last flow it sends or
 // receives is done.
 AllToAll AllToAllFlows(const topology::Cluster& cluster, const models::TrafficMatrix& tokens,
-                       Bytes token_bytes);
+                       Bytes token_bytes, FlowOptions options = {});
 // A schedule with relays (the hierarchical all-to-all) at the analytical fidelity; see the .cc.
 AllToAll ScheduleCosts(const topology::Cluster& cluster, const Schedule& schedule);
 // The same schedule on the flow model.
-AllToAll ScheduleFlows(const topology::Cluster& cluster, const Schedule& schedule);
+AllToAll ScheduleFlows(const topology::Cluster& cluster, const Schedule& schedule,
+                       FlowOptions options = {});
 
 }  // namespace moesim::sim

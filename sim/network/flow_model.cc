@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 
@@ -17,10 +18,17 @@ namespace {
 
 constexpr uint32_t kNone = UINT32_MAX;
 
+// No transfer waits for another: all start together (a direct all-to-all(v)).
+bool Independent(const Schedule& schedule) {
+  return std::all_of(schedule.transfers.begin(), schedule.transfers.end(),
+                     [](const Transfer& x) { return x.after.empty() && x.after_sent.empty(); });
+}
+
 class FlowModel {
  public:
   FlowModel(const topology::Cluster& cluster, const Schedule& schedule,
-            std::optional<NcclProtocol> protocol, std::optional<double> efficiency)
+            std::optional<NcclProtocol> protocol, std::optional<double> efficiency,
+            FlowOptions options)
       : cluster_(cluster),
         schedule_(schedule),
         protocol_(protocol),
@@ -28,6 +36,7 @@ class FlowModel {
                     : protocol ? NcclLatencyModel::Efficiency(*protocol) *
                                      AlgorithmEfficiency(cluster, schedule.algo)
                                : 1.0),
+        tolerance_(Independent(schedule) ? options.tolerance : 0),
         model_(LatencyModelFor(cluster, schedule.algo)),
         links_(PlanFlowLinks(cluster, schedule)) {
     const size_t n = schedule.transfers.size();
@@ -48,8 +57,25 @@ class FlowModel {
   FlowRun Run() {
     run_.link_bytes = std::move(links_.link_bytes);  // every transfer runs to its end
     const Duration base = protocol_ ? model_.Base(*protocol_) : Duration();
+    // The transfers that wait for nothing start in one event per start time, each in transfer
+    // order, as one event per transfer would run them (the engine runs equal times in insertion
+    // order): a million flows of an all-to-all are not a million events.
+    std::vector<std::pair<Duration, std::vector<uint32_t>>> starts;
     for (uint32_t t = 0; t < schedule_.transfers.size(); ++t) {
-      if (waiting_[t] == 0) ScheduleStart(t, base);
+      if (waiting_[t] != 0) continue;
+      const Duration at = StartTime(t, base);
+      auto it =
+          std::find_if(starts.begin(), starts.end(), [&](const auto& s) { return s.first == at; });
+      if (it == starts.end()) {
+        starts.emplace_back(at, std::vector<uint32_t>());
+        it = starts.end() - 1;
+      }
+      it->second.push_back(t);
+    }
+    for (auto& [at, ts] : starts) {
+      sim_.ScheduleAt(at, [this, ts = std::move(ts)](Simulation&) {
+        for (uint32_t t : ts) Start(t);
+      });
     }
     sim_.Run();
     if (finished_ != schedule_.transfers.size()) {
@@ -77,15 +103,15 @@ class FlowModel {
   // earlier than the last it waits for to be sent (`after_sent`, the stream before it on its
   // sender). A stream's later chunk (Transfer::streamed) pays no step latency.
   void ScheduleStart(uint32_t t, Duration at) {
+    sim_.ScheduleAt(StartTime(t, at), [this, t](Simulation&) { Start(t); });
+  }
+  Duration StartTime(uint32_t t, Duration at) const {
     const Transfer& x = schedule_.transfers[t];
-    Duration start = at;
-    if (!x.after.empty() || x.after_sent.empty()) {
-      const Duration arrived = x.after.empty() ? at : arrived_[t];
-      start = std::max(at, protocol_ && !x.streamed
-                               ? arrived + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_)
-                               : arrived);
-    }
-    sim_.ScheduleAt(start, [this, t](Simulation&) { Start(t); });
+    if (x.after.empty() && !x.after_sent.empty()) return at;
+    const Duration arrived = x.after.empty() ? at : arrived_[t];
+    return std::max(at, protocol_ && !x.streamed
+                            ? arrived + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_)
+                            : arrived);
   }
 
   // Transfer t's last byte has left: the transfers streaming after it may go.
@@ -115,7 +141,8 @@ class FlowModel {
     }
     const VariableId v = solver_.AddVariable(uses_);
     if (flights_.size() <= v.value) flights_.resize(v.value + 1);
-    flights_[v.value] = Flight{static_cast<double>(x.bytes), 0, sim_.now(), Duration(), t, kNone};
+    flights_[v.value] =
+        Flight{static_cast<double>(x.bytes), 0, sim_.now(), Duration(), sim_.now(), t, kNone};
     RequestSolve();
   }
 
@@ -210,20 +237,32 @@ class FlowModel {
     armed_ = sim_.ScheduleAt(next, [this](Simulation&) { CompleteDue(); });
   }
 
-  // Every transfer due now, in transfer order; the solve they request re-arms the queue. A step
-  // due now may hold other flows due now: each is looked at.
+  // With a tolerance e, a flow due within e of its whole time (start to due) goes with the flows
+  // due now: it has had its bandwidth for at least 1 - e of its time.
+  bool DueEnough(uint32_t v, Duration now) const {
+    const Flight& f = flights_[v];
+    if (f.when == now) return true;
+    return tolerance_ > 0 &&
+           static_cast<double>((f.when - now).picoseconds()) <=
+               tolerance_ * static_cast<double>((f.when - f.started).picoseconds());
+  }
+
+  // Every transfer due now (with a tolerance, due enough), in transfer order; the solve they
+  // request re-arms the queue. A step due now may hold other flows due now: each is looked at. The
+  // first step whose earliest flow is not due enough ends the search (a step taken out of the queue
+  // must lose a flow, so that the solve re-queues it).
   void CompleteDue() {
     armed_.reset();
     const Duration now = sim_.now();
     due_.clear();
-    while (!completions_.empty() && completions_.top_time() == now) {
+    while (!completions_.empty() && DueEnough(completions_.top_variable(), now)) {
       const uint32_t v = completions_.top_variable();
       completions_.Retire(completions_.top_group());  // its step is re-solved next
       step_.clear();
       solver_.StepOf(VariableId{v}, &step_);
       for (const VariableId u : step_) {
         const Flight& f = flights_[u.value];
-        if (f.rate > 0 && f.when == now) due_.emplace_back(f.transfer, u.value);
+        if (f.rate > 0 && DueEnough(u.value, now)) due_.emplace_back(f.transfer, u.value);
       }
     }
     std::sort(due_.begin(), due_.end());
@@ -231,11 +270,30 @@ class FlowModel {
     if (!solve_pending_) Arm();
   }
 
-  // Flow v is through: its variable (and flight) free for reuse.
+  // Flow v is through (or, with a tolerance, due by the horizon): its variable (and flight) free
+  // for reuse. A flow due later is through at its due time.
   void Complete(uint32_t v) {
     const uint32_t t = flights_[v].transfer;
+    const Duration when = flights_[v].when;
     solver_.RemoveVariable(VariableId{v});
     RequestSolve();
+    if (dependents_[t].empty() && streamers_[t].empty()) {
+      // Nothing waits for it: its end is written down without an event of its own (its last
+      // byte's route latency after it is through, without a protocol).
+      Ended(t, protocol_ ? when
+                         : when + cluster_.router().Latency(schedule_.transfers[t].src,
+                                                            schedule_.transfers[t].dst));
+      return;
+    }
+    if (when > sim_.now()) {
+      sim_.ScheduleAt(when, [this, t](Simulation&) { Through(t); });
+      return;
+    }
+    Through(t);
+  }
+
+  // Transfer t's last byte has left its sender.
+  void Through(uint32_t t) {
     Sent(t);
     if (protocol_) {
       Finish(t);
@@ -247,10 +305,14 @@ class FlowModel {
                        [this, t](Simulation&) { Finish(t); });
   }
 
-  void Finish(uint32_t t) {
+  void Ended(uint32_t t, Duration at) {
     ++finished_;
-    run_.finish[t] = sim_.now();
-    run_.total = std::max(run_.total, sim_.now());
+    run_.finish[t] = at;
+    run_.total = std::max(run_.total, at);
+  }
+
+  void Finish(uint32_t t) {
+    Ended(t, sim_.now());
     for (uint32_t next : dependents_[t]) {
       arrived_[next] = std::max(arrived_[next], sim_.now());
       if (--waiting_[next] == 0) ScheduleStart(next, sim_.now());
@@ -261,6 +323,7 @@ class FlowModel {
   const Schedule& schedule_;
   std::optional<NcclProtocol> protocol_;
   double efficiency_;
+  double tolerance_;
   NcclLatencyModel model_;
   Simulation sim_;
   MaxMinSolver solver_;
@@ -269,13 +332,15 @@ class FlowModel {
   std::vector<Duration> arrived_;  // [t]: when the last transfer t waits for (`after`) arrived
   std::vector<std::vector<uint32_t>> dependents_;  // [t]: transfers that wait for t to arrive
   std::vector<std::vector<uint32_t>> streamers_;   // [t]: transfers that wait for t to be sent
-  // A transfer in flight: bytes left as of `updated`, at `rate` since then, done at `when` (if
-  // rate > 0); `group` is the queue entry of its solver step (kNone before its first solve).
+  // A transfer in flight since `started`: bytes left as of `updated`, at `rate` since then, done at
+  // `when` (if rate > 0); `group` is the queue entry of its solver step (kNone before its first
+  // solve).
   struct Flight {
     double remaining = 0;
     double rate = 0;
     Duration updated;
     Duration when;
+    Duration started;
     uint32_t transfer = kNone;
     uint32_t group = kNone;
   };
@@ -296,9 +361,17 @@ class FlowModel {
 
 }  // namespace
 
+std::string FlowToleranceNote(double tolerance) {
+  if (tolerance <= 0) return "";
+  std::ostringstream out;
+  out << ", tolerance " << tolerance * 100 << " % on direct all-to-alls";
+  return out.str();
+}
+
 FlowRun RunFlows(const topology::Cluster& cluster, const Schedule& schedule,
-                 std::optional<NcclProtocol> protocol, std::optional<double> efficiency) {
-  return FlowModel(cluster, schedule, protocol, efficiency).Run();
+                 std::optional<NcclProtocol> protocol, std::optional<double> efficiency,
+                 FlowOptions options) {
+  return FlowModel(cluster, schedule, protocol, efficiency, options).Run();
 }
 
 }  // namespace moesim::sim

@@ -17,6 +17,19 @@
 // Flows that start or end at the same instant are solved together (one re-solve per instant).
 // Deterministic: events and solver calls run in a fixed order.
 //
+// Exact by default. FlowOptions::tolerance e > 0 trades exactness for speed where no transfer
+// waits for another (a direct all-to-all(v), the MoE layer's dispatch and combine): when the
+// earliest flow is through, every flow due within e of its own time (from its start to when it is
+// due at its present rate) leaves the solver with it, in one re-solve, and is done at its due
+// time. Such a flow has had its bandwidth for at least 1 - e of its time; the others get it up to
+// e of that early. A re-solve of a large all-to-all touches about as many flows for a batch as for
+// one completion, so it takes far fewer of them (results/flow_bench.md). Measured, not proven
+// (tests/flow_tolerance_test.cc, random skewed all-to-allvs): every transfer ends within 2 e x the
+// run's end of its exact end on 16-64 GPUs (2.1 e on 256, measured once), and the benchmark's
+// 1,024-4,096-GPU all-to-alls and layer end where the exact ones do. A schedule with dependencies
+// (rings, trees, relays, pairwise rounds) runs exact whatever e is: there a small shift changes
+// which transfers overlap (a pairwise all-to-all came out 0.7 % off at e = 0.001, 3.6 % at 0.05).
+//
 // What keeps it fast (results/flow_bench.md):
 //   - Only links that can limit a rate are solver resources (sim/network/flow_links.h): links that
 //   carry
@@ -62,8 +75,16 @@ struct FlowRun {
 // latencies). `efficiency`: the share of link bandwidth delivered; by default the protocol's x the
 // algorithm's (1 without a protocol); the analytical model's CollectiveTiming::efficiency, which
 // also holds NCCL's LL ceiling, when the flow model follows its choice.
+struct FlowOptions {
+  double tolerance = 0;  // 0: exact; e in (0, kMaxFlowTolerance]: see above
+};
+inline constexpr double kMaxFlowTolerance = 0.1;
+
+// ", tolerance 1 %" for a report's header; empty for an exact run (0).
+std::string FlowToleranceNote(double tolerance);
+
 FlowRun RunFlows(const topology::Cluster& cluster, const Schedule& schedule,
                  std::optional<NcclProtocol> protocol,
-                 std::optional<double> efficiency = std::nullopt);
+                 std::optional<double> efficiency = std::nullopt, FlowOptions options = {});
 
 }  // namespace moesim::sim

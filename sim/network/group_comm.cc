@@ -1,6 +1,7 @@
 #include "sim/network/group_comm.h"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 
 #include "sim/network/alltoall_hierarchical.h"
@@ -18,7 +19,7 @@ GroupCommTime Run(const NetworkModel& net, const Schedule& schedule) {
 template <typename Compute>
 GroupCommTime Remembered(const NetworkModel& net, MemoKey key, const Compute& compute) {
   if (net.memo() == nullptr) return compute();
-  key.Add(static_cast<uint64_t>(net.fidelity()));
+  key.Add(static_cast<uint64_t>(net.fidelity())).Add(std::bit_cast<uint64_t>(net.flow_tolerance()));
   return net.memo()->Get(key.Take(), compute);
 }
 

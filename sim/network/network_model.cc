@@ -1,6 +1,9 @@
 #include "sim/network/network_model.h"
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 #include "sim/network/collective_time.h"
@@ -36,6 +39,7 @@ GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, C
   if (memo_ == nullptr) return TimeGroupCollective(gpus, op, algo, size);
   MemoKey key('G');
   key.Add(static_cast<uint64_t>(fidelity()))
+      .Add(std::bit_cast<uint64_t>(flow_tolerance()))
       .Add(static_cast<uint64_t>(op))
       .Add(static_cast<uint64_t>(algo))
       .Add(size)
@@ -128,37 +132,59 @@ class AnalyticalNetwork final : public NetworkModel {
 // Flows sharing links by max-min fairness, event by event (flow_model.h).
 class FlowNetwork final : public NetworkModel {
  public:
-  using NetworkModel::NetworkModel;
+  FlowNetwork(const topology::Cluster& cluster, FlowOptions options)
+      : NetworkModel(cluster), options_(options) {}
   Fidelity fidelity() const override { return Fidelity::kFlow; }
+  double flow_tolerance() const override { return options_.tolerance; }
 
   CollectiveRun Collective(const Schedule& schedule) const override {
     // The flow model runs with the protocol the analytical model (NCCL's tuner) chose, at the
     // same efficiency.
     const CollectiveTiming tuned = TimeCollective(cluster(), schedule);
-    const FlowRun run = RunFlows(cluster(), schedule, tuned.protocol, tuned.efficiency);
+    const FlowRun run = RunFlows(cluster(), schedule, tuned.protocol, tuned.efficiency, options_);
     return {run.total, run.bottleneck_link, tuned.protocol};
   }
 
   AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const override {
-    return AllToAllFlows(cluster(), tokens, token_bytes);
+    return AllToAllFlows(cluster(), tokens, token_bytes, options_);
   }
 
   AllToAll RelayedAllToAll(const Schedule& schedule) const override {
-    return ScheduleFlows(cluster(), schedule);
+    return ScheduleFlows(cluster(), schedule, options_);
   }
+
+ private:
+  FlowOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<NetworkModel> MakeNetworkModel(const topology::Cluster& cluster,
-                                               Fidelity fidelity) {
+std::unique_ptr<NetworkModel> MakeNetworkModel(const topology::Cluster& cluster, Fidelity fidelity,
+                                               FlowOptions flow) {
   switch (fidelity) {
     case Fidelity::kAnalytical:
       return std::make_unique<AnalyticalNetwork>(cluster);
     case Fidelity::kFlow:
-      return std::make_unique<FlowNetwork>(cluster);
+      return std::make_unique<FlowNetwork>(cluster, flow);
   }
   throw std::logic_error("MakeNetworkModel: unknown fidelity");
+}
+
+StatusOr<FlowOptions> ParseFlowOptions(double tolerance, bool flow_used) {
+  if (!std::isfinite(tolerance) || tolerance < 0 || tolerance > kMaxFlowTolerance) {
+    std::ostringstream value;
+    value << tolerance;
+    std::ostringstream valid;
+    valid << "0 (exact) to " << kMaxFlowTolerance << ", e.g. 0.01";
+    return InputError(Location{}, "--flow-tolerance", value.str(), "is out of range", valid.str());
+  }
+  if (tolerance > 0 && !flow_used) {
+    std::ostringstream value;
+    value << tolerance;
+    return InputError(Location{}, "--flow-tolerance", value.str(), "applies to the flow model only",
+                      "--fidelity flow (plan: or --rerank-flow K)");
+  }
+  return FlowOptions{tolerance};
 }
 
 }  // namespace moesim::sim

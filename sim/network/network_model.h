@@ -30,6 +30,7 @@
 #include "sim/network/alltoall_cost.h"
 #include "sim/network/collective_memo.h"
 #include "sim/network/collectives.h"
+#include "sim/network/flow_model.h"
 #include "sim/network/nccl_model.h"
 #include "topology/cluster.h"
 
@@ -68,6 +69,8 @@ class NetworkModel {
   NetworkModel& operator=(const NetworkModel&) = delete;
 
   virtual Fidelity fidelity() const = 0;
+  // The flow model's tolerance (sim/network/flow_model.h); 0 for the analytical model.
+  virtual double flow_tolerance() const { return 0; }
   const topology::Cluster& cluster() const { return cluster_; }
 
   // A collective schedule whose ranks are the cluster's GPU ids, priced with NCCL's latency model
@@ -113,7 +116,13 @@ uint32_t RingChannels(const topology::Cluster& cluster, const std::vector<uint32
 // The schedule's ranks 0..n-1 become the group's GPUs.
 void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus);
 
-// The only place a fidelity becomes a model.
-std::unique_ptr<NetworkModel> MakeNetworkModel(const topology::Cluster& cluster, Fidelity fidelity);
+// The only place a fidelity becomes a model; `flow` applies to the flow model only.
+std::unique_ptr<NetworkModel> MakeNetworkModel(const topology::Cluster& cluster, Fidelity fidelity,
+                                               FlowOptions flow = {});
+
+// --flow-tolerance's value: 0 (exact) up to kMaxFlowTolerance, and only with --fidelity flow (or,
+// in `plan`, --rerank-flow: `flow_used` says whether the flow model runs); else an error naming
+// the option, the value and what is valid.
+StatusOr<FlowOptions> ParseFlowOptions(double tolerance, bool flow_used);
 
 }  // namespace moesim::sim

@@ -7,6 +7,7 @@
 
 #include "models/model_spec.h"
 #include "models/send_matrices.h"
+#include "sim/network/flow_model.h"
 #include "sim/report/placement_report.h"
 
 namespace moesim::sim {
@@ -140,14 +141,16 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
           : fmt::format("NVLink {:.0f} GB/s per direction per GPU, {:.1f} achieved",
                         nvlink_line.giga(), nvlink_achieved.giga());
   out << "moesim simulate: " << result.scenario() << "  (" << result.executor()
-      << (profile ? ": measured figures, sim/compute/profile_model.h" : " fidelity") << ")\n"
+      << (profile ? ": measured figures, sim/compute/profile_model.h" : " fidelity")
+      << FlowToleranceNote(result.flow_tolerance()) << ")\n"
       << "  cluster  " << cluster.gpus() << " GPUs of " << cluster.nodes() << " x "
       << cluster.description() << " (" << cluster.gpu_spec().name << ", " << nvlink << ")\n"
       << "  model    " << model.name() << ": " << model.num_experts() << " experts, top-"
       << model.top_k() << ", hidden " << model.hidden_size() << ", expert FFN "
       << model.expert_ffn_size() << ", " << pb::DType_Name(model.dtype()) << "\n"
-      << "  plan     ep " << s.ep << " (experts per GPU: " << w.placement.experts_per_rank()
-      << ", " << w.placement.description() << "), edp " << s.edp << ", tp " << s.tp << ", dp " << s.dp << "\n"
+      << "  plan     ep " << s.ep << " (experts per GPU: " << w.placement.experts_per_rank() << ", "
+      << w.placement.description() << "), edp " << s.edp << ", tp " << s.tp << ", dp " << s.dp
+      << "\n"
       << "  workload " << w.tokens_per_gpu << " tokens per GPU, " << w.layers.size()
       << " MoE layer(s), forward\n";
   if (w.alltoall_algo != models::AllToAllAlgo::kDirect || w.dispatch_dtype || w.combine_dtype) {

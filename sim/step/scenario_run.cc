@@ -35,10 +35,12 @@ StatusOr<std::optional<pb::HardwareProfile>> ScenarioHardware(const LoadedScenar
 }
 
 StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& s, Fidelity fidelity,
-                                            const std::optional<pb::HardwareProfile>& hardware) {
+                                            const std::optional<pb::HardwareProfile>& hardware,
+                                            FlowOptions flow) {
   const models::Workload& w = s.workload;
   MOESIM_ASSIGN_OR_RETURN(StepConfig config, StepConfigFromSpec(s.spec.step(), s.file, fidelity));
   config.hardware = hardware;
+  config.flow = flow;
   // The expert GEMM API against the GPU and dtype (DeepGEMM: FP8 on Hopper), located.
   if (auto kernels = KernelModel::Defaults(s.cluster.gpu_spec(), w.model.dtype(),
                                            config.expert_gemm, s.file.Locate("step.expert_gemm"));
@@ -70,6 +72,7 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& s, Fidelity fi
   result.set_scenario(w.name);
   result.set_model(w.model.name());
   result.set_fidelity(std::string(ToString(fidelity)));
+  if (fidelity == Fidelity::kFlow) result.set_flow_tolerance(flow.tolerance);
   result.set_global_batch(config.global_batch);
   result.set_seq_len(config.seq_len);
   result.set_micro_batch(config.micro_batch);
@@ -80,7 +83,8 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& s, Fidelity fi
 
 StatusOr<pb::Result> SimulateScenarioLayers(const LoadedScenario& s, Fidelity fidelity,
                                             const std::optional<pb::HardwareProfile>& hardware,
-                                            std::vector<pb::Result>* replay_steps) {
+                                            std::vector<pb::Result>* replay_steps,
+                                            FlowOptions flow) {
   MOESIM_RETURN_IF_ERROR(CheckMoeLayerSupport(s.workload, s.file));
   const models::Workload& w = s.workload;
   pb::Result result;
@@ -98,7 +102,7 @@ StatusOr<pb::Result> SimulateScenarioLayers(const LoadedScenario& s, Fidelity fi
                               models::WireTokenBytes(w.model, w.combine_dtype).value);
     }
   } else {
-    const std::unique_ptr<NetworkModel> net = MakeNetworkModel(s.cluster, fidelity);
+    const std::unique_ptr<NetworkModel> net = MakeNetworkModel(s.cluster, fidelity, flow);
     result = w.replay.empty() ? SimulateMoeLayers(*net, w) : SimulateReplay(*net, w, replay_steps);
   }
   if (w.replay.empty()) AddCriticalPath(w.layers, result);

@@ -38,8 +38,10 @@ struct ScenarioStep {
   StepReport report;        // what `result` was made of, every stage's ops included
   models::LayerWork layer;  // the MoE layer of one EP group the step priced
 };
+// `flow`: the flow model's options (sim/network/flow_model.h), at flow fidelity.
 StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& scenario, Fidelity fidelity,
-                                            const std::optional<pb::HardwareProfile>& hardware);
+                                            const std::optional<pb::HardwareProfile>& hardware,
+                                            FlowOptions flow = {});
 
 // A scenario without one: its MoE layers (a replay's steps when it replays a trace), priced by the
 // network model at `fidelity`, or by `hardware`'s measured figures; with the critical path (not
@@ -47,6 +49,7 @@ StatusOr<ScenarioStep> SimulateScenarioStep(const LoadedScenario& scenario, Fide
 // A replay also fills `replay_steps`, when given, with every step's Result (SimulateReplay).
 StatusOr<pb::Result> SimulateScenarioLayers(const LoadedScenario& scenario, Fidelity fidelity,
                                             const std::optional<pb::HardwareProfile>& hardware,
-                                            std::vector<pb::Result>* replay_steps = nullptr);
+                                            std::vector<pb::Result>* replay_steps = nullptr,
+                                            FlowOptions flow = {});
 
 }  // namespace moesim::sim

@@ -276,7 +276,7 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
                       "norm, attention_core, mlp, moe, moe_act");
   }
   MOESIM_ASSIGN_OR_RETURN(const KernelModel kernels, StepKernels(cluster, model.dtype(), config));
-  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(cluster, config.fidelity);
+  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(cluster, config.fidelity, config.flow);
   net->set_memo(config.memo);
   const LayerCoster coster(*net, model, plan, layer_work, config, kernels);
   r.hardware = (config.hardware ? "profile " + config.hardware->name() + "; " : std::string()) +

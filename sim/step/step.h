@@ -125,6 +125,7 @@ struct StepConfig {
   double capacity_factor = 0;
   Overlap overlap;
   Fidelity fidelity = Fidelity::kAnalytical;
+  FlowOptions flow;  // the flow model's tolerance (sim/network/flow_model.h), at flow fidelity
   // What the hardware achieves (`--hardware`, `moesim calibrate`): its GPU figures replace the
   // per-kernel defaults of sim/compute/kernel_model.h, and its dispatch/combine entry for the EP
   // group's link class replaces the network model for the EP all-to-alls

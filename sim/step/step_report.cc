@@ -121,7 +121,7 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
 
 void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream& out) {
   out << r.model() << " on " << r.gpus() << " GPUs, plan " << r.plan() << ", " << r.mode() << ", "
-      << r.fidelity() << "\n";
+      << r.fidelity() << FlowToleranceNote(r.flow_tolerance()) << "\n";
   out << "hardware: " << r.hardware() << "\n";
   if (!r.routing().empty()) out << "routing: " << r.routing() << "\n";
   out << fmt::format(

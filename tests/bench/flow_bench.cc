@@ -14,6 +14,10 @@
 //   moe-analytical-16384-v2                     per rank and expert, models/count_routing.h)
 //   uniform-flow-1024                           a uniform all-to-all, flow fidelity
 //   uniform-flow-1024-node                      the same fabric written as one 1,024-GPU node
+//   a2a-flow-1024-tol, -2048-tol, -4096-tol,    flow fidelity with --flow-tolerance 0.01
+//   moe-flow-1024-tol                           (sim/network/flow_model.h), each also run exact
+//                                               to print the error: every rank's end (a2a) or the
+//                                               layer's (moe) against the exact run's
 //
 // The workload: one MoE layer, Zipf-skewed routing (alpha 1.2, experts shuffled), top-8 of
 // 256 experts, 4,096 tokens per GPU, hidden 7168 (BF16), EP over every GPU (at most 256), DGX H100
@@ -84,6 +88,7 @@ struct Config {
   double bar_seconds;  // the bar on "simulate" (0: none)
   double bar_rss_mib;  // the bar on peak RSS (0: none)
   bool counts = false;  // routing_version 2: counts per (rank, expert), not per token
+  double tolerance = 0;  // the flow model's (FlowOptions); > 0: also run exact, print the error
 };
 
 constexpr Config kConfigs[] = {
@@ -95,6 +100,10 @@ constexpr Config kConfigs[] = {
     {"a2a-flow-1024-v2", 1024, "flow", Workload::kAllToAll, 10, 4096, true},
     {"a2a-flow-2048", 2048, "flow", Workload::kAllToAll, 0, 4096},
     {"a2a-flow-4096", 4096, "flow", Workload::kAllToAll, 10, 4096},
+    {"a2a-flow-1024-tol", 1024, "flow", Workload::kAllToAll, 2, 4096, false, 0.01},
+    {"a2a-flow-2048-tol", 2048, "flow", Workload::kAllToAll, 0, 4096, false, 0.01},
+    {"a2a-flow-4096-tol", 4096, "flow", Workload::kAllToAll, 10, 4096, false, 0.01},
+    {"moe-flow-1024-tol", 1024, "flow", Workload::kLayer, 4, 4096, false, 0.01},
     {"moe-analytical-128", 128, "analytical", Workload::kLayer, 0, 0},
     {"moe-flow-128", 128, "flow", Workload::kLayer, 0, 0},
     {"moe-analytical-1024", 1024, "analytical", Workload::kLayer, 0, 0},
@@ -213,10 +222,20 @@ int RunMoe(const Config& c) {
   }
   const double cpu_start = CpuSeconds();
   const auto start = Clock::now();
-  const moesim::pb::Result r = moesim::sim::SimulateMoeLayers(s->cluster, s->workload, *fidelity);
+  const moesim::pb::Result r = moesim::sim::SimulateMoeLayers(
+      s->cluster, s->workload, *fidelity, moesim::sim::FlowOptions{c.tolerance});
   row.simulate = Seconds(start);
   row.cpu = CpuSeconds() - cpu_start;
   row.predicted_ms = r.total_ns() / 1e6;
+  if (c.tolerance > 0) {
+    const moesim::pb::Result exact =
+        moesim::sim::SimulateMoeLayers(s->cluster, s->workload, *fidelity);
+    const double error = static_cast<double>(r.total_ns() - exact.total_ns()) /
+                         static_cast<double>(exact.total_ns());
+    row.note =
+        fmt::format("tolerance {:g}: layer {:+.2e} of the exact {:.3f} ms ({:.2f} e)", c.tolerance,
+                    error, exact.total_ns() / 1e6, std::abs(error) / c.tolerance);
+  }
   Print(c, row);
   return 0;
 }
@@ -239,7 +258,7 @@ int RunAllToAll(const Config& c) {
     return 1;
   }
   const std::unique_ptr<moesim::sim::NetworkModel> net =
-      moesim::sim::MakeNetworkModel(s->cluster, *fidelity);
+      moesim::sim::MakeNetworkModel(s->cluster, *fidelity, FlowOptions{c.tolerance});
   const double cpu_start = CpuSeconds();
   const auto start = Clock::now();
   const AllToAll a = net->AllToAllV(tokens, token_bytes);
@@ -253,6 +272,23 @@ int RunAllToAll(const Config& c) {
     for (const auto& cell : tokens.row(src)) flows += cell.dst != src && cell.count > 0;
   }
   row.note = fmt::format("{} flows", flows);
+  if (c.tolerance > 0) {
+    // Every rank's end against the exact run's, over the exact slowest rank.
+    const AllToAll exact = MakeNetworkModel(s->cluster, *fidelity)->AllToAllV(tokens, token_bytes);
+    moesim::Duration exact_slowest;
+    for (const RankCost& rank : exact.ranks) exact_slowest = std::max(exact_slowest, rank.time);
+    double worst = 0;
+    for (size_t r = 0; r < exact.ranks.size(); ++r) {
+      worst = std::max(worst, std::abs(static_cast<double>(a.ranks[r].time.picoseconds() -
+                                                           exact.ranks[r].time.picoseconds())));
+    }
+    const double end = static_cast<double>(exact_slowest.picoseconds());
+    row.note += fmt::format(
+        "; tolerance {:g}: slowest rank {:+.2e}, worst rank {:.2e} of the exact {:.3f} ms "
+        "({:.2f} e)",
+        c.tolerance, (static_cast<double>(slowest.picoseconds()) - end) / end, worst / end,
+        end / 1e9, worst / end / c.tolerance);
+  }
   Print(c, row);
   return 0;
 }
