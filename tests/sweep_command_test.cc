@@ -71,6 +71,30 @@ TEST_CASE("moesim sweep --csv, --json and --html write the same rows") {
   std::filesystem::remove(html);
 }
 
+TEST_CASE("moesim sweep --fidelity flow --flow-tolerance: every point with the tolerance") {
+  // The tolerance reaches every point (sim/network/flow_model.h; its error bound is
+  // tests/flow_tolerance_test.cc's): the table records it and the header says it.
+  const auto json =
+      Moesim(SweepArgs({"--set", "workload.tokens_per_gpu=128,256", "--fidelity", "flow",
+                        "--flow-tolerance", "0.01", "--json", "-", "--quiet"}));
+  REQUIRE(json.status == 0);
+  pb::SweepTable t;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &t).ok());
+  CHECK(t.fidelity() == "flow");
+  CHECK(t.flow_tolerance() == 0.01);
+  REQUIRE(t.rows_size() == 2);
+  CHECK(t.failed() == 0);
+  const auto text = Moesim(SweepArgs({"--set", "workload.tokens_per_gpu=128,256", "--fidelity",
+                                      "flow", "--flow-tolerance", "0.01"}));
+  REQUIRE(text.status == 0);
+  CHECK_THAT(text.out, Catch::Contains("MoE layers, flow, tolerance 1 % on direct all-to-alls: 2 "
+                                       "points"));
+  const auto analytical =
+      Moesim(SweepArgs({"--set", "workload.tokens_per_gpu=128", "--flow-tolerance", "0.01"}));
+  CHECK(analytical.status == 1);
+  CHECK_THAT(analytical.err, Catch::Contains("--flow-tolerance = 0.01: applies to the flow model"));
+}
+
 TEST_CASE("moesim sweep: a bad field path or value is one located error, exit 1") {
   auto run = Moesim(SweepArgs({"--set", "workload.tokens=128"}));
   CHECK(run.status == 1);

@@ -166,8 +166,8 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
       ->check(CLI::IsMember({"analytical", "flow"}))
       ->capture_default_str();
   cmd->add_option("--flow-tolerance", o->flow_tolerance,
-                  "With --fidelity flow: finish every flow due within this fraction of the time "
-                  "so far together (faster; 0 = exact; at most 0.1)")
+                  "With --fidelity flow: finish every flow due within this fraction of its own "
+                  "time together (direct all-to-alls; faster; 0 = exact; at most 0.1)")
       ->capture_default_str();
   cmd->add_option("--gpu", o->gpu, "GPU model for an NCCL XML that does not say");
   cmd->add_flag("--json", o->json, "Print the sweep as JSON");

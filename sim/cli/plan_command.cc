@@ -559,8 +559,8 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
                   "(the rest keep the search's times)");
   cmd->add_option("--flow-tolerance", o->flow_tolerance,
                   "the flow model's tolerance (--fidelity flow or --rerank-flow): flows due "
-                  "within this fraction of the time so far finish together (0 = exact, at most "
-                  "0.1)")
+                  "within this fraction of their own time finish together (direct all-to-alls; 0 "
+                  "= exact, at most 0.1)")
       ->capture_default_str();
   CLI::Option* csv = cmd->add_flag("--csv", o->csv, "CSV instead of the table");
   cmd->add_flag("--quiet", o->quiet, "no progress on stderr");

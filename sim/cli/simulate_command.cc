@@ -205,8 +205,9 @@ void AddSimulateCommand(CLI::App& app, CommandAction* chosen) {
       ->check(CLI::IsMember({"analytical", "flow"}))
       ->capture_default_str();
   cmd->add_option("--flow-tolerance", options->flow_tolerance,
-                  "With --fidelity flow: finish every flow due within this fraction of the time "
-                  "so far together, in one re-solve (faster; 0 = exact; e.g. 0.01, at most 0.1)")
+                  "With --fidelity flow: finish every flow due within this fraction of its own "
+                  "time together, in one re-solve (direct all-to-alls; faster; 0 = exact; e.g. "
+                  "0.01, at most 0.1)")
       ->capture_default_str();
   cmd->add_option("--timeline", options->timeline,
                   "Write a Chrome trace JSON timeline (open in ui.perfetto.dev)");

@@ -24,6 +24,7 @@ struct SweepOptions {
   std::string scenario;
   std::vector<std::string> sets;  // "FIELD=VALUES", in flag order
   std::string fidelity = "analytical";
+  double flow_tolerance = 0;    // --flow-tolerance (sim/network/flow_model.h)
   std::string csv, json, html;  // output files ("-": stdout instead of the table), or empty
   uint32_t threads = 0;         // 0: every core
   bool quiet = false;
@@ -45,7 +46,7 @@ void PrintSweepTable(const pb::SweepTable& t, std::ostream& out) {
   const SweepUnit unit = UnitOf(t);
   out << "# moesim sweep: " << (t.name().empty() ? t.scenario() : t.name()) << " (" << t.scenario()
       << "), " << (t.kind() == "step" ? "whole steps" : "MoE layers") << ", " << t.fidelity()
-      << ": " << t.rows_size() << " points";
+      << FlowToleranceNote(t.flow_tolerance()) << ": " << t.rows_size() << " points";
   if (t.failed() > 0) out << ", " << t.failed() << " failed";
   out << "\n# change: against point " << t.baseline() << "; bottleneck: "
       << (t.kind() == "step" ? "the longest op of a micro-batch on the slowest stage"
@@ -139,6 +140,9 @@ std::string SweepCsv(const pb::SweepTable& t) {
 int RunSweep(const SweepOptions& o, CommandIo& io) {
   const StatusOr<Fidelity> fidelity = ParseFidelity(o.fidelity);
   if (!fidelity.ok()) return Fail(io, fidelity.error());
+  const StatusOr<FlowOptions> flow =
+      ParseFlowOptions(o.flow_tolerance, *fidelity == Fidelity::kFlow);
+  if (!flow.ok()) return Fail(io, flow.error());
   for (const auto& [path, option] :
        {std::pair{o.csv, "--csv"}, std::pair{o.json, "--json"}, std::pair{o.html, "--html"}}) {
     if (path.empty() || path == "-") continue;
@@ -166,6 +170,7 @@ int RunSweep(const SweepOptions& o, CommandIo& io) {
   const size_t mine = (*points + spread.size() - 1 - spread.rank()) / spread.size();
   SweepRun run;
   run.fidelity = *fidelity;
+  run.flow = *flow;
   run.threads = o.threads != 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   run.offset = spread.rank();
   run.stride = spread.size();
@@ -182,7 +187,8 @@ int RunSweep(const SweepOptions& o, CommandIo& io) {
     for (pb::SweepRow& r : *part.mutable_rows()) rows.push_back(std::move(r));
   }
   if (spread.rank() != 0) return 0;
-  const pb::SweepTable table = MakeSweepTable(*base, axes, *fidelity, std::move(rows));
+  pb::SweepTable table = MakeSweepTable(*base, axes, *fidelity, std::move(rows));
+  table.set_flow_tolerance(flow->tolerance);
   if (table.failed() == static_cast<uint32_t>(table.rows_size())) {
     // Not one point ran: a table of errors with exit 0 would hide it.
     return Fail(io,
@@ -243,6 +249,10 @@ void AddSweepCommand(CLI::App& app, CommandAction* chosen) {
       ->allow_extra_args(false);
   cmd->add_option("--fidelity", o->fidelity, "network model: analytical or flow")
       ->check(CLI::IsMember({"analytical", "flow"}))
+      ->capture_default_str();
+  cmd->add_option("--flow-tolerance", o->flow_tolerance,
+                  "with --fidelity flow: finish every flow due within this fraction of its time "
+                  "together (faster; 0 = exact; at most 0.1)")
       ->capture_default_str();
   cmd->add_option("--csv", o->csv,
                   "write every row as CSV to FILE (-: stdout, instead of the table)");

@@ -79,7 +79,7 @@ void FillLayerRow(const pb::Result& r, pb::SweepRow& row) {
 }
 
 StatusOr<pb::SweepRow> Simulate(const SweepBase& base, const std::vector<SweepAxis>& axes,
-                                size_t point, Fidelity fidelity) {
+                                size_t point, Fidelity fidelity, FlowOptions flow) {
   MOESIM_ASSIGN_OR_RETURN(PointSpec spec, MakePoint(base, axes, point));
   MOESIM_ASSIGN_OR_RETURN(const LoadedScenario scenario,
                           ResolveScenario(std::move(spec.spec), std::move(spec.file)));
@@ -87,11 +87,11 @@ StatusOr<pb::SweepRow> Simulate(const SweepBase& base, const std::vector<SweepAx
   pb::SweepRow row;
   if (scenario.spec.has_step()) {
     MOESIM_ASSIGN_OR_RETURN(const ScenarioStep step,
-                            SimulateScenarioStep(scenario, fidelity, hardware));
+                            SimulateScenarioStep(scenario, fidelity, hardware, flow));
     FillStepRow(step.result, row);
   } else {
     MOESIM_ASSIGN_OR_RETURN(const pb::Result result,
-                            SimulateScenarioLayers(scenario, fidelity, hardware));
+                            SimulateScenarioLayers(scenario, fidelity, hardware, nullptr, flow));
     FillLayerRow(result, row);
   }
   return row;
@@ -106,8 +106,8 @@ StatusOr<SweepBase> LoadSweepBase(const std::string& path) {
 }
 
 pb::SweepRow RunSweepPoint(const SweepBase& base, const std::vector<SweepAxis>& axes, size_t point,
-                           Fidelity fidelity) {
-  StatusOr<pb::SweepRow> run = Simulate(base, axes, point, fidelity);
+                           Fidelity fidelity, FlowOptions flow) {
+  StatusOr<pb::SweepRow> run = Simulate(base, axes, point, fidelity, flow);
   pb::SweepRow row = run.ok() ? *std::move(run) : pb::SweepRow();
   if (!run.ok()) row.set_error(run.error().message());
   row.set_index(static_cast<uint32_t>(point));
@@ -126,7 +126,7 @@ std::vector<pb::SweepRow> RunSweepPoints(const SweepBase& base, const std::vecto
   std::atomic<size_t> next{0}, done{0};
   auto work = [&](bool reporter) {
     for (size_t k = next++; k < mine.size(); k = next++) {
-      rows[k] = RunSweepPoint(base, axes, mine[k], run.fidelity);
+      rows[k] = RunSweepPoint(base, axes, mine[k], run.fidelity, run.flow);
       ++done;
       if (reporter && run.progress) run.progress(done.load());
     }

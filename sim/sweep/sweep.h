@@ -30,6 +30,7 @@ StatusOr<SweepBase> LoadSweepBase(const std::string& path);
 
 struct SweepRun {
   Fidelity fidelity = Fidelity::kAnalytical;
+  FlowOptions flow;  // the flow model's tolerance (sim/network/flow_model.h), at flow fidelity
   uint32_t threads = 1;
   // Points i with i % stride == offset (an MPI rank's share); all with the defaults.
   uint32_t offset = 0, stride = 1;
@@ -40,7 +41,7 @@ struct SweepRun {
 // One point: its scenario made, resolved and simulated; the row carries the error if any step
 // failed. Components in the order the run produced them; delta_pct is MakeSweepTable's.
 pb::SweepRow RunSweepPoint(const SweepBase& base, const std::vector<SweepAxis>& axes, size_t point,
-                           Fidelity fidelity);
+                           Fidelity fidelity, FlowOptions flow = {});
 
 // The points of this share on `run.threads` threads, their rows in point order.
 std::vector<pb::SweepRow> RunSweepPoints(const SweepBase& base, const std::vector<SweepAxis>& axes,
