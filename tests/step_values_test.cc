@@ -255,6 +255,25 @@ TEST_CASE("Step values: a one-layer MoE step on 16 H100s, every op and overlap b
     CHECK(o.backward.picoseconds() == b - 32'587'917);
     CHECK(o.pipeline.picoseconds() == 2 * (f + b - 17'197'149 - 32'587'917));
   }
+  SECTION("no distributed optimizer: the gradients all-reduced as NCCL's tuner picks") {
+    StepConfig c = Training();
+    c.distributed_optimizer = false;
+    const StepReport o = Run(cluster, plan, work, c);
+    // The 31,522,816 B of dense gradients all-reduced over the 16 GPUs of two DGX H100 by the
+    // fastest of NCCL's candidates across Hopper NVSwitch nodes: ring, tree, NVLSTree (`moesim
+    // collective`'s choice); the expert's edp group is one GPU. Here NVLSTree, below the ring.
+    auto all_reduce = [&](CollectiveAlgo algo) {
+      return net->GroupCollective(dense_group, CollectiveOp::kAllReduce, algo, 31'522'816)
+          .time.picoseconds();
+    };
+    const int64_t ring = all_reduce(CollectiveAlgo::kRing),
+                  tree = all_reduce(CollectiveAlgo::kTree),
+                  nvlstree = all_reduce(CollectiveAlgo::kNvlsTree);
+    INFO("ring " << ring << " ps, tree " << tree << " ps, nvlstree " << nvlstree << " ps");
+    REQUIRE(nvlstree < ring);
+    REQUIRE(nvlstree < tree);
+    CHECK(o.grad_sync.picoseconds() == nvlstree);
+  }
   SECTION("gradient overlap: only what outlasts the last backward is exposed") {
     StepConfig c = Training();
     c.overlap.gradients = true;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "models/model_spec.h"
 #include "models/params.h"
@@ -11,6 +12,7 @@
 #include "models/routing.h"
 #include "models/synthetic_spec.h"
 #include "sim/compute/compute_model.h"
+#include "sim/network/collective_time.h"
 #include "sim/network/group_comm.h"
 #include "sim/step/step_ops.h"
 
@@ -169,13 +171,21 @@ StageParams ParamsOnGpu(const pb::ModelSpec& m, const models::Plan& plan, uint32
 }
 
 // Gradient reduction of one group of `params` parameters: reduce-scatter of the gradients and,
-// after the optimizer, all-gather of the updated weights with the distributed optimizer;
-// all-reduce of the gradients without.
+// after the optimizer, all-gather of the updated weights with the distributed optimizer (rings:
+// NCCL runs NVLS for them only inside one node, tuning.cc, and across nodes a ring); all-reduce
+// of the gradients without, by the algorithm NCCL's tuner picks (the fastest of
+// TunerAllReduceAlgorithms: ring, tree across nodes, NVLS or NVLSTree on NVSwitch Hopper nodes),
+// as `moesim collective` picks it.
 Duration SyncTime(const NetworkModel& net, const std::vector<uint32_t>& group, uint64_t params,
                   uint32_t weight_bytes, const StepConfig& config) {
   const uint64_t grads = params * kGradBytes;
   if (!config.distributed_optimizer) {
-    return net.GroupCollective(group, CollectiveOp::kAllReduce, CollectiveAlgo::kRing, grads).time;
+    std::optional<Duration> best;
+    for (CollectiveAlgo algo : TunerAllReduceAlgorithms(net.cluster(), group)) {
+      const Duration t = net.GroupCollective(group, CollectiveOp::kAllReduce, algo, grads).time;
+      if (!best || t < *best) best = t;
+    }
+    return *best;
   }
   return net.GroupCollective(group, CollectiveOp::kReduceScatter, CollectiveAlgo::kRing, grads)
              .time +
