@@ -3,8 +3,11 @@
 // message rate; on 2 nodes x 4 GPUs against hand-computed values.
 #include "sim/network/alltoall_low_latency.h"
 
+#include <google/protobuf/text_format.h>
+
 #include <catch2/catch.hpp>
 
+#include "proto/input_file.h"
 #include "sim/network/network_model.h"
 #include "test_paths.h"
 #include "topology/cluster.h"
@@ -102,6 +105,45 @@ TEST_CASE("Low-latency all-to-all on a group: ranks are the group's GPUs") {
   CHECK(a.ranks[5].time == Duration::Picoseconds(102'000'000));
   CHECK(a.ranks[0].time == Duration());
   CHECK(a.ranks[4].time == Duration());
+}
+
+TEST_CASE("A network transport's latency: once on every route across nodes, none inside one") {
+  // The fixture with fabric.net_latency_ns 20,000 (EFA's, topology::Cluster::RouteLatency): the
+  // MoE all-to-alls and DeepEP's kernels, timed without NCCL's model, pay it once per crossing.
+  std::string text;
+  {
+    const auto read = ReadInputFile(testing::SourcePath(kTwoNodes));
+    REQUIRE(read.ok());
+    text = *read;
+  }
+  pb::Cluster spec;
+  REQUIRE(google::protobuf::TextFormat::ParseFromString(text, &spec));
+  spec.mutable_fabric()->set_net_latency_ns(20'000);
+  const auto efa = topology::BuildCluster(spec);
+  REQUIRE(efa.ok());
+  CHECK(efa->RouteLatency(0, 4) == Duration::Picoseconds(22'000'000));  // 2 us of links + 20 us
+  CHECK(efa->RouteLatency(0, 1) == efa->router().Latency(0, 1));        // NVLink: no crossing
+  // The large case above, 742,400 B from GPU 0 to GPU 4: 14,848,000 ps on the NIC + 22 us, at both
+  // fidelities; and a direct MoE all-to-all of the same bytes (AllToAllV) the same.
+  LowLatencyTraffic large{models::TrafficMatrix(8), models::TrafficMatrix(8)};
+  large.bytes.at(0, 4) = 100 * 7424;
+  large.messages.at(0, 4) = 100;
+  models::TrafficMatrix tokens(8);
+  tokens.at(0, 4) = 100;
+  for (const Fidelity f : {Fidelity::kAnalytical, Fidelity::kFlow}) {
+    INFO(ToString(f));
+    const auto net = MakeNetworkModel(*efa, f);
+    CHECK(LowLatencyAllToAll(*net, AllGpus(), large).ranks[0].time ==
+          Duration::Picoseconds(36'848'000));
+    CHECK(net->AllToAllV(tokens, Bytes{7424}).ranks[4].time == Duration::Picoseconds(36'848'000));
+  }
+  // Small messages: the message rate's 100 us + the 22 us route the last count crosses.
+  LowLatencyTraffic small{models::TrafficMatrix(8), models::TrafficMatrix(8)};
+  small.bytes.at(0, 4) = 33'000 * 16;
+  small.messages.at(0, 4) = 33'000;
+  const auto net = MakeNetworkModel(*efa, Fidelity::kAnalytical);
+  CHECK(LowLatencyAllToAll(*net, AllGpus(), small).ranks[0].time ==
+        Duration::Picoseconds(122'000'000));
 }
 
 }  // namespace moesim::sim

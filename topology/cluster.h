@@ -45,6 +45,13 @@ class Cluster {
   // The network transport's latency per crossing (cluster.fabric.net_latency_ns; 0: none beyond
   // NCCL's own network step latencies).
   Duration net_latency() const { return net_latency_; }
+  // A transfer's route latency from GPU src to GPU dst without NCCL's latency model (the MoE
+  // layer's all-to-alls, DeepEP's kernels): its links' (Router::Latency), and the transport's
+  // net_latency() when it crosses the network.
+  Duration RouteLatency(uint32_t src, uint32_t dst) const {
+    const Duration links = router_->Latency(src, dst);
+    return router_->NodeOf(src) == router_->NodeOf(dst) ? links : links + net_latency_;
+  }
   // Assumptions an importer made, for the user to see.
   const std::vector<std::string>& warnings() const { return node_.warnings; }
 

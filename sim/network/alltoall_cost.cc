@@ -171,9 +171,10 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
       legs[l].worst_drain = std::max(legs[l].worst_drain, drain[id]);
   }
   // Each rank: the busiest link its transfers (sent or received) cross, and their longest route.
-  // A route's latency is Router::Latency's: inside a node, that of one sampled path; across nodes,
-  // its links outside the fabric plus the leg's, which is the same for every route of the leg (the
-  // fabric builders give every switch-to-switch link of a fabric the same latency).
+  // A route's latency is Cluster::RouteLatency's: inside a node, that of one sampled path; across
+  // nodes, its links outside the fabric plus the leg's, which is the same for every route of the
+  // leg (the fabric builders give every switch-to-switch link of a fabric the same latency), plus
+  // the transport's net_latency.
   std::vector<Duration> busiest(n), latency(n);
   size_t p = 0;
   for (uint32_t i = 0; i < n; ++i) {
@@ -192,9 +193,10 @@ AllToAll AllToAllCosts(const topology::Cluster& cluster, const TrafficMatrix& to
         FabricLegs::Leg& leg = legs[*l];
         worst = std::max(worst, leg.worst_drain);
         if (!leg.latency) leg.latency = router.Latency(i, j) - local_latency;
-        route = local_latency + *leg.latency;
+        route = local_latency + *leg.latency + cluster.net_latency();
       } else {
-        route = router.NodeOf(i) == router.NodeOf(j) ? router.Latency(i, j) : local_latency;
+        route = router.NodeOf(i) == router.NodeOf(j) ? router.Latency(i, j)
+                                                     : local_latency + cluster.net_latency();
       }
       for (const uint32_t r : {i, j}) {
         busiest[r] = std::max(busiest[r], worst);
@@ -298,9 +300,9 @@ AllToAll ScheduleCosts(const topology::Cluster& cluster, const Schedule& schedul
     // A stream's next chunk leaves when the one before has left: its arrival less its route.
     for (uint32_t u : x.after_sent) {
       const Transfer& before = schedule.transfers[u];
-      chain[t] = std::max(chain[t], chain[u] - router.Latency(before.src, before.dst));
+      chain[t] = std::max(chain[t], chain[u] - cluster.RouteLatency(before.src, before.dst));
     }
-    chain[t] += router.Latency(x.src, x.dst);
+    chain[t] += cluster.RouteLatency(x.src, x.dst);
     for (const uint32_t r : {x.src, x.dst}) {
       busiest[r] = std::max(busiest[r], worst);
       latency[r] = std::max(latency[r], chain[t]);

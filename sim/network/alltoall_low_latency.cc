@@ -53,7 +53,7 @@ AllToAll LowLatencyAllToAll(const NetworkModel& net, const std::vector<uint32_t>
       if (c.count == 0 || router.NodeOf(gpus[i]) == router.NodeOf(gpus[c.dst])) continue;
       sent[i] += c.count;
       received[c.dst] += c.count;
-      const Duration latency = router.Latency(gpus[i], gpus[c.dst]);
+      const Duration latency = cluster.RouteLatency(gpus[i], gpus[c.dst]);
       route[i] = std::max(route[i], latency);
       route[c.dst] = std::max(route[c.dst], latency);
     }

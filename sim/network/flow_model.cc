@@ -281,8 +281,8 @@ class FlowModel {
       // Nothing waits for it: its end is written down without an event of its own (its last
       // byte's route latency after it is through, without a protocol).
       Ended(t, protocol_ ? when
-                         : when + cluster_.router().Latency(schedule_.transfers[t].src,
-                                                            schedule_.transfers[t].dst));
+                         : when + cluster_.RouteLatency(schedule_.transfers[t].src,
+                                                        schedule_.transfers[t].dst));
       return;
     }
     if (when > sim_.now()) {
@@ -301,8 +301,7 @@ class FlowModel {
     }
     // Physical latency: the last byte still has to cross the route.
     const Transfer& x = schedule_.transfers[t];
-    sim_.ScheduleAfter(cluster_.router().Latency(x.src, x.dst),
-                       [this, t](Simulation&) { Finish(t); });
+    sim_.ScheduleAfter(cluster_.RouteLatency(x.src, x.dst), [this, t](Simulation&) { Finish(t); });
   }
 
   void Ended(uint32_t t, Duration at) {
