@@ -270,7 +270,7 @@ class FlowModel {
     if (!solve_pending_) Arm();
   }
 
-  // Flow v is through (or, with a tolerance, due by the horizon): its variable (and flight) free
+  // Flow v is through (or, with a tolerance, due enough): its variable (and flight) free
   // for reuse. A flow due later is through at its due time.
   void Complete(uint32_t v) {
     const uint32_t t = flights_[v].transfer;
