@@ -1,21 +1,14 @@
 #include "topology/achieved.h"
 
-#include <google/protobuf/text_format.h>
-
 #include <catch2/catch.hpp>
 
+#include "test_helpers.h"
 #include "topology/cluster.h"
 
 namespace moesim::topology {
 namespace {
 
-Cluster Build(const std::string& text) {
-  pb::Cluster spec;
-  REQUIRE(google::protobuf::TextFormat::ParseFromString(text, &spec));
-  auto c = BuildCluster(spec);
-  REQUIRE(c.ok());
-  return std::move(*c);
-}
+Cluster Build(const std::string& text) { return testing::ClusterFromText(text); }
 
 // The one edge of `link_class` leaving GPU 0 (presets give a GPU one edge per class).
 const Link& FirstLink(const Cluster& c, LinkClass link_class) {

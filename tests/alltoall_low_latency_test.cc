@@ -3,12 +3,11 @@
 // message rate; on 2 nodes x 4 GPUs against hand-computed values.
 #include "sim/network/alltoall_low_latency.h"
 
-#include <google/protobuf/text_format.h>
-
 #include <catch2/catch.hpp>
 
 #include "proto/input_file.h"
 #include "sim/network/network_model.h"
+#include "test_helpers.h"
 #include "test_paths.h"
 #include "topology/cluster.h"
 
@@ -110,17 +109,12 @@ TEST_CASE("Low-latency all-to-all on a group: ranks are the group's GPUs") {
 TEST_CASE("A network transport's latency: once on every route across nodes, none inside one") {
   // The fixture with fabric.net_latency_ns 20,000 (EFA's, topology::Cluster::RouteLatency): the
   // MoE all-to-alls and DeepEP's kernels, timed without NCCL's model, pay it once per crossing.
-  std::string text;
-  {
-    const auto read = ReadInputFile(testing::SourcePath(kTwoNodes));
-    REQUIRE(read.ok());
-    text = *read;
-  }
-  pb::Cluster spec;
-  REQUIRE(google::protobuf::TextFormat::ParseFromString(text, &spec));
+  const auto read = ReadInputFile(testing::SourcePath(kTwoNodes));
+  REQUIRE(read.ok());
+  pb::Cluster spec = testing::Parse<pb::Cluster>(*read);
   spec.mutable_fabric()->set_net_latency_ns(20'000);
-  const auto efa = topology::BuildCluster(spec);
-  REQUIRE(efa.ok());
+  const topology::Cluster cluster = testing::ClusterFromSpec(spec);
+  const topology::Cluster* efa = &cluster;
   CHECK(efa->RouteLatency(0, 4) == Duration::Picoseconds(22'000'000));  // 2 us of links + 20 us
   CHECK(efa->RouteLatency(0, 1) == efa->router().Latency(0, 1));        // NVLink: no crossing
   // The large case above, 742,400 B from GPU 0 to GPU 4: 14,848,000 ps on the NIC + 22 us, at both

@@ -2,8 +2,6 @@
 // must give exactly the max-min rates of the problem with every link (sim/network/flow_links.h).
 #include "sim/network/flow_links.h"
 
-#include <google/protobuf/text_format.h>
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -12,6 +10,7 @@
 
 #include "proto/cluster.pb.h"
 #include "sim/network/maxmin.h"
+#include "test_helpers.h"
 #include "topology/cluster.h"
 
 namespace moesim::sim {
@@ -24,11 +23,7 @@ topology::Cluster Rails(double oversubscription) {
       "node_preset: \"dgx-h100\" nodes: 4 fabric { rail_optimized { nodes_per_group: 2 "
       "oversubscription: " +
       std::to_string(oversubscription) + " } }";
-  pb::Cluster spec;
-  REQUIRE(google::protobuf::TextFormat::ParseFromString(text, &spec));
-  auto c = topology::BuildCluster(spec);
-  if (!c.ok()) FAIL(c.error().message());
-  return std::move(c).value();
+  return testing::ClusterFromText(text);
 }
 
 // An uneven all-to-all of the cluster's 32 GPUs: 1 to 17 units from i to j.

@@ -7,8 +7,6 @@
 // The step-by-step model this replaced failed it: a pipelined tree all-reduce up to 1.6 x the flow
 // time on two nodes (its steps waited for each other's slowest link, the flows did not), a
 // pairwise all-to-all 8% over on two nodes (ranks ran ahead of another rank's slow round).
-#include <google/protobuf/text_format.h>
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -18,6 +16,7 @@
 #include "sim/network/collective_time.h"
 #include "sim/network/flow_model.h"
 #include "sim/network/network_model.h"
+#include "test_helpers.h"
 #include "topology/cluster.h"
 
 namespace moesim::sim {
@@ -30,11 +29,7 @@ topology::Cluster Load(const std::string& what) {
     if (!c.ok()) FAIL(c.error().message());
     return std::move(c).value();
   }
-  pb::Cluster spec;
-  REQUIRE(google::protobuf::TextFormat::ParseFromString(what, &spec));
-  auto c = topology::BuildCluster(spec);
-  if (!c.ok()) FAIL(c.error().message());
-  return std::move(c).value();
+  return testing::ClusterFromText(what);
 }
 
 // Every (op, algorithm) BuildCollective accepts.

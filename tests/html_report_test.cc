@@ -17,16 +17,11 @@
 #include <sstream>
 
 #include "tests/moesim_runner.h"
+#include "tests/test_helpers.h"
 #include "tests/test_paths.h"
 
 namespace moesim::testing {
 namespace {
-
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

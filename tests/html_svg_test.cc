@@ -6,14 +6,12 @@
 #include <cmath>
 #include <string>
 
+#include "test_helpers.h"
+
 namespace moesim::sim::html {
 namespace {
 
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
+using moesim::testing::Count;
 
 TEST_CASE("Escape makes caller text safe in XML", "[html]") {
   CHECK(Escape("a<b & \"c\" 'd'>") == "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;");

@@ -2,22 +2,14 @@
 // text parsed in place, DGX H100 clusters, and the tiny model whose FLOPs are counted by hand.
 #pragma once
 
-#include <google/protobuf/text_format.h>
-
 #include <catch2/catch.hpp>
 #include <string>
 
 #include "proto/model.pb.h"
+#include "test_helpers.h"
 #include "topology/cluster.h"
 
 namespace moesim::testing {
-
-template <typename Message>
-Message Parse(const std::string& text) {
-  Message m;
-  REQUIRE(google::protobuf::TextFormat::ParseFromString(text, &m));
-  return m;
-}
 
 // `nodes` DGX H100 nodes, on one rail-optimized group when there are several.
 inline topology::Cluster DgxH100(uint32_t nodes) {
