@@ -22,8 +22,9 @@
 // earliest flow is through, every flow due within e of its own time (from its start to when it is
 // due at its present rate) leaves the solver with it, in one re-solve, and is done at its due
 // time. Such a flow has had its bandwidth for at least 1 - e of its time; the others get it up to
-// e of that early. A re-solve of a large all-to-all touches about as many flows for a batch as for
-// one completion, so it takes far fewer of them (results/flow_bench.md). Measured, not proven
+// e of that early. A batch's re-solve recomputes more flows than one completion's, but there are
+// far fewer of them (the 1,024-GPU benchmark: 1,410 re-solves of about 10,000 flows instead of
+// 68,049 of about 1,700; results/flow_bench.md). Measured, not proven
 // (tests/flow_tolerance_test.cc, random skewed all-to-allvs): every transfer ends within 2 e x the
 // run's end of its exact end on 16-64 GPUs (2.1 e on 256, measured once), and the benchmark's
 // 1,024-4,096-GPU all-to-alls and layer end where the exact ones do. A schedule with dependencies
