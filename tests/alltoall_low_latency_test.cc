@@ -140,4 +140,28 @@ TEST_CASE("A network transport's latency: once on every route across nodes, none
         Duration::Picoseconds(122'000'000));
 }
 
+TEST_CASE(
+    "A network transport's latency on a rail fabric: once per crossing, through a fabric leg") {
+  // Two DGX H100 on a rail-optimized fabric of one-node groups, so that a route across nodes
+  // crosses the spines: a fabric leg, whose latency the analytical model caches per leg (the
+  // fixture above takes the other branch). With and without EFA's 20 us: GPU 0 sends
+  // 100 tokens of 7,168 B to GPU 8 (the other node, the same rail) and 50 to GPU 1 (NVLink). The
+  // cross-node rank ends exactly 20 us later at both fidelities; nothing else changes.
+  const std::string nodes =
+      "node_preset: \"dgx-h100\" nodes: 2 fabric { rail_optimized { nodes_per_group: 1 } ";
+  const topology::Cluster plain = testing::ClusterFromText(nodes + "}");
+  const topology::Cluster efa = testing::ClusterFromText(nodes + "net_latency_ns: 20000 }");
+  models::TrafficMatrix tokens(16);
+  tokens.at(0, 8) = 100;
+  tokens.at(0, 1) = 50;
+  for (const Fidelity f : {Fidelity::kAnalytical, Fidelity::kFlow}) {
+    INFO(ToString(f));
+    const AllToAll a = MakeNetworkModel(plain, f)->AllToAllV(tokens, Bytes{7168});
+    const AllToAll b = MakeNetworkModel(efa, f)->AllToAllV(tokens, Bytes{7168});
+    REQUIRE(a.ranks[8].time > Duration());
+    CHECK(b.ranks[8].time == a.ranks[8].time + Duration::Nanoseconds(20'000));
+    CHECK(b.ranks[1].time == a.ranks[1].time);  // NVLink only
+  }
+}
+
 }  // namespace moesim::sim

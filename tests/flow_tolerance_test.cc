@@ -140,6 +140,8 @@ TEST_CASE("Tolerance: a schedule with dependencies runs exact") {
 
 TEST_CASE("Tolerance: --flow-tolerance outside 0-0.1, or without the flow model, is refused") {
   CHECK(ParseFlowOptions(0.01, true).ok());
+  CHECK(ParseFlowOptions(0.1, true).ok());  // Result.flow_tolerance's declared maximum
+  CHECK_FALSE(ParseFlowOptions(0.1001, true).ok());
   CHECK(ParseFlowOptions(0, false).ok());
   const auto high = ParseFlowOptions(0.5, true);
   REQUIRE_FALSE(high.ok());

@@ -77,9 +77,8 @@ struct FlowRun {
 // algorithm's (1 without a protocol); the analytical model's CollectiveTiming::efficiency, which
 // also holds NCCL's LL ceiling, when the flow model follows its choice.
 struct FlowOptions {
-  double tolerance = 0;  // 0: exact; e in (0, kMaxFlowTolerance]: see above
+  double tolerance = 0;  // 0: exact; e > 0 (at most 0.1, Result.flow_tolerance's range): see above
 };
-inline constexpr double kMaxFlowTolerance = 0.1;
 
 // ", tolerance 1 %" for a report's header; empty for an exact run (0).
 std::string FlowToleranceNote(double tolerance);

@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <bit>
-#include <cmath>
 #include <sstream>
 #include <stdexcept>
 
+#include "proto/checked.h"
+#include "proto/result.pb.h"
 #include "sim/network/collective_time.h"
 #include "sim/network/flow_model.h"
 #include "sim/network/group_comm.h"
@@ -171,13 +172,8 @@ std::unique_ptr<NetworkModel> MakeNetworkModel(const topology::Cluster& cluster,
 }
 
 StatusOr<FlowOptions> ParseFlowOptions(double tolerance, bool flow_used) {
-  if (!std::isfinite(tolerance) || tolerance < 0 || tolerance > kMaxFlowTolerance) {
-    std::ostringstream value;
-    value << tolerance;
-    std::ostringstream valid;
-    valid << "0 (exact) to " << kMaxFlowTolerance << ", e.g. 0.01";
-    return InputError(Location{}, "--flow-tolerance", value.str(), "is out of range", valid.str());
-  }
+  MOESIM_RETURN_IF_ERROR(
+      CheckFigure(tolerance, DeclaredRange<pb::Result>("flow_tolerance"), {}, "--flow-tolerance"));
   if (tolerance > 0 && !flow_used) {
     std::ostringstream value;
     value << tolerance;

@@ -120,7 +120,8 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus);
 std::unique_ptr<NetworkModel> MakeNetworkModel(const topology::Cluster& cluster, Fidelity fidelity,
                                                FlowOptions flow = {});
 
-// --flow-tolerance's value: 0 (exact) up to kMaxFlowTolerance, and only with --fidelity flow (or,
+// --flow-tolerance's value: within Result.flow_tolerance's declared range (0, exact, to 0.1;
+// proto/checked.h's CheckFigure), and only with --fidelity flow (or,
 // in `plan`, --rerank-flow: `flow_used` says whether the flow model runs); else an error naming
 // the option, the value and what is valid.
 StatusOr<FlowOptions> ParseFlowOptions(double tolerance, bool flow_used);
