@@ -336,18 +336,28 @@ TEST_CASE("NCCL's ring channels across nodes: channel c enters each node at its 
       topology::LoadClusterArgument(testing::SourcePath("tests/fixtures/two_nodes_4gpu.pbtxt"), "");
   REQUIRE(c.ok());
   const uint64_t S = 32'000'000;
-  // One ring: GPU 3 -> 4 and 7 -> 0 cross through one NIC each way: 4e6 B / 50e9 = 80 us a step,
-  // 560 us in all.
+  // One ring: GPU 3 -> 4 and 7 -> 0 cross through one NIC each way: 4e6 B / 50e9 = 80 us a step.
+  // Simple: NCCL's base 8.4 us; GPU 3's first step pays a network step latency, 14 us, and each
+  // of its 6 others waits for its send before to have left plus an intra-node (NVLink) step
+  // latency, 3.4 us, not for it to arrive plus 14 us: 8.4 + 14 + 80 + 6 x (3.4 + 80) = 602.8 us.
+  // (The chunks reach it in time: they come over NVLink hops of 3.4 + 10 us.)
   auto one = BuildCollective(CollectiveOp::kAllGather, CollectiveAlgo::kRing, 8, S, 4, 1);
   REQUIRE(one.ok());
-  CHECK(TimeCollective(*c, *one).bandwidth == Duration::Nanoseconds(560'000));
+  const CollectiveTiming t1 = TimeCollective(*c, *one);
+  CHECK(t1.protocol == NcclProtocol::kSimple);
+  CHECK(t1.total.picoseconds() == 602'800'000);
   // Four channels of 1 MB: channel c leaves node 0 from GPU (c+3)%4, so each NIC carries one
   // channel's 1 MB a step each way: 1e6 / 50e9 = 20 us (a GPU's NVLink carries the other three
-  // channels' 3 MB in 7.5 us). 140 us in all: the ring uses all four NICs.
+  // channels' 3 MB in 7.5 us), so the ring uses all four NICs. NCCL's tuner now picks LL128:
+  // base 14 us, a network step 4.0, an NVLink one 1.9, each step's 1 MB at 0.92 of the NIC,
+  // ceil(1e6 / 46e9 s) = 21,739,131 ps: 14 + 4.0 + 7 x 21.739131 + 6 x 1.9 = 181.573917 us
+  // (Simple: 8.4 + 14 + 20 + 6 x (3.4 + 20) = 182.8 us).
   auto four = BuildCollective(CollectiveOp::kAllGather, CollectiveAlgo::kRing, 8, S, 4, 4);
   REQUIRE(four.ok());
   CHECK(four->transfers.size() == 4 * 7 * 8);
-  CHECK(TimeCollective(*c, *four).bandwidth == Duration::Nanoseconds(140'000));
+  const CollectiveTiming t4 = TimeCollective(*c, *four);
+  CHECK(t4.protocol == NcclProtocol::kLL128);
+  CHECK(t4.total.picoseconds() == 181'573'917);
 }
 
 }  // namespace moesim::sim
@@ -439,11 +449,14 @@ TEST_CASE("NVLS_TREE all-reduce on 2 x 4 GPUs: NVLS in each node, a tree over th
   CHECK(flow.total.picoseconds() + 3 * 35 >= t.total.picoseconds());
   CHECK(static_cast<double>(flow.total.picoseconds()) <= 1.01 * t.total.picoseconds());
   // A ring over NCCL's 4 channels moves 14 steps of 4 MB / 4 channels = 1 MB over each NIC:
-  // 14 x 20 us = 280 us of bandwidth alone. NVLS_TREE's NICs carry S/4 = 8 MB each way instead
-  // of 14 MB.
+  // 14 x 20 us = 280 us of bandwidth alone at Simple. The rank leaving the node pays NCCL's base,
+  // one network step latency and 13 NVLink ones: LL128, 14 + 4.0 + 14 x 21.739131 (1 MB at 0.92
+  // of 50 GB/s) + 13 x 1.9 = 347.047834 us (Simple, x 1.4 for the ring plateau since
+  // 32 MB / (64 x 8) >= 64 B: 8.4 x 1.4 + 14 x 1.4 + 20 + 13 x (3.4 x 1.4 + 20) = 373.24 us).
+  // NVLS_TREE's NICs carry S/4 = 8 MB each way instead of 14 MB.
   auto ring = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, S, 4, 4);
   REQUIRE(ring.ok());
-  CHECK(TimeCollective(*c, *ring).bandwidth == Duration::Nanoseconds(280'000));
+  CHECK(TimeCollective(*c, *ring).total.picoseconds() == 347'047'834);
 }
 
 TEST_CASE("NVLS_TREE needs 2 or more whole nodes of Hopper or newer behind NVSwitch") {

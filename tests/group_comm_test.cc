@@ -37,12 +37,11 @@ Duration Full(const topology::Cluster& c, const std::vector<uint32_t>& gpus, Col
 
 TEST_CASE("GroupCollective: a ring timed from one step equals the full schedule") {
   const topology::Cluster c = FourNodes();
-  // A DP group across the nodes (one GPU per node, same rail) and a TP group inside node 1.
+  // A DP group across the nodes (one GPU per node, same rail) and a TP group inside node 1: no
+  // link carries two of a step's transfers, so the one-step form is exact.
   for (const std::vector<uint32_t>& gpus :
        {std::vector<uint32_t>{0, 8, 16, 24}, std::vector<uint32_t>{8, 9, 10, 11, 12, 13, 14, 15},
-        std::vector<uint32_t>{3, 4, 27},
-        // Two whole nodes: NCCL's 8 ring channels, one per NIC (RingChannels).
-        std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}}) {
+        std::vector<uint32_t>{3, 4, 27}}) {
     for (CollectiveOp op :
          {CollectiveOp::kAllReduce, CollectiveOp::kAllGather, CollectiveOp::kReduceScatter}) {
       for (uint64_t size : {uint64_t{4096}, uint64_t{1} << 30}) {
@@ -51,6 +50,29 @@ TEST_CASE("GroupCollective: a ring timed from one step equals the full schedule"
                   ->GroupCollective(gpus, op, CollectiveAlgo::kRing, size)
                   .time == Full(c, gpus, op, size));
       }
+    }
+  }
+}
+
+TEST_CASE("GroupCollective: a ring over NCCL's channels timed from one step bounds the full one") {
+  const topology::Cluster c = FourNodes();
+  // Two whole nodes: NCCL's 8 ring channels, one per NIC (RingChannels). Each GPU's NVLink
+  // carries its hop of all 8 channels in a step, which the full schedule's link bound charges
+  // against the chains behind them and the one-step form does not: no more than the full
+  // schedule's time, and within 0.1 % of it (at 4,096 B, 32 B a channel: about 5 ns in 25-43 us).
+  std::vector<uint32_t> gpus(16);
+  for (uint32_t g = 0; g < 16; ++g) gpus[g] = g;
+  for (CollectiveOp op :
+       {CollectiveOp::kAllReduce, CollectiveOp::kAllGather, CollectiveOp::kReduceScatter}) {
+    for (uint64_t size : {uint64_t{4096}, uint64_t{1} << 30}) {
+      INFO("op " << ToString(op) << " size " << size);
+      const Duration one_step = MakeNetworkModel(c, Fidelity::kAnalytical)
+                                    ->GroupCollective(gpus, op, CollectiveAlgo::kRing, size)
+                                    .time;
+      const Duration full = Full(c, gpus, op, size);
+      CHECK(one_step <= full);
+      CHECK(static_cast<double>(one_step.picoseconds()) >=
+            0.999 * static_cast<double>(full.picoseconds()));
     }
   }
 }

@@ -7,6 +7,8 @@
 
 #include "sim/network/collective_time.h"
 #include "sim/network/collectives.h"
+#include "sim/network/flow_model.h"
+#include "test_paths.h"
 #include "topology/cluster.h"
 
 namespace moesim::sim {
@@ -86,6 +88,59 @@ TEST_CASE("NCCL's LL ceiling: llMaxBw by architecture in one node, by node count
   CHECK(a100.bandwidth == Duration::Picoseconds(7'645'876));
   CHECK(a100.efficiency == Approx(0.365417).epsilon(1e-6));
   CHECK(a100.total == Duration::Picoseconds(35'923'728));
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("NCCL's ring across nodes: the net overhead floor and the all-reduce plateau") {
+  // tuning.cc: a ring spanning nodes pays at least getNetOverhead (1 us, x 3 for Simple) an
+  // intra-node step; a Simple all-reduce's latency is x 1.4 there (x 1.9 before Ampere) once
+  // bytes / (channels x ranks) >= 64, with NCCL's 64 channels at most.
+  NcclLatencyModel across{};
+  across.ring_across_nodes = true;
+  CHECK(across.Step(StepLinkKind::kNvLink, NcclProtocol::kLL) == Duration::Nanoseconds(1'000));
+  CHECK(across.Step(StepLinkKind::kNvLink, NcclProtocol::kLL128) == Duration::Nanoseconds(1'900));
+  CHECK(across.Step(StepLinkKind::kNvLink, NcclProtocol::kSimple) == Duration::Nanoseconds(3'400));
+  CHECK(across.Step(StepLinkKind::kPcie, NcclProtocol::kSimple) == Duration::Nanoseconds(5'700));
+  CHECK(across.Step(StepLinkKind::kNetwork, NcclProtocol::kLL) == Duration::Nanoseconds(2'700));
+  CHECK(NcclRingPlateau(90, 1, 8, 1 << 30) == 1.0);
+  CHECK(NcclRingPlateau(90, 2, 16, 64 * 64 * 16 - 1) == 1.0);
+  CHECK(NcclRingPlateau(90, 2, 16, 64 * 64 * 16) == 1.4);
+  CHECK(NcclRingPlateau(70, 2, 16, 1 << 30) == 1.9);
+  across.ring_plateau = 1.4;
+  across.net_latency = Duration::Nanoseconds(20'000);
+  // Simple: 8.4 x 1.4 = 11.76 us; a network step (14 + 2 x 20) x 1.4 = 75.6 us; LL unscaled.
+  CHECK(across.Base(NcclProtocol::kSimple) == Duration::Nanoseconds(11'760));
+  CHECK(across.Step(StepLinkKind::kNetwork, NcclProtocol::kSimple) ==
+        Duration::Nanoseconds(75'600));
+  CHECK(across.Step(StepLinkKind::kNetwork, NcclProtocol::kLL) == Duration::Nanoseconds(22'700));
+}
+
+TEST_CASE("A ring across nodes pays a network latency where a chunk crosses, not every step") {
+  // tests/fixtures/two_nodes_4gpu.pbtxt: 2 x 4 H100, no transport latency of its own. An 8-byte
+  // all-reduce on one ring 0 -> 1 -> ... -> 7 -> 0: 14 steps of 1 B, hops 3 -> 4 and 7 -> 0 cross
+  // nodes. LL: base 6.6 us; an NVLink step 0.6 us raised to the net overhead, 1.0 us; a network
+  // step 2.7 us. A step's send waits for the chunk of the step before to arrive from the previous
+  // rank and its own send before to have left, so the longest chain runs 14 consecutive hops of the
+  // ring: one lap (2 x 2.7 + 6 x 1.0 = 11.4 us) and the 6 hops 3 .. 8 holding both crossings
+  // (2 x 2.7 + 4 x 1.0 = 9.4 us): 6.6 + 11.4 + 9.4 = 27.4 us, plus the bytes' picoseconds.
+  // (Before, every step of GPU 3 waited for its own send to arrive: 6.6 + 14 x 2.7 = 44.4 us.
+  // NCCL's tuner: 6.6 + 12 x 1.0 + 2 x 2.7 = 24.0 us.)
+  auto c =
+      topology::LoadClusterArgument(testing::SourcePath("tests/fixtures/two_nodes_4gpu.pbtxt"), "");
+  REQUIRE(c.ok());
+  auto ring = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, 8, 4, 1);
+  REQUIRE(ring.ok());
+  const CollectiveTiming t = TimeCollective(*c, *ring);
+  CHECK(t.protocol == NcclProtocol::kLL);
+  CHECK(t.latency == Duration::Nanoseconds(27'400));
+  CHECK(t.total - t.latency < Duration::Nanoseconds(1));
+  // The flow model runs the same chains: as long, up to a picosecond a transfer.
+  const FlowRun flow = RunFlows(*c, *ring, t.protocol);
+  CHECK(flow.total >= t.total - Duration::Picoseconds(14));
+  CHECK(flow.total <= t.total + Duration::Nanoseconds(1));
 }
 
 }  // namespace moesim::sim

@@ -46,10 +46,12 @@ std::vector<uint32_t> Offsets(const std::vector<uint32_t>& counts) {
 // Routes are walked once; a million-transfer all-to-all holds about 20 bytes per link it crosses.
 class ScheduleBound {
  public:
-  ScheduleBound(const topology::Cluster& cluster, const Schedule& schedule)
-      : schedule_(schedule), n_(static_cast<uint32_t>(schedule.transfers.size())) {
-    independent_ = std::all_of(schedule.transfers.begin(), schedule.transfers.end(),
-                               [](const Transfer& x) { return x.after.empty(); });
+  // `ring`: the schedule is one step of a ring (TimeRing), each transfer's hop kind and drain kept.
+  ScheduleBound(const topology::Cluster& cluster, const Schedule& schedule, bool ring = false)
+      : schedule_(schedule), n_(static_cast<uint32_t>(schedule.transfers.size())), ring_(ring) {
+    independent_ =
+        std::all_of(schedule.transfers.begin(), schedule.transfers.end(),
+                    [](const Transfer& x) { return x.after.empty() && x.after_sent.empty(); });
     if (independent_) {
       PoolByKind(cluster);
       return;
@@ -64,7 +66,7 @@ class ScheduleBound {
     }
     first_.reserve(n_ + 1);
     hop_.reserve(n_);
-    std::vector<uint32_t> per_link(bandwidth_.size(), 0), waiting(n_, 0);
+    std::vector<uint32_t> per_link(bandwidth_.size(), 0), waiting(n_, 0), streaming(n_, 0);
     for (uint32_t t = 0; t < n_; ++t) {
       const Transfer& x = schedule.transfers[t];
       first_.push_back(static_cast<uint32_t>(uses_.size()));
@@ -75,9 +77,14 @@ class ScheduleBound {
         nvlink = nvlink && g[e].link_class == topology::LinkClass::kNvLink;
       });
       hop_.push_back(KindOf(router.NodeOf(x.src) != router.NodeOf(x.dst), nvlink));
+      if (x.paced) {
+        if (pace_kind_.empty()) pace_kind_.resize(n_, StepLinkKind::kNvLink);
+        pace_kind_[t] = PaceOf(cluster, x.src);
+      }
       // Transfers of a collective cross about as many links each: room for all, as the first.
       if (t == 0) uses_.reserve(size_t{n_} * uses_.size());
       for (uint32_t before : x.after) ++waiting[before];
+      for (uint32_t before : x.after_sent) ++streaming[before];
     }
     first_.push_back(static_cast<uint32_t>(uses_.size()));
     // Every link's uses together, and every transfer's waiters (counting sorts).
@@ -87,9 +94,13 @@ class ScheduleBound {
       link_uses_[link_first_[uses_[u].edge] + --per_link[uses_[u].edge]] = u;
     waiter_first_ = Offsets(waiting);
     waiters_.resize(waiter_first_.back());
+    streamer_first_ = Offsets(streaming);
+    streamers_.resize(streamer_first_.back());
     for (uint32_t t = 0; t < n_; ++t) {
       for (uint32_t before : schedule.transfers[t].after)
         waiters_[waiter_first_[before] + --waiting[before]] = t;
+      for (uint32_t before : schedule.transfers[t].after_sent)
+        streamers_[streamer_first_[before] + --streaming[before]] = t;
     }
   }
 
@@ -99,7 +110,12 @@ class ScheduleBound {
     Prepare(model, p, efficiency);
     Bound bound;
     // Forward, in schedule order (a transfer waits only for earlier ones): the earliest a transfer
-    // can start (release_) and be through (done_); empty_ is the same with no bytes.
+    // can start (release_) and be through (done_); empty_ is the same with no bytes. What it waits
+    // to arrive (`after`) adds its step latency; what it waits to have left its sender
+    // (`after_sent`) adds none, or for a paced transfer its intra-node step latency: the flow model
+    // starts it when that one's last byte has left (and the pace after), which is no earlier than
+    // that one's done_ here. A transfer that waits only for such is not held to the call's base
+    // and its own step latency either (the flow model's stream chunks).
     const Duration base = model.Base(p);
     release_.resize(n_);
     done_.resize(n_);
@@ -116,9 +132,16 @@ class ScheduleBound {
                            return LinkJob{release_[before], bytes, Duration()};
                          }));
       }
-      release_[t] = ready + step_[t];
+      const std::vector<uint32_t>& sent = schedule_.transfers[t].after_sent;
+      const bool streams_only = after.empty() && !sent.empty();
+      release_[t] = streams_only ? Duration() : ready + step_[t];
+      empty_[t] = streams_only ? Duration() : ready_empty + step_[t];
+      const Duration pace = pace_.empty() ? Duration() : pace_[t];
+      for (uint32_t before : sent) {
+        release_[t] = std::max(release_[t], done_[before] + pace);
+        empty_[t] = std::max(empty_[t], empty_[before] + pace);
+      }
       done_[t] = release_[t] + solo_[t];
-      empty_[t] = ready_empty + step_[t];
       bound.latency = std::max(bound.latency, empty_[t]);
     }
     // Backward: the least time the run lasts once a transfer is through (tail_), by the same
@@ -129,6 +152,11 @@ class ScheduleBound {
                                               waiters_.data() + waiter_first_[t + 1]);
       for (uint32_t next : waiters)
         tail_[t] = std::max(tail_[t], step_[next] + solo_[next] + tail_[next]);
+      for (uint32_t i = streamer_first_[t]; i < streamer_first_[t + 1]; ++i) {
+        const uint32_t next = streamers_[i];
+        const Duration pace = pace_.empty() ? Duration() : pace_[next];
+        tail_[t] = std::max(tail_[t], pace + solo_[next] + tail_[next]);
+      }
       if (waiters.size() > 1) {
         tail_[t] = std::max(tail_[t], SharedLinks(waiters, [&](uint32_t next, double bytes) {
                               return LinkJob{tail_[next], bytes, step_[next]};
@@ -244,6 +272,14 @@ class ScheduleBound {
         }
       }
       const size_t k = static_cast<size_t>(KindOf(across, nvlink));
+      if (ring_) {
+        Duration drain;
+        for (const auto& [slot, bytes] : route)
+          drain = std::max(drain, LinkDrain{bandwidth_[slot], 1.0}.Time(bytes));
+        hop_.push_back(static_cast<StepLinkKind>(k));
+        hop_drain_.push_back(drain);
+        pace_kind_.push_back(PaceOf(cluster, x.src));
+      }
       for (const auto& [slot, bytes] : route) {
         bytes_of[slot * kKinds + k] += bytes;
         most[slot * kKinds + k] = std::max(most[slot * kKinds + k], bytes);
@@ -296,6 +332,11 @@ class ScheduleBound {
       hop_latency = std::max(hop_latency, step[k]);
     }
     Bound bound{base + int64_t{steps} * chain, base + int64_t{steps} * hop_latency, std::nullopt};
+    if (ring_ && steps > 1) {
+      const auto [ring_chain, ring_latency] = RingChains(step, efficiency, steps);
+      bound.total = base + ring_chain;
+      bound.latency = base + ring_latency;
+    }
     Duration worst;
     for (size_t e = 0; e < bandwidth_.size(); ++e) {
       const LinkDrain drain{bandwidth_[e], efficiency};
@@ -329,14 +370,119 @@ class ScheduleBound {
     return bound;
   }
 
+  // A ring's longest chain of `steps` transfers, with and without their bytes, the schedule being
+  // one step of it listed channel by channel, each channel's `ranks` hops in ring order (hop p
+  // into the sender of hop p + 1), as network_model.cc lists them. In Ring()'s schedule
+  // (collectives.cc) step k's hop p waits for step k - 1's hop p - 1 to arrive (its own step
+  // latency s_p after) and for its own step k - 1 to have left (its pace, an intra-node step
+  // latency c_p, after), so, with d_p its drain alone:
+  //   done(k, p) = max(done(k - 1, p - 1) + s_p, done(k - 1, p) + c_p) + d_p,
+  //   done(0, p) = s_p + d_p
+  // and the chain is the largest done(steps - 1, p): For()'s forward pass on the whole ring.
+  // Channels with the same (s, c, d) round are worked once. Past kRingChainWork ranks x steps,
+  // or a schedule not so listed, the two chains every ring has: a rank sending all its steps
+  // (s_p + d_p + (steps - 1)(c_p + d_p)), and a chunk going `steps` hops round (the most s + d
+  // over as many consecutive hops); a lower bound still.
+  static constexpr uint64_t kRingChainWork = uint64_t{1} << 26;
+  std::pair<Duration, Duration> RingChains(std::span<const Duration> step, double efficiency,
+                                           uint32_t steps) const {
+    const uint32_t n = schedule_.ranks;
+    const size_t m = schedule_.transfers.size();
+    bool listed = n >= 2 && m % n == 0;
+    for (size_t t = 0; listed && t < m; ++t) {
+      const size_t next = t / n * n + (t % n + 1) % n;
+      listed = schedule_.transfers[t].dst == schedule_.transfers[next].src;
+    }
+    Duration chain, latency;
+    struct Hop {
+      Duration s, c, d;  // step latency, pace, drain
+      bool operator==(const Hop&) const = default;
+    };
+    std::vector<std::pair<Duration, Duration>> done;  // (with bytes, without)
+    std::vector<std::vector<Hop>> seen;               // rounds worked
+    const bool dynamic = listed && uint64_t{n} * steps <= kRingChainWork;
+    for (size_t first = 0; first < m; first += listed ? n : m) {
+      const size_t count = listed ? n : m;
+      std::vector<Hop> round(count);
+      for (size_t p = 0; p < count; ++p) {
+        round[p] = {step[static_cast<size_t>(hop_[first + p])],
+                    step[static_cast<size_t>(pace_kind_[first + p])],
+                    AtEfficiency(hop_drain_[first + p], efficiency)};
+      }
+      if (std::find(seen.begin(), seen.end(), round) != seen.end()) continue;
+      seen.push_back(round);
+      if (dynamic) {
+        done.resize(count);
+        for (size_t p = 0; p < count; ++p) done[p] = {round[p].s + round[p].d, round[p].s};
+        for (uint32_t k = 1; k < steps; ++k) {
+          // In place from the last hop down would read an updated p - 1: keep hop 0's old value.
+          const std::pair<Duration, Duration> last = done[count - 1];
+          for (size_t p = count; p-- > 0;) {
+            const std::pair<Duration, Duration> in = p == 0 ? last : done[p - 1];
+            const Hop& h = round[p];
+            done[p] = {std::max(in.first + h.s, done[p].first + h.c) + h.d,
+                       std::max(in.second + h.s, done[p].second + h.c)};
+          }
+        }
+        for (const auto& [with, without] : done) {
+          chain = std::max(chain, with);
+          latency = std::max(latency, without);
+        }
+        continue;
+      }
+      // A rank's own steps; a chunk's `steps` consecutive hops (whole rounds plus the most a
+      // shorter run of them adds), when the schedule is a listed ring.
+      for (const Hop& h : round) {
+        chain = std::max(chain, h.s + h.d + int64_t{steps - 1} * (h.c + h.d));
+        latency = std::max(latency, h.s + int64_t{steps - 1} * h.c);
+      }
+      if (!listed) continue;
+      Duration lap, lap_latency;
+      for (const Hop& h : round) {
+        lap += h.s + h.d;
+        lap_latency += h.s;
+      }
+      const uint32_t laps = steps / n, rest = steps % n;
+      // The most `rest` consecutive hops add, a window sliding round the ring.
+      Duration run, run_latency;
+      for (uint32_t j = 0; j < rest; ++j) {
+        run += round[j].s + round[j].d;
+        run_latency += round[j].s;
+      }
+      Duration best = run, best_latency = run_latency;
+      for (size_t p = 1; p < count && rest > 0; ++p) {
+        const Hop& out = round[p - 1];
+        const Hop& in = round[(p + rest - 1) % count];
+        run += in.s + in.d - out.s - out.d;
+        run_latency += in.s - out.s;
+        best = std::max(best, run);
+        best_latency = std::max(best_latency, run_latency);
+      }
+      chain = std::max(chain, int64_t{laps} * lap + best);
+      latency = std::max(latency, int64_t{laps} * lap_latency + best_latency);
+    }
+    return {chain, latency};
+  }
+
+  // PaceKind of `gpu`, walked once a GPU.
+  StepLinkKind PaceOf(const topology::Cluster& cluster, uint32_t gpu) {
+    if (pace_of_gpu_.size() <= gpu) pace_of_gpu_.resize(gpu + 1);
+    if (!pace_of_gpu_[gpu]) pace_of_gpu_[gpu] = PaceKind(cluster, gpu);
+    return *pace_of_gpu_[gpu];
+  }
+
   // Per protocol: every link's drain, every transfer's step latency and time alone on its route.
   void Prepare(const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
     drain_.resize(bandwidth_.size());
     for (size_t e = 0; e < bandwidth_.size(); ++e) drain_[e] = LinkDrain{bandwidth_[e], efficiency};
     step_.resize(n_);
+    pace_.resize(pace_kind_.empty() ? 0 : n_);
     solo_.assign(n_, Duration());
     for (uint32_t t = 0; t < n_; ++t) {
       step_[t] = schedule_.transfers[t].streamed ? Duration() : model.Step(hop_[t], p);
+      if (!pace_kind_.empty()) {
+        pace_[t] = schedule_.transfers[t].paced ? model.Step(pace_kind_[t], p) : Duration();
+      }
       for (uint32_t u = first_[t]; u < first_[t + 1]; ++u)
         solo_[t] = std::max(solo_[t], drain_[uses_[u].edge].Time(uses_[u].bytes));
     }
@@ -368,6 +514,8 @@ class ScheduleBound {
 
   const Schedule& schedule_;
   const uint32_t n_;
+  const bool ring_ = false;
+  std::vector<Duration> hop_drain_;  // ring_: each transfer's drain alone at full bandwidth
   // Per link: its bandwidth and descriptor, by edge id (the general form), or in the pooled form
   // for the links the schedule crosses only, in edge id order. Bound::bottleneck indexes them.
   std::vector<Rate> bandwidth_;
@@ -383,11 +531,14 @@ class ScheduleBound {
   std::vector<Use> uses_;  // transfer t's: uses_[first_[t] .. first_[t + 1])
   std::vector<uint32_t> first_;
   std::vector<StepLinkKind> hop_;                 // per transfer
+  std::vector<StepLinkKind> pace_kind_;           // per transfer, when any is paced: PaceKind
+  std::vector<std::optional<StepLinkKind>> pace_of_gpu_;
   std::vector<uint32_t> link_uses_, link_first_;  // edge e's uses: link_uses_[link_first_[e] ..]
   std::vector<uint32_t> waiters_, waiter_first_;  // transfer t's waiters: waiters_[first[t] ..]
+  std::vector<uint32_t> streamers_, streamer_first_;  // those that wait for t to have left
   // Per protocol (For): per edge, per transfer, and scratch.
   std::vector<LinkDrain> drain_;
-  std::vector<Duration> step_, solo_, release_, done_, empty_, tail_;
+  std::vector<Duration> step_, pace_, solo_, release_, done_, empty_, tail_;
   std::vector<LinkJob> jobs_;
   std::vector<std::pair<uint32_t, LinkJob>> shared_;
 };
@@ -473,9 +624,26 @@ StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t ds
   return KindOf(false, nvlink);
 }
 
-NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, CollectiveAlgo algo) {
-  return {algo == CollectiveAlgo::kTree, algo == CollectiveAlgo::kNvls,
-          algo == CollectiveAlgo::kNvlsTree, cluster.net_latency()};
+StepLinkKind PaceKind(const topology::Cluster& cluster, uint32_t gpu) {
+  const uint32_t per_node = cluster.gpus_per_node();
+  if (per_node < 2) return StepLinkKind::kNvLink;
+  const uint32_t first = gpu / per_node * per_node;
+  return HopKind(cluster, gpu, gpu == first ? first + 1 : first);
+}
+
+NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, const Schedule& schedule) {
+  const CollectiveAlgo algo = schedule.algo;
+  NcclLatencyModel model{algo == CollectiveAlgo::kTree, algo == CollectiveAlgo::kNvls,
+                         algo == CollectiveAlgo::kNvlsTree, cluster.net_latency()};
+  if (algo == CollectiveAlgo::kRing) {
+    const uint32_t nodes = NodesSpanned(cluster, schedule);
+    model.ring_across_nodes = nodes > 1;
+    if (schedule.op == CollectiveOp::kAllReduce) {
+      model.ring_plateau =
+          NcclRingPlateau(cluster.gpu_spec().sm, nodes, schedule.ranks, schedule.size);
+    }
+  }
+  return model;
 }
 
 double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo) {
@@ -552,17 +720,16 @@ std::vector<CollectiveAlgo> TunerAllReduceAlgorithms(const topology::Cluster& cl
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {
   ScheduleBound bound(cluster, schedule);
   return Choose(cluster, schedule, bound.edges(), bound.BusiestLink(),
-                LatencyModelFor(cluster, schedule.algo),
-                AlgorithmEfficiency(cluster, schedule.algo),
+                LatencyModelFor(cluster, schedule), AlgorithmEfficiency(cluster, schedule.algo),
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.For(model, p, efficiency);
                 });
 }
 
 CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps) {
-  ScheduleBound bound(cluster, step);
+  ScheduleBound bound(cluster, step, /*ring=*/true);
   return Choose(cluster, step, bound.edges(), bound.BusiestLink(steps),
-                LatencyModelFor(cluster, CollectiveAlgo::kRing), 1.0,
+                LatencyModelFor(cluster, step), 1.0,
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.Ring(model, p, efficiency, steps);
                 });

@@ -52,19 +52,24 @@ struct CollectiveTiming {
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule);
 
 // A ring of `steps` identical steps given once: `step` lists one step's transfers (no
-// dependencies), and step k's transfer from rank i waits for step k - 1's transfers into and out
-// of i, as collectives.h's Ring() builds them (a ring of 2,048 without its 8 M transfers):
+// dependencies), channel by channel, each channel's hops in ring order (hop p into the sender of
+// hop p + 1); step k's transfer from rank i waits for step k - 1's transfer into i to arrive and
+// its own to have left, as collectives.h's Ring() builds them (a ring of 2,048 without its 8 M
+// transfers):
 //
-//   total = base + max(steps x max over transfers (step latency + bytes over its narrowest link),
+//   total = base + max(the longest chain of `steps` transfers through those waits, each adding
+//                      its hop's step latency where it waits for an arrival and its bytes over
+//                      its narrowest link,
 //                      max over links (least step latency there + steps x its bytes / bandwidth))
 //
 // Equal to TimeCollective of the full ring when no link carries two of a step's transfers (a ring
 // over NVSwitch or over one GPU a node); otherwise no more than it, so still a lower bound.
 CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps);
 
-// NCCL's latency model for `algo` (Tree rows for tree, NVLS for nvls, NVLS_TREE for nvlstree,
-// Ring otherwise), with the cluster's network transport latency.
-NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, CollectiveAlgo algo);
+// NCCL's latency model for the schedule's algorithm (Tree rows for tree, NVLS for nvls, NVLS_TREE
+// for nvlstree, Ring otherwise), with the cluster's network transport latency, and for a ring
+// spanning nodes NCCL's net overhead and, for an all-reduce, its ring plateau (nccl_model.h).
+NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, const Schedule& schedule);
 // What an algorithm reaches of the links' bandwidth beyond the protocol's efficiency: NCCL's
 // nvlsEfficiency for the cluster's GPUs with NVLS; 0.92 for a tree (NCCL's tuner derates a tree
 // all-reduce so, tuning.cc: busBw * .92); else 1.
@@ -86,5 +91,8 @@ std::vector<CollectiveAlgo> TunerAllReduceAlgorithms(const topology::Cluster& cl
 // What a hop from `src` to `dst` crosses, for NCCL's step latency: the network between nodes;
 // NVLink when every link of the route is NVLink; PCIe otherwise.
 StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t dst);
+// The kind of an intra-node hop from `gpu` (to the first other GPU of its node), which paces a
+// Transfer::paced transfer's steps; NVLink on a node of one GPU (no such hop).
+StepLinkKind PaceKind(const topology::Cluster& cluster, uint32_t gpu);
 
 }  // namespace moesim::sim

@@ -46,9 +46,15 @@ void Pairwise(Schedule& s, const std::vector<std::vector<uint64_t>>& bytes) {
 }
 
 // Ring: `steps` rounds of `chunk` bytes around the ring; a round's send waits for the chunk
-// received in the previous round and for the rank's own previous send. With channels > 1 (NCCL's
-// channels across nodes, see BuildCollective), the chunk is split over that many rings, channel c
-// visiting each node's ranks rotated by c (RingOrder); channel 0 takes the remainder.
+// received in the previous round to arrive (`after`: the step latency of its hop) and for the
+// rank's own previous send to have left, plus an intra-node step latency (`after_sent`, `paced`).
+// So every step costs its rank an intra-node step latency, which the bytes do not hide, and a
+// network step latency is paid where a chunk crosses nodes, not at every step of the rank whose
+// hop crosses them: NCCL's tuner's form, (nsteps - nInterSteps) x intraLat + nInterSteps x
+// interLat + bytes / bandwidth (tuning.cc; an all-reduce of 2 (n - 1) steps on N nodes crosses
+// them about 2 N times, NCCL counts 2 (N - 1)). With channels > 1 (NCCL's channels across nodes,
+// see BuildCollective), the chunk is split over that many rings, channel c visiting each node's
+// ranks rotated by c (RingOrder); channel 0 takes the remainder.
 void Ring(Schedule& s, uint32_t steps, uint64_t chunk, uint32_t channels) {
   const uint32_t n = s.ranks;
   for (uint32_t c = 0; c < channels; ++c) {
@@ -59,8 +65,12 @@ void Ring(Schedule& s, uint32_t steps, uint64_t chunk, uint32_t channels) {
       std::vector<uint32_t> now(n);
       for (uint32_t p = 0; p < n; ++p) {
         std::vector<uint32_t> after;
-        if (step > 0) after = {last[(p + n - 1) % n], last[p]};
+        if (step > 0) after = {last[(p + n - 1) % n]};
         now[p] = s.Add(order[p], order[(p + 1) % n], part, step, std::move(after));
+        if (step > 0) {
+          s.transfers[now[p]].after_sent = {last[p]};
+          s.transfers[now[p]].paced = true;
+        }
       }
       last = std::move(now);
     }

@@ -84,6 +84,11 @@ struct Transfer {
   // through, without a step latency of its own (NCCL's latency model charges a hop once a call,
   // not once a chunk). Only with `after`.
   bool streamed = false;
+  // Its `after_sent` waits also pay a step latency of an intra-node hop of its sender's node
+  // (PaceKind, sim/network/collective_time.h): NCCL's per-step cost, which the bytes of the step
+  // before do not hide, while the network's latency is paid only by a hop that crosses it (a
+  // ring's steps, collectives.cc).
+  bool paced = false;
 };
 
 struct Schedule {

@@ -37,11 +37,12 @@ class FlowModel {
                                      AlgorithmEfficiency(cluster, schedule.algo)
                                : 1.0),
         tolerance_(Independent(schedule) ? options.tolerance : 0),
-        model_(LatencyModelFor(cluster, schedule.algo)),
+        model_(LatencyModelFor(cluster, schedule)),
         links_(PlanFlowLinks(cluster, schedule)) {
     const size_t n = schedule.transfers.size();
     waiting_.resize(n);
     arrived_.resize(n);
+    sent_.resize(n);
     dependents_.resize(n);
     streamers_.resize(n);
     run_.finish.resize(n);
@@ -101,22 +102,28 @@ class FlowModel {
   // Starts transfer t once all it waits for is done, at `at` (when the last of it was): its hop's
   // step latency (NCCL model) after the last transfer it waits for to arrive (`after`), and no
   // earlier than the last it waits for to be sent (`after_sent`, the stream before it on its
-  // sender). A stream's later chunk (Transfer::streamed) pays no step latency.
+  // sender), an intra-node step latency after that for a paced one (Transfer::paced). A stream's
+  // later chunk (Transfer::streamed) pays no step latency.
   void ScheduleStart(uint32_t t, Duration at) {
     sim_.ScheduleAt(StartTime(t, at), [this, t](Simulation&) { Start(t); });
   }
   Duration StartTime(uint32_t t, Duration at) const {
     const Transfer& x = schedule_.transfers[t];
-    if (x.after.empty() && !x.after_sent.empty()) return at;
+    const Duration paced = x.paced && protocol_ && !x.after_sent.empty()
+                               ? sent_[t] + model_.Step(PaceKind(cluster_, x.src), *protocol_)
+                               : Duration();
+    if (x.after.empty() && !x.after_sent.empty()) return std::max(at, paced);
     const Duration arrived = x.after.empty() ? at : arrived_[t];
-    return std::max(at, protocol_ && !x.streamed
-                            ? arrived + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_)
-                            : arrived);
+    return std::max({at, paced,
+                     protocol_ && !x.streamed
+                         ? arrived + model_.Step(HopKind(cluster_, x.src, x.dst), *protocol_)
+                         : arrived});
   }
 
   // Transfer t's last byte has left: the transfers streaming after it may go.
   void Sent(uint32_t t) {
     for (uint32_t next : streamers_[t]) {
+      sent_[next] = std::max(sent_[next], sim_.now());
       if (--waiting_[next] == 0) ScheduleStart(next, sim_.now());
     }
   }
@@ -329,6 +336,7 @@ class FlowModel {
   bool solve_pending_ = false;
   std::vector<uint32_t> waiting_;
   std::vector<Duration> arrived_;  // [t]: when the last transfer t waits for (`after`) arrived
+  std::vector<Duration> sent_;     // [t]: when the last it waits for (`after_sent`) had left
   std::vector<std::vector<uint32_t>> dependents_;  // [t]: transfers that wait for t to arrive
   std::vector<std::vector<uint32_t>> streamers_;   // [t]: transfers that wait for t to be sent
   // A transfer in flight since `started`: bytes left as of `updated`, at `rate` since then, done at

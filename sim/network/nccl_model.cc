@@ -1,5 +1,8 @@
 #include "sim/network/nccl_model.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace moesim::sim {
 namespace {
 
@@ -8,6 +11,8 @@ constexpr int64_t kRingBase[3] = {6600, 14000, 8400};
 constexpr int64_t kTreeBase[3] = {6800, 14000, 8400};
 constexpr int64_t kRingStep[3][3] = {{600, 1900, 3400}, {1000, 2500, 5700}, {2700, 4000, 14000}};
 constexpr int64_t kTreeStep[3][3] = {{600, 1250, 4000}, {1000, 1900, 4000}, {5000, 8500, 14000}};
+// getNetOverhead: the network post overhead, Intel's (tuning.cc; AMD's is 2 us).
+constexpr int64_t kNetOverheadNs = 1000;
 
 }  // namespace
 
@@ -23,9 +28,16 @@ std::string_view ToString(NcclProtocol p) {
   return "?";
 }
 
+// Scaled by a factor, rounded to whole nanoseconds (the tables' unit), as NCCL scales its float.
+Duration Scaled(int64_t ns, double factor) {
+  return Duration::Nanoseconds(
+      static_cast<int64_t>(std::llround(static_cast<double>(ns) * factor)));
+}
+
 Duration NcclLatencyModel::Base(NcclProtocol p) const {
   if (nvls || nvls_tree) return Duration();
-  return Duration::Nanoseconds((tree ? kTreeBase : kRingBase)[static_cast<int>(p)]);
+  const int64_t ns = (tree ? kTreeBase : kRingBase)[static_cast<int>(p)];
+  return Scaled(ns, p == NcclProtocol::kSimple ? ring_plateau : 1.0);
 }
 
 Duration NcclLatencyModel::Step(StepLinkKind kind, NcclProtocol p) const {
@@ -40,7 +52,20 @@ Duration NcclLatencyModel::Step(StepLinkKind kind, NcclProtocol p) const {
     return Duration::Nanoseconds(kind == StepLinkKind::kNetwork ? 20'900 : 25'000) + transport;
   }
   const auto& table = tree ? kTreeStep : kRingStep;
-  return Duration::Nanoseconds(table[static_cast<int>(kind)][static_cast<int>(p)]) + transport;
+  int64_t ns = table[static_cast<int>(kind)][static_cast<int>(p)];
+  // tuning.cc: intraLat = std::max(intraLat, netOverhead), netOverhead x 3 for Simple.
+  if (ring_across_nodes && !tree && kind != StepLinkKind::kNetwork)
+    ns = std::max(ns, kNetOverheadNs * (p == NcclProtocol::kSimple ? 3 : 1));
+  const double factor = p == NcclProtocol::kSimple ? ring_plateau : 1.0;
+  if (factor == 1.0) return Duration::Nanoseconds(ns) + transport;
+  return Scaled(ns, factor) +
+         Duration::Picoseconds(std::llround(static_cast<double>(transport.picoseconds()) * factor));
+}
+
+double NcclRingPlateau(uint32_t sm, uint32_t nodes, uint32_t ranks, uint64_t bytes) {
+  constexpr uint64_t kMaxChannels = 64;  // NCCL's MAXCHANNELS (src/include/device.h)
+  if (nodes < 2 || ranks == 0 || bytes / (kMaxChannels * ranks) < 64) return 1.0;
+  return sm < 80 ? 1.9 : 1.4;
 }
 
 double NcclLatencyModel::Efficiency(NcclProtocol p) {

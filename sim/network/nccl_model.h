@@ -13,7 +13,16 @@
 //   step, network  LL 2.7 (5.0)   LL128 4.0 (8.5)     Simple 14.0 (14.0)
 // Bandwidth efficiency: LL carries 8 bytes of data per 16 on the wire (0.5); LL128 120 of 128
 // (0.9375, NCCL's tuner uses 0.92); Simple 1. In a ring or a tree, LL's bus bandwidth is also held
-// under NCCL's llMaxBw (NcclLlMaxBusGbps below; collective_time.cc applies it as a lower efficiency).
+// under NCCL's llMaxBw (NcclLlMaxBusGbps below; collective_time.cc applies it as a lower one).
+//
+// Two refinements NCCL's tuner makes for a ring that spans nodes (tuning.cc):
+//   net overhead   every intra-node step of such a ring costs at least the network's post
+//                  overhead, 1 us (x 3 for Simple): getNetOverhead's Intel figure, as cluster files
+//                  name no CPU vendor (AMD's is 2 us);
+//   ring plateau   an all-reduce's Simple latency, base and steps, x 1.4 (x 1.9 before Ampere)
+//                  once every rank's share of every channel is 64 bytes or more
+//                  (ncclTopoGetAlgoTime: "Plateau effect of ring"; with NCCL's 64 channels at
+//                  most, MAXCHANNELS, as moesim does not build NCCL's channel count).
 //
 // NVLS (NVLink SHARP, the NVSwitch reducing and multicasting): Simple only, no base latency and
 // one NVLink "step" of 25 us (tuning.cc hwLatencies[NVLINK][NVLS]); its bandwidth is derated by
@@ -45,6 +54,8 @@ struct NcclLatencyModel {
   // The net transport's own latency (topology::Cluster::net_latency, what an NCCL net plugin
   // reports): NCCL adds it to every network step, twice for Simple (the flush; tuning.cc).
   Duration net_latency;
+  bool ring_across_nodes = false;  // a ring spanning nodes: intra-node steps >= the net overhead
+  double ring_plateau = 1.0;       // x base and steps for Simple (the ring plateau above)
   Duration Base(NcclProtocol p) const;
   Duration Step(StepLinkKind kind, NcclProtocol p) const;
   // Fraction of link bandwidth the protocol delivers as data.
@@ -60,6 +71,11 @@ struct NcclLatencyModel {
 // Across nodes NCCL picks the row by CPU vendor; cluster files do not name one, so Intel's row:
 // 39.0 on 2 nodes, 20.4 on more.
 double NcclLlMaxBusGbps(uint32_t sm, uint32_t nodes);
+
+// NCCL's ring plateau factor (above) for an all-reduce of `bytes` over `ranks` ranks on `nodes`
+// nodes of GPUs of compute capability `sm` x 10: 1.4 (1.9 before Ampere) across nodes once
+// bytes / (64 x ranks) >= 64, else 1.
+double NcclRingPlateau(uint32_t sm, uint32_t nodes, uint32_t ranks, uint64_t bytes);
 
 // NCCL's nvlsEfficiency for GPUs of compute capability `sm` x 10: 0.85 (90, Hopper), 0.74 (100,
 // Blackwell); 0 where NVLS does not exist (before Hopper).
