@@ -122,7 +122,7 @@ TEST_CASE("moesim collective errors: unknown op, bad size, wrong algorithm") {
   CHECK_THAT(size.err, Catch::Contains("-b = 12Q: not a size"));
   const auto algo = Moesim({"collective", "--op", "allgather", "--algo", "pairwise"});
   CHECK(algo.status == 1);
-  CHECK_THAT(algo.err, Catch::Contains("not an algorithm for allgather; valid: ring"));
+  CHECK_THAT(algo.err, Catch::Contains("not an algorithm for allgather; valid: ring, nvls"));
   const auto gpus = Moesim({"collective", "--gpus", "9"});
   CHECK(gpus.status == 1);
   CHECK_THAT(gpus.err, Catch::Contains("--gpus = 9: outside the cluster; valid: 2 to 8"));

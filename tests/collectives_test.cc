@@ -6,6 +6,7 @@
 
 #include "sim/network/collective_time.h"
 #include "sim/network/flow_model.h"
+#include "sim/network/network_model.h"
 #include "test_paths.h"
 #include "topology/cluster.h"
 
@@ -314,7 +315,8 @@ TEST_CASE("Collective names and the nccl-tests bus bandwidth factors") {
         "reducescatter, sendrecv");
   auto wrong = BuildCollective(CollectiveOp::kAllGather, CollectiveAlgo::kTree, 8, 1024, 8);
   REQUIRE_FALSE(wrong.ok());
-  CHECK(wrong.error().message() == "--algo = tree: not an algorithm for allgather; valid: ring");
+  CHECK(wrong.error().message() ==
+        "--algo = tree: not an algorithm for allgather; valid: ring, nvls");
   CHECK_FALSE(BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 1, 1024, 8).ok());
 }
 
@@ -500,6 +502,51 @@ TEST_CASE("NCCL's tuner weighs ring, tree across nodes, and NVLS or NVLSTree whe
   CHECK(words == "ring or tree (NCCL's tuner: the faster)");
   CHECK(TunerAllReduceAlgorithms(Load("aws-p5-efa-2.pbtxt"), all(16)) ==
         std::vector<A>{A::kRing, A::kTree, A::kNvlsTree});
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("NVLS all-gather and reduce-scatter: S over each GPU's NVLink, one NVLS hop") {
+  const topology::Cluster c = Load("dgx-h100");
+  // S = 56 MB on 8 GPUs. All-gather: each GPU multicasts its S/8 = 7 MB to all 8 (itself too), so
+  // 56 MB come into every GPU and 7 MB leave it; reduce-scatter the reverse. Listed as every pair
+  // exchanging S / 7 = 8 MB: 7 x 8 = 56 MB on each GPU's link each way, the busier direction's.
+  const uint64_t S = 56'000'000;
+  for (CollectiveOp op : {CollectiveOp::kAllGather, CollectiveOp::kReduceScatter}) {
+    INFO(ToString(op));
+    auto s = BuildCollective(op, CollectiveAlgo::kNvls, 8, S, 8);
+    REQUIRE(s.ok());
+    CHECK(s->transfers.size() == 56);
+    CHECK(s->transfers[0].bytes == 8'000'000);
+    const CollectiveTiming t = TimeCollective(c, *s);
+    // 56e6 B / 370.8 GB/s = 151,024,811.2 ps -> 151,024,812; Simple only, NCCL's NVLS latency
+    // (25 us, no base) and its Hopper nvlsEfficiency: 151,024,812 / 0.85 = 177,676,249.4 ps.
+    CHECK(t.protocol == NcclProtocol::kSimple);
+    CHECK(t.latency == Duration::Nanoseconds(25'000));
+    CHECK(t.bandwidth == Duration::Picoseconds(151'024'812));
+    CHECK(std::llabs(t.total.picoseconds() - (25'000'000 + 177'676'250)) <= 1);
+    // The ring: 7 steps of S/8 = 7 MB, each 7e6 / 370.8e9 = 18,878,101.4 -> 18,878,102 ps, after
+    // Simple's 8.4 + 7 x 3.4 = 32.2 us: 164,346,714 ps. S (n-1)/n at full NVLink beats S at 0.85
+    // of it, so NCCL's tuner (as moesim weighs it) keeps the ring here; NVLS's gain is the SMs
+    // it frees, which moesim does not price.
+    auto ring = BuildCollective(op, CollectiveAlgo::kRing, 8, S, 8);
+    REQUIRE(ring.ok());
+    CHECK(TimeCollective(c, *ring).total == Duration::Picoseconds(164'346'714));
+    std::vector<uint32_t> eight(8);
+    for (uint32_t i = 0; i < 8; ++i) eight[i] = i;
+    CHECK(TunerAlgorithms(c, eight, op) ==
+          std::vector<CollectiveAlgo>{CollectiveAlgo::kRing, CollectiveAlgo::kNvls});
+    CHECK(MakeNetworkModel(c, Fidelity::kAnalytical)->TunedGroupCollective(eight, op, S).time ==
+          Duration::Picoseconds(164'346'714));
+    // No NVLS across nodes (NCCL's needs CollNet there) or before Hopper: the ring alone.
+    const topology::Cluster two = Load("dgx-h100-fat-tree-2to1.pbtxt");
+    CHECK(TunerAlgorithms(two, {0, 1, 8, 9}, op) ==
+          std::vector<CollectiveAlgo>{CollectiveAlgo::kRing});
+    CHECK(TunerAlgorithms(Load("dgx-a100"), eight, op) ==
+          std::vector<CollectiveAlgo>{CollectiveAlgo::kRing});
+  }
 }
 
 }  // namespace moesim::sim

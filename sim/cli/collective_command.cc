@@ -73,17 +73,18 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   std::vector<uint32_t> gpus(ranks);
   for (uint32_t i = 0; i < ranks; ++i) gpus[i] = i;
   const uint32_t channels = RingChannels(*cluster, gpus);
-  // The algorithms to time: the one asked for, or, for an all-reduce without --algo, what NCCL's
-  // tuner weighs (ring; across nodes tree; NVLS or NVLSTree where the nodes have it), the fastest
+  // The algorithms to time: the one asked for, or without --algo what NCCL's tuner weighs
+  // (TunerAlgorithms: an all-reduce's ring, tree across nodes, NVLS or NVLSTree where the nodes
+  // have it; an all-gather's or reduce-scatter's ring, or NVLS in one NVSwitch node), the fastest
   // per size.
   std::vector<CollectiveAlgo> algos = {*algo};
   if (*algo == CollectiveAlgo::kNvls) {
     if (Status s = CheckNvls(*cluster, gpus); !s.ok()) return Fail(io, s.error());
   } else if (*algo == CollectiveAlgo::kNvlsTree) {
     if (Status s = CheckNvlsTree(*cluster, gpus); !s.ok()) return Fail(io, s.error());
-  } else if (o.algo.empty() && *op == CollectiveOp::kAllReduce) {
+  } else if (o.algo.empty()) {
     std::string described;
-    algos = TunerAllReduceAlgorithms(*cluster, gpus, &described);
+    algos = TunerAlgorithms(*cluster, gpus, *op, &described);
     if (algos.size() > 1) sweep.set_algo(described);
   }
   const double nvls_efficiency = NvlsEfficiency(cluster->gpu_spec().sm);
@@ -161,7 +162,8 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--algo", o->algo,
                   "direct, pairwise, hierarchical (alltoall); ring, tree, nvls, nvlstree "
                   "(allreduce; default: NCCL's tuner picks ring or nvls in one node, ring, tree "
-                  "or nvlstree across nodes); ring");
+                  "or nvlstree across nodes); ring, nvls (allgather, reducescatter; default: the "
+                  "faster in one NVSwitch node, else ring)");
   cmd->add_option("--fidelity", o->fidelity, "Network model")
       ->check(CLI::IsMember({"analytical", "flow"}))
       ->capture_default_str();

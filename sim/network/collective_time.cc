@@ -658,8 +658,8 @@ double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo
 Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
   const topology::GpuSpec& gpu = cluster.gpu_spec();
   const std::string valid =
-      "--algo ring or tree; nvls on one node of Hopper or newer GPUs behind NVSwitch (nvlstree "
-      "across nodes)";
+      "--algo ring (all-reduce: or tree); nvls on one node of Hopper or newer GPUs behind "
+      "NVSwitch (all-reduce: nvlstree across nodes)";
   if (NvlsEfficiency(gpu.sm) <= 0) {
     return InputError({}, "--algo", "nvls",
                       gpu.name + " has no NVLink SHARP (NVLS needs Hopper or newer)", valid);
@@ -712,6 +712,21 @@ std::vector<CollectiveAlgo> TunerAllReduceAlgorithms(const topology::Cluster& cl
     words = "ring, tree or nvlstree (NCCL's tuner: the fastest)";
   } else if (across) {
     words = "ring or tree (NCCL's tuner: the faster)";
+  }
+  if (described) *described = words;
+  return algos;
+}
+
+std::vector<CollectiveAlgo> TunerAlgorithms(const topology::Cluster& cluster,
+                                            const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                            std::string* described) {
+  if (op == CollectiveOp::kAllReduce) return TunerAllReduceAlgorithms(cluster, gpus, described);
+  std::vector<CollectiveAlgo> algos = {DefaultAlgo(op)};
+  std::string words(ToString(algos.front()));
+  const bool gathers = op == CollectiveOp::kAllGather || op == CollectiveOp::kReduceScatter;
+  if (gathers && CheckNvls(cluster, gpus).ok()) {
+    algos.push_back(CollectiveAlgo::kNvls);
+    words = "ring or nvls (NCCL's tuner: the faster)";
   }
   if (described) *described = words;
   return algos;

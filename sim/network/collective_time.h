@@ -88,6 +88,14 @@ std::vector<CollectiveAlgo> TunerAllReduceAlgorithms(const topology::Cluster& cl
                                                      const std::vector<uint32_t>& gpus,
                                                      std::string* described = nullptr);
 
+// The algorithms NCCL's tuner weighs for `op` on `gpus`, the fastest per size winning:
+// TunerAllReduceAlgorithms for an all-reduce; for an all-gather or a reduce-scatter the ring, and
+// NVLS on one NVSwitch node of Hopper or newer (across nodes NCCL runs NVLS for them only with
+// CollNet, tuning.cc, which moesim does not model); the op's DefaultAlgo otherwise.
+std::vector<CollectiveAlgo> TunerAlgorithms(const topology::Cluster& cluster,
+                                            const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                            std::string* described = nullptr);
+
 // What a hop from `src` to `dst` crosses, for NCCL's step latency: the network between nodes;
 // NVLink when every link of the route is NVLink; PCIe otherwise.
 StepLinkKind HopKind(const topology::Cluster& cluster, uint32_t src, uint32_t dst);

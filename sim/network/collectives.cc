@@ -324,11 +324,11 @@ Error Unsupported(CollectiveOp op, CollectiveAlgo algo) {
       valid = "direct, pairwise, hierarchical";
       break;
     case CollectiveOp::kAllReduce:
-      valid = "ring, tree";
+      valid = "ring, tree, nvls, nvlstree";
       break;
     case CollectiveOp::kAllGather:
     case CollectiveOp::kReduceScatter:
-      valid = "ring";
+      valid = "ring, nvls";
       break;
     case CollectiveOp::kSendRecv:
       valid = "direct";
@@ -478,8 +478,19 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
       break;
     case CollectiveOp::kAllGather:
     case CollectiveOp::kReduceScatter:
-      if (algo != CollectiveAlgo::kRing) return Unsupported(op, algo);
-      Ring(s, ranks - 1, chunk, ring_channels);
+      if (algo == CollectiveAlgo::kRing) {
+        Ring(s, ranks - 1, chunk, ring_channels);
+      } else if (algo == CollectiveAlgo::kNvls) {
+        // One step: every pair exchanges S / (n-1), S on each GPU's link (see the header).
+        const uint64_t pair = size / (ranks - 1);
+        for (uint32_t i = 0; i < ranks; ++i) {
+          for (uint32_t j = 0; j < ranks; ++j) {
+            if (i != j) s.Add(i, j, pair, 0);
+          }
+        }
+      } else {
+        return Unsupported(op, algo);
+      }
       break;
     case CollectiveOp::kSendRecv:
       if (algo != CollectiveAlgo::kDirect) return Unsupported(op, algo);

@@ -36,6 +36,12 @@
 //                 reduce-scatter, S/n out and S back for the all-gather. Listed
 //                 as every pair exchanging S (n+1) / (n (n-1)), which loads
 //                 each GPU's NVSwitch link exactly so.
+//                 All-gather: each rank multicasts its S/n to the n GPUs,         allgather,
+//                 itself included (multimem st): S into every GPU, S/n out.       reducescatter
+//                 Reduce-scatter: each rank reduces its S/n from the n GPUs
+//                 (multimem ld_reduce): S out of every GPU, S/n in. Listed as
+//                 every pair exchanging S / (n-1): S on each GPU's link in its
+//                 busier direction (NCCL's tuner: busBw x (n-1)/n, tuning.cc).
 //   nvlstree      NCCL's NVLS_TREE, whole nodes of G GPUs on several nodes:       allreduce
 //                 in chunks, each node's NVSwitch reduces a chunk (the nvls
 //                 load, / nvls_efficiency: the share of NVLink the switch

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -46,6 +47,16 @@ GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, C
       .Add(size)
       .Add(gpus);
   return memo_->Get(key.Take(), [&] { return TimeGroupCollective(gpus, op, algo, size); });
+}
+
+GroupCommTime NetworkModel::TunedGroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                                 uint64_t size) const {
+  std::optional<GroupCommTime> best;
+  for (CollectiveAlgo algo : TunerAlgorithms(cluster(), gpus, op)) {
+    GroupCommTime t = GroupCollective(gpus, op, algo, size);
+    if (!best || t.time < best->time) best = std::move(t);
+  }
+  return *best;
 }
 
 GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,

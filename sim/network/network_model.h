@@ -84,6 +84,10 @@ class NetworkModel {
   // (BuildCollective), or std::logic_error. Looked up in the memo when the model has one.
   GroupCommTime GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
                                 CollectiveAlgo algo, uint64_t size) const;
+  // The fastest of the algorithms NCCL's tuner weighs for `op` on `gpus` (TunerAlgorithms,
+  // sim/network/collective_time.h), as `moesim collective` picks without --algo.
+  GroupCommTime TunedGroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                     uint64_t size) const;
 
   // Answers of group collectives (GroupCollective, and group_comm.h's all-to-allvs) are kept in
   // and taken from `memo` (nullptr, the default: none). The memo must outlive the model and serve

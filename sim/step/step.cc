@@ -171,27 +171,19 @@ StageParams ParamsOnGpu(const pb::ModelSpec& m, const models::Plan& plan, uint32
 }
 
 // Gradient reduction of one group of `params` parameters: reduce-scatter of the gradients and,
-// after the optimizer, all-gather of the updated weights with the distributed optimizer (rings:
-// NCCL runs NVLS for them only inside one node, tuning.cc, and across nodes a ring); all-reduce
-// of the gradients without, by the algorithm NCCL's tuner picks (the fastest of
-// TunerAllReduceAlgorithms: ring, tree across nodes, NVLS or NVLSTree on NVSwitch Hopper nodes),
-// as `moesim collective` picks it.
+// after the optimizer, all-gather of the updated weights with the distributed optimizer (ring, or
+// NVLS inside one NVSwitch node: NCCL runs NVLS for them across nodes only with CollNet,
+// tuning.cc); all-reduce of the gradients without (ring, tree across nodes, NVLS or NVLSTree on
+// NVSwitch Hopper nodes). Each by the algorithm NCCL's tuner picks, the fastest of
+// TunerAlgorithms, as `moesim collective` picks it.
 Duration SyncTime(const NetworkModel& net, const std::vector<uint32_t>& group, uint64_t params,
                   uint32_t weight_bytes, const StepConfig& config) {
   const uint64_t grads = params * kGradBytes;
   if (!config.distributed_optimizer) {
-    std::optional<Duration> best;
-    for (CollectiveAlgo algo : TunerAllReduceAlgorithms(net.cluster(), group)) {
-      const Duration t = net.GroupCollective(group, CollectiveOp::kAllReduce, algo, grads).time;
-      if (!best || t < *best) best = t;
-    }
-    return *best;
+    return net.TunedGroupCollective(group, CollectiveOp::kAllReduce, grads).time;
   }
-  return net.GroupCollective(group, CollectiveOp::kReduceScatter, CollectiveAlgo::kRing, grads)
-             .time +
-         net.GroupCollective(group, CollectiveOp::kAllGather, CollectiveAlgo::kRing,
-                             params * weight_bytes)
-             .time;
+  return net.TunedGroupCollective(group, CollectiveOp::kReduceScatter, grads).time +
+         net.TunedGroupCollective(group, CollectiveOp::kAllGather, params * weight_bytes).time;
 }
 
 double Seconds(Duration d) { return static_cast<double>(d.picoseconds()) / 1e12; }

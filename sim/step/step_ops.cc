@@ -72,17 +72,13 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
   // Sequence parallelism: the TP group gathers the sequence before a block and scatters the
   // partial sums after it; nccl-tests sizes are the full buffer.
   tp_bytes_ = tokens_ * h * elem_;
-  tp_gather_ = net.GroupCollective(plan.TpGroup(0), CollectiveOp::kAllGather, CollectiveAlgo::kRing,
-                                   tp_bytes_)
-                   .time;
-  tp_scatter_ = net.GroupCollective(plan.TpGroup(0), CollectiveOp::kReduceScatter,
-                                    CollectiveAlgo::kRing, tp_bytes_)
-                    .time;
+  // Each by NCCL's tuner's pick (ring, or NVLS in one NVSwitch node: TunerAlgorithms).
+  tp_gather_ = net.TunedGroupCollective(plan.TpGroup(0), CollectiveOp::kAllGather, tp_bytes_).time;
+  tp_scatter_ =
+      net.TunedGroupCollective(plan.TpGroup(0), CollectiveOp::kReduceScatter, tp_bytes_).time;
   // Context parallelism: every rank needs the keys and values of the whole sequence.
   cp_kv_bytes_ = tokens_ * s.cp * models::KvCacheWidth(model) * elem_;
-  cp_kv_ = net.GroupCollective(plan.CpGroup(0), CollectiveOp::kAllGather, CollectiveAlgo::kRing,
-                               cp_kv_bytes_)
-               .time;
+  cp_kv_ = net.TunedGroupCollective(plan.CpGroup(0), CollectiveOp::kAllGather, cp_kv_bytes_).time;
   // One token in dispatch and in combine (models/wire_dtype.h): the model's dtype, h x elem_,
   // unless the step names another.
   dispatch_token_bytes_ = models::WireTokenBytes(model, config.dispatch_dtype).value;
@@ -138,12 +134,10 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
     for (uint32_t r = 0; r < s.ep; ++r)
       most = std::max(most, received[r] + work_.dispatch_tokens.at(r, r));
     etp_bytes_ = uint64_t{s.etp} * most * h * elem_;
-    etp_gather_ = net.GroupCollective(plan.EtpGroup(0), CollectiveOp::kAllGather,
-                                      CollectiveAlgo::kRing, etp_bytes_)
-                      .time;
-    etp_scatter_ = net.GroupCollective(plan.EtpGroup(0), CollectiveOp::kReduceScatter,
-                                       CollectiveAlgo::kRing, etp_bytes_)
-                       .time;
+    etp_gather_ =
+        net.TunedGroupCollective(plan.EtpGroup(0), CollectiveOp::kAllGather, etp_bytes_).time;
+    etp_scatter_ =
+        net.TunedGroupCollective(plan.EtpGroup(0), CollectiveOp::kReduceScatter, etp_bytes_).time;
   }
   const std::vector<uint32_t> pipe = plan.PpGroup(0);
   if (pipe.size() > 1) {
