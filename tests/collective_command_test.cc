@@ -123,6 +123,12 @@ TEST_CASE("moesim collective errors: unknown op, bad size, wrong algorithm") {
   const auto algo = Moesim({"collective", "--op", "allgather", "--algo", "pairwise"});
   CHECK(algo.status == 1);
   CHECK_THAT(algo.err, Catch::Contains("not an algorithm for allgather; valid: ring, nvls"));
+  // The op's algorithms are checked before the cluster's: nvlstree is no all-gather's, whatever
+  // the nodes.
+  const auto tree = Moesim({"collective", "--op", "allgather", "--algo", "nvlstree"});
+  CHECK(tree.status == 1);
+  CHECK_THAT(tree.err, Catch::Contains("--algo = nvlstree: not an algorithm for allgather; valid: "
+                                       "ring, nvls"));
   const auto gpus = Moesim({"collective", "--gpus", "9"});
   CHECK(gpus.status == 1);
   CHECK_THAT(gpus.err, Catch::Contains("--gpus = 9: outside the cluster; valid: 2 to 8"));

@@ -38,6 +38,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   auto algo =
       o.algo.empty() ? StatusOr<CollectiveAlgo>(DefaultAlgo(*op)) : ParseCollectiveAlgo(o.algo);
   if (!algo.ok()) return Fail(io, algo.error());
+  if (Status s = CheckAlgorithm(*op, *algo); !s.ok()) return Fail(io, s.error());
   auto cluster = topology::LoadClusterArgument(o.cluster, o.gpu);
   if (!cluster.ok()) return Fail(io, cluster.error());
   const uint32_t ranks = o.gpus.value_or(cluster->total_gpus());

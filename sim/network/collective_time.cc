@@ -670,8 +670,8 @@ Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& 
   }
   for (uint32_t gpu_id : gpus) {
     if (router.NodeOf(gpu_id) != router.NodeOf(gpus.front())) {
-      return InputError({}, "--algo", "nvls", "the GPUs span nodes (across nodes: --algo nvlstree)",
-                        valid);
+      return InputError({}, "--algo", "nvls",
+                        "the GPUs span nodes (an all-reduce across nodes: --algo nvlstree)", valid);
     }
   }
   return Status::Ok();

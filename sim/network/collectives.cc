@@ -340,6 +340,28 @@ Error Unsupported(CollectiveOp op, CollectiveAlgo algo) {
 
 }  // namespace
 
+Status CheckAlgorithm(CollectiveOp op, CollectiveAlgo algo) {
+  using A = CollectiveAlgo;
+  bool ok = false;
+  switch (op) {
+    case CollectiveOp::kAllToAll:
+      ok = algo == A::kDirect || algo == A::kPairwise || algo == A::kHierarchical;
+      break;
+    case CollectiveOp::kAllReduce:
+      ok = algo == A::kRing || algo == A::kTree || algo == A::kNvls || algo == A::kNvlsTree;
+      break;
+    case CollectiveOp::kAllGather:
+    case CollectiveOp::kReduceScatter:
+      ok = algo == A::kRing || algo == A::kNvls;
+      break;
+    case CollectiveOp::kSendRecv:
+      ok = algo == A::kDirect;
+      break;
+  }
+  if (ok) return Status::Ok();
+  return Unsupported(op, algo);
+}
+
 std::string_view ToString(CollectiveOp op) {
   for (const auto& [o, name] : kOps) {
     if (o == op) return name;

@@ -69,6 +69,8 @@ std::string_view ToString(CollectiveOp op);
 std::string_view ToString(CollectiveAlgo algo);
 StatusOr<CollectiveOp> ParseCollectiveOp(std::string_view name);
 StatusOr<CollectiveAlgo> ParseCollectiveAlgo(std::string_view name);
+// Whether `algo` implements `op` (the table above); else an error for --algo listing those that do.
+Status CheckAlgorithm(CollectiveOp op, CollectiveAlgo algo);
 // NCCL's usual choice: direct for alltoall, ring otherwise.
 CollectiveAlgo DefaultAlgo(CollectiveOp op);
 // busbw / algbw, as nccl-tests computes it.
