@@ -144,3 +144,35 @@ TEST_CASE("A ring across nodes pays a network latency where a chunk crosses, not
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("NCCL's tree correction: a tree all-reduce's bandwidth at medium sizes, by protocol") {
+  // tuning.cc treeCorrectionFactor[protocol][log2(bytes / 64)]: 1 MiB is 2^14 units of 64 B,
+  // column 14: LL 0.5, LL128 0.6, Simple 0.5. 256 MiB: column 22, the tree's last (Simple 0.9);
+  // 512 MiB: past it (1), but NVLS_TREE reads column 23 on Blackwell (0.9), never on Hopper.
+  // Under 64 B, log2i(0) < 0: none.
+  CHECK(NcclTreeCorrection(NcclProtocol::kLL, 1 << 20) == 0.5);
+  CHECK(NcclTreeCorrection(NcclProtocol::kLL128, 1 << 20) == 0.6);
+  CHECK(NcclTreeCorrection(NcclProtocol::kSimple, 1 << 20) == 0.5);
+  CHECK(NcclTreeCorrection(NcclProtocol::kSimple, uint64_t{1} << 28) == 0.9);
+  CHECK(NcclTreeCorrection(NcclProtocol::kSimple, uint64_t{1} << 29) == 1.0);
+  CHECK(NcclTreeCorrection(NcclProtocol::kSimple, uint64_t{1} << 29, true, 100) == 0.9);
+  CHECK(NcclTreeCorrection(NcclProtocol::kSimple, uint64_t{1} << 28, true, 90) == 1.0);
+  CHECK(NcclTreeCorrection(NcclProtocol::kLL, 64) == 1.0);
+  CHECK(NcclTreeCorrection(NcclProtocol::kSimple, 8) == 1.0);
+
+  // A tree all-reduce of 16 MiB on 2 x 4 GPUs (tests/fixtures/two_nodes_4gpu.pbtxt): 2^18 units,
+  // column 18, LL128 0.9 and Simple 0.7, on top of the protocol's share and the tree's 0.92.
+  auto c =
+      topology::LoadClusterArgument(testing::SourcePath("tests/fixtures/two_nodes_4gpu.pbtxt"), "");
+  REQUIRE(c.ok());
+  auto tree = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kTree, 8, 16 << 20, 4, 4);
+  REQUIRE(tree.ok());
+  const CollectiveTiming t = TimeCollective(*c, *tree);
+  REQUIRE(t.protocol != NcclProtocol::kLL);  // LL's ceiling would set its share otherwise
+  CHECK(t.efficiency == Approx(NcclLatencyModel::Efficiency(t.protocol) * 0.92 *
+                               (t.protocol == NcclProtocol::kSimple ? 0.7 : 0.9)));
+}
+
+}  // namespace moesim::sim

@@ -587,6 +587,13 @@ CollectiveTiming Choose(const topology::Cluster& cluster, const Schedule& schedu
       const double cap = NcclLlMaxBusGbps(cluster.gpu_spec().sm, NodesSpanned(cluster, schedule));
       efficiency = std::min(efficiency, cap / links_bus_gbps);
     }
+    // NCCL's tree correction at medium sizes (NcclTreeCorrection), after the LL ceiling as
+    // ncclTopoGetAlgoTime applies it.
+    if (schedule.op == CollectiveOp::kAllReduce &&
+        (schedule.algo == CollectiveAlgo::kTree || schedule.algo == CollectiveAlgo::kNvlsTree)) {
+      efficiency *= NcclTreeCorrection(p, schedule.size, schedule.algo == CollectiveAlgo::kNvlsTree,
+                                       cluster.gpu_spec().sm);
+    }
     const Bound b =
         p == NcclProtocol::kSimple && efficiency == 1.0 ? full : bound_for(model, p, efficiency);
     if (!best || b.total <= best->total) {

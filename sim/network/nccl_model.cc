@@ -1,6 +1,7 @@
 #include "sim/network/nccl_model.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 namespace moesim::sim {
@@ -60,6 +61,23 @@ Duration NcclLatencyModel::Step(StepLinkKind kind, NcclProtocol p) const {
   if (factor == 1.0) return Duration::Nanoseconds(ns) + transport;
   return Scaled(ns, factor) +
          Duration::Picoseconds(std::llround(static_cast<double>(transport.picoseconds()) * factor));
+}
+
+double NcclTreeCorrection(NcclProtocol p, uint64_t bytes, bool nvls_tree, uint32_t sm) {
+  // tuning.cc treeCorrectionFactor[protocol][log2(bytes / 64)], LL, LL128, Simple.
+  static constexpr double kFactor[3][24] = {
+      {1.0, 1.0, 1.0, 1.0, .9, .8, .7, .7,  .7,  .7,  .6,  .5,
+       .4,  .4,  .5,  .6,  .7, .8, .9, 1.0, 1.0, 1.0, 1.0, 1.0},
+      {1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7,  .6,  .6,
+       .6,  .6,  .6,  .6,  .8,  .9, .9, .9, .9, 1.0, 1.0, 1.0},
+      {.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5,
+       .5, .5, .5, .6, .7, .8, .7, .7, .8, .9, .9, .9}};
+  if (nvls_tree && sm < 100) return 1.0;
+  const uint64_t units = bytes >> 6;
+  if (units == 0) return 1.0;  // log2i(0) < 0: NCCL applies none
+  const int log_size = std::bit_width(units) - 1;
+  if (log_size >= (nvls_tree ? 24 : 23)) return 1.0;
+  return kFactor[static_cast<int>(p)][log_size];
 }
 
 double NcclRingPlateau(uint32_t sm, uint32_t nodes, uint32_t ranks, uint64_t bytes) {

@@ -77,6 +77,13 @@ double NcclLlMaxBusGbps(uint32_t sm, uint32_t nodes);
 // bytes / (64 x ranks) >= 64, else 1.
 double NcclRingPlateau(uint32_t sm, uint32_t nodes, uint32_t ranks, uint64_t bytes);
 
+// NCCL's correction of a tree all-reduce's bandwidth at medium sizes (tuning.cc
+// treeCorrectionFactor, "trees are not perfectly sticking to the model for medium sizes"): a
+// factor per protocol and power of two of `bytes` / 64, from 64 B up, 1 past the table (Tree: its
+// first 23 columns, to 256 MiB; NVLS_TREE: 24, on Blackwell and x86 only, as moesim assumes x86).
+// `nvls_tree` picks NVLS_TREE's reach; `sm` the GPUs' compute capability x 10.
+double NcclTreeCorrection(NcclProtocol p, uint64_t bytes, bool nvls_tree = false, uint32_t sm = 90);
+
 // NCCL's nvlsEfficiency for GPUs of compute capability `sm` x 10: 0.85 (90, Hopper), 0.74 (100,
 // Blackwell); 0 where NVLS does not exist (before Hopper).
 double NvlsEfficiency(uint32_t sm);
