@@ -37,6 +37,24 @@ TEST_CASE("moesim topo show prints what was understood") {
   CHECK_THAT(r.out, Catch::Contains("intra-node 450.0 GB/s, inter-node 50.0 GB/s"));
   CHECK_THAT(r.out, Catch::Contains("diameter: 2 hops"));
   CHECK_THAT(r.out, Catch::Contains("18 NVLinks per GPU"));
+  // NCCL's constants it prices collectives with, each named (sim/network/nccl_model.h).
+  for (const char* line :
+       {"LL / LL128 / Simple carry 50 % / 92 % / 100 %",
+        "141 GB/s bus bandwidth in one node, 39 on 2 nodes, 20.4",
+        "ring, us      base 6.6 / 14 / 8.4; a step over NVLink 0.6 / 1.9 / 3.4, PCIe 1 / 2.5 / "
+        "5.7, the network 2.7 / 4 / 14",
+        "tree, us      base 6.8 / 14 / 8.4", "Simple ring latency x 1.4 (plateau)",
+        "NVLS          85 % of NVLink (nvlsEfficiency), 25 us"}) {
+    CHECK_THAT(r.out, Catch::Contains(line));
+  }
+  // An EFA fabric's transport latency (20 us) rides on every network step, twice for Simple; an
+  // A100 has no NVLS.
+  const Run efa =
+      Moesim({"topo", "show", testing::SourcePath("scenarios/clusters/aws-p5-efa-2.pbtxt")});
+  CHECK_THAT(efa.out, Catch::Contains("the network 22.7 / 24 / 54"));
+  const Run a100 = Moesim({"topo", "show", "dgx-a100"});
+  CHECK_THAT(a100.out, Catch::Contains("NVLS          none: a100-sxm is older than Hopper"));
+  CHECK_THAT(a100.out, Catch::Contains("87.7 GB/s bus bandwidth in one node"));
 }
 
 TEST_CASE("moesim topo show --json on an NCCL XML, warnings on stderr") {

@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <ostream>
 #include <string_view>
 
 #include "proto/atomic_file.h"
 #include "sim/cli/command.h"
+#include "sim/network/nccl_model.h"
 #include "topology/achieved.h"
 #include "topology/cluster.h"
 #include "topology/presets.h"
@@ -25,6 +27,61 @@ struct TopoOptions {
 };
 
 std::string Gbps(double x) { return fmt::format("{:.1f} GB/s", x); }
+
+// Microseconds of a latency, as NCCL's tables give them.
+std::string Us(Duration d) {
+  return fmt::format("{:g}", static_cast<double>(d.picoseconds()) / 1e6);
+}
+
+// NCCL's per-protocol shares and per-call and per-step latencies, as every collective of this
+// cluster is priced with them (sim/network/nccl_model.h), each with its source.
+void PrintNcclModel(const topology::Cluster& cluster, std::ostream& out) {
+  const uint32_t sm = cluster.gpu_spec().sm;
+  NcclLatencyModel ring{}, tree{};
+  tree.tree = true;
+  ring.net_latency = tree.net_latency = cluster.net_latency();
+  auto three = [](auto of) {
+    return fmt::format("{} / {} / {}", of(NcclProtocol::kLL), of(NcclProtocol::kLL128),
+                       of(NcclProtocol::kSimple));
+  };
+  auto steps = [&](const NcclLatencyModel& m, StepLinkKind k) {
+    return three([&](NcclProtocol p) { return Us(m.Step(k, p)); });
+  };
+  out << "  NCCL's model of its collectives (sim/network/nccl_model.h; NCCL src/graph/tuning.cc):\n"
+      << fmt::format("    protocols     LL / LL128 / Simple carry {} of a link's bandwidth\n",
+                     three([](NcclProtocol p) {
+                       return fmt::format("{:g} %", 100 * NcclLatencyModel::Efficiency(p));
+                     }))
+      << fmt::format(
+             "    LL ceiling    {:g} GB/s bus bandwidth in one node, {:g} on 2 nodes, {:g} on "
+             "more (llMaxBws)\n",
+             NcclLlMaxBusGbps(sm, 1), NcclLlMaxBusGbps(sm, 2), NcclLlMaxBusGbps(sm, 4))
+      << fmt::format("    ring, us      base {}; a step over NVLink {}, PCIe {}, the network {}\n",
+                     three([&](NcclProtocol p) { return Us(ring.Base(p)); }),
+                     steps(ring, StepLinkKind::kNvLink), steps(ring, StepLinkKind::kPcie),
+                     steps(ring, StepLinkKind::kNetwork))
+      << fmt::format("    tree, us      base {}; a step over NVLink {}, PCIe {}, the network {}\n",
+                     three([&](NcclProtocol p) { return Us(tree.Base(p)); }),
+                     steps(tree, StepLinkKind::kNvLink), steps(tree, StepLinkKind::kPcie),
+                     steps(tree, StepLinkKind::kNetwork))
+      << "                  (network steps include the fabric's transport latency, "
+      << Us(cluster.net_latency()) << " us, twice for Simple)\n"
+      << fmt::format(
+             "    across nodes  a ring's intra-node step at least 1 / 1 / 3 us (net overhead); an "
+             "all-reduce's Simple ring latency x {:g} (plateau); a tree's bandwidth x 0.92, and "
+             "x treeCorrectionFactor at 64 B-256 MiB\n",
+             NcclRingPlateau(sm, 2, 2, uint64_t{1} << 30));
+  const double nvls = NvlsEfficiency(sm);
+  if (nvls > 0) {
+    out << fmt::format(
+        "    NVLS          {:g} % of NVLink (nvlsEfficiency), 25 us; NVLSTree 20.9 us a network "
+        "hop\n",
+        100 * nvls);
+  } else {
+    out << "    NVLS          none: " << cluster.gpu_spec().name
+        << " is older than Hopper (nvlsEfficiency 0)\n";
+  }
+}
 
 int ListPresets(CommandIo& io) {
   io.out << "Node presets (cluster { node_preset: \"NAME\" }):\n";
@@ -82,6 +139,7 @@ int Show(const TopoOptions& o, CommandIo& io) {
                               ? std::string_view("line rate (line_rate: true)")
                               : topology::Achieved(c, cluster->gpu_spec()).source);
   }
+  PrintNcclModel(*cluster, io.out);
   return 0;
 }
 
