@@ -42,7 +42,9 @@ constexpr std::pair<CollectiveOp, CollectiveAlgo> kCombinations[] = {
     {CollectiveOp::kAllReduce, CollectiveAlgo::kNvls},
     {CollectiveOp::kAllReduce, CollectiveAlgo::kNvlsTree},
     {CollectiveOp::kAllGather, CollectiveAlgo::kRing},
+    {CollectiveOp::kAllGather, CollectiveAlgo::kNvls},
     {CollectiveOp::kReduceScatter, CollectiveAlgo::kRing},
+    {CollectiveOp::kReduceScatter, CollectiveAlgo::kNvls},
     {CollectiveOp::kSendRecv, CollectiveAlgo::kDirect},
 };
 
@@ -52,12 +54,32 @@ uint32_t LongestChain(const Schedule& s) {
   uint32_t longest = 0;
   for (size_t t = 0; t < s.transfers.size(); ++t) {
     for (uint32_t before : s.transfers[t].after) depth[t] = std::max(depth[t], depth[before] + 1);
+    for (uint32_t before : s.transfers[t].after_sent)
+      depth[t] = std::max(depth[t], depth[before] + 1);
     longest = std::max(longest, depth[t]);
   }
   return longest;
 }
 
 }  // namespace
+
+TEST_CASE("The property below covers every (op, algorithm) pair moesim implements") {
+  const CollectiveOp ops[] = {CollectiveOp::kAllToAll, CollectiveOp::kAllReduce,
+                              CollectiveOp::kAllGather, CollectiveOp::kReduceScatter,
+                              CollectiveOp::kSendRecv};
+  const CollectiveAlgo algos[] = {CollectiveAlgo::kDirect,       CollectiveAlgo::kPairwise,
+                                  CollectiveAlgo::kHierarchical, CollectiveAlgo::kRing,
+                                  CollectiveAlgo::kTree,         CollectiveAlgo::kNvls,
+                                  CollectiveAlgo::kNvlsTree};
+  for (CollectiveOp op : ops) {
+    for (CollectiveAlgo algo : algos) {
+      INFO(ToString(op) << " " << ToString(algo));
+      const bool listed = std::find(std::begin(kCombinations), std::end(kCombinations),
+                                    std::make_pair(op, algo)) != std::end(kCombinations);
+      CHECK(CheckAlgorithm(op, algo).ok() == listed);
+    }
+  }
+}
 
 TEST_CASE("Flow time is never below the analytical time, for every collective, size and fabric") {
   // One node (8 GPUs on an NVSwitch), 2 and 4 nodes on a rail-optimized fabric, and 8 nodes on a
