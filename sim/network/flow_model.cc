@@ -52,6 +52,11 @@ class FlowModel {
       waiting_[t] = static_cast<uint32_t>(x.after.size() + x.after_sent.size());
       for (uint32_t before : x.after) dependents_[before].push_back(t);
       for (uint32_t before : x.after_sent) streamers_[before].push_back(t);
+      // Each paced sender's intra-node hop kind, walked once a GPU (PaceKind).
+      if (x.paced) {
+        if (pace_of_gpu_.size() <= x.src) pace_of_gpu_.resize(x.src + 1);
+        if (!pace_of_gpu_[x.src]) pace_of_gpu_[x.src] = PaceKind(cluster, x.src);
+      }
     }
   }
 
@@ -110,7 +115,7 @@ class FlowModel {
   Duration StartTime(uint32_t t, Duration at) const {
     const Transfer& x = schedule_.transfers[t];
     const Duration paced = x.paced && protocol_ && !x.after_sent.empty()
-                               ? sent_[t] + model_.Step(PaceKind(cluster_, x.src), *protocol_)
+                               ? sent_[t] + model_.Step(*pace_of_gpu_[x.src], *protocol_)
                                : Duration();
     if (x.after.empty() && !x.after_sent.empty()) return std::max(at, paced);
     const Duration arrived = x.after.empty() ? at : arrived_[t];
@@ -337,6 +342,7 @@ class FlowModel {
   std::vector<uint32_t> waiting_;
   std::vector<Duration> arrived_;  // [t]: when the last transfer t waits for (`after`) arrived
   std::vector<Duration> sent_;     // [t]: when the last it waits for (`after_sent`) had left
+  std::vector<std::optional<StepLinkKind>> pace_of_gpu_;  // [gpu]: PaceKind of a paced sender
   std::vector<std::vector<uint32_t>> dependents_;  // [t]: transfers that wait for t to arrive
   std::vector<std::vector<uint32_t>> streamers_;   // [t]: transfers that wait for t to be sent
   // A transfer in flight since `started`: bytes left as of `updated`, at `rate` since then, done at
