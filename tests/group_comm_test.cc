@@ -174,3 +174,54 @@ TEST_CASE("GroupCollective: a tree over a group of one GPU per node is a tree ov
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+namespace {
+
+// One step of a ring all-reduce over `gpus` as network_model.cc lists it for TimeRing: channel by
+// channel (NCCL's channels across nodes), each channel's hops in ring order.
+Schedule RingStep(const topology::Cluster& c, const std::vector<uint32_t>& gpus, uint64_t size) {
+  const uint32_t n = static_cast<uint32_t>(gpus.size());
+  uint32_t channels = RingChannels(c, gpus);
+  if (n % channels != 0) channels = 1;
+  Schedule s;
+  s.op = CollectiveOp::kAllReduce;
+  s.algo = CollectiveAlgo::kRing;
+  s.ranks = n;
+  s.size = size;
+  s.steps = 1;
+  for (uint32_t ch = 0; ch < channels; ++ch) {
+    const std::vector<uint32_t> order = RingOrder(n, channels, ch);
+    for (uint32_t p = 0; p < n; ++p)
+      s.transfers.push_back({order[p], order[(p + 1) % n], size / n / channels, 0, {}, {}});
+  }
+  MapOntoGroup(s, gpus);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("TimeRing past its exact work: the two chains every ring has, a lower bound") {
+  const topology::Cluster c = FourNodes();
+  for (uint64_t size : {uint64_t{4096}, uint64_t{1} << 30}) {
+    INFO("size " << size);
+    // One GPU a node: every hop crosses the network and drains alike, so a chunk going the
+    // 2 (n-1) = 6 hops round is the longest chain: the fallback (exact work 0) is exact.
+    const Schedule dp = RingStep(c, {0, 8, 16, 24}, size);
+    CHECK(TimeRing(c, dp, 6, 0).total == TimeRing(c, dp, 6).total);
+    CHECK(TimeRing(c, dp, 6, 0).latency == TimeRing(c, dp, 6).latency);
+    // Two whole nodes over 8 channels: NVLink and NIC hops drain differently, so a chain may wait
+    // at one rank and then move on; the two chains are no longer than the exact one.
+    std::vector<uint32_t> sixteen(16);
+    for (uint32_t g = 0; g < 16; ++g) sixteen[g] = g;
+    const Schedule two = RingStep(c, sixteen, size);
+    const Duration exact = TimeRing(c, two, 30).total;
+    CHECK(TimeRing(c, two, 30, 0).total <= exact);
+    // A step not listed in ring order (here reversed): the rank's own chain only, no longer still.
+    Schedule shuffled = two;
+    std::reverse(shuffled.transfers.begin(), shuffled.transfers.end());
+    CHECK(TimeRing(c, shuffled, 30).total <= exact);
+  }
+}
+
+}  // namespace moesim::sim

@@ -173,6 +173,22 @@ TEST_CASE("NCCL's tree correction: a tree all-reduce's bandwidth at medium sizes
   REQUIRE(t.protocol != NcclProtocol::kLL);  // LL's ceiling would set its share otherwise
   CHECK(t.efficiency == Approx(NcclLatencyModel::Efficiency(t.protocol) * 0.92 *
                                (t.protocol == NcclProtocol::kSimple ? 0.7 : 0.9)));
+
+  // NVLSTree (Simple only) at 16 MiB on two 8-GPU nodes: column 18, 0.7, on Blackwell (B200);
+  // none on Hopper (H100), where NCCL applies the correction to NVLS_TREE only from SM100.
+  for (const auto& [file, expected] :
+       {std::pair{"scenarios/clusters/hgx-b200-ndr-rail-64.pbtxt", 0.7},
+        std::pair{"scenarios/clusters/dgx-h100-fat-tree-2to1.pbtxt", 1.0}}) {
+    INFO(file);
+    auto cluster = topology::LoadClusterArgument(testing::SourcePath(file), "");
+    REQUIRE(cluster.ok());
+    auto nvlstree = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kNvlsTree, 16,
+                                    16 << 20, 8, 8, NvlsEfficiency(cluster->gpu_spec().sm));
+    REQUIRE(nvlstree.ok());
+    const CollectiveTiming n = TimeCollective(*cluster, *nvlstree);
+    CHECK(n.protocol == NcclProtocol::kSimple);
+    CHECK(n.efficiency == Approx(expected));
+  }
 }
 
 }  // namespace moesim::sim

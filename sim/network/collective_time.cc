@@ -46,9 +46,14 @@ std::vector<uint32_t> Offsets(const std::vector<uint32_t>& counts) {
 // Routes are walked once; a million-transfer all-to-all holds about 20 bytes per link it crosses.
 class ScheduleBound {
  public:
-  // `ring`: the schedule is one step of a ring (TimeRing), each transfer's hop kind and drain kept.
-  ScheduleBound(const topology::Cluster& cluster, const Schedule& schedule, bool ring = false)
-      : schedule_(schedule), n_(static_cast<uint32_t>(schedule.transfers.size())), ring_(ring) {
+  // `ring`: the schedule is one step of a ring (TimeRing), each transfer's hop kind and drain kept;
+  // its chains worked exactly up to `ring_exact_work` ranks x steps (RingChains).
+  ScheduleBound(const topology::Cluster& cluster, const Schedule& schedule, bool ring = false,
+                uint64_t ring_exact_work = kRingChainWork)
+      : schedule_(schedule),
+        n_(static_cast<uint32_t>(schedule.transfers.size())),
+        ring_(ring),
+        ring_exact_work_(ring_exact_work) {
     independent_ =
         std::all_of(schedule.transfers.begin(), schedule.transfers.end(),
                     [](const Transfer& x) { return x.after.empty() && x.after_sent.empty(); });
@@ -379,11 +384,10 @@ class ScheduleBound {
   //   done(k, p) = max(done(k - 1, p - 1) + s_p, done(k - 1, p) + c_p) + d_p,
   //   done(0, p) = s_p + d_p
   // and the chain is the largest done(steps - 1, p): For()'s forward pass on the whole ring.
-  // Channels with the same (s, c, d) round are worked once. Past kRingChainWork ranks x steps,
+  // Channels with the same (s, c, d) round are worked once. Past ring_exact_work_ ranks x steps,
   // or a schedule not so listed, the two chains every ring has: a rank sending all its steps
   // (s_p + d_p + (steps - 1)(c_p + d_p)), and a chunk going `steps` hops round (the most s + d
   // over as many consecutive hops); a lower bound still.
-  static constexpr uint64_t kRingChainWork = uint64_t{1} << 26;
   std::pair<Duration, Duration> RingChains(std::span<const Duration> step, double efficiency,
                                            uint32_t steps) const {
     const uint32_t n = schedule_.ranks;
@@ -400,7 +404,7 @@ class ScheduleBound {
     };
     std::vector<std::pair<Duration, Duration>> done;  // (with bytes, without)
     std::vector<std::vector<Hop>> seen;               // rounds worked
-    const bool dynamic = listed && uint64_t{n} * steps <= kRingChainWork;
+    const bool dynamic = listed && uint64_t{n} * steps <= ring_exact_work_;
     for (size_t first = 0; first < m; first += listed ? n : m) {
       const size_t count = listed ? n : m;
       std::vector<Hop> round(count);
@@ -515,6 +519,7 @@ class ScheduleBound {
   const Schedule& schedule_;
   const uint32_t n_;
   const bool ring_ = false;
+  const uint64_t ring_exact_work_;
   std::vector<Duration> hop_drain_;  // ring_: each transfer's drain alone at full bandwidth
   // Per link: its bandwidth and descriptor, by edge id (the general form), or in the pooled form
   // for the links the schedule crosses only, in edge id order. Bound::bottleneck indexes them.
@@ -748,8 +753,9 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
                 });
 }
 
-CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps) {
-  ScheduleBound bound(cluster, step, /*ring=*/true);
+CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps,
+                          uint64_t exact_work) {
+  ScheduleBound bound(cluster, step, /*ring=*/true, exact_work);
   return Choose(cluster, step, bound.edges(), bound.BusiestLink(steps),
                 LatencyModelFor(cluster, step), 1.0,
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {

@@ -63,8 +63,13 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
 //                      max over links (least step latency there + steps x its bytes / bandwidth))
 //
 // Equal to TimeCollective of the full ring when no link carries two of a step's transfers (a ring
-// over NVSwitch or over one GPU a node); otherwise no more than it, so still a lower bound.
-CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps);
+// over NVSwitch or over one GPU a node); otherwise no more than it, so still a lower bound. The
+// chains are worked exactly (hops x steps) up to `exact_work` ranks x steps; past it, or for a step
+// not listed so, the two chains every ring has: a rank sending all its steps, and a chunk going
+// `steps` consecutive hops (exact when every hop drains alike, a lower bound otherwise).
+inline constexpr uint64_t kRingChainWork = uint64_t{1} << 26;
+CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps,
+                          uint64_t exact_work = kRingChainWork);
 
 // NCCL's latency model for the schedule's algorithm (Tree rows for tree, NVLS for nvls, NVLS_TREE
 // for nvlstree, Ring otherwise), with the cluster's network transport latency, and for a ring

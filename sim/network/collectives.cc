@@ -317,48 +317,36 @@ void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency) {
   }
 }
 
-Error Unsupported(CollectiveOp op, CollectiveAlgo algo) {
-  std::string valid;
+// Which algorithms implement which op (collectives.h's table), in kAlgos' order.
+bool Implements(CollectiveOp op, CollectiveAlgo algo) {
+  using A = CollectiveAlgo;
   switch (op) {
     case CollectiveOp::kAllToAll:
-      valid = "direct, pairwise, hierarchical";
-      break;
+      return algo == A::kDirect || algo == A::kPairwise || algo == A::kHierarchical;
     case CollectiveOp::kAllReduce:
-      valid = "ring, tree, nvls, nvlstree";
-      break;
+      return algo == A::kRing || algo == A::kTree || algo == A::kNvls || algo == A::kNvlsTree;
     case CollectiveOp::kAllGather:
     case CollectiveOp::kReduceScatter:
-      valid = "ring, nvls";
-      break;
+      return algo == A::kRing || algo == A::kNvls;
     case CollectiveOp::kSendRecv:
-      valid = "direct";
-      break;
+      return algo == A::kDirect;
+  }
+  return false;
+}
+
+Error Unsupported(CollectiveOp op, CollectiveAlgo algo) {
+  std::vector<std::string> valid;
+  for (const auto& [a, name] : kAlgos) {
+    if (Implements(op, a)) valid.emplace_back(name);
   }
   return InputError({}, "--algo", std::string(ToString(algo)),
-                    std::string("not an algorithm for ") + std::string(ToString(op)), valid);
+                    std::string("not an algorithm for ") + std::string(ToString(op)), Join(valid));
 }
 
 }  // namespace
 
 Status CheckAlgorithm(CollectiveOp op, CollectiveAlgo algo) {
-  using A = CollectiveAlgo;
-  bool ok = false;
-  switch (op) {
-    case CollectiveOp::kAllToAll:
-      ok = algo == A::kDirect || algo == A::kPairwise || algo == A::kHierarchical;
-      break;
-    case CollectiveOp::kAllReduce:
-      ok = algo == A::kRing || algo == A::kTree || algo == A::kNvls || algo == A::kNvlsTree;
-      break;
-    case CollectiveOp::kAllGather:
-    case CollectiveOp::kReduceScatter:
-      ok = algo == A::kRing || algo == A::kNvls;
-      break;
-    case CollectiveOp::kSendRecv:
-      ok = algo == A::kDirect;
-      break;
-  }
-  if (ok) return Status::Ok();
+  if (Implements(op, algo)) return Status::Ok();
   return Unsupported(op, algo);
 }
 
@@ -431,6 +419,7 @@ std::vector<uint32_t> RingOrder(uint32_t ranks, uint32_t channels, uint32_t chan
 StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks,
                                    uint64_t size, uint32_t gpus_per_node, uint32_t ring_channels,
                                    double nvls_efficiency) {
+  MOESIM_RETURN_IF_ERROR(CheckAlgorithm(op, algo));
   if (ranks < 2) {
     return InputError({}, "ranks", std::to_string(ranks), "a collective needs at least 2 ranks",
                       ">= 2");

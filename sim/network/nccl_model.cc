@@ -15,6 +15,12 @@ constexpr int64_t kTreeStep[3][3] = {{600, 1250, 4000}, {1000, 1900, 4000}, {500
 // getNetOverhead: the network post overhead, Intel's (tuning.cc; AMD's is 2 us).
 constexpr int64_t kNetOverheadNs = 1000;
 
+// Scaled by a factor, rounded to whole nanoseconds (the tables' unit), as NCCL scales its float.
+Duration Scaled(int64_t ns, double factor) {
+  return Duration::Nanoseconds(
+      static_cast<int64_t>(std::llround(static_cast<double>(ns) * factor)));
+}
+
 }  // namespace
 
 std::string_view ToString(NcclProtocol p) {
@@ -27,12 +33,6 @@ std::string_view ToString(NcclProtocol p) {
       return "Simple";
   }
   return "?";
-}
-
-// Scaled by a factor, rounded to whole nanoseconds (the tables' unit), as NCCL scales its float.
-Duration Scaled(int64_t ns, double factor) {
-  return Duration::Nanoseconds(
-      static_cast<int64_t>(std::llround(static_cast<double>(ns) * factor)));
 }
 
 Duration NcclLatencyModel::Base(NcclProtocol p) const {

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
-#include <optional>
 
 #include "models/model_spec.h"
 #include "models/params.h"
@@ -12,7 +11,6 @@
 #include "models/routing.h"
 #include "models/synthetic_spec.h"
 #include "sim/compute/compute_model.h"
-#include "sim/network/collective_time.h"
 #include "sim/network/group_comm.h"
 #include "sim/step/step_ops.h"
 
