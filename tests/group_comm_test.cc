@@ -224,4 +224,28 @@ TEST_CASE("TimeRing past its exact work: the two chains every ring has, a lower 
   }
 }
 
+TEST_CASE("GroupCollective: the flow model's ring across nodes uses NCCL's channels too") {
+  // 1 GiB all-reduced over two whole DGX H100 nodes: 8 ring channels, one per NIC, each NIC
+  // carrying one channel's chunk (1 GiB / 8 channels / 16 ranks = 8.39 MB) at each of the
+  // 2 x 15 steps: 30 x 8.39 MB / 50 GB/s = 5.03 ms, plus latencies: 5.23 ms in both models. With
+  // one channel (the flow model's before 2026-12-06) all of it crossed one NIC: 8x, 40.7 ms.
+  const topology::Cluster c = FourNodes();
+  std::vector<uint32_t> gpus(16);
+  for (uint32_t g = 0; g < 16; ++g) gpus[g] = g;
+  const Duration analytical = MakeNetworkModel(c, Fidelity::kAnalytical)
+                                  ->GroupCollective(gpus, CollectiveOp::kAllReduce,
+                                                    CollectiveAlgo::kRing, uint64_t{1} << 30)
+                                  .time;
+  const Duration flow = MakeNetworkModel(c, Fidelity::kFlow)
+                            ->GroupCollective(gpus, CollectiveOp::kAllReduce, CollectiveAlgo::kRing,
+                                              uint64_t{1} << 30)
+                            .time;
+  INFO("analytical " << analytical.picoseconds() << " ps, flow " << flow.picoseconds() << " ps");
+  CHECK(analytical > Duration::Nanoseconds(5030000));
+  CHECK(analytical < Duration::Nanoseconds(5300000));
+  CHECK(flow >= analytical - Duration::Nanoseconds(1));
+  CHECK(static_cast<double>(flow.picoseconds()) <=
+        1.05 * static_cast<double>(analytical.picoseconds()));
+}
+
 }  // namespace moesim::sim

@@ -64,6 +64,9 @@ GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpu
   if (gpus.size() < 2 || size == 0) return {};
   const uint32_t n = static_cast<uint32_t>(gpus.size());
   uint32_t per_node = cluster().gpus_per_node(), channels = 1;
+  // A ring across nodes runs over NCCL's channels, one per GPU of a node, so it uses every NIC
+  // (RingChannels; BuildCollective falls back to one ring where they do not divide the group).
+  if (algo == CollectiveAlgo::kRing) channels = RingChannels(cluster(), gpus);
   if (algo == CollectiveAlgo::kTree) {
     // A tree's nodes are the group's: its GPUs per node where it spans whole blocks of them, all
     // of it where it sits in one node, else one GPU a node; NCCL's channels as a ring's.
