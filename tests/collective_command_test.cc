@@ -7,6 +7,7 @@
 #include "moesim_runner.h"
 #include "proto/nccl_tests_table.h"
 #include "proto/result.pb.h"
+#include "test_paths.h"
 
 namespace moesim::sim {
 
@@ -111,6 +112,33 @@ TEST_CASE("moesim collective: a tree all-reduce of 4 and 8 GiB, at both fideliti
     // Bandwidth-bound: twice the bytes, twice the time (tens of us of latency in tens of ms).
     CHECK(sweep.rows(1).algbw_gbps() == Approx(sweep.rows(0).algbw_gbps()).epsilon(0.001));
   }
+}
+
+TEST_CASE("moesim collective: a ring too large to list is timed from one step") {
+  // 144 GB200 in two NVL72 racks (of the 20-rack cluster file): moesim's 72 ring channels (one per
+  // GPU of the NVLink domain) make 2 x 143 steps x 144 ranks x 72 = 2.97 M transfers, past the 2^20
+  // it lists, so the ring is timed from one step (TimeRingFromOneStep; the full schedule took 5 s,
+  // 0.9 GB, for the same figure to 0.001 %). Each GPU's NVLink carries 71 of the 72 channels' hops
+  // a step (the 72nd leaves on its NIC, 50 GB/s for 1/72 of the bytes), so the ring is
+  // NVLink-bound:
+  //   busbw = 18 NVLinks x 50 GB/s x 80.2 % achieved (NCCL's SM100 NVLink bandwidth) x 72 / 71
+  //         = 721.8 x 72 / 71 = 731.97 GB/s, less the step latencies (8 GiB: well under 1 %).
+  const std::string racks = testing::SourcePath("scenarios/clusters/gb200-nvl72-20.pbtxt");
+  const pb::CollectiveSweep s = Sweep({"--op", "allreduce", "--cluster", racks, "--gpus", "144",
+                                       "--algo", "ring", "-b", "8G", "-e", "8G"});
+  REQUIRE(s.rows_size() == 1);
+  CHECK(s.rows(0).busbw_gbps() <= 731.97);
+  CHECK(s.rows(0).busbw_gbps() > 0.995 * 731.97);
+  const auto text = Moesim({"collective", "--op", "allreduce", "--cluster", racks, "--gpus", "144",
+                            "--algo", "ring", "-b", "8G", "-e", "8G"});
+  CHECK_THAT(text.out, Catch::Contains("# ring rows timed from one ring step (its full schedule, "
+                                       "2965248 transfers, is too large to list; within 0.1 % of "
+                                       "it)"));
+  // A ring small enough is listed, and says nothing.
+  const auto small = Moesim({"collective", "--op", "allreduce", "--cluster", "dgx-h100", "--algo",
+                             "ring", "-b", "1M", "-e", "1M"});
+  CHECK(small.status == 0);
+  CHECK_THAT(small.out, !Catch::Contains("one ring step"));
 }
 
 TEST_CASE("moesim collective errors: unknown op, bad size, wrong algorithm") {

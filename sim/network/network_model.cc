@@ -36,6 +36,39 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
   }
 }
 
+CollectiveTiming TimeRingFromOneStep(const topology::Cluster& cluster,
+                                     const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                     uint64_t size) {
+  if (gpus.size() < 2 || size == 0 || !IsRingFamily(op)) {
+    throw std::logic_error(
+        "TimeRingFromOneStep: a ring all-reduce, all-gather or reduce-scatter "
+        "of some bytes over two or more GPUs");
+  }
+  // Every step of a ring moves size / n from each rank to the next: the same link loads each
+  // time. One step is listed and timed as `steps` of them (TimeRing), what the full schedule
+  // (collectives.h) gives, without its 2n(n-1) transfers (8 M for a ring of 2,048). Across
+  // nodes the step is split over NCCL's channels as BuildCollective splits it.
+  const uint32_t n = static_cast<uint32_t>(gpus.size());
+  const uint32_t steps = (op == CollectiveOp::kAllReduce ? 2 : 1) * (n - 1);
+  uint32_t channels = RingChannels(cluster, gpus);
+  if (n % channels != 0) channels = 1;
+  Schedule s;
+  s.op = op;
+  s.algo = CollectiveAlgo::kRing;
+  s.ranks = n;
+  s.size = size;
+  s.steps = 1;
+  const uint64_t chunk = size / n;
+  for (uint32_t c = 0; c < channels; ++c) {
+    const std::vector<uint32_t> order = RingOrder(n, channels, c);
+    const uint64_t part = chunk / channels + (c == 0 ? chunk % channels : 0);
+    for (uint32_t p = 0; p < n; ++p)
+      s.transfers.push_back({order[p], order[(p + 1) % n], part, 0, {}, {}});
+  }
+  MapOntoGroup(s, gpus);
+  return TimeRing(cluster, s, steps);
+}
+
 GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
                                             CollectiveAlgo algo, uint64_t size) const {
   if (memo_ == nullptr) return TimeGroupCollective(gpus, op, algo, size);
@@ -112,34 +145,10 @@ class AnalyticalNetwork final : public NetworkModel {
  protected:
   GroupCommTime TimeGroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
                                     CollectiveAlgo algo, uint64_t size) const override {
-    const bool ring_family = op == CollectiveOp::kAllReduce || op == CollectiveOp::kAllGather ||
-                             op == CollectiveOp::kReduceScatter;
-    if (gpus.size() < 2 || size == 0 || algo != CollectiveAlgo::kRing || !ring_family) {
+    if (gpus.size() < 2 || size == 0 || algo != CollectiveAlgo::kRing || !IsRingFamily(op)) {
       return NetworkModel::TimeGroupCollective(gpus, op, algo, size);
     }
-    // Every step of a ring moves size / n from each rank to the next: the same link loads each
-    // time. One step is listed and timed as `steps` of them (TimeRing), what the full schedule
-    // (collectives.h) gives, without its 2n(n-1) transfers (8 M for a ring of 2,048). Across
-    // nodes the step is split over NCCL's channels as BuildCollective splits it.
-    const uint32_t n = static_cast<uint32_t>(gpus.size());
-    const uint32_t steps = (op == CollectiveOp::kAllReduce ? 2 : 1) * (n - 1);
-    uint32_t channels = RingChannels(cluster(), gpus);
-    if (n % channels != 0) channels = 1;
-    Schedule s;
-    s.op = op;
-    s.algo = algo;
-    s.ranks = n;
-    s.size = size;
-    s.steps = 1;
-    const uint64_t chunk = size / n;
-    for (uint32_t c = 0; c < channels; ++c) {
-      const std::vector<uint32_t> order = RingOrder(n, channels, c);
-      const uint64_t part = chunk / channels + (c == 0 ? chunk % channels : 0);
-      for (uint32_t p = 0; p < n; ++p)
-        s.transfers.push_back({order[p], order[(p + 1) % n], part, 0, {}, {}});
-    }
-    MapOntoGroup(s, gpus);
-    const CollectiveTiming t = TimeRing(cluster(), s, steps);
+    const CollectiveTiming t = TimeRingFromOneStep(cluster(), gpus, op, size);
     return {t.total, t.bottleneck_link};
   }
 };

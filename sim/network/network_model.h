@@ -29,6 +29,7 @@
 #include "proto/units.h"
 #include "sim/network/alltoall_cost.h"
 #include "sim/network/collective_memo.h"
+#include "sim/network/collective_time.h"
 #include "sim/network/collectives.h"
 #include "sim/network/flow_model.h"
 #include "sim/network/nccl_model.h"
@@ -119,6 +120,23 @@ uint32_t RingChannels(const topology::Cluster& cluster, const std::vector<uint32
 
 // The schedule's ranks 0..n-1 become the group's GPUs.
 void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus);
+
+// Whether a ring runs `op` step by step as TimeRingFromOneStep times it: all-reduce, all-gather,
+// reduce-scatter.
+inline bool IsRingFamily(CollectiveOp op) {
+  return op == CollectiveOp::kAllReduce || op == CollectiveOp::kAllGather ||
+         op == CollectiveOp::kReduceScatter;
+}
+
+// A ring `op` (IsRingFamily) of `size` bytes over `gpus` (two or more; size > 0; else
+// std::logic_error), on NCCL's ring channels (RingChannels), timed analytically from one step
+// (TimeRing, collective_time.h) without listing the full schedule's steps x GPUs x channels
+// transfers: equal to the full schedule's time where no link carries two of a step's transfers,
+// else no more than it and within 0.1 % (tests/group_comm_test.cc). The analytical model's steps
+// time their rings so, and `moesim collective` rings too large to list.
+CollectiveTiming TimeRingFromOneStep(const topology::Cluster& cluster,
+                                     const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                     uint64_t size);
 
 // The only place a fidelity becomes a model; `flow` applies to the flow model only.
 std::unique_ptr<NetworkModel> MakeNetworkModel(const topology::Cluster& cluster, Fidelity fidelity,
