@@ -42,6 +42,17 @@ TEST_CASE("Schedules: 1F1B, interleaved and DualPipe pipelines and bubbles by ha
     const PipelineTime four = SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 4, t);
     CHECK(four.bubble == Duration::Nanoseconds(22'500));
     CHECK(four.pipeline == Duration::Nanoseconds(220'500));
+    // Layers V divides: the same bubble as chunks of 1/V (8 layers in 2 chunks of 4).
+    CHECK(SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 2, t, 8).bubble == Us(45));
+    // 5 layers in 2 chunks (3 and 2, or Megatron's layouts' 4 and 1): priced at the largest as
+    // even chunks make it, 3 of 5 layers: 90 x 3 / 5 = 54 us; pipeline 54 + 30 + 168 = 252 us.
+    const PipelineTime uneven = SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 2, t, 5);
+    CHECK(uneven.bubble == Us(54));
+    CHECK(uneven.pipeline == Us(252));
+    // 13 layers in 4 chunks: ceil(13 / 4) = 4 of 13: 90 x 4 / 13 = 27.692307... us, rounded up
+    // to the picosecond.
+    CHECK(SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 4, t, 13).bubble ==
+          Duration::Picoseconds(27'692'308));
     // The division rounds up to whole picoseconds: (2 - 1)(1 ps) / 2 = 0.5 -> 1 ps.
     const ChunkTimes tiny{Duration::Picoseconds(1), Duration(), Duration(), Duration()};
     CHECK(SchedulePipeline(PipelineSchedule::kInterleaved, 2, 2, 2, tiny).bubble ==
@@ -70,6 +81,10 @@ TEST_CASE("Schedules: 1F1B, interleaved and DualPipe pipelines and bubbles by ha
     CHECK(x.pipeline == Us(222));
   }
   CHECK(BubbleFormula(PipelineSchedule::kDualPipe) == "(p/2 - 1)(F&B + B - 3W)");
+  CHECK(BubbleFormula(PipelineSchedule::kInterleaved, 2, 8) == "(p - 1)(F + B) / V");
+  CHECK(BubbleFormula(PipelineSchedule::kInterleaved, 2, 5) ==
+        "(p - 1)(F + B) x 3/5 (chunks of up to 3 of 5 layers)");
+  CHECK(BubbleFormula(PipelineSchedule::k1F1B, 1, 5) == "(p - 1)(F + B)");
 }
 
 TEST_CASE("SM sharing: compute beside an all-to-all loses the SMs the all-to-all holds") {
@@ -112,10 +127,16 @@ TEST_CASE("Schedules: which plans each can run, and the errors that say why not"
   CHECK_THAT(odd.error().message(),
              Catch::Contains("step.schedule = interleaved: 5 micro-batches"));
   CHECK_THAT(odd.error().message(), Catch::Contains("a multiple of pp (2)"));
-  // 2 layers per stage do not split into 4 chunks.
+  // 2 layers per stage do not fill 4 chunks.
   const Status chunks = CheckSchedule(PipelineSchedule::kInterleaved, 4, pp2, 4, true);
   REQUIRE_FALSE(chunks.ok());
-  CHECK_THAT(chunks.error().message(), Catch::Contains("step.virtual_stages = 4: stage 0 holds 2"));
+  CHECK_THAT(chunks.error().message(),
+             Catch::Contains("step.virtual_stages = 4: stage 0 holds 2 layers, fewer than the "
+                             "chunks per device"));
+  // 5 layers over pp 2 (3 and 2) run 2 chunks a device, uneven on the first stage.
+  CHECK(CheckSchedule(PipelineSchedule::kInterleaved, 2,
+                      Plan(5, "pp: 2 ep: 4 pp_first_stage_layers: 3", 8), 4, true)
+            .ok());
   CHECK_FALSE(CheckSchedule(PipelineSchedule::kInterleaved, 1, pp2, 4, true).ok());
   // DualPipe: m at least 2 pp and even.
   CHECK_THAT(CheckSchedule(PipelineSchedule::kDualPipe, 1, pp2, 2, true).error().message(),

@@ -657,6 +657,32 @@ TEST_CASE("Step: interleaved 1F1B divides the bubble by V and sends V times per 
   CHECK(r.pipeline == r.bubble + 4 * fb);
 }
 
+TEST_CASE("Step: interleaved 1F1B over uneven chunks prices the bubble at the largest") {
+  // 5 layers over pp 2, 3 on the first stage and 2 on the last, V 2: the first stage's chunks are
+  // 2 and 1 layers. It holds more layers, so its F + B is the schedule's; its bubble
+  // (2 - 1)(F + B) x ceil(3 / 2) / 3 = (F + B) x 2 / 3, where chunks of exactly 1/V would give / 2.
+  const topology::Cluster cluster = Cluster(1);
+  pb::ModelSpec model = Tiny();
+  model.set_num_layers(5);
+  const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4 pp_first_stage_layers: 3");
+  StepConfig c = Training(16, 256);
+  c.schedule = PipelineSchedule::kInterleaved;
+  c.virtual_stages = 2;
+  const StepReport r = RunStep(cluster, model, plan, Uniform(), c);
+  CHECK(r.slowest_stage == 0);
+  const Duration fb = r.forward + r.backward;
+  CHECK(r.bubble == Duration::Picoseconds((2 * fb.picoseconds() + 2) / 3));
+  CHECK(r.pipeline == r.bubble + 4 * fb);
+  // 3 chunks on a stage of 2 layers cannot be.
+  c.virtual_stages = 3;
+  auto work = StepMoeLayer(model, plan, Uniform(), {}, 8, c, nullptr);
+  REQUIRE(work.ok());
+  auto bad = SimulateStep(cluster, model, plan, *work, c);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message(),
+             Catch::Contains("stage 1 holds 2 layers, fewer than the chunks"));
+}
+
 TEST_CASE("Step: SM sharing slows the compute an overlapped all-to-all runs beside") {
   const topology::Cluster cluster = Cluster(2);
   pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, *models::CatalogDir());

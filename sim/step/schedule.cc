@@ -1,5 +1,7 @@
 #include "sim/step/schedule.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace moesim::sim {
@@ -61,8 +63,19 @@ std::string_view BubbleFormula(PipelineSchedule schedule) {
   }
 }
 
+std::string BubbleFormula(PipelineSchedule schedule, uint32_t virtual_stages,
+                          uint32_t stage_layers) {
+  if (schedule != PipelineSchedule::kInterleaved || virtual_stages == 0 || stage_layers == 0 ||
+      stage_layers % virtual_stages == 0) {
+    return std::string(BubbleFormula(schedule));
+  }
+  const uint32_t largest = (stage_layers + virtual_stages - 1) / virtual_stages;
+  return fmt::format("(p - 1)(F + B) x {}/{} (chunks of up to {} of {} layers)", largest,
+                     stage_layers, largest, stage_layers);
+}
+
 PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t microbatches,
-                              uint32_t virtual_stages, const ChunkTimes& t) {
+                              uint32_t virtual_stages, const ChunkTimes& t, uint32_t stage_layers) {
   const Duration fb = t.forward + t.backward;
   const int64_t p = pp, m = microbatches;
   PipelineTime x;
@@ -74,9 +87,19 @@ PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t m
       x.pipeline = x.bubble + alone * fb + (m - alone) * t.pair;
       return WithDependencyWait(schedule, pp, microbatches, t, x);
     }
-    case PipelineSchedule::kInterleaved:
-      x.bubble = DivUp((p - 1) * fb, std::max<int64_t>(virtual_stages, 1));
+    case PipelineSchedule::kInterleaved: {
+      const int64_t v = std::max<int64_t>(virtual_stages, 1);
+      if (stage_layers == 0 || stage_layers % v == 0) {
+        x.bubble = DivUp((p - 1) * fb, v);
+      } else {
+        // Chunks as even as can be, the bubble at the largest: (p - 1)(F + B) ceil(L/V) / L.
+        const int64_t largest = (int64_t{stage_layers} + v - 1) / v;
+        const __int128 num = static_cast<__int128>(((p - 1) * fb).picoseconds()) * largest;
+        x.bubble =
+            Duration::Picoseconds(static_cast<int64_t>((num + stage_layers - 1) / stage_layers));
+      }
       break;
+    }
     default:
       x.bubble = (p - 1) * fb;
   }
@@ -199,12 +222,12 @@ Status CheckSchedule(PipelineSchedule schedule, uint32_t virtual_stages, const m
                         "a global batch of dp x micro-batch x a multiple of pp");
     }
     for (uint32_t s = 0; s < pp; ++s) {
-      if (plan.StageLayerCount(s) % virtual_stages != 0) {
+      if (plan.StageLayerCount(s) < virtual_stages) {
         return InputError({}, "step.virtual_stages", std::to_string(virtual_stages),
                           "stage " + std::to_string(s) + " holds " +
                               std::to_string(plan.StageLayerCount(s)) +
-                              " layers, not a multiple of the chunks per device",
-                          "a divisor of every stage's layers");
+                              " layers, fewer than the chunks per device",
+                          "at most the fewest layers of any stage");
       }
     }
     return Status::Ok();

@@ -14,6 +14,10 @@
 //   interleaved 1F1B, V chunks of 1/V of the layers per device (same paper, 2.2.2: the bubble
 //   shrinks by V; every chunk sends its activations on, V sends per pass, counted in F and B):
 //     bubble = (p - 1)(F + B) / V;  pipeline = bubble + (F + B) + (m - 1) P
+//   Where V does not divide the device's L layers (Megatron's pipeline layouts, such as
+//   DeepSeek-V3's 61 layers in chunks of 4 and a last of 1), its chunks are as even as can be and
+//   the bubble is priced as if every chunk were the largest, ceil(L / V) layers:
+//     bubble = (p - 1)(F + B) ceil(L / V) / L  (= (p - 1)(F + B) / V when V divides L)
 //   DualPipe (DeepSeek-V3 report, arXiv:2412.19437, 3.2.1 and Table 2; github.com/deepseek-ai/
 //   DualPipe README), p even, m even and >= 2p: device i holds stages i and p - 1 - i, half the
 //   micro-batches enter at each end, and a forward chunk of one micro-batch runs with a backward
@@ -73,9 +77,11 @@ struct PipelineTime {
 };
 
 // `pp` stages, `microbatches` micro-batches, `virtual_stages` chunks per device (interleaved
-// only). Requires what CheckSchedule checks.
+// only) of the `stage_layers` layers of the device the schedule waits on (interleaved only; 0:
+// chunks of exactly 1/V). Requires what CheckSchedule checks.
 PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t microbatches,
-                              uint32_t virtual_stages, const ChunkTimes& t);
+                              uint32_t virtual_stages, const ChunkTimes& t,
+                              uint32_t stage_layers = 0);
 
 // The schedule laid out op by op, in 1F1B's shape, every stage at the chunk times of the device
 // the schedule waits on (integer units: picoseconds in the step, nanoseconds in the timeline):
@@ -114,11 +120,17 @@ PipelineLayout LayoutOf(PipelineSchedule schedule, uint32_t pp, uint32_t microba
 
 // The bubble's formula as the report prints it: "(p - 1)(F + B)".
 std::string_view BubbleFormula(PipelineSchedule schedule);
+// The same for the device the schedule waits on, with `stage_layers` layers in `virtual_stages`
+// chunks: interleaved chunks that V does not divide print their share, "(p - 1)(F + B) x 3/5
+// (chunks of up to 3 of 5 layers)".
+std::string BubbleFormula(PipelineSchedule schedule, uint32_t virtual_stages,
+                          uint32_t stage_layers);
 
 // Whether `schedule` can run `plan` with `microbatches` micro-batches: interleaved needs pp >= 2,
-// V >= 2, m a multiple of pp (Megatron-Core's interleaved schedule requires it) and every stage's
-// layers a multiple of V; DualPipe an even pp >= 2 and an even m >= 2 pp (dualpipe.py asserts
-// both); either needs training. Errors name step.schedule or step.virtual_stages.
+// V >= 2, m a multiple of pp (Megatron-Core's interleaved schedule requires it) and at least V
+// layers on every stage (a layer in every chunk); DualPipe an even pp >= 2 and an even m >= 2 pp
+// (dualpipe.py asserts both); either needs training. Errors name step.schedule or
+// step.virtual_stages.
 Status CheckSchedule(PipelineSchedule schedule, uint32_t virtual_stages, const models::Plan& plan,
                      uint32_t microbatches, bool training);
 

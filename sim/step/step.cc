@@ -399,7 +399,8 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
                       mean(pair(x.*f, y.*b, true, share), pair(y.*f, x.*b, true, share))};
   };
   auto run = [&](const ChunkTimes& t) {
-    return SchedulePipeline(config.schedule, s.pp, r.micro_batches, r.virtual_stages, t);
+    return SchedulePipeline(config.schedule, s.pp, r.micro_batches, r.virtual_stages, t,
+                            plan.StageLayerCount(r.slowest_stage));
   };
   // The device the schedule waits on: the largest F + B (1F1B, interleaved), the longest
   // pipeline (DualPipe, whose devices differ in what overlaps).

@@ -58,7 +58,8 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   p.set_weight_ns(Ns(r.weight));
   p.set_schedule(std::string(ToString(r.schedule)));
   p.set_virtual_stages(r.virtual_stages);
-  p.set_bubble_formula(std::string(BubbleFormula(r.schedule)));
+  p.set_bubble_formula(
+      BubbleFormula(r.schedule, r.virtual_stages, plan.StageLayerCount(r.slowest_stage)));
   p.set_comm_sms(r.comm_sms);
   p.set_gpu_sms(r.gpu_sms);
   p.set_sm_sharing_ns(Ns(r.sm_sharing));
