@@ -108,7 +108,8 @@ TEST_CASE("moesim plan --expert-tp also tries expert tensor parallelism") {
 
 TEST_CASE("moesim plan --schedule all tries interleaved and DualPipe where they run") {
   // tiny-moe: 4 layers on 16 GPUs, global batch 32: m = 32 / (dp x mb). Each 1F1B row comes
-  // back with " int2" where pp >= 2 divides m and 2 chunks split each stage's 4 / pp layers, and
+  // back with " int2" where pp >= 2 divides m (2 chunks a stage, empty ones where a stage holds
+  // fewer layers, as Megatron's layouts allow), and
   // with " dualpipe" where pp is even and m even and >= 2 pp; --schedule dualpipe alone gives
   // those rows only.
   const auto one = Moesim(Args({"--json", "--threads", "1"}));
@@ -121,7 +122,7 @@ TEST_CASE("moesim plan --schedule all tries interleaved and DualPipe where they 
   uint32_t interleaved = 0, dualpipe = 0;
   for (const pb::PlanRow& r : a.rows()) {
     const uint32_t m = 32 / (r.dp() * r.micro_batch());
-    interleaved += r.pp() >= 2 && m % r.pp() == 0 && (4 / r.pp()) % 2 == 0;
+    interleaved += r.pp() >= 2 && m % r.pp() == 0;
     dualpipe += r.pp() % 2 == 0 && m % 2 == 0 && m >= 2 * r.pp();
   }
   REQUIRE(dualpipe > 0);

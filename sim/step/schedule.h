@@ -15,8 +15,9 @@
 //   shrinks by V; every chunk sends its activations on, V sends per pass, counted in F and B):
 //     bubble = (p - 1)(F + B) / V;  pipeline = bubble + (F + B) + (m - 1) P
 //   Where V does not divide the device's L layers (Megatron's pipeline layouts, such as
-//   DeepSeek-V3's 61 layers in chunks of 4 and a last of 1), its chunks are as even as can be and
-//   the bubble is priced as if every chunk were the largest, ceil(L / V) layers:
+//   DeepSeek-V3's 61 layers in chunks of 4 and a last of 1, or chunks holding only the embedding
+//   or the loss), its chunks are as even as can be and the bubble is priced as if every chunk were
+//   the largest, ceil(L / V) layers:
 //     bubble = (p - 1)(F + B) ceil(L / V) / L  (= (p - 1)(F + B) / V when V divides L)
 //   DualPipe (DeepSeek-V3 report, arXiv:2412.19437, 3.2.1 and Table 2; github.com/deepseek-ai/
 //   DualPipe README), p even, m even and >= 2p: device i holds stages i and p - 1 - i, half the
@@ -127,10 +128,10 @@ std::string BubbleFormula(PipelineSchedule schedule, uint32_t virtual_stages,
                           uint32_t stage_layers);
 
 // Whether `schedule` can run `plan` with `microbatches` micro-batches: interleaved needs pp >= 2,
-// V >= 2, m a multiple of pp (Megatron-Core's interleaved schedule requires it) and at least V
-// layers on every stage (a layer in every chunk); DualPipe an even pp >= 2 and an even m >= 2 pp
-// (dualpipe.py asserts both); either needs training. Errors name step.schedule or
-// step.virtual_stages.
+// V >= 2, m a multiple of pp (Megatron-Core's interleaved schedule requires it) and a layer on
+// every stage (fewer than V leave chunks empty, as Megatron's layouts may); DualPipe an even pp >=
+// 2 and an even m >= 2 pp (dualpipe.py asserts both); either needs training. Errors name
+// step.schedule or step.virtual_stages.
 Status CheckSchedule(PipelineSchedule schedule, uint32_t virtual_stages, const models::Plan& plan,
                      uint32_t microbatches, bool training);
 
