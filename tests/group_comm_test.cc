@@ -176,30 +176,6 @@ TEST_CASE("GroupCollective: a tree over a group of one GPU per node is a tree ov
 }  // namespace moesim::sim
 
 namespace moesim::sim {
-namespace {
-
-// One step of a ring all-reduce over `gpus` as network_model.cc lists it for TimeRing: channel by
-// channel (NCCL's channels across nodes), each channel's hops in ring order.
-Schedule RingStep(const topology::Cluster& c, const std::vector<uint32_t>& gpus, uint64_t size) {
-  const uint32_t n = static_cast<uint32_t>(gpus.size());
-  uint32_t channels = RingChannels(c, gpus);
-  if (n % channels != 0) channels = 1;
-  Schedule s;
-  s.op = CollectiveOp::kAllReduce;
-  s.algo = CollectiveAlgo::kRing;
-  s.ranks = n;
-  s.size = size;
-  s.steps = 1;
-  for (uint32_t ch = 0; ch < channels; ++ch) {
-    const std::vector<uint32_t> order = RingOrder(n, channels, ch);
-    for (uint32_t p = 0; p < n; ++p)
-      s.transfers.push_back({order[p], order[(p + 1) % n], size / n / channels, 0, {}, {}});
-  }
-  MapOntoGroup(s, gpus);
-  return s;
-}
-
-}  // namespace
 
 TEST_CASE("TimeRing past its exact work: the two chains every ring has, a lower bound") {
   const topology::Cluster c = FourNodes();
@@ -207,14 +183,14 @@ TEST_CASE("TimeRing past its exact work: the two chains every ring has, a lower 
     INFO("size " << size);
     // One GPU a node: every hop crosses the network and drains alike, so a chunk going the
     // 2 (n-1) = 6 hops round is the longest chain: the fallback (exact work 0) is exact.
-    const Schedule dp = RingStep(c, {0, 8, 16, 24}, size);
+    const Schedule dp = RingStepOf(c, {0, 8, 16, 24}, CollectiveOp::kAllReduce, size).step;
     CHECK(TimeRing(c, dp, 6, 0).total == TimeRing(c, dp, 6).total);
     CHECK(TimeRing(c, dp, 6, 0).latency == TimeRing(c, dp, 6).latency);
     // Two whole nodes over 8 channels: NVLink and NIC hops drain differently, so a chain may wait
     // at one rank and then move on; the two chains are no longer than the exact one.
     std::vector<uint32_t> sixteen(16);
     for (uint32_t g = 0; g < 16; ++g) sixteen[g] = g;
-    const Schedule two = RingStep(c, sixteen, size);
+    const Schedule two = RingStepOf(c, sixteen, CollectiveOp::kAllReduce, size).step;
     const Duration exact = TimeRing(c, two, 30).total;
     CHECK(TimeRing(c, two, 30, 0).total <= exact);
     // A step not listed in ring order (here reversed): the rank's own chain only, no longer still.
@@ -279,6 +255,37 @@ TEST_CASE(
         }
       }
     }
+  }
+}
+
+TEST_CASE(
+    "FlowRingFromOneStep: one step in the flow model, chained, as the whole ring runs there") {
+  // Two HGX H800 nodes: NVLink 200 GB/s a GPU carries 7 of the 8 channels' hops a step, the NIC
+  // one: NVLink-bound, the channels sharing it in lockstep. The flow model run on one step, its
+  // transfers' times chained over the 30 steps of a 16-GPU all-reduce, lands where the whole
+  // schedule run in the flow model does, and above the analytical ring (whose chains take each
+  // transfer's bytes alone on its link).
+  pb::Cluster spec;
+  REQUIRE(google::protobuf::TextFormat::ParseFromString(
+      "node_preset: 'hgx-h800' nodes: 2 fabric { rail_optimized {} }", &spec));
+  auto c = topology::BuildCluster(spec);
+  REQUIRE(c.ok());
+  std::vector<uint32_t> gpus(16);
+  for (uint32_t g = 0; g < 16; ++g) gpus[g] = g;
+  for (uint64_t size : {uint64_t{1} << 24, uint64_t{1} << 30}) {
+    const CollectiveTiming one = FlowRingFromOneStep(*c, gpus, CollectiveOp::kAllReduce, size);
+    const Duration whole =
+        MakeNetworkModel(*c, Fidelity::kFlow)
+            ->GroupCollective(gpus, CollectiveOp::kAllReduce, CollectiveAlgo::kRing, size)
+            .time;
+    const Duration analytical = TimeRingFromOneStep(*c, gpus, CollectiveOp::kAllReduce, size).total;
+    INFO(size << " B: one step " << one.total.picoseconds() << " ps, whole " << whole.picoseconds()
+              << " ps, analytical " << analytical.picoseconds() << " ps");
+    CHECK(one.total >= analytical);
+    CHECK(static_cast<double>(one.total.picoseconds()) >=
+          0.995 * static_cast<double>(whole.picoseconds()));
+    CHECK(static_cast<double>(one.total.picoseconds()) <=
+          1.005 * static_cast<double>(whole.picoseconds()));
   }
 }
 

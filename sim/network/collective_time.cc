@@ -208,6 +208,13 @@ class ScheduleBound {
     return worst;
   }
 
+  // Each transfer's time on the wire, in place of its drain alone at `efficiency` in the ring's
+  // chains (TimeRingOnWire); nullptr: the drains. Must outlive the Ring() calls.
+  void set_wire(const std::vector<Duration>* wire) {
+    if (wire && wire->size() != n_) throw std::logic_error("TimeRingOnWire: a time per transfer");
+    wire_ = wire;
+  }
+
   // TimeRing's closed form, the schedule being one step of the ring (no dependencies).
   Bound Ring(const NcclLatencyModel& model, NcclProtocol p, double efficiency, uint32_t steps) {
     if (!independent_) throw std::logic_error("TimeRing: a ring step has no dependencies");
@@ -411,7 +418,7 @@ class ScheduleBound {
       for (size_t p = 0; p < count; ++p) {
         round[p] = {step[static_cast<size_t>(hop_[first + p])],
                     step[static_cast<size_t>(pace_kind_[first + p])],
-                    AtEfficiency(hop_drain_[first + p], efficiency)};
+                    wire_ ? (*wire_)[first + p] : AtEfficiency(hop_drain_[first + p], efficiency)};
       }
       if (std::find(seen.begin(), seen.end(), round) != seen.end()) continue;
       seen.push_back(round);
@@ -521,6 +528,7 @@ class ScheduleBound {
   const bool ring_ = false;
   const uint64_t ring_exact_work_;
   std::vector<Duration> hop_drain_;  // ring_: each transfer's drain alone at full bandwidth
+  const std::vector<Duration>* wire_ = nullptr;  // set_wire
   // Per link: its bandwidth and descriptor, by edge id (the general form), or in the pooled form
   // for the links the schedule crosses only, in edge id order. Bound::bottleneck indexes them.
   std::vector<Rate> bandwidth_;
@@ -761,6 +769,23 @@ CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step
                 [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                   return bound.Ring(model, p, efficiency, steps);
                 });
+}
+
+CollectiveTiming TimeRingOnWire(const topology::Cluster& cluster, const Schedule& step,
+                                uint32_t steps, NcclProtocol protocol, double efficiency,
+                                const std::vector<Duration>& wire) {
+  ScheduleBound bound(cluster, step, /*ring=*/true);
+  bound.set_wire(&wire);
+  const Bound b = bound.Ring(LatencyModelFor(cluster, step), protocol, efficiency, steps);
+  CollectiveTiming timing;
+  timing.total = b.total;
+  timing.latency = b.latency;
+  timing.bandwidth = b.total - b.latency;
+  timing.protocol = protocol;
+  timing.efficiency = efficiency;
+  if (b.bottleneck)
+    timing.bottleneck_link = LinkName(cluster.graph(), bound.edges()[*b.bottleneck]);
+  return timing;
 }
 
 }  // namespace moesim::sim

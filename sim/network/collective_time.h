@@ -70,6 +70,13 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
 inline constexpr uint64_t kRingChainWork = uint64_t{1} << 26;
 CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps,
                           uint64_t exact_work = kRingChainWork);
+// TimeRing at `protocol` and `efficiency` with each transfer's time on the wire given (`wire`,
+// one per transfer of `step`: the flow model's, beside the step's others) in place of its drain
+// alone in the chains; the links' drains as TimeRing's. No shorter than TimeRing at that protocol
+// where no wire time is shorter than its transfer's drain alone.
+CollectiveTiming TimeRingOnWire(const topology::Cluster& cluster, const Schedule& step,
+                                uint32_t steps, NcclProtocol protocol, double efficiency,
+                                const std::vector<Duration>& wire);
 
 // NCCL's latency model for the schedule's algorithm (Tree rows for tree, NVLS for nvls, NVLS_TREE
 // for nvlstree, Ring otherwise), with the cluster's network transport latency, and for a ring

@@ -36,23 +36,23 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
   }
 }
 
-CollectiveTiming TimeRingFromOneStep(const topology::Cluster& cluster,
-                                     const std::vector<uint32_t>& gpus, CollectiveOp op,
-                                     uint64_t size) {
+RingStep RingStepOf(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus,
+                    CollectiveOp op, uint64_t size) {
   if (gpus.size() < 2 || size == 0 || !IsRingFamily(op)) {
     throw std::logic_error(
-        "TimeRingFromOneStep: a ring all-reduce, all-gather or reduce-scatter "
-        "of some bytes over two or more GPUs");
+        "RingStepOf: a ring all-reduce, all-gather or reduce-scatter of some bytes over two or "
+        "more GPUs");
   }
   // Every step of a ring moves size / n from each rank to the next: the same link loads each
   // time. One step is listed and timed as `steps` of them (TimeRing), what the full schedule
   // (collectives.h) gives, without its 2n(n-1) transfers (8 M for a ring of 2,048). Across
   // nodes the step is split over NCCL's channels as BuildCollective splits it.
   const uint32_t n = static_cast<uint32_t>(gpus.size());
-  const uint32_t steps = (op == CollectiveOp::kAllReduce ? 2 : 1) * (n - 1);
+  RingStep r;
+  r.steps = (op == CollectiveOp::kAllReduce ? 2 : 1) * (n - 1);
   uint32_t channels = RingChannels(cluster, gpus);
   if (n % channels != 0) channels = 1;
-  Schedule s;
+  Schedule& s = r.step;
   s.op = op;
   s.algo = CollectiveAlgo::kRing;
   s.ranks = n;
@@ -66,7 +66,34 @@ CollectiveTiming TimeRingFromOneStep(const topology::Cluster& cluster,
       s.transfers.push_back({order[p], order[(p + 1) % n], part, 0, {}, {}});
   }
   MapOntoGroup(s, gpus);
-  return TimeRing(cluster, s, steps);
+  return r;
+}
+
+CollectiveTiming TimeRingFromOneStep(const topology::Cluster& cluster,
+                                     const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                     uint64_t size) {
+  const RingStep r = RingStepOf(cluster, gpus, op, size);
+  return TimeRing(cluster, r.step, r.steps);
+}
+
+CollectiveTiming FlowRingFromOneStep(const topology::Cluster& cluster,
+                                     const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                     uint64_t size) {
+  const RingStep r = RingStepOf(cluster, gpus, op, size);
+  // The protocol and efficiency NCCL's tuner picks (the analytical model), as the flow model
+  // runs every schedule.
+  const CollectiveTiming tuned = TimeRing(cluster, r.step, r.steps);
+  const FlowRun run = RunFlows(cluster, r.step, tuned.protocol, tuned.efficiency);
+  // Each transfer started, waiting for nothing, at the base latency plus its hop's step latency
+  // (flow_model.h); what it took from there is its time on the wire beside the step's others.
+  const NcclLatencyModel model = LatencyModelFor(cluster, r.step);
+  const Duration base = model.Base(tuned.protocol);
+  std::vector<Duration> wire(r.step.transfers.size());
+  for (size_t t = 0; t < wire.size(); ++t) {
+    const Transfer& x = r.step.transfers[t];
+    wire[t] = run.finish[t] - base - model.Step(HopKind(cluster, x.src, x.dst), tuned.protocol);
+  }
+  return TimeRingOnWire(cluster, r.step, r.steps, tuned.protocol, tuned.efficiency, wire);
 }
 
 GroupCommTime NetworkModel::GroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,

@@ -128,13 +128,34 @@ inline bool IsRingFamily(CollectiveOp op) {
          op == CollectiveOp::kReduceScatter;
 }
 
-// A ring `op` (IsRingFamily) of `size` bytes over `gpus` (two or more; size > 0; else
-// std::logic_error), on NCCL's ring channels (RingChannels), timed analytically from one step
-// (TimeRing, collective_time.h) without listing the full schedule's steps x GPUs x channels
-// transfers: equal to the full schedule's time where no link carries two of a step's transfers,
-// else no more than it and within 0.1 % (tests/group_comm_test.cc). The analytical model's steps
-// time their rings so, and `moesim collective` rings too large to list.
+// One step of a ring `op` (IsRingFamily) of `size` bytes over `gpus` (two or more; size > 0;
+// else std::logic_error), on NCCL's ring channels (RingChannels): each rank's transfer to the
+// next, channel by channel in ring order, none waiting; and how many such steps the ring takes.
+struct RingStep {
+  Schedule step;
+  uint32_t steps = 0;
+};
+RingStep RingStepOf(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus,
+                    CollectiveOp op, uint64_t size);
+
+// That ring timed analytically from its one step (TimeRing, collective_time.h) without listing
+// the full schedule's steps x GPUs x channels transfers: equal to the full schedule's time where
+// no link carries two of a step's transfers, else no more than it and within 0.1 %
+// (tests/group_comm_test.cc). The analytical model's steps time their rings so, and `moesim
+// collective` rings too large to list.
 CollectiveTiming TimeRingFromOneStep(const topology::Cluster& cluster,
+                                     const std::vector<uint32_t>& gpus, CollectiveOp op,
+                                     uint64_t size);
+
+// The same ring at flow fidelity from its one step: the step's transfers run together in the
+// flow model (RunFlows, sharing every link max-min fairly, at the protocol NCCL's tuner picks),
+// and each one's time on the wire there stands for its drain in TimeRing's chains
+// (TimeRingOnWire). Where a ring's channels move in lockstep, as its identical steps do, that is
+// what the full flow run gives (to the picosecond on two HGX H800 at 16 MiB and 1 GiB,
+// tests/group_comm_test.cc) for one step's transfers instead of all of them: `moesim collective
+// --fidelity flow` rings too large to run whole. Never below TimeRingFromOneStep (a transfer is no
+// faster beside others).
+CollectiveTiming FlowRingFromOneStep(const topology::Cluster& cluster,
                                      const std::vector<uint32_t>& gpus, CollectiveOp op,
                                      uint64_t size);
 
