@@ -96,6 +96,18 @@ Duration Mean(Duration a, Duration b) {
   return Duration::Picoseconds(((a + b).picoseconds() + 1) / 2);
 }
 
+// The tiny model with `layers` layers laid out as `plan` on 8 GPUs of one node, a training step
+// of 16 sequences of 256 tokens under `schedule` (V chunks a device where interleaved).
+StepReport Scheduled(uint32_t layers, const std::string& plan, PipelineSchedule schedule,
+                     uint32_t virtual_stages = 1) {
+  pb::ModelSpec model = Tiny();
+  model.set_num_layers(layers);
+  StepConfig c = Training(16, 256);
+  c.schedule = schedule;
+  c.virtual_stages = virtual_stages;
+  return RunStep(Cluster(1), model, Resolve(model, 8, plan), Uniform(), c);
+}
+
 }  // namespace
 
 TEST_CASE("Step: four all-to-alls per MoE layer per micro-batch in training, two in inference") {
@@ -635,15 +647,8 @@ TEST_CASE("Step: DualPipe pairs stages i and p - 1 - i and overlaps every steady
 }
 
 TEST_CASE("Step: interleaved 1F1B divides the bubble by V and sends V times per pass") {
-  const topology::Cluster cluster = Cluster(1);
-  pb::ModelSpec model = Tiny();
-  model.set_num_layers(4);
-  const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4");
-  const StepReport one = RunStep(cluster, model, plan, Uniform(), Training(16, 256));
-  StepConfig c = Training(16, 256);
-  c.schedule = PipelineSchedule::kInterleaved;
-  c.virtual_stages = 2;
-  const StepReport r = RunStep(cluster, model, plan, Uniform(), c);
+  const StepReport one = Scheduled(4, "pp: 2 ep: 4", PipelineSchedule::k1F1B);
+  const StepReport r = Scheduled(4, "pp: 2 ep: 4", PipelineSchedule::kInterleaved, 2);
   // One more send in each pass of each stage: stage 0 forwards 2 (1), backwards 1 (0); stage 1
   // forwards 1 (0), backwards 2 (1).
   const Duration send = r.stage_forward[0] - one.stage_forward[0];
@@ -661,14 +666,8 @@ TEST_CASE("Step: interleaved 1F1B over uneven chunks prices the bubble at the la
   // 5 layers over pp 2, 3 on the first stage and 2 on the last, V 2: the first stage's chunks are
   // 2 and 1 layers. It holds more layers, so its F + B is the schedule's; its bubble
   // (2 - 1)(F + B) x ceil(3 / 2) / 3 = (F + B) x 2 / 3, where chunks of exactly 1/V would give / 2.
-  const topology::Cluster cluster = Cluster(1);
-  pb::ModelSpec model = Tiny();
-  model.set_num_layers(5);
-  const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4 pp_first_stage_layers: 3");
-  StepConfig c = Training(16, 256);
-  c.schedule = PipelineSchedule::kInterleaved;
-  c.virtual_stages = 2;
-  const StepReport r = RunStep(cluster, model, plan, Uniform(), c);
+  const std::string plan = "pp: 2 ep: 4 pp_first_stage_layers: 3";
+  const StepReport r = Scheduled(5, plan, PipelineSchedule::kInterleaved, 2);
   CHECK(r.slowest_stage == 0);
   const Duration fb = r.forward + r.backward;
   CHECK(r.bubble == Duration::Picoseconds((2 * fb.picoseconds() + 2) / 3));
@@ -676,8 +675,7 @@ TEST_CASE("Step: interleaved 1F1B over uneven chunks prices the bubble at the la
   // 4 chunks on stages of 3 and 2 layers leave chunks empty: on the first stage chunks of
   // ceil(3 / 4) = 1 of its 3 layers, (F + B) / 3 (as Megatron's layouts give a chunk the embedding
   // or the loss alone).
-  c.virtual_stages = 4;
-  const StepReport four = RunStep(cluster, model, plan, Uniform(), c);
+  const StepReport four = Scheduled(5, plan, PipelineSchedule::kInterleaved, 4);
   const Duration fb4 = four.forward + four.backward;
   CHECK(four.bubble == Duration::Picoseconds((fb4.picoseconds() + 2) / 3));
 }

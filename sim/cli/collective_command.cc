@@ -21,12 +21,11 @@
 namespace moesim::sim {
 namespace {
 
-// The transfers of BuildCollective's ring for `op` (all-reduce: 2(n - 1) steps, all-gather and
-// reduce-scatter n - 1) of n ranks on `channels` channels.
+// The transfers of BuildCollective's ring for `op` of n ranks on `channels` channels (one ring
+// where they do not divide n): RingSteps x ranks x channels.
 uint64_t RingTransfers(CollectiveOp op, uint32_t ranks, uint32_t channels) {
   if (!IsRingFamily(op) || ranks < 2) return 0;
-  const uint64_t steps = (op == CollectiveOp::kAllReduce ? 2 : 1) * uint64_t{ranks - 1};
-  return steps * ranks * (ranks % channels == 0 ? channels : 1);
+  return uint64_t{RingSteps(op, ranks)} * ranks * (ranks % channels == 0 ? channels : 1);
 }
 
 // Past this many transfers (a ring all-reduce of about 256 GPUs over 8 channels) the analytical

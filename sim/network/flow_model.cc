@@ -45,6 +45,7 @@ class FlowModel {
     sent_.resize(n);
     dependents_.resize(n);
     streamers_.resize(n);
+    run_.start.resize(n);
     run_.finish.resize(n);
     resource_of_.resize(boost::num_edges(cluster.graph()));
     for (uint32_t t = 0; t < n; ++t) {
@@ -135,6 +136,7 @@ class FlowModel {
 
   void Start(uint32_t t) {
     const Transfer& x = schedule_.transfers[t];
+    run_.start[t] = sim_.now();
     if (x.bytes == 0) {
       Sent(t);
       Finish(t);

@@ -61,6 +61,7 @@ namespace moesim::sim {
 
 struct FlowRun {
   Duration total;                  // when the last transfer is done
+  std::vector<Duration> start;     // per transfer: when its step latency was over (it began)
   std::vector<Duration> finish;    // per transfer
   std::vector<double> link_bytes;  // per edge id: bytes that crossed it
   uint64_t events = 0;             // engine events executed

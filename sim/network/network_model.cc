@@ -49,7 +49,7 @@ RingStep RingStepOf(const topology::Cluster& cluster, const std::vector<uint32_t
   // nodes the step is split over NCCL's channels as BuildCollective splits it.
   const uint32_t n = static_cast<uint32_t>(gpus.size());
   RingStep r;
-  r.steps = (op == CollectiveOp::kAllReduce ? 2 : 1) * (n - 1);
+  r.steps = RingSteps(op, n);
   uint32_t channels = RingChannels(cluster, gpus);
   if (n % channels != 0) channels = 1;
   Schedule& s = r.step;
@@ -84,15 +84,10 @@ CollectiveTiming FlowRingFromOneStep(const topology::Cluster& cluster,
   // runs every schedule.
   const CollectiveTiming tuned = TimeRing(cluster, r.step, r.steps);
   const FlowRun run = RunFlows(cluster, r.step, tuned.protocol, tuned.efficiency);
-  // Each transfer started, waiting for nothing, at the base latency plus its hop's step latency
-  // (flow_model.h); what it took from there is its time on the wire beside the step's others.
-  const NcclLatencyModel model = LatencyModelFor(cluster, r.step);
-  const Duration base = model.Base(tuned.protocol);
+  // What each transfer took from its start (the base and its hop's step latency after the call,
+  // flow_model.h) is its time on the wire beside the step's others.
   std::vector<Duration> wire(r.step.transfers.size());
-  for (size_t t = 0; t < wire.size(); ++t) {
-    const Transfer& x = r.step.transfers[t];
-    wire[t] = run.finish[t] - base - model.Step(HopKind(cluster, x.src, x.dst), tuned.protocol);
-  }
+  for (size_t t = 0; t < wire.size(); ++t) wire[t] = run.finish[t] - run.start[t];
   return TimeRingOnWire(cluster, r.step, r.steps, tuned.protocol, tuned.efficiency, wire);
 }
 

@@ -128,6 +128,12 @@ inline bool IsRingFamily(CollectiveOp op) {
          op == CollectiveOp::kReduceScatter;
 }
 
+// The steps of a ring `op` over `ranks`: an all-reduce's 2(n - 1) (reduce-scatter, then
+// all-gather), an all-gather's or reduce-scatter's n - 1.
+inline uint32_t RingSteps(CollectiveOp op, uint32_t ranks) {
+  return (op == CollectiveOp::kAllReduce ? 2 : 1) * (ranks - 1);
+}
+
 // One step of a ring `op` (IsRingFamily) of `size` bytes over `gpus` (two or more; size > 0;
 // else std::logic_error), on NCCL's ring channels (RingChannels): each rank's transfer to the
 // next, channel by channel in ring order, none waiting; and how many such steps the ring takes.
