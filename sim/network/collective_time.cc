@@ -754,11 +754,29 @@ std::vector<CollectiveAlgo> TunerAlgorithms(const topology::Cluster& cluster,
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {
   ScheduleBound bound(cluster, schedule);
-  return Choose(cluster, schedule, bound.edges(), bound.BusiestLink(),
-                LatencyModelFor(cluster, schedule), AlgorithmEfficiency(cluster, schedule.algo),
-                [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
-                  return bound.For(model, p, efficiency);
-                });
+  CollectiveTiming timing =
+      Choose(cluster, schedule, bound.edges(), bound.BusiestLink(),
+             LatencyModelFor(cluster, schedule), AlgorithmEfficiency(cluster, schedule.algo),
+             [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
+               return bound.For(model, p, efficiency);
+             });
+  timing.pipeline_fill = NvlsPipelineFill(cluster, schedule, timing.total - timing.latency);
+  timing.total += timing.pipeline_fill;
+  return timing;
+}
+
+Duration NvlsPipelineFill(const topology::Cluster& cluster, const Schedule& schedule,
+                          Duration bytes_time) {
+  if (schedule.algo != CollectiveAlgo::kNvls || schedule.size == 0 || schedule.ranks == 0) {
+    return Duration();
+  }
+  const uint32_t stages = schedule.op == CollectiveOp::kAllReduce ? 3 : 2;
+  const uint64_t ops = uint64_t{NcclNvlsChannels(cluster.gpu_spec().sm, 1)} * schedule.ranks;
+  const uint64_t loop = ops * NcclNvlsChunk(schedule.size, ops);
+  const double share =
+      std::min(1.0, static_cast<double>(loop) / static_cast<double>(schedule.size));
+  return Duration::Picoseconds(static_cast<int64_t>(
+      std::llround((stages - 1) * share * static_cast<double>(bytes_time.picoseconds()))));
 }
 
 CollectiveTiming TimeRing(const topology::Cluster& cluster, const Schedule& step, uint32_t steps,

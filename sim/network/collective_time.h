@@ -47,9 +47,29 @@ struct CollectiveTiming {
   // (NVLS), lowered to NCCL's llMaxBw for LL. The flow model runs at the same.
   double efficiency = 1.0;
   std::string bottleneck_link;  // the link whose drain bounds the total the most
+  // NVLS only: what its kernels' pipeline adds before the last loop is out (NvlsPipelineFill),
+  // included in total.
+  Duration pipeline_fill;
 };
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule);
+
+// NCCL's single-node NVLS kernels (src/device/all_reduce.h, all_gather.h, reduce_scatter.h, not
+// registered buffers, as nccl-tests runs them) move each channel's share in loops of one chunk per
+// head, nHeads = the GPUs, through a pipeline of warp groups, each loop behind the one before:
+// an all-reduce's scatter into the heads' buffers, the NVSwitch's reduce-and-multicast, the gather
+// out (3 stages); an all-gather's multicast and gather, a reduce-scatter's scatter and reduce (2).
+// L loops take L + stages - 1 loop times, so beyond the bytes at the NVLS rate (`bytes_time`) the
+// pipeline adds
+//
+//   fill = (stages - 1) x bytes_time x min(1, loop / size),  loop = channels x heads x chunk
+//
+// with NCCL's channels (NcclNvlsChannels) and chunk for the size (NcclNvlsChunk), each stage
+// taken as fast as the whole (they share the NVLink ports, so this is the fill's upper end). On 8
+// H100 (16 channels, 128 ops): 16 MiB runs in 32 KiB chunks, loops of 4 MiB, fill = 2 x 1/4 of
+// the bytes' time; 1 GiB in 128 KiB chunks, fill = 2/64 of it. Zero for any other algorithm.
+Duration NvlsPipelineFill(const topology::Cluster& cluster, const Schedule& schedule,
+                          Duration bytes_time);
 
 // A ring of `steps` identical steps given once: `step` lists one step's transfers (no
 // dependencies), channel by channel, each channel's hops in ring order (hop p into the sender of

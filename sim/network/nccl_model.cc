@@ -112,4 +112,17 @@ double NvlsEfficiency(uint32_t sm) {
   return 0.0;
 }
 
+uint32_t NcclNvlsChannels(uint32_t sm, uint32_t nodes) {
+  if (sm >= 100) return nodes > 1 ? 32 : 24;
+  return 16;
+}
+
+uint64_t NcclNvlsChunk(uint64_t bytes, uint64_t concurrent_ops) {
+  uint64_t chunk = 128 << 10;
+  if (bytes < 64 * concurrent_ops * chunk && chunk > (64 << 10)) chunk = 64 << 10;
+  if (bytes < 8 * concurrent_ops * chunk && chunk > (32 << 10)) chunk = 32 << 10;
+  if (bytes < 2 * concurrent_ops * chunk && chunk > (16 << 10)) chunk = 16 << 10;
+  return chunk;
+}
+
 }  // namespace moesim::sim

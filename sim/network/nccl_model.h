@@ -88,6 +88,16 @@ double NcclTreeCorrection(NcclProtocol p, uint64_t bytes, bool nvls_tree = false
 // Blackwell); 0 where NVLS does not exist (before Hopper).
 double NvlsEfficiency(uint32_t sm);
 
+// NCCL's NVLS channels (transport/nvls.cc ncclNvlsTuning, NCCL 2.28): 16 on Hopper (also NCCL
+// 2.18's NCCL_NVLS_NCHANNELS default); on Blackwell 24 in one node, 32 across nodes.
+uint32_t NcclNvlsChannels(uint32_t sm, uint32_t nodes);
+
+// NCCL's chunk for a single-node NVLS collective of `bytes` run as `concurrent_ops` = channels x
+// heads (enqueue.cc calcCollChunking, NVLS branch; the same in NCCL 2.18): 128 KiB (its
+// nvlsChunkSize), then 64 KiB if bytes < 64 x ops x chunk, 32 KiB if bytes < 8 x ops x chunk,
+// 16 KiB if bytes < 2 x ops x chunk, each test against the chunk the one before left.
+uint64_t NcclNvlsChunk(uint64_t bytes, uint64_t concurrent_ops);
+
 // NCCL's tuner takes 92 % of a tree's bus bandwidth for an all-reduce (tuning.cc: `if (a ==
 // NCCL_ALGO_TREE && coll == ncclFuncAllReduce) busBw = std::min(busBw*.92, ...)`), every protocol.
 inline constexpr double kNcclTreeEfficiency = 0.92;

@@ -188,7 +188,10 @@ class FlowNetwork final : public NetworkModel {
     // same efficiency.
     const CollectiveTiming tuned = TimeCollective(cluster(), schedule);
     const FlowRun run = RunFlows(cluster(), schedule, tuned.protocol, tuned.efficiency, options_);
-    return {run.total, run.bottleneck_link, tuned.protocol};
+    // NVLS's pipeline fill on the flows' own bytes time: no less than the analytical fill, as the
+    // flows take no less time.
+    const Duration fill = NvlsPipelineFill(cluster(), schedule, run.total - tuned.latency);
+    return {run.total + fill, run.bottleneck_link, tuned.protocol};
   }
 
   AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const override {
