@@ -424,37 +424,41 @@ TEST_CASE("NVLS_TREE all-reduce on 2 x 4 GPUs: NVLS in each node, a tree over th
   REQUIRE(c.ok());
   std::vector<uint32_t> all = {0, 1, 2, 3, 4, 5, 6, 7};
   REQUIRE(CheckNvlsTree(*c, all).ok());
-  // S = 32 MB in 32 chunks of 1 MB. In each node every pair exchanges a chunk's NVLS share,
-  // 1e6 x (4+1) / (4 x 3) / 0.85 = 490,196.08 -> 490,197 B; GPU l's shard, 1e6 / 4 = 250,000 B,
+  // S = 32 MB in NCCL's loops: 16 NVLS channels x 4 heads = 64 ops; the chunk, 128 KiB on 2
+  // nodes, falls to 64 KiB (S < 4 x 64 x 128 KiB = 32 MiB) and not to 32 KiB (S >= 64 x 64 KiB),
+  // so a loop moves 64 x 64 KiB = 4,194,304 B and S takes ceil(32e6 / 4,194,304) = 8 of them:
+  // 8 chunks of 4 MB. In each node every pair exchanges a chunk's NVLS share,
+  // 4e6 x (4+1) / (4 x 3) / 0.85 = 1,960,784.3 -> 1,960,785 B; GPU l's shard, 4e6 / 4 = 1e6 B,
   // goes up from node 1 to node 0 (the tree's root) and back down, GPU l to GPU l.
   const uint64_t S = 32'000'000;
   auto s = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kNvlsTree, 8, S, 4, 1, 0.85);
   REQUIRE(s.ok());
   // Per chunk: 2 nodes x 4 x 3 in-node transfers, 4 legs up, 4 down.
-  CHECK(s->transfers.size() == 32 * (24 + 4 + 4));
+  CHECK(s->transfers.size() == 8 * (24 + 4 + 4));
   const auto [sent, received] = Totals(*s);
-  // GPU 0 (node 0, the root): 32 x (3 x 490,197 in the node + 250,000 down) out.
-  CHECK(sent[0] == 32 * (3 * 490'197 + 250'000));
-  CHECK(received[4] == 32 * (3 * 490'197 + 250'000));
+  // GPU 0 (node 0, the root): 8 x (3 x 1,960,785 in the node + 1,000,000 down) out.
+  CHECK(sent[0] == 8 * (3 * 1'960'785 + 1'000'000));
+  CHECK(received[4] == 8 * (3 * 1'960'785 + 1'000'000));
   const CollectiveTiming t = TimeCollective(*c, *s);
   CHECK(t.protocol == NcclProtocol::kSimple);
   // Latency, NCCL's intraLat + 2 log2(2) interLat: one NVLS hop (25 us) and a network hop up and
   // one down (20.9 us each); the later chunks stream behind the first without latencies of their
   // own.
   CHECK(t.latency == Duration::Nanoseconds(25'000 + 2 * 20'900));
-  // The bound: chunk 0's three transfers into GPU 4 share its NVLink, 3 x 490,197 B / 400 GB/s =
-  // 3,676,477.5 -> 3,676,478 ps after the 25 us hop; its up leg starts a network hop later and
-  // takes 250,000 / 50e9 = 5 us; chunk 0's down leg another network hop after that, at
-  // 25 + 3.676478 + 20.9 + 5 + 20.9 = 75.476478 us. From then on node 0's NICs are never idle (a
-  // chunk comes up every 5 us, as node 1's NICs carry them, and each takes 5 us down): 32 x 5 =
-  // 160 us. 235,476,478 ps, and one more where the NIC's pooled drain is rounded up.
+  // The bound: chunk 0's three transfers into GPU 4 share its NVLink, 3 x 1,960,785 B / 400 GB/s
+  // = 14,705,887.5 -> 14,705,888 ps after the 25 us hop; its up leg starts a network hop later
+  // and takes 1e6 / 50e9 = 20 us; chunk 0's down leg another network hop after that, at
+  // 25 + 14.705888 + 20.9 + 20 + 20.9 = 101.505888 us. From then on node 0's NICs are never idle
+  // (a chunk comes up every 20 us, as node 1's NICs carry them, and each takes 20 us down):
+  // 8 x 20 = 160 us. 261,505,888 ps, and one more where the NIC's pooled drain is rounded up.
+  // (32 chunks of 1 MB, before the chunks followed NCCL's loops: 235.476479 us.)
   INFO("total " << t.total.picoseconds() << " bottleneck " << t.bottleneck_link);
-  CHECK(t.total == Duration::Picoseconds(235'476'479));
+  CHECK(t.total == Duration::Picoseconds(261'505'889));
   // The flow model, with the same schedule, takes as long up to rounding (3 ps a transfer on the
-  // longest chain, as tests/flow_vs_analytical_test.cc allows: 32 + 2 + 1 transfers here).
+  // longest chain, as tests/flow_vs_analytical_test.cc allows: 8 + 2 + 1 transfers here).
   const FlowRun flow = RunFlows(*c, *s, t.protocol);
   INFO("flow " << flow.total.picoseconds() << " " << flow.bottleneck_link);
-  CHECK(flow.total.picoseconds() + 3 * 35 >= t.total.picoseconds());
+  CHECK(flow.total.picoseconds() + 3 * 11 >= t.total.picoseconds());
   CHECK(static_cast<double>(flow.total.picoseconds()) <= 1.01 * t.total.picoseconds());
   // A ring over NCCL's 4 channels moves 14 steps of 4 MB / 4 channels = 1 MB over each NIC:
   // 14 x 20 us = 280 us of bandwidth alone at Simple. The rank leaving the node pays NCCL's base,

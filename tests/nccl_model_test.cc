@@ -192,3 +192,30 @@ TEST_CASE("NCCL's tree correction: a tree all-reduce's bandwidth at medium sizes
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("NCCL's NVLS channels and chunks, as transport/nvls.cc and enqueue.cc set them") {
+  // Channels: 16 on Hopper; Blackwell 24 in one node, 32 across nodes.
+  CHECK(NcclNvlsChannels(90, 1) == 16);
+  CHECK(NcclNvlsChannels(90, 4) == 16);
+  CHECK(NcclNvlsChannels(100, 1) == 24);
+  CHECK(NcclNvlsChannels(100, 2) == 32);
+  // NVLS in one node, 128 ops (16 channels x 8 GPUs), from 128 KiB: 1 GiB is not under
+  // 64 x 128 x 128 KiB = 1 GiB, so it keeps 128 KiB; 128 MiB is (-> 64 KiB) but not under
+  // 8 x 128 x 64 KiB = 64 MiB; 16 MiB is (-> 32 KiB) but not under 2 x 128 x 32 KiB = 8 MiB;
+  // 1 MiB goes on to 16 KiB.
+  const uint64_t KiB = 1024, MiB = KiB * KiB;
+  CHECK(NcclNvlsChunk(1024 * MiB, 128) == 128 * KiB);
+  CHECK(NcclNvlsChunk(128 * MiB, 128) == 64 * KiB);
+  CHECK(NcclNvlsChunk(16 * MiB, 128) == 32 * KiB);
+  CHECK(NcclNvlsChunk(MiB, 128) == 16 * KiB);
+  // NVLS_TREE, 128 ops: 128 KiB on 2 nodes (64 KiB from 4); 64 KiB under 4 x 128 x 128 KiB =
+  // 64 MiB; 32 KiB under 128 x 64 KiB = 8 MiB.
+  CHECK(NcclNvlsTreeChunk(128 * MiB, 128, 2) == 128 * KiB);
+  CHECK(NcclNvlsTreeChunk(16 * MiB, 128, 2) == 64 * KiB);
+  CHECK(NcclNvlsTreeChunk(4 * MiB, 128, 2) == 32 * KiB);
+  CHECK(NcclNvlsTreeChunk(1024 * MiB, 128, 4) == 64 * KiB);
+}
+
+}  // namespace moesim::sim

@@ -107,6 +107,8 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   }
   const uint64_t ring_transfers = RingTransfers(*op, ranks, channels);
   const double nvls_efficiency = NvlsEfficiency(cluster->gpu_spec().sm);
+  const uint32_t nvls_channels = NcclNvlsChannels(
+      cluster->gpu_spec().sm, (ranks + cluster->gpus_per_node() - 1) / cluster->gpus_per_node());
   bool one_step = false;  // a ring too large to list was timed from one step
   for (uint64_t size = *begin; size <= *end; size *= o.factor) {
     const uint64_t bytes = NcclTestsSize(*op, ranks, size);
@@ -123,7 +125,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
         one_step = true;
       } else {
         auto schedule = BuildCollective(*op, a, ranks, bytes, cluster->gpus_per_node(), channels,
-                                        nvls_efficiency);
+                                        nvls_efficiency, nvls_channels);
         if (!schedule.ok()) return Fail(io, schedule.error());
         r = net->Collective(*schedule);
       }

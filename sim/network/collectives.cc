@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "sim/network/alltoall_hierarchical.h"
+#include "sim/network/nccl_model.h"
 
 namespace moesim::sim {
 namespace {
@@ -240,13 +241,20 @@ void Tree(Schedule& s, uint32_t per_node, uint32_t channels) {
 // Later chunks stream behind the first (Transfer::streamed: no step latency of their own), so the
 // latency is the first chunk's chain, one NVLink hop and 2 x depth network hops: NCCL's latency
 // for NVLS_TREE, intraLat + 2 log2(nodes) interLat.
-// The in-node all-gather of the result is folded into the chunk's NVLS load (S (G+1)/G each way,
-// both halves), so only the last chunk's share of it is left out of the chain: 1/32 of it.
+// The chunks are NCCL's loops: each moves `channels` x G x NCCL's chunk for the size
+// (NcclNvlsTreeChunk), so a buffer of a few loops pays its pipeline's fill as NCCL's kernel does,
+// up to 32 of them: past that the fill (stages / chunks of the bytes' time) is under 1/10 either
+// way, and a large buffer stays a few thousand transfers. The in-node all-gather of the result is
+// folded into the chunk's NVLS load (S (G+1)/G each way, both halves), so only the last chunk's
+// share of it is left out of the chain.
 constexpr uint64_t kNvlsTreeChunks = 32;
 
-void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency) {
+void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t channels) {
   const uint32_t nodes = s.ranks / g;
-  const uint32_t chunks = static_cast<uint32_t>(std::clamp<uint64_t>(s.size, 1, kNvlsTreeChunks));
+  const uint64_t ops = uint64_t{channels} * g;
+  const uint64_t loop = ops * NcclNvlsTreeChunk(s.size, ops, nodes);
+  const uint32_t chunks =
+      static_cast<uint32_t>(std::clamp<uint64_t>((s.size + loop - 1) / loop, 1, kNvlsTreeChunks));
   auto chunk = [&](uint32_t c) { return ChunkBytes(s.size, chunks, c); };
   // Nodes deepest first (children's legs exist before their parent's), and shallowest first.
   const HeapTree tree(nodes);
@@ -418,7 +426,7 @@ std::vector<uint32_t> RingOrder(uint32_t ranks, uint32_t channels, uint32_t chan
 
 StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks,
                                    uint64_t size, uint32_t gpus_per_node, uint32_t ring_channels,
-                                   double nvls_efficiency) {
+                                   double nvls_efficiency, uint32_t nvls_channels) {
   MOESIM_RETURN_IF_ERROR(CheckAlgorithm(op, algo));
   if (ranks < 2) {
     return InputError({}, "ranks", std::to_string(ranks), "a collective needs at least 2 ranks",
@@ -474,7 +482,7 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
           return InputError({}, "nvls_efficiency", std::to_string(nvls_efficiency),
                             "these GPUs have no NVLink SHARP", "in (0, 1]: Hopper or newer");
         }
-        NvlsTree(s, gpus_per_node, nvls_efficiency);
+        NvlsTree(s, gpus_per_node, nvls_efficiency, std::max<uint32_t>(nvls_channels, 1));
       } else if (algo == CollectiveAlgo::kNvls) {
         // One step: every pair exchanges S (n+1) / (n (n-1)) (see the header); one latency hop.
         const uint64_t pair = size * (ranks + 1) / (uint64_t{ranks} * (ranks - 1));

@@ -136,9 +136,12 @@ uint64_t NcclTestsSize(CollectiveOp op, uint32_t ranks, uint64_t requested);
 // `nvls_efficiency` (nvlstree only): the share of NVLink bandwidth the NVSwitch's reduction
 // reaches (NvlsEfficiency of the GPUs, sim/network/nccl_model.h); the in-node bytes are divided by
 // it, so the network legs run at their full rate (NCCL's tuner derates only the NVLS part).
+// `nvls_channels` (nvlstree only): NCCL's NVLS channels (NcclNvlsChannels), whose loops the
+// chunks follow.
 StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_t ranks,
                                    uint64_t size, uint32_t gpus_per_node,
-                                   uint32_t ring_channels = 1, double nvls_efficiency = 1.0);
+                                   uint32_t ring_channels = 1, double nvls_efficiency = 1.0,
+                                   uint32_t nvls_channels = 16);
 
 // Channel `channel`'s ring of BuildCollective: position p holds rank
 // p / channels * channels + (p % channels + channel) % channels (identity with one channel).

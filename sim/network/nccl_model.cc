@@ -125,4 +125,11 @@ uint64_t NcclNvlsChunk(uint64_t bytes, uint64_t concurrent_ops) {
   return chunk;
 }
 
+uint64_t NcclNvlsTreeChunk(uint64_t bytes, uint64_t concurrent_ops, uint32_t nodes) {
+  uint64_t chunk = nodes >= 4 ? 64 << 10 : 128 << 10;
+  if (bytes < 4 * concurrent_ops * chunk && chunk > (64 << 10)) chunk = 64 << 10;
+  if (bytes < concurrent_ops * chunk && chunk > (32 << 10)) chunk = 32 << 10;
+  return chunk;
+}
+
 }  // namespace moesim::sim

@@ -98,6 +98,14 @@ uint32_t NcclNvlsChannels(uint32_t sm, uint32_t nodes);
 // 16 KiB if bytes < 2 x ops x chunk, each test against the chunk the one before left.
 uint64_t NcclNvlsChunk(uint64_t bytes, uint64_t concurrent_ops);
 
+// NCCL's chunk for an NVLS_TREE all-reduce of `bytes` over `nodes` nodes run as `concurrent_ops` =
+// channels x heads (enqueue.cc calcCollChunking, NVLS_TREE branch, with transport/nvls.cc's
+// defaults off Blackwell: 128 KiB, its tree maximum 64 KiB from 4 nodes): then 64 KiB if bytes <
+// 4 x ops x chunk, 32 KiB if bytes < ops x chunk (NCCL's rules above 128 KiB do not bind then).
+// Blackwell's own NVLSTree tuning (ncclNvlsTreeSm100Tuning, by NIC speed and GPUs per node) is
+// not followed.
+uint64_t NcclNvlsTreeChunk(uint64_t bytes, uint64_t concurrent_ops, uint32_t nodes);
+
 // NCCL's tuner takes 92 % of a tree's bus bandwidth for an all-reduce (tuning.cc: `if (a ==
 // NCCL_ALGO_TREE && coll == ncclFuncAllReduce) busBw = std::min(busBw*.92, ...)`), every protocol.
 inline constexpr double kNcclTreeEfficiency = 0.92;

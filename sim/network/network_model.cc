@@ -114,6 +114,18 @@ GroupCommTime NetworkModel::TunedGroupCollective(const std::vector<uint32_t>& gp
   return *best;
 }
 
+namespace {
+
+// The nodes `gpus` sit on.
+uint32_t GroupNodeCount(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
+  std::vector<uint32_t> nodes;
+  for (uint32_t g : gpus) nodes.push_back(cluster.router().NodeOf(g));
+  std::sort(nodes.begin(), nodes.end());
+  return static_cast<uint32_t>(std::unique(nodes.begin(), nodes.end()) - nodes.begin());
+}
+
+}  // namespace
+
 GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
                                                 CollectiveAlgo algo, uint64_t size) const {
   if (gpus.size() < 2 || size == 0) return {};
@@ -133,8 +145,9 @@ GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpu
     if (per_node == 0) per_node = one_node ? n : 1;
     channels = RingChannels(cluster(), gpus);
   }
-  StatusOr<Schedule> schedule = BuildCollective(op, algo, n, size, per_node, channels,
-                                                NvlsEfficiency(cluster().gpu_spec().sm));
+  StatusOr<Schedule> schedule = BuildCollective(
+      op, algo, n, size, per_node, channels, NvlsEfficiency(cluster().gpu_spec().sm),
+      NcclNvlsChannels(cluster().gpu_spec().sm, GroupNodeCount(cluster(), gpus)));
   // The step model only asks for ops and algorithms that exist; a failure is a programming error.
   if (!schedule.ok()) throw std::logic_error(schedule.error().message());
   MapOntoGroup(*schedule, gpus);
