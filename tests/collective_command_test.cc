@@ -203,3 +203,47 @@ TEST_CASE("moesim collective: NCCL's tuner takes ring for small all-reduces and 
 }
 
 }  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("moesim collective -g: one thread's launches floor an iteration, as nccl-tests -g runs") {
+  // One dgx-h100, ring all-reduce. -g 1 (one process per GPU): 8 B takes the ring's LL latency,
+  // 6.6 + 14 x 0.6 = 15 us. -g 8 (one thread drives all 8 GPUs, launching their kernels one after
+  // another each iteration): at least 8 x 4 us = 32 us, and the busiest link says it is the host.
+  // (together-nccl-tests measured 35.0 us there with nThread 1 nGpus 8, row C08.) At 2 MiB the
+  // GPUs' 41.03 us is past the floor and nothing changes.
+  const std::vector<std::string> ring = {"--op",   "allreduce", "--cluster", "dgx-h100",
+                                         "--algo", "ring",      "-b",        "8",
+                                         "-e",     "2M",        "-f",        "262144"};
+  const pb::CollectiveSweep one = Sweep(ring);
+  std::vector<std::string> with_g = ring;
+  with_g.insert(with_g.end(), {"-g", "8"});
+  const pb::CollectiveSweep eight = Sweep(with_g);
+  REQUIRE(one.rows_size() == 2);
+  REQUIRE(eight.rows_size() == 2);
+  CHECK(one.gpus_per_thread() == 1);
+  CHECK(eight.gpus_per_thread() == 8);
+  CHECK(one.rows(0).time_us() == Approx(15.0).epsilon(1e-4));  // and 8 B over the links
+  CHECK(eight.rows(0).time_us() == Approx(32.0).epsilon(1e-9));
+  CHECK(eight.rows(0).bottleneck_link() == "host: 8 launches (-g)");
+  CHECK(one.rows(0).bottleneck_link() != eight.rows(0).bottleneck_link());
+  CHECK(eight.rows(1).time_us() == one.rows(1).time_us());
+  CHECK(eight.rows(1).time_us() == Approx(41.03).epsilon(1e-3));
+  // The table says so above its rows.
+  std::vector<std::string> table = {"collective"};
+  table.insert(table.end(), with_g.begin(), with_g.end());
+  const auto t = Moesim(table);
+  REQUIRE(t.status == 0);
+  CHECK_THAT(t.out, Catch::Contains("# -g 8: one thread launches the GPUs' kernels one after "
+                                    "another, so an iteration takes at least 8 x 4 us"));
+  // More GPUs per thread than GPUs, or none: a clear error.
+  const auto nine = Moesim({"collective", "--op", "allreduce", "-g", "9"});
+  CHECK(nine.status != 0);
+  CHECK_THAT(nine.err, Catch::Contains("-g = 9: GPUs per thread must be at least 1 and no more "
+                                       "than the GPUs; valid: 1 to 8"));
+  const auto zero = Moesim({"collective", "--op", "allreduce", "-g", "0"});
+  CHECK(zero.status != 0);
+  CHECK_THAT(zero.err, Catch::Contains("-g = 0"));
+}
+
+}  // namespace moesim::sim

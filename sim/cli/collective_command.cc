@@ -15,6 +15,7 @@
 #include "proto/nccl_tests_table.h"
 #include "proto/result.pb.h"
 #include "sim/cli/command.h"
+#include "sim/compute/compute_model.h"
 #include "sim/network/collective_time.h"
 #include "sim/network/network_model.h"
 
@@ -46,8 +47,17 @@ struct CollectiveOptions {
   std::string begin = "8", end = "1G", gpu;
   uint32_t factor = 2;
   std::optional<uint32_t> gpus;
+  uint32_t gpus_per_thread = 1;  // -g
   bool json = false;
 };
+
+// What a thread driving `gpus_per_thread` GPUs (nccl-tests' -g) spends an iteration launching
+// their kernels one after another: nccl-tests times a loop of iterations, so an iteration takes
+// no less than that while the GPUs run ahead of nothing. Each launch at moesim's kernel-launch
+// assumption (kLaunchOverhead, sim/compute/compute_model.h: 4 us).
+Duration HostFloor(uint32_t gpus_per_thread) {
+  return static_cast<int64_t>(gpus_per_thread) * kLaunchOverhead;
+}
 
 int Run(const CollectiveOptions& o, CommandIo& io) {
   auto op = ParseCollectiveOp(o.op);
@@ -62,6 +72,11 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   if (ranks < 2 || ranks > cluster->total_gpus()) {
     return Fail(io, InputError({}, "--gpus", std::to_string(ranks), "outside the cluster",
                                "2 to " + std::to_string(cluster->total_gpus())));
+  }
+  if (o.gpus_per_thread < 1 || o.gpus_per_thread > ranks) {
+    return Fail(io, InputError({}, "-g", std::to_string(o.gpus_per_thread),
+                               "GPUs per thread must be at least 1 and no more than the GPUs",
+                               "1 to " + std::to_string(ranks)));
   }
   const StatusOr<Fidelity> fidelity = ParseFidelity(o.fidelity);
   if (!fidelity.ok()) return Fail(io, fidelity.error());
@@ -86,6 +101,8 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   sweep.set_gpus(ranks);
   sweep.set_fidelity(o.fidelity);
   sweep.set_flow_tolerance(flow->tolerance);
+  sweep.set_gpus_per_thread(o.gpus_per_thread);
+  const Duration host_floor = HostFloor(o.gpus_per_thread);
   constexpr uint64_t kTypeSize = 4;  // float, nccl-tests' default
   // The job is GPUs 0..ranks-1: NCCL's ring channels when it spans whole nodes.
   std::vector<uint32_t> gpus(ranks);
@@ -134,6 +151,10 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
         chosen_algo = a;
       }
     }
+    if (o.gpus_per_thread > 1 && run->total < host_floor) {
+      run->total = host_floor;
+      run->bottleneck_link = "host: " + std::to_string(o.gpus_per_thread) + " launches (-g)";
+    }
     if (Status s =
             CheckRepresentable(run->total, sweep.op() + " of " + std::to_string(bytes) +
                                                " bytes over " + std::to_string(ranks) + " GPUs");
@@ -174,6 +195,13 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
                        std::to_string(ring_transfers) +
                        " transfers, is too large to run), each transfer's time there chained over "
                        "the ring's steps\n")
+         << (o.gpus_per_thread > 1
+                 ? "# -g " + std::to_string(o.gpus_per_thread) +
+                       ": one thread launches the GPUs' kernels one after another, so an iteration "
+                       "takes at least " +
+                       fmt::format("{} x {:g} us\n", o.gpus_per_thread,
+                                   static_cast<double>(kLaunchOverhead.picoseconds()) / 1e6)
+                 : "")
          << "#\n";
   NcclTestsTable table;
   table.redop = reduces ? "sum" : "none";
@@ -196,6 +224,10 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--cluster", o->cluster, "Preset name, cluster .pbtxt or NCCL topology .xml")
       ->capture_default_str();
   cmd->add_option("--gpus", o->gpus, "GPUs taking part (default: all of the cluster)");
+  cmd->add_option("-g,--ngpus", o->gpus_per_thread,
+                  "GPUs per thread, as nccl-tests' -g: one thread launches their kernels one "
+                  "after another each iteration, 4 us each, a floor on small sizes")
+      ->capture_default_str();
   cmd->add_option("-b,--minbytes", o->begin, "Smallest size (K, M, G suffixes)")
       ->capture_default_str();
   cmd->add_option("-e,--maxbytes", o->end, "Largest size")->capture_default_str();
