@@ -205,6 +205,14 @@ TEST_CASE("moesim plan refuses bad input with what is valid") {
   run = Moesim({"plan", "--model", "no-such-model", "--global-batch", "8"});
   CHECK(run.status == 1);
   CHECK_THAT(run.err, Catch::Contains("mixtral-8x7b"));  // the catalog's names
+  // What overlap hides: a share, and only where something overlaps.
+  run = Moesim(Args({"--alltoall-hidden", "0.5"}));
+  CHECK(run.status == 1);
+  CHECK_THAT(run.err, Catch::Contains("--alltoall-hidden = 0.5: nothing overlaps the all-to-alls; "
+                                      "valid: with --overlap-alltoall or --schedule dualpipe"));
+  run = Moesim(Args({"--overlap-alltoall", "--alltoall-hidden", "1.5"}));
+  CHECK(run.status == 1);
+  CHECK_THAT(run.err, Catch::Contains("--alltoall-hidden = 1.5: out of range"));
 }
 
 TEST_CASE("moesim simulate runs a whole training step from a scenario") {

@@ -14,6 +14,7 @@
 // 2,979,406,250,000 B/s, 4 us a kernel. Each kernel takes ceil(amount x 1e12 / rate) ps for its
 // FLOPs and for its bytes, the larger, plus the launch; an op is the sum of its kernels.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <map>
 #include <memory>
 
@@ -237,12 +238,29 @@ TEST_CASE("Step values: a one-layer MoE step on 16 H100s, every op and overlap b
   SECTION("all-to-all overlap: a pair is max(compute, all-to-alls), here the all-to-alls") {
     StepConfig c = Training();
     c.overlap.alltoall = true;
+    c.overlap.alltoall_hidden = 1.0;  // hiding as much as the compute allows
     const StepReport o = Run(cluster, plan, work, c);
     REQUIRE(f_compute + b_compute < 2 * a2a);  // the all-to-alls are the longer
+    CHECK(o.alltoall_hidden == 1.0);
     CHECK(o.pair.picoseconds() == 2 * a2a);
     // The first micro-batch runs alone, the second overlaps.
     CHECK(o.pipeline.picoseconds() == (f + b) + 2 * a2a);
     CHECK(o.step.picoseconds() == (f + b) + 2 * a2a + sync + optimizer);
+  }
+  SECTION("all-to-all overlap as Megatron-Core's hides at most 36.55 % of the all-to-alls") {
+    StepConfig c = Training();
+    c.overlap.alltoall = true;
+    const StepReport o = Run(cluster, plan, work, c);
+    CHECK(o.alltoall_hidden == kMegatronEpOverlapHidden);
+    // The pair: the compute and the all-to-alls, less at most 0.3655 of the all-to-alls'
+    // 2 x a2a (rounded down to a picosecond), since that is more than max(compute, a2a) gives:
+    // compute + 2 a2a - floor(0.3655 x 2 a2a).
+    const int64_t hidden = static_cast<int64_t>(std::floor(0.3655 * static_cast<double>(2 * a2a)));
+    const int64_t pair = f_compute + b_compute + 2 * a2a - hidden;
+    REQUIRE(pair > 2 * a2a);
+    CHECK(o.pair.picoseconds() == pair);
+    CHECK(o.pipeline.picoseconds() == (f + b) + pair);
+    CHECK(o.step.picoseconds() == (f + b) + pair + sync + optimizer);
   }
   SECTION("shared-expert overlap: each pass hides its shared expert under dispatch") {
     StepConfig c = Training();

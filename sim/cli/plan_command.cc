@@ -61,6 +61,8 @@ Status CheckPlanFlags(const PlanOptions& o) {
        DeclaredRange<pb::StepSpec>("virtual_stages")},
       {"--mtp-depth", static_cast<double>(o.mtp_depth), DeclaredRange<pb::StepSpec>("mtp_depth")},
       {"--comm-sms", given(o.comm_sms), DeclaredRange<pb::StepSpec>("comm_sms")},
+      {"--alltoall-hidden", o.alltoall_hidden,
+       DeclaredRange<pb::StepSpec::Overlap>("alltoall_hidden")},
   };
   for (const Flag& f : flags) {
     if (f.value) MOESIM_RETURN_IF_ERROR(CheckFigure(*f.value, f.range, {}, f.name));
@@ -269,7 +271,15 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
       ParseFlowOptions(o.flow_tolerance, step.fidelity == Fidelity::kFlow || o.rerank_flow > 0);
   if (!flow.ok()) return Fail(io, flow.error());
   step.flow = *flow;
-  step.overlap = {o.overlap_alltoall, o.overlap_shared, o.overlap_grads};
+  step.overlap.alltoall = o.overlap_alltoall;
+  step.overlap.shared_expert = o.overlap_shared;
+  step.overlap.gradients = o.overlap_grads;
+  if (o.alltoall_hidden && !o.overlap_alltoall && o.schedule != "dualpipe" && o.schedule != "all") {
+    return Fail(io, InputError({}, "--alltoall-hidden", fmt::format("{:g}", *o.alltoall_hidden),
+                               "nothing overlaps the all-to-alls",
+                               "with --overlap-alltoall or --schedule dualpipe (or all)"));
+  }
+  step.overlap.alltoall_hidden = o.alltoall_hidden;
   step.capacity_factor = o.capacity_factor;
   const StatusOr<models::AllToAllAlgo> algo =
       models::ParseAllToAllAlgo(o.alltoall_algo, {}, "--alltoall-algo");
@@ -502,6 +512,9 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
       ->capture_default_str();
   cmd->add_flag("--overlap-alltoall", o->overlap_alltoall,
                 "hide one micro-batch's all-to-alls under another's compute");
+  cmd->add_option("--alltoall-hidden", o->alltoall_hidden,
+                  "the most of the all-to-alls' time overlap hides, 0 to 1 (default: 0.3655 with "
+                  "--overlap-alltoall, Megatron-Core's measured share; 1 for dualpipe)");
   cmd->add_flag("--overlap-shared-expert", o->overlap_shared,
                 "run the shared expert while dispatch is on the wire");
   cmd->add_flag("--overlap-grads", o->overlap_grads, "reduce gradients under the last backward");

@@ -107,6 +107,11 @@ StatusOr<pb::Scenario> PlanScenario(const PlanOptions& o, const pb::ModelSpec& m
     step.set_recompute(recompute);
   }
   step.mutable_overlap()->set_alltoall(o.overlap_alltoall);
+  // What overlap hides applies where something overlaps (the step refuses it otherwise).
+  if (o.alltoall_hidden &&
+      (o.overlap_alltoall || candidate.schedule.schedule == PipelineSchedule::kDualPipe)) {
+    step.mutable_overlap()->set_alltoall_hidden(*o.alltoall_hidden);
+  }
   step.mutable_overlap()->set_shared_expert(o.overlap_shared);
   step.mutable_overlap()->set_gradients(o.overlap_grads);
   if (o.capacity_factor > 0) step.set_capacity_factor(o.capacity_factor);

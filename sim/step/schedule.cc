@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace moesim::sim {
 namespace {
@@ -254,6 +255,18 @@ Duration Overlapped(Duration compute, Duration comm, SmShare sms) {
     lost = DivUp(c * comm, sms.total);
   }
   return std::max(comm, compute + lost);
+}
+
+Duration OverlappedAtMost(Duration compute, Duration comm, SmShare sms, double hidden) {
+  const double share = std::clamp(hidden, 0.0, 1.0);
+  const Duration shown = Duration::Picoseconds(
+      comm.picoseconds() -
+      static_cast<int64_t>(std::floor(share * static_cast<double>(comm.picoseconds()))));
+  return std::max(Overlapped(compute, comm, sms), compute + shown);
+}
+
+double DefaultAllToAllHidden(PipelineSchedule schedule) {
+  return schedule == PipelineSchedule::kDualPipe ? 1.0 : kMegatronEpOverlapHidden;
 }
 
 uint32_t DefaultCommSms(models::AllToAllAlgo algo, uint32_t experts, uint32_t device_sms) {

@@ -36,6 +36,16 @@
 // (if the compute outlasts the exchange, it runs A at (S - c)/S and the rest at full rate; if not,
 // the exchange is the longer). c = 0 gives max(C, A).
 //
+// What real overlap hides is less than the max() allows. In NVIDIA's controlled A/B of Megatron-
+// Core's EP overlap (Megatron-Bridge skills/nemo-mbridge-perf-moe-comm-overlap/SKILL.md, commit
+// 415e90afd, "HybridEP production-shape validation": Qwen3-30B-A3B on 16 H100, EP 16, BF16, only
+// the overlap changed), an Nsight profile counted 36.55 % of the communication time hidden by
+// compute (0.11 % without overlap), for a step 15.1 % shorter. Megatron-MoE-ModelZoo's Qwen3-235B
+// A/B (19.7 -> 17.6 s with "1f1b overlap") hides about a third alike. So for Megatron's overlap
+//   OverlappedAtMost(C, A, h) = max(Overlapped(C, A), C + A - h A),  h = 0.3655
+// (kMegatronEpOverlapHidden: a measured share, not fitted to a row of results/validation); for
+// DualPipe h = 1, as DeepSeek-V3's report says it overlaps fully (nothing measured to say less).
+//
 // Plain functions; safe from any thread. Times are integer picoseconds, divisions rounded up.
 #pragma once
 
@@ -143,6 +153,12 @@ struct SmShare {
 };
 // Compute `compute` (at the full rate) beside communication `comm` (above).
 Duration Overlapped(Duration compute, Duration comm, SmShare sms);
+// Overlapped, hiding no more than `hidden` (0 to 1) of `comm` (above).
+Duration OverlappedAtMost(Duration compute, Duration comm, SmShare sms, double hidden);
+// The share of the all-to-alls' time Megatron-Core's EP overlap hid, measured (above).
+inline constexpr double kMegatronEpOverlapHidden = 0.3655;
+// The default of Overlap::alltoall_hidden: 1 for DualPipe, kMegatronEpOverlapHidden otherwise.
+double DefaultAllToAllHidden(PipelineSchedule schedule);
 
 // SMs an EP all-to-all of `algo` holds by default (models::CommSms): DeepEP's normal kernels
 // (per_rank, hierarchical, deepep_normal) Buffer.num_sms = 20 (deep_ep/buffer.py; DeepSeek-V3

@@ -373,19 +373,23 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   // A steady-state pair: a forward and a backward of two micro-batches, their EP all-to-alls
   // under each other's compute when they overlap (the shared-expert saving undone: under the
   // all-to-all overlap the shared expert is plain compute that the all-to-alls may hide under).
+  // At most `hidden` of the all-to-alls' time hides (OverlappedAtMost, schedule.h).
+  const double hidden =
+      config.overlap.alltoall_hidden.value_or(DefaultAllToAllHidden(config.schedule));
   auto pair = [&](const PassTime& f, const PassTime& b, bool overlap, SmShare share) {
     const Duration fb = f.serial + b.serial;
     if (!overlap) return fb;
     const Duration a2a = f.alltoall + b.alltoall;
     const Duration other = f.other_comm + b.other_comm;
     const Duration compute = fb + f.shared_saved + b.shared_saved - a2a - other;
-    return std::min(fb, Overlapped(compute, a2a, share) + other);
+    return std::min(fb, OverlappedAtMost(compute, a2a, share, hidden) + other);
   };
   auto mean = [](Duration a, Duration b) {
     return Duration::Picoseconds((a + b).picoseconds() / 2 + (a + b).picoseconds() % 2);
   };
   const bool dualpipe = config.schedule == PipelineSchedule::kDualPipe;
   const bool overlap = config.overlap.alltoall || dualpipe;
+  r.alltoall_hidden = overlap ? hidden : 0;
   // The chunk times of device d: its stage's, or DualPipe's mean of stages d and pp - 1 - d,
   // whose pairs run a forward of one stage with a backward of the other.
   auto chunk = [&](uint32_t d, PassTime Stage::*f, PassTime Stage::*b, SmShare share) {
@@ -673,8 +677,18 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
     c.virtual_stages = 2;
   }
   if (spec.has_comm_sms()) c.comm_sms = spec.comm_sms();
-  c.overlap = {spec.overlap().alltoall(), spec.overlap().shared_expert(),
-               spec.overlap().gradients()};
+  c.overlap.alltoall = spec.overlap().alltoall();
+  c.overlap.shared_expert = spec.overlap().shared_expert();
+  c.overlap.gradients = spec.overlap().gradients();
+  if (spec.overlap().has_alltoall_hidden()) {
+    if (!spec.overlap().alltoall() && c.schedule != PipelineSchedule::kDualPipe) {
+      return InputError(file.Locate("step.overlap.alltoall_hidden"), "step.overlap.alltoall_hidden",
+                        std::to_string(spec.overlap().alltoall_hidden()),
+                        "nothing overlaps the all-to-alls",
+                        "with overlap { alltoall: true } or schedule: \"dualpipe\"");
+    }
+    c.overlap.alltoall_hidden = spec.overlap().alltoall_hidden();
+  }
   if (spec.has_capacity_factor() && !(spec.capacity_factor() > 0)) {
     return InputError(file.Locate("step.capacity_factor"), "step.capacity_factor",
                       std::to_string(spec.capacity_factor()), "must be positive",

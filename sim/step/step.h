@@ -29,9 +29,10 @@
 //
 // Costs: a compute op is the sum of its kernels, each priced by its kind and shape
 // (sim/compute/kernel_model.h: GEMMs, FlashAttention, memory-bound kernels, one launch each), with
-// a HardwareProfile's measured rates in place where it has them; a collective is timed on the GPUs of its group (sim/network/group_comm.h) at the chosen fidelity;
-// the EP all-to-alls use the routing of the scenario, drawn for one EP group, on the network model
-// or the profile's per-rank all-to-all model.
+// a HardwareProfile's measured rates in place where it has them; a collective is timed on the GPUs
+// of its group (sim/network/group_comm.h) at the chosen fidelity; the EP all-to-alls use the
+// routing of the scenario, drawn for one EP group, on the network model or the profile's per-rank
+// all-to-all model.
 //
 // Recomputation by module (models/memory.h RecomputeModules; the presets: none, selective =
 // attention_core, full): before each layer's backward run again only the forward work of what is
@@ -52,14 +53,16 @@
 //                projections'), F, B, W, P the means of the device's two stages
 // where P = F + B, or with all-to-all overlap (one micro-batch's all-to-alls under another's
 // compute, as DualPipe and Megatron-Core's 1F1B A2A overlap do; DualPipe always overlaps)
-// P = Overlapped(compute_F + compute_B, a2a_F + a2a_B) + the rest of the communication. Overlapped
-// is max(C, A) slowed by SM sharing: the all-to-all kernels hold comm_sms of the GPU's SMs while
-// they run, so the compute beside them loses A x comm_sms / SMs (schedule.h); the shared-expert
-// overlap alike. Then the gradients: the dense ones reduced over
-// the dp x cp group, the expert ones over the expert-data-parallel group (reduce-scatter and, after
-// the optimizer, all-gather with the distributed optimizer; all-reduce without), exposed in full
-// or, with gradient overlap, only what outlasts the last backward; then the optimizer step.
-// Inference: prefill is (m + p - 1) F; decode is one token per sequence through every stage.
+// P = OverlappedAtMost(compute_F + compute_B, a2a_F + a2a_B, h) + the rest of the communication.
+// Overlapped is max(C, A) slowed by SM sharing: the all-to-all kernels hold comm_sms of the GPU's
+// SMs while they run, so the compute beside them loses A x comm_sms / SMs (schedule.h); the
+// shared-expert overlap alike. At most h of the all-to-alls' time is hidden: 0.3655 for
+// Megatron-Core's overlap (measured), 1 for DualPipe (schedule.h). Then the gradients: the dense
+// ones reduced over the dp x cp group, the expert ones over the expert-data-parallel group
+// (reduce-scatter and, after the optimizer, all-gather with the distributed optimizer; all-reduce
+// without), exposed in full or, with gradient overlap, only what outlasts the last backward; then
+// the optimizer step. Inference: prefill is (m + p - 1) F; decode is one token per sequence through
+// every stage.
 //
 // Every overlap is a max() where the serial step has a sum, so turning one on never makes a step
 // slower. Deterministic: the same inputs give the same report, bit for bit.
@@ -97,6 +100,9 @@ struct Overlap {
   bool alltoall = false;       // EP all-to-alls of one micro-batch under another's compute
   bool shared_expert = false;  // the shared expert runs while dispatch is on the wire
   bool gradients = false;      // DP gradient reduction under the last micro-batch's backward
+  // The most of the all-to-alls' time overlap hides (schedule.h OverlappedAtMost); absent: the
+  // schedule's default (DefaultAllToAllHidden).
+  std::optional<double> alltoall_hidden;
 };
 
 struct StepConfig {
@@ -226,6 +232,7 @@ struct StepReport {
   // SM sharing: the SMs the EP all-to-alls hold of the GPU's (0 when no compute overlaps them),
   // and what it added to the pipeline (the pipeline less the same with comm_sms 0).
   uint32_t comm_sms = 0, gpu_sms = 0;
+  double alltoall_hidden = 0;  // the share overlap may hide (Overlap::alltoall_hidden); 0: none
   Duration sm_sharing;
   // The multi-token-prediction modules' forward on the last stage, per micro-batch.
   uint32_t mtp_depth = 0;

@@ -61,6 +61,7 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   p.set_bubble_formula(
       BubbleFormula(r.schedule, r.virtual_stages, plan.StageLayerCount(r.slowest_stage)));
   p.set_comm_sms(r.comm_sms);
+  p.set_alltoall_hidden(r.alltoall_hidden);
   p.set_gpu_sms(r.gpu_sms);
   p.set_sm_sharing_ns(Ns(r.sm_sharing));
   p.set_mtp_depth(r.mtp_depth);
@@ -167,9 +168,12 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
     out << fmt::format("  {:<22} {:>12.3f} ms   forward per micro-batch on the last stage\n",
                        fmt::format("MTP, depth {}", r.mtp_depth()), Ms(r.mtp_forward_ns()));
   }
-  out << fmt::format("  {:<22} {:>12.3f} ms   {:.1f} % of the step, {} per micro-batch\n",
-                     "EP all-to-all", Ms(r.alltoall_ns()), 100 * r.alltoall_share(),
-                     r.alltoalls_per_micro_batch());
+  out << fmt::format(
+      "  {:<22} {:>12.3f} ms   {:.1f} % of the step, {} per micro-batch{}\n", "EP all-to-all",
+      Ms(r.alltoall_ns()), 100 * r.alltoall_share(), r.alltoalls_per_micro_batch(),
+      r.alltoall_hidden() > 0
+          ? fmt::format("; overlap hides at most {:.2f} % of it", 100 * r.alltoall_hidden())
+          : std::string());
   if (c.capacity_factor > 0) {
     out << fmt::format(
         "  {:<22} {:12} copies of {} per MoE layer per micro-batch ({:.2f} %), capacity "
