@@ -494,6 +494,31 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   CHECK(f.hardware.find("a token is 4224 B in fp8 dispatch, 8192 B in bf16 combine") !=
         std::string::npos);
 
+  // The kernels' own rates (dispatch_kernel_gbps, combine_kernel_gbps): a GPU's bytes received in
+  // dispatch, its own tokens included, as DeepEP's and HybridEP's benchmarks count them. GPU 5
+  // gets GPU 0's token and keeps its own: 2 x 8,192 = 16,384 B, as GPU 2 does; the rest keep
+  // 8,192 B. At 0.001 GB/s (1e6 B/s) dispatch takes 16,384 / 1e6 s = 16.384 ms, and at 0.002
+  // combine sends the same bytes back in 8.192 ms, whatever NVLink allows. At 1e6 GB/s the links
+  // bind, as without a rate.
+  {
+    StepConfig slow = config;
+    slow.alltoall_algo = models::AllToAllAlgo::kPerRank;
+    slow.dispatch_kernel_gbps = 0.001;
+    slow.combine_kernel_gbps = 0.002;
+    auto r = SimulateStep(*cluster, model, plan, work, slow);
+    REQUIRE(r.ok());
+    CHECK(TimeOf(*r, "dispatch") == Duration::Picoseconds(16'384'000'000));
+    CHECK(TimeOf(*r, "combine") == Duration::Picoseconds(8'192'000'000));
+    CHECK(r->hardware.find("the kernels at most dispatch 0.001, combine 0.002 GB/s per GPU") !=
+          std::string::npos);
+    slow.dispatch_kernel_gbps = 1e6;
+    slow.combine_kernel_gbps.reset();
+    auto fast = SimulateStep(*cluster, model, plan, work, slow);
+    REQUIRE(fast.ok());
+    CHECK(TimeOf(*fast, "dispatch") == rank_bf16);
+    CHECK(TimeOf(*fast, "combine") == rank_bf16_back);
+  }
+
   // A layer without per-token ranks (an expected layer not filled) sends every copy, and says so.
   models::LayerWork copies_only = work;
   copies_only.rank_tokens = models::TrafficMatrix();

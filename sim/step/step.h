@@ -147,6 +147,9 @@ struct StepConfig {
   models::AllToAllAlgo alltoall_algo = models::AllToAllAlgo::kDirect;
   // deepep_normal's chunk, tokens of one sender's message to one node.
   uint32_t chunk_tokens = models::kDeepEpChunkTokens;
+  // The all-to-all kernels' own rate per GPU (StepSpec.dispatch_kernel_gbps, combine_kernel_gbps):
+  // a GPU's received bytes, itself included, at this rate bound each dispatch (combine).
+  std::optional<double> dispatch_kernel_gbps, combine_kernel_gbps;
   // How a token travels in dispatch and in combine (models/wire_dtype.h), forward and backward
   // alike; nullopt: the model's dtype.
   std::optional<models::WireDtype> dispatch_dtype, combine_dtype;

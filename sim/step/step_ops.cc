@@ -1,5 +1,7 @@
 #include "sim/step/step_ops.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -114,6 +116,9 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
   if (models::RelaysByNode(algo)) HierarchicalAllToAlls(dispatch, combine);
   if (algo == models::AllToAllAlgo::kDeepEpLowLatency) LowLatencyAllToAlls();
   if (config.hardware) ProfileAllToAlls(*config.hardware);
+  if (config.dispatch_kernel_gbps || config.combine_kernel_gbps) {
+    KernelRateAllToAlls(dispatch, combine);
+  }
   if (config.dispatch_dtype || config.combine_dtype) {
     auto name = [&](std::optional<models::WireDtype> d) {
       return d ? std::string(models::ToString(*d)) : pb::DType_Name(model.dtype());
@@ -192,6 +197,32 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
                                         /*reversed=*/true)
                  ->time;
   alltoall_source_ = std::string("network model, hierarchical (DeepEP, ") + copies + ")";
+}
+
+void LayerCoster::KernelRateAllToAlls(const models::TrafficMatrix& dispatch,
+                                      const models::TrafficMatrix& combine) {
+  // A GPU's column, its own tokens included: what the benchmarks count.
+  auto busiest = [](const models::TrafficMatrix& m) {
+    std::vector<uint64_t> into(m.ranks(), 0);
+    for (uint32_t r = 0; r < m.ranks(); ++r) {
+      for (const models::TrafficMatrix::Cell& c : m.row(r)) into[c.dst] += c.count;
+    }
+    return into.empty() ? uint64_t{0} : *std::max_element(into.begin(), into.end());
+  };
+  auto at_rate = [](uint64_t bytes, double gbps) {
+    return Duration::Picoseconds(
+        static_cast<int64_t>(std::ceil(static_cast<double>(bytes) / gbps * 1e3)));
+  };
+  std::string said;
+  if (config_.dispatch_kernel_gbps) {
+    dispatch_ = std::max(dispatch_, at_rate(busiest(dispatch), *config_.dispatch_kernel_gbps));
+    said += fmt::format("dispatch {:g}", *config_.dispatch_kernel_gbps);
+  }
+  if (config_.combine_kernel_gbps) {
+    combine_ = std::max(combine_, at_rate(busiest(combine), *config_.combine_kernel_gbps));
+    said += fmt::format("{}combine {:g}", said.empty() ? "" : ", ", *config_.combine_kernel_gbps);
+  }
+  alltoall_source_ += "; the kernels at most " + said + " GB/s per GPU";
 }
 
 void LayerCoster::LowLatencyAllToAlls() {

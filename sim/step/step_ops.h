@@ -77,6 +77,11 @@ class LayerCoster {
   // The EP all-to-alls on `profile`'s per-rank model, where it has an entry for the group's link
   // class; else they stay on the network model, and alltoall_source_ says why.
   void ProfileAllToAlls(const pb::HardwareProfile& profile);
+  // The kernels' own rates (StepConfig::dispatch_kernel_gbps, combine_kernel_gbps): each GPU's
+  // bytes of `dispatch` received, itself included (what it sends back in combine), at the rate
+  // bound dispatch_ (combine_).
+  void KernelRateAllToAlls(const models::TrafficMatrix& dispatch,
+                           const models::TrafficMatrix& combine);
   // The EP all-to-alls as DeepEP runs them, where the EP group allows (sim/network/group_comm.h).
   // `combine_bytes` is in dispatch's orientation (rows = the senders of dispatch).
   void HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes,
