@@ -109,6 +109,24 @@ StepReport Scheduled(uint32_t layers, const std::string& plan, PipelineSchedule 
   return RunStep(Cluster(1), model, Resolve(model, 8, plan), Uniform(), c);
 }
 
+// tests/fixtures/two_nodes_4gpu.pbtxt (2 x 4 H100, NVLink 400 GB/s, one 50 GB/s NIC per GPU, line
+// rates) and a one-layer toy of hidden 4096 with 16 experts (2 per GPU) at EP 8 over both nodes.
+struct ToyEp8 {
+  topology::Cluster cluster;
+  pb::ModelSpec model;
+  models::Plan plan;
+};
+ToyEp8 ToyEp8OnTwoNodes(uint32_t top_k) {
+  auto cluster =
+      topology::LoadClusterArgument(testing::SourcePath("tests/fixtures/two_nodes_4gpu.pbtxt"), "");
+  REQUIRE(cluster.ok());
+  pb::ModelSpec model = Parse<pb::ModelSpec>(
+      "name: 'toy' hidden_size: 4096 expert_ffn_size: 14336 num_experts: 16 top_k: " +
+      std::to_string(top_k) + " num_layers: 1 dtype: BF16 vocab_size: 100");
+  models::Plan plan = Resolve(model, 8, "ep: 8");
+  return {std::move(*cluster), std::move(model), std::move(plan)};
+}
+
 }  // namespace
 
 TEST_CASE("Step: four all-to-alls per MoE layer per micro-batch in training, two in inference") {
@@ -416,18 +434,70 @@ TEST_CASE("Step: overlap.alltoall_hidden is parsed, and refused where nothing ov
                              "\"dualpipe\""));
 }
 
+TEST_CASE("Step: the internode kernels' RDMA rate bounds a relayed dispatch and combine") {
+  // tests/fixtures/two_nodes_4gpu.pbtxt (2 x 4 H100), EP 8 over both nodes, 16 experts (2 per
+  // GPU), top-8: each GPU routes one token, one copy to each of the 8 GPUs, so the token reaches
+  // both nodes: node_tokens 1 per (GPU, node), its own node included, as DeepEP's test counts
+  // "RDMA" bytes: 2 x 8,192 B (hidden 4096, BF16) = 16,384 B per GPU. At 0.001 GB/s (1e6 B/s)
+  // dispatch takes 16.384 ms; combine at 0.002 GB/s 8.192 ms, whatever the links allow.
+  const ToyEp8 toy = ToyEp8OnTwoNodes(8);
+  const topology::Cluster* cluster = &toy.cluster;
+  const pb::ModelSpec& model = toy.model;
+  const models::Plan& plan = toy.plan;
+  models::LayerWork work;
+  work.dispatch_tokens = models::TrafficMatrix(8);
+  work.rank_tokens = models::TrafficMatrix(8);
+  work.node_tokens = models::TrafficMatrix(8);
+  for (uint32_t r = 0; r < 8; ++r) {
+    for (uint32_t j = 0; j < 8; ++j) {
+      work.dispatch_tokens.at(r, j) = 1;
+      work.rank_tokens.at(r, j) = 1;
+    }
+    work.node_tokens.at(r, 0) = 1;
+    work.node_tokens.at(r, 1) = 1;
+  }
+  work.expert_tokens.assign(8, {8, 0});
+  work.tokens_in.assign(8, 1);
+  work.dropped.assign(8, 0);
+  StepConfig config = Training(8, 1);
+  config.mode = StepMode::kPrefill;
+  config.alltoall_algo = models::AllToAllAlgo::kDeepEpNormal;
+  auto links = SimulateStep(*cluster, model, plan, work, config);
+  REQUIRE(links.ok());
+  config.dispatch_rdma_kernel_gbps = 0.001;
+  config.combine_rdma_kernel_gbps = 0.002;
+  auto slow = SimulateStep(*cluster, model, plan, work, config);
+  REQUIRE(slow.ok());
+  CHECK(TimeOf(*slow, "dispatch") == Duration::Picoseconds(16'384'000'000));
+  CHECK(TimeOf(*slow, "combine") == Duration::Picoseconds(8'192'000'000));
+  CHECK(slow->hardware.find("the internode kernels at most dispatch 0.001, combine 0.002 GB/s "
+                            "(RDMA) per GPU") != std::string::npos);
+  // At 1e6 GB/s the links bind, as without a rate.
+  config.dispatch_rdma_kernel_gbps = 1e6;
+  config.combine_rdma_kernel_gbps = 1e6;
+  auto fast = SimulateStep(*cluster, model, plan, work, config);
+  REQUIRE(fast.ok());
+  CHECK(TimeOf(*fast, "dispatch") == TimeOf(*links, "dispatch"));
+  CHECK(TimeOf(*fast, "combine") == TimeOf(*links, "combine"));
+  // Without the node counts nothing is deduplicated per node, and the rate does not apply.
+  work.node_tokens = models::TrafficMatrix();
+  config.dispatch_rdma_kernel_gbps = 0.001;
+  auto copies = SimulateStep(*cluster, model, plan, work, config);
+  REQUIRE(copies.ok());
+  CHECK(TimeOf(*copies, "dispatch") < Duration::Picoseconds(16'384'000'000));
+  CHECK(copies->hardware.find("the RDMA kernel rate applies to a relay deduplicated per node "
+                              "only") != std::string::npos);
+}
+
 TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one way, BF16 back") {
   // tests/fixtures/two_nodes_4gpu.pbtxt (2 x 4 H100, NVLink 400 GB/s, one 50 GB/s NIC per GPU,
   // line rates), EP 8, hidden 4096, 16 experts (2 per GPU), top-2; the layer as in
   // tests/moe_layer_test.cc's per-rank case: GPU 0's token to two experts on GPU 5, GPU 1's to
   // two on GPU 2, every other token to its own GPU's two experts.
-  auto cluster =
-      topology::LoadClusterArgument(testing::SourcePath("tests/fixtures/two_nodes_4gpu.pbtxt"), "");
-  REQUIRE(cluster.ok());
-  const pb::ModelSpec model = Parse<pb::ModelSpec>(
-      "name: 'toy' hidden_size: 4096 expert_ffn_size: 14336 num_experts: 16 top_k: 2 "
-      "num_layers: 1 dtype: BF16 vocab_size: 100");
-  const models::Plan plan = Resolve(model, 8, "ep: 8");
+  const ToyEp8 toy = ToyEp8OnTwoNodes(2);
+  const topology::Cluster* cluster = &toy.cluster;
+  const pb::ModelSpec& model = toy.model;
+  const models::Plan& plan = toy.plan;
   models::LayerWork work;
   work.dispatch_tokens = models::TrafficMatrix(8);
   work.rank_tokens = models::TrafficMatrix(8);

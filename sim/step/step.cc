@@ -679,6 +679,10 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
   if (spec.has_comm_sms()) c.comm_sms = spec.comm_sms();
   if (spec.has_dispatch_kernel_gbps()) c.dispatch_kernel_gbps = spec.dispatch_kernel_gbps();
   if (spec.has_combine_kernel_gbps()) c.combine_kernel_gbps = spec.combine_kernel_gbps();
+  if (spec.has_dispatch_rdma_kernel_gbps())
+    c.dispatch_rdma_kernel_gbps = spec.dispatch_rdma_kernel_gbps();
+  if (spec.has_combine_rdma_kernel_gbps())
+    c.combine_rdma_kernel_gbps = spec.combine_rdma_kernel_gbps();
   c.overlap.alltoall = spec.overlap().alltoall();
   c.overlap.shared_expert = spec.overlap().shared_expert();
   c.overlap.gradients = spec.overlap().gradients();

@@ -150,6 +150,10 @@ struct StepConfig {
   // The all-to-all kernels' own rate per GPU (StepSpec.dispatch_kernel_gbps, combine_kernel_gbps):
   // a GPU's received bytes, itself included, at this rate bound each dispatch (combine).
   std::optional<double> dispatch_kernel_gbps, combine_kernel_gbps;
+  // The internode kernels' "RDMA" rate per GPU (StepSpec.dispatch_rdma_kernel_gbps, ...): a GPU's
+  // tokens x the nodes each reaches, its own included (LayerWork::node_tokens), at this rate bound
+  // each relayed dispatch (combine).
+  std::optional<double> dispatch_rdma_kernel_gbps, combine_rdma_kernel_gbps;
   // How a token travels in dispatch and in combine (models/wire_dtype.h), forward and backward
   // alike; nullopt: the model's dtype.
   std::optional<models::WireDtype> dispatch_dtype, combine_dtype;

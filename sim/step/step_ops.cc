@@ -16,6 +16,12 @@
 namespace moesim::sim {
 namespace {
 
+// `bytes` at `gbps` (1e9 B/s), rounded up to a picosecond.
+Duration BytesAtGbps(uint64_t bytes, double gbps) {
+  return Duration::Picoseconds(
+      static_cast<int64_t>(std::ceil(static_cast<double>(bytes) / gbps * 1e3)));
+}
+
 models::TrafficMatrix TokensToBytes(const models::TrafficMatrix& tokens, uint64_t token_bytes) {
   models::TrafficMatrix b(tokens.ranks());
   for (uint32_t i = 0; i < tokens.ranks(); ++i) {
@@ -119,6 +125,9 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
   if (config.dispatch_kernel_gbps || config.combine_kernel_gbps) {
     KernelRateAllToAlls(dispatch, combine);
   }
+  if (config.dispatch_rdma_kernel_gbps || config.combine_rdma_kernel_gbps) {
+    RdmaKernelRateAllToAlls();
+  }
   if (config.dispatch_dtype || config.combine_dtype) {
     auto name = [&](std::optional<models::WireDtype> d) {
       return d ? std::string(models::ToString(*d)) : pb::DType_Name(model.dtype());
@@ -173,6 +182,7 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
       dedupe ? work_.node_tokens.Scaled(dispatch_token_bytes_) : models::TrafficMatrix{};
   const models::TrafficMatrix combine_node_bytes =
       dedupe ? work_.node_tokens.Scaled(combine_token_bytes_) : models::TrafficMatrix{};
+  relayed_by_node_ = dedupe;
   const char* copies = dedupe  ? "deduplicated per node"
                        : fills ? "every copy crosses: no per-token routing"
                                : "every copy crosses: the EP group does not fill whole nodes";
@@ -209,20 +219,43 @@ void LayerCoster::KernelRateAllToAlls(const models::TrafficMatrix& dispatch,
     }
     return into.empty() ? uint64_t{0} : *std::max_element(into.begin(), into.end());
   };
-  auto at_rate = [](uint64_t bytes, double gbps) {
-    return Duration::Picoseconds(
-        static_cast<int64_t>(std::ceil(static_cast<double>(bytes) / gbps * 1e3)));
-  };
   std::string said;
   if (config_.dispatch_kernel_gbps) {
-    dispatch_ = std::max(dispatch_, at_rate(busiest(dispatch), *config_.dispatch_kernel_gbps));
+    dispatch_ = std::max(dispatch_, BytesAtGbps(busiest(dispatch), *config_.dispatch_kernel_gbps));
     said += fmt::format("dispatch {:g}", *config_.dispatch_kernel_gbps);
   }
   if (config_.combine_kernel_gbps) {
-    combine_ = std::max(combine_, at_rate(busiest(combine), *config_.combine_kernel_gbps));
+    combine_ = std::max(combine_, BytesAtGbps(busiest(combine), *config_.combine_kernel_gbps));
     said += fmt::format("{}combine {:g}", said.empty() ? "" : ", ", *config_.combine_kernel_gbps);
   }
   alltoall_source_ += "; the kernels at most " + said + " GB/s per GPU";
+}
+
+void LayerCoster::RdmaKernelRateAllToAlls() {
+  if (!relayed_by_node_) {
+    alltoall_source_ += "; the RDMA kernel rate applies to a relay deduplicated per node only";
+    return;
+  }
+  // A GPU's tokens x the nodes each reaches, its own included: what the benchmarks count.
+  uint64_t pairs = 0;
+  for (uint32_t r = 0; r < work_.node_tokens.ranks(); ++r) {
+    uint64_t mine = 0;
+    for (const models::TrafficMatrix::Cell& c : work_.node_tokens.row(r)) mine += c.count;
+    pairs = std::max(pairs, mine);
+  }
+  std::string said;
+  if (config_.dispatch_rdma_kernel_gbps) {
+    dispatch_ = std::max(
+        dispatch_, BytesAtGbps(pairs * dispatch_token_bytes_, *config_.dispatch_rdma_kernel_gbps));
+    said += fmt::format("dispatch {:g}", *config_.dispatch_rdma_kernel_gbps);
+  }
+  if (config_.combine_rdma_kernel_gbps) {
+    combine_ = std::max(
+        combine_, BytesAtGbps(pairs * combine_token_bytes_, *config_.combine_rdma_kernel_gbps));
+    said +=
+        fmt::format("{}combine {:g}", said.empty() ? "" : ", ", *config_.combine_rdma_kernel_gbps);
+  }
+  alltoall_source_ += "; the internode kernels at most " + said + " GB/s (RDMA) per GPU";
 }
 
 void LayerCoster::LowLatencyAllToAlls() {

@@ -82,6 +82,10 @@ class LayerCoster {
   // bound dispatch_ (combine_).
   void KernelRateAllToAlls(const models::TrafficMatrix& dispatch,
                            const models::TrafficMatrix& combine);
+  // The internode kernels' "RDMA" rates (StepConfig::dispatch_rdma_kernel_gbps, ...): each GPU's
+  // node_tokens, its own node included, in the wire dtype, at the rate bound dispatch_ (combine_).
+  // Only where the relay ran deduplicated by node (HierarchicalAllToAlls).
+  void RdmaKernelRateAllToAlls();
   // The EP all-to-alls as DeepEP runs them, where the EP group allows (sim/network/group_comm.h).
   // `combine_bytes` is in dispatch's orientation (rows = the senders of dispatch).
   void HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes,
@@ -138,6 +142,7 @@ class LayerCoster {
   Duration expert_forward_, expert_backward_;  // TimeExperts
   uint64_t expert_rows_ = 0;
   std::string alltoall_source_ = "network model";
+  bool relayed_by_node_ = false;  // the EP all-to-alls ran deduplicated per node
 };
 
 }  // namespace moesim::sim
