@@ -138,7 +138,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
           ring_transfers > (analytical ? kListedRingTransfers : kFlowRingTransfers)) {
         const CollectiveTiming t = analytical ? TimeRingFromOneStep(*cluster, gpus, *op, bytes)
                                               : FlowRingFromOneStep(*cluster, gpus, *op, bytes);
-        r = {t.total, t.bottleneck_link, t.protocol};
+        r = {t.total, t.bottleneck_link, t.protocol, Duration()};  // a ring: no NVLS fill
         one_step = true;
       } else {
         auto schedule = BuildCollective(*op, a, ranks, bytes, cluster->gpus_per_node(), channels,
@@ -146,7 +146,8 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
         if (!schedule.ok()) return Fail(io, schedule.error());
         r = net->Collective(*schedule);
       }
-      if (!run || r.total < run->total) {
+      // As NCCL's tuner picks: by the time it models, without NVLS's pipeline fill.
+      if (!run || r.TunerTime() < run->TunerTime()) {
         run = std::move(r);
         chosen_algo = a;
       }

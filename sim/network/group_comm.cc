@@ -11,7 +11,7 @@ namespace {
 
 GroupCommTime Run(const NetworkModel& net, const Schedule& schedule) {
   const CollectiveRun run = net.Collective(schedule);
-  return {run.total, run.bottleneck_link};
+  return {run.total, run.bottleneck_link, run.pipeline_fill};
 }
 
 // `compute()`, or the net's memo's answer to the question `key` holds (kind, the group, its
@@ -28,7 +28,7 @@ std::optional<GroupCommTime> RememberedRelay(const NetworkModel& net, MemoKey ke
                                              const Compute& compute) {
   // "Does not apply" is remembered as a time of -1 ps, which no collective takes.
   const GroupCommTime t = Remembered(net, std::move(key), [&] {
-    return compute().value_or(GroupCommTime{Duration::Picoseconds(-1), {}});
+    return compute().value_or(GroupCommTime{Duration::Picoseconds(-1), {}, {}});
   });
   if (t.time == Duration::Picoseconds(-1)) return std::nullopt;
   return t;
@@ -136,7 +136,7 @@ std::optional<GroupCommTime> GroupDeepEpAllToAllV(const NetworkModel& net,
 }
 
 GroupCommTime Slowest(const AllToAll& alltoall) {
-  GroupCommTime out{Duration(), alltoall.bottleneck_link};
+  GroupCommTime out{Duration(), alltoall.bottleneck_link, Duration()};
   for (const RankCost& r : alltoall.ranks) out.time = std::max(out.time, r.time);
   return out;
 }

@@ -109,7 +109,8 @@ GroupCommTime NetworkModel::TunedGroupCollective(const std::vector<uint32_t>& gp
   std::optional<GroupCommTime> best;
   for (CollectiveAlgo algo : TunerAlgorithms(cluster(), gpus, op)) {
     GroupCommTime t = GroupCollective(gpus, op, algo, size);
-    if (!best || t.time < best->time) best = std::move(t);
+    // As NCCL's tuner: by the time it models, without NVLS's pipeline fill.
+    if (!best || t.time - t.pipeline_fill < best->time - best->pipeline_fill) best = std::move(t);
   }
   return *best;
 }
@@ -152,7 +153,7 @@ GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpu
   if (!schedule.ok()) throw std::logic_error(schedule.error().message());
   MapOntoGroup(*schedule, gpus);
   const CollectiveRun run = Collective(*schedule);
-  return {run.total, run.bottleneck_link};
+  return {run.total, run.bottleneck_link, run.pipeline_fill};
 }
 
 namespace {
@@ -166,7 +167,7 @@ class AnalyticalNetwork final : public NetworkModel {
 
   CollectiveRun Collective(const Schedule& schedule) const override {
     const CollectiveTiming t = TimeCollective(cluster(), schedule);
-    return {t.total, t.bottleneck_link, t.protocol};
+    return {t.total, t.bottleneck_link, t.protocol, t.pipeline_fill};
   }
 
   AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const override {
@@ -184,7 +185,7 @@ class AnalyticalNetwork final : public NetworkModel {
       return NetworkModel::TimeGroupCollective(gpus, op, algo, size);
     }
     const CollectiveTiming t = TimeRingFromOneStep(cluster(), gpus, op, size);
-    return {t.total, t.bottleneck_link};
+    return {t.total, t.bottleneck_link, Duration()};  // rings: no NVLS fill
   }
 };
 
@@ -204,7 +205,7 @@ class FlowNetwork final : public NetworkModel {
     // NVLS's pipeline fill on the flows' own bytes time: no less than the analytical fill, as the
     // flows take no less time.
     const Duration fill = NvlsPipelineFill(cluster(), schedule, run.total - tuned.latency);
-    return {run.total + fill, run.bottleneck_link, tuned.protocol};
+    return {run.total + fill, run.bottleneck_link, tuned.protocol, fill};
   }
 
   AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const override {

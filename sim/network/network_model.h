@@ -50,6 +50,9 @@ StatusOr<Fidelity> ParseFidelity(std::string_view name, std::string_view field =
 struct GroupCommTime {
   Duration time;
   std::string bottleneck_link;  // empty when nothing crossed a link
+  // NVLS's kernel pipeline fill, included in time (NvlsPipelineFill): NCCL's tuner, which does not
+  // know it, weighs time - pipeline_fill when it picks an algorithm.
+  Duration pipeline_fill;
 };
 
 // A collective schedule run as NCCL runs it.
@@ -57,6 +60,10 @@ struct CollectiveRun {
   Duration total;
   std::string bottleneck_link;
   NcclProtocol protocol = NcclProtocol::kSimple;  // what NCCL's tuner chose (both fidelities)
+  // NVLS's kernel pipeline fill, included in total; NCCL's tuner weighs total - pipeline_fill.
+  Duration pipeline_fill;
+  // What NCCL's tuner compares across algorithms: the time without the fill it does not model.
+  Duration TunerTime() const { return total - pipeline_fill; }
 };
 
 // Group collectives' answers shared by the network models of one cluster (collective_memo.h).
