@@ -434,6 +434,21 @@ TEST_CASE("Step: overlap.alltoall_hidden is parsed, and refused where nothing ov
                              "\"dualpipe\""));
 }
 
+TEST_CASE("Step: grad_reduce_in_fp32 sets the bytes of a gradient element") {
+  pb::Scenario scenario;
+  for (const auto& [text, bytes] : {std::pair{"", 4u}, std::pair{"grad_reduce_in_fp32: true", 4u},
+                                    std::pair{"grad_reduce_in_fp32: false", 2u}}) {
+    INFO(text);
+    auto file = TextFile::ParseString(
+        std::string("step {\n  global_batch: 8\n  seq_len: 128\n  ") + text + "\n}\n", "s.pbtxt",
+        &scenario);
+    REQUIRE(file.ok());
+    auto c = StepConfigFromSpec(scenario.step(), *file, Fidelity::kAnalytical);
+    REQUIRE(c.ok());
+    CHECK(c->grad_bytes == bytes);
+  }
+}
+
 TEST_CASE("Step: the internode kernels' RDMA rate bounds a relayed dispatch and combine") {
   // tests/fixtures/two_nodes_4gpu.pbtxt (2 x 4 H100), EP 8 over both nodes, 16 experts (2 per
   // GPU), top-8: each GPU routes one token, one copy to each of the 8 GPUs, so the token reaches

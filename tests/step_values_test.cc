@@ -262,6 +262,28 @@ TEST_CASE("Step values: a one-layer MoE step on 16 H100s, every op and overlap b
     CHECK(o.pipeline.picoseconds() == (f + b) + pair);
     CHECK(o.step.picoseconds() == (f + b) + pair + sync + optimizer);
   }
+  SECTION("16-bit gradients (grad_reduce_in_fp32 false): half the bytes reduced and kept") {
+    StepConfig c = Training();
+    c.grad_bytes = 2;
+    const StepReport g = Run(cluster, plan, work, c);
+    // 7,880,704 dense and 1,572,864 expert parameters at 2 B: 15,761,408 and 3,145,728 B
+    // reduce-scattered; the weights all-gathered as before.
+    CHECK(g.grad_bytes == 2);
+    CHECK(g.dense_grad_bytes == 15'761'408);
+    CHECK(g.expert_grad_bytes == 3'145'728);
+    const int64_t half = collective(dense_group, CollectiveOp::kReduceScatter, 15'761'408) +
+                         collective(dense_group, CollectiveOp::kAllGather, 15'761'408) +
+                         collective(expert_group, CollectiveOp::kReduceScatter, 3'145'728) +
+                         collective(expert_group, CollectiveOp::kAllGather, 3'145'728);
+    CHECK(g.grad_sync.picoseconds() == half);
+    CHECK(g.grad_sync < r.grad_sync);
+    // Memory keeps half the gradient bytes (models/memory.h: parameters x grad_bytes).
+    const models::MemoryBreakdown fp32 =
+        StepMemory(Model(), plan, Training(), r.micro_batches, work);
+    const models::MemoryBreakdown bf16 = StepMemory(Model(), plan, c, r.micro_batches, work);
+    REQUIRE(fp32.gradients.value > 0);
+    CHECK(2 * bf16.gradients.value == fp32.gradients.value);
+  }
   SECTION("shared-expert overlap: each pass hides its shared expert under dispatch") {
     StepConfig c = Training();
     c.overlap.shared_expert = true;

@@ -280,6 +280,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
                                "with --overlap-alltoall or --schedule dualpipe (or all)"));
   }
   step.overlap.alltoall_hidden = o.alltoall_hidden;
+  step.grad_bytes = o.grad_reduce_in_fp32 ? kGradBytes : 2;
   step.capacity_factor = o.capacity_factor;
   const StatusOr<models::AllToAllAlgo> algo =
       models::ParseAllToAllAlgo(o.alltoall_algo, {}, "--alltoall-algo");
@@ -515,6 +516,11 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--alltoall-hidden", o->alltoall_hidden,
                   "the most of the all-to-alls' time overlap hides, 0 to 1 (default: 0.3655 with "
                   "--overlap-alltoall, Megatron-Core's measured share; 1 for dualpipe)");
+  cmd->add_option(
+         "--grad-reduce-in-fp32", o->grad_reduce_in_fp32,
+         "keep and reduce gradients in FP32 (true) or 16 bits (false, as Megatron-Bridge's "
+         "performance recipes)")
+      ->capture_default_str();
   cmd->add_flag("--overlap-shared-expert", o->overlap_shared,
                 "run the shared expert while dispatch is on the wire");
   cmd->add_flag("--overlap-grads", o->overlap_grads, "reduce gradients under the last backward");

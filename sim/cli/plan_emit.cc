@@ -113,6 +113,7 @@ StatusOr<pb::Scenario> PlanScenario(const PlanOptions& o, const pb::ModelSpec& m
     step.mutable_overlap()->set_alltoall_hidden(*o.alltoall_hidden);
   }
   step.mutable_overlap()->set_shared_expert(o.overlap_shared);
+  if (!o.grad_reduce_in_fp32) step.set_grad_reduce_in_fp32(false);
   step.mutable_overlap()->set_gradients(o.overlap_grads);
   if (o.capacity_factor > 0) step.set_capacity_factor(o.capacity_factor);
   step.set_alltoall_algo(o.alltoall_algo);

@@ -45,6 +45,7 @@ struct PlanOptions {
   uint32_t mtp_depth = 0;
   std::optional<uint32_t> comm_sms;
   std::optional<double> alltoall_hidden;  // Overlap.alltoall_hidden; absent: the schedule's
+  bool grad_reduce_in_fp32 = true;        // StepSpec.grad_reduce_in_fp32
   std::string expert_gemm = "auto";  // sim/compute/kernel_model.h
   uint32_t top = 10;
   uint32_t rerank_flow = 0;  // --rerank-flow K: the best K re-timed at flow fidelity

@@ -176,7 +176,7 @@ StageParams ParamsOnGpu(const pb::ModelSpec& m, const models::Plan& plan, uint32
 // TunerAlgorithms, as `moesim collective` picks it.
 Duration SyncTime(const NetworkModel& net, const std::vector<uint32_t>& group, uint64_t params,
                   uint32_t weight_bytes, const StepConfig& config) {
-  const uint64_t grads = params * kGradBytes;
+  const uint64_t grads = params * config.grad_bytes;
   if (!config.distributed_optimizer) {
     return net.TunedGroupCollective(group, CollectiveOp::kAllReduce, grads).time;
   }
@@ -292,6 +292,7 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   // SM sharing: what the EP all-to-alls hold while compute runs beside them (none when nothing
   // runs beside them).
   r.gpu_sms = cluster.gpu_spec().multiprocessors;
+  r.grad_bytes = config.grad_bytes;
   const bool beside = config.overlap.alltoall || config.overlap.shared_expert ||
                       config.schedule == PipelineSchedule::kDualPipe;
   r.comm_sms = beside ? std::min(config.comm_sms.value_or(DefaultCommSms(
@@ -472,8 +473,8 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
       if (st == r.slowest_stage || sync + optimizer > r.grad_sync + r.optimizer) {
         r.grad_sync = sync;
         r.optimizer = optimizer;
-        r.dense_grad_bytes = p.dense * kGradBytes;
-        r.expert_grad_bytes = p.expert * kGradBytes;
+        r.dense_grad_bytes = p.dense * config.grad_bytes;
+        r.expert_grad_bytes = p.expert * config.grad_bytes;
       }
     }
     r.grad_sync_exposed =
@@ -574,6 +575,7 @@ models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Pla
   memory.recompute = config.recompute;
   memory.modules = config.recompute_modules;
   memory.fp8_activations = config.fp8_activations;
+  memory.grad_bytes = config.grad_bytes;
   memory.mtp_depth = config.mode == StepMode::kTraining ? config.mtp_depth : 0;
   memory.schedule = config.schedule;
   memory.virtual_stages = config.virtual_stages;
@@ -679,6 +681,7 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
   if (spec.has_comm_sms()) c.comm_sms = spec.comm_sms();
   if (spec.has_dispatch_kernel_gbps()) c.dispatch_kernel_gbps = spec.dispatch_kernel_gbps();
   if (spec.has_combine_kernel_gbps()) c.combine_kernel_gbps = spec.combine_kernel_gbps();
+  c.grad_bytes = spec.has_grad_reduce_in_fp32() && !spec.grad_reduce_in_fp32() ? 2 : kGradBytes;
   if (spec.has_dispatch_rdma_kernel_gbps())
     c.dispatch_rdma_kernel_gbps = spec.dispatch_rdma_kernel_gbps();
   if (spec.has_combine_rdma_kernel_gbps())

@@ -154,6 +154,8 @@ struct StepConfig {
   // tokens x the nodes each reaches, its own included (LayerWork::node_tokens), at this rate bound
   // each relayed dispatch (combine).
   std::optional<double> dispatch_rdma_kernel_gbps, combine_rdma_kernel_gbps;
+  // Bytes of a gradient element, kept and reduced (StepSpec.grad_reduce_in_fp32): 4, or 2.
+  uint32_t grad_bytes = 4;  // kGradBytes below
   // How a token travels in dispatch and in combine (models/wire_dtype.h), forward and backward
   // alike; nullopt: the model's dtype.
   std::optional<models::WireDtype> dispatch_dtype, combine_dtype;
@@ -202,8 +204,9 @@ struct StepOp {
   KernelWork backward_work;  // a forward compute op: its gradient kernels'
 };
 
-// Gradients are kept and reduced in fp32 (Megatron-LM turns accumulate_allreduce_grads_in_fp32 on
-// for BF16 training; models/memory.h counts them alike): bytes per parameter.
+// Gradients are kept and reduced in fp32 by default (Megatron-LM turns
+// accumulate_allreduce_grads_in_fp32 on for BF16 training; models/memory.h counts them alike):
+// bytes per parameter; 2 with StepConfig::grad_bytes from grad_reduce_in_fp32 false.
 inline constexpr uint64_t kGradBytes = 4;
 
 // One micro-batch's ops on one pipeline stage, and what its gradient sync reduces.
@@ -239,6 +242,7 @@ struct StepReport {
   // SM sharing: the SMs the EP all-to-alls hold of the GPU's (0 when no compute overlaps them),
   // and what it added to the pipeline (the pipeline less the same with comm_sms 0).
   uint32_t comm_sms = 0, gpu_sms = 0;
+  uint32_t grad_bytes = 4;     // of a gradient element, kept and reduced (StepConfig::grad_bytes)
   double alltoall_hidden = 0;  // the share overlap may hide (Overlap::alltoall_hidden); 0: none
   Duration sm_sharing;
   // The multi-token-prediction modules' forward on the last stage, per micro-batch.

@@ -62,6 +62,7 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
       BubbleFormula(r.schedule, r.virtual_stages, plan.StageLayerCount(r.slowest_stage)));
   p.set_comm_sms(r.comm_sms);
   p.set_alltoall_hidden(r.alltoall_hidden);
+  p.set_grad_bytes(r.grad_bytes);
   p.set_gpu_sms(r.gpu_sms);
   p.set_sm_sharing_ns(Ns(r.sm_sharing));
   p.set_mtp_depth(r.mtp_depth);
@@ -188,10 +189,11 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
   }
   if (r.mode() == "training") {
     out << fmt::format(
-        "  {:<22} {:>12.3f} ms   exposed {:.3f} ms; fp32 gradients {:.1f} MB dense, {:.1f} MB "
+        "  {:<22} {:>12.3f} ms   exposed {:.3f} ms; {} gradients {:.1f} MB dense, {:.1f} MB "
         "expert per GPU\n",
         "gradient reduction", Ms(r.grad_sync_ns()), Ms(r.grad_sync_exposed_ns()),
-        Gb(r.dense_grad_bytes()) * 1e3, Gb(r.expert_grad_bytes()) * 1e3);
+        r.grad_bytes() == 2 ? "16-bit" : "fp32", Gb(r.dense_grad_bytes()) * 1e3,
+        Gb(r.expert_grad_bytes()) * 1e3);
     out << fmt::format("  {:<22} {:>12.3f} ms\n", "optimizer", Ms(r.optimizer_ns()));
   }
   out << fmt::format("  {:<22} {:>12.3f} ms   (step - the same step with free communication)\n",
