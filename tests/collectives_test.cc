@@ -460,6 +460,12 @@ TEST_CASE("NVLS_TREE all-reduce on 2 x 4 GPUs: NVLS in each node, a tree over th
   INFO("flow " << flow.total.picoseconds() << " " << flow.bottleneck_link);
   CHECK(flow.total.picoseconds() + 3 * 11 >= t.total.picoseconds());
   CHECK(static_cast<double>(flow.total.picoseconds()) <= 1.01 * t.total.picoseconds());
+  // A large buffer stops at 32 chunks: 1 GiB is 1 GiB / (16 x 4 x 128 KiB = 8 MiB) = 128 of
+  // NCCL's loops, run as 32 chunks of 32 transfers.
+  auto large =
+      BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kNvlsTree, 8, 1 << 30, 4, 1, 0.85);
+  REQUIRE(large.ok());
+  CHECK(large->transfers.size() == 32 * (24 + 4 + 4));
   // A ring over NCCL's 4 channels moves 14 steps of 4 MB / 4 channels = 1 MB over each NIC:
   // 14 x 20 us = 280 us of bandwidth alone at Simple. The rank leaving the node pays NCCL's base,
   // one network step latency and 13 NVLink ones: LL128, 14 + 4.0 + 14 x 21.739131 (1 MB at 0.92

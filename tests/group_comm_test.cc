@@ -3,6 +3,7 @@
 #include <google/protobuf/text_format.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 
 #include "sim/network/collective_time.h"
 #include "sim/network/network_model.h"
@@ -287,6 +288,49 @@ TEST_CASE(
     CHECK(static_cast<double>(one.total.picoseconds()) <=
           1.005 * static_cast<double>(whole.picoseconds()));
   }
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE(
+    "GroupCollective: NVLS pays its pipeline fill at both fidelities; the tuner picks without") {
+  // 2 MiB all-reduced over one DGX H100's 8 GPUs. NCCL's NVLS chunk for it is 16 KiB (128 ops:
+  // 16 channels x 8 heads), a loop 128 x 16 KiB = 2 MiB, the whole buffer: one loop through the
+  // all-reduce's 3 warp groups, so the fill is 2 x the bytes' time (collective_time.h). The total
+  // is NVLS's 25 us + the bytes' time + the fill.
+  const topology::Cluster c = FourNodes();
+  std::vector<uint32_t> gpus(8);
+  for (uint32_t g = 0; g < 8; ++g) gpus[g] = g;
+  const uint64_t size = uint64_t{2} << 20;
+  const auto analytical = MakeNetworkModel(c, Fidelity::kAnalytical);
+  const auto flow = MakeNetworkModel(c, Fidelity::kFlow);
+  const int64_t nvls_latency = 25'000'000;
+  for (const NetworkModel* net : {analytical.get(), flow.get()}) {
+    INFO((net->fidelity() == Fidelity::kFlow ? "flow" : "analytical"));
+    const GroupCommTime t =
+        net->GroupCollective(gpus, CollectiveOp::kAllReduce, CollectiveAlgo::kNvls, size);
+    const int64_t bytes_time = (t.time - t.pipeline_fill).picoseconds() - nvls_latency;
+    REQUIRE(bytes_time > 0);
+    CHECK(std::llabs(t.pipeline_fill.picoseconds() - 2 * bytes_time) <= 1);
+  }
+  const GroupCommTime nvls =
+      analytical->GroupCollective(gpus, CollectiveOp::kAllReduce, CollectiveAlgo::kNvls, size);
+  const GroupCommTime nvls_flow =
+      flow->GroupCollective(gpus, CollectiveOp::kAllReduce, CollectiveAlgo::kNvls, size);
+  // The flow model is never faster, up to rounding: ceil(1 / 0.85) + 2 = 4 ps on the one transfer
+  // of the chain (tests/flow_vs_analytical_test.cc), which the fill triples.
+  INFO("flow " << nvls_flow.time.picoseconds() << " ps, analytical " << nvls.time.picoseconds());
+  CHECK(nvls_flow.time.picoseconds() + 3 * 4 >= nvls.time.picoseconds());
+  CHECK(nvls_flow.time.picoseconds() <= nvls.time.picoseconds() + 1'000);
+  // NCCL's tuner weighs NVLS without the fill (25 + 7.5 us) against the ring's 41.03 us and takes
+  // NVLS; with the fill NVLS is the slower (47.46 us), and the step pays that.
+  const GroupCommTime ring =
+      analytical->GroupCollective(gpus, CollectiveOp::kAllReduce, CollectiveAlgo::kRing, size);
+  REQUIRE(ring.time < nvls.time);
+  REQUIRE(nvls.time - nvls.pipeline_fill < ring.time);
+  CHECK(analytical->TunedGroupCollective(gpus, CollectiveOp::kAllReduce, size).time == nvls.time);
 }
 
 }  // namespace moesim::sim

@@ -111,10 +111,12 @@ StepReport Scheduled(uint32_t layers, const std::string& plan, PipelineSchedule 
 
 // tests/fixtures/two_nodes_4gpu.pbtxt (2 x 4 H100, NVLink 400 GB/s, one 50 GB/s NIC per GPU, line
 // rates) and a one-layer toy of hidden 4096 with 16 experts (2 per GPU) at EP 8 over both nodes.
+// `work` starts with every rank's matrices empty (8 x 8) and nothing dropped.
 struct ToyEp8 {
   topology::Cluster cluster;
   pb::ModelSpec model;
   models::Plan plan;
+  models::LayerWork work;
 };
 ToyEp8 ToyEp8OnTwoNodes(uint32_t top_k) {
   auto cluster =
@@ -124,7 +126,11 @@ ToyEp8 ToyEp8OnTwoNodes(uint32_t top_k) {
       "name: 'toy' hidden_size: 4096 expert_ffn_size: 14336 num_experts: 16 top_k: " +
       std::to_string(top_k) + " num_layers: 1 dtype: BF16 vocab_size: 100");
   models::Plan plan = Resolve(model, 8, "ep: 8");
-  return {std::move(*cluster), std::move(model), std::move(plan)};
+  models::LayerWork work;
+  work.dispatch_tokens = models::TrafficMatrix(8);
+  work.rank_tokens = models::TrafficMatrix(8);
+  work.dropped.assign(8, 0);
+  return {std::move(*cluster), std::move(model), std::move(plan), std::move(work)};
 }
 
 }  // namespace
@@ -455,13 +461,11 @@ TEST_CASE("Step: the internode kernels' RDMA rate bounds a relayed dispatch and 
   // both nodes: node_tokens 1 per (GPU, node), its own node included, as DeepEP's test counts
   // "RDMA" bytes: 2 x 8,192 B (hidden 4096, BF16) = 16,384 B per GPU. At 0.001 GB/s (1e6 B/s)
   // dispatch takes 16.384 ms; combine at 0.002 GB/s 8.192 ms, whatever the links allow.
-  const ToyEp8 toy = ToyEp8OnTwoNodes(8);
+  ToyEp8 toy = ToyEp8OnTwoNodes(8);
   const topology::Cluster* cluster = &toy.cluster;
   const pb::ModelSpec& model = toy.model;
   const models::Plan& plan = toy.plan;
-  models::LayerWork work;
-  work.dispatch_tokens = models::TrafficMatrix(8);
-  work.rank_tokens = models::TrafficMatrix(8);
+  models::LayerWork& work = toy.work;
   work.node_tokens = models::TrafficMatrix(8);
   for (uint32_t r = 0; r < 8; ++r) {
     for (uint32_t j = 0; j < 8; ++j) {
@@ -473,7 +477,6 @@ TEST_CASE("Step: the internode kernels' RDMA rate bounds a relayed dispatch and 
   }
   work.expert_tokens.assign(8, {8, 0});
   work.tokens_in.assign(8, 1);
-  work.dropped.assign(8, 0);
   StepConfig config = Training(8, 1);
   config.mode = StepMode::kPrefill;
   config.alltoall_algo = models::AllToAllAlgo::kDeepEpNormal;
@@ -509,13 +512,11 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   // line rates), EP 8, hidden 4096, 16 experts (2 per GPU), top-2; the layer as in
   // tests/moe_layer_test.cc's per-rank case: GPU 0's token to two experts on GPU 5, GPU 1's to
   // two on GPU 2, every other token to its own GPU's two experts.
-  const ToyEp8 toy = ToyEp8OnTwoNodes(2);
+  ToyEp8 toy = ToyEp8OnTwoNodes(2);
   const topology::Cluster* cluster = &toy.cluster;
   const pb::ModelSpec& model = toy.model;
   const models::Plan& plan = toy.plan;
-  models::LayerWork work;
-  work.dispatch_tokens = models::TrafficMatrix(8);
-  work.rank_tokens = models::TrafficMatrix(8);
+  models::LayerWork& work = toy.work;
   work.dispatch_tokens.at(0, 5) = 2;  // copies
   work.dispatch_tokens.at(1, 2) = 2;
   work.rank_tokens.at(0, 5) = 1;  // distinct tokens
@@ -526,7 +527,6 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   }
   work.expert_tokens = {{0, 0}, {0, 0}, {2, 2}, {1, 1}, {1, 1}, {2, 2}, {1, 1}, {1, 1}};
   work.tokens_in.assign(8, 1);
-  work.dropped.assign(8, 0);
   StepConfig config = Training(8, 1);
   config.mode = StepMode::kPrefill;
   auto step = [&](models::AllToAllAlgo algo, std::optional<models::WireDtype> dispatch,

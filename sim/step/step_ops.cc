@@ -209,6 +209,22 @@ void LayerCoster::HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_by
   alltoall_source_ = std::string("network model, hierarchical (DeepEP, ") + copies + ")";
 }
 
+void LayerCoster::AtKernelRates(uint64_t dispatch_bytes, uint64_t combine_bytes,
+                                std::optional<double> dispatch_gbps,
+                                std::optional<double> combine_gbps, std::string_view kernels,
+                                std::string_view unit) {
+  std::string said;
+  if (dispatch_gbps) {
+    dispatch_ = std::max(dispatch_, BytesAtGbps(dispatch_bytes, *dispatch_gbps));
+    said += fmt::format("dispatch {:g}", *dispatch_gbps);
+  }
+  if (combine_gbps) {
+    combine_ = std::max(combine_, BytesAtGbps(combine_bytes, *combine_gbps));
+    said += fmt::format("{}combine {:g}", said.empty() ? "" : ", ", *combine_gbps);
+  }
+  alltoall_source_ += fmt::format("; {} at most {} {} per GPU", kernels, said, unit);
+}
+
 void LayerCoster::KernelRateAllToAlls(const models::TrafficMatrix& dispatch,
                                       const models::TrafficMatrix& combine) {
   // A GPU's column, its own tokens included: what the benchmarks count.
@@ -219,16 +235,8 @@ void LayerCoster::KernelRateAllToAlls(const models::TrafficMatrix& dispatch,
     }
     return into.empty() ? uint64_t{0} : *std::max_element(into.begin(), into.end());
   };
-  std::string said;
-  if (config_.dispatch_kernel_gbps) {
-    dispatch_ = std::max(dispatch_, BytesAtGbps(busiest(dispatch), *config_.dispatch_kernel_gbps));
-    said += fmt::format("dispatch {:g}", *config_.dispatch_kernel_gbps);
-  }
-  if (config_.combine_kernel_gbps) {
-    combine_ = std::max(combine_, BytesAtGbps(busiest(combine), *config_.combine_kernel_gbps));
-    said += fmt::format("{}combine {:g}", said.empty() ? "" : ", ", *config_.combine_kernel_gbps);
-  }
-  alltoall_source_ += "; the kernels at most " + said + " GB/s per GPU";
+  AtKernelRates(busiest(dispatch), busiest(combine), config_.dispatch_kernel_gbps,
+                config_.combine_kernel_gbps, "the kernels", "GB/s");
 }
 
 void LayerCoster::RdmaKernelRateAllToAlls() {
@@ -243,19 +251,9 @@ void LayerCoster::RdmaKernelRateAllToAlls() {
     for (const models::TrafficMatrix::Cell& c : work_.node_tokens.row(r)) mine += c.count;
     pairs = std::max(pairs, mine);
   }
-  std::string said;
-  if (config_.dispatch_rdma_kernel_gbps) {
-    dispatch_ = std::max(
-        dispatch_, BytesAtGbps(pairs * dispatch_token_bytes_, *config_.dispatch_rdma_kernel_gbps));
-    said += fmt::format("dispatch {:g}", *config_.dispatch_rdma_kernel_gbps);
-  }
-  if (config_.combine_rdma_kernel_gbps) {
-    combine_ = std::max(
-        combine_, BytesAtGbps(pairs * combine_token_bytes_, *config_.combine_rdma_kernel_gbps));
-    said +=
-        fmt::format("{}combine {:g}", said.empty() ? "" : ", ", *config_.combine_rdma_kernel_gbps);
-  }
-  alltoall_source_ += "; the internode kernels at most " + said + " GB/s (RDMA) per GPU";
+  AtKernelRates(pairs * dispatch_token_bytes_, pairs * combine_token_bytes_,
+                config_.dispatch_rdma_kernel_gbps, config_.combine_rdma_kernel_gbps,
+                "the internode kernels", "GB/s (RDMA)");
 }
 
 void LayerCoster::LowLatencyAllToAlls() {

@@ -24,7 +24,9 @@
 // worked out beside it in step_ops.cc.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "models/dispatch.h"
@@ -86,6 +88,11 @@ class LayerCoster {
   // node_tokens, its own node included, in the wire dtype, at the rate bound dispatch_ (combine_).
   // Only where the relay ran deduplicated by node (HierarchicalAllToAlls).
   void RdmaKernelRateAllToAlls();
+  // Raises dispatch_ (combine_) to `dispatch_bytes` (`combine_bytes`) at the rate where one is
+  // given, and adds to the report "; `kernels` at most dispatch X, combine Y `unit` per GPU".
+  void AtKernelRates(uint64_t dispatch_bytes, uint64_t combine_bytes,
+                     std::optional<double> dispatch_gbps, std::optional<double> combine_gbps,
+                     std::string_view kernels, std::string_view unit);
   // The EP all-to-alls as DeepEP runs them, where the EP group allows (sim/network/group_comm.h).
   // `combine_bytes` is in dispatch's orientation (rows = the senders of dispatch).
   void HierarchicalAllToAlls(const models::TrafficMatrix& dispatch_bytes,
