@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -349,6 +350,72 @@ TEST_CASE("moesim plan --alltoall-algo hierarchical: DeepEP's relay where EP spa
   for (const pb::PlanRow& r : c.rows()) {
     if (r.plan().find("ep16") != std::string::npos) CHECK(r.step_ps() < relayed_steps[r.plan()]);
   }
+}
+
+TEST_CASE(
+    "moesim plan --dispatch-kernel-gbps and the rest bound the all-to-alls as a scenario's do") {
+  // tiny-moe-16e on 2 DGX H100 nodes with deepep_normal: EP 16 relays across the nodes, EP 2 to 8
+  // stay in one node (DeepEP's intranode kernels), EP 1 moves nothing.
+  std::vector<std::string> base = Args({"--json", "--threads", "1", "--quiet"});
+  base[2] = testing::SourcePath("tests/fixtures/models/tiny-moe-16e.pbtxt");
+  base.insert(base.end(), {"--alltoall-algo", "deepep_normal"});
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto run = Moesim(args);
+    REQUIRE(run.status == 0);
+    const pb::PlanTable table = Json(run.out);
+    std::map<std::string, int64_t> ps;
+    for (const pb::PlanRow& r : table.rows()) ps[r.plan()] = r.step_ps();
+    return ps;
+  };
+  const std::map<std::string, int64_t> free = with({});
+  // 1 MB/s per GPU: far below NVLink's and the NICs' rates, so the bound binds wherever it applies.
+  const std::map<std::string, int64_t> kernel = with({"--dispatch-kernel-gbps", "0.001"});
+  const std::map<std::string, int64_t> rdma = with({"--combine-rdma-kernel-gbps", "0.001"});
+  REQUIRE(kernel.size() == free.size());
+  REQUIRE(rdma.size() == free.size());
+  int relayed = 0, moved = 0;
+  for (const auto& [plan, ps] : free) {
+    INFO(plan);
+    const bool ep1 = plan.find("ep1 ") != std::string::npos;
+    const bool spans = plan.find("ep16") != std::string::npos;
+    // The kernels' rate bounds every dispatch that moves tokens; the RDMA rate only the relay.
+    CHECK((kernel.at(plan) > ps) == !ep1);
+    CHECK((rdma.at(plan) > ps) == spans);
+    CHECK(kernel.at(plan) >= ps);
+    CHECK(rdma.at(plan) >= ps);
+    relayed += spans;
+    moved += !ep1;
+  }
+  CHECK(relayed > 0);
+  CHECK(moved > relayed);
+
+  // --emit-scenario writes the rates into the step block, which simulate reads back.
+  const std::string path = testing::TempPath("kernel_rates.pbtxt");
+  std::vector<std::string> emit = base;
+  emit.insert(emit.end(), {"--dispatch-rdma-kernel-gbps", "0.001", "--combine-kernel-gbps", "0.002",
+                           "--emit-scenario", "1", "-o", path});
+  REQUIRE(Moesim(emit).status == 0);
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("combine_kernel_gbps: 0.002") &&
+                       Catch::Contains("dispatch_rdma_kernel_gbps: 0.001") &&
+                       !Catch::Contains("combine_rdma_kernel_gbps"));
+  CHECK(Moesim({"simulate", path}).status == 0);
+  std::filesystem::remove(path);
+
+  // Out of the scenario field's range, and the RDMA rate without a relay: refused, named.
+  auto bad = Moesim(Args({"--dispatch-kernel-gbps", "0"}));
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--dispatch-kernel-gbps = 0: out of range"));
+  bad = Moesim(Args({"--dispatch-rdma-kernel-gbps", "58"}));
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err,
+             Catch::Contains("--dispatch-rdma-kernel-gbps = 58: the internode kernels' RDMA "
+                             "rate bounds a relay deduplicated per node; --alltoall-algo "
+                             "direct has none; valid: with --alltoall-algo hierarchical or "
+                             "deepep_normal"));
 }
 
 TEST_CASE("moesim plan --alltoall-algo deepep_normal: the relay as DeepEP's kernels, per_rank in a node") {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "models/dispatch.h"
 #include "models/model_spec.h"
 #include "proto/atomic_file.h"
 #include "proto/checked.h"
@@ -63,6 +64,14 @@ Status CheckPlanFlags(const PlanOptions& o) {
       {"--comm-sms", given(o.comm_sms), DeclaredRange<pb::StepSpec>("comm_sms")},
       {"--alltoall-hidden", o.alltoall_hidden,
        DeclaredRange<pb::StepSpec::Overlap>("alltoall_hidden")},
+      {"--dispatch-kernel-gbps", o.dispatch_kernel_gbps,
+       DeclaredRange<pb::StepSpec>("dispatch_kernel_gbps")},
+      {"--combine-kernel-gbps", o.combine_kernel_gbps,
+       DeclaredRange<pb::StepSpec>("combine_kernel_gbps")},
+      {"--dispatch-rdma-kernel-gbps", o.dispatch_rdma_kernel_gbps,
+       DeclaredRange<pb::StepSpec>("dispatch_rdma_kernel_gbps")},
+      {"--combine-rdma-kernel-gbps", o.combine_rdma_kernel_gbps,
+       DeclaredRange<pb::StepSpec>("combine_rdma_kernel_gbps")},
   };
   for (const Flag& f : flags) {
     if (f.value) MOESIM_RETURN_IF_ERROR(CheckFigure(*f.value, f.range, {}, f.name));
@@ -281,11 +290,25 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   }
   step.overlap.alltoall_hidden = o.alltoall_hidden;
   step.grad_bytes = o.grad_reduce_in_fp32 ? kGradBytes : 2;
+  step.dispatch_kernel_gbps = o.dispatch_kernel_gbps;
+  step.combine_kernel_gbps = o.combine_kernel_gbps;
+  step.dispatch_rdma_kernel_gbps = o.dispatch_rdma_kernel_gbps;
+  step.combine_rdma_kernel_gbps = o.combine_rdma_kernel_gbps;
   step.capacity_factor = o.capacity_factor;
   const StatusOr<models::AllToAllAlgo> algo =
       models::ParseAllToAllAlgo(o.alltoall_algo, {}, "--alltoall-algo");
   if (!algo.ok()) return Fail(io, algo.error());
   step.alltoall_algo = *algo;
+  if ((o.dispatch_rdma_kernel_gbps || o.combine_rdma_kernel_gbps) && !models::RelaysByNode(*algo)) {
+    const bool d = o.dispatch_rdma_kernel_gbps.has_value();
+    return Fail(io, InputError({}, d ? "--dispatch-rdma-kernel-gbps" : "--combine-rdma-kernel-gbps",
+                               fmt::format("{:g}", d ? *o.dispatch_rdma_kernel_gbps
+                                                     : *o.combine_rdma_kernel_gbps),
+                               "the internode kernels' RDMA rate bounds a relay deduplicated per "
+                               "node; --alltoall-algo " +
+                                   o.alltoall_algo + " has none",
+                               "with --alltoall-algo hierarchical or deepep_normal"));
+  }
   const StatusOr<uint32_t> chunk =
       models::ParseChunkTokens(o.alltoall_chunk_tokens.has_value(),
                                o.alltoall_chunk_tokens.value_or(0), *algo, {},
@@ -535,6 +558,17 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
       ->check(CLI::IsMember(
           {"direct", "per_rank", "hierarchical", "deepep_normal", "deepep_low_latency"}))
       ->capture_default_str();
+  cmd->add_option("--dispatch-kernel-gbps", o->dispatch_kernel_gbps,
+                  "the dispatch kernel's own rate, GB/s per GPU of what it receives, its own "
+                  "tokens included (as DeepEP's and HybridEP's benchmarks report it): a bound");
+  cmd->add_option("--combine-kernel-gbps", o->combine_kernel_gbps,
+                  "the combine kernel's own rate, likewise");
+  cmd->add_option("--dispatch-rdma-kernel-gbps", o->dispatch_rdma_kernel_gbps,
+                  "hierarchical, deepep_normal: the internode dispatch's \"RDMA\" rate, GB/s per "
+                  "GPU of its tokens x the nodes each reaches, its own node included (DeepEP's "
+                  "README figures): a bound");
+  cmd->add_option("--combine-rdma-kernel-gbps", o->combine_rdma_kernel_gbps,
+                  "hierarchical, deepep_normal: the internode combine's RDMA rate, likewise");
   cmd->add_option("--alltoall-chunk-tokens", o->alltoall_chunk_tokens,
                   "deepep_normal: tokens per chunk the relay forwards (default 80: DeepEP's 10 "
                   "channels x 8-token RDMA chunks)");

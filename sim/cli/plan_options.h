@@ -46,6 +46,9 @@ struct PlanOptions {
   std::optional<uint32_t> comm_sms;
   std::optional<double> alltoall_hidden;  // Overlap.alltoall_hidden; absent: the schedule's
   bool grad_reduce_in_fp32 = true;        // StepSpec.grad_reduce_in_fp32
+  // The all-to-all kernels' own rates per GPU (StepSpec.dispatch_kernel_gbps, ...); absent: none.
+  std::optional<double> dispatch_kernel_gbps, combine_kernel_gbps;
+  std::optional<double> dispatch_rdma_kernel_gbps, combine_rdma_kernel_gbps;
   std::string expert_gemm = "auto";  // sim/compute/kernel_model.h
   uint32_t top = 10;
   uint32_t rerank_flow = 0;  // --rerank-flow K: the best K re-timed at flow fidelity

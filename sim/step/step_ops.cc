@@ -122,7 +122,8 @@ LayerCoster::LayerCoster(const NetworkModel& net, const pb::ModelSpec& model,
   if (models::RelaysByNode(algo)) HierarchicalAllToAlls(dispatch, combine);
   if (algo == models::AllToAllAlgo::kDeepEpLowLatency) LowLatencyAllToAlls();
   if (config.hardware) ProfileAllToAlls(*config.hardware);
-  if (config.dispatch_kernel_gbps || config.combine_kernel_gbps) {
+  // With EP 1 no all-to-all runs (the tokens stay where they are), so no kernel's rate binds.
+  if ((config.dispatch_kernel_gbps || config.combine_kernel_gbps) && ep_group.size() > 1) {
     KernelRateAllToAlls(dispatch, combine);
   }
   if (config.dispatch_rdma_kernel_gbps || config.combine_rdma_kernel_gbps) {
