@@ -390,6 +390,24 @@ TEST_CASE(
   }
   CHECK(relayed > 0);
   CHECK(moved > relayed);
+  // The table says which bounds it searched with, in --json and above the rows.
+  std::vector<std::string> shown = base;
+  shown.insert(shown.end(),
+               {"--combine-rdma-kernel-gbps", "57", "--dispatch-kernel-gbps", "479.5"});
+  const auto json = Moesim(shown);
+  REQUIRE(json.status == 0);
+  const pb::PlanTable t = Json(json.out);
+  CHECK(t.dispatch_kernel_gbps() == 479.5);
+  CHECK(!t.has_combine_kernel_gbps());
+  CHECK(!t.has_dispatch_rdma_kernel_gbps());
+  CHECK(t.combine_rdma_kernel_gbps() == 57);
+  shown.erase(std::find(shown.begin(), shown.end(), "--json"));
+  const auto table = Moesim(shown);
+  REQUIRE(table.status == 0);
+  CHECK_THAT(table.out,
+             Catch::Contains("EP all-to-alls: deepep_normal; the kernels at most dispatch "
+                             "479.5 GB/s per GPU; the internode kernels at most combine "
+                             "57 GB/s (RDMA) per GPU\n"));
 
   // --emit-scenario writes the rates into the step block, which simulate reads back.
   const std::string path = testing::TempPath("kernel_rates.pbtxt");

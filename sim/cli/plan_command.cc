@@ -172,6 +172,19 @@ void PrintPlanTable(const pb::PlanTable& t, uint32_t top, bool show_refused, Com
          << "; EP all-to-alls: " << t.alltoall_algo();
   if (!t.dispatch_dtype().empty()) io.out << ", dispatch in " << t.dispatch_dtype();
   if (!t.combine_dtype().empty()) io.out << ", combine in " << t.combine_dtype();
+  // The kernels' own rates, as the step report's EP all-to-all line words them.
+  auto rates = [&](bool d, double dg, bool c, double cg, const char* kernels, const char* unit) {
+    if (!d && !c) return;
+    io.out << "; " << kernels << " at most";
+    if (d) io.out << fmt::format(" dispatch {:g}", dg);
+    if (c) io.out << fmt::format("{} combine {:g}", d ? "," : "", cg);
+    io.out << " " << unit << " per GPU";
+  };
+  rates(t.has_dispatch_kernel_gbps(), t.dispatch_kernel_gbps(), t.has_combine_kernel_gbps(),
+        t.combine_kernel_gbps(), "the kernels", "GB/s");
+  rates(t.has_dispatch_rdma_kernel_gbps(), t.dispatch_rdma_kernel_gbps(),
+        t.has_combine_rdma_kernel_gbps(), t.combine_rdma_kernel_gbps(), "the internode kernels",
+        "GB/s (RDMA)");
   io.out << "\n";
   if (t.rerank_flow() > 0) {
     io.out << "rows 1-" << std::min<int>(t.rerank_flow(), t.rows_size())
@@ -445,6 +458,11 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_alltoall_algo(o.alltoall_algo);
   table.set_dispatch_dtype(o.dispatch_dtype);
   table.set_combine_dtype(o.combine_dtype);
+  if (o.dispatch_kernel_gbps) table.set_dispatch_kernel_gbps(*o.dispatch_kernel_gbps);
+  if (o.combine_kernel_gbps) table.set_combine_kernel_gbps(*o.combine_kernel_gbps);
+  if (o.dispatch_rdma_kernel_gbps)
+    table.set_dispatch_rdma_kernel_gbps(*o.dispatch_rdma_kernel_gbps);
+  if (o.combine_rdma_kernel_gbps) table.set_combine_rdma_kernel_gbps(*o.combine_rdma_kernel_gbps);
   table.set_schedule(o.schedule);
   table.set_virtual_stages(o.virtual_stages);
   table.set_rerank_flow(reranked);
