@@ -59,6 +59,20 @@ TEST_CASE("Kernel model: the default rates on an H100 are the measured and publi
         Approx(632.1597082099821e12).epsilon(1e-9));
   // FP8 models run attention in BF16: the same rates.
   CHECK(fp8.AttentionRate(4096, false) == Rate::TeraPerSecond(638));
+  // Head dim 64 (Figures 5a, 6a): its own points; 96, halfway: (476 + 638) / 2 = 557 forward,
+  // (453 + 542) / 2 = 497.5 backward; 32: 64's; MLA's 192 and 256: 128's.
+  CHECK(bf16.AttentionRate(4096, false, 64) == Rate::TeraPerSecond(476));
+  CHECK(bf16.AttentionRate(4096, true, 64) == Rate::TeraPerSecond(453));
+  CHECK(bf16.AttentionRate(512, true, 64) == Rate::TeraPerSecond(272));
+  CHECK(bf16.AttentionRate(4096, false, 96) == Rate::TeraPerSecond(557));
+  CHECK(static_cast<double>(bf16.AttentionRate(4096, true, 96).per_second()) ==
+        Approx(497.5e12).epsilon(1e-12));
+  CHECK(bf16.AttentionRate(4096, false, 32) == Rate::TeraPerSecond(476));
+  CHECK(bf16.AttentionRate(4096, false, 192) == Rate::TeraPerSecond(638));
+  CHECK(bf16.AttentionRate(4096, true, 256) == Rate::TeraPerSecond(542));
+  // 1 TFLOP of head-dim-64 forward attention at 4k: 1e12 / 476e12 s = 2,100,840,336.1 ps, + 4 us.
+  CHECK(bf16.Time(Kernel::Attention(false, 1'000'000'000'000, 0, 4096, 64)) ==
+        Duration::Picoseconds(2'100'840'337) + kLaunchTime);
 }
 
 TEST_CASE("Kernel model: GEMMs, grouped experts, attention and memory kernels by hand") {
@@ -102,9 +116,9 @@ TEST_CASE("Kernel model: GEMMs, grouped experts, attention and memory kernels by
 
   // Attention, 4096 tokens: 1e12 FLOPs forward at 638 TFLOP/s = 1,567,398,119.1 -> ..120 ps;
   // backward 2.5e12 at 542 = 4,612,546,125.5 -> ..126 ps.
-  CHECK(bf16.Time(Kernel::Attention(false, 1'000'000'000'000, 0, 4096)) ==
+  CHECK(bf16.Time(Kernel::Attention(false, 1'000'000'000'000, 0, 4096, 128)) ==
         Duration::Picoseconds(1'567'398'120) + kLaunchTime);
-  CHECK(bf16.Time(Kernel::Attention(true, 2'500'000'000'000, 0, 4096)) ==
+  CHECK(bf16.Time(Kernel::Attention(true, 2'500'000'000'000, 0, 4096, 128)) ==
         Duration::Picoseconds(4'612'546'126) + kLaunchTime);
 
   // Memory: 2,979,406,250 B at 2,979,406,250,000 B/s is 1 ms, plus the launch; nothing: nothing.
@@ -173,8 +187,8 @@ TEST_CASE("Kernel model: a kernel's work is its FLOPs and the bytes it reads and
   CHECK(bf16.Work(grouped).flops == 2 * 65'536);
   CHECK(bf16.Work(grouped).bytes == 2 * 7'168);
   // Attention and memory kernels: their own counts.
-  CHECK(bf16.Work(Kernel::Attention(false, 1'000, 500, 64)).flops == 1'000);
-  CHECK(bf16.Work(Kernel::Attention(false, 1'000, 500, 64)).bytes == 500);
+  CHECK(bf16.Work(Kernel::Attention(false, 1'000, 500, 64, 128)).flops == 1'000);
+  CHECK(bf16.Work(Kernel::Attention(false, 1'000, 500, 64, 128)).bytes == 500);
   CHECK(bf16.Work(Kernel::Memory(4'096)).flops == 0);
   CHECK(bf16.Work(Kernel::Memory(4'096)).bytes == 4'096);
 }

@@ -324,6 +324,24 @@ TEST_CASE("Step values: a one-layer MoE step on 16 H100s, every op and overlap b
   }
 }
 
+TEST_CASE("Step values: attention with heads of 64 runs at FlashAttention-3's head-dim-64 rate") {
+  // The model above with 16 heads of 64 instead of 8 of 128: q, k, v and o stay 1024 wide, so the
+  // FLOPs are the same, 524,800 pairs x 2 x (1024 + 1024) = 2,149,580,800 forward, but the kernel
+  // runs at 392 TFLOP/s at 1024 tokens (Figure 5a; 565 with heads of 128): 5,483,624.5 -> 5,483,625
+  // ps. Backward: 2.5 x that at 363 (Figure 6a; 424 with 128): 14,804,275.5 -> 14,804,276 ps.
+  pb::ModelSpec model = Model();
+  model.mutable_attention()->set_num_heads(16);
+  const topology::Cluster cluster = testing::DgxH100(2);
+  const models::Plan plan = Plan(model, "ep: 16");
+  auto r = SimulateStep(cluster, model, plan, Balanced(1024, 512), Training());
+  REQUIRE(r.ok());
+  auto t = Times(*r);
+  CHECK(t[{"forward", "attn-core"}] == 5'483'625 + kLaunchNs);
+  CHECK(t[{"backward", "attn-core"}] == 14'804'276 + kLaunchNs);
+  // The projections do not change: [1024, 1024] x [1024, 3072] as with heads of 128.
+  CHECK(t[{"forward", "attn-qkv"}] == 8'200'676 + kLaunchNs);
+}
+
 TEST_CASE("Step values: attention is split over TP, its norms over the sequence-parallel group") {
   // The model above with tp 2 (dp 8, EP 16 over the same GPUs as parallel folding allows):
   // 4 heads per GPU, so q, k, v, o are 512 wide, while the attention still sees all t = 1024

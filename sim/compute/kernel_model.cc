@@ -57,12 +57,14 @@ Kernel Kernel::Memory(uint64_t bytes) {
   return k;
 }
 
-Kernel Kernel::Attention(bool backward, uint64_t flops, uint64_t bytes, uint64_t seq_len) {
+Kernel Kernel::Attention(bool backward, uint64_t flops, uint64_t bytes, uint64_t seq_len,
+                         uint64_t head_dim) {
   Kernel k;
   k.kind = backward ? KernelKind::kAttentionBackward : KernelKind::kAttentionForward;
   k.flops = flops;
   k.bytes = bytes;
   k.seq_len = seq_len;
+  k.head_dim = head_dim;
   return k;
 }
 
@@ -135,24 +137,35 @@ const GemmCurve& KernelModel::Curve(GemmClass c) const {
   }
 }
 
-Rate KernelModel::AttentionRate(uint64_t seq_len, bool backward) const {
+namespace {
+
+// One head dim's FlashAttention-3 curve at `seq_len`: linear in log2(length) between its points,
+// its end values beyond them.
+template <size_t N>
+double CurveTflops(const AttentionPoint (&table)[N], uint64_t seq_len, bool backward) {
   auto tflops = [&](const AttentionPoint& p) {
     return backward ? p.backward_tflops : p.forward_tflops;
   };
-  const auto& table = kFlashAttention3;
-  const size_t n = std::size(table);
-  double t = tflops(table[n - 1]);
-  if (seq_len <= table[0].seq_len) {
-    t = tflops(table[0]);
-  } else {
-    for (size_t i = 0; i + 1 < n; ++i) {
-      if (seq_len > table[i + 1].seq_len) continue;
-      const double x0 = std::log2(static_cast<double>(table[i].seq_len));
-      const double x1 = std::log2(static_cast<double>(table[i + 1].seq_len));
-      const double w = (std::log2(static_cast<double>(seq_len)) - x0) / (x1 - x0);
-      t = tflops(table[i]) + w * (tflops(table[i + 1]) - tflops(table[i]));
-      break;
-    }
+  if (seq_len <= table[0].seq_len) return tflops(table[0]);
+  for (size_t i = 0; i + 1 < N; ++i) {
+    if (seq_len > table[i + 1].seq_len) continue;
+    const double x0 = std::log2(static_cast<double>(table[i].seq_len));
+    const double x1 = std::log2(static_cast<double>(table[i + 1].seq_len));
+    const double w = (std::log2(static_cast<double>(seq_len)) - x0) / (x1 - x0);
+    return tflops(table[i]) + w * (tflops(table[i + 1]) - tflops(table[i]));
+  }
+  return tflops(table[N - 1]);
+}
+
+}  // namespace
+
+Rate KernelModel::AttentionRate(uint64_t seq_len, bool backward, uint64_t head_dim) const {
+  // Head dims between the paper's 64 and 128: linear between their curves; beyond: the nearer.
+  double t = CurveTflops(kFlashAttention3, seq_len, backward);
+  if (head_dim < 128) {
+    const double at64 = CurveTflops(kFlashAttention3Head64, seq_len, backward);
+    const double w = static_cast<double>(std::max<uint64_t>(head_dim, 64) - 64) / (128.0 - 64.0);
+    t = at64 + w * (t - at64);
   }
   return Fraction(bf16_peak_, t, kHopperBf16PeakTflops);
 }
@@ -220,7 +233,8 @@ Duration KernelModel::Time(const Kernel& k) const {
     case KernelKind::kAttentionForward:
     case KernelKind::kAttentionBackward: {
       if (k.flops == 0 && k.bytes == 0) return Duration();
-      const Rate rate = AttentionRate(k.seq_len, k.kind == KernelKind::kAttentionBackward);
+      const Rate rate =
+          AttentionRate(k.seq_len, k.kind == KernelKind::kAttentionBackward, k.head_dim);
       return std::max(TimeFor(k.flops, rate), TimeFor(k.bytes, memory_)) + launch_;
     }
     default:

@@ -1,5 +1,5 @@
-// What one GPU kernel of a training step costs, by its kind, shape and dtype: the per-kernel compute
-// model of whole steps (sim/step/step_ops.h lists the kernels of every op).
+// What one GPU kernel of a training step costs, by its kind, shape and dtype: the per-kernel
+// compute model of whole steps (sim/step/step_ops.h lists the kernels of every op).
 //
 //   const KernelModel km = KernelModel::Defaults(gpu, pb::FP8, ExpertGemm::kAuto);
 //   Duration t = km.Time(Kernel::Gemm(GemmClass::kModel, {{4096, 7168, 2048}}));
@@ -25,16 +25,22 @@
 //                                least-squares fit (relative error) of the ten M >= 4096 rows of
 //                                DeepGEMM's README tables on H800 (github.com/deepseek-ai/DeepGEMM,
 //                                README "Performance" as first released, NVCC 12.8), median
-//                                |error| 2.5 %, worst +20 % (N = 2112); kFp8GemmFit below lists them.
+//                                |error| 2.5 %, worst +20 % (N = 2112); kFp8GemmFit below lists
+//                                them.
 //   routed experts, BF16         loop: 688 / 989.5 = 69.5 % (one cublasGemmEx per expert, the
 //                                Mixtral layer at 2,048 rows per expert on one H200); cuBLAS
 //                                grouped: 264 / 989.5 = 26.7 % (cublasGemmGroupedBatchedEx, the
 //                                same layer); results/gpu/README.md "The targets".
-//   attention                    FlashAttention-3 on H100 SXM5, head dim 128, BF16 (Shah et al.,
-//                                arXiv:2407.08608, Figures 5 and 6): forward 467, 565, 625, 638,
-//                                646, 648 and backward 316, 424, 501, 542, 559, 561 TFLOP/s at
-//                                sequence lengths 512 ... 16k, over the H100's 989.5; linear in
-//                                log2(length) between them, the end values beyond. FLOPs as
+//   attention                    FlashAttention-3 on H100 SXM5, BF16, without the causal mask
+//                                (Shah et al., arXiv:2407.08608, Figures 5 and 6), at sequence
+//                                lengths 512 ... 16k, over the H100's 989.5; linear in
+//                                log2(length) between them, the end values beyond. Head dim 128
+//                                (Figures 5b, 6b): forward 467, 565, 625, 638, 646, 648, backward
+//                                316, 424, 501, 542, 559, 561 TFLOP/s; head dim 64 (Figures 5a,
+//                                6a): forward 333, 392, 460, 476, 496, 497, backward 272, 363,
+//                                422, 453, 472, 474. Between 64 and 128 linear in the head dim;
+//                                at most 64: 64's; 128 and more (MLA's 192): 128's (the paper's
+//                                head-dim-256 figures are not used). FLOPs as
 //                                FlashAttention's benchmarks count them (Dao-AILab/flash-attention
 //                                benchmarks/benchmark_flash_attention.py): forward
 //                                4 s^2 heads d, halved when causal; backward 2.5 x forward.
@@ -100,10 +106,12 @@ struct Kernel {
   uint64_t flops = 0;             // attention
   uint64_t bytes = 0;             // attention and memory kernels: read + written
   uint64_t seq_len = 0;           // attention: the sequence length its efficiency is read at
+  uint64_t head_dim = 0;          // attention: the head dimension its efficiency is read at
 
   static Kernel Gemm(GemmClass c, std::vector<GemmShape> shapes, bool weight_gradient = false);
   static Kernel Memory(uint64_t bytes);
-  static Kernel Attention(bool backward, uint64_t flops, uint64_t bytes, uint64_t seq_len);
+  static Kernel Attention(bool backward, uint64_t flops, uint64_t bytes, uint64_t seq_len,
+                          uint64_t head_dim);
 };
 
 // A GEMM class's rate: plateau x k / (k + k_half) for reduction length k.
@@ -133,7 +141,8 @@ inline constexpr double kExpertGroupedBf16Tflops = 264;  // cublasGemmGroupedBat
 inline constexpr double kCopyGbps = 4269, kH200HbmGbps = 4800;  // one H200
 inline constexpr uint64_t kDeepGemmRowAlignment = 128;  // get_m_alignment_for_contiguous_layout()
 
-// FlashAttention-3, H100 SXM5, head dim 128, BF16 (see the top of this file).
+// FlashAttention-3, H100 SXM5, BF16, no causal mask (see the top of this file): head dim 128, and
+// head dim 64.
 struct AttentionPoint {
   uint64_t seq_len;
   double forward_tflops, backward_tflops;
@@ -141,6 +150,9 @@ struct AttentionPoint {
 inline constexpr AttentionPoint kFlashAttention3[] = {{512, 467, 316},   {1024, 565, 424},
                                                       {2048, 625, 501},  {4096, 638, 542},
                                                       {8192, 646, 559},  {16384, 648, 561}};
+inline constexpr AttentionPoint kFlashAttention3Head64[] = {{512, 333, 272},  {1024, 392, 363},
+                                                            {2048, 460, 422}, {4096, 476, 453},
+                                                            {8192, 496, 472}, {16384, 497, 474}};
 
 // What one kernel computes and moves: FLOPs (a GEMM's 2 m n k per shape, attention's count, none
 // for memory kernels) and bytes read and written (a GEMM's two inputs in their dtype and its
@@ -170,8 +182,8 @@ class KernelModel {
   // Its FLOPs and bytes (KernelWork above), at this model's element sizes.
   KernelWork Work(const Kernel& kernel) const;
 
-  // The rate of the attention kernel at `seq_len`, forward or backward.
-  Rate AttentionRate(uint64_t seq_len, bool backward) const;
+  // The rate of the attention kernel at `seq_len` and `head_dim`, forward or backward.
+  Rate AttentionRate(uint64_t seq_len, bool backward, uint64_t head_dim = 128) const;
   const GemmCurve& Curve(GemmClass c) const;
   Rate memory() const { return memory_; }
   Duration launch() const { return launch_; }

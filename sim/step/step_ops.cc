@@ -423,12 +423,15 @@ void LayerCoster::Attention(std::vector<StepOp>& ops, uint32_t layer) const {
     if (window != 0) seq = std::min<uint64_t>(seq, window);
   }
   Kernels core;
+  // The kernel's head dimension, the larger of q.k's and v's (MLA: 192), whose efficiency it runs
+  // at.
+  const uint64_t head_dim = std::max(qk, v);
   auto add_core = [&](uint64_t p, uint64_t length) {
     const uint64_t flops = 2 * p * (q_w + o_w);
-    core.forward.push_back(Kernel::Attention(false, flops, bytes, length));
+    core.forward.push_back(Kernel::Attention(false, flops, bytes, length, head_dim));
     // FlashAttention's backward: 2.5 x the forward's FLOPs (as its benchmarks count them); it
     // reads q, k, v, o, the log-sum-exp and dO and writes dQ, dK, dV: twice the forward's bytes.
-    core.backward.push_back(Kernel::Attention(true, flops * 5 / 2, 2 * bytes, length));
+    core.backward.push_back(Kernel::Attention(true, flops * 5 / 2, 2 * bytes, length, head_dim));
   };
   add_core(pairs, seq);
   // The decoder layers of an encoder-decoder model also attend to every encoder token (seq_len
