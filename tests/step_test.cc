@@ -461,11 +461,7 @@ TEST_CASE("Step: the internode kernels' RDMA rate bounds a relayed dispatch and 
   // both nodes: node_tokens 1 per (GPU, node), its own node included, as DeepEP's test counts
   // "RDMA" bytes: 2 x 8,192 B (hidden 4096, BF16) = 16,384 B per GPU. At 0.001 GB/s (1e6 B/s)
   // dispatch takes 16.384 ms; combine at 0.002 GB/s 8.192 ms, whatever the links allow.
-  ToyEp8 toy = ToyEp8OnTwoNodes(8);
-  const topology::Cluster* cluster = &toy.cluster;
-  const pb::ModelSpec& model = toy.model;
-  const models::Plan& plan = toy.plan;
-  models::LayerWork& work = toy.work;
+  auto [cluster, model, plan, work] = ToyEp8OnTwoNodes(8);
   work.node_tokens = models::TrafficMatrix(8);
   for (uint32_t r = 0; r < 8; ++r) {
     for (uint32_t j = 0; j < 8; ++j) {
@@ -480,11 +476,11 @@ TEST_CASE("Step: the internode kernels' RDMA rate bounds a relayed dispatch and 
   StepConfig config = Training(8, 1);
   config.mode = StepMode::kPrefill;
   config.alltoall_algo = models::AllToAllAlgo::kDeepEpNormal;
-  auto links = SimulateStep(*cluster, model, plan, work, config);
+  auto links = SimulateStep(cluster, model, plan, work, config);
   REQUIRE(links.ok());
   config.dispatch_rdma_kernel_gbps = 0.001;
   config.combine_rdma_kernel_gbps = 0.002;
-  auto slow = SimulateStep(*cluster, model, plan, work, config);
+  auto slow = SimulateStep(cluster, model, plan, work, config);
   REQUIRE(slow.ok());
   CHECK(TimeOf(*slow, "dispatch") == Duration::Picoseconds(16'384'000'000));
   CHECK(TimeOf(*slow, "combine") == Duration::Picoseconds(8'192'000'000));
@@ -493,14 +489,14 @@ TEST_CASE("Step: the internode kernels' RDMA rate bounds a relayed dispatch and 
   // At 1e6 GB/s the links bind, as without a rate.
   config.dispatch_rdma_kernel_gbps = 1e6;
   config.combine_rdma_kernel_gbps = 1e6;
-  auto fast = SimulateStep(*cluster, model, plan, work, config);
+  auto fast = SimulateStep(cluster, model, plan, work, config);
   REQUIRE(fast.ok());
   CHECK(TimeOf(*fast, "dispatch") == TimeOf(*links, "dispatch"));
   CHECK(TimeOf(*fast, "combine") == TimeOf(*links, "combine"));
   // Without the node counts nothing is deduplicated per node, and the rate does not apply.
   work.node_tokens = models::TrafficMatrix();
   config.dispatch_rdma_kernel_gbps = 0.001;
-  auto copies = SimulateStep(*cluster, model, plan, work, config);
+  auto copies = SimulateStep(cluster, model, plan, work, config);
   REQUIRE(copies.ok());
   CHECK(TimeOf(*copies, "dispatch") < Duration::Picoseconds(16'384'000'000));
   CHECK(copies->hardware.find("the RDMA kernel rate applies to a relay deduplicated per node "
@@ -512,11 +508,7 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   // line rates), EP 8, hidden 4096, 16 experts (2 per GPU), top-2; the layer as in
   // tests/moe_layer_test.cc's per-rank case: GPU 0's token to two experts on GPU 5, GPU 1's to
   // two on GPU 2, every other token to its own GPU's two experts.
-  ToyEp8 toy = ToyEp8OnTwoNodes(2);
-  const topology::Cluster* cluster = &toy.cluster;
-  const pb::ModelSpec& model = toy.model;
-  const models::Plan& plan = toy.plan;
-  models::LayerWork& work = toy.work;
+  auto [cluster, model, plan, work] = ToyEp8OnTwoNodes(2);
   work.dispatch_tokens.at(0, 5) = 2;  // copies
   work.dispatch_tokens.at(1, 2) = 2;
   work.rank_tokens.at(0, 5) = 1;  // distinct tokens
@@ -535,7 +527,7 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
     c.alltoall_algo = algo;
     c.dispatch_dtype = dispatch;
     c.combine_dtype = combine;
-    auto r = SimulateStep(*cluster, model, plan, work, c);
+    auto r = SimulateStep(cluster, model, plan, work, c);
     if (!r.ok()) FAIL(r.error().message());
     return *r;
   };
@@ -545,7 +537,7 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   //   direct, BF16:      2 copies x 4096 x 2 B = 16,384 B each
   //   per_rank, BF16:    1 token x 8,192 B each
   //   per_rank, FP8:     1 token x (4096 + 4096 / 128 x 4) = 4,224 B each
-  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(*cluster, Fidelity::kAnalytical);
+  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(cluster, Fidelity::kAnalytical);
   auto priced = [&](uint64_t bytes) {
     models::TrafficMatrix m(8);
     m.at(0, 5) = bytes;
@@ -590,7 +582,7 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
     slow.alltoall_algo = models::AllToAllAlgo::kPerRank;
     slow.dispatch_kernel_gbps = 0.001;
     slow.combine_kernel_gbps = 0.002;
-    auto r = SimulateStep(*cluster, model, plan, work, slow);
+    auto r = SimulateStep(cluster, model, plan, work, slow);
     REQUIRE(r.ok());
     CHECK(TimeOf(*r, "dispatch") == Duration::Picoseconds(16'384'000'000));
     CHECK(TimeOf(*r, "combine") == Duration::Picoseconds(8'192'000'000));
@@ -598,7 +590,7 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
           std::string::npos);
     slow.dispatch_kernel_gbps = 1e6;
     slow.combine_kernel_gbps.reset();
-    auto fast = SimulateStep(*cluster, model, plan, work, slow);
+    auto fast = SimulateStep(cluster, model, plan, work, slow);
     REQUIRE(fast.ok());
     CHECK(TimeOf(*fast, "dispatch") == rank_bf16);
     CHECK(TimeOf(*fast, "combine") == rank_bf16_back);
@@ -609,7 +601,7 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   copies_only.rank_tokens = models::TrafficMatrix();
   StepConfig c = config;
   c.alltoall_algo = models::AllToAllAlgo::kPerRank;
-  auto r = SimulateStep(*cluster, model, plan, copies_only, c);
+  auto r = SimulateStep(cluster, model, plan, copies_only, c);
   REQUIRE(r.ok());
   CHECK(TimeOf(*r, "dispatch") == direct_bf16);
   CHECK(r->hardware.find("per_rank needs each token's GPUs") != std::string::npos);

@@ -124,8 +124,8 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   }
   const uint64_t ring_transfers = RingTransfers(*op, ranks, channels);
   const double nvls_efficiency = NvlsEfficiency(cluster->gpu_spec().sm);
-  const uint32_t nvls_channels = NcclNvlsChannels(
-      cluster->gpu_spec().sm, (ranks + cluster->gpus_per_node() - 1) / cluster->gpus_per_node());
+  const uint32_t nvls_channels =
+      NcclNvlsChannels(cluster->gpu_spec().sm, NodesSpanned(*cluster, gpus));
   bool one_step = false;  // a ring too large to list was timed from one step
   for (uint64_t size = *begin; size <= *end; size *= o.factor) {
     const uint64_t bytes = NcclTestsSize(*op, ranks, size);

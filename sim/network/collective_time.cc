@@ -561,14 +561,13 @@ std::string LinkName(const topology::Graph& g, topology::Edge e) {
 }
 
 // The nodes the schedule's ranks sit on.
-uint32_t NodesSpanned(const topology::Cluster& cluster, const Schedule& schedule) {
-  std::vector<uint32_t> nodes;
+uint32_t ScheduleNodes(const topology::Cluster& cluster, const Schedule& schedule) {
+  std::vector<uint32_t> gpus;
   for (const Transfer& t : schedule.transfers) {
-    nodes.push_back(cluster.router().NodeOf(t.src));
-    nodes.push_back(cluster.router().NodeOf(t.dst));
+    gpus.push_back(t.src);
+    gpus.push_back(t.dst);
   }
-  std::sort(nodes.begin(), nodes.end());
-  return static_cast<uint32_t>(std::unique(nodes.begin(), nodes.end()) - nodes.begin());
+  return NodesSpanned(cluster, gpus);
 }
 
 // NCCL's tuner: the protocol with the least time among those `model` allows; ties go to the later
@@ -597,7 +596,7 @@ CollectiveTiming Choose(const topology::Cluster& cluster, const Schedule& schedu
       const double links_bus_gbps = static_cast<double>(schedule.size) *
                                     BusBandwidthFactor(schedule.op, schedule.ranks) /
                                     static_cast<double>(busiest.picoseconds()) * 1e3;
-      const double cap = NcclLlMaxBusGbps(cluster.gpu_spec().sm, NodesSpanned(cluster, schedule));
+      const double cap = NcclLlMaxBusGbps(cluster.gpu_spec().sm, ScheduleNodes(cluster, schedule));
       efficiency = std::min(efficiency, cap / links_bus_gbps);
     }
     // NCCL's tree correction at medium sizes (NcclTreeCorrection), after the LL ceiling as
@@ -656,7 +655,7 @@ NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, const Schedul
   NcclLatencyModel model{algo == CollectiveAlgo::kTree, algo == CollectiveAlgo::kNvls,
                          algo == CollectiveAlgo::kNvlsTree, cluster.net_latency()};
   if (algo == CollectiveAlgo::kRing) {
-    const uint32_t nodes = NodesSpanned(cluster, schedule);
+    const uint32_t nodes = ScheduleNodes(cluster, schedule);
     model.ring_across_nodes = nodes > 1;
     if (schedule.op == CollectiveOp::kAllReduce) {
       model.ring_plateau =
@@ -750,6 +749,13 @@ std::vector<CollectiveAlgo> TunerAlgorithms(const topology::Cluster& cluster,
   }
   if (described) *described = words;
   return algos;
+}
+
+uint32_t NodesSpanned(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
+  std::vector<uint32_t> nodes;
+  for (uint32_t g : gpus) nodes.push_back(cluster.router().NodeOf(g));
+  std::sort(nodes.begin(), nodes.end());
+  return static_cast<uint32_t>(std::unique(nodes.begin(), nodes.end()) - nodes.begin());
 }
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule) {

@@ -54,6 +54,9 @@ struct CollectiveTiming {
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule);
 
+// The nodes `gpus` sit on (each counted once).
+uint32_t NodesSpanned(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
+
 // NCCL's single-node NVLS kernels (src/device/all_reduce.h, all_gather.h, reduce_scatter.h, not
 // registered buffers, as nccl-tests runs them) move each channel's share in loops of one chunk per
 // head, nHeads = the GPUs, through a pipeline of warp groups, each loop behind the one before:

@@ -110,22 +110,10 @@ GroupCommTime NetworkModel::TunedGroupCollective(const std::vector<uint32_t>& gp
   for (CollectiveAlgo algo : TunerAlgorithms(cluster(), gpus, op)) {
     GroupCommTime t = GroupCollective(gpus, op, algo, size);
     // As NCCL's tuner: by the time it models, without NVLS's pipeline fill.
-    if (!best || t.time - t.pipeline_fill < best->time - best->pipeline_fill) best = std::move(t);
+    if (!best || t.TunerTime() < best->TunerTime()) best = std::move(t);
   }
   return *best;
 }
-
-namespace {
-
-// The nodes `gpus` sit on.
-uint32_t GroupNodeCount(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
-  std::vector<uint32_t> nodes;
-  for (uint32_t g : gpus) nodes.push_back(cluster.router().NodeOf(g));
-  std::sort(nodes.begin(), nodes.end());
-  return static_cast<uint32_t>(std::unique(nodes.begin(), nodes.end()) - nodes.begin());
-}
-
-}  // namespace
 
 GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpus, CollectiveOp op,
                                                 CollectiveAlgo algo, uint64_t size) const {
@@ -148,7 +136,7 @@ GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpu
   }
   StatusOr<Schedule> schedule = BuildCollective(
       op, algo, n, size, per_node, channels, NvlsEfficiency(cluster().gpu_spec().sm),
-      NcclNvlsChannels(cluster().gpu_spec().sm, GroupNodeCount(cluster(), gpus)));
+      NcclNvlsChannels(cluster().gpu_spec().sm, NodesSpanned(cluster(), gpus)));
   // The step model only asks for ops and algorithms that exist; a failure is a programming error.
   if (!schedule.ok()) throw std::logic_error(schedule.error().message());
   MapOntoGroup(*schedule, gpus);

@@ -53,6 +53,7 @@ struct GroupCommTime {
   // NVLS's kernel pipeline fill, included in time (NvlsPipelineFill): NCCL's tuner, which does not
   // know it, weighs time - pipeline_fill when it picks an algorithm.
   Duration pipeline_fill;
+  Duration TunerTime() const { return time - pipeline_fill; }
 };
 
 // A collective schedule run as NCCL runs it.

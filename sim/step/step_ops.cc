@@ -16,12 +16,6 @@
 namespace moesim::sim {
 namespace {
 
-// `bytes` at `gbps` (1e9 B/s), rounded up to a picosecond.
-Duration BytesAtGbps(uint64_t bytes, double gbps) {
-  return Duration::Picoseconds(
-      static_cast<int64_t>(std::ceil(static_cast<double>(bytes) / gbps * 1e3)));
-}
-
 models::TrafficMatrix TokensToBytes(const models::TrafficMatrix& tokens, uint64_t token_bytes) {
   models::TrafficMatrix b(tokens.ranks());
   for (uint32_t i = 0; i < tokens.ranks(); ++i) {
@@ -216,11 +210,11 @@ void LayerCoster::AtKernelRates(uint64_t dispatch_bytes, uint64_t combine_bytes,
                                 std::string_view unit) {
   std::string said;
   if (dispatch_gbps) {
-    dispatch_ = std::max(dispatch_, BytesAtGbps(dispatch_bytes, *dispatch_gbps));
+    dispatch_ = std::max(dispatch_, TimeFor(dispatch_bytes, Rate::GigaPerSecond(*dispatch_gbps)));
     said += fmt::format("dispatch {:g}", *dispatch_gbps);
   }
   if (combine_gbps) {
-    combine_ = std::max(combine_, BytesAtGbps(combine_bytes, *combine_gbps));
+    combine_ = std::max(combine_, TimeFor(combine_bytes, Rate::GigaPerSecond(*combine_gbps)));
     said += fmt::format("{}combine {:g}", said.empty() ? "" : ", ", *combine_gbps);
   }
   alltoall_source_ += fmt::format("; {} at most {} {} per GPU", kernels, said, unit);
