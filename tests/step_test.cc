@@ -508,17 +508,18 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   // line rates), EP 8, hidden 4096, 16 experts (2 per GPU), top-2; the layer as in
   // tests/moe_layer_test.cc's per-rank case: GPU 0's token to two experts on GPU 5, GPU 1's to
   // two on GPU 2, every other token to its own GPU's two experts.
-  auto [cluster, model, plan, work] = ToyEp8OnTwoNodes(2);
-  work.dispatch_tokens.at(0, 5) = 2;  // copies
-  work.dispatch_tokens.at(1, 2) = 2;
-  work.rank_tokens.at(0, 5) = 1;  // distinct tokens
-  work.rank_tokens.at(1, 2) = 1;
+  // Members, not a structured binding: clang 14 (the sanitized build) lets no lambda capture one.
+  ToyEp8 toy = ToyEp8OnTwoNodes(2);
+  toy.work.dispatch_tokens.at(0, 5) = 2;  // copies
+  toy.work.dispatch_tokens.at(1, 2) = 2;
+  toy.work.rank_tokens.at(0, 5) = 1;  // distinct tokens
+  toy.work.rank_tokens.at(1, 2) = 1;
   for (uint32_t r = 2; r < 8; ++r) {
-    work.dispatch_tokens.at(r, r) = 2;
-    work.rank_tokens.at(r, r) = 1;
+    toy.work.dispatch_tokens.at(r, r) = 2;
+    toy.work.rank_tokens.at(r, r) = 1;
   }
-  work.expert_tokens = {{0, 0}, {0, 0}, {2, 2}, {1, 1}, {1, 1}, {2, 2}, {1, 1}, {1, 1}};
-  work.tokens_in.assign(8, 1);
+  toy.work.expert_tokens = {{0, 0}, {0, 0}, {2, 2}, {1, 1}, {1, 1}, {2, 2}, {1, 1}, {1, 1}};
+  toy.work.tokens_in.assign(8, 1);
   StepConfig config = Training(8, 1);
   config.mode = StepMode::kPrefill;
   auto step = [&](models::AllToAllAlgo algo, std::optional<models::WireDtype> dispatch,
@@ -527,7 +528,7 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
     c.alltoall_algo = algo;
     c.dispatch_dtype = dispatch;
     c.combine_dtype = combine;
-    auto r = SimulateStep(cluster, model, plan, work, c);
+    auto r = SimulateStep(toy.cluster, toy.model, toy.plan, toy.work, c);
     if (!r.ok()) FAIL(r.error().message());
     return *r;
   };
@@ -537,14 +538,14 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
   //   direct, BF16:      2 copies x 4096 x 2 B = 16,384 B each
   //   per_rank, BF16:    1 token x 8,192 B each
   //   per_rank, FP8:     1 token x (4096 + 4096 / 128 x 4) = 4,224 B each
-  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(cluster, Fidelity::kAnalytical);
+  const std::unique_ptr<NetworkModel> net = MakeNetworkModel(toy.cluster, Fidelity::kAnalytical);
   auto priced = [&](uint64_t bytes) {
     models::TrafficMatrix m(8);
     m.at(0, 5) = bytes;
     m.at(1, 2) = bytes;
     for (uint32_t r = 2; r < 8; ++r) m.at(r, r) = bytes;
-    return std::pair{GroupAllToAllV(*net, plan.EpGroup(0), m).time,
-                     GroupAllToAllV(*net, plan.EpGroup(0), m.Transposed()).time};
+    return std::pair{GroupAllToAllV(*net, toy.plan.EpGroup(0), m).time,
+                     GroupAllToAllV(*net, toy.plan.EpGroup(0), m.Transposed()).time};
   };
   const auto [direct_bf16, direct_bf16_back] = priced(16'384);
   const auto [rank_bf16, rank_bf16_back] = priced(8'192);
@@ -582,7 +583,7 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
     slow.alltoall_algo = models::AllToAllAlgo::kPerRank;
     slow.dispatch_kernel_gbps = 0.001;
     slow.combine_kernel_gbps = 0.002;
-    auto r = SimulateStep(cluster, model, plan, work, slow);
+    auto r = SimulateStep(toy.cluster, toy.model, toy.plan, toy.work, slow);
     REQUIRE(r.ok());
     CHECK(TimeOf(*r, "dispatch") == Duration::Picoseconds(16'384'000'000));
     CHECK(TimeOf(*r, "combine") == Duration::Picoseconds(8'192'000'000));
@@ -590,18 +591,18 @@ TEST_CASE("Step: per_rank EP all-to-alls send each token once per GPU, FP8 one w
           std::string::npos);
     slow.dispatch_kernel_gbps = 1e6;
     slow.combine_kernel_gbps.reset();
-    auto fast = SimulateStep(cluster, model, plan, work, slow);
+    auto fast = SimulateStep(toy.cluster, toy.model, toy.plan, toy.work, slow);
     REQUIRE(fast.ok());
     CHECK(TimeOf(*fast, "dispatch") == rank_bf16);
     CHECK(TimeOf(*fast, "combine") == rank_bf16_back);
   }
 
   // A layer without per-token ranks (an expected layer not filled) sends every copy, and says so.
-  models::LayerWork copies_only = work;
+  models::LayerWork copies_only = toy.work;
   copies_only.rank_tokens = models::TrafficMatrix();
   StepConfig c = config;
   c.alltoall_algo = models::AllToAllAlgo::kPerRank;
-  auto r = SimulateStep(cluster, model, plan, copies_only, c);
+  auto r = SimulateStep(toy.cluster, toy.model, toy.plan, copies_only, c);
   REQUIRE(r.ok());
   CHECK(TimeOf(*r, "dispatch") == direct_bf16);
   CHECK(r->hardware.find("per_rank needs each token's GPUs") != std::string::npos);
