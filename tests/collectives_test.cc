@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <map>
+#include <set>
 
 #include "sim/network/collective_time.h"
 #include "sim/network/flow_model.h"
@@ -566,6 +567,59 @@ TEST_CASE("NVLS all-gather and reduce-scatter: S over each GPU's NVLink, one NVL
     CHECK(TunerAlgorithms(Load("dgx-a100"), eight, op) ==
           std::vector<CollectiveAlgo>{CollectiveAlgo::kRing});
   }
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE("A ring's channels move in lockstep: each step's latency adds to its shared bytes") {
+  // tests/fixtures/two_nodes_4gpu_slow_nvlink.pbtxt: 2 x 4 H100, NVLink 100 GB/s, one 50 GB/s NIC
+  // per GPU, line rates. A ring all-gather of S = 32 MB over 4 channels: 7 steps of S/8 = 4 MB per
+  // rank, 1 MB a channel. Each GPU sends one channel's hop through its NIC and three over NVLink
+  // (channel c leaves node 0 from GPU (c+3)%4): its NVLink carries 3 MB a step.
+  auto c = topology::LoadClusterArgument(
+      testing::SourcePath("tests/fixtures/two_nodes_4gpu_slow_nvlink.pbtxt"), "");
+  REQUIRE(c.ok());
+  const uint64_t S = 32'000'000;
+  auto s = BuildCollective(CollectiveOp::kAllGather, CollectiveAlgo::kRing, 8, S, 4, 4);
+  REQUIRE(s.ok());
+  // The channels share the NVLink at equal rates (NCCL's channel moves its share, no more): an
+  // NVLink hop's 1 MB is through when the link has carried all 3 MB, 3e6 / 100e9 = 30 us; a NIC
+  // hop's 1 MB alone on its NIC, 1e6 / 50e9 = 20 us (its PCIe hop, 63 GB/s, is faster).
+  const std::vector<double> lockstep = RingLockstepSeconds(*c, *s);
+  REQUIRE(lockstep.size() == s->transfers.size());
+  std::map<bool, std::set<double>> by_hop;  // across nodes? -> the distinct times
+  for (size_t t = 0; t < lockstep.size(); ++t) {
+    const Transfer& x = s->transfers[t];
+    by_hop[x.src / 4 != x.dst / 4].insert(lockstep[t]);
+  }
+  CHECK(by_hop[false] == std::set<double>{3e6 / 100e9});
+  CHECK(by_hop[true] == std::set<double>{1e6 / 50e9});
+  // Simple: base 8.4 us, then the longest chain. A channel's ring of 8 crosses the nodes twice
+  // (hops net, NV, NV, NV, net, NV, NV, NV); a chunk starting on a network hop goes 7 hops
+  // round, each waiting for the one before to arrive plus its step latency (network 14 us,
+  // NVLink 3.4 us, >= 3 x 1 us of net overhead in a ring across nodes) and taking its lockstep
+  // time on the wire: 2 x (14 + 20) + 5 x (3.4 + 30) = 235 us, longer than a rank's own sends
+  // (3.4 + 30 + 6 x (3.4 + 30) = 233.8 us): 8.4 + 235 = 243.4 us. The link's bytes alone,
+  // 8.4 + 3.4 + 7 x 30 = 221.8 us, no longer set it (they did with each hop's 1 MB taken alone on
+  // the link, 10 us): channels taking the link in turns while the others wait out their step
+  // latency would, and NCCL's do not. (LL128: base 14 us, NVLink step 1.9 us, bytes at 0.92: a
+  // rank's own sends 7 x (1.9 + 30 / 0.92) = 241.6 us, 255.6 in all; LL is held to 39 GB/s of
+  // bus bandwidth across 2 nodes.)
+  const CollectiveTiming t = TimeCollective(*c, *s);
+  CHECK(t.protocol == NcclProtocol::kSimple);
+  INFO("total " << t.total.picoseconds() << " latency " << t.latency.picoseconds());
+  CHECK(std::llabs(t.total.picoseconds() - 243'400'000) <= 2);
+  // The flow model caps each transfer at its share (bytes / its lockstep time), so it lands on the
+  // same time, never under it.
+  const FlowRun flow = RunFlows(*c, *s, t.protocol, t.efficiency);
+  CHECK(flow.total.picoseconds() + 2 >= t.total.picoseconds());
+  CHECK(flow.total.picoseconds() <= t.total.picoseconds() + 2);
+  // A schedule that is not a ring has no lockstep times.
+  auto direct = BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kDirect, 8, S, 4);
+  REQUIRE(direct.ok());
+  CHECK(RingLockstepSeconds(*c, *direct).empty());
 }
 
 }  // namespace moesim::sim

@@ -655,13 +655,32 @@ TEST_CASE("moesim plan names recomputation as a scenario does, in --csv and --js
 namespace moesim {
 
 TEST_CASE("moesim plan --rerank-flow K: the best K at flow fidelity, as a flow search times them") {
-  // Two PCIe nodes (pcie-8gpu: GPUs and NICs behind shared PCIe switches), 128 sequences: the
-  // flow model (links shared max-min fairly, transfer by transfer) times the gradient all-reduce
-  // of the plan without expert parallelism (all of the experts' gradients) above its closed-form
-  // bound; Zipf 1.5 routing for the all-to-alls of the others.
+  // Two DGX H100 nodes, 32 sequences of tiny-moe-16e, uniform routing, hierarchical all-to-alls
+  // (a token bound for the other node crosses it once, then is forwarded over NVLink there): the
+  // flow model, its relays' transfers sharing links max-min fairly, times the all-to-alls of the
+  // plan with an expert on every GPU (ep16) above their closed-form bound.
   auto args = [](std::vector<std::string> extra) {
-    extra.insert(extra.begin(), {"--json", "--threads", "1", "--routing", "zipf:1.5"});
-    return PlanArgs("pcie-8gpu", "128", std::move(extra));
+    std::vector<std::string> base = {
+        "plan",
+        "--model",
+        testing::SourcePath("tests/fixtures/models/tiny-moe-16e.pbtxt"),
+        "--cluster",
+        "dgx-h100",
+        "--gpus",
+        "16",
+        "--global-batch",
+        "32",
+        "--seq-len",
+        "512",
+        "--json",
+        "--threads",
+        "1",
+        "--routing",
+        "uniform",
+        "--alltoall-algo",
+        "hierarchical"};
+    base.insert(base.end(), extra.begin(), extra.end());
+    return base;
   };
   const auto analytical = Moesim(args({}));
   const auto reranked = Moesim(args({"--rerank-flow", "3"}));
@@ -690,8 +709,8 @@ TEST_CASE("moesim plan --rerank-flow K: the best K at flow fidelity, as a flow s
     if (i > 0) CHECK(r.rows(i - 1).step_ps() <= row.step_ps());
   }
   CHECK(top == best);
-  // Here the flow times reorder them: the analytical first (tp1 pp1 ep1 dp16, 2.212 s) is not
-  // first at flow fidelity (2.421 s, behind ep2's 2.356 s).
+  // Here the flow times reorder them: the analytical first (tp1 pp1 ep16 dp16, 1.1336 ms) is not
+  // first at flow fidelity (1.1534 ms, behind ep8's 1.1528 ms).
   CHECK(r.rows(0).plan() != a.rows(0).plan());
   CHECK(r.rows(0).step_ps() > a.rows(0).step_ps());
   // Below them, the analytical table unchanged.

@@ -38,7 +38,8 @@ class FlowModel {
                                : 1.0),
         tolerance_(Independent(schedule) ? options.tolerance : 0),
         model_(LatencyModelFor(cluster, schedule)),
-        links_(PlanFlowLinks(cluster, schedule)) {
+        links_(PlanFlowLinks(cluster, schedule)),
+        lockstep_(RingLockstepSeconds(cluster, schedule)) {
     const size_t n = schedule.transfers.size();
     waiting_.resize(n);
     arrived_.resize(n);
@@ -153,7 +154,11 @@ class FlowModel {
       }
       uses_.push_back({*resource_of_[edge], share});
     }
-    const VariableId v = solver_.AddVariable(uses_);
+    // A ring's channel no faster than its share of its links (RingLockstepSeconds).
+    std::optional<double> bound;
+    if (!lockstep_.empty() && lockstep_[t] > 0)
+      bound = static_cast<double>(x.bytes) * efficiency_ / lockstep_[t];
+    const VariableId v = solver_.AddVariable(uses_, 1.0, bound);
     if (flights_.size() <= v.value) flights_.resize(v.value + 1);
     flights_[v.value] =
         Flight{static_cast<double>(x.bytes), 0, sim_.now(), Duration(), sim_.now(), t, kNone};
@@ -369,6 +374,7 @@ class FlowModel {
   std::vector<std::optional<ResourceId>> resource_of_;
   std::vector<uint64_t> edge_bandwidth_;
   FlowLinks links_;                // which links are constraints, and which edge stands for each
+  std::vector<double> lockstep_;   // a ring's: per transfer, RingLockstepSeconds; else empty
   std::vector<ResourceUse> uses_;  // scratch of Start()
   size_t finished_ = 0;
   FlowRun run_;
