@@ -2,15 +2,26 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <map>
 
 namespace moesim::sim {
 
 Duration LinkDrain::Time(double bytes) const {
-  return AtEfficiency(
-      TransferTime(Bytes{static_cast<uint64_t>(std::ceil(std::max(0.0, bytes)))}, bandwidth),
-      efficiency);
+  bytes = std::max(0.0, bytes);
+  if (bytes == std::floor(bytes) && bytes < 0x1p63) {
+    return AtEfficiency(TransferTime(Bytes{static_cast<uint64_t>(bytes)}, bandwidth), efficiency);
+  }
+  // A fraction of a byte (a route's share of a transfer; a pool's rest after a preemption in
+  // LinkMakespan): its own time to the picosecond, as the flow model drains it. Rounded up to whole
+  // bytes, a pool preempted k times would pay up to k bytes more than its bytes take, which on a
+  // slow link put the bound above the flow time it bounds.
+  const long double per_second = static_cast<long double>(bandwidth.per_second());
+  if (per_second == 0) return Duration::Infinite();
+  const long double ps = std::ceil(static_cast<long double>(bytes) * 1e12L / per_second);
+  if (ps >= static_cast<long double>(INT64_MAX)) return Duration::Infinite();
+  return AtEfficiency(Duration::Picoseconds(static_cast<int64_t>(ps)), efficiency);
 }
 
 Duration AtEfficiency(Duration full, double efficiency) {

@@ -19,8 +19,10 @@
 // Jobs with equal tails are served together: only the last of them matters to the maximum, so
 // they drain as one pool of bytes and round once, as flows that share a link finish together.
 //
-// Rounding, as TransferTime and the flow model round: a drain is rounded up to whole bytes and then
-// to a picosecond; at an efficiency below 1 the time is divided by it and rounded up again.
+// Rounding, as TransferTime and the flow model round: a drain of whole bytes is rounded up to a
+// picosecond, a drain with a fraction of a byte (a route's share, a pool's rest after a preemption)
+// too, from its exact bytes; at an efficiency below 1 the time is divided by it and rounded up
+// again.
 //
 // Cost: O(n log n) for n jobs. Pure functions of their arguments; no shared state.
 #pragma once
@@ -37,7 +39,7 @@ struct LinkDrain {
   Rate bandwidth;
   double efficiency = 1.0;
 
-  // Time to drain `bytes` (rounded up: whole bytes, then picoseconds, then / efficiency).
+  // Time to drain `bytes` (rounded up to picoseconds, then / efficiency and up again).
   Duration Time(double bytes) const;
   // Bytes drained in `span` (no rounding: what the link moved while a drain was under way).
   double BytesIn(Duration span) const;
