@@ -63,8 +63,8 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
 // link of its route at the links' whole bandwidth, in seconds; empty for any other schedule. The
 // analytical model takes it (over the protocol's efficiency) as the transfer's time on the wire
 // in its chains; the flow model caps the transfer's rate at its bytes over it, so a channel does
-// not race ahead while the others wait out a step latency (it would, unbounded: 14-31 % under
-// the lockstep time for rings of 16-64 H800s at 1-64 MiB). 1,440 GB200 in 20 NVL72 racks, 8 GiB:
+// not race ahead while the others wait out a step latency (unbounded, the flow model's rings of
+// 16-64 H800s at 1-64 MiB came in up to 24 % under the lockstep time, the analytical ones 11-31 %). 1,440 GB200 in 20 NVL72 racks, 8 GiB:
 // 72 channels share each GPU's NVLink, 2,878 steps of 83 KB a channel; the steps' latency no
 // longer hides behind the other channels' bytes (coreweave/nccl-tests, validation row C26).
 std::vector<double> RingLockstepSeconds(const topology::Cluster& cluster, const Schedule& schedule);
