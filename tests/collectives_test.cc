@@ -10,6 +10,7 @@
 #include "sim/network/collective_time.h"
 #include "sim/network/flow_model.h"
 #include "sim/network/network_model.h"
+#include "sim/network/ring_lockstep.h"
 #include "test_paths.h"
 #include "topology/cluster.h"
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <compare>
 #include <limits>
 #include <map>
 #include <optional>
@@ -13,16 +12,13 @@
 
 #include "sim/network/group_comm.h"
 #include "sim/network/link_bound.h"
+#include "sim/network/ring_lockstep.h"
 
 namespace moesim::sim {
 namespace {
 
-// A transfer's bytes on one link of its route: its bytes x the route's share of that link.
-struct Use {
-  uint32_t edge;      // edge id
-  uint32_t transfer;  // index into Schedule::transfers
-  double bytes;
-};
+// A transfer's bytes on one link of its route (ring_lockstep.h).
+using Use = LinkUse;
 
 // The bound for one protocol, and the link that set it (if a link did).
 struct Bound {
@@ -41,48 +37,6 @@ std::vector<uint32_t> Offsets(const std::vector<uint32_t>& counts) {
   std::vector<uint32_t> first(counts.size() + 1, 0);
   for (size_t k = 0; k < counts.size(); ++k) first[k + 1] = first[k] + counts[k];
   return first;
-}
-
-// NCCL's channels run a ring in lockstep (RingLockstepSeconds): the transfers of one ring step
-// that cross a link together share it, each at an equal rate, so each is through once the link has
-// carried its bytes and, of every other, as much (processor sharing). Per use: the bytes its link
-// carries until it is through, the sum over the uses of its link and step of min(other, own).
-std::vector<double> LockstepShares(const std::vector<Use>& uses, const Schedule& schedule) {
-  // The uses by link (a counting sort), each link's by step, each step's by bytes: a link carries
-  // a few thousand, a step's a channel's count (one sort of them all took 2.5 s of 6.6 for a
-  // 248-GPU ring's 4 M uses).
-  uint32_t edges = 0;
-  for (const Use& u : uses) edges = std::max(edges, u.edge + 1);
-  std::vector<uint32_t> count(edges, 0);
-  for (const Use& u : uses) ++count[u.edge];
-  const std::vector<uint32_t> first = Offsets(count);
-  struct Key {
-    uint32_t step;
-    double bytes;
-    uint32_t use;
-    auto operator<=>(const Key&) const = default;
-  };
-  std::vector<Key> keys(uses.size());
-  for (uint32_t u = 0; u < uses.size(); ++u) {
-    keys[first[uses[u].edge] + --count[uses[u].edge]] = {schedule.transfers[uses[u].transfer].step,
-                                                         uses[u].bytes, u};
-  }
-  std::vector<double> shared(uses.size());
-  for (uint32_t e = 0; e < edges; ++e) {
-    const auto begin = keys.begin() + first[e], end = keys.begin() + first[e + 1];
-    std::sort(begin, end);
-    for (auto i = begin; i != end;) {
-      auto j = i;
-      while (j != end && j->step == i->step) ++j;
-      double before = 0;  // the bytes of the smaller ones, in ascending order
-      for (auto k = i; k != j; ++k) {
-        shared[k->use] = before + k->bytes * static_cast<double>(j - k);
-        before += k->bytes;
-      }
-      i = j;
-    }
-  }
-  return shared;
 }
 
 // What the bound needs of a schedule whatever the protocol: routes, hops, who waits for whom.
@@ -806,29 +760,6 @@ std::vector<CollectiveAlgo> TunerAlgorithms(const topology::Cluster& cluster,
   }
   if (described) *described = words;
   return algos;
-}
-
-std::vector<double> RingLockstepSeconds(const topology::Cluster& cluster,
-                                        const Schedule& schedule) {
-  if (schedule.algo != CollectiveAlgo::kRing) return {};
-  const topology::Graph& g = cluster.graph();
-  std::vector<Use> uses;
-  for (uint32_t t = 0; t < schedule.transfers.size(); ++t) {
-    const Transfer& x = schedule.transfers[t];
-    cluster.router().ForEachShare(x.src, x.dst, [&](topology::Edge e, double share) {
-      uses.push_back({g[e].id, t, static_cast<double>(x.bytes) * share});
-    });
-  }
-  std::vector<double> bandwidth(boost::num_edges(g));
-  for (auto [it, end] = boost::edges(g); it != end; ++it)
-    bandwidth[g[*it].id] = static_cast<double>(g[*it].achieved.per_second());
-  const std::vector<double> shared = LockstepShares(uses, schedule);
-  std::vector<double> seconds(schedule.transfers.size(), 0.0);
-  for (size_t u = 0; u < uses.size(); ++u) {
-    double& s = seconds[uses[u].transfer];
-    s = std::max(s, shared[u] / bandwidth[uses[u].edge]);
-  }
-  return seconds;
 }
 
 uint32_t NodesSpanned(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {

@@ -54,21 +54,6 @@ struct CollectiveTiming {
 
 CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule& schedule);
 
-// NCCL runs a ring over its channels in lockstep: its tuner prices a ring at the channels' count x
-// one channel's bandwidth (tuning.cc: busBw = nChannels x bw), a channel being one thread block
-// that moves no more than its share of the links however idle the others are. So the transfers
-// of one ring step that cross a link together share it at equal rates, each through once the link
-// has carried its bytes and, of every other transfer of the step there, as much (processor
-// sharing). For a ring schedule (Schedule::algo kRing): per transfer, that time over the slowest
-// link of its route at the links' whole bandwidth, in seconds; empty for any other schedule. The
-// analytical model takes it (over the protocol's efficiency) as the transfer's time on the wire
-// in its chains; the flow model caps the transfer's rate at its bytes over it, so a channel does
-// not race ahead while the others wait out a step latency (unbounded, the flow model's rings of
-// 16-64 H800s at 1-64 MiB came in up to 24 % under the lockstep time, the analytical ones 11-31 %). 1,440 GB200 in 20 NVL72 racks, 8 GiB:
-// 72 channels share each GPU's NVLink, 2,878 steps of 83 KB a channel; the steps' latency no
-// longer hides behind the other channels' bytes (coreweave/nccl-tests, validation row C26).
-std::vector<double> RingLockstepSeconds(const topology::Cluster& cluster, const Schedule& schedule);
-
 // The nodes `gpus` sit on (each counted once).
 uint32_t NodesSpanned(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 

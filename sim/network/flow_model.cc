@@ -12,6 +12,7 @@
 #include "sim/network/collective_time.h"
 #include "sim/network/flow_links.h"
 #include "sim/network/maxmin.h"
+#include "sim/network/ring_lockstep.h"
 
 namespace moesim::sim {
 namespace {
