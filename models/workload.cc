@@ -1,7 +1,9 @@
 #include "models/workload.h"
 
 #include <algorithm>
+#include <tuple>
 
+#include "models/field_errors.h"
 #include "models/model_spec.h"
 #include "models/placement_spec.h"
 #include "models/score_routing.h"
@@ -80,6 +82,23 @@ StatusOr<Workload> ResolveWorkload(const pb::Scenario& scenario, const TextFile&
       w.combine_dtype, ParseWireDtype(load.combine_dtype(), file.Locate("workload.combine_dtype"),
                                       "workload.combine_dtype"));
   w.capacity_factor = load.capacity_factor();  // declared range: > 0 when given
+  // Declared ranges: > 0 when given.
+  if (load.has_dispatch_kernel_gbps()) w.dispatch_kernel_gbps = load.dispatch_kernel_gbps();
+  if (load.has_combine_kernel_gbps()) w.combine_kernel_gbps = load.combine_kernel_gbps();
+  for (const auto& [given, value, field, into] :
+       {std::tuple{load.has_dispatch_rdma_kernel_gbps(), load.dispatch_rdma_kernel_gbps(),
+                   "workload.dispatch_rdma_kernel_gbps", &w.dispatch_rdma_kernel_gbps},
+        std::tuple{load.has_combine_rdma_kernel_gbps(), load.combine_rdma_kernel_gbps(),
+                   "workload.combine_rdma_kernel_gbps", &w.combine_rdma_kernel_gbps}}) {
+    if (!given) continue;
+    if (!RelaysByNode(w.alltoall_algo)) {
+      return InputError(file.Locate(field), field, NumberText(value),
+                        "the internode kernels' rate needs a relay by node (the algorithm is " +
+                            std::string(ToString(w.alltoall_algo)) + ")",
+                        "alltoall_algo: \"hierarchical\" or \"deepep_normal\", or leave it out");
+    }
+    *into = value;
+  }
   const uint32_t moe_layers = load.has_moe_layers() ? load.moe_layers() : 1;
   if (moe_layers < 1 || moe_layers > w.model.num_layers()) {
     return InputError(file.Locate("workload.moe_layers"), "workload.moe_layers",

@@ -38,6 +38,10 @@ struct Workload {
   uint64_t tokens_per_gpu = 0;
   // workload.capacity_factor; 0: no capacity (models/dispatch.h ExpandLayer).
   double capacity_factor = 0;
+  // The all-to-all kernels' own rates per GPU, GB/s (workload.dispatch_kernel_gbps, ...;
+  // sim/moe/moe_layer.h); nullopt: the links only. The RDMA ones only with a relay by node.
+  std::optional<double> dispatch_kernel_gbps, combine_kernel_gbps;
+  std::optional<double> dispatch_rdma_kernel_gbps, combine_rdma_kernel_gbps;
   // Index = layer; empty for routing_version 2 (models/count_routing.h), which draws no tokens.
   std::vector<LayerRouting> routing;
   std::vector<LayerWork> layers;      // index = layer

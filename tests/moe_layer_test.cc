@@ -621,4 +621,55 @@ TEST_CASE("DeepEP low-latency dispatch: a message per token and expert, no relay
   CHECK(PhaseNamed(f, "dispatch").time_ns() == 3314);
 }
 
+TEST_CASE("The kernels' own rates bind a workload's all-to-alls on top of the links") {
+  // ChunkScenario: GPU 0's 4 tokens each reach node 1 only; every other GPU's 4 tokens stay on it.
+  // A token is 8192 B. 0.001 GB/s = 1e6 B/s, so a kernel floor of B bytes is B us.
+  // RDMA (test_internode.py's count): a GPU's tokens x the nodes each reaches, its own included:
+  // 4 on every GPU (GPU 0: 4 x node 1; the others: 4 x their own node), 32,768 B: 32,768 us at
+  // 0.001 GB/s in dispatch, 16,384 us at 0.002 in combine; far above the links' 3,656 ns.
+  auto n = LoadScenarioFromString(
+      ChunkScenario("deepep_normal",
+                    "dispatch_rdma_kernel_gbps: 0.001 combine_rdma_kernel_gbps: 0.002"),
+      "rdma.pbtxt");
+  REQUIRE(n.ok());
+  CHECK(*n->workload.dispatch_rdma_kernel_gbps == 0.001);
+  const pb::Result r = SimulateMoeLayers(n->cluster, n->workload);
+  CHECK(PhaseNamed(r, "dispatch").time_ns() == 32'768'000);
+  CHECK(PhaseNamed(r, "dispatch").bound() == "kernel");
+  CHECK(PhaseNamed(r, "combine").time_ns() == 16'384'000);
+  // Above the links' time only: at 1e6 GB/s the floor is 0.03 ns and the links' 3,656 ns stand.
+  auto fast = LoadScenarioFromString(
+      ChunkScenario("deepep_normal", "dispatch_rdma_kernel_gbps: 1000000"), "fast.pbtxt");
+  REQUIRE(fast.ok());
+  const pb::Result f = SimulateMoeLayers(fast->cluster, fast->workload);
+  CHECK(PhaseNamed(f, "dispatch").time_ns() == 3656);
+  CHECK(PhaseNamed(f, "dispatch").bound() == "link");
+
+  // The intranode kernels' rate (test_intranode.py's count): the copies a GPU receives, its own
+  // included. GPUs 5 and 6 keep their own 4 tokens x 2 experts (8) and get 4 of GPU 0's: 12 x
+  // 8192 = 98,304 B: 98,304 us at 0.001 GB/s. Combine has no rate: the links' 3,311 ns (GPU 0's
+  // 8 copies back, 65,536 B over its NIC: 1,310,720 ps, + the 2 us route).
+  auto d =
+      LoadScenarioFromString(ChunkScenario("direct", "dispatch_kernel_gbps: 0.001"), "intra.pbtxt");
+  REQUIRE(d.ok());
+  const pb::Result dr = SimulateMoeLayers(d->cluster, d->workload);
+  CHECK(PhaseNamed(dr, "dispatch").time_ns() == 98'304'000);
+  CHECK(PhaseNamed(dr, "combine").time_ns() == 3311);
+
+  // The RDMA rate needs a relay by node; a rate of 0 is out of its declared range.
+  auto direct = LoadScenarioFromString(ChunkScenario("direct", "dispatch_rdma_kernel_gbps: 43"),
+                                       "direct.pbtxt");
+  REQUIRE_FALSE(direct.ok());
+  CHECK_THAT(direct.error().message(),
+             Catch::Contains("workload.dispatch_rdma_kernel_gbps = 43: the internode kernels' "
+                             "rate needs a relay by node (the algorithm is direct); valid: "
+                             "alltoall_algo: \"hierarchical\" or \"deepep_normal\", or leave "
+                             "it out"));
+  auto zero =
+      LoadScenarioFromString(ChunkScenario("direct", "combine_kernel_gbps: 0"), "zero.pbtxt");
+  REQUIRE_FALSE(zero.ok());
+  CHECK_THAT(zero.error().message(),
+             Catch::Contains("workload.combine_kernel_gbps = 0: out of range"));
+}
+
 }  // namespace moesim::sim

@@ -101,7 +101,8 @@ TEST_CASE("moesim sweep: a bad field path or value is one located error, exit 1"
   CHECK(run.err ==
         "moesim: error: --set workload.tokens=128: workload.tokens: no field \"tokens\" in "
         "workload (Workload); valid: tokens_per_gpu, moe_layers, alltoall_algo, dispatch_dtype, "
-        "combine_dtype, alltoall_chunk_tokens, capacity_factor\n");
+        "combine_dtype, alltoall_chunk_tokens, capacity_factor, dispatch_kernel_gbps, "
+        "combine_kernel_gbps, dispatch_rdma_kernel_gbps, combine_rdma_kernel_gbps\n");
   run = Moesim(SweepArgs({"--set", "workload.tokens_per_gpu=128:512:x0.5"}));
   CHECK(run.status == 1);
   CHECK(run.err.find("the factor after x must be a number above 1") != std::string::npos);

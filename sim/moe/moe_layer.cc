@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "models/model_spec.h"
@@ -62,6 +63,42 @@ Duration AddPhase(pb::Result& result, const topology::Graph* graph, const char* 
     }
   }
   return worst.time;
+}
+
+// A kernel's own rate (workload.dispatch_kernel_gbps, ...): each rank takes at least its `bytes`
+// at `gbps`, on top of what its links allow.
+void AtKernelRate(std::vector<RankCost>& ranks, const std::vector<uint64_t>& bytes,
+                  std::optional<double> gbps) {
+  if (!gbps) return;
+  for (uint32_t r = 0; r < ranks.size(); ++r) {
+    const Duration floor = TimeFor(bytes[r], Rate::GigaPerSecond(*gbps));
+    if (floor > ranks[r].time) {
+      ranks[r].time = floor;
+      ranks[r].bound = "kernel";
+    }
+  }
+}
+
+// What the kernels' benchmarks count per GPU, in tokens: the copies a rank receives in dispatch,
+// its own included (DeepEP's test_intranode.py), or its tokens times the nodes each reaches, its
+// own included (test_internode.py's "RDMA").
+std::vector<uint64_t> ColumnTokens(const TrafficMatrix& m) {
+  std::vector<uint64_t> into(m.ranks(), 0);
+  for (uint32_t r = 0; r < m.ranks(); ++r) {
+    for (const TrafficMatrix::Cell& c : m.row(r)) into[c.dst] += c.count;
+  }
+  return into;
+}
+std::vector<uint64_t> RowTokens(const TrafficMatrix& m) {
+  std::vector<uint64_t> out(m.ranks(), 0);
+  for (uint32_t r = 0; r < m.ranks(); ++r) {
+    for (const TrafficMatrix::Cell& c : m.row(r)) out[r] += c.count;
+  }
+  return out;
+}
+std::vector<uint64_t> Times(std::vector<uint64_t> tokens, Bytes token_bytes) {
+  for (uint64_t& t : tokens) t *= token_bytes.value;
+  return tokens;
 }
 
 }  // namespace
@@ -166,6 +203,23 @@ pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& wo
     } else {
       dispatch_cost = net.AllToAllV(sent, dispatch_bytes);
       combine_cost = net.AllToAllV(sent.Transposed(), combine_bytes);
+    }
+    // The kernels' own rates bind on top of the links (with EP 1 no all-to-all runs). A combine
+    // sends back what its dispatch brought.
+    if (workload.plan.sizes().ep > 1) {
+      const std::vector<uint64_t> received = ColumnTokens(sent);
+      AtKernelRate(dispatch_cost.ranks, Times(received, dispatch_bytes),
+                   workload.dispatch_kernel_gbps);
+      AtKernelRate(combine_cost.ranks, Times(received, combine_bytes),
+                   workload.combine_kernel_gbps);
+    }
+    // No RDMA on one node.
+    if (models::RelaysByNode(algo) && world > cluster.gpus_per_node()) {
+      const std::vector<uint64_t> pairs = RowTokens(layer.node_tokens);
+      AtKernelRate(dispatch_cost.ranks, Times(pairs, dispatch_bytes),
+                   workload.dispatch_rdma_kernel_gbps);
+      AtKernelRate(combine_cost.ranks, Times(pairs, combine_bytes),
+                   workload.combine_rdma_kernel_gbps);
     }
     for (uint32_t r = 0; r < world; ++r) {
       router[r] = ComputeCost(models::RouterCost(model, layer.tokens_in[r]), peak, hbm);

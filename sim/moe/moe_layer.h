@@ -42,8 +42,12 @@
 // models::WireTokenBytes of the workload's dispatch_dtype in dispatch and of its combine_dtype in
 // combine (the model's dtype when absent; FP8 adds its per-128-channel scales). A phase takes
 // its slowest rank's time (the all-to-alls synchronise the ranks); the layer is the sum of its
-// phases, and the run the sum of its layers. Tokens a rank keeps cost no link time. Peaks are
-// datasheet figures (topology/gpu_specs.cc) until calibration replaces them.
+// phases, and the run the sum of its layers. The kernels' own rates (workload.dispatch_kernel_gbps,
+// dispatch_rdma_kernel_gbps and their combine twins) floor each rank's all-to-all at the bytes
+// their benchmarks count: the copies it receives, its own included, and (relays by node, several
+// nodes) its tokens times the nodes each reaches, its own included; the phase's bound is then
+// "kernel". Tokens a rank keeps cost no link time. Peaks are datasheet figures
+// (topology/gpu_specs.cc) until calibration replaces them.
 #pragma once
 
 #include "models/workload.h"

@@ -153,7 +153,10 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
       << "\n"
       << "  workload " << w.tokens_per_gpu << " tokens per GPU, " << w.layers.size()
       << " MoE layer(s), forward\n";
-  if (w.alltoall_algo != models::AllToAllAlgo::kDirect || w.dispatch_dtype || w.combine_dtype) {
+  const bool kernel_rates = w.dispatch_kernel_gbps || w.combine_kernel_gbps ||
+                            w.dispatch_rdma_kernel_gbps || w.combine_rdma_kernel_gbps;
+  if (w.alltoall_algo != models::AllToAllAlgo::kDirect || w.dispatch_dtype || w.combine_dtype ||
+      kernel_rates) {
     auto dtype = [&](std::optional<models::WireDtype> d) {
       return d ? std::string(models::ToString(*d)) : pb::DType_Name(model.dtype());
     };
@@ -166,6 +169,20 @@ void PrintReport(const LoadedScenario& scenario, const pb::Result& result, std::
     }
     out << "; a token is " << dispatch_bytes << " B in " << dtype(w.dispatch_dtype)
         << " dispatch, " << combine_bytes << " B in " << dtype(w.combine_dtype) << " combine\n";
+    // The kernels' own rates (sim/moe/moe_layer.h), as the benchmarks count their bytes.
+    auto rates = [&](std::optional<double> d, std::optional<double> c, const char* what) {
+      if (!d && !c) return;
+      out << "           the kernels at most";
+      if (d) out << fmt::format(" dispatch {:g}", *d);
+      if (c) out << fmt::format("{} combine {:g}", d ? "," : "", *c);
+      out << " GB/s per GPU " << what << "\n";
+    };
+    rates(w.dispatch_kernel_gbps, w.combine_kernel_gbps,
+          "(the tokens a GPU receives, its own included)");
+    const bool one_node = w.plan.world() <= cluster.gpus_per_node();
+    rates(w.dispatch_rdma_kernel_gbps, w.combine_rdma_kernel_gbps,
+          one_node ? "(RDMA: not used, one node runs the intranode kernels)"
+                   : "(RDMA: a GPU's tokens x the nodes each reaches, its own included)");
   }
   if (result.steps_size() > 0) {
     std::vector<int64_t> totals;
