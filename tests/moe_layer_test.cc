@@ -636,6 +636,8 @@ TEST_CASE("The kernels' own rates bind a workload's all-to-alls on top of the li
   const pb::Result r = SimulateMoeLayers(n->cluster, n->workload);
   CHECK(PhaseNamed(r, "dispatch").time_ns() == 32'768'000);
   CHECK(PhaseNamed(r, "dispatch").bound() == "kernel");
+  // GPU 1's tokens never leave node 0, yet its own node counts: the same floor.
+  CHECK(PhaseNamed(r, "dispatch").rank_time_ns(1) == 32'768'000);
   CHECK(PhaseNamed(r, "combine").time_ns() == 16'384'000);
   // Above the links' time only: at 1e6 GB/s the floor is 0.03 ns and the links' 3,656 ns stand.
   auto fast = LoadScenarioFromString(
