@@ -4,7 +4,8 @@
 # GEMM ceilings, every CUDA kernel against the CPU reference, permute and grouped GEMM against the
 # ceilings, the grouped-GEMM sweep, the one-GPU Mixtral-8x7B layer); the PyTorch peer; and, with
 # the moebench binary bundled by `prepare`, moebench's NCCL path on one GPU (--check on the seed
-# example and a full-width Mixtral layer), the H200 calibration scenarios and `moebench gemm`.
+# example and a full-width Mixtral layer), the H200 calibration scenarios and `moebench gemm` (bf16,
+# and fp8 with block scales).
 #
 #   backend/gpu-check.sh prepare      # here, on the development machine, after building
 #                                     # build-nccl (CUDA + NCCL): fills build-gpu-deps/ (carry it)
@@ -302,6 +303,11 @@ if [[ $MODE == all ]]; then
   # Mixtral-8x7B's grouped expert GEMM from 16 to 8,192 tokens per expert, 1 and 8 experts.
   moebench h200_gemm gemm --device gpu "${LOOP[@]}" --tokens-per-expert 16 64 256 1024 4096 8192 \
     --experts 1 8 --hidden 4096 --ffn 14336 --warmup 3 --iters 20 --out "$OUT/h200_gemm.pb"
+  # FP8 expert GEMMs with DeepSeek-V3's block scales (cuBLASLt, a call per expert; issue "Predictions
+  # a practitioner can trust", item 7): DeepSeek-V3's expert (7168 x 2048, the shapes of DeepGEMM's
+  # grouped table: N 4096, K 7168 up; N 7168, K 2048 down) and Mixtral-8x7B's, 128 to 8,192 rows.
+  moebench gemm_fp8 gemm --device gpu --dtype fp8 --tokens-per-expert 128 512 2048 4096 8192 \
+    --experts 4 8 --hidden 7168 4096 --ffn 2048 14336 --warmup 3 --iters 20 --out "$OUT/gemm_fp8.pb"
 fi
 # The test suite's GPU cases (ctest -L gpu), which skip everywhere else.
 if [[ -x $BUNDLE/moebench_tests ]]; then

@@ -16,7 +16,8 @@ set(moebench_test_sources
   backend_layer_check_test.cc
   backend_rank_layout_test.cc
   backend_thread_communicator_test.cc
-  backend_gpu_run_test.cc)
+  backend_gpu_run_test.cc
+  backend_fp8_test.cc)
 add_executable(moebench_tests ${moebench_test_sources})
 # moesim_cli: the tests compare moebench with the simulator's prediction (tests may use both).
 target_link_libraries(moebench_tests PRIVATE moebench_cli moesim_cli moesim_catch_main)

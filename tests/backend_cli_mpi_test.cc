@@ -123,6 +123,9 @@ TEST_CASE("mpi1: --device gpu without CUDA or a visible GPU is a clear error", "
   const Run gemm = Moebench({"gemm", "--device", "gpu"});
   CHECK(gemm.status == 1);
   CHECK_THAT(gemm.err, Catch::StartsWith("moebench: error: --device gpu: no CUDA device visible"));
+  const Run fp8 = Moebench({"gemm", "--device", "gpu", "--dtype", "fp8"});
+  CHECK(fp8.status == 1);
+  CHECK_THAT(fp8.err, Catch::StartsWith("moebench: error: --device gpu: no CUDA device visible"));
   std::filesystem::remove(scenario);
 }
 
@@ -168,6 +171,16 @@ TEST_CASE("mpi1: a2a and gemm print nccl-tests' and GFLOP/s tables and bad sizes
   // 6 x 8 x 2 x 32 x 64 = 196608 FLOPs = 0.000 GFLOP in the table's 3 decimals.
   CHECK_THAT(gemm.out, Catch::Contains("              8        2      32     64     0.000"));
   CHECK(Moebench({"gemm", "--hidden", "0"}).status == 1);
+  // FP8 GEMMs run on a GPU only, with block scales of 128: checked before any device is asked.
+  const Run fp8_cpu = Moebench({"gemm", "--dtype", "fp8"});
+  CHECK(fp8_cpu.status == 1);
+  CHECK_THAT(fp8_cpu.err, Catch::Contains("--dtype = fp8: FP8 GEMMs run on a GPU; the CPU kernels "
+                                          "are fp32; valid: --device gpu, or --dtype bf16"));
+  const Run fp8_odd = Moebench({"gemm", "--device", "gpu", "--dtype", "fp8", "--hidden", "100"});
+  CHECK(fp8_odd.status == 1);
+  CHECK_THAT(fp8_odd.err, Catch::Contains("hidden 100, ffn 1024: block scales of 128 need hidden "
+                                          "and ffn multiples of 128"));
+  CHECK(Moebench({"gemm", "--dtype", "fp16"}).status == 2);
   CHECK(Moebench({"run"}).status == 2);  // the scenario is required
 }
 

@@ -100,17 +100,22 @@ StatusOr<pb::Result> MeasureGpuGemms(Communicator& comm, const std::vector<pb::G
     gpu_shapes.push_back(
         {s.experts(), static_cast<uint32_t>(s.tokens_per_expert()), s.hidden(), s.ffn()});
   }
-  auto points = gpu::SweepGroupedGemm(gpu_shapes, o.gemm_api, o.warmup, o.iterations, device);
+  const bool fp8 = o.dtype == "fp8";
+  auto points = fp8 ? gpu::SweepFp8GroupedGemm(gpu_shapes, o.warmup, o.iterations, device)
+                    : gpu::SweepGroupedGemm(gpu_shapes, o.gemm_api, o.warmup, o.iterations, device);
   if (comm.AnyRank(!points.ok())) {
     return points.ok() ? Error("another rank's GPU GEMMs failed") : points.error();
   }
-  pb::Result result = NewResult(comm, "gpu", "bf16", o);
-  result.set_scenario(result.scenario() + " on " + info->name + ", GEMM API " +
-                      gpu::GemmApiName(o.gemm_api));
+  pb::Result result = NewResult(comm, "gpu", fp8 ? "fp8" : "bf16", o);
+  result.set_scenario(result.scenario() + " on " + info->name +
+                      (fp8 ? std::string(", FP8 E4M3 with 1x128 activation and 128x128 weight "
+                                         "scales (cuBLASLt, a call per expert)")
+                           : ", GEMM API " + std::string(gpu::GemmApiName(o.gemm_api))));
   for (uint32_t i = 0; i < shapes.size(); ++i) {
     const gpu::GroupedGemmPoint& p = (*points)[i];
     auto ns = [](double ms) { return static_cast<int64_t>(std::llround(ms * 1e6)); };
-    AddGemmPhase(comm, result, i, shapes[i], pb::BF16, {ns(p.up.median_ms + p.down.median_ms)});
+    AddGemmPhase(comm, result, i, shapes[i], fp8 ? pb::FP8 : pb::BF16,
+                 {ns(p.up.median_ms + p.down.median_ms)});
     if (comm.rank() == 0) {
       pb::Phase* phase = result.mutable_phases(result.phases_size() - 1);
       phase->set_time_p10_ns(0);

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "backend/comm/communicator.h"
@@ -26,14 +27,18 @@ struct GemmOptions {
   uint32_t iterations = 5;
   uint64_t seed = 1;
   gpu::GemmApi gemm_api = gpu::GemmApi::kAuto;  // --device gpu
+  // --device gpu: "bf16" (cuBLAS, gemm_api) or "fp8" (E4M3 with DeepSeek-V3's block scales through
+  // cuBLASLt, a call per expert: gpu::SweepFp8GroupedGemm; hidden and ffn multiples of 128).
+  std::string dtype = "bf16";
 };
 
 StatusOr<pb::Result> MeasureCpuGemms(Communicator& comm, const std::vector<pb::GemmShape>& shapes,
                                      const GemmOptions& options);
 
-// The same on this rank's GPU through gpu::SweepGroupedGemm (bf16, cuBLAS): time = median of the
-// up projection + median of the down projection (the SwiGLU elementwise between them is not
-// timed there); min and max the sums of theirs; p10/p90 are not reported (0).
+// The same on this rank's GPU through gpu::SweepGroupedGemm (bf16, cuBLAS) or, with dtype "fp8",
+// gpu::SweepFp8GroupedGemm: time = median of the up projection + median of the down projection
+// (the SwiGLU elementwise between them, and FP8's quantization of the activations, are not timed
+// there); min and max the sums of theirs; p10/p90 are not reported (0).
 StatusOr<pb::Result> MeasureGpuGemms(Communicator& comm, const std::vector<pb::GemmShape>& shapes,
                                      const GemmOptions& options);
 

@@ -1,6 +1,6 @@
-// `moebench gemm [--device cpu|gpu] [--tokens-per-expert LIST] [--experts LIST] [--hidden LIST]
-// [--ffn LIST] [--model NAME] [--warmup W] [--iters I] [--out FILE] [--json]`: grouped SwiGLU
-// expert GEMMs over every combination of the shapes, achieved GFLOP/s.
+// `moebench gemm [--device cpu|gpu] [--dtype bf16|fp8] [--tokens-per-expert LIST] [--experts LIST]
+// [--hidden LIST] [--ffn LIST] [--model NAME] [--warmup W] [--iters I] [--out FILE] [--json]`:
+// grouped SwiGLU expert GEMMs over every combination of the shapes, achieved GFLOP/s.
 #include <fmt/format.h>
 
 #include <memory>
@@ -76,6 +76,21 @@ int Run(GemmCommandOptions o, CommandIo& io) {
       }
     }
   }
+  if (o.timing.dtype == "fp8") {
+    if (o.device != "gpu") {
+      return io.Fail(InputError({}, "--dtype", "fp8",
+                                "FP8 GEMMs run on a GPU; the CPU kernels are fp32",
+                                "--device gpu, or --dtype bf16"));
+    }
+    for (const pb::GemmShape& s : shapes) {
+      if (s.hidden() % 128 != 0 || s.ffn() % 128 != 0) {
+        return io.Fail(InputError(
+            {}, "--dtype fp8 shape",
+            "hidden " + std::to_string(s.hidden()) + ", ffn " + std::to_string(s.ffn()),
+            "block scales of 128 need hidden and ffn multiples of 128", "multiples of 128"));
+      }
+    }
+  }
   // Before the measurement, which may be long: an --out that cannot be written fails now.
   if (Status s = CheckOutOption(o.out, io); !s.ok()) return io.Fail(s.error());
   auto result = o.device == "gpu" ? MeasureGpuGemms(io.comm, shapes, o.timing)
@@ -113,6 +128,11 @@ void AddGemmCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--iters", o->timing.iterations, "Timed iterations per shape")
       ->capture_default_str();
   AddGemmApiOption(cmd, &o->timing.gemm_api);
+  cmd->add_option("--dtype", o->timing.dtype,
+                  "--device gpu: bf16 (cuBLAS) or fp8 (E4M3 with 1x128 activation and 128x128 "
+                  "weight scales, cuBLASLt; --gemm-api does not apply)")
+      ->check(CLI::IsMember({"bf16", "fp8"}))
+      ->capture_default_str();
   cmd->add_option("--out", o->out, "Write the measured Result (binary protobuf) to FILE");
   cmd->add_flag("--json", o->json, "Print the measured Result as JSON instead of the table");
   cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Run(*o, io); }; });

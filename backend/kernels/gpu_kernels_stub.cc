@@ -77,5 +77,12 @@ StatusOr<std::vector<GroupedGemmPoint>> SweepGroupedGemm(std::span<const Grouped
                                                          uint32_t, uint32_t, int) {
   return NoCuda();
 }
+StatusOr<Fp8GemmCheck> CheckFp8Gemm(uint64_t, uint64_t, uint64_t, uint64_t, int) {
+  return NoCuda();
+}
+StatusOr<std::vector<GroupedGemmPoint>> SweepFp8GroupedGemm(std::span<const GroupedGemmShape>,
+                                                            uint32_t, uint32_t, int) {
+  return NoCuda();
+}
 
 }  // namespace moesim::backend::gpu

@@ -105,4 +105,42 @@ Status UploadAsBf16(std::span<const float> x, DeviceBuffer& dst);
 // Median, min and max of per-iteration milliseconds.
 Timing Summarize(std::vector<double> ms);
 
+// Runs `op` (a Status()) warm-up times, then `iterations` times between two events each on
+// `stream`; their milliseconds, summarised.
+template <typename Op>
+StatusOr<Timing> TimeOp(cudaStream_t stream, uint32_t warmup, uint32_t iterations, Op op) {
+  EventMarks marks;
+  MOESIM_RETURN_IF_ERROR(marks.Init(2));
+  for (uint32_t i = 0; i < warmup; ++i) MOESIM_RETURN_IF_ERROR(op());
+  std::vector<double> ms;
+  for (uint32_t i = 0; i < iterations; ++i) {
+    MOESIM_RETURN_IF_ERROR(marks.Record(0, stream));
+    MOESIM_RETURN_IF_ERROR(op());
+    MOESIM_RETURN_IF_ERROR(marks.Record(1, stream));
+    MOESIM_ASSIGN_OR_RETURN(double elapsed, marks.Elapsed(0, 1));
+    ms.push_back(elapsed);
+  }
+  return Summarize(std::move(ms));
+}
+
+// `flops` over `ms` milliseconds, in TFLOP/s (0 for no time).
+inline double Tflops(double flops, double ms) { return ms > 0 ? flops / (ms * 1e-3) / 1e12 : 0.0; }
+
+// A grouped-GEMM sweep's point from its two projections' timings (rates from their medians).
+inline GroupedGemmPoint PointOf(const GroupedGemmShape& shape, GemmApi api, const Timing& up,
+                                const Timing& down) {
+  const double rows = static_cast<double>(shape.experts) * shape.tokens_per_expert;
+  const double up_flops = 2.0 * rows * shape.hidden * 2 * shape.ffn;
+  const double down_flops = 2.0 * rows * shape.ffn * shape.hidden;
+  GroupedGemmPoint p;
+  p.shape = shape;
+  p.api = api;
+  p.up = up;
+  p.down = down;
+  p.up_tflops = Tflops(up_flops, up.median_ms);
+  p.down_tflops = Tflops(down_flops, down.median_ms);
+  p.ffn_tflops = Tflops(up_flops + down_flops, up.median_ms + down.median_ms);
+  return p;
+}
+
 }  // namespace moesim::backend::gpu

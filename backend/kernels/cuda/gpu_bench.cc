@@ -12,31 +12,12 @@ namespace {
 
 constexpr uint32_t kWarmup = 3;
 
-// Runs `op` warm-up times, then `iterations` times between two events each; the milliseconds.
-template <typename Op>
-StatusOr<Timing> TimeOp(cudaStream_t stream, uint32_t warmup, uint32_t iterations, Op op) {
-  EventMarks marks;
-  MOESIM_RETURN_IF_ERROR(marks.Init(2));
-  for (uint32_t i = 0; i < warmup; ++i) MOESIM_RETURN_IF_ERROR(op());
-  std::vector<double> ms;
-  for (uint32_t i = 0; i < iterations; ++i) {
-    MOESIM_RETURN_IF_ERROR(marks.Record(0, stream));
-    MOESIM_RETURN_IF_ERROR(op());
-    MOESIM_RETURN_IF_ERROR(marks.Record(1, stream));
-    MOESIM_ASSIGN_OR_RETURN(double elapsed, marks.Elapsed(0, 1));
-    ms.push_back(elapsed);
-  }
-  return Summarize(std::move(ms));
-}
-
 StatusOr<DeviceBuffer> RandomBf16(uint64_t count, uint64_t seed, float scale, const char* what,
                                   cudaStream_t stream) {
   MOESIM_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::Allocate(count * sizeof(bf16), what));
   MOESIM_CUDA_OK(LaunchFillUniform(b.as<bf16>(), count, seed, scale, stream));
   return b;
 }
-
-double Tflops(double flops, double ms) { return ms > 0 ? flops / (ms * 1e-3) / 1e12 : 0.0; }
 
 }  // namespace
 
@@ -127,16 +108,7 @@ StatusOr<std::vector<GroupedGemmPoint>> SweepGroupedGemm(std::span<const Grouped
                               return down.Run(sb.blas(), s, api, a.as<bf16>(), w2.as<bf16>(),
                                               y.as<bf16>(), offsets, n_down, static_cast<int>(ffn));
                             }));
-    GroupedGemmPoint p;
-    p.shape = shape;
-    p.api = api;
-    p.up = up_t;
-    p.down = down_t;
-    const double up_flops = 2.0 * rows * hid * 2 * ffn, down_flops = 2.0 * rows * ffn * hid;
-    p.up_tflops = Tflops(up_flops, up_t.median_ms);
-    p.down_tflops = Tflops(down_flops, down_t.median_ms);
-    p.ffn_tflops = Tflops(up_flops + down_flops, up_t.median_ms + down_t.median_ms);
-    points.push_back(p);
+    points.push_back(PointOf(shape, api, up_t, down_t));
   }
   return points;
 }
