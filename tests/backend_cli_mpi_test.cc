@@ -180,6 +180,11 @@ TEST_CASE("mpi1: a2a and gemm print nccl-tests' and GFLOP/s tables and bad sizes
   CHECK(fp8_odd.status == 1);
   CHECK_THAT(fp8_odd.err, Catch::Contains("hidden 100, ffn 1024: block scales of 128 need hidden "
                                           "and ffn multiples of 128"));
+  const Run fp8_ten =
+      Moebench({"gemm", "--device", "gpu", "--dtype", "fp8", "--tokens-per-expert", "10"});
+  CHECK(fp8_ten.status == 1);
+  CHECK_THAT(fp8_ten.err, Catch::Contains("10 tokens per expert: FP8 operands need 16-row "
+                                          "multiples"));
   CHECK(Moebench({"gemm", "--dtype", "fp16"}).status == 2);
   CHECK(Moebench({"run"}).status == 2);  // the scenario is required
 }

@@ -122,9 +122,9 @@ TEST_CASE(
     "FP8 block-scaled GEMM on the GPU matches the CPU reference - skips without a CUDA device",
     "[gpu]") {
   // DeepSeek-V3's expert up-projection shape at 256 rows: [256 x 7168] . [4096 x 7168]^T, and a
-  // small one with a partial 128-row weight block (n = 200).
+  // small one with a partial 128-row weight block (n = 208 = 128 + 80).
   for (const auto& [m, n, k] :
-       {std::tuple<uint64_t, uint64_t, uint64_t>{256, 4096, 7168}, {64, 200, 256}}) {
+       {std::tuple<uint64_t, uint64_t, uint64_t>{256, 4096, 7168}, {64, 208, 256}}) {
     StatusOr<gpu::Fp8GemmCheck> c = gpu::CheckFp8Gemm(m, n, k, /*seed=*/5);
     if (!c.ok() && gpu::IsNoDeviceError(c.error())) {
       // tests/backend.cmake reports the case as skipped on this marker.
@@ -132,7 +132,11 @@ TEST_CASE(
       return;
     }
     REQUIRE(c.ok());
-    INFO("m " << m << " n " << n << " k " << k << ": max_rel " << c->max_rel_error);
+    INFO("m " << m << " n " << n << " k " << k << ": closest with " << c->scale_layout
+              << ", max_rel " << c->max_rel_error);
+    // The scale layouts cuda/fp8_gemm.h gives cuBLASLt (a transposed one matching instead means
+    // fp8_gemm.h and the quantizers must change to it).
+    CHECK(c->scale_layout == "x [m x k/128], w [n/128 x k/128]");
     // The GPU's activation codes and scales are the CPU's, bit for bit (the same IEEE division
     // and round-to-nearest-even encoding).
     CHECK(c->codes_equal);

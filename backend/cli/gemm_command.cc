@@ -83,6 +83,13 @@ int Run(GemmCommandOptions o, CommandIo& io) {
                                 "--device gpu, or --dtype bf16"));
     }
     for (const pb::GemmShape& s : shapes) {
+      if (s.tokens_per_expert() % 16 != 0) {
+        return io.Fail(InputError({}, "--dtype fp8 shape",
+                                  std::to_string(s.tokens_per_expert()) + " tokens per expert",
+                                  "FP8 operands need 16-row multiples (DeepGEMM pads each "
+                                  "expert to 128)",
+                                  "multiples of 16"));
+      }
       if (s.hidden() % 128 != 0 || s.ffn() % 128 != 0) {
         return io.Fail(InputError(
             {}, "--dtype fp8 shape",

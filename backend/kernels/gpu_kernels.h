@@ -264,13 +264,17 @@ StatusOr<std::vector<GroupedGemmPoint>> SweepGroupedGemm(std::span<const Grouped
 
 // FP8 (E4M3) expert GEMMs with DeepSeek-V3's block scales through cuBLASLt (cuda/fp8_gemm.h):
 // activations per 1 x 128 tile, weights per 128 x 128 block, bf16 out, fp32 accumulation.
-// One y [m x n] = x [m x k] . w [n x k]^T on random data against the CPU reference
-// (backend/kernels/fp8.h) of the same codes: the activations quantized on the GPU and on the CPU
-// (codes_equal: every code and scale the same), the weights on the CPU, then the product against
-// Fp8GemmReference. max_rel_error: max |gpu - reference| over max |reference|. k % 128 == 0.
+// One y [m x n] = x [m x k] . w [n x k]^T on random data (each tile and block at its own power of
+// two) against the CPU reference (backend/kernels/fp8.h) of the same codes: the activations
+// quantized on the GPU and on the CPU (codes_equal: every code and scale the same), the weights on
+// the CPU, then the product against Fp8GemmReference with each scale tensor row-major over its
+// blocks (what cuda/fp8_gemm.h assumes) and transposed. scale_layout names the pair that came
+// closest, max_rel_error its max |gpu - reference| over max |reference|. m and n multiples of 16,
+// k of 128.
 struct Fp8GemmCheck {
   uint64_t m = 0, n = 0, k = 0;
   bool codes_equal = false;
+  std::string scale_layout;  // "x [m x k/128], w [n/128 x k/128]": the assumed layouts
   double max_rel_error = 0;
 };
 StatusOr<Fp8GemmCheck> CheckFp8Gemm(uint64_t m, uint64_t n, uint64_t k, uint64_t seed,
@@ -278,7 +282,7 @@ StatusOr<Fp8GemmCheck> CheckFp8Gemm(uint64_t m, uint64_t n, uint64_t k, uint64_t
 // What `moebench gemm --dtype fp8` runs: SweepGroupedGemm's shapes and timing with one FP8
 // cublasLtMatmul per expert (no grouped FP8 call with these scales before cuBLAS 13.4) on
 // already-quantized operands; the activations' quantization is not in the times. hidden and ffn
-// must be multiples of 128.
+// must be multiples of 128, tokens per expert of 16.
 StatusOr<std::vector<GroupedGemmPoint>> SweepFp8GroupedGemm(
     std::span<const GroupedGemmShape> shapes, uint32_t warmup, uint32_t iterations, int device = 0);
 

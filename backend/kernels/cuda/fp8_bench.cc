@@ -2,7 +2,9 @@
 // cuda/fp8_gemm.h against the CPU reference, and timed as `moebench gemm --dtype fp8` prints them.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
+#include <string>
 
 #include "backend/kernels/bf16.h"
 #include "backend/kernels/cuda/fp8_gemm.h"
@@ -41,19 +43,34 @@ std::vector<float> RandomBf16Values(uint64_t n, float scale, std::mt19937_64& rn
 }  // namespace
 
 StatusOr<Fp8GemmCheck> CheckFp8Gemm(uint64_t m, uint64_t n, uint64_t k, uint64_t seed, int device) {
-  if (m == 0 || n == 0 || k == 0 || k % kFp8Tile != 0 || m > INT32_MAX || n > INT32_MAX ||
-      k > INT32_MAX) {
+  if (m == 0 || n == 0 || k == 0 || k % kFp8Tile != 0 || m % 16 != 0 || n % 16 != 0 ||
+      m > INT32_MAX || n > INT32_MAX || k > INT32_MAX) {
     return Error("CheckFp8Gemm: m " + std::to_string(m) + ", n " + std::to_string(n) + ", k " +
-                 std::to_string(k) + ": needs sizes > 0 below 2^31 and k a multiple of 128");
+                 std::to_string(k) +
+                 ": needs sizes > 0 below 2^31, m and n multiples of 16 and k of 128");
   }
   MOESIM_RETURN_IF_ERROR(UseDevice(device));
   StreamAndBlas sb;
   MOESIM_RETURN_IF_ERROR(sb.Init());
   std::mt19937_64 rng(seed);
-  // Activations of unit scale, weights of 1/sqrt(k): outputs of order one.
-  const std::vector<float> x = RandomBf16Values(m * k, 1.0f, rng);
-  const std::vector<float> w =
-      RandomBf16Values(n * k, 1.0f / std::sqrt(static_cast<float>(k)), rng);
+  // Activations of unit scale, weights of 1/sqrt(k), each tile and block then multiplied by its
+  // own power of two in 2^-4..2^4, so that scales taken from the wrong block change the product
+  // by far more than the check allows.
+  std::vector<float> x = RandomBf16Values(m * k, 1.0f, rng);
+  std::vector<float> w = RandomBf16Values(n * k, 1.0f / std::sqrt(static_cast<float>(k)), rng);
+  std::uniform_int_distribution<int> power(-4, 4);
+  const uint64_t kb = k / kFp8Tile, nb = (n + kFp8Tile - 1) / kFp8Tile;
+  std::vector<int> x_pow(m * kb), w_pow(nb * kb);
+  for (int& p : x_pow) p = power(rng);
+  for (int& p : w_pow) p = power(rng);
+  for (uint64_t r = 0; r < m; ++r) {
+    for (uint64_t c = 0; c < k; ++c)
+      x[r * k + c] = std::ldexp(x[r * k + c], x_pow[r * kb + c / kFp8Tile]);
+  }
+  for (uint64_t r = 0; r < n; ++r) {
+    for (uint64_t c = 0; c < k; ++c)
+      w[r * k + c] = std::ldexp(w[r * k + c], w_pow[(r / kFp8Tile) * kb + c / kFp8Tile]);
+  }
   const Fp8Tensor xq = QuantizeTiles1x128(m, k, x.data());
   const Fp8Tensor wq = QuantizeBlocks128(n, k, w.data());
 
@@ -67,22 +84,14 @@ StatusOr<Fp8GemmCheck> CheckFp8Gemm(uint64_t m, uint64_t n, uint64_t k, uint64_t
                           DeviceBuffer::Allocate(wq.scales.size() * 4, "FP8 check w scales"));
   MOESIM_ASSIGN_OR_RETURN(DeviceBuffer y_dev, DeviceBuffer::Allocate(m * n * 2, "FP8 check y"));
   MOESIM_RETURN_IF_ERROR(UploadHost(wq.codes, w_codes));
-  MOESIM_RETURN_IF_ERROR(UploadHost(wq.scales, w_scales));
 
   MOESIM_CUDA_OK(LaunchQuantizeTiles1x128(x_dev.as<bf16>(), m, static_cast<uint32_t>(k),
                                           x_codes.as<uint8_t>(), x_scales.as<float>(),
                                           sb.stream()));
-  Fp8BlockGemm gemm;
-  MOESIM_RETURN_IF_ERROR(gemm.Init());
-  MOESIM_RETURN_IF_ERROR(gemm.Run(sb.stream(), x_codes.as<uint8_t>(), x_scales.as<float>(),
-                                  w_codes.as<uint8_t>(), w_scales.as<float>(), y_dev.as<bf16>(),
-                                  static_cast<int>(m), static_cast<int>(n), static_cast<int>(k)));
   MOESIM_CUDA_OK(cudaStreamSynchronize(sb.stream()));
-
   MOESIM_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, DownloadHost<uint8_t>(x_codes, m * k));
   MOESIM_ASSIGN_OR_RETURN(std::vector<float> scales,
                           DownloadHost<float>(x_scales, xq.scales.size()));
-  MOESIM_ASSIGN_OR_RETURN(std::vector<uint16_t> y_bits, DownloadHost<uint16_t>(y_dev, m * n));
   Fp8GemmCheck out;
   out.m = m, out.n = n, out.k = k;
   out.codes_equal = codes == xq.codes && scales == xq.scales;
@@ -90,14 +99,49 @@ StatusOr<Fp8GemmCheck> CheckFp8Gemm(uint64_t m, uint64_t n, uint64_t k, uint64_t
   // in the GEMM's error.
   Fp8Tensor device_x = xq;
   device_x.codes = std::move(codes);
-  device_x.scales = std::move(scales);
+  device_x.scales = scales;
   const std::vector<float> reference = Fp8GemmReference(device_x, wq);
-  double worst = 0, largest = 0;
-  for (uint64_t i = 0; i < reference.size(); ++i) {
-    largest = std::max(largest, std::fabs(static_cast<double>(reference[i])));
-    worst = std::max(worst, std::fabs(static_cast<double>(Bf16ToFloat(y_bits[i])) - reference[i]));
+  double largest = 0;
+  for (float v : reference) largest = std::max(largest, std::fabs(static_cast<double>(v)));
+
+  // Each scale tensor in the layout fp8_gemm.h assumes (row-major over the blocks: a row's K
+  // blocks adjacent) and transposed (K-block-major); the first pair whose product matches is the
+  // layout cuBLASLt reads.
+  auto transposed = [](const std::vector<float>& v, uint64_t rows, uint64_t cols) {
+    std::vector<float> t(v.size());
+    for (uint64_t r = 0; r < rows; ++r) {
+      for (uint64_t c = 0; c < cols; ++c) t[c * rows + r] = v[r * cols + c];
+    }
+    return t;
+  };
+  Fp8BlockGemm gemm;
+  MOESIM_RETURN_IF_ERROR(gemm.Init());
+  out.max_rel_error = std::numeric_limits<double>::infinity();
+  for (int x_layout = 0; x_layout < 2; ++x_layout) {
+    for (int w_layout = 0; w_layout < 2; ++w_layout) {
+      MOESIM_RETURN_IF_ERROR(
+          UploadHost(x_layout == 0 ? scales : transposed(scales, m, kb), x_scales));
+      MOESIM_RETURN_IF_ERROR(
+          UploadHost(w_layout == 0 ? wq.scales : transposed(wq.scales, nb, kb), w_scales));
+      MOESIM_RETURN_IF_ERROR(gemm.Run(sb.stream(), x_codes.as<uint8_t>(), x_scales.as<float>(),
+                                      w_codes.as<uint8_t>(), w_scales.as<float>(), y_dev.as<bf16>(),
+                                      static_cast<int>(m), static_cast<int>(n),
+                                      static_cast<int>(k)));
+      MOESIM_CUDA_OK(cudaStreamSynchronize(sb.stream()));
+      MOESIM_ASSIGN_OR_RETURN(std::vector<uint16_t> y_bits, DownloadHost<uint16_t>(y_dev, m * n));
+      double worst = 0;
+      for (uint64_t i = 0; i < reference.size(); ++i) {
+        worst =
+            std::max(worst, std::fabs(static_cast<double>(Bf16ToFloat(y_bits[i])) - reference[i]));
+      }
+      const double rel = largest > 0 ? worst / largest : worst;
+      if (rel < out.max_rel_error) {
+        out.max_rel_error = rel;
+        out.scale_layout = std::string(x_layout == 0 ? "x [m x k/128]" : "x [k/128 x m]") +
+                           (w_layout == 0 ? ", w [n/128 x k/128]" : ", w [k/128 x n/128]");
+      }
+    }
   }
-  out.max_rel_error = largest > 0 ? worst / largest : worst;
   return out;
 }
 
@@ -113,13 +157,13 @@ StatusOr<std::vector<GroupedGemmPoint>> SweepFp8GroupedGemm(
   for (const GroupedGemmShape& shape : shapes) {
     const uint64_t e = shape.experts, tpe = shape.tokens_per_expert, rows = e * tpe;
     const uint64_t hid = shape.hidden, ffn = shape.ffn;
-    if (e == 0 || tpe == 0 || hid % kFp8Tile != 0 || ffn % kFp8Tile != 0 || hid == 0 || ffn == 0 ||
-        tpe > INT32_MAX || 2 * ffn > INT32_MAX) {
+    if (e == 0 || tpe == 0 || tpe % 16 != 0 || hid % kFp8Tile != 0 || ffn % kFp8Tile != 0 ||
+        hid == 0 || ffn == 0 || tpe > INT32_MAX || 2 * ffn > INT32_MAX) {
       return Error("SweepFp8GroupedGemm: shape experts " + std::to_string(e) + ", tokens/expert " +
                    std::to_string(tpe) + ", hidden " + std::to_string(hid) + ", ffn " +
                    std::to_string(ffn) +
-                   ": FP8 block scales need hidden and ffn multiples of 128, and experts and "
-                   "tokens per expert > 0");
+                   ": FP8 block scales need hidden and ffn multiples of 128, experts > 0 and "
+                   "tokens per expert a multiple of 16 (every operand then 256-byte aligned)");
     }
     // Codes from random bf16 through the tile quantizer (valid E4M3 everywhere); the weights'
     // block scales are 1 (the speed does not depend on their values).

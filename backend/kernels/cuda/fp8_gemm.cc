@@ -20,13 +20,16 @@ cublasStatus_t SetDesc(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t
 
 }  // namespace
 
+void Fp8BlockGemm::Destroy(Plan& plan) {
+  if (plan.d != nullptr) (void)cublasLtMatrixLayoutDestroy(plan.d);
+  if (plan.b != nullptr) (void)cublasLtMatrixLayoutDestroy(plan.b);
+  if (plan.a != nullptr) (void)cublasLtMatrixLayoutDestroy(plan.a);
+  if (plan.desc != nullptr) (void)cublasLtMatmulDescDestroy(plan.desc);
+  plan = Plan{};
+}
+
 Fp8BlockGemm::~Fp8BlockGemm() {
-  for (auto& [shape, plan] : plans_) {
-    if (plan.d != nullptr) (void)cublasLtMatrixLayoutDestroy(plan.d);
-    if (plan.b != nullptr) (void)cublasLtMatrixLayoutDestroy(plan.b);
-    if (plan.a != nullptr) (void)cublasLtMatrixLayoutDestroy(plan.a);
-    if (plan.desc != nullptr) (void)cublasLtMatmulDescDestroy(plan.desc);
-  }
+  for (auto& [shape, plan] : plans_) Destroy(plan);
   if (lt_ != nullptr) (void)cublasLtDestroy(lt_);
 }
 
@@ -44,7 +47,15 @@ StatusOr<Fp8BlockGemm::Plan*> Fp8BlockGemm::PlanFor(int m, int n, int k) {
     return Error("Fp8BlockGemm: " + Shape(m, n, k) +
                  ": needs positive sizes and k a multiple of 128");
   }
-  Plan& p = plans_[key];
+  Plan p;
+  if (Status built = Build(p, m, n, k); !built.ok()) {
+    Destroy(p);
+    return built.error();
+  }
+  return &plans_.emplace(key, p).first->second;
+}
+
+Status Fp8BlockGemm::Build(Plan& p, int m, int n, int k) {
   MOESIM_CUBLAS_OK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   MOESIM_CUBLAS_OK(SetDesc(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T));
   MOESIM_CUBLAS_OK(SetDesc(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N));
@@ -75,7 +86,7 @@ StatusOr<Fp8BlockGemm::Plan*> Fp8BlockGemm::PlanFor(int m, int n, int k) {
         "; it needs a Hopper GPU and cuBLAS 12.9 or later)");
   }
   p.algo = result.algo;
-  return &p;
+  return Status::Ok();
 }
 
 Status Fp8BlockGemm::Run(cudaStream_t stream, const uint8_t* x, const float* x_scales,

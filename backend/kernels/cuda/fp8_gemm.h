@@ -53,6 +53,9 @@ class Fp8BlockGemm {
     cublasLtMatmulAlgo_t algo{};
   };
   StatusOr<Plan*> PlanFor(int m, int n, int k);
+  // Fills `p` for one shape; on an Error the caller destroys what it holds.
+  Status Build(Plan& p, int m, int n, int k);
+  static void Destroy(Plan& plan);
 
   cublasLtHandle_t lt_ = nullptr;
   DeviceBuffer workspace_;
