@@ -70,7 +70,7 @@ Duration AddPhase(pb::Result& result, const topology::Graph* graph, const char* 
 void AtKernelRate(std::vector<RankCost>& ranks, const std::vector<uint64_t>& bytes,
                   std::optional<double> gbps) {
   if (!gbps) return;
-  for (uint32_t r = 0; r < ranks.size(); ++r) {
+  for (uint32_t r = 0; r < std::min(ranks.size(), bytes.size()); ++r) {
     const Duration floor = TimeFor(bytes[r], Rate::GigaPerSecond(*gbps));
     if (floor > ranks[r].time) {
       ranks[r].time = floor;
