@@ -42,6 +42,20 @@ TEST_CASE("moesim simulate prints the seed example's send matrices") {
              Catch::Contains("  gpu0          1      2      0      1  |       3         3\n"));
 }
 
+TEST_CASE("moesim simulate names a workload's kernel rates and the phases they bind") {
+  // UCCL-EP's EP 16 row (A03): deepep_normal at DeepEP's 43 GB/s "RDMA" rate, which binds both
+  // all-to-alls (the value itself: tests/moe_layer_test.cc, "The kernels' own rates ...").
+  const Run r =
+      Moesim({"simulate", testing::SourcePath("scenarios/validation/uccl-ep-p5en-ep16.pbtxt")});
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("\n           the kernels at most dispatch 43, combine 43 GB/s "
+                                    "per GPU (RDMA: a GPU's tokens x the nodes each reaches, its "
+                                    "own included)\n"));
+  CHECK_THAT(r.out,
+             Catch::Matches("[\\s\\S]*\\n  0      dispatch +[0-9.]+ ms +[0-9.]+ GB +- +kernel "
+                            "[\\s\\S]*"));
+}
+
 TEST_CASE("moesim simulate --json keeps the JSON contract") {
   const Run r = Moesim({"simulate", testing::SourcePath("scenarios/seed_example.pbtxt"), "--json"});
   REQUIRE(r.status == 0);

@@ -639,6 +639,18 @@ TEST_CASE("The kernels' own rates bind a workload's all-to-alls on top of the li
   // GPU 1's tokens never leave node 0, yet its own node counts: the same floor.
   CHECK(PhaseNamed(r, "dispatch").rank_time_ns(1) == 32'768'000);
   CHECK(PhaseNamed(r, "combine").time_ns() == 16'384'000);
+  // Each direction at its own token: FP8 dispatch is 4096 + 32 scales x 4 B = 4,224 B a token,
+  // 4 x 4,224 = 16,896 B: 16,896 us at 0.001 GB/s; combine stays BF16, 32,768 B at 0.002: 16,384
+  // us.
+  auto fp8 = LoadScenarioFromString(
+      ChunkScenario("deepep_normal",
+                    "dispatch_dtype: \"fp8\" dispatch_rdma_kernel_gbps: 0.001 "
+                    "combine_rdma_kernel_gbps: 0.002"),
+      "fp8.pbtxt");
+  REQUIRE(fp8.ok());
+  const pb::Result f8 = SimulateMoeLayers(fp8->cluster, fp8->workload);
+  CHECK(PhaseNamed(f8, "dispatch").time_ns() == 16'896'000);
+  CHECK(PhaseNamed(f8, "combine").time_ns() == 16'384'000);
   // Above the links' time only: at 1e6 GB/s the floor is 0.03 ns and the links' 3,656 ns stand.
   auto fast = LoadScenarioFromString(
       ChunkScenario("deepep_normal", "dispatch_rdma_kernel_gbps: 1000000"), "fast.pbtxt");

@@ -167,6 +167,13 @@ Status UploadAsBf16(std::span<const float> x, DeviceBuffer& dst) {
   return Status::Ok();
 }
 
+StatusOr<std::vector<float>> FetchBf16(const DeviceBuffer& b, uint64_t count, cudaStream_t s) {
+  MOESIM_ASSIGN_OR_RETURN(std::vector<uint16_t> bits, Fetch<uint16_t>(b, count, s));
+  std::vector<float> out(count);
+  for (uint64_t i = 0; i < count; ++i) out[i] = Bf16ToFloat(bits[i]);
+  return out;
+}
+
 Timing Summarize(std::vector<double> ms) {
   Timing t;
   t.iterations = static_cast<uint32_t>(ms.size());

@@ -102,6 +102,28 @@ class EventMarks {
 // `x` rounded to bf16 into the start of `dst` (host to device, synchronous; nothing when empty).
 Status UploadAsBf16(std::span<const float> x, DeviceBuffer& dst);
 
+// `host` into the start of `dst` as it is (synchronous; nothing when empty).
+template <typename T>
+Status Upload(const std::vector<T>& host, DeviceBuffer& dst) {
+  if (host.empty()) return Status::Ok();
+  MOESIM_CUDA_OK(
+      cudaMemcpy(dst.as<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return Status::Ok();
+}
+
+// The first `count` elements of `b`, after the work queued on `s` (synchronises `s`).
+template <typename T>
+StatusOr<std::vector<T>> Fetch(const DeviceBuffer& b, uint64_t count, cudaStream_t s) {
+  std::vector<T> out(count);
+  if (count == 0) return out;
+  MOESIM_CUDA_OK(
+      cudaMemcpyAsync(out.data(), b.as<void>(), count * sizeof(T), cudaMemcpyDeviceToHost, s));
+  MOESIM_CUDA_OK(cudaStreamSynchronize(s));
+  return out;
+}
+// The same for bf16 elements, widened to float.
+StatusOr<std::vector<float>> FetchBf16(const DeviceBuffer& b, uint64_t count, cudaStream_t s);
+
 // Median, min and max of per-iteration milliseconds.
 Timing Summarize(std::vector<double> ms);
 

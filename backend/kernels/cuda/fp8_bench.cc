@@ -16,22 +16,6 @@ namespace {
 
 constexpr uint32_t kFp8Tile = 128;
 
-template <typename T>
-Status UploadHost(const std::vector<T>& host, DeviceBuffer& dst) {
-  if (!host.empty())
-    MOESIM_CUDA_OK(
-        cudaMemcpy(dst.as<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyDefault));
-  return Status::Ok();
-}
-
-template <typename T>
-StatusOr<std::vector<T>> DownloadHost(const DeviceBuffer& src, uint64_t count) {
-  std::vector<T> host(count);
-  if (count > 0)
-    MOESIM_CUDA_OK(cudaMemcpy(host.data(), src.as<void>(), count * sizeof(T), cudaMemcpyDefault));
-  return host;
-}
-
 // Values uniform in [-scale, scale), rounded to bf16 (what the device holds).
 std::vector<float> RandomBf16Values(uint64_t n, float scale, std::mt19937_64& rng) {
   std::uniform_real_distribution<float> dist(-scale, scale);
@@ -83,15 +67,14 @@ StatusOr<Fp8GemmCheck> CheckFp8Gemm(uint64_t m, uint64_t n, uint64_t k, uint64_t
   MOESIM_ASSIGN_OR_RETURN(DeviceBuffer w_scales,
                           DeviceBuffer::Allocate(wq.scales.size() * 4, "FP8 check w scales"));
   MOESIM_ASSIGN_OR_RETURN(DeviceBuffer y_dev, DeviceBuffer::Allocate(m * n * 2, "FP8 check y"));
-  MOESIM_RETURN_IF_ERROR(UploadHost(wq.codes, w_codes));
+  MOESIM_RETURN_IF_ERROR(Upload(wq.codes, w_codes));
 
   MOESIM_CUDA_OK(LaunchQuantizeTiles1x128(x_dev.as<bf16>(), m, static_cast<uint32_t>(k),
                                           x_codes.as<uint8_t>(), x_scales.as<float>(),
                                           sb.stream()));
-  MOESIM_CUDA_OK(cudaStreamSynchronize(sb.stream()));
-  MOESIM_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, DownloadHost<uint8_t>(x_codes, m * k));
+  MOESIM_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, Fetch<uint8_t>(x_codes, m * k, sb.stream()));
   MOESIM_ASSIGN_OR_RETURN(std::vector<float> scales,
-                          DownloadHost<float>(x_scales, xq.scales.size()));
+                          Fetch<float>(x_scales, xq.scales.size(), sb.stream()));
   Fp8GemmCheck out;
   out.m = m, out.n = n, out.k = k;
   out.codes_equal = codes == xq.codes && scales == xq.scales;
@@ -119,21 +102,17 @@ StatusOr<Fp8GemmCheck> CheckFp8Gemm(uint64_t m, uint64_t n, uint64_t k, uint64_t
   out.max_rel_error = std::numeric_limits<double>::infinity();
   for (int x_layout = 0; x_layout < 2; ++x_layout) {
     for (int w_layout = 0; w_layout < 2; ++w_layout) {
+      MOESIM_RETURN_IF_ERROR(Upload(x_layout == 0 ? scales : transposed(scales, m, kb), x_scales));
       MOESIM_RETURN_IF_ERROR(
-          UploadHost(x_layout == 0 ? scales : transposed(scales, m, kb), x_scales));
-      MOESIM_RETURN_IF_ERROR(
-          UploadHost(w_layout == 0 ? wq.scales : transposed(wq.scales, nb, kb), w_scales));
+          Upload(w_layout == 0 ? wq.scales : transposed(wq.scales, nb, kb), w_scales));
       MOESIM_RETURN_IF_ERROR(gemm.Run(sb.stream(), x_codes.as<uint8_t>(), x_scales.as<float>(),
                                       w_codes.as<uint8_t>(), w_scales.as<float>(), y_dev.as<bf16>(),
                                       static_cast<int>(m), static_cast<int>(n),
                                       static_cast<int>(k)));
-      MOESIM_CUDA_OK(cudaStreamSynchronize(sb.stream()));
-      MOESIM_ASSIGN_OR_RETURN(std::vector<uint16_t> y_bits, DownloadHost<uint16_t>(y_dev, m * n));
+      MOESIM_ASSIGN_OR_RETURN(std::vector<float> y, FetchBf16(y_dev, m * n, sb.stream()));
       double worst = 0;
-      for (uint64_t i = 0; i < reference.size(); ++i) {
-        worst =
-            std::max(worst, std::fabs(static_cast<double>(Bf16ToFloat(y_bits[i])) - reference[i]));
-      }
+      for (uint64_t i = 0; i < reference.size(); ++i)
+        worst = std::max(worst, std::fabs(static_cast<double>(y[i]) - reference[i]));
       const double rel = largest > 0 ? worst / largest : worst;
       if (rel < out.max_rel_error) {
         out.max_rel_error = rel;
@@ -187,8 +166,8 @@ StatusOr<std::vector<GroupedGemmPoint>> SweepFp8GroupedGemm(
                             DeviceBuffer::Allocate(w1_blocks * 4, "FP8 w1 scales"));
     MOESIM_ASSIGN_OR_RETURN(DeviceBuffer w2s,
                             DeviceBuffer::Allocate(w2_blocks * 4, "FP8 w2 scales"));
-    MOESIM_RETURN_IF_ERROR(UploadHost(std::vector<float>(w1_blocks, 1.0f), w1s));
-    MOESIM_RETURN_IF_ERROR(UploadHost(std::vector<float>(w2_blocks, 1.0f), w2s));
+    MOESIM_RETURN_IF_ERROR(Upload(std::vector<float>(w1_blocks, 1.0f), w1s));
+    MOESIM_RETURN_IF_ERROR(Upload(std::vector<float>(w2_blocks, 1.0f), w2s));
     MOESIM_ASSIGN_OR_RETURN(DeviceBuffer h, DeviceBuffer::Allocate(rows * 2 * ffn * 2, "FP8 h"));
     MOESIM_ASSIGN_OR_RETURN(DeviceBuffer y, DeviceBuffer::Allocate(rows * hid * 2, "FP8 y"));
     auto codes = [&](uint64_t r, uint64_t c, uint64_t seed, float scale, DeviceBuffer& out,

@@ -326,16 +326,7 @@ Status GpuEpLayer::Synchronize() const {
 StatusOr<std::vector<float>> GpuEpLayer::DownloadOutput() const {
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
   const Impl& m = *impl_;
-  const uint64_t n = uint64_t{m.tokens} * m.config.hidden;
-  std::vector<uint16_t> bits(n);
-  cudaStream_t s = m.stream.stream();
-  if (n > 0) {
-    MOESIM_CUDA_OK(cudaMemcpyAsync(bits.data(), m.y.as<void>(), n * 2, cudaMemcpyDeviceToHost, s));
-  }
-  MOESIM_CUDA_OK(cudaStreamSynchronize(s));
-  std::vector<float> out(n);
-  for (uint64_t i = 0; i < n; ++i) out[i] = Bf16ToFloat(bits[i]);
-  return out;
+  return FetchBf16(m.y, uint64_t{m.tokens} * m.config.hidden, m.stream.stream());
 }
 
 }  // namespace moesim::backend::gpu

@@ -262,27 +262,6 @@ StatusOr<GpuLayerTimes> GpuLayer::Impl::Run() {
   return t;
 }
 
-namespace {
-
-template <typename T>
-StatusOr<std::vector<T>> Fetch(const DeviceBuffer& b, uint64_t count, cudaStream_t s) {
-  std::vector<T> out(count);
-  if (count == 0) return out;
-  MOESIM_CUDA_OK(
-      cudaMemcpyAsync(out.data(), b.as<void>(), count * sizeof(T), cudaMemcpyDeviceToHost, s));
-  MOESIM_CUDA_OK(cudaStreamSynchronize(s));
-  return out;
-}
-
-StatusOr<std::vector<float>> FetchBf16(const DeviceBuffer& b, uint64_t count, cudaStream_t s) {
-  MOESIM_ASSIGN_OR_RETURN(std::vector<uint16_t> bits, Fetch<uint16_t>(b, count, s));
-  std::vector<float> out(count);
-  for (uint64_t i = 0; i < count; ++i) out[i] = Bf16ToFloat(bits[i]);
-  return out;
-}
-
-}  // namespace
-
 StatusOr<GpuLayerOutputs> GpuLayer::Download() const {
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
   const Impl& m = *impl_;
