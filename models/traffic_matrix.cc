@@ -100,6 +100,22 @@ std::vector<uint64_t> TrafficMatrix::ReceivedOffRanks() const {
   return received;
 }
 
+std::vector<uint64_t> TrafficMatrix::ReceivedByRank() const {
+  std::vector<uint64_t> received(ranks(), 0);
+  for (const Row& row : rows_) {
+    for (const Cell& c : row) received[c.dst] += c.count;
+  }
+  return received;
+}
+
+std::vector<uint64_t> TrafficMatrix::SentByRank() const {
+  std::vector<uint64_t> sent(ranks(), 0);
+  for (uint32_t i = 0; i < ranks(); ++i) {
+    for (const Cell& c : rows_[i]) sent[i] += c.count;
+  }
+  return sent;
+}
+
 uint64_t TrafficMatrix::Total() const {
   uint64_t sum = 0;
   for (const Row& row : rows_) {

@@ -54,6 +54,11 @@ class TrafficMatrix {
   uint64_t ReceivedOffRank(uint32_t rank) const;
   // ReceivedOffRank of every rank, in one pass over the cells.
   std::vector<uint64_t> ReceivedOffRanks() const;
+  // Every rank's column and row, the diagonal included (what the all-to-all kernels' benchmarks
+  // count: a GPU's received tokens, its own among them; a sender's tokens per node, its own node
+  // among them).
+  std::vector<uint64_t> ReceivedByRank() const;
+  std::vector<uint64_t> SentByRank() const;
   // Everything that leaves its rank: the sum of the off-diagonal cells.
   uint64_t OffDiagonal() const;
   uint64_t Total() const;

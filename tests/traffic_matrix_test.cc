@@ -77,11 +77,13 @@ TEST_CASE("TrafficMatrix: every accessor equals a dense matrix's, on random data
       CheckEqual(m, d);
       // Sums: row and column without the diagonal, every cell, the off-diagonal ones.
       uint64_t total = 0, off = 0;
-      std::vector<uint64_t> received_dense(n, 0);
+      std::vector<uint64_t> received_dense(n, 0), row_all(n, 0), column_all(n, 0);
       for (uint32_t i = 0; i < n; ++i) {
         uint64_t sent = 0, received = 0;
         for (uint32_t j = 0; j < n; ++j) {
           total += d.at(i, j);
+          row_all[i] += d.at(i, j);  // the diagonal included
+          column_all[i] += d.at(j, i);
           if (i == j) continue;
           sent += d.at(i, j);
           received += d.at(j, i);
@@ -92,6 +94,8 @@ TEST_CASE("TrafficMatrix: every accessor equals a dense matrix's, on random data
         received_dense[i] = received;
       }
       CHECK(m.ReceivedOffRanks() == received_dense);
+      CHECK(m.SentByRank() == row_all);
+      CHECK(m.ReceivedByRank() == column_all);
       CHECK(m.Total() == total);
       CHECK(m.OffDiagonal() == off);
       CHECK(m.stored() >= static_cast<uint64_t>(std::count_if(d.cells.begin(), d.cells.end(),

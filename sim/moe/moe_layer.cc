@@ -79,23 +79,6 @@ void AtKernelRate(std::vector<RankCost>& ranks, const std::vector<uint64_t>& byt
   }
 }
 
-// What the kernels' benchmarks count per GPU, in tokens: the copies a rank receives in dispatch,
-// its own included (DeepEP's test_intranode.py), or its tokens times the nodes each reaches, its
-// own included (test_internode.py's "RDMA").
-std::vector<uint64_t> ColumnTokens(const TrafficMatrix& m) {
-  std::vector<uint64_t> into(m.ranks(), 0);
-  for (uint32_t r = 0; r < m.ranks(); ++r) {
-    for (const TrafficMatrix::Cell& c : m.row(r)) into[c.dst] += c.count;
-  }
-  return into;
-}
-std::vector<uint64_t> RowTokens(const TrafficMatrix& m) {
-  std::vector<uint64_t> out(m.ranks(), 0);
-  for (uint32_t r = 0; r < m.ranks(); ++r) {
-    for (const TrafficMatrix::Cell& c : m.row(r)) out[r] += c.count;
-  }
-  return out;
-}
 std::vector<uint64_t> Times(std::vector<uint64_t> tokens, Bytes token_bytes) {
   for (uint64_t& t : tokens) t *= token_bytes.value;
   return tokens;
@@ -207,7 +190,7 @@ pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& wo
     // The kernels' own rates bind on top of the links (with EP 1 no all-to-all runs). A combine
     // sends back what its dispatch brought.
     if (workload.plan.sizes().ep > 1) {
-      const std::vector<uint64_t> received = ColumnTokens(sent);
+      const std::vector<uint64_t> received = sent.ReceivedByRank();
       AtKernelRate(dispatch_cost.ranks, Times(received, dispatch_bytes),
                    workload.dispatch_kernel_gbps);
       AtKernelRate(combine_cost.ranks, Times(received, combine_bytes),
@@ -215,7 +198,7 @@ pb::Result SimulateMoeLayers(const NetworkModel& net, const models::Workload& wo
     }
     // No RDMA on one node.
     if (models::RelaysByNode(algo) && world > cluster.gpus_per_node()) {
-      const std::vector<uint64_t> pairs = RowTokens(layer.node_tokens);
+      const std::vector<uint64_t> pairs = layer.node_tokens.SentByRank();
       AtKernelRate(dispatch_cost.ranks, Times(pairs, dispatch_bytes),
                    workload.dispatch_rdma_kernel_gbps);
       AtKernelRate(combine_cost.ranks, Times(pairs, combine_bytes),

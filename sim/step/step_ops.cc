@@ -224,10 +224,7 @@ void LayerCoster::KernelRateAllToAlls(const models::TrafficMatrix& dispatch,
                                       const models::TrafficMatrix& combine) {
   // A GPU's column, its own tokens included: what the benchmarks count.
   auto busiest = [](const models::TrafficMatrix& m) {
-    std::vector<uint64_t> into(m.ranks(), 0);
-    for (uint32_t r = 0; r < m.ranks(); ++r) {
-      for (const models::TrafficMatrix::Cell& c : m.row(r)) into[c.dst] += c.count;
-    }
+    const std::vector<uint64_t> into = m.ReceivedByRank();
     return into.empty() ? uint64_t{0} : *std::max_element(into.begin(), into.end());
   };
   AtKernelRates(busiest(dispatch), busiest(combine), config_.dispatch_kernel_gbps,
@@ -240,12 +237,8 @@ void LayerCoster::RdmaKernelRateAllToAlls() {
     return;
   }
   // A GPU's tokens x the nodes each reaches, its own included: what the benchmarks count.
-  uint64_t pairs = 0;
-  for (uint32_t r = 0; r < work_.node_tokens.ranks(); ++r) {
-    uint64_t mine = 0;
-    for (const models::TrafficMatrix::Cell& c : work_.node_tokens.row(r)) mine += c.count;
-    pairs = std::max(pairs, mine);
-  }
+  const std::vector<uint64_t> sent = work_.node_tokens.SentByRank();
+  const uint64_t pairs = sent.empty() ? 0 : *std::max_element(sent.begin(), sent.end());
   AtKernelRates(pairs * dispatch_token_bytes_, pairs * combine_token_bytes_,
                 config_.dispatch_rdma_kernel_gbps, config_.combine_rdma_kernel_gbps,
                 "the internode kernels", "GB/s (RDMA)");
