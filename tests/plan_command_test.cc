@@ -630,6 +630,42 @@ TEST_CASE("moesim plan --emit-scenario writes a ranked row as a scenario simulat
 
 namespace moesim {
 
+TEST_CASE("moesim plan --overlap-tp: TP plans get faster, the others stay, and emit keeps it") {
+  // Each TP pair of collective and GEMM costs max(C, G) + min(C, G) / tp instead of C + G
+  // (sim/step/step.h): a plan with tp > 1 gets strictly faster, one with tp 1 keeps its step to
+  // the picosecond.
+  const auto off = Moesim(Args({"--json", "--quiet"}));
+  const auto on = Moesim(Args({"--json", "--quiet", "--overlap-tp"}));
+  REQUIRE(off.status == 0);
+  REQUIRE(on.status == 0);
+  const pb::PlanTable off_table = Json(off.out), on_table = Json(on.out);
+  std::map<std::string, int64_t> before;
+  for (const pb::PlanRow& row : off_table.rows()) before[row.plan()] = row.step_ps();
+  int with_tp = 0, without = 0;
+  for (const pb::PlanRow& row : on_table.rows()) {
+    INFO(row.plan());
+    REQUIRE(before.count(row.plan()) == 1);
+    if (row.tp() > 1) {
+      CHECK(row.step_ps() < before[row.plan()]);
+      ++with_tp;
+    } else {
+      CHECK(row.step_ps() == before[row.plan()]);
+      ++without;
+    }
+  }
+  CHECK(with_tp > 0);
+  CHECK(without > 0);
+  // The emitted scenario says so, and simulate reads it back.
+  const std::string path = testing::TempPath("overlap_tp.pbtxt");
+  REQUIRE(Moesim(Args({"--quiet", "--overlap-tp", "--emit-scenario", "1", "-o", path})).status ==
+          0);
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("tp: true"));
+  CHECK(Moesim({"simulate", path}).status == 0);
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("moesim plan names recomputation as a scenario does, in --csv and --json alike") {
   // Selective and full are tried by default: both words appear, the same in both outputs; with
   // --recompute-modules every row recomputes those modules and says so (quoted in the CSV).

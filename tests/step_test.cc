@@ -853,6 +853,97 @@ TEST_CASE("Step: SM sharing slows the compute an overlapped all-to-all runs besi
   CHECK(megatron.pair > r.pair);
 }
 
+TEST_CASE("Step: TP overlap runs each TP collective in tp chunks under the GEMM beside it") {
+  // Mixtral-8x7B cut to two layers, the first dense (FFN 14,336) and the second MoE with a shared
+  // expert, on one node as tp 2, ep 4 (dp 4, pp 1): every TP pair is there, in the forward, the
+  // backward and the LM head.
+  pb::ModelSpec model = *models::LoadCatalogModel("mixtral-8x7b", {}, *models::CatalogDir());
+  model.set_num_layers(2);
+  model.set_first_k_dense_layers(1);
+  model.set_dense_ffn_size(14336);
+  model.set_num_shared_experts(1);
+
+  // Per (layer, pass): C the TP collectives beside a GEMM op, G that op's time. A pair costs
+  // max(C, G) + min(C, G) / tp instead of C + G: it saves min(C, G) - floor(min(C, G) / 2) at
+  // tp 2. The pairs, by the GEMM op: attn-qkv (the all-gather before it), attn-out (the
+  // reduce-scatter after it), dense-ffn and shared-expert (both), lm-head (its all-gather).
+  const std::vector<std::pair<std::string, std::vector<std::string>>> pairs = {
+      {"attn-qkv", {"tp-allgather-attention"}},
+      {"attn-out", {"tp-reducescatter-attention"}},
+      {"dense-ffn", {"tp-allgather-ffn", "tp-reducescatter-ffn"}},
+      {"shared-expert", {"tp-allgather-shared-expert", "tp-reducescatter-shared-expert"}},
+      {"lm-head", {"tp-allgather-lm-head"}}};
+  struct Saving {
+    Duration saved;
+    int comm_bound = 0, gemm_bound = 0;
+  };
+  auto saving = [&](const StepReport& off, const std::string& pass) {
+    Saving s;
+    for (uint32_t layer = 0; layer < 2; ++layer) {
+      for (const auto& [gemm, comms] : pairs) {
+        Duration g, comm;
+        bool found = false;
+        for (const StepOp& op : off.ops) {
+          if (op.layer != layer || op.pass != pass) continue;
+          if (op.name == gemm) {
+            g += op.time;
+            found = true;
+          }
+          for (const std::string& name : comms) comm += op.name == name ? op.time : Duration();
+        }
+        if (!found) continue;
+        REQUIRE(comm > Duration());  // every GEMM op of the list has its collective at tp 2
+        const Duration m = std::min(comm, g);
+        (comm < g ? s.gemm_bound : s.comm_bound) += 1;
+        s.saved += m - Duration::Picoseconds(m.picoseconds() / 2);
+      }
+    }
+    return s;
+  };
+  // On one node the GEMMs outlast their collectives on NVLink. With each TP pair split over two
+  // nodes (tp varying slowest: GPU g pairs with g + 8) the collectives cross a 50 GB/s NIC and
+  // outlast the attention's GEMMs. Either way the pass loses exactly the pairs' saving.
+  for (const bool across : {false, true}) {
+    INFO((across ? "TP across nodes" : "TP in a node"));
+    const topology::Cluster cluster = Cluster(across ? 2 : 1);
+    const models::Plan plan = Resolve(model, across ? 16 : 8,
+                                      across ? "tp: 2 ep: 4 order: 'ep-dp-pp-tp'" : "tp: 2 ep: 4");
+    StepConfig c = Training(across ? 16 : 8, 4096);
+    const StepReport off = RunStep(cluster, model, plan, Uniform(), c);
+    c.overlap.tp = true;
+    const StepReport on = RunStep(cluster, model, plan, Uniform(), c);
+    const Saving f = saving(off, "forward"), b = saving(off, "backward");
+    CHECK(f.saved > Duration());
+    CHECK(f.gemm_bound + f.comm_bound == 7);  // 2 + 2 + 2 + 1 pairs
+    CHECK((across ? f.comm_bound : f.gemm_bound) >= (across ? 2 : 7));
+    CHECK(on.forward == off.forward - f.saved);
+    CHECK(on.backward == off.backward - b.saved);
+    // The ops are reported as issued, and the step is faster by every micro-batch's pairs: pp 1,
+    // so step = m (F + B) + gradients + optimizer.
+    CHECK(on.ops.size() == off.ops.size());
+    CHECK(on.step == off.step - int64_t{on.micro_batches} * (f.saved + b.saved));
+  }
+
+  // Without TP there is nothing to overlap: the same step bit for bit.
+  const topology::Cluster cluster = Cluster(1);
+  const models::Plan no_tp = Resolve(model, 8, "ep: 4");
+  StepConfig c = Training(8, 4096);
+  const StepReport a = RunStep(cluster, model, no_tp, Uniform(), c);
+  c.overlap.tp = true;
+  const StepReport b = RunStep(cluster, model, no_tp, Uniform(), c);
+  CHECK(a.step == b.step);
+
+  // The scenario's step.overlap.tp turns it on.
+  pb::Scenario scenario;
+  auto file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 4096\n  overlap { tp: true }\n}\n", "s.pbtxt",
+      &scenario);
+  REQUIRE(file.ok());
+  auto parsed = StepConfigFromSpec(scenario.step(), *file, Fidelity::kAnalytical);
+  REQUIRE(parsed.ok());
+  CHECK(parsed->overlap.tp);
+}
+
 TEST_CASE("Step: a multi-token-prediction module runs after the LM head and counts in MFU") {
   // One module on the tiny model, per token: attention 16,384 + router 256 + 2 experts x 6,144
   // + projection 2 x 64^2 = 8,192 + LM head 6,400 = 43,520 weights, 87,040 FLOPs, and its

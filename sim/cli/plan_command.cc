@@ -296,6 +296,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   step.overlap.alltoall = o.overlap_alltoall;
   step.overlap.shared_expert = o.overlap_shared;
   step.overlap.gradients = o.overlap_grads;
+  step.overlap.tp = o.overlap_tp;
   if (o.alltoall_hidden && !o.overlap_alltoall && o.schedule != "dualpipe" && o.schedule != "all") {
     return Fail(io, InputError({}, "--alltoall-hidden", fmt::format("{:g}", *o.alltoall_hidden),
                                "nothing overlaps the all-to-alls",
@@ -565,6 +566,10 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_flag("--overlap-shared-expert", o->overlap_shared,
                 "run the shared expert while dispatch is on the wire");
   cmd->add_flag("--overlap-grads", o->overlap_grads, "reduce gradients under the last backward");
+  cmd->add_flag(
+      "--overlap-tp", o->overlap_tp,
+      "run each TP all-gather and reduce-scatter in chunks under its GEMM (Megatron-Core's "
+      "tp_comm_overlap)");
   cmd->add_option("--capacity-factor", o->capacity_factor,
                   "drop token copies beyond this x the balanced share per expert (0: none)")
       ->check(CLI::NonNegativeNumber);

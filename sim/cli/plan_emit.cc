@@ -119,6 +119,7 @@ StatusOr<pb::Scenario> PlanScenario(const PlanOptions& o, const pb::ModelSpec& m
   if (o.dispatch_rdma_kernel_gbps) step.set_dispatch_rdma_kernel_gbps(*o.dispatch_rdma_kernel_gbps);
   if (o.combine_rdma_kernel_gbps) step.set_combine_rdma_kernel_gbps(*o.combine_rdma_kernel_gbps);
   step.mutable_overlap()->set_gradients(o.overlap_grads);
+  step.mutable_overlap()->set_tp(o.overlap_tp);
   if (o.capacity_factor > 0) step.set_capacity_factor(o.capacity_factor);
   step.set_alltoall_algo(o.alltoall_algo);
   if (o.alltoall_chunk_tokens) step.set_alltoall_chunk_tokens(*o.alltoall_chunk_tokens);

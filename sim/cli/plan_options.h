@@ -34,6 +34,7 @@ struct PlanOptions {
       "contiguous";  // "contiguous" | "round-robin" | "eplb[:REDUNDANT[:GROUPS]]"
   std::string fidelity = "analytical";
   bool overlap_alltoall = false, overlap_shared = false, overlap_grads = false;
+  bool overlap_tp = false;  // TP collectives under their GEMMs (Megatron-Core's tp_comm_overlap)
   double capacity_factor = 0;
   std::string alltoall_algo = "direct";
   std::optional<uint32_t> alltoall_chunk_tokens;  // deepep_normal's chunk; absent: DeepEP's 80

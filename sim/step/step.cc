@@ -23,22 +23,45 @@ struct PassTime {
   Duration alltoall;  // EP all-to-alls
   Duration other_comm;
   Duration shared_saved;  // what the shared-expert overlap took off `serial`
+  Duration tp_saved;      // what the TP overlap took off `serial`
   Duration weight;        // the weight-gradient part of the compute (StepOp::weight_share)
   Duration mtp;           // ops of the multi-token-prediction modules
   uint32_t alltoalls = 0;
 };
 
 // `free_comm`: every collective costs nothing (the compute-only step). `sms`: the SMs dispatch
-// holds while the shared expert runs beside it.
+// holds while the shared expert runs beside it. `tp`: the TP size, the chunks of the TP overlap.
 PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_comm, SmShare sms,
-              uint32_t model_layers) {
+              uint32_t model_layers, uint32_t tp) {
   PassTime p;
-  // Per (layer, pass): the dispatch op and the shared expert's block beside it.
+  // Per (layer, pass): the dispatch op and the shared expert's block beside it; the TP collectives
+  // by the GEMM op they run under, and the GEMM ops' times.
   Duration dispatch, shared;
+  std::vector<std::pair<std::string, Duration>> tp_comm, gemms;
+  auto add = [](std::vector<std::pair<std::string, Duration>>& to, const std::string& name,
+                Duration t) {
+    for (auto& [n, sum] : to) {
+      if (n == name) {
+        sum += t;
+        return;
+      }
+    }
+    to.emplace_back(name, t);
+  };
   auto settle = [&] {
     if (overlap.shared_expert)
       p.shared_saved += dispatch + shared - Overlapped(shared, dispatch, sms);
+    // C + G - (max(C, G) + min(C, G) / tp) = min(C, G) - min(C, G) / tp.
+    for (const auto& [gemm, c] : tp_comm) {
+      for (const auto& [name, g] : gemms) {
+        if (name != gemm) continue;
+        const Duration m = std::min(c, g);
+        p.tp_saved += m - Duration::Picoseconds(m.picoseconds() / std::max<uint32_t>(tp, 1));
+      }
+    }
     dispatch = shared = Duration();
+    tp_comm.clear();
+    gemms.clear();
   };
   uint32_t layer = UINT32_MAX;
   std::string pass;
@@ -58,6 +81,13 @@ PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_
       p.other_comm += t;
     }
     if (op.shared_expert) shared += t;
+    if (overlap.tp) {
+      if (!op.tp_gemm.empty()) {
+        add(tp_comm, op.tp_gemm, t);
+      } else if (!op.communication) {
+        add(gemms, op.name, t);
+      }
+    }
     if (op.weight_share > 0 && op.pass == "backward") {
       p.weight += Duration::Picoseconds(
           std::llround(static_cast<double>(t.picoseconds()) * op.weight_share));
@@ -65,7 +95,7 @@ PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_
     if (op.layer >= model_layers) p.mtp += t;
   }
   settle();
-  p.serial = p.serial - p.shared_saved;
+  p.serial = p.serial - p.shared_saved - p.tp_saved;
   return p;
 }
 
@@ -124,8 +154,9 @@ PassTime MeanPass(const std::vector<PassTime>& passes, const std::vector<int64_t
     return Duration::Picoseconds(static_cast<int64_t>((2 * sum + total) / (2 * total)));
   };
   PassTime p = passes.front();
-  for (Duration PassTime::*field : {&PassTime::serial, &PassTime::alltoall, &PassTime::other_comm,
-                                    &PassTime::shared_saved, &PassTime::weight, &PassTime::mtp}) {
+  for (Duration PassTime::*field :
+       {&PassTime::serial, &PassTime::alltoall, &PassTime::other_comm, &PassTime::shared_saved,
+        &PassTime::tp_saved, &PassTime::weight, &PassTime::mtp}) {
     p.*field = mean(field);
   }
   return p;
@@ -338,12 +369,13 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
         return models::IsMoeLayer(model, layer) ? *moe_costers[v][moe_index[layer]] : coster;
       };
       const StageOps ops = BuildStage(coster, coster_of, plan, st, config);
-      f.push_back(Time(ops.forward, config.overlap, false, sms, model.num_layers()));
-      b.push_back(Time(ops.backward, config.overlap, false, sms, model.num_layers()));
-      f_alone.push_back(Time(ops.forward, config.overlap, false, {}, model.num_layers()));
-      b_alone.push_back(Time(ops.backward, config.overlap, false, {}, model.num_layers()));
-      f_free.push_back(Time(ops.forward, config.overlap, true, {}, model.num_layers()));
-      b_free.push_back(Time(ops.backward, config.overlap, true, {}, model.num_layers()));
+      const uint32_t layers = model.num_layers();
+      f.push_back(Time(ops.forward, config.overlap, false, sms, layers, s.tp));
+      b.push_back(Time(ops.backward, config.overlap, false, sms, layers, s.tp));
+      f_alone.push_back(Time(ops.forward, config.overlap, false, {}, layers, s.tp));
+      b_alone.push_back(Time(ops.backward, config.overlap, false, {}, layers, s.tp));
+      f_free.push_back(Time(ops.forward, config.overlap, true, {}, layers, s.tp));
+      b_free.push_back(Time(ops.backward, config.overlap, true, {}, layers, s.tp));
       if (v == 0) x.ops = ops;
     }
     x.f = MeanPass(f, weight);
@@ -382,8 +414,10 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
     if (!overlap) return fb;
     const Duration a2a = f.alltoall + b.alltoall;
     const Duration other = f.other_comm + b.other_comm;
-    const Duration compute = fb + f.shared_saved + b.shared_saved - a2a - other;
-    return std::min(fb, OverlappedAtMost(compute, a2a, share, hidden) + other);
+    // The TP overlap's saving stays: it hid part of `other` under the compute.
+    const Duration tp_saved = f.tp_saved + b.tp_saved;
+    const Duration compute = fb + f.shared_saved + b.shared_saved + tp_saved - a2a - other;
+    return std::min(fb, OverlappedAtMost(compute, a2a, share, hidden) + other - tp_saved);
   };
   auto mean = [](Duration a, Duration b) {
     return Duration::Picoseconds((a + b).picoseconds() / 2 + (a + b).picoseconds() % 2);
@@ -689,6 +723,7 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
   c.overlap.alltoall = spec.overlap().alltoall();
   c.overlap.shared_expert = spec.overlap().shared_expert();
   c.overlap.gradients = spec.overlap().gradients();
+  c.overlap.tp = spec.overlap().tp();
   if (spec.overlap().has_alltoall_hidden()) {
     if (!spec.overlap().alltoall() && c.schedule != PipelineSchedule::kDualPipe) {
       return InputError(file.Locate("step.overlap.alltoall_hidden"), "step.overlap.alltoall_hidden",

@@ -64,6 +64,14 @@
 // the optimizer step. Inference: prefill is (m + p - 1) F; decode is one token per sequence through
 // every stage.
 //
+// With TP overlap (Megatron-Core's tp_comm_overlap: Transformer Engine's userbuffers) each TP
+// all-gather or reduce-scatter c of a pass runs in tp chunks under the GEMM op g it feeds or drains
+// (StepOp::tp_gemm: the all-gather before the QKV projection and the reduce-scatter after the
+// output projection, the dense FFN's and the shared expert's pair, the LM head's all-gather; in the
+// backward the same pairs): the pair costs max(C, G) + min(C, G) / tp, C the collectives of g and
+// G its time. The first (or last) chunk stays exposed, as a ring exchange over tp ranks leaves it;
+// the SMs userbuffers' reduce-scatter kernels hold are not taken from the GEMM.
+//
 // Every overlap is a max() where the serial step has a sum, so turning one on never makes a step
 // slower. Deterministic: the same inputs give the same report, bit for bit.
 #pragma once
@@ -100,6 +108,7 @@ struct Overlap {
   bool alltoall = false;       // EP all-to-alls of one micro-batch under another's compute
   bool shared_expert = false;  // the shared expert runs while dispatch is on the wire
   bool gradients = false;      // DP gradient reduction under the last micro-batch's backward
+  bool tp = false;  // TP all-gathers and reduce-scatters in chunks under their GEMMs (userbuffers)
   // The most of the all-to-alls' time overlap hides (schedule.h OverlappedAtMost); absent: the
   // schedule's default (DefaultAllToAllHidden).
   std::optional<double> alltoall_hidden;
@@ -187,6 +196,9 @@ struct StepOp {
   Duration time;
   // Part of the shared expert's block, which may run while dispatch is on the wire.
   bool shared_expert = false;
+  // A TP all-gather or reduce-scatter: the GEMM op beside it ("attn-qkv", "attn-out", "dense-ffn",
+  // "shared-expert", "lm-head") that Overlap::tp runs it under.
+  std::string tp_gemm;
   OpBlock block = OpBlock::kOther;
   // Of this op's backward, the share that is weight gradients (DualPipe's W): 1/2 for a GEMM
   // (one GEMM for the inputs' gradient, one for the weights'), less for attention (its core has

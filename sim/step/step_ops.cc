@@ -316,6 +316,11 @@ void LayerCoster::TensorParallel(std::vector<StepOp>& ops, uint32_t layer, const
   const std::string name = std::string("tp-") + (before ? "allgather-" : "reducescatter-") + block;
   StepOp op = Comm("", layer, before ? tp_gather_ : tp_scatter_, tp_bytes_);
   op.name = name;
+  // The GEMM op it feeds (an all-gather) or drains (a reduce-scatter): Overlap::tp's partner.
+  const std::string_view b = block;
+  op.tp_gemm = b == "attention" ? (before ? "attn-qkv" : "attn-out")
+               : b == "ffn"     ? "dense-ffn"
+                                : std::string(b);  // "shared-expert", "lm-head"
   ops.push_back(op);
 }
 
