@@ -230,6 +230,12 @@ if [[ $MODE != tests ]]; then
     timeout 120 python3 "$ROOT/backend/kernels/cuda/torch_peer.py" >"$OUT/torch_peer.txt" 2>&1 ||
       echo "torch peer: did not run (see $OUT/torch_peer.txt)" >>"$OUT/torch_peer.txt"
     cat "$OUT/torch_peer.txt"
+    # One MoE transformer layer of T03's and T04's models, forward and backward, as eager PyTorch
+    # runs it: each op's span, and wall against kernel time (torch_moe_layer_peer.json).
+    OUT=$OUT timeout 180 python3 "$ROOT/backend/kernels/cuda/torch_moe_layer_peer.py" \
+      >"$OUT/torch_moe_layer_peer.txt" 2>&1 ||
+      echo "torch MoE layer peer: did not run (see above)" >>"$OUT/torch_moe_layer_peer.txt"
+    cat "$OUT/torch_moe_layer_peer.txt"
   fi
 fi
 
