@@ -244,6 +244,34 @@ TEST_CASE("moesim simulate runs a whole training step from a scenario") {
   CHECK(e.dense_grad_bytes() == r.dense_grad_bytes());
 }
 
+TEST_CASE(
+    "moesim simulate says where a step keeps the attention scores FlashAttention never keeps") {
+  // The Mixtral scenario (selective: the scores recomputed, as FlashAttention does) and the same
+  // with recompute NONE and with modules that leave attention_core out: the memory then counts
+  // 5 a s^2 / tp bytes a layer of scores (models/memory.h), and the report's recompute line says
+  // so.
+  std::ifstream in(testing::SourcePath("scenarios/mixtral-8x7b-h100-64.pbtxt"));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(text.find("recompute: SELECTIVE") != std::string::npos);
+  const std::string note = "the attention scores are kept as unfused attention keeps them";
+  const auto selective =
+      Moesim({"simulate", testing::SourcePath("scenarios/mixtral-8x7b-h100-64.pbtxt")});
+  REQUIRE(selective.status == 0);
+  CHECK_THAT(selective.out, !Catch::Contains(note));
+  for (const std::string& recompute :
+       {std::string("recompute: NONE"), std::string("recompute_modules: [\"norm\"]")}) {
+    INFO(recompute);
+    std::string changed = text;
+    changed.replace(changed.find("recompute: SELECTIVE"), 20, recompute);
+    const std::string path = testing::TempPath("scores_kept.pbtxt");
+    std::ofstream(path) << changed;
+    const auto kept = Moesim({"simulate", path});
+    REQUIRE(kept.status == 0);
+    CHECK_THAT(kept.out, Catch::Contains(note));
+    std::filesystem::remove(path);
+  }
+}
+
 TEST_CASE("moesim simulate locates a step block's missing batch") {
   const auto run = Moesim({"simulate", testing::BadFixture("step_without_batch.pbtxt")});
   CHECK(run.status == 1);

@@ -221,8 +221,18 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
                        m.sequences_that_fit(), c.micro_batch);
   }
   if (r.mode() == "training") {
-    out << fmt::format("  {:<22} {}{}; in flight: {}\n", "recompute", r.recompute(),
-                       r.fp8_activations() ? ", FP8 activation caching" : "", m.in_flight_rule());
+    // Without attention_core (none, or modules without it) the memory keeps the attention scores
+    // as unfused attention does (models/memory.h), which the FlashAttention of the compute model
+    // never keeps: say so where it is counted.
+    const bool scores_kept =
+        r.recompute() != "full" && r.recompute().find("attention_core") == std::string::npos;
+    out << fmt::format("  {:<22} {}{}; in flight: {}{}\n", "recompute", r.recompute(),
+                       r.fp8_activations() ? ", FP8 activation caching" : "", m.in_flight_rule(),
+                       scores_kept ? "; the attention scores are kept as unfused attention keeps "
+                                     "them (5 a s^2 / tp bytes a layer): FlashAttention, which the "
+                                     "step's compute assumes, keeps none (selective, or add "
+                                     "attention_core)"
+                                   : "");
   }
   out << "\none micro-batch on stage " << r.slowest_stage() << ", by op:\n";
   out << fmt::format("  {:<10} {:<32} {:>6} {:>12}\n", "pass", "op", "count", "total ms");
