@@ -694,6 +694,40 @@ TEST_CASE("moesim plan --overlap-tp: TP plans get faster, the others stay, and e
   std::filesystem::remove(path);
 }
 
+TEST_CASE("moesim plan --host-us-per-kernel: a slow host never makes a plan faster") {
+  // Each pass issues its kernels at the host's pace and waits for the GPU at each dispatch
+  // (sim/step/step.h): no plan gets faster, and at 1,000 us a kernel every plan is slower.
+  const auto fast = Moesim(Args({"--json", "--quiet"}));
+  const auto slow = Moesim(Args({"--json", "--quiet", "--host-us-per-kernel", "1000"}));
+  REQUIRE(fast.status == 0);
+  REQUIRE(slow.status == 0);
+  const pb::PlanTable fast_table = Json(fast.out), slow_table = Json(slow.out);
+  CHECK(slow_table.host_us_per_kernel() == 1000);
+  CHECK_FALSE(fast_table.has_host_us_per_kernel());
+  std::map<std::string, int64_t> before;
+  for (const pb::PlanRow& row : fast_table.rows()) before[row.plan()] = row.step_ps();
+  for (const pb::PlanRow& row : slow_table.rows()) {
+    INFO(row.plan());
+    REQUIRE(before.count(row.plan()) == 1);
+    CHECK(row.step_ps() > before[row.plan()]);
+  }
+  // The table says so; the emitted scenario carries it; out of range is refused, named.
+  CHECK_THAT(Moesim(Args({"--quiet", "--top", "1", "--host-us-per-kernel", "1000"})).out,
+             Catch::Contains("; the host 1000 us a kernel\n"));
+  const std::string path = testing::TempPath("host.pbtxt");
+  REQUIRE(
+      Moesim(Args({"--quiet", "--host-us-per-kernel", "12.5", "--emit-scenario", "1", "-o", path}))
+          .status == 0);
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("host_us_per_kernel: 12.5"));
+  CHECK(Moesim({"simulate", path}).status == 0);
+  std::filesystem::remove(path);
+  const auto bad = Moesim(Args({"--host-us-per-kernel", "-1"}));
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--host-us-per-kernel = -1: out of range"));
+}
+
 TEST_CASE("moesim plan names recomputation as a scenario does, in --csv and --json alike") {
   // Selective and full are tried by default: both words appear, the same in both outputs; with
   // --recompute-modules every row recomputes those modules and says so (quoted in the CSV).

@@ -967,6 +967,57 @@ TEST_CASE("Step: TP overlap runs each TP collective in tp chunks under the GEMM 
   CHECK(parsed->overlap.tp);
 }
 
+TEST_CASE("Step: a host cost per kernel delays the GPU where the host falls behind") {
+  // The tiny model (2 MoE layers) as ep 4 on 8 GPUs, pp 1: a forward and a backward per
+  // micro-batch, no pipeline sends.
+  const topology::Cluster cluster = Cluster(1);
+  const pb::ModelSpec model = Tiny();
+  const models::Plan plan = Resolve(model, 8, "ep: 4");
+  StepConfig c = Training(16, 256);
+  const StepReport off = RunStep(cluster, model, plan, Uniform(), c);
+  CHECK(off.host_wait == Duration());
+  CHECK(off.kernels_per_micro_batch > 0);
+
+  // A host 1 ps a kernel, far quicker than any kernel (each >= the 4 us launch): the GPU waits
+  // only where the host starts behind it, at the pass's first kernel and after each dispatch, where
+  // the host waits for the GPU (the received counts) and then issues the next kernel 1 ps later.
+  // The forward has 2 dispatches: 1 + 2 ps; the backward none: 1 ps.
+  c.host_per_kernel = Duration::Picoseconds(1);
+  const StepReport tiny = RunStep(cluster, model, plan, Uniform(), c);
+  CHECK(tiny.forward == off.forward + Duration::Picoseconds(3));
+  CHECK(tiny.backward == off.backward + Duration::Picoseconds(1));
+  CHECK(tiny.host_wait == Duration::Picoseconds(4));
+  // DeepEP's low-latency kernels take fixed-size buffers: no host wait at the dispatch.
+  StepConfig ll = c;
+  ll.alltoall_algo = models::AllToAllAlgo::kDeepEpLowLatency;
+  const StepReport ll_on = RunStep(cluster, model, plan, Uniform(), ll);
+  ll.host_per_kernel = Duration();
+  const StepReport ll_off = RunStep(cluster, model, plan, Uniform(), ll);
+  CHECK(ll_on.forward == ll_off.forward + Duration::Picoseconds(1));
+
+  // A host 1 s a kernel, far slower than any kernel: the host issues every kernel of the pass
+  // after the one before has run, so the pass takes n x 1 s plus at most its kernels' own time
+  // (the last kernel's run, and each dispatch's wait for the kernel before it).
+  c.host_per_kernel = Duration::Picoseconds(1'000'000'000'000);
+  const StepReport slow = RunStep(cluster, model, plan, Uniform(), c);
+  CHECK(slow.kernels_per_micro_batch == off.kernels_per_micro_batch);
+  const int64_t n = static_cast<int64_t>(slow.kernels_per_micro_batch);
+  const Duration kernels = off.forward + off.backward;
+  CHECK(slow.forward + slow.backward >= n * c.host_per_kernel);
+  CHECK(slow.forward + slow.backward <= n * c.host_per_kernel + kernels);
+  CHECK(slow.host_wait == slow.forward + slow.backward - kernels);
+
+  // The scenario's step.host_us_per_kernel: microseconds.
+  pb::Scenario scenario;
+  auto file = TextFile::ParseString(
+      "step {\n  global_batch: 8\n  seq_len: 64\n  host_us_per_kernel: 12.5\n}\n", "s.pbtxt",
+      &scenario);
+  REQUIRE(file.ok());
+  auto parsed = StepConfigFromSpec(scenario.step(), *file, Fidelity::kAnalytical);
+  REQUIRE(parsed.ok());
+  CHECK(parsed->host_per_kernel == Duration::Picoseconds(12'500'000));
+}
+
 TEST_CASE("Step: a multi-token-prediction module runs after the LM head and counts in MFU") {
   // One module on the tiny model, per token: attention 16,384 + router 256 + 2 experts x 6,144
   // + projection 2 x 64^2 = 8,192 + LM head 6,400 = 43,520 weights, 87,040 FLOPs, and its

@@ -72,6 +72,8 @@ Status CheckPlanFlags(const PlanOptions& o) {
        DeclaredRange<pb::StepSpec>("dispatch_rdma_kernel_gbps")},
       {"--combine-rdma-kernel-gbps", o.combine_rdma_kernel_gbps,
        DeclaredRange<pb::StepSpec>("combine_rdma_kernel_gbps")},
+      {"--host-us-per-kernel", o.host_us_per_kernel,
+       DeclaredRange<pb::StepSpec>("host_us_per_kernel")},
   };
   for (const Flag& f : flags) {
     if (f.value) MOESIM_RETURN_IF_ERROR(CheckFigure(*f.value, f.range, {}, f.name));
@@ -185,6 +187,8 @@ void PrintPlanTable(const pb::PlanTable& t, uint32_t top, bool show_refused, Com
   rates(t.has_dispatch_rdma_kernel_gbps(), t.dispatch_rdma_kernel_gbps(),
         t.has_combine_rdma_kernel_gbps(), t.combine_rdma_kernel_gbps(), "the internode kernels",
         "GB/s (RDMA)");
+  if (t.has_host_us_per_kernel())
+    io.out << fmt::format("; the host {:g} us a kernel", t.host_us_per_kernel());
   io.out << "\n";
   if (t.rerank_flow() > 0) {
     io.out << "rows 1-" << std::min<int>(t.rerank_flow(), t.rows_size())
@@ -308,6 +312,10 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   step.combine_kernel_gbps = o.combine_kernel_gbps;
   step.dispatch_rdma_kernel_gbps = o.dispatch_rdma_kernel_gbps;
   step.combine_rdma_kernel_gbps = o.combine_rdma_kernel_gbps;
+  if (o.host_us_per_kernel) {
+    step.host_per_kernel =
+        Duration::Picoseconds(static_cast<int64_t>(std::llround(*o.host_us_per_kernel * 1e6)));
+  }
   step.capacity_factor = o.capacity_factor;
   const StatusOr<models::AllToAllAlgo> algo =
       models::ParseAllToAllAlgo(o.alltoall_algo, {}, "--alltoall-algo");
@@ -461,6 +469,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   table.set_combine_dtype(o.combine_dtype);
   if (o.dispatch_kernel_gbps) table.set_dispatch_kernel_gbps(*o.dispatch_kernel_gbps);
   if (o.combine_kernel_gbps) table.set_combine_kernel_gbps(*o.combine_kernel_gbps);
+  if (o.host_us_per_kernel) table.set_host_us_per_kernel(*o.host_us_per_kernel);
   if (o.dispatch_rdma_kernel_gbps)
     table.set_dispatch_rdma_kernel_gbps(*o.dispatch_rdma_kernel_gbps);
   if (o.combine_rdma_kernel_gbps) table.set_combine_rdma_kernel_gbps(*o.combine_rdma_kernel_gbps);
@@ -581,6 +590,10 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
       ->check(CLI::IsMember(
           {"direct", "per_rank", "hierarchical", "deepep_normal", "deepep_low_latency"}))
       ->capture_default_str();
+  cmd->add_option("--host-us-per-kernel", o->host_us_per_kernel,
+                  "the host's time to issue one kernel, us (an eager framework's per-op cost): "
+                  "the GPU waits where the host falls behind, and at each dispatch the host waits "
+                  "for the GPU");
   cmd->add_option("--dispatch-kernel-gbps", o->dispatch_kernel_gbps,
                   "the dispatch kernel's own rate, GB/s per GPU of what it receives, its own "
                   "tokens included (as DeepEP's and HybridEP's benchmarks report it): a bound");

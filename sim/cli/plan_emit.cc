@@ -115,6 +115,7 @@ StatusOr<pb::Scenario> PlanScenario(const PlanOptions& o, const pb::ModelSpec& m
   step.mutable_overlap()->set_shared_expert(o.overlap_shared);
   if (!o.grad_reduce_in_fp32) step.set_grad_reduce_in_fp32(false);
   if (o.dispatch_kernel_gbps) step.set_dispatch_kernel_gbps(*o.dispatch_kernel_gbps);
+  if (o.host_us_per_kernel) step.set_host_us_per_kernel(*o.host_us_per_kernel);
   if (o.combine_kernel_gbps) step.set_combine_kernel_gbps(*o.combine_kernel_gbps);
   if (o.dispatch_rdma_kernel_gbps) step.set_dispatch_rdma_kernel_gbps(*o.dispatch_rdma_kernel_gbps);
   if (o.combine_rdma_kernel_gbps) step.set_combine_rdma_kernel_gbps(*o.combine_rdma_kernel_gbps);

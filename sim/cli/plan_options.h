@@ -49,6 +49,8 @@ struct PlanOptions {
   bool grad_reduce_in_fp32 = true;        // StepSpec.grad_reduce_in_fp32
   // The all-to-all kernels' own rates per GPU (StepSpec.dispatch_kernel_gbps, ...); absent: none.
   std::optional<double> dispatch_kernel_gbps, combine_kernel_gbps;
+  // The host's issue time per kernel, microseconds (StepSpec.host_us_per_kernel); absent: none.
+  std::optional<double> host_us_per_kernel;
   std::optional<double> dispatch_rdma_kernel_gbps, combine_rdma_kernel_gbps;
   std::string expert_gemm = "auto";  // sim/compute/kernel_model.h
   uint32_t top = 10;

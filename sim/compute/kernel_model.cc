@@ -243,6 +243,16 @@ Duration KernelModel::Time(const Kernel& k) const {
   }
 }
 
+uint32_t KernelModel::Launches(const Kernel& k) const {
+  if (k.kind == KernelKind::kGemm) {
+    uint32_t with_work = 0;
+    for (const GemmShape& s : k.shapes) with_work += s.flops() > 0;
+    const bool loop = k.gemm == GemmClass::kExpert && api_ == ExpertGemm::kLoop;
+    return loop ? with_work : std::min<uint32_t>(with_work, 1);
+  }
+  return k.flops > 0 || k.bytes > 0 ? 1 : 0;
+}
+
 std::string KernelModel::Describe() const {
   auto tf = [](Rate r) { return r.tera(); };
   std::string gemms =

@@ -179,6 +179,8 @@ class KernelModel {
 
   // Zero work costs nothing (no launch).
   Duration Time(const Kernel& kernel) const;
+  // The launches Time counts: one a kernel with work, one per expert GEMM with rows in the loop.
+  uint32_t Launches(const Kernel& kernel) const;
   // Its FLOPs and bytes (KernelWork above), at this model's element sizes.
   KernelWork Work(const Kernel& kernel) const;
 

@@ -24,6 +24,8 @@ struct PassTime {
   Duration other_comm;
   Duration shared_saved;  // what the shared-expert overlap took off `serial`
   Duration tp_saved;      // what the TP overlap took off `serial`
+  Duration host_wait;     // what the GPU waited for the host (StepConfig::host_per_kernel)
+  uint64_t kernels = 0;
   Duration weight;        // the weight-gradient part of the compute (StepOp::weight_share)
   Duration mtp;           // ops of the multi-token-prediction modules
   uint32_t alltoalls = 0;
@@ -31,9 +33,13 @@ struct PassTime {
 
 // `free_comm`: every collective costs nothing (the compute-only step). `sms`: the SMs dispatch
 // holds while the shared expert runs beside it. `tp`: the TP size, the chunks of the TP overlap.
+// `host`: the host's issue time per kernel (0: none).
 PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_comm, SmShare sms,
-              uint32_t model_layers, uint32_t tp) {
+              uint32_t model_layers, uint32_t tp, Duration host) {
   PassTime p;
+  // The host model's two clocks (sim/step/step.h): when the host has issued the kernels so far,
+  // and when the GPU has run them.
+  Duration host_clock, gpu_clock, busy;
   // Per (layer, pass): the dispatch op and the shared expert's block beside it; the TP collectives
   // by the GEMM op they run under, and the GEMM ops' times.
   Duration dispatch, shared;
@@ -73,6 +79,19 @@ PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_
     }
     const Duration t = op.communication && free_comm ? Duration() : op.time;
     p.serial += t;
+    p.kernels += op.kernels;
+    if (host > Duration() && (op.kernels > 0 || t > Duration())) {
+      if (op.host_sync) host_clock = std::max(host_clock, gpu_clock);
+      // The op's time split over its kernels, the remainder on the last.
+      const int64_t n = std::max<int64_t>(op.kernels, 1);
+      const Duration each = Duration::Picoseconds(t.picoseconds() / n);
+      for (int64_t k = 0; k < n; ++k) {
+        host_clock += host;
+        const Duration run = k + 1 < n ? each : t - (n - 1) * each;
+        gpu_clock = std::max(gpu_clock, host_clock) + run;
+      }
+      busy += t;
+    }
     if (op.alltoall) {
       p.alltoall += t;
       ++p.alltoalls;
@@ -95,7 +114,9 @@ PassTime Time(const std::vector<StepOp>& ops, const Overlap& overlap, bool free_
     if (op.layer >= model_layers) p.mtp += t;
   }
   settle();
-  p.serial = p.serial - p.shared_saved - p.tp_saved;
+  // The host's lateness: what the two clocks took beyond the kernels themselves.
+  if (host > Duration()) p.host_wait = std::max(gpu_clock, host_clock) - busy;
+  p.serial = p.serial - p.shared_saved - p.tp_saved + p.host_wait;
   return p;
 }
 
@@ -156,7 +177,7 @@ PassTime MeanPass(const std::vector<PassTime>& passes, const std::vector<int64_t
   PassTime p = passes.front();
   for (Duration PassTime::*field :
        {&PassTime::serial, &PassTime::alltoall, &PassTime::other_comm, &PassTime::shared_saved,
-        &PassTime::tp_saved, &PassTime::weight, &PassTime::mtp}) {
+        &PassTime::tp_saved, &PassTime::host_wait, &PassTime::weight, &PassTime::mtp}) {
     p.*field = mean(field);
   }
   return p;
@@ -370,12 +391,13 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
       };
       const StageOps ops = BuildStage(coster, coster_of, plan, st, config);
       const uint32_t layers = model.num_layers();
-      f.push_back(Time(ops.forward, config.overlap, false, sms, layers, s.tp));
-      b.push_back(Time(ops.backward, config.overlap, false, sms, layers, s.tp));
-      f_alone.push_back(Time(ops.forward, config.overlap, false, {}, layers, s.tp));
-      b_alone.push_back(Time(ops.backward, config.overlap, false, {}, layers, s.tp));
-      f_free.push_back(Time(ops.forward, config.overlap, true, {}, layers, s.tp));
-      b_free.push_back(Time(ops.backward, config.overlap, true, {}, layers, s.tp));
+      const Duration h = config.host_per_kernel;
+      f.push_back(Time(ops.forward, config.overlap, false, sms, layers, s.tp, h));
+      b.push_back(Time(ops.backward, config.overlap, false, sms, layers, s.tp, h));
+      f_alone.push_back(Time(ops.forward, config.overlap, false, {}, layers, s.tp, h));
+      b_alone.push_back(Time(ops.backward, config.overlap, false, {}, layers, s.tp, h));
+      f_free.push_back(Time(ops.forward, config.overlap, true, {}, layers, s.tp, h));
+      b_free.push_back(Time(ops.backward, config.overlap, true, {}, layers, s.tp, h));
       if (v == 0) x.ops = ops;
     }
     x.f = MeanPass(f, weight);
@@ -472,6 +494,9 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   const Duration free_pipeline =
       run(chunk(r.slowest_stage, &Stage::f_free, &Stage::b_free, {})).pipeline;
   r.mtp_forward = stages[s.pp - 1].f.mtp;
+  r.host_per_kernel = config.host_per_kernel;
+  r.kernels_per_micro_batch = worst.f.kernels + worst.b.kernels;
+  r.host_wait = worst.f.host_wait + worst.b.host_wait;
   r.alltoalls_per_micro_batch = worst.f.alltoalls + worst.b.alltoalls;
   r.dropped_copies = layer_work.TotalDropped();
   for (uint64_t t : layer_work.tokens_in) r.routed_copies += t * model.top_k();
@@ -724,6 +749,10 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
   c.overlap.shared_expert = spec.overlap().shared_expert();
   c.overlap.gradients = spec.overlap().gradients();
   c.overlap.tp = spec.overlap().tp();
+  if (spec.has_host_us_per_kernel()) {
+    c.host_per_kernel =
+        Duration::Picoseconds(static_cast<int64_t>(std::llround(spec.host_us_per_kernel() * 1e6)));
+  }
   if (spec.overlap().has_alltoall_hidden()) {
     if (!spec.overlap().alltoall() && c.schedule != PipelineSchedule::kDualPipe) {
       return InputError(file.Locate("step.overlap.alltoall_hidden"), "step.overlap.alltoall_hidden",

@@ -72,6 +72,15 @@
 // G its time. The first (or last) chunk stays exposed, as a ring exchange over tp ranks leaves it;
 // the SMs userbuffers' reduce-scatter kernels hold are not taken from the GEMM.
 //
+// With a host cost per kernel h (StepConfig::host_per_kernel, an eager framework's per-op time), a
+// pass is two clocks: the host issues the pass's kernels in order, h each (StepOp::kernels; an
+// op's GPU time split evenly over its kernels), and the GPU starts each kernel when it is free
+// and the kernel is issued; before an op marked host_sync (each forward or recomputed dispatch,
+// whose dispatcher copies the received token counts to the host, except DeepEP's low-latency
+// kernels, which take fixed-size buffers) the host waits for the GPU. The pass then lasts
+// max(host, GPU); what that adds to the ops' sum is the host wait, counted as compute. h = 0 leaves
+// every figure as it was.
+//
 // Every overlap is a max() where the serial step has a sum, so turning one on never makes a step
 // slower. Deterministic: the same inputs give the same report, bit for bit.
 #pragma once
@@ -165,6 +174,8 @@ struct StepConfig {
   std::optional<double> dispatch_rdma_kernel_gbps, combine_rdma_kernel_gbps;
   // Bytes of a gradient element, kept and reduced (StepSpec.grad_reduce_in_fp32): 4, or 2.
   uint32_t grad_bytes = 4;  // kGradBytes below
+  // The host's issue time per kernel (StepSpec.host_us_per_kernel); zero: the host is never late.
+  Duration host_per_kernel;
   // How a token travels in dispatch and in combine (models/wire_dtype.h), forward and backward
   // alike; nullopt: the model's dtype.
   std::optional<models::WireDtype> dispatch_dtype, combine_dtype;
@@ -200,6 +211,12 @@ struct StepOp {
   // "shared-expert", "lm-head") that Overlap::tp runs it under.
   std::string tp_gemm;
   OpBlock block = OpBlock::kOther;
+  // Kernels the op launches in this pass (a collective: one), and, for a forward compute op, in its
+  // backward; and whether the host waits for the GPU before issuing it (a forward dispatch: the
+  // dispatcher reads the received token counts).
+  uint32_t kernels = 0;
+  uint32_t backward_kernels = 0;
+  bool host_sync = false;
   // Of this op's backward, the share that is weight gradients (DualPipe's W): 1/2 for a GEMM
   // (one GEMM for the inputs' gradient, one for the weights'), less for attention (its core has
   // no weights), 0 for the rest.
@@ -257,6 +274,11 @@ struct StepReport {
   uint32_t grad_bytes = 4;     // of a gradient element, kept and reduced (StepConfig::grad_bytes)
   double alltoall_hidden = 0;  // the share overlap may hide (Overlap::alltoall_hidden); 0: none
   Duration sm_sharing;
+  // The host model (StepConfig::host_per_kernel): the kernels of one micro-batch's forward and
+  // backward on the slowest stage, and what the GPU waits for the host in them.
+  Duration host_per_kernel;
+  uint64_t kernels_per_micro_batch = 0;
+  Duration host_wait;
   // The multi-token-prediction modules' forward on the last stage, per micro-batch.
   uint32_t mtp_depth = 0;
   Duration mtp_forward;

@@ -295,10 +295,12 @@ StepOp LayerCoster::Compute(const std::string& name, uint32_t layer, const Kerne
   for (const Kernel& x : k.forward) {
     op.time += kernels_.Time(x);
     op.work += kernels_.Work(x);
+    op.kernels += kernels_.Launches(x);
   }
   for (const Kernel& x : k.backward) {
     op.backward += kernels_.Time(x);
     op.backward_work += kernels_.Work(x);
+    op.backward_kernels += kernels_.Launches(x);
   }
   return op;
 }
@@ -307,6 +309,7 @@ StepOp LayerCoster::Comm(const char* name, uint32_t layer, Duration time, uint64
                          bool alltoall) const {
   StepOp op = ForwardOp(name, layer, true, alltoall, time);
   op.work.bytes = bytes;
+  op.kernels = 1;  // one NCCL (or DeepEP) kernel
   return op;
 }
 
@@ -476,9 +479,18 @@ void LayerCoster::TimeExperts() {
     auto time = [&](std::vector<GemmShape> shapes, bool wgrad = false) {
       return kernels_.Time(Kernel::Gemm(GemmClass::kExpert, std::move(shapes), wgrad));
     };
+    auto launches = [&](const std::vector<GemmShape>& shapes) {
+      return kernels_.Launches(Kernel::Gemm(GemmClass::kExpert, shapes));
+    };
+    // The slowest rank's time, and its launches (the most of any rank: a rank without an
+    // expert's tokens skips that expert's GEMMs in the loop).
     expert_forward_ = std::max(expert_forward_, time(up) + time(down));
     expert_backward_ = std::max(expert_backward_,
                                 time(down_d) + time(down_w, true) + time(up_d) + time(up_w, true));
+    expert_forward_kernels_ = std::max(expert_forward_kernels_, launches(up) + launches(down));
+    expert_backward_kernels_ =
+        std::max(expert_backward_kernels_,
+                 launches(down_d) + launches(down_w) + launches(up_d) + launches(up_w));
     auto work = [&](std::vector<GemmShape> shapes, bool wgrad = false) {
       return kernels_.Work(Kernel::Gemm(GemmClass::kExpert, std::move(shapes), wgrad));
     };
@@ -512,6 +524,8 @@ void LayerCoster::Experts(std::vector<StepOp>& ops, uint32_t layer) const {
   }
   StepOp expert = ForwardOp("expert", layer, false, false, expert_forward_);
   expert.backward = expert_backward_;
+  expert.kernels = expert_forward_kernels_;
+  expert.backward_kernels = expert_backward_kernels_;
   if (!expert_work_.empty()) {
     expert.work = expert_work_[expert_rows_rank_].forward;
     expert.backward_work = expert_work_[expert_rows_rank_].backward;
@@ -585,6 +599,10 @@ std::vector<StepOp> LayerCoster::Forward(uint32_t layer) const {
               {{Kernel::Memory(2 * n * k * h * a)}, {Kernel::Memory((n * k + n) * h * a)}}));
   ops.push_back(Comm("dispatch", layer, dispatch_,
                      *std::max_element(dispatch_bytes_.begin(), dispatch_bytes_.end()), true));
+  // The dispatcher learns on the host how many tokens arrive (Megatron-Core's all-to-all
+  // dispatcher's output splits, DeepEP's normal dispatch's received counts); DeepEP's low-latency
+  // kernels take fixed-size buffers instead.
+  ops.back().host_sync = config_.alltoall_algo != models::AllToAllAlgo::kDeepEpLowLatency;
   if (model_.num_shared_experts() > 0) {
     const uint64_t f = model_.shared_expert_ffn_size() != 0 ? model_.shared_expert_ffn_size()
                                                             : model_.expert_ffn_size();
@@ -619,7 +637,9 @@ std::vector<StepOp> LayerCoster::Backward(const std::vector<StepOp>& forward) {
       op.time = op.backward;
       op.work = op.backward_work;
       op.backward_work = {};
+      op.kernels = op.backward_kernels;
     }
+    op.host_sync = false;  // the backward's all-to-alls reuse the forward's counts
     ops.push_back(op);
   }
   return ops;

@@ -143,6 +143,7 @@ class LayerCoster {
   Duration etp_gather_, etp_scatter_;  // expert tensor parallelism (etp > 1)
   // Their buffers (StepOp::work.bytes): TP, CP, ETP, pipeline sends.
   uint64_t tp_bytes_ = 0, cp_kv_bytes_ = 0, etp_bytes_ = 0, p2p_bytes_ = 0;
+  uint32_t expert_forward_kernels_ = 0, expert_backward_kernels_ = 0;  // the most of any rank
   std::vector<uint64_t> dispatch_bytes_, combine_bytes_;  // per EP rank
   std::vector<ExpertRankWork> expert_work_;               // per EP rank
   uint32_t expert_rows_rank_ = 0;                         // the EP rank that computes expert_rows_

@@ -65,6 +65,9 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   p.set_grad_bytes(r.grad_bytes);
   p.set_gpu_sms(r.gpu_sms);
   p.set_sm_sharing_ns(Ns(r.sm_sharing));
+  p.set_host_us_per_kernel(static_cast<double>(r.host_per_kernel.picoseconds()) / 1e6);
+  p.set_kernels_per_micro_batch(r.kernels_per_micro_batch);
+  p.set_host_wait_ns(Ns(r.host_wait));
   p.set_mtp_depth(r.mtp_depth);
   p.set_mtp_forward_ns(Ns(r.mtp_forward));
   p.set_recompute(r.recompute);
@@ -164,6 +167,13 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
         "%\n",
         "SM sharing", Ms(r.sm_sharing_ns()), r.comm_sms(), r.gpu_sms(),
         100.0 * (r.gpu_sms() - r.comm_sms()) / r.gpu_sms());
+  }
+  if (r.host_us_per_kernel() > 0) {
+    out << fmt::format(
+        "  {:<22} {:>12.3f} ms   the GPU waits for the host, per micro-batch on stage {}: {} "
+        "kernels at {:g} us each, the host waiting for the GPU at each dispatch\n",
+        "host", Ms(r.host_wait_ns()), r.slowest_stage(), r.kernels_per_micro_batch(),
+        r.host_us_per_kernel());
   }
   if (r.mtp_depth() > 0) {
     out << fmt::format("  {:<22} {:>12.3f} ms   forward per micro-batch on the last stage\n",
