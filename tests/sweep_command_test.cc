@@ -116,3 +116,21 @@ TEST_CASE("moesim sweep: a bad field path or value is one located error, exit 1"
 }
 
 }  // namespace moesim
+
+namespace moesim {
+
+TEST_CASE("moesim sweep of a step: the host's issue time, and the host as the bottleneck") {
+  // The Mixtral step at no host cost and at 100 ms a kernel: there the GPU waits for the host far
+  // longer than any op runs, and the row says so; the total grows.
+  const auto run = Moesim({"sweep", testing::SourcePath("scenarios/mixtral-8x7b-h100-64.pbtxt"),
+                           "--set", "step.host_us_per_kernel=0,100000", "--json", "-", "--quiet"});
+  REQUIRE(run.status == 0);
+  pb::SweepTable t;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(run.out, &t).ok());
+  REQUIRE(t.rows_size() == 2);
+  CHECK(t.rows(0).bottleneck() != "host (issuing kernels)");
+  CHECK(t.rows(1).bottleneck() == "host (issuing kernels)");
+  CHECK(t.rows(1).total_ns() > t.rows(0).total_ns());
+}
+
+}  // namespace moesim

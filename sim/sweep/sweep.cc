@@ -44,9 +44,16 @@ void FillStepRow(const pb::StepResult& r, pb::SweepRow& row) {
     it->second += op.time_ns();
     communication[op.name()] = op.communication();
   }
+  // The GPU's wait for the host (step.host_us_per_kernel) competes as one more part.
+  if (r.host_wait_ns() > 0) {
+    ops.emplace_back("host", r.host_wait_ns());
+    communication["host"] = false;
+  }
   const auto longest = std::max_element(
       ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
-  if (longest != ops.end()) {
+  if (longest != ops.end() && longest->first == "host") {
+    row.set_bottleneck("host (issuing kernels)");
+  } else if (longest != ops.end()) {
     row.set_bottleneck(longest->first +
                        (communication[longest->first] ? " (communication)" : " (compute)"));
   }
