@@ -110,10 +110,13 @@ class Layer(torch.nn.Module):
             k = self.rope(k.view(t, s["kv_heads"], d))
             v = v.view(t, s["kv_heads"], d)
         with rf("attn-core"):
-            rep = s["heads"] // s["kv_heads"]
             q, k, v = (z.transpose(0, 1).unsqueeze(0) for z in (q, k, v))
-            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-            o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            try:  # GQA in the kernel (torch >= 2.5), as TE's attention takes it
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+            except TypeError:
+                rep = s["heads"] // s["kv_heads"]
+                k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             o = o.squeeze(0).transpose(0, 1).reshape(t, self.q_w)
         with rf("attn-out"):
             a = self.out(o)
