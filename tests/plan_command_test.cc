@@ -268,6 +268,11 @@ TEST_CASE(
     const auto kept = Moesim({"simulate", path});
     REQUIRE(kept.status == 0);
     CHECK_THAT(kept.out, Catch::Contains(note));
+    const auto json = Moesim({"simulate", path, "--json"});
+    REQUIRE(json.status == 0);
+    pb::StepResult r;
+    REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &r).ok());
+    CHECK(r.attention_scores_kept());
     std::filesystem::remove(path);
   }
 }

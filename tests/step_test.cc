@@ -864,9 +864,9 @@ TEST_CASE("Step: TP overlap runs each TP collective in tp chunks under the GEMM 
   model.set_num_shared_experts(1);
 
   // Per (layer, pass): C the TP collectives beside a GEMM op, G that op's time. A pair costs
-  // max(C, G) + min(C, G) / tp instead of C + G: it saves min(C, G) - floor(min(C, G) / 2) at
-  // tp 2. The pairs, by the GEMM op: attn-qkv (the all-gather before it), attn-out (the
-  // reduce-scatter after it), dense-ffn and shared-expert (both), lm-head (its all-gather).
+  // max(C, G) + min(C, G) / tp instead of C + G: it saves min(C, G) - floor(min(C, G) / tp). The
+  // pairs, by the GEMM op: attn-qkv (the all-gather before it), attn-out (the reduce-scatter after
+  // it), dense-ffn and shared-expert (both), lm-head (its all-gather).
   const std::vector<std::pair<std::string, std::vector<std::string>>> pairs = {
       {"attn-qkv", {"tp-allgather-attention"}},
       {"attn-out", {"tp-reducescatter-attention"}},
@@ -877,7 +877,7 @@ TEST_CASE("Step: TP overlap runs each TP collective in tp chunks under the GEMM 
     Duration saved;
     int comm_bound = 0, gemm_bound = 0;
   };
-  auto saving = [&](const StepReport& off, const std::string& pass) {
+  auto saving = [&](const StepReport& off, const std::string& pass, int64_t tp) {
     Saving s;
     for (uint32_t layer = 0; layer < 2; ++layer) {
       for (const auto& [gemm, comms] : pairs) {
@@ -892,30 +892,42 @@ TEST_CASE("Step: TP overlap runs each TP collective in tp chunks under the GEMM 
           for (const std::string& name : comms) comm += op.name == name ? op.time : Duration();
         }
         if (!found) continue;
-        REQUIRE(comm > Duration());  // every GEMM op of the list has its collective at tp 2
+        REQUIRE(comm > Duration());  // every GEMM op of the list has its collective at tp > 1
         const Duration m = std::min(comm, g);
         (comm < g ? s.gemm_bound : s.comm_bound) += 1;
-        s.saved += m - Duration::Picoseconds(m.picoseconds() / 2);
+        s.saved += m - Duration::Picoseconds(m.picoseconds() / tp);
       }
     }
     return s;
   };
-  // On one node the GEMMs outlast their collectives on NVLink. With each TP pair split over two
-  // nodes (tp varying slowest: GPU g pairs with g + 8) the collectives cross a 50 GB/s NIC and
-  // outlast the attention's GEMMs. Either way the pass loses exactly the pairs' saving.
-  for (const bool across : {false, true}) {
-    INFO((across ? "TP across nodes" : "TP in a node"));
-    const topology::Cluster cluster = Cluster(across ? 2 : 1);
-    const models::Plan plan = Resolve(model, across ? 16 : 8,
-                                      across ? "tp: 2 ep: 4 order: 'ep-dp-pp-tp'" : "tp: 2 ep: 4");
-    StepConfig c = Training(across ? 16 : 8, 4096);
+  // On one node the GEMMs outlast their collectives on NVLink (tp 2, and tp 4: a quarter of each
+  // pair's shorter side stays exposed). With each TP pair split over two nodes (tp varying
+  // slowest: GPU g pairs with g + 8) the collectives cross a 50 GB/s NIC and outlast the
+  // attention's GEMMs. Either way the pass loses exactly the pairs' saving.
+  struct Case {
+    const char* what;
+    uint32_t nodes;
+    const char* plan;
+    int64_t tp;
+    bool across;
+    int bound;  // pairs at least bound by the GEMM (in a node) or by the collectives (across)
+  };
+  for (const Case& k :
+       {Case{"tp 2 in a node", 1, "tp: 2 ep: 4", 2, false, 7},
+        Case{"tp 4 in a node", 1, "tp: 4 ep: 2", 4, false, 3},  // the smaller GEMMs: 3 of 7
+        Case{"tp 2 across nodes", 2, "tp: 2 ep: 4 order: 'ep-dp-pp-tp'", 2, true, 2}}) {
+    INFO(k.what);
+    const bool across = k.across;
+    const topology::Cluster cluster = Cluster(k.nodes);
+    const models::Plan plan = Resolve(model, 8 * k.nodes, k.plan);
+    StepConfig c = Training(8 * k.nodes, 4096);
     const StepReport off = RunStep(cluster, model, plan, Uniform(), c);
     c.overlap.tp = true;
     const StepReport on = RunStep(cluster, model, plan, Uniform(), c);
-    const Saving f = saving(off, "forward"), b = saving(off, "backward");
+    const Saving f = saving(off, "forward", k.tp), b = saving(off, "backward", k.tp);
     CHECK(f.saved > Duration());
     CHECK(f.gemm_bound + f.comm_bound == 7);  // 2 + 2 + 2 + 1 pairs
-    CHECK((across ? f.comm_bound : f.gemm_bound) >= (across ? 2 : 7));
+    CHECK((across ? f.comm_bound : f.gemm_bound) >= k.bound);
     CHECK(on.forward == off.forward - f.saved);
     CHECK(on.backward == off.backward - b.saved);
     // The ops are reported as issued, and the step is faster by every micro-batch's pairs: pp 1,
@@ -968,15 +980,27 @@ TEST_CASE("Step: TP overlap runs each TP collective in tp chunks under the GEMM 
 }
 
 TEST_CASE("Step: a host cost per kernel delays the GPU where the host falls behind") {
-  // The tiny model (2 MoE layers) as ep 4 on 8 GPUs, pp 1: a forward and a backward per
+  // The tiny model (2 MoE layers) as ep 2 on 8 GPUs, pp 1: a forward and a backward per
   // micro-batch, no pipeline sends.
   const topology::Cluster cluster = Cluster(1);
   const pb::ModelSpec model = Tiny();
-  const models::Plan plan = Resolve(model, 8, "ep: 4");
+  const models::Plan plan = Resolve(model, 8, "ep: 2");
   StepConfig c = Training(16, 256);
   const StepReport off = RunStep(cluster, model, plan, Uniform(), c);
   CHECK(off.host_wait == Duration());
-  CHECK(off.kernels_per_micro_batch > 0);
+  // The kernels each op issues (KernelModel::Launches): the QKV projection one GEMM, its backward
+  // two (dgrad, wgrad); a collective one; the experts, 2 of 4 a rank at ep 2 in BF16's per-expert
+  // loop, fc1 and fc2 of each forward, and their dgrad and wgrad back: 4 and 8.
+  uint64_t total = 0;
+  for (const StepOp& op : off.ops) {
+    INFO(op.pass << " " << op.name);
+    total += op.kernels;
+    const bool back = op.pass == "backward";
+    if (op.name == "attn-qkv") CHECK(op.kernels == (back ? 2u : 1u));
+    if (op.name == "dispatch" || op.name == "combine") CHECK(op.kernels == 1u);
+    if (op.name == "expert") CHECK(op.kernels == (back ? 8u : 4u));
+  }
+  CHECK(off.kernels_per_micro_batch == total);  // pp 1: the report's ops are the stage's
 
   // A host 1 ps a kernel, far quicker than any kernel (each >= the 4 us launch): the GPU waits
   // only where the host starts behind it, at the pass's first kernel and after each dispatch, where

@@ -337,6 +337,8 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   r.recompute = config.recompute == Recompute::kFull        ? "full"
                 : config.recompute == Recompute::kSelective ? "selective (attention_core)"
                                                             : models::ToString(modules);
+  // What the memory keeps of the attention: the scores unless recomputed (models/memory.h).
+  r.attention_scores_kept = config.recompute != Recompute::kFull && !modules.attention_core;
   r.mtp_depth = config.mtp_depth;
   r.fp8_activations = config.fp8_activations;
   r.schedule = config.schedule;

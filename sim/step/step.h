@@ -284,6 +284,9 @@ struct StepReport {
   Duration mtp_forward;
   // What the backward recomputes: "none", "selective (attention_core)", "full", "norm, moe_act".
   std::string recompute;
+  // The memory counts the attention scores (5 a s^2 / tp bytes a layer), as unfused attention
+  // keeps them: neither full recomputation nor attention_core drops them.
+  bool attention_scores_kept = false;
   bool fp8_activations = false;
   Duration pipeline;           // the whole pipeline schedule
   Duration grad_sync;          // the gradient collectives of the slowest stage

@@ -68,6 +68,7 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   p.set_host_us_per_kernel(static_cast<double>(r.host_per_kernel.picoseconds()) / 1e6);
   p.set_kernels_per_micro_batch(r.kernels_per_micro_batch);
   p.set_host_wait_ns(Ns(r.host_wait));
+  p.set_attention_scores_kept(r.attention_scores_kept);
   p.set_mtp_depth(r.mtp_depth);
   p.set_mtp_forward_ns(Ns(r.mtp_forward));
   p.set_recompute(r.recompute);
@@ -234,8 +235,7 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
     // Without attention_core (none, or modules without it) the memory keeps the attention scores
     // as unfused attention does (models/memory.h), which the FlashAttention of the compute model
     // never keeps: say so where it is counted.
-    const bool scores_kept =
-        r.recompute() != "full" && r.recompute().find("attention_core") == std::string::npos;
+    const bool scores_kept = r.attention_scores_kept();
     out << fmt::format("  {:<22} {}{}; in flight: {}{}\n", "recompute", r.recompute(),
                        r.fp8_activations() ? ", FP8 activation caching" : "", m.in_flight_rule(),
                        scores_kept ? "; the attention scores are kept as unfused attention keeps "

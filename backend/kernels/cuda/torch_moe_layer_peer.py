@@ -38,6 +38,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from torch_peer import elapsed_ms as timed  # the same CUDA-event timing, beside this file
+
 # The EP rank's share of one layer of each validation row's model (../shared/data/published):
 # hidden, attention heads, KV heads, head dim, experts in all, local experts (experts / EP), top-k,
 # expert FFN, tokens of the rank's micro-batch (MBS 1 x sequence 4096).
@@ -150,15 +152,6 @@ class Layer(torch.nn.Module):
             weighted = expert_out * weights.flatten()[order].to(expert_out.dtype)[:, None]
             moe = torch.zeros_like(y).index_add_(0, order // s["top_k"], weighted)
         return moe, residual, aux
-
-
-def timed(fn):
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end)
 
 
 def kernels_ms(fn, cuda):

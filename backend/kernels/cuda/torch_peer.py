@@ -13,18 +13,20 @@ import torch.nn.functional as F
 EXPERTS, HIDDEN, FFN = 8, 4096, 14336
 
 
+def elapsed_ms(fn):
+    """fn() timed on the current stream by CUDA events, in milliseconds."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end)
+
+
 def median_ms(fn, warmup=3, iterations=20):
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(iterations):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    return statistics.median(elapsed_ms(fn) for _ in range(iterations))
 
 
 def main():
