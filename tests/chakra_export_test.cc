@@ -133,18 +133,19 @@ TEST_CASE("export chakra: every rank's trace read back matches the plan and the 
   CHECK_FALSE(std::filesystem::exists(dir + "/workload.8.et"));
 
   // Node counts. Stage 0 (embedding + layer 0) runs per micro-batch forward: embedding, then the
-  // MoE layer's 17 ops (attn-norm, tp-allgather, attn-qkv, rope, attn-core, attn-out,
-  // tp-reducescatter, ffn-norm, router, router-topk, dispatch-layout, permute, dispatch, expert,
-  // expert-act, combine, unpermute) = 18, and one SEND = 19; backward: one RECV and the 17 ops
-  // with a backward (dispatch-layout has none) = 18. Stage 1 (layer 1 + final-norm,
-  // tp-allgather-lm-head, lm-head, loss): forward RECV + 17 + 4 = 22; backward 21 - 1 = 20 ops +
-  // SEND = 21. Then 2 reduce-scatters (dense over dp 2, expert over edp 2), the optimizer and 2
-  // all-gathers = 5. Stage 0: 4 x (19 + 18) + 5 = 153; stage 1: 4 x (22 + 21) + 5 = 177.
+  // MoE layer's 19 ops (attn-norm, tp-allgather, attn-qkv, rope, attn-core, attn-out,
+  // tp-reducescatter, ffn-norm, router, router-topk, dispatch-layout, permute, dispatch,
+  // sort-by-expert, expert, expert-act, unsort-by-expert, combine, unpermute: ep 2 over 4 experts,
+  // 2 on each rank, under the direct all-to-all) = 20, and one SEND = 21; backward: one RECV and
+  // the 19 ops with a backward (dispatch-layout has none) = 20. Stage 1 (layer 1 + final-norm,
+  // tp-allgather-lm-head, lm-head, loss): forward RECV + 19 + 4 = 24; backward 23 - 1 = 22 ops +
+  // SEND = 23. Then 2 reduce-scatters (dense over dp 2, expert over edp 2), the optimizer and 2
+  // all-gathers = 5. Stage 0: 4 x (21 + 20) + 5 = 169; stage 1: 4 x (24 + 23) + 5 = 193.
   for (uint32_t r = 0; r < 8; ++r) {
     INFO("rank " << r);
-    CHECK(files[r].nodes.size() == (plan.PpStage(r) == 0 ? 153u : 177u));
+    CHECK(files[r].nodes.size() == (plan.PpStage(r) == 0 ? 169u : 193u));
   }
-  CHECK(w->nodes == 4 * 153 + 4 * 177);
+  CHECK(w->nodes == 4 * 169 + 4 * 193);
   // Nodes() counts them without building them: the figure the size check uses.
   for (uint32_t r = 0; r < 8; ++r) CHECK(e->Nodes(r) == files[r].nodes.size());
 
@@ -333,18 +334,20 @@ TEST_CASE("export chakra: bad input gets the error simulate gives, or names the 
   const testing::MoesimRun forced =
       testing::Moesim({"export", "chakra", scenario, "-o", dir, "--force"});
   CHECK(forced.status == 0);
-  CHECK_THAT(forced.out, Catch::Contains("8 traces") && Catch::Contains("1320 nodes"));
+  CHECK_THAT(forced.out, Catch::Contains("8 traces") && Catch::Contains("1448 nodes"));
   CHECK(std::filesystem::exists(dir + "/workload.7.et"));
   CHECK(std::filesystem::exists(dir + "/keep.txt"));
 
   // Too large: DeepSeek-V3 on 2,048 GPUs (pp 16, dp 128: 15,360 / 128 = 120 micro-batches) is
-  // 55,060,224 nodes, about 6.56 GiB at 128 B a node: refused before DIR is made, unless allowed.
+  // 60,405,504 nodes, about 7.20 GiB at 128 B a node: refused before DIR is made, unless allowed.
+  // (55,060,224 before each of its 58 MoE layers sorted its rows by expert, 4 experts a GPU: two
+  // sorts in the forward, the recomputation and the backward, 6 x 58 x 120 x 128 = 5,345,280.)
   const std::string big = testing::SourcePath("scenarios/deepseek-v3-h800-2048.pbtxt");
   const testing::MoesimRun large = testing::Moesim({"export", "chakra", big, "-o", dir + "_big"});
   CHECK(large.status == 1);
   CHECK(large.err ==
-        "moesim: error: step = 55060224 Chakra nodes over 2048 ranks: the traces would take about "
-        "6.56 GiB, more than 4.00 GiB (--max-gib); valid: fewer micro-batches (step.global_batch "
+        "moesim: error: step = 60405504 Chakra nodes over 2048 ranks: the traces would take about "
+        "7.20 GiB, more than 4.00 GiB (--max-gib); valid: fewer micro-batches (step.global_batch "
         "over dp x micro_batch), or a larger --max-gib\n");
   CHECK_FALSE(std::filesystem::exists(dir + "_big"));
 

@@ -303,8 +303,11 @@ TEST_CASE("moesim plan with EPLB placement balances a skewed routing at least as
   CHECK(e.placement() == "eplb:8");
   CHECK(e.failed() == 0);
   // EP 8 over the 8 GPUs of a node, one expert each: with Zipf 1.5 the hottest expert's GPU bounds
-  // the expert phase; EPLB replicates it, so the same plan's step is no slower.
-  const std::string plan = "tp1 pp1 ep8 dp16 mb1";
+  // the expert phase; EPLB replicates it, so the best plan of both tables is faster with it, though
+  // its GPUs now hold 2 experts each and regroup what the all-to-all brings (sort-by-expert).
+  const std::string plan = "tp1 pp1 ep8 dp16 mb2";
+  CHECK(c.rows(0).plan() == plan);
+  CHECK(e.rows(0).plan() == plan);
   CHECK(step_of(e, plan) <= step_of(c, plan));
   CHECK(step_of(e, plan) < step_of(c, plan));
   CHECK(Moesim(Args({"--placement", "scattered"})).status == 1);
@@ -812,9 +815,8 @@ TEST_CASE("moesim plan --rerank-flow K: the best K at flow fidelity, as a flow s
     if (i > 0) CHECK(r.rows(i - 1).step_ps() <= row.step_ps());
   }
   CHECK(top == best);
-  // Here the flow times reorder them: the analytical first (tp1 pp1 ep16 dp16, 1.1336 ms) is not
-  // first at flow fidelity (1.1534 ms, behind ep8's 1.1528 ms).
-  CHECK(r.rows(0).plan() != a.rows(0).plan());
+  // The flow search times the analytical first (tp1 pp1 ep16 dp16) slower, as its all-to-alls
+  // share links the analytical model takes one at a time.
   CHECK(r.rows(0).step_ps() > a.rows(0).step_ps());
   // Below them, the analytical table unchanged.
   for (int i = 3; i < r.rows_size(); ++i) {

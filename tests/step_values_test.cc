@@ -324,6 +324,47 @@ TEST_CASE("Step values: a one-layer MoE step on 16 H100s, every op and overlap b
   }
 }
 
+TEST_CASE("Step values: a direct all-to-all into 2 experts a GPU regroups its rows by expert") {
+  // EP 8 (edp 2): 2 of the 16 experts on each GPU. Each GPU routes 1024 tokens x 8 = 8192 copies,
+  // 512 to each expert: 1024 to each GPU, whose 8 senders bring it 8192 rows, 4096 an expert,
+  // source rank by source rank. Megatron-Core's all-to-all dispatcher sorts them expert by expert
+  // before the grouped GEMMs and back before combine:
+  //   sort-by-expert: the rows and their FP32 weights read and written, 2 x 8192 x (1024 x 2 + 4)
+  //                   = 33,619,968 B = 11,284,117 ps;
+  //   unsort-by-expert: the rows only, 2 x 8192 x 1024 x 2 = 33,554,432 B = 11,262,121 ps;
+  // each backward the inverse copy, the same bytes.
+  const topology::Cluster cluster = testing::DgxH100(2);
+  const models::Plan plan = Plan(Model(), "ep: 8");
+  models::LayerWork w;
+  w.dispatch_tokens = models::TrafficMatrix(8);
+  for (uint32_t i = 0; i < 8; ++i) {
+    for (uint32_t j = 0; j < 8; ++j) w.dispatch_tokens.at(i, j) = 1024;
+  }
+  w.expert_tokens.assign(8, {4096, 4096});
+  w.tokens_in.assign(8, 1024);
+  w.dropped.assign(8, 0);
+  auto t = Times(Run(cluster, plan, w, Training()));
+  CHECK(t[{"forward", "sort-by-expert"}] == 11'284'117 + kLaunchNs);
+  CHECK(t[{"forward", "unsort-by-expert"}] == 11'262'121 + kLaunchNs);
+  CHECK(t[{"backward", "sort-by-expert"}] == 11'284'117 + kLaunchNs);
+  CHECK(t[{"backward", "unsort-by-expert"}] == 11'262'121 + kLaunchNs);
+  // The same 8192 rows through the 2 experts' GEMMs: the loop at 688 TFLOP/s, fc1 [4096, 1024] x
+  // [1024, 1024] and fc2 [4096, 512] x [512, 1024] twice, as the 8192-row expert above in halves.
+  CHECK(t[{"forward", "expert"}] == 2 * (12'485'371 + 6'242'686) + 4 * kLaunchNs);
+
+  // Where each token arrives once per GPU (per_rank, DeepEP's normal kernels) the receiver writes
+  // the rows expert by expert: no sort. Nor with one expert a GPU (EP 16, the step above).
+  for (auto algo : {models::AllToAllAlgo::kPerRank, models::AllToAllAlgo::kDeepEpNormal}) {
+    StepConfig c = Training();
+    c.alltoall_algo = algo;
+    auto u = Times(Run(cluster, plan, w, c));
+    CHECK(u.count({"forward", "sort-by-expert"}) == 0);
+    CHECK(u.count({"backward", "unsort-by-expert"}) == 0);
+  }
+  auto one = Times(Run(cluster, Plan(Model(), "ep: 16"), Balanced(1024, 512), Training()));
+  CHECK(one.count({"forward", "sort-by-expert"}) == 0);
+}
+
 TEST_CASE("Step values: attention with heads of 64 runs at FlashAttention-3's head-dim-64 rate") {
   // The model above with 16 heads of 64 instead of 8 of 128: q, k, v and o stay 1024 wide, so the
   // FLOPs are the same, 524,800 pairs x 2 x (1024 + 1024) = 2,149,580,800 forward, but the kernel

@@ -12,8 +12,9 @@
 //   dense FFN   [TP all-gather]  FFN GEMMs  [TP reduce-scatter]
 //   MoE         router, permute, dispatch (EP all-to-all), [shared expert, with its TP
 //   collectives],
-//               [ETP all-gather], expert GEMMs (the slowest rank's real per-expert token counts),
-//               [ETP reduce-scatter], combine (EP all-to-all), unpermute
+//               [ETP all-gather], [sort by expert], expert GEMMs (the slowest rank's real
+//               per-expert token counts), [unsort], [ETP reduce-scatter], combine (EP
+//               all-to-all), unpermute; the sorts where a direct all-to-all feeds several experts
 //
 // with sequence parallelism when tp > 1 (Megatron-Core's default for MoE), so an MoE layer's tokens
 // stay split over the TP group and its routed experts need no TP collective. With expert tensor

@@ -466,6 +466,7 @@ void LayerCoster::TimeExperts() {
   for (const std::vector<uint64_t>& experts : work_.expert_tokens) {
     std::vector<GemmShape> up, down, up_d, up_w, down_d, down_w;
     uint64_t r = 0;
+    local_experts_ = std::max(local_experts_, static_cast<uint32_t>(experts.size()));
     for (uint64_t tokens : experts) {
       const uint64_t n = tokens * etp;
       r += n;
@@ -513,6 +514,23 @@ void LayerCoster::Experts(std::vector<StepOp>& ops, uint32_t layer) const {
   const uint64_t fc1 = (model_.ffn_kind() != pb::ModelSpec::UNGATED ? 2 : 1) * f;
   const uint64_t rows = expert_rows_;  // the most token copies a rank computes
   if (etp > 1) ops.push_back(Comm("etp-allgather", layer, etp_gather_, etp_bytes_));
+  // An all-to-all of each token's expert copies (direct; hierarchical, which relays the same
+  // copies) delivers them source rank by source rank; a rank with several experts regroups them
+  // expert by expert before its grouped GEMMs and back before combine (Megatron-Core's all-to-all
+  // dispatcher, token_dispatcher.py: "Permutation 2: Sort tokens by local expert",
+  // sort_chunks_by_idxs, and "Unpermutation 2"); with ep 1 the rows are in expert order already.
+  // Sort: the rows and their FP32 weights read and written, 2 rows (h a + 4) bytes; unsort: the
+  // rows only, 2 rows h a; each backward is the inverse copy of the same bytes. Where a token
+  // arrives once per rank (per_rank, DeepEP's kernels) the receiver's expansion into expert rows is
+  // the permute op: no copy more.
+  const bool regroup = (config_.alltoall_algo == models::AllToAllAlgo::kDirect ||
+                        config_.alltoall_algo == models::AllToAllAlgo::kHierarchical) &&
+                       plan_.sizes().ep > 1 && local_experts_ > 1;
+  const uint64_t sort_bytes = 2 * rows * (h * act_ + 4), unsort_bytes = 2 * rows * h * act_;
+  if (regroup) {
+    ops.push_back(Compute("sort-by-expert", layer,
+                          {{Kernel::Memory(sort_bytes)}, {Kernel::Memory(sort_bytes)}}));
+  }
   if (Fp8()) {
     // The inputs of fc1 (rows x h) and fc2 (rows x f) cast to FP8; backward the gradients of
     // fc2's output (rows x h) and fc1's (rows x fc1). (DeepEP's FP8 dispatch casts before
@@ -536,6 +554,10 @@ void LayerCoster::Experts(std::vector<StepOp>& ops, uint32_t layer) const {
   ops.push_back(
       Compute("expert-act", layer,
               {{Kernel::Memory((gated ? 3 : 2) * e)}, {Kernel::Memory((gated ? 5 : 3) * e)}}));
+  if (regroup) {
+    ops.push_back(Compute("unsort-by-expert", layer,
+                          {{Kernel::Memory(unsort_bytes)}, {Kernel::Memory(unsort_bytes)}}));
+  }
   if (etp > 1) ops.push_back(Comm("etp-reducescatter", layer, etp_scatter_, etp_bytes_));
 }
 

@@ -18,8 +18,9 @@
 //   dense FFN        dense-ffn-quant, dense-ffn (fc1 = gate+up, fc2), dense-ffn-act (SwiGLU)
 //   MoE              router (BF16 GEMM), router-topk (scores, top-k), dispatch-layout (counts and
 //                    their exchange: DeepEP's layout and notify kernels), permute, dispatch,
-//                    shared expert (-quant, GEMMs, -act), expert-quant, expert (grouped GEMMs of
-//                    the slowest rank), expert-act, combine, unpermute
+//                    shared expert (-quant, GEMMs, -act), [sort-by-expert], expert-quant, expert
+//                    (grouped GEMMs of the slowest rank), expert-act, [unsort-by-expert],
+//                    combine, unpermute (the sorts: a direct all-to-all into several experts)
 // and embedding (first stage) and final-norm, lm-head, loss (last stage). Each kernel's bytes are
 // worked out beside it in step_ops.cc.
 #pragma once
@@ -149,6 +150,7 @@ class LayerCoster {
   uint32_t expert_rows_rank_ = 0;                         // the EP rank that computes expert_rows_
   Duration expert_forward_, expert_backward_;  // TimeExperts
   uint64_t expert_rows_ = 0;
+  uint32_t local_experts_ = 0;  // the most experts an EP rank holds (TimeExperts)
   std::string alltoall_source_ = "network model";
   bool relayed_by_node_ = false;  // the EP all-to-alls ran deduplicated per node
 };
