@@ -1,6 +1,6 @@
 """A peer for moesim's step model: one MoE transformer layer, forward and backward, in eager PyTorch.
 
-moesim's training rows come out 25-89 % faster than Megatron-Bridge measured for MoE models whose
+moesim's training rows come out 20-84 % faster than Megatron-Bridge measured for MoE models whose
 dense Llama 3 70B it gets within 11 % (README, Accuracy: "A dense model on the same table"). This
 times what an MoE layer adds, op by op, on one GPU, the way Megatron-Core's all-to-all dispatcher
 runs it without fusions:
@@ -27,7 +27,9 @@ Printed: per op, the forward's span on the GPU (CUDA events before and after it 
 kernels and any wait for the host between them); the forward and the backward as timed by CUDA
 events (wall, idle gaps included) and the sum of their kernels' times (busy, torch.profiler): wall -
 busy is what the host left the GPU waiting. Medians of the timed iterations after warm-up. Run by backend/gpu-check.sh after the check; compare with
-`moesim simulate` of the row's scenario (the "by op" table over the stage's layers).
+`moesim simulate` of the row's scenario (the "by op" table over the stage's layers). Its permute is
+moesim's permute and sort-by-expert together (here one gather straight into expert order; Megatron-Core
+gathers by rank, exchanges, then sorts by expert), its unpermute moesim's unsort-by-expert and unpermute.
 """
 import contextlib
 import json
