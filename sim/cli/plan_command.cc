@@ -312,10 +312,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   step.combine_kernel_gbps = o.combine_kernel_gbps;
   step.dispatch_rdma_kernel_gbps = o.dispatch_rdma_kernel_gbps;
   step.combine_rdma_kernel_gbps = o.combine_rdma_kernel_gbps;
-  if (o.host_us_per_kernel) {
-    step.host_per_kernel =
-        Duration::Picoseconds(static_cast<int64_t>(std::llround(*o.host_us_per_kernel * 1e6)));
-  }
+  if (o.host_us_per_kernel) step.host_per_kernel = HostPerKernel(*o.host_us_per_kernel);
   step.capacity_factor = o.capacity_factor;
   const StatusOr<models::AllToAllAlgo> algo =
       models::ParseAllToAllAlgo(o.alltoall_algo, {}, "--alltoall-algo");

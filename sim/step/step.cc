@@ -668,6 +668,10 @@ StatusOr<KernelModel> StepKernels(const topology::Cluster& cluster, pb::DType dt
   return config.hardware ? k.With(config.hardware->gpu()) : k;
 }
 
+Duration HostPerKernel(double microseconds) {
+  return Duration::Picoseconds(static_cast<int64_t>(std::llround(microseconds * 1e6)));
+}
+
 StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile& file,
                                         Fidelity fidelity) {
   StepConfig c;
@@ -752,8 +756,7 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
   c.overlap.gradients = spec.overlap().gradients();
   c.overlap.tp = spec.overlap().tp();
   if (spec.has_host_us_per_kernel()) {
-    c.host_per_kernel =
-        Duration::Picoseconds(static_cast<int64_t>(std::llround(spec.host_us_per_kernel() * 1e6)));
+    c.host_per_kernel = HostPerKernel(spec.host_us_per_kernel());
   }
   if (spec.overlap().has_alltoall_hidden()) {
     if (!spec.overlap().alltoall() && c.schedule != PipelineSchedule::kDualPipe) {

@@ -388,6 +388,10 @@ models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Pla
                                    const StepConfig& config, uint32_t micro_batches,
                                    const models::LayerWork& layer_work);
 
+// StepSpec.host_us_per_kernel's microseconds (and moesim plan --host-us-per-kernel's) as
+// StepConfig::host_per_kernel, rounded to the picosecond.
+Duration HostPerKernel(double microseconds);
+
 // The step a scenario's `step` block asks for, checked (global_batch and seq_len given, at least
 // 1).
 StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile& file,
