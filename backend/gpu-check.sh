@@ -5,7 +5,7 @@
 # ceilings, the grouped-GEMM sweep, the one-GPU Mixtral-8x7B layer); the PyTorch peer; and, with
 # the moebench binary bundled by `prepare`, moebench's NCCL path on one GPU (--check on the seed
 # example and a full-width Mixtral layer), the H200 calibration scenarios and `moebench gemm` (bf16,
-# and fp8 with block scales).
+# and fp8 with block scales), and the Mixtral layer and the fit scenarios with FP8 experts.
 #
 #   backend/gpu-check.sh prepare      # here, on the development machine, after building
 #                                     # build-nccl (CUDA + NCCL): fills build-gpu-deps/ (carry it)
@@ -314,6 +314,14 @@ if [[ $MODE == all ]]; then
   # grouped table: N 4096, K 7168 up; N 7168, K 2048 down) and Mixtral-8x7B's, 128 to 8,192 rows.
   moebench gemm_fp8 gemm --device gpu --dtype fp8 --tokens-per-expert 128 512 2048 4096 8192 \
     --experts 4 8 --hidden 7168 4096 --ffn 2048 14336 --warmup 3 --iters 20 --out "$OUT/gemm_fp8.pb"
+  # The same Mixtral layer with FP8 experts (`moebench run --dtype fp8`): checked against the exact
+  # reference within the FP8 bound, then timed beside the bf16 run of the same scenario above.
+  moebench check_t256_fp8 "${RUN[@]}" "$H200/check-zipf1.2-t256.pbtxt" --dtype fp8 --check \
+    --warmup 2 --iters 10 --out "$OUT/check_t256_fp8.pb"
+  for s in "$H200"/fit/*.pbtxt; do
+    moebench "fp8_$(basename "$s" .pbtxt)" "${RUN[@]}" "$s" --dtype fp8 --warmup 5 --iters 30 \
+      --out "$OUT/fp8_$(basename "$s" .pbtxt).pb"
+  done
 fi
 # The test suite's GPU cases (ctest -L gpu), which skip everywhere else.
 if [[ -x $BUNDLE/moebench_tests ]]; then

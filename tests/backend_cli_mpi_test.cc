@@ -126,6 +126,20 @@ TEST_CASE("mpi1: --device gpu without CUDA or a visible GPU is a clear error", "
   const Run fp8 = Moebench({"gemm", "--device", "gpu", "--dtype", "fp8"});
   CHECK(fp8.status == 1);
   CHECK_THAT(fp8.err, Catch::StartsWith("moebench: error: --device gpu: no CUDA device visible"));
+  // moebench run --dtype fp8: a GPU only, and a model FP8's 128-wide block scales fit; both are
+  // said before looking for a GPU. The tiny model's hidden size 64 does not fit.
+  const Run fp8_cpu = Moebench({"run", scenario, "--dtype", "fp8"});
+  CHECK(fp8_cpu.status == 1);
+  CHECK(fp8_cpu.err ==
+        "moebench: error: --dtype = fp8: FP8 expert GEMMs run on a GPU; the CPU kernels are fp32; "
+        "valid: --device gpu, or --dtype bf16\n");
+  const Run fp8_tiny = Moebench({"run", scenario, "--device", "gpu", "--dtype", "fp8"});
+  CHECK(fp8_tiny.status == 1);
+  CHECK(fp8_tiny.err == "moebench: error: " + scenario +
+                            ": --dtype fp8 with model tiny = hidden_size 64, expert_ffn_size 128: "
+                            "FP8 block scales of 128 need both multiples of 128; valid: a scenario "
+                            "whose model has both multiples of 128, or --dtype bf16\n");
+  CHECK(Moebench({"run", scenario, "--dtype", "fp16"}).status == 2);
   std::filesystem::remove(scenario);
 }
 

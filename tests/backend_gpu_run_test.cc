@@ -14,11 +14,13 @@ namespace {
 
 // `scenario` on `gpus` GPUs driven from threads of this process with --check, 1 warm-up and 3
 // timed iterations; nullopt (with a WARN naming why) where fewer GPUs are visible.
-std::optional<StatusOr<RunReport>> RunOrSkip(const BenchScenario& scenario, uint32_t gpus) {
+std::optional<StatusOr<RunReport>> RunOrSkip(const BenchScenario& scenario, uint32_t gpus,
+                                             bool fp8 = false) {
   RunOptions options;
   options.warmup = 1;
   options.iterations = 3;
   options.check = true;
+  options.fp8 = fp8;
   ThreadGroup group(1);
   ThreadCommunicator comm(group, 0);
   auto report = RunOnGpu(scenario, comm, gpus, options);
@@ -45,6 +47,33 @@ TEST_CASE("GPU run: one rank over NCCL checks its layers - skips without a CUDA 
   CHECK(report->check.max_relative_error <= kGpuRelativeErrorBound);
   CHECK(report->result.device() == "gpu");
   CHECK(report->result.phases_size() == 8);
+}
+
+// FP8 experts on one GPU (`moebench run --device gpu --gpus 1 --dtype fp8 --check`): hidden and
+// ffn of 256, 4 experts, top-2 of 40 tokens, so each expert's rows (about 20) are padded to a
+// multiple of 16 and the down GEMMs spill into the next expert's rows. Not yet run on a GPU.
+TEST_CASE(
+    "GPU run: FP8 experts on one rank check within the FP8 bound - skips without a CUDA "
+    "device",
+    "[gpu]") {
+  auto s = LoadBenchScenarioFromString(R"(
+name: "one gpu, fp8 experts"
+cluster { node_preset: "dgx-h100" gpus: 1 }
+model_spec { name: "small" hidden_size: 256 expert_ffn_size: 256 num_experts: 4 top_k: 2
+             num_layers: 1 dtype: BF16 }
+workload { tokens_per_gpu: 40 }
+routing { synthetic { distribution: UNIFORM seed: 3 } }
+)",
+                                       "one_gpu_fp8.pbtxt");
+  REQUIRE(s.ok());
+  auto run = RunOrSkip(*s, 1, /*fp8=*/true);
+  if (!run) return;
+  const StatusOr<RunReport>& report = *run;
+  REQUIRE(report.ok());
+  CHECK(report->check.rows_checked == 80);  // 40 tokens x top-2, one layer
+  CHECK(report->check.bound == kGpuFp8RelativeErrorBound);
+  CHECK(report->check.max_relative_error <= kGpuFp8RelativeErrorBound);
+  CHECK(report->result.dtype() == "fp8");
 }
 
 // Two GPUs driven from two threads of one process (`--gpus 2`), uneven splits over grouped

@@ -1,6 +1,7 @@
 #include "sim/compute/compute_model.h"
 
 #include <catch2/catch.hpp>
+#include <utility>
 
 #include "models/model_spec.h"
 #include "sim/compute/profile_model.h"
@@ -70,6 +71,22 @@ TEST_CASE("Expert time pays the half-rate point once per expert with tokens") {
   at_peak.n_half = 0;
   CHECK(ExpertTime(at_peak, TinyForCompute(), {100, 0, 28}) == Duration::Picoseconds(15'729 + 2'000'000));
   CHECK(ExpertTime(r, TinyForCompute(), {0, 0}) == Duration());
+}
+
+TEST_CASE("A measured Result's dtype names the model it computed") {
+  // moebench's CPU path works in fp32, its GPU path in bf16, or with --dtype fp8 with FP8 experts;
+  // a Result from elsewhere (no dtype, or one moesim does not know) keeps the scenario's.
+  pb::ModelSpec model;
+  model.set_dtype(pb::BF16);
+  pb::Result r;
+  for (const auto& [name, want] : {std::pair<const char*, pb::DType>{"fp32", pb::FP32},
+                                   {"bf16", pb::BF16},
+                                   {"fp8", pb::FP8},
+                                   {"", pb::BF16},
+                                   {"int4", pb::BF16}}) {
+    r.set_dtype(name);
+    CHECK(ModelAsMeasured(model, r).dtype() == want);
+  }
 }
 
 TEST_CASE("A profile's large_gemms band times the GEMMs of at least its min_flops") {

@@ -1,5 +1,5 @@
-// `moebench run SCENARIO [--device cpu|gpu] [--gpus N] [--warmup W] [--iters I] [--out FILE]
-// [--json] [--check] [--seed S] [--timeout-s T]`: a scenario's MoE layers, measured.
+// `moebench run SCENARIO [--device cpu|gpu] [--dtype bf16|fp8] [--gpus N] [--warmup W] [--iters I]
+// [--out FILE] [--json] [--check] [--seed S] [--timeout-s T]`: a scenario's MoE layers, measured.
 #include <fmt/format.h>
 #include <mpi.h>
 
@@ -37,6 +37,7 @@ struct RunCommandOptions {
   bool check = false;
   uint64_t seed = 1;
   gpu::GemmApi gemm_api = gpu::GemmApi::kAuto;
+  std::string dtype = "bf16";  // --device gpu: the expert GEMMs' ("fp8": GpuEpLayerConfig::fp8)
   double timeout_s = 300;
   // Fault injection for the tests of the watchdog (hidden options): this rank stops at its first
   // dispatch, by sleeping forever or by exiting without a word.
@@ -58,8 +59,24 @@ std::function<void(const std::string&)> ProgressHook(const RunCommandOptions& o,
 }
 
 int Run(const RunCommandOptions& o, CommandIo& io) {
+  if (o.dtype == "fp8" && o.device != "gpu") {
+    return io.Fail(InputError({}, "--dtype", "fp8",
+                              "FP8 expert GEMMs run on a GPU; the CPU kernels are fp32",
+                              "--device gpu, or --dtype bf16"));
+  }
   auto scenario = LoadBenchScenario(o.scenario);
   if (!scenario.ok()) return io.Fail(scenario.error());
+  if (o.dtype == "fp8") {
+    const pb::ModelSpec& m = scenario->workload.model;
+    if (m.hidden_size() % 128 != 0 || m.expert_ffn_size() % 128 != 0) {
+      return io.Fail(
+          InputError(Location{o.scenario}, "--dtype fp8 with model " + m.name(),
+                     "hidden_size " + std::to_string(m.hidden_size()) + ", expert_ffn_size " +
+                         std::to_string(m.expert_ffn_size()),
+                     "FP8 block scales of 128 need both multiples of 128",
+                     "a scenario whose model has both multiples of 128, or --dtype bf16"));
+    }
+  }
   const uint32_t ranks = io.comm.size();
   if (o.iters < 1) return io.Fail(InputError({}, "--iters", "0", "nothing to time", ">= 1"));
   if (o.device == "cpu" && o.gpus) {
@@ -106,6 +123,7 @@ int Run(const RunCommandOptions& o, CommandIo& io) {
   options.check = o.check;
   options.seed = o.seed;
   options.gemm_api = o.gemm_api;
+  options.fp8 = o.dtype == "fp8";
   options.progress = ProgressHook(o, dog.get(), io.comm.rank());
   // Progress on rank 0's stderr, a line at each tenth of the iterations (and the last), as
   // `moesim plan` logs its candidates; --quiet: none; nor when a test captures stderr.
@@ -161,6 +179,12 @@ void AddRunCommand(CLI::App& app, CommandAction* chosen) {
                 "Verify dispatch (stamps) and combine (single-process reference) first");
   cmd->add_option("--seed", o->seed, "Seed of the inputs and weights")->capture_default_str();
   AddGemmApiOption(cmd, &o->gemm_api);
+  cmd->add_option("--dtype", o->dtype,
+                  "--device gpu: the expert GEMMs in bf16 (cuBLAS, --gemm-api) or fp8 (E4M3 with "
+                  "1x128 activation and 128x128 weight block scales through cuBLASLt, a call per "
+                  "expert; hidden and ffn multiples of 128); the rows move in bf16 either way")
+      ->check(CLI::IsMember({"bf16", "fp8"}))
+      ->capture_default_str();
   cmd->add_option("--timeout-s", o->timeout_s,
                   "Abort the whole job when a rank makes no progress for this long, in seconds "
                   "(0: never; at most 604800, one week)")

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "backend/kernels/bf16.h"
+
 namespace moesim::backend {
 namespace {
 
@@ -97,6 +99,41 @@ std::vector<float> Fp8GemmReference(const Fp8Tensor& a, const Fp8Tensor& w) {
       y[i * w.rows + j] = static_cast<float>(sum);
     }
   }
+  return y;
+}
+
+std::vector<float> Fp8ExpertFfnReference(const float* x, uint64_t rows, const ExpertWeights& w,
+                                         uint32_t expert) {
+  const uint64_t h = w.hidden, f = w.ffn, matrix = h * f;
+  if (expert >= w.experts || h % kFp8Block != 0 || f % kFp8Block != 0) {
+    throw std::invalid_argument("Fp8ExpertFfnReference: expert " + std::to_string(expert) + " of " +
+                                std::to_string(w.experts) + ", hidden " + std::to_string(h) +
+                                ", ffn " + std::to_string(f));
+  }
+  // The GPU's layouts (cuda/grouped_gemm.h ToDeviceLayout), rounded to bf16 as uploaded.
+  std::vector<float> w1(2 * matrix), w2(matrix);
+  const uint64_t base = expert * matrix;
+  for (uint64_t i = 0; i < h; ++i) {
+    for (uint64_t j = 0; j < f; ++j) {
+      w1[j * h + i] = RoundToBf16(w.gate[base + i * f + j]);
+      w1[(f + j) * h + i] = RoundToBf16(w.up[base + i * f + j]);
+      w2[i * f + j] = RoundToBf16(w.down[base + j * h + i]);
+    }
+  }
+  std::vector<float> xb(x, x + rows * h);
+  for (float& v : xb) v = RoundToBf16(v);
+  std::vector<float> up = Fp8GemmReference(QuantizeTiles1x128(rows, h, xb.data()),
+                                           QuantizeBlocks128(2 * f, h, w1.data()));
+  std::vector<float> a(rows * f);
+  for (uint64_t r = 0; r < rows; ++r) {
+    for (uint64_t j = 0; j < f; ++j) {
+      const float g = RoundToBf16(up[r * 2 * f + j]), u = RoundToBf16(up[r * 2 * f + f + j]);
+      a[r * f + j] = RoundToBf16(g / (1.0f + std::exp(-g)) * u);
+    }
+  }
+  std::vector<float> y =
+      Fp8GemmReference(QuantizeTiles1x128(rows, f, a.data()), QuantizeBlocks128(h, f, w2.data()));
+  for (float& v : y) v = RoundToBf16(v);
   return y;
 }
 

@@ -149,6 +149,7 @@ class GpuLayer {
 //   -- dispatch: notify (counts), then rows send_rows() -> recv_rows(), source-major --
 //   Regroup(blocks)      received rows into expert-major order (RegroupBlocks)
 //   Experts(layout)      gate/up grouped GEMM, SwiGLU, down grouped GEMM of the local experts
+//                        (config.fp8: each GEMM's input quantized first, FP8 GEMMs per expert)
 //   RegroupBack(blocks)  outputs back into source-major order, into back_send_rows()
 //   -- combine: rows back_send_rows() -> back_recv_rows(), which ends up in send order --
 //   Unpermute()          y[t] = sum_k weight * back_recv_rows()[row_of_slot[t * top_k + k]]
@@ -157,7 +158,8 @@ class GpuLayer {
 // it too), and Mark(i) records CUDA event i there, so Elapsed(i, j) times any stretch of ops.
 // With world = 1 and no exchange (recv_rows() = send_rows()'s content) this is the one-GPU layer.
 // Thread safety: one thread at a time; each GpuEpLayer owns its stream, cuBLAS handle and events.
-// Compiled with CUDA (backend/kernels/cuda/gpu_ep_layer.cc); not yet run on a GPU.
+// Compiled with CUDA (backend/kernels/cuda/gpu_ep_layer.cc). The bf16 path ran on one H200
+// (results/gpu/h200-2026-11-28, moebench run --gpus 1 --check); the FP8 path has not run yet.
 struct GpuEpLayerConfig {
   uint32_t max_tokens = 0;     // this rank's tokens, at most (capacity)
   uint32_t max_recv_rows = 0;  // rows this rank may receive from all ranks together (capacity)
@@ -166,7 +168,15 @@ struct GpuEpLayerConfig {
   uint32_t world = 1;          // ranks in the expert-parallel exchange
   uint32_t local_experts = 0;  // experts on each rank; world * local_experts <= 8192
   std::vector<int32_t> bucket_of_expert;  // [router.num_experts], each in [0, world * local)
-  GemmApi gemm = GemmApi::kAuto;
+  GemmApi gemm = GemmApi::kAuto;          // bf16 expert GEMMs only
+  // FP8 expert GEMMs instead of bf16 (cuda/fp8_gemm.h, as `moebench gemm --dtype fp8`): the
+  // weights quantized per 128 x 128 block once they are set, each GEMM's input per 1 x 128 tile
+  // inside Experts(), one cuBLASLt call per expert and GEMM, bf16 out. hidden and ffn must be
+  // multiples of 128. Each expert's rows are quantized into a copy padded to 16 rows (the FP8
+  // GEMMs' row multiple), so the gate/up GEMM and SwiGLU see padded rows; the down GEMM writes
+  // the padded rows' outputs into the expert-major output in expert order, each expert's spill
+  // overwritten by the next, the last into 15 spare rows. Not yet run on a GPU.
+  bool fp8 = false;
   int device = 0;
   int marks = 8;  // CUDA events available to Mark
 };
@@ -267,13 +277,14 @@ StatusOr<std::vector<GroupedGemmPoint>> SweepGroupedGemm(std::span<const Grouped
 // One y [m x n] = x [m x k] . w [n x k]^T on random data (each tile and block at its own power of
 // two) against the CPU reference (backend/kernels/fp8.h) of the same codes: the activations
 // quantized on the GPU and on the CPU (codes_equal: every code and scale the same), the weights on
-// the CPU, then the product against Fp8GemmReference with each scale tensor row-major over its
-// blocks (what cuda/fp8_gemm.h assumes) and transposed. scale_layout names the pair that came
-// closest, max_rel_error its max |gpu - reference| over max |reference|. m and n multiples of 16,
-// k of 128.
+// both too (weight_codes_equal, LaunchQuantizeBlocks128 against QuantizeBlocks128), then the
+// product against Fp8GemmReference with each scale tensor row-major over its blocks (what
+// cuda/fp8_gemm.h assumes) and transposed. scale_layout names the pair that came closest,
+// max_rel_error its max |gpu - reference| over max |reference|. m and n multiples of 16, k of 128.
 struct Fp8GemmCheck {
   uint64_t m = 0, n = 0, k = 0;
   bool codes_equal = false;
+  bool weight_codes_equal = false;
   std::string scale_layout;  // "x [m x k/128], w [n/128 x k/128]": the assumed layouts
   double max_rel_error = 0;
 };

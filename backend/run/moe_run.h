@@ -39,6 +39,7 @@ struct RunOptions {
   bool check = false;
   uint64_t seed = 1;                            // inputs and weights (backend/run/layer_inputs.h)
   gpu::GemmApi gemm_api = gpu::GemmApi::kAuto;  // --device gpu: how the expert GEMMs are issued
+  bool fp8 = false;  // --device gpu: FP8 expert GEMMs (GpuEpLayerConfig::fp8), bf16 otherwise
   // Called before each step with its name ("layer 0 dispatch, iteration 3"); may be empty.
   std::function<void(const std::string&)> progress;
   // Called after each whole iteration (warm-up ones included) with how many are done of

@@ -99,6 +99,7 @@ pb::ModelSpec ModelAsMeasured(const pb::ModelSpec& model, const pb::Result& meas
   pb::ModelSpec m = model;
   if (measured.dtype() == "fp32") m.set_dtype(pb::FP32);
   if (measured.dtype() == "bf16") m.set_dtype(pb::BF16);
+  if (measured.dtype() == "fp8") m.set_dtype(pb::FP8);  // moebench run --dtype fp8
   return m;
 }
 

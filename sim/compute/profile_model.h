@@ -79,7 +79,8 @@ const pb::LinkProfile* FindLinkProfile(const pb::HardwareProfile& profile,
                                        const std::string& collective);
 
 // The model as a measured Result computed it: moebench's CPU path works in fp32 whatever the
-// scenario says ("fp32" -> FP32, "bf16" -> BF16; anything else keeps the scenario's dtype).
+// scenario says ("fp32" -> FP32, "bf16" -> BF16, "fp8" -> FP8, `moebench run --dtype fp8`'s
+// experts; anything else keeps the scenario's dtype).
 pb::ModelSpec ModelAsMeasured(const pb::ModelSpec& model, const pb::Result& measured);
 
 }  // namespace moesim::sim

@@ -67,6 +67,16 @@ StatusOr<Fp8GemmCheck> CheckFp8Gemm(uint64_t m, uint64_t n, uint64_t k, uint64_t
   MOESIM_ASSIGN_OR_RETURN(DeviceBuffer w_scales,
                           DeviceBuffer::Allocate(wq.scales.size() * 4, "FP8 check w scales"));
   MOESIM_ASSIGN_OR_RETURN(DeviceBuffer y_dev, DeviceBuffer::Allocate(m * n * 2, "FP8 check y"));
+  // The weights' block quantizer on the device (GpuEpLayer's FP8 path), against the CPU's; the
+  // product below takes the CPU's codes.
+  MOESIM_ASSIGN_OR_RETURN(DeviceBuffer w_dev, DeviceBuffer::Allocate(n * k * 2, "FP8 check w"));
+  MOESIM_RETURN_IF_ERROR(UploadAsBf16(w, w_dev));
+  MOESIM_CUDA_OK(LaunchQuantizeBlocks128(w_dev.as<bf16>(), n, static_cast<uint32_t>(k),
+                                         w_codes.as<uint8_t>(), w_scales.as<float>(), sb.stream()));
+  MOESIM_ASSIGN_OR_RETURN(std::vector<uint8_t> w_codes_got,
+                          Fetch<uint8_t>(w_codes, n * k, sb.stream()));
+  MOESIM_ASSIGN_OR_RETURN(std::vector<float> w_scales_got,
+                          Fetch<float>(w_scales, wq.scales.size(), sb.stream()));
   MOESIM_RETURN_IF_ERROR(Upload(wq.codes, w_codes));
 
   MOESIM_CUDA_OK(LaunchQuantizeTiles1x128(x_dev.as<bf16>(), m, static_cast<uint32_t>(k),
@@ -78,6 +88,7 @@ StatusOr<Fp8GemmCheck> CheckFp8Gemm(uint64_t m, uint64_t n, uint64_t k, uint64_t
   Fp8GemmCheck out;
   out.m = m, out.n = n, out.k = k;
   out.codes_equal = codes == xq.codes && scales == xq.scales;
+  out.weight_codes_equal = w_codes_got == wq.codes && w_scales_got == wq.scales;
   // The product of the device's own activation codes, so a quantizer difference does not hide
   // in the GEMM's error.
   Fp8Tensor device_x = xq;

@@ -33,6 +33,12 @@ namespace moesim::backend::gpu {
 cudaError_t LaunchQuantizeTiles1x128(const bf16* x, uint64_t rows, uint32_t cols, uint8_t* codes,
                                      float* scales, cudaStream_t stream);
 
+// codes [rows x cols] E4M3 and scales [ceil(rows/128) x cols/128] from bf16 w [rows x cols], as
+// QuantizeBlocks128 does on the CPU (cols a multiple of 128, else cudaErrorInvalidValue). A stack
+// of matrices whose rows are each a multiple of 128 quantizes as one: their blocks never mix.
+cudaError_t LaunchQuantizeBlocks128(const bf16* w, uint64_t rows, uint32_t cols, uint8_t* codes,
+                                    float* scales, cudaStream_t stream);
+
 class Fp8BlockGemm {
  public:
   Fp8BlockGemm() = default;

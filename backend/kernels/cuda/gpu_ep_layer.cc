@@ -1,17 +1,27 @@
 // GpuEpLayer: one rank's share of an expert-parallel MoE layer, stage by stage (gpu_kernels.h).
-// Compiled with CUDA; not yet run on a GPU (the machine it was written on has none): the kernels
-// it launches are the ones gpu_kernel_check verifies, the order and the buffer sizes are new.
+// The bf16 path ran on one H200 (results/gpu/h200-2026-11-28, moebench run --gpus 1 --check). The
+// FP8 path (config.fp8) is compiled, not yet run: its quantizers and GEMM are the ones
+// gpu_kernel_check compares with the CPU reference, the padding and the order are new.
 #include <algorithm>
 #include <climits>
 #include <cmath>
 
 #include "backend/kernels/bf16.h"
 #include "backend/kernels/cuda/cuda_util.h"
+#include "backend/kernels/cuda/fp8_gemm.h"
 #include "backend/kernels/cuda/grouped_gemm.h"
 #include "backend/kernels/cuda/kernels.cuh"
 #include "backend/kernels/gpu_kernels.h"
 
 namespace moesim::backend::gpu {
+namespace {
+
+// The FP8 GEMMs' row multiple (cuda/fp8_gemm.h; DeepGEMM pads to 128, Transformer Engine to 16).
+constexpr uint64_t kFp8Rows = 16;
+
+uint64_t PaddedRows(uint64_t rows) { return (rows + kFp8Rows - 1) / kFp8Rows * kFp8Rows; }
+
+}  // namespace
 
 struct GpuEpLayer::Impl {
   GpuEpLayerConfig config;
@@ -25,6 +35,11 @@ struct GpuEpLayer::Impl {
   DeviceBuffer bucket_of_expert, x, logits, experts, weights, buckets, scratch, bucket_offsets;
   DeviceBuffer row_of_slot, slot_of_row, send_rows, recv_rows, expert_in, h, a, expert_out;
   DeviceBuffer back_send, back_recv, y;
+  // config.fp8 only: the weights' E4M3 codes and 128 x 128 block scales (laid out as w1, w2), and
+  // each GEMM's input quantized per 1 x 128 tile into a copy whose experts start on 16-row
+  // boundaries.
+  Fp8BlockGemm fp8_gemm;
+  DeviceBuffer w1_codes, w1_scales, w2_codes, w2_scales, xq, xq_scales, aq, aq_scales;
 
   ~Impl() {
     if (host_offsets != nullptr) (void)cudaFreeHost(host_offsets);
@@ -32,11 +47,19 @@ struct GpuEpLayer::Impl {
   uint32_t bucket_count() const { return config.world * config.local_experts; }
   uint64_t slots() const { return uint64_t{tokens} * config.router.top_k; }
   uint64_t row_bytes() const { return uint64_t{config.hidden} * sizeof(bf16); }
+  // Rows of the padded copies: the received rows and up to 15 more per expert.
+  uint64_t padded_rows() const {
+    return uint64_t{config.max_recv_rows} + (kFp8Rows - 1) * config.local_experts;
+  }
   Status Enter() const {
     MOESIM_CUDA_OK(cudaSetDevice(config.device));
     return Status::Ok();
   }
   Status Allocate();
+  Status AllocateFp8();
+  // config.fp8: the bf16 weights w1, w2 into codes and block scales.
+  Status QuantizeWeights();
+  Status Fp8Experts(const ReceiveLayout& layout);
   // Copies each block between source-major `from` and expert-major `to` rows (or back).
   Status MoveBlocks(std::span<const RowBlock> blocks, const DeviceBuffer& from, DeviceBuffer& to,
                     bool to_expert_major);
@@ -47,6 +70,10 @@ Status GpuEpLayer::Impl::Allocate() {
   const uint64_t hid = config.hidden, ffn = config.ffn;
   const uint64_t tok = config.max_tokens, slot = tok * config.router.top_k;
   const uint64_t recv = config.max_recv_rows, bf = sizeof(bf16);
+  // With FP8 the gate/up outputs and SwiGLU run over the padded rows, and the down GEMM's last
+  // expert spills up to 15 rows past the received ones.
+  const uint64_t work = config.fp8 ? padded_rows() : recv;
+  const uint64_t out = config.fp8 ? recv + kFp8Rows - 1 : recv;
   struct Want {
     DeviceBuffer* buffer;
     uint64_t bytes;
@@ -70,9 +97,9 @@ Status GpuEpLayer::Impl::Allocate() {
       {&send_rows, slot * hid * bf, "rows to send"},
       {&recv_rows, recv * hid * bf, "received rows"},
       {&expert_in, recv * hid * bf, "expert-major rows"},
-      {&h, recv * 2 * ffn * bf, "gate/up outputs"},
-      {&a, recv * ffn * bf, "SwiGLU outputs"},
-      {&expert_out, recv * hid * bf, "expert outputs"},
+      {&h, work * 2 * ffn * bf, "gate/up outputs"},
+      {&a, work * ffn * bf, "SwiGLU outputs"},
+      {&expert_out, out * hid * bf, "expert outputs"},
       {&back_send, recv * hid * bf, "outputs to send back"},
       {&back_recv, slot * hid * bf, "outputs received back"},
       {&y, tok * hid * bf, "layer outputs"},
@@ -80,9 +107,96 @@ Status GpuEpLayer::Impl::Allocate() {
   for (const Want& w : wants) {
     MOESIM_ASSIGN_OR_RETURN(*w.buffer, DeviceBuffer::Allocate(w.bytes, w.what));
   }
+  if (config.fp8) MOESIM_RETURN_IF_ERROR(AllocateFp8());
   MOESIM_CUDA_OK(cudaMallocHost(&host_offsets, sizeof(uint32_t) * (bucket_count() + 1)));
   MOESIM_CUDA_OK(cudaMemcpy(bucket_of_expert.as<void>(), config.bucket_of_expert.data(),
                             e * sizeof(int32_t), cudaMemcpyHostToDevice));
+  return Status::Ok();
+}
+
+Status GpuEpLayer::Impl::AllocateFp8() {
+  const uint64_t local = config.local_experts, hid = config.hidden, ffn = config.ffn;
+  const uint64_t rows = padded_rows(), f32 = sizeof(float);
+  struct Want {
+    DeviceBuffer* buffer;
+    uint64_t bytes;
+    const char* what;
+  };
+  const Want wants[] = {
+      {&w1_codes, local * 2 * ffn * hid, "FP8 gate/up weights"},
+      {&w1_scales, local * (2 * ffn / 128) * (hid / 128) * f32, "FP8 gate/up weight scales"},
+      {&w2_codes, local * hid * ffn, "FP8 down weights"},
+      {&w2_scales, local * (hid / 128) * (ffn / 128) * f32, "FP8 down weight scales"},
+      {&xq, rows * hid, "FP8 expert inputs"},
+      {&xq_scales, rows * (hid / 128) * f32, "FP8 expert input scales"},
+      {&aq, rows * ffn, "FP8 SwiGLU outputs"},
+      {&aq_scales, rows * (ffn / 128) * f32, "FP8 SwiGLU output scales"},
+  };
+  for (const Want& w : wants) {
+    MOESIM_ASSIGN_OR_RETURN(*w.buffer, DeviceBuffer::Allocate(w.bytes, w.what));
+  }
+  return fp8_gemm.Init();
+}
+
+Status GpuEpLayer::Impl::QuantizeWeights() {
+  if (!config.fp8) return Status::Ok();
+  const uint64_t local = config.local_experts;
+  cudaStream_t s = stream.stream();
+  // Each expert's gate/up matrix has 2 ffn rows and its down matrix hidden rows, multiples of
+  // 128: each stack quantizes as one matrix, no block spanning two experts, and expert e's
+  // scales start at e x (its rows / 128) x (its columns / 128).
+  MOESIM_CUDA_OK(LaunchQuantizeBlocks128(w1.as<bf16>(), local * 2 * config.ffn, config.hidden,
+                                         w1_codes.as<uint8_t>(), w1_scales.as<float>(), s));
+  MOESIM_CUDA_OK(LaunchQuantizeBlocks128(w2.as<bf16>(), local * config.hidden, config.ffn,
+                                         w2_codes.as<uint8_t>(), w2_scales.as<float>(), s));
+  MOESIM_CUDA_OK(cudaStreamSynchronize(s));
+  return Status::Ok();
+}
+
+Status GpuEpLayer::Impl::Fp8Experts(const ReceiveLayout& layout) {
+  cudaStream_t s = stream.stream();
+  const uint64_t hid = config.hidden, ffn = config.ffn;
+  const std::vector<uint64_t>& offsets = layout.expert_offsets;
+  // Each expert's rows quantized into the padded copy, starting on a 16-row boundary.
+  std::vector<uint64_t> start(config.local_experts);
+  uint64_t padded = 0;
+  for (uint32_t e = 0; e < config.local_experts; ++e) {
+    const uint64_t rows = offsets[e + 1] - offsets[e];
+    start[e] = padded;
+    if (rows == 0) continue;
+    MOESIM_CUDA_OK(LaunchQuantizeTiles1x128(
+        expert_in.as<bf16>() + offsets[e] * hid, rows, static_cast<uint32_t>(hid),
+        xq.as<uint8_t>() + padded * hid, xq_scales.as<float>() + padded * (hid / 128), s));
+    padded += PaddedRows(rows);
+  }
+  const int n_up = static_cast<int>(2 * ffn), n_down = static_cast<int>(hid);
+  for (uint32_t e = 0; e < config.local_experts; ++e) {
+    const uint64_t rows = offsets[e + 1] - offsets[e];
+    if (rows == 0) continue;
+    MOESIM_RETURN_IF_ERROR(fp8_gemm.Run(
+        s, xq.as<uint8_t>() + start[e] * hid, xq_scales.as<float>() + start[e] * (hid / 128),
+        w1_codes.as<uint8_t>() + e * 2 * ffn * hid,
+        w1_scales.as<float>() + e * (2 * ffn / 128) * (hid / 128),
+        h.as<bf16>() + start[e] * 2 * ffn, static_cast<int>(PaddedRows(rows)), n_up,
+        static_cast<int>(hid)));
+  }
+  MOESIM_CUDA_OK(
+      LaunchSwiGlu(h.as<bf16>(), static_cast<uint32_t>(padded), config.ffn, a.as<bf16>(), s));
+  MOESIM_CUDA_OK(LaunchQuantizeTiles1x128(a.as<bf16>(), padded, config.ffn, aq.as<uint8_t>(),
+                                          aq_scales.as<float>(), s));
+  // Into the expert-major outputs in expert order: the padded rows past an expert's own land on
+  // the next expert's first rows, which its own GEMM then overwrites (one stream, in order), or
+  // on the 15 spare rows after the last.
+  for (uint32_t e = 0; e < config.local_experts; ++e) {
+    const uint64_t rows = offsets[e + 1] - offsets[e];
+    if (rows == 0) continue;
+    MOESIM_RETURN_IF_ERROR(fp8_gemm.Run(
+        s, aq.as<uint8_t>() + start[e] * ffn, aq_scales.as<float>() + start[e] * (ffn / 128),
+        w2_codes.as<uint8_t>() + e * hid * ffn,
+        w2_scales.as<float>() + e * (hid / 128) * (ffn / 128),
+        expert_out.as<bf16>() + offsets[e] * hid, static_cast<int>(PaddedRows(rows)), n_down,
+        static_cast<int>(ffn)));
+  }
   return Status::Ok();
 }
 
@@ -112,6 +226,12 @@ StatusOr<std::unique_ptr<GpuEpLayer>> GpuEpLayer::Create(const GpuEpLayerConfig&
                    std::to_string(buckets) + ")");
     }
   }
+  if (config.fp8 && (config.hidden % 128 != 0 || config.ffn % 128 != 0)) {
+    return Error(
+        "GpuEpLayer: FP8 expert GEMMs need hidden and ffn multiples of 128 (their block "
+        "scales), got hidden " +
+        std::to_string(config.hidden) + ", ffn " + std::to_string(config.ffn));
+  }
   MOESIM_RETURN_IF_ERROR(UseDevice(config.device));
   auto impl = std::make_unique<Impl>();
   impl->config = config;
@@ -139,14 +259,16 @@ Status GpuEpLayer::UploadWeights(const ExpertWeights& w) {
                  std::to_string(c.ffn));
   }
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
-  return UploadExpertWeights(w, impl_->w1, impl_->w2);
+  MOESIM_RETURN_IF_ERROR(UploadExpertWeights(w, impl_->w1, impl_->w2));
+  return impl_->QuantizeWeights();
 }
 
 Status GpuEpLayer::RandomWeights(uint64_t seed) {
   const GpuEpLayerConfig& c = impl_->config;
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
-  return FillRandomExpertWeights(c.local_experts, c.hidden, c.ffn, seed, impl_->w1, impl_->w2,
-                                 impl_->stream.stream());
+  MOESIM_RETURN_IF_ERROR(FillRandomExpertWeights(c.local_experts, c.hidden, c.ffn, seed, impl_->w1,
+                                                 impl_->w2, impl_->stream.stream()));
+  return impl_->QuantizeWeights();
 }
 
 Status GpuEpLayer::UploadLogits(std::span<const float> logits, uint32_t tokens) {
@@ -180,9 +302,10 @@ Status GpuEpLayer::Poison() {
   MOESIM_RETURN_IF_ERROR(impl_->Enter());
   Impl& m = *impl_;
   // 0xff bytes: NaN as bf16 and fp32, 0xffffffff as an index.
-  for (DeviceBuffer* b : {&m.experts, &m.weights, &m.buckets, &m.bucket_offsets, &m.row_of_slot,
-                          &m.slot_of_row, &m.send_rows, &m.recv_rows, &m.expert_in, &m.h, &m.a,
-                          &m.expert_out, &m.back_send, &m.back_recv, &m.y}) {
+  for (DeviceBuffer* b :
+       {&m.experts, &m.weights, &m.buckets, &m.bucket_offsets, &m.row_of_slot, &m.slot_of_row,
+        &m.send_rows, &m.recv_rows, &m.expert_in, &m.h, &m.a, &m.expert_out, &m.back_send,
+        &m.back_recv, &m.y, &m.xq, &m.xq_scales, &m.aq, &m.aq_scales}) {
     if (b->bytes() == 0) continue;
     MOESIM_CUDA_OK(cudaMemsetAsync(b->as<void>(), 0xff, b->bytes(), m.stream.stream()));
   }
@@ -265,6 +388,7 @@ Status GpuEpLayer::Experts(const ReceiveLayout& layout) {
                  std::to_string(layout.local_experts) + " experts; the layer holds at most " +
                  std::to_string(c.max_recv_rows) + " rows for " + std::to_string(c.local_experts));
   }
+  if (c.fp8) return m.Fp8Experts(layout);
   cudaStream_t s = m.stream.stream();
   const int hid = static_cast<int>(c.hidden), ffn = static_cast<int>(c.ffn);
   MOESIM_RETURN_IF_ERROR(m.up.Run(m.stream.blas(), s, c.gemm, m.expert_in.as<bf16>(),
