@@ -1,6 +1,6 @@
 // `moebench run --device gpu`: a scenario's MoE layers on GPUs, one rank per GPU, the experts
 // exchanged over NCCL, through the staged host API of backend/kernels/gpu_kernels.h (GpuEpLayer:
-// bf16 activations and weights, fp32 accumulation, CUDA events).
+// bf16 activations and weights, fp32 accumulation, CUDA events; --dtype fp8: FP8 expert GEMMs).
 //
 //   mpirun -np 8 moebench run SCENARIO --device gpu     # one process per GPU (MPI or srun)
 //   moebench run SCENARIO --device gpu --gpus 8         # one process, one thread per GPU
@@ -38,8 +38,9 @@
 // Memory: one GpuEpLayer per layer, each with its rank's expert weights (a real model shares
 // nothing between layers either).
 //
-// Status: compiled with CUDA 13 and NCCL, tested on machines without a GPU only as far as the
-// errors; nothing here has run on a GPU yet (see backend/gpu-check.sh, which runs --gpus 1).
+// Status: compiled with CUDA 13 and NCCL. On one H200 the bf16 path ran with --gpus 1 (--check
+// passed, results/gpu/h200-2026-11-28); several ranks and --dtype fp8 have not run on a GPU yet
+// (backend/gpu-check.sh runs both kinds on one GPU).
 #pragma once
 
 #include <optional>
