@@ -57,8 +57,8 @@ inline constexpr double kGpuRelativeErrorBound = 3e-2;
 // its own largest value). E4M3 keeps 4 significant bits (2^-4 relative rounding) where bf16 keeps
 // 8, on both operands of both GEMMs: the check's inputs through the CPU emulation of the FP8
 // experts (Fp8ExpertFfnReference) err by 11 % of the largest output at hidden 512, ffn 256
-// (tests/backend_fp8_test.cc), less on wider GEMMs (5.5-9.7 % at hidden 4096-7168, ffn 256-2048,
-// measured once). A wrong scale or layout is off by about the output itself.
+// (tests/backend_fp8_test.cc), less on wider GEMMs (5.5-9.7 % at hidden 4096-7168, ffn 256-2048:
+// moebench_tests "[.fp8-shapes]" -s). A wrong scale or layout is off by about the output itself.
 inline constexpr double kGpuFp8RelativeErrorBound = 0.25;
 
 // comm: the MPI world (one process per GPU), or a world of one with `gpus` = N > 1 to drive N
