@@ -134,7 +134,7 @@ TEST_CASE("The FP8 expert FFN reference worked by hand on values FP8 holds exact
   w.up.assign(128 * 128, 1.0f / 64);
   w.down = w.gate;
   const std::vector<float> x(128, 1.0f);
-  const std::vector<float> y = Fp8ExpertFfnReference(x.data(), 1, w, 0);
+  const std::vector<float> y = Fp8ExpertFfnReference(x.data(), 1, w);
   REQUIRE(y.size() == 128);
   for (float v : y) CHECK(v == Approx(1.4609375f).epsilon(1e-6));
 }
@@ -153,7 +153,7 @@ struct Fp8Error {
 Fp8Error Fp8ExpertError(uint32_t hidden, uint32_t ffn, uint32_t tokens) {
   const ExpertWeights w = MakeExpertWeights(/*seed=*/1, /*first=*/3, /*count=*/1, hidden, ffn);
   const std::vector<float> x = TokenBatch(/*seed=*/1, /*layer=*/0, /*rank=*/0, tokens, hidden);
-  const std::vector<float> fp8 = Fp8ExpertFfnReference(x.data(), tokens, w, 0);
+  const std::vector<float> fp8 = Fp8ExpertFfnReference(x.data(), tokens, w);
   double worst_error = 0, largest = 0;
   Fp8Error out;
   std::vector<double> g(ffn), u(ffn), y(hidden);

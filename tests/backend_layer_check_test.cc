@@ -142,3 +142,31 @@ TEST_CASE("layer check: a corrupted payload and a wrong output are caught") {
 }
 
 }  // namespace moesim::backend
+
+namespace moesim::backend {
+
+TEST_CASE("layer check: over the layer's largest value a cancelling token passes, alone it fails") {
+  // Two tokens of hidden 2. Token 0's reference is (1, 0), token 1's (0.01, 0), and the output
+  // errs by 0.05 in token 1 only, as an FP8 GEMM errs by a share of the terms it sums even where
+  // they cancel. Over its own largest value token 1 is off by 0.05 / 0.01 = 5; over the layer's
+  // largest value (1), by 0.05.
+  const std::vector<float> ref = {1.0f, 0.0f, 0.01f, 0.0f};
+  const std::vector<float> out = {1.0f, 0.0f, 0.06f, 0.0f};
+  const StatusOr<double> layer = CheckCombined(out, ref, 2, 0, 0, 0.25, ErrorScale::kLayer);
+  REQUIRE(layer.ok());
+  CHECK(*layer == Approx(0.05).epsilon(1e-6));
+  const StatusOr<double> token = CheckCombined(out, ref, 2, 0, 0, 0.25, ErrorScale::kToken);
+  REQUIRE_FALSE(token.ok());
+  CHECK(token.error().message() ==
+        "rank 0, layer 0: token 1 after combine differs from the single-process reference by 5 "
+        "of its largest value (bound 0.25)");
+  // Past the bound over the layer's largest value too: 0.3 of 1.
+  const std::vector<float> far = {1.0f, 0.0f, 0.31f, 0.0f};
+  const StatusOr<double> worse = CheckCombined(far, ref, 2, 0, 0, 0.25, ErrorScale::kLayer);
+  REQUIRE_FALSE(worse.ok());
+  CHECK(worse.error().message() ==
+        "rank 0, layer 0: token 1 after combine differs from the single-process reference by 0.3 "
+        "of the layer's largest value (bound 0.25)");
+}
+
+}  // namespace moesim::backend

@@ -8,6 +8,8 @@
 #include <numeric>
 #include <string>
 
+#include "backend/kernels/bf16.h"
+
 namespace moesim::backend {
 namespace {
 
@@ -201,6 +203,24 @@ void UnpermuteCombine(const float* expert_out, uint32_t hidden, const Permutatio
       for (uint32_t h = 0; h < hidden; ++h) yt[h] += wk * src[h];
     }
   }
+}
+
+DeviceLayoutWeights ToDeviceLayout(const ExpertWeights& w) {
+  const uint64_t hid = w.hidden, ffn = w.ffn, matrix = hid * ffn;
+  DeviceLayoutWeights out;
+  out.w1.resize(w.experts * 2 * matrix);
+  out.w2.resize(w.experts * matrix);
+  for (uint64_t e = 0; e < w.experts; ++e) {
+    const uint64_t base = e * matrix;
+    for (uint64_t i = 0; i < hid; ++i) {
+      for (uint64_t j = 0; j < ffn; ++j) {
+        out.w1[2 * base + j * hid + i] = FloatToBf16(w.gate[base + i * ffn + j]);
+        out.w1[2 * base + (ffn + j) * hid + i] = FloatToBf16(w.up[base + i * ffn + j]);
+        out.w2[base + i * ffn + j] = FloatToBf16(w.down[base + j * hid + i]);
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace moesim::backend

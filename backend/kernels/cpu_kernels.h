@@ -82,6 +82,16 @@ struct ExpertWeights {
   std::vector<float> gate, up, down;  // [experts * hidden * ffn] each
 };
 
+// Expert weights in the layout the GPU's GEMMs read (backend/kernels/cuda/grouped_gemm.h), as bf16
+// bits: w1 [experts x 2*ffn x hidden] (gate rows, then up rows; w1[e][j][i] = gate[e][i][j] for
+// j < ffn, up[e][i][j - ffn] above) and w2 [experts x hidden x ffn] (w2[e][i][j] = down[e][j][i]).
+// `w` must be consistent (sizes experts * hidden * ffn). Here, not beside the GEMMs, so that the
+// CPU emulation of the FP8 experts (fp8.h) reads the same layout in a build without CUDA.
+struct DeviceLayoutWeights {
+  std::vector<uint16_t> w1, w2;
+};
+DeviceLayoutWeights ToDeviceLayout(const ExpertWeights& w);
+
 // For each bucket e with counts[e] rows starting at the running offset:
 //   y = (silu(x . gate_e) * (x . up_e)) . down_e,  silu(v) = v / (1 + exp(-v)).
 // x, y: [sum(counts) x hidden].

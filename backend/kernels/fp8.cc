@@ -102,24 +102,18 @@ std::vector<float> Fp8GemmReference(const Fp8Tensor& a, const Fp8Tensor& w) {
   return y;
 }
 
-std::vector<float> Fp8ExpertFfnReference(const float* x, uint64_t rows, const ExpertWeights& w,
-                                         uint32_t expert) {
-  const uint64_t h = w.hidden, f = w.ffn, matrix = h * f;
-  if (expert >= w.experts || h % kFp8Block != 0 || f % kFp8Block != 0) {
-    throw std::invalid_argument("Fp8ExpertFfnReference: expert " + std::to_string(expert) + " of " +
-                                std::to_string(w.experts) + ", hidden " + std::to_string(h) +
-                                ", ffn " + std::to_string(f));
+std::vector<float> Fp8ExpertFfnReference(const float* x, uint64_t rows, const ExpertWeights& w) {
+  const uint64_t h = w.hidden, f = w.ffn;
+  if (w.experts != 1 || h % kFp8Block != 0 || f % kFp8Block != 0) {
+    throw std::invalid_argument("Fp8ExpertFfnReference: " + std::to_string(w.experts) +
+                                " experts, hidden " + std::to_string(h) + ", ffn " +
+                                std::to_string(f) + " (one expert, multiples of 128)");
   }
-  // The GPU's layouts (cuda/grouped_gemm.h ToDeviceLayout), rounded to bf16 as uploaded.
-  std::vector<float> w1(2 * matrix), w2(matrix);
-  const uint64_t base = expert * matrix;
-  for (uint64_t i = 0; i < h; ++i) {
-    for (uint64_t j = 0; j < f; ++j) {
-      w1[j * h + i] = RoundToBf16(w.gate[base + i * f + j]);
-      w1[(f + j) * h + i] = RoundToBf16(w.up[base + i * f + j]);
-      w2[i * f + j] = RoundToBf16(w.down[base + j * h + i]);
-    }
-  }
+  // The GPU's layout, in bf16 as uploaded.
+  const DeviceLayoutWeights d = ToDeviceLayout(w);
+  std::vector<float> w1(d.w1.size()), w2(d.w2.size());
+  for (uint64_t i = 0; i < w1.size(); ++i) w1[i] = Bf16ToFloat(d.w1[i]);
+  for (uint64_t i = 0; i < w2.size(); ++i) w2[i] = Bf16ToFloat(d.w2[i]);
   std::vector<float> xb(x, x + rows * h);
   for (float& v : xb) v = RoundToBf16(v);
   std::vector<float> up = Fp8GemmReference(QuantizeTiles1x128(rows, h, xb.data()),

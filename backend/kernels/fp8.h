@@ -53,12 +53,11 @@ Fp8Tensor QuantizeBlocks128(uint64_t rows, uint64_t cols, const float* x);
 std::vector<float> Fp8GemmReference(const Fp8Tensor& a, const Fp8Tensor& w);
 
 // One expert's SwiGLU FFN as the GPU's FP8 experts compute it (gpu_kernels.h,
-// GpuEpLayerConfig::fp8): x [rows x hidden] quantized per 1 x 128 tile; the expert's gate and up
-// weights as one [2 ffn x hidden] matrix (gate rows, then up rows) and its down weights as [hidden
-// x ffn], each quantized per 128 x 128 block; each product rounded to bf16 as the GEMMs write it;
-// SwiGLU in fp32, rounded to bf16, then quantized per tile for the down projection. w in
-// cpu_kernels' layout; hidden and ffn multiples of 128. Returns [rows x hidden].
-std::vector<float> Fp8ExpertFfnReference(const float* x, uint64_t rows, const ExpertWeights& w,
-                                         uint32_t expert);
+// GpuEpLayerConfig::fp8): x [rows x hidden] quantized per 1 x 128 tile; the expert's weights in the
+// GPU's layout (ToDeviceLayout: gate and up as one [2 ffn x hidden] matrix, down as [hidden x
+// ffn]), each quantized per 128 x 128 block; each product rounded to bf16 as the GEMMs write it;
+// SwiGLU in fp32, rounded to bf16, then quantized per tile for the down projection. `w`: one expert
+// (w.experts == 1), hidden and ffn multiples of 128. Returns [rows x hidden].
+std::vector<float> Fp8ExpertFfnReference(const float* x, uint64_t rows, const ExpertWeights& w);
 
 }  // namespace moesim::backend

@@ -162,35 +162,6 @@ Status CheckSendCounts(const gpu::GpuEpLayer& g, const models::Workload& w, uint
   return Status::Ok();
 }
 
-// Each token's output against the CPU reference; the largest relative error. bf16: each token's
-// largest error over its own largest value, within kGpuRelativeErrorBound; FP8: over the layer's
-// largest value, within kGpuFp8RelativeErrorBound (gpu_run.h says why).
-StatusOr<double> CheckOutput(const std::vector<float>& y, const std::vector<float>& ref,
-                             uint32_t hidden, uint32_t l, bool fp8) {
-  const double bound = fp8 ? kGpuFp8RelativeErrorBound : kGpuRelativeErrorBound;
-  double layer_scale = 0;
-  for (float v : ref) layer_scale = std::max(layer_scale, std::abs(double{v}));
-  double worst = 0;
-  for (uint64_t t = 0; t * hidden < ref.size(); ++t) {
-    double diff = 0, scale = 0;
-    for (uint32_t i = 0; i < hidden; ++i) {
-      const uint64_t at = t * hidden + i;
-      diff = std::max(diff, std::abs(double{y[at]} - ref[at]));
-      scale = std::max(scale, std::abs(double{ref[at]}));
-    }
-    if (fp8) scale = layer_scale;
-    const double rel = scale > 0 ? diff / scale : diff;
-    if (!(rel <= bound)) {  // also catches NaN (a row no kernel wrote)
-      return Error("layer " + std::to_string(l) + " token " + std::to_string(t) +
-                   ": the GPU's output differs from the CPU reference by " + std::to_string(rel) +
-                   (fp8 ? " of the layer's largest value" : " of its largest value") + " (bound " +
-                   std::to_string(bound) + ")");
-    }
-    worst = std::max(worst, rel);
-  }
-  return worst;
-}
-
 // One rank's whole run, on CUDA device `device`.
 StatusOr<RunReport> RunRank(const BenchScenario& s, Communicator& comm, int device,
                             const RunOptions& o) {
@@ -206,6 +177,7 @@ StatusOr<RunReport> RunRank(const BenchScenario& s, Communicator& comm, int devi
 
   RunReport report;
   if (o.check) {
+    const double bound = o.fp8 ? kGpuFp8RelativeErrorBound : kGpuRelativeErrorBound;
     int64_t rows = 0;
     double worst = 0;
     for (uint32_t l = 0; l < layers->size(); ++l) {
@@ -215,8 +187,10 @@ StatusOr<RunReport> RunRank(const BenchScenario& s, Communicator& comm, int devi
       Status checked = CheckSendCounts(*layer.gpu, w, l, rank);
       if (checked.ok()) {
         auto y = layer.gpu->DownloadOutput();
+        // FP8 experts: within their own bound, over the layer's largest value (gpu_run.h).
         auto error =
-            y.ok() ? CheckOutput(*y, ReferenceOutput(w, l, rank, o.seed, router), hidden, l, o.fp8)
+            y.ok() ? CheckCombined(*y, ReferenceOutput(w, l, rank, o.seed, router), hidden, rank, l,
+                                   bound, o.fp8 ? ErrorScale::kLayer : ErrorScale::kToken)
                    : StatusOr<double>(y.error());
         if (error.ok()) worst = std::max(worst, *error);
         checked = error.ok() ? Status::Ok() : Status(error.error());
@@ -224,8 +198,7 @@ StatusOr<RunReport> RunRank(const BenchScenario& s, Communicator& comm, int devi
       MOESIM_RETURN_IF_ERROR(Agree(comm, checked));
       rows += static_cast<int64_t>(layer.recv.rows);
     }
-    report.check =
-        CheckReport{true, false, 0, 0, o.fp8 ? kGpuFp8RelativeErrorBound : kGpuRelativeErrorBound};
+    report.check = CheckReport{true, false, 0, 0, bound};
     std::vector<int64_t> all_rows(rank == 0 ? comm.size() : 0);
     comm.Gather(std::span<const int64_t>(&rows, 1), all_rows);
     for (int64_t r : all_rows) report.check.rows_checked += static_cast<uint64_t>(r);

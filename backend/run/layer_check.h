@@ -41,9 +41,16 @@ StatusOr<uint64_t> CheckDispatched(const MoeLayerRank& rank_layer, const models:
 std::vector<float> ReferenceOutput(const models::Workload& workload, uint32_t layer, uint32_t rank,
                                    uint64_t seed, const std::vector<float>& router);
 
-// The largest per-token relative error max_i |y_i - ref_i| / max_i |ref_i|, or an error naming the
-// first token beyond kRelativeErrorBound.
+// What a token's largest error is divided by: its own largest |value| (the fp32 and bf16 paths),
+// or the largest |value| of the layer on the rank (FP8 experts, whose error follows the terms a
+// GEMM sums, not their sum: backend/run/gpu_run.h, kGpuFp8RelativeErrorBound).
+enum class ErrorScale { kToken, kLayer };
+
+// The largest per-token relative error max_i |y_i - ref_i| / scale, or an error naming the first
+// token beyond `bound`.
 StatusOr<double> CheckCombined(std::span<const float> output, std::span<const float> reference,
-                               uint32_t hidden, uint32_t rank, uint32_t layer);
+                               uint32_t hidden, uint32_t rank, uint32_t layer,
+                               double bound = kRelativeErrorBound,
+                               ErrorScale per = ErrorScale::kToken);
 
 }  // namespace moesim::backend

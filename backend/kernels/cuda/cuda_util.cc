@@ -122,6 +122,13 @@ StatusOr<DeviceBuffer> DeviceBuffer::Allocate(uint64_t bytes, const std::string&
   return buffer;
 }
 
+Status AllocateBuffers(std::span<const BufferRequest> requests) {
+  for (const BufferRequest& r : requests) {
+    MOESIM_ASSIGN_OR_RETURN(*r.buffer, DeviceBuffer::Allocate(r.bytes, r.what));
+  }
+  return Status::Ok();
+}
+
 StreamAndBlas::~StreamAndBlas() {
   if (blas_ != nullptr) (void)cublasDestroy(blas_);
   if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);

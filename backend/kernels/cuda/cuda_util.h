@@ -68,6 +68,15 @@ class DeviceBuffer {
   uint64_t bytes_ = 0;
 };
 
+// A buffer to allocate: where it goes, its bytes, and its name for an out-of-memory error.
+struct BufferRequest {
+  DeviceBuffer* buffer;
+  uint64_t bytes;
+  const char* what;
+};
+// Each request in turn; the first that fails names its buffer and the bytes it needed.
+Status AllocateBuffers(std::span<const BufferRequest> requests);
+
 // A stream and a cuBLAS handle bound to it, destroyed together.
 class StreamAndBlas {
  public:

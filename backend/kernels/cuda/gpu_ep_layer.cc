@@ -74,12 +74,7 @@ Status GpuEpLayer::Impl::Allocate() {
   // expert spills up to 15 rows past the received ones.
   const uint64_t work = config.fp8 ? padded_rows() : recv;
   const uint64_t out = config.fp8 ? recv + kFp8Rows - 1 : recv;
-  struct Want {
-    DeviceBuffer* buffer;
-    uint64_t bytes;
-    const char* what;
-  };
-  const Want wants[] = {
+  const BufferRequest wants[] = {
       {&w1, local * 2 * ffn * hid * bf, "gate/up weights"},
       {&w2, local * hid * ffn * bf, "down weights"},
       {&bucket_of_expert, e * sizeof(int32_t), "bucket of each expert"},
@@ -104,9 +99,7 @@ Status GpuEpLayer::Impl::Allocate() {
       {&back_recv, slot * hid * bf, "outputs received back"},
       {&y, tok * hid * bf, "layer outputs"},
   };
-  for (const Want& w : wants) {
-    MOESIM_ASSIGN_OR_RETURN(*w.buffer, DeviceBuffer::Allocate(w.bytes, w.what));
-  }
+  MOESIM_RETURN_IF_ERROR(AllocateBuffers(wants));
   if (config.fp8) MOESIM_RETURN_IF_ERROR(AllocateFp8());
   MOESIM_CUDA_OK(cudaMallocHost(&host_offsets, sizeof(uint32_t) * (bucket_count() + 1)));
   MOESIM_CUDA_OK(cudaMemcpy(bucket_of_expert.as<void>(), config.bucket_of_expert.data(),
@@ -117,12 +110,7 @@ Status GpuEpLayer::Impl::Allocate() {
 Status GpuEpLayer::Impl::AllocateFp8() {
   const uint64_t local = config.local_experts, hid = config.hidden, ffn = config.ffn;
   const uint64_t rows = padded_rows(), f32 = sizeof(float);
-  struct Want {
-    DeviceBuffer* buffer;
-    uint64_t bytes;
-    const char* what;
-  };
-  const Want wants[] = {
+  const BufferRequest wants[] = {
       {&w1_codes, local * 2 * ffn * hid, "FP8 gate/up weights"},
       {&w1_scales, local * (2 * ffn / 128) * (hid / 128) * f32, "FP8 gate/up weight scales"},
       {&w2_codes, local * hid * ffn, "FP8 down weights"},
@@ -132,9 +120,7 @@ Status GpuEpLayer::Impl::AllocateFp8() {
       {&aq, rows * ffn, "FP8 SwiGLU outputs"},
       {&aq_scales, rows * (ffn / 128) * f32, "FP8 SwiGLU output scales"},
   };
-  for (const Want& w : wants) {
-    MOESIM_ASSIGN_OR_RETURN(*w.buffer, DeviceBuffer::Allocate(w.bytes, w.what));
-  }
+  MOESIM_RETURN_IF_ERROR(AllocateBuffers(wants));
   return fp8_gemm.Init();
 }
 

@@ -57,12 +57,7 @@ Status GpuLayer::Impl::Allocate() {
   const uint64_t e = num_experts(), hid = config.hidden, ffn = config.ffn;
   const uint64_t tok = config.max_tokens, slot = tok * config.router.top_k;
   const uint64_t bf = sizeof(bf16);
-  struct Want {
-    DeviceBuffer* buffer;
-    uint64_t bytes;
-    const char* what;
-  };
-  const Want wants[] = {
+  const BufferRequest wants[] = {
       {&w1, e * 2 * ffn * hid * bf, "gate/up weights"},
       {&w2, e * hid * ffn * bf, "down weights"},
       {&x, tok * hid * bf, "activations"},
@@ -80,9 +75,7 @@ Status GpuLayer::Impl::Allocate() {
       {&expert_out, slot * hid * bf, "expert outputs"},
       {&y, tok * hid * bf, "layer outputs"},
   };
-  for (const Want& w : wants) {
-    MOESIM_ASSIGN_OR_RETURN(*w.buffer, DeviceBuffer::Allocate(w.bytes, w.what));
-  }
+  MOESIM_RETURN_IF_ERROR(AllocateBuffers(wants));
   MOESIM_CUDA_OK(cudaMallocHost(&host_offsets, sizeof(uint32_t) * (e + 1)));
   offsets.assign(e + 1, 0);
   return Status::Ok();

@@ -7,24 +7,6 @@
 
 namespace moesim::backend::gpu {
 
-DeviceLayoutWeights ToDeviceLayout(const ExpertWeights& w) {
-  const uint64_t hid = w.hidden, ffn = w.ffn, matrix = hid * ffn;
-  DeviceLayoutWeights out;
-  out.w1.resize(w.experts * 2 * matrix);
-  out.w2.resize(w.experts * matrix);
-  for (uint64_t e = 0; e < w.experts; ++e) {
-    const uint64_t base = e * matrix;
-    for (uint64_t i = 0; i < hid; ++i) {
-      for (uint64_t j = 0; j < ffn; ++j) {
-        out.w1[2 * base + j * hid + i] = FloatToBf16(w.gate[base + i * ffn + j]);
-        out.w1[2 * base + (ffn + j) * hid + i] = FloatToBf16(w.up[base + i * ffn + j]);
-        out.w2[base + i * ffn + j] = FloatToBf16(w.down[base + j * hid + i]);
-      }
-    }
-  }
-  return out;
-}
-
 Status UploadExpertWeights(const ExpertWeights& w, DeviceBuffer& w1, DeviceBuffer& w2) {
   const DeviceLayoutWeights t = ToDeviceLayout(w);
   MOESIM_CUDA_OK(cudaMemcpy(w1.as<void>(), t.w1.data(), t.w1.size() * 2, cudaMemcpyDefault));

@@ -23,15 +23,8 @@
 
 namespace moesim::backend::gpu {
 
-// Expert weights in the layout the GEMMs read, as bf16 bits: w1 [experts x 2*ffn x hidden] (gate
-// rows, then up rows; w1[e][j][i] = gate[e][i][j] for j < ffn, up[e][i][j - ffn] above) and
-// w2 [experts x hidden x ffn] (w2[e][i][j] = down[e][j][i]). `w` must be consistent (sizes
-// experts * hidden * ffn).
-struct DeviceLayoutWeights {
-  std::vector<uint16_t> w1, w2;
-};
-DeviceLayoutWeights ToDeviceLayout(const ExpertWeights& w);
-// `w` in that layout into w1 and w2 (synchronous), as GpuLayer and GpuEpLayer keep their experts.
+// `w` in the layout the GEMMs read (ToDeviceLayout, backend/kernels/cpu_kernels.h) into w1 and w2
+// (synchronous), as GpuLayer and GpuEpLayer keep their experts.
 Status UploadExpertWeights(const ExpertWeights& w, DeviceBuffer& w1, DeviceBuffer& w2);
 // Uniform random weights in that layout for `experts` experts: w1 in +-1/sqrt(hidden), w2 in
 // +-1/sqrt(ffn) (activations keep their scale through the FFN); seeds `seed` and `seed + 1`.
