@@ -185,6 +185,35 @@ TEST_CASE("moesim collective errors: unknown op, bad size, wrong algorithm") {
   const auto gpus = Moesim({"collective", "--gpus", "9"});
   CHECK(gpus.status == 1);
   CHECK_THAT(gpus.err, Catch::Contains("--gpus = 9: outside the cluster; valid: 2 to 8"));
+  // CollNet Direct needs switches that reduce: the p5 pair's EFA fabric has none.
+  const auto collnet = Moesim({"collective", "--op", "allreduce", "--algo", "collnet", "--cluster",
+                               testing::SourcePath("scenarios/clusters/aws-p5-efa-2.pbtxt")});
+  CHECK(collnet.status == 1);
+  CHECK_THAT(collnet.err, Catch::Contains("--algo = collnet: the fabric's switches do not reduce "
+                                          "(cluster.fabric.sharp is false); valid: --algo "
+                                          "collnet on a fabric whose switches reduce"));
+}
+
+TEST_CASE("moesim collective --algo collnet: the B200 cluster's SHARP, on 4 and 64 nodes") {
+  // scenarios/clusters/hgx-b200-ndr-rail-64.pbtxt (sharp: true), 32 GiB, links at NCCL's CollNet
+  // share, 0.85. Each GPU sends 7/8 of the buffer over NVLink twice (scatter, gather) at
+  // 0.85 x 721.8 GB/s (NCCL's SM100 figure): 350.7 GB/s of algbw; and 1/8 through its NIC each
+  // way at 0.85 x 49.7 GB/s (NDR at 99.4 % of 400 Gb/s, topology/achieved.h): 8 x 42.25 =
+  // 338.0 GB/s, the bound, less the pipeline's fill, one of 32 chunks: 338.0 x 32/33 = 327.8.
+  // The same on any node count; busbw = algbw x 2 (n - 1) / n grows with n.
+  const std::string b200 = testing::SourcePath("scenarios/clusters/hgx-b200-ndr-rail-64.pbtxt");
+  auto run = [&](const char* gpus) {
+    return Sweep({"--op", "allreduce", "--cluster", b200, "--gpus", gpus, "--algo", "collnet", "-b",
+                  "32G", "-e", "32G"});
+  };
+  const pb::CollectiveSweep four = run("32"), all = run("512");
+  REQUIRE(four.rows_size() == 1);
+  REQUIRE(all.rows_size() == 1);
+  CHECK(four.rows(0).algo() == "collnet");
+  CHECK(four.rows(0).algbw_gbps() == Approx(327.8).epsilon(0.002));
+  CHECK(four.rows(0).algbw_gbps() == Approx(all.rows(0).algbw_gbps()).epsilon(1e-6));
+  CHECK(all.rows(0).busbw_gbps() / four.rows(0).busbw_gbps() ==
+        Approx((2.0 * 511 / 512) / (2.0 * 31 / 32)));
 }
 
 }  // namespace moesim::sim

@@ -41,6 +41,7 @@ constexpr std::pair<CollectiveOp, CollectiveAlgo> kCombinations[] = {
     {CollectiveOp::kAllReduce, CollectiveAlgo::kTree},
     {CollectiveOp::kAllReduce, CollectiveAlgo::kNvls},
     {CollectiveOp::kAllReduce, CollectiveAlgo::kNvlsTree},
+    {CollectiveOp::kAllReduce, CollectiveAlgo::kCollNet},
     {CollectiveOp::kAllGather, CollectiveAlgo::kRing},
     {CollectiveOp::kAllGather, CollectiveAlgo::kNvls},
     {CollectiveOp::kReduceScatter, CollectiveAlgo::kRing},
@@ -70,7 +71,7 @@ TEST_CASE("The property below covers every (op, algorithm) pair moesim implement
   const CollectiveAlgo algos[] = {CollectiveAlgo::kDirect,       CollectiveAlgo::kPairwise,
                                   CollectiveAlgo::kHierarchical, CollectiveAlgo::kRing,
                                   CollectiveAlgo::kTree,         CollectiveAlgo::kNvls,
-                                  CollectiveAlgo::kNvlsTree};
+                                  CollectiveAlgo::kNvlsTree,     CollectiveAlgo::kCollNet};
   for (CollectiveOp op : ops) {
     for (CollectiveAlgo algo : algos) {
       INFO(ToString(op) << " " << ToString(algo));
@@ -85,22 +86,24 @@ TEST_CASE("Flow time is never below the analytical time, for every collective, s
   // One node (8 GPUs on an NVSwitch), 2 and 4 nodes on a rail-optimized fabric, 8 nodes on a
   // 2:1 oversubscribed fat tree (two leaves of 4 nodes, as scenarios/clusters/
   // dgx-h100-fat-tree-2to1.pbtxt has 4 of; transfers contend for the leaf uplinks), and 2 x 4 GPUs
-  // whose NVLink drains a byte a microsecond.
+  // whose NVLink drains a byte a microsecond. The fabrics of the 4-node and fat-tree clusters, and
+  // the slow one's, reduce (SHARP), so CollNet Direct runs there.
   const std::pair<const char*, std::string> clusters[] = {
       {"one dgx-h100", "dgx-h100"},
       {"2 nodes, rail-optimized",
        "node_preset: 'dgx-h100' nodes: 2 fabric { rail_optimized { nodes_per_group: 2 } }"},
       {"4 nodes, rail-optimized",
-       "node_preset: 'dgx-h100' nodes: 4 fabric { rail_optimized { nodes_per_group: 4 } }"},
+       "node_preset: 'dgx-h100' nodes: 4 fabric { rail_optimized { nodes_per_group: 4 } "
+       "sharp: true }"},
       {"8 nodes, 2:1 fat tree",
        "node_preset: 'dgx-h100' nodes: 8 "
-       "fabric { fat_tree { tiers: 2 nodes_per_leaf: 4 oversubscription: 2 } }"},
+       "fabric { fat_tree { tiers: 2 nodes_per_leaf: 4 oversubscription: 2 } sharp: true }"},
       // The slowest NVLink a cluster file takes (1 MB/s): a byte's drain is a microsecond, so a
       // bound that rounds a fraction of a byte the wrong way shows (LinkDrain::Time).
       {"2 x 4, NVLink at 1 MB/s",
        "node { name: 'slow' gpu: 'h100-sxm' gpus: 4 nvlink { bandwidth_gbps: 0.001 } "
        "pcie { switches: 4 cpus: 1 } nics { count: 4 gbit_per_s: 400 } } "
-       "nodes: 2 fabric { single_switch {} } line_rate: true"},
+       "nodes: 2 fabric { single_switch {} sharp: true } line_rate: true"},
   };
   for (const auto& [name, what] : clusters) {
     const topology::Cluster c = Load(what);
@@ -116,10 +119,11 @@ TEST_CASE("Flow time is never below the analytical time, for every collective, s
     for (uint64_t& size : sizes) size = static_cast<uint64_t>(std::exp(log_size(rng)));
     sizes.resize(testing::CasesToCheck(sizes.size()));
     for (const auto& [op, algo] : kCombinations) {
-      // NVLS runs in one node only, NVLS_TREE on whole nodes, as `moesim collective` refuses
-      // them elsewhere (CheckNvls, CheckNvlsTree).
+      // NVLS runs in one node only, NVLS_TREE on whole nodes, CollNet where the switches reduce,
+      // as `moesim collective` refuses them elsewhere (CheckNvls, CheckNvlsTree, CheckCollNet).
       if (algo == CollectiveAlgo::kNvls && !CheckNvls(c, gpus).ok()) continue;
       if (algo == CollectiveAlgo::kNvlsTree && !CheckNvlsTree(c, gpus).ok()) continue;
+      if (algo == CollectiveAlgo::kCollNet && !CheckCollNet(c, gpus).ok()) continue;
       for (const uint64_t requested : sizes) {
         const uint64_t size = NcclTestsSize(op, n, requested);
         INFO(name << ": " << ToString(op) << " " << ToString(algo) << ", " << size << " B");

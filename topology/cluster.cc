@@ -114,6 +114,12 @@ StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
     MOESIM_RETURN_IF_ERROR(AddFabric(g, spec.fabric(), fabric, file, "cluster.fabric"));
   }
   cluster.net_latency_ = Duration::Nanoseconds(spec.fabric().net_latency_ns());
+  if (spec.fabric().sharp() && spec.fabric().ethernet()) {
+    return InputError(Where(file, "cluster.fabric.sharp"), "cluster.fabric.sharp", "true",
+                      "SHARP reduces in InfiniBand switches, and this fabric is Ethernet",
+                      "sharp: false, or an InfiniBand fabric (no ethernet: true)");
+  }
+  cluster.sharp_ = spec.fabric().sharp();
   // Every model prices links at what they achieve (topology/achieved.h), not their line rate.
   DerateLinks(g, node.gpu, spec.line_rate());
   uint32_t edge_id = 0;

@@ -45,6 +45,9 @@ class Cluster {
   // The network transport's latency per crossing (cluster.fabric.net_latency_ns; 0: none beyond
   // NCCL's own network step latencies).
   Duration net_latency() const { return net_latency_; }
+  // Whether the switches reduce for NCCL's CollNet (cluster.fabric.sharp: NVIDIA SHARP on
+  // InfiniBand, NCCL_COLLNET_ENABLE=1).
+  bool sharp() const { return sharp_; }
   // A transfer's route latency from GPU src to GPU dst without NCCL's latency model (the MoE
   // layer's all-to-alls, DeepEP's kernels): its links' (Router::Latency), and the transport's
   // net_latency() when it crosses the network.
@@ -69,6 +72,7 @@ class Cluster {
   uint32_t nodes_ = 1;
   uint32_t used_gpus_ = 0;
   Duration net_latency_;
+  bool sharp_ = false;
   std::vector<Vertex> gpu_vertices_;
   std::vector<std::vector<Vertex>> node_vertices_;
   std::unique_ptr<Router> router_;

@@ -87,6 +87,7 @@ pb::TopologySummary Summarize(const Cluster& cluster) {
   const Graph& g = cluster.graph();
   pb::TopologySummary s;
   s.set_description(cluster.description());
+  s.set_sharp(cluster.sharp());
   s.set_gpu(cluster.gpu_spec().name);
   s.set_nodes(cluster.nodes());
   s.set_gpus(cluster.total_gpus());

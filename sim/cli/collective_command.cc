@@ -117,6 +117,8 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
     if (Status s = CheckNvls(*cluster, gpus); !s.ok()) return Fail(io, s.error());
   } else if (*algo == CollectiveAlgo::kNvlsTree) {
     if (Status s = CheckNvlsTree(*cluster, gpus); !s.ok()) return Fail(io, s.error());
+  } else if (*algo == CollectiveAlgo::kCollNet) {
+    if (Status s = CheckCollNet(*cluster, gpus); !s.ok()) return Fail(io, s.error());
   } else if (o.algo.empty()) {
     std::string described;
     algos = TunerAlgorithms(*cluster, gpus, *op, &described);
@@ -235,10 +237,11 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("-f,--stepfactor", o->factor, "Size multiplier between rows")
       ->capture_default_str();
   cmd->add_option("--algo", o->algo,
-                  "direct, pairwise, hierarchical (alltoall); ring, tree, nvls, nvlstree "
-                  "(allreduce; default: NCCL's tuner picks ring or nvls in one node, ring, tree "
-                  "or nvlstree across nodes); ring, nvls (allgather, reducescatter; default: the "
-                  "faster in one NVSwitch node, else ring)");
+                  "direct, pairwise, hierarchical (alltoall); ring, tree, nvls, nvlstree, "
+                  "collnet (allreduce; default: NCCL's tuner picks ring or nvls in one node, "
+                  "ring, tree or nvlstree across nodes, and collnet where the fabric has SHARP); "
+                  "ring, nvls (allgather, reducescatter; default: the faster in one NVSwitch "
+                  "node, else ring)");
   cmd->add_option("--fidelity", o->fidelity, "Network model")
       ->check(CLI::IsMember({"analytical", "flow"}))
       ->capture_default_str();

@@ -81,6 +81,21 @@ void PrintNcclModel(const topology::Cluster& cluster, std::ostream& out) {
     out << "    NVLS          none: " << cluster.gpu_spec().name
         << " is older than Hopper (nvlsEfficiency 0)\n";
   }
+  if (cluster.sharp()) {
+    NcclLatencyModel collnet{};
+    collnet.collnet = true;
+    collnet.net_latency = cluster.net_latency();
+    collnet.local_ranks = 2;
+    out << fmt::format(
+        "    CollNet       SHARP (cluster.fabric.sharp): CollNet Direct all-reduces across nodes "
+        "at {:g} % of the links; {} us a hop in the node, {} us a network hop, 0.4 us per other "
+        "GPU of the node each way\n",
+        100 * CollNetEfficiency(sm), Us(collnet.Step(StepLinkKind::kNvLink, NcclProtocol::kSimple)),
+        Us(collnet.Step(StepLinkKind::kNetwork, NcclProtocol::kSimple)));
+  } else {
+    out << "    CollNet       none: the fabric's switches do not reduce (cluster.fabric.sharp: "
+           "false, NCCL's default)\n";
+  }
 }
 
 int ListPresets(CommandIo& io) {

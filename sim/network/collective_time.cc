@@ -665,6 +665,11 @@ NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, const Schedul
   const CollectiveAlgo algo = schedule.algo;
   NcclLatencyModel model{algo == CollectiveAlgo::kTree, algo == CollectiveAlgo::kNvls,
                          algo == CollectiveAlgo::kNvlsTree, cluster.net_latency()};
+  if (algo == CollectiveAlgo::kCollNet) {
+    model.collnet = true;
+    const uint32_t nodes = ScheduleNodes(cluster, schedule);
+    model.local_ranks = nodes == 0 ? 1 : schedule.ranks / nodes;
+  }
   if (algo == CollectiveAlgo::kRing) {
     const uint32_t nodes = ScheduleNodes(cluster, schedule);
     model.ring_across_nodes = nodes > 1;
@@ -678,6 +683,7 @@ NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, const Schedul
 
 double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo) {
   if (algo == CollectiveAlgo::kTree) return kNcclTreeEfficiency;
+  if (algo == CollectiveAlgo::kCollNet) return CollNetEfficiency(cluster.gpu_spec().sm);
   if (algo != CollectiveAlgo::kNvls) return 1.0;
   const double e = NvlsEfficiency(cluster.gpu_spec().sm);
   // Callers check CheckNvls first; an NVLS schedule on a GPU without it is a programming error.
@@ -726,6 +732,33 @@ Status CheckNvlsTree(const topology::Cluster& cluster, const std::vector<uint32_
   return Status::Ok();
 }
 
+Status CheckCollNet(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
+  const std::string valid =
+      "--algo collnet on a fabric whose switches reduce (cluster.fabric.sharp: true), over 2 or "
+      "more nodes of NVSwitch GPUs with as many GPUs (1 to 8) on each";
+  if (!cluster.sharp()) {
+    return InputError({}, "--algo", "collnet",
+                      "the fabric's switches do not reduce (cluster.fabric.sharp is false)", valid);
+  }
+  if (!HasNvSwitch(cluster)) {
+    return InputError({}, "--algo", "collnet",
+                      "the nodes have no NVSwitch (NCCL runs CollNet Direct only behind one)",
+                      valid);
+  }
+  const uint32_t per_node = GroupGpusPerNode(cluster, gpus);
+  if (per_node == 0) {
+    return InputError({}, "--algo", "collnet",
+                      "the GPUs are not 2 or more nodes with as many GPUs on each", valid);
+  }
+  if (per_node > 8) {
+    return InputError(
+        {}, "--algo", "collnet",
+        std::to_string(per_node) + " GPUs a node (NCCL runs CollNet Direct on at most 8 a node)",
+        valid);
+  }
+  return Status::Ok();
+}
+
 std::vector<CollectiveAlgo> TunerAllReduceAlgorithms(const topology::Cluster& cluster,
                                                      const std::vector<uint32_t>& gpus,
                                                      std::string* described) {
@@ -742,6 +775,13 @@ std::vector<CollectiveAlgo> TunerAllReduceAlgorithms(const topology::Cluster& cl
     words = "ring, tree or nvlstree (NCCL's tuner: the fastest)";
   } else if (across) {
     words = "ring or tree (NCCL's tuner: the faster)";
+  }
+  if (CheckCollNet(cluster, gpus).ok()) {
+    algos.push_back(CollectiveAlgo::kCollNet);
+    // "ring or tree (...)" -> "ring, tree or collnet (...)".
+    std::string listed = words.substr(0, words.find(" (NCCL"));
+    if (const size_t o = listed.find(" or "); o != std::string::npos) listed.replace(o, 4, ", ");
+    words = listed + " or collnet (NCCL's tuner: the fastest)";
   }
   if (described) *described = words;
   return algos;

@@ -102,23 +102,31 @@ CollectiveTiming TimeRingOnWire(const topology::Cluster& cluster, const Schedule
                                 const std::vector<Duration>& wire);
 
 // NCCL's latency model for the schedule's algorithm (Tree rows for tree, NVLS for nvls, NVLS_TREE
-// for nvlstree, Ring otherwise), with the cluster's network transport latency, and for a ring
-// spanning nodes NCCL's net overhead and, for an all-reduce, its ring plateau (nccl_model.h).
+// for nvlstree, CollNet Direct for collnet, Ring otherwise), with the cluster's network transport
+// latency, and for a ring spanning nodes NCCL's net overhead and, for an all-reduce, its ring
+// plateau (nccl_model.h).
 NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, const Schedule& schedule);
 // What an algorithm reaches of the links' bandwidth beyond the protocol's efficiency: NCCL's
 // nvlsEfficiency for the cluster's GPUs with NVLS; 0.92 for a tree (NCCL's tuner derates a tree
-// all-reduce so, tuning.cc: busBw * .92); else 1.
+// all-reduce so, tuning.cc: busBw * .92); CollNetEfficiency (0.85 from Hopper on) for collnet;
+// else 1.
 double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo);
 // Whether NVLS can run on `gpus`: Hopper or newer, an NVSwitch, one node. Else an error for --algo.
 Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 // Whether NVLS_TREE can run on `gpus`: Hopper or newer, NVSwitch, 2 or more whole nodes.
 Status CheckNvlsTree(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
+// Whether CollNet Direct can run on `gpus`: switches that reduce (cluster.fabric.sharp), NVSwitch
+// nodes (tuning.cc disables it elsewhere), 2 or more nodes with as many GPUs on each, at most 8
+// (NCCL_MAX_DIRECT_ARITY + 1, enqueue.cc).
+Status CheckCollNet(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 
 // The all-reduce algorithms NCCL's tuner weighs on `gpus` (the fastest per size wins): the ring;
 // the tree across nodes only (in one node moesim pipelines a chain's chunks under its hops'
 // latencies, where NCCL's tuner adds size / bandwidth to the latency, so the tree would win sizes
 // NCCL gives the ring); NVLS on one NVSwitch node of Hopper or newer, NVLSTree across such
-// nodes. `described`, when given, says which in words ("ring or nvls").
+// nodes; CollNet Direct where CheckCollNet allows it (NCCL weighs it once NCCL_COLLNET_ENABLE=1,
+// which cluster.fabric.sharp stands for). `described`, when given, says which in words ("ring or
+// nvls").
 std::vector<CollectiveAlgo> TunerAllReduceAlgorithms(const topology::Cluster& cluster,
                                                      const std::vector<uint32_t>& gpus,
                                                      std::string* described = nullptr);

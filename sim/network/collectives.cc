@@ -22,6 +22,7 @@ constexpr std::pair<CollectiveAlgo, std::string_view> kAlgos[] = {
     {CollectiveAlgo::kTree, "tree"},
     {CollectiveAlgo::kNvls, "nvls"},
     {CollectiveAlgo::kNvlsTree, "nvlstree"},
+    {CollectiveAlgo::kCollNet, "collnet"},
 };
 
 void Direct(Schedule& s, const std::vector<std::vector<uint64_t>>& bytes) {
@@ -325,6 +326,71 @@ void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t channels
   }
 }
 
+// NCCL's CollNet Direct (collectives.h): chunk c of the buffer is split into G shards, one per
+// GPU of a node (NCCL's heads, one per NIC); every GPU sends shard l of its chunk to GPU l of its
+// node (the reduce-scatter into the heads), GPU l sends the node's reduced shard into the network
+// and gets the whole job's back from it, and sends that to the node's other GPUs (the
+// broadcast). The switches' reduction is not a transfer between GPUs: what it costs the links is
+// each head's NIC carrying its shard once each way, so the network leg is listed as GPU l of
+// node a sending its shard to GPU l of node a + 1 (the last to the first), which loads each NIC
+// exactly so; node b's broadcast waits for the leg into it. Each pair's transfer of a chunk
+// waits for its transfer of the chunk before; later chunks stream behind the first (no step
+// latency of their own), so the latency is the first chunk's chain, an in-node hop, a network
+// hop and an in-node hop: NCCL's latency for CollNet Direct (nccl_model.h). Chunks of G x 512 KiB
+// (NCCL's Simple step per head), at most 32, as nvlstree's: past that the fill is under 1/10.
+constexpr uint64_t kCollNetChunks = 32;
+constexpr uint64_t kCollNetHeadChunk = 512 * 1024;
+
+void CollNet(Schedule& s, uint32_t g) {
+  const uint32_t nodes = s.ranks / g;
+  const uint32_t chunks = static_cast<uint32_t>(std::clamp<uint64_t>(
+      (s.size + g * kCollNetHeadChunk - 1) / (g * kCollNetHeadChunk), 1, kCollNetChunks));
+  constexpr uint32_t kNone = UINT32_MAX;
+  // Per pair in a node (GPU a g + i to a g + j at (a g + i) g + j): its scatter and broadcast
+  // transfers of the chunk before; per GPU its network leg of the chunk before.
+  std::vector<uint32_t> scatter_before(size_t{s.ranks} * g, kNone),
+      broadcast_before(size_t{s.ranks} * g, kNone), leg_before(s.ranks, kNone);
+  auto add = [&](uint32_t src, uint32_t dst, uint64_t bytes, uint32_t step,
+                 std::vector<uint32_t> after, uint32_t& before) {
+    if (before != kNone) after.push_back(before);
+    const uint32_t t = s.Add(src, dst, bytes, step, std::move(after));
+    s.transfers[t].streamed = before != kNone;
+    before = t;
+    return t;
+  };
+  for (uint32_t c = 0; c < chunks; ++c) {
+    const uint64_t bytes = ChunkBytes(s.size, chunks, c);
+    auto shard = [&](uint32_t l) { return bytes / g + (l < bytes % g ? 1 : 0); };
+    std::vector<std::vector<uint32_t>> into(s.ranks);
+    for (uint32_t a = 0; a < nodes; ++a) {
+      for (uint32_t i = 0; i < g; ++i) {
+        for (uint32_t j = 0; j < g; ++j) {
+          if (i == j) continue;
+          const uint32_t src = a * g + i, dst = a * g + j;
+          into[dst].push_back(
+              add(src, dst, shard(j), 3 * c, {}, scatter_before[size_t{src} * g + j]));
+        }
+      }
+    }
+    std::vector<uint32_t> arrived(s.ranks, kNone);
+    for (uint32_t a = 0; a < nodes; ++a) {
+      for (uint32_t l = 0; l < g; ++l) {
+        const uint32_t src = a * g + l, dst = (a + 1) % nodes * g + l;
+        arrived[dst] = add(src, dst, shard(l), 3 * c + 1, into[src], leg_before[src]);
+      }
+    }
+    for (uint32_t a = 0; a < nodes; ++a) {
+      for (uint32_t l = 0; l < g; ++l) {
+        for (uint32_t j = 0; j < g; ++j) {
+          if (j == l) continue;
+          const uint32_t src = a * g + l, dst = a * g + j;
+          add(src, dst, shard(l), 3 * c + 2, {arrived[src]}, broadcast_before[size_t{src} * g + j]);
+        }
+      }
+    }
+  }
+}
+
 // Which algorithms implement which op (collectives.h's table), in kAlgos' order.
 bool Implements(CollectiveOp op, CollectiveAlgo algo) {
   using A = CollectiveAlgo;
@@ -332,7 +398,8 @@ bool Implements(CollectiveOp op, CollectiveAlgo algo) {
     case CollectiveOp::kAllToAll:
       return algo == A::kDirect || algo == A::kPairwise || algo == A::kHierarchical;
     case CollectiveOp::kAllReduce:
-      return algo == A::kRing || algo == A::kTree || algo == A::kNvls || algo == A::kNvlsTree;
+      return algo == A::kRing || algo == A::kTree || algo == A::kNvls || algo == A::kNvlsTree ||
+             algo == A::kCollNet;
     case CollectiveOp::kAllGather:
     case CollectiveOp::kReduceScatter:
       return algo == A::kRing || algo == A::kNvls;
@@ -483,6 +550,14 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
                             "these GPUs have no NVLink SHARP", "in (0, 1]: Hopper or newer");
         }
         NvlsTree(s, gpus_per_node, nvls_efficiency, std::max<uint32_t>(nvls_channels, 1));
+      } else if (algo == CollectiveAlgo::kCollNet) {
+        if (gpus_per_node < 1 || ranks % gpus_per_node != 0 || ranks / gpus_per_node < 2) {
+          return InputError({}, "--gpus", std::to_string(ranks),
+                            "collnet needs 2 or more nodes, as many GPUs on each",
+                            "a multiple of " + std::to_string(std::max(gpus_per_node, 1u)) +
+                                ", at least " + std::to_string(2 * std::max(gpus_per_node, 1u)));
+        }
+        CollNet(s, gpus_per_node);
       } else if (algo == CollectiveAlgo::kNvls) {
         // One step: every pair exchanges S (n+1) / (n (n-1)) (see the header); one latency hop.
         const uint64_t pair = size * (ranks + 1) / (uint64_t{ranks} * (ranks - 1));

@@ -49,6 +49,16 @@
 //                 the nodes' GPUs l reduce it up a binary tree over nodes and
 //                 broadcast it down, over their own NICs (NCCL: a double
 //                 binary tree; one tree here). NIC load S/G each way per leaf.
+//   collnet       NCCL's CollNet Direct, on InfiniBand switches that reduce        allreduce
+//                 (SHARP; cluster.fabric.sharp), N nodes of G GPUs each (G
+//                 from 1 to 8, NCCL's limit): in chunks, each GPU sends a
+//                 node's GPU l the l-th 1/G of its chunk (reduce-scatter over
+//                 NVLink), GPU l sends that shard into the network and gets the
+//                 job's sum of it back through the same NIC, S/G each way on
+//                 each NIC (a ring's channels: about 2 S/G), and sends it to
+//                 the node's other GPUs (all-gather). Listed as GPU l of node a
+//                 sending its shard to GPU l of node a + 1, which loads every
+//                 NIC as the switches' reduction does.
 #pragma once
 
 #include <algorithm>
@@ -63,7 +73,16 @@
 namespace moesim::sim {
 
 enum class CollectiveOp { kAllToAll, kAllReduce, kAllGather, kReduceScatter, kSendRecv };
-enum class CollectiveAlgo { kDirect, kPairwise, kHierarchical, kRing, kTree, kNvls, kNvlsTree };
+enum class CollectiveAlgo {
+  kDirect,
+  kPairwise,
+  kHierarchical,
+  kRing,
+  kTree,
+  kNvls,
+  kNvlsTree,
+  kCollNet
+};
 
 std::string_view ToString(CollectiveOp op);
 std::string_view ToString(CollectiveAlgo algo);
@@ -122,7 +141,9 @@ struct Schedule {
 uint64_t NcclTestsSize(CollectiveOp op, uint32_t ranks, uint64_t requested);
 
 // Errors: an algorithm that does not implement the op, fewer than 2 ranks, hierarchical with ranks
-// not a multiple of gpus_per_node, nvlstree not on 2 or more whole nodes of 2 or more GPUs.
+// not a multiple of gpus_per_node, nvlstree not on 2 or more whole nodes of 2 or more GPUs,
+// collnet not on 2 or more nodes of `gpus_per_node` ranks each (the caller checks the fabric,
+// CheckCollNet in collective_time.h).
 //
 // `ring_channels`: NCCL's channels for a ring that spans nodes, as its graph search builds them
 // (src/graph/search.cc, rings.cc): the ranks are listed node by node, `ring_channels` on each

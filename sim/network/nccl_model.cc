@@ -36,6 +36,8 @@ std::string_view ToString(NcclProtocol p) {
 }
 
 Duration NcclLatencyModel::Base(NcclProtocol p) const {
+  // tuning.cc: 2 * (... + (nRanks / nNodes - 1) * 0.4), "0.4 us arity serialization latency".
+  if (collnet) return Duration::Nanoseconds(2 * 400 * (int64_t{std::max(local_ranks, 1u)} - 1));
   if (nvls || nvls_tree) return Duration();
   const int64_t ns = (tree ? kTreeBase : kRingBase)[static_cast<int>(p)];
   return Scaled(ns, p == NcclProtocol::kSimple ? ring_plateau : 1.0);
@@ -48,6 +50,12 @@ Duration NcclLatencyModel::Step(StepLinkKind kind, NcclProtocol p) const {
   const Duration transport = kind == StepLinkKind::kNetwork
                                  ? (p == NcclProtocol::kSimple ? 2 : 1) * net_latency
                                  : Duration();
+  // hwLatencies[..][NCCL_ALGO_COLLNET_DIRECT][Simple]: NVLink and PCIe 3.7 us, network 31 us, or
+  // with one GPU a node the Tree's 14 us.
+  if (collnet) {
+    if (kind != StepLinkKind::kNetwork) return Duration::Nanoseconds(3'700);
+    return Duration::Nanoseconds(local_ranks <= 1 ? 14'000 : 31'000) + transport;
+  }
   // hwLatencies[NCCL_HW_NET][NCCL_ALGO_NVLS_TREE][Simple] = 20.9 us; in the node, NVLS's 25 us.
   if (nvls_tree) {
     return Duration::Nanoseconds(kind == StepLinkKind::kNetwork ? 20'900 : 25'000) + transport;
@@ -111,6 +119,8 @@ double NvlsEfficiency(uint32_t sm) {
   if (sm >= 90) return 0.85;
   return 0.0;
 }
+
+double CollNetEfficiency(uint32_t sm) { return sm >= 90 ? 0.85 : 1.0; }
 
 uint32_t NcclNvlsChannels(uint32_t sm, uint32_t nodes) {
   if (sm >= 100) return nodes > 1 ? 32 : 24;

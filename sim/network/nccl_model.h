@@ -29,6 +29,12 @@
 // NCCL's nvlsEfficiency, 0.85 on Hopper and 0.74 on Blackwell (tuning.cc), and unavailable
 // before Hopper. NVLS_TREE (NVLS in each node, a tree across nodes): Simple only, no base latency,
 // 25 us a hop in the node and 20.9 us a network hop (hwLatencies[NET][NVLS_TREE][Simple]).
+//
+// CollNet Direct (the network's switches reduce: SHARP): Simple only, no base latency, 3.7 us a
+// hop in the node (hwLatencies[NVLINK] and [PCI][COLLNET_DIRECT][Simple]) and 31 us a network hop
+// (hwLatencies[NET]; with one GPU a node NCCL takes the Tree's 14 us, "latencies are fully
+// exposed"), and 0.4 us of "arity serialization" per other GPU of the node each way, charged here
+// as a base: 2 x (ppn - 1) x 0.4 us (tuning.cc, NCCL_ALGO_COLLNET_DIRECT).
 #pragma once
 
 #include <array>
@@ -56,12 +62,18 @@ struct NcclLatencyModel {
   Duration net_latency;
   bool ring_across_nodes = false;  // a ring spanning nodes: intra-node steps >= the net overhead
   double ring_plateau = 1.0;       // x base and steps for Simple (the ring plateau above)
+  // CollNet Direct over nodes of `local_ranks` GPUs each: Simple only, base 2 (ppn - 1) 0.4 us,
+  // a hop in the node 3.7 us, a network hop 31 us (14 us with one GPU a node).
+  bool collnet = false;
+  uint32_t local_ranks = 1;
   Duration Base(NcclProtocol p) const;
   Duration Step(StepLinkKind kind, NcclProtocol p) const;
   // Fraction of link bandwidth the protocol delivers as data.
   static double Efficiency(NcclProtocol p);
   // Whether NCCL's tuner considers protocol `p` for this algorithm (NVLS: Simple only).
-  bool Allows(NcclProtocol p) const { return !(nvls || nvls_tree) || p == NcclProtocol::kSimple; }
+  bool Allows(NcclProtocol p) const {
+    return !(nvls || nvls_tree || collnet) || p == NcclProtocol::kSimple;
+  }
 };
 
 // NCCL's ceiling on the LL protocol's bus bandwidth, GB/s, whatever the links give (tuning.cc
@@ -87,6 +99,12 @@ double NcclTreeCorrection(NcclProtocol p, uint64_t bytes, bool nvls_tree = false
 // NCCL's nvlsEfficiency for GPUs of compute capability `sm` x 10: 0.85 (90, Hopper), 0.74 (100,
 // Blackwell); 0 where NVLS does not exist (before Hopper).
 double NvlsEfficiency(uint32_t sm);
+
+// NCCL's tuner's share of the bus bandwidth a CollNet Direct all-reduce reaches on GPUs of
+// compute capability `sm` x 10: 0.85 from Hopper on (tuning.cc: `if (minCompCap >= 90) busBw *=
+// .85`), else 1. Its other CollNet factor, for fewer NICs than GPUs (ppn / nChannels), moesim's
+// links already charge: the GPUs that share a NIC share its bandwidth.
+double CollNetEfficiency(uint32_t sm);
 
 // NCCL's NVLS channels (transport/nvls.cc ncclNvlsTuning, NCCL 2.28): 16 on Hopper (also NCCL
 // 2.18's NCCL_NVLS_NCHANNELS default); on Blackwell 24 in one node, 32 across nodes.

@@ -134,6 +134,9 @@ GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpu
     if (per_node == 0) per_node = one_node ? n : 1;
     channels = RingChannels(cluster(), gpus);
   }
+  // CollNet Direct's heads are the group's GPUs on a node (TunerAllReduceAlgorithms offers it only
+  // where CheckCollNet finds as many on each of 2 or more nodes).
+  if (algo == CollectiveAlgo::kCollNet) per_node = GroupGpusPerNode(cluster(), gpus);
   StatusOr<Schedule> schedule = BuildCollective(
       op, algo, n, size, per_node, channels, NvlsEfficiency(cluster().gpu_spec().sm),
       NcclNvlsChannels(cluster().gpu_spec().sm, NodesSpanned(cluster(), gpus)));

@@ -224,7 +224,8 @@ StageParams ParamsOnGpu(const pb::ModelSpec& m, const models::Plan& plan, uint32
 // after the optimizer, all-gather of the updated weights with the distributed optimizer (ring, or
 // NVLS inside one NVSwitch node: NCCL runs NVLS for them across nodes only with CollNet,
 // tuning.cc); all-reduce of the gradients without (ring, tree across nodes, NVLS or NVLSTree on
-// NVSwitch Hopper nodes). Each by the algorithm NCCL's tuner picks, the fastest of
+// NVSwitch Hopper nodes, CollNet Direct where the fabric has SHARP). Each by the algorithm NCCL's
+// tuner picks, the fastest of
 // TunerAlgorithms, as `moesim collective` picks it.
 Duration SyncTime(const NetworkModel& net, const std::vector<uint32_t>& group, uint64_t params,
                   uint32_t weight_bytes, const StepConfig& config) {

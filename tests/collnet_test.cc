@@ -1,0 +1,176 @@
+// NCCL's CollNet Direct all-reduce (the InfiniBand switches reduce: SHARP), moesim's `collnet`:
+// its schedule, its time on 2 x 4 GPUs worked by hand, where it may run, and NCCL's tuner
+// weighing it.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "sim/network/collective_time.h"
+#include "sim/network/collectives.h"
+#include "sim/network/flow_model.h"
+#include "sim/network/nccl_model.h"
+#include "sim/network/network_model.h"
+#include "test_helpers.h"
+#include "topology/cluster.h"
+
+namespace moesim::sim {
+namespace {
+
+// tests/fixtures/two_nodes_4gpu.pbtxt with switches that reduce: 2 x 4 H100, NVLink 400 GB/s per
+// GPU per direction, one 50 GB/s NIC per GPU behind its own 63 GB/s PCIe switch, every NIC on one
+// switch, line rates.
+constexpr const char* kTwoBySharp =
+    "node { name: 'test-4gpu' gpu: 'h100-sxm' gpus: 4 nvlink { bandwidth_gbps: 400 } "
+    "pcie { switches: 4 cpus: 1 } nics { count: 4 gbit_per_s: 400 } } "
+    "nodes: 2 fabric { single_switch {} sharp: true } line_rate: true";
+
+std::vector<uint32_t> Gpus(std::initializer_list<uint32_t> ids) { return ids; }
+
+std::vector<uint32_t> FirstGpus(uint32_t n) {
+  std::vector<uint32_t> gpus(n);
+  for (uint32_t i = 0; i < n; ++i) gpus[i] = i;
+  return gpus;
+}
+
+}  // namespace
+
+TEST_CASE("CollNet Direct on 2 x 4 GPUs: scatter to the heads, one NIC crossing each way, gather") {
+  const topology::Cluster c = testing::ClusterFromText(kTwoBySharp);
+  REQUIRE(CheckCollNet(c, FirstGpus(8)).ok());
+  // S = 8 MB in chunks of 4 heads x 512 KiB = 2,097,152 B: ceil(8e6 / 2,097,152) = 4 chunks of
+  // 2 MB, each in shards of 500,000 B, one per GPU of a node.
+  const uint64_t S = 8'000'000;
+  auto s = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kCollNet, 8, S, 4);
+  REQUIRE(s.ok());
+  // Per chunk: 2 nodes x 4 x 3 scatter transfers, 8 network legs, 2 x 4 x 3 gather transfers.
+  REQUIRE(s->transfers.size() == 4 * (24 + 8 + 24));
+  std::vector<uint64_t> sent(8, 0), received(8, 0), crossed_out(8, 0), crossed_in(8, 0);
+  for (const Transfer& t : s->transfers) {
+    CHECK(t.bytes == 500'000);
+    sent[t.src] += t.bytes;
+    received[t.dst] += t.bytes;
+    if (t.src / 4 != t.dst / 4) {
+      crossed_out[t.src] += t.bytes;
+      crossed_in[t.dst] += t.bytes;
+      CHECK(t.dst % 4 == t.src % 4);  // GPU l to GPU l: the NIC of its rail both ends
+    }
+  }
+  for (uint32_t r = 0; r < 8; ++r) {
+    INFO("rank " << r);
+    // 4 chunks x (3 scatter shards + 1 network shard + 3 gather shards) = 14 MB each way, of
+    // which S/4 = 2 MB through the NIC each way (a ring's 4 channels: 2 x 7/8 x S / 4 = 3.5 MB).
+    CHECK(sent[r] == 14'000'000);
+    CHECK(received[r] == 14'000'000);
+    CHECK(crossed_out[r] == S / 4);
+    CHECK(crossed_in[r] == S / 4);
+  }
+
+  const CollectiveTiming t = TimeCollective(c, *s);
+  CHECK(t.protocol == NcclProtocol::kSimple);
+  // NCCL's CollNet Direct latency: 2 x (3.7 us in the node + 3 x 0.4 us arity) + 31 us:
+  // 2.4 us of arity as the base, then the first chunk's in-node hop, network hop, in-node hop.
+  CHECK(t.latency == Duration::Nanoseconds(2'400 + 3'700 + 31'000 + 3'700));
+  // Links at NCCL's CollNet share on Hopper, 0.85: NVLink 340 GB/s, NIC 42.5 GB/s, PCIe
+  // 53.55 GB/s. The chain: base 2.4 us; chunk 0's three shards into GPU l share its NVLink,
+  // 1.5 MB / 340 GB/s = 4.411765 us after the 3.7 us hop; its network leg 31 us later; from then
+  // each NIC sends the 4 chunks' legs back to back, 4 x 500,000 B / 42.5 GB/s = 47.058824 us (the
+  // later chunks' scatters are done long before: 4.4 us each over NVLink); then the last
+  // chunk's gather, 1.5 MB out of GPU l's NVLink, 4.411765 us, streaming behind the first chunk's
+  // (which paid the hop's 3.7 us: NCCL charges a hop once a call, Transfer::streamed):
+  //   2.4 + 3.7 + 4.411765 + 31 + 47.058824 + 4.411765 = 92.982353 us
+  // (92,982,355 ps: each drain rounds up to a whole byte and a picosecond).
+  INFO("total " << t.total.picoseconds() << " ps, bottleneck " << t.bottleneck_link);
+  CHECK(std::abs(t.total.picoseconds() - 92'982'353) <= 3);
+  // The flow model, with the same schedule, takes no less up to rounding and about as long.
+  const FlowRun flow = RunFlows(c, *s, t.protocol, t.efficiency);
+  INFO("flow " << flow.total.picoseconds());
+  CHECK(flow.total.picoseconds() + 3 * 20 >= t.total.picoseconds());
+  CHECK(static_cast<double>(flow.total.picoseconds()) <= 1.01 * t.total.picoseconds());
+
+  // A large buffer stops at 32 chunks: 1 GiB is 512 chunks of 2 MiB, run as 32.
+  auto large = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kCollNet, 8, 1 << 30, 4);
+  REQUIRE(large.ok());
+  CHECK(large->transfers.size() == 32 * (24 + 8 + 24));
+}
+
+TEST_CASE("CollNet Direct with one GPU a node sends the buffer once each way through its NIC") {
+  const topology::Cluster c = testing::ClusterFromText(kTwoBySharp);
+  // GPU 0 of each node: one head a node, no scatter or gather, NCCL's Tree network latency.
+  REQUIRE(CheckCollNet(c, Gpus({0, 4})).ok());
+  // S = 4 MB: ceil(4e6 / 524,288) = 8 chunks of 500,000 B, each a leg each way.
+  auto s = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kCollNet, 2, 4'000'000, 1);
+  REQUIRE(s.ok());
+  CHECK(s->transfers.size() == 8 * 2);
+  auto net = MakeNetworkModel(c, Fidelity::kAnalytical);
+  const GroupCommTime collnet = net->GroupCollective(Gpus({0, 4}), CollectiveOp::kAllReduce,
+                                                     CollectiveAlgo::kCollNet, 4'000'000);
+  // No base (ppn - 1 = 0 arity), one network hop of 14 us (NCCL's Tree row: "with ppn=1
+  // latencies are fully exposed"), then 4 MB through one NIC at 0.85 x 50 GB/s = 94.117647 us:
+  // 108.117647 us.
+  CHECK(std::abs(collnet.time.picoseconds() - 108'117'647) <= 8);
+}
+
+TEST_CASE("CollNet Direct runs only where the switches reduce, behind NVSwitch, on like nodes") {
+  const topology::Cluster sharp = testing::ClusterFromText(kTwoBySharp);
+  CHECK(CheckCollNet(sharp, FirstGpus(8)).ok());
+  // One node, or nodes with different counts of the group's GPUs.
+  const Status one = CheckCollNet(sharp, FirstGpus(4));
+  REQUIRE_FALSE(one.ok());
+  CHECK_THAT(one.error().message(), Catch::Contains("not 2 or more nodes with as many GPUs"));
+  CHECK_FALSE(CheckCollNet(sharp, Gpus({0, 1, 4})).ok());
+  // Without SHARP (the fixture as it is).
+  const topology::Cluster plain = testing::ClusterFromText(
+      "node { name: 'test-4gpu' gpu: 'h100-sxm' gpus: 4 nvlink { bandwidth_gbps: 400 } "
+      "pcie { switches: 4 cpus: 1 } nics { count: 4 gbit_per_s: 400 } } "
+      "nodes: 2 fabric { single_switch {} } line_rate: true");
+  const Status off = CheckCollNet(plain, FirstGpus(8));
+  REQUIRE_FALSE(off.ok());
+  CHECK_THAT(off.error().message(), Catch::Contains("cluster.fabric.sharp is false"));
+  CHECK_THAT(off.error().message(), Catch::Contains("--algo"));
+  // PCIe nodes: NCCL disables CollNet Direct without an NVSwitch (tuning.cc).
+  const topology::Cluster pcie = testing::ClusterFromText(
+      "node { name: 'pcie-4' gpu: 'h100-pcie' gpus: 4 pcie { switches: 2 cpus: 1 } "
+      "nics { count: 2 gbit_per_s: 400 } } nodes: 2 fabric { single_switch {} sharp: true }");
+  const Status no_switch = CheckCollNet(pcie, FirstGpus(8));
+  REQUIRE_FALSE(no_switch.ok());
+  CHECK_THAT(no_switch.error().message(), Catch::Contains("no NVSwitch"));
+  // A schedule over ranks that are not whole blocks of the node's count.
+  auto odd = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kCollNet, 12, 1 << 20, 8);
+  REQUIRE_FALSE(odd.ok());
+  CHECK_THAT(odd.error().message(), Catch::Contains("a multiple of 8, at least 16"));
+  // SHARP is InfiniBand's: an Ethernet fabric that claims it is refused, naming the field.
+  auto ethernet = topology::BuildCluster(testing::Parse<pb::Cluster>(
+      "node_preset: 'dgx-h100' nodes: 2 fabric { rail_optimized {} ethernet: true sharp: true }"));
+  REQUIRE_FALSE(ethernet.ok());
+  CHECK_THAT(ethernet.error().message(), Catch::Contains("cluster.fabric.sharp"));
+  CHECK_THAT(ethernet.error().message(), Catch::Contains("Ethernet"));
+}
+
+TEST_CASE("NCCL's tuner weighs CollNet Direct where the fabric has SHARP, and takes it at scale") {
+  using A = CollectiveAlgo;
+  const topology::Cluster c = testing::ClusterFromText(
+      "node_preset: 'dgx-h100' nodes: 4 fabric { rail_optimized {} sharp: true }");
+  std::string words;
+  CHECK(TunerAllReduceAlgorithms(c, FirstGpus(32), &words) ==
+        std::vector<A>{A::kRing, A::kTree, A::kNvlsTree, A::kCollNet});
+  CHECK(words == "ring, tree, nvlstree or collnet (NCCL's tuner: the fastest)");
+  // A data-parallel group of one GPU a node (GPU 3 of each): ring or tree, or collnet.
+  CHECK(TunerAllReduceAlgorithms(c, Gpus({3, 11, 19, 27}), &words) ==
+        std::vector<A>{A::kRing, A::kTree, A::kCollNet});
+  CHECK(words == "ring, tree or collnet (NCCL's tuner: the fastest)");
+  // That group's 1 GiB gradient all-reduce: a ring sends 2 x 3/4 GiB through each NIC, CollNet
+  // 1 GiB at 0.85 of the NIC's rate: 1.5 / (1 / 0.85) = 1.275 x faster, bar latencies.
+  auto net = MakeNetworkModel(c, Fidelity::kAnalytical);
+  const auto group = Gpus({3, 11, 19, 27});
+  const Duration ring =
+      net->GroupCollective(group, CollectiveOp::kAllReduce, A::kRing, 1 << 30).time;
+  const Duration collnet =
+      net->GroupCollective(group, CollectiveOp::kAllReduce, A::kCollNet, 1 << 30).time;
+  const double ratio = static_cast<double>(ring.picoseconds()) / collnet.picoseconds();
+  INFO("ring " << ring.picoseconds() << " ps, collnet " << collnet.picoseconds() << " ps");
+  CHECK(ratio == Approx(1.275).epsilon(0.01));
+  const GroupCommTime tuned = net->TunedGroupCollective(group, CollectiveOp::kAllReduce, 1 << 30);
+  CHECK(tuned.time == collnet);
+}
+
+}  // namespace moesim::sim
