@@ -55,6 +55,21 @@ TEST_CASE("moesim topo show prints what was understood") {
   const Run a100 = Moesim({"topo", "show", "dgx-a100"});
   CHECK_THAT(a100.out, Catch::Contains("NVLS          none: a100-sxm is older than Hopper"));
   CHECK_THAT(a100.out, Catch::Contains("87.7 GB/s bus bandwidth in one node"));
+  CHECK_THAT(a100.out, Catch::Contains("CollNet       none: the fabric's switches do not reduce"));
+  // A fabric whose switches reduce (SHARP): CollNet Direct's figures, NCCL's (tuning.cc), and the
+  // JSON summary says so.
+  const std::string sharp = testing::SourcePath("scenarios/clusters/hgx-b200-ndr-rail-64.pbtxt");
+  const Run b200 = Moesim({"topo", "show", sharp});
+  CHECK_THAT(b200.out, Catch::Contains("CollNet Direct all-reduces across nodes at 85 % of the "
+                                       "links; 3.7 us a hop in the node, 31 us a network hop"));
+  const Run json = Moesim({"topo", "show", sharp, "--json"});
+  pb::TopologySummary s;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &s).ok());
+  CHECK(s.sharp());
+  const Run plain = Moesim({"topo", "show", "dgx-h100", "--json"});
+  pb::TopologySummary p;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(plain.out, &p).ok());
+  CHECK_FALSE(p.sharp());
 }
 
 TEST_CASE("moesim topo show --json on an NCCL XML, warnings on stderr") {
