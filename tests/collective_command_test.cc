@@ -195,13 +195,14 @@ TEST_CASE("moesim collective errors: unknown op, bad size, wrong algorithm") {
 }
 
 TEST_CASE("moesim collective --algo collnet: the B200 cluster's SHARP, on 4 and 64 nodes") {
-  // scenarios/clusters/hgx-b200-ndr-rail-64.pbtxt (sharp: true), 32 GiB, links at NCCL's CollNet
+  // scenarios/clusters/hgx-b200-ndr-rail-64-sharp.pbtxt, 32 GiB, links at NCCL's CollNet
   // share, 0.85. Each GPU sends 7/8 of the buffer over NVLink twice (scatter, gather) at
   // 0.85 x 721.8 GB/s (NCCL's SM100 figure): 350.7 GB/s of algbw; and 1/8 through its NIC each
   // way at 0.85 x 49.7 GB/s (NDR at 99.4 % of 400 Gb/s, topology/achieved.h): 8 x 42.25 =
   // 338.0 GB/s, the bound, less the pipeline's fill, one of 32 chunks: 338.0 x 32/33 = 327.8.
   // The same on any node count; busbw = algbw x 2 (n - 1) / n grows with n.
-  const std::string b200 = testing::SourcePath("scenarios/clusters/hgx-b200-ndr-rail-64.pbtxt");
+  const std::string b200 =
+      testing::SourcePath("scenarios/clusters/hgx-b200-ndr-rail-64-sharp.pbtxt");
   auto run = [&](const char* gpus) {
     return Sweep({"--op", "allreduce", "--cluster", b200, "--gpus", gpus, "--algo", "collnet", "-b",
                   "32G", "-e", "32G"});

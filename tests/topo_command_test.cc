@@ -58,7 +58,8 @@ TEST_CASE("moesim topo show prints what was understood") {
   CHECK_THAT(a100.out, Catch::Contains("CollNet       none: the fabric's switches do not reduce"));
   // A fabric whose switches reduce (SHARP): CollNet Direct's figures, NCCL's (tuning.cc), and the
   // JSON summary says so.
-  const std::string sharp = testing::SourcePath("scenarios/clusters/hgx-b200-ndr-rail-64.pbtxt");
+  const std::string sharp =
+      testing::SourcePath("scenarios/clusters/hgx-b200-ndr-rail-64-sharp.pbtxt");
   const Run b200 = Moesim({"topo", "show", sharp});
   CHECK_THAT(b200.out, Catch::Contains("CollNet Direct all-reduces across nodes at 85 % of the "
                                        "links; 3.7 us a hop in the node, 31 us a network hop"));
