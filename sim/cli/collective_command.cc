@@ -114,7 +114,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   // per size.
   std::vector<CollectiveAlgo> algos = {*algo};
   if (*algo == CollectiveAlgo::kNvls) {
-    if (Status s = CheckNvls(*cluster, gpus); !s.ok()) return Fail(io, s.error());
+    if (Status s = CheckNvls(*cluster, gpus, *op); !s.ok()) return Fail(io, s.error());
   } else if (*algo == CollectiveAlgo::kNvlsTree) {
     if (Status s = CheckNvlsTree(*cluster, gpus); !s.ok()) return Fail(io, s.error());
   } else if (*algo == CollectiveAlgo::kCollNet) {
@@ -239,7 +239,8 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
   cmd->add_option("--algo", o->algo,
                   "direct, pairwise, hierarchical (alltoall); ring, tree, nvls, nvlstree, "
                   "collnet (allreduce; default: NCCL's tuner picks ring or nvls in one node, "
-                  "ring, tree or nvlstree across nodes, and collnet where the fabric has SHARP); "
+                  "ring, tree or nvlstree across nodes, and nvls or collnet where the fabric has "
+                  "SHARP); "
                   "ring, nvls (allgather, reducescatter; default: the faster in one NVSwitch "
                   "node, else ring)");
   cmd->add_option("--fidelity", o->fidelity, "Network model")

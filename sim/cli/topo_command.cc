@@ -89,7 +89,7 @@ void PrintNcclModel(const topology::Cluster& cluster, std::ostream& out) {
     out << fmt::format(
         "    CollNet       SHARP (cluster.fabric.sharp): CollNet Direct all-reduces across nodes "
         "at {:g} % of the links; {} us a hop in the node, {} us a network hop, 0.4 us per other "
-        "GPU of the node each way\n",
+        "GPU of the node each way; NVLS across nodes too, 18 us a network hop\n",
         100 * CollNetEfficiency(sm), Us(collnet.Step(StepLinkKind::kNvLink, NcclProtocol::kSimple)),
         Us(collnet.Step(StepLinkKind::kNetwork, NcclProtocol::kSimple)));
   } else {

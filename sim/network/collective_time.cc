@@ -681,21 +681,26 @@ NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, const Schedul
   return model;
 }
 
-double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo) {
+double AlgorithmEfficiency(const topology::Cluster& cluster, const Schedule& schedule) {
+  const CollectiveAlgo algo = schedule.algo;
   if (algo == CollectiveAlgo::kTree) return kNcclTreeEfficiency;
   if (algo == CollectiveAlgo::kCollNet) return CollNetEfficiency(cluster.gpu_spec().sm);
   if (algo != CollectiveAlgo::kNvls) return 1.0;
+  // Across nodes the schedule's in-node bytes carry nvlsEfficiency, and the NICs run at their rate
+  // (NCCL's tuner: min(intraBw x nvlsEfficiency, interBw)).
+  if (ScheduleNodes(cluster, schedule) > 1) return 1.0;
   const double e = NvlsEfficiency(cluster.gpu_spec().sm);
   // Callers check CheckNvls first; an NVLS schedule on a GPU without it is a programming error.
   if (e <= 0) throw std::logic_error("NVLS on " + cluster.gpu_spec().name + ", which has none");
   return e;
 }
 
-Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus) {
+Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus,
+                 CollectiveOp op) {
   const topology::GpuSpec& gpu = cluster.gpu_spec();
   const std::string valid =
       "--algo ring (all-reduce: or tree); nvls on one node of Hopper or newer GPUs behind "
-      "NVSwitch (all-reduce: nvlstree across nodes)";
+      "NVSwitch (all-reduce: nvlstree across nodes, or nvls where the fabric has SHARP)";
   if (NvlsEfficiency(gpu.sm) <= 0) {
     return InputError({}, "--algo", "nvls",
                       gpu.name + " has no NVLink SHARP (NVLS needs Hopper or newer)", valid);
@@ -705,10 +710,26 @@ Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& 
     return InputError({}, "--algo", "nvls", "the node has no NVSwitch to reduce in", valid);
   }
   for (uint32_t gpu_id : gpus) {
-    if (router.NodeOf(gpu_id) != router.NodeOf(gpus.front())) {
+    if (router.NodeOf(gpu_id) == router.NodeOf(gpus.front())) continue;
+    // Across nodes NCCL runs NVLS only with CollNet, the network's switches reducing.
+    if (op != CollectiveOp::kAllReduce) {
       return InputError({}, "--algo", "nvls",
-                        "the GPUs span nodes (an all-reduce across nodes: --algo nvlstree)", valid);
+                        "the GPUs span nodes (NCCL runs NVLS across nodes for this collective only "
+                        "with CollNet's own, which moesim does not model)",
+                        valid);
     }
+    if (!cluster.sharp()) {
+      return InputError({}, "--algo", "nvls",
+                        "the GPUs span nodes, and the fabric's switches do not reduce "
+                        "(cluster.fabric.sharp is false; an all-reduce across nodes: --algo "
+                        "nvlstree)",
+                        valid);
+    }
+    if (GroupGpusPerNode(cluster, gpus) < 2) {
+      return InputError({}, "--algo", "nvls",
+                        "the GPUs span nodes, not as 2 or more on each node alike", valid);
+    }
+    return Status::Ok();
   }
   return Status::Ok();
 }
@@ -763,27 +784,24 @@ std::vector<CollectiveAlgo> TunerAllReduceAlgorithms(const topology::Cluster& cl
                                                      const std::vector<uint32_t>& gpus,
                                                      std::string* described) {
   std::vector<CollectiveAlgo> algos = {CollectiveAlgo::kRing};
-  std::string words = "ring";
   const topology::Router& router = cluster.router();
   const bool across = !gpus.empty() && router.NodeOf(gpus.front()) != router.NodeOf(gpus.back());
   if (across) algos.push_back(CollectiveAlgo::kTree);
-  if (CheckNvls(cluster, gpus).ok()) {
-    algos.push_back(CollectiveAlgo::kNvls);
-    words = "ring or nvls (NCCL's tuner: the faster)";
-  } else if (CheckNvlsTree(cluster, gpus).ok()) {
-    algos.push_back(CollectiveAlgo::kNvlsTree);
-    words = "ring, tree or nvlstree (NCCL's tuner: the fastest)";
-  } else if (across) {
-    words = "ring or tree (NCCL's tuner: the faster)";
+  if (across && CheckNvlsTree(cluster, gpus).ok()) algos.push_back(CollectiveAlgo::kNvlsTree);
+  // In one node, or across nodes whose switches reduce.
+  if (CheckNvls(cluster, gpus).ok()) algos.push_back(CollectiveAlgo::kNvls);
+  if (across && CheckCollNet(cluster, gpus).ok()) algos.push_back(CollectiveAlgo::kCollNet);
+  if (described) {
+    // "ring", "ring or nvls (NCCL's tuner: the faster)", "ring, tree or nvlstree (... fastest)".
+    std::string words;
+    for (size_t i = 0; i < algos.size(); ++i) {
+      words += i == 0 ? "" : i + 1 == algos.size() ? " or " : ", ";
+      words += ToString(algos[i]);
+    }
+    if (algos.size() == 2) words += " (NCCL's tuner: the faster)";
+    if (algos.size() > 2) words += " (NCCL's tuner: the fastest)";
+    *described = words;
   }
-  if (CheckCollNet(cluster, gpus).ok()) {
-    algos.push_back(CollectiveAlgo::kCollNet);
-    // "ring or tree (...)" -> "ring, tree or collnet (...)".
-    std::string listed = words.substr(0, words.find(" (NCCL"));
-    if (const size_t o = listed.find(" or "); o != std::string::npos) listed.replace(o, 4, ", ");
-    words = listed + " or collnet (NCCL's tuner: the fastest)";
-  }
-  if (described) *described = words;
   return algos;
 }
 
@@ -794,7 +812,7 @@ std::vector<CollectiveAlgo> TunerAlgorithms(const topology::Cluster& cluster,
   std::vector<CollectiveAlgo> algos = {DefaultAlgo(op)};
   std::string words(ToString(algos.front()));
   const bool gathers = op == CollectiveOp::kAllGather || op == CollectiveOp::kReduceScatter;
-  if (gathers && CheckNvls(cluster, gpus).ok()) {
+  if (gathers && CheckNvls(cluster, gpus, op).ok()) {
     algos.push_back(CollectiveAlgo::kNvls);
     words = "ring or nvls (NCCL's tuner: the faster)";
   }
@@ -813,7 +831,7 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
   ScheduleBound bound(cluster, schedule);
   CollectiveTiming timing =
       Choose(cluster, schedule, bound.edges(), bound.BusiestLink(),
-             LatencyModelFor(cluster, schedule), AlgorithmEfficiency(cluster, schedule.algo),
+             LatencyModelFor(cluster, schedule), AlgorithmEfficiency(cluster, schedule),
              [&](const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
                return bound.For(model, p, efficiency);
              });
@@ -824,7 +842,9 @@ CollectiveTiming TimeCollective(const topology::Cluster& cluster, const Schedule
 
 Duration NvlsPipelineFill(const topology::Cluster& cluster, const Schedule& schedule,
                           Duration bytes_time) {
-  if (schedule.algo != CollectiveAlgo::kNvls || schedule.size == 0 || schedule.ranks == 0) {
+  // Across nodes the schedule's chunks are NCCL's loops already (NvlsAcrossNodes).
+  if (schedule.algo != CollectiveAlgo::kNvls || schedule.size == 0 || schedule.ranks == 0 ||
+      ScheduleNodes(cluster, schedule) > 1) {
     return Duration();
   }
   const uint32_t stages = schedule.op == CollectiveOp::kAllReduce ? 3 : 2;

@@ -109,10 +109,14 @@ NcclLatencyModel LatencyModelFor(const topology::Cluster& cluster, const Schedul
 // What an algorithm reaches of the links' bandwidth beyond the protocol's efficiency: NCCL's
 // nvlsEfficiency for the cluster's GPUs with NVLS; 0.92 for a tree (NCCL's tuner derates a tree
 // all-reduce so, tuning.cc: busBw * .92); CollNetEfficiency (0.85 from Hopper on) for collnet;
-// else 1.
-double AlgorithmEfficiency(const topology::Cluster& cluster, CollectiveAlgo algo);
-// Whether NVLS can run on `gpus`: Hopper or newer, an NVSwitch, one node. Else an error for --algo.
-Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
+// else 1 (NVLS across nodes too: its schedule's in-node bytes carry nvlsEfficiency, its NICs run
+// at their rate).
+double AlgorithmEfficiency(const topology::Cluster& cluster, const Schedule& schedule);
+// Whether NVLS can run `op` on `gpus`: Hopper or newer, an NVSwitch, one node; or, for an
+// all-reduce, 2 or more GPUs on each of several nodes alike where the fabric's switches reduce
+// (cluster.fabric.sharp: NCCL runs NVLS across nodes only with CollNet). Else an error for --algo.
+Status CheckNvls(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus,
+                 CollectiveOp op = CollectiveOp::kAllReduce);
 // Whether NVLS_TREE can run on `gpus`: Hopper or newer, NVSwitch, 2 or more whole nodes.
 Status CheckNvlsTree(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus);
 // Whether CollNet Direct can run on `gpus`: switches that reduce (cluster.fabric.sharp), NVSwitch

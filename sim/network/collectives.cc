@@ -234,6 +234,34 @@ void Tree(Schedule& s, uint32_t per_node, uint32_t channels) {
   }
 }
 
+// One chunk of `bytes` reduced in every node of `g` GPUs by its NVSwitch: the NVLS load on each
+// GPU's switch link, spread over the node's pairs as nvls spreads it, at the share of NVLink the
+// switch reaches. Each pair's transfer waits for its transfer of the chunk before
+// (`pair_before`, per pair a g + i to a g + j at (a g + i) g + j, UINT32_MAX for none) and streams
+// behind it. Returns, per GPU, the transfers into it.
+std::vector<std::vector<uint32_t>> AddNvlsChunk(Schedule& s, uint32_t g, uint64_t bytes,
+                                                double nvls_efficiency, uint32_t step,
+                                                std::vector<uint32_t>& pair_before) {
+  constexpr uint32_t kNone = UINT32_MAX;
+  const uint64_t pair = static_cast<uint64_t>(std::ceil(
+      static_cast<double>(bytes) * (g + 1) / (static_cast<double>(g) * (g - 1)) / nvls_efficiency));
+  std::vector<std::vector<uint32_t>> into(s.ranks);
+  for (uint32_t a = 0; a < s.ranks / g; ++a) {
+    for (uint32_t i = 0; i < g; ++i) {
+      for (uint32_t j = 0; j < g; ++j) {
+        if (i == j) continue;
+        uint32_t& before = pair_before[size_t{a * g + i} * g + j];
+        const uint32_t t = s.Add(a * g + i, a * g + j, pair, step,
+                                 before == kNone ? std::vector<uint32_t>{} : std::vector{before});
+        s.transfers[t].streamed = before != kNone;
+        into[a * g + j].push_back(t);
+        before = t;
+      }
+    }
+  }
+  return into;
+}
+
 // NCCL's NVLS_TREE (collectives.h): chunk c of the buffer is reduced in each node by its NVSwitch,
 // then GPU l of each node sends its 1/G of the chunk up a binary tree over the nodes (parent of
 // node a: (a - 1) / 2, GPU l to GPU l) and the root's GPU l broadcasts the result down. A GPU's
@@ -271,25 +299,8 @@ void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t channels
   std::vector<uint32_t> pair_before(size_t{s.ranks} * g, kNone);
   for (uint32_t c = 0; c < chunks; ++c) {
     const uint64_t bytes = chunk(c);
-    // The NVLS load of the chunk on each GPU's switch link, spread over the node's pairs as nvls
-    // spreads it, at the share of NVLink the switch reaches.
-    const uint64_t pair =
-        static_cast<uint64_t>(std::ceil(static_cast<double>(bytes) * (g + 1) /
-                                        (static_cast<double>(g) * (g - 1)) / nvls_efficiency));
-    std::vector<std::vector<uint32_t>> into(s.ranks);
-    for (uint32_t a = 0; a < nodes; ++a) {
-      for (uint32_t i = 0; i < g; ++i) {
-        for (uint32_t j = 0; j < g; ++j) {
-          if (i == j) continue;
-          uint32_t& before = pair_before[(a * g + i) * g + j];
-          const uint32_t t = s.Add(a * g + i, a * g + j, pair, c,
-                                   before == kNone ? std::vector<uint32_t>{} : std::vector{before});
-          s.transfers[t].streamed = before != kNone;
-          into[a * g + j].push_back(t);
-          before = t;
-        }
-      }
-    }
+    const std::vector<std::vector<uint32_t>> into =
+        AddNvlsChunk(s, g, bytes, nvls_efficiency, c, pair_before);
     std::vector<uint32_t> up(s.ranks, kNone), down(s.ranks, kNone);
     for (uint32_t l = 0; l < g; ++l) {
       const uint64_t shard = bytes / g + (l < bytes % g ? 1 : 0);
@@ -386,6 +397,40 @@ void CollNet(Schedule& s, uint32_t g) {
           const uint32_t src = a * g + l, dst = a * g + j;
           add(src, dst, shard(l), 3 * c + 2, {arrived[src]}, broadcast_before[size_t{src} * g + j]);
         }
+      }
+    }
+  }
+}
+
+// NCCL's NVLS across nodes (its NVLS algorithm with nNodes > 1, which it runs only with CollNet:
+// the network's switches reduce, cluster.fabric.sharp): chunk c is reduced in each node by its
+// NVSwitch (the NVLS load, / nvls_efficiency, listed as nvlstree lists it), GPU l of each node
+// sends the node's l-th 1/G of the chunk into the network and gets the job's sum of it back through
+// its own NIC (listed as GPU l of node a sending to GPU l of node a + 1, as collnet's legs), and
+// the NVSwitch multicasts it back (folded into the chunk's NVLS load, as nvlstree's). A leg waits
+// for its chunk's in-node transfers into its GPU and its leg of the chunk before. The chunks are
+// NCCL's NVLS loops (`channels` x G x NcclNvlsChunk), at most 32; later ones stream behind the
+// first, so the latency is one NVLS hop and one network hop: NCCL's intraLat + interLat.
+void NvlsAcrossNodes(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t channels) {
+  const uint32_t nodes = s.ranks / g;
+  const uint64_t ops = uint64_t{channels} * g;
+  const uint64_t loop = ops * NcclNvlsChunk(s.size, ops);
+  const uint32_t chunks =
+      static_cast<uint32_t>(std::clamp<uint64_t>((s.size + loop - 1) / loop, 1, kCollNetChunks));
+  constexpr uint32_t kNone = UINT32_MAX;
+  std::vector<uint32_t> pair_before(size_t{s.ranks} * g, kNone), leg_before(s.ranks, kNone);
+  for (uint32_t c = 0; c < chunks; ++c) {
+    const uint64_t bytes = ChunkBytes(s.size, chunks, c);
+    const std::vector<std::vector<uint32_t>> into =
+        AddNvlsChunk(s, g, bytes, nvls_efficiency, 2 * c, pair_before);
+    for (uint32_t a = 0; a < nodes; ++a) {
+      for (uint32_t l = 0; l < g; ++l) {
+        const uint32_t src = a * g + l, dst = (a + 1) % nodes * g + l;
+        std::vector<uint32_t> after = into[src];
+        if (leg_before[src] != kNone) after.push_back(leg_before[src]);
+        const uint64_t shard = bytes / g + (l < bytes % g ? 1 : 0);
+        leg_before[src] = s.Add(src, dst, shard, 2 * c + 1, std::move(after));
+        s.transfers[leg_before[src]].streamed = c > 0;
       }
     }
   }
@@ -558,6 +603,14 @@ StatusOr<Schedule> BuildCollective(CollectiveOp op, CollectiveAlgo algo, uint32_
                                 ", at least " + std::to_string(2 * std::max(gpus_per_node, 1u)));
         }
         CollNet(s, gpus_per_node);
+      } else if (algo == CollectiveAlgo::kNvls && gpus_per_node >= 2 && ranks > gpus_per_node &&
+                 ranks % gpus_per_node == 0) {
+        // Across nodes: the caller checked that the switches reduce (CheckNvls).
+        if (!(nvls_efficiency > 0 && nvls_efficiency <= 1)) {
+          return InputError({}, "nvls_efficiency", std::to_string(nvls_efficiency),
+                            "these GPUs have no NVLink SHARP", "in (0, 1]: Hopper or newer");
+        }
+        NvlsAcrossNodes(s, gpus_per_node, nvls_efficiency, std::max<uint32_t>(nvls_channels, 1));
       } else if (algo == CollectiveAlgo::kNvls) {
         // One step: every pair exchanges S (n+1) / (n (n-1)) (see the header); one latency hop.
         const uint64_t pair = size * (ranks + 1) / (uint64_t{ranks} * (ranks - 1));

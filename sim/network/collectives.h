@@ -36,6 +36,12 @@
 //                 reduce-scatter, S/n out and S back for the all-gather. Listed
 //                 as every pair exchanging S (n+1) / (n (n-1)), which loads
 //                 each GPU's NVSwitch link exactly so.
+//                 Across nodes (NCCL runs it there only with CollNet: switches
+//                 that reduce, cluster.fabric.sharp), whole blocks of G >= 2
+//                 GPUs a node: in chunks, each node's NVSwitch reduces a chunk
+//                 (that NVLS load, / nvls_efficiency), GPU l sends the node's
+//                 l-th 1/G into the network and gets the job's sum back through
+//                 its NIC (listed as collnet's legs), S/G each way per NIC.
 //                 All-gather: each rank multicasts its S/n to the n GPUs,         allgather,
 //                 itself included (multimem st): S into every GPU, S/n out.       reducescatter
 //                 Reduce-scatter: each rank reduces its S/n from the n GPUs

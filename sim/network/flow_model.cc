@@ -35,7 +35,7 @@ class FlowModel {
         protocol_(protocol),
         efficiency_(efficiency ? *efficiency
                     : protocol ? NcclLatencyModel::Efficiency(*protocol) *
-                                     AlgorithmEfficiency(cluster, schedule.algo)
+                                     AlgorithmEfficiency(cluster, schedule)
                                : 1.0),
         tolerance_(Independent(schedule) ? options.tolerance : 0),
         model_(LatencyModelFor(cluster, schedule)),

@@ -44,12 +44,16 @@ Duration NcclLatencyModel::Base(NcclProtocol p) const {
 }
 
 Duration NcclLatencyModel::Step(StepLinkKind kind, NcclProtocol p) const {
-  // tuning.cc: hwLatencies[NCCL_HW_NVLINK][NCCL_ALGO_NVLS][Simple] = 25 us, the whole call's.
-  if (nvls) return Duration::Nanoseconds(25'000);
   // interLat += graphs[a]->latencyInter; if (p == NCCL_PROTO_SIMPLE) interLat += latencyInter.
   const Duration transport = kind == StepLinkKind::kNetwork
                                  ? (p == NcclProtocol::kSimple ? 2 : 1) * net_latency
                                  : Duration();
+  // tuning.cc: hwLatencies[NCCL_HW_NVLINK][NCCL_ALGO_NVLS][Simple] = 25 us, the whole call's in a
+  // node; across nodes (with CollNet) interLat, hwLatencies[NCCL_HW_NET][NCCL_ALGO_NVLS] = 18 us.
+  if (nvls) {
+    return kind == StepLinkKind::kNetwork ? Duration::Nanoseconds(18'000) + transport
+                                          : Duration::Nanoseconds(25'000);
+  }
   // hwLatencies[..][NCCL_ALGO_COLLNET_DIRECT][Simple]: NVLink and PCIe 3.7 us, network 31 us, or
   // with one GPU a node the Tree's 14 us.
   if (collnet) {

@@ -27,7 +27,9 @@
 // NVLS (NVLink SHARP, the NVSwitch reducing and multicasting): Simple only, no base latency and
 // one NVLink "step" of 25 us (tuning.cc hwLatencies[NVLINK][NVLS]); its bandwidth is derated by
 // NCCL's nvlsEfficiency, 0.85 on Hopper and 0.74 on Blackwell (tuning.cc), and unavailable
-// before Hopper. NVLS_TREE (NVLS in each node, a tree across nodes): Simple only, no base latency,
+// before Hopper. Across nodes, where NCCL runs it only with CollNet (the switches reduce), a
+// network hop of 18 us (hwLatencies[NET][NVLS]) follows. NVLS_TREE (NVLS in each node, a tree
+// across nodes): Simple only, no base latency,
 // 25 us a hop in the node and 20.9 us a network hop (hwLatencies[NET][NVLS_TREE][Simple]).
 //
 // CollNet Direct (the network's switches reduce: SHARP): Simple only, no base latency, 3.7 us a
@@ -55,7 +57,7 @@ enum class StepLinkKind { kNvLink, kPcie, kNetwork };
 
 struct NcclLatencyModel {
   bool tree = false;       // the Tree rows above instead of the Ring ones
-  bool nvls = false;       // NVLS: Simple only, base 0, NVLink step 25 us
+  bool nvls = false;       // NVLS: Simple only, base 0, NVLink step 25 us, network 18 us
   bool nvls_tree = false;  // NVLS_TREE: Simple only, base 0, NVLink step 25 us, network 20.9 us
   // The net transport's own latency (topology::Cluster::net_latency, what an NCCL net plugin
   // reports): NCCL adds it to every network step, twice for Simple (the flush; tuning.cc).

@@ -137,6 +137,9 @@ GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpu
   // CollNet Direct's heads are the group's GPUs on a node (TunerAllReduceAlgorithms offers it only
   // where CheckCollNet finds as many on each of 2 or more nodes).
   if (algo == CollectiveAlgo::kCollNet) per_node = GroupGpusPerNode(cluster(), gpus);
+  // NVLS across nodes (where the switches reduce) reduces in each node the group's GPUs there.
+  if (algo == CollectiveAlgo::kNvls && NodesSpanned(cluster(), gpus) > 1)
+    per_node = GroupGpusPerNode(cluster(), gpus);
   StatusOr<Schedule> schedule = BuildCollective(
       op, algo, n, size, per_node, channels, NvlsEfficiency(cluster().gpu_spec().sm),
       NcclNvlsChannels(cluster().gpu_spec().sm, NodesSpanned(cluster(), gpus)));

@@ -1,6 +1,6 @@
-// NCCL's CollNet Direct all-reduce (the InfiniBand switches reduce: SHARP), moesim's `collnet`:
-// its schedule, its time on 2 x 4 GPUs worked by hand, where it may run, and NCCL's tuner
-// weighing it.
+// All-reduces on switches that reduce (SHARP, cluster.fabric.sharp): NCCL's CollNet Direct,
+// moesim's `collnet`, and NCCL's NVLS across nodes, moesim's `nvls` there: their schedules, their
+// times on 2 x 4 GPUs worked by hand, where they may run, and NCCL's tuner weighing them.
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -146,21 +146,26 @@ TEST_CASE("CollNet Direct runs only where the switches reduce, behind NVSwitch, 
   CHECK_THAT(ethernet.error().message(), Catch::Contains("Ethernet"));
 }
 
-TEST_CASE("NCCL's tuner weighs CollNet Direct where the fabric has SHARP, and takes it at scale") {
+TEST_CASE("NCCL's tuner weighs NVLS and CollNet where the fabric has SHARP") {
   using A = CollectiveAlgo;
   const topology::Cluster c = testing::ClusterFromText(
       "node_preset: 'dgx-h100' nodes: 4 fabric { rail_optimized {} sharp: true }");
   std::string words;
   CHECK(TunerAllReduceAlgorithms(c, FirstGpus(32), &words) ==
-        std::vector<A>{A::kRing, A::kTree, A::kNvlsTree, A::kCollNet});
-  CHECK(words == "ring, tree, nvlstree or collnet (NCCL's tuner: the fastest)");
+        std::vector<A>{A::kRing, A::kTree, A::kNvlsTree, A::kNvls, A::kCollNet});
+  CHECK(words == "ring, tree, nvlstree, nvls or collnet (NCCL's tuner: the fastest)");
+  // At 1 GiB NVLS across nodes wins: its NICs carry S/8 each way at their rate, CollNet Direct's
+  // at NCCL's 0.85, NVLSTree's the tree's legs.
+  auto net = MakeNetworkModel(c, Fidelity::kAnalytical);
+  const auto tuned32 = net->TunedGroupCollective(FirstGpus(32), CollectiveOp::kAllReduce, 1 << 30);
+  CHECK(tuned32.time ==
+        net->GroupCollective(FirstGpus(32), CollectiveOp::kAllReduce, A::kNvls, 1 << 30).time);
   // A data-parallel group of one GPU a node (GPU 3 of each): ring or tree, or collnet.
   CHECK(TunerAllReduceAlgorithms(c, Gpus({3, 11, 19, 27}), &words) ==
         std::vector<A>{A::kRing, A::kTree, A::kCollNet});
   CHECK(words == "ring, tree or collnet (NCCL's tuner: the fastest)");
   // That group's 1 GiB gradient all-reduce: a ring sends 2 x 3/4 GiB through each NIC, CollNet
   // 1 GiB at 0.85 of the NIC's rate: 1.5 / (1 / 0.85) = 1.275 x faster, bar latencies.
-  auto net = MakeNetworkModel(c, Fidelity::kAnalytical);
   const auto group = Gpus({3, 11, 19, 27});
   const Duration ring =
       net->GroupCollective(group, CollectiveOp::kAllReduce, A::kRing, 1 << 30).time;
@@ -171,6 +176,72 @@ TEST_CASE("NCCL's tuner weighs CollNet Direct where the fabric has SHARP, and ta
   CHECK(ratio == Approx(1.275).epsilon(0.01));
   const GroupCommTime tuned = net->TunedGroupCollective(group, CollectiveOp::kAllReduce, 1 << 30);
   CHECK(tuned.time == collnet);
+}
+
+}  // namespace moesim::sim
+
+namespace moesim::sim {
+
+TEST_CASE(
+    "NVLS across 2 x 4 GPUs with SHARP: each NVSwitch reduces, each NIC carries S/4 each way") {
+  const topology::Cluster c = testing::ClusterFromText(kTwoBySharp);
+  REQUIRE(CheckNvls(c, FirstGpus(8)).ok());
+  // S = 8 MB in NCCL's NVLS loops: 16 channels x 4 heads = 64 ops; the chunk falls from 128 KiB
+  // to 64 KiB (S < 64 x 64 x 128 KiB) and to 32 KiB (S < 8 x 64 x 64 KiB), not to 16 KiB
+  // (S >= 2 x 64 x 32 KiB): loops of 64 x 32 KiB = 2,097,152 B, so 4 chunks of 2 MB. In each node
+  // every pair exchanges a chunk's NVLS share, 2e6 x 5 / 12 / 0.85 = 980,392.2 -> 980,393 B; GPU l
+  // sends its shard, 500,000 B, to GPU l of the other node.
+  const uint64_t S = 8'000'000;
+  auto s = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kNvls, 8, S, 4, 1, 0.85, 16);
+  REQUIRE(s.ok());
+  REQUIRE(s->transfers.size() == 4 * (24 + 8));
+  uint64_t crossed = 0;
+  for (const Transfer& t : s->transfers) {
+    if (t.src / 4 == t.dst / 4) {
+      CHECK(t.bytes == 980'393);
+    } else {
+      CHECK(t.bytes == 500'000);
+      CHECK(t.src % 4 == t.dst % 4);
+      crossed += t.bytes;
+    }
+  }
+  CHECK(crossed == 2 * S);  // S/4 out of each of the 8 NICs
+  const CollectiveTiming t = TimeCollective(c, *s);
+  CHECK(t.protocol == NcclProtocol::kSimple);
+  // NCCL's latency for NVLS across nodes: intraLat + interLat = 25 + 18 us.
+  CHECK(t.latency == Duration::Nanoseconds(25'000 + 18'000));
+  // No NVLS pipeline fill on top: the chunks are NCCL's loops already.
+  CHECK(t.pipeline_fill == Duration());
+  // NVLink at its rate (the NVLS share is in the bytes), NICs at 50 GB/s. Chunk 0's three
+  // transfers into GPU l share its NVLink: 3 x 980,393 B / 400 GB/s = 7.352948 us after the
+  // 25 us hop; its leg 18 us later; from then each NIC sends the 4 legs back to back,
+  // 4 x 500,000 B / 50 GB/s = 40 us (each later chunk is reduced in 7.35 us, under a leg's 10):
+  //   25 + 7.352948 + 18 + 40 = 90.352948 us.
+  INFO("total " << t.total.picoseconds() << " ps, bottleneck " << t.bottleneck_link);
+  CHECK(std::abs(t.total.picoseconds() - 90'352'948) <= 3);
+  const FlowRun flow = RunFlows(c, *s, t.protocol, t.efficiency);
+  INFO("flow " << flow.total.picoseconds());
+  CHECK(flow.total.picoseconds() + 3 * 12 >= t.total.picoseconds());
+  CHECK(static_cast<double>(flow.total.picoseconds()) <= 1.01 * t.total.picoseconds());
+}
+
+TEST_CASE("NVLS spans nodes only where the switches reduce, for an all-reduce, 2+ GPUs a node") {
+  const topology::Cluster sharp = testing::ClusterFromText(kTwoBySharp);
+  CHECK(CheckNvls(sharp, FirstGpus(8)).ok());
+  CHECK(CheckNvls(sharp, Gpus({0, 1, 4, 5})).ok());
+  const Status one = CheckNvls(sharp, Gpus({0, 4}));
+  REQUIRE_FALSE(one.ok());
+  CHECK_THAT(one.error().message(), Catch::Contains("not as 2 or more on each node alike"));
+  const Status gather = CheckNvls(sharp, FirstGpus(8), CollectiveOp::kAllGather);
+  REQUIRE_FALSE(gather.ok());
+  CHECK_THAT(gather.error().message(), Catch::Contains("only with CollNet's own"));
+  const topology::Cluster plain = testing::ClusterFromText(
+      "node { name: 'test-4gpu' gpu: 'h100-sxm' gpus: 4 nvlink { bandwidth_gbps: 400 } "
+      "pcie { switches: 4 cpus: 1 } nics { count: 4 gbit_per_s: 400 } } "
+      "nodes: 2 fabric { single_switch {} } line_rate: true");
+  const Status off = CheckNvls(plain, FirstGpus(8));
+  REQUIRE_FALSE(off.ok());
+  CHECK_THAT(off.error().message(), Catch::Contains("cluster.fabric.sharp is false"));
 }
 
 }  // namespace moesim::sim
