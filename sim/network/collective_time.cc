@@ -169,17 +169,29 @@ class ScheduleBound {
     }
     // Every link: all its jobs, each from its release, each with its tail behind it.
     Duration worst;
+    links_.clear();
     for (uint32_t e = 0; e + 1 < link_first_.size(); ++e) {
       if (link_first_[e] == link_first_[e + 1]) continue;
       jobs_.clear();
+      double bytes = 0;
       for (uint32_t i = link_first_[e]; i < link_first_[e + 1]; ++i) {
         const Use& u = uses_[link_uses_[i]];
         jobs_.push_back({release_[u.transfer], u.bytes, tail_[u.transfer]});
+        bytes += u.bytes;
       }
       const Duration link = LinkMakespan(jobs_, drain_[e]);
-      if (!bound.bottleneck || link > worst) {
-        worst = link;
-        bound.bottleneck = e;
+      links_.push_back({link, drain_[e].Time(bytes), e});
+      worst = std::max(worst, link);
+    }
+    // The bottleneck: of the links whose bound comes within 0.1 % of the worst (drains that end
+    // with the same last transfers: a gather after the network legs ends an NVLink's and a NIC's
+    // alike), the one busy the longest; the first in edge order of equals.
+    Duration busiest;
+    for (const LinkBound& l : links_) {
+      if (l.makespan.picoseconds() < worst.picoseconds() - worst.picoseconds() / 1000) continue;
+      if (!bound.bottleneck || l.busy > busiest) {
+        busiest = l.busy;
+        bound.bottleneck = l.edge;
       }
     }
     bound.total = std::max(bound.total, worst);
@@ -565,6 +577,12 @@ class ScheduleBound {
   std::vector<Duration> step_, pace_, solo_, release_, done_, empty_, tail_;
   std::vector<LinkJob> jobs_;
   std::vector<std::pair<uint32_t, LinkJob>> shared_;
+  // Per link crossed: its bound, the time its bytes keep it busy, its index (For's bottleneck).
+  struct LinkBound {
+    Duration makespan, busy;
+    uint32_t edge;
+  };
+  std::vector<LinkBound> links_;
 };
 
 std::string LinkName(const topology::Graph& g, topology::Edge e) {
