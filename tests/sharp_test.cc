@@ -192,16 +192,17 @@ TEST_CASE(
   // S = 8 MB in NCCL's NVLS loops: 16 channels x 4 heads = 64 ops; the chunk falls from 128 KiB
   // to 64 KiB (S < 64 x 64 x 128 KiB) and to 32 KiB (S < 8 x 64 x 64 KiB), not to 16 KiB
   // (S >= 2 x 64 x 32 KiB): loops of 64 x 32 KiB = 2,097,152 B, so 4 chunks of 2 MB. In each node
-  // every pair exchanges a chunk's NVLS share, 2e6 x 5 / 12 / 0.85 = 980,392.2 -> 980,393 B; GPU l
-  // sends its shard, 500,000 B, to GPU l of the other node.
+  // GPU i sends GPU i + 1 a chunk's whole NVLS load, 2e6 x 5 / 4 / 0.85 = 2,941,176.5 ->
+  // 2,941,177 B; GPU l sends its shard, 500,000 B, to GPU l of the other node.
   const uint64_t S = 8'000'000;
   auto s = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kNvls, 8, S, 4, 1, 0.85, 16);
   REQUIRE(s.ok());
-  REQUIRE(s->transfers.size() == 4 * (24 + 8));
+  REQUIRE(s->transfers.size() == 4 * (8 + 8));
   uint64_t crossed = 0;
   for (const Transfer& t : s->transfers) {
     if (t.src / 4 == t.dst / 4) {
-      CHECK(t.bytes == 980'393);
+      CHECK(t.bytes == 2'941'177);
+      CHECK(t.dst % 4 == (t.src + 1) % 4);
     } else {
       CHECK(t.bytes == 500'000);
       CHECK(t.src % 4 == t.dst % 4);
@@ -215,13 +216,13 @@ TEST_CASE(
   CHECK(t.latency == Duration::Nanoseconds(25'000 + 18'000));
   // No NVLS pipeline fill on top: the chunks are NCCL's loops already.
   CHECK(t.pipeline_fill == Duration());
-  // NVLink at its rate (the NVLS share is in the bytes), NICs at 50 GB/s. Chunk 0's three
-  // transfers into GPU l share its NVLink: 3 x 980,393 B / 400 GB/s = 7.352948 us after the
-  // 25 us hop; its leg 18 us later; from then each NIC sends the 4 legs back to back,
-  // 4 x 500,000 B / 50 GB/s = 40 us (each later chunk is reduced in 7.35 us, under a leg's 10):
-  //   25 + 7.352948 + 18 + 40 = 90.352948 us.
+  // NVLink at its rate (the NVLS share is in the bytes), NICs at 50 GB/s. Chunk 0's transfer
+  // into GPU l takes its NVLink: 2,941,177 B / 400 GB/s = 7.352943 us after the 25 us hop; its leg
+  // 18 us later; from then each NIC sends the 4 legs back to back, 4 x 500,000 B / 50 GB/s =
+  // 40 us (each later chunk is reduced in 7.35 us, under a leg's 10):
+  //   25 + 7.352943 + 18 + 40 = 90.352943 us.
   INFO("total " << t.total.picoseconds() << " ps, bottleneck " << t.bottleneck_link);
-  CHECK(std::abs(t.total.picoseconds() - 90'352'948) <= 3);
+  CHECK(std::abs(t.total.picoseconds() - 90'352'943) <= 3);
   CHECK(t.bottleneck_link.find("nic") != std::string::npos);
   const FlowRun flow = RunFlows(c, *s, t.protocol, t.efficiency);
   INFO("flow " << flow.total.picoseconds());

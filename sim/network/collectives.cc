@@ -234,29 +234,28 @@ void Tree(Schedule& s, uint32_t per_node, uint32_t channels) {
   }
 }
 
-// One chunk of `bytes` reduced in every node of `g` GPUs by its NVSwitch: the NVLS load on each
-// GPU's switch link, spread over the node's pairs as nvls spreads it, at the share of NVLink the
-// switch reaches. Each pair's transfer waits for its transfer of the chunk before
-// (`pair_before`, per pair a g + i to a g + j at (a g + i) g + j, UINT32_MAX for none) and streams
-// behind it. Returns, per GPU, the transfers into it.
-std::vector<std::vector<uint32_t>> AddNvlsChunk(Schedule& s, uint32_t g, uint64_t bytes,
-                                                double nvls_efficiency, uint32_t step,
-                                                std::vector<uint32_t>& pair_before) {
+// One chunk of `bytes` reduced in every node of `g` GPUs by its NVSwitch: the NVLS load,
+// bytes (g + 1) / g each way on each GPU's switch link at the share of NVLink the switch reaches,
+// listed as GPU i sending it all to GPU i + 1 of its node (the last to the first): through the
+// NVSwitch that loads every GPU's link in both directions as nvls's pairs do (collectives.h),
+// with g transfers a node instead of g (g - 1). Each GPU's transfer waits for its transfer of the
+// chunk before (`before`, per GPU, UINT32_MAX for none) and streams behind it. Returns, per GPU,
+// the transfer into it.
+std::vector<uint32_t> AddNvlsChunk(Schedule& s, uint32_t g, uint64_t bytes, double nvls_efficiency,
+                                   uint32_t step, std::vector<uint32_t>& before) {
   constexpr uint32_t kNone = UINT32_MAX;
-  const uint64_t pair = static_cast<uint64_t>(std::ceil(
-      static_cast<double>(bytes) * (g + 1) / (static_cast<double>(g) * (g - 1)) / nvls_efficiency));
-  std::vector<std::vector<uint32_t>> into(s.ranks);
+  const uint64_t load = static_cast<uint64_t>(
+      std::ceil(static_cast<double>(bytes) * (g + 1) / static_cast<double>(g) / nvls_efficiency));
+  std::vector<uint32_t> into(s.ranks, kNone);
   for (uint32_t a = 0; a < s.ranks / g; ++a) {
     for (uint32_t i = 0; i < g; ++i) {
-      for (uint32_t j = 0; j < g; ++j) {
-        if (i == j) continue;
-        uint32_t& before = pair_before[size_t{a * g + i} * g + j];
-        const uint32_t t = s.Add(a * g + i, a * g + j, pair, step,
-                                 before == kNone ? std::vector<uint32_t>{} : std::vector{before});
-        s.transfers[t].streamed = before != kNone;
-        into[a * g + j].push_back(t);
-        before = t;
-      }
+      const uint32_t src = a * g + i, dst = a * g + (i + 1) % g;
+      const uint32_t t =
+          s.Add(src, dst, load, step,
+                before[src] == kNone ? std::vector<uint32_t>{} : std::vector{before[src]});
+      s.transfers[t].streamed = before[src] != kNone;
+      into[dst] = t;
+      before[src] = t;
     }
   }
   return into;
@@ -266,16 +265,15 @@ std::vector<std::vector<uint32_t>> AddNvlsChunk(Schedule& s, uint32_t g, uint64_
 // then GPU l of each node sends its 1/G of the chunk up a binary tree over the nodes (parent of
 // node a: (a - 1) / 2, GPU l to GPU l) and the root's GPU l broadcasts the result down. A GPU's
 // tree leg waits for the chunk's in-node transfers into it, its children's legs and its own leg
-// of the chunk before, and a pair's in-node transfer waits for its transfer of the chunk before.
-// Later chunks stream behind the first (Transfer::streamed: no step latency of their own), so the
-// latency is the first chunk's chain, one NVLink hop and 2 x depth network hops: NCCL's latency
-// for NVLS_TREE, intraLat + 2 log2(nodes) interLat.
-// The chunks are NCCL's loops: each moves `channels` x G x NCCL's chunk for the size
-// (NcclNvlsTreeChunk), so a buffer of a few loops pays its pipeline's fill as NCCL's kernel does,
-// up to 32 of them: past that the fill (stages / chunks of the bytes' time) is under 1/10 either
-// way, and a large buffer stays a few thousand transfers. The in-node all-gather of the result is
-// folded into the chunk's NVLS load (S (G+1)/G each way, both halves), so only the last chunk's
-// share of it is left out of the chain.
+// of the chunk before, and a GPU's in-node transfer waits for its transfer of the chunk before
+// (AddNvlsChunk). Later chunks stream behind the first (Transfer::streamed: no step latency of
+// their own), so the latency is the first chunk's chain, one NVLink hop and 2 x depth network hops:
+// NCCL's latency for NVLS_TREE, intraLat + 2 log2(nodes) interLat. The chunks are NCCL's loops:
+// each moves `channels` x G x NCCL's chunk for the size (NcclNvlsTreeChunk), so a buffer of a few
+// loops pays its pipeline's fill as NCCL's kernel does, up to 32 of them: past that the fill
+// (stages / chunks of the bytes' time) is under 1/10 either way, and a large buffer stays a few
+// thousand transfers. The in-node all-gather of the result is folded into the chunk's NVLS load (S
+// (G+1)/G each way, both halves), so only the last chunk's share of it is left out of the chain.
 constexpr uint64_t kNvlsTreeChunks = 32;
 
 void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t channels) {
@@ -294,13 +292,11 @@ void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t channels
   constexpr uint32_t kNone = UINT32_MAX;
   // Per GPU (node a, local l: rank a g + l): its legs of the previous chunk.
   std::vector<uint32_t> up_before(s.ranks, kNone), down_before(s.ranks, kNone);
-  // Per pair in a node (GPU a g + i to a g + j at (a g + i) g + j): its transfer of the chunk
-  // before.
-  std::vector<uint32_t> pair_before(size_t{s.ranks} * g, kNone);
+  // Per GPU: its in-node transfer of the chunk before.
+  std::vector<uint32_t> nvls_before(s.ranks, kNone);
   for (uint32_t c = 0; c < chunks; ++c) {
     const uint64_t bytes = chunk(c);
-    const std::vector<std::vector<uint32_t>> into =
-        AddNvlsChunk(s, g, bytes, nvls_efficiency, c, pair_before);
+    const std::vector<uint32_t> into = AddNvlsChunk(s, g, bytes, nvls_efficiency, c, nvls_before);
     std::vector<uint32_t> up(s.ranks, kNone), down(s.ranks, kNone);
     for (uint32_t l = 0; l < g; ++l) {
       const uint64_t shard = bytes / g + (l < bytes % g ? 1 : 0);
@@ -311,7 +307,7 @@ void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t channels
       };
       // The reduced children of node a's GPU l: its in-node reduction and its children's legs.
       auto reduced = [&](uint32_t a) {
-        std::vector<uint32_t> after = into[a * g + l];
+        std::vector<uint32_t> after = {into[a * g + l]};
         for (uint32_t child : {2 * a + 1, 2 * a + 2}) {
           if (child < nodes) after.push_back(up[child * g + l]);
         }
@@ -418,15 +414,15 @@ void NvlsAcrossNodes(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t c
   const uint32_t chunks =
       static_cast<uint32_t>(std::clamp<uint64_t>((s.size + loop - 1) / loop, 1, kCollNetChunks));
   constexpr uint32_t kNone = UINT32_MAX;
-  std::vector<uint32_t> pair_before(size_t{s.ranks} * g, kNone), leg_before(s.ranks, kNone);
+  std::vector<uint32_t> nvls_before(s.ranks, kNone), leg_before(s.ranks, kNone);
   for (uint32_t c = 0; c < chunks; ++c) {
     const uint64_t bytes = ChunkBytes(s.size, chunks, c);
-    const std::vector<std::vector<uint32_t>> into =
-        AddNvlsChunk(s, g, bytes, nvls_efficiency, 2 * c, pair_before);
+    const std::vector<uint32_t> into =
+        AddNvlsChunk(s, g, bytes, nvls_efficiency, 2 * c, nvls_before);
     for (uint32_t a = 0; a < nodes; ++a) {
       for (uint32_t l = 0; l < g; ++l) {
         const uint32_t src = a * g + l, dst = (a + 1) % nodes * g + l;
-        std::vector<uint32_t> after = into[src];
+        std::vector<uint32_t> after = {into[src]};
         if (leg_before[src] != kNone) after.push_back(leg_before[src]);
         const uint64_t shard = bytes / g + (l < bytes % g ? 1 : 0);
         leg_before[src] = s.Add(src, dst, shard, 2 * c + 1, std::move(after));
