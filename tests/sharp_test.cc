@@ -19,10 +19,14 @@ namespace {
 // tests/fixtures/two_nodes_4gpu.pbtxt with switches that reduce: 2 x 4 H100, NVLink 400 GB/s per
 // GPU per direction, one 50 GB/s NIC per GPU behind its own 63 GB/s PCIe switch, every NIC on one
 // switch, line rates.
-constexpr const char* kTwoBySharp =
-    "node { name: 'test-4gpu' gpu: 'h100-sxm' gpus: 4 nvlink { bandwidth_gbps: 400 } "
-    "pcie { switches: 4 cpus: 1 } nics { count: 4 gbit_per_s: 400 } } "
-    "nodes: 2 fabric { single_switch {} sharp: true } line_rate: true";
+#define MOESIM_TWO_BY_FOUR(FABRIC)                                                   \
+  "node { name: 'test-4gpu' gpu: 'h100-sxm' gpus: 4 nvlink { bandwidth_gbps: 400 } " \
+  "pcie { switches: 4 cpus: 1 } nics { count: 4 gbit_per_s: 400 } } "                \
+  "nodes: 2 fabric { " FABRIC " } line_rate: true"
+constexpr const char* kTwoBySharp = MOESIM_TWO_BY_FOUR("single_switch {} sharp: true");
+// The same without SHARP (the fixture as it is).
+constexpr const char* kTwoByFour = MOESIM_TWO_BY_FOUR("single_switch {}");
+#undef MOESIM_TWO_BY_FOUR
 
 std::vector<uint32_t> Gpus(std::initializer_list<uint32_t> ids) { return ids; }
 
@@ -30,6 +34,16 @@ std::vector<uint32_t> FirstGpus(uint32_t n) {
   std::vector<uint32_t> gpus(n);
   for (uint32_t i = 0; i < n; ++i) gpus[i] = i;
   return gpus;
+}
+
+// The flow model runs `s` no faster than its analytical time `t` (up to 3 ps of rounding a
+// transfer on a chain of `chain` transfers) and within 1 % of it.
+void CheckFlowAgrees(const topology::Cluster& c, const Schedule& s, const CollectiveTiming& t,
+                     int64_t chain) {
+  const FlowRun flow = RunFlows(c, s, t.protocol, t.efficiency);
+  INFO("flow " << flow.total.picoseconds() << " ps, analytical " << t.total.picoseconds());
+  CHECK(flow.total.picoseconds() + 3 * chain >= t.total.picoseconds());
+  CHECK(static_cast<double>(flow.total.picoseconds()) <= 1.01 * t.total.picoseconds());
 }
 
 }  // namespace
@@ -85,10 +99,7 @@ TEST_CASE("CollNet Direct on 2 x 4 GPUs: scatter to the heads, one NIC crossing 
   // (12 MB at 340 GB/s) against the NIC's 47.1: the NIC is named.
   CHECK(t.bottleneck_link.find("nic") != std::string::npos);
   // The flow model, with the same schedule, takes no less up to rounding and about as long.
-  const FlowRun flow = RunFlows(c, *s, t.protocol, t.efficiency);
-  INFO("flow " << flow.total.picoseconds());
-  CHECK(flow.total.picoseconds() + 3 * 20 >= t.total.picoseconds());
-  CHECK(static_cast<double>(flow.total.picoseconds()) <= 1.01 * t.total.picoseconds());
+  CheckFlowAgrees(c, *s, t, 20);
 
   // A large buffer stops at 32 chunks: 1 GiB is 512 chunks of 2 MiB, run as 32.
   auto large = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kCollNet, 8, 1 << 30, 4);
@@ -121,15 +132,22 @@ TEST_CASE("CollNet Direct runs only where the switches reduce, behind NVSwitch, 
   REQUIRE_FALSE(one.ok());
   CHECK_THAT(one.error().message(), Catch::Contains("not 2 or more nodes with as many GPUs"));
   CHECK_FALSE(CheckCollNet(sharp, Gpus({0, 1, 4})).ok());
-  // Without SHARP (the fixture as it is).
-  const topology::Cluster plain = testing::ClusterFromText(
-      "node { name: 'test-4gpu' gpu: 'h100-sxm' gpus: 4 nvlink { bandwidth_gbps: 400 } "
-      "pcie { switches: 4 cpus: 1 } nics { count: 4 gbit_per_s: 400 } } "
-      "nodes: 2 fabric { single_switch {} } line_rate: true");
+  // Without SHARP.
+  const topology::Cluster plain = testing::ClusterFromText(kTwoByFour);
   const Status off = CheckCollNet(plain, FirstGpus(8));
   REQUIRE_FALSE(off.ok());
   CHECK_THAT(off.error().message(), Catch::Contains("cluster.fabric.sharp is false"));
   CHECK_THAT(off.error().message(), Catch::Contains("--algo"));
+  // NCCL runs CollNet Direct on at most 8 GPUs a node (NCCL_MAX_DIRECT_ARITY + 1): two GB200
+  // NVL72 racks, 72 GPUs a node, are refused; NVLS across them is not.
+  const topology::Cluster racks = testing::ClusterFromText(
+      "node_preset: 'gb200-nvl72' nodes: 2 fabric { rail_optimized {} sharp: true }");
+  const Status wide = CheckCollNet(racks, FirstGpus(144));
+  REQUIRE_FALSE(wide.ok());
+  CHECK_THAT(wide.error().message(), Catch::Contains("72 GPUs a node (NCCL runs CollNet Direct on "
+                                                     "at most 8 a node)"));
+  CHECK(CheckNvls(racks, FirstGpus(144)).ok());
+  CHECK(CheckCollNet(racks, Gpus({0, 1, 2, 3, 4, 5, 6, 7, 72, 73, 74, 75, 76, 77, 78, 79})).ok());
   // PCIe nodes: NCCL disables CollNet Direct without an NVSwitch (tuning.cc).
   const topology::Cluster pcie = testing::ClusterFromText(
       "node { name: 'pcie-4' gpu: 'h100-pcie' gpus: 4 pcie { switches: 2 cpus: 1 } "
@@ -224,10 +242,7 @@ TEST_CASE(
   INFO("total " << t.total.picoseconds() << " ps, bottleneck " << t.bottleneck_link);
   CHECK(std::abs(t.total.picoseconds() - 90'352'943) <= 3);
   CHECK(t.bottleneck_link.find("nic") != std::string::npos);
-  const FlowRun flow = RunFlows(c, *s, t.protocol, t.efficiency);
-  INFO("flow " << flow.total.picoseconds());
-  CHECK(flow.total.picoseconds() + 3 * 12 >= t.total.picoseconds());
-  CHECK(static_cast<double>(flow.total.picoseconds()) <= 1.01 * t.total.picoseconds());
+  CheckFlowAgrees(c, *s, t, 12);
 }
 
 TEST_CASE("NVLS spans nodes only where the switches reduce, for an all-reduce, 2+ GPUs a node") {
@@ -240,10 +255,7 @@ TEST_CASE("NVLS spans nodes only where the switches reduce, for an all-reduce, 2
   const Status gather = CheckNvls(sharp, FirstGpus(8), CollectiveOp::kAllGather);
   REQUIRE_FALSE(gather.ok());
   CHECK_THAT(gather.error().message(), Catch::Contains("only with CollNet's own"));
-  const topology::Cluster plain = testing::ClusterFromText(
-      "node { name: 'test-4gpu' gpu: 'h100-sxm' gpus: 4 nvlink { bandwidth_gbps: 400 } "
-      "pcie { switches: 4 cpus: 1 } nics { count: 4 gbit_per_s: 400 } } "
-      "nodes: 2 fabric { single_switch {} } line_rate: true");
+  const topology::Cluster plain = testing::ClusterFromText(kTwoByFour);
   const Status off = CheckNvls(plain, FirstGpus(8));
   REQUIRE_FALSE(off.ok());
   CHECK_THAT(off.error().message(), Catch::Contains("cluster.fabric.sharp is false"));

@@ -274,14 +274,14 @@ std::vector<uint32_t> AddNvlsChunk(Schedule& s, uint32_t g, uint64_t bytes, doub
 // (stages / chunks of the bytes' time) is under 1/10 either way, and a large buffer stays a few
 // thousand transfers. The in-node all-gather of the result is folded into the chunk's NVLS load (S
 // (G+1)/G each way, both halves), so only the last chunk's share of it is left out of the chain.
-constexpr uint64_t kNvlsTreeChunks = 32;
+constexpr uint64_t kMaxPipelineChunks = 32;
 
 void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t channels) {
   const uint32_t nodes = s.ranks / g;
   const uint64_t ops = uint64_t{channels} * g;
   const uint64_t loop = ops * NcclNvlsTreeChunk(s.size, ops, nodes);
-  const uint32_t chunks =
-      static_cast<uint32_t>(std::clamp<uint64_t>((s.size + loop - 1) / loop, 1, kNvlsTreeChunks));
+  const uint32_t chunks = static_cast<uint32_t>(
+      std::clamp<uint64_t>((s.size + loop - 1) / loop, 1, kMaxPipelineChunks));
   auto chunk = [&](uint32_t c) { return ChunkBytes(s.size, chunks, c); };
   // Nodes deepest first (children's legs exist before their parent's), and shallowest first.
   const HeapTree tree(nodes);
@@ -333,25 +333,49 @@ void NvlsTree(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t channels
   }
 }
 
+// The network's share of one chunk of `bytes` where the switches reduce (SHARP): GPU l of every
+// node sends its shard, the l-th 1/g, into the network and gets the job's sum of it back through
+// the same NIC. The reduction is no transfer between GPUs; what it costs the links is each NIC
+// carrying the shard once each way, so it is listed as GPU l of node a sending the shard to GPU l
+// of node a + 1 (the last to the first), which loads every NIC exactly so. GPU r's leg waits for
+// `after(r)` and for its leg of the chunk before (`leg_before`, UINT32_MAX for none), behind which
+// it streams. Returns, per GPU, the leg into it.
+template <typename After>
+std::vector<uint32_t> AddSharpLegs(Schedule& s, uint32_t g, uint64_t bytes, uint32_t step,
+                                   After after, std::vector<uint32_t>& leg_before) {
+  constexpr uint32_t kNone = UINT32_MAX;
+  const uint32_t nodes = s.ranks / g;
+  std::vector<uint32_t> arrived(s.ranks, kNone);
+  for (uint32_t a = 0; a < nodes; ++a) {
+    for (uint32_t l = 0; l < g; ++l) {
+      const uint32_t src = a * g + l, dst = (a + 1) % nodes * g + l;
+      std::vector<uint32_t> waits = after(src);
+      if (leg_before[src] != kNone) waits.push_back(leg_before[src]);
+      const uint64_t shard = bytes / g + (l < bytes % g ? 1 : 0);
+      const uint32_t t = s.Add(src, dst, shard, step, std::move(waits));
+      s.transfers[t].streamed = leg_before[src] != kNone;
+      leg_before[src] = arrived[dst] = t;
+    }
+  }
+  return arrived;
+}
+
 // NCCL's CollNet Direct (collectives.h): chunk c of the buffer is split into G shards, one per
 // GPU of a node (NCCL's heads, one per NIC); every GPU sends shard l of its chunk to GPU l of its
 // node (the reduce-scatter into the heads), GPU l sends the node's reduced shard into the network
 // and gets the whole job's back from it, and sends that to the node's other GPUs (the
-// broadcast). The switches' reduction is not a transfer between GPUs: what it costs the links is
-// each head's NIC carrying its shard once each way, so the network leg is listed as GPU l of
-// node a sending its shard to GPU l of node a + 1 (the last to the first), which loads each NIC
-// exactly so; node b's broadcast waits for the leg into it. Each pair's transfer of a chunk
-// waits for its transfer of the chunk before; later chunks stream behind the first (no step
-// latency of their own), so the latency is the first chunk's chain, an in-node hop, a network
-// hop and an in-node hop: NCCL's latency for CollNet Direct (nccl_model.h). Chunks of G x 512 KiB
-// (NCCL's Simple step per head), at most 32, as nvlstree's: past that the fill is under 1/10.
-constexpr uint64_t kCollNetChunks = 32;
+// broadcast). The network legs are AddSharpLegs'; node b's broadcast waits for the leg into it.
+// Each pair's transfer of a chunk waits for its transfer of the chunk before; later chunks stream
+// behind the first (no step latency of their own), so the latency is the first chunk's chain, an
+// in-node hop, a network hop and an in-node hop: NCCL's latency for CollNet Direct (nccl_model.h).
+// Chunks of G x 512 KiB (NCCL's Simple step per head), at most 32, as nvlstree's: past that the
+// fill is under 1/10.
 constexpr uint64_t kCollNetHeadChunk = 512 * 1024;
 
 void CollNet(Schedule& s, uint32_t g) {
   const uint32_t nodes = s.ranks / g;
   const uint32_t chunks = static_cast<uint32_t>(std::clamp<uint64_t>(
-      (s.size + g * kCollNetHeadChunk - 1) / (g * kCollNetHeadChunk), 1, kCollNetChunks));
+      (s.size + g * kCollNetHeadChunk - 1) / (g * kCollNetHeadChunk), 1, kMaxPipelineChunks));
   constexpr uint32_t kNone = UINT32_MAX;
   // Per pair in a node (GPU a g + i to a g + j at (a g + i) g + j): its scatter and broadcast
   // transfers of the chunk before; per GPU its network leg of the chunk before.
@@ -379,13 +403,8 @@ void CollNet(Schedule& s, uint32_t g) {
         }
       }
     }
-    std::vector<uint32_t> arrived(s.ranks, kNone);
-    for (uint32_t a = 0; a < nodes; ++a) {
-      for (uint32_t l = 0; l < g; ++l) {
-        const uint32_t src = a * g + l, dst = (a + 1) % nodes * g + l;
-        arrived[dst] = add(src, dst, shard(l), 3 * c + 1, into[src], leg_before[src]);
-      }
-    }
+    const std::vector<uint32_t> arrived = AddSharpLegs(
+        s, g, bytes, 3 * c + 1, [&](uint32_t r) { return into[r]; }, leg_before);
     for (uint32_t a = 0; a < nodes; ++a) {
       for (uint32_t l = 0; l < g; ++l) {
         for (uint32_t j = 0; j < g; ++j) {
@@ -408,27 +427,19 @@ void CollNet(Schedule& s, uint32_t g) {
 // NCCL's NVLS loops (`channels` x G x NcclNvlsChunk), at most 32; later ones stream behind the
 // first, so the latency is one NVLS hop and one network hop: NCCL's intraLat + interLat.
 void NvlsAcrossNodes(Schedule& s, uint32_t g, double nvls_efficiency, uint32_t channels) {
-  const uint32_t nodes = s.ranks / g;
   const uint64_t ops = uint64_t{channels} * g;
   const uint64_t loop = ops * NcclNvlsChunk(s.size, ops);
-  const uint32_t chunks =
-      static_cast<uint32_t>(std::clamp<uint64_t>((s.size + loop - 1) / loop, 1, kCollNetChunks));
+  const uint32_t chunks = static_cast<uint32_t>(
+      std::clamp<uint64_t>((s.size + loop - 1) / loop, 1, kMaxPipelineChunks));
   constexpr uint32_t kNone = UINT32_MAX;
   std::vector<uint32_t> nvls_before(s.ranks, kNone), leg_before(s.ranks, kNone);
   for (uint32_t c = 0; c < chunks; ++c) {
     const uint64_t bytes = ChunkBytes(s.size, chunks, c);
     const std::vector<uint32_t> into =
         AddNvlsChunk(s, g, bytes, nvls_efficiency, 2 * c, nvls_before);
-    for (uint32_t a = 0; a < nodes; ++a) {
-      for (uint32_t l = 0; l < g; ++l) {
-        const uint32_t src = a * g + l, dst = (a + 1) % nodes * g + l;
-        std::vector<uint32_t> after = {into[src]};
-        if (leg_before[src] != kNone) after.push_back(leg_before[src]);
-        const uint64_t shard = bytes / g + (l < bytes % g ? 1 : 0);
-        leg_before[src] = s.Add(src, dst, shard, 2 * c + 1, std::move(after));
-        s.transfers[leg_before[src]].streamed = c > 0;
-      }
-    }
+    AddSharpLegs(
+        s, g, bytes, 2 * c + 1, [&](uint32_t r) { return std::vector<uint32_t>{into[r]}; },
+        leg_before);
   }
 }
 
