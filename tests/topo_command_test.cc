@@ -63,6 +63,13 @@ TEST_CASE("moesim topo show prints what was understood") {
   const Run b200 = Moesim({"topo", "show", sharp});
   CHECK_THAT(b200.out, Catch::Contains("CollNet Direct all-reduces across nodes at 85 % of the "
                                        "links; 3.7 us a hop in the node, 31 us a network hop"));
+  // The file names NCCL 2.28 (Together's report): a pipeline pair 2 channels (2 x 2 <= 4 x 2), all
+  // 512 GPUs 1 (2 x 512 > 4 x 16).
+  CHECK_THAT(b200.out, Catch::Contains("send/recv     to another node: NCCL 2.28's channels a peer "
+                                       "(paths.cc; cluster.nccl_version), 2 for a pipeline pair, 1 "
+                                       "among all 512 GPUs; 14 GB/s a channel"));
+  // One node: no such line.
+  CHECK_THAT(Moesim({"topo", "show", "dgx-h100"}).out, !Catch::Contains("send/recv"));
   const Run json = Moesim({"topo", "show", sharp, "--json"});
   pb::TopologySummary s;
   REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &s).ok());

@@ -50,6 +50,36 @@ StatusOr<NodeTemplate> ResolveNode(const pb::Cluster& spec, const TextFile* file
   return NodeFromNcclXml(path.string(), spec.gpu());
 }
 
+// "major.minor" (a patch after it is allowed: "2.28.9"), as major x 100 + minor, 2.19 or later.
+StatusOr<uint32_t> ParseNcclVersion(const std::string& text, const Location& where) {
+  uint32_t major = 0, minor = 0;
+  size_t i = 0;
+  const auto number = [&](uint32_t& out) {
+    const size_t start = i;
+    while (i < text.size() && i - start < 4 && text[i] >= '0' && text[i] <= '9')
+      out = out * 10 + static_cast<uint32_t>(text[i++] - '0');
+    return i > start;
+  };
+  bool ok = number(major) && i < text.size() && text[i++] == '.' && number(minor);
+  if (ok && i < text.size()) {
+    uint32_t patch = 0;
+    ok = text[i++] == '.' && number(patch) && i == text.size();
+  }
+  if (!ok || minor > 99) {
+    return InputError(where, "cluster.nccl_version", "\"" + text + "\"",
+                      "is not an NCCL release as major.minor",
+                      "a release such as \"2.28\" or \"2.28.9\"");
+  }
+  const uint32_t version = major * 100 + minor;
+  if (version < kEarliestNcclVersion) {
+    return InputError(where, "cluster.nccl_version", "\"" + text + "\"",
+                      "is older than moesim models (NCCL 2.19's send/recv channels over the "
+                      "network)",
+                      "\"2.19\" or later");
+  }
+  return version;
+}
+
 }  // namespace
 
 double EstimateClusterBytes(uint32_t nodes, const NodeTemplate& node) {
@@ -120,6 +150,11 @@ StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
                       "sharp: false, or an InfiniBand fabric (no ethernet: true)");
   }
   cluster.sharp_ = spec.fabric().sharp();
+  if (!spec.nccl_version().empty()) {
+    MOESIM_ASSIGN_OR_RETURN(
+        cluster.nccl_version_,
+        ParseNcclVersion(spec.nccl_version(), Where(file, "cluster.nccl_version")));
+  }
   // Every model prices links at what they achieve (topology/achieved.h), not their line rate.
   DerateLinks(g, node.gpu, spec.line_rate());
   uint32_t edge_id = 0;

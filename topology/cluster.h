@@ -26,6 +26,11 @@
 
 namespace moesim::topology {
 
+// NCCL releases as major x 100 + minor: the latest, which moesim models, and the earliest a cluster
+// may name (cluster.nccl_version).
+inline constexpr uint32_t kLatestNcclVersion = 229;
+inline constexpr uint32_t kEarliestNcclVersion = 219;
+
 class Cluster {
  public:
   Cluster(Cluster&&) = default;
@@ -48,6 +53,9 @@ class Cluster {
   // Whether the switches reduce for NCCL's CollNet (cluster.fabric.sharp: NVIDIA SHARP on
   // InfiniBand, NCCL_COLLNET_ENABLE=1).
   bool sharp() const { return sharp_; }
+  // The NCCL release the jobs run (cluster.nccl_version) as major x 100 + minor: 229 for "2.29",
+  // the default.
+  uint32_t nccl_version() const { return nccl_version_; }
   // A transfer's route latency from GPU src to GPU dst without NCCL's latency model (the MoE
   // layer's all-to-alls, DeepEP's kernels): its links' (Router::Latency), and the transport's
   // net_latency() when it crosses the network.
@@ -73,6 +81,7 @@ class Cluster {
   uint32_t used_gpus_ = 0;
   Duration net_latency_;
   bool sharp_ = false;
+  uint32_t nccl_version_ = kLatestNcclVersion;
   std::vector<Vertex> gpu_vertices_;
   std::vector<std::vector<Vertex>> node_vertices_;
   std::unique_ptr<Router> router_;

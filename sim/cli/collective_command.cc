@@ -129,6 +129,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   const uint32_t nvls_channels =
       NcclNvlsChannels(cluster->gpu_spec().sm, NodesSpanned(*cluster, gpus));
   bool one_step = false;  // a ring too large to list was timed from one step
+  uint32_t net_peer_channels = 0;  // NCCL's channels for a send/recv across nodes (CapNetPeers)
   for (uint64_t size = *begin; size <= *end; size *= o.factor) {
     const uint64_t bytes = NcclTestsSize(*op, ranks, size);
     std::optional<CollectiveRun> run;
@@ -146,6 +147,7 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
         auto schedule = BuildCollective(*op, a, ranks, bytes, cluster->gpus_per_node(), channels,
                                         nvls_efficiency, nvls_channels);
         if (!schedule.ok()) return Fail(io, schedule.error());
+        net_peer_channels = CapNetPeers(*cluster, *schedule);
         r = net->Collective(*schedule);
       }
       // As NCCL's tuner picks: by the time it models, without NVLS's pipeline fill.
@@ -204,6 +206,13 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
                        "takes at least " +
                        fmt::format("{} x {:g} us\n", o.gpus_per_thread,
                                    static_cast<double>(kLaunchOverhead.picoseconds()) / 1e6)
+                 : "")
+         << (net_peer_channels > 0
+                 ? fmt::format("# a send/recv to a rank on another node runs on {} of NCCL's "
+                               "channels (NCCL {}.{}'s rule), {:g} GB/s each: {:g} GB/s a peer\n",
+                               net_peer_channels, cluster->nccl_version() / 100,
+                               cluster->nccl_version() % 100, kNcclP2pChannelNetGbps,
+                               net_peer_channels * kNcclP2pChannelNetGbps)
                  : "")
          << "#\n";
   NcclTestsTable table;

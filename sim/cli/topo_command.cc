@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <ostream>
 #include <string_view>
@@ -95,6 +96,21 @@ void PrintNcclModel(const topology::Cluster& cluster, std::ostream& out) {
   } else {
     out << "    CollNet       none: the fabric's switches do not reduce (cluster.fabric.sharp: "
            "false, NCCL's default)\n";
+  }
+  if (cluster.nodes() > 1) {
+    // NCCL's channels for a send/recv to another node (CapNetPeers): a pipeline pair, one GPU a
+    // node, and the whole cluster's GPUs in one communicator.
+    const uint32_t version = cluster.nccl_version();
+    const double nic = cluster.node().nic_bandwidth.giga();
+    const uint32_t nics = cluster.node().CountOf(topology::DeviceKind::kNic);
+    const uint32_t pair = NcclP2pChannelsPerNetPeer(version, nic, 2, NcclP2pChannels(1));
+    const uint32_t all = NcclP2pChannelsPerNetPeer(
+        version, nic, cluster.gpus(), NcclP2pChannels(std::min(cluster.gpus_per_node(), nics)));
+    out << fmt::format(
+        "    send/recv     to another node: NCCL {}.{}'s channels a peer (paths.cc; "
+        "cluster.nccl_version), {} for a pipeline pair, {} among all {} GPUs; {:g} GB/s a channel "
+        "(P2P_PER_CHANNEL_NET_BW)\n",
+        version / 100, version % 100, pair, all, cluster.gpus(), kNcclP2pChannelNetGbps);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ using Use = LinkUse;
 struct Bound {
   Duration total, latency;
   std::optional<uint32_t> bottleneck;  // an index into ScheduleBound::edges()
+  // What set it when no link did: a transfer held to its rate_cap (NCCL's channels to a network
+  // peer, CapNetPeers), that rate.
+  Rate capped = Rate();
 };
 
 // NCCL's step latency class of a hop (HopKind), from what its route crosses.
@@ -79,6 +83,10 @@ class ScheduleBound {
         nvlink = nvlink && g[e].link_class == topology::LinkClass::kNvLink;
       });
       hop_.push_back(KindOf(router.NodeOf(x.src) != router.NodeOf(x.dst), nvlink));
+      if (x.rate_cap > Rate()) {
+        if (capped_.empty()) capped_.resize(n_);
+        capped_[t] = LinkDrain{x.rate_cap, 1.0}.Time(static_cast<double>(x.bytes));
+      }
       if (x.paced) {
         if (pace_kind_.empty()) pace_kind_.resize(n_, StepLinkKind::kNvLink);
         pace_kind_[t] = PaceOf(cluster, x.src);
@@ -295,6 +303,13 @@ class ScheduleBound {
         }
       }
       const size_t k = static_cast<size_t>(KindOf(across, nvlink));
+      if (x.rate_cap > Rate()) {
+        const Duration alone = LinkDrain{x.rate_cap, 1.0}.Time(bytes_of_transfer);
+        if (alone > kind_capped_[k]) {
+          kind_capped_[k] = alone;
+          kind_cap_[k] = x.rate_cap;
+        }
+      }
       if (ring_) {
         const auto t = static_cast<uint32_t>(hop_.size());
         for (const auto& [slot, bytes] : route) ring_uses.push_back({slot, t, bytes});
@@ -356,14 +371,22 @@ class ScheduleBound {
   Bound Pooled(const NcclLatencyModel& model, NcclProtocol p, double efficiency, uint32_t steps) {
     const Duration base = model.Base(p);
     std::array<Duration, kKinds> step{};
-    Duration chain, hop_latency;
+    Duration chain, hop_latency, capped_chain;
+    Rate cap;
     for (size_t k = 0; k < kKinds; ++k) {
       if (!kind_present_[k]) continue;
       step[k] = model.Step(static_cast<StepLinkKind>(k), p);
       chain = std::max(chain, step[k] + AtEfficiency(kind_longest_[k], efficiency));
       hop_latency = std::max(hop_latency, step[k]);
+      // A transfer held to its rate_cap (at the protocol's efficiency, as a link): its time alone.
+      const Duration capped = AtEfficiency(kind_capped_[k], efficiency);
+      if (kind_capped_[k] > Duration() && step[k] + capped > capped_chain) {
+        capped_chain = step[k] + capped;
+        cap = kind_cap_[k];
+      }
     }
-    Bound bound{base + int64_t{steps} * chain, base + int64_t{steps} * hop_latency, std::nullopt};
+    Bound bound{base + int64_t{steps} * std::max(chain, capped_chain),
+                base + int64_t{steps} * hop_latency, std::nullopt};
     if (ring_ && steps > 1) {
       const auto [ring_chain, ring_latency] = RingChains(step, efficiency, steps);
       bound.total = base + ring_chain;
@@ -397,6 +420,11 @@ class ScheduleBound {
         worst = link;
         bound.bottleneck = static_cast<uint32_t>(e);
       }
+    }
+    // The cap sets the time where its chain outlasts every link's bound and the links' chain.
+    if (capped_chain > chain && base + int64_t{steps} * capped_chain > worst) {
+      bound.bottleneck.reset();
+      bound.capped = cap;
     }
     bound.total = std::max(bound.total, worst);
     return bound;
@@ -518,6 +546,8 @@ class ScheduleBound {
         solo_[t] = std::max(
             solo_[t],
             drain_[uses_[u].edge].Time(shared_bytes_.empty() ? uses_[u].bytes : shared_bytes_[u]));
+      // Held to its rate_cap, at the protocol's efficiency as a link.
+      if (!capped_.empty()) solo_[t] = std::max(solo_[t], AtEfficiency(capped_[t], efficiency));
     }
   }
 
@@ -563,10 +593,14 @@ class ScheduleBound {
   std::vector<bool> kind_used_;
   std::array<bool, kKinds> kind_present_{};
   std::array<Duration, kKinds> kind_longest_{};
+  // Per kind: the longest time a transfer takes alone at its rate_cap, and that cap.
+  std::array<Duration, kKinds> kind_capped_{};
+  std::array<Rate, kKinds> kind_cap_{};
   // The general form:
   std::vector<Use> uses_;  // transfer t's: uses_[first_[t] .. first_[t + 1])
   std::vector<uint32_t> first_;
   std::vector<StepLinkKind> hop_;                 // per transfer
+  std::vector<Duration> capped_;  // per transfer, when any has a rate_cap: its time alone at it
   std::vector<StepLinkKind> pace_kind_;           // per transfer, when any is paced: PaceKind
   std::vector<std::optional<StepLinkKind>> pace_of_gpu_;
   std::vector<uint32_t> link_uses_, link_first_;  // edge e's uses: link_uses_[link_first_[e] ..]
@@ -584,6 +618,13 @@ class ScheduleBound {
   };
   std::vector<LinkBound> links_;
 };
+
+// A bound set by a transfer's rate_cap, as the busiest link is named.
+std::string CapName(Rate cap) {
+  std::ostringstream name;
+  name << "NCCL's channels to a network peer (" << cap.giga() << " GB/s)";
+  return name.str();
+}
 
 std::string LinkName(const topology::Graph& g, topology::Edge e) {
   return g[boost::source(e, g)].name + " -> " + g[boost::target(e, g)].name;
@@ -648,6 +689,10 @@ CollectiveTiming Choose(const topology::Cluster& cluster, const Schedule& schedu
   timing.bandwidth = full_bandwidth;
   if (best->bottleneck)
     timing.bottleneck_link = LinkName(cluster.graph(), edges[*best->bottleneck]);
+  else if (best->capped > Rate()) {
+    timing.bottleneck_link = CapName(best->capped);
+    timing.capped = true;
+  }
   return timing;
 }
 

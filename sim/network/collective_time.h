@@ -47,6 +47,9 @@ struct CollectiveTiming {
   // (NVLS), lowered to NCCL's llMaxBw for LL. The flow model runs at the same.
   double efficiency = 1.0;
   std::string bottleneck_link;  // the link whose drain bounds the total the most
+  // No link but a transfer's rate_cap (NCCL's channels to a network peer) set the total;
+  // bottleneck_link then says so.
+  bool capped = false;
   // NVLS only: what its kernels' pipeline adds before the last loop is out (NvlsPipelineFill),
   // included in total.
   Duration pipeline_fill;

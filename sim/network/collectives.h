@@ -75,6 +75,7 @@
 
 #include "models/dispatch.h"
 #include "proto/status.h"
+#include "proto/units.h"
 
 namespace moesim::sim {
 
@@ -122,6 +123,11 @@ struct Transfer {
   // before do not hide, while the network's latency is paid only by a hop that crosses it (a
   // ring's steps, collectives.cc).
   bool paced = false;
+  // The most this transfer moves per second whatever its links leave it (0: no such limit): NCCL's
+  // channels for a send/recv to a rank on another node (CapNetPeers, sim/network/network_model.h).
+  // Both models hold a transfer to it, at the protocol's efficiency as a link (the cap is what
+  // Simple carries).
+  Rate rate_cap = Rate();
 };
 
 struct Schedule {

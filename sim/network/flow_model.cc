@@ -159,6 +159,12 @@ class FlowModel {
     std::optional<double> bound;
     if (!lockstep_.empty() && lockstep_[t] > 0)
       bound = static_cast<double>(x.bytes) * efficiency_ / lockstep_[t];
+    // NCCL's channels to a network peer (Transfer::rate_cap), at the protocol's efficiency as a
+    // link.
+    if (x.rate_cap > Rate()) {
+      const double cap = static_cast<double>(x.rate_cap.per_second()) * efficiency_;
+      bound = bound ? std::min(*bound, cap) : cap;
+    }
     const VariableId v = solver_.AddVariable(uses_, 1.0, bound);
     if (flights_.size() <= v.value) flights_.resize(v.value + 1);
     flights_[v.value] =

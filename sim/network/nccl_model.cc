@@ -146,4 +146,38 @@ uint64_t NcclNvlsTreeChunk(uint64_t bytes, uint64_t concurrent_ops, uint32_t nod
   return chunk;
 }
 
+namespace {
+
+uint32_t Pow2Up(uint32_t v) {
+  uint32_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+uint32_t NcclP2pChannels(uint32_t nics_used_per_node) {
+  constexpr uint32_t kMaxChannels = 64;
+  return std::min(kMaxChannels, Pow2Up(2 * std::max<uint32_t>(1, nics_used_per_node)));
+}
+
+uint32_t NcclP2pChannelsPerNetPeer(uint32_t nccl_version, double nic_gbps, uint32_t ranks,
+                                   uint32_t p2p_channels) {
+  constexpr uint32_t kPeersPerBatch = 8;  // NCCL_MAX_DEV_WORK_P2P_PER_BATCH
+  p2p_channels = std::max<uint32_t>(1, p2p_channels);
+  uint32_t c = 0;
+  if (nccl_version >= 229) {
+    // divUp((int)netBw, (int)ncclParamP2pPerChannelNetBw()): NCCL's GB/s as an int.
+    const auto bw = static_cast<uint32_t>(std::max(0.0, nic_gbps));
+    const auto per = static_cast<uint32_t>(kNcclP2pChannelNetGbps);
+    c = Pow2Up(std::max<uint32_t>(1, (bw + per - 1) / per));
+    const uint32_t batches = (ranks + kPeersPerBatch - 1) / kPeersPerBatch;
+    while (uint64_t{c} * batches > p2p_channels && c > 1) c /= 2;
+    return c;
+  }
+  c = 2;
+  while (uint64_t{c} * ranks > uint64_t{p2p_channels} * 4 && c > 1) c /= 2;
+  return std::min(Pow2Up(c), Pow2Up(p2p_channels));
+}
+
 }  // namespace moesim::sim

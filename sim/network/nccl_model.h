@@ -130,4 +130,27 @@ uint64_t NcclNvlsTreeChunk(uint64_t bytes, uint64_t concurrent_ops, uint32_t nod
 // NCCL_ALGO_TREE && coll == ncclFuncAllReduce) busBw = std::min(busBw*.92, ...)`), every protocol.
 inline constexpr double kNcclTreeEfficiency = 0.92;
 
+// What one of NCCL's channels carries of a send/recv to a rank on another node: 14 GB/s, NCCL's
+// P2P_PER_CHANNEL_NET_BW (src/graph/paths.cc, NCCL 2.29), by which it gives a network peer enough
+// channels to fill its NIC. (Measured, one channel: 17.2 GB/s between B200 nodes, 15.2 between
+// H100 nodes; two: 34.2. README, "Accuracy".)
+inline constexpr double kNcclP2pChannelNetGbps = 14;
+
+// NCCL's p2p channels of a communicator (comm->p2pnChannels): its collective channels rounded up to
+// a power of two, at most 64 (MAXCHANNELS). moesim takes the collective channels as NCCL's ring
+// search finds them across nodes, one per NIC the communicator's GPUs use on a node, doubled
+// (ncclTopoPostset), as NCCL logs them on 8-GPU, 8-NIC H100 nodes: "16 coll channels".
+uint32_t NcclP2pChannels(uint32_t nics_used_per_node);
+
+// How many of those channels carry a send/recv to one rank on another node (ncclTopoGetNchannels,
+// then ncclTopoComputeP2pChannels, src/graph/paths.cc), for `ranks` in the communicator, its
+// `p2p_channels`, and a NIC of `nic_gbps` per GPU (moesim routes a GPU through one NIC). By NCCL
+// release (`nccl_version`, major x 100 + minor):
+//   2.29 on  c = max(1, ceil(floor(nic_gbps) / 14)), halved while c x ceil(ranks / 8) >
+//            p2p_channels (NCCL_MAX_DEV_WORK_P2P_PER_BATCH: 8 peers a channel's batch);
+//   2.19-28  c = 2, halved while c x ranks > 4 x p2p_channels, at least 1 (the NICs the GPU needs);
+// both rounded up to a power of two and at most p2p_channels.
+uint32_t NcclP2pChannelsPerNetPeer(uint32_t nccl_version, double nic_gbps, uint32_t ranks,
+                                   uint32_t p2p_channels);
+
 }  // namespace moesim::sim

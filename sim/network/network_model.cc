@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -34,6 +35,37 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
     t.src = gpus.at(t.src);
     t.dst = gpus.at(t.dst);
   }
+}
+
+uint32_t CapNetPeers(const topology::Cluster& cluster, Schedule& schedule) {
+  const bool p2p =
+      schedule.op == CollectiveOp::kSendRecv ||
+      (schedule.op == CollectiveOp::kAllToAll &&
+       (schedule.algo == CollectiveAlgo::kDirect || schedule.algo == CollectiveAlgo::kPairwise));
+  if (!p2p || schedule.transfers.empty()) return 0;
+  const topology::Router& router = cluster.router();
+  std::vector<uint32_t> gpus;
+  bool across = false;
+  for (const Transfer& t : schedule.transfers) {
+    gpus.push_back(t.src);
+    gpus.push_back(t.dst);
+    across = across || router.NodeOf(t.src) != router.NodeOf(t.dst);
+  }
+  if (!across) return 0;
+  std::sort(gpus.begin(), gpus.end());
+  gpus.erase(std::unique(gpus.begin(), gpus.end()), gpus.end());
+  std::map<uint32_t, uint32_t> per_node;
+  uint32_t fullest = 0;
+  for (uint32_t g : gpus) fullest = std::max(fullest, ++per_node[router.NodeOf(g)]);
+  const uint32_t nics = cluster.node().CountOf(topology::DeviceKind::kNic);
+  const uint32_t p2p_channels = NcclP2pChannels(std::min(fullest, std::max<uint32_t>(1, nics)));
+  const uint32_t channels = NcclP2pChannelsPerNetPeer(
+      cluster.nccl_version(), cluster.node().nic_bandwidth.giga(), schedule.ranks, p2p_channels);
+  const Rate cap = Rate::GigaPerSecond(channels * kNcclP2pChannelNetGbps);
+  for (Transfer& t : schedule.transfers) {
+    if (router.NodeOf(t.src) != router.NodeOf(t.dst)) t.rate_cap = cap;
+  }
+  return channels;
 }
 
 RingStep RingStepOf(const topology::Cluster& cluster, const std::vector<uint32_t>& gpus,
@@ -146,6 +178,7 @@ GroupCommTime NetworkModel::TimeGroupCollective(const std::vector<uint32_t>& gpu
   // The step model only asks for ops and algorithms that exist; a failure is a programming error.
   if (!schedule.ok()) throw std::logic_error(schedule.error().message());
   MapOntoGroup(*schedule, gpus);
+  CapNetPeers(cluster(), *schedule);
   const CollectiveRun run = Collective(*schedule);
   return {run.total, run.bottleneck_link, run.pipeline_fill};
 }
@@ -199,7 +232,9 @@ class FlowNetwork final : public NetworkModel {
     // NVLS's pipeline fill on the flows' own bytes time: no less than the analytical fill, as the
     // flows take no less time.
     const Duration fill = NvlsPipelineFill(cluster(), schedule, run.total - tuned.latency);
-    return {run.total + fill, run.bottleneck_link, tuned.protocol, fill};
+    // Where NCCL's channels to a network peer hold the transfers, they are what binds.
+    return {run.total + fill, tuned.capped ? tuned.bottleneck_link : run.bottleneck_link,
+            tuned.protocol, fill};
   }
 
   AllToAll AllToAllV(const models::TrafficMatrix& tokens, Bytes token_bytes) const override {

@@ -129,6 +129,16 @@ uint32_t RingChannels(const topology::Cluster& cluster, const std::vector<uint32
 // The schedule's ranks 0..n-1 become the group's GPUs.
 void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus);
 
+// NCCL's channels bound a send/recv to a rank on another node: each of its channels carries
+// kNcclP2pChannelNetGbps, and a network peer gets NcclP2pChannelsPerNetPeer of them. So every
+// transfer crossing nodes in a schedule NCCL runs as grouped send/recv (sendrecv; direct and
+// pairwise all-to-alls) gets that rate_cap, by the cluster's NCCL release (nccl_version), the
+// schedule's ranks (the communicator), its p2p channels (NcclP2pChannels of the NICs its GPUs use
+// on the node where it has the most: min(its GPUs there, the node's NICs)) and the NICs' line rate.
+// Other schedules are left as they are. The schedule's ranks must be the cluster's GPUs
+// (MapOntoGroup). Returns the channels a network peer gets (0 when nothing crosses nodes).
+uint32_t CapNetPeers(const topology::Cluster& cluster, Schedule& schedule);
+
 // Whether a ring runs `op` step by step as TimeRingFromOneStep times it: all-reduce, all-gather,
 // reduce-scatter.
 inline bool IsRingFamily(CollectiveOp op) {
