@@ -5,10 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "models/traffic_matrix.h"
 #include "proto/text_file.h"
 #include "sim/network/collective_time.h"
 #include "sim/network/collectives.h"
 #include "sim/network/flow_model.h"
+#include "sim/network/group_comm.h"
 #include "sim/network/nccl_model.h"
 #include "sim/network/network_model.h"
 #include "test_helpers.h"
@@ -139,6 +141,21 @@ TEST_CASE("A pipeline pair across nodes gets 2 channels, 28 GB/s, on NCCL 2.29 t
   CHECK(pair_flow.bottleneck_link == pair.bottleneck_link);
   CHECK(pair_flow.time >= pair.time);
   CHECK(static_cast<double>(pair_flow.time.picoseconds()) <= 1.01 * pair.time.picoseconds());
+}
+
+TEST_CASE("A MoE layer's NCCL all-to-all across nodes is held to NCCL's channels too") {
+  const topology::Cluster c = testing::ClusterFromText(kNccl229);
+  const auto net = MakeNetworkModel(c, Fidelity::kAnalytical);
+  // An EP group of GPU 0 and GPU 4 (two nodes): each sends the other 28 MB, NCCL's grouped
+  // send/recv over a communicator of 2 ranks, one GPU a node: 2 channels, 28 GB/s, 1,000 us (the
+  // NIC alone: 560 us).
+  models::TrafficMatrix bytes(2);
+  bytes.at(0, 1) = 28'000'000;
+  bytes.at(1, 0) = 28'000'000;
+  const GroupCommTime t = GroupAllToAllV(*net, {0, 4}, bytes);
+  CHECK(t.bottleneck_link == "NCCL's channels to a network peer (28 GB/s)");
+  CHECK(t.time.picoseconds() > 1'000'000'000);
+  CHECK(t.time.picoseconds() < 1'000'000'000 + 60'000'000);
 }
 
 TEST_CASE("Only NCCL's point-to-point schedules are capped") {

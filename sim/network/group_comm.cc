@@ -43,6 +43,8 @@ GroupCommTime TimeAllToAllV(const NetworkModel& net, const std::vector<uint32_t>
   StatusOr<Schedule> schedule = BuildAllToAllV(bytes, CollectiveAlgo::kDirect);
   if (!schedule.ok()) throw std::logic_error(schedule.error().message());
   MapOntoGroup(*schedule, gpus);
+  // NCCL's grouped send/recv: a peer on another node gets NCCL's channels for it.
+  CapNetPeers(net.cluster(), *schedule);
   return Run(net, *schedule);
 }
 
