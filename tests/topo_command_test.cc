@@ -74,10 +74,12 @@ TEST_CASE("moesim topo show prints what was understood") {
   pb::TopologySummary s;
   REQUIRE(google::protobuf::util::JsonStringToMessage(json.out, &s).ok());
   CHECK(s.sharp());
+  CHECK(s.nccl_version() == "2.28");  // the file says so (Together's 2.28.9)
   const Run plain = Moesim({"topo", "show", "dgx-h100", "--json"});
   pb::TopologySummary p;
   REQUIRE(google::protobuf::util::JsonStringToMessage(plain.out, &p).ok());
   CHECK_FALSE(p.sharp());
+  CHECK(p.nccl_version() == "2.29");  // absent: the release moesim models
 }
 
 TEST_CASE("moesim topo show --json on an NCCL XML, warnings on stderr") {

@@ -6,6 +6,7 @@
 #include <boost/graph/subgraph.hpp>
 #include <map>
 #include <sstream>
+#include <string>
 
 namespace moesim::topology {
 namespace {
@@ -88,6 +89,8 @@ pb::TopologySummary Summarize(const Cluster& cluster) {
   pb::TopologySummary s;
   s.set_description(cluster.description());
   s.set_sharp(cluster.sharp());
+  s.set_nccl_version(std::to_string(cluster.nccl_version() / 100) + "." +
+                     std::to_string(cluster.nccl_version() % 100));
   s.set_gpu(cluster.gpu_spec().name);
   s.set_nodes(cluster.nodes());
   s.set_gpus(cluster.total_gpus());
