@@ -158,6 +158,50 @@ TEST_CASE("A MoE layer's NCCL all-to-all across nodes is held to NCCL's channels
   CHECK(t.time.picoseconds() < 1'000'000'000 + 60'000'000);
 }
 
+TEST_CASE("A pairwise all-to-all across nodes: the channels lengthen its rounds, and are named") {
+  const topology::Cluster c = testing::ClusterFromText(kNccl228);
+  // 8 ranks, S = 8 x 28 MB: 7 rounds of 28 MB a pair (round k: rank i -> i + k), each rank's
+  // send after its send of the round before. Rank 0 sends rounds 1-3 in its node (28 MB over
+  // NVLink's 400 GB/s: 70 us each) and rounds 4-7 to the other node: at NCCL 2.28's 2 channels
+  // (28 GB/s) 1,000 us each, where the NIC's 50 GB/s took 560. So its chain alone is at least
+  // 3 x 70 + 4 x 1,000 = 4,210 us with the cap, and the cap lengthens the bound.
+  const uint64_t S = 8 * 28'000'000ull;
+  auto s = BuildCollective(CollectiveOp::kAllToAll, CollectiveAlgo::kPairwise, 8, S, 4);
+  REQUIRE(s.ok());
+  Schedule free = *s;  // the same rounds without the cap
+  CHECK(CapNetPeers(c, *s) == 2);
+  const CollectiveTiming capped = TimeCollective(c, *s);
+  const CollectiveTiming links = TimeCollective(c, free);
+  CHECK(capped.total.picoseconds() >= 4'210'000'000ll);
+  CHECK(links.total.picoseconds() >= 3 * 70'000'000ll + 4 * 560'000'000ll);
+  CHECK(capped.total > links.total);
+  CHECK(capped.capped);
+  CHECK(capped.bottleneck_link == "NCCL's channels to a network peer (28 GB/s)");
+  CHECK_FALSE(links.capped);
+}
+
+TEST_CASE("Fewer NICs than GPUs: the communicator's p2p channels follow the NICs") {
+  // 2 nodes of 8 H100 with 2 NICs of 400 Gb/s each: NCCL's p2p channels 2 x min(8 GPUs, 2 NICs)
+  // = 4 (8 GPUs would give 16). NCCL 2.28 over 16 ranks: 2 x 16 = 32 > 4 x 4 = 16, so 1 channel
+  // a network peer (with 16 p2p channels: 32 <= 64, 2). NCCL 2.29: ceil(50 / 14) = 4 channels,
+  // 4 x 2 batches = 8 > 4, 2 x 2 = 4: 2 (with 16: 4).
+  const char* kTwoNics =
+      "node { name: 'two-nic' gpu: 'h100-sxm' gpus: 8 nvlink { bandwidth_gbps: 450 } "
+      "pcie { switches: 2 cpus: 1 } nics { count: 2 gbit_per_s: 400 } } "
+      "nodes: 2 fabric { single_switch {} } ";
+  const topology::Cluster c228 =
+      testing::ClusterFromText(std::string(kTwoNics) + "nccl_version: '2.28'");
+  const topology::Cluster c229 = testing::ClusterFromText(kTwoNics);
+  CHECK(NetPeerChannels(c228, 16, 8) == 1);
+  CHECK(NetPeerChannels(c229, 16, 8) == 2);
+  // nccl-tests' sendrecv over the 16 GPUs: 7 -> 8 crosses, at 1 channel, 14 GB/s.
+  auto s = BuildCollective(CollectiveOp::kSendRecv, CollectiveAlgo::kDirect, 16, 1 << 20, 8);
+  REQUIRE(s.ok());
+  CHECK(CapNetPeers(c228, *s) == 1);
+  CHECK(s->transfers[7].rate_cap == Rate::GigaPerSecond(14));
+  CHECK(s->transfers[6].rate_cap == Rate());
+}
+
 TEST_CASE("Only NCCL's point-to-point schedules are capped") {
   const topology::Cluster c = testing::ClusterFromText(kNccl228);
   auto ring = BuildCollective(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, 8, 1 << 20, 4, 4);

@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <memory>
 #include <ostream>
 #include <string_view>
@@ -11,6 +10,7 @@
 #include "proto/atomic_file.h"
 #include "sim/cli/command.h"
 #include "sim/network/nccl_model.h"
+#include "sim/network/network_model.h"
 #include "topology/achieved.h"
 #include "topology/cluster.h"
 #include "topology/presets.h"
@@ -101,11 +101,8 @@ void PrintNcclModel(const topology::Cluster& cluster, std::ostream& out) {
     // NCCL's channels for a send/recv to another node (CapNetPeers): a pipeline pair, one GPU a
     // node, and the whole cluster's GPUs in one communicator.
     const uint32_t version = cluster.nccl_version();
-    const double nic = cluster.node().nic_bandwidth.giga();
-    const uint32_t nics = cluster.node().CountOf(topology::DeviceKind::kNic);
-    const uint32_t pair = NcclP2pChannelsPerNetPeer(version, nic, 2, NcclP2pChannels(1));
-    const uint32_t all = NcclP2pChannelsPerNetPeer(
-        version, nic, cluster.gpus(), NcclP2pChannels(std::min(cluster.gpus_per_node(), nics)));
+    const uint32_t pair = NetPeerChannels(cluster, 2, 1);
+    const uint32_t all = NetPeerChannels(cluster, cluster.gpus(), cluster.gpus_per_node());
     out << fmt::format(
         "    send/recv     to another node: NCCL {}.{}'s channels a peer (paths.cc; "
         "cluster.nccl_version), {} for a pipeline pair, {} among all {} GPUs; {:g} GB/s a channel "

@@ -118,7 +118,21 @@ class ScheduleBound {
   // TimeCollective's bound with protocol `p`, links delivering `efficiency` of their bandwidth.
   Bound For(const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
     if (independent_) return Pooled(model, p, efficiency, 1);
-    Prepare(model, p, efficiency);
+    Bound bound = General(model, p, efficiency, /*caps=*/true);
+    // A rate_cap that lengthened some transfer sets the time where the bound without the caps
+    // is shorter: it is named then, as Pooled names it.
+    if (const Rate cap = cap_binds_; cap > Rate()) {
+      if (General(model, p, efficiency, /*caps=*/false).total < bound.total) {
+        bound.bottleneck.reset();
+        bound.capped = cap;
+      }
+    }
+    return bound;
+  }
+
+  // For()'s bound of a schedule with dependencies, with or without the transfers' rate_caps.
+  Bound General(const NcclLatencyModel& model, NcclProtocol p, double efficiency, bool caps) {
+    Prepare(model, p, efficiency, caps);
     Bound bound;
     // Forward, in schedule order (a transfer waits only for earlier ones): the earliest a transfer
     // can start (release_) and be through (done_); empty_ is the same with no bytes. What it waits
@@ -531,12 +545,13 @@ class ScheduleBound {
   }
 
   // Per protocol: every link's drain, every transfer's step latency and time alone on its route.
-  void Prepare(const NcclLatencyModel& model, NcclProtocol p, double efficiency) {
+  void Prepare(const NcclLatencyModel& model, NcclProtocol p, double efficiency, bool caps) {
     drain_.resize(bandwidth_.size());
     for (size_t e = 0; e < bandwidth_.size(); ++e) drain_[e] = LinkDrain{bandwidth_[e], efficiency};
     step_.resize(n_);
     pace_.resize(pace_kind_.empty() ? 0 : n_);
     solo_.assign(n_, Duration());
+    cap_binds_ = Rate();
     for (uint32_t t = 0; t < n_; ++t) {
       step_[t] = schedule_.transfers[t].streamed ? Duration() : model.Step(hop_[t], p);
       if (!pace_kind_.empty()) {
@@ -546,8 +561,15 @@ class ScheduleBound {
         solo_[t] = std::max(
             solo_[t],
             drain_[uses_[u].edge].Time(shared_bytes_.empty() ? uses_[u].bytes : shared_bytes_[u]));
-      // Held to its rate_cap, at the protocol's efficiency as a link.
-      if (!capped_.empty()) solo_[t] = std::max(solo_[t], AtEfficiency(capped_[t], efficiency));
+      // Held to its rate_cap, at the protocol's efficiency as a link; noted where it is what
+      // sets the transfer's time.
+      if (caps && !capped_.empty() && capped_[t] > Duration()) {
+        const Duration capped = AtEfficiency(capped_[t], efficiency);
+        if (capped > solo_[t]) {
+          solo_[t] = capped;
+          cap_binds_ = schedule_.transfers[t].rate_cap;
+        }
+      }
     }
   }
 
@@ -601,6 +623,7 @@ class ScheduleBound {
   std::vector<uint32_t> first_;
   std::vector<StepLinkKind> hop_;                 // per transfer
   std::vector<Duration> capped_;  // per transfer, when any has a rate_cap: its time alone at it
+  Rate cap_binds_;  // Prepare with caps: a rate_cap that set some transfer's time alone, or Rate()
   std::vector<StepLinkKind> pace_kind_;           // per transfer, when any is paced: PaceKind
   std::vector<std::optional<StepLinkKind>> pace_of_gpu_;
   std::vector<uint32_t> link_uses_, link_first_;  // edge e's uses: link_uses_[link_first_[e] ..]

@@ -36,6 +36,12 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus) {
   }
 }
 
+uint32_t NetPeerChannels(const topology::Cluster& cluster, uint32_t ranks, uint32_t fullest) {
+  const uint32_t nics = cluster.node().CountOf(topology::DeviceKind::kNic);
+  return NcclP2pChannelsPerNetPeer(cluster.nccl_version(), cluster.node().nic_bandwidth.giga(),
+                                   ranks, NcclP2pChannels(std::min(fullest, std::max(1u, nics))));
+}
+
 uint32_t CapNetPeers(const topology::Cluster& cluster, Schedule& schedule) {
   const bool p2p =
       schedule.op == CollectiveOp::kSendRecv ||
@@ -58,10 +64,7 @@ uint32_t CapNetPeers(const topology::Cluster& cluster, Schedule& schedule) {
     across = across || router.NodeOf(t.src) != router.NodeOf(t.dst);
   }
   if (!across) return 0;
-  const uint32_t nics = cluster.node().CountOf(topology::DeviceKind::kNic);
-  const uint32_t p2p_channels = NcclP2pChannels(std::min(fullest, std::max<uint32_t>(1, nics)));
-  const uint32_t channels = NcclP2pChannelsPerNetPeer(
-      cluster.nccl_version(), cluster.node().nic_bandwidth.giga(), schedule.ranks, p2p_channels);
+  const uint32_t channels = NetPeerChannels(cluster, schedule.ranks, fullest);
   const Rate cap = Rate::GigaPerSecond(channels * kNcclP2pChannelNetGbps);
   for (Transfer& t : schedule.transfers) {
     if (router.NodeOf(t.src) != router.NodeOf(t.dst)) t.rate_cap = cap;

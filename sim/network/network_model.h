@@ -138,6 +138,10 @@ void MapOntoGroup(Schedule& schedule, const std::vector<uint32_t>& gpus);
 // Other schedules are left as they are. The schedule's ranks must be the cluster's GPUs
 // (MapOntoGroup). Returns the channels a network peer gets (0 when nothing crosses nodes).
 uint32_t CapNetPeers(const topology::Cluster& cluster, Schedule& schedule);
+// The channels CapNetPeers gives a network peer in a communicator of `ranks` GPUs with at most
+// `fullest` of them on one node: NcclP2pChannelsPerNetPeer by the cluster's NCCL release and NIC
+// rate, the communicator's p2p channels NcclP2pChannels(min(fullest, the node's NICs)).
+uint32_t NetPeerChannels(const topology::Cluster& cluster, uint32_t ranks, uint32_t fullest);
 
 // Whether a ring runs `op` step by step as TimeRingFromOneStep times it: all-reduce, all-gather,
 // reduce-scatter.
