@@ -702,6 +702,37 @@ TEST_CASE("moesim plan --overlap-tp: TP plans get faster, the others stay, and e
   std::filesystem::remove(path);
 }
 
+TEST_CASE(
+    "moesim plan --no-overlap-pipeline: interleaved plans pay their sends, and emit keeps it") {
+  // Interleaved candidates overlap their pipeline sends by default (Megatron's overlap_p2p_comm):
+  // with the sends on the critical path instead, every plan (pp >= 2, so it sends) gets slower.
+  const auto on = Moesim(Args({"--json", "--quiet", "--schedule", "interleaved"}));
+  const auto off =
+      Moesim(Args({"--json", "--quiet", "--schedule", "interleaved", "--no-overlap-pipeline"}));
+  REQUIRE(on.status == 0);
+  REQUIRE(off.status == 0);
+  std::map<std::string, int64_t> overlapped;
+  const pb::PlanTable on_table = Json(on.out);
+  for (const pb::PlanRow& row : on_table.rows()) overlapped[row.plan()] = row.step_ps();
+  const pb::PlanTable off_table = Json(off.out);
+  REQUIRE(off_table.rows_size() > 0);
+  for (const pb::PlanRow& row : off_table.rows()) {
+    INFO(row.plan());
+    REQUIRE(overlapped.count(row.plan()) == 1);
+    CHECK(row.pp() >= 2);
+    CHECK(row.step_ps() > overlapped[row.plan()]);
+  }
+  const std::string path = testing::TempPath("no_overlap_pipeline.pbtxt");
+  REQUIRE(Moesim(Args({"--quiet", "--schedule", "interleaved", "--no-overlap-pipeline",
+                       "--emit-scenario", "1", "-o", path}))
+              .status == 0);
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("pipeline: false"));
+  CHECK(Moesim({"simulate", path}).status == 0);
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("moesim plan --host-us-per-kernel: a slow host never makes a plan faster") {
   // Each pass issues its kernels at the host's pace and waits for the GPU at each dispatch
   // (sim/step/step.h): no plan gets faster, and at 1,000 us a kernel every plan is slower.

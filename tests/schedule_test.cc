@@ -14,7 +14,7 @@ Duration Us(int64_t us) { return Duration::Nanoseconds(us * 1000); }
 
 // F 10 us, B 20 us of which W 10 us (half of every GEMM's backward), P 24 us (a forward and a
 // backward overlapped: less than F + B = 30 us).
-ChunkTimes Chunks() { return {Us(10), Us(20), Us(10), Us(24)}; }
+ChunkTimes Chunks() { return {Us(10), Us(20), Us(10), Us(24), Duration()}; }
 
 models::Plan Plan(uint32_t layers, const std::string& text, uint32_t gpus) {
   pb::ModelSpec model = testing::TinyMoe();
@@ -55,8 +55,21 @@ TEST_CASE("Schedules: 1F1B, interleaved and DualPipe pipelines and bubbles by ha
           Duration::Picoseconds(27'692'308));
     // Fewer layers than chunks: 2 layers in 3 chunks, one empty: chunks of 1 of 2 layers, 90 / 2.
     CHECK(SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 3, t, 2).bubble == Us(45));
+    // Sends overlapped (overlap_p2p_comm, hop 2S = 3 us): each of the p - 1 = 3 fill and drain
+    // hops waits on them: bubble 45 + 3 x 3 = 54 us; the steady state does not: 54 + 30 + 168 =
+    // 252 us. On uneven chunks the hop adds the same: 54 + 9 = 63 us.
+    ChunkTimes sent = t;
+    sent.hop = Us(3);
+    const PipelineTime overlapped = SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 2, sent);
+    CHECK(overlapped.bubble == Us(54));
+    CHECK(overlapped.pipeline == Us(252));
+    CHECK(SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 2, sent, 5).bubble == Us(63));
+    CHECK(BubbleFormula(PipelineSchedule::kInterleaved, 2, 8, true) ==
+          "(p - 1)(F + B) / V + (p - 1) x 2S");
+    CHECK(BubbleFormula(PipelineSchedule::kInterleaved, 2, 5, true) ==
+          "(p - 1)(F + B) x 3/5 + (p - 1) x 2S (chunks of up to 3 of 5 layers)");
     // The division rounds up to whole picoseconds: (2 - 1)(1 ps) / 2 = 0.5 -> 1 ps.
-    const ChunkTimes tiny{Duration::Picoseconds(1), Duration(), Duration(), Duration()};
+    const ChunkTimes tiny{Duration::Picoseconds(1), Duration(), Duration(), Duration(), Duration()};
     CHECK(SchedulePipeline(PipelineSchedule::kInterleaved, 2, 2, 2, tiny).bubble ==
           Duration::Picoseconds(1));
   }
@@ -77,7 +90,7 @@ TEST_CASE("Schedules: 1F1B, interleaved and DualPipe pipelines and bubbles by ha
   }
   SECTION("DualPipe's bubble is never negative: 3W above F&B + B leaves none") {
     // W 20 us: 24 + 20 - 60 < 0 -> 0; pipeline 5 x 30 + 3 x 24 = 222 us.
-    const ChunkTimes heavy{Us(10), Us(20), Us(20), Us(24)};
+    const ChunkTimes heavy{Us(10), Us(20), Us(20), Us(24), Duration()};
     const PipelineTime x = SchedulePipeline(PipelineSchedule::kDualPipe, 4, 8, 1, heavy);
     CHECK(x.bubble == Duration());
     CHECK(x.pipeline == Us(222));
@@ -202,14 +215,14 @@ TEST_CASE("Pipeline layout: a backward longer than the steady pair waits on the 
   const PipelineLayout l = LayoutOf(PipelineSchedule::k1F1B, 2, 3, true, 20, 40, 30, 60);
   CHECK(LayoutEnd(l) == 190);
   const ChunkTimes t{Duration::Picoseconds(20), Duration::Picoseconds(40), Duration(),
-                     Duration::Picoseconds(30)};
+                     Duration::Picoseconds(30), Duration()};
   const PipelineTime x = SchedulePipeline(PipelineSchedule::k1F1B, 2, 3, 1, t);
   CHECK(x.bubble == Duration::Picoseconds(60));
   CHECK(x.pipeline == Duration::Picoseconds(190));
   CHECK(x.dependency_wait == Duration::Picoseconds(10));
   // B <= P: nothing to wait for, the formula stands.
   const ChunkTimes even{Duration::Picoseconds(20), Duration::Picoseconds(40), Duration(),
-                        Duration::Picoseconds(45)};
+                        Duration::Picoseconds(45), Duration()};
   CHECK(SchedulePipeline(PipelineSchedule::k1F1B, 2, 3, 1, even).dependency_wait == Duration());
 }
 

@@ -100,12 +100,13 @@ Duration Mean(Duration a, Duration b) {
 // The tiny model with `layers` layers laid out as `plan` on 8 GPUs of one node, a training step
 // of 16 sequences of 256 tokens under `schedule` (V chunks a device where interleaved).
 StepReport Scheduled(uint32_t layers, const std::string& plan, PipelineSchedule schedule,
-                     uint32_t virtual_stages = 1) {
+                     uint32_t virtual_stages = 1, std::optional<bool> sends_overlapped = false) {
   pb::ModelSpec model = Tiny();
   model.set_num_layers(layers);
   StepConfig c = Training(16, 256);
   c.schedule = schedule;
   c.virtual_stages = virtual_stages;
+  c.overlap.pipeline = sends_overlapped;
   return RunStep(Cluster(1), model, Resolve(model, 8, plan), Uniform(), c);
 }
 
@@ -792,6 +793,57 @@ TEST_CASE("Step: interleaved 1F1B divides the bubble by V and sends V times per 
   const Duration fb = r.forward + r.backward;
   CHECK(r.bubble == Duration::Picoseconds((fb.picoseconds() + 1) / 2));
   CHECK(r.pipeline == r.bubble + 4 * fb);
+}
+
+TEST_CASE("Step: interleaved with overlap_p2p_comm waits on its sends in the fill and drain only") {
+  // Absent, overlap.pipeline is Megatron-LM's default: on with the interleaved schedule.
+  const StepReport off = Scheduled(4, "pp: 2 ep: 4", PipelineSchedule::kInterleaved, 2, false);
+  const StepReport on = Scheduled(4, "pp: 2 ep: 4", PipelineSchedule::kInterleaved, 2, {});
+  CHECK(on.pipeline_sends_overlapped);
+  CHECK_FALSE(off.pipeline_sends_overlapped);
+  const Duration s = on.pipeline_send;
+  REQUIRE(s > Duration());
+  // The passes leave the sends out: stage 0 forwards 2 and backwards 1, stage 1 forwards 1 and
+  // backwards 2 (V = 2 chunks, the model's last chunk and first chunk sending nothing on).
+  CHECK(off.stage_forward[0] - on.stage_forward[0] == 2 * s);
+  CHECK(off.stage_forward[1] - on.stage_forward[1] == s);
+  CHECK(off.stage_backward[0] - on.stage_backward[0] == s);
+  CHECK(off.stage_backward[1] - on.stage_backward[1] == 2 * s);
+  // bubble: (2 - 1)(F + B) / 2, and the one hop's forward and backward send, (2 - 1) x 2S; then
+  // F + B and m - 1 = 3 pairs of F + B (no all-to-all overlap), the sends beside them: the
+  // steady pair outlasts a device's 2V = 4 sends of a micro-batch.
+  const Duration fb = on.forward + on.backward;
+  REQUIRE(fb > 4 * s);
+  CHECK(on.bubble == Duration::Picoseconds((fb.picoseconds() + 1) / 2) + 2 * s);
+  CHECK(on.pipeline == on.bubble + 4 * fb);
+  CHECK(on.step < off.step);
+  // 1F1B and DualPipe never overlap them, whatever overlap.pipeline says in C++ (the scenario
+  // refuses true there: below).
+  const StepReport one = Scheduled(4, "pp: 2 ep: 4", PipelineSchedule::k1F1B, 1, true);
+  CHECK_FALSE(one.pipeline_sends_overlapped);
+
+  // The scenario's field: absent, on with the interleaved schedule; refused with 1F1B, located.
+  auto config = [](const std::string& fields) {
+    pb::Scenario scenario;
+    auto file = TextFile::ParseString(
+        "step {\n  global_batch: 8\n  seq_len: 128\n" + fields + "}\n", "s.pbtxt", &scenario);
+    REQUIRE(file.ok());
+    return StepConfigFromSpec(scenario.step(), *file, Fidelity::kAnalytical);
+  };
+  const std::string interleaved = "  schedule: \"interleaved\"\n";
+  auto c = config(interleaved + "  overlap { pipeline: false }\n");
+  REQUIRE(c.ok());
+  CHECK_FALSE(PipelineSendsOverlapped(*c));
+  c = config(interleaved);
+  REQUIRE(c.ok());
+  CHECK(PipelineSendsOverlapped(*c));
+  c = config("  overlap { pipeline: true }\n");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().message().rfind("s.pbtxt:4:", 0) == 0);
+  CHECK_THAT(c.error().message(),
+             Catch::Contains("step.overlap.pipeline = true: Megatron-Core overlaps pipeline sends "
+                             "only in its interleaved schedule (overlap_p2p_comm); this step's "
+                             "schedule is 1f1b; valid: false, or with schedule: \"interleaved\""));
 }
 
 TEST_CASE("Step: interleaved 1F1B over uneven chunks prices the bubble at the largest") {

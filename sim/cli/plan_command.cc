@@ -301,6 +301,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   step.overlap.shared_expert = o.overlap_shared;
   step.overlap.gradients = o.overlap_grads;
   step.overlap.tp = o.overlap_tp;
+  if (o.no_overlap_pipeline) step.overlap.pipeline = false;
   if (o.alltoall_hidden && !o.overlap_alltoall && o.schedule != "dualpipe" && o.schedule != "all") {
     return Fail(io, InputError({}, "--alltoall-hidden", fmt::format("{:g}", *o.alltoall_hidden),
                                "nothing overlaps the all-to-alls",
@@ -576,6 +577,9 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
       "--overlap-tp", o->overlap_tp,
       "run each TP all-gather and reduce-scatter in chunks under its GEMM (Megatron-Core's "
       "tp_comm_overlap)");
+  cmd->add_flag("--no-overlap-pipeline", o->no_overlap_pipeline,
+                "keep interleaved candidates' pipeline sends on the critical path (Megatron's "
+                "--no-overlap-p2p-communication); by default they run beside the compute");
   cmd->add_option("--capacity-factor", o->capacity_factor,
                   "drop token copies beyond this x the balanced share per expert (0: none)")
       ->check(CLI::NonNegativeNumber);

@@ -121,6 +121,9 @@ StatusOr<pb::Scenario> PlanScenario(const PlanOptions& o, const pb::ModelSpec& m
   if (o.combine_rdma_kernel_gbps) step.set_combine_rdma_kernel_gbps(*o.combine_rdma_kernel_gbps);
   step.mutable_overlap()->set_gradients(o.overlap_grads);
   step.mutable_overlap()->set_tp(o.overlap_tp);
+  if (o.no_overlap_pipeline && candidate.schedule.schedule == PipelineSchedule::kInterleaved) {
+    step.mutable_overlap()->set_pipeline(false);
+  }
   if (o.capacity_factor > 0) step.set_capacity_factor(o.capacity_factor);
   step.set_alltoall_algo(o.alltoall_algo);
   if (o.alltoall_chunk_tokens) step.set_alltoall_chunk_tokens(*o.alltoall_chunk_tokens);

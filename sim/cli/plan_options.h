@@ -35,6 +35,9 @@ struct PlanOptions {
   std::string fidelity = "analytical";
   bool overlap_alltoall = false, overlap_shared = false, overlap_grads = false;
   bool overlap_tp = false;  // TP collectives under their GEMMs (Megatron-Core's tp_comm_overlap)
+  // Interleaved candidates' pipeline sends on the critical path (--no-overlap-p2p-communication);
+  // by default they overlap, as Megatron-Core's overlap_p2p_comm.
+  bool no_overlap_pipeline = false;
   double capacity_factor = 0;
   std::string alltoall_algo = "direct";
   std::optional<uint32_t> alltoall_chunk_tokens;  // deepep_normal's chunk; absent: DeepEP's 80

@@ -64,15 +64,16 @@ std::string_view BubbleFormula(PipelineSchedule schedule) {
   }
 }
 
-std::string BubbleFormula(PipelineSchedule schedule, uint32_t virtual_stages,
-                          uint32_t stage_layers) {
+std::string BubbleFormula(PipelineSchedule schedule, uint32_t virtual_stages, uint32_t stage_layers,
+                          bool sends_overlapped) {
+  const std::string_view sends = sends_overlapped ? " + (p - 1) x 2S" : "";
   if (schedule != PipelineSchedule::kInterleaved || virtual_stages == 0 || stage_layers == 0 ||
       stage_layers % virtual_stages == 0) {
-    return std::string(BubbleFormula(schedule));
+    return fmt::format("{}{}", BubbleFormula(schedule), sends);
   }
   const uint32_t largest = (stage_layers + virtual_stages - 1) / virtual_stages;
-  return fmt::format("(p - 1)(F + B) x {}/{} (chunks of up to {} of {} layers)", largest,
-                     stage_layers, largest, stage_layers);
+  return fmt::format("(p - 1)(F + B) x {}/{}{} (chunks of up to {} of {} layers)", largest,
+                     stage_layers, sends, largest, stage_layers);
 }
 
 PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t microbatches,
@@ -99,6 +100,7 @@ PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t m
         x.bubble =
             Duration::Picoseconds(static_cast<int64_t>((num + stage_layers - 1) / stage_layers));
       }
+      x.bubble += (p - 1) * t.hop;
       break;
     }
     default:

@@ -4,7 +4,7 @@
 // communication slow the compute it overlaps. Pure functions of durations; sim/step/step.cc
 // measures the durations.
 //
-//   ChunkTimes t{F, B, W, P};
+//   ChunkTimes t{F, B, W, P, Duration()};  // hop: the sends a hop waits on, overlapped
 //   PipelineTime x = SchedulePipeline(PipelineSchedule::kDualPipe, /*pp=*/16, /*m=*/120, 1, t);
 //   Duration hidden = Overlapped(compute, alltoall, SmShare{20, 132});
 //
@@ -76,6 +76,11 @@ struct ChunkTimes {
   Duration backward;  // B: gradients of the inputs and of the weights
   Duration weight;    // W: the weight-gradient part of B
   Duration pair;      // P: a steady-state forward and backward (of two micro-batches), overlapped
+  // Interleaved with the pipeline sends overlapped (Megatron-Core's overlap_p2p_comm): F, B and
+  // P leave the sends out, and each of the fill's and the drain's p - 1 hops waits on a chunk's
+  // forward send and its backward send, 2S: the bubble adds (p - 1) x hop. 0: the sends are in
+  // F and B (1F1B, DualPipe, or overlap_p2p_comm off), as every hop already waits on them.
+  Duration hop;
 };
 
 struct PipelineTime {
@@ -134,8 +139,9 @@ std::string_view BubbleFormula(PipelineSchedule schedule);
 // The same for the device the schedule waits on, with `stage_layers` layers in `virtual_stages`
 // chunks: interleaved chunks that V does not divide print their share, "(p - 1)(F + B) x 3/5
 // (chunks of up to 3 of 5 layers)".
-std::string BubbleFormula(PipelineSchedule schedule, uint32_t virtual_stages,
-                          uint32_t stage_layers);
+// With `sends_overlapped` (ChunkTimes::hop) it adds the hops' sends: "... + (p - 1) x 2S".
+std::string BubbleFormula(PipelineSchedule schedule, uint32_t virtual_stages, uint32_t stage_layers,
+                          bool sends_overlapped = false);
 
 // Whether `schedule` can run `plan` with `microbatches` micro-batches: interleaved needs pp >= 2,
 // V >= 2, m a multiple of pp (Megatron-Core's interleaved schedule requires it) and a layer on

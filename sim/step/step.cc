@@ -382,6 +382,8 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
           std::make_unique<LayerCoster>(*net, model, plan, work, config, kernels));
   }
   const uint32_t sends = r.virtual_stages;  // pipeline sends per pass per device
+  const bool sends_overlapped = PipelineSendsOverlapped(config) && s.pp > 1;
+  r.pipeline_sends_overlapped = sends_overlapped;
   std::vector<Stage> stages(s.pp);
   for (uint32_t st = 0; st < s.pp; ++st) {
     Stage& x = stages[st];
@@ -413,9 +415,10 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
     x.ops.dense_params = params.dense;
     x.ops.expert_params = params.expert;
     // Receiving from the stage before (forward) and from the stage after (backward); with V
-    // chunks per device, every chunk but the model's last (first) sends on.
-    const int64_t forward_sends = st + 1 < s.pp ? sends : sends - 1;
-    const int64_t backward_sends = training ? (st > 0 ? sends : sends - 1) : 0;
+    // chunks per device, every chunk but the model's last (first) sends on. Overlapped
+    // (overlap_p2p_comm), they leave the passes: ChunkTimes::hop prices them.
+    const int64_t forward_sends = sends_overlapped ? 0 : st + 1 < s.pp ? sends : sends - 1;
+    const int64_t backward_sends = training && !sends_overlapped ? (st > 0 ? sends : sends - 1) : 0;
     for (PassTime* f : {&x.f, &x.f_alone}) {
       f->serial += forward_sends * coster.PipelineSend();
       f->other_comm += forward_sends * coster.PipelineSend();
@@ -454,13 +457,23 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   // whose pairs run a forward of one stage with a backward of the other.
   auto chunk = [&](uint32_t d, PassTime Stage::*f, PassTime Stage::*b, SmShare share) {
     const Stage& x = stages[d];
-    if (!dualpipe)
-      return ChunkTimes{(x.*f).serial, (x.*b).serial, (x.*b).weight,
-                        pair(x.*f, x.*b, overlap, share)};
+    if (!dualpipe) {
+      ChunkTimes t{(x.*f).serial, (x.*b).serial, (x.*b).weight, pair(x.*f, x.*b, overlap, share),
+                   Duration()};
+      if (sends_overlapped && f != &Stage::f_free) {
+        // A chunk's forward send and its backward send: what a fill or drain hop waits on. In
+        // the steady state they run beside the compute, which they outlast only if a device's
+        // 2V sends of a micro-batch (one NIC or NVLink port out) take longer than its pair.
+        t.hop = (training ? 2 : 1) * coster.PipelineSend();
+        t.pair = std::max(t.pair, int64_t{r.virtual_stages} * t.hop);
+      }
+      return t;
+    }
     const Stage& y = stages[s.pp - 1 - d];
     return ChunkTimes{mean((x.*f).serial, (y.*f).serial), mean((x.*b).serial, (y.*b).serial),
                       mean((x.*b).weight, (y.*b).weight),
-                      mean(pair(x.*f, y.*b, true, share), pair(y.*f, x.*b, true, share))};
+                      mean(pair(x.*f, y.*b, true, share), pair(y.*f, x.*b, true, share)),
+                      Duration()};
   };
   auto run = [&](const ChunkTimes& t) {
     return SchedulePipeline(config.schedule, s.pp, r.micro_batches, r.virtual_stages, t,
@@ -669,6 +682,11 @@ StatusOr<KernelModel> StepKernels(const topology::Cluster& cluster, pb::DType dt
   return config.hardware ? k.With(config.hardware->gpu()) : k;
 }
 
+bool PipelineSendsOverlapped(const StepConfig& config) {
+  if (config.schedule != PipelineSchedule::kInterleaved) return false;
+  return config.overlap.pipeline.value_or(true);
+}
+
 Duration HostPerKernel(double microseconds) {
   return Duration::Picoseconds(static_cast<int64_t>(std::llround(microseconds * 1e6)));
 }
@@ -756,6 +774,16 @@ StatusOr<StepConfig> StepConfigFromSpec(const pb::StepSpec& spec, const TextFile
   c.overlap.shared_expert = spec.overlap().shared_expert();
   c.overlap.gradients = spec.overlap().gradients();
   c.overlap.tp = spec.overlap().tp();
+  if (spec.overlap().has_pipeline()) {
+    if (spec.overlap().pipeline() && c.schedule != PipelineSchedule::kInterleaved) {
+      return InputError(file.Locate("step.overlap.pipeline"), "step.overlap.pipeline", "true",
+                        "Megatron-Core overlaps pipeline sends only in its interleaved schedule "
+                        "(overlap_p2p_comm); this step's schedule is " +
+                            std::string(ToString(c.schedule)),
+                        "false, or with schedule: \"interleaved\"");
+    }
+    c.overlap.pipeline = spec.overlap().pipeline();
+  }
   if (spec.has_host_us_per_kernel()) {
     c.host_per_kernel = HostPerKernel(spec.host_us_per_kernel());
   }

@@ -122,6 +122,10 @@ struct Overlap {
   // The most of the all-to-alls' time overlap hides (schedule.h OverlappedAtMost); absent: the
   // schedule's default (DefaultAllToAllHidden).
   std::optional<double> alltoall_hidden;
+  // Megatron-Core's overlap_p2p_comm: the pipeline sends beside the next chunk's compute in the
+  // steady state, waited on in the fill and drain only (schedule.h ChunkTimes::hop). nullopt:
+  // the schedule's default (PipelineSendsOverlapped); true only with the interleaved schedule.
+  std::optional<bool> pipeline;
 };
 
 struct StepConfig {
@@ -331,6 +335,9 @@ struct StepReport {
   // One micro-batch's activations sent from one stage to the next (and their gradient back).
   uint64_t pipeline_send_bytes = 0;
   Duration pipeline_send;
+  // The sends run beside the steady state's compute (Overlap::pipeline): only the fill and the
+  // drain wait on them, a forward and a backward send a hop (the bubble's + (p - 1) x 2S).
+  bool pipeline_sends_overlapped = false;
 
   // What of the step is communication nobody hid: step - compute_only.
   Duration exposed_communication() const { return step - compute_only; }
@@ -391,6 +398,10 @@ models::MemoryBreakdown StepMemory(const pb::ModelSpec& model, const models::Pla
 // StepSpec.host_us_per_kernel's microseconds (and moesim plan --host-us-per-kernel's) as
 // StepConfig::host_per_kernel, rounded to the picosecond.
 Duration HostPerKernel(double microseconds);
+
+// Whether the pipeline sends overlap the steady state: Overlap::pipeline, absent true with the
+// interleaved schedule (Megatron-LM's default overlap_p2p_comm) and false otherwise.
+bool PipelineSendsOverlapped(const StepConfig& config);
 
 // The step a scenario's `step` block asks for, checked (global_batch and seq_len given, at least
 // 1).

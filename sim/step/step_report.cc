@@ -58,8 +58,12 @@ pb::StepResult ToStepResult(const StepReport& r, const models::Plan& plan,
   p.set_weight_ns(Ns(r.weight));
   p.set_schedule(std::string(ToString(r.schedule)));
   p.set_virtual_stages(r.virtual_stages);
-  p.set_bubble_formula(
-      BubbleFormula(r.schedule, r.virtual_stages, plan.StageLayerCount(r.slowest_stage)));
+  p.set_bubble_formula(BubbleFormula(r.schedule, r.virtual_stages,
+                                     plan.StageLayerCount(r.slowest_stage),
+                                     r.pipeline_sends_overlapped));
+  p.set_pipeline_send_bytes(r.pipeline_send_bytes);
+  p.set_pipeline_send_ns(Ns(r.pipeline_send));
+  p.set_pipeline_sends_overlapped(r.pipeline_sends_overlapped);
   p.set_comm_sms(r.comm_sms);
   p.set_alltoall_hidden(r.alltoall_hidden);
   p.set_grad_bytes(r.grad_bytes);
@@ -147,8 +151,12 @@ void PrintStepReport(const pb::StepResult& r, const StepConfig& c, std::ostream&
                                : r.schedule() == "dualpipe" ? std::string("DualPipe")
                                                             : std::string("1F1B");
   out << fmt::format(
-      "  {:<22} {:>12.3f} ms   bubble {:.3f} ms = {}{}\n", "pipeline (" + schedule + ")",
+      "  {:<22} {:>12.3f} ms   bubble {:.3f} ms = {}{}{}\n", "pipeline (" + schedule + ")",
       Ms(r.pipeline_ns()), Ms(r.bubble_ns()), r.bubble_formula(),
+      r.pipeline_sends_overlapped()
+          ? fmt::format(" (S {:.3f} ms a send, beside the steady state's compute)",
+                        Ms(r.pipeline_send_ns()))
+          : "",
       r.dependency_wait_ns() > 0 ? fmt::format("; + {:.3f} ms waiting on the next stage's backward "
                                                "(B > steady pair)",
                                                Ms(r.dependency_wait_ns()))
