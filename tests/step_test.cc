@@ -779,6 +779,47 @@ TEST_CASE("Step: DualPipe pairs stages i and p - 1 - i and overlaps every steady
   CHECK_THAT(bad.error().message(), Catch::Contains("at least 2 x pp (4)"));
 }
 
+TEST_CASE("Step: DualPipe's pairs hide the pipeline sends with the all-to-alls") {
+  // DeepSeek-V3's report (3.2.1): a DualPipe pair hides both the all-to-alls and the PP
+  // communication. pp 2: device 0 pairs stage 0's forward with stage 1's backward and stage 1's
+  // forward with stage 0's backward; of those passes only stage 0's forward and stage 1's
+  // backward send (S each). Without SM sharing (comm_sms 0) and with all of the communication
+  // hidden (DualPipe's alltoall_hidden 1), a pair is max(its communication, its compute): with
+  // tp 1 the communication is the all-to-alls and the sends, and the compute the rest.
+  const topology::Cluster cluster = Cluster(1);
+  pb::ModelSpec model = Tiny();
+  model.set_num_layers(4);
+  const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4");
+  StepConfig c = Training(16, 256);
+  c.schedule = PipelineSchedule::kDualPipe;
+  c.comm_sms = 0;
+  const StepReport r = RunStep(cluster, model, plan, Uniform(), c);
+  REQUIRE(r.pipeline_send > Duration());
+  auto compute = [](const std::vector<StepOp>& ops) {
+    Duration sum;
+    for (const StepOp& op : ops)
+      if (!op.communication) sum += op.time;
+    return sum;
+  };
+  auto comm = [](const std::vector<StepOp>& ops) {
+    Duration sum;
+    for (const StepOp& op : ops)
+      if (op.communication) sum += op.time;
+    return sum;
+  };
+  const StageOps& s0 = r.stages[0];
+  const StageOps& s1 = r.stages[1];
+  const Duration c01 = compute(s0.forward) + compute(s1.backward);
+  const Duration c10 = compute(s1.forward) + compute(s0.backward);
+  const Duration a01 = comm(s0.forward) + comm(s1.backward) + 2 * r.pipeline_send;
+  const Duration a10 = comm(s1.forward) + comm(s0.backward);
+  REQUIRE(c01 > a01);
+  REQUIRE(c10 > a10);
+  // The compute outlasts the communication in both pairs: the sends cost nothing there (they
+  // used to add 2S to the first pair).
+  CHECK(r.pair == Mean(c01, c10));
+}
+
 TEST_CASE("Step: interleaved 1F1B divides the bubble by V and sends V times per pass") {
   const StepReport one = Scheduled(4, "pp: 2 ep: 4", PipelineSchedule::k1F1B);
   const StepReport r = Scheduled(4, "pp: 2 ep: 4", PipelineSchedule::kInterleaved, 2);

@@ -22,6 +22,7 @@ struct PassTime {
   Duration serial;    // every op one after another (with the shared-expert overlap if on)
   Duration alltoall;  // EP all-to-alls
   Duration other_comm;
+  Duration sends;         // the pipeline sends in `serial` and `other_comm`
   Duration shared_saved;  // what the shared-expert overlap took off `serial`
   Duration tp_saved;      // what the TP overlap took off `serial`
   Duration host_wait;     // what the GPU waited for the host (StepConfig::host_per_kernel)
@@ -422,10 +423,12 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
     for (PassTime* f : {&x.f, &x.f_alone}) {
       f->serial += forward_sends * coster.PipelineSend();
       f->other_comm += forward_sends * coster.PipelineSend();
+      f->sends = forward_sends * coster.PipelineSend();
     }
     for (PassTime* b : {&x.b, &x.b_alone}) {
       b->serial += backward_sends * coster.PipelineSend();
       b->other_comm += backward_sends * coster.PipelineSend();
+      b->sends = backward_sends * coster.PipelineSend();
     }
     r.stage_forward.push_back(x.f.serial);
     r.stage_backward.push_back(x.b.serial);
@@ -437,11 +440,15 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   // At most `hidden` of the all-to-alls' time hides (OverlappedAtMost, schedule.h).
   const double hidden =
       config.overlap.alltoall_hidden.value_or(DefaultAllToAllHidden(config.schedule));
+  // DualPipe's pairs hide the pipeline sends with the all-to-alls: DeepSeek-V3's report (3.2.1)
+  // says both all-to-all and PP communication are fully hidden.
+  const bool dualpipe = config.schedule == PipelineSchedule::kDualPipe;
   auto pair = [&](const PassTime& f, const PassTime& b, bool overlap, SmShare share) {
     const Duration fb = f.serial + b.serial;
     if (!overlap) return fb;
-    const Duration a2a = f.alltoall + b.alltoall;
-    const Duration other = f.other_comm + b.other_comm;
+    const Duration sends = dualpipe ? f.sends + b.sends : Duration();
+    const Duration a2a = f.alltoall + b.alltoall + sends;
+    const Duration other = f.other_comm + b.other_comm - sends;
     // The TP overlap's saving stays: it hid part of `other` under the compute.
     const Duration tp_saved = f.tp_saved + b.tp_saved;
     const Duration compute = fb + f.shared_saved + b.shared_saved + tp_saved - a2a - other;
@@ -450,7 +457,6 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   auto mean = [](Duration a, Duration b) {
     return Duration::Picoseconds((a + b).picoseconds() / 2 + (a + b).picoseconds() % 2);
   };
-  const bool dualpipe = config.schedule == PipelineSchedule::kDualPipe;
   const bool overlap = config.overlap.alltoall || dualpipe;
   r.alltoall_hidden = overlap ? hidden : 0;
   // The chunk times of device d: its stage's, or DualPipe's mean of stages d and pp - 1 - d,
