@@ -100,13 +100,15 @@ Duration Mean(Duration a, Duration b) {
 // The tiny model with `layers` layers laid out as `plan` on 8 GPUs of one node, a training step
 // of 16 sequences of 256 tokens under `schedule` (V chunks a device where interleaved).
 StepReport Scheduled(uint32_t layers, const std::string& plan, PipelineSchedule schedule,
-                     uint32_t virtual_stages = 1, std::optional<bool> sends_overlapped = false) {
+                     uint32_t virtual_stages = 1, std::optional<bool> sends_overlapped = false,
+                     std::optional<uint32_t> comm_sms = std::nullopt) {
   pb::ModelSpec model = Tiny();
   model.set_num_layers(layers);
   StepConfig c = Training(16, 256);
   c.schedule = schedule;
   c.virtual_stages = virtual_stages;
   c.overlap.pipeline = sends_overlapped;
+  c.comm_sms = comm_sms;
   return RunStep(Cluster(1), model, Resolve(model, 8, plan), Uniform(), c);
 }
 
@@ -786,14 +788,7 @@ TEST_CASE("Step: DualPipe's pairs hide the pipeline sends with the all-to-alls")
   // backward send (S each). Without SM sharing (comm_sms 0) and with all of the communication
   // hidden (DualPipe's alltoall_hidden 1), a pair is max(its communication, its compute): with
   // tp 1 the communication is the all-to-alls and the sends, and the compute the rest.
-  const topology::Cluster cluster = Cluster(1);
-  pb::ModelSpec model = Tiny();
-  model.set_num_layers(4);
-  const models::Plan plan = Resolve(model, 8, "pp: 2 ep: 4");
-  StepConfig c = Training(16, 256);
-  c.schedule = PipelineSchedule::kDualPipe;
-  c.comm_sms = 0;
-  const StepReport r = RunStep(cluster, model, plan, Uniform(), c);
+  const StepReport r = Scheduled(4, "pp: 2 ep: 4", PipelineSchedule::kDualPipe, 1, false, 0u);
   REQUIRE(r.pipeline_send > Duration());
   auto compute = [](const std::vector<StepOp>& ops) {
     Duration sum;
