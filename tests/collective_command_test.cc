@@ -306,4 +306,43 @@ TEST_CASE(
   CHECK(tuned.rows(0).time_us() > ring.rows(0).time_us());
 }
 
+TEST_CASE("moesim collective --nccl-version: a network peer's channels follow the release asked") {
+  // 16 GPUs of 10 DGX H100 (8 x 400 Gb/s NICs a node, so 16 p2p channels), the file naming no
+  // release: NCCL 2.29's rule, ceil(50 / 14) = 4 channels of 14 GB/s a network peer (4 x ceil(16 /
+  // 8) = 8 <= 16), 56 GB/s, past the NIC. --nccl-version 2.28: 2 channels (2 x 16 <= 4 x 16), 28
+  // GB/s, which binds: 1 GiB's send/recv runs at 28 GB/s less NCCL's latencies.
+  const std::vector<std::string> args = {
+      "--op",      "sendrecv",
+      "--cluster", testing::SourcePath("scenarios/clusters/dgx-h100-rail-10.pbtxt"),
+      "--gpus",    "16",
+      "-b",        "1G",
+      "-e",        "1G"};
+  const pb::CollectiveSweep latest = Sweep(args);
+  std::vector<std::string> with_228 = args;
+  with_228.insert(with_228.end(), {"--nccl-version", "2.28"});
+  const pb::CollectiveSweep older = Sweep(with_228);
+  REQUIRE(latest.rows_size() == 1);
+  REQUIRE(older.rows_size() == 1);
+  CHECK(older.rows(0).busbw_gbps() == Approx(28.0).epsilon(0.01));
+  CHECK(older.rows(0).busbw_gbps() < 28.0);
+  CHECK(older.rows(0).bottleneck_link() == "NCCL's channels to a network peer (28 GB/s)");
+  CHECK(latest.rows(0).busbw_gbps() > 45.0);  // the NIC's 50 GB/s at its achieved share
+  std::vector<std::string> text = {"collective"};
+  text.insert(text.end(), with_228.begin(), with_228.end());
+  const auto r = Moesim(text);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("runs on 2 of NCCL's channels (NCCL 2.28's rule)"));
+  // A release moesim does not model, or no release at all: the option named, and what is valid.
+  for (const auto& [bad, why] :
+       {std::pair<std::string, std::string>{"2.18", "is older than moesim models"},
+        std::pair<std::string, std::string>{"two", "is not an NCCL release as major.minor"}}) {
+    std::vector<std::string> wrong = {"collective"};
+    wrong.insert(wrong.end(), args.begin(), args.end());
+    wrong.insert(wrong.end(), {"--nccl-version", bad});
+    const auto e = Moesim(wrong);
+    CHECK(e.status == 1);
+    CHECK_THAT(e.err, Catch::Contains("--nccl-version = \"" + bad + "\": " + why));
+  }
+}
+
 }  // namespace moesim::sim

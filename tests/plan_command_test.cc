@@ -666,6 +666,24 @@ TEST_CASE("moesim plan --emit-scenario writes a ranked row as a scenario simulat
 
 namespace moesim {
 
+namespace {
+
+// Row 1 of `moesim plan ARGS --emit-scenario 1` as the file it writes, which simulate must run.
+std::string EmittedRow1(const std::vector<std::string>& extra, const std::string& name) {
+  const std::string path = testing::TempPath(name);
+  std::vector<std::string> args = {"--quiet"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.insert(args.end(), {"--emit-scenario", "1", "-o", path});
+  REQUIRE(Moesim(Args(args)).status == 0);
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(Moesim({"simulate", path}).status == 0);
+  std::filesystem::remove(path);
+  return text;
+}
+
+}  // namespace
+
 TEST_CASE("moesim plan --overlap-tp: TP plans get faster, the others stay, and emit keeps it") {
   // Each TP pair of collective and GEMM costs max(C, G) + min(C, G) / tp instead of C + G
   // (sim/step/step.h): a plan with tp > 1 gets strictly faster, one with tp 1 keeps its step to
@@ -692,14 +710,7 @@ TEST_CASE("moesim plan --overlap-tp: TP plans get faster, the others stay, and e
   CHECK(with_tp > 0);
   CHECK(without > 0);
   // The emitted scenario says so, and simulate reads it back.
-  const std::string path = testing::TempPath("overlap_tp.pbtxt");
-  REQUIRE(Moesim(Args({"--quiet", "--overlap-tp", "--emit-scenario", "1", "-o", path})).status ==
-          0);
-  std::ifstream in(path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK_THAT(text, Catch::Contains("tp: true"));
-  CHECK(Moesim({"simulate", path}).status == 0);
-  std::filesystem::remove(path);
+  CHECK_THAT(EmittedRow1({"--overlap-tp"}, "overlap_tp.pbtxt"), Catch::Contains("tp: true"));
 }
 
 TEST_CASE(
@@ -722,15 +733,17 @@ TEST_CASE(
     CHECK(row.pp() >= 2);
     CHECK(row.step_ps() > overlapped[row.plan()]);
   }
-  const std::string path = testing::TempPath("no_overlap_pipeline.pbtxt");
-  REQUIRE(Moesim(Args({"--quiet", "--schedule", "interleaved", "--no-overlap-pipeline",
-                       "--emit-scenario", "1", "-o", path}))
-              .status == 0);
-  std::ifstream in(path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK_THAT(text, Catch::Contains("pipeline: false"));
-  CHECK(Moesim({"simulate", path}).status == 0);
-  std::filesystem::remove(path);
+  CHECK_THAT(EmittedRow1({"--schedule", "interleaved", "--no-overlap-pipeline"},
+                         "no_overlap_pipeline.pbtxt"),
+             Catch::Contains("pipeline: false"));
+}
+
+TEST_CASE("moesim plan --nccl-version: the release its collectives follow, written by emit") {
+  CHECK_THAT(EmittedRow1({"--nccl-version", "2.28"}, "nccl_version.pbtxt"),
+             Catch::Contains("nccl_version: \"2.28\""));
+  const auto bad = Moesim(Args({"--quiet", "--nccl-version", "2.18"}));
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--nccl-version = \"2.18\": is older than moesim models"));
 }
 
 TEST_CASE("moesim plan --host-us-per-kernel: a slow host never makes a plan faster") {

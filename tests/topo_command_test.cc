@@ -82,6 +82,19 @@ TEST_CASE("moesim topo show prints what was understood") {
   CHECK(p.nccl_version() == "2.29");  // absent: the release moesim models
 }
 
+TEST_CASE("moesim topo show --nccl-version: the send/recv line follows the release asked") {
+  const std::string file = testing::SourcePath("scenarios/clusters/dgx-h100-rail-10.pbtxt");
+  const Run latest = Moesim({"topo", "show", file});
+  const Run older = Moesim({"topo", "show", file, "--nccl-version", "2.28.9"});
+  REQUIRE(latest.status == 0);
+  REQUIRE(older.status == 0);
+  CHECK_THAT(latest.out, Catch::Contains("NCCL 2.29's channels a peer"));
+  CHECK_THAT(older.out, Catch::Contains("NCCL 2.28's channels a peer"));
+  const Run bad = Moesim({"topo", "show", file, "--nccl-version", "2.28."});
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--nccl-version = \"2.28.\": is not an NCCL release"));
+}
+
 TEST_CASE("moesim topo show --json on an NCCL XML, warnings on stderr") {
   const Run r = Moesim({"topo", "show", SharedXml("azure_ndv5_H100_topo.xml"), "--json"});
   REQUIRE(r.status == 0);

@@ -50,8 +50,10 @@ StatusOr<NodeTemplate> ResolveNode(const pb::Cluster& spec, const TextFile* file
   return NodeFromNcclXml(path.string(), spec.gpu());
 }
 
-// "major.minor" (a patch after it is allowed: "2.28.9"), as major x 100 + minor, 2.19 or later.
-StatusOr<uint32_t> ParseNcclVersion(const std::string& text, const Location& where) {
+// "major.minor" (a patch after it is allowed: "2.28.9"), as major x 100 + minor, 2.19 or later;
+// an error names `field`.
+StatusOr<uint32_t> ParseNcclVersion(const std::string& text, const Location& where,
+                                    const std::string& field) {
   uint32_t major = 0, minor = 0;
   size_t i = 0;
   const auto number = [&](uint32_t& out) {
@@ -66,13 +68,12 @@ StatusOr<uint32_t> ParseNcclVersion(const std::string& text, const Location& whe
     ok = text[i++] == '.' && number(patch) && i == text.size();
   }
   if (!ok || minor > 99) {
-    return InputError(where, "cluster.nccl_version", "\"" + text + "\"",
-                      "is not an NCCL release as major.minor",
+    return InputError(where, field, "\"" + text + "\"", "is not an NCCL release as major.minor",
                       "a release such as \"2.28\" or \"2.28.9\"");
   }
   const uint32_t version = major * 100 + minor;
   if (version < kEarliestNcclVersion) {
-    return InputError(where, "cluster.nccl_version", "\"" + text + "\"",
+    return InputError(where, field, "\"" + text + "\"",
                       "is older than moesim models (NCCL 2.19's send/recv channels over the "
                       "network)",
                       "\"2.19\" or later");
@@ -153,7 +154,8 @@ StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
   if (!spec.nccl_version().empty()) {
     MOESIM_ASSIGN_OR_RETURN(
         cluster.nccl_version_,
-        ParseNcclVersion(spec.nccl_version(), Where(file, "cluster.nccl_version")));
+        ParseNcclVersion(spec.nccl_version(), Where(file, "cluster.nccl_version"),
+                         "cluster.nccl_version"));
   }
   // Every model prices links at what they achieve (topology/achieved.h), not their line rate.
   DerateLinks(g, node.gpu, spec.line_rate());
@@ -168,6 +170,14 @@ StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file) {
         "a topology in which every GPU reaches every other");
   }
   return cluster;
+}
+
+Status SetNcclVersionArgument(Cluster& cluster, const std::string& nccl_version) {
+  if (nccl_version.empty()) return Status::Ok();
+  MOESIM_ASSIGN_OR_RETURN(const uint32_t version,
+                          ParseNcclVersion(nccl_version, {}, "--nccl-version"));
+  cluster.set_nccl_version(version);
+  return Status::Ok();
 }
 
 StatusOr<Cluster> LoadClusterArgument(const std::string& preset_or_file, const std::string& gpu) {

@@ -56,6 +56,9 @@ class Cluster {
   // The NCCL release the jobs run (cluster.nccl_version) as major x 100 + minor: 229 for "2.29",
   // the default.
   uint32_t nccl_version() const { return nccl_version_; }
+  // What a command's --nccl-version makes it (SetNcclVersionArgument): major x 100 + minor, from
+  // kEarliestNcclVersion.
+  void set_nccl_version(uint32_t version) { nccl_version_ = version; }
   // A transfer's route latency from GPU src to GPU dst without NCCL's latency model (the MoE
   // layer's all-to-alls, DeepEP's kernels): its links' (Router::Latency), and the transport's
   // net_latency() when it crosses the network.
@@ -102,5 +105,10 @@ StatusOr<Cluster> BuildCluster(const pb::Cluster& spec, const TextFile* file = n
 // topology .xml (one node); this turns any of them into a Cluster. `gpu`, when not empty, names the
 // GPU model (for an XML that does not say).
 StatusOr<Cluster> LoadClusterArgument(const std::string& preset_or_file, const std::string& gpu);
+
+// A command's --nccl-version ("2.28", a patch allowed; empty: leave the cluster's): the NCCL
+// release whose rules the cluster's collectives follow, over a preset's or file's. A release moesim
+// does not model is an error naming --nccl-version and what is valid.
+Status SetNcclVersionArgument(Cluster& cluster, const std::string& nccl_version);
 
 }  // namespace moesim::topology

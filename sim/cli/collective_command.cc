@@ -45,6 +45,8 @@ struct CollectiveOptions {
   std::string fidelity = "analytical";
   double flow_tolerance = 0;  // --flow-tolerance (sim/network/flow_model.h)
   std::string begin = "8", end = "1G", gpu;
+  std::string
+      nccl_version;  // --nccl-version: over the cluster's (topology::SetNcclVersionArgument)
   uint32_t factor = 2;
   std::optional<uint32_t> gpus;
   uint32_t gpus_per_thread = 1;  // -g
@@ -68,6 +70,8 @@ int Run(const CollectiveOptions& o, CommandIo& io) {
   if (Status s = CheckAlgorithm(*op, *algo); !s.ok()) return Fail(io, s.error());
   auto cluster = topology::LoadClusterArgument(o.cluster, o.gpu);
   if (!cluster.ok()) return Fail(io, cluster.error());
+  if (Status s = topology::SetNcclVersionArgument(*cluster, o.nccl_version); !s.ok())
+    return Fail(io, s.error());
   const uint32_t ranks = o.gpus.value_or(cluster->total_gpus());
   if (ranks < 2 || ranks > cluster->total_gpus()) {
     return Fail(io, InputError({}, "--gpus", std::to_string(ranks), "outside the cluster",
@@ -260,6 +264,9 @@ void AddCollectiveCommand(CLI::App& app, CommandAction* chosen) {
                   "time together (direct all-to-alls; faster; 0 = exact; at most 0.1)")
       ->capture_default_str();
   cmd->add_option("--gpu", o->gpu, "GPU model for an NCCL XML that does not say");
+  cmd->add_option("--nccl-version", o->nccl_version,
+                  "the NCCL release whose rules the collectives follow, \"2.19\" and later (e.g. "
+                  "2.28; default: the cluster file's, else 2.29)");
   cmd->add_flag("--json", o->json, "Print the sweep as JSON");
   cmd->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Run(*o, io); }; });
 }

@@ -268,6 +268,8 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   if (!model.ok()) return Fail(io, model.error());
   auto cluster = PlanCluster(o);
   if (!cluster.ok()) return Fail(io, cluster.error());
+  if (Status s = topology::SetNcclVersionArgument(*cluster, o.nccl_version); !s.ok())
+    return Fail(io, s.error());
   const uint32_t gpus = o.gpus.value_or(cluster->gpus());
   if (gpus != cluster->gpus()) {
     return Fail(io, InputError({}, "--gpus", std::to_string(gpus),
@@ -534,6 +536,9 @@ void AddPlanCommand(CLI::App& app, CommandAction* chosen) {
          "node preset (with --gpus: that many GPUs on a rail-optimized fabric) or cluster file")
       ->capture_default_str();
   cmd->add_option("--gpus", o->gpus, "GPUs of the job");
+  cmd->add_option("--nccl-version", o->nccl_version,
+                  "the NCCL release whose rules the collectives follow, \"2.19\" and later (e.g. "
+                  "2.28; default: the cluster file's, else 2.29)");
   cmd->add_option("--global-batch", o->global_batch, "sequences per step")->required();
   cmd->add_option("--seq-len", o->seq_len, "tokens per sequence (decode: the context)")
       ->capture_default_str();

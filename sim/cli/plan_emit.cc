@@ -79,6 +79,7 @@ StatusOr<pb::Scenario> PlanScenario(const PlanOptions& o, const pb::ModelSpec& m
   } else {
     cluster = PresetCluster(o.cluster, nodes);
   }
+  if (!o.nccl_version.empty()) cluster.set_nccl_version(o.nccl_version);
   const bool catalog = o.model.find('/') == std::string::npos && !o.model.ends_with(".pbtxt");
   if (catalog) {
     s.set_model(o.model);

@@ -38,6 +38,7 @@ struct PlanOptions {
   // Interleaved candidates' pipeline sends on the critical path (--no-overlap-p2p-communication);
   // by default they overlap, as Megatron-Core's overlap_p2p_comm.
   bool no_overlap_pipeline = false;
+  std::string nccl_version;  // --nccl-version: over the cluster's (and written by --emit-scenario)
   double capacity_factor = 0;
   std::string alltoall_algo = "direct";
   std::optional<uint32_t> alltoall_chunk_tokens;  // deepep_normal's chunk; absent: DeepEP's 80

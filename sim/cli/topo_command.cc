@@ -22,6 +22,7 @@ namespace {
 struct TopoOptions {
   std::string cluster;  // preset name, cluster .pbtxt, or NCCL .xml
   std::string gpu;
+  std::string nccl_version;  // show: --nccl-version over the cluster's
   bool json = false;
   std::string out;  // dot: output file ("" = stdout)
   uint32_t a = 0, b = 0;
@@ -131,6 +132,8 @@ int ListPresets(CommandIo& io) {
 int Show(const TopoOptions& o, CommandIo& io) {
   auto cluster = topology::LoadClusterArgument(o.cluster, o.gpu);
   if (!cluster.ok()) return Fail(io, cluster.error());
+  if (Status s = topology::SetNcclVersionArgument(*cluster, o.nccl_version); !s.ok())
+    return Fail(io, s.error());
   const pb::TopologySummary s = topology::Summarize(*cluster);
   for (const std::string& w : s.warnings()) io.err << "moesim: warning: " << w << "\n";
   if (o.json) {
@@ -232,6 +235,9 @@ void AddTopoCommand(CLI::App& app, CommandAction* chosen) {
       "show", "Summarise a cluster: devices, links, bandwidths, bisection, diameter");
   show->add_option("cluster", o->cluster, what)->required();
   show->add_option("--gpu", o->gpu, gpu_help);
+  show->add_option("--nccl-version", o->nccl_version,
+                   "the NCCL release whose rules the collectives follow, \"2.19\" and later (e.g. "
+                   "2.28; default: the cluster file's, else 2.29)");
   show->add_flag("--json", o->json, "Print the summary as JSON");
   show->callback([o, chosen] { *chosen = [o](CommandIo& io) { return Show(*o, io); }; });
 
