@@ -76,6 +76,10 @@ expect sweep-bad-path "moesim: error: --set plan.epp=8: plan.epp: no field \"epp
   "$moesim" sweep "$source/scenarios/mixtral-8x7b-h100-64.pbtxt" --set plan.epp=8
 expect sweep-bad-value "moesim: error: --set plan.ep=0: plan.ep = 0: out of range; valid: 1 to 1048576" \
   "$moesim" sweep "$source/scenarios/mixtral-8x7b-h100-64.pbtxt" --set plan.ep=8,0
+expect nccl-version "moesim: error: --nccl-version = \"2.x\": is not an NCCL release as major.minor; valid: a release such as \"2.28\" or \"2.28.9\"" \
+  "$moesim" collective --op sendrecv --nccl-version 2.x
+expect pipeline-overlap-1f1b "moesim: error: --set step.overlap.pipeline=true: step.overlap.pipeline = true: Megatron-Core overlaps pipeline sends only in its interleaved schedule (overlap_p2p_comm); this step's schedule is 1f1b; valid: false, or with schedule: \"interleaved\"" \
+  "$moesim" sweep "$source/scenarios/mixtral-8x7b-h100-64.pbtxt" --quiet --set step.overlap.pipeline=true
 expect trace-gen-tokens "moesim: error: --tokens = 1000000000000: out of range; valid: 0 to 16777216" \
   "$moesim" trace gen --experts 8 --top-k 2 --tokens 1000000000000 -o "$dir/never.moetrace"
 # 4294967295 steps x 1 layer x 1 rank x (3 x 1000 x 2 + 32) bytes = 23.6 TiB: more than any folder here.
