@@ -309,6 +309,22 @@ if [[ $MODE == all ]]; then
   # Mixtral-8x7B's grouped expert GEMM from 16 to 8,192 tokens per expert, 1 and 8 experts.
   moebench h200_gemm gemm --device gpu "${LOOP[@]}" --tokens-per-expert 16 64 256 1024 4096 8192 \
     --experts 1 8 --hidden 4096 --ffn 14336 --warmup 3 --iters 20 --out "$OUT/h200_gemm.pb"
+  # The same GEMMs sustained, as a training step runs them back to back for seconds: 4,096 and
+  # 8,192 tokens of one expert, 2,000 and 500 iterations (about 4 s and 8 s), the SM clock, power
+  # and temperature sampled every 200 ms beside them. The compute model's dense rate (785.6 TFLOP/s,
+  # cuBLAS 8192^3 for a moment) is a burst figure; h200_gemm's longer cases above already run
+  # 9-15 % below it. This says whether the clock falls with time (power) or the shape does it.
+  if command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu --format=csv -lms 200 \
+      >"$OUT/gemm_sustained_clocks.csv" 2>&1 &
+    SMI=$!
+  fi
+  moebench gemm_sustained gemm --device gpu "${LOOP[@]}" --tokens-per-expert 4096 --experts 1 \
+    --hidden 4096 --ffn 14336 --warmup 3 --iters 2000 --out "$OUT/gemm_sustained_4096.pb"
+  moebench gemm_sustained_8192 gemm --device gpu "${LOOP[@]}" --tokens-per-expert 8192 \
+    --experts 1 --hidden 4096 --ffn 14336 --warmup 3 --iters 500 \
+    --out "$OUT/gemm_sustained_8192.pb"
+  [[ -n ${SMI:-} ]] && kill "$SMI" 2>/dev/null
   # FP8 expert GEMMs with DeepSeek-V3's block scales (cuBLASLt, a call per expert; issue "Predictions
   # a practitioner can trust", item 7): DeepSeek-V3's expert (7168 x 2048, the shapes of DeepGEMM's
   # grouped table: N 4096, K 7168 up; N 7168, K 2048 down) and Mixtral-8x7B's, 128 to 8,192 rows.
