@@ -726,6 +726,8 @@ TEST_CASE(
   const pb::PlanTable on_table = Json(on.out);
   for (const pb::PlanRow& row : on_table.rows()) overlapped[row.plan()] = row.step_ps();
   const pb::PlanTable off_table = Json(off.out);
+  CHECK(off_table.pipeline_sends_exposed());
+  CHECK_FALSE(on_table.pipeline_sends_exposed());
   REQUIRE(off_table.rows_size() > 0);
   for (const pb::PlanRow& row : off_table.rows()) {
     INFO(row.plan());
@@ -733,6 +735,13 @@ TEST_CASE(
     CHECK(row.pp() >= 2);
     CHECK(row.step_ps() > overlapped[row.plan()]);
   }
+  // The table's header says which.
+  CHECK_THAT(Moesim(Args({"--quiet", "--schedule", "interleaved"})).out,
+             Catch::Contains("; interleaved: pipeline sends beside the compute (Megatron's "
+                             "overlap_p2p_comm)"));
+  CHECK_THAT(Moesim(Args({"--quiet", "--schedule", "interleaved", "--no-overlap-pipeline"})).out,
+             Catch::Contains("; interleaved: pipeline sends on the critical path "
+                             "(--no-overlap-pipeline)"));
   CHECK_THAT(EmittedRow1({"--schedule", "interleaved", "--no-overlap-pipeline"},
                          "no_overlap_pipeline.pbtxt"),
              Catch::Contains("pipeline: false"));

@@ -189,6 +189,12 @@ void PrintPlanTable(const pb::PlanTable& t, uint32_t top, bool show_refused, Com
         "GB/s (RDMA)");
   if (t.has_host_us_per_kernel())
     io.out << fmt::format("; the host {:g} us a kernel", t.host_us_per_kernel());
+  if (t.schedule() == "interleaved" || t.schedule() == "all") {
+    io.out << (t.pipeline_sends_exposed()
+                   ? "; interleaved: pipeline sends on the critical path (--no-overlap-pipeline)"
+                   : "; interleaved: pipeline sends beside the compute (Megatron's "
+                     "overlap_p2p_comm)");
+  }
   io.out << "\n";
   if (t.rerank_flow() > 0) {
     io.out << "rows 1-" << std::min<int>(t.rerank_flow(), t.rows_size())
@@ -475,6 +481,7 @@ int RunPlan(const PlanOptions& o, CommandIo& io) {
   if (o.combine_rdma_kernel_gbps) table.set_combine_rdma_kernel_gbps(*o.combine_rdma_kernel_gbps);
   table.set_schedule(o.schedule);
   table.set_virtual_stages(o.virtual_stages);
+  table.set_pipeline_sends_exposed(o.no_overlap_pipeline);
   table.set_rerank_flow(reranked);
   std::string routing_text = o.trace.empty() ? o.routing : "--trace " + o.trace;
   if (o.router_groups != 0) {
