@@ -64,6 +64,15 @@ TEST_CASE("Schedules: 1F1B, interleaved and DualPipe pipelines and bubbles by ha
     CHECK(overlapped.bubble == Us(54));
     CHECK(overlapped.pipeline == Us(252));
     CHECK(SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 2, sent, 5).bubble == Us(63));
+    CHECK(overlapped.pair == Us(24));
+    // Sends that outlast the pair (hop 20 us: a device's V x 2S = 40 us of sends a micro-batch
+    // against P 24 us) set the steady state: bubble 45 + 3 x 20 = 105 us, pipeline 105 + 30 +
+    // 7 x 40 = 415 us.
+    sent.hop = Us(20);
+    const PipelineTime bound = SchedulePipeline(PipelineSchedule::kInterleaved, 4, 8, 2, sent);
+    CHECK(bound.pair == Us(40));
+    CHECK(bound.bubble == Us(105));
+    CHECK(bound.pipeline == Us(415));
     CHECK(BubbleFormula(PipelineSchedule::kInterleaved, 2, 8, true) ==
           "(p - 1)(F + B) / V + (p - 1) x 2S");
     CHECK(BubbleFormula(PipelineSchedule::kInterleaved, 2, 5, true) ==

@@ -81,6 +81,7 @@ PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t m
   const Duration fb = t.forward + t.backward;
   const int64_t p = pp, m = microbatches;
   PipelineTime x;
+  x.pair = t.pair;
   switch (schedule) {
     case PipelineSchedule::kDualPipe: {
       const Duration idle = t.pair + t.backward - 3 * t.weight;
@@ -101,13 +102,16 @@ PipelineTime SchedulePipeline(PipelineSchedule schedule, uint32_t pp, uint32_t m
             Duration::Picoseconds(static_cast<int64_t>((num + stage_layers - 1) / stage_layers));
       }
       x.bubble += (p - 1) * t.hop;
+      x.pair = std::max(t.pair, v * t.hop);
       break;
     }
     default:
       x.bubble = (p - 1) * fb;
   }
-  x.pipeline = x.bubble + fb + (m - 1) * t.pair;
-  return WithDependencyWait(schedule, pp, microbatches, t, x);
+  x.pipeline = x.bubble + fb + (m - 1) * x.pair;
+  ChunkTimes steady = t;
+  steady.pair = x.pair;
+  return WithDependencyWait(schedule, pp, microbatches, steady, x);
 }
 
 PipelineLayout LayoutOf(PipelineSchedule schedule, uint32_t pp, uint32_t microbatches,

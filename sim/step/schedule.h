@@ -78,7 +78,8 @@ struct ChunkTimes {
   Duration pair;      // P: a steady-state forward and backward (of two micro-batches), overlapped
   // Interleaved with the pipeline sends overlapped (Megatron-Core's overlap_p2p_comm): F, B and
   // P leave the sends out, and each of the fill's and the drain's p - 1 hops waits on a chunk's
-  // forward send and its backward send, 2S: the bubble adds (p - 1) x hop. 0: the sends are in
+  // forward send and its backward send, 2S: the bubble adds (p - 1) x hop, and the steady pair is
+  // at least V x hop (the sends run beside it, one port out). 0: the sends are in
   // F and B (1F1B, DualPipe, or overlap_p2p_comm off), as every hop already waits on them.
   Duration hop;
 };
@@ -90,6 +91,9 @@ struct PipelineTime {
   // overlapped): each stage's backward waits on the next stage's, so the laid-out schedule
   // (LayOutPipeline) runs longer than bubble + pairs. pipeline includes it; 0 when B <= P.
   Duration dependency_wait;
+  // The steady pair the schedule ran: ChunkTimes::pair, or where overlapped sends outlast it
+  // (interleaved, hop > 0), a device's V x hop of sends a micro-batch.
+  Duration pair;
 };
 
 // `pp` stages, `microbatches` micro-batches, `virtual_stages` chunks per device (interleaved

@@ -467,11 +467,9 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
       ChunkTimes t{(x.*f).serial, (x.*b).serial, (x.*b).weight, pair(x.*f, x.*b, overlap, share),
                    Duration()};
       if (sends_overlapped && f != &Stage::f_free) {
-        // A chunk's forward send and its backward send: what a fill or drain hop waits on. In
-        // the steady state they run beside the compute, which they outlast only if a device's
-        // 2V sends of a micro-batch (one NIC or NVLink port out) take longer than its pair.
+        // A chunk's forward send and its backward send: what a fill or drain hop waits on
+        // (SchedulePipeline also floors the steady pair at V of them).
         t.hop = (training ? 2 : 1) * coster.PipelineSend();
-        t.pair = std::max(t.pair, int64_t{r.virtual_stages} * t.hop);
       }
       return t;
     }
@@ -507,7 +505,7 @@ StatusOr<StepReport> SimulateStep(const topology::Cluster& cluster, const pb::Mo
   r.forward = slow.forward;
   r.backward = slow.backward;
   r.weight = slow.weight;
-  r.pair = slow.pair;
+  r.pair = slow_time.pair;
   r.bubble = slow_time.bubble;
   r.dependency_wait = slow_time.dependency_wait;
   r.pipeline = slow_time.pipeline;
